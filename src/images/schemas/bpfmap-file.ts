@@ -15,9 +15,9 @@ export const bpfmap_file_entry = message('bpfmap_file_entry', [
   req(9, 'max_entries', 'uint32'),
   req(10, 'map_flags', 'uint32'),
   req(11, 'memlock', 'uint64'),
-  req(12, 'frozen', 'bool'),
+  req(12, 'frozen', 'bool'),  // proto default false: defaults.ts
   req(13, 'map_name', 'string'),
-  req(14, 'ifindex', 'uint32'),
-  opt(15, 'mnt_id', 'sint32'),
+  req(14, 'ifindex', 'uint32'),  // proto default 0: defaults.ts
+  opt(15, 'mnt_id', 'sint32'),  // proto default -1: defaults.ts
   opt(16, 'map_extra', 'uint64'),
 ]);

@@ -35,7 +35,7 @@ export const user_x86_regs_entry = message('user_x86_regs_entry', [
   req(25, 'es', 'uint64'),
   req(26, 'fs', 'uint64'),
   req(27, 'gs', 'uint64'),
-  opt(28, 'mode', user_x86_regs_mode),
+  opt(28, 'mode', user_x86_regs_mode),  // proto default NATIVE: defaults.ts
 ]);
 
 export const user_x86_cet_entry = message('user_x86_cet_entry', [
@@ -77,9 +77,9 @@ export const user_desc_t = message('user_desc_t', [
   req(4, 'seg_32bit', 'bool'),
   req(5, 'contents_h', 'bool'),
   req(6, 'contents_l', 'bool'),
-  req(7, 'read_exec_only', 'bool'),
+  req(7, 'read_exec_only', 'bool'),  // proto default true: defaults.ts
   req(8, 'limit_in_pages', 'bool'),
-  req(9, 'seg_not_present', 'bool'),
+  req(9, 'seg_not_present', 'bool'),  // proto default true: defaults.ts
   req(10, 'usable', 'bool'),
 ]);
 

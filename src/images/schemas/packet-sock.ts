@@ -37,7 +37,7 @@ export const packet_sock_entry = message('packet_sock_entry', [
   req(14, 'timestamp', 'uint32'),
   req(15, 'copy_thresh', 'uint32'),
   rep(16, 'mclist', () => packet_mclist),
-  opt(17, 'fanout', 'uint32'),
+  opt(17, 'fanout', 'uint32'),  // proto default 0xffffffff: defaults.ts
   opt(18, 'rx_ring', () => packet_ring),
   opt(19, 'tx_ring', () => packet_ring),
   opt(20, 'ns_id', 'uint32'),

@@ -9,7 +9,7 @@ export const reg_file_entry = message('reg_file_entry', [
   req(3, 'pos', 'uint64'),
   req(5, 'fown', () => fown_entry),
   req(6, 'name', 'string'),
-  opt(7, 'mnt_id', 'sint32'),
+  opt(7, 'mnt_id', 'sint32'),  // proto default -1: defaults.ts
   opt(8, 'size', 'uint64'),
   opt(9, 'ext', 'bool'),
   opt(10, 'mode', 'uint32'),

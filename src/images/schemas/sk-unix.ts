@@ -27,5 +27,5 @@ export const unix_sk_entry = message('unix_sk_entry', [
   opt(14, 'name_dir', 'string'),
   opt(15, 'deleted', 'bool'),
   opt(16, 'ns_id', 'uint32'),
-  opt(17, 'mnt_id', 'sint32'),
+  opt(17, 'mnt_id', 'sint32'),  // proto default -1: defaults.ts
 ]);
