@@ -1,0 +1,52 @@
+// File lock lines, as in /proc/locks and the "lock:" lines of fdinfo (fs/locks.c, lock_get_status).
+import { readProcText } from './read.js';
+
+export interface FileLock {
+  id: number;
+  /** POSIX, FLOCK, OFDLCK, LEASE, DELEG, ... */
+  kind: string;
+  /** ADVISORY, MANDATORY (POSIX/FLOCK/OFDLCK); ACTIVE, BREAKING, BREAKER (leases). */
+  mode: string;
+  /** READ, WRITE, UNLCK (or RW for old MSNFS locks). */
+  type: string;
+  /** Owner pid; -1 when not visible (OFD locks, other pid namespaces). */
+  pid: number;
+  devMajor: number;
+  devMinor: number;
+  inode: bigint;
+  start: bigint;
+  /** null for EOF (lock to end of file). */
+  end: bigint | null;
+  /** A "->" line: a request waiting on the lock before it. */
+  blocked: boolean;
+}
+
+const LOCK = /^\s*(\d+):\s*(->\s*)?(\S+)\s+(\S+)\s+(\S+)\s+(-?\d+)\s+([0-9a-f]+):([0-9a-f]+):(\d+)\s+(\d+)\s+(\d+|EOF)\s*$/;
+
+/** Parses one lock line ("1: FLOCK  ADVISORY  WRITE 4781 fe:00:2146353 0 EOF"); null for an empty one. */
+export function parseLockLine(line: string): FileLock | null {
+  if (line.trim() === '') return null;
+  const m = LOCK.exec(line);
+  if (!m) throw new Error(`unexpected file lock line: ${JSON.stringify(line)}`);
+  return {
+    id: Number(m[1]),
+    blocked: m[2] !== undefined,
+    kind: m[3]!,
+    mode: m[4]!,
+    type: m[5]!,
+    pid: Number(m[6]),
+    devMajor: parseInt(m[7]!, 16),
+    devMinor: parseInt(m[8]!, 16),
+    inode: BigInt(m[9]!),
+    start: BigInt(m[10]!),
+    end: m[11] === 'EOF' ? null : BigInt(m[11]!),
+  };
+}
+
+export function parseLocks(text: string): FileLock[] {
+  return text.split('\n').map(parseLockLine).filter((l): l is FileLock => l !== null);
+}
+
+export function readLocks(): FileLock[] {
+  return parseLocks(readProcText('/proc/locks'));
+}

@@ -1,0 +1,72 @@
+// Opening /proc/PID/* files: one place that turns fs errors into one clear line.
+import { closeSync, openSync, readFileSync, readdirSync, readlinkSync, readSync } from 'node:fs';
+
+/** A process id, or 'self' for the calling process. */
+export type Pid = number | 'self';
+
+/** Why a /proc read failed, in words a user understands. */
+const REASONS: Record<string, string> = {
+  ENOENT: 'the process is gone',
+  ESRCH: 'the process is gone',
+  EACCES: 'permission denied (run as root or as the owner of the process)',
+  EPERM: 'operation not permitted (ptrace access mode check failed)',
+  EIO: 'I/O error',
+};
+
+/** Reading something under /proc failed; `gone` says the task vanished meanwhile. */
+export class ProcReadError extends Error {
+  readonly path: string;
+  readonly code: string;
+  readonly gone: boolean;
+  constructor(path: string, code: string, cause?: unknown) {
+    super(`cannot read ${path}: ${REASONS[code] ?? 'unexpected error'} (${code})`, { cause });
+    this.name = 'ProcReadError';
+    this.path = path;
+    this.code = code;
+    this.gone = code === 'ENOENT' || code === 'ESRCH';
+  }
+}
+
+/** Path of a per-process (or per-thread when tid is given) /proc entry. */
+export function procPath(pid: Pid, rel: string, tid?: number): string {
+  return tid === undefined ? `/proc/${pid}/${rel}` : `/proc/${pid}/task/${tid}/${rel}`;
+}
+
+function wrap<T>(path: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (typeof code === 'string') throw new ProcReadError(path, code, err);
+    throw err;
+  }
+}
+
+export function readProcText(path: string): string {
+  return wrap(path, () => readFileSync(path, 'utf8'));
+}
+
+export function readProcBytes(path: string): Buffer {
+  return wrap(path, () => readFileSync(path));
+}
+
+export function readProcLink(path: string): string {
+  return wrap(path, () => readlinkSync(path));
+}
+
+export function readProcDir(path: string): string[] {
+  return wrap(path, () => readdirSync(path));
+}
+
+export function openProcFile(path: string): number {
+  return wrap(path, () => openSync(path, 'r'));
+}
+
+/** Reads up to buf.length bytes at a 64-bit offset (pagemap offsets can exceed 2^53). */
+export function preadProc(path: string, fd: number, buf: Buffer, offset: bigint): number {
+  return wrap(path, () => readSync(fd, buf, 0, buf.length, offset));
+}
+
+export function closeProcFile(fd: number): void {
+  closeSync(fd);
+}
