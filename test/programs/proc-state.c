@@ -45,6 +45,9 @@ static void on_term(int sig) { (void)sig; got_term = 1; }
 int main(int argc, char **argv) {
   const char *dir = argc > 1 ? argv[1] : "/tmp";
   close_inherited();
+  // Start from default dispositions (a background shell leaves SIGINT/SIGQUIT ignored).
+  for (int sig = 1; sig < 32; sig++)
+    if (sig != SIGKILL && sig != SIGSTOP) signal(sig, SIG_DFL);
   umask(027);
   if (prctl(PR_SET_NAME, "pr) (x", 0, 0, 0)) die("prctl");
 
