@@ -1,0 +1,379 @@
+/*
+ * cryo's native addon: the few things JavaScript cannot do by itself. Kept generic on purpose;
+ * everything else is TypeScript over `syscall` (see src/sys/index.ts).
+ *
+ *   syscall(nr, a0..a5)  raw system call; numbers, bigints or Buffers/TypedArrays (their data
+ *                        address) as arguments; returns a bigint or throws an Error with .errno
+ *   addressOf(buffer)    the address of a Buffer's / TypedArray's / ArrayBuffer's data
+ *   spawn(opts)          clone3 (optionally with set_tid) + execve; the child of a multi-threaded
+ *                        process may only do async-signal-safe work, hence C
+ *   cpuid, xgetbv        x86 only (absent elsewhere)
+ *
+ * Builds with any C compiler against Node's headers on x86_64, aarch64, ppc64le and s390x.
+ */
+#define _GNU_SOURCE
+#define NAPI_VERSION 8
+#include <node_api.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
+#ifndef __NR_clone3
+#define __NR_clone3 435 /* same number on every architecture */
+#endif
+#ifndef __NR_close_range
+#define __NR_close_range 436
+#endif
+
+#define CHECK(call)                                                   \
+  do {                                                                \
+    if ((call) != napi_ok) {                                          \
+      napi_throw_error(env, NULL, "cryo_sys: N-API call failed: " #call); \
+      return NULL;                                                    \
+    }                                                                 \
+  } while (0)
+
+/* Throws an Error carrying .errno and .syscall, which the TypeScript side turns into a SysError. */
+static napi_value throw_errno(napi_env env, int err, const char *call) {
+  napi_value msg, error, num, name;
+  char text[160];
+  snprintf(text, sizeof text, "%s failed: %s", call, strerror(err));
+  napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
+  napi_create_error(env, NULL, msg, &error);
+  napi_create_int32(env, err, &num);
+  napi_set_named_property(env, error, "errno", num);
+  napi_create_string_utf8(env, call, NAPI_AUTO_LENGTH, &name);
+  napi_set_named_property(env, error, "syscall", name);
+  napi_throw(env, error);
+  return NULL;
+}
+
+/* The data address of a Buffer, TypedArray, DataView or ArrayBuffer; 0 if it is none of these. */
+static int buffer_address(napi_env env, napi_value v, void **addr) {
+  bool is;
+  size_t len;
+  if (napi_is_buffer(env, v, &is) == napi_ok && is) return napi_get_buffer_info(env, v, addr, &len) == napi_ok;
+  if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
+    napi_typedarray_type t;
+    napi_value ab;
+    size_t off;
+    return napi_get_typedarray_info(env, v, &t, &len, addr, &ab, &off) == napi_ok;
+  }
+  if (napi_is_dataview(env, v, &is) == napi_ok && is) {
+    napi_value ab;
+    size_t off;
+    return napi_get_dataview_info(env, v, &len, addr, &ab, &off) == napi_ok;
+  }
+  if (napi_is_arraybuffer(env, v, &is) == napi_ok && is) return napi_get_arraybuffer_info(env, v, addr, &len) == napi_ok;
+  return 0;
+}
+
+/* One syscall argument as a machine word. */
+static int to_word(napi_env env, napi_value v, long *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return 0;
+  switch (t) {
+    case napi_undefined:
+    case napi_null: *out = 0; return 1;
+    case napi_boolean: { bool b; napi_get_value_bool(env, v, &b); *out = b; return 1; }
+    case napi_number: {
+      double d;
+      napi_get_value_double(env, v, &d);
+      /* Negative numbers (AT_FDCWD, -1) are sign-extended; large positive ones fit uint64. */
+      *out = d < 0 ? (long)(int64_t)d : (long)(uint64_t)d;
+      return 1;
+    }
+    case napi_bigint: {
+      int64_t s;
+      bool lossless;
+      if (napi_get_value_bigint_int64(env, v, &s, &lossless) != napi_ok) return 0;
+      if (!lossless) { /* a value above INT64_MAX: take it as unsigned */
+        uint64_t u;
+        napi_get_value_bigint_uint64(env, v, &u, &lossless);
+        *out = (long)u;
+      } else {
+        *out = (long)s;
+      }
+      return 1;
+    }
+    case napi_object: {
+      void *p = NULL;
+      if (!buffer_address(env, v, &p)) return 0;
+      *out = (long)(uintptr_t)p;
+      return 1;
+    }
+    default: return 0;
+  }
+}
+
+static napi_value js_syscall(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  long a[7] = {0};
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) { napi_throw_type_error(env, NULL, "syscall(nr, ...args): nr missing"); return NULL; }
+  for (size_t i = 0; i < argc; i++) {
+    if (!to_word(env, argv[i], &a[i])) {
+      napi_throw_type_error(env, NULL, "syscall arguments must be numbers, bigints or Buffers/TypedArrays");
+      return NULL;
+    }
+  }
+  errno = 0;
+  long r = syscall(a[0], a[1], a[2], a[3], a[4], a[5], a[6]);
+  if (r == -1 && errno != 0) return throw_errno(env, errno, "syscall");
+  napi_value res;
+  CHECK(napi_create_bigint_int64(env, (int64_t)r, &res));
+  return res;
+}
+
+static napi_value js_address_of(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg, res;
+  void *p = NULL;
+  CHECK(napi_get_cb_info(env, info, &argc, &arg, NULL, NULL));
+  if (argc < 1 || !buffer_address(env, arg, &p)) {
+    napi_throw_type_error(env, NULL, "addressOf needs a Buffer, TypedArray, DataView or ArrayBuffer");
+    return NULL;
+  }
+  CHECK(napi_create_bigint_uint64(env, (uint64_t)(uintptr_t)p, &res));
+  return res;
+}
+
+/* ---- spawn ---------------------------------------------------------------------------------- */
+
+/* struct clone_args (include/uapi/linux/sched.h), declared here so old libc headers do not matter. */
+struct cryo_clone_args {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
+static char *get_string(napi_env env, napi_value v) {
+  size_t len;
+  if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return NULL;
+  char *s = malloc(len + 1);
+  if (s) napi_get_value_string_utf8(env, v, s, len + 1, &len);
+  return s;
+}
+
+static napi_value get_prop(napi_env env, napi_value obj, const char *name) {
+  napi_value v = NULL;
+  napi_get_named_property(env, obj, name, &v);
+  return v;
+}
+
+/* A JS array of strings as a NULL-terminated, malloc'd char* array; NULL on a bad value. */
+static char **get_string_array(napi_env env, napi_value arr) {
+  uint32_t n;
+  if (napi_get_array_length(env, arr, &n) != napi_ok) return NULL;
+  char **out = calloc(n + 1, sizeof(char *));
+  for (uint32_t i = 0; out && i < n; i++) {
+    napi_value el;
+    napi_get_element(env, arr, i, &el);
+    if (!(out[i] = get_string(env, el))) { /* leak on error paths is bounded and rare */
+      return NULL;
+    }
+  }
+  return out;
+}
+
+static void free_string_array(char **a) {
+  if (!a) return;
+  for (char **p = a; *p; p++) free(*p);
+  free(a);
+}
+
+static int get_int_array(napi_env env, napi_value arr, int *out, uint32_t max, uint32_t *n) {
+  if (napi_get_array_length(env, arr, n) != napi_ok || *n > max) return 0;
+  for (uint32_t i = 0; i < *n; i++) {
+    napi_value el;
+    napi_get_element(env, arr, i, &el);
+    if (napi_get_value_int32(env, el, &out[i]) != napi_ok) return 0;
+  }
+  return 1;
+}
+
+static int cmp_int(const void *a, const void *b) { return *(const int *)a - *(const int *)b; }
+
+/* Closes every descriptor except the sorted list keep[0..n) (close_range between them). */
+static void close_all_but(const int *keep, uint32_t n) {
+  unsigned int from = 0;
+  for (uint32_t i = 0; i <= n; i++) {
+    unsigned int to = i < n ? (unsigned int)keep[i] : ~0U;
+    if (i < n && (unsigned int)keep[i] < from) continue; /* duplicate */
+    if (to > from) {
+      if (syscall(__NR_close_range, from, to - 1, 0) != 0 && errno == ENOSYS) {
+        for (unsigned int fd = from; fd < to && fd < 65536; fd++) syscall(__NR_close, fd);
+      }
+    }
+    if (i < n) from = (unsigned int)keep[i] + 1;
+  }
+}
+
+/* The child, between clone3 and execve: raw syscalls and async-signal-safe libc calls only. */
+static void child_exec(const char *path, char **argv, char **envp, int trace_me, int stop, const int *keep, uint32_t nkeep,
+                       const char *cwd, int err_fd) {
+  int err;
+  const char *what;
+  /* Node installs handlers and ignores SIGPIPE; a new program starts with defaults and no mask. */
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++) {
+    if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+
+  if (cwd && syscall(__NR_chdir, cwd) != 0) { err = errno; what = "chdir"; goto fail; }
+  close_all_but(keep, nkeep);
+  if (trace_me && syscall(__NR_ptrace, 0 /* PTRACE_TRACEME */, 0, 0, 0) != 0) { err = errno; what = "ptrace"; goto fail; }
+  if (stop) syscall(__NR_kill, syscall(__NR_getpid), SIGSTOP);
+  syscall(__NR_execve, path, argv, envp);
+  err = errno;
+  what = "execve";
+fail:
+  if (err_fd >= 0) {
+    /* Report {errno, which call} to the parent through the close-on-exec pipe. */
+    int msg[2] = {err, what[0] == 'c' ? 1 : what[0] == 'p' ? 2 : 3};
+    ssize_t ignored = write(err_fd, msg, sizeof msg);
+    (void)ignored;
+  }
+  syscall(__NR_exit_group, 127);
+}
+
+static napi_value js_spawn(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value opts;
+  CHECK(napi_get_cb_info(env, info, &argc, &opts, NULL, NULL));
+
+  char *path = get_string(env, get_prop(env, opts, "path"));
+  char **argv = get_string_array(env, get_prop(env, opts, "argv"));
+  char **envp = get_string_array(env, get_prop(env, opts, "env"));
+  napi_value cwdv = get_prop(env, opts, "cwd");
+  napi_valuetype cwdt;
+  napi_typeof(env, cwdv, &cwdt);
+  char *cwd = cwdt == napi_string ? get_string(env, cwdv) : NULL;
+  int set_tid[32];
+  uint32_t nset = 0, nkeep = 0;
+  int keep[1024 + 1];
+  bool trace_me = false, stop = false;
+  napi_get_value_bool(env, get_prop(env, opts, "traceMe"), &trace_me);
+  napi_get_value_bool(env, get_prop(env, opts, "stopBeforeExec"), &stop);
+  int ok = path && argv && envp && get_int_array(env, get_prop(env, opts, "setTid"), set_tid, 32, &nset) &&
+           get_int_array(env, get_prop(env, opts, "keepFds"), keep, 1024, &nkeep);
+  if (!ok) {
+    free(path); free(cwd); free_string_array(argv); free_string_array(envp);
+    napi_throw_type_error(env, NULL, "spawn: bad options (path, argv, env, setTid, keepFds)");
+    return NULL;
+  }
+
+  /* The exec-failure pipe; skipped when the child stops before exec (the parent must not block). */
+  int pipefd[2] = {-1, -1};
+  if (!stop && pipe2(pipefd, O_CLOEXEC) != 0) {
+    int e = errno;
+    free(path); free(cwd); free_string_array(argv); free_string_array(envp);
+    return throw_errno(env, e, "pipe2");
+  }
+  if (pipefd[1] >= 0) keep[nkeep++] = pipefd[1]; /* closed by execve itself (O_CLOEXEC) */
+  qsort(keep, nkeep, sizeof keep[0], cmp_int);
+
+  uint64_t tids[32];
+  for (uint32_t i = 0; i < nset; i++) tids[i] = (uint64_t)set_tid[i];
+  struct cryo_clone_args ca;
+  memset(&ca, 0, sizeof ca);
+  ca.exit_signal = SIGCHLD;
+  ca.set_tid = nset ? (uint64_t)(uintptr_t)tids : 0;
+  ca.set_tid_size = nset;
+
+  /* Block every signal so that none of Node's handlers runs in the child before it resets them. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  long pid = syscall(__NR_clone3, &ca, sizeof ca);
+  if (pid == 0) child_exec(path, argv, envp, trace_me, stop, keep, nkeep, cwd, pipefd[1]);
+  int clone_err = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+  free(path); free(cwd); free_string_array(argv); free_string_array(envp);
+  if (pipefd[1] >= 0) close(pipefd[1]);
+  if (pid < 0) {
+    if (pipefd[0] >= 0) close(pipefd[0]);
+    return throw_errno(env, clone_err, "clone3");
+  }
+  if (pipefd[0] >= 0) {
+    int msg[2];
+    ssize_t n;
+    do n = read(pipefd[0], msg, sizeof msg); while (n < 0 && errno == EINTR);
+    close(pipefd[0]);
+    if (n == (ssize_t)sizeof msg) {
+      int status;
+      while (waitpid((pid_t)pid, &status, __WALL) < 0 && errno == EINTR) {}
+      return throw_errno(env, msg[0], msg[1] == 1 ? "chdir" : msg[1] == 2 ? "ptrace" : "execve");
+    }
+  }
+  napi_value res;
+  CHECK(napi_create_int32(env, (int32_t)pid, &res));
+  return res;
+}
+
+/* ---- x86 only ------------------------------------------------------------------------------- */
+
+#if defined(__x86_64__)
+static napi_value js_cpuid(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], res, el;
+  uint32_t leaf = 0, sub = 0, r[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc > 0) napi_get_value_uint32(env, argv[0], &leaf);
+  if (argc > 1) napi_get_value_uint32(env, argv[1], &sub);
+  __cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]);
+  CHECK(napi_create_array_with_length(env, 4, &res));
+  for (uint32_t i = 0; i < 4; i++) {
+    napi_create_uint32(env, r[i], &el);
+    napi_set_element(env, res, i, el);
+  }
+  return res;
+}
+
+static napi_value js_xgetbv(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg, res;
+  uint32_t index = 0, a, b, c, d, lo, hi;
+  CHECK(napi_get_cb_info(env, info, &argc, &arg, NULL, NULL));
+  if (argc > 0) napi_get_value_uint32(env, arg, &index);
+  __cpuid(1, a, b, c, d);
+  if (!(c & (1u << 27))) { /* OSXSAVE: without it xgetbv faults */
+    napi_throw_error(env, NULL, "xgetbv: the OS has not enabled XSAVE (CPUID.1:ECX.OSXSAVE is 0)");
+    return NULL;
+  }
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(index));
+  CHECK(napi_create_bigint_uint64(env, ((uint64_t)hi << 32) | lo, &res));
+  return res;
+}
+#endif
+
+NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
+  napi_property_descriptor props[] = {
+    {"syscall", NULL, js_syscall, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"addressOf", NULL, js_address_of, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},
+#if defined(__x86_64__)
+    {"cpuid", NULL, js_cpuid, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"xgetbv", NULL, js_xgetbv, NULL, NULL, NULL, napi_enumerable, NULL},
+#endif
+  };
+  if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
+  return exports;
+}

@@ -1,0 +1,50 @@
+// Builds cryo's N-API addon (native/cryo_sys.c -> build/cryo_sys.node) with the system C compiler
+// against Node's own headers: no node-gyp, no downloads. Runs as the package's "install" script.
+//   CRYO_NODE_INCLUDE  directory holding node_api.h (default: <node prefix>/include/node, then /usr/include/node)
+//   CC                 the C compiler (default: cc)
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const src = path.join(root, 'native', 'cryo_sys.c');
+const outDir = path.join(root, 'build');
+const out = path.join(outDir, 'cryo_sys.node');
+
+function nodeIncludeDir() {
+  const prefix = path.resolve(path.dirname(process.execPath), '..');
+  const candidates = [
+    process.env.CRYO_NODE_INCLUDE,
+    path.join(prefix, 'include', 'node'),
+    '/usr/include/node',
+    '/usr/local/include/node',
+  ].filter(Boolean);
+  const found = candidates.find((dir) => existsSync(path.join(dir, 'node_api.h')));
+  if (!found) {
+    console.error(`cryo: cannot find Node's headers (node_api.h) in ${candidates.join(', ')}.`);
+    console.error('Install them (Debian: apt-get install libnode-dev, or nodejs from nodejs.org which ships include/node), or set CRYO_NODE_INCLUDE.');
+    process.exit(1);
+  }
+  return found;
+}
+
+if (existsSync(out) && statSync(out).mtimeMs > statSync(src).mtimeMs && !process.argv.includes('--force')) {
+  process.exit(0); // up to date
+}
+
+const include = nodeIncludeDir();
+const cc = process.env.CC || 'cc';
+mkdirSync(outDir, { recursive: true });
+const tmp = `${out}.tmp-${process.pid}`;
+const args = ['-O2', '-g', '-Wall', '-Wextra', '-Wno-unused-parameter', '-fPIC', '-shared', '-fvisibility=hidden',
+  `-I${include}`, '-o', tmp, src];
+try {
+  execFileSync(cc, args, { stdio: 'inherit' });
+} catch {
+  console.error(`cryo: building the native addon failed: ${cc} ${args.join(' ')}`);
+  console.error('cryo needs a C compiler and the C library headers (Debian: apt-get install gcc libc6-dev).');
+  process.exit(1);
+}
+renameSync(tmp, out); // atomic: a concurrent loader never sees a half-written file
+console.log(`cryo: built ${path.relative(root, out)} (headers from ${include})`);

@@ -1,0 +1,29 @@
+/** Kernel structs are in the host's byte order (big-endian on s390x and ppc64 BE): read/write them so. */
+import { endianness } from 'node:os';
+
+export const HOST_LITTLE_ENDIAN = endianness() === 'LE';
+
+export function readU64(b: Buffer, off: number): bigint {
+  return HOST_LITTLE_ENDIAN ? b.readBigUInt64LE(off) : b.readBigUInt64BE(off);
+}
+export function writeU64(b: Buffer, v: bigint, off: number): void {
+  if (HOST_LITTLE_ENDIAN) b.writeBigUInt64LE(BigInt.asUintN(64, v), off); else b.writeBigUInt64BE(BigInt.asUintN(64, v), off);
+}
+export function readU32(b: Buffer, off: number): number {
+  return HOST_LITTLE_ENDIAN ? b.readUInt32LE(off) : b.readUInt32BE(off);
+}
+export function readI32(b: Buffer, off: number): number {
+  return HOST_LITTLE_ENDIAN ? b.readInt32LE(off) : b.readInt32BE(off);
+}
+export function writeU32(b: Buffer, v: number, off: number): void {
+  if (HOST_LITTLE_ENDIAN) b.writeUInt32LE(v >>> 0, off); else b.writeUInt32BE(v >>> 0, off);
+}
+export function writeI32(b: Buffer, v: number, off: number): void {
+  if (HOST_LITTLE_ENDIAN) b.writeInt32LE(v, off); else b.writeInt32BE(v, off);
+}
+/** A struct iovec {void *base; size_t len} for a 64-bit host. */
+export function iovecBytes(base: bigint, len: number, into: Buffer = Buffer.alloc(16), off = 0): Buffer {
+  writeU64(into, base, off);
+  writeU64(into, BigInt(len), off + 8);
+  return into;
+}

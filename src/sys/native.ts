@@ -1,0 +1,66 @@
+/**
+ * Loads cryo's N-API addon (build/cryo_sys.node, built by scripts/build-native.mjs) lazily,
+ * so pure modules (errno table, status decoders) work without it.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** What the raw syscall entry accepts: a Buffer or TypedArray passes the address of its data. */
+export type SysArg = number | bigint | Buffer | ArrayBufferView | null | undefined;
+
+/** Options of the addon's spawn; see spawn.ts for the public, documented form. */
+export interface NativeSpawnOptions {
+  path: string;
+  argv: string[];
+  env: string[];
+  setTid: number[];
+  traceMe: boolean;
+  stopBeforeExec: boolean;
+  keepFds: number[];
+  cwd: string | null;
+}
+
+/** An error thrown by the addon: a plain Error carrying the errno and the C call that failed. */
+export interface NativeError extends Error {
+  errno: number;
+  syscall: string;
+}
+
+/** The C side, exactly as native/cryo_sys.c exports it. */
+export interface NativeAddon {
+  /** syscall(nr, a0..a5): the result as a signed 64-bit bigint; throws a NativeError on -1/errno. */
+  syscall(nr: number, ...args: SysArg[]): bigint;
+  /** The address of a Buffer's / TypedArray's first byte. */
+  addressOf(buf: ArrayBufferView | ArrayBuffer): bigint;
+  /** clone3 (+ set_tid) then execve in the child; returns the child PID. */
+  spawn(opts: NativeSpawnOptions): number;
+  /** x86 only: [eax, ebx, ecx, edx] of cpuid(leaf, subleaf). */
+  cpuid?: (leaf: number, subleaf: number) => [number, number, number, number];
+  /** x86 only: xgetbv(index) as a bigint (XCR0 for index 0). */
+  xgetbv?: (index: number) => bigint;
+}
+
+function findAddon(): string {
+  const override = process.env.CRYO_NATIVE_ADDON;
+  if (override) return override;
+  // Walk up from this file (src/sys or dist*/src/sys) to the directory holding package.json.
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return path.join(dir, 'build', 'cryo_sys.node');
+    if (path.dirname(dir) === dir) return path.resolve('build', 'cryo_sys.node');
+  }
+}
+
+let addon: NativeAddon | undefined;
+
+/** The loaded addon; a clear one-line error when it has not been built. */
+export function native(): NativeAddon {
+  if (addon) return addon;
+  const file = findAddon();
+  if (!existsSync(file)) {
+    throw new Error(`cryo's native addon is missing (${file}): run \`node scripts/build-native.mjs\` (needs gcc and Node's headers)`);
+  }
+  addon = createRequire(import.meta.url)(file) as NativeAddon;
+  return addon;
+}
