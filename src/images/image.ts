@@ -1,0 +1,301 @@
+// CRIU image framing: head magic(s), then u32-length-prefixed protobuf
+// entries with their extra payloads, in the layout the registry gives each
+// image kind. Works on buffers and on files (streamed, bounded memory).
+
+import { closeSync, fchmodSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { ImageError, ImageJsonError } from './errors.js';
+import type { ExtraValue } from './extras.js';
+import { type ByteSink, type ByteSource, BufferSink, BufferSource, FileSource, u32le } from './io.js';
+import { type JsonObject, type JsonValue, pyJsonDumps } from './json-text.js';
+import { IMG_COMMON_MAGIC, IMG_SERVICE_MAGIC, headMagicFor, magicName, magicValue } from './magics.js';
+import { type ImageKind, imageKind } from './registry.js';
+import type { MessageDef } from './schema.js';
+import { messageFromCrit, messageToCrit } from './crit-json.js';
+import { decodeBytesPy, encodeBytesPy } from './pybytes.js';
+import type { MessageValue } from './value.js';
+import { decode, encode } from './wire.js';
+
+export interface ImageEntry {
+  readonly def: MessageDef;
+  readonly value: MessageValue;
+  readonly extra?: ExtraValue;
+}
+
+export interface Image {
+  /** crit's magic name, e.g. 'CORE', 'PAGEMAP'. */
+  readonly magic: string;
+  readonly entries: ImageEntry[];
+}
+
+const hex = (v: number): string => '0x' + (v >>> 0).toString(16);
+
+/** Read the head magic(s) and find the image's kind. */
+export function readHead(src: ByteSource): ImageKind {
+  const first = src.take(4, 'a 4-byte image magic').readUInt32LE(0);
+  let at = 0;
+  let value = first;
+  if (first === IMG_COMMON_MAGIC || first === IMG_SERVICE_MAGIC) {
+    at = 4;
+    value = src.take(4, 'the image magic after the head magic').readUInt32LE(0);
+  }
+  const name = magicName(value);
+  if (name === undefined) {
+    throw new ImageError(src.file, at, `a CRIU image magic, found ${hex(value)}: not a CRIU image (raw images such as pages-*.img have no magic)`);
+  }
+  const kind = imageKind(name);
+  if (!kind) throw new ImageError(src.file, at, `the magic of an image cryo can decode, found ${name} (${hex(value)})`);
+  return kind;
+}
+
+/** One u32-size-prefixed message, or undefined at the end of the file. */
+function readMessage(src: ByteSource, def: MessageDef): MessageValue | undefined {
+  if (src.atEnd()) return undefined;
+  const sizeAt = src.pos;
+  const size = src.take(4, 'a 4-byte entry size').readInt32LE(0);
+  if (size < 0) throw new ImageError(src.file, sizeAt, `an entry size, found ${size}`);
+  const at = src.pos;
+  return decode(src.take(size, `a ${def.name} of the size given at byte ${sizeAt}`), def, src.file, at);
+}
+
+function num(v: MessageValue, field: string): number {
+  const x = v[field];
+  return typeof x === 'bigint' ? Number(x) : typeof x === 'number' ? x : 0;
+}
+
+/** Every entry after the head, in file order. */
+export function* readEntries(src: ByteSource, kind: ImageKind): Generator<ImageEntry> {
+  if (kind.layout === 'ghost-file') {
+    const head = readMessage(src, kind.payload);
+    if (!head) throw new ImageError(src.file, src.pos, `a ${kind.payload.name}`);
+    if (!head.chunks) {
+      yield { def: kind.payload, value: head, extra: Buffer.from(src.rest()) };
+      return;
+    }
+    yield { def: kind.payload, value: head };
+    const chunkDef = kind.rest as MessageDef;
+    for (let c; (c = readMessage(src, chunkDef)); ) {
+      yield { def: chunkDef, value: c, extra: Buffer.from(src.take(num(c, 'len'), 'ghost file chunk data')) };
+    }
+    return;
+  }
+  let def = kind.payload;
+  for (let v; (v = readMessage(src, def)); ) {
+    if (kind.extra) yield { def, value: v, extra: kind.extra.read(src, v) };
+    else yield { def, value: v };
+    if (kind.rest) def = kind.rest;
+  }
+}
+
+export function decodeImage(buf: Buffer, file = '<buffer>'): Image {
+  const src = new BufferSource(buf, file);
+  const kind = readHead(src);
+  return { magic: kind.magic, entries: [...readEntries(src, kind)] };
+}
+
+export function decodeImageFile(file: string): Image {
+  const r = ImageReader.open(file);
+  try {
+    return { magic: r.magic, entries: [...r] };
+  } finally {
+    r.close();
+  }
+}
+
+/** Iterates the entries of an image file without loading it whole. */
+export class ImageReader implements Iterable<ImageEntry> {
+  private constructor(private readonly src: FileSource, readonly kind: ImageKind) {}
+  static open(file: string): ImageReader {
+    const src = new FileSource(file);
+    try {
+      return new ImageReader(src, readHead(src));
+    } catch (e) {
+      src.close();
+      throw e;
+    }
+  }
+  get magic(): string {
+    return this.kind.magic;
+  }
+  [Symbol.iterator](): Iterator<ImageEntry> {
+    return readEntries(this.src, this.kind);
+  }
+  close(): void {
+    this.src.close();
+  }
+}
+
+// ------------------------------------------------------------------ writing
+
+function isEmpty(x: ExtraValue | undefined): boolean {
+  return x === undefined || ((Array.isArray(x) || Buffer.isBuffer(x)) && x.length === 0);
+}
+
+/** Writes head magics and entries in the kind's layout; the def of each entry follows from its position. */
+export class EntryEncoder {
+  private count = 0;
+  constructor(private readonly sink: ByteSink, readonly kind: ImageKind) {
+    const head = headMagicFor(kind.magic);
+    if (head !== undefined) sink.write(u32le(head));
+    sink.write(u32le(magicValue(kind.magic) as number));
+  }
+  /** The message the next entry must be. */
+  get nextDef(): MessageDef {
+    return this.count > 0 && this.kind.rest ? this.kind.rest : this.kind.payload;
+  }
+  write(value: MessageValue, extra?: ExtraValue): void {
+    const def = this.nextDef;
+    const pb = encode(value, def);
+    this.sink.write(u32le(pb.length));
+    this.sink.write(pb);
+    this.count++;
+    if (isEmpty(extra)) return;
+    if (this.kind.layout === 'ghost-file') this.sink.write(extra as Buffer);
+    else if (this.kind.extra) this.kind.extra.write(this.sink, extra as ExtraValue, value);
+  }
+}
+
+function kindOf(magic: string, where: string): ImageKind {
+  const kind = imageKind(magic);
+  if (!kind || magicValue(magic) === undefined) throw new ImageJsonError(where, 'magic', `expected the name of an image kind, got ${JSON.stringify(magic)}`);
+  return kind;
+}
+
+export function writeImage(sink: ByteSink, img: Image): void {
+  const enc = new EntryEncoder(sink, kindOf(img.magic, '<image>'));
+  for (const e of img.entries) enc.write(e.value, e.extra);
+}
+
+export function encodeImage(img: Image): Buffer {
+  const sink = new BufferSink();
+  writeImage(sink, img);
+  return sink.result();
+}
+
+/** Buffers small writes into 1 MiB blocks for a file descriptor. */
+export class FileSink implements ByteSink {
+  private buf = Buffer.allocUnsafe(1 << 20);
+  private len = 0;
+  constructor(private readonly fd: number) {}
+  write(b: Uint8Array): void {
+    if (this.len + b.length > this.buf.length) this.flush();
+    if (b.length >= this.buf.length) {
+      writeAll(this.fd, b);
+      return;
+    }
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+  flush(): void {
+    if (this.len) writeAll(this.fd, this.buf.subarray(0, this.len));
+    this.len = 0;
+  }
+}
+
+function writeAll(fd: number, b: Uint8Array): void {
+  for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
+}
+
+/** Open an image file for writing: 0600, its directory created 0700 when missing. */
+export function createImageFile(file: string): number {
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const fd = openSync(file, 'w', 0o600);
+  fchmodSync(fd, 0o600);
+  return fd;
+}
+
+/** Writes one image file entry by entry. */
+export class ImageWriter {
+  private readonly enc: EntryEncoder;
+  private readonly sink: FileSink;
+  private constructor(private readonly fd: number, readonly file: string, kind: ImageKind) {
+    this.sink = new FileSink(fd);
+    this.enc = new EntryEncoder(this.sink, kind);
+  }
+  /** `magic` is crit's name of the image kind ('CORE', 'PSTREE', 'PAGEMAP', ...). */
+  static create(file: string, magic: string): ImageWriter {
+    const kind = kindOf(magic, file);
+    return new ImageWriter(createImageFile(file), file, kind);
+  }
+  write(value: MessageValue, extra?: ExtraValue): this {
+    this.enc.write(value, extra);
+    return this;
+  }
+  close(): void {
+    try {
+      this.sink.flush();
+    } finally {
+      closeSync(this.fd);
+    }
+  }
+}
+
+/** Write a whole image file (0600). */
+export function writeImageFile(file: string, magic: string, entries: Iterable<MessageValue | { value: MessageValue; extra?: ExtraValue }>): void {
+  const w = ImageWriter.create(file, magic);
+  try {
+    for (const e of entries) {
+      if ('value' in e && typeof e.value === 'object' && !Buffer.isBuffer(e.value) && !Array.isArray(e.value) && Object.keys(e).every((k) => k === 'value' || k === 'extra')) {
+        w.write(e.value as MessageValue, e.extra as ExtraValue | undefined);
+      } else w.write(e as MessageValue);
+    }
+  } finally {
+    w.close();
+  }
+}
+
+// ------------------------------------------------------------ crit's JSON
+
+/** The image as crit's JSON document ({magic, entries}). */
+export function imageToCrit(img: Image, pretty: boolean): JsonObject {
+  const kind = imageKind(img.magic);
+  const entries = img.entries.map((e) => {
+    const o = messageToCrit(e.value, e.def, pretty);
+    if (e.extra !== undefined) {
+      if (kind?.layout === 'ghost-file') o.extra = encodeBytesPy(e.extra as Buffer);
+      else if (kind?.extra) o.extra = kind.extra.toJson(e.extra);
+    }
+    return o;
+  });
+  return { magic: img.magic, entries };
+}
+
+/** The text crit decode prints: json.dump(..., indent=4 if pretty). No trailing newline. */
+export function critJsonText(img: Image, pretty: boolean): string {
+  return pyJsonDumps(imageToCrit(img, pretty), pretty ? 4 : undefined);
+}
+
+/** crit's JSON document (plain or pretty) back to an image. */
+export function imageFromCrit(doc: JsonValue, file = '<json>'): Image {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new ImageJsonError(file, 'top level', 'expected an object {"magic": ..., "entries": [...]}');
+  const magic = doc.magic;
+  if (typeof magic !== 'string') throw new ImageJsonError(file, 'magic', 'expected the image magic name as a string');
+  const kind = kindOf(magic, file);
+  const list = doc.entries;
+  if (!Array.isArray(list)) throw new ImageJsonError(file, 'entries', 'expected a list of entries');
+  let def = kind.payload;
+  let chunks = false;
+  const entries: ImageEntry[] = list.map((j, i) => {
+    const where = `entries[${i}]`;
+    if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new ImageJsonError(file, where, 'expected an object');
+    let value: MessageValue;
+    try {
+      value = messageFromCrit(j, def, where);
+    } catch (e) {
+      if (e instanceof ImageJsonError) throw new ImageJsonError(file, e.where, e.problem);
+      throw e;
+    }
+    let extra: ExtraValue | undefined;
+    if (j.extra !== undefined) {
+      if (kind.layout === 'ghost-file') {
+        if (typeof j.extra !== 'string') throw new ImageJsonError(file, where + '.extra', 'expected base64 text');
+        extra = decodeBytesPy(j.extra, where + '.extra');
+      } else if (kind.extra) extra = kind.extra.fromJson(j.extra, where + '.extra');
+    }
+    if (i === 0 && kind.layout === 'ghost-file') chunks = !!value.chunks;
+    const entry: ImageEntry = extra === undefined ? { def, value } : { def, value, extra };
+    if (kind.rest && (kind.layout !== 'ghost-file' || chunks)) def = kind.rest;
+    return entry;
+  });
+  return { magic, entries };
+}

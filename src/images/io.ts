@@ -1,0 +1,117 @@
+// Byte sources and sinks for image framing: the same entry reader/writer
+// works on an in-memory buffer and on a file read in bounded chunks.
+
+import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { ImageError } from './errors.js';
+
+export interface ByteSource {
+  readonly file: string;
+  /** Offset of the next byte in the file. */
+  readonly pos: number;
+  /** True when no byte is left. */
+  atEnd(): boolean;
+  /** Exactly n bytes, or an ImageError saying what was expected. */
+  take(n: number, what: string): Buffer;
+  /** Every byte up to the end. */
+  rest(): Buffer;
+}
+
+export interface ByteSink {
+  write(b: Uint8Array): void;
+}
+
+export class BufferSource implements ByteSource {
+  pos = 0;
+  constructor(private readonly buf: Buffer, readonly file = '<buffer>') {}
+  atEnd(): boolean {
+    return this.pos >= this.buf.length;
+  }
+  take(n: number, what: string): Buffer {
+    if (n > this.buf.length - this.pos) {
+      throw new ImageError(this.file, this.pos, `${what} (${n} bytes), but only ${this.buf.length - this.pos} are left`);
+    }
+    const b = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return b;
+  }
+  rest(): Buffer {
+    return this.take(this.buf.length - this.pos, 'the rest');
+  }
+}
+
+const CHUNK = 1 << 16;
+
+/** Reads a file through a small window; a single take() is bounded by the entry's size, not the file's. */
+export class FileSource implements ByteSource {
+  pos = 0;
+  private readonly fd: number;
+  private readonly size: number;
+  private win = Buffer.alloc(0);
+  private winPos = 0;
+
+  constructor(readonly file: string) {
+    this.fd = openSync(file, 'r');
+    this.size = fstatSync(this.fd).size;
+  }
+  close(): void {
+    closeSync(this.fd);
+  }
+  atEnd(): boolean {
+    return this.pos >= this.size;
+  }
+  take(n: number, what: string): Buffer {
+    if (n > this.size - this.pos) {
+      throw new ImageError(this.file, this.pos, `${what} (${n} bytes), but only ${this.size - this.pos} are left`);
+    }
+    const avail = this.win.length - this.winPos;
+    if (n <= avail) {
+      const b = this.win.subarray(this.winPos, this.winPos + n);
+      this.winPos += n;
+      this.pos += n;
+      return b;
+    }
+    const out = Buffer.allocUnsafe(n);
+    this.win.copy(out, 0, this.winPos);
+    let got = avail;
+    if (n - got >= CHUNK) {
+      while (got < n) got += readSync(this.fd, out, got, n - got, this.pos + got);
+      this.win = Buffer.alloc(0);
+      this.winPos = 0;
+    } else {
+      this.win = Buffer.allocUnsafe(CHUNK);
+      const len = readSync(this.fd, this.win, 0, CHUNK, this.pos + got);
+      this.win = this.win.subarray(0, len);
+      this.win.copy(out, got, 0, n - got);
+      this.winPos = n - got;
+    }
+    this.pos += n;
+    return out;
+  }
+  rest(): Buffer {
+    return this.take(this.size - this.pos, 'the rest');
+  }
+}
+
+export class BufferSink implements ByteSink {
+  private readonly parts: Buffer[] = [];
+  write(b: Uint8Array): void {
+    this.parts.push(Buffer.from(b));
+  }
+  result(): Buffer {
+    return Buffer.concat(this.parts);
+  }
+}
+
+export class FdSink implements ByteSink {
+  constructor(readonly fd: number) {}
+  write(b: Uint8Array): void {
+    let off = 0;
+    while (off < b.length) off += writeSync(this.fd, b, off, b.length - off);
+  }
+}
+
+export function u32le(v: number): Buffer {
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32LE(v >>> 0);
+  return b;
+}

@@ -1,0 +1,400 @@
+// proto2 wire codec driven by cryo's MessageDef descriptions. The encoder
+// writes exactly what protobuf-c writes (field-number order, packed only where
+// the schema says so, negative int32/enum as 10-byte varints), so a decoded
+// image encodes back to the same bytes.
+
+import { ImageError, ImageJsonError } from './errors.js';
+import { type FieldDef, type MessageDef, type ScalarType, isEnumType, isMessageType } from './schema.js';
+import type { FieldValue, MessageValue } from './value.js';
+
+/** protobuf's own default recursion limit. */
+const MAX_DEPTH = 100;
+
+const WIRE_VARINT = 0;
+const WIRE_I64 = 1;
+const WIRE_LEN = 2;
+const WIRE_I32 = 5;
+
+const fieldMaps = new WeakMap<MessageDef, Map<number, FieldDef>>();
+function fieldsByNumber(def: MessageDef): Map<number, FieldDef> {
+  let m = fieldMaps.get(def);
+  if (!m) {
+    m = new Map(def.fields.map((f) => [f.no, f]));
+    fieldMaps.set(def, m);
+  }
+  return m;
+}
+
+/** The wire type a scalar is written with (unpacked). */
+function wireTypeOf(f: FieldDef): number {
+  if (isMessageType(f.type)) return WIRE_LEN;
+  if (isEnumType(f.type)) return WIRE_VARINT;
+  switch (f.type) {
+    case 'fixed64': case 'sfixed64': case 'double': return WIRE_I64;
+    case 'fixed32': case 'sfixed32': case 'float': return WIRE_I32;
+    case 'string': case 'bytes': return WIRE_LEN;
+    default: return WIRE_VARINT;
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+class Reader {
+  pos: number;
+  constructor(readonly buf: Buffer, start: number, public end: number, readonly file: string, readonly base: number) {
+    this.pos = start;
+  }
+
+  fail(expected: string, at = this.pos): never {
+    throw new ImageError(this.file, this.base + at, expected);
+  }
+
+  /** A varint as two unsigned 32-bit halves. */
+  varint(): [number, number] {
+    const start = this.pos;
+    let lo = 0;
+    let hi = 0;
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) this.fail('the rest of a varint (truncated)', start);
+      const b = this.buf[this.pos++];
+      if (i < 4) lo |= (b & 0x7f) << (7 * i);
+      else if (i === 4) {
+        lo |= (b & 0x0f) << 28;
+        hi |= (b & 0x7f) >> 4;
+      } else hi |= (b & 0x7f) << (7 * i - 32);
+      if ((b & 0x80) === 0) {
+        if (i === 9 && b > 1) this.fail('a varint of at most 64 bits', start);
+        return [lo >>> 0, hi >>> 0];
+      }
+    }
+    return this.fail('a varint of at most 10 bytes', start);
+  }
+
+  length(what: string): number {
+    const at = this.pos;
+    const [lo, hi] = this.varint();
+    if (hi !== 0 || lo > this.end - this.pos) {
+      this.fail(`a length within the ${this.end - this.pos} remaining bytes for ${what}, not ${hi ? 'a 64-bit length' : lo}`, at);
+    }
+    return lo;
+  }
+
+  fixed(n: 4 | 8, what: string): number {
+    if (this.end - this.pos < n) this.fail(`${n} bytes for ${what}`);
+    const p = this.pos;
+    this.pos += n;
+    return p;
+  }
+}
+
+function u64(lo: number, hi: number): bigint {
+  return (BigInt(hi) << 32n) | BigInt(lo);
+}
+
+function decodeScalar(r: Reader, type: ScalarType, wire: number, f: FieldDef): FieldValue {
+  switch (type) {
+    case 'int32': { const [lo] = r.varint(); return lo | 0; }
+    case 'uint32': { const [lo] = r.varint(); return lo >>> 0; }
+    case 'sint32': { const [lo] = r.varint(); return (lo >>> 1) ^ -(lo & 1); }
+    case 'int64': { const [lo, hi] = r.varint(); return BigInt.asIntN(64, u64(lo, hi)); }
+    case 'uint64': { const [lo, hi] = r.varint(); return u64(lo, hi); }
+    case 'sint64': {
+      const [lo, hi] = r.varint();
+      const v = u64(lo, hi);
+      return BigInt.asIntN(64, (v >> 1n) ^ -(v & 1n));
+    }
+    case 'bool': { const [lo, hi] = r.varint(); return (lo | hi) !== 0; }
+    case 'fixed32': return r.buf.readUInt32LE(r.fixed(4, f.name));
+    case 'sfixed32': return r.buf.readInt32LE(r.fixed(4, f.name));
+    case 'float': return r.buf.readFloatLE(r.fixed(4, f.name));
+    case 'fixed64': return r.buf.readBigUInt64LE(r.fixed(8, f.name));
+    case 'sfixed64': return r.buf.readBigInt64LE(r.fixed(8, f.name));
+    case 'double': return r.buf.readDoubleLE(r.fixed(8, f.name));
+    case 'string': {
+      const n = r.length(`string field ${f.name}`);
+      const at = r.pos;
+      r.pos += n;
+      try {
+        return utf8.decode(r.buf.subarray(at, at + n));
+      } catch {
+        return r.fail(`valid UTF-8 in string field ${f.name}`, at);
+      }
+    }
+    case 'bytes': {
+      const n = r.length(`bytes field ${f.name}`);
+      const at = r.pos;
+      r.pos += n;
+      return Buffer.from(r.buf.subarray(at, at + n));
+    }
+  }
+  void wire;
+  return r.fail(`a known scalar type for ${f.name}`);
+}
+
+function decodeOne(r: Reader, f: FieldDef, wire: number, depth: number): FieldValue {
+  const t = f.type;
+  if (isMessageType(t)) {
+    const n = r.length(`message field ${f.name}`);
+    const start = r.pos;
+    r.pos += n;
+    return decodeRange(r, t(), start, start + n, depth + 1);
+  }
+  if (isEnumType(t)) {
+    const at = r.pos;
+    const [lo] = r.varint();
+    const num = lo | 0;
+    for (const [name, v] of Object.entries(t.values)) if (v === num) return name;
+    return r.fail(`a value of enum ${t.name} for ${f.name}, not ${num}`, at);
+  }
+  return decodeScalar(r, t, wire, f);
+}
+
+function isPackable(f: FieldDef): boolean {
+  return !isMessageType(f.type) && f.type !== 'string' && f.type !== 'bytes';
+}
+
+function skipField(r: Reader, wire: number, tagAt: number): void {
+  switch (wire) {
+    case WIRE_VARINT: r.varint(); return;
+    case WIRE_I64: r.fixed(8, 'an unknown field'); return;
+    case WIRE_I32: r.fixed(4, 'an unknown field'); return;
+    case WIRE_LEN: { const n = r.length('an unknown field'); r.pos += n; return; }
+    default: r.fail(`a wire type 0, 1, 2 or 5, not ${wire}`, tagAt);
+  }
+}
+
+function decodeRange(outer: Reader, def: MessageDef, start: number, end: number, depth: number): MessageValue {
+  if (depth > MAX_DEPTH) outer.fail(`message nesting of at most ${MAX_DEPTH} levels`, start);
+  const r = new Reader(outer.buf, start, end, outer.file, outer.base);
+  const byNo = fieldsByNumber(def);
+  const found = new Map<number, FieldValue>();
+  while (r.pos < r.end) {
+    const tagAt = r.pos;
+    const [tag, tagHi] = r.varint();
+    const no = tag >>> 3;
+    const wire = tag & 7;
+    if (tagHi !== 0 || no === 0) r.fail('a field tag with a field number from 1 to 2^29-1', tagAt);
+    const f = byNo.get(no);
+    if (!f) {
+      skipField(r, wire, tagAt);
+      continue;
+    }
+    const want = wireTypeOf(f);
+    if (f.label === 'repeated') {
+      let list = found.get(no) as FieldValue[] | undefined;
+      if (!list) found.set(no, (list = []));
+      if (wire === WIRE_LEN && isPackable(f)) {
+        const n = r.length(`packed field ${def.name}.${f.name}`);
+        const sub = new Reader(r.buf, r.pos, r.pos + n, r.file, r.base);
+        r.pos += n;
+        while (sub.pos < sub.end) list.push(decodeOne(sub, f, want, depth));
+        continue;
+      }
+      if (wire !== want) r.fail(`wire type ${want} for ${def.name}.${f.name}, not ${wire}`, tagAt);
+      list.push(decodeOne(r, f, wire, depth));
+    } else {
+      if (wire !== want) r.fail(`wire type ${want} for ${def.name}.${f.name}, not ${wire}`, tagAt);
+      found.set(no, decodeOne(r, f, wire, depth));
+    }
+  }
+  const out: MessageValue = {};
+  for (const f of def.fields) {
+    const v = found.get(f.no);
+    if (v === undefined) {
+      if (f.label === 'required') r.fail(`required field ${def.name}.${f.name} before the end of the message`, end);
+      continue;
+    }
+    if (Array.isArray(v) && v.length === 0) continue;
+    out[f.name] = v;
+  }
+  return out;
+}
+
+/**
+ * Decode one protobuf message. `file` and `base` (the message's offset in
+ * that file) only serve error messages.
+ */
+export function decode(buf: Buffer, def: MessageDef, file = '<buffer>', base = 0): MessageValue {
+  const r = new Reader(buf, 0, buf.length, file, base);
+  return decodeRange(r, def, 0, buf.length, 0);
+}
+
+// ---------------------------------------------------------------- encoding
+
+class Writer {
+  buf = Buffer.allocUnsafe(256);
+  len = 0;
+  ensure(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const nb = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
+    this.buf.copy(nb, 0, 0, this.len);
+    this.buf = nb;
+  }
+  byte(b: number): void {
+    this.ensure(1);
+    this.buf[this.len++] = b;
+  }
+  /** Unsigned 32-bit value, or a negative one sign-extended to 64 bits. */
+  varint32(v: number): void {
+    if (v < 0) {
+      this.varint64(BigInt.asUintN(64, BigInt(v)));
+      return;
+    }
+    this.ensure(5);
+    while (v > 0x7f) {
+      this.buf[this.len++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    this.buf[this.len++] = v;
+  }
+  varint64(v: bigint): void {
+    v = BigInt.asUintN(64, v);
+    this.ensure(10);
+    while (v > 0x7fn) {
+      this.buf[this.len++] = Number(v & 0x7fn) | 0x80;
+      v >>= 7n;
+    }
+    this.buf[this.len++] = Number(v);
+  }
+  bytes(b: Uint8Array): void {
+    this.ensure(b.length);
+    this.buf.set(b, this.len);
+    this.len += b.length;
+  }
+  result(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.len));
+  }
+}
+
+function bad(path: string, problem: string): never {
+  throw new ImageJsonError('<value>', path, problem);
+}
+
+function asInt(v: FieldValue, path: string, bits: 32 | 64, signed: boolean): bigint {
+  void signed;
+  let b: bigint;
+  if (typeof v === 'bigint') b = v;
+  else if (typeof v === 'number' && Number.isInteger(v)) b = BigInt(v);
+  else if (typeof v === 'boolean') b = v ? 1n : 0n;
+  else return bad(path, `expected an integer, got ${typeof v}`);
+  // Accept the other signedness' range too, as protobuf's setters wrap; reject anything wider.
+  if (b < -(1n << BigInt(bits - 1)) || b > (1n << BigInt(bits)) - 1n) {
+    bad(path, `${b} does not fit in ${signed ? 'int' : 'uint'}${bits}`);
+  }
+  return b;
+}
+
+function encodeScalar(w: Writer, type: ScalarType, v: FieldValue, path: string): void {
+  switch (type) {
+    case 'int32': w.varint32(Number(BigInt.asIntN(32, asInt(v, path, 32, true)))); return;
+    case 'uint32': w.varint32(Number(BigInt.asUintN(32, asInt(v, path, 32, false)))); return;
+    case 'sint32': {
+      const n = Number(BigInt.asIntN(32, asInt(v, path, 32, true)));
+      w.varint32(((n << 1) ^ (n >> 31)) >>> 0);
+      return;
+    }
+    case 'int64': case 'uint64': w.varint64(asInt(v, path, 64, type === 'int64')); return;
+    case 'sint64': {
+      const n = BigInt.asIntN(64, asInt(v, path, 64, true));
+      w.varint64((n << 1n) ^ (n >> 63n));
+      return;
+    }
+    case 'bool':
+      if (typeof v !== 'boolean') bad(path, 'expected a boolean');
+      w.byte(v ? 1 : 0);
+      return;
+    case 'fixed32': case 'sfixed32': {
+      w.ensure(4);
+      w.buf.writeUInt32LE(Number(BigInt.asUintN(32, asInt(v, path, 32, type === 'sfixed32'))), w.len);
+      w.len += 4;
+      return;
+    }
+    case 'fixed64': case 'sfixed64': {
+      w.ensure(8);
+      w.buf.writeBigUInt64LE(BigInt.asUintN(64, asInt(v, path, 64, type === 'sfixed64')), w.len);
+      w.len += 8;
+      return;
+    }
+    case 'float': case 'double': {
+      if (typeof v !== 'number') bad(path, 'expected a number');
+      const n = type === 'float' ? 4 : 8;
+      w.ensure(n);
+      if (n === 4) w.buf.writeFloatLE(v, w.len);
+      else w.buf.writeDoubleLE(v, w.len);
+      w.len += n;
+      return;
+    }
+    case 'string': {
+      if (typeof v !== 'string') bad(path, 'expected a string');
+      const b = Buffer.from(v, 'utf8');
+      w.varint32(b.length);
+      w.bytes(b);
+      return;
+    }
+    case 'bytes': {
+      if (!(v instanceof Uint8Array)) bad(path, 'expected a Buffer');
+      w.varint32(v.length);
+      w.bytes(v);
+      return;
+    }
+  }
+}
+
+function encodeOne(w: Writer, f: FieldDef, v: FieldValue, path: string, depth: number): void {
+  const t = f.type;
+  if (isMessageType(t)) {
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) {
+      bad(path, 'expected an object');
+    }
+    const inner = encodeMessage(v as MessageValue, t(), path, depth + 1);
+    w.varint32(inner.length);
+    w.bytes(inner);
+    return;
+  }
+  if (isEnumType(t)) {
+    const num = typeof v === 'string' ? t.values[v] : undefined;
+    if (num === undefined) bad(path, `expected a name from enum ${t.name}, got ${String(v)}`);
+    w.varint32(num);
+    return;
+  }
+  encodeScalar(w, t, v, path);
+}
+
+function encodeMessage(value: MessageValue, def: MessageDef, path: string, depth: number): Buffer {
+  if (depth > MAX_DEPTH) bad(path, `nesting deeper than ${MAX_DEPTH} levels`);
+  const w = new Writer();
+  for (const f of def.fields) {
+    const v = value[f.name];
+    const fpath = `${path}.${f.name}`;
+    if (v === undefined) {
+      if (f.label === 'required') bad(fpath, `required field of ${def.name} is missing`);
+      continue;
+    }
+    const wire = wireTypeOf(f);
+    if (f.label === 'repeated') {
+      if (!Array.isArray(v)) bad(fpath, 'expected an array');
+      if (v.length === 0) continue;
+      if (f.opts.packed && isPackable(f)) {
+        const inner = new Writer();
+        v.forEach((x, i) => encodeOne(inner, f, x, `${fpath}[${i}]`, depth));
+        w.varint32((f.no << 3) | WIRE_LEN);
+        w.varint32(inner.len);
+        w.bytes(inner.buf.subarray(0, inner.len));
+      } else {
+        v.forEach((x, i) => {
+          w.varint32(((f.no << 3) | wire) >>> 0);
+          encodeOne(w, f, x, `${fpath}[${i}]`, depth);
+        });
+      }
+    } else {
+      w.varint32(((f.no << 3) | wire) >>> 0);
+      encodeOne(w, f, v, fpath, depth);
+    }
+  }
+  return w.result();
+}
+
+/** Encode one message the way protobuf-c does. Throws ImageJsonError on a value that does not fit the schema. */
+export function encode(value: MessageValue, def: MessageDef): Buffer {
+  return encodeMessage(value, def, def.name, 0);
+}
