@@ -1,0 +1,39 @@
+// Picks the architecture cryo runs on, from a table keyed by Node's
+// process.arch. Adding an architecture = a directory under src/arch/ and a
+// row here.
+
+import type { Arch, ArchFactory, CpuProbe } from './types.js';
+import { x86_64 } from './x86_64/index.js';
+
+export const ARCHES: Readonly<Record<string, ArchFactory>> = {
+  x64: x86_64,
+  // arm64: aarch64, ppc64: ppc64, s390x: s390x — to come.
+};
+
+export function archFor(nodeArch: string, probe?: CpuProbe): Arch {
+  const f = ARCHES[nodeArch];
+  if (f === undefined) {
+    const known = Object.values(ARCHES).map((a) => a.name).join(', ');
+    throw new Error(`cryo does not support the ${nodeArch} architecture yet (supported: ${known})`);
+  }
+  return f.create(probe);
+}
+
+let host: Arch | undefined;
+
+/** The architecture of this machine, bound to this CPU (probed through the sys layer when it can). */
+export async function hostArch(): Promise<Arch> {
+  if (host) return host;
+  let probe: CpuProbe | undefined;
+  try {
+    const sys = await import('../sys/cpu.js');
+    const c = sys.hostCpuid();
+    if (c) probe = { cpuid: (leaf, sub) => c.cpuid(leaf, sub), xgetbv: (i) => c.xgetbv(i) };
+  } catch {
+    probe = undefined; // no native addon: layouts come from calibrate()
+  }
+  host = archFor(process.arch, probe);
+  return host;
+}
+
+export type * from './types.js';

@@ -1,0 +1,120 @@
+// The engine behind every architecture's register tables. A table row says
+// once where a value lives in a kernel buffer (regset, xsave component,
+// sigcontext) and which image field holds it; the two directions
+// (buffer -> image value, image value -> buffer) are both derived here, so no
+// architecture writes a copy loop twice (DESIGN rule 1).
+
+/** An image value as the image codec carries it: u32 -> number, u64 -> bigint. */
+export type ImageWord = 'u32' | 'u64';
+/** How wide the value is in the kernel buffer. */
+export type RawWord = 'u8' | 'u16' | 'u32' | 'u64';
+
+export interface RegField {
+  /** The image field name (CRIU's .proto name). */
+  readonly name: string;
+  /** Byte offset in the buffer the table describes. */
+  readonly offset: number;
+  /** The image element type. */
+  readonly image: ImageWord;
+  /** The element width in the buffer, when it differs from the image's (e.g. fxsave cwd is u16). */
+  readonly raw?: RawWord;
+  /** Repeated field with this many elements; absent for a scalar. */
+  readonly count?: number;
+}
+
+export type ImageScalar = number | bigint;
+export type ImageFieldValue = ImageScalar | ImageScalar[];
+export type ImageRecord = Record<string, unknown>;
+
+const rawBytes: Record<RawWord, number> = { u8: 1, u16: 2, u32: 4, u64: 8 };
+const rawMax: Record<RawWord, bigint> = { u8: 0xffn, u16: 0xffffn, u32: 0xffffffffn, u64: (1n << 64n) - 1n };
+
+export function fieldRaw(f: RegField): RawWord {
+  return f.raw ?? f.image;
+}
+
+/** Bytes the field takes in the buffer. */
+export function fieldSize(f: RegField): number {
+  return rawBytes[fieldRaw(f)] * (f.count ?? 1);
+}
+
+/** The end of the last field: the smallest buffer the table fits in. */
+export function tableSize(table: readonly RegField[]): number {
+  return Math.max(0, ...table.map((f) => f.offset + fieldSize(f)));
+}
+
+function readRaw(buf: Buffer, off: number, raw: RawWord): bigint {
+  switch (raw) {
+    case 'u8': return BigInt(buf.readUInt8(off));
+    case 'u16': return BigInt(buf.readUInt16LE(off));
+    case 'u32': return BigInt(buf.readUInt32LE(off));
+    case 'u64': return buf.readBigUInt64LE(off);
+  }
+}
+
+function writeRaw(buf: Buffer, off: number, raw: RawWord, v: bigint): void {
+  switch (raw) {
+    case 'u8': buf.writeUInt8(Number(v), off); break;
+    case 'u16': buf.writeUInt16LE(Number(v), off); break;
+    case 'u32': buf.writeUInt32LE(Number(v), off); break;
+    case 'u64': buf.writeBigUInt64LE(v, off); break;
+  }
+}
+
+function toImage(v: bigint, image: ImageWord): ImageScalar {
+  return image === 'u64' ? v : Number(v);
+}
+
+function fromImage(v: unknown, f: RegField, what: string): bigint {
+  const n = typeof v === 'bigint' ? v : typeof v === 'number' && Number.isInteger(v) ? BigInt(v) : undefined;
+  if (n === undefined) throw new Error(`image field ${what} holds ${String(v)}, not an integer: the image is damaged`);
+  // Signed values from hand-written JSON are taken as their two's complement.
+  const raw = fieldRaw(f);
+  const bits = BigInt(rawBytes[raw] * 8);
+  const u = n < 0n ? BigInt.asUintN(Number(bits), n) : n;
+  if (u > rawMax[raw]) {
+    throw new Error(`image field ${what} = ${n} does not fit the ${raw} the kernel keeps it in: the image is damaged`);
+  }
+  return u;
+}
+
+/** Reads one field of `buf` (at `base`) as its image value. */
+export function readField(buf: Buffer, f: RegField, base = 0): ImageFieldValue {
+  const raw = fieldRaw(f);
+  const step = rawBytes[raw];
+  if (f.count === undefined) return toImage(readRaw(buf, base + f.offset, raw), f.image);
+  const out: ImageScalar[] = [];
+  for (let i = 0; i < f.count; i++) out.push(toImage(readRaw(buf, base + f.offset + i * step, raw), f.image));
+  return out;
+}
+
+/** Writes one image value into `buf` (at `base`). `what` names the field in errors. */
+export function writeField(buf: Buffer, f: RegField, value: unknown, base = 0, what = f.name): void {
+  const raw = fieldRaw(f);
+  const step = rawBytes[raw];
+  if (f.count === undefined) {
+    writeRaw(buf, base + f.offset, raw, fromImage(value, f, what));
+    return;
+  }
+  if (!Array.isArray(value) || value.length !== f.count) {
+    const got = Array.isArray(value) ? `${value.length} elements` : String(value);
+    throw new Error(`image field ${what} holds ${got}, expected ${f.count} elements: the image is damaged`);
+  }
+  value.forEach((v, i) => writeRaw(buf, base + f.offset + i * step, raw, fromImage(v, f, `${what}[${i}]`)));
+}
+
+/** Buffer -> image record, every field of the table. */
+export function decodeTable(table: readonly RegField[], buf: Buffer, base = 0): ImageRecord {
+  const out: ImageRecord = {};
+  for (const f of table) out[f.name] = readField(buf, f, base);
+  return out;
+}
+
+/** Image record -> buffer, every field of the table (missing fields are an error). */
+export function encodeTable(table: readonly RegField[], rec: ImageRecord, buf: Buffer, base = 0, what = ''): void {
+  for (const f of table) {
+    const name = what ? `${what}.${f.name}` : f.name;
+    if (rec[f.name] === undefined) throw new Error(`image field ${name} is missing: the image is damaged`);
+    writeField(buf, f, rec[f.name], base, name);
+  }
+}

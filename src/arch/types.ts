@@ -1,0 +1,174 @@
+// The interface generic dump/restore code uses for everything that depends on
+// the CPU architecture. Each architecture lives in src/arch/<arch>/ and is
+// mostly data; generic code never asks which architecture it runs on.
+
+import type { ImageRecord } from './regtable.js';
+
+/** A core image's thread_info (x86) / ti_<arch> message, in image value form. */
+export type ThreadInfo = ImageRecord;
+
+/** ptrace regset contents, keyed by NT_* note type. */
+export type Regsets = Map<number, Buffer>;
+
+/** Thread state read outside the regsets that thread_info holds. */
+export interface ThreadExtras {
+  /** set_tid_address's pointer (prctl PR_GET_TID_ADDRESS); thread_info.clear_tid_addr. */
+  clearTidAddr?: bigint;
+  /** x86: the GDT TLS entries (PTRACE_GET_THREAD_AREA) as user_desc_t records. */
+  tls?: ImageRecord[];
+  /** x86: arch_prctl(ARCH_SHSTK_STATUS) of the thread. */
+  shstkStatus?: bigint;
+}
+
+export interface RegsetSpec {
+  /** NT_* note type passed to PTRACE_GETREGSET. */
+  readonly nt: number;
+  readonly name: string;
+  /** A buffer this big always holds the whole regset. */
+  readonly maxSize: number;
+  /** Dump fails without it; an optional regset is skipped when the kernel or CPU lacks it. */
+  readonly required: boolean;
+}
+
+/** What CPUID/XGETBV-like probes the sys layer offers; every member is optional. */
+export interface CpuProbe {
+  cpuid?(leaf: number, subleaf: number): { eax: number; ebx: number; ecx: number; edx: number };
+  xgetbv?(index: number): bigint;
+  /** AT_HWCAP / AT_HWCAP2 of the host (from /proc/self/auxv), for architectures that check features that way. */
+  hwcap?: bigint;
+  hwcap2?: bigint;
+}
+
+/** The alternate signal stack as sigaltstack(2) reports it. */
+export interface AltStack {
+  sp: bigint;
+  flags: number;
+  size: bigint;
+}
+
+export interface SigframeOptions {
+  /** The blocked-signal mask the task gets back (bit n-1 = signal n). */
+  sigmask: bigint;
+  /** The task's alternate stack; SS_DISABLE when absent. */
+  altstack?: AltStack;
+  /** Where in the task's memory the frame will be written; frame and its FP area live from here upward. */
+  addressOfFrame: bigint;
+}
+
+export interface Sigframe {
+  /** The bytes to write at frameAddress. */
+  frame: Buffer;
+  frameAddress: bigint;
+  /** The stack pointer the rt_sigreturn syscall must run with. */
+  sp: bigint;
+}
+
+/** The syscall ABI, enough to make a stopped task run one system call. */
+export interface SyscallAbi {
+  /** The syscall instruction's bytes; point the IP at a copy of these in the task. */
+  readonly instruction: Buffer;
+  /** The regset that carries the registers used below. */
+  readonly regsNt: number;
+  /** rt_sigreturn's number (the last syscall of every restore). */
+  readonly rtSigreturnNr: number;
+  /** Returns a copy of `regs` set up to run syscall `nr(args)` at instruction address `ip`. */
+  prepare(regs: Buffer, ip: bigint, nr: number | bigint, args: readonly bigint[], sp?: bigint): Buffer;
+  /** The syscall's return value (signed; -4095..-1 are -errno). */
+  result(regs: Buffer): bigint;
+  /** The IP after the syscall instruction ran once from `ip`. */
+  ipAfter(ip: bigint): bigint;
+}
+
+/** What a thread stopped inside a syscall does when it resumes (kernel restart semantics). */
+export type RestartAction =
+  | 'none'             // not in a syscall, or the result is final
+  | 'restart'          // ip back to the syscall instruction, number back in the result register
+  | 'restart_syscall'  // ip back, number = __NR_restart_syscall
+  | 'eintr';           // result becomes -EINTR
+
+export interface RestartRule {
+  readonly errno: number;
+  readonly name: string;
+  /** The kernel, resuming with no handler run (e.g. after a ptrace stop). */
+  readonly noHandler: RestartAction;
+  /** The kernel, delivering a signal to a handler with SA_RESTART. */
+  readonly handlerSaRestart: RestartAction;
+  /** The kernel, delivering a signal to a handler without SA_RESTART. */
+  readonly handler: RestartAction;
+  /** What the dumped registers become (what CRIU stores, so each restores the other's images). */
+  readonly onDump: RestartAction;
+}
+
+export interface RegsFix {
+  action: RestartAction;
+  /** The thread_info after the rule (a copy; the input is not changed). */
+  threadInfo: ThreadInfo;
+}
+
+/** One missing CPU feature, ready for an error line. */
+export interface MissingFeature {
+  readonly name: string;
+  readonly bits: readonly number[];
+  readonly message: string;
+}
+
+export interface VdsoNames {
+  /** /proc/PID/maps names of the areas that move with the task (vdso and its data pages). */
+  readonly areas: readonly string[];
+  readonly vdso: string;
+}
+
+/**
+ * An architecture bound to the CPU it runs on (register layouts that the CPU
+ * defines, such as x86's xsave offsets, come from its probe).
+ */
+export interface Arch {
+  /** cryo's name, also src/arch/<name>/. */
+  readonly name: string;
+  /** Node's process.arch value for it. */
+  readonly nodeArch: string;
+  /** The core image's `mtype` (march enum value name). */
+  readonly criuMarch: string;
+  /** The core entry field holding thread_info ('thread_info' on x86, 'ti_aarch64', 'ti_ppc64', 'ti_s390'). */
+  readonly threadInfoField: string;
+  readonly pageSize: number;
+  /** Regsets to read from each thread, in order. */
+  readonly regsets: readonly RegsetSpec[];
+
+  /** Dump: the thread's regsets (and the state read beside them) -> its thread_info. */
+  threadInfoFromRegsets(regsets: Regsets, extras?: ThreadExtras): ThreadInfo;
+  /** Restore (by ptrace): thread_info -> regset bytes for this CPU. Exact inverse of the above. */
+  regsetsFromThreadInfo(ti: ThreadInfo): Regsets;
+  /** Restore (the normal way): an rt_sigframe that rt_sigreturn turns into the thread's registers. */
+  buildSigframe(ti: ThreadInfo, opts: SigframeOptions): Sigframe;
+  /**
+   * Registers rt_sigreturn does not restore; restore sets them by ptrace (regsetsFromThreadInfo) before the
+   * rt_sigreturn is injected. Names of thread_info register fields.
+   */
+  readonly notRestoredBySigreturn: readonly string[];
+
+  /**
+   * Learns CPU-defined layouts (x86 xsave offsets) from a regset read on this machine, for when the
+   * probe could not tell; harmless otherwise.
+   */
+  calibrate(regsets: Regsets): void;
+
+  readonly syscall: SyscallAbi;
+  readonly restartRules: readonly RestartRule[];
+  /** Applies the dump-time restart rule to a thread stopped in a syscall. */
+  fixSyscallRestart(ti: ThreadInfo): RegsFix;
+
+  /** CPU state in the image this CPU cannot hold; empty when the image can run here. */
+  missingCpuFeatures(ti: ThreadInfo): MissingFeature[];
+  /** CPU state the task uses that the image format cannot hold (e.g. x86 AMX tiles); dump must refuse. */
+  unsavableState(regsets: Regsets): MissingFeature[];
+
+  readonly vdso: VdsoNames;
+}
+
+export interface ArchFactory {
+  readonly name: string;
+  readonly nodeArch: string;
+  /** Binds the architecture to this CPU; without a probe it uses the architecture's documented defaults. */
+  create(probe?: CpuProbe): Arch;
+}

@@ -1,0 +1,67 @@
+// Syscall restart on x86_64: what happens to a thread that was stopped inside
+// a system call (orig_ax >= 0) whose result register holds a -ERESTART*
+// code. The kernel's rules (arch/x86/kernel/signal.c) for the three ways a
+// thread leaves such a stop, and what cryo (like CRIU) stores in the image.
+
+import type { RegsFix, RestartAction, RestartRule, ThreadInfo } from '../types.js';
+import type { ImageRecord } from '../regtable.js';
+import { REGS_MODE } from './regs.js';
+import { NR_RESTART_SYSCALL, SYSCALL_INSN } from './syscall-abi.js';
+
+export const ERESTARTSYS = 512;
+export const ERESTARTNOINTR = 513;
+export const ERESTARTNOHAND = 514;
+export const ERESTART_RESTARTBLOCK = 516;
+export const EINTR = 4;
+
+export const RESTART_RULES: readonly RestartRule[] = [
+  { errno: ERESTARTSYS, name: 'ERESTARTSYS',
+    noHandler: 'restart', handlerSaRestart: 'restart', handler: 'eintr', onDump: 'restart' },
+  { errno: ERESTARTNOINTR, name: 'ERESTARTNOINTR',
+    noHandler: 'restart', handlerSaRestart: 'restart', handler: 'restart', onDump: 'restart' },
+  { errno: ERESTARTNOHAND, name: 'ERESTARTNOHAND',
+    noHandler: 'restart', handlerSaRestart: 'eintr', handler: 'eintr', onDump: 'restart' },
+  // The restart block (nanosleep's remaining time, futex timeouts, ...) is
+  // kernel memory that does not survive a dump: restart_syscall in the
+  // restored task would find none and return -EINTR anyway, so say so now.
+  { errno: ERESTART_RESTARTBLOCK, name: 'ERESTART_RESTARTBLOCK',
+    noHandler: 'restart_syscall', handlerSaRestart: 'eintr', handler: 'eintr', onDump: 'eintr' },
+];
+
+/** The rule for a thread's registers, or undefined when it was not stopped in a restartable syscall. */
+export function restartRuleFor(ax: bigint, origAx: bigint, bits = 64): RestartRule | undefined {
+  if (BigInt.asIntN(bits, origAx) < 0n) return undefined;
+  const err = -BigInt.asIntN(bits, ax);
+  return RESTART_RULES.find((r) => BigInt(r.errno) === err);
+}
+
+/** Applies `action` to ax/ip of a copy of gpregs. */
+export function applyRestart(gp: ImageRecord, action: RestartAction, bits = 64): ImageRecord {
+  const out = { ...gp };
+  const ip = BigInt(gp.ip as bigint);
+  switch (action) {
+    case 'none': break;
+    case 'restart':
+      out.ax = gp.orig_ax;
+      out.ip = ip - BigInt(SYSCALL_INSN.length);
+      break;
+    case 'restart_syscall':
+      out.ax = BigInt(NR_RESTART_SYSCALL);
+      out.ip = ip - BigInt(SYSCALL_INSN.length);
+      break;
+    case 'eintr':
+      out.ax = BigInt.asUintN(bits, -BigInt(EINTR));
+      break;
+  }
+  return out;
+}
+
+/** The dump-time rule: the registers the restored thread must start with. */
+export function fixSyscallRestart(ti: ThreadInfo): RegsFix {
+  const gp = ti.gpregs as ImageRecord;
+  // An ia32 thread's registers are 32 bits wide, zero-extended in the image.
+  const bits = gp.mode === REGS_MODE.COMPAT ? 32 : 64;
+  const rule = restartRuleFor(BigInt(gp.ax as bigint), BigInt(gp.orig_ax as bigint), bits);
+  const action = rule?.onDump ?? 'none';
+  return { action, threadInfo: { ...ti, gpregs: applyRestart(gp, action, bits) } };
+}

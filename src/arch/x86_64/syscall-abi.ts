@@ -1,0 +1,45 @@
+// How a stopped x86_64 task is made to run one system call: the registers
+// that carry the number, arguments and result, named by their GP_REGS rows.
+
+import type { SyscallAbi } from '../types.js';
+import { readField, writeField, type RegField } from '../regtable.js';
+import { GP_REGS, GP_REGS_SIZE, NT_PRSTATUS } from './regs.js';
+
+const reg = (name: string): RegField => {
+  const r = GP_REGS.find((g) => g.name === name);
+  if (!r) throw new Error(`no register ${name} in GP_REGS`);
+  return r;
+};
+
+/** `syscall`. */
+export const SYSCALL_INSN = Buffer.from([0x0f, 0x05]);
+export const SYSCALL_NR_REG = 'ax';
+export const SYSCALL_ARG_REGS = ['di', 'si', 'dx', 'r10', 'r8', 'r9'] as const;
+export const SYSCALL_RESULT_REG = 'ax';
+export const NR_RT_SIGRETURN = 15;
+export const NR_RESTART_SYSCALL = 219;
+
+export const syscallAbi: SyscallAbi = {
+  instruction: SYSCALL_INSN,
+  regsNt: NT_PRSTATUS,
+  rtSigreturnNr: NR_RT_SIGRETURN,
+  prepare(regs, ip, nr, args, sp) {
+    if (regs.length < GP_REGS_SIZE) throw new Error(`x86_64 registers are ${GP_REGS_SIZE} bytes, got ${regs.length}`);
+    if (args.length > SYSCALL_ARG_REGS.length) throw new Error(`a syscall takes at most 6 arguments, got ${args.length}`);
+    const out = Buffer.from(regs);
+    writeField(out, reg(SYSCALL_NR_REG), BigInt(nr));
+    // orig_ax = -1: the kernel must not apply syscall-restart logic of the
+    // interrupted syscall to the registers we set.
+    writeField(out, reg('orig_ax'), (1n << 64n) - 1n);
+    args.forEach((a, i) => writeField(out, reg(SYSCALL_ARG_REGS[i]!), BigInt.asUintN(64, a)));
+    writeField(out, reg('ip'), ip);
+    if (sp !== undefined) writeField(out, reg('sp'), sp);
+    return out;
+  },
+  result(regs) {
+    return BigInt.asIntN(64, readField(regs, reg(SYSCALL_RESULT_REG)) as bigint);
+  },
+  ipAfter(ip) {
+    return ip + BigInt(SYSCALL_INSN.length);
+  },
+};
