@@ -1,0 +1,44 @@
+// What every cryo subcommand is, and the small I/O helpers they share.
+
+import { closeSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
+import { createImageFile } from '../images/image.js';
+
+export interface Command {
+  readonly name: string;
+  /** One line for `cryo --help`. */
+  readonly summary: string;
+  /** The argument synopsis, e.g. '-i FILE [--pretty] [-o OUT]'. */
+  readonly usage: string;
+  /** Runs with the arguments after the command name; resolves to the exit status. */
+  run(args: string[]): number | Promise<number>;
+}
+
+/** A mistake on the command line: printed as one line with the usage. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** The whole input: a file, or stdin when none is named (like crit). */
+export function readInput(file: string | undefined): { data: Buffer; name: string } {
+  if (file === undefined || file === '-') return { data: readFileSync(0), name: '<stdin>' };
+  return { data: readFileSync(file), name: file };
+}
+
+export function writeText(file: string | undefined, text: string): void {
+  if (file === undefined || file === '-') process.stdout.write(text);
+  else writeFileSync(file, text);
+}
+
+/** Binary image output: a 0600 file, or stdout. */
+export function writeBinary(file: string | undefined, data: Buffer): void {
+  if (file === undefined || file === '-') {
+    process.stdout.write(data);
+    return;
+  }
+  const fd = createImageFile(file);
+  try {
+    for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,13 @@
+// The command table: a new subcommand is one import and one line here.
+
+import type { Command } from '../command.js';
+import { exploreCommand } from './explore.js';
+import { decodeCommand, encodeCommand, infoCommand, showCommand } from './images.js';
+
+export const commands: readonly Command[] = [
+  decodeCommand,
+  encodeCommand,
+  showCommand,
+  infoCommand,
+  exploreCommand,
+];
