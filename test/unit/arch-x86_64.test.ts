@@ -40,7 +40,7 @@ function kernelLikeXstate(layout: XsaveLayout, seed: () => Buffer): Buffer {
     const c = XSAVE_COMPONENTS.find((x) => x.bit === bit)!;
     if (c.field) randomBytes(c.size).copy(buf, off);
   }
-  writeSwBytes(buf, 0, layout, 4);
+  writeSwBytes(buf, 0, layout, 'regset');
   const bv = layout.xfeatures & rnd.readBigUInt64LE(504);
   buf.writeBigUInt64LE(bv | 3n, 512);
   return buf;
@@ -171,8 +171,9 @@ test('the signal frame has the kernel\'s x86_64 rt_sigframe layout', () => {
   assert.equal(frame.readUInt32LE(fo + 464 + 16), 2696); // xstate_size
   assert.equal(frame.readUInt32LE(fo + 2696), 0x46505845); // FP_XSTATE_MAGIC2 right after the area
   assert.equal(frame.length, fo + 2696 + 4);
-  // The FP area is the xsave regset's bytes (same tables), xcomp_bv 0.
-  assert.deepEqual(frame.subarray(fo, fo + 2696), xstate);
+  // The FP area is the xsave regset's bytes (same tables) but for sw_reserved; xcomp_bv 0.
+  assert.deepEqual(frame.subarray(fo, fo + 464), xstate.subarray(0, 464));
+  assert.deepEqual(frame.subarray(fo + 512, fo + 2696), xstate.subarray(512));
   assert.equal(frame.readBigUInt64LE(fo + 520), 0n);
   // Without an altstack: SS_DISABLE.
   const f2 = arch.buildSigframe(ti, { sigmask: 0n, addressOfFrame: at }).frame;

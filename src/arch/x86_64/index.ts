@@ -41,7 +41,7 @@ export function createX86_64(probe?: CpuProbe): X86_64Arch {
 
   function layoutForRegset(buf: Buffer): XsaveLayout {
     const xf = swXfeatures(buf);
-    if (xf === undefined) throw new Error('NT_X86_XSTATE has no xstate_fx_sw_bytes: the kernel gave an xsave area cryo cannot read');
+    if (xf === undefined) throw new Error('NT_X86_XSTATE has no xfeatures in its sw_reserved bytes: the kernel gave an xsave area cryo cannot read');
     if (layout && layout.xfeatures === xf && layout.size === buf.length) return layout;
     if (layout?.source === 'cpuid') {
       throw new Error(`NT_X86_XSTATE says xfeatures ${hex(xf)} in ${buf.length} bytes but CPUID says `
@@ -112,11 +112,11 @@ export function createX86_64(probe?: CpuProbe): X86_64Arch {
         if (fp.xsave !== undefined) {
           const l = requireLayout();
           const buf = Buffer.alloc(l.size);
-          fpregsToBuffer(fp, l, buf, 0, 4);
+          fpregsToBuffer(fp, l, buf, 0, 'regset');
           out.set(NT_X86_XSTATE, buf);
         } else {
           const buf = Buffer.alloc(FXSAVE_SIZE);
-          fpregsToBuffer(fp, undefined, buf);
+          fpregsToBuffer(fp, undefined, buf, 0, 'regset');
           out.set(NT_PRFPREG, buf);
         }
         const cet = (fp.xsave as ImageRecord | undefined)?.cet as ImageRecord | undefined;

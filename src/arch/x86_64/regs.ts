@@ -98,7 +98,13 @@ export const FXSAVE_FIELDS: readonly RegField[] = [
 ];
 export const FXSAVE_SIZE = 512;
 
-/** struct _fpx_sw_bytes in fxsave's sw_reserved: how the kernel describes the xsave area to user space. */
+/**
+ * What the kernel puts in sw_reserved of the NT_X86_XSTATE regset
+ * (xstate_fx_sw_bytes): word 0 is the task's xfeatures (XCR0), the rest zero.
+ */
+export const REGSET_SW_XFEATURES: RegField = { name: 'xfeatures', offset: 464, image: 'u64' };
+
+/** struct _fpx_sw_bytes in a signal frame's sw_reserved: how the kernel describes the frame's xsave area. */
 export const SW_BYTES = {
   offset: 464,
   fields: [

@@ -84,7 +84,7 @@ export function buildSigframe(ti: ThreadInfo, opts: SigframeOptions, layout: Xsa
   }, frame);
 
   if (fp !== undefined) {
-    fpregsToBuffer(fp, layout, frame, fpOffset, 4);
+    fpregsToBuffer(fp, layout, frame, fpOffset, 'sigframe');
     if (layout !== undefined) writeField(frame, { name: 'magic2', offset: fpOffset + layout.size, image: 'u32' },
       FP_XSTATE_MAGIC2);
   }

@@ -5,7 +5,7 @@
 import type { CpuProbe } from '../types.js';
 import { decodeTable, encodeTable, readField, writeField, type ImageRecord, type RegField } from '../regtable.js';
 import {
-  FP_XSTATE_MAGIC1, FXSAVE_FIELDS, FXSAVE_SIZE, SW_BYTES, XFEATURE_MASK_FPSSE, XSAVE_COMPONENTS, XSAVE_HEADER,
+  FP_XSTATE_MAGIC1, FXSAVE_FIELDS, FXSAVE_SIZE, REGSET_SW_XFEATURES, SW_BYTES, XFEATURE_MASK_FPSSE, XSAVE_COMPONENTS, XSAVE_HEADER,
   XSAVE_HEADER_OFFSET, XSAVE_HEADER_SIZE, type XsaveComponent,
 } from './regs.js';
 
@@ -104,23 +104,30 @@ export function imageComponents(layout: XsaveLayout): { comp: XsaveComponent; fi
   return out;
 }
 
-/** The xfeatures the kernel wrote in an xsave buffer's sw_reserved bytes (XCR0 of the dumping kernel). */
+/** The xfeatures the kernel wrote in an NT_X86_XSTATE regset's sw_reserved bytes (XCR0 of the dumping kernel). */
 export function swXfeatures(buf: Buffer): bigint | undefined {
-  const sw = decodeTable(SW_BYTES.fields, buf, SW_BYTES.offset);
-  return sw.magic1 === FP_XSTATE_MAGIC1 ? (sw.xfeatures as bigint) : undefined;
+  const xf = readField(buf, REGSET_SW_XFEATURES) as bigint;
+  return xf === 0n ? undefined : xf;
 }
 
-/** Writes sw_reserved the way the kernel fills it for GETREGSET and signal frames. */
-export function writeSwBytes(buf: Buffer, base: number, layout: XsaveLayout, magic2Size: number): void {
+/** Where the xsave bytes go: a regset (PTRACE_SETREGSET) or a signal frame (rt_sigreturn). */
+export type XsaveTarget = 'regset' | 'sigframe';
+
+/** Writes sw_reserved the way the kernel fills it for GETREGSET ('regset') or a signal frame. */
+export function writeSwBytes(buf: Buffer, base: number, layout: XsaveLayout, target: XsaveTarget): void {
+  if (target === 'regset') {
+    writeField(buf, REGSET_SW_XFEATURES, layout.xfeatures, base);
+    return;
+  }
   encodeTable(SW_BYTES.fields, {
     magic1: FP_XSTATE_MAGIC1,
-    extended_size: layout.size + magic2Size,
+    extended_size: layout.size + 4, // FP_XSTATE_MAGIC2 follows the area
     xfeatures: layout.xfeatures,
     xstate_size: layout.size,
   }, buf, base + SW_BYTES.offset);
 }
 
-/** fxsave or xsave bytes -> user_x86_fpregs_entry. `withXsave`: the buffer is a whole xsave area. */
+/** fxsave bytes (no layout) or a whole xsave area -> user_x86_fpregs_entry. */
 export function fpregsFromBuffer(buf: Buffer, layout: XsaveLayout | undefined): ImageRecord {
   const fp = decodeTable(FXSAVE_FIELDS, buf);
   if (layout === undefined) return fp;
@@ -146,12 +153,12 @@ export function presentComponents(xsave: ImageRecord): bigint {
  * components the image holds; others come back in their init state.
  * `base` lets a signal frame place the area inside a bigger buffer.
  */
-export function fpregsToBuffer(fp: ImageRecord, layout: XsaveLayout | undefined, buf: Buffer, base = 0,
-  magic2Size = 0): void {
+export function fpregsToBuffer(fp: ImageRecord, layout: XsaveLayout | undefined, buf: Buffer, base: number,
+  target: XsaveTarget): void {
   encodeTable(FXSAVE_FIELDS, fp, buf, base, 'fpregs');
   const xsave = fp.xsave as ImageRecord | undefined;
   if (layout === undefined) return;
-  writeSwBytes(buf, base, layout, magic2Size);
+  writeSwBytes(buf, base, layout, target);
   let bv = XFEATURE_MASK_FPSSE;
   if (xsave !== undefined) {
     const present = presentComponents(xsave);
