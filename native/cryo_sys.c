@@ -238,6 +238,10 @@ static void child_exec(const char *path, char **argv, char **envp, int trace_me,
 
   if (cwd && syscall(__NR_chdir, cwd) != 0) { err = errno; what = "chdir"; goto fail; }
   close_all_but(keep, nkeep);
+  /* Kept descriptors survive the exec even when the parent had them close-on-exec. */
+  for (uint32_t i = 0; i < nkeep; i++) {
+    if (keep[i] != err_fd) fcntl(keep[i], F_SETFD, 0);
+  }
   if (trace_me && syscall(__NR_ptrace, 0 /* PTRACE_TRACEME */, 0, 0, 0) != 0) { err = errno; what = "ptrace"; goto fail; }
   if (stop) syscall(__NR_kill, syscall(__NR_getpid), SIGSTOP);
   syscall(__NR_execve, path, argv, envp);
