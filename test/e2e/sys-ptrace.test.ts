@@ -10,7 +10,7 @@ import {
   pidfdGetfd, pidfdOpen, processVmReadv, processVmWritev, ptrace, rawSyscall, readMany, sleepSync, spawn,
   stopped, waitForStop, waitpid,
 } from '../../src/sys/index.js';
-import { readU64 } from '../../src/sys/native-endian.js';
+import { readI32, readU64 } from '../../src/sys/native-endian.js';
 
 const S = constants.signals;
 /** sizeof(struct user_regs_struct) / NT_PRSTATUS per architecture (process.arch). */
@@ -132,6 +132,35 @@ test('seize, interrupt, registers, memory, sigmask, pidfd, kcmp, detach, then th
   ptrace.setSigmask(pid, mask | (1n << BigInt(S.SIGUSR2 - 1)));
   assert.equal(ptrace.getSigmask(pid), mask | (1n << BigInt(S.SIGUSR2 - 1)));
   ptrace.setSigmask(pid, mask);
+
+  // The stop's siginfo: a PTRACE_INTERRUPT stop carries SIGTRAP.
+  const si = ptrace.getSiginfo(pid);
+  assert.equal(si.length, 128);
+  assert.equal(readI32(si, 0), S.SIGTRAP);
+
+  // One instruction step moves the task and reports a SIGTRAP stop.
+  const ipBefore = readU64(ptrace.getRegset(pid, NT_PRSTATUS, 4096), IP_OFFSET[process.arch]);
+  ptrace.singleStep(pid);
+  const stepped = waitForStop(pid, { timeoutMs: 5000 });
+  assert.equal(stepped.status >> 8 & 0xff, S.SIGTRAP);
+  const regsAfter = ptrace.getRegset(pid, NT_PRSTATUS, 4096);
+  assert.equal(regsAfter.length, regs.length);
+  assert.ok(readU64(regsAfter, IP_OFFSET[process.arch]) !== ipBefore || regsAfter.compare(regs) !== 0, 'single step changed nothing');
+  ptrace.setRegset(pid, NT_PRSTATUS, regsAfter); // writing back what we read is accepted
+
+  // Queued signals can be peeked without dequeuing: block SIGWINCH (default: ignore), queue one.
+  ptrace.setSigmask(pid, mask | (1n << BigInt(S.SIGWINCH - 1)));
+  kill(pid, S.SIGWINCH);
+  const queued = ptrace.peekSiginfo(pid, 0, 8, true);
+  assert.equal(queued.length, 1);
+  assert.equal(readI32(queued[0], 0), S.SIGWINCH);
+  assert.equal(ptrace.peekSiginfo(pid, 0, 8, false).length, 0);
+  ptrace.setSigmask(pid, mask); // delivered (and ignored) once the task runs again
+
+  // glibc registers an rseq area for every thread (Linux >= 4.18, glibc >= 2.35).
+  const rseq = ptrace.getRseqConfiguration(pid);
+  assert.notEqual(rseq.rseqAbiPointer, 0n);
+  assert.ok(rseq.rseqAbiSize >= 32, `rseq size ${rseq.rseqAbiSize}`);
 
   // pidfd_getfd: the program's /dev/null descriptor, same file as ours by kcmp.
   const pidfd = pidfdOpen(pid);
