@@ -4,7 +4,7 @@ import { closeSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { test } from 'node:test';
 import {
-  SysError, __WALL, exitCode, exited, kill, ptrace, rawSyscall, spawn, stopSig, stopped, waitForStop, waitpid,
+  P_PID, SysError, WEXITED, __WALL, exitCode, exited, kill, pidfdOpen, pidfdSendSignal, ptrace, rawSyscall, spawn, waitid, stopSig, stopped, waitForStop, waitpid,
 } from '../../src/sys/index.js';
 
 const S = constants.signals;
@@ -103,5 +103,19 @@ test('the child starts clean: only keepFds open (not close-on-exec), no blocked 
   } finally {
     closeSync(r);
     closeSync(w);
+  }
+});
+
+test('pidfd_send_signal kills through a pidfd; waitid reports it', () => {
+  const pid = spawn({ path: '/bin/sleep', argv: ['sleep', '30'] });
+  const pidfd = pidfdOpen(pid);
+  try {
+    pidfdSendSignal(pidfd, S.SIGKILL);
+    const r = waitid(P_PID, pid, WEXITED);
+    assert.equal(r.pid, pid);
+    assert.equal(r.code, 2 /* CLD_KILLED */);
+    assert.equal(r.status, S.SIGKILL);
+  } finally {
+    closeSync(pidfd);
   }
 });
