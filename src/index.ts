@@ -1,0 +1,4 @@
+// cryo's library entry point. Each area exports its public API here.
+
+export * from './images/index.js';
+export * as schemas from './images/schemas/index.js';
