@@ -16,8 +16,9 @@
 export { ERRNO, SysError, errnoName } from './errno.js';
 export { rawSyscall, syscallAs, addressOf, type SysArg } from './raw.js';
 export { SYSCALL_TABLES, syscallNumber, syscallTableFor, type SyscallTable } from './syscall-table.js';
+// ptrace calls both flat (seize, getRegset, ...) and as a namespace (ptrace.seize, ...).
+export * from './ptrace.js';
 export * as ptrace from './ptrace.js';
-export * from './ptrace-constants.js';
 export * from './wait.js';
 export * from './memory.js';
 export * from './pidfd.js';

@@ -17,7 +17,7 @@ function regsetName(nt: number): string {
 }
 
 /** ptrace(request, pid, addr, data) with errors named `ptrace(NAME, pid[, detail])`. */
-export function ptrace(request: number, pid: number, addr: SysArg = 0, data: SysArg = 0, detail?: string): bigint {
+export function ptraceRequest(request: number, pid: number, addr: SysArg = 0, data: SysArg = 0, detail?: string): bigint {
   const name = PTRACE_REQUEST_NAMES.get(request) ?? String(request);
   return syscallAs(`ptrace(${name}, ${pid}${detail ? `, ${detail}` : ''})`, 'ptrace', request, pid, addr, data);
 }
@@ -27,56 +27,59 @@ function iovec(buf: Buffer): Buffer {
   return iovecBytes(addressOf(buf), buf.length);
 }
 
+/** The same, under its short name within the namespace: ptrace.ptrace(PTRACE.X, pid, ...). */
+export { ptraceRequest as ptrace };
+
 /** Attach without stopping the task (PTRACE_SEIZE); `options` are PTRACE_O_* bits. */
 export function seize(pid: number, options = 0): void {
-  ptrace(PTRACE.SEIZE, pid, 0, options);
+  ptraceRequest(PTRACE.SEIZE, pid, 0, options);
 }
 
 /** Stop a seized task (PTRACE_INTERRUPT); wait for the stop with waitForStop. */
 export function interrupt(pid: number): void {
-  ptrace(PTRACE.INTERRUPT, pid);
+  ptraceRequest(PTRACE.INTERRUPT, pid);
 }
 
 /** Leave a group-stopped, seized task in group-stop but let it report further events (PTRACE_LISTEN). */
 export function listen(pid: number): void {
-  ptrace(PTRACE.LISTEN, pid);
+  ptraceRequest(PTRACE.LISTEN, pid);
 }
 
 /** Set PTRACE_O_* options on an attached task. */
 export function setOptions(pid: number, options: number): void {
-  ptrace(PTRACE.SETOPTIONS, pid, 0, options);
+  ptraceRequest(PTRACE.SETOPTIONS, pid, 0, options);
 }
 
 /** Read a register set (NT_* id); the result is trimmed to the length the kernel filled in. */
 export function getRegset(pid: number, nt: number, maxBytes: number): Buffer {
   const buf = Buffer.alloc(maxBytes);
   const iov = iovec(buf);
-  ptrace(PTRACE.GETREGSET, pid, nt, iov, regsetName(nt));
+  ptraceRequest(PTRACE.GETREGSET, pid, nt, iov, regsetName(nt));
   return buf.subarray(0, Number(readU64(iov, 8)));
 }
 
 /** Write a register set (NT_* id) from `buf` (the whole buffer is passed). */
 export function setRegset(pid: number, nt: number, buf: Buffer): void {
-  ptrace(PTRACE.SETREGSET, pid, nt, iovec(buf), regsetName(nt));
+  ptraceRequest(PTRACE.SETREGSET, pid, nt, iovec(buf), regsetName(nt));
 }
 
 /** The siginfo of the signal that caused the current stop (128 bytes). */
 export function getSiginfo(pid: number): Buffer {
   const buf = Buffer.alloc(SIGINFO_SIZE);
-  ptrace(PTRACE.GETSIGINFO, pid, 0, buf);
+  ptraceRequest(PTRACE.GETSIGINFO, pid, 0, buf);
   return buf;
 }
 
 /** Replace the siginfo of the current stop (128 bytes). */
 export function setSiginfo(pid: number, siginfo: Buffer): void {
   if (siginfo.length < SIGINFO_SIZE) throw new Error(`setSiginfo needs ${SIGINFO_SIZE} bytes, got ${siginfo.length}`);
-  ptrace(PTRACE.SETSIGINFO, pid, 0, siginfo);
+  ptraceRequest(PTRACE.SETSIGINFO, pid, 0, siginfo);
 }
 
 /** The task's blocked-signal mask (bit n-1 = signal n). */
 export function getSigmask(pid: number): bigint {
   const buf = Buffer.alloc(8);
-  ptrace(PTRACE.GETSIGMASK, pid, 8, buf);
+  ptraceRequest(PTRACE.GETSIGMASK, pid, 8, buf);
   return readU64(buf, 0);
 }
 
@@ -84,7 +87,7 @@ export function getSigmask(pid: number): bigint {
 export function setSigmask(pid: number, mask: bigint): void {
   const buf = Buffer.alloc(8);
   writeU64(buf, mask, 0);
-  ptrace(PTRACE.SETSIGMASK, pid, 8, buf);
+  ptraceRequest(PTRACE.SETSIGMASK, pid, 8, buf);
 }
 
 /**
@@ -98,7 +101,7 @@ export function peekSiginfo(pid: number, offset: number, count: number, shared: 
   writeU32(args, flags, 8);
   writeI32(args, count, 12);
   const out = Buffer.alloc(SIGINFO_SIZE * count);
-  const n = Number(ptrace(PTRACE.PEEKSIGINFO, pid, args, out, shared ? 'shared' : 'private'));
+  const n = Number(ptraceRequest(PTRACE.PEEKSIGINFO, pid, args, out, shared ? 'shared' : 'private'));
   return Array.from({ length: n }, (_, i) => out.subarray(i * SIGINFO_SIZE, (i + 1) * SIGINFO_SIZE));
 }
 
@@ -112,54 +115,54 @@ export interface RseqConfiguration {
 
 export function getRseqConfiguration(pid: number): RseqConfiguration {
   const buf = Buffer.alloc(32);
-  ptrace(PTRACE.GET_RSEQ_CONFIGURATION, pid, buf.length, buf);
+  ptraceRequest(PTRACE.GET_RSEQ_CONFIGURATION, pid, buf.length, buf);
   const u32 = (off: number) => readU32(buf, off);
   return { rseqAbiPointer: readU64(buf, 0), rseqAbiSize: u32(8), signature: u32(12), flags: u32(16) };
 }
 
 /** The classic-BPF program of the task's seccomp filter `index` (0 = most recently installed), as sock_filter[] bytes (8 each). */
 export function seccompGetFilter(pid: number, index: number): Buffer {
-  const count = Number(ptrace(PTRACE.SECCOMP_GET_FILTER, pid, index, 0, `filter ${index}`));
+  const count = Number(ptraceRequest(PTRACE.SECCOMP_GET_FILTER, pid, index, 0, `filter ${index}`));
   const buf = Buffer.alloc(count * 8);
-  const got = Number(ptrace(PTRACE.SECCOMP_GET_FILTER, pid, index, buf, `filter ${index}`));
+  const got = Number(ptraceRequest(PTRACE.SECCOMP_GET_FILTER, pid, index, buf, `filter ${index}`));
   return buf.subarray(0, got * 8);
 }
 
 /** Resume for one instruction, delivering signal `sig` (0 = none). */
 export function singleStep(pid: number, sig = 0): void {
-  ptrace(PTRACE.SINGLESTEP, pid, 0, sig);
+  ptraceRequest(PTRACE.SINGLESTEP, pid, 0, sig);
 }
 
 /** Resume until the next syscall entry or exit (PTRACE_SYSCALL), delivering `sig`. */
 export function syscallStep(pid: number, sig = 0): void {
-  ptrace(PTRACE.SYSCALL, pid, 0, sig);
+  ptraceRequest(PTRACE.SYSCALL, pid, 0, sig);
 }
 
 /** Resume, delivering `sig` (0 = none). */
 export function cont(pid: number, sig = 0): void {
-  ptrace(PTRACE.CONT, pid, 0, sig);
+  ptraceRequest(PTRACE.CONT, pid, 0, sig);
 }
 
 /** Detach, letting the task run on, delivering `sig` (0 = none). */
 export function detach(pid: number, sig = 0): void {
-  ptrace(PTRACE.DETACH, pid, 0, sig);
+  ptraceRequest(PTRACE.DETACH, pid, 0, sig);
 }
 
 /** The message of the last ptrace event (new PID for fork/clone, exit status for EXIT, ...). */
 export function getEventMsg(pid: number): bigint {
   const buf = Buffer.alloc(8);
-  ptrace(PTRACE.GETEVENTMSG, pid, 0, buf);
+  ptraceRequest(PTRACE.GETEVENTMSG, pid, 0, buf);
   return readU64(buf, 0);
 }
 
 /** Read one machine word (8 bytes) of the task's memory at `addr`. */
 export function peekData(pid: number, addr: bigint): bigint {
   const buf = Buffer.alloc(8);
-  ptrace(PTRACE.PEEKDATA, pid, addr, buf, `0x${addr.toString(16)}`);
+  ptraceRequest(PTRACE.PEEKDATA, pid, addr, buf, `0x${addr.toString(16)}`);
   return readU64(buf, 0);
 }
 
 /** Write one machine word (8 bytes, native byte order) into the task's memory at `addr`. */
 export function pokeData(pid: number, addr: bigint, word: bigint): void {
-  ptrace(PTRACE.POKEDATA, pid, addr, BigInt.asUintN(64, word), `0x${addr.toString(16)}`);
+  ptraceRequest(PTRACE.POKEDATA, pid, addr, BigInt.asUintN(64, word), `0x${addr.toString(16)}`);
 }
