@@ -1,0 +1,9 @@
+/**
+ * src/inject: running system calls inside a stopped task, arch-neutral, without writing to its
+ * memory (an existing syscall instruction is reused). Every change is recorded in an UndoList.
+ */
+export { InjectError, type InjectErrorCode } from './errors.js';
+export { UndoList, type UndoStep } from './undo.js';
+export { findSyscallSite } from './syscall-site.js';
+export { Injector, type InjectorOptions } from './injector.js';
+export { mapScratch, findHole, type Scratch } from './scratch.js';

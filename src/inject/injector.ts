@@ -1,0 +1,125 @@
+/**
+ * Runs system calls inside a ptrace-stopped task (arch-neutral: the Arch's syscall ABI says
+ * which registers carry what). The task must be seized and in a ptrace stop.
+ *
+ * One call: registers set to (nr, args) with the IP on an existing syscall instruction, signals
+ * all blocked so none is delivered on the way, PTRACE_SINGLESTEP, wait for the trap right after
+ * the instruction, read the result. The saved registers and signal mask are put back by the
+ * undo list (see `attach`), never left changed.
+ */
+import { constants } from 'node:os';
+import type { Arch } from '../arch/types.js';
+import { errnoName, syscallNumber, ptrace, waitForStop, describeStatus, ptraceEvent, stopSig } from '../sys/index.js';
+import { readMaps, type Vma } from '../proc/index.js';
+import { InjectError } from './errors.js';
+import { findSyscallSite } from './syscall-site.js';
+import type { UndoList } from './undo.js';
+
+const { getRegset, getSigmask, setRegset, setSigmask, singleStep, cont } = ptrace;
+const SIGTRAP = constants.signals.SIGTRAP;
+/** Every signal blocked (the kernel ignores the bits of SIGKILL and SIGSTOP). */
+const ALL_SIGNALS = (1n << 64n) - 1n;
+
+export interface InjectorOptions {
+  /** /proc/PID/maps as read before, to find the syscall instruction without re-reading. */
+  maps?: readonly Vma[];
+  /** How long one injected syscall may take before cryo gives up (ms). */
+  timeoutMs?: number;
+}
+
+export class Injector {
+  /** The task's registers as they were when the injector attached (NT per arch.syscall.regsNt). */
+  readonly savedRegs: Buffer;
+  /** The task's blocked-signal mask as it was. */
+  readonly savedSigmask: bigint;
+  /** Address of the syscall instruction injected calls run on. */
+  readonly site: bigint;
+  private masked = false;
+  private regsDirty = false;
+  private readonly timeoutMs: number;
+
+  private constructor(readonly pid: number, readonly arch: Arch, private readonly undo: UndoList, opts: InjectorOptions) {
+    const abi = arch.syscall;
+    const spec = arch.regsets.find((r) => r.nt === abi.regsNt);
+    this.savedRegs = getRegset(pid, abi.regsNt, spec?.maxSize ?? 4096);
+    this.savedSigmask = getSigmask(pid);
+    this.site = findSyscallSite(pid, abi.instruction, arch.vdso.vdso, opts.maps ?? readMaps(pid));
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+  }
+
+  /**
+   * Prepares injection into seized, stopped task `pid`. Records in `undo` how to put back the
+   * registers and the signal mask; nothing is changed in the task yet.
+   */
+  static attach(pid: number, arch: Arch, undo: UndoList, opts: InjectorOptions = {}): Injector {
+    const inj = new Injector(pid, arch, undo, opts);
+    undo.push(`restore the registers of task ${pid}`, () => inj.restoreRegs());
+    undo.push(`restore the signal mask of task ${pid}`, () => inj.restoreSigmask());
+    return inj;
+  }
+
+  /** Puts the saved registers back (idempotent). */
+  restoreRegs(): void {
+    if (!this.regsDirty) return;
+    setRegset(this.pid, this.arch.syscall.regsNt, this.savedRegs);
+    this.regsDirty = false;
+  }
+
+  /** Puts the saved signal mask back (idempotent). */
+  restoreSigmask(): void {
+    if (!this.masked) return;
+    setSigmask(this.pid, this.savedSigmask);
+    this.masked = false;
+  }
+
+  /**
+   * Runs syscall `name(args)` in the task; returns the raw result (negative = -errno). The task is
+   * left stopped right after the syscall instruction, with the call's registers.
+   */
+  raw(name: string, ...args: (bigint | number)[]): bigint {
+    const abi = this.arch.syscall;
+    if (!this.masked) {
+      // No signal may be delivered between our register change and the trap: it would run a
+      // handler on our registers. Blocked ones stay queued and are delivered after the dump.
+      setSigmask(this.pid, ALL_SIGNALS);
+      this.masked = true;
+    }
+    const regs = abi.prepare(this.savedRegs, this.site, syscallNumber(name), args.map((a) => BigInt(a)));
+    setRegset(this.pid, abi.regsNt, regs);
+    this.regsDirty = true;
+    singleStep(this.pid);
+    for (;;) {
+      const st = waitForStop(this.pid, { timeoutMs: this.timeoutMs }).status;
+      const sig = stopSig(st);
+      if (sig === SIGTRAP && ptraceEvent(st) === 0) break;
+      // A group-stop or event stop on the way (SIGSTOP sent meanwhile): step on, keep it for later.
+      if (ptraceEvent(st) !== 0) {
+        singleStep(this.pid);
+        continue;
+      }
+      throw new InjectError('UNEXPECTED_STOP', `task ${this.pid} ${describeStatus(st)} instead of finishing the injected ${name}()`);
+    }
+    const after = getRegset(this.pid, abi.regsNt, regs.length);
+    return abi.result(after);
+  }
+
+  /** Like raw, but a -errno result throws InjectError `EFAULT from name(...) injected into task PID`. */
+  call(name: string, ...args: (bigint | number)[]): bigint {
+    const r = this.raw(name, ...args);
+    if (r < 0n && r >= -4095n) {
+      const e = errnoName(Number(-r));
+      throw new InjectError('SYSCALL_FAILED', `${e} from ${name}(${args.map(fmt).join(', ')}) injected into task ${this.pid}`, e);
+    }
+    return r;
+  }
+
+  /** Resumes the task from a signal-delivery stop with `sig` (used by callers that need it). */
+  resume(sig = 0): void {
+    cont(this.pid, sig);
+  }
+}
+
+function fmt(a: bigint | number): string {
+  const v = BigInt(a);
+  return v > 65535n || v < -65535n ? `0x${BigInt.asUintN(64, v).toString(16)}` : String(v);
+}

@@ -1,0 +1,54 @@
+/**
+ * A scratch page in the task for the results of injected syscalls (rt_sigaction's old action,
+ * sigaltstack, getitimer, ...). Mapped by an injected mmap in a hole with a free page on both
+ * sides, so it never merges with the task's own mappings and can be told apart and removed
+ * exactly; unmapped again through the undo list.
+ */
+import { processVmReadv } from '../sys/index.js';
+import type { Vma } from '../proc/index.js';
+import { InjectError } from './errors.js';
+import type { Injector } from './injector.js';
+import type { UndoList } from './undo.js';
+
+const PROT_READ = 0x1;
+const PROT_WRITE = 0x2;
+const MAP_PRIVATE = 0x02;
+const MAP_ANONYMOUS = 0x20;
+const MAP_FIXED_NOREPLACE = 0x100000;
+
+export interface Scratch {
+  readonly addr: bigint;
+  readonly size: number;
+  /** Reads `len` bytes at `offset` of the scratch area. */
+  read(offset: number, len: number): Buffer;
+}
+
+/** Lowest address of a hole of `size` bytes with a free page before and after, above `floor`. */
+export function findHole(maps: readonly Vma[], size: bigint, page: bigint, floor = 0x10000n, ceiling = 1n << 47n): bigint {
+  const sorted = [...maps].filter((v) => v.end <= ceiling).sort((a, b) => (a.start < b.start ? -1 : 1));
+  // Search top-down from below the highest mapping under the ceiling, like the kernel's mmap.
+  for (let i = sorted.length - 1; i >= 0; i--) {
+    const lo = i > 0 ? sorted[i - 1]!.end : floor;
+    const hi = sorted[i]!.start;
+    if (hi - lo >= size + 2n * page && hi - page - size >= floor) return hi - page - size;
+  }
+  throw new InjectError('NO_SCRATCH', `no free hole of ${size} bytes in the address space for cryo's scratch page`);
+}
+
+export function mapScratch(inj: Injector, undo: UndoList, maps: readonly Vma[], pageSize: number, pages = 1): Scratch {
+  const size = pageSize * pages;
+  const want = findHole(maps, BigInt(size), BigInt(pageSize));
+  const addr = BigInt.asUintN(64, inj.call('mmap', want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
+  undo.push(`unmap cryo's scratch page at 0x${addr.toString(16)} in task ${inj.pid}`, () => {
+    inj.call('munmap', addr, size);
+  });
+  return {
+    addr,
+    size,
+    read(offset, len) {
+      const b = processVmReadv(inj.pid, addr + BigInt(offset), len);
+      if (b.length !== len) throw new InjectError('NO_SCRATCH', `cannot read cryo's scratch page in task ${inj.pid}`);
+      return b;
+    },
+  };
+}

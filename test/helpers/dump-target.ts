@@ -1,0 +1,92 @@
+// Starting a test program that writes "READY k=v ..." to an output file, and ending it again.
+// The target is started with src/sys spawn (not child_process), so Node's own SIGCHLD handling
+// never reaps it or swallows the ptrace stops of a test that traces it.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { constants } from 'node:os';
+import { programsBinDir } from './paths.js';
+import { __WALL, WNOHANG, kill, sleepSync, spawn, waitpid, exited, exitCode, signaled, termSig } from '../../src/sys/index.js';
+
+export interface Target {
+  pid: number;
+  /** A scratch directory of its own (files it made, the output file). */
+  dir: string;
+  outFile: string;
+  /** The READY line's key=value pairs. */
+  ready: Record<string, string>;
+  /** Everything the program wrote so far. */
+  output(): string;
+  /** Sends SIGTERM and waits for "PASS"/"FAIL..." (the program checks its state) and its exit. */
+  finish(timeoutMs?: number): string;
+  /** Kills and reaps it (idempotent); removes the directory. */
+  cleanup(): void;
+}
+
+function waitFor(what: string, timeoutMs: number, test: () => boolean): void {
+  const deadline = Date.now() + timeoutMs;
+  while (!test()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    sleepSync(5);
+  }
+}
+
+export function startTarget(name: string, args: string[] = []): Target {
+  const dir = mkdtempSync(path.join(tmpdir(), `cryo-${name}-`));
+  const outFile = path.join(dir, 'out.txt');
+  const prog = path.join(programsBinDir, name);
+  const pid = spawn({ path: prog, argv: [name, outFile, dir, ...args], keepFds: [0, 1, 2] });
+  let reaped = false;
+  const output = () => {
+    try {
+      return readFileSync(outFile, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const reap = (timeoutMs: number): number | undefined => {
+    let status: number | undefined;
+    waitFor(`task ${pid} to end`, timeoutMs, () => {
+      const r = waitpid(pid, WNOHANG | __WALL);
+      if (r.pid === pid && (exited(r.status) || signaled(r.status))) {
+        status = r.status;
+        return true;
+      }
+      return false;
+    });
+    reaped = true;
+    return status;
+  };
+  try {
+    waitFor(`READY from ${name}`, 5000, () => /READY|FAIL/.test(output()));
+  } catch (e) {
+    try { kill(pid, constants.signals.SIGKILL); reap(2000); } catch { /* gone */ }
+    throw e;
+  }
+  const line = output().split('\n')[0]!;
+  if (!line.startsWith('READY')) throw new Error(`${name} failed to start: ${line}`);
+  const ready = Object.fromEntries(line.split(' ').slice(1).map((kv) => kv.split('=') as [string, string]));
+  return {
+    pid,
+    dir,
+    outFile,
+    ready,
+    output,
+    finish(timeoutMs = 5000) {
+      kill(pid, constants.signals.SIGTERM);
+      const st = reap(timeoutMs);
+      const text = output().split('\n').slice(1).join('\n').trim();
+      if (st !== undefined && signaled(st)) return `${text} (killed by signal ${termSig(st)})`.trim();
+      if (st !== undefined && exited(st) && exitCode(st) !== 0) return `${text} (exit ${exitCode(st)})`.trim();
+      return text;
+    },
+    cleanup() {
+      if (!reaped) {
+        try { kill(pid, constants.signals.SIGKILL); } catch { /* gone */ }
+        try { reap(3000); } catch { /* not ours any more */ }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
