@@ -182,7 +182,10 @@ export class PageReader implements Iterable<PageRun> {
     return buf.subarray(0, length);
   }
 
-  /** The contents of a PE_PRESENT run in pieces of at most maxBytes (default 1 MiB), with their vaddr. */
+  /**
+   * The contents of a PE_PRESENT run in pieces of at most maxBytes (default 1 MiB), with their vaddr.
+   * The data buffer is reused for the next piece: copy it to keep it.
+   */
   *chunks(run: PageRun, maxBytes = 1 << 20): Generator<{ vaddr: bigint; data: Buffer }> {
     if (run.offset < 0) return;
     const step = Math.max(this.pageSize, maxBytes - (maxBytes % this.pageSize));
