@@ -24,5 +24,6 @@ export * from './memory.js';
 export * from './pidfd.js';
 export { spawn, type SpawnOptions } from './spawn.js';
 export * from './misc.js';
+export * from './pagemap-scan.js';
 export { hostCpuid, type HostCpuid, type CpuidRegs } from './cpu.js';
 export { HOST_LITTLE_ENDIAN, readU64, writeU64, readU32, writeU32, readI32, writeI32, iovecBytes } from './native-endian.js';

@@ -31,6 +31,7 @@ export function rawSyscall(name: string, ...args: SysArg[]): bigint {
 
 /** Like rawSyscall, with the call text for errors given explicitly (e.g. 'ptrace(SEIZE, 1234)'). */
 export function syscallAs(callText: string, name: string, ...args: SysArg[]): bigint {
+  if (args.length > 6) throw new RangeError(`${name}: a syscall takes at most 6 arguments, got ${args.length}`);
   const nr = syscallNumber(name);
   try {
     return native().syscall(nr, ...args);

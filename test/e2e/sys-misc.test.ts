@@ -6,7 +6,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import {
   AT_FDCWD, SEEK_END, SEEK_SET, SysError, addressOf, getpid, gettid, hostCpuid, ioctl, lseek, memfdCreate,
-  nameToHandleAt, openByHandleAt, personality, prctl, rawSyscall,
+  PAGE_IS_PRESENT, nameToHandleAt, openByHandleAt, pagemapScan, personality, prctl, rawSyscall,
 } from '../../src/sys/index.js';
 
 test('getpid and gettid of the main JS thread are the process PID', () => {
@@ -82,4 +82,27 @@ test('cpuid and xgetbv exist exactly where the CPU has them', () => {
   b.writeUInt32LE(r.ebx, 0); b.writeUInt32LE(r.edx, 4); b.writeUInt32LE(r.ecx, 8);
   assert.equal(b.toString('latin1'), vendor);
   assert.equal(cpu.xgetbv(0) & 3n, 3n); // x87 and SSE state are always enabled
+});
+
+test('PAGEMAP_SCAN reports a touched page as present', () => {
+  const buf = Buffer.alloc(1 << 16);
+  buf.fill(1);
+  const fd = openSync('/proc/self/pagemap', 'r');
+  try {
+    const start = addressOf(buf) & ~0xfffn;
+    let r;
+    try {
+      r = pagemapScan(fd, { start, end: start + 0x1000n, categoryMask: PAGE_IS_PRESENT, returnMask: PAGE_IS_PRESENT });
+    } catch (e) {
+      if (e instanceof SysError && (e.code === 'ENOTTY' || e.code === 'EINVAL')) return; // kernel < 6.7
+      throw e;
+    }
+    assert.equal(r.regions.length, 1);
+    assert.equal(r.regions[0].start, start);
+    assert.equal(r.regions[0].end, start + 0x1000n);
+    assert.equal(r.regions[0].categories, PAGE_IS_PRESENT);
+    assert.equal(r.walkEnd, start + 0x1000n);
+  } finally {
+    closeSync(fd);
+  }
 });
