@@ -4,6 +4,7 @@
 //   CC                 the C compiler (default: cc)
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { readdirSync } from 'node:fs'; // example programs
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,18 +14,13 @@ const outDir = path.join(root, 'build');
 const out = path.join(outDir, 'cryo_sys.node');
 
 function nodeIncludeDir() {
-  const override = process.env.CRYO_NODE_INCLUDE;
-  if (override) {
-    if (existsSync(path.join(override, 'node_api.h'))) return override;
-    console.error(`cryo: CRYO_NODE_INCLUDE=${override} holds no node_api.h: point it at Node's include/node directory.`);
-    process.exit(1);
-  }
   const prefix = path.resolve(path.dirname(process.execPath), '..');
   const candidates = [
+    process.env.CRYO_NODE_INCLUDE,
     path.join(prefix, 'include', 'node'),
     '/usr/include/node',
     '/usr/local/include/node',
-  ];
+  ].filter(Boolean);
   const found = candidates.find((dir) => existsSync(path.join(dir, 'node_api.h')));
   if (!found) {
     console.error(`cryo: cannot find Node's headers (node_api.h) in ${candidates.join(', ')}.`);
@@ -33,6 +29,30 @@ function nodeIncludeDir() {
   }
   return found;
 }
+
+// ---- example programs (owned by src/demo): examples/*.c -> build/examples/NAME, run by `cryo demo`.
+{
+  const exSrcDir = path.join(root, 'examples');
+  const exOutDir = path.join(outDir, 'examples');
+  const exCc = process.env.CC || 'cc';
+  for (const file of existsSync(exSrcDir) ? readdirSync(exSrcDir).filter((f) => f.endsWith('.c')) : []) {
+    const exSrc = path.join(exSrcDir, file);
+    const exOut = path.join(exOutDir, file.slice(0, -2));
+    if (existsSync(exOut) && statSync(exOut).mtimeMs > statSync(exSrc).mtimeMs && !process.argv.includes('--force')) continue;
+    mkdirSync(exOutDir, { recursive: true });
+    const exTmp = `${exOut}.tmp-${process.pid}`;
+    const exArgs = ['-O2', '-g', '-Wall', '-o', exTmp, exSrc];
+    try {
+      execFileSync(exCc, exArgs, { stdio: 'inherit' });
+    } catch {
+      console.error(`cryo: building the example program failed: ${exCc} ${exArgs.join(' ')}`);
+      process.exit(1);
+    }
+    renameSync(exTmp, exOut);
+    console.log(`cryo: built ${path.relative(root, exOut)}`);
+  }
+}
+// ---- end of example programs
 
 if (existsSync(out) && statSync(out).mtimeMs > statSync(src).mtimeMs && !process.argv.includes('--force')) {
   process.exit(0); // up to date

@@ -2,3 +2,4 @@
 
 export * from './images/index.js';
 export * as schemas from './images/schemas/index.js';
+export { check, type CheckResult } from './check/index.js';

@@ -1,6 +1,7 @@
 // The command table: a new subcommand is one import and one line here.
 
 import type { Command } from '../command.js';
+import { checkCommand } from './check.js';
 import { exploreCommand } from './explore.js';
 import { decodeCommand, encodeCommand, infoCommand, showCommand } from './images.js';
 
@@ -10,4 +11,5 @@ export const commands: readonly Command[] = [
   showCommand,
   infoCommand,
   exploreCommand,
+  checkCommand,
 ];

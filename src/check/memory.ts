@@ -1,0 +1,84 @@
+// Probes on memory: /proc/PID/pagemap, PAGEMAP_SCAN, soft-dirty, userfaultfd, memfd_create.
+import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { readPagemapEntries } from '../proc/index.js';
+import { addressOf, ioctl, memfdCreate, rawSyscall, readU64, writeU64 } from '../sys/index.js';
+import { missing, ok, probe } from './result.js';
+import type { CheckResult } from './types.js';
+
+/** A page of this process that was just written to: [start, end). */
+function touchedPage(pageSize: number): { buf: Buffer; start: bigint; end: bigint } {
+  const buf = Buffer.alloc(pageSize * 2);
+  const page = BigInt(pageSize);
+  const start = ((addressOf(buf) + page - 1n) / page) * page;
+  buf.fill(0x5a);
+  return { buf, start, end: start + page };
+}
+
+export function pagemapProbe(pageSize: number): CheckResult {
+  return probe('/proc/PID/pagemap', true, 'dump cannot tell which pages of a task are in memory', () => {
+    const { buf, start, end } = touchedPage(pageSize);
+    const [entry] = readPagemapEntries('self', start, end, { pageSize });
+    buf.fill(0); // keep the page alive and touched until it was read
+    if (!entry?.present) throw new Error('/proc/self/pagemap does not show a page just written as present');
+  });
+}
+
+// PAGEMAP_SCAN = _IOWR('f', 16, struct pm_scan_arg); struct pm_scan_arg is 12 u64s, page_region 3.
+const PAGEMAP_SCAN = 0xc0606610;
+const PM_SCAN_ARG_SIZE = 96;
+const PAGE_IS_PRESENT = 1n << 3n;
+
+export function pagemapScanProbe(pageSize: number): CheckResult {
+  return probe('PAGEMAP_SCAN', false, 'dump reads /proc/PID/pagemap entry by entry instead (slower for big tasks)', () => {
+    const { buf, start, end } = touchedPage(pageSize);
+    const region = Buffer.alloc(24);
+    const arg = Buffer.alloc(PM_SCAN_ARG_SIZE);
+    const fields = [BigInt(PM_SCAN_ARG_SIZE), 0n, start, end, 0n, addressOf(region), 1n, 0n, 0n, 0n, PAGE_IS_PRESENT, PAGE_IS_PRESENT];
+    fields.forEach((v, i) => writeU64(arg, v, i * 8));
+    const fd = openSync('/proc/self/pagemap', 'r');
+    try {
+      const n = ioctl(fd, PAGEMAP_SCAN, arg);
+      buf.fill(0);
+      if (n !== 1n || readU64(region, 0) !== start) throw new Error(`PAGEMAP_SCAN did not report a page just written (${n} regions)`);
+    } finally {
+      closeSync(fd);
+    }
+  });
+}
+
+/**
+ * Soft-dirty as CRIU tests it: clear the bits of this process (clear_refs 4), write a page, and see
+ * whether pagemap marks it (bit 55). Without CONFIG_MEM_SOFT_DIRTY the bit is never set.
+ */
+export function softDirtyProbe(pageSize: number): CheckResult {
+  const name = 'soft-dirty';
+  const meaning = 'CONFIG_MEM_SOFT_DIRTY is off: no incremental pre-dump by soft-dirty tracking, each pre-dump copies all memory';
+  try {
+    const buf = Buffer.alloc(pageSize * 2);
+    writeFileSync('/proc/self/clear_refs', '4');
+    const page = BigInt(pageSize);
+    const start = ((addressOf(buf) + page - 1n) / page) * page;
+    buf.fill(0xa5);
+    const [entry] = readPagemapEntries('self', start, start + page, { pageSize });
+    buf.fill(0);
+    return entry?.softDirty ? ok(name, false) : missing(name, false, meaning);
+  } catch (e) {
+    return missing(name, false, meaning, e);
+  }
+}
+
+const O_CLOEXEC = 0o2000000;
+const O_NONBLOCK = 0o4000;
+
+export function userfaultfdProbe(): CheckResult {
+  return probe('userfaultfd', false, 'no lazy restore (pages fetched on first touch) or post-copy migration', () => {
+    closeSync(Number(rawSyscall('userfaultfd', O_CLOEXEC | O_NONBLOCK)));
+  });
+}
+
+export function memfdProbe(): CheckResult {
+  return probe('memfd_create', false, 'shared anonymous memory and memfd mappings cannot be restored', () => {
+    closeSync(memfdCreate('cryo-check'));
+  });
+}
+
