@@ -14,13 +14,18 @@ const outDir = path.join(root, 'build');
 const out = path.join(outDir, 'cryo_sys.node');
 
 function nodeIncludeDir() {
+  const override = process.env.CRYO_NODE_INCLUDE;
+  if (override) {
+    if (existsSync(path.join(override, 'node_api.h'))) return override;
+    console.error(`cryo: CRYO_NODE_INCLUDE=${override} holds no node_api.h: point it at Node's include/node directory.`);
+    process.exit(1);
+  }
   const prefix = path.resolve(path.dirname(process.execPath), '..');
   const candidates = [
-    process.env.CRYO_NODE_INCLUDE,
     path.join(prefix, 'include', 'node'),
     '/usr/include/node',
     '/usr/local/include/node',
-  ].filter(Boolean);
+  ];
   const found = candidates.find((dir) => existsSync(path.join(dir, 'node_api.h')));
   if (!found) {
     console.error(`cryo: cannot find Node's headers (node_api.h) in ${candidates.join(', ')}.`);
