@@ -4,8 +4,11 @@
 // offset. Deterministic seed.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { test } from 'node:test';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { main } from '../../src/cli/cli.js';
 import { ImageError } from '../../src/images/errors.js';
 import { critJsonText, decodeImage } from '../../src/images/image.js';
 import { fixtureImages } from '../helpers/fixture-images.js';
@@ -64,4 +67,38 @@ test('mutated fixture images decode or fail with a one-line ImageError', () => {
     }
   }
   assert.ok(rejected > 1000 && decoded > 100, `decoded ${decoded}, rejected ${rejected}`);
+});
+
+test('the CLI path: mutants give JSON or one line `cryo: FILE: at byte N: expected ...`, exit 1', async () => {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'cryo-fuzz-'));
+  after(() => rmSync(tmp, { recursive: true, force: true }));
+  const r = rng(0xc0ffee);
+  const images = fixtureImages().map((fx) => readFileSync(fx.image));
+  const kinds = Object.values(mutations);
+  const out = process.stdout.write.bind(process.stdout);
+  const err = process.stderr.write.bind(process.stderr);
+  let stderr = '';
+  let rejected = 0;
+  try {
+    for (let i = 0; i < 300; i++) {
+      const file = path.join(tmp, `m${i}.img`);
+      writeFileSync(file, kinds[r() % kinds.length](images[r() % images.length], r));
+      stderr = '';
+      process.stdout.write = (() => true) as typeof process.stdout.write;
+      process.stderr.write = ((s: string) => { stderr += s; return true; }) as typeof process.stderr.write;
+      const status = await main([i % 2 ? 'show' : 'decode', ...(i % 2 ? [file] : ['-i', file])]);
+      process.stdout.write = out;
+      process.stderr.write = err;
+      if (status === 0) assert.equal(stderr, '');
+      else {
+        assert.equal(status, 1);
+        rejected++;
+        assert.match(stderr, new RegExp(`^cryo: ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: at byte \\d+: expected [^\\n]+\\n$`));
+      }
+    }
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
+  }
+  assert.ok(rejected > 50, `only ${rejected} of 300 mutants were rejected`);
 });
