@@ -59,6 +59,26 @@ function nodeIncludeDir() {
 }
 // ---- end of example programs
 
+// ---- restore stub (owned by src/restore): native/stub.c -> build/cryo-stub, a static program without libc.
+{
+  const stubSrc = path.join(root, 'native', 'stub.c');
+  const stubOut = path.join(outDir, 'cryo-stub');
+  if (!existsSync(stubOut) || statSync(stubOut).mtimeMs <= statSync(stubSrc).mtimeMs || process.argv.includes('--force')) {
+    mkdirSync(outDir, { recursive: true });
+    const stubTmp = `${stubOut}.tmp-${process.pid}`;
+    const stubArgs = ['-static', '-nostdlib', '-nostartfiles', '-O2', '-Wl,--build-id=none', '-o', stubTmp, stubSrc];
+    try {
+      execFileSync(process.env.CC || 'cc', stubArgs, { stdio: 'inherit' });
+    } catch {
+      console.error(`cryo: building the restore stub failed: ${process.env.CC || 'cc'} ${stubArgs.join(' ')}`);
+      process.exit(1);
+    }
+    renameSync(stubTmp, stubOut);
+    console.log(`cryo: built ${path.relative(root, stubOut)}`);
+  }
+}
+// ---- end of restore stub
+
 if (existsSync(out) && statSync(out).mtimeMs > statSync(src).mtimeMs && !process.argv.includes('--force')) {
   process.exit(0); // up to date
 }

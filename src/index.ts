@@ -3,3 +3,4 @@
 export * from './images/index.js';
 export * as schemas from './images/schemas/index.js';
 export { check, type CheckResult } from './check/index.js';
+export { restore, RestoreError, type RestoreErrorCode, type RestoreOptions, type RestoreResult, type RestoreEvent, type ExitStatus } from './restore/index.js';

@@ -4,6 +4,7 @@ import type { Command } from '../command.js';
 import { checkCommand } from './check.js';
 import { exploreCommand } from './explore.js';
 import { decodeCommand, encodeCommand, infoCommand, showCommand } from './images.js';
+import { restoreCommand } from './restore.js';
 
 export const commands: readonly Command[] = [
   decodeCommand,
@@ -12,4 +13,5 @@ export const commands: readonly Command[] = [
   infoCommand,
   exploreCommand,
   checkCommand,
+  restoreCommand,
 ];

@@ -1,0 +1,53 @@
+// cryo restore -D DIR [-d|--restore-detached] [--shell-job] [--pidfile FILE]
+// A thin layer over restore(): without -d it waits for the restored task and
+// exits with its status (128+signal when it was killed), as a shell would.
+
+import { parseArgs } from 'node:util';
+import { type Command, UsageError } from '../command.js';
+import { restore, RestoreError } from '../../restore/index.js';
+
+export const restoreCommand: Command = {
+  name: 'restore',
+  summary: 'restore a process from a dump directory (CRIU image format)',
+  usage: '-D DIR [-d|--restore-detached] [--shell-job] [--pidfile FILE]',
+  async run(args) {
+    let values;
+    try {
+      ({ values } = parseArgs({
+        args,
+        strict: true,
+        options: {
+          'images-dir': { type: 'string', short: 'D' },
+          'restore-detached': { type: 'boolean', short: 'd' },
+          'shell-job': { type: 'boolean' },
+          pidfile: { type: 'string' },
+          verbose: { type: 'boolean', short: 'v' },
+        },
+      }));
+    } catch (e) {
+      throw new UsageError((e as Error).message.split('\n')[0]);
+    }
+    const dir = values['images-dir'];
+    if (!dir) throw new UsageError('-D DIR is required');
+    try {
+      const r = await restore({
+        dir,
+        detach: values['restore-detached'] ?? false,
+        shellJob: values['shell-job'] ?? false,
+        pidfile: values.pidfile,
+        onEvent: (e) => {
+          if (e.type === 'warning') process.stderr.write(`cryo: warning: ${e.message}\n`);
+          else if (values.verbose) process.stderr.write(`cryo: ${e.phase} (pid ${e.pid})\n`);
+        },
+      });
+      if (!r.wait) return 0;
+      const st = await r.wait();
+      return st.code ?? 128 + (st.signal ?? 0);
+    } catch (e) {
+      if (!(e instanceof RestoreError)) throw e;
+      if (process.env.CRYO_DEBUG === '1') console.error(e);
+      process.stderr.write(`cryo: restore: ${e.message}\n`);
+      return 1;
+    }
+  },
+};

@@ -1,0 +1,28 @@
+// The one error type restore throws: a code callers can switch on, and a
+// one-line message that says what is wrong and what to do.
+
+export type RestoreErrorCode =
+  | 'IMAGE_CORRUPT' // an image does not parse
+  | 'IMAGE_MISSING' // a required image file is absent
+  | 'IMAGE_INCONSISTENT' // images parse but contradict each other
+  | 'UNSUPPORTED' // the images hold state cryo cannot restore yet
+  | 'ARCH_MISMATCH' // another architecture or bitness
+  | 'CPU_FEATURE' // the saved CPU state needs a feature this CPU lacks
+  | 'FILE_MISSING' // a file a mapping or descriptor needs is gone
+  | 'FILE_CHANGED' // ... or has another size / mtime / type
+  | 'PID_TAKEN' // the dumped PID is in use
+  | 'ABORTED' // the caller's AbortSignal fired
+  | 'FAILED'; // a step after the point of no return failed (the task was killed)
+
+export class RestoreError extends Error {
+  override name = 'RestoreError';
+  constructor(readonly code: RestoreErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+/** The message of anything thrown, on one line. */
+export function oneLine(e: unknown): string {
+  const m = e instanceof Error ? e.message : String(e);
+  return m.split('\n')[0] ?? m;
+}

@@ -1,0 +1,117 @@
+// Loads and cross-checks every image of a dump directory, before anything is
+// started: a corrupt or missing image is one line naming the file (and the
+// byte offset, from ImageError).
+
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { decodeImageFile, type Image } from '../images/image.js';
+import { ImageError } from '../images/errors.js';
+import { imageFileName } from '../images/names.js';
+import type { MessageValue } from '../images/value.js';
+import { RestoreError } from './errors.js';
+
+/** One dumped process, as restore needs it. */
+export interface RestoreImages {
+  readonly dir: string;
+  /** Every decoded image (all *.img but raw pages), by file name. */
+  readonly all: ReadonlyMap<string, Image>;
+  readonly inventory: MessageValue;
+  readonly pid: number;
+  readonly pstree: MessageValue;
+  readonly core: MessageValue;
+  readonly ids: MessageValue;
+  readonly mm: MessageValue;
+  readonly pagemapFile: string;
+  /** file_entry by id (files.img). */
+  readonly files: ReadonlyMap<number, MessageValue>;
+  /** fdinfo entries of the task. */
+  readonly fdinfo: readonly MessageValue[];
+  readonly fs: MessageValue | undefined;
+  readonly seccomp: MessageValue | undefined;
+}
+
+const num = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : (v as number));
+
+function decodeAll(dir: string): Map<string, Image> {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (e) {
+    throw new RestoreError('IMAGE_MISSING', `cannot read the image directory ${dir}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+  const all = new Map<string, Image>();
+  for (const name of names.sort()) {
+    if (!name.endsWith('.img') || /^pages-\d+\.img$/.test(name)) continue;
+    const file = path.join(dir, name);
+    try {
+      all.set(name, decodeImageFile(file));
+    } catch (e) {
+      if (e instanceof ImageError) throw new RestoreError('IMAGE_CORRUPT', `corrupt image: ${e.message}`, { cause: e });
+      throw new RestoreError('IMAGE_CORRUPT', `corrupt image ${file}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  return all;
+}
+
+/** Reads and decodes every image in `dir` and picks out the single task's. */
+export function loadImages(dir: string): RestoreImages {
+  const all = decodeAll(dir);
+  const need = (name: string): Image => {
+    const img = all.get(name);
+    if (img === undefined) throw new RestoreError('IMAGE_MISSING', `${path.join(dir, name)} is missing: ${dir} is not a complete dump`);
+    return img;
+  };
+  const one = (name: string): MessageValue => {
+    const img = need(name);
+    const first = img.entries[0];
+    if (first === undefined) throw new RestoreError('IMAGE_CORRUPT', `corrupt image: ${path.join(dir, name)} has no entries`);
+    return first.value;
+  };
+
+  const inventory = one('inventory.img');
+  if (num(inventory.img_version) !== 2) {
+    throw new RestoreError('UNSUPPORTED', `inventory.img has image version ${inventory.img_version}; cryo restores version 2 (CRIU >= 1.x)`);
+  }
+  const tree = need('pstree.img').entries.map((e) => e.value);
+  if (tree.length !== 1) {
+    throw new RestoreError('UNSUPPORTED', `the dump holds ${tree.length} processes; cryo restores one process for now`);
+  }
+  const pstree = tree[0]!;
+  const pid = num(pstree.pid);
+  const threads = (pstree.threads as number[] | undefined) ?? [];
+  if (threads.length > 1) {
+    throw new RestoreError('UNSUPPORTED', `process ${pid} has ${threads.length} threads; cryo restores single-threaded processes for now`);
+  }
+
+  const core = one(imageFileName('core', pid));
+  const ids = (all.has(imageFileName('ids', pid)) ? one(imageFileName('ids', pid)) : core.ids) as MessageValue | undefined;
+  if (ids === undefined) throw new RestoreError('IMAGE_MISSING', `${path.join(dir, imageFileName('ids', pid))} is missing`);
+  const mm = one(imageFileName('mm', pid));
+  const pagemapFile = path.join(dir, imageFileName('pagemap', pid));
+  need(imageFileName('pagemap', pid));
+
+  const files = new Map<number, MessageValue>();
+  for (const e of all.get('files.img')?.entries ?? []) files.set(num(e.value.id), e.value);
+  // Dumps older than CRIU 3.x keep regular files in reg-files.img.
+  for (const e of all.get('reg-files.img')?.entries ?? []) {
+    if (!files.has(num(e.value.id))) files.set(num(e.value.id), { type: 'REG', id: e.value.id as number, reg: e.value });
+  }
+  const fdinfoName = inventory.fdinfo_per_id === true ? imageFileName('fdinfo', num(ids.files_id)) : imageFileName('fdinfo', pid);
+  const fdinfo = (all.get(fdinfoName)?.entries ?? []).map((e) => e.value);
+  for (const fd of fdinfo) {
+    if (!files.has(num(fd.id))) {
+      throw new RestoreError('IMAGE_INCONSISTENT', `${fdinfoName}: fd ${fd.fd} refers to file id ${fd.id}, which files.img does not have`);
+    }
+  }
+  const fsName = imageFileName('fs', pid);
+  return {
+    dir, all, inventory, pid, pstree, core, ids, mm, pagemapFile, files, fdinfo,
+    fs: all.has(fsName) ? one(fsName) : undefined,
+    seccomp: all.has('seccomp.img') ? one('seccomp.img') : undefined,
+  };
+}
+
+/** The pages file a pagemap names exists (its size is checked against the pagemap by the PageReader). */
+export function pagesFileExists(dir: string, pagesId: number): boolean {
+  return existsSync(path.join(dir, imageFileName('pages', pagesId)));
+}

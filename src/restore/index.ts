@@ -1,0 +1,120 @@
+/**
+ * src/restore: `cryo restore` as a library call. Preflight (everything before the point of no
+ * return) -> stub with the dumped PID -> memory -> files -> task state -> rt_sigreturn -> detach.
+ * After the stub exists, any failure kills and reaps it: nothing is left behind.
+ */
+import { writeFileSync } from 'node:fs';
+import { hostArch } from '../arch/index.js';
+import { waitpid, WNOHANG, exited, exitCode, signaled, termSig } from '../sys/index.js';
+import { RestoreError, oneLine } from './errors.js';
+import type { RestoreEvent, RestorePhase } from './events.js';
+import { loadImages } from './images.js';
+import { rebuildMemory } from './memory.js';
+import { preflight } from './preflight.js';
+import { resumeTask } from './resume.js';
+import { startStub } from './stub.js';
+import { TaskCtx } from './task-ctx.js';
+import { restoreFiles } from './files.js';
+import { checkCreds, installSeccomp, queueSignals, restoreTaskState } from './task-state.js';
+
+export { RestoreError, type RestoreErrorCode } from './errors.js';
+export type { RestoreEvent, RestorePhase } from './events.js';
+export { loadImages, type RestoreImages } from './images.js';
+export { preflight } from './preflight.js';
+
+export interface RestoreOptions {
+  /** The image directory (`-D`). */
+  dir: string;
+  /** Do not offer wait(): the caller lets the task run on its own (`-d`). */
+  detach?: boolean;
+  /** Let a task that was not a session leader join cryo's session (`--shell-job`). */
+  shellJob?: boolean;
+  /** Write the restored PID here once it runs. */
+  pidfile?: string;
+  /** Aborts the restore between steps (a restore that has started kills the half-restored task). */
+  signal?: AbortSignal;
+  onEvent?: (e: RestoreEvent) => void;
+}
+
+export interface ExitStatus {
+  /** Exit code when the task exited, else null. */
+  code: number | null;
+  /** Killing signal number when it was killed, else null. */
+  signal: number | null;
+}
+
+export interface RestoreResult {
+  pid: number;
+  /** Resolves when the restored task ends (it is cryo's child); absent with `detach`. */
+  wait?: () => Promise<ExitStatus>;
+}
+
+/** The test hook: CRYO_RESTORE_FAIL_AT=<phase> makes that phase fail (for tests of the cleanup). */
+function testHook(phase: RestorePhase): void {
+  if (process.env.CRYO_RESTORE_FAIL_AT === phase) throw new Error(`test hook: failing at ${phase} (CRYO_RESTORE_FAIL_AT)`);
+}
+
+function waitFor(pid: number): Promise<ExitStatus> {
+  return new Promise((resolve, reject) => {
+    const poll = () => {
+      try {
+        const r = waitpid(pid, WNOHANG);
+        if (r.pid === pid && exited(r.status)) return resolve({ code: exitCode(r.status), signal: null });
+        if (r.pid === pid && signaled(r.status)) return resolve({ code: null, signal: termSig(r.status) });
+      } catch (e) {
+        return reject(e);
+      }
+      setTimeout(poll, 20);
+    };
+    poll();
+  });
+}
+
+export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
+  const emit = opts.onEvent ?? (() => {});
+  const checkAbort = () => {
+    if (opts.signal?.aborted) throw new RestoreError('ABORTED', 'the restore was aborted');
+  };
+  const img = loadImages(opts.dir);
+  const pid = img.pid;
+  const phase = (p: RestorePhase) => {
+    checkAbort();
+    emit({ type: 'phase', phase: p, pid });
+    testHook(p);
+  };
+  phase('preflight');
+  const arch = await hostArch();
+  preflight(img, arch);
+  checkCreds(img.core);
+  if (Number(img.pstree.sid) !== pid && !opts.shellJob) {
+    throw new RestoreError('UNSUPPORTED', `process ${pid} was in session ${img.pstree.sid} it does not lead (a shell job): restore it with --shell-job`);
+  }
+  checkAbort();
+
+  emit({ type: 'phase', phase: 'stub', pid });
+  const stub = startStub(pid);
+  try {
+    testHook('stub');
+    const ctx = new TaskCtx(pid, arch, img, emit);
+    phase('memory');
+    rebuildMemory(ctx);
+    phase('files');
+    restoreFiles(ctx);
+    phase('task-state');
+    restoreTaskState(ctx, { shellJob: opts.shellJob ?? false });
+    queueSignals(ctx);
+    installSeccomp(ctx);
+    phase('resume');
+    resumeTask(ctx);
+  } catch (e) {
+    stub.kill();
+    if (e instanceof RestoreError && e.code !== 'PID_TAKEN') {
+      throw new RestoreError(e.code === 'ABORTED' ? 'ABORTED' : 'FAILED', `${e.message} (the half-restored process ${pid} was killed)`, { cause: e });
+    }
+    if (e instanceof RestoreError) throw e;
+    throw new RestoreError('FAILED', `restoring process ${pid} failed: ${oneLine(e)} (the half-restored process was killed)`, { cause: e });
+  }
+  emit({ type: 'phase', phase: 'running', pid });
+  if (opts.pidfile) writeFileSync(opts.pidfile, `${pid}\n`);
+  return opts.detach ? { pid } : { pid, wait: () => waitFor(pid) };
+}

@@ -1,0 +1,234 @@
+// Rebuilds the task's address space inside the stub, by injected syscalls:
+// the stub's vdso/vvar move to where the task had them (their syscall
+// instruction is what every injected call runs on), the stub's own mappings
+// go, every dumped VMA is mapped at its address, pages are written with
+// process_vm_writev, then protections, madvise and PR_SET_MM_MAP.
+
+import { findHole } from '../inject/index.js';
+import { PageReader } from '../images/pages.js';
+import type { MessageValue } from '../images/value.js';
+import { readMaps, type Vma } from '../proc/index.js';
+import { processVmWritev, writeU32, writeU64 } from '../sys/index.js';
+import { RestoreError } from './errors.js';
+import { regFile } from './preflight.js';
+import type { TaskCtx } from './task-ctx.js';
+import { vmaKind, VMA } from './vma-kinds.js';
+
+const PROT_READ = 0x1;
+const PROT_WRITE = 0x2;
+const MAP_PRIVATE = 0x02;
+const MAP_FIXED = 0x10;
+const MAP_ANONYMOUS = 0x20;
+const MAP_FIXED_NOREPLACE = 0x100000;
+const MREMAP_MAYMOVE = 1;
+const MREMAP_FIXED = 2;
+const O_ACCMODE = 3;
+const O_CLOEXEC = 0o2000000;
+const AT_FDCWD = -100;
+const PR_SET_MM = 35;
+const PR_SET_MM_MAP = 14;
+const PR_SET_THP_DISABLE = 41;
+/** Scratch pages: paths, structs (prctl_mm_map + auxv, sigactions, filters). */
+const SCRATCH_PAGES = 4;
+
+const hex = (v: bigint) => `0x${v.toString(16)}`;
+const big = (v: unknown): bigint => BigInt(v as bigint | number);
+
+interface Range { start: bigint; end: bigint }
+const asVmas = (r: Range[]) => r as unknown as Vma[];
+
+function dumpedVmas(ctx: TaskCtx): MessageValue[] {
+  return [...((ctx.img.mm.vmas as MessageValue[] | undefined) ?? [])].sort((a, b) => (big(a.start) < big(b.start) ? -1 : 1));
+}
+
+/** The stub's vdso-like areas, in address order, and the dumped addresses they must move to. */
+function vdsoMoves(ctx: TaskCtx, maps: Vma[]): { from: bigint; size: bigint; to: bigint; name: string }[] {
+  const names = ctx.arch.vdso.areas;
+  const mine = maps.filter((m) => names.includes(m.name)).sort((a, b) => (a.start < b.start ? -1 : 1));
+  const vmas = dumpedVmas(ctx);
+  const vdso = vmas.find((v) => Number(v.status) & VMA.VDSO);
+  const vvar = vmas.find((v) => Number(v.status) & VMA.VVAR);
+  if (vdso === undefined) throw new RestoreError('UNSUPPORTED', 'the dumped process has no vdso; cryo cannot restore a process without one yet');
+  const size = (m: MessageValue | Vma) => big(m.end) - big(m.start);
+  const myVdso = mine.find((m) => m.name === ctx.arch.vdso.vdso);
+  if (!myVdso) throw new RestoreError('FAILED', `the restore stub has no ${ctx.arch.vdso.vdso}`);
+  if (size(myVdso) !== size(vdso)) {
+    throw new RestoreError('UNSUPPORTED', `this kernel's vdso is ${size(myVdso)} bytes, the dumped one ${size(vdso)}: cryo cannot restore across different vdsos yet`);
+  }
+  const data = mine.filter((m) => m !== myVdso);
+  const dataSize = data.reduce((s, m) => s + size(m), 0n);
+  if (vvar === undefined ? dataSize !== 0n : dataSize !== size(vvar)) {
+    throw new RestoreError('UNSUPPORTED', `this kernel's vvar area is ${dataSize} bytes, the dumped one ${vvar ? size(vvar) : 0n}: cryo cannot restore across different vdsos yet`);
+  }
+  // The data areas keep their order and sit back to back in the dumped vvar area.
+  let at = vvar ? big(vvar.start) : 0n;
+  const moves = data.map((m) => { const mv = { from: m.start, size: size(m), to: at, name: m.name }; at += size(m); return mv; });
+  moves.push({ from: myVdso.start, size: size(myVdso), to: big(vdso.start), name: myVdso.name });
+  return moves;
+}
+
+function mremap(ctx: TaskCtx, from: bigint, size: bigint, to: bigint): void {
+  ctx.call('mremap', from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+}
+
+/** Clears the stub's address space down to its vdso areas and moves those into place. */
+export function replaceStubMappings(ctx: TaskCtx): void {
+  const maps = readMaps(ctx.pid);
+  const moves = vdsoMoves(ctx, maps);
+  for (const m of maps) {
+    if (ctx.arch.vdso.areas.includes(m.name) || m.kind === 'vsyscall') continue;
+    ctx.call('munmap', m.start, m.end - m.start);
+  }
+  if (moves.every((m) => m.from === m.to)) return;
+  // Park everything first in a hole free of both layouts, so no move lands on an area not moved yet.
+  const total = moves.reduce((s, m) => s + m.size, 0n);
+  const occupied: Range[] = [
+    ...moves.map((m) => ({ start: m.from, end: m.from + m.size })),
+    ...dumpedVmas(ctx).map((v) => ({ start: big(v.start), end: big(v.end) })),
+  ].filter((r) => r.end <= 1n << 47n);
+  const park = findHole(asVmas(occupied), total, BigInt(ctx.arch.pageSize));
+  let off = 0n;
+  for (const m of moves) {
+    mremap(ctx, m.from, m.size, park + off);
+    off += m.size;
+    if (m.name === ctx.arch.vdso.vdso) ctx.reattach();
+  }
+  off = 0n;
+  for (const m of moves) {
+    mremap(ctx, park + off, m.size, m.to);
+    off += m.size;
+    if (m.name === ctx.arch.vdso.vdso) ctx.reattach();
+  }
+}
+
+/** Maps scratch memory in a hole of the dumped layout (removed again before the task resumes). */
+export function mapScratch(ctx: TaskCtx): void {
+  const size = SCRATCH_PAGES * ctx.arch.pageSize;
+  const occupied = dumpedVmas(ctx).map((v) => ({ start: big(v.start), end: big(v.end) })).filter((r) => r.end <= 1n << 47n);
+  const want = findHole(asVmas(occupied), BigInt(size), BigInt(ctx.arch.pageSize));
+  const addr = BigInt.asUintN(64, ctx.call('mmap', want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
+  ctx.scratch = { addr, size };
+}
+
+export function unmapScratch(ctx: TaskCtx): void {
+  if (!ctx.scratch) return;
+  ctx.call('munmap', ctx.scratch.addr, ctx.scratch.size);
+  ctx.scratch = undefined;
+}
+
+/** Opens a file inside the task; returns the task's fd. */
+export function openInTask(ctx: TaskCtx, file: string, flags: number, why: string): number {
+  const at = ctx.putString(file);
+  const r = ctx.raw('openat', AT_FDCWD, at, flags, 0);
+  if (r < 0n) throw new RestoreError('FAILED', `cannot open ${file} (${why}) in the restored task: errno ${-r}`);
+  return Number(r);
+}
+
+/** Maps every dumped VMA (writable while pages are filled), returning the ones whose protection must change after. */
+function mapVmas(ctx: TaskCtx): MessageValue[] {
+  const fixup: MessageValue[] = [];
+  for (const v of dumpedVmas(ctx)) {
+    const kind = vmaKind(Number(v.status));
+    if (kind === 'skip' || kind === 'vdso') continue;
+    const start = big(v.start);
+    const len = big(v.end) - start;
+    const prot = Number(v.prot);
+    const flags = (Number(v.flags) | MAP_FIXED) >>> 0;
+    const where = `the mapping at ${hex(start)}`;
+    if (kind === 'anon-private') {
+      ctx.call('mmap', start, len, prot | PROT_READ | PROT_WRITE, flags | MAP_ANONYMOUS, -1, 0);
+      if (prot !== (prot | PROT_READ | PROT_WRITE)) fixup.push(v);
+      continue;
+    }
+    const reg = regFile(ctx.img, Number(v.shmid), where);
+    const openFlags = kind === 'file-shared' ? (Number(v.fdflags ?? 0) & O_ACCMODE) : 0;
+    const fd = openInTask(ctx, String(reg.name), openFlags | O_CLOEXEC, where);
+    try {
+      // Private mappings get their dirty pages written later, so they start writable; shared ones keep the file's access.
+      const mprot = kind === 'file-private' ? prot | PROT_READ | PROT_WRITE : prot;
+      ctx.call('mmap', start, len, mprot, flags, fd, big(v.pgoff));
+      if (mprot !== prot) fixup.push(v);
+    } finally {
+      ctx.call('close', fd);
+    }
+  }
+  return fixup;
+}
+
+function fillPages(ctx: TaskCtx): void {
+  const skip = dumpedVmas(ctx).filter((v) => vmaKind(Number(v.status)) === 'vdso' || vmaKind(Number(v.status)) === 'skip')
+    .map((v) => ({ start: big(v.start), end: big(v.end) }));
+  const reader = new PageReader(ctx.img.pagemapFile, undefined, ctx.arch.pageSize);
+  try {
+    for (const run of reader) {
+      if (run.offset < 0) continue; // no contents (PE_PARENT / lazy without data): stays zero
+      if (skip.some((r) => run.vaddr >= r.start && run.vaddr < r.end)) continue; // the kernel's own vdso pages
+      for (const { vaddr, data } of reader.chunks(run)) {
+        const n = processVmWritev(ctx.pid, vaddr, data);
+        if (n !== data.length) throw new RestoreError('FAILED', `wrote only ${n} of ${data.length} bytes of pages at ${hex(vaddr)}`);
+      }
+    }
+  } finally {
+    reader.close();
+  }
+}
+
+function applyMadvise(ctx: TaskCtx): void {
+  for (const v of dumpedVmas(ctx)) {
+    const k = vmaKind(Number(v.status));
+    if (k === 'vdso' || k === 'skip' || v.madv === undefined) continue;
+    const madv = big(v.madv);
+    for (let bit = 0n; madv >> bit !== 0n; bit++) {
+      if (!((madv >> bit) & 1n)) continue;
+      const r = ctx.raw('madvise', big(v.start), big(v.end) - big(v.start), bit);
+      if (r < 0n) ctx.warn(`madvise(${bit}) of the mapping at ${hex(big(v.start))} failed (errno ${-r}); continuing without it`);
+    }
+  }
+}
+
+/** struct prctl_mm_map (include/uapi/linux/prctl.h): 11 u64 fields, auxv pointer, auxv_size, exe_fd. */
+function mmMapStruct(mm: MessageValue, auxvAddr: bigint, auxvSize: number, exeFd: number): Buffer {
+  const b = Buffer.alloc(104);
+  const fields = ['mm_start_code', 'mm_end_code', 'mm_start_data', 'mm_end_data', 'mm_start_brk', 'mm_brk',
+    'mm_start_stack', 'mm_arg_start', 'mm_arg_end', 'mm_env_start', 'mm_env_end'];
+  fields.forEach((f, i) => writeU64(b, big(mm[f] ?? 0n), i * 8));
+  writeU64(b, auxvAddr, 88);
+  writeU32(b, auxvSize, 96);
+  writeU32(b, exeFd, 100);
+  return b;
+}
+
+function setMmMap(ctx: TaskCtx): void {
+  const mm = ctx.img.mm;
+  const auxv = ((mm.mm_saved_auxv as (bigint | number)[] | undefined) ?? []).map(big);
+  const auxvBuf = Buffer.alloc(auxv.length * 8);
+  auxv.forEach((v, i) => writeU64(auxvBuf, v, i * 8));
+  const auxvAddr = ctx.put(auxvBuf, 1024);
+  const exe = regFile(ctx.img, Number(mm.exe_file_id), 'the executable');
+  const exeFd = openInTask(ctx, String(exe.name), O_CLOEXEC, 'the executable');
+  try {
+    const at = ctx.put(mmMapStruct(mm, auxvAddr, auxvBuf.length, exeFd), 512);
+    const r = ctx.raw('prctl', PR_SET_MM, PR_SET_MM_MAP, at, 104, 0);
+    if (r === -1n) {
+      // EPERM: setting exe_file needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE; the rest does not.
+      ctx.put(mmMapStruct(mm, auxvAddr, auxvBuf.length, 0xffffffff), 512);
+      ctx.call('prctl', PR_SET_MM, PR_SET_MM_MAP, at, 104, 0);
+      ctx.warn(`/proc/${ctx.pid}/exe could not be set to ${String(exe.name)} (EPERM: no CAP_CHECKPOINT_RESTORE); it names cryo's stub`);
+    } else if (r < 0n) {
+      throw new RestoreError('FAILED', `errno ${-r} from prctl(PR_SET_MM, PR_SET_MM_MAP) in the restored task`);
+    }
+  } finally {
+    ctx.call('close', exeFd);
+  }
+}
+
+export function rebuildMemory(ctx: TaskCtx): void {
+  replaceStubMappings(ctx);
+  mapScratch(ctx);
+  const fixup = mapVmas(ctx);
+  fillPages(ctx);
+  for (const v of fixup) ctx.call('mprotect', big(v.start), big(v.end) - big(v.start), Number(v.prot));
+  applyMadvise(ctx);
+  if (ctx.img.mm.thp_disabled === true) ctx.call('prctl', PR_SET_THP_DISABLE, 1, 0, 0, 0);
+  setMmMap(ctx);
+}

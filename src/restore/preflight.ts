@@ -1,0 +1,224 @@
+// Everything restore checks before the point of no return. Nothing here starts
+// a process or changes the system; each failure is one RestoreError line.
+
+import { readFileSync, statSync, type Stats } from 'node:fs';
+import type { Arch, ThreadInfo } from '../arch/types.js';
+import { PageReader } from '../images/pages.js';
+import type { MessageValue } from '../images/value.js';
+import { RestoreError } from './errors.js';
+import type { RestoreImages } from './images.js';
+import { vmaKind } from './vma-kinds.js';
+
+const num = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : ((v as number | undefined) ?? 0));
+const S_IFMT = 0o170000;
+const FILE_TYPES: Record<number, string> = {
+  0o100000: 'a regular file', 0o040000: 'a directory', 0o020000: 'a character device', 0o060000: 'a block device',
+  0o010000: 'a FIFO', 0o140000: 'a socket', 0o120000: 'a symbolic link',
+};
+const typeName = (mode: number) => FILE_TYPES[mode & S_IFMT] ?? `mode 0${(mode & S_IFMT).toString(8)}`;
+
+/** The thread_info of the task's only thread, as the arch module reads it. */
+export function threadInfoOf(img: RestoreImages, arch: Arch): ThreadInfo {
+  const ti = img.core[arch.threadInfoField] as ThreadInfo | undefined;
+  if (ti === undefined) {
+    throw new RestoreError('ARCH_MISMATCH', `core-${img.pid}.img has no ${arch.threadInfoField}: it was not dumped on ${arch.name}`);
+  }
+  return ti;
+}
+
+export function checkArch(img: RestoreImages, arch: Arch): void {
+  const mtype = String(img.core.mtype);
+  if (mtype !== arch.criuMarch) {
+    throw new RestoreError('ARCH_MISMATCH', `the dump is of a ${mtype} process and this machine is ${arch.criuMarch}: restore it on a ${mtype} machine`);
+  }
+  const gp = threadInfoOf(img, arch).gpregs as MessageValue | undefined;
+  if (gp === undefined) throw new RestoreError('IMAGE_INCONSISTENT', `core-${img.pid}.img has no registers`);
+  if (gp.mode !== undefined && gp.mode !== 'NATIVE') {
+    throw new RestoreError('ARCH_MISMATCH', `process ${img.pid} is a 32-bit (${String(gp.mode)}) process; cryo restores 64-bit processes only`);
+  }
+}
+
+export function checkCpu(img: RestoreImages, arch: Arch): void {
+  const missing = arch.missingCpuFeatures(threadInfoOf(img, arch));
+  if (missing.length > 0) throw new RestoreError('CPU_FEATURE', missing.map((m) => m.message).join('; '));
+}
+
+/** State the images hold that this version of cryo cannot restore: refuse instead of restoring it wrong. */
+export function checkSupported(img: RestoreImages): void {
+  const tc = img.core.tc as MessageValue | undefined;
+  if (tc === undefined) throw new RestoreError('IMAGE_INCONSISTENT', `core-${img.pid}.img has no task core`);
+  if (num(tc.task_state) !== 1) {
+    throw new RestoreError('UNSUPPORTED', `process ${img.pid} was dumped in task state ${tc.task_state} (not running); cryo restores running processes only`);
+  }
+  for (const v of (img.mm.vmas as MessageValue[] | undefined) ?? []) {
+    const k = vmaKind(num(v.status));
+    if (typeof k === 'object') {
+      throw new RestoreError('UNSUPPORTED', `the mapping at 0x${BigInt(v.start as bigint).toString(16)} is ${k.unsupported}; cryo cannot restore that yet`);
+    }
+  }
+  if (((img.mm.aios as unknown[] | undefined) ?? []).length > 0) throw new RestoreError('UNSUPPORTED', 'the process has AIO rings; cryo cannot restore them yet');
+  for (const fd of img.fdinfo) {
+    const f = img.files.get(num(fd.id))!;
+    if (f.type !== 'REG') {
+      throw new RestoreError('UNSUPPORTED', `fd ${fd.fd} is a ${String(f.type)} descriptor; cryo restores regular files and devices only for now`);
+    }
+  }
+  const th = img.core.thread_core as MessageValue | undefined;
+  if (th?.seccomp_mode !== undefined && th.seccomp_mode !== 'disabled') {
+    const filters = (img.seccomp?.seccomp_filters as unknown[] | undefined) ?? [];
+    if (th.seccomp_mode === 'strict' || filters.length === 0) {
+      throw new RestoreError('UNSUPPORTED', `process ${img.pid} runs under seccomp mode ${String(th.seccomp_mode)}; cryo cannot restore it yet`);
+    }
+  }
+  for (const name of img.all.keys()) {
+    if (/^posix-timers-\d+\.img$/.test(name) && img.all.get(name)!.entries.length > 0) {
+      throw new RestoreError('UNSUPPORTED', `process ${img.pid} has POSIX timers (${name}); cryo cannot restore them yet`);
+    }
+    if (name === 'remap-fpath.img' && img.all.get(name)!.entries.length > 0) {
+      throw new RestoreError('UNSUPPORTED', 'the dump has deleted or linked-remapped files (remap-fpath.img); cryo cannot restore them yet');
+    }
+  }
+}
+
+/** Where each file restore opens is needed, for messages. */
+export interface FileUse {
+  id: number;
+  why: string;
+}
+
+/** Every file id the task needs, with the first reason it is needed. */
+export function neededFiles(img: RestoreImages): FileUse[] {
+  const uses = new Map<number, string>();
+  const add = (id: number, why: string) => { if (!uses.has(id)) uses.set(id, why); };
+  add(num(img.mm.exe_file_id), 'the executable');
+  for (const v of (img.mm.vmas as MessageValue[] | undefined) ?? []) {
+    const k = vmaKind(num(v.status));
+    if (k === 'file-private' || k === 'file-shared') add(num(v.shmid), `the mapping at 0x${BigInt(v.start as bigint).toString(16)}`);
+  }
+  for (const fd of img.fdinfo) add(num(fd.id), `fd ${fd.fd}`);
+  if (img.fs) {
+    add(num(img.fs.cwd_id), 'the working directory');
+    add(num(img.fs.root_id), 'the root directory');
+  }
+  return [...uses].map(([id, why]) => ({ id, why }));
+}
+
+/** The reg_file_entry of a file id, or a clear error. */
+export function regFile(img: RestoreImages, id: number, why: string): MessageValue {
+  const f = img.files.get(id);
+  if (f === undefined) throw new RestoreError('IMAGE_INCONSISTENT', `${why} refers to file id ${id}, which files.img does not have`);
+  const reg = f.reg as MessageValue | undefined;
+  if (f.type !== 'REG' || reg === undefined) {
+    throw new RestoreError('UNSUPPORTED', `${why} is a ${String(f.type)} file; cryo can only restore regular files there`);
+  }
+  return reg;
+}
+
+/** Extra per-file facts a cryo dump may record (the cryo-specific image); absent for CRIU dumps. */
+export interface FileFacts {
+  mtimeNs?: bigint;
+}
+
+export function checkFiles(img: RestoreImages, facts: ReadonlyMap<number, FileFacts> = new Map()): void {
+  for (const { id, why } of neededFiles(img)) {
+    const reg = regFile(img, id, why);
+    const name = String(reg.name);
+    let st: Stats;
+    try {
+      st = statSync(name, { bigint: false });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? 'error';
+      throw new RestoreError('FILE_MISSING', `${name} (${why}) cannot be found (${code}): restore needs it where it was at dump time`);
+    }
+    const mode = num(reg.mode);
+    if (mode !== 0 && (st.mode & S_IFMT) !== (mode & S_IFMT)) {
+      throw new RestoreError('FILE_CHANGED', `${name} (${why}) is now ${typeName(st.mode)}, it was ${typeName(mode)} at dump time`);
+    }
+    if (reg.size !== undefined && st.isFile() && BigInt(st.size) !== BigInt(reg.size as bigint)) {
+      throw new RestoreError('FILE_CHANGED',
+        `${name} (${why}) has ${st.size} bytes, it had ${reg.size} at dump time: restore needs the file as it was`);
+    }
+    const mtime = facts.get(id)?.mtimeNs;
+    if (mtime !== undefined && st.isFile()) {
+      const now = statSync(name, { bigint: true }).mtimeNs;
+      if (now !== mtime) throw new RestoreError('FILE_CHANGED', `${name} (${why}) was modified after the dump: restore needs the file as it was`);
+    }
+  }
+}
+
+/** The pages file holds what the pagemap promises, and every run lies in a mapping. */
+export function checkPages(img: RestoreImages, pageSize: number): void {
+  let reader: PageReader;
+  try {
+    reader = new PageReader(img.pagemapFile, undefined, pageSize);
+  } catch (e) {
+    throw new RestoreError('IMAGE_CORRUPT', `corrupt image: ${(e as Error).message}`);
+  }
+  try {
+    // Runs may span adjacent mappings: check against the merged, contiguous ranges.
+    const vmas: [bigint, bigint][] = [];
+    const sorted = ((img.mm.vmas as MessageValue[] | undefined) ?? []).map((v) => [BigInt(v.start as bigint), BigInt(v.end as bigint)] as [bigint, bigint])
+      .sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    for (const r of sorted) {
+      const last = vmas[vmas.length - 1];
+      if (last && last[1] === r[0]) last[1] = r[1]; else vmas.push([...r]);
+    }
+    let bytes = 0;
+    for (const run of reader) {
+      const end = run.vaddr + BigInt(run.nrPages * pageSize);
+      if (!vmas.some(([s, e]) => run.vaddr >= s && end <= e)) {
+        throw new RestoreError('IMAGE_INCONSISTENT', `${img.pagemapFile}: pages at 0x${run.vaddr.toString(16)} lie outside every mapping of mm-${img.pid}.img`);
+      }
+      if (run.offset >= 0) bytes = run.offset + run.nrPages * pageSize;
+    }
+    let size = 0;
+    try {
+      size = statSync(reader.pagesPath).size;
+    } catch {
+      throw new RestoreError('IMAGE_MISSING', `${reader.pagesPath} is missing: ${img.dir} is not a complete dump`);
+    }
+    if (size !== bytes) {
+      throw new RestoreError('IMAGE_CORRUPT', `corrupt image: ${reader.pagesPath}: at byte ${Math.min(size, bytes)}: expected ${bytes} bytes of pages (the pagemap says so), the file has ${size}`);
+    }
+  } finally {
+    reader.close();
+  }
+}
+
+/** Who holds a PID, as a message. */
+export function pidHolder(pid: number): string | undefined {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const field = (k: string) => new RegExp(`^${k}:\\s*(.*)$`, 'm').exec(status)?.[1]?.trim();
+  const comm = field('Name') ?? '?';
+  const tgid = Number(field('Tgid') ?? pid);
+  return tgid === pid ? `'${comm}' (pid ${pid})` : `a thread of '${comm}' (pid ${tgid})`;
+}
+
+export function checkPidFree(pid: number): void {
+  const holder = pidHolder(pid);
+  if (holder !== undefined) {
+    throw new RestoreError('PID_TAKEN', `PID ${pid} is taken by ${holder}: stop it, or restore where PID ${pid} is free`);
+  }
+  let max = 4194304;
+  try { max = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8')); } catch { /* keep the default */ }
+  if (pid >= max) throw new RestoreError('PID_TAKEN', `PID ${pid} is above this system's pid_max (${max}): raise /proc/sys/kernel/pid_max`);
+}
+
+export interface PreflightOptions {
+  fileFacts?: ReadonlyMap<number, FileFacts>;
+}
+
+/** All checks, in the order a user would fix them. */
+export function preflight(img: RestoreImages, arch: Arch, opts: PreflightOptions = {}): void {
+  checkArch(img, arch);
+  checkSupported(img);
+  checkCpu(img, arch);
+  checkPages(img, arch.pageSize);
+  checkFiles(img, opts.fileFacts);
+  checkPidFree(img.pid);
+}

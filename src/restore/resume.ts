@@ -1,0 +1,72 @@
+// The last step: the task's registers come back the way the kernel restores
+// them after a signal handler (DESIGN rule 3). An rt_sigframe built from the
+// core image is written below the saved stack pointer, rt_sigreturn is
+// injected with SP at it, and the registers after it are checked against
+// the image before the task is let go.
+
+import type { MessageValue } from '../images/value.js';
+import { readMaps } from '../proc/index.js';
+import { ptrace, processVmWritev, waitForStop, stopSig } from '../sys/index.js';
+import type { ImageRecord } from '../arch/regtable.js';
+import { RestoreError } from './errors.js';
+import { unmapScratch } from './memory.js';
+import { threadInfoOf } from './preflight.js';
+import type { TaskCtx } from './task-ctx.js';
+
+/** The ABI's red zone below SP that the interrupted code may still use (x86_64 and ppc64: 128; others less). */
+const RED_ZONE = 128n;
+const FRAME_ALIGN = 64n;
+const SIGTRAP = 5;
+
+const big = (v: unknown): bigint => BigInt((v ?? 0) as bigint | number);
+const hex = (v: bigint) => `0x${v.toString(16)}`;
+
+/** PTRACE_SYSCALL to the next syscall stop (entry or exit). */
+function syscallStop(pid: number, what: string): void {
+  ptrace.syscallStep(pid);
+  const st = waitForStop(pid, { timeoutMs: 10_000 }).status;
+  if ((stopSig(st) & 0x7f) !== SIGTRAP) throw new RestoreError('FAILED', `task ${pid} stopped with signal ${stopSig(st)} at ${what} of rt_sigreturn`);
+}
+
+export function resumeTask(ctx: TaskCtx): void {
+  const { arch, pid, img } = ctx;
+  const ti = threadInfoOf(img, arch);
+  const gp = ti.gpregs as ImageRecord;
+  const th = (img.core.thread_core as MessageValue | undefined) ?? {};
+  const tc = img.core.tc as MessageValue;
+  const sigmask = big(th.blk_sigset ?? tc.blk_sigset);
+  const sas = th.sas as MessageValue | undefined;
+  const altstack = sas ? { sp: big(sas.ss_sp), flags: Number(sas.ss_flags), size: big(sas.ss_size) } : undefined;
+
+  const sp = big(gp.sp);
+  const size = BigInt(arch.buildSigframe(ti, { sigmask, altstack, addressOfFrame: 0n }).frame.length);
+  const addr = (sp - RED_ZONE - size - FRAME_ALIGN) & ~(FRAME_ALIGN - 1n);
+  const frame = arch.buildSigframe(ti, { sigmask, altstack, addressOfFrame: addr });
+  const stack = readMaps(pid).find((m) => m.start <= addr && frame.frameAddress + BigInt(frame.frame.length) <= m.end);
+  if (!stack?.write) {
+    throw new RestoreError('FAILED', `no writable memory below the saved stack pointer ${hex(sp)} for the signal frame`);
+  }
+  if (processVmWritev(pid, frame.frameAddress, frame.frame) !== frame.frame.length) {
+    throw new RestoreError('FAILED', `cannot write the signal frame at ${hex(frame.frameAddress)}`);
+  }
+  unmapScratch(ctx);
+
+  // Registers rt_sigreturn does not load (x86_64: fs/gs bases, segment selectors) come from the
+  // image through the regset; the rest of the regset is overwritten by the frame.
+  const regsets = arch.regsetsFromThreadInfo(ti);
+  const base = regsets.get(arch.syscall.regsNt);
+  if (!base) throw new RestoreError('IMAGE_INCONSISTENT', `core-${pid}.img gives no general registers`);
+  const regs = arch.syscall.prepare(base, ctx.inj.site, arch.syscall.rtSigreturnNr, [], frame.sp);
+  ptrace.setRegset(pid, arch.syscall.regsNt, regs);
+  syscallStop(pid, 'the entry');
+  syscallStop(pid, 'the exit');
+
+  const after = arch.threadInfoFromRegsets(new Map([[arch.syscall.regsNt, ptrace.getRegset(pid, arch.syscall.regsNt, base.length)]]));
+  const got = after.gpregs as ImageRecord;
+  for (const r of ['ip', 'sp']) {
+    if (big(got[r]) !== big(gp[r])) {
+      throw new RestoreError('FAILED', `after rt_sigreturn register ${r} is ${hex(big(got[r]))}, the image says ${hex(big(gp[r]))}`);
+    }
+  }
+  ptrace.detach(pid, 0);
+}

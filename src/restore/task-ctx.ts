@@ -1,0 +1,50 @@
+// What every restore step works with: the task, its images, and a way to run
+// system calls inside it (re-attached when the syscall instruction moves).
+
+import type { Arch } from '../arch/types.js';
+import { Injector, UndoList } from '../inject/index.js';
+import { readMaps } from '../proc/index.js';
+import { processVmWritev } from '../sys/index.js';
+import type { RestoreImages } from './images.js';
+import type { RestoreEvent } from './events.js';
+
+export class TaskCtx {
+  inj: Injector;
+  /** Scratch memory in the task for paths and structs passed to injected calls. */
+  scratch: { addr: bigint; size: number } | undefined;
+
+  constructor(readonly pid: number, readonly arch: Arch, readonly img: RestoreImages, readonly emit: (e: RestoreEvent) => void) {
+    this.inj = Injector.attach(pid, arch, new UndoList(), { maps: readMaps(pid) });
+  }
+
+  /** Finds the syscall instruction again (after the vdso moved). */
+  reattach(): void {
+    this.inj = Injector.attach(this.pid, this.arch, new UndoList(), { maps: readMaps(this.pid) });
+  }
+
+  call(name: string, ...args: (bigint | number)[]): bigint {
+    return this.inj.call(name, ...args);
+  }
+
+  raw(name: string, ...args: (bigint | number)[]): bigint {
+    return this.inj.raw(name, ...args);
+  }
+
+  /** Copies `data` into the scratch area at `offset` and returns its address in the task. */
+  put(data: Buffer, offset = 0): bigint {
+    if (!this.scratch) throw new Error('internal: no scratch memory in the task yet');
+    if (offset + data.length > this.scratch.size) throw new Error(`internal: ${data.length} bytes do not fit the scratch area`);
+    const at = this.scratch.addr + BigInt(offset);
+    if (processVmWritev(this.pid, at, data) !== data.length) throw new Error(`cannot write cryo's scratch memory in task ${this.pid}`);
+    return at;
+  }
+
+  /** A NUL-terminated path in scratch memory. */
+  putString(s: string, offset = 0): bigint {
+    return this.put(Buffer.from(`${s}\0`), offset);
+  }
+
+  warn(message: string): void {
+    this.emit({ type: 'warning', message });
+  }
+}

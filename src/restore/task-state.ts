@@ -1,0 +1,243 @@
+// Per-process and per-thread state that is not memory or files: session,
+// limits, name, scheduling, timers, signal handlers, rseq, robust futexes,
+// clear_child_tid, dumpable, credentials check. Pending signals and seccomp
+// come last (see queueSignals / installSeccomp) so nothing injected after
+// them can be disturbed.
+
+import { readFileSync } from 'node:fs';
+import type { MessageValue } from '../images/value.js';
+import { rawSyscall, SysError, writeU64 } from '../sys/index.js';
+import { RestoreError } from './errors.js';
+import type { TaskCtx } from './task-ctx.js';
+
+const SIGKILL = 9;
+const SIGSTOP = 19;
+const SIGMAX = 64;
+const PR_SET_NAME = 15;
+const PR_SET_DUMPABLE = 4;
+const PR_SET_CHILD_SUBREAPER = 36;
+const PR_SET_PDEATHSIG = 1;
+const PRIO_PROCESS = 0;
+const ITIMERS = ['real', 'virt', 'prof'] as const;
+const SECCOMP_SET_MODE_FILTER = 1;
+/** The 64-bit kernel's struct sigaction: handler, flags, restorer, mask (8 bytes each). */
+const KSIGACTION_SIZE = 32;
+
+const big = (v: unknown): bigint => BigInt((v ?? 0) as bigint | number);
+const num = (v: unknown): number => Number(v ?? 0);
+
+function tc(ctx: TaskCtx): MessageValue {
+  return ctx.img.core.tc as MessageValue;
+}
+function thread(ctx: TaskCtx): MessageValue {
+  return (ctx.img.core.thread_core as MessageValue | undefined) ?? {};
+}
+
+/** A new session and process group as the task had them (a session leader in the fixtures). */
+function restoreSession(ctx: TaskCtx, shellJob: boolean): void {
+  const pstree = ctx.img.pstree;
+  const pid = ctx.pid;
+  if (num(pstree.sid) === pid) {
+    ctx.call('setsid');
+  } else if (!shellJob) {
+    // Like CRIU: only --shell-job lets the task join cryo's session.
+    throw new RestoreError('UNSUPPORTED', `process ${pid} was in session ${pstree.sid} it does not lead: restore it with --shell-job`);
+  }
+  if (num(pstree.pgid) === pid && num(pstree.sid) !== pid) ctx.call('setpgid', 0, 0);
+}
+
+/** rlimits from outside (prlimit64 on the PID); a hard limit above cryo's own needs CAP_SYS_RESOURCE. */
+function restoreRlimits(ctx: TaskCtx): void {
+  const limits = ((tc(ctx).rlimits as MessageValue | undefined)?.rlimits as MessageValue[] | undefined) ?? [];
+  limits.forEach((l, res) => {
+    const want = Buffer.alloc(16);
+    writeU64(want, big(l.cur), 0);
+    writeU64(want, big(l.max), 8);
+    try {
+      rawSyscall('prlimit64', ctx.pid, res, want, 0);
+    } catch (e) {
+      if (!(e instanceof SysError) || e.code !== 'EPERM') throw e;
+      const old = Buffer.alloc(16);
+      rawSyscall('prlimit64', ctx.pid, res, 0, old);
+      const max = old.readBigUInt64LE(8);
+      const cur = big(l.cur) < max ? big(l.cur) : max;
+      writeU64(want, cur, 0);
+      writeU64(want, max, 8);
+      rawSyscall('prlimit64', ctx.pid, res, want, 0);
+      ctx.warn(`resource limit ${res} keeps hard limit ${max} instead of ${l.max} (raising it needs CAP_SYS_RESOURCE)`);
+    }
+  });
+}
+
+function restoreSched(ctx: TaskCtx): void {
+  const th = thread(ctx);
+  const policy = num(th.sched_policy);
+  if (policy !== 0 || th.sched_prio !== undefined && num(th.sched_prio) !== 0) {
+    const param = Buffer.alloc(4);
+    param.writeInt32LE(num(th.sched_prio), 0);
+    rawSyscall('sched_setscheduler', ctx.pid, policy, param);
+  }
+  const nice = num(th.sched_nice);
+  if (nice !== 0) rawSyscall('setpriority', PRIO_PROCESS, ctx.pid, nice);
+}
+
+function restoreSigactions(ctx: TaskCtx): void {
+  const acts = (tc(ctx).sigactions as MessageValue[] | undefined) ?? [];
+  if (acts.length === 0) return;
+  if (acts.length !== SIGMAX - 2) throw new RestoreError('IMAGE_INCONSISTENT', `core-${ctx.pid}.img has ${acts.length} signal actions, want ${SIGMAX - 2}`);
+  let i = 0;
+  for (let sig = 1; sig <= SIGMAX; sig++) {
+    if (sig === SIGKILL || sig === SIGSTOP) continue;
+    const a = acts[i++]!;
+    if (a.compat_sigaction === true) throw new RestoreError('UNSUPPORTED', `signal ${sig} has a 32-bit (compat) handler; cryo cannot restore it`);
+    if (big(a.sigaction) === 0n && big(a.flags) === 0n && big(a.mask) === 0n) continue; // SIG_DFL: already so
+    const b = Buffer.alloc(KSIGACTION_SIZE);
+    writeU64(b, big(a.sigaction), 0);
+    writeU64(b, big(a.flags), 8);
+    writeU64(b, big(a.restorer), 16);
+    writeU64(b, big(a.mask), 24);
+    ctx.call('rt_sigaction', sig, ctx.put(b, 256), 0, 8);
+  }
+}
+
+function restoreItimers(ctx: TaskCtx): void {
+  const timers = tc(ctx).timers as MessageValue | undefined;
+  if (!timers) return;
+  ITIMERS.forEach((name, which) => {
+    const t = timers[name] as MessageValue | undefined;
+    if (!t || (big(t.isec) | big(t.iusec) | big(t.vsec) | big(t.vusec)) === 0n) return;
+    // struct itimerval { timeval it_interval; timeval it_value; }
+    const b = Buffer.alloc(32);
+    [t.isec, t.iusec, t.vsec, t.vusec].forEach((v, k) => writeU64(b, big(v), k * 8));
+    ctx.call('setitimer', which, ctx.put(b, 256), 0);
+  });
+}
+
+function restoreThreadBits(ctx: TaskCtx): void {
+  const th = thread(ctx);
+  const comm = String(th.comm ?? tc(ctx).comm ?? '');
+  if (comm) ctx.call('prctl', PR_SET_NAME, ctx.put(Buffer.from(`${comm.slice(0, 15)}\0`), 256), 0, 0, 0);
+  const personality = num(tc(ctx).personality);
+  if (personality !== 0) ctx.call('personality', personality);
+  if (big(th.futex_rla) !== 0n) ctx.call('set_robust_list', big(th.futex_rla), num(th.futex_rla_len));
+  if (th.pdeath_sig !== undefined && num(th.pdeath_sig) !== 0) ctx.call('prctl', PR_SET_PDEATHSIG, num(th.pdeath_sig), 0, 0, 0);
+  if (tc(ctx).child_subreaper === true) ctx.call('prctl', PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  const ti = ctx.img.core[ctx.arch.threadInfoField] as MessageValue;
+  const ctid = big(ti.clear_tid_addr);
+  if (ctid !== 0n) ctx.call('set_tid_address', ctid);
+  const rseq = th.rseq_entry as MessageValue | undefined;
+  if (rseq && big(rseq.rseq_abi_pointer) !== 0n) {
+    ctx.call('rseq', big(rseq.rseq_abi_pointer), num(rseq.rseq_abi_size), 0, num(rseq.signature));
+  }
+  const dumpable = ctx.img.mm.dumpable;
+  if (dumpable !== undefined && num(dumpable) !== 1) ctx.call('prctl', PR_SET_DUMPABLE, num(dumpable), 0, 0, 0);
+}
+
+/** capability words of this (cryo's) process, from /proc/self/status. */
+function ownCaps(): Record<string, bigint> {
+  const text = readFileSync('/proc/self/status', 'utf8');
+  const out: Record<string, bigint> = {};
+  for (const k of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb']) {
+    const m = new RegExp(`^${k}:\\s*([0-9a-f]+)`, 'm').exec(text);
+    out[k] = m ? BigInt(`0x${m[1]}`) : 0n;
+  }
+  return out;
+}
+
+const capWord = (v: unknown): bigint => {
+  const a = (v as number[] | undefined) ?? [];
+  return (BigInt(a[1] ?? 0) << 32n) | BigInt(a[0] ?? 0);
+};
+
+/**
+ * Credentials: the stub runs with cryo's. Equal ones need nothing; lower capability sets are
+ * dropped by capset; other users/groups are not restored yet (refused before the point of no return).
+ */
+export function checkCreds(core: MessageValue): void {
+  const creds = (core.thread_core as MessageValue | undefined)?.creds as MessageValue | undefined;
+  if (!creds) return;
+  const ids = ['uid', 'gid', 'euid', 'egid', 'suid', 'sgid', 'fsuid', 'fsgid'].map((k) => num(creds[k]));
+  const mine = [process.getuid!(), process.getgid!(), process.geteuid!(), process.getegid!()];
+  if (ids.some((id, i) => id !== mine[i % 2 === 0 ? 2 : 3])) {
+    throw new RestoreError('UNSUPPORTED', `the process ran as uid/gid ${ids.slice(0, 2).join('/')}; cryo restores processes of its own user (${mine[2]}/${mine[3]}) only for now`);
+  }
+  const own = ownCaps();
+  const wants = { CapPrm: capWord(creds.cap_prm), CapEff: capWord(creds.cap_eff), CapInh: capWord(creds.cap_inh) };
+  for (const [k, v] of Object.entries(wants)) {
+    if ((v & ~own[k === 'CapInh' ? 'CapPrm' : k]!) !== 0n) {
+      throw new RestoreError('UNSUPPORTED', `the process had capabilities (${k} 0x${v.toString(16)}) that cryo itself lacks (0x${own[k]!.toString(16)})`);
+    }
+  }
+}
+
+function restoreCaps(ctx: TaskCtx): void {
+  const creds = thread(ctx).creds as MessageValue | undefined;
+  if (!creds) return;
+  const own = ownCaps();
+  const prm = capWord(creds.cap_prm), eff = capWord(creds.cap_eff), inh = capWord(creds.cap_inh);
+  const bnd = creds.cap_bnd === undefined ? own.CapBnd! : capWord(creds.cap_bnd);
+  const PR_CAPBSET_DROP = 24;
+  for (let cap = 0n; (own.CapBnd! >> cap) !== 0n; cap++) {
+    if (((own.CapBnd! >> cap) & 1n) && !((bnd >> cap) & 1n)) ctx.call('prctl', PR_CAPBSET_DROP, cap, 0, 0, 0);
+  }
+  if (prm === own.CapPrm && eff === own.CapEff && inh === own.CapInh) return;
+  // struct __user_cap_header_struct { u32 version (3), int pid } + 2 x { effective, permitted, inheritable }
+  const b = Buffer.alloc(8 + 24);
+  b.writeUInt32LE(0x20080522, 0);
+  const lo = (v: bigint) => Number(v & 0xffffffffn), hi = (v: bigint) => Number(v >> 32n);
+  [[lo(eff), lo(prm), lo(inh)], [hi(eff), hi(prm), hi(inh)]].forEach((w, i) => w.forEach((x, k) => b.writeUInt32LE(x, 8 + i * 12 + k * 4)));
+  const at = ctx.put(b, 256);
+  ctx.call('capset', at, at + 8n);
+}
+
+/** Queues the dumped pending signals; they stay blocked until rt_sigreturn puts the task's own mask back. */
+export function queueSignals(ctx: TaskCtx): void {
+  const queues: [MessageValue | undefined, boolean][] = [
+    [tc(ctx).signals_s as MessageValue | undefined, true],
+    [thread(ctx).signals_p as MessageValue | undefined, false],
+  ];
+  for (const [q, shared] of queues) {
+    for (const s of (q?.signals as MessageValue[] | undefined) ?? []) {
+      const info = s.siginfo as Buffer;
+      const signo = info.readInt32LE(0);
+      const at = ctx.put(info, 1024);
+      if (shared) ctx.call('rt_sigqueueinfo', ctx.pid, signo, at);
+      else ctx.call('rt_tgsigqueueinfo', ctx.pid, ctx.pid, signo, at);
+    }
+  }
+}
+
+/** seccomp filters, oldest first (each entry's `prev` is the one installed before it). */
+export function installSeccomp(ctx: TaskCtx): void {
+  const th = thread(ctx);
+  if (th.seccomp_mode === undefined || th.seccomp_mode === 'disabled') return;
+  const filters = (ctx.img.seccomp?.seccomp_filters as MessageValue[] | undefined) ?? [];
+  // The thread's filter is the newest; `prev` indexes the one installed before it.
+  const chain: MessageValue[] = [];
+  for (let idx: number | undefined = num(th.seccomp_filter); idx !== undefined; ) {
+    const f: MessageValue | undefined = filters[idx];
+    if (!f || chain.length > filters.length) throw new RestoreError('IMAGE_INCONSISTENT', `seccomp.img has no filter ${idx} (or its chain loops)`);
+    chain.unshift(f);
+    idx = f.prev === undefined ? undefined : num(f.prev);
+  }
+  // Installing a filter needs no_new_privs or CAP_SYS_ADMIN: cryo runs as root, so the task's
+  // no_new_privs stays as it was (CRIU's images do not record it).
+  for (const f of chain) {
+    const prog = f.filter as Buffer;
+    const progAt = ctx.put(prog, 1024);
+    const fprog = Buffer.alloc(16); // struct sock_fprog { u16 len; (pad) ; sock_filter *filter; }
+    fprog.writeUInt16LE(prog.length / 8, 0);
+    writeU64(fprog, progAt, 8);
+    ctx.call('seccomp', SECCOMP_SET_MODE_FILTER, num(f.flags), ctx.put(fprog, 512));
+  }
+}
+
+export function restoreTaskState(ctx: TaskCtx, opts: { shellJob: boolean }): void {
+  restoreSession(ctx, opts.shellJob);
+  restoreRlimits(ctx);
+  restoreSched(ctx);
+  restoreSigactions(ctx);
+  restoreItimers(ctx);
+  restoreThreadBits(ctx);
+  restoreCaps(ctx);
+}

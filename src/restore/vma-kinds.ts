@@ -1,0 +1,54 @@
+// CRIU's vma_entry.status bits (criu/include/image.h) and what each kind of
+// mapping needs from restore. One table: adding a kind = one row.
+
+export const VMA = {
+  REGULAR: 1 << 0,
+  STACK: 1 << 1,
+  VSYSCALL: 1 << 2,
+  VDSO: 1 << 3,
+  HEAP: 1 << 5,
+  FILE_PRIVATE: 1 << 6,
+  FILE_SHARED: 1 << 7,
+  ANON_SHARED: 1 << 8,
+  ANON_PRIVATE: 1 << 9,
+  SYSVIPC: 1 << 10,
+  SOCKET: 1 << 11,
+  VVAR: 1 << 12,
+  AIORING: 1 << 13,
+  MEMFD: 1 << 14,
+  SHSTK: 1 << 15,
+  GUARD: 1 << 16,
+  UPROBES: 1 << 17,
+  UNSUPP: 1 << 31,
+} as const;
+
+/** How restore treats a VMA. */
+export type VmaKind =
+  | 'skip' // the kernel provides it ([vsyscall]) or it is not a real mapping
+  | 'vdso' // moved from the stub's own vdso/vvar, never mapped
+  | 'anon-private'
+  | 'file-private'
+  | 'file-shared'
+  | { unsupported: string };
+
+/** Status bits cryo cannot restore yet, with the words for the error. */
+const UNSUPPORTED: readonly [number, string][] = [
+  [VMA.ANON_SHARED, 'shared anonymous memory'],
+  [VMA.SYSVIPC, 'a System V shared memory segment'],
+  [VMA.SOCKET, 'a packet socket ring'],
+  [VMA.AIORING, 'an AIO ring'],
+  [VMA.MEMFD, 'a memfd mapping'],
+  [VMA.SHSTK, 'a shadow stack'],
+  [VMA.UPROBES, 'the uprobes area'],
+  [VMA.UNSUPP, 'a mapping CRIU marked unsupported'],
+];
+
+export function vmaKind(status: number): VmaKind {
+  if (status & VMA.VSYSCALL) return 'skip';
+  if (status & (VMA.VDSO | VMA.VVAR)) return 'vdso';
+  for (const [bit, what] of UNSUPPORTED) if (status & bit) return { unsupported: what };
+  if (status & VMA.FILE_PRIVATE) return 'file-private';
+  if (status & VMA.FILE_SHARED) return 'file-shared';
+  if (status & VMA.ANON_PRIVATE) return 'anon-private';
+  return { unsupported: `a mapping of unknown kind (status 0x${(status >>> 0).toString(16)})` };
+}
