@@ -24,4 +24,9 @@ export class ImageJsonError extends Error {
     super(`${file}: ${where}: ${problem}`);
     this.name = 'ImageJsonError';
   }
+
+  /** The same error, naming the document it came from. */
+  withFile(file: string): ImageJsonError {
+    return new ImageJsonError(file, this.where, this.problem);
+  }
 }

@@ -279,18 +279,17 @@ export function imageFromCrit(doc: JsonValue, file = '<json>'): Image {
     const where = `entries[${i}]`;
     if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new ImageJsonError(file, where, 'expected an object');
     let value: MessageValue;
+    let extra: ExtraValue | undefined;
     try {
       value = messageFromCrit(j, def, where);
+      if (j.extra !== undefined) {
+        if (kind.layout === 'ghost-file') {
+          if (typeof j.extra !== 'string') throw new ImageJsonError(file, where + '.extra', 'expected base64 text');
+          extra = decodeBytesPy(j.extra, where + '.extra');
+        } else if (kind.extra) extra = kind.extra.fromJson(j.extra, where + '.extra');
+      }
     } catch (e) {
-      if (e instanceof ImageJsonError) throw new ImageJsonError(file, e.where, e.problem);
-      throw e;
-    }
-    let extra: ExtraValue | undefined;
-    if (j.extra !== undefined) {
-      if (kind.layout === 'ghost-file') {
-        if (typeof j.extra !== 'string') throw new ImageJsonError(file, where + '.extra', 'expected base64 text');
-        extra = decodeBytesPy(j.extra, where + '.extra');
-      } else if (kind.extra) extra = kind.extra.fromJson(j.extra, where + '.extra');
+      throw e instanceof ImageJsonError ? e.withFile(file) : e;
     }
     if (i === 0 && kind.layout === 'ghost-file') chunks = !!value.chunks;
     const entry: ImageEntry = extra === undefined ? { def, value } : { def, value, extra };

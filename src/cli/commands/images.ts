@@ -5,6 +5,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { type Command, UsageError, readInput, writeBinary, writeText } from '../command.js';
 import { type Image, decodeImage, encodeImage, imageFromCrit, imageToCrit } from '../../images/image.js';
 import { pyJsonDumps, parseJson } from '../../images/json-text.js';
+import { ImageJsonError } from '../../images/errors.js';
 import { imageKind } from '../../images/registry.js';
 import { encode } from '../../images/wire.js';
 import { ipc_msg } from '../../images/schemas/index.js';
@@ -97,7 +98,13 @@ export const encodeCommand: Command = {
     });
     const { data, name } = readInput(values.in as string | undefined);
     const img = imageFromCrit(parseJson(data.toString('utf8'), name), name);
-    writeBinary(values.out as string | undefined, encodeImage(img));
+    let bytes: Buffer;
+    try {
+      bytes = encodeImage(img);
+    } catch (e) {
+      throw e instanceof ImageJsonError ? e.withFile(name) : e;
+    }
+    writeBinary(values.out as string | undefined, bytes);
     return 0;
   },
 };
