@@ -95,6 +95,9 @@ int main(int argc, char **argv) {
   if (dup2(null, 0) < 0 || dup2(log, 1) < 0 || dup2(log, 2) < 0) return 2;
   for (int fd = 3; fd < 1024; fd++) close(fd);
 
+  /* Its own session, away from the terminal: a self-contained process to checkpoint. */
+  setsid();
+
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_sigterm;
