@@ -1,0 +1,125 @@
+// Every refusal is one clear line and leaves nothing behind: no process with
+// the dumped PID, no stopped or zombie child.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { restore, RestoreError, loadImages, preflight } from '../../src/restore/index.js';
+import { createX86_64 } from '../../src/arch/x86_64/index.js';
+import { hostCpuid, spawn, waitpid, kill } from '../../src/sys/index.js';
+import type { MessageValue } from '../../src/images/value.js';
+import { becomeSubreaper, copyImages, editImage, nothingLeftBehind, prepareSingleFixture } from '../helpers/restore-env.js';
+
+const PID = 18187;
+becomeSubreaper();
+
+async function refused(dir: string, code: string, message: RegExp, after = () => {}): Promise<void> {
+  await assert.rejects(restore({ dir }), (e: unknown) => {
+    assert.ok(e instanceof RestoreError, `not a RestoreError: ${e}`);
+    assert.equal(e.code, code, e.message);
+    assert.match(e.message, message);
+    assert.ok(!e.message.includes('\n'), 'one line');
+    return true;
+  });
+  after();
+  assert.equal(nothingLeftBehind(PID), undefined);
+}
+
+function withCopy(fn: (dir: string) => Promise<void>): () => Promise<void> {
+  return async () => {
+    prepareSingleFixture();
+    const dir = copyImages('single');
+    try { await fn(dir); } finally { rmSync(dir, { recursive: true, force: true }); }
+  };
+}
+
+const setFileName = (dir: string, id: number, name: string) => editImage(dir, 'files.img', (entries) => {
+  const f = entries.find((e) => e.id === id)!;
+  (f.reg as MessageValue).name = name;
+});
+
+test('PID taken: names the process that holds it', withCopy(async (dir) => {
+  const holder = spawn({ path: '/bin/sleep', argv: ['sleep', '30'], setTid: [PID] });
+  let reaped = false;
+  const stopHolder = () => {
+    assert.equal(readFileSync(`/proc/${PID}/comm`, 'utf8').trim(), 'sleep', 'the holder still runs, untouched');
+    kill(holder, 9);
+    waitpid(holder);
+    reaped = true;
+  };
+  try {
+    await refused(dir, 'PID_TAKEN', /^PID 18187 is taken by 'sleep' \(pid 18187\)/, stopHolder);
+  } finally {
+    if (!reaped) { kill(holder, 9); waitpid(holder); }
+  }
+}));
+
+test('a file a descriptor needs is missing', withCopy(async (dir) => {
+  setFileName(dir, 3, path.join(dir, 'no-such.log'));
+  await refused(dir, 'FILE_MISSING', /no-such\.log \(fd 3\) cannot be found/);
+}));
+
+test('a mapped file changed its size', withCopy(async (dir) => {
+  const exe = path.join(dir, 'single-exe');
+  copyFileSync('/tmp/cryo-fixtures/bin/single', exe);
+  appendFileSync(exe, 'x');
+  setFileName(dir, 1, exe);
+  await refused(dir, 'FILE_CHANGED', /single-exe \(the executable\) has 777009 bytes, it had 777008 at dump time/);
+}));
+
+test('a corrupt core image: the file and the byte offset', withCopy(async (dir) => {
+  const core = path.join(dir, `core-${PID}.img`);
+  const b = readFileSync(core);
+  b.fill(0xff, 12, 40);
+  writeFileSync(core, b);
+  await refused(dir, 'IMAGE_CORRUPT', new RegExp(`core-${PID}\\.img: at byte \\d+`));
+}));
+
+test('a missing image file', withCopy(async (dir) => {
+  rmSync(path.join(dir, `mm-${PID}.img`));
+  await refused(dir, 'IMAGE_MISSING', /mm-18187\.img is missing/);
+}));
+
+test('a pages file shorter than its pagemap says', withCopy(async (dir) => {
+  const pages = path.join(dir, 'pages-1.img');
+  writeFileSync(pages, readFileSync(pages).subarray(0, 4096 * 3));
+  await refused(dir, 'IMAGE_CORRUPT', /pages-1\.img: at byte 12288/);
+}));
+
+test('saved CPU state this CPU cannot hold (AVX-512 on a CPU with only AVX)', withCopy(async (dir) => {
+  // Mark zmm/opmask state as in use in the image, and check against an x86_64 bound to a CPU
+  // whose XCR0 lacks AVX-512 (this machine has it, so the "other CPU" is this one with XCR0 cut).
+  editImage(dir, `core-${PID}.img`, ([core]) => {
+    const xsave = ((core!.thread_info as MessageValue).fpregs as MessageValue).xsave as MessageValue;
+    xsave.xstate_bv = 0xe7n;
+  });
+  const c = hostCpuid();
+  assert.ok(c, 'cpuid is available on x86_64');
+  const lesser = createX86_64({ cpuid: (l, s) => c.cpuid(l, s), xgetbv: () => 0x7n });
+  assert.throws(() => preflight(loadImages(dir), lesser), (e: unknown) => {
+    assert.ok(e instanceof RestoreError);
+    assert.equal(e.code, 'CPU_FEATURE');
+    assert.match(e.message, /AVX-512.*this CPU does not offer it/);
+    return true;
+  });
+  assert.equal(nothingLeftBehind(PID), undefined);
+}));
+
+for (const phase of ['stub', 'memory', 'files', 'task-state', 'resume']) {
+  test(`a failure after the point of no return (${phase}) kills and reaps the half-restored task`, withCopy(async (dir) => {
+    process.env.CRYO_RESTORE_FAIL_AT = phase;
+    try {
+      await refused(dir, 'FAILED', new RegExp(`test hook: failing at ${phase}.*was killed`));
+    } finally {
+      delete process.env.CRYO_RESTORE_FAIL_AT;
+    }
+  }));
+}
+
+test('an aborted restore starts nothing', withCopy(async (dir) => {
+  const ac = new AbortController();
+  ac.abort();
+  await assert.rejects(restore({ dir, signal: ac.signal }), (e: unknown) => e instanceof RestoreError && e.code === 'ABORTED');
+  assert.equal(nothingLeftBehind(PID), undefined);
+}));
