@@ -2,6 +2,7 @@
 
 import type { Command } from '../command.js';
 import { checkCommand } from './check.js';
+import { demoCommand } from './demo.js';
 import { exploreCommand } from './explore.js';
 import { decodeCommand, encodeCommand, infoCommand, showCommand } from './images.js';
 import { restoreCommand } from './restore.js';
@@ -14,4 +15,5 @@ export const commands: readonly Command[] = [
   exploreCommand,
   checkCommand,
   restoreCommand,
+  demoCommand,
 ];
