@@ -4,6 +4,7 @@ import { closeSync, fstatSync, readFileSync, readSync } from 'node:fs';
 import { constants } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { hostAbi } from '../helpers/arch-abi.js';
 import { programsBinDir } from '../helpers/paths.js';
 import {
   KCMP_FILE, KCMP_VM, NT_PRSTATUS, SysError, __WALL, exitCode, exited, getpid, interruptStop, kcmp, kill,
@@ -13,10 +14,8 @@ import {
 import { readI32, readU64 } from '../../src/sys/native-endian.js';
 
 const S = constants.signals;
-/** sizeof(struct user_regs_struct) / NT_PRSTATUS per architecture (process.arch). */
-const PRSTATUS_SIZE: Record<string, number> = { x64: 27 * 8, arm64: 34 * 8, ppc64: 48 * 8, s390x: 27 * 8 };
-/** Byte offset of the instruction pointer in NT_PRSTATUS (rip, pc, nip, psw.addr). */
-const IP_OFFSET: Record<string, number> = { x64: 16 * 8, arm64: 32 * 8, ppc64: 32 * 8, s390x: 8 };
+/** NT_PRSTATUS size and IP offset of this architecture (proved against its headers by test/cross). */
+const ABI = hostAbi();
 const O_NONBLOCK = 0o4000;
 
 /** A non-blocking pipe: [read end, write end]. */
@@ -83,6 +82,15 @@ function mappingEnd(p: number, addr: bigint): bigint {
   return vmas[i].end;
 }
 
+/** Whether `addr` lies in a mapping of task `p` with execute permission (where a stopped task's IP must be). */
+function inExecutableMapping(p: number, addr: bigint): boolean {
+  return readFileSync(`/proc/${p}/maps`, 'utf8').trim().split('\n').some((l) => {
+    const [range, perms] = l.split(' ');
+    const [s, e] = range.split('-').map((x) => BigInt(`0x${x}`));
+    return perms[2] === 'x' && s <= addr && addr < e;
+  });
+}
+
 function readCounter(): bigint {
   const b = processVmReadv(pid, counterAddr, 8);
   return readU64(b, 0);
@@ -97,8 +105,9 @@ test('seize, interrupt, registers, memory, sigmask, pidfd, kcmp, detach, then th
 
   // Registers: NT_PRSTATUS is exactly the host's user_regs_struct, with a non-zero IP.
   const regs = ptrace.getRegset(pid, NT_PRSTATUS, 4096);
-  assert.equal(regs.length, PRSTATUS_SIZE[process.arch]);
-  assert.notEqual(readU64(regs, IP_OFFSET[process.arch]), 0n);
+  assert.equal(regs.length, ABI.prstatusSize);
+  const ip = readU64(regs, ABI.ipOffset);
+  assert.ok(inExecutableMapping(pid, ip), `IP 0x${ip.toString(16)} is in no executable mapping of the task`);
 
   // Memory: the pattern is where the program said, whole page readable.
   const page = processVmReadv(pid, buf, 4096);
@@ -139,13 +148,13 @@ test('seize, interrupt, registers, memory, sigmask, pidfd, kcmp, detach, then th
   assert.equal(readI32(si, 0), S.SIGTRAP);
 
   // One instruction step moves the task and reports a SIGTRAP stop.
-  const ipBefore = readU64(ptrace.getRegset(pid, NT_PRSTATUS, 4096), IP_OFFSET[process.arch]);
+  const ipBefore = readU64(ptrace.getRegset(pid, NT_PRSTATUS, 4096), ABI.ipOffset);
   ptrace.singleStep(pid);
   const stepped = waitForStop(pid, { timeoutMs: 5000 });
   assert.equal(stepped.status >> 8 & 0xff, S.SIGTRAP);
   const regsAfter = ptrace.getRegset(pid, NT_PRSTATUS, 4096);
   assert.equal(regsAfter.length, regs.length);
-  assert.ok(readU64(regsAfter, IP_OFFSET[process.arch]) !== ipBefore || regsAfter.compare(regs) !== 0, 'single step changed nothing');
+  assert.ok(readU64(regsAfter, ABI.ipOffset) !== ipBefore || regsAfter.compare(regs) !== 0, 'single step changed nothing');
   ptrace.setRegset(pid, NT_PRSTATUS, regsAfter); // writing back what we read is accepted
 
   // Queued signals can be peeked without dequeuing: block SIGWINCH (default: ignore), queue one.
