@@ -41,7 +41,8 @@ function decodeAll(dir: string): Map<string, Image> {
   }
   const all = new Map<string, Image>();
   for (const name of names.sort()) {
-    if (!name.endsWith('.img') || /^pages-\d+\.img$/.test(name)) continue;
+    // Raw pages are read by the PageReader; cryo-*.img are cryo's own images (their own readers).
+    if (!name.endsWith('.img') || /^pages-\d+\.img$/.test(name) || name.startsWith('cryo-')) continue;
     const file = path.join(dir, name);
     try {
       all.set(name, decodeImageFile(file));
