@@ -20,6 +20,47 @@ const SEEK_SET = 0;
 const F_SETFD = 2;
 const F_SETOWN_EX = 15;
 const F_SETSIG = 10;
+const F_SETFL = 4;
+const F_DUPFD_CLOEXEC = 1030;
+const F_SETPIPE_SZ = 1031;
+const O_NONBLOCK = 0o4000;
+const O_ACCMODE = 3;
+const DEFAULT_PIPE_SIZE = 65536;
+/** Where pipe data is staged in the scratch area, and how much at a time. */
+const PIPE_CHUNK_AT = 8192;
+const PIPE_CHUNK = 8192;
+
+/** A pipe made in the task, both ends parked above every target fd until the targets are placed. */
+interface TaskPipe { r: number; w: number }
+
+/** pipe data by pipe_id (pipes-data.img: entries with their bytes as extra). */
+function pipeData(ctx: TaskCtx): Map<number, { data: Buffer; size: number }> {
+  const out = new Map<number, { data: Buffer; size: number }>();
+  for (const e of ctx.img.all.get('pipes-data.img')?.entries ?? []) {
+    const data = Buffer.isBuffer(e.extra) ? e.extra : Buffer.alloc(0);
+    out.set(Number(e.value.pipe_id), { data, size: Number(e.value.size ?? DEFAULT_PIPE_SIZE) });
+  }
+  return out;
+}
+
+function makePipe(ctx: TaskCtx, pipeId: number, high: number, data: { data: Buffer; size: number } | undefined): TaskPipe {
+  const fds = Buffer.alloc(8);
+  const at = ctx.put(fds, 256);
+  ctx.call('pipe2', at, O_CLOEXEC);
+  const got = ctx.get(256, 8);
+  const park = (fd: number) => { const hi = Number(ctx.call('fcntl', fd, F_DUPFD_CLOEXEC, high)); ctx.call('close', fd); return hi; };
+  const p = { r: park(got.readInt32LE(0)), w: park(got.readInt32LE(4)) };
+  if (data) {
+    if (data.size !== DEFAULT_PIPE_SIZE) ctx.call('fcntl', p.w, F_SETPIPE_SZ, data.size);
+    for (let off = 0; off < data.data.length; ) {
+      const chunk = data.data.subarray(off, off + PIPE_CHUNK);
+      const n = Number(ctx.call('write', p.w, ctx.put(chunk, PIPE_CHUNK_AT), chunk.length));
+      if (n <= 0) throw new RestoreError('FAILED', `cannot refill pipe ${pipeId}: write returned ${n}`);
+      off += n;
+    }
+  }
+  return p;
+}
 
 /** Closes every descriptor the stub has (normally none). */
 function closeStubFds(ctx: TaskCtx): void {
@@ -28,6 +69,14 @@ function closeStubFds(ctx: TaskCtx): void {
     fds = readdirSync(`/proc/${ctx.pid}/fd`).map(Number);
   } catch { /* none */ }
   for (const fd of fds) ctx.call('close', fd);
+}
+
+function restorePipeFd(ctx: TaskCtx, fdi: MessageValue, pipe: MessageValue, end: number): void {
+  const target = Number(fdi.fd);
+  const cloexec = (Number(fdi.flags) & FD_CLOEXEC) !== 0;
+  ctx.call('dup3', end, target, cloexec ? O_CLOEXEC : 0);
+  const flags = Number(pipe.flags);
+  if (flags & O_NONBLOCK) ctx.call('fcntl', target, F_SETFL, O_NONBLOCK);
 }
 
 function restoreFd(ctx: TaskCtx, fdi: MessageValue, opened: Map<number, number>): void {
@@ -90,6 +139,25 @@ export function restoreFiles(ctx: TaskCtx): void {
   // Lowest target first: openat returns the lowest free number, never one already placed.
   const fds = [...ctx.img.fdinfo].sort((a, b) => Number(a.fd) - Number(b.fd));
   const opened = new Map<number, number>();
-  for (const fdi of fds) restoreFd(ctx, fdi, opened);
+  const high = Math.max(0, ...fds.map((f) => Number(f.fd))) + 1;
+  const pipes = new Map<number, TaskPipe>();
+  const data = pipeData(ctx);
+  for (const fdi of fds) {
+    const file = ctx.img.files.get(Number(fdi.id))!;
+    if (file.type !== 'PIPE') {
+      restoreFd(ctx, fdi, opened);
+      continue;
+    }
+    const pipe = file.pipe as MessageValue;
+    const id = Number(pipe.pipe_id);
+    let p = pipes.get(id);
+    if (!p) pipes.set(id, p = makePipe(ctx, id, high, data.get(id)));
+    // Descriptors of one file id share their open file description; a pipe's ends are two of them.
+    const twin = opened.get(Number(fdi.id));
+    if (twin !== undefined) ctx.call('dup3', twin, Number(fdi.fd), (Number(fdi.flags) & FD_CLOEXEC) ? O_CLOEXEC : 0);
+    else restorePipeFd(ctx, fdi, pipe, (Number(pipe.flags) & O_ACCMODE) === 0 ? p.r : p.w);
+    opened.set(Number(fdi.id), Number(fdi.fd));
+  }
+  for (const p of pipes.values()) { ctx.call('close', p.r); ctx.call('close', p.w); }
   restoreFs(ctx);
 }

@@ -59,8 +59,8 @@ export function checkSupported(img: RestoreImages): void {
   if (((img.mm.aios as unknown[] | undefined) ?? []).length > 0) throw new RestoreError('UNSUPPORTED', 'the process has AIO rings; cryo cannot restore them yet');
   for (const fd of img.fdinfo) {
     const f = img.files.get(num(fd.id))!;
-    if (f.type !== 'REG') {
-      throw new RestoreError('UNSUPPORTED', `fd ${fd.fd} is a ${String(f.type)} descriptor; cryo restores regular files and devices only for now`);
+    if (f.type !== 'REG' && f.type !== 'PIPE') {
+      throw new RestoreError('UNSUPPORTED', `fd ${fd.fd} is a ${String(f.type)} descriptor; cryo restores regular files, devices and pipes only for now`);
     }
   }
   const th = img.core.thread_core as MessageValue | undefined;
@@ -95,7 +95,7 @@ export function neededFiles(img: RestoreImages): FileUse[] {
     const k = vmaKind(num(v.status));
     if (k === 'file-private' || k === 'file-shared') add(num(v.shmid), `the mapping at 0x${BigInt(v.start as bigint).toString(16)}`);
   }
-  for (const fd of img.fdinfo) add(num(fd.id), `fd ${fd.fd}`);
+  for (const fd of img.fdinfo) if (img.files.get(num(fd.id))?.type === 'REG') add(num(fd.id), `fd ${fd.fd}`);
   if (img.fs) {
     add(num(img.fs.cwd_id), 'the working directory');
     add(num(img.fs.root_id), 'the root directory');
@@ -138,8 +138,9 @@ export function checkFiles(img: RestoreImages, facts: ReadonlyMap<number, FileFa
       throw new RestoreError('FILE_CHANGED',
         `${name} (${why}) has ${st.size} bytes, it had ${reg.size} at dump time: restore needs the file as it was`);
     }
+    // Only where CRIU checks the size (not for O_WRONLY|O_APPEND logs, which may grow).
     const mtime = facts.get(id)?.mtimeNs;
-    if (mtime !== undefined && st.isFile()) {
+    if (mtime !== undefined && reg.size !== undefined && st.isFile()) {
       const now = statSync(name, { bigint: true }).mtimeNs;
       if (now !== mtime) throw new RestoreError('FILE_CHANGED', `${name} (${why}) was modified after the dump: restore needs the file as it was`);
     }

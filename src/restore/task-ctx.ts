@@ -4,7 +4,7 @@
 import type { Arch } from '../arch/types.js';
 import { Injector, UndoList } from '../inject/index.js';
 import { readMaps } from '../proc/index.js';
-import { processVmWritev } from '../sys/index.js';
+import { processVmReadv, processVmWritev } from '../sys/index.js';
 import type { RestoreImages } from './images.js';
 import type { RestoreEvent } from './events.js';
 
@@ -37,6 +37,14 @@ export class TaskCtx {
     const at = this.scratch.addr + BigInt(offset);
     if (processVmWritev(this.pid, at, data) !== data.length) throw new Error(`cannot write cryo's scratch memory in task ${this.pid}`);
     return at;
+  }
+
+  /** Reads back `len` bytes of the scratch area (results of injected calls). */
+  get(offset: number, len: number): Buffer {
+    if (!this.scratch) throw new Error('internal: no scratch memory in the task yet');
+    const b = processVmReadv(this.pid, this.scratch.addr + BigInt(offset), len);
+    if (b.length !== len) throw new Error(`cannot read cryo's scratch memory in task ${this.pid}`);
+    return b;
   }
 
   /** A NUL-terminated path in scratch memory. */
