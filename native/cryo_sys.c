@@ -293,8 +293,9 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   if (pipefd[1] >= 0) keep[nkeep++] = pipefd[1]; /* closed by execve itself (O_CLOEXEC) */
   qsort(keep, nkeep, sizeof keep[0], cmp_int);
 
-  uint64_t tids[32];
-  for (uint32_t i = 0; i < nset; i++) tids[i] = (uint64_t)set_tid[i];
+  /* set_tid points at a pid_t array (the kernel copies set_tid_size * sizeof(pid_t) bytes), not u64s. */
+  pid_t tids[32];
+  for (uint32_t i = 0; i < nset; i++) tids[i] = (pid_t)set_tid[i];
   struct cryo_clone_args ca;
   memset(&ca, 0, sizeof ca);
   ca.exit_signal = SIGCHLD;
