@@ -84,7 +84,9 @@ export class Injector {
       setSigmask(this.pid, ALL_SIGNALS);
       this.masked = true;
     }
-    const regs = abi.prepare(this.savedRegs, this.site, syscallNumber(name), args.map((a) => BigInt(a)));
+    // All six argument registers are set: unused ones are 0, not whatever the task had there.
+    const full = [...args.map((a) => BigInt(a)), 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6);
+    const regs = abi.prepare(this.savedRegs, this.site, syscallNumber(name), full);
     setRegset(this.pid, abi.regsNt, regs);
     this.regsDirty = true;
     singleStep(this.pid);

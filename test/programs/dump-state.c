@@ -62,6 +62,10 @@ static uint8_t pattern(size_t page, size_t i) { return (uint8_t)(page * 31 + i *
 int main(int argc, char **argv) {
   if (argc < 3) return 1;
   syscall(SYS_close_range, 3, ~0U, 0);
+  int devnull = open("/dev/null", O_RDWR);
+  dup2(devnull, 0), dup2(devnull, 1), dup2(devnull, 2);
+  if (devnull > 2) close(devnull);
+  if (setsid() < 0) return 1;
   out = open(argv[1], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (out < 0) return 1;
   const char *dir = argv[2];

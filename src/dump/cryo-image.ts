@@ -1,0 +1,80 @@
+/**
+ * cryo-files.img: facts about the files a dump refers to that CRIU's messages have no field for
+ * (the modification time, for restore's preflight check that a file is still the one the task
+ * had). cryo's own image, with its own magic, in CRIU's framing: u32 magic, then entries of
+ * u32 size + protobuf message. crit does not know it; CRIU ignores files it does not know.
+ *
+ *   message cryo_file_stat_entry {
+ *     required uint32 id = 1;         // the file_entry / reg_file_entry id in files.img
+ *     required uint64 mtime_sec = 2;
+ *     required uint32 mtime_nsec = 3;
+ *     required uint64 size = 4;
+ *     optional uint64 dev = 5;        // st_dev, user-space encoding
+ *     optional uint64 ino = 6;
+ *   }
+ */
+import { closeSync, existsSync, readFileSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { createImageFile, decode, encode, type MessageValue } from '../images/index.js';
+import { message, req, opt } from '../images/schema.js';
+
+export const CRYO_FILES_IMAGE = 'cryo-files.img';
+/** 'CRYF' read as a little-endian u32. */
+export const CRYO_FILES_MAGIC = 0x46595243;
+
+export const cryo_file_stat_entry = message('cryo_file_stat_entry', [
+  req(1, 'id', 'uint32'),
+  req(2, 'mtime_sec', 'uint64'),
+  req(3, 'mtime_nsec', 'uint32'),
+  req(4, 'size', 'uint64'),
+  opt(5, 'dev', 'uint64'),
+  opt(6, 'ino', 'uint64'),
+]);
+
+export interface CryoFileStat {
+  id: number;
+  mtimeSec: bigint;
+  mtimeNsec: number;
+  size: bigint;
+  dev?: bigint;
+  ino?: bigint;
+}
+
+export function writeCryoFileStats(file: string, stats: readonly CryoFileStat[]): void {
+  const fd = createImageFile(file);
+  try {
+    const head = Buffer.alloc(4);
+    head.writeUInt32LE(CRYO_FILES_MAGIC, 0);
+    writeSync(fd, head);
+    for (const s of stats) {
+      const v: MessageValue = { id: s.id, mtime_sec: s.mtimeSec, mtime_nsec: s.mtimeNsec, size: s.size };
+      if (s.dev !== undefined) v.dev = s.dev;
+      if (s.ino !== undefined) v.ino = s.ino;
+      const pb = encode(v, cryo_file_stat_entry);
+      const len = Buffer.alloc(4);
+      len.writeUInt32LE(pb.length, 0);
+      writeSync(fd, Buffer.concat([len, pb]));
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The entries of DIR/cryo-files.img by file id; an empty map when the dump has none (e.g. made by CRIU). */
+export function readCryoFileStats(dir: string): Map<number, CryoFileStat> {
+  const file = path.join(dir, CRYO_FILES_IMAGE);
+  const out = new Map<number, CryoFileStat>();
+  if (!existsSync(file)) return out;
+  const buf = readFileSync(file);
+  if (buf.length < 4 || buf.readUInt32LE(0) !== CRYO_FILES_MAGIC) throw new Error(`${file}: not a cryo-files image (bad magic)`);
+  for (let off = 4; off < buf.length;) {
+    const n = buf.readUInt32LE(off);
+    const v = decode(buf.subarray(off + 4, off + 4 + n), cryo_file_stat_entry, file, off + 4);
+    off += 4 + n;
+    const s: CryoFileStat = { id: v.id as number, mtimeSec: v.mtime_sec as bigint, mtimeNsec: v.mtime_nsec as number, size: v.size as bigint };
+    if (v.dev !== undefined) s.dev = v.dev as bigint;
+    if (v.ino !== undefined) s.ino = v.ino as bigint;
+    out.set(s.id, s);
+  }
+  return out;
+}

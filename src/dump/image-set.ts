@@ -1,0 +1,44 @@
+/**
+ * Where a dump's images go: file names as CRIU's, each image written once, created 0600 in a 0700
+ * directory (they hold process memory), with an event for every file.
+ */
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { ImageWriter, imageFileName, writeImageFile, type ImageFileKey, type MessageValue } from '../images/index.js';
+import type { ExtraValue } from '../images/index.js';
+import type { DumpEvent } from './events.js';
+
+export type Entry = MessageValue | { value: MessageValue; extra?: ExtraValue };
+
+export class ImageSet {
+  readonly written: string[] = [];
+  constructor(readonly dir: string, private readonly emit: (e: DumpEvent) => void) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // An existing directory is tightened too: the images hold the task's memory.
+    if ((statSync(dir).mode & 0o077) !== 0) chmodSync(dir, 0o700);
+  }
+
+  /** The path of image `key` (imageFileName's CRIU name with `id` in it). */
+  path(key: ImageFileKey, id?: number | bigint): string {
+    return path.join(this.dir, imageFileName(key, id));
+  }
+
+  /** Records a file written by someone else (pages, stats). */
+  record(file: string): void {
+    const rel = path.relative(this.dir, file);
+    if (!this.written.includes(rel)) this.written.push(rel);
+    this.emit({ type: 'image', file: rel });
+  }
+
+  write(key: ImageFileKey, id: number | bigint | undefined, magic: string, entries: Iterable<Entry>): void {
+    const file = this.path(key, id);
+    writeImageFile(file, magic, entries);
+    this.record(file);
+  }
+
+  writer(file: string, magic: string): ImageWriter {
+    const w = ImageWriter.create(file, magic);
+    this.record(file);
+    return w;
+  }
+}

@@ -1,0 +1,323 @@
+/**
+ * dump(): checkpoint one single-threaded process into CRIU 4.2 images.
+ *
+ * Freeze (PTRACE_SEIZE + INTERRUPT), read all state it can from outside (/proc, ptrace, syscalls
+ * on the PID, pidfd_getfd), inject the few syscalls only the task can answer into a scratch page,
+ * write the images, then undo every change (undo list) and kill the task or let it run on.
+ * Whatever fails, and on abort (opts.signal), the task is left exactly as it was and detached.
+ */
+import { existsSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { constants } from 'node:os';
+import { hostArch } from '../arch/index.js';
+import type { Arch } from '../arch/types.js';
+import { Injector, UndoList, mapScratch, InjectError } from '../inject/index.js';
+import {
+  ProcReadError, readCwd, readExe, readLoginuid, readMaps, readOomScoreAdj, readPersonality, readRoot, readSmaps,
+  readStat, readStatus, readTimers, procPath, readComm, type ProcStatus,
+} from '../proc/index.js';
+import {
+  SysError, WaitError, __WALL, kill, pidfdOpen, ptrace, ptraceEvent, rawSyscall, stopSig, waitForStop, waitpid,
+} from '../sys/index.js';
+import { closeSync } from 'node:fs';
+import { PageWriter, type MessageValue } from '../images/index.js';
+import { DumpError } from './errors.js';
+import type { DumpEvent, DumpResult } from './events.js';
+import { ImageSet } from './image-set.js';
+import { ARCH_THREAD_EXTRAS } from './arch-extras.js';
+import {
+  checkDumpable, credsFromStatus, readQueuedSignals, readRegsets, readRlimits, readRobustList, readSched,
+  readSeccompFilters, rseqEntry,
+} from './task-state.js';
+import { readInjectedState } from './injected-state.js';
+import { collectVmas, dumpPages, mmEntry } from './memory.js';
+import { FileTable, dumpFds } from './files.js';
+import { namespaceIds } from './namespaces.js';
+import { CRYO_FILES_IMAGE, writeCryoFileStats } from './cryo-image.js';
+import path from 'node:path';
+
+export { DumpError, type DumpErrorCode } from './errors.js';
+export type { DumpEvent, DumpResult } from './events.js';
+export { readCryoFileStats, CRYO_FILES_IMAGE, CRYO_FILES_MAGIC, type CryoFileStat } from './cryo-image.js';
+
+export interface DumpOptions {
+  pid: number;
+  /** Image directory; created 0700 when missing. */
+  dir: string;
+  /** Leave the task running after the dump (default: kill it, as CRIU does). */
+  leaveRunning?: boolean;
+  /** The task may be in a session/process group led by a process that is not dumped. */
+  shellJob?: boolean;
+  /** Aborts the dump: the task is restored as it was and detached, dump() throws DumpError ABORTED. */
+  signal?: AbortSignal;
+  onEvent?: (e: DumpEvent) => void;
+}
+
+const SIG = constants.signals;
+const TASK_ALIVE = 1;
+const SS_DISABLE = 2;
+
+function hex(v: bigint): string {
+  return `0x${v.toString(16)}`;
+}
+
+/** Turns errors from the lower layers into DumpErrors with one clear line. */
+function asDumpError(e: unknown, pid: number): DumpError {
+  if (e instanceof DumpError) return e;
+  if (e instanceof ProcReadError && e.gone) return new DumpError('NO_PROCESS', `no process ${pid} (it ended during the dump)`, { cause: e });
+  if (e instanceof SysError && e.code === 'ESRCH') return new DumpError('NO_PROCESS', `no process ${pid} (it ended during the dump: ${e.message})`, { cause: e });
+  if (e instanceof SysError && (e.code === 'EPERM' || e.code === 'EACCES')) {
+    return new DumpError('PERMISSION', `${e.message}: not allowed to trace task ${pid} (run cryo as root or as its owner, and check kernel.yama.ptrace_scope)`, { cause: e });
+  }
+  if (e instanceof SysError || e instanceof InjectError || e instanceof WaitError || e instanceof ProcReadError) {
+    return new DumpError('FAILED', `dump of task ${pid} failed: ${e.message}`, { cause: e });
+  }
+  return new DumpError('FAILED', `dump of task ${pid} failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+}
+
+/** Waits for the PTRACE_INTERRUPT stop; signals that arrive first are passed on to the task. */
+function waitInterruptStop(pid: number): void {
+  for (;;) {
+    const st = waitForStop(pid, { timeoutMs: 10_000 }).status;
+    const ev = ptraceEvent(st);
+    const sig = stopSig(st);
+    if (ev === 128 && sig === SIG.SIGTRAP) return; // PTRACE_EVENT_STOP from INTERRUPT
+    if (ev === 128) throw new DumpError('UNSUPPORTED', `task ${pid} entered a group stop (signal ${sig}): cryo cannot dump stopped tasks yet`);
+    // A signal-delivery stop: deliver it as the task would have had it; the interrupt stays pending.
+    ptrace.cont(pid, sig);
+  }
+}
+
+function testHook(at: string): void {
+  if (process.env.CRYO_DUMP_FAIL_AT === at) throw new DumpError('FAILED', `test failure injected at '${at}' (CRYO_DUMP_FAIL_AT)`);
+}
+
+export async function dump(opts: DumpOptions): Promise<DumpResult> {
+  const { pid } = opts;
+  const emit = opts.onEvent ?? (() => {});
+  if (!Number.isInteger(pid) || pid <= 0) throw new DumpError('NO_PROCESS', `no process ${pid}: a PID is a positive integer`);
+  if (!existsSync(`/proc/${pid}`)) throw new DumpError('NO_PROCESS', `no process ${pid}`);
+  const checkpoint = async (): Promise<void> => {
+    await new Promise((r) => setImmediate(r));
+    if (opts.signal?.aborted) throw new DumpError('ABORTED', `dump of task ${pid} was interrupted; the task runs on as it was`);
+  };
+
+  let status: ProcStatus;
+  try {
+    status = readStatus(pid);
+  } catch (e) {
+    throw asDumpError(e, pid);
+  }
+  checkDumpable(pid, status);
+  const stat0 = readStat(pid);
+  if (!opts.shellJob && (stat0.session !== pid || stat0.pgrp !== pid)) {
+    throw new DumpError('UNSUPPORTED', `task ${pid} is in session ${stat0.session} and process group ${stat0.pgrp} led by processes cryo does not dump: use --shell-job (shellJob) to dump it anyway`);
+  }
+  const arch = await hostArch();
+  const images = new ImageSet(opts.dir, emit);
+  const undo = new UndoList();
+  const t0 = performance.now();
+  let seized = false;
+  let pagesWritten = 0;
+  try {
+    emit({ type: 'stage', stage: 'seize' });
+    ptrace.seize(pid, 0);
+    seized = true;
+    ptrace.interrupt(pid);
+    waitInterruptStop(pid);
+    const frozenAt = performance.now();
+    await checkpoint();
+
+    // Everything readable from outside, before anything is changed.
+    emit({ type: 'stage', stage: 'task' });
+    status = readStatus(pid);
+    const stat = readStat(pid);
+    const regsets = readRegsets(pid, arch);
+    const unsavable = arch.unsavableState(regsets);
+    if (unsavable.length > 0) throw new DumpError('UNSUPPORTED', unsavable[0]!.message);
+    const sigmask = ptrace.getSigmask(pid);
+    const signalsP = readQueuedSignals(pid, false);
+    const signalsS = readQueuedSignals(pid, true);
+    const rseq = rseqEntry(pid);
+    const filters = status.seccomp === 2 ? readSeccompFilters(pid, Math.max(status.seccompFilters, 1) + 64) : [];
+    const robust = readRobustList(pid);
+    const sched = readSched(pid);
+    const rlimits = readRlimits(pid);
+    const timers = readTimers(pid);
+    const [rootIds, taskIds] = namespaceIds(pid);
+    const maps = readMaps(pid);
+    await checkpoint();
+
+    // What only the task can tell.
+    emit({ type: 'stage', stage: 'inject' });
+    const inj = Injector.attach(pid, arch, undo, { maps });
+    const scratch = mapScratch(inj, undo, maps, arch.pageSize);
+    testHook('scratch');
+    await checkpoint();
+    const injected = readInjectedState(inj, scratch, timers);
+    await checkpoint();
+
+    // Memory.
+    emit({ type: 'stage', stage: 'memory' });
+    const files = new FileTable(pid);
+    const smaps = readSmaps(pid);
+    const vmas = collectVmas(pid, smaps, files, { start: scratch.addr, end: scratch.addr + BigInt(scratch.size) });
+    const exeLink = readExe(pid);
+    const exeId = files.mappedFile(procPath(pid, 'exe'), exeLink.path, statOf(procPath(pid, 'exe')));
+    const ti0 = arch.threadInfoFromRegsets(regsets, { clearTidAddr: injected.clearTidAddr, ...(ARCH_THREAD_EXTRAS[arch.name]?.(pid) ?? {}) });
+    const ti = arch.fixSyscallRestart(ti0).threadInfo;
+    const sp = BigInt(((ti.gpregs ?? ti.regs ?? {}) as Record<string, unknown>).sp as bigint ?? 0n);
+    const t1 = performance.now();
+    const pages = dumpPages(pid, vmas, arch.pageSize, images.path('pagemap', pid), images.path('pages', 1), 1, sp);
+    images.record(images.path('pagemap', pid));
+    images.record(images.path('pages', 1));
+    pagesWritten = pages.written;
+    const t2 = performance.now();
+    await checkpoint();
+
+    // Files.
+    emit({ type: 'stage', stage: 'files' });
+    const pidfd = pidfdOpen(pid);
+    try {
+      dumpFds(files, pid, pidfd, status);
+    } finally {
+      closeSync(pidfd);
+    }
+    const cwdId = files.newId();
+    files.addReg(cwdId, procPath(pid, 'cwd'), readCwd(pid).path, 0, 0n);
+    const rootId = files.newId();
+    files.addReg(rootId, procPath(pid, 'root'), readRoot(pid).path, 0, 0n);
+    testHook('files');
+    await checkpoint();
+
+    // Write the images.
+    emit({ type: 'stage', stage: 'write' });
+    const comm = readComm(pid);
+    const threadCore: MessageValue = {
+      futex_rla: robust.head, futex_rla_len: robust.len, sched_nice: sched.nice, sched_policy: sched.policy,
+    };
+    if (sched.prio !== undefined) threadCore.sched_prio = sched.prio;
+    threadCore.sas = injected.sas.ss_sp === 0n && injected.sas.ss_size === 0n ? { ss_sp: 0n, ss_size: 0n, ss_flags: SS_DISABLE } : injected.sas;
+    if (injected.pdeathSig) threadCore.pdeath_sig = injected.pdeathSig;
+    threadCore.signals_p = signalsP;
+    threadCore.creds = credsFromStatus(status, injected.secbits);
+    if (status.seccomp !== 0) {
+      threadCore.seccomp_mode = status.seccomp === 1 ? 'strict' : 'filter';
+      if (filters.length > 0) threadCore.seccomp_filter = filters.length - 1;
+    }
+    threadCore.comm = comm;
+    if (rseq) threadCore.rseq_entry = rseq;
+    threadCore.cg_set = 1;
+    const tc: MessageValue = {
+      task_state: TASK_ALIVE, exit_code: 0, personality: readPersonality(pid), flags: stat.flags, blk_sigset: sigmask, comm,
+      timers: { ...injected.itimers, posix: injected.posixTimers },
+      rlimits: { rlimits },
+      signals_s: signalsS,
+      loginuid: readLoginuid(pid),
+      oom_score_adj: readOomScoreAdj(pid),
+      sigactions: injected.sigactions,
+      child_subreaper: injected.childSubreaper,
+    };
+    if (injected.membarrierMask) tc.membarrier_registration_mask = injected.membarrierMask;
+    const core: MessageValue = { mtype: arch.criuMarch, [arch.threadInfoField]: ti as MessageValue, tc, thread_core: threadCore };
+    images.write('core', pid, 'CORE', [core]);
+    images.write('mm', pid, 'MM', [mmEntry(pid, stat, injected.brk, exeId, vmas, injected.dumpable, injected.thpDisabled)]);
+    writeFileImages(images, files, taskIds.files_id as number, arch);
+    images.write('fs', pid, 'FS', [{ cwd_id: cwdId, root_id: rootId, umask: status.umask ?? 0o22 }]);
+    images.write('ids', pid, 'IDS', [taskIds]);
+    images.write('pstree', undefined, 'PSTREE', [{ pid, ppid: 0, pgid: stat.pgrp, sid: stat.session, threads: [pid] }]);
+    const seccompFilters: MessageValue[] = filters.map((f, i): MessageValue => (i === 0 ? { filter: f, flags: 0 } : { filter: f, prev: i - 1, flags: 0 }));
+    images.write('seccomp', undefined, 'SECCOMP', [seccompFilters.length === 0 ? {} : { seccomp_filters: seccompFilters }]);
+    images.write('timens', 0, 'TIMENS', [{ monotonic: clock(1), boottime: clock(7) }]);
+    images.write('inventory', undefined, 'INVENTORY', [{
+      img_version: 2, fdinfo_per_id: true, root_ids: rootIds, ns_per_id: true, root_cg_set: 1, lsmtype: 'NO_LSM',
+      network_lock_method: 0, plugins_entry: {}, dump_criu_run_id: randomUUID(),
+    }]);
+    const t3 = performance.now();
+    const us = (a: number, b: number) => Math.round((b - a) * 1000);
+    images.write('statsDump', undefined, 'STATS', [{
+      dump: {
+        freezing_time: us(t0, frozenAt), frozen_time: us(frozenAt, t3), memdump_time: us(t1, t2), memwrite_time: us(t1, t2),
+        pages_scanned: BigInt(pages.scanned), pages_skipped_parent: 0n, pages_written: BigInt(pages.written), irmap_resolve: 0, pages_lazy: 0n,
+        shpages_scanned: 0n, shpages_skipped_parent: 0n, shpages_written: 0n,
+      },
+    }]);
+    testHook('write');
+    await checkpoint();
+  } catch (e) {
+    const err = asDumpError(e, pid);
+    if (seized) {
+      emit({ type: 'stage', stage: 'undo' });
+      const failures = undo.run();
+      try { ptrace.detach(pid); } catch { /* gone */ }
+      if (failures.length > 0) throw new DumpError(err.code, `${err.message}; and undoing failed: ${failures.join('; ')}`, { cause: e });
+    }
+    throw err;
+  }
+
+  // Success: put the task back as it was, then end it or let it run on.
+  emit({ type: 'stage', stage: 'undo' });
+  const failures = undo.run();
+  if (failures.length > 0) {
+    try { ptrace.detach(pid); } catch { /* gone */ }
+    throw new DumpError('FAILED', `images of task ${pid} are written, but undoing cryo's changes failed: ${failures.join('; ')}`);
+  }
+  if (opts.leaveRunning) {
+    emit({ type: 'stage', stage: 'detach' });
+    ptrace.detach(pid);
+  } else {
+    emit({ type: 'stage', stage: 'kill' });
+    kill(pid, SIG.SIGKILL);
+    // As its tracer cryo hears of the death first; collecting that lets the parent reap it.
+    try { waitpid(pid, __WALL); } catch { /* already collected */ }
+  }
+  return { pid, dir: opts.dir, images: [...images.written], pagesWritten, leftRunning: !!opts.leaveRunning };
+}
+
+function statOf(p: string): { dev: bigint; ino: bigint } {
+  return statSyncBig(p);
+}
+
+import { statSync } from 'node:fs';
+function statSyncBig(p: string): { dev: bigint; ino: bigint } {
+  const s = statSync(p, { bigint: true });
+  return { dev: s.dev, ino: s.ino };
+}
+
+function clock(id: number): MessageValue {
+  const b = Buffer.alloc(16);
+  rawSyscall('clock_gettime', id, b);
+  return { tv_sec: b.readBigUInt64LE(0), tv_nsec: b.readBigUInt64LE(8) };
+}
+
+function writeFileImages(images: ImageSet, files: FileTable, filesId: number, arch: Arch): void {
+  images.write('files', undefined, 'FILES', files.files);
+  images.write('fdinfo', filesId, 'FDINFO', files.fdinfos);
+  if (files.pipesData.length > 0) images.write('pipesData', undefined, 'PIPES_DATA', files.pipesData);
+  if (files.fifoData.length > 0) images.write('fifoData', undefined, 'FIFO_DATA', files.fifoData);
+  if (files.remaps.length > 0) images.write('remapFpath', undefined, 'REMAP_FPATH', files.remaps);
+  for (const g of files.ghosts) {
+    const entries = g.chunks
+      ? [{ value: g.head }, ...g.chunks.map((c) => ({ value: { len: BigInt(c.data.length), off: c.off } as MessageValue, extra: c.data }))]
+      : [{ value: g.head, extra: g.data ?? Buffer.alloc(0) }];
+    images.write('ghostFile', g.id, 'GHOST_FILE', entries);
+  }
+  if (files.memfds.length > 0) {
+    images.write('memfd', undefined, 'MEMFD_INODE', files.memfds.map((m) => m.entry));
+    let pagesId = 2;
+    for (const m of files.memfds) {
+      const pw = new PageWriter({ pagemapFile: images.path('shmemPagemap', m.shmid), pagesFile: images.path('pages', pagesId), pagesId, pageSize: arch.pageSize });
+      try {
+        for (const r of m.runs) pw.addPages(r.off, r.data);
+      } finally {
+        pw.close();
+      }
+      images.record(images.path('shmemPagemap', m.shmid));
+      images.record(images.path('pages', pagesId));
+      pagesId++;
+    }
+  }
+  const cryo = path.join(images.dir, CRYO_FILES_IMAGE);
+  writeCryoFileStats(cryo, files.stats);
+  images.record(cryo);
+}

@@ -1,0 +1,88 @@
+/**
+ * The state only the task itself can tell, read by injected syscalls into the scratch page:
+ * signal actions, alternate stack, itimers, POSIX timer values, clear_child_tid, pdeath signal,
+ * dumpable, THP, securebits, child subreaper, membarrier registrations and the current brk.
+ */
+import type { Injector, Scratch } from '../inject/index.js';
+import type { PosixTimer } from '../proc/index.js';
+import type { MessageValue } from '../images/index.js';
+
+const SIGMAX = 64;
+const SIGKILL = 9;
+const SIGSTOP = 19;
+const SIGACTION_SIZE = 32; // struct kernel_sigaction {handler, flags, restorer, mask}
+const PR = { GET_PDEATHSIG: 2, GET_DUMPABLE: 3, GET_SECUREBITS: 27, GET_CHILD_SUBREAPER: 37, GET_TID_ADDRESS: 40, GET_THP_DISABLE: 42 };
+const MEMBARRIER_CMD_GET_REGISTRATIONS = 1 << 9;
+const SIGEV = { signal: 0, none: 1, thread: 2, threadId: 4 };
+
+export interface InjectedState {
+  sigactions: MessageValue[];
+  sas: MessageValue;
+  itimers: { real: MessageValue; virt: MessageValue; prof: MessageValue };
+  posixTimers: MessageValue[];
+  clearTidAddr: bigint;
+  pdeathSig: number;
+  dumpable: number;
+  thpDisabled: boolean;
+  secbits: number;
+  childSubreaper: boolean;
+  membarrierMask: number;
+  brk: bigint;
+}
+
+/** The signals CRIU saves an action for, in its order (SIGKILL and SIGSTOP have none). */
+export const SIGACTION_SIGNALS = Array.from({ length: SIGMAX }, (_, i) => i + 1).filter((s) => s !== SIGKILL && s !== SIGSTOP);
+
+export function readInjectedState(inj: Injector, scratch: Scratch, timers: readonly PosixTimer[]): InjectedState {
+  const at = (off: number) => scratch.addr + BigInt(off);
+  // Signal actions: one 32-byte slot each, read back in one go.
+  SIGACTION_SIGNALS.forEach((sig, i) => inj.call('rt_sigaction', sig, 0, at(i * SIGACTION_SIZE), 8));
+  const acts = scratch.read(0, SIGACTION_SIGNALS.length * SIGACTION_SIZE);
+  const sigactions = SIGACTION_SIGNALS.map((_, i) => {
+    const o = i * SIGACTION_SIZE;
+    return {
+      sigaction: acts.readBigUInt64LE(o), flags: acts.readBigUInt64LE(o + 8),
+      restorer: acts.readBigUInt64LE(o + 16), mask: acts.readBigUInt64LE(o + 24), compat_sigaction: false,
+    };
+  });
+  const tail = 2048; // the rest of the page for small results
+  inj.call('sigaltstack', 0, at(tail));
+  const ss = scratch.read(tail, 24); // stack_t {sp, int flags, size}
+  const sas = { ss_sp: ss.readBigUInt64LE(0), ss_size: ss.readBigUInt64LE(16), ss_flags: ss.readInt32LE(8) };
+
+  const itimer = (which: number): MessageValue => {
+    inj.call('getitimer', which, at(tail));
+    const b = scratch.read(tail, 32); // itimerval {interval{sec,usec}, value{sec,usec}}
+    return { isec: b.readBigUInt64LE(0), iusec: b.readBigUInt64LE(8), vsec: b.readBigUInt64LE(16), vusec: b.readBigUInt64LE(24) };
+  };
+  const itimers = { real: itimer(0), virt: itimer(1), prof: itimer(2) };
+
+  const posixTimers = timers.map((t) => {
+    inj.call('timer_gettime', t.id, at(tail));
+    const b = scratch.read(tail, 32); // itimerspec {interval{sec,nsec}, value{sec,nsec}}
+    const overrun = Number(inj.call('timer_getoverrun', t.id));
+    const notify = (t.threadId ? SIGEV.threadId : 0) | SIGEV[t.notify];
+    const e: MessageValue = {
+      it_id: t.id, clock_id: t.clockId, si_signo: t.signal, it_sigev_notify: notify, sival_ptr: t.sigval, overrun,
+      isec: b.readBigUInt64LE(0), insec: b.readBigUInt64LE(8), vsec: b.readBigUInt64LE(16), vnsec: b.readBigUInt64LE(24),
+    };
+    if (t.threadId) e.notify_thread_id = t.target;
+    return e;
+  });
+
+  inj.call('prctl', PR.GET_TID_ADDRESS, at(tail));
+  const clearTidAddr = scratch.read(tail, 8).readBigUInt64LE(0);
+  inj.call('prctl', PR.GET_PDEATHSIG, at(tail));
+  const pdeathSig = scratch.read(tail, 4).readInt32LE(0);
+  inj.call('prctl', PR.GET_CHILD_SUBREAPER, at(tail));
+  const childSubreaper = scratch.read(tail, 4).readInt32LE(0) !== 0;
+  const dumpable = Number(inj.call('prctl', PR.GET_DUMPABLE));
+  const thpDisabled = inj.call('prctl', PR.GET_THP_DISABLE) !== 0n;
+  const secbits = Number(inj.call('prctl', PR.GET_SECUREBITS));
+  const mb = inj.raw('membarrier', MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0);
+  const brk = BigInt.asUintN(64, inj.call('brk', 0));
+  return {
+    sigactions, sas, itimers, posixTimers, clearTidAddr, pdeathSig, dumpable, thpDisabled, secbits,
+    childSubreaper, membarrierMask: mb > 0n ? Number(mb) : 0, brk,
+  };
+}

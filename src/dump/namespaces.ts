@@ -1,0 +1,31 @@
+/**
+ * Namespace ids as CRIU numbers them: one id per distinct namespace, handed out in CRIU's order
+ * (pid, net, ipc, uts, time, mnt, user, cgroup), cryo's own namespaces first (inventory root_ids).
+ * cryo dumps tasks that share all of cryo's namespaces; any other is refused with its name.
+ */
+import { readNamespaces } from '../proc/index.js';
+import type { MessageValue } from '../images/index.js';
+import { DumpError } from './errors.js';
+
+const ORDER: readonly [string, string][] = [
+  ['pid', 'pid_ns_id'], ['net', 'net_ns_id'], ['ipc', 'ipc_ns_id'], ['uts', 'uts_ns_id'],
+  ['time', 'time_ns_id'], ['mnt', 'mnt_ns_id'], ['user', 'user_ns_id'], ['cgroup', 'cgroup_ns_id'],
+];
+
+/** [root ids (cryo's own, for the inventory), the task's ids] with vm/files/fs/sighand ids 1 and 2 as CRIU gives them. */
+export function namespaceIds(pid: number): [MessageValue, MessageValue] {
+  const mine = readNamespaces('self');
+  const theirs = readNamespaces(pid);
+  const root: MessageValue = { vm_id: 1, files_id: 1, fs_id: 1, sighand_id: 1 };
+  const task: MessageValue = { vm_id: 2, files_id: 2, fs_id: 2, sighand_id: 2 };
+  let next = 1;
+  for (const [ns, field] of ORDER) {
+    if (mine[ns] === undefined) continue; // kernel without this namespace kind
+    root[field] = next;
+    if (theirs[ns] !== mine[ns]) {
+      throw new DumpError('UNSUPPORTED', `task ${pid} is in another ${ns} namespace than cryo: cryo cannot dump namespaces yet (run cryo inside the task's namespaces)`);
+    }
+    task[field] = next++;
+  }
+  return [root, task];
+}
