@@ -88,8 +88,16 @@ function waitInterruptStop(pid: number): void {
   }
 }
 
-function testHook(at: string): void {
+/**
+ * Test hooks for the robustness tests: CRYO_DUMP_FAIL_AT=STEP throws there, CRYO_DUMP_PAUSE_AT=STEP
+ * waits there (up to 10 s, or until aborted) so a test can interrupt a dump at a known point.
+ * Steps: scratch (scratch page mapped), files, write.
+ */
+async function testHook(at: string, signal: AbortSignal | undefined): Promise<void> {
   if (process.env.CRYO_DUMP_FAIL_AT === at) throw new DumpError('FAILED', `test failure injected at '${at}' (CRYO_DUMP_FAIL_AT)`);
+  if (process.env.CRYO_DUMP_PAUSE_AT === at) {
+    for (let i = 0; i < 1000 && !signal?.aborted; i++) await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 export async function dump(opts: DumpOptions): Promise<DumpResult> {
@@ -152,7 +160,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     emit({ type: 'stage', stage: 'inject' });
     const inj = Injector.attach(pid, arch, undo, { maps });
     const scratch = mapScratch(inj, undo, maps, arch.pageSize);
-    testHook('scratch');
+    await testHook('scratch', opts.signal);
     await checkpoint();
     const injected = readInjectedState(inj, scratch, timers);
     await checkpoint();
@@ -187,7 +195,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     files.addReg(cwdId, procPath(pid, 'cwd'), readCwd(pid).path, 0, 0n);
     const rootId = files.newId();
     files.addReg(rootId, procPath(pid, 'root'), readRoot(pid).path, 0, 0n);
-    testHook('files');
+    await testHook('files', opts.signal);
     await checkpoint();
 
     // Write the images.
@@ -242,7 +250,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
         shpages_scanned: 0n, shpages_skipped_parent: 0n, shpages_written: 0n,
       },
     }]);
-    testHook('write');
+    await testHook('write', opts.signal);
     await checkpoint();
   } catch (e) {
     const err = asDumpError(e, pid);

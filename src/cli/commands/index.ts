@@ -3,6 +3,7 @@
 import type { Command } from '../command.js';
 import { checkCommand } from './check.js';
 import { demoCommand } from './demo.js';
+import { dumpCommand } from './dump.js';
 import { exploreCommand } from './explore.js';
 import { decodeCommand, encodeCommand, infoCommand, showCommand } from './images.js';
 import { restoreCommand } from './restore.js';
@@ -14,6 +15,7 @@ export const commands: readonly Command[] = [
   infoCommand,
   exploreCommand,
   checkCommand,
+  dumpCommand,
   restoreCommand,
   demoCommand,
 ];

@@ -1,0 +1,64 @@
+// cryo dump -t PID -D DIR [--leave-running] [--shell-job] [-v...] [-o LOG]: a thin layer over dump().
+// SIGINT/SIGTERM abort the dump: the task is put back as it was and cryo exits 1 with one line.
+
+import { appendFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { type Command, UsageError } from '../command.js';
+import { dump, DumpError, type DumpEvent } from '../../dump/index.js';
+
+export const dumpCommand: Command = {
+  name: 'dump',
+  summary: 'checkpoint a running process into CRIU images',
+  usage: '-t PID -D DIR [--leave-running] [--shell-job] [-v...] [-o LOG]',
+  async run(args) {
+    let values;
+    try {
+      values = parseArgs({
+        args,
+        options: {
+          tree: { type: 'string', short: 't' },
+          'images-dir': { type: 'string', short: 'D' },
+          'leave-running': { type: 'boolean', short: 'R' },
+          'shell-job': { type: 'boolean', short: 'j' },
+          verbose: { type: 'boolean', short: 'v', multiple: true },
+          log: { type: 'string', short: 'o' },
+        },
+        strict: true,
+      }).values;
+    } catch (e) {
+      throw new UsageError((e as Error).message.split('\n')[0]!);
+    }
+    if (values.tree === undefined || !/^\d+$/.test(values.tree)) throw new UsageError('-t PID is required');
+    if (values['images-dir'] === undefined) throw new UsageError('-D DIR is required');
+    const verbosity = values.verbose?.length ?? 0;
+    const log = (line: string) => {
+      if (values.log) appendFileSync(values.log, line + '\n', { mode: 0o600 });
+      else process.stderr.write(line + '\n');
+    };
+    const onEvent = (e: DumpEvent) => {
+      if (e.type === 'warning') log(`cryo: warning: ${e.message}`);
+      else if (e.type === 'stage' && verbosity >= 1) log(`cryo: ${e.stage}`);
+      else if (e.type === 'image' && verbosity >= 2) log(`cryo: wrote ${e.file}`);
+    };
+    const ac = new AbortController();
+    const onSignal = () => ac.abort();
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    try {
+      await dump({
+        pid: Number(values.tree), dir: values['images-dir'], leaveRunning: values['leave-running'] ?? false,
+        shellJob: values['shell-job'] ?? false, signal: ac.signal, onEvent,
+      });
+    } catch (e) {
+      if (e instanceof DumpError) {
+        process.stderr.write(`cryo: ${e.message}\n`);
+        return 1;
+      }
+      throw e;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,78 @@
+// `cryo dump` as a command: clear one-line errors, and a dump that fails or is interrupted leaves
+// the task exactly as it was (no scratch page, registers and signal state intact, not traced).
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { repoRoot } from '../helpers/paths.js';
+import { startTarget } from '../helpers/dump-target.js';
+
+// The compiled CLI beside this compiled test (dist*/src/cli/main.js).
+const cli = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'src', 'cli', 'main.js');
+void repoRoot;
+
+const tracer = (pid: number) => Number(/TracerPid:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+
+test('dump of a PID that does not exist is one clear line', () => {
+  const r = spawnSync(process.execPath, [cli, 'dump', '-t', '4000000', '-D', '/tmp/cryo-never'], { encoding: 'utf8' });
+  assert.equal(r.status, 1);
+  assert.equal(r.stderr, 'cryo: no process 4000000\n');
+});
+
+test('a dump that fails after injecting leaves the task as it was', () => {
+  const t = startTarget('dump-state');
+  try {
+    const maps = readFileSync(`/proc/${t.pid}/maps`, 'utf8');
+    const r = spawnSync(process.execPath, [cli, 'dump', '-t', String(t.pid), '-D', path.join(t.dir, 'img')], {
+      encoding: 'utf8', env: { ...process.env, CRYO_DUMP_FAIL_AT: 'scratch' },
+    });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^cryo: test failure injected at 'scratch' \(CRYO_DUMP_FAIL_AT\)\n$/);
+    assert.equal(readFileSync(`/proc/${t.pid}/maps`, 'utf8'), maps, 'no scratch page left');
+    assert.equal(tracer(t.pid), 0, 'detached');
+    assert.equal(t.finish(), 'PASS');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('SIGTERM to cryo in the middle of a dump leaves the task as it was', async () => {
+  const t = startTarget('dump-state');
+  try {
+    const maps = readFileSync(`/proc/${t.pid}/maps`, 'utf8');
+    const child = spawn(process.execPath, [cli, 'dump', '-v', '-t', String(t.pid), '-D', path.join(t.dir, 'img')], {
+      env: { ...process.env, CRYO_DUMP_PAUSE_AT: 'scratch' }, stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await new Promise<void>((resolve) => child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (err.includes('cryo: inject')) resolve();
+    }));
+    // The scratch page is mapped now (cryo pauses right after it): interrupt.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.notEqual(readFileSync(`/proc/${t.pid}/maps`, 'utf8'), maps, 'the dump is half way');
+    child.kill('SIGTERM');
+    assert.equal(await exit, 1);
+    assert.match(err, /cryo: dump of task \d+ was interrupted; the task runs on as it was\n$/);
+    assert.equal(readFileSync(`/proc/${t.pid}/maps`, 'utf8'), maps, 'no scratch page left');
+    assert.equal(tracer(t.pid), 0, 'detached');
+    assert.equal(t.finish(), 'PASS');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('--leave-running: the images are written and the task runs on unharmed', () => {
+  const t = startTarget('dump-state');
+  try {
+    const r = spawnSync(process.execPath, [cli, 'dump', '--leave-running', '-t', String(t.pid), '-D', path.join(t.dir, 'img')], { encoding: 'utf8' });
+    assert.equal(r.stderr, '');
+    assert.equal(r.status, 0);
+    assert.equal(tracer(t.pid), 0);
+    assert.equal(t.finish(), 'PASS');
+  } finally {
+    t.cleanup();
+  }
+});
