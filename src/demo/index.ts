@@ -85,7 +85,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
     if (!reapGone(pid, 3000)) throw new DemoError(`process ${pid} is still there after the dump, which should have ended it`);
     live.delete(pid);
     print(`   Done in ${Math.round(dumpMs)} ms. The images in ${imagesDir}:`);
-    for (const line of formatSummary(summarizeImages(imagesDir), pageSize)) print(`   ${line}`);
+    for (const line of formatSummary(summarizeImages(imagesDir), pageSize)) print(line ? `   ${line}` : '');
     print(`   Process ${pid} is gone (no /proc/${pid}). It had counted to ${stopped}.`);
     print('');
 
