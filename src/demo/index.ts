@@ -29,7 +29,7 @@ export interface DemoOptions {
 }
 
 
-const SIGTERM = constants.signals.SIGTERM;
+const { SIGTERM, SIGKILL } = constants.signals;
 const quote = (lines: readonly LogLine[]) => lines.map((l) => `     | ${l.text}`);
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -43,21 +43,27 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 /** Runs the demo; resolves to the exit status. Throws DemoError (one line) when a step fails. */
 export async function runDemo(opts: DemoOptions = {}): Promise<number> {
-  const print = opts.print ?? ((line: string) => process.stdout.write(`${line}\n`));
+  let stdoutBroken = false; // e.g. `cryo demo | head`: stop printing, clean up, end
+  const print = opts.print ?? ((line: string) => { if (!stdoutBroken) process.stdout.write(`${line}\n`); });
   const runMs = opts.runMs ?? 1200;
   const counter = examplePath('counter');
   const pageSize = (await hostArch()).pageSize;
 
   const abort = new AbortController();
   const onSignal = () => abort.abort();
+  const onStdoutError = () => { stdoutBroken = true; abort.abort(); };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  if (opts.print === undefined) process.stdout.on('error', onStdoutError);
 
   const dir = mkdtempSync(path.join(tmpdir(), 'cryo-demo-')); // mode 0700
   const imagesDir = path.join(dir, 'images');
   mkdirSync(imagesDir, { mode: 0o700 });
   const logFile = path.join(dir, 'counter.log');
   const live = new Set<number>(); // processes to kill if anything goes wrong
+  // Last resort if cryo itself dies (an uncaught error): no example process outlives it.
+  const onExit = () => { for (const p of live) try { kill(p, SIGKILL); } catch { /* gone */ } };
+  process.on('exit', onExit);
   try {
     print('cryo demo: checkpoint a running program to disk, then bring it back.');
     print('');
@@ -136,8 +142,10 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
     return passed ? 0 : 1;
   } finally {
     for (const p of live) killAndReap(p);
+    process.off('exit', onExit);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.stdout.off('error', onStdoutError);
     if (!opts.keep) rmSync(dir, { recursive: true, force: true });
   }
 }
