@@ -25,6 +25,7 @@ const F_DUPFD_CLOEXEC = 1030;
 const F_SETPIPE_SZ = 1031;
 const O_NONBLOCK = 0o4000;
 const O_ACCMODE = 3;
+const O_RDWR = 2;
 const DEFAULT_PIPE_SIZE = 65536;
 /** Where pipe data is staged in the scratch area, and how much at a time. */
 const PIPE_CHUNK_AT = 8192;
@@ -33,10 +34,10 @@ const PIPE_CHUNK = 8192;
 /** A pipe made in the task, both ends parked above every target fd until the targets are placed. */
 interface TaskPipe { r: number; w: number }
 
-/** pipe data by pipe_id (pipes-data.img: entries with their bytes as extra). */
-function pipeData(ctx: TaskCtx): Map<number, { data: Buffer; size: number }> {
+/** pipe data by pipe_id (pipes-data.img or fifo-data.img: entries with their bytes as extra). */
+function pipeData(ctx: TaskCtx, image = 'pipes-data.img'): Map<number, { data: Buffer; size: number }> {
   const out = new Map<number, { data: Buffer; size: number }>();
-  for (const e of ctx.img.all.get('pipes-data.img')?.entries ?? []) {
+  for (const e of ctx.img.all.get(image)?.entries ?? []) {
     const data = Buffer.isBuffer(e.extra) ? e.extra : Buffer.alloc(0);
     out.set(Number(e.value.pipe_id), { data, size: Number(e.value.size ?? DEFAULT_PIPE_SIZE) });
   }
@@ -50,16 +51,48 @@ function makePipe(ctx: TaskCtx, pipeId: number, high: number, data: { data: Buff
   const got = ctx.get(256, 8);
   const park = (fd: number) => { const hi = Number(ctx.call('fcntl', fd, F_DUPFD_CLOEXEC, high)); ctx.call('close', fd); return hi; };
   const p = { r: park(got.readInt32LE(0)), w: park(got.readInt32LE(4)) };
-  if (data) {
-    if (data.size !== DEFAULT_PIPE_SIZE) ctx.call('fcntl', p.w, F_SETPIPE_SZ, data.size);
-    for (let off = 0; off < data.data.length; ) {
-      const chunk = data.data.subarray(off, off + PIPE_CHUNK);
-      const n = Number(ctx.call('write', p.w, ctx.put(chunk, PIPE_CHUNK_AT), chunk.length));
-      if (n <= 0) throw new RestoreError('FAILED', `cannot refill pipe ${pipeId}: write returned ${n}`);
-      off += n;
-    }
-  }
+  fillPipe(ctx, p.w, `pipe ${pipeId}`, data);
   return p;
+}
+
+/** Puts the buffer size and the queued bytes of a pipe or FIFO back, through a write end in the task. */
+function fillPipe(ctx: TaskCtx, w: number, what: string, data: { data: Buffer; size: number } | undefined): void {
+  if (!data) return;
+  if (data.size !== DEFAULT_PIPE_SIZE) ctx.call('fcntl', w, F_SETPIPE_SZ, data.size);
+  for (let off = 0; off < data.data.length; ) {
+    const chunk = data.data.subarray(off, off + PIPE_CHUNK);
+    const n = Number(ctx.call('write', w, ctx.put(chunk, PIPE_CHUNK_AT), chunk.length));
+    if (n <= 0) throw new RestoreError('FAILED', `cannot refill ${what}: write returned ${n}`);
+    off += n;
+  }
+}
+
+/**
+ * A FIFO's ends are opened by path. A reader+writer end held by cryo (parked high) comes first:
+ * with it, opening either end does not block, and the FIFO's buffer is kept while the ends are placed.
+ */
+function fifoHolder(ctx: TaskCtx, fifo: MessageValue, high: number, data: { data: Buffer; size: number } | undefined): number {
+  const reg = regFile(ctx.img, Number(fifo.regf_id), `FIFO ${fifo.pipe_id}`);
+  const fd = openInTask(ctx, String(reg.name), O_RDWR | O_NONBLOCK | O_CLOEXEC, `FIFO ${reg.name}`);
+  const hi = Number(ctx.call('fcntl', fd, F_DUPFD_CLOEXEC, high));
+  ctx.call('close', fd);
+  fillPipe(ctx, hi, `FIFO ${reg.name}`, data);
+  return hi;
+}
+
+function restoreFifoFd(ctx: TaskCtx, fdi: MessageValue, fifo: MessageValue): void {
+  const target = Number(fdi.fd);
+  const reg = regFile(ctx.img, Number(fifo.regf_id), `fd ${target}`);
+  const flags = Number(reg.flags) & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC);
+  const fd = openInTask(ctx, String(reg.name), flags | O_NONBLOCK, `fd ${target}`);
+  if (!(flags & O_NONBLOCK)) ctx.call('fcntl', fd, F_SETFL, flags & ~O_NONBLOCK & ~O_ACCMODE);
+  const cloexec = (Number(fdi.flags) & FD_CLOEXEC) !== 0;
+  if (fd !== target) {
+    ctx.call('dup3', fd, target, cloexec ? O_CLOEXEC : 0);
+    ctx.call('close', fd);
+  } else if (cloexec) {
+    ctx.call('fcntl', target, F_SETFD, FD_CLOEXEC);
+  }
 }
 
 /** Closes every descriptor the stub has (normally none). */
@@ -119,17 +152,18 @@ function restoreFd(ctx: TaskCtx, fdi: MessageValue, opened: Map<number, number>)
 function restoreFs(ctx: TaskCtx): void {
   const fs = ctx.img.fs;
   if (!fs) return;
-  const root = regFile(ctx.img, Number(fs.root_id), 'the root directory');
-  if (String(root.name) !== '/') {
-    const at = ctx.putString(String(root.name));
-    ctx.call('chroot', at);
-  }
+  // Both paths are as cryo sees them (from its root): change directory before chroot, which keeps it.
   const cwd = regFile(ctx.img, Number(fs.cwd_id), 'the working directory');
   const fd = openInTask(ctx, String(cwd.name), O_PATH | O_CLOEXEC, 'the working directory');
   try {
     ctx.call('fchdir', fd);
   } finally {
     ctx.call('close', fd);
+  }
+  const root = regFile(ctx.img, Number(fs.root_id), 'the root directory');
+  if (String(root.name) !== '/') {
+    const at = ctx.putString(String(root.name));
+    ctx.call('chroot', at);
   }
   if (fs.umask !== undefined) ctx.call('umask', Number(fs.umask));
 }
@@ -142,8 +176,20 @@ export function restoreFiles(ctx: TaskCtx): void {
   const high = Math.max(0, ...fds.map((f) => Number(f.fd))) + 1;
   const pipes = new Map<number, TaskPipe>();
   const data = pipeData(ctx);
+  const fifoData = pipeData(ctx, 'fifo-data.img');
+  const fifoHolders = new Map<number, number>();
   for (const fdi of fds) {
     const file = ctx.img.files.get(Number(fdi.id))!;
+    if (file.type === 'FIFO') {
+      const fifo = file.fifo as MessageValue;
+      const id = Number(fifo.pipe_id);
+      if (!fifoHolders.has(id)) fifoHolders.set(id, fifoHolder(ctx, fifo, high, fifoData.get(id)));
+      const twin = opened.get(Number(fdi.id));
+      if (twin !== undefined) ctx.call('dup3', twin, Number(fdi.fd), (Number(fdi.flags) & FD_CLOEXEC) ? O_CLOEXEC : 0);
+      else restoreFifoFd(ctx, fdi, fifo);
+      opened.set(Number(fdi.id), Number(fdi.fd));
+      continue;
+    }
     if (file.type !== 'PIPE') {
       restoreFd(ctx, fdi, opened);
       continue;
@@ -159,5 +205,6 @@ export function restoreFiles(ctx: TaskCtx): void {
     opened.set(Number(fdi.id), Number(fdi.fd));
   }
   for (const p of pipes.values()) { ctx.call('close', p.r); ctx.call('close', p.w); }
+  for (const h of fifoHolders.values()) ctx.call('close', h);
   restoreFs(ctx);
 }

@@ -15,6 +15,7 @@ import { resumeTask } from './resume.js';
 import { startStub } from './stub.js';
 import { TaskCtx } from './task-ctx.js';
 import { restoreFiles } from './files.js';
+import { GhostFiles } from './ghost-files.js';
 import { checkCreds, installSeccomp, queueSignals, restoreTaskState } from './task-state.js';
 
 export { RestoreError, type RestoreErrorCode } from './errors.js';
@@ -93,13 +94,17 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
 
   emit({ type: 'phase', phase: 'stub', pid });
   const stub = startStub(pid);
+  const ghosts = new GhostFiles(img);
   try {
     testHook('stub');
     const ctx = new TaskCtx(pid, arch, img, emit);
+    // Deleted files the task had open or mapped exist again only while the task opens them.
+    ghosts.createAll();
     phase('memory');
     rebuildMemory(ctx);
     phase('files');
     restoreFiles(ctx);
+    ghosts.remove();
     phase('task-state');
     restoreTaskState(ctx, { shellJob: opts.shellJob ?? false });
     queueSignals(ctx);
@@ -108,6 +113,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     resumeTask(ctx);
   } catch (e) {
     stub.kill();
+    ghosts.remove();
     if (e instanceof RestoreError && e.code !== 'PID_TAKEN') {
       throw new RestoreError(e.code === 'ABORTED' ? 'ABORTED' : 'FAILED', `${e.message} (the half-restored process ${pid} was killed)`, { cause: e });
     }

@@ -4,10 +4,12 @@
 import { readFileSync, statSync, type Stats } from 'node:fs';
 import type { Arch, ThreadInfo } from '../arch/types.js';
 import { PageReader } from '../images/pages.js';
+import { readCryoFileStats } from '../dump/cryo-image.js';
 import type { MessageValue } from '../images/value.js';
 import { RestoreError } from './errors.js';
 import type { RestoreImages } from './images.js';
 import { vmaKind } from './vma-kinds.js';
+import { checkGhost, ghostFiles } from './ghost-files.js';
 
 const num = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : ((v as number | undefined) ?? 0));
 const S_IFMT = 0o170000;
@@ -59,8 +61,8 @@ export function checkSupported(img: RestoreImages): void {
   if (((img.mm.aios as unknown[] | undefined) ?? []).length > 0) throw new RestoreError('UNSUPPORTED', 'the process has AIO rings; cryo cannot restore them yet');
   for (const fd of img.fdinfo) {
     const f = img.files.get(num(fd.id))!;
-    if (f.type !== 'REG' && f.type !== 'PIPE') {
-      throw new RestoreError('UNSUPPORTED', `fd ${fd.fd} is a ${String(f.type)} descriptor; cryo restores regular files, devices and pipes only for now`);
+    if (f.type !== 'REG' && f.type !== 'PIPE' && f.type !== 'FIFO') {
+      throw new RestoreError('UNSUPPORTED', `fd ${fd.fd} is a ${String(f.type)} descriptor; cryo restores regular files, devices, pipes and FIFOs only for now`);
     }
   }
   const th = img.core.thread_core as MessageValue | undefined;
@@ -74,8 +76,9 @@ export function checkSupported(img: RestoreImages): void {
     if (/^posix-timers-\d+\.img$/.test(name) && img.all.get(name)!.entries.length > 0) {
       throw new RestoreError('UNSUPPORTED', `process ${img.pid} has POSIX timers (${name}); cryo cannot restore them yet`);
     }
-    if (name === 'remap-fpath.img' && img.all.get(name)!.entries.length > 0) {
-      throw new RestoreError('UNSUPPORTED', 'the dump has deleted or linked-remapped files (remap-fpath.img); cryo cannot restore them yet');
+    const remaps = name === 'remap-fpath.img' ? ghostFiles(img).unsupported : undefined;
+    if (remaps !== undefined) {
+      throw new RestoreError('UNSUPPORTED', `the dump has linked-remapped files (remap-fpath.img: ${remaps}); cryo restores deleted files (ghosts) only`);
     }
   }
 }
@@ -95,7 +98,11 @@ export function neededFiles(img: RestoreImages): FileUse[] {
     const k = vmaKind(num(v.status));
     if (k === 'file-private' || k === 'file-shared') add(num(v.shmid), `the mapping at 0x${BigInt(v.start as bigint).toString(16)}`);
   }
-  for (const fd of img.fdinfo) if (img.files.get(num(fd.id))?.type === 'REG') add(num(fd.id), `fd ${fd.fd}`);
+  for (const fd of img.fdinfo) {
+    const f = img.files.get(num(fd.id));
+    if (f?.type === 'REG') add(num(fd.id), `fd ${fd.fd}`);
+    if (f?.type === 'FIFO') add(num((f.fifo as MessageValue).regf_id), `fd ${fd.fd}`);
+  }
   if (img.fs) {
     add(num(img.fs.cwd_id), 'the working directory');
     add(num(img.fs.root_id), 'the root directory');
@@ -119,10 +126,19 @@ export interface FileFacts {
   mtimeNs?: bigint;
 }
 
+/** A nanosecond mtime as a UTC date and time with nanoseconds. */
+const showTime = (ns: bigint) => `${new Date(Number(ns / 1_000_000n)).toISOString().slice(0, 19)}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`;
+
 export function checkFiles(img: RestoreImages, facts: ReadonlyMap<number, FileFacts> = new Map()): void {
+  const { ghosts } = ghostFiles(img);
   for (const { id, why } of neededFiles(img)) {
     const reg = regFile(img, id, why);
     const name = String(reg.name);
+    const ghost = ghosts.get(id);
+    if (ghost) {
+      checkGhost(img, ghost, name, why);
+      continue;
+    }
     let st: Stats;
     try {
       st = statSync(name, { bigint: false });
@@ -142,7 +158,10 @@ export function checkFiles(img: RestoreImages, facts: ReadonlyMap<number, FileFa
     const mtime = facts.get(id)?.mtimeNs;
     if (mtime !== undefined && reg.size !== undefined && st.isFile()) {
       const now = statSync(name, { bigint: true }).mtimeNs;
-      if (now !== mtime) throw new RestoreError('FILE_CHANGED', `${name} (${why}) was modified after the dump: restore needs the file as it was`);
+      if (now !== mtime) {
+        throw new RestoreError('FILE_CHANGED',
+          `${name} (${why}) was modified after the dump (mtime ${showTime(now)}, it was ${showTime(mtime)} at dump time): restore needs the file as it was`);
+      }
     }
   }
 }
@@ -214,12 +233,23 @@ export interface PreflightOptions {
   fileFacts?: ReadonlyMap<number, FileFacts>;
 }
 
+/** The facts a cryo dump recorded beside CRIU's images (cryo-files.img); empty for CRIU's dumps. */
+export function fileFactsOf(dir: string): Map<number, FileFacts> {
+  let stats;
+  try {
+    stats = readCryoFileStats(dir);
+  } catch (e) {
+    throw new RestoreError('IMAGE_CORRUPT', `corrupt image: ${(e as Error).message}`);
+  }
+  return new Map([...stats].map(([id, s]) => [id, { mtimeNs: s.mtimeSec * 1_000_000_000n + BigInt(s.mtimeNsec) }]));
+}
+
 /** All checks, in the order a user would fix them. */
 export function preflight(img: RestoreImages, arch: Arch, opts: PreflightOptions = {}): void {
   checkArch(img, arch);
   checkSupported(img);
   checkCpu(img, arch);
   checkPages(img, arch.pageSize);
-  checkFiles(img, opts.fileFacts);
+  checkFiles(img, opts.fileFacts ?? fileFactsOf(img.dir));
   checkPidFree(img.pid);
 }

@@ -1,0 +1,89 @@
+// Files come back exactly as they were: each test/programs/rt-files-*.c sets up one kind of
+// descriptor state, is dumped (and killed), restored, and checks its state on SIGTERM (PASS).
+// Each also restores from an edited image once, to prove its check notices the difference.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { decodeImageFile, encodeImage } from '../../src/images/index.js';
+import type { MessageValue } from '../../src/images/value.js';
+import { readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { editImage } from '../helpers/restore-env.js';
+import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
+
+const all: Dumped[] = [];
+after(() => all.forEach(cleanupDumped));
+
+async function dumped(name: string, args: string[] = []): Promise<Dumped> {
+  const d = await startAndDump(name, args);
+  all.push(d);
+  return d;
+}
+
+/** The task's fdinfo-N.img (N is its files id). */
+const fdinfoOf = (dir: string) => readdirSync(dir).find((n) => /^fdinfo-\d+\.img$/.test(n))!;
+
+/** The REG entry of files.img whose path ends with `suffix`. */
+function regNamed(entries: MessageValue[], suffix: string): MessageValue {
+  const f = entries.find((e) => e.type === 'REG' && String((e.reg as MessageValue).name).endsWith(suffix));
+  assert.ok(f, `files.img has ${suffix}`);
+  return f.reg as MessageValue;
+}
+
+test('regular files: path, access mode, O_APPEND, close-on-exec, offset, mode, a shared offset', async () => {
+  const d = await dumped('rt-files-reg');
+  assert.equal(await restoreAndFinish(d), 'PASS');
+  const moved = await restoreAndFinish(d, (dir) => editImage(dir, 'files.img', (e) => {
+    regNamed(e, '/rw.txt').pos = 9n;
+  }));
+  assert.match(moved, /^FAIL: fd 5 \(rw\.txt\) offset 9, want 7/);
+  const flags = await restoreAndFinish(d, (dir) => editImage(dir, fdinfoOf(dir), (e) => {
+    e.find((f) => f.fd === 9)!.flags = 0;
+  }));
+  assert.match(flags, /^FAIL: fd 9 \(ro\.txt\) close-on-exec 0, want 1/);
+});
+
+/** Rewrites the extra payload (file content, pipe bytes) of the first entry of an image. */
+function editExtra(file: string, edit: (b: Buffer) => Buffer): void {
+  const img = decodeImageFile(file);
+  const e = img.entries.find((x) => Buffer.isBuffer(x.extra));
+  assert.ok(e, `${file} has a payload`);
+  const entries = img.entries.map((x) => (x === e ? { ...x, extra: edit(x.extra as Buffer) } : x));
+  writeFileSync(file, encodeImage({ ...img, entries }));
+}
+
+test('files unlinked while open: content, still unlinked, name, offset, mode', async () => {
+  const d = await dumped('rt-files-ghost');
+  assert.equal(await restoreAndFinish(d), 'PASS');
+  const edited = await restoreAndFinish(d, (dir) => {
+    const ghost = readdirSync(dir).filter((n) => n.startsWith('ghost-file-')).map((n) => path.join(dir, n))
+      .find((f) => decodeImageFile(f).entries[0]!.value.chunks !== true)!;
+    editExtra(ghost, (b) => Buffer.concat([Buffer.from('T'), b.subarray(1)]));
+  });
+  assert.match(edited, /^FAIL: fd 4 content differs: 'The content/);
+});
+
+test('character devices: /dev/null, /dev/zero, /dev/urandom with their flags', async () => {
+  const d = await dumped('rt-files-dev');
+  assert.equal(await restoreAndFinish(d), 'PASS');
+  const other = await restoreAndFinish(d, (dir) => editImage(dir, 'files.img', (e) => {
+    regNamed(e, '/dev/zero').name = '/dev/full';
+  }));
+  assert.match(other, /^FAIL: fd 5 is device 1:7, want 1:5/);
+});
+
+test('a pipe and a FIFO with data in their buffers, both ends held', async () => {
+  const d = await dumped('rt-files-pipe');
+  assert.equal(await restoreAndFinish(d), 'PASS');
+  const pipe = await restoreAndFinish(d, (dir) => editExtra(path.join(dir, 'pipes-data.img'), (b) => Buffer.from(b.toString().toUpperCase())));
+  assert.match(pipe, /^FAIL: the pipe holds 'BYTES QUEUED IN THE PIPE', want 'bytes queued in the pipe'/);
+  const fifo = await restoreAndFinish(d, (dir) => editExtra(path.join(dir, 'fifo-data.img'), (b) => Buffer.from(b.toString().replace('fifo', 'FIFO'))));
+  assert.match(fifo, /^FAIL: the fifo holds 'bytes queued in the FIFO', want 'bytes queued in the fifo'/);
+});
+
+test('working directory, root (chroot) and umask', async () => {
+  const d = await dumped('rt-files-fs');
+  assert.equal(await restoreAndFinish(d), 'PASS');
+  const umask = await restoreAndFinish(d, (dir) => editImage(dir, `fs-${d.pid}.img`, ([fs]) => { fs!.umask = 0o22; }));
+  assert.match(umask, /^FAIL: umask 022, want 027/);
+});

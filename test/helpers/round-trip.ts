@@ -1,0 +1,69 @@
+// A test program's round trip through cryo: start it, dump it (the dump kills it), wait for its
+// PID to vanish, restore from the images (or from an edited copy), SIGTERM, and read its verdict
+// (PASS or FAIL: reason). Restoring the same dump several times is allowed: every restore
+// gets its own copy of the images and the program's output file is cut back to its READY line.
+import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync } from 'node:fs';
+import path from 'node:path';
+import { dump } from '../../src/dump/index.js';
+import { restore } from '../../src/restore/index.js';
+import { __WALL, kill, waitpid } from '../../src/sys/index.js';
+import { startTarget, type Target } from './dump-target.js';
+import { becomeSubreaper, nothingLeftBehind, waitGone } from './restore-env.js';
+
+export interface Dumped {
+  target: Target;
+  pid: number;
+  /** The images cryo dump wrote (never restored from directly: see restoreCopy). */
+  images: string;
+  readyLine: string;
+}
+
+/** Starts test/programs/bin/NAME and dumps it; resolves once its PID is gone. */
+export async function startAndDump(name: string, args: string[] = []): Promise<Dumped> {
+  becomeSubreaper();
+  const target = startTarget(name, args);
+  const images = path.join(target.dir, 'images');
+  try {
+    await dump({ pid: target.pid, dir: images });
+    if (!waitGone(target.pid)) throw new Error(`dumped task ${target.pid} is still there`);
+  } catch (e) {
+    target.cleanup();
+    throw e;
+  }
+  return { target, pid: target.pid, images, readyLine: readFileSync(target.outFile, 'utf8').split('\n')[0]! };
+}
+
+/** A scratch copy of the dump's images for one restore, edited by `edit` when given. */
+export function imagesCopy(d: Dumped, edit?: (dir: string) => void): string {
+  const dir = mkdtempSync(path.join(d.target.dir, 'restore-'));
+  cpSync(d.images, dir, { recursive: true });
+  edit?.(dir);
+  return dir;
+}
+
+/**
+ * Restores the dump (from a copy edited by `edit`), sends SIGTERM and returns what the program
+ * said after READY ("PASS" or "FAIL: ..."). Whatever happens, the restored task is gone after.
+ */
+export async function restoreAndFinish(d: Dumped, edit?: (dir: string) => void): Promise<string> {
+  const dir = imagesCopy(d, edit);
+  truncateSync(d.target.outFile, Buffer.byteLength(d.readyLine) + 1);
+  try {
+    const r = await restore({ dir, detach: true });
+    if (r.pid !== d.pid) throw new Error(`restored as PID ${r.pid}, dumped as ${d.pid}`);
+    return d.target.finish();
+  } finally {
+    try { kill(d.pid, 9); waitpid(d.pid, __WALL); } catch { /* gone, or reaped by finish() */ }
+    const left = nothingLeftBehind(d.pid);
+    rmSync(dir, { recursive: true, force: true });
+    if (left) throw new Error(`after the round trip: ${left}`);
+  }
+}
+
+/** Removes the program's directory (its files and the images). */
+export function cleanupDumped(d: Dumped | undefined): void {
+  if (!d) return;
+  try { kill(d.pid, 9); } catch { /* gone */ }
+  waitGone(d.pid);
+  rmSync(d.target.dir, { recursive: true, force: true });
+}
