@@ -101,17 +101,27 @@ EOF
   ln -sf "$GUEST_TOP/out/$a/kernel" "$W/guest/$a/kernel"
   OUTDIR=$W/guest "$QEMU_GUEST" payload "$a" "$W/payload"
   log "$a: built in $((SECONDS - ta))s; booting"
-  tb=$SECONDS
-  OUTDIR=$W/guest BASE=$GUEST_TOP/out/$a/base.cpio QUIET=1 "$QEMU_GUEST" boot "$a" && r=0 || r=$?
-  rm -f "$W/guest/$a/initrd.cpio"
-  cp "$W/guest/$a/console.log" "$W/console.log"
-  summary=$(grep -E '^# (tests|pass|fail|skipped|todo|cancelled) ' "$W/console.log" | sed 's/^# //' | tr '\n' ' ' | sed 's/ $//')
+  tb=$SECONDS; note=''
+  for attempt in 1 2; do
+    OUTDIR=$W/guest BASE=$GUEST_TOP/out/$a/base.cpio QUIET=1 "$QEMU_GUEST" boot "$a" && r=0 || r=$?
+    rm -f "$W/guest/$a/initrd.cpio"
+    cp "$W/guest/$a/console.log" "$W/console.log"
+    # No summary means node itself died (seen once on s390x under TCG: a V8 fatal error, then SIGILL):
+    # boot once more, and say so in the result. A test that fails ("not ok") is never retried.
+    summary=$(grep -E '^# (tests|pass|fail|skipped|todo|cancelled) ' "$W/console.log" | sed 's/^# //' | tr '\n' ' ' | sed 's/ $//' || true)
+    [ -z "$summary" ] || break
+    summary="no test summary: $(grep -m1 -E '@@CRYO node-test rc=|Fatal error|Illegal instruction|Segmentation' "$W/console.log" || echo 'guest output ended early')"
+    [ $attempt = 1 ] || break
+    cp "$W/console.log" "$W/console-crashed.log"
+    note=" (2nd boot: node died in the 1st, see $W/console-crashed.log)"
+    log "$a: $summary; booting once more"
+  done
   stub=$(sed -n 's/.*@@CRYO stub-exit=\([0-9]*\)@@.*/\1/p' "$W/console.log")
-  RESULT[$a]="$a: $( [ $r -eq 0 ] && echo PASS || echo "FAIL (rc=$r)" ) [$summary] stub-exit=$stub boot+tests $((SECONDS - tb))s, total $((SECONDS - ta))s"
+  RESULT[$a]="$a: $( [ $r -eq 0 ] && echo PASS || echo "FAIL (rc=$r)" ) [$summary] stub-exit=$stub boot+tests $((SECONDS - tb))s, total $((SECONDS - ta))s$note"
   log "${RESULT[$a]}"
   if [ $r -ne 0 ]; then
     rc_all=1
-    grep -E '^(not ok|# Subtest|  ---|    (error|expected|actual|location|failureType):|@@)' "$W/console.log" | head -60 >&2 || true
+    grep -E '^(not ok|  (error|expected|actual|location|failureType):|@@|# Fatal|Illegal)' "$W/console.log" | head -60 >&2 || true
     log "$a: full console log: $W/console.log"
   fi
 done
