@@ -1,15 +1,20 @@
 /**
  * Thread state that only some architectures have and that ptrace gives outside the regsets
- * (x86: the three GDT TLS slots). A table keyed by the Arch's name, so generic code never asks
- * which architecture it runs on. TODO(arch): this belongs in the Arch interface as a hook.
+ * (x86: the three GDT TLS slots, the shadow-stack status). A table keyed by the Arch's name, so
+ * generic code never asks which architecture it runs on.
+ * TODO(arch): this belongs in the Arch interface as a hook.
  */
-import { ptrace, readU32 } from '../sys/index.js';
+import { hostCpuid, ptrace, readU32, readU64, SysError, type HostCpuid } from '../sys/index.js';
 import type { ThreadExtras } from '../arch/types.js';
 import type { ImageRecord } from '../arch/regtable.js';
 
 const PTRACE_GET_THREAD_AREA = 25;
+const PTRACE_ARCH_PRCTL = 30;
+const ARCH_SHSTK_STATUS = 0x5005;
 /** GDT_ENTRY_TLS_MIN .. GDT_ENTRY_TLS_MAX on x86_64. */
 const X86_TLS_SLOTS = [12, 13, 14];
+/** CPUID.(EAX=7,ECX=0):ECX bit 7, CET_SS: the CPU has shadow stacks. */
+const CPUID7_ECX_CET_SS = 1 << 7;
 
 function x86Tls(pid: number): ImageRecord[] {
   return X86_TLS_SLOTS.map((idx) => {
@@ -25,7 +30,33 @@ function x86Tls(pid: number): ImageRecord[] {
   });
 }
 
+/** Whether the CPU has shadow stacks (CET_SS). */
+export function cpuHasShadowStack(cpu: Pick<HostCpuid, 'cpuid'> | undefined): boolean {
+  if (!cpu || cpu.cpuid(0, 0).eax >>> 0 < 7) return false;
+  return (cpu.cpuid(7, 0).ecx & CPUID7_ECX_CET_SS) !== 0;
+}
+
+/**
+ * arch_prctl(ARCH_SHSTK_STATUS) of the thread, or undefined on a CPU without shadow stacks: CRIU
+ * writes xsave.cet only where the CPU has them (and its restore warns about a "shadow stack on a
+ * non-CET machine" when it finds one elsewhere). A kernel without shadow-stack support says
+ * EINVAL: no features enabled.
+ */
+function x86ShstkStatus(pid: number): bigint | undefined {
+  if (!cpuHasShadowStack(hostCpuid())) return undefined;
+  const features = Buffer.alloc(8);
+  try {
+    ptrace.ptrace(PTRACE_ARCH_PRCTL, pid, features, ARCH_SHSTK_STATUS, 'ARCH_SHSTK_STATUS');
+  } catch (e) {
+    if (e instanceof SysError && e.code === 'EINVAL') return 0n;
+    throw e;
+  }
+  return readU64(features, 0);
+}
+
 export const ARCH_THREAD_EXTRAS: Readonly<Record<string, (pid: number) => ThreadExtras>> = {
-  // shstkStatus: without a shadow stack the kernel reports none (0), which CRIU records as cet {0, 0}.
-  x86_64: (pid) => ({ tls: x86Tls(pid), shstkStatus: 0n }),
+  x86_64: (pid) => {
+    const shstkStatus = x86ShstkStatus(pid);
+    return shstkStatus === undefined ? { tls: x86Tls(pid) } : { tls: x86Tls(pid), shstkStatus };
+  },
 };

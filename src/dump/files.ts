@@ -49,6 +49,15 @@ export interface MemfdInode {
 }
 
 const major = (dev: bigint) => Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn));
+const minor = (dev: bigint) => Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn));
+
+/**
+ * A device number as the kernel keeps it inside (major << 20 | minor), the form CRIU writes in
+ * ghost_file_entry.dev (and crit shows as "major:minor"); st_dev from stat() is glibc's encoding.
+ */
+export function kernelDev(dev: bigint): number {
+  return ((major(dev) << 20) | minor(dev)) >>> 0;
+}
 
 /** The GNU build id of an ELF file as CRIU stores it (u32 words, little-endian), or undefined. */
 export function elfBuildId(fd: number): number[] | undefined {
@@ -148,7 +157,7 @@ export class FileTable {
       gid = this.nextGhostId++;
       this.ghostByInode.set(key, gid);
       const head: MessageValue = {
-        uid: Number(st.uid), gid: Number(st.gid), mode: Number(st.mode), dev: Number(st.dev & 0xffffffffn), ino: st.ino,
+        uid: Number(st.uid), gid: Number(st.gid), mode: Number(st.mode), dev: kernelDev(st.dev), ino: st.ino,
         atim: { tv_sec: st.atimeNs / 1_000_000_000n, tv_usec: (st.atimeNs % 1_000_000_000n) / 1000n },
         mtim: { tv_sec: st.mtimeNs / 1_000_000_000n, tv_usec: (st.mtimeNs % 1_000_000_000n) / 1000n },
       };
