@@ -79,6 +79,12 @@ export function collectVmas(pid: number, smaps: readonly Vma[], files: FileTable
       status |= v.shared ? S.FILE_SHARED : S.FILE_PRIVATE;
       pgoff = v.offset;
       fdflags = mapFileFlags(pid, v);
+      if (v.shared && fdflags !== 0) {
+        // The task writes this file through the mapping (dirty pages reach it even after the dump):
+        // its mtime proves nothing, so restore must not insist on it.
+        const i = files.stats.findIndex((s) => BigInt(s.id) === shmid);
+        if (i >= 0) files.stats.splice(i, 1);
+      }
     } else if (v.kind === 'anonymous' || v.kind === 'heap' || v.kind === 'stack' || v.kind === 'vdso' || v.kind === 'vvar'
       || v.kind === 'vvar_vclock' || v.kind === 'vsyscall' || v.kind === 'anon-named' || v.kind === 'special') {
       if (v.shared) throw new DumpError('UNSUPPORTED', `task ${pid} has shared anonymous memory at 0x${v.start.toString(16)}: cryo cannot dump it yet`);

@@ -1,0 +1,76 @@
+// Memory comes back exactly as it was: test/programs/rt-mem.c (heap, brk, stack, anonymous and
+// file mappings, mixed protections with PROT_NONE, THP, auxv/exe/cmdline/environ, the vDSO) is
+// dumped, restored and checks itself on SIGTERM. Edited images prove the checks notice.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { openSync, readSync, writeSync, closeSync } from 'node:fs';
+import path from 'node:path';
+import { PageReader } from '../../src/images/index.js';
+import { editImage } from '../helpers/restore-env.js';
+import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
+import type { MessageValue } from '../../src/images/value.js';
+
+const PAGE = 4096n;
+const all: Dumped[] = [];
+after(() => all.forEach(cleanupDumped));
+
+/** Where the page holding `vaddr` lies in pages-N.img, or undefined when the pagemap has none. */
+function pageOffset(dir: string, pid: number, vaddr: bigint): { file: string; offset: number } | undefined {
+  const reader = new PageReader(path.join(dir, `pagemap-${pid}.img`), undefined, Number(PAGE));
+  try {
+    for (const run of reader) {
+      if (vaddr >= run.vaddr && vaddr < run.vaddr + BigInt(run.nrPages) * PAGE) {
+        if (run.offset < 0) return undefined;
+        return { file: path.join(dir, 'pages-1.img'), offset: run.offset + Number(vaddr - run.vaddr) };
+      }
+    }
+  } finally {
+    reader.close();
+  }
+  return undefined;
+}
+
+function flipByte(dir: string, pid: number, vaddr: bigint): void {
+  const at = pageOffset(dir, pid, vaddr);
+  assert.ok(at, `the pagemap has the page at 0x${vaddr.toString(16)}`);
+  const fd = openSync(at.file, 'r+');
+  try {
+    const b = Buffer.alloc(1);
+    readSync(fd, b, 0, 1, at.offset);
+    b[0] ^= 0xff;
+    writeSync(fd, b, 0, 1, at.offset);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+test('memory: heap, brk, stack, anonymous/file mappings, protections, THP, auxv, exe, vDSO', async () => {
+  const d = await startAndDump('rt-mem');
+  all.push(d);
+  const r = d.target.ready;
+  // Only present pages are saved: the page the program never touched has no pagemap entry.
+  assert.equal(pageOffset(d.images, d.pid, BigInt(r.untouched!)), undefined, 'the untouched page is not in the pagemap');
+  assert.ok(pageOffset(d.images, d.pid, BigInt(r.anon!)), 'a touched page is');
+  assert.equal(await restoreAndFinish(d), 'PASS');
+
+  // A changed byte in each kind of private memory is found.
+  const anonPage = BigInt(r.anon!) + 3n * PAGE + 10n;
+  assert.match(await restoreAndFinish(d, (dir) => flipByte(dir, d.pid, anonPage)), /^FAIL: anon byte 10 of page 3/);
+  assert.match(await restoreAndFinish(d, (dir) => flipByte(dir, d.pid, BigInt(r.stackbuf!) + 5000n)), /^FAIL: stack byte 5000/);
+  assert.match(await restoreAndFinish(d, (dir) => flipByte(dir, d.pid, BigInt(r.heap!) + 7n)), /^FAIL: heap byte 7/);
+  // A changed protection and a changed auxv are found too.
+  const mm = `mm-${d.pid}.img`;
+  // The PROT_NONE page made readable and writable: the program sees its maps line change.
+  const none = BigInt(r.none!);
+  const prot = await restoreAndFinish(d, (dir) => editImage(dir, mm, (e) => {
+    (e[0]!.vmas as MessageValue[]).find((x) => x.start === none)!.prot = 3n;
+  }));
+  assert.match(prot, new RegExp(`^FAIL: maps differ: ${none.toString(16)}-[0-9a-f]+ ---p .* \\| now ${none.toString(16)}-[0-9a-f]+ rw-p`));
+  const auxv = await restoreAndFinish(d, (dir) => editImage(dir, mm, (e) => {
+    const a = e[0]!.mm_saved_auxv as bigint[];
+    const i = a.findIndex((x, k) => k % 2 === 0 && x === 6n); // AT_PAGESZ
+    a[i + 1] = 8192n;
+  }));
+  assert.match(auxv, /^FAIL: \/proc\/self\/auxv differs/);
+});
