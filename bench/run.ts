@@ -1,0 +1,170 @@
+// npm run bench [-- --runs N] [--quick] [--only NAME[,NAME]] [--json FILE]
+//
+// For each workload and tool, interleaved run by run: start the task, precondition, dump (the
+// task left running, so it can tell how long it was frozen), stop it, precondition, restore,
+// check the restored task's memory, clean up. Prints the table and writes the JSON.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, release, totalmem } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { runStat } from './exec.js';
+import { benchBuildDir, bin, cryoCli, workDir } from './paths.js';
+import { buildPrograms } from './programs.js';
+import { judgeTargets, renderReport, toolResult, type BenchReport, type Sample, type ToolInfo, type WorkloadResult } from './report.js';
+import { summarize } from './stats.js';
+import { Task, killPid, stopRestored } from './task.js';
+import { coreImages, cryo, detectCriu, detectGcore, floor, imageBytes, type Tool } from './tools.js';
+import { WORKLOADS, type Workload } from './workloads.js';
+
+/** Room for the tool itself on top of the task's bytes when preconditioning. */
+const PRECONDITION_EXTRA = 64 * 1024 * 1024;
+
+function precondition(bytes: number): void {
+  const p = spawnSync(bin('precondition'), [String(bytes + PRECONDITION_EXTRA)], { stdio: 'ignore' });
+  if (p.status !== 0) throw new Error(`precondition ${bytes} failed`);
+}
+
+function isUnsupported(tool: Tool, error: string): boolean {
+  return tool.name === 'cryo' && /cannot|not supported|unsupported|only|yet/i.test(error);
+}
+
+async function runOnce(tool: Tool, wl: Workload, taskBytes: number): Promise<Sample & { unsupported?: boolean }> {
+  const dir = path.join(workDir, tool.name);
+  rmSync(dir, { recursive: true, force: true });
+  if (tool.name !== 'cryo') mkdirSync(dir, { recursive: true, mode: 0o700 }); // cryo makes its own (0700)
+  const report = path.join(benchBuildDir, 'task-report.txt');
+  const s: Sample & { unsupported?: boolean } = {};
+  let task: Task | undefined;
+  try {
+    if (tool.needsTask) task = await Task.start(report, wl.args);
+    precondition(taskBytes);
+    await task?.resetGap();
+    const d = tool.dump(task?.pid ?? 0, dir, taskBytes);
+    s.peakRssBytes = d.peakRssBytes;
+    if (!d.ok) {
+      s.unsupported = isUnsupported(tool, d.error ?? '');
+      s.note = `${s.unsupported ? 'unsupported' : 'dump failed'}: ${d.error}`;
+      return s;
+    }
+    // A tool that saved fewer processes than the tree has did not dump the task (threads have cores too: trees only).
+    if (wl.processes && (tool.name === 'cryo' || tool.name === 'criu') && coreImages(dir) < wl.processes) {
+      s.unsupported = tool.name === 'cryo';
+      s.note = `dumped ${coreImages(dir)} of the tree's ${wl.processes} processes`;
+      return s;
+    }
+    s.dumpMs = d.ms;
+    s.imageBytes = imageBytes(dir);
+    if (task) {
+      const done = await task.stop();
+      s.frozenMs = done.maxGapMs;
+      if (!done.ok) s.note = 'the task found its memory changed after the dump';
+    }
+    if (!tool.restore) return s;
+    precondition(taskBytes);
+    const r = tool.restore(dir);
+    s.peakRssBytes = Math.max(s.peakRssBytes, r.peakRssBytes);
+    if (!r.ok) {
+      s.note = `${isUnsupported(tool, r.error ?? '') ? 'restore unsupported' : 'restore failed'}: ${r.error}`;
+      if (task) await killPid(task.pid);
+      return s;
+    }
+    if (task) {
+      const done = await stopRestored(task.pid, report);
+      if (!done.ok) {
+        s.note = 'the restored task found its memory changed (restore time not counted)';
+        return s;
+      }
+    }
+    s.restoreMs = r.ms;
+    if (tool.name === 'gcore' && wl.args[0] === 'tree') s.note = 'gcore dumps the root process only';
+    return s;
+  } catch (e) {
+    s.note = `bench error: ${(e as Error).message}`;
+    return s;
+  } finally {
+    if (task) await task.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      runs: { type: 'string' }, quick: { type: 'boolean' }, only: { type: 'string', multiple: true },
+      json: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(`usage: npm run bench -- [--runs N] [--quick] [--only NAME[,NAME...]] [--json FILE]\nworkloads: ${WORKLOADS.map((w) => w.name).join(', ')}\n`);
+    return;
+  }
+  const runs = values.runs !== undefined ? Number(values.runs) : values.quick ? 1 : 3;
+  if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs wants a positive integer, not ${values.runs}`);
+  const only = (values.only ?? []).flatMap((o) => o.split(',')).filter((o) => o);
+  const unknown = only.filter((o) => !WORKLOADS.some((w) => w.name === o));
+  if (unknown.length > 0) throw new Error(`no workload ${unknown.join(', ')}: choose from ${WORKLOADS.map((w) => w.name).join(', ')}`);
+  const selected = WORKLOADS.filter((w) => (only.length > 0 ? only.includes(w.name) : !values.quick || w.quick));
+
+  buildPrograms();
+  mkdirSync(workDir, { recursive: true });
+  const gcore = detectGcore();
+  const criu = detectCriu();
+  const infos: ToolInfo[] = [
+    { name: 'floor', available: true, note: 'write from a warm buffer to a new file; read a file into fresh anonymous memory' },
+    { name: 'cryo', available: true, version: `CLI ${path.relative(process.cwd(), cryoCli)}` },
+    gcore.info, criu.info,
+  ];
+  const tools = [floor, cryo, gcore.tool, criu.tool].filter((t): t is Tool => t !== null);
+  for (const i of infos) if (!i.available) process.stderr.write(`bench: ${i.name} skipped: ${i.note}\n`);
+
+  const nodeMs: number[] = [];
+  const cliMs: number[] = [];
+  const workloads: WorkloadResult[] = [];
+  for (const wl of selected) {
+    const probe = await Task.start(path.join(benchBuildDir, 'task-report.txt'), wl.args);
+    const taskBytes = probe.rssAnon;
+    await probe.stop();
+    const samples = new Map<string, (Sample & { unsupported?: boolean })[]>(tools.map((t) => [t.name, []]));
+    for (let i = 0; i < runs; i++) {
+      nodeMs.push(runStat(process.execPath, ['-e', '0']).wallMs);
+      cliMs.push(runStat(process.execPath, [cryoCli, '--help']).wallMs);
+      const order = tools.map((_, k) => tools[(k + i) % tools.length]!); // interleaved, rotating
+      for (const t of order) {
+        const s = await runOnce(t, wl, taskBytes);
+        samples.get(t.name)!.push(s);
+        process.stderr.write(`bench: ${wl.name} run ${i + 1}/${runs} ${t.name}: dump ${s.dumpMs?.toFixed(0) ?? '-'} ms, frozen ${s.frozenMs?.toFixed(1) ?? '-'} ms, restore ${s.restoreMs?.toFixed(0) ?? '-'} ms${s.note ? ` (${s.note})` : ''}\n`);
+      }
+    }
+    const floorResult = toolResult('floor', samples.get('floor')!, undefined);
+    const results = tools.map((t) => (t === floor ? floorResult : toolResult(t.name, samples.get(t.name)!, floorResult, samples.get(t.name)!.some((s) => s.unsupported))));
+    workloads.push({ name: wl.name, description: wl.description, taskBytes, results });
+  }
+
+  const rep: BenchReport = {
+    schema: 'cryo-bench/1',
+    date: new Date().toISOString(),
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    machine: { kernel: release(), cpus: cpus().length, memBytes: totalmem(), node: process.version },
+    runs,
+    method: {
+      preconditioning: `before every timed dump and restore, of every tool and reference: touch and free the task's anonymous bytes + ${PRECONDITION_EXTRA >> 20} MiB; tools interleaved, order rotating per run`,
+      frozen: 'from the task: the largest gap in its own CLOCK_MONOTONIC loop (~100 us ticks) during a dump that leaves it running',
+      peakMemory: "the tool process's ru_maxrss (wait4), larger of dump and restore",
+      cryo: 'the CLI (node dist/src/cli/main.js dump --leave-running / restore -d): Node\'s start is counted',
+    },
+    tools: infos,
+    startup: { nodeMs: summarize(nodeMs), cryoCliMs: summarize(cliMs) },
+    workloads,
+    targets: judgeTargets(workloads),
+  };
+  const jsonFile = values.json ?? path.join(benchBuildDir, 'latest.json');
+  writeFileSync(jsonFile, JSON.stringify(rep, null, 2) + '\n');
+  process.stdout.write(renderReport(rep) + `\n\nJSON: ${path.relative(process.cwd(), jsonFile)}\n`);
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench: ${(e as Error).message}\n`);
+  process.exitCode = 1;
+});
