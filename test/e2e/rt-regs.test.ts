@@ -1,0 +1,81 @@
+// Registers come back exactly as they were: test/programs/rt-regs.c holds known values in the
+// general registers, x87/SSE/AVX(-512) state, MXCSR, FS (TLS) and GS bases while it sits in
+// pause(); it is dumped there, restored, and checks every register on SIGTERM (and that pause()
+// was restarted transparently). Edited core images prove each check notices a difference.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { dump } from '../../src/dump/index.js';
+import { sleepSync } from '../../src/sys/index.js';
+import type { MessageValue } from '../../src/images/value.js';
+import { startTarget } from '../helpers/dump-target.js';
+import { becomeSubreaper, editImage, waitGone } from '../helpers/restore-env.js';
+import { cleanupDumped, restoreAndFinish, type Dumped } from '../helpers/round-trip.js';
+
+const NR_PAUSE = 34;
+let d: Dumped | undefined;
+after(() => cleanupDumped(d));
+
+/** Starts rt-regs and dumps it once it sits in pause() with every register loaded. */
+async function dumpInPause(): Promise<Dumped> {
+  becomeSubreaper();
+  const target = startTarget('rt-regs');
+  const images = path.join(target.dir, 'images');
+  try {
+    for (let i = 0; readFileSync(`/proc/${target.pid}/syscall`, 'utf8').split(' ')[0] !== String(NR_PAUSE); i++) {
+      if (i > 500) throw new Error('rt-regs never reached pause()');
+      sleepSync(2);
+    }
+    await dump({ pid: target.pid, dir: images });
+    if (!waitGone(target.pid)) throw new Error(`dumped task ${target.pid} is still there`);
+  } catch (e) {
+    target.cleanup();
+    throw e;
+  }
+  return { target, pid: target.pid, images, readyLine: readFileSync(target.outFile, 'utf8').split('\n')[0]! };
+}
+
+function editThreadInfo(dir: string, pid: number, edit: (ti: MessageValue) => void): void {
+  editImage(dir, `core-${pid}.img`, (e) => edit(e[0]!.thread_info as MessageValue));
+}
+
+test('registers: general, FS/GS base, x87, MXCSR, SSE/AVX/AVX-512; pause() restarted', async () => {
+  d = await dumpInPause();
+  const { pid } = d;
+  assert.equal(await restoreAndFinish(d), 'PASS');
+
+  const gp = (ti: MessageValue) => ti.gpregs as MessageValue;
+  const fp = (ti: MessageValue) => ti.fpregs as MessageValue;
+  assert.match(await restoreAndFinish(d, (dir) => editThreadInfo(dir, pid, (ti) => { gp(ti).r12 = 0x42n; })),
+    /^FAIL: r12 = 0x42, want 0x1212121212121212/);
+  assert.match(await restoreAndFinish(d, (dir) => editThreadInfo(dir, pid, (ti) => { gp(ti).gs_base = BigInt(d!.target.ready.gs!) + 8n; })),
+    /^FAIL: gs base 0x[0-9a-f]+, want 0x/);
+  assert.match(await restoreAndFinish(d, (dir) => editThreadInfo(dir, pid, (ti) => { (fp(ti).xmm_space as number[])[3 * 4] = 0xdeadbeef; })),
+    /^FAIL: vector register 3 word 0 = 0xdeadbeef, want 0xa5030000/);
+  assert.match(await restoreAndFinish(d, (dir) => editThreadInfo(dir, pid, (ti) => { fp(ti).mxcsr = 0x1f80; })),
+    /^FAIL: MXCSR 0x1f80, want 0x7f80/);
+  // Resumed after the syscall with EINTR instead of restarting it: pause() returns without a signal.
+  assert.match(await restoreAndFinish(d, (dir) => editThreadInfo(dir, pid, (ti) => {
+    gp(ti).ip = (gp(ti).ip as bigint) + 2n;
+    gp(ti).ax = (1n << 64n) - 4n;
+  })), /^FAIL: pause\(\) returned 2 times, want once/);
+  // x87 registers, the x87 control word and the AVX upper halves.
+  assert.match(await restoreAndFinish(d, (dir) => editThreadInfo(dir, pid, (ti) => { (fp(ti).st_space as number[])[0]! ^= 1; })),
+    /^FAIL: x87 registers st0\/st1 differ/);
+  assert.match(await restoreAndFinish(d, (dir) => editThreadInfo(dir, pid, (ti) => { fp(ti).cwd = 0x37f; })),
+    /^FAIL: x87 control word 0x37f, want 0xc7f/);
+  const xsave = (ti: MessageValue) => fp(ti).xsave as MessageValue;
+  assert.match(await restoreAndFinish(d, (dir) => editThreadInfo(dir, pid, (ti) => { (xsave(ti).ymmh_space as number[])[5 * 4 + 1] = 0x1234; })),
+    /^FAIL: vector register 5 word 5 = 0x1234, want 0xa5050005/);
+  if (d.target.ready.avx512 === '1') {
+    // zmm20 word 2 is the low half of hi16_zmm's u64 number 4*8+1; k6 is opmask_reg[6].
+    assert.match(await restoreAndFinish(d, (dir) => editThreadInfo(dir, pid, (ti) => {
+      const h = xsave(ti).hi16_zmm as bigint[];
+      h[4 * 8 + 1] = (h[4 * 8 + 1]! & ~0xffffffffn) | 0x777n;
+    })), /^FAIL: vector register 20 word 2 = 0x777, want 0xa5140002/);
+    assert.match(await restoreAndFinish(d, (dir) => editThreadInfo(dir, pid, (ti) => { (xsave(ti).opmask_reg as bigint[])[6] = 5n; })),
+      /^FAIL: k6 = 0x5, want 0x707070707070707/);
+  }
+});
