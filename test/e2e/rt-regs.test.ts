@@ -5,44 +5,21 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { dump } from '../../src/dump/index.js';
-import { sleepSync } from '../../src/sys/index.js';
 import type { MessageValue } from '../../src/images/value.js';
-import { startTarget } from '../helpers/dump-target.js';
-import { becomeSubreaper, editImage, waitGone } from '../helpers/restore-env.js';
+import { editImage } from '../helpers/restore-env.js';
+import { dumpInSyscall } from '../helpers/dump-in-syscall.js';
 import { cleanupDumped, restoreAndFinish, type Dumped } from '../helpers/round-trip.js';
 
 const NR_PAUSE = 34;
 let d: Dumped | undefined;
 after(() => cleanupDumped(d));
 
-/** Starts rt-regs and dumps it once it sits in pause() with every register loaded. */
-async function dumpInPause(): Promise<Dumped> {
-  becomeSubreaper();
-  const target = startTarget('rt-regs');
-  const images = path.join(target.dir, 'images');
-  try {
-    for (let i = 0; readFileSync(`/proc/${target.pid}/syscall`, 'utf8').split(' ')[0] !== String(NR_PAUSE); i++) {
-      if (i > 500) throw new Error('rt-regs never reached pause()');
-      sleepSync(2);
-    }
-    await dump({ pid: target.pid, dir: images });
-    if (!waitGone(target.pid)) throw new Error(`dumped task ${target.pid} is still there`);
-  } catch (e) {
-    target.cleanup();
-    throw e;
-  }
-  return { target, pid: target.pid, images, readyLine: readFileSync(target.outFile, 'utf8').split('\n')[0]! };
-}
-
 function editThreadInfo(dir: string, pid: number, edit: (ti: MessageValue) => void): void {
   editImage(dir, `core-${pid}.img`, (e) => edit(e[0]!.thread_info as MessageValue));
 }
 
 test('registers: general, FS/GS base, x87, MXCSR, SSE/AVX/AVX-512; pause() restarted', async () => {
-  d = await dumpInPause();
+  d = await dumpInSyscall('rt-regs', [], NR_PAUSE);
   const { pid } = d;
   assert.equal(await restoreAndFinish(d), 'PASS');
 

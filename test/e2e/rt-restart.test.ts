@@ -1,0 +1,57 @@
+// Syscall restart: test/programs/rt-restart.c is dumped while inside nanosleep (the restart
+// block does not survive: EINTR with the remaining time, as under CRIU) or a pipe read (restarted
+// transparently: it returns the bytes written after restore). pause() is covered by rt-regs.
+// Edited registers (resume after the syscall with another result) prove the checks notice.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { truncateSync, writeFileSync, rmSync } from 'node:fs';
+import type { MessageValue } from '../../src/images/value.js';
+import { restore } from '../../src/restore/index.js';
+import { __WALL, kill, sleepSync, waitpid } from '../../src/sys/index.js';
+import { editImage, nothingLeftBehind } from '../helpers/restore-env.js';
+import { dumpInSyscall } from '../helpers/dump-in-syscall.js';
+import { cleanupDumped, imagesCopy, restoreAndFinish, type Dumped } from '../helpers/round-trip.js';
+
+const NR_READ = 0;
+const NR_NANOSLEEP = 35;
+const all: Dumped[] = [];
+after(() => all.forEach(cleanupDumped));
+
+/** Registers edited to leave the syscall with `result` instead of restarting it. */
+const returnWith = (pid: number, result: bigint) => (dir: string) => editImage(dir, `core-${pid}.img`, (e) => {
+  const gp = (e[0]!.thread_info as MessageValue).gpregs as MessageValue;
+  if ((gp.ax as bigint) === (gp.orig_ax as bigint)) gp.ip = (gp.ip as bigint) + 2n; // rewound for a restart
+  gp.ax = BigInt.asUintN(64, result);
+});
+
+test('nanosleep: EINTR with the remaining time after restore (ERESTART_RESTARTBLOCK, as CRIU)', async () => {
+  const d = await dumpInSyscall('rt-restart', ['nanosleep'], NR_NANOSLEEP);
+  all.push(d);
+  assert.equal(await restoreAndFinish(d), 'PASS');
+  assert.match(await restoreAndFinish(d, returnWith(d.pid, 0n)), /^FAIL: nanosleep returned 0 before SIGTERM/);
+});
+
+/** Restores, writes `hello` into the task's pipe through /proc/PID/fd/16, then SIGTERM. */
+async function restoreWriteFinish(d: Dumped, edit?: (dir: string) => void): Promise<string> {
+  const dir = imagesCopy(d, edit);
+  truncateSync(d.target.outFile, Buffer.byteLength(d.readyLine) + 1);
+  try {
+    await restore({ dir, detach: true });
+    sleepSync(30); // let it sit in the restarted read a while
+    writeFileSync(`/proc/${d.pid}/fd/16`, 'hello');
+    sleepSync(20);
+    return d.target.finish();
+  } finally {
+    try { kill(d.pid, 9); waitpid(d.pid, __WALL); } catch { /* gone */ }
+    rmSync(dir, { recursive: true, force: true });
+    assert.equal(nothingLeftBehind(d.pid), undefined);
+  }
+}
+
+test('read on a pipe: restarted transparently (ERESTARTSYS), returns what is written after restore', async () => {
+  const d = await dumpInSyscall('rt-restart', ['read'], NR_READ);
+  all.push(d);
+  assert.equal(await restoreWriteFinish(d), 'PASS');
+  assert.match(await restoreWriteFinish(d, returnWith(d.pid, -4n)), /^FAIL: read returned -1 \(Interrupted system call\) before SIGTERM/);
+});

@@ -1,0 +1,28 @@
+// Dumping a test program while it sits inside a given system call (READY is written just before
+// it enters it): waits until /proc/PID/syscall names that call, then dumps. Gives the same
+// Dumped as round-trip.ts's startAndDump, for its restoreAndFinish.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { dump } from '../../src/dump/index.js';
+import { sleepSync } from '../../src/sys/index.js';
+import { startTarget } from './dump-target.js';
+import { becomeSubreaper, waitGone } from './restore-env.js';
+import type { Dumped } from './round-trip.js';
+
+export async function dumpInSyscall(name: string, args: string[], nr: number): Promise<Dumped> {
+  becomeSubreaper();
+  const target = startTarget(name, args);
+  const images = path.join(target.dir, 'images');
+  try {
+    for (let i = 0; readFileSync(`/proc/${target.pid}/syscall`, 'utf8').split(' ')[0] !== String(nr); i++) {
+      if (i > 1000) throw new Error(`${name} never entered system call ${nr}`);
+      sleepSync(2);
+    }
+    await dump({ pid: target.pid, dir: images });
+    if (!waitGone(target.pid)) throw new Error(`dumped task ${target.pid} is still there`);
+  } catch (e) {
+    target.cleanup();
+    throw e;
+  }
+  return { target, pid: target.pid, images, readyLine: readFileSync(target.outFile, 'utf8').split('\n')[0]! };
+}
