@@ -17,11 +17,15 @@ import { Task, killPid, stopRestored } from './task.js';
 import { coreImages, cryo, detectCriu, detectGcore, floor, imageBytes, type Tool } from './tools.js';
 import { WORKLOADS, type Workload } from './workloads.js';
 
-/** Room for the tool itself on top of the task's bytes when preconditioning. */
+/** Room for the tool itself on top of twice the task's bytes when preconditioning. */
 const PRECONDITION_EXTRA = 64 * 1024 * 1024;
 
+/**
+ * Touches and frees twice the task's bytes (+ room for the tool): a dump needs the task's bytes
+ * again as page cache, and the floor also needs its warm buffer; a restore needs the task's memory.
+ */
 function precondition(bytes: number): void {
-  const p = spawnSync(bin('precondition'), [String(bytes + PRECONDITION_EXTRA)], { stdio: 'ignore' });
+  const p = spawnSync(bin('precondition'), [String(2 * bytes + PRECONDITION_EXTRA)], { stdio: 'ignore' });
   if (p.status !== 0) throw new Error(`precondition ${bytes} failed`);
 }
 
@@ -149,7 +153,7 @@ async function main(): Promise<void> {
     machine: { kernel: release(), cpus: cpus().length, memBytes: totalmem(), node: process.version },
     runs,
     method: {
-      preconditioning: `before every timed dump and restore, of every tool and reference: touch and free the task's anonymous bytes + ${PRECONDITION_EXTRA >> 20} MiB; tools interleaved, order rotating per run`,
+      preconditioning: `before every timed dump and restore, of every tool and reference: touch and free twice the task's anonymous bytes + ${PRECONDITION_EXTRA >> 20} MiB; tools interleaved, order rotating per run`,
       frozen: 'from the task: the largest gap in its own CLOCK_MONOTONIC loop (~100 us ticks) during a dump that leaves it running',
       peakMemory: "the tool process's ru_maxrss (wait4), larger of dump and restore",
       cryo: 'the CLI (node dist/src/cli/main.js dump --leave-running / restore -d): Node\'s start is counted',
