@@ -4,7 +4,7 @@
  * (scheduler, rlimits, robust futex list). Nothing here changes the task.
  */
 import { rawSyscall, ptrace, SysError, readU64, readI32 } from '../sys/index.js';
-import type { ProcStatus } from '../proc/index.js';
+import { readLimits, type ProcStatus } from '../proc/index.js';
 import type { Arch, Regsets } from '../arch/types.js';
 import type { MessageValue } from '../images/index.js';
 import { DumpError } from './errors.js';
@@ -31,10 +31,25 @@ export function readRlimits(pid: number): MessageValue[] {
   const out: MessageValue[] = [];
   const buf = Buffer.alloc(16);
   for (let r = 0; r < RLIM_NLIMITS; r++) {
-    rawSyscall('prlimit64', pid, r, 0, buf);
+    try {
+      rawSyscall('prlimit64', pid, r, 0, buf);
+    } catch (e) {
+      // prlimit64 on a task of another user needs CAP_SYS_RESOURCE; /proc/PID/limits does not.
+      if (e instanceof SysError && e.code === 'EPERM') return rlimitsFromProc(pid);
+      throw e;
+    }
     out.push({ cur: readU64(buf, 0), max: readU64(buf, 8) });
   }
   return out;
+}
+
+const RLIM_INFINITY = 0xffffffffffffffffn;
+
+/** The same, from /proc/PID/limits (one line per resource, in resource order). */
+function rlimitsFromProc(pid: number): MessageValue[] {
+  const lines = readLimits(pid);
+  if (lines.length < RLIM_NLIMITS) throw new DumpError('FAILED', `/proc/${pid}/limits has ${lines.length} limits, want ${RLIM_NLIMITS}`);
+  return lines.slice(0, RLIM_NLIMITS).map((l) => ({ cur: l.soft ?? RLIM_INFINITY, max: l.hard ?? RLIM_INFINITY }));
 }
 
 export interface Sched {

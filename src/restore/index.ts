@@ -16,7 +16,7 @@ import { startStub } from './stub.js';
 import { TaskCtx } from './task-ctx.js';
 import { restoreFiles } from './files.js';
 import { GhostFiles } from './ghost-files.js';
-import { checkCreds, installSeccomp, queueSignals, restoreTaskState } from './task-state.js';
+import { checkCreds, installSeccomp, queueSignals, restoreCreds, restoreTaskState } from './task-state.js';
 
 export { RestoreError, type RestoreErrorCode } from './errors.js';
 export type { RestoreEvent, RestorePhase } from './events.js';
@@ -109,6 +109,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     restoreTaskState(ctx, { shellJob: opts.shellJob ?? false });
     queueSignals(ctx);
     installSeccomp(ctx);
+    restoreCreds(ctx);
     phase('resume');
     resumeTask(ctx);
   } catch (e) {

@@ -113,6 +113,55 @@ function restoreItimers(ctx: TaskCtx): void {
   });
 }
 
+const PR_TIMER_CREATE_RESTORE_IDS = 77;
+const EINVAL = 22n;
+
+/**
+ * POSIX timers with their ids, clock, notification, signal, value, interval and remaining time.
+ * PR_TIMER_CREATE_RESTORE_IDS (Linux 6.16+) lets timer_create take the id; older kernels hand out
+ * ids 0, 1, 2... in order, so timers are created until the wanted id comes and the others deleted.
+ * (The overrun count is not restored: no system call sets it.)
+ */
+function restorePosixTimers(ctx: TaskCtx): void {
+  const posix = [...(((tc(ctx).timers as MessageValue | undefined)?.posix as MessageValue[] | undefined) ?? [])]
+    .sort((a, b) => num(a.it_id) - num(b.it_id));
+  if (posix.length === 0) return;
+  const r = ctx.raw('prctl', PR_TIMER_CREATE_RESTORE_IDS, 1, 0, 0, 0);
+  if (r < 0n && r !== -EINVAL) throw new RestoreError('FAILED', `prctl(PR_TIMER_CREATE_RESTORE_IDS) failed: errno ${-r}`);
+  const withIds = r === 0n;
+  let next = 0;
+  for (const t of posix) {
+    const want = num(t.it_id);
+    // struct sigevent: sigev_value (8), sigev_signo (4), sigev_notify (4), _tid (4), padding to 64.
+    const sev = Buffer.alloc(64);
+    writeU64(sev, big(t.sival_ptr), 0);
+    sev.writeInt32LE(num(t.si_signo), 8);
+    sev.writeInt32LE(num(t.it_sigev_notify), 12);
+    sev.writeInt32LE(num(t.notify_thread_id), 16);
+    const sevAt = ctx.put(sev, 256);
+    const idAt = 256n + 64n;
+    for (;;) {
+      const idBuf = Buffer.alloc(4);
+      idBuf.writeInt32LE(want, 0);
+      const at = ctx.put(idBuf, Number(idAt));
+      ctx.call('timer_create', num(t.clock_id), sevAt, at);
+      const got = ctx.get(Number(idAt), 4).readInt32LE(0);
+      if (got === want) break;
+      if (withIds || got !== next || got > want) {
+        throw new RestoreError('FAILED', `timer_create gave POSIX timer id ${got}, the task had ${want}`);
+      }
+      next++;
+      ctx.call('timer_delete', got);
+    }
+    next = want + 1;
+    // struct itimerspec { interval {sec, nsec}, value {sec, nsec} }
+    const spec = Buffer.alloc(32);
+    [t.isec, t.insec, t.vsec, t.vnsec].forEach((v, k) => writeU64(spec, big(v), k * 8));
+    if ((big(t.vsec) | big(t.vnsec)) !== 0n) ctx.call('timer_settime', want, 0, ctx.put(spec, 384), 0);
+  }
+  if (withIds) ctx.call('prctl', PR_TIMER_CREATE_RESTORE_IDS, 0, 0, 0, 0);
+}
+
 function restoreThreadBits(ctx: TaskCtx): void {
   const th = thread(ctx);
   const comm = String(th.comm ?? tc(ctx).comm ?? '');
@@ -129,8 +178,6 @@ function restoreThreadBits(ctx: TaskCtx): void {
   if (rseq && big(rseq.rseq_abi_pointer) !== 0n) {
     ctx.call('rseq', big(rseq.rseq_abi_pointer), num(rseq.rseq_abi_size), 0, num(rseq.signature));
   }
-  const dumpable = ctx.img.mm.dumpable;
-  if (dumpable !== undefined && num(dumpable) !== 1) ctx.call('prctl', PR_SET_DUMPABLE, num(dumpable), 0, 0, 0);
 }
 
 /** capability words of this (cryo's) process, from /proc/self/status. */
@@ -149,19 +196,23 @@ const capWord = (v: unknown): bigint => {
   return (BigInt(a[1] ?? 0) << 32n) | BigInt(a[0] ?? 0);
 };
 
+const CAP_SETGID = 6n;
+const CAP_SETUID = 7n;
+
 /**
- * Credentials: the stub runs with cryo's. Equal ones need nothing; lower capability sets are
- * dropped by capset; other users/groups are not restored yet (refused before the point of no return).
+ * Credentials: the stub runs with cryo's; restoreCreds makes them the task's. That needs
+ * CAP_SETUID/CAP_SETGID for other ids, and cryo cannot hand out capabilities it lacks itself:
+ * both are refused before the point of no return.
  */
 export function checkCreds(core: MessageValue): void {
   const creds = (core.thread_core as MessageValue | undefined)?.creds as MessageValue | undefined;
   if (!creds) return;
   const ids = ['uid', 'gid', 'euid', 'egid', 'suid', 'sgid', 'fsuid', 'fsgid'].map((k) => num(creds[k]));
-  const mine = [process.getuid!(), process.getgid!(), process.geteuid!(), process.getegid!()];
-  if (ids.some((id, i) => id !== mine[i % 2 === 0 ? 2 : 3])) {
-    throw new RestoreError('UNSUPPORTED', `the process ran as uid/gid ${ids.slice(0, 2).join('/')}; cryo restores processes of its own user (${mine[2]}/${mine[3]}) only for now`);
-  }
+  const mine = [process.geteuid!(), process.getegid!()];
   const own = ownCaps();
+  if (ids.some((id, i) => id !== mine[i % 2]) && (!((own.CapEff! >> CAP_SETUID) & 1n) || !((own.CapEff! >> CAP_SETGID) & 1n))) {
+    throw new RestoreError('UNSUPPORTED', `the process ran as uid/gid ${ids.slice(0, 2).join('/')}; restoring another user's process needs CAP_SETUID and CAP_SETGID (run cryo as root)`);
+  }
   const wants = { CapPrm: capWord(creds.cap_prm), CapEff: capWord(creds.cap_eff), CapInh: capWord(creds.cap_inh) };
   for (const [k, v] of Object.entries(wants)) {
     if ((v & ~own[k === 'CapInh' ? 'CapPrm' : k]!) !== 0n) {
@@ -170,9 +221,45 @@ export function checkCreds(core: MessageValue): void {
   }
 }
 
-function restoreCaps(ctx: TaskCtx): void {
+const PR_SET_SECUREBITS = 28;
+const PR_SET_NO_NEW_PRIVS = 38;
+const PR_CAP_AMBIENT = 47;
+const PR_CAP_AMBIENT_RAISE = 2;
+const SECBIT_NO_SETUID_FIXUP = 1 << 2;
+
+/**
+ * Groups, ids, bounding set, securebits, capabilities, ambient set, no_new_privs, then dumpable
+ * (changing ids resets it). The stub is cryo's (root): with SECBIT_NO_SETUID_FIXUP the uid change
+ * keeps its capabilities until capset lowers them to the task's, so every step is still allowed.
+ * Runs after the seccomp filters are in: cryo's own calls are exempt (PTRACE_O_SUSPEND_SECCOMP),
+ * and installing a filter needed the privileges dropped here.
+ */
+export function restoreCreds(ctx: TaskCtx): void {
   const creds = thread(ctx).creds as MessageValue | undefined;
-  if (!creds) return;
+  if (creds) {
+    const groups = (creds.groups as number[] | undefined) ?? [];
+    const g = Buffer.alloc(Math.max(4, groups.length * 4));
+    groups.forEach((x, i) => g.writeUInt32LE(x, i * 4));
+    ctx.call('setgroups', groups.length, ctx.put(g, 256));
+    const ids = ['uid', 'euid', 'suid', 'fsuid', 'gid', 'egid', 'sgid', 'fsgid'].map((k) => num(creds[k]));
+    const own = [process.getuid!(), process.geteuid!(), process.geteuid!(), process.geteuid!(), process.getgid!(), process.getegid!(), process.getegid!(), process.getegid!()];
+    if (ids.some((id, i) => id !== own[i])) {
+      ctx.call('prctl', PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP, 0, 0, 0);
+      ctx.call('setresgid', ids[4]!, ids[5]!, ids[6]!);
+      ctx.call('setfsgid', ids[7]!);
+      ctx.call('setresuid', ids[0]!, ids[1]!, ids[2]!);
+      ctx.call('setfsuid', ids[3]!);
+    }
+    restoreCaps(ctx, creds);
+    const amb = capWord(creds.cap_amb);
+    for (let cap = 0n; (amb >> cap) !== 0n; cap++) if ((amb >> cap) & 1n) ctx.call('prctl', PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
+    if (num(creds.no_new_privs) !== 0) ctx.call('prctl', PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  }
+  const dumpable = ctx.img.mm.dumpable;
+  if (dumpable !== undefined && num(dumpable) !== 1) ctx.call('prctl', PR_SET_DUMPABLE, num(dumpable), 0, 0, 0);
+}
+
+function restoreCaps(ctx: TaskCtx, creds: MessageValue): void {
   const own = ownCaps();
   const prm = capWord(creds.cap_prm), eff = capWord(creds.cap_eff), inh = capWord(creds.cap_inh);
   const bnd = creds.cap_bnd === undefined ? own.CapBnd! : capWord(creds.cap_bnd);
@@ -180,6 +267,8 @@ function restoreCaps(ctx: TaskCtx): void {
   for (let cap = 0n; (own.CapBnd! >> cap) !== 0n; cap++) {
     if (((own.CapBnd! >> cap) & 1n) && !((bnd >> cap) & 1n)) ctx.call('prctl', PR_CAPBSET_DROP, cap, 0, 0, 0);
   }
+  // Securebits need CAP_SETPCAP: set them while the stub still has it.
+  ctx.call('prctl', PR_SET_SECUREBITS, num(creds.secbits), 0, 0, 0);
   if (prm === own.CapPrm && eff === own.CapEff && inh === own.CapInh) return;
   // struct __user_cap_header_struct { u32 version (3), int pid } + 2 x { effective, permitted, inheritable }
   const b = Buffer.alloc(8 + 24);
@@ -238,6 +327,6 @@ export function restoreTaskState(ctx: TaskCtx, opts: { shellJob: boolean }): voi
   restoreSched(ctx);
   restoreSigactions(ctx);
   restoreItimers(ctx);
+  restorePosixTimers(ctx);
   restoreThreadBits(ctx);
-  restoreCaps(ctx);
 }

@@ -64,7 +64,10 @@ export function startTarget(name: string, args: string[] = []): Target {
     throw e;
   }
   const line = output().split('\n')[0]!;
-  if (!line.startsWith('READY')) throw new Error(`${name} failed to start: ${line}`);
+  if (!line.startsWith('READY')) {
+    try { kill(pid, constants.signals.SIGKILL); reap(2000); } catch { /* gone */ }
+    throw new Error(`${name} failed to start: ${line}`);
+  }
   const ready = Object.fromEntries(line.split(' ').slice(1).map((kv) => kv.split('=') as [string, string]));
   return {
     pid,

@@ -1,0 +1,83 @@
+// Task state comes back exactly as it was: each test/programs/rt-task-*.c sets up one kind of
+// state, is dumped (and killed), restored, and checks it on SIGTERM (PASS). Each also restores
+// from an edited image once, to prove its check notices the difference.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import type { MessageValue } from '../../src/images/value.js';
+import { editImage } from '../helpers/restore-env.js';
+import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
+
+const all: Dumped[] = [];
+after(() => all.forEach(cleanupDumped));
+
+async function dumped(name: string, args: string[] = []): Promise<Dumped> {
+  const d = await startAndDump(name, args);
+  all.push(d);
+  return d;
+}
+
+/** Edits the task's core entry: tc (task core) and thread_core. */
+const editCore = (d: Dumped, edit: (tc: MessageValue, th: MessageValue) => void) => (dir: string) =>
+  editImage(dir, `core-${d.pid}.img`, ([core]) => edit(core!.tc as MessageValue, core!.thread_core as MessageValue));
+
+test('resource limits: soft and hard, several', async () => {
+  const d = await dumped('rt-task-rlimit');
+  assert.equal(await restoreAndFinish(d), 'PASS');
+  const out = await restoreAndFinish(d, editCore(d, (tc) => {
+    ((tc.rlimits as MessageValue).rlimits as MessageValue[])[7]!.cur = 99n; // RLIMIT_NOFILE
+  }));
+  assert.match(out, /^FAIL: RLIMIT_NOFILE soft 99 hard 200, want 100 200/);
+});
+
+test('interval timers and POSIX timers: remaining time, interval, signal, value', async () => {
+  const d = await dumped('rt-task-timers');
+  assert.equal(await restoreAndFinish(d), 'PASS');
+  const out = await restoreAndFinish(d, editCore(d, (tc) => {
+    ((tc.timers as MessageValue).prof as MessageValue).isec = 11n;
+  }));
+  assert.match(out, /^FAIL: ITIMER_PROF interval 11\.000000, want 10/);
+  const sival = await restoreAndFinish(d, editCore(d, (tc) => {
+    const posix = (tc.timers as MessageValue).posix as MessageValue[];
+    posix.find((t) => BigInt(t.sival_ptr as bigint) === 0x1234n)!.sival_ptr = 0x4321n;
+  }));
+  assert.match(sival, /^FAIL: timer A delivered sival 0x4321, want 0x1234/);
+});
+
+test('personality, thread name, no_new_privs, dumpable 0, the same PID', async () => {
+  const d = await dumped('rt-task-prctl');
+  assert.equal(await restoreAndFinish(d), 'PASS');
+  const out = await restoreAndFinish(d, editCore(d, (tc, th) => { tc.comm = 'renamed'; th.comm = 'renamed'; }));
+  assert.match(out, /^FAIL: thread name 'renamed', want 'rt-prctl-name'/);
+});
+
+for (const policy of ['batch', 'idle']) {
+  test(`scheduling: SCHED_${policy.toUpperCase()} and nice 7`, async () => {
+    const d = await dumped('rt-task-sched', [policy]);
+    assert.equal(await restoreAndFinish(d), 'PASS');
+    const out = await restoreAndFinish(d, editCore(d, (_tc, th) => { th.sched_nice = 3; }));
+    assert.match(out, /^FAIL: nice 3, want 7/);
+  });
+}
+
+test('credentials: another uid/gid, supplementary groups, fewer capabilities, bounding set', async () => {
+  const d = await dumped('rt-task-creds');
+  assert.equal(await restoreAndFinish(d), 'PASS');
+  const out = await restoreAndFinish(d, editCore(d, (_tc, th) => {
+    const c = th.creds as MessageValue;
+    c.uid = 1001; c.euid = 1001; c.suid = 1001; c.fsuid = 1001;
+  }));
+  assert.match(out, /^FAIL: uid 1001\/1001\/1001 fsuid 1001, want 1000/);
+});
+
+test('seccomp: a filter that makes getppid() fail with ENOMSG, restored last', async () => {
+  const d = await dumped('rt-task-seccomp');
+  assert.equal(await restoreAndFinish(d), 'PASS');
+  const out = await restoreAndFinish(d, (dir) => editImage(dir, 'seccomp.img', ([s]) => {
+    const f = (s!.seccomp_filters as MessageValue[])[0]!;
+    const prog = Buffer.from(f.filter as Buffer);
+    prog.writeUInt32LE(0x50000 | 43, 2 * 8 + 4); // the RET ERRNO instruction's k: EIDRM
+    f.filter = prog;
+  }));
+  assert.match(out, /^FAIL: getppid\(\) gave -1 errno 43 .*want -1 errno 42/);
+});
