@@ -192,18 +192,23 @@ export class FileTable {
     (fifo ? this.fifoData : this.pipesData).push({ value: { pipe_id: Number(inode & 0xffffffffn), bytes: data.length, size }, extra: data });
   }
 
-  /** The memfd inode id for a memfd file (content read once per inode). */
-  memfdInode(openPath: string, name: string, stolen: number): number {
+  /**
+   * The memfd inode id for a memfd (or other internal shmem) file, opened at `openPath`: its
+   * content, seals and mode are read once per inode, through cryo's own descriptor.
+   */
+  memfdInode(openPath: string, name: string): number {
     const st = statSync(openPath, { bigint: true });
     const key = `${st.dev}:${st.ino}`;
     const known = this.memfdInodes.get(key);
     if (known !== undefined) return known;
     const inodeId = this.nextMemfdInode++;
     this.memfdInodes.set(key, inodeId);
-    const seals = Number(rawSyscall('fcntl', stolen, F_GET_SEALS, 0));
     const fd = openSync(openPath, 'r');
     let runs;
+    let seals;
     try {
+      // Seals belong to the inode: any descriptor of it reads them.
+      seals = Number(rawSyscall('fcntl', fd, F_GET_SEALS, 0));
       runs = dataRuns(fd, st.size, 4096n);
     } finally {
       closeSync(fd);
@@ -214,6 +219,22 @@ export class FileTable {
       entry: { name, uid: Number(st.uid), gid: Number(st.gid), size: st.size, shmid: Number(st.ino & 0xffffffffn), seals, inode_id: inodeId, mode: Number(st.mode) },
     });
     return inodeId;
+  }
+
+  /**
+   * The file id a memfd mapping (or shared anonymous memory, which CRIU 4.2 dumps the same way)
+   * refers to: one MEMFD entry per inode, not tied to any descriptor (CRIU's special file ids).
+   */
+  mappedMemfd(openPath: string, name: string): number {
+    const st = statSync(openPath, { bigint: true });
+    const key = `memfd:${st.dev}:${st.ino}`;
+    const known = this.special.get(key);
+    if (known !== undefined) return known;
+    const id = this.newId();
+    this.special.set(key, id);
+    const inodeId = this.memfdInode(openPath, name);
+    this.files.push({ type: 'MEMFD', id, memfd: { id, flags: 0, pos: 0n, fown: ZERO_FOWN, inode_id: inodeId } });
+    return id;
   }
 }
 
@@ -325,7 +346,7 @@ const FD_KINDS: readonly FdKind[] = [
     matches: (c) => c.target.kind === 'path' && c.target.path.startsWith('/memfd:') && c.st.isFile(),
     dump(c) {
       const name = (c.target as { path: string }).path.slice('/memfd:'.length);
-      const inodeId = c.table.memfdInode(procFd(c), name, c.stolen);
+      const inodeId = c.table.memfdInode(procFd(c), name);
       c.table.files.push({ type: 'MEMFD', id: c.id, memfd: { id: c.id, flags: c.flags, pos: c.info.pos, fown: c.fown, inode_id: inodeId } });
     },
   },

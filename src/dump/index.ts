@@ -247,7 +247,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
       dump: {
         freezing_time: us(t0, frozenAt), frozen_time: us(frozenAt, t3), memdump_time: us(t1, t2), memwrite_time: us(t1, t2),
         pages_scanned: BigInt(pages.scanned), pages_skipped_parent: 0n, pages_written: BigInt(pages.written), irmap_resolve: 0, pages_lazy: 0n,
-        shpages_scanned: 0n, shpages_skipped_parent: 0n, shpages_written: 0n,
+        shpages_scanned: shpages(files, arch.pageSize).scanned, shpages_skipped_parent: 0n, shpages_written: shpages(files, arch.pageSize).written,
       },
     }]);
     await testHook('write', opts.signal);
@@ -290,6 +290,18 @@ import { statSync } from 'node:fs';
 function statSyncBig(p: string): { dev: bigint; ino: bigint } {
   const s = statSync(p, { bigint: true });
   return { dev: s.dev, ino: s.ino };
+}
+
+/** Pages of memfd/shmem inodes: their whole size scanned, the data runs written (CRIU's shpages_*). */
+function shpages(files: FileTable, pageSize: number): { scanned: bigint; written: bigint } {
+  const page = BigInt(pageSize);
+  let scanned = 0n;
+  let written = 0n;
+  for (const m of files.memfds) {
+    scanned += (BigInt(m.entry.size as bigint) + page - 1n) / page;
+    for (const r of m.runs) written += BigInt(r.data.length) / page;
+  }
+  return { scanned, written };
 }
 
 function clock(id: number): MessageValue {

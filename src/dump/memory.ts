@@ -17,8 +17,10 @@ const MAP_PRIVATE = 0x2;
 const MAP_ANONYMOUS = 0x20;
 const S = {
   REGULAR: 1 << 0, VSYSCALL: 1 << 2, VDSO: 1 << 3, HEAP: 1 << 5, FILE_PRIVATE: 1 << 6, FILE_SHARED: 1 << 7,
-  ANON_SHARED: 1 << 8, ANON_PRIVATE: 1 << 9, VVAR: 1 << 12,
+  ANON_SHARED: 1 << 8, ANON_PRIVATE: 1 << 9, VVAR: 1 << 12, MEMFD: 1 << 14,
 };
+/** Mappings of the kernel's internal shmem files: memfds and shared anonymous memory (/dev/zero). */
+const SHMEM_KINDS = new Set(['memfd', 'dev-zero', 'anon-shmem-named']);
 /** smaps VmFlags -> mmap flags CRIU keeps. */
 const VMFLAG_MAP: Record<string, number> = { gd: 0x100, lo: 0x2000, nr: 0x4000, ht: 0x40000, dp: 0x08 };
 /** smaps VmFlags -> the MADV_* number whose bit CRIU sets in `madv`. */
@@ -65,7 +67,18 @@ export function collectVmas(pid: number, smaps: readonly Vma[], files: FileTable
       case 'uprobes': continue; // kernel-made, not restored (CRIU skips it)
       default: status = S.REGULAR;
     }
-    if (v.kind === 'file') {
+    if (SHMEM_KINDS.has(v.kind)) {
+      // As CRIU 4.2 does (it can open map_files): a MEMFD mapping of a memfd file entry, whose
+      // inode (memfd.img, pages in pagemap-shmem-INODE.img) holds the content. Shared anonymous
+      // memory is one too, named /dev/zero; two VMAs of one segment share the entry.
+      const mapFile = procPath(pid, `map_files/${mapFilesName(v.start, v.end)}`);
+      if (!statSync(mapFile).isFile()) throw new DumpError('UNSUPPORTED', `task ${pid} maps ${v.name} at 0x${v.start.toString(16)}, which is not a shmem file: cryo cannot dump it`);
+      const link = readMapFilesLink(pid, v.start, v.end).path;
+      shmid = BigInt(files.mappedMemfd(mapFile, link.startsWith('/memfd:') ? link.slice('/memfd:'.length) : link));
+      status |= S.MEMFD | (v.shared ? S.FILE_SHARED : S.FILE_PRIVATE);
+      pgoff = v.offset;
+      fdflags = mapFileFlags(pid, v);
+    } else if (v.kind === 'file') {
       {
         const st = statSync(procPath(pid, `map_files/${mapFilesName(v.start, v.end)}`));
         if (!st.isFile()) {

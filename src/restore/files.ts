@@ -6,6 +6,7 @@ import type { MessageValue } from '../images/value.js';
 import { RestoreError } from './errors.js';
 import { openInTask } from './memory.js';
 import { regFile } from './preflight.js';
+import { finishShmem, restoreMemfdFd, shmemFds } from './shmem.js';
 import type { TaskCtx } from './task-ctx.js';
 
 /** Open flags the kernel drops after open; passing them again would create or truncate. */
@@ -101,7 +102,9 @@ function closeStubFds(ctx: TaskCtx): void {
   try {
     fds = readdirSync(`/proc/${ctx.pid}/fd`).map(Number);
   } catch { /* none */ }
-  for (const fd of fds) ctx.call('close', fd);
+  // Memory restore keeps the memfd/shmem inodes open for the descriptors made here.
+  const keep = new Set(shmemFds(ctx));
+  for (const fd of fds) if (!keep.has(fd)) ctx.call('close', fd);
 }
 
 function restorePipeFd(ctx: TaskCtx, fdi: MessageValue, pipe: MessageValue, end: number): void {
@@ -190,6 +193,13 @@ export function restoreFiles(ctx: TaskCtx): void {
       opened.set(Number(fdi.id), Number(fdi.fd));
       continue;
     }
+    if (file.type === 'MEMFD') {
+      const twin = opened.get(Number(fdi.id));
+      if (twin !== undefined) ctx.call('dup3', twin, Number(fdi.fd), (Number(fdi.flags) & FD_CLOEXEC) ? O_CLOEXEC : 0);
+      else restoreMemfdFd(ctx, fdi, file.memfd as MessageValue);
+      opened.set(Number(fdi.id), Number(fdi.fd));
+      continue;
+    }
     if (file.type !== 'PIPE') {
       restoreFd(ctx, fdi, opened);
       continue;
@@ -206,5 +216,6 @@ export function restoreFiles(ctx: TaskCtx): void {
   }
   for (const p of pipes.values()) { ctx.call('close', p.r); ctx.call('close', p.w); }
   for (const h of fifoHolders.values()) ctx.call('close', h);
+  finishShmem(ctx);
   restoreFs(ctx);
 }

@@ -13,6 +13,7 @@ import { RestoreError } from './errors.js';
 import { regFile } from './preflight.js';
 import type { TaskCtx } from './task-ctx.js';
 import { vmaKind, VMA } from './vma-kinds.js';
+import { mapShmemVma } from './shmem.js';
 
 const PROT_READ = 0x1;
 const PROT_WRITE = 0x2;
@@ -138,6 +139,10 @@ function mapVmas(ctx: TaskCtx): MessageValue[] {
     if (kind === 'anon-private') {
       ctx.call('mmap', start, len, prot | PROT_READ | PROT_WRITE, flags | MAP_ANONYMOUS, -1, 0);
       if (prot !== (prot | PROT_READ | PROT_WRITE)) fixup.push(v);
+      continue;
+    }
+    if (kind === 'shmem') {
+      if (mapShmemVma(ctx, v)) fixup.push(v);
       continue;
     }
     const reg = regFile(ctx.img, Number(v.shmid), where);

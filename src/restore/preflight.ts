@@ -10,6 +10,7 @@ import { RestoreError } from './errors.js';
 import type { RestoreImages } from './images.js';
 import { vmaKind } from './vma-kinds.js';
 import { checkGhost, ghostFiles } from './ghost-files.js';
+import { checkShmem } from './shmem.js';
 
 const num = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : ((v as number | undefined) ?? 0));
 const S_IFMT = 0o170000;
@@ -61,8 +62,8 @@ export function checkSupported(img: RestoreImages): void {
   if (((img.mm.aios as unknown[] | undefined) ?? []).length > 0) throw new RestoreError('UNSUPPORTED', 'the process has AIO rings; cryo cannot restore them yet');
   for (const fd of img.fdinfo) {
     const f = img.files.get(num(fd.id))!;
-    if (f.type !== 'REG' && f.type !== 'PIPE' && f.type !== 'FIFO') {
-      throw new RestoreError('UNSUPPORTED', `fd ${fd.fd} is a ${String(f.type)} descriptor; cryo restores regular files, devices, pipes and FIFOs only for now`);
+    if (f.type !== 'REG' && f.type !== 'PIPE' && f.type !== 'FIFO' && f.type !== 'MEMFD') {
+      throw new RestoreError('UNSUPPORTED', `fd ${fd.fd} is a ${String(f.type)} descriptor; cryo restores regular files, devices, pipes, FIFOs and memfds only for now`);
     }
   }
   const th = img.core.thread_core as MessageValue | undefined;
@@ -250,6 +251,7 @@ export function preflight(img: RestoreImages, arch: Arch, opts: PreflightOptions
   checkSupported(img);
   checkCpu(img, arch);
   checkPages(img, arch.pageSize);
+  checkShmem(img, arch.pageSize);
   checkFiles(img, opts.fileFacts ?? fileFactsOf(img.dir));
   checkPidFree(img.pid);
 }

@@ -29,15 +29,14 @@ export type VmaKind =
   | 'anon-private'
   | 'file-private'
   | 'file-shared'
+  | 'shmem' // a memfd or shared anonymous memory (VMA_AREA_MEMFD, VMA_ANON_SHARED): restore/shmem.ts
   | { unsupported: string };
 
 /** Status bits cryo cannot restore yet, with the words for the error. */
 const UNSUPPORTED: readonly [number, string][] = [
-  [VMA.ANON_SHARED, 'shared anonymous memory'],
   [VMA.SYSVIPC, 'a System V shared memory segment'],
   [VMA.SOCKET, 'a packet socket ring'],
   [VMA.AIORING, 'an AIO ring'],
-  [VMA.MEMFD, 'a memfd mapping'],
   [VMA.SHSTK, 'a shadow stack'],
   [VMA.UPROBES, 'the uprobes area'],
   [VMA.UNSUPP, 'a mapping CRIU marked unsupported'],
@@ -47,6 +46,7 @@ export function vmaKind(status: number): VmaKind {
   if (status & VMA.VSYSCALL) return 'skip';
   if (status & (VMA.VDSO | VMA.VVAR)) return 'vdso';
   for (const [bit, what] of UNSUPPORTED) if (status & bit) return { unsupported: what };
+  if (status & (VMA.MEMFD | VMA.ANON_SHARED)) return 'shmem';
   if (status & VMA.FILE_PRIVATE) return 'file-private';
   if (status & VMA.FILE_SHARED) return 'file-shared';
   if (status & VMA.ANON_PRIVATE) return 'anon-private';
