@@ -1,296 +1,23 @@
 /**
- * Files and descriptors: files.img (one file_entry per open file, plus the exe, the mapped files,
- * cwd and root as REG entries), fdinfo-N.img, pipes-data.img / fifo-data.img (the bytes in the
- * buffers, peeked with tee() so the task keeps them), ghost files (unlinked while open) with
- * remap-fpath.img, memfd.img with its pages, and cryo-files.img (mtimes).
- * Each descriptor kind is one entry of FD_KINDS.
+ * Descriptors of the task into a FileTable: each descriptor's open file gets one id (shared by
+ * the descriptors dup'd from it, found with kcmp) and is dumped by the first descriptor kind of
+ * src/files/registry.ts that matches it. The images themselves are collected by FileTable
+ * (src/dump/file-table.ts).
  */
-import { closeSync, fstatSync, openSync, readSync, statSync, constants as fsc, type BigIntStats } from 'node:fs';
-import {
-  listFds, readFdinfo, readFdTarget, procPath, type Fdinfo, type FdTarget, type ProcStatus,
-} from '../proc/index.js';
-import { KCMP_FILE, kcmp, pidfdGetfd, rawSyscall, SysError, SEEK_DATA, SEEK_HOLE, lseek } from '../sys/index.js';
+import { closeSync, fstatSync } from 'node:fs';
+import { listFds, readFdinfo, readFdTarget, procPath, type FdTarget, type ProcStatus } from '../proc/index.js';
+import { KCMP_FILE, kcmp, pidfdGetfd, rawSyscall } from '../sys/index.js';
 import type { MessageValue } from '../images/index.js';
+import { FD_KINDS } from '../files/registry.js';
+import type { DumpFd } from '../files/kind.js';
 import { DumpError } from './errors.js';
-import type { CryoFileStat } from './cryo-image.js';
+import { FileTable, ZERO_FOWN } from './file-table.js';
 
-const O_ACCMODE = 0o3;
-const O_WRONLY = 0o1;
-const O_APPEND = 0o2000;
-const O_DIRECT = 0o40000;
+export { FileTable, elfBuildId, kernelDev, type GhostFile, type MemfdInode } from './file-table.js';
+
 const O_CLOEXEC = 0o2000000;
-const O_NONBLOCK = 0o4000;
 const F_GETSIG = 11;
 const F_GETOWN_EX = 16;
-const F_SETPIPE_SZ = 1031;
-const F_GETPIPE_SZ = 1032;
-const F_GET_SEALS = 1034;
-const SPLICE_F_NONBLOCK = 2;
-/** CRIU writes ghost files of this size or more as chunks (holes left out). */
-const GHOST_CHUNKS_THRESH = 12288n;
-/** tty majors (TTY_MAJOR, TTYAUX_MAJOR, UNIX98_PTY_SLAVE_MAJOR..): CRIU's own TTY type, not done yet. */
-const TTY_MAJORS = new Set([4, 5, 136, 137, 138, 139, 140, 141, 142, 143]);
-
-const ZERO_FOWN: MessageValue = { uid: 0, euid: 0, signum: 0, pid_type: 0, pid: 0 };
-
-export interface GhostFile {
-  id: number;
-  head: MessageValue;
-  /** Raw content (no chunks) or chunks with their data. */
-  data?: Buffer;
-  chunks?: { off: bigint; data: Buffer }[];
-}
-
-export interface MemfdInode {
-  entry: MessageValue;
-  shmid: bigint;
-  /** Runs of file content: offset and bytes (page multiples). */
-  runs: { off: bigint; data: Buffer }[];
-}
-
-const major = (dev: bigint) => Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn));
-const minor = (dev: bigint) => Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn));
-
-/**
- * A device number as the kernel keeps it inside (major << 20 | minor), the form CRIU writes in
- * ghost_file_entry.dev (and crit shows as "major:minor"); st_dev from stat() is glibc's encoding.
- */
-export function kernelDev(dev: bigint): number {
-  return ((major(dev) << 20) | minor(dev)) >>> 0;
-}
-
-/** The GNU build id of an ELF file as CRIU stores it (u32 words, little-endian), or undefined. */
-export function elfBuildId(fd: number): number[] | undefined {
-  const h = Buffer.alloc(64);
-  if (readSync(fd, h, 0, 64, 0) < 64 || h.readUInt32BE(0) !== 0x7f454c46 || h[4] !== 2 || h[5] !== 1) return undefined;
-  const phoff = Number(h.readBigUInt64LE(32));
-  const phentsize = h.readUInt16LE(54);
-  const phnum = h.readUInt16LE(56);
-  const ph = Buffer.alloc(phentsize * phnum);
-  readSync(fd, ph, 0, ph.length, phoff);
-  for (let i = 0; i < phnum; i++) {
-    const p = i * phentsize;
-    if (ph.readUInt32LE(p) !== 4) continue; // PT_NOTE
-    const off = Number(ph.readBigUInt64LE(p + 8));
-    const size = Math.min(Number(ph.readBigUInt64LE(p + 32)), 1 << 16);
-    const notes = Buffer.alloc(size);
-    readSync(fd, notes, 0, size, off);
-    for (let n = 0; n + 12 <= size;) {
-      const namesz = notes.readUInt32LE(n);
-      const descsz = notes.readUInt32LE(n + 4);
-      const type = notes.readUInt32LE(n + 8);
-      const name = notes.toString('latin1', n + 12, n + 12 + namesz);
-      const desc = n + 12 + ((namesz + 3) & ~3);
-      if (type === 3 && name === 'GNU\0') {
-        const id = Buffer.alloc((descsz + 3) & ~3);
-        notes.copy(id, 0, desc, desc + descsz);
-        return Array.from({ length: id.length / 4 }, (_, k) => id.readUInt32LE(k * 4));
-      }
-      n = desc + ((descsz + 3) & ~3);
-    }
-  }
-  return undefined;
-}
-
-export class FileTable {
-  private nextId = 1;
-  private nextGhostId = 1;
-  private nextMemfdInode = 1;
-  readonly files: MessageValue[] = [];
-  readonly fdinfos: MessageValue[] = [];
-  readonly pipesData: { value: MessageValue; extra: Buffer }[] = [];
-  readonly fifoData: { value: MessageValue; extra: Buffer }[] = [];
-  readonly remaps: MessageValue[] = [];
-  readonly ghosts: GhostFile[] = [];
-  readonly memfds: MemfdInode[] = [];
-  readonly stats: CryoFileStat[] = [];
-  private readonly special = new Map<string, number>();
-  private readonly ghostByInode = new Map<string, number>();
-  private readonly pipesDumped = new Set<bigint>();
-  private readonly fifosDumped = new Set<bigint>();
-  private readonly memfdInodes = new Map<string, number>();
-
-  constructor(readonly pid: number) {}
-
-  newId(): number {
-    return this.nextId++;
-  }
-
-  /**
-   * A REG entry for a file opened at `openPath` (a /proc magic link that opens the very file, even
-   * deleted) named `name` in the task. Unlinked files become ghost files holding their content.
-   */
-  addReg(id: number, openPath: string, name: string, flags: number, pos: bigint, fown: MessageValue = ZERO_FOWN): void {
-    const st = statSync(openPath, { bigint: true });
-    const reg: MessageValue = { id, flags, pos, fown, name };
-    reg.mode = Number(st.mode);
-    if (st.isFile() && !((flags & O_ACCMODE) === O_WRONLY && (flags & O_APPEND))) {
-      reg.size = st.size;
-      const fd = openSync(openPath, 'r');
-      try {
-        const bid = elfBuildId(fd);
-        if (bid) reg.build_id = bid;
-      } catch { /* not readable as ELF: size is enough */ } finally {
-        closeSync(fd);
-      }
-    }
-    if (st.nlink === 0n && (st.isFile() || st.isDirectory() === false)) this.addGhost(id, openPath, st);
-    else this.stats.push({ id, mtimeSec: st.mtimeNs / 1_000_000_000n, mtimeNsec: Number(st.mtimeNs % 1_000_000_000n), size: st.size, dev: st.dev, ino: st.ino });
-    this.files.push({ type: 'REG', id, reg });
-  }
-
-  /** The file of a mapping or the exe: one entry per file (device + inode), like CRIU's special ids. */
-  mappedFile(openPath: string, name: string, st: { dev: number | bigint; ino: number | bigint }): number {
-    const key = `${st.dev}:${st.ino}`;
-    const known = this.special.get(key);
-    if (known !== undefined) return known;
-    const id = this.newId();
-    this.special.set(key, id);
-    this.addReg(id, openPath, name, 0, 0n);
-    return id;
-  }
-
-  private addGhost(origId: number, openPath: string, st: BigIntStats): void {
-    const key = `${st.dev}:${st.ino}`;
-    let gid = this.ghostByInode.get(key);
-    if (gid === undefined) {
-      gid = this.nextGhostId++;
-      this.ghostByInode.set(key, gid);
-      const head: MessageValue = {
-        uid: Number(st.uid), gid: Number(st.gid), mode: Number(st.mode), dev: kernelDev(st.dev), ino: st.ino,
-        atim: { tv_sec: st.atimeNs / 1_000_000_000n, tv_usec: (st.atimeNs % 1_000_000_000n) / 1000n },
-        mtim: { tv_sec: st.mtimeNs / 1_000_000_000n, tv_usec: (st.mtimeNs % 1_000_000_000n) / 1000n },
-      };
-      if (st.isCharacterDevice() || st.isBlockDevice()) head.rdev = Number(st.rdev);
-      const g: GhostFile = { id: gid, head };
-      if (st.isFile()) {
-        const fd = openSync(openPath, 'r');
-        try {
-          if (st.size >= GHOST_CHUNKS_THRESH) {
-            head.chunks = true;
-            head.size = st.size;
-            g.chunks = dataRuns(fd, st.size, 1n);
-          } else {
-            g.data = readAt(fd, 0n, Number(st.size));
-          }
-        } finally {
-          closeSync(fd);
-        }
-      }
-      this.ghosts.push(g);
-    }
-    this.remaps.push({ orig_id: origId, remap_id: gid, remap_type: 'GHOST' });
-  }
-
-  /** Pipe buffer bytes, once per pipe (inode), into pipes-data or fifo-data. */
-  addPipeData(fifo: boolean, inode: bigint, readFd: number): void {
-    const seen = fifo ? this.fifosDumped : this.pipesDumped;
-    if (seen.has(inode)) return;
-    seen.add(inode);
-    const { data, size } = peekPipe(readFd);
-    if (data.length === 0) return;
-    (fifo ? this.fifoData : this.pipesData).push({ value: { pipe_id: Number(inode & 0xffffffffn), bytes: data.length, size }, extra: data });
-  }
-
-  /**
-   * The memfd inode id for a memfd (or other internal shmem) file, opened at `openPath`: its
-   * content, seals and mode are read once per inode, through cryo's own descriptor.
-   */
-  memfdInode(openPath: string, name: string): number {
-    const st = statSync(openPath, { bigint: true });
-    const key = `${st.dev}:${st.ino}`;
-    const known = this.memfdInodes.get(key);
-    if (known !== undefined) return known;
-    const inodeId = this.nextMemfdInode++;
-    this.memfdInodes.set(key, inodeId);
-    const fd = openSync(openPath, 'r');
-    let runs;
-    let seals;
-    try {
-      // Seals belong to the inode: any descriptor of it reads them.
-      seals = Number(rawSyscall('fcntl', fd, F_GET_SEALS, 0));
-      runs = dataRuns(fd, st.size, 4096n);
-    } finally {
-      closeSync(fd);
-    }
-    this.memfds.push({
-      shmid: st.ino,
-      runs,
-      entry: { name, uid: Number(st.uid), gid: Number(st.gid), size: st.size, shmid: Number(st.ino & 0xffffffffn), seals, inode_id: inodeId, mode: Number(st.mode) },
-    });
-    return inodeId;
-  }
-
-  /**
-   * The file id a memfd mapping (or shared anonymous memory, which CRIU 4.2 dumps the same way)
-   * refers to: one MEMFD entry per inode, not tied to any descriptor (CRIU's special file ids).
-   */
-  mappedMemfd(openPath: string, name: string): number {
-    const st = statSync(openPath, { bigint: true });
-    const key = `memfd:${st.dev}:${st.ino}`;
-    const known = this.special.get(key);
-    if (known !== undefined) return known;
-    const id = this.newId();
-    this.special.set(key, id);
-    const inodeId = this.memfdInode(openPath, name);
-    this.files.push({ type: 'MEMFD', id, memfd: { id, flags: 0, pos: 0n, fown: ZERO_FOWN, inode_id: inodeId } });
-    return id;
-  }
-}
-
-function readAt(fd: number, off: bigint, len: number): Buffer {
-  const b = Buffer.alloc(len);
-  for (let got = 0; got < len;) {
-    const n = readSync(fd, b, got, len - got, off + BigInt(got));
-    if (n === 0) break;
-    got += n;
-  }
-  return b;
-}
-
-/** The data regions of a file (SEEK_DATA/SEEK_HOLE on cryo's own descriptor), aligned to `align`. */
-function dataRuns(fd: number, size: bigint, align: bigint): { off: bigint; data: Buffer }[] {
-  const out: { off: bigint; data: Buffer }[] = [];
-  let pos = 0n;
-  while (pos < size) {
-    let start: bigint;
-    try {
-      start = lseek(fd, pos, SEEK_DATA);
-    } catch (e) {
-      if (e instanceof SysError && e.code === 'ENXIO') break;
-      throw e;
-    }
-    let end = lseek(fd, start, SEEK_HOLE);
-    start -= start % align;
-    end = end > size ? size : end;
-    const alignedEnd = ((end + align - 1n) / align) * align;
-    out.push({ off: start, data: readAt(fd, start, Number(alignedEnd - start)) });
-    pos = alignedEnd;
-  }
-  return out;
-}
-
-/** The bytes in a pipe's buffer, duplicated with tee() into a pipe of cryo's own: the task keeps them. */
-function peekPipe(readFd: number): { data: Buffer; size: number } {
-  const size = Number(rawSyscall('fcntl', readFd, F_GETPIPE_SZ, 0));
-  const fds = new Int32Array(2);
-  rawSyscall('pipe2', fds, O_NONBLOCK | O_CLOEXEC);
-  try {
-    rawSyscall('fcntl', fds[1]!, F_SETPIPE_SZ, size);
-    let n = 0;
-    try {
-      n = Number(rawSyscall('tee', readFd, fds[1]!, size, SPLICE_F_NONBLOCK));
-    } catch (e) {
-      if (!(e instanceof SysError && e.code === 'EAGAIN')) throw e; // empty pipe
-    }
-    const data = Buffer.alloc(n);
-    for (let got = 0; got < n;) got += readSync(fds[0]!, data, got, n - got, null);
-    return { data, size };
-  } finally {
-    closeSync(fds[0]!);
-    closeSync(fds[1]!);
-  }
-}
 
 /** Owner of a descriptor for SIGIO (fcntl F_GETOWN_EX / F_GETSIG on cryo's copy). */
 function fownOf(stolen: number, status: ProcStatus): MessageValue {
@@ -301,84 +28,6 @@ function fownOf(stolen: number, status: ProcStatus): MessageValue {
   if (pid === 0 && signum === 0) return ZERO_FOWN;
   return { uid: status.uid[0], euid: status.uid[1], signum, pid_type: ex.readInt32LE(0), pid };
 }
-
-interface FdContext {
-  table: FileTable;
-  pid: number;
-  fd: number;
-  id: number;
-  info: Fdinfo;
-  target: FdTarget;
-  st: ReturnType<typeof fstatSync>;
-  stolen: number;
-  fown: MessageValue;
-  /** Flags as CRIU stores them: f_flags without O_CLOEXEC (that one lives in fdinfo). */
-  flags: number;
-}
-
-/** A descriptor kind: when it applies, and how it is written. */
-interface FdKind {
-  readonly name: string;
-  readonly type: string;
-  matches(c: FdContext): boolean;
-  dump(c: FdContext): void;
-}
-
-const procFd = (c: FdContext) => procPath(c.pid, `fd/${c.fd}`);
-
-/** A read end for peeking: cryo's copy when it can read, else a fresh reader opened through /proc. */
-function withReader(c: FdContext, fn: (fd: number) => void): void {
-  if ((c.flags & O_ACCMODE) !== O_WRONLY) {
-    fn(c.stolen);
-    return;
-  }
-  const rd = openSync(procFd(c), fsc.O_RDONLY | fsc.O_NONBLOCK);
-  try {
-    fn(rd);
-  } finally {
-    closeSync(rd);
-  }
-}
-
-const FD_KINDS: readonly FdKind[] = [
-  {
-    name: 'memfd', type: 'MEMFD',
-    matches: (c) => c.target.kind === 'path' && c.target.path.startsWith('/memfd:') && c.st.isFile(),
-    dump(c) {
-      const name = (c.target as { path: string }).path.slice('/memfd:'.length);
-      const inodeId = c.table.memfdInode(procFd(c), name);
-      c.table.files.push({ type: 'MEMFD', id: c.id, memfd: { id: c.id, flags: c.flags, pos: c.info.pos, fown: c.fown, inode_id: inodeId } });
-    },
-  },
-  {
-    name: 'pipe', type: 'PIPE',
-    matches: (c) => c.target.kind === 'pipe',
-    dump(c) {
-      const inode = (c.target as { inode: bigint }).inode;
-      withReader(c, (rd) => c.table.addPipeData(false, inode, rd));
-      c.table.files.push({ type: 'PIPE', id: c.id, pipe: { id: c.id, pipe_id: Number(inode & 0xffffffffn), flags: c.flags & ~O_DIRECT, fown: c.fown } });
-    },
-  },
-  {
-    name: 'fifo', type: 'FIFO',
-    matches: (c) => c.target.kind === 'path' && c.st.isFIFO(),
-    dump(c) {
-      const inode = BigInt(c.st.ino);
-      const regfId = c.table.newId();
-      c.table.addReg(regfId, procFd(c), (c.target as { path: string }).path, c.flags, c.info.pos, c.fown);
-      withReader(c, (rd) => c.table.addPipeData(true, inode, rd));
-      c.table.files.push({ type: 'FIFO', id: c.id, fifo: { id: c.id, pipe_id: Number(inode & 0xffffffffn), regf_id: regfId } });
-    },
-  },
-  {
-    name: 'regular file, directory or device', type: 'REG',
-    matches: (c) => c.target.kind === 'path' && (c.st.isFile() || c.st.isDirectory() || c.st.isBlockDevice()
-      || (c.st.isCharacterDevice() && !TTY_MAJORS.has(major(BigInt(c.st.rdev))))),
-    dump(c) {
-      c.table.addReg(c.id, procFd(c), (c.target as { path: string }).path, c.flags, c.info.pos, c.fown);
-    },
-  },
-];
 
 function describe(t: FdTarget): string {
   switch (t.kind) {
@@ -409,10 +58,14 @@ export function dumpFds(table: FileTable, pid: number, pidfd: number, status: Pr
       }
       const id = table.newId();
       seen.push({ fd, stolen, dev: st.dev, ino: st.ino, id });
-      const c: FdContext = { table, pid, fd, id, info, target, st, stolen, fown: fownOf(stolen, status), flags: info.flags & ~O_CLOEXEC };
+      const c: DumpFd = {
+        table, pid, fd, id, info, target, st, stolen, fown: fownOf(stolen, status), flags: info.flags & ~O_CLOEXEC,
+        procFd: procPath(pid, `fd/${fd}`),
+      };
       const kind = FD_KINDS.find((k) => k.matches(c));
       if (!kind) throw new DumpError('UNSUPPORTED', `fd ${fd} of task ${pid} is ${describe(target)}: cryo cannot dump it yet`);
-      kind.dump(c);
+      const entry = kind.dump(c);
+      table.files.push({ type: kind.type, id, [kind.field]: entry });
       table.fdinfos.push({ id, flags: fdflags, type: kind.type, fd });
     }
   } finally {

@@ -1,98 +1,45 @@
 // Descriptors, working directory, root and umask, opened inside the task by
 // injected calls so the task owns them exactly as a process that opened them.
+// Each descriptor kind opens its own files (src/files/, one list in registry.ts);
+// this module places them at their numbers, shares open files between their
+// descriptors, and sets close-on-exec and the owner, for every kind alike.
 
 import { readdirSync } from 'node:fs';
 import type { MessageValue } from '../images/value.js';
+import type { FdRestoreSession } from '../files/kind.js';
+import { fdKindOfType } from '../files/registry.js';
 import { RestoreError } from './errors.js';
 import { openInTask } from './memory.js';
-import { regFile } from './preflight.js';
-import { finishShmem, restoreMemfdFd, shmemFds } from './shmem.js';
+import { regFile } from './file-entries.js';
+import { finishShmem, shmemFds } from './shmem.js';
 import type { TaskCtx } from './task-ctx.js';
 
-/** Open flags the kernel drops after open; passing them again would create or truncate. */
-const O_CREAT = 0o100;
-const O_EXCL = 0o200;
-const O_NOCTTY = 0o400;
-const O_TRUNC = 0o1000;
 const O_CLOEXEC = 0o2000000;
 const O_PATH = 0o10000000;
 const FD_CLOEXEC = 1;
-const SEEK_SET = 0;
 const F_SETFD = 2;
 const F_SETOWN_EX = 15;
 const F_SETSIG = 10;
-const F_SETFL = 4;
-const F_DUPFD_CLOEXEC = 1030;
-const F_SETPIPE_SZ = 1031;
-const O_NONBLOCK = 0o4000;
-const O_ACCMODE = 3;
-const O_RDWR = 2;
-const DEFAULT_PIPE_SIZE = 65536;
-/** Where pipe data is staged in the scratch area, and how much at a time. */
-const PIPE_CHUNK_AT = 8192;
-const PIPE_CHUNK = 8192;
 
-/** A pipe made in the task, both ends parked above every target fd until the targets are placed. */
-interface TaskPipe { r: number; w: number }
+const num = (v: unknown): number => Number((v as bigint | number | undefined) ?? 0);
 
-/** pipe data by pipe_id (pipes-data.img or fifo-data.img: entries with their bytes as extra). */
-function pipeData(ctx: TaskCtx, image = 'pipes-data.img'): Map<number, { data: Buffer; size: number }> {
-  const out = new Map<number, { data: Buffer; size: number }>();
-  for (const e of ctx.img.all.get(image)?.entries ?? []) {
-    const data = Buffer.isBuffer(e.extra) ? e.extra : Buffer.alloc(0);
-    out.set(Number(e.value.pipe_id), { data, size: Number(e.value.size ?? DEFAULT_PIPE_SIZE) });
+class Session implements FdRestoreSession {
+  private readonly states = new Map<string, unknown>();
+  private readonly queued: (() => void)[] = [];
+
+  constructor(readonly ctx: TaskCtx, readonly high: number) {}
+
+  state<T>(key: string, init: () => T): T {
+    if (!this.states.has(key)) this.states.set(key, init());
+    return this.states.get(key) as T;
   }
-  return out;
-}
 
-function makePipe(ctx: TaskCtx, pipeId: number, high: number, data: { data: Buffer; size: number } | undefined): TaskPipe {
-  const fds = Buffer.alloc(8);
-  const at = ctx.put(fds, 256);
-  ctx.call('pipe2', at, O_CLOEXEC);
-  const got = ctx.get(256, 8);
-  const park = (fd: number) => { const hi = Number(ctx.call('fcntl', fd, F_DUPFD_CLOEXEC, high)); ctx.call('close', fd); return hi; };
-  const p = { r: park(got.readInt32LE(0)), w: park(got.readInt32LE(4)) };
-  fillPipe(ctx, p.w, `pipe ${pipeId}`, data);
-  return p;
-}
-
-/** Puts the buffer size and the queued bytes of a pipe or FIFO back, through a write end in the task. */
-function fillPipe(ctx: TaskCtx, w: number, what: string, data: { data: Buffer; size: number } | undefined): void {
-  if (!data) return;
-  if (data.size !== DEFAULT_PIPE_SIZE) ctx.call('fcntl', w, F_SETPIPE_SZ, data.size);
-  for (let off = 0; off < data.data.length; ) {
-    const chunk = data.data.subarray(off, off + PIPE_CHUNK);
-    const n = Number(ctx.call('write', w, ctx.put(chunk, PIPE_CHUNK_AT), chunk.length));
-    if (n <= 0) throw new RestoreError('FAILED', `cannot refill ${what}: write returned ${n}`);
-    off += n;
+  later(fn: () => void): void {
+    this.queued.push(fn);
   }
-}
 
-/**
- * A FIFO's ends are opened by path. A reader+writer end held by cryo (parked high) comes first:
- * with it, opening either end does not block, and the FIFO's buffer is kept while the ends are placed.
- */
-function fifoHolder(ctx: TaskCtx, fifo: MessageValue, high: number, data: { data: Buffer; size: number } | undefined): number {
-  const reg = regFile(ctx.img, Number(fifo.regf_id), `FIFO ${fifo.pipe_id}`);
-  const fd = openInTask(ctx, String(reg.name), O_RDWR | O_NONBLOCK | O_CLOEXEC, `FIFO ${reg.name}`);
-  const hi = Number(ctx.call('fcntl', fd, F_DUPFD_CLOEXEC, high));
-  ctx.call('close', fd);
-  fillPipe(ctx, hi, `FIFO ${reg.name}`, data);
-  return hi;
-}
-
-function restoreFifoFd(ctx: TaskCtx, fdi: MessageValue, fifo: MessageValue): void {
-  const target = Number(fdi.fd);
-  const reg = regFile(ctx.img, Number(fifo.regf_id), `fd ${target}`);
-  const flags = Number(reg.flags) & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC);
-  const fd = openInTask(ctx, String(reg.name), flags | O_NONBLOCK, `fd ${target}`);
-  if (!(flags & O_NONBLOCK)) ctx.call('fcntl', fd, F_SETFL, flags & ~O_NONBLOCK & ~O_ACCMODE);
-  const cloexec = (Number(fdi.flags) & FD_CLOEXEC) !== 0;
-  if (fd !== target) {
-    ctx.call('dup3', fd, target, cloexec ? O_CLOEXEC : 0);
-    ctx.call('close', fd);
-  } else if (cloexec) {
-    ctx.call('fcntl', target, F_SETFD, FD_CLOEXEC);
+  runLater(): void {
+    for (const fn of this.queued.splice(0)) fn();
   }
 }
 
@@ -107,48 +54,27 @@ function closeStubFds(ctx: TaskCtx): void {
   for (const fd of fds) if (!keep.has(fd)) ctx.call('close', fd);
 }
 
-function restorePipeFd(ctx: TaskCtx, fdi: MessageValue, pipe: MessageValue, end: number): void {
-  const target = Number(fdi.fd);
-  const cloexec = (Number(fdi.flags) & FD_CLOEXEC) !== 0;
-  ctx.call('dup3', end, target, cloexec ? O_CLOEXEC : 0);
-  const flags = Number(pipe.flags);
-  if (flags & O_NONBLOCK) ctx.call('fcntl', target, F_SETFL, O_NONBLOCK);
-}
-
-function restoreFd(ctx: TaskCtx, fdi: MessageValue, opened: Map<number, number>): void {
-  const target = Number(fdi.fd);
-  const why = `fd ${target}`;
-  const cloexec = (Number(fdi.flags) & FD_CLOEXEC) !== 0;
-  // Descriptors of one file id share one open file description (offset, flags), as dup made them.
-  const twin = opened.get(Number(fdi.id));
-  if (twin !== undefined) {
-    ctx.call('dup3', twin, target, cloexec ? O_CLOEXEC : 0);
-    return;
-  }
-  opened.set(Number(fdi.id), target);
-  const reg = regFile(ctx.img, Number(fdi.id), why);
-  const flags = Number(reg.flags) & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC);
-  const fd = openInTask(ctx, String(reg.name), flags, why);
-  const pos = BigInt(reg.pos as bigint);
-  if (pos !== 0n) {
-    const r = ctx.raw('lseek', fd, pos, SEEK_SET);
-    if (r < 0n) throw new RestoreError('FAILED', `cannot seek ${reg.name} (${why}) to ${pos}: errno ${-r}`);
-  }
+/** Moves the task's `fd` to `target` with its close-on-exec flag. */
+function place(ctx: TaskCtx, fd: number, target: number, cloexec: boolean): void {
   if (fd !== target) {
     ctx.call('dup3', fd, target, cloexec ? O_CLOEXEC : 0);
     ctx.call('close', fd);
-  } else if (cloexec) {
-    ctx.call('fcntl', target, F_SETFD, FD_CLOEXEC);
+  } else {
+    // Kinds may hand over a close-on-exec descriptor (F_DUPFD_CLOEXEC): set the flag either way.
+    ctx.call('fcntl', target, F_SETFD, cloexec ? FD_CLOEXEC : 0);
   }
-  const fown = reg.fown as MessageValue | undefined;
-  if (fown && Number(fown.pid) !== 0) {
+}
+
+/** The SIGIO owner and signal of an open file (fown_entry), where one was set. */
+function setOwner(ctx: TaskCtx, fd: number, fown: MessageValue | undefined): void {
+  if (fown && num(fown.pid) !== 0) {
     // struct f_owner_ex { int type; pid_t pid; }
     const b = Buffer.alloc(8);
-    b.writeInt32LE(Number(fown.pid_type), 0);
-    b.writeInt32LE(Number(fown.pid), 4);
-    ctx.call('fcntl', target, F_SETOWN_EX, ctx.put(b, 256));
+    b.writeInt32LE(num(fown.pid_type), 0);
+    b.writeInt32LE(num(fown.pid), 4);
+    ctx.call('fcntl', fd, F_SETOWN_EX, ctx.put(b, 256));
   }
-  if (fown && Number(fown.signum) !== 0) ctx.call('fcntl', target, F_SETSIG, Number(fown.signum));
+  if (fown && num(fown.signum) !== 0) ctx.call('fcntl', fd, F_SETSIG, num(fown.signum));
 }
 
 /** cwd, root and umask (fs-PID.img). */
@@ -174,48 +100,28 @@ function restoreFs(ctx: TaskCtx): void {
 export function restoreFiles(ctx: TaskCtx): void {
   closeStubFds(ctx);
   // Lowest target first: openat returns the lowest free number, never one already placed.
-  const fds = [...ctx.img.fdinfo].sort((a, b) => Number(a.fd) - Number(b.fd));
+  const fds = [...ctx.img.fdinfo].sort((a, b) => num(a.fd) - num(b.fd));
+  const session = new Session(ctx, Math.max(0, ...fds.map((f) => num(f.fd))) + 1);
+  // Descriptors of one file id share one open file description (offset, flags), as dup made them.
   const opened = new Map<number, number>();
-  const high = Math.max(0, ...fds.map((f) => Number(f.fd))) + 1;
-  const pipes = new Map<number, TaskPipe>();
-  const data = pipeData(ctx);
-  const fifoData = pipeData(ctx, 'fifo-data.img');
-  const fifoHolders = new Map<number, number>();
   for (const fdi of fds) {
-    const file = ctx.img.files.get(Number(fdi.id))!;
-    if (file.type === 'FIFO') {
-      const fifo = file.fifo as MessageValue;
-      const id = Number(fifo.pipe_id);
-      if (!fifoHolders.has(id)) fifoHolders.set(id, fifoHolder(ctx, fifo, high, fifoData.get(id)));
-      const twin = opened.get(Number(fdi.id));
-      if (twin !== undefined) ctx.call('dup3', twin, Number(fdi.fd), (Number(fdi.flags) & FD_CLOEXEC) ? O_CLOEXEC : 0);
-      else restoreFifoFd(ctx, fdi, fifo);
-      opened.set(Number(fdi.id), Number(fdi.fd));
+    const target = num(fdi.fd);
+    const cloexec = (num(fdi.flags) & FD_CLOEXEC) !== 0;
+    const twin = opened.get(num(fdi.id));
+    if (twin !== undefined) {
+      ctx.call('dup3', twin, target, cloexec ? O_CLOEXEC : 0);
       continue;
     }
-    if (file.type === 'MEMFD') {
-      const twin = opened.get(Number(fdi.id));
-      if (twin !== undefined) ctx.call('dup3', twin, Number(fdi.fd), (Number(fdi.flags) & FD_CLOEXEC) ? O_CLOEXEC : 0);
-      else restoreMemfdFd(ctx, fdi, file.memfd as MessageValue);
-      opened.set(Number(fdi.id), Number(fdi.fd));
-      continue;
-    }
-    if (file.type !== 'PIPE') {
-      restoreFd(ctx, fdi, opened);
-      continue;
-    }
-    const pipe = file.pipe as MessageValue;
-    const id = Number(pipe.pipe_id);
-    let p = pipes.get(id);
-    if (!p) pipes.set(id, p = makePipe(ctx, id, high, data.get(id)));
-    // Descriptors of one file id share their open file description; a pipe's ends are two of them.
-    const twin = opened.get(Number(fdi.id));
-    if (twin !== undefined) ctx.call('dup3', twin, Number(fdi.fd), (Number(fdi.flags) & FD_CLOEXEC) ? O_CLOEXEC : 0);
-    else restorePipeFd(ctx, fdi, pipe, (Number(pipe.flags) & O_ACCMODE) === 0 ? p.r : p.w);
-    opened.set(Number(fdi.id), Number(fdi.fd));
+    const file = ctx.img.files.get(num(fdi.id))!;
+    const kind = fdKindOfType(file.type);
+    const entry = kind && (file[kind.field] as MessageValue | undefined);
+    if (!kind || !entry) throw new RestoreError('UNSUPPORTED', `fd ${target} is a ${String(file.type)} descriptor cryo cannot restore`);
+    const fd = kind.restore({ ctx, session, file, entry, fdi, target, why: `fd ${target}` });
+    place(ctx, fd, target, cloexec);
+    setOwner(ctx, target, entry.fown as MessageValue | undefined);
+    opened.set(num(fdi.id), target);
   }
-  for (const p of pipes.values()) { ctx.call('close', p.r); ctx.call('close', p.w); }
-  for (const h of fifoHolders.values()) ctx.call('close', h);
+  session.runLater();
   finishShmem(ctx);
   restoreFs(ctx);
 }

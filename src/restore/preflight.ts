@@ -11,6 +11,10 @@ import type { RestoreImages } from './images.js';
 import { vmaKind } from './vma-kinds.js';
 import { checkGhost, ghostFiles } from './ghost-files.js';
 import { checkShmem } from './shmem.js';
+import { regFile } from './file-entries.js';
+import { fdKindNames, fdKindOfType } from '../files/registry.js';
+
+export { regFile } from './file-entries.js';
 
 const num = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : ((v as number | undefined) ?? 0));
 const S_IFMT = 0o170000;
@@ -62,8 +66,8 @@ export function checkSupported(img: RestoreImages): void {
   if (((img.mm.aios as unknown[] | undefined) ?? []).length > 0) throw new RestoreError('UNSUPPORTED', 'the process has AIO rings; cryo cannot restore them yet');
   for (const fd of img.fdinfo) {
     const f = img.files.get(num(fd.id))!;
-    if (f.type !== 'REG' && f.type !== 'PIPE' && f.type !== 'FIFO' && f.type !== 'MEMFD') {
-      throw new RestoreError('UNSUPPORTED', `fd ${fd.fd} is a ${String(f.type)} descriptor; cryo restores regular files, devices, pipes, FIFOs and memfds only for now`);
+    if (fdKindOfType(f.type) === undefined) {
+      throw new RestoreError('UNSUPPORTED', `fd ${fd.fd} is a ${String(f.type)} descriptor; cryo restores only these kinds for now: ${fdKindNames()}`);
     }
   }
   const th = img.core.thread_core as MessageValue | undefined;
@@ -101,25 +105,15 @@ export function neededFiles(img: RestoreImages): FileUse[] {
   }
   for (const fd of img.fdinfo) {
     const f = img.files.get(num(fd.id));
-    if (f?.type === 'REG') add(num(fd.id), `fd ${fd.fd}`);
-    if (f?.type === 'FIFO') add(num((f.fifo as MessageValue).regf_id), `fd ${fd.fd}`);
+    const kind = fdKindOfType(f?.type);
+    const entry = kind && (f?.[kind.field] as MessageValue | undefined);
+    if (kind?.neededFiles && entry) for (const id of kind.neededFiles(entry)) add(id, `fd ${fd.fd}`);
   }
   if (img.fs) {
     add(num(img.fs.cwd_id), 'the working directory');
     add(num(img.fs.root_id), 'the root directory');
   }
   return [...uses].map(([id, why]) => ({ id, why }));
-}
-
-/** The reg_file_entry of a file id, or a clear error. */
-export function regFile(img: RestoreImages, id: number, why: string): MessageValue {
-  const f = img.files.get(id);
-  if (f === undefined) throw new RestoreError('IMAGE_INCONSISTENT', `${why} refers to file id ${id}, which files.img does not have`);
-  const reg = f.reg as MessageValue | undefined;
-  if (f.type !== 'REG' || reg === undefined) {
-    throw new RestoreError('UNSUPPORTED', `${why} is a ${String(f.type)} file; cryo can only restore regular files there`);
-  }
-  return reg;
 }
 
 /** Extra per-file facts a cryo dump may record (the cryo-specific image); absent for CRIU dumps. */
@@ -164,6 +158,18 @@ export function checkFiles(img: RestoreImages, facts: ReadonlyMap<number, FileFa
           `${name} (${why}) was modified after the dump (mtime ${showTime(now)}, it was ${showTime(mtime)} at dump time): restore needs the file as it was`);
       }
     }
+  }
+}
+
+/** Each descriptor's file entry is there, and its kind can restore it (unresolvable watches, ...). */
+export function checkFds(img: RestoreImages): void {
+  for (const fd of img.fdinfo) {
+    const f = img.files.get(num(fd.id))!;
+    const kind = fdKindOfType(f.type);
+    if (!kind) continue; // checkSupported refused it
+    const entry = f[kind.field] as MessageValue | undefined;
+    if (entry === undefined) throw new RestoreError('IMAGE_INCONSISTENT', `files.img: file id ${fd.id} (fd ${fd.fd}) is ${String(f.type)} without its ${kind.field} entry`);
+    kind.check?.(img, entry, `fd ${fd.fd}`);
   }
 }
 
@@ -253,5 +259,6 @@ export function preflight(img: RestoreImages, arch: Arch, opts: PreflightOptions
   checkPages(img, arch.pageSize);
   checkShmem(img, arch.pageSize);
   checkFiles(img, opts.fileFacts ?? fileFactsOf(img.dir));
+  checkFds(img);
   checkPidFree(img.pid);
 }

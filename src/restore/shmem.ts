@@ -38,10 +38,7 @@ const O_CLOEXEC = 0o2000000;
 const F_DUPFD_CLOEXEC = 1030;
 const F_ADD_SEALS = 1033;
 const F_SEAL_SEAL = 1;
-const FD_CLOEXEC = 1;
 const SEEK_SET = 0;
-const F_SETOWN_EX = 15;
-const F_SETSIG = 10;
 /** What an anonymous shmem segment is named in memfd.img (CRIU 4.2 writes the mapping's path). */
 const DEV_ZERO = '/dev/zero';
 
@@ -271,29 +268,14 @@ export function mapShmemVma(ctx: TaskCtx, v: MessageValue): boolean {
   }
 }
 
-/** A MEMFD descriptor: a new open file description of its inode, at its offset, with its flags. */
-export function restoreMemfdFd(ctx: TaskCtx, fdi: MessageValue, memfd: MessageValue): void {
-  const target = num(fdi.fd);
-  const parked = inodeFd(ctx, memfdOfFile(ctx.img, num(fdi.id), `fd ${target}`));
+/** A MEMFD descriptor: a new open file description of its inode, at its offset, with its flags; returns the task's fd. */
+export function openMemfd(ctx: TaskCtx, memfd: MessageValue, why: string): number {
+  const parked = inodeFd(ctx, memfdOfFile(ctx.img, num(memfd.id), why));
   const flags = num(memfd.flags) & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC);
   const fd = reopen(ctx, parked, flags);
   const pos = big(memfd.pos);
   if (pos !== 0n) ctx.call('lseek', fd, pos, SEEK_SET);
-  const cloexec = (num(fdi.flags) & FD_CLOEXEC) !== 0;
-  if (fd !== target) {
-    ctx.call('dup3', fd, target, cloexec ? O_CLOEXEC : 0);
-    ctx.call('close', fd);
-  } else if (cloexec) {
-    ctx.call('fcntl', target, 2 /* F_SETFD */, FD_CLOEXEC);
-  }
-  const fown = memfd.fown as MessageValue | undefined;
-  if (fown && num(fown.pid) !== 0) {
-    const b = Buffer.alloc(8); // struct f_owner_ex { int type; pid_t pid; }
-    b.writeInt32LE(num(fown.pid_type), 0);
-    b.writeInt32LE(num(fown.pid), 4);
-    ctx.call('fcntl', target, F_SETOWN_EX, ctx.put(b, 256));
-  }
-  if (fown && num(fown.signum) !== 0) ctx.call('fcntl', target, F_SETSIG, num(fown.signum));
+  return fd;
 }
 
 /** Once every mapping and descriptor exists: the memfds' seals, then the parked descriptors go. */

@@ -1,0 +1,22 @@
+// open(2)/fcntl(2) numbers the descriptor kinds share (x86_64 and the generic Linux ABI agree on these).
+export const O_ACCMODE = 0o3;
+export const O_RDONLY = 0;
+export const O_WRONLY = 0o1;
+export const O_RDWR = 0o2;
+export const O_CREAT = 0o100;
+export const O_EXCL = 0o200;
+export const O_NOCTTY = 0o400;
+export const O_TRUNC = 0o1000;
+export const O_NONBLOCK = 0o4000;
+export const O_DIRECT = 0o40000;
+export const O_CLOEXEC = 0o2000000;
+/** Open flags the kernel drops after open; passing them again would create or truncate. */
+export const O_OPEN_ONLY = O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC;
+export const F_SETFD = 2;
+export const F_SETFL = 4;
+export const F_DUPFD_CLOEXEC = 1030;
+export const FD_CLOEXEC = 1;
+export const SEEK_SET = 0;
+
+export const num = (v: unknown): number => Number((v as bigint | number | undefined) ?? 0);
+export const big = (v: unknown): bigint => BigInt((v as bigint | number | undefined) ?? 0);

@@ -1,0 +1,37 @@
+// Pipes (PIPE): one pipe per pipe_id made in the task, its ends parked high until every
+// descriptor is placed; each file id (an open end) is a dup of its end. Dump peeks the queued
+// bytes with tee() into pipes-data.img, once per pipe.
+import { withReader } from '../dump/file-table.js';
+import type { FdKind } from './kind.js';
+import { O_ACCMODE, O_CLOEXEC, O_DIRECT, O_NONBLOCK, F_DUPFD_CLOEXEC, F_SETFL, num } from './constants.js';
+import { fillPipe, park, pipeData } from './pipe-data.js';
+
+interface TaskPipe { r: number; w: number }
+
+export const pipeKind: FdKind = {
+  type: 'PIPE', field: 'pipe', name: 'a pipe',
+  matches: (c) => c.target.kind === 'pipe',
+  dump(c) {
+    const inode = (c.target as { inode: bigint }).inode;
+    withReader(c.stolen, c.flags, c.procFd, (rd) => c.table.addPipeData(false, inode, rd));
+    return { id: c.id, pipe_id: Number(inode & 0xffffffffn), flags: c.flags & ~O_DIRECT, fown: c.fown };
+  },
+  restore({ ctx, session, entry: pipe }) {
+    const id = num(pipe.pipe_id);
+    const pipes = session.state('pipes', () => new Map<number, TaskPipe>());
+    let p = pipes.get(id);
+    if (!p) {
+      const at = ctx.put(Buffer.alloc(8), 256);
+      ctx.call('pipe2', at, O_CLOEXEC);
+      const got = ctx.get(256, 8);
+      p = { r: park(ctx, got.readInt32LE(0), session.high), w: park(ctx, got.readInt32LE(4), session.high) };
+      pipes.set(id, p);
+      fillPipe(ctx, p.w, `pipe ${id}`, pipeData(session, 'pipes-data.img').get(id));
+      const made = p;
+      session.later(() => { ctx.call('close', made.r); ctx.call('close', made.w); });
+    }
+    const fd = Number(ctx.call('fcntl', (num(pipe.flags) & O_ACCMODE) === 0 ? p.r : p.w, F_DUPFD_CLOEXEC, 0));
+    if (num(pipe.flags) & O_NONBLOCK) ctx.call('fcntl', fd, F_SETFL, O_NONBLOCK);
+    return fd;
+  },
+};

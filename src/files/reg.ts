@@ -1,0 +1,28 @@
+// Regular files, directories and devices (REG): opened by path, at their offset. A file deleted
+// while open is a ghost: the dump saves its content (FileTable), restore recreates it at its old
+// path for as long as the task opens it (src/restore/ghost-files.ts).
+import { RestoreError } from '../restore/errors.js';
+import { openInTask } from '../restore/memory.js';
+import { major } from '../dump/file-table.js';
+import type { FdKind } from './kind.js';
+import { O_OPEN_ONLY, SEEK_SET, big, num } from './constants.js';
+
+/** tty majors (TTY_MAJOR, TTYAUX_MAJOR, UNIX98_PTY_SLAVE_MAJOR..): CRIU's own TTY type, not done here. */
+const TTY_MAJORS = new Set([4, 5, 136, 137, 138, 139, 140, 141, 142, 143]);
+
+export const regKind: FdKind = {
+  type: 'REG', field: 'reg', name: 'a regular file, directory or device',
+  matches: (c) => c.target.kind === 'path' && (c.st.isFile() || c.st.isDirectory() || c.st.isBlockDevice()
+    || (c.st.isCharacterDevice() && !TTY_MAJORS.has(major(BigInt(c.st.rdev))))),
+  dump: (c) => c.table.regEntry(c.id, c.procFd, (c.target as { path: string }).path, c.flags, c.info.pos, c.fown),
+  neededFiles: (reg) => [num(reg.id)],
+  restore({ ctx, entry: reg, why }) {
+    const fd = openInTask(ctx, String(reg.name), num(reg.flags) & ~O_OPEN_ONLY, why);
+    const pos = big(reg.pos);
+    if (pos !== 0n) {
+      const r = ctx.raw('lseek', fd, pos, SEEK_SET);
+      if (r < 0n) throw new RestoreError('FAILED', `cannot seek ${reg.name} (${why}) to ${pos}: errno ${-r}`);
+    }
+    return fd;
+  },
+};
