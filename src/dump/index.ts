@@ -16,19 +16,14 @@ import {
   ProcReadError, readCwd, readExe, readLoginuid, readMaps, readOomScoreAdj, readPersonality, readRoot, readSmaps,
   readStat, readStatus, readTimers, procPath, readComm, type ProcStatus,
 } from '../proc/index.js';
-import {
-  SysError, WaitError, __WALL, kill, pidfdOpen, ptrace, ptraceEvent, rawSyscall, stopSig, waitForStop, waitpid,
-} from '../sys/index.js';
+import { SysError, WaitError, __WALL, kill, pidfdOpen, ptrace, rawSyscall, waitpid } from '../sys/index.js';
 import { closeSync } from 'node:fs';
 import { PageWriter, type MessageValue } from '../images/index.js';
 import { DumpError } from './errors.js';
 import type { DumpEvent, DumpResult } from './events.js';
 import { ImageSet } from './image-set.js';
-import { ARCH_THREAD_EXTRAS } from './arch-extras.js';
-import {
-  checkDumpable, credsFromStatus, readQueuedSignals, readRegsets, readRlimits, readRobustList, readSched,
-  readSeccompFilters, rseqEntry,
-} from './task-state.js';
+import { checkDumpable, readQueuedSignals, readRlimits } from './task-state.js';
+import { readThread, readThreadOutside, seccompTable, seizeAllThreads, threadInjectors, type ThreadState } from './threads.js';
 import { readInjectedState } from './injected-state.js';
 import { collectVmas, dumpPages, mmEntry } from './memory.js';
 import { FileTable, dumpFds } from './files.js';
@@ -55,11 +50,6 @@ export interface DumpOptions {
 
 const SIG = constants.signals;
 const TASK_ALIVE = 1;
-const SS_DISABLE = 2;
-
-function hex(v: bigint): string {
-  return `0x${v.toString(16)}`;
-}
 
 /** Turns errors from the lower layers into DumpErrors with one clear line. */
 function asDumpError(e: unknown, pid: number): DumpError {
@@ -73,19 +63,6 @@ function asDumpError(e: unknown, pid: number): DumpError {
     return new DumpError('FAILED', `dump of task ${pid} failed: ${e.message}`, { cause: e });
   }
   return new DumpError('FAILED', `dump of task ${pid} failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
-}
-
-/** Waits for the PTRACE_INTERRUPT stop; signals that arrive first are passed on to the task. */
-function waitInterruptStop(pid: number): void {
-  for (;;) {
-    const st = waitForStop(pid, { timeoutMs: 10_000 }).status;
-    const ev = ptraceEvent(st);
-    const sig = stopSig(st);
-    if (ev === 128 && sig === SIG.SIGTRAP) return; // PTRACE_EVENT_STOP from INTERRUPT
-    if (ev === 128) throw new DumpError('UNSUPPORTED', `task ${pid} entered a group stop (signal ${sig}): cryo cannot dump stopped tasks yet`);
-    // A signal-delivery stop: deliver it as the task would have had it; the interrupt stays pending.
-    ptrace.cont(pid, sig);
-  }
 }
 
 /**
@@ -125,14 +102,12 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   const images = new ImageSet(opts.dir, emit);
   const undo = new UndoList();
   const t0 = performance.now();
-  let seized = false;
+  // Every thread seized so far: each is detached again whatever happens.
+  const seized = new Set<number>();
   let pagesWritten = 0;
   try {
     emit({ type: 'stage', stage: 'seize' });
-    ptrace.seize(pid, 0);
-    seized = true;
-    ptrace.interrupt(pid);
-    waitInterruptStop(pid);
+    const tids = seizeAllThreads(pid, seized);
     const frozenAt = performance.now();
     await checkpoint();
 
@@ -140,16 +115,8 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     emit({ type: 'stage', stage: 'task' });
     status = readStatus(pid);
     const stat = readStat(pid);
-    const regsets = readRegsets(pid, arch);
-    const unsavable = arch.unsavableState(regsets);
-    if (unsavable.length > 0) throw new DumpError('UNSUPPORTED', unsavable[0]!.message);
-    const sigmask = ptrace.getSigmask(pid);
-    const signalsP = readQueuedSignals(pid, false);
     const signalsS = readQueuedSignals(pid, true);
-    const rseq = rseqEntry(pid);
-    const filters = status.seccomp === 2 ? readSeccompFilters(pid, Math.max(status.seccompFilters, 1) + 64) : [];
-    const robust = readRobustList(pid);
-    const sched = readSched(pid);
+    const outside = tids.map((tid) => readThreadOutside(pid, tid, arch));
     const rlimits = readRlimits(pid);
     const timers = readTimers(pid);
     const [rootIds, taskIds] = namespaceIds(pid);
@@ -164,6 +131,14 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     await checkpoint();
     const injected = readInjectedState(inj, scratch, timers);
     await checkpoint();
+    // Each thread's own state, the per-thread injected calls run in that thread.
+    const others = threadInjectors(tids.filter((t) => t !== pid), arch, undo, maps);
+    const threads: ThreadState[] = [readThread(outside[0]!, arch, inj, scratch, injected)];
+    for (const o of outside.slice(1)) {
+      threads.push(readThread(o, arch, others.get(o.tid)!, scratch));
+      await checkpoint();
+    }
+    const main = threads[0]!;
 
     // Memory.
     emit({ type: 'stage', stage: 'memory' });
@@ -172,8 +147,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     const vmas = collectVmas(pid, smaps, files, { start: scratch.addr, end: scratch.addr + BigInt(scratch.size) });
     const exeLink = readExe(pid);
     const exeId = files.mappedFile(procPath(pid, 'exe'), exeLink.path, statOf(procPath(pid, 'exe')));
-    const ti0 = arch.threadInfoFromRegsets(regsets, { clearTidAddr: injected.clearTidAddr, ...(ARCH_THREAD_EXTRAS[arch.name]?.(pid) ?? {}) });
-    const ti = arch.fixSyscallRestart(ti0).threadInfo;
+    const ti = main.threadInfo;
     const sp = BigInt(((ti.gpregs ?? ti.regs ?? {}) as Record<string, unknown>).sp as bigint ?? 0n);
     const t1 = performance.now();
     const pages = dumpPages(pid, vmas, arch.pageSize, images.path('pagemap', pid), images.path('pages', 1), 1, sp);
@@ -201,23 +175,9 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     // Write the images.
     emit({ type: 'stage', stage: 'write' });
     const comm = readComm(pid);
-    const threadCore: MessageValue = {
-      futex_rla: robust.head, futex_rla_len: robust.len, sched_nice: sched.nice, sched_policy: sched.policy,
-    };
-    if (sched.prio !== undefined) threadCore.sched_prio = sched.prio;
-    threadCore.sas = injected.sas.ss_sp === 0n && injected.sas.ss_size === 0n ? { ss_sp: 0n, ss_size: 0n, ss_flags: SS_DISABLE } : injected.sas;
-    if (injected.pdeathSig) threadCore.pdeath_sig = injected.pdeathSig;
-    threadCore.signals_p = signalsP;
-    threadCore.creds = credsFromStatus(status, injected.secbits);
-    if (status.seccomp !== 0) {
-      threadCore.seccomp_mode = status.seccomp === 1 ? 'strict' : 'filter';
-      if (filters.length > 0) threadCore.seccomp_filter = filters.length - 1;
-    }
-    threadCore.comm = comm;
-    if (rseq) threadCore.rseq_entry = rseq;
-    threadCore.cg_set = 1;
+    const seccompFilters = seccompTable(threads);
     const tc: MessageValue = {
-      task_state: TASK_ALIVE, exit_code: 0, personality: readPersonality(pid), flags: stat.flags, blk_sigset: sigmask, comm,
+      task_state: TASK_ALIVE, exit_code: 0, personality: readPersonality(pid), flags: stat.flags, blk_sigset: main.sigmask, comm,
       timers: { ...injected.itimers, posix: injected.posixTimers },
       rlimits: { rlimits },
       signals_s: signalsS,
@@ -227,14 +187,18 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
       child_subreaper: injected.childSubreaper,
     };
     if (injected.membarrierMask) tc.membarrier_registration_mask = injected.membarrierMask;
-    const core: MessageValue = { mtype: arch.criuMarch, [arch.threadInfoField]: ti as MessageValue, tc, thread_core: threadCore };
+    // As CRIU: the main thread's mask is the task's (tc), every other thread's is in its thread_core.
+    const core: MessageValue = { mtype: arch.criuMarch, [arch.threadInfoField]: ti as MessageValue, tc, thread_core: main.threadCore };
     images.write('core', pid, 'CORE', [core]);
+    for (const t of threads.slice(1)) {
+      const thread_core: MessageValue = { ...t.threadCore, blk_sigset: t.sigmask };
+      images.write('core', t.tid, 'CORE', [{ mtype: arch.criuMarch, [arch.threadInfoField]: t.threadInfo as MessageValue, thread_core }]);
+    }
     images.write('mm', pid, 'MM', [mmEntry(pid, stat, injected.brk, exeId, vmas, injected.dumpable, injected.thpDisabled)]);
     writeFileImages(images, files, taskIds.files_id as number, arch);
     images.write('fs', pid, 'FS', [{ cwd_id: cwdId, root_id: rootId, umask: status.umask ?? 0o22 }]);
     images.write('ids', pid, 'IDS', [taskIds]);
-    images.write('pstree', undefined, 'PSTREE', [{ pid, ppid: 0, pgid: stat.pgrp, sid: stat.session, threads: [pid] }]);
-    const seccompFilters: MessageValue[] = filters.map((f, i): MessageValue => (i === 0 ? { filter: f, flags: 0 } : { filter: f, prev: i - 1, flags: 0 }));
+    images.write('pstree', undefined, 'PSTREE', [{ pid, ppid: 0, pgid: stat.pgrp, sid: stat.session, threads: threads.map((t) => t.tid) }]);
     images.write('seccomp', undefined, 'SECCOMP', [seccompFilters.length === 0 ? {} : { seccomp_filters: seccompFilters }]);
     images.write('timens', 0, 'TIMENS', [{ monotonic: clock(1), boottime: clock(7) }]);
     images.write('inventory', undefined, 'INVENTORY', [{
@@ -254,10 +218,10 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     await checkpoint();
   } catch (e) {
     const err = asDumpError(e, pid);
-    if (seized) {
+    if (seized.size > 0) {
       emit({ type: 'stage', stage: 'undo' });
       const failures = undo.run();
-      try { ptrace.detach(pid); } catch { /* gone */ }
+      detachAll(seized);
       if (failures.length > 0) throw new DumpError(err.code, `${err.message}; and undoing failed: ${failures.join('; ')}`, { cause: e });
     }
     throw err;
@@ -267,19 +231,30 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   emit({ type: 'stage', stage: 'undo' });
   const failures = undo.run();
   if (failures.length > 0) {
-    try { ptrace.detach(pid); } catch { /* gone */ }
+    detachAll(seized);
     throw new DumpError('FAILED', `images of task ${pid} are written, but undoing cryo's changes failed: ${failures.join('; ')}`);
   }
   if (opts.leaveRunning) {
     emit({ type: 'stage', stage: 'detach' });
-    ptrace.detach(pid);
+    detachAll(seized);
   } else {
     emit({ type: 'stage', stage: 'kill' });
     kill(pid, SIG.SIGKILL);
-    // As its tracer cryo hears of the death first; collecting that lets the parent reap it.
+    // As their tracer cryo hears of each thread's death first: collecting the other threads lets
+    // the main thread become a zombie, and collecting that lets the parent reap it.
+    for (const tid of [...seized].filter((t) => t !== pid)) {
+      try { waitpid(tid, __WALL); } catch { /* already collected */ }
+    }
     try { waitpid(pid, __WALL); } catch { /* already collected */ }
   }
   return { pid, dir: opts.dir, images: [...images.written], pagesWritten, leftRunning: !!opts.leaveRunning };
+}
+
+/** Detaches every seized thread (threads that are gone are skipped). */
+function detachAll(tids: Iterable<number>): void {
+  for (const tid of tids) {
+    try { ptrace.detach(tid); } catch { /* gone */ }
+  }
 }
 
 function statOf(p: string): { dev: bigint; ino: bigint } {

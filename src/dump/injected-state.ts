@@ -17,7 +17,7 @@ const SIGEV = { signal: 0, none: 1, thread: 2, threadId: 4 };
 
 export interface InjectedState {
   sigactions: MessageValue[];
-  sas: MessageValue;
+  sas: ThreadInjectedState["sas"];
   itimers: { real: MessageValue; virt: MessageValue; prof: MessageValue };
   posixTimers: MessageValue[];
   clearTidAddr: bigint;
@@ -33,6 +33,30 @@ export interface InjectedState {
 /** The signals CRIU saves an action for, in its order (SIGKILL and SIGSTOP have none). */
 export const SIGACTION_SIGNALS = Array.from({ length: SIGMAX }, (_, i) => i + 1).filter((s) => s !== SIGKILL && s !== SIGSTOP);
 
+/** The rest of the scratch page, for small results. */
+const TAIL = 2048;
+
+export interface ThreadInjectedState {
+  sas: { ss_sp: bigint; ss_size: bigint; ss_flags: number };
+  clearTidAddr: bigint;
+  pdeathSig: number;
+  secbits: number;
+}
+
+/** What each thread keeps for itself: alternate stack, clear_child_tid, pdeath signal, securebits. */
+export function readThreadInjected(inj: Injector, scratch: Scratch): ThreadInjectedState {
+  const at = scratch.addr + BigInt(TAIL);
+  inj.call('sigaltstack', 0, at);
+  const ss = scratch.read(TAIL, 24); // stack_t {sp, int flags, size}
+  const sas = { ss_sp: ss.readBigUInt64LE(0), ss_size: ss.readBigUInt64LE(16), ss_flags: ss.readInt32LE(8) };
+  inj.call('prctl', PR.GET_TID_ADDRESS, at);
+  const clearTidAddr = scratch.read(TAIL, 8).readBigUInt64LE(0);
+  inj.call('prctl', PR.GET_PDEATHSIG, at);
+  const pdeathSig = scratch.read(TAIL, 4).readInt32LE(0);
+  const secbits = Number(inj.call('prctl', PR.GET_SECUREBITS));
+  return { sas, clearTidAddr, pdeathSig, secbits };
+}
+
 export function readInjectedState(inj: Injector, scratch: Scratch, timers: readonly PosixTimer[]): InjectedState {
   const at = (off: number) => scratch.addr + BigInt(off);
   // Signal actions: one 32-byte slot each, read back in one go.
@@ -45,10 +69,8 @@ export function readInjectedState(inj: Injector, scratch: Scratch, timers: reado
       restorer: acts.readBigUInt64LE(o + 16), mask: acts.readBigUInt64LE(o + 24), compat_sigaction: false,
     };
   });
-  const tail = 2048; // the rest of the page for small results
-  inj.call('sigaltstack', 0, at(tail));
-  const ss = scratch.read(tail, 24); // stack_t {sp, int flags, size}
-  const sas = { ss_sp: ss.readBigUInt64LE(0), ss_size: ss.readBigUInt64LE(16), ss_flags: ss.readInt32LE(8) };
+  const tail = TAIL;
+  const { sas, clearTidAddr, pdeathSig, secbits } = readThreadInjected(inj, scratch);
 
   const itimer = (which: number): MessageValue => {
     inj.call('getitimer', which, at(tail));
@@ -70,15 +92,10 @@ export function readInjectedState(inj: Injector, scratch: Scratch, timers: reado
     return e;
   });
 
-  inj.call('prctl', PR.GET_TID_ADDRESS, at(tail));
-  const clearTidAddr = scratch.read(tail, 8).readBigUInt64LE(0);
-  inj.call('prctl', PR.GET_PDEATHSIG, at(tail));
-  const pdeathSig = scratch.read(tail, 4).readInt32LE(0);
   inj.call('prctl', PR.GET_CHILD_SUBREAPER, at(tail));
   const childSubreaper = scratch.read(tail, 4).readInt32LE(0) !== 0;
   const dumpable = Number(inj.call('prctl', PR.GET_DUMPABLE));
   const thpDisabled = inj.call('prctl', PR.GET_THP_DISABLE) !== 0n;
-  const secbits = Number(inj.call('prctl', PR.GET_SECUREBITS));
   const mb = inj.raw('membarrier', MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0);
   const brk = BigInt.asUintN(64, inj.call('brk', 0));
   return {

@@ -132,7 +132,6 @@ export function rseqEntry(pid: number): MessageValue | undefined {
 
 /** A task cryo cannot dump as it is: one clear line saying why. */
 export function checkDumpable(pid: number, st: ProcStatus): void {
-  if (st.threads !== 1) throw new DumpError('UNSUPPORTED', `task ${pid} has ${st.threads} threads: cryo dumps single-threaded processes only so far`);
   if (st.state === 'Z' || st.state === 'X') throw new DumpError('NO_PROCESS', `task ${pid} is a zombie: nothing left to dump`);
   if (st.state === 't' || st.state === 'T') {
     if (st.tracerPid !== 0) throw new DumpError('BUSY', `task ${pid} is traced by process ${st.tracerPid}: detach that tracer first`);

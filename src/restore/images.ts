@@ -18,7 +18,10 @@ export interface RestoreImages {
   readonly inventory: MessageValue;
   readonly pid: number;
   readonly pstree: MessageValue;
+  /** The main thread's core-PID.img. */
   readonly core: MessageValue;
+  /** Every thread, the main thread first, with its core-TID.img. */
+  readonly threads: readonly { tid: number; core: MessageValue }[];
   readonly ids: MessageValue;
   readonly mm: MessageValue;
   readonly pagemapFile: string;
@@ -79,12 +82,14 @@ export function loadImages(dir: string): RestoreImages {
   }
   const pstree = tree[0]!;
   const pid = num(pstree.pid);
-  const threads = (pstree.threads as number[] | undefined) ?? [];
-  if (threads.length > 1) {
-    throw new RestoreError('UNSUPPORTED', `process ${pid} has ${threads.length} threads; cryo restores single-threaded processes for now`);
+  const tids = ((pstree.threads as (number | bigint)[] | undefined) ?? []).map(num);
+  if (tids.length > 0 && !tids.includes(pid)) {
+    throw new RestoreError('IMAGE_INCONSISTENT', `pstree.img: the threads of process ${pid} (${tids.join(', ')}) do not include the process itself`);
   }
+  if (new Set(tids).size !== tids.length) throw new RestoreError('IMAGE_INCONSISTENT', `pstree.img: process ${pid} lists a thread twice (${tids.join(', ')})`);
 
   const core = one(imageFileName('core', pid));
+  const threads = [{ tid: pid, core }, ...tids.filter((t) => t !== pid).map((tid) => ({ tid, core: one(imageFileName('core', tid)) }))];
   const ids = (all.has(imageFileName('ids', pid)) ? one(imageFileName('ids', pid)) : core.ids) as MessageValue | undefined;
   if (ids === undefined) throw new RestoreError('IMAGE_MISSING', `${path.join(dir, imageFileName('ids', pid))} is missing`);
   const mm = one(imageFileName('mm', pid));
@@ -106,7 +111,7 @@ export function loadImages(dir: string): RestoreImages {
   }
   const fsName = imageFileName('fs', pid);
   return {
-    dir, all, inventory, pid, pstree, core, ids, mm, pagemapFile, files, fdinfo,
+    dir, all, inventory, pid, pstree, core, threads, ids, mm, pagemapFile, files, fdinfo,
     fs: all.has(fsName) ? one(fsName) : undefined,
     seccomp: all.has('seccomp.img') ? one('seccomp.img') : undefined,
   };

@@ -16,7 +16,8 @@ import { startStub } from './stub.js';
 import { TaskCtx } from './task-ctx.js';
 import { restoreFiles } from './files.js';
 import { GhostFiles } from './ghost-files.js';
-import { checkCreds, installSeccomp, queueSignals, restoreCreds, restoreTaskState } from './task-state.js';
+import { checkCreds, installSeccomp, queueSignals, restoreCreds, restoreTaskState, restoreThreadState } from './task-state.js';
+import { checkThreads, createThreads } from './threads.js';
 
 export { RestoreError, type RestoreErrorCode } from './errors.js';
 export type { RestoreEvent, RestorePhase } from './events.js';
@@ -86,7 +87,8 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
   phase('preflight');
   const arch = await hostArch();
   preflight(img, arch);
-  checkCreds(img.core);
+  checkThreads(img, arch);
+  for (const t of img.threads) checkCreds(t.core);
   if (Number(img.pstree.sid) !== pid && !opts.shellJob) {
     throw new RestoreError('UNSUPPORTED', `process ${pid} was in session ${img.pstree.sid} it does not lead (a shell job): restore it with --shell-job`);
   }
@@ -107,11 +109,16 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     ghosts.remove();
     phase('task-state');
     restoreTaskState(ctx, { shellJob: opts.shellJob ?? false });
-    queueSignals(ctx);
-    installSeccomp(ctx);
-    restoreCreds(ctx);
+    // Threads are made while the task still has cryo's privileges (clone3 with set_tid needs them).
+    const threads = createThreads(ctx, stub);
+    for (const t of threads) restoreThreadState(t);
+    // Signals, seccomp filters and credentials are each thread's own.
+    const all = [ctx, ...threads];
+    for (const t of all) queueSignals(t);
+    for (const t of all) installSeccomp(t);
+    for (const t of all) restoreCreds(t);
     phase('resume');
-    resumeTask(ctx);
+    resumeTask(ctx, threads);
   } catch (e) {
     stub.kill();
     ghosts.remove();

@@ -2,7 +2,9 @@
 // them after a signal handler (DESIGN rule 3). An rt_sigframe built from the
 // core image is written below the saved stack pointer, rt_sigreturn is
 // injected with SP at it, and the registers after it are checked against
-// the image before the task is let go.
+// the image before the task is let go. Every thread does so with its own
+// frame (its own mask and alternate stack) on its own stack; all are let go
+// together at the end.
 
 import type { MessageValue } from '../images/value.js';
 import { readMaps } from '../proc/index.js';
@@ -28,13 +30,27 @@ function syscallStop(pid: number, what: string): void {
   if ((stopSig(st) & 0x7f) !== SIGTRAP) throw new RestoreError('FAILED', `task ${pid} stopped with signal ${stopSig(st)} at ${what} of rt_sigreturn`);
 }
 
-export function resumeTask(ctx: TaskCtx): void {
+/**
+ * Resumes the task: its main thread `ctx` and its other `threads` (each stopped, its state
+ * restored) return through rt_sigreturn into their dumped registers, then all are detached.
+ */
+export function resumeTask(ctx: TaskCtx, threads: readonly TaskCtx[] = []): void {
+  const all = [ctx, ...threads];
+  const frames = all.map(writeFrame);
+  unmapScratch(ctx);
+  all.forEach((t, i) => sigreturn(t, frames[i]!));
+  for (const t of [...threads, ctx]) ptrace.detach(t.tid, 0);
+}
+
+/** Builds the thread's signal frame and writes it below its saved stack pointer; returns the SP for rt_sigreturn. */
+function writeFrame(ctx: TaskCtx): bigint {
   const { arch, pid, img } = ctx;
   const ti = threadInfoOf(img, arch);
   const gp = ti.gpregs as ImageRecord;
   const th = (img.core.thread_core as MessageValue | undefined) ?? {};
-  const tc = img.core.tc as MessageValue;
-  const sigmask = big(th.blk_sigset ?? tc.blk_sigset);
+  // CRIU keeps the main thread's mask in the task core, every other thread's in its thread core.
+  const tc = (img.core.tc ?? img.threads[0]?.core.tc) as MessageValue | undefined;
+  const sigmask = big(th.blk_sigset ?? tc?.blk_sigset);
   const sas = th.sas as MessageValue | undefined;
   const altstack = sas ? { sp: big(sas.ss_sp), flags: Number(sas.ss_flags), size: big(sas.ss_size) } : undefined;
 
@@ -49,14 +65,22 @@ export function resumeTask(ctx: TaskCtx): void {
   if (processVmWritev(pid, frame.frameAddress, frame.frame) !== frame.frame.length) {
     throw new RestoreError('FAILED', `cannot write the signal frame at ${hex(frame.frameAddress)}`);
   }
-  unmapScratch(ctx);
+  return frame.sp;
+}
+
+/** Runs rt_sigreturn in the thread with SP at its frame and checks where it lands; it stays stopped. */
+function sigreturn(ctx: TaskCtx, frameSp: bigint): void {
+  const { arch, img } = ctx;
+  const pid = ctx.tid;
+  const ti = threadInfoOf(img, arch);
+  const gp = ti.gpregs as ImageRecord;
 
   // Registers rt_sigreturn does not load (x86_64: fs/gs bases, segment selectors) come from the
   // image through the regset; the rest of the regset is overwritten by the frame.
   const regsets = arch.regsetsFromThreadInfo(ti);
   const base = regsets.get(arch.syscall.regsNt);
   if (!base) throw new RestoreError('IMAGE_INCONSISTENT', `core-${pid}.img gives no general registers`);
-  const regs = arch.syscall.prepare(base, ctx.inj.site, arch.syscall.rtSigreturnNr, [], frame.sp);
+  const regs = arch.syscall.prepare(base, ctx.inj.site, arch.syscall.rtSigreturnNr, [], frameSp);
   ptrace.setRegset(pid, arch.syscall.regsNt, regs);
   syscallStop(pid, 'the entry');
   syscallStop(pid, 'the exit');
@@ -65,8 +89,7 @@ export function resumeTask(ctx: TaskCtx): void {
   const got = after.gpregs as ImageRecord;
   for (const r of ['ip', 'sp']) {
     if (big(got[r]) !== big(gp[r])) {
-      throw new RestoreError('FAILED', `after rt_sigreturn register ${r} is ${hex(big(got[r]))}, the image says ${hex(big(gp[r]))}`);
+      throw new RestoreError('FAILED', `after rt_sigreturn register ${r} of thread ${pid} is ${hex(big(got[r]))}, the image says ${hex(big(gp[r]))}`);
     }
   }
-  ptrace.detach(pid, 0);
 }

@@ -26,8 +26,10 @@ export function stubPath(): string {
 
 export interface Stub {
   readonly pid: number;
-  /** Kills and reaps the stub (idempotent); never throws. */
+  /** Kills and reaps the stub and its threads (idempotent); never throws. */
   kill(): void;
+  /** Records a thread cryo created in it (traced by cryo: `kill` must reap it too). */
+  adopt(tid: number): void;
 }
 
 /** Starts the stub as PID `pid`, traced and stopped. The caller owns it from here. */
@@ -46,12 +48,23 @@ export function startStub(pid: number): Stub {
     throw new RestoreError('FAILED', `cannot start the restore stub as PID ${pid}: ${(e as Error).message}`, { cause: e });
   }
   let dead = false;
+  const threads: number[] = [];
   const stub: Stub = {
     pid: got,
+    adopt(tid) {
+      threads.push(tid);
+    },
     kill() {
       if (dead) return;
       dead = true;
       try { kill(got, SIGKILL); } catch { /* already gone */ }
+      // Traced threads stay zombies until their tracer collects them; the main thread's death is
+      // reported only after theirs.
+      for (const tid of threads) {
+        try {
+          while (stopped(waitpid(tid, __WALL).status)) { /* a stop reported before the kill */ }
+        } catch { /* reaped */ }
+      }
       for (;;) {
         try {
           const r = waitpid(got, __WALL);

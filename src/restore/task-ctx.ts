@@ -1,5 +1,7 @@
 // What every restore step works with: the task, its images, and a way to run
 // system calls inside it (re-attached when the syscall instruction moves).
+// One TaskCtx per thread: `pid` is the process, `tid` the thread injected calls
+// run in, and `img.core` that thread's core image.
 
 import type { Arch } from '../arch/types.js';
 import { Injector, UndoList } from '../inject/index.js';
@@ -13,13 +15,28 @@ export class TaskCtx {
   /** Scratch memory in the task for paths and structs passed to injected calls. */
   scratch: { addr: bigint; size: number } | undefined;
 
-  constructor(readonly pid: number, readonly arch: Arch, readonly img: RestoreImages, readonly emit: (e: RestoreEvent) => void) {
-    this.inj = Injector.attach(pid, arch, new UndoList(), { maps: readMaps(pid) });
+  readonly tid: number;
+
+  constructor(readonly pid: number, readonly arch: Arch, readonly img: RestoreImages, readonly emit: (e: RestoreEvent) => void, tid = pid) {
+    this.tid = tid;
+    this.inj = Injector.attach(tid, arch, new UndoList(), { maps: readMaps(pid) });
   }
 
   /** Finds the syscall instruction again (after the vdso moved). */
   reattach(): void {
-    this.inj = Injector.attach(this.pid, this.arch, new UndoList(), { maps: readMaps(this.pid) });
+    this.inj = Injector.attach(this.tid, this.arch, new UndoList(), { maps: readMaps(this.pid) });
+  }
+
+  /** The context of another (stopped, traced) thread of the task, with its core image `core`; the scratch memory is shared. */
+  forThread(tid: number, core: RestoreImages['core']): TaskCtx {
+    const t = new TaskCtx(this.pid, this.arch, { ...this.img, core }, this.emit, tid);
+    t.scratch = this.scratch;
+    return t;
+  }
+
+  /** Whether this is the process's main thread (process-wide state is restored there). */
+  get isMain(): boolean {
+    return this.tid === this.pid;
   }
 
   call(name: string, ...args: (bigint | number)[]): bigint {

@@ -26,8 +26,9 @@ const KSIGACTION_SIZE = 32;
 const big = (v: unknown): bigint => BigInt((v ?? 0) as bigint | number);
 const num = (v: unknown): number => Number(v ?? 0);
 
+/** The task core (only the main thread's core has one). */
 function tc(ctx: TaskCtx): MessageValue {
-  return ctx.img.core.tc as MessageValue;
+  return (ctx.img.core.tc as MessageValue | undefined) ?? {};
 }
 function thread(ctx: TaskCtx): MessageValue {
   return (ctx.img.core.thread_core as MessageValue | undefined) ?? {};
@@ -69,16 +70,17 @@ function restoreRlimits(ctx: TaskCtx): void {
   });
 }
 
+/** The thread's scheduling policy, priority and nice value, from outside (on its TID). */
 function restoreSched(ctx: TaskCtx): void {
   const th = thread(ctx);
   const policy = num(th.sched_policy);
   if (policy !== 0 || th.sched_prio !== undefined && num(th.sched_prio) !== 0) {
     const param = Buffer.alloc(4);
     param.writeInt32LE(num(th.sched_prio), 0);
-    rawSyscall('sched_setscheduler', ctx.pid, policy, param);
+    rawSyscall('sched_setscheduler', ctx.tid, policy, param);
   }
   const nice = num(th.sched_nice);
-  if (nice !== 0) rawSyscall('setpriority', PRIO_PROCESS, ctx.pid, nice);
+  if (nice !== 0) rawSyscall('setpriority', PRIO_PROCESS, ctx.tid, nice);
 }
 
 function restoreSigactions(ctx: TaskCtx): void {
@@ -167,10 +169,10 @@ function restoreThreadBits(ctx: TaskCtx): void {
   const comm = String(th.comm ?? tc(ctx).comm ?? '');
   if (comm) ctx.call('prctl', PR_SET_NAME, ctx.put(Buffer.from(`${comm.slice(0, 15)}\0`), 256), 0, 0, 0);
   const personality = num(tc(ctx).personality);
-  if (personality !== 0) ctx.call('personality', personality);
+  if (ctx.isMain && personality !== 0) ctx.call('personality', personality);
   if (big(th.futex_rla) !== 0n) ctx.call('set_robust_list', big(th.futex_rla), num(th.futex_rla_len));
   if (th.pdeath_sig !== undefined && num(th.pdeath_sig) !== 0) ctx.call('prctl', PR_SET_PDEATHSIG, num(th.pdeath_sig), 0, 0, 0);
-  if (tc(ctx).child_subreaper === true) ctx.call('prctl', PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  if (ctx.isMain && tc(ctx).child_subreaper === true) ctx.call('prctl', PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   const ti = ctx.img.core[ctx.arch.threadInfoField] as MessageValue;
   const ctid = big(ti.clear_tid_addr);
   if (ctid !== 0n) ctx.call('set_tid_address', ctid);
@@ -279,10 +281,13 @@ function restoreCaps(ctx: TaskCtx, creds: MessageValue): void {
   ctx.call('capset', at, at + 8n);
 }
 
-/** Queues the dumped pending signals; they stay blocked until rt_sigreturn puts the task's own mask back. */
+/**
+ * Queues the dumped pending signals of the thread (and, in the main thread, the process's); they
+ * stay blocked until rt_sigreturn puts the thread's own mask back.
+ */
 export function queueSignals(ctx: TaskCtx): void {
   const queues: [MessageValue | undefined, boolean][] = [
-    [tc(ctx).signals_s as MessageValue | undefined, true],
+    [ctx.isMain ? tc(ctx).signals_s as MessageValue | undefined : undefined, true],
     [thread(ctx).signals_p as MessageValue | undefined, false],
   ];
   for (const [q, shared] of queues) {
@@ -291,7 +296,7 @@ export function queueSignals(ctx: TaskCtx): void {
       const signo = info.readInt32LE(0);
       const at = ctx.put(info, 1024);
       if (shared) ctx.call('rt_sigqueueinfo', ctx.pid, signo, at);
-      else ctx.call('rt_tgsigqueueinfo', ctx.pid, ctx.pid, signo, at);
+      else ctx.call('rt_tgsigqueueinfo', ctx.pid, ctx.tid, signo, at);
     }
   }
 }
@@ -319,6 +324,12 @@ export function installSeccomp(ctx: TaskCtx): void {
     writeU64(fprog, progAt, 8);
     ctx.call('seccomp', SECCOMP_SET_MODE_FILTER, num(f.flags), ctx.put(fprog, 512));
   }
+}
+
+/** What each further thread has for itself: scheduling, name, robust list, clear_child_tid, rseq, pdeath signal. */
+export function restoreThreadState(ctx: TaskCtx): void {
+  restoreSched(ctx);
+  restoreThreadBits(ctx);
 }
 
 export function restoreTaskState(ctx: TaskCtx, opts: { shellJob: boolean }): void {

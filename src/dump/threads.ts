@@ -1,0 +1,157 @@
+/**
+ * Every thread of the dumped process: seizing and interrupting them all (threads that appear
+ * meanwhile are caught by listing /proc/PID/task again until the set is stable, as CRIU does),
+ * and each thread's own state for its core-TID.img, read from outside (regsets, mask, private
+ * queue, rseq, robust list, scheduler, credentials, seccomp) and by injection in that thread
+ * (alternate stack, clear_child_tid, pdeath signal, securebits).
+ */
+import { constants } from 'node:os';
+import type { Arch, Regsets, ThreadInfo } from '../arch/types.js';
+import { Injector, type Scratch, type UndoList } from '../inject/index.js';
+import { readComm, readStatus, readTaskIds, type ProcStatus, type Vma } from '../proc/index.js';
+import { ptrace, ptraceEvent, stopSig, SysError, waitForStop } from '../sys/index.js';
+import type { MessageValue } from '../images/index.js';
+import { ARCH_THREAD_EXTRAS } from './arch-extras.js';
+import { DumpError } from './errors.js';
+import { readThreadInjected, type ThreadInjectedState } from './injected-state.js';
+import { credsFromStatus, readQueuedSignals, readRegsets, readRobustList, readSched, readSeccompFilters, rseqEntry } from './task-state.js';
+
+const SIG = constants.signals;
+const SS_DISABLE = 2;
+/** How often /proc/PID/task is listed again before cryo gives up on a process that keeps making threads. */
+const MAX_SEIZE_ROUNDS = 100;
+
+/** Waits for the PTRACE_INTERRUPT stop of `tid`; signals that arrive first are passed on to it. */
+export function waitInterruptStop(tid: number): void {
+  for (;;) {
+    const st = waitForStop(tid, { timeoutMs: 10_000 }).status;
+    const ev = ptraceEvent(st);
+    const sig = stopSig(st);
+    if (ev === 128 && sig === SIG.SIGTRAP) return; // PTRACE_EVENT_STOP from INTERRUPT
+    if (ev === 128) throw new DumpError('UNSUPPORTED', `task ${tid} entered a group stop (signal ${sig}): cryo cannot dump stopped tasks yet`);
+    // A signal-delivery stop: deliver it as the task would have had it; the interrupt stays pending.
+    ptrace.cont(tid, sig);
+  }
+}
+
+/**
+ * Seizes and interrupts every thread of `pid` (the main thread first). `seized` learns each
+ * thread the moment it is seized, so a failure later detaches it. A thread that ends before it
+ * is seized is simply not part of the dump. Returns the TIDs, main thread first.
+ */
+export function seizeAllThreads(pid: number, seized: Set<number>): number[] {
+  const order: number[] = [];
+  for (let round = 0; ; round++) {
+    if (round >= MAX_SEIZE_ROUNDS) throw new DumpError('UNSUPPORTED', `process ${pid} keeps creating threads: cryo could not stop them all`);
+    const listed = seized.size === 0 ? [pid, ...readTaskIds(pid).filter((t) => t !== pid)] : readTaskIds(pid);
+    const fresh = listed.filter((t) => !seized.has(t));
+    if (fresh.length === 0 && round > 0) break;
+    for (const tid of fresh) {
+      try {
+        ptrace.seize(tid, 0);
+      } catch (e) {
+        if (tid !== pid && e instanceof SysError && e.code === 'ESRCH') continue; // it ended meanwhile
+        throw e;
+      }
+      seized.add(tid);
+      ptrace.interrupt(tid);
+      waitInterruptStop(tid);
+      order.push(tid);
+    }
+  }
+  // Threads that ended after they were seized are gone from the list (and cannot be dumped).
+  const alive = new Set(readTaskIds(pid));
+  return order.filter((t) => alive.has(t));
+}
+
+/** What one thread's core-TID.img needs. */
+export interface ThreadState {
+  tid: number;
+  threadInfo: ThreadInfo;
+  /** thread_core, without the process-wide parts the main thread's core adds. */
+  threadCore: MessageValue;
+  sigmask: bigint;
+  status: ProcStatus;
+  /** The thread's seccomp filters, oldest first. */
+  filters: Buffer[];
+}
+
+/** What is read of a thread from outside; before anything is injected (injection changes its registers and mask). */
+export interface ThreadOutside {
+  tid: number;
+  status: ProcStatus;
+  regsets: Regsets;
+  sigmask: bigint;
+  signalsP: MessageValue;
+  rseq: MessageValue | undefined;
+  filters: Buffer[];
+  robust: { head: bigint; len: number };
+  sched: ReturnType<typeof readSched>;
+  comm: string;
+}
+
+export function readThreadOutside(pid: number, tid: number, arch: Arch): ThreadOutside {
+  const status = readStatus(pid, tid);
+  const regsets = readRegsets(tid, arch);
+  const unsavable = arch.unsavableState(regsets);
+  if (unsavable.length > 0) throw new DumpError('UNSUPPORTED', unsavable[0]!.message);
+  return {
+    tid, status, regsets,
+    sigmask: ptrace.getSigmask(tid),
+    signalsP: readQueuedSignals(tid, false),
+    rseq: rseqEntry(tid),
+    filters: status.seccomp === 2 ? readSeccompFilters(tid, Math.max(status.seccompFilters, 1) + 64) : [],
+    robust: readRobustList(tid),
+    sched: readSched(tid),
+    comm: readComm(pid, tid),
+  };
+}
+
+/**
+ * Completes thread `o.tid`'s state by injection in it (`inj`; `scratch` is the process's scratch
+ * page; `injected0`: what was already read that way).
+ */
+export function readThread(o: ThreadOutside, arch: Arch, inj: Injector, scratch: Scratch, injected0?: ThreadInjectedState): ThreadState {
+  const { tid, status, regsets, sigmask, signalsP, rseq, filters, robust, sched } = o;
+  const injected = injected0 ?? readThreadInjected(inj, scratch);
+  const ti0 = arch.threadInfoFromRegsets(regsets, { clearTidAddr: injected.clearTidAddr, ...(ARCH_THREAD_EXTRAS[arch.name]?.(tid) ?? {}) });
+  const threadInfo = arch.fixSyscallRestart(ti0).threadInfo;
+
+  const tc: MessageValue = { futex_rla: robust.head, futex_rla_len: robust.len, sched_nice: sched.nice, sched_policy: sched.policy };
+  if (sched.prio !== undefined) tc.sched_prio = sched.prio;
+  tc.sas = injected.sas.ss_sp === 0n && injected.sas.ss_size === 0n ? { ss_sp: 0n, ss_size: 0n, ss_flags: SS_DISABLE } : injected.sas;
+  if (injected.pdeathSig) tc.pdeath_sig = injected.pdeathSig;
+  tc.signals_p = signalsP;
+  tc.creds = credsFromStatus(status, injected.secbits);
+  if (status.seccomp !== 0) tc.seccomp_mode = status.seccomp === 1 ? 'strict' : 'filter';
+  tc.comm = o.comm;
+  if (rseq) tc.rseq_entry = rseq;
+  tc.cg_set = 1;
+  return { tid, threadInfo, threadCore: tc, sigmask, status, filters };
+}
+
+/** Attaches an injector to each thread but the first (the main thread has its own). */
+export function threadInjectors(tids: readonly number[], arch: Arch, undo: UndoList, maps: readonly Vma[]): Map<number, Injector> {
+  return new Map(tids.map((tid) => [tid, Injector.attach(tid, arch, undo, { maps })]));
+}
+
+/**
+ * seccomp.img: every thread's filter chain, shared where threads have the same filters (each
+ * filter with the same predecessor is stored once). Sets each thread core's seccomp_filter.
+ */
+export function seccompTable(threads: readonly ThreadState[]): MessageValue[] {
+  const table: { filter: Buffer; prev: number | undefined }[] = [];
+  for (const t of threads) {
+    let prev: number | undefined;
+    for (const f of t.filters) {
+      let i = table.findIndex((e) => e.prev === prev && e.filter.equals(f));
+      if (i < 0) {
+        table.push({ filter: f, prev });
+        i = table.length - 1;
+      }
+      prev = i;
+    }
+    if (prev !== undefined) t.threadCore.seccomp_filter = prev;
+  }
+  return table.map((e): MessageValue => (e.prev === undefined ? { filter: e.filter, flags: 0 } : { filter: e.filter, prev: e.prev, flags: 0 }));
+}

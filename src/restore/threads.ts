@@ -1,0 +1,87 @@
+// The task's other threads. Once the address space and the process-wide state
+// are rebuilt in the main thread, each further thread is created there by an
+// injected clone3 with set_tid = its dumped TID (a thread of the same process,
+// sharing memory, files, fs, signal handlers and SysV undo lists), comes up
+// traced (PTRACE_O_TRACECLONE) and stopped before it runs a single instruction,
+// and gets its own state by injection in itself. Its registers, mask and
+// alternate stack come back at resume, through its own signal frame.
+
+import type { Arch } from '../arch/types.js';
+import type { MessageValue } from '../images/value.js';
+import {
+  ptrace, waitForStop, writeU64, errnoName, PTRACE_O_EXITKILL, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACECLONE, PTRACE_O_TRACESYSGOOD,
+} from '../sys/index.js';
+import { RestoreError } from './errors.js';
+import type { RestoreImages } from './images.js';
+import { checkArch, checkCpu, checkPidFree } from './preflight.js';
+import type { Stub } from './stub.js';
+import type { TaskCtx } from './task-ctx.js';
+
+const CLONE_VM = 0x100n;
+const CLONE_FS = 0x200n;
+const CLONE_FILES = 0x400n;
+const CLONE_SIGHAND = 0x800n;
+const CLONE_THREAD = 0x10000n;
+const CLONE_SYSVSEM = 0x40000n;
+/** What pthread_create shares; TLS and the TID words come from the images instead. */
+const THREAD_FLAGS = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
+/** struct clone_args (CLONE_ARGS_SIZE_VER2): flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup. */
+const CLONE_ARGS = { size: 88, flags: 0, setTid: 64, setTidSize: 72 } as const;
+/** Where clone_args and the set_tid array go in the scratch area (clear of task-state's offsets). */
+const SCRATCH_CLONE_ARGS = 8192;
+const SCRATCH_SET_TID = SCRATCH_CLONE_ARGS + 128;
+
+/** Before the point of no return: every thread's core fits this machine, and every TID is free. */
+export function checkThreads(img: RestoreImages, arch: Arch): void {
+  for (const t of img.threads.slice(1)) {
+    const timg = { ...img, core: t.core, pid: t.tid };
+    checkArch(timg, arch);
+    checkCpu(timg, arch);
+    checkPidFree(t.tid);
+  }
+}
+
+/** Main-thread options plus PTRACE_O_TRACECLONE, so each new thread is cryo's from its start. */
+function traceClones(pid: number): void {
+  const base = PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE;
+  try {
+    ptrace.setOptions(pid, base | PTRACE_O_SUSPEND_SECCOMP);
+  } catch {
+    ptrace.setOptions(pid, base);
+  }
+}
+
+/**
+ * Creates every thread but the main one with its dumped TID; returns their contexts (each stopped
+ * under ptrace, all signals blocked, as the main thread was at the clone). `stub` learns each
+ * thread so that a failure later kills and reaps it too.
+ */
+export function createThreads(main: TaskCtx, stub: Stub): TaskCtx[] {
+  const others = main.img.threads.slice(1);
+  if (others.length === 0) return [];
+  traceClones(main.pid);
+  const out: TaskCtx[] = [];
+  for (const { tid, core } of others) {
+    const setTid = Buffer.alloc(8);
+    setTid.writeInt32LE(tid, 0);
+    const args = Buffer.alloc(CLONE_ARGS.size);
+    writeU64(args, THREAD_FLAGS, CLONE_ARGS.flags);
+    writeU64(args, main.put(setTid, SCRATCH_SET_TID), CLONE_ARGS.setTid);
+    writeU64(args, 1n, CLONE_ARGS.setTidSize);
+    const got = main.raw('clone3', main.put(args, SCRATCH_CLONE_ARGS), CLONE_ARGS.size);
+    if (got < 0n) {
+      const e = errnoName(Number(-got));
+      if (e === 'EEXIST') throw new RestoreError('PID_TAKEN', `TID ${tid} of process ${main.pid} was taken while cryo restored it: try again`);
+      throw new RestoreError('FAILED', `${e} from clone3(set_tid=[${tid}]) injected into task ${main.pid}: cannot recreate its thread ${tid}`);
+    }
+    if (Number(got) !== tid) {
+      stub.adopt(Number(got));
+      throw new RestoreError('FAILED', `clone3(set_tid=[${tid}]) made thread ${got} instead of ${tid}`);
+    }
+    stub.adopt(tid);
+    // Auto-attached: it stops (SIGSTOP, or an event stop when seized) before its first instruction.
+    waitForStop(tid, { timeoutMs: 10_000 });
+    out.push(main.forThread(tid, core as MessageValue));
+  }
+  return out;
+}

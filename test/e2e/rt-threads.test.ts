@@ -1,0 +1,76 @@
+// Every thread comes back: test/programs/rt-threads.c (a condition-variable waiter, a futex
+// waiter, a thread counting in TLS, a thread with its own mask, alternate stack, name and pending
+// signal) is dumped, restored with the same TIDs and checks itself on SIGTERM. Edited images
+// (a TLS value, a thread's name, a thread's mask) prove the checks notice.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { decodeImageFile, PageReader } from '../../src/images/index.js';
+import type { MessageValue } from '../../src/images/value.js';
+import { editImage } from '../helpers/restore-env.js';
+import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
+
+const PAGE = 4096n;
+const SIGUSR2_BIT = 1n << 11n;
+let d: Dumped | undefined;
+after(() => cleanupDumped(d));
+
+/** Flips the low byte of the word at `vaddr` in the dump's pages. */
+function flipByte(dir: string, pid: number, vaddr: bigint): void {
+  const reader = new PageReader(path.join(dir, `pagemap-${pid}.img`), undefined, Number(PAGE));
+  let offset: number | undefined;
+  try {
+    for (const run of reader) {
+      if (vaddr >= run.vaddr && vaddr < run.vaddr + BigInt(run.nrPages) * PAGE && run.offset >= 0) offset = run.offset + Number(vaddr - run.vaddr);
+    }
+  } finally {
+    reader.close();
+  }
+  assert.ok(offset !== undefined, `the pages hold 0x${vaddr.toString(16)}`);
+  const fd = openSync(path.join(dir, 'pages-1.img'), 'r+');
+  try {
+    const b = Buffer.alloc(1);
+    readSync(fd, b, 0, 1, offset);
+    b[0] ^= 0x0f;
+    writeSync(fd, b, 0, 1, offset);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const threadCore = (e: MessageValue[]) => e[0]!.thread_core as MessageValue;
+
+test('threads: TIDs, names, TLS, masks, altstack, pending signal, cond/futex waiters, counting', async () => {
+  d = await startAndDump('rt-threads');
+  const r = d.target.ready;
+  const tids = [r.main, r.cond, r.futex, r.count, r.own].map(Number);
+  assert.equal(tids[0], d.pid);
+
+  // The images: one core per thread, the pstree lists them, each non-main mask in its thread core.
+  const pstree = decodeImageFile(path.join(d.images, 'pstree.img')).entries[0]!.value;
+  assert.deepEqual((pstree.threads as number[]).map(Number), tids);
+  const cores = tids.map((t) => decodeImageFile(path.join(d!.images, `core-${t}.img`)).entries[0]!.value);
+  assert.equal(cores[0]!.tc !== undefined && threadCore([cores[0]!]).blk_sigset === undefined, true);
+  for (const c of cores.slice(1)) assert.equal(c.tc, undefined);
+  assert.deepEqual(cores.map((c) => String(threadCore([c]).comm)), ['rt-threads', 'rt-cond', 'rt-futex', 'rt-count', 'rt-own']);
+  const own = threadCore([cores[4]!]);
+  assert.ok((BigInt(own.blk_sigset as bigint) & SIGUSR2_BIT) !== 0n, 'rt-own blocks SIGUSR2');
+  assert.equal(((own.signals_p as MessageValue).signals as unknown[]).length, 1, 'rt-own has its SIGUSR1 pending');
+  assert.notEqual(BigInt((own.sas as MessageValue).ss_sp as bigint), 0n, 'rt-own has an alternate stack');
+
+  assert.equal(await restoreAndFinish(d), 'PASS');
+  assert.equal(await restoreAndFinish(d), 'PASS', 'the same images restore twice');
+
+  // A TLS value changed in the pages: the futex waiter notices once woken.
+  assert.match(await restoreAndFinish(d, (dir) => flipByte(dir, d!.pid, BigInt(r.tls!))),
+    /^FAIL: rt-futex: tls_id 0xfd, want 0xf2/);
+  // A thread's name changed in its core.
+  assert.match(await restoreAndFinish(d, (dir) => editImage(dir, `core-${r.own}.img`, (e) => { threadCore(e).comm = 'rt-renamed'; })),
+    /^FAIL: rt-own: thread name 'rt-renamed', want 'rt-own'/);
+  // A thread's mask changed in its core (SIGUSR2 unblocked).
+  assert.match(await restoreAndFinish(d, (dir) => editImage(dir, `core-${r.own}.img`, (e) => {
+    threadCore(e).blk_sigset = BigInt(threadCore(e).blk_sigset as bigint) & ~SIGUSR2_BIT;
+  })), /^FAIL: rt-own: blocked mask 0x[0-9a-f]+ is not SIGUSR1\|SIGUSR2\|SIGTERM/);
+});
