@@ -5,12 +5,15 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { decodeImageFile, PageReader } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
-import { editImage } from '../helpers/restore-env.js';
-import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
+import { dump } from '../../src/dump/index.js';
+import { restore } from '../../src/restore/index.js';
+import { editImage, nothingLeftBehind } from '../helpers/restore-env.js';
+import { cleanupDumped, imagesCopy, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
+import { startTarget } from '../helpers/dump-target.js';
 
 const PAGE = 4096n;
 const SIGUSR2_BIT = 1n << 11n;
@@ -73,4 +76,40 @@ test('threads: TIDs, names, TLS, masks, altstack, pending signal, cond/futex wai
   assert.match(await restoreAndFinish(d, (dir) => editImage(dir, `core-${r.own}.img`, (e) => {
     threadCore(e).blk_sigset = BigInt(threadCore(e).blk_sigset as bigint) & ~SIGUSR2_BIT;
   })), /^FAIL: rt-own: blocked mask 0x[0-9a-f]+ is not SIGUSR1\|SIGUSR2\|SIGTERM/);
+});
+
+/** Runs `fn` with environment variable `k` set to `v`. */
+async function withEnv<T>(k: string, v: string, fn: () => Promise<T>): Promise<T> {
+  process.env[k] = v;
+  try {
+    return await fn();
+  } finally {
+    delete process.env[k];
+  }
+}
+
+const tracerOf = (pid: number, tid: number) => Number(/^TracerPid:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))![1]);
+
+test('a dump that fails after every thread was injected into leaves all threads as they were', async () => {
+  const t = startTarget('rt-threads');
+  try {
+    const tids = ['main', 'cond', 'futex', 'count', 'own'].map((k) => Number(t.ready[k]));
+    const maps = readFileSync(`/proc/${t.pid}/maps`, 'utf8');
+    await assert.rejects(withEnv('CRYO_DUMP_FAIL_AT', 'write', () => dump({ pid: t.pid, dir: path.join(t.dir, 'img') })),
+      /test failure injected at 'write'/);
+    assert.deepEqual(tids.map((tid) => tracerOf(t.pid, tid)), tids.map(() => 0), 'every thread is detached');
+    assert.equal(readFileSync(`/proc/${t.pid}/maps`, 'utf8'), maps, 'no scratch page left');
+    assert.equal(t.finish(), 'PASS');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('a restore that fails once the threads exist leaves no process and no thread behind', async () => {
+  assert.ok(d, 'the round-trip test dumped rt-threads');
+  const tids = ['cond', 'futex', 'count', 'own'].map((k) => Number(d!.target.ready[k]));
+  const dir = imagesCopy(d);
+  await assert.rejects(withEnv('CRYO_RESTORE_FAIL_AT', 'resume', () => restore({ dir, detach: true })), /half-restored process was killed/);
+  assert.equal(nothingLeftBehind(d.pid), undefined);
+  assert.deepEqual(tids.filter((tid) => existsSync(`/proc/${tid}`)), []);
 });
