@@ -11,6 +11,7 @@
  *     required uint64 size = 4;
  *     optional uint64 dev = 5;        // st_dev, user-space encoding
  *     optional uint64 ino = 6;
+ *     optional bool eventfd_semaphore = 7;  // an eventfd made with EFD_SEMAPHORE (not in f_flags)
  *   }
  */
 import { closeSync, existsSync, readFileSync, writeSync } from 'node:fs';
@@ -29,6 +30,7 @@ export const cryo_file_stat_entry = message('cryo_file_stat_entry', [
   req(4, 'size', 'uint64'),
   opt(5, 'dev', 'uint64'),
   opt(6, 'ino', 'uint64'),
+  opt(7, 'eventfd_semaphore', 'bool'),
 ]);
 
 export interface CryoFileStat {
@@ -38,6 +40,7 @@ export interface CryoFileStat {
   size: bigint;
   dev?: bigint;
   ino?: bigint;
+  eventfdSemaphore?: boolean;
 }
 
 export function writeCryoFileStats(file: string, stats: readonly CryoFileStat[]): void {
@@ -50,6 +53,7 @@ export function writeCryoFileStats(file: string, stats: readonly CryoFileStat[])
       const v: MessageValue = { id: s.id, mtime_sec: s.mtimeSec, mtime_nsec: s.mtimeNsec, size: s.size };
       if (s.dev !== undefined) v.dev = s.dev;
       if (s.ino !== undefined) v.ino = s.ino;
+      if (s.eventfdSemaphore !== undefined) v.eventfd_semaphore = s.eventfdSemaphore;
       const pb = encode(v, cryo_file_stat_entry);
       const len = Buffer.alloc(4);
       len.writeUInt32LE(pb.length, 0);
@@ -74,6 +78,7 @@ export function readCryoFileStats(dir: string): Map<number, CryoFileStat> {
     const s: CryoFileStat = { id: v.id as number, mtimeSec: v.mtime_sec as bigint, mtimeNsec: v.mtime_nsec as number, size: v.size as bigint };
     if (v.dev !== undefined) s.dev = v.dev as bigint;
     if (v.ino !== undefined) s.ino = v.ino as bigint;
+    if (v.eventfd_semaphore !== undefined) s.eventfdSemaphore = v.eventfd_semaphore as boolean;
     out.set(s.id, s);
   }
   return out;

@@ -4,9 +4,18 @@ import { fifoKind } from './fifo.js';
 import { memfdKind } from './memfd.js';
 import { pipeKind } from './pipe.js';
 import { regKind } from './reg.js';
+import { eventfdKind } from './eventfd.js';
+import { eventpollKind } from './eventpoll.js';
+import { signalfdKind } from './signalfd.js';
+import { timerfdKind } from './timerfd.js';
+import { inotifyKind } from './inotify.js';
+import { pidfdKind } from './pidfd.js';
 
 /** Tried in this order at dump time: the first kind whose `matches` is true dumps the descriptor. */
-export const FD_KINDS: readonly FdKind[] = [memfdKind, pipeKind, fifoKind, regKind];
+export const FD_KINDS: readonly FdKind[] = [
+  memfdKind, pipeKind, fifoKind, regKind,
+  eventfdKind, eventpollKind, signalfdKind, timerfdKind, inotifyKind, pidfdKind,
+];
 
 /** The kind restoring file_entry.type `type`, or undefined when cryo has none. */
 export function fdKindOfType(type: unknown): FdKind | undefined {

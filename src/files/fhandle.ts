@@ -1,0 +1,64 @@
+// File handles of watched inodes (fh_entry): how the kernel names an inode without a path
+// (name_to_handle_at's struct file_handle, shown in fdinfo), turned back into a path with
+// open_by_handle_at on a mount of the same device. Works where the file system and the inode
+// are the same as at dump time: the same machine, the directory never recreated.
+import { closeSync, openSync, readlinkSync, statSync } from 'node:fs';
+import { readMountinfo } from '../proc/index.js';
+import { rawSyscall } from '../sys/index.js';
+import type { MessageValue } from '../images/value.js';
+import type { FileHandle } from '../proc/index.js';
+import { big, num } from './constants.js';
+
+const O_PATH = 0o10000000;
+const O_RDONLY_DIR = 0o200000; // O_RDONLY | O_DIRECTORY
+/** CRIU writes at least 16 u64 words of handle (FH_ENTRY_SIZES__min_entries). */
+const MIN_WORDS = 16;
+
+/** fdinfo's handle as CRIU stores it: bytes, type, the handle as little-endian u64 words. */
+export function fhEntry(h: FileHandle): MessageValue {
+  const words = Math.max(MIN_WORDS, Math.ceil(h.handle.length / 8));
+  const buf = Buffer.alloc(words * 8);
+  h.handle.copy(buf);
+  return { bytes: h.bytes, type: h.type, handle: Array.from({ length: words }, (_, i) => buf.readBigUInt64LE(i * 8)) };
+}
+
+/** A device in the kernel's internal encoding (major << 20 | minor). */
+const devOf = (sdev: number) => ({ major: sdev >>> 20, minor: sdev & 0xfffff });
+
+/**
+ * The path (as cryo sees it) of the inode `ino` on device `sdev` named by handle `fh`, or
+ * undefined when no mount of that device opens the handle to that inode.
+ */
+export function pathOfHandle(fh: MessageValue, sdev: number, ino: bigint): string | undefined {
+  const { major, minor } = devOf(sdev);
+  const bytes = num(fh.bytes);
+  const words = ((fh.handle as (bigint | number)[] | undefined) ?? []).map(big);
+  const raw = Buffer.alloc(Math.max(bytes, words.length * 8));
+  words.forEach((w, i) => raw.writeBigUInt64LE(BigInt.asUintN(64, w), i * 8));
+  // struct file_handle { u32 handle_bytes; int handle_type; unsigned char f_handle[]; }
+  const fhs = Buffer.alloc(8 + bytes);
+  fhs.writeUInt32LE(bytes, 0);
+  fhs.writeInt32LE(num(fh.type), 4);
+  raw.copy(fhs, 8, 0, bytes);
+  for (const m of readMountinfo('self')) {
+    if (m.devMajor !== major || m.devMinor !== minor) continue;
+    let mnt: number;
+    try {
+      mnt = openSync(m.mountPoint, O_RDONLY_DIR); // not O_PATH: open_by_handle_at wants a real descriptor
+    } catch {
+      continue;
+    }
+    try {
+      const fd = Number(rawSyscall('open_by_handle_at', mnt, fhs, O_PATH));
+      try {
+        const p = readlinkSync(`/proc/self/fd/${fd}`);
+        if (p.startsWith('/') && statSync(p, { bigint: true }).ino === ino) return p;
+      } finally {
+        closeSync(fd);
+      }
+    } catch { /* not on this mount (ESTALE, ...) */ } finally {
+      closeSync(mnt);
+    }
+  }
+  return undefined;
+}

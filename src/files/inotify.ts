@@ -1,0 +1,79 @@
+// inotify (INOTIFY): flags and every watch (inotify_wd_entry: wd, mask, inode, device, and the
+// inode's file handle). As CRIU 4.2: the dump also records the watched path in the handle's
+// `path` when the handle opens to that inode (a path hint), and restore watches that path if it
+// is there, else whatever the handle opens on a mount of the same device; a watch neither names
+// is refused in preflight. Each watch gets its old number (INOTIFY_IOC_SETNEXTWD). Events queued
+// at dump time are not kept (CRIU drops them too).
+import { statSync } from 'node:fs';
+import type { MessageValue } from '../images/value.js';
+import { DumpError } from '../dump/errors.js';
+import { RestoreError } from '../restore/errors.js';
+import type { FdKind } from './kind.js';
+import { isAnon, setFileFlags, taskCall } from './anon.js';
+import { O_CLOEXEC, big, num } from './constants.js';
+import { fhEntry, pathOfHandle } from './fhandle.js';
+
+/** IN_ALL_EVENTS plus the watch options that survive in the mark (IN_EXCL_UNLINK, IN_ONESHOT). */
+const WATCH_MASK = 0xfff | 0x04000000 | 0x80000000;
+/** _IOW('I', 0, __s32) */
+const INOTIFY_IOC_SETNEXTWD = 0x40044900;
+
+const showDev = (sdev: number) => `${sdev >>> 20}:${sdev & 0xfffff}`;
+
+/** Where a watch is to be put again: its path hint if it exists, else what its handle opens. */
+function watchPath(w: MessageValue): string | undefined {
+  const fh = w.f_handle as MessageValue | undefined;
+  const hint = fh?.path === undefined ? undefined : String(fh.path);
+  if (hint !== undefined) {
+    try {
+      statSync(hint);
+      return hint;
+    } catch { /* gone: try the handle */ }
+  }
+  return fh ? pathOfHandle(fh, num(w.s_dev), big(w.i_ino)) : undefined;
+}
+
+const watches = (entry: MessageValue) => ((entry.wd as MessageValue[] | undefined) ?? []).slice().sort((a, b) => num(a.wd) - num(b.wd));
+
+export const inotifyKind: FdKind = {
+  type: 'INOTIFY', field: 'ify', name: 'an inotify descriptor',
+  matches: (c) => isAnon(c, 'inotify'),
+  dump(c) {
+    const wd = (c.info.inotify ?? []).map((w) => {
+      if (!w.fhandle) throw new DumpError('UNSUPPORTED', `fd ${c.fd} of task ${c.pid}: inotify watch ${w.wd} has no file handle in fdinfo (a kernel without CONFIG_FHANDLE): cryo cannot dump it`);
+      const fh = fhEntry(w.fhandle);
+      const p = pathOfHandle(fh, w.sdev, w.inode);
+      if (p !== undefined) fh.path = p;
+      return { id: 0, i_ino: w.inode, mask: w.mask, ignored_mask: w.ignoredMask, s_dev: w.sdev, wd: w.wd, f_handle: fh };
+    });
+    return { id: c.id, flags: c.flags, fown: c.fown, wd: wd as never };
+  },
+  check(_img, entry, why) {
+    for (const w of watches(entry)) {
+      if (watchPath(w) !== undefined) continue;
+      const hint = (w.f_handle as MessageValue | undefined)?.path;
+      throw new RestoreError('FILE_MISSING',
+        `${why} (inotify): watch ${num(w.wd)} on inode ${big(w.i_ino)} of device ${showDev(num(w.s_dev))}${hint === undefined ? ' (no path recorded)' : ` (${String(hint)}, gone)`} cannot be found: its file handle does not open on this machine; restore needs the watched file where it was`);
+    }
+  },
+  restore({ ctx, entry, why }) {
+    const flags = num(entry.flags);
+    const fd = Number(taskCall(ctx, why, 'inotify_init1', O_CLOEXEC));
+    setFileFlags(ctx, fd, flags);
+    for (const w of watches(entry)) {
+      const want = num(w.wd);
+      const p = watchPath(w);
+      if (p === undefined) throw new RestoreError('FILE_MISSING', `${why}: the file of inotify watch ${want} is gone`);
+      const setNext = ctx.raw('ioctl', fd, INOTIFY_IOC_SETNEXTWD, want) === 0n;
+      const at = ctx.putString(p);
+      for (;;) {
+        const got = Number(taskCall(ctx, why, 'inotify_add_watch', fd, at, num(w.mask) & WATCH_MASK));
+        if (got === want) break;
+        if (got > want || setNext) throw new RestoreError('FAILED', `${why}: inotify watch ${want} on ${p} came back as watch ${got}`);
+        // Without INOTIFY_IOC_SETNEXTWD: take numbers until the wanted one comes (as CRIU).
+        taskCall(ctx, why, 'inotify_rm_watch', fd, got);
+      }
+    }
+    return fd;
+  },
+};

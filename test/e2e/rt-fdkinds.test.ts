@@ -1,0 +1,116 @@
+// Descriptor kinds without a path come back: test/programs/rt-fdkinds.c (eventfds with and
+// without EFD_SEMAPHORE, epoll with a level- and an edge-triggered target, a signalfd with its
+// signal pending, a one-shot and a ticking timerfd, inotify with a gap in its watch numbers, a
+// pidfd of the task itself) is dumped, restored and checks itself on SIGTERM. Edited images
+// prove the checks notice; a pidfd of an outside process and an unresolvable watch are refused.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { decodeImageFile } from '../../src/images/index.js';
+import type { MessageValue } from '../../src/images/value.js';
+import { dump } from '../../src/dump/index.js';
+import { CRYO_FILES_IMAGE, readCryoFileStats, writeCryoFileStats } from '../../src/dump/cryo-image.js';
+import { editImage } from '../helpers/restore-env.js';
+import { startTarget } from '../helpers/dump-target.js';
+import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
+
+const all: Dumped[] = [];
+after(() => all.forEach(cleanupDumped));
+
+const entries = (dir: string, file: string) => decodeImageFile(path.join(dir, file)).entries.map((e) => e.value);
+const fdinfoName = (dir: string) => readdirSync(dir).find((n) => /^fdinfo-\d+\.img$/.test(n))!;
+/** The file_entry of the task's descriptor `fd`. */
+function fileOf(dir: string, fd: number): MessageValue {
+  const id = entries(dir, fdinfoName(dir)).find((f) => Number(f.fd) === fd)!.id;
+  return entries(dir, 'files.img').find((f) => f.id === id)!;
+}
+/** Edits the kind message (file[field]) of descriptor `fd` in files.img. */
+function editFd(dir: string, fd: number, field: string, edit: (m: MessageValue) => void): void {
+  const id = entries(dir, fdinfoName(dir)).find((f) => Number(f.fd) === fd)!.id;
+  editImage(dir, 'files.img', (e) => edit(e.find((f) => f.id === id)![field] as MessageValue));
+}
+
+let d: Dumped;
+
+test('eventfd, epoll, signalfd, timerfd, inotify, pidfd: dumped as CRIU 4.2 writes them, restored, the task passes', async () => {
+  d = await startAndDump('rt-fdkinds');
+  all.push(d);
+  const r = Object.fromEntries(Object.entries(d.target.ready).map(([k, v]) => [k, Number(v)]));
+  const efd = fileOf(d.images, r.efd!);
+  assert.equal(efd.type, 'EVENTFD');
+  assert.equal(BigInt((efd.efd as MessageValue).counter as bigint), 0x1234567n);
+  const ep = fileOf(d.images, r.ep!);
+  assert.equal(ep.type, 'EVENTPOLL');
+  const tfds = (ep.epfd as MessageValue).tfd as MessageValue[];
+  assert.deepEqual(tfds.map((t) => [Number(t.tfd), Number(t.data)]).sort(), [[r.efd, 0xe7e7], [r.pr, 0x50c0]].sort());
+  assert.ok(Number(tfds.find((t) => Number(t.tfd) === r.pr)!.events) & 0x80000000, 'EPOLLET kept');
+  const sfd = fileOf(d.images, r.sfd!);
+  assert.equal(sfd.type, 'SIGNALFD');
+  assert.equal(BigInt((sfd.sgfd as MessageValue).sigmask as bigint), 1n << 9n);
+  const tick = fileOf(d.images, r.ttick!).tfd as MessageValue;
+  assert.equal(Number(tick.clockid), 7);
+  assert.equal(Number(tick.ticks), 1);
+  assert.equal(Number(tick.isec), 10);
+  const ify = fileOf(d.images, r.ifd!).ify as MessageValue;
+  const wds = (ify.wd as MessageValue[]).map((w) => Number(w.wd)).sort();
+  assert.deepEqual(wds, [2, 3]);
+  const w3 = (ify.wd as MessageValue[]).find((w) => Number(w.wd) === 3)!;
+  assert.equal((w3.f_handle as MessageValue).path, d.target.dir, 'the handle resolves to the watched path (CRIU\'s path hint)');
+  const pfd = fileOf(d.images, r.pfd!);
+  assert.equal(pfd.type, 'PIDFD');
+  assert.equal(Number((pfd.pidfd as MessageValue).nspid), d.pid);
+
+  assert.equal(await restoreAndFinish(d), 'PASS');
+});
+
+test('edited images: each kind\'s check notices', async () => {
+  const r = Object.fromEntries(Object.entries(d.target.ready).map(([k, v]) => [k, Number(v)]));
+  assert.match(await restoreAndFinish(d, (dir) => editFd(dir, r.efd!, 'efd', (m) => { m.counter = 0x1234568n; })),
+    /^FAIL: eventfd counter 0x1234568, want 0x1234567/);
+  assert.match(await restoreAndFinish(d, (dir) => editFd(dir, r.ep!, 'epfd', (m) => {
+    (m.tfd as MessageValue[]).find((t) => Number(t.tfd) === r.pr)!.data = 0x50c1n;
+  })), /^FAIL: epoll: event 0x[0-9a-f]+ with data 0x50c1/);
+  assert.match(await restoreAndFinish(d, (dir) => editFd(dir, r.ep!, 'epfd', (m) => {
+    const t = (m.tfd as MessageValue[]).find((x) => Number(x.tfd) === r.pr)!;
+    t.events = Number(t.events) & ~0x80000000;
+  })), /^FAIL: epoll again: 2 events/);
+  assert.match(await restoreAndFinish(d, (dir) => editFd(dir, r.sfd!, 'sgfd', (m) => { m.sigmask = 1n << 10n; })),
+    /^FAIL: signalfd read: Resource temporarily unavailable/);
+  assert.match(await restoreAndFinish(d, (dir) => editFd(dir, r.ttick!, 'tfd', (m) => { m.ticks = 0n; })),
+    /^FAIL: ticking timerfd: Resource temporarily unavailable, 0 ticks/);
+  assert.match(await restoreAndFinish(d, (dir) => editFd(dir, r.tone!, 'tfd', (m) => { m.vsec = 3n; })),
+    /^FAIL: one-shot timerfd: 3\d{9} ns left/);
+  assert.match(await restoreAndFinish(d, (dir) => editFd(dir, r.ifd!, 'ify', (m) => {
+    (m.wd as MessageValue[]).find((w) => Number(w.wd) === 2)!.wd = 4;
+  })), /^FAIL: inotify: create in b\/ reported on watch 4 \(want 2\)/);
+  // Without the semaphore fact (a CRIU reader's view), the eventfd reads its whole counter.
+  assert.match(await restoreAndFinish(d, (dir) => {
+    const stats = [...readCryoFileStats(dir).values()];
+    assert.equal(stats.filter((s) => s.eventfdSemaphore).length, 1);
+    writeCryoFileStats(path.join(dir, CRYO_FILES_IMAGE), stats.map(({ eventfdSemaphore: _, ...s }) => s));
+  }), /^FAIL: semaphore eventfd read 3, want 1/);
+});
+
+test('refusals: a watch whose path and handle are gone, a pidfd of a process not in the dump', async () => {
+  const r = Object.fromEntries(Object.entries(d.target.ready).map(([k, v]) => [k, Number(v)]));
+  await assert.rejects(restoreAndFinish(d, (dir) => editFd(dir, r.ifd!, 'ify', (m) => {
+    const w = (m.wd as MessageValue[]).find((x) => Number(x.wd) === 3)!;
+    const fh = w.f_handle as MessageValue;
+    fh.path = '/nonexistent/cryo-watch';
+    fh.handle = (fh.handle as bigint[]).map(() => 0xdeadn);
+  })), /fd \d+ \(inotify\): watch 3 on inode \d+ of device \d+:\d+ \(\/nonexistent\/cryo-watch, gone\) cannot be found/);
+  await assert.rejects(restoreAndFinish(d, (dir) => editFd(dir, r.pfd!, 'pidfd', (m) => { m.nspid = 1; })),
+    /fd \d+ is a pidfd of process 1, which is not in the dump/);
+
+  const t = startTarget('rt-fdkinds', ['outside']);
+  try {
+    await assert.rejects(dump({ pid: t.pid, dir: path.join(t.dir, 'images') }),
+      new RegExp(`fd ${t.ready.pfd} of task ${t.pid} is a pidfd of process \\d+, which is outside the dumped process`));
+    // The refused dump left the task as it was: its own check runs (and sees the outside pidfd).
+    assert.match(t.finish(), /^FAIL: pidfd refers to process \d+, want the task itself/);
+  } finally {
+    t.cleanup();
+  }
+});
