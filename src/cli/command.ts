@@ -1,7 +1,7 @@
-// What every cryo subcommand is, and the small I/O helpers they share.
+// What every cryo subcommand is, and the small I/O helpers they share (nothing heavy: the CLI
+// loads this for every command, even `cryo --help`).
 
-import { closeSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
-import { createImageFile } from '../images/image.js';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 export interface Command {
   readonly name: string;
@@ -27,18 +27,4 @@ export function readInput(file: string | undefined): { data: Buffer; name: strin
 export function writeText(file: string | undefined, text: string): void {
   if (file === undefined || file === '-') process.stdout.write(text);
   else writeFileSync(file, text);
-}
-
-/** Binary image output: a 0600 file, or stdout. */
-export function writeBinary(file: string | undefined, data: Buffer): void {
-  if (file === undefined || file === '-') {
-    process.stdout.write(data);
-    return;
-  }
-  const fd = createImageFile(file);
-  try {
-    for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
-  } finally {
-    closeSync(fd);
-  }
 }

@@ -1,12 +1,11 @@
 // cryo demo: checkpoint and restore the built-in example program, explained step by step.
 import { parseArgs } from 'node:util';
 import { UsageError, type Command } from '../command.js';
+import { specs } from './specs.js';
 import { DemoError } from '../../demo/errors.js';
 
 export const demoCommand: Command = {
-  name: 'demo',
-  summary: 'checkpoint and restore a small example program, step by step',
-  usage: '[--keep]',
+  ...specs.demo,
   async run(args) {
     let keep: boolean;
     try {

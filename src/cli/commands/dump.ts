@@ -4,12 +4,11 @@
 import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type Command, UsageError } from '../command.js';
+import { specs } from './specs.js';
 import { dump, DumpError, type DumpEvent } from '../../dump/index.js';
 
 export const dumpCommand: Command = {
-  name: 'dump',
-  summary: 'checkpoint a running process into CRIU images',
-  usage: '-t PID -D DIR [--leave-running] [--shell-job] [-v...] [-o LOG]',
+  ...specs.dump,
   async run(args) {
     let values;
     try {

@@ -3,6 +3,7 @@
 
 import path from 'node:path';
 import { type Command, UsageError } from '../command.js';
+import { specs } from './specs.js';
 import { decodeImageFile, imageToCrit } from '../../images/image.js';
 import type { JsonObject, JsonValue } from '../../images/json-text.js';
 
@@ -195,9 +196,7 @@ const explorers: Record<string, (dir: string) => string[]> = {
 };
 
 export const exploreCommand: Command = {
-  name: 'x',
-  summary: 'explore an image directory: ps, fds, mems or rss (crit x)',
-  usage: 'DIR ps|fds|mems|rss',
+  ...specs.explore,
   run(args) {
     if (args.length !== 2 || !(args[1] in explorers)) {
       throw new UsageError(`expected DIR and one of ${Object.keys(explorers).join(', ')}`);

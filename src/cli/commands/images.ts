@@ -1,9 +1,11 @@
 // crit's commands on single images: decode, encode, show, info. Same
 // arguments, same JSON text, same exit status.
 
+import { closeSync, writeSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { type Command, UsageError, readInput, writeBinary, writeText } from '../command.js';
-import { type Image, decodeImage, encodeImage, imageFromCrit, imageToCrit } from '../../images/image.js';
+import { type Command, UsageError, readInput, writeText } from '../command.js';
+import { specs } from './specs.js';
+import { type Image, createImageFile, decodeImage, encodeImage, imageFromCrit, imageToCrit } from '../../images/image.js';
 import { pyJsonDumps, parseJson } from '../../images/json-text.js';
 import { ImageJsonError } from '../../images/errors.js';
 import { imageKind } from '../../images/registry.js';
@@ -63,10 +65,22 @@ function decodeTo(inFile: string | undefined, outFile: string | undefined, prett
   return 0;
 }
 
+/** Binary image output: a 0600 file, or stdout. */
+export function writeBinary(file: string | undefined, data: Buffer): void {
+  if (file === undefined || file === '-') {
+    process.stdout.write(data);
+    return;
+  }
+  const fd = createImageFile(file);
+  try {
+    for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export const decodeCommand: Command = {
-  name: 'decode',
-  summary: 'convert a CRIU image from binary to JSON (crit decode)',
-  usage: '[-i FILE] [-o OUT] [--pretty]',
+  ...specs.decode,
   run(args) {
     const { values } = parse(args, {
       in: { type: 'string', short: 'i' },
@@ -78,9 +92,7 @@ export const decodeCommand: Command = {
 };
 
 export const showCommand: Command = {
-  name: 'show',
-  summary: 'print a CRIU image as pretty JSON (crit show)',
-  usage: 'FILE [--nopl]',
+  ...specs.show,
   run(args) {
     const { values, positionals } = parse(args, { nopl: { type: 'boolean' } }, 1);
     return decodeTo(positionals[0], undefined, true, !!values.nopl);
@@ -88,9 +100,7 @@ export const showCommand: Command = {
 };
 
 export const encodeCommand: Command = {
-  name: 'encode',
-  summary: 'convert a CRIU image from JSON to binary (crit encode)',
-  usage: '[-i JSON] [-o FILE]',
+  ...specs.encode,
   run(args) {
     const { values } = parse(args, {
       in: { type: 'string', short: 'i' },
@@ -110,9 +120,7 @@ export const encodeCommand: Command = {
 };
 
 export const infoCommand: Command = {
-  name: 'info',
-  summary: 'show the magic and entry count of a CRIU image (crit info)',
-  usage: 'FILE',
+  ...specs.info,
   run(args) {
     const { positionals } = parse(args, {}, 1);
     const { data, name } = readInput(positionals[0]);

@@ -1,21 +1,22 @@
-// The command table: a new subcommand is one import and one line here.
+// The command table: a new subcommand is one entry in specs.ts and one line here. Each command's
+// module is imported only when that command runs, so `cryo --help` and a dump load no more of
+// cryo than they use.
 
 import type { Command } from '../command.js';
-import { checkCommand } from './check.js';
-import { demoCommand } from './demo.js';
-import { dumpCommand } from './dump.js';
-import { exploreCommand } from './explore.js';
-import { decodeCommand, encodeCommand, infoCommand, showCommand } from './images.js';
-import { restoreCommand } from './restore.js';
+import { type CommandSpec, specs } from './specs.js';
+
+function lazy(spec: CommandSpec, load: () => Promise<Command>): Command {
+  return { ...spec, run: async (args) => (await load()).run(args) };
+}
 
 export const commands: readonly Command[] = [
-  decodeCommand,
-  encodeCommand,
-  showCommand,
-  infoCommand,
-  exploreCommand,
-  checkCommand,
-  dumpCommand,
-  restoreCommand,
-  demoCommand,
+  lazy(specs.decode, async () => (await import('./images.js')).decodeCommand),
+  lazy(specs.encode, async () => (await import('./images.js')).encodeCommand),
+  lazy(specs.show, async () => (await import('./images.js')).showCommand),
+  lazy(specs.info, async () => (await import('./images.js')).infoCommand),
+  lazy(specs.explore, async () => (await import('./explore.js')).exploreCommand),
+  lazy(specs.check, async () => (await import('./check.js')).checkCommand),
+  lazy(specs.dump, async () => (await import('./dump.js')).dumpCommand),
+  lazy(specs.restore, async () => (await import('./restore.js')).restoreCommand),
+  lazy(specs.demo, async () => (await import('./demo.js')).demoCommand),
 ];

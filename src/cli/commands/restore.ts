@@ -4,12 +4,11 @@
 
 import { parseArgs } from 'node:util';
 import { type Command, UsageError } from '../command.js';
+import { specs } from './specs.js';
 import { restore, RestoreError } from '../../restore/index.js';
 
 export const restoreCommand: Command = {
-  name: 'restore',
-  summary: 'restore a process from a dump directory (CRIU image format)',
-  usage: '-D DIR [-d|--restore-detached] [--shell-job] [--pidfile FILE]',
+  ...specs.restore,
   async run(args) {
     let values;
     try {

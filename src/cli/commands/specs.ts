@@ -1,0 +1,24 @@
+// Name, one-line summary and synopsis of every subcommand: all `cryo --help` needs, so that
+// listing the commands loads none of them (each command module pulls in a large part of cryo).
+
+export interface CommandSpec {
+  readonly name: string;
+  /** One line for `cryo --help`. */
+  readonly summary: string;
+  /** The argument synopsis, e.g. '-i FILE [--pretty] [-o OUT]'. */
+  readonly usage: string;
+}
+
+const spec = (name: string, summary: string, usage: string): CommandSpec => ({ name, summary, usage });
+
+export const specs = {
+  decode: spec('decode', 'convert a CRIU image from binary to JSON (crit decode)', '[-i FILE] [-o OUT] [--pretty]'),
+  encode: spec('encode', 'convert a CRIU image from JSON to binary (crit encode)', '[-i JSON] [-o FILE]'),
+  show: spec('show', 'print a CRIU image as pretty JSON (crit show)', 'FILE [--nopl]'),
+  info: spec('info', 'show the magic and entry count of a CRIU image (crit info)', 'FILE'),
+  explore: spec('x', 'explore an image directory: ps, fds, mems or rss (crit x)', 'DIR ps|fds|mems|rss'),
+  check: spec('check', 'check that this kernel, CPU and user can dump and restore (like criu check)', ''),
+  dump: spec('dump', 'checkpoint a running process into CRIU images', '-t PID -D DIR [--leave-running] [--shell-job] [-v...] [-o LOG]'),
+  restore: spec('restore', 'restore a process from a dump directory (CRIU image format)', '-D DIR [-d|--restore-detached] [--shell-job] [--pidfile FILE]'),
+  demo: spec('demo', 'checkpoint and restore a small example program, step by step', '[--keep]'),
+} as const satisfies Record<string, CommandSpec>;
