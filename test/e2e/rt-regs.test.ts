@@ -14,6 +14,9 @@ const NR_PAUSE = 34;
 let d: Dumped | undefined;
 after(() => cleanupDumped(d));
 
+/** Restores and waits for pause() to be re-entered before SIGTERM (sent earlier, it would be handled first). */
+const roundTrip = (edit?: (dir: string) => void) => restoreAndFinish(d!, edit, { inSyscall: NR_PAUSE });
+
 function editThreadInfo(dir: string, pid: number, edit: (ti: MessageValue) => void): void {
   editImage(dir, `core-${pid}.img`, (e) => edit(e[0]!.thread_info as MessageValue));
 }
@@ -21,38 +24,38 @@ function editThreadInfo(dir: string, pid: number, edit: (ti: MessageValue) => vo
 test('registers: general, FS/GS base, x87, MXCSR, SSE/AVX/AVX-512; pause() restarted', async () => {
   d = await dumpInSyscall('rt-regs', [], NR_PAUSE);
   const { pid } = d;
-  assert.equal(await restoreAndFinish(d), 'PASS');
+  assert.equal(await roundTrip(), 'PASS');
 
   const gp = (ti: MessageValue) => ti.gpregs as MessageValue;
   const fp = (ti: MessageValue) => ti.fpregs as MessageValue;
-  assert.match(await restoreAndFinish(d, (dir) => editThreadInfo(dir, pid, (ti) => { gp(ti).r12 = 0x42n; })),
+  assert.match(await roundTrip((dir) => editThreadInfo(dir, pid, (ti) => { gp(ti).r12 = 0x42n; })),
     /^FAIL: r12 = 0x42, want 0x1212121212121212/);
-  assert.match(await restoreAndFinish(d, (dir) => editThreadInfo(dir, pid, (ti) => { gp(ti).gs_base = BigInt(d!.target.ready.gs!) + 8n; })),
+  assert.match(await roundTrip((dir) => editThreadInfo(dir, pid, (ti) => { gp(ti).gs_base = BigInt(d!.target.ready.gs!) + 8n; })),
     /^FAIL: gs base 0x[0-9a-f]+, want 0x/);
-  assert.match(await restoreAndFinish(d, (dir) => editThreadInfo(dir, pid, (ti) => { (fp(ti).xmm_space as number[])[3 * 4] = 0xdeadbeef; })),
+  assert.match(await roundTrip((dir) => editThreadInfo(dir, pid, (ti) => { (fp(ti).xmm_space as number[])[3 * 4] = 0xdeadbeef; })),
     /^FAIL: vector register 3 word 0 = 0xdeadbeef, want 0xa5030000/);
-  assert.match(await restoreAndFinish(d, (dir) => editThreadInfo(dir, pid, (ti) => { fp(ti).mxcsr = 0x1f80; })),
+  assert.match(await roundTrip((dir) => editThreadInfo(dir, pid, (ti) => { fp(ti).mxcsr = 0x1f80; })),
     /^FAIL: MXCSR 0x1f80, want 0x7f80/);
   // Resumed after the syscall with EINTR instead of restarting it: pause() returns without a signal.
-  assert.match(await restoreAndFinish(d, (dir) => editThreadInfo(dir, pid, (ti) => {
+  assert.match(await roundTrip((dir) => editThreadInfo(dir, pid, (ti) => {
     gp(ti).ip = (gp(ti).ip as bigint) + 2n;
     gp(ti).ax = (1n << 64n) - 4n;
   })), /^FAIL: pause\(\) returned 2 times, want once/);
   // x87 registers, the x87 control word and the AVX upper halves.
-  assert.match(await restoreAndFinish(d, (dir) => editThreadInfo(dir, pid, (ti) => { (fp(ti).st_space as number[])[0]! ^= 1; })),
+  assert.match(await roundTrip((dir) => editThreadInfo(dir, pid, (ti) => { (fp(ti).st_space as number[])[0]! ^= 1; })),
     /^FAIL: x87 registers st0\/st1 differ/);
-  assert.match(await restoreAndFinish(d, (dir) => editThreadInfo(dir, pid, (ti) => { fp(ti).cwd = 0x37f; })),
+  assert.match(await roundTrip((dir) => editThreadInfo(dir, pid, (ti) => { fp(ti).cwd = 0x37f; })),
     /^FAIL: x87 control word 0x37f, want 0xc7f/);
   const xsave = (ti: MessageValue) => fp(ti).xsave as MessageValue;
-  assert.match(await restoreAndFinish(d, (dir) => editThreadInfo(dir, pid, (ti) => { (xsave(ti).ymmh_space as number[])[5 * 4 + 1] = 0x1234; })),
+  assert.match(await roundTrip((dir) => editThreadInfo(dir, pid, (ti) => { (xsave(ti).ymmh_space as number[])[5 * 4 + 1] = 0x1234; })),
     /^FAIL: vector register 5 word 5 = 0x1234, want 0xa5050005/);
   if (d.target.ready.avx512 === '1') {
     // zmm20 word 2 is the low half of hi16_zmm's u64 number 4*8+1; k6 is opmask_reg[6].
-    assert.match(await restoreAndFinish(d, (dir) => editThreadInfo(dir, pid, (ti) => {
+    assert.match(await roundTrip((dir) => editThreadInfo(dir, pid, (ti) => {
       const h = xsave(ti).hi16_zmm as bigint[];
       h[4 * 8 + 1] = (h[4 * 8 + 1]! & ~0xffffffffn) | 0x777n;
     })), /^FAIL: vector register 20 word 2 = 0x777, want 0xa5140002/);
-    assert.match(await restoreAndFinish(d, (dir) => editThreadInfo(dir, pid, (ti) => { (xsave(ti).opmask_reg as bigint[])[6] = 5n; })),
+    assert.match(await roundTrip((dir) => editThreadInfo(dir, pid, (ti) => { (xsave(ti).opmask_reg as bigint[])[6] = 5n; })),
       /^FAIL: k6 = 0x5, want 0x707070707070707/);
   }
 });

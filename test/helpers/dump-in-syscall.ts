@@ -9,15 +9,20 @@ import { startTarget } from './dump-target.js';
 import { becomeSubreaper, waitGone } from './restore-env.js';
 import type { Dumped } from './round-trip.js';
 
+/** Waits (up to about 2 s) until task `pid` sits inside system call `nr`. */
+export function waitInSyscall(pid: number, nr: number, what: string): void {
+  for (let i = 0; readFileSync(`/proc/${pid}/syscall`, 'utf8').split(' ')[0] !== String(nr); i++) {
+    if (i > 1000) throw new Error(`${what} never entered system call ${nr}`);
+    sleepSync(2);
+  }
+}
+
 export async function dumpInSyscall(name: string, args: string[], nr: number): Promise<Dumped> {
   becomeSubreaper();
   const target = startTarget(name, args);
   const images = path.join(target.dir, 'images');
   try {
-    for (let i = 0; readFileSync(`/proc/${target.pid}/syscall`, 'utf8').split(' ')[0] !== String(nr); i++) {
-      if (i > 1000) throw new Error(`${name} never entered system call ${nr}`);
-      sleepSync(2);
-    }
+    waitInSyscall(target.pid, nr, name);
     await dump({ pid: target.pid, dir: images });
     if (!waitGone(target.pid)) throw new Error(`dumped task ${target.pid} is still there`);
   } catch (e) {

@@ -9,6 +9,7 @@ import { restore } from '../../src/restore/index.js';
 import { __WALL, kill, waitpid } from '../../src/sys/index.js';
 import { startTarget, type Target } from './dump-target.js';
 import { becomeSubreaper, nothingLeftBehind, waitGone } from './restore-env.js';
+import { waitInSyscall } from './dump-in-syscall.js';
 
 export interface Dumped {
   target: Target;
@@ -45,12 +46,18 @@ export function imagesCopy(d: Dumped, edit?: (dir: string) => void): string {
  * Restores the dump (from a copy edited by `edit`), sends SIGTERM and returns what the program
  * said after READY ("PASS" or "FAIL: ..."). Whatever happens, the restored task is gone after.
  */
-export async function restoreAndFinish(d: Dumped, edit?: (dir: string) => void): Promise<string> {
+export async function restoreAndFinish(
+  d: Dumped,
+  edit?: (dir: string) => void,
+  opts: { inSyscall?: number } = {},
+): Promise<string> {
   const dir = imagesCopy(d, edit);
   truncateSync(d.target.outFile, Buffer.byteLength(d.readyLine) + 1);
   try {
     const r = await restore({ dir, detach: true });
     if (r.pid !== d.pid) throw new Error(`restored as PID ${r.pid}, dumped as ${d.pid}`);
+    // A SIGTERM that lands before a restarted call is re-entered would be handled too early.
+    if (opts.inSyscall !== undefined) waitInSyscall(d.pid, opts.inSyscall, `restored task ${d.pid}`);
     return d.target.finish();
   } finally {
     try { kill(d.pid, 9); waitpid(d.pid, __WALL); } catch { /* gone, or reaped by finish() */ }
