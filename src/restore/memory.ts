@@ -1,14 +1,15 @@
 // Rebuilds the task's address space inside the stub, by injected syscalls:
 // the stub's vdso/vvar move to where the task had them (their syscall
 // instruction is what every injected call runs on), the stub's own mappings
-// go, every dumped VMA is mapped at its address, pages are written with
-// process_vm_writev, then protections, madvise and PR_SET_MM_MAP.
+// go, every dumped VMA is mapped at its address, pages are read into place by
+// injected preadv, then protections, madvise and PR_SET_MM_MAP.
 
+import path from 'node:path';
 import { findHole } from '../inject/index.js';
 import { PageReader } from '../images/pages.js';
 import type { MessageValue } from '../images/value.js';
 import { readMaps, type Vma } from '../proc/index.js';
-import { processVmWritev, writeU32, writeU64 } from '../sys/index.js';
+import { IOV_MAX, iovecBytes, writeU32, writeU64 } from '../sys/index.js';
 import { RestoreError } from './errors.js';
 import { regFile } from './preflight.js';
 import type { TaskCtx } from './task-ctx.js';
@@ -160,21 +161,59 @@ function mapVmas(ctx: TaskCtx): MessageValue[] {
   return fixup;
 }
 
+/** Bytes one injected preadv asks for at most (well under the kernel's MAX_RW_COUNT). */
+const PREADV_MAX_BYTES = 1 << 30;
+
+/**
+ * Fills the pages by injected preadv from the pages image straight into the task's memory: one
+ * copy, as a plain read() into fresh memory, and up to IOV_MAX runs per call (the image holds the
+ * runs back to back, so consecutive runs are one file range). The iovecs go to the scratch area.
+ */
 function fillPages(ctx: TaskCtx): void {
+  const scratch = ctx.scratch;
+  if (!scratch) throw new Error('internal: no scratch memory in the task yet');
+  const page = ctx.arch.pageSize;
   const skip = dumpedVmas(ctx).filter((v) => vmaKind(Number(v.status)) === 'vdso' || vmaKind(Number(v.status)) === 'skip')
     .map((v) => ({ start: big(v.start), end: big(v.end) }));
-  const reader = new PageReader(ctx.img.pagemapFile, undefined, ctx.arch.pageSize);
+  const reader = new PageReader(ctx.img.pagemapFile, undefined, page);
+  const pagesFile = path.resolve(reader.pagesPath);
+  const maxIov = Math.min(IOV_MAX, Math.floor(scratch.size / 16));
+  const iov = Buffer.alloc(maxIov * 16);
+  let fd = -1;
+  let n = 0;
+  let bytes = 0;
+  let fileOff = 0;
+  const flush = () => {
+    if (n === 0) return;
+    if (fd < 0) fd = openInTask(ctx, pagesFile, O_CLOEXEC, 'the pages image');
+    const at = ctx.put(iov.subarray(0, n * 16), 0);
+    const got = ctx.call('preadv', fd, at, n, fileOff, 0);
+    if (got !== BigInt(bytes)) {
+      throw new RestoreError('FAILED', `${pagesFile} ends early: read ${got} of ${bytes} bytes of pages at byte ${fileOff}`);
+    }
+    n = 0;
+    bytes = 0;
+  };
   try {
     for (const run of reader) {
       if (run.offset < 0) continue; // no contents (PE_PARENT / lazy without data): stays zero
       if (skip.some((r) => run.vaddr >= r.start && run.vaddr < r.end)) continue; // the kernel's own vdso pages
-      for (const { vaddr, data } of reader.chunks(run)) {
-        const n = processVmWritev(ctx.pid, vaddr, data);
-        if (n !== data.length) throw new RestoreError('FAILED', `wrote only ${n} of ${data.length} bytes of pages at ${hex(vaddr)}`);
+      const total = run.nrPages * page;
+      for (let done = 0; done < total;) {
+        const len = Math.min(total - done, PREADV_MAX_BYTES);
+        const off = run.offset + done;
+        if (n > 0 && (fileOff + bytes !== off || n === maxIov || bytes + len > PREADV_MAX_BYTES)) flush();
+        if (n === 0) fileOff = off;
+        iovecBytes(run.vaddr + BigInt(done), len, iov, n * 16);
+        n++;
+        bytes += len;
+        done += len;
       }
     }
+    flush();
   } finally {
     reader.close();
+    if (fd >= 0) ctx.call('close', fd);
   }
 }
 
