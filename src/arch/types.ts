@@ -112,6 +112,17 @@ export interface MissingFeature {
   readonly message: string;
 }
 
+/** One CPU fact for `cryo check` (never required: the architecture itself is the required line). */
+export interface CpuFeatureLine {
+  readonly name: string;
+  readonly present: boolean;
+  /** What was found, e.g. 'XCR0 0x2e7: x87 FPU, SSE, AVX'. */
+  readonly detail?: string;
+  /** When absent: what that means for cryo. */
+  readonly meaning?: string;
+  readonly error?: string;
+}
+
 export interface VdsoNames {
   /** /proc/PID/maps names of the areas that move with the task (vdso and its data pages). */
   readonly areas: readonly string[];
@@ -164,6 +175,9 @@ export interface Arch {
   unsavableState(regsets: Regsets): MissingFeature[];
 
   readonly vdso: VdsoNames;
+
+  /** What this CPU offers of the state the architecture saves, one line per feature, for `cryo check`. */
+  cpuReport(): CpuFeatureLine[];
 }
 
 export interface ArchFactory {

@@ -1,14 +1,8 @@
-// The CPU: whether cryo supports its architecture, and the architecture's own feature lines,
-// found in a table keyed by Node's process.arch (like src/arch/index.ts) so no code here names one.
+// The CPU: whether cryo supports its architecture, and the architecture's own feature lines.
 import { readFileSync } from 'node:fs';
 import { hostArch, type Arch } from '../arch/index.js';
-import { x86_64CpuLines } from './cpu-x86_64.js';
 import { missing, ok } from './result.js';
 import type { CheckResult } from './types.js';
-
-const CPU_LINES: Readonly<Record<string, () => CheckResult[]>> = {
-  x64: x86_64CpuLines,
-};
 
 /** The CPU's model as /proc/cpuinfo names it, where it does. */
 function modelName(): string | undefined {
@@ -34,6 +28,6 @@ export function cpuLines(arch: Arch | Error): CheckResult[] {
   const model = modelName();
   return [
     ok('cpu', true, model ? `${arch.name}, ${model}` : arch.name),
-    ...(CPU_LINES[process.arch]?.() ?? []),
+    ...arch.cpuReport().map(({ present, ...l }): CheckResult => ({ ...l, ok: present, required: false })),
   ];
 }

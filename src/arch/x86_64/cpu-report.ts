@@ -1,8 +1,11 @@
-// x86_64's CPU lines: the xsave features the kernel enabled (XCR0), named by src/arch's table.
-import { XSAVE_COMPONENTS } from '../arch/x86_64/regs.js';
-import { hostCpuid } from '../sys/index.js';
-import { missing, ok } from './result.js';
-import type { CheckResult } from './types.js';
+// x86_64's lines for `cryo check`: the xsave features the kernel enabled (XCR0), named by the
+// component table in regs.ts.
+import type { CpuFeatureLine, CpuProbe } from '../types.js';
+import { XSAVE_COMPONENTS } from './regs.js';
+
+const ok = (name: string, detail?: string): CpuFeatureLine => (detail === undefined ? { name, present: true } : { name, present: true, detail });
+const missing = (name: string, meaning: string, error?: unknown): CpuFeatureLine =>
+  error === undefined ? { name, present: false, meaning } : { name, present: false, meaning, error: error instanceof Error ? error.message : String(error) };
 
 const hex = (v: bigint) => `0x${v.toString(16)}`;
 
@@ -26,30 +29,30 @@ export function xcr0Names(xcr0: bigint): string[] {
 }
 
 /** One line per user feature beyond x87/SSE, and the xsave line, from XCR0 (pure: unit-tested). */
-export function xsaveLines(xcr0: bigint, areaSize?: number): CheckResult[] {
+export function xsaveLines(xcr0: bigint, areaSize?: number): CpuFeatureLine[] {
   const size = areaSize === undefined ? '' : `, ${areaSize}-byte area`;
-  const lines = [ok('xsave', false, `XCR0 ${hex(xcr0)}${size}: ${xcr0Names(xcr0).join(', ')}`)];
+  const lines = [ok('xsave', `XCR0 ${hex(xcr0)}${size}: ${xcr0Names(xcr0).join(', ')}`)];
   for (const f of userFeatures()) {
     if ((f.bits & 0b11n) !== 0n) continue; // x87, SSE: always there
     const has = (xcr0 & f.bits) === f.bits;
     if (!has && !f.imageHolds) continue; // nobody's image can need it
     if (!has) {
-      lines.push(missing(f.feature, false, `this CPU does not offer it: tasks that used it where they were dumped cannot be restored here`));
+      lines.push(missing(f.feature, `this CPU does not offer it: tasks that used it where they were dumped cannot be restored here`));
     } else if (!f.imageHolds) {
-      lines.push(ok(f.feature, false, 'CRIU\'s image format has no place for its registers: a task that uses it cannot be dumped'));
+      lines.push(ok(f.feature, 'CRIU\'s image format has no place for its registers: a task that uses it cannot be dumped'));
     } else {
-      lines.push(ok(f.feature, false));
+      lines.push(ok(f.feature));
     }
   }
   return lines;
 }
 
-export function x86_64CpuLines(): CheckResult[] {
-  const cpu = hostCpuid();
-  if (cpu === undefined) return [missing('xsave', false, 'the sys layer offers no cpuid here: cryo cannot tell the CPU\'s xsave features')];
+/** The report for the CPU behind `probe`. */
+export function cpuReport(probe: CpuProbe | undefined): CpuFeatureLine[] {
+  if (!probe?.cpuid || !probe.xgetbv) return [missing('xsave', 'the sys layer offers no cpuid here: cryo cannot tell the CPU\'s xsave features')];
   try {
-    return xsaveLines(cpu.xgetbv(0), cpu.cpuid(0xd, 0).ebx >>> 0);
+    return xsaveLines(probe.xgetbv(0), probe.cpuid(0xd, 0).ebx >>> 0);
   } catch (e) {
-    return [missing('xsave', false, 'the kernel did not enable XSAVE: only x87/SSE state can be saved', e)];
+    return [missing('xsave', 'the kernel did not enable XSAVE: only x87/SSE state can be saved', e)];
   }
 }

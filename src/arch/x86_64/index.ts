@@ -13,6 +13,7 @@ import {
 import { buildSigframe, NOT_RESTORED_BY_SIGRETURN } from './sigframe.js';
 import { syscallAbi } from './syscall-abi.js';
 import { fixSyscallRestart, RESTART_RULES } from './restart.js';
+import { cpuReport } from './cpu-report.js';
 
 /** Biggest xsave area the SDM allows today (AMX tiles included) with room to spare. */
 const XSTATE_MAX = 16384;
@@ -165,6 +166,7 @@ export function createX86_64(probe?: CpuProbe): X86_64Arch {
     },
 
     vdso: { areas: ['[vdso]', '[vvar]', '[vvar_vclock]'], vdso: '[vdso]' },
+    cpuReport: () => cpuReport(probe),
   };
   return arch;
 }
