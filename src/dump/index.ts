@@ -14,7 +14,7 @@ import type { Arch } from '../arch/types.js';
 import { Injector, UndoList, mapScratch, InjectError } from '../inject/index.js';
 import {
   ProcReadError, readCwd, readExe, readLoginuid, readMaps, readOomScoreAdj, readPersonality, readRoot, readSmaps,
-  readStat, readStatus, readTimers, procPath, readComm, type ProcStatus,
+  readStat, readStatus, readTimers, procPath, readComm, readChildren, type ProcStatus,
 } from '../proc/index.js';
 import { SysError, WaitError, __WALL, kill, pidfdOpen, ptrace, rawSyscall, waitpid } from '../sys/index.js';
 import { closeSync } from 'node:fs';
@@ -108,6 +108,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   try {
     emit({ type: 'stage', stage: 'seize' });
     const tids = seizeAllThreads(pid, seized);
+    refuseChildren(pid, tids);
     const frozenAt = performance.now();
     await checkpoint();
 
@@ -150,7 +151,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     const ti = main.threadInfo;
     const sp = BigInt(((ti.gpregs ?? ti.regs ?? {}) as Record<string, unknown>).sp as bigint ?? 0n);
     const t1 = performance.now();
-    const pages = dumpPages(pid, vmas, arch.pageSize, images.path('pagemap', pid), images.path('pages', 1), 1, sp);
+    const pages = dumpPages(pid, vmas, arch.pageSize, images.path('pagemap', pid), images.path('pages', 1), 1, sp, { inj, scratch, undo });
     images.record(images.path('pagemap', pid));
     images.record(images.path('pages', 1));
     pagesWritten = pages.written;
@@ -248,6 +249,14 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     try { waitpid(pid, __WALL); } catch { /* already collected */ }
   }
   return { pid, dir: opts.dir, images: [...images.written], pagesWritten, leftRunning: !!opts.leaveRunning };
+}
+
+/** A process with children would come back without them: refuse until trees are dumped. */
+function refuseChildren(pid: number, tids: readonly number[]): void {
+  const kids = tids.flatMap((t) => readChildren(pid, t));
+  if (kids.length > 0) {
+    throw new DumpError('UNSUPPORTED', `process ${pid} has child processes (${kids.join(', ')}): cryo dumps only single processes so far and would lose them`);
+  }
 }
 
 /** Detaches every seized thread (threads that are gone are skipped). */
