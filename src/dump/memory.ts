@@ -1,14 +1,19 @@
 /**
  * The address space: mm-PID.img (every VMA with CRIU's status bits, mm_* fields, auxv) and the
- * private pages (pagemap-PID.img + pages-N.img). Pages are read with process_vm_readv, or through
- * /proc/PID/mem where that cannot read (PROT_NONE).
+ * private pages (pagemap-PID.img + pages-N.img). Present pages are found with PAGEMAP_SCAN and moved
+ * by an injected vmsplice into a pipe spliced into the pages file (one copy); without injection, or
+ * where that cannot read (PROT_NONE), with process_vm_readv or /proc/PID/mem.
  */
-import { closeSync, lstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
 import {
   readAuxv, readPageRuns, readMapFilesLink, mapFilesName, procPath, type ProcStat, type Vma,
 } from '../proc/index.js';
-import { processVmReadv } from '../sys/index.js';
-import { PageWriter, PE_LAZY, PE_PRESENT, type MessageValue } from '../images/index.js';
+import {
+  IOV_MAX, PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, SysError, iovecBytes, pagemapScan, pidfdGetfd, pidfdOpen,
+  processVmReadv, processVmWritev, rawSyscall,
+} from '../sys/index.js';
+import { ImageWriter, PE_LAZY, PE_PRESENT, createImageFile, type MessageValue } from '../images/index.js';
+import type { Injector, Scratch, UndoList } from '../inject/index.js';
 import { DumpError } from './errors.js';
 import type { FileTable } from './files.js';
 
@@ -150,45 +155,265 @@ export interface PagesResult {
   written: number;
 }
 
-/** Writes pagemap-PID.img and pages-ID.img: the present (or swapped) pages of private VMAs. */
-export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: number, pagemapFile: string, pagesFile: string, pagesId: number, sp: bigint): PagesResult {
-  const pw = new PageWriter({ pagemapFile, pagesFile, pagesId, pageSize });
+/** Runs of pages the task has (present or swapped), with whether each is a file's page (not copied on write). */
+interface Run { start: bigint; pages: number; file: boolean }
+
+/**
+ * The present or swapped pages of [start, end): PAGEMAP_SCAN (one ioctl for up to 1024 runs) where
+ * the kernel has it, else /proc/PID/pagemap read 8 bytes per page.
+ */
+class PageScanner {
+  private fd = -1;
+  private scan: boolean;
+  constructor(private readonly pid: number, private readonly pageSize: number) {
+    this.scan = process.env.CRYO_NO_PAGEMAP_SCAN !== '1';
+  }
+
+  runs(start: bigint, end: bigint): Run[] {
+    if (this.scan) {
+      try {
+        if (this.fd < 0) this.fd = openSync(procPath(this.pid, 'pagemap'), 'r');
+        const out: Run[] = [];
+        const page = BigInt(this.pageSize);
+        for (let at = start; at < end;) {
+          const r = pagemapScan(this.fd, { start: at, end, categoryAnyofMask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED, returnMask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE });
+          for (const g of r.regions) out.push({ start: g.start, pages: Number((g.end - g.start) / page), file: (g.categories & PAGE_IS_FILE) !== 0 });
+          if (r.walkEnd <= at) break;
+          at = r.walkEnd;
+        }
+        return out;
+      } catch (e) {
+        if (!(e instanceof SysError) || (e.code !== 'EINVAL' && e.code !== 'ENOTTY' && e.code !== 'EOPNOTSUPP')) throw e;
+        this.scan = false; // a kernel before 6.7
+      }
+    }
+    return readPageRuns(this.pid, start, end, { pageSize: this.pageSize }).map((r) => ({ start: r.start, pages: r.pages, file: r.file }));
+  }
+
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+}
+
+/** pagemap-PID.img: one pagemap_entry per run of pages with the same flags (as PageWriter writes them). */
+class PagemapRecorder {
+  private readonly img: ImageWriter;
+  private pending: { vaddr: bigint; nrPages: number; flags: number } | undefined;
+  constructor(file: string, pagesId: number, private readonly pageSize: number) {
+    this.img = ImageWriter.create(file, 'PAGEMAP');
+    this.img.write({ pages_id: pagesId });
+  }
+
+  add(vaddr: bigint, nrPages: number, flags: number): void {
+    const p = this.pending;
+    if (p && p.flags === flags && p.vaddr + BigInt(p.nrPages * this.pageSize) === vaddr) {
+      p.nrPages += nrPages;
+      return;
+    }
+    this.flush();
+    this.pending = { vaddr, nrPages, flags };
+  }
+
+  private flush(): void {
+    const p = this.pending;
+    if (!p) return;
+    this.img.write({ vaddr: p.vaddr, compat_nr_pages: p.nrPages > 0xffffffff ? 0 : p.nrPages, flags: p.flags, nr_pages: BigInt(p.nrPages) });
+    this.pending = undefined;
+  }
+
+  close(): void {
+    try {
+      this.flush();
+    } finally {
+      this.img.close();
+    }
+  }
+}
+
+/** The injector and scratch page of the dump: with them, pages move by injected vmsplice. */
+export interface PageInjection {
+  inj: Injector;
+  scratch: Scratch;
+  undo: UndoList;
+}
+
+const O_CLOEXEC = 0o2000000;
+const O_NONBLOCK = 0o4000;
+const F_SETPIPE_SZ = 1031;
+const F_GETPIPE_SZ = 1032;
+const SPLICE_F_MOVE = 1;
+const SPLICE_F_NONBLOCK = 2;
+
+/** The largest pipe an unprivileged process may ask for (bigger pipes = fewer injected calls). */
+function pipeMaxSize(): number {
+  try {
+    return Number(readFileSync('/proc/sys/fs/pipe-max-size', 'utf8').trim()) || 1 << 20;
+  } catch {
+    return 1 << 20;
+  }
+}
+
+/**
+ * Moves pages from the task into the pages file through a pipe the task owns: an injected vmsplice
+ * puts references to up to a pipe's worth of page runs into it (no copy), cryo splices them from
+ * its copy of the read end (pidfd_getfd) into the file (the one copy, as write() makes).
+ */
+class SplicePipe {
+  private readonly tfds: [number, number];
+  private readonly rfd: number;
+  readonly capacity: number;
+  private readonly dropUndo: () => void;
+  private readonly iov: Buffer;
+  readonly maxIov: number;
+
+  constructor(private readonly pi: PageInjection, private readonly outFd: number) {
+    const { inj, scratch, undo } = pi;
+    inj.call('pipe2', scratch.addr, O_CLOEXEC | O_NONBLOCK);
+    const b = scratch.read(0, 8);
+    this.tfds = [b.readInt32LE(0), b.readInt32LE(4)];
+    this.dropUndo = undo.push(`close cryo's pipe (fds ${this.tfds.join(', ')}) in task ${inj.pid}`, () => this.closeInTask());
+    const pidfd = pidfdOpen(inj.pid);
+    try {
+      this.rfd = pidfdGetfd(pidfd, this.tfds[0]);
+    } finally {
+      closeSync(pidfd);
+    }
+    for (let size = pipeMaxSize(); size > 4096; size >>= 1) {
+      try {
+        rawSyscall('fcntl', this.rfd, F_SETPIPE_SZ, size);
+        break;
+      } catch { /* EPERM: over the user's pipe limits; try half */ }
+    }
+    this.capacity = Number(rawSyscall('fcntl', this.rfd, F_GETPIPE_SZ, 0));
+    this.maxIov = Math.min(IOV_MAX, Math.floor(scratch.size / 16));
+    this.iov = Buffer.alloc(this.maxIov * 16);
+  }
+
+  /** Writes the ranges (at most maxIov, at most `capacity` bytes) to the file, in order. */
+  move(ranges: { addr: bigint; len: number }[]): void {
+    const { inj, scratch } = this.pi;
+    let first = 0;
+    let skip = 0; // bytes of ranges[first] already moved
+    while (first < ranges.length) {
+      let n = 0;
+      for (let i = first; i < ranges.length; i++, n++) {
+        const off = i === first ? skip : 0;
+        iovecBytes(ranges[i]!.addr + BigInt(off), ranges[i]!.len - off, this.iov, n * 16);
+      }
+      if (processVmWritev(inj.pid, scratch.addr, this.iov.subarray(0, n * 16)) !== n * 16) {
+        throw new DumpError('FAILED', `cannot write cryo's scratch page in task ${inj.pid}`);
+      }
+      const got = Number(inj.call('vmsplice', this.tfds[1], scratch.addr, n, SPLICE_F_NONBLOCK));
+      this.drain(got);
+      // Advance over what the pipe took (a full pipe takes less than asked).
+      let left = got;
+      while (left > 0 && first < ranges.length) {
+        const rest = ranges[first]!.len - skip;
+        if (left >= rest) { left -= rest; first++; skip = 0; } else { skip += left; left = 0; }
+      }
+    }
+  }
+
+  private drain(bytes: number): void {
+    for (let left = bytes; left > 0;) {
+      const n = Number(rawSyscall('splice', this.rfd, null, this.outFd, null, left, SPLICE_F_MOVE));
+      if (n <= 0) throw new DumpError('FAILED', `splice into the pages image moved ${n} bytes`);
+      left -= n;
+    }
+  }
+
+  private closeInTask(): void {
+    this.pi.inj.call('close', this.tfds[0]);
+    this.pi.inj.call('close', this.tfds[1]);
+  }
+
+  close(): void {
+    closeSync(this.rfd);
+    this.closeInTask();
+    this.dropUndo();
+  }
+}
+
+/**
+ * Writes pagemap-PID.img and pages-ID.img: the present (or swapped) pages of private VMAs. With
+ * `injection`, readable pages move by injected vmsplice (see SplicePipe); others (and all without
+ * it) by process_vm_readv or /proc/PID/mem into a buffer written to the file.
+ */
+export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: number, pagemapFile: string, pagesFile: string, pagesId: number, sp: bigint, injection?: PageInjection): PagesResult {
+  const pagemap = new PagemapRecorder(pagemapFile, pagesId, pageSize);
+  const outFd = createImageFile(pagesFile);
+  const scanner = new PageScanner(pid, pageSize);
   const page = BigInt(pageSize);
   let memfd = -1;
   const memFd = () => (memfd >= 0 ? memfd : (memfd = openSync(procPath(pid, 'mem'), 'r')));
   const res: PagesResult = { scanned: 0, written: 0 };
   const chunkPages = Math.max(1, (1 << 20) / pageSize);
-  const buf = Buffer.allocUnsafe(chunkPages * pageSize);
+  let buf: Buffer | undefined;
+  let pipe: SplicePipe | undefined;
   const spPage = sp & ~(page - 1n);
+  // Ranges waiting for the pipe (vmsplice path).
+  let batch: { addr: bigint; len: number }[] = [];
+  let batchBytes = 0;
+  const flushBatch = () => {
+    if (batch.length > 0) pipe!.move(batch);
+    batch = [];
+    batchBytes = 0;
+  };
   try {
+    if (injection && process.env.CRYO_NO_VMSPLICE !== '1') pipe = new SplicePipe(injection, outFd);
     for (const d of vmas) {
       if (!isPrivate(d)) continue;
       const filePrivate = (d.status & S.FILE_PRIVATE) !== 0;
       const lazy = canBeLazy(d);
+      const spliced = pipe !== undefined && d.vma.read;
       res.scanned += Number((d.vma.end - d.vma.start) / page);
-      for (const run of readPageRuns(pid, d.vma.start, d.vma.end, { pageSize })) {
+      for (const run of scanner.runs(d.vma.start, d.vma.end)) {
         if (filePrivate && run.file) continue; // not copied-on-write: the file has it
+        // The page under the stack pointer is never lazy (CRIU: is_stack), the rest of a lazy VMA is.
+        const runEnd = run.start + BigInt(run.pages) * page;
+        const flags = lazy ? PE_PRESENT | PE_LAZY : PE_PRESENT;
+        if (lazy && spPage >= run.start && spPage < runEnd) {
+          const before = Number((spPage - run.start) / page);
+          if (before > 0) pagemap.add(run.start, before, flags);
+          pagemap.add(spPage, 1, PE_PRESENT);
+          if (before + 1 < run.pages) pagemap.add(spPage + page, run.pages - before - 1, flags);
+        } else {
+          pagemap.add(run.start, run.pages, flags);
+        }
+        res.written += run.pages;
+        if (spliced) {
+          // Runs go to the pipe in pieces of at most its capacity, IOV_MAX pieces per call.
+          for (let i = 0; i < run.pages;) {
+            const room = Math.floor((pipe!.capacity - batchBytes) / pageSize);
+            if (room === 0 || batch.length === pipe!.maxIov) { flushBatch(); continue; }
+            const n = Math.min(room, run.pages - i);
+            batch.push({ addr: run.start + BigInt(i) * page, len: n * pageSize });
+            batchBytes += n * pageSize;
+            i += n;
+          }
+          continue;
+        }
+        flushBatch();
+        buf ??= Buffer.allocUnsafe(chunkPages * pageSize);
         for (let i = 0; i < run.pages; i += chunkPages) {
           const n = Math.min(chunkPages, run.pages - i);
-          const addr = run.start + BigInt(i) * page;
           const view = buf.subarray(0, n * pageSize);
-          readMemory(pid, memFd, addr, view);
-          // The page under the stack pointer is never lazy (CRIU: is_stack), the rest of a lazy VMA is.
-          const flagsAt = (p: number) => PE_PRESENT | (lazy && addr + BigInt(p) * page !== spPage ? PE_LAZY : 0);
-          for (let p = 0; p < n;) {
-            const f = flagsAt(p);
-            let q = p + 1;
-            while (q < n && flagsAt(q) === f) q++;
-            pw.addPages(addr + BigInt(p) * page, view.subarray(p * pageSize, q * pageSize), f);
-            p = q;
-          }
-          res.written += n;
+          readMemory(pid, memFd, run.start + BigInt(i) * page, view);
+          for (let off = 0; off < view.length;) off += writeSync(outFd, view, off, view.length - off);
         }
       }
     }
+    flushBatch();
   } finally {
-    pw.close();
-    if (memfd >= 0) closeSync(memfd);
+    try {
+      pipe?.close();
+    } finally {
+      scanner.close();
+      pagemap.close();
+      closeSync(outFd);
+      if (memfd >= 0) closeSync(memfd);
+    }
   }
   return res;
 }
