@@ -1,0 +1,141 @@
+/**
+ * Netlink from cryo's own process: a NETLINK_SOCK_DIAG socket (or any other netlink protocol),
+ * one request, every answer. The message layouts (nlmsghdr, nlattr, nlmsgerr, sockaddr_nl) are
+ * data below, read and written in the host's byte order as netlink wants; family-specific
+ * requests (unix_diag_req, inet_diag_req_v2, ...) are described the same way by their users.
+ */
+import { closeSync } from 'node:fs';
+import { HOST_LITTLE_ENDIAN } from './native-endian.js';
+import { rawSyscall } from './raw.js';
+import { SysError, errnoName } from './errno.js';
+
+/** A C struct as data: byte size and each field's offset and width. */
+export interface StructLayout<F extends string> {
+  readonly size: number;
+  readonly fields: { readonly [K in F]: readonly [offset: number, type: 'u8' | 'u16' | 'u32' | 'i32'] };
+}
+
+export function readStruct<F extends string>(layout: StructLayout<F>, buf: Buffer, at = 0): Record<F, number> {
+  const out = {} as Record<F, number>;
+  for (const [name, [off, type]] of Object.entries(layout.fields) as [F, [number, string]][]) {
+    const p = at + off;
+    out[name] = type === 'u8' ? buf.readUInt8(p)
+      : type === 'u16' ? (HOST_LITTLE_ENDIAN ? buf.readUInt16LE(p) : buf.readUInt16BE(p))
+        : type === 'u32' ? (HOST_LITTLE_ENDIAN ? buf.readUInt32LE(p) : buf.readUInt32BE(p))
+          : (HOST_LITTLE_ENDIAN ? buf.readInt32LE(p) : buf.readInt32BE(p));
+  }
+  return out;
+}
+
+export function writeStruct<F extends string>(layout: StructLayout<F>, values: Partial<Record<F, number>>, buf = Buffer.alloc(layout.size), at = 0): Buffer {
+  for (const [name, [off, type]] of Object.entries(layout.fields) as [F, [number, string]][]) {
+    const v = values[name] ?? 0;
+    const p = at + off;
+    if (type === 'u8') buf.writeUInt8(v, p);
+    else if (type === 'u16') HOST_LITTLE_ENDIAN ? buf.writeUInt16LE(v, p) : buf.writeUInt16BE(v, p);
+    else if (type === 'u32') HOST_LITTLE_ENDIAN ? buf.writeUInt32LE(v >>> 0, p) : buf.writeUInt32BE(v >>> 0, p);
+    else HOST_LITTLE_ENDIAN ? buf.writeInt32LE(v, p) : buf.writeInt32BE(v, p);
+  }
+  return buf;
+}
+
+/** include/uapi/linux/netlink.h */
+export const NLMSGHDR: StructLayout<'len' | 'type' | 'flags' | 'seq' | 'pid'> = {
+  size: 16, fields: { len: [0, 'u32'], type: [4, 'u16'], flags: [6, 'u16'], seq: [8, 'u32'], pid: [12, 'u32'] },
+};
+export const NLATTR: StructLayout<'len' | 'type'> = { size: 4, fields: { len: [0, 'u16'], type: [2, 'u16'] } };
+const SOCKADDR_NL: StructLayout<'family' | 'pid' | 'groups'> = { size: 12, fields: { family: [0, 'u16'], pid: [4, 'u32'], groups: [8, 'u32'] } };
+
+export const AF_NETLINK = 16;
+export const NETLINK_SOCK_DIAG = 4;
+/** sock_diag's one request type, for every family (linux/sock_diag.h). */
+export const SOCK_DIAG_BY_FAMILY = 20;
+export const NLM_F_REQUEST = 0x1;
+export const NLM_F_DUMP = 0x300;
+const NLMSG_ERROR = 2;
+const NLMSG_DONE = 3;
+const SOCK_RAW = 3;
+const SOCK_CLOEXEC = 0o2000000;
+const RECV_BUF = 64 * 1024;
+
+export const nlAlign = (n: number): number => (n + 3) & ~3;
+
+/** One answer: its type and its payload (after the header). */
+export interface NetlinkMessage {
+  readonly type: number;
+  readonly flags: number;
+  readonly payload: Buffer;
+}
+
+/** The attributes (struct nlattr, 4-aligned) in `buf` from `at` on, by type (the last of a type wins). */
+export function parseAttrs(buf: Buffer, at: number): Map<number, Buffer> {
+  const out = new Map<number, Buffer>();
+  for (let p = at; p + NLATTR.size <= buf.length;) {
+    const a = readStruct(NLATTR, buf, p);
+    if (a.len < NLATTR.size || p + a.len > buf.length) break;
+    out.set(a.type & 0x3fff, buf.subarray(p + NLATTR.size, p + a.len));
+    p += nlAlign(a.len);
+  }
+  return out;
+}
+
+/** A netlink socket of cryo's own, talking to the kernel. */
+export class NetlinkSocket {
+  private readonly fd: number;
+  private seq = 1;
+
+  constructor(readonly protocol: number) {
+    this.fd = Number(rawSyscall('socket', AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol));
+  }
+
+  /**
+   * Sends one request (`type`, `flags` | NLM_F_REQUEST, `payload`) and returns the kernel's
+   * answers: every message up to NLMSG_DONE for a dump, else the one answer. An NLMSG_ERROR
+   * with an error throws SysError naming `what`.
+   */
+  request(type: number, flags: number, payload: Buffer, what: string): NetlinkMessage[] {
+    const seq = this.seq++;
+    const msg = Buffer.alloc(NLMSGHDR.size + nlAlign(payload.length));
+    writeStruct(NLMSGHDR, { len: msg.length, type, flags: flags | NLM_F_REQUEST, seq }, msg);
+    payload.copy(msg, NLMSGHDR.size);
+    const to = writeStruct(SOCKADDR_NL, { family: AF_NETLINK });
+    rawSyscall('sendto', this.fd, msg, msg.length, 0, to, to.length);
+    const dump = (flags & NLM_F_DUMP) === NLM_F_DUMP;
+    const out: NetlinkMessage[] = [];
+    const buf = Buffer.alloc(RECV_BUF);
+    for (;;) {
+      const n = Number(rawSyscall('recvfrom', this.fd, buf, buf.length, 0, null, 0));
+      for (let p = 0; p + NLMSGHDR.size <= n;) {
+        const h = readStruct(NLMSGHDR, buf, p);
+        if (h.len < NLMSGHDR.size || p + h.len > n) break;
+        const body = Buffer.from(buf.subarray(p + NLMSGHDR.size, p + h.len));
+        p += nlAlign(h.len);
+        if (h.seq !== seq) continue; // a late answer to an earlier request
+        if (h.type === NLMSG_DONE) return out;
+        if (h.type === NLMSG_ERROR) {
+          const err = HOST_LITTLE_ENDIAN ? body.readInt32LE(0) : body.readInt32BE(0);
+          if (err === 0) return out; // an acknowledgement
+          throw new SysError(-err, what);
+        }
+        out.push({ type: h.type, flags: h.flags, payload: body });
+        if (!dump) return out;
+      }
+    }
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
+/** Runs `fn` with a NETLINK_SOCK_DIAG socket, closed after. */
+export function withSockDiag<T>(fn: (nl: NetlinkSocket) => T): T {
+  const nl = new NetlinkSocket(NETLINK_SOCK_DIAG);
+  try {
+    return fn(nl);
+  } finally {
+    nl.close();
+  }
+}
+
+export { errnoName };
