@@ -8,6 +8,8 @@ import { closeSync, openSync, readSync, statSync, constants as fsc, type BigIntS
 import { rawSyscall, SysError, SEEK_DATA, SEEK_HOLE, lseek } from '../sys/index.js';
 import type { MessageValue } from '../images/index.js';
 import type { CryoFileStat } from './cryo-image.js';
+import type { ExtraValue, ImageFileKey } from '../images/index.js';
+import type { FdOptions } from '../files/kind.js';
 
 const O_ACCMODE = 0o3;
 const O_WRONLY = 0o1;
@@ -100,7 +102,24 @@ export class FileTable {
   private readonly fifosDumped = new Set<bigint>();
   private readonly memfdInodes = new Map<string, number>();
 
-  constructor(readonly pid: number) {}
+  /** Images of one file each (tcp-stream-INODE.img), written as they are. */
+  readonly images: { key: ImageFileKey; id: number | bigint; magic: string; entries: { value: MessageValue; extra?: ExtraValue }[] }[] = [];
+  /** What kinds left to do when the dump ends (a TCP connection held in repair mode): see `finish`. */
+  readonly finishers: ((taskRunsOn: boolean) => void)[] = [];
+
+  constructor(readonly pid: number, readonly options: FdOptions = {}) {}
+
+  /**
+   * Ends what the kinds started, once: `taskRunsOn` when the dump failed or --leave-running (the
+   * task gets its descriptors back as they were), false when it is killed. Returns the failures.
+   */
+  finish(taskRunsOn: boolean): string[] {
+    const failures: string[] = [];
+    for (const f of this.finishers.splice(0)) {
+      try { f(taskRunsOn); } catch (e) { failures.push((e as Error).message); }
+    }
+    return failures;
+  }
 
   newId(): number {
     return this.nextId++;

@@ -43,6 +43,8 @@ export interface DumpOptions {
   leaveRunning?: boolean;
   /** The task may be in a session/process group led by a process that is not dumped. */
   shellJob?: boolean;
+  /** Dump established TCP connections through TCP repair (`--tcp-established`); else they are refused. */
+  tcpEstablished?: boolean;
   /** Aborts the dump: the task is restored as it was and detached, dump() throws DumpError ABORTED. */
   signal?: AbortSignal;
   onEvent?: (e: DumpEvent) => void;
@@ -105,6 +107,8 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   // Every thread seized so far: each is detached again whatever happens.
   const seized = new Set<number>();
   let pagesWritten = 0;
+  // Descriptors' state; kinds may hold some until the dump ends (files.finish).
+  const files = new FileTable(pid, { tcpEstablished: opts.tcpEstablished ?? false });
   try {
     emit({ type: 'stage', stage: 'seize' });
     const tids = seizeAllThreads(pid, seized);
@@ -143,7 +147,6 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
 
     // Memory.
     emit({ type: 'stage', stage: 'memory' });
-    const files = new FileTable(pid);
     const smaps = readSmaps(pid);
     const vmas = collectVmas(pid, smaps, files, { start: scratch.addr, end: scratch.addr + BigInt(scratch.size) });
     const exeLink = readExe(pid);
@@ -221,7 +224,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     const err = asDumpError(e, pid);
     if (seized.size > 0) {
       emit({ type: 'stage', stage: 'undo' });
-      const failures = undo.run();
+      const failures = [...files.finish(true), ...undo.run()];
       detachAll(seized);
       if (failures.length > 0) throw new DumpError(err.code, `${err.message}; and undoing failed: ${failures.join('; ')}`, { cause: e });
     }
@@ -237,7 +240,9 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   }
   if (opts.leaveRunning) {
     emit({ type: 'stage', stage: 'detach' });
+    const left = files.finish(true);
     detachAll(seized);
+    if (left.length > 0) throw new DumpError('FAILED', `images of task ${pid} are written, but giving its descriptors back failed: ${left.join('; ')}`);
   } else {
     emit({ type: 'stage', stage: 'kill' });
     kill(pid, SIG.SIGKILL);
@@ -247,6 +252,8 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
       try { waitpid(tid, __WALL); } catch { /* already collected */ }
     }
     try { waitpid(pid, __WALL); } catch { /* already collected */ }
+    // Sockets held in TCP repair close silently now that the task is gone (as CRIU leaves them).
+    files.finish(false);
   }
   return { pid, dir: opts.dir, images: [...images.written], pagesWritten, leftRunning: !!opts.leaveRunning };
 }
@@ -300,6 +307,7 @@ function writeFileImages(images: ImageSet, files: FileTable, filesId: number, ar
   if (files.pipesData.length > 0) images.write('pipesData', undefined, 'PIPES_DATA', files.pipesData);
   if (files.fifoData.length > 0) images.write('fifoData', undefined, 'FIFO_DATA', files.fifoData);
   if (files.remaps.length > 0) images.write('remapFpath', undefined, 'REMAP_FPATH', files.remaps);
+  for (const x of files.images) images.write(x.key, x.id, x.magic, x.entries);
   for (const g of files.ghosts) {
     const entries = g.chunks
       ? [{ value: g.head }, ...g.chunks.map((c) => ({ value: { len: BigInt(c.data.length), off: c.off } as MessageValue, extra: c.data }))]

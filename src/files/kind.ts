@@ -34,6 +34,12 @@ import type { FileTable } from '../dump/file-table.js';
 import type { RestoreImages } from '../restore/images.js';
 import type { TaskCtx } from '../restore/task-ctx.js';
 
+/** The user's choices that change how descriptors are dumped and restored (`cryo dump`/`restore` flags). */
+export interface FdOptions {
+  /** Established TCP connections are dumped and restored through TCP repair (`--tcp-established`). */
+  readonly tcpEstablished?: boolean;
+}
+
 /** What the dump knows about one descriptor of the task (the first of its open file). */
 export interface DumpFd {
   /** Images being collected: files, pipe data, ghosts, memfd inodes, cryo's extra facts. */

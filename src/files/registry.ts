@@ -10,11 +10,13 @@ import { signalfdKind } from './signalfd.js';
 import { timerfdKind } from './timerfd.js';
 import { inotifyKind } from './inotify.js';
 import { pidfdKind } from './pidfd.js';
+import { inetKind } from './inet.js';
 
 /** Tried in this order at dump time: the first kind whose `matches` is true dumps the descriptor. */
 export const FD_KINDS: readonly FdKind[] = [
   memfdKind, pipeKind, fifoKind, regKind,
   eventfdKind, eventpollKind, signalfdKind, timerfdKind, inotifyKind, pidfdKind,
+  inetKind,
 ];
 
 /** The kind restoring file_entry.type `type`, or undefined when cryo has none. */

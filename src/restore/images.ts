@@ -9,6 +9,7 @@ import { ImageError } from '../images/errors.js';
 import { imageFileName } from '../images/names.js';
 import type { MessageValue } from '../images/value.js';
 import { RestoreError } from './errors.js';
+import type { FdOptions } from '../files/kind.js';
 
 /** One dumped process, as restore needs it. */
 export interface RestoreImages {
@@ -31,6 +32,8 @@ export interface RestoreImages {
   readonly fdinfo: readonly MessageValue[];
   readonly fs: MessageValue | undefined;
   readonly seccomp: MessageValue | undefined;
+  /** The user's choices for descriptors (restore options), where the caller gave them. */
+  readonly fdOptions?: FdOptions;
 }
 
 const num = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : (v as number));

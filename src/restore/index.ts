@@ -31,6 +31,8 @@ export interface RestoreOptions {
   detach?: boolean;
   /** Let a task that was not a session leader join cryo's session (`--shell-job`). */
   shellJob?: boolean;
+  /** Restore established TCP connections through TCP repair (`--tcp-established`); else they are refused. */
+  tcpEstablished?: boolean;
   /** Write the restored PID here once it runs. */
   pidfile?: string;
   /** Aborts the restore between steps (a restore that has started kills the half-restored task). */
@@ -77,7 +79,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
   const checkAbort = () => {
     if (opts.signal?.aborted) throw new RestoreError('ABORTED', 'the restore was aborted');
   };
-  const img = loadImages(opts.dir);
+  const img = { ...loadImages(opts.dir), fdOptions: { tcpEstablished: opts.tcpEstablished ?? false } };
   const pid = img.pid;
   const phase = (p: RestorePhase) => {
     checkAbort();

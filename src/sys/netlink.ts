@@ -138,4 +138,52 @@ export function withSockDiag<T>(fn: (nl: NetlinkSocket) => T): T {
   }
 }
 
+// --- INET_DIAG: TCP and UDP sockets (linux/inet_diag.h) ---
+
+/** struct inet_diag_req_v2 (the inet_diag_sockid left zero: every socket). */
+const INET_DIAG_REQ_V2: StructLayout<'family' | 'protocol' | 'ext' | 'states'> = {
+  size: 56, fields: { family: [0, 'u8'], protocol: [1, 'u8'], ext: [2, 'u8'], states: [4, 'u32'] },
+};
+/** struct inet_diag_msg without its inet_diag_sockid (ports and addresses are network order: read apart). */
+const INET_DIAG_MSG: StructLayout<'family' | 'state' | 'rqueue' | 'wqueue' | 'uid' | 'inode'> = {
+  size: 72, fields: { family: [0, 'u8'], state: [1, 'u8'], rqueue: [56, 'u32'], wqueue: [60, 'u32'], uid: [64, 'u32'], inode: [68, 'u32'] },
+};
+const INET_DIAG_SHUTDOWN = 8;
+
+/** A TCP or UDP socket as INET_DIAG reports it. */
+export interface InetDiagSocket {
+  readonly family: number;
+  /** TCP state number (ESTABLISHED 1 ... LISTEN 10, BOUND_INACTIVE 12); UDP: ESTABLISHED when connected, else CLOSE. */
+  readonly state: number;
+  readonly srcPort: number;
+  readonly dstPort: number;
+  /** in_addr / in6_addr bytes, network order (16 bytes; IPv4 in the first 4). */
+  readonly src: Buffer;
+  readonly dst: Buffer;
+  /** Listening: connections not yet accepted; else bytes unread. */
+  readonly rqueue: number;
+  /** Listening: the backlog given to listen(); else bytes unsent. */
+  readonly wqueue: number;
+  readonly inode: number;
+  /** sk_shutdown (RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2), where the kernel reports it. */
+  readonly shutdown: number | undefined;
+}
+
+/** Every socket of `family` (AF_INET/AF_INET6) and `protocol` (IPPROTO_TCP/UDP) of cryo's network namespace. */
+export function inetDiag(family: number, protocol: number): InetDiagSocket[] {
+  const req = writeStruct(INET_DIAG_REQ_V2, { family, protocol, states: 0xffffffff });
+  const answers = withSockDiag((nl) => nl.request(SOCK_DIAG_BY_FAMILY, NLM_F_DUMP, req, `sock_diag(INET, family ${family}, protocol ${protocol})`));
+  return answers.filter((a) => a.payload.length >= INET_DIAG_MSG.size).map((a) => {
+    const p = a.payload;
+    const m = readStruct(INET_DIAG_MSG, p);
+    const shut = parseAttrs(p, INET_DIAG_MSG.size).get(INET_DIAG_SHUTDOWN);
+    return {
+      family: m.family, state: m.state, srcPort: p.readUInt16BE(4), dstPort: p.readUInt16BE(6),
+      src: Buffer.from(p.subarray(8, 24)), dst: Buffer.from(p.subarray(24, 40)),
+      rqueue: m.rqueue, wqueue: m.wqueue, inode: m.inode,
+      shutdown: shut && shut.length >= 1 ? shut.readUInt8(0) : undefined,
+    };
+  });
+}
+
 export { errnoName };

@@ -4,8 +4,8 @@
 // gets its own copy of the images and the program's output file is cut back to its READY line.
 import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync } from 'node:fs';
 import path from 'node:path';
-import { dump } from '../../src/dump/index.js';
-import { restore } from '../../src/restore/index.js';
+import { dump, type DumpOptions } from '../../src/dump/index.js';
+import { restore, type RestoreOptions } from '../../src/restore/index.js';
 import { __WALL, kill, waitpid } from '../../src/sys/index.js';
 import { startTarget, type Target } from './dump-target.js';
 import { becomeSubreaper, nothingLeftBehind, waitGone } from './restore-env.js';
@@ -19,13 +19,13 @@ export interface Dumped {
   readyLine: string;
 }
 
-/** Starts test/programs/bin/NAME and dumps it; resolves once its PID is gone. */
-export async function startAndDump(name: string, args: string[] = []): Promise<Dumped> {
+/** Starts test/programs/bin/NAME and dumps it (with `opts`); resolves once its PID is gone. */
+export async function startAndDump(name: string, args: string[] = [], opts: Partial<DumpOptions> = {}): Promise<Dumped> {
   becomeSubreaper();
   const target = startTarget(name, args);
   const images = path.join(target.dir, 'images');
   try {
-    await dump({ pid: target.pid, dir: images });
+    await dump({ ...opts, pid: target.pid, dir: images });
     if (!waitGone(target.pid)) throw new Error(`dumped task ${target.pid} is still there`);
   } catch (e) {
     target.cleanup();
@@ -49,12 +49,12 @@ export function imagesCopy(d: Dumped, edit?: (dir: string) => void): string {
 export async function restoreAndFinish(
   d: Dumped,
   edit?: (dir: string) => void,
-  opts: { inSyscall?: number } = {},
+  opts: { inSyscall?: number; restore?: Partial<RestoreOptions> } = {},
 ): Promise<string> {
   const dir = imagesCopy(d, edit);
   truncateSync(d.target.outFile, Buffer.byteLength(d.readyLine) + 1);
   try {
-    const r = await restore({ dir, detach: true });
+    const r = await restore({ ...opts.restore, dir, detach: true });
     if (r.pid !== d.pid) throw new Error(`restored as PID ${r.pid}, dumped as ${d.pid}`);
     // A SIGTERM that lands before a restarted call is re-entered would be handled too early.
     if (opts.inSyscall !== undefined) waitInSyscall(d.pid, opts.inSyscall, `restored task ${d.pid}`);

@@ -1,4 +1,4 @@
-// cryo restore -D DIR [-d|--restore-detached] [--shell-job] [--pidfile FILE]
+// cryo restore -D DIR [-d|--restore-detached] [--shell-job] [--tcp-established] [--pidfile FILE]
 // A thin layer over restore(): without -d it waits for the restored task and
 // exits with its status (128+signal when it was killed), as a shell would.
 
@@ -19,6 +19,7 @@ export const restoreCommand: Command = {
           'images-dir': { type: 'string', short: 'D' },
           'restore-detached': { type: 'boolean', short: 'd' },
           'shell-job': { type: 'boolean' },
+          'tcp-established': { type: 'boolean' },
           pidfile: { type: 'string' },
           verbose: { type: 'boolean', short: 'v' },
         },
@@ -33,6 +34,7 @@ export const restoreCommand: Command = {
         dir,
         detach: values['restore-detached'] ?? false,
         shellJob: values['shell-job'] ?? false,
+        tcpEstablished: values['tcp-established'] ?? false,
         pidfile: values.pidfile,
         onEvent: (e) => {
           if (e.type === 'warning') process.stderr.write(`cryo: warning: ${e.message}\n`);

@@ -1,0 +1,88 @@
+// Socket numbers the TCP/UDP kind uses: the asm-generic values (x86_64, aarch64, s390x share them;
+// the few SO_* names that differ on ppc64 are not ones cryo reads).
+export const AF_INET = 2;
+export const AF_INET6 = 10;
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_CLOEXEC = 0o2000000;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+
+export const SOL_SOCKET = 1;
+export const SO_REUSEADDR = 2;
+export const SO_TYPE = 3;
+export const SO_DONTROUTE = 5;
+export const SO_BROADCAST = 6;
+export const SO_SNDBUF = 7;
+export const SO_RCVBUF = 8;
+export const SO_KEEPALIVE = 9;
+export const SO_OOBINLINE = 10;
+export const SO_NO_CHECK = 11;
+export const SO_PRIORITY = 12;
+export const SO_LINGER = 13;
+export const SO_REUSEPORT = 15;
+export const SO_RCVLOWAT = 18;
+export const SO_RCVTIMEO = 20;
+export const SO_SNDTIMEO = 21;
+export const SO_BINDTODEVICE = 25;
+export const SO_SNDBUFFORCE = 32;
+export const SO_RCVBUFFORCE = 33;
+export const SO_MARK = 36;
+export const SO_PROTOCOL = 38;
+export const SO_DOMAIN = 39;
+export const SO_BUF_LOCK = 72;
+
+export const SOL_IP = 0;
+export const IP_TOS = 1;
+export const IP_TTL = 2;
+export const IP_PKTINFO = 8;
+export const IP_FREEBIND = 15;
+export const SOL_IPV6 = 41;
+export const IPV6_V6ONLY = 26;
+export const IPV6_RECVPKTINFO = 49;
+export const IPV6_FREEBIND = 78;
+export const SOL_UDP = 17;
+export const UDP_CORK = 1;
+
+export const SOL_TCP = 6;
+export const TCP_NODELAY = 1;
+export const TCP_MAXSEG = 2;
+export const TCP_CORK = 3;
+export const TCP_KEEPIDLE = 4;
+export const TCP_KEEPINTVL = 5;
+export const TCP_KEEPCNT = 6;
+export const TCP_INFO = 11;
+export const TCP_REPAIR = 19;
+export const TCP_REPAIR_QUEUE = 20;
+export const TCP_QUEUE_SEQ = 21;
+export const TCP_REPAIR_OPTIONS = 22;
+export const TCP_TIMESTAMP = 24;
+export const TCP_REPAIR_WINDOW = 29;
+/** TCP_REPAIR_QUEUE values. */
+export const TCP_NO_QUEUE = 0;
+export const TCP_RECV_QUEUE = 1;
+export const TCP_SEND_QUEUE = 2;
+/** tcp_info.tcpi_options bits. */
+export const TCPI_OPT_TIMESTAMPS = 1;
+export const TCPI_OPT_SACK = 2;
+export const TCPI_OPT_WSCALE = 4;
+/** TCP option kinds for TCP_REPAIR_OPTIONS. */
+export const TCPOPT_MAXSEG = 2;
+export const TCPOPT_WINDOW = 3;
+export const TCPOPT_SACK_PERM = 4;
+export const TCPOPT_TIMESTAMP = 8;
+
+/** TCP states (include/net/tcp_states.h). */
+export const TCP_ESTABLISHED = 1;
+export const TCP_CLOSE = 7;
+export const TCP_LISTEN = 10;
+/** Bound, neither listening nor connected (sock_diag reports it since Linux 6.7); CRIU writes TCP_CLOSE. */
+export const TCP_BOUND_INACTIVE = 12;
+export const TCP_STATE_NAMES = ['', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT', 'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'CLOSING', 'BOUND_INACTIVE'];
+
+export const MSG_PEEK = 2;
+export const MSG_DONTWAIT = 0x40;
+export const SIOCINQ = 0x541b;
+export const SIOCOUTQ = 0x5411;
+export const SIOCOUTQNSD = 0x894b;
+export const ENOTCONN = 107;

@@ -1,0 +1,249 @@
+// TCP and UDP sockets, IPv4 and IPv6 (INETSK, file_entry.isk = inet_sk_entry), as CRIU 4.2 writes
+// them: unbound, bound, listening (with its backlog), connected UDP, and, with --tcp-established,
+// established TCP connections through TCP repair (tcp-repair.ts, tcp-stream-INODE.img).
+// State comes from sock_diag (state, backlog, pending connections, shutdown) and from getsockname,
+// getpeername and getsockopt on cryo's copy of the socket. UDP datagrams waiting to be read are
+// not kept (as CRIU: a datagram may be lost anyway).
+//
+// Restore makes the socket in the task with SO_REUSEADDR and SO_REUSEPORT on (as CRIU), so that a
+// listener and the connections it accepted can each bind their shared port, in any order; once
+// every descriptor exists the dumped values come back and connections leave repair mode.
+import { closeSync } from 'node:fs';
+import path from 'node:path';
+import { DumpError } from '../dump/errors.js';
+import type { FileTable } from '../dump/file-table.js';
+import { imageFileName } from '../images/names.js';
+import type { MessageValue } from '../images/value.js';
+import { RestoreError } from '../restore/errors.js';
+import type { RestoreImages } from '../restore/images.js';
+import { SysError, rawSyscall } from '../sys/index.js';
+import { inetDiag, type InetDiagSocket } from '../sys/netlink.js';
+import type { DumpFd, FdKind } from './kind.js';
+import * as K from './inet-consts.js';
+import { addrBytes, addrText, addrWords, sockName, sockaddr, type InetAddr } from './inet-addr.js';
+import {
+  dumpIpOpts, dumpSkOpts, dumpTcpOpts, getInt, restoreIpOpts, restoreSkOpts, restoreTcpOpts, setOpt, socketFilterLength,
+} from './inet-opts.js';
+import { enterRepair, holdUntilDumpEnds, leaveRepair, readTcpStream, restoreTcpStream, type TcpStream } from './tcp-repair.js';
+import { setFileFlags, taskCall } from './anon.js';
+import { num } from './constants.js';
+
+const SHUTDOWN_NAMES = ['NONE', 'READ', 'WRITE', 'BOTH'];
+/** sk_shutdown image value -> shutdown(2)'s how (SHUT_RD 0, SHUT_WR 1, SHUT_RDWR 2). */
+const SHUT_HOW: Record<string, number> = { READ: 0, WRITE: 1, BOTH: 2 };
+
+const familyName = (f: number) => (f === K.AF_INET6 ? 'IPv6' : 'IPv4');
+const protoName = (p: number) => (p === K.IPPROTO_TCP ? 'TCP' : 'UDP');
+
+/** sock_diag's sockets of one family and protocol, asked once per dump. */
+const diagCache = new WeakMap<FileTable, Map<string, InetDiagSocket[]>>();
+function diagOf(table: FileTable, family: number, proto: number, inode: number): InetDiagSocket | undefined {
+  let m = diagCache.get(table);
+  if (!m) diagCache.set(table, (m = new Map()));
+  const key = `${family}/${proto}`;
+  let list = m.get(key);
+  if (!list) {
+    list = inetDiag(family, proto);
+    m.set(key, list);
+  }
+  return list.find((s) => s.inode === inode);
+}
+
+function socketDomain(c: DumpFd): number | undefined {
+  if (c.target.kind !== 'socket') return undefined;
+  try {
+    return getInt(c.stolen, K.SOL_SOCKET, K.SO_DOMAIN);
+  } catch {
+    return undefined;
+  }
+}
+
+function dumpInet(c: DumpFd): MessageValue {
+  const family = socketDomain(c)!;
+  const type = getInt(c.stolen, K.SOL_SOCKET, K.SO_TYPE);
+  const proto = getInt(c.stolen, K.SOL_SOCKET, K.SO_PROTOCOL);
+  const me = `fd ${c.fd} of task ${c.pid}`;
+  const tcp = type === K.SOCK_STREAM && proto === K.IPPROTO_TCP;
+  const udp = type === K.SOCK_DGRAM && proto === K.IPPROTO_UDP;
+  if (!tcp && !udp) {
+    throw new DumpError('UNSUPPORTED', `${me} is an ${familyName(family)} socket of type ${type}, protocol ${proto}: cryo dumps TCP and UDP sockets only`);
+  }
+  if (udp && getInt(c.stolen, K.SOL_UDP, K.UDP_CORK) !== 0) {
+    throw new DumpError('UNSUPPORTED', `${me} is a corked UDP socket (UDP_CORK): cryo cannot dump it (neither can CRIU)`);
+  }
+  if (socketFilterLength(c.stolen) > 0) {
+    throw new DumpError('UNSUPPORTED', `${me} is a socket with a BPF filter attached (SO_ATTACH_FILTER): cryo cannot dump that yet`);
+  }
+  const inode = Number((c.target as { inode: bigint }).inode);
+  const src = sockName(c.stolen, family, false);
+  const dst = sockName(c.stolen, family, true);
+  const what = `${me} (${protoName(proto)} ${src ? addrText(family, src) : 'unbound'}${dst ? ` -> ${addrText(family, dst)}` : ''})`;
+  if (family === K.AF_INET6 && src && (src.addr.readUInt16BE(0) & 0xffc0) === 0xfe80) {
+    throw new DumpError('UNSUPPORTED', `${what} is bound to a link-local IPv6 address: cryo cannot dump that yet`);
+  }
+  const diag = diagOf(c.table, family, proto, inode);
+  let state = diag?.state ?? K.TCP_CLOSE;
+  if (state === K.TCP_BOUND_INACTIVE) state = K.TCP_CLOSE;
+  if (!diag && tcp) state = getOpt1(c.stolen);
+  let backlog = 0;
+  if (tcp && state === K.TCP_LISTEN) {
+    if (diag!.rqueue > 0) {
+      throw new DumpError('UNSUPPORTED', `${what} is listening with ${diag!.rqueue} connection(s) not yet accepted: cryo cannot dump those (neither can CRIU); dump once they are accepted`);
+    }
+    backlog = diag!.wqueue;
+  }
+  const connection = tcp && dst !== undefined;
+  let stream: TcpStream | undefined;
+  if (connection) {
+    const name = `the TCP connection ${addrText(family, src!)} -> ${addrText(family, dst)} (${me})`;
+    if (state !== K.TCP_ESTABLISHED) {
+      throw new DumpError('UNSUPPORTED', `${name} is in state ${K.TCP_STATE_NAMES[state] ?? state}: cryo dumps established connections only`);
+    }
+    if (!c.table.options.tcpEstablished) {
+      throw new DumpError('UNSUPPORTED', `${name} is established: pass --tcp-established (tcpEstablished) to dump it with TCP repair`);
+    }
+    enterRepair(c.stolen, name);
+    // Held (and frozen) from now on, whatever happens next: the dump's end decides (see holdUntilDumpEnds).
+    c.table.finishers.push(holdUntilDumpEnds(c.stolen));
+    stream = readTcpStream(c.stolen, name);
+    c.table.images.push({ key: 'tcpStream', id: inode, magic: 'TCP_STREAM', entries: [{ value: stream.entry, extra: { inq: stream.inq, outq: stream.outq } }] });
+  }
+  const ie: MessageValue = {
+    id: c.id, ino: inode, family, type, proto, state,
+    src_port: src?.port ?? 0, dst_port: dst?.port ?? 0,
+    flags: c.flags, backlog,
+    src_addr: addrWords(family, src?.addr), dst_addr: addrWords(family, dst?.addr),
+    fown: c.fown, opts: dumpSkOpts(c.stolen),
+  };
+  if (family === K.AF_INET6) ie.v6only = getInt(c.stolen, K.SOL_IPV6, K.IPV6_V6ONLY) !== 0;
+  ie.ip_opts = dumpIpOpts(c.stolen, family);
+  const shut = diag?.shutdown ?? 0;
+  if (shut !== 0) ie.shutdown = SHUTDOWN_NAMES[shut & 3]!;
+  ie.tcp_opts = tcp ? dumpTcpOpts(c.stolen) : {};
+  return ie;
+}
+
+/** The TCP state of a socket sock_diag does not list (unbound): from TCP_INFO, which must say CLOSE. */
+function getOpt1(fd: number): number {
+  const b = Buffer.alloc(1);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(1);
+  rawSyscall('getsockopt', fd, K.SOL_TCP, K.TCP_INFO, b, len);
+  return b[0]!;
+}
+
+/** Whether the image entry is a TCP connection (restored through repair). */
+const isConnection = (e: MessageValue) => num(e.proto) === K.IPPROTO_TCP && num(e.dst_port) !== 0;
+const addrOf = (e: MessageValue, which: 'src' | 'dst'): InetAddr => ({ port: num(e[`${which}_port`]), addr: addrBytes(num(e.family), e[`${which}_addr`]) });
+
+function describe(e: MessageValue): string {
+  const f = num(e.family);
+  const dst = num(e.dst_port) !== 0 ? ` -> ${addrText(f, addrOf(e, 'dst'))}` : '';
+  return `${protoName(num(e.proto))} ${num(e.src_port) !== 0 ? addrText(f, addrOf(e, 'src')) : 'unbound'}${dst}`;
+}
+
+function streamOf(img: RestoreImages, e: MessageValue): { file: string; stream?: TcpStream } {
+  const file = imageFileName('tcpStream', num(e.ino));
+  const first = img.all.get(file)?.entries[0];
+  if (!first) return { file };
+  const q = first.extra as { inq: Buffer; outq: Buffer } | undefined;
+  return { file, stream: { entry: first.value, inq: q?.inq ?? Buffer.alloc(0), outq: q?.outq ?? Buffer.alloc(0) } };
+}
+
+/** The address is still free on this machine: a probe socket of cryo's binds it (SO_REUSEADDR, as the restore). */
+function checkBindable(e: MessageValue, why: string): void {
+  const f = num(e.family);
+  const fd = Number(rawSyscall('socket', f, num(e.type) | K.SOCK_CLOEXEC, num(e.proto)));
+  try {
+    const one = Buffer.alloc(4);
+    one.writeInt32LE(1);
+    rawSyscall('setsockopt', fd, K.SOL_SOCKET, K.SO_REUSEADDR, one, 4);
+    if (f === K.AF_INET6 && e.v6only === true) rawSyscall('setsockopt', fd, K.SOL_IPV6, K.IPV6_V6ONLY, one, 4);
+    const sa = sockaddr(f, addrOf(e, 'src'));
+    rawSyscall('bind', fd, sa, sa.length);
+  } catch (err) {
+    if (err instanceof SysError && (err.code === 'EADDRINUSE' || err.code === 'EADDRNOTAVAIL')) {
+      throw new RestoreError('FAILED', `${why} (${describe(e)}): ${err.code}: ${addrText(f, addrOf(e, 'src'))} is ${err.code === 'EADDRINUSE' ? 'taken by another socket on this machine' : 'not an address of this machine'}`);
+    }
+    throw err;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export const inetKind: FdKind = {
+  type: 'INETSK', field: 'isk', name: 'TCP and UDP sockets',
+  matches: (c) => {
+    const d = socketDomain(c);
+    return d === K.AF_INET || d === K.AF_INET6;
+  },
+  dump: dumpInet,
+  check(img, e, why) {
+    const f = num(e.family);
+    if (f !== K.AF_INET && f !== K.AF_INET6) throw new RestoreError('UNSUPPORTED', `${why} is an inet socket of family ${f}: cryo restores IPv4 and IPv6 only`);
+    const tcp = num(e.type) === K.SOCK_STREAM && num(e.proto) === K.IPPROTO_TCP;
+    const udp = num(e.type) === K.SOCK_DGRAM && num(e.proto) === K.IPPROTO_UDP;
+    if (!tcp && !udp) throw new RestoreError('UNSUPPORTED', `${why} is an inet socket of type ${num(e.type)}, protocol ${num(e.proto)}: cryo restores TCP and UDP sockets only`);
+    const words = f === K.AF_INET ? 1 : 4;
+    for (const a of ['src_addr', 'dst_addr']) {
+      const n = ((e[a] as unknown[] | undefined) ?? []).length;
+      if (f === K.AF_INET ? n < words : n !== words) throw new RestoreError('IMAGE_INCONSISTENT', `files.img: ${why} has ${n} words in ${a}, ${words} expected for ${familyName(f)}`);
+    }
+    if (isConnection(e)) {
+      if (num(e.state) !== K.TCP_ESTABLISHED) throw new RestoreError('UNSUPPORTED', `${why} is a TCP connection (${describe(e)}) in state ${K.TCP_STATE_NAMES[num(e.state)] ?? num(e.state)}: cryo restores established connections only`);
+      if (!img.fdOptions?.tcpEstablished) {
+        throw new RestoreError('UNSUPPORTED', `${why} is an established TCP connection (${describe(e)}): restore it with --tcp-established (tcpEstablished)`);
+      }
+      const { file, stream } = streamOf(img, e);
+      if (!stream) throw new RestoreError('IMAGE_MISSING', `${path.join(img.dir, file)} is missing: ${why} (${describe(e)}) has no TCP queues and sequence numbers`);
+      if (stream.entry.unsq_len === undefined) throw new RestoreError('IMAGE_INCONSISTENT', `${file}: no unsq_len (written by a CRIU older than 3.x?)`);
+      if (stream.inq.length < num(stream.entry.inq_len) || stream.outq.length < num(stream.entry.outq_len)) {
+        throw new RestoreError('IMAGE_CORRUPT', `${file}: the queues are shorter than inq_len/outq_len say`);
+      }
+    }
+    // A listener or bound socket whose port another socket took since could not bind: say so now.
+    // (Connections share their port with the listener they came from: the restore's own sockets do not collide.)
+    if (num(e.src_port) !== 0) checkBindable(e, why);
+  },
+  restore({ ctx, session, entry: e, target, why }) {
+    const f = num(e.family);
+    const fd = Number(taskCall(ctx, why, 'socket', f, num(e.type), num(e.proto)));
+    const what = `${why} (${describe(e)})`;
+    if (e.v6only === true) setOpt(ctx, fd, K.SOL_IPV6, K.IPV6_V6ONLY, 1, 'IPV6_V6ONLY', what);
+    setOpt(ctx, fd, K.SOL_SOCKET, K.SO_REUSEADDR, 1, 'SO_REUSEADDR', what);
+    setOpt(ctx, fd, K.SOL_SOCKET, K.SO_REUSEPORT, 1, 'SO_REUSEPORT', what);
+    const conn = isConnection(e);
+    if (conn) {
+      restoreTcpStream(ctx, fd, f, addrOf(e, 'src'), addrOf(e, 'dst'), streamOf(ctx.img, e).stream!, what);
+    } else {
+      if (num(e.src_port) !== 0) {
+        const sa = sockaddr(f, addrOf(e, 'src'));
+        taskCall(ctx, what, 'bind', fd, ctx.put(sa, 512), sa.length);
+      }
+      if (num(e.state) === K.TCP_LISTEN) taskCall(ctx, what, 'listen', fd, num(e.backlog));
+      if (num(e.dst_port) !== 0) {
+        const da = sockaddr(f, addrOf(e, 'dst'));
+        taskCall(ctx, what, 'connect', fd, ctx.put(da, 512), da.length);
+      }
+    }
+    setFileFlags(ctx, fd, num(e.flags));
+    restoreIpOpts(ctx, fd, f, e.ip_opts as MessageValue | undefined, what);
+    restoreSkOpts(ctx, fd, (e.opts as MessageValue | undefined) ?? {}, what);
+    if (num(e.proto) === K.IPPROTO_TCP) restoreTcpOpts(ctx, fd, e.tcp_opts as MessageValue | undefined, what);
+    const shut = SHUT_HOW[String(e.shutdown ?? 'NONE')];
+    if (shut !== undefined) {
+      const r = ctx.raw('shutdown', fd, shut);
+      if (r < 0n && num(e.state) !== K.TCP_CLOSE && r !== -BigInt(K.ENOTCONN)) throw new RestoreError('FAILED', `errno ${-r} from shutdown() restoring ${what}`);
+    }
+    // Once every socket of the task is bound: the real SO_REUSEADDR/SO_REUSEPORT, connections go live.
+    // The descriptor has moved to its number (`target`) by then.
+    session.later(() => {
+      const at = target;
+      if (conn) leaveRepair(ctx, at, what);
+      const o = (e.opts as MessageValue | undefined) ?? {};
+      setOpt(ctx, at, K.SOL_SOCKET, K.SO_REUSEADDR, o.reuseaddr === true ? 1 : 0, 'SO_REUSEADDR', what);
+      setOpt(ctx, at, K.SOL_SOCKET, K.SO_REUSEPORT, o.so_reuseport === true ? 1 : 0, 'SO_REUSEPORT', what);
+    });
+    return fd;
+  },
+};
