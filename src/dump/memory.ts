@@ -14,6 +14,7 @@ import {
 } from '../sys/index.js';
 import { ImageWriter, PE_LAZY, PE_PRESENT, createImageFile, type MessageValue } from '../images/index.js';
 import type { Injector, Scratch, UndoList } from '../inject/index.js';
+import { reportProgress } from '../progress.js';
 import { DumpError } from './errors.js';
 import type { FileTable } from './files.js';
 
@@ -355,21 +356,35 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
   // Ranges waiting for the pipe (vmsplice path).
   let batch: { addr: bigint; len: number }[] = [];
   let batchBytes = 0;
+  let movedBytes = 0;
+  let totalBytes = 0;
   const flushBatch = () => {
-    if (batch.length > 0) pipe!.move(batch);
+    if (batch.length > 0) {
+      pipe!.move(batch);
+      movedBytes += batchBytes;
+      reportProgress('dump', movedBytes, totalBytes);
+    }
     batch = [];
     batchBytes = 0;
   };
   try {
     if (injection && process.env.CRYO_NO_VMSPLICE !== '1') pipe = new SplicePipe(injection, outFd);
+    // Find every run first (cheap with PAGEMAP_SCAN): the total is what progress counts against.
+    const todo: { d: DumpVma; runs: Run[] }[] = [];
     for (const d of vmas) {
       if (!isPrivate(d)) continue;
       const filePrivate = (d.status & S.FILE_PRIVATE) !== 0;
+      res.scanned += Number((d.vma.end - d.vma.start) / page);
+      // File pages of a private file mapping are not copied-on-write: the file has them.
+      const runs = scanner.runs(d.vma.start, d.vma.end).filter((r) => !(filePrivate && r.file));
+      for (const r of runs) totalBytes += r.pages * pageSize;
+      todo.push({ d, runs });
+    }
+    reportProgress('dump', 0, totalBytes);
+    for (const { d, runs } of todo) {
       const lazy = canBeLazy(d);
       const spliced = pipe !== undefined && d.vma.read;
-      res.scanned += Number((d.vma.end - d.vma.start) / page);
-      for (const run of scanner.runs(d.vma.start, d.vma.end)) {
-        if (filePrivate && run.file) continue; // not copied-on-write: the file has it
+      for (const run of runs) {
         // The page under the stack pointer is never lazy (CRIU: is_stack), the rest of a lazy VMA is.
         const runEnd = run.start + BigInt(run.pages) * page;
         const flags = lazy ? PE_PRESENT | PE_LAZY : PE_PRESENT;
@@ -381,7 +396,6 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
         } else {
           pagemap.add(run.start, run.pages, flags);
         }
-        res.written += run.pages;
         if (spliced) {
           // Runs go to the pipe in pieces of at most its capacity, IOV_MAX pieces per call.
           for (let i = 0; i < run.pages;) {
@@ -392,6 +406,7 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
             batchBytes += n * pageSize;
             i += n;
           }
+          res.written += run.pages;
           continue;
         }
         flushBatch();
@@ -401,7 +416,10 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
           const view = buf.subarray(0, n * pageSize);
           readMemory(pid, memFd, run.start + BigInt(i) * page, view);
           for (let off = 0; off < view.length;) off += writeSync(outFd, view, off, view.length - off);
+          movedBytes += view.length;
+          reportProgress('dump', movedBytes, totalBytes);
         }
+        res.written += run.pages;
       }
     }
     flushBatch();

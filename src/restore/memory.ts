@@ -4,6 +4,7 @@
 // go, every dumped VMA is mapped at its address, pages are read into place by
 // injected preadv, then protections, madvise and PR_SET_MM_MAP.
 
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { findHole } from '../inject/index.js';
 import { PageReader } from '../images/pages.js';
@@ -11,6 +12,7 @@ import type { MessageValue } from '../images/value.js';
 import { readMaps, type Vma } from '../proc/index.js';
 import { IOV_MAX, iovecBytes, writeU32, writeU64 } from '../sys/index.js';
 import { RestoreError } from './errors.js';
+import { reportProgress } from '../progress.js';
 import { regFile } from './preflight.js';
 import type { TaskCtx } from './task-ctx.js';
 import { vmaKind, VMA } from './vma-kinds.js';
@@ -161,8 +163,17 @@ function mapVmas(ctx: TaskCtx): MessageValue[] {
   return fixup;
 }
 
-/** Bytes one injected preadv asks for at most (well under the kernel's MAX_RW_COUNT). */
-const PREADV_MAX_BYTES = 1 << 30;
+/** The pages image's size (0 when there is none: a task without private pages). */
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** Bytes one injected preadv asks for at most (under the kernel's MAX_RW_COUNT; small enough for progress). */
+const PREADV_MAX_BYTES = 64 << 20;
 
 /**
  * Fills the pages by injected preadv from the pages image straight into the task's memory: one
@@ -183,6 +194,9 @@ function fillPages(ctx: TaskCtx): void {
   let n = 0;
   let bytes = 0;
   let fileOff = 0;
+  let moved = 0;
+  const totalBytes = fileSize(pagesFile);
+  reportProgress('restore', 0, totalBytes);
   const flush = () => {
     if (n === 0) return;
     if (fd < 0) fd = openInTask(ctx, pagesFile, O_CLOEXEC, 'the pages image');
@@ -191,6 +205,8 @@ function fillPages(ctx: TaskCtx): void {
     if (got !== BigInt(bytes)) {
       throw new RestoreError('FAILED', `${pagesFile} ends early: read ${got} of ${bytes} bytes of pages at byte ${fileOff}`);
     }
+    moved += bytes;
+    reportProgress('restore', moved, totalBytes);
     n = 0;
     bytes = 0;
   };

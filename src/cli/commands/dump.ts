@@ -1,4 +1,4 @@
-// cryo dump -t PID -D DIR [--leave-running] [--shell-job] [--tcp-established] [-v...] [-o LOG]: a thin layer over dump().
+// cryo dump -t PID -D DIR [--leave-running] [--shell-job] [--tcp-established] [--ext-unix-sk] [-v...] [-o LOG]: a thin layer over dump().
 // SIGINT/SIGTERM abort the dump: the task is put back as it was and cryo exits 1 with one line.
 
 import { appendFileSync } from 'node:fs';
@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { type Command, UsageError } from '../command.js';
 import { specs } from './specs.js';
 import { dump, DumpError, type DumpEvent } from '../../dump/index.js';
+import { showProgress } from '../progress.js';
 
 export const dumpCommand: Command = {
   ...specs.dump,
@@ -20,6 +21,7 @@ export const dumpCommand: Command = {
           'leave-running': { type: 'boolean', short: 'R' },
           'shell-job': { type: 'boolean', short: 'j' },
           'tcp-established': { type: 'boolean' },
+          'ext-unix-sk': { type: 'boolean', short: 'x' },
           verbose: { type: 'boolean', short: 'v', multiple: true },
           log: { type: 'string', short: 'o' },
         },
@@ -44,10 +46,11 @@ export const dumpCommand: Command = {
     const onSignal = () => ac.abort();
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    const endProgress = values.log ? () => {} : showProgress();
     try {
       await dump({
         pid: Number(values.tree), dir: values['images-dir'], leaveRunning: values['leave-running'] ?? false,
-        shellJob: values['shell-job'] ?? false, tcpEstablished: values['tcp-established'] ?? false, signal: ac.signal, onEvent,
+        shellJob: values['shell-job'] ?? false, tcpEstablished: values['tcp-established'] ?? false, extUnixSk: values['ext-unix-sk'] ?? false, signal: ac.signal, onEvent,
       });
     } catch (e) {
       if (e instanceof DumpError) {
@@ -56,6 +59,7 @@ export const dumpCommand: Command = {
       }
       throw e;
     } finally {
+      endProgress();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { type Command, UsageError } from '../command.js';
 import { specs } from './specs.js';
 import { restore, RestoreError } from '../../restore/index.js';
+import { showProgress } from '../progress.js';
 
 export const restoreCommand: Command = {
   ...specs.restore,
@@ -29,6 +30,7 @@ export const restoreCommand: Command = {
     }
     const dir = values['images-dir'];
     if (!dir) throw new UsageError('-D DIR is required');
+    const endProgress = showProgress();
     try {
       const r = await restore({
         dir,
@@ -41,10 +43,12 @@ export const restoreCommand: Command = {
           else if (values.verbose) process.stderr.write(`cryo: ${e.phase} (pid ${e.pid})\n`);
         },
       });
+      endProgress();
       if (!r.wait) return 0;
       const st = await r.wait();
       return st.code ?? 128 + (st.signal ?? 0);
     } catch (e) {
+      endProgress();
       if (!(e instanceof RestoreError)) throw e;
       if (process.env.CRYO_DEBUG === '1') console.error(e);
       process.stderr.write(`cryo: restore: ${e.message}\n`);
