@@ -96,6 +96,8 @@ export class FileTable {
   readonly ghosts: GhostFile[] = [];
   readonly memfds: MemfdInode[] = [];
   readonly stats: CryoFileStat[] = [];
+  /** Packets queued on sockets (sk-queues.img: entry and payload), in queue order per socket. */
+  readonly skQueues: { value: MessageValue; extra: Buffer }[] = [];
   private readonly special = new Map<string, number>();
   private readonly ghostByInode = new Map<string, number>();
   private readonly pipesDumped = new Set<bigint>();

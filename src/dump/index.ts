@@ -45,6 +45,8 @@ export interface DumpOptions {
   shellJob?: boolean;
   /** Dump established TCP connections through TCP repair (`--tcp-established`); else they are refused. */
   tcpEstablished?: boolean;
+  /** Unix sockets whose peer is outside the dump are dumped (datagram sockets to a named peer, reconnected at restore), as CRIU's --ext-unix-sk. */
+  extUnixSk?: boolean;
   /** Aborts the dump: the task is restored as it was and detached, dump() throws DumpError ABORTED. */
   signal?: AbortSignal;
   onEvent?: (e: DumpEvent) => void;
@@ -108,7 +110,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   const seized = new Set<number>();
   let pagesWritten = 0;
   // Descriptors' state; kinds may hold some until the dump ends (files.finish).
-  const files = new FileTable(pid, { tcpEstablished: opts.tcpEstablished ?? false });
+  const files = new FileTable(pid, { tcpEstablished: opts.tcpEstablished ?? false, extUnixSk: opts.extUnixSk ?? false });
   try {
     emit({ type: 'stage', stage: 'seize' });
     const tids = seizeAllThreads(pid, seized);
@@ -306,6 +308,7 @@ function writeFileImages(images: ImageSet, files: FileTable, filesId: number, ar
   images.write('fdinfo', filesId, 'FDINFO', files.fdinfos);
   if (files.pipesData.length > 0) images.write('pipesData', undefined, 'PIPES_DATA', files.pipesData);
   if (files.fifoData.length > 0) images.write('fifoData', undefined, 'FIFO_DATA', files.fifoData);
+  if (files.skQueues.length > 0) images.write('skQueues', undefined, 'SK_QUEUES', files.skQueues);
   if (files.remaps.length > 0) images.write('remapFpath', undefined, 'REMAP_FPATH', files.remaps);
   for (const x of files.images) images.write(x.key, x.id, x.magic, x.entries);
   for (const g of files.ghosts) {

@@ -38,6 +38,8 @@ import type { TaskCtx } from '../restore/task-ctx.js';
 export interface FdOptions {
   /** Established TCP connections are dumped and restored through TCP repair (`--tcp-established`). */
   readonly tcpEstablished?: boolean;
+  /** A unix socket whose peer is outside the dump is dumped, and reconnected by name at restore (`--ext-unix-sk`). */
+  readonly extUnixSk?: boolean;
 }
 
 /** What the dump knows about one descriptor of the task (the first of its open file). */

@@ -10,12 +10,13 @@ import { signalfdKind } from './signalfd.js';
 import { timerfdKind } from './timerfd.js';
 import { inotifyKind } from './inotify.js';
 import { pidfdKind } from './pidfd.js';
+import { unixSocketKind } from './unix-socket.js';
 import { inetKind } from './inet.js';
 
 /** Tried in this order at dump time: the first kind whose `matches` is true dumps the descriptor. */
 export const FD_KINDS: readonly FdKind[] = [
   memfdKind, pipeKind, fifoKind, regKind,
-  eventfdKind, eventpollKind, signalfdKind, timerfdKind, inotifyKind, pidfdKind,
+  eventfdKind, eventpollKind, signalfdKind, timerfdKind, inotifyKind, pidfdKind, unixSocketKind,
   inetKind,
 ];
 

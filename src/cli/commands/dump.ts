@@ -1,4 +1,4 @@
-// cryo dump -t PID -D DIR [--leave-running] [--shell-job] [--tcp-established] [-v...] [-o LOG]: a thin layer over dump().
+// cryo dump -t PID -D DIR [--leave-running] [--shell-job] [--tcp-established] [--ext-unix-sk] [-v...] [-o LOG]: a thin layer over dump().
 // SIGINT/SIGTERM abort the dump: the task is put back as it was and cryo exits 1 with one line.
 
 import { appendFileSync } from 'node:fs';
@@ -21,6 +21,7 @@ export const dumpCommand: Command = {
           'leave-running': { type: 'boolean', short: 'R' },
           'shell-job': { type: 'boolean', short: 'j' },
           'tcp-established': { type: 'boolean' },
+          'ext-unix-sk': { type: 'boolean', short: 'x' },
           verbose: { type: 'boolean', short: 'v', multiple: true },
           log: { type: 'string', short: 'o' },
         },
@@ -49,7 +50,7 @@ export const dumpCommand: Command = {
     try {
       await dump({
         pid: Number(values.tree), dir: values['images-dir'], leaveRunning: values['leave-running'] ?? false,
-        shellJob: values['shell-job'] ?? false, tcpEstablished: values['tcp-established'] ?? false, signal: ac.signal, onEvent,
+        shellJob: values['shell-job'] ?? false, tcpEstablished: values['tcp-established'] ?? false, extUnixSk: values['ext-unix-sk'] ?? false, signal: ac.signal, onEvent,
       });
     } catch (e) {
       if (e instanceof DumpError) {

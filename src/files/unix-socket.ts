@@ -1,0 +1,419 @@
+// Unix sockets (UNIXSK): stream, datagram and seqpacket; listening, connected, socketpairs,
+// in-flight connections; path and abstract names; queued packets. Images and semantics as
+// CRIU 4.2 (unix_sk_entry in files.img, sk-queues.img, sk_opts_entry):
+//  - dump: the kernel's view of each socket comes from sock_diag (src/files/unix-diag.ts), the
+//    queue is peeked from cryo's copy of the socket (src/files/unix-queue.ts). A peer outside the
+//    dump is refused, naming the process that holds it, unless --ext-unix-sk (then, as CRIU, only
+//    a datagram socket connected to a named peer: the peer is written as an external entry).
+//  - restore: two sockets that are each other's peer come back as one socketpair(); any other
+//    socket is socket() + bind() to its name (not an accepted connection: it shares its
+//    listener's name) + listen(), and, once every socket exists, connect() to its peer's name
+//    (an in-flight connection connects to its listener again). Queues are then sent again from
+//    the peer end; a socket nobody in the dump sends to gets a helper peer, as CRIU's fake queuer.
+//    Options, shutdown and file flags come last.
+import { closeSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmdirSync, unlinkSync, chmodSync, chownSync, existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { rawSyscall, readI32, HOST_LITTLE_ENDIAN } from '../sys/index.js';
+import { withSockDiag } from '../sys/netlink.js';
+import { DumpError } from '../dump/errors.js';
+import { ZERO_FOWN } from '../dump/file-table.js';
+import type { FileTable } from '../dump/file-table.js';
+import { namespaceIds } from '../dump/namespaces.js';
+import { RestoreError } from '../restore/errors.js';
+import type { MessageValue } from '../images/value.js';
+import type { TaskCtx } from '../restore/task-ctx.js';
+import type { DumpFd, FdKind, FdRestoreSession, RestoreFd } from './kind.js';
+import { setFileFlags, taskCall } from './anon.js';
+import { O_CLOEXEC, F_DUPFD_CLOEXEC, num } from './constants.js';
+import { TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN, unixListeners, unixSocket, type UnixSkDiag } from './unix-diag.js';
+import { packetsFor, peekQueue, sendPackets } from './unix-queue.js';
+import { dumpSocketOpts, restoreSocketOpts, setSocketBufs, socketFamily } from './socket-opts.js';
+
+const AF_UNIX = 1;
+const AF_UNSPEC = 0;
+const SOCK_STREAM = 1;
+const SOCK_DGRAM = 2;
+const SOCK_SEQPACKET = 5;
+const TYPE_NAMES: Record<number, string> = { [SOCK_STREAM]: 'stream', [SOCK_DGRAM]: 'datagram', [SOCK_SEQPACKET]: 'seqpacket' };
+/** unix_sk_entry.uflags: a peer outside the dump, reconnected by its name. */
+const USK_EXTERN = 1;
+/** SIOCUNIXFILE: an O_PATH descriptor of a bound socket's file. */
+const SIOCUNIXFILE = 0x89e0;
+/** enum sk_shutdown (the kernel's RCV_SHUTDOWN 1 | SEND_SHUTDOWN 2) and shutdown(2)'s `how` for each. */
+const SHUTDOWN_NAMES = ['NONE', 'READ', 'WRITE', 'BOTH'];
+const SHUT_HOW = [-1, 0, 1, 2];
+const shutdownOf = (v: unknown): number => (typeof v === 'string' ? Math.max(0, SHUTDOWN_NAMES.indexOf(v)) : num(v));
+const SUN_PATH_MAX = 108;
+const SOCKADDR_AT = 512;
+
+const typeName = (t: number) => TYPE_NAMES[t] ?? `type-${t}`;
+const bytes = (v: unknown): Buffer => (v === undefined ? Buffer.alloc(0) : Buffer.from(v as Uint8Array));
+/** A name for messages: a path, or @abstract. */
+function showName(name: Buffer): string {
+  if (name.length === 0) return 'unnamed';
+  return name[0] === 0 ? `@${name.subarray(1).toString('latin1').replace(/\0/g, '@')}` : pathName(name);
+}
+const isPathName = (name: Buffer) => name.length > 0 && name[0] !== 0;
+/** A path name as a string: the kernel keeps (and sock_diag reports, and CRIU stores) its terminating NUL. */
+const pathName = (name: Buffer): string => name.toString('utf8', 0, name.indexOf(0) < 0 ? name.length : name.indexOf(0));
+
+// ---------------------------------------------------------------- dump
+
+/** Who holds a socket: processes with a descriptor of socket:[ino] (cryo itself left out). */
+function holdersOf(ino: number): { pid: number; fd: number }[] {
+  const link = `socket:[${ino}]`;
+  const out: { pid: number; fd: number }[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
+    let fds: string[];
+    try { fds = readdirSync(`/proc/${p}/fd`); } catch { continue; }
+    for (const fd of fds) {
+      try {
+        if (readlinkSync(`/proc/${p}/fd/${fd}`) === link) out.push({ pid: Number(p), fd: Number(fd) });
+      } catch { /* closed meanwhile */ }
+    }
+  }
+  return out;
+}
+
+/** Whether `pid` is part of this dump: the dumped task, or a process cryo holds frozen (a tree's member). */
+function inDump(table: FileTable, pid: number): boolean {
+  if (pid === table.pid) return true;
+  try {
+    return /^TracerPid:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] === String(process.pid);
+  } catch {
+    return false;
+  }
+}
+
+function describeHolder(h: { pid: number; fd: number } | undefined): string {
+  if (!h) return 'held by no process';
+  let comm = '?';
+  try { comm = readFileSync(`/proc/${h.pid}/comm`, 'utf8').trim(); } catch { /* gone */ }
+  return `held by process ${h.pid} (${comm}) as fd ${h.fd}`;
+}
+
+interface DumpState { externs: Map<number, number>; netNs: number }
+const dumpStates = new WeakMap<FileTable, DumpState>();
+function dumpState(c: DumpFd): DumpState {
+  let s = dumpStates.get(c.table);
+  if (!s) {
+    s = { externs: new Map(), netNs: num(namespaceIds(c.pid)[1].net_ns_id) };
+    dumpStates.set(c.table, s);
+  }
+  return s;
+}
+
+/** Mode, owner and directory of a bound path name, through the socket's own file (SIOCUNIXFILE). */
+function resolveName(c: DumpFd, sk: UnixSkDiag, e: MessageValue): void {
+  if (!isPathName(sk.name)) return;
+  const fd = Number(rawSyscall('ioctl', c.stolen, SIOCUNIXFILE, 0));
+  try {
+    const st = statSync(`/proc/self/fd/${fd}`);
+    e.file_perms = { mode: st.mode, uid: st.uid, gid: st.gid };
+    let where = readlinkSync(`/proc/self/fd/${fd}`);
+    if (where.endsWith(' (deleted)')) {
+      e.deleted = true;
+      where = where.slice(0, -' (deleted)'.length);
+    }
+    const name = pathName(sk.name);
+    if (!name.startsWith('/')) {
+      if (!where.endsWith(`/${name.replace(/^\.\//, '')}`)) throw new DumpError('UNSUPPORTED', `fd ${c.fd} of task ${c.pid}: the unix socket's relative name ${name} is not found under ${where}`);
+      e.name_dir = where.slice(0, where.length - name.replace(/^\.\//, '').length - 1);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The peer of an outside socket, refused or (--ext-unix-sk) written as CRIU's external entry. */
+function outsidePeer(c: DumpFd, sk: UnixSkDiag, peer: UnixSkDiag, holder: { pid: number; fd: number } | undefined): void {
+  const me = `fd ${c.fd} of task ${c.pid} is a unix ${typeName(sk.type)} socket (socket:[${sk.ino}]) connected to socket:[${peer.ino}]${peer.name.length ? ` (${showName(peer.name)})` : ''}, ${describeHolder(holder)}, which is outside the dump`;
+  if (!c.table.options.extUnixSk) throw new DumpError('UNSUPPORTED', `${me}: dump that process too, or use --ext-unix-sk`);
+  if (peer.type !== SOCK_DGRAM || peer.name.length === 0) {
+    throw new DumpError('UNSUPPORTED', `${me}: --ext-unix-sk reconnects only datagram sockets to a named peer (as CRIU); dump that process too`);
+  }
+  const s = dumpState(c);
+  if (s.externs.has(peer.ino)) return;
+  const id = c.table.newId();
+  s.externs.set(peer.ino, id);
+  c.table.files.push({
+    type: 'UNIXSK', id,
+    usk: {
+      id, ino: peer.ino, type: SOCK_DGRAM, state: TCP_LISTEN, flags: 0, uflags: USK_EXTERN, backlog: 0, peer: 0, fown: ZERO_FOWN,
+      opts: { so_sndbuf: 0, so_rcvbuf: 0, so_snd_tmo_sec: 0n, so_snd_tmo_usec: 0n, so_rcv_tmo_sec: 0n, so_rcv_tmo_usec: 0n }, name: peer.name,
+    },
+  });
+}
+
+function dumpUnix(c: DumpFd): MessageValue {
+  const ino = Number(c.st.ino);
+  const me = `fd ${c.fd} of task ${c.pid}`;
+  return withSockDiag((nl) => {
+    const sk = unixSocket(nl, ino);
+    if (!sk) throw new DumpError('FAILED', `${me}: unix socket:[${ino}] is not known to sock_diag`);
+    if (!TYPE_NAMES[sk.type]) throw new DumpError('UNSUPPORTED', `${me} is a unix socket of type ${sk.type}: cryo dumps stream, datagram and seqpacket ones`);
+    if (sk.state !== TCP_ESTABLISHED && sk.state !== TCP_CLOSE && sk.state !== TCP_LISTEN) {
+      throw new DumpError('UNSUPPORTED', `${me} is a unix socket in state ${sk.state} (connecting?): cryo cannot dump it`);
+    }
+    const e: MessageValue = {
+      id: c.id, ino, type: sk.type, state: sk.state, flags: c.flags, uflags: 0, backlog: sk.wqlen, peer: sk.peer,
+      fown: c.fown, opts: {}, name: sk.name,
+    };
+    resolveName(c, sk, e);
+    if (sk.shutdown !== 0) e.shutdown = SHUTDOWN_NAMES[sk.shutdown & 3]!;
+    e.ns_id = dumpState(c).netNs;
+    const why = `${me} (unix socket:[${ino}])`;
+    if (sk.state !== TCP_LISTEN) c.table.skQueues.push(...peekQueue(c.stolen, c.id, why));
+
+    if (sk.peer !== 0) {
+      const peer = unixSocket(nl, sk.peer);
+      if (!peer) throw new DumpError('FAILED', `${me}: unix socket:[${ino}] is connected to socket:[${sk.peer}], which sock_diag does not know`);
+      if (peer.peer !== ino && peer.name.length === 0) {
+        throw new DumpError('UNSUPPORTED', `${me}: unix socket:[${ino}] is connected to socket:[${peer.ino}], which has no name and another peer: it cannot be reached again`);
+      }
+      const holders = holdersOf(peer.ino);
+      if (!holders.some((h) => inDump(c.table, h.pid))) outsidePeer(c, sk, peer, holders[0]);
+    } else if (sk.state === TCP_ESTABLISHED && sk.type !== SOCK_DGRAM) {
+      // No peer yet: a connection waiting in a listener's accept queue (or one whose peer is gone).
+      const listener = unixListeners(nl).find((l) => l.icons.includes(ino));
+      if (!listener) {
+        if (sk.shutdown !== 3) throw new DumpError('UNSUPPORTED', `${me} is a connected unix socket (socket:[${ino}]) without a peer: cryo cannot dump it`);
+      } else {
+        if (sk.wqlen !== 0) throw new DumpError('UNSUPPORTED', `${me} is a unix connection not yet accepted by socket:[${listener.ino}] with data sent: cryo cannot dump that`);
+        const holders = holdersOf(listener.ino);
+        if (!holders.some((h) => inDump(c.table, h.pid))) outsidePeer(c, sk, listener, holders[0]);
+        e.peer = listener.ino;
+      }
+    } else if (sk.state === TCP_LISTEN) {
+      for (const icon of sk.icons) {
+        const holders = icon === 0 ? [] : holdersOf(icon);
+        if (!holders.some((h) => inDump(c.table, h.pid))) {
+          throw new DumpError('UNSUPPORTED', `${me} is a unix socket listening on ${showName(sk.name)} with a connection not yet accepted from socket:[${icon}], ${describeHolder(holders[0])}, which is outside the dump: accept it first, or dump that process too`);
+        }
+      }
+    }
+    e.opts = dumpSocketOpts(c.stolen, true);
+    return e;
+  });
+}
+
+// ---------------------------------------------------------------- restore
+
+const usk = (f: MessageValue | undefined) => f?.usk as MessageValue | undefined;
+const isExtern = (e: MessageValue) => (num(e.uflags) & USK_EXTERN) !== 0;
+/** Whether binding belongs to this socket: an accepted connection carries its listener's name, CRIU leaves it unbound. */
+const bindsName = (e: MessageValue) => bytes(e.name).length > 0 && !(num(e.state) === TCP_ESTABLISHED && num(e.type) !== SOCK_DGRAM);
+
+/** Every unix socket entry of files.img, by inode. */
+function socketsByIno(files: Iterable<MessageValue>): Map<number, MessageValue> {
+  const out = new Map<number, MessageValue>();
+  for (const f of files) {
+    const e = usk(f);
+    if (f.type === 'UNIXSK' && e) out.set(num(e.ino), e);
+  }
+  return out;
+}
+
+/** The file-system path of a path name (relative names under name_dir). */
+function fsPath(e: MessageValue): string {
+  const name = pathName(bytes(e.name));
+  return name.startsWith('/') || typeof e.name_dir !== 'string' ? name : path.join(e.name_dir, name);
+}
+
+/** Two sockets that are each other's peer: one socketpair. */
+function pairedWith(e: MessageValue, byIno: Map<number, MessageValue>): MessageValue | undefined {
+  const p = byIno.get(num(e.peer));
+  return p && p !== e && !isExtern(p) && num(p.peer) === num(e.ino) ? p : undefined;
+}
+
+function checkUnix(img: { files: ReadonlyMap<number, MessageValue>; fdinfo: readonly MessageValue[] }, e: MessageValue, why: string): void {
+  if (!TYPE_NAMES[num(e.type)]) throw new RestoreError('UNSUPPORTED', `${why} is a unix socket of type ${num(e.type)}: cryo restores stream, datagram and seqpacket ones`);
+  if (![TCP_ESTABLISHED, TCP_CLOSE, TCP_LISTEN].includes(num(e.state))) throw new RestoreError('UNSUPPORTED', `${why} is a unix socket in state ${num(e.state)}: cryo cannot restore it`);
+  const name = bytes(e.name);
+  if (name.length > SUN_PATH_MAX) throw new RestoreError('IMAGE_CORRUPT', `${why}: unix socket name of ${name.length} bytes (at most ${SUN_PATH_MAX})`);
+  const byIno = socketsByIno(img.files.values());
+  if (num(e.peer) !== 0) {
+    const peer = byIno.get(num(e.peer));
+    if (!peer) throw new RestoreError('IMAGE_INCONSISTENT', `${why} is a unix socket connected to socket:[${num(e.peer)}], which files.img has no entry for`);
+    if (isExtern(peer)) {
+      const pname = bytes(peer.name);
+      if (isPathName(pname) && !isSocketFile(fsPath(peer))) {
+        throw new RestoreError('UNSUPPORTED', `${why} is a unix socket connected to ${showName(pname)} outside the dump (--ext-unix-sk), and no socket is bound there now: start its owner first`);
+      }
+    } else {
+      const ids = new Set(img.fdinfo.map((f) => num(f.id)));
+      if (!ids.has(num(peer.id))) throw new RestoreError('UNSUPPORTED', `${why} is a unix socket connected to socket:[${num(e.peer)}] of another process: cryo cannot restore that yet`);
+      if (!pairedWith(e, byIno) && bytes(peer.name).length === 0 && num(peer.ino) !== num(e.ino)) {
+        throw new RestoreError('IMAGE_INCONSISTENT', `${why} is a unix socket connected to socket:[${num(e.peer)}], which has no name to connect to`);
+      }
+    }
+  }
+  if (bindsName(e) && isPathName(name) && !e.deleted) {
+    const p = fsPath(e);
+    let st;
+    try { st = lstatSync(p); } catch { st = undefined; }
+    if (st && !st.isSocket()) throw new RestoreError('UNSUPPORTED', `${why} is a unix socket bound to ${p}, which is taken by another kind of file: move it away`);
+    if (!st && !existsSync(path.dirname(p))) throw new RestoreError('UNSUPPORTED', `${why} is a unix socket bound to ${p}, whose directory ${path.dirname(p)} does not exist`);
+  }
+}
+
+function isSocketFile(p: string): boolean {
+  try { return lstatSync(p).isSocket(); } catch { return false; }
+}
+
+interface Placed { e: MessageValue; target: number; why: string }
+interface RestoreState {
+  byIno: Map<number, MessageValue>;
+  /** Sockets made in the task and not yet handed out, by inode (parked high). */
+  parked: Map<number, number>;
+  /** Helper peers that send a queue nobody in the dump sends (CRIU's fake queuer), by the owner's inode. */
+  fakes: Map<number, number>;
+  placed: Placed[];
+  ids: Set<number>;
+}
+
+function sockaddr(ctx: TaskCtx, name: Buffer): [bigint, number] {
+  const b = Buffer.alloc(2 + name.length);
+  if (HOST_LITTLE_ENDIAN) b.writeUInt16LE(AF_UNIX, 0); else b.writeUInt16BE(AF_UNIX, 0);
+  name.copy(b, 2);
+  return [ctx.put(b, SOCKADDR_AT), b.length];
+}
+
+function park(ctx: TaskCtx, s: FdRestoreSession, fd: number): number {
+  const hi = Number(ctx.call('fcntl', fd, F_DUPFD_CLOEXEC, s.high));
+  ctx.call('close', fd);
+  return hi;
+}
+
+/** Binds the task's socket to its name; a stale socket file there goes first (as CRIU), a deleted name is unlinked again. */
+function bindName(ctx: TaskCtx, fd: number, e: MessageValue, why: string): void {
+  const name = bytes(e.name);
+  if (!isPathName(name)) {
+    const [at, len] = sockaddr(ctx, name);
+    taskCall(ctx, why, 'bind', fd, at, len);
+    return;
+  }
+  const p = fsPath(e);
+  const made: string[] = [];
+  let aside: string | undefined;
+  if (e.deleted) {
+    for (let d = path.dirname(p); !existsSync(d); d = path.dirname(d)) made.unshift(d);
+    for (const d of made) mkdirSync(d, { mode: 0o755 });
+    if (existsSync(p) && !isSocketFile(p)) renameSync(p, aside = `${p}.criu-sk-ghost`);
+  }
+  if (isSocketFile(p)) unlinkSync(p);
+  try {
+    const [at, len] = sockaddr(ctx, Buffer.from(p));
+    const r = ctx.raw('bind', fd, at, len);
+    if (r < 0n) throw new RestoreError('FAILED', `errno ${-r} from bind(${p}) restoring ${why}`);
+    const perms = e.file_perms as MessageValue | undefined;
+    if (perms) {
+      chownSync(p, num(perms.uid), num(perms.gid));
+      chmodSync(p, num(perms.mode) & 0o7777);
+    }
+  } finally {
+    if (e.deleted) {
+      try { unlinkSync(p); } catch { /* not bound */ }
+      if (aside) renameSync(aside, p);
+      for (const d of made.reverse()) rmdirSync(d);
+    }
+  }
+}
+
+function connectTo(ctx: TaskCtx, fd: number, peer: MessageValue, why: string): void {
+  const name = bytes(peer.name);
+  const [at, len] = sockaddr(ctx, isPathName(name) ? Buffer.from(fsPath(peer)) : name);
+  const r = ctx.raw('connect', fd, at, len);
+  if (r < 0n) throw new RestoreError('FAILED', `errno ${-r} from connect(${showName(isPathName(name) ? Buffer.from(fsPath(peer)) : name)}) restoring ${why}`);
+}
+
+function restoreUnix(c: RestoreFd): number {
+  const { ctx, session, entry: e, why } = c;
+  const st = session.state<RestoreState>('unix', () => {
+    const s: RestoreState = { byIno: socketsByIno(ctx.img.files.values()), parked: new Map(), fakes: new Map(), placed: [], ids: new Set(ctx.img.fdinfo.map((f) => num(f.id))) };
+    session.later(() => finish(ctx, s));
+    return s;
+  });
+  const ino = num(e.ino);
+  st.placed.push({ e, target: c.target, why });
+  const ready = st.parked.get(ino);
+  if (ready !== undefined) {
+    st.parked.delete(ino);
+    return ready;
+  }
+  const type = num(e.type);
+  const pair = pairedWith(e, st.byIno);
+  if (pair) {
+    const sv = ctx.put(Buffer.alloc(8), 256);
+    taskCall(ctx, why, 'socketpair', AF_UNIX, type | O_CLOEXEC, 0, sv);
+    const got = ctx.get(256, 8);
+    const a = park(ctx, session, readI32(got, 0));
+    st.parked.set(num(pair.ino), park(ctx, session, readI32(got, 4)));
+    if (type === SOCK_DGRAM) {
+      if (bindsName(e)) bindName(ctx, a, e, why);
+      if (bindsName(pair)) bindName(ctx, st.parked.get(num(pair.ino))!, pair, why);
+    }
+    return a;
+  }
+  let fd: number;
+  const queued = packetsFor(ctx, num(e.id)).length > 0;
+  const sender = [...st.byIno.values()].some((o) => o !== e && num(o.peer) === ino && st.ids.has(num(o.id)) && !pairedWith(o, st.byIno));
+  if (queued && !sender) {
+    // Nobody in the dump sends to it: a helper peer will (CRIU's fake queuer).
+    const sv = ctx.put(Buffer.alloc(8), 256);
+    taskCall(ctx, why, 'socketpair', AF_UNIX, type | O_CLOEXEC, 0, sv);
+    const got = ctx.get(256, 8);
+    fd = park(ctx, session, readI32(got, 0));
+    st.fakes.set(ino, park(ctx, session, readI32(got, 4)));
+    if (type === SOCK_DGRAM) {
+      // Forget the helper as peer, so others may connect or send to this socket.
+      const un = Buffer.alloc(2);
+      un.writeUInt16LE(AF_UNSPEC, 0);
+      taskCall(ctx, why, 'connect', fd, ctx.put(un, SOCKADDR_AT), 2);
+    }
+  } else {
+    fd = Number(taskCall(ctx, why, 'socket', AF_UNIX, type | O_CLOEXEC, 0));
+  }
+  if (bindsName(e)) bindName(ctx, fd, e, why);
+  if (num(e.state) === TCP_LISTEN) taskCall(ctx, why, 'listen', fd, num(e.backlog));
+  return fd;
+}
+
+/** Once every descriptor is in place: connections, queues, then options, shutdown and flags. */
+function finish(ctx: TaskCtx, st: RestoreState): void {
+  const targetOf = (ino: number) => st.placed.find((p) => num(p.e.ino) === ino)?.target ?? st.parked.get(ino);
+  for (const p of st.placed) {
+    if (num(p.e.peer) === 0 || pairedWith(p.e, st.byIno)) continue;
+    connectTo(ctx, p.target, st.byIno.get(num(p.e.peer))!, p.why);
+  }
+  for (const p of st.placed) {
+    const packets = packetsFor(ctx, num(p.e.id));
+    if (packets.length === 0) continue;
+    const ino = num(p.e.ino);
+    const pair = pairedWith(p.e, st.byIno);
+    const from = pair ? targetOf(num(pair.ino))
+      : st.fakes.get(ino) ?? st.placed.find((q) => q !== p && num(q.e.peer) === ino && !pairedWith(q.e, st.byIno))?.target;
+    if (from === undefined) throw new RestoreError('FAILED', `${p.why}: no socket to send its queued packets from`);
+    // Room for everything, as CRIU's restore_prepare_socket; the dumped sizes are set after.
+    setSocketBufs(ctx, from, 0x3fffffff, 0x3fffffff, p.why);
+    sendPackets(ctx, from, packets, p.why);
+  }
+  for (const p of st.placed) {
+    restoreSocketOpts(ctx, p.target, (p.e.opts as MessageValue | undefined) ?? {}, p.why);
+    const how = SHUT_HOW[shutdownOf(p.e.shutdown)] ?? -1;
+    if (how >= 0) taskCall(ctx, p.why, 'shutdown', p.target, how);
+    setFileFlags(ctx, p.target, num(p.e.flags));
+  }
+  for (const fd of [...st.fakes.values(), ...st.parked.values()]) ctx.call('close', fd);
+  st.fakes.clear();
+  st.parked.clear();
+}
+
+export const unixSocketKind: FdKind = {
+  type: 'UNIXSK', field: 'usk', name: 'unix sockets',
+  matches: (c) => c.target.kind === 'socket' && socketFamily(c.stolen) === AF_UNIX,
+  dump: dumpUnix,
+  check: (img, entry, why) => checkUnix(img, entry, why),
+  restore: restoreUnix,
+};
