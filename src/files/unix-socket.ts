@@ -59,10 +59,17 @@ const pathName = (name: Buffer): string => name.toString('utf8', 0, name.indexOf
 
 // ---------------------------------------------------------------- dump
 
-/** Who holds a socket: processes with a descriptor of socket:[ino] (cryo itself left out). */
-function holdersOf(ino: number): { pid: number; fd: number }[] {
+/** Who holds a socket: processes with a descriptor of socket:[ino] (cryo itself left out), the dumped task `first`. */
+function holdersOf(ino: number, first?: number): { pid: number; fd: number }[] {
   const link = `socket:[${ino}]`;
   const out: { pid: number; fd: number }[] = [];
+  if (first !== undefined) {
+    try {
+      for (const fd of readdirSync(`/proc/${first}/fd`)) {
+        try { if (readlinkSync(`/proc/${first}/fd/${fd}`) === link) return [{ pid: first, fd: Number(fd) }]; } catch { /* closed */ }
+      }
+    } catch { /* gone */ }
+  }
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
     let fds: string[];
@@ -172,7 +179,7 @@ function dumpUnix(c: DumpFd): MessageValue {
       if (peer.peer !== ino && peer.name.length === 0) {
         throw new DumpError('UNSUPPORTED', `${me}: unix socket:[${ino}] is connected to socket:[${peer.ino}], which has no name and another peer: it cannot be reached again`);
       }
-      const holders = holdersOf(peer.ino);
+      const holders = holdersOf(peer.ino, c.pid);
       if (!holders.some((h) => inDump(c.table, h.pid))) outsidePeer(c, sk, peer, holders[0]);
     } else if (sk.state === TCP_ESTABLISHED && sk.type !== SOCK_DGRAM) {
       // No peer yet: a connection waiting in a listener's accept queue (or one whose peer is gone).
@@ -181,13 +188,13 @@ function dumpUnix(c: DumpFd): MessageValue {
         if (sk.shutdown !== 3) throw new DumpError('UNSUPPORTED', `${me} is a connected unix socket (socket:[${ino}]) without a peer: cryo cannot dump it`);
       } else {
         if (sk.wqlen !== 0) throw new DumpError('UNSUPPORTED', `${me} is a unix connection not yet accepted by socket:[${listener.ino}] with data sent: cryo cannot dump that`);
-        const holders = holdersOf(listener.ino);
+        const holders = holdersOf(listener.ino, c.pid);
         if (!holders.some((h) => inDump(c.table, h.pid))) outsidePeer(c, sk, listener, holders[0]);
         e.peer = listener.ino;
       }
     } else if (sk.state === TCP_LISTEN) {
       for (const icon of sk.icons) {
-        const holders = icon === 0 ? [] : holdersOf(icon);
+        const holders = icon === 0 ? [] : holdersOf(icon, c.pid);
         if (!holders.some((h) => inDump(c.table, h.pid))) {
           throw new DumpError('UNSUPPORTED', `${me} is a unix socket listening on ${showName(sk.name)} with a connection not yet accepted from socket:[${icon}], ${describeHolder(holders[0])}, which is outside the dump: accept it first, or dump that process too`);
         }
@@ -304,7 +311,11 @@ function bindName(ctx: TaskCtx, fd: number, e: MessageValue, why: string): void 
   }
   if (isSocketFile(p)) unlinkSync(p);
   try {
-    const [at, len] = sockaddr(ctx, Buffer.from(p));
+    // A relative name stays relative (getsockname tells it): bound from its directory, as CRIU.
+    // The task's working directory is set after the descriptors.
+    const rel = !pathName(name).startsWith('/') && typeof e.name_dir === 'string';
+    if (rel) taskCall(ctx, why, 'chdir', ctx.putString(e.name_dir as string, SOCKADDR_AT));
+    const [at, len] = sockaddr(ctx, rel ? name : Buffer.from(p));
     const r = ctx.raw('bind', fd, at, len);
     if (r < 0n) throw new RestoreError('FAILED', `errno ${-r} from bind(${p}) restoring ${why}`);
     const perms = e.file_perms as MessageValue | undefined;

@@ -1,6 +1,7 @@
 // Unix sockets come back: test/programs/rt-unix.c (stream, datagram and seqpacket socketpairs with
 // data queued both ways, a path listener with an accepted and a pending connection, an abstract
-// listener, bound datagram sockets with datagrams from a connected and an unconnected sender) is
+// listener, bound datagram sockets (path, abstract and relative names) with datagrams from a
+// connected and an unconnected sender) is
 // dumped, restored and checks itself on SIGTERM. An edited queue byte fails its check; a socket
 // whose peer is held outside the dump is refused naming that process, and --ext-unix-sk
 // reconnects a datagram socket to its outside peer's name.
@@ -59,6 +60,9 @@ test('unix sockets: dumped as CRIU 4.2 writes them, restored connected with thei
   assert.equal(Number(uskOf(d.images, r.p!).peer), Number(l.ino), 'the pending connection points at its listener');
   assert.equal(Buffer.from(uskOf(d.images, r.a!).name as Uint8Array)[0], 0, 'abstract name');
   assert.equal(uskOf(d.images, r.qa!).shutdown, 'WRITE');
+  const rel = uskOf(d.images, r.r!);
+  assert.equal(Buffer.from(rel.name as Uint8Array).toString(), 'rel.sock\0');
+  assert.equal(rel.name_dir, d.target.dir, 'a relative name is kept with its directory');
   const queues = entries(d.images, 'sk-queues.img');
   const at = (id: unknown) => queues.filter((q) => q.value.id_for === id).map((q) => (q.extra as Buffer).toString());
   assert.deepEqual(at(sb.id).join(''), 'stream-a-to-b-1stream-a-to-b-2');

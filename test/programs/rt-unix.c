@@ -9,6 +9,7 @@
  *   d      DGRAM bound to DIR/dgram.sock; k a DGRAM client connected to it; u an unbound DGRAM
  *          socket; queued at d: "u-to-d-1" (from u), "k-to-d" (from k)
  *   e      DGRAM bound to the abstract name @cryo-rt-unix-e-PID; queued: "u-to-e-1", "u-to-e-2" (from u)
+ *   r      DGRAM bound to the relative name rel.sock (in DIR, the working directory)
  *   outside-stream: x is a STREAM socketpair end whose peer a process outside the dump holds
  *   outside-dgram:  x is a DGRAM socket connected to DIR/ext.sock, bound by a process outside the
  *          dump, which appends every datagram it gets to DIR/ext.out; after SIGTERM x sends "after-restore"
@@ -170,6 +171,7 @@ int main(int argc, char **argv) {
   put_to(u, "u-to-d-1", dgram_path, 0);
   put(k, "k-to-d");
   int e = sock_at(SOCK_DGRAM, abs_e, 1, 0);
+  int r = sock_at(SOCK_DGRAM, "rel.sock", 0, 0);
   put_to(u, "u-to-e-1", abs_e, 1);
   put_to(u, "u-to-e-2", abs_e, 1);
 
@@ -187,8 +189,8 @@ int main(int argc, char **argv) {
     close(h);
   }
 
-  rt_ready("sa=%d sb=%d da=%d db=%d qa=%d qb=%d l=%d c=%d s=%d p=%d a=%d d=%d k=%d u=%d e=%d x=%d helper=%d\n",
-           sa, sb, da, db, qa, qb, l, c, s, p, a, d, k, u, e, x, (int)helper);
+  rt_ready("sa=%d sb=%d da=%d db=%d qa=%d qb=%d l=%d c=%d s=%d p=%d a=%d d=%d k=%d u=%d e=%d r=%d x=%d helper=%d\n",
+           sa, sb, da, db, qa, qb, l, c, s, p, a, d, k, u, e, r, x, (int)helper);
   rt_wait_term();
 
   get(sb, "stream at b", "stream-a-to-b-1stream-a-to-b-2");
@@ -239,6 +241,10 @@ int main(int argc, char **argv) {
   named(e, "abstract dgram", abs_e, 1);
   put_to(u, "u-again", abs_e, 1);
   get(e, "abstract dgram again", "u-again");
+
+  named(r, "relative dgram", "rel.sock", 0);
+  put_to(u, "to-rel", "rel.sock", 0);
+  get(r, "relative dgram", "to-rel");
 
   if (x >= 0 && !strcmp(rt_mode, "outside-dgram")) put(x, "after-restore");
   rt_pass();
