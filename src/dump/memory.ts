@@ -177,7 +177,9 @@ class PageScanner {
         const out: Run[] = [];
         const page = BigInt(this.pageSize);
         for (let at = start; at < end;) {
-          const r = pagemapScan(this.fd, { start: at, end, categoryAnyofMask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED, returnMask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE });
+          // Room for as many regions as the range can hold, up to 1024 (most VMAs are small).
+          const maxRegions = Number((end - at) / page < 1024n ? (end - at) / page : 1024n);
+          const r = pagemapScan(this.fd, { start: at, end, maxRegions, categoryAnyofMask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED, returnMask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE });
           for (const g of r.regions) out.push({ start: g.start, pages: Number((g.end - g.start) / page), file: (g.categories & PAGE_IS_FILE) !== 0 });
           if (r.walkEnd <= at) break;
           at = r.walkEnd;
