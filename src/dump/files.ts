@@ -40,16 +40,21 @@ function describe(t: FdTarget): string {
   }
 }
 
-/** Every descriptor of the task into `table` (ids shared by descriptors of one open file). */
+/** Open files already given an id, by table: every process of a tree is compared with them (kcmp). */
+const openFiles = new WeakMap<FileTable, { pid: number; fd: number; dev: number; ino: number; id: number }[]>();
+
+/** Every descriptor of the task into `table` (ids shared by descriptors of one open file, in this or an earlier process). */
 export function dumpFds(table: FileTable, pid: number, pidfd: number, status: ProcStatus): void {
   const seen: { fd: number; stolen: number; dev: number; ino: number; id: number }[] = [];
+  let known = openFiles.get(table);
+  if (!known) openFiles.set(table, known = []);
   try {
     for (const fd of listFds(pid)) {
       const info = readFdinfo(pid, fd);
       const target = readFdTarget(pid, fd);
       const stolen = pidfdGetfd(pidfd, fd);
       const st = fstatSync(stolen);
-      const same = seen.find((s) => s.dev === st.dev && s.ino === st.ino && kcmp(pid, pid, KCMP_FILE, s.fd, fd) === 0);
+      const same = known.find((s) => s.dev === st.dev && s.ino === st.ino && kcmp(s.pid, pid, KCMP_FILE, s.fd, fd) === 0);
       const fdflags = (info.flags & O_CLOEXEC) ? 1 : 0;
       if (same) {
         closeSync(stolen);
@@ -58,6 +63,7 @@ export function dumpFds(table: FileTable, pid: number, pidfd: number, status: Pr
       }
       const id = table.newId();
       seen.push({ fd, stolen, dev: st.dev, ino: st.ino, id });
+      known.push({ pid, fd, dev: st.dev, ino: st.ino, id });
       const c: DumpFd = {
         table, pid, fd, id, info, target, st, stolen, fown: fownOf(stolen, status), flags: info.flags & ~O_CLOEXEC,
         procFd: procPath(pid, `fd/${fd}`),

@@ -1,5 +1,5 @@
 /**
- * dump(): checkpoint one single-threaded process into CRIU 4.2 images.
+ * dump(): checkpoint a process tree (PID and all its descendants, every thread) into CRIU 4.2 images.
  *
  * Freeze (PTRACE_SEIZE + INTERRUPT), read all state it can from outside (/proc, ptrace, syscalls
  * on the PID, pidfd_getfd), inject the few syscalls only the task can answer into a scratch page,
@@ -28,6 +28,7 @@ import { readInjectedState } from './injected-state.js';
 import { collectVmas, dumpPages, mmEntry } from './memory.js';
 import { FileTable, dumpFds } from './files.js';
 import { namespaceIds } from './namespaces.js';
+import { checkOutsidePipes, checkTree, freezeTree, type TreeMember } from './tree.js';
 import { CRYO_FILES_IMAGE, writeCryoFileStats } from './cryo-image.js';
 import path from 'node:path';
 
@@ -45,6 +46,8 @@ export interface DumpOptions {
   shellJob?: boolean;
   /** Dump established TCP connections through TCP repair (`--tcp-established`); else they are refused. */
   tcpEstablished?: boolean;
+  /** Resources partly outside the tree that may be dumped anyway, as CRIU's --external names them: 'pipe:[INODE]'. */
+  external?: readonly string[];
   /** Unix sockets whose peer is outside the dump are dumped (datagram sockets to a named peer, reconnected at restore), as CRIU's --ext-unix-sk. */
   extUnixSk?: boolean;
   /** Aborts the dump: the task is restored as it was and detached, dump() throws DumpError ABORTED. */
@@ -91,16 +94,10 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     if (opts.signal?.aborted) throw new DumpError('ABORTED', `dump of task ${pid} was interrupted; the task runs on as it was`);
   };
 
-  let status: ProcStatus;
   try {
-    status = readStatus(pid);
+    checkDumpable(pid, readStatus(pid));
   } catch (e) {
     throw asDumpError(e, pid);
-  }
-  checkDumpable(pid, status);
-  const stat0 = readStat(pid);
-  if (!opts.shellJob && (stat0.session !== pid || stat0.pgrp !== pid)) {
-    throw new DumpError('UNSUPPORTED', `task ${pid} is in session ${stat0.session} and process group ${stat0.pgrp} led by processes cryo does not dump: use --shell-job (shellJob) to dump it anyway`);
   }
   const arch = await hostArch();
   const images = new ImageSet(opts.dir, emit);
@@ -108,116 +105,55 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   const t0 = performance.now();
   // Every thread seized so far: each is detached again whatever happens.
   const seized = new Set<number>();
+  let members: TreeMember[] = [];
   let pagesWritten = 0;
   // Descriptors' state; kinds may hold some until the dump ends (files.finish).
   const files = new FileTable(pid, { tcpEstablished: opts.tcpEstablished ?? false, extUnixSk: opts.extUnixSk ?? false });
   try {
     emit({ type: 'stage', stage: 'seize' });
-    const tids = seizeAllThreads(pid, seized);
-    refuseChildren(pid, tids);
+    members = freezeTree(pid, seized);
     const frozenAt = performance.now();
+    checkTree(members, opts.shellJob ?? false);
+    checkOutsidePipes(members, opts.external ?? []);
     await checkpoint();
 
-    // Everything readable from outside, before anything is changed.
-    emit({ type: 'stage', stage: 'task' });
-    status = readStatus(pid);
-    const stat = readStat(pid);
-    const signalsS = readQueuedSignals(pid, true);
-    const outside = tids.map((tid) => readThreadOutside(pid, tid, arch));
-    const rlimits = readRlimits(pid);
-    const timers = readTimers(pid);
-    const [rootIds, taskIds] = namespaceIds(pid);
-    const maps = readMaps(pid);
-    await checkpoint();
-
-    // What only the task can tell.
-    emit({ type: 'stage', stage: 'inject' });
-    const inj = Injector.attach(pid, arch, undo, { maps });
-    const scratch = mapScratch(inj, undo, maps, arch.pageSize);
-    await testHook('scratch', opts.signal);
-    await checkpoint();
-    const injected = readInjectedState(inj, scratch, timers);
-    await checkpoint();
-    // Each thread's own state, the per-thread injected calls run in that thread.
-    const others = threadInjectors(tids.filter((t) => t !== pid), arch, undo, maps);
-    const threads: ThreadState[] = [readThread(outside[0]!, arch, inj, scratch, injected)];
-    for (const o of outside.slice(1)) {
-      threads.push(readThread(o, arch, others.get(o.tid)!, scratch));
-      await checkpoint();
+    // One file table for the whole tree: an open file shared by processes gets one id.
+    const live = members.filter((m) => !m.zombie);
+    const procs: DumpedProcess[] = [];
+    let memTime = 0;
+    const pageStats = { scanned: 0, written: 0 };
+    for (const [i, m] of live.entries()) {
+      const p = await collectProcess(m, { arch, images, undo, files, emit, checkpoint, signal: opts.signal, pagesId: i + 1, coreId: i + 2 });
+      procs.push(p);
+      memTime += p.memTime;
+      pageStats.scanned += p.pages.scanned;
+      pageStats.written += p.pages.written;
     }
-    const main = threads[0]!;
-
-    // Memory.
-    emit({ type: 'stage', stage: 'memory' });
-    const smaps = readSmaps(pid);
-    const vmas = collectVmas(pid, smaps, files, { start: scratch.addr, end: scratch.addr + BigInt(scratch.size) });
-    const exeLink = readExe(pid);
-    const exeId = files.mappedFile(procPath(pid, 'exe'), exeLink.path, statOf(procPath(pid, 'exe')));
-    const ti = main.threadInfo;
-    const sp = BigInt(((ti.gpregs ?? ti.regs ?? {}) as Record<string, unknown>).sp as bigint ?? 0n);
-    const t1 = performance.now();
-    const pages = dumpPages(pid, vmas, arch.pageSize, images.path('pagemap', pid), images.path('pages', 1), 1, sp, { inj, scratch, undo });
-    images.record(images.path('pagemap', pid));
-    images.record(images.path('pages', 1));
-    pagesWritten = pages.written;
-    const t2 = performance.now();
-    await checkpoint();
-
-    // Files.
-    emit({ type: 'stage', stage: 'files' });
-    const pidfd = pidfdOpen(pid);
-    try {
-      dumpFds(files, pid, pidfd, status);
-    } finally {
-      closeSync(pidfd);
-    }
-    const cwdId = files.newId();
-    files.addReg(cwdId, procPath(pid, 'cwd'), readCwd(pid).path, 0, 0n);
-    const rootId = files.newId();
-    files.addReg(rootId, procPath(pid, 'root'), readRoot(pid).path, 0, 0n);
-    await testHook('files', opts.signal);
-    await checkpoint();
+    pagesWritten = pageStats.written;
 
     // Write the images.
     emit({ type: 'stage', stage: 'write' });
-    const comm = readComm(pid);
-    const seccompFilters = seccompTable(threads);
-    const tc: MessageValue = {
-      task_state: TASK_ALIVE, exit_code: 0, personality: readPersonality(pid), flags: stat.flags, blk_sigset: main.sigmask, comm,
-      timers: { ...injected.itimers, posix: injected.posixTimers },
-      rlimits: { rlimits },
-      signals_s: signalsS,
-      loginuid: readLoginuid(pid),
-      oom_score_adj: readOomScoreAdj(pid),
-      sigactions: injected.sigactions,
-      child_subreaper: injected.childSubreaper,
-    };
-    if (injected.membarrierMask) tc.membarrier_registration_mask = injected.membarrierMask;
-    // As CRIU: the main thread's mask is the task's (tc), every other thread's is in its thread_core.
-    const core: MessageValue = { mtype: arch.criuMarch, [arch.threadInfoField]: ti as MessageValue, tc, thread_core: main.threadCore };
-    images.write('core', pid, 'CORE', [core]);
-    for (const t of threads.slice(1)) {
-      const thread_core: MessageValue = { ...t.threadCore, blk_sigset: t.sigmask };
-      images.write('core', t.tid, 'CORE', [{ mtype: arch.criuMarch, [arch.threadInfoField]: t.threadInfo as MessageValue, thread_core }]);
+    const seccompFilters = seccompTable(procs.flatMap((p) => p.threads));
+    for (const p of procs) writeProcess(p, images, arch);
+    for (const m of members.filter((x) => x.zombie)) {
+      images.write('core', m.pid, 'CORE', [{ mtype: arch.criuMarch, tc: { task_state: TASK_DEAD, exit_code: m.exitCode, personality: 0, flags: 0, blk_sigset: 0n, comm: readComm(m.pid) } }]);
     }
-    images.write('mm', pid, 'MM', [mmEntry(pid, stat, injected.brk, exeId, vmas, injected.dumpable, injected.thpDisabled)]);
-    writeFileImages(images, files, taskIds.files_id as number, arch);
-    images.write('fs', pid, 'FS', [{ cwd_id: cwdId, root_id: rootId, umask: status.umask ?? 0o22 }]);
-    images.write('ids', pid, 'IDS', [taskIds]);
-    images.write('pstree', undefined, 'PSTREE', [{ pid, ppid: 0, pgid: stat.pgrp, sid: stat.session, threads: threads.map((t) => t.tid) }]);
+    writeFileImages(images, files, procs, arch, live.length + 1);
+    images.write('pstree', undefined, 'PSTREE', members.map((m) => ({ pid: m.pid, ppid: m.ppid, pgid: m.pgid, sid: m.sid, threads: m.tids })));
     images.write('seccomp', undefined, 'SECCOMP', [seccompFilters.length === 0 ? {} : { seccomp_filters: seccompFilters }]);
     images.write('timens', 0, 'TIMENS', [{ monotonic: clock(1), boottime: clock(7) }]);
     images.write('inventory', undefined, 'INVENTORY', [{
-      img_version: 2, fdinfo_per_id: true, root_ids: rootIds, ns_per_id: true, root_cg_set: 1, lsmtype: 'NO_LSM',
+      img_version: 2, fdinfo_per_id: true, root_ids: procs[0]!.rootIds, ns_per_id: true, root_cg_set: 1, lsmtype: 'NO_LSM',
       network_lock_method: 0, plugins_entry: {}, dump_criu_run_id: randomUUID(),
     }]);
     const t3 = performance.now();
     const us = (a: number, b: number) => Math.round((b - a) * 1000);
+    const sh = shpages(files, arch.pageSize);
     images.write('statsDump', undefined, 'STATS', [{
       dump: {
-        freezing_time: us(t0, frozenAt), frozen_time: us(frozenAt, t3), memdump_time: us(t1, t2), memwrite_time: us(t1, t2),
-        pages_scanned: BigInt(pages.scanned), pages_skipped_parent: 0n, pages_written: BigInt(pages.written), irmap_resolve: 0, pages_lazy: 0n,
-        shpages_scanned: shpages(files, arch.pageSize).scanned, shpages_skipped_parent: 0n, shpages_written: shpages(files, arch.pageSize).written,
+        freezing_time: us(t0, frozenAt), frozen_time: us(frozenAt, t3), memdump_time: Math.round(memTime * 1000), memwrite_time: Math.round(memTime * 1000),
+        pages_scanned: BigInt(pageStats.scanned), pages_skipped_parent: 0n, pages_written: BigInt(pageStats.written), irmap_resolve: 0, pages_lazy: 0n,
+        shpages_scanned: sh.scanned, shpages_skipped_parent: 0n, shpages_written: sh.written,
       },
     }]);
     await testHook('write', opts.signal);
@@ -233,7 +169,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     throw err;
   }
 
-  // Success: put the task back as it was, then end it or let it run on.
+  // Success: put the tasks back as they were, then end them or let them run on.
   emit({ type: 'stage', stage: 'undo' });
   const failures = undo.run();
   if (failures.length > 0) {
@@ -247,25 +183,157 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     if (left.length > 0) throw new DumpError('FAILED', `images of task ${pid} are written, but giving its descriptors back failed: ${left.join('; ')}`);
   } else {
     emit({ type: 'stage', stage: 'kill' });
-    kill(pid, SIG.SIGKILL);
-    // As their tracer cryo hears of each thread's death first: collecting the other threads lets
-    // the main thread become a zombie, and collecting that lets the parent reap it.
-    for (const tid of [...seized].filter((t) => t !== pid)) {
-      try { waitpid(tid, __WALL); } catch { /* already collected */ }
-    }
-    try { waitpid(pid, __WALL); } catch { /* already collected */ }
-    // Sockets held in TCP repair close silently now that the task is gone (as CRIU leaves them).
+    killTree(members, seized);
+    // Sockets held in TCP repair close silently now that the tasks are gone (as CRIU leaves them).
     files.finish(false);
   }
   return { pid, dir: opts.dir, images: [...images.written], pagesWritten, leftRunning: !!opts.leaveRunning };
 }
 
-/** A process with children would come back without them: refuse until trees are dumped. */
-function refuseChildren(pid: number, tids: readonly number[]): void {
-  const kids = tids.flatMap((t) => readChildren(pid, t));
-  if (kids.length > 0) {
-    throw new DumpError('UNSUPPORTED', `process ${pid} has child processes (${kids.join(', ')}): cryo dumps only single processes so far and would lose them`);
+/**
+ * Kills every process of the tree. As their tracer cryo hears of each thread's death first:
+ * collecting the other threads lets a main thread become a zombie, and collecting that lets its
+ * parent reap it.
+ */
+function killTree(members: readonly TreeMember[], seized: ReadonlySet<number>): void {
+  for (const m of members) if (!m.zombie) { try { kill(m.pid, SIG.SIGKILL); } catch { /* gone */ } }
+  for (const tid of [...seized].filter((t) => !members.some((m) => m.pid === t))) {
+    try { waitpid(tid, __WALL); } catch { /* already collected */ }
   }
+  for (const m of members) {
+    if (m.zombie) continue;
+    try { waitpid(m.pid, __WALL); } catch { /* already collected */ }
+  }
+}
+
+const TASK_DEAD = 2;
+
+interface CollectCtx {
+  arch: Arch;
+  images: ImageSet;
+  undo: UndoList;
+  files: FileTable;
+  emit: (e: DumpEvent) => void;
+  checkpoint: () => Promise<void>;
+  signal: AbortSignal | undefined;
+  /** pages-N.img of this process. */
+  pagesId: number;
+  /** Its vm/files/fs/sighand ids (CRIU numbers them per process, from 2). */
+  coreId: number;
+}
+
+/** What one live process of the tree contributes to the images. */
+interface DumpedProcess {
+  pid: number;
+  threads: ThreadState[];
+  tc: MessageValue;
+  mm: MessageValue;
+  fs: MessageValue;
+  ids: MessageValue;
+  rootIds: MessageValue;
+  fdinfos: MessageValue[];
+  pages: { scanned: number; written: number };
+  memTime: number;
+}
+
+/** Reads everything of one frozen process (memory pages go to their images right away). */
+async function collectProcess(m: TreeMember, c: CollectCtx): Promise<DumpedProcess> {
+  const { pid } = m;
+  const { arch, undo, files, emit, checkpoint, images } = c;
+  const tids = m.tids;
+  // Everything readable from outside, before anything is changed.
+  emit({ type: 'stage', stage: 'task' });
+  const status = readStatus(pid);
+  const stat = readStat(pid);
+  const signalsS = readQueuedSignals(pid, true);
+  const outside = tids.map((tid) => readThreadOutside(pid, tid, arch));
+  const rlimits = readRlimits(pid);
+  const timers = readTimers(pid);
+  const [rootIds, taskIds0] = namespaceIds(pid);
+  const taskIds: MessageValue = { ...taskIds0, vm_id: c.coreId, files_id: c.coreId, fs_id: c.coreId, sighand_id: c.coreId };
+  const maps = readMaps(pid);
+  await checkpoint();
+
+  // What only the task can tell.
+  emit({ type: 'stage', stage: 'inject' });
+  const inj = Injector.attach(pid, arch, undo, { maps });
+  const scratch = mapScratch(inj, undo, maps, arch.pageSize);
+  await testHook('scratch', c.signal);
+  await checkpoint();
+  const injected = readInjectedState(inj, scratch, timers);
+  await checkpoint();
+  // Each thread's own state, the per-thread injected calls run in that thread.
+  const others = threadInjectors(tids.filter((t) => t !== pid), arch, undo, maps);
+  const threads: ThreadState[] = [readThread(outside[0]!, arch, inj, scratch, injected)];
+  for (const o of outside.slice(1)) {
+    threads.push(readThread(o, arch, others.get(o.tid)!, scratch));
+    await checkpoint();
+  }
+  const main = threads[0]!;
+
+  // Memory.
+  emit({ type: 'stage', stage: 'memory' });
+  const smaps = readSmaps(pid);
+  const vmas = collectVmas(pid, smaps, files, { start: scratch.addr, end: scratch.addr + BigInt(scratch.size) });
+  const exeLink = readExe(pid);
+  const exeId = files.mappedFile(procPath(pid, 'exe'), exeLink.path, statOf(procPath(pid, 'exe')));
+  const ti = main.threadInfo;
+  const sp = BigInt(((ti.gpregs ?? ti.regs ?? {}) as Record<string, unknown>).sp as bigint ?? 0n);
+  const t1 = performance.now();
+  const pages = dumpPages(pid, vmas, arch.pageSize, images.path('pagemap', pid), images.path('pages', c.pagesId), c.pagesId, sp);
+  images.record(images.path('pagemap', pid));
+  images.record(images.path('pages', c.pagesId));
+  const t2 = performance.now();
+  await checkpoint();
+
+  // Files.
+  emit({ type: 'stage', stage: 'files' });
+  const pidfd = pidfdOpen(pid);
+  try {
+    dumpFds(files, pid, pidfd, status);
+  } finally {
+    closeSync(pidfd);
+  }
+  const fdinfos = files.fdinfos.splice(0);
+  const cwdId = files.newId();
+  files.addReg(cwdId, procPath(pid, 'cwd'), readCwd(pid).path, 0, 0n);
+  const rootId = files.newId();
+  files.addReg(rootId, procPath(pid, 'root'), readRoot(pid).path, 0, 0n);
+  await testHook('files', c.signal);
+  await checkpoint();
+
+  const tc: MessageValue = {
+    task_state: TASK_ALIVE, exit_code: 0, personality: readPersonality(pid), flags: stat.flags, blk_sigset: main.sigmask, comm: readComm(pid),
+    timers: { ...injected.itimers, posix: injected.posixTimers },
+    rlimits: { rlimits },
+    signals_s: signalsS,
+    loginuid: readLoginuid(pid),
+    oom_score_adj: readOomScoreAdj(pid),
+    sigactions: injected.sigactions,
+    child_subreaper: injected.childSubreaper,
+  };
+  if (injected.membarrierMask) tc.membarrier_registration_mask = injected.membarrierMask;
+  return {
+    pid, threads, tc, ids: taskIds, rootIds, fdinfos,
+    mm: mmEntry(pid, stat, injected.brk, exeId, vmas, injected.dumpable, injected.thpDisabled),
+    fs: { cwd_id: cwdId, root_id: rootId, umask: status.umask ?? 0o22 },
+    pages: { scanned: pages.scanned, written: pages.written },
+    memTime: t2 - t1,
+  };
+}
+
+/** core-TID.img of every thread, mm, fs and ids of one process. */
+function writeProcess(p: DumpedProcess, images: ImageSet, arch: Arch): void {
+  const main = p.threads[0]!;
+  // As CRIU: the main thread's mask is the task's (tc), every other thread's is in its thread_core.
+  images.write('core', p.pid, 'CORE', [{ mtype: arch.criuMarch, [arch.threadInfoField]: main.threadInfo as MessageValue, tc: p.tc, thread_core: main.threadCore }]);
+  for (const t of p.threads.slice(1)) {
+    const thread_core: MessageValue = { ...t.threadCore, blk_sigset: t.sigmask };
+    images.write('core', t.tid, 'CORE', [{ mtype: arch.criuMarch, [arch.threadInfoField]: t.threadInfo as MessageValue, thread_core }]);
+  }
+  images.write('mm', p.pid, 'MM', [p.mm]);
+  images.write('fs', p.pid, 'FS', [p.fs]);
+  images.write('ids', p.pid, 'IDS', [p.ids]);
 }
 
 /** Detaches every seized thread (threads that are gone are skipped). */
@@ -303,9 +371,9 @@ function clock(id: number): MessageValue {
   return { tv_sec: b.readBigUInt64LE(0), tv_nsec: b.readBigUInt64LE(8) };
 }
 
-function writeFileImages(images: ImageSet, files: FileTable, filesId: number, arch: Arch): void {
+function writeFileImages(images: ImageSet, files: FileTable, procs: readonly DumpedProcess[], arch: Arch, firstPagesId: number): void {
   images.write('files', undefined, 'FILES', files.files);
-  images.write('fdinfo', filesId, 'FDINFO', files.fdinfos);
+  for (const p of procs) images.write('fdinfo', p.ids.files_id as number, 'FDINFO', p.fdinfos);
   if (files.pipesData.length > 0) images.write('pipesData', undefined, 'PIPES_DATA', files.pipesData);
   if (files.fifoData.length > 0) images.write('fifoData', undefined, 'FIFO_DATA', files.fifoData);
   if (files.skQueues.length > 0) images.write('skQueues', undefined, 'SK_QUEUES', files.skQueues);
@@ -319,7 +387,7 @@ function writeFileImages(images: ImageSet, files: FileTable, filesId: number, ar
   }
   if (files.memfds.length > 0) {
     images.write('memfd', undefined, 'MEMFD_INODE', files.memfds.map((m) => m.entry));
-    let pagesId = 2;
+    let pagesId = firstPagesId;
     for (const m of files.memfds) {
       const pw = new PageWriter({ pagemapFile: images.path('shmemPagemap', m.shmid), pagesFile: images.path('pages', pagesId), pagesId, pageSize: arch.pageSize });
       try {

@@ -3,10 +3,12 @@
 // bytes with tee() into pipes-data.img, once per pipe.
 import { withReader } from '../dump/file-table.js';
 import type { FdKind } from './kind.js';
+import type { TaskCtx } from '../restore/task-ctx.js';
 import { O_ACCMODE, O_CLOEXEC, O_DIRECT, O_NONBLOCK, F_DUPFD_CLOEXEC, F_SETFL, num } from './constants.js';
 import { fillPipe, park, pipeData } from './pipe-data.js';
 
-interface TaskPipe { r: number; w: number }
+/** A pipe made in one process of the tree (`ctx`), its ends parked there until every process has its descriptors. */
+interface TaskPipe { ctx: TaskCtx; r: number; w: number }
 
 export const pipeKind: FdKind = {
   type: 'PIPE', field: 'pipe', name: 'a pipe',
@@ -18,19 +20,21 @@ export const pipeKind: FdKind = {
   },
   restore({ ctx, session, entry: pipe }) {
     const id = num(pipe.pipe_id);
-    const pipes = session.state('pipes', () => new Map<number, TaskPipe>());
+    // Tree-wide: the other end may belong to another process (made here, copied there).
+    const pipes = ctx.tree.state('pipes', () => new Map<number, TaskPipe>());
     let p = pipes.get(id);
     if (!p) {
       const at = ctx.put(Buffer.alloc(8), 256);
       ctx.call('pipe2', at, O_CLOEXEC);
       const got = ctx.get(256, 8);
-      p = { r: park(ctx, got.readInt32LE(0), session.high), w: park(ctx, got.readInt32LE(4), session.high) };
+      p = { ctx, r: park(ctx, got.readInt32LE(0), session.high), w: park(ctx, got.readInt32LE(4), session.high) };
       pipes.set(id, p);
       fillPipe(ctx, p.w, `pipe ${id}`, pipeData(session, 'pipes-data.img').get(id));
       const made = p;
-      session.later(() => { ctx.call('close', made.r); ctx.call('close', made.w); });
+      ctx.tree.later(() => { ctx.call('close', made.r); ctx.call('close', made.w); });
     }
-    const fd = Number(ctx.call('fcntl', (num(pipe.flags) & O_ACCMODE) === 0 ? p.r : p.w, F_DUPFD_CLOEXEC, 0));
+    const end = (num(pipe.flags) & O_ACCMODE) === 0 ? p.r : p.w;
+    const fd = p.ctx === ctx ? Number(ctx.call('fcntl', end, F_DUPFD_CLOEXEC, 0)) : ctx.importFd(p.ctx, end);
     if (num(pipe.flags) & O_NONBLOCK) ctx.call('fcntl', fd, F_SETFL, O_NONBLOCK);
     return fd;
   },

@@ -97,19 +97,33 @@ function restoreFs(ctx: TaskCtx): void {
   if (fs.umask !== undefined) ctx.call('umask', Number(fs.umask));
 }
 
-export function restoreFiles(ctx: TaskCtx): void {
+/** Open files already made in a process of the tree, by file id: other processes get a copy (one open file description). */
+interface Opened { ctx: TaskCtx; fd: number }
+
+/**
+ * Every descriptor of the task at its number, then cwd/root/umask. `opts.deferShmem`: the shared
+ * memory objects stay parked (other processes of a tree still take them) until `finishShmem`.
+ */
+export function restoreFiles(ctx: TaskCtx, opts: { deferShmem?: boolean } = {}): void {
   closeStubFds(ctx);
   // Lowest target first: openat returns the lowest free number, never one already placed.
   const fds = [...ctx.img.fdinfo].sort((a, b) => num(a.fd) - num(b.fd));
   const session = new Session(ctx, Math.max(0, ...fds.map((f) => num(f.fd))) + 1);
   // Descriptors of one file id share one open file description (offset, flags), as dup made them.
   const opened = new Map<number, number>();
+  const inTree = ctx.tree.state('files', () => new Map<number, Opened>());
   for (const fdi of fds) {
     const target = num(fdi.fd);
     const cloexec = (num(fdi.flags) & FD_CLOEXEC) !== 0;
     const twin = opened.get(num(fdi.id));
     if (twin !== undefined) {
       ctx.call('dup3', twin, target, cloexec ? O_CLOEXEC : 0);
+      continue;
+    }
+    const other = inTree.get(num(fdi.id));
+    if (other !== undefined) {
+      place(ctx, ctx.importFd(other.ctx, other.fd), target, cloexec);
+      opened.set(num(fdi.id), target);
       continue;
     }
     const file = ctx.img.files.get(num(fdi.id))!;
@@ -120,8 +134,9 @@ export function restoreFiles(ctx: TaskCtx): void {
     place(ctx, fd, target, cloexec);
     setOwner(ctx, target, entry.fown as MessageValue | undefined);
     opened.set(num(fdi.id), target);
+    inTree.set(num(fdi.id), { ctx, fd: target });
   }
   session.runLater();
-  finishShmem(ctx);
+  if (!opts.deferShmem) finishShmem(ctx);
   restoreFs(ctx);
 }

@@ -60,8 +60,39 @@ function decodeAll(dir: string): Map<string, Image> {
   return all;
 }
 
-/** Reads and decodes every image in `dir` and picks out the single task's. */
+/** One process of a dumped tree, from pstree.img. */
+export interface TreeEntry {
+  readonly pid: number;
+  /** 0 for the root. */
+  readonly ppid: number;
+  readonly pgid: number;
+  readonly sid: number;
+  /** A zombie (core tc.task_state TASK_DEAD): it has only its core image. */
+  readonly zombie: boolean;
+  /** A zombie's wait status (exit code << 8 | signal). */
+  readonly exitCode: number;
+  readonly comm: string;
+  /** Its images (a live process only). */
+  readonly img?: RestoreImages;
+}
+
+/** Every process of a dump, in pstree order (parents before their children). */
+export interface RestoreTree {
+  readonly dir: string;
+  readonly entries: readonly TreeEntry[];
+  /** The root process's images. */
+  readonly root: RestoreImages;
+}
+
+const TASK_DEAD = 2;
+
+/** Reads and decodes every image in `dir` and picks out the root process's. */
 export function loadImages(dir: string): RestoreImages {
+  return loadTree(dir).root;
+}
+
+/** Reads and decodes every image in `dir`: every process of the dumped tree. */
+export function loadTree(dir: string): RestoreTree {
   const all = decodeAll(dir);
   const need = (name: string): Image => {
     const img = all.get(name);
@@ -80,10 +111,34 @@ export function loadImages(dir: string): RestoreImages {
     throw new RestoreError('UNSUPPORTED', `inventory.img has image version ${inventory.img_version}; cryo restores version 2 (CRIU >= 1.x)`);
   }
   const tree = need('pstree.img').entries.map((e) => e.value);
-  if (tree.length !== 1) {
-    throw new RestoreError('UNSUPPORTED', `the dump holds ${tree.length} processes; cryo restores one process for now`);
+  if (tree.length === 0) throw new RestoreError('IMAGE_CORRUPT', `corrupt image: ${path.join(dir, 'pstree.img')} has no entries`);
+  const seen = new Set<number>();
+  const entries: TreeEntry[] = [];
+  for (const [i, pstree] of tree.entries()) {
+    const pid = num(pstree.pid);
+    const ppid = num(pstree.ppid ?? 0);
+    if (seen.has(pid)) throw new RestoreError('IMAGE_INCONSISTENT', `pstree.img lists process ${pid} twice`);
+    if (i === 0 ? ppid !== 0 : !seen.has(ppid)) {
+      throw new RestoreError('IMAGE_INCONSISTENT', i === 0 ? `pstree.img: the root process ${pid} has a parent (${ppid})` : `pstree.img: process ${pid} comes before its parent ${ppid} or its parent is not in the tree`);
+    }
+    seen.add(pid);
+    const core = one(imageFileName('core', pid));
+    const tc = (core.tc ?? {}) as MessageValue;
+    const base = { pid, ppid, pgid: num(pstree.pgid), sid: num(pstree.sid), exitCode: num(tc.exit_code ?? 0), comm: String(tc.comm ?? '') };
+    if (num(tc.task_state ?? 1) === TASK_DEAD) {
+      if (i === 0) throw new RestoreError('UNSUPPORTED', `pstree.img: the root process ${pid} is a zombie; there is nothing to restore`);
+      entries.push({ ...base, zombie: true });
+      continue;
+    }
+    entries.push({ ...base, zombie: false, img: loadProcess(dir, all, inventory, pstree, core, one, need) });
   }
-  const pstree = tree[0]!;
+  return { dir, entries, root: entries[0]!.img! };
+}
+
+function loadProcess(
+  dir: string, all: Map<string, Image>, inventory: MessageValue, pstree: MessageValue, core: MessageValue,
+  one: (name: string) => MessageValue, need: (name: string) => Image,
+): RestoreImages {
   const pid = num(pstree.pid);
   const tids = ((pstree.threads as (number | bigint)[] | undefined) ?? []).map(num);
   if (tids.length > 0 && !tids.includes(pid)) {
@@ -91,7 +146,6 @@ export function loadImages(dir: string): RestoreImages {
   }
   if (new Set(tids).size !== tids.length) throw new RestoreError('IMAGE_INCONSISTENT', `pstree.img: process ${pid} lists a thread twice (${tids.join(', ')})`);
 
-  const core = one(imageFileName('core', pid));
   const threads = [{ tid: pid, core }, ...tids.filter((t) => t !== pid).map((tid) => ({ tid, core: one(imageFileName('core', tid)) }))];
   const ids = (all.has(imageFileName('ids', pid)) ? one(imageFileName('ids', pid)) : core.ids) as MessageValue | undefined;
   if (ids === undefined) throw new RestoreError('IMAGE_MISSING', `${path.join(dir, imageFileName('ids', pid))} is missing`);

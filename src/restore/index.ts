@@ -8,12 +8,14 @@ import { hostArch } from '../arch/index.js';
 import { waitpid, WNOHANG, exited, exitCode, signaled, termSig } from '../sys/index.js';
 import { RestoreError, oneLine } from './errors.js';
 import type { RestoreEvent, RestorePhase } from './events.js';
-import { loadImages } from './images.js';
+import { loadTree } from './images.js';
 import { rebuildMemory } from './memory.js';
 import { preflight } from './preflight.js';
 import { resumeTask } from './resume.js';
 import { startStub } from './stub.js';
-import { TaskCtx } from './task-ctx.js';
+import { TaskCtx, TreeShare } from './task-ctx.js';
+import { buildTree, planTree, TreeStubs } from './tree.js';
+import { finishShmem } from './shmem.js';
 import { restoreFiles } from './files.js';
 import { GhostFiles } from './ghost-files.js';
 import { checkCreds, installSeccomp, queueSignals, restoreCreds, restoreTaskState, restoreThreadState } from './task-state.js';
@@ -21,7 +23,7 @@ import { checkThreads, createThreads } from './threads.js';
 
 export { RestoreError, type RestoreErrorCode } from './errors.js';
 export type { RestoreEvent, RestorePhase } from './events.js';
-export { loadImages, type RestoreImages } from './images.js';
+export { loadImages, loadTree, type RestoreImages, type RestoreTree, type TreeEntry } from './images.js';
 export { preflight } from './preflight.js';
 
 export interface RestoreOptions {
@@ -79,7 +81,10 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
   const checkAbort = () => {
     if (opts.signal?.aborted) throw new RestoreError('ABORTED', 'the restore was aborted');
   };
-  const img = { ...loadImages(opts.dir), fdOptions: { tcpEstablished: opts.tcpEstablished ?? false } };
+  const tree = loadTree(opts.dir);
+  const fdOptions = { tcpEstablished: opts.tcpEstablished ?? false };
+  const procs = tree.entries.filter((e) => !e.zombie).map((e) => ({ ...e.img!, fdOptions }));
+  const img = procs[0]!;
   const pid = img.pid;
   const phase = (p: RestorePhase) => {
     checkAbort();
@@ -88,47 +93,62 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
   };
   phase('preflight');
   const arch = await hostArch();
-  preflight(img, arch);
-  checkThreads(img, arch);
-  for (const t of img.threads) checkCreds(t.core);
-  if (Number(img.pstree.sid) !== pid && !opts.shellJob) {
-    throw new RestoreError('UNSUPPORTED', `process ${pid} was in session ${img.pstree.sid} it does not lead (a shell job): restore it with --shell-job`);
+  for (const p of procs) {
+    preflight(p, arch);
+    checkThreads(p, arch);
+    for (const t of p.threads) checkCreds(t.core);
   }
+  const helpers = planTree(tree, opts.shellJob ?? false);
   checkAbort();
 
   emit({ type: 'phase', phase: 'stub', pid });
-  const stub = startStub(pid);
+  const stubs = new TreeStubs(startStub(pid));
   const ghosts = new GhostFiles(img);
+  const what = tree.entries.length > 1 ? `tree of process ${pid}` : `process ${pid}`;
   try {
     testHook('stub');
-    const ctx = new TaskCtx(pid, arch, img, emit);
+    buildTree(tree, stubs, helpers, arch);
+    const share = new TreeShare();
+    const ctxs = procs.map((p) => {
+      const ctx = new TaskCtx(p.pid, arch, p, emit);
+      ctx.tree = share;
+      return ctx;
+    });
     // Deleted files the task had open or mapped exist again only while the task opens them.
     ghosts.createAll();
     phase('memory');
-    rebuildMemory(ctx);
+    for (const ctx of ctxs) rebuildMemory(ctx);
     phase('files');
-    restoreFiles(ctx);
+    // Shared memory objects and pipe ends stay parked until every process took its copy.
+    for (const ctx of ctxs) restoreFiles(ctx, { deferShmem: true });
+    for (const ctx of ctxs) finishShmem(ctx);
+    share.runLater();
     ghosts.remove();
     phase('task-state');
-    restoreTaskState(ctx, { shellJob: opts.shellJob ?? false });
-    // Threads are made while the task still has cryo's privileges (clone3 with set_tid needs them).
-    const threads = createThreads(ctx, stub);
-    for (const t of threads) restoreThreadState(t);
+    const threadsOf = new Map<TaskCtx, TaskCtx[]>();
+    for (const ctx of ctxs) {
+      restoreTaskState(ctx, { shellJob: opts.shellJob ?? false, sessionDone: true });
+      // Threads are made while the task still has cryo's privileges (clone3 with set_tid needs them).
+      const threads = createThreads(ctx, stubs.of(ctx.pid));
+      for (const t of threads) restoreThreadState(t);
+      threadsOf.set(ctx, threads);
+    }
     // Signals, seccomp filters and credentials are each thread's own.
-    const all = [ctx, ...threads];
+    const all = ctxs.flatMap((ctx) => [ctx, ...threadsOf.get(ctx)!]);
     for (const t of all) queueSignals(t);
     for (const t of all) installSeccomp(t);
     for (const t of all) restoreCreds(t);
     phase('resume');
-    resumeTask(ctx, threads);
+    // Children first: the root runs on last, when its whole tree is back.
+    for (const ctx of [...ctxs].reverse()) resumeTask(ctx, threadsOf.get(ctx)!);
   } catch (e) {
-    stub.kill();
+    stubs.kill();
     ghosts.remove();
     if (e instanceof RestoreError && e.code !== 'PID_TAKEN') {
-      throw new RestoreError(e.code === 'ABORTED' ? 'ABORTED' : 'FAILED', `${e.message} (the half-restored process ${pid} was killed)`, { cause: e });
+      throw new RestoreError(e.code === 'ABORTED' ? 'ABORTED' : 'FAILED', `${e.message} (the half-restored ${what} was killed)`, { cause: e });
     }
     if (e instanceof RestoreError) throw e;
-    throw new RestoreError('FAILED', `restoring process ${pid} failed: ${oneLine(e)} (the half-restored process was killed)`, { cause: e });
+    throw new RestoreError('FAILED', `restoring ${what} failed: ${oneLine(e)} (the half-restored ${what === 'process ' + pid ? 'process' : what} was killed)`, { cause: e });
   }
   emit({ type: 'phase', phase: 'running', pid });
   if (opts.pidfile) writeFileSync(opts.pidfile, `${pid}\n`);

@@ -197,6 +197,17 @@ function inodeFd(ctx: TaskCtx, s: InodeSpec): number {
   const page = BigInt(ctx.arch.pageSize);
   const len = ((s.size + page - 1n) / page) * page;
   let fd: number;
+  // Made in another process of the tree already (shared memory inherited over fork, a memfd
+  // passed on): the same inode, through that process's parked descriptor; its seals are set there.
+  const inTree = ctx.tree.state('shmem', () => new Map<string, { pid: number; fd: number }>());
+  const other = inTree.get(s.key);
+  if (other !== undefined) {
+    fd = Number(ctx.call('openat', -100, ctx.putString(`/proc/${other.pid}/fd/${other.fd}`), O_RDWR | O_CLOEXEC, 0));
+    const parked = Number(ctx.call('fcntl', fd, F_DUPFD_CLOEXEC, parkAt(ctx)));
+    ctx.call('close', fd);
+    st.fds.set(s.key, parked);
+    return parked;
+  }
   if (s.memfdName === undefined) {
     // Shared anonymous memory again (maps shows /dev/zero); map_files gives a descriptor of it.
     if (len === 0n) throw new RestoreError('IMAGE_INCONSISTENT', `shared memory object ${s.shmid} has size 0`);
@@ -233,6 +244,7 @@ function inodeFd(ctx: TaskCtx, s: InodeSpec): number {
     st.seals.delete(fd);
   }
   st.fds.set(s.key, parked);
+  inTree.set(s.key, { pid: ctx.pid, fd: parked });
   return parked;
 }
 

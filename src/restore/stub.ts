@@ -32,24 +32,15 @@ export interface Stub {
   adopt(tid: number): void;
 }
 
-/** Starts the stub as PID `pid`, traced and stopped. The caller owns it from here. */
-export function startStub(pid: number): Stub {
-  const file = stubPath();
-  if (!existsSync(file)) {
-    throw new RestoreError('FAILED', `cryo's restore stub is missing (${file}): run \`node scripts/build-native.mjs\``);
-  }
-  let got: number;
-  try {
-    got = spawn({ path: file, argv: ['cryo-stub'], env: [], setTid: [pid], traceMe: true, keepFds: [], cwd: '/' });
-  } catch (e) {
-    if (e instanceof SysError && e.code === 'EEXIST') {
-      throw new RestoreError('PID_TAKEN', `PID ${pid} was taken while cryo prepared the restore: try again`);
-    }
-    throw new RestoreError('FAILED', `cannot start the restore stub as PID ${pid}: ${(e as Error).message}`, { cause: e });
-  }
+/**
+ * The handle of a process cryo traces during a restore (the stub, or a process of the tree made
+ * from it): `kill` kills it and collects it as its tracer (a process that is not cryo's child then
+ * goes to its parent, which is killed too, or to the reaper).
+ */
+export function tracedProcess(got: number): Stub {
   let dead = false;
   const threads: number[] = [];
-  const stub: Stub = {
+  return {
     pid: got,
     adopt(tid) {
       threads.push(tid);
@@ -75,6 +66,24 @@ export function startStub(pid: number): Stub {
       }
     },
   };
+}
+
+/** Starts the stub as PID `pid`, traced and stopped. The caller owns it from here. */
+export function startStub(pid: number): Stub {
+  const file = stubPath();
+  if (!existsSync(file)) {
+    throw new RestoreError('FAILED', `cryo's restore stub is missing (${file}): run \`node scripts/build-native.mjs\``);
+  }
+  let got: number;
+  try {
+    got = spawn({ path: file, argv: ['cryo-stub'], env: [], setTid: [pid], traceMe: true, keepFds: [], cwd: '/' });
+  } catch (e) {
+    if (e instanceof SysError && e.code === 'EEXIST') {
+      throw new RestoreError('PID_TAKEN', `PID ${pid} was taken while cryo prepared the restore: try again`);
+    }
+    throw new RestoreError('FAILED', `cannot start the restore stub as PID ${pid}: ${(e as Error).message}`, { cause: e });
+  }
+  const stub = tracedProcess(got);
   try {
     const st = waitForStop(got, { timeoutMs: 10_000 }).status;
     if (stopSig(st) !== SIGTRAP) throw new Error(`the stub stopped with signal ${stopSig(st)} instead of SIGTRAP after execve`);

@@ -10,12 +10,38 @@ import { processVmReadv, processVmWritev } from '../sys/index.js';
 import type { RestoreImages } from './images.js';
 import type { RestoreEvent } from './events.js';
 
+/**
+ * What the processes of one restored tree share: state kept across processes (an open file, a
+ * pipe, a shared memory object made in one process and handed to the others) and work that waits
+ * until every process has its descriptors.
+ */
+export class TreeShare {
+  private readonly states = new Map<string, unknown>();
+  private readonly queued: (() => void)[] = [];
+
+  state<T>(key: string, init: () => T): T {
+    if (!this.states.has(key)) this.states.set(key, init());
+    return this.states.get(key) as T;
+  }
+
+  later(fn: () => void): void {
+    this.queued.push(fn);
+  }
+
+  runLater(): void {
+    for (const fn of this.queued.splice(0)) fn();
+  }
+}
+
 export class TaskCtx {
   inj: Injector;
   /** Scratch memory in the task for paths and structs passed to injected calls. */
   scratch: { addr: bigint; size: number } | undefined;
 
   readonly tid: number;
+
+  /** Shared with the other processes of the tree. */
+  tree = new TreeShare();
 
   constructor(readonly pid: number, readonly arch: Arch, readonly img: RestoreImages, readonly emit: (e: RestoreEvent) => void, tid = pid) {
     this.tid = tid;
@@ -31,6 +57,7 @@ export class TaskCtx {
   forThread(tid: number, core: RestoreImages['core']): TaskCtx {
     const t = new TaskCtx(this.pid, this.arch, { ...this.img, core }, this.emit, tid);
     t.scratch = this.scratch;
+    t.tree = this.tree;
     return t;
   }
 
@@ -67,6 +94,19 @@ export class TaskCtx {
   /** A NUL-terminated path in scratch memory. */
   putString(s: string, offset = 0): bigint {
     return this.put(Buffer.from(`${s}\0`), offset);
+  }
+
+  /**
+   * A descriptor of another process of the tree (`from`, stopped under cryo), copied into this
+   * task with pidfd_getfd: the same open file description (offset, flags). Close-on-exec is set.
+   */
+  importFd(from: TaskCtx, fd: number): number {
+    const pidfd = Number(this.call('pidfd_open', from.pid, 0));
+    try {
+      return Number(this.call('pidfd_getfd', pidfd, fd, 0));
+    } finally {
+      this.call('close', pidfd);
+    }
   }
 
   warn(message: string): void {

@@ -332,8 +332,9 @@ export function restoreThreadState(ctx: TaskCtx): void {
   restoreThreadBits(ctx);
 }
 
-export function restoreTaskState(ctx: TaskCtx, opts: { shellJob: boolean }): void {
-  restoreSession(ctx, opts.shellJob);
+/** `opts.sessionDone`: the tree build made the session and group already (src/restore/tree.ts). */
+export function restoreTaskState(ctx: TaskCtx, opts: { shellJob: boolean; sessionDone?: boolean }): void {
+  if (!opts.sessionDone) restoreSession(ctx, opts.shellJob);
   restoreRlimits(ctx);
   restoreSched(ctx);
   restoreSigactions(ctx);

@@ -1,0 +1,174 @@
+/**
+ * The process tree of a dump (`cryo dump -t PID`: PID and all its descendants). Freezing seizes
+ * and interrupts every thread of every process, walking /proc/PID/task/TID/children until a whole
+ * pass finds no new process (a process can fork until it is stopped), as CRIU does. Zombies
+ * cannot be seized: they are recorded with their exit status. Then the tree is checked for what
+ * restore could not rebuild: sessions and groups led from outside, shared tables, and pipes whose
+ * other holder is a process outside the tree.
+ */
+import { readdirSync } from 'node:fs';
+import { listFds, readChildren, readFdTarget, readLocks, readStat, readStatus, ProcReadError } from '../proc/index.js';
+import { KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, kcmp } from '../sys/index.js';
+import { DumpError } from './errors.js';
+import { checkDumpable } from './task-state.js';
+import { seizeAllThreads } from './threads.js';
+
+export interface TreeMember {
+  pid: number;
+  /** 0 for the root (as CRIU writes it). */
+  ppid: number;
+  pgid: number;
+  sid: number;
+  zombie: boolean;
+  /** A zombie's wait status (exit code << 8 | signal), as /proc/PID/stat's exit_code gives it. */
+  exitCode: number;
+  /** Threads, the main thread first (a zombie: just its PID). */
+  tids: number[];
+}
+
+/** How often the children are listed again before cryo gives up on a tree that keeps forking. */
+const MAX_ROUNDS = 100;
+
+/**
+ * Seizes every process of the tree under `root` (each thread lands in `seized` as soon as it is
+ * seized, so a failure detaches it). Returns the members in tree order: every parent before its
+ * children, children in the order the kernel lists them.
+ */
+export function freezeTree(root: number, seized: Set<number>): TreeMember[] {
+  const members = new Map<number, TreeMember>();
+  const add = (pid: number, ppid: number): void => {
+    const st = readStat(pid);
+    const zombie = st.state === 'Z' || st.state === 'X';
+    if (!zombie) checkDumpable(pid, readStatus(pid));
+    const tids = zombie ? [pid] : seizeAllThreads(pid, seized);
+    // Read again after the stop: a process may have changed its group until it was stopped.
+    const now = zombie ? st : readStat(pid);
+    members.set(pid, { pid, ppid, pgid: now.pgrp, sid: now.session, zombie, exitCode: zombie ? Number(now.exitCode) : 0, tids });
+  };
+  add(root, 0);
+  for (let round = 0; ; round++) {
+    if (round >= MAX_ROUNDS) throw new DumpError('UNSUPPORTED', `the process tree of ${root} keeps changing: cryo could not stop it`);
+    let fresh = 0;
+    for (const m of [...members.values()]) {
+      if (m.zombie) continue;
+      for (const tid of m.tids) {
+        for (const child of readChildren(m.pid, tid)) {
+          if (members.has(child)) continue;
+          try {
+            add(child, m.pid);
+          } catch (e) {
+            if (e instanceof ProcReadError && e.gone) continue; // reaped meanwhile
+            throw e;
+          }
+          fresh++;
+        }
+      }
+    }
+    if (fresh === 0) break;
+  }
+  return order(root, [...members.values()]);
+}
+
+/** Pre-order: a parent before its children (restore creates them in this order). */
+function order(root: number, all: TreeMember[]): TreeMember[] {
+  const out: TreeMember[] = [];
+  const visit = (pid: number): void => {
+    const m = all.find((x) => x.pid === pid)!;
+    out.push(m);
+    for (const c of all.filter((x) => x.ppid === pid)) visit(c.pid);
+  };
+  visit(root);
+  return out;
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    readStat(pid);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * What restore could not rebuild, refused with one line: a session or process group led by a
+ * live process outside the tree (the root's own session and group are allowed with shellJob), and
+ * processes sharing their memory, descriptor table, fs info or signal handlers (CLONE_VM etc.
+ * without threads).
+ */
+export function checkTree(members: readonly TreeMember[], shellJob: boolean): void {
+  const pids = new Set(members.map((m) => m.pid));
+  const root = members[0]!;
+  for (const m of members) {
+    for (const [what, id] of [['session', m.sid], ['process group', m.pgid]] as const) {
+      if (pids.has(id)) continue;
+      const rootsOwn = id === (what === 'session' ? root.sid : root.pgid);
+      if (shellJob && rootsOwn) continue;
+      if (m === root) {
+        throw new DumpError('UNSUPPORTED', `task ${m.pid} is in ${what} ${id} led by a process cryo does not dump: use --shell-job (shellJob) to dump it anyway`);
+      }
+      // A group whose leader is gone comes back through a helper; a live outside leader cannot.
+      if (what === 'session' || alive(id)) {
+        throw new DumpError('UNSUPPORTED', `process ${m.pid} of the tree is in ${what} ${id}, led by process ${id} outside the dumped tree: dump the tree from a common ancestor`);
+      }
+    }
+  }
+  const live = members.filter((m) => !m.zombie);
+  // File locks are not dumped yet: a lock silently dropped would let another process in.
+  for (const l of readLocks()) {
+    if (!l.blocked && pids.has(l.pid)) {
+      throw new DumpError('UNSUPPORTED', `process ${l.pid} holds a ${l.kind} ${l.type} lock on inode ${l.inode} (device ${l.devMajor.toString(16)}:${l.devMinor.toString(16)}): cryo cannot dump file locks yet`);
+    }
+  }
+  for (let i = 0; i < live.length; i++) {
+    for (let j = i + 1; j < live.length; j++) {
+      const a = live[i]!.pid;
+      const b = live[j]!.pid;
+      for (const [kind, what] of [[KCMP_VM, 'memory (CLONE_VM)'], [KCMP_FILES, 'descriptor table (CLONE_FILES)'], [KCMP_FS, 'fs information (CLONE_FS)'], [KCMP_SIGHAND, 'signal handlers (CLONE_SIGHAND)']] as const) {
+        if (kcmp(a, b, kind, 0, 0) === 0) {
+          throw new DumpError('UNSUPPORTED', `processes ${a} and ${b} share their ${what}: cryo cannot restore processes sharing that yet`);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Pipes of the tree one of whose ends a process outside the tree holds: refused (the outside
+ * process would lose its end on restore) unless `external` lists it as `pipe:[INODE]`, CRIU's
+ * name for it. Returns nothing; throws one line naming the pipe, the tree's descriptor and the holder.
+ */
+export function checkOutsidePipes(members: readonly TreeMember[], external: readonly string[]): void {
+  const inTree = new Set(members.map((m) => m.pid));
+  const pipes = new Map<bigint, { pid: number; fd: number }>();
+  for (const m of members) {
+    if (m.zombie) continue;
+    for (const fd of listFds(m.pid)) {
+      const t = readFdTarget(m.pid, fd);
+      if (t.kind === 'pipe' && !pipes.has(t.inode) && !external.includes(`pipe:[${t.inode}]`)) pipes.set(t.inode, { pid: m.pid, fd });
+    }
+  }
+  if (pipes.size === 0) return;
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || inTree.has(Number(name))) continue;
+    const pid = Number(name);
+    let fds: number[];
+    try {
+      fds = listFds(pid);
+    } catch {
+      continue; // gone, or a kernel thread
+    }
+    for (const fd of fds) {
+      let t;
+      try {
+        t = readFdTarget(pid, fd);
+      } catch {
+        continue;
+      }
+      const mine = t.kind === 'pipe' ? pipes.get(t.inode) : undefined;
+      if (t.kind === 'pipe' && mine) {
+        throw new DumpError('UNSUPPORTED', `pipe:[${t.inode}] (fd ${mine.fd} of process ${mine.pid}) is also held by process ${pid} (fd ${fd}) outside the dumped tree: dump a tree that holds every end, or pass --external pipe:[${t.inode}] (external) to dump it anyway (restore makes a new pipe)`);
+      }
+    }
+  }
+}

@@ -1,0 +1,239 @@
+// The process tree of a restore: every process comes into being as a copy of the stub, made by
+// an injected clone3(set_tid = its dumped PID) inside its parent, so parentage is what it was.
+// A session leader calls setsid before it makes its own children (they inherit the session);
+// process groups are joined once every process exists, leaders first. A group whose leader is
+// not in the tree gets a helper process with the leader's PID that makes the group and exits
+// (its parent collects it), as CRIU does. Zombies are made to exit with their saved status and
+// are left for their parent to wait for. Each process then restores its own state like a single
+// process. Every process made is traced by cryo (PTRACE_O_TRACEFORK), so a failure kills them all.
+
+import type { Arch } from '../arch/types.js';
+import { Injector, UndoList } from '../inject/index.js';
+import { readMaps } from '../proc/index.js';
+import {
+  ptrace, waitForStop, waitpid, writeU64, errnoName, processVmWritev, kill, stopped, stopSig, exited, exitCode, signaled, termSig, __WALL,
+  PTRACE_O_EXITKILL, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACECLONE, PTRACE_O_TRACEFORK, PTRACE_O_TRACESYSGOOD,
+} from '../sys/index.js';
+import { RestoreError } from './errors.js';
+import type { RestoreTree, TreeEntry } from './images.js';
+import { checkPidFree } from './preflight.js';
+import { tracedProcess, type Stub } from './stub.js';
+
+const SIGCHLD = 17;
+const PROT_RW = 0x3;
+const MAP_PRIVATE_ANON = 0x22;
+const PR_SET_DUMPABLE = 4;
+const PR_SET_NAME = 15;
+/** struct clone_args offsets (CLONE_ARGS_SIZE_VER2). */
+const CLONE_ARGS = { size: 88, exitSignal: 32, setTid: 64, setTidSize: 72 } as const;
+/** Signals a zombie may have died of (a non-fatal one is replaced by SIGABRT, as CRIU does). */
+const FATAL = new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 14, 15, 10, 12, 24, 25, 26, 27, 29, 30, 31]);
+
+/** A group to make with a helper: its leader is not a process of the tree. */
+export interface GroupHelper {
+  pgid: number;
+  /** The process the helper is a child of: the parent of the group's first member. */
+  parent: number;
+}
+
+/** The helpers a tree needs (preflight: checks every session and group can be rebuilt). */
+export function planTree(tree: RestoreTree, shellJob: boolean): GroupHelper[] {
+  const byPid = new Map(tree.entries.map((e) => [e.pid, e]));
+  const root = tree.entries[0]!;
+  if (root.sid !== root.pid && !shellJob) {
+    throw new RestoreError('UNSUPPORTED', `process ${root.pid} was in session ${root.sid} it does not lead (a shell job): restore it with --shell-job`);
+  }
+  const helpers: GroupHelper[] = [];
+  for (const e of tree.entries.slice(1)) {
+    const parent = byPid.get(e.ppid)!;
+    if (e.sid !== e.pid && e.sid !== parent.sid) {
+      throw new RestoreError('UNSUPPORTED', `process ${e.pid} was in session ${e.sid}, which neither it nor its parent ${parent.pid} (session ${parent.sid}) leads: cryo cannot rebuild that session`);
+    }
+  }
+  for (const e of tree.entries) {
+    if (e.pgid === e.pid || byPid.has(e.pgid) || helpers.some((h) => h.pgid === e.pgid)) continue;
+    if (shellJob && e.sid === root.sid && root.sid !== root.pid) continue; // stays in cryo's group, as the root
+    if (e === root) continue;
+    const leaderSession = e.sid;
+    if (tree.entries.some((x) => x.pgid === e.pgid && x.sid !== leaderSession)) {
+      throw new RestoreError('IMAGE_INCONSISTENT', `pstree.img: process group ${e.pgid} spans two sessions`);
+    }
+    helpers.push({ pgid: e.pgid, parent: e.ppid });
+  }
+  for (const e of tree.entries.slice(1)) checkPidFree(e.pid);
+  for (const h of helpers) checkPidFree(h.pgid);
+  return helpers;
+}
+
+/** Every process cryo made for the tree, to kill them all on failure. */
+export class TreeStubs {
+  private readonly procs = new Map<number, Stub>();
+
+  constructor(readonly root: Stub) {
+    this.procs.set(root.pid, root);
+  }
+
+  add(pid: number): Stub {
+    const s = tracedProcess(pid);
+    this.procs.set(pid, s);
+    return s;
+  }
+
+  of(pid: number): Stub {
+    return this.procs.get(pid)!;
+  }
+
+  /** Kills every process (children before their parents are collected); never throws. */
+  kill(): void {
+    for (const pid of this.procs.keys()) {
+      try { kill(pid, 9); } catch { /* gone */ }
+    }
+    for (const s of [...this.procs.values()].reverse()) s.kill();
+  }
+}
+
+/** A process during the build: its injector and a page of scratch memory of its own. */
+interface Building {
+  pid: number;
+  inj: Injector;
+  page: bigint;
+}
+
+function options(pid: number): void {
+  const base = PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACECLONE;
+  try {
+    ptrace.setOptions(pid, base | PTRACE_O_SUSPEND_SECCOMP);
+  } catch {
+    ptrace.setOptions(pid, base);
+  }
+}
+
+function building(pid: number, arch: Arch): Building {
+  options(pid);
+  const inj = Injector.attach(pid, arch, new UndoList(), { maps: readMaps(pid) });
+  const page = BigInt.asUintN(64, inj.call('mmap', 0, arch.pageSize, PROT_RW, MAP_PRIVATE_ANON, -1, 0));
+  return { pid, inj, page };
+}
+
+function put(b: Building, data: Buffer, off = 0): bigint {
+  const at = b.page + BigInt(off);
+  if (processVmWritev(b.pid, at, data) !== data.length) throw new Error(`cannot write scratch memory of process ${b.pid}`);
+  return at;
+}
+
+/** clone3(set_tid = [pid]) in `parent`: a copy of it, traced by cryo and stopped. */
+function forkWithPid(parent: Building, pid: number, stubs: TreeStubs, arch: Arch): Building {
+  const setTid = Buffer.alloc(8);
+  setTid.writeInt32LE(pid, 0);
+  const args = Buffer.alloc(CLONE_ARGS.size);
+  writeU64(args, BigInt(SIGCHLD), CLONE_ARGS.exitSignal);
+  writeU64(args, put(parent, setTid, 128), CLONE_ARGS.setTid);
+  writeU64(args, 1n, CLONE_ARGS.setTidSize);
+  const got = parent.inj.raw('clone3', put(parent, args, 0), CLONE_ARGS.size);
+  if (got < 0n) {
+    const e = errnoName(Number(-got));
+    if (e === 'EEXIST') throw new RestoreError('PID_TAKEN', `PID ${pid} was taken while cryo restored the tree: try again`);
+    throw new RestoreError('FAILED', `${e} from clone3(set_tid=[${pid}]) injected into process ${parent.pid}: cannot recreate its child ${pid}`);
+  }
+  stubs.add(Number(got));
+  if (Number(got) !== pid) throw new RestoreError('FAILED', `clone3(set_tid=[${pid}]) made process ${got} instead of ${pid}`);
+  waitForStop(pid, { timeoutMs: 10_000 });
+  const b = building(pid, arch);
+  // The child has a copy of its parent's page too: its own comes from the mmap above.
+  b.inj.call('munmap', parent.page, arch.pageSize);
+  return b;
+}
+
+/** Ends a process made for the build with `status` (exit code << 8 | signal); cryo lets it go to its parent. */
+function makeExit(b: Building, status: number): void {
+  let sig = status & 0x7f;
+  if (sig !== 0) {
+    if (!FATAL.has(sig)) sig = 6;
+    b.inj.call('prctl', PR_SET_DUMPABLE, 0); // no core file
+    ptrace.setSigmask(b.pid, 0n);
+    kill(b.pid, sig);
+    ptrace.cont(b.pid, 0);
+  } else {
+    try {
+      b.inj.raw('exit_group', (status >> 8) & 0xff);
+    } catch { /* it exited instead of stopping: expected */ }
+  }
+  // As its tracer cryo hears of the death first; collecting it hands the zombie to the parent.
+  for (;;) {
+    let r;
+    try {
+      r = waitpid(b.pid, __WALL);
+    } catch {
+      return; // collected by the injector already
+    }
+    if (stopped(r.status)) {
+      ptrace.cont(b.pid, stopSig(r.status) === 5 ? 0 : stopSig(r.status));
+      continue;
+    }
+    const want = sig !== 0 ? `signal ${sig}` : `exit code ${(status >> 8) & 0xff}`;
+    const gotWhat = exited(r.status) ? `exit code ${exitCode(r.status)}` : signaled(r.status) ? `signal ${termSig(r.status)}` : `status ${r.status}`;
+    if (gotWhat !== want) throw new RestoreError('FAILED', `process ${b.pid} ended with ${gotWhat} instead of ${want}`);
+    return;
+  }
+}
+
+/** Takes the SIGCHLDs of the processes that ended during the build (blocked and pending in `b`). */
+function drainSigchld(b: Building): void {
+  const set = Buffer.alloc(8);
+  set.writeBigUInt64LE(1n << BigInt(SIGCHLD - 1));
+  const at = put(b, set, 256);
+  const ts = put(b, Buffer.alloc(16), 272);
+  for (let i = 0; i < 64 && b.inj.raw('rt_sigtimedwait', at, 0, ts, 8) === BigInt(SIGCHLD); i++) { /* one more */ }
+}
+
+/**
+ * Makes every process of `tree` from the root stub: PIDs, parents, sessions, groups (with
+ * `helpers`), zombies. Returns with every live process stopped under cryo and blank (the stub's
+ * address space); `stubs` holds every process made, for a kill on failure.
+ */
+export function buildTree(tree: RestoreTree, stubs: TreeStubs, helpers: readonly GroupHelper[], arch: Arch): void {
+  const made = new Map<number, Building>();
+  const rootEntry = tree.entries[0]!;
+  const root = building(rootEntry.pid, arch);
+  made.set(root.pid, root);
+  const lead = (e: TreeEntry, b: Building) => {
+    if (e.sid === e.pid) b.inj.call('setsid');
+  };
+  lead(rootEntry, root);
+  for (const e of tree.entries.slice(1)) {
+    const b = forkWithPid(made.get(e.ppid)!, e.pid, stubs, arch);
+    made.set(e.pid, b);
+    lead(e, b);
+  }
+  // Groups: their leaders first (a helper stands in for one that is not in the tree), then members.
+  const ended = new Set<number>();
+  for (const e of tree.entries) if (e.pgid === e.pid && e.sid !== e.pid) made.get(e.pid)!.inj.call('setpgid', 0, 0);
+  const helperProcs: Building[] = [];
+  for (const h of helpers) {
+    const b = forkWithPid(made.get(h.parent)!, h.pgid, stubs, arch);
+    b.inj.call('setpgid', 0, 0);
+    helperProcs.push(b);
+  }
+  for (const e of tree.entries) {
+    if (e.pgid === e.pid || e === rootEntry) continue;
+    if (!made.has(e.pgid) && !helpers.some((h) => h.pgid === e.pgid)) continue; // shell job: the group it inherited
+    made.get(e.pid)!.inj.call('setpgid', 0, e.pgid);
+  }
+  for (const [i, h] of helpers.entries()) {
+    makeExit(helperProcs[i]!, 0);
+    const parent = made.get(h.parent)!;
+    const r = parent.inj.raw('wait4', h.pgid, 0, __WALL, 0);
+    if (r !== BigInt(h.pgid)) throw new RestoreError('FAILED', `process ${h.parent} could not collect the helper ${h.pgid} of process group ${h.pgid} (wait4 returned ${r})`);
+    ended.add(h.parent);
+  }
+  for (const e of tree.entries) {
+    if (!e.zombie) continue;
+    const z = made.get(e.pid)!;
+    if (e.comm !== '') z.inj.call('prctl', PR_SET_NAME, put(z, Buffer.from(`${e.comm.slice(0, 15)}\0`), 512));
+    makeExit(z, e.exitCode);
+    made.delete(e.pid);
+    ended.add(e.ppid);
+  }
+  for (const pid of ended) drainSigchld(made.get(pid)!);
+  for (const b of made.values()) b.inj.call('munmap', b.page, arch.pageSize);
+}
