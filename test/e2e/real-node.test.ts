@@ -1,0 +1,62 @@
+// A real program: the machine's node runs an HTTP server (test/programs/real/http-counter.mjs)
+// with a setInterval counter and a worker thread that counts and reports by postMessage. It is
+// dumped (no client connected), every thread is gone, it is restored, and over HTTP it must
+// answer with both counters larger than before the dump and the worker's reports still arriving.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { repoRoot } from '../helpers/paths.js';
+import { dumpReal, restoreReal, startReal, tcpConnectionsHeld, tcpExchange, waitUntil, type RealProgram } from '../helpers/real-program.js';
+
+const NODE = process.execPath;
+const script = path.join(repoRoot, 'test', 'programs', 'real', 'http-counter.mjs');
+
+interface Counters { pid: number; ticks: number; workerTicks: number; workerSeen: number }
+
+async function get(port: number): Promise<Counters> {
+  const text = await tcpExchange(port, 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+  const [head, body] = text.split('\r\n\r\n');
+  assert.match(head ?? '', /^HTTP\/1\.1 200 /, `HTTP answer: ${text.slice(0, 200)}`);
+  return JSON.parse(body!) as Counters;
+}
+
+let prog: RealProgram | undefined;
+after(() => prog?.cleanup());
+
+test('a Node.js HTTP server with a timer and a worker thread answers after restore, its counters continued', { timeout: 60_000 }, async (t) => {
+  // libuv may use io_uring (a descriptor cryo cannot dump) for file operations; this keeps it on epoll and threads.
+  const p = (prog = startReal('node', [NODE, script, 'out.txt'], { UV_USE_IO_URING: '0' }));
+  const ready = await waitUntil('READY from the node server', 10_000, () => {
+    const line = (() => { try { return readFileSync(path.join(p.dir, 'out.txt'), 'utf8'); } catch { return ''; } })();
+    return line.startsWith('READY') ? line : undefined;
+  });
+  const port = Number(/port=(\d+)/.exec(ready)![1]);
+
+  const a = await get(port);
+  assert.equal(a.pid, p.pid);
+  const b = await waitUntil('the counters to move', 5000, async () => {
+    const c = await get(port);
+    return c.ticks > a.ticks && c.workerTicks > a.workerTicks ? c : undefined;
+  });
+  await waitUntil('the server to close its client connections', 5000, () => (tcpConnectionsHeld(p.pid).length === 0 ? true : undefined));
+  const threads = p.threads().length;
+  assert.ok(threads > 2, `node runs several threads (${threads})`);
+
+  const images = await dumpReal(p);
+  await restoreReal(p, images, threads);
+
+  const c = await get(port);
+  assert.equal(c.pid, p.pid);
+  assert.ok(c.ticks >= b.ticks, `main counter kept its value: ${c.ticks} after restore, ${b.ticks} before`);
+  assert.ok(c.workerTicks >= b.workerTicks, `worker counter kept its value: ${c.workerTicks} after, ${b.workerTicks} before`);
+  const d = await waitUntil('both counters to move on after restore', 5000, async () => {
+    const x = await get(port);
+    return x.ticks > c.ticks + 2 && x.workerTicks > c.workerTicks + 2 && x.workerSeen > c.workerSeen ? x : undefined;
+  });
+  assert.ok(d.ticks > b.ticks && d.workerTicks > b.workerTicks);
+  t.diagnostic(`${threads} threads; before dump ${JSON.stringify(b)}; after restore ${JSON.stringify(c)} then ${JSON.stringify(d)}`);
+
+  p.stop();
+});
