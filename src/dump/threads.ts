@@ -8,7 +8,7 @@
 import { constants } from 'node:os';
 import type { Arch, Regsets, ThreadInfo } from '../arch/types.js';
 import { Injector, type Scratch, type UndoList } from '../inject/index.js';
-import { readComm, readStatus, readTaskIds, type ProcStatus, type Vma } from '../proc/index.js';
+import { readComm, readStat, readStatus, readTaskIds, type ProcStatus, type Vma } from '../proc/index.js';
 import { ptrace, ptraceEvent, stopSig, SysError, waitForStop } from '../sys/index.js';
 import type { MessageValue } from '../images/index.js';
 import { ARCH_THREAD_EXTRAS } from './arch-extras.js';
@@ -20,6 +20,17 @@ const SIG = constants.signals;
 const SS_DISABLE = 2;
 /** How often /proc/PID/task is listed again before cryo gives up on a process that keeps making threads. */
 const MAX_SEIZE_ROUNDS = 100;
+/** PF_IO_WORKER in a task's flags (proc(5) stat field 9): an io_uring worker thread, which never stops for ptrace. */
+const PF_IO_WORKER = 0x10;
+
+/** Refuses a process using io_uring before cryo waits in vain for one of its worker threads to stop. */
+function refuseIoWorker(pid: number, tid: number): void {
+  let st;
+  try { st = readStat(pid, tid); } catch { return; } // ended meanwhile
+  if (st.flags & PF_IO_WORKER) {
+    throw new DumpError('UNSUPPORTED', `task ${pid} uses io_uring (thread ${tid} "${st.comm}" is an io_uring worker): cryo cannot dump io_uring; run the program without it (Node.js/libuv: UV_USE_IO_URING=0)`);
+  }
+}
 
 /** Waits for the PTRACE_INTERRUPT stop of `tid`; signals that arrive first are passed on to it. */
 export function waitInterruptStop(tid: number): void {
@@ -47,6 +58,7 @@ export function seizeAllThreads(pid: number, seized: Set<number>): number[] {
     const fresh = listed.filter((t) => !seized.has(t));
     if (fresh.length === 0 && round > 0) break;
     for (const tid of fresh) {
+      if (tid !== pid) refuseIoWorker(pid, tid);
       try {
         ptrace.seize(tid, 0);
       } catch (e) {

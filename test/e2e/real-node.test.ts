@@ -5,9 +5,10 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../helpers/paths.js';
+import { DumpError } from '../../src/dump/index.js';
 import { dumpReal, restoreReal, startReal, tcpConnectionsHeld, tcpExchange, waitUntil, type RealProgram } from '../helpers/real-program.js';
 
 const NODE = process.execPath;
@@ -22,17 +23,27 @@ async function get(port: number): Promise<Counters> {
   return JSON.parse(body!) as Counters;
 }
 
-let prog: RealProgram | undefined;
-after(() => prog?.cleanup());
+const progs: RealProgram[] = [];
+after(() => progs.forEach((p) => p.cleanup()));
 
-test('a Node.js HTTP server with a timer and a worker thread answers after restore, its counters continued', { timeout: 60_000 }, async (t) => {
-  // libuv may use io_uring (a descriptor cryo cannot dump) for file operations; this keeps it on epoll and threads.
-  const p = (prog = startReal('node', [NODE, script, 'out.txt'], { UV_USE_IO_URING: '0' }));
+async function startServer(env: Record<string, string>): Promise<{ p: RealProgram; port: number }> {
+  const p = startReal('node', [NODE, script, 'out.txt'], env);
+  progs.push(p);
   const ready = await waitUntil('READY from the node server', 10_000, () => {
     const line = (() => { try { return readFileSync(path.join(p.dir, 'out.txt'), 'utf8'); } catch { return ''; } })();
     return line.startsWith('READY') ? line : undefined;
   });
-  const port = Number(/port=(\d+)/.exec(ready)![1]);
+  return { p, port: Number(/port=(\d+)/.exec(ready)![1]) };
+}
+
+const usesIoUring = (pid: number) => readdirSync(`/proc/${pid}/fd`).some((fd) => {
+  try { return readlinkSync(`/proc/${pid}/fd/${fd}`).includes('io_uring'); } catch { return false; }
+});
+
+test('a Node.js HTTP server with a timer and a worker thread answers after restore, its counters continued', { timeout: 60_000 }, async (t) => {
+  // libuv may use io_uring (a descriptor cryo cannot dump) for file operations; this keeps it on epoll and threads.
+  const { p, port } = await startServer({ UV_USE_IO_URING: '0' });
+  assert.equal(usesIoUring(p.pid), false);
 
   const a = await get(port);
   assert.equal(a.pid, p.pid);
@@ -58,5 +69,24 @@ test('a Node.js HTTP server with a timer and a worker thread answers after resto
   assert.ok(d.ticks > b.ticks && d.workerTicks > b.workerTicks);
   t.diagnostic(`${threads} threads; before dump ${JSON.stringify(b)}; after restore ${JSON.stringify(c)} then ${JSON.stringify(d)}`);
 
+  p.stop();
+});
+
+test('a node that uses io_uring is refused with one clear line and runs on', { timeout: 30_000 }, async (t) => {
+  const { p, port } = await startServer({ UV_USE_IO_URING: '1' });
+  await get(port);
+  if (!usesIoUring(p.pid)) {
+    p.stop();
+    t.skip(`skip: this node (${process.version}) does not use io_uring even with UV_USE_IO_URING=1 on this kernel`);
+    return;
+  }
+  const before = await get(port);
+  await assert.rejects(dumpReal(p), (e: unknown) => e instanceof DumpError && e.code === 'UNSUPPORTED' && /io_uring/.test(e.message) && !e.message.includes('\n'));
+  assert.ok(existsSync(`/proc/${p.pid}`), 'the refused server still runs');
+  const later = await waitUntil('the refused server to go on counting', 5000, async () => {
+    const x = await get(port);
+    return x.ticks > before.ticks && x.workerTicks > before.workerTicks ? x : undefined;
+  });
+  assert.equal(later.pid, p.pid);
   p.stop();
 });
