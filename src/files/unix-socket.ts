@@ -5,7 +5,8 @@
 //    queue is peeked from cryo's copy of the socket (src/files/unix-queue.ts). A peer outside the
 //    dump is refused, naming the process that holds it, unless --ext-unix-sk (then, as CRIU, only
 //    a datagram socket connected to a named peer: the peer is written as an external entry).
-//  - restore: two sockets that are each other's peer come back as one socketpair(); any other
+//  - restore: two sockets that are each other's peer come back as one socketpair() (its other end
+//    copied into another process of the tree where it belongs there); any other
 //    socket is socket() + bind() to its name (not an accepted connection: it shares its
 //    listener's name) + listen(), and, once every socket exists, connect() to its peer's name
 //    (an in-flight connection connects to its listener again). Queues are then sent again from
@@ -22,6 +23,7 @@ import { namespaceIds } from '../dump/namespaces.js';
 import { RestoreError } from '../restore/errors.js';
 import type { MessageValue } from '../images/value.js';
 import type { TaskCtx } from '../restore/task-ctx.js';
+import type { RestoreImages } from '../restore/images.js';
 import type { DumpFd, FdKind, FdRestoreSession, RestoreFd } from './kind.js';
 import { setFileFlags, taskCall } from './anon.js';
 import { O_CLOEXEC, F_DUPFD_CLOEXEC, num } from './constants.js';
@@ -234,7 +236,15 @@ function pairedWith(e: MessageValue, byIno: Map<number, MessageValue>): MessageV
   return p && p !== e && !isExtern(p) && num(p.peer) === num(e.ino) ? p : undefined;
 }
 
-function checkUnix(img: { files: ReadonlyMap<number, MessageValue>; fdinfo: readonly MessageValue[] }, e: MessageValue, why: string): void {
+/** Whether any process of the dump (any fdinfo-N.img) has a descriptor of file id `id`. */
+function inSomeProcess(img: RestoreImages, id: number): boolean {
+  for (const [name, image] of img.all) {
+    if (/^fdinfo-\d+\.img$/.test(name) && image.entries.some((x) => num(x.value.id) === id)) return true;
+  }
+  return img.fdinfo.some((f) => num(f.id) === id);
+}
+
+function checkUnix(img: RestoreImages, e: MessageValue, why: string): void {
   if (!TYPE_NAMES[num(e.type)]) throw new RestoreError('UNSUPPORTED', `${why} is a unix socket of type ${num(e.type)}: cryo restores stream, datagram and seqpacket ones`);
   if (![TCP_ESTABLISHED, TCP_CLOSE, TCP_LISTEN].includes(num(e.state))) throw new RestoreError('UNSUPPORTED', `${why} is a unix socket in state ${num(e.state)}: cryo cannot restore it`);
   const name = bytes(e.name);
@@ -249,8 +259,7 @@ function checkUnix(img: { files: ReadonlyMap<number, MessageValue>; fdinfo: read
         throw new RestoreError('UNSUPPORTED', `${why} is a unix socket connected to ${showName(pname)} outside the dump (--ext-unix-sk), and no socket is bound there now: start its owner first`);
       }
     } else {
-      const ids = new Set(img.fdinfo.map((f) => num(f.id)));
-      if (!ids.has(num(peer.id))) throw new RestoreError('UNSUPPORTED', `${why} is a unix socket connected to socket:[${num(e.peer)}] of another process: cryo cannot restore that yet`);
+      if (!inSomeProcess(img, num(peer.id))) throw new RestoreError('IMAGE_INCONSISTENT', `${why} is a unix socket connected to socket:[${num(e.peer)}], which no process of the dump has a descriptor of`);
       if (!pairedWith(e, byIno) && bytes(peer.name).length === 0 && num(peer.ino) !== num(e.ino)) {
         throw new RestoreError('IMAGE_INCONSISTENT', `${why} is a unix socket connected to socket:[${num(e.peer)}], which has no name to connect to`);
       }
@@ -269,15 +278,17 @@ function isSocketFile(p: string): boolean {
   try { return lstatSync(p).isSocket(); } catch { return false; }
 }
 
-interface Placed { e: MessageValue; target: number; why: string }
+/** A descriptor in one process of the restored tree. */
+interface InTask { ctx: TaskCtx; fd: number }
+interface Placed { ctx: TaskCtx; e: MessageValue; target: number; why: string }
+/** Tree-wide: a socketpair's ends or a peer may belong to different processes. */
 interface RestoreState {
   byIno: Map<number, MessageValue>;
-  /** Sockets made in the task and not yet handed out, by inode (parked high). */
-  parked: Map<number, number>;
+  /** Sockets made and not yet handed out, by inode (parked high in the process that made them). */
+  parked: Map<number, InTask>;
   /** Helper peers that send a queue nobody in the dump sends (CRIU's fake queuer), by the owner's inode. */
-  fakes: Map<number, number>;
+  fakes: Map<number, InTask>;
   placed: Placed[];
-  ids: Set<number>;
 }
 
 function sockaddr(ctx: TaskCtx, name: Buffer): [bigint, number] {
@@ -291,6 +302,14 @@ function park(ctx: TaskCtx, s: FdRestoreSession, fd: number): number {
   const hi = Number(ctx.call('fcntl', fd, F_DUPFD_CLOEXEC, s.high));
   ctx.call('close', fd);
   return hi;
+}
+
+/** A new socketpair in the task, both ends parked high. */
+function socketpair(ctx: TaskCtx, s: FdRestoreSession, type: number, why: string): [number, number] {
+  const sv = ctx.put(Buffer.alloc(8), 256);
+  taskCall(ctx, why, 'socketpair', AF_UNIX, type | O_CLOEXEC, 0, sv);
+  const got = ctx.get(256, 8);
+  return [park(ctx, s, readI32(got, 0)), park(ctx, s, readI32(got, 4))];
 }
 
 /** Binds the task's socket to its name; a stale socket file there goes first (as CRIU), a deleted name is unlinked again. */
@@ -334,53 +353,53 @@ function bindName(ctx: TaskCtx, fd: number, e: MessageValue, why: string): void 
 
 function connectTo(ctx: TaskCtx, fd: number, peer: MessageValue, why: string): void {
   const name = bytes(peer.name);
-  const [at, len] = sockaddr(ctx, isPathName(name) ? Buffer.from(fsPath(peer)) : name);
+  const addr = isPathName(name) ? Buffer.from(fsPath(peer)) : name;
+  const [at, len] = sockaddr(ctx, addr);
   const r = ctx.raw('connect', fd, at, len);
-  if (r < 0n) throw new RestoreError('FAILED', `errno ${-r} from connect(${showName(isPathName(name) ? Buffer.from(fsPath(peer)) : name)}) restoring ${why}`);
+  if (r < 0n) throw new RestoreError('FAILED', `errno ${-r} from connect(${showName(addr)}) restoring ${why}`);
 }
 
 function restoreUnix(c: RestoreFd): number {
   const { ctx, session, entry: e, why } = c;
-  const st = session.state<RestoreState>('unix', () => {
-    const s: RestoreState = { byIno: socketsByIno(ctx.img.files.values()), parked: new Map(), fakes: new Map(), placed: [], ids: new Set(ctx.img.fdinfo.map((f) => num(f.id))) };
-    session.later(() => finish(ctx, s));
+  const st = ctx.tree.state<RestoreState>('unix', () => {
+    const s: RestoreState = { byIno: socketsByIno(ctx.img.files.values()), parked: new Map(), fakes: new Map(), placed: [] };
+    // Once every process of the tree has its descriptors: peers may be in other processes.
+    ctx.tree.later(() => finish(s));
     return s;
   });
   const ino = num(e.ino);
-  st.placed.push({ e, target: c.target, why });
+  st.placed.push({ ctx, e, target: c.target, why });
   const ready = st.parked.get(ino);
   if (ready !== undefined) {
-    st.parked.delete(ino);
-    return ready;
+    // The other end of a socketpair made for its peer, here or in another process.
+    if (ready.ctx === ctx) {
+      st.parked.delete(ino);
+      return ready.fd;
+    }
+    return ctx.importFd(ready.ctx, ready.fd);
   }
   const type = num(e.type);
   const pair = pairedWith(e, st.byIno);
   if (pair) {
-    const sv = ctx.put(Buffer.alloc(8), 256);
-    taskCall(ctx, why, 'socketpair', AF_UNIX, type | O_CLOEXEC, 0, sv);
-    const got = ctx.get(256, 8);
-    const a = park(ctx, session, readI32(got, 0));
-    st.parked.set(num(pair.ino), park(ctx, session, readI32(got, 4)));
+    const [a, b] = socketpair(ctx, session, type, why);
+    st.parked.set(num(pair.ino), { ctx, fd: b });
     if (type === SOCK_DGRAM) {
       if (bindsName(e)) bindName(ctx, a, e, why);
-      if (bindsName(pair)) bindName(ctx, st.parked.get(num(pair.ino))!, pair, why);
+      if (bindsName(pair)) bindName(ctx, b, pair, why);
     }
     return a;
   }
   let fd: number;
   const queued = packetsFor(ctx, num(e.id)).length > 0;
-  const sender = [...st.byIno.values()].some((o) => o !== e && num(o.peer) === ino && st.ids.has(num(o.id)) && !pairedWith(o, st.byIno));
+  const sender = [...st.byIno.values()].some((o) => o !== e && !isExtern(o) && num(o.peer) === ino && !pairedWith(o, st.byIno));
   if (queued && !sender) {
     // Nobody in the dump sends to it: a helper peer will (CRIU's fake queuer).
-    const sv = ctx.put(Buffer.alloc(8), 256);
-    taskCall(ctx, why, 'socketpair', AF_UNIX, type | O_CLOEXEC, 0, sv);
-    const got = ctx.get(256, 8);
-    fd = park(ctx, session, readI32(got, 0));
-    st.fakes.set(ino, park(ctx, session, readI32(got, 4)));
+    const [a, b] = socketpair(ctx, session, type, why);
+    fd = a;
+    st.fakes.set(ino, { ctx, fd: b });
     if (type === SOCK_DGRAM) {
       // Forget the helper as peer, so others may connect or send to this socket.
       const un = Buffer.alloc(2);
-      un.writeUInt16LE(AF_UNSPEC, 0);
       taskCall(ctx, why, 'connect', fd, ctx.put(un, SOCKADDR_AT), 2);
     }
   } else {
@@ -391,32 +410,35 @@ function restoreUnix(c: RestoreFd): number {
   return fd;
 }
 
-/** Once every descriptor is in place: connections, queues, then options, shutdown and flags. */
-function finish(ctx: TaskCtx, st: RestoreState): void {
-  const targetOf = (ino: number) => st.placed.find((p) => num(p.e.ino) === ino)?.target ?? st.parked.get(ino);
+/** Once every descriptor of every process is in place: connections, queues, then options, shutdown and flags. */
+function finish(st: RestoreState): void {
+  const socketOf = (ino: number): InTask | undefined => {
+    const p = st.placed.find((q) => num(q.e.ino) === ino);
+    return p ? { ctx: p.ctx, fd: p.target } : st.parked.get(ino);
+  };
   for (const p of st.placed) {
     if (num(p.e.peer) === 0 || pairedWith(p.e, st.byIno)) continue;
-    connectTo(ctx, p.target, st.byIno.get(num(p.e.peer))!, p.why);
+    connectTo(p.ctx, p.target, st.byIno.get(num(p.e.peer))!, p.why);
   }
   for (const p of st.placed) {
-    const packets = packetsFor(ctx, num(p.e.id));
+    const packets = packetsFor(p.ctx, num(p.e.id));
     if (packets.length === 0) continue;
     const ino = num(p.e.ino);
     const pair = pairedWith(p.e, st.byIno);
-    const from = pair ? targetOf(num(pair.ino))
-      : st.fakes.get(ino) ?? st.placed.find((q) => q !== p && num(q.e.peer) === ino && !pairedWith(q.e, st.byIno))?.target;
-    if (from === undefined) throw new RestoreError('FAILED', `${p.why}: no socket to send its queued packets from`);
+    const from = pair ? socketOf(num(pair.ino))
+      : st.fakes.get(ino) ?? st.placed.filter((q) => q !== p && num(q.e.peer) === ino && !pairedWith(q.e, st.byIno)).map((q) => ({ ctx: q.ctx, fd: q.target }))[0];
+    if (from === undefined) throw new RestoreError('FAILED', `${p.why} of process ${p.ctx.pid}: no socket to send its queued packets from`);
     // Room for everything, as CRIU's restore_prepare_socket; the dumped sizes are set after.
-    setSocketBufs(ctx, from, 0x3fffffff, 0x3fffffff, p.why);
-    sendPackets(ctx, from, packets, p.why);
+    setSocketBufs(from.ctx, from.fd, 0x3fffffff, 0x3fffffff, p.why);
+    sendPackets(from.ctx, from.fd, packets, p.why);
   }
   for (const p of st.placed) {
-    restoreSocketOpts(ctx, p.target, (p.e.opts as MessageValue | undefined) ?? {}, p.why);
+    restoreSocketOpts(p.ctx, p.target, (p.e.opts as MessageValue | undefined) ?? {}, p.why);
     const how = SHUT_HOW[shutdownOf(p.e.shutdown)] ?? -1;
-    if (how >= 0) taskCall(ctx, p.why, 'shutdown', p.target, how);
-    setFileFlags(ctx, p.target, num(p.e.flags));
+    if (how >= 0) taskCall(p.ctx, p.why, 'shutdown', p.target, how);
+    setFileFlags(p.ctx, p.target, num(p.e.flags));
   }
-  for (const fd of [...st.fakes.values(), ...st.parked.values()]) ctx.call('close', fd);
+  for (const s of [...st.fakes.values(), ...st.parked.values()]) s.ctx.call('close', s.fd);
   st.fakes.clear();
   st.parked.clear();
 }
