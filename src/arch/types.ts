@@ -77,6 +77,13 @@ export interface SyscallAbi {
   result(regs: Buffer): bigint;
   /** The IP after the syscall instruction ran once from `ip`. */
   ipAfter(ip: bigint): bigint;
+  /**
+   * Optional: machine code that runs a table of syscalls in one stop (src/inject/batch.ts). Entered
+   * with the table's address and entry count as the first two syscall arguments; each entry is 8
+   * words (nr, 6 arguments, result written back); it stops at the first -errno result and ends with
+   * a breakpoint trap. Absent: injected calls run one at a time.
+   */
+  readonly batchCode?: Buffer;
 }
 
 /** What a thread stopped inside a syscall does when it resumes (kernel restart semantics). */

@@ -5,5 +5,6 @@
 export { InjectError, type InjectErrorCode } from './errors.js';
 export { UndoList, type UndoStep } from './undo.js';
 export { findSyscallSite } from './syscall-site.js';
-export { Injector, type InjectorOptions } from './injector.js';
+export { Injector, syscallFailed, type InjectorOptions } from './injector.js';
+export { SyscallBatch, type BatchPlace } from './batch.js';
 export { mapScratch, findHole, type Scratch } from './scratch.js';

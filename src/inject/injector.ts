@@ -10,7 +10,7 @@
 import { constants } from 'node:os';
 import type { Arch } from '../arch/types.js';
 import {
-  errnoName, syscallNumber, ptrace, waitForStop, waitpid, rawSyscall, describeStatus, ptraceEvent, stopSig, stopped, exited, signaled, WaitError,
+  errnoName, syscallNumber, ptrace, sleepSync, waitpid, rawSyscall, describeStatus, ptraceEvent, stopSig, stopped, exited, signaled, WaitError,
   WNOHANG, __WALL, type WaitResult,
 } from '../sys/index.js';
 import { readMaps, type Vma } from '../proc/index.js';
@@ -110,38 +110,80 @@ export class Injector {
     return abi.result(after);
   }
 
+  /**
+   * Runs code already in the task at `entry` (e.g. the arch's batch runner) with `args` in the
+   * syscall argument registers, until it traps (SIGTRAP from a breakpoint); returns the registers
+   * then. Signals stay blocked as for raw; the next call puts IP and registers back in place.
+   */
+  runCode(entry: bigint, ...args: (bigint | number)[]): Buffer {
+    const abi = this.arch.syscall;
+    if (!this.masked) {
+      setSigmask(this.pid, ALL_SIGNALS);
+      this.masked = true;
+    }
+    const full = [...args.map((a) => BigInt(a)), 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6);
+    const regs = abi.prepare(this.savedRegs, entry, 0, full);
+    setRegset(this.pid, abi.regsNt, regs);
+    this.regsDirty = true;
+    cont(this.pid);
+    for (;;) {
+      const st = this.waitStep().status;
+      const sig = stopSig(st);
+      if (sig === SIGTRAP && ptraceEvent(st) === 0) break;
+      if (ptraceEvent(st) !== 0) {
+        cont(this.pid);
+        continue;
+      }
+      throw new InjectError('UNEXPECTED_STOP', `task ${this.pid} ${describeStatus(st)} instead of finishing cryo's batch of system calls`);
+    }
+    return getRegset(this.pid, abi.regsNt, regs.length);
+  }
+
   /** Like raw, but a -errno result throws InjectError `EFAULT from name(...) injected into task PID`. */
   call(name: string, ...args: (bigint | number)[]): bigint {
     const r = this.raw(name, ...args);
-    if (r < 0n && r >= -4095n) {
-      const e = errnoName(Number(-r));
-      throw new InjectError('SYSCALL_FAILED', `${e} from ${name}(${args.map(fmt).join(', ')}) injected into task ${this.pid}`, e);
-    }
+    if (r < 0n && r >= -4095n) throw syscallFailed(this.pid, name, args, r);
     return r;
   }
 
   /**
    * Waits for the stop after a step. Most injected calls take microseconds: polling with
-   * sched_yield (which also lets the task run on a busy CPU) answers in about that time, where
-   * waitForStop's sleeps cost 50 us to 10 ms each. Calls that take longer fall back to it.
+   * sched_yield (which also lets the task run on a busy CPU) answers in about that time; longer
+   * ones (batches, big reads) are polled with sleeps of at most 1 ms (waitForStop's grow to 10 ms).
    */
   private waitStep(): WaitResult {
-    for (let i = 0; i < SPIN_POLLS; i++) {
+    const deadline = performance.now() + this.timeoutMs;
+    let pause = 0.02;
+    for (let i = 0; ; i++) {
       const r = waitpid(this.pid, WNOHANG | __WALL);
       if (r.pid !== 0) {
         if (stopped(r.status)) return r;
         if (!exited(r.status) && !signaled(r.status)) continue; // continued: keep waiting
         throw new WaitError(`task ${this.pid} ${describeStatus(r.status)} while cryo waited for it to stop`, this.pid, r.status);
       }
-      rawSyscall('sched_yield');
+      if (i < SPIN_POLLS) {
+        rawSyscall('sched_yield');
+        continue;
+      }
+      if (performance.now() >= deadline) {
+        throw new WaitError(`task ${this.pid} did not stop within ${this.timeoutMs} ms (is it traced by cryo, or in uninterruptible sleep?)`, this.pid);
+      }
+      // Short sleeps: a batch or a big preadv ends within milliseconds, and oversleeping is pure loss.
+      sleepSync(pause);
+      pause = Math.min(pause * 2, 1);
     }
-    return waitForStop(this.pid, { timeoutMs: this.timeoutMs });
   }
 
   /** Resumes the task from a signal-delivery stop with `sig` (used by callers that need it). */
   resume(sig = 0): void {
     cont(this.pid, sig);
   }
+}
+
+/** The error of an injected call that returned -errno `r`: `EFAULT from name(args) injected into task PID`. */
+export function syscallFailed(pid: number, name: string, args: readonly (bigint | number)[], r: bigint): InjectError {
+  const e = errnoName(Number(-r));
+  return new InjectError('SYSCALL_FAILED', `${e} from ${name}(${args.map(fmt).join(', ')}) injected into task ${pid}`, e);
 }
 
 function fmt(a: bigint | number): string {

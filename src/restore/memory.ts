@@ -6,11 +6,11 @@
 
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { findHole } from '../inject/index.js';
+import { findHole, SyscallBatch, type BatchPlace } from '../inject/index.js';
 import { PageReader } from '../images/pages.js';
 import type { MessageValue } from '../images/value.js';
 import { readMaps, type Vma } from '../proc/index.js';
-import { IOV_MAX, iovecBytes, writeU32, writeU64 } from '../sys/index.js';
+import { IOV_MAX, iovecBytes, processVmWritev, writeU32, writeU64 } from '../sys/index.js';
 import { RestoreError } from './errors.js';
 import { reportProgress } from '../progress.js';
 import { regFile } from './preflight.js';
@@ -20,6 +20,7 @@ import { mapShmemVma } from './shmem.js';
 
 const PROT_READ = 0x1;
 const PROT_WRITE = 0x2;
+const PROT_EXEC = 0x4;
 const MAP_PRIVATE = 0x02;
 const MAP_FIXED = 0x10;
 const MAP_ANONYMOUS = 0x20;
@@ -112,9 +113,39 @@ export function mapScratch(ctx: TaskCtx): void {
   const want = findHole(asVmas(occupied), BigInt(size), BigInt(ctx.arch.pageSize));
   const addr = BigInt.asUintN(64, ctx.call('mmap', want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
   ctx.scratch = { addr, size };
+  mapBatchArea(ctx, [...occupied, { start: addr, end: addr + BigInt(size) }]);
+}
+
+/** The batch runner's code page and table of each task being restored (see SyscallBatch). */
+const batchAreas = new WeakMap<TaskCtx, { addr: bigint; size: number; place: BatchPlace }>();
+/** Pages of the syscall table: 64 entries of 64 bytes per 4 KiB page. */
+const BATCH_TABLE_PAGES = 16;
+
+/** Maps the arch's batch runner (read+exec) and a table for it, when the arch has one. */
+function mapBatchArea(ctx: TaskCtx, occupied: Range[]): void {
+  const code = ctx.arch.syscall.batchCode;
+  if (!code || process.env.CRYO_NO_BATCH === '1') return;
+  const page = ctx.arch.pageSize;
+  const codeSize = Math.ceil(code.length / page) * page;
+  const size = codeSize + BATCH_TABLE_PAGES * page;
+  const want = findHole(asVmas(occupied), BigInt(size), BigInt(page));
+  const addr = BigInt.asUintN(64, ctx.call('mmap', want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
+  if (processVmWritev(ctx.pid, addr, code) !== code.length) throw new RestoreError('FAILED', `cannot write cryo's batch runner into task ${ctx.pid}`);
+  ctx.call('mprotect', addr, codeSize, PROT_READ | PROT_EXEC);
+  batchAreas.set(ctx, { addr, size, place: { code: addr, table: addr + BigInt(codeSize), tableSize: BATCH_TABLE_PAGES * page } });
+}
+
+/** A batch of injected calls for `ctx` (one call at a time where the arch has no batch runner). */
+function batchFor(ctx: TaskCtx): SyscallBatch {
+  return new SyscallBatch(() => ctx.inj, batchAreas.get(ctx)?.place ?? { code: undefined, table: 0n, tableSize: 0 });
 }
 
 export function unmapScratch(ctx: TaskCtx): void {
+  const area = batchAreas.get(ctx);
+  if (area) {
+    ctx.call('munmap', area.addr, area.size);
+    batchAreas.delete(ctx);
+  }
   if (!ctx.scratch) return;
   ctx.call('munmap', ctx.scratch.addr, ctx.scratch.size);
   ctx.scratch = undefined;
@@ -131,6 +162,7 @@ export function openInTask(ctx: TaskCtx, file: string, flags: number, why: strin
 /** Maps every dumped VMA (writable while pages are filled), returning the ones whose protection must change after. */
 function mapVmas(ctx: TaskCtx): MessageValue[] {
   const fixup: MessageValue[] = [];
+  const batch = batchFor(ctx);
   for (const v of dumpedVmas(ctx)) {
     const kind = vmaKind(Number(v.status));
     if (kind === 'skip' || kind === 'vdso') continue;
@@ -140,10 +172,11 @@ function mapVmas(ctx: TaskCtx): MessageValue[] {
     const flags = (Number(v.flags) | MAP_FIXED) >>> 0;
     const where = `the mapping at ${hex(start)}`;
     if (kind === 'anon-private') {
-      ctx.call('mmap', start, len, prot | PROT_READ | PROT_WRITE, flags | MAP_ANONYMOUS, -1, 0);
+      batch.add('mmap', start, len, prot | PROT_READ | PROT_WRITE, flags | MAP_ANONYMOUS, -1, 0);
       if (prot !== (prot | PROT_READ | PROT_WRITE)) fixup.push(v);
       continue;
     }
+    batch.flush(); // the calls below use the scratch area and must find the mappings before them in place
     if (kind === 'shmem') {
       if (mapShmemVma(ctx, v)) fixup.push(v);
       continue;
@@ -160,6 +193,7 @@ function mapVmas(ctx: TaskCtx): MessageValue[] {
       ctx.call('close', fd);
     }
   }
+  batch.flush();
   return fixup;
 }
 
@@ -287,7 +321,9 @@ export function rebuildMemory(ctx: TaskCtx): void {
   mapScratch(ctx);
   const fixup = mapVmas(ctx);
   fillPages(ctx);
-  for (const v of fixup) ctx.call('mprotect', big(v.start), big(v.end) - big(v.start), Number(v.prot));
+  const batch = batchFor(ctx);
+  for (const v of fixup) batch.add('mprotect', big(v.start), big(v.end) - big(v.start), Number(v.prot));
+  batch.flush();
   applyMadvise(ctx);
   if (ctx.img.mm.thp_disabled === true) ctx.call('prctl', PR_SET_THP_DISABLE, 1, 0, 0, 0);
   setMmMap(ctx);

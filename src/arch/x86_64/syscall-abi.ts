@@ -19,6 +19,21 @@ export const SYSCALL_RESULT_REG = 'ax';
 export const NR_RT_SIGRETURN = 15;
 export const NR_RESTART_SYSCALL = 219;
 
+/**
+ * The syscall batch runner (see SyscallAbi.batchCode), assembled from:
+ *   mov r12, rdi; mov r13, rsi
+ *   loop: test r13, r13; jz done
+ *         mov rax, [r12]; mov rdi, [r12+8]; mov rsi, [r12+16]; mov rdx, [r12+24]
+ *         mov r10, [r12+32]; mov r8, [r12+40]; mov r9, [r12+48]
+ *         syscall; mov [r12+56], rax
+ *         cmp rax, -4095; jae done
+ *         add r12, 64; dec r13; jmp loop
+ *   done: int3
+ */
+export const SYSCALL_BATCH_CODE = Buffer.from(
+  '4989fc4989f54d85ed743a498b0424498b7c2408498b742410498b5424184d8b5424204d8b4424284d8b4c24300f05'
+  + '4989442438483d01f0ffff73094983c44049ffcdebc1cc', 'hex');
+
 export const syscallAbi: SyscallAbi = {
   instruction: SYSCALL_INSN,
   regsNt: NT_PRSTATUS,
@@ -42,4 +57,5 @@ export const syscallAbi: SyscallAbi = {
   ipAfter(ip) {
     return ip + BigInt(SYSCALL_INSN.length);
   },
+  batchCode: SYSCALL_BATCH_CODE,
 };
