@@ -10,6 +10,7 @@ import type { MessageValue } from '../images/index.js';
 import type { CryoFileStat } from './cryo-image.js';
 import type { ExtraValue, ImageFileKey } from '../images/index.js';
 import type { FdOptions } from '../files/kind.js';
+import { LockTable } from '../files/locks.js';
 
 const O_ACCMODE = 0o3;
 const O_WRONLY = 0o1;
@@ -98,6 +99,8 @@ export class FileTable {
   readonly stats: CryoFileStat[] = [];
   /** Packets queued on sockets (sk-queues.img: entry and payload), in queue order per socket. */
   readonly skQueues: { value: MessageValue; extra: Buffer }[] = [];
+  /** File locks held through the descriptors (filelocks.img). */
+  readonly locks = new LockTable();
   private readonly special = new Map<string, number>();
   private readonly ghostByInode = new Map<string, number>();
   private readonly pipesDumped = new Set<bigint>();

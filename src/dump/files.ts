@@ -58,10 +58,12 @@ export function dumpFds(table: FileTable, pid: number, pidfd: number, status: Pr
       const fdflags = (info.flags & O_CLOEXEC) ? 1 : 0;
       if (same) {
         closeSync(stolen);
+        table.locks.note(pid, fd, same.id, info.locks);
         table.fdinfos.push({ id: same.id, flags: fdflags, type: (table.files.find((f) => f.id === same.id)?.type as string) ?? 'REG', fd });
         continue;
       }
       const id = table.newId();
+      table.locks.note(pid, fd, id, info.locks);
       seen.push({ fd, stolen, dev: st.dev, ino: st.ino, id });
       known.push({ pid, fd, dev: st.dev, ino: st.ino, id });
       const c: DumpFd = {

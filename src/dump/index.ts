@@ -14,7 +14,7 @@ import type { Arch } from '../arch/types.js';
 import { Injector, UndoList, mapScratch, InjectError } from '../inject/index.js';
 import {
   ProcReadError, readCwd, readExe, readLoginuid, readMaps, readOomScoreAdj, readPersonality, readRoot, readSmaps,
-  readStat, readStatus, readTimers, procPath, readComm, readChildren, type ProcStatus,
+  readStat, readStatus, readTimers, procPath, readComm, readChildren, readLocks, type ProcStatus,
 } from '../proc/index.js';
 import { SysError, WaitError, __WALL, kill, pidfdOpen, ptrace, rawSyscall, waitpid } from '../sys/index.js';
 import { closeSync } from 'node:fs';
@@ -130,6 +130,8 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
       pageStats.written += p.pages.written;
     }
     pagesWritten = pageStats.written;
+    // A POSIX lock of the tree that no descriptor showed would be lost: refuse instead.
+    files.locks.checkComplete(readLocks(), new Set(live.map((m) => m.pid)));
 
     // Write the images.
     emit({ type: 'stage', stage: 'write' });
@@ -377,6 +379,7 @@ function writeFileImages(images: ImageSet, files: FileTable, procs: readonly Dum
   if (files.pipesData.length > 0) images.write('pipesData', undefined, 'PIPES_DATA', files.pipesData);
   if (files.fifoData.length > 0) images.write('fifoData', undefined, 'FIFO_DATA', files.fifoData);
   if (files.skQueues.length > 0) images.write('skQueues', undefined, 'SK_QUEUES', files.skQueues);
+  if (files.locks.entries.length > 0) images.write('filelocks', undefined, 'FILE_LOCKS', files.locks.entries);
   if (files.remaps.length > 0) images.write('remapFpath', undefined, 'REMAP_FPATH', files.remaps);
   for (const x of files.images) images.write(x.key, x.id, x.magic, x.entries);
   for (const g of files.ghosts) {

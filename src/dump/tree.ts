@@ -4,10 +4,11 @@
  * pass finds no new process (a process can fork until it is stopped), as CRIU does. Zombies
  * cannot be seized: they are recorded with their exit status. Then the tree is checked for what
  * restore could not rebuild: sessions and groups led from outside, shared tables, and pipes whose
- * other holder is a process outside the tree.
+ * other holder is a process outside the tree. (File locks are dumped with the descriptors:
+ * src/files/locks.ts.)
  */
 import { readdirSync } from 'node:fs';
-import { listFds, readChildren, readFdTarget, readLocks, readStat, readStatus, ProcReadError } from '../proc/index.js';
+import { listFds, readChildren, readFdTarget, readStat, readStatus, ProcReadError } from '../proc/index.js';
 import { KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, kcmp } from '../sys/index.js';
 import { DumpError } from './errors.js';
 import { checkDumpable } from './task-state.js';
@@ -114,12 +115,6 @@ export function checkTree(members: readonly TreeMember[], shellJob: boolean): vo
     }
   }
   const live = members.filter((m) => !m.zombie);
-  // File locks are not dumped yet: a lock silently dropped would let another process in.
-  for (const l of readLocks()) {
-    if (!l.blocked && pids.has(l.pid)) {
-      throw new DumpError('UNSUPPORTED', `process ${l.pid} holds a ${l.kind} ${l.type} lock on inode ${l.inode} (device ${l.devMajor.toString(16)}:${l.devMinor.toString(16)}): cryo cannot dump file locks yet`);
-    }
-  }
   for (let i = 0; i < live.length; i++) {
     for (let j = i + 1; j < live.length; j++) {
       const a = live[i]!.pid;

@@ -45,7 +45,8 @@ export interface UnixSkDiag {
 
 const u32 = (b: Buffer, at: number) => (HOST_LITTLE_ENDIAN ? b.readUInt32LE(at) : b.readUInt32BE(at));
 
-function parse(payload: Buffer): UnixSkDiag {
+/** One unix_diag_msg answer with its attributes. */
+export function parseUnixDiag(payload: Buffer): UnixSkDiag {
   const m = readStruct(UNIX_DIAG_MSG, payload);
   const a = parseAttrs(payload, UNIX_DIAG_MSG.size);
   const vfs = a.get(UNIX_DIAG.VFS);
@@ -70,7 +71,7 @@ export function unixSocket(nl: NetlinkSocket, ino: number): UnixSkDiag | undefin
   const req = writeStruct(UNIX_DIAG_REQ, { family: AF_UNIX, states: 0xffffffff, ino, show: SHOW_ALL, cookie0: NO_COOKIE, cookie1: NO_COOKIE });
   try {
     const [m] = nl.request(SOCK_DIAG_BY_FAMILY, 0, req, `sock_diag(unix socket:[${ino}])`);
-    return m ? parse(m.payload) : undefined;
+    return m ? parseUnixDiag(m.payload) : undefined;
   } catch (e) {
     if ((e as { code?: string }).code === 'ENOENT') return undefined;
     throw e;
@@ -80,5 +81,5 @@ export function unixSocket(nl: NetlinkSocket, ino: number): UnixSkDiag | undefin
 /** Every listening unix socket, with its in-flight connections. */
 export function unixListeners(nl: NetlinkSocket): UnixSkDiag[] {
   const req = writeStruct(UNIX_DIAG_REQ, { family: AF_UNIX, states: 1 << TCP_LISTEN, show: SHOW_ALL });
-  return nl.request(SOCK_DIAG_BY_FAMILY, NLM_F_DUMP, req, 'sock_diag(dump of listening unix sockets)').map((m) => parse(m.payload));
+  return nl.request(SOCK_DIAG_BY_FAMILY, NLM_F_DUMP, req, 'sock_diag(dump of listening unix sockets)').map((m) => parseUnixDiag(m.payload));
 }

@@ -20,6 +20,8 @@ import { restoreFiles } from './files.js';
 import { GhostFiles } from './ghost-files.js';
 import { checkCreds, installSeccomp, queueSignals, restoreCreds, restoreTaskState, restoreThreadState } from './task-state.js';
 import { checkThreads, createThreads } from './threads.js';
+import { checkLocks, lockEntries, restoreLocks } from '../files/locks.js';
+import type { MessageValue } from '../images/value.js';
 
 export { RestoreError, type RestoreErrorCode } from './errors.js';
 export type { RestoreEvent, RestorePhase } from './events.js';
@@ -76,6 +78,14 @@ function waitFor(pid: number): Promise<ExitStatus> {
   });
 }
 
+/** What a descriptor of a process is, for messages: its path, or its kind. */
+function fileName(ctx: TaskCtx, fd: number): string {
+  const fdi = ctx.img.fdinfo.find((f) => Number(f.fd) === fd);
+  const file = fdi && ctx.img.files.get(Number(fdi.id));
+  const reg = file?.reg as MessageValue | undefined;
+  return reg ? String(reg.name) : `fd ${fd} (${String(file?.type ?? 'unknown')})`;
+}
+
 export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
   const emit = opts.onEvent ?? (() => {});
   const checkAbort = () => {
@@ -98,6 +108,11 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     checkThreads(p, arch);
     for (const t of p.threads) checkCreds(t.core);
   }
+  const locks = lockEntries(img.all);
+  checkLocks(locks, (p) => {
+    const proc = procs.find((x) => x.pid === p);
+    return proc && new Set(proc.fdinfo.map((f) => Number(f.fd)));
+  });
   const helpers = planTree(tree, opts.shellJob ?? false);
   checkAbort();
 
@@ -124,6 +139,8 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     for (const ctx of ctxs) finishShmem(ctx);
     share.runLater();
     ghosts.remove();
+    // File locks last among the files: their owners hold every descriptor now.
+    for (const ctx of ctxs) restoreLocks(ctx, locks, (fd) => fileName(ctx, fd));
     phase('task-state');
     const threadsOf = new Map<TaskCtx, TaskCtx[]>();
     for (const ctx of ctxs) {

@@ -2,8 +2,8 @@
 // sibling, a zombie with exit code 7, a pipe between two children with data in it, a file offset
 // shared by parent and child, shared anonymous memory from before the forks) is dumped as a tree,
 // every PID is gone, and the restored tree checks itself on SIGTERM. Edited images (a process
-// group, the zombie's status) must make it FAIL; a tree holding file locks (not dumped yet) and a
-// pipe whose other end is held outside the dumped tree are refused, and the tree runs on unharmed.
+// group, the zombie's status) must make it FAIL; a tree holding file locks comes back with them; a
+// pipe whose other end is held outside the dumped tree is refused, and the tree runs on unharmed.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -113,18 +113,13 @@ test("a changed zombie exit status makes the restored tree FAIL", async () => {
   assert.match(out, /^FAIL: zombie c4 \d+ exited with 9 \(want 7\)/);
 });
 
-test('file locks are refused (not dumped yet) and the tree runs on unharmed', async () => {
-  const t = startTarget('rt-tree');
-  try {
-    await assert.rejects(dump({ pid: t.pid, dir: path.join(t.dir, 'images') }), (e: unknown) => {
-      assert.ok(e instanceof DumpError);
-      assert.match(e.message, /^process \d+ holds a (FLOCK|POSIX) WRITE lock on inode \d+ .*cannot dump file locks yet/);
-      return true;
-    });
-    assert.equal(t.finish(), 'PASS');
-  } finally {
-    t.cleanup();
-  }
+test('a tree holding file locks (an flock in c1, a POSIX lock in c2) comes back with them', async () => {
+  const d = await startAndDump('rt-tree');
+  all.push(d);
+  assert.deepEqual(allGone(Object.values(treePids(d))), [], 'every process of the dumped tree is gone');
+  const p = treePids(d);
+  assert.deepEqual(entries(d.images, 'filelocks.img').map((l) => [Number(l.flag), Number(l.pid)]).sort(), [[1, p.c2], [2, p.c1]]);
+  assert.equal(await restoreTree(d), 'PASS');
 });
 
 test('a pipe whose other end a process outside the dumped tree holds is refused, naming the pipe and the holder', async () => {
