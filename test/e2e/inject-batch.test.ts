@@ -1,0 +1,69 @@
+// src/inject/batch.ts against a real process: the arch's batch runner runs a table of syscalls in
+// one stop, their results are the task's own, the first failure stops the batch and is an error
+// naming the call, and the task runs on unharmed (registers, mask, maps) afterwards.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { hostArch } from '../../src/arch/index.js';
+import { Injector, SyscallBatch, UndoList, mapScratch } from '../../src/inject/index.js';
+import { readMaps } from '../../src/proc/index.js';
+import { ptrace, waitForStop, processVmWritev, processVmReadv } from '../../src/sys/index.js';
+import { startTarget, type Target } from '../helpers/dump-target.js';
+
+let t: Target;
+before(() => { t = startTarget('dump-state'); });
+after(() => t?.cleanup());
+
+const PROT_READ = 1;
+const PROT_WRITE = 2;
+const PROT_EXEC = 4;
+
+test('a batch of injected syscalls runs in one stop and stops at the first failure', async (ctx) => {
+  const arch = await hostArch();
+  const code = arch.syscall.batchCode;
+  if (!code) {
+    ctx.skip(`${arch.name} has no batch runner: calls run one at a time`);
+    return;
+  }
+  const pid = t.pid;
+  const mapsBefore = readFileSync(`/proc/${pid}/maps`, 'utf8');
+  ptrace.seize(pid);
+  ptrace.interrupt(pid);
+  waitForStop(pid);
+  const undo = new UndoList();
+  const maskBefore = ptrace.getSigmask(pid);
+  let regsBefore: Buffer | undefined;
+  try {
+    const inj = Injector.attach(pid, arch, undo);
+    regsBefore = Buffer.from(inj.savedRegs);
+    // Three pages: the runner's code (made read+exec), the table, a page to change protections of.
+    const area = mapScratch(inj, undo, readMaps(pid), arch.pageSize, 3);
+    const target = area.addr + 2n * BigInt(arch.pageSize);
+    assert.equal(processVmWritev(pid, area.addr, code), code.length);
+    inj.call('mprotect', area.addr, arch.pageSize, PROT_READ | PROT_EXEC);
+    const place = { code: area.addr, table: area.addr + BigInt(arch.pageSize), tableSize: arch.pageSize };
+    const batch = new SyscallBatch(() => inj, place);
+    // Calls whose effect can be seen afterwards: protections of the target page.
+    batch.add('getpid');
+    batch.add('mprotect', target, arch.pageSize, PROT_READ | PROT_WRITE | PROT_EXEC);
+    batch.add('mprotect', target, arch.pageSize, PROT_READ);
+    batch.flush();
+    const entry = readMaps(pid).find((v) => v.start === target)!;
+    assert.ok(entry.read && !entry.write && !entry.exec, 'the last mprotect of the batch ran');
+    const results = processVmReadv(pid, place.table, 3 * 64);
+    assert.equal(results.readBigInt64LE(56), BigInt(pid), 'getpid answered in the table');
+    // A failing call ends the batch: the error names it, the calls after it do not run.
+    batch.add('getpid');
+    batch.add('close', 9999);
+    batch.add('mprotect', target, arch.pageSize, PROT_READ | PROT_WRITE);
+    assert.throws(() => batch.flush(), /EBADF from close\(9999\) injected into task \d+/);
+    assert.ok(!readMaps(pid).find((v) => v.start === target)!.write, 'the mprotect after the failure did not run');
+  } finally {
+    assert.deepEqual(undo.run(), []);
+  }
+  assert.deepEqual(ptrace.getRegset(pid, arch.syscall.regsNt, regsBefore!.length), regsBefore);
+  assert.equal(ptrace.getSigmask(pid), maskBefore);
+  ptrace.detach(pid);
+  assert.equal(readFileSync(`/proc/${pid}/maps`, 'utf8'), mapsBefore, 'maps are as before');
+  assert.equal(t.finish(), 'PASS');
+});
