@@ -31,6 +31,7 @@ import { namespaceIds } from './namespaces.js';
 import { checkOutsidePipes, checkTree, freezeTree, type TreeMember } from './tree.js';
 import { CRYO_FILES_IMAGE, writeCryoFileStats } from './cryo-image.js';
 import path from 'node:path';
+import { finishTtys } from '../files/tty.js';
 
 export { DumpError, type DumpErrorCode } from './errors.js';
 export type { DumpEvent, DumpResult } from './events.js';
@@ -108,7 +109,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   let members: TreeMember[] = [];
   let pagesWritten = 0;
   // Descriptors' state; kinds may hold some until the dump ends (files.finish).
-  const files = new FileTable(pid, { tcpEstablished: opts.tcpEstablished ?? false, extUnixSk: opts.extUnixSk ?? false });
+  const files = new FileTable(pid, { tcpEstablished: opts.tcpEstablished ?? false, extUnixSk: opts.extUnixSk ?? false, shellJob: opts.shellJob ?? false });
   try {
     emit({ type: 'stage', stage: 'seize' });
     members = freezeTree(pid, seized);
@@ -130,6 +131,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
       pageStats.written += p.pages.written;
     }
     pagesWritten = pageStats.written;
+    finishTtys(files, new Set(live.map((m) => m.pid)), opts.shellJob ?? false);
     // A POSIX lock of the tree that no descriptor showed would be lost: refuse instead.
     files.locks.checkComplete(readLocks(), new Set(live.map((m) => m.pid)));
 

@@ -40,6 +40,8 @@ export interface FdOptions {
   readonly tcpEstablished?: boolean;
   /** A unix socket whose peer is outside the dump is dumped, and reconnected by name at restore (`--ext-unix-sk`). */
   readonly extUnixSk?: boolean;
+  /** The job's terminal may be outside the dump; restore gives it cryo's own (`--shell-job`). */
+  readonly shellJob?: boolean;
 }
 
 /** What the dump knows about one descriptor of the task (the first of its open file). */

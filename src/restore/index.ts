@@ -92,7 +92,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     if (opts.signal?.aborted) throw new RestoreError('ABORTED', 'the restore was aborted');
   };
   const tree = loadTree(opts.dir);
-  const fdOptions = { tcpEstablished: opts.tcpEstablished ?? false };
+  const fdOptions = { tcpEstablished: opts.tcpEstablished ?? false, shellJob: opts.shellJob ?? false };
   const procs = tree.entries.filter((e) => !e.zombie).map((e) => ({ ...e.img!, fdOptions }));
   const img = procs[0]!;
   const pid = img.pid;
@@ -129,6 +129,8 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
       ctx.tree = share;
       return ctx;
     });
+    // Kinds reach other processes of the tree (a session leader takes its controlling terminal).
+    share.state('ctxByPid', () => new Map(ctxs.map((c) => [c.pid, c])));
     // Deleted files the task had open or mapped exist again only while the task opens them.
     ghosts.createAll();
     phase('memory');
