@@ -1,6 +1,6 @@
 // Unix sockets come back: test/programs/rt-unix.c (stream, datagram and seqpacket socketpairs with
 // data queued both ways, a path listener with an accepted and a pending connection, an abstract
-// listener, bound datagram sockets (path, abstract and relative names) with datagrams from a
+// listener, bound datagram sockets (path, abstract, relative and deleted names) with datagrams from a
 // connected and an unconnected sender) is
 // dumped, restored and checks itself on SIGTERM. An edited queue byte fails its check; a socket
 // whose peer is held outside the dump is refused naming that process, and --ext-unix-sk
@@ -14,7 +14,7 @@ import { decodeImageFile, encodeImage } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
 import { dump } from '../../src/dump/index.js';
 import { __WALL, kill, waitpid } from '../../src/sys/index.js';
-import { becomeSubreaper, waitGone } from '../helpers/restore-env.js';
+import { becomeSubreaper, editImage, waitGone } from '../helpers/restore-env.js';
 import { startTarget } from '../helpers/dump-target.js';
 import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
 
@@ -63,6 +63,8 @@ test('unix sockets: dumped as CRIU 4.2 writes them, restored connected with thei
   const rel = uskOf(d.images, r.r!);
   assert.equal(Buffer.from(rel.name as Uint8Array).toString(), 'rel.sock\0');
   assert.equal(rel.name_dir, d.target.dir, 'a relative name is kept with its directory');
+  assert.equal(uskOf(d.images, r.g!).deleted, true, 'a name unlinked while bound');
+  assert.equal(Number((l.file_perms as MessageValue).mode) & 0o7777, 0o711);
   const queues = entries(d.images, 'sk-queues.img');
   const at = (id: unknown) => queues.filter((q) => q.value.id_for === id).map((q) => (q.extra as Buffer).toString());
   assert.deepEqual(at(sb.id).join(''), 'stream-a-to-b-1stream-a-to-b-2');
@@ -72,7 +74,7 @@ test('unix sockets: dumped as CRIU 4.2 writes them, restored connected with thei
   assert.equal(await restoreAndFinish(d), 'PASS');
 });
 
-test('edited images: a changed queued byte, a lost datagram', async () => {
+test('edited images: a changed queued byte, a lost datagram, file mode and deleted name', async () => {
   const r = fds(d);
   const sb = uskOf(d.images, r.sb!);
   assert.match(await restoreAndFinish(d, (dir) => editQueues(dir, (list) => {
@@ -85,6 +87,11 @@ test('edited images: a changed queued byte, a lost datagram', async () => {
   assert.match(await restoreAndFinish(d, (dir) => editQueues(dir, (list) => {
     list.splice(list.findIndex((e) => e.value.id_for === db.id && (e.extra as Buffer).toString() === 'dgram-two'), 1);
   })), /^FAIL: dgram 2 got 'third-datagram-3', want 'dgram-two'/);
+  const edit = (fd: number, fn: (u: MessageValue) => void) => (dir: string) => editImage(dir, 'files.img', (files) => {
+    fn(files.find((f) => f.id === uskOf(d.images, fd).id)!.usk as MessageValue);
+  });
+  assert.match(await restoreAndFinish(d, edit(r.l!, (u) => { (u.file_perms as MessageValue).mode = 0o140755; })), /^FAIL: listen.sock mode 755, want 711/);
+  assert.match(await restoreAndFinish(d, edit(r.g!, (u) => { delete u.deleted; })), /^FAIL: the deleted name \S+gone.sock exists again/);
 });
 
 test('a peer held outside the dump: refused naming the process; --ext-unix-sk keeps only a datagram socket to a named peer', async () => {

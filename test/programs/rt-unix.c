@@ -10,6 +10,8 @@
  *          socket; queued at d: "u-to-d-1" (from u), "k-to-d" (from k)
  *   e      DGRAM bound to the abstract name @cryo-rt-unix-e-PID; queued: "u-to-e-1", "u-to-e-2" (from u)
  *   r      DGRAM bound to the relative name rel.sock (in DIR, the working directory)
+ *   g      DGRAM bound to DIR/gone.sock, which was then unlinked (bound to a deleted name)
+ *   DIR/listen.sock has mode 0711
  *   outside-stream: x is a STREAM socketpair end whose peer a process outside the dump holds
  *   outside-dgram:  x is a DGRAM socket connected to DIR/ext.sock, bound by a process outside the
  *          dump, which appends every datagram it gets to DIR/ext.out; after SIGTERM x sends "after-restore"
@@ -17,6 +19,7 @@
 #include "rt.h"
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -123,10 +126,11 @@ static pid_t outside(int keep) {
 int main(int argc, char **argv) {
   rt_start(argc, argv);
   if (chdir(argv[2])) RT_FAIL("chdir");
-  char listen_path[600], dgram_path[600], ext_path[600], abs_a[64], abs_e[64];
+  char listen_path[600], dgram_path[600], ext_path[600], gone_path[600], abs_a[64], abs_e[64];
   snprintf(listen_path, sizeof listen_path, "%s/listen.sock", argv[2]);
   snprintf(dgram_path, sizeof dgram_path, "%s/dgram.sock", argv[2]);
   snprintf(ext_path, sizeof ext_path, "%s/ext.sock", argv[2]);
+  snprintf(gone_path, sizeof gone_path, "%s/gone.sock", argv[2]);
   snprintf(abs_a, sizeof abs_a, "cryo-rt-unix-%d", getpid());
   snprintf(abs_e, sizeof abs_e, "cryo-rt-unix-e-%d", getpid());
 
@@ -172,6 +176,9 @@ int main(int argc, char **argv) {
   put(k, "k-to-d");
   int e = sock_at(SOCK_DGRAM, abs_e, 1, 0);
   int r = sock_at(SOCK_DGRAM, "rel.sock", 0, 0);
+  int g = sock_at(SOCK_DGRAM, gone_path, 0, 0);
+  unlink(gone_path);
+  if (chmod(listen_path, 0711)) RT_FAIL("chmod");
   put_to(u, "u-to-e-1", abs_e, 1);
   put_to(u, "u-to-e-2", abs_e, 1);
 
@@ -189,8 +196,8 @@ int main(int argc, char **argv) {
     close(h);
   }
 
-  rt_ready("sa=%d sb=%d da=%d db=%d qa=%d qb=%d l=%d c=%d s=%d p=%d a=%d d=%d k=%d u=%d e=%d r=%d x=%d helper=%d\n",
-           sa, sb, da, db, qa, qb, l, c, s, p, a, d, k, u, e, r, x, (int)helper);
+  rt_ready("sa=%d sb=%d da=%d db=%d qa=%d qb=%d l=%d c=%d s=%d p=%d a=%d d=%d k=%d u=%d e=%d r=%d g=%d x=%d helper=%d\n",
+           sa, sb, da, db, qa, qb, l, c, s, p, a, d, k, u, e, r, g, x, (int)helper);
   rt_wait_term();
 
   get(sb, "stream at b", "stream-a-to-b-1stream-a-to-b-2");
@@ -245,6 +252,11 @@ int main(int argc, char **argv) {
   named(r, "relative dgram", "rel.sock", 0);
   put_to(u, "to-rel", "rel.sock", 0);
   get(r, "relative dgram", "to-rel");
+
+  named(g, "deleted name", gone_path, 0);
+  if (access(gone_path, F_OK) == 0) RT_FAIL("the deleted name %s exists again", gone_path);
+  struct stat ls;
+  if (stat(listen_path, &ls) || (ls.st_mode & 07777) != 0711) RT_FAIL("listen.sock mode %o, want 711", ls.st_mode & 07777);
 
   if (x >= 0 && !strcmp(rt_mode, "outside-dgram")) put(x, "after-restore");
   rt_pass();
