@@ -2,7 +2,8 @@
 // process.arch. Adding an architecture = a directory under src/arch/ and a
 // row here.
 
-import type { Arch, ArchFactory, CpuProbe } from './types.js';
+import type { Arch, ArchFactory, CpuProbe, KernelAbi } from './types.js';
+import { ASM_GENERIC } from './asm-generic.js';
 import { x86_64 } from './x86_64/index.js';
 
 export const ARCHES: Readonly<Record<string, ArchFactory>> = {
@@ -17,6 +18,16 @@ export function archFor(nodeArch: string, probe?: CpuProbe): Arch {
     throw new Error(`cryo does not support the ${nodeArch} architecture yet (supported: ${known})`);
   }
   return f.create(probe);
+}
+
+/**
+ * The kernel ABI numbers of this machine's architecture, for code that calls the kernel for cryo
+ * itself (no CPU probe needed, so modules can read it when they load). On an architecture cryo
+ * does not support it gives asm-generic's: nothing can be dumped or restored there (archFor
+ * refuses), but image tools still load.
+ */
+export function hostKernelAbi(): KernelAbi {
+  return ARCHES[process.arch]?.kernelAbi ?? ASM_GENERIC;
 }
 
 let host: Arch | undefined;

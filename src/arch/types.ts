@@ -130,6 +130,62 @@ export interface CpuFeatureLine {
   readonly error?: string;
 }
 
+/** Byte offsets in a kernel struct whose layout differs between architectures. */
+export interface EpollEventLayout {
+  /** sizeof(struct epoll_event): packed (12) on x86_64, padded (16) elsewhere. */
+  readonly size: number;
+  readonly events: number;
+  readonly data: number;
+}
+
+/** struct termios as TCGETS/TCSETS pass it (speeds, where the struct has them, are left 0). */
+export interface TermiosLayout {
+  readonly size: number;
+  readonly iflag: number;
+  readonly oflag: number;
+  readonly cflag: number;
+  readonly lflag: number;
+  readonly line: number;
+  /** Offset of c_cc[] and its length (NCCS). */
+  readonly cc: number;
+  readonly nccs: number;
+}
+
+/** The ioctls cryo issues whose numbers differ between architectures (ppc64 has its own). */
+export type IoctlName =
+  | 'TCGETS' | 'TCSETS' | 'TIOCEXCL' | 'TIOCSCTTY' | 'TIOCGPGRP' | 'TIOCSPGRP' | 'TIOCOUTQ' | 'TIOCGWINSZ'
+  | 'TIOCSWINSZ' | 'FIONREAD' | 'TIOCPKT' | 'TIOCGSID' | 'TIOCGLCKTRMIOS' | 'TIOCSLCKTRMIOS' | 'TIOCGPTN'
+  | 'TIOCSPTLCK' | 'TIOCGPKT' | 'TIOCGPTLCK' | 'TIOCGEXCL';
+
+/** SOL_SOCKET option names cryo reads or sets (the SO_ prefix left out); ppc64 numbers some differently. */
+export type SocketOptionName =
+  | 'REUSEADDR' | 'TYPE' | 'DONTROUTE' | 'BROADCAST' | 'SNDBUF' | 'RCVBUF' | 'KEEPALIVE' | 'OOBINLINE' | 'NO_CHECK'
+  | 'PRIORITY' | 'LINGER' | 'REUSEPORT' | 'PASSCRED' | 'RCVLOWAT' | 'RCVTIMEO' | 'SNDTIMEO' | 'BINDTODEVICE'
+  | 'GET_FILTER' | 'SNDBUFFORCE' | 'RCVBUFFORCE' | 'PASSSEC' | 'MARK' | 'PROTOCOL' | 'DOMAIN' | 'PEEK_OFF'
+  | 'BUF_LOCK';
+
+/** open(2) flags whose values differ between architectures (aarch64 and ppc64 move these). */
+export interface OpenFlags {
+  readonly O_DIRECT: number;
+  readonly O_DIRECTORY: number;
+}
+
+/**
+ * The kernel's user ABI numbers and struct layouts that differ between architectures, as data.
+ * src/arch/asm-generic.ts holds the asm-generic values; an architecture spreads them and
+ * overrides what its uapi headers change.
+ */
+export interface KernelAbi {
+  readonly layouts: {
+    readonly epollEvent: EpollEventLayout;
+    readonly termios: TermiosLayout;
+  };
+  readonly ioctls: Readonly<Record<IoctlName, number>>;
+  readonly solSocket: number;
+  readonly socketOptions: Readonly<Record<SocketOptionName, number>>;
+  readonly openFlags: OpenFlags;
+}
+
 export interface VdsoNames {
   /** /proc/PID/maps names of the areas that move with the task (vdso and its data pages). */
   readonly areas: readonly string[];
@@ -152,6 +208,13 @@ export interface Arch {
   readonly pageSize: number;
   /** Regsets to read from each thread, in order. */
   readonly regsets: readonly RegsetSpec[];
+  /**
+   * Bytes below SP the interrupted code may still use without moving SP (the psABI red zone:
+   * 128 on x86_64 and ppc64, 0 on aarch64 and s390x); a signal frame goes below them.
+   */
+  readonly redZone: number;
+  /** Kernel ABI numbers and layouts of this architecture. */
+  readonly kernelAbi: KernelAbi;
 
   /** Dump: the thread's regsets (and the state read beside them) -> its thread_info. */
   threadInfoFromRegsets(regsets: Regsets, extras?: ThreadExtras): ThreadInfo;
@@ -190,6 +253,8 @@ export interface Arch {
 export interface ArchFactory {
   readonly name: string;
   readonly nodeArch: string;
+  /** The same as the created Arch's: data that needs no CPU probe (src/arch/index.ts hostKernelAbi()). */
+  readonly kernelAbi: KernelAbi;
   /** Binds the architecture to this CPU; without a probe it uses the architecture's documented defaults. */
   create(probe?: CpuProbe): Arch;
 }

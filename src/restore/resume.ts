@@ -15,8 +15,6 @@ import { unmapScratch } from './memory.js';
 import { threadInfoOf } from './preflight.js';
 import type { TaskCtx } from './task-ctx.js';
 
-/** The ABI's red zone below SP that the interrupted code may still use (x86_64 and ppc64: 128; others less). */
-const RED_ZONE = 128n;
 const FRAME_ALIGN = 64n;
 const SIGTRAP = 5;
 
@@ -54,9 +52,10 @@ function writeFrame(ctx: TaskCtx): bigint {
   const sas = th.sas as MessageValue | undefined;
   const altstack = sas ? { sp: big(sas.ss_sp), flags: Number(sas.ss_flags), size: big(sas.ss_size) } : undefined;
 
+  // The frame goes below the red zone, which the interrupted code may still be using.
   const sp = big(gp.sp);
   const size = BigInt(arch.buildSigframe(ti, { sigmask, altstack, addressOfFrame: 0n }).frame.length);
-  const addr = (sp - RED_ZONE - size - FRAME_ALIGN) & ~(FRAME_ALIGN - 1n);
+  const addr = (sp - BigInt(arch.redZone) - size - FRAME_ALIGN) & ~(FRAME_ALIGN - 1n);
   const frame = arch.buildSigframe(ti, { sigmask, altstack, addressOfFrame: addr });
   const stack = readMaps(pid).find((m) => m.start <= addr && frame.frameAddress + BigInt(frame.frame.length) <= m.end);
   if (!stack?.write) {

@@ -14,6 +14,7 @@ import { buildSigframe, NOT_RESTORED_BY_SIGRETURN } from './sigframe.js';
 import { syscallAbi } from './syscall-abi.js';
 import { fixSyscallRestart, RESTART_RULES } from './restart.js';
 import { cpuReport } from './cpu-report.js';
+import { KERNEL_ABI, RED_ZONE } from './kernel-abi.js';
 
 /** Biggest xsave area the SDM allows today (AMX tiles included) with room to spare. */
 const XSTATE_MAX = 16384;
@@ -70,6 +71,8 @@ export function createX86_64(probe?: CpuProbe): X86_64Arch {
       { nt: NT_PRFPREG, name: 'NT_PRFPREG', maxSize: FXSAVE_SIZE, required: false },
       { nt: NT_X86_SHSTK, name: 'NT_X86_SHSTK', maxSize: SHSTK_REGSET_SIZE, required: false },
     ],
+    redZone: RED_ZONE,
+    kernelAbi: KERNEL_ABI,
     get xsaveLayout() {
       return layout;
     },
@@ -175,5 +178,5 @@ function hex(v: bigint): string {
   return `0x${v.toString(16)}`;
 }
 
-export const x86_64: ArchFactory = { name: 'x86_64', nodeArch: 'x64', create: createX86_64 };
+export const x86_64: ArchFactory = { name: 'x86_64', nodeArch: 'x64', kernelAbi: KERNEL_ABI, create: createX86_64 };
 
