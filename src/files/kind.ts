@@ -40,6 +40,11 @@ export interface FdOptions {
   readonly tcpEstablished?: boolean;
   /** A unix socket whose peer is outside the dump is dumped, and reconnected by name at restore (`--ext-unix-sk`). */
   readonly extUnixSk?: boolean;
+  /**
+   * Restore: open files the caller hands over instead of making them (`--inherit-fd fd[N]:KEY`):
+   * by CRIU's name of the dumped file ('pipe:[INODE]'), the caller's descriptor that stands for it.
+   */
+  readonly inheritFds?: ReadonlyMap<string, number>;
   /** The job's terminal may be outside the dump; restore gives it cryo's own (`--shell-job`). */
   readonly shellJob?: boolean;
 }

@@ -6,9 +6,28 @@ import type { FdKind } from './kind.js';
 import type { TaskCtx } from '../restore/task-ctx.js';
 import { O_ACCMODE, O_CLOEXEC, O_DIRECT, O_NONBLOCK, F_DUPFD_CLOEXEC, F_SETFL, num } from './constants.js';
 import { fillPipe, park, pipeData } from './pipe-data.js';
+import { RestoreError } from '../restore/errors.js';
+import { errnoName } from '../sys/index.js';
+
+const AT_FDCWD = -100;
 
 /** A pipe made in one process of the tree (`ctx`), its ends parked there until every process has its descriptors. */
 interface TaskPipe { ctx: TaskCtx; r: number; w: number }
+
+/** CRIU's name of a pipe, as --external and --inherit-fd spell it. */
+export const pipeKey = (pipeId: number) => `pipe:[${pipeId}]`;
+
+/**
+ * The caller's descriptor `fd` (cryo's own, `--inherit-fd`) opened again in the task through
+ * /proc, with the dumped end's flags, as CRIU reopens an inherited pipe: the task gets the
+ * caller's pipe (and whatever is queued in it), not a new one.
+ */
+function reopenInherited(ctx: TaskCtx, fd: number, flags: number, id: number): number {
+  const at = ctx.putString(`/proc/${process.pid}/fd/${fd}`);
+  const r = ctx.raw('openat', AT_FDCWD, at, (flags & (O_ACCMODE | O_NONBLOCK)) | O_CLOEXEC, 0);
+  if (r < 0n) throw new RestoreError('FAILED', `${errnoName(Number(-r))} from openat(/proc/${process.pid}/fd/${fd}) in the task: cannot reopen the inherited descriptor ${fd} for ${pipeKey(id)}`);
+  return Number(r);
+}
 
 export const pipeKind: FdKind = {
   type: 'PIPE', field: 'pipe', name: 'a pipe',
@@ -20,6 +39,8 @@ export const pipeKind: FdKind = {
   },
   restore({ ctx, session, entry: pipe }) {
     const id = num(pipe.pipe_id);
+    const inherited = ctx.img.fdOptions?.inheritFds?.get(pipeKey(id));
+    if (inherited !== undefined) return reopenInherited(ctx, inherited, num(pipe.flags), id);
     // Tree-wide: the other end may belong to another process (made here, copied there).
     const pipes = ctx.tree.state('pipes', () => new Map<number, TaskPipe>());
     let p = pipes.get(id);

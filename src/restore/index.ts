@@ -3,7 +3,7 @@
  * return) -> stub with the dumped PID -> memory -> files -> task state -> rt_sigreturn -> detach.
  * After the stub exists, any failure kills and reaps it: nothing is left behind.
  */
-import { writeFileSync } from 'node:fs';
+import { fstatSync, writeFileSync } from 'node:fs';
 import { hostArch } from '../arch/index.js';
 import { waitpid, WNOHANG, exited, exitCode, signaled, termSig } from '../sys/index.js';
 import { RestoreError, oneLine } from './errors.js';
@@ -37,6 +37,12 @@ export interface RestoreOptions {
   shellJob?: boolean;
   /** Restore established TCP connections through TCP repair (`--tcp-established`); else they are refused. */
   tcpEstablished?: boolean;
+  /**
+   * Files the caller hands over instead of letting restore make them, as CRIU's --inherit-fd
+   * fd[N]:KEY: every descriptor of the dumped file named KEY ('pipe:[INODE]', the name dump's
+   * --external took) is the caller's descriptor `fd` (of this process), opened again in the task.
+   */
+  inheritFd?: readonly { fd: number; key: string }[];
   /** Write the restored PID here once it runs. */
   pidfile?: string;
   /** Aborts the restore between steps (a restore that has started kills the half-restored task). */
@@ -78,6 +84,24 @@ function waitFor(pid: number): Promise<ExitStatus> {
   });
 }
 
+/** --inherit-fd: each key once, each descriptor open in cryo and a pipe (the only kind taken so far). */
+function inheritedFds(list: readonly { fd: number; key: string }[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const { fd, key } of list) {
+    if (!/^pipe:\[\d+\]$/.test(key)) throw new RestoreError('UNSUPPORTED', `--inherit-fd fd[${fd}]:${key}: cryo inherits pipes only (pipe:[INODE])`);
+    if (out.has(key)) throw new RestoreError('UNSUPPORTED', `--inherit-fd names ${key} twice`);
+    let st;
+    try {
+      st = fstatSync(fd);
+    } catch (e) {
+      throw new RestoreError('FILE_MISSING', `--inherit-fd fd[${fd}]:${key}: cryo has no descriptor ${fd} (${(e as NodeJS.ErrnoException).code ?? e}): pass the pipe to cryo as its fd ${fd}`);
+    }
+    if (!st.isFIFO()) throw new RestoreError('FILE_CHANGED', `--inherit-fd fd[${fd}]:${key}: cryo's descriptor ${fd} is not a pipe`);
+    out.set(key, fd);
+  }
+  return out;
+}
+
 /** What a descriptor of a process is, for messages: its path, or its kind. */
 function fileName(ctx: TaskCtx, fd: number): string {
   const fdi = ctx.img.fdinfo.find((f) => Number(f.fd) === fd);
@@ -92,7 +116,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     if (opts.signal?.aborted) throw new RestoreError('ABORTED', 'the restore was aborted');
   };
   const tree = loadTree(opts.dir);
-  const fdOptions = { tcpEstablished: opts.tcpEstablished ?? false, shellJob: opts.shellJob ?? false };
+  const fdOptions = { tcpEstablished: opts.tcpEstablished ?? false, shellJob: opts.shellJob ?? false, inheritFds: inheritedFds(opts.inheritFd ?? []) };
   const procs = tree.entries.filter((e) => !e.zombie).map((e) => ({ ...e.img!, fdOptions }));
   const img = procs[0]!;
   const pid = img.pid;

@@ -1,4 +1,4 @@
-// cryo dump -t PID -D DIR [--leave-running] [--shell-job] [--tcp-established] [--ext-unix-sk] [-v...] [-o LOG]: a thin layer over dump().
+// cryo dump -t PID -D DIR [--leave-running] [--shell-job] [--tcp-established] [--ext-unix-sk] [--external pipe:[INODE]...] [-v...] [-o LOG]: a thin layer over dump().
 // SIGINT/SIGTERM abort the dump: the task is put back as it was and cryo exits 1 with one line.
 
 import { appendFileSync } from 'node:fs';
@@ -22,6 +22,7 @@ export const dumpCommand: Command = {
           'shell-job': { type: 'boolean', short: 'j' },
           'tcp-established': { type: 'boolean' },
           'ext-unix-sk': { type: 'boolean', short: 'x' },
+          external: { type: 'string', multiple: true },
           verbose: { type: 'boolean', short: 'v', multiple: true },
           log: { type: 'string', short: 'o' },
         },
@@ -32,6 +33,9 @@ export const dumpCommand: Command = {
     }
     if (values.tree === undefined || !/^\d+$/.test(values.tree)) throw new UsageError('-t PID is required');
     if (values['images-dir'] === undefined) throw new UsageError('-D DIR is required');
+    for (const x of values.external ?? []) {
+      if (!/^pipe:\[\d+\]$/.test(x)) throw new UsageError(`--external ${x}: cryo knows external pipes only (pipe:[INODE])`);
+    }
     const verbosity = values.verbose?.length ?? 0;
     const log = (line: string) => {
       if (values.log) appendFileSync(values.log, line + '\n', { mode: 0o600 });
@@ -50,7 +54,8 @@ export const dumpCommand: Command = {
     try {
       await dump({
         pid: Number(values.tree), dir: values['images-dir'], leaveRunning: values['leave-running'] ?? false,
-        shellJob: values['shell-job'] ?? false, tcpEstablished: values['tcp-established'] ?? false, extUnixSk: values['ext-unix-sk'] ?? false, signal: ac.signal, onEvent,
+        shellJob: values['shell-job'] ?? false, tcpEstablished: values['tcp-established'] ?? false, extUnixSk: values['ext-unix-sk'] ?? false,
+        external: values.external ?? [], signal: ac.signal, onEvent,
       });
     } catch (e) {
       if (e instanceof DumpError) {

@@ -1,4 +1,4 @@
-// cryo restore -D DIR [-d|--restore-detached] [--shell-job] [--tcp-established] [--pidfile FILE]
+// cryo restore -D DIR [-d|--restore-detached] [--shell-job] [--tcp-established] [--inherit-fd fd[N]:pipe:[INODE]...] [--pidfile FILE]
 // A thin layer over restore(): without -d it waits for the restored task and
 // exits with its status (128+signal when it was killed), as a shell would.
 
@@ -21,6 +21,7 @@ export const restoreCommand: Command = {
           'restore-detached': { type: 'boolean', short: 'd' },
           'shell-job': { type: 'boolean' },
           'tcp-established': { type: 'boolean' },
+          'inherit-fd': { type: 'string', multiple: true },
           pidfile: { type: 'string' },
           verbose: { type: 'boolean', short: 'v' },
         },
@@ -30,6 +31,12 @@ export const restoreCommand: Command = {
     }
     const dir = values['images-dir'];
     if (!dir) throw new UsageError('-D DIR is required');
+    // fd[N]:KEY, as CRIU spells it: the caller's descriptor N stands for the dumped file KEY.
+    const inheritFd = (values['inherit-fd'] ?? []).map((a) => {
+      const m = /^fd\[(\d+)\]:(.+)$/.exec(a);
+      if (!m) throw new UsageError(`--inherit-fd ${a}: expected fd[N]:pipe:[INODE]`);
+      return { fd: Number(m[1]), key: m[2]! };
+    });
     const endProgress = showProgress();
     try {
       const r = await restore({
@@ -37,6 +44,7 @@ export const restoreCommand: Command = {
         detach: values['restore-detached'] ?? false,
         shellJob: values['shell-job'] ?? false,
         tcpEstablished: values['tcp-established'] ?? false,
+        inheritFd,
         pidfile: values.pidfile,
         onEvent: (e) => {
           if (e.type === 'warning') process.stderr.write(`cryo: warning: ${e.message}\n`);
