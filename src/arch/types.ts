@@ -216,6 +216,11 @@ export interface Arch {
   /** Kernel ABI numbers and layouts of this architecture. */
   readonly kernelAbi: KernelAbi;
 
+  /**
+   * Dump: the state of stopped thread `tid` that ptrace gives outside the regsets and thread_info
+   * holds (x86_64: GDT TLS slots, shadow-stack status); clearTidAddr is the caller's. May call src/sys.
+   */
+  readThreadExtras(tid: number): ThreadExtras;
   /** Dump: the thread's regsets (and the state read beside them) -> its thread_info. */
   threadInfoFromRegsets(regsets: Regsets, extras?: ThreadExtras): ThreadInfo;
   /** Restore (by ptrace): thread_info -> regset bytes for this CPU. Exact inverse of the above. */

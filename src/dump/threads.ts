@@ -11,7 +11,6 @@ import { Injector, type Scratch, type UndoList } from '../inject/index.js';
 import { readComm, readStat, readStatus, readTaskIds, type ProcStatus, type Vma } from '../proc/index.js';
 import { ptrace, ptraceEvent, stopSig, SysError, waitForStop } from '../sys/index.js';
 import type { MessageValue } from '../images/index.js';
-import { ARCH_THREAD_EXTRAS } from './arch-extras.js';
 import { DumpError } from './errors.js';
 import { readThreadInjected, type ThreadInjectedState } from './injected-state.js';
 import { credsFromStatus, readQueuedSignals, readRegsets, readRobustList, readSched, readSeccompFilters, rseqEntry } from './task-state.js';
@@ -126,7 +125,7 @@ export function readThreadOutside(pid: number, tid: number, arch: Arch): ThreadO
 export function readThread(o: ThreadOutside, arch: Arch, inj: Injector, scratch: Scratch, injected0?: ThreadInjectedState): ThreadState {
   const { tid, status, regsets, sigmask, signalsP, rseq, filters, robust, sched } = o;
   const injected = injected0 ?? readThreadInjected(inj, scratch);
-  const ti0 = arch.threadInfoFromRegsets(regsets, { clearTidAddr: injected.clearTidAddr, ...(ARCH_THREAD_EXTRAS[arch.name]?.(tid) ?? {}) });
+  const ti0 = arch.threadInfoFromRegsets(regsets, { ...arch.readThreadExtras(tid), clearTidAddr: injected.clearTidAddr });
   const threadInfo = arch.fixSyscallRestart(ti0).threadInfo;
 
   const tc: MessageValue = { futex_rla: robust.head, futex_rla_len: robust.len, sched_nice: sched.nice, sched_policy: sched.policy };

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { dump } from '../../src/dump/index.js';
-import { cpuHasShadowStack } from '../../src/dump/arch-extras.js';
+import { cpuHasShadowStack } from '../../src/arch/x86_64/thread-extras.js';
 import { kernelDev } from '../../src/dump/files.js';
 import { decodeImageFile, imageToCrit, type JsonValue } from '../../src/images/index.js';
 import { hostCpuid } from '../../src/sys/index.js';

@@ -15,6 +15,7 @@ import { syscallAbi } from './syscall-abi.js';
 import { fixSyscallRestart, RESTART_RULES } from './restart.js';
 import { cpuReport } from './cpu-report.js';
 import { KERNEL_ABI, RED_ZONE } from './kernel-abi.js';
+import { readThreadExtras } from './thread-extras.js';
 
 /** Biggest xsave area the SDM allows today (AMX tiles included) with room to spare. */
 const XSTATE_MAX = 16384;
@@ -102,6 +103,8 @@ export function createX86_64(probe?: CpuProbe): X86_64Arch {
       ti.tls = extras.tls ?? [];
       return ti;
     },
+
+    readThreadExtras,
 
     regsetsFromThreadInfo(ti: ThreadInfo): Regsets {
       const out: Regsets = new Map();

@@ -1,12 +1,10 @@
 /**
- * Thread state that only some architectures have and that ptrace gives outside the regsets
- * (x86: the three GDT TLS slots, the shadow-stack status). A table keyed by the Arch's name, so
- * generic code never asks which architecture it runs on.
- * TODO(arch): this belongs in the Arch interface as a hook.
+ * x86_64 thread state that ptrace gives outside the regsets and thread_info holds: the three GDT
+ * TLS slots and the shadow-stack status (Arch.readThreadExtras).
  */
-import { hostCpuid, ptrace, readU32, readU64, SysError, type HostCpuid } from '../sys/index.js';
-import type { ThreadExtras } from '../arch/types.js';
-import type { ImageRecord } from '../arch/regtable.js';
+import { hostCpuid, ptrace, readU32, readU64, SysError, type HostCpuid } from '../../sys/index.js';
+import type { ThreadExtras } from '../types.js';
+import type { ImageRecord } from '../regtable.js';
 
 const PTRACE_GET_THREAD_AREA = 25;
 const PTRACE_ARCH_PRCTL = 30;
@@ -54,9 +52,8 @@ function x86ShstkStatus(pid: number): bigint | undefined {
   return readU64(features, 0);
 }
 
-export const ARCH_THREAD_EXTRAS: Readonly<Record<string, (pid: number) => ThreadExtras>> = {
-  x86_64: (pid) => {
-    const shstkStatus = x86ShstkStatus(pid);
-    return shstkStatus === undefined ? { tls: x86Tls(pid) } : { tls: x86Tls(pid), shstkStatus };
-  },
-};
+/** The GDT TLS entries and (on a CPU with shadow stacks) the shadow-stack status of stopped thread `tid`. */
+export function readThreadExtras(tid: number): ThreadExtras {
+  const shstkStatus = x86ShstkStatus(tid);
+  return shstkStatus === undefined ? { tls: x86Tls(tid) } : { tls: x86Tls(tid), shstkStatus };
+}
