@@ -1,4 +1,5 @@
 // Where the bench finds cryo and keeps its build and scratch files (build/ is gitignored).
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -9,6 +10,10 @@ export const programsSrcDir = path.join(repoRoot, 'bench', 'programs');
 export const benchBuildDir = path.join(repoRoot, 'build', 'bench');
 export const binDir = path.join(benchBuildDir, 'bin');
 export const workDir = path.join(benchBuildDir, 'work');
-/** cryo's CLI from the same build as this bench. */
-export const cryoCli = path.resolve(here, '../src/cli/main.js');
+/**
+ * cryo's CLI from the same build as this bench: its one-file bundle (node dist/src/cli/bundle.js
+ * writes dist/cryo.mjs) when there is one, else the modules; CRYO_BENCH_CLI names another.
+ */
+export const cryoCli = process.env.CRYO_BENCH_CLI
+  || (existsSync(path.resolve(here, '../cryo.mjs')) ? path.resolve(here, '../cryo.mjs') : path.resolve(here, '../src/cli/main.js'));
 export const bin = (name: string) => path.join(binDir, name);
