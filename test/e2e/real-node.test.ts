@@ -6,6 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { repoRoot } from '../helpers/paths.js';
 import { DumpError } from '../../src/dump/index.js';
@@ -68,6 +69,23 @@ test('a Node.js HTTP server with a timer and a worker thread answers after resto
   });
   assert.ok(d.ticks > b.ticks && d.workerTicks > b.workerTicks);
   t.diagnostic(`${threads} threads; before dump ${JSON.stringify(b)}; after restore ${JSON.stringify(c)} then ${JSON.stringify(d)}`);
+
+  // Again, the restored server this time, with a client connected in the middle of a request
+  // (kept through TCP repair): the rest of the request comes after restore and is answered.
+  const client = net.connect({ host: '127.0.0.1', port });
+  let answer = '';
+  client.on('data', (x) => { answer += x; });
+  await new Promise((ok, fail) => { client.once('connect', ok); client.once('error', fail); });
+  client.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+  await waitUntil('the server to accept the connection', 5000, () => (tcpConnectionsHeld(p.pid).length === 1 ? true : undefined));
+  const images2 = await dumpReal(p, { tcpEstablished: true });
+  await restoreReal(p, images2, threads, { tcpEstablished: true });
+  client.write('Connection: close\r\n\r\n');
+  await waitUntil('the answer on the kept connection', 5000, () => (answer.includes('}') ? true : undefined));
+  client.destroy();
+  assert.match(answer, /^HTTP\/1\.1 200 /);
+  const e = JSON.parse(answer.split('\r\n\r\n')[1]!) as Counters;
+  assert.ok(e.ticks > d.ticks && e.workerTicks > d.workerTicks, `counters went on through the second round trip: ${JSON.stringify(e)}`);
 
   p.stop();
 });

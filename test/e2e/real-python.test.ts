@@ -64,5 +64,14 @@ test('a Python program with several threads and a queue keeps running after rest
   checkState(d);
   t.diagnostic(`before dump ${JSON.stringify(b)}; after restore ${JSON.stringify(d)}`);
 
+  // The restored program goes through a second round trip.
+  await waitUntil('the program to close its client connections', 5000, () => (tcpConnectionsHeld(p.pid).length === 0 ? true : undefined));
+  await restoreReal(p, await dumpReal(p), threads);
+  const e = await waitUntil('every thread to count on after the second restore', 5000, async () => {
+    const s = await state(port);
+    return s.ticks > d.ticks + 2 && s.consumed > d.consumed + 5 && s.token > d.token + 5 ? s : undefined;
+  });
+  checkState(e);
+
   p.stop();
 });

@@ -1,10 +1,12 @@
 // A real program: Debian's redis-server (its background threads, jemalloc's mappings, its
 // epoll loop and pipes), listening on 127.0.0.1 with persistence off. Keys are written over
 // RESP, every client is gone, redis is dumped, every thread vanishes, it is restored; the keys
-// written before must read back, and new clients must connect and SET/GET.
+// written before must read back, and new clients must connect and SET/GET. Then the restored
+// redis goes through a second round trip with a client kept connected in a MULTI transaction.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { dumpReal, findProgram, freePort, restoreReal, startReal, tcpConnectionsHeld, tcpExchange, waitUntil, type RealProgram } from '../helpers/real-program.js';
 
 const REDIS = findProgram('/usr/bin/redis-server', '/usr/local/bin/redis-server');
@@ -106,5 +108,23 @@ test('redis-server: keys written before the dump read back after restore, new cl
   const many = await Promise.all(Array.from({ length: 8 }, (_, i) => redis(port, ['SET', `c${i}`, String(i)], ['GET', `c${i}`])));
   assert.deepEqual(many, Array.from({ length: 8 }, (_, i) => ['OK', String(i)]));
   await lazyFreeInBackground(port, 'after restore');
+
+  // Again, the restored redis this time, with a client kept connected (through TCP repair) in
+  // the middle of a MULTI transaction: its queued commands run on EXEC after restore.
+  const client = net.connect({ host: '127.0.0.1', port });
+  let got = '';
+  let closed = false;
+  client.on('data', (x) => { got += x; });
+  client.on('close', () => { closed = true; });
+  await new Promise((ok, fail) => { client.once('connect', ok); client.once('error', fail); });
+  client.write(command('MULTI') + command('INCR', 'counter') + command('SET', 'in-multi', 'yes'));
+  await waitUntil('redis to queue the transaction', 5000, () => (got === '+OK\r\n+QUEUED\r\n+QUEUED\r\n' ? true : undefined));
+  const images2 = await dumpReal(p, { tcpEstablished: true });
+  await restoreReal(p, images2, threads, { tcpEstablished: true });
+  got = '';
+  client.write(command('EXEC') + command('QUIT'));
+  await waitUntil('EXEC and QUIT on the kept connection', 5000, () => (closed ? true : undefined));
+  assert.deepEqual(parseReplies(got), [[43, 'OK'], 'OK']);
+  assert.deepEqual(await redis(port, ['GET', 'in-multi'], ['GET', keys[1999]![0]]), ['yes', keys[1999]![1]]);
   p.stop();
 });

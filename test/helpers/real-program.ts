@@ -153,9 +153,11 @@ function readlinkSafe(p: string): string {
   try { return readlinkSync(p); } catch { return ''; }
 }
 
-/** Dumps the program with cryo and waits until every one of its threads is gone. */
+/** Dumps the program with cryo into a new directory (images-1, images-2, ...) and waits until every one of its threads is gone. */
 export async function dumpReal(p: RealProgram, opts: Partial<DumpOptions> = {}): Promise<string> {
-  const images = path.join(p.dir, 'images');
+  let n = 1;
+  while (existsSync(path.join(p.dir, `images-${n}`))) n++;
+  const images = path.join(p.dir, `images-${n}`);
   const tids = p.threads();
   await dump({ ...opts, pid: p.pid, dir: images });
   if (!waitVanished(p.pid)) throw new Error(`dumped program ${p.pid} is still there`);
