@@ -8,6 +8,7 @@ import { RestoreError } from '../restore/errors.js';
 import type { FdKind } from './kind.js';
 import { isAnon, setFileFlags, taskCall } from './anon.js';
 import { O_CLOEXEC, num, big } from './constants.js';
+import { writeU32, writeU64 } from '../sys/index.js';
 
 const EPOLL_CTL_ADD = 1;
 
@@ -43,12 +44,13 @@ export const eventpollKind: FdKind = {
   restore({ ctx, session, entry, why }) {
     const fd = Number(taskCall(ctx, why, 'epoll_create1', O_CLOEXEC));
     setFileFlags(ctx, fd, num(entry.flags));
+    // struct epoll_event { u32 events; u64 data }: packed on x86_64 only, so its layout is the arch's.
+    const layout = ctx.arch.kernelAbi.layouts.epollEvent;
     session.later(() => {
       for (const t of (entry.tfd as Record<string, unknown>[] | undefined) ?? []) {
-        // struct epoll_event { u32 events; u64 data }: packed (12 bytes) on x86_64, the only arch cryo restores today.
-        const ev = Buffer.alloc(12);
-        ev.writeUInt32LE(num(t.events) >>> 0, 0);
-        ev.writeBigUInt64LE(big(t.data), 4);
+        const ev = Buffer.alloc(layout.size);
+        writeU32(ev, num(t.events) >>> 0, layout.events);
+        writeU64(ev, big(t.data), layout.data);
         const r = ctx.raw('epoll_ctl', fd, EPOLL_CTL_ADD, num(t.tfd), ctx.put(ev, 256));
         if (r < 0n) throw new RestoreError('FAILED', `errno ${-r} from epoll_ctl(ADD, fd ${num(t.tfd)}) restoring ${why}`);
       }
