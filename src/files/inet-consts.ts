@@ -1,5 +1,11 @@
-// Socket numbers the TCP/UDP kind uses: the asm-generic values (x86_64, aarch64, s390x share them;
-// the few SO_* names that differ on ppc64 are not ones cryo reads).
+// Socket numbers the TCP/UDP kind uses. SOL_SOCKET options, FIONREAD and TIOCOUTQ are the
+// architecture's (KernelAbi in src/arch; ppc64 differs); the rest are the same on every
+// architecture cryo targets.
+import { hostKernelAbi } from '../arch/index.js';
+
+const ABI = hostKernelAbi();
+const SO = ABI.socketOptions;
+
 export const AF_INET = 2;
 export const AF_INET6 = 10;
 export const SOCK_STREAM = 1;
@@ -8,29 +14,30 @@ export const SOCK_CLOEXEC = 0o2000000;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
 
-export const SOL_SOCKET = 1;
-export const SO_REUSEADDR = 2;
-export const SO_TYPE = 3;
-export const SO_DONTROUTE = 5;
-export const SO_BROADCAST = 6;
-export const SO_SNDBUF = 7;
-export const SO_RCVBUF = 8;
-export const SO_KEEPALIVE = 9;
-export const SO_OOBINLINE = 10;
-export const SO_NO_CHECK = 11;
-export const SO_PRIORITY = 12;
-export const SO_LINGER = 13;
-export const SO_REUSEPORT = 15;
-export const SO_RCVLOWAT = 18;
-export const SO_RCVTIMEO = 20;
-export const SO_SNDTIMEO = 21;
-export const SO_BINDTODEVICE = 25;
-export const SO_SNDBUFFORCE = 32;
-export const SO_RCVBUFFORCE = 33;
-export const SO_MARK = 36;
-export const SO_PROTOCOL = 38;
-export const SO_DOMAIN = 39;
-export const SO_BUF_LOCK = 72;
+export const SOL_SOCKET = ABI.solSocket;
+export const SO_REUSEADDR = SO.REUSEADDR;
+export const SO_TYPE = SO.TYPE;
+export const SO_DONTROUTE = SO.DONTROUTE;
+export const SO_BROADCAST = SO.BROADCAST;
+export const SO_SNDBUF = SO.SNDBUF;
+export const SO_RCVBUF = SO.RCVBUF;
+export const SO_KEEPALIVE = SO.KEEPALIVE;
+export const SO_OOBINLINE = SO.OOBINLINE;
+export const SO_NO_CHECK = SO.NO_CHECK;
+export const SO_PRIORITY = SO.PRIORITY;
+export const SO_LINGER = SO.LINGER;
+export const SO_REUSEPORT = SO.REUSEPORT;
+export const SO_RCVLOWAT = SO.RCVLOWAT;
+export const SO_RCVTIMEO = SO.RCVTIMEO;
+export const SO_SNDTIMEO = SO.SNDTIMEO;
+export const SO_BINDTODEVICE = SO.BINDTODEVICE;
+export const SO_GET_FILTER = SO.GET_FILTER;
+export const SO_SNDBUFFORCE = SO.SNDBUFFORCE;
+export const SO_RCVBUFFORCE = SO.RCVBUFFORCE;
+export const SO_MARK = SO.MARK;
+export const SO_PROTOCOL = SO.PROTOCOL;
+export const SO_DOMAIN = SO.DOMAIN;
+export const SO_BUF_LOCK = SO.BUF_LOCK;
 
 export const SOL_IP = 0;
 export const IP_TOS = 1;
@@ -82,7 +89,7 @@ export const TCP_STATE_NAMES = ['', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_
 
 export const MSG_PEEK = 2;
 export const MSG_DONTWAIT = 0x40;
-export const SIOCINQ = 0x541b;
-export const SIOCOUTQ = 0x5411;
+export const SIOCINQ = ABI.ioctls.FIONREAD;
+export const SIOCOUTQ = ABI.ioctls.TIOCOUTQ;
 export const SIOCOUTQNSD = 0x894b;
 export const ENOTCONN = 107;

@@ -31,12 +31,10 @@ export function setOpt(ctx: TaskCtx, fd: number, level: number, name: number, va
   if (r < 0n) throw new RestoreError('FAILED', `${errnoName(Number(-r))} from setsockopt(${what}) restoring ${why}`);
 }
 
-const SO_GET_FILTER = 26;
-
 /** Number of classic BPF instructions attached with SO_ATTACH_FILTER (0: none). */
 export function socketFilterLength(fd: number): number {
   const len = Buffer.alloc(4);
-  rawSyscall('getsockopt', fd, K.SOL_SOCKET, SO_GET_FILTER, 0, len);
+  rawSyscall('getsockopt', fd, K.SOL_SOCKET, K.SO_GET_FILTER, 0, len);
   return readU32(len, 0);
 }
 

@@ -1,18 +1,15 @@
 // Socket options every socket kind keeps (sk_opts_entry, as CRIU 4.2's dump_socket_opts reads
-// them and restore_socket_opts sets them). Option numbers are the asm-generic ones (x86_64,
-// aarch64, s390x, riscv); powerpc numbers SO_RCVLOWAT..SO_PASSCRED differently.
+// them and restore_socket_opts sets them). Option numbers are the architecture's
+// (KernelAbi.socketOptions in src/arch: asm-generic's on x86_64, aarch64 and s390x; ppc64 numbers
+// SO_RCVLOWAT..SO_PASSCRED differently).
 import { rawSyscall, SysError, readI32, writeI32, writeU32, readU32, readU64, writeU64 } from '../sys/index.js';
+import { hostKernelAbi } from '../arch/index.js';
 import type { MessageValue } from '../images/value.js';
 import type { TaskCtx } from '../restore/task-ctx.js';
 import { RestoreError } from '../restore/errors.js';
 
-export const SOL_SOCKET = 1;
-export const SO = {
-  REUSEADDR: 2, TYPE: 3, DONTROUTE: 5, BROADCAST: 6, SNDBUF: 7, RCVBUF: 8, KEEPALIVE: 9, OOBINLINE: 10,
-  NO_CHECK: 11, PRIORITY: 12, LINGER: 13, REUSEPORT: 15, PASSCRED: 16, RCVLOWAT: 18, RCVTIMEO: 20,
-  SNDTIMEO: 21, BINDTODEVICE: 25, GET_FILTER: 26, SNDBUFFORCE: 32, RCVBUFFORCE: 33, PASSSEC: 34, MARK: 36,
-  DOMAIN: 39, PEEK_OFF: 42, BUF_LOCK: 72,
-} as const;
+export const SOL_SOCKET = hostKernelAbi().solSocket;
+export const SO = hostKernelAbi().socketOptions;
 
 /** getsockopt(SOL_SOCKET, name) of an int option on cryo's own descriptor. */
 export function getIntOpt(fd: number, name: number): number {
