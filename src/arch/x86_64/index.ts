@@ -20,6 +20,9 @@ import { readThreadExtras } from './thread-extras.js';
 /** Biggest xsave area the SDM allows today (AMX tiles included) with room to spare. */
 const XSTATE_MAX = 16384;
 
+/** User-state components (XCR0 bits); supervisor components (XSS) never appear in a task's xstate_bv. */
+const USER_COMPONENTS = XSAVE_COMPONENTS.reduce((m, c) => (c.supervisor ? m : m | (1n << BigInt(c.bit))), 0n);
+
 /** Image-holdable user components: what dump can save. */
 const SAVABLE = XSAVE_COMPONENTS.reduce((m, c) => (c.field || c.bit < 2 ? m | (1n << BigInt(c.bit)) : m), 0n);
 
@@ -154,8 +157,9 @@ export function createX86_64(probe?: CpuProbe): X86_64Arch {
     missingCpuFeatures(ti: ThreadInfo): MissingFeature[] {
       const xsave = (ti.fpregs as ImageRecord | undefined)?.xsave as ImageRecord | undefined;
       if (xsave === undefined) return [];
-      // State in use (xstate_bv) that the image holds must fit a component this CPU has.
-      const used = BigInt(xsave.xstate_bv as bigint) & (presentComponents(xsave) | 0b11n);
+      // Every user component the saved state says is in use must be one this CPU has: the kernel
+      // refuses a signal frame whose xstate_bv names a feature it did not enable.
+      const used = BigInt(xsave.xstate_bv as bigint) & USER_COMPONENTS;
       const have = requireLayout().xfeatures;
       return describeMissing(used & ~have);
     },
