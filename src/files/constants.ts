@@ -1,4 +1,7 @@
-// open(2)/fcntl(2) numbers the descriptor kinds share (x86_64 and the generic Linux ABI agree on these).
+// open(2)/fcntl(2) numbers the descriptor kinds share: the same on every architecture cryo targets,
+// except O_DIRECT (aarch64 and ppc64 move it), which is the arch's (KernelAbi.openFlags).
+import { hostKernelAbi } from '../arch/index.js';
+
 export const O_ACCMODE = 0o3;
 export const O_RDONLY = 0;
 export const O_WRONLY = 0o1;
@@ -8,7 +11,7 @@ export const O_EXCL = 0o200;
 export const O_NOCTTY = 0o400;
 export const O_TRUNC = 0o1000;
 export const O_NONBLOCK = 0o4000;
-export const O_DIRECT = 0o40000;
+export const O_DIRECT = hostKernelAbi().openFlags.O_DIRECT;
 export const O_CLOEXEC = 0o2000000;
 /** Open flags the kernel drops after open; passing them again would create or truncate. */
 export const O_OPEN_ONLY = O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC;
