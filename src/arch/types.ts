@@ -63,6 +63,16 @@ export interface Sigframe {
   sp: bigint;
 }
 
+/** How one architecture's ABI runs mmap (see SyscallAbi.mmapCall). */
+export interface MmapCall {
+  /** The syscall to run. */
+  readonly name: string;
+  /** Its register arguments; with argStruct, the caller passes the block's address in the task before them. */
+  readonly args: readonly bigint[];
+  /** An argument block the call reads through a pointer (s390x's old_mmap: six longs); absent when all go in registers. */
+  readonly argStruct?: Buffer;
+}
+
 /** The syscall ABI, enough to make a stopped task run one system call. */
 export interface SyscallAbi {
   /** The syscall instruction's bytes; point the IP at a copy of these in the task. */
@@ -73,6 +83,13 @@ export interface SyscallAbi {
   readonly rtSigreturnNr: number;
   /** Returns a copy of `regs` set up to run syscall `nr(args)` at instruction address `ip`. */
   prepare(regs: Buffer, ip: bigint, nr: number | bigint, args: readonly bigint[], sp?: bigint): Buffer;
+  /**
+   * How to run mmap(addr, len, prot, flags, fd, offset): six register arguments on most ABIs; s390x's
+   * mmap takes a pointer to a block of the six (src/inject/mmap.ts places it in the task).
+   */
+  mmapCall(addr: bigint, len: bigint, prot: bigint, flags: bigint, fd: bigint, offset: bigint): MmapCall;
+  /** The stack pointer in `regs` (the regset regsNt names). */
+  sp(regs: Buffer): bigint;
   /** The syscall's return value (signed; -4095..-1 are -errno). */
   result(regs: Buffer): bigint;
   /** The IP after the syscall instruction ran once from `ip`. */

@@ -8,6 +8,7 @@
 import { processVmReadv, processVmWritev, syscallNumber, readU64, writeU64 } from '../sys/index.js';
 import { InjectError } from './errors.js';
 import { syscallFailed, type Injector } from './injector.js';
+import { injectMmap, mmapCallOf, type MmapArgs } from './mmap.js';
 
 /** Words per table entry: nr, 6 arguments, result. */
 const ENTRY_WORDS = 8;
@@ -38,6 +39,21 @@ export class SyscallBatch {
     }
     this.calls.push({ name, args });
     if (this.calls.length === this.max) this.flush();
+  }
+
+  /** Queues mmap(args) as the arch's ABI calls it; one that reads its arguments from memory runs on its own, in order. */
+  addMmap(...args: MmapArgs): void {
+    if (this.place.code === undefined) {
+      injectMmap(this.inj(), ...args);
+      return;
+    }
+    const c = mmapCallOf(this.inj(), args);
+    if (c.argStruct === undefined) {
+      this.add(c.name, ...c.args);
+      return;
+    }
+    this.flush();
+    injectMmap(this.inj(), ...args);
   }
 
   /** Runs every queued call, in order; throws `ENAME from name(args) injected into task PID` for the first that failed. */

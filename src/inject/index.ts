@@ -8,3 +8,4 @@ export { findSyscallSite } from './syscall-site.js';
 export { Injector, syscallFailed, type InjectorOptions } from './injector.js';
 export { SyscallBatch, type BatchPlace } from './batch.js';
 export { mapScratch, findHole, type Scratch } from './scratch.js';
+export { injectMmap, type MmapArgs } from './mmap.js';

@@ -9,6 +9,7 @@ import type { Vma } from '../proc/index.js';
 import { InjectError } from './errors.js';
 import type { Injector } from './injector.js';
 import type { UndoList } from './undo.js';
+import { injectMmap } from './mmap.js';
 
 const PROT_READ = 0x1;
 const PROT_WRITE = 0x2;
@@ -38,7 +39,7 @@ export function findHole(maps: readonly Vma[], size: bigint, page: bigint, floor
 export function mapScratch(inj: Injector, undo: UndoList, maps: readonly Vma[], pageSize: number, pages = 1): Scratch {
   const size = pageSize * pages;
   const want = findHole(maps, BigInt(size), BigInt(pageSize));
-  const addr = BigInt.asUintN(64, inj.call('mmap', want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
+  const addr = BigInt.asUintN(64, injectMmap(inj, want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
   undo.push(`unmap cryo's scratch page at 0x${addr.toString(16)} in task ${inj.pid}`, () => {
     inj.call('munmap', addr, size);
   });

@@ -51,6 +51,12 @@ export const syscallAbi: SyscallAbi = {
     if (sp !== undefined) writeField(out, reg('sp'), sp);
     return out;
   },
+  mmapCall(addr, len, prot, flags, fd, offset) {
+    return { name: 'mmap', args: [addr, len, prot, flags, fd, offset] };
+  },
+  sp(regs) {
+    return readField(regs, reg('sp')) as bigint;
+  },
   result(regs) {
     return BigInt.asIntN(64, readField(regs, reg(SYSCALL_RESULT_REG)) as bigint);
   },
