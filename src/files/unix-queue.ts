@@ -8,6 +8,7 @@ import { DumpError } from '../dump/errors.js';
 import { RestoreError } from '../restore/errors.js';
 import type { MessageValue } from '../images/value.js';
 import type { TaskCtx } from '../restore/task-ctx.js';
+import { injectMmap } from '../inject/index.js';
 import { SO, getIntOpt, setIntOpt } from './socket-opts.js';
 
 const MSG_PEEK = 0x2;
@@ -106,7 +107,7 @@ export function sendPackets(ctx: TaskCtx, from: number, packets: Buffer[], why: 
   let mapped = 0;
   if (biggest > SCRATCH_ROOM) {
     mapped = (biggest + 4095) & ~4095;
-    buf = ctx.call('mmap', 0, mapped, PROT_RW, MAP_PRIVATE_ANON, -1, 0);
+    buf = injectMmap(ctx.inj, 0, mapped, PROT_RW, MAP_PRIVATE_ANON, -1, 0);
   }
   try {
     for (const p of packets) {

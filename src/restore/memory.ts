@@ -6,7 +6,7 @@
 
 import { statSync } from 'node:fs';
 import path from 'node:path';
-import { findHole, SyscallBatch, type BatchPlace } from '../inject/index.js';
+import { findHole, injectMmap, SyscallBatch, type BatchPlace } from '../inject/index.js';
 import { PageReader } from '../images/pages.js';
 import type { MessageValue } from '../images/value.js';
 import { readMaps, type Vma } from '../proc/index.js';
@@ -111,7 +111,7 @@ export function mapScratch(ctx: TaskCtx): void {
   const size = SCRATCH_PAGES * ctx.arch.pageSize;
   const occupied = dumpedVmas(ctx).map((v) => ({ start: big(v.start), end: big(v.end) })).filter((r) => r.end <= 1n << 47n);
   const want = findHole(asVmas(occupied), BigInt(size), BigInt(ctx.arch.pageSize));
-  const addr = BigInt.asUintN(64, ctx.call('mmap', want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
+  const addr = BigInt.asUintN(64, injectMmap(ctx.inj, want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
   ctx.scratch = { addr, size };
   mapBatchArea(ctx, [...occupied, { start: addr, end: addr + BigInt(size) }]);
 }
@@ -129,7 +129,7 @@ function mapBatchArea(ctx: TaskCtx, occupied: Range[]): void {
   const codeSize = Math.ceil(code.length / page) * page;
   const size = codeSize + BATCH_TABLE_PAGES * page;
   const want = findHole(asVmas(occupied), BigInt(size), BigInt(page));
-  const addr = BigInt.asUintN(64, ctx.call('mmap', want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
+  const addr = BigInt.asUintN(64, injectMmap(ctx.inj, want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
   if (processVmWritev(ctx.pid, addr, code) !== code.length) throw new RestoreError('FAILED', `cannot write cryo's batch runner into task ${ctx.pid}`);
   ctx.call('mprotect', addr, codeSize, PROT_READ | PROT_EXEC);
   batchAreas.set(ctx, { addr, size, place: { code: addr, table: addr + BigInt(codeSize), tableSize: BATCH_TABLE_PAGES * page } });
@@ -172,7 +172,7 @@ function mapVmas(ctx: TaskCtx): MessageValue[] {
     const flags = (Number(v.flags) | MAP_FIXED) >>> 0;
     const where = `the mapping at ${hex(start)}`;
     if (kind === 'anon-private') {
-      batch.add('mmap', start, len, prot | PROT_READ | PROT_WRITE, flags | MAP_ANONYMOUS, -1, 0);
+      batch.addMmap(start, len, prot | PROT_READ | PROT_WRITE, flags | MAP_ANONYMOUS, -1, 0);
       if (prot !== (prot | PROT_READ | PROT_WRITE)) fixup.push(v);
       continue;
     }
@@ -187,7 +187,7 @@ function mapVmas(ctx: TaskCtx): MessageValue[] {
     try {
       // Private mappings get their dirty pages written later, so they start writable; shared ones keep the file's access.
       const mprot = kind === 'file-private' ? prot | PROT_READ | PROT_WRITE : prot;
-      ctx.call('mmap', start, len, mprot, flags, fd, big(v.pgoff));
+      injectMmap(ctx.inj, start, len, mprot, flags, fd, big(v.pgoff));
       if (mprot !== prot) fixup.push(v);
     } finally {
       ctx.call('close', fd);

@@ -15,6 +15,7 @@ import { PageReader } from '../images/pages.js';
 import { imageFileName } from '../images/names.js';
 import type { MessageValue } from '../images/value.js';
 import { processVmWritev } from '../sys/index.js';
+import { injectMmap } from '../inject/index.js';
 import { RestoreError } from './errors.js';
 import type { RestoreImages } from './images.js';
 import type { TaskCtx } from './task-ctx.js';
@@ -211,7 +212,7 @@ function inodeFd(ctx: TaskCtx, s: InodeSpec): number {
   if (s.memfdName === undefined) {
     // Shared anonymous memory again (maps shows /dev/zero); map_files gives a descriptor of it.
     if (len === 0n) throw new RestoreError('IMAGE_INCONSISTENT', `shared memory object ${s.shmid} has size 0`);
-    const addr = BigInt.asUintN(64, ctx.call('mmap', 0, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+    const addr = BigInt.asUintN(64, injectMmap(ctx.inj, 0, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
     try {
       fillInode(ctx, s, addr);
       const at = ctx.putString(`/proc/self/map_files/${addr.toString(16)}-${(addr + len).toString(16)}`);
@@ -224,7 +225,7 @@ function inodeFd(ctx: TaskCtx, s: InodeSpec): number {
     fd = Number(ctx.call('memfd_create', name, MFD_CLOEXEC | (s.seals === F_SEAL_SEAL ? 0 : MFD_ALLOW_SEALING)));
     if (s.size > 0n) {
       ctx.call('ftruncate', fd, s.size);
-      const addr = BigInt.asUintN(64, ctx.call('mmap', 0, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+      const addr = BigInt.asUintN(64, injectMmap(ctx.inj, 0, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
       try {
         fillInode(ctx, s, addr);
       } finally {
@@ -273,7 +274,7 @@ export function mapShmemVma(ctx: TaskCtx, v: MessageValue): boolean {
   try {
     // Private mappings get their dirty pages written later, so they start writable.
     const mprot = shared ? prot : prot | PROT_READ | PROT_WRITE;
-    ctx.call('mmap', start, len, mprot, flags, fd, big(v.pgoff));
+    injectMmap(ctx.inj, start, len, mprot, flags, fd, big(v.pgoff));
     return mprot !== prot;
   } finally {
     if (fd !== parked) ctx.call('close', fd);

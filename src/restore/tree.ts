@@ -8,7 +8,7 @@
 // process. Every process made is traced by cryo (PTRACE_O_TRACEFORK), so a failure kills them all.
 
 import type { Arch } from '../arch/types.js';
-import { Injector, UndoList } from '../inject/index.js';
+import { injectMmap, Injector, UndoList } from '../inject/index.js';
 import { readMaps } from '../proc/index.js';
 import {
   ptrace, waitForStop, waitpid, writeU64, errnoName, processVmWritev, kill, stopped, stopSig, exited, exitCode, signaled, termSig, __WALL,
@@ -111,7 +111,7 @@ function options(pid: number): void {
 function building(pid: number, arch: Arch): Building {
   options(pid);
   const inj = Injector.attach(pid, arch, new UndoList(), { maps: readMaps(pid) });
-  const page = BigInt.asUintN(64, inj.call('mmap', 0, arch.pageSize, PROT_RW, MAP_PRIVATE_ANON, -1, 0));
+  const page = BigInt.asUintN(64, injectMmap(inj, 0, arch.pageSize, PROT_RW, MAP_PRIVATE_ANON, -1, 0));
   return { pid, inj, page };
 }
 
