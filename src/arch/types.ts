@@ -230,6 +230,11 @@ export interface Arch {
    * 128 on x86_64 and ppc64, 0 on aarch64 and s390x); a signal frame goes below them.
    */
   readonly redZone: number;
+  /**
+   * The top of the user address range mmap hands out without a hint above it (the kernel's
+   * DEFAULT_MAP_WINDOW; x86_64: 1 << 47 even with 5-level paging). Cryo's own areas go below it.
+   */
+  readonly mmapTop: bigint;
   /** Kernel ABI numbers and layouts of this architecture. */
   readonly kernelAbi: KernelAbi;
 

@@ -24,8 +24,8 @@ export interface Scratch {
   read(offset: number, len: number): Buffer;
 }
 
-/** Lowest address of a hole of `size` bytes with a free page before and after, above `floor`. */
-export function findHole(maps: readonly Vma[], size: bigint, page: bigint, floor = 0x10000n, ceiling = 1n << 47n): bigint {
+/** Highest address of a hole of `size` bytes with a free page before and after, between `floor` and `ceiling` (the arch's mmapTop). */
+export function findHole(maps: readonly Vma[], size: bigint, page: bigint, ceiling: bigint, floor = 0x10000n): bigint {
   const sorted = [...maps].filter((v) => v.end <= ceiling).sort((a, b) => (a.start < b.start ? -1 : 1));
   // Search top-down from below the highest mapping under the ceiling, like the kernel's mmap.
   for (let i = sorted.length - 1; i >= 0; i--) {
@@ -38,7 +38,7 @@ export function findHole(maps: readonly Vma[], size: bigint, page: bigint, floor
 
 export function mapScratch(inj: Injector, undo: UndoList, maps: readonly Vma[], pageSize: number, pages = 1): Scratch {
   const size = pageSize * pages;
-  const want = findHole(maps, BigInt(size), BigInt(pageSize));
+  const want = findHole(maps, BigInt(size), BigInt(pageSize), inj.arch.mmapTop);
   const addr = BigInt.asUintN(64, injectMmap(inj, want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
   undo.push(`unmap cryo's scratch page at 0x${addr.toString(16)} in task ${inj.pid}`, () => {
     inj.call('munmap', addr, size);

@@ -90,8 +90,8 @@ export function replaceStubMappings(ctx: TaskCtx): void {
   const occupied: Range[] = [
     ...moves.map((m) => ({ start: m.from, end: m.from + m.size })),
     ...dumpedVmas(ctx).map((v) => ({ start: big(v.start), end: big(v.end) })),
-  ].filter((r) => r.end <= 1n << 47n);
-  const park = findHole(asVmas(occupied), total, BigInt(ctx.arch.pageSize));
+  ].filter((r) => r.end <= ctx.arch.mmapTop);
+  const park = findHole(asVmas(occupied), total, BigInt(ctx.arch.pageSize), ctx.arch.mmapTop);
   let off = 0n;
   for (const m of moves) {
     mremap(ctx, m.from, m.size, park + off);
@@ -109,8 +109,8 @@ export function replaceStubMappings(ctx: TaskCtx): void {
 /** Maps scratch memory in a hole of the dumped layout (removed again before the task resumes). */
 export function mapScratch(ctx: TaskCtx): void {
   const size = SCRATCH_PAGES * ctx.arch.pageSize;
-  const occupied = dumpedVmas(ctx).map((v) => ({ start: big(v.start), end: big(v.end) })).filter((r) => r.end <= 1n << 47n);
-  const want = findHole(asVmas(occupied), BigInt(size), BigInt(ctx.arch.pageSize));
+  const occupied = dumpedVmas(ctx).map((v) => ({ start: big(v.start), end: big(v.end) })).filter((r) => r.end <= ctx.arch.mmapTop);
+  const want = findHole(asVmas(occupied), BigInt(size), BigInt(ctx.arch.pageSize), ctx.arch.mmapTop);
   const addr = BigInt.asUintN(64, injectMmap(ctx.inj, want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
   ctx.scratch = { addr, size };
   mapBatchArea(ctx, [...occupied, { start: addr, end: addr + BigInt(size) }]);
@@ -128,7 +128,7 @@ function mapBatchArea(ctx: TaskCtx, occupied: Range[]): void {
   const page = ctx.arch.pageSize;
   const codeSize = Math.ceil(code.length / page) * page;
   const size = codeSize + BATCH_TABLE_PAGES * page;
-  const want = findHole(asVmas(occupied), BigInt(size), BigInt(page));
+  const want = findHole(asVmas(occupied), BigInt(size), BigInt(page), ctx.arch.mmapTop);
   const addr = BigInt.asUintN(64, injectMmap(ctx.inj, want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
   if (processVmWritev(ctx.pid, addr, code) !== code.length) throw new RestoreError('FAILED', `cannot write cryo's batch runner into task ${ctx.pid}`);
   ctx.call('mprotect', addr, codeSize, PROT_READ | PROT_EXEC);

@@ -6,18 +6,20 @@ import type { Vma } from '../../src/proc/index.js';
 
 const vma = (start: number, end: number) => ({ start: BigInt(start), end: BigInt(end) }) as Vma;
 const P = 0x1000n;
+/** x86_64's mmapTop. */
+const TOP = 1n << 47n;
 
 test('the highest hole with a guard page on each side', () => {
   const maps = [vma(0x10000, 0x20000), vma(0x23000, 0x30000), vma(0x40000, 0x50000)];
-  assert.equal(findHole(maps, P, P), 0x40000n - P - P);
+  assert.equal(findHole(maps, P, P, TOP), 0x40000n - P - P);
 });
 
 test('a hole too small for page + 2 guards is skipped', () => {
   const maps = [vma(0x10000, 0x20000), vma(0x22000, 0x30000)];
   // 0x20000..0x22000 holds two pages only: the scratch page goes below 0x10000 instead.
-  assert.equal(findHole(maps, P, P, 0x1000n), 0x10000n - P - P);
+  assert.equal(findHole(maps, P, P, TOP, 0x1000n), 0x10000n - P - P);
 });
 
 test('no room at all is an error', () => {
-  assert.throws(() => findHole([vma(0x10000, 0x7fffffff0000)], P, P, 0x10000n, 0x7fffffff0000n), /no free hole/);
+  assert.throws(() => findHole([vma(0x10000, 0x7fffffff0000)], P, P, 0x7fffffff0000n, 0x10000n), /no free hole/);
 });

@@ -14,7 +14,7 @@ import { buildSigframe, NOT_RESTORED_BY_SIGRETURN } from './sigframe.js';
 import { syscallAbi } from './syscall-abi.js';
 import { fixSyscallRestart, RESTART_RULES } from './restart.js';
 import { cpuReport } from './cpu-report.js';
-import { KERNEL_ABI, RED_ZONE } from './kernel-abi.js';
+import { KERNEL_ABI, MMAP_TOP, RED_ZONE } from './kernel-abi.js';
 import { readThreadExtras } from './thread-extras.js';
 
 /** Biggest xsave area the SDM allows today (AMX tiles included) with room to spare. */
@@ -76,6 +76,7 @@ export function createX86_64(probe?: CpuProbe): X86_64Arch {
       { nt: NT_X86_SHSTK, name: 'NT_X86_SHSTK', maxSize: SHSTK_REGSET_SIZE, required: false },
     ],
     redZone: RED_ZONE,
+    mmapTop: MMAP_TOP,
     kernelAbi: KERNEL_ABI,
     get xsaveLayout() {
       return layout;

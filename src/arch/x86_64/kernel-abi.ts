@@ -11,3 +11,6 @@ export const KERNEL_ABI: KernelAbi = {
 
 /** The System V x86_64 psABI red zone below SP. */
 export const RED_ZONE = 128;
+
+/** DEFAULT_MAP_WINDOW: 47 bits of user address space unless a task asks for more (5-level paging). */
+export const MMAP_TOP = 1n << 47n;
