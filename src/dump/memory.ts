@@ -247,6 +247,8 @@ const F_SETPIPE_SZ = 1031;
 const F_GETPIPE_SZ = 1032;
 const SPLICE_F_MOVE = 1;
 const SPLICE_F_NONBLOCK = 2;
+/** Below this many bytes of pages, process_vm_readv + write beats setting up the pipe (CRYO_VMSPLICE_MIN_BYTES overrides). */
+const vmspliceMinBytes = () => Number(process.env.CRYO_VMSPLICE_MIN_BYTES ?? 4 << 20);
 
 /** The largest pipe an unprivileged process may ask for (bigger pipes = fewer injected calls). */
 function pipeMaxSize(): number {
@@ -370,7 +372,6 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
     batchBytes = 0;
   };
   try {
-    if (injection && process.env.CRYO_NO_VMSPLICE !== '1') pipe = new SplicePipe(injection, outFd);
     // Find every run first (cheap with PAGEMAP_SCAN): the total is what progress counts against.
     const todo: { d: DumpVma; runs: Run[] }[] = [];
     for (const d of vmas) {
@@ -382,6 +383,8 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
       for (const r of runs) totalBytes += r.pages * pageSize;
       todo.push({ d, runs });
     }
+    // A few pages are read quicker than a pipe is set up in the task (pipe2, pidfd_getfd, close).
+    if (injection && totalBytes >= vmspliceMinBytes() && process.env.CRYO_NO_VMSPLICE !== '1') pipe = new SplicePipe(injection, outFd);
     reportProgress('dump', 0, totalBytes);
     for (const { d, runs } of todo) {
       const lazy = canBeLazy(d);
