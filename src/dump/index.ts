@@ -277,7 +277,7 @@ async function collectProcess(m: TreeMember, c: CollectCtx): Promise<DumpedProce
 
   // Memory.
   emit({ type: 'stage', stage: 'memory' });
-  const smaps = readSmaps(pid);
+  const smaps = readSmaps(pid, { sizes: [] }); // only VmFlags are used
   const vmas = collectVmas(pid, smaps, files, { start: scratch.addr, end: scratch.addr + BigInt(scratch.size) });
   const exeLink = readExe(pid);
   const exeId = files.mappedFile(procPath(pid, 'exe'), exeLink.path, statOf(procPath(pid, 'exe')));

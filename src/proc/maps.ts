@@ -1,5 +1,6 @@
 // /proc/PID/maps and /proc/PID/smaps: one Vma per line (maps) or per block (smaps).
-import { procPath, readProcLink, readProcText, type Pid } from './read.js';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { ProcReadError, procPath, readProcLink, readProcText, type Pid } from './read.js';
 
 /** What the name column of a VMA says it is. */
 export type VmaNameKind =
@@ -137,52 +138,146 @@ export function parseMaps(text: string): Vma[] {
 }
 
 const SIZE_LINE = /^(\w+):\s+(\d+) kB$/;
+/** The sizes SmapsInfo names (rss, anonymous, anonHugePages, swap): what readSmaps keeps. */
+const NAMED_SIZES: readonly string[] = ['Rss', 'Anonymous', 'AnonHugePages', 'Swap'];
 
 function emptySmaps(): SmapsInfo {
   return { sizes: {}, rss: 0, anonymous: 0, anonHugePages: 0, swap: 0, thpEligible: null, protectionKey: null, vmFlags: [] };
 }
 
-/** Parses /proc/PID/smaps: each Vma carries its smaps block. */
-export function parseSmaps(text: string): Vma[] {
-  const out: Vma[] = [];
-  let cur: SmapsInfo | undefined;
-  for (const line of text.split('\n')) {
-    if (line === '') continue;
-    if (isVmaHeader(line)) {
+/**
+ * Builds Vmas from smaps lines fed one at a time, keeping per VMA only VmFlags, THPeligible,
+ * ProtectionKey and the sizes asked for: a task with 20k VMAs has ~500k smaps lines, which as
+ * strings and records cost more than the dump itself.
+ */
+class SmapsParser {
+  readonly out: Vma[] = [];
+  private cur: SmapsInfo | undefined;
+  constructor(private readonly keep: 'all' | ReadonlySet<string>) {}
+
+  line(line: string): void {
+    if (line === '') return;
+    const c = line.charCodeAt(0);
+    // Header lines start with a lowercase hex address, field lines with a capitalised key.
+    if ((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66)) {
       const vma = parseVmaLine(line);
-      cur = vma.smaps = emptySmaps();
-      out.push(vma);
-      continue;
+      this.cur = vma.smaps = emptySmaps();
+      this.out.push(vma);
+      return;
     }
+    const cur = this.cur;
     if (!cur) throw new Error(`unexpected line before the first VMA in /proc/PID/smaps: ${JSON.stringify(line)}`);
-    const size = SIZE_LINE.exec(line);
-    if (size) {
-      cur.sizes[size[1]!] = Number(size[2]) * 1024;
-      continue;
-    }
     const colon = line.indexOf(':');
     const key = line.slice(0, colon);
-    const value = line.slice(colon + 1).trim();
-    if (key === 'VmFlags') cur.vmFlags = value.split(/\s+/).filter((f) => f !== '');
-    else if (key === 'THPeligible') cur.thpEligible = value === '1';
-    else if (key === 'ProtectionKey') cur.protectionKey = Number(value);
+    if (key === 'VmFlags') cur.vmFlags = line.slice(colon + 1).split(' ').filter((f) => f !== '');
+    else if (key === 'THPeligible') cur.thpEligible = line.slice(colon + 1).trim() === '1';
+    else if (key === 'ProtectionKey') cur.protectionKey = Number(line.slice(colon + 1).trim());
+    else if (this.keep === 'all') {
+      const size = SIZE_LINE.exec(line);
+      if (size) cur.sizes[size[1]!] = Number(size[2]) * 1024;
+    } else if (this.keep.has(key) && line.endsWith(' kB')) {
+      cur.sizes[key] = Number(line.slice(colon + 1, -3)) * 1024;
+    }
   }
-  for (const v of out) {
-    const s = v.smaps!;
-    s.rss = s.sizes.Rss ?? 0;
-    s.anonymous = s.sizes.Anonymous ?? 0;
-    s.anonHugePages = s.sizes.AnonHugePages ?? 0;
-    s.swap = s.sizes.Swap ?? 0;
+
+  finish(): Vma[] {
+    for (const v of this.out) {
+      const s = v.smaps!;
+      s.rss = s.sizes.Rss ?? 0;
+      s.anonymous = s.sizes.Anonymous ?? 0;
+      s.anonHugePages = s.sizes.AnonHugePages ?? 0;
+      s.swap = s.sizes.Swap ?? 0;
+    }
+    return this.out;
   }
-  return out;
+}
+
+/** Parses /proc/PID/smaps text: each Vma carries its smaps block, with every size line. */
+export function parseSmaps(text: string): Vma[] {
+  const p = new SmapsParser('all');
+  for (const line of text.split('\n')) p.line(line);
+  return p.finish();
 }
 
 export function readMaps(pid: Pid): Vma[] {
   return parseMaps(readProcText(procPath(pid, 'maps')));
 }
 
-export function readSmaps(pid: Pid): Vma[] {
-  return parseSmaps(readProcText(procPath(pid, 'smaps')));
+/**
+ * Reads /proc/PID/smaps in chunks, never the whole text at once. `sizes` names the size lines kept
+ * in SmapsInfo.sizes (default: those SmapsInfo names; 'all' keeps every one).
+ */
+export function readSmaps(pid: Pid, opts: { sizes?: 'all' | readonly string[] } = {}): Vma[] {
+  const keep = opts.sizes === 'all' ? 'all' : new Set(opts.sizes ?? NAMED_SIZES);
+  const p = new SmapsParser(keep);
+  const wanted = keep === 'all' ? undefined : lineFilter(['VmFlags', 'THPeligible', 'ProtectionKey', ...keep]);
+  readLines(procPath(pid, 'smaps'), wanted, (line) => p.line(line));
+  return p.finish();
+}
+
+/**
+ * A test on a raw smaps line: VMA headers (a lowercase hex digit first) and lines whose key is one
+ * of `keys`. The others are never decoded into strings.
+ */
+function lineFilter(keys: readonly string[]): (buf: Buffer, start: number, end: number) => boolean {
+  const byFirst: (Buffer[] | undefined)[] = new Array(256);
+  for (const k of keys) {
+    const b = Buffer.from(k + ':', 'latin1');
+    (byFirst[b[0]!] ??= []).push(b);
+  }
+  return (buf, start, end) => {
+    const c = buf[start]!;
+    if ((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66)) return true;
+    const cands = byFirst[c];
+    if (!cands) return false;
+    next: for (const k of cands) {
+      if (end - start < k.length) continue;
+      for (let i = 1; i < k.length; i++) if (buf[start + i] !== k[i]) continue next;
+      return true;
+    }
+    return false;
+  };
+}
+
+/** Feeds each line of a /proc file that passes `wanted` to `each`, reading 256 KiB at a time. */
+function readLines(path: string, wanted: ((buf: Buffer, start: number, end: number) => boolean) | undefined, each: (line: string) => void): void {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw new ProcReadError(path, (err as NodeJS.ErrnoException).code ?? 'EIO', err);
+  }
+  try {
+    const buf = Buffer.allocUnsafe(256 << 10);
+    let have = 0; // bytes of an unfinished line kept at the start of buf
+    for (;;) {
+      if (have === buf.length) throw new Error(`a line of ${path} is longer than ${buf.length} bytes`);
+      let n: number;
+      try {
+        n = readSync(fd, buf, have, buf.length - have, null);
+      } catch (err) {
+        throw new ProcReadError(path, (err as NodeJS.ErrnoException).code ?? 'EIO', err);
+      }
+      const end = have + n;
+      // Only whole lines: a read may end inside one (the rest comes with the next read).
+      let at = 0;
+      for (;;) {
+        let nl = at;
+        while (nl < end && buf[nl] !== 0x0a) nl++;
+        if (nl === end) {
+          if (n !== 0 || at >= end) break;
+          nl = end; // the last line without a newline
+        }
+        if (nl > at && (!wanted || wanted(buf, at, nl))) each(buf.toString('utf8', at, nl));
+        at = nl + 1;
+      }
+      if (n === 0) return;
+      buf.copy(buf, 0, at, end);
+      have = end - at;
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** The file name of a VMA's /proc/PID/map_files entry (lowercase hex, no padding). */
