@@ -284,7 +284,7 @@ async function collectProcess(m: TreeMember, c: CollectCtx): Promise<DumpedProce
   const ti = main.threadInfo;
   const sp = BigInt(((ti.gpregs ?? ti.regs ?? {}) as Record<string, unknown>).sp as bigint ?? 0n);
   const t1 = performance.now();
-  const pages = dumpPages(pid, vmas, arch.pageSize, images.path('pagemap', pid), images.path('pages', c.pagesId), c.pagesId, sp, { inj, scratch, undo });
+  const pages = dumpPages(pid, vmas, arch.pageSize, images.path('pagemap', pid), images.path('pages', c.pagesId), c.pagesId, sp, { inj, scratch, undo, maps: smaps });
   images.record(images.path('pagemap', pid));
   images.record(images.path('pages', c.pagesId));
   const t2 = performance.now();

@@ -1,7 +1,8 @@
 /**
  * The address space: mm-PID.img (every VMA with CRIU's status bits, mm_* fields, auxv) and the
  * private pages (pagemap-PID.img + pages-N.img). Present pages are found with PAGEMAP_SCAN and moved
- * by an injected vmsplice into a pipe spliced into the pages file (one copy); without injection, or
+ * by injected vmsplices into pipes spliced into the pages file (one copy; many per stop with the
+ * arch's batch runner); without injection, or
  * where that cannot read (PROT_NONE), with process_vm_readv or /proc/PID/mem.
  */
 import { closeSync, lstatSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
@@ -13,7 +14,7 @@ import {
   processVmReadv, processVmWritev, rawSyscall,
 } from '../sys/index.js';
 import { ImageWriter, PE_LAZY, PE_PRESENT, createImageFile, type MessageValue } from '../images/index.js';
-import type { Injector, Scratch, UndoList } from '../inject/index.js';
+import { SyscallBatch, mapBatchArea, type BatchArea, type Injector, type Scratch, type UndoList } from '../inject/index.js';
 import { reportProgress } from '../progress.js';
 import { DumpError } from './errors.js';
 import type { FileTable } from './files.js';
@@ -239,6 +240,8 @@ export interface PageInjection {
   inj: Injector;
   scratch: Scratch;
   undo: UndoList;
+  /** The task's address space as read after the scratch page was mapped (where cryo's batch area may go). */
+  maps: readonly Vma[];
 }
 
 const O_CLOEXEC = 0o2000000;
@@ -249,6 +252,10 @@ const SPLICE_F_MOVE = 1;
 const SPLICE_F_NONBLOCK = 2;
 /** Below this many bytes of pages, process_vm_readv + write beats setting up the pipe (CRYO_VMSPLICE_MIN_BYTES overrides). */
 const vmspliceMinBytes = () => Number(process.env.CRYO_VMSPLICE_MIN_BYTES ?? 4 << 20);
+/** Pipes filled per stop of the task where the arch has a batch runner (CRYO_VMSPLICE_PIPES overrides). */
+const splicePipes = () => Math.max(1, Number(process.env.CRYO_VMSPLICE_PIPES ?? 16));
+/** Table pages of the dump's batch area: 64 calls per 4 KiB page. */
+const BATCH_TABLE_PAGES = 1;
 
 /** The largest pipe an unprivileged process may ask for (bigger pipes = fewer injected calls). */
 function pipeMaxSize(): number {
@@ -259,90 +266,187 @@ function pipeMaxSize(): number {
   }
 }
 
-/**
- * Moves pages from the task into the pages file through a pipe the task owns: an injected vmsplice
- * puts references to up to a pipe's worth of page runs into it (no copy), cryo splices them from
- * its copy of the read end (pidfd_getfd) into the file (the one copy, as write() makes).
- */
-class SplicePipe {
-  private readonly tfds: [number, number];
-  private readonly rfd: number;
-  readonly capacity: number;
-  private readonly dropUndo: () => void;
-  private readonly iov: Buffer;
-  readonly maxIov: number;
+/** The size asked for each pipe: the largest allowed, or CRYO_VMSPLICE_PIPE_BYTES (tests: many small batches). */
+const pipeBytes = () => Number(process.env.CRYO_VMSPLICE_PIPE_BYTES ?? 0) || pipeMaxSize();
 
-  constructor(private readonly pi: PageInjection, private readonly outFd: number) {
-    const { inj, scratch, undo } = pi;
-    inj.call('pipe2', scratch.addr, O_CLOEXEC | O_NONBLOCK);
-    const b = scratch.read(0, 8);
-    this.tfds = [b.readInt32LE(0), b.readInt32LE(4)];
-    this.dropUndo = undo.push(`close cryo's pipe (fds ${this.tfds.join(', ')}) in task ${inj.pid}`, () => this.closeInTask());
+/** One pipe the task owns: its fds there, cryo's copy of the read end, its capacity in bytes. */
+interface TaskPipe { tfds: [number, number]; rfd: number; capacity: number }
+
+/**
+ * Moves pages from the task into the pages file through pipes the task owns: an injected vmsplice
+ * puts references to up to a pipe's worth of page runs into each (no copy), cryo splices them from
+ * its copies of the read ends (pidfd_getfd) into the file (the one copy, as write() makes). Where
+ * the arch has a batch runner, one stop of the task fills every pipe (see mapBatchArea); else one
+ * pipe per stop, its iovecs in the scratch page.
+ */
+class SpliceMover {
+  private readonly pipes: TaskPipe[] = [];
+  private readonly dropUndo: () => void;
+  private readonly area: BatchArea | undefined;
+  private readonly batch: SyscallBatch;
+  /** Where pipe i's iovecs go in the task: iovAt + i * iovPerPipe * 16. */
+  private readonly iovAt: bigint;
+  private readonly iovPerPipe: number;
+  private nullFd = -1;
+
+  constructor(private readonly pi: PageInjection, private readonly outFd: number, pageSize: number) {
+    const { inj, scratch, undo, maps } = pi;
+    const want = inj.arch.syscall.batchCode && process.env.CRYO_NO_BATCH !== '1' ? splicePipes() : 1;
+    this.dropUndo = undo.push(`close cryo's pipes in task ${inj.pid}`, () => this.closeInTask());
     const pidfd = pidfdOpen(inj.pid);
     try {
-      this.rfd = pidfdGetfd(pidfd, this.tfds[0]);
+      for (let i = 0; i < want; i++) {
+        try {
+          inj.call('pipe2', scratch.addr, O_CLOEXEC | O_NONBLOCK);
+        } catch (e) {
+          if (i > 0) break; // EMFILE and the like: fewer pipes do
+          throw e;
+        }
+        const b = scratch.read(0, 8);
+        const tfds: [number, number] = [b.readInt32LE(0), b.readInt32LE(4)];
+        const pipe: TaskPipe = { tfds, rfd: -1, capacity: 0 };
+        this.pipes.push(pipe);
+        pipe.rfd = pidfdGetfd(pidfd, tfds[0]);
+        for (let size = pipeBytes(); size > 4096; size >>= 1) {
+          try {
+            rawSyscall('fcntl', pipe.rfd, F_SETPIPE_SZ, size);
+            break;
+          } catch { /* EPERM: over the user's pipe limits; try half */ }
+        }
+        pipe.capacity = Number(rawSyscall('fcntl', pipe.rfd, F_GETPIPE_SZ, 0));
+      }
     } finally {
       closeSync(pidfd);
     }
-    for (let size = pipeMaxSize(); size > 4096; size >>= 1) {
-      try {
-        rawSyscall('fcntl', this.rfd, F_SETPIPE_SZ, size);
-        break;
-      } catch { /* EPERM: over the user's pipe limits; try half */ }
+    // A page-aligned run takes one pipe slot per page: a pipe never needs more iovecs than slots.
+    const slots = Math.max(...this.pipes.map((p) => Math.ceil(p.capacity / pageSize)));
+    this.area = this.pipes.length > 1 ? mapBatchArea(inj, undo, maps, BATCH_TABLE_PAGES, this.pipes.length * Math.min(IOV_MAX, slots) * 16) : undefined;
+    if (this.area) {
+      this.iovAt = this.area.extra;
+      this.iovPerPipe = Math.min(IOV_MAX, slots);
+      this.batch = new SyscallBatch(() => inj, this.area.place);
+    } else {
+      this.iovAt = scratch.addr;
+      this.iovPerPipe = Math.min(IOV_MAX, Math.floor(scratch.size / 16));
+      this.batch = new SyscallBatch(() => inj, { code: undefined, table: 0n, tableSize: 0 });
+      // Without a batch runner more pipes only cost fds: keep one.
+      for (const p of this.pipes.splice(1)) this.closePipe(p);
     }
-    this.capacity = Number(rawSyscall('fcntl', this.rfd, F_GETPIPE_SZ, 0));
-    this.maxIov = Math.min(IOV_MAX, Math.floor(scratch.size / 16));
-    this.iov = Buffer.alloc(this.maxIov * 16);
   }
 
-  /** Writes the ranges (at most maxIov, at most `capacity` bytes) to the file, in order. */
+  /** Bytes one move() takes at most. */
+  get capacity(): number {
+    return this.pipes.reduce((n, p) => n + p.capacity, 0);
+  }
+
+  /** Iovecs one move() takes at most. */
+  get maxIov(): number {
+    return this.pipes.length * this.iovPerPipe;
+  }
+
+  /** Writes the ranges (page-aligned, at most maxIov, at most `capacity` bytes) to the file, in order. */
   move(ranges: { addr: bigint; len: number }[]): void {
-    const { inj, scratch } = this.pi;
+    const { inj } = this.pi;
     let first = 0;
     let skip = 0; // bytes of ranges[first] already moved
     while (first < ranges.length) {
-      let n = 0;
-      for (let i = first; i < ranges.length; i++, n++) {
-        const off = i === first ? skip : 0;
-        iovecBytes(ranges[i]!.addr + BigInt(off), ranges[i]!.len - off, this.iov, n * 16);
+      // Fill the pipes in order: pipe i gets the next piece of the ranges up to its capacity.
+      const iov = Buffer.alloc(this.pipes.length * this.iovPerPipe * 16);
+      const calls: { name: string; args: (bigint | number)[] }[] = [];
+      const asked: number[] = [];
+      let r = first;
+      let off = skip;
+      for (let i = 0; i < this.pipes.length && r < ranges.length; i++) {
+        let room = this.pipes[i]!.capacity;
+        let n = 0;
+        let bytes = 0;
+        while (r < ranges.length && room > 0 && n < this.iovPerPipe) {
+          const len = Math.min(ranges[r]!.len - off, room);
+          iovecBytes(ranges[r]!.addr + BigInt(off), len, iov, (i * this.iovPerPipe + n) * 16);
+          n++;
+          bytes += len;
+          room -= len;
+          off += len;
+          if (off === ranges[r]!.len) { r++; off = 0; }
+        }
+        calls.push({ name: 'vmsplice', args: [this.pipes[i]!.tfds[1], this.iovAt + BigInt(i * this.iovPerPipe * 16), n, SPLICE_F_NONBLOCK] });
+        asked.push(bytes);
       }
-      if (processVmWritev(inj.pid, scratch.addr, this.iov.subarray(0, n * 16)) !== n * 16) {
-        throw new DumpError('FAILED', `cannot write cryo's scratch page in task ${inj.pid}`);
+      const used = (calls.length - 1) * this.iovPerPipe * 16 + Number(calls[calls.length - 1]!.args[2]) * 16;
+      if (processVmWritev(inj.pid, this.iovAt, iov.subarray(0, used)) !== used) {
+        throw new DumpError('FAILED', `cannot write cryo's iovecs into task ${inj.pid}`);
       }
-      const got = Number(inj.call('vmsplice', this.tfds[1], scratch.addr, n, SPLICE_F_NONBLOCK));
-      this.drain(got);
-      // Advance over what the pipe took (a full pipe takes less than asked).
-      let left = got;
-      while (left > 0 && first < ranges.length) {
-        const rest = ranges[first]!.len - skip;
-        if (left >= rest) { left -= rest; first++; skip = 0; } else { skip += left; left = 0; }
+      const got = this.batch.runAll(calls).map(Number);
+      if (got[0] === 0) throw new DumpError('FAILED', `vmsplice injected into task ${inj.pid} moved no pages`);
+      // Pages go to the file in order: after a pipe that took less than asked, later pipes' pages
+      // are dropped and asked for again.
+      let short = false;
+      for (let i = 0; i < got.length; i++) {
+        if (short) {
+          this.drain(this.pipes[i]!.rfd, got[i]!, this.devNull());
+          continue;
+        }
+        this.drain(this.pipes[i]!.rfd, got[i]!, this.outFd);
+        let left = got[i]!;
+        while (left > 0 && first < ranges.length) {
+          const rest = ranges[first]!.len - skip;
+          if (left >= rest) { left -= rest; first++; skip = 0; } else { skip += left; left = 0; }
+        }
+        if (got[i]! < asked[i]!) short = true;
       }
     }
   }
 
-  private drain(bytes: number): void {
+  private devNull(): number {
+    if (this.nullFd < 0) this.nullFd = openSync('/dev/null', 'w');
+    return this.nullFd;
+  }
+
+  private drain(rfd: number, bytes: number, to: number): void {
     for (let left = bytes; left > 0;) {
-      const n = Number(rawSyscall('splice', this.rfd, null, this.outFd, null, left, SPLICE_F_MOVE));
+      const n = Number(rawSyscall('splice', rfd, null, to, null, left, SPLICE_F_MOVE));
       if (n <= 0) throw new DumpError('FAILED', `splice into the pages image moved ${n} bytes`);
       left -= n;
     }
   }
 
+  private closePipe(p: TaskPipe): void {
+    if (p.rfd >= 0) closeSync(p.rfd);
+    p.rfd = -1;
+    try {
+      this.pi.inj.call('close', p.tfds[0]);
+    } finally {
+      this.pi.inj.call('close', p.tfds[1]);
+    }
+  }
+
+  /** Closes the task's ends of every pipe (the undo step; cryo's copies close in close()). */
   private closeInTask(): void {
-    this.pi.inj.call('close', this.tfds[0]);
-    this.pi.inj.call('close', this.tfds[1]);
+    let failed: unknown;
+    for (const p of this.pipes.splice(0)) {
+      try {
+        this.closePipe(p);
+      } catch (e) {
+        failed ??= e; // close the others all the same
+      }
+    }
+    if (failed) throw failed;
   }
 
   close(): void {
-    closeSync(this.rfd);
-    this.closeInTask();
-    this.dropUndo();
+    try {
+      this.closeInTask();
+      this.dropUndo();
+    } finally {
+      if (this.nullFd >= 0) closeSync(this.nullFd);
+      this.area?.unmap();
+    }
   }
 }
 
 /**
  * Writes pagemap-PID.img and pages-ID.img: the present (or swapped) pages of private VMAs. With
- * `injection`, readable pages move by injected vmsplice (see SplicePipe); others (and all without
+ * `injection`, readable pages move by injected vmsplice (see SpliceMover); others (and all without
  * it) by process_vm_readv or /proc/PID/mem into a buffer written to the file.
  */
 export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: number, pagemapFile: string, pagesFile: string, pagesId: number, sp: bigint, injection?: PageInjection): PagesResult {
@@ -355,7 +459,7 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
   const res: PagesResult = { scanned: 0, written: 0 };
   const chunkPages = Math.max(1, (1 << 20) / pageSize);
   let buf: Buffer | undefined;
-  let pipe: SplicePipe | undefined;
+  let pipe: SpliceMover | undefined;
   const spPage = sp & ~(page - 1n);
   // Ranges waiting for the pipe (vmsplice path).
   let batch: { addr: bigint; len: number }[] = [];
@@ -384,7 +488,7 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
       todo.push({ d, runs });
     }
     // A few pages are read quicker than a pipe is set up in the task (pipe2, pidfd_getfd, close).
-    if (injection && totalBytes >= vmspliceMinBytes() && process.env.CRYO_NO_VMSPLICE !== '1') pipe = new SplicePipe(injection, outFd);
+    if (injection && totalBytes >= vmspliceMinBytes() && process.env.CRYO_NO_VMSPLICE !== '1') pipe = new SpliceMover(injection, outFd, pageSize);
     reportProgress('dump', 0, totalBytes);
     for (const { d, runs } of todo) {
       const lazy = canBeLazy(d);

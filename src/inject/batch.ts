@@ -2,8 +2,9 @@
  * Many injected system calls in one stop: the calls are written as a table into the task and the
  * architecture's batch runner (SyscallAbi.batchCode, placed in the task by the caller) runs them
  * all, stopping at the first that fails. One ptrace round trip instead of one per call, which is
- * what mapping 10,000 VMAs costs otherwise. Only for tasks cryo owns (the restore stub): it needs
- * code and a table in the task's memory. Without batchCode every call runs on its own.
+ * what mapping 10,000 VMAs costs otherwise. It needs code and a table in the task's memory: the
+ * restore stub's own pages, or in a dumped task an area cryo maps and unmaps again (batch-area.ts).
+ * Without batchCode every call runs on its own.
  */
 import { processVmReadv, processVmWritev, syscallNumber, readU64, writeU64 } from '../sys/index.js';
 import { InjectError } from './errors.js';
@@ -56,10 +57,25 @@ export class SyscallBatch {
     injectMmap(this.inj(), ...args);
   }
 
-  /** Runs every queued call, in order; throws `ENAME from name(args) injected into task PID` for the first that failed. */
-  flush(): void {
+  /** Runs `calls` in order (after any queued ones); returns each one's result. The first that fails throws, as flush. */
+  runAll(calls: readonly { name: string; args: (bigint | number)[] }[]): bigint[] {
+    this.flush();
+    if (this.place.code === undefined) return calls.map((c) => this.inj().call(c.name, ...c.args));
+    const out: bigint[] = [];
+    for (let i = 0; i < calls.length; i += this.max) {
+      this.calls.push(...calls.slice(i, i + this.max));
+      out.push(...this.flush());
+    }
+    return out;
+  }
+
+  /**
+   * Runs every queued call, in order; returns their results. Throws `ENAME from name(args) injected
+   * into task PID` for the first that failed.
+   */
+  flush(): bigint[] {
     const n = this.calls.length;
-    if (n === 0 || this.place.code === undefined) return;
+    if (n === 0 || this.place.code === undefined) return [];
     const inj = this.inj();
     const table = Buffer.alloc(n * ENTRY_BYTES);
     this.calls.forEach((c, i) => {
@@ -73,9 +89,12 @@ export class SyscallBatch {
     inj.runCode(this.place.code, this.place.table, n);
     const back = processVmReadv(inj.pid, this.place.table, table.length);
     const calls = this.calls.splice(0);
+    const results: bigint[] = [];
     for (let i = 0; i < n; i++) {
       const r = BigInt.asIntN(64, readU64(back, i * ENTRY_BYTES + 56));
       if (r < 0n && r >= -4095n) throw syscallFailed(inj.pid, calls[i]!.name, calls[i]!.args, r);
+      results.push(r);
     }
+    return results;
   }
 }

@@ -2,7 +2,7 @@
 // the task exactly as it was (no scratch page, registers and signal state intact, not traced).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { repoRoot } from '../helpers/paths.js';
@@ -71,6 +71,23 @@ test('--leave-running: the images are written and the task runs on unharmed', ()
     assert.equal(r.stderr, '');
     assert.equal(r.status, 0);
     assert.equal(tracer(t.pid), 0);
+    assert.equal(t.finish(), 'PASS');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('--leave-running dump of a large process (many batches of vmsplices): its maps are as before', () => {
+  const t = startTarget('dump-large', ['96']);
+  try {
+    const maps = readFileSync(`/proc/${t.pid}/maps`, 'utf8');
+    const r = spawnSync(process.execPath, [cli, 'dump', '--leave-running', '-t', String(t.pid), '-D', path.join(t.dir, 'img')], { encoding: 'utf8' });
+    assert.equal(r.stderr, '');
+    assert.equal(r.status, 0);
+    assert.equal(readFileSync(`/proc/${t.pid}/maps`, 'utf8'), maps, 'no scratch page, batch runner or other area left');
+    assert.ok(!readdirSync(`/proc/${t.pid}/fd`).some((fd) => Number(fd) > 2 && readlinkSync(`/proc/${t.pid}/fd/${fd}`).startsWith('pipe:')), 'no pipe left');
+    assert.equal(tracer(t.pid), 0);
+    assert.ok(statSync(path.join(t.dir, 'img', 'pages-1.img')).size >= 96 * 0.8 * (1 << 20) - 4096, 'the pages were written');
     assert.equal(t.finish(), 'PASS');
   } finally {
     t.cleanup();

@@ -1,0 +1,64 @@
+/**
+ * The batch runner (SyscallAbi.batchCode) in a task cryo dumps: one fresh mapping in a hole of its
+ * address space (a free page on both sides, as the scratch page), holding the code (read+exec), the
+ * table of calls and room the caller asks for (e.g. iovecs). The task's own memory is never
+ * written. The munmap is recorded in the undo list the moment the area exists, so every way out of
+ * a dump (failure, abort, success) removes it.
+ */
+import { processVmWritev } from '../sys/index.js';
+import type { Vma } from '../proc/index.js';
+import type { BatchPlace } from './batch.js';
+import { InjectError } from './errors.js';
+import type { Injector } from './injector.js';
+import { injectMmap } from './mmap.js';
+import { findHole } from './scratch.js';
+import type { UndoList } from './undo.js';
+
+const PROT_READ = 0x1;
+const PROT_WRITE = 0x2;
+const PROT_EXEC = 0x4;
+const MAP_PRIVATE = 0x02;
+const MAP_ANONYMOUS = 0x20;
+const MAP_FIXED_NOREPLACE = 0x100000;
+
+export interface BatchArea {
+  /** Where the SyscallBatch of this area runs (code undefined: the arch has no batch runner). */
+  readonly place: BatchPlace;
+  /** The caller's room: `extraBytes` writable bytes. */
+  readonly extra: bigint;
+  /** Unmaps the area now (the undo step is dropped); idempotent. */
+  unmap(): void;
+}
+
+/**
+ * Maps the batch runner, `tablePages` pages of table and `extraBytes` of room into the task, or
+ * returns undefined where the arch has no batch runner (or CRYO_NO_BATCH=1). `occupied` is the
+ * task's address space as read after cryo's own areas were mapped.
+ */
+export function mapBatchArea(inj: Injector, undo: UndoList, occupied: readonly Vma[], tablePages: number, extraBytes: number): BatchArea | undefined {
+  const code = inj.arch.syscall.batchCode;
+  if (!code || process.env.CRYO_NO_BATCH === '1') return undefined;
+  const page = inj.arch.pageSize;
+  const codeSize = Math.ceil(code.length / page) * page;
+  const tableSize = tablePages * page;
+  const size = codeSize + tableSize + Math.ceil(extraBytes / page) * page;
+  const want = findHole(occupied, BigInt(size), BigInt(page), inj.arch.mmapTop);
+  const addr = BigInt.asUintN(64, injectMmap(inj, want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
+  let mapped = true;
+  const unmapNow = () => {
+    if (!mapped) return;
+    inj.call('munmap', addr, size);
+    mapped = false;
+  };
+  const drop = undo.push(`unmap cryo's batch runner at 0x${addr.toString(16)} in task ${inj.pid}`, unmapNow);
+  if (processVmWritev(inj.pid, addr, code) !== code.length) throw new InjectError('NO_SCRATCH', `cannot write cryo's batch runner into task ${inj.pid}`);
+  inj.call('mprotect', addr, codeSize, PROT_READ | PROT_EXEC);
+  return {
+    place: { code: addr, table: addr + BigInt(codeSize), tableSize },
+    extra: addr + BigInt(codeSize + tableSize),
+    unmap() {
+      unmapNow();
+      drop();
+    },
+  };
+}
