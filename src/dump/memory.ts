@@ -13,7 +13,8 @@ import {
   IOV_MAX, PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, SysError, iovecBytes, pagemapScan, pidfdGetfd, pidfdOpen,
   processVmReadv, processVmWritev, rawSyscall,
 } from '../sys/index.js';
-import { ImageWriter, PE_LAZY, PE_PRESENT, createImageFile, type MessageValue } from '../images/index.js';
+import { PE_LAZY, PE_PRESENT, createImageFile, type MessageValue } from '../images/index.js';
+import { PagemapImageWriter } from '../images/pages.js';
 import { SyscallBatch, mapBatchArea, type BatchArea, type Injector, type Scratch, type UndoList } from '../inject/index.js';
 import { reportProgress } from '../progress.js';
 import { DumpError } from './errors.js';
@@ -202,11 +203,10 @@ class PageScanner {
 
 /** pagemap-PID.img: one pagemap_entry per run of pages with the same flags (as PageWriter writes them). */
 class PagemapRecorder {
-  private readonly img: ImageWriter;
+  private readonly img: PagemapImageWriter;
   private pending: { vaddr: bigint; nrPages: number; flags: number } | undefined;
   constructor(file: string, pagesId: number, private readonly pageSize: number) {
-    this.img = ImageWriter.create(file, 'PAGEMAP');
-    this.img.write({ pages_id: pagesId });
+    this.img = new PagemapImageWriter(file, pagesId);
   }
 
   add(vaddr: bigint, nrPages: number, flags: number): void {
@@ -222,7 +222,7 @@ class PagemapRecorder {
   private flush(): void {
     const p = this.pending;
     if (!p) return;
-    this.img.write({ vaddr: p.vaddr, compat_nr_pages: p.nrPages > 0xffffffff ? 0 : p.nrPages, flags: p.flags, nr_pages: BigInt(p.nrPages) });
+    this.img.add(p.vaddr, p.nrPages, p.flags);
     this.pending = undefined;
   }
 

@@ -1,12 +1,14 @@
 // Memory pages: pagemap-*.img (a pagemap_head, then one pagemap_entry per run
 // of pages) and the raw pages-*.img that holds the contents of every run
-// marked PE_PRESENT, back to back. Both are streamed: memory use is bounded
-// by the largest run a caller hands over, never by the file.
+// marked PE_PRESENT, back to back. Pages are streamed: memory use is bounded
+// by the largest run a caller hands over, never by the pages file. A reader
+// holds the pagemap's runs (20 bytes each) while it iterates them.
 
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { ImageError } from './errors.js';
 import { PE_PRESENT } from './flags.js';
-import { ImageReader, ImageWriter, createImageFile } from './image.js';
+import { ImageReader, createImageFile } from './image.js';
+import { headMagicFor, magicValue } from './magics.js';
 import type { MessageValue } from './value.js';
 
 /** x86_64/aarch64(4K)/s390x page size; callers pass their architecture's. */
@@ -35,13 +37,89 @@ function writeAll(fd: number, b: Uint8Array): void {
   for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
 }
 
+const PAGEMAP_HEAD_MAGIC = headMagicFor('PAGEMAP')!;
+const PAGEMAP_MAGIC = magicValue('PAGEMAP')!;
+
+/**
+ * Writes pagemap-*.img entry by entry: the bytes ImageWriter writes for a pagemap_head and
+ * pagemap_entry messages, without a message object and the generic encoder per entry (a sparse
+ * task has 100k runs). Entries fill both nr_pages (field 5, what CRIU >= 3.x reads) and
+ * compat_nr_pages (field 2, what crit 3.17 and older readers read; 0 when it does not fit).
+ */
+export class PagemapImageWriter {
+  private readonly fd: number;
+  private readonly buf = Buffer.allocUnsafe(1 << 16);
+  private len = 0;
+
+  constructor(file: string, pagesId: number) {
+    this.fd = createImageFile(file);
+    this.buf.writeUInt32LE(PAGEMAP_HEAD_MAGIC, 0);
+    this.buf.writeUInt32LE(PAGEMAP_MAGIC, 4);
+    this.len = 12;
+    this.buf[this.len++] = 0x08;
+    this.varint(BigInt(pagesId));
+    this.buf.writeUInt32LE(this.len - 12, 8);
+  }
+
+  add(vaddr: bigint, nrPages: number, flags: number): void {
+    if (this.len + 48 > this.buf.length) this.flush();
+    const start = this.len;
+    this.len += 4;
+    this.buf[this.len++] = 0x08;
+    this.varint(vaddr);
+    this.buf[this.len++] = 0x10;
+    this.varint(BigInt(nrPages > 0xffffffff ? 0 : nrPages));
+    this.buf[this.len++] = 0x20;
+    this.varint(BigInt(flags));
+    this.buf[this.len++] = 0x28;
+    this.varint(BigInt(nrPages));
+    this.buf.writeUInt32LE(this.len - start - 4, start);
+  }
+
+  private varint(v: bigint): void {
+    let n = BigInt.asUintN(64, v);
+    if (n < 0x80n) {
+      this.buf[this.len++] = Number(n);
+      return;
+    }
+    // Below 2^53 without BigInt steps per byte.
+    if (n < 0x20000000000000n) {
+      let x = Number(n);
+      while (x >= 0x80) {
+        this.buf[this.len++] = (x % 0x80) | 0x80;
+        x = Math.floor(x / 0x80);
+      }
+      this.buf[this.len++] = x;
+      return;
+    }
+    while (n >= 0x80n) {
+      this.buf[this.len++] = Number(n & 0x7fn) | 0x80;
+      n >>= 7n;
+    }
+    this.buf[this.len++] = Number(n);
+  }
+
+  private flush(): void {
+    writeAll(this.fd, this.buf.subarray(0, this.len));
+    this.len = 0;
+  }
+
+  close(): void {
+    try {
+      this.flush();
+    } finally {
+      closeSync(this.fd);
+    }
+  }
+}
+
 /**
  * Appends runs of pages to a pages file and records each in the pagemap.
  * Entries fill both nr_pages (field 5, what CRIU >= 3.x reads) and
  * compat_nr_pages (field 2, what crit 3.17 and older readers read).
  */
 export class PageWriter {
-  private readonly pagemap: ImageWriter;
+  private readonly pagemap: PagemapImageWriter;
   private readonly pagesFd: number;
   readonly pageSize: number;
   private offset = 0;
@@ -49,8 +127,7 @@ export class PageWriter {
 
   constructor(opts: PageWriterOptions) {
     this.pageSize = opts.pageSize ?? DEFAULT_PAGE_SIZE;
-    this.pagemap = ImageWriter.create(opts.pagemapFile, 'PAGEMAP');
-    this.pagemap.write({ pages_id: opts.pagesId });
+    this.pagemap = new PagemapImageWriter(opts.pagemapFile, opts.pagesId);
     this.pagesFd = createImageFile(opts.pagesFile);
   }
 
@@ -91,13 +168,7 @@ export class PageWriter {
   private flushEntry(): void {
     const p = this.pending;
     if (!p) return;
-    const entry: MessageValue = {
-      vaddr: p.vaddr,
-      compat_nr_pages: p.nrPages > 0xffffffff ? 0 : p.nrPages,
-      flags: p.flags,
-      nr_pages: BigInt(p.nrPages),
-    };
-    this.pagemap.write(entry);
+    this.pagemap.add(p.vaddr, p.nrPages, p.flags);
     this.pending = undefined;
   }
 
@@ -117,6 +188,95 @@ function runOf(v: MessageValue): Omit<PageRun, 'offset'> {
   let flags = typeof v.flags === 'number' ? v.flags : PE_PRESENT;
   if (v.flags === undefined && v.in_parent === true) flags = 1;
   return { vaddr: v.vaddr as bigint, nrPages: nr, flags };
+}
+
+/** The runs of a pagemap as columns. */
+interface PagemapColumns {
+  count: number;
+  vaddr: BigUint64Array;
+  nrPages: Float64Array;
+  flags: Uint32Array;
+}
+
+/**
+ * The pagemap's runs, decoded without building a message per entry (a sparse task has 100k of
+ * them): head magics, a pagemap_head with `pagesId`, then pagemap_entry messages whose fields are
+ * varints 1-5. Undefined for anything else (other layouts, unknown fields, a damaged file): the
+ * generic decoder reads those and says what is wrong.
+ */
+function decodePagemapRuns(file: string, pagesId: number): PagemapColumns | undefined {
+  let b: Buffer;
+  try {
+    b = readFileSync(file);
+  } catch {
+    return undefined;
+  }
+  if (b.length < 12 || b.readUInt32LE(0) !== PAGEMAP_HEAD_MAGIC || b.readUInt32LE(4) !== PAGEMAP_MAGIC) return undefined;
+  let at = 8;
+  let bad = false; // a varint ran past its entry or was too long
+  // A varint at `at` (advances it).
+  const varint = (end: number): bigint => {
+    let v = 0n;
+    for (let shift = 0n; shift < 70n; shift += 7n) {
+      if (at >= end) break;
+      const c = b[at++]!;
+      v |= BigInt(c & 0x7f) << shift;
+      if (c < 0x80) return BigInt.asUintN(64, v);
+    }
+    bad = true;
+    return 0n;
+  };
+  // Small varints (all but vaddr: up to 2^56) without BigInt.
+  const small = (end: number): number => {
+    let v = 0;
+    let mul = 1;
+    for (let i = 0; i < 8; i++) {
+      if (at >= end) break;
+      const c = b[at++]!;
+      v += (c & 0x7f) * mul;
+      if (c < 0x80) return v;
+      mul *= 128;
+    }
+    bad = true;
+    return 0;
+  };
+  // The head: exactly one field, pages_id.
+  const headLen = b.readInt32LE(at);
+  at += 4;
+  const headEnd = at + headLen;
+  if (headLen < 0 || headEnd > b.length || b[at++] !== 0x08 || small(headEnd) !== pagesId || bad || at !== headEnd) return undefined;
+  const cap = Math.floor((b.length - at) / 8) + 1; // an entry is at least 8 bytes
+  const cols: PagemapColumns = { count: 0, vaddr: new BigUint64Array(cap), nrPages: new Float64Array(cap), flags: new Uint32Array(cap) };
+  while (at < b.length) {
+    if (at + 4 > b.length) return undefined;
+    const len = b.readInt32LE(at);
+    at += 4;
+    const end = at + len;
+    if (len < 0 || end > b.length) return undefined;
+    let vaddr = -1n;
+    let compat = -1;
+    let nr = -1;
+    let flags = -1;
+    let inParent = false;
+    while (at < end) {
+      const key = b[at++]!;
+      if (key === 0x08) vaddr = varint(end);
+      else if (key === 0x10) compat = small(end);
+      else if (key === 0x18) inParent = small(end) === 1;
+      else if (key === 0x20) flags = small(end);
+      else if (key === 0x28) nr = small(end);
+      else return undefined;
+      if (bad) return undefined;
+    }
+    // Required fields missing, or values the generic decoder would refuse (uint32 over 2^32).
+    if (vaddr < 0n || compat < 0 || compat > 0xffffffff || flags > 0xffffffff) return undefined;
+    const i = cols.count++;
+    cols.vaddr[i] = vaddr;
+    cols.nrPages[i] = nr >= 0 ? nr : compat;
+    // As runOf: old images have only compat_nr_pages and in_parent.
+    cols.flags[i] = flags >= 0 ? flags : inParent ? 1 : PE_PRESENT;
+  }
+  return cols;
 }
 
 /** Reads a pagemap and, on demand, the contents of each run from its pages file. */
@@ -152,7 +312,19 @@ export class PageReader implements Iterable<PageRun> {
   readonly pagesPath: string;
 
   *[Symbol.iterator](): Iterator<PageRun> {
+    const fast = decodePagemapRuns(this.pagemapFile, this.pagesId);
     let offset = 0;
+    if (fast) {
+      for (let i = 0; i < fast.count; i++) {
+        const flags = fast.flags[i]!;
+        const nrPages = fast.nrPages[i]!;
+        if (flags & PE_PRESENT) {
+          yield { vaddr: fast.vaddr[i]!, nrPages, flags, offset };
+          offset += nrPages * this.pageSize;
+        } else yield { vaddr: fast.vaddr[i]!, nrPages, flags, offset: -1 };
+      }
+      return;
+    }
     for (let n = this.iter.next(); !n.done; n = this.iter.next()) {
       const run = runOf(n.value.value);
       if (run.flags & PE_PRESENT) {

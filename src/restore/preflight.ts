@@ -191,9 +191,13 @@ export function checkPages(img: RestoreImages, pageSize: number): void {
       if (last && last[1] === r[0]) last[1] = r[1]; else vmas.push([...r]);
     }
     let bytes = 0;
+    const page = BigInt(pageSize);
+    let at = 0; // the range of the last run: runs come in address order, so most checks start there
     for (const run of reader) {
-      const end = run.vaddr + BigInt(run.nrPages * pageSize);
-      if (!vmas.some(([s, e]) => run.vaddr >= s && end <= e)) {
+      const end = run.vaddr + BigInt(run.nrPages) * page;
+      if (!(at < vmas.length && run.vaddr >= vmas[at]![0] && run.vaddr < vmas[at]![1])) at = rangeAt(vmas, run.vaddr);
+      // (The full search only where that fails: a damaged mm image may have overlapping ranges.)
+      if ((at < 0 || end > vmas[at]![1]) && !vmas.some(([s, e]) => run.vaddr >= s && end <= e)) {
         throw new RestoreError('IMAGE_INCONSISTENT', `${img.pagemapFile}: pages at 0x${run.vaddr.toString(16)} lie outside every mapping of mm-${img.pid}.img`);
       }
       if (run.offset >= 0) bytes = run.offset + run.nrPages * pageSize;
@@ -210,6 +214,20 @@ export function checkPages(img: RestoreImages, pageSize: number): void {
   } finally {
     reader.close();
   }
+}
+
+/** The index of the range of sorted, disjoint `ranges` that holds `addr`, or -1. */
+function rangeAt(ranges: readonly [bigint, bigint][], addr: bigint): number {
+  let lo = 0;
+  let hi = ranges.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const [s, e] = ranges[mid]!;
+    if (addr < s) hi = mid - 1;
+    else if (addr >= e) lo = mid + 1;
+    else return mid;
+  }
+  return -1;
 }
 
 /** Who holds a PID, as a message. */
