@@ -12,7 +12,7 @@ import { RestoreError } from './errors.js';
 import { openInTask } from './memory.js';
 import { regFile } from './file-entries.js';
 import { finishShmem, shmemFds } from './shmem.js';
-import type { TaskCtx } from './task-ctx.js';
+import { SharedState, type TaskCtx } from './task-ctx.js';
 
 const O_CLOEXEC = 0o2000000;
 const O_PATH = 0o10000000;
@@ -23,23 +23,9 @@ const F_SETSIG = 10;
 
 const num = (v: unknown): number => Number((v as bigint | number | undefined) ?? 0);
 
-class Session implements FdRestoreSession {
-  private readonly states = new Map<string, unknown>();
-  private readonly queued: (() => void)[] = [];
-
-  constructor(readonly ctx: TaskCtx, readonly high: number) {}
-
-  state<T>(key: string, init: () => T): T {
-    if (!this.states.has(key)) this.states.set(key, init());
-    return this.states.get(key) as T;
-  }
-
-  later(fn: () => void): void {
-    this.queued.push(fn);
-  }
-
-  runLater(): void {
-    for (const fn of this.queued.splice(0)) fn();
+class Session extends SharedState implements FdRestoreSession {
+  constructor(readonly ctx: TaskCtx, readonly high: number) {
+    super();
   }
 }
 

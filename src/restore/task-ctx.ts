@@ -10,12 +10,8 @@ import { processVmReadv, processVmWritev } from '../sys/index.js';
 import type { RestoreImages } from './images.js';
 import type { RestoreEvent } from './events.js';
 
-/**
- * What the processes of one restored tree share: state kept across processes (an open file, a
- * pipe, a shared memory object made in one process and handed to the others) and work that waits
- * until every process has its descriptors.
- */
-export class TreeShare {
+/** State kept by key, and work queued until a later step runs it. */
+export class SharedState {
   private readonly states = new Map<string, unknown>();
   private readonly queued: (() => void)[] = [];
 
@@ -32,6 +28,13 @@ export class TreeShare {
     for (const fn of this.queued.splice(0)) fn();
   }
 }
+
+/**
+ * What the processes of one restored tree share: state kept across processes (an open file, a
+ * pipe, a shared memory object made in one process and handed to the others) and work that waits
+ * until every process has its descriptors.
+ */
+export class TreeShare extends SharedState {}
 
 export class TaskCtx {
   inj: Injector;
