@@ -201,6 +201,33 @@ class PageScanner {
   }
 }
 
+/**
+ * The runs of each of `vmas` (in address order), scanned once per stretch of adjacent VMAs rather
+ * than once per VMA (a task with 20k small VMAs: 20k scans otherwise), then cut at VMA boundaries.
+ */
+function* scanGroups(scanner: PageScanner, vmas: readonly DumpVma[], page: bigint): Generator<{ d: DumpVma; runs: Run[] }> {
+  for (let i = 0; i < vmas.length;) {
+    let j = i + 1;
+    while (j < vmas.length && vmas[j]!.vma.start === vmas[j - 1]!.vma.end) j++;
+    const runs = scanner.runs(vmas[i]!.vma.start, vmas[j - 1]!.vma.end);
+    let k = 0;
+    for (const d of vmas.slice(i, j)) {
+      const mine: Run[] = [];
+      for (; k < runs.length; k++) {
+        const r = runs[k]!;
+        const rEnd = r.start + BigInt(r.pages) * page;
+        if (r.start >= d.vma.end) break;
+        const s = r.start > d.vma.start ? r.start : d.vma.start;
+        const e = rEnd < d.vma.end ? rEnd : d.vma.end;
+        if (e > s) mine.push(s === r.start && e === rEnd ? r : { start: s, pages: Number((e - s) / page), file: r.file });
+        if (rEnd > d.vma.end) break; // the rest of this run belongs to the next VMA
+      }
+      yield { d, runs: mine };
+    }
+    i = j;
+  }
+}
+
 /** pagemap-PID.img: one pagemap_entry per run of pages with the same flags (as PageWriter writes them). */
 class PagemapRecorder {
   private readonly img: PagemapImageWriter;
@@ -478,12 +505,11 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
   try {
     // Find every run first (cheap with PAGEMAP_SCAN): the total is what progress counts against.
     const todo: { d: DumpVma; runs: Run[] }[] = [];
-    for (const d of vmas) {
-      if (!isPrivate(d)) continue;
+    for (const { d, runs: all } of scanGroups(scanner, vmas.filter(isPrivate), page)) {
       const filePrivate = (d.status & S.FILE_PRIVATE) !== 0;
       res.scanned += Number((d.vma.end - d.vma.start) / page);
       // File pages of a private file mapping are not copied-on-write: the file has them.
-      const runs = scanner.runs(d.vma.start, d.vma.end).filter((r) => !(filePrivate && r.file));
+      const runs = filePrivate ? all.filter((r) => !r.file) : all;
       for (const r of runs) totalBytes += r.pages * pageSize;
       todo.push({ d, runs });
     }
