@@ -15,7 +15,7 @@ import {
 } from '../sys/index.js';
 import { PE_LAZY, PE_PRESENT, createImageFile, type MessageValue } from '../images/index.js';
 import { PagemapImageWriter } from '../images/pages.js';
-import { SyscallBatch, mapBatchArea, type BatchArea, type Injector, type Scratch, type UndoList } from '../inject/index.js';
+import { InjectError, SyscallBatch, mapBatchArea, type BatchArea, type Injector, type Scratch, type UndoList } from '../inject/index.js';
 import { reportProgress } from '../progress.js';
 import { DumpError } from './errors.js';
 import type { FileTable } from './files.js';
@@ -347,7 +347,7 @@ class SpliceMover {
     }
     // A page-aligned run takes one pipe slot per page: a pipe never needs more iovecs than slots.
     const slots = Math.max(...this.pipes.map((p) => Math.ceil(p.capacity / pageSize)));
-    this.area = this.pipes.length > 1 ? mapBatchArea(inj, undo, maps, BATCH_TABLE_PAGES, this.pipes.length * Math.min(IOV_MAX, slots) * 16) : undefined;
+    this.area = this.pipes.length > 1 ? this.tryBatchArea(maps, slots) : undefined;
     if (this.area) {
       this.iovAt = this.area.extra;
       this.iovPerPipe = Math.min(IOV_MAX, slots);
@@ -358,6 +358,19 @@ class SpliceMover {
       this.batch = new SyscallBatch(() => inj, { code: undefined, table: 0n, tableSize: 0 });
       // Without a batch runner more pipes only cost fds: keep one.
       for (const p of this.pipes.splice(1)) this.closePipe(p);
+    }
+  }
+
+  /**
+   * The batch runner's area, or undefined where the task refuses it (a seccomp filter against mmap
+   * or mprotect, no hole): pages then move one pipe per stop. A half-made area stays in the undo list.
+   */
+  private tryBatchArea(maps: readonly Vma[], slots: number): BatchArea | undefined {
+    try {
+      return mapBatchArea(this.pi.inj, this.pi.undo, maps, BATCH_TABLE_PAGES, this.pipes.length * Math.min(IOV_MAX, slots) * 16);
+    } catch (e) {
+      if (e instanceof InjectError) return undefined;
+      throw e;
     }
   }
 
