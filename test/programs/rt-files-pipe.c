@@ -16,35 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t term;
-static int out = -1;
-static void on_term(int s) { (void)s; term = 1; }
-static void say(const char *fmt, ...) {
-  char b[1024]; va_list ap; va_start(ap, fmt); int n = vsnprintf(b, sizeof b, fmt, ap); va_end(ap);
-  if (write(out, b, n) != n) _exit(3);
-}
-#define FAIL(...) do { say("FAIL: " __VA_ARGS__); say("\n"); return 1; } while (0)
-#define DIE(what) do { say("FAIL: %s: %s\n", what, strerror(errno)); _exit(1); } while (0)
-
-/* stdio on /dev/null, no inherited fds, own session, OUTFILE open (O_APPEND, close-on-exec). */
-static void start(int argc, char **argv) {
-  if (argc < 3) _exit(1);
-  syscall(SYS_close_range, 3, ~0U, 0);
-  int null = open("/dev/null", O_RDWR);
-  dup2(null, 0); dup2(null, 1); dup2(null, 2);
-  if (null > 2) close(null);
-  if (setsid() < 0) _exit(1);
-  out = open(argv[1], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (out < 0) _exit(1);
-  struct sigaction sa = { .sa_handler = on_term };
-  sigaction(SIGTERM, &sa, NULL);
-}
-
-/* READY, then sleep in 10 ms steps until SIGTERM. */
-static void ready_and_wait(void) {
-  say("READY pid=%d\n", getpid());
-  while (!term) { struct timespec ts = { 0, 10000000 }; nanosleep(&ts, NULL); }
-}
+#include "rt-check.h"
 
 #define PIPE_DATA "bytes queued in the pipe"
 #define FIFO_DATA "bytes queued in the fifo"
