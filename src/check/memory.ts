@@ -4,6 +4,7 @@ import { readPagemapEntries } from '../proc/index.js';
 import { addressOf, ioctl, memfdCreate, rawSyscall, readU64, writeU64 } from '../sys/index.js';
 import { missing, ok, probe } from './result.js';
 import type { CheckResult } from './types.js';
+import { O_CLOEXEC, O_NONBLOCK } from '../files/constants.js';
 
 /** A page of this process that was just written to: [start, end). */
 function touchedPage(pageSize: number): { buf: Buffer; start: bigint; end: bigint } {
@@ -67,8 +68,6 @@ export function softDirtyProbe(pageSize: number): CheckResult {
   }
 }
 
-const O_CLOEXEC = 0o2000000;
-const O_NONBLOCK = 0o4000;
 
 export function userfaultfdProbe(): CheckResult {
   return probe('userfaultfd', false, 'no lazy restore (pages fetched on first touch) or post-copy migration', () => {

@@ -11,16 +11,10 @@ import type { CryoFileStat } from './cryo-image.js';
 import type { ExtraValue, ImageFileKey } from '../images/index.js';
 import type { FdOptions } from '../files/kind.js';
 import { LockTable } from '../files/locks.js';
+import { F_GETPIPE_SZ, F_SETPIPE_SZ, O_ACCMODE, O_CLOEXEC, O_NONBLOCK, O_WRONLY, SPLICE_F_NONBLOCK } from '../files/constants.js';
 
-const O_ACCMODE = 0o3;
-const O_WRONLY = 0o1;
 const O_APPEND = 0o2000;
-const O_CLOEXEC = 0o2000000;
-const O_NONBLOCK = 0o4000;
-const F_SETPIPE_SZ = 1031;
-const F_GETPIPE_SZ = 1032;
 const F_GET_SEALS = 1034;
-const SPLICE_F_NONBLOCK = 2;
 /** CRIU writes ghost files of this size or more as chunks (holes left out). */
 const GHOST_CHUNKS_THRESH = 12288n;
 

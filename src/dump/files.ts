@@ -12,10 +12,10 @@ import { FD_KINDS } from '../files/registry.js';
 import type { DumpFd } from '../files/kind.js';
 import { DumpError } from './errors.js';
 import { FileTable, ZERO_FOWN } from './file-table.js';
+import { O_CLOEXEC } from '../files/constants.js';
 
 export { FileTable, elfBuildId, kernelDev, type GhostFile, type MemfdInode } from './file-table.js';
 
-const O_CLOEXEC = 0o2000000;
 const F_GETSIG = 11;
 const F_GETOWN_EX = 16;
 

@@ -19,6 +19,7 @@ import { InjectError, SyscallBatch, mapBatchArea, type BatchArea, type Injector,
 import { reportProgress } from '../progress.js';
 import { DumpError } from './errors.js';
 import type { FileTable } from './files.js';
+import { F_GETPIPE_SZ, F_SETPIPE_SZ, O_CLOEXEC, O_NONBLOCK, SPLICE_F_NONBLOCK } from '../files/constants.js';
 
 const MAP_SHARED = 0x1;
 const MAP_PRIVATE = 0x2;
@@ -271,12 +272,7 @@ export interface PageInjection {
   maps: readonly Vma[];
 }
 
-const O_CLOEXEC = 0o2000000;
-const O_NONBLOCK = 0o4000;
-const F_SETPIPE_SZ = 1031;
-const F_GETPIPE_SZ = 1032;
 const SPLICE_F_MOVE = 1;
-const SPLICE_F_NONBLOCK = 2;
 /** Below this many bytes of pages, process_vm_readv + write beats setting up the pipe (CRYO_VMSPLICE_MIN_BYTES overrides). */
 const vmspliceMinBytes = () => Number(process.env.CRYO_VMSPLICE_MIN_BYTES ?? 4 << 20);
 /** Pipes filled per stop of the task where the arch has a batch runner (CRYO_VMSPLICE_PIPES overrides). */

@@ -20,6 +20,10 @@ export const F_SETFL = 4;
 export const F_DUPFD_CLOEXEC = 1030;
 export const FD_CLOEXEC = 1;
 export const SEEK_SET = 0;
+export const F_GETPIPE_SZ = 1032;
+export const F_SETPIPE_SZ = 1031;
+export const O_PATH = 0o10000000;
+export const SPLICE_F_NONBLOCK = 2;
 
 export const num = (v: unknown): number => Number((v as bigint | number | undefined) ?? 0);
 export const big = (v: unknown): bigint => BigInt((v as bigint | number | undefined) ?? 0);

@@ -8,9 +8,8 @@ import { rawSyscall } from '../sys/index.js';
 import { hostKernelAbi } from '../arch/index.js';
 import type { MessageValue } from '../images/value.js';
 import type { FileHandle } from '../proc/index.js';
-import { big, num } from './constants.js';
+import { O_PATH, big, num } from './constants.js';
 
-const O_PATH = 0o10000000;
 const O_RDONLY_DIR = hostKernelAbi().openFlags.O_DIRECTORY; // O_RDONLY (0) | O_DIRECTORY
 /** CRIU writes at least 16 u64 words of handle (FH_ENTRY_SIZES__min_entries). */
 const MIN_WORDS = 16;

@@ -18,6 +18,7 @@ import { errnoName } from '../sys/index.js';
 import { DumpError } from '../dump/errors.js';
 import { RestoreError } from '../restore/errors.js';
 import type { TaskCtx } from '../restore/task-ctx.js';
+import { SEEK_SET } from './constants.js';
 
 /** file_lock_entry.flag (CRIU's FL_* kinds). */
 export const FL_POSIX = 1;
@@ -32,7 +33,6 @@ const LOCK_EX = 2;
 const LOCK_NB = 4;
 const F_SETLK = 6;
 const F_OFD_SETLK = 37;
-const SEEK_SET = 0;
 
 const KIND_FLAG: Record<string, number> = { POSIX: FL_POSIX, FLOCK: FL_FLOCK, OFDLCK: FL_OFD };
 const TYPE: Record<string, number> = { READ: F_RDLCK, WRITE: F_WRLCK };

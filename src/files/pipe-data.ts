@@ -2,8 +2,8 @@
 import { RestoreError } from '../restore/errors.js';
 import type { TaskCtx } from '../restore/task-ctx.js';
 import type { FdRestoreSession } from './kind.js';
+import { F_SETPIPE_SZ } from './constants.js';
 
-const F_SETPIPE_SZ = 1031;
 const DEFAULT_PIPE_SIZE = 65536;
 /** Where pipe data is staged in the scratch area, and how much at a time. */
 const PIPE_CHUNK_AT = 8192;

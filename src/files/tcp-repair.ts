@@ -23,7 +23,7 @@ import { SysError, errnoName, rawSyscall, readI32, readU32, writeI32, writeU32 }
 import * as K from './inet-consts.js';
 import { getInt, getOpt, setOpt } from './inet-opts.js';
 import { sockaddr, type InetAddr } from './inet-addr.js';
-import { num } from './constants.js';
+import { F_SETFL, O_NONBLOCK, num } from './constants.js';
 
 export interface TcpStream {
   entry: MessageValue;
@@ -120,8 +120,6 @@ export function holdUntilDumpEnds(fd: number): (taskRunsOn: boolean) => void {
 const CHUNK_AT = 8192;
 const CHUNK = 8192;
 const INT_MAX = 0x7fffffff;
-const O_NONBLOCK = 0o4000;
-const F_SETFL = 4;
 
 function call(ctx: TaskCtx, why: string, what: string, name: string, ...args: (number | bigint)[]): bigint {
   const r = ctx.raw(name, ...args);

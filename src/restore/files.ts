@@ -13,11 +13,8 @@ import { openInTask } from './memory.js';
 import { regFile } from './file-entries.js';
 import { finishShmem, shmemFds } from './shmem.js';
 import { SharedState, type TaskCtx } from './task-ctx.js';
+import { FD_CLOEXEC, F_SETFD, O_CLOEXEC, O_PATH } from '../files/constants.js';
 
-const O_CLOEXEC = 0o2000000;
-const O_PATH = 0o10000000;
-const FD_CLOEXEC = 1;
-const F_SETFD = 2;
 const F_SETOWN_EX = 15;
 const F_SETSIG = 10;
 

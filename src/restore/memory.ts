@@ -17,6 +17,7 @@ import { regFile } from './preflight.js';
 import type { TaskCtx } from './task-ctx.js';
 import { vmaKind, VMA } from './vma-kinds.js';
 import { mapShmemVma } from './shmem.js';
+import { O_ACCMODE, O_CLOEXEC } from '../files/constants.js';
 
 const PROT_READ = 0x1;
 const PROT_WRITE = 0x2;
@@ -27,8 +28,6 @@ const MAP_ANONYMOUS = 0x20;
 const MAP_FIXED_NOREPLACE = 0x100000;
 const MREMAP_MAYMOVE = 1;
 const MREMAP_FIXED = 2;
-const O_ACCMODE = 3;
-const O_CLOEXEC = 0o2000000;
 const AT_FDCWD = -100;
 const PR_SET_MM = 35;
 const PR_SET_MM_MAP = 14;

@@ -20,6 +20,7 @@ import { RestoreError } from './errors.js';
 import type { RestoreImages } from './images.js';
 import type { TaskCtx } from './task-ctx.js';
 import { VMA } from './vma-kinds.js';
+import { F_DUPFD_CLOEXEC, O_ACCMODE, O_CLOEXEC, O_CREAT, O_EXCL, O_NOCTTY, O_RDONLY, O_RDWR, O_TRUNC, SEEK_SET } from '../files/constants.js';
 
 const PROT_READ = 0x1;
 const PROT_WRITE = 0x2;
@@ -28,18 +29,8 @@ const MAP_FIXED = 0x10;
 const MAP_ANONYMOUS = 0x20;
 const MFD_CLOEXEC = 0x1;
 const MFD_ALLOW_SEALING = 0x2;
-const O_ACCMODE = 3;
-const O_RDONLY = 0;
-const O_RDWR = 2;
-const O_CREAT = 0o100;
-const O_EXCL = 0o200;
-const O_NOCTTY = 0o400;
-const O_TRUNC = 0o1000;
-const O_CLOEXEC = 0o2000000;
-const F_DUPFD_CLOEXEC = 1030;
 const F_ADD_SEALS = 1033;
 const F_SEAL_SEAL = 1;
-const SEEK_SET = 0;
 /** What an anonymous shmem segment is named in memfd.img (CRIU 4.2 writes the mapping's path). */
 const DEV_ZERO = '/dev/zero';
 
