@@ -47,6 +47,8 @@ export interface FdOptions {
   readonly inheritFds?: ReadonlyMap<string, number>;
   /** The job's terminal may be outside the dump; restore gives it cryo's own (`--shell-job`). */
   readonly shellJob?: boolean;
+  /** Restore: a deleted file the task had open is recreated with the set-id bits the dump recorded (`--allow-setid-files`). */
+  readonly allowSetidFiles?: boolean;
 }
 
 /** What the dump knows about one descriptor of the task (the first of its open file). */
@@ -115,6 +117,8 @@ export interface FdKind {
 
   /** Preflight: file ids this descriptor needs on disk (checked for existence, type, size, mtime). */
   neededFiles?(entry: MessageValue): number[];
+  /** Preflight: the kind of file (S_IFMT) those must be, where the descriptor kind decides it (a FIFO). */
+  readonly neededType?: number;
   /** Preflight: throw a one-line RestoreError for anything `restore` could not do. */
   check?(img: RestoreImages, entry: MessageValue, why: string): void;
   /** Restore: a new descriptor of the file in the task (any number; see the module comment). */

@@ -2,7 +2,7 @@
 // while open is a ghost: the dump saves its content (FileTable), restore recreates it at its old
 // path for as long as the task opens it (src/restore/ghost-files.ts).
 import { RestoreError } from '../restore/errors.js';
-import { openInTask } from '../restore/memory.js';
+import { openImagePath } from '../restore/image-paths.js';
 import { major } from '../dump/file-table.js';
 import type { FdKind } from './kind.js';
 import { O_OPEN_ONLY, SEEK_SET, big, num } from './constants.js';
@@ -17,7 +17,7 @@ export const regKind: FdKind = {
   dump: (c) => c.table.regEntry(c.id, c.procFd, (c.target as { path: string }).path, c.flags, c.info.pos, c.fown),
   neededFiles: (reg) => [num(reg.id)],
   restore({ ctx, entry: reg, why }) {
-    const fd = openInTask(ctx, String(reg.name), num(reg.flags) & ~O_OPEN_ONLY, why);
+    const fd = openImagePath(ctx, String(reg.name), num(reg.flags) & ~O_OPEN_ONLY, why);
     const pos = big(reg.pos);
     if (pos !== 0n) {
       const r = ctx.raw('lseek', fd, pos, SEEK_SET);

@@ -9,7 +9,7 @@ import type { MessageValue } from '../images/value.js';
 import type { FdRestoreSession } from '../files/kind.js';
 import { fdKindOfType } from '../files/registry.js';
 import { RestoreError } from './errors.js';
-import { openInTask } from './memory.js';
+import { openImagePath, S_IFDIR } from './image-paths.js';
 import { regFile } from './file-entries.js';
 import { finishShmem, shmemFds } from './shmem.js';
 import { SharedState, type TaskCtx } from './task-ctx.js';
@@ -64,18 +64,24 @@ function setOwner(ctx: TaskCtx, fd: number, fown: MessageValue | undefined): voi
 function restoreFs(ctx: TaskCtx): void {
   const fs = ctx.img.fs;
   if (!fs) return;
-  // Both paths are as cryo sees them (from its root): change directory before chroot, which keeps it.
+  // Both paths are as cryo sees them (from its root), opened without following a link: enter the
+  // root by its descriptor (chroot(".")), then the working directory by its own.
   const cwd = regFile(ctx.img, Number(fs.cwd_id), 'the working directory');
-  const fd = openInTask(ctx, String(cwd.name), O_PATH | O_CLOEXEC, 'the working directory');
-  try {
-    ctx.call('fchdir', fd);
-  } finally {
-    ctx.call('close', fd);
-  }
   const root = regFile(ctx.img, Number(fs.root_id), 'the root directory');
-  if (String(root.name) !== '/') {
-    const at = ctx.putString(String(root.name));
-    ctx.call('chroot', at);
+  const cwdFd = openImagePath(ctx, String(cwd.name), O_PATH | O_CLOEXEC, 'the working directory', S_IFDIR);
+  try {
+    if (String(root.name) !== '/') {
+      const rootFd = openImagePath(ctx, String(root.name), O_PATH | O_CLOEXEC, 'the root directory', S_IFDIR);
+      try {
+        ctx.call('fchdir', rootFd);
+      } finally {
+        ctx.call('close', rootFd);
+      }
+      ctx.call('chroot', ctx.putString('.'));
+    }
+    ctx.call('fchdir', cwdFd);
+  } finally {
+    ctx.call('close', cwdFd);
   }
   if (fs.umask !== undefined) ctx.call('umask', Number(fs.umask));
 }

@@ -17,6 +17,8 @@ import { regFile } from './preflight.js';
 import type { TaskCtx } from './task-ctx.js';
 import { vmaKind, VMA } from './vma-kinds.js';
 import { mapShmemVma } from './shmem.js';
+import { FillableRanges, outsideFillable } from './fillable.js';
+import { openImagePath, S_IFREG } from './image-paths.js';
 import { O_ACCMODE, O_CLOEXEC } from '../files/constants.js';
 
 const PROT_READ = 0x1;
@@ -182,7 +184,7 @@ function mapVmas(ctx: TaskCtx): MessageValue[] {
     }
     const reg = regFile(ctx.img, Number(v.shmid), where);
     const openFlags = kind === 'file-shared' ? (Number(v.fdflags ?? 0) & O_ACCMODE) : 0;
-    const fd = openInTask(ctx, String(reg.name), openFlags | O_CLOEXEC, where);
+    const fd = openImagePath(ctx, String(reg.name), openFlags | O_CLOEXEC, where);
     try {
       // Private mappings get their dirty pages written later, so they start writable; shared ones keep the file's access.
       const mprot = kind === 'file-private' ? prot | PROT_READ | PROT_WRITE : prot;
@@ -220,6 +222,8 @@ function fillPages(ctx: TaskCtx): void {
   const skip = dumpedVmas(ctx).filter((v) => vmaKind(Number(v.status)) === 'vdso' || vmaKind(Number(v.status)) === 'skip')
     .map((v) => ({ start: big(v.start), end: big(v.end) }));
   const reader = new PageReader(ctx.img.pagemapFile, undefined, page);
+  // Preflight checked the runs; the pagemap is read again here, so each run is checked again.
+  const fillable = new FillableRanges(ctx.img);
   const pagesFile = path.resolve(reader.pagesPath);
   const maxIov = Math.min(IOV_MAX, Math.floor(scratch.size / 16));
   const iov = Buffer.alloc(maxIov * 16);
@@ -248,6 +252,7 @@ function fillPages(ctx: TaskCtx): void {
       if (run.offset < 0) continue; // no contents (PE_PARENT / lazy without data): stays zero
       if (skip.some((r) => run.vaddr >= r.start && run.vaddr < r.end)) continue; // the kernel's own vdso pages
       const total = run.nrPages * page;
+      if (!fillable.covers(run.vaddr, run.vaddr + BigInt(total))) throw outsideFillable(ctx.img, run.vaddr);
       for (let done = 0; done < total;) {
         const len = Math.min(total - done, PREADV_MAX_BYTES);
         const off = run.offset + done;
@@ -298,7 +303,7 @@ function setMmMap(ctx: TaskCtx): void {
   auxv.forEach((v, i) => writeU64(auxvBuf, v, i * 8));
   const auxvAddr = ctx.put(auxvBuf, 1024);
   const exe = regFile(ctx.img, Number(mm.exe_file_id), 'the executable');
-  const exeFd = openInTask(ctx, String(exe.name), O_CLOEXEC, 'the executable');
+  const exeFd = openImagePath(ctx, String(exe.name), O_CLOEXEC, 'the executable', S_IFREG);
   try {
     const at = ctx.put(mmMapStruct(mm, auxvAddr, auxvBuf.length, exeFd), 512);
     const r = ctx.raw('prctl', PR_SET_MM, PR_SET_MM_MAP, at, 104, 0);

@@ -1,7 +1,7 @@
 // Everything restore checks before the point of no return. Nothing here starts
 // a process or changes the system; each failure is one RestoreError line.
 
-import { readFileSync, statSync, type Stats } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import type { Arch, ThreadInfo } from '../arch/types.js';
 import { PageReader } from '../images/pages.js';
 import { readCryoFileStats } from '../dump/cryo-image.js';
@@ -13,16 +13,12 @@ import { checkGhost, ghostFiles } from './ghost-files.js';
 import { checkShmem } from './shmem.js';
 import { regFile } from './file-entries.js';
 import { fdKindNames, fdKindOfType } from '../files/registry.js';
+import { checkImagePath, S_IFDIR, S_IFMT, S_IFREG, typeName } from './image-paths.js';
+import { checkPrivateFileMappings, FillableRanges, outsideFillable } from './fillable.js';
 
 export { regFile } from './file-entries.js';
 
 const num = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : ((v as number | undefined) ?? 0));
-const S_IFMT = 0o170000;
-const FILE_TYPES: Record<number, string> = {
-  0o100000: 'a regular file', 0o040000: 'a directory', 0o020000: 'a character device', 0o060000: 'a block device',
-  0o010000: 'a FIFO', 0o140000: 'a socket', 0o120000: 'a symbolic link',
-};
-const typeName = (mode: number) => FILE_TYPES[mode & S_IFMT] ?? `mode 0${(mode & S_IFMT).toString(8)}`;
 
 /** The thread_info of the task's only thread, as the arch module reads it. */
 export function threadInfoOf(img: RestoreImages, arch: Arch): ThreadInfo {
@@ -92,13 +88,19 @@ export function checkSupported(img: RestoreImages): void {
 export interface FileUse {
   id: number;
   why: string;
+  /** The kind of file the use needs (S_IFMT), where the use decides it (a FIFO, the working directory). */
+  type?: number;
 }
 
 /** Every file id the task needs, with the first reason it is needed. */
 export function neededFiles(img: RestoreImages): FileUse[] {
-  const uses = new Map<number, string>();
-  const add = (id: number, why: string) => { if (!uses.has(id)) uses.set(id, why); };
-  add(num(img.mm.exe_file_id), 'the executable');
+  const uses = new Map<number, FileUse>();
+  const add = (id: number, why: string, type?: number) => {
+    const u = uses.get(id);
+    if (!u) uses.set(id, type === undefined ? { id, why } : { id, why, type });
+    else if (u.type === undefined && type !== undefined) u.type = type;
+  };
+  add(num(img.mm.exe_file_id), 'the executable', S_IFREG);
   for (const v of (img.mm.vmas as MessageValue[] | undefined) ?? []) {
     const k = vmaKind(num(v.status));
     if (k === 'file-private' || k === 'file-shared') add(num(v.shmid), `the mapping at 0x${BigInt(v.start as bigint).toString(16)}`);
@@ -107,13 +109,13 @@ export function neededFiles(img: RestoreImages): FileUse[] {
     const f = img.files.get(num(fd.id));
     const kind = fdKindOfType(f?.type);
     const entry = kind && (f?.[kind.field] as MessageValue | undefined);
-    if (kind?.neededFiles && entry) for (const id of kind.neededFiles(entry)) add(id, `fd ${fd.fd}`);
+    if (kind?.neededFiles && entry) for (const id of kind.neededFiles(entry)) add(id, `fd ${fd.fd}`, kind.neededType);
   }
   if (img.fs) {
-    add(num(img.fs.cwd_id), 'the working directory');
-    add(num(img.fs.root_id), 'the root directory');
+    add(num(img.fs.cwd_id), 'the working directory', S_IFDIR);
+    add(num(img.fs.root_id), 'the root directory', S_IFDIR);
   }
-  return [...uses].map(([id, why]) => ({ id, why }));
+  return [...uses.values()];
 }
 
 /** Extra per-file facts a cryo dump may record (the cryo-specific image); absent for CRIU dumps. */
@@ -126,37 +128,29 @@ const showTime = (ns: bigint) => `${new Date(Number(ns / 1_000_000n)).toISOStrin
 
 export function checkFiles(img: RestoreImages, facts: ReadonlyMap<number, FileFacts> = new Map()): void {
   const { ghosts } = ghostFiles(img);
-  for (const { id, why } of neededFiles(img)) {
+  for (const { id, why, type } of neededFiles(img)) {
     const reg = regFile(img, id, why);
     const name = String(reg.name);
+    const mode = num(reg.mode);
+    if (type !== undefined && mode !== 0 && (mode & S_IFMT) !== type) {
+      throw new RestoreError('IMAGE_INCONSISTENT', `files.img: file id ${id} (${name}, ${why}) is ${typeName(mode)}, which ${why} cannot be`);
+    }
     const ghost = ghosts.get(id);
     if (ghost) {
-      checkGhost(img, ghost, name, why);
+      checkGhost(img, ghost, name, why, type, img.fdOptions?.allowSetidFiles ?? false);
       continue;
     }
-    let st: Stats;
-    try {
-      st = statSync(name, { bigint: false });
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code ?? 'error';
-      throw new RestoreError('FILE_MISSING', `${name} (${why}) cannot be found (${code}): restore needs it where it was at dump time`);
-    }
-    const mode = num(reg.mode);
-    if (mode !== 0 && (st.mode & S_IFMT) !== (mode & S_IFMT)) {
-      throw new RestoreError('FILE_CHANGED', `${name} (${why}) is now ${typeName(st.mode)}, it was ${typeName(mode)} at dump time`);
-    }
+    // The use's own kind where it has one (a FIFO's mode may be 0 in the image), else the image's.
+    const { st, big } = checkImagePath(name, why, type ?? (mode !== 0 ? mode & S_IFMT : undefined));
     if (reg.size !== undefined && st.isFile() && BigInt(st.size) !== BigInt(reg.size as bigint)) {
       throw new RestoreError('FILE_CHANGED',
         `${name} (${why}) has ${st.size} bytes, it had ${reg.size} at dump time: restore needs the file as it was`);
     }
     // Only where CRIU checks the size (not for O_WRONLY|O_APPEND logs, which may grow).
     const mtime = facts.get(id)?.mtimeNs;
-    if (mtime !== undefined && reg.size !== undefined && st.isFile()) {
-      const now = statSync(name, { bigint: true }).mtimeNs;
-      if (now !== mtime) {
-        throw new RestoreError('FILE_CHANGED',
-          `${name} (${why}) was modified after the dump (mtime ${showTime(now)}, it was ${showTime(mtime)} at dump time): restore needs the file as it was`);
-      }
+    if (mtime !== undefined && reg.size !== undefined && st.isFile() && big.mtimeNs !== mtime) {
+      throw new RestoreError('FILE_CHANGED',
+        `${name} (${why}) was modified after the dump (mtime ${showTime(big.mtimeNs)}, it was ${showTime(mtime)} at dump time): restore needs the file as it was`);
     }
   }
 }
@@ -173,7 +167,7 @@ export function checkFds(img: RestoreImages): void {
   }
 }
 
-/** The pages file holds what the pagemap promises, and every run lies in a mapping. */
+/** The pages file holds what the pagemap promises, and every run lies in memory restore may fill. */
 export function checkPages(img: RestoreImages, pageSize: number): void {
   let reader: PageReader;
   try {
@@ -182,24 +176,11 @@ export function checkPages(img: RestoreImages, pageSize: number): void {
     throw new RestoreError('IMAGE_CORRUPT', `corrupt image: ${(e as Error).message}`);
   }
   try {
-    // Runs may span adjacent mappings: check against the merged, contiguous ranges.
-    const vmas: [bigint, bigint][] = [];
-    const sorted = ((img.mm.vmas as MessageValue[] | undefined) ?? []).map((v) => [BigInt(v.start as bigint), BigInt(v.end as bigint)] as [bigint, bigint])
-      .sort((a, b) => (a[0] < b[0] ? -1 : 1));
-    for (const r of sorted) {
-      const last = vmas[vmas.length - 1];
-      if (last && last[1] === r[0]) last[1] = r[1]; else vmas.push([...r]);
-    }
+    const fillable = new FillableRanges(img);
     let bytes = 0;
     const page = BigInt(pageSize);
-    let at = 0; // the range of the last run: runs come in address order, so most checks start there
     for (const run of reader) {
-      const end = run.vaddr + BigInt(run.nrPages) * page;
-      if (!(at < vmas.length && run.vaddr >= vmas[at]![0] && run.vaddr < vmas[at]![1])) at = rangeAt(vmas, run.vaddr);
-      // (The full search only where that fails: a damaged mm image may have overlapping ranges.)
-      if ((at < 0 || end > vmas[at]![1]) && !vmas.some(([s, e]) => run.vaddr >= s && end <= e)) {
-        throw new RestoreError('IMAGE_INCONSISTENT', `${img.pagemapFile}: pages at 0x${run.vaddr.toString(16)} lie outside every mapping of mm-${img.pid}.img`);
-      }
+      if (!fillable.covers(run.vaddr, run.vaddr + BigInt(run.nrPages) * page)) throw outsideFillable(img, run.vaddr);
       if (run.offset >= 0) bytes = run.offset + run.nrPages * pageSize;
     }
     let size = 0;
@@ -214,20 +195,6 @@ export function checkPages(img: RestoreImages, pageSize: number): void {
   } finally {
     reader.close();
   }
-}
-
-/** The index of the range of sorted, disjoint `ranges` that holds `addr`, or -1. */
-function rangeAt(ranges: readonly [bigint, bigint][], addr: bigint): number {
-  let lo = 0;
-  let hi = ranges.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const [s, e] = ranges[mid]!;
-    if (addr < s) hi = mid - 1;
-    else if (addr >= e) lo = mid + 1;
-    else return mid;
-  }
-  return -1;
 }
 
 /** Who holds a PID, as a message. */
@@ -274,6 +241,7 @@ export function preflight(img: RestoreImages, arch: Arch, opts: PreflightOptions
   checkArch(img, arch);
   checkSupported(img);
   checkCpu(img, arch);
+  checkPrivateFileMappings(img);
   checkPages(img, arch.pageSize);
   checkShmem(img, arch.pageSize);
   checkFiles(img, opts.fileFacts ?? fileFactsOf(img.dir));

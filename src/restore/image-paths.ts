@@ -1,0 +1,101 @@
+// The paths images name, checked and opened as the images say and no further: restore runs as
+// root, and an image (or someone who planted a symbolic link after the dump) must not make it
+// open, create, chown or unlink anything the dump did not see. A dump records real paths (the
+// kernel's d_path), so a symbolic link on the way is never the dump's: it is refused.
+
+import { statSync, type BigIntStats, type Stats } from 'node:fs';
+import { errnoName } from '../sys/index.js';
+import { lookupNoSymlinks, notCleanAbsolute, openHow, RESOLVE_NO_SYMLINKS } from '../sys/safe-path.js';
+import { RestoreError } from './errors.js';
+import type { TaskCtx } from './task-ctx.js';
+
+export const S_IFMT = 0o170000;
+export const S_IFREG = 0o100000;
+export const S_IFDIR = 0o040000;
+export const S_IFIFO = 0o010000;
+export const S_IFSOCK = 0o140000;
+/** The set-user-ID and set-group-ID bits. */
+export const S_ISXID = 0o6000;
+
+const FILE_TYPES: Record<number, string> = {
+  0o100000: 'a regular file', 0o040000: 'a directory', 0o020000: 'a character device', 0o060000: 'a block device',
+  0o010000: 'a FIFO', 0o140000: 'a socket', 0o120000: 'a symbolic link',
+};
+export const typeName = (mode: number) => FILE_TYPES[mode & S_IFMT] ?? `mode 0${(mode & S_IFMT).toString(8)}`;
+
+/** Where openImagePath puts struct open_how in the scratch area (after a path of up to PATH_MAX). */
+const HOW_AT = 4096;
+const AT_FDCWD = -100;
+
+/** A path an image names: absolute and normalized, or a one-line refusal. */
+export function checkCleanPath(name: string, why: string): void {
+  const bad = notCleanAbsolute(name);
+  if (bad !== undefined) {
+    throw new RestoreError('UNSAFE', `${why} names the path ${JSON.stringify(name)}, and ${bad}: cryo uses only the full paths a dump records (a damaged or crafted image)`);
+  }
+}
+
+const symlinkRefusal = (name: string, why: string, link: string) => new RestoreError('UNSAFE',
+  `${name} (${why}): ${link} is a symbolic link, which the dump did not see (it records real paths): restore does not follow it; put the real ${link === name ? 'file' : 'directory'} back there`);
+
+/**
+ * Preflight: `name` is a clean absolute path, nothing on the way is a symbolic link, it exists
+ * and (with `type`, an S_IFMT value) is that kind of file. Its stats, as numbers and with
+ * nanoseconds.
+ */
+export function checkImagePath(name: string, why: string, type?: number): { st: Stats; big: BigIntStats } {
+  checkCleanPath(name, why);
+  const got = lookupNoSymlinks(name);
+  if (got.kind === 'symlink') throw symlinkRefusal(name, why, got.link);
+  if (got.kind === 'missing') {
+    throw new RestoreError('FILE_MISSING', `${name} (${why}) cannot be found (${got.code}): restore needs it where it was at dump time`);
+  }
+  if (type !== undefined && (got.st.mode & S_IFMT) !== type) {
+    throw new RestoreError('FILE_CHANGED', `${name} (${why}) is now ${typeName(got.st.mode)}, it was ${typeName(type)} at dump time`);
+  }
+  return { st: got.st, big: got.big };
+}
+
+/**
+ * Preflight for a file restore creates (a deleted file, a socket's name): the path is clean, its
+ * directory is a directory reached without a symbolic link, and nothing is at the path itself.
+ */
+export function checkFreePath(name: string, why: string, taken: string): void {
+  checkCleanPath(name, why);
+  const dir = name.slice(0, name.lastIndexOf('/')) || '/';
+  const d = lookupNoSymlinks(dir);
+  if (d.kind === 'symlink') throw symlinkRefusal(name, why, d.link);
+  if (d.kind === 'missing') {
+    throw new RestoreError('FILE_MISSING', `${dir}, the directory of ${name} (${why}), cannot be found (${d.code}): restore needs it to recreate the file`);
+  }
+  if ((d.st.mode & S_IFMT) !== S_IFDIR) throw new RestoreError('FILE_CHANGED', `${dir}, the directory of ${name} (${why}), is now ${typeName(d.st.mode)}`);
+  const f = lookupNoSymlinks(name);
+  if (f.kind !== 'missing' || f.code !== 'ENOENT') {
+    throw new RestoreError('FILE_CHANGED', `${name} (${why}) ${taken}: move it away so restore can recreate it there`);
+  }
+}
+
+/**
+ * Opens a path from the images inside the task with openat2 and RESOLVE_NO_SYMLINKS; with
+ * `type` (S_IFMT), another kind of file there is refused (and closed) before anything uses it.
+ */
+export function openImagePath(ctx: TaskCtx, file: string, flags: number, why: string, type?: number): number {
+  const at = ctx.putString(file);
+  const how = ctx.put(openHow(flags, 0, RESOLVE_NO_SYMLINKS), HOW_AT);
+  const r = ctx.raw('openat2', AT_FDCWD, at, how, 24);
+  if (r < 0n) {
+    const err = errnoName(Number(-r));
+    const hint = err === 'ELOOP' ? ': a symbolic link on the way, which the dump did not see' : '';
+    throw new RestoreError('FAILED', `cannot open ${file} (${why}) in the restored task: ${err}${hint}`);
+  }
+  const fd = Number(r);
+  if (type !== undefined) {
+    let mode = -1;
+    try { mode = statSync(`/proc/${ctx.pid}/fd/${fd}`).mode; } catch { /* refused below */ }
+    if ((mode & S_IFMT) !== type) {
+      ctx.call('close', fd);
+      throw new RestoreError('FAILED', `${file} (${why}) is now ${mode < 0 ? 'gone' : typeName(mode)}, it was ${typeName(type)} at dump time`);
+    }
+  }
+  return fd;
+}

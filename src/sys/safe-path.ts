@@ -1,0 +1,124 @@
+// Path lookups that never follow a symbolic link (openat2 with RESOLVE_NO_SYMLINKS). Restore runs
+// as root on the images' word for paths: a link planted on the way would send its checks, and
+// the files it creates, chowns or unlinks, somewhere else.
+
+import { closeSync, fstatSync, lstatSync, type BigIntStats, type Stats } from 'node:fs';
+import path from 'node:path';
+import { SysError } from './errno.js';
+import { writeU64 } from './native-endian.js';
+import { rawSyscall } from './raw.js';
+
+export const AT_FDCWD_NUM = -100;
+export const RESOLVE_NO_SYMLINKS = 0x04;
+/** Every path component stays under the starting directory (no "..", no absolute link). */
+export const RESOLVE_BENEATH = 0x08;
+const O_PATH = 0o10000000;
+const O_CLOEXEC = 0o2000000;
+const AT_REMOVEDIR = 0x200;
+
+/** struct open_how { u64 flags; u64 mode; u64 resolve; } */
+export function openHow(flags: number, mode: number, resolve: number): Buffer {
+  const b = Buffer.alloc(24);
+  writeU64(b, BigInt(flags >>> 0), 0);
+  writeU64(b, BigInt(mode), 8);
+  writeU64(b, BigInt(resolve), 16);
+  return b;
+}
+
+const cString = (s: string) => Buffer.from(`${s}\0`);
+
+/** Why `p` is not an absolute, normalized path ("/a/b", no "." or ".." parts, no doubled or trailing "/"), or undefined. */
+export function notCleanAbsolute(p: string): string | undefined {
+  if (p.includes('\0')) return 'it holds a NUL byte';
+  if (!p.startsWith('/')) return 'it is not absolute';
+  if (path.posix.normalize(p) !== p || (p.length > 1 && p.endsWith('/'))) return 'it is not normalized (".", ".." or doubled "/")';
+  return undefined;
+}
+
+/**
+ * Opens `file` relative to `dirfd` (absolute paths from the root) with openat2 and
+ * RESOLVE_NO_SYMLINKS (plus `resolve`): a symbolic link anywhere on the way fails with ELOOP.
+ * Throws SysError. O_PATH by default: nothing is opened for real (a FIFO does not block).
+ */
+export function openNoSymlinks(file: string, flags = O_PATH, dirfd = AT_FDCWD_NUM, resolve = 0, mode = 0): number {
+  return Number(rawSyscall('openat2', dirfd, cString(file), openHow(flags | O_CLOEXEC, mode, RESOLVE_NO_SYMLINKS | resolve), 24));
+}
+
+/** The first component of `file` (absolute) that is a symbolic link now, for messages. */
+export function firstSymlink(file: string): string | undefined {
+  let at = '/';
+  for (const part of file.split('/').filter(Boolean)) {
+    at = path.posix.join(at, part);
+    try {
+      if (lstatSync(at).isSymbolicLink()) return at;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/** What is at a path, looked up without following links. */
+export type Lookup =
+  | { kind: 'found'; st: Stats; big: BigIntStats }
+  | { kind: 'missing'; code: string }
+  | { kind: 'symlink'; link: string };
+
+/** lstat without following any link on the way (a link at the end is reported as one too). */
+export function lookupNoSymlinks(file: string): Lookup {
+  let fd: number;
+  try {
+    fd = openNoSymlinks(file);
+  } catch (e) {
+    if (!(e instanceof SysError)) throw e;
+    if (e.code === 'ELOOP') return { kind: 'symlink', link: firstSymlink(file) ?? file };
+    return { kind: 'missing', code: e.code };
+  }
+  try {
+    return { kind: 'found', st: fstatSync(fd), big: fstatSync(fd, { bigint: true }) };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** mkdirat(dirfd, name, mode). Throws SysError. */
+export function mkdirAt(dirfd: number, name: string, mode: number): void {
+  rawSyscall('mkdirat', dirfd, cString(name), mode);
+}
+
+/** unlinkat(dirfd, name, dir ? AT_REMOVEDIR : 0). Throws SysError. */
+export function unlinkAt(dirfd: number, name: string, dir = false): void {
+  rawSyscall('unlinkat', dirfd, cString(name), dir ? AT_REMOVEDIR : 0);
+}
+
+/** fstat of `name` in `dirfd` (never through a link), or undefined when it is not there. */
+export function statAt(dirfd: number, name: string): Stats | undefined {
+  let fd: number;
+  try {
+    fd = openNoSymlinks(name, O_PATH, dirfd, RESOLVE_BENEATH);
+  } catch (e) {
+    if (e instanceof SysError && (e.code === 'ENOENT' || e.code === 'ELOOP')) return undefined;
+    throw e;
+  }
+  try {
+    return fstatSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Unlinks `name` in `dirfd` only if it is still the inode `expect` (dev and ino; the file cryo
+ * made): someone else's file that took its place is left alone. Returns whether it unlinked.
+ */
+export function unlinkIfSame(dirfd: number, name: string, expect: { dev: number; ino: number }, dir = false): boolean {
+  const st = statAt(dirfd, name);
+  if (!st || st.dev !== expect.dev || st.ino !== expect.ino) return false;
+  try {
+    unlinkAt(dirfd, name, dir);
+    return true;
+  } catch (e) {
+    if (e instanceof SysError && (e.code === 'ENOENT' || e.code === 'ENOTEMPTY')) return false;
+    throw e;
+  }
+}
