@@ -3,12 +3,19 @@
 // to open (or map) it, then unlinks it again: the task ends up with the same name
 // "(deleted)" and the same content, and nothing stays in the file system.
 
-import { closeSync, existsSync, fchmodSync, fchownSync, futimesSync, ftruncateSync, openSync, rmSync, writeSync, constants as fsc } from 'node:fs';
+import { closeSync, fchmodSync, fchownSync, fstatSync, futimesSync, ftruncateSync, writeSync, constants as fsc } from 'node:fs';
 import path from 'node:path';
 import type { MessageValue } from '../images/value.js';
 import { imageFileName } from '../images/names.js';
 import { RestoreError } from './errors.js';
 import type { RestoreImages } from './images.js';
+import { rawSyscall } from '../sys/index.js';
+import { openNoSymlinks, unlinkIfSame } from '../sys/safe-path.js';
+import { checkCleanPath, checkFreePath, S_IFMT, S_IFREG, S_ISXID } from './image-paths.js';
+
+const O_CLOEXEC = 0o2000000;
+const S_ISUID = 0o4000;
+const S_ISGID = 0o2000;
 
 const REMAP_GHOST_BIT = 0x80000000; // images older than remap_type kept the kind in remap_id
 const num = (v: unknown): number => Number(v ?? 0);
@@ -39,23 +46,36 @@ export function ghostFiles(img: RestoreImages): { ghosts: Map<number, Ghost>; un
   return { ghosts, unsupported };
 }
 
-/** Preflight: the ghost's image is there, its directory exists and its old path is free. */
-export function checkGhost(img: RestoreImages, g: Ghost, name: string, why: string): void {
+/** Preflight: the ghost's image is there, it is a regular file, its old path is free in a real directory, and no set-id bits unless allowed. */
+export function checkGhost(img: RestoreImages, g: Ghost, name: string, why: string, type: number | undefined, allowSetid = false): void {
   if (!img.all.has(g.image)) throw new RestoreError('IMAGE_MISSING', `${path.join(img.dir, g.image)} is missing: ${img.dir} is not a complete dump`);
-  const dir = path.dirname(name);
-  if (!existsSync(dir)) {
-    throw new RestoreError('FILE_MISSING', `${dir}, the directory of the deleted file ${name} (${why}), cannot be found: restore needs it to recreate the file`);
+  const mode = num(img.all.get(g.image)!.entries[0]?.value.mode);
+  if ((mode & S_IFMT) !== S_IFREG || (type !== undefined && type !== S_IFREG)) {
+    throw new RestoreError('UNSUPPORTED', `the deleted file ${name} (${why}) is not a regular file (mode 0${mode.toString(8)}); cryo recreates deleted regular files only`);
   }
-  if (existsSync(name)) {
-    throw new RestoreError('FILE_CHANGED', `${name} (${why}) was deleted at dump time and exists again now: move it away so the deleted file can be recreated there`);
+  checkFreePath(name, why, 'was deleted at dump time and exists again now');
+  const setid = mode & S_ISXID;
+  if (setid !== 0) {
+    const reg = img.files.get(g.origId)?.reg as MessageValue | undefined;
+    const bits = `${mode & S_ISUID ? 'set-user-ID' : ''}${mode & S_ISUID && mode & S_ISGID ? ' and ' : ''}${mode & S_ISGID ? 'set-group-ID' : ''}`;
+    if (!allowSetid) {
+      throw new RestoreError('UNSAFE', `the deleted file ${name} (${why}) would be recreated ${bits} (mode 0${(mode & 0o7777).toString(8)}, owner ${num(img.all.get(g.image)!.entries[0]!.value.uid)}) while restore runs: restore with --allow-setid-files if you trust this dump`);
+    }
+    if ((num(reg?.mode) & S_ISXID) !== setid) {
+      throw new RestoreError('UNSAFE', `${g.image} gives the deleted file ${name} (${why}) mode 0${(mode & 0o7777).toString(8)}, but files.img, the file the task had open, mode 0${(num(reg?.mode) & 0o7777).toString(8)}: refusing the ${bits} bits (a damaged or crafted image)`);
+    }
   }
 }
 
+/** A file restore made, to be unlinked again only if it is still that file. */
+interface Made { dirfd: number; base: string; dev: number; ino: number }
+
 /** The ghosts, created at their old paths (call `remove` once the task has them open). */
 export class GhostFiles {
-  private readonly made: string[] = [];
+  private readonly made: Made[] = [];
 
-  constructor(private readonly img: RestoreImages) {}
+  /** `allowSetid`: keep the set-id bits the dump recorded (preflight refused them otherwise). */
+  constructor(private readonly img: RestoreImages, private readonly allowSetid = false) {}
 
   createAll(): void {
     const { ghosts } = ghostFiles(this.img);
@@ -73,11 +93,24 @@ export class GhostFiles {
     const entries = this.img.all.get(g.image)!.entries;
     const head = entries[0]!.value;
     const mode = num(head.mode);
-    if ((mode & fsc.S_IFMT) !== fsc.S_IFREG) {
+    if ((mode & S_IFMT) !== S_IFREG) {
       throw new RestoreError('UNSUPPORTED', `the deleted file ${name} is not a regular file (mode 0${mode.toString(8)}); cryo recreates deleted regular files only`);
     }
-    const fd = openSync(name, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, mode & 0o7777);
-    this.made.push(name);
+    checkCleanPath(name, 'a deleted file');
+    // In its directory, reached without a symbolic link; O_EXCL never follows one at the end.
+    const dir = name.slice(0, name.lastIndexOf('/')) || '/';
+    const base = name.slice(name.lastIndexOf('/') + 1);
+    const dirfd = openNoSymlinks(dir);
+    let fd: number;
+    try {
+      if (!fstatSync(dirfd).isDirectory()) throw new RestoreError('FAILED', `${dir}, the directory of the deleted file ${name}, is no longer a directory`);
+      fd = Number(rawSyscall('openat', dirfd, Buffer.from(`${base}\0`), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | O_CLOEXEC, 0o600));
+    } catch (e) {
+      closeSync(dirfd);
+      throw e;
+    }
+    const st = fstatSync(fd);
+    this.made.push({ dirfd, base, dev: st.dev, ino: st.ino });
     try {
       if (head.chunks === true) {
         for (const c of entries.slice(1)) writeAll(fd, c.extra as Buffer, num(c.value.off));
@@ -88,16 +121,22 @@ export class GhostFiles {
       fchownSync(fd, num(head.uid), num(head.gid));
       const t = (v: unknown) => { const tv = v as MessageValue | undefined; return num(tv?.tv_sec) + num(tv?.tv_usec) / 1e6; };
       futimesSync(fd, t(head.atim), t(head.mtim));
-      // The umask cut the mode at creation, and fchown drops set-id bits: put the exact mode back.
-      fchmodSync(fd, mode & 0o7777);
+      // Made 0600 (nobody else reads it half written), and fchown drops set-id bits: the mode goes on last.
+      fchmodSync(fd, mode & (this.allowSetid ? 0o7777 : 0o7777 & ~S_ISXID));
     } finally {
       closeSync(fd);
     }
   }
 
-  /** Unlinks every recreated file (idempotent; used on success and failure). */
+  /** Unlinks every recreated file that is still the one restore made (idempotent; used on success and failure). */
   remove(): void {
-    for (const name of this.made.splice(0)) rmSync(name, { force: true });
+    for (const m of this.made.splice(0)) {
+      try {
+        unlinkIfSame(m.dirfd, m.base, m);
+      } finally {
+        closeSync(m.dirfd);
+      }
+    }
   }
 }
 

@@ -43,6 +43,12 @@ export interface RestoreOptions {
    * --external took) is the caller's descriptor `fd` (of this process), opened again in the task.
    */
   inheritFd?: readonly { fd: number; key: string }[];
+  /**
+   * Recreate a deleted file the task had open with the set-user-ID/set-group-ID bits the dump
+   * recorded for it (`--allow-setid-files`); without it such a dump is refused: the file would
+   * exist, set-id, while restore runs.
+   */
+  allowSetidFiles?: boolean;
   /** Write the restored PID here once it runs. */
   pidfile?: string;
   /** Aborts the restore between steps (a restore that has started kills the half-restored task). */
@@ -116,7 +122,10 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     if (opts.signal?.aborted) throw new RestoreError('ABORTED', 'the restore was aborted');
   };
   const tree = loadTree(opts.dir);
-  const fdOptions = { tcpEstablished: opts.tcpEstablished ?? false, shellJob: opts.shellJob ?? false, inheritFds: inheritedFds(opts.inheritFd ?? []) };
+  const fdOptions = {
+    tcpEstablished: opts.tcpEstablished ?? false, shellJob: opts.shellJob ?? false, inheritFds: inheritedFds(opts.inheritFd ?? []),
+    allowSetidFiles: opts.allowSetidFiles ?? false,
+  };
   const procs = tree.entries.filter((e) => !e.zombie).map((e) => ({ ...e.img!, fdOptions }));
   const img = procs[0]!;
   const pid = img.pid;
@@ -142,7 +151,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
 
   emit({ type: 'phase', phase: 'stub', pid });
   const stubs = new TreeStubs(startStub(pid));
-  const ghosts = new GhostFiles(img);
+  const ghosts = new GhostFiles(img, opts.allowSetidFiles ?? false);
   const what = tree.entries.length > 1 ? `tree of process ${pid}` : `process ${pid}`;
   try {
     testHook('stub');

@@ -1,4 +1,4 @@
-// cryo restore -D DIR [-d|--restore-detached] [--shell-job] [--tcp-established] [--inherit-fd fd[N]:pipe:[INODE]...] [--pidfile FILE]
+// cryo restore -D DIR [-d|--restore-detached] [--shell-job] [--tcp-established] [--inherit-fd fd[N]:pipe:[INODE]...] [--allow-setid-files] [--pidfile FILE]
 // A thin layer over restore(): without -d it waits for the restored task and
 // exits with its status (128+signal when it was killed), as a shell would.
 
@@ -22,6 +22,7 @@ export const restoreCommand: Command = {
           'shell-job': { type: 'boolean' },
           'tcp-established': { type: 'boolean' },
           'inherit-fd': { type: 'string', multiple: true },
+          'allow-setid-files': { type: 'boolean' },
           pidfile: { type: 'string' },
           verbose: { type: 'boolean', short: 'v' },
         },
@@ -45,6 +46,7 @@ export const restoreCommand: Command = {
         shellJob: values['shell-job'] ?? false,
         tcpEstablished: values['tcp-established'] ?? false,
         inheritFd,
+        allowSetidFiles: values['allow-setid-files'] ?? false,
         pidfile: values.pidfile,
         onEvent: (e) => {
           if (e.type === 'warning') process.stderr.write(`cryo: warning: ${e.message}\n`);
