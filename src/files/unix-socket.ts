@@ -12,8 +12,7 @@
 //    (an in-flight connection connects to its listener again). Queues are then sent again from
 //    the peer end; a socket nobody in the dump sends to gets a helper peer, as CRIU's fake queuer.
 //    Options, shutdown and file flags come last.
-import { closeSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmdirSync, unlinkSync, chmodSync, chownSync, existsSync, statSync } from 'node:fs';
-import path from 'node:path';
+import { closeSync, fstatSync, readdirSync, readFileSync, readlinkSync, chmodSync, chownSync, statSync } from 'node:fs';
 import { rawSyscall, readI32, HOST_LITTLE_ENDIAN } from '../sys/index.js';
 import { withSockDiag } from '../sys/netlink.js';
 import { DumpError } from '../dump/errors.js';
@@ -26,10 +25,13 @@ import type { TaskCtx } from '../restore/task-ctx.js';
 import type { RestoreImages } from '../restore/images.js';
 import type { DumpFd, FdKind, FdRestoreSession, RestoreFd } from './kind.js';
 import { setFileFlags, taskCall } from './anon.js';
-import { O_CLOEXEC, F_DUPFD_CLOEXEC, num } from './constants.js';
+import { O_CLOEXEC, O_PATH, F_DUPFD_CLOEXEC, num } from './constants.js';
 import { TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN, unixListeners, unixSocket, type UnixSkDiag } from './unix-diag.js';
 import { packetsFor, peekQueue, sendPackets } from './unix-queue.js';
 import { dumpSocketOpts, restoreSocketOpts, setSocketBufs, socketFamily } from './socket-opts.js';
+import { BindSite, planBind, socketPath, type SocketName } from './unix-names.js';
+import { lookupNoSymlinks, openNoSymlinks, RESOLVE_BENEATH } from '../sys/safe-path.js';
+import { openImagePath, S_IFDIR } from '../restore/image-paths.js';
 
 const AF_UNIX = 1;
 const AF_UNSPEC = 0;
@@ -224,10 +226,20 @@ function socketsByIno(files: Iterable<MessageValue>): Map<number, MessageValue> 
   return out;
 }
 
-/** The file-system path of a path name (relative names under name_dir). */
-function fsPath(e: MessageValue): string {
-  const name = pathName(bytes(e.name));
-  return name.startsWith('/') || typeof e.name_dir !== 'string' ? name : path.join(e.name_dir, name);
+/** What a socket entry says about its path name. */
+function socketName(e: MessageValue): SocketName {
+  const perms = e.file_perms as MessageValue | undefined;
+  return {
+    name: pathName(bytes(e.name)),
+    dir: typeof e.name_dir === 'string' ? e.name_dir : undefined,
+    deleted: e.deleted === true,
+    owner: perms ? { uid: num(perms.uid), gid: num(perms.gid) } : undefined,
+  };
+}
+
+/** The file-system path of a path name (relative names under name_dir), refused unless clean. */
+function fsPath(e: MessageValue, why: string): string {
+  return socketPath(socketName(e), why);
 }
 
 /** Two sockets that are each other's peer: one socketpair. */
@@ -255,7 +267,7 @@ function checkUnix(img: RestoreImages, e: MessageValue, why: string): void {
     if (!peer) throw new RestoreError('IMAGE_INCONSISTENT', `${why} is a unix socket connected to socket:[${num(e.peer)}], which files.img has no entry for`);
     if (isExtern(peer)) {
       const pname = bytes(peer.name);
-      if (isPathName(pname) && !isSocketFile(fsPath(peer))) {
+      if (isPathName(pname) && !isSocketFile(fsPath(peer, why))) {
         throw new RestoreError('UNSUPPORTED', `${why} is a unix socket connected to ${showName(pname)} outside the dump (--ext-unix-sk), and no socket is bound there now: start its owner first`);
       }
     } else {
@@ -265,17 +277,13 @@ function checkUnix(img: RestoreImages, e: MessageValue, why: string): void {
       }
     }
   }
-  if (bindsName(e) && isPathName(name) && !e.deleted) {
-    const p = fsPath(e);
-    let st;
-    try { st = lstatSync(p); } catch { st = undefined; }
-    if (st && !st.isSocket()) throw new RestoreError('UNSUPPORTED', `${why} is a unix socket bound to ${p}, which is taken by another kind of file: move it away`);
-    if (!st && !existsSync(path.dirname(p))) throw new RestoreError('UNSUPPORTED', `${why} is a unix socket bound to ${p}, whose directory ${path.dirname(p)} does not exist`);
-  }
+  if (bindsName(e) && isPathName(name)) planBind(socketName(e), why);
 }
 
+/** Whether a socket file is at `p`, reached without a symbolic link. */
 function isSocketFile(p: string): boolean {
-  try { return lstatSync(p).isSocket(); } catch { return false; }
+  const got = lookupNoSymlinks(p);
+  return got.kind === 'found' && got.st.isSocket();
 }
 
 /** A descriptor in one process of the restored tree. */
@@ -312,7 +320,11 @@ function socketpair(ctx: TaskCtx, s: FdRestoreSession, type: number, why: string
   return [park(ctx, s, readI32(got, 0)), park(ctx, s, readI32(got, 4))];
 }
 
-/** Binds the task's socket to its name; a stale socket file there goes first (as CRIU), a deleted name is unlinked again. */
+/**
+ * Binds the task's socket to its name, where planBind says it may: an old socket file nobody
+ * uses goes first (as CRIU), a deleted name is unlinked again (with the directories made for it).
+ * Owner and mode go on through the bound file itself, never by a path that could lead elsewhere.
+ */
 function bindName(ctx: TaskCtx, fd: number, e: MessageValue, why: string): void {
   const name = bytes(e.name);
   if (!isPathName(name)) {
@@ -320,40 +332,43 @@ function bindName(ctx: TaskCtx, fd: number, e: MessageValue, why: string): void 
     taskCall(ctx, why, 'bind', fd, at, len);
     return;
   }
-  const p = fsPath(e);
-  const made: string[] = [];
-  let aside: string | undefined;
-  if (e.deleted) {
-    for (let d = path.dirname(p); !existsSync(d); d = path.dirname(d)) made.unshift(d);
-    for (const d of made) mkdirSync(d, { mode: 0o755 });
-    if (existsSync(p) && !isSocketFile(p)) renameSync(p, aside = `${p}.criu-sk-ghost`);
-  }
-  if (isSocketFile(p)) unlinkSync(p);
+  const n = socketName(e);
+  const site = new BindSite(planBind(n, why), why);
+  const p = site.plan.path;
+  let bound: { dev: number; ino: number } | undefined;
   try {
     // A relative name stays relative (getsockname tells it): bound from its directory, as CRIU.
     // The task's working directory is set after the descriptors.
-    const rel = !pathName(name).startsWith('/') && typeof e.name_dir === 'string';
-    if (rel) taskCall(ctx, why, 'chdir', ctx.putString(e.name_dir as string, SOCKADDR_AT));
+    const rel = !n.name.startsWith('/');
+    if (rel) {
+      const dir = openImagePath(ctx, n.dir!, O_PATH | O_CLOEXEC, `the directory of ${why}'s socket name`, S_IFDIR);
+      try { taskCall(ctx, why, 'fchdir', dir); } finally { ctx.call('close', dir); }
+    }
     const [at, len] = sockaddr(ctx, rel ? name : Buffer.from(p));
     const r = ctx.raw('bind', fd, at, len);
     if (r < 0n) throw new RestoreError('FAILED', `errno ${-r} from bind(${p}) restoring ${why}`);
+    bound = site.boundFile();
+    if (!bound) throw new RestoreError('FAILED', `bind(${p}) restoring ${why} left no socket file there`);
     const perms = e.file_perms as MessageValue | undefined;
     if (perms) {
-      chownSync(p, num(perms.uid), num(perms.gid));
-      chmodSync(p, num(perms.mode) & 0o7777);
+      const f = openNoSymlinks(site.base, O_PATH, site.dirfd, RESOLVE_BENEATH);
+      try {
+        if (fstatSync(f).ino !== bound.ino) throw new RestoreError('FAILED', `the socket file ${p} changed while restore ran (${why})`);
+        // Through the descriptor (its /proc link is the file itself); set-id bits mean nothing on a socket.
+        chownSync(`/proc/self/fd/${f}`, num(perms.uid), num(perms.gid));
+        chmodSync(`/proc/self/fd/${f}`, num(perms.mode) & 0o1777);
+      } finally {
+        closeSync(f);
+      }
     }
   } finally {
-    if (e.deleted) {
-      try { unlinkSync(p); } catch { /* not bound */ }
-      if (aside) renameSync(aside, p);
-      for (const d of made.reverse()) rmdirSync(d);
-    }
+    site.undo(e.deleted === true ? bound : undefined);
   }
 }
 
 function connectTo(ctx: TaskCtx, fd: number, peer: MessageValue, why: string): void {
   const name = bytes(peer.name);
-  const addr = isPathName(name) ? Buffer.from(fsPath(peer)) : name;
+  const addr = isPathName(name) ? Buffer.from(fsPath(peer, why)) : name;
   const [at, len] = sockaddr(ctx, addr);
   const r = ctx.raw('connect', fd, at, len);
   if (r < 0n) throw new RestoreError('FAILED', `errno ${-r} from connect(${showName(addr)}) restoring ${why}`);

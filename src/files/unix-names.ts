@@ -1,0 +1,171 @@
+// Where a unix socket's path name goes at restore, checked before anything is made and again just
+// before bind: the path is a clean absolute one (a relative name under its recorded directory),
+// nothing on the way is a symbolic link, and restore removes only what the dump left or restore
+// made itself: an old socket file at the name that nobody listens on any more (the dumped task's,
+// left when it died), and for a name deleted while bound, the directories it had to make.
+
+import { closeSync, fstatSync } from 'node:fs';
+import path from 'node:path';
+import { HOST_LITTLE_ENDIAN, rawSyscall, SysError } from '../sys/index.js';
+import { lookupNoSymlinks, mkdirAt, notCleanAbsolute, openNoSymlinks, RESOLVE_BENEATH, statAt, unlinkIfSame } from '../sys/safe-path.js';
+import { RestoreError } from '../restore/errors.js';
+import { checkCleanPath, checkImagePath, S_IFDIR } from '../restore/image-paths.js';
+
+const AF_UNIX = 1;
+const SOCK_STREAM = 1;
+const SOCK_CLOEXEC = 0o2000000;
+
+/** What a socket entry says about its name (unix_sk_entry: name, name_dir, deleted, file_perms). */
+export interface SocketName {
+  /** The path name as bound (without its NUL); relative ones are under `dir`. */
+  name: string;
+  dir: string | undefined;
+  deleted: boolean;
+  owner: { uid: number; gid: number } | undefined;
+}
+
+/** What binding the name needs, as checked. */
+export interface BindPlan {
+  /** The absolute file-system path of the name. */
+  path: string;
+  /** An old, unbound socket file at the path (dev and ino), unlinked before bind. */
+  stale?: { dev: number; ino: number };
+  /** Directories to make first (outermost first): a deleted name whose directory is gone too. */
+  mkdirs: string[];
+}
+
+const dirOf = (p: string) => p.slice(0, p.lastIndexOf('/')) || '/';
+const baseOf = (p: string) => p.slice(p.lastIndexOf('/') + 1);
+
+/** The absolute path of a socket name, refused unless clean (a relative name: clean and under its directory). */
+export function socketPath(n: SocketName, why: string): string {
+  if (n.name.startsWith('/')) {
+    checkCleanPath(n.name, `${why} (a unix socket's name)`);
+    return n.name;
+  }
+  if (n.dir === undefined) {
+    throw new RestoreError('UNSAFE', `${why} is a unix socket bound to the relative name ${JSON.stringify(n.name)} with no directory recorded (name_dir): cryo will not bind it wherever it runs`);
+  }
+  checkCleanPath(n.dir, `${why} (the directory of a unix socket's relative name)`);
+  const p = path.posix.join(n.dir, n.name);
+  if (notCleanAbsolute(p) !== undefined || !p.startsWith(n.dir === '/' ? '/' : `${n.dir}/`) || n.name.split('/').includes('..')) {
+    throw new RestoreError('UNSAFE', `${why} is a unix socket bound to the relative name ${JSON.stringify(n.name)}, which leaves its directory ${n.dir}: refusing it (a damaged or crafted image)`);
+  }
+  return p;
+}
+
+/** Whether a socket is bound at `base` in `dirfd` now: a connect that is not refused (ECONNREFUSED: an old, unbound file). */
+function boundNow(dirfd: number, base: string): boolean {
+  const fd = Number(rawSyscall('socket', AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  try {
+    // Through the directory's descriptor: no lookup of the path again, and no length limit from it.
+    const where = Buffer.from(`/proc/self/fd/${dirfd}/${base}`);
+    const addr = Buffer.alloc(2 + where.length + 1);
+    if (HOST_LITTLE_ENDIAN) addr.writeUInt16LE(AF_UNIX, 0); else addr.writeUInt16BE(AF_UNIX, 0);
+    where.copy(addr, 2);
+    try {
+      rawSyscall('connect', fd, addr, addr.length);
+      return true;
+    } catch (e) {
+      if (e instanceof SysError && e.code === 'ECONNREFUSED') return false;
+      if (e instanceof SysError && e.code === 'ENOENT') return false;
+      return true; // EPROTOTYPE (a socket of another type), EAGAIN (a full backlog), ...: someone's socket
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Checks where `n` will be bound (preflight, and again just before bind): refuses a symbolic link
+ * on the way, another kind of file at the name, a socket someone listens on, a socket file of
+ * another owner, anything at a name that was deleted at dump time, and a missing directory (made
+ * only for a deleted name).
+ */
+export function planBind(n: SocketName, why: string): BindPlan {
+  const p = socketPath(n, why);
+  const me = `${why} is a unix socket bound to ${p}`;
+  if (n.dir !== undefined && !n.name.startsWith('/')) checkImagePath(n.dir, `the directory of ${why}'s socket name`, S_IFDIR);
+  const mkdirs: string[] = [];
+  for (let d = dirOf(p); ; d = dirOf(d)) {
+    const got = lookupNoSymlinks(d);
+    if (got.kind === 'symlink') {
+      throw new RestoreError('UNSAFE', `${me}: ${got.link} is a symbolic link, which the dump did not see (it records real paths): restore does not follow it`);
+    }
+    if (got.kind === 'found') {
+      if (!got.st.isDirectory()) throw new RestoreError('FILE_CHANGED', `${me}, and ${d} is not a directory now`);
+      break;
+    }
+    if (!n.deleted) throw new RestoreError('UNSUPPORTED', `${me}, whose directory ${dirOf(p)} does not exist`);
+    mkdirs.unshift(d);
+  }
+  if (mkdirs.length > 0) return { path: p, mkdirs };
+  const at = lookupNoSymlinks(p);
+  if (at.kind === 'missing') return { path: p, mkdirs };
+  if (n.deleted) {
+    throw new RestoreError('FILE_CHANGED', `${me}, a name deleted at dump time, and something is there again now: move it away (restore binds the name and deletes it again)`);
+  }
+  if (at.kind === 'symlink') throw new RestoreError('UNSAFE', `${me}, and ${p} is a symbolic link now: move it away`);
+  if (!at.st.isSocket()) throw new RestoreError('UNSUPPORTED', `${me}, which is taken by another kind of file: move it away`);
+  if (n.owner && (at.st.uid !== n.owner.uid || at.st.gid !== n.owner.gid)) {
+    throw new RestoreError('UNSAFE', `${me}, and the socket file there belongs to uid/gid ${at.st.uid}/${at.st.gid}, the dumped one to ${n.owner.uid}/${n.owner.gid}: it is not the dump's, remove it yourself if it may go`);
+  }
+  const dirfd = openNoSymlinks(dirOf(p));
+  try {
+    if (boundNow(dirfd, baseOf(p))) throw new RestoreError('UNSAFE', `${me}, and a running socket is bound there now: stop its owner first (restore removes only a socket file nobody uses)`);
+  } finally {
+    closeSync(dirfd);
+  }
+  return { path: p, mkdirs, stale: { dev: at.st.dev, ino: at.st.ino } };
+}
+
+/** What restore made or removed for one bind, to undo (made directories) and to find the bound file again. */
+export class BindSite {
+  private readonly madeDirs: { dirfd: number; base: string; dev: number; ino: number }[] = [];
+  /** Descriptors (O_PATH, reached without a symbolic link) of the directories down to the name's. */
+  private readonly fds: number[] = [];
+  readonly base: string;
+
+  /** Makes the plan's directories and removes its stale socket file. */
+  constructor(readonly plan: BindPlan, why: string) {
+    const p = plan.path;
+    this.base = baseOf(p);
+    this.fds.push(openNoSymlinks(plan.mkdirs.length > 0 ? dirOf(plan.mkdirs[0]!) : dirOf(p)));
+    try {
+      for (const d of plan.mkdirs) {
+        const parent = this.dirfd;
+        mkdirAt(parent, baseOf(d), 0o755);
+        this.fds.push(openNoSymlinks(baseOf(d), undefined, parent, RESOLVE_BENEATH));
+        const st = fstatSync(this.dirfd);
+        this.madeDirs.push({ dirfd: parent, base: baseOf(d), dev: st.dev, ino: st.ino });
+      }
+      if (plan.stale && !unlinkIfSame(this.dirfd, this.base, plan.stale)) {
+        throw new RestoreError('FAILED', `${why}: the old socket file ${p} changed while restore ran: it was left alone`);
+      }
+    } catch (e) {
+      this.undo();
+      throw e instanceof SysError ? new RestoreError('FAILED', `${why}: cannot make the directories of the unix socket name ${p}: ${e.message}`) : e;
+    }
+  }
+
+  /** The name's directory. */
+  get dirfd(): number {
+    return this.fds[this.fds.length - 1]!;
+  }
+
+  /** The bound socket's file: dev and ino, or undefined if no socket is there. */
+  boundFile(): { dev: number; ino: number } | undefined {
+    const st = statAt(this.dirfd, this.base);
+    return st?.isSocket() ? { dev: st.dev, ino: st.ino } : undefined;
+  }
+
+  /** Unlinks the bound file if it is still `file`, then the directories restore made (if empty), and closes. */
+  undo(file?: { dev: number; ino: number }): void {
+    try {
+      if (file) unlinkIfSame(this.dirfd, this.base, file);
+      for (const m of this.madeDirs.splice(0).reverse()) unlinkIfSame(m.dirfd, m.base, m, true);
+    } finally {
+      for (const fd of this.fds.splice(0)) closeSync(fd);
+    }
+  }
+}
