@@ -4,11 +4,14 @@
 
 import type { Arch, ArchFactory, CpuProbe, KernelAbi } from './types.js';
 import { ASM_GENERIC } from './asm-generic.js';
+import { AT, auxvValue, readAuxv } from '../proc/auxv.js';
 import { x86_64 } from './x86_64/index.js';
+import { ppc64 } from './ppc64/index.js';
 
 export const ARCHES: Readonly<Record<string, ArchFactory>> = {
   x64: x86_64,
-  // arm64: aarch64, ppc64: ppc64, s390x: s390x — to come.
+  ppc64,
+  // arm64: aarch64, s390x: s390x — to come.
 };
 
 export function archFor(nodeArch: string, probe?: CpuProbe): Arch {
@@ -35,16 +38,31 @@ let host: Arch | undefined;
 /** The architecture of this machine, bound to this CPU (probed through the sys layer when it can). */
 export async function hostArch(): Promise<Arch> {
   if (host) return host;
-  let probe: CpuProbe | undefined;
+  const probe: CpuProbe = auxvProbe();
   try {
     const sys = await import('../sys/cpu.js');
     const c = sys.hostCpuid();
-    if (c) probe = { cpuid: (leaf, sub) => c.cpuid(leaf, sub), xgetbv: (i) => c.xgetbv(i) };
+    if (c) Object.assign(probe, { cpuid: (leaf: number, sub: number) => c.cpuid(leaf, sub), xgetbv: (i: number) => c.xgetbv(i) });
   } catch {
-    probe = undefined; // no native addon: layouts come from calibrate()
+    // no native addon: layouts come from calibrate()
   }
   host = archFor(process.arch, probe);
   return host;
 }
 
 export type * from './types.js';
+
+/** What cryo's own auxiliary vector says about this CPU and kernel (AT_HWCAP, AT_HWCAP2, AT_PAGESZ). */
+function auxvProbe(): CpuProbe {
+  try {
+    const aux = readAuxv('self');
+    const pageSize = auxvValue(aux, AT.AT_PAGESZ!);
+    return {
+      hwcap: auxvValue(aux, AT.AT_HWCAP!),
+      hwcap2: auxvValue(aux, AT.AT_HWCAP2!),
+      ...(pageSize === undefined ? {} : { pageSize: Number(pageSize) }),
+    };
+  } catch {
+    return {};
+  }
+}

@@ -37,6 +37,8 @@ export interface CpuProbe {
   /** AT_HWCAP / AT_HWCAP2 of the host (from /proc/self/auxv), for architectures that check features that way. */
   hwcap?: bigint;
   hwcap2?: bigint;
+  /** The kernel's page size (AT_PAGESZ), for architectures whose kernels choose it (ppc64: 4 or 64 KiB). */
+  pageSize?: number;
 }
 
 /** The alternate signal stack as sigaltstack(2) reports it. */
@@ -77,6 +79,8 @@ export interface MmapCall {
 export interface SyscallAbi {
   /** The syscall instruction's bytes; point the IP at a copy of these in the task. */
   readonly instruction: Buffer;
+  /** Instructions sit at multiples of this (fixed-width ISAs); a copy found elsewhere is data. */
+  readonly instructionAlign?: number;
   /** The regset that carries the registers used below. */
   readonly regsNt: number;
   /** rt_sigreturn's number (the last syscall of every restore). */
@@ -90,6 +94,8 @@ export interface SyscallAbi {
   mmapCall(addr: bigint, len: bigint, prot: bigint, flags: bigint, fd: bigint, offset: bigint): MmapCall;
   /** The stack pointer in `regs` (the regset regsNt names). */
   sp(regs: Buffer): bigint;
+  /** The instruction pointer in `regs`. */
+  ip(regs: Buffer): bigint;
   /** The syscall's return value (signed; -4095..-1 are -errno). */
   result(regs: Buffer): bigint;
   /** The IP after the syscall instruction ran once from `ip`. */
@@ -203,6 +209,8 @@ export interface KernelAbi {
   readonly openFlags: OpenFlags;
 }
 
+export type ByteOrder = 'LE' | 'BE';
+
 export interface VdsoNames {
   /** /proc/PID/maps names of the areas that move with the task (vdso and its data pages). */
   readonly areas: readonly string[];
@@ -266,8 +274,19 @@ export interface Arch {
   /** Applies the dump-time restart rule to a thread stopped in a syscall. */
   fixSyscallRestart(ti: ThreadInfo): RegsFix;
 
-  /** CPU state in the image this CPU cannot hold; empty when the image can run here. */
-  missingCpuFeatures(ti: ThreadInfo): MissingFeature[];
+  /**
+   * CPU state in the image this CPU cannot hold, or features of the dump's CPU (its cpuinfo.img
+   * entry, when there is one) this CPU lacks; empty when the image can run here.
+   */
+  missingCpuFeatures(ti: ThreadInfo, cpuinfo?: ImageRecord): MissingFeature[];
+  /** Dump: this CPU's cpuinfo.img contents (CRIU's cpuinfo_entry), where the architecture records one. */
+  cpuinfo?(): ImageRecord;
+  /** The byte order a dump was made in, as its cpuinfo.img says (undefined: it does not say). */
+  imageByteOrder?(cpuinfo: ImageRecord): ByteOrder | undefined;
+  /** The byte order of this machine's tasks (kernel structs, registers in memory, instructions). */
+  readonly byteOrder: ByteOrder;
+  /** The thread's instruction and stack pointer as the image holds them (the live ones). */
+  threadPointers(ti: ThreadInfo): { ip: bigint; sp: bigint };
   /** CPU state the task uses that the image format cannot hold (e.g. x86 AMX tiles); dump must refuse. */
   unsavableState(regsets: Regsets): MissingFeature[];
 

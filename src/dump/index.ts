@@ -146,6 +146,9 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     images.write('pstree', undefined, 'PSTREE', members.map((m) => ({ pid: m.pid, ppid: m.ppid, pgid: m.pgid, sid: m.sid, threads: m.tids })));
     images.write('seccomp', undefined, 'SECCOMP', [seccompFilters.length === 0 ? {} : { seccomp_filters: seccompFilters }]);
     images.write('timens', 0, 'TIMENS', [{ monotonic: clock(1), boottime: clock(7) }]);
+    // The CPU's features and byte order, where the architecture records them (CRIU's cpuinfo image).
+    const cpuinfo = arch.cpuinfo?.();
+    if (cpuinfo !== undefined) images.write('cpuinfo', undefined, 'CPUINFO', [cpuinfo as MessageValue]);
     images.write('inventory', undefined, 'INVENTORY', [{
       img_version: 2, fdinfo_per_id: true, root_ids: procs[0]!.rootIds, ns_per_id: true, root_cg_set: 1, lsmtype: 'NO_LSM',
       network_lock_method: 0, plugins_entry: {}, dump_criu_run_id: randomUUID(),
@@ -282,7 +285,7 @@ async function collectProcess(m: TreeMember, c: CollectCtx): Promise<DumpedProce
   const exeLink = readExe(pid);
   const exeId = files.mappedFile(procPath(pid, 'exe'), exeLink.path, statOf(procPath(pid, 'exe')));
   const ti = main.threadInfo;
-  const sp = BigInt(((ti.gpregs ?? ti.regs ?? {}) as Record<string, unknown>).sp as bigint ?? 0n);
+  const { sp } = arch.threadPointers(ti);
   const t1 = performance.now();
   const pages = dumpPages(pid, vmas, arch.pageSize, images.path('pagemap', pid), images.path('pages', c.pagesId), c.pagesId, sp, { inj, scratch, undo, maps: smaps });
   images.record(images.path('pagemap', pid));

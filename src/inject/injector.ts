@@ -48,7 +48,7 @@ export class Injector {
     const spec = arch.regsets.find((r) => r.nt === abi.regsNt);
     this.savedRegs = getRegset(pid, abi.regsNt, spec?.maxSize ?? 4096);
     this.savedSigmask = getSigmask(pid);
-    this.site = findSyscallSite(pid, abi.instruction, arch.vdso.vdso, opts.maps ?? readMaps(pid));
+    this.site = findSyscallSite(pid, abi.instruction, arch.vdso.vdso, opts.maps ?? readMaps(pid), abi.instructionAlign);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
   }
 

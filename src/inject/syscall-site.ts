@@ -19,14 +19,22 @@ function readMapping(pid: number, vma: Vma): Buffer | undefined {
 }
 
 /** The address of a syscall instruction in `pid`, preferring the vdso. */
-export function findSyscallSite(pid: number, instruction: Buffer, vdsoName: string, maps: readonly Vma[] = readMaps(pid)): bigint {
+export function findSyscallSite(pid: number, instruction: Buffer, vdsoName: string, maps: readonly Vma[] = readMaps(pid), align = 1): bigint {
   const exec = maps.filter((v) => v.exec && v.kind !== 'vsyscall');
   const ordered = [...exec.filter((v) => v.name === vdsoName), ...exec.filter((v) => v.name !== vdsoName)];
   for (const vma of ordered) {
     const bytes = readMapping(pid, vma);
     if (!bytes) continue;
-    const at = bytes.indexOf(instruction);
+    const at = alignedIndexOf(bytes, instruction, align);
     if (at >= 0) return vma.start + BigInt(at);
   }
   throw new InjectError('NO_SYSCALL_SITE', `task ${pid} has no readable syscall instruction in its executable mappings: cryo cannot run system calls in it`);
+}
+
+/** The first copy of `needle` in `bytes` at a multiple of `align` (mappings start page-aligned). */
+function alignedIndexOf(bytes: Buffer, needle: Buffer, align: number): number {
+  for (let at = bytes.indexOf(needle); at >= 0; at = bytes.indexOf(needle, at + 1)) {
+    if (at % align === 0) return at;
+  }
+  return -1;
 }

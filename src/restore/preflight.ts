@@ -3,6 +3,7 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import type { Arch, ThreadInfo } from '../arch/types.js';
+import type { ImageRecord } from '../arch/regtable.js';
 import { PageReader } from '../images/pages.js';
 import { readCryoFileStats } from '../dump/cryo-image.js';
 import type { MessageValue } from '../images/value.js';
@@ -42,7 +43,13 @@ export function checkArch(img: RestoreImages, arch: Arch): void {
 }
 
 export function checkCpu(img: RestoreImages, arch: Arch): void {
-  const missing = arch.missingCpuFeatures(threadInfoOf(img, arch));
+  const cpuinfo = img.all.get('cpuinfo.img')?.entries[0]?.value as ImageRecord | undefined;
+  const order = cpuinfo && arch.imageByteOrder?.(cpuinfo);
+  if (order && order !== arch.byteOrder) {
+    const name = { LE: 'little-endian', BE: 'big-endian' };
+    throw new RestoreError('ARCH_MISMATCH', `the dump was made on a ${name[order]} ${arch.name} machine and this one is ${name[arch.byteOrder]}: restore it on a ${name[order]} machine`);
+  }
+  const missing = arch.missingCpuFeatures(threadInfoOf(img, arch), cpuinfo);
   if (missing.length > 0) throw new RestoreError('CPU_FEATURE', missing.map((m) => m.message).join('; '));
 }
 

@@ -9,7 +9,6 @@
 import type { MessageValue } from '../images/value.js';
 import { readMaps } from '../proc/index.js';
 import { ptrace, processVmWritev, waitForStop, stopSig } from '../sys/index.js';
-import type { ImageRecord } from '../arch/regtable.js';
 import { RestoreError } from './errors.js';
 import { unmapScratch } from './memory.js';
 import { threadInfoOf } from './preflight.js';
@@ -44,7 +43,6 @@ export function resumeTask(ctx: TaskCtx, threads: readonly TaskCtx[] = []): void
 function writeFrame(ctx: TaskCtx): bigint {
   const { arch, pid, img } = ctx;
   const ti = threadInfoOf(img, arch);
-  const gp = ti.gpregs as ImageRecord;
   const th = (img.core.thread_core as MessageValue | undefined) ?? {};
   // CRIU keeps the main thread's mask in the task core, every other thread's in its thread core.
   const tc = (img.core.tc ?? img.threads[0]?.core.tc) as MessageValue | undefined;
@@ -53,7 +51,7 @@ function writeFrame(ctx: TaskCtx): bigint {
   const altstack = sas ? { sp: big(sas.ss_sp), flags: Number(sas.ss_flags), size: big(sas.ss_size) } : undefined;
 
   // The frame goes below the red zone, which the interrupted code may still be using.
-  const sp = big(gp.sp);
+  const { sp } = arch.threadPointers(ti);
   const size = BigInt(arch.buildSigframe(ti, { sigmask, altstack, addressOfFrame: 0n }).frame.length);
   const addr = (sp - BigInt(arch.redZone) - size - FRAME_ALIGN) & ~(FRAME_ALIGN - 1n);
   const frame = arch.buildSigframe(ti, { sigmask, altstack, addressOfFrame: addr });
@@ -72,7 +70,6 @@ function sigreturn(ctx: TaskCtx, frameSp: bigint): void {
   const { arch, img } = ctx;
   const pid = ctx.tid;
   const ti = threadInfoOf(img, arch);
-  const gp = ti.gpregs as ImageRecord;
 
   // Registers rt_sigreturn does not load (x86_64: fs/gs bases, segment selectors) come from the
   // image through the regset; the rest of the regset is overwritten by the frame.
@@ -84,11 +81,12 @@ function sigreturn(ctx: TaskCtx, frameSp: bigint): void {
   syscallStop(pid, 'the entry');
   syscallStop(pid, 'the exit');
 
-  const after = arch.threadInfoFromRegsets(new Map([[arch.syscall.regsNt, ptrace.getRegset(pid, arch.syscall.regsNt, base.length)]]));
-  const got = after.gpregs as ImageRecord;
-  for (const r of ['ip', 'sp']) {
-    if (big(got[r]) !== big(gp[r])) {
-      throw new RestoreError('FAILED', `after rt_sigreturn register ${r} of thread ${pid} is ${hex(big(got[r]))}, the image says ${hex(big(gp[r]))}`);
+  const after = ptrace.getRegset(pid, arch.syscall.regsNt, base.length);
+  const got = { ip: arch.syscall.ip(after), sp: arch.syscall.sp(after) };
+  const want = arch.threadPointers(ti);
+  for (const r of ['ip', 'sp'] as const) {
+    if (got[r] !== want[r]) {
+      throw new RestoreError('FAILED', `after rt_sigreturn the ${r} of thread ${pid} is ${hex(got[r])}, the image says ${hex(want[r])}`);
     }
   }
 }

@@ -176,6 +176,12 @@ export function createX86_64(probe?: CpuProbe): X86_64Arch {
       }));
     },
 
+    byteOrder: 'LE',
+    threadPointers(ti: ThreadInfo) {
+      const gp = ti.gpregs as ImageRecord;
+      return { ip: BigInt(gp.ip as bigint), sp: BigInt(gp.sp as bigint) };
+    },
+
     vdso: { areas: ['[vdso]', '[vvar]', '[vvar_vclock]'], vdso: '[vdso]' },
     cpuReport: () => cpuReport(probe),
   };

@@ -4,35 +4,18 @@
 // thread leaves such a stop, and what cryo (like CRIU) stores in the image.
 
 import type { RegsFix, RestartAction, RestartRule, ThreadInfo } from '../types.js';
+import { EINTR, restartRuleForErrno } from '../restart-rules.js';
 import type { ImageRecord } from '../regtable.js';
 import { REGS_MODE } from './regs.js';
 import { NR_RESTART_SYSCALL, SYSCALL_INSN } from './syscall-abi.js';
 
-export const ERESTARTSYS = 512;
-export const ERESTARTNOINTR = 513;
-export const ERESTARTNOHAND = 514;
-export const ERESTART_RESTARTBLOCK = 516;
-export const EINTR = 4;
-
-export const RESTART_RULES: readonly RestartRule[] = [
-  { errno: ERESTARTSYS, name: 'ERESTARTSYS',
-    noHandler: 'restart', handlerSaRestart: 'restart', handler: 'eintr', onDump: 'restart' },
-  { errno: ERESTARTNOINTR, name: 'ERESTARTNOINTR',
-    noHandler: 'restart', handlerSaRestart: 'restart', handler: 'restart', onDump: 'restart' },
-  { errno: ERESTARTNOHAND, name: 'ERESTARTNOHAND',
-    noHandler: 'restart', handlerSaRestart: 'eintr', handler: 'eintr', onDump: 'restart' },
-  // The restart block (nanosleep's remaining time, futex timeouts, ...) is
-  // kernel memory that does not survive a dump: restart_syscall in the
-  // restored task would find none and return -EINTR anyway, so say so now.
-  { errno: ERESTART_RESTARTBLOCK, name: 'ERESTART_RESTARTBLOCK',
-    noHandler: 'restart_syscall', handlerSaRestart: 'eintr', handler: 'eintr', onDump: 'eintr' },
-];
+export { ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK, EINTR, RESTART_RULES } from '../restart-rules.js';
 
 /** The rule for a thread's registers, or undefined when it was not stopped in a restartable syscall. */
 export function restartRuleFor(ax: bigint, origAx: bigint, bits = 64): RestartRule | undefined {
   if (BigInt.asIntN(bits, origAx) < 0n) return undefined;
   const err = -BigInt.asIntN(bits, ax);
-  return RESTART_RULES.find((r) => BigInt(r.errno) === err);
+  return restartRuleForErrno(err);
 }
 
 /** Applies `action` to ax/ip of a copy of gpregs. */

@@ -57,6 +57,9 @@ export const syscallAbi: SyscallAbi = {
   sp(regs) {
     return readField(regs, reg('sp')) as bigint;
   },
+  ip(regs) {
+    return readField(regs, reg('ip')) as bigint;
+  },
   result(regs) {
     return BigInt.asIntN(64, readField(regs, reg(SYSCALL_RESULT_REG)) as bigint);
   },

@@ -1,0 +1,53 @@
+// ppc64's kernel ABI numbers and layouts where its uapi headers differ from asm-generic's
+// (asm/ioctls.h, asm/termbits.h, asm/socket.h, asm/fcntl.h), and the ELFv2 ABI's stack facts.
+
+import type { KernelAbi } from '../types.js';
+import { ASM_GENERIC } from '../asm-generic.js';
+
+/** _IOC on ppc64: 3 direction bits at 29..31 (read 2, write 4), 13 size bits at 16..28. */
+const ioc = (dir: number, type: string, nr: number, size: number): number =>
+  ((dir << 29) | (size << 16) | (type.charCodeAt(0) << 8) | nr) >>> 0;
+const IOR = (t: string, nr: number, size: number) => ioc(2, t, nr, size);
+const IOW = (t: string, nr: number, size: number) => ioc(4, t, nr, size);
+
+/** The kernel's struct termios on ppc64 (asm/termbits.h): c_cc comes before c_line, speeds follow. */
+const TERMIOS_SIZE = 44;
+
+export const KERNEL_ABI: KernelAbi = {
+  ...ASM_GENERIC,
+  layouts: {
+    ...ASM_GENERIC.layouts,
+    termios: { size: TERMIOS_SIZE, iflag: 0, oflag: 4, cflag: 8, lflag: 12, cc: 16, nccs: 19, line: 35 },
+  },
+  ioctls: {
+    ...ASM_GENERIC.ioctls,
+    TCGETS: IOR('t', 19, TERMIOS_SIZE),
+    TCSETS: IOW('t', 20, TERMIOS_SIZE),
+    TIOCGPGRP: IOR('t', 119, 4),
+    TIOCSPGRP: IOW('t', 118, 4),
+    TIOCOUTQ: IOR('t', 115, 4),
+    TIOCGWINSZ: IOR('t', 104, 8),
+    TIOCSWINSZ: IOW('t', 103, 8),
+    FIONREAD: IOR('f', 127, 4),
+    TIOCGPTN: IOR('T', 0x30, 4),
+    TIOCSPTLCK: IOW('T', 0x31, 4),
+    TIOCGPKT: IOR('T', 0x38, 4),
+    TIOCGPTLCK: IOR('T', 0x39, 4),
+    TIOCGEXCL: IOR('T', 0x40, 4),
+  },
+  socketOptions: {
+    ...ASM_GENERIC.socketOptions,
+    RCVLOWAT: 16, RCVTIMEO: 18, SNDTIMEO: 19, PASSCRED: 20,
+  },
+  openFlags: { O_DIRECT: 0o400000, O_DIRECTORY: 0o40000 },
+};
+
+/**
+ * Bytes below r1 that code may use without moving it: 512 in the ELFv2 ABI of ppc64le (the old
+ * big-endian ELFv1 ABI said 288); the kernel leaves 512 too (USER_REDZONE_SIZE) when it builds
+ * a signal frame.
+ */
+export const RED_ZONE = 512;
+
+/** DEFAULT_MAP_WINDOW: 128 TiB unless a task asks mmap for addresses above it. */
+export const MMAP_TOP = 1n << 47n;
