@@ -155,6 +155,14 @@ test('a relative socket name under a directory that is a symbolic link, or leavi
   assert.ok(!existsSync(path.join(path.dirname(d.target.dir), 'escape.sock')));
 });
 
+test('a deleted socket name whose directories are gone: made for the bind and removed again, nothing left', async () => {
+  const d = await dumped('rt-unix');
+  const made = path.join(d.target.dir, 'made');
+  const got = await restoreAndFinish(d, editUsk(fdOf(d, 'g'), (u) => { u.name = sockName(path.join(made, 'sub', 'gone.sock')); }));
+  assert.match(got, /^FAIL: deleted name: name changed/, 'bound to the edited name (the program notices)');
+  assert.ok(!existsSync(made), 'the directories restore made are gone again');
+});
+
 // ---------------------------------------------------------------- FIFOs, pages, cwd and root
 
 test('a FIFO whose path names a regular file (mode 0 in the image): refused, the file not written', async () => {
