@@ -83,3 +83,52 @@ export function readCryoFileStats(dir: string): Map<number, CryoFileStat> {
   }
   return out;
 }
+
+/**
+ * cryo-links.img: the symbolic links a dump found on the way to a name it recorded as given (a unix
+ * socket bound through /var/run, say), so restore follows exactly those and no other. Written only
+ * when there are any. Same framing: u32 magic, then u32 size + protobuf message per entry.
+ *
+ *   message cryo_link_entry {
+ *     required string path = 1;    // the link, an absolute path
+ *     required string target = 2;  // what it pointed to (readlink)
+ *   }
+ */
+export const CRYO_LINKS_IMAGE = 'cryo-links.img';
+/** 'CRYL' read as a little-endian u32. */
+export const CRYO_LINKS_MAGIC = 0x4c595243;
+
+export const cryo_link_entry = message('cryo_link_entry', [req(1, 'path', 'string'), req(2, 'target', 'string')]);
+
+export function writeCryoLinks(file: string, links: ReadonlyMap<string, string>): void {
+  const fd = createImageFile(file);
+  try {
+    const head = Buffer.alloc(4);
+    head.writeUInt32LE(CRYO_LINKS_MAGIC, 0);
+    writeSync(fd, head);
+    for (const [p, target] of links) {
+      const pb = encode({ path: p, target }, cryo_link_entry);
+      const len = Buffer.alloc(4);
+      len.writeUInt32LE(pb.length, 0);
+      writeSync(fd, Buffer.concat([len, pb]));
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** DIR/cryo-links.img as link path -> target; empty when the dump has none. */
+export function readCryoLinks(dir: string): Map<string, string> {
+  const file = path.join(dir, CRYO_LINKS_IMAGE);
+  const out = new Map<string, string>();
+  if (!existsSync(file)) return out;
+  const buf = readFileSync(file);
+  if (buf.length < 4 || buf.readUInt32LE(0) !== CRYO_LINKS_MAGIC) throw new Error(`${file}: not a cryo-links image (bad magic)`);
+  for (let off = 4; off < buf.length;) {
+    const n = buf.readUInt32LE(off);
+    const v = decode(buf.subarray(off + 4, off + 4 + n), cryo_link_entry, file, off + 4);
+    off += 4 + n;
+    out.set(String(v.path), String(v.target));
+  }
+  return out;
+}

@@ -91,6 +91,8 @@ export class FileTable {
   readonly ghosts: GhostFile[] = [];
   readonly memfds: MemfdInode[] = [];
   readonly stats: CryoFileStat[] = [];
+  /** Symbolic links met on the way to names recorded as given (cryo-links.img): link -> target. */
+  readonly links = new Map<string, string>();
   /** Packets queued on sockets (sk-queues.img: entry and payload), in queue order per socket. */
   readonly skQueues: { value: MessageValue; extra: Buffer }[] = [];
   /** File locks held through the descriptors (filelocks.img). */

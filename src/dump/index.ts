@@ -29,7 +29,7 @@ import { collectVmas, dumpPages, mmEntry } from './memory.js';
 import { FileTable, dumpFds } from './files.js';
 import { namespaceIds } from './namespaces.js';
 import { checkOutsidePipes, checkTree, freezeTree, type TreeMember } from './tree.js';
-import { CRYO_FILES_IMAGE, writeCryoFileStats } from './cryo-image.js';
+import { CRYO_FILES_IMAGE, CRYO_LINKS_IMAGE, writeCryoFileStats, writeCryoLinks } from './cryo-image.js';
 import path from 'node:path';
 import { finishTtys } from '../files/tty.js';
 
@@ -411,4 +411,9 @@ function writeFileImages(images: ImageSet, files: FileTable, procs: readonly Dum
   const cryo = path.join(images.dir, CRYO_FILES_IMAGE);
   writeCryoFileStats(cryo, files.stats);
   images.record(cryo);
+  if (files.links.size > 0) {
+    const links = path.join(images.dir, CRYO_LINKS_IMAGE);
+    writeCryoLinks(links, files.links);
+    images.record(links);
+  }
 }

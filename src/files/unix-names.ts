@@ -7,7 +7,7 @@
 import { closeSync, fstatSync } from 'node:fs';
 import path from 'node:path';
 import { HOST_LITTLE_ENDIAN, rawSyscall, SysError } from '../sys/index.js';
-import { lookupNoSymlinks, mkdirAt, notCleanAbsolute, openNoSymlinks, RESOLVE_BENEATH, statAt, unlinkIfSame } from '../sys/safe-path.js';
+import { lookupNoSymlinks, mkdirAt, notCleanAbsolute, openNoSymlinks, RESOLVE_BENEATH, statAt, unlinkIfSame, walkLinks } from '../sys/safe-path.js';
 import { RestoreError } from '../restore/errors.js';
 import { checkCleanPath, checkImagePath, S_IFDIR } from '../restore/image-paths.js';
 
@@ -22,12 +22,16 @@ export interface SocketName {
   dir: string | undefined;
   deleted: boolean;
   owner: { uid: number; gid: number } | undefined;
+  /** The links the dump met on the way to absolute names (cryo-links.img): the only ones followed. */
+  links: ReadonlyMap<string, string>;
 }
 
 /** What binding the name needs, as checked. */
 export interface BindPlan {
-  /** The absolute file-system path of the name. */
+  /** The absolute path of the name, as bound. */
   path: string;
+  /** The same with the links the dump saw resolved: where restore looks, makes and unlinks. */
+  real: string;
   /** An old, unbound socket file at the path (dev and ino), unlinked before bind. */
   stale?: { dev: number; ino: number };
   /** Directories to make first (outermost first): a deleted name whose directory is gone too. */
@@ -52,6 +56,16 @@ export function socketPath(n: SocketName, why: string): string {
     throw new RestoreError('UNSAFE', `${why} is a unix socket bound to the relative name ${JSON.stringify(n.name)}, which leaves its directory ${n.dir}: refusing it (a damaged or crafted image)`);
   }
   return p;
+}
+
+/** The socket name's path with the links the dump met resolved (only those, each still pointing where it did). */
+export function realPath(n: SocketName, why: string): string {
+  const p = socketPath(n, why);
+  const walked = walkLinks(dirOf(p), (l, t) => n.links.get(l) === t);
+  if ('refused' in walked) {
+    throw new RestoreError('UNSAFE', `${why} is a unix socket bound to ${p}: ${walked.refused} is a symbolic link, which the dump did not see (it records real paths): restore does not follow it`);
+  }
+  return path.posix.join(walked.path, baseOf(p));
 }
 
 /** Whether a socket is bound at `base` in `dirfd` now: a connect that is not refused (ECONNREFUSED: an old, unbound file). */
@@ -86,12 +100,12 @@ export function planBind(n: SocketName, why: string): BindPlan {
   const p = socketPath(n, why);
   const me = `${why} is a unix socket bound to ${p}`;
   if (n.dir !== undefined && !n.name.startsWith('/')) checkImagePath(n.dir, `the directory of ${why}'s socket name`, S_IFDIR);
+  const refuseLink = (link: string) => new RestoreError('UNSAFE', `${me}: ${link} is a symbolic link, which the dump did not see (it records real paths): restore does not follow it`);
+  const real = realPath(n, why);
   const mkdirs: string[] = [];
-  for (let d = dirOf(p); ; d = dirOf(d)) {
+  for (let d = dirOf(real); ; d = dirOf(d)) {
     const got = lookupNoSymlinks(d);
-    if (got.kind === 'symlink') {
-      throw new RestoreError('UNSAFE', `${me}: ${got.link} is a symbolic link, which the dump did not see (it records real paths): restore does not follow it`);
-    }
+    if (got.kind === 'symlink') throw refuseLink(got.link);
     if (got.kind === 'found') {
       if (!got.st.isDirectory()) throw new RestoreError('FILE_CHANGED', `${me}, and ${d} is not a directory now`);
       break;
@@ -99,9 +113,9 @@ export function planBind(n: SocketName, why: string): BindPlan {
     if (!n.deleted) throw new RestoreError('UNSUPPORTED', `${me}, whose directory ${dirOf(p)} does not exist`);
     mkdirs.unshift(d);
   }
-  if (mkdirs.length > 0) return { path: p, mkdirs };
-  const at = lookupNoSymlinks(p);
-  if (at.kind === 'missing') return { path: p, mkdirs };
+  if (mkdirs.length > 0) return { path: p, real, mkdirs };
+  const at = lookupNoSymlinks(real);
+  if (at.kind === 'missing') return { path: p, real, mkdirs };
   if (n.deleted) {
     throw new RestoreError('FILE_CHANGED', `${me}, a name deleted at dump time, and something is there again now: move it away (restore binds the name and deletes it again)`);
   }
@@ -110,13 +124,13 @@ export function planBind(n: SocketName, why: string): BindPlan {
   if (n.owner && (at.st.uid !== n.owner.uid || at.st.gid !== n.owner.gid)) {
     throw new RestoreError('UNSAFE', `${me}, and the socket file there belongs to uid/gid ${at.st.uid}/${at.st.gid}, the dumped one to ${n.owner.uid}/${n.owner.gid}: it is not the dump's, remove it yourself if it may go`);
   }
-  const dirfd = openNoSymlinks(dirOf(p));
+  const dirfd = openNoSymlinks(dirOf(real));
   try {
-    if (boundNow(dirfd, baseOf(p))) throw new RestoreError('UNSAFE', `${me}, and a running socket is bound there now: stop its owner first (restore removes only a socket file nobody uses)`);
+    if (boundNow(dirfd, baseOf(real))) throw new RestoreError('UNSAFE', `${me}, and a running socket is bound there now: stop its owner first (restore removes only a socket file nobody uses)`);
   } finally {
     closeSync(dirfd);
   }
-  return { path: p, mkdirs, stale: { dev: at.st.dev, ino: at.st.ino } };
+  return { path: p, real, mkdirs, stale: { dev: at.st.dev, ino: at.st.ino } };
 }
 
 /** What restore made or removed for one bind, to undo (made directories) and to find the bound file again. */
@@ -128,7 +142,7 @@ export class BindSite {
 
   /** Makes the plan's directories and removes its stale socket file. */
   constructor(readonly plan: BindPlan, why: string) {
-    const p = plan.path;
+    const p = plan.real;
     this.base = baseOf(p);
     this.fds.push(openNoSymlinks(plan.mkdirs.length > 0 ? dirOf(plan.mkdirs[0]!) : dirOf(p)));
     try {

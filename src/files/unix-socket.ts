@@ -17,6 +17,7 @@ import { rawSyscall, readI32, HOST_LITTLE_ENDIAN } from '../sys/index.js';
 import { withSockDiag } from '../sys/netlink.js';
 import { DumpError } from '../dump/errors.js';
 import { ZERO_FOWN } from '../dump/file-table.js';
+import { readCryoLinks } from '../dump/cryo-image.js';
 import type { FileTable } from '../dump/file-table.js';
 import { namespaceIds } from '../dump/namespaces.js';
 import { RestoreError } from '../restore/errors.js';
@@ -29,8 +30,8 @@ import { O_CLOEXEC, O_PATH, F_DUPFD_CLOEXEC, num } from './constants.js';
 import { TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN, unixListeners, unixSocket, type UnixSkDiag } from './unix-diag.js';
 import { packetsFor, peekQueue, sendPackets } from './unix-queue.js';
 import { dumpSocketOpts, restoreSocketOpts, setSocketBufs, socketFamily } from './socket-opts.js';
-import { BindSite, planBind, socketPath, type SocketName } from './unix-names.js';
-import { lookupNoSymlinks, openNoSymlinks, RESOLVE_BENEATH } from '../sys/safe-path.js';
+import { BindSite, planBind, realPath, socketPath, type SocketName } from './unix-names.js';
+import { lookupNoSymlinks, openNoSymlinks, RESOLVE_BENEATH, walkLinks } from '../sys/safe-path.js';
 import { openImagePath, S_IFDIR } from '../restore/image-paths.js';
 
 const AF_UNIX = 1;
@@ -128,6 +129,8 @@ function resolveName(c: DumpFd, sk: UnixSkDiag, e: MessageValue): void {
       where = where.slice(0, -' (deleted)'.length);
     }
     const name = pathName(sk.name);
+    // Links on the way to an absolute name (/var/run -> /run): restore follows these and no other.
+    if (name.startsWith('/')) walkLinks(name.slice(0, name.lastIndexOf('/')) || '/', (l, t) => { c.table.links.set(l, t); return true; });
     if (!name.startsWith('/')) {
       if (!where.endsWith(`/${name.replace(/^\.\//, '')}`)) throw new DumpError('UNSUPPORTED', `fd ${c.fd} of task ${c.pid}: the unix socket's relative name ${name} is not found under ${where}`);
       e.name_dir = where.slice(0, where.length - name.replace(/^\.\//, '').length - 1);
@@ -146,6 +149,8 @@ function outsidePeer(c: DumpFd, sk: UnixSkDiag, peer: UnixSkDiag, holder: { pid:
   }
   const s = dumpState(c);
   if (s.externs.has(peer.ino)) return;
+  const pname = pathName(peer.name);
+  if (pname.startsWith('/')) walkLinks(pname.slice(0, pname.lastIndexOf('/')) || '/', (l, t) => { c.table.links.set(l, t); return true; });
   const id = c.table.newId();
   s.externs.set(peer.ino, id);
   c.table.files.push({
@@ -226,10 +231,26 @@ function socketsByIno(files: Iterable<MessageValue>): Map<number, MessageValue> 
   return out;
 }
 
+/** cryo-links.img of each image directory (read once). */
+const linksByDir = new Map<string, ReadonlyMap<string, string>>();
+function dumpLinks(img: RestoreImages): ReadonlyMap<string, string> {
+  let links = linksByDir.get(img.dir);
+  if (!links) {
+    try {
+      links = readCryoLinks(img.dir);
+    } catch (e) {
+      throw new RestoreError('IMAGE_CORRUPT', `corrupt image: ${(e as Error).message}`);
+    }
+    linksByDir.set(img.dir, links);
+  }
+  return links;
+}
+
 /** What a socket entry says about its path name. */
-function socketName(e: MessageValue): SocketName {
+function socketName(img: RestoreImages, e: MessageValue): SocketName {
   const perms = e.file_perms as MessageValue | undefined;
   return {
+    links: dumpLinks(img),
     name: pathName(bytes(e.name)),
     dir: typeof e.name_dir === 'string' ? e.name_dir : undefined,
     deleted: e.deleted === true,
@@ -238,8 +259,8 @@ function socketName(e: MessageValue): SocketName {
 }
 
 /** The file-system path of a path name (relative names under name_dir), refused unless clean. */
-function fsPath(e: MessageValue, why: string): string {
-  return socketPath(socketName(e), why);
+function fsPath(img: RestoreImages, e: MessageValue, why: string): string {
+  return socketPath(socketName(img, e), why);
 }
 
 /** Two sockets that are each other's peer: one socketpair. */
@@ -267,7 +288,7 @@ function checkUnix(img: RestoreImages, e: MessageValue, why: string): void {
     if (!peer) throw new RestoreError('IMAGE_INCONSISTENT', `${why} is a unix socket connected to socket:[${num(e.peer)}], which files.img has no entry for`);
     if (isExtern(peer)) {
       const pname = bytes(peer.name);
-      if (isPathName(pname) && !isSocketFile(fsPath(peer, why))) {
+      if (isPathName(pname) && !isSocketFile(realPath(socketName(img, peer), why))) {
         throw new RestoreError('UNSUPPORTED', `${why} is a unix socket connected to ${showName(pname)} outside the dump (--ext-unix-sk), and no socket is bound there now: start its owner first`);
       }
     } else {
@@ -277,7 +298,7 @@ function checkUnix(img: RestoreImages, e: MessageValue, why: string): void {
       }
     }
   }
-  if (bindsName(e) && isPathName(name)) planBind(socketName(e), why);
+  if (bindsName(e) && isPathName(name)) planBind(socketName(img, e), why);
 }
 
 /** Whether a socket file is at `p`, reached without a symbolic link. */
@@ -332,7 +353,7 @@ function bindName(ctx: TaskCtx, fd: number, e: MessageValue, why: string): void 
     taskCall(ctx, why, 'bind', fd, at, len);
     return;
   }
-  const n = socketName(e);
+  const n = socketName(ctx.img, e);
   const site = new BindSite(planBind(n, why), why);
   const p = site.plan.path;
   let bound: { dev: number; ino: number } | undefined;
@@ -368,7 +389,7 @@ function bindName(ctx: TaskCtx, fd: number, e: MessageValue, why: string): void 
 
 function connectTo(ctx: TaskCtx, fd: number, peer: MessageValue, why: string): void {
   const name = bytes(peer.name);
-  const addr = isPathName(name) ? Buffer.from(fsPath(peer, why)) : name;
+  const addr = isPathName(name) ? Buffer.from(fsPath(ctx.img, peer, why)) : name;
   const [at, len] = sockaddr(ctx, addr);
   const r = ctx.raw('connect', fd, at, len);
   if (r < 0n) throw new RestoreError('FAILED', `errno ${-r} from connect(${showName(addr)}) restoring ${why}`);

@@ -2,7 +2,7 @@
 // as root on the images' word for paths: a link planted on the way would send its checks, and
 // the files it creates, chowns or unlinks, somewhere else.
 
-import { closeSync, fstatSync, lstatSync, type BigIntStats, type Stats } from 'node:fs';
+import { closeSync, fstatSync, lstatSync, readlinkSync, type BigIntStats, type Stats } from 'node:fs';
 import path from 'node:path';
 import { SysError } from './errno.js';
 import { writeU64 } from './native-endian.js';
@@ -56,6 +56,37 @@ export function firstSymlink(file: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/** The kernel's limit on links followed in one lookup. */
+const MAX_LINKS = 40;
+
+/**
+ * Resolves `file` (absolute) component by component as the kernel does, asking `follow(link,
+ * target)` at every symbolic link met. The resolved path (components that do not exist yet are
+ * kept as they are), or the first link `follow` refused.
+ */
+export function walkLinks(file: string, follow: (link: string, target: string) => boolean): { path: string } | { refused: string } {
+  let parts = file.split('/').filter(Boolean);
+  let at = '/';
+  for (let hops = 0; parts.length > 0;) {
+    const part = parts.shift()!;
+    if (part === '.') continue;
+    if (part === '..') { at = path.posix.dirname(at); continue; }
+    const next = path.posix.join(at, part);
+    let isLink: boolean;
+    try {
+      isLink = lstatSync(next).isSymbolicLink();
+    } catch {
+      return { path: path.posix.join(next, ...parts) };
+    }
+    if (!isLink) { at = next; continue; }
+    const target = readlinkSync(next);
+    if (!follow(next, target) || ++hops > MAX_LINKS) return { refused: next };
+    parts = [...target.split('/').filter(Boolean), ...parts];
+    if (target.startsWith('/')) at = '/';
+  }
+  return { path: at };
 }
 
 /** What is at a path, looked up without following links. */

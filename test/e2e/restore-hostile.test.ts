@@ -7,13 +7,17 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { decodeImageFile } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
 import { restore, RestoreError, type RestoreOptions } from '../../src/restore/index.js';
 import { __WALL, kill, waitpid } from '../../src/sys/index.js';
-import { editImage, nothingLeftBehind } from '../helpers/restore-env.js';
+import { dump } from '../../src/dump/index.js';
+import { readCryoLinks } from '../../src/dump/cryo-image.js';
+import { becomeSubreaper, editImage, nothingLeftBehind, waitGone } from '../helpers/restore-env.js';
+import { startTarget } from '../helpers/dump-target.js';
 import { cleanupDumped, imagesCopy, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
 
 const dumps = new Map<string, Dumped>();
@@ -161,6 +165,32 @@ test('a deleted socket name whose directories are gone: made for the bind and re
   const got = await restoreAndFinish(d, editUsk(fdOf(d, 'g'), (u) => { u.name = sockName(path.join(made, 'sub', 'gone.sock')); }));
   assert.match(got, /^FAIL: deleted name: name changed/, 'bound to the edited name (the program notices)');
   assert.ok(!existsSync(made), 'the directories restore made are gone again');
+});
+
+test('socket names bound through a symbolic link the dump saw (as /var/run -> /run): restored through it; the link pointed elsewhere since: refused', async () => {
+  becomeSubreaper();
+  const link = path.join(os.tmpdir(), `cryo-hostile-link-${process.pid}`);
+  rmSync(link, { force: true });
+  const t = startTarget('rt-unix', [], { dirArg: (dir) => { symlinkSync(dir, link); return link; } });
+  const images = path.join(t.dir, 'images');
+  const d: Dumped = { target: t, pid: t.pid, images, readyLine: '' };
+  dumps.set('rt-unix via a link', d);
+  try {
+    await dump({ pid: t.pid, dir: images });
+    assert.ok(waitGone(t.pid));
+    d.readyLine = readFileSync(t.outFile, 'utf8').split('\n')[0]!;
+    assert.deepEqual([...readCryoLinks(images)], [[link, t.dir]], 'the dump records the link it met');
+    assert.equal(await restoreAndFinish(d), 'PASS');
+    await refused(d, (dir) => rmSync(path.join(dir, 'cryo-links.img')), 'UNSAFE', /cryo-hostile-link-\d+ is a symbolic link, which the dump did not see/);
+    const elsewhere = path.join(t.dir, 'elsewhere');
+    mkdirSync(elsewhere);
+    rmSync(link);
+    symlinkSync(elsewhere, link);
+    await refused(d, () => {}, 'UNSAFE', /cryo-hostile-link-\d+ is a symbolic link, which the dump did not see/);
+    assert.deepEqual(readdirSync(elsewhere), []);
+  } finally {
+    rmSync(link, { force: true });
+  }
 });
 
 // ---------------------------------------------------------------- FIFOs, pages, cwd and root

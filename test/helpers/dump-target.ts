@@ -31,11 +31,12 @@ function waitFor(what: string, timeoutMs: number, test: () => boolean): void {
   }
 }
 
-export function startTarget(name: string, args: string[] = []): Target {
+/** `opts.dirArg`: the directory as the program is told it (a symbolic link to it, say). */
+export function startTarget(name: string, args: string[] = [], opts: { dirArg?: (dir: string) => string } = {}): Target {
   const dir = mkdtempSync(path.join(tmpdir(), `cryo-${name}-`));
   const outFile = path.join(dir, 'out.txt');
   const prog = path.join(programsBinDir, name);
-  const pid = spawn({ path: prog, argv: [name, outFile, dir, ...args], keepFds: [0, 1, 2] });
+  const pid = spawn({ path: prog, argv: [name, outFile, opts.dirArg?.(dir) ?? dir, ...args], keepFds: [0, 1, 2] });
   let reaped = false;
   const output = () => {
     try {
