@@ -4,7 +4,7 @@
 // is there, else whatever the handle opens on a mount of the same device; a watch neither names
 // is refused in preflight. Each watch gets its old number (INOTIFY_IOC_SETNEXTWD). Events queued
 // at dump time are not kept (CRIU drops them too).
-import { statSync } from 'node:fs';
+import { lookupNoSymlinks, notCleanAbsolute } from '../sys/safe-path.js';
 import type { MessageValue } from '../images/value.js';
 import { DumpError } from '../dump/errors.js';
 import { RestoreError } from '../restore/errors.js';
@@ -17,19 +17,17 @@ import { fhEntry, pathOfHandle } from './fhandle.js';
 const WATCH_MASK = 0xfff | 0x04000000 | 0x80000000;
 /** _IOW('I', 0, __s32) */
 const INOTIFY_IOC_SETNEXTWD = 0x40044900;
+/** A link at the end is watched itself, not followed (preflight found none there). */
+const IN_DONT_FOLLOW = 0x02000000;
 
 const showDev = (sdev: number) => `${sdev >>> 20}:${sdev & 0xfffff}`;
 
-/** Where a watch is to be put again: its path hint if it exists, else what its handle opens. */
+/** Where a watch is to be put again: its path hint if it is there (no link on the way), else what its handle opens. */
 function watchPath(w: MessageValue): string | undefined {
   const fh = w.f_handle as MessageValue | undefined;
   const hint = fh?.path === undefined ? undefined : String(fh.path);
-  if (hint !== undefined) {
-    try {
-      statSync(hint);
-      return hint;
-    } catch { /* gone: try the handle */ }
-  }
+  // Only a hint the dump could have written: a clean absolute path reached without a symbolic link.
+  if (hint !== undefined && notCleanAbsolute(hint) === undefined && lookupNoSymlinks(hint).kind === 'found') return hint;
   return fh ? pathOfHandle(fh, num(w.s_dev), big(w.i_ino)) : undefined;
 }
 
@@ -67,7 +65,7 @@ export const inotifyKind: FdKind = {
       const setNext = ctx.raw('ioctl', fd, INOTIFY_IOC_SETNEXTWD, want) === 0n;
       const at = ctx.putString(p);
       for (;;) {
-        const got = Number(taskCall(ctx, why, 'inotify_add_watch', fd, at, num(w.mask) & WATCH_MASK));
+        const got = Number(taskCall(ctx, why, 'inotify_add_watch', fd, at, (num(w.mask) & WATCH_MASK) | IN_DONT_FOLLOW));
         if (got === want) break;
         if (got > want || setNext) throw new RestoreError('FAILED', `${why}: inotify watch ${want} on ${p} came back as watch ${got}`);
         // Without INOTIFY_IOC_SETNEXTWD: take numbers until the wanted one comes (as CRIU).

@@ -195,6 +195,16 @@ test('socket names bound through a symbolic link the dump saw (as /var/run -> /r
 
 // ---------------------------------------------------------------- FIFOs, pages, cwd and root
 
+test('an inotify watch whose path hint leads through a symbolic link: the hint is not followed, the watch goes on the inode its handle names', async () => {
+  const d = await dumped('rt-fdkinds');
+  const { lnk } = plantLink(d, 'watch-lnk', 'a');
+  const got = await restoreAndFinish(d, (dir) => editImage(dir, 'files.img', (files) => {
+    const w = ((fileOfFd(dir, files, fdOf(d, 'ifd')).ify as MessageValue).wd as MessageValue[]).find((x) => Number(x.wd) === 2)!;
+    (w.f_handle as MessageValue).path = lnk; // b's watch, hinted at a link to a
+  }));
+  assert.equal(got, 'PASS', 'watch 2 is on b again (a watch through the link would be on a)');
+});
+
 test('a FIFO whose path names a regular file (mode 0 in the image): refused, the file not written', async () => {
   const d = await dumped('rt-files-pipe');
   const victim = path.join(d.target.dir, 'victim.txt');
