@@ -1,7 +1,7 @@
 // The kernel's asm-generic user ABI (include/uapi/asm-generic/*.h) as data: the numbers and
 // layouts most architectures share. x86_64, aarch64 and s390x use them nearly unchanged; ppc64
 // changes the tty ioctls, termios and some SO_* numbers; aarch64 and ppc64 move O_DIRECT and
-// O_DIRECTORY. An architecture's kernelAbi spreads this and overrides what its headers change.
+// O_DIRECTORY; ppc64 moves MAP_LOCKED and MAP_NORESERVE. An architecture's kernelAbi spreads this and overrides what its headers change.
 
 import type { KernelAbi } from './types.js';
 
@@ -28,4 +28,9 @@ export const ASM_GENERIC: KernelAbi = {
     PASSSEC: 34, MARK: 36, PROTOCOL: 38, DOMAIN: 39, PEEK_OFF: 42, BUF_LOCK: 72,
   },
   openFlags: { O_DIRECT: 0o40000, O_DIRECTORY: 0o200000 },
+  mman: {
+    PROT_READ: 0x1, PROT_WRITE: 0x2, PROT_EXEC: 0x4,
+    MAP_SHARED: 0x01, MAP_PRIVATE: 0x02, MAP_DROPPABLE: 0x08, MAP_FIXED: 0x10, MAP_ANONYMOUS: 0x20,
+    MAP_GROWSDOWN: 0x100, MAP_LOCKED: 0x2000, MAP_NORESERVE: 0x4000, MAP_HUGETLB: 0x40000, MAP_FIXED_NOREPLACE: 0x100000,
+  },
 };

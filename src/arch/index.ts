@@ -1,9 +1,8 @@
 // Picks the architecture cryo runs on, from a table keyed by Node's
 // process.arch. Adding an architecture = a directory under src/arch/ and a
-// row here.
+// row here and in host-abi.ts.
 
-import type { Arch, ArchFactory, CpuProbe, KernelAbi } from './types.js';
-import { ASM_GENERIC } from './asm-generic.js';
+import type { Arch, ArchFactory, CpuProbe } from './types.js';
 import { AT, auxvValue, readAuxv } from '../proc/auxv.js';
 import { x86_64 } from './x86_64/index.js';
 import { ppc64 } from './ppc64/index.js';
@@ -23,16 +22,6 @@ export function archFor(nodeArch: string, probe?: CpuProbe): Arch {
   return f.create(probe);
 }
 
-/**
- * The kernel ABI numbers of this machine's architecture, for code that calls the kernel for cryo
- * itself (no CPU probe needed, so modules can read it when they load). On an architecture cryo
- * does not support it gives asm-generic's: nothing can be dumped or restored there (archFor
- * refuses), but image tools still load.
- */
-export function hostKernelAbi(): KernelAbi {
-  return ARCHES[process.arch]?.kernelAbi ?? ASM_GENERIC;
-}
-
 let host: Arch | undefined;
 
 /** The architecture of this machine, bound to this CPU (probed through the sys layer when it can). */
@@ -50,6 +39,7 @@ export async function hostArch(): Promise<Arch> {
   return host;
 }
 
+export { hostKernelAbi } from './host-abi.js';
 export type * from './types.js';
 
 /** What cryo's own auxiliary vector says about this CPU and kernel (AT_HWCAP, AT_HWCAP2, AT_PAGESZ). */

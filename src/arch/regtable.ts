@@ -43,21 +43,24 @@ export function tableSize(table: readonly RegField[]): number {
   return Math.max(0, ...table.map((f) => f.offset + fieldSize(f)));
 }
 
-function readRaw(buf: Buffer, off: number, raw: RawWord): bigint {
+/** The byte order of an architecture's kernel buffers (Arch.byteOrder). */
+export type ByteOrder = 'LE' | 'BE';
+
+function readRaw(buf: Buffer, off: number, raw: RawWord, le: boolean): bigint {
   switch (raw) {
     case 'u8': return BigInt(buf.readUInt8(off));
-    case 'u16': return BigInt(buf.readUInt16LE(off));
-    case 'u32': return BigInt(buf.readUInt32LE(off));
-    case 'u64': return buf.readBigUInt64LE(off);
+    case 'u16': return BigInt(le ? buf.readUInt16LE(off) : buf.readUInt16BE(off));
+    case 'u32': return BigInt(le ? buf.readUInt32LE(off) : buf.readUInt32BE(off));
+    case 'u64': return le ? buf.readBigUInt64LE(off) : buf.readBigUInt64BE(off);
   }
 }
 
-function writeRaw(buf: Buffer, off: number, raw: RawWord, v: bigint): void {
+function writeRaw(buf: Buffer, off: number, raw: RawWord, v: bigint, le: boolean): void {
   switch (raw) {
     case 'u8': buf.writeUInt8(Number(v), off); break;
-    case 'u16': buf.writeUInt16LE(Number(v), off); break;
-    case 'u32': buf.writeUInt32LE(Number(v), off); break;
-    case 'u64': buf.writeBigUInt64LE(v, off); break;
+    case 'u16': if (le) buf.writeUInt16LE(Number(v), off); else buf.writeUInt16BE(Number(v), off); break;
+    case 'u32': if (le) buf.writeUInt32LE(Number(v), off); else buf.writeUInt32BE(Number(v), off); break;
+    case 'u64': if (le) buf.writeBigUInt64LE(v, off); else buf.writeBigUInt64BE(v, off); break;
   }
 }
 
@@ -78,43 +81,49 @@ function fromImage(v: unknown, f: RegField, what: string): bigint {
   return u;
 }
 
-/** Reads one field of `buf` (at `base`) as its image value. */
-export function readField(buf: Buffer, f: RegField, base = 0): ImageFieldValue {
-  const raw = fieldRaw(f);
-  const step = rawBytes[raw];
-  if (f.count === undefined) return toImage(readRaw(buf, base + f.offset, raw), f.image);
-  const out: ImageScalar[] = [];
-  for (let i = 0; i < f.count; i++) out.push(toImage(readRaw(buf, base + f.offset + i * step, raw), f.image));
-  return out;
-}
-
-/** Writes one image value into `buf` (at `base`). `what` names the field in errors. */
-export function writeField(buf: Buffer, f: RegField, value: unknown, base = 0, what = f.name): void {
-  const raw = fieldRaw(f);
-  const step = rawBytes[raw];
-  if (f.count === undefined) {
-    writeRaw(buf, base + f.offset, raw, fromImage(value, f, what));
-    return;
+/** The table functions for one byte order; an architecture binds them to its own (Arch.byteOrder). */
+export function regtableFor(order: ByteOrder) {
+  const le = order === 'LE';
+  /** Reads one field of `buf` (at `base`) as its image value. */
+  function readField(buf: Buffer, f: RegField, base = 0): ImageFieldValue {
+    const raw = fieldRaw(f);
+    const step = rawBytes[raw];
+    if (f.count === undefined) return toImage(readRaw(buf, base + f.offset, raw, le), f.image);
+    const out: ImageScalar[] = [];
+    for (let i = 0; i < f.count; i++) out.push(toImage(readRaw(buf, base + f.offset + i * step, raw, le), f.image));
+    return out;
   }
-  if (!Array.isArray(value) || value.length !== f.count) {
-    const got = Array.isArray(value) ? `${value.length} elements` : String(value);
-    throw new Error(`image field ${what} holds ${got}, expected ${f.count} elements: the image is damaged`);
-  }
-  value.forEach((v, i) => writeRaw(buf, base + f.offset + i * step, raw, fromImage(v, f, `${what}[${i}]`)));
-}
 
-/** Buffer -> image record, every field of the table. */
-export function decodeTable(table: readonly RegField[], buf: Buffer, base = 0): ImageRecord {
-  const out: ImageRecord = {};
-  for (const f of table) out[f.name] = readField(buf, f, base);
-  return out;
-}
-
-/** Image record -> buffer, every field of the table (missing fields are an error). */
-export function encodeTable(table: readonly RegField[], rec: ImageRecord, buf: Buffer, base = 0, what = ''): void {
-  for (const f of table) {
-    const name = what ? `${what}.${f.name}` : f.name;
-    if (rec[f.name] === undefined) throw new Error(`image field ${name} is missing: the image is damaged`);
-    writeField(buf, f, rec[f.name], base, name);
+  /** Writes one image value into `buf` (at `base`). `what` names the field in errors. */
+  function writeField(buf: Buffer, f: RegField, value: unknown, base = 0, what = f.name): void {
+    const raw = fieldRaw(f);
+    const step = rawBytes[raw];
+    if (f.count === undefined) {
+      writeRaw(buf, base + f.offset, raw, fromImage(value, f, what), le);
+      return;
+    }
+    if (!Array.isArray(value) || value.length !== f.count) {
+      const got = Array.isArray(value) ? `${value.length} elements` : String(value);
+      throw new Error(`image field ${what} holds ${got}, expected ${f.count} elements: the image is damaged`);
+    }
+    value.forEach((v, i) => writeRaw(buf, base + f.offset + i * step, raw, fromImage(v, f, `${what}[${i}]`), le));
   }
+
+  /** Buffer -> image record, every field of the table. */
+  function decodeTable(table: readonly RegField[], buf: Buffer, base = 0): ImageRecord {
+    const out: ImageRecord = {};
+    for (const f of table) out[f.name] = readField(buf, f, base);
+    return out;
+  }
+
+  /** Image record -> buffer, every field of the table (missing fields are an error). */
+  function encodeTable(table: readonly RegField[], rec: ImageRecord, buf: Buffer, base = 0, what = ''): void {
+    for (const f of table) {
+      const name = what ? `${what}.${f.name}` : f.name;
+      if (rec[f.name] === undefined) throw new Error(`image field ${name} is missing: the image is damaged`);
+      writeField(buf, f, rec[f.name], base, name);
+    }
+  }
+
+  return { readField, writeField, decodeTable, encodeTable };
 }

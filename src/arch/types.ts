@@ -2,7 +2,7 @@
 // the CPU architecture. Each architecture lives in src/arch/<arch>/ and is
 // mostly data; generic code never asks which architecture it runs on.
 
-import type { ImageRecord } from './regtable.js';
+import type { ByteOrder, ImageRecord } from './regtable.js';
 
 /** A core image's thread_info (x86) / ti_<arch> message, in image value form. */
 export type ThreadInfo = ImageRecord;
@@ -193,6 +193,24 @@ export interface OpenFlags {
   readonly O_DIRECTORY: number;
 }
 
+/** mmap(2)/mprotect(2) numbers (include/uapi/asm-generic/mman*.h; ppc64 moves MAP_LOCKED and MAP_NORESERVE). */
+export interface MmanFlags {
+  readonly PROT_READ: number;
+  readonly PROT_WRITE: number;
+  readonly PROT_EXEC: number;
+  readonly MAP_SHARED: number;
+  readonly MAP_PRIVATE: number;
+  /** Linux 6.11's MAP_DROPPABLE, a mapping type like MAP_SHARED/MAP_PRIVATE. */
+  readonly MAP_DROPPABLE: number;
+  readonly MAP_FIXED: number;
+  readonly MAP_ANONYMOUS: number;
+  readonly MAP_GROWSDOWN: number;
+  readonly MAP_LOCKED: number;
+  readonly MAP_NORESERVE: number;
+  readonly MAP_HUGETLB: number;
+  readonly MAP_FIXED_NOREPLACE: number;
+}
+
 /**
  * The kernel's user ABI numbers and struct layouts that differ between architectures, as data.
  * src/arch/asm-generic.ts holds the asm-generic values; an architecture spreads them and
@@ -207,9 +225,10 @@ export interface KernelAbi {
   readonly solSocket: number;
   readonly socketOptions: Readonly<Record<SocketOptionName, number>>;
   readonly openFlags: OpenFlags;
+  readonly mman: MmanFlags;
 }
 
-export type ByteOrder = 'LE' | 'BE';
+export type { ByteOrder };
 
 export interface VdsoNames {
   /** /proc/PID/maps names of the areas that move with the task (vdso and its data pages). */
@@ -238,6 +257,8 @@ export interface Arch {
    * 128 on x86_64 and ppc64, 0 on aarch64 and s390x); a signal frame goes below them.
    */
   readonly redZone: number;
+  /** The alignment a signal frame's address needs (x86_64: 64, for its xsave area). */
+  readonly sigframeAlign: number;
   /**
    * The top of the user address range mmap hands out without a hint above it (the kernel's
    * DEFAULT_MAP_WINDOW; x86_64: 1 << 47 even with 5-level paging). Cryo's own areas go below it.
@@ -255,6 +276,11 @@ export interface Arch {
   threadInfoFromRegsets(regsets: Regsets, extras?: ThreadExtras): ThreadInfo;
   /** Restore (by ptrace): thread_info -> regset bytes for this CPU. Exact inverse of the above. */
   regsetsFromThreadInfo(ti: ThreadInfo): Regsets;
+  /**
+   * Why a thread_info is of a task mode restore cannot bring back here (x86_64: a 32-bit task),
+   * as words for an error line ('a 32-bit (COMPAT) process'); undefined for a native task.
+   */
+  unrestorableMode(ti: ThreadInfo): string | undefined;
   /** Restore (the normal way): an rt_sigframe that rt_sigreturn turns into the thread's registers. */
   buildSigframe(ti: ThreadInfo, opts: SigframeOptions): Sigframe;
   /**
@@ -283,7 +309,7 @@ export interface Arch {
   cpuinfo?(): ImageRecord;
   /** The byte order a dump was made in, as its cpuinfo.img says (undefined: it does not say). */
   imageByteOrder?(cpuinfo: ImageRecord): ByteOrder | undefined;
-  /** The byte order of this machine's tasks (kernel structs, registers in memory, instructions). */
+  /** The byte order of this machine's tasks (kernel structs, registers in memory, instructions); src/arch/regtable.ts reads regsets so. */
   readonly byteOrder: ByteOrder;
   /** The thread's instruction and stack pointer as the image holds them (the live ones). */
   threadPointers(ti: ThreadInfo): { ip: bigint; sp: bigint };
@@ -299,7 +325,7 @@ export interface Arch {
 export interface ArchFactory {
   readonly name: string;
   readonly nodeArch: string;
-  /** The same as the created Arch's: data that needs no CPU probe (src/arch/index.ts hostKernelAbi()). */
+  /** The same as the created Arch's: data that needs no CPU probe (src/arch/host-abi.ts hostKernelAbi()). */
   readonly kernelAbi: KernelAbi;
   /** Binds the architecture to this CPU; without a probe it uses the architecture's documented defaults. */
   create(probe?: CpuProbe): Arch;

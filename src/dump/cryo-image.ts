@@ -18,6 +18,7 @@ import { closeSync, existsSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { createImageFile, decode, encode, type MessageValue } from '../images/index.js';
 import { message, req, opt } from '../images/schema.js';
+import { readU32, writeU32 } from '../sys/native-endian.js';
 
 export const CRYO_FILES_IMAGE = 'cryo-files.img';
 /** 'CRYF' read as a little-endian u32. */
@@ -47,7 +48,7 @@ export function writeCryoFileStats(file: string, stats: readonly CryoFileStat[])
   const fd = createImageFile(file);
   try {
     const head = Buffer.alloc(4);
-    head.writeUInt32LE(CRYO_FILES_MAGIC, 0);
+    writeU32(head, CRYO_FILES_MAGIC, 0);
     writeSync(fd, head);
     for (const s of stats) {
       const v: MessageValue = { id: s.id, mtime_sec: s.mtimeSec, mtime_nsec: s.mtimeNsec, size: s.size };
@@ -56,7 +57,7 @@ export function writeCryoFileStats(file: string, stats: readonly CryoFileStat[])
       if (s.eventfdSemaphore !== undefined) v.eventfd_semaphore = s.eventfdSemaphore;
       const pb = encode(v, cryo_file_stat_entry);
       const len = Buffer.alloc(4);
-      len.writeUInt32LE(pb.length, 0);
+      writeU32(len, pb.length, 0);
       writeSync(fd, Buffer.concat([len, pb]));
     }
   } finally {
@@ -70,9 +71,9 @@ export function readCryoFileStats(dir: string): Map<number, CryoFileStat> {
   const out = new Map<number, CryoFileStat>();
   if (!existsSync(file)) return out;
   const buf = readFileSync(file);
-  if (buf.length < 4 || buf.readUInt32LE(0) !== CRYO_FILES_MAGIC) throw new Error(`${file}: not a cryo-files image (bad magic)`);
+  if (buf.length < 4 || readU32(buf, 0) !== CRYO_FILES_MAGIC) throw new Error(`${file}: not a cryo-files image (bad magic)`);
   for (let off = 4; off < buf.length;) {
-    const n = buf.readUInt32LE(off);
+    const n = readU32(buf, off);
     const v = decode(buf.subarray(off + 4, off + 4 + n), cryo_file_stat_entry, file, off + 4);
     off += 4 + n;
     const s: CryoFileStat = { id: v.id as number, mtimeSec: v.mtime_sec as bigint, mtimeNsec: v.mtime_nsec as number, size: v.size as bigint };
@@ -104,12 +105,12 @@ export function writeCryoLinks(file: string, links: ReadonlyMap<string, string>)
   const fd = createImageFile(file);
   try {
     const head = Buffer.alloc(4);
-    head.writeUInt32LE(CRYO_LINKS_MAGIC, 0);
+    writeU32(head, CRYO_LINKS_MAGIC, 0);
     writeSync(fd, head);
     for (const [p, target] of links) {
       const pb = encode({ path: p, target }, cryo_link_entry);
       const len = Buffer.alloc(4);
-      len.writeUInt32LE(pb.length, 0);
+      writeU32(len, pb.length, 0);
       writeSync(fd, Buffer.concat([len, pb]));
     }
   } finally {
@@ -123,9 +124,9 @@ export function readCryoLinks(dir: string): Map<string, string> {
   const out = new Map<string, string>();
   if (!existsSync(file)) return out;
   const buf = readFileSync(file);
-  if (buf.length < 4 || buf.readUInt32LE(0) !== CRYO_LINKS_MAGIC) throw new Error(`${file}: not a cryo-links image (bad magic)`);
+  if (buf.length < 4 || readU32(buf, 0) !== CRYO_LINKS_MAGIC) throw new Error(`${file}: not a cryo-links image (bad magic)`);
   for (let off = 4; off < buf.length;) {
-    const n = buf.readUInt32LE(off);
+    const n = readU32(buf, off);
     const v = decode(buf.subarray(off + 4, off + 4 + n), cryo_link_entry, file, off + 4);
     off += 4 + n;
     out.set(String(v.path), String(v.target));

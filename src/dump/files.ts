@@ -13,6 +13,7 @@ import type { DumpFd } from '../files/kind.js';
 import { DumpError } from './errors.js';
 import { FileTable, ZERO_FOWN } from './file-table.js';
 import { O_CLOEXEC } from '../files/constants.js';
+import { readI32 } from '../sys/native-endian.js';
 
 export { FileTable, elfBuildId, kernelDev, type GhostFile, type MemfdInode } from './file-table.js';
 
@@ -23,10 +24,10 @@ const F_GETOWN_EX = 16;
 function fownOf(stolen: number, status: ProcStatus): MessageValue {
   const ex = Buffer.alloc(8);
   rawSyscall('fcntl', stolen, F_GETOWN_EX, ex);
-  const pid = ex.readInt32LE(4);
+  const pid = readI32(ex, 4);
   const signum = Number(rawSyscall('fcntl', stolen, F_GETSIG, 0));
   if (pid === 0 && signum === 0) return ZERO_FOWN;
-  return { uid: status.uid[0], euid: status.uid[1], signum, pid_type: ex.readInt32LE(0), pid };
+  return { uid: status.uid[0], euid: status.uid[1], signum, pid_type: readI32(ex, 0), pid };
 }
 
 function describe(t: FdTarget): string {

@@ -355,6 +355,7 @@ function statOf(p: string): { dev: bigint; ino: bigint } {
 }
 
 import { statSync } from 'node:fs';
+import { readU64 } from '../sys/native-endian.js';
 function statSyncBig(p: string): { dev: bigint; ino: bigint } {
   const s = statSync(p, { bigint: true });
   return { dev: s.dev, ino: s.ino };
@@ -375,7 +376,7 @@ function shpages(files: FileTable, pageSize: number): { scanned: bigint; written
 function clock(id: number): MessageValue {
   const b = Buffer.alloc(16);
   rawSyscall('clock_gettime', id, b);
-  return { tv_sec: b.readBigUInt64LE(0), tv_nsec: b.readBigUInt64LE(8) };
+  return { tv_sec: readU64(b, 0), tv_nsec: readU64(b, 8) };
 }
 
 function writeFileImages(images: ImageSet, files: FileTable, procs: readonly DumpedProcess[], arch: Arch, firstPagesId: number): void {

@@ -6,6 +6,7 @@
 import type { Injector, Scratch } from '../inject/index.js';
 import type { PosixTimer } from '../proc/index.js';
 import type { MessageValue } from '../images/index.js';
+import { readU64, readI32 } from '../sys/native-endian.js';
 
 const SIGMAX = 64;
 const SIGKILL = 9;
@@ -48,11 +49,11 @@ export function readThreadInjected(inj: Injector, scratch: Scratch): ThreadInjec
   const at = scratch.addr + BigInt(TAIL);
   inj.call('sigaltstack', 0, at);
   const ss = scratch.read(TAIL, 24); // stack_t {sp, int flags, size}
-  const sas = { ss_sp: ss.readBigUInt64LE(0), ss_size: ss.readBigUInt64LE(16), ss_flags: ss.readInt32LE(8) };
+  const sas = { ss_sp: readU64(ss, 0), ss_size: readU64(ss, 16), ss_flags: readI32(ss, 8) };
   inj.call('prctl', PR.GET_TID_ADDRESS, at);
-  const clearTidAddr = scratch.read(TAIL, 8).readBigUInt64LE(0);
+  const clearTidAddr = readU64(scratch.read(TAIL, 8), 0);
   inj.call('prctl', PR.GET_PDEATHSIG, at);
-  const pdeathSig = scratch.read(TAIL, 4).readInt32LE(0);
+  const pdeathSig = readI32(scratch.read(TAIL, 4), 0);
   const secbits = Number(inj.call('prctl', PR.GET_SECUREBITS));
   return { sas, clearTidAddr, pdeathSig, secbits };
 }
@@ -65,8 +66,8 @@ export function readInjectedState(inj: Injector, scratch: Scratch, timers: reado
   const sigactions = SIGACTION_SIGNALS.map((_, i) => {
     const o = i * SIGACTION_SIZE;
     return {
-      sigaction: acts.readBigUInt64LE(o), flags: acts.readBigUInt64LE(o + 8),
-      restorer: acts.readBigUInt64LE(o + 16), mask: acts.readBigUInt64LE(o + 24), compat_sigaction: false,
+      sigaction: readU64(acts, o), flags: readU64(acts, o + 8),
+      restorer: readU64(acts, o + 16), mask: readU64(acts, o + 24), compat_sigaction: false,
     };
   });
   const tail = TAIL;
@@ -75,7 +76,7 @@ export function readInjectedState(inj: Injector, scratch: Scratch, timers: reado
   const itimer = (which: number): MessageValue => {
     inj.call('getitimer', which, at(tail));
     const b = scratch.read(tail, 32); // itimerval {interval{sec,usec}, value{sec,usec}}
-    return { isec: b.readBigUInt64LE(0), iusec: b.readBigUInt64LE(8), vsec: b.readBigUInt64LE(16), vusec: b.readBigUInt64LE(24) };
+    return { isec: readU64(b, 0), iusec: readU64(b, 8), vsec: readU64(b, 16), vusec: readU64(b, 24) };
   };
   const itimers = { real: itimer(0), virt: itimer(1), prof: itimer(2) };
 
@@ -86,14 +87,14 @@ export function readInjectedState(inj: Injector, scratch: Scratch, timers: reado
     const notify = (t.threadId ? SIGEV.threadId : 0) | SIGEV[t.notify];
     const e: MessageValue = {
       it_id: t.id, clock_id: t.clockId, si_signo: t.signal, it_sigev_notify: notify, sival_ptr: t.sigval, overrun,
-      isec: b.readBigUInt64LE(0), insec: b.readBigUInt64LE(8), vsec: b.readBigUInt64LE(16), vnsec: b.readBigUInt64LE(24),
+      isec: readU64(b, 0), insec: readU64(b, 8), vsec: readU64(b, 16), vnsec: readU64(b, 24),
     };
     if (t.threadId) e.notify_thread_id = t.target;
     return e;
   });
 
   inj.call('prctl', PR.GET_CHILD_SUBREAPER, at(tail));
-  const childSubreaper = scratch.read(tail, 4).readInt32LE(0) !== 0;
+  const childSubreaper = readI32(scratch.read(tail, 4), 0) !== 0;
   const dumpable = Number(inj.call('prctl', PR.GET_DUMPABLE));
   const thpDisabled = inj.call('prctl', PR.GET_THP_DISABLE) !== 0n;
   const mb = inj.raw('membarrier', MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0);

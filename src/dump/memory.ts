@@ -20,10 +20,9 @@ import { reportProgress } from '../progress.js';
 import { DumpError } from './errors.js';
 import type { FileTable } from './files.js';
 import { F_GETPIPE_SZ, F_SETPIPE_SZ, O_CLOEXEC, O_NONBLOCK, SPLICE_F_NONBLOCK } from '../files/constants.js';
+import { readI32 } from '../sys/native-endian.js';
+import { MAP_ANONYMOUS, MAP_DROPPABLE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_LOCKED, MAP_NORESERVE, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 
-const MAP_SHARED = 0x1;
-const MAP_PRIVATE = 0x2;
-const MAP_ANONYMOUS = 0x20;
 const S = {
   REGULAR: 1 << 0, VSYSCALL: 1 << 2, VDSO: 1 << 3, HEAP: 1 << 5, FILE_PRIVATE: 1 << 6, FILE_SHARED: 1 << 7,
   ANON_SHARED: 1 << 8, ANON_PRIVATE: 1 << 9, VVAR: 1 << 12, MEMFD: 1 << 14,
@@ -31,7 +30,7 @@ const S = {
 /** Mappings of the kernel's internal shmem files: memfds and shared anonymous memory (/dev/zero). */
 const SHMEM_KINDS = new Set(['memfd', 'dev-zero', 'anon-shmem-named']);
 /** smaps VmFlags -> mmap flags CRIU keeps. */
-const VMFLAG_MAP: Record<string, number> = { gd: 0x100, lo: 0x2000, nr: 0x4000, ht: 0x40000, dp: 0x08 };
+const VMFLAG_MAP: Record<string, number> = { gd: MAP_GROWSDOWN, lo: MAP_LOCKED, nr: MAP_NORESERVE, ht: MAP_HUGETLB, dp: MAP_DROPPABLE };
 /** smaps VmFlags -> the MADV_* number whose bit CRIU sets in `madv`. */
 const VMFLAG_MADV: Record<string, number> = { sr: 2, rr: 1, dc: 10, dd: 16, mg: 12, hg: 14, nh: 15, wf: 18 };
 
@@ -62,8 +61,8 @@ export function collectVmas(pid: number, smaps: readonly Vma[], files: FileTable
       flags |= VMFLAG_MAP[f] ?? 0;
       if (VMFLAG_MADV[f] !== undefined) madv |= 1n << BigInt(VMFLAG_MADV[f]!);
     }
-    if (flags & 0x08) flags &= ~MAP_PRIVATE; // MAP_DROPPABLE replaces MAP_PRIVATE
-    const prot = (v.read ? 1 : 0) | (v.write ? 2 : 0) | (v.exec ? 4 : 0);
+    if (flags & MAP_DROPPABLE) flags &= ~MAP_PRIVATE; // MAP_DROPPABLE replaces MAP_PRIVATE
+    const prot = (v.read ? PROT_READ : 0) | (v.write ? PROT_WRITE : 0) | (v.exec ? PROT_EXEC : 0);
     let status = 0;
     let shmid = 0n;
     let pgoff = 0n;
@@ -135,8 +134,8 @@ function isPrivate(d: DumpVma): boolean {
 }
 
 function canBeLazy(d: DumpVma): boolean {
-  return (d.flags & MAP_ANONYMOUS) !== 0 && (d.flags & MAP_PRIVATE) !== 0 && (d.flags & 0x2000) === 0
-    && (d.status & (S.VDSO | S.VVAR | S.VSYSCALL)) === 0 && (d.flags & 0x40000) === 0;
+  return (d.flags & MAP_ANONYMOUS) !== 0 && (d.flags & MAP_PRIVATE) !== 0 && (d.flags & MAP_LOCKED) === 0
+    && (d.status & (S.VDSO | S.VVAR | S.VSYSCALL)) === 0 && (d.flags & MAP_HUGETLB) === 0;
 }
 
 /** Reads `len` bytes of the task at addr: process_vm_readv, then /proc/PID/mem for what it could not read. */
@@ -326,7 +325,7 @@ class SpliceMover {
           throw e;
         }
         const b = scratch.read(0, 8);
-        const tfds: [number, number] = [b.readInt32LE(0), b.readInt32LE(4)];
+        const tfds: [number, number] = [readI32(b, 0), readI32(b, 4)];
         const pipe: TaskPipe = { tfds, rfd: -1, capacity: 0 };
         this.pipes.push(pipe);
         pipe.rfd = pidfdGetfd(pidfd, tfds[0]);

@@ -1,6 +1,6 @@
 // open(2)/fcntl(2) numbers the descriptor kinds share: the same on every architecture cryo targets,
 // except O_DIRECT (aarch64 and ppc64 move it), which is the arch's (KernelAbi.openFlags).
-import { hostKernelAbi } from '../arch/index.js';
+import { hostKernelAbi } from '../arch/host-abi.js';
 
 export const O_ACCMODE = 0o3;
 export const O_RDONLY = 0;

@@ -5,6 +5,7 @@ import { readCryoFileStats } from '../dump/cryo-image.js';
 import type { FdKind } from './kind.js';
 import { isAnon, setFileFlags, taskCall } from './anon.js';
 import { O_CLOEXEC, big, num } from './constants.js';
+import { writeU64 } from '../sys/native-endian.js';
 
 const EFD_SEMAPHORE = 1;
 
@@ -26,7 +27,7 @@ export const eventfdKind: FdKind = {
     const fd = Number(taskCall(ctx, why, 'eventfd2', counter > 0xffffffffn ? 0 : counter, O_CLOEXEC | (sem ? EFD_SEMAPHORE : 0)));
     if (counter > 0xffffffffn) {
       const b = Buffer.alloc(8);
-      b.writeBigUInt64LE(counter);
+      writeU64(b, counter, 0);
       taskCall(ctx, why, 'write', fd, ctx.put(b, 256), 8);
     }
     setFileFlags(ctx, fd, num(entry.flags));

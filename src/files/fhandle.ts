@@ -5,10 +5,11 @@
 import { closeSync, openSync, readlinkSync, statSync } from 'node:fs';
 import { readMountinfo } from '../proc/index.js';
 import { rawSyscall } from '../sys/index.js';
-import { hostKernelAbi } from '../arch/index.js';
+import { hostKernelAbi } from '../arch/host-abi.js';
 import type { MessageValue } from '../images/value.js';
 import type { FileHandle } from '../proc/index.js';
 import { O_PATH, big, num } from './constants.js';
+import { readU64, writeU64, writeU32, writeI32 } from '../sys/native-endian.js';
 
 const O_RDONLY_DIR = hostKernelAbi().openFlags.O_DIRECTORY; // O_RDONLY (0) | O_DIRECTORY
 /** CRIU writes at least 16 u64 words of handle (FH_ENTRY_SIZES__min_entries). */
@@ -19,7 +20,7 @@ export function fhEntry(h: FileHandle): MessageValue {
   const words = Math.max(MIN_WORDS, Math.ceil(h.handle.length / 8));
   const buf = Buffer.alloc(words * 8);
   h.handle.copy(buf);
-  return { bytes: h.bytes, type: h.type, handle: Array.from({ length: words }, (_, i) => buf.readBigUInt64LE(i * 8)) };
+  return { bytes: h.bytes, type: h.type, handle: Array.from({ length: words }, (_, i) => readU64(buf, i * 8)) };
 }
 
 /** A device in the kernel's internal encoding (major << 20 | minor). */
@@ -34,11 +35,11 @@ export function pathOfHandle(fh: MessageValue, sdev: number, ino: bigint): strin
   const bytes = num(fh.bytes);
   const words = ((fh.handle as (bigint | number)[] | undefined) ?? []).map(big);
   const raw = Buffer.alloc(Math.max(bytes, words.length * 8));
-  words.forEach((w, i) => raw.writeBigUInt64LE(BigInt.asUintN(64, w), i * 8));
+  words.forEach((w, i) => writeU64(raw, BigInt.asUintN(64, w), i * 8));
   // struct file_handle { u32 handle_bytes; int handle_type; unsigned char f_handle[]; }
   const fhs = Buffer.alloc(8 + bytes);
-  fhs.writeUInt32LE(bytes, 0);
-  fhs.writeInt32LE(num(fh.type), 4);
+  writeU32(fhs, bytes, 0);
+  writeI32(fhs, num(fh.type), 4);
   raw.copy(fhs, 8, 0, bytes);
   for (const m of readMountinfo('self')) {
     if (m.devMajor !== major || m.devMinor !== minor) continue;

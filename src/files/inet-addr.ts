@@ -1,7 +1,7 @@
 // IPv4/IPv6 socket addresses three ways: struct sockaddr_in/_in6 (kernel calls), inet_sk_entry's
 // src_addr/dst_addr (the in_addr/in6_addr bytes as host-order u32 words, as CRIU memcpy's them),
 // and text for messages ('127.0.0.1:5000', '[::1]:5000').
-import { HOST_LITTLE_ENDIAN, SysError, rawSyscall, readU32, writeU32 } from '../sys/index.js';
+import { SysError, rawSyscall, readU32, writeU16, writeU32 } from '../sys/index.js';
 import { AF_INET, ENOTCONN } from './inet-consts.js';
 
 export interface InetAddr {
@@ -16,7 +16,7 @@ const addrLen = (family: number): number => (family === AF_INET ? 4 : 16);
 export function sockaddr(family: number, a: InetAddr): Buffer {
   const b = Buffer.alloc(family === AF_INET ? 16 : 28);
   // sa_family_t is in host order, the port in network order.
-  if (HOST_LITTLE_ENDIAN) b.writeUInt16LE(family, 0); else b.writeUInt16BE(family, 0);
+  writeU16(b, family, 0);
   b.writeUInt16BE(a.port, 2);
   a.addr.copy(b, family === AF_INET ? 4 : 8, 0, addrLen(family));
   return b;

@@ -1,7 +1,7 @@
 // Socket numbers the TCP/UDP kind uses. SOL_SOCKET options, FIONREAD and TIOCOUTQ are the
 // architecture's (KernelAbi in src/arch; ppc64 differs); the rest are the same on every
 // architecture cryo targets.
-import { hostKernelAbi } from '../arch/index.js';
+import { hostKernelAbi } from '../arch/host-abi.js';
 
 const ABI = hostKernelAbi();
 const SO = ABI.socketOptions;

@@ -27,6 +27,7 @@ import {
 import { enterRepair, holdUntilDumpEnds, leaveRepair, readTcpStream, restoreTcpStream, type TcpStream } from './tcp-repair.js';
 import { setFileFlags, taskCall } from './anon.js';
 import { num } from './constants.js';
+import { writeU32, writeI32 } from '../sys/native-endian.js';
 
 const SHUTDOWN_NAMES = ['NONE', 'READ', 'WRITE', 'BOTH'];
 /** sk_shutdown image value -> shutdown(2)'s how (SHUT_RD 0, SHUT_WR 1, SHUT_RDWR 2). */
@@ -127,7 +128,7 @@ function dumpInet(c: DumpFd): MessageValue {
 function getOpt1(fd: number): number {
   const b = Buffer.alloc(1);
   const len = Buffer.alloc(4);
-  len.writeUInt32LE(1);
+  writeU32(len, 1, 0);
   rawSyscall('getsockopt', fd, K.SOL_TCP, K.TCP_INFO, b, len);
   return b[0]!;
 }
@@ -156,7 +157,7 @@ function checkBindable(e: MessageValue, why: string): void {
   const fd = Number(rawSyscall('socket', f, num(e.type) | K.SOCK_CLOEXEC, num(e.proto)));
   try {
     const one = Buffer.alloc(4);
-    one.writeInt32LE(1);
+    writeI32(one, 1, 0);
     rawSyscall('setsockopt', fd, K.SOL_SOCKET, K.SO_REUSEADDR, one, 4);
     if (f === K.AF_INET6 && e.v6only === true) rawSyscall('setsockopt', fd, K.SOL_IPV6, K.IPV6_V6ONLY, one, 4);
     const sa = sockaddr(f, addrOf(e, 'src'));

@@ -19,6 +19,7 @@ import { DumpError } from '../dump/errors.js';
 import { RestoreError } from '../restore/errors.js';
 import type { TaskCtx } from '../restore/task-ctx.js';
 import { SEEK_SET } from './constants.js';
+import { writeI64, writeI16 } from '../sys/native-endian.js';
 
 /** file_lock_entry.flag (CRIU's FL_* kinds). */
 export const FL_POSIX = 1;
@@ -121,10 +122,10 @@ export function checkLocks(locks: readonly MessageValue[], fdsOf: (pid: number) 
 /** struct flock (64-bit layout, all Linux 64-bit ABIs): type, whence, start, len, pid. */
 function flockStruct(e: MessageValue): Buffer {
   const b = Buffer.alloc(32);
-  b.writeInt16LE(num(e.type), 0);
-  b.writeInt16LE(SEEK_SET, 2);
-  b.writeBigInt64LE(BigInt(e.start as bigint), 8);
-  b.writeBigInt64LE(BigInt(e.len as bigint), 16);
+  writeI16(b, num(e.type), 0);
+  writeI16(b, SEEK_SET, 2);
+  writeI64(b, BigInt(e.start as bigint), 8);
+  writeI64(b, BigInt(e.len as bigint), 16);
   return b;
 }
 

@@ -8,6 +8,7 @@ import { O_ACCMODE, O_CLOEXEC, O_DIRECT, O_NONBLOCK, F_DUPFD_CLOEXEC, F_SETFL, n
 import { fillPipe, park, pipeData } from './pipe-data.js';
 import { RestoreError } from '../restore/errors.js';
 import { errnoName } from '../sys/index.js';
+import { readI32 } from '../sys/native-endian.js';
 
 const AT_FDCWD = -100;
 
@@ -48,7 +49,7 @@ export const pipeKind: FdKind = {
       const at = ctx.put(Buffer.alloc(8), 256);
       ctx.call('pipe2', at, O_CLOEXEC);
       const got = ctx.get(256, 8);
-      p = { ctx, r: park(ctx, got.readInt32LE(0), session.high), w: park(ctx, got.readInt32LE(4), session.high) };
+      p = { ctx, r: park(ctx, readI32(got, 0), session.high), w: park(ctx, readI32(got, 4), session.high) };
       pipes.set(id, p);
       fillPipe(ctx, p.w, `pipe ${id}`, pipeData(session, 'pipes-data.img').get(id));
       const made = p;

@@ -3,6 +3,7 @@
 import type { FdKind } from './kind.js';
 import { isAnon, setFileFlags, taskCall } from './anon.js';
 import { O_CLOEXEC, big, num } from './constants.js';
+import { writeU64 } from '../sys/native-endian.js';
 
 export const signalfdKind: FdKind = {
   type: 'SIGNALFD', field: 'sgfd', name: 'a signalfd',
@@ -10,7 +11,7 @@ export const signalfdKind: FdKind = {
   dump: (c) => ({ id: c.id, flags: c.flags, fown: c.fown, sigmask: c.info.signalfd!.sigmask }),
   restore({ ctx, entry, why }) {
     const mask = Buffer.alloc(8);
-    mask.writeBigUInt64LE(big(entry.sigmask));
+    writeU64(mask, big(entry.sigmask), 0);
     const fd = Number(taskCall(ctx, why, 'signalfd4', -1, ctx.put(mask, 256), 8, O_CLOEXEC));
     setFileFlags(ctx, fd, num(entry.flags));
     return fd;

@@ -3,7 +3,7 @@
 // (KernelAbi.socketOptions in src/arch: asm-generic's on x86_64, aarch64 and s390x; ppc64 numbers
 // SO_RCVLOWAT..SO_PASSCRED differently).
 import { rawSyscall, SysError, readI32, writeI32, writeU32, readU32, readU64, writeU64 } from '../sys/index.js';
-import { hostKernelAbi } from '../arch/index.js';
+import { hostKernelAbi } from '../arch/host-abi.js';
 import type { MessageValue } from '../images/value.js';
 import type { TaskCtx } from '../restore/task-ctx.js';
 import { RestoreError } from '../restore/errors.js';

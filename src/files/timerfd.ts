@@ -6,6 +6,7 @@
 import type { FdKind } from './kind.js';
 import { isAnon, setFileFlags, taskCall } from './anon.js';
 import { O_CLOEXEC, big, num } from './constants.js';
+import { readI64, writeU64, writeI64 } from '../sys/native-endian.js';
 
 const TFD_TIMER_ABSTIME = 1;
 /** _IOW('T', 0, u64) */
@@ -37,18 +38,18 @@ export const timerfdKind: FdKind = {
       if (armed && (flags & TFD_TIMER_ABSTIME)) {
         taskCall(ctx, why, 'clock_gettime', clock, ctx.put(Buffer.alloc(16), 256));
         const now = ctx.get(256, 16);
-        value += now.readBigInt64LE(0) * NSEC + now.readBigInt64LE(8);
+        value += readI64(now, 0) * NSEC + readI64(now, 8);
       }
       const its = Buffer.alloc(32); // struct itimerspec { it_interval, it_value }
-      its.writeBigInt64LE(big(entry.isec), 0);
-      its.writeBigInt64LE(big(entry.insec), 8);
-      its.writeBigInt64LE(value / NSEC, 16);
-      its.writeBigInt64LE(value % NSEC, 24);
+      writeI64(its, big(entry.isec), 0);
+      writeI64(its, big(entry.insec), 8);
+      writeI64(its, value / NSEC, 16);
+      writeI64(its, value % NSEC, 24);
       if (armed) taskCall(ctx, why, 'timerfd_settime', fd, flags, ctx.put(its, 256), 0);
       const ticks = big(entry.ticks);
       if (ticks > 0n) {
         const b = Buffer.alloc(8);
-        b.writeBigUInt64LE(ticks);
+        writeU64(b, ticks, 0);
         taskCall(ctx, why, 'ioctl', fd, TFD_IOC_SET_TICKS, ctx.put(b, 256));
       }
     });

@@ -3,8 +3,8 @@
 // (KernelAbi in src/arch: asm-generic's on x86_64, aarch64 and s390x; ppc64 has its own);
 // struct winsize is the same everywhere.
 import type { MessageValue } from '../images/value.js';
-import { hostKernelAbi } from '../arch/index.js';
-import { HOST_LITTLE_ENDIAN as LE, readU32, writeU32 } from '../sys/index.js';
+import { hostKernelAbi } from '../arch/host-abi.js';
+import { readU16, readU32, writeU16, writeU32 } from '../sys/native-endian.js';
 import { num } from './constants.js';
 
 const ABI = hostKernelAbi();
@@ -53,10 +53,6 @@ export function termiosBytes(t: MessageValue): Buffer {
   ((t.c_cc as unknown[] | undefined) ?? []).slice(0, NCCS).forEach((v, i) => { b[T.cc + i] = num(v) & 0xff; });
   return b;
 }
-
-// The structs are the kernel's, in host byte order.
-const readU16 = (b: Buffer, off: number): number => (LE ? b.readUInt16LE(off) : b.readUInt16BE(off));
-const writeU16 = (b: Buffer, v: number, off: number): void => { if (LE) b.writeUInt16LE(v, off); else b.writeUInt16BE(v, off); };
 
 export function winsizeEntry(b: Buffer): MessageValue {
   return { ws_row: readU16(b, 0), ws_col: readU16(b, 2), ws_xpixel: readU16(b, 4), ws_ypixel: readU16(b, 6) };

@@ -33,6 +33,7 @@ import {
   TIOCGSID, TIOCGWINSZ, TIOCPKT, TIOCSCTTY, TIOCSLCKTRMIOS, TIOCSPGRP, TIOCSPTLCK, TIOCSWINSZ, WINSIZE_SIZE,
   termiosBytes, termiosEntry, winsizeBytes, winsizeEntry,
 } from './tty-ioctl.js';
+import { readI32, writeI32 } from '../sys/native-endian.js';
 
 const TTYAUX_MAJOR = 5;
 const PTMX_MINOR = 2;
@@ -81,7 +82,7 @@ function ioctlInt(fd: number, req: number, fallback: number): number {
     if (e instanceof SysError && (e.code === 'ENOTTY' || e.code === 'EINVAL')) return fallback;
     throw e;
   }
-  return b.readInt32LE(0);
+  return readI32(b, 0);
 }
 
 function ioctlBuf(fd: number, req: number, size: number): Buffer {
@@ -273,7 +274,7 @@ function inheritTerminal(ctx: TaskCtx, info: MessageValue, why: string): number 
 
 function int32(v: number): Buffer {
   const b = Buffer.alloc(4);
-  b.writeInt32LE(v, 0);
+  writeI32(b, v, 0);
   return b;
 }
 
@@ -305,7 +306,7 @@ function makePair(ctx: TaskCtx, oldIndex: number, high: number): Pair {
   const master = park(ctx, openInTask(ctx, '/dev/ptmx', O_RDWR | O_NOCTTY | O_CLOEXEC, what), high);
   ctx.call('ioctl', master, TIOCSPTLCK, ctx.put(int32(0), AT_STRUCT));
   ctx.call('ioctl', master, TIOCGPTN, ctx.put(int32(-1), AT_STRUCT));
-  const index = ctx.get(AT_STRUCT, 4).readInt32LE(0);
+  const index = readI32(ctx.get(AT_STRUCT, 4), 0);
   const slave = park(ctx, openInTask(ctx, `/dev/pts/${index}`, O_RDWR | O_NOCTTY | O_CLOEXEC, what), high);
   const info = sInfo ?? mInfo;
   if (info) setParams(ctx, slave, info, what);

@@ -2,7 +2,7 @@
 // peer inode, bound name, queue lengths, shutdown state, and a listener's in-flight connections
 // (the inodes of the clients whose connections wait in its accept queue: "icons").
 import { NLM_F_DUMP, SOCK_DIAG_BY_FAMILY, parseAttrs, readStruct, writeStruct, type NetlinkSocket, type StructLayout } from '../sys/netlink.js';
-import { HOST_LITTLE_ENDIAN } from '../sys/native-endian.js';
+import { readU32 } from '../sys/native-endian.js';
 
 const AF_UNIX = 1;
 
@@ -43,7 +43,7 @@ export interface UnixSkDiag {
   shutdown: number;
 }
 
-const u32 = (b: Buffer, at: number) => (HOST_LITTLE_ENDIAN ? b.readUInt32LE(at) : b.readUInt32BE(at));
+const u32 = readU32;
 
 /** One unix_diag_msg answer with its attributes. */
 export function parseUnixDiag(payload: Buffer): UnixSkDiag {

@@ -6,7 +6,7 @@
 
 import { closeSync, fstatSync } from 'node:fs';
 import path from 'node:path';
-import { HOST_LITTLE_ENDIAN, rawSyscall, SysError } from '../sys/index.js';
+import { rawSyscall, SysError, writeU16 } from '../sys/index.js';
 import { lookupNoSymlinks, mkdirAt, notCleanAbsolute, openNoSymlinks, RESOLVE_BENEATH, statAt, unlinkIfSame, walkLinks } from '../sys/safe-path.js';
 import { RestoreError } from '../restore/errors.js';
 import { checkCleanPath, checkImagePath, S_IFDIR } from '../restore/image-paths.js';
@@ -75,7 +75,7 @@ function boundNow(dirfd: number, base: string): boolean {
     // Through the directory's descriptor: no lookup of the path again, and no length limit from it.
     const where = Buffer.from(`/proc/self/fd/${dirfd}/${base}`);
     const addr = Buffer.alloc(2 + where.length + 1);
-    if (HOST_LITTLE_ENDIAN) addr.writeUInt16LE(AF_UNIX, 0); else addr.writeUInt16BE(AF_UNIX, 0);
+    writeU16(addr, AF_UNIX, 0);
     where.copy(addr, 2);
     try {
       rawSyscall('connect', fd, addr, addr.length);

@@ -10,6 +10,7 @@ import type { MessageValue } from '../images/value.js';
 import type { TaskCtx } from '../restore/task-ctx.js';
 import { injectMmap } from '../inject/index.js';
 import { SO, getIntOpt, setIntOpt } from './socket-opts.js';
+import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 
 const MSG_PEEK = 0x2;
 const MSG_TRUNC = 0x20;
@@ -91,8 +92,6 @@ export function packetsFor(ctx: TaskCtx, id: number): Buffer[] {
     .map((e) => (Buffer.isBuffer(e.extra) ? e.extra : Buffer.alloc(0)));
 }
 
-const PROT_RW = 3;
-const MAP_PRIVATE_ANON = 0x22;
 const SCRATCH_AT = 8192;
 const SCRATCH_ROOM = 8192;
 
@@ -107,7 +106,7 @@ export function sendPackets(ctx: TaskCtx, from: number, packets: Buffer[], why: 
   let mapped = 0;
   if (biggest > SCRATCH_ROOM) {
     mapped = (biggest + 4095) & ~4095;
-    buf = injectMmap(ctx.inj, 0, mapped, PROT_RW, MAP_PRIVATE_ANON, -1, 0);
+    buf = injectMmap(ctx.inj, 0, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   }
   try {
     for (const p of packets) {

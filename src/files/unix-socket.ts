@@ -13,7 +13,7 @@
 //    the peer end; a socket nobody in the dump sends to gets a helper peer, as CRIU's fake queuer.
 //    Options, shutdown and file flags come last.
 import { closeSync, fstatSync, readdirSync, readFileSync, readlinkSync, chmodSync, chownSync, statSync } from 'node:fs';
-import { rawSyscall, readI32, HOST_LITTLE_ENDIAN } from '../sys/index.js';
+import { rawSyscall, readI32, writeU16 } from '../sys/index.js';
 import { withSockDiag } from '../sys/netlink.js';
 import { DumpError } from '../dump/errors.js';
 import { ZERO_FOWN } from '../dump/file-table.js';
@@ -322,7 +322,7 @@ interface RestoreState {
 
 function sockaddr(ctx: TaskCtx, name: Buffer): [bigint, number] {
   const b = Buffer.alloc(2 + name.length);
-  if (HOST_LITTLE_ENDIAN) b.writeUInt16LE(AF_UNIX, 0); else b.writeUInt16BE(AF_UNIX, 0);
+  writeU16(b, AF_UNIX, 0);
   name.copy(b, 2);
   return [ctx.put(b, SOCKADDR_AT), b.length];
 }

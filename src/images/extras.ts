@@ -3,13 +3,14 @@
 
 import { ImageError, ImageJsonError } from './errors.js';
 import type { ByteSink, ByteSource } from './io.js';
-import { u32le } from './io.js';
+import { u32host } from './io.js';
 import type { JsonValue } from './json-text.js';
 import { decodeBytesPy, encodeBytesPy } from './pybytes.js';
 import { messageFromCrit, messageToCrit } from './crit-json.js';
 import { ipc_msg } from './schemas/index.js';
 import { decode, encode } from './wire.js';
 import type { MessageValue } from './value.js';
+import { readI32, readU16, writeU16 } from '../sys/native-endian.js';
 
 export type ExtraValue = Buffer | { inq: Buffer; outq: Buffer } | number[] | (MessageValue | Buffer)[];
 
@@ -88,7 +89,7 @@ export const ipcSem: ExtraHandler = {
     const b = src.take(2 * n, 'semaphore values');
     src.take(roundUp(2 * n, 8) - 2 * n, 'padding after semaphore values');
     const out: number[] = [];
-    for (let i = 0; i < n; i++) out.push(b.readUInt16LE(2 * i));
+    for (let i = 0; i < n; i++) out.push(readU16(b, 2 * i));
     return out;
   },
   write: (sink, x, e) => {
@@ -96,7 +97,7 @@ export const ipcSem: ExtraHandler = {
     const n = num(e, 'nsems');
     if (vals.length !== n) throw new ImageJsonError('<json>', 'extra', `expected ${n} semaphore values, got ${vals.length}`);
     const b = Buffer.alloc(roundUp(2 * n, 8));
-    vals.forEach((v, i) => b.writeUInt16LE(v & 0xffff, 2 * i));
+    vals.forEach((v, i) => writeU16(b, v & 0xffff, 2 * i));
     sink.write(b);
   },
   toJson: (x) => x as number[],
@@ -113,7 +114,7 @@ export const ipcMsg: ExtraHandler = {
     const out: (MessageValue | Buffer)[] = [];
     for (let i = 0; i < num(e, 'qnum') && !src.atEnd(); i++) {
       const sizeAt = src.pos;
-      const size = src.take(4, 'the size of an ipc_msg').readInt32LE(0);
+      const size = readI32(src.take(4, 'the size of an ipc_msg'), 0);
       if (size < 0) throw new ImageError(src.file, sizeAt, `a message size, not ${size}`);
       const at = src.pos;
       const msg = decode(src.take(size, 'an ipc_msg'), ipc_msg, src.file, at);
@@ -128,7 +129,7 @@ export const ipcMsg: ExtraHandler = {
     for (let i = 0; i + 1 < list.length; i += 2) {
       const msg = list[i] as MessageValue;
       const pb = encode(msg, ipc_msg);
-      sink.write(u32le(pb.length));
+      sink.write(u32host(pb.length));
       sink.write(pb);
       const msize = num(msg, 'msize');
       const data = (list[i + 1] as Buffer).subarray(0, msize);

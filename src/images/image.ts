@@ -6,7 +6,7 @@ import { closeSync, fchmodSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { ImageError, ImageJsonError } from './errors.js';
 import type { ExtraValue } from './extras.js';
-import { type ByteSink, type ByteSource, BufferSink, BufferSource, FileSource, u32le } from './io.js';
+import { type ByteSink, type ByteSource, BufferSink, BufferSource, FileSource, u32host } from './io.js';
 import { type JsonObject, type JsonValue, pyJsonDumps } from './json-text.js';
 import { IMG_COMMON_MAGIC, IMG_SERVICE_MAGIC, headMagicFor, magicName, magicValue } from './magics.js';
 import { type ImageKind, imageKind } from './registry.js';
@@ -15,6 +15,7 @@ import { messageFromCrit, messageToCrit } from './crit-json.js';
 import { decodeBytesPy, encodeBytesPy } from './pybytes.js';
 import type { MessageValue } from './value.js';
 import { decode, encode } from './wire.js';
+import { readU32, readI32 } from '../sys/native-endian.js';
 
 export interface ImageEntry {
   readonly def: MessageDef;
@@ -32,12 +33,12 @@ const hex = (v: number): string => '0x' + (v >>> 0).toString(16);
 
 /** Read the head magic(s) and find the image's kind. */
 export function readHead(src: ByteSource): ImageKind {
-  const first = src.take(4, 'a 4-byte image magic').readUInt32LE(0);
+  const first = readU32(src.take(4, 'a 4-byte image magic'), 0);
   let at = 0;
   let value = first;
   if (first === IMG_COMMON_MAGIC || first === IMG_SERVICE_MAGIC) {
     at = 4;
-    value = src.take(4, 'the image magic after the head magic').readUInt32LE(0);
+    value = readU32(src.take(4, 'the image magic after the head magic'), 0);
   }
   const name = magicName(value);
   if (name === undefined) {
@@ -52,7 +53,7 @@ export function readHead(src: ByteSource): ImageKind {
 function readMessage(src: ByteSource, def: MessageDef): MessageValue | undefined {
   if (src.atEnd()) return undefined;
   const sizeAt = src.pos;
-  const size = src.take(4, 'a 4-byte entry size').readInt32LE(0);
+  const size = readI32(src.take(4, 'a 4-byte entry size'), 0);
   if (size < 0) throw new ImageError(src.file, sizeAt, `an entry size, found ${size}`);
   const at = src.pos;
   return decode(src.take(size, `a ${def.name} of the size given at byte ${sizeAt}`), def, src.file, at);
@@ -136,8 +137,8 @@ export class EntryEncoder {
   private count = 0;
   constructor(private readonly sink: ByteSink, readonly kind: ImageKind) {
     const head = headMagicFor(kind.magic);
-    if (head !== undefined) sink.write(u32le(head));
-    sink.write(u32le(magicValue(kind.magic) as number));
+    if (head !== undefined) sink.write(u32host(head));
+    sink.write(u32host(magicValue(kind.magic) as number));
   }
   /** The message the next entry must be. */
   get nextDef(): MessageDef {
@@ -146,7 +147,7 @@ export class EntryEncoder {
   write(value: MessageValue, extra?: ExtraValue): void {
     const def = this.nextDef;
     const pb = encode(value, def);
-    this.sink.write(u32le(pb.length));
+    this.sink.write(u32host(pb.length));
     this.sink.write(pb);
     this.count++;
     if (isEmpty(extra)) return;

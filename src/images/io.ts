@@ -3,6 +3,7 @@
 
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { ImageError } from './errors.js';
+import { writeU32 } from '../sys/native-endian.js';
 
 export interface ByteSource {
   readonly file: string;
@@ -110,8 +111,9 @@ export class FdSink implements ByteSink {
   }
 }
 
-export function u32le(v: number): Buffer {
+/** A 4-byte word in host order (CRIU writes image magics and entry sizes so). */
+export function u32host(v: number): Buffer {
   const b = Buffer.allocUnsafe(4);
-  b.writeUInt32LE(v >>> 0);
+  writeU32(b, v >>> 0, 0);
   return b;
 }

@@ -10,6 +10,7 @@ import { PE_PRESENT } from './flags.js';
 import { ImageReader, createImageFile } from './image.js';
 import { headMagicFor, magicValue } from './magics.js';
 import type { MessageValue } from './value.js';
+import { readU32, readI32, writeU32 } from '../sys/native-endian.js';
 
 /** x86_64/aarch64(4K)/s390x page size; callers pass their architecture's. */
 export const DEFAULT_PAGE_SIZE = 4096;
@@ -53,12 +54,12 @@ export class PagemapImageWriter {
 
   constructor(file: string, pagesId: number) {
     this.fd = createImageFile(file);
-    this.buf.writeUInt32LE(PAGEMAP_HEAD_MAGIC, 0);
-    this.buf.writeUInt32LE(PAGEMAP_MAGIC, 4);
+    writeU32(this.buf, PAGEMAP_HEAD_MAGIC, 0);
+    writeU32(this.buf, PAGEMAP_MAGIC, 4);
     this.len = 12;
     this.buf[this.len++] = 0x08;
     this.varint(BigInt(pagesId));
-    this.buf.writeUInt32LE(this.len - 12, 8);
+    writeU32(this.buf, this.len - 12, 8);
   }
 
   add(vaddr: bigint, nrPages: number, flags: number): void {
@@ -73,7 +74,7 @@ export class PagemapImageWriter {
     this.varint(BigInt(flags));
     this.buf[this.len++] = 0x28;
     this.varint(BigInt(nrPages));
-    this.buf.writeUInt32LE(this.len - start - 4, start);
+    writeU32(this.buf, this.len - start - 4, start);
   }
 
   private varint(v: bigint): void {
@@ -211,7 +212,7 @@ function decodePagemapRuns(file: string, pagesId: number): PagemapColumns | unde
   } catch {
     return undefined;
   }
-  if (b.length < 12 || b.readUInt32LE(0) !== PAGEMAP_HEAD_MAGIC || b.readUInt32LE(4) !== PAGEMAP_MAGIC) return undefined;
+  if (b.length < 12 || readU32(b, 0) !== PAGEMAP_HEAD_MAGIC || readU32(b, 4) !== PAGEMAP_MAGIC) return undefined;
   let at = 8;
   let bad = false; // a varint ran past its entry or was too long
   // A varint at `at` (advances it).
@@ -241,7 +242,7 @@ function decodePagemapRuns(file: string, pagesId: number): PagemapColumns | unde
     return 0;
   };
   // The head: exactly one field, pages_id.
-  const headLen = b.readInt32LE(at);
+  const headLen = readI32(b, at);
   at += 4;
   const headEnd = at + headLen;
   if (headLen < 0 || headEnd > b.length || b[at++] !== 0x08 || small(headEnd) !== pagesId || bad || at !== headEnd) return undefined;
@@ -249,7 +250,7 @@ function decodePagemapRuns(file: string, pagesId: number): PagemapColumns | unde
   const cols: PagemapColumns = { count: 0, vaddr: new BigUint64Array(cap), nrPages: new Float64Array(cap), flags: new Uint32Array(cap) };
   while (at < b.length) {
     if (at + 4 > b.length) return undefined;
-    const len = b.readInt32LE(at);
+    const len = readI32(b, at);
     at += 4;
     const end = at + len;
     if (len < 0 || end > b.length) return undefined;

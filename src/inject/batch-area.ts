@@ -13,13 +13,8 @@ import type { Injector } from './injector.js';
 import { injectMmap } from './mmap.js';
 import { findHole } from './scratch.js';
 import type { UndoList } from './undo.js';
+import { MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 
-const PROT_READ = 0x1;
-const PROT_WRITE = 0x2;
-const PROT_EXEC = 0x4;
-const MAP_PRIVATE = 0x02;
-const MAP_ANONYMOUS = 0x20;
-const MAP_FIXED_NOREPLACE = 0x100000;
 
 export interface BatchArea {
   /** Where the SyscallBatch of this area runs (code undefined: the arch has no batch runner). */

@@ -10,12 +10,8 @@ import { InjectError } from './errors.js';
 import type { Injector } from './injector.js';
 import type { UndoList } from './undo.js';
 import { injectMmap } from './mmap.js';
+import { MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 
-const PROT_READ = 0x1;
-const PROT_WRITE = 0x2;
-const MAP_PRIVATE = 0x02;
-const MAP_ANONYMOUS = 0x20;
-const MAP_FIXED_NOREPLACE = 0x100000;
 
 export interface Scratch {
   readonly addr: bigint;

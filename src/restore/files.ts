@@ -14,6 +14,7 @@ import { regFile } from './file-entries.js';
 import { finishShmem, shmemFds } from './shmem.js';
 import { SharedState, type TaskCtx } from './task-ctx.js';
 import { FD_CLOEXEC, F_SETFD, O_CLOEXEC, O_PATH } from '../files/constants.js';
+import { writeI32 } from '../sys/native-endian.js';
 
 const F_SETOWN_EX = 15;
 const F_SETSIG = 10;
@@ -53,8 +54,8 @@ function setOwner(ctx: TaskCtx, fd: number, fown: MessageValue | undefined): voi
   if (fown && num(fown.pid) !== 0) {
     // struct f_owner_ex { int type; pid_t pid; }
     const b = Buffer.alloc(8);
-    b.writeInt32LE(num(fown.pid_type), 0);
-    b.writeInt32LE(num(fown.pid), 4);
+    writeI32(b, num(fown.pid_type), 0);
+    writeI32(b, num(fown.pid), 4);
     ctx.call('fcntl', fd, F_SETOWN_EX, ctx.put(b, 256));
   }
   if (fown && num(fown.signum) !== 0) ctx.call('fcntl', fd, F_SETSIG, num(fown.signum));

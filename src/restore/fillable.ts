@@ -6,10 +6,10 @@ import type { MessageValue } from '../images/value.js';
 import { RestoreError } from './errors.js';
 import type { RestoreImages } from './images.js';
 import { vmaKind } from './vma-kinds.js';
+import { MAP_PRIVATE, MAP_SHARED } from '../arch/mman.js';
 
-/** mmap's sharing type bits: MAP_SHARED 1, MAP_PRIVATE 2, MAP_SHARED_VALIDATE 3 (the same on every architecture). */
-const MAP_TYPE = 0x3;
-const MAP_PRIVATE = 0x2;
+/** mmap's sharing type bits (MAP_SHARED_VALIDATE is both). */
+const MAP_TYPE = MAP_SHARED | MAP_PRIVATE;
 const hex = (v: bigint) => `0x${v.toString(16)}`;
 
 /** Whether a page run may land in a VMA of this status: private, cryo's own shmem, or a kernel area restore skips. */

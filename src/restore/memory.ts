@@ -20,14 +20,8 @@ import { mapShmemVma } from './shmem.js';
 import { FillableRanges, outsideFillable } from './fillable.js';
 import { openImagePath, S_IFREG } from './image-paths.js';
 import { O_ACCMODE, O_CLOEXEC } from '../files/constants.js';
+import { MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 
-const PROT_READ = 0x1;
-const PROT_WRITE = 0x2;
-const PROT_EXEC = 0x4;
-const MAP_PRIVATE = 0x02;
-const MAP_FIXED = 0x10;
-const MAP_ANONYMOUS = 0x20;
-const MAP_FIXED_NOREPLACE = 0x100000;
 const MREMAP_MAYMOVE = 1;
 const MREMAP_FIXED = 2;
 const AT_FDCWD = -100;

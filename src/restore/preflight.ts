@@ -35,11 +35,13 @@ export function checkArch(img: RestoreImages, arch: Arch): void {
   if (mtype !== arch.criuMarch) {
     throw new RestoreError('ARCH_MISMATCH', `the dump is of a ${mtype} process and this machine is ${arch.criuMarch}: restore it on a ${mtype} machine`);
   }
-  const gp = threadInfoOf(img, arch).gpregs as MessageValue | undefined;
-  if (gp === undefined) throw new RestoreError('IMAGE_INCONSISTENT', `core-${img.pid}.img has no registers`);
-  if (gp.mode !== undefined && gp.mode !== 'NATIVE') {
-    throw new RestoreError('ARCH_MISMATCH', `process ${img.pid} is a 32-bit (${String(gp.mode)}) process; cryo restores 64-bit processes only`);
+  let mode: string | undefined;
+  try {
+    mode = arch.unrestorableMode(threadInfoOf(img, arch));
+  } catch (e) {
+    throw new RestoreError('IMAGE_INCONSISTENT', `core-${img.pid}.img: ${(e as Error).message}`);
   }
+  if (mode !== undefined) throw new RestoreError('ARCH_MISMATCH', `process ${img.pid} is ${mode}; cryo restores ${arch.name} processes only`);
 }
 
 export function checkCpu(img: RestoreImages, arch: Arch): void {

@@ -14,7 +14,6 @@ import { unmapScratch } from './memory.js';
 import { threadInfoOf } from './preflight.js';
 import type { TaskCtx } from './task-ctx.js';
 
-const FRAME_ALIGN = 64n;
 const SIGTRAP = 5;
 
 const big = (v: unknown): bigint => BigInt((v ?? 0) as bigint | number);
@@ -53,7 +52,8 @@ function writeFrame(ctx: TaskCtx): bigint {
   // The frame goes below the red zone, which the interrupted code may still be using.
   const { sp } = arch.threadPointers(ti);
   const size = BigInt(arch.buildSigframe(ti, { sigmask, altstack, addressOfFrame: 0n }).frame.length);
-  const addr = (sp - BigInt(arch.redZone) - size - FRAME_ALIGN) & ~(FRAME_ALIGN - 1n);
+  const align = BigInt(arch.sigframeAlign);
+  const addr = (sp - BigInt(arch.redZone) - size - align) & ~(align - 1n);
   const frame = arch.buildSigframe(ti, { sigmask, altstack, addressOfFrame: addr });
   const stack = readMaps(pid).find((m) => m.start <= addr && frame.frameAddress + BigInt(frame.frame.length) <= m.end);
   if (!stack?.write) {

@@ -21,12 +21,8 @@ import type { RestoreImages } from './images.js';
 import type { TaskCtx } from './task-ctx.js';
 import { VMA } from './vma-kinds.js';
 import { F_DUPFD_CLOEXEC, O_ACCMODE, O_CLOEXEC, O_CREAT, O_EXCL, O_NOCTTY, O_RDONLY, O_RDWR, O_TRUNC, SEEK_SET } from '../files/constants.js';
+import { MAP_ANONYMOUS, MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 
-const PROT_READ = 0x1;
-const PROT_WRITE = 0x2;
-const MAP_SHARED = 0x01;
-const MAP_FIXED = 0x10;
-const MAP_ANONYMOUS = 0x20;
 const MFD_CLOEXEC = 0x1;
 const MFD_ALLOW_SEALING = 0x2;
 const F_ADD_SEALS = 1033;

@@ -9,6 +9,7 @@ import type { MessageValue } from '../images/value.js';
 import { rawSyscall, SysError, writeU64 } from '../sys/index.js';
 import { RestoreError } from './errors.js';
 import type { TaskCtx } from './task-ctx.js';
+import { readU64, readI32, writeU32, writeI32, writeU16 } from '../sys/native-endian.js';
 
 const SIGKILL = 9;
 const SIGSTOP = 19;
@@ -60,7 +61,7 @@ function restoreRlimits(ctx: TaskCtx): void {
       if (!(e instanceof SysError) || e.code !== 'EPERM') throw e;
       const old = Buffer.alloc(16);
       rawSyscall('prlimit64', ctx.pid, res, 0, old);
-      const max = old.readBigUInt64LE(8);
+      const max = readU64(old, 8);
       const cur = big(l.cur) < max ? big(l.cur) : max;
       writeU64(want, cur, 0);
       writeU64(want, max, 8);
@@ -76,7 +77,7 @@ function restoreSched(ctx: TaskCtx): void {
   const policy = num(th.sched_policy);
   if (policy !== 0 || th.sched_prio !== undefined && num(th.sched_prio) !== 0) {
     const param = Buffer.alloc(4);
-    param.writeInt32LE(num(th.sched_prio), 0);
+    writeI32(param, num(th.sched_prio), 0);
     rawSyscall('sched_setscheduler', ctx.tid, policy, param);
   }
   const nice = num(th.sched_nice);
@@ -137,17 +138,17 @@ function restorePosixTimers(ctx: TaskCtx): void {
     // struct sigevent: sigev_value (8), sigev_signo (4), sigev_notify (4), _tid (4), padding to 64.
     const sev = Buffer.alloc(64);
     writeU64(sev, big(t.sival_ptr), 0);
-    sev.writeInt32LE(num(t.si_signo), 8);
-    sev.writeInt32LE(num(t.it_sigev_notify), 12);
-    sev.writeInt32LE(num(t.notify_thread_id), 16);
+    writeI32(sev, num(t.si_signo), 8);
+    writeI32(sev, num(t.it_sigev_notify), 12);
+    writeI32(sev, num(t.notify_thread_id), 16);
     const sevAt = ctx.put(sev, 256);
     const idAt = 256n + 64n;
     for (;;) {
       const idBuf = Buffer.alloc(4);
-      idBuf.writeInt32LE(want, 0);
+      writeI32(idBuf, want, 0);
       const at = ctx.put(idBuf, Number(idAt));
       ctx.call('timer_create', num(t.clock_id), sevAt, at);
-      const got = ctx.get(Number(idAt), 4).readInt32LE(0);
+      const got = readI32(ctx.get(Number(idAt), 4), 0);
       if (got === want) break;
       if (withIds || got !== next || got > want) {
         throw new RestoreError('FAILED', `timer_create gave POSIX timer id ${got}, the task had ${want}`);
@@ -241,7 +242,7 @@ export function restoreCreds(ctx: TaskCtx): void {
   if (creds) {
     const groups = (creds.groups as number[] | undefined) ?? [];
     const g = Buffer.alloc(Math.max(4, groups.length * 4));
-    groups.forEach((x, i) => g.writeUInt32LE(x, i * 4));
+    groups.forEach((x, i) => writeU32(g, x, i * 4));
     ctx.call('setgroups', groups.length, ctx.put(g, 256));
     const ids = ['uid', 'euid', 'suid', 'fsuid', 'gid', 'egid', 'sgid', 'fsgid'].map((k) => num(creds[k]));
     const own = [process.getuid!(), process.geteuid!(), process.geteuid!(), process.geteuid!(), process.getgid!(), process.getegid!(), process.getegid!(), process.getegid!()];
@@ -274,9 +275,9 @@ function restoreCaps(ctx: TaskCtx, creds: MessageValue): void {
   if (prm === own.CapPrm && eff === own.CapEff && inh === own.CapInh) return;
   // struct __user_cap_header_struct { u32 version (3), int pid } + 2 x { effective, permitted, inheritable }
   const b = Buffer.alloc(8 + 24);
-  b.writeUInt32LE(0x20080522, 0);
+  writeU32(b, 0x20080522, 0);
   const lo = (v: bigint) => Number(v & 0xffffffffn), hi = (v: bigint) => Number(v >> 32n);
-  [[lo(eff), lo(prm), lo(inh)], [hi(eff), hi(prm), hi(inh)]].forEach((w, i) => w.forEach((x, k) => b.writeUInt32LE(x, 8 + i * 12 + k * 4)));
+  [[lo(eff), lo(prm), lo(inh)], [hi(eff), hi(prm), hi(inh)]].forEach((w, i) => w.forEach((x, k) => writeU32(b, x, 8 + i * 12 + k * 4)));
   const at = ctx.put(b, 256);
   ctx.call('capset', at, at + 8n);
 }
@@ -293,7 +294,7 @@ export function queueSignals(ctx: TaskCtx): void {
   for (const [q, shared] of queues) {
     for (const s of (q?.signals as MessageValue[] | undefined) ?? []) {
       const info = s.siginfo as Buffer;
-      const signo = info.readInt32LE(0);
+      const signo = readI32(info, 0);
       const at = ctx.put(info, 1024);
       if (shared) ctx.call('rt_sigqueueinfo', ctx.pid, signo, at);
       else ctx.call('rt_tgsigqueueinfo', ctx.pid, ctx.tid, signo, at);
@@ -320,7 +321,7 @@ export function installSeccomp(ctx: TaskCtx): void {
     const prog = f.filter as Buffer;
     const progAt = ctx.put(prog, 1024);
     const fprog = Buffer.alloc(16); // struct sock_fprog { u16 len; (pad) ; sock_filter *filter; }
-    fprog.writeUInt16LE(prog.length / 8, 0);
+    writeU16(fprog, prog.length / 8, 0);
     writeU64(fprog, progAt, 8);
     ctx.call('seccomp', SECCOMP_SET_MODE_FILTER, num(f.flags), ctx.put(fprog, 512));
   }

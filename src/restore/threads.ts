@@ -16,6 +16,7 @@ import type { RestoreImages } from './images.js';
 import { checkArch, checkCpu, checkPidFree } from './preflight.js';
 import type { Stub } from './stub.js';
 import type { TaskCtx } from './task-ctx.js';
+import { writeI32 } from '../sys/native-endian.js';
 
 const CLONE_VM = 0x100n;
 const CLONE_FS = 0x200n;
@@ -63,7 +64,7 @@ export function createThreads(main: TaskCtx, stub: Stub): TaskCtx[] {
   const out: TaskCtx[] = [];
   for (const { tid, core } of others) {
     const setTid = Buffer.alloc(8);
-    setTid.writeInt32LE(tid, 0);
+    writeI32(setTid, tid, 0);
     const args = Buffer.alloc(CLONE_ARGS.size);
     writeU64(args, THREAD_FLAGS, CLONE_ARGS.flags);
     writeU64(args, main.put(setTid, SCRATCH_SET_TID), CLONE_ARGS.setTid);

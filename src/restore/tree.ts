@@ -18,10 +18,10 @@ import { RestoreError } from './errors.js';
 import type { RestoreTree, TreeEntry } from './images.js';
 import { checkPidFree } from './preflight.js';
 import { tracedProcess, type Stub } from './stub.js';
+import { writeI32 } from '../sys/native-endian.js';
+import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 
 const SIGCHLD = 17;
-const PROT_RW = 0x3;
-const MAP_PRIVATE_ANON = 0x22;
 const PR_SET_DUMPABLE = 4;
 const PR_SET_NAME = 15;
 /** struct clone_args offsets (CLONE_ARGS_SIZE_VER2). */
@@ -111,7 +111,7 @@ function options(pid: number): void {
 function building(pid: number, arch: Arch): Building {
   options(pid);
   const inj = Injector.attach(pid, arch, new UndoList(), { maps: readMaps(pid) });
-  const page = BigInt.asUintN(64, injectMmap(inj, 0, arch.pageSize, PROT_RW, MAP_PRIVATE_ANON, -1, 0));
+  const page = BigInt.asUintN(64, injectMmap(inj, 0, arch.pageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   return { pid, inj, page };
 }
 
@@ -124,7 +124,7 @@ function put(b: Building, data: Buffer, off = 0): bigint {
 /** clone3(set_tid = [pid]) in `parent`: a copy of it, traced by cryo and stopped. */
 function forkWithPid(parent: Building, pid: number, stubs: TreeStubs, arch: Arch): Building {
   const setTid = Buffer.alloc(8);
-  setTid.writeInt32LE(pid, 0);
+  writeI32(setTid, pid, 0);
   const args = Buffer.alloc(CLONE_ARGS.size);
   writeU64(args, BigInt(SIGCHLD), CLONE_ARGS.exitSignal);
   writeU64(args, put(parent, setTid, 128), CLONE_ARGS.setTid);
@@ -180,7 +180,7 @@ function makeExit(b: Building, status: number): void {
 /** Takes the SIGCHLDs of the processes that ended during the build (blocked and pending in `b`). */
 function drainSigchld(b: Building): void {
   const set = Buffer.alloc(8);
-  set.writeBigUInt64LE(1n << BigInt(SIGCHLD - 1));
+  writeU64(set, 1n << BigInt(SIGCHLD - 1), 0);
   const at = put(b, set, 256);
   const ts = put(b, Buffer.alloc(16), 272);
   for (let i = 0; i < 64 && b.inj.raw('rt_sigtimedwait', at, 0, ts, 8) === BigInt(SIGCHLD); i++) { /* one more */ }

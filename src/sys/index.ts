@@ -26,4 +26,6 @@ export { spawn, type SpawnOptions } from './spawn.js';
 export * from './misc.js';
 export * from './pagemap-scan.js';
 export { hostCpuid, type HostCpuid, type CpuidRegs } from './cpu.js';
-export { HOST_LITTLE_ENDIAN, readU64, writeU64, readU32, writeU32, readI32, writeI32, iovecBytes } from './native-endian.js';
+export {
+  HOST_LITTLE_ENDIAN, readU64, writeU64, readU32, writeU32, readI32, writeI32, readU16, writeU16, writeI16, readI64, writeI64, iovecBytes,
+} from './native-endian.js';

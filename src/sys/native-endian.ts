@@ -21,6 +21,21 @@ export function writeU32(b: Buffer, v: number, off: number): void {
 export function writeI32(b: Buffer, v: number, off: number): void {
   if (HOST_LITTLE_ENDIAN) b.writeInt32LE(v, off); else b.writeInt32BE(v, off);
 }
+export function readU16(b: Buffer, off: number): number {
+  return HOST_LITTLE_ENDIAN ? b.readUInt16LE(off) : b.readUInt16BE(off);
+}
+export function writeU16(b: Buffer, v: number, off: number): void {
+  if (HOST_LITTLE_ENDIAN) b.writeUInt16LE(v & 0xffff, off); else b.writeUInt16BE(v & 0xffff, off);
+}
+export function writeI16(b: Buffer, v: number, off: number): void {
+  if (HOST_LITTLE_ENDIAN) b.writeInt16LE(v, off); else b.writeInt16BE(v, off);
+}
+export function readI64(b: Buffer, off: number): bigint {
+  return HOST_LITTLE_ENDIAN ? b.readBigInt64LE(off) : b.readBigInt64BE(off);
+}
+export function writeI64(b: Buffer, v: bigint, off: number): void {
+  if (HOST_LITTLE_ENDIAN) b.writeBigInt64LE(BigInt.asIntN(64, v), off); else b.writeBigInt64BE(BigInt.asIntN(64, v), off);
+}
 /** A struct iovec {void *base; size_t len} for a 64-bit host. */
 export function iovecBytes(base: bigint, len: number, into: Buffer = Buffer.alloc(16), off = 0): Buffer {
   writeU64(into, base, off);

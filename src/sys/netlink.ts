@@ -5,7 +5,7 @@
  * requests (unix_diag_req, inet_diag_req_v2, ...) are described the same way by their users.
  */
 import { closeSync } from 'node:fs';
-import { HOST_LITTLE_ENDIAN } from './native-endian.js';
+import { readI32, readU16, readU32, writeI32, writeU16, writeU32 } from './native-endian.js';
 import { rawSyscall } from './raw.js';
 import { SysError, errnoName } from './errno.js';
 
@@ -20,9 +20,7 @@ export function readStruct<F extends string>(layout: StructLayout<F>, buf: Buffe
   for (const [name, [off, type]] of Object.entries(layout.fields) as [F, [number, string]][]) {
     const p = at + off;
     out[name] = type === 'u8' ? buf.readUInt8(p)
-      : type === 'u16' ? (HOST_LITTLE_ENDIAN ? buf.readUInt16LE(p) : buf.readUInt16BE(p))
-        : type === 'u32' ? (HOST_LITTLE_ENDIAN ? buf.readUInt32LE(p) : buf.readUInt32BE(p))
-          : (HOST_LITTLE_ENDIAN ? buf.readInt32LE(p) : buf.readInt32BE(p));
+      : type === 'u16' ? readU16(buf, p) : type === 'u32' ? readU32(buf, p) : readI32(buf, p);
   }
   return out;
 }
@@ -32,9 +30,9 @@ export function writeStruct<F extends string>(layout: StructLayout<F>, values: P
     const v = values[name] ?? 0;
     const p = at + off;
     if (type === 'u8') buf.writeUInt8(v, p);
-    else if (type === 'u16') HOST_LITTLE_ENDIAN ? buf.writeUInt16LE(v, p) : buf.writeUInt16BE(v, p);
-    else if (type === 'u32') HOST_LITTLE_ENDIAN ? buf.writeUInt32LE(v >>> 0, p) : buf.writeUInt32BE(v >>> 0, p);
-    else HOST_LITTLE_ENDIAN ? buf.writeInt32LE(v, p) : buf.writeInt32BE(v, p);
+    else if (type === 'u16') writeU16(buf, v, p);
+    else if (type === 'u32') writeU32(buf, v, p);
+    else writeI32(buf, v, p);
   }
   return buf;
 }
@@ -113,7 +111,7 @@ export class NetlinkSocket {
         if (h.seq !== seq) continue; // a late answer to an earlier request
         if (h.type === NLMSG_DONE) return out;
         if (h.type === NLMSG_ERROR) {
-          const err = HOST_LITTLE_ENDIAN ? body.readInt32LE(0) : body.readInt32BE(0);
+          const err = readI32(body, 0);
           if (err === 0) return out; // an acknowledgement
           throw new SysError(-err, what);
         }

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import { syscallTableFor } from '../../src/sys/syscall-table.js';
 import { ARCH_ABI } from '../helpers/arch-abi.js';
+import { KERNEL_ABIS } from '../../src/arch/host-abi.js';
 
 /** The C compiler for a triplet: `<triplet>-gcc`, or the native `cc` when it targets that triplet. */
 function compilerFor(triplet: string): string | undefined {
@@ -68,5 +69,17 @@ for (const [nodeArch, abi] of Object.entries(ARCH_ABI)) {
       `_Static_assert(FIONREAD == ${abi.fionread}, "fionread");`,
     ].join('\n');
     execFileSync(cc!, ['-fsyntax-only', '-x', 'c', '-'], { input: src, stdio: ['pipe', 'inherit', 'inherit'] });
+  });
+
+  const kernelAbi = KERNEL_ABIS[nodeArch];
+  test(`${nodeArch}: the mmap/mprotect numbers of its KernelAbi match ${abi.triplet}'s headers`, { skip: kernelAbi ? skip : 'no KernelAbi row in src/arch/host-abi.ts yet' }, () => {
+    const mman = Object.entries(kernelAbi!.mman);
+    // Names newer than the installed headers (MAP_DROPPABLE: Linux 6.11) are checked where defined;
+    // all but one must be.
+    const src = ['#include <sys/mman.h>', '#include <linux/mman.h>', 'enum { DEFINED = 0'];
+    for (const [name] of mman) src.push(`#ifdef ${name}`, '+ 1', '#endif');
+    src.push('};', `_Static_assert(DEFINED >= ${mman.length - 1}, "names missing from the headers");`);
+    for (const [name, v] of mman) src.push(`#ifdef ${name}`, `_Static_assert(${name} == ${v}, "${name}");`, '#endif');
+    execFileSync(cc!, ['-fsyntax-only', '-x', 'c', '-'], { input: src.join('\n'), stdio: ['pipe', 'inherit', 'inherit'] });
   });
 }

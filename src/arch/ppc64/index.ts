@@ -1,9 +1,9 @@
 // ppc64 (64-bit, ELFv2, either byte order; Debian's ppc64el is little-endian) for cryo: the Arch
 // built from the tables in this directory.
 
-import { endianness } from 'node:os';
 import type { Arch, ArchFactory, CpuProbe, MissingFeature, Regsets, RegsetSpec, ThreadExtras, ThreadInfo } from '../types.js';
-import { decodeTable, encodeTable, type ImageRecord } from '../regtable.js';
+import type { ImageRecord } from '../regtable.js';
+import { BYTE_ORDER, decodeTable, encodeTable, readField } from './byte-order.js';
 import {
   GP_REGS_SIZE, MSR, msrTmActive, NT_PPC_TM_CGPR, NT_PPC_TM_SPR, NT_PRSTATUS, STATE_REGSETS, TM_SPR_REGS, TM_SPR_SIZE,
 } from './regs.js';
@@ -12,8 +12,7 @@ import { syscallAbi } from './syscall-abi.js';
 import { fixSyscallRestart } from './restart.js';
 import { RESTART_RULES } from '../restart-rules.js';
 import { cpuinfoEntry, cpuReport, imageByteOrder, missingFeatures, type ByteOrder } from './cpu.js';
-import { KERNEL_ABI, MMAP_TOP, RED_ZONE } from './kernel-abi.js';
-import { readField } from '../regtable.js';
+import { KERNEL_ABI, MMAP_TOP, RED_ZONE, SIGFRAME_ALIGN } from './kernel-abi.js';
 
 /** Debian's ppc64el kernels use 64 KiB pages; the probe (AT_PAGESZ) says what this kernel uses. */
 const DEFAULT_PAGE_SIZE = 65536;
@@ -74,7 +73,7 @@ function tmUnsavable(regsets: Regsets): MissingFeature[] {
 }
 
 export function createPpc64(probe?: CpuProbe): Arch {
-  const order: ByteOrder = endianness() === 'LE' ? 'LE' : 'BE';
+  const order: ByteOrder = BYTE_ORDER;
   const host = [probe?.hwcap ?? 0n, probe?.hwcap2 ?? 0n];
   const arch: Arch = {
     name: 'ppc64',
@@ -84,6 +83,7 @@ export function createPpc64(probe?: CpuProbe): Arch {
     pageSize: probe?.pageSize ?? DEFAULT_PAGE_SIZE,
     regsets: REGSETS,
     redZone: RED_ZONE,
+    sigframeAlign: SIGFRAME_ALIGN,
     mmapTop: MMAP_TOP,
     kernelAbi: KERNEL_ABI,
     byteOrder: order,
@@ -124,6 +124,7 @@ export function createPpc64(probe?: CpuProbe): Arch {
       return out;
     },
 
+    unrestorableMode: () => undefined,
     buildSigframe: (ti, opts) => buildSigframe(ti, opts),
     notRestoredBySigreturn: NOT_RESTORED_BY_SIGRETURN,
     calibrate: () => undefined,

@@ -40,6 +40,8 @@ export const KERNEL_ABI: KernelAbi = {
     RCVLOWAT: 16, RCVTIMEO: 18, SNDTIMEO: 19, PASSCRED: 20,
   },
   openFlags: { O_DIRECT: 0o400000, O_DIRECTORY: 0o40000 },
+  // asm/mman.h numbers MAP_NORESERVE and MAP_LOCKED its own way.
+  mman: { ...ASM_GENERIC.mman, MAP_NORESERVE: 0x40, MAP_LOCKED: 0x80 },
 };
 
 /**
@@ -48,6 +50,9 @@ export const KERNEL_ABI: KernelAbi = {
  * a signal frame.
  */
 export const RED_ZONE = 512;
+
+/** The kernel aligns a signal frame to 16 bytes (get_sigframe); the vector registers need no more. */
+export const SIGFRAME_ALIGN = 16;
 
 /** DEFAULT_MAP_WINDOW: 128 TiB unless a task asks mmap for addresses above it. */
 export const MMAP_TOP = 1n << 47n;

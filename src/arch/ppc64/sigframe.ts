@@ -6,7 +6,8 @@
 // the first holds the checkpointed state, the second the transactional one.
 
 import type { AltStack, Sigframe, SigframeOptions, ThreadInfo } from '../types.js';
-import { encodeTable, writeField, type ImageRecord, type RegField } from '../regtable.js';
+import type { ImageRecord, RegField } from '../regtable.js';
+import { encodeTable, writeField } from './byte-order.js';
 import { FP_REGS, GP_REGS, MSR, PT_SOFTE_OFFSET, VMX_REGS, VSX_REGS } from './regs.js';
 
 /** struct ucontext (64-bit): offsets of its fields. */

@@ -3,7 +3,8 @@
 // r3 with CR0.SO set when r3 holds a (positive) errno.
 
 import type { SyscallAbi } from '../types.js';
-import { readField, writeField, type RegField } from '../regtable.js';
+import type { RegField } from '../regtable.js';
+import { readField, writeField } from './byte-order.js';
 import { writeU32 } from '../../sys/native-endian.js';
 import { CR0_SO, GP_REGS, GP_REGS_SIZE, NT_PRSTATUS } from './regs.js';
 

@@ -1,7 +1,8 @@
 // x86_64 for cryo: the Arch built from the tables in this directory.
 
 import type { Arch, ArchFactory, CpuProbe, MissingFeature, Regsets, ThreadExtras, ThreadInfo } from '../types.js';
-import { decodeTable, encodeTable, readField, writeField, type ImageRecord } from '../regtable.js';
+import type { ImageRecord } from '../regtable.js';
+import { BYTE_ORDER, decodeTable, encodeTable, readField, writeField } from './byte-order.js';
 import {
   ARCH_SHSTK_SHSTK, FXSAVE_SIZE, GP_REGS, GP_REGS_COMPAT, GP_REGS_COMPAT_SIZE, GP_REGS_SIZE, NT_PRFPREG,
   NT_PRSTATUS, NT_X86_SHSTK, NT_X86_XSTATE, REGS_MODE, SHSTK_REGSET_SIZE, SHSTK_SSP, XSAVE_COMPONENTS,
@@ -10,7 +11,7 @@ import {
   bitsOf, defaultLayout, describeMissing, fpregsFromBuffer, fpregsToBuffer, layoutFromCpuid,
   swXfeatures, type XsaveLayout,
 } from './xsave.js';
-import { buildSigframe, NOT_RESTORED_BY_SIGRETURN } from './sigframe.js';
+import { buildSigframe, FPSTATE_ALIGN, NOT_RESTORED_BY_SIGRETURN } from './sigframe.js';
 import { syscallAbi } from './syscall-abi.js';
 import { fixSyscallRestart, RESTART_RULES } from './restart.js';
 import { cpuReport } from './cpu-report.js';
@@ -76,6 +77,7 @@ export function createX86_64(probe?: CpuProbe): X86_64Arch {
       { nt: NT_X86_SHSTK, name: 'NT_X86_SHSTK', maxSize: SHSTK_REGSET_SIZE, required: false },
     ],
     redZone: RED_ZONE,
+    sigframeAlign: FPSTATE_ALIGN,
     mmapTop: MMAP_TOP,
     kernelAbi: KERNEL_ABI,
     get xsaveLayout() {
@@ -140,6 +142,11 @@ export function createX86_64(probe?: CpuProbe): X86_64Arch {
       return out;
     },
 
+    unrestorableMode(ti) {
+      const mode = gpregsOf(ti).mode;
+      return mode === undefined || mode === REGS_MODE.NATIVE ? undefined : `a 32-bit (${String(mode)}) process`;
+    },
+
     buildSigframe(ti, opts) {
       const fp = ti.fpregs as ImageRecord | undefined;
       return buildSigframe(ti, opts, fp?.xsave !== undefined ? requireLayout() : layout);
@@ -176,9 +183,9 @@ export function createX86_64(probe?: CpuProbe): X86_64Arch {
       }));
     },
 
-    byteOrder: 'LE',
+    byteOrder: BYTE_ORDER,
     threadPointers(ti: ThreadInfo) {
-      const gp = ti.gpregs as ImageRecord;
+      const gp = gpregsOf(ti);
       return { ip: BigInt(gp.ip as bigint), sp: BigInt(gp.sp as bigint) };
     },
 
@@ -186,6 +193,12 @@ export function createX86_64(probe?: CpuProbe): X86_64Arch {
     cpuReport: () => cpuReport(probe),
   };
   return arch;
+}
+
+function gpregsOf(ti: ThreadInfo): ImageRecord {
+  const gp = ti.gpregs as ImageRecord | undefined;
+  if (gp === undefined) throw new Error('thread_info has no gpregs: the image is damaged');
+  return gp;
 }
 
 function hex(v: bigint): string {

@@ -4,7 +4,8 @@
 // from GP_REGS' sigcontext column and the FP area from the xsave tables.
 
 import type { AltStack, Sigframe, SigframeOptions, ThreadInfo } from '../types.js';
-import { encodeTable, writeField, type ImageRecord, type RegField } from '../regtable.js';
+import type { ImageRecord, RegField } from '../regtable.js';
+import { encodeTable, writeField } from './byte-order.js';
 import { FP_XSTATE_MAGIC2, GP_REGS, REGS_MODE } from './regs.js';
 import { fpregsToBuffer, type XsaveLayout } from './xsave.js';
 

@@ -2,7 +2,8 @@
 // that carry the number, arguments and result, named by their GP_REGS rows.
 
 import type { SyscallAbi } from '../types.js';
-import { readField, writeField, type RegField } from '../regtable.js';
+import type { RegField } from '../regtable.js';
+import { readField, writeField } from './byte-order.js';
 import { GP_REGS, GP_REGS_SIZE, NT_PRSTATUS } from './regs.js';
 
 const reg = (name: string): RegField => {

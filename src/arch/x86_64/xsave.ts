@@ -3,7 +3,8 @@
 // the tables in regs.ts.
 
 import type { CpuProbe } from '../types.js';
-import { decodeTable, encodeTable, readField, writeField, type ImageRecord, type RegField } from '../regtable.js';
+import type { ImageRecord, RegField } from '../regtable.js';
+import { decodeTable, encodeTable, readField, writeField } from './byte-order.js';
 import {
   FP_XSTATE_MAGIC1, FXSAVE_FIELDS, FXSAVE_SIZE, REGSET_SW_XFEATURES, SW_BYTES, XFEATURE_MASK_FPSSE, XSAVE_COMPONENTS, XSAVE_HEADER,
   XSAVE_HEADER_OFFSET, XSAVE_HEADER_SIZE, type XsaveComponent,

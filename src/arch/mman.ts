@@ -1,0 +1,17 @@
+// mmap(2)/mprotect(2) numbers of this machine's architecture (KernelAbi.mman): their one home.
+import { hostKernelAbi } from './host-abi.js';
+
+const M = hostKernelAbi().mman;
+export const PROT_READ = M.PROT_READ;
+export const PROT_WRITE = M.PROT_WRITE;
+export const PROT_EXEC = M.PROT_EXEC;
+export const MAP_SHARED = M.MAP_SHARED;
+export const MAP_PRIVATE = M.MAP_PRIVATE;
+export const MAP_DROPPABLE = M.MAP_DROPPABLE;
+export const MAP_FIXED = M.MAP_FIXED;
+export const MAP_ANONYMOUS = M.MAP_ANONYMOUS;
+export const MAP_GROWSDOWN = M.MAP_GROWSDOWN;
+export const MAP_LOCKED = M.MAP_LOCKED;
+export const MAP_NORESERVE = M.MAP_NORESERVE;
+export const MAP_HUGETLB = M.MAP_HUGETLB;
+export const MAP_FIXED_NOREPLACE = M.MAP_FIXED_NOREPLACE;
