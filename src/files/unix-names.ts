@@ -68,12 +68,13 @@ export function realPath(n: SocketName, why: string): string {
   return path.posix.join(walked.path, baseOf(p));
 }
 
-/** Whether a socket is bound at `base` in `dirfd` now: a connect that is not refused (ECONNREFUSED: an old, unbound file). */
-function boundNow(dirfd: number, base: string): boolean {
+/** Whether a socket is bound at `real` (its directory open as `dirfd`) now: a connect that is not refused (ECONNREFUSED: an old, unbound file). */
+function boundNow(dirfd: number, real: string): boolean {
   const fd = Number(rawSyscall('socket', AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   try {
-    // Through the directory's descriptor: no lookup of the path again, and no length limit from it.
-    const where = Buffer.from(`/proc/self/fd/${dirfd}/${base}`);
+    // Through the directory's descriptor (checked, no lookup of its path again) unless the real path is shorter (sun_path's limit).
+    const viaFd = `/proc/self/fd/${dirfd}/${baseOf(real)}`;
+    const where = Buffer.from(viaFd.length <= real.length ? viaFd : real);
     const addr = Buffer.alloc(2 + where.length + 1);
     writeU16(addr, AF_UNIX, 0);
     where.copy(addr, 2);
@@ -126,7 +127,7 @@ export function planBind(n: SocketName, why: string): BindPlan {
   }
   const dirfd = openNoSymlinks(dirOf(real));
   try {
-    if (boundNow(dirfd, baseOf(real))) throw new RestoreError('UNSAFE', `${me}, and a running socket is bound there now: stop its owner first (restore removes only a socket file nobody uses)`);
+    if (boundNow(dirfd, real)) throw new RestoreError('UNSAFE', `${me}, and a running socket is bound there now: stop its owner first (restore removes only a socket file nobody uses)`);
   } finally {
     closeSync(dirfd);
   }
