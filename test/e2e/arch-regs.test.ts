@@ -14,11 +14,14 @@ import { NT_PRSTATUS, NT_X86_XSTATE } from '../../src/arch/x86_64/regs.js';
 import { verifyTableAgainstCpuid } from '../../src/arch/x86_64/xsave.js';
 import type { X86_64Arch } from '../../src/arch/x86_64/index.js';
 import * as sys from '../../src/sys/index.js';
+import { onlyOn } from '../helpers/arch-only.js';
+
+const skip = onlyOn(['x64'], 'x86_64 registers and xsave');
 
 const pat = (n: number, w: number): number => (0xa5000000 | (n << 16) | w) >>> 0;
 const pat64 = (n: number, w: number): bigint => BigInt(pat(n, w)) | (BigInt(pat(n, w + 1)) << 32n);
 
-test('x86_64 registers: regsets -> image -> regsets against a live process', { skip: process.arch !== 'x64', timeout: 30_000 }, async () => {
+test('x86_64 registers: regsets -> image -> regsets against a live process', { skip, timeout: 30_000 }, async () => {
   const c = sys.hostCpuid();
   assert.ok(c, 'the sys layer offers cpuid on x86_64');
   const arch = archFor('x64', { cpuid: (l, s) => c.cpuid(l, s), xgetbv: (i) => c.xgetbv(i) }) as X86_64Arch;

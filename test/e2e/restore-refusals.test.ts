@@ -10,6 +10,9 @@ import { createX86_64 } from '../../src/arch/x86_64/index.js';
 import { hostCpuid, spawn, waitpid, kill } from '../../src/sys/index.js';
 import type { MessageValue } from '../../src/images/value.js';
 import { becomeSubreaper, copyImages, editImage, nothingLeftBehind, prepareSingleFixture } from '../helpers/restore-env.js';
+import { onlyOn } from '../helpers/arch-only.js';
+
+const skip = onlyOn(['x64'], 'fixtures dumped on x86_64');
 
 const PID = 18187;
 becomeSubreaper();
@@ -39,7 +42,7 @@ const setFileName = (dir: string, id: number, name: string) => editImage(dir, 'f
   (f.reg as MessageValue).name = name;
 });
 
-test('PID taken: names the process that holds it', withCopy(async (dir) => {
+test('PID taken: names the process that holds it', { skip }, withCopy(async (dir) => {
   const holder = spawn({ path: '/bin/sleep', argv: ['sleep', '30'], setTid: [PID] });
   let reaped = false;
   const stopHolder = () => {
@@ -55,12 +58,12 @@ test('PID taken: names the process that holds it', withCopy(async (dir) => {
   }
 }));
 
-test('a file a descriptor needs is missing', withCopy(async (dir) => {
+test('a file a descriptor needs is missing', { skip }, withCopy(async (dir) => {
   setFileName(dir, 3, path.join(dir, 'no-such.log'));
   await refused(dir, 'FILE_MISSING', /no-such\.log \(fd 3\) cannot be found/);
 }));
 
-test('a mapped file changed its size', withCopy(async (dir) => {
+test('a mapped file changed its size', { skip }, withCopy(async (dir) => {
   const exe = path.join(dir, 'single-exe');
   copyFileSync('/tmp/cryo-fixtures/bin/single', exe);
   appendFileSync(exe, 'x');
@@ -68,7 +71,7 @@ test('a mapped file changed its size', withCopy(async (dir) => {
   await refused(dir, 'FILE_CHANGED', /single-exe \(the executable\) has 777009 bytes, it had 777008 at dump time/);
 }));
 
-test('a corrupt core image: the file and the byte offset', withCopy(async (dir) => {
+test('a corrupt core image: the file and the byte offset', { skip }, withCopy(async (dir) => {
   const core = path.join(dir, `core-${PID}.img`);
   const b = readFileSync(core);
   b.fill(0xff, 12, 40);
@@ -76,18 +79,18 @@ test('a corrupt core image: the file and the byte offset', withCopy(async (dir) 
   await refused(dir, 'IMAGE_CORRUPT', new RegExp(`core-${PID}\\.img: at byte \\d+`));
 }));
 
-test('a missing image file', withCopy(async (dir) => {
+test('a missing image file', { skip }, withCopy(async (dir) => {
   rmSync(path.join(dir, `mm-${PID}.img`));
   await refused(dir, 'IMAGE_MISSING', /mm-18187\.img is missing/);
 }));
 
-test('a pages file shorter than its pagemap says', withCopy(async (dir) => {
+test('a pages file shorter than its pagemap says', { skip }, withCopy(async (dir) => {
   const pages = path.join(dir, 'pages-1.img');
   writeFileSync(pages, readFileSync(pages).subarray(0, 4096 * 3));
   await refused(dir, 'IMAGE_CORRUPT', /pages-1\.img: at byte 12288/);
 }));
 
-test('saved CPU state this CPU cannot hold (AVX-512 on a CPU with only AVX)', withCopy(async (dir) => {
+test('saved CPU state this CPU cannot hold (AVX-512 on a CPU with only AVX)', { skip }, withCopy(async (dir) => {
   // Mark zmm/opmask state as in use in the image, and check against an x86_64 bound to a CPU
   // whose XCR0 lacks AVX-512 (this machine has it, so the "other CPU" is this one with XCR0 cut).
   editImage(dir, `core-${PID}.img`, ([core]) => {
@@ -107,7 +110,7 @@ test('saved CPU state this CPU cannot hold (AVX-512 on a CPU with only AVX)', wi
 }));
 
 for (const phase of ['stub', 'memory', 'files', 'task-state', 'resume']) {
-  test(`a failure after the point of no return (${phase}) kills and reaps the half-restored task`, withCopy(async (dir) => {
+  test(`a failure after the point of no return (${phase}) kills and reaps the half-restored task`, { skip }, withCopy(async (dir) => {
     process.env.CRYO_RESTORE_FAIL_AT = phase;
     try {
       await refused(dir, 'FAILED', new RegExp(`test hook: failing at ${phase}.*was killed`));
@@ -117,7 +120,7 @@ for (const phase of ['stub', 'memory', 'files', 'task-state', 'resume']) {
   }));
 }
 
-test('an aborted restore starts nothing', withCopy(async (dir) => {
+test('an aborted restore starts nothing', { skip }, withCopy(async (dir) => {
   const ac = new AbortController();
   ac.abort();
   await assert.rejects(restore({ dir, signal: ac.signal }), (e: unknown) => e instanceof RestoreError && e.code === 'ABORTED');

@@ -9,12 +9,13 @@ import { truncateSync, writeFileSync, rmSync } from 'node:fs';
 import type { MessageValue } from '../../src/images/value.js';
 import { restore } from '../../src/restore/index.js';
 import { __WALL, kill, sleepSync, waitpid } from '../../src/sys/index.js';
+import { syscallNumber } from '../../src/sys/syscall-table.js';
 import { editImage, nothingLeftBehind } from '../helpers/restore-env.js';
 import { dumpInSyscall } from '../helpers/dump-in-syscall.js';
 import { cleanupDumped, imagesCopy, restoreAndFinish, type Dumped } from '../helpers/round-trip.js';
 
-const NR_READ = 0;
-const NR_NANOSLEEP = 35;
+const NR_READ = syscallNumber('read');
+const NR_NANOSLEEP = syscallNumber('nanosleep');
 const all: Dumped[] = [];
 after(() => all.forEach(cleanupDumped));
 

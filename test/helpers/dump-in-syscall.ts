@@ -3,10 +3,10 @@
 // Dumped as round-trip.ts's startAndDump, for its restoreAndFinish.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { dump } from '../../src/dump/index.js';
 import { sleepSync } from '../../src/sys/index.js';
 import { startTarget } from './dump-target.js';
 import { becomeSubreaper, waitGone } from './restore-env.js';
+import { dumpTask } from './cryo-ops.js';
 import type { Dumped } from './round-trip.js';
 
 /** Waits (up to about 2 s) until task `pid` sits inside system call `nr`. */
@@ -23,7 +23,7 @@ export async function dumpInSyscall(name: string, args: string[], nr: number): P
   const images = path.join(target.dir, 'images');
   try {
     waitInSyscall(target.pid, nr, name);
-    await dump({ pid: target.pid, dir: images });
+    await dumpTask({ pid: target.pid, dir: images });
     if (!waitGone(target.pid)) throw new Error(`dumped task ${target.pid} is still there`);
   } catch (e) {
     target.cleanup();

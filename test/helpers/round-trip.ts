@@ -2,10 +2,12 @@
 // PID to vanish, restore from the images (or from an edited copy), SIGTERM, and read its verdict
 // (PASS or FAIL: reason). Restoring the same dump several times is allowed: every restore
 // gets its own copy of the images and the program's output file is cut back to its READY line.
+// Dump and restore go through cryo-ops.ts: the library, or the real command line with CRYO_TEST_CLI=1.
 import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync } from 'node:fs';
 import path from 'node:path';
-import { dump, type DumpOptions } from '../../src/dump/index.js';
-import { restore, type RestoreOptions } from '../../src/restore/index.js';
+import type { DumpOptions } from '../../src/dump/index.js';
+import type { RestoreOptions } from '../../src/restore/index.js';
+import { dumpTask, restoreTask } from './cryo-ops.js';
 import { __WALL, kill, waitpid } from '../../src/sys/index.js';
 import { startTarget, type Target } from './dump-target.js';
 import { becomeSubreaper, nothingLeftBehind, waitGone } from './restore-env.js';
@@ -25,7 +27,7 @@ export async function startAndDump(name: string, args: string[] = [], opts: Part
   const target = startTarget(name, args);
   const images = path.join(target.dir, 'images');
   try {
-    await dump({ ...opts, pid: target.pid, dir: images });
+    await dumpTask({ ...opts, pid: target.pid, dir: images });
     if (!waitGone(target.pid)) throw new Error(`dumped task ${target.pid} is still there`);
   } catch (e) {
     target.cleanup();
@@ -54,7 +56,7 @@ export async function restoreAndFinish(
   const dir = imagesCopy(d, edit);
   truncateSync(d.target.outFile, Buffer.byteLength(d.readyLine) + 1);
   try {
-    const r = await restore({ ...opts.restore, dir, detach: true });
+    const r = await restoreTask({ ...opts.restore, dir });
     if (r.pid !== d.pid) throw new Error(`restored as PID ${r.pid}, dumped as ${d.pid}`);
     // A SIGTERM that lands before a restarted call is re-entered would be handled too early.
     if (opts.inSyscall !== undefined) waitInSyscall(d.pid, opts.inSyscall, `restored task ${d.pid}`);

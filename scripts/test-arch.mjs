@@ -1,0 +1,292 @@
+// npm run test:arch -- ARCH... : cryo's tests inside a Debian guest of another architecture under
+// qemu-system (TCG). Cross-builds the native addon, the restore stub and the C test programs for the
+// target, packs them with the compiled JS into an initramfs beside a cached guest base
+// (scripts/guest-image.sh), boots it and runs node --test there; prints `N passed, M failed` last.
+//
+//   ARCH       ppc64le | s390x | aarch64, several at once, or --supported (every one with an Arch)
+//   --kernel K new (trixie's 6.12, default) | old (bookworm's 6.1) | both
+//   --only F,F test files to run (names as in test/e2e and test/unit, without .test.ts)
+//   --list     print the files each guest would run, and stop
+//
+// What a guest runs: when cryo has an Arch for the target (src/arch/index.ts ARCHES), every e2e and
+// unit test file that does not declare itself for other architectures (onlyOn in
+// test/helpers/arch-only.ts), with the round trips going through the real `cryo dump` and
+// `cryo restore` (CRYO_TEST_CLI=1); without an Arch only the sys layer's (test/e2e/sys-*, unit/sys-*).
+// Env: CRYO_GUEST_JOBS guests at once (default 2), CRYO_GUEST_TIMEOUT seconds per guest (default 2400),
+// CRYO_GUEST_SMP / CRYO_GUEST_MEM (2, 2G), CRYO_GUEST_CACHE (see guest-image.sh), CRYO_GUEST_KEEP=1
+// keeps build/guest/<arch>-<kernel>/ (payload, console.log) after a pass.
+import { execFileSync, spawn } from 'node:child_process';
+import { cpSync, createWriteStream, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = path.join(root, 'dist');
+const work = path.join(root, 'build', 'guest');
+
+/** The targets: Debian's name, the cross compiler, Node's process.arch, readelf's machine, qemu. */
+const TARGETS = {
+  ppc64le: {
+    deb: 'ppc64el', triplet: 'powerpc64le-linux-gnu', node: 'ppc64', elf: 'PowerPC64',
+    // x-vof=on: QEMU's minimal firmware instead of SLOF (~8 s less); the cap-* only silence TCG warnings.
+    qemu: ['qemu-system-ppc64', '-M', 'pseries,x-vof=on,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off', '-cpu', 'POWER9'],
+    console: 'hvc0',
+  },
+  s390x: {
+    deb: 's390x', triplet: 's390x-linux-gnu', node: 's390x', elf: 'IBM S/390',
+    qemu: ['qemu-system-s390x', '-M', 's390-ccw-virtio', '-cpu', 'max'], console: 'ttysclp0',
+  },
+  aarch64: {
+    deb: 'arm64', triplet: 'aarch64-linux-gnu', node: 'arm64', elf: 'AArch64',
+    // pauth-impdef=on: pointer authentication with QEMU's cheap hash instead of QARMA5 (4x faster boot).
+    qemu: ['qemu-system-aarch64', '-M', 'virt', '-cpu', 'max,pauth-impdef=on'], console: 'ttyAMA0',
+  },
+};
+const KERNELS = { new: 'trixie 6.12', old: 'bookworm 6.1' };
+
+const log = (msg) => console.error(`[test-arch ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+function die(msg) { console.error(`test-arch: ${msg}`); process.exit(2); }
+
+function parseArgs(argv) {
+  const o = { arches: [], kernels: ['new'], only: undefined, list: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--kernel') {
+      const k = argv[++i];
+      if (k === 'both') o.kernels = ['new', 'old'];
+      else if (k in KERNELS) o.kernels = [k];
+      else die(`--kernel takes new, old or both, not ${k}`);
+    } else if (a === '--only') o.only = (argv[++i] ?? '').split(',').filter(Boolean);
+    else if (a === '--list') o.list = true;
+    else if (a === '--supported') o.supported = true;
+    else if (a in TARGETS) o.arches.push(a);
+    else die(`unknown argument ${a}: give ppc64le, s390x or aarch64 (or --supported), --kernel new|old|both, --only FILES, --list`);
+  }
+  return o;
+}
+
+/** Node arches cryo has an Arch for, from the compiled src/arch/index.js. */
+async function archesWithArch() {
+  const m = await import(pathToFileURL(path.join(dist, 'src', 'arch', 'index.js')).href);
+  return new Set(Object.keys(m.ARCHES));
+}
+
+/** The architectures a compiled test file declares it runs on (onlyOn([...])), or undefined for all. */
+export function declaredArches(jsText) {
+  const m = /^const skip = onlyOn\(\s*\[([^\]]*)\]/m.exec(jsText);
+  if (!m) return undefined;
+  return [...m[1].matchAll(/['"]([^'"]+)['"]/g)].map((x) => x[1]);
+}
+
+/** The compiled test files a guest of `t` runs, relative to dist/. */
+function testFiles(t, hasArch, only) {
+  const files = [];
+  for (const dir of ['unit', 'e2e']) {
+    for (const f of readdirSync(path.join(dist, 'test', dir)).filter((x) => x.endsWith('.test.js')).sort()) {
+      const name = f.slice(0, -'.test.js'.length);
+      if (only && !only.includes(name)) continue;
+      if (!hasArch && !name.startsWith('sys-')) continue;
+      const arches = declaredArches(readFileSync(path.join(dist, 'test', dir, f), 'utf8'));
+      if (arches && !arches.includes(t.node)) continue;
+      files.push(path.join('test', dir, f));
+    }
+  }
+  if (only) for (const n of only) if (!files.some((f) => path.basename(f) === `${n}.test.js`)) die(`--only ${n}: no such test file for this guest (see --list)`);
+  return files;
+}
+
+function run(cmd, args, opts = {}) {
+  return execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', maxBuffer: 1 << 26, ...opts });
+}
+
+/** Runs `jobs` (functions returning promises) at most `n` at a time. */
+async function pool(n, jobs) {
+  const out = new Array(jobs.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(n, jobs.length) }, async () => {
+    while (next < jobs.length) { const i = next++; out[i] = await jobs[i](); }
+  }));
+  return out;
+}
+
+/** The host's N-API headers (architecture-neutral). */
+function nodeInclude() {
+  const c = [path.join(path.dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node'];
+  const d = c.find((x) => existsSync(path.join(x, 'node_api.h')));
+  if (!d) die(`no node_api.h in ${c.join(' or ')}: apt-get install libnode-dev`);
+  return d;
+}
+
+/** Addon, stub, examples and test programs for `t`, in build/guest/<arch>/payload/cryo. */
+async function crossBuild(name, t) {
+  const W = path.join(work, name);
+  const stage = path.join(W, 'stage');
+  const P = path.join(W, 'payload');
+  rmSync(W, { recursive: true, force: true });
+  mkdirSync(stage, { recursive: true });
+  const cc = `${t.triplet}-gcc`;
+  try { run('which', [cc]); } catch { die(`no ${cc}: apt-get install gcc-${t.triplet} libc6-dev-${t.deb}-cross`); }
+  for (const d of ['scripts', 'native', 'examples']) if (existsSync(path.join(root, d))) cpSync(path.join(root, d), path.join(stage, d), { recursive: true });
+  // The real build script in a staging copy: this checkout's build/ (the host's addon) stays as it is.
+  try {
+    run(process.execPath, ['scripts/build-native.mjs', '--force'], { cwd: stage, env: { ...process.env, CC: cc, CRYO_NODE_INCLUDE: nodeInclude() } });
+  } catch (e) { die(`${name}: cross build of the addon failed:\n${e.stderr || e.message}`); }
+  const elf = run('readelf', ['-h', path.join(stage, 'build', 'cryo_sys.node')]);
+  if (!new RegExp(`Machine:\\s*${t.elf}`).test(elf)) die(`${name}: build/cryo_sys.node is not a ${t.elf} object`);
+
+  const C = path.join(P, 'cryo');
+  mkdirSync(path.join(C, 'test', 'programs', 'bin'), { recursive: true });
+  cpSync(path.join(root, 'package.json'), path.join(C, 'package.json'));
+  cpSync(path.join(stage, 'build'), path.join(C, 'build'), { recursive: true });
+  // Compiled JS only (no maps, no typings): src, test, bench helpers and the CLI bundle.
+  cpSync(dist, path.join(C, 'dist'), { recursive: true, filter: (s) => statSync(s).isDirectory() || /\.(m?js|json)$/.test(s) });
+  // src/ exists so that test/helpers/paths.ts finds the repository root.
+  mkdirSync(path.join(C, 'src'), { recursive: true });
+
+  const progDir = path.join(root, 'test', 'programs');
+  const srcs = readdirSync(progDir).filter((f) => f.endsWith('.c'));
+  const failed = [];
+  await pool(os.cpus().length, srcs.map((f) => () => new Promise((resolve) => {
+    const out = path.join(C, 'test', 'programs', 'bin', f.slice(0, -2));
+    const p = spawn(cc, ['-O2', '-g', '-Wall', '-pthread', '-o', out, path.join(progDir, f)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => { err += d; });
+    p.on('close', (code) => { if (code !== 0) failed.push(`${f}: ${err.split('\n').find((l) => /error/.test(l)) ?? `exit ${code}`}`); resolve(); });
+  })));
+  // A program that does not build for this target (x86 assembly) is named; a test that needs it fails there.
+  if (failed.length) log(`${name}: ${failed.length} test program(s) not built for ${t.triplet}:\n  ${failed.join('\n  ')}`);
+  return { P, built: srcs.length - failed.length, failed };
+}
+
+function guestScript(files, cli) {
+  return `#!/bin/sh
+cd /cryo || exit 1
+echo "@@CRYO uname=$(uname -m) node=$(node --version) kernel=$(uname -r) files=${files.length}@@"
+./build/cryo-stub; s=$?
+[ "$s" = 70 ] || { echo "@@CRYO restore stub exited $s, not 70@@"; exit 1; }
+t0=$(cut -d' ' -f1 /proc/uptime)
+CRYO_TEST_CLI=${cli ? 1 : 0} node --test --test-concurrency=1 --test-reporter=tap ${files.map((f) => `dist/${f}`).join(' ')}
+r=$?
+echo "@@CRYO node-test rc=$r seconds=$(awk -v t0=$t0 '{print $1 - t0}' /proc/uptime)@@"
+exit $r
+`;
+}
+
+function imagePart(...args) {
+  const out = run('bash', [path.join(root, 'scripts', 'guest-image.sh'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return out.trim().split('\n').pop();
+}
+
+/** Boots one guest; resolves with its counts and timings. */
+function boot(name, t, kernel, kdir, userland, payloadCpio) {
+  const W = path.join(work, `${name}-${kernel}`);
+  mkdirSync(W, { recursive: true });
+  const initrd = path.join(W, 'initrd.cpio');
+  const parts = [path.join(userland, 'userland.cpio'), path.join(kdir, 'modules.cpio'), payloadCpio];
+  writeFileSync(initrd, Buffer.concat(parts.map((p) => readFileSync(p))));
+  const timeout = Number(process.env.CRYO_GUEST_TIMEOUT ?? 2400);
+  const args = [...t.qemu.slice(1), '-m', process.env.CRYO_GUEST_MEM ?? '2G', '-smp', process.env.CRYO_GUEST_SMP ?? '2',
+    '-nographic', '-vga', 'none', '-nic', 'none', '-no-reboot', '-kernel', path.join(kdir, 'kernel'), '-initrd', initrd,
+    '-append', `console=${t.console} panic=-1 quiet`];
+  const consoleLog = path.join(W, 'console.log');
+  const logStream = createWriteStream(consoleLog);
+  const tag = `${name}/${kernel}`;
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const q = spawn(t.qemu[0], args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const timer = setTimeout(() => { log(`${tag}: no end after ${timeout} s, stopping the guest`); q.kill('SIGKILL'); }, timeout * 1000);
+    const r = { tag, pass: 0, fail: 0, skip: 0, rc: undefined, bootMs: undefined, testS: undefined, notOk: [], kernelRelease: '' };
+    let buf = '';
+    let depth0 = [];
+    const onLine = (raw) => {
+      const line = raw.replace(/\r$/, '');
+      logStream.write(`${line}\n`);
+      let m;
+      if ((m = /@@GUEST-UP uptime=\S+ kernel=(\S+)@@/.exec(line))) { r.bootMs = Date.now() - t0; r.kernelRelease = m[1]; log(`${tag}: up in ${(r.bootMs / 1000).toFixed(1)} s (kernel ${m[1]})`); }
+      else if ((m = /^# pass (\d+)/.exec(line))) r.pass = Number(m[1]);
+      else if ((m = /^# fail (\d+)/.exec(line))) r.fail = Number(m[1]);
+      else if ((m = /^# (skipped|todo) (\d+)/.exec(line))) r.skip += Number(m[2]);
+      else if ((m = /@@CRYO node-test rc=\d+ seconds=([\d.]+)@@/.exec(line))) r.testS = Number(m[1]);
+      else if ((m = /@@GUEST-RC=(\d+)@@/.exec(line))) r.rc = Number(m[1]);
+      else if (/^@@CRYO /.test(line)) log(`${tag}: ${line}`);
+      else if ((m = /^(not ok|ok) \d+ - (.*)$/.exec(line))) {
+        log(`${tag}: ${m[1]} ${m[2]}`);
+        if (m[1] === 'not ok') r.notOk.push(m[2]);
+      }
+      depth0 = depth0.slice(-200);
+      depth0.push(line);
+    };
+    const feed = (d) => { buf += d; let i; while ((i = buf.indexOf('\n')) >= 0) { onLine(buf.slice(0, i)); buf = buf.slice(i + 1); } };
+    q.stdout.on('data', feed);
+    q.stderr.on('data', feed);
+    q.on('close', () => {
+      clearTimeout(timer);
+      if (buf) onLine(buf);
+      logStream.end();
+      r.totalS = (Date.now() - t0) / 1000;
+      r.consoleLog = consoleLog;
+      rmSync(initrd, { force: true });
+      resolve(r);
+    });
+  });
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  if (!existsSync(path.join(dist, 'src', 'arch', 'index.js'))) die('no dist/: run npm run build first (npm run test:arch does)');
+  const have = await archesWithArch();
+  if (o.supported) for (const [n, t] of Object.entries(TARGETS)) if (have.has(t.node) && !o.arches.includes(n)) o.arches.push(n);
+  if (o.arches.length === 0) {
+    if (o.supported) { console.log('no architecture besides x86_64 has an Arch yet: no guest to run'); console.log('0 passed, 0 failed'); return; }
+    die('give an architecture: ppc64le, s390x or aarch64');
+  }
+  const plans = o.arches.map((name) => {
+    const t = TARGETS[name];
+    const hasArch = have.has(t.node);
+    return { name, t, hasArch, files: testFiles(t, hasArch, o.only) };
+  });
+  for (const p of plans) {
+    log(`${p.name}: ${p.hasArch ? 'has an Arch: round trips through the cryo CLI' : 'no Arch yet: the sys layer only'}; ${p.files.length} test files`);
+    if (o.list) for (const f of p.files) console.log(`${p.name} ${f}`);
+  }
+  if (o.list) return;
+
+  const tAll = Date.now();
+  // Guest bases first (cached; a first run downloads ~150 MB per architecture), then the cross builds.
+  const bases = {};
+  for (const p of plans) {
+    const tb = Date.now();
+    bases[p.name] = { userland: imagePart('userland', p.t.deb), kernels: Object.fromEntries(o.kernels.map((k) => [k, imagePart('kernel', p.t.deb, k)])) };
+    log(`${p.name}: guest base ready in ${((Date.now() - tb) / 1000).toFixed(1)} s`);
+  }
+  const jobs = [];
+  for (const p of plans) {
+    const tb = Date.now();
+    const { P, built } = await crossBuild(p.name, p.t);
+    writeFileSync(path.join(P, 'cryo', 'guest-run.sh'), guestScript(p.files, p.hasArch), { mode: 0o755 });
+    const payloadCpio = path.join(work, p.name, 'payload.cpio');
+    execFileSync('sh', ['-c', `cd '${P}' && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 > '${payloadCpio}'`]);
+    log(`${p.name}: cross build (${built} test programs) and payload in ${((Date.now() - tb) / 1000).toFixed(1)} s`);
+    for (const k of o.kernels) jobs.push(() => boot(p.name, p.t, k, bases[p.name].kernels[k], bases[p.name].userland, payloadCpio));
+  }
+  const results = await pool(Number(process.env.CRYO_GUEST_JOBS ?? 2), jobs);
+
+  let pass = 0, fail = 0, skip = 0;
+  console.log('== guest test results ==');
+  for (const r of results) {
+    // A guest that ended without node's summary (boot failure, timeout, node died) counts as one failure.
+    const complete = r.rc !== undefined && (r.pass + r.fail + r.skip > 0);
+    const f = r.fail + (complete ? 0 : 1) + (complete && r.rc !== 0 && r.fail === 0 ? 1 : 0);
+    pass += r.pass; fail += f; skip += r.skip;
+    console.log(`${r.tag} (kernel ${r.kernelRelease || '?'}): ${r.pass} passed, ${f} failed, ${r.skip} skipped; boot ${r.bootMs ? (r.bootMs / 1000).toFixed(1) : '?'} s, tests ${r.testS ?? '?'} s, guest ${r.totalS.toFixed(0)} s${complete ? '' : ' (no test summary: see the console log)'}`);
+    for (const n of r.notOk) console.log(`  not ok: ${n}`);
+    if (f) console.log(`  console log: ${path.relative(process.cwd(), r.consoleLog)}`);
+  }
+  console.log(`whole run ${((Date.now() - tAll) / 1000).toFixed(0)} s`);
+  if (fail === 0 && !process.env.CRYO_GUEST_KEEP) for (const p of plans) rmSync(path.join(work, p.name), { recursive: true, force: true });
+  console.log(`${pass} passed, ${fail} failed${skip ? `, ${skip} skipped` : ''}`);
+  process.exitCode = fail === 0 ? 0 : 1;
+}
+
+await main();

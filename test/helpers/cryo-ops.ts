@@ -1,0 +1,45 @@
+// The dump and the restore of the round-trip tests: the library calls, or with CRYO_TEST_CLI=1 (the
+// guest runner sets it) the real command line, the bundle dist/cryo.mjs that the package's bin names,
+// so that the same tests prove `cryo dump` and `cryo restore` themselves.
+import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { dump, type DumpOptions } from '../../src/dump/index.js';
+import { restore, type RestoreOptions } from '../../src/restore/index.js';
+import { __WALL, waitpid } from '../../src/sys/index.js';
+
+export const viaCli = process.env.CRYO_TEST_CLI === '1';
+/** dist/cryo.mjs, from dist/test/helpers. */
+const cliBundle = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'cryo.mjs');
+
+/** Runs `cryo ARGS`; throws its error line (what the library call would have thrown) when it fails. */
+function cryoCli(args: string[]): void {
+  const r = spawnSync(process.execPath, [cliBundle, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.status !== 0) throw new Error(`cryo ${args[0]}: ${(r.stderr || r.stdout || `exit ${r.status ?? r.signal}`).trim()}`);
+}
+
+/** Dumps as dump() does; through the CLI the dumped child is reaped here (dump() reaps it itself). */
+export async function dumpTask(opts: Omit<DumpOptions, 'onEvent' | 'signal'>): Promise<void> {
+  if (!viaCli) { await dump(opts); return; }
+  const args = ['dump', '-t', String(opts.pid), '-D', opts.dir];
+  if (opts.leaveRunning) args.push('--leave-running');
+  if (opts.shellJob) args.push('--shell-job');
+  if (opts.tcpEstablished) args.push('--tcp-established');
+  if (opts.extUnixSk) args.push('--ext-unix-sk');
+  for (const e of opts.external ?? []) args.push('--external', e);
+  cryoCli(args);
+  if (!opts.leaveRunning) try { waitpid(opts.pid, __WALL); } catch { /* not our child */ }
+}
+
+/** Restores detached; returns the restored root's PID. */
+export async function restoreTask(opts: Omit<RestoreOptions, 'detach' | 'onEvent' | 'signal'>): Promise<{ pid: number }> {
+  if (!viaCli) return restore({ ...opts, detach: true });
+  const pidfile = `${opts.dir}.pid`;
+  const args = ['restore', '-D', opts.dir, '-d', '--pidfile', pidfile];
+  if (opts.shellJob) args.push('--shell-job');
+  if (opts.tcpEstablished) args.push('--tcp-established');
+  for (const f of opts.inheritFd ?? []) args.push('--inherit-fd', `fd[${f.fd}]:${f.key}`);
+  cryoCli(args);
+  return { pid: Number(readFileSync(pidfile, 'utf8').trim()) };
+}
