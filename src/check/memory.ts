@@ -4,7 +4,7 @@ import { readPagemapEntries } from '../proc/index.js';
 import { addressOf, ioctl, memfdCreate, rawSyscall, readU64, writeU64 } from '../sys/index.js';
 import { missing, ok, probe } from './result.js';
 import type { CheckResult } from './types.js';
-import { O_CLOEXEC, O_NONBLOCK } from '../files/constants.js';
+import { O_CLOEXEC, O_NONBLOCK } from '../shared/constants.js';
 
 /** A page of this process that was just written to: [start, end). */
 function touchedPage(pageSize: number): { buf: Buffer; start: bigint; end: bigint } {

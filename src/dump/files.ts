@@ -2,7 +2,7 @@
  * Descriptors of the task into a FileTable: each descriptor's open file gets one id (shared by
  * the descriptors dup'd from it, found with kcmp) and is dumped by the first descriptor kind of
  * src/files/registry.ts that matches it. The images themselves are collected by FileTable
- * (src/dump/file-table.ts).
+ * (src/shared/file-table.ts).
  */
 import { closeSync, fstatSync } from 'node:fs';
 import { listFds, readFdinfo, readFdTarget, procPath, type FdTarget, type ProcStatus } from '../proc/index.js';
@@ -10,12 +10,12 @@ import { KCMP_FILE, kcmp, pidfdGetfd, rawSyscall } from '../sys/index.js';
 import type { MessageValue } from '../images/index.js';
 import { FD_KINDS } from '../files/registry.js';
 import type { DumpFd } from '../files/kind.js';
-import { DumpError } from './errors.js';
-import { FileTable, ZERO_FOWN } from './file-table.js';
-import { O_CLOEXEC } from '../files/constants.js';
+import { DumpError } from '../shared/dump-error.js';
+import { FileTable, ZERO_FOWN } from '../shared/file-table.js';
+import { O_CLOEXEC } from '../shared/constants.js';
 import { readI32 } from '../sys/native-endian.js';
 
-export { FileTable, elfBuildId, kernelDev, type GhostFile, type MemfdInode } from './file-table.js';
+export { FileTable, elfBuildId, kernelDev, type GhostFile, type MemfdInode } from '../shared/file-table.js';
 
 const F_GETSIG = 11;
 const F_GETOWN_EX = 16;

@@ -19,7 +19,7 @@ import {
 import { SysError, WaitError, __WALL, kill, pidfdOpen, ptrace, rawSyscall, waitpid } from '../sys/index.js';
 import { closeSync } from 'node:fs';
 import { PageWriter, type MessageValue } from '../images/index.js';
-import { DumpError } from './errors.js';
+import { DumpError } from '../shared/dump-error.js';
 import type { DumpEvent, DumpResult } from './events.js';
 import { ImageSet } from './image-set.js';
 import { checkDumpable, readQueuedSignals, readRlimits } from './task-state.js';
@@ -27,15 +27,15 @@ import { readThread, readThreadOutside, seccompTable, seizeAllThreads, threadInj
 import { readInjectedState } from './injected-state.js';
 import { collectVmas, dumpPages, mmEntry } from './memory.js';
 import { FileTable, dumpFds } from './files.js';
-import { namespaceIds } from './namespaces.js';
+import { namespaceIds } from '../shared/namespaces.js';
 import { checkOutsidePipes, checkTree, freezeTree, type TreeMember } from './tree.js';
-import { CRYO_FILES_IMAGE, CRYO_LINKS_IMAGE, writeCryoFileStats, writeCryoLinks } from './cryo-image.js';
+import { CRYO_FILES_IMAGE, CRYO_LINKS_IMAGE, writeCryoFileStats, writeCryoLinks } from '../images/cryo-image.js';
 import path from 'node:path';
 import { finishTtys } from '../files/tty.js';
 
-export { DumpError, type DumpErrorCode } from './errors.js';
+export { DumpError, type DumpErrorCode } from '../shared/dump-error.js';
 export type { DumpEvent, DumpResult } from './events.js';
-export { readCryoFileStats, CRYO_FILES_IMAGE, CRYO_FILES_MAGIC, type CryoFileStat } from './cryo-image.js';
+export { readCryoFileStats, CRYO_FILES_IMAGE, CRYO_FILES_MAGIC, type CryoFileStat } from '../images/cryo-image.js';
 
 export interface DumpOptions {
   pid: number;

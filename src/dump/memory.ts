@@ -17,9 +17,9 @@ import { PE_LAZY, PE_PRESENT, createImageFile, type MessageValue } from '../imag
 import { PagemapImageWriter } from '../images/pages.js';
 import { InjectError, SyscallBatch, mapBatchArea, type BatchArea, type Injector, type Scratch, type UndoList } from '../inject/index.js';
 import { reportProgress } from '../progress.js';
-import { DumpError } from './errors.js';
+import { DumpError } from '../shared/dump-error.js';
 import type { FileTable } from './files.js';
-import { F_GETPIPE_SZ, F_SETPIPE_SZ, O_CLOEXEC, O_NONBLOCK, SPLICE_F_NONBLOCK } from '../files/constants.js';
+import { F_GETPIPE_SZ, F_SETPIPE_SZ, O_CLOEXEC, O_NONBLOCK, SPLICE_F_NONBLOCK } from '../shared/constants.js';
 import { readI32 } from '../sys/native-endian.js';
 import { MAP_ANONYMOUS, MAP_DROPPABLE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_LOCKED, MAP_NORESERVE, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 

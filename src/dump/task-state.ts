@@ -7,7 +7,7 @@ import { rawSyscall, ptrace, SysError, readU64, readI32 } from '../sys/index.js'
 import { readLimits, type ProcStatus } from '../proc/index.js';
 import type { Arch, Regsets } from '../arch/types.js';
 import type { MessageValue } from '../images/index.js';
-import { DumpError } from './errors.js';
+import { DumpError } from '../shared/dump-error.js';
 
 const RLIM_NLIMITS = 16;
 const SCHED_RESET_ON_FORK = 0x40000000;

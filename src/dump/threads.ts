@@ -11,7 +11,7 @@ import { Injector, type Scratch, type UndoList } from '../inject/index.js';
 import { readComm, readStat, readStatus, readTaskIds, type ProcStatus, type Vma } from '../proc/index.js';
 import { ptrace, ptraceEvent, stopSig, SysError, waitForStop } from '../sys/index.js';
 import type { MessageValue } from '../images/index.js';
-import { DumpError } from './errors.js';
+import { DumpError } from '../shared/dump-error.js';
 import { readThreadInjected, type ThreadInjectedState } from './injected-state.js';
 import { credsFromStatus, readQueuedSignals, readRegsets, readRobustList, readSched, readSeccompFilters, rseqEntry } from './task-state.js';
 

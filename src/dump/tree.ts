@@ -10,7 +10,7 @@
 import { readdirSync } from 'node:fs';
 import { listFds, readChildren, readFdTarget, readStat, readStatus, ProcReadError } from '../proc/index.js';
 import { KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, kcmp } from '../sys/index.js';
-import { DumpError } from './errors.js';
+import { DumpError } from '../shared/dump-error.js';
 import { checkDumpable } from './task-state.js';
 import { seizeAllThreads } from './threads.js';
 

@@ -1,8 +1,8 @@
 // Helpers for descriptors the kernel makes without a path (anon_inode: eventfd, epoll, ...).
 import type { DumpFd } from './kind.js';
-import type { TaskCtx } from '../restore/task-ctx.js';
-import { RestoreError } from '../restore/errors.js';
-import { F_SETFL } from './constants.js';
+import type { TaskCtx } from '../shared/task-ctx.js';
+import { RestoreError } from '../shared/restore-error.js';
+import { F_SETFL } from '../shared/constants.js';
 
 /** Whether the descriptor is anon_inode:[NAME] (or anon_inode:NAME). */
 export const isAnon = (c: DumpFd, name: string): boolean => c.target.kind === 'anon' && c.target.anonKind === name;

@@ -1,10 +1,10 @@
 // eventfd (EVENTFD): counter and file flags, as CRIU 4.2 (eventfd_file_entry). EFD_SEMAPHORE is
 // no file flag and CRIU's message has no field for it: cryo records it in cryo-files.img.
 import { fstatSync } from 'node:fs';
-import { readCryoFileStats } from '../dump/cryo-image.js';
+import { readCryoFileStats } from '../images/cryo-image.js';
 import type { FdKind } from './kind.js';
 import { isAnon, setFileFlags, taskCall } from './anon.js';
-import { O_CLOEXEC, big, num } from './constants.js';
+import { O_CLOEXEC, big, num } from '../shared/constants.js';
 import { writeU64 } from '../sys/native-endian.js';
 
 const EFD_SEMAPHORE = 1;

@@ -3,11 +3,11 @@
 // descriptor of the task is in place, each at its descriptor number; the kernel re-checks
 // readiness on EPOLL_CTL_ADD, so ready targets (edge-triggered too) are reported again.
 import { statSync } from 'node:fs';
-import { DumpError } from '../dump/errors.js';
-import { RestoreError } from '../restore/errors.js';
+import { DumpError } from '../shared/dump-error.js';
+import { RestoreError } from '../shared/restore-error.js';
 import type { FdKind } from './kind.js';
 import { isAnon, setFileFlags, taskCall } from './anon.js';
-import { O_CLOEXEC, num, big } from './constants.js';
+import { O_CLOEXEC, num, big } from '../shared/constants.js';
 import { writeU32, writeU64 } from '../sys/index.js';
 
 const EPOLL_CTL_ADD = 1;

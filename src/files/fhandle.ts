@@ -8,7 +8,7 @@ import { rawSyscall } from '../sys/index.js';
 import { hostKernelAbi } from '../arch/host-abi.js';
 import type { MessageValue } from '../images/value.js';
 import type { FileHandle } from '../proc/index.js';
-import { O_PATH, big, num } from './constants.js';
+import { O_PATH, big, num } from '../shared/constants.js';
 import { readU64, writeU64, writeU32, writeI32 } from '../sys/native-endian.js';
 
 const O_RDONLY_DIR = hostKernelAbi().openFlags.O_DIRECTORY; // O_RDONLY (0) | O_DIRECTORY

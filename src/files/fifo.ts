@@ -1,11 +1,11 @@
 // FIFOs (FIFO + a REG entry for its path): opened by path. A reader+writer end held by cryo
 // (parked high) comes first: with it, opening either end does not block, and the FIFO's buffer
 // (fifo-data.img) is kept while the ends are placed.
-import { withReader } from '../dump/file-table.js';
-import { openImagePath, S_IFIFO } from '../restore/image-paths.js';
-import { regFile } from '../restore/file-entries.js';
+import { withReader } from '../shared/file-table.js';
+import { openImagePath, S_IFIFO } from '../shared/image-paths.js';
+import { regFile } from '../shared/file-entries.js';
 import type { FdKind } from './kind.js';
-import { O_ACCMODE, O_CLOEXEC, O_NONBLOCK, O_OPEN_ONLY, O_RDWR, F_SETFL, num } from './constants.js';
+import { O_ACCMODE, O_CLOEXEC, O_NONBLOCK, O_OPEN_ONLY, O_RDWR, F_SETFL, num } from '../shared/constants.js';
 import { fillPipe, park, pipeData } from './pipe-data.js';
 
 export const fifoKind: FdKind = {

@@ -3,11 +3,11 @@
 // on cryo's copy of the descriptor; restore sets them by injected setsockopt in the task, in
 // CRIU's order (buffer sizes first; a value equal to the kernel default is still set where CRIU sets it).
 import type { MessageValue } from '../images/value.js';
-import { RestoreError } from '../restore/errors.js';
-import type { TaskCtx } from '../restore/task-ctx.js';
+import { RestoreError } from '../shared/restore-error.js';
+import type { TaskCtx } from '../shared/task-ctx.js';
 import { errnoName, rawSyscall, readI32, readU32, readU64, writeI32, writeU32, writeU64 } from '../sys/index.js';
 import * as K from './inet-consts.js';
-import { big, num } from './constants.js';
+import { big, num } from '../shared/constants.js';
 
 /** getsockopt on cryo's descriptor: the value's bytes (as long as the kernel says). */
 export function getOpt(fd: number, level: number, name: number, size = 4): Buffer {

@@ -10,12 +10,12 @@
 // every descriptor exists the dumped values come back and connections leave repair mode.
 import { closeSync } from 'node:fs';
 import path from 'node:path';
-import { DumpError } from '../dump/errors.js';
-import type { FileTable } from '../dump/file-table.js';
+import { DumpError } from '../shared/dump-error.js';
+import type { FileTable } from '../shared/file-table.js';
 import { imageFileName } from '../images/names.js';
 import type { MessageValue } from '../images/value.js';
-import { RestoreError } from '../restore/errors.js';
-import type { RestoreImages } from '../restore/images.js';
+import { RestoreError } from '../shared/restore-error.js';
+import type { RestoreImages } from '../shared/restore-images.js';
 import { SysError, rawSyscall } from '../sys/index.js';
 import { inetDiag, type InetDiagSocket } from '../sys/netlink.js';
 import type { DumpFd, FdKind } from './kind.js';
@@ -26,7 +26,7 @@ import {
 } from './inet-opts.js';
 import { enterRepair, holdUntilDumpEnds, leaveRepair, readTcpStream, restoreTcpStream, type TcpStream } from './tcp-repair.js';
 import { setFileFlags, taskCall } from './anon.js';
-import { num } from './constants.js';
+import { num } from '../shared/constants.js';
 import { writeU32, writeI32 } from '../sys/native-endian.js';
 
 const SHUTDOWN_NAMES = ['NONE', 'READ', 'WRITE', 'BOTH'];

@@ -6,11 +6,11 @@
 // at dump time are not kept (CRIU drops them too).
 import { lookupNoSymlinks, notCleanAbsolute } from '../sys/safe-path.js';
 import type { MessageValue } from '../images/value.js';
-import { DumpError } from '../dump/errors.js';
-import { RestoreError } from '../restore/errors.js';
+import { DumpError } from '../shared/dump-error.js';
+import { RestoreError } from '../shared/restore-error.js';
 import type { FdKind } from './kind.js';
 import { isAnon, setFileFlags, taskCall } from './anon.js';
-import { O_CLOEXEC, big, num } from './constants.js';
+import { O_CLOEXEC, big, num } from '../shared/constants.js';
 import { fhEntry, pathOfHandle } from './fhandle.js';
 
 /** IN_ALL_EVENTS plus the watch options that survive in the mark (IN_EXCL_UNLINK, IN_ONESHOT). */

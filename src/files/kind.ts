@@ -14,7 +14,7 @@
  *       fdinfo): the first kind in the registry that matches dumps it.
  *     - `dump` returns the kind's message; generic code wraps it as {type, id, [field]: message}
  *       into files.img and adds the fdinfo entry. State that lives in other images (pipe data,
- *       ghost files, memfd inodes) goes into `c.table` (src/dump/file-table.ts), which the dump
+ *       ghost files, memfd inodes) goes into `c.table` (src/shared/file-table.ts), which the dump
  *       writes out. Facts CRIU's schema has no field for go into a cryo-specific image, never
  *       into CRIU's messages.
  *     - `check` (optional) throws a one-line RestoreError for anything restore could not do
@@ -30,26 +30,12 @@
 import type { fstatSync } from 'node:fs';
 import type { MessageValue } from '../images/value.js';
 import type { Fdinfo, FdTarget } from '../proc/index.js';
-import type { FileTable } from '../dump/file-table.js';
-import type { RestoreImages } from '../restore/images.js';
-import type { TaskCtx } from '../restore/task-ctx.js';
+import type { FileTable } from '../shared/file-table.js';
+import type { RestoreImages } from '../shared/restore-images.js';
+import type { TaskCtx } from '../shared/task-ctx.js';
+import type { FdOptions } from '../shared/fd-options.js';
 
-/** The user's choices that change how descriptors are dumped and restored (`cryo dump`/`restore` flags). */
-export interface FdOptions {
-  /** Established TCP connections are dumped and restored through TCP repair (`--tcp-established`). */
-  readonly tcpEstablished?: boolean;
-  /** A unix socket whose peer is outside the dump is dumped, and reconnected by name at restore (`--ext-unix-sk`). */
-  readonly extUnixSk?: boolean;
-  /**
-   * Restore: open files the caller hands over instead of making them (`--inherit-fd fd[N]:KEY`):
-   * by CRIU's name of the dumped file ('pipe:[INODE]'), the caller's descriptor that stands for it.
-   */
-  readonly inheritFds?: ReadonlyMap<string, number>;
-  /** The job's terminal may be outside the dump; restore gives it cryo's own (`--shell-job`). */
-  readonly shellJob?: boolean;
-  /** Restore: a deleted file the task had open is recreated with the set-id bits the dump recorded (`--allow-setid-files`). */
-  readonly allowSetidFiles?: boolean;
-}
+export type { FdOptions };
 
 /** What the dump knows about one descriptor of the task (the first of its open file). */
 export interface DumpFd {

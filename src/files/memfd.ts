@@ -1,8 +1,8 @@
 // memfds (MEMFD): the inode (memfd.img, pages in pagemap-shmem-SHMID.img) is made once per
-// restore by src/restore/shmem.ts and shared with the mappings; each file id is a new open file
+// restore by src/shared/shmem.ts and shared with the mappings; each file id is a new open file
 // description of it, at its offset.
 import type { FdKind } from './kind.js';
-import { openMemfd } from '../restore/shmem.js';
+import { openMemfd } from '../shared/shmem.js';
 
 export const memfdKind: FdKind = {
   type: 'MEMFD', field: 'memfd', name: 'a memfd',

@@ -1,11 +1,11 @@
 // pidfd (PIDFD): a pidfd of the task itself or one of its threads (pidfd_entry: nspid, flags).
 // A pidfd of a process outside the dumped tree cannot come back: the dump refuses it.
 import { readdirSync } from 'node:fs';
-import { DumpError } from '../dump/errors.js';
-import { RestoreError } from '../restore/errors.js';
+import { DumpError } from '../shared/dump-error.js';
+import { RestoreError } from '../shared/restore-error.js';
 import type { FdKind } from './kind.js';
 import { setFileFlags, taskCall } from './anon.js';
-import { O_EXCL, O_NONBLOCK, O_RDWR, num } from './constants.js';
+import { O_EXCL, O_NONBLOCK, O_RDWR, num } from '../shared/constants.js';
 
 /** PIDFD_THREAD is O_EXCL, PIDFD_NONBLOCK is O_NONBLOCK: what pidfd_open accepts. */
 const PIDFD_OPEN_FLAGS = O_NONBLOCK | O_EXCL;

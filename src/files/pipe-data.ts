@@ -1,8 +1,8 @@
 // The bytes queued in pipes and FIFOs (pipes-data.img, fifo-data.img), put back through a write end.
-import { RestoreError } from '../restore/errors.js';
-import type { TaskCtx } from '../restore/task-ctx.js';
+import { RestoreError } from '../shared/restore-error.js';
+import type { TaskCtx } from '../shared/task-ctx.js';
 import type { FdRestoreSession } from './kind.js';
-import { F_SETPIPE_SZ } from './constants.js';
+import { F_SETPIPE_SZ } from '../shared/constants.js';
 
 const DEFAULT_PIPE_SIZE = 65536;
 /** Where pipe data is staged in the scratch area, and how much at a time. */

@@ -1,12 +1,12 @@
 // Pipes (PIPE): one pipe per pipe_id made in the task, its ends parked high until every
 // descriptor is placed; each file id (an open end) is a dup of its end. Dump peeks the queued
 // bytes with tee() into pipes-data.img, once per pipe.
-import { withReader } from '../dump/file-table.js';
+import { withReader } from '../shared/file-table.js';
 import type { FdKind } from './kind.js';
-import type { TaskCtx } from '../restore/task-ctx.js';
-import { O_ACCMODE, O_CLOEXEC, O_DIRECT, O_NONBLOCK, F_DUPFD_CLOEXEC, F_SETFL, num } from './constants.js';
+import type { TaskCtx } from '../shared/task-ctx.js';
+import { O_ACCMODE, O_CLOEXEC, O_DIRECT, O_NONBLOCK, F_DUPFD_CLOEXEC, F_SETFL, num } from '../shared/constants.js';
 import { fillPipe, park, pipeData } from './pipe-data.js';
-import { RestoreError } from '../restore/errors.js';
+import { RestoreError } from '../shared/restore-error.js';
 import { errnoName } from '../sys/index.js';
 import { readI32 } from '../sys/native-endian.js';
 

@@ -1,11 +1,11 @@
 // Regular files, directories and devices (REG): opened by path, at their offset. A file deleted
 // while open is a ghost: the dump saves its content (FileTable), restore recreates it at its old
 // path for as long as the task opens it (src/restore/ghost-files.ts).
-import { RestoreError } from '../restore/errors.js';
-import { openImagePath } from '../restore/image-paths.js';
-import { major } from '../dump/file-table.js';
+import { RestoreError } from '../shared/restore-error.js';
+import { openImagePath } from '../shared/image-paths.js';
+import { major } from '../shared/file-table.js';
 import type { FdKind } from './kind.js';
-import { O_OPEN_ONLY, SEEK_SET, big, num } from './constants.js';
+import { O_OPEN_ONLY, SEEK_SET, big, num } from '../shared/constants.js';
 
 /** tty majors (TTY_MAJOR, TTYAUX_MAJOR, UNIX98_PTY_SLAVE_MAJOR..): CRIU's own TTY type, not done here. */
 const TTY_MAJORS = new Set([4, 5, 136, 137, 138, 139, 140, 141, 142, 143]);

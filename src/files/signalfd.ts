@@ -2,7 +2,7 @@
 // task's own (restored with its signal state), so reading the descriptor finds them again.
 import type { FdKind } from './kind.js';
 import { isAnon, setFileFlags, taskCall } from './anon.js';
-import { O_CLOEXEC, big, num } from './constants.js';
+import { O_CLOEXEC, big, num } from '../shared/constants.js';
 import { writeU64 } from '../sys/native-endian.js';
 
 export const signalfdKind: FdKind = {

@@ -5,8 +5,8 @@
 import { rawSyscall, SysError, readI32, writeI32, writeU32, readU32, readU64, writeU64 } from '../sys/index.js';
 import { hostKernelAbi } from '../arch/host-abi.js';
 import type { MessageValue } from '../images/value.js';
-import type { TaskCtx } from '../restore/task-ctx.js';
-import { RestoreError } from '../restore/errors.js';
+import type { TaskCtx } from '../shared/task-ctx.js';
+import { RestoreError } from '../shared/restore-error.js';
 
 export const SOL_SOCKET = hostKernelAbi().solSocket;
 export const SO = hostKernelAbi().socketOptions;

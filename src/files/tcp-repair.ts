@@ -16,14 +16,14 @@
  */
 import { closeSync } from 'node:fs';
 import type { MessageValue } from '../images/value.js';
-import { DumpError } from '../dump/errors.js';
-import { RestoreError } from '../restore/errors.js';
-import type { TaskCtx } from '../restore/task-ctx.js';
+import { DumpError } from '../shared/dump-error.js';
+import { RestoreError } from '../shared/restore-error.js';
+import type { TaskCtx } from '../shared/task-ctx.js';
 import { SysError, errnoName, rawSyscall, readI32, readU32, writeI32, writeU32 } from '../sys/index.js';
 import * as K from './inet-consts.js';
 import { getInt, getOpt, setOpt } from './inet-opts.js';
 import { sockaddr, type InetAddr } from './inet-addr.js';
-import { F_SETFL, O_NONBLOCK, num } from './constants.js';
+import { F_SETFL, O_NONBLOCK, num } from '../shared/constants.js';
 
 export interface TcpStream {
   entry: MessageValue;

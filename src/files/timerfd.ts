@@ -5,7 +5,7 @@
 // CRIU 4.2 (which disarms it), a periodic timer with unread expirations keeps its interval.
 import type { FdKind } from './kind.js';
 import { isAnon, setFileFlags, taskCall } from './anon.js';
-import { O_CLOEXEC, big, num } from './constants.js';
+import { O_CLOEXEC, big, num } from '../shared/constants.js';
 import { readI64, writeU64, writeI64 } from '../sys/native-endian.js';
 
 const TFD_TIMER_ABSTIME = 1;

@@ -5,7 +5,7 @@
 import type { MessageValue } from '../images/value.js';
 import { hostKernelAbi } from '../arch/host-abi.js';
 import { readU16, readU32, writeU16, writeU32 } from '../sys/native-endian.js';
-import { num } from './constants.js';
+import { num } from '../shared/constants.js';
 
 const ABI = hostKernelAbi();
 const IOC = ABI.ioctls;

@@ -18,15 +18,15 @@ import { readSync, writeSync, closeSync } from 'node:fs';
 import { readStat } from '../proc/index.js';
 import { ptrace, rawSyscall, SysError } from '../sys/index.js';
 import type { MessageValue } from '../images/value.js';
-import { DumpError } from '../dump/errors.js';
-import type { FileTable } from '../dump/file-table.js';
-import { major, minor } from '../dump/file-table.js';
-import { RestoreError } from '../restore/errors.js';
-import { openInTask } from '../restore/memory.js';
-import type { RestoreImages } from '../restore/images.js';
-import type { TaskCtx } from '../restore/task-ctx.js';
+import { DumpError } from '../shared/dump-error.js';
+import type { FileTable } from '../shared/file-table.js';
+import { major, minor } from '../shared/file-table.js';
+import { RestoreError } from '../shared/restore-error.js';
+import { openInTask } from '../shared/task-ctx.js';
+import type { RestoreImages } from '../shared/restore-images.js';
+import type { TaskCtx } from '../shared/task-ctx.js';
 import type { DumpFd, FdKind } from './kind.js';
-import { O_ACCMODE, O_CLOEXEC, O_NOCTTY, O_OPEN_ONLY, O_RDWR, F_DUPFD_CLOEXEC, F_SETFL, num } from './constants.js';
+import { O_ACCMODE, O_CLOEXEC, O_NOCTTY, O_OPEN_ONLY, O_RDWR, F_DUPFD_CLOEXEC, F_SETFL, num } from '../shared/constants.js';
 import { park } from './pipe-data.js';
 import {
   FIONREAD, TCGETS, TCSETS, TERMIOS_SIZE, TIOCEXCL, TIOCGEXCL, TIOCGLCKTRMIOS, TIOCGPGRP, TIOCGPKT, TIOCGPTLCK, TIOCGPTN,

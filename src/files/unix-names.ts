@@ -8,8 +8,8 @@ import { closeSync, fstatSync } from 'node:fs';
 import path from 'node:path';
 import { rawSyscall, SysError, writeU16 } from '../sys/index.js';
 import { lookupNoSymlinks, mkdirAt, notCleanAbsolute, openNoSymlinks, RESOLVE_BENEATH, statAt, unlinkIfSame, walkLinks } from '../sys/safe-path.js';
-import { RestoreError } from '../restore/errors.js';
-import { checkCleanPath, checkImagePath, S_IFDIR } from '../restore/image-paths.js';
+import { RestoreError } from '../shared/restore-error.js';
+import { checkCleanPath, checkImagePath, S_IFDIR } from '../shared/image-paths.js';
 
 const AF_UNIX = 1;
 const SOCK_STREAM = 1;

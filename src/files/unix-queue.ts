@@ -4,10 +4,10 @@
 // and with their boundaries.
 import { closeSync } from 'node:fs';
 import { addressOf, rawSyscall, SysError, processVmWritev, readI32, readU64, writeU64, iovecBytes } from '../sys/index.js';
-import { DumpError } from '../dump/errors.js';
-import { RestoreError } from '../restore/errors.js';
+import { DumpError } from '../shared/dump-error.js';
+import { RestoreError } from '../shared/restore-error.js';
 import type { MessageValue } from '../images/value.js';
-import type { TaskCtx } from '../restore/task-ctx.js';
+import type { TaskCtx } from '../shared/task-ctx.js';
 import { injectMmap } from '../inject/index.js';
 import { SO, getIntOpt, setIntOpt } from './socket-opts.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../arch/mman.js';

@@ -8,12 +8,12 @@ import { readdirSync } from 'node:fs';
 import type { MessageValue } from '../images/value.js';
 import type { FdRestoreSession } from '../files/kind.js';
 import { fdKindOfType } from '../files/registry.js';
-import { RestoreError } from './errors.js';
-import { openImagePath, S_IFDIR } from './image-paths.js';
-import { regFile } from './file-entries.js';
-import { finishShmem, shmemFds } from './shmem.js';
-import { SharedState, type TaskCtx } from './task-ctx.js';
-import { FD_CLOEXEC, F_SETFD, O_CLOEXEC, O_PATH } from '../files/constants.js';
+import { RestoreError } from '../shared/restore-error.js';
+import { openImagePath, S_IFDIR } from '../shared/image-paths.js';
+import { regFile } from '../shared/file-entries.js';
+import { finishShmem, shmemFds } from '../shared/shmem.js';
+import { SharedState, type TaskCtx } from '../shared/task-ctx.js';
+import { FD_CLOEXEC, F_SETFD, O_CLOEXEC, O_PATH } from '../shared/constants.js';
 import { writeI32 } from '../sys/native-endian.js';
 
 const F_SETOWN_EX = 15;

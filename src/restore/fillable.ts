@@ -3,9 +3,9 @@
 // in a MAP_SHARED file mapping would be written into that file: the pagemap never has one.
 
 import type { MessageValue } from '../images/value.js';
-import { RestoreError } from './errors.js';
-import type { RestoreImages } from './images.js';
-import { vmaKind } from './vma-kinds.js';
+import { RestoreError } from '../shared/restore-error.js';
+import type { RestoreImages } from '../shared/restore-images.js';
+import { vmaKind } from '../shared/vma-kinds.js';
 import { MAP_PRIVATE, MAP_SHARED } from '../arch/mman.js';
 
 /** mmap's sharing type bits (MAP_SHARED_VALIDATE is both). */

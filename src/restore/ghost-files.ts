@@ -7,11 +7,11 @@ import { closeSync, fchmodSync, fchownSync, fstatSync, futimesSync, ftruncateSyn
 import path from 'node:path';
 import type { MessageValue } from '../images/value.js';
 import { imageFileName } from '../images/names.js';
-import { RestoreError } from './errors.js';
-import type { RestoreImages } from './images.js';
+import { RestoreError } from '../shared/restore-error.js';
+import type { RestoreImages } from '../shared/restore-images.js';
 import { rawSyscall } from '../sys/index.js';
 import { openNoSymlinks, unlinkIfSame } from '../sys/safe-path.js';
-import { checkCleanPath, checkFreePath, S_IFMT, S_IFREG, S_ISXID } from './image-paths.js';
+import { checkCleanPath, checkFreePath, S_IFMT, S_IFREG, S_ISXID } from '../shared/image-paths.js';
 
 const O_CLOEXEC = 0o2000000;
 const S_ISUID = 0o4000;

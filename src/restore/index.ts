@@ -6,16 +6,16 @@
 import { fstatSync, writeFileSync } from 'node:fs';
 import { hostArch } from '../arch/index.js';
 import { waitpid, WNOHANG, exited, exitCode, signaled, termSig } from '../sys/index.js';
-import { RestoreError, oneLine } from './errors.js';
-import type { RestoreEvent, RestorePhase } from './events.js';
-import { loadTree } from './images.js';
+import { RestoreError, oneLine } from '../shared/restore-error.js';
+import type { RestoreEvent, RestorePhase } from '../shared/restore-events.js';
+import { loadTree } from '../shared/restore-images.js';
 import { rebuildMemory } from './memory.js';
 import { preflight } from './preflight.js';
 import { resumeTask } from './resume.js';
 import { startStub } from './stub.js';
-import { TaskCtx, TreeShare } from './task-ctx.js';
+import { TaskCtx, TreeShare } from '../shared/task-ctx.js';
 import { buildTree, planTree, TreeStubs } from './tree.js';
-import { finishShmem } from './shmem.js';
+import { finishShmem } from '../shared/shmem.js';
 import { restoreFiles } from './files.js';
 import { GhostFiles } from './ghost-files.js';
 import { checkCreds, installSeccomp, queueSignals, restoreCreds, restoreTaskState, restoreThreadState } from './task-state.js';
@@ -23,9 +23,9 @@ import { checkThreads, createThreads } from './threads.js';
 import { checkLocks, lockEntries, restoreLocks } from '../files/locks.js';
 import type { MessageValue } from '../images/value.js';
 
-export { RestoreError, type RestoreErrorCode } from './errors.js';
-export type { RestoreEvent, RestorePhase } from './events.js';
-export { loadImages, loadTree, type RestoreImages, type RestoreTree, type TreeEntry } from './images.js';
+export { RestoreError, type RestoreErrorCode } from '../shared/restore-error.js';
+export type { RestoreEvent, RestorePhase } from '../shared/restore-events.js';
+export { loadImages, loadTree, type RestoreImages, type RestoreTree, type TreeEntry } from '../shared/restore-images.js';
 export { preflight } from './preflight.js';
 
 export interface RestoreOptions {

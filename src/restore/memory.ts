@@ -11,20 +11,19 @@ import { PageReader } from '../images/pages.js';
 import type { MessageValue } from '../images/value.js';
 import { readMaps, type Vma } from '../proc/index.js';
 import { IOV_MAX, iovecBytes, processVmWritev, writeU32, writeU64 } from '../sys/index.js';
-import { RestoreError } from './errors.js';
+import { RestoreError } from '../shared/restore-error.js';
 import { reportProgress } from '../progress.js';
 import { regFile } from './preflight.js';
-import type { TaskCtx } from './task-ctx.js';
-import { vmaKind, VMA } from './vma-kinds.js';
-import { mapShmemVma } from './shmem.js';
+import { openInTask, type TaskCtx } from '../shared/task-ctx.js';
+import { vmaKind, VMA } from '../shared/vma-kinds.js';
+import { mapShmemVma } from '../shared/shmem.js';
 import { FillableRanges, outsideFillable } from './fillable.js';
-import { openImagePath, S_IFREG } from './image-paths.js';
-import { O_ACCMODE, O_CLOEXEC } from '../files/constants.js';
+import { openImagePath, S_IFREG } from '../shared/image-paths.js';
+import { O_ACCMODE, O_CLOEXEC } from '../shared/constants.js';
 import { MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 
 const MREMAP_MAYMOVE = 1;
 const MREMAP_FIXED = 2;
-const AT_FDCWD = -100;
 const PR_SET_MM = 35;
 const PR_SET_MM_MAP = 14;
 const PR_SET_THP_DISABLE = 41;
@@ -144,14 +143,6 @@ export function unmapScratch(ctx: TaskCtx): void {
   if (!ctx.scratch) return;
   ctx.call('munmap', ctx.scratch.addr, ctx.scratch.size);
   ctx.scratch = undefined;
-}
-
-/** Opens a file inside the task; returns the task's fd. */
-export function openInTask(ctx: TaskCtx, file: string, flags: number, why: string): number {
-  const at = ctx.putString(file);
-  const r = ctx.raw('openat', AT_FDCWD, at, flags, 0);
-  if (r < 0n) throw new RestoreError('FAILED', `cannot open ${file} (${why}) in the restored task: errno ${-r}`);
-  return Number(r);
 }
 
 /** Maps every dumped VMA (writable while pages are filled), returning the ones whose protection must change after. */

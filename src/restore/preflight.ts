@@ -5,19 +5,19 @@ import { readFileSync, statSync } from 'node:fs';
 import type { Arch, ThreadInfo } from '../arch/types.js';
 import type { ImageRecord } from '../arch/regtable.js';
 import { PageReader } from '../images/pages.js';
-import { readCryoFileStats } from '../dump/cryo-image.js';
+import { readCryoFileStats } from '../images/cryo-image.js';
 import type { MessageValue } from '../images/value.js';
-import { RestoreError } from './errors.js';
-import type { RestoreImages } from './images.js';
-import { vmaKind } from './vma-kinds.js';
+import { RestoreError } from '../shared/restore-error.js';
+import type { RestoreImages } from '../shared/restore-images.js';
+import { vmaKind } from '../shared/vma-kinds.js';
 import { checkGhost, ghostFiles } from './ghost-files.js';
-import { checkShmem } from './shmem.js';
-import { regFile } from './file-entries.js';
+import { checkShmem } from '../shared/shmem.js';
+import { regFile } from '../shared/file-entries.js';
 import { fdKindNames, fdKindOfType } from '../files/registry.js';
-import { checkImagePath, S_IFDIR, S_IFMT, S_IFREG, typeName } from './image-paths.js';
+import { checkImagePath, S_IFDIR, S_IFMT, S_IFREG, typeName } from '../shared/image-paths.js';
 import { checkPrivateFileMappings, FillableRanges, outsideFillable } from './fillable.js';
 
-export { regFile } from './file-entries.js';
+export { regFile } from '../shared/file-entries.js';
 
 const num = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : ((v as number | undefined) ?? 0));
 

@@ -9,10 +9,10 @@
 import type { MessageValue } from '../images/value.js';
 import { readMaps } from '../proc/index.js';
 import { ptrace, processVmWritev, waitForStop, stopSig } from '../sys/index.js';
-import { RestoreError } from './errors.js';
+import { RestoreError } from '../shared/restore-error.js';
 import { unmapScratch } from './memory.js';
 import { threadInfoOf } from './preflight.js';
-import type { TaskCtx } from './task-ctx.js';
+import type { TaskCtx } from '../shared/task-ctx.js';
 
 const SIGTRAP = 5;
 

@@ -7,8 +7,8 @@
 import { readFileSync } from 'node:fs';
 import type { MessageValue } from '../images/value.js';
 import { rawSyscall, SysError, writeU64 } from '../sys/index.js';
-import { RestoreError } from './errors.js';
-import type { TaskCtx } from './task-ctx.js';
+import { RestoreError } from '../shared/restore-error.js';
+import type { TaskCtx } from '../shared/task-ctx.js';
 import { readU64, readI32, writeU32, writeI32, writeU16 } from '../sys/native-endian.js';
 
 const SIGKILL = 9;

@@ -11,11 +11,11 @@ import type { MessageValue } from '../images/value.js';
 import {
   ptrace, waitForStop, writeU64, errnoName, PTRACE_O_EXITKILL, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACECLONE, PTRACE_O_TRACESYSGOOD,
 } from '../sys/index.js';
-import { RestoreError } from './errors.js';
-import type { RestoreImages } from './images.js';
+import { RestoreError } from '../shared/restore-error.js';
+import type { RestoreImages } from '../shared/restore-images.js';
 import { checkArch, checkCpu, checkPidFree } from './preflight.js';
 import type { Stub } from './stub.js';
-import type { TaskCtx } from './task-ctx.js';
+import type { TaskCtx } from '../shared/task-ctx.js';
 import { writeI32 } from '../sys/native-endian.js';
 
 const CLONE_VM = 0x100n;

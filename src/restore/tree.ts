@@ -14,8 +14,8 @@ import {
   ptrace, waitForStop, waitpid, writeU64, errnoName, processVmWritev, kill, stopped, stopSig, exited, exitCode, signaled, termSig, __WALL,
   PTRACE_O_EXITKILL, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACECLONE, PTRACE_O_TRACEFORK, PTRACE_O_TRACESYSGOOD,
 } from '../sys/index.js';
-import { RestoreError } from './errors.js';
-import type { RestoreTree, TreeEntry } from './images.js';
+import { RestoreError } from '../shared/restore-error.js';
+import type { RestoreTree, TreeEntry } from '../shared/restore-images.js';
 import { checkPidFree } from './preflight.js';
 import { tracedProcess, type Stub } from './stub.js';
 import { writeI32 } from '../sys/native-endian.js';

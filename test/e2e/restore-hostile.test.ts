@@ -15,7 +15,7 @@ import type { MessageValue } from '../../src/images/value.js';
 import { restore, RestoreError, type RestoreOptions } from '../../src/restore/index.js';
 import { __WALL, kill, waitpid } from '../../src/sys/index.js';
 import { dump } from '../../src/dump/index.js';
-import { readCryoLinks } from '../../src/dump/cryo-image.js';
+import { readCryoLinks } from '../../src/images/cryo-image.js';
 import { becomeSubreaper, editImage, nothingLeftBehind, waitGone } from '../helpers/restore-env.js';
 import { startTarget } from '../helpers/dump-target.js';
 import { cleanupDumped, imagesCopy, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';

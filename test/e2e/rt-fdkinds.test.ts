@@ -11,7 +11,7 @@ import path from 'node:path';
 import { decodeImageFile } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
 import { dump } from '../../src/dump/index.js';
-import { CRYO_FILES_IMAGE, readCryoFileStats, writeCryoFileStats } from '../../src/dump/cryo-image.js';
+import { CRYO_FILES_IMAGE, readCryoFileStats, writeCryoFileStats } from '../../src/images/cryo-image.js';
 import { editImage } from '../helpers/restore-env.js';
 import { startTarget } from '../helpers/dump-target.js';
 import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';

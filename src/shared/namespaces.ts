@@ -5,7 +5,7 @@
  */
 import { readNamespaces } from '../proc/index.js';
 import type { MessageValue } from '../images/index.js';
-import { DumpError } from './errors.js';
+import { DumpError } from './dump-error.js';
 
 const ORDER: readonly [string, string][] = [
   ['pid', 'pid_ns_id'], ['net', 'net_ns_id'], ['ipc', 'ipc_ns_id'], ['uts', 'uts_ns_id'],

@@ -7,8 +7,9 @@ import type { Arch } from '../arch/types.js';
 import { Injector, UndoList } from '../inject/index.js';
 import { readMaps } from '../proc/index.js';
 import { processVmReadv, processVmWritev } from '../sys/index.js';
-import type { RestoreImages } from './images.js';
-import type { RestoreEvent } from './events.js';
+import type { RestoreImages } from './restore-images.js';
+import type { RestoreEvent } from './restore-events.js';
+import { RestoreError } from './restore-error.js';
 
 /** State kept by key, and work queued until a later step runs it. */
 export class SharedState {
@@ -115,4 +116,14 @@ export class TaskCtx {
   warn(message: string): void {
     this.emit({ type: 'warning', message });
   }
+}
+
+const AT_FDCWD = -100;
+
+/** Opens a file inside the task; returns the task's fd. */
+export function openInTask(ctx: TaskCtx, file: string, flags: number, why: string): number {
+  const at = ctx.putString(file);
+  const r = ctx.raw('openat', AT_FDCWD, at, flags, 0);
+  if (r < 0n) throw new RestoreError('FAILED', `cannot open ${file} (${why}) in the restored task: errno ${-r}`);
+  return Number(r);
 }

@@ -16,8 +16,8 @@
  */
 import { closeSync, existsSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { createImageFile, decode, encode, type MessageValue } from '../images/index.js';
-import { message, req, opt } from '../images/schema.js';
+import { createImageFile, decode, encode, type MessageValue } from './index.js';
+import { message, req, opt } from './schema.js';
 import { readU32, writeU32 } from '../sys/native-endian.js';
 
 export const CRYO_FILES_IMAGE = 'cryo-files.img';

@@ -8,8 +8,8 @@ import { decodeImageFile, type Image } from '../images/image.js';
 import { ImageError } from '../images/errors.js';
 import { imageFileName } from '../images/names.js';
 import type { MessageValue } from '../images/value.js';
-import { RestoreError } from './errors.js';
-import type { FdOptions } from '../files/kind.js';
+import { RestoreError } from './restore-error.js';
+import type { FdOptions } from './fd-options.js';
 
 /** One dumped process, as restore needs it. */
 export interface RestoreImages {

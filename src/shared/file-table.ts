@@ -7,11 +7,11 @@
 import { closeSync, openSync, readSync, statSync, constants as fsc, type BigIntStats } from 'node:fs';
 import { rawSyscall, SysError, SEEK_DATA, SEEK_HOLE, lseek } from '../sys/index.js';
 import type { MessageValue } from '../images/index.js';
-import type { CryoFileStat } from './cryo-image.js';
+import type { CryoFileStat } from '../images/cryo-image.js';
 import type { ExtraValue, ImageFileKey } from '../images/index.js';
-import type { FdOptions } from '../files/kind.js';
-import { LockTable } from '../files/locks.js';
-import { F_GETPIPE_SZ, F_SETPIPE_SZ, O_ACCMODE, O_CLOEXEC, O_NONBLOCK, O_WRONLY, SPLICE_F_NONBLOCK } from '../files/constants.js';
+import type { FdOptions } from './fd-options.js';
+import { LockTable } from './lock-table.js';
+import { F_GETPIPE_SZ, F_SETPIPE_SZ, O_ACCMODE, O_CLOEXEC, O_NONBLOCK, O_WRONLY, SPLICE_F_NONBLOCK } from './constants.js';
 import { HOST_LITTLE_ENDIAN, readU16, readU32, readU64 } from '../sys/native-endian.js';
 
 const O_APPEND = 0o2000;

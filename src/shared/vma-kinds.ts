@@ -29,7 +29,7 @@ export type VmaKind =
   | 'anon-private'
   | 'file-private'
   | 'file-shared'
-  | 'shmem' // a memfd or shared anonymous memory (VMA_AREA_MEMFD, VMA_ANON_SHARED): restore/shmem.ts
+  | 'shmem' // a memfd or shared anonymous memory (VMA_AREA_MEMFD, VMA_ANON_SHARED): shared/shmem.ts
   | { unsupported: string };
 
 /** Status bits cryo cannot restore yet, with the words for the error. */

@@ -1,7 +1,7 @@
 // Looking up files.img entries restore needs by id, with clear errors.
 import type { MessageValue } from '../images/value.js';
-import { RestoreError } from './errors.js';
-import type { RestoreImages } from './images.js';
+import { RestoreError } from './restore-error.js';
+import type { RestoreImages } from './restore-images.js';
 
 /** The reg_file_entry of a file id, or a clear error. */
 export function regFile(img: RestoreImages, id: number, why: string): MessageValue {

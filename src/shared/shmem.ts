@@ -16,11 +16,11 @@ import { imageFileName } from '../images/names.js';
 import type { MessageValue } from '../images/value.js';
 import { processVmWritev } from '../sys/index.js';
 import { injectMmap } from '../inject/index.js';
-import { RestoreError } from './errors.js';
-import type { RestoreImages } from './images.js';
+import { RestoreError } from './restore-error.js';
+import type { RestoreImages } from './restore-images.js';
 import type { TaskCtx } from './task-ctx.js';
 import { VMA } from './vma-kinds.js';
-import { F_DUPFD_CLOEXEC, O_ACCMODE, O_CLOEXEC, O_CREAT, O_EXCL, O_NOCTTY, O_RDONLY, O_RDWR, O_TRUNC, SEEK_SET } from '../files/constants.js';
+import { F_DUPFD_CLOEXEC, O_ACCMODE, O_CLOEXEC, O_CREAT, O_EXCL, O_NOCTTY, O_RDONLY, O_RDWR, O_TRUNC, SEEK_SET } from './constants.js';
 import { MAP_ANONYMOUS, MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 
 const MFD_CLOEXEC = 0x1;

@@ -6,7 +6,7 @@
 import { statSync, type BigIntStats, type Stats } from 'node:fs';
 import { errnoName } from '../sys/index.js';
 import { lookupNoSymlinks, notCleanAbsolute, openHow, RESOLVE_NO_SYMLINKS } from '../sys/safe-path.js';
-import { RestoreError } from './errors.js';
+import { RestoreError } from './restore-error.js';
 import type { TaskCtx } from './task-ctx.js';
 
 export const S_IFMT = 0o170000;

@@ -1,0 +1,18 @@
+// What the user chose for descriptors: read by dump's file table, restore's images and the kinds.
+
+/** The user's choices that change how descriptors are dumped and restored (`cryo dump`/`restore` flags). */
+export interface FdOptions {
+  /** Established TCP connections are dumped and restored through TCP repair (`--tcp-established`). */
+  readonly tcpEstablished?: boolean;
+  /** A unix socket whose peer is outside the dump is dumped, and reconnected by name at restore (`--ext-unix-sk`). */
+  readonly extUnixSk?: boolean;
+  /**
+   * Restore: open files the caller hands over instead of making them (`--inherit-fd fd[N]:KEY`):
+   * by CRIU's name of the dumped file ('pipe:[INODE]'), the caller's descriptor that stands for it.
+   */
+  readonly inheritFds?: ReadonlyMap<string, number>;
+  /** The job's terminal may be outside the dump; restore gives it cryo's own (`--shell-job`). */
+  readonly shellJob?: boolean;
+  /** Restore: a deleted file the task had open is recreated with the set-id bits the dump recorded (`--allow-setid-files`). */
+  readonly allowSetidFiles?: boolean;
+}
