@@ -98,6 +98,12 @@ export interface SyscallAbi {
   ip(regs: Buffer): bigint;
   /** The syscall's return value (signed; -4095..-1 are -errno). */
   result(regs: Buffer): bigint;
+  /**
+   * A single step over the syscall instruction does not stop right after it (ppc64: the trace
+   * interrupt is not taken for `sc`): injected calls run from their syscall-entry stop to their
+   * syscall-exit stop (PTRACE_SYSCALL) instead.
+   */
+  readonly stepBySyscallStops?: boolean;
   /** The IP after the syscall instruction ran once from `ip`. */
   ipAfter(ip: bigint): bigint;
   /**

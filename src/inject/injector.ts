@@ -18,7 +18,7 @@ import { InjectError } from './errors.js';
 import { findSyscallSite } from './syscall-site.js';
 import type { UndoList } from './undo.js';
 
-const { getRegset, getSigmask, setRegset, setSigmask, singleStep, cont } = ptrace;
+const { getRegset, getSigmask, setRegset, setSigmask, singleStep, syscallStep, cont } = ptrace;
 const SIGTRAP = constants.signals.SIGTRAP;
 /** Every signal blocked (the kernel ignores the bits of SIGKILL and SIGSTOP). */
 const ALL_SIGNALS = (1n << 64n) - 1n;
@@ -94,17 +94,22 @@ export class Injector {
     const regs = abi.prepare(this.savedRegs, this.site, syscallNumber(name), full);
     setRegset(this.pid, abi.regsNt, regs);
     this.regsDirty = true;
-    singleStep(this.pid);
-    for (;;) {
-      const st = this.waitStep().status;
-      const sig = stopSig(st);
-      if (sig === SIGTRAP && ptraceEvent(st) === 0) break;
-      // A group-stop or event stop on the way (SIGSTOP sent meanwhile): step on, keep it for later.
-      if (ptraceEvent(st) !== 0) {
-        singleStep(this.pid);
-        continue;
+    // Where a single step does not stop right after the syscall instruction (ppc64: no trace
+    // interrupt for `sc`), the call runs from its entry stop to its exit stop instead.
+    const step = abi.stepBySyscallStops ? syscallStep : singleStep;
+    for (let stops = abi.stepBySyscallStops ? 2 : 1; stops > 0; stops--) {
+      step(this.pid);
+      for (;;) {
+        const st = this.waitStep().status;
+        const sig = stopSig(st) & 0x7f; // syscall stops are SIGTRAP | 0x80 with PTRACE_O_TRACESYSGOOD
+        if (sig === SIGTRAP && ptraceEvent(st) === 0) break;
+        // A group-stop or event stop on the way (SIGSTOP sent meanwhile): step on, keep it for later.
+        if (ptraceEvent(st) !== 0) {
+          step(this.pid);
+          continue;
+        }
+        throw new InjectError('UNEXPECTED_STOP', `task ${this.pid} ${describeStatus(st)} instead of finishing the injected ${name}()`);
       }
-      throw new InjectError('UNEXPECTED_STOP', `task ${this.pid} ${describeStatus(st)} instead of finishing the injected ${name}()`);
     }
     const after = getRegset(this.pid, abi.regsNt, regs.length);
     return abi.result(after);

@@ -7,10 +7,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { createPpc64 } from '../../src/arch/ppc64/index.js';
 import {
   GP_REGS, GP_REGS_SIZE, MSR, NT_PPC_TM_SPR, NT_PPC_VMX, NT_PPC_VSX, NT_PRFPREG, NT_PRSTATUS, STATE_REGSETS,
@@ -30,7 +30,9 @@ function reference(): { run: (input: Buffer) => Buffer } | string {
   const cc = native ? 'cc' : 'powerpc64le-linux-gnu-gcc';
   if (!has(cc, ['--version'])) return `no ${cc} (apt-get install gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross)`;
   if (!native && !has('qemu-ppc64le', ['--version'])) return 'no qemu-ppc64le (apt-get install qemu-user)';
-  const bin = path.join(mkdtempSync(path.join(tmpdir(), 'cryo-ppc64-frame-')), 'ref');
+  const dir = mkdtempSync(path.join(tmpdir(), 'cryo-ppc64-frame-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const bin = path.join(dir, 'ref');
   execFileSync(cc, ['-O2', '-Wall', '-Werror', '-static', '-o', bin, SRC], { stdio: ['ignore', 'inherit', 'inherit'] });
   return { run: (input) => (native ? execFileSync(bin, { input }) : execFileSync('qemu-ppc64le', [bin], { input })) };
 }

@@ -28,6 +28,7 @@ export const SP_GPR = 1;
 export const syscallAbi: SyscallAbi = {
   instruction: SC_INSN,
   instructionAlign: 4,
+  stepBySyscallStops: true,
   regsNt: NT_PRSTATUS,
   rtSigreturnNr: NR_RT_SIGRETURN,
   prepare(regs, ip, nr, args, sp) {
