@@ -10,13 +10,25 @@
 #include <sys/prctl.h>
 #include <sys/rseq.h>
 
+/* The thread pointer __rseq_offset is relative to: GCC 12 has no __builtin_thread_pointer on ppc64,
+ * where it is r13 (glibc's own __thread_pointer). */
+static inline char *thread_pointer(void) {
+#if defined(__powerpc64__)
+  char *tp;
+  __asm__("mr %0,13" : "=r"(tp));
+  return tp;
+#else
+  return (char *)__builtin_thread_pointer();
+#endif
+}
+
 static int ctid_word;
 static void on_usr2(int s) { (void)s; }
 
 int main(int argc, char **argv) {
   rt_start(argc, argv);
   if (__rseq_size == 0) RT_FAIL("glibc registered no rseq area");
-  volatile struct rseq *rs = (struct rseq *)((char *)__builtin_thread_pointer() + __rseq_offset);
+  volatile struct rseq *rs = (struct rseq *)(thread_pointer() + __rseq_offset);
   struct robust_list_head *head0;
   size_t len0;
   syscall(SYS_get_robust_list, 0, &head0, &len0);
