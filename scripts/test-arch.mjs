@@ -145,10 +145,15 @@ async function crossBuild(name, t) {
   mkdirSync(path.join(C, 'src'), { recursive: true });
 
   const progDir = path.join(root, 'test', 'programs');
-  const srcs = readdirSync(progDir).filter((f) => f.endsWith('.c'));
+  // Programs for this architecture only live in test/programs/<process.arch>/ (e.g. ppc64/), as for the host build.
+  const archDir = path.join(progDir, t.node);
+  const srcs = [
+    ...readdirSync(progDir).filter((f) => f.endsWith('.c')),
+    ...(existsSync(archDir) ? readdirSync(archDir).filter((f) => f.endsWith('.c')).map((f) => path.join(t.node, f)) : []),
+  ];
   const failed = [];
   await pool(os.cpus().length, srcs.map((f) => () => new Promise((resolve) => {
-    const out = path.join(C, 'test', 'programs', 'bin', f.slice(0, -2));
+    const out = path.join(C, 'test', 'programs', 'bin', path.basename(f).slice(0, -2));
     const p = spawn(cc, ['-O2', '-g', '-Wall', '-pthread', '-o', out, path.join(progDir, f)], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     p.stderr.on('data', (d) => { err += d; });
