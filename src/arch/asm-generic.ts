@@ -3,7 +3,7 @@
 // changes the tty ioctls, termios and some SO_* numbers; aarch64 and ppc64 move O_DIRECT and
 // O_DIRECTORY; ppc64 moves MAP_LOCKED and MAP_NORESERVE. An architecture's kernelAbi spreads this and overrides what its headers change.
 
-import type { KernelAbi } from './types.js';
+import type { KernelAbi, SigactionLayout } from './types.js';
 
 export const ASM_GENERIC: KernelAbi = {
   layouts: {
@@ -34,3 +34,6 @@ export const ASM_GENERIC: KernelAbi = {
     MAP_GROWSDOWN: 0x100, MAP_LOCKED: 0x2000, MAP_NORESERVE: 0x4000, MAP_HUGETLB: 0x40000, MAP_FIXED_NOREPLACE: 0x100000,
   },
 };
+
+/** struct sigaction of the 64-bit rt_sigaction on every LP64 Linux ABI: handler, flags, restorer, mask, 8 bytes each. */
+export const SIGACTION_LP64: SigactionLayout = { size: 32, handler: 0, flags: 8, restorer: 16, mask: 24, word: 8 };

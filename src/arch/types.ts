@@ -39,6 +39,8 @@ export interface CpuProbe {
   hwcap2?: bigint;
   /** The kernel's page size (AT_PAGESZ), for architectures whose kernels choose it (ppc64: 4 or 64 KiB). */
   pageSize?: number;
+  /** Why the kernel cannot run the machine's second ABI (x86's ia32); absent: the architecture asks the kernel. */
+  secondAbiUnsupported?: () => string | undefined;
 }
 
 /** The alternate signal stack as sigaltstack(2) reports it. */
@@ -113,6 +115,32 @@ export interface SyscallAbi {
    * a breakpoint trap. Absent: injected calls run one at a time.
    */
   readonly batchCode?: Buffer;
+  /** Syscall numbers of this ABI by name; absent: the host's own table. */
+  readonly numbers?: Readonly<Record<string, number>>;
+  /**
+   * How the registers `prepare` works on are read and written, when they are not the regset regsNt
+   * names (an ia32 task driven in 64-bit mode: PTRACE_GETREGS gives the tracer's 64-bit view).
+   */
+  getRegs?(pid: number): Buffer;
+  setRegs?(pid: number, regs: Buffer): void;
+}
+
+/** struct sigaction as rt_sigaction takes it in one ABI: byte offsets and the width of each word. */
+export interface SigactionLayout {
+  readonly size: number;
+  readonly handler: number;
+  readonly flags: number;
+  readonly restorer: number;
+  readonly mask: number;
+  /** Bytes of handler, flags and restorer (the mask is always 8). */
+  readonly word: 4 | 8;
+}
+
+/** How a task ABI's vDSO is put in place when the restore stub's own cannot be moved there. */
+export interface VdsoMapCall {
+  /** The (host ABI) syscall that maps it, and its arguments for the start of the dumped areas. */
+  readonly name: string;
+  args(addr: bigint): bigint[];
 }
 
 /** What a thread stopped inside a syscall does when it resumes (kernel restart semantics). */
@@ -240,6 +268,8 @@ export interface VdsoNames {
   /** /proc/PID/maps names of the areas that move with the task (vdso and its data pages). */
   readonly areas: readonly string[];
   readonly vdso: string;
+  /** Absent: the stub's own vDSO is moved into place. Present: it is unmapped and this call maps the task's. */
+  readonly map?: VdsoMapCall;
 }
 
 /**
@@ -249,6 +279,11 @@ export interface VdsoNames {
 export interface Arch {
   /** cryo's name, also src/arch/<name>/. */
   readonly name: string;
+  /**
+   * The user ABI of the tasks this Arch describes: its name for the machine's own, another for a
+   * task of a second ABI the machine runs (x86_64's 'ia32'); forTask/forThreadInfo pick it.
+   */
+  readonly abi: string;
   /** Node's process.arch value for it. */
   readonly nodeArch: string;
   /** The core image's `mtype` (march enum value name). */
@@ -256,6 +291,8 @@ export interface Arch {
   /** The core entry field holding thread_info ('thread_info' on x86, 'ti_aarch64', 'ti_ppc64', 'ti_s390'). */
   readonly threadInfoField: string;
   readonly pageSize: number;
+  /** Bytes of a pointer and a long in the task (4 for an ia32 task). */
+  readonly wordSize: 4 | 8;
   /** Regsets to read from each thread, in order. */
   readonly regsets: readonly RegsetSpec[];
   /**
@@ -301,7 +338,27 @@ export interface Arch {
    */
   calibrate(regsets: Regsets): void;
 
+  /** How cryo runs system calls in a stopped task of this ABI (dump and restore alike). */
   readonly syscall: SyscallAbi;
+  /**
+   * The syscall ABI the task's own code uses. Calls whose effect depends on the ABI that makes
+   * them go through it: rt_sigaction (the frame a handler gets), set/get_robust_list (which list
+   * head the kernel walks), rt_sigreturn (the frame it reads). The same object as `syscall` for
+   * the machine's own ABI.
+   */
+  readonly taskSyscall: SyscallAbi;
+  /** struct sigaction as taskSyscall's rt_sigaction reads and writes it. */
+  readonly sigaction: SigactionLayout;
+  /** Where the robust-futex list head is read at dump: by get_robust_list(TID) from cryo, or only by the task's own ABI. */
+  readonly robustList: 'outside' | 'task';
+  /** The Arch of the ABI stopped task `pid` runs in (may read its registers). */
+  forTask(pid: number): Arch;
+  /** The Arch of the ABI a dumped thread ran in. */
+  forThreadInfo(ti: ThreadInfo): Arch;
+  /** Why this machine cannot run tasks of this ABI (a missing kernel feature), or undefined when it can. */
+  cannotRun(): string | undefined;
+  /** Restore: thread state ptrace sets before rt_sigreturn (x86: the GDT TLS slots). */
+  writeThreadExtras(tid: number, ti: ThreadInfo): void;
   readonly restartRules: readonly RestartRule[];
   /** Applies the dump-time restart rule to a thread stopped in a syscall. */
   fixSyscallRestart(ti: ThreadInfo): RegsFix;

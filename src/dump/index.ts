@@ -246,7 +246,9 @@ interface DumpedProcess {
 /** Reads everything of one frozen process (memory pages go to their images right away). */
 async function collectProcess(m: TreeMember, c: CollectCtx): Promise<DumpedProcess> {
   const { pid } = m;
-  const { arch, undo, files, emit, checkpoint, images } = c;
+  const { undo, files, emit, checkpoint, images } = c;
+  // The ABI this process runs in (an ia32 process on x86_64 has its own), asked before anything changes it.
+  const arch = c.arch.forTask(pid);
   const tids = m.tids;
   // Everything readable from outside, before anything is changed.
   emit({ type: 'stage', stage: 'task' });
@@ -267,7 +269,7 @@ async function collectProcess(m: TreeMember, c: CollectCtx): Promise<DumpedProce
   const scratch = mapScratch(inj, undo, maps, arch.pageSize);
   await testHook('scratch', c.signal);
   await checkpoint();
-  const injected = readInjectedState(inj, scratch, timers);
+  const injected = readInjectedState(inj, scratch, timers, arch);
   await checkpoint();
   // Each thread's own state, the per-thread injected calls run in that thread.
   const others = threadInjectors(tids.filter((t) => t !== pid), arch, undo, maps);
@@ -322,7 +324,7 @@ async function collectProcess(m: TreeMember, c: CollectCtx): Promise<DumpedProce
   if (injected.membarrierMask) tc.membarrier_registration_mask = injected.membarrierMask;
   return {
     pid, threads, tc, ids: taskIds, rootIds, fdinfos,
-    mm: mmEntry(pid, stat, injected.brk, exeId, vmas, injected.dumpable, injected.thpDisabled),
+    mm: mmEntry(pid, stat, injected.brk, exeId, vmas, injected.dumpable, injected.thpDisabled, arch.wordSize),
     fs: { cwd_id: cwdId, root_id: rootId, umask: status.umask ?? 0o22 },
     pages: { scanned: pages.scanned, written: pages.written },
     memTime: t2 - t1,

@@ -4,14 +4,17 @@
  * dumpable, THP, securebits, child subreaper, membarrier registrations and the current brk.
  */
 import type { Injector, Scratch } from '../inject/index.js';
+import { readU32, readU64 } from '../sys/index.js';
 import type { PosixTimer } from '../proc/index.js';
 import type { MessageValue } from '../images/index.js';
-import { readU64, readI32 } from '../sys/native-endian.js';
+import { readI32 } from '../sys/native-endian.js';
+import type { Arch } from '../arch/types.js';
 
 const SIGMAX = 64;
 const SIGKILL = 9;
 const SIGSTOP = 19;
-const SIGACTION_SIZE = 32; // struct kernel_sigaction {handler, flags, restorer, mask}
+/** A slot per signal, big enough for any ABI's struct sigaction. */
+const SIGACTION_SLOT = 32;
 const PR = { GET_PDEATHSIG: 2, GET_DUMPABLE: 3, GET_SECUREBITS: 27, GET_CHILD_SUBREAPER: 37, GET_TID_ADDRESS: 40, GET_THP_DISABLE: 42 };
 const MEMBARRIER_CMD_GET_REGISTRATIONS = 1 << 9;
 const SIGEV = { signal: 0, none: 1, thread: 2, threadId: 4 };
@@ -58,16 +61,33 @@ export function readThreadInjected(inj: Injector, scratch: Scratch): ThreadInjec
   return { sas, clearTidAddr, pdeathSig, secbits };
 }
 
-export function readInjectedState(inj: Injector, scratch: Scratch, timers: readonly PosixTimer[]): InjectedState {
+/** One field of a struct read back from the task, `word` bytes wide (host byte order). */
+function wordAt(b: Buffer, off: number, word: 4 | 8): bigint {
+  return word === 8 ? readU64(b, off) : BigInt(readU32(b, off));
+}
+
+/**
+ * The robust-futex list head of the thread `inj` runs in, through the task's own ABI (an ia32
+ * thread's compat head is not the one get_robust_list(TID) from cryo reports).
+ */
+export function readRobustListInside(inj: Injector, scratch: Scratch, arch: Arch): { head: bigint; len: number } {
+  const w = arch.sigaction.word;
+  inj.callTask('get_robust_list', 0, scratch.addr + BigInt(TAIL), scratch.addr + BigInt(TAIL + 8));
+  const b = scratch.read(TAIL, 16);
+  return { head: wordAt(b, 0, w), len: Number(wordAt(b, 8, w)) };
+}
+
+export function readInjectedState(inj: Injector, scratch: Scratch, timers: readonly PosixTimer[], arch: Arch): InjectedState {
   const at = (off: number) => scratch.addr + BigInt(off);
-  // Signal actions: one 32-byte slot each, read back in one go.
-  SIGACTION_SIGNALS.forEach((sig, i) => inj.call('rt_sigaction', sig, 0, at(i * SIGACTION_SIZE), 8));
-  const acts = scratch.read(0, SIGACTION_SIGNALS.length * SIGACTION_SIZE);
+  // Signal actions, through the task's own ABI (its struct sigaction): one slot each, read back in one go.
+  const L = arch.sigaction;
+  SIGACTION_SIGNALS.forEach((sig, i) => inj.callTask('rt_sigaction', sig, 0, at(i * SIGACTION_SLOT), 8));
+  const acts = scratch.read(0, SIGACTION_SIGNALS.length * SIGACTION_SLOT);
   const sigactions = SIGACTION_SIGNALS.map((_, i) => {
-    const o = i * SIGACTION_SIZE;
+    const o = i * SIGACTION_SLOT;
     return {
-      sigaction: readU64(acts, o), flags: readU64(acts, o + 8),
-      restorer: readU64(acts, o + 16), mask: readU64(acts, o + 24), compat_sigaction: false,
+      sigaction: wordAt(acts, o + L.handler, L.word), flags: wordAt(acts, o + L.flags, L.word),
+      restorer: wordAt(acts, o + L.restorer, L.word), mask: readU64(acts, o + L.mask), compat_sigaction: L.word === 4,
     };
   });
   const tail = TAIL;

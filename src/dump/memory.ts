@@ -580,13 +580,23 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
 }
 
 /** The mm_entry: mm_* from /proc/PID/stat, brk from the task, auxv, VMAs, exe id, dumpable, THP. */
-export function mmEntry(pid: number, stat: ProcStat, brk: bigint, exeFileId: number, vmas: readonly DumpVma[], dumpable: number, thpDisabled: boolean): MessageValue {
+/**
+ * mm_saved_auxv: the kernel's saved auxv as 64-bit words, as CRIU keeps it. A task with 32-bit
+ * words (ia32) has two of its words in each, so the words written back at restore are its bytes.
+ */
+export function savedAuxvWords(pid: number, wordSize: 4 | 8): bigint[] {
+  const entries = readAuxv(pid, wordSize);
+  if (wordSize === 8) return entries.flatMap((e) => [BigInt(e.type), e.value]);
+  return entries.map((e) => (e.value << 32n) | BigInt(e.type));
+}
+
+export function mmEntry(pid: number, stat: ProcStat, brk: bigint, exeFileId: number, vmas: readonly DumpVma[], dumpable: number, thpDisabled: boolean, wordSize: 4 | 8 = 8): MessageValue {
   return {
     mm_start_code: stat.startCode, mm_end_code: stat.endCode, mm_start_data: stat.startData, mm_end_data: stat.endData,
     mm_start_stack: stat.startStack, mm_start_brk: stat.startBrk, mm_brk: brk,
     mm_arg_start: stat.argStart, mm_arg_end: stat.argEnd, mm_env_start: stat.envStart, mm_env_end: stat.envEnd,
     exe_file_id: exeFileId,
-    mm_saved_auxv: readAuxv(pid).flatMap((e) => [BigInt(e.type), e.value]),
+    mm_saved_auxv: savedAuxvWords(pid, wordSize),
     vmas: vmas.map((d) => d.entry),
     dumpable,
     thp_disabled: thpDisabled,

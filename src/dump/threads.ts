@@ -12,7 +12,7 @@ import { readComm, readStat, readStatus, readTaskIds, type ProcStatus, type Vma 
 import { ptrace, ptraceEvent, stopSig, SysError, waitForStop } from '../sys/index.js';
 import type { MessageValue } from '../images/index.js';
 import { DumpError } from '../shared/dump-error.js';
-import { readThreadInjected, type ThreadInjectedState } from './injected-state.js';
+import { readRobustListInside, readThreadInjected, type ThreadInjectedState } from './injected-state.js';
 import { credsFromStatus, readQueuedSignals, readRegsets, readRobustList, readSched, readSeccompFilters, rseqEntry } from './task-state.js';
 
 const SIG = constants.signals;
@@ -123,8 +123,9 @@ export function readThreadOutside(pid: number, tid: number, arch: Arch): ThreadO
  * page; `injected0`: what was already read that way).
  */
 export function readThread(o: ThreadOutside, arch: Arch, inj: Injector, scratch: Scratch, injected0?: ThreadInjectedState): ThreadState {
-  const { tid, status, regsets, sigmask, signalsP, rseq, filters, robust, sched } = o;
+  const { tid, status, regsets, sigmask, signalsP, rseq, filters, sched } = o;
   const injected = injected0 ?? readThreadInjected(inj, scratch);
+  const robust = arch.robustList === 'task' ? readRobustListInside(inj, scratch, arch) : o.robust;
   const ti0 = arch.threadInfoFromRegsets(regsets, { ...arch.readThreadExtras(tid), clearTidAddr: injected.clearTidAddr });
   const threadInfo = arch.fixSyscallRestart(ti0).threadInfo;
 

@@ -8,7 +8,7 @@
  * undo list (see `attach`), never left changed.
  */
 import { constants } from 'node:os';
-import type { Arch } from '../arch/types.js';
+import type { Arch, SyscallAbi } from '../arch/types.js';
 import {
   errnoName, syscallNumber, ptrace, sleepSync, waitpid, rawSyscall, describeStatus, ptraceEvent, stopSig, stopped, exited, signaled, WaitError,
   WNOHANG, __WALL, type WaitResult,
@@ -19,6 +19,26 @@ import { findSyscallSite } from './syscall-site.js';
 import type { UndoList } from './undo.js';
 
 const { getRegset, getSigmask, setRegset, setSigmask, singleStep, syscallStep, cont } = ptrace;
+
+/** The registers `abi.prepare` works on, as the ABI reads them (its regset unless it says otherwise). */
+export function getAbiRegs(pid: number, arch: Arch, abi: SyscallAbi = arch.syscall): Buffer {
+  if (abi.getRegs) return abi.getRegs(pid);
+  const spec = arch.regsets.find((r) => r.nt === abi.regsNt);
+  return getRegset(pid, abi.regsNt, spec?.maxSize ?? 4096);
+}
+
+/** Writes registers read by getAbiRegs (and changed by `abi.prepare`) back into the task. */
+export function setAbiRegs(pid: number, abi: SyscallAbi, regs: Buffer): void {
+  if (abi.setRegs) abi.setRegs(pid, regs);
+  else setRegset(pid, abi.regsNt, regs);
+}
+
+function numberIn(abi: SyscallAbi, name: string): number {
+  if (!abi.numbers) return syscallNumber(name);
+  const nr = abi.numbers[name];
+  if (nr === undefined) throw new Error(`no syscall named ${name} in this task's ABI`);
+  return nr;
+}
 const SIGTRAP = constants.signals.SIGTRAP;
 /** Every signal blocked (the kernel ignores the bits of SIGKILL and SIGSTOP). */
 const ALL_SIGNALS = (1n << 64n) - 1n;
@@ -39,14 +59,15 @@ export class Injector {
   readonly savedSigmask: bigint;
   /** Address of the syscall instruction injected calls run on. */
   readonly site: bigint;
+  /** Sites of the task's own ABI's syscall instruction, when it differs (found when first used). */
+  private taskSiteAt: bigint | undefined;
   private masked = false;
   private regsDirty = false;
   private readonly timeoutMs: number;
 
   private constructor(readonly pid: number, readonly arch: Arch, private readonly undo: UndoList, opts: InjectorOptions) {
     const abi = arch.syscall;
-    const spec = arch.regsets.find((r) => r.nt === abi.regsNt);
-    this.savedRegs = getRegset(pid, abi.regsNt, spec?.maxSize ?? 4096);
+    this.savedRegs = getAbiRegs(pid, arch);
     this.savedSigmask = getSigmask(pid);
     this.site = findSyscallSite(pid, abi.instruction, arch.vdso.vdso, opts.maps ?? readMaps(pid), abi.instructionAlign);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
@@ -66,7 +87,7 @@ export class Injector {
   /** Puts the saved registers back (idempotent). */
   restoreRegs(): void {
     if (!this.regsDirty) return;
-    setRegset(this.pid, this.arch.syscall.regsNt, this.savedRegs);
+    setAbiRegs(this.pid, this.arch.syscall, this.savedRegs);
     this.regsDirty = false;
   }
 
@@ -82,7 +103,35 @@ export class Injector {
    * left stopped right after the syscall instruction, with the call's registers.
    */
   raw(name: string, ...args: (bigint | number)[]): bigint {
-    const abi = this.arch.syscall;
+    return this.rawVia(this.arch.syscall, this.site, name, args);
+  }
+
+  /**
+   * Like raw, through the syscall ABI of the task's own code (Arch.taskSyscall): for the calls
+   * whose effect depends on the calling ABI.
+   */
+  rawTask(name: string, ...args: (bigint | number)[]): bigint {
+    const abi = this.arch.taskSyscall;
+    if (abi === this.arch.syscall) return this.raw(name, ...args);
+    return this.rawVia(abi, this.taskSite(), name, args);
+  }
+
+  /** Where the task ABI's syscall instruction is (the same as `site` for the machine's own ABI). */
+  taskSite(): bigint {
+    const abi = this.arch.taskSyscall;
+    if (abi === this.arch.syscall) return this.site;
+    this.taskSiteAt ??= findSyscallSite(this.pid, abi.instruction, this.arch.vdso.vdso, readMaps(this.pid));
+    return this.taskSiteAt;
+  }
+
+  /** rawTask, a -errno result thrown as by call. */
+  callTask(name: string, ...args: (bigint | number)[]): bigint {
+    const r = this.rawTask(name, ...args);
+    if (r < 0n && r >= -4095n) throw syscallFailed(this.pid, name, args, r);
+    return r;
+  }
+
+  private rawVia(abi: SyscallAbi, site: bigint, name: string, args: readonly (bigint | number)[]): bigint {
     if (!this.masked) {
       // No signal may be delivered between our register change and the trap: it would run a
       // handler on our registers. Blocked ones stay queued and are delivered after the dump.
@@ -91,8 +140,8 @@ export class Injector {
     }
     // All six argument registers are set: unused ones are 0, not whatever the task had there.
     const full = [...args.map((a) => BigInt(a)), 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6);
-    const regs = abi.prepare(this.savedRegs, this.site, syscallNumber(name), full);
-    setRegset(this.pid, abi.regsNt, regs);
+    const regs = abi.prepare(this.savedRegs, site, numberIn(abi, name), full);
+    setAbiRegs(this.pid, abi, regs);
     this.regsDirty = true;
     // Where a single step does not stop right after the syscall instruction (ppc64: no trace
     // interrupt for `sc`), the call runs from its entry stop to its exit stop instead.
@@ -111,8 +160,7 @@ export class Injector {
         throw new InjectError('UNEXPECTED_STOP', `task ${this.pid} ${describeStatus(st)} instead of finishing the injected ${name}()`);
       }
     }
-    const after = getRegset(this.pid, abi.regsNt, regs.length);
-    return abi.result(after);
+    return abi.result(getAbiRegs(this.pid, this.arch, abi));
   }
 
   /**
@@ -128,7 +176,7 @@ export class Injector {
     }
     const full = [...args.map((a) => BigInt(a)), 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6);
     const regs = abi.prepare(this.savedRegs, entry, 0, full);
-    setRegset(this.pid, abi.regsNt, regs);
+    setAbiRegs(this.pid, abi, regs);
     this.regsDirty = true;
     cont(this.pid);
     for (;;) {
@@ -141,7 +189,7 @@ export class Injector {
       }
       throw new InjectError('UNEXPECTED_STOP', `task ${this.pid} ${describeStatus(st)} instead of finishing cryo's batch of system calls`);
     }
-    return getRegset(this.pid, abi.regsNt, regs.length);
+    return getAbiRegs(this.pid, this.arch, abi);
   }
 
   /** Like raw, but a -errno result throws InjectError `EFAULT from name(...) injected into task PID`. */

@@ -90,8 +90,9 @@ export function parseAuxv(buf: Buffer, wordBytes: 4 | 8 = hostWordBytes(), le = 
   return out;
 }
 
-export function readAuxv(pid: Pid): AuxvEntry[] {
-  return parseAuxv(readProcBytes(procPath(pid, 'auxv')));
+/** /proc/PID/auxv, in the task's word size (a 32-bit task's is 4 bytes a word). */
+export function readAuxv(pid: Pid, wordBytes: 4 | 8 = hostWordBytes()): AuxvEntry[] {
+  return parseAuxv(readProcBytes(procPath(pid, 'auxv')), wordBytes);
 }
 
 /** The value of one AT_* entry, or undefined. */

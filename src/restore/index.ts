@@ -5,12 +5,13 @@
  */
 import { fstatSync, writeFileSync } from 'node:fs';
 import { hostArch } from '../arch/index.js';
+import type { Arch } from '../arch/types.js';
 import { waitpid, WNOHANG, exited, exitCode, signaled, termSig } from '../sys/index.js';
 import { RestoreError, oneLine } from '../shared/restore-error.js';
 import type { RestoreEvent, RestorePhase } from '../shared/restore-events.js';
 import { loadTree } from '../shared/restore-images.js';
 import { rebuildMemory } from './memory.js';
-import { preflight } from './preflight.js';
+import { preflight, threadInfoOf } from './preflight.js';
 import { resumeTask } from './resume.js';
 import { startStub } from './stub.js';
 import { TaskCtx, TreeShare } from '../shared/task-ctx.js';
@@ -54,6 +55,8 @@ export interface RestoreOptions {
   /** Aborts the restore between steps (a restore that has started kills the half-restored task). */
   signal?: AbortSignal;
   onEvent?: (e: RestoreEvent) => void;
+  /** The machine's Arch, when not the one cryo probes itself (tests simulate a kernel's answers with it). */
+  arch?: Arch;
 }
 
 export interface ExitStatus {
@@ -135,7 +138,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     testHook(p);
   };
   phase('preflight');
-  const arch = await hostArch();
+  const arch = opts.arch ?? await hostArch();
   for (const p of procs) {
     preflight(p, arch);
     checkThreads(p, arch);
@@ -158,7 +161,8 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     buildTree(tree, stubs, helpers, arch);
     const share = new TreeShare();
     const ctxs = procs.map((p) => {
-      const ctx = new TaskCtx(p.pid, arch, p, emit);
+      // Each process with the Arch of the ABI it was dumped in (x86_64 runs ia32 processes too).
+      const ctx = new TaskCtx(p.pid, arch.forThreadInfo(threadInfoOf(p, arch)), p, emit);
       ctx.tree = share;
       return ctx;
     });

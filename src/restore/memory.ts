@@ -17,6 +17,7 @@ import { regFile } from './preflight.js';
 import { openInTask, type TaskCtx } from '../shared/task-ctx.js';
 import { vmaKind, VMA } from '../shared/vma-kinds.js';
 import { mapShmemVma } from '../shared/shmem.js';
+import type { VdsoMapCall } from '../arch/types.js';
 import { FillableRanges, outsideFillable } from './fillable.js';
 import { openImagePath, S_IFREG } from '../shared/image-paths.js';
 import { O_ACCMODE, O_CLOEXEC } from '../shared/constants.js';
@@ -73,6 +74,10 @@ function mremap(ctx: TaskCtx, from: bigint, size: bigint, to: bigint): void {
 /** Clears the stub's address space down to its vdso areas and moves those into place. */
 export function replaceStubMappings(ctx: TaskCtx): void {
   const maps = readMaps(ctx.pid);
+  if (ctx.arch.vdso.map) {
+    mapTaskVdso(ctx, maps, ctx.arch.vdso.map);
+    return;
+  }
   const moves = vdsoMoves(ctx, maps);
   for (const m of maps) {
     if (ctx.arch.vdso.areas.includes(m.name) || m.kind === 'vsyscall') continue;
@@ -97,6 +102,48 @@ export function replaceStubMappings(ctx: TaskCtx): void {
     mremap(ctx, park + off, m.size, m.to);
     off += m.size;
     if (m.name === ctx.arch.vdso.vdso) ctx.reattach();
+  }
+}
+
+/**
+ * For a task whose vDSO is not the stub's (an ia32 task restored by a 64-bit stub): the stub's
+ * mappings all go and the task's vDSO is mapped where it was by the arch's call. The kernel maps
+ * one vDSO per process, so the stub's goes first; meanwhile injected calls run on a copy of the
+ * syscall instruction in a page of cryo's, removed again once the new vDSO offers one.
+ */
+function mapTaskVdso(ctx: TaskCtx, maps: Vma[], call: VdsoMapCall): void {
+  const names = ctx.arch.vdso.areas;
+  const vmas = dumpedVmas(ctx);
+  const areas = vmas.filter((v) => Number(v.status) & (VMA.VDSO | VMA.VVAR));
+  const vdso = vmas.find((v) => Number(v.status) & VMA.VDSO);
+  if (vdso === undefined) throw new RestoreError('UNSUPPORTED', 'the dumped process has no vdso; cryo cannot restore a process without one yet');
+  const start = areas.reduce((m, v) => (big(v.start) < m ? big(v.start) : m), big(vdso.start));
+  for (const m of maps) {
+    if (names.includes(m.name) || m.kind === 'vsyscall') continue;
+    ctx.call('munmap', m.start, m.end - m.start);
+  }
+  const page = BigInt(ctx.arch.pageSize);
+  const occupied: Range[] = [
+    ...maps.filter((m) => names.includes(m.name)).map((m) => ({ start: m.start, end: m.end })),
+    ...vmas.map((v) => ({ start: big(v.start), end: big(v.end) })),
+  ].filter((r) => r.end <= ctx.arch.mmapTop);
+  const want = findHole(asVmas(occupied), page, page, ctx.arch.mmapTop);
+  const site = BigInt.asUintN(64, injectMmap(ctx.inj, want, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
+  if (processVmWritev(ctx.pid, site, ctx.arch.syscall.instruction) !== ctx.arch.syscall.instruction.length) {
+    throw new RestoreError('FAILED', `cannot write cryo's syscall page at ${hex(site)}`);
+  }
+  ctx.call('mprotect', site, page, PROT_READ | PROT_EXEC);
+  // The vDSO the calls ran on goes last; its munmap traps right after the syscall, before returning there.
+  const own = maps.filter((m) => names.includes(m.name)).sort((a, b) => Number(a.name === ctx.arch.vdso.vdso) - Number(b.name === ctx.arch.vdso.vdso));
+  for (const m of own) ctx.call('munmap', m.start, m.end - m.start);
+  ctx.reattach();
+  ctx.call(call.name, ...call.args(start));
+  ctx.reattach();
+  ctx.call('munmap', site, page);
+  const now = readMaps(ctx.pid).find((m) => m.name === ctx.arch.vdso.vdso);
+  const size = (m: MessageValue | Vma) => big(m.end) - big(m.start);
+  if (now === undefined || now.start !== big(vdso.start) || size(now) !== size(vdso)) {
+    throw new RestoreError('UNSUPPORTED', `this kernel's ${ctx.arch.abi} vdso came at ${now ? `${hex(now.start)} (${size(now)} bytes)` : 'no address'}, the dumped one was at ${hex(big(vdso.start))} (${size(vdso)} bytes): cryo cannot restore across different vdsos yet`);
   }
 }
 

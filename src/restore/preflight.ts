@@ -45,6 +45,11 @@ export function checkArch(img: RestoreImages, arch: Arch): void {
     throw new RestoreError('IMAGE_INCONSISTENT', `core-${img.pid}.img: ${(e as Error).message}`);
   }
   if (mode !== undefined) throw new RestoreError('ARCH_MISMATCH', `process ${img.pid} is ${mode}; cryo restores ${arch.name} processes only`);
+  const task = arch.forThreadInfo(threadInfoOf(img, arch));
+  const why = task.cannotRun();
+  if (why !== undefined) {
+    throw new RestoreError('ARCH_MISMATCH', `process ${img.pid} is an ${task.abi} process and ${why}: restore it on a machine that runs ${task.abi} programs`);
+  }
 }
 
 export function checkCpu(img: RestoreImages, arch: Arch): void {

@@ -10,6 +10,7 @@ import type { MessageValue } from '../images/value.js';
 import { readMaps } from '../proc/index.js';
 import { ptrace, processVmWritev, waitForStop, stopSig } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
+import { getAbiRegs, setAbiRegs } from '../inject/index.js';
 import { unmapScratch } from './memory.js';
 import { threadInfoOf } from './preflight.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
@@ -73,16 +74,21 @@ function sigreturn(ctx: TaskCtx, frameSp: bigint): void {
 
   // Registers rt_sigreturn does not load (x86_64: fs/gs bases, segment selectors) come from the
   // image through the regset; the rest of the regset is overwritten by the frame.
+  // The task's own rt_sigreturn reads the frame (an ia32 one through int 0x80, which also puts the
+  // task back in 32-bit mode); what the frame's selectors refer to (x86's GDT TLS slots) comes first.
+  const abi = arch.taskSyscall;
   const regsets = arch.regsetsFromThreadInfo(ti);
-  const base = regsets.get(arch.syscall.regsNt);
+  const base = regsets.get(abi.regsNt);
   if (!base) throw new RestoreError('IMAGE_INCONSISTENT', `core-${pid}.img gives no general registers`);
-  const regs = arch.syscall.prepare(base, ctx.inj.site, arch.syscall.rtSigreturnNr, [], frameSp);
-  ptrace.setRegset(pid, arch.syscall.regsNt, regs);
+  arch.writeThreadExtras(pid, ti);
+  const regs = abi.prepare(base, ctx.inj.taskSite(), abi.rtSigreturnNr, [], frameSp);
+  setAbiRegs(pid, abi, regs);
   syscallStop(pid, 'the entry');
   syscallStop(pid, 'the exit');
 
-  const after = ptrace.getRegset(pid, arch.syscall.regsNt, base.length);
-  const got = { ip: arch.syscall.ip(after), sp: arch.syscall.sp(after) };
+  // Read as the task's ABI reads them (an ia32 task is back in 32-bit mode now).
+  const after = getAbiRegs(pid, arch, abi);
+  const got = { ip: abi.ip(after), sp: abi.sp(after) };
   const want = arch.threadPointers(ti);
   for (const r of ['ip', 'sp'] as const) {
     if (got[r] !== want[r]) {

@@ -21,8 +21,6 @@ const PR_SET_PDEATHSIG = 1;
 const PRIO_PROCESS = 0;
 const ITIMERS = ['real', 'virt', 'prof'] as const;
 const SECCOMP_SET_MODE_FILTER = 1;
-/** The 64-bit kernel's struct sigaction: handler, flags, restorer, mask (8 bytes each). */
-const KSIGACTION_SIZE = 32;
 
 const big = (v: unknown): bigint => BigInt((v ?? 0) as bigint | number);
 const num = (v: unknown): number => Number(v ?? 0);
@@ -88,18 +86,28 @@ function restoreSigactions(ctx: TaskCtx): void {
   const acts = (tc(ctx).sigactions as MessageValue[] | undefined) ?? [];
   if (acts.length === 0) return;
   if (acts.length !== SIGMAX - 2) throw new RestoreError('IMAGE_INCONSISTENT', `core-${ctx.pid}.img has ${acts.length} signal actions, want ${SIGMAX - 2}`);
+  // Through the task's own ABI: the kernel marks a handler for the frames of the ABI that set it.
+  const L = ctx.arch.sigaction;
+  const compat = L.word === 4;
+  const put = (b: Buffer, off: number, v: bigint, what: string) => {
+    if (L.word === 8) writeU64(b, v, off);
+    else if (v >> 32n !== 0n) throw new RestoreError('IMAGE_INCONSISTENT', `core-${ctx.pid}.img: the ${what} 0x${v.toString(16)} of a 32-bit handler does not fit 32 bits`);
+    else writeU32(b, Number(v), off);
+  };
   let i = 0;
   for (let sig = 1; sig <= SIGMAX; sig++) {
     if (sig === SIGKILL || sig === SIGSTOP) continue;
     const a = acts[i++]!;
-    if (a.compat_sigaction === true) throw new RestoreError('UNSUPPORTED', `signal ${sig} has a 32-bit (compat) handler; cryo cannot restore it`);
+    if ((a.compat_sigaction === true) !== compat) {
+      throw new RestoreError('IMAGE_INCONSISTENT', `core-${ctx.pid}.img: signal ${sig} has a ${a.compat_sigaction === true ? '32-bit' : '64-bit'} handler in a ${ctx.arch.abi} process`);
+    }
     if (big(a.sigaction) === 0n && big(a.flags) === 0n && big(a.mask) === 0n) continue; // SIG_DFL: already so
-    const b = Buffer.alloc(KSIGACTION_SIZE);
-    writeU64(b, big(a.sigaction), 0);
-    writeU64(b, big(a.flags), 8);
-    writeU64(b, big(a.restorer), 16);
-    writeU64(b, big(a.mask), 24);
-    ctx.call('rt_sigaction', sig, ctx.put(b, 256), 0, 8);
+    const b = Buffer.alloc(L.size);
+    put(b, L.handler, big(a.sigaction), 'handler');
+    put(b, L.flags, big(a.flags), 'flags');
+    put(b, L.restorer, big(a.restorer), 'restorer');
+    writeU64(b, big(a.mask), L.mask);
+    ctx.inj.callTask('rt_sigaction', sig, ctx.put(b, 256), 0, 8);
   }
 }
 
@@ -171,7 +179,8 @@ function restoreThreadBits(ctx: TaskCtx): void {
   if (comm) ctx.call('prctl', PR_SET_NAME, ctx.put(Buffer.from(`${comm.slice(0, 15)}\0`), 256), 0, 0, 0);
   const personality = num(tc(ctx).personality);
   if (ctx.isMain && personality !== 0) ctx.call('personality', personality);
-  if (big(th.futex_rla) !== 0n) ctx.call('set_robust_list', big(th.futex_rla), num(th.futex_rla_len));
+  // Through the task's own ABI: an ia32 thread's list is the compat one.
+  if (big(th.futex_rla) !== 0n) ctx.inj.callTask('set_robust_list', big(th.futex_rla), num(th.futex_rla_len));
   if (th.pdeath_sig !== undefined && num(th.pdeath_sig) !== 0) ctx.call('prctl', PR_SET_PDEATHSIG, num(th.pdeath_sig), 0, 0, 0);
   if (ctx.isMain && tc(ctx).child_subreaper === true) ctx.call('prctl', PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   const ti = ctx.img.core[ctx.arch.threadInfoField] as MessageValue;

@@ -9,7 +9,8 @@
 #include "rt.h"
 #include <stdint.h>
 
-struct ksigaction { uint64_t handler, flags, restorer, mask; };
+/* The kernel's struct sigaction for rt_sigaction in this ABI (ia32: 32-bit words, the mask right after). */
+struct ksigaction { unsigned long handler, flags, restorer; uint64_t mask; } __attribute__((packed));
 static struct ksigaction acts0[65];
 static char altstack[64 * 1024];
 static volatile int usr1_value, rt_values[4], rt_count, usr2_on_altstack = -1, hup_count;

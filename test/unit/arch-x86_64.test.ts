@@ -250,3 +250,39 @@ test('dump refuses state the image format cannot hold (AMX tiles)', () => {
   assert.equal(m.length, 1);
   assert.match(m[0]!.message, /AMX \(xsave feature bits 17, 18\) which CRIU's image format cannot hold/);
 });
+
+test('an ia32 thread gets the ia32 Arch: its rt_sigframe holds every register where sigcontext_32 has it', () => {
+  const arch = createX86_64();
+  const prs = randomBytes(68);
+  for (const [i, sel] of [[7, 0x2b], [8, 0x2b], [9, 0], [10, 0x63], [13, 0x23], [16, 0x2b]] as const) prs.writeUInt32LE(sel, i * 4); // selectors
+  const fx = Buffer.alloc(512);
+  fx.writeUInt16LE(0x37f, 0); // cwd
+  fx.writeUInt16LE(0x3, 4); // abridged tag: st0, st1 in use
+  fx.writeUInt32LE(0x1f80, 24); // mxcsr
+  randomBytes(32).copy(fx, 32); // st0, st1
+  const ti = arch.threadInfoFromRegsets(new Map([[NT_PRSTATUS, prs], [NT_PRFPREG, fx]]));
+  const ia32 = arch.forThreadInfo(ti);
+  assert.equal(ia32.abi, 'ia32');
+  assert.equal(arch.forThreadInfo(arch.threadInfoFromRegsets(new Map([[NT_PRSTATUS, randomBytes(216)]]))), arch);
+  assert.equal(ia32.taskSyscall.numbers?.rt_sigreturn, 173);
+  assert.notEqual(ia32.taskSyscall, ia32.syscall);
+  const { frame, frameAddress, sp } = ia32.buildSigframe(ti, { sigmask: 0x1234n, addressOfFrame: 0x10000n });
+  assert.equal(sp, frameAddress + 4n);
+  const mc = 144 + 20;
+  const u32 = (o: number) => frame.readUInt32LE(mc + o);
+  const p32 = (i: number) => prs.readUInt32LE(i * 4); // user_regs_struct32: bx cx dx si di bp ax ds es fs gs orig_ax ip cs flags sp ss
+  assert.deepEqual([u32(32), u32(40), u32(36), u32(20), u32(16), u32(24), u32(44)], [0, 1, 2, 3, 4, 5, 6].map(p32));
+  assert.equal(u32(56), p32(12)); // ip
+  assert.equal(u32(28), p32(15)); // sp
+  assert.equal(u32(64), p32(14)); // flags
+  assert.equal(frame.readUInt16LE(mc + 0), p32(10) & 0xffff); // gs
+  assert.equal(frame.readUInt16LE(mc + 60), 0x23); // cs
+  assert.equal(frame.readBigUInt64LE(144 + 108), 0x1234n); // uc_sigmask
+  // fpstate points at the i387 header; the fxsave area follows it, 64-byte aligned.
+  const fpstate = u32(76) - 0x10000;
+  assert.equal((fpstate + 112) % 64, 0);
+  assert.equal(frame.readUInt32LE(fpstate) & 0xffff, 0x37f);
+  assert.equal(frame.readUInt32LE(fpstate + 8) & 0xffff, 0xfff0, 'st0 and st1 valid (00), the rest empty (11)');
+  assert.deepEqual(frame.subarray(fpstate + 28, fpstate + 38), fx.subarray(32, 42), 'st0 as 10 bytes');
+  assert.deepEqual(frame.subarray(fpstate + 112, fpstate + 112 + 416), fx.subarray(0, 416), 'the fxsave area');
+});

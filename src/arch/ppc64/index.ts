@@ -13,6 +13,7 @@ import { fixSyscallRestart } from './restart.js';
 import { RESTART_RULES } from '../restart-rules.js';
 import { cpuinfoEntry, cpuReport, imageByteOrder, missingFeatures, type ByteOrder } from './cpu.js';
 import { KERNEL_ABI, MMAP_TOP, RED_ZONE, SIGFRAME_ALIGN } from './kernel-abi.js';
+import { SIGACTION_LP64 } from '../asm-generic.js';
 
 /** Debian's ppc64el kernels use 64 KiB pages; the probe (AT_PAGESZ) says what this kernel uses. */
 const DEFAULT_PAGE_SIZE = 65536;
@@ -77,6 +78,8 @@ export function createPpc64(probe?: CpuProbe): Arch {
   const host = [probe?.hwcap ?? 0n, probe?.hwcap2 ?? 0n];
   const arch: Arch = {
     name: 'ppc64',
+    abi: 'ppc64',
+    wordSize: 8,
     nodeArch: 'ppc64',
     criuMarch: 'PPC64',
     threadInfoField: 'ti_ppc64',
@@ -130,6 +133,14 @@ export function createPpc64(probe?: CpuProbe): Arch {
     calibrate: () => undefined,
 
     syscall: syscallAbi,
+    // One user ABI: every task is the machine's own.
+    taskSyscall: syscallAbi,
+    sigaction: SIGACTION_LP64,
+    robustList: 'outside',
+    forTask: () => arch,
+    forThreadInfo: () => arch,
+    cannotRun: () => undefined,
+    writeThreadExtras: () => undefined,
     restartRules: RESTART_RULES,
     fixSyscallRestart,
 

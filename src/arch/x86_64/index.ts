@@ -16,7 +16,10 @@ import { syscallAbi } from './syscall-abi.js';
 import { fixSyscallRestart, RESTART_RULES } from './restart.js';
 import { cpuReport } from './cpu-report.js';
 import { KERNEL_ABI, MMAP_TOP, RED_ZONE } from './kernel-abi.js';
-import { readThreadExtras } from './thread-extras.js';
+import { readThreadExtras, writeThreadExtras } from './thread-extras.js';
+import { ia32Arch } from './ia32.js';
+import { ptrace } from '../../sys/index.js';
+import { SIGACTION_LP64 } from '../asm-generic.js';
 
 /** Biggest xsave area the SDM allows today (AMX tiles included) with room to spare. */
 const XSTATE_MAX = 16384;
@@ -66,10 +69,12 @@ export function createX86_64(probe?: CpuProbe): X86_64Arch {
 
   const arch: X86_64Arch = {
     name: 'x86_64',
+    abi: 'x86_64',
     nodeArch: 'x64',
     criuMarch: 'X86_64',
     threadInfoField: 'thread_info',
     pageSize: 4096,
+    wordSize: 8,
     regsets: [
       { nt: NT_PRSTATUS, name: 'NT_PRSTATUS', maxSize: GP_REGS_SIZE, required: true },
       { nt: NT_X86_XSTATE, name: 'NT_X86_XSTATE', maxSize: XSTATE_MAX, required: false },
@@ -144,7 +149,8 @@ export function createX86_64(probe?: CpuProbe): X86_64Arch {
 
     unrestorableMode(ti) {
       const mode = gpregsOf(ti).mode;
-      return mode === undefined || mode === REGS_MODE.NATIVE ? undefined : `a 32-bit (${String(mode)}) process`;
+      // COMPAT (ia32) tasks have their own Arch (forThreadInfo), which says whether this kernel runs them.
+      return mode === undefined || mode === REGS_MODE.NATIVE || mode === REGS_MODE.COMPAT ? undefined : `a task in mode ${String(mode)}`;
     },
 
     buildSigframe(ti, opts) {
@@ -159,6 +165,18 @@ export function createX86_64(probe?: CpuProbe): X86_64Arch {
     },
 
     syscall: syscallAbi,
+    taskSyscall: syscallAbi,
+    sigaction: SIGACTION_LP64,
+    robustList: 'outside',
+    forTask(pid) {
+      // A 32-bit task's NT_PRSTATUS is struct user_regs_struct32, whoever asks.
+      return ptrace.getRegset(pid, NT_PRSTATUS, GP_REGS_SIZE).length === GP_REGS_COMPAT_SIZE ? ia32 : arch;
+    },
+    forThreadInfo(ti) {
+      return (ti.gpregs as ImageRecord | undefined)?.mode === REGS_MODE.COMPAT ? ia32 : arch;
+    },
+    cannotRun: () => undefined,
+    writeThreadExtras,
     restartRules: RESTART_RULES,
     fixSyscallRestart,
 
@@ -192,6 +210,7 @@ export function createX86_64(probe?: CpuProbe): X86_64Arch {
     vdso: { areas: ['[vdso]', '[vvar]', '[vvar_vclock]'], vdso: '[vdso]' },
     cpuReport: () => cpuReport(probe),
   };
+  const ia32 = ia32Arch(arch, () => layout, probe?.secondAbiUnsupported);
   return arch;
 }
 

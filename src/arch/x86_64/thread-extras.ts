@@ -3,10 +3,11 @@
  * TLS slots and the shadow-stack status (Arch.readThreadExtras).
  */
 import { hostCpuid, ptrace, readU32, readU64, SysError, type HostCpuid } from '../../sys/index.js';
-import type { ThreadExtras } from '../types.js';
+import type { ThreadExtras, ThreadInfo } from '../types.js';
 import type { ImageRecord } from '../regtable.js';
 
 const PTRACE_GET_THREAD_AREA = 25;
+const PTRACE_SET_THREAD_AREA = 26;
 const PTRACE_ARCH_PRCTL = 30;
 const ARCH_SHSTK_STATUS = 0x5005;
 /** GDT_ENTRY_TLS_MIN .. GDT_ENTRY_TLS_MAX on x86_64. */
@@ -56,4 +57,25 @@ function x86ShstkStatus(pid: number): bigint | undefined {
 export function readThreadExtras(tid: number): ThreadExtras {
   const shstkStatus = x86ShstkStatus(tid);
   return shstkStatus === undefined ? { tls: x86Tls(tid) } : { tls: x86Tls(tid), shstkStatus };
+}
+
+/** struct user_desc of one image TLS entry (the inverse of x86Tls). */
+function userDesc(e: ImageRecord): Buffer {
+  const d = Buffer.alloc(16);
+  d.writeUInt32LE(Number(e.entry_number) >>> 0, 0);
+  d.writeUInt32LE(Number(e.base_addr) >>> 0, 4);
+  d.writeUInt32LE(Number(e.limit) >>> 0, 8);
+  const bit = (v: unknown, b: number) => (v === true ? b : 0);
+  d.writeUInt32LE(bit(e.seg_32bit, 1) | bit(e.contents_l, 2) | bit(e.contents_h, 4) | bit(e.read_exec_only, 8)
+    | bit(e.limit_in_pages, 16) | bit(e.seg_not_present, 32) | bit(e.usable, 64), 12);
+  return d;
+}
+
+/** Restore: the thread's GDT TLS slots as the image has them (set before rt_sigreturn loads selectors that use them). */
+export function writeThreadExtras(tid: number, ti: ThreadInfo): void {
+  for (const e of (ti.tls as ImageRecord[] | undefined) ?? []) {
+    const idx = Number(e.entry_number);
+    if (!X86_TLS_SLOTS.includes(idx)) throw new Error(`thread_info.tls names GDT entry ${idx}, not a TLS slot (${X86_TLS_SLOTS.join(', ')}): the image is damaged`);
+    ptrace.ptrace(PTRACE_SET_THREAD_AREA, tid, idx, userDesc(e), `SET_THREAD_AREA ${idx}`);
+  }
 }
