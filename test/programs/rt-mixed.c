@@ -1,13 +1,15 @@
-/* rt-mixed: a 64-bit process with a 32-bit child, dumped and restored as one tree.
+/* rt-mixed: a process whose child runs the other x86 ABI (a 64-bit parent with an ia32 child, or,
+ * built for ia32, the other way round), dumped and restored as one tree.
  * usage: rt-mixed OUTFILE DIR CHILD
- * Forks and execs CHILD (an rt-* program built for ia32) with OUTFILE.child and DIR, waits for its
+ * Forks and execs CHILD (an rt-* program) with OUTFILE.child and DIR, waits for its
  * READY, keeps a value of its own, then waits for SIGTERM: it passes SIGTERM on and checks the
  * child said PASS and exited 0, and that its own value is intact.
  * READY child=PID */
 #include "rt.h"
+#include <stdint.h>
 #include <sys/wait.h>
 
-static volatile unsigned long own = 0x6464646464646464ul;
+static volatile uint64_t own = 0x6464646464646464ull;
 
 int main(int argc, char **argv) {
   if (argc < 4) _exit(2);
@@ -45,8 +47,8 @@ int main(int argc, char **argv) {
   while (len > 0 && buf[len - 1] == '\n') buf[--len] = 0;
   const char *verdict = strrchr(buf, '\n');
   verdict = verdict ? verdict + 1 : "";
-  RT_CHECK(strncmp(verdict, "PASS", 4) == 0, "the 32-bit child said: %.200s", verdict);
-  RT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the 32-bit child ended with status 0x%x", st);
-  RT_CHECK(own == 0x6464646464646464ul, "the parent's own value is 0x%lx", own);
+  RT_CHECK(strncmp(verdict, "PASS", 4) == 0, "the child said: %.200s", verdict);
+  RT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child ended with status 0x%x", st);
+  RT_CHECK(own == 0x6464646464646464ull, "the parent's own value is 0x%llx", (unsigned long long)own);
   rt_pass();
 }

@@ -4,11 +4,12 @@
  * the x87 control word and MXCSR, then sits in pause() through int 0x80 (the dump stops it inside:
  * ERESTARTNOHAND) until SIGTERM's handler sets a flag, and stores everything back. Also checks a
  * __thread variable (through %gs, GDT TLS slot 12) and a second TLS slot made with
- * set_thread_area and loaded into %fs. xmm word w of register n = 0xA5000000 | n << 16 | w.
+ * set_thread_area and loaded into %fs, and that a new mapping still works. xmm word w of register n = 0xA5000000 | n << 16 | w.
  * READY fsidx=ENTRY */
 #include "rt.h"
 #include <asm/ldt.h>
 #include <stdint.h>
+#include <sys/mman.h>
 
 #ifndef __i386__
 #error rt-regs-ia32 is a 32-bit x86 program
@@ -66,5 +67,11 @@ int main(int argc, char **argv) {
   uint32_t via_fs;
   __asm__ volatile("mov %%fs:0, %0" : "=r"(via_fs));
   RT_CHECK(via_fs == 0x65656565u, "the set_thread_area slot through %%fs reads 0x%x", via_fs);
+  /* New mappings still come from the 32-bit (compat) mmap range: a 64-bit address would be cut to 32 bits. */
+  size_t len = 8 << 20;
+  unsigned char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  RT_CHECK(m != MAP_FAILED, "mmap after restore: %s", strerror(errno));
+  m[0] = 1; m[len - 1] = 2;
+  RT_CHECK(m[0] == 1 && m[len - 1] == 2, "the new mapping at %p does not hold what was written", (void *)m);
   rt_pass();
 }

@@ -8,6 +8,7 @@ import { EINTR, restartRuleForErrno } from '../restart-rules.js';
 import type { ImageRecord } from '../regtable.js';
 import { REGS_MODE } from './regs.js';
 import { NR_RESTART_SYSCALL, SYSCALL_INSN } from './syscall-abi.js';
+import { syscallsIa32 } from './syscalls-ia32.js';
 
 export { ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK, EINTR, RESTART_RULES } from '../restart-rules.js';
 
@@ -18,8 +19,14 @@ export function restartRuleFor(ax: bigint, origAx: bigint, bits = 64): RestartRu
   return restartRuleForErrno(err);
 }
 
+/** The task ABI's word width and restart_syscall number (ia32: 32 bits, i386's 0). */
+export interface RestartAbi { readonly bits: 32 | 64; readonly nrRestartSyscall: number }
+const NATIVE: RestartAbi = { bits: 64, nrRestartSyscall: NR_RESTART_SYSCALL };
+const IA32: RestartAbi = { bits: 32, nrRestartSyscall: syscallsIa32.restart_syscall! };
+
 /** Applies `action` to ax/ip of a copy of gpregs. */
-export function applyRestart(gp: ImageRecord, action: RestartAction, bits = 64): ImageRecord {
+export function applyRestart(gp: ImageRecord, action: RestartAction, abi: RestartAbi = NATIVE): ImageRecord {
+  const bits = abi.bits;
   const out = { ...gp };
   const ip = BigInt(gp.ip as bigint);
   switch (action) {
@@ -29,7 +36,7 @@ export function applyRestart(gp: ImageRecord, action: RestartAction, bits = 64):
       out.ip = ip - BigInt(SYSCALL_INSN.length);
       break;
     case 'restart_syscall':
-      out.ax = BigInt(NR_RESTART_SYSCALL);
+      out.ax = BigInt(abi.nrRestartSyscall);
       out.ip = ip - BigInt(SYSCALL_INSN.length);
       break;
     case 'eintr':
@@ -42,9 +49,9 @@ export function applyRestart(gp: ImageRecord, action: RestartAction, bits = 64):
 /** The dump-time rule: the registers the restored thread must start with. */
 export function fixSyscallRestart(ti: ThreadInfo): RegsFix {
   const gp = ti.gpregs as ImageRecord;
-  // An ia32 thread's registers are 32 bits wide, zero-extended in the image.
-  const bits = gp.mode === REGS_MODE.COMPAT ? 32 : 64;
-  const rule = restartRuleFor(BigInt(gp.ax as bigint), BigInt(gp.orig_ax as bigint), bits);
+  // An ia32 thread's registers are 32 bits wide, zero-extended in the image; its numbers are i386's.
+  const abi = gp.mode === REGS_MODE.COMPAT ? IA32 : NATIVE;
+  const rule = restartRuleFor(BigInt(gp.ax as bigint), BigInt(gp.orig_ax as bigint), abi.bits);
   const action = rule?.onDump ?? 'none';
-  return { action, threadInfo: { ...ti, gpregs: applyRestart(gp, action, bits) } };
+  return { action, threadInfo: { ...ti, gpregs: applyRestart(gp, action, abi) } };
 }
