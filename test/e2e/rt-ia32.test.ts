@@ -19,13 +19,14 @@ import { restore, RestoreError } from '../../src/restore/index.js';
 import { __WALL, hostCpuid, kill, sleepSync, waitpid } from '../../src/sys/index.js';
 import { editImage, nothingLeftBehind } from '../helpers/restore-env.js';
 import { programsBinDir } from '../helpers/paths.js';
+import { onlyOn } from '../helpers/arch-only.js';
 import { dumpInSyscall } from '../helpers/dump-in-syscall.js';
 import { cleanupDumped, imagesCopy, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
 
 const all: Dumped[] = [];
 after(() => all.forEach(cleanupDumped));
 const have = existsSync(path.join(programsBinDir, 'rt-regs.ia32'));
-const skip = process.arch !== 'x64' ? 'ia32 tasks exist on x86_64 only' : have ? false : 'no i686 cross compiler (gcc-i686-linux-gnu): ia32 test programs not built';
+const skip = onlyOn(['x64'], 'ia32 tasks exist on x86_64') || (have ? false : 'no i686 cross compiler (gcc-i686-linux-gnu): ia32 test programs not built');
 const CI = process.env.CI === 'true';
 if (CI && process.arch === 'x64') assert.ok(have, 'CI must build the ia32 test programs (.ci/run installs gcc-i686-linux-gnu)');
 
