@@ -280,6 +280,9 @@ function dumpedBytes(img: RestoreImages, start: bigint, end: bigint, pageSize: n
  * Compared with cryo's own vDSO, which is the one the restored task gets.
  */
 export function checkVdso(img: RestoreImages, arch: Arch): void {
+  // A task whose vDSO is another image of the kernel's (ia32 on x86_64: arch.vdso.map) gets that one,
+  // not cryo's: restore checks its place and size once it is mapped.
+  if (arch.forThreadInfo(threadInfoOf(img, arch)).vdso.map !== undefined) return;
   const vdso = ((img.mm.vmas as MessageValue[] | undefined) ?? []).find((v) => vmaKind(num(v.status)) === 'vdso' && (num(v.status) & VMA.VDSO) !== 0);
   const mine = readMaps('self').find((m) => m.name === arch.vdso.vdso);
   if (vdso === undefined || mine === undefined) return;
