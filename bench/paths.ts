@@ -11,7 +11,7 @@ export const benchBuildDir = path.join(repoRoot, 'build', 'bench');
 export const binDir = path.join(benchBuildDir, 'bin');
 export const workDir = path.join(benchBuildDir, 'work');
 /**
- * cryo's CLI from the same build as this bench: its one-file bundle (node dist/src/cli/bundle.js
+ * cryo's CLI from the same build as this bench: its one-file bundle (node scripts/bundle.mjs
  * writes dist/cryo.mjs) when there is one, else the modules; CRYO_BENCH_CLI names another.
  */
 export const cryoCli = process.env.CRYO_BENCH_CLI

@@ -1,5 +1,6 @@
-// The one-file CLI (node dist/src/cli/bundle.js -> dist/cryo.mjs): built from this build's modules,
-// it answers like the modules do, and a whole checkpoint and restore (cryo demo) runs through it.
+// The one-file CLI (node scripts/bundle.mjs -> dist/cryo.mjs, built by esbuild from the sources):
+// it answers like the modules do, and a whole checkpoint and restore (cryo demo) runs through it,
+// started from another directory (the native addon is found from the bundle's place, not the cwd).
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { onlyOn } from '../helpers/arch-only.js';
 const skip = onlyOn(['x64'], 'fixtures dumped on x86_64');
 
 const distRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const bundler = path.join(distRoot, 'src/cli/bundle.js');
+const bundler = path.join(distRoot, '..', 'scripts', 'bundle.mjs');
 const bundle = path.join(distRoot, 'cryo.mjs');
 const modules = path.join(distRoot, 'src/cli/main.js');
 
@@ -35,6 +36,6 @@ test('the bundle answers as the modules do (help, an image command, a usage erro
 });
 
 test('cryo demo (dump, restore, the program carries on and passes) runs through the bundle', { skip }, async () => {
-  const { stdout } = await promisify(execFile)(process.execPath, [bundle, 'demo'], { timeout: 60_000 });
+  const { stdout } = await promisify(execFile)(process.execPath, [bundle, 'demo'], { timeout: 60_000, cwd: '/' });
   assert.match(stdout, /\| PASS: counted to \d+, 2 MiB of state intact/);
 });
