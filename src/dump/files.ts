@@ -5,7 +5,7 @@
  * (src/shared/file-table.ts).
  */
 import { closeSync, fstatSync } from 'node:fs';
-import { listFds, readFdinfo, readFdTarget, procPath, type FdTarget, type ProcStatus } from '../proc/index.js';
+import { listFds, readFdinfo, readFdTarget, readStatus, procPath, type FdTarget, type ProcStatus } from '../proc/index.js';
 import { KCMP_FILE, kcmp, pidfdGetfd, rawSyscall } from '../sys/index.js';
 import type { MessageValue } from '../images/index.js';
 import { FD_KINDS } from '../files/registry.js';
@@ -41,14 +41,11 @@ function describe(t: FdTarget): string {
   }
 }
 
-/** Open files already given an id, by table: every process of a tree is compared with them (kcmp). */
-const openFiles = new WeakMap<FileTable, { pid: number; fd: number; dev: number; ino: number; id: number }[]>();
-
 /** Every descriptor of the task into `table` (ids shared by descriptors of one open file, in this or an earlier process). */
 export function dumpFds(table: FileTable, pid: number, pidfd: number, status: ProcStatus): void {
   const seen: { fd: number; stolen: number; dev: number; ino: number; id: number }[] = [];
-  let known = openFiles.get(table);
-  if (!known) openFiles.set(table, known = []);
+  // Open files already given an id, in this or an earlier process of the tree.
+  const known = table.opened;
   try {
     for (const fd of listFds(pid)) {
       const info = readFdinfo(pid, fd);
@@ -69,7 +66,7 @@ export function dumpFds(table: FileTable, pid: number, pidfd: number, status: Pr
       known.push({ pid, fd, dev: st.dev, ino: st.ino, id });
       const c: DumpFd = {
         table, pid, fd, id, info, target, st, stolen, fown: fownOf(stolen, status), flags: info.flags & ~O_CLOEXEC,
-        procFd: procPath(pid, `fd/${fd}`),
+        procFd: procPath(pid, `fd/${fd}`), inFlight: (fds, why) => inFlight(table, fds, why),
       };
       const kind = FD_KINDS.find((k) => k.matches(c));
       if (!kind) throw new DumpError('UNSUPPORTED', `fd ${fd} of task ${pid} is ${describe(target)}: cryo cannot dump it yet`);
@@ -80,4 +77,41 @@ export function dumpFds(table: FileTable, pid: number, pidfd: number, status: Pr
   } finally {
     for (const s of seen) closeSync(s.stolen);
   }
+}
+
+/**
+ * Descriptors in flight in a unix socket's queue (SCM_RIGHTS), received by cryo as copies of its
+ * own (`fds`): once every process of the tree is dumped, each gets the file id of the open file
+ * a process holds (kcmp), or is dumped itself, as a file no descriptor names. Returns the list
+ * the ids fill (scm_entry.rights); cryo's copies are closed when the dump ends.
+ */
+export function inFlight(table: FileTable, fds: number[], why: string): number[] {
+  const ids: number[] = [];
+  table.finishers.push(() => { for (const fd of fds) try { closeSync(fd); } catch { /* closed */ } });
+  table.whenTreeDumped(() => {
+    const me = process.pid;
+    for (const fd of fds) {
+      const st = fstatSync(fd);
+      const same = table.opened.find((s) => s.dev === st.dev && s.ino === st.ino && kcmp(s.pid, me, KCMP_FILE, s.fd, fd) === 0);
+      if (same) {
+        ids.push(same.id);
+        continue;
+      }
+      const id = table.newId();
+      table.opened.push({ pid: me, fd, dev: st.dev, ino: st.ino, id });
+      const info = readFdinfo(me, fd);
+      const target = readFdTarget(me, fd);
+      const c: DumpFd = {
+        table, pid: me, fd, id, info, target, st, stolen: fd, fown: fownOf(fd, readStatus(me)), flags: info.flags & ~O_CLOEXEC,
+        procFd: procPath(me, `fd/${fd}`), inFlight: (more, w) => inFlight(table, more, w),
+      };
+      const kind = FD_KINDS.find((k) => k.matches(c));
+      if (!kind || kind.type === 'UNIXSK') {
+        throw new DumpError('UNSUPPORTED', `${why} has ${describe(target)} in flight in its queue (SCM_RIGHTS), held by no process of the tree: cryo cannot dump that yet`);
+      }
+      table.files.push({ type: kind.type, id, [kind.field]: kind.dump(c) });
+      ids.push(id);
+    }
+  });
+  return ids;
 }

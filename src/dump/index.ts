@@ -106,13 +106,15 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   const t0 = performance.now();
   // Every thread seized so far: each is detached again whatever happens.
   const seized = new Set<number>();
+  // Processes found stopped (a stopped job), with their stop signal: stopped again when let go.
+  const stopped = new Map<number, number>();
   let members: TreeMember[] = [];
   let pagesWritten = 0;
   // Descriptors' state; kinds may hold some until the dump ends (files.finish).
   const files = new FileTable(pid, { tcpEstablished: opts.tcpEstablished ?? false, extUnixSk: opts.extUnixSk ?? false, shellJob: opts.shellJob ?? false });
   try {
     emit({ type: 'stage', stage: 'seize' });
-    members = freezeTree(pid, seized);
+    members = freezeTree(pid, seized, stopped);
     const frozenAt = performance.now();
     checkTree(members, opts.shellJob ?? false);
     checkOutsidePipes(members, opts.external ?? []);
@@ -131,6 +133,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
       pageStats.written += p.pages.written;
     }
     pagesWritten = pageStats.written;
+    files.treeDumped();
     finishTtys(files, new Set(live.map((m) => m.pid)), opts.shellJob ?? false);
     // A POSIX lock of the tree that no descriptor showed would be lost: refuse instead.
     files.locks.checkComplete(readLocks(), new Set(live.map((m) => m.pid)));
@@ -170,7 +173,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     if (seized.size > 0) {
       emit({ type: 'stage', stage: 'undo' });
       const failures = [...files.finish(true), ...undo.run()];
-      detachAll(seized);
+      detachAll(seized, stopped);
       if (failures.length > 0) throw new DumpError(err.code, `${err.message}; and undoing failed: ${failures.join('; ')}`, { cause: e });
     }
     throw err;
@@ -180,13 +183,13 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   emit({ type: 'stage', stage: 'undo' });
   const failures = undo.run();
   if (failures.length > 0) {
-    detachAll(seized);
+    detachAll(seized, stopped);
     throw new DumpError('FAILED', `images of task ${pid} are written, but undoing cryo's changes failed: ${failures.join('; ')}`);
   }
   if (opts.leaveRunning) {
     emit({ type: 'stage', stage: 'detach' });
     const left = files.finish(true);
-    detachAll(seized);
+    detachAll(seized, stopped);
     if (left.length > 0) throw new DumpError('FAILED', `images of task ${pid} are written, but giving its descriptors back failed: ${left.join('; ')}`);
   } else {
     emit({ type: 'stage', stage: 'kill' });
@@ -214,6 +217,7 @@ function killTree(members: readonly TreeMember[], seized: ReadonlySet<number>): 
 }
 
 const TASK_DEAD = 2;
+const TASK_STOPPED = 3;
 
 interface CollectCtx {
   arch: Arch;
@@ -312,7 +316,7 @@ async function collectProcess(m: TreeMember, c: CollectCtx): Promise<DumpedProce
   await checkpoint();
 
   const tc: MessageValue = {
-    task_state: TASK_ALIVE, exit_code: 0, personality: readPersonality(pid), flags: stat.flags, blk_sigset: main.sigmask, comm: readComm(pid),
+    task_state: m.stopSignal !== 0 ? TASK_STOPPED : TASK_ALIVE, exit_code: 0, personality: readPersonality(pid), flags: stat.flags, blk_sigset: main.sigmask, comm: readComm(pid),
     timers: { ...injected.itimers, posix: injected.posixTimers },
     rlimits: { rlimits },
     signals_s: signalsS,
@@ -322,6 +326,7 @@ async function collectProcess(m: TreeMember, c: CollectCtx): Promise<DumpedProce
     child_subreaper: injected.childSubreaper,
   };
   if (injected.membarrierMask) tc.membarrier_registration_mask = injected.membarrierMask;
+  if (m.stopSignal !== 0) tc.stop_signo = m.stopSignal;
   return {
     pid, threads, tc, ids: taskIds, rootIds, fdinfos,
     mm: mmEntry(pid, stat, injected.brk, exeId, vmas, injected.dumpable, injected.thpDisabled, arch.wordSize),
@@ -346,7 +351,11 @@ function writeProcess(p: DumpedProcess, images: ImageSet, arch: Arch): void {
 }
 
 /** Detaches every seized thread (threads that are gone are skipped). */
-function detachAll(tids: Iterable<number>): void {
+/** Lets every thread go; a process that was stopped gets its stop signal first, so it stops again. */
+function detachAll(tids: Iterable<number>, stopped: ReadonlyMap<number, number>): void {
+  for (const [pid, sig] of stopped) {
+    try { kill(pid, sig); } catch { /* gone */ }
+  }
   for (const tid of tids) {
     try { ptrace.detach(tid); } catch { /* gone */ }
   }

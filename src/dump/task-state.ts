@@ -133,9 +133,5 @@ export function rseqEntry(pid: number): MessageValue | undefined {
 /** A task cryo cannot dump as it is: one clear line saying why. */
 export function checkDumpable(pid: number, st: ProcStatus): void {
   if (st.state === 'Z' || st.state === 'X') throw new DumpError('NO_PROCESS', `task ${pid} is a zombie: nothing left to dump`);
-  if (st.state === 't' || st.state === 'T') {
-    if (st.tracerPid !== 0) throw new DumpError('BUSY', `task ${pid} is traced by process ${st.tracerPid}: detach that tracer first`);
-    throw new DumpError('UNSUPPORTED', `task ${pid} is stopped (state ${st.state}): cryo cannot dump stopped tasks yet; send it SIGCONT first`);
-  }
   if (st.tracerPid !== 0) throw new DumpError('BUSY', `task ${pid} is traced by process ${st.tracerPid}: detach that tracer first`);
 }

@@ -5,6 +5,7 @@
  * queue, rseq, robust list, scheduler, credentials, seccomp) and by injection in that thread
  * (alternate stack, clear_child_tid, pdeath signal, securebits).
  */
+import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Arch, Regsets, ThreadInfo } from '../arch/types.js';
 import { Injector, type Scratch, type UndoList } from '../inject/index.js';
@@ -31,14 +32,46 @@ function refuseIoWorker(pid: number, tid: number): void {
   }
 }
 
-/** Waits for the PTRACE_INTERRUPT stop of `tid`; signals that arrive first are passed on to it. */
-export function waitInterruptStop(tid: number): void {
+/** Whether SIGSTOP (the stop signal no mask holds back) waits in the thread's or its process's queue. */
+function stopSignalPending(tid: number): boolean {
+  const text = readFileSync(`/proc/${tid}/status`, 'utf8');
+  const mask = 1n << BigInt(SIG.SIGSTOP - 1);
+  return ['SigPnd', 'ShdPnd'].some((k) => (BigInt(`0x${new RegExp(`^${k}:\\s*([0-9a-f]+)`, 'm').exec(text)?.[1] ?? '0'}`) & mask) !== 0n);
+}
+
+/**
+ * Waits for the PTRACE_INTERRUPT stop of `tid`; signals that arrive first are passed on to it.
+ * Returns the signal of the group stop the task is in (a stopped job), or 0.
+ */
+export function waitInterruptStop(tid: number): number {
+  let groupStop = 0;
+  let mask: bigint | undefined;
   for (;;) {
     const st = waitForStop(tid, { timeoutMs: 10_000 }).status;
     const ev = ptraceEvent(st);
     const sig = stopSig(st);
-    if (ev === 128 && sig === SIG.SIGTRAP) return; // PTRACE_EVENT_STOP from INTERRUPT
-    if (ev === 128) throw new DumpError('UNSUPPORTED', `task ${tid} entered a group stop (signal ${sig}): cryo cannot dump stopped tasks yet`);
+    if (ev === 128) {
+      // The interrupt trap. While a group stop is in effect the kernel names the stop signal
+      // instead of SIGTRAP: the task is stopped (a stopped job) and is dumped so.
+      if (sig !== SIG.SIGTRAP) groupStop = sig;
+      // SIGSTOP sent again to a stopped job waits in its queue, where it changes nothing (SIGCONT
+      // drops it), but it would stop the task in the middle of cryo's injected calls (which
+      // block every other signal): let the task take it now, all else blocked meanwhile.
+      if (groupStop !== 0 && stopSignalPending(tid)) {
+        mask ??= ptrace.getSigmask(tid);
+        ptrace.setSigmask(tid, ~0n);
+        ptrace.cont(tid, 0);
+        continue;
+      }
+      if (mask !== undefined) ptrace.setSigmask(tid, mask);
+      return groupStop;
+    }
+    if (groupStop !== 0) {
+      // The stop signal taken off the queue (see above): dropped, and back to a trap.
+      ptrace.interrupt(tid);
+      ptrace.cont(tid, 0);
+      continue;
+    }
     // A signal-delivery stop: deliver it as the task would have had it; the interrupt stays pending.
     ptrace.cont(tid, sig);
   }
@@ -47,9 +80,10 @@ export function waitInterruptStop(tid: number): void {
 /**
  * Seizes and interrupts every thread of `pid` (the main thread first). `seized` learns each
  * thread the moment it is seized, so a failure later detaches it. A thread that ends before it
- * is seized is simply not part of the dump. Returns the TIDs, main thread first.
+ * is seized is simply not part of the dump. A process found in a group stop lands in `stopped`
+ * with its stop signal (it must be stopped again when let go). Returns the TIDs, main thread first.
  */
-export function seizeAllThreads(pid: number, seized: Set<number>): number[] {
+export function seizeAllThreads(pid: number, seized: Set<number>, stopped: Map<number, number>): number[] {
   const order: number[] = [];
   for (let round = 0; ; round++) {
     if (round >= MAX_SEIZE_ROUNDS) throw new DumpError('UNSUPPORTED', `process ${pid} keeps creating threads: cryo could not stop them all`);
@@ -66,7 +100,8 @@ export function seizeAllThreads(pid: number, seized: Set<number>): number[] {
       }
       seized.add(tid);
       ptrace.interrupt(tid);
-      waitInterruptStop(tid);
+      const stop = waitInterruptStop(tid);
+      if (stop !== 0) stopped.set(pid, stop);
       order.push(tid);
     }
   }

@@ -25,6 +25,8 @@ export interface TreeMember {
   exitCode: number;
   /** Threads, the main thread first (a zombie: just its PID). */
   tids: number[];
+  /** The signal that stopped it (a stopped job, state T), else 0. */
+  stopSignal: number;
 }
 
 /** How often the children are listed again before cryo gives up on a tree that keeps forking. */
@@ -32,19 +34,19 @@ const MAX_ROUNDS = 100;
 
 /**
  * Seizes every process of the tree under `root` (each thread lands in `seized` as soon as it is
- * seized, so a failure detaches it). Returns the members in tree order: every parent before its
+ * seized, so a failure detaches it; a stopped one lands in `stopped` too). Returns the members in tree order: every parent before its
  * children, children in the order the kernel lists them.
  */
-export function freezeTree(root: number, seized: Set<number>): TreeMember[] {
+export function freezeTree(root: number, seized: Set<number>, stopped: Map<number, number>): TreeMember[] {
   const members = new Map<number, TreeMember>();
   const add = (pid: number, ppid: number): void => {
     const st = readStat(pid);
     const zombie = st.state === 'Z' || st.state === 'X';
     if (!zombie) checkDumpable(pid, readStatus(pid));
-    const tids = zombie ? [pid] : seizeAllThreads(pid, seized);
+    const tids = zombie ? [pid] : seizeAllThreads(pid, seized, stopped);
     // Read again after the stop: a process may have changed its group until it was stopped.
     const now = zombie ? st : readStat(pid);
-    members.set(pid, { pid, ppid, pgid: now.pgrp, sid: now.session, zombie, exitCode: zombie ? Number(now.exitCode) : 0, tids });
+    members.set(pid, { pid, ppid, pgid: now.pgrp, sid: now.session, zombie, exitCode: zombie ? Number(now.exitCode) : 0, tids, stopSignal: stopped.get(pid) ?? 0 });
   };
   add(root, 0);
   for (let round = 0; ; round++) {

@@ -2,7 +2,9 @@
 // inode's file handle). As CRIU 4.2: the dump also records the watched path in the handle's
 // `path` when the handle opens to that inode (a path hint), and restore watches that path if it
 // is there, else whatever the handle opens on a mount of the same device; a watch neither names
-// is refused in preflight. Each watch gets its old number (INOTIFY_IOC_SETNEXTWD). Events queued
+// is refused in preflight. A watched file deleted since, but held open by the tree, is recreated
+// by restore as a ghost file for as long as descriptors are opened: its old name is the hint.
+// Each watch gets its old number (INOTIFY_IOC_SETNEXTWD). Events queued
 // at dump time are not kept (CRIU drops them too).
 import { lookupNoSymlinks, notCleanAbsolute } from '../sys/safe-path.js';
 import type { MessageValue } from '../images/value.js';
@@ -12,6 +14,7 @@ import type { FdKind } from './kind.js';
 import { isAnon, setFileFlags, taskCall } from './anon.js';
 import { O_CLOEXEC, big, num } from '../shared/constants.js';
 import { fhEntry, pathOfHandle } from './fhandle.js';
+import { ghostFiles } from '../restore/ghost-files.js';
 
 /** IN_ALL_EVENTS plus the watch options that survive in the mark (IN_EXCL_UNLINK, IN_ONESHOT). */
 const WATCH_MASK = 0xfff | 0x04000000 | 0x80000000;
@@ -42,14 +45,18 @@ export const inotifyKind: FdKind = {
       const fh = fhEntry(w.fhandle);
       const p = pathOfHandle(fh, w.sdev, w.inode);
       if (p !== undefined) fh.path = p;
+      // Deleted: a ghost file of the tree (found once every descriptor is dumped) may be it.
+      else c.table.whenTreeDumped(() => { const g = c.table.ghostName(w.sdev, w.inode); if (g !== undefined) fh.path = g; });
       return { id: 0, i_ino: w.inode, mask: w.mask, ignored_mask: w.ignoredMask, s_dev: w.sdev, wd: w.wd, f_handle: fh };
     });
     return { id: c.id, flags: c.flags, fown: c.fown, wd: wd as never };
   },
-  check(_img, entry, why) {
+  check(img, entry, why) {
+    // Ghost files exist again only from the files step on: their names count as found.
+    const ghosts = new Set([...ghostFiles(img).ghosts.values()].map((g) => String((img.files.get(g.origId)?.reg as MessageValue | undefined)?.name)));
     for (const w of watches(entry)) {
-      if (watchPath(w) !== undefined) continue;
       const hint = (w.f_handle as MessageValue | undefined)?.path;
+      if (watchPath(w) !== undefined || (hint !== undefined && ghosts.has(String(hint)))) continue;
       throw new RestoreError('FILE_MISSING',
         `${why} (inotify): watch ${num(w.wd)} on inode ${big(w.i_ino)} of device ${showDev(num(w.s_dev))}${hint === undefined ? ' (no path recorded)' : ` (${String(hint)}, gone)`} cannot be found: its file handle does not open on this machine; restore needs the watched file where it was`);
     }

@@ -59,6 +59,11 @@ export interface DumpFd {
   readonly flags: number;
   /** /proc/PID/fd/FD: opens the very file again (even deleted), from cryo. */
   readonly procFd: string;
+  /**
+   * Descriptors a queue holds in flight (SCM_RIGHTS), as cryo's own copies: dumped once the whole
+   * tree is (or found among its files); returns the list their file ids will fill.
+   */
+  inFlight(fds: number[], why: string): number[];
 }
 
 /** Shared by all descriptors of one restore. */

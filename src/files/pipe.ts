@@ -13,7 +13,7 @@ import { readI32 } from '../sys/native-endian.js';
 const AT_FDCWD = -100;
 
 /** A pipe made in one process of the tree (`ctx`), its ends parked there until every process has its descriptors. */
-interface TaskPipe { ctx: TaskCtx; r: number; w: number }
+interface TaskPipe { ctx: TaskCtx; r: number; w: number; taken: Set<number> }
 
 /** CRIU's name of a pipe, as --external and --inherit-fd spell it. */
 export const pipeKey = (pipeId: number) => `pipe:[${pipeId}]`;
@@ -27,6 +27,14 @@ function reopenInherited(ctx: TaskCtx, fd: number, flags: number, id: number): n
   const at = ctx.putString(`/proc/${process.pid}/fd/${fd}`);
   const r = ctx.raw('openat', AT_FDCWD, at, (flags & (O_ACCMODE | O_NONBLOCK)) | O_CLOEXEC, 0);
   if (r < 0n) throw new RestoreError('FAILED', `${errnoName(Number(-r))} from openat(/proc/${process.pid}/fd/${fd}) in the task: cannot reopen the inherited descriptor ${fd} for ${pipeKey(id)}`);
+  return Number(r);
+}
+
+/** A new open file description of a pipe end parked in `p.ctx`, opened in `ctx` with `flags`. */
+function reopenEnd(ctx: TaskCtx, p: TaskPipe, end: number, flags: number, id: number): number {
+  const path = `/proc/${p.ctx.pid}/fd/${end}`;
+  const r = ctx.raw('openat', AT_FDCWD, ctx.putString(path), (flags & (O_ACCMODE | O_NONBLOCK)) | O_CLOEXEC, 0);
+  if (r < 0n) throw new RestoreError('FAILED', `${errnoName(Number(-r))} from openat(${path}) in the task: cannot open ${pipeKey(id)} again`);
   return Number(r);
 }
 
@@ -49,13 +57,17 @@ export const pipeKind: FdKind = {
       const at = ctx.put(Buffer.alloc(8), 256);
       ctx.call('pipe2', at, O_CLOEXEC);
       const got = ctx.get(256, 8);
-      p = { ctx, r: park(ctx, readI32(got, 0), session.high), w: park(ctx, readI32(got, 4), session.high) };
+      p = { ctx, r: park(ctx, readI32(got, 0), session.high), w: park(ctx, readI32(got, 4), session.high), taken: new Set() };
       pipes.set(id, p);
       fillPipe(ctx, p.w, `pipe ${id}`, pipeData(session, 'pipes-data.img').get(id));
       const made = p;
       ctx.tree.later(() => { ctx.call('close', made.r); ctx.call('close', made.w); });
     }
     const end = (num(pipe.flags) & O_ACCMODE) === 0 ? p.r : p.w;
+    // Each file id is an open file description of its own (flags apart): the first of an end is
+    // the one pipe2 made, others open that end again through /proc (as open(/proc/self/fd/N) made them).
+    if (p.taken.has(end)) return reopenEnd(ctx, p, end, num(pipe.flags), id);
+    p.taken.add(end);
     const fd = p.ctx === ctx ? Number(ctx.call('fcntl', end, F_DUPFD_CLOEXEC, 0)) : ctx.importFd(p.ctx, end);
     if (num(pipe.flags) & O_NONBLOCK) ctx.call('fcntl', fd, F_SETFL, O_NONBLOCK);
     return fd;

@@ -180,7 +180,7 @@ function dumpUnix(c: DumpFd): MessageValue {
     if (sk.shutdown !== 0) e.shutdown = SHUTDOWN_NAMES[sk.shutdown & 3]!;
     e.ns_id = dumpState(c).netNs;
     const why = `${me} (unix socket:[${ino}])`;
-    if (sk.state !== TCP_LISTEN) c.table.skQueues.push(...peekQueue(c.stolen, c.id, why));
+    if (sk.state !== TCP_LISTEN) c.table.skQueues.push(...peekQueue(c.stolen, c.id, why, (fds) => c.inFlight(fds, why)));
 
     if (sk.peer !== 0) {
       const peer = unixSocket(nl, sk.peer);
@@ -447,6 +447,9 @@ function restoreUnix(c: RestoreFd): number {
 }
 
 /** Once every descriptor of every process is in place: connections, queues, then options, shutdown and flags. */
+/** src/restore/files.ts's descriptorOf, as the tree share hands it over. */
+type DescriptorOf = (ctx: TaskCtx, id: number, why: string) => number;
+
 function finish(st: RestoreState): void {
   const socketOf = (ino: number): InTask | undefined => {
     const p = st.placed.find((q) => num(q.e.ino) === ino);
@@ -466,7 +469,13 @@ function finish(st: RestoreState): void {
     if (from === undefined) throw new RestoreError('FAILED', `${p.why} of process ${p.ctx.pid}: no socket to send its queued packets from`);
     // Room for everything, as CRIU's restore_prepare_socket; the dumped sizes are set after.
     setSocketBufs(from.ctx, from.fd, 0x3fffffff, 0x3fffffff, p.why);
-    sendPackets(from.ctx, from.fd, packets, p.why);
+    sendPackets(from.ctx, from.fd, packets, p.why, (ids) => {
+      // Descriptors in flight: the files, as the tree holds them or opened for it (src/restore/files.ts).
+      const open = from.ctx.tree.state<DescriptorOf | undefined>('descriptorOf', () => undefined);
+      if (!open) throw new RestoreError('FAILED', `${p.why}: no way to open the descriptors in flight`);
+      const fds = ids.map((id) => open(from.ctx, id, p.why));
+      return { fds, done: () => { for (const fd of fds) from.ctx.call('close', fd); } };
+    });
   }
   for (const p of st.placed) {
     restoreSocketOpts(p.ctx, p.target, (p.e.opts as MessageValue | undefined) ?? {}, p.why);

@@ -12,12 +12,13 @@
  *     optional uint64 dev = 5;        // st_dev, user-space encoding
  *     optional uint64 ino = 6;
  *     optional bool eventfd_semaphore = 7;  // an eventfd made with EFD_SEMAPHORE (not in f_flags)
+ *     repeated uint32 epoll_targets = 8;    // an epoll's watched files: file ids, in tfd order
  *   }
  */
 import { closeSync, existsSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { createImageFile, decode, encode, type MessageValue } from './index.js';
-import { message, req, opt } from './schema.js';
+import { message, req, opt, rep } from './schema.js';
 import { readU32, writeU32 } from '../sys/native-endian.js';
 
 export const CRYO_FILES_IMAGE = 'cryo-files.img';
@@ -32,6 +33,7 @@ export const cryo_file_stat_entry = message('cryo_file_stat_entry', [
   opt(5, 'dev', 'uint64'),
   opt(6, 'ino', 'uint64'),
   opt(7, 'eventfd_semaphore', 'bool'),
+  rep(8, 'epoll_targets', 'uint32'),
 ]);
 
 export interface CryoFileStat {
@@ -42,6 +44,8 @@ export interface CryoFileStat {
   dev?: bigint;
   ino?: bigint;
   eventfdSemaphore?: boolean;
+  /** An epoll's watched files (file ids, one per tfd entry, in order): the target may be any process's. */
+  epollTargets?: number[];
 }
 
 export function writeCryoFileStats(file: string, stats: readonly CryoFileStat[]): void {
@@ -55,6 +59,7 @@ export function writeCryoFileStats(file: string, stats: readonly CryoFileStat[])
       if (s.dev !== undefined) v.dev = s.dev;
       if (s.ino !== undefined) v.ino = s.ino;
       if (s.eventfdSemaphore !== undefined) v.eventfd_semaphore = s.eventfdSemaphore;
+      if (s.epollTargets !== undefined) v.epoll_targets = s.epollTargets;
       const pb = encode(v, cryo_file_stat_entry);
       const len = Buffer.alloc(4);
       writeU32(len, pb.length, 0);
@@ -80,6 +85,7 @@ export function readCryoFileStats(dir: string): Map<number, CryoFileStat> {
     if (v.dev !== undefined) s.dev = v.dev as bigint;
     if (v.ino !== undefined) s.ino = v.ino as bigint;
     if (v.eventfd_semaphore !== undefined) s.eventfdSemaphore = v.eventfd_semaphore as boolean;
+    if (Array.isArray(v.epoll_targets) && v.epoll_targets.length > 0) s.epollTargets = (v.epoll_targets as number[]).map(Number);
     out.set(s.id, s);
   }
   return out;

@@ -13,7 +13,7 @@ import { openImagePath, S_IFDIR } from '../shared/image-paths.js';
 import { regFile } from '../shared/file-entries.js';
 import { finishShmem, shmemFds } from '../shared/shmem.js';
 import { SharedState, type TaskCtx } from '../shared/task-ctx.js';
-import { FD_CLOEXEC, F_SETFD, O_CLOEXEC, O_PATH } from '../shared/constants.js';
+import { FD_CLOEXEC, F_DUPFD_CLOEXEC, F_SETFD, O_CLOEXEC, O_PATH } from '../shared/constants.js';
 import { writeI32 } from '../sys/native-endian.js';
 
 const F_SETOWN_EX = 15;
@@ -91,6 +91,31 @@ function restoreFs(ctx: TaskCtx): void {
 interface Opened { ctx: TaskCtx; fd: number }
 
 /**
+ * A new descriptor in `ctx` of the open file `id` (the caller closes it): a copy of the one a
+ * process of the tree holds, or, for a file no descriptor names (in flight in a unix queue),
+ * one its kind opens here once (kept until the tree's deferred work is done).
+ */
+export function descriptorOf(ctx: TaskCtx, id: number, why: string): number {
+  const inTree = ctx.tree.state('files', () => new Map<number, Opened>());
+  let held = inTree.get(id);
+  if (!held) {
+    const file = ctx.img.files.get(id);
+    const kind = file && fdKindOfType(file.type);
+    const entry = kind && (file[kind.field] as MessageValue | undefined);
+    if (!file || !kind || !entry) throw new RestoreError('UNSUPPORTED', `${why}: file ${id} in flight is a ${String(file?.type ?? 'missing')} file cryo cannot restore`);
+    const fds = ctx.img.fdinfo.map((f) => num(f.fd));
+    const session = new Session(ctx, Math.max(0, ...fds) + 1);
+    const fd = kind.restore({ ctx, session, file, entry, fdi: {}, target: -1, why: `${why}, file ${id} in flight` });
+    session.runLater();
+    setOwner(ctx, fd, entry.fown as MessageValue | undefined);
+    held = { ctx, fd };
+    inTree.set(id, held);
+    ctx.tree.later(() => ctx.call('close', fd));
+  }
+  return held.ctx === ctx ? Number(ctx.call('fcntl', held.fd, F_DUPFD_CLOEXEC, 0)) : ctx.importFd(held.ctx, held.fd);
+}
+
+/**
  * Every descriptor of the task at its number, then cwd/root/umask. `opts.deferShmem`: the shared
  * memory objects stay parked (other processes of a tree still take them) until `finishShmem`.
  */
@@ -102,6 +127,8 @@ export function restoreFiles(ctx: TaskCtx, opts: { deferShmem?: boolean } = {}):
   // Descriptors of one file id share one open file description (offset, flags), as dup made them.
   const opened = new Map<number, number>();
   const inTree = ctx.tree.state('files', () => new Map<number, Opened>());
+  // Kinds reach files in flight through it (src/files/unix-socket.ts), without importing this module.
+  ctx.tree.state('descriptorOf', () => descriptorOf);
   for (const fdi of fds) {
     const target = num(fdi.fd);
     const cloexec = (num(fdi.flags) & FD_CLOEXEC) !== 0;

@@ -1,17 +1,22 @@
 // Files the task held open after they were unlinked ("ghost files", remap-fpath.img +
-// ghost-file-N.img). Restore puts each one back at its old path for as long as the task needs
-// to open (or map) it, then unlinks it again: the task ends up with the same name
-// "(deleted)" and the same content, and nothing stays in the file system.
+// ghost-file-N.img), and removed directories it held open or worked in. Restore puts each one
+// back at its old path for as long as the task needs to open (or map) it, then unlinks it
+// again: the task ends up with the same name "(deleted)" and the same content, and nothing
+// stays in the file system.
 
 import { closeSync, fchmodSync, fchownSync, fstatSync, futimesSync, ftruncateSync, writeSync, constants as fsc } from 'node:fs';
 import path from 'node:path';
 import type { MessageValue } from '../images/value.js';
 import { imageFileName } from '../images/names.js';
 import { RestoreError } from '../shared/restore-error.js';
+import { O_DIRECTORY } from '../shared/constants.js';
 import type { RestoreImages } from '../shared/restore-images.js';
 import { rawSyscall } from '../sys/index.js';
-import { openNoSymlinks, unlinkIfSame } from '../sys/safe-path.js';
+import { mkdirAt, openNoSymlinks, unlinkIfSame } from '../sys/safe-path.js';
 import { checkCleanPath, checkFreePath, S_IFMT, S_IFREG, S_ISXID } from '../shared/image-paths.js';
+
+const S_IFDIR = 0o040000;
+const RESOLVE_BENEATH = 0x08;
 
 const O_CLOEXEC = 0o2000000;
 const S_ISUID = 0o4000;
@@ -50,8 +55,9 @@ export function ghostFiles(img: RestoreImages): { ghosts: Map<number, Ghost>; un
 export function checkGhost(img: RestoreImages, g: Ghost, name: string, why: string, type: number | undefined, allowSetid = false): void {
   if (!img.all.has(g.image)) throw new RestoreError('IMAGE_MISSING', `${path.join(img.dir, g.image)} is missing: ${img.dir} is not a complete dump`);
   const mode = num(img.all.get(g.image)!.entries[0]?.value.mode);
-  if ((mode & S_IFMT) !== S_IFREG || (type !== undefined && type !== S_IFREG)) {
-    throw new RestoreError('UNSUPPORTED', `the deleted file ${name} (${why}) is not a regular file (mode 0${mode.toString(8)}); cryo recreates deleted regular files only`);
+  const kind = mode & S_IFMT;
+  if ((kind !== S_IFREG && kind !== S_IFDIR) || (type !== undefined && type !== kind)) {
+    throw new RestoreError('UNSUPPORTED', `the deleted file ${name} (${why}) is not a regular file or a directory (mode 0${mode.toString(8)}); cryo recreates deleted regular files and directories only`);
   }
   checkFreePath(name, why, 'was deleted at dump time and exists again now');
   const setid = mode & S_ISXID;
@@ -67,8 +73,8 @@ export function checkGhost(img: RestoreImages, g: Ghost, name: string, why: stri
   }
 }
 
-/** A file restore made, to be unlinked again only if it is still that file. */
-interface Made { dirfd: number; base: string; dev: number; ino: number }
+/** A file (or directory) restore made, to be unlinked again only if it is still that file. */
+interface Made { dirfd: number; base: string; dev: number; ino: number; dir: boolean }
 
 /** The ghosts, created at their old paths (call `remove` once the task has them open). */
 export class GhostFiles {
@@ -93,8 +99,9 @@ export class GhostFiles {
     const entries = this.img.all.get(g.image)!.entries;
     const head = entries[0]!.value;
     const mode = num(head.mode);
-    if ((mode & S_IFMT) !== S_IFREG) {
-      throw new RestoreError('UNSUPPORTED', `the deleted file ${name} is not a regular file (mode 0${mode.toString(8)}); cryo recreates deleted regular files only`);
+    const isDir = (mode & S_IFMT) === S_IFDIR;
+    if ((mode & S_IFMT) !== S_IFREG && !isDir) {
+      throw new RestoreError('UNSUPPORTED', `the deleted file ${name} is not a regular file or a directory (mode 0${mode.toString(8)}); cryo recreates deleted regular files and directories only`);
     }
     checkCleanPath(name, 'a deleted file');
     // In its directory, reached without a symbolic link; O_EXCL never follows one at the end.
@@ -104,15 +111,22 @@ export class GhostFiles {
     let fd: number;
     try {
       if (!fstatSync(dirfd).isDirectory()) throw new RestoreError('FAILED', `${dir}, the directory of the deleted file ${name}, is no longer a directory`);
-      fd = Number(rawSyscall('openat', dirfd, Buffer.from(`${base}\0`), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | O_CLOEXEC, 0o600));
+      if (isDir) {
+        mkdirAt(dirfd, base, 0o700);
+        fd = openNoSymlinks(base, O_DIRECTORY | O_CLOEXEC, dirfd, RESOLVE_BENEATH);
+      } else {
+        fd = Number(rawSyscall('openat', dirfd, Buffer.from(`${base}\0`), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | O_CLOEXEC, 0o600));
+      }
     } catch (e) {
       closeSync(dirfd);
       throw e;
     }
     const st = fstatSync(fd);
-    this.made.push({ dirfd, base, dev: st.dev, ino: st.ino });
+    this.made.push({ dirfd, base, dev: st.dev, ino: st.ino, dir: isDir });
     try {
-      if (head.chunks === true) {
+      if (isDir) {
+        // nothing to write: a removed directory is empty
+      } else if (head.chunks === true) {
         for (const c of entries.slice(1)) writeAll(fd, c.extra as Buffer, num(c.value.off));
         ftruncateSync(fd, num(head.size));
       } else {
@@ -130,9 +144,10 @@ export class GhostFiles {
 
   /** Unlinks every recreated file that is still the one restore made (idempotent; used on success and failure). */
   remove(): void {
-    for (const m of this.made.splice(0)) {
+    // Last made first: a removed directory inside another goes before it.
+    for (const m of this.made.splice(0).reverse()) {
       try {
-        unlinkIfSame(m.dirfd, m.base, m);
+        unlinkIfSame(m.dirfd, m.base, m, m.dir);
       } finally {
         closeSync(m.dirfd);
       }

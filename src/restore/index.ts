@@ -21,6 +21,7 @@ import { restoreFiles } from './files.js';
 import { GhostFiles } from './ghost-files.js';
 import { checkCreds, installSeccomp, queueSignals, restoreCreds, restoreTaskState, restoreThreadState } from './task-state.js';
 import { checkThreads, createThreads } from './threads.js';
+import { checkProcAttrs, restoreProcAttrs } from './proc-attrs.js';
 import { checkLocks, lockEntries, restoreLocks } from '../files/locks.js';
 import type { MessageValue } from '../images/value.js';
 
@@ -143,6 +144,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     preflight(p, arch);
     checkThreads(p, arch);
     for (const t of p.threads) checkCreds(t.core);
+    checkProcAttrs(p.core.tc as MessageValue | undefined, p.pid);
   }
   const locks = lockEntries(img.all);
   checkLocks(locks, (p) => {
@@ -184,6 +186,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     const threadsOf = new Map<TaskCtx, TaskCtx[]>();
     for (const ctx of ctxs) {
       restoreTaskState(ctx, { shellJob: opts.shellJob ?? false, sessionDone: true });
+      restoreProcAttrs(ctx, ctx.img.core.tc as MessageValue | undefined);
       // Threads are made while the task still has cryo's privileges (clone3 with set_tid needs them).
       const threads = createThreads(ctx, stubs.of(ctx.pid));
       for (const t of threads) restoreThreadState(t);

@@ -67,8 +67,9 @@ export function checkCpu(img: RestoreImages, arch: Arch): void {
 export function checkSupported(img: RestoreImages): void {
   const tc = img.core.tc as MessageValue | undefined;
   if (tc === undefined) throw new RestoreError('IMAGE_INCONSISTENT', `core-${img.pid}.img has no task core`);
-  if (num(tc.task_state) !== 1) {
-    throw new RestoreError('UNSUPPORTED', `process ${img.pid} was dumped in task state ${tc.task_state} (not running); cryo restores running processes only`);
+  // Alive or stopped (a stopped job comes back stopped, src/restore/resume.ts).
+  if (num(tc.task_state) !== 1 && num(tc.task_state) !== 3) {
+    throw new RestoreError('UNSUPPORTED', `process ${img.pid} was dumped in task state ${tc.task_state} (not running); cryo restores running and stopped processes only`);
   }
   for (const v of (img.mm.vmas as MessageValue[] | undefined) ?? []) {
     const k = vmaKind(num(v.status));

@@ -8,7 +8,7 @@
 
 import type { MessageValue } from '../images/value.js';
 import { readMaps } from '../proc/index.js';
-import { ptrace, processVmWritev, waitForStop, stopSig } from '../sys/index.js';
+import { kill, ptrace, processVmWritev, waitForStop, stopSig } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
 import { getAbiRegs, setAbiRegs } from '../inject/index.js';
 import { unmapScratch } from './memory.js';
@@ -16,6 +16,8 @@ import { threadInfoOf } from './preflight.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 
 const SIGTRAP = 5;
+const SIGSTOP = 19;
+const TASK_STOPPED = 3;
 
 const big = (v: unknown): bigint => BigInt((v ?? 0) as bigint | number);
 const hex = (v: bigint) => `0x${v.toString(16)}`;
@@ -36,6 +38,10 @@ export function resumeTask(ctx: TaskCtx, threads: readonly TaskCtx[] = []): void
   const frames = all.map(writeFrame);
   unmapScratch(ctx);
   all.forEach((t, i) => sigreturn(t, frames[i]!));
+  // A stopped job: its stop signal waits for it, so it stops again before running a single
+  // instruction (and its parent hears of the stop, as CRIU restores it).
+  const tc = ctx.img.core.tc as MessageValue | undefined;
+  if (Number(tc?.task_state ?? 1) === TASK_STOPPED) kill(ctx.pid, Number(tc?.stop_signo ?? 0) || SIGSTOP);
   for (const t of [...threads, ctx]) ptrace.detach(t.tid, 0);
 }
 

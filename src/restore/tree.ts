@@ -152,7 +152,9 @@ function makeExit(b: Building, status: number): void {
     b.inj.call('prctl', PR_SET_DUMPABLE, 0); // no core file
     ptrace.setSigmask(b.pid, 0n);
     kill(b.pid, sig);
-    ptrace.cont(b.pid, 0);
+    try {
+      ptrace.cont(b.pid, 0);
+    } catch { /* SIGKILL ended it at once: there is nothing to continue */ }
   } else {
     try {
       b.inj.raw('exit_group', (status >> 8) & 0xff);

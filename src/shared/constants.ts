@@ -12,6 +12,7 @@ export const O_NOCTTY = 0o400;
 export const O_TRUNC = 0o1000;
 export const O_NONBLOCK = 0o4000;
 export const O_DIRECT = hostKernelAbi().openFlags.O_DIRECT;
+export const O_DIRECTORY = hostKernelAbi().openFlags.O_DIRECTORY;
 export const O_CLOEXEC = 0o2000000;
 /** Open flags the kernel drops after open; passing them again would create or truncate. */
 export const O_OPEN_ONLY = O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC;

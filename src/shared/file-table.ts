@@ -83,6 +83,9 @@ export function elfBuildId(fd: number): number[] | undefined {
   return undefined;
 }
 
+/** An open file of the dumped tree: one descriptor of it (pid, fd), its inode and its file id. */
+export interface OpenedFile { pid: number; fd: number; dev: number; ino: number; id: number }
+
 export class FileTable {
   private nextId = 1;
   private nextGhostId = 1;
@@ -103,12 +106,18 @@ export class FileTable {
   readonly locks = new LockTable();
   private readonly special = new Map<string, number>();
   private readonly ghostByInode = new Map<string, number>();
+  /** Names of the ghost files, by kernel device number and inode ('DEV:INO'). */
+  private readonly ghostNames = new Map<string, string>();
   private readonly pipesDumped = new Set<bigint>();
   private readonly fifosDumped = new Set<bigint>();
   private readonly memfdInodes = new Map<string, number>();
 
   /** Images of one file each (tcp-stream-INODE.img), written as they are. */
   readonly images: { key: ImageFileKey; id: number | bigint; magic: string; entries: { value: MessageValue; extra?: ExtraValue }[] }[] = [];
+  /** Every open file given an id, by the first descriptor found (kcmp finds a file's other descriptors and holders). */
+  readonly opened: OpenedFile[] = [];
+  /** Work that needs every process's descriptors dumped first (an epoll's targets held by another process). */
+  private readonly afterTree: (() => void)[] = [];
   /** What kinds left to do when the dump ends (a TCP connection held in repair mode): see `finish`. */
   readonly finishers: ((taskRunsOn: boolean) => void)[] = [];
 
@@ -124,6 +133,22 @@ export class FileTable {
       try { f(taskRunsOn); } catch (e) { failures.push((e as Error).message); }
     }
     return failures;
+  }
+
+  /** The name of a deleted file the tree holds open, by kernel device number and inode (restore makes it again). */
+  ghostName(kdev: number, ino: bigint): string | undefined {
+    return this.ghostNames.get(`${kdev}:${ino}`);
+  }
+
+  /** Queues `fn` until every process of the tree has had its descriptors dumped. */
+  whenTreeDumped(fn: () => void): void {
+    this.afterTree.push(fn);
+  }
+
+  /** Runs what `whenTreeDumped` queued (the dump calls it once, with every task still frozen). */
+  treeDumped(): void {
+    // In order, including work queued meanwhile (a file in flight that is an epoll).
+    while (this.afterTree.length > 0) this.afterTree.shift()!();
   }
 
   newId(): number {
@@ -153,7 +178,10 @@ export class FileTable {
         closeSync(fd);
       }
     }
-    if (st.nlink === 0n && (st.isFile() || st.isDirectory() === false)) this.addGhost(id, openPath, st);
+    if (st.nlink === 0n) {
+      this.addGhost(id, openPath, st);
+      this.ghostNames.set(`${kernelDev(st.dev)}:${st.ino}`, name);
+    }
     else this.stats.push({ id, mtimeSec: st.mtimeNs / 1_000_000_000n, mtimeNsec: Number(st.mtimeNs % 1_000_000_000n), size: st.size, dev: st.dev, ino: st.ino });
     return reg;
   }
@@ -206,8 +234,9 @@ export class FileTable {
     const seen = fifo ? this.fifosDumped : this.pipesDumped;
     if (seen.has(inode)) return;
     seen.add(inode);
-    const { data, size } = peekPipe(readFd);
-    if (data.length === 0) return;
+    const { data, size, defaultSize } = peekPipe(readFd);
+    // An empty pipe needs an entry only for a buffer size of its own (F_SETPIPE_SZ).
+    if (data.length === 0 && size === defaultSize) return;
     (fifo ? this.fifoData : this.pipesData).push({ value: { pipe_id: Number(inode & 0xffffffffn), bytes: data.length, size }, extra: data });
   }
 
@@ -290,11 +319,12 @@ function dataRuns(fd: number, size: bigint, align: bigint): { off: bigint; data:
 }
 
 /** The bytes in a pipe's buffer, duplicated with tee() into a pipe of cryo's own: the task keeps them. */
-function peekPipe(readFd: number): { data: Buffer; size: number } {
+function peekPipe(readFd: number): { data: Buffer; size: number; defaultSize: number } {
   const size = Number(rawSyscall('fcntl', readFd, F_GETPIPE_SZ, 0));
   const fds = new Int32Array(2);
   rawSyscall('pipe2', fds, O_NONBLOCK | O_CLOEXEC);
   try {
+    const defaultSize = Number(rawSyscall('fcntl', fds[1]!, F_GETPIPE_SZ, 0));
     rawSyscall('fcntl', fds[1]!, F_SETPIPE_SZ, size);
     let n = 0;
     try {
@@ -304,7 +334,7 @@ function peekPipe(readFd: number): { data: Buffer; size: number } {
     }
     const data = Buffer.alloc(n);
     for (let got = 0; got < n;) got += readSync(fds[0]!, data, got, n - got, null);
-    return { data, size };
+    return { data, size, defaultSize };
   } finally {
     closeSync(fds[0]!);
     closeSync(fds[1]!);

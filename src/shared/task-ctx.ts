@@ -25,8 +25,9 @@ export class SharedState {
     this.queued.push(fn);
   }
 
+  /** Runs the queued work in order, including work queued meanwhile. */
   runLater(): void {
-    for (const fn of this.queued.splice(0)) fn();
+    while (this.queued.length > 0) this.queued.shift()!();
   }
 }
 

@@ -114,3 +114,16 @@ test('refusals: a watch whose path and handle are gone, a pidfd of a process not
     t.cleanup();
   }
 });
+
+test('inotify watching a file deleted since but held open: the watch comes back on that file (restored as a ghost)', async () => {
+  const g = await startAndDump('rt-inotify-gone');
+  all.push(g);
+  const ify = entries(g.images, 'files.img').find((f) => f.type === 'INOTIFY')!.ify as MessageValue;
+  const w2 = (ify.wd as MessageValue[]).find((w) => Number(w.wd) === 2)!;
+  assert.equal(String((w2.f_handle as MessageValue).path), path.join(g.target.dir, 'f'));
+  assert.equal(await restoreAndFinish(g), 'PASS');
+  assert.match(await restoreAndFinish(g, (dir) => editImage(dir, 'files.img', (e) => {
+    const w = ((e.find((f) => f.type === 'INOTIFY')!.ify as MessageValue).wd as MessageValue[]).find((x) => Number(x.wd) === 2)!;
+    (w.f_handle as MessageValue).path = path.join(g.target.dir, 'other');
+  })), /^FAIL: a write to fd \d+: watch 2 reported 0x0, want IN_MODIFY/);
+});

@@ -72,13 +72,32 @@ test('character devices: /dev/null, /dev/zero, /dev/urandom with their flags', a
   assert.match(other, /^FAIL: fd 5 is device 1:7, want 1:5/);
 });
 
-test('a pipe and a FIFO with data in their buffers, both ends held', async () => {
+test('a pipe and a FIFO with data in their buffers, both ends held, a pipe end opened again with its own flags', async () => {
   const d = await dumped('rt-files-pipe');
   assert.equal(await restoreAndFinish(d), 'PASS');
   const pipe = await restoreAndFinish(d, (dir) => editExtra(path.join(dir, 'pipes-data.img'), (b) => Buffer.from(b.toString().toUpperCase())));
   assert.match(pipe, /^FAIL: the pipe holds 'BYTES QUEUED IN THE PIPE', want 'bytes queued in the pipe'/);
   const fifo = await restoreAndFinish(d, (dir) => editExtra(path.join(dir, 'fifo-data.img'), (b) => Buffer.from(b.toString().replace('fifo', 'FIFO'))));
   assert.match(fifo, /^FAIL: the fifo holds 'bytes queued in the FIFO', want 'bytes queued in the fifo'/);
+  // Each open end keeps its own flags: O_NONBLOCK set in the image for fd 8's file shows on fd 8 only.
+  const nonblock = await restoreAndFinish(d, (dir) => {
+    const fdi = readdirSync(dir).find((n) => /^fdinfo-\d+\.img$/.test(n))!;
+    const id = decodeImageFile(path.join(dir, fdi)).entries.find((e) => Number(e.value.fd) === 8)!.value.id;
+    editImage(dir, 'files.img', (e) => { const p = e.find((f) => f.id === id)!.pipe as MessageValue; p.flags = Number(p.flags) | 0o4000; });
+  });
+  assert.match(nonblock, /^FAIL: fd 8 flags 0\d*4001, want O_WRONLY/);
+  // The empty pipe's own buffer size is in pipes-data.img (no bytes), as CRIU writes it.
+  const size = await restoreAndFinish(d, (dir) => editImage(dir, 'pipes-data.img', (es) => { es.find((e) => Number(e.bytes) === 0)!.size = 131072; }));
+  assert.match(size, /^FAIL: empty pipe buffer 131072 bytes, want 262144/);
+});
+
+test('a removed working directory, also held open: recreated for the restore, removed again', async () => {
+  const d = await dumped('rt-cwd-gone');
+  const ghosts = readdirSync(d.images).filter((n) => /^ghost-file-\d+\.img$/.test(n));
+  assert.equal(ghosts.length, 1, 'one ghost: the directory (cwd and fd share it)');
+  assert.equal(await restoreAndFinish(d), 'PASS');
+  const mode = await restoreAndFinish(d, (dir) => editImage(dir, ghosts[0]!, ([g]) => { g!.mode = 0o40700; }));
+  assert.match(mode, /^FAIL: cwd mode 0700, want 0751/);
 });
 
 test('working directory, root (chroot) and umask', async () => {

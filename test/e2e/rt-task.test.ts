@@ -4,6 +4,7 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import type { MessageValue } from '../../src/images/value.js';
 import { editImage } from '../helpers/restore-env.js';
 import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
@@ -80,4 +81,18 @@ test('seccomp: a filter that makes getppid() fail with ENOMSG, restored last', a
     f.filter = prog;
   }));
   assert.match(out, /^FAIL: getppid\(\) gave -1 errno 43 .*want -1 errno 42/);
+});
+
+test('oom_score_adj and the audit login uid (written from /proc, not by a system call)', async () => {
+  const d = await dumped('rt-task-proc');
+  assert.equal(await restoreAndFinish(d), 'PASS');
+  const out = await restoreAndFinish(d, editCore(d, (tc) => { tc.oom_score_adj = 300; }));
+  assert.match(out, /^FAIL: oom_score_adj 300, want 400/);
+  const login = await restoreAndFinish(d, editCore(d, (tc) => { tc.loginuid = 1000; }));
+  assert.match(login, /^FAIL: loginuid 1000, want 4321/);
+  // Lower than cryo's own needs CAP_SYS_RESOURCE: refused before anything starts where cryo lacks it.
+  const capEff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]}`);
+  const lower = restoreAndFinish(d, editCore(d, (tc) => { tc.oom_score_adj = -100; }));
+  if ((capEff >> 24n) & 1n) assert.match(await lower, /^FAIL: oom_score_adj -100, want 400/);
+  else await assert.rejects(lower, /had oom_score_adj -100, lower than cryo's own \d+: lowering it needs CAP_SYS_RESOURCE/);
 });

@@ -40,7 +40,7 @@ function allGone(pids: number[], ms = 5000): number[] {
 
 function treePids(d: Dumped): Record<string, number> {
   const r = d.target.ready;
-  return { root: d.pid, c1: Number(r.c1), c2: Number(r.c2), c3: Number(r.c3), c4: Number(r.c4), g1: Number(r.g1) };
+  return { root: d.pid, c1: Number(r.c1), c2: Number(r.c2), c3: Number(r.c3), c4: Number(r.c4), c5: Number(r.c5), c6: Number(r.c6), g1: Number(r.g1) };
 }
 
 /**
@@ -76,7 +76,7 @@ async function tree(): Promise<Dumped> {
   return dumped;
 }
 
-test('a process tree comes back: PIDs, parents, groups, session, zombie, shared pipe/file/memory', async () => {
+test('a process tree comes back: PIDs, parents, groups, session, zombies (exited, killed, faulted), shared pipe/file/memory', async () => {
   const d = await tree();
   const p = treePids(d);
   const ps = entries(d.images, 'pstree.img');
@@ -88,6 +88,8 @@ test('a process tree comes back: PIDs, parents, groups, session, zombie, shared 
   const zombie = entries(d.images, `core-${p.c4}.img`)[0]!.tc as MessageValue;
   assert.equal(Number(zombie.task_state), 2);
   assert.equal(Number(zombie.exit_code), 7 << 8);
+  assert.equal(Number((entries(d.images, `core-${p.c5}.img`)[0]!.tc as MessageValue).exit_code), 9);
+  assert.equal(Number((entries(d.images, `core-${p.c6}.img`)[0]!.tc as MessageValue).exit_code), 11);
   // One open file description of shared.txt in root and c1: one file id in both fdinfo images.
   const ids = (pid: number) => Number((entries(d.images, `ids-${pid}.img`)[0]!).files_id);
   const sharedId = (pid: number) => entries(d.images, `fdinfo-${ids(pid)}.img`).find((f) => Number(f.fd) === 4)!.id;
@@ -111,6 +113,10 @@ test("a changed zombie exit status makes the restored tree FAIL", async () => {
     (es[0]!.tc as MessageValue).exit_code = 9 << 8;
   }));
   assert.match(out, /^FAIL: zombie c4 \d+ exited with 9 \(want 7\)/);
+  const killed = await restoreTree(d, (dir) => editImage(dir, `core-${p.c5}.img`, (es) => {
+    (es[0]!.tc as MessageValue).exit_code = 15;
+  }));
+  assert.match(killed, /^FAIL: zombie c5 \d+: status 0xf, want killed by SIGKILL/);
 });
 
 test('a tree holding file locks (an flock in c1, a POSIX lock in c2) comes back with them', async () => {

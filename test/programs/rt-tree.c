@@ -3,6 +3,7 @@
  *                                   -> c2 (its own group; holds a POSIX write lock on DIR/posix.lock bytes 0-9)
  *                                   -> c3 (the group of its sibling c2; holds the write end of a pipe with 16 bytes)
  *                                   -> c4 (exits at once with code 7: a zombie the root collects after restore)
+ *                                   -> c5, c6 (zombies killed by SIGKILL and by a SIGSEGV fault)
  * c2 holds the pipe's read end. root and c1 share one open file description of DIR/shared.txt (one
  * offset); c1 holds an flock on DIR/flock.lock. A 2-page shared anonymous mapping made before the
  * forks is seen by all. Modes: "nolocks" leaves the file locks out.
@@ -12,10 +13,11 @@
 #include "rt.h"
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 static volatile unsigned *shm;
-static pid_t root, c1, c2, c3, c4, g1;
+static pid_t root, c1, c2, c3, c4, c5, c6, g1;
 static int shared_fd, pipefd[2];
 static const char pipe_msg[] = "tree pipe data!!"; /* 16 bytes */
 static int locks = 1;
@@ -128,12 +130,21 @@ int main(int argc, char **argv) {
   c3 = spawn(run_c3);
   c4 = fork();
   if (c4 == 0) _exit(7);
+  c5 = fork();
+  if (c5 == 0) { kill(getpid(), SIGKILL); _exit(1); }
+  c6 = fork();
+  if (c6 == 0) {
+    struct rlimit no = { 0, 0 };
+    setrlimit(RLIMIT_CORE, &no);
+    *(volatile int *)(long)argc = 0; /* argc is a small number: an address that faults */
+    _exit(1);
+  }
   close(pipefd[0]); close(pipefd[1]);
   siginfo_t si;
-  if (waitid(P_PID, c4, &si, WEXITED | WNOWAIT) < 0) RT_FAIL("waitid");
+  if (waitid(P_PID, c4, &si, WEXITED | WNOWAIT) < 0 || waitid(P_PID, c5, &si, WEXITED | WNOWAIT) < 0 || waitid(P_PID, c6, &si, WEXITED | WNOWAIT) < 0) RT_FAIL("waitid");
   for (int i = 0; i < 500 && !(shm[11] && shm[12] && shm[13]); i++) usleep(10000);
   if (!(shm[11] && shm[12] && shm[13])) RT_FAIL("children did not get ready");
-  rt_ready("c1=%d c2=%d c3=%d c4=%d g1=%d\n", c1, c2, c3, c4, shm[10]);
+  rt_ready("c1=%d c2=%d c3=%d c4=%d c5=%d c6=%d g1=%d\n", c1, c2, c3, c4, c5, c6, shm[10]);
   rt_wait_term();
 
   if (getpgid(c1) != root || getpgid(c2) != c2 || getpgid(c3) != c2 || getpgid(shm[10]) != root) {
@@ -158,6 +169,9 @@ int main(int argc, char **argv) {
   reap(c2, "c2", 0);
   reap(c3, "c3", 0);
   reap(c4, "zombie c4", 7);
+  int st;
+  if (waitpid(c5, &st, 0) != c5 || !WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL) RT_FAIL("zombie c5 %d: status %#x, want killed by SIGKILL", c5, st);
+  if (waitpid(c6, &st, 0) != c6 || !WIFSIGNALED(st) || WTERMSIG(st) != SIGSEGV) RT_FAIL("zombie c6 %d: status %#x, want killed by SIGSEGV", c6, st);
   if (shm[1] != 0xc1 || shm[2] != 0xc2 || shm[4] != 0xc3) RT_FAIL("shared memory: %x %x %x", shm[1], shm[2], shm[4]);
   off_t after = lseek(shared_fd, 0, SEEK_CUR);
   if (before != 10 || after != 11) RT_FAIL("shared offset: %ld then %ld (want 10 then 11)", (long)before, (long)after);

@@ -6,6 +6,8 @@
  *   l      STREAM listener on DIR/listen.sock; c a client of it, s its accepted end ("client-hello"
  *          queued at s, "server-hi" at c); p a second client not accepted yet
  *   a      STREAM listener on the abstract name @cryo-rt-unix-PID
+ *   b      STREAM socket bound to @cryo-rt-unix-b-PID, neither listening nor connected (it
+ *          listens after restore and takes a connection)
  *   d      DGRAM bound to DIR/dgram.sock; k a DGRAM client connected to it; u an unbound DGRAM
  *          socket; queued at d: "u-to-d-1" (from u), "k-to-d" (from k)
  *   e      DGRAM bound to the abstract name @cryo-rt-unix-e-PID; queued: "u-to-e-1", "u-to-e-2" (from u)
@@ -126,13 +128,14 @@ static pid_t outside(int keep) {
 int main(int argc, char **argv) {
   rt_start(argc, argv);
   if (chdir(argv[2])) RT_FAIL("chdir");
-  char listen_path[600], dgram_path[600], ext_path[600], gone_path[600], abs_a[64], abs_e[64];
+  char listen_path[600], dgram_path[600], ext_path[600], gone_path[600], abs_a[64], abs_e[64], abs_b[64];
   snprintf(listen_path, sizeof listen_path, "%s/listen.sock", argv[2]);
   snprintf(dgram_path, sizeof dgram_path, "%s/dgram.sock", argv[2]);
   snprintf(ext_path, sizeof ext_path, "%s/ext.sock", argv[2]);
   snprintf(gone_path, sizeof gone_path, "%s/gone.sock", argv[2]);
   snprintf(abs_a, sizeof abs_a, "cryo-rt-unix-%d", getpid());
   snprintf(abs_e, sizeof abs_e, "cryo-rt-unix-e-%d", getpid());
+  snprintf(abs_b, sizeof abs_b, "cryo-rt-unix-b-%d", getpid());
 
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) RT_FAIL("socketpair stream");
@@ -168,6 +171,7 @@ int main(int argc, char **argv) {
   int p = connect_to(SOCK_STREAM, listen_path, 0);
 
   int a = sock_at(SOCK_STREAM, abs_a, 1, 1);
+  int b = sock_at(SOCK_STREAM, abs_b, 1, 0);
 
   int d = sock_at(SOCK_DGRAM, dgram_path, 0, 0);
   int k = connect_to(SOCK_DGRAM, dgram_path, 0);
@@ -257,6 +261,14 @@ int main(int argc, char **argv) {
   if (access(gone_path, F_OK) == 0) RT_FAIL("the deleted name %s exists again", gone_path);
   struct stat ls;
   if (stat(listen_path, &ls) || (ls.st_mode & 07777) != 0711) RT_FAIL("listen.sock mode %o, want 711", ls.st_mode & 07777);
+
+  named(b, "bound stream", abs_b, 1);
+  if (listen(b, 1)) RT_FAIL("listen on the bound stream socket: %s", strerror(errno));
+  int bc = connect_to(SOCK_STREAM, abs_b, 1);
+  int bs = accept(b, NULL, NULL);
+  if (bs < 0) RT_FAIL("accept on the bound stream socket: %s", strerror(errno));
+  put(bc, "to-b");
+  get(bs, "bound stream", "to-b");
 
   if (x >= 0 && !strcmp(rt_mode, "outside-dgram")) put(x, "after-restore");
   rt_pass();
