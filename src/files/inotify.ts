@@ -14,7 +14,6 @@ import type { FdKind } from './kind.js';
 import { isAnon, setFileFlags, taskCall } from './anon.js';
 import { O_CLOEXEC, big, num } from '../shared/constants.js';
 import { fhEntry, pathOfHandle } from './fhandle.js';
-import { ghostFiles } from '../restore/ghost-files.js';
 
 /** IN_ALL_EVENTS plus the watch options that survive in the mark (IN_EXCL_UNLINK, IN_ONESHOT). */
 const WATCH_MASK = 0xfff | 0x04000000 | 0x80000000;
@@ -53,7 +52,7 @@ export const inotifyKind: FdKind = {
   },
   check(img, entry, why) {
     // Ghost files exist again only from the files step on: their names count as found.
-    const ghosts = new Set([...ghostFiles(img).ghosts.values()].map((g) => String((img.files.get(g.origId)?.reg as MessageValue | undefined)?.name)));
+    const ghosts = new Set((img.all.get('remap-fpath.img')?.entries ?? []).map((e) => String((img.files.get(num(e.value.orig_id))?.reg as MessageValue | undefined)?.name)));
     for (const w of watches(entry)) {
       const hint = (w.f_handle as MessageValue | undefined)?.path;
       if (watchPath(w) !== undefined || (hint !== undefined && ghosts.has(String(hint)))) continue;
