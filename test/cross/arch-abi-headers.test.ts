@@ -1,13 +1,14 @@
 // The per-architecture facts cryo and its tests rely on, proved against each architecture's own C headers
 // (glibc + kernel uapi, as the Debian cross compilers ship them): the syscall tables in
 // src/arch/<arch>/syscalls.ts and the ABI rows in test/helpers/arch-abi.ts. Runs on the build host; an
-// architecture whose compiler is not installed is skipped with the apt-get line that installs it.
+// architecture whose compiler is not installed is skipped with the apt-get line that installs it (under CI=true: fails).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
 import { syscallTableFor } from '../../src/sys/syscall-table.js';
 import { ARCH_ABI } from '../helpers/arch-abi.js';
 import { KERNEL_ABIS } from '../../src/arch/host-abi.js';
+import { toolSkip } from '../helpers/required-tool.js';
 
 /** The C compiler for a triplet: `<triplet>-gcc`, or the native `cc` when it targets that triplet. */
 function compilerFor(triplet: string): string | undefined {
@@ -47,7 +48,7 @@ function headerSyscalls(cc: string): Map<string, number> {
 
 for (const [nodeArch, abi] of Object.entries(ARCH_ABI)) {
   const cc = compilerFor(abi.triplet);
-  const skip = cc ? false : `no C compiler for ${abi.triplet} (apt-get install gcc-${abi.triplet} libc6-dev-${DEBIAN_ARCH[nodeArch]}-cross)`;
+  const skip = toolSkip(`a C compiler for ${abi.triplet}`, cc !== undefined, `apt-get install gcc-${abi.triplet} libc6-dev-${DEBIAN_ARCH[nodeArch]}-cross`);
 
   test(`${nodeArch}: the syscall table equals ${abi.triplet}'s <sys/syscall.h>`, { skip }, () => {
     const header = headerSyscalls(cc!);

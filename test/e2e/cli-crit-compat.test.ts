@@ -12,11 +12,10 @@ import { runCryo } from '../helpers/cryo-cli.js';
 import { PageWriter } from '../../src/images/pages.js';
 import { PE_PRESENT } from '../../src/images/flags.js';
 import { onlyOn } from '../helpers/arch-only.js';
+import { toolSkip } from '../helpers/required-tool.js';
 
 const CRIT = '/usr/bin/crit';
-const haveCrit = existsSync(CRIT);
-if (!haveCrit && process.env.CI === 'true') throw new Error(`${CRIT} is required in CI (Debian package criu)`);
-const skip = onlyOn(['x64'], 'fixtures dumped on x86_64') || (haveCrit ? false : `${CRIT} (Debian's crit 3.17) is not installed`);
+const skip = onlyOn(['x64'], 'fixtures dumped on x86_64') || toolSkip(`${CRIT} (Debian's crit 3.17)`, existsSync(CRIT), 'Debian package criu');
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'cryo-crit-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -10,6 +10,7 @@ import { after, test } from 'node:test';
 import { runCryo } from '../helpers/cryo-cli.js';
 import { fixturesDir } from '../helpers/paths.js';
 import { onlyOn } from '../helpers/arch-only.js';
+import { toolSkip } from '../helpers/required-tool.js';
 
 const skip = onlyOn(['x64'], 'fixtures dumped on x86_64');
 
@@ -54,8 +55,9 @@ test('info prints magic and count', { skip }, () => {
 });
 
 const CRIT = '/usr/bin/crit';
+const critSkip = toolSkip(CRIT, existsSync(CRIT), 'Debian package criu');
 for (const what of ['ps', 'fds', 'mems']) {
-  test(`x DIR ${what} prints what crit prints`, { skip: skip || (existsSync(CRIT) ? false : `${CRIT} not installed`) }, () => {
+  test(`x DIR ${what} prints what crit prints`, { skip: skip || critSkip }, () => {
     const r = runCryo(['x', tree, what]);
     assert.equal(r.status, 0, r.stderr.toString());
     const c = spawnSync(CRIT, ['x', tree, what], { encoding: 'utf8' });

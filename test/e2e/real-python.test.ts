@@ -11,8 +11,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../helpers/paths.js';
 import { dumpReal, findProgram, restoreReal, startReal, tcpConnectionsHeld, tcpExchange, waitUntil, type RealProgram } from '../helpers/real-program.js';
+import { toolSkip } from '../helpers/required-tool.js';
 
 const PYTHON = findProgram('/usr/bin/python3');
+const skip = toolSkip('/usr/bin/python3', PYTHON !== undefined, 'Debian package python3');
 const script = path.join(repoRoot, 'test', 'programs', 'real', 'threads-queue.py');
 
 interface State { pid: number; produced: number; consumed: number; token: number; ticks: number; errors: string[]; alive: string[] }
@@ -32,7 +34,7 @@ function checkState(s: State): void {
 let prog: RealProgram | undefined;
 after(() => prog?.cleanup());
 
-test('a Python program with several threads and a queue keeps running after restore', { timeout: 60_000, skip: PYTHON ? false : 'skip: /usr/bin/python3 is not installed (Debian package python3)' }, async (t) => {
+test('a Python program with several threads and a queue keeps running after restore', { timeout: 60_000, skip }, async (t) => {
   const p = (prog = startReal('python', [PYTHON!, script, 'out.txt']));
   const ready = await waitUntil('READY from the python program', 10_000, () => {
     const line = (() => { try { return readFileSync(path.join(p.dir, 'out.txt'), 'utf8'); } catch { return ''; } })();

@@ -8,8 +8,10 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { dumpReal, findProgram, freePort, restoreReal, startReal, tcpConnectionsHeld, tcpExchange, waitUntil, type RealProgram } from '../helpers/real-program.js';
+import { toolSkip } from '../helpers/required-tool.js';
 
 const REDIS = findProgram('/usr/bin/redis-server', '/usr/local/bin/redis-server');
+const skip = toolSkip('redis-server', REDIS !== undefined, 'Debian package redis-server');
 
 /** One RESP command as an array of bulk strings. */
 function command(...args: string[]): string {
@@ -75,7 +77,7 @@ async function lazyFreeInBackground(port: number, when: string): Promise<void> {
 let prog: RealProgram | undefined;
 after(() => prog?.cleanup());
 
-test('redis-server: keys written before the dump read back after restore, new clients connect', { timeout: 60_000, skip: REDIS ? false : 'skip: redis-server is not installed (Debian package redis-server)' }, async (t) => {
+test('redis-server: keys written before the dump read back after restore, new clients connect', { timeout: 60_000, skip }, async (t) => {
   const port = await freePort();
   const p = (prog = startReal('redis', [REDIS!, '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no', '--logfile', '']));
   await waitUntil('redis to answer PING', 10_000, async () => ((await redis(port, ['PING']))[0] === 'PONG' ? true : undefined));
