@@ -3,7 +3,7 @@
 // ptrace regsets, converts them to the image form and checks them, writes a
 // few changed values back through the image -> regset direction, and the
 // program checks it got exactly those changes.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -15,13 +15,21 @@ import { verifyTableAgainstCpuid } from '../../src/arch/x86_64/xsave.js';
 import type { X86_64Arch } from '../../src/arch/x86_64/index.js';
 import * as sys from '../../src/sys/index.js';
 import { onlyOn } from '../helpers/arch-only.js';
+import { avx512Skip } from '../helpers/cpu.js';
 
 const skip = onlyOn(['x64'], 'x86_64 registers and xsave');
 
 const pat = (n: number, w: number): number => (0xa5000000 | (n << 16) | w) >>> 0;
 const pat64 = (n: number, w: number): bigint => BigInt(pat(n, w)) | (BigInt(pat(n, w + 1)) << 32n);
 
-test('x86_64 registers: regsets -> image -> regsets against a live process', { skip, timeout: 30_000 }, async () => {
+const RBX_BACK = 0x0c0c0c0c0c0c0c0cn;
+
+/**
+ * Runs arch-regs under ptrace: reads its registers into the image form, checks them, writes r13, rbx
+ * (`rbx`) and a few vector words back, and returns what the program printed. The AVX-512 part is a
+ * subtest of `t`, skipped with the reason on a CPU without AVX-512.
+ */
+async function traceProgram(t: TestContext, rbx: bigint): Promise<{ out: string; code: number | null }> {
   const c = sys.hostCpuid();
   assert.ok(c, 'the sys layer offers cpuid on x86_64');
   const arch = archFor('x64', { cpuid: (l, s) => c.cpuid(l, s), xgetbv: (i) => c.xgetbv(i) }) as X86_64Arch;
@@ -37,6 +45,7 @@ test('x86_64 registers: regsets -> image -> regsets against a live process', { s
   try {
     while (!out.includes('\n')) await new Promise((r) => setTimeout(r, 5));
     const avx512 = out.startsWith('READY 1');
+    assert.equal(avx512, avx512Skip() === false, 'the program and the host agree on AVX-512');
     const pid = child.pid!;
     sys.ptrace.seize(pid);
     // Stop it once the asm block has loaded the registers (r12 = the marker).
@@ -74,7 +83,7 @@ test('x86_64 registers: regsets -> image -> regsets against a live process', { s
       for (let w = 4; w < 8; w++) assert.equal(ymmh[n * 4 + w - 4], pat(n, w), `ymm${n} word ${w}`);
     }
     assert.equal((xsave.xstate_bv as bigint) & 0x6n, 0x6n); // SSE, AVX in use (x87 need not be)
-    if (avx512) {
+    await t.test('AVX-512: zmm0-15 upper halves, zmm16-31 and k0-7 read through the tables', { skip: avx512Skip() }, () => {
       const zu = xsave.zmm_upper as bigint[];
       const hi = xsave.hi16_zmm as bigint[];
       const k = xsave.opmask_reg as bigint[];
@@ -82,10 +91,11 @@ test('x86_64 registers: regsets -> image -> regsets against a live process', { s
       for (let n = 16; n < 32; n++) for (let j = 0; j < 8; j++) assert.equal(hi[(n - 16) * 8 + j], pat64(n, 2 * j), `zmm${n}`);
       for (let n = 0; n < 8; n++) assert.equal(k[n], 0x0101010101010101n * BigInt(n + 1), `k${n}`);
       assert.equal((xsave.xstate_bv as bigint) & 0xe0n, 0xe0n);
-    }
+    });
 
     // Change a few values in the image and write them back.
     gp.r13 = 0x1313131313131313n;
+    gp.bx = rbx;
     xmm[3 * 4] = 0xdeadbeef;
     ymmh[7 * 4] = 0xfeedface;
     if (avx512) {
@@ -98,9 +108,20 @@ test('x86_64 registers: regsets -> image -> regsets against a live process', { s
     for (const [nt, buf] of arch.regsetsFromThreadInfo(ti)) sys.ptrace.setRegset(pid, nt, buf);
     sys.ptrace.detach(pid);
     const [code] = await closed;
-    assert.equal(out.trim().split('\n').pop(), 'PASS', out);
-    assert.equal(code, 0);
+    return { out, code: code as number | null };
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
+}
+
+test('x86_64 registers: regsets -> image -> regsets against a live process', { skip, timeout: 30_000 }, async (t) => {
+  const { out, code } = await traceProgram(t, RBX_BACK);
+  assert.equal(out.trim().split('\n').pop(), 'PASS', out);
+  assert.equal(code, 0);
+});
+
+test('x86_64 registers: the program notices a general register written back wrong', { skip, timeout: 30_000 }, async (t) => {
+  const { out, code } = await traceProgram(t, 0x42n);
+  assert.match(out, /^FAIL: rbx = 0x42, want 0xc0c0c0c0c0c0c0c$/m);
+  assert.equal(code, 1);
 });

@@ -5,7 +5,8 @@
 //   retries until it finds r12 = 0x1212121212121212), then PASS/FAIL.
 // The pattern (shared with test/e2e/arch-regs.test.ts): 32-bit word w of
 // vector register n = 0xA5000000 | n << 16 | w; k<n> = 0x0101010101010101 * (n + 1).
-// The tracer sets r13 = 0x1313131313131313, xmm3 word 0 = 0xdeadbeef,
+// The tracer sets r13 = 0x1313131313131313, rbx = RBX (argv[1], hex; default 0x0c0c0c0c0c0c0c0c),
+// xmm3 word 0 = 0xdeadbeef,
 // ymm7 word 4 = 0xfeedface and, with AVX-512, zmm9 word 12 = 0xc0ffee00,
 // zmm20 word 0 = 0xabad1dea and k2 = 0x123456789abcdef0.
 #include <cpuid.h>
@@ -98,8 +99,9 @@ __attribute__((noinline, target("avx512f,avx512bw"))) static void run_avx512(voi
         "xmm29", "xmm30", "xmm31", "k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7");
 }
 
-int main(void) {
+int main(int argc, char **argv) {
   close_inherited();
+  uint64_t rbx_want = argc > 1 ? strtoull(argv[1], NULL, 16) : 0x0c0c0c0c0c0c0c0cull;
   int avx512 = has_avx512();
   for (int n = 0; n < 32; n++)
     for (int w = 0; w < 16; w++) vin[n][w] = 0xA5000000u | (uint32_t)n << 16 | (uint32_t)w;
@@ -117,9 +119,10 @@ int main(void) {
   memcpy(kwant, kin, sizeof(kwant));
   if (avx512) { want[9][12] = 0xc0ffee00; want[20][0] = 0xabad1dea; kwant[2] = 0x123456789abcdef0ull; }
   int fails = 0;
-  uint64_t gwant[4] = { 0x1212121212121212ull, 0x1313131313131313ull, 0x1414141414141414ull, 0x1515151515151515ull };
-  for (int i = 0; i < 4; i++)
-    if (gout[i] != gwant[i]) { printf("FAIL: r%d = %#llx, want %#llx\n", 12 + i, (unsigned long long)gout[i], (unsigned long long)gwant[i]); fails++; }
+  uint64_t gwant[5] = { 0x1212121212121212ull, 0x1313131313131313ull, 0x1414141414141414ull, 0x1515151515151515ull, rbx_want };
+  static const char *gname[5] = { "r12", "r13", "r14", "r15", "rbx" };
+  for (int i = 0; i < 5; i++)
+    if (gout[i] != gwant[i]) { printf("FAIL: %s = %#llx, want %#llx\n", gname[i], (unsigned long long)gout[i], (unsigned long long)gwant[i]); fails++; }
   int nregs = avx512 ? 32 : 16, nwords = avx512 ? 16 : 8;
   for (int n = 0; n < nregs; n++)
     for (int w = 0; w < nwords; w++)
