@@ -7,7 +7,7 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn as spawnChild } from 'node:child_process';
+import { execFileSync, spawn as spawnChild } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { decodeImageFile } from '../../src/images/index.js';
@@ -81,4 +81,23 @@ test('a shell job: refused without --shell-job, dumped with it, restored onto th
   assert.match(readFileSync(log, 'utf8'), /job: hello/, 'the job wrote to the new terminal');
   jobPid = 0;
   assert.equal(shell.finish(), 'PASS');
+});
+
+test('the shell\'s checks can fail: a job nothing ended, a terminal whose settings changed', () => {
+  const running = startTarget('rt-shell-job', ['shell']);
+  try {
+    assert.match(running.finish(), /^FAIL: the job \d+ was still running: nothing ended it/);
+  } finally {
+    running.cleanup();
+  }
+  const changed = startTarget('rt-shell-job', ['shell']);
+  try {
+    const job = Number(changed.ready.job);
+    kill(job, 9);
+    assert.ok(waitGone(job), 'the shell reaped its killed job');
+    execFileSync('stty', ['-F', changed.ready.tty!, '-echo']);
+    assert.match(changed.finish(), /^FAIL: the terminal's settings changed/);
+  } finally {
+    changed.cleanup();
+  }
 });

@@ -1,7 +1,10 @@
 /* rt-shell-job: a job on a terminal outside the dumped tree (cryo dump/restore --shell-job).
  * usage: rt-shell-job OUTFILE DIR shell     a tiny "shell": allocates a pty, makes its slave its
  *                                            controlling terminal, starts DIR/job.txt's job in its
- *                                            own group in the foreground, READY job=PID tty=NAME
+ *                                            own group in the foreground, READY job=PID tty=NAME;
+ *                                            on SIGTERM it checks what the dump of its job may touch:
+ *                                            the job was ended by SIGKILL (the dump's), the pty is
+ *                                            still its controlling terminal, with the settings it had
  *        rt-shell-job JOBOUT DIR job         the job (stdio on the terminal); on SIGTERM it checks
  *                                            its stdio is one tty, its controlling terminal, with
  *                                            its group in front: "PASS tty=NAME" or "FAIL: ..."
@@ -68,6 +71,8 @@ static int shell(int argc, char **argv) {
   }
   setpgid(kid, kid);
   if (tcsetpgrp(s, kid)) RT_FAIL("tcsetpgrp: %s", strerror(errno));
+  struct termios before, after;
+  if (tcgetattr(s, &before)) RT_FAIL("tcgetattr: %s", strerror(errno));
   fcntl(m, F_SETFL, O_NONBLOCK);
   char buf[256];
   for (int i = 0; i < 500; i++) {
@@ -79,13 +84,25 @@ static int shell(int argc, char **argv) {
     nanosleep(&ts, NULL);
   }
   rt_ready("job=%d tty=%s\n", kid, name);
+  int status = 0, ended = 0;
   while (!rt_term) {
     while (read(m, buf, sizeof buf) > 0) { /* what the job shows on its terminal */ }
-    waitpid(-1, NULL, WNOHANG);
+    if (!ended && waitpid(kid, &status, WNOHANG) == kid) ended = 1;
     struct timespec ts = { 0, 10 * 1000 * 1000 };
     nanosleep(&ts, NULL);
   }
-  if (kill(kid, SIGKILL) == 0) waitpid(kid, NULL, 0);
+  if (!ended && waitpid(kid, &status, WNOHANG) == kid) ended = 1;
+  if (!ended) {
+    kill(kid, SIGKILL);
+    waitpid(kid, NULL, 0);
+    RT_FAIL("the job %d was still running: nothing ended it", kid);
+  }
+  RT_CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "the job ended with status %#x, not by SIGKILL", status);
+  RT_CHECK(tcgetsid(s) == getsid(0), "the pty is no longer the controlling terminal of session %d", getsid(0));
+  if (tcgetattr(s, &after)) RT_FAIL("tcgetattr: %s", strerror(errno));
+  RT_CHECK(before.c_iflag == after.c_iflag && before.c_oflag == after.c_oflag && before.c_cflag == after.c_cflag &&
+           before.c_lflag == after.c_lflag && memcmp(before.c_cc, after.c_cc, sizeof before.c_cc) == 0,
+           "the terminal's settings changed (c_lflag %#x, was %#x)", after.c_lflag, before.c_lflag);
   rt_pass();
   return 0;
 }
