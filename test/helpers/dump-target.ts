@@ -17,8 +17,8 @@ export interface Target {
   ready: Record<string, string>;
   /** Everything the program wrote so far. */
   output(): string;
-  /** Sends SIGTERM and waits for "PASS"/"FAIL..." (the program checks its state) and its exit. */
-  finish(timeoutMs?: number): string;
+  /** Sends SIGTERM (or `signal`) and waits for "PASS"/"FAIL..." (the program checks its state) and its exit. */
+  finish(timeoutMs?: number, signal?: number): string;
   /** Kills and reaps it (idempotent); removes the directory. */
   cleanup(): void;
 }
@@ -76,8 +76,8 @@ export function startTarget(name: string, args: string[] = [], opts: { dirArg?: 
     outFile,
     ready,
     output,
-    finish(timeoutMs = 5000) {
-      kill(pid, constants.signals.SIGTERM);
+    finish(timeoutMs = 5000, signal = constants.signals.SIGTERM) {
+      kill(pid, signal);
       const st = reap(timeoutMs);
       const text = output().split('\n').slice(1).join('\n').trim();
       if (st !== undefined && signaled(st)) return `${text} (killed by signal ${termSig(st)})`.trim();
