@@ -5,14 +5,15 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { truncateSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, truncateSync, writeFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import type { MessageValue } from '../../src/images/value.js';
 import { restore } from '../../src/restore/index.js';
 import { __WALL, kill, sleepSync, waitpid } from '../../src/sys/index.js';
 import { syscallNumber } from '../../src/sys/syscall-table.js';
 import { editImage, nothingLeftBehind } from '../helpers/restore-env.js';
 import { dumpInSyscall } from '../helpers/dump-in-syscall.js';
-import { cleanupDumped, imagesCopy, restoreAndFinish, type Dumped } from '../helpers/round-trip.js';
+import { cleanupDumped, imagesCopy, restoreAndFinish, waitForFile, type Dumped } from '../helpers/round-trip.js';
 
 const NR_READ = syscallNumber('read');
 const NR_NANOSLEEP = syscallNumber('nanosleep');
@@ -26,11 +27,17 @@ const returnWith = (pid: number, result: bigint) => (dir: string) => editImage(d
   gp.ax = BigInt.asUintN(64, result);
 });
 
+const returnedFile = (d: Dumped) => path.join(d.target.dir, 'returned');
+
 test('nanosleep: EINTR with the remaining time after restore (ERESTART_RESTARTBLOCK, as CRIU)', async () => {
   const d = await dumpInSyscall('rt-restart', ['nanosleep'], NR_NANOSLEEP);
   all.push(d);
-  assert.equal(await restoreAndFinish(d), 'PASS');
-  assert.match(await restoreAndFinish(d, returnWith(d.pid, 0n)), /^FAIL: nanosleep returned 0 before SIGTERM/);
+  const roundTrip = (edit?: (dir: string) => void) => {
+    rmSync(returnedFile(d), { force: true });
+    return restoreAndFinish(d, edit, { untilFile: returnedFile(d) });
+  };
+  assert.equal(await roundTrip(), 'PASS');
+  assert.match(await roundTrip(returnWith(d.pid, 0n)), /^FAIL: nanosleep returned 0 before SIGTERM/);
 });
 
 /** Restores, writes `hello` into the task's pipe through /proc/PID/fd/16, then SIGTERM. */
@@ -38,10 +45,14 @@ async function restoreWriteFinish(d: Dumped, edit?: (dir: string) => void): Prom
   const dir = imagesCopy(d, edit);
   truncateSync(d.target.outFile, Buffer.byteLength(d.readyLine) + 1);
   try {
+    rmSync(returnedFile(d), { force: true });
     await restore({ dir, detach: true });
-    sleepSync(30); // let it sit in the restarted read a while
+    // The restarted read is entered again (or, edited, has returned) before anything is written.
+    for (const end = Date.now() + 60_000; !existsSync(returnedFile(d)) && readFileSync(`/proc/${d.pid}/syscall`, 'utf8').split(' ')[0] !== String(NR_READ); sleepSync(2)) {
+      assert.ok(Date.now() < end, 'the restored task never sat in read()');
+    }
     writeFileSync(`/proc/${d.pid}/fd/16`, 'hello');
-    sleepSync(20);
+    waitForFile(returnedFile(d), `restored task ${d.pid}`);
     return d.target.finish();
   } finally {
     try { kill(d.pid, 9); waitpid(d.pid, __WALL); } catch { /* gone */ }

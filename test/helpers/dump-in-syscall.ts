@@ -10,15 +10,17 @@ import { dumpTask } from './cryo-ops.js';
 import type { Dumped } from './round-trip.js';
 
 /**
- * Waits (up to about 2 s) until task `pid` sleeps inside system call `nr`. Sleeping, not only named:
- * on ppc64 /proc/PID/syscall names the call from r0 as soon as the trap says "syscall", which it
- * still says right after rt_sigreturn put back a thread that is about to re-enter the call.
+ * Waits (60 s at most: a loaded machine is slow, not wrong) until task `pid` sleeps inside system
+ * call `nr`. Sleeping, not only named: on ppc64 /proc/PID/syscall names the call from r0 as soon as
+ * the trap says "syscall", which it still says right after rt_sigreturn put back a thread that is
+ * about to re-enter the call.
  */
 export function waitInSyscall(pid: number, nr: number, what: string): void {
   const inCall = () => readFileSync(`/proc/${pid}/syscall`, 'utf8').split(' ')[0] === String(nr)
     && /^\d+ \(.*\) S /s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  for (let i = 0; !inCall(); i++) {
-    if (i > 1000) throw new Error(`${what} never entered system call ${nr}`);
+  const deadline = Date.now() + 60_000;
+  while (!inCall()) {
+    if (Date.now() > deadline) throw new Error(`${what} never entered system call ${nr}`);
     sleepSync(2);
   }
 }

@@ -3,12 +3,12 @@
 // (PASS or FAIL: reason). Restoring the same dump several times is allowed: every restore
 // gets its own copy of the images and the program's output file is cut back to its READY line.
 // Dump and restore go through cryo-ops.ts: the library, or the real command line with CRYO_TEST_CLI=1.
-import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, truncateSync } from 'node:fs';
 import path from 'node:path';
 import type { DumpOptions } from '../../src/dump/index.js';
 import type { RestoreOptions } from '../../src/restore/index.js';
 import { dumpTask, restoreTask } from './cryo-ops.js';
-import { __WALL, kill, waitpid } from '../../src/sys/index.js';
+import { __WALL, kill, sleepSync, waitpid } from '../../src/sys/index.js';
 import { startTarget, type Target } from './dump-target.js';
 import { becomeSubreaper, nothingLeftBehind, waitGone } from './restore-env.js';
 import { waitInSyscall } from './dump-in-syscall.js';
@@ -51,7 +51,7 @@ export function imagesCopy(d: Dumped, edit?: (dir: string) => void): string {
 export async function restoreAndFinish(
   d: Dumped,
   edit?: (dir: string) => void,
-  opts: { inSyscall?: number; restore?: Partial<RestoreOptions> } = {},
+  opts: { inSyscall?: number; restore?: Partial<RestoreOptions>; untilFile?: string } = {},
 ): Promise<string> {
   const dir = imagesCopy(d, edit);
   truncateSync(d.target.outFile, Buffer.byteLength(d.readyLine) + 1);
@@ -60,12 +60,23 @@ export async function restoreAndFinish(
     if (r.pid !== d.pid) throw new Error(`restored as PID ${r.pid}, dumped as ${d.pid}`);
     // A SIGTERM that lands before a restarted call is re-entered would be handled too early.
     if (opts.inSyscall !== undefined) waitInSyscall(d.pid, opts.inSyscall, `restored task ${d.pid}`);
+    // Or until the program made a file saying it got there.
+    if (opts.untilFile !== undefined) waitForFile(opts.untilFile, `restored task ${d.pid}`);
     return d.target.finish();
   } finally {
     try { kill(d.pid, 9); waitpid(d.pid, __WALL); } catch { /* gone, or reaped by finish() */ }
     const left = nothingLeftBehind(d.pid);
     rmSync(dir, { recursive: true, force: true });
     if (left) throw new Error(`after the round trip: ${left}`);
+  }
+}
+
+/** Waits (generously: a loaded machine may be slow, never wrong) until `file` exists. */
+export function waitForFile(file: string, who: string, timeoutMs = 60_000): void {
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(file)) {
+    if (Date.now() > deadline) throw new Error(`${who} did not make ${file} within ${timeoutMs} ms`);
+    sleepSync(2);
   }
 }
 

@@ -7,8 +7,16 @@
  * read: reads a pipe whose both ends it holds (read end fd 15, write end fd 16); the dump
  *   interrupts it (ERESTARTSYS): after restore the read goes on transparently and returns the
  *   bytes the test writes into /proc/PID/fd/16, before SIGTERM.
+ * Once the call returns, the program makes DIR/returned: the test sends SIGTERM only after that.
  * READY syscall=NR */
 #include "rt.h"
+
+static void returned(const char *dir) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/returned", dir);
+  int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd >= 0) close(fd);
+}
 
 int main(int argc, char **argv) {
   rt_start(argc, argv);
@@ -17,6 +25,7 @@ int main(int argc, char **argv) {
     struct timespec req = { 30, 0 }, rem = { -1, -1 };
     int r = (int)syscall(SYS_nanosleep, &req, &rem); /* glibc would use clock_nanosleep */
     int err = errno, term = rt_term;
+    returned(argv[2]);
     rt_wait_term();
     RT_CHECK(!(r == 0 && !term), "nanosleep returned 0 before SIGTERM (slept all 30 s?)");
     RT_CHECK(r == -1 && err == EINTR, "nanosleep returned %d (%s)", r, strerror(err));
@@ -31,6 +40,7 @@ int main(int argc, char **argv) {
     char buf[16] = { 0 };
     ssize_t r = read(15, buf, sizeof buf - 1);
     int err = errno, term = rt_term;
+    returned(argv[2]);
     rt_wait_term();
     RT_CHECK(r >= 0, "read returned -1 (%s)%s", strerror(err), term ? "" : " before SIGTERM");
     RT_CHECK(!term, "read returned only after SIGTERM");
