@@ -17,6 +17,7 @@ import type { MessageValue } from '../../src/images/value.js';
 import { becomeSubreaper, copyImages, editImage, FIXTURE_DIR, waitGone } from '../helpers/restore-env.js';
 import { fixturesDir } from '../helpers/paths.js';
 import { onlyOn } from '../helpers/arch-only.js';
+import { fixtureCpuSkip } from '../helpers/cpu.js';
 
 const skip = onlyOn(['x64'], 'fixtures dumped on x86_64');
 
@@ -61,7 +62,7 @@ test('fdkinds fixture: the watch stored only as a file handle does not open here
   }
 });
 
-test('fdkinds fixture: restored (its socketpair with 13 bytes queued 7->6 included) and passes its own check', { skip }, async () => {
+test('fdkinds fixture: restored (its socketpair with 13 bytes queued 7->6 included) and passes its own check', { skip: skip || fixtureCpuSkip('fdkinds') }, async () => {
   prepareFdkindsFixture();
   const dir = copyImages('fdkinds');
   try {

@@ -10,6 +10,7 @@ import { restore } from '../../src/restore/index.js';
 import { becomeSubreaper, copyImages, FIXTURE_DIR, waitGone } from '../helpers/restore-env.js';
 import { fixturesDir } from '../helpers/paths.js';
 import { onlyOn } from '../helpers/arch-only.js';
+import { fixtureCpuSkip } from '../helpers/cpu.js';
 
 const skip = onlyOn(['x64'], 'fixtures dumped on x86_64');
 
@@ -27,7 +28,7 @@ function prepareThreadsFixture(): void {
   rmSync(OUT, { force: true });
 }
 
-test('restore() brings back the threads fixture: same TIDs, names, and it passes its own check', { skip }, async () => {
+test('restore() brings back the threads fixture: same TIDs, names, and it passes its own check', { skip: skip || fixtureCpuSkip('threads') }, async () => {
   prepareThreadsFixture();
   const dir = copyImages('threads');
   const r = await restore({ dir });

@@ -12,6 +12,7 @@ import { readStat } from '../../src/proc/index.js';
 import { becomeSubreaper, copyImages, FIXTURE_DIR, waitGone } from '../helpers/restore-env.js';
 import { fixturesDir } from '../helpers/paths.js';
 import { onlyOn } from '../helpers/arch-only.js';
+import { fixtureCpuSkip } from '../helpers/cpu.js';
 
 const skip = onlyOn(['x64'], 'fixtures dumped on x86_64');
 
@@ -29,7 +30,7 @@ function prepareTreeFixture(): void {
   rmSync(OUT, { force: true });
 }
 
-test('restore() brings back the tree fixture: same PIDs, parents, groups, pipe data, and it passes its own check', { skip }, async () => {
+test('restore() brings back the tree fixture: same PIDs, parents, groups, pipe data, and it passes its own check', { skip: skip || fixtureCpuSkip('tree') }, async () => {
   prepareTreeFixture();
   const dir = copyImages('tree');
   const r = await restore({ dir });

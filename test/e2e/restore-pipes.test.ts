@@ -12,6 +12,7 @@ import { pidfdGetfd, pidfdOpen } from '../../src/sys/index.js';
 import { fixturesDir } from '../helpers/paths.js';
 import { becomeSubreaper, copyImages, FIXTURE_DIR, nothingLeftBehind, prepareSingleFixture } from '../helpers/restore-env.js';
 import { onlyOn } from '../helpers/arch-only.js';
+import { fixtureCpuSkip } from '../helpers/cpu.js';
 
 const skip = onlyOn(['x64'], 'fixtures dumped on x86_64');
 
@@ -40,7 +41,7 @@ function addPipe(dir: string): void {
   writeFileSync(path.join(dir, 'pipes-data.img'), encodeImage({ magic: pd.magic, entries: [entry] }));
 }
 
-test('a pipe with queued data, both ends, flags and close-on-exec', { skip }, async () => {
+test('a pipe with queued data, both ends, flags and close-on-exec', { skip: skip || fixtureCpuSkip('single') }, async () => {
   prepareSingleFixture();
   const dir = copyImages('single');
   addPipe(dir);

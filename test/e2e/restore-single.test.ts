@@ -10,6 +10,7 @@ import { waitpid, sleepSync } from '../../src/sys/index.js';
 import { cryoCli, runCryo } from '../helpers/cryo-cli.js';
 import { becomeSubreaper, copyImages, FIXTURE_DIR, nothingLeftBehind, prepareSingleFixture, waitGone } from '../helpers/restore-env.js';
 import { onlyOn } from '../helpers/arch-only.js';
+import { fixtureCpuSkip } from '../helpers/cpu.js';
 
 const skip = onlyOn(['x64'], 'fixtures dumped on x86_64');
 
@@ -23,7 +24,7 @@ function passed(): string {
   return readFileSync(OUT, 'utf8').trim();
 }
 
-test('restore() brings back the single fixture: same PID, exe, fds, and it passes its own check', { skip }, async () => {
+test('restore() brings back the single fixture: same PID, exe, fds, and it passes its own check', { skip: skip || fixtureCpuSkip('single') }, async () => {
   prepareSingleFixture();
   const dir = copyImages('single');
   const events: string[] = [];
@@ -51,7 +52,7 @@ test('restore() brings back the single fixture: same PID, exe, fds, and it passe
   }
 });
 
-test('cryo restore -d returns at once and leaves the task running', { skip }, () => {
+test('cryo restore -d returns at once and leaves the task running', { skip: skip || fixtureCpuSkip('single') }, () => {
   prepareSingleFixture();
   const dir = copyImages('single');
   try {
@@ -70,7 +71,7 @@ test('cryo restore -d returns at once and leaves the task running', { skip }, ()
   }
 });
 
-test('cryo restore without -d waits for the task and exits with its status', { skip }, async () => {
+test('cryo restore without -d waits for the task and exits with its status', { skip: skip || fixtureCpuSkip('single') }, async () => {
   prepareSingleFixture();
   const dir = copyImages('single');
   try {

@@ -1,6 +1,11 @@
 // What the host CPU offers, for tests whose checks depend on it: a test that checks less on this
 // CPU reports that part as a skip with the reason, so the run never looks like a full pass.
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { decodeImageFile } from '../../src/images/index.js';
+import type { MessageValue } from '../../src/images/value.js';
+import { hostCpuid } from '../../src/sys/index.js';
+import { fixturesDir } from './paths.js';
 
 function cpuFlags(): Set<string> {
   const m = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
@@ -12,4 +17,24 @@ export function avx512Skip(): string | false {
   if (process.arch !== 'x64') return `AVX-512 is x86_64's (${process.arch} here)`;
   const f = cpuFlags();
   return f.has('avx512f') && f.has('avx512bw') ? false : 'this CPU has no AVX-512 (F and BW): zmm0-31 upper halves, zmm16-31 and k0-7 are not checked';
+}
+
+/**
+ * False when this CPU can hold the register state of every thread of the shared CRIU fixture
+ * `name` (their xstate_bv within this CPU's XCR0), else why restoring it is skipped: restore
+ * refuses such images before it starts anything (restore-refusals tests that refusal itself).
+ */
+export function fixtureCpuSkip(name: string): string | false {
+  const cpu = hostCpuid();
+  if (!cpu) return `the CRIU fixtures are x86_64 dumps (${process.arch} here)`;
+  const xcr0 = cpu.xgetbv(0);
+  const dir = path.join(fixturesDir, name);
+  let need = 0n;
+  for (const f of readdirSync(dir).filter((x) => /^core-\d+\.img$/.test(x))) {
+    const ti = decodeImageFile(path.join(dir, f)).entries[0]!.value.thread_info as MessageValue | undefined;
+    const xsave = (ti?.fpregs as MessageValue | undefined)?.xsave as MessageValue | undefined;
+    need |= BigInt((xsave?.xstate_bv as bigint | undefined) ?? 0n);
+  }
+  const missing = need & ~xcr0 & 0x2ffn;
+  return missing === 0n ? false : `the CRIU fixture ${name} was dumped on a CPU with xsave features 0x${missing.toString(16)} (AVX-512: 0xe0) that this CPU lacks; restore refuses it before starting anything`;
 }
