@@ -4,7 +4,8 @@
  * Freeze (PTRACE_SEIZE + INTERRUPT), read all state it can from outside (/proc, ptrace, syscalls
  * on the PID, pidfd_getfd), inject the few syscalls only the task can answer into a scratch page,
  * write the images, then undo every change (undo list) and kill the task or let it run on.
- * Whatever fails, and on abort (opts.signal), the task is left exactly as it was and detached.
+ * Whatever fails (the event callback included), and on abort (opts.signal), the task is left
+ * exactly as it was and detached. CRYO_FAULT (src/fault.ts) injects failures for the tests of that.
  */
 import { existsSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
@@ -16,7 +17,7 @@ import {
   ProcReadError, readCwd, readExe, readLoginuid, readMaps, readOomScoreAdj, readPersonality, readRoot, readSmaps,
   readStat, readStatus, readTimers, procPath, readComm, readChildren, readLocks, type ProcStatus,
 } from '../proc/index.js';
-import { SysError, WaitError, __WALL, kill, pidfdOpen, ptrace, rawSyscall, waitpid } from '../sys/index.js';
+import { SysError, WaitError, __WALL, kill, pidfdOpen, ptrace, waitpid } from '../sys/index.js';
 import { closeSync } from 'node:fs';
 import { PageWriter, type MessageValue } from '../images/index.js';
 import { DumpError } from '../shared/dump-error.js';
@@ -32,6 +33,7 @@ import { checkOutsidePipes, checkTree, freezeTree, type TreeMember } from './tre
 import { CRYO_FILES_IMAGE, CRYO_LINKS_IMAGE, writeCryoFileStats, writeCryoLinks } from '../images/cryo-image.js';
 import path from 'node:path';
 import { finishTtys } from '../files/tty.js';
+import { beginFaults, faultStep, faultsOff, FaultInjected } from '../fault.js';
 
 export { DumpError, type DumpErrorCode } from '../shared/dump-error.js';
 export type { DumpEvent, DumpResult } from './events.js';
@@ -62,6 +64,7 @@ const TASK_ALIVE = 1;
 /** Turns errors from the lower layers into DumpErrors with one clear line. */
 function asDumpError(e: unknown, pid: number): DumpError {
   if (e instanceof DumpError) return e;
+  if (e instanceof FaultInjected) return new DumpError('FAILED', e.message, { cause: e });
   if (e instanceof ProcReadError && e.gone) return new DumpError('NO_PROCESS', `no process ${pid} (it ended during the dump)`, { cause: e });
   if (e instanceof SysError && e.code === 'ESRCH') return new DumpError('NO_PROCESS', `no process ${pid} (it ended during the dump: ${e.message})`, { cause: e });
   if (e instanceof SysError && (e.code === 'EPERM' || e.code === 'EACCES')) {
@@ -74,25 +77,56 @@ function asDumpError(e: unknown, pid: number): DumpError {
 }
 
 /**
- * Test hooks for the robustness tests: CRYO_DUMP_FAIL_AT=STEP throws there, CRYO_DUMP_PAUSE_AT=STEP
- * waits there (up to 10 s, or until aborted) so a test can interrupt a dump at a known point.
- * Steps: scratch (scratch page mapped), files, write.
+ * The caller's event callback, made harmless: the first time it throws, the dump fails with that
+ * (the undo still runs); during the undo and after, its errors are kept, never thrown.
  */
-async function testHook(at: string, signal: AbortSignal | undefined): Promise<void> {
-  if (process.env.CRYO_DUMP_FAIL_AT === at) throw new DumpError('FAILED', `test failure injected at '${at}' (CRYO_DUMP_FAIL_AT)`);
-  if (process.env.CRYO_DUMP_PAUSE_AT === at) {
-    for (let i = 0; i < 1000 && !signal?.aborted; i++) await new Promise((r) => setTimeout(r, 10));
+class Events {
+  failure: unknown;
+  private quiet = false;
+  constructor(private readonly cb: ((e: DumpEvent) => void) | undefined) {}
+  readonly emit = (e: DumpEvent): void => {
+    if (!this.cb || this.failure !== undefined) return;
+    try {
+      this.cb(e);
+    } catch (err) {
+      this.failure = err;
+      if (!this.quiet) throw new DumpError('FAILED', `the dump's event callback failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    }
+  };
+  /** From here on callback errors are only kept. */
+  silence(): void {
+    this.quiet = true;
+  }
+  /** The callback's failure as the dump's error, if it failed. */
+  error(pid: number, what: string): DumpError | undefined {
+    const f = this.failure;
+    return f === undefined ? undefined : new DumpError('FAILED', `${what} of task ${pid}: the event callback failed: ${(f as Error)?.message ?? String(f)}`, { cause: f });
   }
 }
 
 export async function dump(opts: DumpOptions): Promise<DumpResult> {
+  const endFaults = beginFaults('dump');
+  try {
+    return await dumpTree(opts);
+  } finally {
+    endFaults();
+  }
+}
+
+async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
   const { pid } = opts;
-  const emit = opts.onEvent ?? (() => {});
+  const events = new Events(opts.onEvent);
+  const emit = events.emit;
   if (!Number.isInteger(pid) || pid <= 0) throw new DumpError('NO_PROCESS', `no process ${pid}: a PID is a positive integer`);
   if (!existsSync(`/proc/${pid}`)) throw new DumpError('NO_PROCESS', `no process ${pid}`);
   const checkpoint = async (): Promise<void> => {
     await new Promise((r) => setImmediate(r));
     if (opts.signal?.aborted) throw new DumpError('ABORTED', `dump of task ${pid} was interrupted; the task runs on as it was`);
+  };
+  // A named step: an event, and a place CRYO_FAULT can fail or pause at.
+  const step = async (name: Extract<DumpEvent, { type: 'stage' }>['stage'] | 'scratch'): Promise<void> => {
+    if (name !== 'scratch') emit({ type: 'stage', stage: name });
+    await faultStep(name, (message) => emit({ type: 'warning', message }), () => opts.signal?.aborted ?? false);
   };
 
   try {
@@ -113,7 +147,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   // Descriptors' state; kinds may hold some until the dump ends (files.finish).
   const files = new FileTable(pid, { tcpEstablished: opts.tcpEstablished ?? false, extUnixSk: opts.extUnixSk ?? false, shellJob: opts.shellJob ?? false });
   try {
-    emit({ type: 'stage', stage: 'seize' });
+    await step('seize');
     members = freezeTree(pid, seized, stopped);
     const frozenAt = performance.now();
     checkTree(members, opts.shellJob ?? false);
@@ -124,11 +158,13 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     const live = members.filter((m) => !m.zombie);
     const procs: DumpedProcess[] = [];
     let memTime = 0;
+    let memWriteTime = 0;
     const pageStats = { scanned: 0, written: 0 };
     for (const [i, m] of live.entries()) {
-      const p = await collectProcess(m, { arch, images, undo, files, emit, checkpoint, signal: opts.signal, pagesId: i + 1, coreId: i + 2 });
+      const p = await collectProcess(m, { arch, images, undo, files, emit, step, checkpoint, pagesId: i + 1, coreId: i + 2 });
       procs.push(p);
       memTime += p.memTime;
+      memWriteTime += p.memWriteTime;
       pageStats.scanned += p.pages.scanned;
       pageStats.written += p.pages.written;
     }
@@ -139,7 +175,7 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     files.locks.checkComplete(readLocks(), new Set(live.map((m) => m.pid)));
 
     // Write the images.
-    emit({ type: 'stage', stage: 'write' });
+    await step('write');
     const seccompFilters = seccompTable(procs.flatMap((p) => p.threads));
     for (const p of procs) writeProcess(p, images, arch);
     for (const m of members.filter((x) => x.zombie)) {
@@ -148,12 +184,12 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     writeFileImages(images, files, procs, arch, live.length + 1);
     images.write('pstree', undefined, 'PSTREE', members.map((m) => ({ pid: m.pid, ppid: m.ppid, pgid: m.pgid, sid: m.sid, threads: m.tids })));
     images.write('seccomp', undefined, 'SECCOMP', [seccompFilters.length === 0 ? {} : { seccomp_filters: seccompFilters }]);
-    images.write('timens', 0, 'TIMENS', [{ monotonic: clock(1), boottime: clock(7) }]);
     // The CPU's features and byte order, where the architecture records them (CRIU's cpuinfo image).
     const cpuinfo = arch.cpuinfo?.();
     if (cpuinfo !== undefined) images.write('cpuinfo', undefined, 'CPUINFO', [cpuinfo as MessageValue]);
     images.write('inventory', undefined, 'INVENTORY', [{
-      img_version: 2, fdinfo_per_id: true, root_ids: procs[0]!.rootIds, ns_per_id: true, root_cg_set: 1, lsmtype: 'NO_LSM',
+      // No lsmtype: cryo records no LSM state (CRIU reads a missing one as NO_LSM).
+      img_version: 2, fdinfo_per_id: true, root_ids: procs[0]!.rootIds, ns_per_id: true, root_cg_set: 1,
       network_lock_method: 0, plugins_entry: {}, dump_criu_run_id: randomUUID(),
     }]);
     const t3 = performance.now();
@@ -161,15 +197,18 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
     const sh = shpages(files, arch.pageSize);
     images.write('statsDump', undefined, 'STATS', [{
       dump: {
-        freezing_time: us(t0, frozenAt), frozen_time: us(frozenAt, t3), memdump_time: Math.round(memTime * 1000), memwrite_time: Math.round(memTime * 1000),
+        freezing_time: us(t0, frozenAt), frozen_time: us(frozenAt, t3),
+        // Pages move from the task and into the image in one pass: the time in writes is memwrite's, the rest memdump's.
+        memdump_time: Math.round((memTime - memWriteTime) * 1000), memwrite_time: Math.round(memWriteTime * 1000),
         pages_scanned: BigInt(pageStats.scanned), pages_skipped_parent: 0n, pages_written: BigInt(pageStats.written), irmap_resolve: 0, pages_lazy: 0n,
         shpages_scanned: sh.scanned, shpages_skipped_parent: 0n, shpages_written: sh.written,
       },
     }]);
-    await testHook('write', opts.signal);
     await checkpoint();
   } catch (e) {
     const err = asDumpError(e, pid);
+    faultsOff();
+    events.silence();
     if (seized.size > 0) {
       emit({ type: 'stage', stage: 'undo' });
       const failures = [...files.finish(true), ...undo.run()];
@@ -180,11 +219,20 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   }
 
   // Success: put the tasks back as they were, then end them or let them run on.
+  faultsOff();
+  events.silence();
   emit({ type: 'stage', stage: 'undo' });
   const failures = undo.run();
   if (failures.length > 0) {
     detachAll(seized, stopped);
     throw new DumpError('FAILED', `images of task ${pid} are written, but undoing cryo's changes failed: ${failures.join('; ')}`);
+  }
+  // A callback that failed while the undo began: the task runs on unharmed, the dump failed.
+  const late = events.error(pid, 'dump');
+  if (late) {
+    files.finish(true);
+    detachAll(seized);
+    throw late;
   }
   if (opts.leaveRunning) {
     emit({ type: 'stage', stage: 'detach' });
@@ -225,8 +273,9 @@ interface CollectCtx {
   undo: UndoList;
   files: FileTable;
   emit: (e: DumpEvent) => void;
+  /** A named step (event and fault point). */
+  step: (name: 'task' | 'inject' | 'scratch' | 'memory' | 'files') => Promise<void>;
   checkpoint: () => Promise<void>;
-  signal: AbortSignal | undefined;
   /** pages-N.img of this process. */
   pagesId: number;
   /** Its vm/files/fs/sighand ids (CRIU numbers them per process, from 2). */
@@ -245,17 +294,18 @@ interface DumpedProcess {
   fdinfos: MessageValue[];
   pages: { scanned: number; written: number };
   memTime: number;
+  memWriteTime: number;
 }
 
 /** Reads everything of one frozen process (memory pages go to their images right away). */
 async function collectProcess(m: TreeMember, c: CollectCtx): Promise<DumpedProcess> {
   const { pid } = m;
-  const { undo, files, emit, checkpoint, images } = c;
+  const { undo, files, step, checkpoint, images } = c;
   // The ABI this process runs in (an ia32 process on x86_64 has its own), asked before anything changes it.
   const arch = c.arch.forTask(pid);
   const tids = m.tids;
   // Everything readable from outside, before anything is changed.
-  emit({ type: 'stage', stage: 'task' });
+  await step('task');
   const status = readStatus(pid);
   const stat = readStat(pid);
   const signalsS = readQueuedSignals(pid, true);
@@ -268,10 +318,10 @@ async function collectProcess(m: TreeMember, c: CollectCtx): Promise<DumpedProce
   await checkpoint();
 
   // What only the task can tell.
-  emit({ type: 'stage', stage: 'inject' });
+  await step('inject');
   const inj = Injector.attach(pid, arch, undo, { maps });
   const scratch = mapScratch(inj, undo, maps, arch.pageSize);
-  await testHook('scratch', c.signal);
+  await step('scratch');
   await checkpoint();
   const injected = readInjectedState(inj, scratch, timers, arch);
   await checkpoint();
@@ -285,7 +335,7 @@ async function collectProcess(m: TreeMember, c: CollectCtx): Promise<DumpedProce
   const main = threads[0]!;
 
   // Memory.
-  emit({ type: 'stage', stage: 'memory' });
+  await step('memory');
   const smaps = readSmaps(pid, { sizes: [] }); // only VmFlags are used
   const vmas = collectVmas(pid, smaps, files, { start: scratch.addr, end: scratch.addr + BigInt(scratch.size) });
   const exeLink = readExe(pid);
@@ -300,7 +350,7 @@ async function collectProcess(m: TreeMember, c: CollectCtx): Promise<DumpedProce
   await checkpoint();
 
   // Files.
-  emit({ type: 'stage', stage: 'files' });
+  await step('files');
   const pidfd = pidfdOpen(pid);
   try {
     dumpFds(files, pid, pidfd, status);
@@ -312,7 +362,6 @@ async function collectProcess(m: TreeMember, c: CollectCtx): Promise<DumpedProce
   files.addReg(cwdId, procPath(pid, 'cwd'), readCwd(pid).path, 0, 0n);
   const rootId = files.newId();
   files.addReg(rootId, procPath(pid, 'root'), readRoot(pid).path, 0, 0n);
-  await testHook('files', c.signal);
   await checkpoint();
 
   const tc: MessageValue = {
@@ -333,6 +382,7 @@ async function collectProcess(m: TreeMember, c: CollectCtx): Promise<DumpedProce
     fs: { cwd_id: cwdId, root_id: rootId, umask: status.umask ?? 0o22 },
     pages: { scanned: pages.scanned, written: pages.written },
     memTime: t2 - t1,
+    memWriteTime: pages.writeMs,
   };
 }
 
@@ -366,7 +416,6 @@ function statOf(p: string): { dev: bigint; ino: bigint } {
 }
 
 import { statSync } from 'node:fs';
-import { readU64 } from '../sys/native-endian.js';
 function statSyncBig(p: string): { dev: bigint; ino: bigint } {
   const s = statSync(p, { bigint: true });
   return { dev: s.dev, ino: s.ino };
@@ -382,12 +431,6 @@ function shpages(files: FileTable, pageSize: number): { scanned: bigint; written
     for (const r of m.runs) written += BigInt(r.data.length) / page;
   }
   return { scanned, written };
-}
-
-function clock(id: number): MessageValue {
-  const b = Buffer.alloc(16);
-  rawSyscall('clock_gettime', id, b);
-  return { tv_sec: readU64(b, 0), tv_nsec: readU64(b, 8) };
 }
 
 function writeFileImages(images: ImageSet, files: FileTable, procs: readonly DumpedProcess[], arch: Arch, firstPagesId: number): void {

@@ -156,6 +156,8 @@ function readMemory(pid: number, memFd: () => number, addr: bigint, into: Buffer
 export interface PagesResult {
   scanned: number;
   written: number;
+  /** Milliseconds spent writing pages into the image (stats-dump's memwrite_time). */
+  writeMs: number;
 }
 
 /** Runs of pages the task has (present or swapped), with whether each is a file's page (not copied on write). */
@@ -310,6 +312,8 @@ class SpliceMover {
   private readonly iovAt: bigint;
   private readonly iovPerPipe: number;
   private nullFd = -1;
+  /** Milliseconds spent splicing pages into the image. */
+  writeMs = 0;
 
   constructor(private readonly pi: PageInjection, private readonly outFd: number, pageSize: number) {
     const { inj, scratch, undo, maps } = pi;
@@ -438,11 +442,13 @@ class SpliceMover {
   }
 
   private drain(rfd: number, bytes: number, to: number): void {
+    const t0 = performance.now();
     for (let left = bytes; left > 0;) {
       const n = Number(rawSyscall('splice', rfd, null, to, null, left, SPLICE_F_MOVE));
       if (n <= 0) throw new DumpError('FAILED', `splice into the pages image moved ${n} bytes`);
       left -= n;
     }
+    if (to === this.outFd) this.writeMs += performance.now() - t0;
   }
 
   private closePipe(p: TaskPipe): void {
@@ -491,7 +497,7 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
   const page = BigInt(pageSize);
   let memfd = -1;
   const memFd = () => (memfd >= 0 ? memfd : (memfd = openSync(procPath(pid, 'mem'), 'r')));
-  const res: PagesResult = { scanned: 0, written: 0 };
+  const res: PagesResult = { scanned: 0, written: 0, writeMs: 0 };
   const chunkPages = Math.max(1, (1 << 20) / pageSize);
   let buf: Buffer | undefined;
   let pipe: SpliceMover | undefined;
@@ -558,7 +564,9 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
           const n = Math.min(chunkPages, run.pages - i);
           const view = buf.subarray(0, n * pageSize);
           readMemory(pid, memFd, run.start + BigInt(i) * page, view);
+          const t0 = performance.now();
           for (let off = 0; off < view.length;) off += writeSync(outFd, view, off, view.length - off);
+          res.writeMs += performance.now() - t0;
           movedBytes += view.length;
           reportProgress('dump', movedBytes, totalBytes);
         }
@@ -566,6 +574,7 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
       }
     }
     flushBatch();
+    res.writeMs += pipe?.writeMs ?? 0;
   } finally {
     try {
       pipe?.close();

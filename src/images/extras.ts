@@ -16,6 +16,8 @@ export type ExtraValue = Buffer | { inq: Buffer; outq: Buffer } | number[] | (Me
 
 export interface ExtraHandler {
   readonly name: string;
+  /** Whether `entry` is followed by the payload at all (always, when not given). */
+  present?(entry: MessageValue): boolean;
   read(src: ByteSource, entry: MessageValue): ExtraValue;
   write(sink: ByteSink, extra: ExtraValue, entry: MessageValue): void;
   toJson(extra: ExtraValue): JsonValue;
@@ -58,7 +60,8 @@ function blob(name: string, len: (e: MessageValue) => number, pad = 1): ExtraHan
 export const pipeData = blob('pipe data', (e) => num(e, 'bytes'));
 export const skQueue = blob('socket queue data', (e) => num(e, 'length'));
 export const bpfmapData = blob('bpf map data', (e) => num(e, 'keys_bytes') + num(e, 'values_bytes'));
-export const ipcShm = blob('shared memory contents', (e) => num(e, 'size'), 4);
+/** Segment contents follow the entry unless CRIU (4.x) put them in pagemap-shmem/pages images (in_pagemaps). */
+export const ipcShm: ExtraHandler = { ...blob('shared memory contents', (e) => num(e, 'size'), 4), present: (e) => e.in_pagemaps !== true };
 
 export const tcpStream: ExtraHandler = {
   name: 'tcp queues',

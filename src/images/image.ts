@@ -16,6 +16,7 @@ import { decodeBytesPy, encodeBytesPy } from './pybytes.js';
 import type { MessageValue } from './value.js';
 import { decode, encode } from './wire.js';
 import { readU32, readI32 } from '../sys/native-endian.js';
+import { faultPoint } from '../fault.js';
 
 export interface ImageEntry {
   readonly def: MessageDef;
@@ -82,7 +83,7 @@ export function* readEntries(src: ByteSource, kind: ImageKind): Generator<ImageE
   }
   let def = kind.payload;
   for (let v; (v = readMessage(src, def)); ) {
-    if (kind.extra) yield { def, value: v, extra: kind.extra.read(src, v) };
+    if (kind.extra && (kind.extra.present?.(v) ?? true)) yield { def, value: v, extra: kind.extra.read(src, v) };
     else yield { def, value: v };
     if (kind.rest) def = kind.rest;
   }
@@ -152,7 +153,10 @@ export class EntryEncoder {
     this.count++;
     if (isEmpty(extra)) return;
     if (this.kind.layout === 'ghost-file') this.sink.write(extra as Buffer);
-    else if (this.kind.extra) this.kind.extra.write(this.sink, extra as ExtraValue, value);
+    else if (this.kind.extra) {
+      if (!(this.kind.extra.present?.(value) ?? true)) throw new ImageJsonError('<json>', 'extra', `this entry keeps its ${this.kind.extra.name} elsewhere (in_pagemaps): leave out its extra`);
+      this.kind.extra.write(this.sink, extra as ExtraValue, value);
+    }
   }
 }
 
@@ -199,6 +203,7 @@ function writeAll(fd: number, b: Uint8Array): void {
 
 /** Open an image file for writing: 0600, its directory created 0700 when missing. */
 export function createImageFile(file: string): number {
+  faultPoint(`write ${file}`);
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const fd = openSync(file, 'w', 0o600);
   fchmodSync(fd, 0o600);

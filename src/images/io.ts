@@ -4,6 +4,7 @@
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { ImageError } from './errors.js';
 import { writeU32 } from '../sys/native-endian.js';
+import { faultPoint } from '../fault.js';
 
 export interface ByteSource {
   readonly file: string;
@@ -51,6 +52,7 @@ export class FileSource implements ByteSource {
   private winPos = 0;
 
   constructor(readonly file: string) {
+    faultPoint(`read ${file}`);
     this.fd = openSync(file, 'r');
     this.size = fstatSync(this.fd).size;
   }

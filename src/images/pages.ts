@@ -11,6 +11,7 @@ import { ImageReader, createImageFile } from './image.js';
 import { headMagicFor, magicValue } from './magics.js';
 import type { MessageValue } from './value.js';
 import { readU32, readI32, writeU32 } from '../sys/native-endian.js';
+import { faultPoint } from '../fault.js';
 
 /** x86_64/aarch64(4K)/s390x page size; callers pass their architecture's. */
 export const DEFAULT_PAGE_SIZE = 4096;
@@ -337,6 +338,7 @@ export class PageReader implements Iterable<PageRun> {
 
   private openPages(): void {
     if (this.pagesFd >= 0) return;
+    faultPoint(`read ${this.pagesPath}`);
     this.pagesFd = openSync(this.pagesPath, 'r');
     this.pagesSize = fstatSync(this.pagesFd).size;
   }

@@ -17,6 +17,7 @@ import { readMaps, type Vma } from '../proc/index.js';
 import { InjectError } from './errors.js';
 import { findSyscallSite } from './syscall-site.js';
 import type { UndoList } from './undo.js';
+import { faultPoint } from '../fault.js';
 
 const { getRegset, getSigmask, setRegset, setSigmask, singleStep, syscallStep, cont } = ptrace;
 
@@ -132,6 +133,7 @@ export class Injector {
   }
 
   private rawVia(abi: SyscallAbi, site: bigint, name: string, args: readonly (bigint | number)[]): bigint {
+    faultPoint(`${name}() injected into task ${this.pid}`);
     if (!this.masked) {
       // No signal may be delivered between our register change and the trap: it would run a
       // handler on our registers. Blocked ones stay queued and are delivered after the dump.
@@ -169,6 +171,7 @@ export class Injector {
    * then. Signals stay blocked as for raw; the next call puts IP and registers back in place.
    */
   runCode(entry: bigint, ...args: (bigint | number)[]): Buffer {
+    faultPoint(`code run in task ${this.pid}`);
     const abi = this.arch.syscall;
     if (!this.masked) {
       setSigmask(this.pid, ALL_SIGNALS);

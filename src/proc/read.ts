@@ -1,5 +1,6 @@
 // Opening /proc/PID/* files: one place that turns fs errors into one clear line.
 import { closeSync, openSync, readFileSync, readdirSync, readlinkSync, readSync } from 'node:fs';
+import { faultPoint } from '../fault.js';
 
 /** A process id, or 'self' for the calling process. */
 export type Pid = number | 'self';
@@ -33,6 +34,7 @@ export function procPath(pid: Pid, rel: string, tid?: number): string {
 }
 
 function wrap<T>(path: string, fn: () => T): T {
+  faultPoint(`read ${path}`);
   try {
     return fn();
   } catch (err) {

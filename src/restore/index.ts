@@ -1,7 +1,8 @@
 /**
  * src/restore: `cryo restore` as a library call. Preflight (everything before the point of no
  * return) -> stub with the dumped PID -> memory -> files -> task state -> rt_sigreturn -> detach.
- * After the stub exists, any failure kills and reaps it: nothing is left behind.
+ * After the stub exists, any failure kills and reaps it and every process made from it: nothing is
+ * left behind. CRYO_FAULT (src/fault.ts) injects failures for the tests of that.
  */
 import { fstatSync, writeFileSync } from 'node:fs';
 import { hostArch } from '../arch/index.js';
@@ -24,6 +25,8 @@ import { checkThreads, createThreads } from './threads.js';
 import { checkProcAttrs, restoreProcAttrs } from './proc-attrs.js';
 import { checkLocks, lockEntries, restoreLocks } from '../files/locks.js';
 import type { MessageValue } from '../images/value.js';
+import { beginFaults, faultStep, FaultInjected } from '../fault.js';
+import { prctl, readU32 } from '../sys/index.js';
 
 export { RestoreError, type RestoreErrorCode } from '../shared/restore-error.js';
 export type { RestoreEvent, RestorePhase } from '../shared/restore-events.js';
@@ -73,9 +76,19 @@ export interface RestoreResult {
   wait?: () => Promise<ExitStatus>;
 }
 
-/** The test hook: CRYO_RESTORE_FAIL_AT=<phase> makes that phase fail (for tests of the cleanup). */
-function testHook(phase: RestorePhase): void {
-  if (process.env.CRYO_RESTORE_FAIL_AT === phase) throw new Error(`test hook: failing at ${phase} (CRYO_RESTORE_FAIL_AT)`);
+const PR_SET_CHILD_SUBREAPER = 36;
+const PR_GET_CHILD_SUBREAPER = 37;
+
+/**
+ * Makes cryo the reaper of the processes it makes while it builds them (a process whose parent is
+ * killed by a failed restore comes to cryo, which collects it); returns the undo.
+ */
+function becomeReaper(): () => void {
+  const was = Buffer.alloc(4);
+  prctl(PR_GET_CHILD_SUBREAPER, was);
+  if (readU32(was, 0) !== 0) return () => {};
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  return () => { prctl(PR_SET_CHILD_SUBREAPER, 0); };
 }
 
 function waitFor(pid: number): Promise<ExitStatus> {
@@ -121,6 +134,19 @@ function fileName(ctx: TaskCtx, fd: number): string {
 }
 
 export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
+  const endFaults = beginFaults('restore');
+  try {
+    return await restoreTree(opts);
+  } catch (e) {
+    // A fault before the stub: nothing was started.
+    if (e instanceof FaultInjected) throw new RestoreError('FAILED', e.message, { cause: e });
+    throw e;
+  } finally {
+    endFaults();
+  }
+}
+
+async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> {
   const emit = opts.onEvent ?? (() => {});
   const checkAbort = () => {
     if (opts.signal?.aborted) throw new RestoreError('ABORTED', 'the restore was aborted');
@@ -133,12 +159,15 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
   const procs = tree.entries.filter((e) => !e.zombie).map((e) => ({ ...e.img!, fdOptions }));
   const img = procs[0]!;
   const pid = img.pid;
-  const phase = (p: RestorePhase) => {
+  // A named step: an event, and a place CRYO_FAULT can fail or pause at; signals are heard between steps.
+  const phase = async (p: RestorePhase) => {
+    await new Promise((r) => setImmediate(r));
     checkAbort();
     emit({ type: 'phase', phase: p, pid });
-    testHook(p);
+    await faultStep(p, (message) => emit({ type: 'warning', message }), () => opts.signal?.aborted ?? false);
+    checkAbort();
   };
-  phase('preflight');
+  await phase('preflight');
   const arch = opts.arch ?? await hostArch();
   for (const p of procs) {
     preflight(p, arch);
@@ -155,11 +184,19 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
   checkAbort();
 
   emit({ type: 'phase', phase: 'stub', pid });
-  const stubs = new TreeStubs(startStub(pid));
+  const endReaper = becomeReaper();
+  let stubs: TreeStubs;
+  try {
+    stubs = new TreeStubs(startStub(pid));
+  } catch (e) {
+    endReaper();
+    throw e;
+  }
   const ghosts = new GhostFiles(img, opts.allowSetidFiles ?? false);
   const what = tree.entries.length > 1 ? `tree of process ${pid}` : `process ${pid}`;
   try {
-    testHook('stub');
+    await faultStep('stub', (message) => emit({ type: 'warning', message }), () => opts.signal?.aborted ?? false);
+    checkAbort();
     buildTree(tree, stubs, helpers, arch);
     const share = new TreeShare();
     const ctxs = procs.map((p) => {
@@ -172,9 +209,9 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     share.state('ctxByPid', () => new Map(ctxs.map((c) => [c.pid, c])));
     // Deleted files the task had open or mapped exist again only while the task opens them.
     ghosts.createAll();
-    phase('memory');
+    await phase('memory');
     for (const ctx of ctxs) rebuildMemory(ctx);
-    phase('files');
+    await phase('files');
     // Shared memory objects and pipe ends stay parked until every process took its copy.
     for (const ctx of ctxs) restoreFiles(ctx, { deferShmem: true });
     for (const ctx of ctxs) finishShmem(ctx);
@@ -182,7 +219,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     ghosts.remove();
     // File locks last among the files: their owners hold every descriptor now.
     for (const ctx of ctxs) restoreLocks(ctx, locks, (fd) => fileName(ctx, fd));
-    phase('task-state');
+    await phase('task-state');
     const threadsOf = new Map<TaskCtx, TaskCtx[]>();
     for (const ctx of ctxs) {
       restoreTaskState(ctx, { shellJob: opts.shellJob ?? false, sessionDone: true });
@@ -197,11 +234,12 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     for (const t of all) queueSignals(t);
     for (const t of all) installSeccomp(t);
     for (const t of all) restoreCreds(t);
-    phase('resume');
+    await phase('resume');
     // Children first: the root runs on last, when its whole tree is back.
     for (const ctx of [...ctxs].reverse()) resumeTask(ctx, threadsOf.get(ctx)!);
   } catch (e) {
     stubs.kill();
+    endReaper();
     ghosts.remove();
     if (e instanceof RestoreError && e.code !== 'PID_TAKEN') {
       throw new RestoreError(e.code === 'ABORTED' ? 'ABORTED' : 'FAILED', `${e.message} (the half-restored ${what} was killed)`, { cause: e });
@@ -209,6 +247,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     if (e instanceof RestoreError) throw e;
     throw new RestoreError('FAILED', `restoring ${what} failed: ${oneLine(e)} (the half-restored ${what === 'process ' + pid ? 'process' : what} was killed)`, { cause: e });
   }
+  endReaper();
   emit({ type: 'phase', phase: 'running', pid });
   if (opts.pidfile) writeFileSync(opts.pidfile, `${pid}\n`);
   return opts.detach ? { pid } : { pid, wait: () => waitFor(pid) };

@@ -7,11 +7,12 @@
 // are left for their parent to wait for. Each process then restores its own state like a single
 // process. Every process made is traced by cryo (PTRACE_O_TRACEFORK), so a failure kills them all.
 
+import { readFileSync } from 'node:fs';
 import type { Arch } from '../arch/types.js';
 import { injectMmap, Injector, UndoList } from '../inject/index.js';
 import { readMaps } from '../proc/index.js';
 import {
-  ptrace, waitForStop, waitpid, writeU64, errnoName, processVmWritev, kill, stopped, stopSig, exited, exitCode, signaled, termSig, __WALL,
+  ptrace, waitForStop, waitpid, writeU64, errnoName, processVmWritev, kill, stopped, stopSig, exited, exitCode, signaled, termSig, __WALL, WNOHANG, sleepSync,
   PTRACE_O_EXITKILL, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACECLONE, PTRACE_O_TRACEFORK, PTRACE_O_TRACESYSGOOD,
 } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
@@ -83,12 +84,50 @@ export class TreeStubs {
     return this.procs.get(pid)!;
   }
 
-  /** Kills every process (children before their parents are collected); never throws. */
+  /**
+   * Kills every process (children before their parents are collected) and returns once each is
+   * gone: one whose parent died before collecting it comes to cryo (the restore's subreaper) and
+   * is collected here, so no zombie of the tree is left for anyone to find. Never throws.
+   */
   kill(): void {
     for (const pid of this.procs.keys()) {
       try { kill(pid, 9); } catch { /* gone */ }
     }
     for (const s of [...this.procs.values()].reverse()) s.kill();
+    reapOrphans([...this.procs.keys()]);
+  }
+}
+
+/** Parent PID and state letter of `pid`, or undefined when it is gone. */
+function parentAndState(pid: number): { ppid: number; state: string } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { ppid: Number(rest[1]), state: rest[0]! };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Waits until none of `pids` (killed) exists, collecting each that is a child of cryo. A PID that
+ * now names a live process outside the tree (reused) is no longer waited for. Gives up after 30 s.
+ */
+function reapOrphans(pids: readonly number[]): void {
+  const ours = new Set(pids);
+  const deadline = Date.now() + 30_000;
+  let left = pids;
+  while (left.length > 0 && Date.now() < deadline) {
+    left = left.filter((pid) => {
+      const p = parentAndState(pid);
+      if (!p) return false;
+      if (p.ppid === process.pid) {
+        try { waitpid(pid, WNOHANG | __WALL); } catch { /* not ours after all */ }
+        return parentAndState(pid) !== undefined;
+      }
+      return ours.has(p.ppid) || p.state === 'Z' || p.state === 'X';
+    });
+    if (left.length > 0) sleepSync(1);
   }
 }
 

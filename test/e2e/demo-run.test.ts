@@ -64,11 +64,11 @@ test('cryo demo checkpoints and restores the example program, which carries on a
 });
 
 test('when restore fails, cryo demo prints its one-line error, exits 1 and leaves nothing behind', async () => {
-  const r = await runDemo({ CRYO_RESTORE_FAIL_AT: 'memory' });
+  const r = await runDemo({ CRYO_FAULT: 'restore:memory' });
   assert.equal(r.code, 1, r.stdout);
   const lines = r.stderr.trimEnd().split('\n');
   assert.equal(lines.length, 1, r.stderr);
-  assert.match(lines[0]!, /^cryo demo: restore failed: .*CRYO_RESTORE_FAIL_AT/);
+  assert.match(lines[0]!, /^cryo demo: restore failed: .*CRYO_FAULT=restore:memory/);
   const dir = demoDir(r.stdout);
   assert.equal(existsSync(dir), false);
   assert.deepEqual(processesMentioning(dir), []);

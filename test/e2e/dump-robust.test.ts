@@ -7,6 +7,7 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { repoRoot } from '../helpers/paths.js';
 import { startTarget, type Target } from '../helpers/dump-target.js';
+import { dump, type DumpEvent } from '../../src/dump/index.js';
 import * as sys from '../../src/sys/index.js';
 
 // The compiled CLI beside this compiled test (dist*/src/cli/main.js).
@@ -59,10 +60,10 @@ test('a dump that fails after injecting leaves the task as it was', (ctx) => {
   try {
     const maps = readFileSync(`/proc/${t.pid}/maps`, 'utf8');
     const r = spawnSync(process.execPath, [cli, 'dump', '-t', String(t.pid), '-D', path.join(t.dir, 'img')], {
-      encoding: 'utf8', env: { ...process.env, CRYO_DUMP_FAIL_AT: 'scratch' },
+      encoding: 'utf8', env: { ...process.env, CRYO_FAULT: 'dump:scratch' },
     });
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /^cryo: test failure injected at 'scratch' \(CRYO_DUMP_FAIL_AT\)\n$/);
+    assert.match(r.stderr, /^cryo: fault injected at dump step 'scratch' \(CRYO_FAULT=dump:scratch\)\n$/);
     assert.equal(readFileSync(`/proc/${t.pid}/maps`, 'utf8'), maps, 'no scratch page left');
     assert.equal(tracer(t.pid), 0, 'detached');
     assert.equal(finishChecked(t, ctx), 'PASS');
@@ -71,32 +72,85 @@ test('a dump that fails after injecting leaves the task as it was', (ctx) => {
   }
 });
 
-test('SIGTERM to cryo in the middle of a dump leaves the task as it was', async (ctx) => {
+/** Starts `cryo dump` (with `args` and CRYO_FAULT=`fault`) and resolves once its stderr shows `line`. */
+async function cryoDumpUntil(args: string[], fault: string, line: RegExp): Promise<{ child: ReturnType<typeof spawn>; err: () => string; exit: Promise<number | null> }> {
+  const child = spawn(process.execPath, [cli, 'dump', ...args], { env: { ...process.env, CRYO_FAULT: fault }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      if (line.test(err)) resolve();
+    });
+    void exit.then(() => reject(new Error(`cryo dump ended before ${line}: ${err}`)));
+  });
+  return { child, err: () => err, exit };
+}
+
+// Every terminating signal cryo can catch ends a dump the same way: SIGINT and SIGTERM, SIGHUP
+// (the terminal went away), SIGQUIT, and the rest of src/cli/signals.ts's list.
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGQUIT', 'SIGUSR2', 'SIGALRM'] as const) {
+  test(`${sig} to cryo in the middle of a dump leaves the task as it was`, async (ctx) => {
+    const t = startTarget('dump-state');
+    try {
+      const maps = readFileSync(`/proc/${t.pid}/maps`, 'utf8');
+      // CRYO_FAULT pauses the dump right after the scratch page is mapped, and says so.
+      const run = await cryoDumpUntil(['-t', String(t.pid), '-D', path.join(t.dir, 'img')], 'dump:scratch:pause', /paused at dump step 'scratch'/);
+      assert.notEqual(readFileSync(`/proc/${t.pid}/maps`, 'utf8'), maps, 'the dump is half way');
+      assert.notEqual(tracer(t.pid), 0, 'the task is traced');
+      run.child.kill(sig);
+      assert.equal(await run.exit, 1);
+      assert.match(run.err(), /cryo: dump of task \d+ was interrupted; the task runs on as it was\n$/);
+      assert.equal(readFileSync(`/proc/${t.pid}/maps`, 'utf8'), maps, 'no scratch page left');
+      assert.equal(tracer(t.pid), 0, 'detached');
+      assert.equal(finishChecked(t, ctx), 'PASS');
+    } finally {
+      t.cleanup();
+    }
+  });
+}
+
+test('cryo dump -o LOG on a full disk (/dev/full): one line, the task unharmed', (ctx) => {
   const t = startTarget('dump-state');
   try {
     const maps = readFileSync(`/proc/${t.pid}/maps`, 'utf8');
-    const child = spawn(process.execPath, [cli, 'dump', '-v', '-t', String(t.pid), '-D', path.join(t.dir, 'img')], {
-      env: { ...process.env, CRYO_DUMP_PAUSE_AT: 'scratch' }, stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let err = '';
-    const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    await new Promise<void>((resolve) => child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (err.includes('cryo: inject')) resolve();
-    }));
-    // The scratch page is mapped now (cryo pauses right after it): interrupt.
-    await new Promise((r) => setTimeout(r, 300));
-    assert.notEqual(readFileSync(`/proc/${t.pid}/maps`, 'utf8'), maps, 'the dump is half way');
-    child.kill('SIGTERM');
-    assert.equal(await exit, 1);
-    assert.match(err, /cryo: dump of task \d+ was interrupted; the task runs on as it was\n$/);
-    assert.equal(readFileSync(`/proc/${t.pid}/maps`, 'utf8'), maps, 'no scratch page left');
-    assert.equal(tracer(t.pid), 0, 'detached');
+    const r = spawnSync(process.execPath, [cli, 'dump', '-vv', '-o', '/dev/full', '-t', String(t.pid), '-D', path.join(t.dir, 'img')], { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^cryo: the dump's event callback failed: ENOSPC[^\n]*\n$/);
+    assert.equal(readFileSync(`/proc/${t.pid}/maps`, 'utf8'), maps);
+    assert.equal(tracer(t.pid), 0);
     assert.equal(finishChecked(t, ctx), 'PASS');
   } finally {
     t.cleanup();
   }
 });
+
+// The event callback may throw anywhere (a log on a full disk): the undo runs all the same. The
+// events where it throws here: the first image written (everything injected is in place), the
+// start of the undo itself, and the kill of a dump that succeeded otherwise.
+for (const when of [
+  { name: 'at the first image written', hit: (e: DumpEvent) => e.type === 'image' },
+  { name: 'when the undo starts', hit: (e: DumpEvent) => e.type === 'stage' && e.stage === 'undo' },
+]) {
+  test(`an event callback that throws ${when.name}: the dump fails, the task runs on as it was`, async (ctx) => {
+    const t = startTarget('dump-state');
+    try {
+      const maps = readFileSync(`/proc/${t.pid}/maps`, 'utf8');
+      const status = readFileSync(`/proc/${t.pid}/status`, 'utf8');
+      const sigBlk = (text: string) => /^SigBlk:\s*(\w+)/m.exec(text)![1];
+      await assert.rejects(dump({
+        pid: t.pid, dir: path.join(t.dir, 'img'),
+        onEvent: (e) => { if (when.hit(e)) throw new Error('ENOSPC: no space left on device, write'); },
+      }), /event callback failed: ENOSPC/);
+      assert.equal(readFileSync(`/proc/${t.pid}/maps`, 'utf8'), maps, 'no scratch page or batch area left');
+      assert.equal(tracer(t.pid), 0, 'detached');
+      assert.equal(sigBlk(readFileSync(`/proc/${t.pid}/status`, 'utf8')), sigBlk(status), 'its signal mask');
+      assert.equal(finishChecked(t, ctx), 'PASS');
+    } finally {
+      t.cleanup();
+    }
+  });
+}
 
 test('--leave-running: the images are written and the task runs on unharmed', (ctx) => {
   const t = startTarget('dump-state');

@@ -32,7 +32,7 @@ test('the task is gone after a plain dump', () => {
 test('the image set is CRIU\'s, 0600 files in a 0700 directory, and crit 3.17 decodes each', () => {
   const files = readdirSync(dir).sort();
   for (const f of ['inventory.img', 'pstree.img', `core-${t.pid}.img`, `mm-${t.pid}.img`, `pagemap-${t.pid}.img`, 'pages-1.img',
-    'files.img', 'fdinfo-2.img', `fs-${t.pid}.img`, `ids-${t.pid}.img`, 'seccomp.img', 'timens-0.img', 'stats-dump',
+    'files.img', 'fdinfo-2.img', `fs-${t.pid}.img`, `ids-${t.pid}.img`, 'seccomp.img', 'stats-dump',
     'pipes-data.img', 'fifo-data.img', 'remap-fpath.img', 'ghost-file-1.img', 'memfd.img', 'cryo-files.img']) {
     assert.ok(files.includes(f), `${f} is written`);
   }
@@ -42,6 +42,16 @@ test('the image set is CRIU\'s, 0600 files in a 0700 directory, and crit 3.17 de
     if (f.startsWith('pages-') || f === 'cryo-files.img') continue;
     execFileSync('/usr/bin/crit', ['decode', '-i', path.join(dir, f)], { stdio: ['ignore', 'ignore', 'pipe'] });
   }
+});
+
+test('inventory and stats say only what cryo knows: no LSM type, no clocks for a time namespace, the time pages took to write', () => {
+  // cryo records no LSM state; CRIU reads a missing lsmtype as NO_LSM, whatever the host runs.
+  assert.equal('lsmtype' in one('inventory.img'), false);
+  // timens-0.img would make CRIU restore the clocks into a new time namespace; cryo's restore does not.
+  assert.equal(existsSync(path.join(dir, 'timens-0.img')), false);
+  const st = one('stats-dump').dump as MessageValue;
+  assert.ok((st.memwrite_time as number) > 0 && (st.memdump_time as number) > 0, JSON.stringify(st, (_, v) => (typeof v === 'bigint' ? String(v) : v)));
+  assert.notEqual(st.memwrite_time, st.memdump_time, 'moving pages out of the task and writing them are two measurements');
 });
 
 test('core: signals, handlers, altstack, timers, limits, scheduling, credentials, seccomp', () => {

@@ -95,8 +95,8 @@ test('a dump that fails after every thread was injected into leaves all threads 
   try {
     const tids = ['main', 'cond', 'futex', 'count', 'own'].map((k) => Number(t.ready[k]));
     const maps = readFileSync(`/proc/${t.pid}/maps`, 'utf8');
-    await assert.rejects(withEnv('CRYO_DUMP_FAIL_AT', 'write', () => dump({ pid: t.pid, dir: path.join(t.dir, 'img') })),
-      /test failure injected at 'write'/);
+    await assert.rejects(withEnv('CRYO_FAULT', 'dump:write', () => dump({ pid: t.pid, dir: path.join(t.dir, 'img') })),
+      /fault injected at dump step 'write' \(CRYO_FAULT=dump:write\)/);
     assert.deepEqual(tids.map((tid) => tracerOf(t.pid, tid)), tids.map(() => 0), 'every thread is detached');
     assert.equal(readFileSync(`/proc/${t.pid}/maps`, 'utf8'), maps, 'no scratch page left');
     assert.equal(t.finish(), 'PASS');
@@ -109,7 +109,7 @@ test('a restore that fails once the threads exist leaves no process and no threa
   assert.ok(d, 'the round-trip test dumped rt-threads');
   const tids = ['cond', 'futex', 'count', 'own'].map((k) => Number(d!.target.ready[k]));
   const dir = imagesCopy(d);
-  await assert.rejects(withEnv('CRYO_RESTORE_FAIL_AT', 'resume', () => restore({ dir, detach: true })), /half-restored process was killed/);
+  await assert.rejects(withEnv('CRYO_FAULT', 'restore:resume', () => restore({ dir, detach: true })), /half-restored process was killed/);
   assert.equal(nothingLeftBehind(d.pid), undefined);
   assert.deepEqual(tids.filter((tid) => existsSync(`/proc/${tid}`)), []);
 });

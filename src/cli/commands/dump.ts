@@ -1,5 +1,6 @@
 // cryo dump -t PID -D DIR [--leave-running] [--shell-job] [--tcp-established] [--ext-unix-sk] [--external pipe:[INODE]...] [-v...] [-o LOG]: a thin layer over dump().
-// SIGINT/SIGTERM abort the dump: the task is put back as it was and cryo exits 1 with one line.
+// Every terminating signal cryo can catch (SIGINT, SIGTERM, SIGHUP, SIGQUIT, ...: ../signals.ts) aborts
+// the dump: the task is put back as it was and cryo exits 1 with one line.
 
 import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -7,6 +8,7 @@ import { type Command, UsageError } from '../command.js';
 import { specs } from './specs.js';
 import { dump, DumpError, type DumpEvent } from '../../dump/index.js';
 import { showProgress } from '../progress.js';
+import { catchTerminatingSignals } from '../signals.js';
 
 export const dumpCommand: Command = {
   ...specs.dump,
@@ -47,9 +49,7 @@ export const dumpCommand: Command = {
       else if (e.type === 'image' && verbosity >= 2) log(`cryo: wrote ${e.file}`);
     };
     const ac = new AbortController();
-    const onSignal = () => ac.abort();
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    const endSignals = catchTerminatingSignals(() => ac.abort());
     const endProgress = values.log ? () => {} : showProgress();
     try {
       await dump({
@@ -65,8 +65,7 @@ export const dumpCommand: Command = {
       throw e;
     } finally {
       endProgress();
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      endSignals();
     }
     return 0;
   },

@@ -1,12 +1,14 @@
 // cryo restore -D DIR [-d|--restore-detached] [--shell-job] [--tcp-established] [--inherit-fd fd[N]:pipe:[INODE]...] [--allow-setid-files] [--pidfile FILE]
 // A thin layer over restore(): without -d it waits for the restored task and
-// exits with its status (128+signal when it was killed), as a shell would.
+// exits with its status (128+signal when it was killed), as a shell would. Until the task runs,
+// every terminating signal cryo can catch (../signals.ts) aborts the restore: nothing is left behind.
 
 import { parseArgs } from 'node:util';
 import { type Command, UsageError } from '../command.js';
 import { specs } from './specs.js';
 import { restore, RestoreError } from '../../restore/index.js';
 import { showProgress } from '../progress.js';
+import { catchTerminatingSignals } from '../signals.js';
 
 export const restoreCommand: Command = {
   ...specs.restore,
@@ -39,8 +41,11 @@ export const restoreCommand: Command = {
       return { fd: Number(m[1]), key: m[2]! };
     });
     const endProgress = showProgress();
+    const ac = new AbortController();
+    const endSignals = catchTerminatingSignals(() => ac.abort());
     try {
       const r = await restore({
+        signal: ac.signal,
         dir,
         detach: values['restore-detached'] ?? false,
         shellJob: values['shell-job'] ?? false,
@@ -54,11 +59,13 @@ export const restoreCommand: Command = {
         },
       });
       endProgress();
+      endSignals();
       if (!r.wait) return 0;
       const st = await r.wait();
       return st.code ?? 128 + (st.signal ?? 0);
     } catch (e) {
       endProgress();
+      endSignals();
       if (!(e instanceof RestoreError)) throw e;
       if (process.env.CRYO_DEBUG === '1') console.error(e);
       process.stderr.write(`cryo: restore: ${e.message}\n`);

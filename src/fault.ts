@@ -1,0 +1,110 @@
+/**
+ * Fault injection, as CRIU's --fault: CRYO_FAULT makes a dump or a restore fail (or pause) at a
+ * chosen point, to prove that every failure leaves the task unharmed (dump) or nothing behind
+ * (restore). The points of an operation are counted from 1 in the order they are reached: each
+ * named step, each system call or batch injected into a task, each /proc read, each image file
+ * written or read. From point N on, every point fails (a caller that shrugs off one failure, such as
+ * a /proc file of a thread that may have ended, meets the next), as a disk that filled up or a task
+ * that went away would. A dump stops counting when its undo starts: cryo's own cleanup is no point.
+ *
+ *   CRYO_FAULT=SPEC[,SPEC...]   SPEC = OP:WHERE[:ACTION]
+ *     OP      dump | restore
+ *     WHERE   a step name (dump: seize, task, inject, scratch, memory, files, write;
+ *             restore: preflight, stub, memory, files, task-state, resume) or a number N (the Nth point)
+ *     ACTION  fail (default), or pause (steps only: wait there, up to 60 s, until the operation is
+ *             aborted; the operation says so in a warning event first)
+ *
+ * The module keeps the plan of the operation that runs now (one at a time per process).
+ */
+
+export type FaultOp = 'dump' | 'restore';
+type Action = 'fail' | 'pause';
+
+interface Plan {
+  op: FaultOp;
+  step?: string;
+  nth?: number;
+  action: Action;
+  spec: string;
+}
+
+/** What an injected fault throws; dump and restore turn it into their own error. */
+export class FaultInjected extends Error {
+  constructor(readonly op: FaultOp, readonly where: string, readonly spec: string) {
+    super(`fault injected at ${op} ${where} (CRYO_FAULT=${spec})`);
+    this.name = 'FaultInjected';
+  }
+}
+
+const OPS: readonly FaultOp[] = ['dump', 'restore'];
+
+/** Parses CRYO_FAULT; a malformed spec is one line saying what is wrong. */
+export function parseFaults(text: string | undefined): Plan[] {
+  if (!text) return [];
+  return text.split(',').map((spec) => {
+    const [op, where, action = 'fail', ...rest] = spec.trim().split(':');
+    const bad = (why: string) => new Error(`CRYO_FAULT=${text}: ${why} (expected dump|restore:STEP|N[:fail|pause])`);
+    if (!OPS.includes(op as FaultOp)) throw bad(`'${op}' is no operation`);
+    if (!where || rest.length > 0) throw bad(`'${spec}' is no OP:WHERE[:ACTION]`);
+    if (action !== 'fail' && action !== 'pause') throw bad(`'${action}' is no action`);
+    const nth = /^\d+$/.test(where) ? Number(where) : undefined;
+    if (nth === 0) throw bad('points count from 1');
+    if (nth !== undefined && action === 'pause') throw bad('only a named step can pause');
+    return nth === undefined ? { op: op as FaultOp, step: where, action, spec } : { op: op as FaultOp, nth, action, spec };
+  });
+}
+
+interface Active {
+  op: FaultOp;
+  plans: Plan[];
+  count: number;
+  on: boolean;
+}
+
+let active: Active | undefined;
+const lastCounts = new Map<FaultOp, number>();
+
+/**
+ * Starts counting the points of `op` with the plans CRYO_FAULT (in `env`) has for it; returns the
+ * function that ends it (and keeps the count for faultCount).
+ */
+export function beginFaults(op: FaultOp, env: NodeJS.ProcessEnv = process.env): () => void {
+  const outer = active;
+  const mine: Active = { op, plans: parseFaults(env.CRYO_FAULT).filter((p) => p.op === op), count: 0, on: true };
+  active = mine;
+  return () => {
+    lastCounts.set(op, mine.count);
+    active = outer;
+  };
+}
+
+/** No more points from here on in this operation (a dump's undo). */
+export function faultsOff(): void {
+  if (active) active.on = false;
+}
+
+/** How many points the last `op` counted (a test walks them all with CRYO_FAULT=OP:N). */
+export function faultCount(op: FaultOp): number | undefined {
+  return lastCounts.get(op);
+}
+
+/** A counted point: the Nth of the operation and every later one fail when CRYO_FAULT names N. */
+export function faultPoint(what: string): void {
+  if (!active?.on) return;
+  const n = ++active.count;
+  const hit = active.plans.find((p) => p.nth !== undefined && n >= p.nth);
+  if (hit) throw new FaultInjected(active.op, `point ${n} (${what})`, hit.spec);
+}
+
+/**
+ * A named step (also a counted point): fails there when CRYO_FAULT names it, or pauses there until
+ * `aborted()` says the operation was interrupted (at most 60 s), after `announce` told the caller.
+ */
+export async function faultStep(step: string, announce: (message: string) => void, aborted: () => boolean): Promise<void> {
+  faultPoint(`step ${step}`);
+  const hit = active?.on ? active.plans.find((p) => p.step === step) : undefined;
+  if (!hit) return;
+  if (hit.action === 'fail') throw new FaultInjected(hit.op, `step '${step}'`, hit.spec);
+  announce(`paused at ${hit.op} step '${step}' (CRYO_FAULT=${hit.spec}) until interrupted`);
+  for (let i = 0; i < 6000 && !aborted(); i++) await new Promise((r) => setTimeout(r, 10));
+}
