@@ -33,6 +33,7 @@ import { checkOutsidePipes, checkTree, freezeTree, type TreeMember } from './tre
 import { CRYO_FILES_IMAGE, CRYO_LINKS_IMAGE, writeCryoFileStats, writeCryoLinks } from '../images/cryo-image.js';
 import path from 'node:path';
 import { finishTtys } from '../files/tty.js';
+import { hostLsmType } from './lsm.js';
 import { beginFaults, faultStep, faultsOff, FaultInjected } from '../fault.js';
 
 export { DumpError, type DumpErrorCode } from '../shared/dump-error.js';
@@ -188,8 +189,7 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
     const cpuinfo = arch.cpuinfo?.();
     if (cpuinfo !== undefined) images.write('cpuinfo', undefined, 'CPUINFO', [cpuinfo as MessageValue]);
     images.write('inventory', undefined, 'INVENTORY', [{
-      // No lsmtype: cryo records no LSM state (CRIU reads a missing one as NO_LSM).
-      img_version: 2, fdinfo_per_id: true, root_ids: procs[0]!.rootIds, ns_per_id: true, root_cg_set: 1,
+      img_version: 2, fdinfo_per_id: true, root_ids: procs[0]!.rootIds, ns_per_id: true, root_cg_set: 1, lsmtype: hostLsmType(),
       network_lock_method: 0, plugins_entry: {}, dump_criu_run_id: randomUUID(),
     }]);
     const t3 = performance.now();

@@ -66,7 +66,8 @@ const asFixtureName = (f: string) => f.replace(/-(\d+)\.img$/, (m, id: string) =
 test('one core image per thread and the pstree thread list, as CRIU 4.2 writes them', { skip }, () => {
   assert.equal(tids.length, 3);
   const mine = readdirSync(dir).filter((f) => !f.startsWith('cryo-')).map(asFixtureName).sort();
-  assert.deepEqual(mine, readdirSync(path.join(fixturesDir, 'threads')).sort());
+  // Not timens-0.img, as dump-criu-fixture.test.ts says.
+  assert.deepEqual(mine, readdirSync(path.join(fixturesDir, 'threads')).filter((f) => f !== 'timens-0.img').sort());
   const pstree = decodeImageFile(path.join(dir, 'pstree.img')).entries[0]!.value;
   assert.deepEqual((pstree.threads as number[]).map(Number), tids);
 });

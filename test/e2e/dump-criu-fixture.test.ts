@@ -53,9 +53,11 @@ const cryoCrit = (file: string, pretty = true): JsonValue => imageToCrit(decodeI
 const fixtureCrit = (file: string): JsonValue => JSON.parse(readFileSync(path.join(fixtureJson, `${file}.json`), 'utf8')) as JsonValue;
 const asFixtureName = (f: string) => f.replace(`-${t.pid}.img`, `-${FIXTURE_PID}.img`);
 
-test('the image files are those of CRIU 4.2\'s dump of the fixture (plus cryo\'s own cryo-files.img)', { skip }, () => {
+// One deliberate difference: no timens-0.img. CRIU restores the clocks it holds into a new time
+// namespace; cryo's restore keeps the host's clocks, and without the image CRIU does the same.
+test('the image files are those of CRIU 4.2\'s dump of the fixture (plus cryo\'s own cryo-files.img, without timens-0.img)', { skip }, () => {
   const mine = readdirSync(dir).filter((f) => !f.startsWith('cryo-')).map(asFixtureName).sort();
-  const criu = readdirSync(path.join(fixturesDir, 'single')).sort();
+  const criu = readdirSync(path.join(fixturesDir, 'single')).filter((f) => f !== 'timens-0.img').sort();
   assert.deepEqual(mine, criu);
 });
 

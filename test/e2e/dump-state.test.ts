@@ -2,10 +2,12 @@
 // directory, crit 3.17 decodes each, and the values are the ones the program set up.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { dump, readCryoFileStats } from '../../src/dump/index.js';
+import { hostLsmType } from '../../src/dump/lsm.js';
 import { decodeImageFile, PageReader, type MessageValue } from '../../src/images/index.js';
 import { startTarget, type Target } from '../helpers/dump-target.js';
 
@@ -24,6 +26,20 @@ const img = (name: string) => decodeImageFile(path.join(dir, name));
 const one = (name: string) => img(name).entries[0]!.value;
 const hex = (s: string) => BigInt(s);
 const PAGE = 4096;
+
+test('the host\'s LSM is found as CRIU finds it: AppArmor in securityfs, else SELinux in selinuxfs, else none', () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'cryo-lsm-'));
+  try {
+    assert.equal(hostLsmType(root), 'NO_LSM');
+    mkdirSync(path.join(root, 'sys/fs/selinux'), { recursive: true });
+    writeFileSync(path.join(root, 'sys/fs/selinux/enforce'), '1');
+    assert.equal(hostLsmType(root), 'SELINUX');
+    mkdirSync(path.join(root, 'sys/kernel/security/apparmor'), { recursive: true });
+    assert.equal(hostLsmType(root), 'APPARMOR');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
 
 test('the task is gone after a plain dump', () => {
   assert.equal(existsSync(`/proc/${t.pid}/status`) && !readFileSync(`/proc/${t.pid}/status`, 'utf8').includes('State:\tZ'), false);
@@ -44,9 +60,8 @@ test('the image set is CRIU\'s, 0600 files in a 0700 directory, and crit 3.17 de
   }
 });
 
-test('inventory and stats say only what cryo knows: no LSM type, no clocks for a time namespace, the time pages took to write', () => {
-  // cryo records no LSM state; CRIU reads a missing lsmtype as NO_LSM, whatever the host runs.
-  assert.equal('lsmtype' in one('inventory.img'), false);
+test('inventory and stats say only what is true: this host\'s LSM, no clocks for a time namespace, the time pages took to write', () => {
+  assert.equal(one('inventory.img').lsmtype, hostLsmType());
   // timens-0.img would make CRIU restore the clocks into a new time namespace; cryo's restore does not.
   assert.equal(existsSync(path.join(dir, 'timens-0.img')), false);
   const st = one('stats-dump').dump as MessageValue;
