@@ -42,6 +42,6 @@ test('restore-counter notices a restored task that did not count on', async () =
   kill(d.pid, SIG.SIGSTOP);
   kill(d.pid, SIG.SIGUSR1);
   kill(d.pid, SIG.SIGTERM);
-  assert.match(d.target.finish(5000, SIG.SIGCONT), /^FAIL: counted [01] times after SIGUSR1, want 20/);
+  assert.match(d.target.finish(60_000, SIG.SIGCONT), /^FAIL: counted [01] times after SIGUSR1, want 20/);
   assert.equal(nothingLeftBehind(d.pid), undefined);
 });

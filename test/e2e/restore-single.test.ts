@@ -79,7 +79,7 @@ test('cryo restore without -d waits for the task and exits with its status', { s
     let stderr = '';
     child.stderr.on('data', (d) => { stderr += d; });
     const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
-    for (let i = 0; i < 200 && readFileSafe(`/proc/${PID}/comm`) !== 'single'; i++) sleepSync(25);
+    for (const end = Date.now() + 60_000; readFileSafe(`/proc/${PID}/comm`) !== 'single' && Date.now() < end;) sleepSync(25);
     await new Promise((res) => setTimeout(res, 100));
     process.kill(PID, 'SIGTERM');
     assert.equal(await exited, 0, stderr);

@@ -96,7 +96,7 @@ test('a conflicting lock another process took after the dump: restore fails nami
   const holder = spawn('flock', ['-x', file, 'sleep', '30'], { stdio: 'ignore' });
   try {
     const ino = statSync(file).ino;
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + 60_000;
     while (!readFileSync('/proc/locks', 'utf8').split('\n').some((l) => l.includes('FLOCK') && l.includes(`:${ino} `))) {
       if (Date.now() > deadline) throw new Error('flock(1) did not take its lock');
       sleepSync(10);

@@ -59,7 +59,8 @@ export function startTarget(name: string, args: string[] = [], opts: { dirArg?: 
     return status;
   };
   try {
-    waitFor(`READY from ${name}`, 5000, () => /READY|FAIL/.test(output()));
+    // Deadlines are generous: a loaded machine may be slow; a passing test never waits for them.
+    waitFor(`READY from ${name}`, 60_000, () => /READY|FAIL/.test(output()));
   } catch (e) {
     try { kill(pid, constants.signals.SIGKILL); reap(2000); } catch { /* gone */ }
     throw e;
@@ -76,7 +77,7 @@ export function startTarget(name: string, args: string[] = [], opts: { dirArg?: 
     outFile,
     ready,
     output,
-    finish(timeoutMs = 5000, signal = constants.signals.SIGTERM) {
+    finish(timeoutMs = 60_000, signal = constants.signals.SIGTERM) {
       kill(pid, signal);
       const st = reap(timeoutMs);
       const text = output().split('\n').slice(1).join('\n').trim();

@@ -58,8 +58,8 @@ export function childStates(): Map<number, string> {
   return out;
 }
 
-/** Waits (up to 3 s) for PID to vanish; returns whether it did. */
-export function waitGone(pid: number, ms = 3000): boolean {
+/** Waits (up to 20 s: PID 1 here reaps orphans once a second, slower under load) for PID to vanish; returns whether it did. */
+export function waitGone(pid: number, ms = 20_000): boolean {
   const end = Date.now() + ms;
   while (existsSync(`/proc/${pid}`)) {
     if (Date.now() > end) return false;
