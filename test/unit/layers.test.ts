@@ -14,6 +14,8 @@ import { repoRoot } from '../helpers/paths.js';
 const LAYERS: readonly { name: string; rank: number; match: RegExp }[] = [
   // The syscall tables: data that imports nothing but each other, read by sys to make calls.
   { name: 'arch syscall tables', rank: 0, match: /^arch\/(syscalls-unified|[^/]+\/syscalls)\.ts$/ },
+  // Fault injection's counter (CRYO_FAULT): imports nothing; proc, images and inject count their points in it.
+  { name: 'fault', rank: 0, match: /^fault\.ts$/ },
   { name: 'sys', rank: 1, match: /^sys\// },
   { name: 'images', rank: 2, match: /^images\// },
   { name: 'proc', rank: 2, match: /^proc\// },
