@@ -231,7 +231,7 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
   const late = events.error(pid, 'dump');
   if (late) {
     files.finish(true);
-    detachAll(seized);
+    detachAll(seized, stopped);
     throw late;
   }
   if (opts.leaveRunning) {
