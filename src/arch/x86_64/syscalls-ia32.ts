@@ -1,3 +1,5 @@
+import { UNIFIED_SYSCALLS } from '../syscalls-unified.js';
+
 /**
  * i386 syscall numbers (the compat ABI an ia32 task uses through int 0x80 on x86_64), name -> number.
  * Data generated from the i686 cross toolchain's asm/unistd_32.h (the kernel's syscall_32.tbl).
@@ -416,31 +418,6 @@ export const syscallsIa32: Readonly<Record<string, number>> = Object.freeze({
   rt_sigtimedwait_time64: 421,
   futex_time64: 422,
   sched_rr_get_interval_time64: 423,
-  pidfd_send_signal: 424,
-  io_uring_setup: 425,
-  io_uring_enter: 426,
-  io_uring_register: 427,
-  open_tree: 428,
-  move_mount: 429,
-  fsopen: 430,
-  fsconfig: 431,
-  fsmount: 432,
-  fspick: 433,
-  pidfd_open: 434,
-  clone3: 435,
-  close_range: 436,
-  openat2: 437,
-  pidfd_getfd: 438,
-  faccessat2: 439,
-  process_madvise: 440,
-  epoll_pwait2: 441,
-  mount_setattr: 442,
-  quotactl_fd: 443,
-  landlock_create_ruleset: 444,
-  landlock_add_rule: 445,
-  landlock_restrict_self: 446,
   memfd_secret: 447,
-  process_mrelease: 448,
-  futex_waitv: 449,
-  set_mempolicy_home_node: 450,
+  ...UNIFIED_SYSCALLS,
 });
