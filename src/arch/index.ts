@@ -6,11 +6,13 @@ import type { Arch, ArchFactory, CpuProbe } from './types.js';
 import { AT, auxvValue, readAuxv } from '../proc/auxv.js';
 import { x86_64 } from './x86_64/index.js';
 import { ppc64 } from './ppc64/index.js';
+import { s390x } from './s390x/index.js';
 
 export const ARCHES: Readonly<Record<string, ArchFactory>> = {
   x64: x86_64,
   ppc64,
-  // arm64: aarch64, s390x: s390x — to come.
+  s390x,
+  // arm64: aarch64 — to come.
 };
 
 export function archFor(nodeArch: string, probe?: CpuProbe): Arch {

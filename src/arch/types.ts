@@ -41,6 +41,8 @@ export interface CpuProbe {
   pageSize?: number;
   /** Why the kernel cannot run the machine's second ABI (x86's ia32); absent: the architecture asks the kernel. */
   secondAbiUnsupported?: () => string | undefined;
+  /** s390x: the STFLE facility numbers /proc/cpuinfo lists ("facilities" line). */
+  facilities?: readonly number[];
 }
 
 /** The alternate signal stack as sigaltstack(2) reports it. */
@@ -123,6 +125,13 @@ export interface SyscallAbi {
    */
   getRegs?(pid: number): Buffer;
   setRegs?(pid: number, regs: Buffer): void;
+  /**
+   * Optional: regsets beside regsNt that must hold `whileInjecting` whenever cryo points the task at
+   * code of its own (s390x: NT_S390_SYSTEM_CALL = 0, else the kernel restarts the interrupted call
+   * in place of the injected one). The injector saves them at attach and puts them back with the
+   * registers.
+   */
+  readonly sideRegsets?: readonly { readonly nt: number; readonly whileInjecting: Buffer }[];
 }
 
 /** struct sigaction as rt_sigaction takes it in one ABI: byte offsets and the width of each word. */
@@ -331,6 +340,12 @@ export interface Arch {
    * rt_sigreturn is injected. Names of thread_info register fields.
    */
   readonly notRestoredBySigreturn: readonly string[];
+  /**
+   * Optional: regsets (NT_*) restore writes by ptrace, from regsetsFromThreadInfo, before the
+   * rt_sigreturn is injected, because the frame has no place for them (s390x: guarded storage,
+   * runtime instrumentation). Absent: only syscall.regsNt is written.
+   */
+  readonly regsetsBeforeSigreturn?: readonly number[];
 
   /**
    * Learns CPU-defined layouts (x86 xsave offsets) from a regset read on this machine, for when the

@@ -56,6 +56,8 @@ export interface InjectorOptions {
 export class Injector {
   /** The task's registers as they were when the injector attached (NT per arch.syscall.regsNt). */
   readonly savedRegs: Buffer;
+  /** SyscallAbi.sideRegsets as they were when the injector attached. */
+  private readonly savedSide: readonly { nt: number; bytes: Buffer }[];
   /** The task's blocked-signal mask as it was. */
   readonly savedSigmask: bigint;
   /** Address of the syscall instruction injected calls run on. */
@@ -69,6 +71,7 @@ export class Injector {
   private constructor(readonly pid: number, readonly arch: Arch, private readonly undo: UndoList, opts: InjectorOptions) {
     const abi = arch.syscall;
     this.savedRegs = getAbiRegs(pid, arch);
+    this.savedSide = (abi.sideRegsets ?? []).map((r) => ({ nt: r.nt, bytes: getRegset(pid, r.nt, r.whileInjecting.length) }));
     this.savedSigmask = getSigmask(pid);
     this.site = findSyscallSite(pid, abi.instruction, arch.vdso.vdso, opts.maps ?? readMaps(pid), abi.instructionAlign);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
@@ -89,6 +92,7 @@ export class Injector {
   restoreRegs(): void {
     if (!this.regsDirty) return;
     setAbiRegs(this.pid, this.arch.syscall, this.savedRegs);
+    for (const r of this.savedSide) setRegset(this.pid, r.nt, r.bytes);
     this.regsDirty = false;
   }
 
@@ -144,6 +148,7 @@ export class Injector {
     const full = [...args.map((a) => BigInt(a)), 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6);
     const regs = abi.prepare(this.savedRegs, site, numberIn(abi, name), full);
     setAbiRegs(this.pid, abi, regs);
+    setSideRegsets(this.pid, this.arch);
     this.regsDirty = true;
     // Where a single step does not stop right after the syscall instruction (ppc64: no trace
     // interrupt for `sc`), the call runs from its entry stop to its exit stop instead.
@@ -180,6 +185,7 @@ export class Injector {
     const full = [...args.map((a) => BigInt(a)), 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6);
     const regs = abi.prepare(this.savedRegs, entry, 0, full);
     setAbiRegs(this.pid, abi, regs);
+    setSideRegsets(this.pid, this.arch);
     this.regsDirty = true;
     cont(this.pid);
     for (;;) {
@@ -234,6 +240,14 @@ export class Injector {
   resume(sig = 0): void {
     cont(this.pid, sig);
   }
+}
+
+/**
+ * Puts the arch's side regsets in their injecting state (after every step: each injected syscall
+ * leaves its own trace there, e.g. s390x's system_call).
+ */
+export function setSideRegsets(pid: number, arch: Arch): void {
+  for (const r of arch.syscall.sideRegsets ?? []) setRegset(pid, r.nt, r.whileInjecting);
 }
 
 /** The error of an injected call that returned -errno `r`: `EFAULT from name(args) injected into task PID`. */

@@ -10,7 +10,7 @@ import type { MessageValue } from '../images/value.js';
 import { readMaps } from '../proc/index.js';
 import { kill, ptrace, processVmWritev, waitForStop, stopSig } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
-import { getAbiRegs, setAbiRegs } from '../inject/index.js';
+import { getAbiRegs, setAbiRegs, setSideRegsets } from '../inject/index.js';
 import { unmapScratch } from './memory.js';
 import { threadInfoOf } from './preflight.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
@@ -87,8 +87,15 @@ function sigreturn(ctx: TaskCtx, frameSp: bigint): void {
   const base = regsets.get(abi.regsNt);
   if (!base) throw new RestoreError('IMAGE_INCONSISTENT', `core-${pid}.img gives no general registers`);
   arch.writeThreadExtras(pid, ti);
+  // State the frame cannot carry goes in first: the kernel may check the frame against it
+  // (s390x accepts the PSW's runtime-instrumentation bit only once the thread has an RI block).
+  for (const nt of arch.regsetsBeforeSigreturn ?? []) {
+    const buf = regsets.get(nt);
+    if (buf) ptrace.setRegset(pid, nt, buf);
+  }
   const regs = abi.prepare(base, ctx.inj.taskSite(), abi.rtSigreturnNr, [], frameSp);
   setAbiRegs(pid, abi, regs);
+  setSideRegsets(pid, arch);
   syscallStop(pid, 'the entry');
   syscallStop(pid, 'the exit');
 

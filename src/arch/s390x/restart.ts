@@ -1,0 +1,67 @@
+// Syscall restart on s390x (arch/s390/kernel/signal.c, do_signal): a thread stopped inside a
+// system call has its int_code in NT_S390_SYSTEM_CALL (instruction length << 16 | number, 0
+// outside a syscall) and a -ERESTART* code in r2. Restarting = r2 back to orig_gpr2 and the PSW
+// address back over the svc (the ilc says how long it was). What cryo stores is CRIU's choice too.
+
+import type { RegsFix, RestartAction, RestartRule, ThreadInfo } from '../types.js';
+import type { ImageRecord } from '../regtable.js';
+import { NR_RESTART_SYSCALL } from './syscall-abi.js';
+
+export const ERESTARTSYS = 512;
+export const ERESTARTNOINTR = 513;
+export const ERESTARTNOHAND = 514;
+export const ERESTART_RESTARTBLOCK = 516;
+export const EINTR = 4;
+
+export const RESTART_RULES: readonly RestartRule[] = [
+  { errno: ERESTARTSYS, name: 'ERESTARTSYS',
+    noHandler: 'restart', handlerSaRestart: 'restart', handler: 'eintr', onDump: 'restart' },
+  { errno: ERESTARTNOINTR, name: 'ERESTARTNOINTR',
+    noHandler: 'restart', handlerSaRestart: 'restart', handler: 'restart', onDump: 'restart' },
+  { errno: ERESTARTNOHAND, name: 'ERESTARTNOHAND',
+    noHandler: 'restart', handlerSaRestart: 'eintr', handler: 'eintr', onDump: 'restart' },
+  // The restart block (the rest of a nanosleep, a futex timeout) is kernel memory that does not
+  // survive a dump: the restored call returns -EINTR, as CRIU does.
+  { errno: ERESTART_RESTARTBLOCK, name: 'ERESTART_RESTARTBLOCK',
+    noHandler: 'restart_syscall', handlerSaRestart: 'eintr', handler: 'eintr', onDump: 'eintr' },
+];
+
+const gprsOf = (gp: ImageRecord): bigint[] => (gp.gprs as (bigint | number)[]).map((v) => BigInt(v));
+
+/** The rule for a thread's registers, or undefined when it was not stopped in a restartable syscall. */
+export function restartRuleFor(gp: ImageRecord): RestartRule | undefined {
+  if (Number(gp.system_call ?? 0) === 0) return undefined;
+  const err = -BigInt.asIntN(64, gprsOf(gp)[2]!);
+  return RESTART_RULES.find((r) => BigInt(r.errno) === err);
+}
+
+/** Applies `action` to r2 (and r1) and the PSW address of a copy of gpregs. */
+export function applyRestart(gp: ImageRecord, action: RestartAction): ImageRecord {
+  const gprs = gprsOf(gp);
+  const ilc = BigInt((Number(gp.system_call ?? 0) >>> 16) & 0xffff);
+  const out: ImageRecord = { ...gp, gprs };
+  switch (action) {
+    case 'none': break;
+    case 'restart':
+      gprs[2] = BigInt(gp.orig_gpr2 as bigint);
+      out.psw_addr = BigInt(gp.psw_addr as bigint) - ilc;
+      break;
+    case 'restart_syscall':
+      // Re-entered through `svc 0` the number comes from r1.
+      gprs[2] = BigInt(gp.orig_gpr2 as bigint);
+      gprs[1] = BigInt(NR_RESTART_SYSCALL);
+      out.psw_addr = BigInt(gp.psw_addr as bigint) - ilc;
+      break;
+    case 'eintr':
+      gprs[2] = BigInt.asUintN(64, -BigInt(EINTR));
+      break;
+  }
+  return out;
+}
+
+/** The dump-time rule: the registers the restored thread must start with. */
+export function fixSyscallRestart(ti: ThreadInfo): RegsFix {
+  const gp = ti.gpregs as ImageRecord;
+  const action = restartRuleFor(gp)?.onDump ?? 'none';
+  return { action, threadInfo: { ...ti, gpregs: applyRestart(gp, action) } };
+}
