@@ -4,6 +4,7 @@
 
 import type { Arch, ArchFactory, CpuProbe } from './types.js';
 import { AT, auxvValue, readAuxv } from '../proc/auxv.js';
+import { hostFacilities } from '../proc/cpu-caps.js';
 import { x86_64 } from './x86_64/index.js';
 import { ppc64 } from './ppc64/index.js';
 import { s390x } from './s390x/index.js';
@@ -44,15 +45,17 @@ export async function hostArch(): Promise<Arch> {
 export { hostKernelAbi } from './host-abi.js';
 export type * from './types.js';
 
-/** What cryo's own auxiliary vector says about this CPU and kernel (AT_HWCAP, AT_HWCAP2, AT_PAGESZ). */
+/** What cryo's own auxiliary vector says about this CPU and kernel (AT_HWCAP, AT_HWCAP2, AT_PAGESZ), and /proc/cpuinfo's facilities (s390x). */
 function auxvProbe(): CpuProbe {
   try {
     const aux = readAuxv('self');
     const pageSize = auxvValue(aux, AT.AT_PAGESZ!);
+    const facilities = hostFacilities();
     return {
       hwcap: auxvValue(aux, AT.AT_HWCAP!),
       hwcap2: auxvValue(aux, AT.AT_HWCAP2!),
       ...(pageSize === undefined ? {} : { pageSize: Number(pageSize) }),
+      ...(facilities === undefined ? {} : { facilities }),
     };
   } catch {
     return {};

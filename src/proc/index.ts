@@ -7,6 +7,7 @@ export * from './pagemap.js';
 export * from './status.js';
 export * from './stat.js';
 export * from './auxv.js';
+export * from './cpu-caps.js';
 export * from './fd.js';
 export * from './fdinfo.js';
 export * from './locks.js';
