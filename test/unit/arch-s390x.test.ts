@@ -194,3 +194,10 @@ test('AT_HWCAP names: every bit, those the table does not know by number (31 and
   assert.match(lines[0]!.detail ?? '', /^0x8000000000000004: stfle bit 63$/);
   assert.deepEqual(lines.slice(1).map((l) => [l.name, l.present]), [['the vector facility', false], ['guarded storage', false], ['runtime instrumentation', false]]);
 });
+
+test('cpuinfo.img: AT_HWCAP and AT_HWCAP2 of the dumping machine, every bit, as CRIU writes them', () => {
+  const a = createS390x({ hwcap: (1n << 63n) | (1n << 31n) | (1n << 11n), hwcap2: 5n });
+  assert.deepEqual(a.cpuinfo!(), { s390_entry: [{ hwcap: [(1n << 63n) | (1n << 31n) | (1n << 11n), 5n] }] });
+  assert.equal(a.imageByteOrder!(a.cpuinfo!()), 'BE');
+  assert.equal(a.imageByteOrder!({ x86_entry: [{}] }), undefined);
+});

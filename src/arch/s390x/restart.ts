@@ -6,33 +6,16 @@
 import type { RegsFix, RestartAction, RestartRule, ThreadInfo } from '../types.js';
 import type { ImageRecord } from '../regtable.js';
 import { NR_RESTART_SYSCALL } from './syscall-abi.js';
+import { EINTR, restartRuleForErrno } from '../restart-rules.js';
 
-export const ERESTARTSYS = 512;
-export const ERESTARTNOINTR = 513;
-export const ERESTARTNOHAND = 514;
-export const ERESTART_RESTARTBLOCK = 516;
-export const EINTR = 4;
-
-export const RESTART_RULES: readonly RestartRule[] = [
-  { errno: ERESTARTSYS, name: 'ERESTARTSYS',
-    noHandler: 'restart', handlerSaRestart: 'restart', handler: 'eintr', onDump: 'restart' },
-  { errno: ERESTARTNOINTR, name: 'ERESTARTNOINTR',
-    noHandler: 'restart', handlerSaRestart: 'restart', handler: 'restart', onDump: 'restart' },
-  { errno: ERESTARTNOHAND, name: 'ERESTARTNOHAND',
-    noHandler: 'restart', handlerSaRestart: 'eintr', handler: 'eintr', onDump: 'restart' },
-  // The restart block (the rest of a nanosleep, a futex timeout) is kernel memory that does not
-  // survive a dump: the restored call returns -EINTR, as CRIU does.
-  { errno: ERESTART_RESTARTBLOCK, name: 'ERESTART_RESTARTBLOCK',
-    noHandler: 'restart_syscall', handlerSaRestart: 'eintr', handler: 'eintr', onDump: 'eintr' },
-];
+export { ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK, RESTART_RULES } from '../restart-rules.js';
 
 const gprsOf = (gp: ImageRecord): bigint[] => (gp.gprs as (bigint | number)[]).map((v) => BigInt(v));
 
 /** The rule for a thread's registers, or undefined when it was not stopped in a restartable syscall. */
 export function restartRuleFor(gp: ImageRecord): RestartRule | undefined {
   if (Number(gp.system_call ?? 0) === 0) return undefined;
-  const err = -BigInt.asIntN(64, gprsOf(gp)[2]!);
-  return RESTART_RULES.find((r) => BigInt(r.errno) === err);
+  return restartRuleForErrno(-BigInt.asIntN(64, gprsOf(gp)[2]!));
 }
 
 /** Applies `action` to r2 (and r1) and the PSW address of a copy of gpregs. */
