@@ -3,14 +3,14 @@
 
 import { ImageError, ImageJsonError } from './errors.js';
 import type { ByteSink, ByteSource } from './io.js';
-import { u32host } from './io.js';
+import { readI32In, readU16In, u32host } from './io.js';
 import type { JsonValue } from './json-text.js';
 import { decodeBytesPy, encodeBytesPy } from './pybytes.js';
 import { messageFromCrit, messageToCrit } from './crit-json.js';
 import { ipc_msg } from './schemas/index.js';
 import { decode, encode } from './wire.js';
 import type { MessageValue } from './value.js';
-import { readI32, readU16, writeU16 } from '../sys/native-endian.js';
+import { writeU16 } from '../sys/native-endian.js';
 
 export type ExtraValue = Buffer | { inq: Buffer; outq: Buffer } | number[] | (MessageValue | Buffer)[];
 
@@ -92,7 +92,7 @@ export const ipcSem: ExtraHandler = {
     const b = src.take(2 * n, 'semaphore values');
     src.take(roundUp(2 * n, 8) - 2 * n, 'padding after semaphore values');
     const out: number[] = [];
-    for (let i = 0; i < n; i++) out.push(readU16(b, 2 * i));
+    for (let i = 0; i < n; i++) out.push(readU16In(b, 2 * i, src.byteOrder));
     return out;
   },
   write: (sink, x, e) => {
@@ -117,7 +117,7 @@ export const ipcMsg: ExtraHandler = {
     const out: (MessageValue | Buffer)[] = [];
     for (let i = 0; i < num(e, 'qnum') && !src.atEnd(); i++) {
       const sizeAt = src.pos;
-      const size = readI32(src.take(4, 'the size of an ipc_msg'), 0);
+      const size = readI32In(src.take(4, 'the size of an ipc_msg'), 0, src.byteOrder);
       if (size < 0) throw new ImageError(src.file, sizeAt, `a message size, not ${size}`);
       const at = src.pos;
       const msg = decode(src.take(size, 'an ipc_msg'), ipc_msg, src.file, at);

@@ -6,7 +6,9 @@ import { closeSync, fchmodSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { ImageError, ImageJsonError } from './errors.js';
 import type { ExtraValue } from './extras.js';
-import { type ByteSink, type ByteSource, BufferSink, BufferSource, FileSource, u32host } from './io.js';
+import {
+  type ByteSink, type ByteSource, type ImageByteOrder, BufferSink, BufferSource, FileSource, readI32In, readU32In, u32host,
+} from './io.js';
 import { type JsonObject, type JsonValue, pyJsonDumps } from './json-text.js';
 import { IMG_COMMON_MAGIC, IMG_SERVICE_MAGIC, headMagicFor, magicName, magicValue } from './magics.js';
 import { type ImageKind, imageKind } from './registry.js';
@@ -15,7 +17,6 @@ import { messageFromCrit, messageToCrit } from './crit-json.js';
 import { decodeBytesPy, encodeBytesPy } from './pybytes.js';
 import type { MessageValue } from './value.js';
 import { decode, encode } from './wire.js';
-import { readU32, readI32 } from '../sys/native-endian.js';
 import { faultPoint } from '../fault.js';
 
 export interface ImageEntry {
@@ -28,18 +29,29 @@ export interface Image {
   /** crit's magic name, e.g. 'CORE', 'PAGEMAP'. */
   readonly magic: string;
   readonly entries: ImageEntry[];
+  /** Decoded images: the byte order their framing was written in (the dumping machine's). */
+  readonly byteOrder?: ImageByteOrder;
 }
 
 const hex = (v: number): string => '0x' + (v >>> 0).toString(16);
 
-/** Read the head magic(s) and find the image's kind. */
+const isFramingMagic = (v: number) => v === IMG_COMMON_MAGIC || v === IMG_SERVICE_MAGIC || magicName(v) !== undefined;
+
+/**
+ * Read the head magic(s) and find the image's kind. The first magic also tells the byte order the
+ * image was written in (CRIU writes the dumping machine's): `src.byteOrder` is set from it, so an
+ * s390x dump decodes on x86_64 and the other way round.
+ */
 export function readHead(src: ByteSource): ImageKind {
-  const first = readU32(src.take(4, 'a 4-byte image magic'), 0);
+  const head = src.take(4, 'a 4-byte image magic');
+  const other: ImageByteOrder = src.byteOrder === 'LE' ? 'BE' : 'LE';
+  if (!isFramingMagic(readU32In(head, 0, src.byteOrder)) && isFramingMagic(readU32In(head, 0, other))) src.byteOrder = other;
+  const first = readU32In(head, 0, src.byteOrder);
   let at = 0;
   let value = first;
   if (first === IMG_COMMON_MAGIC || first === IMG_SERVICE_MAGIC) {
     at = 4;
-    value = readU32(src.take(4, 'the image magic after the head magic'), 0);
+    value = readU32In(src.take(4, 'the image magic after the head magic'), 0, src.byteOrder);
   }
   const name = magicName(value);
   if (name === undefined) {
@@ -54,7 +66,7 @@ export function readHead(src: ByteSource): ImageKind {
 function readMessage(src: ByteSource, def: MessageDef): MessageValue | undefined {
   if (src.atEnd()) return undefined;
   const sizeAt = src.pos;
-  const size = readI32(src.take(4, 'a 4-byte entry size'), 0);
+  const size = readI32In(src.take(4, 'a 4-byte entry size'), 0, src.byteOrder);
   if (size < 0) throw new ImageError(src.file, sizeAt, `an entry size, found ${size}`);
   const at = src.pos;
   return decode(src.take(size, `a ${def.name} of the size given at byte ${sizeAt}`), def, src.file, at);
@@ -92,13 +104,13 @@ export function* readEntries(src: ByteSource, kind: ImageKind): Generator<ImageE
 export function decodeImage(buf: Buffer, file = '<buffer>'): Image {
   const src = new BufferSource(buf, file);
   const kind = readHead(src);
-  return { magic: kind.magic, entries: [...readEntries(src, kind)] };
+  return { magic: kind.magic, entries: [...readEntries(src, kind)], byteOrder: src.byteOrder };
 }
 
 export function decodeImageFile(file: string): Image {
   const r = ImageReader.open(file);
   try {
-    return { magic: r.magic, entries: [...r] };
+    return { magic: r.magic, entries: [...r], byteOrder: r.byteOrder };
   } finally {
     r.close();
   }
@@ -118,6 +130,10 @@ export class ImageReader implements Iterable<ImageEntry> {
   }
   get magic(): string {
     return this.kind.magic;
+  }
+  /** The byte order the image was written in. */
+  get byteOrder(): ImageByteOrder {
+    return this.src.byteOrder;
   }
   [Symbol.iterator](): Iterator<ImageEntry> {
     return readEntries(this.src, this.kind);

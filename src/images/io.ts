@@ -2,9 +2,24 @@
 // works on an in-memory buffer and on a file read in bounded chunks.
 
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { endianness } from 'node:os';
 import { ImageError } from './errors.js';
 import { writeU32 } from '../sys/native-endian.js';
 import { faultPoint } from '../fault.js';
+
+/** The byte order of an image's framing (magics, entry sizes): CRIU writes the dumping machine's. */
+export type ImageByteOrder = 'LE' | 'BE';
+export const HOST_BYTE_ORDER: ImageByteOrder = endianness();
+
+export function readU32In(b: Buffer, off: number, order: ImageByteOrder): number {
+  return order === 'LE' ? b.readUInt32LE(off) : b.readUInt32BE(off);
+}
+export function readI32In(b: Buffer, off: number, order: ImageByteOrder): number {
+  return order === 'LE' ? b.readInt32LE(off) : b.readInt32BE(off);
+}
+export function readU16In(b: Buffer, off: number, order: ImageByteOrder): number {
+  return order === 'LE' ? b.readUInt16LE(off) : b.readUInt16BE(off);
+}
 
 export interface ByteSource {
   readonly file: string;
@@ -16,6 +31,8 @@ export interface ByteSource {
   take(n: number, what: string): Buffer;
   /** Every byte up to the end. */
   rest(): Buffer;
+  /** The order of the framing's numbers: the host's until readHead finds the magic in the other one. */
+  byteOrder: ImageByteOrder;
 }
 
 export interface ByteSink {
@@ -24,6 +41,7 @@ export interface ByteSink {
 
 export class BufferSource implements ByteSource {
   pos = 0;
+  byteOrder = HOST_BYTE_ORDER;
   constructor(private readonly buf: Buffer, readonly file = '<buffer>') {}
   atEnd(): boolean {
     return this.pos >= this.buf.length;
@@ -46,6 +64,7 @@ const CHUNK = 1 << 16;
 /** Reads a file through a small window; a single take() is bounded by the entry's size, not the file's. */
 export class FileSource implements ByteSource {
   pos = 0;
+  byteOrder = HOST_BYTE_ORDER;
   private readonly fd: number;
   private readonly size: number;
   private win = Buffer.alloc(0);

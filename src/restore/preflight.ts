@@ -34,6 +34,15 @@ export function threadInfoOf(img: RestoreImages, arch: Arch): ThreadInfo {
 }
 
 export function checkArch(img: RestoreImages, arch: Arch): void {
+  // CRIU writes an image's framing in the dumping machine's byte order: one in the other order
+  // comes from a machine whose registers and kernel structs this one cannot take.
+  const ORDER = { LE: 'little-endian', BE: 'big-endian' } as const;
+  for (const [name, im] of img.all) {
+    if (im.byteOrder !== undefined && im.byteOrder !== arch.byteOrder) {
+      throw new RestoreError('ARCH_MISMATCH', `${name} was written on a ${ORDER[im.byteOrder]} machine and this one (${arch.name}) is `
+        + `${ORDER[arch.byteOrder]}: restore it on a ${ORDER[im.byteOrder]} machine`);
+    }
+  }
   const mtype = String(img.core.mtype);
   if (mtype !== arch.criuMarch) {
     throw new RestoreError('ARCH_MISMATCH', `the dump is of a ${mtype} process and this machine is ${arch.criuMarch}: restore it on a ${mtype} machine`);

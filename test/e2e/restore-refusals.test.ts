@@ -123,6 +123,18 @@ for (const phase of ['stub', 'memory', 'files', 'task-state', 'resume']) {
   }));
 }
 
+test('images of the other byte order: refused before anything starts, naming it', { skip }, withCopy(async (dir) => {
+  // The framing (magics, entry sizes) of core-PID.img as a big-endian machine writes it.
+  const file = path.join(dir, `core-${PID}.img`);
+  const b = readFileSync(file);
+  const swap = (at: number) => b.writeUInt32BE(b.readUInt32LE(at), at);
+  swap(0);
+  swap(4);
+  for (let at = 8; at < b.length; at += 4 + b.readUInt32BE(at)) swap(at);
+  writeFileSync(file, b);
+  await refused(dir, 'ARCH_MISMATCH', new RegExp(`^core-${PID}\\.img was written on a big-endian machine and this one \\(x86_64\\) is little-endian`));
+}));
+
 test('an aborted restore starts nothing', { skip }, withCopy(async (dir) => {
   const ac = new AbortController();
   ac.abort();
