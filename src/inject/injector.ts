@@ -64,6 +64,11 @@ export class Injector {
   readonly site: bigint;
   /** Sites of the task's own ABI's syscall instruction, when it differs (found when first used). */
   private taskSiteAt: bigint | undefined;
+  /**
+   * Memory of cryo's own in the task (the end of a scratch area) where argument blocks go (s390x's
+   * old_mmap); unset, they go below the stack pointer, which must then be mapped.
+   */
+  argArea: bigint | undefined;
   private masked = false;
   private regsDirty = false;
   private readonly timeoutMs: number;

@@ -19,9 +19,10 @@ export function mmapCallOf(inj: Injector, args: MmapArgs) {
 export function injectMmap(inj: Injector, ...args: MmapArgs): bigint {
   const c = mmapCallOf(inj, args);
   if (c.argStruct === undefined) return inj.call(c.name, ...c.args);
-  // The block goes below the stack pointer and its red zone: memory the stopped task is not using.
+  // The block goes in cryo's own argument area, else below the stack pointer and its red zone:
+  // memory the stopped task is not using.
   const len = c.argStruct.length;
-  const at = (inj.arch.syscall.sp(inj.savedRegs) - BigInt(inj.arch.redZone) - BigInt(len)) & ~15n;
+  const at = inj.argArea ?? (inj.arch.syscall.sp(inj.savedRegs) - BigInt(inj.arch.redZone) - BigInt(len)) & ~15n;
   const saved = processVmReadv(inj.pid, at, len);
   if (saved.length !== len || processVmWritev(inj.pid, at, c.argStruct) !== len) {
     throw new InjectError('NO_SCRATCH', `cannot write mmap's arguments below the stack pointer of task ${inj.pid}`);

@@ -79,8 +79,10 @@ export function replaceStubMappings(ctx: TaskCtx): void {
     return;
   }
   const moves = vdsoMoves(ctx, maps);
+  const own = ownAreas(ctx);
   for (const m of maps) {
     if (ctx.arch.vdso.areas.includes(m.name) || m.kind === 'vsyscall') continue;
+    if (own.some((r) => r.start <= m.start && m.end <= r.end)) continue;
     ctx.call('munmap', m.start, m.end - m.start);
   }
   if (moves.every((m) => m.from === m.to)) return;
@@ -89,6 +91,7 @@ export function replaceStubMappings(ctx: TaskCtx): void {
   const occupied: Range[] = [
     ...moves.map((m) => ({ start: m.from, end: m.from + m.size })),
     ...dumpedVmas(ctx).map((v) => ({ start: big(v.start), end: big(v.end) })),
+    ...own,
   ].filter((r) => r.end <= ctx.arch.mmapTop);
   const park = findHole(asVmas(occupied), total, BigInt(ctx.arch.pageSize), ctx.arch.mmapTop);
   let off = 0n;
@@ -118,14 +121,17 @@ function mapTaskVdso(ctx: TaskCtx, maps: Vma[], call: VdsoMapCall): void {
   const vdso = vmas.find((v) => Number(v.status) & VMA.VDSO);
   if (vdso === undefined) throw new RestoreError('UNSUPPORTED', 'the dumped process has no vdso; cryo cannot restore a process without one yet');
   const start = areas.reduce((m, v) => (big(v.start) < m ? big(v.start) : m), big(vdso.start));
+  const cryos = ownAreas(ctx);
   for (const m of maps) {
     if (names.includes(m.name) || m.kind === 'vsyscall') continue;
+    if (cryos.some((r) => r.start <= m.start && m.end <= r.end)) continue;
     ctx.call('munmap', m.start, m.end - m.start);
   }
   const page = BigInt(ctx.arch.pageSize);
   const occupied: Range[] = [
     ...maps.filter((m) => names.includes(m.name)).map((m) => ({ start: m.start, end: m.end })),
     ...vmas.map((v) => ({ start: big(v.start), end: big(v.end) })),
+    ...cryos,
   ].filter((r) => r.end <= ctx.arch.mmapTop);
   const want = findHole(asVmas(occupied), page, page, ctx.arch.mmapTop);
   const site = BigInt.asUintN(64, injectMmap(ctx.inj, want, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
@@ -150,11 +156,26 @@ function mapTaskVdso(ctx: TaskCtx, maps: Vma[], call: VdsoMapCall): void {
 /** Maps scratch memory in a hole of the dumped layout (removed again before the task resumes). */
 export function mapScratch(ctx: TaskCtx): void {
   const size = SCRATCH_PAGES * ctx.arch.pageSize;
-  const occupied = dumpedVmas(ctx).map((v) => ({ start: big(v.start), end: big(v.end) })).filter((r) => r.end <= ctx.arch.mmapTop);
+  // A hole in both the dumped layout and the stub's, which is still there.
+  const occupied = [...dumpedVmas(ctx).map((v) => ({ start: big(v.start), end: big(v.end) })), ...readMaps(ctx.pid)]
+    .filter((r) => r.end <= ctx.arch.mmapTop);
   const want = findHole(asVmas(occupied), BigInt(size), BigInt(ctx.arch.pageSize), ctx.arch.mmapTop);
   const addr = BigInt.asUintN(64, injectMmap(ctx.inj, want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
   ctx.scratch = { addr, size };
+  ctx.inj.argArea = addr + BigInt(size - ARG_AREA);
   mapBatchArea(ctx, [...occupied, { start: addr, end: addr + BigInt(size) }]);
+}
+
+/** Bytes at the end of the scratch area kept for argument blocks (Injector.argArea). */
+const ARG_AREA = 64;
+
+/** cryo's own areas in the task (scratch, batch runner), which the stub cleanup leaves alone. */
+function ownAreas(ctx: TaskCtx): Range[] {
+  const out: Range[] = [];
+  if (ctx.scratch) out.push({ start: ctx.scratch.addr, end: ctx.scratch.addr + BigInt(ctx.scratch.size) });
+  const b = batchAreas.get(ctx);
+  if (b) out.push({ start: b.addr, end: b.addr + BigInt(b.size) });
+  return out;
 }
 
 /** The batch runner's code page and table of each task being restored (see SyscallBatch). */
@@ -190,6 +211,7 @@ export function unmapScratch(ctx: TaskCtx): void {
   if (!ctx.scratch) return;
   ctx.call('munmap', ctx.scratch.addr, ctx.scratch.size);
   ctx.scratch = undefined;
+  ctx.inj.argArea = undefined;
 }
 
 /** Maps every dumped VMA (writable while pages are filled), returning the ones whose protection must change after. */
@@ -353,8 +375,10 @@ function setMmMap(ctx: TaskCtx): void {
 }
 
 export function rebuildMemory(ctx: TaskCtx): void {
-  replaceStubMappings(ctx);
+  // cryo's own areas first, while the stub's memory still holds the stack (s390x passes mmap's
+  // arguments in memory: after the cleanup below they go in the scratch area).
   mapScratch(ctx);
+  replaceStubMappings(ctx);
   const fixup = mapVmas(ctx);
   fillPages(ctx);
   const batch = batchFor(ctx);

@@ -55,13 +55,16 @@ export class TaskCtx {
 
   /** Finds the syscall instruction again (after the vdso moved). */
   reattach(): void {
+    const argArea = this.inj.argArea;
     this.inj = Injector.attach(this.tid, this.arch, new UndoList(), { maps: readMaps(this.pid) });
+    this.inj.argArea = argArea;
   }
 
   /** The context of another (stopped, traced) thread of the task, with its core image `core`; the scratch memory is shared. */
   forThread(tid: number, core: RestoreImages['core']): TaskCtx {
     const t = new TaskCtx(this.pid, this.arch, { ...this.img, core }, this.emit, tid);
     t.scratch = this.scratch;
+    t.inj.argArea = this.inj.argArea;
     t.tree = this.tree;
     return t;
   }
