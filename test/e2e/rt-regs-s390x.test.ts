@@ -8,9 +8,10 @@ import assert from 'node:assert/strict';
 import type { MessageValue } from '../../src/images/value.js';
 import { editImage } from '../helpers/restore-env.js';
 import { dumpInSyscall } from '../helpers/dump-in-syscall.js';
+import { onlyOn } from '../helpers/arch-only.js';
 import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
 
-const skip = process.arch === 's390x' ? false : 'an s390x test (npm run test:arch -- s390x runs it in a guest)';
+const skip = onlyOn(['s390x'], 's390x registers (npm run test:arch -- s390x runs it in a guest)');
 const NR_PAUSE = 29;
 const dumps: Dumped[] = [];
 after(() => dumps.forEach((d) => cleanupDumped(d)));
