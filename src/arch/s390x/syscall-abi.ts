@@ -34,6 +34,9 @@ function oldMmapBlock(args: readonly bigint[]): Buffer {
 
 export const syscallAbi: SyscallAbi = {
   instruction: SVC_INSN,
+  // Instructions are halfword-aligned: 0a 00 at an odd address is data (6.12's vDSO has one in its
+  // ELF header, e_shnum 10), and running it there is a specification exception (SIGILL).
+  instructionAlign: 2,
   regsNt: NT_PRSTATUS,
   rtSigreturnNr: NR_RT_SIGRETURN,
   prepare(regs, ip, nr, args, sp) {
