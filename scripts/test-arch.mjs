@@ -3,6 +3,8 @@
 // target, packs them with the compiled JS into an initramfs beside a cached guest base
 // (scripts/guest-image.sh), boots it and runs node --test there; prints `N passed, M failed` last.
 //
+// A target's nodeOptions go into NODE_OPTIONS of every node in its guest (the tests' and the cryo CLI's).
+//
 //   ARCH       ppc64le | s390x | aarch64, several at once, or --supported (every one with an Arch)
 //   --kernel K new (trixie's 6.12, default) | old (bookworm's 6.1) | both
 //   --only F,F test files to run (names as in test/e2e and test/unit, without .test.ts)
@@ -37,6 +39,8 @@ const TARGETS = {
   s390x: {
     deb: 's390x', triplet: 's390x-linux-gnu', node: 's390x', elf: 'IBM S/390',
     qemu: ['qemu-system-s390x', '-M', 's390-ccw-virtio', '-cpu', 'max'], console: 'ttysclp0',
+    // V8's JIT dies under qemu's s390x TCG (a Deoptimizer check, then SIGILL); the interpreter runs.
+    nodeOptions: '--jitless',
   },
   aarch64: {
     deb: 'arm64', triplet: 'aarch64-linux-gnu', node: 'arm64', elf: 'AArch64',
@@ -165,12 +169,12 @@ async function crossBuild(name, t) {
   return { P, built: srcs.length - failed.length, failed };
 }
 
-function guestScript(files, cli) {
+function guestScript(t, files, cli) {
   // One test that hangs must not take the whole guest's time with it.
   const testTimeoutMs = Number(process.env.CRYO_GUEST_TEST_TIMEOUT ?? 600) * 1000;
   return `#!/bin/sh
 cd /cryo || exit 1
-echo "@@CRYO uname=$(uname -m) node=$(node --version) kernel=$(uname -r) files=${files.length}@@"
+${t.nodeOptions ? `export NODE_OPTIONS='${t.nodeOptions}'\n` : ''}echo "@@CRYO uname=$(uname -m) node=$(node --version) kernel=$(uname -r) files=${files.length}@@"
 ./build/cryo-stub; s=$?
 [ "$s" = 70 ] || { echo "@@CRYO restore stub exited $s, not 70@@"; exit 1; }
 t0=$(cut -d' ' -f1 /proc/uptime)
@@ -283,7 +287,7 @@ async function main() {
   for (const p of plans) {
     const tb = Date.now();
     const { P, built } = await crossBuild(p.name, p.t);
-    writeFileSync(path.join(P, 'cryo', 'guest-run.sh'), guestScript(p.files, p.hasArch), { mode: 0o755 });
+    writeFileSync(path.join(P, 'cryo', 'guest-run.sh'), guestScript(p.t, p.files, p.hasArch), { mode: 0o755 });
     const payloadCpio = path.join(work, p.name, 'payload.cpio');
     execFileSync('sh', ['-c', `cd '${P}' && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 > '${payloadCpio}'`]);
     log(`${p.name}: cross build (${built} test programs) and payload in ${((Date.now() - tb) / 1000).toFixed(1)} s`);
