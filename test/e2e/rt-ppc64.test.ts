@@ -9,8 +9,9 @@ import type { MessageValue } from '../../src/images/value.js';
 import { editImage } from '../helpers/restore-env.js';
 import { dumpInSyscall } from '../helpers/dump-in-syscall.js';
 import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
+import { onlyOn } from '../helpers/arch-only.js';
 
-const skip = process.arch === 'ppc64' ? false : 'ppc64 only (npm run test:arch -- ppc64le runs it in a guest)';
+const skip = onlyOn(['ppc64'], 'ppc64 registers (npm run test:arch -- ppc64le runs it in a guest)');
 const NR_PAUSE = 29;
 const dumps: Dumped[] = [];
 after(() => dumps.forEach(cleanupDumped));
