@@ -20,6 +20,7 @@ import {
 import { SysError, WaitError, __WALL, kill, pidfdOpen, ptrace, waitpid } from '../sys/index.js';
 import { closeSync } from 'node:fs';
 import { PageWriter, type MessageValue } from '../images/index.js';
+import { attachesOf, dumpSysvIpc } from './sysv-ipc.js';
 import { DumpError } from '../shared/dump-error.js';
 import type { DumpEvent, DumpResult } from './events.js';
 import { ImageSet } from './image-set.js';
@@ -183,6 +184,8 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
       images.write('core', m.pid, 'CORE', [{ mtype: arch.criuMarch, tc: { task_state: TASK_DEAD, exit_code: m.exitCode, personality: 0, flags: 0, blk_sigset: 0n, comm: readComm(m.pid) } }]);
     }
     writeFileImages(images, files, procs, arch, live.length + 1);
+    dumpSysvIpc(images, Number(procs[0]!.rootIds.ipc_ns_id), new Set(live.map((m) => m.pid)),
+      procs.flatMap((p) => attachesOf(p.pid, p.mm.vmas as MessageValue[])), arch.pageSize);
     images.write('pstree', undefined, 'PSTREE', members.map((m) => ({ pid: m.pid, ppid: m.ppid, pgid: m.pgid, sid: m.sid, threads: m.tids })));
     images.write('seccomp', undefined, 'SECCOMP', [seccompFilters.length === 0 ? {} : { seccomp_filters: seccompFilters }]);
     // The CPU's features and byte order, where the architecture records them (CRIU's cpuinfo image).

@@ -25,7 +25,7 @@ import { MAP_ANONYMOUS, MAP_DROPPABLE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_LOCKED, M
 
 const S = {
   REGULAR: 1 << 0, VSYSCALL: 1 << 2, VDSO: 1 << 3, HEAP: 1 << 5, FILE_PRIVATE: 1 << 6, FILE_SHARED: 1 << 7,
-  ANON_SHARED: 1 << 8, ANON_PRIVATE: 1 << 9, VVAR: 1 << 12, MEMFD: 1 << 14,
+  ANON_SHARED: 1 << 8, ANON_PRIVATE: 1 << 9, SYSVIPC: 1 << 10, VVAR: 1 << 12, MEMFD: 1 << 14,
 };
 /** Mappings of the kernel's internal shmem files: memfds and shared anonymous memory (/dev/zero). */
 const SHMEM_KINDS = new Set(['memfd', 'dev-zero', 'anon-shmem-named']);
@@ -86,6 +86,11 @@ export function collectVmas(pid: number, smaps: readonly Vma[], files: FileTable
       status |= S.MEMFD | (v.shared ? S.FILE_SHARED : S.FILE_PRIVATE);
       pgoff = v.offset;
       fdflags = mapFileFlags(pid, v);
+    } else if (v.kind === 'sysv-shm') {
+      // A System V segment: its inode number is the segment's id (dump/sysv-ipc.ts keeps its contents).
+      status |= S.SYSVIPC;
+      shmid = v.inode;
+      pgoff = v.offset;
     } else if (v.kind === 'file') {
       {
         const st = statSync(procPath(pid, `map_files/${mapFilesName(v.start, v.end)}`));

@@ -20,6 +20,7 @@ import { buildTree, planTree, TreeStubs } from './tree.js';
 import { finishShmem } from '../shared/shmem.js';
 import { restoreFiles } from './files.js';
 import { GhostFiles } from './ghost-files.js';
+import { SysvIpc } from './sysv-ipc.js';
 import { checkCreds, installSeccomp, queueSignals, restoreCreds, restoreTaskState, restoreThreadState } from './task-state.js';
 import { checkThreads, createThreads } from './threads.js';
 import { checkProcAttrs, restoreProcAttrs } from './proc-attrs.js';
@@ -180,6 +181,8 @@ async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> {
     const proc = procs.find((x) => x.pid === p);
     return proc && new Set(proc.fdinfo.map((f) => Number(f.fd)));
   });
+  const ipc = new SysvIpc(img.all);
+  ipc.check();
   const helpers = planTree(tree, opts.shellJob ?? false);
   checkAbort();
 
@@ -209,8 +212,11 @@ async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> {
     share.state('ctxByPid', () => new Map(ctxs.map((c) => [c.pid, c])));
     // Deleted files the task had open or mapped exist again only while the task opens them.
     ghosts.createAll();
+    // System V objects first: the processes attach their segments with their memory.
+    ipc.createAll();
     await phase('memory');
     for (const ctx of ctxs) rebuildMemory(ctx);
+    ipc.detach();
     await phase('files');
     // Shared memory objects and pipe ends stay parked until every process took its copy.
     for (const ctx of ctxs) restoreFiles(ctx, { deferShmem: true });
@@ -241,6 +247,7 @@ async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> {
     stubs.kill();
     endReaper();
     ghosts.remove();
+    ipc.removeAll();
     if (e instanceof RestoreError && e.code !== 'PID_TAKEN') {
       throw new RestoreError(e.code === 'ABORTED' ? 'ABORTED' : 'FAILED', `${e.message} (the half-restored ${what} was killed)`, { cause: e });
     }

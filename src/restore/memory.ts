@@ -17,6 +17,7 @@ import { regFile } from './preflight.js';
 import { openInTask, type TaskCtx } from '../shared/task-ctx.js';
 import { vmaKind, VMA } from '../shared/vma-kinds.js';
 import { mapShmemVma } from '../shared/shmem.js';
+import { SHM_EXEC, SHM_RDONLY, SHM_REMAP } from '../shared/sysv-ipc.js';
 import type { VdsoMapCall } from '../arch/types.js';
 import { FillableRanges, outsideFillable } from './fillable.js';
 import { openImagePath, S_IFREG } from '../shared/image-paths.js';
@@ -214,6 +215,16 @@ export function unmapScratch(ctx: TaskCtx): void {
   ctx.inj.argArea = undefined;
 }
 
+/** Attaches a System V segment where it was; returns true when its protection must change after. */
+function attachSysvShm(ctx: TaskCtx, v: MessageValue): boolean {
+  const start = big(v.start);
+  const prot = Number(v.prot);
+  const shmflg = (prot & PROT_WRITE ? 0 : SHM_RDONLY) | (prot & PROT_EXEC ? SHM_EXEC : 0) | SHM_REMAP;
+  const at = ctx.call('shmat', Number(v.shmid), start, shmflg);
+  if (at !== start) throw new RestoreError('FAILED', `System V shared memory segment ${v.shmid} was attached at ${hex(at)}, not ${hex(start)}`);
+  return (PROT_READ | prot) !== prot;
+}
+
 /** Maps every dumped VMA (writable while pages are filled), returning the ones whose protection must change after. */
 function mapVmas(ctx: TaskCtx): MessageValue[] {
   const fixup: MessageValue[] = [];
@@ -234,6 +245,10 @@ function mapVmas(ctx: TaskCtx): MessageValue[] {
     batch.flush(); // the calls below use the scratch area and must find the mappings before them in place
     if (kind === 'shmem') {
       if (mapShmemVma(ctx, v)) fixup.push(v);
+      continue;
+    }
+    if (kind === 'sysv-shm') {
+      if (attachSysvShm(ctx, v)) fixup.push(v);
       continue;
     }
     const reg = regFile(ctx.img, Number(v.shmid), where);

@@ -11,6 +11,7 @@ export type RestoreErrorCode =
   | 'FILE_MISSING' // a file a mapping or descriptor needs is gone
   | 'FILE_CHANGED' // ... or has another size / mtime / type
   | 'PID_TAKEN' // the dumped PID is in use
+  | 'IPC_TAKEN' // a System V IPC id or key of the dump is in use
   | 'UNSAFE' // the images name a path or mode restore will not use (relative, through a symbolic link, set-id)
   | 'ABORTED' // the caller's AbortSignal fired
   | 'FAILED'; // a step after the point of no return failed (the task was killed)

@@ -30,11 +30,11 @@ export type VmaKind =
   | 'file-private'
   | 'file-shared'
   | 'shmem' // a memfd or shared anonymous memory (VMA_AREA_MEMFD, VMA_ANON_SHARED): shared/shmem.ts
+  | 'sysv-shm' // a System V segment, attached by shmat (restore/sysv-ipc.ts made it)
   | { unsupported: string };
 
 /** Status bits cryo cannot restore yet, with the words for the error. */
 const UNSUPPORTED: readonly [number, string][] = [
-  [VMA.SYSVIPC, 'a System V shared memory segment'],
   [VMA.SOCKET, 'a packet socket ring'],
   [VMA.AIORING, 'an AIO ring'],
   [VMA.SHSTK, 'a shadow stack'],
@@ -46,6 +46,7 @@ export function vmaKind(status: number): VmaKind {
   if (status & VMA.VSYSCALL) return 'skip';
   if (status & (VMA.VDSO | VMA.VVAR)) return 'vdso';
   for (const [bit, what] of UNSUPPORTED) if (status & bit) return { unsupported: what };
+  if (status & VMA.SYSVIPC) return 'sysv-shm';
   if (status & (VMA.MEMFD | VMA.ANON_SHARED)) return 'shmem';
   if (status & VMA.FILE_PRIVATE) return 'file-private';
   if (status & VMA.FILE_SHARED) return 'file-shared';

@@ -1,0 +1,122 @@
+// The System V IPC objects the tree uses, as CRIU's ipcns-shm/sem/msg images: a segment some
+// process of the tree has attached, made or last attached/detached; a semaphore set one of its
+// semaphores was last operated on by the tree; a queue the tree last sent to or received from.
+// Objects of the namespace that the tree never touched are other programs' and stay out.
+
+import { getpid, processVmReadv } from '../sys/index.js';
+import { rawSyscall } from '../sys/raw.js';
+import { DumpError } from '../shared/dump-error.js';
+import type { MessageValue } from '../images/value.js';
+import type { ImageSet } from './image-set.js';
+import {
+  GETALL, GETPID, IPC_NOWAIT, KIND_WORDS, MSG_COPY, SHM_DEST, SHM_RDONLY, type IpcObject, keyText, listIpc, msgQbytes, shmRmidForced,
+} from '../shared/sysv-ipc.js';
+import { readU16, readU64 } from '../sys/native-endian.js';
+import { VMA } from '../shared/vma-kinds.js';
+
+/** A System V segment attached by a process of the tree (a VMA_AREA_SYSVIPC mapping). */
+export interface Attach {
+  pid: number;
+  start: bigint;
+  end: bigint;
+  pgoff: bigint;
+  shmid: number;
+}
+
+/** The SYSVIPC mappings among a process's VMA entries. */
+export function attachesOf(pid: number, vmas: readonly MessageValue[]): Attach[] {
+  return vmas.filter((v) => Number(v.status) & VMA.SYSVIPC).map((v) => ({
+    pid, start: BigInt(v.start as bigint), end: BigInt(v.end as bigint), pgoff: BigInt(v.pgoff as bigint), shmid: Number(v.shmid),
+  }));
+}
+
+const desc = (o: IpcObject): MessageValue => ({ key: o.key >>> 0, uid: o.uid, gid: o.gid, cuid: o.cuid, cgid: o.cgid, mode: o.mode, id: o.id });
+
+function shmEntries(pids: ReadonlySet<number>, attaches: readonly Attach[], pageSize: number): { value: MessageValue; extra: Buffer }[] {
+  const attached = new Set(attaches.map((a) => a.shmid));
+  const out: { value: MessageValue; extra: Buffer }[] = [];
+  const forced = shmRmidForced();
+  for (const o of listIpc('shm')) {
+    if (!attached.has(o.id) && !pids.has(o.row.cpid!) && !pids.has(o.row.lpid!)) continue;
+    const size = o.row.size!;
+    if (o.mode & SHM_DEST) {
+      throw new DumpError('UNSUPPORTED', `System V shared memory segment ${o.id} (key ${keyText(o.key)}) is marked for removal (IPC_RMID while attached): cryo cannot restore such a segment yet`);
+    }
+    const whole = BigInt(Math.ceil(size / pageSize) * pageSize);
+    for (const a of attaches.filter((x) => x.shmid === o.id)) {
+      if (a.pgoff !== 0n || a.end - a.start !== whole) {
+        throw new DumpError('UNSUPPORTED', `process ${a.pid} maps only part of System V shared memory segment ${o.id} at 0x${a.start.toString(16)} (offset ${a.pgoff} pages, ${a.end - a.start} of ${whole} bytes): cryo restores whole attachments only`);
+      }
+    }
+    // Under shm_rmid_forced a segment nobody attaches was never attached (the last detach removes
+    // it): all zeros, and cryo's own attachment would remove it when it ends.
+    const never = o.row.nattch === 0 && forced;
+    out.push({ value: { desc: desc(o), size: BigInt(size) }, extra: never ? Buffer.alloc(size) : shmContents(o.id, size) });
+  }
+  for (const id of attached) {
+    if (!out.some((e) => Number((e.value.desc as MessageValue).id) === id)) {
+      throw new DumpError('FAILED', `a process of the tree maps System V shared memory segment ${id}, which /proc/sysvipc/shm does not list (removed meanwhile?)`);
+    }
+  }
+  return out;
+}
+
+/** The segment's bytes, read through a read-only attachment of cryo's own. */
+function shmContents(id: number, size: number): Buffer {
+  const addr = rawSyscall('shmat', id, 0, SHM_RDONLY);
+  try {
+    return size === 0 ? Buffer.alloc(0) : processVmReadv(getpid(), addr, size);
+  } finally {
+    rawSyscall('shmdt', addr);
+  }
+}
+
+function semEntries(pids: ReadonlySet<number>): { value: MessageValue; extra: number[] }[] {
+  const out: { value: MessageValue; extra: number[] }[] = [];
+  for (const o of listIpc('sem')) {
+    const nsems = o.row.nsems!;
+    let used = false;
+    for (let i = 0; i < nsems && !used; i++) used = pids.has(Number(rawSyscall('semctl', o.id, i, GETPID, 0)));
+    if (!used) continue;
+    const vals = Buffer.alloc(2 * nsems);
+    rawSyscall('semctl', o.id, 0, GETALL, vals);
+    const values: number[] = [];
+    for (let i = 0; i < nsems; i++) values.push(readU16(vals, 2 * i));
+    out.push({ value: { desc: desc(o), nsems }, extra: values });
+  }
+  return out;
+}
+
+function msgEntries(pids: ReadonlySet<number>): { value: MessageValue; extra: (MessageValue | Buffer)[] }[] {
+  const out: { value: MessageValue; extra: (MessageValue | Buffer)[] }[] = [];
+  for (const o of listIpc('msg')) {
+    if (!pids.has(o.row.lspid!) && !pids.has(o.row.lrpid!)) continue;
+    const qnum = o.row.qnum!;
+    const qbytes = msgQbytes(o.id);
+    // One message is at most the whole queue; the buffer starts with its type (a long).
+    const buf = Buffer.alloc(8 + Math.max(o.row.cbytes!, 1));
+    const msgs: (MessageValue | Buffer)[] = [];
+    for (let i = 0; i < qnum; i++) {
+      let n: bigint;
+      try {
+        n = rawSyscall('msgrcv', o.id, buf, buf.length - 8, i, IPC_NOWAIT | MSG_COPY);
+      } catch (e) {
+        throw new DumpError('FAILED', `copying message ${i} of ${qnum} of System V message queue ${o.id} (key ${keyText(o.key)}): ${(e as Error).message}`);
+      }
+      msgs.push({ mtype: readU64(buf, 0), msize: Number(n) }, Buffer.from(buf.subarray(8, 8 + Number(n))));
+    }
+    out.push({ value: { desc: desc(o), qbytes: Number(qbytes), qnum }, extra: msgs });
+  }
+  return out;
+}
+
+/** Writes ipcns-shm/sem/msg-NSID.img for the objects the tree uses; returns how many of each. */
+export function dumpSysvIpc(images: ImageSet, nsId: number, pids: ReadonlySet<number>, attaches: readonly Attach[], pageSize: number): Record<string, number> {
+  const shm = shmEntries(pids, attaches, pageSize);
+  const sem = semEntries(pids);
+  const msg = msgEntries(pids);
+  if (shm.length > 0) images.write('ipcShm', nsId, 'IPCNS_SHM', shm);
+  if (sem.length > 0) images.write('ipcSem', nsId, 'IPCNS_SEM', sem);
+  if (msg.length > 0) images.write('ipcMsg', nsId, 'IPCNS_MSG', msg);
+  return { [KIND_WORDS.shm]: shm.length, [KIND_WORDS.sem]: sem.length, [KIND_WORDS.msg]: msg.length };
+}
