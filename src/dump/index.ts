@@ -11,29 +11,21 @@ import { existsSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:os';
 import { hostArch } from '../arch/index.js';
-import type { Arch } from '../arch/types.js';
-import { Injector, UndoList, mapScratch, InjectError } from '../inject/index.js';
-import {
-  ProcReadError, readCwd, readExe, readLoginuid, readMaps, readOomScoreAdj, readPersonality, readRoot, readSmaps,
-  readStat, readStatus, readTimers, procPath, readComm, readChildren, readLocks, type ProcStatus,
-} from '../proc/index.js';
-import { SysError, WaitError, __WALL, kill, pidfdOpen, ptrace, waitpid } from '../sys/index.js';
-import { closeSync } from 'node:fs';
-import { PageWriter, type MessageValue } from '../images/index.js';
-import { attachesOf, dumpSysvIpc } from './sysv-ipc.js';
+import { UndoList, InjectError } from '../inject/index.js';
+import { ProcReadError, readStatus, readComm, readLocks } from '../proc/index.js';
+import { SysError, WaitError, __WALL, kill, ptrace, waitpid } from '../sys/index.js';
+import { type MessageValue } from '../images/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import type { DumpEvent, DumpResult } from './events.js';
 import { ImageSet } from './image-set.js';
-import { checkDumpable, readQueuedSignals, readRlimits } from './task-state.js';
-import { readThread, readThreadOutside, seccompTable, seizeAllThreads, threadInjectors, type ThreadState } from './threads.js';
-import { readInjectedState } from './injected-state.js';
-import { collectVmas, dumpPages, mmEntry } from './memory.js';
-import { FileTable, dumpFds } from './files.js';
-import { namespaceIds } from '../shared/namespaces.js';
+import { checkDumpable } from './task-state.js';
+import { seccompTable } from './threads.js';
+import { FileTable } from './files.js';
 import { checkOutsidePipes, checkTree, freezeTree, type TreeMember } from './tree.js';
-import { CRYO_FILES_IMAGE, CRYO_LINKS_IMAGE, writeCryoFileStats, writeCryoLinks } from '../images/cryo-image.js';
-import path from 'node:path';
-import { finishTtys } from '../files/tty.js';
+import { collectProcess, writeProcess, type DumpedProcess } from './process.js';
+import { shpages, writeFileImages } from './file-images.js';
+import { attachesOf, dumpSysvIpc } from './sysv-ipc.js';
+import { finishTtys } from '../files/tty-dump.js';
 import { hostLsmType } from './lsm.js';
 import { beginFaults, faultStep, faultsOff, FaultInjected } from '../fault.js';
 
@@ -61,7 +53,6 @@ export interface DumpOptions {
 }
 
 const SIG = constants.signals;
-const TASK_ALIVE = 1;
 
 /** Turns errors from the lower layers into DumpErrors with one clear line. */
 function asDumpError(e: unknown, pid: number): DumpError {
@@ -268,142 +259,7 @@ function killTree(members: readonly TreeMember[], seized: ReadonlySet<number>): 
 }
 
 const TASK_DEAD = 2;
-const TASK_STOPPED = 3;
 
-interface CollectCtx {
-  arch: Arch;
-  images: ImageSet;
-  undo: UndoList;
-  files: FileTable;
-  emit: (e: DumpEvent) => void;
-  /** A named step (event and fault point). */
-  step: (name: 'task' | 'inject' | 'scratch' | 'memory' | 'files') => Promise<void>;
-  checkpoint: () => Promise<void>;
-  /** pages-N.img of this process. */
-  pagesId: number;
-  /** Its vm/files/fs/sighand ids (CRIU numbers them per process, from 2). */
-  coreId: number;
-}
-
-/** What one live process of the tree contributes to the images. */
-interface DumpedProcess {
-  pid: number;
-  threads: ThreadState[];
-  tc: MessageValue;
-  mm: MessageValue;
-  fs: MessageValue;
-  ids: MessageValue;
-  rootIds: MessageValue;
-  fdinfos: MessageValue[];
-  pages: { scanned: number; written: number };
-  memTime: number;
-  memWriteTime: number;
-}
-
-/** Reads everything of one frozen process (memory pages go to their images right away). */
-async function collectProcess(m: TreeMember, c: CollectCtx): Promise<DumpedProcess> {
-  const { pid } = m;
-  const { undo, files, step, checkpoint, images } = c;
-  // The ABI this process runs in (an ia32 process on x86_64 has its own), asked before anything changes it.
-  const arch = c.arch.forTask(pid);
-  const tids = m.tids;
-  // Everything readable from outside, before anything is changed.
-  await step('task');
-  const status = readStatus(pid);
-  const stat = readStat(pid);
-  const signalsS = readQueuedSignals(pid, true);
-  const outside = tids.map((tid) => readThreadOutside(pid, tid, arch));
-  const rlimits = readRlimits(pid);
-  const timers = readTimers(pid);
-  const [rootIds, taskIds0] = namespaceIds(pid);
-  const taskIds: MessageValue = { ...taskIds0, vm_id: c.coreId, files_id: c.coreId, fs_id: c.coreId, sighand_id: c.coreId };
-  const maps = readMaps(pid);
-  await checkpoint();
-
-  // What only the task can tell.
-  await step('inject');
-  const inj = Injector.attach(pid, arch, undo, { maps });
-  const scratch = mapScratch(inj, undo, maps, arch.pageSize);
-  await step('scratch');
-  await checkpoint();
-  const injected = readInjectedState(inj, scratch, timers, arch);
-  await checkpoint();
-  // Each thread's own state, the per-thread injected calls run in that thread.
-  const others = threadInjectors(tids.filter((t) => t !== pid), arch, undo, maps);
-  const threads: ThreadState[] = [readThread(outside[0]!, arch, inj, scratch, injected)];
-  for (const o of outside.slice(1)) {
-    threads.push(readThread(o, arch, others.get(o.tid)!, scratch));
-    await checkpoint();
-  }
-  const main = threads[0]!;
-
-  // Memory.
-  await step('memory');
-  const smaps = readSmaps(pid, { sizes: [] }); // only VmFlags are used
-  const vmas = collectVmas(pid, smaps, files, { start: scratch.addr, end: scratch.addr + BigInt(scratch.size) });
-  const exeLink = readExe(pid);
-  const exeId = files.mappedFile(procPath(pid, 'exe'), exeLink.path, statOf(procPath(pid, 'exe')));
-  const ti = main.threadInfo;
-  const { sp } = arch.threadPointers(ti);
-  const t1 = performance.now();
-  const pages = dumpPages(pid, vmas, arch.pageSize, images.path('pagemap', pid), images.path('pages', c.pagesId), c.pagesId, sp, { inj, scratch, undo, maps: smaps });
-  images.record(images.path('pagemap', pid));
-  images.record(images.path('pages', c.pagesId));
-  const t2 = performance.now();
-  await checkpoint();
-
-  // Files.
-  await step('files');
-  const pidfd = pidfdOpen(pid);
-  try {
-    dumpFds(files, pid, pidfd, status);
-  } finally {
-    closeSync(pidfd);
-  }
-  const fdinfos = files.fdinfos.splice(0);
-  const cwdId = files.newId();
-  files.addReg(cwdId, procPath(pid, 'cwd'), readCwd(pid).path, 0, 0n);
-  const rootId = files.newId();
-  files.addReg(rootId, procPath(pid, 'root'), readRoot(pid).path, 0, 0n);
-  await checkpoint();
-
-  const tc: MessageValue = {
-    task_state: m.stopSignal !== 0 ? TASK_STOPPED : TASK_ALIVE, exit_code: 0, personality: readPersonality(pid), flags: stat.flags, blk_sigset: main.sigmask, comm: readComm(pid),
-    timers: { ...injected.itimers, posix: injected.posixTimers },
-    rlimits: { rlimits },
-    signals_s: signalsS,
-    loginuid: readLoginuid(pid),
-    oom_score_adj: readOomScoreAdj(pid),
-    sigactions: injected.sigactions,
-    child_subreaper: injected.childSubreaper,
-  };
-  if (injected.membarrierMask) tc.membarrier_registration_mask = injected.membarrierMask;
-  if (m.stopSignal !== 0) tc.stop_signo = m.stopSignal;
-  return {
-    pid, threads, tc, ids: taskIds, rootIds, fdinfos,
-    mm: mmEntry(pid, stat, injected.brk, exeId, vmas, injected.dumpable, injected.thpDisabled, arch.wordSize),
-    fs: { cwd_id: cwdId, root_id: rootId, umask: status.umask ?? 0o22 },
-    pages: { scanned: pages.scanned, written: pages.written },
-    memTime: t2 - t1,
-    memWriteTime: pages.writeMs,
-  };
-}
-
-/** core-TID.img of every thread, mm, fs and ids of one process. */
-function writeProcess(p: DumpedProcess, images: ImageSet, arch: Arch): void {
-  const main = p.threads[0]!;
-  // As CRIU: the main thread's mask is the task's (tc), every other thread's is in its thread_core.
-  images.write('core', p.pid, 'CORE', [{ mtype: arch.criuMarch, [arch.threadInfoField]: main.threadInfo as MessageValue, tc: p.tc, thread_core: main.threadCore }]);
-  for (const t of p.threads.slice(1)) {
-    const thread_core: MessageValue = { ...t.threadCore, blk_sigset: t.sigmask };
-    images.write('core', t.tid, 'CORE', [{ mtype: arch.criuMarch, [arch.threadInfoField]: t.threadInfo as MessageValue, thread_core }]);
-  }
-  images.write('mm', p.pid, 'MM', [p.mm]);
-  images.write('fs', p.pid, 'FS', [p.fs]);
-  images.write('ids', p.pid, 'IDS', [p.ids]);
-}
-
-/** Detaches every seized thread (threads that are gone are skipped). */
 /** Lets every thread go; a process that was stopped gets its stop signal first, so it stops again. */
 function detachAll(tids: Iterable<number>, stopped: ReadonlyMap<number, number>): void {
   for (const [pid, sig] of stopped) {
@@ -414,64 +270,3 @@ function detachAll(tids: Iterable<number>, stopped: ReadonlyMap<number, number>)
   }
 }
 
-function statOf(p: string): { dev: bigint; ino: bigint } {
-  return statSyncBig(p);
-}
-
-import { statSync } from 'node:fs';
-function statSyncBig(p: string): { dev: bigint; ino: bigint } {
-  const s = statSync(p, { bigint: true });
-  return { dev: s.dev, ino: s.ino };
-}
-
-/** Pages of memfd/shmem inodes: their whole size scanned, the data runs written (CRIU's shpages_*). */
-function shpages(files: FileTable, pageSize: number): { scanned: bigint; written: bigint } {
-  const page = BigInt(pageSize);
-  let scanned = 0n;
-  let written = 0n;
-  for (const m of files.memfds) {
-    scanned += (BigInt(m.entry.size as bigint) + page - 1n) / page;
-    for (const r of m.runs) written += BigInt(r.data.length) / page;
-  }
-  return { scanned, written };
-}
-
-function writeFileImages(images: ImageSet, files: FileTable, procs: readonly DumpedProcess[], arch: Arch, firstPagesId: number): void {
-  images.write('files', undefined, 'FILES', files.files);
-  for (const p of procs) images.write('fdinfo', p.ids.files_id as number, 'FDINFO', p.fdinfos);
-  if (files.pipesData.length > 0) images.write('pipesData', undefined, 'PIPES_DATA', files.pipesData);
-  if (files.fifoData.length > 0) images.write('fifoData', undefined, 'FIFO_DATA', files.fifoData);
-  if (files.skQueues.length > 0) images.write('skQueues', undefined, 'SK_QUEUES', files.skQueues);
-  if (files.locks.entries.length > 0) images.write('filelocks', undefined, 'FILE_LOCKS', files.locks.entries);
-  if (files.remaps.length > 0) images.write('remapFpath', undefined, 'REMAP_FPATH', files.remaps);
-  for (const x of files.images) images.write(x.key, x.id, x.magic, x.entries);
-  for (const g of files.ghosts) {
-    const entries = g.chunks
-      ? [{ value: g.head }, ...g.chunks.map((c) => ({ value: { len: BigInt(c.data.length), off: c.off } as MessageValue, extra: c.data }))]
-      : [{ value: g.head, extra: g.data ?? Buffer.alloc(0) }];
-    images.write('ghostFile', g.id, 'GHOST_FILE', entries);
-  }
-  if (files.memfds.length > 0) {
-    images.write('memfd', undefined, 'MEMFD_INODE', files.memfds.map((m) => m.entry));
-    let pagesId = firstPagesId;
-    for (const m of files.memfds) {
-      const pw = new PageWriter({ pagemapFile: images.path('shmemPagemap', m.shmid), pagesFile: images.path('pages', pagesId), pagesId, pageSize: arch.pageSize });
-      try {
-        for (const r of m.runs) pw.addPages(r.off, r.data);
-      } finally {
-        pw.close();
-      }
-      images.record(images.path('shmemPagemap', m.shmid));
-      images.record(images.path('pages', pagesId));
-      pagesId++;
-    }
-  }
-  const cryo = path.join(images.dir, CRYO_FILES_IMAGE);
-  writeCryoFileStats(cryo, files.stats);
-  images.record(cryo);
-  if (files.links.size > 0) {
-    const links = path.join(images.dir, CRYO_LINKS_IMAGE);
-    writeCryoLinks(links, files.links);
-    images.record(links);
-  }
-}

@@ -115,21 +115,54 @@ export class PagemapImageWriter {
   }
 }
 
+/** pagemap-PID.img written entry by entry: a run that continues the previous one with the same flags extends its entry. */
+export class PagemapRecorder {
+  private readonly img: PagemapImageWriter;
+  private pending: { vaddr: bigint; nrPages: number; flags: number } | undefined;
+  constructor(file: string, pagesId: number, private readonly pageSize: number) {
+    this.img = new PagemapImageWriter(file, pagesId);
+  }
+
+  add(vaddr: bigint, nrPages: number, flags: number): void {
+    const p = this.pending;
+    if (p && p.flags === flags && p.vaddr + BigInt(p.nrPages * this.pageSize) === vaddr) {
+      p.nrPages += nrPages;
+      return;
+    }
+    this.flush();
+    this.pending = { vaddr, nrPages, flags };
+  }
+
+  private flush(): void {
+    const p = this.pending;
+    if (!p) return;
+    this.img.add(p.vaddr, p.nrPages, p.flags);
+    this.pending = undefined;
+  }
+
+  close(): void {
+    try {
+      this.flush();
+    } finally {
+      this.img.close();
+    }
+  }
+}
+
 /**
  * Appends runs of pages to a pages file and records each in the pagemap.
  * Entries fill both nr_pages (field 5, what CRIU >= 3.x reads) and
  * compat_nr_pages (field 2, what crit 3.17 and older readers read).
  */
 export class PageWriter {
-  private readonly pagemap: PagemapImageWriter;
+  private readonly pagemap: PagemapRecorder;
   private readonly pagesFd: number;
   readonly pageSize: number;
   private offset = 0;
-  private pending: { vaddr: bigint; nrPages: number; flags: number } | undefined;
 
   constructor(opts: PageWriterOptions) {
     this.pageSize = opts.pageSize ?? DEFAULT_PAGE_SIZE;
-    this.pagemap = new PagemapImageWriter(opts.pagemapFile, opts.pagesId);
+    this.pagemap = new PagemapRecorder(opts.pagemapFile, opts.pagesId, this.pageSize);
     this.pagesFd = createImageFile(opts.pagesFile);
   }
 
@@ -158,25 +191,11 @@ export class PageWriter {
   }
 
   private record(vaddr: bigint, nrPages: number, flags: number): void {
-    const p = this.pending;
-    if (p && p.flags === flags && p.vaddr + BigInt(p.nrPages * this.pageSize) === vaddr) {
-      p.nrPages += nrPages;
-      return;
-    }
-    this.flushEntry();
-    this.pending = { vaddr, nrPages, flags };
-  }
-
-  private flushEntry(): void {
-    const p = this.pending;
-    if (!p) return;
-    this.pagemap.add(p.vaddr, p.nrPages, p.flags);
-    this.pending = undefined;
+    this.pagemap.add(vaddr, nrPages, flags);
   }
 
   close(): void {
     try {
-      this.flushEntry();
       this.pagemap.close();
     } finally {
       closeSync(this.pagesFd);

@@ -1,0 +1,28 @@
+// mm-PID.img's mm_entry: the mm_* fields, auxv and VMAs of the address space.
+import { readAuxv, type ProcStat } from '../proc/index.js';
+import { type MessageValue } from '../images/index.js';
+import { type DumpVma } from './vmas.js';
+
+/**
+ * mm_saved_auxv: the kernel's saved auxv as 64-bit words, as CRIU keeps it. A task with 32-bit
+ * words (ia32) has two of its words in each, so the words written back at restore are its bytes.
+ */
+export function savedAuxvWords(pid: number, wordSize: 4 | 8): bigint[] {
+  const entries = readAuxv(pid, wordSize);
+  if (wordSize === 8) return entries.flatMap((e) => [BigInt(e.type), e.value]);
+  return entries.map((e) => (e.value << 32n) | BigInt(e.type));
+}
+
+/** The mm_entry: mm_* from /proc/PID/stat, brk from the task, auxv, VMAs, exe id, dumpable, THP. */
+export function mmEntry(pid: number, stat: ProcStat, brk: bigint, exeFileId: number, vmas: readonly DumpVma[], dumpable: number, thpDisabled: boolean, wordSize: 4 | 8 = 8): MessageValue {
+  return {
+    mm_start_code: stat.startCode, mm_end_code: stat.endCode, mm_start_data: stat.startData, mm_end_data: stat.endData,
+    mm_start_stack: stat.startStack, mm_start_brk: stat.startBrk, mm_brk: brk,
+    mm_arg_start: stat.argStart, mm_arg_end: stat.argEnd, mm_env_start: stat.envStart, mm_env_end: stat.envEnd,
+    exe_file_id: exeFileId,
+    mm_saved_auxv: savedAuxvWords(pid, wordSize),
+    vmas: vmas.map((d) => d.entry),
+    dumpable,
+    thp_disabled: thpDisabled,
+  };
+}

@@ -1,0 +1,48 @@
+// Where a task has pages: PAGEMAP_SCAN where the kernel has it (one ioctl per 1024 runs), else
+// /proc/PID/pagemap.
+import { closeSync, openSync } from 'node:fs';
+import { readPageRuns, procPath } from '../proc/index.js';
+import { PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, SysError, pagemapScan } from '../sys/index.js';
+
+/** Runs of pages the task has (present or swapped), with whether each is a file's page (not copied on write). */
+export interface Run { start: bigint; pages: number; file: boolean }
+
+/**
+ * The present or swapped pages of [start, end): PAGEMAP_SCAN (one ioctl for up to 1024 runs) where
+ * the kernel has it, else /proc/PID/pagemap read 8 bytes per page.
+ */
+export class PageScanner {
+  private fd = -1;
+  private scan: boolean;
+  constructor(private readonly pid: number, private readonly pageSize: number) {
+    this.scan = process.env.CRYO_NO_PAGEMAP_SCAN !== '1';
+  }
+
+  runs(start: bigint, end: bigint): Run[] {
+    if (this.scan) {
+      try {
+        if (this.fd < 0) this.fd = openSync(procPath(this.pid, 'pagemap'), 'r');
+        const out: Run[] = [];
+        const page = BigInt(this.pageSize);
+        for (let at = start; at < end;) {
+          // Room for as many regions as the range can hold, up to 1024 (most VMAs are small).
+          const maxRegions = Number((end - at) / page < 1024n ? (end - at) / page : 1024n);
+          const r = pagemapScan(this.fd, { start: at, end, maxRegions, categoryAnyofMask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED, returnMask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED | PAGE_IS_FILE });
+          for (const g of r.regions) out.push({ start: g.start, pages: Number((g.end - g.start) / page), file: (g.categories & PAGE_IS_FILE) !== 0 });
+          if (r.walkEnd <= at) break;
+          at = r.walkEnd;
+        }
+        return out;
+      } catch (e) {
+        if (!(e instanceof SysError) || (e.code !== 'EINVAL' && e.code !== 'ENOTTY' && e.code !== 'EOPNOTSUPP')) throw e;
+        this.scan = false; // a kernel before 6.7
+      }
+    }
+    return readPageRuns(this.pid, start, end, { pageSize: this.pageSize }).map((r) => ({ start: r.start, pages: r.pages, file: r.file }));
+  }
+
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+}

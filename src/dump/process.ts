@@ -1,0 +1,164 @@
+// One frozen process of a dump: everything read of it (from outside, by injection, its pages and
+// descriptors) and its core, mm, fs and ids images.
+import { closeSync, statSync } from 'node:fs';
+import type { Arch } from '../arch/types.js';
+import { Injector, mapScratch, type UndoList } from '../inject/index.js';
+import {
+  readCwd, readExe, readLoginuid, readMaps, readOomScoreAdj, readPersonality, readRoot, readSmaps,
+  readStat, readStatus, readTimers, procPath, readComm,
+} from '../proc/index.js';
+import { pidfdOpen } from '../sys/index.js';
+import { type MessageValue } from '../images/index.js';
+import type { DumpEvent } from './events.js';
+import type { ImageSet } from './image-set.js';
+import { readQueuedSignals, readRlimits } from './task-state.js';
+import { readThread, readThreadOutside, threadInjectors, type ThreadState } from './threads.js';
+import { readInjectedState } from './injected-state.js';
+import { collectVmas } from './vmas.js';
+import { dumpPages } from './memory.js';
+import { mmEntry } from './mm-image.js';
+import { dumpFds, type FileTable } from './files.js';
+import { namespaceIds } from '../shared/namespaces.js';
+import type { TreeMember } from './tree.js';
+
+const TASK_ALIVE = 1;
+const TASK_STOPPED = 3;
+
+export interface CollectCtx {
+  arch: Arch;
+  images: ImageSet;
+  undo: UndoList;
+  files: FileTable;
+  emit: (e: DumpEvent) => void;
+  /** A named step (event and fault point). */
+  step: (name: 'task' | 'inject' | 'scratch' | 'memory' | 'files') => Promise<void>;
+  checkpoint: () => Promise<void>;
+  /** pages-N.img of this process. */
+  pagesId: number;
+  /** Its vm/files/fs/sighand ids (CRIU numbers them per process, from 2). */
+  coreId: number;
+}
+
+/** What one live process of the tree contributes to the images. */
+export interface DumpedProcess {
+  pid: number;
+  threads: ThreadState[];
+  tc: MessageValue;
+  mm: MessageValue;
+  fs: MessageValue;
+  ids: MessageValue;
+  rootIds: MessageValue;
+  fdinfos: MessageValue[];
+  pages: { scanned: number; written: number };
+  memTime: number;
+  memWriteTime: number;
+}
+
+/** Reads everything of one frozen process (memory pages go to their images right away). */
+export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<DumpedProcess> {
+  const { pid } = m;
+  const { undo, files, step, checkpoint, images } = c;
+  // The ABI this process runs in (an ia32 process on x86_64 has its own), asked before anything changes it.
+  const arch = c.arch.forTask(pid);
+  const tids = m.tids;
+  // Everything readable from outside, before anything is changed.
+  await step('task');
+  const status = readStatus(pid);
+  const stat = readStat(pid);
+  const signalsS = readQueuedSignals(pid, true);
+  const outside = tids.map((tid) => readThreadOutside(pid, tid, arch));
+  const rlimits = readRlimits(pid);
+  const timers = readTimers(pid);
+  const [rootIds, taskIds0] = namespaceIds(pid);
+  const taskIds: MessageValue = { ...taskIds0, vm_id: c.coreId, files_id: c.coreId, fs_id: c.coreId, sighand_id: c.coreId };
+  const maps = readMaps(pid);
+  await checkpoint();
+
+  // What only the task can tell.
+  await step('inject');
+  const inj = Injector.attach(pid, arch, undo, { maps });
+  const scratch = mapScratch(inj, undo, maps, arch.pageSize);
+  await step('scratch');
+  await checkpoint();
+  const injected = readInjectedState(inj, scratch, timers, arch);
+  await checkpoint();
+  // Each thread's own state, the per-thread injected calls run in that thread.
+  const others = threadInjectors(tids.filter((t) => t !== pid), arch, undo, maps);
+  const threads: ThreadState[] = [readThread(outside[0]!, arch, inj, scratch, injected)];
+  for (const o of outside.slice(1)) {
+    threads.push(readThread(o, arch, others.get(o.tid)!, scratch));
+    await checkpoint();
+  }
+  const main = threads[0]!;
+
+  // Memory.
+  await step('memory');
+  const smaps = readSmaps(pid, { sizes: [] }); // only VmFlags are used
+  const vmas = collectVmas(pid, smaps, files, { start: scratch.addr, end: scratch.addr + BigInt(scratch.size) });
+  const exeLink = readExe(pid);
+  const exeId = files.mappedFile(procPath(pid, 'exe'), exeLink.path, statOf(procPath(pid, 'exe')));
+  const ti = main.threadInfo;
+  const { sp } = arch.threadPointers(ti);
+  const t1 = performance.now();
+  const pages = dumpPages(pid, vmas, arch.pageSize, images.path('pagemap', pid), images.path('pages', c.pagesId), c.pagesId, sp, { inj, scratch, undo, maps: smaps });
+  images.record(images.path('pagemap', pid));
+  images.record(images.path('pages', c.pagesId));
+  const t2 = performance.now();
+  await checkpoint();
+
+  // Files.
+  await step('files');
+  const pidfd = pidfdOpen(pid);
+  try {
+    dumpFds(files, pid, pidfd, status);
+  } finally {
+    closeSync(pidfd);
+  }
+  const fdinfos = files.fdinfos.splice(0);
+  const cwdId = files.newId();
+  files.addReg(cwdId, procPath(pid, 'cwd'), readCwd(pid).path, 0, 0n);
+  const rootId = files.newId();
+  files.addReg(rootId, procPath(pid, 'root'), readRoot(pid).path, 0, 0n);
+  await checkpoint();
+
+  const tc: MessageValue = {
+    task_state: m.stopSignal !== 0 ? TASK_STOPPED : TASK_ALIVE, exit_code: 0, personality: readPersonality(pid), flags: stat.flags, blk_sigset: main.sigmask, comm: readComm(pid),
+    timers: { ...injected.itimers, posix: injected.posixTimers },
+    rlimits: { rlimits },
+    signals_s: signalsS,
+    loginuid: readLoginuid(pid),
+    oom_score_adj: readOomScoreAdj(pid),
+    sigactions: injected.sigactions,
+    child_subreaper: injected.childSubreaper,
+  };
+  if (injected.membarrierMask) tc.membarrier_registration_mask = injected.membarrierMask;
+  if (m.stopSignal !== 0) tc.stop_signo = m.stopSignal;
+  return {
+    pid, threads, tc, ids: taskIds, rootIds, fdinfos,
+    mm: mmEntry(pid, stat, injected.brk, exeId, vmas, injected.dumpable, injected.thpDisabled, arch.wordSize),
+    fs: { cwd_id: cwdId, root_id: rootId, umask: status.umask ?? 0o22 },
+    pages: { scanned: pages.scanned, written: pages.written },
+    memTime: t2 - t1,
+    memWriteTime: pages.writeMs,
+  };
+}
+
+/** core-TID.img of every thread, mm, fs and ids of one process. */
+export function writeProcess(p: DumpedProcess, images: ImageSet, arch: Arch): void {
+  const main = p.threads[0]!;
+  // As CRIU: the main thread's mask is the task's (tc), every other thread's is in its thread_core.
+  images.write('core', p.pid, 'CORE', [{ mtype: arch.criuMarch, [arch.threadInfoField]: main.threadInfo as MessageValue, tc: p.tc, thread_core: main.threadCore }]);
+  for (const t of p.threads.slice(1)) {
+    const thread_core: MessageValue = { ...t.threadCore, blk_sigset: t.sigmask };
+    images.write('core', t.tid, 'CORE', [{ mtype: arch.criuMarch, [arch.threadInfoField]: t.threadInfo as MessageValue, thread_core }]);
+  }
+  images.write('mm', p.pid, 'MM', [p.mm]);
+  images.write('fs', p.pid, 'FS', [p.fs]);
+  images.write('ids', p.pid, 'IDS', [p.ids]);
+}
+
+/** dev and ino of a path, as the file table keys files. */
+function statOf(p: string): { dev: bigint; ino: bigint } {
+  const s = statSync(p, { bigint: true });
+  return { dev: s.dev, ino: s.ino };
+}

@@ -1,0 +1,230 @@
+// Pages moved from the task into the pages file with no copy in cryo: injected vmsplice into pipes
+// the task owns, spliced from cryo's copies of their read ends.
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { type Vma } from '../proc/index.js';
+import { IOV_MAX, iovecBytes, pidfdGetfd, pidfdOpen, processVmWritev, rawSyscall } from '../sys/index.js';
+import { InjectError, SyscallBatch, mapBatchArea, type BatchArea, type Injector, type Scratch, type UndoList } from '../inject/index.js';
+import { DumpError } from '../shared/dump-error.js';
+import { F_GETPIPE_SZ, F_SETPIPE_SZ, O_CLOEXEC, O_NONBLOCK, SPLICE_F_NONBLOCK } from '../shared/constants.js';
+import { readI32 } from '../sys/native-endian.js';
+
+/** The injector and scratch page of the dump: with them, pages move by injected vmsplice. */
+export interface PageInjection {
+  inj: Injector;
+  scratch: Scratch;
+  undo: UndoList;
+  /** The task's address space as read after the scratch page was mapped (where cryo's batch area may go). */
+  maps: readonly Vma[];
+}
+
+const SPLICE_F_MOVE = 1;
+/** Below this many bytes of pages, process_vm_readv + write beats setting up the pipe (CRYO_VMSPLICE_MIN_BYTES overrides). */
+export const vmspliceMinBytes = () => Number(process.env.CRYO_VMSPLICE_MIN_BYTES ?? 4 << 20);
+/** Pipes filled per stop of the task where the arch has a batch runner (CRYO_VMSPLICE_PIPES overrides). */
+const splicePipes = () => Math.max(1, Number(process.env.CRYO_VMSPLICE_PIPES ?? 16));
+/** Table pages of the dump's batch area: 64 calls per 4 KiB page. */
+const BATCH_TABLE_PAGES = 1;
+
+/** The largest pipe an unprivileged process may ask for (bigger pipes = fewer injected calls). */
+function pipeMaxSize(): number {
+  try {
+    return Number(readFileSync('/proc/sys/fs/pipe-max-size', 'utf8').trim()) || 1 << 20;
+  } catch {
+    return 1 << 20;
+  }
+}
+
+/** The size asked for each pipe: the largest allowed, or CRYO_VMSPLICE_PIPE_BYTES (tests: many small batches). */
+const pipeBytes = () => Number(process.env.CRYO_VMSPLICE_PIPE_BYTES ?? 0) || pipeMaxSize();
+
+/** One pipe the task owns: its fds there, cryo's copy of the read end, its capacity in bytes. */
+interface TaskPipe { tfds: [number, number]; rfd: number; capacity: number }
+
+/**
+ * Moves pages from the task into the pages file through pipes the task owns: an injected vmsplice
+ * puts references to up to a pipe's worth of page runs into each (no copy), cryo splices them from
+ * its copies of the read ends (pidfd_getfd) into the file (the one copy, as write() makes). Where
+ * the arch has a batch runner, one stop of the task fills every pipe (see mapBatchArea); else one
+ * pipe per stop, its iovecs in the scratch page.
+ */
+export class SpliceMover {
+  private readonly pipes: TaskPipe[] = [];
+  private readonly dropUndo: () => void;
+  private readonly area: BatchArea | undefined;
+  private readonly batch: SyscallBatch;
+  /** Where pipe i's iovecs go in the task: iovAt + i * iovPerPipe * 16. */
+  private readonly iovAt: bigint;
+  private readonly iovPerPipe: number;
+  private nullFd = -1;
+  /** Milliseconds spent splicing pages into the image. */
+  writeMs = 0;
+
+  constructor(private readonly pi: PageInjection, private readonly outFd: number, pageSize: number) {
+    const { inj, scratch, undo, maps } = pi;
+    const want = inj.arch.syscall.batchCode && process.env.CRYO_NO_BATCH !== '1' ? splicePipes() : 1;
+    this.dropUndo = undo.push(`close cryo's pipes in task ${inj.pid}`, () => this.closeInTask());
+    const pidfd = pidfdOpen(inj.pid);
+    try {
+      for (let i = 0; i < want; i++) {
+        try {
+          inj.call('pipe2', scratch.addr, O_CLOEXEC | O_NONBLOCK);
+        } catch (e) {
+          if (i > 0) break; // EMFILE and the like: fewer pipes do
+          throw e;
+        }
+        const b = scratch.read(0, 8);
+        const tfds: [number, number] = [readI32(b, 0), readI32(b, 4)];
+        const pipe: TaskPipe = { tfds, rfd: -1, capacity: 0 };
+        this.pipes.push(pipe);
+        pipe.rfd = pidfdGetfd(pidfd, tfds[0]);
+        for (let size = pipeBytes(); size > 4096; size >>= 1) {
+          try {
+            rawSyscall('fcntl', pipe.rfd, F_SETPIPE_SZ, size);
+            break;
+          } catch { /* EPERM: over the user's pipe limits; try half */ }
+        }
+        pipe.capacity = Number(rawSyscall('fcntl', pipe.rfd, F_GETPIPE_SZ, 0));
+      }
+    } finally {
+      closeSync(pidfd);
+    }
+    // A page-aligned run takes one pipe slot per page: a pipe never needs more iovecs than slots.
+    const slots = Math.max(...this.pipes.map((p) => Math.ceil(p.capacity / pageSize)));
+    this.area = this.pipes.length > 1 ? this.tryBatchArea(maps, slots) : undefined;
+    if (this.area) {
+      this.iovAt = this.area.extra;
+      this.iovPerPipe = Math.min(IOV_MAX, slots);
+      this.batch = new SyscallBatch(() => inj, this.area.place);
+    } else {
+      this.iovAt = scratch.addr;
+      this.iovPerPipe = Math.min(IOV_MAX, Math.floor(scratch.size / 16));
+      this.batch = new SyscallBatch(() => inj, { code: undefined, table: 0n, tableSize: 0 });
+      // Without a batch runner more pipes only cost fds: keep one.
+      for (const p of this.pipes.splice(1)) this.closePipe(p);
+    }
+  }
+
+  /**
+   * The batch runner's area, or undefined where the task refuses it (a seccomp filter against mmap
+   * or mprotect, no hole): pages then move one pipe per stop. A half-made area stays in the undo list.
+   */
+  private tryBatchArea(maps: readonly Vma[], slots: number): BatchArea | undefined {
+    try {
+      return mapBatchArea(this.pi.inj, this.pi.undo, maps, BATCH_TABLE_PAGES, this.pipes.length * Math.min(IOV_MAX, slots) * 16);
+    } catch (e) {
+      if (e instanceof InjectError) return undefined;
+      throw e;
+    }
+  }
+
+  /** Bytes one move() takes at most. */
+  get capacity(): number {
+    return this.pipes.reduce((n, p) => n + p.capacity, 0);
+  }
+
+  /** Iovecs one move() takes at most. */
+  get maxIov(): number {
+    return this.pipes.length * this.iovPerPipe;
+  }
+
+  /** Writes the ranges (page-aligned, at most maxIov, at most `capacity` bytes) to the file, in order. */
+  move(ranges: { addr: bigint; len: number }[]): void {
+    const { inj } = this.pi;
+    let first = 0;
+    let skip = 0; // bytes of ranges[first] already moved
+    while (first < ranges.length) {
+      // Fill the pipes in order: pipe i gets the next piece of the ranges up to its capacity.
+      const iov = Buffer.alloc(this.pipes.length * this.iovPerPipe * 16);
+      const calls: { name: string; args: (bigint | number)[] }[] = [];
+      const asked: number[] = [];
+      let r = first;
+      let off = skip;
+      for (let i = 0; i < this.pipes.length && r < ranges.length; i++) {
+        let room = this.pipes[i]!.capacity;
+        let n = 0;
+        let bytes = 0;
+        while (r < ranges.length && room > 0 && n < this.iovPerPipe) {
+          const len = Math.min(ranges[r]!.len - off, room);
+          iovecBytes(ranges[r]!.addr + BigInt(off), len, iov, (i * this.iovPerPipe + n) * 16);
+          n++;
+          bytes += len;
+          room -= len;
+          off += len;
+          if (off === ranges[r]!.len) { r++; off = 0; }
+        }
+        calls.push({ name: 'vmsplice', args: [this.pipes[i]!.tfds[1], this.iovAt + BigInt(i * this.iovPerPipe * 16), n, SPLICE_F_NONBLOCK] });
+        asked.push(bytes);
+      }
+      const used = (calls.length - 1) * this.iovPerPipe * 16 + Number(calls[calls.length - 1]!.args[2]) * 16;
+      if (processVmWritev(inj.pid, this.iovAt, iov.subarray(0, used)) !== used) {
+        throw new DumpError('FAILED', `cannot write cryo's iovecs into task ${inj.pid}`);
+      }
+      const got = this.batch.runAll(calls).map(Number);
+      if (got[0] === 0) throw new DumpError('FAILED', `vmsplice injected into task ${inj.pid} moved no pages`);
+      // Pages go to the file in order: after a pipe that took less than asked, later pipes' pages
+      // are dropped and asked for again.
+      let short = false;
+      for (let i = 0; i < got.length; i++) {
+        if (short) {
+          this.drain(this.pipes[i]!.rfd, got[i]!, this.devNull());
+          continue;
+        }
+        this.drain(this.pipes[i]!.rfd, got[i]!, this.outFd);
+        let left = got[i]!;
+        while (left > 0 && first < ranges.length) {
+          const rest = ranges[first]!.len - skip;
+          if (left >= rest) { left -= rest; first++; skip = 0; } else { skip += left; left = 0; }
+        }
+        if (got[i]! < asked[i]!) short = true;
+      }
+    }
+  }
+
+  private devNull(): number {
+    if (this.nullFd < 0) this.nullFd = openSync('/dev/null', 'w');
+    return this.nullFd;
+  }
+
+  private drain(rfd: number, bytes: number, to: number): void {
+    const t0 = performance.now();
+    for (let left = bytes; left > 0;) {
+      const n = Number(rawSyscall('splice', rfd, null, to, null, left, SPLICE_F_MOVE));
+      if (n <= 0) throw new DumpError('FAILED', `splice into the pages image moved ${n} bytes`);
+      left -= n;
+    }
+    if (to === this.outFd) this.writeMs += performance.now() - t0;
+  }
+
+  private closePipe(p: TaskPipe): void {
+    if (p.rfd >= 0) closeSync(p.rfd);
+    p.rfd = -1;
+    try {
+      this.pi.inj.call('close', p.tfds[0]);
+    } finally {
+      this.pi.inj.call('close', p.tfds[1]);
+    }
+  }
+
+  /** Closes the task's ends of every pipe (the undo step; cryo's copies close in close()). */
+  private closeInTask(): void {
+    let failed: unknown;
+    for (const p of this.pipes.splice(0)) {
+      try {
+        this.closePipe(p);
+      } catch (e) {
+        failed ??= e; // close the others all the same
+      }
+    }
+    if (failed) throw failed;
+  }
+
+  close(): void {
+    try {
+      this.closeInTask();
+      this.dropUndo();
+    } finally {
+      if (this.nullFd >= 0) closeSync(this.nullFd);
+      this.area?.unmap();
+    }
+  }
+}

@@ -1,0 +1,128 @@
+// The VMAs of a dump as CRIU records them in mm-PID.img: status bits, mmap flags and madvise bits
+// from smaps, the file or shmem each maps; which of them hold private pages to save, which may be lazy.
+import { lstatSync, statSync } from 'node:fs';
+import { readMapFilesLink, mapFilesName, procPath, type Vma } from '../proc/index.js';
+import { type MessageValue } from '../images/index.js';
+import { DumpError } from '../shared/dump-error.js';
+import type { FileTable } from './files.js';
+import { MAP_ANONYMOUS, MAP_DROPPABLE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_LOCKED, MAP_NORESERVE, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
+
+export const S = {
+  REGULAR: 1 << 0, VSYSCALL: 1 << 2, VDSO: 1 << 3, HEAP: 1 << 5, FILE_PRIVATE: 1 << 6, FILE_SHARED: 1 << 7,
+  ANON_SHARED: 1 << 8, ANON_PRIVATE: 1 << 9, SYSVIPC: 1 << 10, VVAR: 1 << 12, MEMFD: 1 << 14,
+};
+/** Mappings of the kernel's internal shmem files: memfds and shared anonymous memory (/dev/zero). */
+const SHMEM_KINDS = new Set(['memfd', 'dev-zero', 'anon-shmem-named']);
+/** smaps VmFlags -> mmap flags CRIU keeps. */
+const VMFLAG_MAP: Record<string, number> = { gd: MAP_GROWSDOWN, lo: MAP_LOCKED, nr: MAP_NORESERVE, ht: MAP_HUGETLB, dp: MAP_DROPPABLE };
+/** smaps VmFlags -> the MADV_* number whose bit CRIU sets in `madv`. */
+const VMFLAG_MADV: Record<string, number> = { sr: 2, rr: 1, dc: 10, dd: 16, mg: 12, hg: 14, nh: 15, wf: 18 };
+
+export interface DumpVma {
+  vma: Vma;
+  entry: MessageValue;
+  status: number;
+  flags: number;
+}
+
+function mapFileFlags(pid: number, v: Vma): number {
+  // The map_files link's mode says how the mapped file was opened (CRIU: vma_get_mapfile_flags).
+  const m = lstatSync(procPath(pid, `map_files/${mapFilesName(v.start, v.end)}`)).mode;
+  const r = (m & 0o400) !== 0;
+  const w = (m & 0o200) !== 0;
+  return r && w ? 2 : w ? 1 : 0;
+}
+
+/** VMAs as CRIU records them (vvar areas merged into one, cryo's scratch page left out). */
+export function collectVmas(pid: number, smaps: readonly Vma[], files: FileTable, skip: { start: bigint; end: bigint } | undefined): DumpVma[] {
+  const out: DumpVma[] = [];
+  for (const v of smaps) {
+    if (skip && v.start === skip.start && v.end === skip.end) continue;
+    const vmFlags = v.smaps?.vmFlags ?? [];
+    let flags = v.shared ? MAP_SHARED : MAP_PRIVATE;
+    let madv = 0n;
+    for (const f of vmFlags) {
+      flags |= VMFLAG_MAP[f] ?? 0;
+      if (VMFLAG_MADV[f] !== undefined) madv |= 1n << BigInt(VMFLAG_MADV[f]!);
+    }
+    if (flags & MAP_DROPPABLE) flags &= ~MAP_PRIVATE; // MAP_DROPPABLE replaces MAP_PRIVATE
+    const prot = (v.read ? PROT_READ : 0) | (v.write ? PROT_WRITE : 0) | (v.exec ? PROT_EXEC : 0);
+    let status = 0;
+    let shmid = 0n;
+    let pgoff = 0n;
+    let fdflags: number | undefined;
+    switch (v.kind) {
+      case 'vsyscall': status = S.VSYSCALL; break;
+      case 'vdso': status = S.REGULAR | (v.read && v.exec ? S.VDSO : 0); break;
+      case 'vvar': case 'vvar_vclock': status = S.REGULAR | (v.read ? S.VVAR : 0); break;
+      case 'heap': status = S.REGULAR | S.HEAP; break;
+      case 'uprobes': continue; // kernel-made, not restored (CRIU skips it)
+      default: status = S.REGULAR;
+    }
+    if (SHMEM_KINDS.has(v.kind)) {
+      // As CRIU 4.2 does (it can open map_files): a MEMFD mapping of a memfd file entry, whose
+      // inode (memfd.img, pages in pagemap-shmem-INODE.img) holds the content. Shared anonymous
+      // memory is one too, named /dev/zero; two VMAs of one segment share the entry.
+      const mapFile = procPath(pid, `map_files/${mapFilesName(v.start, v.end)}`);
+      if (!statSync(mapFile).isFile()) throw new DumpError('UNSUPPORTED', `task ${pid} maps ${v.name} at 0x${v.start.toString(16)}, which is not a shmem file: cryo cannot dump it`);
+      const link = readMapFilesLink(pid, v.start, v.end).path;
+      shmid = BigInt(files.mappedMemfd(mapFile, link.startsWith('/memfd:') ? link.slice('/memfd:'.length) : link));
+      status |= S.MEMFD | (v.shared ? S.FILE_SHARED : S.FILE_PRIVATE);
+      pgoff = v.offset;
+      fdflags = mapFileFlags(pid, v);
+    } else if (v.kind === 'sysv-shm') {
+      // A System V segment: its inode number is the segment's id (dump/sysv-ipc.ts keeps its contents).
+      status |= S.SYSVIPC;
+      shmid = v.inode;
+      pgoff = v.offset;
+    } else if (v.kind === 'file') {
+      {
+        const st = statSync(procPath(pid, `map_files/${mapFilesName(v.start, v.end)}`));
+        if (!st.isFile()) {
+          if (!(st.isCharacterDevice() && st.rdev === 0x105)) {
+            throw new DumpError('UNSUPPORTED', `task ${pid} maps ${v.name} at 0x${v.start.toString(16)}, which is not a regular file: cryo cannot dump device mappings`);
+          }
+        }
+        const link = readMapFilesLink(pid, v.start, v.end);
+        shmid = BigInt(files.mappedFile(procPath(pid, `map_files/${mapFilesName(v.start, v.end)}`), link.path, st));
+      }
+      status |= v.shared ? S.FILE_SHARED : S.FILE_PRIVATE;
+      pgoff = v.offset;
+      fdflags = mapFileFlags(pid, v);
+      if (v.shared && fdflags !== 0) {
+        // The task writes this file through the mapping (dirty pages reach it even after the dump):
+        // its mtime proves nothing, so restore must not insist on it.
+        const i = files.stats.findIndex((s) => BigInt(s.id) === shmid);
+        if (i >= 0) files.stats.splice(i, 1);
+      }
+    } else if (v.kind === 'anonymous' || v.kind === 'heap' || v.kind === 'stack' || v.kind === 'vdso' || v.kind === 'vvar'
+      || v.kind === 'vvar_vclock' || v.kind === 'vsyscall' || v.kind === 'anon-named' || v.kind === 'special') {
+      if (v.shared) throw new DumpError('UNSUPPORTED', `task ${pid} has shared anonymous memory at 0x${v.start.toString(16)}: cryo cannot dump it yet`);
+      status |= S.ANON_PRIVATE;
+      flags |= MAP_ANONYMOUS;
+    } else {
+      throw new DumpError('UNSUPPORTED', `task ${pid} maps ${v.name || v.kind} at 0x${v.start.toString(16)} (${v.kind}): cryo cannot dump such mappings yet`);
+    }
+    const prev = out[out.length - 1];
+    if (prev && (prev.status & S.VVAR) && (status & S.VVAR) && prev.vma.end === v.start) {
+      // CRIU keeps [vvar] and [vvar_vclock] as one area.
+      prev.entry.end = v.end;
+      prev.vma = { ...prev.vma, end: v.end };
+      continue;
+    }
+    const entry: MessageValue = { start: v.start, end: v.end, pgoff, shmid, prot, flags, status, fd: -1n };
+    if (madv !== 0n) entry.madv = madv;
+    if (fdflags !== undefined) entry.fdflags = fdflags;
+    out.push({ vma: v, entry, status, flags });
+  }
+  return out;
+}
+
+export function isPrivate(d: DumpVma): boolean {
+  return (d.status & S.REGULAR) !== 0 && (d.status & (S.ANON_PRIVATE | S.FILE_PRIVATE)) !== 0 && (d.status & S.VVAR) === 0;
+}
+
+export function canBeLazy(d: DumpVma): boolean {
+  return (d.flags & MAP_ANONYMOUS) !== 0 && (d.flags & MAP_PRIVATE) !== 0 && (d.flags & MAP_LOCKED) === 0
+    && (d.status & (S.VDSO | S.VVAR | S.VSYSCALL)) === 0 && (d.flags & MAP_HUGETLB) === 0;
+}

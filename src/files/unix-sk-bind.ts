@@ -1,0 +1,74 @@
+// The host side of a restored unix socket's name: binding it where planBind allows (old socket
+// files, made directories, owner and mode through the bound file), and connecting to a peer's name.
+import { closeSync, fstatSync, chmodSync, chownSync } from 'node:fs';
+import { writeU16 } from '../sys/index.js';
+import { RestoreError } from '../shared/restore-error.js';
+import type { MessageValue } from '../images/value.js';
+import type { TaskCtx } from '../shared/task-ctx.js';
+import { taskCall } from './anon.js';
+import { O_CLOEXEC, O_PATH, num } from '../shared/constants.js';
+import { BindSite, planBind } from './unix-names.js';
+import { openNoSymlinks, RESOLVE_BENEATH } from '../sys/safe-path.js';
+import { openImagePath, S_IFDIR } from '../shared/image-paths.js';
+import { AF_UNIX, SOCKADDR_AT, bytes, fsPath, isPathName, showName, socketName } from './unix-sk-entry.js';
+
+function sockaddr(ctx: TaskCtx, name: Buffer): [bigint, number] {
+  const b = Buffer.alloc(2 + name.length);
+  writeU16(b, AF_UNIX, 0);
+  name.copy(b, 2);
+  return [ctx.put(b, SOCKADDR_AT), b.length];
+}
+
+/**
+ * Binds the task's socket to its name, where planBind says it may: an old socket file nobody
+ * uses goes first (as CRIU), a deleted name is unlinked again (with the directories made for it).
+ * Owner and mode go on through the bound file itself, never by a path that could lead elsewhere.
+ */
+export function bindName(ctx: TaskCtx, fd: number, e: MessageValue, why: string): void {
+  const name = bytes(e.name);
+  if (!isPathName(name)) {
+    const [at, len] = sockaddr(ctx, name);
+    taskCall(ctx, why, 'bind', fd, at, len);
+    return;
+  }
+  const n = socketName(ctx.img, e);
+  const site = new BindSite(planBind(n, why), why);
+  const p = site.plan.path;
+  let bound: { dev: number; ino: number } | undefined;
+  try {
+    // A relative name stays relative (getsockname tells it): bound from its directory, as CRIU.
+    // The task's working directory is set after the descriptors.
+    const rel = !n.name.startsWith('/');
+    if (rel) {
+      const dir = openImagePath(ctx, n.dir!, O_PATH | O_CLOEXEC, `the directory of ${why}'s socket name`, S_IFDIR);
+      try { taskCall(ctx, why, 'fchdir', dir); } finally { ctx.call('close', dir); }
+    }
+    const [at, len] = sockaddr(ctx, rel ? name : Buffer.from(p));
+    const r = ctx.raw('bind', fd, at, len);
+    if (r < 0n) throw new RestoreError('FAILED', `errno ${-r} from bind(${p}) restoring ${why}`);
+    bound = site.boundFile();
+    if (!bound) throw new RestoreError('FAILED', `bind(${p}) restoring ${why} left no socket file there`);
+    const perms = e.file_perms as MessageValue | undefined;
+    if (perms) {
+      const f = openNoSymlinks(site.base, O_PATH, site.dirfd, RESOLVE_BENEATH);
+      try {
+        if (fstatSync(f).ino !== bound.ino) throw new RestoreError('FAILED', `the socket file ${p} changed while restore ran (${why})`);
+        // Through the descriptor (its /proc link is the file itself); set-id bits mean nothing on a socket.
+        chownSync(`/proc/self/fd/${f}`, num(perms.uid), num(perms.gid));
+        chmodSync(`/proc/self/fd/${f}`, num(perms.mode) & 0o1777);
+      } finally {
+        closeSync(f);
+      }
+    }
+  } finally {
+    site.undo(e.deleted === true ? bound : undefined);
+  }
+}
+
+export function connectTo(ctx: TaskCtx, fd: number, peer: MessageValue, why: string): void {
+  const name = bytes(peer.name);
+  const addr = isPathName(name) ? Buffer.from(fsPath(ctx.img, peer, why)) : name;
+  const [at, len] = sockaddr(ctx, addr);
+  const r = ctx.raw('connect', fd, at, len);
+  if (r < 0n) throw new RestoreError('FAILED', `errno ${-r} from connect(${showName(addr)}) restoring ${why}`);
+}
