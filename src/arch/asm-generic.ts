@@ -18,6 +18,8 @@ export const ASM_GENERIC: KernelAbi = {
     TIOCGLCKTRMIOS: 0x5456, TIOCSLCKTRMIOS: 0x5457,
     // _IOR/_IOW('T', ...) with the generic direction bits (read 0x80000000, write 0x40000000).
     TIOCGPTN: 0x80045430, TIOCSPTLCK: 0x40045431, TIOCGPKT: 0x80045438, TIOCGPTLCK: 0x80045439, TIOCGEXCL: 0x80045440,
+    // _IOW('T', 0, __u64) and _IOW('I', 0, __s32).
+    TFD_IOC_SET_TICKS: 0x40085400, INOTIFY_IOC_SETNEXTWD: 0x40044900,
   },
   solSocket: 1,
   socketOptions: {

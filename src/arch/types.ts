@@ -221,7 +221,9 @@ export interface TermiosLayout {
 export type IoctlName =
   | 'TCGETS' | 'TCSETS' | 'TIOCEXCL' | 'TIOCSCTTY' | 'TIOCGPGRP' | 'TIOCSPGRP' | 'TIOCOUTQ' | 'TIOCGWINSZ'
   | 'TIOCSWINSZ' | 'FIONREAD' | 'TIOCPKT' | 'TIOCGSID' | 'TIOCGLCKTRMIOS' | 'TIOCSLCKTRMIOS' | 'TIOCGPTN'
-  | 'TIOCSPTLCK' | 'TIOCGPKT' | 'TIOCGPTLCK' | 'TIOCGEXCL';
+  | 'TIOCSPTLCK' | 'TIOCGPKT' | 'TIOCGPTLCK' | 'TIOCGEXCL'
+  // _IOW numbers outside the tty set: the direction bits differ too (ppc64: write is 4 << 29).
+  | 'TFD_IOC_SET_TICKS' | 'INOTIFY_IOC_SETNEXTWD';
 
 /** SOL_SOCKET option names cryo reads or sets (the SO_ prefix left out); ppc64 numbers some differently. */
 export type SocketOptionName =

@@ -14,11 +14,12 @@ import type { FdKind } from './kind.js';
 import { isAnon, setFileFlags, taskCall } from './anon.js';
 import { O_CLOEXEC, big, num } from '../shared/constants.js';
 import { fhEntry, pathOfHandle } from './fhandle.js';
+import { hostKernelAbi } from '../arch/host-abi.js';
 
 /** IN_ALL_EVENTS plus the watch options that survive in the mark (IN_EXCL_UNLINK, IN_ONESHOT). */
 const WATCH_MASK = 0xfff | 0x04000000 | 0x80000000;
-/** _IOW('I', 0, __s32) */
-const INOTIFY_IOC_SETNEXTWD = 0x40044900;
+/** _IOW('I', 0, __s32), whose direction bits are the architecture's. */
+const INOTIFY_IOC_SETNEXTWD = hostKernelAbi().ioctls.INOTIFY_IOC_SETNEXTWD;
 /** A link at the end is watched itself, not followed (preflight found none there). */
 const IN_DONT_FOLLOW = 0x02000000;
 

@@ -6,11 +6,12 @@
 import type { FdKind } from './kind.js';
 import { isAnon, setFileFlags, taskCall } from './anon.js';
 import { O_CLOEXEC, big, num } from '../shared/constants.js';
+import { hostKernelAbi } from '../arch/host-abi.js';
 import { readI64, writeU64, writeI64 } from '../sys/native-endian.js';
 
 const TFD_TIMER_ABSTIME = 1;
-/** _IOW('T', 0, u64) */
-const TFD_IOC_SET_TICKS = 0x40085400;
+/** _IOW('T', 0, u64), whose direction bits are the architecture's. */
+const TFD_IOC_SET_TICKS = hostKernelAbi().ioctls.TFD_IOC_SET_TICKS;
 const NSEC = 1_000_000_000n;
 
 export const timerfdKind: FdKind = {

@@ -83,4 +83,10 @@ for (const [nodeArch, abi] of Object.entries(ARCH_ABI)) {
     for (const [name, v] of mman) src.push(`#ifdef ${name}`, `_Static_assert(${name} == ${v}, "${name}");`, '#endif');
     execFileSync(cc!, ['-fsyntax-only', '-x', 'c', '-'], { input: src.join('\n'), stdio: ['pipe', 'inherit', 'inherit'] });
   });
+
+  test(`${nodeArch}: the ioctl numbers of its KernelAbi match ${abi.triplet}'s headers`, { skip: kernelAbi ? skip : 'no KernelAbi row in src/arch/host-abi.ts yet' }, () => {
+    const src = ['#include <sys/ioctl.h>', '#include <asm/ioctls.h>', '#include <asm/termbits.h>', '#include <linux/timerfd.h>', '#include <linux/inotify.h>'];
+    for (const [name, v] of Object.entries(kernelAbi!.ioctls)) src.push(`_Static_assert(${name} == ${v}u, "${name}");`);
+    execFileSync(cc!, ['-fsyntax-only', '-x', 'c', '-'], { input: src.join('\n'), stdio: ['pipe', 'inherit', 'inherit'] });
+  });
 }

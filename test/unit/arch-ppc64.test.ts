@@ -244,6 +244,7 @@ test('kernel ABI: ppc64 numbers its tty ioctls, termios and some socket options 
   assert.equal(k.ioctls.TCGETS, 0x402c7413);
   assert.equal(k.ioctls.FIONREAD, 0x4004667f);
   assert.equal(k.ioctls.TIOCGPTN, 0x40045430);
+  assert.equal(k.ioctls.TFD_IOC_SET_TICKS, 0x80085400); // _IOW: write is 4 << 29 here
   assert.equal(k.socketOptions.PASSCRED, 20);
   assert.equal(k.socketOptions.RCVLOWAT, 16);
   assert.equal(k.layouts.termios.line, 35);

@@ -34,6 +34,8 @@ export const KERNEL_ABI: KernelAbi = {
     TIOCGPKT: IOR('T', 0x38, 4),
     TIOCGPTLCK: IOR('T', 0x39, 4),
     TIOCGEXCL: IOR('T', 0x40, 4),
+    TFD_IOC_SET_TICKS: IOW('T', 0, 8),
+    INOTIFY_IOC_SETNEXTWD: IOW('I', 0, 4),
   },
   socketOptions: {
     ...ASM_GENERIC.socketOptions,
