@@ -7,12 +7,12 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, truncateSync, writeFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import type { MessageValue } from '../../src/images/value.js';
 import { restore } from '../../src/restore/index.js';
 import { __WALL, kill, sleepSync, waitpid } from '../../src/sys/index.js';
 import { syscallNumber } from '../../src/sys/syscall-table.js';
 import { editImage, nothingLeftBehind } from '../helpers/restore-env.js';
 import { dumpInSyscall } from '../helpers/dump-in-syscall.js';
+import { returnFromSyscall } from '../helpers/syscall-edit.js';
 import { cleanupDumped, imagesCopy, restoreAndFinish, waitForFile, type Dumped } from '../helpers/round-trip.js';
 
 const NR_READ = syscallNumber('read');
@@ -20,12 +20,9 @@ const NR_NANOSLEEP = syscallNumber('nanosleep');
 const all: Dumped[] = [];
 after(() => all.forEach(cleanupDumped));
 
-/** Registers edited to leave the syscall with `result` instead of restarting it. */
-const returnWith = (pid: number, result: bigint) => (dir: string) => editImage(dir, `core-${pid}.img`, (e) => {
-  const gp = (e[0]!.thread_info as MessageValue).gpregs as MessageValue;
-  if ((gp.ax as bigint) === (gp.orig_ax as bigint)) gp.ip = (gp.ip as bigint) + 2n; // rewound for a restart
-  gp.ax = BigInt.asUintN(64, result);
-});
+/** Registers edited to leave the syscall with `result` (`rewound`: the dump had set it to restart). */
+const returnWith = (pid: number, result: bigint, rewound: boolean) => (dir: string) =>
+  editImage(dir, `core-${pid}.img`, (e) => returnFromSyscall(e, result, rewound));
 
 const returnedFile = (d: Dumped) => path.join(d.target.dir, 'returned');
 
@@ -37,7 +34,7 @@ test('nanosleep: EINTR with the remaining time after restore (ERESTART_RESTARTBL
     return restoreAndFinish(d, edit, { untilFile: returnedFile(d) });
   };
   assert.equal(await roundTrip(), 'PASS');
-  assert.match(await roundTrip(returnWith(d.pid, 0n)), /^FAIL: nanosleep returned 0 before SIGTERM/);
+  assert.match(await roundTrip(returnWith(d.pid, 0n, false)), /^FAIL: nanosleep returned 0 before SIGTERM/);
 });
 
 /** Restores, writes `hello` into the task's pipe through /proc/PID/fd/16, then SIGTERM. */
@@ -65,5 +62,5 @@ test('read on a pipe: restarted transparently (ERESTARTSYS), returns what is wri
   const d = await dumpInSyscall('rt-restart', ['read'], NR_READ);
   all.push(d);
   assert.equal(await restoreWriteFinish(d), 'PASS');
-  assert.match(await restoreWriteFinish(d, returnWith(d.pid, -4n)), /^FAIL: read returned -1 \(Interrupted system call\) before SIGTERM/);
+  assert.match(await restoreWriteFinish(d, returnWith(d.pid, -4n, true)), /^FAIL: read returned -1 \(Interrupted system call\) before SIGTERM/);
 });
