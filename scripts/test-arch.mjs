@@ -8,6 +8,8 @@
 //   ARCH       ppc64le | s390x | aarch64, several at once, or --supported (every one with an Arch)
 //   --kernel K new (trixie's 6.12, default) | old (bookworm's 6.1) | both
 //   --only F,F test files to run (names as in test/e2e and test/unit, without .test.ts)
+//   --tests FILE  the files per architecture from FILE (CI's .ci/guest-tests): lines `ARCH name name ...`
+//              (`#` starts a comment); with --supported, an architecture without a line is left out
 //   --list     print the files each guest would run, and stop
 //
 // What a guest runs: when cryo has an Arch for the target (src/arch/index.ts ARCHES), every e2e and
@@ -54,7 +56,7 @@ const log = (msg) => console.error(`[test-arch ${new Date().toISOString().slice(
 function die(msg) { console.error(`test-arch: ${msg}`); process.exit(2); }
 
 function parseArgs(argv) {
-  const o = { arches: [], kernels: ['new'], only: undefined, list: false };
+  const o = { arches: [], kernels: ['new'], only: undefined, tests: undefined, list: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--kernel') {
@@ -63,12 +65,26 @@ function parseArgs(argv) {
       else if (k in KERNELS) o.kernels = [k];
       else die(`--kernel takes new, old or both, not ${k}`);
     } else if (a === '--only') o.only = (argv[++i] ?? '').split(',').filter(Boolean);
+    else if (a === '--tests') o.tests = readTestList(argv[++i]);
     else if (a === '--list') o.list = true;
     else if (a === '--supported') o.supported = true;
     else if (a in TARGETS) o.arches.push(a);
-    else die(`unknown argument ${a}: give ppc64le, s390x or aarch64 (or --supported), --kernel new|old|both, --only FILES, --list`);
+    else die(`unknown argument ${a}: give ppc64le, s390x or aarch64 (or --supported), --kernel new|old|both, --only FILES or --tests FILE, --list`);
   }
   return o;
+}
+
+/** FILE's lines `ARCH name name ...` (names as for --only) as { ARCH: [names] }. */
+function readTestList(file) {
+  if (!file || !existsSync(file)) die(`--tests: no file ${file ?? '(none given)'}`);
+  const out = {};
+  for (const [i, raw] of readFileSync(file, 'utf8').split('\n').entries()) {
+    const [arch, ...names] = raw.replace(/#.*/, '').trim().split(/\s+/).filter(Boolean);
+    if (!arch) continue;
+    if (!(arch in TARGETS)) die(`${file}:${i + 1}: ${arch} is not an architecture the runner knows (${Object.keys(TARGETS).join(', ')})`);
+    (out[arch] ??= []).push(...names);
+  }
+  return out;
 }
 
 /** Node arches cryo has an Arch for, from the compiled src/arch/index.js. */
@@ -97,7 +113,7 @@ function testFiles(t, hasArch, only) {
       files.push(path.join('test', dir, f));
     }
   }
-  if (only) for (const n of only) if (!files.some((f) => path.basename(f) === `${n}.test.js`)) die(`--only ${n}: no such test file for this guest (see --list)`);
+  if (only) for (const n of only) if (!files.some((f) => path.basename(f) === `${n}.test.js`)) die(`${n}: no such test file for the ${t.node} guest (see --list)`);
   return files;
 }
 
@@ -258,7 +274,14 @@ async function main() {
   const o = parseArgs(process.argv.slice(2));
   if (!existsSync(path.join(dist, 'src', 'arch', 'index.js'))) die('no dist/: run npm run build first (npm run test:arch does)');
   const have = await archesWithArch();
-  if (o.supported) for (const [n, t] of Object.entries(TARGETS)) if (have.has(t.node) && !o.arches.includes(n)) o.arches.push(n);
+  if (o.tests && o.only) die('give --only or --tests, not both');
+  if (o.supported) {
+    for (const [n, t] of Object.entries(TARGETS)) {
+      if (!have.has(t.node) || o.arches.includes(n)) continue;
+      if (o.tests && !o.tests[n]) { log(`${n}: has an Arch but no line in the --tests file: left out`); continue; }
+      o.arches.push(n);
+    }
+  }
   if (o.arches.length === 0) {
     // No count line here: this run tested nothing, and says so.
     if (o.supported) { console.log('test-arch: no architecture besides x86_64 has an Arch yet: no guest to run'); return; }
@@ -267,7 +290,9 @@ async function main() {
   const plans = o.arches.map((name) => {
     const t = TARGETS[name];
     const hasArch = have.has(t.node);
-    return { name, t, hasArch, files: testFiles(t, hasArch, o.only) };
+    const only = o.tests ? o.tests[name] : o.only;
+    if (o.tests && !only) die(`${name}: no line for it in the --tests file`);
+    return { name, t, hasArch, files: testFiles(t, hasArch, only) };
   });
   for (const p of plans) {
     log(`${p.name}: ${p.hasArch ? 'has an Arch: round trips through the cryo CLI' : 'no Arch yet: the sys layer only'}; ${p.files.length} test files`);
