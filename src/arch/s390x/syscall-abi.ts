@@ -34,8 +34,8 @@ function oldMmapBlock(args: readonly bigint[]): Buffer {
 
 export const syscallAbi: SyscallAbi = {
   instruction: SVC_INSN,
-  // Instructions are halfword-aligned: 0a 00 at an odd address is data (6.12's vDSO has one in its
-  // ELF header, e_shnum 10), and running it there is a specification exception (SIGILL).
+  // Instructions are halfword-aligned: 0a 00 at an odd address is data (6.12's vDSO has such a copy
+  // before its first svc 0), and running it there is a specification exception (SIGILL).
   instructionAlign: 2,
   regsNt: NT_PRSTATUS,
   rtSigreturnNr: NR_RT_SIGRETURN,
