@@ -6,7 +6,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MessageValue } from '../../src/images/value.js';
-import { editImage } from '../helpers/restore-env.js';
+import { editImage, nothingLeftBehind } from '../helpers/restore-env.js';
+import { imagesCopy } from '../helpers/round-trip.js';
+import { restoreTask } from '../helpers/cryo-ops.js';
+import { hostFacilities } from '../../src/proc/cpu-caps.js';
 import { dumpInSyscall } from '../helpers/dump-in-syscall.js';
 import { onlyOn } from '../helpers/arch-only.js';
 import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
@@ -49,3 +52,23 @@ test('s390x registers inside pause(): the same, and pause() restarted once', { s
     (gp.gprs as bigint[])[2] = (1n << 64n) - 4n;
   })), /^FAIL: pause\(\) returned 2 times, want once/);
 });
+
+// qemu's TCG CPU has neither guarded storage (facility 133) nor runtime instrumentation (64): an
+// image whose task used one is refused there before anything starts, naming the facility.
+const LACKING = [
+  { facility: 133, name: 'guarded storage', add: (t: MessageValue) => { t.gs_cb = { regs: [0n, 0x1000n, 0n, 0n] }; } },
+  { facility: 64, name: 'runtime instrumentation', add: (t: MessageValue) => { t.ri_cb = { ri_on: 0, regs: [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n] }; } },
+];
+for (const f of LACKING) {
+  const why = skip || (hostFacilities()?.includes(f.facility) !== false ? `this CPU has ${f.name} (or does not say)` : false);
+  test(`a task that used ${f.name}, which this CPU lacks, is refused naming it`, { skip: why }, async () => {
+    const d = dumps[0] ?? await startAndDump('rt-regs-s390x', ['spin']);
+    if (!dumps.includes(d)) dumps.push(d);
+    const dir = imagesCopy(d, edit(d, (e) => f.add(ti(e))));
+    await assert.rejects(restoreTask({ dir }), (e: unknown) => {
+      assert.match(String((e as Error).message), new RegExp(`the task used ${f.name} \\(\\w+ in the image\\) and this CPU lacks it`));
+      return true;
+    });
+    assert.equal(nothingLeftBehind(d.pid), undefined);
+  });
+}
