@@ -119,7 +119,9 @@ function restoreItimers(ctx: TaskCtx): void {
     if (!t || (big(t.isec) | big(t.iusec) | big(t.vsec) | big(t.vusec)) === 0n) return;
     // struct itimerval { timeval it_interval; timeval it_value; }
     const b = Buffer.alloc(32);
-    [t.isec, t.iusec, t.vsec, t.vusec].forEach((v, k) => writeU64(b, big(v), k * 8));
+    // A periodic timer read just as it expired says 0 left: 0 would disarm it, 1 us fires it now as it was about to.
+    const value = (big(t.vsec) | big(t.vusec)) === 0n ? [0n, 1n] : [t.vsec, t.vusec];
+    [t.isec, t.iusec, ...value].forEach((v, k) => writeU64(b, big(v), k * 8));
     ctx.call('setitimer', which, ctx.put(b, 256), 0);
   });
 }
