@@ -1,8 +1,10 @@
 // Rebuilds the task's address space inside the stub, by injected syscalls:
 // the stub's vdso/vvar move to where the task had them (their syscall
-// instruction is what every injected call runs on), the stub's own mappings
-// go, every dumped VMA is mapped at its address, pages are read into place by
-// injected preadv, then protections, madvise and PR_SET_MM_MAP.
+// instruction is what every injected call runs on; when the dumped vDSO differs
+// from this kernel's they stay out of the way and the old one comes back patched,
+// see vdso-choice.ts), the stub's own mappings go, every dumped VMA is mapped at
+// its address, pages are read into place by injected preadv, then protections,
+// madvise and PR_SET_MM_MAP.
 
 import { statSync } from 'node:fs';
 import path from 'node:path';
@@ -10,7 +12,7 @@ import { findHole, injectMmap, SyscallBatch, type BatchPlace } from '../inject/i
 import { PageReader } from '../images/pages.js';
 import type { MessageValue } from '../images/value.js';
 import { readMaps, type Vma } from '../proc/index.js';
-import { IOV_MAX, iovecBytes, processVmWritev, writeU32, writeU64 } from '../sys/index.js';
+import { IOV_MAX, iovecBytes, processVmReadv, processVmWritev, writeU32, writeU64 } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
 import { reportProgress } from '../progress.js';
 import { regFile } from './preflight.js';
@@ -20,6 +22,8 @@ import { mapShmemVma } from '../shared/shmem.js';
 import { SHM_EXEC, SHM_RDONLY, SHM_REMAP } from '../shared/sysv-ipc.js';
 import type { VdsoMapCall } from '../arch/types.js';
 import { FillableRanges, outsideFillable } from './fillable.js';
+import { chooseVdso, type VdsoChoice } from './vdso-choice.js';
+import { patchedVdso } from './vdso-trampoline.js';
 import { openImagePath, S_IFREG } from '../shared/image-paths.js';
 import { O_ACCMODE, O_CLOEXEC } from '../shared/constants.js';
 import { MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
@@ -79,6 +83,11 @@ export function replaceStubMappings(ctx: TaskCtx): void {
     mapTaskVdso(ctx, maps, ctx.arch.vdso.map);
     return;
   }
+  const choice = stubVdsoChoice(ctx, maps);
+  if (choice.kind === 'patched') {
+    keepStubVdso(ctx, maps, choice);
+    return;
+  }
   const moves = vdsoMoves(ctx, maps);
   const own = ownAreas(ctx);
   for (const m of maps) {
@@ -107,6 +116,65 @@ export function replaceStubMappings(ctx: TaskCtx): void {
     off += m.size;
     if (m.name === ctx.arch.vdso.vdso) ctx.reattach();
   }
+}
+
+/** What the task gets: this kernel's vDSO where it had its own, or its old one patched (vdso-choice.ts). */
+function stubVdsoChoice(ctx: TaskCtx, maps: Vma[]): VdsoChoice {
+  const areas = maps.filter((m) => ctx.arch.vdso.areas.includes(m.name));
+  const mine = areas.find((m) => m.name === ctx.arch.vdso.vdso);
+  if (mine === undefined) return { kind: 'same' }; // vdsoMoves says what is missing
+  return chooseVdso(ctx.img, ctx.arch, {
+    size: mine.end - mine.start,
+    dataSize: areas.filter((m) => m !== mine).reduce((s, m) => s + m.end - m.start, 0n),
+    bytes: () => processVmReadv(ctx.pid, mine.start, Number(mine.end - mine.start)),
+  });
+}
+
+/** The task's old vDSO to write back patched, where this kernel's went, and the range it takes. */
+const patchedVdsos = new WeakMap<TaskCtx, { choice: Extract<VdsoChoice, { kind: 'patched' }>; newVdso: bigint; range: Range }>();
+
+/**
+ * A task whose vDSO differs from this kernel's keeps the stub's (so the kernel's own uses of it, the
+ * signal return trampoline on some architectures, find the real one: mremap tells the kernel where
+ * it went), its areas together as the kernel laid them out, moved out of the dumped layout's way.
+ */
+function keepStubVdso(ctx: TaskCtx, maps: Vma[], choice: Extract<VdsoChoice, { kind: 'patched' }>): void {
+  const names = ctx.arch.vdso.areas;
+  const own = maps.filter((m) => names.includes(m.name));
+  const cryos = ownAreas(ctx);
+  for (const m of maps) {
+    if (names.includes(m.name) || m.kind === 'vsyscall') continue;
+    if (cryos.some((r) => r.start <= m.start && m.end <= r.end)) continue;
+    ctx.call('munmap', m.start, m.end - m.start);
+  }
+  const lo = own.reduce((a, m) => (m.start < a ? m.start : a), own[0]!.start);
+  const hi = own.reduce((a, m) => (m.end > a ? m.end : a), own[0]!.end);
+  const dumped: Range[] = dumpedVmas(ctx).map((v) => ({ start: big(v.start), end: big(v.end) }));
+  let base = lo;
+  if ([...dumped, ...cryos].some((r) => r.start < hi && r.end > lo)) {
+    const occupied = [...dumped, ...cryos, { start: lo, end: hi }].filter((r) => r.end <= ctx.arch.mmapTop);
+    base = findHole(asVmas(occupied), hi - lo, BigInt(ctx.arch.pageSize), ctx.arch.mmapTop);
+    for (const m of own) {
+      mremap(ctx, m.start, m.end - m.start, base + (m.start - lo));
+      if (m.name === ctx.arch.vdso.vdso) ctx.reattach();
+    }
+  }
+  const vdso = own.find((m) => m.name === ctx.arch.vdso.vdso)!;
+  patchedVdsos.set(ctx, { choice, newVdso: base + (vdso.start - lo), range: { start: base, end: base + (hi - lo) } });
+}
+
+/** The task's old vDSO back where it was, as private memory, each entry point jumping into the new one. */
+function writeOldVdso(ctx: TaskCtx): void {
+  const p = patchedVdsos.get(ctx);
+  const tr = ctx.arch.vdso.trampoline;
+  if (p === undefined || tr === undefined) return;
+  const { choice } = p;
+  const len = BigInt(choice.dumped.length);
+  const at = BigInt.asUintN(64, injectMmap(ctx.inj, choice.start, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
+  if (at !== choice.start) throw new RestoreError('FAILED', `the old vDSO's place ${hex(choice.start)} is taken (mmap gave ${hex(at)})`);
+  const bytes = patchedVdso(choice.dumped, choice.plan, tr, choice.start, p.newVdso);
+  if (processVmWritev(ctx.pid, choice.start, bytes) !== bytes.length) throw new RestoreError('FAILED', `cannot write the old vDSO at ${hex(choice.start)}`);
+  ctx.call('mprotect', choice.start, len, choice.prot);
 }
 
 /**
@@ -396,6 +464,7 @@ export function rebuildMemory(ctx: TaskCtx): void {
   replaceStubMappings(ctx);
   const fixup = mapVmas(ctx);
   fillPages(ctx);
+  writeOldVdso(ctx);
   const batch = batchFor(ctx);
   for (const v of fixup) batch.add('mprotect', big(v.start), big(v.end) - big(v.start), Number(v.prot));
   batch.flush();

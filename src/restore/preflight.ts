@@ -10,7 +10,7 @@ import type { MessageValue } from '../images/value.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { RestoreImages } from '../shared/restore-images.js';
 import { vmaKind, VMA } from '../shared/vma-kinds.js';
-import { vdsoDifference } from './vdso-symbols.js';
+import { chooseVdso } from './vdso-choice.js';
 import { readMaps } from '../proc/index.js';
 import { processVmReadv } from '../sys/index.js';
 import { checkGhost, ghostFiles } from './ghost-files.js';
@@ -264,50 +264,24 @@ export function fileFactsOf(dir: string): Map<number, FileFacts> {
 }
 
 /** All checks, in the order a user would fix them. */
-/** The bytes the pages image holds for [start, end), or undefined when it does not hold them all. */
-function dumpedBytes(img: RestoreImages, start: bigint, end: bigint, pageSize: number): Buffer | undefined {
-  const out = Buffer.alloc(Number(end - start));
-  let have = 0;
-  const reader = new PageReader(img.pagemapFile, undefined, pageSize);
-  try {
-    for (const run of reader) {
-      const runEnd = run.vaddr + BigInt(run.nrPages * pageSize);
-      if (run.offset < 0 || runEnd <= start || run.vaddr >= end) continue;
-      const from = run.vaddr > start ? run.vaddr : start;
-      const to = runEnd < end ? runEnd : end;
-      reader.read(run.offset + Number(from - run.vaddr), Number(to - from), out.subarray(Number(from - start), Number(to - start)));
-      have += Number(to - from);
-    }
-  } finally {
-    reader.close();
-  }
-  return have === out.length ? out : undefined;
-}
-
 /**
- * The vDSO the task was dumped with (its pages are in the image) must be this kernel's: same size and
- * every function at the same offset, since the task's code holds pointers into it (DESIGN rule 4).
- * Compared with cryo's own vDSO, which is the one the restored task gets.
+ * The vDSO the task was dumped with (its pages are in the image) is compared with this kernel's
+ * (cryo's own, which the restored task gets): when they differ, restore patches the old one's entry
+ * points to jump into the new one, and refuses here what it could not patch (DESIGN rule 4).
  */
 export function checkVdso(img: RestoreImages, arch: Arch): void {
   // A task whose vDSO is another image of the kernel's (ia32 on x86_64: arch.vdso.map) gets that one,
   // not cryo's: restore checks its place and size once it is mapped.
-  if (arch.forThreadInfo(threadInfoOf(img, arch)).vdso.map !== undefined) return;
-  const vdso = ((img.mm.vmas as MessageValue[] | undefined) ?? []).find((v) => vmaKind(num(v.status)) === 'vdso' && (num(v.status) & VMA.VDSO) !== 0);
-  const mine = readMaps('self').find((m) => m.name === arch.vdso.vdso);
-  if (vdso === undefined || mine === undefined) return;
-  const dumped = dumpedBytes(img, BigInt(vdso.start as bigint), BigInt(vdso.end as bigint), arch.pageSize);
-  if (dumped === undefined) return; // no contents in the image (CRIU may leave them out): the stub's size check remains
-  let diff: string | undefined;
-  try {
-    diff = vdsoDifference(dumped, processVmReadv(process.pid, mine.start, Number(mine.end - mine.start)));
-  } catch (e) {
-    diff = `the dumped one is not a readable ELF image: ${(e as Error).message}`;
-  }
-  if (diff !== undefined) {
-    throw new RestoreError('UNSUPPORTED', `this kernel's vDSO is not the one process ${img.pid} was dumped with (${diff}): `
-      + 'cryo cannot restore across different vDSOs yet; restore on the kernel it was dumped on');
-  }
+  const task = arch.forThreadInfo(threadInfoOf(img, arch));
+  if (task.vdso.map !== undefined) return;
+  const maps = readMaps('self').filter((m) => task.vdso.areas.includes(m.name));
+  const mine = maps.find((m) => m.name === task.vdso.vdso);
+  if (mine === undefined) return;
+  chooseVdso(img, task, {
+    size: mine.end - mine.start,
+    dataSize: maps.filter((m) => m !== mine).reduce((s, m) => s + m.end - m.start, 0n),
+    bytes: () => processVmReadv(process.pid, mine.start, Number(mine.end - mine.start)),
+  });
 }
 
 export function preflight(img: RestoreImages, arch: Arch, opts: PreflightOptions = {}): void {

@@ -63,6 +63,30 @@ export function elfFunctions(img: Buffer): ElfFunction[] {
   return out;
 }
 
+/** Section types a name lookup in a loaded ELF image reads (hash tables, symbols, names, versions, dynamic). */
+const LOOKUP_SECTIONS = new Set([3, 5, 6, SHT_DYNSYM, 0x6ffffff6, 0x6ffffffd, 0x6ffffffe, 0x6fffffff]);
+
+/**
+ * The byte ranges of an ELF image that a lookup of its symbols by name reads (the ELF header,
+ * program and section headers, symbol and string tables, hashes, versions, dynamic section):
+ * the parts of an old vDSO that must stay intact when its code is patched.
+ */
+export function elfLookupRanges(img: Buffer): { start: number; end: number }[] {
+  const r = reader(img);
+  const w = r.wordSize;
+  const phoff = r.word(24 + w), shoff = r.word(24 + 2 * w);
+  const base = 24 + 3 * w + 4;
+  const ehsize = r.u16(base), phentsize = r.u16(base + 2), phnum = r.u16(base + 4), shentsize = r.u16(base + 6), shnum = r.u16(base + 8);
+  const out = [{ start: 0, end: ehsize }, { start: phoff, end: phoff + phentsize * phnum }, { start: shoff, end: shoff + shentsize * shnum }];
+  for (let i = 0; i < shnum; i++) {
+    const s = shoff + i * shentsize;
+    const type = r.u32(s + 4);
+    const [offset, size] = w === 8 ? [r.word(s + 24), r.word(s + 32)] : [r.word(s + 16), r.word(s + 20)];
+    if (LOOKUP_SECTIONS.has(type)) out.push({ start: offset, end: offset + size });
+  }
+  return out.filter((x) => x.end > x.start);
+}
+
 /** Function symbols of an ELF image (a vDSO) by name -> offset in the image as mapped. */
 export function elfFunctionSymbols(img: Buffer): Map<string, number> {
   const out = new Map<string, number>();

@@ -9,6 +9,7 @@ import {
 } from './regs.js';
 import { buildSigframe, NOT_RESTORED_BY_SIGRETURN } from './sigframe.js';
 import { syscallAbi } from './syscall-abi.js';
+import { vdsoTrampoline } from './vdso-trampoline.js';
 import { fixSyscallRestart } from './restart.js';
 import { RESTART_RULES } from '../restart-rules.js';
 import { cpuinfoEntry, cpuReport, imageByteOrder, missingFeatures, type ByteOrder } from './cpu.js';
@@ -154,7 +155,7 @@ export function createPpc64(probe?: CpuProbe): Arch {
       return { ip: big(gp.nip), sp: big((gp.gpr as unknown[])[1]) };
     },
 
-    vdso: { areas: ['[vdso]', '[vvar]'], vdso: '[vdso]' },
+    vdso: { areas: ['[vdso]', '[vvar]'], vdso: '[vdso]', trampoline: vdsoTrampoline(BYTE_ORDER) },
     cpuReport: () => cpuReport(probe),
   };
   return arch;

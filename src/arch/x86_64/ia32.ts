@@ -136,7 +136,7 @@ export function ia32Arch(native: Arch, xsaveLayout: () => XsaveLayout | undefine
       return buildIa32Sigframe(ti, opts, fp?.xsave !== undefined ? layout : undefined);
     },
     notRestoredBySigreturn: NOT_RESTORED_BY_IA32_SIGRETURN,
-    vdso: { ...native.vdso, map: { name: 'arch_prctl', args: (addr) => [ARCH_MAP_VDSO_32, addr] } },
+    vdso: { areas: native.vdso.areas, vdso: native.vdso.vdso, map: { name: 'arch_prctl', args: (addr) => [ARCH_MAP_VDSO_32, addr] } },
   };
   return arch;
 }

@@ -1,5 +1,6 @@
 // x86_64 for cryo: the Arch built from the tables in this directory.
 
+import { VDSO_TRAMPOLINE } from './vdso-trampoline.js';
 import type { Arch, ArchFactory, CpuProbe, MissingFeature, Regsets, ThreadExtras, ThreadInfo } from '../types.js';
 import type { ImageRecord } from '../regtable.js';
 import { BYTE_ORDER, decodeTable, encodeTable, readField, writeField } from './byte-order.js';
@@ -207,7 +208,7 @@ export function createX86_64(probe?: CpuProbe): X86_64Arch {
       return { ip: BigInt(gp.ip as bigint), sp: BigInt(gp.sp as bigint) };
     },
 
-    vdso: { areas: ['[vdso]', '[vvar]', '[vvar_vclock]'], vdso: '[vdso]' },
+    vdso: { areas: ['[vdso]', '[vvar]', '[vvar_vclock]'], vdso: '[vdso]', trampoline: VDSO_TRAMPOLINE },
     cpuReport: () => cpuReport(probe),
   };
   const ia32 = ia32Arch(arch, () => layout, probe?.secondAbiUnsupported);

@@ -1,0 +1,88 @@
+// Whether a task gets this kernel's vDSO where it had its own (the same vDSO: the common case) or
+// its old vDSO's bytes back with every entry point patched to jump into this kernel's vDSO,
+// mapped elsewhere (a vDSO that differs). Preflight asks with cryo's own vDSO, restore again with
+// the stub's (the same kernel's); both refuse what cannot be patched, before anything starts.
+
+import type { Arch, ThreadInfo } from '../arch/types.js';
+import { PageReader } from '../images/pages.js';
+import type { MessageValue } from '../images/value.js';
+import type { RestoreImages } from '../shared/restore-images.js';
+import { RestoreError } from '../shared/restore-error.js';
+import { VMA } from '../shared/vma-kinds.js';
+import { elfFunctions, vdsoDifference } from './vdso-symbols.js';
+import { planVdsoTrampoline, type VdsoPlan } from './vdso-trampoline.js';
+
+/** This kernel's vDSO as the restoring process sees it. */
+export interface OwnVdso {
+  size: bigint;
+  /** Bytes of its data areas ([vvar] and kin) together. */
+  dataSize: bigint;
+  bytes(): Buffer;
+}
+
+export type VdsoChoice =
+  | { kind: 'same' }
+  | { kind: 'patched'; plan: VdsoPlan; dumped: Buffer; start: bigint; prot: number };
+
+const big = (v: unknown): bigint => BigInt(v as bigint | number);
+const hex = (v: bigint) => `0x${v.toString(16)}`;
+
+/** The bytes the pages image holds for [start, end), or undefined when it does not hold them all. */
+export function dumpedBytes(img: RestoreImages, start: bigint, end: bigint, pageSize: number): Buffer | undefined {
+  const out = Buffer.alloc(Number(end - start));
+  let have = 0;
+  const reader = new PageReader(img.pagemapFile, undefined, pageSize);
+  try {
+    for (const run of reader) {
+      const runEnd = run.vaddr + BigInt(run.nrPages * pageSize);
+      if (run.offset < 0 || runEnd <= start || run.vaddr >= end) continue;
+      const from = run.vaddr > start ? run.vaddr : start;
+      const to = runEnd < end ? runEnd : end;
+      reader.read(run.offset + Number(from - run.vaddr), Number(to - from), out.subarray(Number(from - start), Number(to - start)));
+      have += Number(to - from);
+    }
+  } finally {
+    reader.close();
+  }
+  return have === out.length ? out : undefined;
+}
+
+export function chooseVdso(img: RestoreImages, arch: Arch, own: OwnVdso): VdsoChoice {
+  const vmas = (img.mm.vmas as MessageValue[] | undefined) ?? [];
+  const vdso = vmas.find((v) => Number(v.status) & VMA.VDSO);
+  const vvar = vmas.find((v) => Number(v.status) & VMA.VVAR);
+  if (vdso === undefined) return { kind: 'same' }; // restore says that it needs one
+  const start = big(vdso.start), end = big(vdso.end);
+  const dumped = dumpedBytes(img, start, end, arch.pageSize);
+  // No contents in the image (CRIU may leave them out): only the sizes can be compared, as restore does.
+  if (dumped === undefined) return { kind: 'same' };
+  const mine = own.bytes();
+  const dataSize = vvar === undefined ? 0n : big(vvar.end) - big(vvar.start);
+  let diff: string | undefined;
+  try {
+    diff = vdsoDifference(dumped, mine);
+  } catch (e) {
+    diff = `the dumped one is not a readable ELF image: ${(e as Error).message}`;
+  }
+  if (diff === undefined && own.dataSize !== dataSize) diff = `its data pages are ${own.dataSize} bytes here, ${dataSize} in the dump`;
+  if (diff === undefined) return { kind: 'same' };
+  const what = `this kernel's vDSO is not the one process ${img.pid} was dumped with (${diff})`;
+  const tr = arch.vdso.trampoline;
+  if (tr === undefined) throw new RestoreError('UNSUPPORTED', `${what}: cryo cannot restore across different vDSOs on ${arch.name} yet; restore on the kernel it was dumped on`);
+  // A thread stopped inside the old vDSO would go on running its code, which reads the old kernel's data pages.
+  const funcs = elfFunctions(dumped).sort((a, b) => b.offset - a.offset);
+  for (const t of img.threads) {
+    const ti = t.core[arch.threadInfoField] as ThreadInfo | undefined;
+    if (ti === undefined) continue;
+    const { ip } = arch.threadPointers(ti);
+    if (ip < start || ip >= end) continue;
+    const f = funcs.find((x) => BigInt(x.offset) <= ip - start);
+    const where = f ? `${f.name}+${hex(ip - start - BigInt(f.offset))}` : hex(ip);
+    throw new RestoreError('UNSUPPORTED', `${what}, and thread ${t.tid} was dumped inside the old vDSO (at ${where}): it cannot go on there; dump it again`);
+  }
+  try {
+    return { kind: 'patched', plan: planVdsoTrampoline(dumped, mine, tr), dumped, start, prot: Number(vdso.prot) };
+  } catch (e) {
+    throw new RestoreError('UNSUPPORTED', `${what}, and ${(e as Error).message}`);
+  }
+}

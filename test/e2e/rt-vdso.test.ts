@@ -1,0 +1,73 @@
+// The vDSO across kernels: test/programs/rt-vdso.c calls time, gettimeofday, clock_gettime and
+// sched_getcpu through libc's pointers into the vDSO, in a loop and in a SIGALRM handler, each
+// checked against the system call. Restored with its own vDSO (the common case), and with a dump
+// whose vDSO is edited to another one (test/helpers/vdso-image.ts: another size, every entry at
+// another offset): restore puts the old vDSO back with each entry point jumping into this
+// kernel's, and the program's calls and handlers go on giving right answers. Wrong images show
+// the checks notice (two entry points swapped) and what restore refuses (an entry this kernel
+// lacks, a thread dumped inside the old vDSO).
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { hostArch } from '../../src/arch/index.js';
+import type { MessageValue } from '../../src/images/value.js';
+import { editImage } from '../helpers/restore-env.js';
+import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
+import { editDumpedVdso, renameSymbol, swapSymbols } from '../helpers/vdso-image.js';
+import { elfFunctionSymbols } from '../../src/restore/vdso-symbols.js';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+
+let d: Dumped | undefined;
+after(() => cleanupDumped(d));
+
+/** This machine's vDSO entry point named like `re` (x86_64: __vdso_time; ppc64: __kernel_time). */
+function entry(re: RegExp): string {
+  const line = readFileSync('/proc/self/maps', 'utf8').split('\n').find((l) => l.endsWith('[vdso]'))!;
+  const [a, b] = line.split(' ')[0]!.split('-').map((h) => BigInt(`0x${h}`));
+  const buf = Buffer.alloc(Number(b! - a!));
+  const fd = openSync('/proc/self/mem', 'r');
+  try { readSync(fd, buf, 0, buf.length, Number(a)); } finally { closeSync(fd); }
+  const name = [...elfFunctionSymbols(buf).keys()].find((n) => re.test(n));
+  assert.ok(name, `a vDSO entry like ${re}`);
+  return name!;
+}
+
+test('vDSO: the same one comes back in place; another one is patched to jump into this kernel\'s', async () => {
+  const arch = await hostArch();
+  const page = arch.pageSize;
+  d = await startAndDump('rt-vdso');
+  const pid = d.pid;
+  assert.equal(await restoreAndFinish(d), 'PASS', 'the same vDSO');
+  assert.equal(await restoreAndFinish(d, (dir) => editDumpedVdso(dir, pid, page)), 'PASS', 'a vDSO of another layout');
+
+  // The old entry points of time and gettimeofday swapped: each call lands in the other function.
+  const time = entry(/^__(vdso|kernel)_time$/);
+  const gtod = entry(/^__(vdso|kernel)_gettimeofday$/);
+  assert.match(await restoreAndFinish(d, (dir) => editDumpedVdso(dir, pid, page, (v) => swapSymbols(v, time, gtod))), /^FAIL: time\(\) says 0/);
+
+  // An entry point this kernel's vDSO lacks: refused before anything starts, naming it.
+  const getcpu = entry(/^__(vdso|kernel)_getcpu$/);
+  const gone = `${getcpu.slice(0, -1)}Q`;
+  await assert.rejects(restoreAndFinish(d, (dir) => editDumpedVdso(dir, pid, page, (v) => renameSymbol(v, getcpu, 'Q'))),
+    new RegExp(`this kernel's vDSO has no ${gone}, which the dumped task's vDSO offers`));
+
+  // A thread dumped inside the old vDSO cannot go on in its code: refused, naming where it was.
+  await assert.rejects(restoreAndFinish(d, (dir) => {
+    editDumpedVdso(dir, pid, page);
+    editImage(dir, `core-${pid}.img`, (e) => {
+      const mm = readMm(dir, pid);
+      const ti = e[0]![arch.threadInfoField] as MessageValue;
+      const gp = ti.gpregs as MessageValue;
+      const field = 'ip' in gp ? 'ip' : 'nip';
+      gp[field] = mm + BigInt(page) + 0x10n;
+    });
+  }), /thread \d+ was dumped inside the old vDSO \(at /);
+});
+
+function readMm(dir: string, pid: number): bigint {
+  let start = 0n;
+  editImage(dir, `mm-${pid}.img`, (e) => {
+    start = BigInt(((e[0]!.vmas as MessageValue[]).find((x) => Number(x.status) & (1 << 3))!).start as bigint);
+  });
+  return start;
+}

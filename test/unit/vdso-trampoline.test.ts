@@ -1,0 +1,67 @@
+// The vDSO trampoline's pure parts: the plan from two vDSO images (every entry point of the old
+// one jumps to the same name in the new one; a name the new one lacks is refused, naming it) and
+// the patch bytes of each architecture, decoded back (x86_64 movabs/jmp, ppc64's two steps).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { VDSO_TRAMPOLINE } from '../../src/arch/x86_64/vdso-trampoline.js';
+import { vdsoTrampoline } from '../../src/arch/ppc64/vdso-trampoline.js';
+import { elfFunctions } from '../../src/restore/vdso-symbols.js';
+import { patchedVdso, planVdsoTrampoline } from '../../src/restore/vdso-trampoline.js';
+import { renameSymbol, shiftedVdso } from '../helpers/vdso-image.js';
+
+function ownVdso(): Buffer {
+  const line = readFileSync('/proc/self/maps', 'utf8').split('\n').find((l) => l.endsWith('[vdso]'))!;
+  const [a, b] = line.split(' ')[0]!.split('-').map((h) => BigInt(`0x${h}`));
+  const buf = Buffer.alloc(Number(b! - a!));
+  const fd = openSync('/proc/self/mem', 'r');
+  try { readSync(fd, buf, 0, buf.length, Number(a)); } finally { closeSync(fd); }
+  return buf;
+}
+
+test('every entry point of the old vDSO jumps to the same name in the new one', () => {
+  const mine = ownVdso();
+  const old = shiftedVdso(mine, 4096);
+  const tr = { ...VDSO_TRAMPOLINE, shared: undefined };
+  const plan = planVdsoTrampoline(old, mine, tr);
+  const here = new Map(elfFunctions(mine).map((f) => [f.name, f.offset]));
+  const names = new Set(elfFunctions(old).map((f) => f.name));
+  assert.deepEqual(new Set(plan.entries.flatMap((e) => e.names)), names);
+  for (const e of plan.entries) for (const n of e.names) assert.equal(e.to, here.get(n)!, n);
+  for (const e of plan.entries) assert.equal(e.at, e.to + 4096, 'the shifted image has each entry one page further');
+  const out = patchedVdso(old, plan, VDSO_TRAMPOLINE, 0x7000_0000_0000n, 0x7100_0000_0000n);
+  for (const e of plan.entries) {
+    const p = out.subarray(e.at, e.at + VDSO_TRAMPOLINE.entrySize);
+    assert.deepEqual([...p.subarray(0, 2)], [0x49, 0xbb], 'movabs $imm64, %r11');
+    assert.equal(p.readBigUInt64LE(2), 0x7100_0000_0000n + BigInt(e.to));
+    assert.deepEqual([...p.subarray(10)], [0x41, 0xff, 0xe3], 'jmp *%r11');
+  }
+  // The ELF header and symbol tables stay as they were: a lookup by name still finds the entries.
+  assert.deepEqual(elfFunctions(out), elfFunctions(old));
+  // With shared code (ppc64's): it goes once, 8-aligned, clear of every entry's patch.
+  const pp = vdsoTrampoline('LE');
+  const two = planVdsoTrampoline(old, mine, pp);
+  assert.ok(two.shared !== undefined && two.shared % 8 === 0);
+  for (const e of two.entries) assert.ok(two.shared + pp.shared!.length <= e.at || two.shared >= e.at + pp.entrySize, `clear of ${e.names[0]}`);
+  // A name the new vDSO lacks is refused, naming it.
+  const f = elfFunctions(old)[0]!.name;
+  const renamed = Buffer.from(old);
+  renameSymbol(renamed, f, 'Q');
+  assert.throws(() => planVdsoTrampoline(renamed, mine, tr), new RegExp(`this kernel's vDSO has no ${f.slice(0, -1)}Q,`));
+});
+
+test('ppc64: mflr r0; bl shared; .quad target at each entry, and the shared code once', () => {
+  for (const order of ['LE', 'BE'] as const) {
+    const tr = vdsoTrampoline(order);
+    const u32 = (b: Buffer, o: number) => (order === 'LE' ? b.readUInt32LE(o) : b.readUInt32BE(o));
+    const fwd = tr.entry(0x1000n, 0x7fff_1234_5678n, 0x1100n);
+    assert.equal(u32(fwd, 0), 0x7c0802a6, 'mflr r0');
+    assert.equal(u32(fwd, 4), 0x48000001 + 0xfc, 'bl .+0xfc');
+    assert.equal(order === 'LE' ? fwd.readBigUInt64LE(8) : fwd.readBigUInt64BE(8), 0x7fff_1234_5678n);
+    assert.equal(u32(tr.entry(0x1000n, 0n, 0x800n), 4), 0x4bfff7fd, 'bl .-0x804');
+    assert.throws(() => tr.entry(0x1000n, 0n, 0x1000n + (1n << 26n)), /out of a branch's reach/);
+    const s = tr.shared!;
+    assert.deepEqual([0, 4, 8, 12, 16].map((o) => u32(s, o)), [0x7d8802a6, 0x7c0803a6, 0xe98c0000, 0x7d8903a6, 0x4e800420],
+      'mflr r12; mtlr r0; ld r12,0(r12); mtctr r12; bctr');
+  }
+});
