@@ -11,6 +11,9 @@
 //   --tests FILE  the files per architecture from FILE (CI's .ci/guest-tests): lines `ARCH name name ...`
 //              (`#` starts a comment); with --supported, an architecture without a line is left out
 //   --list     print the files each guest would run, and stop
+//   --cross A:B a restore across kernels (A, B: new or old): a boot of kernel A dumps (test/e2e/
+//              rt-vdso-cross, CRYO_CROSS=dump), the files it lists come back over the console as a
+//              tar, and a boot of kernel B gets them and restores (CRYO_CROSS=restore); one ARCH
 //
 // What a guest runs: when cryo has an Arch for the target (src/arch/index.ts ARCHES), every e2e and
 // unit test file that does not declare itself for other architectures (onlyOn in
@@ -64,6 +67,10 @@ function parseArgs(argv) {
       if (k === 'both') o.kernels = ['new', 'old'];
       else if (k in KERNELS) o.kernels = [k];
       else die(`--kernel takes new, old or both, not ${k}`);
+    } else if (a === '--cross') {
+      const c = (argv[++i] ?? '').split(':');
+      if (c.length !== 2 || !c.every((k) => k in KERNELS)) die(`--cross takes A:B with A and B new or old, not ${argv[i]}`);
+      o.cross = c;
     } else if (a === '--only') o.only = (argv[++i] ?? '').split(',').filter(Boolean);
     else if (a === '--tests') o.tests = readTestList(argv[++i]);
     else if (a === '--list') o.list = true;
@@ -185,7 +192,11 @@ async function crossBuild(name, t) {
   return { P, built: srcs.length - failed.length, failed };
 }
 
-function guestScript(t, files, cli) {
+/** The cross-kernel test file, and the console markers between which a dump boot sends its files. */
+const CROSS_FILE = 'rt-vdso-cross';
+const CARRY = ['@@CRYO-CARRY-BEGIN@@', '@@CRYO-CARRY-END@@'];
+
+function guestScript(t, files, cli, cross) {
   // One test that hangs must not take the whole guest's time with it.
   const testTimeoutMs = Number(process.env.CRYO_GUEST_TEST_TIMEOUT ?? 600) * 1000;
   return `#!/bin/sh
@@ -193,11 +204,11 @@ cd /cryo || exit 1
 ${t.nodeOptions ? `export NODE_OPTIONS='${t.nodeOptions}'\n` : ''}echo "@@CRYO uname=$(uname -m) node=$(node --version) kernel=$(uname -r) files=${files.length}@@"
 ./build/cryo-stub; s=$?
 [ "$s" = 70 ] || { echo "@@CRYO restore stub exited $s, not 70@@"; exit 1; }
-t0=$(cut -d' ' -f1 /proc/uptime)
-CRYO_TEST_CLI=${cli ? 1 : 0} node --test --test-concurrency=1 --test-timeout=${testTimeoutMs} --test-reporter=tap ${files.map((f) => `dist/${f}`).join(' ')}
+${cross === 'restore' ? 'tar xzf /cryo/carry.tgz -C / || echo "@@CRYO no files carried over@@"\n' : ''}t0=$(cut -d' ' -f1 /proc/uptime)
+${cross ? `CRYO_CROSS=${cross} ` : ''}CRYO_TEST_CLI=${cli ? 1 : 0} node --test --test-concurrency=1 --test-timeout=${testTimeoutMs} --test-reporter=tap ${files.map((f) => `dist/${f}`).join(' ')}
 r=$?
 echo "@@CRYO node-test rc=$r seconds=$(awk -v t0=$t0 '{print $1 - t0}' /proc/uptime)@@"
-exit $r
+${cross === 'dump' ? `[ -f /tmp/cryo-cross/carry ] && { echo "${CARRY[0]}"; tar czf - $(cat /tmp/cryo-cross/carry) 2>/dev/null | base64; echo "${CARRY[1]}"; }\n` : ''}exit $r
 `;
 }
 
@@ -224,7 +235,7 @@ function boot(name, t, kernel, kdir, userland, payloadCpio) {
   return new Promise((resolve) => {
     const q = spawn(t.qemu[0], args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const timer = setTimeout(() => { log(`${tag}: no end after ${timeout} s, stopping the guest`); q.kill('SIGKILL'); }, timeout * 1000);
-    const r = { tag, pass: 0, fail: 0, skip: 0, rc: undefined, bootMs: undefined, testS: undefined, notOk: [], kernelRelease: '', cpuS: 0 };
+    const r = { carry: undefined, tag, pass: 0, fail: 0, skip: 0, rc: undefined, bootMs: undefined, testS: undefined, notOk: [], kernelRelease: '', cpuS: 0 };
     // qemu's CPU time (user + system), the measure that does not depend on how busy this machine is.
     const sampleCpu = () => {
       try {
@@ -238,6 +249,8 @@ function boot(name, t, kernel, kdir, userland, payloadCpio) {
     let depth0 = [];
     const onLine = (raw) => {
       const line = raw.replace(/\r$/, '');
+      if (line === CARRY[0]) { r.carry = []; return; }
+      if (r.carry && !r.carryDone) { if (line === CARRY[1]) r.carryDone = true; else r.carry.push(line); return; }
       logStream.write(`${line}\n`);
       let m;
       if ((m = /@@GUEST-UP uptime=\S+ kernel=(\S+)@@/.exec(line))) { r.bootMs = Date.now() - t0; r.kernelRelease = m[1]; log(`${tag}: up in ${(r.bootMs / 1000).toFixed(1)} s (kernel ${m[1]})`); }
@@ -309,7 +322,31 @@ async function main() {
     log(`${p.name}: guest base ready in ${((Date.now() - tb) / 1000).toFixed(1)} s`);
   }
   const jobs = [];
-  for (const p of plans) {
+  if (o.cross) {
+    if (plans.length !== 1) die('--cross takes one architecture');
+    const p = plans[0];
+    const files = testFiles(p.t, p.hasArch, [CROSS_FILE]);
+    const { P } = await crossBuild(p.name, p.t);
+    const payload = (cross) => {
+      writeFileSync(path.join(P, 'cryo', 'guest-run.sh'), guestScript(p.t, files, p.hasArch, cross), { mode: 0o755 });
+      const out = path.join(work, p.name, `payload-${cross}.cpio`);
+      execFileSync('sh', ['-c', `cd '${P}' && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 > '${out}'`]);
+      return out;
+    };
+    const [ka, kb] = o.cross;
+    const kernelsOf = Object.fromEntries([ka, kb].map((k) => [k, imagePart('kernel', p.t.deb, k)]));
+    jobs.push(async () => {
+      const first = await boot(p.name, p.t, ka, kernelsOf[ka], bases[p.name].userland, payload('dump'));
+      first.tag += ' (dump)';
+      if (!first.carryDone) return [first];
+      writeFileSync(path.join(P, 'cryo', 'carry.tgz'), Buffer.from(first.carry.join(''), 'base64'));
+      log(`${p.name}: ${ka} -> ${kb}: carrying ${statSync(path.join(P, 'cryo', 'carry.tgz')).size} bytes of dumped files`);
+      const second = await boot(p.name, p.t, kb, kernelsOf[kb], bases[p.name].userland, payload('restore'));
+      second.tag += ' (restore)';
+      return [first, second];
+    });
+  }
+  for (const p of o.cross ? [] : plans) {
     const tb = Date.now();
     const { P, built } = await crossBuild(p.name, p.t);
     writeFileSync(path.join(P, 'cryo', 'guest-run.sh'), guestScript(p.t, p.files, p.hasArch), { mode: 0o755 });
@@ -318,7 +355,7 @@ async function main() {
     log(`${p.name}: cross build (${built} test programs) and payload in ${((Date.now() - tb) / 1000).toFixed(1)} s`);
     for (const k of o.kernels) jobs.push(() => boot(p.name, p.t, k, bases[p.name].kernels[k], bases[p.name].userland, payloadCpio));
   }
-  const results = await pool(Number(process.env.CRYO_GUEST_JOBS ?? 2), jobs);
+  const results = (await pool(Number(process.env.CRYO_GUEST_JOBS ?? 2), jobs)).flat();
 
   let pass = 0, fail = 0, skip = 0;
   console.log('== guest test results ==');

@@ -1,0 +1,60 @@
+// A restore on another kernel, for real: the guest runner's cross-kernel boots (scripts/test-arch.mjs
+// --cross A:B) run this file twice. In the boot of kernel A (CRYO_CROSS=dump) rt-vdso is started and
+// dumped, its images and scratch directory listed in CROSS_DIR for the runner to carry over; in the
+// boot of kernel B (CRYO_CROSS=restore), with those files back in place, it is restored and must
+// say PASS: its vDSO calls (libc's pointers into kernel A's vDSO) and signal handlers go on working
+// with kernel B's vDSO. Skipped anywhere else (test/e2e/rt-vdso covers one kernel with an edited image).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, statSync, utimesSync, writeFileSync, mkdirSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { constants } from 'node:os';
+import { startTarget } from '../helpers/dump-target.js';
+import { becomeSubreaper, waitGone } from '../helpers/restore-env.js';
+import { dumpTask, restoreTask } from '../helpers/cryo-ops.js';
+import { __WALL, kill, sleepSync, waitpid, WNOHANG } from '../../src/sys/index.js';
+
+const CROSS_DIR = '/tmp/cryo-cross';
+const mode = process.env.CRYO_CROSS;
+interface Meta { pid: number; images: string; dir: string; outFile: string; readyLine: string; kernel: string }
+
+test('vDSO across kernels: the dump in the first boot', { skip: mode !== 'dump' && 'only in a guest runner\'s cross-kernel boots' }, async () => {
+  becomeSubreaper();
+  const t = startTarget('rt-vdso');
+  // Carried files keep whole-second mtimes (tar): the output file the task holds open is checked
+  // against the mtime the dump records, so it gets a whole second before the dump.
+  const st = statSync(t.outFile);
+  utimesSync(t.outFile, st.atime, new Date(Math.floor(st.mtimeMs / 1000) * 1000));
+  const images = path.join(t.dir, 'images');
+  await dumpTask({ pid: t.pid, dir: images });
+  assert.ok(waitGone(t.pid), `dumped task ${t.pid} is gone`);
+  const d = { pid: t.pid, images, target: t, readyLine: readFileSync(t.outFile, 'utf8').split('\n')[0]! };
+  const outFile = t.outFile;
+  mkdirSync(CROSS_DIR, { recursive: true });
+  const meta: Meta = { pid: d.pid, images: d.images, dir: d.target.dir, outFile, readyLine: d.readyLine, kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim() };
+  writeFileSync(path.join(CROSS_DIR, 'meta.json'), JSON.stringify(meta));
+  writeFileSync(path.join(CROSS_DIR, 'carry'), `${CROSS_DIR}\n${d.target.dir}\n`);
+  assert.ok(readdirSync(d.images).length > 0);
+});
+
+test('vDSO across kernels: the restore in the second boot', { skip: mode !== 'restore' && 'only in a guest runner\'s cross-kernel boots' }, async () => {
+  const meta = JSON.parse(readFileSync(path.join(CROSS_DIR, 'meta.json'), 'utf8')) as Meta;
+  const here = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+  assert.notEqual(here, meta.kernel, 'the restore runs on another kernel than the dump');
+  becomeSubreaper();
+  // This boot hands out PIDs much as the first did: the processes started before the restore
+  // (cryo's own) would take the dumped PID, so the counter moves past it while it is free.
+  assert.ok(!existsSync(`/proc/${meta.pid}`), `PID ${meta.pid} is free`);
+  writeFileSync('/proc/sys/kernel/ns_last_pid', String(meta.pid + 100));
+  const r = await restoreTask({ dir: meta.images });
+  assert.equal(r.pid, meta.pid);
+  kill(meta.pid, constants.signals.SIGTERM);
+  const deadline = Date.now() + 120_000;
+  while (waitpid(meta.pid, WNOHANG | __WALL).pid !== meta.pid) {
+    if (Date.now() > deadline) { kill(meta.pid, constants.signals.SIGKILL); assert.fail(`restored task ${meta.pid} did not end after SIGTERM`); }
+    sleepSync(20);
+  }
+  const said = readFileSync(meta.outFile, 'utf8').split('\n').slice(1).join('\n').trim();
+  assert.equal(said, 'PASS', `dumped on ${meta.kernel}, restored on ${here}`);
+});
