@@ -23,6 +23,7 @@ import { SHM_EXEC, SHM_RDONLY, SHM_REMAP } from '../shared/sysv-ipc.js';
 import type { VdsoMapCall } from '../arch/types.js';
 import { FillableRanges, outsideFillable } from './fillable.js';
 import { chooseVdso, type VdsoChoice } from './vdso-choice.js';
+import { dumpPageSize } from './page-size.js';
 import { patchedVdso } from './vdso-trampoline.js';
 import { openImagePath, S_IFREG } from '../shared/image-paths.js';
 import { O_ACCMODE, O_CLOEXEC } from '../shared/constants.js';
@@ -355,7 +356,7 @@ const PREADV_MAX_BYTES = 64 << 20;
 function fillPages(ctx: TaskCtx): void {
   const scratch = ctx.scratch;
   if (!scratch) throw new Error('internal: no scratch memory in the task yet');
-  const page = ctx.arch.pageSize;
+  const page = dumpPageSize(ctx.img, ctx.arch.pageSize);
   const skip = dumpedVmas(ctx).filter((v) => vmaKind(Number(v.status)) === 'vdso' || vmaKind(Number(v.status)) === 'skip')
     .map((v) => ({ start: big(v.start), end: big(v.end) }));
   const reader = new PageReader(ctx.img.pagemapFile, undefined, page);

@@ -11,6 +11,7 @@ import { RestoreError } from '../shared/restore-error.js';
 import type { RestoreImages } from '../shared/restore-images.js';
 import { vmaKind, VMA } from '../shared/vma-kinds.js';
 import { chooseVdso } from './vdso-choice.js';
+import { dumpPageSize } from './page-size.js';
 import { readMaps } from '../proc/index.js';
 import { processVmReadv } from '../sys/index.js';
 import { checkGhost, ghostFiles } from './ghost-files.js';
@@ -289,7 +290,7 @@ export function preflight(img: RestoreImages, arch: Arch, opts: PreflightOptions
   checkSupported(img);
   checkCpu(img, arch);
   checkPrivateFileMappings(img);
-  checkPages(img, arch.pageSize);
+  checkPages(img, dumpPageSize(img, arch.pageSize));
   checkVdso(img, arch);
   checkShmem(img, arch.pageSize);
   checkFiles(img, opts.fileFacts ?? fileFactsOf(img.dir));

@@ -10,6 +10,7 @@ import type { RestoreImages } from '../shared/restore-images.js';
 import { RestoreError } from '../shared/restore-error.js';
 import { VMA } from '../shared/vma-kinds.js';
 import { elfFunctions, vdsoDifference } from './vdso-symbols.js';
+import { dumpPageSize } from './page-size.js';
 import { planVdsoTrampoline, type VdsoPlan } from './vdso-trampoline.js';
 
 /** This kernel's vDSO as the restoring process sees it. */
@@ -53,7 +54,7 @@ export function chooseVdso(img: RestoreImages, arch: Arch, own: OwnVdso): VdsoCh
   const vvar = vmas.find((v) => Number(v.status) & VMA.VVAR);
   if (vdso === undefined) return { kind: 'same' }; // restore says that it needs one
   const start = big(vdso.start), end = big(vdso.end);
-  const dumped = dumpedBytes(img, start, end, arch.pageSize);
+  const dumped = dumpedBytes(img, start, end, dumpPageSize(img, arch.pageSize));
   // No contents in the image (CRIU may leave them out): only the sizes can be compared, as restore does.
   if (dumped === undefined) return { kind: 'same' };
   const mine = own.bytes();
