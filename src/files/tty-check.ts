@@ -34,6 +34,7 @@ function checkOwnTerminal(why: string): void {
 /** Preflight: a pty, and for the job's outside terminal --shell-job and a terminal of cryo's own. */
 export function checkTty(img: RestoreImages, entry: MessageValue, why: string): void {
   const info = ttyInfo(img, num(entry.tty_info_id), why);
+  if (info.type === 'CTTY') return;
   if (info.type !== 'PTY' || !info.pty) {
     throw new RestoreError('UNSUPPORTED', `${why} is a ${String(info.type)} terminal: cryo restores ptys only`);
   }

@@ -11,6 +11,7 @@ import type { DumpFd } from './kind.js';
 import { F_DUPFD_CLOEXEC, num } from '../shared/constants.js';
 import { FIONREAD, TCGETS, TERMIOS_SIZE, TIOCGEXCL, TIOCGLCKTRMIOS, TIOCGPGRP, TIOCGPKT, TIOCGPTLCK, TIOCGPTN, TIOCGSID, TIOCGWINSZ, WINSIZE_SIZE, termiosEntry, winsizeEntry } from './tty-ioctl.js';
 import { readI32 } from '../sys/native-endian.js';
+import { CTTY_INFO_ID, cttyIndex, cttyInfo, isDevTty } from './ctty.js';
 import { DATA_LIMIT, encodeDev, isPtmx, ptsIndex } from './tty-pty.js';
 
 /** One end of a pty seen by the dump: cryo's own copy of it, for the queued bytes. */
@@ -20,6 +21,8 @@ interface TtyDump {
   /** tty-info.img: one entry per end (id index*2+1 master, index*2 slave). */
   infos: MessageValue[];
   ends: Map<number, { master?: End; slave?: End }>;
+  /** /dev/tty descriptors: the pty index each reaches. */
+  cttys: { pid: number; fd: number; index: number }[];
 }
 
 const dumps = new WeakMap<FileTable, TtyDump>();
@@ -27,7 +30,7 @@ const dumps = new WeakMap<FileTable, TtyDump>();
 function dumpState(table: FileTable): TtyDump {
   let s = dumps.get(table);
   if (!s) {
-    s = { infos: [], ends: new Map() };
+    s = { infos: [], ends: new Map(), cttys: [] };
     dumps.set(table, s);
   }
   return s;
@@ -113,6 +116,13 @@ function writeAll(fd: number, data: Buffer): void {
 export function dumpTty(c: DumpFd): MessageValue {
   const s = dumpState(c.table);
   const rdev = BigInt(c.st.rdev);
+  if (isDevTty(rdev)) {
+    s.cttys.push({ pid: c.pid, fd: c.fd, index: cttyIndex(c) });
+    if (!s.infos.some((i) => i.id === CTTY_INFO_ID)) s.infos.push(cttyInfo(c));
+    const regfId = c.table.newId();
+    c.table.addReg(regfId, c.procFd, '/dev/tty', c.flags, 0n, c.fown);
+    return { id: c.id, tty_info_id: CTTY_INFO_ID, flags: c.flags, fown: c.fown, regf_id: regfId };
+  }
   const master = isPtmx(rdev);
   const index = master ? ioctlInt(c.stolen, TIOCGPTN, -1) : ptsIndex(rdev);
   if (index < 0) throw new DumpError('FAILED', `fd ${c.fd} of task ${c.pid}: cannot read the pty index of ${(c.target as { path: string }).path}`);
@@ -151,7 +161,13 @@ export function finishTtys(table: FileTable, pids: ReadonlySet<number>, shellJob
       if (++outside > 1) throw new DumpError('UNSUPPORTED', `the dump holds two terminals whose masters are outside it (/dev/pts/${index} and another): cryo (like CRIU) gives a shell job only one`);
     }
   }
+  for (const t of s.cttys) {
+    if (!s.ends.get(t.index)?.master && !shellJob) {
+      throw new DumpError('UNSUPPORTED', `fd ${t.fd} of process ${t.pid} is /dev/tty, whose terminal /dev/pts/${t.index} has its master outside the dump (the shell's terminal): pass --shell-job (shellJob) to dump it`);
+    }
+  }
   for (const info of s.infos) {
+    if (info.type === 'CTTY') continue;
     const sid = num(info.sid);
     if (sid !== 0 && !pids.has(sid) && !shellJob) {
       throw new DumpError('UNSUPPORTED', `pty ${num((info.pty as MessageValue).index)} is the controlling terminal of session ${sid}, led by a process outside the dump: dump from the session leader, or pass --shell-job (shellJob)`);

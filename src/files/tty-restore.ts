@@ -12,6 +12,7 @@ import { park } from './pipe-data.js';
 import { TCSETS, TERMIOS_SIZE, TIOCEXCL, TIOCGLCKTRMIOS, TIOCGPTN, TIOCPKT, TIOCSCTTY, TIOCSLCKTRMIOS, TIOCSPGRP, TIOCSPTLCK, TIOCSWINSZ, termiosBytes, winsizeBytes } from './tty-ioctl.js';
 import { readI32, writeI32 } from '../sys/native-endian.js';
 import { AT_DATA, AT_STRUCT, DATA_CHUNK, SIGTTOU } from './tty-pty.js';
+import { restoreCtty } from './ctty.js';
 import { infoOf, isOutsideSlave, ttyInfo } from './tty-check.js';
 
 /** A pair made in one process of the tree: its ends parked there until every descriptor is placed. */
@@ -142,6 +143,7 @@ export function restoreTty(c: RestoreFd): number {
   const { ctx, entry, why } = c;
   const id = num(entry.tty_info_id);
   const info = ttyInfo(ctx.img, id, why);
+  if (info.type === 'CTTY') return restoreCtty(c);
   if (isOutsideSlave(ctx.img, id)) return inheritTerminal(ctx, info, why);
   const oldIndex = num((info.pty as MessageValue).index);
   const pairs = ctx.tree.state('ptys', () => new Map<number, Pair>());

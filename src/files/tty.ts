@@ -15,13 +15,14 @@
 // stdin) and the job's group is put in the foreground again if it was there.
 import type { FdKind } from './kind.js';
 import { isPtmx, isPts } from './tty-pty.js';
+import { isDevTty } from './ctty.js';
 import { dumpTty } from './tty-dump.js';
 import { checkTty } from './tty-check.js';
 import { restoreTty } from './tty-restore.js';
 
 export const ttyKind: FdKind = {
   type: 'TTY', field: 'tty', name: 'a pty (master or slave)',
-  matches: (c) => c.target.kind === 'path' && c.st.isCharacterDevice() && (isPtmx(BigInt(c.st.rdev)) || isPts(BigInt(c.st.rdev))),
+  matches: (c) => c.target.kind === 'path' && c.st.isCharacterDevice() && (isPtmx(BigInt(c.st.rdev)) || isPts(BigInt(c.st.rdev)) || isDevTty(BigInt(c.st.rdev))),
   dump: dumpTty,
   check: checkTty,
   restore: restoreTty,

@@ -1,0 +1,81 @@
+// A real terminal multiplexer: Debian's tmux, its server holding the master of a pane's pty, the
+// shell (/bin/sh, the pane's own session, the slave its controlling terminal) in the pane. A
+// command is typed through tmux send-keys; the server and the shell are dumped (both vanish) and
+// restored with their PIDs; capture-pane, a real client over the server's socket, shows what was
+// on the screen; new keys reach the shell, which runs them with its terminal (tty names it, and
+// job control works: no "Cannot set tty process group").
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { kill, spawn, waitpid, __WALL } from '../../src/sys/index.js';
+import { restore } from '../../src/restore/index.js';
+import { dump } from '../../src/dump/index.js';
+import { findProgram, waitUntil, waitVanished } from '../helpers/real-program.js';
+import { becomeSubreaper } from '../helpers/restore-env.js';
+import { toolSkip } from '../helpers/required-tool.js';
+
+const TMUX = findProgram('/usr/bin/tmux');
+const skip = toolSkip('tmux', TMUX !== undefined, 'Debian package tmux');
+
+let dir: string | undefined;
+let server = 0;
+let shell = 0;
+after(() => {
+  for (const p of [shell, server]) if (p) try { kill(p, 9); } catch { /* gone */ }
+  if (server) waitVanished(server);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('tmux with a shell in a pane: the screen is still there after restore, and new keys reach the shell', { timeout: 120_000, skip }, async () => {
+  becomeSubreaper();
+  dir = mkdtempSync(path.join(tmpdir(), 'cryo-real-tmux-'));
+  const sock = path.join(dir, 'sock');
+  const conf = path.join(dir, 'tmux.conf');
+  writeFileSync(conf, 'set -g default-shell /bin/sh\nset -g status off\n');
+  const env = { PATH: '/usr/bin:/bin', HOME: dir, TERM: 'xterm', LANG: 'C.UTF-8', SHELL: '/bin/sh' };
+  const tmux = (...args: string[]) => {
+    const r = spawnSync(TMUX!, ['-S', sock, ...args], { encoding: 'utf8', env, timeout: 20_000 });
+    if (r.status !== 0) throw new Error(`tmux ${args.join(' ')}: ${(r.stderr || `exit ${r.status}`).trim()}`);
+    return r.stdout;
+  };
+  // The client starts the server (a daemon: it comes to this process, a subreaper) and ends;
+  // started through cryo's spawn, it inherits no descriptor of the test runner.
+  const client = spawn({ path: TMUX!, argv: ['tmux', '-S', sock, '-f', conf, 'new-session', '-d', '-x', '80', '-y', '24'], env, keepFds: [], cwd: dir });
+  waitpid(client, __WALL);
+  server = Number(tmux('display', '-p', '#{pid}').trim());
+  shell = Number(tmux('display', '-p', '#{pane_pid}').trim());
+  tmux('send-keys', 'echo before-$((6*7))', 'Enter');
+  const screen = await waitUntil('the shell to answer', 20_000, () => {
+    const s = tmux('capture-pane', '-p');
+    return /^before-42$/m.test(s) ? s : undefined;
+  });
+  const stat = readFileSync(`/proc/${shell}/stat`, 'utf8');
+  assert.equal(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]), shell, 'the shell leads its own session');
+
+  const images = path.join(dir, 'images');
+  await dump({ pid: server, dir: images });
+  assert.ok(waitVanished(server) && waitVanished(shell), 'the server and the shell are gone after the dump');
+  const r = await restore({ dir: images, detach: true });
+  assert.equal(r.pid, server);
+  assert.equal(Number(tmux('display', '-p', '#{pane_pid}').trim()), shell, 'the pane has the same shell');
+
+  // What was on the screen, read by a new client.
+  assert.equal(tmux('capture-pane', '-p'), screen);
+  // New keys: the shell runs them on its terminal, with job control.
+  tmux('send-keys', 'echo after-$((7*6)); tty; true | cat', 'Enter');
+  const now = await waitUntil('the restored shell to answer', 20_000, () => {
+    const s = tmux('capture-pane', '-p');
+    return /^after-42$/m.test(s) ? s : undefined;
+  });
+  assert.match(now, /^\/dev\/pts\/\d+$/m);
+  assert.doesNotMatch(now, /Cannot set tty process group|not a tty/);
+  tmux('kill-server');
+  assert.ok(waitVanished(server, 10_000), 'the restored server ends on kill-server');
+  assert.ok(waitVanished(shell, 10_000), 'and its shell with it');
+  server = 0;
+  shell = 0;
+});
