@@ -7,12 +7,14 @@ import { ASM_GENERIC } from './asm-generic.js';
 import { KERNEL_ABI as X86_64 } from './x86_64/kernel-abi.js';
 import { KERNEL_ABI as PPC64 } from './ppc64/kernel-abi.js';
 import { KERNEL_ABI as S390X } from './s390x/kernel-abi.js';
+import { KERNEL_ABI as AARCH64 } from './aarch64/kernel-abi.js';
 
 /** process.arch -> that architecture's kernel ABI (the same object its ArchFactory gives). */
 export const KERNEL_ABIS: Readonly<Record<string, KernelAbi>> = {
   x64: X86_64,
   ppc64: PPC64,
   s390x: S390X,
+  arm64: AARCH64,
 };
 
 /**

@@ -8,12 +8,13 @@ import { hostFacilities } from '../proc/cpu-caps.js';
 import { x86_64 } from './x86_64/index.js';
 import { ppc64 } from './ppc64/index.js';
 import { s390x } from './s390x/index.js';
+import { aarch64 } from './aarch64/index.js';
 
 export const ARCHES: Readonly<Record<string, ArchFactory>> = {
   x64: x86_64,
   ppc64,
   s390x,
-  // arm64: aarch64 — to come.
+  arm64: aarch64,
 };
 
 export function archFor(nodeArch: string, probe?: CpuProbe): Arch {

@@ -1,0 +1,98 @@
+// aarch64 (arm64, Linux's 64-bit ABI) for cryo: the Arch built from the tables in this directory.
+
+import type { Arch, ArchFactory, CpuProbe, Regsets, RegsetSpec, ThreadExtras, ThreadInfo } from '../types.js';
+import type { ImageRecord } from '../regtable.js';
+import { BYTE_ORDER, decodeTable, encodeTable } from './byte-order.js';
+import { NT_ARM_TLS, REGSET_TABLES } from './regs.js';
+import { buildSigframe, NOT_RESTORED_BY_SIGRETURN } from './sigframe.js';
+import { syscallAbi } from './syscall-abi.js';
+import { fixSyscallRestart } from './restart.js';
+import { RESTART_RULES } from '../restart-rules.js';
+import { cpuReport, missingFeatures } from './cpu.js';
+import { SIGACTION_LP64 } from '../asm-generic.js';
+import { KERNEL_ABI, MMAP_TOP, RED_ZONE, SIGFRAME_ALIGN } from './kernel-abi.js';
+
+/** 4 KiB unless the kernel says otherwise (16 and 64 KiB kernels exist; the probe reads AT_PAGESZ). */
+const DEFAULT_PAGE_SIZE = 4096;
+
+export const REGSETS: readonly RegsetSpec[] = REGSET_TABLES.map((r) => ({ nt: r.nt, name: r.name, maxSize: r.maxSize, required: true }));
+
+const big = (v: unknown): bigint => BigInt(v as bigint | number);
+
+export function createAarch64(probe?: CpuProbe): Arch {
+  const host = [probe?.hwcap ?? 0n, probe?.hwcap2 ?? 0n];
+  const arch: Arch = {
+    name: 'aarch64',
+    abi: 'aarch64',
+    wordSize: 8,
+    nodeArch: 'arm64',
+    criuMarch: 'AARCH64',
+    threadInfoField: 'ti_aarch64',
+    pageSize: probe?.pageSize ?? DEFAULT_PAGE_SIZE,
+    regsets: REGSETS,
+    redZone: RED_ZONE,
+    sigframeAlign: SIGFRAME_ALIGN,
+    mmapTop: MMAP_TOP,
+    kernelAbi: KERNEL_ABI,
+    byteOrder: BYTE_ORDER,
+
+    readThreadExtras: (): ThreadExtras => ({}),
+
+    threadInfoFromRegsets(regsets: Regsets, extras: ThreadExtras = {}): ThreadInfo {
+      const ti: ThreadInfo = { clear_tid_addr: extras.clearTidAddr ?? 0n };
+      for (const r of REGSET_TABLES) {
+        const buf = regsets.get(r.nt);
+        if (buf === undefined) throw new Error(`${r.name} is missing: cannot dump a thread without it`);
+        if (buf.length < r.size) throw new Error(`${r.name} has ${buf.length} bytes, not aarch64's ${r.size}`);
+        const rec = decodeTable(r.table, buf);
+        if (r.field === undefined) Object.assign(ti, rec);
+        else ti[r.field] = rec;
+      }
+      return ti;
+    },
+
+    regsetsFromThreadInfo(ti: ThreadInfo): Regsets {
+      const out: Regsets = new Map();
+      for (const r of REGSET_TABLES) {
+        const rec = r.field === undefined ? ti : (ti[r.field] as ImageRecord | undefined);
+        if (rec === undefined) throw new Error(`thread_info has no ${r.field}: the image is damaged`);
+        const buf = Buffer.alloc(r.size);
+        encodeTable(r.table, rec, buf, 0, r.field ? `thread_info.${r.field}` : 'thread_info');
+        out.set(r.nt, buf);
+      }
+      return out;
+    },
+
+    unrestorableMode: () => undefined,
+    buildSigframe: (ti, opts) => buildSigframe(ti, opts),
+    notRestoredBySigreturn: NOT_RESTORED_BY_SIGRETURN,
+    regsetsBeforeSigreturn: [NT_ARM_TLS],
+    calibrate: () => undefined,
+
+    syscall: syscallAbi,
+    // One user ABI: every task is the machine's own.
+    taskSyscall: syscallAbi,
+    sigaction: SIGACTION_LP64,
+    robustList: 'outside',
+    forTask: () => arch,
+    forThreadInfo: () => arch,
+    cannotRun: () => undefined,
+    writeThreadExtras: () => undefined,
+    restartRules: RESTART_RULES,
+    fixSyscallRestart,
+
+    missingCpuFeatures: (ti) => missingFeatures(ti, host),
+    unsavableState: () => [],
+
+    threadPointers(ti: ThreadInfo) {
+      const gp = ti.gpregs as ImageRecord;
+      return { ip: big(gp.pc), sp: big(gp.sp) };
+    },
+
+    vdso: { areas: ['[vdso]', '[vvar]', '[vvar_vclock]'], vdso: '[vdso]' },
+    cpuReport: () => cpuReport(probe),
+  };
+  return arch;
+}
+
+export const aarch64: ArchFactory = { name: 'aarch64', nodeArch: 'arm64', kernelAbi: KERNEL_ABI, create: createAarch64 };

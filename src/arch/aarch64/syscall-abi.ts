@@ -1,0 +1,46 @@
+// How a stopped aarch64 task is made to run one system call: `svc #0` with the number in x8,
+// arguments in x0..x5, the result (or -errno) in x0.
+
+import type { SyscallAbi } from '../types.js';
+import type { RegField } from '../regtable.js';
+import { readField, writeField } from './byte-order.js';
+import { GP_REGS, GP_REGS_SIZE, NT_PRSTATUS } from './regs.js';
+
+const row = (name: string): RegField => {
+  const r = GP_REGS.find((g) => g.name === name);
+  if (!r) throw new Error(`no register ${name} in GP_REGS`);
+  return r;
+};
+/** x[n] as a scalar row of its own. */
+export const xreg = (n: number): RegField => ({ name: `regs[${n}]`, offset: n * 8, image: 'u64' });
+
+/** `svc #0` (0xd4000001); A64 instructions are little-endian whatever the data byte order. */
+export const SVC_INSN = ((): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(0xd4000001, 0); return b; })();
+export const NR_RT_SIGRETURN = 139;
+export const NR_RESTART_SYSCALL = 128;
+export const SYSCALL_NR_REG = 8;
+export const SYSCALL_RESULT_REG = 0;
+
+export const syscallAbi: SyscallAbi = {
+  instruction: SVC_INSN,
+  instructionAlign: 4,
+  regsNt: NT_PRSTATUS,
+  rtSigreturnNr: NR_RT_SIGRETURN,
+  prepare(regs, ip, nr, args, sp) {
+    if (regs.length < GP_REGS_SIZE) throw new Error(`aarch64 registers are ${GP_REGS_SIZE} bytes, got ${regs.length}`);
+    if (args.length > 6) throw new Error(`a syscall takes at most 6 arguments, got ${args.length}`);
+    const out = Buffer.from(regs);
+    writeField(out, xreg(SYSCALL_NR_REG), BigInt(nr));
+    args.forEach((a, i) => writeField(out, xreg(i), BigInt.asUintN(64, a)));
+    writeField(out, row('pc'), ip);
+    if (sp !== undefined) writeField(out, row('sp'), sp);
+    return out;
+  },
+  mmapCall(addr, len, prot, flags, fd, offset) {
+    return { name: 'mmap', args: [addr, len, prot, flags, fd, offset] };
+  },
+  sp: (regs) => readField(regs, row('sp')) as bigint,
+  ip: (regs) => readField(regs, row('pc')) as bigint,
+  result: (regs) => BigInt.asIntN(64, readField(regs, xreg(SYSCALL_RESULT_REG)) as bigint),
+  ipAfter: (ip) => ip + BigInt(SVC_INSN.length),
+};
