@@ -1,0 +1,134 @@
+// The aarch64 register tables: both directions agree, the signal frame puts each value where the
+// kernel's structs have it, the syscall ABI and the CPU checks. (test/cross/aarch64-sigframe.test.ts
+// proves the frame byte for byte against a C build of the kernel's struct layout.)
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createAarch64 } from '../../src/arch/aarch64/index.js';
+import { FP_REGS_SIZE, GP_REGS_SIZE, NT_ARM_TLS, NT_PRFPREG, NT_PRSTATUS } from '../../src/arch/aarch64/regs.js';
+import { FPSIMD_MAGIC, FRAME_SIZE, RT_SIGFRAME_SIZE } from '../../src/arch/aarch64/sigframe.js';
+import type { Regsets } from '../../src/arch/types.js';
+import type { ImageRecord } from '../../src/arch/regtable.js';
+
+const HWCAP_FP_ASIMD_PACA = 0x3n | (1n << 30n);
+const arch = createAarch64({ hwcap: HWCAP_FP_ASIMD_PACA, hwcap2: 0n, pageSize: 4096 });
+
+function regsets(): Regsets {
+  const fp = randomBytes(FP_REGS_SIZE);
+  fp.fill(0, 520); // __reserved[2]
+  return new Map([[NT_PRSTATUS, randomBytes(GP_REGS_SIZE)], [NT_PRFPREG, fp], [NT_ARM_TLS, randomBytes(8)]]);
+}
+
+test('regsets -> image -> regsets is the identity', () => {
+  for (let i = 0; i < 50; i++) {
+    const r = regsets();
+    const ti = arch.threadInfoFromRegsets(r, { clearTidAddr: 0x1234n });
+    assert.equal(ti.clear_tid_addr, 0x1234n);
+    const back = arch.regsetsFromThreadInfo(ti);
+    for (const [nt, buf] of r) assert.deepEqual(back.get(nt), buf, `regset 0x${nt.toString(16)}`);
+  }
+});
+
+test('image -> regsets -> image is the identity, and each field lands at its kernel offset', () => {
+  const ti = {
+    clear_tid_addr: 0n, tls: 0x7157n,
+    gpregs: { regs: Array.from({ length: 31 }, (_, n) => BigInt(n) * 0x1111n), sp: 0xfffff000n, pc: 0x400abcn, pstate: 0x20001000n },
+    fpsimd: { vregs: Array.from({ length: 64 }, (_, n) => BigInt(n) << 40n), fpsr: 0x9f, fpcr: 0xc00000 },
+  };
+  const r = arch.regsetsFromThreadInfo(ti);
+  const gp = r.get(NT_PRSTATUS)!;
+  assert.equal(gp.readBigUInt64LE(29 * 8), 29n * 0x1111n);
+  assert.equal(gp.readBigUInt64LE(31 * 8), 0xfffff000n);
+  assert.equal(gp.readBigUInt64LE(32 * 8), 0x400abcn);
+  assert.equal(gp.readBigUInt64LE(33 * 8), 0x20001000n);
+  const fp = r.get(NT_PRFPREG)!;
+  assert.equal(fp.readBigUInt64LE(5 * 16 + 8), 11n << 40n); // v5's high doubleword
+  assert.equal(fp.readUInt32LE(512), 0x9f);
+  assert.equal(fp.readUInt32LE(516), 0xc00000);
+  assert.equal(r.get(NT_ARM_TLS)!.readBigUInt64LE(0), 0x7157n);
+  assert.deepEqual(arch.threadInfoFromRegsets(r), ti);
+  assert.deepEqual(arch.threadPointers(ti), { ip: 0x400abcn, sp: 0xfffff000n });
+  // A damaged image is refused, naming the field.
+  assert.throws(() => arch.regsetsFromThreadInfo({ ...ti, fpsimd: { ...ti.fpsimd, vregs: [1n] } }), /thread_info\.fpsimd\.vregs holds 1 elements, expected 64/);
+  assert.throws(() => arch.threadInfoFromRegsets(new Map([[NT_PRSTATUS, Buffer.alloc(GP_REGS_SIZE)]])), /NT_PRFPREG is missing/);
+  // A kernel with SME gives 16 bytes of NT_ARM_TLS (tpidr2_el0 after tpidr_el0): tls is the first.
+  const r2 = regsets();
+  r2.set(NT_ARM_TLS, Buffer.concat([Buffer.from('0807060504030201', 'hex'), randomBytes(8)]));
+  assert.equal(arch.threadInfoFromRegsets(r2).tls, 0x0102030405060708n);
+});
+
+test('signal frame: siginfo, ucontext (mask, altstack), sigcontext registers, fpsimd record, terminator, frame record', () => {
+  const ti = arch.threadInfoFromRegsets(regsets());
+  const gp = ti.gpregs as ImageRecord;
+  const fpi = ti.fpsimd as ImageRecord;
+  const at = 0x7ffff000n - BigInt(FRAME_SIZE) & ~15n;
+  const f = arch.buildSigframe(ti, { sigmask: 0x4002n, altstack: { sp: 0x5000n, flags: 1, size: 0x2000n }, addressOfFrame: at });
+  assert.equal(f.sp, at);
+  assert.equal(f.frame.length, FRAME_SIZE);
+  assert.equal(RT_SIGFRAME_SIZE, 128 + 176 + 288 + 4096);
+  const b = f.frame;
+  const uc = 128, mc = uc + 176;
+  assert.ok(b.subarray(0, uc).equals(Buffer.alloc(uc)), 'siginfo is zero');
+  assert.equal(b.readBigUInt64LE(uc + 16), 0x5000n);
+  assert.equal(b.readUInt32LE(uc + 24), 1);
+  assert.equal(b.readBigUInt64LE(uc + 32), 0x2000n);
+  assert.equal(b.readBigUInt64LE(uc + 40), 0x4002n);
+  const x = gp.regs as bigint[];
+  for (let n = 0; n < 31; n++) assert.equal(b.readBigUInt64LE(mc + 8 + n * 8), x[n]);
+  assert.equal(b.readBigUInt64LE(mc + 256), gp.sp);
+  assert.equal(b.readBigUInt64LE(mc + 264), gp.pc);
+  assert.equal(b.readBigUInt64LE(mc + 272), gp.pstate);
+  const rec = mc + 288;
+  assert.equal(b.readUInt32LE(rec), FPSIMD_MAGIC);
+  assert.equal(b.readUInt32LE(rec + 4), 528);
+  assert.equal(b.readUInt32LE(rec + 8), fpi.fpsr);
+  assert.equal(b.readUInt32LE(rec + 12), fpi.fpcr);
+  const v = fpi.vregs as bigint[];
+  for (let n = 0; n < 64; n++) assert.equal(b.readBigUInt64LE(rec + 16 + n * 8), v[n]);
+  assert.equal(b.readBigUInt64LE(rec + 528), 0n, 'terminator');
+  assert.equal(b.readBigUInt64LE(RT_SIGFRAME_SIZE), x[29]);
+  assert.equal(b.readBigUInt64LE(RT_SIGFRAME_SIZE + 8), x[30]);
+  assert.throws(() => arch.buildSigframe(ti, { sigmask: 0n, addressOfFrame: at + 8n }), /16-byte aligned/);
+  assert.deepEqual(arch.notRestoredBySigreturn, ['tls']);
+  assert.deepEqual(arch.ptraceRegsets, [NT_ARM_TLS]);
+});
+
+test('syscall ABI: svc #0, number in x8, x0..x5, pc and sp; result from x0', () => {
+  const regs = Buffer.alloc(GP_REGS_SIZE, 0xee);
+  const out = arch.syscall.prepare(regs, 0x1000n, 222, [1n, 2n, 3n, 4n, 5n, -1n], 0x8000n);
+  assert.deepEqual([...arch.syscall.instruction], [0x01, 0x00, 0x00, 0xd4]);
+  assert.equal(out.readBigUInt64LE(8 * 8), 222n);
+  for (let i = 0; i < 5; i++) assert.equal(out.readBigUInt64LE(i * 8), BigInt(i + 1));
+  assert.equal(out.readBigUInt64LE(5 * 8), (1n << 64n) - 1n);
+  assert.equal(out.readBigUInt64LE(6 * 8), 0xeeeeeeeeeeeeeeeen, 'x6 untouched');
+  assert.equal(arch.syscall.ip(out), 0x1000n);
+  assert.equal(arch.syscall.sp(out), 0x8000n);
+  assert.equal(arch.syscall.result(out), 1n);
+  out.writeBigUInt64LE((1n << 64n) - 22n, 0);
+  assert.equal(arch.syscall.result(out), -22n);
+  assert.equal(arch.syscall.ipAfter(0x1000n), 0x1004n);
+  assert.equal(arch.syscall.rtSigreturnNr, 139);
+  // The kernel rewound the call before the stop: nothing left to fix at dump.
+  const ti = arch.threadInfoFromRegsets(regsets());
+  assert.deepEqual(arch.fixSyscallRestart(ti), { action: 'none', threadInfo: ti });
+});
+
+test('CPU features: refuses PAC keys or FP/SIMD state on a CPU without them, naming each', () => {
+  const ti = { ...arch.threadInfoFromRegsets(regsets()), pac_keys: { pac_address_keys: {} } };
+  assert.deepEqual(arch.missingCpuFeatures(ti), []);
+  const bare = createAarch64({ hwcap: 0n, hwcap2: 0n });
+  const names = bare.missingCpuFeatures(ti).map((m) => m.message);
+  assert.equal(names.length, 3);
+  assert.match(names[0]!, /FP\/SIMD registers need floating point \(HWCAP_FP\), which this CPU lacks/);
+  assert.match(names[2]!, /pointer-authentication keys need address authentication \(PAC\) \(HWCAP_PACA\)/);
+  assert.deepEqual(createAarch64({ hwcap: 3n }).missingCpuFeatures(ti).map((m) => m.name), ['address authentication (PAC)']);
+});
+
+test('kernel ABI: aarch64 moves O_DIRECT and O_DIRECTORY; no red zone; 16-byte frames', () => {
+  assert.equal(arch.kernelAbi.openFlags.O_DIRECT, 0o200000);
+  assert.equal(arch.kernelAbi.openFlags.O_DIRECTORY, 0o40000);
+  assert.equal(arch.redZone, 0);
+  assert.equal(arch.sigframeAlign, 16);
+  assert.equal(arch.criuMarch, 'AARCH64');
+  assert.equal(arch.threadInfoField, 'ti_aarch64');
+});
