@@ -5,7 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createAarch64 } from '../../src/arch/aarch64/index.js';
-import { FP_REGS_SIZE, GP_REGS_SIZE, NT_ARM_TLS, NT_PRFPREG, NT_PRSTATUS } from '../../src/arch/aarch64/regs.js';
+import {
+  FP_REGS_SIZE, GP_REGS_SIZE, NT_ARM_PAC_ENABLED_KEYS, NT_ARM_PACA_KEYS, NT_ARM_PACG_KEYS, NT_ARM_TLS, NT_PRFPREG, NT_PRSTATUS,
+} from '../../src/arch/aarch64/regs.js';
 import { FPSIMD_MAGIC, FRAME_SIZE, RT_SIGFRAME_SIZE } from '../../src/arch/aarch64/sigframe.js';
 import type { Regsets } from '../../src/arch/types.js';
 import type { ImageRecord } from '../../src/arch/regtable.js';
@@ -18,15 +20,33 @@ function regsets(): Regsets {
   fp.fill(0, 520); // __reserved[2]
   return new Map([[NT_PRSTATUS, randomBytes(GP_REGS_SIZE)], [NT_PRFPREG, fp], [NT_ARM_TLS, randomBytes(8)]]);
 }
+/** With the PAC regsets of a CPU that has pointer authentication. */
+function pacRegsets(): Regsets {
+  const r = regsets();
+  r.set(NT_ARM_PACA_KEYS, randomBytes(64));
+  r.set(NT_ARM_PAC_ENABLED_KEYS, Buffer.from('0f00000000000000', 'hex'));
+  r.set(NT_ARM_PACG_KEYS, randomBytes(16));
+  return r;
+}
 
-test('regsets -> image -> regsets is the identity', () => {
+test('regsets -> image -> regsets is the identity (with and without PAC keys)', () => {
   for (let i = 0; i < 50; i++) {
-    const r = regsets();
+    const r = i % 2 ? pacRegsets() : regsets();
     const ti = arch.threadInfoFromRegsets(r, { clearTidAddr: 0x1234n });
     assert.equal(ti.clear_tid_addr, 0x1234n);
     const back = arch.regsetsFromThreadInfo(ti);
+    assert.equal(back.size, r.size);
     for (const [nt, buf] of r) assert.deepEqual(back.get(nt), buf, `regset 0x${nt.toString(16)}`);
   }
+  // The PAC keys in CRIU's pac_keys fields: 128-bit keys as _lo/_hi, the enabled keys beside the address keys.
+  const r = pacRegsets();
+  const pac = arch.threadInfoFromRegsets(r).pac_keys as ImageRecord;
+  const a = pac.pac_address_keys as ImageRecord;
+  assert.equal(a.apdbkey_hi, r.get(NT_ARM_PACA_KEYS)!.readBigUInt64LE(56));
+  assert.equal(a.apiakey_lo, r.get(NT_ARM_PACA_KEYS)!.readBigUInt64LE(0));
+  assert.equal(a.pac_enabled_key, 15n);
+  assert.equal((pac.pac_generic_keys as ImageRecord).apgakey_hi, r.get(NT_ARM_PACG_KEYS)!.readBigUInt64LE(8));
+  assert.equal(arch.threadInfoFromRegsets(regsets()).pac_keys, undefined);
 });
 
 test('image -> regsets -> image is the identity, and each field lands at its kernel offset', () => {
@@ -89,8 +109,8 @@ test('signal frame: siginfo, ucontext (mask, altstack), sigcontext registers, fp
   assert.equal(b.readBigUInt64LE(RT_SIGFRAME_SIZE), x[29]);
   assert.equal(b.readBigUInt64LE(RT_SIGFRAME_SIZE + 8), x[30]);
   assert.throws(() => arch.buildSigframe(ti, { sigmask: 0n, addressOfFrame: at + 8n }), /16-byte aligned/);
-  assert.deepEqual(arch.notRestoredBySigreturn, ['tls']);
-  assert.deepEqual(arch.ptraceRegsets, [NT_ARM_TLS]);
+  assert.deepEqual(arch.notRestoredBySigreturn, ['tls', 'pac_keys']);
+  assert.deepEqual(arch.regsetsBeforeSigreturn, [NT_ARM_TLS, NT_ARM_PACA_KEYS, NT_ARM_PAC_ENABLED_KEYS, NT_ARM_PACG_KEYS]);
 });
 
 test('syscall ABI: svc #0, number in x8, x0..x5, pc and sp; result from x0', () => {

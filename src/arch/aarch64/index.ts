@@ -3,7 +3,7 @@
 import type { Arch, ArchFactory, CpuProbe, Regsets, RegsetSpec, ThreadExtras, ThreadInfo } from '../types.js';
 import type { ImageRecord } from '../regtable.js';
 import { BYTE_ORDER, decodeTable, encodeTable } from './byte-order.js';
-import { NT_ARM_TLS, REGSET_TABLES } from './regs.js';
+import { NT_PRFPREG, NT_PRSTATUS, REGSET_TABLES } from './regs.js';
 import { buildSigframe, NOT_RESTORED_BY_SIGRETURN } from './sigframe.js';
 import { syscallAbi } from './syscall-abi.js';
 import { fixSyscallRestart } from './restart.js';
@@ -15,7 +15,20 @@ import { KERNEL_ABI, MMAP_TOP, RED_ZONE, SIGFRAME_ALIGN } from './kernel-abi.js'
 /** 4 KiB unless the kernel says otherwise (16 and 64 KiB kernels exist; the probe reads AT_PAGESZ). */
 const DEFAULT_PAGE_SIZE = 4096;
 
-export const REGSETS: readonly RegsetSpec[] = REGSET_TABLES.map((r) => ({ nt: r.nt, name: r.name, maxSize: r.maxSize, required: true }));
+export const REGSETS: readonly RegsetSpec[] = REGSET_TABLES.map((r) => ({ nt: r.nt, name: r.name, maxSize: r.maxSize, required: r.required }));
+
+/** The record at `path` in thread_info (made on the way when `make`). */
+function recordAt(ti: ThreadInfo, path: readonly string[], make: boolean): ImageRecord | undefined {
+  let rec: ImageRecord = ti;
+  for (const k of path) {
+    if (rec[k] === undefined) {
+      if (!make) return undefined;
+      rec[k] = {};
+    }
+    rec = rec[k] as ImageRecord;
+  }
+  return rec;
+}
 
 const big = (v: unknown): bigint => BigInt(v as bigint | number);
 
@@ -42,11 +55,10 @@ export function createAarch64(probe?: CpuProbe): Arch {
       const ti: ThreadInfo = { clear_tid_addr: extras.clearTidAddr ?? 0n };
       for (const r of REGSET_TABLES) {
         const buf = regsets.get(r.nt);
+        if (buf === undefined && !r.required) continue;
         if (buf === undefined) throw new Error(`${r.name} is missing: cannot dump a thread without it`);
         if (buf.length < r.size) throw new Error(`${r.name} has ${buf.length} bytes, not aarch64's ${r.size}`);
-        const rec = decodeTable(r.table, buf);
-        if (r.field === undefined) Object.assign(ti, rec);
-        else ti[r.field] = rec;
+        Object.assign(recordAt(ti, r.path, true)!, decodeTable(r.table, buf));
       }
       return ti;
     },
@@ -54,10 +66,12 @@ export function createAarch64(probe?: CpuProbe): Arch {
     regsetsFromThreadInfo(ti: ThreadInfo): Regsets {
       const out: Regsets = new Map();
       for (const r of REGSET_TABLES) {
-        const rec = r.field === undefined ? ti : (ti[r.field] as ImageRecord | undefined);
-        if (rec === undefined) throw new Error(`thread_info has no ${r.field}: the image is damaged`);
+        const rec = recordAt(ti, r.path, false);
+        if (rec === undefined && !r.required) continue;
+        const where = ['thread_info', ...r.path].join('.');
+        if (rec === undefined) throw new Error(`${where} is missing: the image is damaged`);
         const buf = Buffer.alloc(r.size);
-        encodeTable(r.table, rec, buf, 0, r.field ? `thread_info.${r.field}` : 'thread_info');
+        encodeTable(r.table, rec, buf, 0, where);
         out.set(r.nt, buf);
       }
       return out;
@@ -66,7 +80,7 @@ export function createAarch64(probe?: CpuProbe): Arch {
     unrestorableMode: () => undefined,
     buildSigframe: (ti, opts) => buildSigframe(ti, opts),
     notRestoredBySigreturn: NOT_RESTORED_BY_SIGRETURN,
-    regsetsBeforeSigreturn: [NT_ARM_TLS],
+    regsetsBeforeSigreturn: REGSET_TABLES.filter((r) => r.nt !== NT_PRSTATUS && r.nt !== NT_PRFPREG).map((r) => r.nt),
     calibrate: () => undefined,
 
     syscall: syscallAbi,

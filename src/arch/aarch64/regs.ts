@@ -41,18 +41,43 @@ export const TLS_REGS: readonly RegField[] = [{ name: 'tls', offset: 0, image: '
 export const TLS_SIZE = 8;
 export const TLS_MAX_SIZE = 16;
 
-/** Each regset as one row naming the thread_info field its table fills (tls sits in thread_info itself). */
+/**
+ * NT_ARM_PACA_KEYS: struct user_pac_address_keys, four 128-bit keys (low doubleword first) =
+ * CRIU's pac_address_keys. The kernel picks new keys at exec: without the dumped ones a restored
+ * task's signed return addresses (PACIASP in any code built with branch protection) no longer
+ * authenticate.
+ */
+export const NT_ARM_PACA_KEYS = 0x407;
+export const NT_ARM_PACG_KEYS = 0x408;
+/** NT_ARM_PAC_ENABLED_KEYS: one long, the PR_PAC_AP*KEY bits of the keys in use. */
+export const NT_ARM_PAC_ENABLED_KEYS = 0x40a;
+
+const key = (name: string, index: number): RegField[] => [
+  { name: `${name}_lo`, offset: index * 16, image: 'u64' },
+  { name: `${name}_hi`, offset: index * 16 + 8, image: 'u64' },
+];
+export const PACA_KEYS: readonly RegField[] = ['apiakey', 'apibkey', 'apdakey', 'apdbkey'].flatMap((k, i) => key(k, i));
+export const PACG_KEYS: readonly RegField[] = key('apgakey', 0);
+export const PAC_ENABLED_KEYS: readonly RegField[] = [{ name: 'pac_enabled_key', offset: 0, image: 'u64' }];
+
+/** Each regset as one row naming the thread_info record its table fills (a path; [] = thread_info itself). */
 export interface ArchRegset {
   readonly nt: number;
   readonly name: string;
-  readonly field: 'gpregs' | 'fpsimd' | undefined;
+  readonly path: readonly string[];
   readonly table: readonly RegField[];
   readonly size: number;
   readonly maxSize: number;
+  /** Absent on CPUs or kernels without the feature: dump skips it, restore skips an image without it. */
+  readonly required: boolean;
 }
 
+const PAC_ADDRESS = ['pac_keys', 'pac_address_keys'];
 export const REGSET_TABLES: readonly ArchRegset[] = [
-  { nt: NT_PRSTATUS, name: 'NT_PRSTATUS', field: 'gpregs', table: GP_REGS, size: GP_REGS_SIZE, maxSize: GP_REGS_SIZE },
-  { nt: NT_PRFPREG, name: 'NT_PRFPREG', field: 'fpsimd', table: FP_REGS, size: FP_REGS_SIZE, maxSize: FP_REGS_SIZE },
-  { nt: NT_ARM_TLS, name: 'NT_ARM_TLS', field: undefined, table: TLS_REGS, size: TLS_SIZE, maxSize: TLS_MAX_SIZE },
+  { nt: NT_PRSTATUS, name: 'NT_PRSTATUS', path: ['gpregs'], table: GP_REGS, size: GP_REGS_SIZE, maxSize: GP_REGS_SIZE, required: true },
+  { nt: NT_PRFPREG, name: 'NT_PRFPREG', path: ['fpsimd'], table: FP_REGS, size: FP_REGS_SIZE, maxSize: FP_REGS_SIZE, required: true },
+  { nt: NT_ARM_TLS, name: 'NT_ARM_TLS', path: [], table: TLS_REGS, size: TLS_SIZE, maxSize: TLS_MAX_SIZE, required: true },
+  { nt: NT_ARM_PACA_KEYS, name: 'NT_ARM_PACA_KEYS', path: PAC_ADDRESS, table: PACA_KEYS, size: 64, maxSize: 64, required: false },
+  { nt: NT_ARM_PAC_ENABLED_KEYS, name: 'NT_ARM_PAC_ENABLED_KEYS', path: PAC_ADDRESS, table: PAC_ENABLED_KEYS, size: 8, maxSize: 8, required: false },
+  { nt: NT_ARM_PACG_KEYS, name: 'NT_ARM_PACG_KEYS', path: ['pac_keys', 'pac_generic_keys'], table: PACG_KEYS, size: 16, maxSize: 16, required: false },
 ];

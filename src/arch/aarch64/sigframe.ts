@@ -69,8 +69,8 @@ export const SIGCONTEXT_FP: readonly RegField[] = FP_REGS.map((r) => ({
   offset: RESERVED + ({ vregs: 16, fpsr: 8, fpcr: 12 } as Record<string, number>)[r.name]!,
 }));
 
-/** rt_sigreturn loads every GP and FP/SIMD register; tpidr_el0 (thread_info.tls) only ptrace sets. */
-export const NOT_RESTORED_BY_SIGRETURN: readonly string[] = ['tls'];
+/** rt_sigreturn loads every GP and FP/SIMD register; tpidr_el0 (thread_info.tls) and the PAC keys only ptrace sets. */
+export const NOT_RESTORED_BY_SIGRETURN: readonly string[] = ['tls', 'pac_keys'];
 
 export function buildSigframe(ti: ThreadInfo, opts: SigframeOptions): Sigframe {
   const frameAddress = opts.addressOfFrame;
