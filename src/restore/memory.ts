@@ -40,7 +40,7 @@ const SCRATCH_PAGES = 4;
 const hex = (v: bigint) => `0x${v.toString(16)}`;
 const big = (v: unknown): bigint => BigInt(v as bigint | number);
 
-interface Range { start: bigint; end: bigint }
+export interface Range { start: bigint; end: bigint }
 const asVmas = (r: Range[]) => r as unknown as Vma[];
 
 function dumpedVmas(ctx: TaskCtx): MessageValue[] {
@@ -353,6 +353,21 @@ const PREADV_MAX_BYTES = 64 << 20;
  * copy, as a plain read() into fresh memory, and up to IOV_MAX runs per call (the image holds the
  * runs back to back, so consecutive runs are one file range). The iovecs go to the scratch area.
  */
+/** [start, end) less each of `holes`, as the ranges left in address order. */
+export function withoutRanges(start: bigint, end: bigint, holes: readonly Range[]): Range[] {
+  let parts: Range[] = [{ start, end }];
+  for (const h of holes) {
+    parts = parts.flatMap((p) => {
+      if (h.end <= p.start || h.start >= p.end) return [p];
+      const out: Range[] = [];
+      if (h.start > p.start) out.push({ start: p.start, end: h.start });
+      if (h.end < p.end) out.push({ start: h.end, end: p.end });
+      return out;
+    });
+  }
+  return parts;
+}
+
 function fillPages(ctx: TaskCtx): void {
   const scratch = ctx.scratch;
   if (!scratch) throw new Error('internal: no scratch memory in the task yet');
@@ -388,18 +403,21 @@ function fillPages(ctx: TaskCtx): void {
   try {
     for (const run of reader) {
       if (run.offset < 0) continue; // no contents (PE_PARENT / lazy without data): stays zero
-      if (skip.some((r) => run.vaddr >= r.start && run.vaddr < r.end)) continue; // the kernel's own vdso pages
-      const total = run.nrPages * page;
-      if (!fillable.covers(run.vaddr, run.vaddr + BigInt(total))) throw outsideFillable(ctx.img, run.vaddr);
-      for (let done = 0; done < total;) {
-        const len = Math.min(total - done, PREADV_MAX_BYTES);
-        const off = run.offset + done;
-        if (n > 0 && (fileOff + bytes !== off || n === maxIov || bytes + len > PREADV_MAX_BYTES)) flush();
-        if (n === 0) fileOff = off;
-        iovecBytes(run.vaddr + BigInt(done), len, iov, n * 16);
-        n++;
-        bytes += len;
-        done += len;
+      // The kernel's own vdso pages are not written; a run may go on past them into the next
+      // mapping (arm64 puts ld.so's data right above the vdso), and those pages are.
+      for (const part of withoutRanges(run.vaddr, run.vaddr + BigInt(run.nrPages * page), skip)) {
+        const total = Number(part.end - part.start);
+        if (!fillable.covers(part.start, part.end)) throw outsideFillable(ctx.img, part.start);
+        for (let done = 0; done < total;) {
+          const len = Math.min(total - done, PREADV_MAX_BYTES);
+          const off = run.offset + Number(part.start - run.vaddr) + done;
+          if (n > 0 && (fileOff + bytes !== off || n === maxIov || bytes + len > PREADV_MAX_BYTES)) flush();
+          if (n === 0) fileOff = off;
+          iovecBytes(part.start + BigInt(done), len, iov, n * 16);
+          n++;
+          bytes += len;
+          done += len;
+        }
       }
     }
     flush();

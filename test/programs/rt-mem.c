@@ -2,7 +2,8 @@
  * usage: rt-mem OUTFILE DIR
  * Sets up heap (malloc + sbrk), a deep stack buffer, an anonymous mmap with one page never
  * touched, mixed protections (RW, R, RX, PROT_NONE with data under it), a private file mapping
- * with a dirty page, a shared file mapping, a MADV_HUGEPAGE area; records /proc/self/maps,
+ * with a dirty page, a shared file mapping, a MADV_HUGEPAGE area, a written page right above the
+ * vdso; records /proc/self/maps,
  * auxv, exe, cmdline, environ, the mm fields of /proc/self/stat and the vdso areas.
  * READY anon= untouched= stackbuf= heap= none= (addresses); on SIGTERM compares all of it. */
 #include "rt.h"
@@ -101,6 +102,15 @@ static void mkfile(const char *dir, const char *name, int pages, char *path, siz
   close(fd);
 }
 
+/* The [vdso] mapping's bounds from /proc/self/maps (0 when there is none). */
+static void vdso_bounds(unsigned long *start, unsigned long *end) {
+  char raw[65536];
+  *start = *end = 0;
+  slurp("/proc/self/maps", raw, sizeof raw);
+  for (char *line = strtok(raw, "\n"); line; line = strtok(NULL, "\n"))
+    if (strstr(line, "[vdso]")) sscanf(line, "%lx-%lx", start, end);
+}
+
 int main(int argc, char **argv) {
   rt_start(argc, argv);
   const char *dir = argv[2];
@@ -153,6 +163,22 @@ int main(int argc, char **argv) {
   madvise(thp, THP, MADV_HUGEPAGE);
   for (int i = 0; i < THP; i += 512) thp[i] = pat((uintptr_t)i, 9);
 
+  /* The page right above the vdso gets a written byte (a page of its own where that is free, else
+   * ld.so's ELF header, copied on write: x86_64 has it there); every vdso page is read, so the
+   * dump's run of present pages goes on from the vdso (not written back at restore) into that page
+   * (which must be). arm64 has ld.so's relro data there, which the program relies on anyway. */
+  unsigned long vs, ve;
+  vdso_bounds(&vs, &ve);
+  volatile unsigned char vsum = 0;
+  for (unsigned long a = vs; a < ve; a += PG) vsum += *(volatile unsigned char *)a;
+  unsigned char *above = ve ? mmap((void *)ve, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) : MAP_FAILED;
+  if (above != MAP_FAILED && above != (unsigned char *)ve) { munmap(above, PG); above = MAP_FAILED; }
+  if (above == MAP_FAILED && ve && memcmp((void *)ve, "\177ELF", 4) == 0 && mprotect((void *)ve, PG, PROT_READ | PROT_WRITE) == 0) above = (unsigned char *)ve;
+  if (above != MAP_FAILED) {
+    above[12] = 0xa5; /* e_ident's padding: nothing reads it */
+    if (memcmp(above, "\177ELF", 4) == 0) mprotect(above, PG, PROT_READ);
+  }
+
   /* Twice: maps_now's parsing reaches deeper than where it read the file, and may grow the stack
    * after its snapshot; the second snapshot includes what the first run grew. */
   maps_now(maps0, sizeof maps0);
@@ -167,7 +193,7 @@ int main(int argc, char **argv) {
   struct timespec t0;
   clock_gettime(CLOCK_MONOTONIC, &t0);
 
-  rt_ready("anon=%p untouched=%p stackbuf=%p heap=%p none=%p\n", (void *)anon, (void *)(anon + UNTOUCHED * PG), (void *)stackbuf, (void *)heap, (void *)(prot + 3 * PG));
+  rt_ready("anon=%p untouched=%p stackbuf=%p heap=%p none=%p abovevdso=%p\n", (void *)anon, (void *)(anon + UNTOUCHED * PG), (void *)stackbuf, (void *)heap, (void *)(prot + 3 * PG), above == MAP_FAILED ? NULL : (void *)above);
   rt_wait_term();
 
   char maps1[65536], buf[65536];
@@ -200,6 +226,8 @@ int main(int argc, char **argv) {
   fd = open(spath, O_RDONLY | O_CLOEXEC);
   RT_CHECK(pread(fd, buf, 13, 200) == 13 && memcmp(buf, "after restore", 13) == 0, "a write to the shared mapping after restore does not reach the file");
   close(fd);
+  if (above != MAP_FAILED)
+    RT_CHECK(above[12] == 0xa5, "byte 12 of the page above the vdso is 0x%02x, not 0xa5", above[12]);
   for (int i = 0; i < THP; i += 512) RT_CHECK(thp[i] == pat((uintptr_t)i, 9), "huge page area byte %d", i);
   char want[64];
   snprintf(want, sizeof want, "%lx-", (unsigned long)thp);
