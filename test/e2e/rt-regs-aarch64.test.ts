@@ -28,7 +28,7 @@ function editThreadInfo(dir: string, pid: number, edit: (ti: MessageValue) => vo
 const gp = (ti: MessageValue) => ti.gpregs as MessageValue;
 const fp = (ti: MessageValue) => ti.fpsimd as MessageValue;
 
-test('aarch64 registers in a blocking syscall: x4..x30, v0..v31, FPCR, FPSR, TPIDR_EL0; ppoll() runs again once', { skip, timeout: 120_000 }, async () => {
+test('aarch64 registers in a blocking syscall: x4..x30, v0..v31, FPCR, FPSR, TPIDR_EL0; ppoll() runs again once', { skip }, async () => {
   const d = await dumpInSyscall('rt-regs-aarch64', ['syscall'], NR_PPOLL);
   dumps.push(d);
   const { pid } = d;
@@ -56,7 +56,7 @@ test('aarch64 registers in a blocking syscall: x4..x30, v0..v31, FPCR, FPSR, TPI
   })), /^FAIL: ppoll\(\) returned 2 times, want once/);
 });
 
-test('aarch64 registers while spinning: x4..x30, v0..v31, FPCR, FPSR, TPIDR_EL0', { skip, timeout: 60_000 }, async () => {
+test('aarch64 registers while spinning: x4..x30, v0..v31, FPCR, FPSR, TPIDR_EL0', { skip }, async () => {
   becomeSubreaper();
   const target = startTarget('rt-regs-aarch64', ['spin']);
   const images = path.join(target.dir, 'images');
