@@ -23,7 +23,8 @@ export function shpages(files: FileTable, pageSize: number): { scanned: bigint; 
 /** files.img, fdinfo, the queues and payloads of every kind, memfd pages, cryo's stats and links. */
 export function writeFileImages(images: ImageSet, files: FileTable, procs: readonly DumpedProcess[], arch: Arch, firstPagesId: number): void {
   images.write('files', undefined, 'FILES', files.files);
-  for (const p of procs) images.write('fdinfo', p.ids.files_id as number, 'FDINFO', p.fdinfos);
+  // A process using its parent's table (files_id is not its own id) writes no fdinfo of its own.
+  for (const p of procs) if (p.ids.files_id === p.ids.vm_id) images.write('fdinfo', p.ids.files_id as number, 'FDINFO', p.fdinfos);
   if (files.pipesData.length > 0) images.write('pipesData', undefined, 'PIPES_DATA', files.pipesData);
   if (files.fifoData.length > 0) images.write('fifoData', undefined, 'FIFO_DATA', files.fifoData);
   if (files.skQueues.length > 0) images.write('skQueues', undefined, 'SK_QUEUES', files.skQueues);

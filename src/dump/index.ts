@@ -143,7 +143,7 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
     await step('seize');
     members = freezeTree(pid, seized, stopped);
     const frozenAt = performance.now();
-    checkTree(members, opts.shellJob ?? false);
+    const filesOwner = checkTree(members, opts.shellJob ?? false);
     checkOutsidePipes(members, opts.external ?? []);
     await checkpoint();
 
@@ -153,8 +153,12 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
     let memTime = 0;
     let memWriteTime = 0;
     const pageStats = { scanned: 0, written: 0 };
+    const coreIds = new Map(live.map((m, i) => [m.pid, i + 2]));
     for (const [i, m] of live.entries()) {
-      const p = await collectProcess(m, { arch, images, undo, files, emit, step, checkpoint, pagesId: i + 1, coreId: i + 2 });
+      // A process sharing its parent's descriptor table (CLONE_FILES) names that table's id and has no fdinfo of its own.
+      const owner = filesOwner.get(m.pid);
+      const filesId = owner === undefined ? undefined : coreIds.get(owner)!;
+      const p = await collectProcess(m, { arch, images, undo, files, emit, step, checkpoint, pagesId: i + 1, coreId: i + 2, filesId });
       procs.push(p);
       memTime += p.memTime;
       memWriteTime += p.memWriteTime;

@@ -37,6 +37,8 @@ export interface CollectCtx {
   pagesId: number;
   /** Its vm/files/fs/sighand ids (CRIU numbers them per process, from 2). */
   coreId: number;
+  /** The files_id of the table it shares with its parent (CLONE_FILES); undefined: its own. */
+  filesId?: number;
 }
 
 /** What one live process of the tree contributes to the images. */
@@ -70,7 +72,7 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   const rlimits = readRlimits(pid);
   const timers = readTimers(pid);
   const [rootIds, taskIds0] = namespaceIds(pid);
-  const taskIds: MessageValue = { ...taskIds0, vm_id: c.coreId, files_id: c.coreId, fs_id: c.coreId, sighand_id: c.coreId };
+  const taskIds: MessageValue = { ...taskIds0, vm_id: c.coreId, files_id: c.filesId ?? c.coreId, fs_id: c.coreId, sighand_id: c.coreId };
   const maps = readMaps(pid);
   await checkpoint();
 
@@ -108,11 +110,13 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
 
   // Files.
   await step('files');
-  const pidfd = pidfdOpen(pid);
-  try {
-    dumpFds(files, pid, pidfd, status);
-  } finally {
-    closeSync(pidfd);
+  if (c.filesId === undefined) {
+    const pidfd = pidfdOpen(pid);
+    try {
+      dumpFds(files, pid, pidfd, status);
+    } finally {
+      closeSync(pidfd);
+    }
   }
   const fdinfos = files.fdinfos.splice(0);
   const cwdId = files.newId();

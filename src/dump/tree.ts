@@ -96,10 +96,11 @@ const alive = (pid: number): boolean => {
 /**
  * What restore could not rebuild, refused with one line: a session or process group led by a
  * live process outside the tree (the root's own session and group are allowed with shellJob), and
- * processes sharing their memory, descriptor table, fs info or signal handlers (CLONE_VM etc.
- * without threads).
+ * processes sharing their memory, fs info or signal handlers (CLONE_VM etc. without threads).
+ * A descriptor table shared with the parent (CLONE_FILES) is rebuilt by restore; the answer maps
+ * each such process to the process whose table it uses (the topmost ancestor sharing it).
  */
-export function checkTree(members: readonly TreeMember[], shellJob: boolean): void {
+export function checkTree(members: readonly TreeMember[], shellJob: boolean): Map<number, number> {
   const pids = new Set(members.map((m) => m.pid));
   const root = members[0]!;
   for (const m of members) {
@@ -117,17 +118,28 @@ export function checkTree(members: readonly TreeMember[], shellJob: boolean): vo
     }
   }
   const live = members.filter((m) => !m.zombie);
+  const byPid = new Map(live.map((m) => [m.pid, m]));
+  // Pre-order: a parent's owner is known before its children are looked at.
+  const filesOwner = new Map<number, number>();
+  for (const m of live) {
+    const parent = byPid.get(m.ppid);
+    if (parent && kcmp(parent.pid, m.pid, KCMP_FILES, 0, 0) === 0) filesOwner.set(m.pid, filesOwner.get(parent.pid) ?? parent.pid);
+  }
   for (let i = 0; i < live.length; i++) {
     for (let j = i + 1; j < live.length; j++) {
       const a = live[i]!.pid;
       const b = live[j]!.pid;
       for (const [kind, what] of [[KCMP_VM, 'memory (CLONE_VM)'], [KCMP_FILES, 'descriptor table (CLONE_FILES)'], [KCMP_FS, 'fs information (CLONE_FS)'], [KCMP_SIGHAND, 'signal handlers (CLONE_SIGHAND)']] as const) {
-        if (kcmp(a, b, kind, 0, 0) === 0) {
-          throw new DumpError('UNSUPPORTED', `processes ${a} and ${b} share their ${what}: cryo cannot restore processes sharing that yet`);
+        if (kcmp(a, b, kind, 0, 0) !== 0) continue;
+        if (kind === KCMP_FILES && (filesOwner.get(a) ?? a) === (filesOwner.get(b) ?? b)) continue;
+        if (kind === KCMP_FILES) {
+          throw new DumpError('UNSUPPORTED', `processes ${a} and ${b} share their descriptor table (CLONE_FILES) but not with their parents: cryo restores a table shared between a parent and its children only`);
         }
+        throw new DumpError('UNSUPPORTED', `processes ${a} and ${b} share their ${what}: cryo cannot restore processes sharing that yet`);
       }
     }
   }
+  return filesOwner;
 }
 
 /**

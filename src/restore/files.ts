@@ -28,13 +28,14 @@ class Session extends SharedState implements FdRestoreSession {
 }
 
 /** Closes every descriptor the stub has (normally none). */
-function closeStubFds(ctx: TaskCtx): void {
+function closeStubFds(ctx: TaskCtx, tableMates: readonly TaskCtx[]): void {
   let fds: number[] = [];
   try {
     fds = readdirSync(`/proc/${ctx.pid}/fd`).map(Number);
   } catch { /* none */ }
-  // Memory restore keeps the memfd/shmem inodes open for the descriptors made here.
-  const keep = new Set(shmemFds(ctx));
+  // Memory restore keeps the memfd/shmem inodes open for the descriptors made here (in a shared
+  // table: those of every process using it).
+  const keep = new Set([ctx, ...tableMates].flatMap((c) => shmemFds(c)));
   for (const fd of fds) if (!keep.has(fd)) ctx.call('close', fd);
 }
 
@@ -118,9 +119,16 @@ export function descriptorOf(ctx: TaskCtx, id: number, why: string): number {
 /**
  * Every descriptor of the task at its number, then cwd/root/umask. `opts.deferShmem`: the shared
  * memory objects stay parked (other processes of a tree still take them) until `finishShmem`.
+ * `opts.tableOf`: the process whose descriptor table this one shares (CLONE_FILES), which places
+ * the descriptors for both; `opts.tableMates`: the processes sharing this one's table.
  */
-export function restoreFiles(ctx: TaskCtx, opts: { deferShmem?: boolean } = {}): void {
-  closeStubFds(ctx);
+export function restoreFiles(ctx: TaskCtx, opts: { deferShmem?: boolean; tableOf?: TaskCtx; tableMates?: readonly TaskCtx[] } = {}): void {
+  if (opts.tableOf) {
+    if (!opts.deferShmem) finishShmem(ctx);
+    restoreFs(ctx);
+    return;
+  }
+  closeStubFds(ctx, opts.tableMates ?? []);
   // Lowest target first: openat returns the lowest free number, never one already placed.
   const fds = [...ctx.img.fdinfo].sort((a, b) => num(a.fd) - num(b.fd));
   const session = new Session(ctx, Math.max(0, ...fds.map((f) => num(f.fd))) + 1);

@@ -219,7 +219,15 @@ async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> {
     ipc.detach();
     await phase('files');
     // Shared memory objects and pipe ends stay parked until every process took its copy.
-    for (const ctx of ctxs) restoreFiles(ctx, { deferShmem: true });
+    // Processes sharing a descriptor table (CLONE_FILES, made so by buildTree): the first places the descriptors.
+    const tableOwner = new Map<number, TaskCtx>();
+    const tableOf = (c: TaskCtx) => Number(c.img.ids.files_id);
+    for (const ctx of ctxs) if (!tableOwner.has(tableOf(ctx))) tableOwner.set(tableOf(ctx), ctx);
+    for (const ctx of ctxs) {
+      const owner = tableOwner.get(tableOf(ctx))!;
+      const mates = ctxs.filter((c) => c !== ctx && tableOf(c) === tableOf(ctx));
+      restoreFiles(ctx, { deferShmem: true, tableOf: owner === ctx ? undefined : owner, tableMates: mates });
+    }
     for (const ctx of ctxs) finishShmem(ctx);
     share.runLater();
     ghosts.remove();

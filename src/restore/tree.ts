@@ -23,10 +23,11 @@ import { writeI32 } from '../sys/native-endian.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 
 const SIGCHLD = 17;
+const CLONE_FILES = 0x400n;
 const PR_SET_DUMPABLE = 4;
 const PR_SET_NAME = 15;
 /** struct clone_args offsets (CLONE_ARGS_SIZE_VER2). */
-const CLONE_ARGS = { size: 88, exitSignal: 32, setTid: 64, setTidSize: 72 } as const;
+const CLONE_ARGS = { size: 88, flags: 0, exitSignal: 32, setTid: 64, setTidSize: 72 } as const;
 /** Signals a zombie may have died of (a non-fatal one is replaced by SIGABRT, as CRIU does). */
 const FATAL = new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 14, 15, 10, 12, 24, 25, 26, 27, 29, 30, 31]);
 
@@ -45,6 +46,16 @@ export function planTree(tree: RestoreTree, shellJob: boolean): GroupHelper[] {
     throw new RestoreError('UNSUPPORTED', `process ${root.pid} was in session ${root.sid} it does not lead (a shell job): restore it with --shell-job`);
   }
   const helpers: GroupHelper[] = [];
+  const tableOwner = new Map<number, number>();
+  for (const e of tree.entries) {
+    const id = e.img && Number(e.img.ids.files_id);
+    if (id === undefined) continue;
+    const first = tableOwner.get(id);
+    if (first === undefined) tableOwner.set(id, e.pid);
+    else if (!sharesParentFiles(e, byPid.get(e.ppid))) {
+      throw new RestoreError('UNSUPPORTED', `process ${e.pid} shares the descriptor table ${id} of process ${first} but not its parent's: cryo restores a table shared between a parent and its children only`);
+    }
+  }
   for (const e of tree.entries.slice(1)) {
     const parent = byPid.get(e.ppid)!;
     if (e.sid !== e.pid && e.sid !== parent.sid) {
@@ -64,6 +75,12 @@ export function planTree(tree: RestoreTree, shellJob: boolean): GroupHelper[] {
   for (const e of tree.entries.slice(1)) checkPidFree(e.pid);
   for (const h of helpers) checkPidFree(h.pgid);
   return helpers;
+}
+
+/** The process uses its parent's descriptor table (CLONE_FILES): the same files_id. */
+export function sharesParentFiles(e: TreeEntry, parent: TreeEntry | undefined): boolean {
+  const id = e.img?.ids.files_id;
+  return id !== undefined && parent?.img !== undefined && Number(parent.img.ids.files_id) === Number(id);
 }
 
 /** Every process cryo made for the tree, to kill them all on failure. */
@@ -160,11 +177,15 @@ function put(b: Building, data: Buffer, off = 0): bigint {
   return at;
 }
 
-/** clone3(set_tid = [pid]) in `parent`: a copy of it, traced by cryo and stopped. */
-function forkWithPid(parent: Building, pid: number, stubs: TreeStubs, arch: Arch): Building {
+/**
+ * clone3(set_tid = [pid]) in `parent`: a copy of it, traced by cryo and stopped; `flags` are
+ * clone flags (CLONE_FILES: it shares the parent's descriptor table).
+ */
+function forkWithPid(parent: Building, pid: number, stubs: TreeStubs, arch: Arch, flags = 0n): Building {
   const setTid = Buffer.alloc(8);
   writeI32(setTid, pid, 0);
   const args = Buffer.alloc(CLONE_ARGS.size);
+  writeU64(args, flags, CLONE_ARGS.flags);
   writeU64(args, BigInt(SIGCHLD), CLONE_ARGS.exitSignal);
   writeU64(args, put(parent, setTid, 128), CLONE_ARGS.setTid);
   writeU64(args, 1n, CLONE_ARGS.setTidSize);
@@ -241,8 +262,10 @@ export function buildTree(tree: RestoreTree, stubs: TreeStubs, helpers: readonly
     if (e.sid === e.pid) b.inj.call('setsid');
   };
   lead(rootEntry, root);
+  const byPid = new Map(tree.entries.map((e) => [e.pid, e]));
   for (const e of tree.entries.slice(1)) {
-    const b = forkWithPid(made.get(e.ppid)!, e.pid, stubs, arch);
+    const flags = sharesParentFiles(e, byPid.get(e.ppid)!) ? CLONE_FILES : 0n;
+    const b = forkWithPid(made.get(e.ppid)!, e.pid, stubs, arch, flags);
     made.set(e.pid, b);
     lead(e, b);
   }
