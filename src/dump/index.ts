@@ -142,6 +142,7 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
   try {
     await step('seize');
     members = freezeTree(pid, seized, stopped);
+    files.treeTids = new Set(members.flatMap((m) => m.tids));
     const frozenAt = performance.now();
     const filesOwner = checkTree(members, opts.shellJob ?? false);
     checkOutsidePipes(members, opts.external ?? []);

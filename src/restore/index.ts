@@ -25,6 +25,7 @@ import { checkCreds, installSeccomp, queueSignals, restoreCreds, restoreTaskStat
 import { checkThreads, createThreads } from './threads.js';
 import { checkProcAttrs, restoreProcAttrs } from './proc-attrs.js';
 import { checkLocks, lockEntries, restoreLocks } from '../files/locks.js';
+import { finishThreadPidfds } from '../files/pidfd.js';
 import type { MessageValue } from '../images/value.js';
 import { beginFaults, faultStep, FaultInjected } from '../fault.js';
 import { prctl, readU32 } from '../sys/index.js';
@@ -243,6 +244,8 @@ async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> {
       for (const t of threads) restoreThreadState(t);
       threadsOf.set(ctx, threads);
     }
+    // Pidfds of threads: their threads exist now.
+    finishThreadPidfds(ctxs);
     // Signals, seccomp filters and credentials are each thread's own.
     const all = ctxs.flatMap((ctx) => [ctx, ...threadsOf.get(ctx)!]);
     for (const t of all) queueSignals(t);

@@ -121,6 +121,9 @@ export class FileTable {
   /** What kinds left to do when the dump ends (a TCP connection held in repair mode): see `finish`. */
   readonly finishers: ((taskRunsOn: boolean) => void)[] = [];
 
+  /** Every PID and TID of the dumped tree (zombies too), set once the tree is frozen: a pidfd may name any. */
+  treeTids: ReadonlySet<number> = new Set();
+
   constructor(readonly pid: number, readonly options: FdOptions = {}) {}
 
   /**

@@ -108,7 +108,7 @@ test('refusals: a watch whose path and handle are gone, a pidfd of a process not
   const t = startTarget('rt-fdkinds', ['outside']);
   try {
     await assert.rejects(dump({ pid: t.pid, dir: path.join(t.dir, 'images') }),
-      new RegExp(`fd ${t.ready.pfd} of task ${t.pid} is a pidfd of process \\d+, which is outside the dumped process`));
+      new RegExp(`fd ${t.ready.pfd} of task ${t.pid} is a pidfd of process \\d+, which is outside the dumped tree`));
     // The refused dump left the task as it was: its own check runs (and sees the outside pidfd).
     assert.match(t.finish(), /^FAIL: pidfd refers to process \d+, want the task itself/);
   } finally {
