@@ -154,11 +154,25 @@ export interface FileFacts {
 /** A nanosecond mtime as a UTC date and time with nanoseconds. */
 const showTime = (ns: bigint) => `${new Date(Number(ns / 1_000_000n)).toISOString().slice(0, 19)}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`;
 
+/** PIDs and TIDs of the dumped tree (pstree.img). */
+function treeIds(img: RestoreImages): Set<number> {
+  const out = new Set<number>();
+  for (const { value: e } of img.all.get('pstree.img')?.entries ?? []) {
+    out.add(num(e.pid));
+    for (const t of (e.threads as (number | bigint)[] | undefined) ?? []) out.add(Number(t));
+  }
+  return out;
+}
+
 export function checkFiles(img: RestoreImages, facts: ReadonlyMap<number, FileFacts> = new Map()): void {
   const { ghosts } = ghostFiles(img);
+  const tree = treeIds(img);
   for (const { id, why, type } of neededFiles(img)) {
     const reg = regFile(img, id, why);
     const name = String(reg.name);
+    // A /proc file of a process of the tree exists once restore has made that process again.
+    const procPid = /^\/proc\/(\d+)(\/|$)/.exec(name);
+    if (procPid && tree.has(Number(procPid[1]))) continue;
     const mode = num(reg.mode);
     if (type !== undefined && mode !== 0 && (mode & S_IFMT) !== type) {
       throw new RestoreError('IMAGE_INCONSISTENT', `files.img: file id ${id} (${name}, ${why}) is ${typeName(mode)}, which ${why} cannot be`);
