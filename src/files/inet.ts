@@ -151,6 +151,11 @@ function streamOf(img: RestoreImages, e: MessageValue): { file: string; stream?:
   return { file, stream: { entry: first.value, inq: q?.inq ?? Buffer.alloc(0), outq: q?.outq ?? Buffer.alloc(0) } };
 }
 
+/** The socket had IP_FREEBIND / IPV6_FREEBIND: it may bind an address the machine does not have. */
+const freebind = (e: MessageValue) => (e.ip_opts as MessageValue | undefined)?.freebind === true;
+/** Bound with IP_FREEBIND (one flag for both families): as it had it, and every IPv6 socket (as CRIU does). */
+const bindsFree = (e: MessageValue) => freebind(e) || num(e.family) === K.AF_INET6;
+
 /** The address is still free on this machine: a probe socket of cryo's binds it (SO_REUSEADDR, as the restore). */
 function checkBindable(e: MessageValue, why: string): void {
   const f = num(e.family);
@@ -160,6 +165,7 @@ function checkBindable(e: MessageValue, why: string): void {
     writeI32(one, 1, 0);
     rawSyscall('setsockopt', fd, K.SOL_SOCKET, K.SO_REUSEADDR, one, 4);
     if (f === K.AF_INET6 && e.v6only === true) rawSyscall('setsockopt', fd, K.SOL_IPV6, K.IPV6_V6ONLY, one, 4);
+    if (bindsFree(e)) rawSyscall('setsockopt', fd, K.SOL_IP, K.IP_FREEBIND, one, 4);
     const sa = sockaddr(f, addrOf(e, 'src'));
     rawSyscall('bind', fd, sa, sa.length);
   } catch (err) {
@@ -213,6 +219,9 @@ export const inetKind: FdKind = {
     if (e.v6only === true) setOpt(ctx, fd, K.SOL_IPV6, K.IPV6_V6ONLY, 1, 'IPV6_V6ONLY', what);
     setOpt(ctx, fd, K.SOL_SOCKET, K.SO_REUSEADDR, 1, 'SO_REUSEADDR', what);
     setOpt(ctx, fd, K.SOL_SOCKET, K.SO_REUSEPORT, 1, 'SO_REUSEPORT', what);
+    // Before bind: an address that is not (yet) this machine's binds only with it; an IPv6 one
+    // may still be tentative, so IPv6 sockets bind with it always and drop it after unless they had it.
+    if (bindsFree(e)) setOpt(ctx, fd, K.SOL_IP, K.IP_FREEBIND, 1, 'IP_FREEBIND', what);
     const conn = isConnection(e);
     if (conn) {
       restoreTcpStream(ctx, fd, f, addrOf(e, 'src'), addrOf(e, 'dst'), streamOf(ctx.img, e).stream!, what);
@@ -227,6 +236,7 @@ export const inetKind: FdKind = {
         taskCall(ctx, what, 'connect', fd, ctx.put(da, 512), da.length);
       }
     }
+    if (bindsFree(e) && !freebind(e)) setOpt(ctx, fd, K.SOL_IP, K.IP_FREEBIND, 0, 'IP_FREEBIND', what);
     setFileFlags(ctx, fd, num(e.flags));
     restoreIpOpts(ctx, fd, f, e.ip_opts as MessageValue | undefined, what);
     restoreSkOpts(ctx, fd, (e.opts as MessageValue | undefined) ?? {}, what);
