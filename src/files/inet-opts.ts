@@ -5,7 +5,7 @@
 import type { MessageValue } from '../images/value.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
-import { errnoName, rawSyscall, readI32, readU32, readU64, writeI32, writeU32, writeU64 } from '../sys/index.js';
+import { errnoName, rawSyscall, readI32, readU32, readU64, writeI32, writeU16, writeU32, writeU64 } from '../sys/index.js';
 import * as K from './inet-consts.js';
 import { big, num } from '../shared/constants.js';
 
@@ -36,6 +36,33 @@ export function socketFilterLength(fd: number): number {
   const len = Buffer.alloc(4);
   rawSyscall('getsockopt', fd, K.SOL_SOCKET, K.SO_GET_FILTER, 0, len);
   return readU32(len, 0);
+}
+
+/** The classic BPF program attached with SO_ATTACH_FILTER, one u64 per instruction (struct sock_filter's 8 bytes, host order, as CRIU keeps it). */
+export function socketFilter(fd: number): bigint[] {
+  const n = socketFilterLength(fd);
+  if (n === 0) return [];
+  const b = Buffer.alloc(n * 8);
+  const len = Buffer.alloc(4);
+  writeU32(len, n, 0); // counted in instructions, not bytes
+  rawSyscall('getsockopt', fd, K.SOL_SOCKET, K.SO_GET_FILTER, b, len);
+  return Array.from({ length: readU32(len, 0) }, (_, i) => readU64(b, i * 8));
+}
+
+/** Where in the task's scratch memory the filter goes (after what setOpt uses), and how much fits. */
+const FILTER_AT = 4096;
+export const MAX_FILTER_INSNS = 1024;
+
+/** SO_ATTACH_FILTER (the same number as SO_GET_FILTER) in the task: struct sock_fprog { u16 len; struct sock_filter *filter; }. */
+function attachFilter(ctx: TaskCtx, fd: number, insns: readonly bigint[], why: string): void {
+  const prog = Buffer.alloc(insns.length * 8);
+  insns.forEach((x, i) => writeU64(prog, BigInt.asUintN(64, x), i * 8));
+  const at = ctx.put(prog, FILTER_AT + 16);
+  const fprog = Buffer.alloc(16);
+  writeU16(fprog, insns.length, 0);
+  writeU64(fprog, at, 8);
+  const r = ctx.raw('setsockopt', fd, K.SOL_SOCKET, K.SO_GET_FILTER, ctx.put(fprog, FILTER_AT), 16);
+  if (r < 0n) throw new RestoreError('FAILED', `${errnoName(Number(-r))} from setsockopt(SO_ATTACH_FILTER) restoring ${why}`);
 }
 
 /** sk_opts_entry of cryo's descriptor `fd` (as CRIU's dump_socket_opts for an inet socket). */
@@ -102,9 +129,11 @@ export function restoreSkOpts(ctx: TaskCtx, fd: number, o: MessageValue, why: st
   set(K.SO_SNDTIMEO, tv(o.so_snd_tmo_sec, o.so_snd_tmo_usec), 'SO_SNDTIMEO');
   set(K.SO_RCVTIMEO, tv(o.so_rcv_tmo_sec, o.so_rcv_tmo_usec), 'SO_RCVTIMEO');
   if (typeof o.so_bound_dev === 'string' && o.so_bound_dev !== '') set(K.SO_BINDTODEVICE, Buffer.from(`${o.so_bound_dev}\0`), 'SO_BINDTODEVICE');
-  if (((o.so_filter as unknown[] | undefined) ?? []).length > 0) {
-    throw new RestoreError('UNSUPPORTED', `${why} is a socket with a BPF filter attached (SO_ATTACH_FILTER): cryo cannot restore that yet`);
+  const filter = ((o.so_filter as (bigint | number)[] | undefined) ?? []).map((x) => BigInt(x));
+  if (filter.length > MAX_FILTER_INSNS) {
+    throw new RestoreError('UNSUPPORTED', `${why} has a socket filter of ${filter.length} instructions: cryo restores at most ${MAX_FILTER_INSNS}`);
   }
+  if (filter.length > 0) attachFilter(ctx, fd, filter, why);
 }
 
 /** ip_opts_entry (as CRIU's dump_ip_opts for TCP/UDP: a field only where it is set). */

@@ -22,7 +22,7 @@ import type { DumpFd, FdKind } from './kind.js';
 import * as K from './inet-consts.js';
 import { addrBytes, addrText, addrWords, sockName, sockaddr, type InetAddr } from './inet-addr.js';
 import {
-  dumpIpOpts, dumpSkOpts, dumpTcpOpts, getInt, restoreIpOpts, restoreSkOpts, restoreTcpOpts, setOpt, socketFilterLength,
+  dumpIpOpts, dumpSkOpts, dumpTcpOpts, getInt, restoreIpOpts, restoreSkOpts, restoreTcpOpts, setOpt, socketFilter, socketFilterLength, MAX_FILTER_INSNS,
 } from './inet-opts.js';
 import { enterRepair, holdUntilDumpEnds, leaveRepair, readTcpStream, restoreTcpStream, type TcpStream } from './tcp-repair.js';
 import { setFileFlags, taskCall } from './anon.js';
@@ -72,8 +72,8 @@ function dumpInet(c: DumpFd): MessageValue {
   if (udp && getInt(c.stolen, K.SOL_UDP, K.UDP_CORK) !== 0) {
     throw new DumpError('UNSUPPORTED', `${me} is a corked UDP socket (UDP_CORK): cryo cannot dump it (neither can CRIU)`);
   }
-  if (socketFilterLength(c.stolen) > 0) {
-    throw new DumpError('UNSUPPORTED', `${me} is a socket with a BPF filter attached (SO_ATTACH_FILTER): cryo cannot dump that yet`);
+  if (socketFilterLength(c.stolen) > MAX_FILTER_INSNS) {
+    throw new DumpError('UNSUPPORTED', `${me} has a socket filter (SO_ATTACH_FILTER) of ${socketFilterLength(c.stolen)} instructions: cryo restores at most ${MAX_FILTER_INSNS}`);
   }
   const inode = Number((c.target as { inode: bigint }).inode);
   const src = sockName(c.stolen, family, false);
@@ -114,7 +114,7 @@ function dumpInet(c: DumpFd): MessageValue {
     src_port: src?.port ?? 0, dst_port: dst?.port ?? 0,
     flags: c.flags, backlog,
     src_addr: addrWords(family, src?.addr), dst_addr: addrWords(family, dst?.addr),
-    fown: c.fown, opts: dumpSkOpts(c.stolen),
+    fown: c.fown, opts: withFilter(dumpSkOpts(c.stolen), socketFilter(c.stolen)),
   };
   if (family === K.AF_INET6) ie.v6only = getInt(c.stolen, K.SOL_IPV6, K.IPV6_V6ONLY) !== 0;
   ie.ip_opts = dumpIpOpts(c.stolen, family);
@@ -150,6 +150,9 @@ function streamOf(img: RestoreImages, e: MessageValue): { file: string; stream?:
   const q = first.extra as { inq: Buffer; outq: Buffer } | undefined;
   return { file, stream: { entry: first.value, inq: q?.inq ?? Buffer.alloc(0), outq: q?.outq ?? Buffer.alloc(0) } };
 }
+
+/** sk_opts with the socket's filter, where it has one (CRIU writes none otherwise). */
+const withFilter = (o: MessageValue, filter: bigint[]): MessageValue => (filter.length > 0 ? { ...o, so_filter: filter } : o);
 
 /** The socket had IP_FREEBIND / IPV6_FREEBIND: it may bind an address the machine does not have. */
 const freebind = (e: MessageValue) => (e.ip_opts as MessageValue | undefined)?.freebind === true;
