@@ -1,6 +1,6 @@
 // Compiles every test/programs/*.c into test/programs/bin/ (skipping ones that are up to date).
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -12,9 +12,9 @@ mkdirSync(binDir, { recursive: true });
 const headers = readdirSync(srcDir).filter((f) => f.endsWith('.h')).map((f) => path.join(srcDir, f));
 const newestHeader = Math.max(0, ...headers.map((h) => statSync(h).mtimeMs));
 
-function build(cc, src, out, extra) {
+function build(cc, src, out, extra, libs = []) {
   if (existsSync(out) && statSync(out).mtimeMs > Math.max(statSync(src).mtimeMs, newestHeader)) return;
-  execFileSync(cc, ['-O2', '-g', '-Wall', '-pthread', ...extra, '-o', out, src], { stdio: 'inherit' });
+  execFileSync(cc, ['-O2', '-g', '-Wall', '-pthread', ...extra, '-o', out, src, ...libs], { stdio: 'inherit' });
 }
 
 // Programs for one architecture only live in test/programs/<process.arch>/ (e.g. ppc64/);
@@ -24,7 +24,9 @@ const sources = [
   ...readdirSync(srcDir).filter((f) => f.endsWith('.c') && !f.endsWith('-ia32.c')).map((f) => path.join(srcDir, f)),
   ...(existsSync(archDir) ? readdirSync(archDir).filter((f) => f.endsWith('.c')).map((f) => path.join(archDir, f)) : []),
 ];
-for (const src of sources) build('cc', src, path.join(binDir, path.basename(src).slice(0, -2)), []);
+// Programs that include liburing link it (Debian: liburing-dev).
+const libs = (src) => (readFileSync(src, 'utf8').includes('#include <liburing.h>') ? ['-luring'] : []);
+for (const src of sources) build('cc', src, path.join(binDir, path.basename(src).slice(0, -2)), [], libs(src));
 
 // 32-bit x86 builds (NAME.ia32, static: no 32-bit loader needed) of the programs the ia32 round
 // trips run, where the i686 cross compiler is installed (CI installs it on x86_64).

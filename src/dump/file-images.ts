@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Arch } from '../arch/types.js';
 import { PageWriter, type MessageValue } from '../images/index.js';
 import { CRYO_FILES_IMAGE, CRYO_LINKS_IMAGE, writeCryoFileStats, writeCryoLinks } from '../images/cryo-image.js';
+import { CRYO_IO_URING_IMAGE, writeCryoIoUring } from '../images/cryo-io-uring.js';
 import type { ImageSet } from './image-set.js';
 import type { FileTable } from './files.js';
 import type { DumpedProcess } from './process.js';
@@ -55,6 +56,11 @@ export function writeFileImages(images: ImageSet, files: FileTable, procs: reado
   const cryo = path.join(images.dir, CRYO_FILES_IMAGE);
   writeCryoFileStats(cryo, files.stats);
   images.record(cryo);
+  if (files.ioUrings.length > 0) {
+    const rings = path.join(images.dir, CRYO_IO_URING_IMAGE);
+    writeCryoIoUring(rings, files.ioUrings);
+    images.record(rings);
+  }
   if (files.links.size > 0) {
     const links = path.join(images.dir, CRYO_LINKS_IMAGE);
     writeCryoLinks(links, files.links);

@@ -23,13 +23,13 @@ const MAX_SEIZE_ROUNDS = 100;
 /** PF_IO_WORKER in a task's flags (proc(5) stat field 9): an io_uring worker thread, which never stops for ptrace. */
 const PF_IO_WORKER = 0x10;
 
-/** Refuses a process using io_uring before cryo waits in vain for one of its worker threads to stop. */
-function refuseIoWorker(pid: number, tid: number): void {
-  let st;
-  try { st = readStat(pid, tid); } catch { return; } // ended meanwhile
-  if (st.flags & PF_IO_WORKER) {
-    throw new DumpError('UNSUPPORTED', `task ${pid} uses io_uring (thread ${tid} "${st.comm}" is an io_uring worker): cryo cannot dump io_uring; run the program without it (Node.js/libuv: UV_USE_IO_URING=0)`);
-  }
+/**
+ * Whether `tid` is an io_uring thread (a worker, iou-wrk-*, or a ring's SQPOLL thread, iou-sqp-*):
+ * the kernel's, never stopping for ptrace, so cryo neither seizes nor dumps it, and the restored
+ * ring's kernel makes its own (src/files/io-uring.ts).
+ */
+function isIoThread(pid: number, tid: number): boolean {
+  try { return (readStat(pid, tid).flags & PF_IO_WORKER) !== 0; } catch { return false; } // ended meanwhile
 }
 
 /** Whether SIGSTOP (the stop signal no mask holds back) waits in the thread's or its process's queue. */
@@ -85,13 +85,17 @@ export function waitInterruptStop(tid: number): number {
  */
 export function seizeAllThreads(pid: number, seized: Set<number>, stopped: Map<number, number>): number[] {
   const order: number[] = [];
+  const ioThreads = new Set<number>();
   for (let round = 0; ; round++) {
     if (round >= MAX_SEIZE_ROUNDS) throw new DumpError('UNSUPPORTED', `process ${pid} keeps creating threads: cryo could not stop them all`);
     const listed = seized.size === 0 ? [pid, ...readTaskIds(pid).filter((t) => t !== pid)] : readTaskIds(pid);
-    const fresh = listed.filter((t) => !seized.has(t));
+    const fresh = listed.filter((t) => !seized.has(t) && !ioThreads.has(t));
     if (fresh.length === 0 && round > 0) break;
     for (const tid of fresh) {
-      if (tid !== pid) refuseIoWorker(pid, tid);
+      if (tid !== pid && isIoThread(pid, tid)) {
+        ioThreads.add(tid);
+        continue;
+      }
       try {
         ptrace.seize(tid, 0);
       } catch (e) {

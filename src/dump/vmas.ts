@@ -4,6 +4,8 @@ import { lstatSync, statSync } from 'node:fs';
 import { readMapFilesLink, mapFilesName, procPath, type Vma } from '../proc/index.js';
 import { type MessageValue } from '../images/index.js';
 import { DumpError } from '../shared/dump-error.js';
+import { VMA } from '../shared/vma-kinds.js';
+import { isRingVma, noteRingVma } from '../files/io-uring.js';
 import type { FileTable } from './files.js';
 import { MAP_ANONYMOUS, MAP_DROPPABLE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_LOCKED, MAP_NORESERVE, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 
@@ -51,6 +53,7 @@ export function collectVmas(pid: number, smaps: readonly Vma[], files: FileTable
     let shmid = 0n;
     let pgoff = 0n;
     let fdflags: number | undefined;
+    let ring = false;
     switch (v.kind) {
       case 'vsyscall': status = S.VSYSCALL; break;
       case 'vdso': status = S.REGULAR | (v.read && v.exec ? S.VDSO : 0); break;
@@ -75,6 +78,10 @@ export function collectVmas(pid: number, smaps: readonly Vma[], files: FileTable
       status |= S.SYSVIPC;
       shmid = v.inode;
       pgoff = v.offset;
+    } else if (isRingVma(v)) {
+      status |= S.FILE_SHARED | VMA.IO_URING; // shmid: the ring's file id, set when its descriptor is dumped
+      pgoff = v.offset;
+      ring = true;
     } else if (v.kind === 'file') {
       {
         const st = statSync(procPath(pid, `map_files/${mapFilesName(v.start, v.end)}`));
@@ -113,6 +120,7 @@ export function collectVmas(pid: number, smaps: readonly Vma[], files: FileTable
     const entry: MessageValue = { start: v.start, end: v.end, pgoff, shmid, prot, flags, status, fd: -1n };
     if (madv !== 0n) entry.madv = madv;
     if (fdflags !== undefined) entry.fdflags = fdflags;
+    if (ring) noteRingVma(files, pid, v, entry);
     out.push({ vma: v, entry, status, flags });
   }
   return out;

@@ -14,3 +14,4 @@ export * from './locks.js';
 export * from './mountinfo.js';
 export * from './timers.js';
 export * from './task.js';
+export * from './io-uring-fdinfo.js';

@@ -300,7 +300,7 @@ function mapVmas(ctx: TaskCtx): MessageValue[] {
   const batch = batchFor(ctx);
   for (const v of dumpedVmas(ctx)) {
     const kind = vmaKind(Number(v.status));
-    if (kind === 'skip' || kind === 'vdso') continue;
+    if (kind === 'skip' || kind === 'vdso' || kind === 'io-uring') continue;
     const start = big(v.start);
     const len = big(v.end) - start;
     const prot = Number(v.prot);
@@ -430,7 +430,7 @@ function fillPages(ctx: TaskCtx): void {
 function applyMadvise(ctx: TaskCtx): void {
   for (const v of dumpedVmas(ctx)) {
     const k = vmaKind(Number(v.status));
-    if (k === 'vdso' || k === 'skip' || v.madv === undefined) continue;
+    if (k === 'vdso' || k === 'skip' || k === 'io-uring' || v.madv === undefined) continue;
     const madv = big(v.madv);
     for (let bit = 0n; madv >> bit !== 0n; bit++) {
       if (!((madv >> bit) & 1n)) continue;

@@ -8,6 +8,7 @@ import { closeSync, openSync, readSync, statSync, constants as fsc, type BigIntS
 import { rawSyscall, SysError, SEEK_DATA, SEEK_HOLE, lseek } from '../sys/index.js';
 import type { MessageValue } from '../images/index.js';
 import type { CryoFileStat } from '../images/cryo-image.js';
+import type { IoUringImage } from '../images/cryo-io-uring.js';
 import type { ExtraValue, ImageFileKey } from '../images/index.js';
 import type { FdOptions } from './fd-options.js';
 import { LockTable } from './lock-table.js';
@@ -102,6 +103,9 @@ export class FileTable {
   readonly links = new Map<string, string>();
   /** Packets queued on sockets (sk-queues.img: entry and payload), in queue order per socket. */
   readonly skQueues: { value: MessageValue; extra: Buffer }[] = [];
+  /** io_uring rings (cryo-io-uring.img), and their mappings as the memory dump finds them (src/files/io-uring.ts). */
+  readonly ioUrings: IoUringImage[] = [];
+  readonly ringVmas: { pid: number; ino: bigint; start: bigint; entry: MessageValue; data: Buffer }[] = [];
   /** File locks held through the descriptors (filelocks.img). */
   readonly locks = new LockTable();
   private readonly special = new Map<string, number>();

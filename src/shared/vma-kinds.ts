@@ -19,6 +19,8 @@ export const VMA = {
   SHSTK: 1 << 15,
   GUARD: 1 << 16,
   UPROBES: 1 << 17,
+  /** cryo's own bit (CRIU has none): a mapping of an io_uring ring, shmid = the ring's file id (src/files/io-uring.ts). */
+  IO_URING: 1 << 18,
   UNSUPP: 1 << 31,
 } as const;
 
@@ -31,6 +33,7 @@ export type VmaKind =
   | 'file-shared'
   | 'shmem' // a memfd or shared anonymous memory (VMA_AREA_MEMFD, VMA_ANON_SHARED): shared/shmem.ts
   | 'sysv-shm' // a System V segment, attached by shmat (restore/sysv-ipc.ts made it)
+  | 'io-uring' // mapped with its ring when the descriptor is restored (src/files/io-uring.ts)
   | { unsupported: string };
 
 /** Status bits cryo cannot restore yet, with the words for the error. */
@@ -47,6 +50,7 @@ export function vmaKind(status: number): VmaKind {
   if (status & (VMA.VDSO | VMA.VVAR)) return 'vdso';
   for (const [bit, what] of UNSUPPORTED) if (status & bit) return { unsupported: what };
   if (status & VMA.SYSVIPC) return 'sysv-shm';
+  if (status & VMA.IO_URING) return 'io-uring';
   if (status & (VMA.MEMFD | VMA.ANON_SHARED)) return 'shmem';
   if (status & VMA.FILE_PRIVATE) return 'file-private';
   if (status & VMA.FILE_SHARED) return 'file-shared';

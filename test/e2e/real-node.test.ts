@@ -5,11 +5,10 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { repoRoot } from '../helpers/paths.js';
-import { DumpError } from '../../src/dump/index.js';
 import { dumpReal, restoreReal, startReal, tcpConnectionsHeld, tcpExchange, waitUntil, type RealProgram } from '../helpers/real-program.js';
 
 const NODE = process.execPath;
@@ -42,7 +41,7 @@ const usesIoUring = (pid: number) => readdirSync(`/proc/${pid}/fd`).some((fd) =>
 });
 
 test('a Node.js HTTP server with a timer and a worker thread answers after restore, its counters continued', { timeout: 60_000 }, async (t) => {
-  // libuv may use io_uring (a descriptor cryo cannot dump) for file operations; this keeps it on epoll and threads.
+  // This one keeps libuv on epoll and threads; real-node-uring.test.ts runs node on io_uring.
   const { p, port } = await startServer({ UV_USE_IO_URING: '0' });
   assert.equal(usesIoUring(p.pid), false);
 
@@ -87,24 +86,5 @@ test('a Node.js HTTP server with a timer and a worker thread answers after resto
   const e = JSON.parse(answer.split('\r\n\r\n')[1]!) as Counters;
   assert.ok(e.ticks > d.ticks && e.workerTicks > d.workerTicks, `counters went on through the second round trip: ${JSON.stringify(e)}`);
 
-  p.stop();
-});
-
-test('a node that uses io_uring is refused with one clear line and runs on', { timeout: 30_000 }, async (t) => {
-  const { p, port } = await startServer({ UV_USE_IO_URING: '1' });
-  await get(port);
-  if (!usesIoUring(p.pid)) {
-    p.stop();
-    t.skip(`skip: this node (${process.version}) does not use io_uring even with UV_USE_IO_URING=1 on this kernel`);
-    return;
-  }
-  const before = await get(port);
-  await assert.rejects(dumpReal(p), (e: unknown) => e instanceof DumpError && e.code === 'UNSUPPORTED' && /io_uring/.test(e.message) && !e.message.includes('\n'));
-  assert.ok(existsSync(`/proc/${p.pid}`), 'the refused server still runs');
-  const later = await waitUntil('the refused server to go on counting', 5000, async () => {
-    const x = await get(port);
-    return x.ticks > before.ticks && x.workerTicks > before.workerTicks ? x : undefined;
-  });
-  assert.equal(later.pid, p.pid);
   p.stop();
 });

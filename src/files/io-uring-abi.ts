@@ -1,0 +1,50 @@
+// The io_uring ABI cryo uses (include/uapi/linux/io_uring.h): setup flags, mmap offsets, the
+// io_uring_params layout, opcodes and register codes. Pure data.
+import { readU32 } from '../sys/native-endian.js';
+
+export const SETUP = {
+  IOPOLL: 1 << 0, SQPOLL: 1 << 1, SQ_AFF: 1 << 2, CQSIZE: 1 << 3, CLAMP: 1 << 4, ATTACH_WQ: 1 << 5,
+  R_DISABLED: 1 << 6, SUBMIT_ALL: 1 << 7, COOP_TASKRUN: 1 << 8, TASKRUN_FLAG: 1 << 9, SQE128: 1 << 10,
+  CQE32: 1 << 11, SINGLE_ISSUER: 1 << 12, DEFER_TASKRUN: 1 << 13, NO_MMAP: 1 << 14, REGISTERED_FD_ONLY: 1 << 15,
+  NO_SQARRAY: 1 << 16,
+} as const;
+
+/** mmap offsets of the three areas of a ring. */
+export const OFF_SQ_RING = 0n;
+export const OFF_CQ_RING = 0x8000000n;
+export const OFF_SQES = 0x10000000n;
+
+export const ENTER_GETEVENTS = 1;
+export const ENTER_SQ_WAKEUP = 2;
+export const REGISTER_BUFFERS = 0;
+export const REGISTER_EVENTFD = 4;
+export const UNREGISTER_EVENTFD = 5;
+export const REGISTER_PROBE = 8;
+export const REGISTER_SEND_MSG_RING = 31;
+export const OP_NOP = 0;
+export const OP_MSG_RING = 40;
+export const SQE_CQE_SKIP_SUCCESS = 1 << 6;
+export const FEAT_SINGLE_MMAP = 1;
+export const SQE_SIZE = 64;
+export const CQE_SIZE = 16;
+
+/** struct io_uring_params: 120 bytes; sq_off at 40, cq_off at 80 (u32 fields, then a u64). */
+export const PARAMS_SIZE = 120;
+export const PARAMS = { sqEntries: 0, cqEntries: 4, flags: 8, sqThreadCpu: 12, sqThreadIdle: 16, features: 20 } as const;
+
+export interface RingOffsets {
+  features: number;
+  sq: { head: number; tail: number; mask: number; entries: number; flags: number; dropped: number; array: number };
+  cq: { head: number; tail: number; mask: number; entries: number; overflow: number; cqes: number; flags: number };
+}
+
+/** The offsets io_uring_setup wrote into the params. */
+export function ringOffsets(p: Buffer): RingOffsets {
+  const sq = (i: number) => readU32(p, 40 + 4 * i);
+  const cq = (i: number) => readU32(p, 80 + 4 * i);
+  return {
+    features: readU32(p, PARAMS.features),
+    sq: { head: sq(0), tail: sq(1), mask: sq(2), entries: sq(3), flags: sq(4), dropped: sq(5), array: sq(6) },
+    cq: { head: cq(0), tail: cq(1), mask: cq(2), entries: cq(3), overflow: cq(4), cqes: cq(5), flags: cq(6) },
+  };
+}

@@ -1,0 +1,120 @@
+/**
+ * cryo-io-uring.img: the io_uring instances of a dump (CRIU 4.2's schema has no message for them;
+ * files.img names each ring descriptor as an ext_file_entry so crit lists it, and mm.img its
+ * mappings with cryo's VMA status bit IO_URING). Same framing as cryo-files.img: u32 magic, then
+ * u32 size + protobuf message per ring.
+ *
+ *   message cryo_io_uring_entry {
+ *     required uint32 id = 1;              // file_entry.id of the ring descriptor
+ *     required uint32 sq_entries = 2;
+ *     required uint32 cq_entries = 3;
+ *     required uint32 flags = 4;           // IORING_SETUP_* cryo found (fdinfo, probes)
+ *     optional uint32 sq_thread_cpu = 5;   // with IORING_SETUP_SQ_AFF
+ *     required uint32 sq_head = 6;         // the kernel's indexes at dump time (fdinfo)
+ *     required uint32 sq_tail = 7;
+ *     required uint32 cq_head = 8;
+ *     required uint32 cq_tail = 9;
+ *     repeated cryo_io_uring_map maps = 10;  // { uint64 start = 1; bytes data = 2; }: each mapping's bytes
+ *     optional uint32 nr_bufs = 11;        // registered buffer table size
+ *     repeated cryo_io_uring_buf bufs = 12;  // { uint32 index = 1; uint64 addr = 2; uint32 len = 3; }
+ *   }
+ */
+import { closeSync, existsSync, readFileSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { createImageFile, decode, encode, type MessageValue } from './index.js';
+import { message, req, opt, rep } from './schema.js';
+import { readU32, writeU32 } from '../sys/native-endian.js';
+
+export const CRYO_IO_URING_IMAGE = 'cryo-io-uring.img';
+/** 'CRYU' read as a little-endian u32. */
+export const CRYO_IO_URING_MAGIC = 0x55595243;
+
+const cryo_io_uring_map = message('cryo_io_uring_map', [req(1, 'start', 'uint64'), req(2, 'data', 'bytes')]);
+const cryo_io_uring_buf = message('cryo_io_uring_buf', [req(1, 'index', 'uint32'), req(2, 'addr', 'uint64'), req(3, 'len', 'uint32')]);
+export const cryo_io_uring_entry = message('cryo_io_uring_entry', [
+  req(1, 'id', 'uint32'),
+  req(2, 'sq_entries', 'uint32'),
+  req(3, 'cq_entries', 'uint32'),
+  req(4, 'flags', 'uint32'),
+  opt(5, 'sq_thread_cpu', 'uint32'),
+  req(6, 'sq_head', 'uint32'),
+  req(7, 'sq_tail', 'uint32'),
+  req(8, 'cq_head', 'uint32'),
+  req(9, 'cq_tail', 'uint32'),
+  rep(10, 'maps', () => cryo_io_uring_map),
+  opt(11, 'nr_bufs', 'uint32'),
+  rep(12, 'bufs', () => cryo_io_uring_buf),
+]);
+
+export interface IoUringImage {
+  id: number;
+  sqEntries: number;
+  cqEntries: number;
+  flags: number;
+  sqThreadCpu?: number;
+  sqHead: number;
+  sqTail: number;
+  cqHead: number;
+  cqTail: number;
+  maps: { start: bigint; data: Buffer }[];
+  nrBufs: number;
+  bufs: { index: number; addr: bigint; len: number }[];
+}
+
+function toMessage(r: IoUringImage): MessageValue {
+  const m: MessageValue = {
+    id: r.id, sq_entries: r.sqEntries, cq_entries: r.cqEntries, flags: r.flags,
+    sq_head: r.sqHead, sq_tail: r.sqTail, cq_head: r.cqHead, cq_tail: r.cqTail,
+    maps: r.maps.map((x) => ({ start: x.start, data: x.data })),
+    bufs: r.bufs.map((b) => ({ index: b.index, addr: b.addr, len: b.len })),
+  };
+  if (r.sqThreadCpu !== undefined) m.sq_thread_cpu = r.sqThreadCpu;
+  if (r.nrBufs > 0) m.nr_bufs = r.nrBufs;
+  return m;
+}
+
+function fromMessage(v: MessageValue): IoUringImage {
+  const n = (x: unknown) => Number(x ?? 0);
+  return {
+    id: n(v.id), sqEntries: n(v.sq_entries), cqEntries: n(v.cq_entries), flags: n(v.flags),
+    ...(v.sq_thread_cpu !== undefined ? { sqThreadCpu: n(v.sq_thread_cpu) } : {}),
+    sqHead: n(v.sq_head), sqTail: n(v.sq_tail), cqHead: n(v.cq_head), cqTail: n(v.cq_tail),
+    maps: ((v.maps as MessageValue[] | undefined) ?? []).map((x) => ({ start: BigInt(x.start as bigint), data: Buffer.from(x.data as Uint8Array) })),
+    nrBufs: n(v.nr_bufs),
+    bufs: ((v.bufs as MessageValue[] | undefined) ?? []).map((b) => ({ index: n(b.index), addr: BigInt(b.addr as bigint), len: n(b.len) })),
+  };
+}
+
+export function writeCryoIoUring(file: string, rings: readonly IoUringImage[]): void {
+  const fd = createImageFile(file);
+  try {
+    const head = Buffer.alloc(4);
+    writeU32(head, CRYO_IO_URING_MAGIC, 0);
+    writeSync(fd, head);
+    for (const r of rings) {
+      const pb = encode(toMessage(r), cryo_io_uring_entry);
+      const len = Buffer.alloc(4);
+      writeU32(len, pb.length, 0);
+      writeSync(fd, Buffer.concat([len, pb]));
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** DIR/cryo-io-uring.img by ring file id; empty when the dump has none. */
+export function readCryoIoUring(dir: string): Map<number, IoUringImage> {
+  const file = path.join(dir, CRYO_IO_URING_IMAGE);
+  const out = new Map<number, IoUringImage>();
+  if (!existsSync(file)) return out;
+  const buf = readFileSync(file);
+  if (buf.length < 4 || readU32(buf, 0) !== CRYO_IO_URING_MAGIC) throw new Error(`${file}: not a cryo-io-uring image (bad magic)`);
+  for (let off = 4; off < buf.length;) {
+    const n = readU32(buf, off);
+    const v = decode(buf.subarray(off + 4, off + 4 + n), cryo_io_uring_entry, file, off + 4);
+    off += 4 + n;
+    const r = fromMessage(v);
+    out.set(r.id, r);
+  }
+  return out;
+}

@@ -1,0 +1,146 @@
+// io_uring comes back: test/programs/rt-iouring.c (liburing) runs thousands of requests on a ring
+// (file writes and reads, timeouts, accepts, no-ops), leaves one completion unreaped and one SQE
+// queued, is dumped, restored, and checks on SIGTERM that the ring goes on where it was. The
+// images show the kernel's indexes; the restored ring's fdinfo shows them again. Edited images
+// prove the checks notice; a request in flight is refused and the program runs on.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { decodeImageFile } from '../../src/images/index.js';
+import type { MessageValue } from '../../src/images/value.js';
+import { CRYO_IO_URING_IMAGE, readCryoIoUring, writeCryoIoUring } from '../../src/images/cryo-io-uring.js';
+import { dump, DumpError } from '../../src/dump/index.js';
+import { startTarget } from '../helpers/dump-target.js';
+import { cleanupDumped, imagesCopy, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
+import { restore, RestoreError } from '../../src/restore/index.js';
+import { IO_URING_DISABLED_SYSCTL } from '../../src/files/io-uring.js';
+
+const all: Dumped[] = [];
+after(() => all.forEach(cleanupDumped));
+
+const entries = (dir: string, file: string) => decodeImageFile(path.join(dir, file)).entries.map((e) => e.value);
+const fdinfoName = (dir: string) => readdirSync(dir).find((n) => /^fdinfo-\d+\.img$/.test(n))!;
+function fileOf(dir: string, fd: number): MessageValue {
+  const id = entries(dir, fdinfoName(dir)).find((f) => Number(f.fd) === fd)!.id;
+  return entries(dir, 'files.img').find((f) => f.id === id)!;
+}
+/** Edits the one ring of cryo-io-uring.img. */
+function editRing(dir: string, edit: (r: ReturnType<typeof readCryoIoUring> extends Map<number, infer R> ? R : never) => void): void {
+  const rings = [...readCryoIoUring(dir).values()];
+  edit(rings[0]!);
+  writeCryoIoUring(path.join(dir, CRYO_IO_URING_IMAGE), rings);
+}
+
+async function roundTrip(mode: string): Promise<Dumped> {
+  const d = await startAndDump('rt-iouring', [mode]);
+  all.push(d);
+  const r = d.target.ready;
+  const f = fileOf(d.images, Number(r.ringfd));
+  assert.equal(f.type, 'EXT', 'files.img names the ring descriptor (crit lists it)');
+  const ring = [...readCryoIoUring(d.images).values()][0]!;
+  assert.equal(ring.id, Number(f.id));
+  assert.equal(ring.sqHead, Number(r.sqhead), 'the kernel\'s SQ head as the program saw it');
+  assert.equal(ring.cqTail, Number(r.cqtail));
+  assert.ok(ring.sqHead > 5000, `thousands of requests before the dump (SQ head ${ring.sqHead})`);
+  assert.equal(ring.sqTail, ring.sqHead, 'the queued SQE is in the SQE array only (liburing publishes the tail when it submits)');
+  assert.equal(ring.cqHead, ring.cqTail - 1, 'one completion unreaped');
+  const vmas = (entries(d.images, readdirSync(d.images).find((n) => /^mm-\d+\.img$/.test(n))!)[0]!.vmas as MessageValue[])
+    .filter((v) => Number(v.shmid) === ring.id && (Number(v.status) & (1 << 18)));
+  assert.equal(vmas.length, ring.maps.length);
+  assert.equal(await restoreAndFinish(d), 'PASS');
+  return d;
+}
+
+let basic: Dumped | undefined;
+test('a ring that completed thousands of requests keeps working after restore', async () => {
+  basic = await roundTrip('basic');
+});
+
+test('edited images: a wrong index or ring content is noticed by the program', async () => {
+  assert.ok(basic, 'the round trip ran');
+  assert.match(await restoreAndFinish(basic, (dir) => editRing(dir, (r) => { r.sqHead += 1; })), /^FAIL: ring indexes SQ head \d+, CQ tail \d+/);
+  assert.match(await restoreAndFinish(basic, (dir) => editRing(dir, (r) => { r.cqTail -= 1; })), /^FAIL: ring indexes/);
+});
+
+test('registered buffers come back: READ_FIXED and WRITE_FIXED work on them after restore', async () => {
+  const d = await roundTrip('bufs');
+  const ring = [...readCryoIoUring(d.images).values()][0]!;
+  assert.equal(ring.bufs.length, 2);
+  assert.ok(ring.bufs.every((b) => b.len === 8192));
+  // Without them the fixed requests fail (EFAULT/EINVAL): the program says so.
+  assert.match(await restoreAndFinish(d, (dir) => editRing(dir, (r) => { r.bufs = []; r.nrBufs = 0; })), /^FAIL: write round 0: -14|^FAIL: write round 0: -22/);
+});
+
+test('an SQPOLL ring comes back with a kernel SQPOLL thread of its own (never dumped, never made by cryo)', async () => {
+  const d = await roundTrip('sqpoll');
+  const ring = [...readCryoIoUring(d.images).values()][0]!;
+  assert.ok(ring.flags & 2, 'IORING_SETUP_SQPOLL found (fdinfo SqThread)');
+  const cores = readdirSync(d.images).filter((n) => /^core-\d+\.img$/.test(n));
+  assert.equal(cores.length, 1, 'the SQPOLL thread is not dumped as a thread of the task');
+  // Without SQPOLL the program's submissions (it only wakes the thread) are never seen.
+  assert.match(await restoreAndFinish(d, (dir) => editRing(dir, (r) => { r.flags &= ~2; })), /^FAIL: /);
+});
+
+test('a request in flight (a read on an empty pipe) is refused, naming the ring; the task runs on and gets its completion', async () => {
+  const t = startTarget('rt-iouring', ['inflight']);
+  try {
+    await assert.rejects(dump({ pid: t.pid, dir: `${t.dir}/images` }), (e: unknown) => e instanceof DumpError && e.code === 'BUSY'
+      && new RegExp(`^the io_uring instance at fd ${t.ready.ringfd} of task ${t.pid} has 1 request\\(s\\) waiting on a poll`).test(e.message) && !e.message.includes('\n'));
+    assert.equal(t.finish(), 'PASS');
+  } finally {
+    t.cleanup();
+  }
+});
+
+/**
+ * Sets the sysctl; where /proc/sys is mounted read-only (a container), through a private mount
+ * namespace that mounts it writable (the setting itself is the machine's).
+ */
+function setSysctl(value: string): void {
+  try {
+    writeFileSync(IO_URING_DISABLED_SYSCTL, value);
+  } catch {
+    execFileSync('unshare', ['-m', 'sh', '-c', `mount -o remount,rw /proc/sys && echo ${value} > ${IO_URING_DISABLED_SYSCTL}`]);
+  }
+}
+
+test('a registered eventfd or registered files are refused with one line; the ring works on', async () => {
+  for (const [mode, why] of [['eventfd', /has an eventfd registered/], ['files', /has 1 registered file slot\(s\)/]] as const) {
+    const t = startTarget('rt-iouring', [mode]);
+    try {
+      await assert.rejects(dump({ pid: t.pid, dir: `${t.dir}/images` }), (e: unknown) => e instanceof DumpError && e.code === 'UNSUPPORTED'
+        && e.message.startsWith(`the io_uring instance at fd ${t.ready.ringfd} of task ${t.pid} `) && why.test(e.message) && !e.message.includes('\n'));
+      assert.equal(t.finish(), 'PASS');
+    } finally {
+      t.cleanup();
+    }
+  }
+});
+
+test('restore where io_uring is disabled (sysctl kernel.io_uring_disabled=2) refuses before anything starts, naming it', async () => {
+  assert.ok(basic, 'the round trip ran');
+  const dir = imagesCopy(basic);
+  const was = readFileSync(IO_URING_DISABLED_SYSCTL, 'utf8').trim();
+  // The machine's setting comes back whatever happens, also if the test process is ended meanwhile.
+  const put = () => setSysctl(was);
+  const onSignal = () => { put(); process.exit(1); };
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  process.once('exit', put);
+  for (const sig of signals) process.once(sig, onSignal);
+  let err: unknown;
+  try {
+    setSysctl('2');
+    assert.equal(readFileSync(IO_URING_DISABLED_SYSCTL, 'utf8').trim(), '2');
+    await restore({ dir }).catch((e: unknown) => { err = e; });
+  } finally {
+    put();
+    process.removeListener('exit', put);
+    for (const sig of signals) process.removeListener(sig, onSignal);
+  }
+  assert.ok(err instanceof RestoreError && err.code === 'UNSUPPORTED', `refused: ${String(err)}`);
+  assert.match(err.message, /^fd \d+ is an io_uring instance and io_uring is disabled on this machine \(sysctl kernel\.io_uring_disabled=2\)/);
+  assert.ok(!readdirSync('/proc').includes(String(basic.pid)), 'no process was started');
+  assert.equal(readFileSync(IO_URING_DISABLED_SYSCTL, 'utf8').trim(), was);
+});
