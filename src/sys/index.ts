@@ -8,7 +8,7 @@
  * clone3+execve `spawn` (the only code that must run in a forked child of a multi-threaded
  * process, where only async-signal-safe work is allowed), and x86 cpuid/xgetbv. Everything
  * else (ptrace, wait, process_vm_*, pidfd, kcmp, ...) is TypeScript over the raw syscall and the
- * per-architecture syscall tables in src/arch/<arch>/syscalls.ts.
+ * per-architecture syscall tables in src/sys/syscalls/<arch>.ts.
  *
  * Threading: every call here is synchronous on the calling (main JS) thread. ptrace requests are
  * only accepted from the thread that attached, so all tracing stays on that one thread.

@@ -1,11 +1,13 @@
 /**
- * The host's syscall numbers: one table per architecture (src/arch/<arch>/syscalls.ts, generated
- * from the kernel's own tables), picked by process.arch through a lookup table.
+ * The host's syscall numbers: one table per architecture (src/sys/syscalls/<arch>.ts, generated
+ * from the kernel's own tables), picked by process.arch through a lookup table. The numbers are the
+ * syscall layer's own data (as libc's are libc's): every raw call of src/sys needs them, and the
+ * architectures' code (src/arch, above sys) reads them from here.
  */
-import { syscalls as x86_64 } from '../arch/x86_64/syscalls.js';
-import { syscalls as aarch64 } from '../arch/aarch64/syscalls.js';
-import { syscalls as ppc64 } from '../arch/ppc64/syscalls.js';
-import { syscalls as s390x } from '../arch/s390x/syscalls.js';
+import { syscalls as x86_64 } from './syscalls/x86_64.js';
+import { syscalls as aarch64 } from './syscalls/aarch64.js';
+import { syscalls as ppc64 } from './syscalls/ppc64.js';
+import { syscalls as s390x } from './syscalls/s390x.js';
 
 export type SyscallTable = Readonly<Record<string, number>>;
 

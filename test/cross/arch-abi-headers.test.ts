@@ -1,6 +1,6 @@
 // The per-architecture facts cryo and its tests rely on, proved against each architecture's own C headers
 // (glibc + kernel uapi, as the Debian cross compilers ship them): the syscall tables in
-// src/arch/<arch>/syscalls.ts and the ABI rows in test/helpers/arch-abi.ts. Runs on the build host; an
+// src/sys/syscalls/<arch>.ts and the ABI rows in test/helpers/arch-abi.ts. Runs on the build host; an
 // architecture whose compiler is not installed is skipped with the apt-get line that installs it (under CI=true: fails).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';

@@ -12,8 +12,6 @@ import { repoRoot } from '../helpers/paths.js';
  * layer whose pattern matches its path under src/.
  */
 const LAYERS: readonly { name: string; rank: number; match: RegExp }[] = [
-  // The syscall tables: data that imports nothing but each other, read by sys to make calls.
-  { name: 'arch syscall tables', rank: 0, match: /^arch\/(syscalls-unified|[^/]+\/syscalls)\.ts$/ },
   // Fault injection's counter (CRYO_FAULT): imports nothing; proc, images and inject count their points in it.
   { name: 'fault', rank: 0, match: /^fault\.ts$/ },
   { name: 'sys', rank: 1, match: /^sys\// },
@@ -127,6 +125,6 @@ test('the cycle finder finds a cycle through a type-only import, and the layer c
   g.set('c.ts', []);
   assert.deepEqual(findCycles(g), []);
   assert.ok(layerOf('files/x.ts').rank > layerOf('shared/x.ts').rank);
-  assert.equal(layerOf('arch/x86_64/syscalls.ts').name, 'arch syscall tables');
+  assert.equal(layerOf('sys/syscalls/x86_64.ts').name, 'sys');
   assert.equal(layerOf('arch/x86_64/index.ts').name, 'arch');
 });

@@ -3,7 +3,7 @@
 
 import type { SyscallAbi } from '../types.js';
 import { NT_PRSTATUS, NT_S390_SYSTEM_CALL, PRSTATUS_ROWS, PRSTATUS_SIZE, REGS_CODEC } from './regs.js';
-import { syscalls } from './syscalls.js';
+import { syscalls } from '../../sys/syscalls/s390x.js';
 
 const { readField, writeField } = REGS_CODEC;
 

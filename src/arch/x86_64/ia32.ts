@@ -14,7 +14,7 @@ import { encodeTable, readField, writeField } from './byte-order.js';
 import { ptrace } from '../../sys/index.js';
 import { GP_REGS, GP_REGS_SIZE, NT_PRSTATUS, NT_X86_XSTATE } from './regs.js';
 import { syscallAbi } from './syscall-abi.js';
-import { syscallsIa32 } from './syscalls-ia32.js';
+import { syscallsIa32 } from '../../sys/syscalls/ia32.js';
 import { buildIa32Sigframe, NOT_RESTORED_BY_IA32_SIGRETURN } from './ia32-sigframe.js';
 import { ia32Unsupported } from './ia32-probe.js';
 import type { XsaveLayout } from './xsave.js';

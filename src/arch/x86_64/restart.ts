@@ -8,7 +8,7 @@ import { EINTR, restartRuleForErrno } from '../restart-rules.js';
 import type { ImageRecord } from '../regtable.js';
 import { REGS_MODE } from './regs.js';
 import { NR_RESTART_SYSCALL, SYSCALL_INSN } from './syscall-abi.js';
-import { syscallsIa32 } from './syscalls-ia32.js';
+import { syscallsIa32 } from '../../sys/syscalls/ia32.js';
 
 export { ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK, EINTR, RESTART_RULES } from '../restart-rules.js';
 

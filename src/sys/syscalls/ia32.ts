@@ -1,4 +1,4 @@
-import { UNIFIED_SYSCALLS } from '../syscalls-unified.js';
+import { UNIFIED_SYSCALLS } from './unified.js';
 
 /**
  * i386 syscall numbers (the compat ABI an ia32 task uses through int 0x80 on x86_64), name -> number.

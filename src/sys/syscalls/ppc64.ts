@@ -1,4 +1,4 @@
-import { UNIFIED_SYSCALLS } from '../syscalls-unified.js';
+import { UNIFIED_SYSCALLS } from './unified.js';
 
 /**
  * ppc64 syscall numbers (64-bit ABI), name -> number. Data generated from the Linux kernel's
