@@ -13,9 +13,11 @@
  *             restore: preflight, stub, memory, files, task-state, resume) or a number N (the Nth point)
  *     ACTION  fail (default), or pause (steps only: wait there, up to 60 s, until the operation is
  *             aborted; the operation says so in a warning event first)
+ *   CRYO_FAULT_TRACE=FILE       appends one line per point, `OP N WHAT` (the sweeps read it)
  *
  * The module keeps the plan of the operation that runs now (one at a time per process).
  */
+import { closeSync, openSync, writeSync } from 'node:fs';
 
 export type FaultOp = 'dump' | 'restore';
 type Action = 'fail' | 'pause';
@@ -59,6 +61,7 @@ interface Active {
   plans: Plan[];
   count: number;
   on: boolean;
+  trace?: number;
 }
 
 let active: Active | undefined;
@@ -71,9 +74,11 @@ const lastCounts = new Map<FaultOp, number>();
 export function beginFaults(op: FaultOp, env: NodeJS.ProcessEnv = process.env): () => void {
   const outer = active;
   const mine: Active = { op, plans: parseFaults(env.CRYO_FAULT).filter((p) => p.op === op), count: 0, on: true };
+  if (env.CRYO_FAULT_TRACE) mine.trace = openSync(env.CRYO_FAULT_TRACE, 'a', 0o600);
   active = mine;
   return () => {
     lastCounts.set(op, mine.count);
+    if (mine.trace !== undefined) closeSync(mine.trace);
     active = outer;
   };
 }
@@ -81,6 +86,22 @@ export function beginFaults(op: FaultOp, env: NodeJS.ProcessEnv = process.env): 
 /** No more points from here on in this operation (a dump's undo). */
 export function faultsOff(): void {
   if (active) active.on = false;
+}
+
+/**
+ * Runs `fn` with no points counted: for reads whose number depends on the machine rather than on
+ * the dumped tasks (the scan of every process for the ends of the tree's pipes), which the caller
+ * counts as one point instead, so that a task's state alone fixes the numbering.
+ */
+export function uncounted<T>(fn: () => T): T {
+  const a = active;
+  if (!a?.on) return fn();
+  a.on = false;
+  try {
+    return fn();
+  } finally {
+    a.on = true;
+  }
 }
 
 /** How many points the last `op` counted (a test walks them all with CRYO_FAULT=OP:N). */
@@ -92,6 +113,7 @@ export function faultCount(op: FaultOp): number | undefined {
 export function faultPoint(what: string): void {
   if (!active?.on) return;
   const n = ++active.count;
+  if (active.trace !== undefined) writeSync(active.trace, `${active.op} ${n} ${what}\n`);
   const hit = active.plans.find((p) => p.nth !== undefined && n >= p.nth);
   if (hit) throw new FaultInjected(active.op, `point ${n} (${what})`, hit.spec);
 }

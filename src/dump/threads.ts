@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Arch, Regsets, ThreadInfo } from '../arch/types.js';
 import { Injector, type Scratch, type UndoList } from '../inject/index.js';
-import { readComm, readStat, readStatus, readTaskIds, type ProcStatus, type Vma } from '../proc/index.js';
+import { procGone, readComm, readStat, readStatus, readTaskIds, type ProcStatus, type Vma } from '../proc/index.js';
 import { ptrace, ptraceEvent, stopSig, SysError, waitForStop } from '../sys/index.js';
 import type { MessageValue } from '../images/index.js';
 import { DumpError } from '../shared/dump-error.js';
@@ -29,7 +29,12 @@ const PF_IO_WORKER = 0x10;
  * ring's kernel makes its own (src/files/io-uring.ts).
  */
 function isIoThread(pid: number, tid: number): boolean {
-  try { return (readStat(pid, tid).flags & PF_IO_WORKER) !== 0; } catch { return false; } // ended meanwhile
+  try {
+    return (readStat(pid, tid).flags & PF_IO_WORKER) !== 0;
+  } catch (e) {
+    if (procGone(e)) return false; // ended meanwhile: it holds nothing up
+    throw e;
+  }
 }
 
 /** Whether SIGSTOP (the stop signal no mask holds back) waits in the thread's or its process's queue. */

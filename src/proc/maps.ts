@@ -1,6 +1,7 @@
 // /proc/PID/maps and /proc/PID/smaps: one Vma per line (maps) or per block (smaps).
 import { closeSync, openSync, readSync } from 'node:fs';
 import { ProcReadError, procPath, readProcLink, readProcText, type Pid } from './read.js';
+import { faultPoint } from '../fault.js';
 
 /** What the name column of a VMA says it is. */
 export type VmaNameKind =
@@ -242,6 +243,7 @@ function lineFilter(keys: readonly string[]): (buf: Buffer, start: number, end: 
 /** Feeds each line of a /proc file that passes `wanted` to `each`, reading 256 KiB at a time. */
 function readLines(path: string, wanted: ((buf: Buffer, start: number, end: number) => boolean) | undefined, each: (line: string) => void): void {
   let fd: number;
+  faultPoint(`read ${path}`);
   try {
     fd = openSync(path, 'r');
   } catch (err) {

@@ -28,6 +28,11 @@ export class ProcReadError extends Error {
   }
 }
 
+/** Whether `e` says the process (or thread) ended: the one /proc failure callers may take as an answer. */
+export function procGone(e: unknown): boolean {
+  return e instanceof ProcReadError && e.gone;
+}
+
 /** Path of a per-process (or per-thread when tid is given) /proc entry. */
 export function procPath(pid: Pid, rel: string, tid?: number): string {
   return tid === undefined ? `/proc/${pid}/${rel}` : `/proc/${pid}/task/${tid}/${rel}`;
