@@ -2,7 +2,7 @@
  * usage: rt-mem OUTFILE DIR
  * Sets up heap (malloc + sbrk), a deep stack buffer, an anonymous mmap with one page never
  * touched, mixed protections (RW, R, RX, PROT_NONE with data under it), a private file mapping
- * with a dirty page, a shared file mapping, a MADV_HUGEPAGE area, a written page right above the
+ * with a dirty page, a shared file mapping, a MADV_HUGEPAGE area, a written (file) page right above the
  * vdso; records /proc/self/maps,
  * auxv, exe, cmdline, environ, the mm fields of /proc/self/stat and the vdso areas.
  * READY anon= untouched= stackbuf= heap= none= (addresses); on SIGTERM compares all of it. */
@@ -163,15 +163,21 @@ int main(int argc, char **argv) {
   madvise(thp, THP, MADV_HUGEPAGE);
   for (int i = 0; i < THP; i += 512) thp[i] = pat((uintptr_t)i, 9);
 
-  /* The page right above the vdso gets a written byte (a page of its own where that is free, else
-   * ld.so's ELF header, copied on write: x86_64 has it there); every vdso page is read, so the
-   * dump's run of present pages goes on from the vdso (not written back at restore) into that page
-   * (which must be). arm64 has ld.so's relro data there, which the program relies on anyway. */
+  /* The page right above the vdso gets a written byte (where that is free, a private page of a
+   * file of its own: file-backed like ld.so's, since anonymous pages would form a run of their own,
+   * marked lazy; else ld.so's ELF header, copied on write: x86_64 has it there); every vdso page is
+   * read, so the dump's run of present pages goes on from the vdso (not written back at restore)
+   * into that page (which must be). arm64 has ld.so's relro data there, which the program relies on
+   * anyway. */
   unsigned long vs, ve;
   vdso_bounds(&vs, &ve);
   volatile unsigned char vsum = 0;
   for (unsigned long a = vs; a < ve; a += PG) vsum += *(volatile unsigned char *)a;
-  unsigned char *above = ve ? mmap((void *)ve, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) : MAP_FAILED;
+  char apath[1024];
+  mkfile(dir, "above-vdso.dat", 1, apath, sizeof apath);
+  int afd = open(apath, O_RDONLY | O_CLOEXEC);
+  unsigned char *above = ve ? mmap((void *)ve, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED_NOREPLACE, afd, 0) : MAP_FAILED;
+  close(afd);
   if (above != MAP_FAILED && above != (unsigned char *)ve) { munmap(above, PG); above = MAP_FAILED; }
   if (above == MAP_FAILED && ve && memcmp((void *)ve, "\177ELF", 4) == 0 && mprotect((void *)ve, PG, PROT_READ | PROT_WRITE) == 0) above = (unsigned char *)ve;
   if (above != MAP_FAILED) {
