@@ -95,6 +95,15 @@ static void nop(unsigned long long data, int do_submit) {
   if (do_submit) submit();
 }
 
+/* An SQPOLL thread posts a request's completion before it moves the SQ head past it: wait until
+ * it has consumed everything submitted before reading the head. */
+static void sq_settled(void) {
+  for (int i = 0; io_uring_smp_load_acquire(ring.sq.khead) != *ring.sq.ktail; i++) {
+    if (i == 20000) RT_FAIL("SQ head %u never reached the tail %u", *ring.sq.khead, *ring.sq.ktail);
+    usleep(100);
+  }
+}
+
 static void work(int rounds) {
   for (int i = 0; i < rounds; i++) {
     rw_round(i);
@@ -163,6 +172,7 @@ int main(int argc, char **argv) {
   nop(0xc0ffee, 1); /* completes, left unreaped */
   struct io_uring_cqe *left;
   if (io_uring_wait_cqe(&ring, &left) || left->user_data != 0xc0ffee) RT_FAIL("leftover completion");
+  sq_settled();
   nop(0xbeef, 0); /* queued, not submitted */
   unsigned sqhead = *ring.sq.khead, cqtail = *ring.cq.ktail;
   rt_ready("ringfd=%d sqhead=%u cqtail=%u\n", ring.ring_fd, sqhead, cqtail);
@@ -173,6 +183,7 @@ int main(int argc, char **argv) {
   io_uring_cqe_seen(&ring, left);
   submit();
   io_uring_cqe_seen(&ring, wait1(0xbeef));
+  sq_settled();
   if (*ring.sq.khead != sqhead + 1 || *ring.cq.ktail != cqtail + 1) RT_FAIL("after one more request: SQ head %u, CQ tail %u", *ring.sq.khead, *ring.cq.ktail);
   /* Another file: the dumped one stays as it was, for the next restore of the same images. */
   snprintf(path, sizeof path, "%s/iouring-data2", argv[2]);
