@@ -7,9 +7,8 @@ import { NT_PRFPREG, NT_PRSTATUS, REGSET_TABLES } from './regs.js';
 import { buildSigframe, NOT_RESTORED_BY_SIGRETURN } from './sigframe.js';
 import { syscallAbi } from './syscall-abi.js';
 import { fixSyscallRestart } from './restart.js';
-import { RESTART_RULES } from '../restart-rules.js';
 import { cpuReport, missingFeatures } from './cpu.js';
-import { SIGACTION_LP64 } from '../asm-generic.js';
+import { singleAbi } from '../single-abi.js';
 import { KERNEL_ABI, MMAP_TOP, RED_ZONE, SIGFRAME_ALIGN } from './kernel-abi.js';
 
 /** 4 KiB unless the kernel says otherwise (16 and 64 KiB kernels exist; the probe reads AT_PAGESZ). */
@@ -83,17 +82,7 @@ export function createAarch64(probe?: CpuProbe): Arch {
     regsetsBeforeSigreturn: REGSET_TABLES.filter((r) => r.nt !== NT_PRSTATUS && r.nt !== NT_PRFPREG).map((r) => r.nt),
     calibrate: () => undefined,
 
-    syscall: syscallAbi,
-    // One user ABI: every task is the machine's own.
-    taskSyscall: syscallAbi,
-    sigaction: SIGACTION_LP64,
-    robustList: 'outside',
-    forTask: () => arch,
-    forThreadInfo: () => arch,
-    cannotRun: () => undefined,
-    writeThreadExtras: () => undefined,
-    restartRules: RESTART_RULES,
-    fixSyscallRestart,
+    ...singleAbi(() => arch, syscallAbi, fixSyscallRestart),
 
     missingCpuFeatures: (ti) => missingFeatures(ti, host),
     unsavableState: () => [],

@@ -11,10 +11,9 @@ import { buildSigframe, NOT_RESTORED_BY_SIGRETURN } from './sigframe.js';
 import { syscallAbi } from './syscall-abi.js';
 import { vdsoTrampoline } from './vdso-trampoline.js';
 import { fixSyscallRestart } from './restart.js';
-import { RESTART_RULES } from '../restart-rules.js';
 import { cpuinfoEntry, cpuReport, imageByteOrder, missingFeatures, type ByteOrder } from './cpu.js';
 import { KERNEL_ABI, MMAP_TOP, RED_ZONE, SIGFRAME_ALIGN } from './kernel-abi.js';
-import { SIGACTION_LP64 } from '../asm-generic.js';
+import { singleAbi } from '../single-abi.js';
 
 /** Debian's ppc64el kernels use 64 KiB pages; the probe (AT_PAGESZ) says what this kernel uses. */
 const DEFAULT_PAGE_SIZE = 65536;
@@ -133,17 +132,7 @@ export function createPpc64(probe?: CpuProbe): Arch {
     notRestoredBySigreturn: NOT_RESTORED_BY_SIGRETURN,
     calibrate: () => undefined,
 
-    syscall: syscallAbi,
-    // One user ABI: every task is the machine's own.
-    taskSyscall: syscallAbi,
-    sigaction: SIGACTION_LP64,
-    robustList: 'outside',
-    forTask: () => arch,
-    forThreadInfo: () => arch,
-    cannotRun: () => undefined,
-    writeThreadExtras: () => undefined,
-    restartRules: RESTART_RULES,
-    fixSyscallRestart,
+    ...singleAbi(() => arch, syscallAbi, fixSyscallRestart),
 
     missingCpuFeatures: (ti, cpuinfo) => missingFeatures(ti, cpuinfo, host),
     unsavableState: tmUnsavable,

@@ -8,10 +8,10 @@ import {
 } from './regs.js';
 import { buildSigframe, framePswMask } from './sigframe.js';
 import { SP_GPR, syscallAbi } from './syscall-abi.js';
-import { fixSyscallRestart, RESTART_RULES } from './restart.js';
+import { fixSyscallRestart } from './restart.js';
 import { cpuReport, missingFacilities } from './cpu.js';
 import { KERNEL_ABI, MMAP_TOP, RED_ZONE, SIGFRAME_ALIGN } from './kernel-abi.js';
-import { SIGACTION_LP64 } from '../asm-generic.js';
+import { singleAbi } from '../single-abi.js';
 
 const { decodeTable, encodeTable } = REGS_CODEC;
 
@@ -92,17 +92,7 @@ export function createS390x(probe?: CpuProbe): Arch {
     regsetsBeforeSigreturn: BY_PTRACE.map((r) => r.nt),
     calibrate() { /* nothing CPU-defined in s390x's layouts */ },
 
-    syscall: syscallAbi,
-    // One user ABI here (cryo refuses 31-bit compat tasks): every task is the machine's own.
-    taskSyscall: syscallAbi,
-    sigaction: SIGACTION_LP64,
-    robustList: 'outside',
-    forTask: () => arch,
-    forThreadInfo: () => arch,
-    cannotRun: () => undefined,
-    writeThreadExtras: () => undefined,
-    restartRules: RESTART_RULES,
-    fixSyscallRestart,
+    ...singleAbi(() => arch, syscallAbi, fixSyscallRestart),
 
     missingCpuFeatures: (ti) => missingFacilities(ti, probe),
     // CRIU's s390 cpuinfo image: AT_HWCAP and AT_HWCAP2 of the dumping machine, all 64 bits each.
