@@ -7,6 +7,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { withoutNodeNoise } from '../helpers/node-noise.js';
 
 const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
 
@@ -17,11 +18,11 @@ async function runDemo(env: Record<string, string> = {}): Promise<Run> {
     const { stdout, stderr } = await promisify(execFile)(process.execPath, [cli, 'demo'], {
       timeout: 60_000, env: { ...process.env, ...env },
     });
-    return { code: 0, stdout, stderr };
+    return { code: 0, stdout, stderr: withoutNodeNoise(stderr) };
   } catch (e) {
     const err = e as { code?: number; stdout?: string; stderr?: string };
     if (typeof err.code !== 'number') throw e;
-    return { code: err.code, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
+    return { code: err.code, stdout: err.stdout ?? '', stderr: withoutNodeNoise(err.stderr ?? '') };
   }
 }
 

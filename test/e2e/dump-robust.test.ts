@@ -7,6 +7,7 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { repoRoot } from '../helpers/paths.js';
 import { startTarget, type Target } from '../helpers/dump-target.js';
+import { withoutNodeNoise } from '../helpers/node-noise.js';
 import { dump, type DumpEvent } from '../../src/dump/index.js';
 import * as sys from '../../src/sys/index.js';
 
@@ -52,7 +53,7 @@ test('dump-state notices a register changed behind its back (general and vector)
 test('dump of a PID that does not exist is one clear line', () => {
   const r = spawnSync(process.execPath, [cli, 'dump', '-t', '4000000', '-D', '/tmp/cryo-never'], { encoding: 'utf8' });
   assert.equal(r.status, 1);
-  assert.equal(r.stderr, 'cryo: no process 4000000\n');
+  assert.equal(withoutNodeNoise(r.stderr), 'cryo: no process 4000000\n');
 });
 
 test('a dump that fails after injecting leaves the task as it was', (ctx) => {
@@ -63,7 +64,7 @@ test('a dump that fails after injecting leaves the task as it was', (ctx) => {
       encoding: 'utf8', env: { ...process.env, CRYO_FAULT: 'dump:scratch' },
     });
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /^cryo: fault injected at dump step 'scratch' \(CRYO_FAULT=dump:scratch\)\n$/);
+    assert.match(withoutNodeNoise(r.stderr), /^cryo: fault injected at dump step 'scratch' \(CRYO_FAULT=dump:scratch\)\n$/);
     assert.equal(readFileSync(`/proc/${t.pid}/maps`, 'utf8'), maps, 'no scratch page left');
     assert.equal(tracer(t.pid), 0, 'detached');
     assert.equal(finishChecked(t, ctx), 'PASS');
@@ -116,7 +117,7 @@ test('cryo dump -o LOG on a full disk (/dev/full): one line, the task unharmed',
     const maps = readFileSync(`/proc/${t.pid}/maps`, 'utf8');
     const r = spawnSync(process.execPath, [cli, 'dump', '-vv', '-o', '/dev/full', '-t', String(t.pid), '-D', path.join(t.dir, 'img')], { encoding: 'utf8' });
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /^cryo: the dump's event callback failed: ENOSPC[^\n]*\n$/);
+    assert.match(withoutNodeNoise(r.stderr), /^cryo: the dump's event callback failed: ENOSPC[^\n]*\n$/);
     assert.equal(readFileSync(`/proc/${t.pid}/maps`, 'utf8'), maps);
     assert.equal(tracer(t.pid), 0);
     assert.equal(finishChecked(t, ctx), 'PASS');
@@ -156,7 +157,7 @@ test('--leave-running: the images are written and the task runs on unharmed', (c
   const t = startTarget('dump-state');
   try {
     const r = spawnSync(process.execPath, [cli, 'dump', '--leave-running', '-t', String(t.pid), '-D', path.join(t.dir, 'img')], { encoding: 'utf8' });
-    assert.equal(r.stderr, '');
+    assert.equal(withoutNodeNoise(r.stderr), '');
     assert.equal(r.status, 0);
     assert.equal(tracer(t.pid), 0);
     assert.equal(finishChecked(t, ctx), 'PASS');
@@ -170,7 +171,7 @@ test('--leave-running dump of a large process (many batches of vmsplices): its m
   try {
     const maps = readFileSync(`/proc/${t.pid}/maps`, 'utf8');
     const r = spawnSync(process.execPath, [cli, 'dump', '--leave-running', '-t', String(t.pid), '-D', path.join(t.dir, 'img')], { encoding: 'utf8' });
-    assert.equal(r.stderr, '');
+    assert.equal(withoutNodeNoise(r.stderr), '');
     assert.equal(r.status, 0);
     assert.equal(readFileSync(`/proc/${t.pid}/maps`, 'utf8'), maps, 'no scratch page, batch runner or other area left');
     assert.ok(!readdirSync(`/proc/${t.pid}/fd`).some((fd) => Number(fd) > 2 && readlinkSync(`/proc/${t.pid}/fd/${fd}`).startsWith('pipe:')), 'no pipe left');

@@ -3,9 +3,12 @@
 import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { withoutNodeNoise } from './node-noise.js';
 
 export const cryoCli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js');
 
+/** Runs `cryo ARGS`; its stderr is cryo's own (without Node's notes, see node-noise.ts). */
 export function runCryo(args: string[], input?: Buffer | string): SpawnSyncReturns<Buffer> {
-  return spawnSync(process.execPath, [cryoCli, ...args], { input, maxBuffer: 1 << 28 });
+  const r = spawnSync(process.execPath, [cryoCli, ...args], { input, maxBuffer: 1 << 28 });
+  return r.stderr ? { ...r, stderr: Buffer.from(withoutNodeNoise(r.stderr)) } : r;
 }

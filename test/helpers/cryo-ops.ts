@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { dump, type DumpOptions } from '../../src/dump/index.js';
 import { restore, type RestoreOptions } from '../../src/restore/index.js';
 import { __WALL, waitpid } from '../../src/sys/index.js';
+import { withoutNodeNoise } from './node-noise.js';
 
 export const viaCli = process.env.CRYO_TEST_CLI === '1';
 /** dist/cryo.mjs, from dist/test/helpers. */
@@ -16,7 +17,7 @@ const cliBundle = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..
 /** Runs `cryo ARGS`; throws its error line (what the library call would have thrown) when it fails. */
 function cryoCli(args: string[]): void {
   const r = spawnSync(process.execPath, [cliBundle, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  if (r.status !== 0) throw new Error(`cryo ${args[0]}: ${(r.stderr || r.stdout || `exit ${r.status ?? r.signal}`).trim()}`);
+  if (r.status !== 0) throw new Error(`cryo ${args[0]}: ${(withoutNodeNoise(r.stderr) || r.stdout || `exit ${r.status ?? r.signal}`).trim()}`);
 }
 
 /** Dumps as dump() does; through the CLI the dumped child is reaped here (dump() reaps it itself). */
