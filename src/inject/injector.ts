@@ -158,12 +158,24 @@ export class Injector {
     // Where a single step does not stop right after the syscall instruction (ppc64: no trace
     // interrupt for `sc`), the call runs from its entry stop to its exit stop instead.
     const step = abi.stepBySyscallStops ? syscallStep : singleStep;
+    let early = 0;
+    let after: Buffer | undefined;
     for (let stops = abi.stepBySyscallStops ? 2 : 1; stops > 0; stops--) {
       step(this.pid);
       for (;;) {
         const st = this.waitStep().status;
         const sig = stopSig(st) & 0x7f; // syscall stops are SIGTRAP | 0x80 with PTRACE_O_TRACESYSGOOD
-        if (sig === SIGTRAP && ptraceEvent(st) === 0) break;
+        if (sig === SIGTRAP && ptraceEvent(st) === 0) {
+          if (stops > 1) break;
+          after = getAbiRegs(this.pid, this.arch, abi);
+          if (stopSig(st) !== SIGTRAP || abi.ip(after) !== site) break;
+          // A trap left pending before the step (s390x: a fork child inherits its parent's PER
+          // single-step trap) stops the task before the instruction ran: its registers still hold
+          // the arguments, not a result. Discard it and step again.
+          if (++early > 3) throw new InjectError('UNEXPECTED_STOP', `task ${this.pid} keeps stopping with SIGTRAP before the injected ${name}() runs`);
+          step(this.pid);
+          continue;
+        }
         // A group-stop or event stop on the way (SIGSTOP sent meanwhile): step on, keep it for later.
         if (ptraceEvent(st) !== 0) {
           step(this.pid);
@@ -172,7 +184,7 @@ export class Injector {
         throw new InjectError('UNEXPECTED_STOP', `task ${this.pid} ${describeStatus(st)} instead of finishing the injected ${name}()`);
       }
     }
-    return abi.result(getAbiRegs(this.pid, this.arch, abi));
+    return abi.result(after ?? getAbiRegs(this.pid, this.arch, abi));
   }
 
   /**
