@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { MessageValue } from '../../src/images/value.js';
 import { editImage } from '../helpers/restore-env.js';
 import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
+import { HOST_LITTLE_ENDIAN, writeU32 } from '../../src/sys/index.js';
 
 const all: Dumped[] = [];
 after(() => all.forEach(cleanupDumped));
@@ -39,8 +40,11 @@ test('interval timers and POSIX timers: remaining time, interval, signal, value'
   }));
   assert.match(out, /^FAIL: ITIMER_PROF interval 11\.000000, want 10/);
   const sival = await restoreAndFinish(d, editCore(d, (tc) => {
+    // The program sets sival_int: the first four bytes of the union, the high half of sival_ptr on big-endian.
+    const shift = HOST_LITTLE_ENDIAN ? 0n : 32n;
     const posix = (tc.timers as MessageValue).posix as MessageValue[];
-    posix.find((t) => BigInt(t.sival_ptr as bigint) === 0x1234n)!.sival_ptr = 0x4321n;
+    const a = posix.find((t) => ((BigInt(t.sival_ptr as bigint) >> shift) & 0xffffffffn) === 0x1234n)!;
+    a.sival_ptr = BigInt(a.sival_ptr as bigint) & ~(0xffffffffn << shift) | (0x4321n << shift);
   }));
   assert.match(sival, /^FAIL: timer A delivered sival 0x4321, want 0x1234/);
 });
@@ -77,7 +81,7 @@ test('seccomp: a filter that makes getppid() fail with ENOMSG, restored last', a
   const out = await restoreAndFinish(d, (dir) => editImage(dir, 'seccomp.img', ([s]) => {
     const f = (s!.seccomp_filters as MessageValue[])[0]!;
     const prog = Buffer.from(f.filter as Buffer);
-    prog.writeUInt32LE(0x50000 | 43, 2 * 8 + 4); // the RET ERRNO instruction's k: EIDRM
+    writeU32(prog, 0x50000 | 43, 2 * 8 + 4); // the RET ERRNO instruction's k (host order): EIDRM
     f.filter = prog;
   }));
   assert.match(out, /^FAIL: getppid\(\) gave -1 errno 43 .*want -1 errno 42/);

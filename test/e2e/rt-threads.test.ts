@@ -14,6 +14,7 @@ import { restore } from '../../src/restore/index.js';
 import { editImage, nothingLeftBehind } from '../helpers/restore-env.js';
 import { cleanupDumped, imagesCopy, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
 import { startTarget } from '../helpers/dump-target.js';
+import { HOST_LITTLE_ENDIAN } from '../../src/sys/index.js';
 
 const PAGE = 4096n;
 const SIGUSR2_BIT = 1n << 11n;
@@ -66,8 +67,8 @@ test('threads: TIDs, names, TLS, masks, altstack, pending signal, cond/futex wai
   assert.equal(await restoreAndFinish(d), 'PASS');
   assert.equal(await restoreAndFinish(d), 'PASS', 'the same images restore twice');
 
-  // A TLS value changed in the pages: the futex waiter notices once woken.
-  assert.match(await restoreAndFinish(d, (dir) => flipByte(dir, d!.pid, BigInt(r.tls!))),
+  // A TLS value changed in the pages (the low byte of the uint64_t, last on big-endian): the futex waiter notices once woken.
+  assert.match(await restoreAndFinish(d, (dir) => flipByte(dir, d!.pid, BigInt(r.tls!) + (HOST_LITTLE_ENDIAN ? 0n : 7n))),
     /^FAIL: rt-futex: tls_id 0xfd, want 0xf2/);
   // A thread's name changed in its core.
   assert.match(await restoreAndFinish(d, (dir) => editImage(dir, `core-${r.own}.img`, (e) => { threadCore(e).comm = 'rt-renamed'; })),
