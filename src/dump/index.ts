@@ -7,14 +7,16 @@
  * Whatever fails (the event callback included), and on abort (opts.signal), the task is left
  * exactly as it was and detached. CRYO_FAULT (src/fault.ts) injects failures for the tests of that.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync, symlinkSync } from 'node:fs';
+import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:os';
 import { hostArch } from '../arch/index.js';
 import { UndoList, InjectError } from '../inject/index.js';
 import { ProcReadError, readStatus, readComm, readLocks } from '../proc/index.js';
 import { SysError, WaitError, __WALL, kill, ptrace, waitpid } from '../sys/index.js';
-import { type MessageValue } from '../images/index.js';
+import { type MessageValue, PARENT_LINK, recordParentHashes } from '../images/index.js';
+import { Tracking, takeTracking } from './mem-track.js';
 import { DumpError } from '../shared/dump-error.js';
 import type { DumpEvent, DumpResult } from './events.js';
 import { ImageSet } from './image-set.js';
@@ -47,6 +49,15 @@ export interface DumpOptions {
   external?: readonly string[];
   /** Unix sockets whose peer is outside the dump are dumped (datagram sockets to a named peer, reconnected at restore), as CRIU's --ext-unix-sk. */
   extUnixSk?: boolean;
+  /**
+   * A pre-dump: the task's state is written and it runs on (leaveRunning), and from now on cryo
+   * tracks the pages it writes, so that a later dump with prevImagesDir writes only those.
+   */
+  preDump?: boolean;
+  /** The dump this one builds on (CRIU's --prev-images-dir; relative paths are relative to `dir`): pages unchanged since are left to it. */
+  prevImagesDir?: string;
+  /** Go on tracking written pages after this dump (CRIU's --track-mem); takes effect with leaveRunning. */
+  trackMem?: boolean;
   /** Aborts the dump: the task is restored as it was and detached, dump() throws DumpError ABORTED. */
   signal?: AbortSignal;
   onEvent?: (e: DumpEvent) => void;
@@ -127,6 +138,14 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
   } catch (e) {
     throw asDumpError(e, pid);
   }
+  const leaveRunning = (opts.leaveRunning ?? false) || (opts.preDump ?? false);
+  const continueTracking = (opts.preDump ?? false) || ((opts.trackMem ?? false) && leaveRunning);
+  let parentDir: string | undefined;
+  if (opts.prevImagesDir !== undefined) {
+    parentDir = path.resolve(opts.dir, opts.prevImagesDir);
+    if (!existsSync(parentDir)) throw new DumpError('FAILED', `--prev-images-dir ${opts.prevImagesDir}: ${parentDir} does not exist (the path is relative to the images directory, as CRIU's)`);
+  }
+  const tracking = parentDir !== undefined ? takeTracking(parentDir, pid) : continueTracking ? new Tracking(undefined, undefined) : undefined;
   const arch = await hostArch();
   const images = new ImageSet(opts.dir, emit);
   const undo = new UndoList();
@@ -142,6 +161,7 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
   try {
     await step('seize');
     members = freezeTree(pid, seized, stopped);
+    tracking?.adopt();
     files.treeTids = new Set(members.flatMap((m) => m.tids));
     const frozenAt = performance.now();
     const filesOwner = checkTree(members, opts.shellJob ?? false);
@@ -153,18 +173,19 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
     const procs: DumpedProcess[] = [];
     let memTime = 0;
     let memWriteTime = 0;
-    const pageStats = { scanned: 0, written: 0 };
+    const pageStats = { scanned: 0, written: 0, skippedParent: 0 };
     const coreIds = new Map(live.map((m, i) => [m.pid, i + 2]));
     for (const [i, m] of live.entries()) {
       // A process sharing its parent's descriptor table (CLONE_FILES) names that table's id and has no fdinfo of its own.
       const owner = filesOwner.get(m.pid);
       const filesId = owner === undefined ? undefined : coreIds.get(owner)!;
-      const p = await collectProcess(m, { arch, images, undo, files, emit, step, checkpoint, pagesId: i + 1, coreId: i + 2, filesId });
+      const p = await collectProcess(m, { arch, images, undo, files, emit, step, checkpoint, pagesId: i + 1, coreId: i + 2, filesId, tracking, parentDir, continueTracking });
       procs.push(p);
       memTime += p.memTime;
       memWriteTime += p.memWriteTime;
       pageStats.scanned += p.pages.scanned;
       pageStats.written += p.pages.written;
+      pageStats.skippedParent += p.pages.skippedParent;
     }
     pagesWritten = pageStats.written;
     files.treeDumped();
@@ -191,6 +212,7 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
       img_version: 2, fdinfo_per_id: true, root_ids: procs[0]!.rootIds, ns_per_id: true, root_cg_set: 1, lsmtype: hostLsmType(),
       network_lock_method: 0, plugins_entry: {}, dump_criu_run_id: randomUUID(),
     }]);
+    if (parentDir !== undefined) linkParent(opts.dir, parentDir, opts.prevImagesDir!);
     const t3 = performance.now();
     const us = (a: number, b: number) => Math.round((b - a) * 1000);
     const sh = shpages(files, arch.pageSize);
@@ -199,13 +221,14 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
         freezing_time: us(t0, frozenAt), frozen_time: us(frozenAt, t3),
         // Pages move from the task and into the image in one pass: the time in writes is memwrite's, the rest memdump's.
         memdump_time: Math.round((memTime - memWriteTime) * 1000), memwrite_time: Math.round(memWriteTime * 1000),
-        pages_scanned: BigInt(pageStats.scanned), pages_skipped_parent: 0n, pages_written: BigInt(pageStats.written), irmap_resolve: 0, pages_lazy: 0n,
-        shpages_scanned: sh.scanned, shpages_skipped_parent: 0n, shpages_written: sh.written,
+        pages_scanned: BigInt(pageStats.scanned), pages_skipped_parent: BigInt(pageStats.skippedParent), pages_written: BigInt(pageStats.written), irmap_resolve: 0, pages_lazy: 0n,
+        shpages_scanned: sh.scanned, shpages_skipped_parent: BigInt(pageStats.skippedParent), shpages_written: sh.written,
       },
     }]);
     await checkpoint();
   } catch (e) {
     const err = asDumpError(e, pid);
+    tracking?.end();
     faultsOff();
     events.silence();
     if (seized.size > 0) {
@@ -222,6 +245,15 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
   events.silence();
   emit({ type: 'stage', stage: 'undo' });
   const failures = undo.run();
+  // The chain goes on (a new holder keeps the tracking) or ends here (the kernel removes it).
+  let trackError: unknown;
+  try {
+    if (tracking && continueTracking && failures.length === 0) tracking.handOver(opts.dir, members.filter((m) => !m.zombie).map((m) => m.pid));
+    else tracking?.end();
+  } catch (e) {
+    tracking?.end();
+    trackError = e;
+  }
   if (failures.length > 0) {
     detachAll(seized, stopped);
     throw new DumpError('FAILED', `images of task ${pid} are written, but undoing cryo's changes failed: ${failures.join('; ')}`);
@@ -233,10 +265,11 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
     detachAll(seized, stopped);
     throw late;
   }
-  if (opts.leaveRunning) {
+  if (leaveRunning) {
     emit({ type: 'stage', stage: 'detach' });
     const left = files.finish(true);
     detachAll(seized, stopped);
+    if (trackError !== undefined) throw new DumpError('FAILED', `images of task ${pid} are written, but tracking its memory for the next dump failed (${(trackError as Error).message}); it runs on untracked`);
     if (left.length > 0) throw new DumpError('FAILED', `images of task ${pid} are written, but giving its descriptors back failed: ${left.join('; ')}`);
   } else {
     emit({ type: 'stage', stage: 'kill' });
@@ -244,7 +277,15 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
     // Sockets held in TCP repair close silently now that the tasks are gone (as CRIU leaves them).
     files.finish(false);
   }
-  return { pid, dir: opts.dir, images: [...images.written], pagesWritten, leftRunning: !!opts.leaveRunning };
+  return { pid, dir: opts.dir, images: [...images.written], pagesWritten, leftRunning: leaveRunning };
+}
+
+/** CRIU's `parent` link (to the path as given, relative to the images directory) and the parent's image hashes. */
+function linkParent(dir: string, parent: string, given: string): void {
+  const link = path.join(dir, PARENT_LINK);
+  rmSync(link, { force: true });
+  symlinkSync(given, link);
+  recordParentHashes(dir, parent, given);
 }
 
 /**

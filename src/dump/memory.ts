@@ -8,13 +8,14 @@
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { procPath } from '../proc/index.js';
 import { processVmReadv } from '../sys/index.js';
-import { PE_LAZY, PE_PRESENT, createImageFile } from '../images/index.js';
+import { PE_LAZY, PE_PARENT, PE_PRESENT, createImageFile } from '../images/index.js';
 import { PagemapRecorder } from '../images/pages.js';
 import { reportProgress } from '../progress.js';
 import { DumpError } from '../shared/dump-error.js';
 import { S, canBeLazy, isPrivate, type DumpVma } from './vmas.js';
 import { PageScanner, type Run } from './page-scanner.js';
 import { scanGroups } from './page-runs.js';
+import type { Range } from './mem-track.js';
 import { SpliceMover, vmspliceMinBytes, type PageInjection } from './splice-mover.js';
 
 
@@ -36,6 +37,8 @@ function readMemory(pid: number, memFd: () => number, addr: bigint, into: Buffer
 export interface PagesResult {
   scanned: number;
   written: number;
+  /** Pages left to the parent dump (PE_PARENT): unchanged since it. */
+  skippedParent: number;
   /** Milliseconds spent writing pages into the image (stats-dump's memwrite_time). */
   writeMs: number;
 }
@@ -45,14 +48,14 @@ export interface PagesResult {
  * `injection`, readable pages move by injected vmsplice (see SpliceMover); others (and all without
  * it) by process_vm_readv or /proc/PID/mem into a buffer written to the file.
  */
-export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: number, pagemapFile: string, pagesFile: string, pagesId: number, sp: bigint, injection?: PageInjection): PagesResult {
+export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: number, pagemapFile: string, pagesFile: string, pagesId: number, sp: bigint, injection?: PageInjection, inParent: readonly Range[] = []): PagesResult {
   const pagemap = new PagemapRecorder(pagemapFile, pagesId, pageSize);
   const outFd = createImageFile(pagesFile);
   const scanner = new PageScanner(pid, pageSize);
   const page = BigInt(pageSize);
   let memfd = -1;
   const memFd = () => (memfd >= 0 ? memfd : (memfd = openSync(procPath(pid, 'mem'), 'r')));
-  const res: PagesResult = { scanned: 0, written: 0, writeMs: 0 };
+  const res: PagesResult = { scanned: 0, written: 0, skippedParent: 0, writeMs: 0 };
   const chunkPages = Math.max(1, (1 << 20) / pageSize);
   let buf: Buffer | undefined;
   let pipe: SpliceMover | undefined;
@@ -72,23 +75,44 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
     batchBytes = 0;
   };
   try {
+    const pagemapParent: Run[] = [];
     // Find every run first (cheap with PAGEMAP_SCAN): the total is what progress counts against.
     const todo: { d: DumpVma; runs: Run[] }[] = [];
     for (const { d, runs: all } of scanGroups(scanner, vmas.filter(isPrivate), page)) {
       const filePrivate = (d.status & S.FILE_PRIVATE) !== 0;
       res.scanned += Number((d.vma.end - d.vma.start) / page);
       // File pages of a private file mapping are not copied-on-write: the file has them.
-      const runs = filePrivate ? all.filter((r) => !r.file) : all;
-      for (const r of runs) totalBytes += r.pages * pageSize;
+      const kept = filePrivate ? all.filter((r) => !r.file) : all;
+      // Pages unchanged since the parent dump are recorded as its (PE_PARENT), without bytes.
+      const runs: Run[] = [];
+      for (const r of kept) {
+        for (const piece of splitByRanges(r, inParent, page)) {
+          if (piece.inParent) {
+            pagemapParent.push(piece.run);
+            res.skippedParent += piece.run.pages;
+          } else {
+            runs.push(piece.run);
+            totalBytes += piece.run.pages * pageSize;
+          }
+        }
+      }
       todo.push({ d, runs });
     }
     // A few pages are read quicker than a pipe is set up in the task (pipe2, pidfd_getfd, close).
     if (injection && totalBytes >= vmspliceMinBytes() && process.env.CRYO_NO_VMSPLICE !== '1') pipe = new SpliceMover(injection, outFd, pageSize);
     reportProgress('dump', 0, totalBytes);
+    let nextParent = 0;
+    const parentRunsBefore = (addr: bigint) => {
+      for (; nextParent < pagemapParent.length && pagemapParent[nextParent]!.start < addr; nextParent++) {
+        const r = pagemapParent[nextParent]!;
+        pagemap.add(r.start, r.pages, PE_PARENT);
+      }
+    };
     for (const { d, runs } of todo) {
       const lazy = canBeLazy(d);
       const spliced = pipe !== undefined && d.vma.read;
       for (const run of runs) {
+        parentRunsBefore(run.start);
         // The page under the stack pointer is never lazy (CRIU: is_stack), the rest of a lazy VMA is.
         const runEnd = run.start + BigInt(run.pages) * page;
         const flags = lazy ? PE_PRESENT | PE_LAZY : PE_PRESENT;
@@ -128,6 +152,7 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
         res.written += run.pages;
       }
     }
+    parentRunsBefore(1n << 64n);
     flushBatch();
     res.writeMs += pipe?.writeMs ?? 0;
   } finally {
@@ -141,4 +166,32 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
     }
   }
   return res;
+}
+
+/** `run` cut into pieces inside and outside `ranges` (sorted, not overlapping). */
+export function splitByRanges(run: Run, ranges: readonly Range[], page: bigint): { run: Run; inParent: boolean }[] {
+  const out: { run: Run; inParent: boolean }[] = [];
+  const end = run.start + BigInt(run.pages) * page;
+  const piece = (s: bigint, e: bigint, inParent: boolean) => {
+    if (e > s) out.push({ run: { start: s, pages: Number((e - s) / page), file: run.file }, inParent });
+  };
+  // First range ending after the run's start.
+  let lo = 0;
+  let hi = ranges.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (ranges[mid]!.end <= run.start) lo = mid + 1;
+    else hi = mid;
+  }
+  let at = run.start;
+  for (let k = lo; k < ranges.length && ranges[k]!.start < end; k++) {
+    const r = ranges[k]!;
+    const s = r.start > at ? r.start : at;
+    const e = r.end < end ? r.end : end;
+    piece(at, s, false);
+    piece(s, e, true);
+    at = e;
+  }
+  piece(at, end, false);
+  return out;
 }

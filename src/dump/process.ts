@@ -1,6 +1,6 @@
 // One frozen process of a dump: everything read of it (from outside, by injection, its pages and
 // descriptors) and its core, mm, fs and ids images.
-import { closeSync, statSync } from 'node:fs';
+import { closeSync, openSync, statSync } from 'node:fs';
 import type { Arch } from '../arch/types.js';
 import { Injector, mapScratch, type UndoList } from '../inject/index.js';
 import {
@@ -14,7 +14,8 @@ import type { ImageSet } from './image-set.js';
 import { readQueuedSignals, readRlimits } from './task-state.js';
 import { readThread, readThreadOutside, threadInjectors, type ThreadState } from './threads.js';
 import { readInjectedState } from './injected-state.js';
-import { collectVmas } from './vmas.js';
+import { collectVmas, type DumpVma } from './vmas.js';
+import { parentPageRanges, unchangedRanges, type Range, type Tracking } from './mem-track.js';
 import { dumpPages } from './memory.js';
 import { mmEntry } from './mm-image.js';
 import { dumpFds, type FileTable } from './files.js';
@@ -39,6 +40,12 @@ export interface CollectCtx {
   coreId: number;
   /** The files_id of the table it shares with its parent (CLONE_FILES); undefined: its own. */
   filesId?: number;
+  /** Memory tracking of a chain of dumps (pre-dump, --prev-images-dir), if any. */
+  tracking?: Tracking;
+  /** The parent dump's directory (--prev-images-dir). */
+  parentDir?: string;
+  /** Track writes from now on (pre-dump, or --track-mem with --leave-running). */
+  continueTracking?: boolean;
 }
 
 /** What one live process of the tree contributes to the images. */
@@ -51,7 +58,7 @@ export interface DumpedProcess {
   ids: MessageValue;
   rootIds: MessageValue;
   fdinfos: MessageValue[];
-  pages: { scanned: number; written: number };
+  pages: { scanned: number; written: number; skippedParent: number };
   memTime: number;
   memWriteTime: number;
 }
@@ -102,7 +109,8 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   const ti = main.threadInfo;
   const { sp } = arch.threadPointers(ti);
   const t1 = performance.now();
-  const pages = dumpPages(pid, vmas, arch.pageSize, images.path('pagemap', pid), images.path('pages', c.pagesId), c.pagesId, sp, { inj, scratch, undo, maps: smaps });
+  const inParent = trackWrites(pid, inj, vmas, arch.pageSize, c);
+  const pages = dumpPages(pid, vmas, arch.pageSize, images.path('pagemap', pid), images.path('pages', c.pagesId), c.pagesId, sp, { inj, scratch, undo, maps: smaps }, inParent);
   images.record(images.path('pagemap', pid));
   images.record(images.path('pages', c.pagesId));
   const t2 = performance.now();
@@ -141,7 +149,7 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
     pid, threads, tc, ids: taskIds, rootIds, fdinfos,
     mm: mmEntry(pid, stat, injected.brk, exeId, vmas, injected.dumpable, injected.thpDisabled, arch.wordSize),
     fs: { cwd_id: cwdId, root_id: rootId, umask: status.umask ?? 0o22 },
-    pages: { scanned: pages.scanned, written: pages.written },
+    pages: { scanned: pages.scanned, written: pages.written, skippedParent: pages.skippedParent },
     memTime: t2 - t1,
     memWriteTime: pages.writeMs,
   };
@@ -159,6 +167,24 @@ export function writeProcess(p: DumpedProcess, images: ImageSet, arch: Arch): vo
   images.write('mm', p.pid, 'MM', [p.mm]);
   images.write('fs', p.pid, 'FS', [p.fs]);
   images.write('ids', p.pid, 'IDS', [p.ids]);
+}
+
+/**
+ * With a chain's tracking: the pages unchanged since the parent dump (left to it), found and
+ * protected again while the process is frozen; then tracking is extended to its new mappings.
+ */
+function trackWrites(pid: number, inj: Injector, vmas: readonly DumpVma[], pageSize: number, c: CollectCtx): Range[] {
+  const t = c.tracking;
+  if (!t) return [];
+  const pagemapFd = openSync(procPath(pid, 'pagemap'), 'r');
+  try {
+    const written = t.tracked(pid) ? t.writtenSince(pagemapFd, vmas) : new Map<DumpVma, Range[]>();
+    const inParent = c.parentDir !== undefined && written.size > 0 ? unchangedRanges(written, parentPageRanges(c.parentDir, pid, pageSize)) : [];
+    if (c.continueTracking) t.track(pid, inj, pagemapFd, vmas, written);
+    return inParent;
+  } finally {
+    closeSync(pagemapFd);
+  }
 }
 
 /** dev and ino of a path, as the file table keys files. */

@@ -10,6 +10,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { findHole, injectMmap, SyscallBatch, type BatchPlace } from '../inject/index.js';
 import { PageReader } from '../images/pages.js';
+import { PageChain } from '../images/page-chain.js';
 import type { MessageValue } from '../images/value.js';
 import { readMaps, type Vma } from '../proc/index.js';
 import { IOV_MAX, iovecBytes, processVmReadv, processVmWritev, writeU32, writeU64 } from '../sys/index.js';
@@ -374,26 +375,28 @@ function fillPages(ctx: TaskCtx): void {
   const page = dumpPageSize(ctx.img, ctx.arch.pageSize);
   const skip = dumpedVmas(ctx).filter((v) => vmaKind(Number(v.status)) === 'vdso' || vmaKind(Number(v.status)) === 'skip')
     .map((v) => ({ start: big(v.start), end: big(v.end) }));
-  const reader = new PageReader(ctx.img.pagemapFile, undefined, page);
-  // Preflight checked the runs; the pagemap is read again here, so each run is checked again.
+  // The pages of this dump and, for in_parent runs, of the dumps of its chain (preflight checked them).
+  const chain = new PageChain(ctx.img.dir, path.basename(ctx.img.pagemapFile), page);
   const fillable = new FillableRanges(ctx.img);
-  const pagesFile = path.resolve(reader.pagesPath);
   const maxIov = Math.min(IOV_MAX, Math.floor(scratch.size / 16));
   const iov = Buffer.alloc(maxIov * 16);
-  let fd = -1;
+  const fds = new Map<string, number>();
+  let file = '';
   let n = 0;
   let bytes = 0;
   let fileOff = 0;
   let moved = 0;
-  const totalBytes = fileSize(pagesFile);
+  const segments = [...chain.segments()];
+  const totalBytes = segments.reduce((a, s) => a + s.len, 0);
   reportProgress('restore', 0, totalBytes);
   const flush = () => {
     if (n === 0) return;
-    if (fd < 0) fd = openInTask(ctx, pagesFile, O_CLOEXEC, 'the pages image');
+    let fd = fds.get(file);
+    if (fd === undefined) fds.set(file, (fd = openInTask(ctx, file, O_CLOEXEC, 'the pages image')));
     const at = ctx.put(iov.subarray(0, n * 16), 0);
     const got = ctx.call('preadv', fd, at, n, fileOff, 0);
     if (got !== BigInt(bytes)) {
-      throw new RestoreError('FAILED', `${pagesFile} ends early: read ${got} of ${bytes} bytes of pages at byte ${fileOff}`);
+      throw new RestoreError('FAILED', `${file} ends early: read ${got} of ${bytes} bytes of pages at byte ${fileOff}`);
     }
     moved += bytes;
     reportProgress('restore', moved, totalBytes);
@@ -401,18 +404,21 @@ function fillPages(ctx: TaskCtx): void {
     bytes = 0;
   };
   try {
-    for (const run of reader) {
-      if (run.offset < 0) continue; // no contents (PE_PARENT / lazy without data): stays zero
+    for (const seg of segments) {
+      const segFile = path.resolve(seg.file);
       // The kernel's own vdso pages are not written; a run may go on past them into the next
       // mapping (arm64 puts ld.so's data right above the vdso), and those pages are.
-      for (const part of withoutRanges(run.vaddr, run.vaddr + BigInt(run.nrPages * page), skip)) {
+      for (const part of withoutRanges(seg.vaddr, seg.vaddr + BigInt(seg.len), skip)) {
         const total = Number(part.end - part.start);
         if (!fillable.covers(part.start, part.end)) throw outsideFillable(ctx.img, part.start);
         for (let done = 0; done < total;) {
           const len = Math.min(total - done, PREADV_MAX_BYTES);
-          const off = run.offset + Number(part.start - run.vaddr) + done;
-          if (n > 0 && (fileOff + bytes !== off || n === maxIov || bytes + len > PREADV_MAX_BYTES)) flush();
-          if (n === 0) fileOff = off;
+          const off = seg.offset + Number(part.start - seg.vaddr) + done;
+          if (n > 0 && (segFile !== file || fileOff + bytes !== off || n === maxIov || bytes + len > PREADV_MAX_BYTES)) flush();
+          if (n === 0) {
+            fileOff = off;
+            file = segFile;
+          }
           iovecBytes(part.start + BigInt(done), len, iov, n * 16);
           n++;
           bytes += len;
@@ -422,8 +428,7 @@ function fillPages(ctx: TaskCtx): void {
     }
     flush();
   } finally {
-    reader.close();
-    if (fd >= 0) ctx.call('close', fd);
+    for (const fd of fds.values()) ctx.call('close', fd);
   }
 }
 

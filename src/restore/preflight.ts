@@ -2,9 +2,12 @@
 // a process or changes the system; each failure is one RestoreError line.
 
 import { readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
 import type { Arch, ThreadInfo } from '../arch/types.js';
 import type { ImageRecord } from '../arch/regtable.js';
 import { PageReader } from '../images/pages.js';
+import { ChainError, PageChain, checkChain, parentDir } from '../images/page-chain.js';
+import { PE_PARENT } from '../images/flags.js';
 import { readCryoFileStats } from '../images/cryo-image.js';
 import type { MessageValue } from '../images/value.js';
 import { RestoreError } from '../shared/restore-error.js';
@@ -221,10 +224,13 @@ export function checkPages(img: RestoreImages, pageSize: number): void {
     const fillable = new FillableRanges(img);
     let bytes = 0;
     const page = BigInt(pageSize);
+    let inParent = false;
     for (const run of reader) {
       if (!fillable.covers(run.vaddr, run.vaddr + BigInt(run.nrPages) * page)) throw outsideFillable(img, run.vaddr);
       if (run.offset >= 0) bytes = run.offset + run.nrPages * pageSize;
+      if (run.flags & PE_PARENT) inParent = true;
     }
+    if (inParent || parentDir(img.dir) !== undefined) checkPageChain(img, pageSize);
     let size = 0;
     try {
       size = statSync(reader.pagesPath).size;
@@ -236,6 +242,19 @@ export function checkPages(img: RestoreImages, pageSize: number): void {
     }
   } finally {
     reader.close();
+  }
+}
+
+/** A dump of a chain: every parent is there and unaltered, and holds every in_parent page. */
+function checkPageChain(img: RestoreImages, pageSize: number): void {
+  try {
+    checkChain(img.dir);
+    const chain = new PageChain(img.dir, path.basename(img.pagemapFile), pageSize);
+    for (const _ of chain.segments()); // throws at a page no parent has
+    chain.checkSizes();
+  } catch (e) {
+    if (e instanceof ChainError) throw new RestoreError('IMAGE_INCONSISTENT', e.message);
+    throw e;
   }
 }
 

@@ -29,3 +29,4 @@ export { hostCpuid, type HostCpuid, type CpuidRegs } from './cpu.js';
 export {
   HOST_LITTLE_ENDIAN, readU64, writeU64, readU32, writeU32, readI32, writeI32, readU16, writeU16, writeI16, readI64, writeI64, iovecBytes,
 } from './native-endian.js';
+export * from './userfaultfd.js';

@@ -19,8 +19,15 @@ export const PAGE_IS_HUGE = 1 << 6;
 export const PAGE_IS_SOFT_DIRTY = 1 << 7;
 export const PAGE_IS_GUARD = 1 << 8;
 
+/** Write-protect the pages that matched (tracking through a WP_ASYNC userfaultfd). */
+export const PM_SCAN_WP_MATCHING = 1 << 0;
+/** Fail with EPERM rather than scan a VMA not registered for async write-protect tracking. */
+export const PM_SCAN_CHECK_WPASYNC = 1 << 1;
+
 export interface PagemapScanOptions {
   start: bigint;
+  /** PM_SCAN_* flags. */
+  flags?: number;
   end: bigint;
   /** Pages must have all of these categories (after inversion)... */
   categoryMask?: number;
@@ -53,7 +60,7 @@ export function pagemapScan(pagemapFd: number, o: PagemapScanOptions): PagemapSc
   const maxRegions = o.maxRegions ?? 1024;
   const vec = Buffer.alloc(24 * maxRegions); // struct page_region { u64 start, end, categories; }
   const arg = Buffer.alloc(96); // struct pm_scan_arg
-  const fields = [96n, 0n, o.start, o.end, 0n, addressOf(vec), BigInt(maxRegions), BigInt(o.maxPages ?? 0),
+  const fields = [96n, BigInt(o.flags ?? 0), o.start, o.end, 0n, addressOf(vec), BigInt(maxRegions), BigInt(o.maxPages ?? 0),
     BigInt(o.categoryInverted ?? 0), BigInt(o.categoryMask ?? 0), BigInt(o.categoryAnyofMask ?? 0),
     BigInt(o.returnMask ?? 0x1ff)];
   fields.forEach((v, i) => writeU64(arg, v, i * 8));

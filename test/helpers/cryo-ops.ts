@@ -23,14 +23,16 @@ function cryoCli(args: string[]): void {
 /** Dumps as dump() does; through the CLI the dumped child is reaped here (dump() reaps it itself). */
 export async function dumpTask(opts: Omit<DumpOptions, 'onEvent' | 'signal'>): Promise<void> {
   if (!viaCli) { await dump(opts); return; }
-  const args = ['dump', '-t', String(opts.pid), '-D', opts.dir];
+  const args = [opts.preDump ? 'pre-dump' : 'dump', '-t', String(opts.pid), '-D', opts.dir];
+  if (opts.prevImagesDir !== undefined) args.push('--prev-images-dir', opts.prevImagesDir);
+  if (opts.trackMem) args.push('--track-mem');
   if (opts.leaveRunning) args.push('--leave-running');
   if (opts.shellJob) args.push('--shell-job');
   if (opts.tcpEstablished) args.push('--tcp-established');
   if (opts.extUnixSk) args.push('--ext-unix-sk');
   for (const e of opts.external ?? []) args.push('--external', e);
   cryoCli(args);
-  if (!opts.leaveRunning) try { waitpid(opts.pid, __WALL); } catch { /* not our child */ }
+  if (!opts.leaveRunning && !opts.preDump) try { waitpid(opts.pid, __WALL); } catch { /* not our child */ }
 }
 
 /** Restores detached; returns the restored root's PID. */

@@ -1,4 +1,4 @@
-// cryo dump -t PID -D DIR [--leave-running] [--shell-job] [--tcp-established] [--ext-unix-sk] [--external pipe:[INODE]...] [-v...] [-o LOG]: a thin layer over dump().
+// cryo dump|pre-dump -t PID -D DIR [--prev-images-dir PARENT] [--track-mem] [--leave-running] [--shell-job] [--tcp-established] [--ext-unix-sk] [--external pipe:[INODE]...] [-v...] [-o LOG]: a thin layer over dump().
 // Every terminating signal cryo can catch (SIGINT, SIGTERM, SIGHUP, SIGQUIT, ...: ../signals.ts) aborts
 // the dump: the task is put back as it was and cryo exits 1 with one line.
 
@@ -10,9 +10,12 @@ import { dump, DumpError, type DumpEvent } from '../../dump/index.js';
 import { showProgress } from '../progress.js';
 import { catchTerminatingSignals } from '../signals.js';
 
-export const dumpCommand: Command = {
-  ...specs.dump,
-  async run(args) {
+export const dumpCommand: Command = { ...specs.dump, run: (args) => runDump(args, false) };
+/** pre-dump: the same options; the task runs on and its writes are tracked for the next dump of the chain. */
+export const preDumpCommand: Command = { ...specs.preDump, run: (args) => runDump(args, true) };
+
+async function runDump(args: string[], preDump: boolean): Promise<number> {
+  {
     let values;
     try {
       values = parseArgs({
@@ -27,6 +30,8 @@ export const dumpCommand: Command = {
           external: { type: 'string', multiple: true },
           verbose: { type: 'boolean', short: 'v', multiple: true },
           log: { type: 'string', short: 'o' },
+          'prev-images-dir': { type: 'string' },
+          'track-mem': { type: 'boolean' },
         },
         strict: true,
       }).values;
@@ -56,6 +61,7 @@ export const dumpCommand: Command = {
         pid: Number(values.tree), dir: values['images-dir'], leaveRunning: values['leave-running'] ?? false,
         shellJob: values['shell-job'] ?? false, tcpEstablished: values['tcp-established'] ?? false, extUnixSk: values['ext-unix-sk'] ?? false,
         external: values.external ?? [], signal: ac.signal, onEvent,
+        preDump, prevImagesDir: values['prev-images-dir'], trackMem: values['track-mem'] ?? false,
       });
     } catch (e) {
       if (e instanceof DumpError) {
@@ -68,5 +74,5 @@ export const dumpCommand: Command = {
       endSignals();
     }
     return 0;
-  },
-};
+  }
+}

@@ -17,6 +17,7 @@ export const commands: readonly Command[] = [
   lazy(specs.explore, async () => (await import('./explore.js')).exploreCommand),
   lazy(specs.check, async () => (await import('./check.js')).checkCommand),
   lazy(specs.dump, async () => (await import('./dump.js')).dumpCommand),
+  lazy(specs.preDump, async () => (await import('./dump.js')).preDumpCommand),
   lazy(specs.restore, async () => (await import('./restore.js')).restoreCommand),
   lazy(specs.demo, async () => (await import('./demo.js')).demoCommand),
 ];

@@ -1,0 +1,269 @@
+/**
+ * Tracking what a task writes between the dumps of a chain (pre-dump, pre-dump, dump), on kernels
+ * without soft-dirty: a userfaultfd with UFFD_FEATURE_WP_ASYNC registered for write-protect on the
+ * task's private mappings. A write to a protected page is resolved by the kernel itself (it only
+ * clears the page's uffd-wp bit: the task sees no signal and no fault it could notice);
+ * PAGEMAP_SCAN with PM_SCAN_WP_MATCHING reports the written pages and protects them again.
+ *
+ * The userfaultfd must be created in the task (it belongs to the mm of its creator): an injected
+ * userfaultfd(2), copied out with pidfd_getfd and closed in the task again, so the task's descriptor
+ * table is as it was. Between cryo runs a small holder process (`cryo-track`, detached) keeps the
+ * descriptors open; DIR/cryo-track.json names it. When the holder ends (the chain ended, a dump of
+ * the chain failed, the task exited, or someone killed it) the kernel unregisters the mappings and
+ * clears every uffd-wp bit: the task is left exactly as it was.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import {
+  PAGE_IS_WRITTEN, PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING, SysError, UFFD_FEATURE_WP_ASYNC, UFFD_USER_MODE_ONLY,
+  pagemapScan, pidfdGetfd, pidfdOpen, pidfdSendSignal, uffdApi, uffdRegisterWp,
+} from '../sys/index.js';
+import { readStat } from '../proc/index.js';
+import type { Injector } from '../inject/index.js';
+import { DumpError } from '../shared/dump-error.js';
+import { PageReader } from '../images/pages.js';
+import { PE_PARENT } from '../images/flags.js';
+import { isPrivate, S, type DumpVma } from './vmas.js';
+
+export const TRACK_FILE = 'cryo-track.json';
+const O_CLOEXEC = 0o2000000;
+const O_NONBLOCK = 0o4000;
+const SIGKILL = 9;
+
+/** A process as cryo identifies it across runs: its PID and its start time (clock ticks after boot). */
+interface ProcId { pid: number; start: string }
+interface TrackState { holder: ProcId; procs: (ProcId & { fd: number })[] }
+
+/** An address range [start, end). */
+export interface Range { start: bigint; end: bigint }
+
+function startOf(pid: number): string | undefined {
+  try {
+    return String(readStat(pid).starttime);
+  } catch {
+    return undefined;
+  }
+}
+
+const alive = (p: ProcId) => startOf(p.pid) === p.start;
+
+/** The tracking a pre-dump left in `dir`, checked to be alive; throws DumpError naming what is wrong. */
+export function takeTracking(parent: string, pid: number): Tracking {
+  const file = path.join(parent, TRACK_FILE);
+  if (!existsSync(file)) {
+    throw new DumpError('FAILED', `${parent} has no memory tracking to continue (no ${TRACK_FILE}: it is not a pre-dump, its chain ended, or a later dump took it): pre-dump again`);
+  }
+  let state: TrackState;
+  try {
+    state = JSON.parse(readFileSync(file, 'utf8')) as TrackState;
+  } catch (e) {
+    throw new DumpError('FAILED', `${file} is damaged (${(e as Error).message}): pre-dump again`);
+  }
+  const root = state.procs?.[0];
+  if (root === undefined || root.pid !== pid || !alive(root)) throw new DumpError('FAILED', `${parent} is a pre-dump of another process than ${pid}: give the pre-dump of this one`);
+  if (!alive(state.holder)) throw new DumpError('FAILED', `the memory tracking of ${parent} ended (its holder, PID ${state.holder.pid}, is gone): pre-dump again`);
+  return new Tracking(state, file);
+}
+
+/** The tracking of one dump of a chain: the previous holder's descriptors, and those made now. */
+export class Tracking {
+  /** cryo's copies of each process's userfaultfd, by PID. */
+  private readonly fds = new Map<number, number>();
+  private holderFd = -1;
+
+  constructor(private readonly prev: TrackState | undefined, private readonly prevFile: string | undefined) {}
+
+  /**
+   * Called with the task frozen: the previous holder's descriptors are copied, and its state file
+   * is retired (a second dump against the same parent would see pages protected again by this one).
+   */
+  adopt(): void {
+    if (!this.prev) return;
+    this.holderFd = pidfdOpen(this.prev.holder.pid);
+    if (!alive(this.prev.holder)) throw new DumpError('FAILED', `the memory tracking of the parent ended during the dump: pre-dump again`);
+    renameSync(this.prevFile!, `${this.prevFile!}.used`);
+    for (const p of this.prev.procs) {
+      if (!alive(p)) continue;
+      this.fds.set(p.pid, pidfdGetfd(this.holderFd, p.fd));
+    }
+  }
+
+  /** Whether `pid`'s pages were tracked since the parent dump. */
+  tracked(pid: number): boolean {
+    return this.prev !== undefined && this.fds.has(pid);
+  }
+
+  /**
+   * The written pages of each tracked private VMA of a frozen process since the parent dump, all
+   * protected again by the same scan. Undefined for a VMA not tracked (new, moved, or registered
+   * by the task's own userfaultfd): all its pages count as written.
+   */
+  writtenSince(pagemapFd: number, vmas: readonly DumpVma[]): Map<DumpVma, Range[]> {
+    const out = new Map<DumpVma, Range[]>();
+    for (const d of vmas) {
+      if (!isTrackable(d) || !(d.vma.smaps?.vmFlags ?? []).includes('uw')) continue;
+      const written: Range[] = [];
+      try {
+        for (let at = d.vma.start; at < d.vma.end;) {
+          const r = pagemapScan(pagemapFd, { start: at, end: d.vma.end, flags: PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, categoryMask: PAGE_IS_WRITTEN, returnMask: PAGE_IS_WRITTEN });
+          for (const g of r.regions) written.push({ start: g.start, end: g.end });
+          if (r.walkEnd <= at) break;
+          at = r.walkEnd;
+        }
+      } catch (e) {
+        if (e instanceof SysError && e.code === 'EPERM') continue; // not async WP tracking: not ours
+        throw e;
+      }
+      out.set(d, written);
+    }
+    return out;
+  }
+
+  /**
+   * Starts (or extends) tracking of a frozen process: its userfaultfd (made in the task the first
+   * time) is registered on every private VMA not tracked yet, whose pages are then protected.
+   */
+  track(pid: number, inj: Injector, pagemapFd: number, vmas: readonly DumpVma[], already: ReadonlyMap<DumpVma, Range[]>): void {
+    let fd = this.fds.get(pid);
+    if (fd === undefined) {
+      const inTask = Number(inj.call('userfaultfd', O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY));
+      const pidfd = pidfdOpen(pid);
+      try {
+        fd = pidfdGetfd(pidfd, inTask);
+      } finally {
+        closeSync(pidfd);
+        inj.call('close', inTask);
+      }
+      this.fds.set(pid, fd);
+      try {
+        uffdApi(fd, UFFD_FEATURE_WP_ASYNC);
+      } catch (e) {
+        if (e instanceof SysError && e.code === 'EINVAL') throw new DumpError('UNSUPPORTED', 'this kernel has no UFFD_FEATURE_WP_ASYNC (Linux 6.7+) and no soft-dirty: it cannot track the memory a task writes; dump without pre-dump');
+        throw e;
+      }
+    }
+    for (const d of vmas) {
+      if (!isTrackable(d) || already.has(d)) continue;
+      try {
+        uffdRegisterWp(fd, d.vma.start, d.vma.end - d.vma.start);
+      } catch (e) {
+        // EBUSY: the task's own userfaultfd has it; EINVAL: a kind that cannot be tracked. Its
+        // pages are dumped whole each time.
+        if (e instanceof SysError && (e.code === 'EBUSY' || e.code === 'EINVAL' || e.code === 'EPERM')) continue;
+        throw e;
+      }
+      // Registering protects nothing yet: every present page is "written"; protect them all.
+      for (let at = d.vma.start; at < d.vma.end;) {
+        const r = pagemapScan(pagemapFd, { start: at, end: d.vma.end, flags: PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC, categoryMask: PAGE_IS_WRITTEN, returnMask: PAGE_IS_WRITTEN, maxRegions: 1024 });
+        if (r.walkEnd <= at) break;
+        at = r.walkEnd;
+      }
+    }
+  }
+
+  /**
+   * After a successful dump that goes on tracking: a new holder takes every descriptor, `dir`
+   * records it, and the previous holder ends.
+   */
+  handOver(dir: string, procs: readonly number[]): void {
+    const kept = procs.filter((p) => this.fds.has(p));
+    const fds = kept.map((p) => this.fds.get(p)!);
+    const child = spawn(process.execPath, ['-e', HOLDER, ...kept.map((p) => `${p}:${startOf(p)}`)], {
+      detached: true, cwd: '/', stdio: ['ignore', 'ignore', 'ignore', ...fds], env: {},
+    });
+    child.unref();
+    const holder = { pid: child.pid!, start: startOf(child.pid!) ?? '' };
+    const state: TrackState = { holder, procs: kept.map((p, i) => ({ pid: p, start: startOf(p) ?? '', fd: 3 + i })) };
+    writeFileSync(path.join(dir, TRACK_FILE), JSON.stringify(state, null, 1) + '\n', { mode: 0o600 });
+    this.endPrevious();
+    this.closeCopies();
+  }
+
+  /** The chain ends (or this dump failed): every descriptor is closed, so the kernel removes the tracking. */
+  end(): void {
+    this.endPrevious();
+    this.closeCopies();
+  }
+
+  private endPrevious(): void {
+    if (this.holderFd < 0) return;
+    try {
+      pidfdSendSignal(this.holderFd, SIGKILL);
+    } catch { /* gone already */ }
+    closeSync(this.holderFd);
+    this.holderFd = -1;
+  }
+
+  private closeCopies(): void {
+    for (const fd of this.fds.values()) closeSync(fd);
+    this.fds.clear();
+  }
+}
+
+/** Private mappings whose pages a dump writes (the vDSO and friends are the kernel's). */
+function isTrackable(d: DumpVma): boolean {
+  return isPrivate(d) && (d.status & (S.VDSO | S.VVAR | S.VSYSCALL)) === 0;
+}
+
+/**
+ * The holder: keeps its descriptors 3.. open until none of the tracked processes lives (checked
+ * each second by PID and start time) or it is killed. Ordinary terminating signals it ignores, so a
+ * terminal's hangup does not end a chain.
+ */
+const HOLDER = `
+process.title = 'cryo-track';
+for (const s of ['SIGHUP', 'SIGINT', 'SIGPIPE', 'SIGUSR1', 'SIGUSR2']) process.on(s, () => {});
+const fs = require('fs');
+const want = process.argv.slice(1).map((w) => w.split(':'));
+const alive = ([p, st]) => { try { const t = fs.readFileSync('/proc/' + p + '/stat', 'utf8'); return t.slice(t.lastIndexOf(')') + 2).split(' ')[19] === st; } catch { return false; } };
+setInterval(() => { if (!want.some(alive)) process.exit(0); }, 1000);
+`;
+
+/** The pages the parent dump of `pid` has (with bytes, or in its own parent), as sorted ranges. */
+export function parentPageRanges(parent: string, pid: number, pageSize: number): Range[] {
+  const file = path.join(parent, `pagemap-${pid}.img`);
+  if (!existsSync(file)) return [];
+  const reader = new PageReader(file, undefined, pageSize);
+  const out: Range[] = [];
+  try {
+    for (const r of reader) {
+      if (r.offset < 0 && (r.flags & PE_PARENT) === 0) continue;
+      const start = r.vaddr;
+      const end = r.vaddr + BigInt(r.nrPages * pageSize);
+      const last = out[out.length - 1];
+      if (last && last.end === start) last.end = end;
+      else out.push({ start, end });
+    }
+  } finally {
+    reader.close();
+  }
+  return out;
+}
+
+/** Tracked VMAs minus their written pages, within what the parent has: the pages left to the parent. */
+export function unchangedRanges(written: ReadonlyMap<DumpVma, Range[]>, parent: readonly Range[]): Range[] {
+  const clean: Range[] = [];
+  for (const [d, w] of [...written].sort((a, b) => (a[0].vma.start < b[0].vma.start ? -1 : 1))) {
+    let at = d.vma.start;
+    for (const r of w) {
+      if (r.start > at) clean.push({ start: at, end: r.start });
+      if (r.end > at) at = r.end;
+    }
+    if (at < d.vma.end) clean.push({ start: at, end: d.vma.end });
+  }
+  return intersect(clean, parent);
+}
+
+/** The intersection of two sorted lists of disjoint ranges. */
+export function intersect(a: readonly Range[], b: readonly Range[]): Range[] {
+  const out: Range[] = [];
+  for (let i = 0, j = 0; i < a.length && j < b.length;) {
+    const s = a[i]!.start > b[j]!.start ? a[i]!.start : b[j]!.start;
+    const e = a[i]!.end < b[j]!.end ? a[i]!.end : b[j]!.end;
+    if (e > s) out.push({ start: s, end: e });
+    if (a[i]!.end < b[j]!.end) i++;
+    else j++;
+  }
+  return out;
+}

@@ -1,0 +1,104 @@
+// A chain of dumps of a process that keeps writing (test/programs/rt-incr.c): pre-dump, pre-dump
+// (--prev-images-dir ../pre1), dump (--prev-images-dir ../pre2 --track-mem). The later dumps write
+// only the pages written since the one before (PE_PARENT entries for the rest, a `parent` link as
+// CRIU's), the restore reads the chain and the program finds every page at its last version. A
+// parent page altered is refused (its hash was recorded); altered where no hash was recorded, the
+// program itself finds the wrong byte; a missing parent is refused before anything starts.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, existsSync, mkdtempSync, mkdirSync, openSync, readFileSync, readlinkSync, rmSync, truncateSync, writeSync, closeSync } from 'node:fs';
+import path from 'node:path';
+import { decodeImageFile, PageChain, PE_PARENT } from '../../src/images/index.js';
+import type { MessageValue } from '../../src/images/value.js';
+import { __WALL, kill, sleepSync, waitpid } from '../../src/sys/index.js';
+import { dumpTask, restoreTask } from '../helpers/cryo-ops.js';
+import { startTarget, type Target } from '../helpers/dump-target.js';
+import { becomeSubreaper, nothingLeftBehind, waitGone } from '../helpers/restore-env.js';
+
+let target: Target | undefined;
+after(() => {
+  if (!target) return;
+  try { kill(target.pid, 9); } catch { /* gone */ }
+  waitGone(target.pid);
+  rmSync(target.dir, { recursive: true, force: true });
+});
+
+const stats = (dir: string) => decodeImageFile(path.join(dir, 'stats-dump')).entries[0]!.value.dump as MessageValue;
+const pagemapOf = (dir: string, pid: number) => decodeImageFile(path.join(dir, `pagemap-${pid}.img`)).entries.slice(1).map((e) => e.value);
+const holderOf = (dir: string) => (JSON.parse(readFileSync(dir, 'utf8')) as { holder: { pid: number } }).holder.pid;
+
+test('pre-dump, pre-dump, dump: each writes only what was written since; the chain restores the last state', async () => {
+  becomeSubreaper();
+  target = startTarget('rt-incr');
+  const t = target;
+  const pid = t.pid;
+  const readyLine = readFileSync(t.outFile, 'utf8').split('\n')[0]!;
+  const chain = path.join(t.dir, 'chain');
+  mkdirSync(chain, { mode: 0o700 });
+  const dir = (n: string) => path.join(chain, n);
+
+  await dumpTask({ pid, dir: dir('pre1'), preDump: true });
+  const holder1 = holderOf(path.join(dir('pre1'), 'cryo-track.json'));
+  assert.ok(existsSync(`/proc/${pid}`), 'a pre-dump leaves the task running');
+  // While tracked, the task's descriptors are its own (the userfaultfd was made and closed in it).
+  sleepSync(300);
+  await dumpTask({ pid, dir: dir('pre2'), preDump: true, prevImagesDir: '../pre1' });
+  assert.ok(!existsSync(path.join(dir('pre1'), 'cryo-track.json')), 'the tracking moved on from pre1');
+  sleepSync(300);
+  await dumpTask({ pid, dir: dir('final'), prevImagesDir: '../pre2', trackMem: true });
+  try { waitpid(pid, __WALL); } catch { /* reaped by dump() */ }
+  assert.ok(waitGone(pid), 'the final dump ends the task');
+  assert.ok(waitGone(holder1), 'the first holder ended when the second took over');
+
+  // Fewer pages written after a pre-dump; the rest left to the parent.
+  const [s1, s2, s3] = [stats(dir('pre1')), stats(dir('pre2')), stats(dir('final'))];
+  const w = (s: MessageValue) => Number(s.pages_written);
+  const k = (s: MessageValue) => Number(s.pages_skipped_parent);
+  console.log(`pages written: pre-dump ${w(s1)}, pre-dump ${w(s2)} (+${k(s2)} in parent), dump ${w(s3)} (+${k(s3)} in parent)`);
+  assert.ok(w(s1) >= 1024, 'the first pre-dump writes every page');
+  assert.ok(w(s2) < w(s1) / 2 && k(s2) > 512, 'the second writes fewer pages, most are in its parent');
+  assert.ok(w(s3) < w(s1) / 2 && k(s3) > 512, 'the dump writes fewer pages, most are in its parent');
+  assert.equal(readlinkSync(path.join(dir('final'), 'parent')), '../pre2');
+  assert.equal(readlinkSync(path.join(dir('pre2'), 'parent')), '../pre1');
+  assert.ok(pagemapOf(dir('final'), pid).some((e) => e.flags === PE_PARENT), 'the pagemap has in_parent entries, as CRIU writes them');
+
+  // A copy of the chain (links kept as written) for each restore; the output file cut back to READY.
+  const restoreChain = async (edit?: (root: string) => void): Promise<string> => {
+    const root = mkdtempSync(path.join(t.dir, 'restore-'));
+    cpSync(chain, root, { recursive: true, verbatimSymlinks: true });
+    edit?.(root);
+    truncateSync(t.outFile, Buffer.byteLength(readyLine) + 1);
+    try {
+      const r = await restoreTask({ dir: path.join(root, 'final') });
+      assert.equal(r.pid, pid);
+      return t.finish();
+    } finally {
+      try { kill(pid, 9); waitpid(pid, __WALL); } catch { /* gone */ }
+      const left = nothingLeftBehind(pid);
+      rmSync(root, { recursive: true, force: true });
+      if (left) throw new Error(`after the restore: ${left}`);
+    }
+  };
+  assert.equal(await restoreChain(), 'PASS');
+
+  // A page the final dump left to an ancestor, altered there.
+  const alter = (root: string) => {
+    const c = new PageChain(path.join(root, 'final'), `pagemap-${pid}.img`, 4096);
+    const seg = [...c.segments()].find((s) => !s.file.startsWith(path.join(root, 'final')) && s.len >= 4096 && pageIn(s.vaddr))!;
+    const fd = openSync(seg.file, 'r+');
+    writeSync(fd, Buffer.from([0x5a]), 0, 1, seg.offset + 100);
+    closeSync(fd);
+  };
+  const area = BigInt(`0x${/area=([0-9a-f]+)/.exec(readyLine)![1]!}`);
+  const pageIn = (v: bigint) => v >= area && v < area + 1024n * 4096n;
+  await assert.rejects(restoreChain(alter), /pages-\d+\.img was altered after .* was dumped against it/);
+  // Without cryo's record of the hashes (a chain as CRIU writes it) the program itself notices.
+  const unrecorded = await restoreChain((root) => {
+    for (const n of ['pre2', 'final']) rmSync(path.join(root, n, 'cryo-parent.json'));
+    alter(root);
+  });
+  assert.match(unrecorded, /^FAIL: page \d+ byte 100 is /);
+  // A missing parent is refused, naming the link.
+  await assert.rejects(restoreChain((root) => rmSync(path.join(root, 'pre1'), { recursive: true })), /final\/\.\.\/pre2|pre2\/parent -> \.\.\/pre1: the parent dump is missing/);
+});
