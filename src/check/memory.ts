@@ -53,7 +53,7 @@ export function pagemapScanProbe(pageSize: number): CheckResult {
  */
 export function softDirtyProbe(pageSize: number): CheckResult {
   const name = 'soft-dirty';
-  const meaning = 'CONFIG_MEM_SOFT_DIRTY is off: no incremental pre-dump by soft-dirty tracking, each pre-dump copies all memory';
+  const meaning = 'CONFIG_MEM_SOFT_DIRTY is off: pre-dump chains track writes with a userfaultfd (UFFD_FEATURE_WP_ASYNC, Linux 6.7+) instead';
   try {
     const buf = Buffer.alloc(pageSize * 2);
     writeFileSync('/proc/self/clear_refs', '4');

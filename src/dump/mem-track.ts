@@ -38,9 +38,12 @@ interface TrackState { holder: ProcId; procs: (ProcId & { fd: number })[] }
 /** An address range [start, end). */
 export interface Range { start: bigint; end: bigint }
 
+/** The start time of a live process (a zombie's descriptors are closed already: undefined). */
 function startOf(pid: number): string | undefined {
   try {
-    return String(readStat(pid).starttime);
+    const st = readStat(pid);
+    if (st.state === 'Z' || st.state === 'X') return undefined;
+    return String(st.starttime);
   } catch {
     return undefined;
   }
@@ -80,12 +83,22 @@ export class Tracking {
    */
   adopt(): void {
     if (!this.prev) return;
-    this.holderFd = pidfdOpen(this.prev.holder.pid);
-    if (!alive(this.prev.holder)) throw new DumpError('FAILED', `the memory tracking of the parent ended during the dump: pre-dump again`);
+    const ended = () => new DumpError('FAILED', `the memory tracking of ${path.dirname(this.prevFile!)} ended during the dump (its holder, PID ${this.prev!.holder.pid}, is gone): pre-dump again`);
+    try {
+      this.holderFd = pidfdOpen(this.prev.holder.pid);
+    } catch {
+      throw ended();
+    }
+    if (!alive(this.prev.holder)) throw ended();
     renameSync(this.prevFile!, `${this.prevFile!}.used`);
     for (const p of this.prev.procs) {
       if (!alive(p)) continue;
-      this.fds.set(p.pid, pidfdGetfd(this.holderFd, p.fd));
+      try {
+        this.fds.set(p.pid, pidfdGetfd(this.holderFd, p.fd));
+      } catch (e) {
+        if (e instanceof SysError && e.code === 'ESRCH') throw ended();
+        throw e;
+      }
     }
   }
 

@@ -25,15 +25,16 @@ int main(int argc, char **argv) {
   if (area == MAP_FAILED || ver == MAP_FAILED) RT_FAIL("mmap: %s", strerror(errno));
   for (uint32_t i = 0; i < NPAGES; i++) fill(area + (size_t)i * PAGE, i, ver[i] = 1);
   rt_ready("area=%lx pages=%d\n", (unsigned long)area, NPAGES);
-  /* Two pages every 5 ms, chosen by a generator that wanders over the whole area. */
+  /* A page every 20 ms (50 a second: a tenth of the area between dumps a second apart), chosen by a
+   * generator that wanders over the whole area. */
   uint32_t x = 12345;
   while (!rt_term) {
-    for (int n = 0; n < 2; n++) {
+    for (int n = 0; n < 1; n++) {
       x = x * 1103515245u + 12345u;
       uint32_t i = (x >> 8) % NPAGES;
       fill(area + (size_t)i * PAGE, i, ++ver[i]);
     }
-    struct timespec ts = { 0, 5 * 1000 * 1000 };
+    struct timespec ts = { 0, 20 * 1000 * 1000 };
     nanosleep(&ts, NULL);
   }
   for (uint32_t i = 0; i < NPAGES; i++) {
