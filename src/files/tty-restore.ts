@@ -14,6 +14,7 @@ import { readI32, writeI32 } from '../sys/native-endian.js';
 import { AT_DATA, AT_STRUCT, DATA_CHUNK, SIGTTOU } from './tty-pty.js';
 import { restoreCtty } from './ctty.js';
 import { infoOf, isOutsideSlave, ttyInfo } from './tty-check.js';
+import type { EarlyPair } from './tty-early.js';
 
 /** A pair made in one process of the tree: its ends parked there until every descriptor is placed. */
 interface Pair { ctx: TaskCtx; master: number; slave: number; index: number }
@@ -82,20 +83,33 @@ function setParams(ctx: TaskCtx, fd: number, info: MessageValue, why: string): v
 
 /** A new pair for old index `oldIndex`, made in `ctx`, its ends parked at `high` or above. */
 function makePair(ctx: TaskCtx, oldIndex: number, high: number): Pair {
-  const img = ctx.img;
-  const mInfo = infoOf(img, oldIndex * 2 + 1);
-  const sInfo = infoOf(img, oldIndex * 2);
   const what = `pty ${oldIndex}`;
   const master = park(ctx, openInTask(ctx, '/dev/ptmx', O_RDWR | O_NOCTTY | O_CLOEXEC, what), high);
   ctx.call('ioctl', master, TIOCSPTLCK, ctx.put(int32(0), AT_STRUCT));
   ctx.call('ioctl', master, TIOCGPTN, ctx.put(int32(-1), AT_STRUCT));
   const index = readI32(ctx.get(AT_STRUCT, 4), 0);
   const slave = park(ctx, openInTask(ctx, `/dev/pts/${index}`, O_RDWR | O_NOCTTY | O_CLOEXEC, what), high);
+  return setUpPair({ ctx, master, slave, index }, oldIndex);
+}
+
+/** The pair a session leader made during the tree build (tty-early.ts), if there is one for `oldIndex`. */
+function earlyPair(ctx: TaskCtx, oldIndex: number): Pair | undefined {
+  const early = ctx.tree.state('earlyPtys', () => new Map<number, EarlyPair>()).get(oldIndex);
+  const leader = early && ctx.tree.state('ctxByPid', () => new Map<number, TaskCtx>()).get(early.pid);
+  return early && leader && setUpPair({ ctx: leader, master: early.master, slave: early.slave, index: early.index }, oldIndex);
+}
+
+/** Parameters of a new pair from the image; the rest once every descriptor is placed. */
+function setUpPair(p: Pair, oldIndex: number): Pair {
+  const { ctx, master, slave } = p;
+  const img = ctx.img;
+  const mInfo = infoOf(img, oldIndex * 2 + 1);
+  const sInfo = infoOf(img, oldIndex * 2);
+  const what = `pty ${oldIndex}`;
   const info = sInfo ?? mInfo;
   if (info) setParams(ctx, slave, info, what);
   if (sInfo?.uid !== undefined && sInfo.gid !== undefined) ctx.call('fchown', slave, num(sInfo.uid), num(sInfo.gid));
   if (mInfo?.packet_mode) ctx.call('ioctl', master, TIOCPKT, ctx.put(int32(1), AT_STRUCT));
-  const p: Pair = { ctx, master, slave, index };
   ctx.tree.later(() => finishPair(p, oldIndex, mInfo, sInfo));
   return p;
 }
@@ -116,7 +130,8 @@ function finishPair(p: Pair, oldIndex: number, mInfo: MessageValue | undefined, 
   const sid = num(info?.sid);
   const leader = sid !== 0 ? ctx.tree.state('ctxByPid', () => new Map<number, TaskCtx>()).get(sid) : undefined;
   if (leader) {
-    // The session leader makes it its controlling terminal (it has none: it was made by setsid).
+    // The session leader makes it its controlling terminal (it has none: it was made by setsid),
+    // or has it already (tty-early.ts): then TIOCSCTTY does nothing.
     const fd = openInTask(leader, `/dev/pts/${p.index}`, O_RDWR | O_NOCTTY | O_CLOEXEC, `the controlling terminal of session ${sid}`);
     try {
       leader.call('ioctl', fd, TIOCSCTTY, 1);
@@ -149,7 +164,7 @@ export function restoreTty(c: RestoreFd): number {
   const pairs = ctx.tree.state('ptys', () => new Map<number, Pair>());
   let p = pairs.get(oldIndex);
   if (!p) {
-    p = makePair(ctx, oldIndex, c.session.high);
+    p = earlyPair(ctx, oldIndex) ?? makePair(ctx, oldIndex, c.session.high);
     pairs.set(oldIndex, p);
   }
   const flags = num(entry.flags);

@@ -36,6 +36,9 @@ function closeStubFds(ctx: TaskCtx, tableMates: readonly TaskCtx[]): void {
   // Memory restore keeps the memfd/shmem inodes open for the descriptors made here (in a shared
   // table: those of every process using it).
   const keep = new Set([ctx, ...tableMates].flatMap((c) => shmemFds(c)));
+  // And those the tree build made for a kind to take (a session leader's terminal, tty-early.ts).
+  const built = ctx.tree.state('buildFds', () => new Map<number, number[]>());
+  for (const c of [ctx, ...tableMates]) for (const fd of built.get(c.pid) ?? []) keep.add(fd);
   for (const fd of fds) if (!keep.has(fd)) ctx.call('close', fd);
 }
 

@@ -29,6 +29,7 @@ import { finishThreadPidfds } from '../files/pidfd.js';
 import type { MessageValue } from '../images/value.js';
 import { beginFaults, faultStep, FaultInjected } from '../fault.js';
 import { prctl, readU32 } from '../sys/index.js';
+import { EarlyTerminals } from '../files/tty-early.js';
 
 export { RestoreError, type RestoreErrorCode } from '../shared/restore-error.js';
 export type { RestoreEvent, RestorePhase } from '../shared/restore-events.js';
@@ -201,8 +202,11 @@ async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> {
   try {
     await faultStep('stub', (message) => emit({ type: 'warning', message }), () => opts.signal?.aborted ?? false);
     checkAbort();
-    buildTree(tree, stubs, helpers, arch);
+    // Session leaders take their terminals before their members are made (they inherit them).
+    const terminals = new EarlyTerminals(img.all);
+    buildTree(tree, stubs, helpers, arch, (e, sys) => terminals.take(e, sys));
     const share = new TreeShare();
+    terminals.share(share);
     const ctxs = procs.map((p) => {
       // Each process with the Arch of the ABI it was dumped in (x86_64 runs ia32 processes too).
       const ctx = new TaskCtx(p.pid, arch.forThreadInfo(threadInfoOf(p, arch)), p, emit);

@@ -12,7 +12,7 @@ import type { Arch } from '../arch/types.js';
 import { injectMmap, Injector, UndoList } from '../inject/index.js';
 import { readMaps } from '../proc/index.js';
 import {
-  ptrace, waitForStop, waitpid, writeU64, errnoName, processVmWritev, kill, stopped, stopSig, exited, exitCode, signaled, termSig, __WALL, WNOHANG, sleepSync,
+  ptrace, waitForStop, waitpid, writeU64, errnoName, processVmReadv, processVmWritev, kill, stopped, stopSig, exited, exitCode, signaled, termSig, __WALL, WNOHANG, sleepSync,
   PTRACE_O_EXITKILL, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACECLONE, PTRACE_O_TRACEFORK, PTRACE_O_TRACESYSGOOD,
 } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
@@ -248,18 +248,28 @@ function drainSigchld(b: Building): void {
   for (let i = 0; i < 64 && b.inj.raw('rt_sigtimedwait', at, 0, ts, 8) === BigInt(SIGCHLD); i++) { /* one more */ }
 }
 
+/** Calls into a process being built; `put` writes its scratch page at `offset` (1024 and up are free). */
+export interface BuildCalls {
+  raw(name: string, ...args: (bigint | number)[]): bigint;
+  put(data: Buffer, offset: number): bigint;
+  read(at: bigint, len: number): Buffer;
+}
+
 /**
  * Makes every process of `tree` from the root stub: PIDs, parents, sessions, groups (with
  * `helpers`), zombies. Returns with every live process stopped under cryo and blank (the stub's
- * address space); `stubs` holds every process made, for a kill on failure.
+ * address space); `stubs` holds every process made, for a kill on failure. `onLead` runs in each
+ * session leader after its setsid, before any of its children is made.
  */
-export function buildTree(tree: RestoreTree, stubs: TreeStubs, helpers: readonly GroupHelper[], arch: Arch): void {
+export function buildTree(tree: RestoreTree, stubs: TreeStubs, helpers: readonly GroupHelper[], arch: Arch, onLead?: (e: TreeEntry, sys: BuildCalls) => void): void {
   const made = new Map<number, Building>();
   const rootEntry = tree.entries[0]!;
   const root = building(rootEntry.pid, arch);
   made.set(root.pid, root);
   const lead = (e: TreeEntry, b: Building) => {
-    if (e.sid === e.pid) b.inj.call('setsid');
+    if (e.sid !== e.pid) return;
+    b.inj.call('setsid');
+    onLead?.(e, { raw: (name, ...args) => b.inj.raw(name, ...args), put: (data, offset) => put(b, data, offset), read: (at, len) => processVmReadv(b.pid, at, len) });
   };
   lead(rootEntry, root);
   const byPid = new Map(tree.entries.map((e) => [e.pid, e]));
