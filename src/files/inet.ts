@@ -159,7 +159,7 @@ const freebind = (e: MessageValue) => (e.ip_opts as MessageValue | undefined)?.f
 /** Bound with IP_FREEBIND (one flag for both families): as it had it, and every IPv6 socket (as CRIU does). */
 const bindsFree = (e: MessageValue) => freebind(e) || num(e.family) === K.AF_INET6;
 
-/** The address is still free on this machine: a probe socket of cryo's binds it (SO_REUSEADDR, as the restore). */
+/** The address is still free on this machine: a probe socket of cryo's binds it (SO_REUSEADDR and SO_REUSEPORT, as the restore). */
 function checkBindable(e: MessageValue, why: string): void {
   const f = num(e.family);
   const fd = Number(rawSyscall('socket', f, num(e.type) | K.SOCK_CLOEXEC, num(e.proto)));
@@ -167,6 +167,9 @@ function checkBindable(e: MessageValue, why: string): void {
     const one = Buffer.alloc(4);
     writeI32(one, 1, 0);
     rawSyscall('setsockopt', fd, K.SOL_SOCKET, K.SO_REUSEADDR, one, 4);
+    // Connections a listener of a REUSEPORT group accepted and closed wait in TIME_WAIT on its port
+    // with REUSEPORT but not REUSEADDR: only REUSEPORT binds past them, as the restore's own socket does.
+    rawSyscall('setsockopt', fd, K.SOL_SOCKET, K.SO_REUSEPORT, one, 4);
     if (f === K.AF_INET6 && e.v6only === true) rawSyscall('setsockopt', fd, K.SOL_IPV6, K.IPV6_V6ONLY, one, 4);
     if (bindsFree(e)) rawSyscall('setsockopt', fd, K.SOL_IP, K.IP_FREEBIND, one, 4);
     const sa = sockaddr(f, addrOf(e, 'src'));
