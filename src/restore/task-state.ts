@@ -9,6 +9,7 @@ import type { MessageValue } from '../images/value.js';
 import { rawSyscall, SysError, writeU64 } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
+import { restoreOverrun } from './timer-overrun.js';
 import { readU64, readI32, writeU32, writeI32, writeU16 } from '../sys/native-endian.js';
 
 const SIGKILL = 9;
@@ -133,7 +134,7 @@ const EINVAL = 22n;
  * POSIX timers with their ids, clock, notification, signal, value, interval and remaining time.
  * PR_TIMER_CREATE_RESTORE_IDS (Linux 6.16+) lets timer_create take the id; older kernels hand out
  * ids 0, 1, 2... in order, so timers are created until the wanted id comes and the others deleted.
- * (The overrun count is not restored: no system call sets it.)
+ * The overrun count last: timer-overrun.ts replays it.
  */
 function restorePosixTimers(ctx: TaskCtx): void {
   const posix = [...(((tc(ctx).timers as MessageValue | undefined)?.posix as MessageValue[] | undefined) ?? [])]
@@ -171,6 +172,7 @@ function restorePosixTimers(ctx: TaskCtx): void {
     const spec = Buffer.alloc(32);
     [t.isec, t.insec, t.vsec, t.vnsec].forEach((v, k) => writeU64(spec, big(v), k * 8));
     if ((big(t.vsec) | big(t.vnsec)) !== 0n) ctx.call('timer_settime', want, 0, ctx.put(spec, 384), 0);
+    restoreOverrun(ctx, t);
   }
   if (withIds) ctx.call('prctl', PR_TIMER_CREATE_RESTORE_IDS, 0, 0, 0, 0);
 }

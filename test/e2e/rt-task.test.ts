@@ -32,7 +32,7 @@ test('resource limits: soft and hard, several', async () => {
   assert.match(out, /^FAIL: RLIMIT_NOFILE soft 99 hard 200, want 100 200/);
 });
 
-test('interval timers and POSIX timers: remaining time, interval, signal, value', async () => {
+test('interval timers and POSIX timers: remaining time, interval, signal, value, overrun count', async () => {
   const d = await dumped('rt-task-timers');
   assert.equal(await restoreAndFinish(d), 'PASS');
   const out = await restoreAndFinish(d, editCore(d, (tc) => {
@@ -47,6 +47,12 @@ test('interval timers and POSIX timers: remaining time, interval, signal, value'
     a.sival_ptr = BigInt(a.sival_ptr as bigint) & ~(0xffffffffn << shift) | (0x4321n << shift);
   }));
   assert.match(sival, /^FAIL: timer A delivered sival 0x4321, want 0x1234/);
+  const overrun = await restoreAndFinish(d, editCore(d, (tc) => {
+    const posix = (tc.timers as MessageValue).posix as MessageValue[];
+    const t = posix.find((x) => Number(x.overrun) === 7)!;
+    t.overrun = 9;
+  }));
+  assert.match(overrun, /^FAIL: timer D overrun 9, want 7/);
 });
 
 test('personality, thread name, no_new_privs, dumpable 0, the same PID', async () => {

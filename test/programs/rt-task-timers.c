@@ -3,8 +3,10 @@
  * ITIMER_REAL 100 s (interval 200 s), ITIMER_VIRTUAL 50 s, ITIMER_PROF 70 s (interval 10 s);
  * POSIX timers: A (CLOCK_MONOTONIC, SIGRTMIN+1, sival 0x1234, 100 s, interval 5 s), B (CLOCK_REALTIME,
  * SIGEV_NONE, 300 s), C (CLOCK_MONOTONIC, SIGRTMIN+2, 1 ms period while the signal is blocked,
- * then delivered once and disarmed). On SIGTERM: the same timers, ids,
- * intervals, remaining times that only went down (by less than 30 s), signals and values. */
+ * then delivered once and disarmed), D (CLOCK_REALTIME, SIGRTMIN+3 blocked throughout, interval
+ * 300 s, started at an absolute time 7 intervals and 50 s ago, its signal taken with sigwaitinfo:
+ * overrun count 7, 250 s left). On SIGTERM: the same timers, ids, intervals, remaining times
+ * that only went down (by less than 30 s), signals and values, and D's overrun count. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +23,7 @@
 #include "rt-check.h"
 #include <sys/time.h>
 
-static timer_t ta, tb, tc;
+static timer_t ta, tb, tc, td;
 static volatile sig_atomic_t got_a, got_c;
 static volatile int val_a;
 static void on_rt(int sig, siginfo_t *si, void *uc) {
@@ -58,7 +60,10 @@ static int check(void) {
   if (check_posix(ta, "A", 100, 5) || check_posix(tb, "B", 300, 0)) return 1;
   struct itimerspec v;
   if (timer_gettime(tc, &v) || v.it_value.tv_sec || v.it_value.tv_nsec) FAIL("timer C is not there, disarmed");
-  /* Its overrun is not checked: no system call sets it (timer_settime resets it), so no restore can. */
+  /* C's overrun was cleared when it was disarmed; D's is what it was. */
+  if (timer_getoverrun(tc) != 0) FAIL("timer C overrun %d, want 0", timer_getoverrun(tc));
+  if (check_posix(td, "D", 250, 300)) return 1;
+  if (timer_getoverrun(td) != 7) FAIL("timer D overrun %d, want 7", timer_getoverrun(td));
   /* A delivers its signal with its value: fire it now. */
   struct itimerspec now = { { 0, 0 }, { 0, 1000000 } };
   timer_settime(ta, 0, &now, NULL);
@@ -90,6 +95,16 @@ int main(int argc, char **argv) {
   sigprocmask(SIG_UNBLOCK, &blk, NULL);
   timer_settime(tc, 0, &off, NULL);
   if (!got_c) { say("FAIL: timer C delivered no signal\n"); return 0; }
+  struct sigevent ed = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGRTMIN + 3 };
+  sigset_t bd; sigemptyset(&bd); sigaddset(&bd, SIGRTMIN + 3);
+  sigprocmask(SIG_BLOCK, &bd, NULL);
+  struct timespec rnow;
+  clock_gettime(CLOCK_REALTIME, &rnow);
+  struct itimerspec sd = { { 300, 0 }, { rnow.tv_sec + 250 - 8 * 300, rnow.tv_nsec } };
+  if (timer_create(CLOCK_REALTIME, &ed, &td) || timer_settime(td, TIMER_ABSTIME, &sd, NULL)) DIE("timer D");
+  siginfo_t si;
+  if (sigwaitinfo(&bd, &si) != SIGRTMIN + 3) DIE("sigwaitinfo");
+  if (timer_getoverrun(td) != 7) { say("FAIL: timer D overrun %d before the dump, want 7\n", timer_getoverrun(td)); return 0; }
   ready_and_wait();
   if (check() == 0) say("PASS\n");
   return 0;
