@@ -6,9 +6,10 @@
  * Dump: every descriptor's fdinfo lists the locks held through its open file ("lock:" lines); the
  * first descriptor (in dump order) that shows a lock records it. A POSIX lock belongs to a process
  * (its descriptor table), so it is kept once per process; flock and OFD locks belong to the open
- * file, so once per file id, whichever process of the tree shares it. Leases are refused.
+ * file, so once per file id, whichever process of the tree shares it; so are leases (F_SETLEASE,
+ * active ones: one being broken is refused at dump).
  * Restore: each lock is taken again by its owner, by an injected flock() or fcntl(F_SETLK /
- * F_OFD_SETLK) on the recorded descriptor once every descriptor exists (a later close() of any
+ * F_OFD_SETLK, F_SETLEASE) on the recorded descriptor once every descriptor exists (a later close() of any
  * descriptor of the file in that process would drop its POSIX locks), non-blocking: a conflicting
  * lock held elsewhere is an error naming the file.
  */
@@ -26,7 +27,11 @@ const LOCK_NB = 4;
 const F_SETLK = 6;
 const F_OFD_SETLK = 37;
 
-const kindName = (flag: number) => (flag === FL_POSIX ? 'POSIX' : flag === FL_FLOCK ? 'flock' : flag === FL_OFD ? 'OFD' : `kind ${flag}`);
+const F_SETLEASE = 1024;
+/** CRIU marks a lease being broken by adding this to its type. */
+const LEASE_BREAKING = 4;
+
+const kindName = (flag: number) => (flag === FL_POSIX ? 'POSIX' : flag === FL_FLOCK ? 'flock' : flag === FL_OFD ? 'OFD' : flag === FL_LEASE ? 'lease' : `kind ${flag}`);
 const typeName = (type: number) => (type === F_WRLCK ? 'write' : type === F_RDLCK ? 'read' : `type ${type}`);
 const num = (v: unknown): number => Number((v as number | bigint | undefined) ?? 0);
 
@@ -38,7 +43,7 @@ export function lockEntries(all: ReadonlyMap<string, { entries: readonly { value
 const describe = (e: MessageValue) => {
   const start = BigInt(e.start as bigint);
   const len = BigInt(e.len as bigint);
-  const range = num(e.flag) === FL_FLOCK ? '' : ` on bytes ${start}-${len === 0n ? 'EOF' : (start + len - 1n).toString()}`;
+  const range = num(e.flag) === FL_FLOCK || num(e.flag) === FL_LEASE ? '' : ` on bytes ${start}-${len === 0n ? 'EOF' : (start + len - 1n).toString()}`;
   return `the ${kindName(num(e.flag))} ${typeName(num(e.type))} lock of process ${num(e.pid)} (fd ${num(e.fd)})${range}`;
 };
 
@@ -49,8 +54,10 @@ const describe = (e: MessageValue) => {
 export function checkLocks(locks: readonly MessageValue[], fdsOf: (pid: number) => ReadonlySet<number> | undefined): void {
   for (const e of locks) {
     const flag = num(e.flag);
-    if (flag === FL_LEASE) throw new RestoreError('UNSUPPORTED', `filelocks.img: process ${num(e.pid)} held a lease on fd ${num(e.fd)}; cryo cannot restore leases yet`);
-    if (flag !== FL_POSIX && flag !== FL_FLOCK && flag !== FL_OFD) throw new RestoreError('UNSUPPORTED', `filelocks.img: a lock of unknown kind ${flag} (fd ${num(e.fd)} of process ${num(e.pid)}); cryo restores flock, POSIX and OFD locks`);
+    if (flag === FL_LEASE && (num(e.type) & LEASE_BREAKING) !== 0) {
+      throw new RestoreError('UNSUPPORTED', `filelocks.img: process ${num(e.pid)} held a lease on fd ${num(e.fd)} that was being broken: cryo restores active leases only`);
+    }
+    if (flag !== FL_POSIX && flag !== FL_FLOCK && flag !== FL_OFD && flag !== FL_LEASE) throw new RestoreError('UNSUPPORTED', `filelocks.img: a lock of unknown kind ${flag} (fd ${num(e.fd)} of process ${num(e.pid)}); cryo restores flock, POSIX and OFD locks and leases`);
     const type = num(e.type);
     if (type !== F_RDLCK && type !== F_WRLCK) throw new RestoreError('UNSUPPORTED', `filelocks.img: ${describe(e)} has lock type ${type}; cryo restores read and write locks only`);
     if (BigInt(e.start as bigint) < 0n || BigInt(e.len as bigint) < 0n) throw new RestoreError('IMAGE_INCONSISTENT', `filelocks.img: ${describe(e)} has a negative start or length`);
@@ -81,7 +88,11 @@ export function restoreLocks(ctx: TaskCtx, locks: readonly MessageValue[], fileN
     const flag = num(e.flag);
     let call: string;
     let r: bigint;
-    if (flag === FL_FLOCK) {
+    if (flag === FL_LEASE) {
+      const type = num(e.type);
+      call = `fcntl(${fd}, F_SETLEASE, ${type === F_WRLCK ? 'F_WRLCK' : 'F_RDLCK'})`;
+      r = ctx.raw('fcntl', fd, F_SETLEASE, type);
+    } else if (flag === FL_FLOCK) {
       const op = num(e.type) === F_WRLCK ? LOCK_EX : LOCK_SH;
       call = `flock(${fd}, ${op === LOCK_EX ? 'LOCK_EX' : 'LOCK_SH'}|LOCK_NB)`;
       r = ctx.raw('flock', fd, op | LOCK_NB);
@@ -93,7 +104,7 @@ export function restoreLocks(ctx: TaskCtx, locks: readonly MessageValue[], fileN
     if (r < 0n) {
       const err = errnoName(Number(-r));
       const busy = err === 'EAGAIN' || err === 'EACCES' || err === 'EWOULDBLOCK';
-      throw new RestoreError('FAILED', `${err} from ${call} in process ${ctx.pid}: cannot take ${describe(e)} on ${fileName(fd)} again${busy ? ': another process holds a conflicting lock on it now' : ''}`);
+      throw new RestoreError('FAILED', `${err} from ${call} in process ${ctx.pid}: cannot take ${describe(e)} on ${fileName(fd)} again${busy ? flag === FL_LEASE ? ': another process has the file open in a way the lease excludes' : ': another process holds a conflicting lock on it now' : ''}`);
     }
   }
 }

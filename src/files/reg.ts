@@ -14,7 +14,7 @@ export const regKind: FdKind = {
   type: 'REG', field: 'reg', name: 'a regular file, directory or device',
   matches: (c) => c.target.kind === 'path' && (c.st.isFile() || c.st.isDirectory() || c.st.isBlockDevice()
     || (c.st.isCharacterDevice() && !TTY_MAJORS.has(major(BigInt(c.st.rdev))))),
-  dump: (c) => c.table.regEntry(c.id, c.procFd, (c.target as { path: string }).path, c.flags, c.info.pos, c.fown),
+  dump: (c) => c.table.regEntry(c.id, c.procFd, (c.target as { path: string }).path, c.flags, c.info.pos, c.fown, c.stolen),
   neededFiles: (reg) => [num(reg.id)],
   restore({ ctx, entry: reg, why }) {
     const fd = openImagePath(ctx, String(reg.name), num(reg.flags) & ~O_OPEN_ONLY, why);

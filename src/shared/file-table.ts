@@ -170,19 +170,24 @@ export class FileTable {
     this.files.push({ type: 'REG', id, reg: this.regEntry(id, openPath, name, flags, pos, fown) });
   }
 
-  /** The reg_file_entry of `addReg` without adding it to files.img (ghost and mtime facts are recorded). */
-  regEntry(id: number, openPath: string, name: string, flags: number, pos: bigint, fown: MessageValue = ZERO_FOWN): MessageValue {
+  /**
+   * The reg_file_entry of `addReg` without adding it to files.img (ghost and mtime facts are recorded).
+   * `readFd`: cryo's copy of the task's open file, read through where it is readable: a new open
+   * of the file would break a lease the task holds on it (and wait for the break).
+   */
+  regEntry(id: number, openPath: string, name: string, flags: number, pos: bigint, fown: MessageValue = ZERO_FOWN, readFd?: number): MessageValue {
     const st = statSync(openPath, { bigint: true });
     const reg: MessageValue = { id, flags, pos, fown, name };
     reg.mode = Number(st.mode);
     if (st.isFile() && !((flags & O_ACCMODE) === O_WRONLY && (flags & O_APPEND))) {
       reg.size = st.size;
-      const fd = openSync(openPath, 'r');
+      const own = readFd === undefined || (flags & O_ACCMODE) === O_WRONLY;
+      const fd = own ? openSync(openPath, 'r') : readFd;
       try {
         const bid = elfBuildId(fd);
         if (bid) reg.build_id = bid;
       } catch { /* not readable as ELF: size is enough */ } finally {
-        closeSync(fd);
+        if (own) closeSync(fd);
       }
     }
     if (st.nlink === 0n) {

@@ -13,6 +13,8 @@ import path from 'node:path';
 import { decodeImageFile, encodeImage } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
 import { restore, RestoreError } from '../../src/restore/index.js';
+import { dump } from '../../src/dump/index.js';
+import { startTarget } from '../helpers/dump-target.js';
 import { sleepSync } from '../../src/sys/index.js';
 import { editImage, nothingLeftBehind, waitGone } from '../helpers/restore-env.js';
 import { cleanupDumped, imagesCopy, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
@@ -111,5 +113,30 @@ test('a conflicting lock another process took after the dump: restore fails nami
     assert.ok(waitGone(Number(d.target.ready.child)));
   } finally {
     holder.kill('SIGKILL');
+  }
+});
+
+test('leases: a read and a write lease (F_SETLEASE) are dumped as CRIU writes them and taken again; a dropped one FAILs', async () => {
+  const FL_LEASE = 8;
+  const d = await startAndDump('rt-lease');
+  all.push(d);
+  const leases = locksOf(d.images).filter((l) => Number(l.flag) === FL_LEASE);
+  assert.deepEqual(leases.map((l) => [Number(l.fd), Number(l.type ?? 0)]).sort(), [[Number(d.target.ready.r), F_RDLCK], [Number(d.target.ready.w), F_WRLCK]].sort());
+  assert.equal(await restoreAndFinish(d), 'PASS');
+  const out = await restoreAndFinish(d, (dir) => {
+    const file = path.join(dir, 'filelocks.img');
+    const img = decodeImageFile(file);
+    writeFileSync(file, encodeImage({ ...img, entries: img.entries.filter((e) => !(Number(e.value.flag) === FL_LEASE && Number(e.value.fd) === Number(d.target.ready.r))) }));
+  });
+  assert.match(out, /^FAIL: leases 2 1, want F_RDLCK 0 and F_WRLCK 1/);
+});
+
+test('a dump that leaves the task running does not break its leases (cryo reads the file through its own copy of the descriptor)', async () => {
+  const t = startTarget('rt-lease');
+  try {
+    await dump({ pid: t.pid, dir: path.join(t.dir, 'images'), leaveRunning: true });
+    assert.equal(t.finish(), 'PASS');
+  } finally {
+    t.cleanup();
   }
 });
