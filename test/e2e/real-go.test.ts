@@ -1,0 +1,73 @@
+// A real program: test/programs/real/go-http/main.go, built by Debian's golang-go, serves HTTP
+// (net/http on the Go runtime's epoll netpoller) while goroutines are busy during the dump (a
+// producer and a consumer passing numbers through a channel, a ticker, a spinner). It is dumped
+// with no client connected, every thread is gone, and it is restored: a real HTTP client gets
+// answers again, every goroutine counts on, and the channel lost or repeated no number. Twice.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { repoRoot } from '../helpers/paths.js';
+import { dumpReal, findProgram, restoreReal, startReal, tcpConnectionsHeld, tcpExchange, waitUntil, type RealProgram } from '../helpers/real-program.js';
+import { toolSkip } from '../helpers/required-tool.js';
+
+const GO = findProgram('/usr/bin/go', '/usr/lib/go/bin/go');
+const skip = toolSkip('go', GO !== undefined, 'Debian package golang-go');
+const source = path.join(repoRoot, 'test', 'programs', 'real', 'go-http', 'main.go');
+
+interface State { pid: number; produced: number; consumed: number; ticks: number; spins: number; errors: number; goroutines: number }
+
+/** GET /state over a new connection, as any HTTP client would. */
+async function state(port: number): Promise<State> {
+  const reply = await tcpExchange(port, 'GET /state HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', 10_000);
+  assert.match(reply, /^HTTP\/1\.1 200 OK\r\n/);
+  return JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as State;
+}
+
+function checkState(s: State): void {
+  assert.equal(s.errors, 0, 'the channel lost or repeated no number');
+  assert.ok(s.produced >= s.consumed && s.produced <= s.consumed + 64 + 1, `produced ${s.produced}, consumed ${s.consumed}`);
+}
+
+let prog: RealProgram | undefined;
+after(() => prog?.cleanup());
+
+test('a Go HTTP server with busy goroutines answers and counts on after restore, twice', { timeout: 300_000, skip }, async (t) => {
+  const build = path.join(repoRoot, 'test', 'programs', 'bin', 'go-build');
+  mkdirSync(build, { recursive: true });
+  const bin = path.join(build, 'go-http');
+  const env = { PATH: '/usr/bin:/bin', HOME: build, GOCACHE: path.join(build, 'cache'), GOPATH: path.join(build, 'gopath'), GO111MODULE: 'off', GOFLAGS: '' };
+  const r = spawnSync(GO!, ['build', '-o', bin, source], { env, encoding: 'utf8', timeout: 240_000 });
+  assert.equal(r.status, 0, `go build: ${r.stderr}`);
+
+  const p = (prog = startReal('go', [bin, 'out.txt']));
+  const ready = await waitUntil('READY from the Go program', 20_000, () => {
+    const line = (() => { try { return readFileSync(path.join(p.dir, 'out.txt'), 'utf8'); } catch { return ''; } })();
+    return line.startsWith('READY') ? line : undefined;
+  });
+  const port = Number(/port=(\d+)/.exec(ready)![1]);
+  let last = await waitUntil('every goroutine to have counted', 10_000, async () => {
+    const s = await state(port);
+    return s.ticks > 2 && s.consumed > 2 && s.spins > 2 ? s : undefined;
+  });
+  assert.equal(last.pid, p.pid);
+  checkState(last);
+  for (const round of [1, 2]) {
+    await waitUntil('the server to close its client connections', 10_000, () => (tcpConnectionsHeld(p.pid).length === 0 ? true : undefined));
+    // Counted just before the dump: the runtime starts threads (Ms) as it needs them.
+    const threads = p.threads().length;
+    await restoreReal(p, await dumpReal(p), threads);
+    const c = await state(port);
+    assert.equal(c.pid, p.pid);
+    assert.ok(c.produced >= last.produced && c.consumed >= last.consumed && c.ticks >= last.ticks, `counters kept: ${JSON.stringify(c)} after restore ${round}, ${JSON.stringify(last)} before`);
+    last = await waitUntil(`every goroutine to count on after restore ${round}`, 20_000, async () => {
+      const s = await state(port);
+      return s.ticks > c.ticks + 2 && s.produced > c.produced + 5 && s.consumed > c.consumed + 5 && s.spins > c.spins + 2 ? s : undefined;
+    });
+    checkState(last);
+    t.diagnostic(`after restore ${round}: ${JSON.stringify(last)} (${threads} threads)`);
+  }
+  p.stop(20_000);
+});
