@@ -3,7 +3,7 @@
 // semaphores was last operated on by the tree; a queue the tree last sent to or received from.
 // Objects of the namespace that the tree never touched are other programs' and stay out.
 
-import { getpid, processVmReadv } from '../sys/index.js';
+import { getpid, processVmReadv, SysError } from '../sys/index.js';
 import { rawSyscall } from '../sys/raw.js';
 import { DumpError } from '../shared/dump-error.js';
 import type { MessageValue } from '../images/value.js';
@@ -71,12 +71,23 @@ function shmContents(id: number, size: number): Buffer {
   }
 }
 
+/**
+ * The object was removed between the listing and this call (EINVAL, EIDRM): another process's,
+ * since the tree is frozen, so not the tree's to dump.
+ */
+const removedMeanwhile = (e: unknown) => e instanceof SysError && (e.code === 'EINVAL' || e.code === 'EIDRM');
+
 function semEntries(pids: ReadonlySet<number>): { value: MessageValue; extra: number[] }[] {
   const out: { value: MessageValue; extra: number[] }[] = [];
   for (const o of listIpc('sem')) {
     const nsems = o.row.nsems!;
     let used = false;
-    for (let i = 0; i < nsems && !used; i++) used = pids.has(Number(rawSyscall('semctl', o.id, i, GETPID, 0)));
+    try {
+      for (let i = 0; i < nsems && !used; i++) used = pids.has(Number(rawSyscall('semctl', o.id, i, GETPID, 0)));
+    } catch (e) {
+      if (removedMeanwhile(e)) continue;
+      throw e;
+    }
     if (!used) continue;
     const vals = Buffer.alloc(2 * nsems);
     rawSyscall('semctl', o.id, 0, GETALL, vals);
