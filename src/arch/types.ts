@@ -399,11 +399,16 @@ export interface Arch {
 
   /**
    * CPU state in the image this CPU cannot hold, or features of the dump's CPU (its cpuinfo.img
-   * entry, when there is one) this CPU lacks; empty when the image can run here.
+   * entry, or its cryo-cpu.img entry, when there is one) this CPU lacks; empty when the image can run here.
    */
-  missingCpuFeatures(ti: ThreadInfo, cpuinfo?: ImageRecord): MissingFeature[];
+  missingCpuFeatures(ti: ThreadInfo, cpuinfo?: ImageRecord, cryoCpu?: ImageRecord): MissingFeature[];
   /** Dump: this CPU's cpuinfo.img contents (CRIU's cpuinfo_entry), where the architecture records one. */
   cpuinfo?(): ImageRecord;
+  /**
+   * Dump: this CPU's feature words for cryo-cpu.img ({ hwcap: [AT_HWCAP, AT_HWCAP2] }), where CRIU's
+   * cpuinfo_entry has no field for the architecture.
+   */
+  cryoCpu?(): ImageRecord;
   /** The byte order a dump was made in, as its cpuinfo.img says (undefined: it does not say). */
   imageByteOrder?(cpuinfo: ImageRecord): ByteOrder | undefined;
   /** The byte order of this machine's tasks (kernel structs, registers in memory, instructions); src/arch/regtable.ts reads regsets so. */

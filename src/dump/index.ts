@@ -30,6 +30,7 @@ import { attachesOf, dumpSysvIpc } from './sysv-ipc.js';
 import { finishTtys } from '../files/tty-dump.js';
 import { hostLsmType } from './lsm.js';
 import { beginFaults, faultStep, faultsOff, FaultInjected } from '../fault.js';
+import { writeCryoCpu } from '../images/cryo-cpu.js';
 
 export { DumpError, type DumpErrorCode } from '../shared/dump-error.js';
 export type { DumpEvent, DumpResult } from './events.js';
@@ -208,6 +209,8 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
     // The CPU's features and byte order, where the architecture records them (CRIU's cpuinfo image).
     const cpuinfo = arch.cpuinfo?.();
     if (cpuinfo !== undefined) images.write('cpuinfo', undefined, 'CPUINFO', [cpuinfo as MessageValue]);
+    const cryoCpu = arch.cryoCpu?.();
+    if (cryoCpu !== undefined) writeCryoCpu(images.dir, cryoCpu as MessageValue);
     images.write('inventory', undefined, 'INVENTORY', [{
       img_version: 2, fdinfo_per_id: true, root_ids: procs[0]!.rootIds, ns_per_id: true, root_cg_set: 1, lsmtype: hostLsmType(),
       network_lock_method: 0, plugins_entry: {}, dump_criu_run_id: randomUUID(),

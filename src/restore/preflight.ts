@@ -9,6 +9,7 @@ import { PageReader } from '../images/pages.js';
 import { ChainError, PageChain, checkChain, parentDir } from '../images/page-chain.js';
 import { PE_PARENT } from '../images/flags.js';
 import { readCryoFileStats } from '../images/cryo-image.js';
+import { readCryoCpu } from '../images/cryo-cpu.js';
 import type { MessageValue } from '../images/value.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { RestoreImages } from '../shared/restore-images.js';
@@ -72,7 +73,13 @@ export function checkCpu(img: RestoreImages, arch: Arch): void {
     const name = { LE: 'little-endian', BE: 'big-endian' };
     throw new RestoreError('ARCH_MISMATCH', `the dump was made on a ${name[order]} ${arch.name} machine and this one is ${name[arch.byteOrder]}: restore it on a ${name[order]} machine`);
   }
-  const missing = arch.missingCpuFeatures(threadInfoOf(img, arch), cpuinfo);
+  let cryoCpu: ImageRecord | undefined;
+  try {
+    cryoCpu = readCryoCpu(img.dir) as ImageRecord | undefined;
+  } catch (e) {
+    throw new RestoreError('IMAGE_CORRUPT', `corrupt image: ${(e as Error).message}`);
+  }
+  const missing = arch.missingCpuFeatures(threadInfoOf(img, arch), cpuinfo, cryoCpu);
   if (missing.length > 0) throw new RestoreError('CPU_FEATURE', missing.map((m) => m.message).join('; '));
 }
 

@@ -144,6 +144,20 @@ test('CPU features: refuses PAC keys or FP/SIMD state on a CPU without them, nam
   assert.deepEqual(createAarch64({ hwcap: 3n }).missingCpuFeatures(ti).map((m) => m.name), ['address authentication (PAC)']);
 });
 
+test('CPU features: the dump records AT_HWCAP/AT_HWCAP2; every feature bit of the dumping CPU this one lacks is named', () => {
+  const ti = arch.threadInfoFromRegsets(regsets());
+  assert.deepEqual(arch.cryoCpu!(), { hwcap: [HWCAP_FP_ASIMD_PACA, 0n] });
+  assert.deepEqual(arch.missingCpuFeatures(ti, undefined, arch.cryoCpu!()), [], 'an image from this CPU restores here');
+  // HWCAP_ATOMICS (bit 8), HWCAP2_BTI (bit 17), HWCAP_EVTSTRM (bit 2: a kernel setting, not compared), AT_HWCAP2 bit 63 (unnamed).
+  const other = { hwcap: [HWCAP_FP_ASIMD_PACA | (1n << 8n) | (1n << 2n), (1n << 17n) | (1n << 63n)] };
+  const m = arch.missingCpuFeatures(ti, undefined, other);
+  assert.deepEqual(m.map((x) => x.name), ['the LSE atomics', 'branch target identification (BTI)', 'AT_HWCAP2 bit 63']);
+  assert.match(m[0]!.message, /^the task ran on a CPU with the LSE atomics \(HWCAP_ATOMICS\), which this CPU lacks: restore it on a CPU that has it$/);
+  assert.match(m[2]!.message, /^the task ran on a CPU with AT_HWCAP2 bit 63, which this CPU lacks/);
+  // A bit named only by the kernel's header goes by that name.
+  assert.match(arch.missingCpuFeatures(ti, undefined, { hwcap: [0n, 1n << 43n] })[0]!.message, /with mops \(HWCAP2_MOPS\), which/);
+});
+
 test('kernel ABI: aarch64 moves O_DIRECT and O_DIRECTORY; no red zone; 16-byte frames', () => {
   assert.equal(arch.kernelAbi.openFlags.O_DIRECT, 0o200000);
   assert.equal(arch.kernelAbi.openFlags.O_DIRECTORY, 0o40000);

@@ -1,8 +1,12 @@
 // aarch64 CPU features as the kernel tells user space (AT_HWCAP, AT_HWCAP2; uapi asm/hwcap.h).
-// CRIU 4.2's cpuinfo image has no aarch64 entry, so the dump's words are not recorded yet; restore
-// checks the state the image holds against this CPU (the FP/SIMD registers, PAC keys).
+// A dump records both words in cryo-cpu.img (CRIU 4.2's cpuinfo image has no aarch64 entry);
+// restore refuses, before anything starts, an image from a CPU with a feature this one lacks:
+// glibc and compilers' outline atomics pick their routines from these words at startup, so a
+// restored task may run any instruction they announce. The thread's own state (FP/SIMD, PAC keys)
+// is checked as well, for images without cryo-cpu.img (made by CRIU).
 
 import type { CpuFeatureLine, CpuProbe, MissingFeature, ThreadInfo } from '../types.js';
+import type { ImageRecord } from '../regtable.js';
 
 export interface HwcapBit {
   readonly word: 1 | 2;
@@ -11,29 +15,74 @@ export interface HwcapBit {
   readonly feature: string;
 }
 
-/** The bits cryo's images can depend on (HWCAP_* of AT_HWCAP, HWCAP2_* of AT_HWCAP2). */
-export const HWCAP_BITS: readonly HwcapBit[] = [
-  { word: 1, bit: 1n << 0n, name: 'HWCAP_FP', feature: 'floating point' },
-  { word: 1, bit: 1n << 1n, name: 'HWCAP_ASIMD', feature: 'Advanced SIMD (NEON)' },
-  { word: 1, bit: 1n << 22n, name: 'HWCAP_SVE', feature: 'SVE' },
-  { word: 1, bit: 1n << 30n, name: 'HWCAP_PACA', feature: 'address authentication (PAC)' },
-  { word: 1, bit: 1n << 31n, name: 'HWCAP_PACG', feature: 'generic authentication (PAC)' },
-  { word: 2, bit: 1n << 1n, name: 'HWCAP2_SVE2', feature: 'SVE2' },
-  { word: 2, bit: 1n << 18n, name: 'HWCAP2_MTE', feature: 'memory tagging (MTE)' },
-  { word: 2, bit: 1n << 20n, name: 'HWCAP2_BTI', feature: 'branch target identification (BTI)' },
-  { word: 2, bit: 1n << 23n, name: 'HWCAP2_SME', feature: 'SME' },
+/** Names of AT_HWCAP's bits from bit 0 on ('' = not a CPU feature a task can use: EVTSTRM is a kernel timer setting). */
+const HWCAP_NAMES = [
+  'FP', 'ASIMD', '', 'AES', 'PMULL', 'SHA1', 'SHA2', 'CRC32', 'ATOMICS', 'FPHP', 'ASIMDHP', 'CPUID', 'ASIMDRDM',
+  'JSCVT', 'FCMA', 'LRCPC', 'DCPOP', 'SHA3', 'SM3', 'SM4', 'ASIMDDP', 'SHA512', 'SVE', 'ASIMDFHM', 'DIT', 'USCAT',
+  'ILRCPC', 'FLAGM', 'SSBS', 'SB', 'PACA', 'PACG',
 ];
+/** Names of AT_HWCAP2's bits from bit 0 on (Linux 6.12). */
+const HWCAP2_NAMES = [
+  'DCPODP', 'SVE2', 'SVEAES', 'SVEPMULL', 'SVEBITPERM', 'SVESHA3', 'SVESM4', 'FLAGM2', 'FRINT', 'SVEI8MM',
+  'SVEF32MM', 'SVEF64MM', 'SVEBF16', 'I8MM', 'BF16', 'DGH', 'RNG', 'BTI', 'MTE', 'ECV', 'AFP', 'RPRES', 'MTE3',
+  'SME', 'SME_I16I64', 'SME_F64F64', 'SME_I8I32', 'SME_F16F32', 'SME_B16F32', 'SME_F32F32', 'SME_FA64', 'WFXT',
+  'EBF16', 'SVE_EBF16', 'CSSC', 'RPRFM', 'SVE2P1', 'SME2', 'SME2P1', 'SME_I16I32', 'SME_BI32I32', 'SME_B16B16',
+  'SME_F16F16', 'MOPS', 'HBC', 'SVE_B16B16', 'LRCPC3', 'LSE128', 'FPMR', 'LUT', 'FAMINMAX', 'F8CVT', 'F8FMA',
+  'F8DP4', 'F8DP2', 'F8E4M3', 'F8E5M2', 'SME_LUTV2', 'SME_F8F16', 'SME_F8F32', 'SME_SF8FMA', 'SME_SF8DP4',
+];
+/** Words for the features an error line should explain; the rest go by their HWCAP name. */
+const FEATURES: Readonly<Record<string, string>> = {
+  HWCAP_FP: 'floating point', HWCAP_ASIMD: 'Advanced SIMD (NEON)', HWCAP_ATOMICS: 'the LSE atomics',
+  HWCAP_SVE: 'SVE', HWCAP_PACA: 'address authentication (PAC)', HWCAP_PACG: 'generic authentication (PAC)',
+  HWCAP2_SVE2: 'SVE2', HWCAP2_MTE: 'memory tagging (MTE)', HWCAP2_BTI: 'branch target identification (BTI)',
+  HWCAP2_SME: 'SME', HWCAP2_SME2: 'SME2',
+};
+
+const bits = (word: 1 | 2, names: readonly string[], prefix: string): HwcapBit[] => names.flatMap((n, i) => {
+  if (n === '') return [];
+  const name = `${prefix}_${n}`;
+  return [{ word, bit: 1n << BigInt(i), name, feature: FEATURES[name] ?? n.toLowerCase().replace(/_/g, ' ') }];
+});
+
+/** Every AT_HWCAP/AT_HWCAP2 bit a task's code can depend on. */
+export const HWCAP_BITS: readonly HwcapBit[] = [...bits(1, HWCAP_NAMES, 'HWCAP'), ...bits(2, HWCAP2_NAMES, 'HWCAP2')];
+/** Bits that say nothing about the CPU (HWCAP_EVTSTRM): never compared. */
+const IGNORED = [1n << 2n, 0n];
 
 const bitNamed = (name: string): HwcapBit => HWCAP_BITS.find((b) => b.name === name)!;
+const word = (words: readonly bigint[], w: number): bigint => words[w - 1] ?? 0n;
 
-/** What the image's thread state needs that a CPU with `host` = [AT_HWCAP, AT_HWCAP2] lacks. */
-export function missingFeatures(ti: ThreadInfo, host: readonly bigint[]): MissingFeature[] {
-  const has = (b: HwcapBit) => ((host[b.word - 1] ?? 0n) & b.bit) !== 0n;
+function missing(b: HwcapBit, why: string): MissingFeature {
+  return { name: b.feature, bits: [Number(b.bit)], message: `${why} ${b.feature} (${b.name}), which this CPU lacks: restore it on a CPU that has it` };
+}
+
+/** cryo-cpu.img's entry for this CPU: [AT_HWCAP, AT_HWCAP2]. */
+export function cryoCpuEntry(host: readonly bigint[]): ImageRecord {
+  return { hwcap: [word(host, 1), word(host, 2)] };
+}
+
+/**
+ * What the image needs that a CPU with `host` = [AT_HWCAP, AT_HWCAP2] lacks: every feature bit of
+ * the dumping CPU's words (cryo-cpu.img), and the state the thread holds.
+ */
+export function missingFeatures(ti: ThreadInfo, cryoCpu: ImageRecord | undefined, host: readonly bigint[]): MissingFeature[] {
+  const has = (b: HwcapBit) => (word(host, b.word) & b.bit) !== 0n;
   const out: MissingFeature[] = [];
+  const hw = (cryoCpu?.hwcap as (bigint | number)[] | undefined)?.map((v) => BigInt(v));
+  if (hw !== undefined) {
+    for (let w = 1; w <= hw.length; w++) {
+      const lacking = word(hw, w) & ~word(host, w) & ~(IGNORED[w - 1] ?? 0n);
+      for (let i = 0n; i < 64n; i++) {
+        if ((lacking & (1n << i)) === 0n) continue;
+        const b = HWCAP_BITS.find((x) => x.word === w && x.bit === 1n << i);
+        out.push(b !== undefined ? missing(b, 'the task ran on a CPU with')
+          : { name: `AT_HWCAP${w === 1 ? '' : w} bit ${i}`, bits: [Number(i)], message: `the task ran on a CPU with AT_HWCAP${w === 1 ? '' : w} bit ${i}, which this CPU lacks: restore it on a CPU that has it` });
+      }
+    }
+  }
   const need = (present: unknown, name: string, what: string) => {
     const b = bitNamed(name);
-    if (present === undefined || has(b)) return;
-    out.push({ name: b.feature, bits: [Number(b.bit)], message: `the task's ${what} need ${b.feature} (${b.name}), which this CPU lacks: restore it on a CPU that has it` });
+    if (present !== undefined && !has(b) && !out.some((m) => m.name === b.feature)) out.push(missing(b, `the task's ${what} need`));
   };
   need(ti.fpsimd, 'HWCAP_FP', 'FP/SIMD registers');
   need(ti.fpsimd, 'HWCAP_ASIMD', 'FP/SIMD registers');
@@ -43,6 +92,9 @@ export function missingFeatures(ti: ThreadInfo, host: readonly bigint[]): Missin
 
 const hex = (v: bigint) => `0x${v.toString(16)}`;
 
+/** The features `cryo check` lists one by one (the words line covers the rest). */
+const REPORTED = ['HWCAP_FP', 'HWCAP_ASIMD', 'HWCAP_ATOMICS', 'HWCAP_SVE', 'HWCAP_PACA', 'HWCAP_PACG', 'HWCAP2_SVE2', 'HWCAP2_MTE', 'HWCAP2_BTI', 'HWCAP2_SME'];
+
 /** `cryo check` lines: the words and each feature cryo's images can depend on. */
 export function cpuReport(probe: CpuProbe | undefined): CpuFeatureLine[] {
   if (probe?.hwcap === undefined) {
@@ -50,9 +102,9 @@ export function cpuReport(probe: CpuProbe | undefined): CpuFeatureLine[] {
   }
   const host = [probe.hwcap, probe.hwcap2 ?? 0n];
   const lines: CpuFeatureLine[] = [{ name: 'AT_HWCAP/AT_HWCAP2', present: true, detail: `${hex(host[0]!)} ${hex(host[1]!)}` }];
-  for (const b of HWCAP_BITS) {
-    const present = ((host[b.word - 1] ?? 0n) & b.bit) !== 0n;
-    lines.push(present ? { name: b.feature, present } : { name: b.feature, present, meaning: `tasks using ${b.name} cannot be dumped with that state or restored here` });
+  for (const b of REPORTED.map(bitNamed)) {
+    const present = (word(host, b.word) & b.bit) !== 0n;
+    lines.push(present ? { name: b.feature, present } : { name: b.feature, present, meaning: `images of tasks from CPUs with ${b.name} cannot be restored here` });
   }
   return lines;
 }

@@ -7,7 +7,7 @@ import { NT_PRFPREG, NT_PRSTATUS, REGSET_TABLES } from './regs.js';
 import { buildSigframe, NOT_RESTORED_BY_SIGRETURN } from './sigframe.js';
 import { syscallAbi } from './syscall-abi.js';
 import { fixSyscallRestart } from './restart.js';
-import { cpuReport, missingFeatures } from './cpu.js';
+import { cpuReport, cryoCpuEntry, missingFeatures } from './cpu.js';
 import { singleAbi } from '../single-abi.js';
 import { KERNEL_ABI, MMAP_TOP, RED_ZONE, SIGFRAME_ALIGN } from './kernel-abi.js';
 
@@ -84,7 +84,8 @@ export function createAarch64(probe?: CpuProbe): Arch {
 
     ...singleAbi(() => arch, syscallAbi, fixSyscallRestart),
 
-    missingCpuFeatures: (ti) => missingFeatures(ti, host),
+    missingCpuFeatures: (ti, _cpuinfo, cryoCpu) => missingFeatures(ti, cryoCpu, host),
+    cryoCpu: () => cryoCpuEntry(host),
     unsavableState: () => [],
 
     threadPointers(ti: ThreadInfo) {
