@@ -21,6 +21,7 @@ import { mmEntry } from './mm-image.js';
 import { dumpFds, type FileTable } from './files.js';
 import { namespaceIds } from '../shared/namespaces.js';
 import type { TreeMember } from './tree.js';
+import { cryoCoreOf, writeCryoCore } from '../images/cryo-core.js';
 
 const TASK_ALIVE = 1;
 const TASK_STOPPED = 3;
@@ -160,6 +161,11 @@ export function writeProcess(p: DumpedProcess, images: ImageSet, arch: Arch): vo
   const main = p.threads[0]!;
   // As CRIU: the main thread's mask is the task's (tc), every other thread's is in its thread_core.
   images.write('core', p.pid, 'CORE', [{ mtype: arch.criuMarch, [arch.threadInfoField]: main.threadInfo as MessageValue, tc: p.tc, thread_core: main.threadCore }]);
+  // State CRIU's thread_info has no field for goes in cryo's own image beside the core.
+  for (const t of p.threads) {
+    const own = cryoCoreOf(arch.threadInfoField, t.threadInfo as MessageValue);
+    if (own !== undefined) writeCryoCore(images.dir, t.tid, own);
+  }
   for (const t of p.threads.slice(1)) {
     const thread_core: MessageValue = { ...t.threadCore, blk_sigset: t.sigmask };
     images.write('core', t.tid, 'CORE', [{ mtype: arch.criuMarch, [arch.threadInfoField]: t.threadInfo as MessageValue, thread_core }]);

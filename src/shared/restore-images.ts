@@ -10,6 +10,7 @@ import { imageFileName } from '../images/names.js';
 import type { MessageValue } from '../images/value.js';
 import { RestoreError } from './restore-error.js';
 import type { FdOptions } from './fd-options.js';
+import { withCryoCore } from '../images/cryo-core.js';
 
 /** One dumped process, as restore needs it. */
 export interface RestoreImages {
@@ -146,7 +147,15 @@ function loadProcess(
   }
   if (new Set(tids).size !== tids.length) throw new RestoreError('IMAGE_INCONSISTENT', `pstree.img: process ${pid} lists a thread twice (${tids.join(', ')})`);
 
-  const threads = [{ tid: pid, core }, ...tids.filter((t) => t !== pid).map((tid) => ({ tid, core: one(imageFileName('core', tid)) }))];
+  const coreOf = (tid: number, c: MessageValue): MessageValue => {
+    try {
+      return withCryoCore(dir, tid, c);
+    } catch (e) {
+      throw new RestoreError('IMAGE_CORRUPT', `corrupt image: ${(e as Error).message}`);
+    }
+  };
+  core = coreOf(pid, core);
+  const threads = [{ tid: pid, core }, ...tids.filter((t) => t !== pid).map((tid) => ({ tid, core: coreOf(tid, one(imageFileName('core', tid))) }))];
   const ids = (all.has(imageFileName('ids', pid)) ? one(imageFileName('ids', pid)) : core.ids) as MessageValue | undefined;
   if (ids === undefined) throw new RestoreError('IMAGE_MISSING', `${path.join(dir, imageFileName('ids', pid))} is missing`);
   const mm = one(imageFileName('mm', pid));

@@ -8,7 +8,8 @@ import { createAarch64 } from '../../src/arch/aarch64/index.js';
 import {
   FP_REGS_SIZE, GP_REGS_SIZE, NT_ARM_PAC_ENABLED_KEYS, NT_ARM_PACA_KEYS, NT_ARM_PACG_KEYS, NT_ARM_TLS, NT_PRFPREG, NT_PRSTATUS,
 } from '../../src/arch/aarch64/regs.js';
-import { FPSIMD_MAGIC, FRAME_SIZE, RT_SIGFRAME_SIZE } from '../../src/arch/aarch64/sigframe.js';
+import { FPSIMD_MAGIC, FRAME_SIZE, RT_SIGFRAME_SIZE, SVE_MAGIC } from '../../src/arch/aarch64/sigframe.js';
+import { NT_ARM_SVE } from '../../src/arch/aarch64/sve.js';
 import type { Regsets } from '../../src/arch/types.js';
 import type { ImageRecord } from '../../src/arch/regtable.js';
 
@@ -110,7 +111,71 @@ test('signal frame: siginfo, ucontext (mask, altstack), sigcontext registers, fp
   assert.equal(b.readBigUInt64LE(RT_SIGFRAME_SIZE + 8), x[30]);
   assert.throws(() => arch.buildSigframe(ti, { sigmask: 0n, addressOfFrame: at + 8n }), /16-byte aligned/);
   assert.deepEqual(arch.notRestoredBySigreturn, ['tls', 'pac_keys']);
-  assert.deepEqual(arch.regsetsBeforeSigreturn, [NT_ARM_TLS, NT_ARM_PACA_KEYS, NT_ARM_PAC_ENABLED_KEYS, NT_ARM_PACG_KEYS]);
+  assert.deepEqual(arch.regsetsBeforeSigreturn, [NT_ARM_SVE, NT_ARM_TLS, NT_ARM_PACA_KEYS, NT_ARM_PAC_ENABLED_KEYS, NT_ARM_PACG_KEYS]);
+});
+
+/** NT_ARM_SVE as the kernel gives it at vector length `vl`: live SVE registers, or the FP/SIMD form. */
+function sveRegset(vl: number, live: boolean, fp: Buffer): Buffer {
+  const vq = vl / 16;
+  const regs = 32 * vq * 16 + 16 * vq * 2 + vq * 2;
+  const fpsr = Math.ceil((16 + regs) / 16) * 16;
+  const size = live ? 16 + Math.ceil((fpsr + 8 - 16) / 16) * 16 : 16 + 528;
+  const b = live ? randomBytes(size) : Buffer.alloc(size);
+  b.writeUInt32LE(size, 0);
+  b.writeUInt32LE(99999, 4);
+  b.writeUInt16LE(vl, 8);
+  b.writeUInt16LE(256, 10);
+  b.writeUInt16LE((live ? 1 : 0) | 2 | 4, 12); // SVE_PT_REGS_SVE, VL_INHERIT, VL_ONEXEC
+  b.writeUInt16LE(0, 14);
+  if (live) {
+    b.fill(0, 16 + regs); // padding and what follows fpcr
+    fp.copy(b, fpsr, 512, 520); // fpsr, fpcr as NT_PRFPREG has them
+  } else {
+    fp.copy(b, 16);
+  }
+  return b;
+}
+
+test('SVE: NT_ARM_SVE to thread_info.sve and back (live registers and the FP/SIMD form), and into the frame as sve_context', () => {
+  for (const live of [true, false]) {
+    const r = regsets();
+    const fp = r.get(NT_PRFPREG)!;
+    const sve = sveRegset(32, live, fp);
+    r.set(NT_ARM_SVE, sve);
+    const ti = arch.threadInfoFromRegsets(r);
+    const rec = ti.sve as ImageRecord;
+    assert.equal(rec.vl, 32);
+    assert.equal(rec.flags, (live ? 1 : 0) | 2, 'VL_ONEXEC is a pending exec\'s, not the task\'s');
+    const back = arch.regsetsFromThreadInfo(ti).get(NT_ARM_SVE)!;
+    assert.equal(back.length, sve.length);
+    assert.equal(back.readUInt32LE(0), sve.length, 'size');
+    assert.equal(back.readUInt16LE(8), 32, 'vl');
+    assert.equal(back.readUInt16LE(12), (live ? 1 : 0) | 2, 'flags');
+    assert.ok(back.subarray(16).equals(sve.subarray(16)), 'registers, fpsr and fpcr as read');
+
+    const f = arch.buildSigframe(ti, { sigmask: 0n, addressOfFrame: 0x10000n });
+    const at = 128 + 176 + 288 + 528;
+    if (!live) {
+      assert.equal(f.frame.readBigUInt64LE(at), 0n, 'no sve_context without live registers: the terminator');
+      continue;
+    }
+    const n = 32 * 2 * 16 + 16 * 2 * 2 + 2 * 2;
+    assert.equal(f.frame.readUInt32LE(at), SVE_MAGIC);
+    assert.equal(f.frame.readUInt32LE(at + 4), Math.ceil((16 + n) / 16) * 16);
+    assert.equal(f.frame.readUInt16LE(at + 8), 32);
+    assert.equal(f.frame.readUInt16LE(at + 10), 0, 'not streaming mode');
+    assert.ok(f.frame.subarray(at + 16, at + 16 + n).equals(sve.subarray(16, 16 + n)), 'Z, P, FFR');
+    assert.equal(f.frame.readBigUInt64LE(at + f.frame.readUInt32LE(at + 4)), 0n, 'terminator');
+  }
+  // Too long a vector for __reserved without extra_context; a damaged image.
+  const r = regsets();
+  r.set(NT_ARM_SVE, sveRegset(256, true, r.get(NT_PRFPREG)!));
+  const big = arch.threadInfoFromRegsets(r);
+  assert.throws(() => arch.buildSigframe(big, { sigmask: 0n, addressOfFrame: 0x10000n }), /vector length 256 do not fit/);
+  const cut = { ...big, sve: { ...(big.sve as ImageRecord), regs: Buffer.alloc(10) } };
+  assert.throws(() => arch.regsetsFromThreadInfo(cut), /thread_info\.sve\.regs has 10 bytes, not the 8736 of vector length 256/);
+  assert.throws(() => arch.regsetsFromThreadInfo({ ...big, sve: { vl: 40, flags: 0 } }), /SVE vector length 40 is not a multiple of 16/);
+  assert.match(createAarch64({ hwcap: 3n }).missingCpuFeatures(big).map((m) => m.message).join('\n'), /SVE vector length and registers need SVE \(HWCAP_SVE\)/);
 });
 
 test('syscall ABI: svc #0, number in x8, x0..x5, pc and sp; result from x0', () => {

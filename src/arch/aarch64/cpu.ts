@@ -87,6 +87,7 @@ export function missingFeatures(ti: ThreadInfo, cryoCpu: ImageRecord | undefined
   need(ti.fpsimd, 'HWCAP_FP', 'FP/SIMD registers');
   need(ti.fpsimd, 'HWCAP_ASIMD', 'FP/SIMD registers');
   need(ti.pac_keys, 'HWCAP_PACA', 'pointer-authentication keys');
+  need(ti.sve, 'HWCAP_SVE', 'SVE vector length and registers');
   return out;
 }
 

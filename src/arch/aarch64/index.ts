@@ -5,6 +5,7 @@ import type { ImageRecord } from '../regtable.js';
 import { BYTE_ORDER, decodeTable, encodeTable } from './byte-order.js';
 import { NT_PRFPREG, NT_PRSTATUS, REGSET_TABLES } from './regs.js';
 import { buildSigframe, NOT_RESTORED_BY_SIGRETURN } from './sigframe.js';
+import { decodeSve, encodeSve, NT_ARM_SVE, SVE_MAX_SIZE } from './sve.js';
 import { syscallAbi } from './syscall-abi.js';
 import { fixSyscallRestart } from './restart.js';
 import { cpuReport, cryoCpuEntry, missingFeatures } from './cpu.js';
@@ -14,7 +15,11 @@ import { KERNEL_ABI, MMAP_TOP, RED_ZONE, SIGFRAME_ALIGN } from './kernel-abi.js'
 /** 4 KiB unless the kernel says otherwise (16 and 64 KiB kernels exist; the probe reads AT_PAGESZ). */
 const DEFAULT_PAGE_SIZE = 4096;
 
-export const REGSETS: readonly RegsetSpec[] = REGSET_TABLES.map((r) => ({ nt: r.nt, name: r.name, maxSize: r.maxSize, required: r.required }));
+export const REGSETS: readonly RegsetSpec[] = [
+  ...REGSET_TABLES.map((r) => ({ nt: r.nt, name: r.name, maxSize: r.maxSize, required: r.required })),
+  // Its size follows the vector length: src/arch/aarch64/sve.ts reads and writes it.
+  { nt: NT_ARM_SVE, name: 'NT_ARM_SVE', maxSize: SVE_MAX_SIZE, required: false },
+];
 
 /** The record at `path` in thread_info (made on the way when `make`). */
 function recordAt(ti: ThreadInfo, path: readonly string[], make: boolean): ImageRecord | undefined {
@@ -59,6 +64,8 @@ export function createAarch64(probe?: CpuProbe): Arch {
         if (buf.length < r.size) throw new Error(`${r.name} has ${buf.length} bytes, not aarch64's ${r.size}`);
         Object.assign(recordAt(ti, r.path, true)!, decodeTable(r.table, buf));
       }
+      const sve = regsets.get(NT_ARM_SVE);
+      if (sve !== undefined) ti.sve = decodeSve(sve);
       return ti;
     },
 
@@ -73,13 +80,15 @@ export function createAarch64(probe?: CpuProbe): Arch {
         encodeTable(r.table, rec, buf, 0, where);
         out.set(r.nt, buf);
       }
+      if (ti.sve !== undefined) out.set(NT_ARM_SVE, encodeSve(ti.sve as ImageRecord, ti.fpsimd as ImageRecord, 'thread_info.sve'));
       return out;
     },
 
     unrestorableMode: () => undefined,
     buildSigframe: (ti, opts) => buildSigframe(ti, opts),
     notRestoredBySigreturn: NOT_RESTORED_BY_SIGRETURN,
-    regsetsBeforeSigreturn: REGSET_TABLES.filter((r) => r.nt !== NT_PRSTATUS && r.nt !== NT_PRFPREG).map((r) => r.nt),
+    // NT_ARM_SVE first: it sets the vector length the frame's sve_context must match.
+    regsetsBeforeSigreturn: [NT_ARM_SVE, ...REGSET_TABLES.filter((r) => r.nt !== NT_PRSTATUS && r.nt !== NT_PRFPREG).map((r) => r.nt)],
     calibrate: () => undefined,
 
     ...singleAbi(() => arch, syscallAbi, fixSyscallRestart),

@@ -8,6 +8,7 @@ import type { AltStack, Sigframe, SigframeOptions, ThreadInfo } from '../types.j
 import type { ImageRecord, RegField } from '../regtable.js';
 import { encodeTable } from './byte-order.js';
 import { FP_REGS, GP_REGS } from './regs.js';
+import { sveRegs, sveRegsSize } from './sve.js';
 
 export const SIGINFO_SIZE = 128;
 
@@ -35,6 +36,18 @@ export const FPSIMD_CONTEXT_SIZE = 16 + 512;
 export const TERMINATOR_SIZE = 16;
 export const SS_DISABLE = 2;
 
+export const SVE_MAGIC = 0x53564501;
+/** struct sve_context: head { magic, size }, vl, flags (SVE_SIG_FLAG_SM: streaming mode), then the registers at 16. */
+export const SVE_CONTEXT: readonly RegField[] = [
+  { name: 'magic', offset: 0, image: 'u32' },
+  { name: 'size', offset: 4, image: 'u32' },
+  { name: 'vl', offset: 8, image: 'u32', raw: 'u16' },
+  { name: 'flags', offset: 10, image: 'u32', raw: 'u16' },
+];
+export const SVE_SIG_REGS_OFFSET = 16;
+/** The sve_context record with registers at vector length `vl`, rounded to the records' 16 bytes. */
+export const sveContextSize = (vl: number): number => Math.ceil((SVE_SIG_REGS_OFFSET + sveRegsSize(vl / 16)) / 16) * 16;
+
 const UC = SIGINFO_SIZE;
 const MC = UC + UCONTEXT.uc_mcontext;
 const RESERVED = MC + SIGCONTEXT.reserved;
@@ -55,8 +68,6 @@ const UC_FIELDS: readonly RegField[] = [
   { name: 'fault_address', offset: MC + SIGCONTEXT.fault_address, image: 'u64' },
   { name: 'fpsimd_magic', offset: RESERVED, image: 'u32' },
   { name: 'fpsimd_size', offset: RESERVED + 4, image: 'u32' },
-  { name: 'terminator_magic', offset: RESERVED + FPSIMD_CONTEXT_SIZE, image: 'u32' },
-  { name: 'terminator_size', offset: RESERVED + FPSIMD_CONTEXT_SIZE + 4, image: 'u32' },
   { name: 'fp', offset: RT_SIGFRAME_SIZE, image: 'u64' },
   { name: 'lr', offset: RT_SIGFRAME_SIZE + 8, image: 'u64' },
 ];
@@ -88,11 +99,22 @@ export function buildSigframe(ti: ThreadInfo, opts: SigframeOptions): Sigframe {
     uc_sigmask: opts.sigmask,
     fault_address: 0n,
     fpsimd_magic: FPSIMD_MAGIC, fpsimd_size: FPSIMD_CONTEXT_SIZE,
-    terminator_magic: 0, terminator_size: 0,
     fp: x?.[29], lr: x?.[30],
   }, frame, 0);
   encodeTable(SIGCONTEXT_GP, gp, frame, 0, 'thread_info.gpregs');
   encodeTable(SIGCONTEXT_FP, fp, frame, 0, 'thread_info.fpsimd');
+  // Live SVE registers follow as an sve_context (the task's vector length is set by ptrace first);
+  // the zeroed bytes after the last record are the { 0, 0 } terminator.
+  const sve = ti.sve === undefined ? undefined : sveRegs(ti.sve as ImageRecord, 'thread_info.sve');
+  if (sve !== undefined) {
+    const size = sveContextSize(sve.vl);
+    const at = RESERVED + FPSIMD_CONTEXT_SIZE;
+    if (FPSIMD_CONTEXT_SIZE + size + TERMINATOR_SIZE > SIGCONTEXT.reservedSize) {
+      throw new Error(`the SVE registers at vector length ${sve.vl} do not fit the signal frame's __reserved (cryo has no extra_context yet): restore at vector length 96 or less is supported`);
+    }
+    encodeTable(SVE_CONTEXT, { magic: SVE_MAGIC, size, vl: sve.vl, flags: 0 }, frame, at, 'thread_info.sve');
+    sve.regs.copy(frame, at + SVE_SIG_REGS_OFFSET);
+  }
   // rt_sigreturn reads the rt_sigframe at sp.
   return { frame, frameAddress, sp: frameAddress };
 }
