@@ -33,6 +33,12 @@ export async function hostArch(): Promise<Arch> {
   if (host) return host;
   const probe: CpuProbe = auxvProbe();
   try {
+    const { sveVectorLengthFor } = await import('../sys/sve.js');
+    probe.sveVectorLength = sveVectorLengthFor;
+  } catch {
+    // no native addon: vector lengths go unchecked
+  }
+  try {
     const sys = await import('../sys/cpu.js');
     const c = sys.hostCpuid();
     if (c) Object.assign(probe, { cpuid: (leaf: number, sub: number) => c.cpuid(leaf, sub), xgetbv: (i: number) => c.xgetbv(i) });

@@ -43,6 +43,8 @@ export interface CpuProbe {
   secondAbiUnsupported?: () => string | undefined;
   /** s390x: the STFLE facility numbers /proc/cpuinfo lists ("facilities" line). */
   facilities?: readonly number[];
+  /** aarch64: the SVE vector length a thread asking for `vl` bytes gets here (undefined: no SVE). */
+  sveVectorLength?(vl: number): number | undefined;
 }
 
 /** The alternate signal stack as sigaltstack(2) reports it. */

@@ -176,6 +176,11 @@ test('SVE: NT_ARM_SVE to thread_info.sve and back (live registers and the FP/SIM
   assert.throws(() => arch.regsetsFromThreadInfo(cut), /thread_info\.sve\.regs has 10 bytes, not the 8736 of vector length 256/);
   assert.throws(() => arch.regsetsFromThreadInfo({ ...big, sve: { vl: 40, flags: 0 } }), /SVE vector length 40 is not a multiple of 16/);
   assert.match(createAarch64({ hwcap: 3n }).missingCpuFeatures(big).map((m) => m.message).join('\n'), /SVE vector length and registers need SVE \(HWCAP_SVE\)/);
+  // A CPU whose longest vector is 64 bytes rounds 256 down: refused, naming both lengths.
+  const sveCpu = (max: number) => createAarch64({ hwcap: 3n | (1n << 22n), sveVectorLength: (vl) => Math.min(vl, max) });
+  assert.deepEqual(sveCpu(256).missingCpuFeatures(big), []);
+  assert.deepEqual(sveCpu(64).missingCpuFeatures(big).map((m) => m.message),
+    ['the task uses an SVE vector length of 256 bytes, which this CPU lacks (it offers 64 below that): restore it on a CPU with 2048-bit vectors']);
 });
 
 test('syscall ABI: svc #0, number in x8, x0..x5, pc and sp; result from x0', () => {

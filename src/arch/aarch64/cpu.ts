@@ -65,7 +65,7 @@ export function cryoCpuEntry(host: readonly bigint[]): ImageRecord {
  * What the image needs that a CPU with `host` = [AT_HWCAP, AT_HWCAP2] lacks: every feature bit of
  * the dumping CPU's words (cryo-cpu.img), and the state the thread holds.
  */
-export function missingFeatures(ti: ThreadInfo, cryoCpu: ImageRecord | undefined, host: readonly bigint[]): MissingFeature[] {
+export function missingFeatures(ti: ThreadInfo, cryoCpu: ImageRecord | undefined, host: readonly bigint[], probe?: CpuProbe): MissingFeature[] {
   const has = (b: HwcapBit) => (word(host, b.word) & b.bit) !== 0n;
   const out: MissingFeature[] = [];
   const hw = (cryoCpu?.hwcap as (bigint | number)[] | undefined)?.map((v) => BigInt(v));
@@ -88,6 +88,14 @@ export function missingFeatures(ti: ThreadInfo, cryoCpu: ImageRecord | undefined
   need(ti.fpsimd, 'HWCAP_ASIMD', 'FP/SIMD registers');
   need(ti.pac_keys, 'HWCAP_PACA', 'pointer-authentication keys');
   need(ti.sve, 'HWCAP_SVE', 'SVE vector length and registers');
+  const vl = Number((ti.sve as ImageRecord | undefined)?.vl ?? 0);
+  const got = vl > 0 && has(bitNamed('HWCAP_SVE')) ? probe?.sveVectorLength?.(vl) : undefined;
+  if (got !== undefined && got !== vl) {
+    out.push({
+      name: `SVE vector length ${vl}`, bits: [],
+      message: `the task uses an SVE vector length of ${vl} bytes, which this CPU lacks (it offers ${got} below that): restore it on a CPU with ${vl * 8}-bit vectors`,
+    });
+  }
   return out;
 }
 

@@ -93,7 +93,7 @@ export function createAarch64(probe?: CpuProbe): Arch {
 
     ...singleAbi(() => arch, syscallAbi, fixSyscallRestart),
 
-    missingCpuFeatures: (ti, _cpuinfo, cryoCpu) => missingFeatures(ti, cryoCpu, host),
+    missingCpuFeatures: (ti, _cpuinfo, cryoCpu) => missingFeatures(ti, cryoCpu, host, probe),
     cryoCpu: () => cryoCpuEntry(host),
     unsavableState: () => [],
 
