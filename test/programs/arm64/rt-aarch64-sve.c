@@ -14,7 +14,9 @@
 #ifndef PR_SVE_SET_VL
 #define PR_SVE_SET_VL 50
 #endif
+#ifndef HWCAP_SVE
 #define HWCAP_SVE (1 << 22)
+#endif
 #define VL 32
 
 uint8_t rt_zin[32][VL], rt_zout[32][VL];
