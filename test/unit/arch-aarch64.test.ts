@@ -10,6 +10,7 @@ import {
 } from '../../src/arch/aarch64/regs.js';
 import { FPSIMD_MAGIC, FRAME_SIZE, RT_SIGFRAME_SIZE, SVE_MAGIC } from '../../src/arch/aarch64/sigframe.js';
 import { NT_ARM_SVE } from '../../src/arch/aarch64/sve.js';
+import { NT_ARM_SSVE, NT_ARM_ZA } from '../../src/arch/aarch64/sme.js';
 import type { Regsets } from '../../src/arch/types.js';
 import type { ImageRecord } from '../../src/arch/regtable.js';
 
@@ -235,4 +236,29 @@ test('kernel ABI: aarch64 moves O_DIRECT and O_DIRECTORY; no red zone; 16-byte f
   assert.equal(arch.sigframeAlign, 16);
   assert.equal(arch.criuMarch, 'AARCH64');
   assert.equal(arch.threadInfoField, 'ti_aarch64');
+});
+
+test('SME: a dump refuses streaming mode, ZA in use and TPIDR2_EL0, naming each; idle SME state passes', () => {
+  const header = (size: number, flags: number) => {
+    const b = Buffer.alloc(16);
+    b.writeUInt32LE(size, 0);
+    b.writeUInt16LE(32, 8);
+    b.writeUInt16LE(flags, 12);
+    return b;
+  };
+  const r = regsets();
+  r.set(NT_ARM_SSVE, header(16 + 528, 0));
+  r.set(NT_ARM_ZA, header(16, 0));
+  r.set(NT_ARM_TLS, Buffer.concat([randomBytes(8), Buffer.alloc(8)]));
+  assert.deepEqual(arch.unsavableState(r), []);
+  r.set(NT_ARM_SSVE, header(16 + 546 * 2, 1));
+  r.set(NT_ARM_ZA, header(16 + 32 * 32, 0));
+  r.set(NT_ARM_TLS, Buffer.concat([randomBytes(8), Buffer.from('0100000000000000', 'hex')]));
+  const m = arch.unsavableState(r).map((x) => x.message);
+  assert.deepEqual(m, [
+    'the task runs in SME streaming SVE mode (NT_ARM_SSVE), which cryo cannot save yet: it cannot be dumped while it does',
+    'the task has SME\'s ZA storage in use (NT_ARM_ZA), which cryo cannot save yet: it cannot be dumped while it does',
+    'the task has SME\'s TPIDR2_EL0 set, which cryo cannot save yet: it cannot be dumped while it does',
+  ]);
+  assert.ok(arch.regsets.some((s) => s.nt === NT_ARM_ZA && s.maxSize === 16 && !s.required), 'only ZA\'s header is read');
 });

@@ -6,6 +6,7 @@ import { BYTE_ORDER, decodeTable, encodeTable } from './byte-order.js';
 import { NT_PRFPREG, NT_PRSTATUS, REGSET_TABLES } from './regs.js';
 import { buildSigframe, NOT_RESTORED_BY_SIGRETURN } from './sigframe.js';
 import { decodeSve, encodeSve, NT_ARM_SVE, SVE_MAX_SIZE } from './sve.js';
+import { SME_HEADERS, unsavableSme } from './sme.js';
 import { syscallAbi } from './syscall-abi.js';
 import { fixSyscallRestart } from './restart.js';
 import { cpuReport, cryoCpuEntry, missingFeatures } from './cpu.js';
@@ -19,6 +20,7 @@ export const REGSETS: readonly RegsetSpec[] = [
   ...REGSET_TABLES.map((r) => ({ nt: r.nt, name: r.name, maxSize: r.maxSize, required: r.required })),
   // Its size follows the vector length: src/arch/aarch64/sve.ts reads and writes it.
   { nt: NT_ARM_SVE, name: 'NT_ARM_SVE', maxSize: SVE_MAX_SIZE, required: false },
+  ...SME_HEADERS,
 ];
 
 /** The record at `path` in thread_info (made on the way when `make`). */
@@ -95,7 +97,7 @@ export function createAarch64(probe?: CpuProbe): Arch {
 
     missingCpuFeatures: (ti, _cpuinfo, cryoCpu) => missingFeatures(ti, cryoCpu, host, probe),
     cryoCpu: () => cryoCpuEntry(host),
-    unsavableState: () => [],
+    unsavableState: unsavableSme,
 
     threadPointers(ti: ThreadInfo) {
       const gp = ti.gpregs as ImageRecord;
