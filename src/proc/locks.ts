@@ -21,7 +21,9 @@ export interface FileLock {
   blocked: boolean;
 }
 
-const LOCK = /^\s*(\d+):\s*(->\s*)?(\S+)\s+(\S+)\s+(\S+)\s+(-?\d+)\s+([0-9a-f]+):([0-9a-f]+):(\d+)\s+(\d+)\s+(\d+|EOF)\s*$/;
+// A request with no file of its own (a lease breaker waiting, from any process on the machine) shows
+// "<none>:0" where the device and inode go (fs/locks.c): it is read as device 0:0, inode 0.
+const LOCK = /^\s*(\d+):\s*(->\s*)?(\S+)\s+(\S+)\s+(\S+)\s+(-?\d+)\s+(?:([0-9a-f]+):([0-9a-f]+):(\d+)|<none>:0)\s+(\d+)\s+(\d+|EOF)\s*$/;
 
 /** Parses one lock line ("1: FLOCK  ADVISORY  WRITE 4781 fe:00:2146353 0 EOF"); null for an empty one. */
 export function parseLockLine(line: string): FileLock | null {
@@ -35,9 +37,9 @@ export function parseLockLine(line: string): FileLock | null {
     mode: m[4]!,
     type: m[5]!,
     pid: Number(m[6]),
-    devMajor: parseInt(m[7]!, 16),
-    devMinor: parseInt(m[8]!, 16),
-    inode: BigInt(m[9]!),
+    devMajor: m[7] === undefined ? 0 : parseInt(m[7], 16),
+    devMinor: m[8] === undefined ? 0 : parseInt(m[8], 16),
+    inode: m[9] === undefined ? 0n : BigInt(m[9]),
     start: BigInt(m[10]!),
     end: m[11] === 'EOF' ? null : BigInt(m[11]!),
   };

@@ -103,12 +103,14 @@ test('/proc/locks: POSIX, OFD, leases and blocked requests', () => {
     '1: POSIX  ADVISORY  READ 1234 08:01:5555 0 99\n' +
       '1: -> POSIX  ADVISORY  WRITE 1300 08:01:5555 0 99\n' +
       '2: OFDLCK ADVISORY  WRITE -1 00:1a:7 100 EOF\n' +
-      '3: LEASE  BREAKING  READ 42 fe:00:8 0 EOF\n',
+      '3: LEASE  BREAKING  READ 42 fe:00:8 0 EOF\n' +
+      '3: -> LEASE  BREAKER   READ 43 <none>:0 0 EOF\n',
   );
-  assert.equal(locks.length, 4);
+  assert.equal(locks.length, 5);
   assert.deepEqual([locks[0]!.kind, locks[0]!.type, locks[0]!.end, locks[0]!.blocked], ['POSIX', 'READ', 99n, false]);
   assert.deepEqual([locks[1]!.blocked, locks[1]!.pid], [true, 1300]);
   assert.deepEqual([locks[2]!.kind, locks[2]!.pid, locks[2]!.devMinor, locks[2]!.start], ['OFDLCK', -1, 0x1a, 100n]);
   assert.deepEqual([locks[3]!.mode, locks[3]!.devMajor], ['BREAKING', 0xfe]);
+  assert.deepEqual([locks[4]!.blocked, locks[4]!.mode, locks[4]!.pid, locks[4]!.inode, locks[4]!.devMajor], [true, 'BREAKER', 43, 0n, 0]);
   assert.throws(() => parseLocks('1: what\n'), /unexpected file lock line/);
 });
