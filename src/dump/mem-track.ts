@@ -90,7 +90,6 @@ export class Tracking {
       throw ended();
     }
     if (!alive(this.prev.holder)) throw ended();
-    renameSync(this.prevFile!, `${this.prevFile!}.used`);
     for (const p of this.prev.procs) {
       if (!alive(p)) continue;
       try {
@@ -100,6 +99,9 @@ export class Tracking {
         throw e;
       }
     }
+    // With cryo's copies taken, the old holder may go (it does, once its state file is gone): if
+    // cryo dies now, its copies close and the kernel removes the tracking.
+    renameSync(this.prevFile!, `${this.prevFile!}.used`);
   }
 
   /** Whether `pid`'s pages were tracked since the parent dump. */
@@ -182,13 +184,14 @@ export class Tracking {
   handOver(dir: string, procs: readonly number[]): void {
     const kept = procs.filter((p) => this.fds.has(p));
     const fds = kept.map((p) => this.fds.get(p)!);
-    const child = spawn(process.execPath, ['-e', HOLDER, ...kept.map((p) => `${p}:${startOf(p)}`)], {
+    const stateFile = path.join(dir, TRACK_FILE);
+    const child = spawn(process.execPath, ['-e', HOLDER, path.resolve(stateFile), ...kept.map((p) => `${p}:${startOf(p)}`)], {
       detached: true, cwd: '/', stdio: ['ignore', 'ignore', 'ignore', ...fds], env: {},
     });
     child.unref();
     const holder = { pid: child.pid!, start: startOf(child.pid!) ?? '' };
     const state: TrackState = { holder, procs: kept.map((p, i) => ({ pid: p, start: startOf(p) ?? '', fd: 3 + i })) };
-    writeFileSync(path.join(dir, TRACK_FILE), JSON.stringify(state, null, 1) + '\n', { mode: 0o600 });
+    writeFileSync(stateFile, JSON.stringify(state, null, 1) + '\n', { mode: 0o600 });
     this.endPrevious();
     this.closeCopies();
   }
@@ -221,16 +224,19 @@ function isTrackable(d: DumpVma): boolean {
 
 /**
  * The holder: keeps its descriptors 3.. open until none of the tracked processes lives (checked
- * each second by PID and start time) or it is killed. Ordinary terminating signals it ignores, so a
- * terminal's hangup does not end a chain.
+ * each second by PID and start time), its state file no longer names it (a later dump took the
+ * tracking, or the images were removed; the first 5 s it may not be written yet), or it is killed.
+ * Ordinary terminating signals it ignores, so a terminal's hangup does not end a chain.
  */
 const HOLDER = `
 process.title = 'cryo-track';
 for (const s of ['SIGHUP', 'SIGINT', 'SIGPIPE', 'SIGUSR1', 'SIGUSR2']) process.on(s, () => {});
 const fs = require('fs');
-const want = process.argv.slice(1).map((w) => w.split(':'));
+const [state, ...rest] = process.argv.slice(1);
+const want = rest.map((w) => w.split(':'));
 const alive = ([p, st]) => { try { const t = fs.readFileSync('/proc/' + p + '/stat', 'utf8'); return t.slice(t.lastIndexOf(')') + 2).split(' ')[19] === st; } catch { return false; } };
-setInterval(() => { if (!want.some(alive)) process.exit(0); }, 1000);
+const named = () => { try { return JSON.parse(fs.readFileSync(state, 'utf8')).holder.pid === process.pid; } catch { return process.uptime() < 5; } };
+setInterval(() => { if (!want.some(alive) || !named()) process.exit(0); }, 1000);
 `;
 
 /** The pages the parent dump of `pid` has (with bytes, or in its own parent), as sorted ranges. */

@@ -136,7 +136,7 @@ function waitUntil(what: string, ok: () => boolean): void {
   }
 }
 
-test('the tracking leaves the task as it was: its descriptors and mappings while tracked, and nothing once the chain ends or its holder is killed', async () => {
+test('the tracking leaves the task as it was: its descriptors and mappings while tracked, and nothing once the chain ends, its images are removed or its holder is killed', async () => {
   becomeSubreaper();
   const t = startTarget('rt-incr');
   try {
@@ -160,6 +160,15 @@ test('the tracking leaves the task as it was: its descriptors and mappings while
     assert.ok(unprotected(pid, area), 'no page stays write-protected');
     await assert.rejects(dumpTask({ pid, dir: dir('next'), preDump: true, prevImagesDir: '../pre1' }), /the memory tracking of .*pre1 ended \(its holder, PID \d+, is gone\): pre-dump again/);
     assert.ok(!existsSync(dir('next')) || !existsSync(path.join(dir('next'), 'cryo-track.json')));
+
+    // A pre-dump whose state file is gone (its images removed, or cryo killed while a later dump
+    // took it over): the holder ends by itself, and so does the tracking.
+    await dumpTask({ pid, dir: dir('gone'), preDump: true });
+    const orphan = holderOf(path.join(dir('gone'), 'cryo-track.json'));
+    rmSync(dir('gone'), { recursive: true });
+    assert.ok(holderGone(orphan), 'the holder of removed images ends');
+    waitUntil('the tracking is gone', () => !tracked(pid));
+    assert.ok(unprotected(pid, area));
 
     // A new chain, ended by a dump that leaves the task running without --track-mem.
     await dumpTask({ pid, dir: dir('pre2'), preDump: true });
