@@ -11,7 +11,7 @@ import { RestoreError } from '../shared/restore-error.js';
 import { VMA } from '../shared/vma-kinds.js';
 import { elfFunctions, vdsoDifference } from './vdso-symbols.js';
 import { dumpPageSize } from './page-size.js';
-import { planVdsoTrampoline, type VdsoPlan } from './vdso-trampoline.js';
+import { patchOverwriting, planVdsoTrampoline, type VdsoPlan } from './vdso-trampoline.js';
 
 /** This kernel's vDSO as the restoring process sees it. */
 export interface OwnVdso {
@@ -70,20 +70,25 @@ export function chooseVdso(img: RestoreImages, arch: Arch, own: OwnVdso): VdsoCh
   const what = `this kernel's vDSO is not the one process ${img.pid} was dumped with (${diff})`;
   const tr = arch.vdso.trampoline;
   if (tr === undefined) throw new RestoreError('UNSUPPORTED', `${what}: cryo cannot restore across different vDSOs on ${arch.name} yet; restore on the kernel it was dumped on`);
-  // A thread stopped inside the old vDSO would go on running its code, which reads the old kernel's data pages.
+  let plan: VdsoPlan;
+  try {
+    plan = planVdsoTrampoline(dumped, mine, tr);
+  } catch (e) {
+    throw new RestoreError('UNSUPPORTED', `${what}, and ${(e as Error).message}`);
+  }
+  // A thread stopped in old vDSO code goes on running it (its bytes come back), unless a patch
+  // overwrote the bytes it would resume at (the kernel stops threads at its signal trampoline too).
   const funcs = elfFunctions(dumped).sort((a, b) => b.offset - a.offset);
   for (const t of img.threads) {
     const ti = t.core[arch.threadInfoField] as ThreadInfo | undefined;
     if (ti === undefined) continue;
     const { ip } = arch.threadPointers(ti);
     if (ip < start || ip >= end) continue;
+    const patch = patchOverwriting(plan, tr, Number(ip - start));
+    if (patch === undefined) continue;
     const f = funcs.find((x) => BigInt(x.offset) <= ip - start);
     const where = f ? `${f.name}+${hex(ip - start - BigInt(f.offset))}` : hex(ip);
-    throw new RestoreError('UNSUPPORTED', `${what}, and thread ${t.tid} was dumped inside the old vDSO (at ${where}): it cannot go on there; dump it again`);
+    throw new RestoreError('UNSUPPORTED', `${what}, and thread ${t.tid} was dumped inside the old vDSO at ${where}, which ${patch} overwrites: it cannot go on there; dump it again`);
   }
-  try {
-    return { kind: 'patched', plan: planVdsoTrampoline(dumped, mine, tr), dumped, start, prot: Number(vdso.prot) };
-  } catch (e) {
-    throw new RestoreError('UNSUPPORTED', `${what}, and ${(e as Error).message}`);
-  }
+  return { kind: 'patched', plan, dumped, start, prot: Number(vdso.prot) };
 }

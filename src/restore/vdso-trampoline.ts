@@ -74,3 +74,14 @@ export function patchedVdso(dumped: Buffer, plan: VdsoPlan, tr: VdsoTrampoline, 
   for (const e of plan.entries) tr.entry(oldBase + BigInt(e.at), newBase + BigInt(e.to), shared).copy(out, e.at);
   return out;
 }
+
+/**
+ * The patch that overwrites offset `off` of the old vDSO, named, or undefined when its byte stays as
+ * it was. A thread resumed there would run half of a patch; one at an entry's first byte runs the
+ * whole patch (as a call does), and one in code no patch touches runs the old bytes, which come back.
+ */
+export function patchOverwriting(plan: VdsoPlan, tr: VdsoTrampoline, off: number): string | undefined {
+  for (const e of plan.entries) if (off > e.at && off < e.at + tr.entrySize) return `the patch of ${e.names[0]}`;
+  if (plan.shared !== undefined && off >= plan.shared && off < plan.shared + tr.shared!.length) return 'the trampoline\'s shared code';
+  return undefined;
+}

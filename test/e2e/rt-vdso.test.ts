@@ -5,7 +5,7 @@
 // another offset): restore puts the old vDSO back with each entry point jumping into this
 // kernel's, and the program's calls and handlers go on giving right answers. Wrong images show
 // the checks notice (two entry points swapped) and what restore refuses (an entry this kernel
-// lacks, a thread dumped inside the old vDSO).
+// lacks, a thread dumped inside code a patch overwrites).
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,17 +20,18 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 let d: Dumped | undefined;
 after(() => cleanupDumped(d));
 
-/** This machine's vDSO entry point named like `re` (x86_64: __vdso_time; ppc64: __kernel_time). */
-function entry(re: RegExp): string {
+/** This machine's vDSO entry point named like `re` (x86_64: __vdso_time; ppc64: __kernel_time), and its offset. */
+function entryAt(re: RegExp): [string, number] {
   const line = readFileSync('/proc/self/maps', 'utf8').split('\n').find((l) => l.endsWith('[vdso]'))!;
   const [a, b] = line.split(' ')[0]!.split('-').map((h) => BigInt(`0x${h}`));
   const buf = Buffer.alloc(Number(b! - a!));
   const fd = openSync('/proc/self/mem', 'r');
   try { readSync(fd, buf, 0, buf.length, Number(a)); } finally { closeSync(fd); }
-  const name = [...elfFunctionSymbols(buf).keys()].find((n) => re.test(n));
-  assert.ok(name, `a vDSO entry like ${re}`);
-  return name!;
+  const found = [...elfFunctionSymbols(buf)].find(([n]) => re.test(n));
+  assert.ok(found, `a vDSO entry like ${re}`);
+  return found!;
 }
+const entry = (re: RegExp) => entryAt(re)[0];
 
 test('vDSO: the same one comes back in place; another one is patched to jump into this kernel\'s', async () => {
   const arch = await hostArch();
@@ -51,7 +52,11 @@ test('vDSO: the same one comes back in place; another one is patched to jump int
   await assert.rejects(restoreAndFinish(d, (dir) => editDumpedVdso(dir, pid, page, (v) => renameSymbol(v, getcpu, 'Q'))),
     new RegExp(`this kernel's vDSO has no ${gone}, which the dumped task's vDSO offers`));
 
-  // A thread dumped inside the old vDSO cannot go on in its code: refused, naming where it was.
+  // A thread dumped where a patch overwrites the old vDSO's code (four bytes into clock_gettime's
+  // entry, in the edited vDSO one page further) cannot go on there: refused, naming where it was.
+  // (Old code no patch touches lets a thread go on: test/e2e/rt-vdso-cross, a thread the kernel
+  // stopped at its signal trampoline.)
+  const at = entryAt(/^__(vdso|kernel)_clock_gettime$/)[1];
   await assert.rejects(restoreAndFinish(d, (dir) => {
     editDumpedVdso(dir, pid, page);
     editImage(dir, `core-${pid}.img`, (e) => {
@@ -59,9 +64,9 @@ test('vDSO: the same one comes back in place; another one is patched to jump int
       const ti = e[0]![arch.threadInfoField] as MessageValue;
       const gp = ti.gpregs as MessageValue;
       const field = 'ip' in gp ? 'ip' : 'nip';
-      gp[field] = mm + BigInt(page) + 0x10n;
+      gp[field] = mm + BigInt(page + at) + 4n;
     });
-  }), /thread \d+ was dumped inside the old vDSO \(at /);
+  }), new RegExp(`thread \\d+ was dumped inside the old vDSO at \\S+\\+0x4, which the patch of \\S+ overwrites`));
 });
 
 function readMm(dir: string, pid: number): bigint {

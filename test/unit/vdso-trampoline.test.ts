@@ -7,7 +7,7 @@ import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { VDSO_TRAMPOLINE } from '../../src/arch/x86_64/vdso-trampoline.js';
 import { vdsoTrampoline } from '../../src/arch/ppc64/vdso-trampoline.js';
 import { elfFunctions } from '../../src/restore/vdso-symbols.js';
-import { patchedVdso, planVdsoTrampoline } from '../../src/restore/vdso-trampoline.js';
+import { patchOverwriting, patchedVdso, planVdsoTrampoline } from '../../src/restore/vdso-trampoline.js';
 import { renameSymbol, shiftedVdso } from '../helpers/vdso-image.js';
 
 function ownVdso(): Buffer {
@@ -48,6 +48,23 @@ test('every entry point of the old vDSO jumps to the same name in the new one', 
   const renamed = Buffer.from(old);
   renameSymbol(renamed, f, 'Q');
   assert.throws(() => planVdsoTrampoline(renamed, mine, tr), new RegExp(`this kernel's vDSO has no ${f.slice(0, -1)}Q,`));
+});
+
+test('a thread may resume in old vDSO code, except inside the bytes a patch overwrites', () => {
+  const mine = ownVdso();
+  const old = shiftedVdso(mine, 4096);
+  const pp = vdsoTrampoline('LE');
+  const plan = planVdsoTrampoline(old, mine, pp);
+  const e = plan.entries[0]!;
+  assert.equal(patchOverwriting(plan, pp, e.at), undefined, 'an entry\'s first byte runs the whole patch');
+  assert.equal(patchOverwriting(plan, pp, e.at + 4), `the patch of ${e.names[0]}`);
+  assert.equal(patchOverwriting(plan, pp, e.at + pp.entrySize - 1), `the patch of ${e.names[0]}`);
+  assert.equal(patchOverwriting(plan, pp, plan.shared!), 'the trampoline\'s shared code');
+  assert.equal(patchOverwriting(plan, pp, plan.shared! + pp.shared!.length - 1), 'the trampoline\'s shared code');
+  // Bytes no patch touches: the header, and the first byte past every patch and the shared code.
+  assert.equal(patchOverwriting(plan, pp, 0), undefined);
+  for (const x of plan.entries) if (x.at + pp.entrySize !== plan.shared) assert.equal(patchOverwriting(plan, pp, x.at + pp.entrySize), undefined);
+  assert.equal(patchOverwriting(plan, pp, plan.shared! + pp.shared!.length), undefined);
 });
 
 test('ppc64: mflr r0; bl shared; .quad target at each entry, and the shared code once', () => {
