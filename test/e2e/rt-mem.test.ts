@@ -4,46 +4,19 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { openSync, readSync, writeSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import { PageReader } from '../../src/images/index.js';
 import { editImage } from '../helpers/restore-env.js';
+import { dumpedByteAt, flipDumpedByte, PAGE_SIZE } from '../helpers/dumped-memory.js';
 import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
 import type { MessageValue } from '../../src/images/value.js';
 
-const PAGE = 4096n;
+const PAGE = BigInt(PAGE_SIZE);
 const all: Dumped[] = [];
 after(() => all.forEach(cleanupDumped));
 
-/** Where the page holding `vaddr` lies in pages-N.img, or undefined when the pagemap has none. */
-function pageOffset(dir: string, pid: number, vaddr: bigint): { file: string; offset: number } | undefined {
-  const reader = new PageReader(path.join(dir, `pagemap-${pid}.img`), undefined, Number(PAGE));
-  try {
-    for (const run of reader) {
-      if (vaddr >= run.vaddr && vaddr < run.vaddr + BigInt(run.nrPages) * PAGE) {
-        if (run.offset < 0) return undefined;
-        return { file: path.join(dir, 'pages-1.img'), offset: run.offset + Number(vaddr - run.vaddr) };
-      }
-    }
-  } finally {
-    reader.close();
-  }
-  return undefined;
-}
-
-function flipByte(dir: string, pid: number, vaddr: bigint): void {
-  const at = pageOffset(dir, pid, vaddr);
-  assert.ok(at, `the pagemap has the page at 0x${vaddr.toString(16)}`);
-  const fd = openSync(at.file, 'r+');
-  try {
-    const b = Buffer.alloc(1);
-    readSync(fd, b, 0, 1, at.offset);
-    b[0] ^= 0xff;
-    writeSync(fd, b, 0, 1, at.offset);
-  } finally {
-    closeSync(fd);
-  }
-}
+const pageOffset = dumpedByteAt;
+const flipByte = (dir: string, pid: number, vaddr: bigint) => flipDumpedByte(dir, pid, vaddr);
 
 test('memory: heap, brk, stack, anonymous/file mappings, protections, THP, auxv, exe, vDSO', async () => {
   const d = await startAndDump('rt-mem');

@@ -11,8 +11,9 @@ import type { MessageValue } from '../../src/images/value.js';
 import { editImage } from '../helpers/restore-env.js';
 import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
 import { flipShmemByte, shmemPageOffset } from '../helpers/shmem-pages.js';
+import { PAGE_SIZE } from '../helpers/dumped-memory.js';
 
-const PAGE = 4096n;
+const PAGE = BigInt(PAGE_SIZE);
 const F_SEAL_SEAL = 1;
 const F_SEAL_SHRINK = 2;
 const F_SEAL_GROW = 4;

@@ -11,7 +11,6 @@ import { restore } from '../../src/restore/index.js';
 import { __WALL, kill, sleepSync, waitpid } from '../../src/sys/index.js';
 import { syscallNumber } from '../../src/sys/syscall-table.js';
 import { nothingLeftBehind } from '../helpers/restore-env.js';
-import { hostArch } from '../../src/arch/index.js';
 import { dumpInSyscall } from '../helpers/dump-in-syscall.js';
 import { returnFromSyscall } from '../helpers/syscall-edit.js';
 import { cleanupDumped, imagesCopy, restoreAndFinish, waitForFile, type Dumped } from '../helpers/round-trip.js';
@@ -23,8 +22,7 @@ after(() => all.forEach(cleanupDumped));
 
 /** Registers edited to leave the syscall with `result` (`rewound`: the dump had set it to restart). */
 const returnWith = (pid: number, result: bigint, rewound: boolean) => (dir: string) =>
-  returnFromSyscall(dir, pid, pageSize, result, rewound);
-const pageSize = (await hostArch()).pageSize;
+  returnFromSyscall(dir, pid, result, rewound);
 
 const returnedFile = (d: Dumped) => path.join(d.target.dir, 'returned');
 

@@ -11,8 +11,9 @@ import type { MessageValue } from '../../src/images/value.js';
 import { editImage } from '../helpers/restore-env.js';
 import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
 import { flipShmemByte, shmemPageOffset } from '../helpers/shmem-pages.js';
+import { PAGE_SIZE } from '../helpers/dumped-memory.js';
 
-const PAGE = 4096n;
+const PAGE = BigInt(PAGE_SIZE);
 const VMA_AREA_REGULAR = 1;
 const VMA_FILE_SHARED = 1 << 7;
 const VMA_ANON_SHARED = 1 << 8;

@@ -5,9 +5,9 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { decodeImageFile, PageReader } from '../../src/images/index.js';
+import { decodeImageFile } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
 import { dump } from '../../src/dump/index.js';
 import { restore } from '../../src/restore/index.js';
@@ -15,34 +15,14 @@ import { editImage, nothingLeftBehind } from '../helpers/restore-env.js';
 import { cleanupDumped, imagesCopy, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
 import { startTarget } from '../helpers/dump-target.js';
 import { HOST_LITTLE_ENDIAN } from '../../src/sys/index.js';
+import { flipDumpedByte } from '../helpers/dumped-memory.js';
 
-const PAGE = 4096n;
 const SIGUSR2_BIT = 1n << 11n;
 let d: Dumped | undefined;
 after(() => cleanupDumped(d));
 
-/** Flips the low byte of the word at `vaddr` in the dump's pages. */
-function flipByte(dir: string, pid: number, vaddr: bigint): void {
-  const reader = new PageReader(path.join(dir, `pagemap-${pid}.img`), undefined, Number(PAGE));
-  let offset: number | undefined;
-  try {
-    for (const run of reader) {
-      if (vaddr >= run.vaddr && vaddr < run.vaddr + BigInt(run.nrPages) * PAGE && run.offset >= 0) offset = run.offset + Number(vaddr - run.vaddr);
-    }
-  } finally {
-    reader.close();
-  }
-  assert.ok(offset !== undefined, `the pages hold 0x${vaddr.toString(16)}`);
-  const fd = openSync(path.join(dir, 'pages-1.img'), 'r+');
-  try {
-    const b = Buffer.alloc(1);
-    readSync(fd, b, 0, 1, offset);
-    b[0] ^= 0x0f;
-    writeSync(fd, b, 0, 1, offset);
-  } finally {
-    closeSync(fd);
-  }
-}
+/** Flips the low bits of the byte at `vaddr` in the dump's pages. */
+const flipByte = (dir: string, pid: number, vaddr: bigint) => flipDumpedByte(dir, pid, vaddr, 0x0f);
 
 const threadCore = (e: MessageValue[]) => e[0]!.thread_core as MessageValue;
 

@@ -3,8 +3,9 @@
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { PageReader } from '../../src/images/index.js';
+import { PAGE_SIZE } from './dumped-memory.js';
 
-const PAGE = 4096n;
+const PAGE = BigInt(PAGE_SIZE);
 
 /** The pages file and byte offset of object offset `off`, or undefined when the dump has no page there. */
 export function shmemPageOffset(dir: string, shmid: bigint | number, off: bigint): { file: string; offset: number } | undefined {

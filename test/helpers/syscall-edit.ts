@@ -1,13 +1,11 @@
 // Edits a dumped thread's registers so that it leaves the system call it was stopped in with another
 // result: the tests' way of proving that a restart check can fail. One row per architecture (keyed
 // by process.arch), each in its own register names; an architecture without a row fails clearly.
-import path from 'node:path';
-import { closeSync, openSync, readSync } from 'node:fs';
-import { PageReader } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
 import { CR0_SO } from '../../src/arch/ppc64/regs.js';
 import { readU32 } from '../../src/sys/native-endian.js';
 import { editImage } from './restore-env.js';
+import { readDumped } from './dumped-memory.js';
 
 /** Reads the dumped task's memory: `n` bytes at `addr`. */
 type DumpedMemory = (addr: bigint, n: number) => Buffer;
@@ -51,31 +49,11 @@ const EDITS: Readonly<Record<string, SyscallEdit>> = {
   },
 };
 
-/** Task `pid`'s memory as the dump in `dir` holds it (pages of `pageSize` bytes). */
-function dumpedMemory(dir: string, pid: number, pageSize: number): DumpedMemory {
-  return (addr, n) => {
-    const reader = new PageReader(path.join(dir, `pagemap-${pid}.img`), undefined, pageSize);
-    try {
-      for (const run of reader) {
-        const off = addr - run.vaddr;
-        if (run.offset < 0 || off < 0n || off + BigInt(n) > BigInt(run.nrPages * pageSize)) continue;
-        const out = Buffer.alloc(n);
-        const fd = openSync(reader.pagesPath, 'r');
-        try { readSync(fd, out, 0, n, run.offset + Number(off)); } finally { closeSync(fd); }
-        return out;
-      }
-    } finally {
-      reader.close();
-    }
-    throw new Error(`the dump in ${dir} holds no page of task ${pid} at 0x${addr.toString(16)}`);
-  };
-}
-
 /** Edits the dump in `dir` so that task `pid`'s thread leaves its system call with `result`. */
-export function returnFromSyscall(dir: string, pid: number, pageSize: number, result: bigint, rewound: boolean): void {
+export function returnFromSyscall(dir: string, pid: number, result: bigint, rewound: boolean): void {
   const edit = EDITS[process.arch];
   if (!edit) throw new Error(`test/helpers/syscall-edit.ts has no row for ${process.arch}: add one`);
-  const mem = dumpedMemory(dir, pid, pageSize);
+  const mem: DumpedMemory = (addr, n) => readDumped(dir, pid, addr, n);
   editImage(dir, `core-${pid}.img`, (entries) => {
     const ti = entries[0]![edit.field] as MessageValue | undefined;
     if (!ti) throw new Error(`the core image has no ${edit.field}`);

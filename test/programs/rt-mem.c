@@ -12,7 +12,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#define PG 4096
+static int PG; /* this kernel's page size (ppc64el's 6.1 kernel: 64 KiB) */
 #define ANON_PAGES 64
 #define UNTOUCHED 17 /* page of the anonymous mmap never written nor read */
 #define THP (4 << 20)
@@ -114,6 +114,7 @@ static void vdso_bounds(unsigned long *start, unsigned long *end) {
 int main(int argc, char **argv) {
   rt_start(argc, argv);
   const char *dir = argv[2];
+  PG = (int)sysconf(_SC_PAGESIZE);
 
   /* heap: malloc'd block and memory added with sbrk */
   unsigned char *heap = malloc(20000);

@@ -13,7 +13,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
-#define PG 4096
+static int PG; /* this kernel's page size (ppc64el's 6.1 kernel: 64 KiB) */
 #define PAGES 8
 
 static unsigned char pat(uintptr_t where, unsigned salt) { return (unsigned char)((where * 97 + salt) >> 1) | 1; }
@@ -29,6 +29,7 @@ static int data_page(int p) { return p <= 2 || p == 6; }
 
 int main(int argc, char **argv) {
   rt_start(argc, argv);
+  PG = (int)sysconf(_SC_PAGESIZE);
   unsigned char buf[PG];
   int a = memfd_create("rt-memfd", MFD_ALLOW_SEALING);
   RT_CHECK(a >= 0, "memfd_create: %s", strerror(errno));

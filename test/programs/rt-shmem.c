@@ -11,7 +11,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
-#define PG 4096
+static int PG; /* this kernel's page size (ppc64el's 6.1 kernel: 64 KiB) */
 #define PAGES 16
 #define UNTOUCHED 5
 #define RO 10
@@ -28,6 +28,7 @@ static ino_t ino_of(void *start, size_t len) {
 
 int main(int argc, char **argv) {
   rt_start(argc, argv);
+  PG = (int)sysconf(_SC_PAGESIZE);
   unsigned char *shm = mmap(NULL, PAGES * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   RT_CHECK(shm != MAP_FAILED, "mmap shared anonymous: %s", strerror(errno));
   for (int p = 0; p < PAGES; p++) {
