@@ -3,7 +3,9 @@
 // ppc64el 6.1 kernel uses 64 KiB pages, most kernels 4 KiB), as the tests dump and read on one kernel.
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { PageReader } from '../../src/images/index.js';
+import { decodeImageFile, PageReader } from '../../src/images/index.js';
+import type { MessageValue } from '../../src/images/value.js';
+import { VMA } from '../../src/shared/vma-kinds.js';
 import { AT, auxvValue, readAuxv } from '../../src/proc/auxv.js';
 
 export const PAGE_SIZE = Number(auxvValue(readAuxv('self'), AT.AT_PAGESZ!) ?? 4096n);
@@ -23,13 +25,28 @@ export function dumpedByteAt(dir: string, pid: number, vaddr: bigint): { file: s
   return undefined;
 }
 
-/** `n` bytes of task `pid`'s memory at `vaddr` (within one page run) as the dump in `dir` holds them. */
+/**
+ * `n` bytes of task `pid`'s memory at `vaddr` (within one page run or mapping) as the dump in `dir`
+ * holds them: from its pages, or for a file mapping the dump has no page of (code, as a rule), from
+ * the file, which the dump names and the tests leave in place.
+ */
 export function readDumped(dir: string, pid: number, vaddr: bigint, n: number): Buffer {
   const at = dumpedByteAt(dir, pid, vaddr);
-  if (!at) throw new Error(`the dump in ${dir} holds no page of task ${pid} at 0x${vaddr.toString(16)}`);
+  if (at) return readAt(at.file, at.offset, n);
+  const vma = (decodeImageFile(path.join(dir, `mm-${pid}.img`)).entries[0]!.value.vmas as MessageValue[])
+    .find((v) => BigInt(v.start as bigint) <= vaddr && vaddr < BigInt(v.end as bigint));
+  const file = vma && (Number(vma.status) & VMA.FILE_PRIVATE) !== 0
+    ? decodeImageFile(path.join(dir, 'files.img')).entries.map((e) => e.value).find((f) => Number(f.id) === Number(vma.shmid))
+    : undefined;
+  const name = (file?.reg as MessageValue | undefined)?.name as string | undefined;
+  if (!vma || name === undefined) throw new Error(`the dump in ${dir} holds no page of task ${pid} at 0x${vaddr.toString(16)}`);
+  return readAt(name, Number(BigInt(vma.pgoff as bigint) + vaddr - BigInt(vma.start as bigint)), n);
+}
+
+function readAt(file: string, offset: number, n: number): Buffer {
   const out = Buffer.alloc(n);
-  const fd = openSync(at.file, 'r');
-  try { readSync(fd, out, 0, n, at.offset); } finally { closeSync(fd); }
+  const fd = openSync(file, 'r');
+  try { readSync(fd, out, 0, n, offset); } finally { closeSync(fd); }
   return out;
 }
 
