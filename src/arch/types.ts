@@ -337,6 +337,11 @@ export interface Arch {
    * DEFAULT_MAP_WINDOW; x86_64: 1 << 47 even with 5-level paging). Cryo's own areas go below it.
    */
   readonly mmapTop: bigint;
+  /**
+   * Where the user address space ends (the kernel's TASK_SIZE), when it can be smaller than the
+   * dumping kernel's (ppc64: by page size): restore refuses a dump with memory above it. Absent: not checked.
+   */
+  readonly userTop?: bigint;
   /** Kernel ABI numbers and layouts of this architecture. */
   readonly kernelAbi: KernelAbi;
 

@@ -325,12 +325,23 @@ export function checkVdso(img: RestoreImages, arch: Arch): void {
   });
 }
 
+/** Every dumped mapping lies in this kernel's user address space (ppc64's shrinks with its pages). */
+export function checkAddressSpace(img: RestoreImages, arch: Arch): void {
+  if (arch.userTop === undefined) return;
+  const vmas = (img.mm.vmas as MessageValue[] | undefined) ?? [];
+  const top = vmas.reduce((m, v) => (BigInt(v.end as bigint) > m ? BigInt(v.end as bigint) : m), 0n);
+  if (top <= arch.userTop) return;
+  const hex = (v: bigint) => `0x${v.toString(16)}`;
+  throw new RestoreError('UNSUPPORTED', `process ${img.pid} has memory up to ${hex(top)}, beyond this kernel's user address space (it ends at ${hex(arch.userTop)} with ${arch.pageSize}-byte pages): restore it on a kernel whose address space reaches that far`);
+}
+
 export function preflight(img: RestoreImages, arch: Arch, opts: PreflightOptions = {}): void {
   checkArch(img, arch);
   checkSupported(img);
   checkCpu(img, arch);
   checkPrivateFileMappings(img);
   checkPages(img, dumpPageSize(img, arch.pageSize));
+  checkAddressSpace(img, arch);
   checkVdso(img, arch);
   checkShmem(img, arch.pageSize);
   checkFiles(img, opts.fileFacts ?? fileFactsOf(img.dir));

@@ -14,6 +14,8 @@ import { SIGCONTEXT, UCONTEXT, vRegsOffset } from '../../src/arch/ppc64/sigframe
 import { ERESTART_RESTARTBLOCK, ERESTARTSYS } from '../../src/arch/restart-rules.js';
 import type { Regsets, ThreadInfo } from '../../src/arch/types.js';
 import type { ImageRecord } from '../../src/arch/regtable.js';
+import type { RestoreImages } from '../../src/shared/restore-images.js';
+import { checkAddressSpace } from '../../src/restore/preflight.js';
 
 const arch = createPpc64({ hwcap: 0xdc0065c2n, hwcap2: 0xaee00000n, pageSize: 65536 });
 const MSR_OFF = 33 * 8;
@@ -250,4 +252,15 @@ test('kernel ABI: ppc64 numbers its tty ioctls, termios and some socket options 
   assert.equal(k.layouts.termios.line, 35);
   assert.equal(arch.redZone, 512);
   assert.equal(arch.pageSize, 65536);
+});
+
+test('address space: 128 TiB for mmap and 4 PiB in all with 64 KiB pages, 64 TiB with 4 KiB; a dump above it is refused', () => {
+  const small = createPpc64({ pageSize: 4096 });
+  assert.deepEqual([arch.mmapTop, arch.userTop], [1n << 47n, 1n << 52n]);
+  assert.deepEqual([small.mmapTop, small.userTop], [1n << 46n, 1n << 46n]);
+  // Where Debian's 6.1 kernel (64 KiB pages) put a task's stack: past a 4 KiB-page kernel's 64 TiB.
+  const img = { pid: 143, mm: { vmas: [{ start: 0x10fe10000n, end: 0x10fe20000n }, { start: 0x7fffe11d0000n, end: 0x7fffe1200000n }] } } as unknown as RestoreImages;
+  assert.doesNotThrow(() => checkAddressSpace(img, arch));
+  assert.throws(() => checkAddressSpace(img, small),
+    /^RestoreError: process 143 has memory up to 0x7fffe1200000, beyond this kernel's user address space \(it ends at 0x400000000000 with 4096-byte pages\): restore it on a kernel whose address space reaches that far$/);
 });

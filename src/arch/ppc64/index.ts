@@ -12,7 +12,7 @@ import { syscallAbi } from './syscall-abi.js';
 import { vdsoTrampoline } from './vdso-trampoline.js';
 import { fixSyscallRestart } from './restart.js';
 import { cpuinfoEntry, cpuReport, imageByteOrder, missingFeatures, type ByteOrder } from './cpu.js';
-import { KERNEL_ABI, MMAP_TOP, RED_ZONE, SIGFRAME_ALIGN } from './kernel-abi.js';
+import { KERNEL_ABI, addressSpace, RED_ZONE, SIGFRAME_ALIGN } from './kernel-abi.js';
 import { singleAbi } from '../single-abi.js';
 
 /** Debian's ppc64el kernels use 64 KiB pages; the probe (AT_PAGESZ) says what this kernel uses. */
@@ -75,6 +75,7 @@ function tmUnsavable(regsets: Regsets): MissingFeature[] {
 
 export function createPpc64(probe?: CpuProbe): Arch {
   const order: ByteOrder = BYTE_ORDER;
+  const pageSize = probe?.pageSize ?? DEFAULT_PAGE_SIZE;
   const host = [probe?.hwcap ?? 0n, probe?.hwcap2 ?? 0n];
   const arch: Arch = {
     name: 'ppc64',
@@ -83,11 +84,11 @@ export function createPpc64(probe?: CpuProbe): Arch {
     nodeArch: 'ppc64',
     criuMarch: 'PPC64',
     threadInfoField: 'ti_ppc64',
-    pageSize: probe?.pageSize ?? DEFAULT_PAGE_SIZE,
+    pageSize,
     regsets: REGSETS,
     redZone: RED_ZONE,
     sigframeAlign: SIGFRAME_ALIGN,
-    mmapTop: MMAP_TOP,
+    ...addressSpace(pageSize),
     kernelAbi: KERNEL_ABI,
     byteOrder: order,
 

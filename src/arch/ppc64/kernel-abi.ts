@@ -56,5 +56,11 @@ export const RED_ZONE = 512;
 /** The kernel aligns a signal frame to 16 bytes (get_sigframe); the vector registers need no more. */
 export const SIGFRAME_ALIGN = 16;
 
-/** DEFAULT_MAP_WINDOW: 128 TiB unless a task asks mmap for addresses above it. */
-export const MMAP_TOP = 1n << 47n;
+/**
+ * The user address space by page size (asm/task_size_64.h): with 64 KiB pages mmap hands out up to
+ * DEFAULT_MAP_WINDOW, 128 TiB, unless a task asks for more, up to TASK_SIZE, 4 PiB; with 4 KiB
+ * pages both are 64 TiB (Debian's ppc64el: 6.1 has 64 KiB pages, 6.12 4 KiB unless its -64k flavour).
+ */
+export function addressSpace(pageSize: number): { mmapTop: bigint; userTop: bigint } {
+  return pageSize >= 65536 ? { mmapTop: 1n << 47n, userTop: 1n << 52n } : { mmapTop: 1n << 46n, userTop: 1n << 46n };
+}
