@@ -7,7 +7,7 @@
 #
 #   scripts/guest-image.sh userland DEBARCH        -> prints DIR holding userland.cpio (node, busybox, libc, /init)
 #   scripts/guest-image.sh kernel   DEBARCH KERNEL -> prints DIR holding kernel, modules.cpio, release
-# DEBARCH: ppc64el | s390x | arm64.  KERNEL: new (trixie's 6.12) | old (bookworm's 6.1).
+# DEBARCH: ppc64el | s390x | arm64.  KERNEL: new (trixie's 6.12) | old (bookworm's 6.1) | new64k (ppc64el: trixie's 6.12 -64k).
 #
 # Each part is cached under $CRYO_GUEST_CACHE (default /var/cache/cryo-guest, /tmp/cryo-guest when that
 # cannot be written), in a directory named after a hash of this script and the package list: a second
@@ -151,9 +151,16 @@ cmd_userland() {
   echo "$dir"
 }
 
-# new: trixie's 6.12; old: bookworm's 6.1 (bookworm also lists 6.12 builds: the name pattern picks 6.1).
-kernel_suite() { case $1 in new) echo trixie ;; old) echo bookworm ;; *) die "unknown kernel $1 (new, old)" ;; esac; }
-kernel_pattern() { case $1 in new) echo "^linux-image-6\\.12\\.[0-9]+\\+deb13-$2\$" ;; old) echo "^linux-image-6\\.1\\.0-[0-9]+-$2\$" ;; esac; }
+# new: trixie's 6.12; old: bookworm's 6.1 (bookworm also lists 6.12 builds: the name pattern picks 6.1);
+# new64k: trixie's 6.12 in its -64k flavour (ppc64el: 64 KiB pages, as bookworm's 6.1 has by default).
+kernel_suite() { case $1 in new|new64k) echo trixie ;; old) echo bookworm ;; *) die "unknown kernel $1 (new, old, new64k)" ;; esac; }
+kernel_pattern() {
+  case $1 in
+    new) echo "^linux-image-6\\.12\\.[0-9]+\\+deb13-$2\$" ;;
+    new64k) echo "^linux-image-6\\.12\\.[0-9]+\\+deb13-$2-64k\$" ;;
+    old) echo "^linux-image-6\\.1\\.0-[0-9]+-$2\$" ;;
+  esac
+}
 
 cmd_kernel() {
   local a=$1 which=$2 s k key dir W t0=$SECONDS kpkg=''

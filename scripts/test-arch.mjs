@@ -6,12 +6,13 @@
 // A target's nodeOptions go into NODE_OPTIONS of every node in its guest (the tests' and the cryo CLI's).
 //
 //   ARCH       ppc64le | s390x | aarch64, several at once, or --supported (every one with an Arch)
-//   --kernel K new (trixie's 6.12, default) | old (bookworm's 6.1) | both
+//   --kernel K new (trixie's 6.12, default) | old (bookworm's 6.1) | both | new64k (trixie's 6.12 in
+//              Debian's -64k flavour: ppc64le with 64 KiB pages like 6.1's, for --cross)
 //   --only F,F test files to run (names as in test/e2e and test/unit, without .test.ts)
 //   --tests FILE  the files per architecture from FILE (CI's .ci/guest-tests): lines `ARCH name name ...`
 //              (`#` starts a comment); with --supported, an architecture without a line is left out
 //   --list     print the files each guest would run, and stop
-//   --cross A:B a restore across kernels (A, B: new or old): a boot of kernel A dumps (test/e2e/
+//   --cross A:B a restore across kernels (A, B: new, old or new64k): a boot of kernel A dumps (test/e2e/
 //              rt-vdso-cross, CRYO_CROSS=dump), the files it lists come back over the console as a
 //              tar, and a boot of kernel B gets them and restores (CRYO_CROSS=restore); one ARCH
 //
@@ -55,7 +56,7 @@ const TARGETS = {
     nodeOptions: '--jitless',
   },
 };
-const KERNELS = { new: 'trixie 6.12', old: 'bookworm 6.1' };
+const KERNELS = { new: 'trixie 6.12', old: 'bookworm 6.1', new64k: 'trixie 6.12 -64k (ppc64le)' };
 
 const log = (msg) => console.error(`[test-arch ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 function die(msg) { console.error(`test-arch: ${msg}`); process.exit(2); }
@@ -68,10 +69,10 @@ function parseArgs(argv) {
       const k = argv[++i];
       if (k === 'both') o.kernels = ['new', 'old'];
       else if (k in KERNELS) o.kernels = [k];
-      else die(`--kernel takes new, old or both, not ${k}`);
+      else die(`--kernel takes new, old, both or new64k, not ${k}`);
     } else if (a === '--cross') {
       const c = (argv[++i] ?? '').split(':');
-      if (c.length !== 2 || !c.every((k) => k in KERNELS)) die(`--cross takes A:B with A and B new or old, not ${argv[i]}`);
+      if (c.length !== 2 || !c.every((k) => k in KERNELS)) die(`--cross takes A:B with A and B new, old or new64k, not ${argv[i]}`);
       o.cross = c;
     } else if (a === '--only') o.only = (argv[++i] ?? '').split(',').filter(Boolean);
     else if (a === '--tests') o.tests = readTestList(argv[++i]);
