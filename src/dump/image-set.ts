@@ -2,7 +2,7 @@
  * Where a dump's images go: file names as CRIU's, each image written once, created 0600 in a 0700
  * directory (they hold process memory), with an event for every file.
  */
-import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ImageWriter, imageFileName, writeImageFile, type ImageFileKey, type MessageValue } from '../images/index.js';
 import type { ExtraValue } from '../images/index.js';
@@ -16,6 +16,9 @@ export class ImageSet {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     // An existing directory is tightened too: the images hold the task's memory.
     if ((statSync(dir).mode & 0o077) !== 0) chmodSync(dir, 0o700);
+    // A dump into a directory replaces its images: the old inventory goes first, so a dump that
+    // fails midway never leaves old and new images that restore would take for one set.
+    rmSync(this.path('inventory'), { force: true });
   }
 
   /** The path of image `key` (imageFileName's CRIU name with `id` in it). */
@@ -34,6 +37,25 @@ export class ImageSet {
     const file = this.path(key, id);
     writeImageFile(file, magic, entries);
     this.record(file);
+  }
+
+  /** Writes the image that completes the set under a temporary name and renames it into place. */
+  writeLast(key: ImageFileKey, id: number | bigint | undefined, magic: string, entries: Iterable<Entry>): void {
+    const file = this.path(key, id);
+    const tmp = `${file}.part`;
+    try {
+      writeImageFile(tmp, magic, entries);
+      renameSync(tmp, file);
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      throw e;
+    }
+    this.record(file);
+  }
+
+  /** A dump that failed: the set loses its inventory, so restore never takes it. */
+  retract(): void {
+    rmSync(this.path('inventory'), { force: true });
   }
 
   writer(file: string, magic: string): ImageWriter {

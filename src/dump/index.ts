@@ -211,10 +211,6 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
     if (cpuinfo !== undefined) images.write('cpuinfo', undefined, 'CPUINFO', [cpuinfo as MessageValue]);
     const cryoCpu = arch.cryoCpu?.();
     if (cryoCpu !== undefined) writeCryoCpu(images.dir, cryoCpu as MessageValue);
-    images.write('inventory', undefined, 'INVENTORY', [{
-      img_version: 2, fdinfo_per_id: true, root_ids: procs[0]!.rootIds, ns_per_id: true, root_cg_set: 1, lsmtype: hostLsmType(),
-      network_lock_method: 0, plugins_entry: {}, dump_criu_run_id: randomUUID(),
-    }]);
     if (parentDir !== undefined) linkParent(opts.dir, parentDir, opts.prevImagesDir!);
     const t3 = performance.now();
     const us = (a: number, b: number) => Math.round((b - a) * 1000);
@@ -229,9 +225,15 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
       },
     }]);
     await checkpoint();
+    // Last, and whole or not at all: a set without it is no dump restore takes (a failure before leaves none).
+    images.writeLast('inventory', undefined, 'INVENTORY', [{
+      img_version: 2, fdinfo_per_id: true, root_ids: procs[0]!.rootIds, ns_per_id: true, root_cg_set: 1, lsmtype: hostLsmType(),
+      network_lock_method: 0, plugins_entry: {}, dump_criu_run_id: randomUUID(),
+    }]);
   } catch (e) {
     const err = asDumpError(e, pid);
     tracking?.end();
+    images.retract();
     faultsOff();
     events.silence();
     if (seized.size > 0) {
@@ -259,11 +261,13 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
   }
   if (failures.length > 0) {
     detachAll(seized, stopped);
-    throw new DumpError('FAILED', `images of task ${pid} are written, but undoing cryo's changes failed: ${failures.join('; ')}`);
+    images.retract();
+    throw new DumpError('FAILED', `undoing cryo's changes in task ${pid} failed (the images are removed): ${failures.join('; ')}`);
   }
   // A callback that failed while the undo began: the task runs on unharmed, the dump failed.
   const late = events.error(pid, 'dump');
   if (late) {
+    images.retract();
     files.finish(true);
     detachAll(seized, stopped);
     throw late;

@@ -34,6 +34,22 @@ function readMemory(pid: number, memFd: () => number, addr: bigint, into: Buffer
   }
 }
 
+/**
+ * Runs every step; throws the first failure after all have run, unless the work they clean up
+ * after failed (`quiet`): that failure is the one the caller sees.
+ */
+function closeAll(steps: (() => void)[], quiet: boolean): void {
+  let failed: unknown;
+  for (const s of steps) {
+    try {
+      s();
+    } catch (e) {
+      failed ??= e;
+    }
+  }
+  if (failed !== undefined && !quiet) throw failed;
+}
+
 export interface PagesResult {
   scanned: number;
   written: number;
@@ -63,6 +79,7 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
   // Ranges waiting for the pipe (vmsplice path).
   let batch: { addr: bigint; len: number }[] = [];
   let batchBytes = 0;
+  let done = false;
   let movedBytes = 0;
   let totalBytes = 0;
   const flushBatch = () => {
@@ -155,15 +172,12 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
     parentRunsBefore(1n << 64n);
     flushBatch();
     res.writeMs += pipe?.writeMs ?? 0;
+    // The pipes and the batch area leave the task (after a failure, the dump's undo takes them away).
+    pipe?.close();
+    done = true;
   } finally {
-    try {
-      pipe?.close();
-    } finally {
-      scanner.close();
-      pagemap.close();
-      closeSync(outFd);
-      if (memfd >= 0) closeSync(memfd);
-    }
+    // Each closes whatever the others throw (a full disk fails the pagemap's last flush).
+    closeAll([() => pipe?.release(), () => scanner.close(), () => pagemap.close(), () => closeSync(outFd), () => { if (memfd >= 0) closeSync(memfd); }], !done);
   }
   return res;
 }

@@ -63,13 +63,48 @@ export class SpliceMover {
     const { inj, scratch, undo, maps } = pi;
     const want = inj.arch.syscall.batchCode && process.env.CRYO_NO_BATCH !== '1' ? splicePipes() : 1;
     this.dropUndo = undo.push(`close cryo's pipes in task ${inj.pid}`, () => this.closeInTask());
+    try {
+      this.openPipes(want);
+    } catch (e) {
+      this.release(); // the task's ends: the undo list's
+      throw e;
+    }
+    // A page-aligned run takes one pipe slot per page: a pipe never needs more iovecs than slots.
+    const slots = Math.max(...this.pipes.map((p) => Math.ceil(p.capacity / pageSize)));
+    let area: BatchArea | undefined;
+    try {
+      area = this.pipes.length > 1 ? this.tryBatchArea(maps, slots) : undefined;
+      // Without a batch runner more pipes only cost fds: keep one.
+      while (!area && this.pipes.length > 1) {
+        this.closePipe(this.pipes[this.pipes.length - 1]!);
+        this.pipes.pop();
+      }
+    } catch (e) {
+      this.release();
+      throw e;
+    }
+    this.area = area;
+    if (area) {
+      this.iovAt = area.extra;
+      this.iovPerPipe = Math.min(IOV_MAX, slots);
+      this.batch = new SyscallBatch(() => inj, area.place);
+    } else {
+      this.iovAt = scratch.addr;
+      this.iovPerPipe = Math.min(IOV_MAX, Math.floor(scratch.size / 16));
+      this.batch = new SyscallBatch(() => inj, { code: undefined, table: 0n, tableSize: 0 });
+    }
+  }
+
+  /** Makes up to `want` pipes in the task (at least one), each with cryo's copy of its read end. */
+  private openPipes(want: number): void {
+    const { inj, scratch } = this.pi;
     const pidfd = pidfdOpen(inj.pid);
     try {
       for (let i = 0; i < want; i++) {
         try {
           inj.call('pipe2', scratch.addr, O_CLOEXEC | O_NONBLOCK);
         } catch (e) {
-          if (i > 0) break; // EMFILE and the like: fewer pipes do
+          if (i > 0 && e instanceof InjectError) break; // the task's EMFILE and the like: fewer pipes do
           throw e;
         }
         const b = scratch.read(0, 8);
@@ -87,20 +122,6 @@ export class SpliceMover {
       }
     } finally {
       closeSync(pidfd);
-    }
-    // A page-aligned run takes one pipe slot per page: a pipe never needs more iovecs than slots.
-    const slots = Math.max(...this.pipes.map((p) => Math.ceil(p.capacity / pageSize)));
-    this.area = this.pipes.length > 1 ? this.tryBatchArea(maps, slots) : undefined;
-    if (this.area) {
-      this.iovAt = this.area.extra;
-      this.iovPerPipe = Math.min(IOV_MAX, slots);
-      this.batch = new SyscallBatch(() => inj, this.area.place);
-    } else {
-      this.iovAt = scratch.addr;
-      this.iovPerPipe = Math.min(IOV_MAX, Math.floor(scratch.size / 16));
-      this.batch = new SyscallBatch(() => inj, { code: undefined, table: 0n, tableSize: 0 });
-      // Without a batch runner more pipes only cost fds: keep one.
-      for (const p of this.pipes.splice(1)) this.closePipe(p);
     }
   }
 
@@ -195,36 +216,54 @@ export class SpliceMover {
     if (to === this.outFd) this.writeMs += performance.now() - t0;
   }
 
+  /**
+   * Closes cryo's copy of the pipe's read end and the pipe's ends in the task, each end once (the
+   * undo list, which may call this again after a failure, skips what is closed).
+   */
   private closePipe(p: TaskPipe): void {
     if (p.rfd >= 0) closeSync(p.rfd);
     p.rfd = -1;
-    try {
-      this.pi.inj.call('close', p.tfds[0]);
-    } finally {
-      this.pi.inj.call('close', p.tfds[1]);
+    let failed: unknown;
+    for (const k of [0, 1] as const) {
+      if (p.tfds[k] < 0) continue;
+      try {
+        this.pi.inj.call('close', p.tfds[k]);
+        p.tfds[k] = -1;
+      } catch (e) {
+        failed ??= e; // the other end all the same
+      }
     }
+    if (failed !== undefined) throw failed;
   }
 
-  /** Closes the task's ends of every pipe (the undo step; cryo's copies close in close()). */
+  /** Closes the task's ends of every pipe (the undo step; cryo's copies close in release()). */
   private closeInTask(): void {
     let failed: unknown;
-    for (const p of this.pipes.splice(0)) {
+    for (const p of this.pipes) {
       try {
         this.closePipe(p);
       } catch (e) {
         failed ??= e; // close the others all the same
       }
     }
-    if (failed) throw failed;
+    if (failed !== undefined) throw failed;
   }
 
+  /** The pages are moved: the pipes and the batch area leave the task. On failure the undo list does it. */
   close(): void {
-    try {
-      this.closeInTask();
-      this.dropUndo();
-    } finally {
-      if (this.nullFd >= 0) closeSync(this.nullFd);
-      this.area?.unmap();
+    this.closeInTask();
+    this.area?.unmap();
+    this.dropUndo();
+    this.release();
+  }
+
+  /** Closes cryo's own descriptors (the copies of the read ends, /dev/null), whatever happened. */
+  release(): void {
+    for (const p of this.pipes) {
+      if (p.rfd >= 0) closeSync(p.rfd);
+      p.rfd = -1;
     }
+    if (this.nullFd >= 0) closeSync(this.nullFd);
+    this.nullFd = -1;
   }
 }

@@ -1,0 +1,161 @@
+// Issue 15, "faults at every step", for a tree of three processes with threads, a pipe, a unix
+// socketpair and 64 MiB of memory (test/programs/fault-tree.c): a dump made to fail at point N,
+// interrupted by SIGTERM, SIGINT or SIGHUP at a step, or out of disk space, leaves every task
+// running as before (the tree's own check prints PASS at the end) and no image set restore takes.
+// CI samples points over the whole range (seeded: CRYO_FAULT_SEED, default 15; the seed is in each
+// failure message); scripts/fault-sweep.mjs walks every point.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { dump } from '../../src/dump/index.js';
+import { restore, RestoreError } from '../../src/restore/index.js';
+import { faultCount } from '../../src/fault.js';
+import { kill } from '../../src/sys/index.js';
+import { startTarget, type Target } from '../helpers/dump-target.js';
+import { cryoCli } from '../helpers/cryo-cli.js';
+
+const SEED = Number(process.env.CRYO_FAULT_SEED ?? 15);
+const SAMPLES = 12;
+
+/** A small seeded generator (mulberry32): the same seed picks the same points. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** One point from each of `n` equal stretches of 1..count, the last point included. */
+function spread(count: number, n: number, seed: number): number[] {
+  const r = rng(seed);
+  const out = new Set<number>([count]);
+  for (let i = 0; i < n; i++) out.add(1 + Math.floor(((i + r()) * count) / n));
+  return [...out].sort((a, b) => a - b);
+}
+
+const tracer = (pid: number) => Number(/TracerPid:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+
+/** A process's descriptors and what each is. */
+const fds = (pid: number) => readdirSync(`/proc/${pid}/fd`).map((fd) => `${fd} ${readlinkSync(`/proc/${pid}/fd/${fd}`)}`).sort();
+
+interface Tree { t: Target; pids: number[]; maps: string[]; fds: string[][] }
+
+function startTree(): Tree {
+  const t = startTarget('fault-tree');
+  const pids = [t.pid, Number(t.ready.c1), Number(t.ready.c2)];
+  return { t, pids, maps: pids.map((p) => readFileSync(`/proc/${p}/maps`, 'utf8')), fds: pids.map(fds) };
+}
+
+/** Every task as it was: the same mappings (no area of cryo's left), the same descriptors, not traced. */
+function unharmed(tree: Tree, what: string): void {
+  tree.pids.forEach((p, i) => {
+    assert.equal(readFileSync(`/proc/${p}/maps`, 'utf8'), tree.maps[i], `${what}: task ${p} has no area of cryo's left`);
+    assert.deepEqual(fds(p), tree.fds[i], `${what}: task ${p} has no descriptor of cryo's left`);
+    assert.equal(tracer(p), 0, `${what}: task ${p} is detached`);
+  });
+}
+
+/** No image set restore would take: no inventory.img, and restore refuses the directory. */
+async function noImageSet(dir: string, what: string): Promise<void> {
+  assert.equal(existsSync(path.join(dir, 'inventory.img')), false, `${what}: no inventory.img`);
+  if (existsSync(dir)) await assert.rejects(restore({ dir, detach: true }), RestoreError, `${what}: restore refuses it`);
+}
+
+function endTree(tree: Tree): string {
+  try {
+    return tree.t.finish();
+  } finally {
+    for (const p of tree.pids.slice(1)) { try { kill(p, 9); } catch { /* ended */ } }
+    tree.t.cleanup();
+  }
+}
+
+test("the tree's own check fails when a word of its memory changed (the PASS the other tests wait for can fail)", () => {
+  const tree = startTree();
+  const fd = openSync(`/proc/${tree.t.pid}/mem`, 'r+');
+  try {
+    writeSync(fd, Buffer.alloc(8, 0x5a), 0, 8, Number(BigInt(tree.t.ready.m!)));
+  } finally {
+    closeSync(fd);
+  }
+  assert.match(endTree(tree), /^FAIL: root: check 2 failed/);
+});
+
+test(`a dump of the tree failed at points spread over all of them (seed ${SEED}) leaves every task as it was`, async () => {
+  const tree = startTree();
+  try {
+    await dump({ pid: tree.t.pid, dir: path.join(tree.t.dir, 'count-1'), leaveRunning: true });
+    const count = faultCount('dump')!;
+    await dump({ pid: tree.t.pid, dir: path.join(tree.t.dir, 'count-2'), leaveRunning: true });
+    assert.equal(faultCount('dump'), count, 'the same tree in the same state counts the same points');
+    unharmed(tree, 'after two dumps');
+    for (const n of spread(count, SAMPLES, SEED)) {
+      const dir = path.join(tree.t.dir, `img-${n}`);
+      process.env.CRYO_FAULT = `dump:${n}`;
+      try {
+        await assert.rejects(dump({ pid: tree.t.pid, dir, leaveRunning: true }),
+          new RegExp(`fault injected at dump point ${n} \\(`), `point ${n} of ${count} (seed ${SEED}) fails there`);
+      } finally {
+        delete process.env.CRYO_FAULT;
+      }
+      unharmed(tree, `point ${n} of ${count} (seed ${SEED})`);
+      await noImageSet(dir, `point ${n} of ${count} (seed ${SEED})`);
+    }
+  } finally {
+    assert.equal(endTree(tree), 'PASS', 'every process checks its memory, thread, pipe, socket and parent');
+  }
+});
+
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  test(`${sig} to cryo dump paused at a step leaves the tree as it was and no image set`, async () => {
+    const tree = startTree();
+    try {
+      for (const step of ['inject', 'memory', 'write']) {
+        const dir = path.join(tree.t.dir, `img-${step}`);
+        const child = spawn(process.execPath, [cryoCli, 'dump', '-t', String(tree.t.pid), '-D', dir, '--leave-running'], {
+          env: { ...process.env, CRYO_FAULT: `dump:${step}:pause` }, stdio: ['ignore', 'ignore', 'pipe'],
+        });
+        let err = '';
+        const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+        await new Promise<void>((resolve, reject) => {
+          child.stderr.on('data', (d: Buffer) => {
+            err += d.toString();
+            if (err.includes(`paused at dump step '${step}'`)) resolve();
+          });
+          void exit.then(() => reject(new Error(`cryo dump ended before pausing at ${step}: ${err}`)));
+        });
+        child.kill(sig);
+        assert.equal(await exit, 1, `${sig} at ${step}: ${err}`);
+        unharmed(tree, `${sig} at ${step}`);
+        await noImageSet(dir, `${sig} at ${step}`);
+      }
+    } finally {
+      assert.equal(endTree(tree), 'PASS');
+    }
+  });
+}
+
+test('a dump of the tree into a full file system (ENOSPC) leaves every task as it was and no image set', async () => {
+  const tree = startTree();
+  const mnt = mkdtempSync(path.join(tmpdir(), 'cryo-enospc-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m,mode=0700', 'tmpfs', mnt]);
+  try {
+    const dir = path.join(mnt, 'img');
+    await assert.rejects(dump({ pid: tree.t.pid, dir, leaveRunning: true }), /ENOSPC|no space/i);
+    unharmed(tree, 'ENOSPC');
+    await noImageSet(dir, 'ENOSPC');
+  } finally {
+    const verdict = endTree(tree);
+    execFileSync('umount', [mnt]);
+    rmSync(mnt, { recursive: true, force: true });
+    assert.equal(verdict, 'PASS');
+  }
+});
