@@ -7,8 +7,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { readFileSync } from 'node:fs';
-import { kill } from 'node:process';
 import { CRYO_FILES_IMAGE, readCryoFileStats, writeCryoFileStats } from '../../src/images/cryo-image.js';
 import { decodeImageFile } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
@@ -16,14 +14,6 @@ import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../h
 
 const all: Dumped[] = [];
 after(() => all.forEach(cleanupDumped));
-// The edited image's FAIL ends the parent before it sends the child its SIGTERM: the restored child
-// (same PID) would wait for it forever.
-after(() => {
-  const child = Number(d?.target.ready.child);
-  try {
-    if (readFileSync(`/proc/${child}/comm`, 'utf8').trim() === 'rt-epoll') kill(child, 'SIGKILL');
-  } catch { /* gone */ }
-});
 
 const entries = (dir: string, file: string) => decodeImageFile(path.join(dir, file)).entries.map((e) => e.value);
 let d: Dumped;

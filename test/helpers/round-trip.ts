@@ -6,6 +6,8 @@
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, truncateSync } from 'node:fs';
 import path from 'node:path';
 import type { DumpOptions } from '../../src/dump/index.js';
+import { decodeImageFile } from '../../src/images/index.js';
+import type { MessageValue } from '../../src/images/value.js';
 import type { RestoreOptions } from '../../src/restore/index.js';
 import { dumpTask, restoreTask } from './cryo-ops.js';
 import { __WALL, kill, sleepSync, waitpid } from '../../src/sys/index.js';
@@ -65,9 +67,40 @@ export async function restoreAndFinish(
     return d.target.finish();
   } finally {
     try { kill(d.pid, 9); waitpid(d.pid, __WALL); } catch { /* gone, or reaped by finish() */ }
+    killRestoredTree(dir);
     const left = nothingLeftBehind(d.pid);
     rmSync(dir, { recursive: true, force: true });
     if (left) throw new Error(`after the round trip: ${left}`);
+  }
+}
+
+/** The processes an image directory describes (pstree.img), each with its name (its core's comm). */
+function dumpedTree(dir: string): { pid: number; comm: string }[] {
+  return decodeImageFile(path.join(dir, 'pstree.img')).entries.map(({ value }) => {
+    const pid = Number(value.pid);
+    const core = decodeImageFile(path.join(dir, `core-${pid}.img`)).entries[0]!.value;
+    return { pid, comm: String((core.tc as MessageValue).comm) };
+  });
+}
+
+/**
+ * Kills and reaps every process of the restored tree still alive under its dumped name: a program
+ * whose check failed early (an edited image) may end its parent before the parent passed SIGTERM
+ * on, and the children would wait for it forever. The name check spares a process that took a PID after.
+ */
+function killRestoredTree(dir: string): void {
+  let tree: { pid: number; comm: string }[];
+  try {
+    tree = dumpedTree(dir);
+  } catch {
+    return; // an edited image that does not decode: nothing was restored from it
+  }
+  for (const { pid, comm } of tree) {
+    let now: string;
+    try { now = readFileSync(`/proc/${pid}/comm`, 'utf8').trim(); } catch { continue; /* gone */ }
+    if (now !== comm) continue;
+    try { kill(pid, 9); waitpid(pid, __WALL); } catch { /* not our child: waitGone below */ }
+    waitGone(pid);
   }
 }
 
