@@ -9,7 +9,6 @@ import { closeSync } from 'node:fs';
 import { DumpError } from '../shared/dump-error.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
-import type { MessageValue } from '../images/value.js';
 import type { RestoreImages } from '../shared/restore-images.js';
 import { getpid, kill, pidfdOpen, spawn, waitpid, __WALL } from '../sys/index.js';
 import type { FdKind } from './kind.js';

@@ -73,7 +73,7 @@ export class Injector {
   private regsDirty = false;
   private readonly timeoutMs: number;
 
-  private constructor(readonly pid: number, readonly arch: Arch, private readonly undo: UndoList, opts: InjectorOptions) {
+  private constructor(readonly pid: number, readonly arch: Arch, opts: InjectorOptions) {
     const abi = arch.syscall;
     this.savedRegs = getAbiRegs(pid, arch);
     this.savedSide = (abi.sideRegsets ?? []).map((r) => ({ nt: r.nt, bytes: getRegset(pid, r.nt, r.whileInjecting.length) }));
@@ -87,7 +87,7 @@ export class Injector {
    * registers and the signal mask; nothing is changed in the task yet.
    */
   static attach(pid: number, arch: Arch, undo: UndoList, opts: InjectorOptions = {}): Injector {
-    const inj = new Injector(pid, arch, undo, opts);
+    const inj = new Injector(pid, arch, opts);
     undo.push(`restore the registers of task ${pid}`, () => inj.restoreRegs());
     undo.push(`restore the signal mask of task ${pid}`, () => inj.restoreSigmask());
     return inj;

@@ -13,7 +13,7 @@ import { readCryoCpu } from '../images/cryo-cpu.js';
 import type { MessageValue } from '../images/value.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { RestoreImages } from '../shared/restore-images.js';
-import { vmaKind, VMA } from '../shared/vma-kinds.js';
+import { vmaKind } from '../shared/vma-kinds.js';
 import { chooseVdso } from './vdso-choice.js';
 import { dumpPageSize } from './page-size.js';
 import { readMaps } from '../proc/index.js';

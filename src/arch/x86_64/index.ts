@@ -9,7 +9,7 @@ import {
   NT_PRSTATUS, NT_X86_SHSTK, NT_X86_XSTATE, REGS_MODE, SHSTK_REGSET_SIZE, SHSTK_SSP, XSAVE_COMPONENTS,
 } from './regs.js';
 import {
-  bitsOf, defaultLayout, describeMissing, fpregsFromBuffer, fpregsToBuffer, layoutFromCpuid,
+  defaultLayout, describeMissing, fpregsFromBuffer, fpregsToBuffer, layoutFromCpuid,
   swXfeatures, type XsaveLayout,
 } from './xsave.js';
 import { buildSigframe, FPSTATE_ALIGN, NOT_RESTORED_BY_SIGRETURN } from './sigframe.js';

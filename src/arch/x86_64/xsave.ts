@@ -7,7 +7,7 @@ import type { ImageRecord, RegField } from '../regtable.js';
 import { decodeTable, encodeTable, readField, writeField } from './byte-order.js';
 import {
   FP_XSTATE_MAGIC1, FXSAVE_FIELDS, FXSAVE_SIZE, REGSET_SW_XFEATURES, SW_BYTES, XFEATURE_MASK_FPSSE, XSAVE_COMPONENTS, XSAVE_HEADER,
-  XSAVE_HEADER_OFFSET, XSAVE_HEADER_SIZE, type XsaveComponent,
+  XSAVE_HEADER_SIZE, type XsaveComponent,
 } from './regs.js';
 
 /** Where this CPU puts each enabled user component, and the whole area's size. */
