@@ -7,9 +7,7 @@
  * other holder is a process outside the tree. (File locks are dumped with the descriptors:
  * src/files/locks.ts.)
  */
-import { readdirSync } from 'node:fs';
-import { listFds, procGone, readChildren, readFdTarget, readStat, readStatus, ProcReadError } from '../proc/index.js';
-import { faultPoint, uncounted } from '../fault.js';
+import { listFds, procGone, ProcReadError, readChildren, readFdTarget, readStat, readStatus, scanProcessFds } from '../proc/index.js';
 import { KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, kcmp } from '../sys/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import { checkDumpable } from './task-state.js';
@@ -160,46 +158,10 @@ export function checkOutsidePipes(members: readonly TreeMember[], external: read
     }
   }
   if (pipes.size === 0) return;
-  // How many processes the machine runs is not the tree's state: the scan is one fault point.
-  faultPoint('scan of the processes outside the tree for its pipes');
-  uncounted(() => {
-    for (const name of readdirSync('/proc')) {
-      if (!/^\d+$/.test(name) || inTree.has(Number(name))) continue;
-      const pid = Number(name);
-      for (const fd of holderFds(pid)) {
-        const t = holderTarget(pid, fd);
-        const mine = t?.kind === 'pipe' ? pipes.get(t.inode) : undefined;
-        if (t?.kind === 'pipe' && mine) {
-          throw new DumpError('UNSUPPORTED', `pipe:[${t.inode}] (fd ${mine.fd} of process ${mine.pid}) is also held by process ${pid} (fd ${fd}) outside the dumped tree: dump a tree that holds every end, or pass --external pipe:[${t.inode}] (external) to dump it anyway (restore makes a new pipe)`);
-        }
-      }
+  scanProcessFds('scan of the processes outside the tree for its pipes', (pid) => inTree.has(pid), (pid, fd, t) => {
+    const mine = t.kind === 'pipe' ? pipes.get(t.inode) : undefined;
+    if (t.kind === 'pipe' && mine) {
+      throw new DumpError('UNSUPPORTED', `pipe:[${t.inode}] (fd ${mine.fd} of process ${mine.pid}) is also held by process ${pid} (fd ${fd}) outside the dumped tree: dump a tree that holds every end, or pass --external pipe:[${t.inode}] (external) to dump it anyway (restore makes a new pipe)`);
     }
   });
-}
-
-/**
- * Whether a /proc failure about a process outside the tree leaves it out of the scan: it ended (or
- * closed the descriptor), or the kernel does not let cryo look (a process in another user
- * namespace, PID 1 of a container: it cannot share the tree's pipes unless they were passed to it).
- */
-const skipHolder = (e: unknown) => procGone(e) || (e instanceof ProcReadError && (e.code === 'EACCES' || e.code === 'EPERM'));
-
-/** The descriptors of a process outside the tree (none where skipHolder says so). */
-function holderFds(pid: number): number[] {
-  try {
-    return listFds(pid);
-  } catch (e) {
-    if (skipHolder(e)) return [];
-    throw e;
-  }
-}
-
-/** What a descriptor of a process outside the tree is (undefined where skipHolder says so). */
-function holderTarget(pid: number, fd: number): ReturnType<typeof readFdTarget> | undefined {
-  try {
-    return readFdTarget(pid, fd);
-  } catch (e) {
-    if (skipHolder(e)) return undefined;
-    throw e;
-  }
 }

@@ -1,28 +1,27 @@
 // Who holds a unix socket (a scan of /proc/*/fd), and whether that process is part of the dump.
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { listFds, passBy, procGone, procPath, readFdLink, readProcText, scanProcessFds } from '../proc/index.js';
 import type { FileTable } from '../shared/file-table.js';
 
 /** Who holds a socket: processes with a descriptor of socket:[ino] (cryo itself left out), the dumped task `first`. */
 export function holdersOf(ino: number, first?: number): { pid: number; fd: number }[] {
   const link = `socket:[${ino}]`;
-  const out: { pid: number; fd: number }[] = [];
   if (first !== undefined) {
     try {
-      for (const fd of readdirSync(`/proc/${first}/fd`)) {
-        try { if (readlinkSync(`/proc/${first}/fd/${fd}`) === link) return [{ pid: first, fd: Number(fd) }]; } catch { /* closed */ }
+      for (const fd of listFds(first)) {
+        try {
+          if (readFdLink(first, fd) === link) return [{ pid: first, fd }];
+        } catch (e) {
+          if (!procGone(e)) throw e; // closed meanwhile
+        }
       }
-    } catch { /* gone */ }
-  }
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
-    let fds: string[];
-    try { fds = readdirSync(`/proc/${p}/fd`); } catch { continue; }
-    for (const fd of fds) {
-      try {
-        if (readlinkSync(`/proc/${p}/fd/${fd}`) === link) out.push({ pid: Number(p), fd: Number(fd) });
-      } catch { /* closed meanwhile */ }
+    } catch (e) {
+      if (!procGone(e)) throw e;
     }
   }
+  const out: { pid: number; fd: number }[] = [];
+  scanProcessFds(`scan of the processes for the holder of socket:[${ino}]`, (pid) => pid === process.pid, (pid, fd, t) => {
+    if (t.kind === 'socket' && t.inode === BigInt(ino)) out.push({ pid, fd });
+  });
   return out;
 }
 
@@ -30,15 +29,20 @@ export function holdersOf(ino: number, first?: number): { pid: number; fd: numbe
 export function inDump(table: FileTable, pid: number): boolean {
   if (pid === table.pid) return true;
   try {
-    return /^TracerPid:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] === String(process.pid);
-  } catch {
-    return false;
+    return /^TracerPid:\s*(\d+)$/m.exec(readProcText(procPath(pid, 'status')))?.[1] === String(process.pid);
+  } catch (e) {
+    if (passBy(e)) return false;
+    throw e;
   }
 }
 
 export function describeHolder(h: { pid: number; fd: number } | undefined): string {
   if (!h) return 'held by no process';
   let comm = '?';
-  try { comm = readFileSync(`/proc/${h.pid}/comm`, 'utf8').trim(); } catch { /* gone */ }
+  try {
+    comm = readProcText(procPath(h.pid, 'comm')).trim();
+  } catch (e) {
+    if (!passBy(e)) throw e; // gone: the line names the PID
+  }
   return `held by process ${h.pid} (${comm}) as fd ${h.fd}`;
 }

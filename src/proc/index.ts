@@ -15,3 +15,4 @@ export * from './mountinfo.js';
 export * from './timers.js';
 export * from './task.js';
 export * from './io-uring-fdinfo.js';
+export * from './scan.js';
