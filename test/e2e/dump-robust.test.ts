@@ -8,6 +8,7 @@ import { test, type TestContext } from 'node:test';
 import { repoRoot } from '../helpers/paths.js';
 import { startTarget, type Target } from '../helpers/dump-target.js';
 import { withoutNodeNoise } from '../helpers/node-noise.js';
+import { waitInSyscall } from '../helpers/dump-in-syscall.js';
 import { dump, type DumpEvent } from '../../src/dump/index.js';
 import * as sys from '../../src/sys/index.js';
 
@@ -29,6 +30,8 @@ function finishChecked(t: Target, ctx: TestContext): string {
 }
 
 const NT_PRSTATUS = 1;
+/** x86_64's pause(), where x86-regs.h's loop holds every register. */
+const PAUSE_NR = 34;
 const NT_X86_XSTATE = 0x202;
 
 test('dump-state notices a register changed behind its back (general and vector)', { skip: process.arch !== 'x64' && 'the register frame is x86_64 only' }, () => {
@@ -36,6 +39,8 @@ test('dump-state notices a register changed behind its back (general and vector)
   for (const [nt, size, off, want] of [[NT_PRSTATUS, 27 * 8, 3 * 8, /^FAIL: r12 = 0x42, want 0x1212121212121212$/], [NT_X86_XSTATE, 16384, 160 + 3 * 16, /^FAIL: vector register 3 word 0 = 0x42, want 0xa5030000$/]] as const) {
     const t = startTarget('dump-state');
     try {
+      // READY comes before the program loads its registers: a value written earlier would be overwritten.
+      waitInSyscall(t.pid, PAUSE_NR, 'dump-state');
       sys.ptrace.seize(t.pid);
       sys.ptrace.interrupt(t.pid);
       sys.waitForStop(t.pid);
