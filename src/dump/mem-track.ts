@@ -13,7 +13,7 @@
  * clears every uffd-wp bit: the task is left exactly as it was.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   PAGE_IS_WRITTEN, PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING, SysError, UFFD_FEATURE_WP_ASYNC, UFFD_USER_MODE_ONLY,

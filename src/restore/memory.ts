@@ -6,10 +6,8 @@
 // its address, pages are read into place by injected preadv, then protections,
 // madvise and PR_SET_MM_MAP.
 
-import { statSync } from 'node:fs';
 import path from 'node:path';
 import { findHole, injectMmap, SyscallBatch, type BatchPlace } from '../inject/index.js';
-import { PageReader } from '../images/pages.js';
 import { PageChain } from '../images/page-chain.js';
 import type { MessageValue } from '../images/value.js';
 import { readMaps, type Vma } from '../proc/index.js';
@@ -335,15 +333,6 @@ function mapVmas(ctx: TaskCtx): MessageValue[] {
   }
   batch.flush();
   return fixup;
-}
-
-/** The pages image's size (0 when there is none: a task without private pages). */
-function fileSize(file: string): number {
-  try {
-    return statSync(file).size;
-  } catch {
-    return 0;
-  }
 }
 
 /** Bytes one injected preadv asks for at most (under the kernel's MAX_RW_COUNT; small enough for progress). */
