@@ -1,7 +1,7 @@
 // Starting a test program that writes "READY k=v ..." to an output file, and ending it again.
 // The target is started with src/sys spawn (not child_process), so Node's own SIGCHLD handling
 // never reaps it or swallows the ptrace stops of a test that traces it.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { constants } from 'node:os';
@@ -28,6 +28,27 @@ function waitFor(what: string, timeoutMs: number, test: () => boolean): void {
   while (!test()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     sleepSync(5);
+  }
+}
+
+/** `pid` and every process below it, parents first (read before any is killed: an orphan leaves the tree). */
+function treeOf(pid: number): number[] {
+  let children: number[] = [];
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      children = children.concat(readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number));
+    }
+  } catch { /* gone */ }
+  return [pid, ...children.flatMap(treeOf)];
+}
+
+/**
+ * SIGKILLs `pid` and its descendants: a program that stopped its children (rt-stopped) or left them
+ * waiting for a SIGTERM it never passed on would otherwise leave them behind when a test fails early.
+ */
+export function killTree(pid: number): void {
+  for (const p of treeOf(pid)) {
+    try { kill(p, constants.signals.SIGKILL); } catch { /* gone */ }
   }
 }
 
@@ -62,12 +83,12 @@ export function startTarget(name: string, args: string[] = [], opts: { dirArg?: 
     // Deadlines are generous: a loaded machine may be slow; a passing test never waits for them.
     waitFor(`READY from ${name}`, 60_000, () => /READY|FAIL/.test(output()));
   } catch (e) {
-    try { kill(pid, constants.signals.SIGKILL); reap(2000); } catch { /* gone */ }
+    try { killTree(pid); reap(2000); } catch { /* gone */ }
     throw e;
   }
   const line = output().split('\n')[0]!;
   if (!line.startsWith('READY')) {
-    try { kill(pid, constants.signals.SIGKILL); reap(2000); } catch { /* gone */ }
+    try { killTree(pid); reap(2000); } catch { /* gone */ }
     throw new Error(`${name} failed to start: ${line}`);
   }
   const ready = Object.fromEntries(line.split(' ').slice(1).map((kv) => kv.split('=') as [string, string]));
@@ -87,7 +108,7 @@ export function startTarget(name: string, args: string[] = [], opts: { dirArg?: 
     },
     cleanup() {
       if (!reaped) {
-        try { kill(pid, constants.signals.SIGKILL); } catch { /* gone */ }
+        killTree(pid);
         try { reap(3000); } catch { /* not ours any more */ }
       }
       rmSync(dir, { recursive: true, force: true });

@@ -11,7 +11,7 @@ import type { MessageValue } from '../../src/images/value.js';
 import type { RestoreOptions } from '../../src/restore/index.js';
 import { dumpTask, restoreTask } from './cryo-ops.js';
 import { __WALL, kill, sleepSync, waitpid } from '../../src/sys/index.js';
-import { startTarget, type Target } from './dump-target.js';
+import { killTree, startTarget, type Target } from './dump-target.js';
 import { becomeSubreaper, nothingLeftBehind, waitGone } from './restore-env.js';
 import { waitInSyscall } from './dump-in-syscall.js';
 
@@ -116,7 +116,7 @@ export function waitForFile(file: string, who: string, timeoutMs = 60_000): void
 /** Removes the program's directory (its files and the images). */
 export function cleanupDumped(d: Dumped | undefined): void {
   if (!d) return;
-  try { kill(d.pid, 9); } catch { /* gone */ }
+  killTree(d.pid);
   waitGone(d.pid);
   rmSync(d.target.dir, { recursive: true, force: true });
 }
