@@ -7,10 +7,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../helpers/paths.js';
-import { dumpReal, findProgram, restoreReal, startReal, tcpConnectionsHeld, tcpExchange, waitUntil, type RealProgram } from '../helpers/real-program.js';
+import { dumpReal, findProgram, httpGetJson, restoreReal, startReal, tcpConnectionsHeld, waitReady, waitUntil, type RealProgram } from '../helpers/real-program.js';
 import { toolSkip } from '../helpers/required-tool.js';
 
 const GO = findProgram('/usr/bin/go', '/usr/lib/go/bin/go');
@@ -19,12 +19,7 @@ const source = path.join(repoRoot, 'test', 'programs', 'real', 'go-http', 'main.
 
 interface State { pid: number; produced: number; consumed: number; ticks: number; spins: number; errors: number; goroutines: number }
 
-/** GET /state over a new connection, as any HTTP client would. */
-async function state(port: number): Promise<State> {
-  const reply = await tcpExchange(port, 'GET /state HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', 10_000);
-  assert.match(reply, /^HTTP\/1\.1 200 OK\r\n/);
-  return JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as State;
-}
+const state = (port: number) => httpGetJson<State>(port, '/state');
 
 function checkState(s: State): void {
   assert.equal(s.errors, 0, 'the channel lost or repeated no number');
@@ -43,10 +38,7 @@ test('a Go HTTP server with busy goroutines answers and counts on after restore,
   assert.equal(r.status, 0, `go build: ${r.stderr}`);
 
   const p = (prog = startReal('go', [bin, 'out.txt']));
-  const ready = await waitUntil('READY from the Go program', 20_000, () => {
-    const line = (() => { try { return readFileSync(path.join(p.dir, 'out.txt'), 'utf8'); } catch { return ''; } })();
-    return line.startsWith('READY') ? line : undefined;
-  });
+  const ready = await waitReady(p, 'the Go program', 20_000);
   const port = Number(/port=(\d+)/.exec(ready)![1]);
   let last = await waitUntil('every goroutine to have counted', 10_000, async () => {
     const s = await state(port);
@@ -56,10 +48,8 @@ test('a Go HTTP server with busy goroutines answers and counts on after restore,
   checkState(last);
   for (const round of [1, 2]) {
     await waitUntil('the server to close its client connections', 10_000, () => (tcpConnectionsHeld(p.pid).length === 0 ? true : undefined));
-    // The threads the dump saw (one core image each): the runtime starts threads of its own as it needs them.
     const images = await dumpReal(p);
-    const threads = readdirSync(images).filter((f) => /^core-\d+\.img$/.test(f)).length;
-    await restoreReal(p, images, threads);
+    await restoreReal(p, images);
     const c = await state(port);
     assert.equal(c.pid, p.pid);
     assert.ok(c.produced >= last.produced && c.consumed >= last.consumed && c.ticks >= last.ticks, `counters kept: ${JSON.stringify(c)} after restore ${round}, ${JSON.stringify(last)} before`);
@@ -68,7 +58,7 @@ test('a Go HTTP server with busy goroutines answers and counts on after restore,
       return s.ticks > c.ticks + 2 && s.produced > c.produced + 5 && s.consumed > c.consumed + 5 && s.spins > c.spins + 2 ? s : undefined;
     });
     checkState(last);
-    t.diagnostic(`after restore ${round}: ${JSON.stringify(last)} (${threads} threads)`);
+    t.diagnostic(`after restore ${round}: ${JSON.stringify(last)} (${p.threads().length} threads)`);
   }
   p.stop(20_000);
 });

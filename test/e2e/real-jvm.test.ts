@@ -7,10 +7,9 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../helpers/paths.js';
-import { dumpReal, findProgram, restoreReal, startReal, tcpConnectionsHeld, tcpExchange, waitUntil, type RealProgram } from '../helpers/real-program.js';
+import { dumpReal, findProgram, httpGetJson, restoreReal, startReal, tcpConnectionsHeld, waitReady, waitUntil, type RealProgram } from '../helpers/real-program.js';
 import { toolSkip } from '../helpers/required-tool.js';
 
 const JAVA = findProgram('/usr/lib/jvm/java-17-openjdk-amd64/bin/java', '/usr/lib/jvm/java-17-openjdk-arm64/bin/java', '/usr/lib/jvm/java-17-openjdk-ppc64el/bin/java', '/usr/lib/jvm/java-17-openjdk-s390x/bin/java');
@@ -20,12 +19,7 @@ const WORKERS = ['consumer', 'producer', 'spinner', 'ticker'];
 
 interface State { pid: number; produced: number; consumed: number; ticks: number; errors: number; alive: string[] }
 
-/** GET /state over a new connection, as any HTTP client would. */
-async function state(port: number): Promise<State> {
-  const reply = await tcpExchange(port, 'GET /state HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', 10_000);
-  assert.match(reply, /^HTTP\/1\.1 200 OK\r\n/);
-  return JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as State;
-}
+const state = (port: number) => httpGetJson<State>(port, '/state');
 
 function checkState(s: State): void {
   assert.equal(s.errors, 0, 'the queue lost or repeated no number');
@@ -40,10 +34,7 @@ test('a JVM (OpenJDK 17) HTTP server with busy worker threads answers and counts
   // A small heap, the serial collector and a fixed number of compiler threads: fewer pages and
   // threads to move, and no thread started or ended by the JVM on its own between count and dump.
   const p = (prog = startReal('jvm', [JAVA!, '-XX:+UseSerialGC', '-Xmx64m', '-XX:TieredStopAtLevel=1', '-XX:-UseDynamicNumberOfCompilerThreads', source, 'out.txt']));
-  const ready = await waitUntil('READY from the JVM', 60_000, () => {
-    const line = (() => { try { return readFileSync(path.join(p.dir, 'out.txt'), 'utf8'); } catch { return ''; } })();
-    return line.startsWith('READY') ? line : undefined;
-  });
+  const ready = await waitReady(p, 'the JVM', 60_000);
   const port = Number(/port=(\d+)/.exec(ready)![1]);
   const b = await waitUntil('every worker to have counted', 10_000, async () => {
     const s = await state(port);
@@ -56,10 +47,8 @@ test('a JVM (OpenJDK 17) HTTP server with busy worker threads answers and counts
 
   let last = b;
   for (const round of [1, 2]) {
-    // The threads the dump saw (one core image each): the runtime starts threads of its own as it needs them.
     const images = await dumpReal(p);
-    const threads = readdirSync(images).filter((f) => /^core-\d+\.img$/.test(f)).length;
-    await restoreReal(p, images, threads);
+    await restoreReal(p, images);
     const c = await state(port);
     assert.equal(c.pid, p.pid);
     assert.ok(c.produced >= last.produced && c.consumed >= last.consumed && c.ticks >= last.ticks, `counters kept: ${JSON.stringify(c)} after restore ${round}, ${JSON.stringify(last)} before`);
@@ -68,7 +57,7 @@ test('a JVM (OpenJDK 17) HTTP server with busy worker threads answers and counts
       return s.ticks > c.ticks + 2 && s.produced > c.produced + 5 && s.consumed > c.consumed + 5 ? s : undefined;
     });
     checkState(last);
-    t.diagnostic(`after restore ${round}: ${JSON.stringify(last)} (${threads} threads)`);
+    t.diagnostic(`after restore ${round}: ${JSON.stringify(last)} (${p.threads().length} threads)`);
     await waitUntil('the server to close its client connections', 10_000, () => (tcpConnectionsHeld(p.pid).length === 0 ? true : undefined));
   }
   p.stop(20_000);

@@ -13,7 +13,7 @@ import { restore } from '../../src/restore/index.js';
 import { readCryoIoUring } from '../../src/images/cryo-io-uring.js';
 import { decodeImageFile } from '../../src/images/index.js';
 import { readIoUringFdinfo } from '../../src/proc/index.js';
-import { dumpReal, startReal, waitUntil, type RealProgram } from '../helpers/real-program.js';
+import { dumpReal, startReal, waitReady, waitUntil, type RealProgram } from '../helpers/real-program.js';
 
 const script = path.join(repoRoot, 'test', 'programs', 'real', 'uring-files.mjs');
 const progs: RealProgram[] = [];
@@ -27,9 +27,7 @@ const rounds = (p: RealProgram) => { try { return Number(readFileSync(path.join(
 test('node with UV_USE_IO_URING=1 doing file I/O round trips is dumped and restored and goes on', { timeout: 120_000 }, async () => {
   const p = startReal('node-uring', [process.execPath, script, 'out.txt'], { UV_USE_IO_URING: '1' });
   progs.push(p);
-  await waitUntil('READY from the node program', 20_000, () => {
-    try { return readFileSync(path.join(p.dir, 'out.txt'), 'utf8').startsWith('READY') || undefined; } catch { return undefined; }
-  });
+  await waitReady(p, 'the node program', 20_000);
   assert.ok(ringFds(p.pid).length >= 2, `node ${process.version} uses io_uring with UV_USE_IO_URING=1 (rings: ${ringFds(p.pid).length})`);
   // The program always has file requests coming: a dump that meets one in flight is refused
   // (the program runs on) and is tried again, as the README says to.

@@ -5,11 +5,11 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { repoRoot } from '../helpers/paths.js';
-import { dumpReal, restoreReal, startReal, tcpConnectionsHeld, tcpExchange, waitUntil, type RealProgram } from '../helpers/real-program.js';
+import { dumpReal, restoreReal, startReal, tcpConnectionsHeld, tcpExchange, waitReady, waitUntil, type RealProgram } from '../helpers/real-program.js';
 
 const NODE = process.execPath;
 const script = path.join(repoRoot, 'test', 'programs', 'real', 'http-counter.mjs');
@@ -29,10 +29,7 @@ after(() => progs.forEach((p) => p.cleanup()));
 async function startServer(env: Record<string, string>): Promise<{ p: RealProgram; port: number }> {
   const p = startReal('node', [NODE, script, 'out.txt'], env);
   progs.push(p);
-  const ready = await waitUntil('READY from the node server', 10_000, () => {
-    const line = (() => { try { return readFileSync(path.join(p.dir, 'out.txt'), 'utf8'); } catch { return ''; } })();
-    return line.startsWith('READY') ? line : undefined;
-  });
+  const ready = await waitReady(p, 'the node server', 10_000);
   return { p, port: Number(/port=(\d+)/.exec(ready)![1]) };
 }
 

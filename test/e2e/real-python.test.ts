@@ -7,10 +7,9 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { repoRoot } from '../helpers/paths.js';
-import { dumpReal, findProgram, restoreReal, startReal, tcpConnectionsHeld, tcpExchange, waitUntil, type RealProgram } from '../helpers/real-program.js';
+import { dumpReal, findProgram, restoreReal, startReal, tcpConnectionsHeld, tcpExchange, waitReady, waitUntil, type RealProgram } from '../helpers/real-program.js';
 import { toolSkip } from '../helpers/required-tool.js';
 
 const PYTHON = findProgram('/usr/bin/python3');
@@ -36,10 +35,7 @@ after(() => prog?.cleanup());
 
 test('a Python program with several threads and a queue keeps running after restore', { timeout: 60_000, skip }, async (t) => {
   const p = (prog = startReal('python', [PYTHON!, script, 'out.txt']));
-  const ready = await waitUntil('READY from the python program', 10_000, () => {
-    const line = (() => { try { return readFileSync(path.join(p.dir, 'out.txt'), 'utf8'); } catch { return ''; } })();
-    return line.startsWith('READY') ? line : undefined;
-  });
+  const ready = await waitReady(p, 'the python program', 10_000);
   const port = Number(/port=(\d+)/.exec(ready)![1]);
 
   const a = await state(port);

@@ -9,22 +9,11 @@ import { HWCAP_BITS } from '../../src/arch/aarch64/cpu.js';
 import { readCryoCpu, writeCryoCpu } from '../../src/images/cryo-cpu.js';
 import { AT, auxvValue, readAuxv } from '../../src/proc/auxv.js';
 import { onlyOn } from '../helpers/arch-only.js';
-import { nothingLeftBehind } from '../helpers/restore-env.js';
-import { restoreTask } from '../helpers/cryo-ops.js';
-import { cleanupDumped, imagesCopy, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
+import { cleanupDumped, restoreAndFinish, restoreRefused, startAndDump, type Dumped } from '../helpers/round-trip.js';
 
 const skip = onlyOn(['arm64'], 'aarch64 AT_HWCAP bits (npm run test:arch -- aarch64 runs it in a guest)');
 let d: Dumped | undefined;
 after(() => cleanupDumped(d));
-
-/** Restores a copy edited by `edit`, which must be refused; returns the error line. */
-async function refused(dumped: Dumped, edit: (dir: string) => void): Promise<string> {
-  const dir = imagesCopy(dumped, edit);
-  const err = await restoreTask({ dir }).then(() => undefined, (e: Error) => e.message);
-  assert.equal(nothingLeftBehind(dumped.pid), undefined);
-  assert.ok(err !== undefined, 'the edited dump was restored');
-  return err;
-}
 
 test('a dump from a CPU with a feature this one lacks is refused before anything starts, naming it', { skip }, async () => {
   const aux = readAuxv('self');
@@ -38,7 +27,7 @@ test('a dump from a CPU with a feature this one lacks is refused before anything
   assert.deepEqual(words, host, 'cryo-cpu.img holds this CPU\'s AT_HWCAP and AT_HWCAP2');
   assert.equal(await restoreAndFinish(d), 'PASS');
 
-  const err = await refused(d, (dir) => {
+  const err = await restoreRefused(d, (dir) => {
     const hw = [...host];
     hw[lacking.word - 1] = hw[lacking.word - 1]! | lacking.bit;
     writeCryoCpu(dir, { hwcap: hw });

@@ -9,22 +9,12 @@ import type { MessageValue } from '../../src/images/value.js';
 import { HWCAP_BITS } from '../../src/arch/ppc64/cpu.js';
 import { AT, auxvValue, readAuxv } from '../../src/proc/auxv.js';
 import { onlyOn } from '../helpers/arch-only.js';
-import { editImage, nothingLeftBehind } from '../helpers/restore-env.js';
-import { restoreTask } from '../helpers/cryo-ops.js';
-import { cleanupDumped, imagesCopy, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
+import { editImage } from '../helpers/restore-env.js';
+import { cleanupDumped, restoreAndFinish, restoreRefused, startAndDump, type Dumped } from '../helpers/round-trip.js';
 
 const skip = onlyOn(['ppc64'], 'ppc64 AT_HWCAP bits (npm run test:arch -- ppc64le runs it in a guest)');
 let d: Dumped | undefined;
 after(() => cleanupDumped(d));
-
-/** Restores a copy edited by `edit`, which must be refused; returns the error line. */
-async function refused(dumped: Dumped, edit: (dir: string) => void): Promise<string> {
-  const dir = imagesCopy(dumped, edit);
-  const err = await restoreTask({ dir }).then(() => undefined, (e: Error) => e.message);
-  assert.equal(nothingLeftBehind(dumped.pid), undefined);
-  assert.ok(err !== undefined, 'the edited dump was restored');
-  return err;
-}
 
 test('a dump from a CPU with a feature this one lacks is refused before anything starts, naming it', { skip }, async () => {
   const aux = readAuxv('self');
@@ -37,13 +27,13 @@ test('a dump from a CPU with a feature this one lacks is refused before anything
   assert.equal(await restoreAndFinish(d), 'PASS');
 
   const entry = (e: MessageValue[]) => (e[0]!.ppc64_entry as MessageValue[])[0]!;
-  const err = await refused(d, (dir) => editImage(dir, 'cpuinfo.img', (e) => {
+  const err = await restoreRefused(d, (dir) => editImage(dir, 'cpuinfo.img', (e) => {
     const hw = (entry(e).hwcap as bigint[]).map(BigInt);
     hw[lacking.word - 1] = hw[lacking.word - 1]! | BigInt(lacking.bit);
     entry(e).hwcap = hw;
   }));
   assert.ok(err.includes(`the task ran on a CPU with ${lacking.feature} (${lacking.name}), which this CPU lacks`), err);
 
-  const be = await refused(d, (dir) => editImage(dir, 'cpuinfo.img', (e) => { entry(e).endian = 'BIGENDIAN'; }));
+  const be = await restoreRefused(d, (dir) => editImage(dir, 'cpuinfo.img', (e) => { entry(e).endian = 'BIGENDIAN'; }));
   assert.match(be, /the dump was made on a big-endian ppc64 machine and this one is little-endian/);
 });

@@ -112,6 +112,23 @@ export async function waitUntil<T>(what: string, ms: number, test: () => Promise
   }
 }
 
+/** Waits for the program's READY line in DIR/out.txt and returns it. */
+export function waitReady(p: RealProgram, what: string, ms: number): Promise<string> {
+  return waitUntil(`READY from ${what}`, ms, () => {
+    try {
+      const line = readFileSync(path.join(p.dir, 'out.txt'), 'utf8');
+      return line.startsWith('READY') ? line : undefined;
+    } catch { return undefined; }
+  });
+}
+
+/** GET `urlPath` over a new connection to 127.0.0.1:port, as any HTTP client would; its JSON body. */
+export async function httpGetJson<T>(port: number, urlPath: string): Promise<T> {
+  const reply = await tcpExchange(port, `GET ${urlPath} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`, 10_000);
+  if (!reply.startsWith('HTTP/1.1 200 OK\r\n')) throw new Error(`GET ${urlPath}: ${reply.slice(0, 80)}`);
+  return JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as T;
+}
+
 /** Sends `payload` over a new TCP connection to 127.0.0.1:port and returns all it got until the peer closed. */
 export function tcpExchange(port: number, payload: string | Buffer = '', timeoutMs = 5000): Promise<string> {
   return new Promise((ok, fail) => {
@@ -167,9 +184,11 @@ export async function dumpReal(p: RealProgram, opts: Partial<DumpOptions> = {}):
 }
 
 /** Restores the dump detached; the restored program must have its PID and as many threads as before. */
-export async function restoreReal(p: RealProgram, images: string, threadsBefore: number, opts: Partial<RestoreOptions> = {}): Promise<void> {
+export async function restoreReal(p: RealProgram, images: string, threadsBefore?: number, opts: Partial<RestoreOptions> = {}): Promise<void> {
   const r = await restore({ ...opts, dir: images, detach: true });
   if (r.pid !== p.pid) throw new Error(`restored as PID ${r.pid}, dumped as ${p.pid}`);
+  // By default the threads the dump saw (a core image each): runtimes start threads of their own as they need them.
+  const want = threadsBefore ?? readdirSync(images).filter((f) => /^core-\d+\.img$/.test(f)).length;
   const now = p.threads().length;
-  if (now !== threadsBefore) throw new Error(`restored with ${now} threads, dumped with ${threadsBefore}`);
+  if (now !== want) throw new Error(`restored with ${now} threads, dumped with ${want}`);
 }

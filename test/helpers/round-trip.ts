@@ -46,6 +46,16 @@ export function imagesCopy(d: Dumped, edit?: (dir: string) => void): string {
   return dir;
 }
 
+/** Restores a copy edited by `edit`, which must be refused leaving nothing behind; returns the error line. */
+export async function restoreRefused(d: Dumped, edit: (dir: string) => void): Promise<string> {
+  const dir = imagesCopy(d, edit);
+  const err = await restoreTask({ dir }).then(() => undefined, (e: Error) => e.message);
+  const left = nothingLeftBehind(d.pid);
+  if (left !== undefined) throw new Error(`a refused restore left something behind: ${left}`);
+  if (err === undefined) throw new Error('the edited dump was restored');
+  return err;
+}
+
 /**
  * Restores the dump (from a copy edited by `edit`), sends SIGTERM and returns what the program
  * said after READY ("PASS" or "FAIL: ..."). Whatever happens, the restored task is gone after.
