@@ -13,6 +13,7 @@
  * clears every uffd-wp bit: the task is left exactly as it was.
  */
 import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import { closeSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import {
@@ -22,21 +23,17 @@ import {
 import { readStat } from '../proc/index.js';
 import type { Injector } from '../inject/index.js';
 import { DumpError } from '../shared/dump-error.js';
+import { O_CLOEXEC, O_NONBLOCK } from '../shared/constants.js';
 import { PageReader } from '../images/pages.js';
 import { PE_PARENT } from '../images/flags.js';
 import { isPrivate, S, type DumpVma } from './vmas.js';
+import { intersect, withoutRanges, type Range } from '../shared/ranges.js';
 
 export const TRACK_FILE = 'cryo-track.json';
-const O_CLOEXEC = 0o2000000;
-const O_NONBLOCK = 0o4000;
-const SIGKILL = 9;
 
 /** A process as cryo identifies it across runs: its PID and its start time (clock ticks after boot). */
 interface ProcId { pid: number; start: string }
 interface TrackState { holder: ProcId; procs: (ProcId & { fd: number })[] }
-
-/** An address range [start, end). */
-export interface Range { start: bigint; end: bigint }
 
 /** The start time of a live process (a zombie's descriptors are closed already: undefined). */
 function startOf(pid: number): string | undefined {
@@ -205,7 +202,7 @@ export class Tracking {
   private endPrevious(): void {
     if (this.holderFd < 0) return;
     try {
-      pidfdSendSignal(this.holderFd, SIGKILL);
+      pidfdSendSignal(this.holderFd, constants.signals.SIGKILL);
     } catch { /* gone already */ }
     closeSync(this.holderFd);
     this.holderFd = -1;
@@ -262,27 +259,8 @@ export function parentPageRanges(parent: string, pid: number, pageSize: number):
 
 /** Tracked VMAs minus their written pages, within what the parent has: the pages left to the parent. */
 export function unchangedRanges(written: ReadonlyMap<DumpVma, Range[]>, parent: readonly Range[]): Range[] {
-  const clean: Range[] = [];
-  for (const [d, w] of [...written].sort((a, b) => (a[0].vma.start < b[0].vma.start ? -1 : 1))) {
-    let at = d.vma.start;
-    for (const r of w) {
-      if (r.start > at) clean.push({ start: at, end: r.start });
-      if (r.end > at) at = r.end;
-    }
-    if (at < d.vma.end) clean.push({ start: at, end: d.vma.end });
-  }
+  const clean = [...written]
+    .sort((a, b) => (a[0].vma.start < b[0].vma.start ? -1 : 1))
+    .flatMap(([d, w]) => withoutRanges(d.vma.start, d.vma.end, w));
   return intersect(clean, parent);
-}
-
-/** The intersection of two sorted lists of disjoint ranges. */
-export function intersect(a: readonly Range[], b: readonly Range[]): Range[] {
-  const out: Range[] = [];
-  for (let i = 0, j = 0; i < a.length && j < b.length;) {
-    const s = a[i]!.start > b[j]!.start ? a[i]!.start : b[j]!.start;
-    const e = a[i]!.end < b[j]!.end ? a[i]!.end : b[j]!.end;
-    if (e > s) out.push({ start: s, end: e });
-    if (a[i]!.end < b[j]!.end) i++;
-    else j++;
-  }
-  return out;
 }

@@ -15,7 +15,7 @@ import { DumpError } from '../shared/dump-error.js';
 import { S, canBeLazy, isPrivate, type DumpVma } from './vmas.js';
 import { PageScanner, type Run } from './page-scanner.js';
 import { scanGroups } from './page-runs.js';
-import type { Range } from './mem-track.js';
+import type { Range } from '../shared/ranges.js';
 import { SpliceMover, vmspliceMinBytes, type PageInjection } from './splice-mover.js';
 
 

@@ -21,6 +21,7 @@ import { mapShmemVma } from '../shared/shmem.js';
 import { SHM_EXEC, SHM_RDONLY, SHM_REMAP } from '../shared/sysv-ipc.js';
 import type { VdsoMapCall } from '../arch/types.js';
 import { FillableRanges, outsideFillable } from './fillable.js';
+import { withoutRanges, type Range } from '../shared/ranges.js';
 import { chooseVdso, type VdsoChoice } from './vdso-choice.js';
 import { dumpPageSize } from './page-size.js';
 import { patchedVdso } from './vdso-trampoline.js';
@@ -39,7 +40,6 @@ const SCRATCH_PAGES = 4;
 const hex = (v: bigint) => `0x${v.toString(16)}`;
 const big = (v: unknown): bigint => BigInt(v as bigint | number);
 
-export interface Range { start: bigint; end: bigint }
 const asVmas = (r: Range[]) => r as unknown as Vma[];
 
 function dumpedVmas(ctx: TaskCtx): MessageValue[] {
@@ -343,21 +343,6 @@ const PREADV_MAX_BYTES = 64 << 20;
  * copy, as a plain read() into fresh memory, and up to IOV_MAX runs per call (the image holds the
  * runs back to back, so consecutive runs are one file range). The iovecs go to the scratch area.
  */
-/** [start, end) less each of `holes`, as the ranges left in address order. */
-export function withoutRanges(start: bigint, end: bigint, holes: readonly Range[]): Range[] {
-  let parts: Range[] = [{ start, end }];
-  for (const h of holes) {
-    parts = parts.flatMap((p) => {
-      if (h.end <= p.start || h.start >= p.end) return [p];
-      const out: Range[] = [];
-      if (h.start > p.start) out.push({ start: p.start, end: h.start });
-      if (h.end < p.end) out.push({ start: h.end, end: p.end });
-      return out;
-    });
-  }
-  return parts;
-}
-
 function fillPages(ctx: TaskCtx): void {
   const scratch = ctx.scratch;
   if (!scratch) throw new Error('internal: no scratch memory in the task yet');

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { splitByRanges } from '../../src/dump/memory.js';
-import { intersect } from '../../src/dump/mem-track.js';
+import { intersect } from '../../src/shared/ranges.js';
 
 const P = 4096n;
 const r = (a: number, b: number) => ({ start: BigInt(a) * P, end: BigInt(b) * P });

@@ -3,7 +3,7 @@
 // vdso), whose pages must still be written.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { withoutRanges } from '../../src/restore/memory.js';
+import { withoutRanges } from '../../src/shared/ranges.js';
 
 const r = (start: number, end: number) => ({ start: BigInt(start), end: BigInt(end) });
 
