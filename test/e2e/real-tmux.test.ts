@@ -67,9 +67,10 @@ test('tmux with a shell in a pane: the screen is still there after restore, and 
   assert.equal(tmux('capture-pane', '-p'), screen);
   // New keys: the shell runs them on its terminal, with job control.
   tmux('send-keys', 'echo after-$((7*6)); tty; true | cat', 'Enter');
+  // Waits for tty's answer, whatever it is: the shell echoes after-42 before tty has run.
   const now = await waitUntil('the restored shell to answer', 20_000, () => {
     const s = tmux('capture-pane', '-p');
-    return /^after-42$/m.test(s) ? s : undefined;
+    return /^after-42\n(\/dev\/pts\/\d+|not a tty)$/m.test(s) ? s : undefined;
   });
   assert.match(now, /^\/dev\/pts\/\d+$/m);
   assert.doesNotMatch(now, /Cannot set tty process group|not a tty/);
