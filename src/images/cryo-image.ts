@@ -15,11 +15,10 @@
  *     repeated uint32 epoll_targets = 8;    // an epoll's watched files: file ids, in tfd order
  *   }
  */
-import { closeSync, existsSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { createImageFile, decode, encode, type MessageValue } from './index.js';
+import type { MessageValue } from './index.js';
 import { message, req, opt, rep } from './schema.js';
-import { readU32, writeU32 } from '../sys/native-endian.js';
+import { readCryoImage, writeCryoImage } from './cryo-framing.js';
 
 export const CRYO_FILES_IMAGE = 'cryo-files.img';
 /** 'CRYF' read as a little-endian u32. */
@@ -49,38 +48,20 @@ export interface CryoFileStat {
 }
 
 export function writeCryoFileStats(file: string, stats: readonly CryoFileStat[]): void {
-  const fd = createImageFile(file);
-  try {
-    const head = Buffer.alloc(4);
-    writeU32(head, CRYO_FILES_MAGIC, 0);
-    writeSync(fd, head);
-    for (const s of stats) {
-      const v: MessageValue = { id: s.id, mtime_sec: s.mtimeSec, mtime_nsec: s.mtimeNsec, size: s.size };
-      if (s.dev !== undefined) v.dev = s.dev;
-      if (s.ino !== undefined) v.ino = s.ino;
-      if (s.eventfdSemaphore !== undefined) v.eventfd_semaphore = s.eventfdSemaphore;
-      if (s.epollTargets !== undefined) v.epoll_targets = s.epollTargets;
-      const pb = encode(v, cryo_file_stat_entry);
-      const len = Buffer.alloc(4);
-      writeU32(len, pb.length, 0);
-      writeSync(fd, Buffer.concat([len, pb]));
-    }
-  } finally {
-    closeSync(fd);
-  }
+  writeCryoImage(file, CRYO_FILES_MAGIC, cryo_file_stat_entry, stats.map((s) => {
+    const v: MessageValue = { id: s.id, mtime_sec: s.mtimeSec, mtime_nsec: s.mtimeNsec, size: s.size };
+    if (s.dev !== undefined) v.dev = s.dev;
+    if (s.ino !== undefined) v.ino = s.ino;
+    if (s.eventfdSemaphore !== undefined) v.eventfd_semaphore = s.eventfdSemaphore;
+    if (s.epollTargets !== undefined) v.epoll_targets = s.epollTargets;
+    return v;
+  }));
 }
 
 /** The entries of DIR/cryo-files.img by file id; an empty map when the dump has none (e.g. made by CRIU). */
 export function readCryoFileStats(dir: string): Map<number, CryoFileStat> {
-  const file = path.join(dir, CRYO_FILES_IMAGE);
   const out = new Map<number, CryoFileStat>();
-  if (!existsSync(file)) return out;
-  const buf = readFileSync(file);
-  if (buf.length < 4 || readU32(buf, 0) !== CRYO_FILES_MAGIC) throw new Error(`${file}: not a cryo-files image (bad magic)`);
-  for (let off = 4; off < buf.length;) {
-    const n = readU32(buf, off);
-    const v = decode(buf.subarray(off + 4, off + 4 + n), cryo_file_stat_entry, file, off + 4);
-    off += 4 + n;
+  for (const v of readCryoImage(path.join(dir, CRYO_FILES_IMAGE), CRYO_FILES_MAGIC, cryo_file_stat_entry, 'cryo-files') ?? []) {
     const s: CryoFileStat = { id: v.id as number, mtimeSec: v.mtime_sec as bigint, mtimeNsec: v.mtime_nsec as number, size: v.size as bigint };
     if (v.dev !== undefined) s.dev = v.dev as bigint;
     if (v.ino !== undefined) s.ino = v.ino as bigint;
@@ -108,33 +89,13 @@ export const CRYO_LINKS_MAGIC = 0x4c595243;
 export const cryo_link_entry = message('cryo_link_entry', [req(1, 'path', 'string'), req(2, 'target', 'string')]);
 
 export function writeCryoLinks(file: string, links: ReadonlyMap<string, string>): void {
-  const fd = createImageFile(file);
-  try {
-    const head = Buffer.alloc(4);
-    writeU32(head, CRYO_LINKS_MAGIC, 0);
-    writeSync(fd, head);
-    for (const [p, target] of links) {
-      const pb = encode({ path: p, target }, cryo_link_entry);
-      const len = Buffer.alloc(4);
-      writeU32(len, pb.length, 0);
-      writeSync(fd, Buffer.concat([len, pb]));
-    }
-  } finally {
-    closeSync(fd);
-  }
+  writeCryoImage(file, CRYO_LINKS_MAGIC, cryo_link_entry, [...links].map(([p, target]) => ({ path: p, target })));
 }
 
 /** DIR/cryo-links.img as link path -> target; empty when the dump has none. */
 export function readCryoLinks(dir: string): Map<string, string> {
-  const file = path.join(dir, CRYO_LINKS_IMAGE);
   const out = new Map<string, string>();
-  if (!existsSync(file)) return out;
-  const buf = readFileSync(file);
-  if (buf.length < 4 || readU32(buf, 0) !== CRYO_LINKS_MAGIC) throw new Error(`${file}: not a cryo-links image (bad magic)`);
-  for (let off = 4; off < buf.length;) {
-    const n = readU32(buf, off);
-    const v = decode(buf.subarray(off + 4, off + 4 + n), cryo_link_entry, file, off + 4);
-    off += 4 + n;
+  for (const v of readCryoImage(path.join(dir, CRYO_LINKS_IMAGE), CRYO_LINKS_MAGIC, cryo_link_entry, 'cryo-links') ?? []) {
     out.set(String(v.path), String(v.target));
   }
   return out;

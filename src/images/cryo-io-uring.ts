@@ -19,11 +19,10 @@
  *     repeated cryo_io_uring_buf bufs = 12;  // { uint32 index = 1; uint64 addr = 2; uint32 len = 3; }
  *   }
  */
-import { closeSync, existsSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { createImageFile, decode, encode, type MessageValue } from './index.js';
+import type { MessageValue } from './index.js';
 import { message, req, opt, rep } from './schema.js';
-import { readU32, writeU32 } from '../sys/native-endian.js';
+import { readCryoImage, writeCryoImage } from './cryo-framing.js';
 
 export const CRYO_IO_URING_IMAGE = 'cryo-io-uring.img';
 /** 'CRYU' read as a little-endian u32. */
@@ -86,33 +85,13 @@ function fromMessage(v: MessageValue): IoUringImage {
 }
 
 export function writeCryoIoUring(file: string, rings: readonly IoUringImage[]): void {
-  const fd = createImageFile(file);
-  try {
-    const head = Buffer.alloc(4);
-    writeU32(head, CRYO_IO_URING_MAGIC, 0);
-    writeSync(fd, head);
-    for (const r of rings) {
-      const pb = encode(toMessage(r), cryo_io_uring_entry);
-      const len = Buffer.alloc(4);
-      writeU32(len, pb.length, 0);
-      writeSync(fd, Buffer.concat([len, pb]));
-    }
-  } finally {
-    closeSync(fd);
-  }
+  writeCryoImage(file, CRYO_IO_URING_MAGIC, cryo_io_uring_entry, rings.map(toMessage));
 }
 
 /** DIR/cryo-io-uring.img by ring file id; empty when the dump has none. */
 export function readCryoIoUring(dir: string): Map<number, IoUringImage> {
-  const file = path.join(dir, CRYO_IO_URING_IMAGE);
   const out = new Map<number, IoUringImage>();
-  if (!existsSync(file)) return out;
-  const buf = readFileSync(file);
-  if (buf.length < 4 || readU32(buf, 0) !== CRYO_IO_URING_MAGIC) throw new Error(`${file}: not a cryo-io-uring image (bad magic)`);
-  for (let off = 4; off < buf.length;) {
-    const n = readU32(buf, off);
-    const v = decode(buf.subarray(off + 4, off + 4 + n), cryo_io_uring_entry, file, off + 4);
-    off += 4 + n;
+  for (const v of readCryoImage(path.join(dir, CRYO_IO_URING_IMAGE), CRYO_IO_URING_MAGIC, cryo_io_uring_entry, 'cryo-io-uring') ?? []) {
     const r = fromMessage(v);
     out.set(r.id, r);
   }
