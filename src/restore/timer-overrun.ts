@@ -8,6 +8,7 @@ import type { MessageValue } from '../images/value.js';
 import { ptrace } from '../sys/index.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 import { readU64, writeU64 } from '../sys/native-endian.js';
+import { big, num } from '../shared/constants.js';
 
 const NS = 1_000_000_000n;
 const TIMER_ABSTIME = 1;
@@ -20,8 +21,12 @@ const MIN_LEFT = 5_000_000n;
 const TRIES = 3;
 const AT = 1024;
 
-const big = (v: unknown): bigint => BigInt((v ?? 0) as bigint | number);
-const num = (v: unknown): number => Number(v ?? 0);
+/** struct itimerspec { interval {sec, nsec}, value {sec, nsec} } of two times in ns. */
+function itimerspec(interval: bigint, value: bigint): Buffer {
+  const spec = Buffer.alloc(32);
+  [interval / NS, interval % NS, value / NS, value % NS].forEach((v, k) => writeU64(spec, v, k * 8));
+  return spec;
+}
 
 /** Gives timer `t` (created and armed as dumped) its overrun count, or warns why not. */
 export function restoreOverrun(ctx: TaskCtx, t: MessageValue): void {
@@ -49,9 +54,7 @@ export function restoreOverrun(ctx: TaskCtx, t: MessageValue): void {
       const next = now + (left > MIN_LEFT ? left : MIN_LEFT);
       const start = next - BigInt(want + 1) * interval;
       if (start <= 0n) return ctx.warn(`${what} is not restored: ${want + 1} intervals reach back before the clock's start`);
-      const spec = Buffer.alloc(32);
-      [interval / NS, interval % NS, start / NS, start % NS].forEach((v, k) => writeU64(spec, v, k * 8));
-      ctx.call('timer_settime', id, TIMER_ABSTIME, ctx.put(spec, AT), 0);
+      ctx.call('timer_settime', id, TIMER_ABSTIME, ctx.put(itimerspec(interval, start), AT), 0);
       const set = Buffer.alloc(8);
       writeU64(set, bit, 0);
       const wait = Buffer.alloc(16);
@@ -61,9 +64,7 @@ export function restoreOverrun(ctx: TaskCtx, t: MessageValue): void {
       if (Number(ctx.call('timer_getoverrun', id)) === want) return;
     }
     // Late every time (a loaded machine): the timer is as dumped, its count not.
-    const spec = Buffer.alloc(32);
-    [interval / NS, interval % NS, left / NS, left % NS].forEach((v, k) => writeU64(spec, v, k * 8));
-    ctx.call('timer_settime', id, 0, ctx.put(spec, AT), 0);
+    ctx.call('timer_settime', id, 0, ctx.put(itimerspec(interval, left), AT), 0);
     ctx.warn(`${what} is not restored: the timer's signal was not taken in time in ${TRIES} tries`);
   } finally {
     ptrace.setSigmask(ctx.tid, mask);
