@@ -1,7 +1,8 @@
 // mm-PID.img's mm_entry: the mm_* fields, auxv and VMAs of the address space.
 import { readAuxv, type ProcStat } from '../proc/index.js';
 import { type MessageValue } from '../images/index.js';
-import { type DumpVma } from './vmas.js';
+import { isAioRing, type DumpVma } from './vmas.js';
+import { aioRequestFor, aioSlots } from '../shared/aio-ring.js';
 
 /**
  * mm_saved_auxv: the kernel's saved auxv as 64-bit words, as CRIU keeps it. A task with 32-bit
@@ -24,5 +25,16 @@ export function mmEntry(pid: number, stat: ProcStat, brk: bigint, exeFileId: num
     vmas: vmas.map((d) => d.entry),
     dumpable,
     thp_disabled: thpDisabled,
+    ...aioEntries(vmas),
   };
+}
+
+/** mm_entry.aios: each libaio ring's address (its context id), length and the io_setup() size that makes it again. */
+function aioEntries(vmas: readonly DumpVma[]): { aios?: MessageValue[] } {
+  const rings = vmas.filter(isAioRing);
+  if (rings.length === 0) return {};
+  return { aios: rings.map((d) => {
+    const len = d.vma.end - d.vma.start;
+    return { id: d.vma.start, nr_req: aioRequestFor(aioSlots(len)), ring_len: Number(len) };
+  }) };
 }

@@ -6,6 +6,8 @@ import { type MessageValue } from '../images/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import { VMA } from '../shared/vma-kinds.js';
 import { isRingVma, noteRingVma } from '../files/io-uring.js';
+import { processVmReadv } from '../sys/index.js';
+import { AIO_HEADER_BYTES, aioHeaderProblem, readAioHeader } from '../shared/aio-ring.js';
 import type { FileTable } from './files.js';
 import { MAP_ANONYMOUS, MAP_DROPPABLE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_LOCKED, MAP_NORESERVE, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 
@@ -82,6 +84,9 @@ export function collectVmas(pid: number, smaps: readonly Vma[], files: FileTable
       status |= S.FILE_SHARED | VMA.IO_URING; // shmid: the ring's file id, set when its descriptor is dumped
       pgoff = v.offset;
       ring = true;
+    } else if (v.kind === 'aio') {
+      checkAioRing(pid, v);
+      status = VMA.AIORING; // CRIU marks a libaio ring with this bit alone; its pages are all dumped
     } else if (v.kind === 'file') {
       {
         const st = statSync(procPath(pid, `map_files/${mapFilesName(v.start, v.end)}`));
@@ -124,6 +129,18 @@ export function collectVmas(pid: number, smaps: readonly Vma[], files: FileTable
     out.push({ vma: v, entry, status, flags });
   }
   return out;
+}
+
+/** A libaio ring (io_setup): restore makes a new one and moves it here (restore/aio.ts). */
+export function isAioRing(d: DumpVma): boolean {
+  return (d.status & VMA.AIORING) !== 0;
+}
+
+/** Refuses a ring whose header is not the kernel's (restore would rebuild it from nonsense). */
+function checkAioRing(pid: number, v: Vma): void {
+  const b = processVmReadv(pid, v.start, AIO_HEADER_BYTES);
+  const why = b.length === AIO_HEADER_BYTES ? aioHeaderProblem(readAioHeader(b), v.end - v.start) : 'its header cannot be read';
+  if (why !== undefined) throw new DumpError('UNSUPPORTED', `task ${pid} maps an AIO ring at 0x${v.start.toString(16)}, but ${why}: cryo cannot dump it`);
 }
 
 export function isPrivate(d: DumpVma): boolean {

@@ -15,7 +15,7 @@ const hex = (v: bigint) => `0x${v.toString(16)}`;
 /** Whether a page run may land in a VMA of this status: private, cryo's own shmem, or a kernel area restore skips. */
 function fillable(v: MessageValue): boolean {
   const k = vmaKind(Number(v.status));
-  return k === 'anon-private' || k === 'file-private' || k === 'shmem' || k === 'vdso' || k === 'skip';
+  return k === 'anon-private' || k === 'file-private' || k === 'shmem' || k === 'aio' || k === 'vdso' || k === 'skip';
 }
 
 /** A private file mapping must be mapped private: MAP_SHARED there would write its pages into the file. */

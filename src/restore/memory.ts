@@ -24,6 +24,7 @@ import { FillableRanges, outsideFillable } from './fillable.js';
 import { withoutRanges, type Range } from '../shared/ranges.js';
 import { chooseVdso, type VdsoChoice } from './vdso-choice.js';
 import { dumpPageSize } from './page-size.js';
+import { restoreAioRings } from './aio.js';
 import { patchedVdso } from './vdso-trampoline.js';
 import { openImagePath, S_IFREG } from '../shared/image-paths.js';
 import { O_ACCMODE, O_CLOEXEC } from '../shared/constants.js';
@@ -305,6 +306,12 @@ function mapVmas(ctx: TaskCtx): MessageValue[] {
     const prot = Number(v.prot);
     const flags = (Number(v.flags) | MAP_FIXED) >>> 0;
     const where = `the mapping at ${hex(start)}`;
+    if (kind === 'aio') {
+      // The dumped ring's bytes, read back by restoreAioRings once the pages are in.
+      batch.addMmap(start, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+      if (prot !== (PROT_READ | PROT_WRITE)) fixup.push(v);
+      continue;
+    }
     if (kind === 'anon-private') {
       batch.addMmap(start, len, prot | PROT_READ | PROT_WRITE, flags | MAP_ANONYMOUS, -1, 0);
       if (prot !== (prot | PROT_READ | PROT_WRITE)) fixup.push(v);
@@ -409,7 +416,7 @@ function fillPages(ctx: TaskCtx): void {
 function applyMadvise(ctx: TaskCtx): void {
   for (const v of dumpedVmas(ctx)) {
     const k = vmaKind(Number(v.status));
-    if (k === 'vdso' || k === 'skip' || k === 'io-uring' || v.madv === undefined) continue;
+    if (k === 'vdso' || k === 'skip' || k === 'io-uring' || k === 'aio' || v.madv === undefined) continue;
     const madv = big(v.madv);
     for (let bit = 0n; madv >> bit !== 0n; bit++) {
       if (!((madv >> bit) & 1n)) continue;
@@ -462,6 +469,7 @@ export function rebuildMemory(ctx: TaskCtx): void {
   replaceStubMappings(ctx);
   const fixup = mapVmas(ctx);
   fillPages(ctx);
+  restoreAioRings(ctx);
   writeOldVdso(ctx);
   const batch = batchFor(ctx);
   for (const v of fixup) batch.add('mprotect', big(v.start), big(v.end) - big(v.start), Number(v.prot));

@@ -24,6 +24,7 @@ import { regFile } from '../shared/file-entries.js';
 import { fdKindNames, fdKindOfType } from '../files/registry.js';
 import { checkImagePath, S_IFDIR, S_IFMT, S_IFREG, typeName } from '../shared/image-paths.js';
 import { checkPrivateFileMappings, FillableRanges, outsideFillable } from './fillable.js';
+import { aioRings } from './aio.js';
 
 export { regFile } from '../shared/file-entries.js';
 
@@ -97,7 +98,7 @@ export function checkSupported(img: RestoreImages): void {
       throw new RestoreError('UNSUPPORTED', `the mapping at 0x${BigInt(v.start as bigint).toString(16)} is ${k.unsupported}; cryo cannot restore that yet`);
     }
   }
-  if (((img.mm.aios as unknown[] | undefined) ?? []).length > 0) throw new RestoreError('UNSUPPORTED', 'the process has AIO rings; cryo cannot restore them yet');
+  checkAioRings(img);
   for (const fd of img.fdinfo) {
     const f = img.files.get(num(fd.id))!;
     if (fdKindOfType(f.type) === undefined) {
@@ -347,4 +348,19 @@ export function preflight(img: RestoreImages, arch: Arch, opts: PreflightOptions
   checkFiles(img, opts.fileFacts ?? fileFactsOf(img.dir));
   checkFds(img);
   checkPidFree(img.pid);
+}
+
+/** Each AIO ring of mm.aios is one AIO mapping of the same length, and each AIO mapping has its ring. */
+function checkAioRings(img: RestoreImages): void {
+  const rings = aioRings(img);
+  const maps = ((img.mm.vmas as MessageValue[] | undefined) ?? []).filter((v) => vmaKind(num(v.status)) === 'aio');
+  for (const r of rings) {
+    const v = maps.find((m) => BigInt(m.start as bigint) === r.addr);
+    if (v === undefined || BigInt(v.end as bigint) - r.addr !== r.len || r.nrReq <= 0) {
+      throw new RestoreError('IMAGE_INCONSISTENT', `mm-${img.pid}.img: the AIO ring at 0x${r.addr.toString(16)} (${r.len} bytes, ${r.nrReq} requests) has no AIO mapping of that size`);
+    }
+  }
+  for (const v of maps) {
+    if (!rings.some((r) => r.addr === BigInt(v.start as bigint))) throw new RestoreError('IMAGE_INCONSISTENT', `mm-${img.pid}.img: the AIO mapping at 0x${BigInt(v.start as bigint).toString(16)} has no ring in mm.aios`);
+  }
 }

@@ -34,12 +34,12 @@ export type VmaKind =
   | 'shmem' // a memfd or shared anonymous memory (VMA_AREA_MEMFD, VMA_ANON_SHARED): shared/shmem.ts
   | 'sysv-shm' // a System V segment, attached by shmat (restore/sysv-ipc.ts made it)
   | 'io-uring' // mapped with its ring when the descriptor is restored (src/files/io-uring.ts)
+  | 'aio' // a libaio ring: its bytes as private memory first, then a new ring moved there (restore/aio.ts)
   | { unsupported: string };
 
 /** Status bits cryo cannot restore yet, with the words for the error. */
 const UNSUPPORTED: readonly [number, string][] = [
   [VMA.SOCKET, 'a packet socket ring'],
-  [VMA.AIORING, 'an AIO ring'],
   [VMA.SHSTK, 'a shadow stack'],
   [VMA.UPROBES, 'the uprobes area'],
   [VMA.UNSUPP, 'a mapping CRIU marked unsupported'],
@@ -49,6 +49,7 @@ export function vmaKind(status: number): VmaKind {
   if (status & VMA.VSYSCALL) return 'skip';
   if (status & (VMA.VDSO | VMA.VVAR)) return 'vdso';
   for (const [bit, what] of UNSUPPORTED) if (status & bit) return { unsupported: what };
+  if (status & VMA.AIORING) return 'aio';
   if (status & VMA.SYSVIPC) return 'sysv-shm';
   if (status & VMA.IO_URING) return 'io-uring';
   if (status & (VMA.MEMFD | VMA.ANON_SHARED)) return 'shmem';
