@@ -20,6 +20,7 @@
 // unit test file that does not declare itself for other architectures (onlyOn in
 // test/helpers/arch-only.ts), with the round trips going through the real `cryo dump` and
 // `cryo restore` (CRYO_TEST_CLI=1); without an Arch only the sys layer's (test/e2e/sys-*, unit/sys-*).
+// The tests see CRYO_GUEST=1 (what may change the whole machine, a sysctl, runs only there).
 // Env: CRYO_GUEST_JOBS guests at once (default 2), CRYO_GUEST_TIMEOUT seconds per guest (default 2400),
 // CRYO_GUEST_TEST_TIMEOUT seconds per test (default 600),
 // CRYO_GUEST_SMP / CRYO_GUEST_MEM (2, 2G), CRYO_GUEST_CACHE (see guest-image.sh), CRYO_GUEST_KEEP=1
@@ -208,7 +209,7 @@ ${t.nodeOptions ? `export NODE_OPTIONS='${t.nodeOptions}'\n` : ''}echo "@@CRYO u
 ./build/cryo-stub; s=$?
 [ "$s" = 70 ] || { echo "@@CRYO restore stub exited $s, not 70@@"; exit 1; }
 ${cross === 'restore' ? 'tar xzf /cryo/carry.tgz -C / || echo "@@CRYO no files carried over@@"\n' : ''}t0=$(cut -d' ' -f1 /proc/uptime)
-${cross ? `CRYO_CROSS=${cross} ` : ''}CRYO_TEST_CLI=${cli ? 1 : 0} node --test --test-concurrency=1 --test-timeout=${testTimeoutMs} --test-reporter=tap ${files.map((f) => `dist/${f}`).join(' ')}
+${cross ? `CRYO_CROSS=${cross} ` : ''}CRYO_GUEST=1 CRYO_TEST_CLI=${cli ? 1 : 0} node --test --test-concurrency=1 --test-timeout=${testTimeoutMs} --test-reporter=tap ${files.map((f) => `dist/${f}`).join(' ')}
 r=$?
 echo "@@CRYO node-test rc=$r seconds=$(awk -v t0=$t0 '{print $1 - t0}' /proc/uptime)@@"
 ${cross === 'dump' ? `[ -f /tmp/cryo-cross/carry ] && { echo "${CARRY[0]}"; tar czf - $(cat /tmp/cryo-cross/carry) 2>/dev/null | base64; echo "${CARRY[1]}"; }\n` : ''}exit $r

@@ -5,17 +5,14 @@
 // prove the checks notice; a request in flight is refused and the program runs on.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { decodeImageFile } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
 import { CRYO_IO_URING_IMAGE, readCryoIoUring, writeCryoIoUring } from '../../src/images/cryo-io-uring.js';
 import { dump, DumpError } from '../../src/dump/index.js';
 import { startTarget } from '../helpers/dump-target.js';
-import { cleanupDumped, imagesCopy, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
-import { restore, RestoreError } from '../../src/restore/index.js';
-import { IO_URING_DISABLED_SYSCTL } from '../../src/files/io-uring.js';
+import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
 
 const all: Dumped[] = [];
 after(() => all.forEach(cleanupDumped));
@@ -94,18 +91,6 @@ test('a request in flight (a read on an empty pipe) is refused, naming the ring;
   }
 });
 
-/**
- * Sets the sysctl; where /proc/sys is mounted read-only (a container), through a private mount
- * namespace that mounts it writable (the setting itself is the machine's).
- */
-function setSysctl(value: string): void {
-  try {
-    writeFileSync(IO_URING_DISABLED_SYSCTL, value);
-  } catch {
-    execFileSync('unshare', ['-m', 'sh', '-c', `mount -o remount,rw /proc/sys && echo ${value} > ${IO_URING_DISABLED_SYSCTL}`]);
-  }
-}
-
 test('a registered eventfd or registered files are refused with one line; the ring works on', async () => {
   for (const [mode, why] of [['eventfd', /has an eventfd registered/], ['files', /has 1 registered file slot\(s\)/]] as const) {
     const t = startTarget('rt-iouring', [mode]);
@@ -117,30 +102,4 @@ test('a registered eventfd or registered files are refused with one line; the ri
       t.cleanup();
     }
   }
-});
-
-test('restore where io_uring is disabled (sysctl kernel.io_uring_disabled=2) refuses before anything starts, naming it', async () => {
-  assert.ok(basic, 'the round trip ran');
-  const dir = imagesCopy(basic);
-  const was = readFileSync(IO_URING_DISABLED_SYSCTL, 'utf8').trim();
-  // The machine's setting comes back whatever happens, also if the test process is ended meanwhile.
-  const put = () => setSysctl(was);
-  const onSignal = () => { put(); process.exit(1); };
-  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-  process.once('exit', put);
-  for (const sig of signals) process.once(sig, onSignal);
-  let err: unknown;
-  try {
-    setSysctl('2');
-    assert.equal(readFileSync(IO_URING_DISABLED_SYSCTL, 'utf8').trim(), '2');
-    await restore({ dir }).catch((e: unknown) => { err = e; });
-  } finally {
-    put();
-    process.removeListener('exit', put);
-    for (const sig of signals) process.removeListener(sig, onSignal);
-  }
-  assert.ok(err instanceof RestoreError && err.code === 'UNSUPPORTED', `refused: ${String(err)}`);
-  assert.match(err.message, /^fd \d+ is an io_uring instance and io_uring is disabled on this machine \(sysctl kernel\.io_uring_disabled=2\)/);
-  assert.ok(!readdirSync('/proc').includes(String(basic.pid)), 'no process was started');
-  assert.equal(readFileSync(IO_URING_DISABLED_SYSCTL, 'utf8').trim(), was);
 });
