@@ -17,6 +17,7 @@ export const OFF_SQES = 0x10000000n;
 export const ENTER_GETEVENTS = 1;
 export const ENTER_SQ_WAKEUP = 2;
 export const REGISTER_BUFFERS = 0;
+export const REGISTER_FILES = 2;
 export const REGISTER_EVENTFD = 4;
 export const UNREGISTER_EVENTFD = 5;
 export const REGISTER_PROBE = 8;

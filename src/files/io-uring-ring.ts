@@ -15,7 +15,7 @@ import { readU32, writeU32, writeU64, writeI32 } from '../sys/native-endian.js';
 import { taskCall } from './anon.js';
 import {
   CQE_SIZE, ENTER_GETEVENTS, ENTER_SQ_WAKEUP, FEAT_SINGLE_MMAP, OFF_CQ_RING, OFF_SQES, OFF_SQ_RING, OP_MSG_RING, OP_NOP,
-  PARAMS, PARAMS_SIZE, REGISTER_BUFFERS, REGISTER_SEND_MSG_RING, SETUP, SQE_CQE_SKIP_SUCCESS, SQE_SIZE, ringOffsets, type RingOffsets,
+  PARAMS, PARAMS_SIZE, REGISTER_BUFFERS, REGISTER_FILES, REGISTER_SEND_MSG_RING, SETUP, SQE_CQE_SKIP_SUCCESS, SQE_SIZE, ringOffsets, type RingOffsets,
 } from './io-uring-abi.js';
 
 /** Where in cryo's scratch area the ring's call arguments go. */
@@ -232,4 +232,25 @@ function registerBuffers(ctx: TaskCtx, fd: number, ring: IoUringImage, why: stri
     writeU64(iov, BigInt(b.len), i * 16 + 8);
   });
   taskCall(ctx, `${why} (its registered buffers)`, 'io_uring_register', fd, REGISTER_BUFFERS, ctx.put(iov, SCRATCH_AT), ring.bufs.length);
+}
+
+/**
+ * The registered file table again (sparse slots -1) from the task's descriptors, checked against
+ * the new ring's fdinfo: each slot must name the file it named at dump time (a socket or pipe: of that kind).
+ */
+export function registerFiles(ctx: TaskCtx, fd: number, ring: IoUringImage, why: string): void {
+  const table = Buffer.alloc(ring.nrFiles * 4);
+  for (let i = 0; i < ring.nrFiles; i++) writeI32(table, -1, i * 4);
+  for (const f of ring.files) {
+    if (f.index >= ring.nrFiles) throw new RestoreError('IMAGE_INCONSISTENT', `${why}: registered file slot ${f.index} is beyond its table of ${ring.nrFiles}`);
+    writeI32(table, f.fd, f.index * 4);
+  }
+  taskCall(ctx, `${why} (its registered files)`, 'io_uring_register', fd, REGISTER_FILES, ctx.put(table, SCRATCH_AT), ring.nrFiles);
+  const k = readIoUringFdinfo(ctx.pid, fd);
+  // A file's path must be the dumped one; a socket's or pipe's name ('socket:[INODE]') has a new inode.
+  const same = (now: string | undefined, was: string) => now === was || (now !== undefined && /^[a-z_]+:\[\d+\]$/.test(was) && now.split(':')[0] === was.split(':')[0]);
+  const wrong = ring.files.find((f) => !same(k.files.get(f.index), f.path));
+  if (k.userFiles !== ring.nrFiles || k.files.size !== ring.files.length || wrong) {
+    throw new RestoreError('FAILED', `the new ring of ${why} shows ${k.userFiles} registered file slot(s)${wrong ? `, slot ${wrong.index} ${k.files.get(wrong.index) ?? 'empty'}` : ''}, not the dumped ${ring.nrFiles}${wrong ? ` (slot ${wrong.index} ${wrong.path})` : ''}`);
+  }
 }

@@ -8,8 +8,8 @@ import type { FdKind } from './kind.js';
 import type { FileTable } from '../shared/file-table.js';
 import type { MessageValue } from '../images/value.js';
 import type { Vma } from '../proc/index.js';
-import { readComm, readIoUringFdinfo, readTaskIds, type IoUringFdinfo } from '../proc/index.js';
-import { processVmReadv, rawSyscall, SysError } from '../sys/index.js';
+import { listFds, readComm, readFdLink, readIoUringFdinfo, readTaskIds, type IoUringFdinfo } from '../proc/index.js';
+import { KCMP_FILE, kcmp, processVmReadv, rawSyscall, SysError } from '../sys/index.js';
 import { readCryoIoUring, type IoUringImage } from '../images/cryo-io-uring.js';
 import { DumpError } from '../shared/dump-error.js';
 import { RestoreError } from '../shared/restore-error.js';
@@ -18,7 +18,7 @@ import { isAnon } from './anon.js';
 import { ENTER_GETEVENTS, REGISTER_EVENTFD, REGISTER_PROBE, SETUP, UNREGISTER_EVENTFD } from './io-uring-abi.js';
 import { O_CLOEXEC } from '../shared/constants.js';
 import { writeI32 } from '../sys/native-endian.js';
-import { restoreRing } from './io-uring-ring.js';
+import { registerFiles, restoreRing } from './io-uring-ring.js';
 
 export const IO_URING_DISABLED_SYSCTL = '/proc/sys/kernel/io_uring_disabled';
 
@@ -109,6 +109,29 @@ function sqThreadCpu(pid: number, tid: number): number | undefined {
   }
 }
 
+/**
+ * The registered files, each as the task's descriptor of the same open file. fdinfo names a slot's
+ * file only by its path (as /proc/PID/fd shows it): the descriptor showing that path is the file
+ * when every descriptor showing it is one open file (kcmp); a file only the ring holds, or a name
+ * several open files share (a pipe's two ends), is refused.
+ */
+function registeredFiles(pid: number, ringFd: number, info: IoUringFdinfo, why: string): IoUringImage['files'] {
+  if (info.userFiles === 0) return [];
+  const links = new Map<number, string>();
+  for (const fd of listFds(pid)) {
+    try { links.set(fd, readFdLink(pid, fd)); } catch { /* closed meanwhile: a frozen task closes nothing */ }
+  }
+  const files: IoUringImage['files'] = [];
+  for (const [index, name] of [...info.files].sort(([a], [b]) => a - b)) {
+    const fds = [...links].filter(([fd, l]) => l === name && fd !== ringFd).map(([fd]) => fd);
+    if (fds.length === 0) throw new DumpError('UNSUPPORTED', `${why} has registered file slot ${index} (${name}) whose file no descriptor of the task holds: cryo cannot dump a file only the ring holds`);
+    const other = fds.find((fd) => kcmp(pid, pid, KCMP_FILE, fds[0]!, fd) !== 0);
+    if (other !== undefined) throw new DumpError('UNSUPPORTED', `${why} has registered file slot ${index} (${name}), a name fds ${fds[0]} and ${other} of the task show for two open files: cryo cannot tell which one is registered`);
+    files.push({ index, fd: fds[0]!, path: name });
+  }
+  return files;
+}
+
 export const ioUringKind: FdKind = {
   type: 'EXT', field: 'ext', name: 'an io_uring instance',
   matches: (c) => isAnon(c, 'io_uring'),
@@ -118,7 +141,7 @@ export const ioUringKind: FdKind = {
     const sqpoll = info.sqThread !== -1;
     const busy = inFlight(info, sqpoll);
     if (busy) throw new DumpError('BUSY', `${why} has ${busy}: cryo dumps io_uring only with no request in flight; dump again once the program has reaped its completions`);
-    if (info.userFiles > 0) throw new DumpError('UNSUPPORTED', `${why} has ${info.userFiles} registered file slot(s): cryo cannot dump registered files yet`);
+    const files = registeredFiles(c.pid, c.fd, info, why);
     if (info.personalities.length > 0) throw new DumpError('UNSUPPORTED', `${why} has registered personalities: cryo cannot dump them yet`);
     const bufs = [...info.bufs].filter(([, b]) => b.len > 0).map(([index, b]) => ({ index, addr: b.addr, len: b.len }));
     if (bufs.length !== info.userBufs) throw new DumpError('UNSUPPORTED', `${why} has a sparse registered buffer table (${bufs.length} of ${info.userBufs} slots set): cryo cannot dump that yet`);
@@ -146,7 +169,7 @@ export const ioUringKind: FdKind = {
       id: c.id, sqEntries: info.sqEntries, cqEntries: info.cqEntries, flags,
       ...(cpu !== undefined ? { sqThreadCpu: cpu } : {}),
       sqHead: info.sqHead, sqTail: info.sqTail, cqHead: info.cqHead, cqTail: info.cqTail,
-      maps: maps.map((m) => ({ start: m.start, data: m.data })), nrBufs: info.userBufs, bufs,
+      maps: maps.map((m) => ({ start: m.start, data: m.data })), nrBufs: info.userBufs, bufs, nrFiles: info.userFiles, files,
     };
     c.table.ioUrings.push(ring);
     return { id: c.id, fown: c.fown };
@@ -157,6 +180,9 @@ export const ioUringKind: FdKind = {
     if (disabled === '2') throw new RestoreError('UNSUPPORTED', `${why} is an io_uring instance and io_uring is disabled on this machine (sysctl kernel.io_uring_disabled=2): set it to 0 to restore`);
     const ring = ringsOf(img.dir).get(Number(entry.id));
     if (!ring) throw new RestoreError('IMAGE_INCONSISTENT', `${why}: files.img names an external file (EXT ${String(entry.id)}) that cryo-io-uring.img does not hold: cryo cannot restore it`);
+    const held = new Set(img.fdinfo.map((f) => Number(f.fd)));
+    const lost = ring.files.find((f) => !held.has(f.fd) || f.index >= ring.nrFiles);
+    if (lost) throw new RestoreError('IMAGE_INCONSISTENT', `${why}: its registered file slot ${lost.index} names fd ${lost.fd}, which the task's fdinfo image does not hold (or a slot beyond its table of ${ring.nrFiles}): cryo cannot restore it`);
     const vmas = ringVmasOf(img.mm.vmas as MessageValue[] | undefined, ring.id);
     for (const m of ring.maps) {
       const v = vmas.find((x) => BigInt(x.start as bigint) === m.start);
@@ -165,7 +191,10 @@ export const ioUringKind: FdKind = {
   },
   restore(c) {
     const ring = c.session.state('io-uring', () => ringsOf(c.ctx.img.dir)).get(Number(c.entry.id))!;
-    return restoreRing(c.ctx, ring, ringVmasOf(c.ctx.img.mm.vmas as MessageValue[] | undefined, ring.id), c.why);
+    const fd = restoreRing(c.ctx, ring, ringVmasOf(c.ctx.img.mm.vmas as MessageValue[] | undefined, ring.id), c.why);
+    // The registered files are the task's descriptors: registered once every one is in place.
+    if (ring.nrFiles > 0) c.session.later(() => registerFiles(c.ctx, c.target, ring, c.why));
+    return fd;
   },
 };
 

@@ -17,6 +17,9 @@
  *     repeated cryo_io_uring_map maps = 10;  // { uint64 start = 1; bytes data = 2; }: each mapping's bytes
  *     optional uint32 nr_bufs = 11;        // registered buffer table size
  *     repeated cryo_io_uring_buf bufs = 12;  // { uint32 index = 1; uint64 addr = 2; uint32 len = 3; }
+ *     optional uint32 nr_files = 13;       // registered file table size
+ *     repeated cryo_io_uring_file files = 14;  // { uint32 index = 1; uint32 fd = 2; string path = 3; }: a set
+ *                                          // slot, the task's descriptor of the same open file, fdinfo's name
  *   }
  */
 import path from 'node:path';
@@ -30,6 +33,7 @@ export const CRYO_IO_URING_MAGIC = 0x55595243;
 
 const cryo_io_uring_map = message('cryo_io_uring_map', [req(1, 'start', 'uint64'), req(2, 'data', 'bytes')]);
 const cryo_io_uring_buf = message('cryo_io_uring_buf', [req(1, 'index', 'uint32'), req(2, 'addr', 'uint64'), req(3, 'len', 'uint32')]);
+const cryo_io_uring_file = message('cryo_io_uring_file', [req(1, 'index', 'uint32'), req(2, 'fd', 'uint32'), req(3, 'path', 'string')]);
 export const cryo_io_uring_entry = message('cryo_io_uring_entry', [
   req(1, 'id', 'uint32'),
   req(2, 'sq_entries', 'uint32'),
@@ -43,6 +47,8 @@ export const cryo_io_uring_entry = message('cryo_io_uring_entry', [
   rep(10, 'maps', () => cryo_io_uring_map),
   opt(11, 'nr_bufs', 'uint32'),
   rep(12, 'bufs', () => cryo_io_uring_buf),
+  opt(13, 'nr_files', 'uint32'),
+  rep(14, 'files', () => cryo_io_uring_file),
 ]);
 
 export interface IoUringImage {
@@ -58,6 +64,9 @@ export interface IoUringImage {
   maps: { start: bigint; data: Buffer }[];
   nrBufs: number;
   bufs: { index: number; addr: bigint; len: number }[];
+  nrFiles: number;
+  /** Registered files: slot, the task's descriptor of that open file, and the name fdinfo shows. */
+  files: { index: number; fd: number; path: string }[];
 }
 
 function toMessage(r: IoUringImage): MessageValue {
@@ -66,7 +75,9 @@ function toMessage(r: IoUringImage): MessageValue {
     sq_head: r.sqHead, sq_tail: r.sqTail, cq_head: r.cqHead, cq_tail: r.cqTail,
     maps: r.maps.map((x) => ({ start: x.start, data: x.data })),
     bufs: r.bufs.map((b) => ({ index: b.index, addr: b.addr, len: b.len })),
+    files: r.files.map((f) => ({ index: f.index, fd: f.fd, path: f.path })),
   };
+  if (r.nrFiles > 0) m.nr_files = r.nrFiles;
   if (r.sqThreadCpu !== undefined) m.sq_thread_cpu = r.sqThreadCpu;
   if (r.nrBufs > 0) m.nr_bufs = r.nrBufs;
   return m;
@@ -81,6 +92,8 @@ function fromMessage(v: MessageValue): IoUringImage {
     maps: ((v.maps as MessageValue[] | undefined) ?? []).map((x) => ({ start: BigInt(x.start as bigint), data: Buffer.from(x.data as Uint8Array) })),
     nrBufs: n(v.nr_bufs),
     bufs: ((v.bufs as MessageValue[] | undefined) ?? []).map((b) => ({ index: n(b.index), addr: BigInt(b.addr as bigint), len: n(b.len) })),
+    nrFiles: n(v.nr_files),
+    files: ((v.files as MessageValue[] | undefined) ?? []).map((f) => ({ index: n(f.index), fd: n(f.fd), path: String(f.path) })),
   };
 }
 

@@ -14,7 +14,7 @@ export interface IoUringFdinfo {
   /** The SQPOLL thread's TID, or -1 (no SQPOLL, or the kernel could not take the ring's lock). */
   sqThread: number;
   sqThreadCpu: number;
-  /** Registered file table size, and the slots holding a file (index -> the file's short name). */
+  /** Registered file table size, and the slots holding a file (index -> its name: the path /proc/PID/fd shows on 6.x, the last component on older kernels). */
   userFiles: number;
   files: Map<number, string>;
   /** Registered buffers: index -> address and length (a sparse slot is absent or 0x0/0). */
@@ -50,7 +50,7 @@ export function parseIoUringFdinfo(text: string): IoUringFdinfo {
       continue;
     }
     const item = /^\s+(\d+): (.*)$/.exec(line);
-    if (section === 'UserFiles' && item) files.set(Number(item[1]), item[2]!);
+    if (section === 'UserFiles' && item) { if (item[2] !== '<none>') files.set(Number(item[1]), item[2]!); }
     else if (section === 'UserBufs' && item) {
       const m = /^0x([0-9a-f]+)\/(\d+)$/.exec(item[2]!);
       if (m) bufs.set(Number(item[1]), { addr: BigInt(`0x${m[1]}`), len: Number(m[2]) });

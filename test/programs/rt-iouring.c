@@ -1,12 +1,16 @@
 /* rt-iouring: an io_uring instance (liburing) that comes back through dump and restore.
- * usage: rt-iouring OUTFILE DIR [basic|bufs|sqpoll|inflight]
+ * usage: rt-iouring OUTFILE DIR [basic|bufs|files|sqpoll|inflight|eventfd|fileonly]
  * basic: 8 SQ entries; thousands of file writes and reads, timeouts, an accept and NOPs before
  *   the dump; one completion left unreaped in the CQ ring and one SQE queued but not submitted.
  *   After SIGTERM: the leftover completion is there, the queued SQE completes, the ring's indexes
  *   (as the program sees them) went on from where they were, and the same I/O works again.
  * bufs: the same with two registered buffers (READ_FIXED/WRITE_FIXED).
  * sqpoll: the same on an SQPOLL ring.
- * eventfd, files: a registered eventfd or file, which cryo refuses: the ring works on after.
+ * files: the same with a registered file table of three slots, sparse in the middle: the data file
+ *   (slot 0, for the reads and writes) and the listening socket (slot 2, for the accepts), used
+ *   with IOSQE_FIXED_FILE only.
+ * eventfd, fileonly: a registered eventfd, or a registered file no descriptor of the task holds,
+ *   which cryo refuses: the ring works on after.
  * inflight: a read on an empty pipe is in flight: cryo refuses the dump; the program goes on and,
  *   after SIGTERM, writes the pipe and gets that read's completion with the data. */
 #include "rt.h"
@@ -20,7 +24,14 @@ static struct io_uring ring;
 static char path[4096];
 static int file, lsk, port;
 static struct iovec bufs[2];
-static int fixed;
+static int fixed, fixed_files;
+
+/* The file (or its registered slot) for a request. */
+static int fd_of(struct io_uring_sqe *s, int fd, int slot) {
+  if (!fixed_files) return fd;
+  s->flags |= IOSQE_FIXED_FILE;
+  return slot;
+}
 
 static struct io_uring_cqe *wait1(unsigned long long want_data) {
   struct io_uring_cqe *cqe;
@@ -45,6 +56,7 @@ static void rw_round(int i) {
   struct io_uring_sqe *s = io_uring_get_sqe(&ring);
   if (fixed) io_uring_prep_write_fixed(s, file, wp, 512, (i % 64) * 512, 0);
   else io_uring_prep_write(s, file, wp, 512, (i % 64) * 512);
+  s->fd = fd_of(s, file, 0);
   s->user_data = 1;
   submit();
   struct io_uring_cqe *c = wait1(1);
@@ -54,6 +66,7 @@ static void rw_round(int i) {
   s = io_uring_get_sqe(&ring);
   if (fixed) io_uring_prep_read_fixed(s, file, rp, 512, (i % 64) * 512, 1);
   else io_uring_prep_read(s, file, rp, 512, (i % 64) * 512);
+  s->fd = fd_of(s, file, 0);
   s->user_data = 2;
   submit();
   c = wait1(2);
@@ -76,6 +89,7 @@ static void timeout_round(void) {
 static void accept_round(void) {
   struct io_uring_sqe *s = io_uring_get_sqe(&ring);
   io_uring_prep_accept(s, lsk, NULL, NULL, SOCK_CLOEXEC);
+  s->fd = fd_of(s, lsk, 2);
   s->user_data = 4;
   submit();
   int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -137,10 +151,24 @@ int main(int argc, char **argv) {
     fixed = 1;
   }
 
-  if (!strcmp(rt_mode, "eventfd") || !strcmp(rt_mode, "files")) {
-    /* What cryo refuses yet: the dump fails and the ring works on. */
+  if (!strcmp(rt_mode, "files")) {
+    int table[3] = { file, -1, lsk };
+    e = io_uring_register_files(&ring, table, 3);
+    if (e) RT_FAIL("register_files: %s", strerror(-e));
+    fixed_files = 1;
+  }
+
+  if (!strcmp(rt_mode, "eventfd") || !strcmp(rt_mode, "fileonly")) {
+    /* What cryo refuses: the dump fails and the ring works on. */
     int efd = eventfd(0, EFD_CLOEXEC);
-    e = !strcmp(rt_mode, "eventfd") ? io_uring_register_eventfd(&ring, efd) : io_uring_register_files(&ring, &file, 1);
+    if (!strcmp(rt_mode, "eventfd")) e = io_uring_register_eventfd(&ring, efd);
+    else {
+      char only[4200];
+      snprintf(only, sizeof only, "%s-only", path);
+      int f = open(only, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+      e = io_uring_register_files(&ring, &f, 1);
+      close(f); /* the ring alone holds it */
+    }
     if (e) RT_FAIL("register: %s", strerror(-e));
     rt_ready("ringfd=%d\n", ring.ring_fd);
     rt_wait_term();
@@ -189,6 +217,7 @@ int main(int argc, char **argv) {
   snprintf(path, sizeof path, "%s/iouring-data2", argv[2]);
   file = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (file < 0) RT_FAIL("open: %s", strerror(errno));
+  if (fixed_files && (e = io_uring_register_files_update(&ring, 0, &file, 1)) != 1) RT_FAIL("files_update: %d", e);
   work(600);
   rt_pass();
 }
