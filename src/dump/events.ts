@@ -12,4 +12,6 @@ export interface DumpResult {
   pagesWritten: number;
   /** True when the task was left running (leaveRunning), false when it was killed. */
   leftRunning: boolean;
+  /** With a page server: the pages sent to it. */
+  pagesSent?: number;
 }

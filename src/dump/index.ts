@@ -20,6 +20,7 @@ import { Tracking, takeTracking } from './mem-track.js';
 import { DumpError } from '../shared/dump-error.js';
 import type { DumpEvent, DumpResult } from './events.js';
 import { ImageSet } from './image-set.js';
+import { dumpToPageServer, type PageServerTarget } from './to-page-server.js';
 import { checkDumpable } from './task-state.js';
 import { seccompTable } from './threads.js';
 import { FileTable } from './files.js';
@@ -59,6 +60,8 @@ export interface DumpOptions {
   prevImagesDir?: string;
   /** Go on tracking written pages after this dump (CRIU's --track-mem); takes effect with leaveRunning. */
   trackMem?: boolean;
+  /** Send the pages to a page server (`cryo page-server`, or CRIU's) instead of keeping them in `dir`. */
+  pageServer?: PageServerTarget;
   /** Aborts the dump: the task is restored as it was and detached, dump() throws DumpError ABORTED. */
   signal?: AbortSignal;
   onEvent?: (e: DumpEvent) => void;
@@ -112,7 +115,8 @@ class Events {
 export async function dump(opts: DumpOptions): Promise<DumpResult> {
   const endFaults = beginFaults('dump');
   try {
-    return await dumpTree(opts);
+    if (opts.pageServer === undefined) return await dumpTree(opts);
+    return await dumpToPageServer(opts, opts.pageServer, (await hostArch()).pageSize, dumpTree);
   } finally {
     endFaults();
   }

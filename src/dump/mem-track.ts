@@ -238,8 +238,9 @@ setInterval(() => { if (!want.some(alive) || !named()) process.exit(0); }, 1000)
 
 /** The pages the parent dump of `pid` has (with bytes, or in its own parent), as sorted ranges. */
 export function parentPageRanges(parent: string, pid: number, pageSize: number): Range[] {
-  const file = path.join(parent, `pagemap-${pid}.img`);
-  if (!existsSync(file)) return [];
+  // A parent whose pages went to a page server kept its pagemap as cryo-sent-pagemap-PID.img.
+  const file = [`pagemap-${pid}.img`, `cryo-sent-pagemap-${pid}.img`].map((n) => path.join(parent, n)).find((f) => existsSync(f));
+  if (file === undefined) return [];
   const reader = new PageReader(file, undefined, pageSize);
   const out: Range[] = [];
   try {

@@ -31,6 +31,7 @@ export async function dumpTask(opts: Omit<DumpOptions, 'onEvent' | 'signal'>): P
   if (opts.tcpEstablished) args.push('--tcp-established');
   if (opts.extUnixSk) args.push('--ext-unix-sk');
   for (const e of opts.external ?? []) args.push('--external', e);
+  if (opts.pageServer) args.push('--page-server', '--address', opts.pageServer.address, '--port', String(opts.pageServer.port));
   cryoCli(args);
   if (!opts.leaveRunning && !opts.preDump) try { waitpid(opts.pid, __WALL); } catch { /* not our child */ }
 }

@@ -22,6 +22,8 @@ const LAYERS: readonly { name: string; rank: number; match: RegExp }[] = [
   { name: 'inject', rank: 4, match: /^inject\// },
   { name: 'shared', rank: 5, match: /^shared\// },
   { name: 'files', rank: 6, match: /^files\// },
+  // The page-server protocol and its two ends: dump sends through it.
+  { name: 'page-server', rank: 6, match: /^page-server\// },
   { name: 'dump', rank: 7, match: /^dump\// },
   { name: 'restore', rank: 7, match: /^restore\// },
   { name: 'check', rank: 7, match: /^check\// },

@@ -1,4 +1,4 @@
-// cryo dump|pre-dump -t PID -D DIR [--prev-images-dir PARENT] [--track-mem] [--leave-running] [--shell-job] [--tcp-established] [--ext-unix-sk] [--external pipe:[INODE]...] [-v...] [-o LOG]: a thin layer over dump().
+// cryo dump|pre-dump -t PID -D DIR [--prev-images-dir PARENT] [--track-mem] [--page-server --address A --port N] [--leave-running] [--shell-job] [--tcp-established] [--ext-unix-sk] [--external pipe:[INODE]...] [-v...] [-o LOG]: a thin layer over dump().
 // Every terminating signal cryo can catch (SIGINT, SIGTERM, SIGHUP, SIGQUIT, ...: ../signals.ts) aborts
 // the dump: the task is put back as it was and cryo exits 1 with one line.
 
@@ -32,6 +32,9 @@ async function runDump(args: string[], preDump: boolean): Promise<number> {
           log: { type: 'string', short: 'o' },
           'prev-images-dir': { type: 'string' },
           'track-mem': { type: 'boolean' },
+          'page-server': { type: 'boolean' },
+          address: { type: 'string' },
+          port: { type: 'string' },
         },
         strict: true,
       }).values;
@@ -42,6 +45,13 @@ async function runDump(args: string[], preDump: boolean): Promise<number> {
     if (values['images-dir'] === undefined) throw new UsageError('-D DIR is required');
     for (const x of values.external ?? []) {
       if (!/^pipe:\[\d+\]$/.test(x)) throw new UsageError(`--external ${x}: cryo knows external pipes only (pipe:[INODE])`);
+    }
+    let pageServer: { address: string; port: number } | undefined;
+    if (values['page-server']) {
+      if (values.port === undefined || !/^\d+$/.test(values.port) || Number(values.port) < 1 || Number(values.port) > 65535) throw new UsageError('--page-server needs --port N (1-65535) and, unless it runs here, --address A');
+      pageServer = { address: values.address ?? '127.0.0.1', port: Number(values.port) };
+    } else if (values.address !== undefined || values.port !== undefined) {
+      throw new UsageError('--address and --port are for --page-server');
     }
     const verbosity = values.verbose?.length ?? 0;
     const log = (line: string) => {
@@ -62,6 +72,7 @@ async function runDump(args: string[], preDump: boolean): Promise<number> {
         shellJob: values['shell-job'] ?? false, tcpEstablished: values['tcp-established'] ?? false, extUnixSk: values['ext-unix-sk'] ?? false,
         external: values.external ?? [], signal: ac.signal, onEvent,
         preDump, prevImagesDir: values['prev-images-dir'], trackMem: values['track-mem'] ?? false,
+        pageServer,
       });
     } catch (e) {
       if (e instanceof DumpError) {

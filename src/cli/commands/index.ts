@@ -19,5 +19,6 @@ export const commands: readonly Command[] = [
   lazy(specs.dump, async () => (await import('./dump.js')).dumpCommand),
   lazy(specs.preDump, async () => (await import('./dump.js')).preDumpCommand),
   lazy(specs.restore, async () => (await import('./restore.js')).restoreCommand),
+  lazy(specs.pageServer, async () => (await import('./page-server.js')).pageServerCommand),
   lazy(specs.demo, async () => (await import('./demo.js')).demoCommand),
 ];
