@@ -12,6 +12,7 @@ import { RestoreError, oneLine } from '../shared/restore-error.js';
 import type { RestoreEvent, RestorePhase } from '../shared/restore-events.js';
 import { loadTree } from '../shared/restore-images.js';
 import { rebuildMemory } from './memory.js';
+import { handOverLazy } from './lazy.js';
 import { preflight, threadInfoOf } from './preflight.js';
 import { resumeTask } from './resume.js';
 import { startStub } from './stub.js';
@@ -41,6 +42,8 @@ export interface RestoreOptions {
   dir: string;
   /** Do not offer wait(): the caller lets the task run on its own (`-d`). */
   detach?: boolean;
+  /** Leave the dump's lazy pages to `cryo lazy-pages -D DIR` (started first): the task runs before they arrive. */
+  lazyPages?: boolean;
   /** Let a task that was not a session leader join cryo's session (`--shell-job`). */
   shellJob?: boolean;
   /** Restore established TCP connections through TCP repair (`--tcp-established`); else they are refused. */
@@ -211,6 +214,7 @@ async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> {
       // Each process with the Arch of the ABI it was dumped in (x86_64 runs ia32 processes too).
       const ctx = new TaskCtx(p.pid, arch.forThreadInfo(threadInfoOf(p, arch)), p, emit);
       ctx.tree = share;
+      ctx.lazyPages = opts.lazyPages ?? false;
       return ctx;
     });
     // Kinds reach other processes of the tree (a session leader takes its controlling terminal).
@@ -222,6 +226,8 @@ async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> {
     await phase('memory');
     for (const ctx of ctxs) rebuildMemory(ctx);
     ipc.detach();
+    const lazy = ctxs.filter((c) => c.lazyFd !== undefined).map((c) => ({ pid: c.pid, fd: c.lazyFd! }));
+    if (lazy.length > 0) await handOverLazy(opts.dir, lazy);
     await phase('files');
     // Shared memory objects and pipe ends stay parked until every process took its copy.
     // Processes sharing a descriptor table (CLONE_FILES, made so by buildTree): the first places the descriptors.

@@ -21,6 +21,7 @@ import { mapShmemVma } from '../shared/shmem.js';
 import { SHM_EXEC, SHM_RDONLY, SHM_REMAP } from '../shared/sysv-ipc.js';
 import type { VdsoMapCall } from '../arch/types.js';
 import { FillableRanges, outsideFillable } from './fillable.js';
+import { lazyRanges, registerLazy } from './lazy.js';
 import { withoutRanges, type Range } from '../shared/ranges.js';
 import { chooseVdso, type VdsoChoice } from './vdso-choice.js';
 import { dumpPageSize } from './page-size.js';
@@ -350,12 +351,13 @@ const PREADV_MAX_BYTES = 64 << 20;
  * copy, as a plain read() into fresh memory, and up to IOV_MAX runs per call (the image holds the
  * runs back to back, so consecutive runs are one file range). The iovecs go to the scratch area.
  */
-function fillPages(ctx: TaskCtx): void {
+function fillPages(ctx: TaskCtx, lazy: readonly Range[]): void {
   const scratch = ctx.scratch;
   if (!scratch) throw new Error('internal: no scratch memory in the task yet');
   const page = dumpPageSize(ctx.img, ctx.arch.pageSize);
   const skip = dumpedVmas(ctx).filter((v) => vmaKind(Number(v.status)) === 'vdso' || vmaKind(Number(v.status)) === 'skip')
-    .map((v) => ({ start: big(v.start), end: big(v.end) }));
+    .map((v) => ({ start: big(v.start), end: big(v.end) }))
+    .concat(lazy).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
   // The pages of this dump and, for in_parent runs, of the dumps of its chain (preflight checked them).
   const chain = new PageChain(ctx.img.dir, path.basename(ctx.img.pagemapFile), page);
   const fillable = new FillableRanges(ctx.img);
@@ -468,8 +470,10 @@ export function rebuildMemory(ctx: TaskCtx): void {
   mapScratch(ctx);
   replaceStubMappings(ctx);
   const fixup = mapVmas(ctx);
-  fillPages(ctx);
+  const lazy = ctx.lazyPages ? lazyRanges(ctx.img, dumpPageSize(ctx.img, ctx.arch.pageSize)) : [];
+  fillPages(ctx, lazy);
   restoreAioRings(ctx);
+  if (lazy.length > 0) ctx.lazyFd = registerLazy(ctx, lazy);
   writeOldVdso(ctx);
   const batch = batchFor(ctx);
   for (const v of fixup) batch.add('mprotect', big(v.start), big(v.end) - big(v.start), Number(v.prot));

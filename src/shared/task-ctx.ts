@@ -48,6 +48,10 @@ export class TaskCtx {
   /** Shared with the other processes of the tree. */
   tree = new TreeShare();
 
+  /** restore --lazy-pages: the dump's lazy runs are left to `cryo lazy-pages`; cryo's copy of the task's userfaultfd. */
+  lazyPages = false;
+  lazyFd: number | undefined;
+
   constructor(readonly pid: number, readonly arch: Arch, readonly img: RestoreImages, readonly emit: (e: RestoreEvent) => void, tid = pid) {
     this.tid = tid;
     this.inj = Injector.attach(tid, arch, new UndoList(), { maps: readMaps(pid) });

@@ -44,6 +44,7 @@ export async function restoreTask(opts: Omit<RestoreOptions, 'detach' | 'onEvent
   if (opts.shellJob) args.push('--shell-job');
   if (opts.tcpEstablished) args.push('--tcp-established');
   for (const f of opts.inheritFd ?? []) args.push('--inherit-fd', `fd[${f.fd}]:${f.key}`);
+  if (opts.lazyPages) args.push('--lazy-pages');
   cryoCli(args);
   return { pid: Number(readFileSync(pidfile, 'utf8').trim()) };
 }

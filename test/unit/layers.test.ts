@@ -28,6 +28,8 @@ const LAYERS: readonly { name: string; rank: number; match: RegExp }[] = [
   { name: 'restore', rank: 7, match: /^restore\// },
   { name: 'check', rank: 7, match: /^check\// },
   { name: 'demo', rank: 8, match: /^demo\// },
+  // `cryo lazy-pages`: serves what restore --lazy-pages left out.
+  { name: 'lazy-pages', rank: 8, match: /^lazy-pages\// },
   { name: 'index', rank: 9, match: /^index\.ts$/ },
   { name: 'cli', rank: 9, match: /^cli\// },
 ];

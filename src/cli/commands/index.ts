@@ -20,5 +20,6 @@ export const commands: readonly Command[] = [
   lazy(specs.preDump, async () => (await import('./dump.js')).preDumpCommand),
   lazy(specs.restore, async () => (await import('./restore.js')).restoreCommand),
   lazy(specs.pageServer, async () => (await import('./page-server.js')).pageServerCommand),
+  lazy(specs.lazyPages, async () => (await import('./lazy-pages.js')).lazyPagesCommand),
   lazy(specs.demo, async () => (await import('./demo.js')).demoCommand),
 ];

@@ -1,4 +1,4 @@
-// cryo restore -D DIR [-d|--restore-detached] [--shell-job] [--tcp-established] [--inherit-fd fd[N]:pipe:[INODE]...] [--allow-setid-files] [--pidfile FILE]
+// cryo restore -D DIR [-d|--restore-detached] [--shell-job] [--tcp-established] [--inherit-fd fd[N]:pipe:[INODE]...] [--allow-setid-files] [--pidfile FILE] [--lazy-pages]
 // A thin layer over restore(): without -d it waits for the restored task and
 // exits with its status (128+signal when it was killed), as a shell would. Until the task runs,
 // every terminating signal cryo can catch (../signals.ts) aborts the restore: nothing is left behind.
@@ -26,6 +26,7 @@ export const restoreCommand: Command = {
           'inherit-fd': { type: 'string', multiple: true },
           'allow-setid-files': { type: 'boolean' },
           pidfile: { type: 'string' },
+          'lazy-pages': { type: 'boolean' },
           verbose: { type: 'boolean', short: 'v' },
         },
       }));
@@ -53,6 +54,7 @@ export const restoreCommand: Command = {
         inheritFd,
         allowSetidFiles: values['allow-setid-files'] ?? false,
         pidfile: values.pidfile,
+        lazyPages: values['lazy-pages'] ?? false,
         onEvent: (e) => {
           if (e.type === 'warning') process.stderr.write(`cryo: warning: ${e.message}\n`);
           else if (values.verbose) process.stderr.write(`cryo: ${e.phase} (pid ${e.pid})\n`);

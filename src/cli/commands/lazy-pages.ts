@@ -1,0 +1,30 @@
+// cryo lazy-pages -D DIR: serves the lazy pages of the dump in DIR to `cryo restore -D DIR --lazy-pages`
+// (started after it), then exits when every restored task has all its memory.
+import { parseArgs } from 'node:util';
+import { type Command, UsageError } from '../command.js';
+import { specs } from './specs.js';
+import { hostArch } from '../../arch/index.js';
+import { serveLazyPages } from '../../lazy-pages/serve.js';
+
+export const lazyPagesCommand: Command = {
+  ...specs.lazyPages,
+  async run(args) {
+    let values;
+    try {
+      values = parseArgs({ args, options: { 'images-dir': { type: 'string', short: 'D' }, verbose: { type: 'boolean', short: 'v', multiple: true } }, strict: true }).values;
+    } catch (e) {
+      throw new UsageError((e as Error).message.split('\n')[0]!);
+    }
+    const dir = values['images-dir'];
+    if (dir === undefined) throw new UsageError('-D DIR is required');
+    const log = (s: string) => process.stderr.write(`cryo lazy-pages: ${s}\n`);
+    try {
+      const stats = await serveLazyPages(dir, (await hostArch()).pageSize, () => process.stdout.write('cryo lazy-pages: listening\n'), log);
+      for (const s of stats) process.stdout.write(`cryo lazy-pages: task ${s.pid}: ${s.pages} pages in ${s.ms} ms (${s.faults} faults served)\n`);
+      return 0;
+    } catch (e) {
+      log((e as Error).message);
+      return 1;
+    }
+  },
+};

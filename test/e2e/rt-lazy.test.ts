@@ -1,0 +1,82 @@
+// `cryo restore --lazy-pages` with `cryo lazy-pages` (test/programs/rt-lazy.c, 64 MiB of anonymous
+// memory): the restore leaves the dump's lazy pages out, the task runs with its memory registered
+// with a userfaultfd that cryo lazy-pages holds, and reads all of it after the restore, page by page
+// and byte by byte; a byte altered in the pages image is what the program finds. Times measured: the
+// restore (until the task runs) and lazy-pages (until all its memory has arrived), beside an eager restore.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { closeSync, cpSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { PE_LAZY, PageReader } from '../../src/images/index.js';
+import { __WALL, kill, waitpid } from '../../src/sys/index.js';
+import { dumpTask, restoreTask } from '../helpers/cryo-ops.js';
+import { startTarget, type Target } from '../helpers/dump-target.js';
+import { becomeSubreaper, nothingLeftBehind, waitGone } from '../helpers/restore-env.js';
+import { startLazyPages } from '../helpers/lazy-pages.js';
+
+let target: Target | undefined;
+after(() => {
+  if (!target) return;
+  try { kill(target.pid, 9); } catch { /* gone */ }
+  waitGone(target.pid);
+  rmSync(target.dir, { recursive: true, force: true });
+});
+
+test('a lazy restore: the task runs first, its memory arrives as it reads it, every byte right', async () => {
+  becomeSubreaper();
+  target = startTarget('rt-lazy');
+  const t = target;
+  const pid = t.pid;
+  const readyLine = readFileSync(t.outFile, 'utf8').split('\n')[0]!;
+  const area = BigInt(`0x${/area=([0-9a-f]+)/.exec(readyLine)![1]!}`);
+  const dumpDir = path.join(t.dir, 'dump');
+  await dumpTask({ pid, dir: dumpDir });
+  try { waitpid(pid, __WALL); } catch { /* reaped */ }
+  assert.ok(waitGone(pid));
+  const reader = new PageReader(path.join(dumpDir, `pagemap-${pid}.img`));
+  const runs = [...reader];
+  reader.close();
+  const lazyPages = runs.filter((r) => (r.flags & PE_LAZY) !== 0).reduce((n, r) => n + r.nrPages, 0);
+  assert.ok(lazyPages >= 16384, `the area's pages are lazy in the dump (${lazyPages})`);
+
+  const restoreOnce = async (lazy: boolean, edit?: (dir: string) => void): Promise<{ out: string; restoreMs: number; lazyLine: string }> => {
+    const dir = mkdtempSync(path.join(t.dir, 'r-'));
+    cpSync(dumpDir, dir, { recursive: true });
+    edit?.(dir);
+    truncateSync(t.outFile, Buffer.byteLength(readyLine) + 1);
+    const server = lazy ? await startLazyPages(dir) : undefined;
+    try {
+      const t0 = performance.now();
+      const r = await restoreTask({ dir, lazyPages: lazy });
+      const restoreMs = performance.now() - t0;
+      assert.equal(r.pid, pid);
+      const s = await server?.done;
+      if (s) assert.equal(s.status, 0, `cryo lazy-pages: ${s.stderr}`);
+      assert.ok(!existsSync(path.join(dir, 'cryo-lazy.sock')));
+      return { out: t.finish(), restoreMs, lazyLine: s?.stdout.trim().split('\n').pop() ?? '' };
+    } finally {
+      server?.kill();
+      try { kill(pid, 9); waitpid(pid, __WALL); } catch { /* gone */ }
+      const left = nothingLeftBehind(pid);
+      rmSync(dir, { recursive: true, force: true });
+      if (left) throw new Error(`after the restore: ${left}`);
+    }
+  };
+  const eager = await restoreOnce(false);
+  assert.equal(eager.out, 'PASS');
+  const lazy = await restoreOnce(true);
+  assert.equal(lazy.out, 'PASS');
+  console.log(`64 MiB: eager restore ${eager.restoreMs.toFixed(0)} ms; lazy restore ${lazy.restoreMs.toFixed(0)} ms until the task runs; ${lazy.lazyLine}`);
+  assert.match(lazy.lazyLine, /task \d+: (\d+) pages in \d+ ms/);
+  assert.ok(Number(/: (\d+) pages/.exec(lazy.lazyLine)![1]) >= 16384, 'lazy-pages copied the area');
+
+  // A byte of a lazy page of the area altered in the image: the program reads it after the restore.
+  const altered = await restoreOnce(true, (dir) => {
+    const r = runs.find((x) => (x.flags & PE_LAZY) !== 0 && x.vaddr <= area + 4096n * 5000n && x.vaddr + BigInt(x.nrPages) * 4096n > area + 4096n * 5000n)!;
+    const fd = openSync(path.join(dir, `pages-1.img`), 'r+');
+    writeSync(fd, Buffer.from([0x11]), 0, 1, r.offset + Number(area + 4096n * 5000n - r.vaddr) + 200);
+    closeSync(fd);
+  });
+  assert.match(altered.out, /^FAIL: page 5000 byte 200 is 0x11/);
+});
