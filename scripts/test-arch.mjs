@@ -8,13 +8,16 @@
 //   ARCH       ppc64le | s390x | aarch64, several at once, or --supported (every one with an Arch)
 //   --kernel K new (trixie's 6.12, default) | old (bookworm's 6.1) | both | new64k (trixie's 6.12 in
 //              Debian's -64k flavour: ppc64le with 64 KiB pages like 6.1's, for --cross)
-//   --only F,F test files to run (names as in test/e2e and test/unit, without .test.ts)
+//   --only F,F test files to run (names as in test/e2e and test/unit, without .test.ts); F:PATTERN runs
+//              only the tests of F whose names match the regular expression PATTERN (node --test-name-pattern;
+//              no spaces or quotes in it; a pattern that matches no test counts as a failure)
 //   --tests FILE  the files per architecture from FILE (CI's .ci/guest-tests): lines `ARCH name name ...`
-//              (`#` starts a comment); with --supported, an architecture without a line is left out
+//              (`#` starts a comment), each name as for --only, or cross:A:B[,C] for a --cross run beside
+//              the guest's own; with --supported, an architecture without a line is left out
 //   --list     print the files each guest would run, and stop
-//   --cross A:B a restore across kernels (A, B: new, old or new64k): a boot of kernel A dumps (test/e2e/
+//   --cross A:B[,C] a restore across kernels (A, B: new, old or new64k): a boot of kernel A dumps (test/e2e/
 //              rt-vdso-cross, CRYO_CROSS=dump), the files it lists come back over the console as a
-//              tar, and a boot of kernel B gets them and restores (CRYO_CROSS=restore); one ARCH
+//              tar, and a boot of kernel B (then C ...) gets them and restores (CRYO_CROSS=restore); one ARCH
 //
 // What a guest runs: when cryo has an Arch for the target (src/arch/index.ts ARCHES), every e2e and
 // unit test file that does not declare itself for other architectures (onlyOn in
@@ -71,11 +74,8 @@ function parseArgs(argv) {
       if (k === 'both') o.kernels = ['new', 'old'];
       else if (k in KERNELS) o.kernels = [k];
       else die(`--kernel takes new, old, both or new64k, not ${k}`);
-    } else if (a === '--cross') {
-      const c = (argv[++i] ?? '').split(':');
-      if (c.length !== 2 || !c.every((k) => k in KERNELS)) die(`--cross takes A:B with A and B new, old or new64k, not ${argv[i]}`);
-      o.cross = c;
-    } else if (a === '--only') o.only = (argv[++i] ?? '').split(',').filter(Boolean);
+    } else if (a === '--cross') o.cross = parseCross(argv[++i] ?? '', '--cross');
+    else if (a === '--only') o.only = (argv[++i] ?? '').split(',').filter(Boolean);
     else if (a === '--tests') o.tests = readTestList(argv[++i]);
     else if (a === '--list') o.list = true;
     else if (a === '--supported') o.supported = true;
@@ -85,7 +85,17 @@ function parseArgs(argv) {
   return o;
 }
 
-/** FILE's lines `ARCH name name ...` (names as for --only) as { ARCH: [names] }. */
+/** `A:B[,C...]` as { from: A, to: [B, C...] }, kernels of KERNELS. */
+function parseCross(s, where) {
+  const [from, to, extra] = s.split(':');
+  const tos = (to ?? '').split(',');
+  if (extra !== undefined || !(from in KERNELS) || !tos.every((k) => k in KERNELS)) {
+    die(`${where}: a cross-kernel run is A:B[,C...] with kernels ${Object.keys(KERNELS).join(', ')}, not ${s}`);
+  }
+  return { from, to: tos };
+}
+
+/** FILE's lines `ARCH name name ...` (names as for --only, or cross:A:B) as { ARCH: { names, crosses } }. */
 function readTestList(file) {
   if (!file || !existsSync(file)) die(`--tests: no file ${file ?? '(none given)'}`);
   const out = {};
@@ -93,7 +103,11 @@ function readTestList(file) {
     const [arch, ...names] = raw.replace(/#.*/, '').trim().split(/\s+/).filter(Boolean);
     if (!arch) continue;
     if (!(arch in TARGETS)) die(`${file}:${i + 1}: ${arch} is not an architecture the runner knows (${Object.keys(TARGETS).join(', ')})`);
-    (out[arch] ??= []).push(...names);
+    const e = (out[arch] ??= { names: [], crosses: [] });
+    for (const n of names) {
+      if (n.startsWith('cross:')) e.crosses.push(parseCross(n.slice('cross:'.length), `${file}:${i + 1}`));
+      else e.names.push(n);
+    }
   }
   return out;
 }
@@ -111,20 +125,27 @@ export function declaredArches(jsText) {
   return [...m[1].matchAll(/['"]([^'"]+)['"]/g)].map((x) => x[1]);
 }
 
-/** The compiled test files a guest of `t` runs, relative to dist/. */
+/** The compiled test files a guest of `t` runs, relative to dist/, each with its name pattern if `only` gave one. */
 function testFiles(t, hasArch, only) {
+  // `name` or `name:PATTERN` (node --test-name-pattern for that file alone).
+  const wanted = only && new Map(only.map((x) => { const i = x.indexOf(':'); return i < 0 ? [x, undefined] : [x.slice(0, i), x.slice(i + 1)]; }));
+  for (const [n, pattern] of wanted ?? []) {
+    if (pattern === undefined) continue;
+    if (!pattern || /[\s'"]/.test(pattern)) die(`${n}:${pattern}: a name pattern is a regular expression without spaces or quotes`);
+    try { new RegExp(pattern); } catch (e) { die(`${n}:${pattern}: ${e.message}`); }
+  }
   const files = [];
   for (const dir of ['unit', 'e2e']) {
     for (const f of readdirSync(path.join(dist, 'test', dir)).filter((x) => x.endsWith('.test.js')).sort()) {
       const name = f.slice(0, -'.test.js'.length);
-      if (only && !only.includes(name)) continue;
+      if (wanted && !wanted.has(name)) continue;
       if (!hasArch && !name.startsWith('sys-')) continue;
       const arches = declaredArches(readFileSync(path.join(dist, 'test', dir, f), 'utf8'));
       if (arches && !arches.includes(t.node)) continue;
-      files.push(path.join('test', dir, f));
+      files.push({ file: path.join('test', dir, f), pattern: wanted?.get(name) });
     }
   }
-  if (only) for (const n of only) if (!files.some((f) => path.basename(f) === `${n}.test.js`)) die(`${n}: no such test file for the ${t.node} guest (see --list)`);
+  for (const n of wanted?.keys() ?? []) if (!files.some((f) => path.basename(f.file) === `${n}.test.js`)) die(`${n}: no such test file for the ${t.node} guest (see --list)`);
   return files;
 }
 
@@ -200,6 +221,12 @@ async function crossBuild(name, t) {
 const CROSS_FILE = 'rt-vdso-cross';
 const CARRY = ['@@CRYO-CARRY-BEGIN@@', '@@CRYO-CARRY-END@@'];
 
+/** One node --test run for the files without a name pattern, one per file with one. */
+function runs(files) {
+  const plain = files.filter((f) => !f.pattern).map((f) => f.file);
+  return [...(plain.length ? [{ list: plain }] : []), ...files.filter((f) => f.pattern).map((f) => ({ pattern: f.pattern, list: [f.file] }))];
+}
+
 function guestScript(t, files, cli, cross) {
   // One test that hangs must not take the whole guest's time with it.
   const testTimeoutMs = Number(process.env.CRYO_GUEST_TEST_TIMEOUT ?? 600) * 1000;
@@ -209,11 +236,17 @@ ${t.nodeOptions ? `export NODE_OPTIONS='${t.nodeOptions}'\n` : ''}echo "@@CRYO u
 ./build/cryo-stub; s=$?
 [ "$s" = 70 ] || { echo "@@CRYO restore stub exited $s, not 70@@"; exit 1; }
 ${cross === 'restore' ? 'tar xzf /cryo/carry.tgz -C / || echo "@@CRYO no files carried over@@"\n' : ''}t0=$(cut -d' ' -f1 /proc/uptime)
-${cross ? `CRYO_CROSS=${cross} ` : ''}CRYO_GUEST=1 CRYO_TEST_CLI=${cli ? 1 : 0} node --test --test-concurrency=1 --test-timeout=${testTimeoutMs} --test-reporter=tap ${files.map((f) => `dist/${f}`).join(' ')}
-r=$?
-echo "@@CRYO node-test rc=$r seconds=$(awk -v t0=$t0 '{print $1 - t0}' /proc/uptime)@@"
+r=0
+${runs(files).map(({ pattern, list }) => `echo "@@CRYO-RUN pattern=${pattern ?? ''}@@"
+${cross ? `CRYO_CROSS=${cross} ` : ''}CRYO_GUEST=1 CRYO_TEST_CLI=${cli ? 1 : 0} node --test --test-concurrency=1 --test-timeout=${testTimeoutMs} --test-reporter=tap ${pattern ? `--test-name-pattern='${pattern}' ` : ''}${list.map((f) => `dist/${f}`).join(' ')} || r=1
+`).join('')}echo "@@CRYO node-test rc=$r seconds=$(awk -v t0=$t0 '{print $1 - t0}' /proc/uptime)@@"
 ${cross === 'dump' ? `[ -f /tmp/cryo-cross/carry ] && { echo "${CARRY[0]}"; tar czf - $(cat /tmp/cryo-cross/carry) 2>/dev/null | base64; echo "${CARRY[1]}"; }\n` : ''}exit $r
 `;
+}
+
+/** DIR's tree as a newc archive at OUT (entries ./..., owned by root). */
+function cpioOf(dir, out) {
+  execFileSync('sh', ['-c', `cd '${dir}' && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 > '${out}'`]);
 }
 
 function imagePart(...args) {
@@ -221,12 +254,13 @@ function imagePart(...args) {
   return out.trim().split('\n').pop();
 }
 
-/** Boots one guest; resolves with its counts and timings. */
-function boot(name, t, kernel, kdir, userland, payloadCpio) {
-  const W = path.join(work, `${name}-${kernel}`);
+/** Boots one guest of kernel `kernel` (work files in build/guest/<name>-<label>); resolves with its counts and timings. */
+function boot(name, t, kernel, label, kdir, userland, payloadCpios) {
+  const W = path.join(work, `${name}-${label}`);
   mkdirSync(W, { recursive: true });
   const initrd = path.join(W, 'initrd.cpio');
-  const parts = [path.join(userland, 'userland.cpio'), path.join(kdir, 'modules.cpio'), payloadCpio];
+  // Concatenated newc archives: the kernel unpacks them in order, a later file replacing an earlier one.
+  const parts = [path.join(userland, 'userland.cpio'), path.join(kdir, 'modules.cpio'), ...payloadCpios];
   writeFileSync(initrd, Buffer.concat(parts.map((p) => readFileSync(p))));
   const timeout = Number(process.env.CRYO_GUEST_TIMEOUT ?? 2400);
   const args = [...t.qemu.slice(1), '-m', process.env.CRYO_GUEST_MEM ?? '2G', '-smp', process.env.CRYO_GUEST_SMP ?? '2',
@@ -234,12 +268,13 @@ function boot(name, t, kernel, kdir, userland, payloadCpio) {
     '-append', `console=${t.console} panic=-1 quiet`];
   const consoleLog = path.join(W, 'console.log');
   const logStream = createWriteStream(consoleLog);
-  const tag = `${name}/${kernel}`;
+  const tag = `${name}/${label}`;
   const t0 = Date.now();
   return new Promise((resolve) => {
     const q = spawn(t.qemu[0], args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const timer = setTimeout(() => { log(`${tag}: no end after ${timeout} s, stopping the guest`); q.kill('SIGKILL'); }, timeout * 1000);
     const r = { carry: undefined, tag, pass: 0, fail: 0, skip: 0, rc: undefined, bootMs: undefined, testS: undefined, notOk: [], kernelRelease: '', cpuS: 0 };
+    let pattern;
     // qemu's CPU time (user + system), the measure that does not depend on how busy this machine is.
     const sampleCpu = () => {
       try {
@@ -258,8 +293,12 @@ function boot(name, t, kernel, kdir, userland, payloadCpio) {
       logStream.write(`${line}\n`);
       let m;
       if ((m = /@@GUEST-UP uptime=\S+ kernel=(\S+)@@/.exec(line))) { r.bootMs = Date.now() - t0; r.kernelRelease = m[1]; log(`${tag}: up in ${(r.bootMs / 1000).toFixed(1)} s (kernel ${m[1]})`); }
-      else if ((m = /^# pass (\d+)/.exec(line))) r.pass = Number(m[1]);
-      else if ((m = /^# fail (\d+)/.exec(line))) r.fail = Number(m[1]);
+      else if ((m = /^@@CRYO-RUN pattern=(.*)@@$/.exec(line))) pattern = m[1];
+      else if ((m = /^# pass (\d+)/.exec(line))) {
+        r.pass += Number(m[1]);
+        // A name pattern that runs nothing proves nothing: a failure, named.
+        if (pattern && Number(m[1]) === 0) { r.fail += 1; r.notOk.push(`name pattern ${pattern} matched no test that passed`); }
+      } else if ((m = /^# fail (\d+)/.exec(line))) r.fail += Number(m[1]);
       else if ((m = /^# (skipped|todo) (\d+)/.exec(line))) r.skip += Number(m[2]);
       else if ((m = /@@CRYO node-test rc=\d+ seconds=([\d.]+)@@/.exec(line))) r.testS = Number(m[1]);
       else if ((m = /@@GUEST-RC=(\d+)@@/.exec(line))) r.rc = Number(m[1]);
@@ -307,13 +346,21 @@ async function main() {
   const plans = o.arches.map((name) => {
     const t = TARGETS[name];
     const hasArch = have.has(t.node);
-    const only = o.tests ? o.tests[name] : o.only;
-    if (o.tests && !only) die(`${name}: no line for it in the --tests file`);
-    return { name, t, hasArch, files: testFiles(t, hasArch, only) };
+    const line = o.tests?.[name];
+    if (o.tests && !line) die(`${name}: no line for it in the --tests file`);
+    const crosses = o.cross ? [o.cross] : line?.crosses ?? [];
+    if (crosses.length && !hasArch) die(`${name}: a cross-kernel run needs an Arch`);
+    // --cross alone runs only the cross-kernel boots; a --tests line runs its files and its crosses.
+    const files = o.cross ? [] : testFiles(t, hasArch, line ? line.names : o.only);
+    return { name, t, hasArch, files, crosses };
   });
+  if (o.cross && plans.length !== 1) die('--cross takes one architecture');
   for (const p of plans) {
-    log(`${p.name}: ${p.hasArch ? 'has an Arch: round trips through the cryo CLI' : 'no Arch yet: the sys layer only'}; ${p.files.length} test files`);
-    if (o.list) for (const f of p.files) console.log(`${p.name} ${f}`);
+    log(`${p.name}: ${p.hasArch ? 'has an Arch: round trips through the cryo CLI' : 'no Arch yet: the sys layer only'}; ${p.files.length} test files${p.crosses.length ? `; cross-kernel ${p.crosses.map((c) => `${c.from}:${c.to.join(',')}`).join(' ')}` : ''}`);
+    if (o.list) {
+      for (const f of p.files) console.log(`${p.name} ${f.file}${f.pattern ? ` (tests matching ${f.pattern})` : ''}`);
+      for (const c of p.crosses) console.log(`${p.name} ${CROSS_FILE}: dumped on ${c.from}, restored on ${c.to.join(' and ')}`);
+    }
   }
   if (o.list) return;
 
@@ -322,43 +369,51 @@ async function main() {
   const bases = {};
   for (const p of plans) {
     const tb = Date.now();
-    bases[p.name] = { userland: imagePart('userland', p.t.deb), kernels: Object.fromEntries(o.kernels.map((k) => [k, imagePart('kernel', p.t.deb, k)])) };
+    const kernels = new Set([...(p.files.length ? o.kernels : []), ...p.crosses.flatMap((c) => [c.from, ...c.to])]);
+    bases[p.name] = { userland: imagePart('userland', p.t.deb), kernels: Object.fromEntries([...kernels].map((k) => [k, imagePart('kernel', p.t.deb, k)])) };
     log(`${p.name}: guest base ready in ${((Date.now() - tb) / 1000).toFixed(1)} s`);
   }
   const jobs = [];
-  if (o.cross) {
-    if (plans.length !== 1) die('--cross takes one architecture');
-    const p = plans[0];
-    const files = testFiles(p.t, p.hasArch, [CROSS_FILE]);
-    const { P } = await crossBuild(p.name, p.t);
-    const payload = (cross) => {
-      writeFileSync(path.join(P, 'cryo', 'guest-run.sh'), guestScript(p.t, files, p.hasArch, cross), { mode: 0o755 });
-      const out = path.join(work, p.name, `payload-${cross}.cpio`);
-      execFileSync('sh', ['-c', `cd '${P}' && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 > '${out}'`]);
-      return out;
-    };
-    const [ka, kb] = o.cross;
-    const kernelsOf = Object.fromEntries([ka, kb].map((k) => [k, imagePart('kernel', p.t.deb, k)]));
-    jobs.push(async () => {
-      const first = await boot(p.name, p.t, ka, kernelsOf[ka], bases[p.name].userland, payload('dump'));
-      first.tag += ' (dump)';
-      if (!first.carryDone) return [first];
-      writeFileSync(path.join(P, 'cryo', 'carry.tgz'), Buffer.from(first.carry.join(''), 'base64'));
-      log(`${p.name}: ${ka} -> ${kb}: carrying ${statSync(path.join(P, 'cryo', 'carry.tgz')).size} bytes of dumped files`);
-      const second = await boot(p.name, p.t, kb, kernelsOf[kb], bases[p.name].userland, payload('restore'));
-      second.tag += ' (restore)';
-      return [first, second];
-    });
-  }
-  for (const p of o.cross ? [] : plans) {
+  const crossJobs = [];
+  for (const p of plans) {
     const tb = Date.now();
     const { P, built } = await crossBuild(p.name, p.t);
-    writeFileSync(path.join(P, 'cryo', 'guest-run.sh'), guestScript(p.t, p.files, p.hasArch), { mode: 0o755 });
+    // The payload without its script; each boot adds a small archive with its guest-run.sh (and carried files).
     const payloadCpio = path.join(work, p.name, 'payload.cpio');
-    execFileSync('sh', ['-c', `cd '${P}' && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0 > '${payloadCpio}'`]);
+    cpioOf(P, payloadCpio);
     log(`${p.name}: cross build (${built} test programs) and payload in ${((Date.now() - tb) / 1000).toFixed(1)} s`);
-    for (const k of o.kernels) jobs.push(() => boot(p.name, p.t, k, bases[p.name].kernels[k], bases[p.name].userland, payloadCpio));
+    const base = bases[p.name];
+    const bootWith = (kernel, label, files, cross, carry) => {
+      const J = path.join(work, p.name, `job-${label}`);
+      mkdirSync(path.join(J, 'cryo'), { recursive: true });
+      writeFileSync(path.join(J, 'cryo', 'guest-run.sh'), guestScript(p.t, files, p.hasArch, cross), { mode: 0o755 });
+      if (carry) writeFileSync(path.join(J, 'cryo', 'carry.tgz'), carry);
+      const jobCpio = path.join(work, p.name, `job-${label}.cpio`);
+      cpioOf(J, jobCpio);
+      return boot(p.name, p.t, kernel, label, base.kernels[kernel], base.userland, [payloadCpio, jobCpio]);
+    };
+    if (p.files.length) for (const k of o.kernels) jobs.push(() => bootWith(k, k, p.files, undefined));
+    const crossFiles = p.crosses.length ? testFiles(p.t, p.hasArch, [CROSS_FILE]) : [];
+    for (const c of p.crosses) {
+      const id = `${c.from}-to-${c.to.join('-')}`;
+      crossJobs.push(async () => {
+        const first = await bootWith(c.from, `cross-${id}-dump`, crossFiles, 'dump');
+        first.tag += ` (dump for ${c.to.join(', ')})`;
+        if (!first.carryDone) return [first];
+        const carry = Buffer.from(first.carry.join(''), 'base64');
+        log(`${p.name}: ${c.from} -> ${c.to.join(', ')}: carrying ${carry.length} bytes of dumped files`);
+        const out = [first];
+        for (const k of c.to) {
+          const r = await bootWith(k, `cross-${id}-restore-${k}`, crossFiles, 'restore', carry);
+          r.tag += ` (restore of ${c.from}'s dump)`;
+          out.push(r);
+        }
+        return out;
+      });
+    }
   }
+  // The cross-kernel boots (short) after the guests' own lists (long), so that the two slots end together.
+  jobs.push(...crossJobs);
   const results = (await pool(Number(process.env.CRYO_GUEST_JOBS ?? 2), jobs)).flat();
 
   let pass = 0, fail = 0, skip = 0;
