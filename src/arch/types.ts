@@ -425,6 +425,9 @@ export interface Arch {
   /** CPU state the task uses that the image format cannot hold (e.g. x86 AMX tiles); dump must refuse. */
   unsavableState(regsets: Regsets): MissingFeature[];
 
+  /** Allocation tags of memory (aarch64 MTE), where the architecture has them: dump saves, restore puts back. */
+  readonly memoryTags?: MemoryTagSpec;
+
   readonly vdso: VdsoNames;
 
   /** What this CPU offers of the state the architecture saves, one line per feature, for `cryo check`. */
@@ -438,4 +441,21 @@ export interface ArchFactory {
   readonly kernelAbi: KernelAbi;
   /** Binds the architecture to this CPU; without a probe it uses the architecture's documented defaults. */
   create(probe?: CpuProbe): Arch;
+}
+
+/**
+ * Memory whose every `granule` bytes carry a tag the CPU checks on access (aarch64 MTE): which VMAs
+ * (their smaps VmFlags mnemonic), the mmap/mprotect bit that gives a mapping tags, and the ptrace
+ * requests that read and write one tag byte per granule (iovec in data, the address in addr).
+ */
+export interface MemoryTagSpec {
+  readonly vmFlag: string;
+  readonly protBit: number;
+  readonly granule: number;
+  readonly peekRequest: number;
+  readonly pokeRequest: number;
+  /** The feature, for refusals ('memory tagging (MTE)'). */
+  readonly feature: string;
+  /** Whether this CPU and kernel have it. */
+  readonly present: boolean;
 }

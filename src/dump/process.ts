@@ -18,6 +18,7 @@ import { collectVmas, type DumpVma } from './vmas.js';
 import { parentPageRanges, unchangedRanges, type Tracking } from './mem-track.js';
 import type { Range } from '../shared/ranges.js';
 import { dumpPages } from './memory.js';
+import { dumpMemoryTags } from './mem-tags.js';
 import { mmEntry } from './mm-image.js';
 import { dumpFds, type FileTable } from './files.js';
 import { namespaceIds } from '../shared/namespaces.js';
@@ -115,6 +116,10 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   const pages = dumpPages(pid, vmas, arch.pageSize, images.path('pagemap', pid), images.path('pages', c.pagesId), c.pagesId, sp, { inj, scratch, undo, maps: smaps }, inParent);
   images.record(images.path('pagemap', pid));
   images.record(images.path('pages', c.pagesId));
+  if (arch.memoryTags !== undefined) {
+    const tags = dumpMemoryTags(pid, vmas, arch.memoryTags, arch.pageSize, images.dir);
+    if (tags !== undefined) images.record(tags);
+  }
   const t2 = performance.now();
   await checkpoint();
 

@@ -1,6 +1,6 @@
 /**
  * cryo-core-TID.img: a thread's CPU state that CRIU's core messages have no field for (aarch64's
- * SVE registers and vector length). Dump writes the thread_info keys this schema knows here and
+ * SVE registers and vector length, its tagged-address control). Dump writes the thread_info keys this schema knows here and
  * the rest in core-TID.img; restore merges them back, so every reader sees one thread_info.
  * Framing as cryo-files.img (src/images/cryo-framing.ts); one entry.
  *
@@ -9,7 +9,10 @@
  *     required uint32 flags = 2;   // the header's flags: SVE_PT_REGS_SVE (registers live), SVE_PT_VL_INHERIT
  *     optional bytes regs = 3;     // Z0..Z31, P0..P15, FFR in the kernel's layout, when live
  *   }
- *   message cryo_ti_aarch64 { optional cryo_aarch64_sve sve = 1; }
+ *   message cryo_ti_aarch64 {
+ *     optional cryo_aarch64_sve sve = 1;
+ *     optional uint64 tagged_addr_ctrl = 2;  // NT_ARM_TAGGED_ADDR_CTRL: prctl(PR_SET_TAGGED_ADDR_CTRL)'s value
+ *   }
  *   message cryo_core_entry { optional cryo_ti_aarch64 ti_aarch64 = 1; }  // named as core_entry's field
  */
 import path from 'node:path';
@@ -22,7 +25,7 @@ export const CRYO_CORE_MAGIC = 0x54595243;
 export const cryoCoreImage = (tid: number): string => `cryo-core-${tid}.img`;
 
 const cryo_aarch64_sve = message('cryo_aarch64_sve', [req(1, 'vl', 'uint32'), req(2, 'flags', 'uint32'), opt(3, 'regs', 'bytes')]);
-const cryo_ti_aarch64 = message('cryo_ti_aarch64', [opt(1, 'sve', () => cryo_aarch64_sve)]);
+const cryo_ti_aarch64 = message('cryo_ti_aarch64', [opt(1, 'sve', () => cryo_aarch64_sve), opt(2, 'tagged_addr_ctrl', 'uint64')]);
 export const cryo_core_entry = message('cryo_core_entry', [opt(1, 'ti_aarch64', () => cryo_ti_aarch64)]);
 
 /** The message cryo's image holds for core_entry's field `field`, if any. */

@@ -27,6 +27,7 @@ import { chooseVdso, type VdsoChoice } from './vdso-choice.js';
 import { dumpPageSize } from './page-size.js';
 import { restoreAioRings } from './aio.js';
 import { patchedVdso } from './vdso-trampoline.js';
+import { restoreMemoryTags } from './mem-tags.js';
 import { openImagePath, S_IFREG } from '../shared/image-paths.js';
 import { O_ACCMODE, O_CLOEXEC } from '../shared/constants.js';
 import { MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
@@ -478,6 +479,7 @@ export function rebuildMemory(ctx: TaskCtx): void {
   const batch = batchFor(ctx);
   for (const v of fixup) batch.add('mprotect', big(v.start), big(v.end) - big(v.start), Number(v.prot));
   batch.flush();
+  restoreMemoryTags(ctx);
   applyMadvise(ctx);
   if (ctx.img.mm.thp_disabled === true) ctx.call('prctl', PR_SET_THP_DISABLE, 1, 0, 0, 0);
   setMmMap(ctx);

@@ -1,6 +1,7 @@
 // Everything restore checks before the point of no return. Nothing here starts
 // a process or changes the system; each failure is one RestoreError line.
 
+import { checkMemoryTags } from './mem-tags.js';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Arch, ThreadInfo } from '../arch/types.js';
@@ -82,6 +83,7 @@ export function checkCpu(img: RestoreImages, arch: Arch): void {
   }
   const missing = arch.missingCpuFeatures(threadInfoOf(img, arch), cpuinfo, cryoCpu);
   if (missing.length > 0) throw new RestoreError('CPU_FEATURE', missing.map((m) => m.message).join('; '));
+  checkMemoryTags(img.dir, img.pid, arch);
 }
 
 /** State the images hold that this version of cryo cannot restore: refuse instead of restoring it wrong. */

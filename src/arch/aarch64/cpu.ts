@@ -7,6 +7,9 @@
 
 import type { CpuFeatureLine, CpuProbe, MissingFeature, ThreadInfo } from '../types.js';
 import type { ImageRecord } from '../regtable.js';
+import { PR_MTE_TCF_MASK } from './mte.js';
+
+const big = (v: unknown): bigint => (v === undefined ? 0n : BigInt(v as bigint | number));
 
 export interface HwcapBit {
   readonly word: 1 | 2;
@@ -88,6 +91,7 @@ export function missingFeatures(ti: ThreadInfo, cryoCpu: ImageRecord | undefined
   need(ti.fpsimd, 'HWCAP_ASIMD', 'FP/SIMD registers');
   need(ti.pac_keys, 'HWCAP_PACA', 'pointer-authentication keys');
   need(ti.sve, 'HWCAP_SVE', 'SVE vector length and registers');
+  need((big(ti.tagged_addr_ctrl) & PR_MTE_TCF_MASK) !== 0n ? true : undefined, 'HWCAP2_MTE', 'MTE tag checks (PR_SET_TAGGED_ADDR_CTRL)');
   const vl = Number((ti.sve as ImageRecord | undefined)?.vl ?? 0);
   const got = vl > 0 && has(bitNamed('HWCAP_SVE')) ? probe?.sveVectorLength?.(vl) : undefined;
   if (got !== undefined && got !== vl) {

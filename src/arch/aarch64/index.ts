@@ -9,7 +9,8 @@ import { decodeSve, encodeSve, NT_ARM_SVE, SVE_MAX_SIZE } from './sve.js';
 import { SME_HEADERS, unsavableSme } from './sme.js';
 import { syscallAbi } from './syscall-abi.js';
 import { fixSyscallRestart } from './restart.js';
-import { cpuReport, cryoCpuEntry, missingFeatures } from './cpu.js';
+import { cpuReport, cryoCpuEntry, HWCAP_BITS, missingFeatures } from './cpu.js';
+import { mteSpec } from './mte.js';
 import { singleAbi } from '../single-abi.js';
 import { KERNEL_ABI, MMAP_TOP, RED_ZONE, SIGFRAME_ALIGN } from './kernel-abi.js';
 
@@ -75,7 +76,8 @@ export function createAarch64(probe?: CpuProbe): Arch {
       const out: Regsets = new Map();
       for (const r of REGSET_TABLES) {
         const rec = recordAt(ti, r.path, false);
-        if (rec === undefined && !r.required) continue;
+        // A regset kept in thread_info itself (path []) is absent when none of its fields is there.
+        if (!r.required && (rec === undefined || r.table.every((f) => rec[f.name] === undefined))) continue;
         const where = ['thread_info', ...r.path].join('.');
         if (rec === undefined) throw new Error(`${where} is missing: the image is damaged`);
         const buf = Buffer.alloc(r.size);
@@ -104,6 +106,7 @@ export function createAarch64(probe?: CpuProbe): Arch {
       return { ip: big(gp.pc), sp: big(gp.sp) };
     },
 
+    memoryTags: mteSpec((host[1]! & HWCAP_BITS.find((b) => b.name === 'HWCAP2_MTE')!.bit) !== 0n),
     vdso: { areas: ['[vdso]', '[vvar]', '[vvar_vclock]'], vdso: '[vdso]' },
     cpuReport: () => cpuReport(probe),
   };

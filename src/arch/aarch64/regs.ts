@@ -8,6 +8,7 @@
 // CRIU 4.2's images/core-aarch64.proto (thread_info_aarch64: tls = 2, gpregs = 3, fpsimd = 4).
 
 import type { RegField } from '../regtable.js';
+import { NT_ARM_TAGGED_ADDR_CTRL, TAGGED_ADDR_CTRL } from './mte.js';
 
 export const NT_PRSTATUS = 1;
 export const NT_PRFPREG = 2;
@@ -80,4 +81,6 @@ export const REGSET_TABLES: readonly ArchRegset[] = [
   { nt: NT_ARM_PACA_KEYS, name: 'NT_ARM_PACA_KEYS', path: PAC_ADDRESS, table: PACA_KEYS, size: 64, maxSize: 64, required: false },
   { nt: NT_ARM_PAC_ENABLED_KEYS, name: 'NT_ARM_PAC_ENABLED_KEYS', path: PAC_ADDRESS, table: PAC_ENABLED_KEYS, size: 8, maxSize: 8, required: false },
   { nt: NT_ARM_PACG_KEYS, name: 'NT_ARM_PACG_KEYS', path: ['pac_keys', 'pac_generic_keys'], table: PACG_KEYS, size: 16, maxSize: 16, required: false },
+  // No CRIU field: cryo-core-TID.img (src/images/cryo-core.ts).
+  { nt: NT_ARM_TAGGED_ADDR_CTRL, name: 'NT_ARM_TAGGED_ADDR_CTRL', path: [], table: TAGGED_ADDR_CTRL, size: 8, maxSize: 8, required: false },
 ];
