@@ -46,20 +46,25 @@ function widen(regs: Buffer, vl: number): Buffer {
   return out;
 }
 
-test('SVE: vector length, z0..z31, p0..p15 and FFR of a spinning thread', { skip }, async () => {
+/** rt-aarch64-sve at vector length `vl`, dumped once its registers are loaded. */
+async function dumpSpinning(vl: number): Promise<Dumped> {
   becomeSubreaper();
-  const target = startTarget('rt-aarch64-sve', []);
+  const target = startTarget('rt-aarch64-sve', [String(vl)]);
   const images = path.join(target.dir, 'images');
   try {
     sleepSync(1000); // READY is written just before the asm block loads the registers
     await dumpTask({ pid: target.pid, dir: images });
     if (!waitGone(target.pid)) throw new Error(`dumped task ${target.pid} is still there`);
-    d = { target, pid: target.pid, images, readyLine: readFileSync(target.outFile, 'utf8').split('\n')[0]! };
+    return { target, pid: target.pid, images, readyLine: readFileSync(target.outFile, 'utf8').split('\n')[0]! };
   } catch (e) {
     target.cleanup();
     throw e;
   }
-  const { pid } = d;
+}
+
+test('SVE: vector length, z0..z31, p0..p15 and FFR of a spinning thread', { skip }, async () => {
+  d = await dumpSpinning(VL);
+  const { pid, images } = d;
   const sve = (readCryoCore(images, pid)?.ti_aarch64 as MessageValue | undefined)?.sve as MessageValue | undefined;
   assert.equal(sve?.vl, VL, 'cryo-core holds the vector length');
   assert.equal(Number(sve?.flags) & 1, 1, 'and live SVE registers');
@@ -73,4 +78,18 @@ test('SVE: vector length, z0..z31, p0..p15 and FFR of a spinning thread', { skip
   assert.match(await restoreAndFinish(d, byte(32 * VL + 16 * (VL / 8), 0x3f)), /^FAIL: ffr byte 0 = 0x3f, want 0x1f/);
   assert.match(await restoreAndFinish(d, (dir) => editSve(dir, pid, (s) => { s.vl = 64; s.regs = widen(Buffer.from(s.regs as Uint8Array), 64); })),
     /^FAIL: vector length 64, want 32/);
+});
+
+test('SVE at vector length 256: the registers do not fit __reserved and come back through extra_context', { skip }, async () => {
+  const d256 = await dumpSpinning(256);
+  try {
+    const sve = (readCryoCore(d256.images, d256.pid)?.ti_aarch64 as MessageValue | undefined)?.sve as MessageValue | undefined;
+    assert.equal(sve?.vl, 256, 'cryo-core holds the vector length');
+    assert.equal(await restoreAndFinish(d256), 'PASS');
+    // z31's last byte and FFR lie far past the 4096 bytes of __reserved.
+    const edit = (off: number, v: number) => (dir: string) => editSve(dir, d256.pid, (s) => { const r = Buffer.from(s.regs as Uint8Array); r[off] = v; s.regs = r; });
+    assert.match(await restoreAndFinish(d256, edit(31 * 256 + 255, 0x5a)), /^FAIL: z31 byte 255 = 0x5a, want 0x/);
+  } finally {
+    cleanupDumped(d256);
+  }
 });

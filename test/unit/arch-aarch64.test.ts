@@ -8,8 +8,9 @@ import { createAarch64 } from '../../src/arch/aarch64/index.js';
 import {
   FP_REGS_SIZE, GP_REGS_SIZE, NT_ARM_PAC_ENABLED_KEYS, NT_ARM_PACA_KEYS, NT_ARM_PACG_KEYS, NT_ARM_TLS, NT_PRFPREG, NT_PRSTATUS,
 } from '../../src/arch/aarch64/regs.js';
-import { FPSIMD_MAGIC, FRAME_SIZE, RT_SIGFRAME_SIZE, SVE_MAGIC } from '../../src/arch/aarch64/sigframe.js';
+import { EXTRA_MAGIC, FPSIMD_MAGIC, FRAME_SIZE, RT_SIGFRAME_SIZE, SVE_MAGIC } from '../../src/arch/aarch64/sigframe.js';
 import { NT_ARM_SVE } from '../../src/arch/aarch64/sve.js';
+import { NT_ARM_TAGGED_ADDR_CTRL } from '../../src/arch/aarch64/mte.js';
 import { NT_ARM_SSVE, NT_ARM_ZA } from '../../src/arch/aarch64/sme.js';
 import type { Regsets } from '../../src/arch/types.js';
 import type { ImageRecord } from '../../src/arch/regtable.js';
@@ -112,7 +113,7 @@ test('signal frame: siginfo, ucontext (mask, altstack), sigcontext registers, fp
   assert.equal(b.readBigUInt64LE(RT_SIGFRAME_SIZE + 8), x[30]);
   assert.throws(() => arch.buildSigframe(ti, { sigmask: 0n, addressOfFrame: at + 8n }), /16-byte aligned/);
   assert.deepEqual(arch.notRestoredBySigreturn, ['tls', 'pac_keys']);
-  assert.deepEqual(arch.regsetsBeforeSigreturn, [NT_ARM_SVE, NT_ARM_TLS, NT_ARM_PACA_KEYS, NT_ARM_PAC_ENABLED_KEYS, NT_ARM_PACG_KEYS]);
+  assert.deepEqual(arch.regsetsBeforeSigreturn, [NT_ARM_SVE, NT_ARM_TLS, NT_ARM_PACA_KEYS, NT_ARM_PAC_ENABLED_KEYS, NT_ARM_PACG_KEYS, NT_ARM_TAGGED_ADDR_CTRL]);
 });
 
 /** NT_ARM_SVE as the kernel gives it at vector length `vl`: live SVE registers, or the FP/SIMD form. */
@@ -168,11 +169,26 @@ test('SVE: NT_ARM_SVE to thread_info.sve and back (live registers and the FP/SIM
     assert.ok(f.frame.subarray(at + 16, at + 16 + n).equals(sve.subarray(16, 16 + n)), 'Z, P, FFR');
     assert.equal(f.frame.readBigUInt64LE(at + f.frame.readUInt32LE(at + 4)), 0n, 'terminator');
   }
-  // Too long a vector for __reserved without extra_context; a damaged image.
+  // Too long a vector for __reserved: an extra_context points right past its terminator, where the
+  // sve_context and a terminator follow beyond __reserved's end; the frame record sits above them.
   const r = regsets();
-  r.set(NT_ARM_SVE, sveRegset(256, true, r.get(NT_PRFPREG)!));
+  const sve256 = sveRegset(256, true, r.get(NT_PRFPREG)!);
+  r.set(NT_ARM_SVE, sve256);
   const big = arch.threadInfoFromRegsets(r);
-  assert.throws(() => arch.buildSigframe(big, { sigmask: 0n, addressOfFrame: 0x10000n }), /vector length 256 do not fit/);
+  const fb = arch.buildSigframe(big, { sigmask: 0n, addressOfFrame: 0x10000n }).frame;
+  const ex = 128 + 176 + 288 + 528;
+  const n256 = 32 * 256 + 16 * 32 + 32;
+  const sveSize = Math.ceil((16 + n256) / 16) * 16;
+  assert.equal(fb.readUInt32LE(ex), EXTRA_MAGIC);
+  assert.equal(fb.readUInt32LE(ex + 4), 32);
+  assert.equal(fb.readBigUInt64LE(ex + 8), 0x10000n + BigInt(ex + 48), 'datap: right after the terminator');
+  assert.equal(fb.readUInt32LE(ex + 16), sveSize + 16, 'size: the sve_context and its terminator');
+  assert.equal(fb.readBigUInt64LE(ex + 32), 0n, 'the terminator in __reserved');
+  assert.equal(fb.readUInt32LE(ex + 48), SVE_MAGIC);
+  assert.equal(fb.readUInt16LE(ex + 48 + 8), 256);
+  assert.ok(fb.subarray(ex + 64, ex + 64 + n256).equals(sve256.subarray(16, 16 + n256)), 'Z, P, FFR past __reserved');
+  assert.equal(fb.length, ex + 48 + sveSize + 16 + 16);
+  assert.equal(fb.readBigUInt64LE(fb.length - 16), (big.gpregs as ImageRecord & { regs: bigint[] }).regs[29], 'frame record: x29');
   const cut = { ...big, sve: { ...(big.sve as ImageRecord), regs: Buffer.alloc(10) } };
   assert.throws(() => arch.regsetsFromThreadInfo(cut), /thread_info\.sve\.regs has 10 bytes, not the 8736 of vector length 256/);
   assert.throws(() => arch.regsetsFromThreadInfo({ ...big, sve: { vl: 40, flags: 0 } }), /SVE vector length 40 is not a multiple of 16/);
@@ -261,4 +277,25 @@ test('SME: a dump refuses streaming mode, ZA in use and TPIDR2_EL0, naming each;
     'the task has SME\'s TPIDR2_EL0 set, which cryo cannot save yet: it cannot be dumped while it does',
   ]);
   assert.ok(arch.regsets.some((s) => s.nt === NT_ARM_ZA && s.maxSize === 16 && !s.required), 'only ZA\'s header is read');
+});
+
+test('MTE: NT_ARM_TAGGED_ADDR_CTRL to thread_info.tagged_addr_ctrl and back; tag checks need HWCAP2_MTE', () => {
+  const r = regsets();
+  const ctrl = Buffer.alloc(8);
+  const sync = 1n | (1n << 1n) | (0xfffen << 3n);
+  ctrl.writeBigUInt64LE(sync);
+  r.set(NT_ARM_TAGGED_ADDR_CTRL, ctrl);
+  const ti = arch.threadInfoFromRegsets(r);
+  assert.equal(ti.tagged_addr_ctrl, sync);
+  assert.ok(arch.regsetsFromThreadInfo(ti).get(NT_ARM_TAGGED_ADDR_CTRL)!.equals(ctrl));
+  // An image without it (CRIU's, an older cryo's) sets nothing.
+  assert.equal(arch.regsetsFromThreadInfo(arch.threadInfoFromRegsets(regsets())).has(NT_ARM_TAGGED_ADDR_CTRL), false);
+  const noMte = createAarch64({ hwcap: HWCAP_FP_ASIMD_PACA, hwcap2: 0n });
+  const mte = createAarch64({ hwcap: HWCAP_FP_ASIMD_PACA, hwcap2: 1n << 18n });
+  assert.equal(noMte.memoryTags?.present, false);
+  assert.equal(mte.memoryTags?.present, true);
+  assert.deepEqual(mte.missingCpuFeatures(ti), []);
+  assert.deepEqual(noMte.missingCpuFeatures(ti).map((m) => m.name), ['memory tagging (MTE)']);
+  // Tagged addresses alone (no tag-check mode) need no MTE.
+  assert.deepEqual(noMte.missingCpuFeatures({ ...ti, tagged_addr_ctrl: 1n }), []);
 });

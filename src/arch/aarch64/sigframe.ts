@@ -8,7 +8,7 @@ import type { AltStack, Sigframe, SigframeOptions, ThreadInfo } from '../types.j
 import type { ImageRecord, RegField } from '../regtable.js';
 import { encodeTable } from './byte-order.js';
 import { FP_REGS, GP_REGS } from './regs.js';
-import { sveRegs, sveRegsSize } from './sve.js';
+import { roundUp, sveRegs, sveRegsSize } from './sve.js';
 
 export const SIGINFO_SIZE = 128;
 
@@ -45,8 +45,18 @@ export const SVE_CONTEXT: readonly RegField[] = [
   { name: 'flags', offset: 10, image: 'u32', raw: 'u16' },
 ];
 export const SVE_SIG_REGS_OFFSET = 16;
+
+export const EXTRA_MAGIC = 0x45585401;
+/** struct extra_context: head, datap (where the further records start), size (theirs, with their terminator). */
+export const EXTRA_CONTEXT: readonly RegField[] = [
+  { name: 'magic', offset: 0, image: 'u32' },
+  { name: 'size', offset: 4, image: 'u32' },
+  { name: 'datap', offset: 8, image: 'u64' },
+  { name: 'data_size', offset: 16, image: 'u32' },
+];
+export const EXTRA_CONTEXT_SIZE = 32;
 /** The sve_context record with registers at vector length `vl`, rounded to the records' 16 bytes. */
-export const sveContextSize = (vl: number): number => Math.ceil((SVE_SIG_REGS_OFFSET + sveRegsSize(vl / 16)) / 16) * 16;
+export const sveContextSize = (vl: number): number => roundUp(SVE_SIG_REGS_OFFSET + sveRegsSize(vl / 16), 16);
 
 const UC = SIGINFO_SIZE;
 const MC = UC + UCONTEXT.uc_mcontext;
@@ -68,9 +78,8 @@ const UC_FIELDS: readonly RegField[] = [
   { name: 'fault_address', offset: MC + SIGCONTEXT.fault_address, image: 'u64' },
   { name: 'fpsimd_magic', offset: RESERVED, image: 'u32' },
   { name: 'fpsimd_size', offset: RESERVED + 4, image: 'u32' },
-  { name: 'fp', offset: RT_SIGFRAME_SIZE, image: 'u64' },
-  { name: 'lr', offset: RT_SIGFRAME_SIZE + 8, image: 'u64' },
 ];
+const FRAME_RECORD: readonly RegField[] = [{ name: 'fp', offset: 0, image: 'u64' }, { name: 'lr', offset: 8, image: 'u64' }];
 
 /** GP_REGS over sigcontext.regs..pstate (user_pt_regs' layout). */
 export const SIGCONTEXT_GP = GP_REGS.map((r) => ({ ...r, offset: MC + SIGCONTEXT.regs + r.offset }));
@@ -90,8 +99,28 @@ export function buildSigframe(ti: ThreadInfo, opts: SigframeOptions): Sigframe {
   const fp = ti.fpsimd as ImageRecord | undefined;
   if (gp === undefined) throw new Error('thread_info has no gpregs: the image is damaged');
   if (fp === undefined) throw new Error('thread_info has no fpsimd: the image is damaged (rt_sigreturn needs the FP/SIMD record)');
-  const frame = Buffer.alloc(FRAME_SIZE);
   const alt: AltStack = opts.altstack ?? { sp: 0n, flags: SS_DISABLE, size: 0n };
+  // Live SVE registers follow as an sve_context (the task's vector length is set by ptrace first);
+  // the zeroed bytes after the last record are the { 0, 0 } terminator. Above vector length 96 the
+  // record does not fit __reserved: an extra_context there points at it, right after its own
+  // terminator (the kernel requires that address), and the records go on past __reserved's end.
+  const sve = ti.sve === undefined ? undefined : sveRegs(ti.sve as ImageRecord, 'thread_info.sve');
+  let frame = Buffer.alloc(FRAME_SIZE);
+  let recordAt = RT_SIGFRAME_SIZE;
+  if (sve !== undefined) {
+    const size = sveContextSize(sve.vl);
+    let at = RESERVED + FPSIMD_CONTEXT_SIZE;
+    if (FPSIMD_CONTEXT_SIZE + size + TERMINATOR_SIZE > SIGCONTEXT.reservedSize) {
+      const data = at + EXTRA_CONTEXT_SIZE + TERMINATOR_SIZE;
+      const extraSize = size + TERMINATOR_SIZE;
+      recordAt = data + extraSize;
+      frame = Buffer.alloc(recordAt + FRAME_RECORD_SIZE);
+      encodeTable(EXTRA_CONTEXT, { magic: EXTRA_MAGIC, size: EXTRA_CONTEXT_SIZE, datap: frameAddress + BigInt(data), data_size: extraSize }, frame, at, 'extra_context');
+      at = data;
+    }
+    encodeTable(SVE_CONTEXT, { magic: SVE_MAGIC, size, vl: sve.vl, flags: 0 }, frame, at, 'thread_info.sve');
+    sve.regs.copy(frame, at + SVE_SIG_REGS_OFFSET);
+  }
   const x = gp.regs as unknown[];
   encodeTable(UC_FIELDS, {
     uc_flags: 0n, uc_link: 0n,
@@ -99,22 +128,11 @@ export function buildSigframe(ti: ThreadInfo, opts: SigframeOptions): Sigframe {
     uc_sigmask: opts.sigmask,
     fault_address: 0n,
     fpsimd_magic: FPSIMD_MAGIC, fpsimd_size: FPSIMD_CONTEXT_SIZE,
-    fp: x?.[29], lr: x?.[30],
   }, frame, 0);
+  // The frame record { x29, x30 } above everything, for unwinders.
+  encodeTable(FRAME_RECORD, { fp: x?.[29], lr: x?.[30] }, frame, recordAt);
   encodeTable(SIGCONTEXT_GP, gp, frame, 0, 'thread_info.gpregs');
   encodeTable(SIGCONTEXT_FP, fp, frame, 0, 'thread_info.fpsimd');
-  // Live SVE registers follow as an sve_context (the task's vector length is set by ptrace first);
-  // the zeroed bytes after the last record are the { 0, 0 } terminator.
-  const sve = ti.sve === undefined ? undefined : sveRegs(ti.sve as ImageRecord, 'thread_info.sve');
-  if (sve !== undefined) {
-    const size = sveContextSize(sve.vl);
-    const at = RESERVED + FPSIMD_CONTEXT_SIZE;
-    if (FPSIMD_CONTEXT_SIZE + size + TERMINATOR_SIZE > SIGCONTEXT.reservedSize) {
-      throw new Error(`the SVE registers at vector length ${sve.vl} do not fit the signal frame's __reserved (cryo has no extra_context yet): restore at vector length 96 or less is supported`);
-    }
-    encodeTable(SVE_CONTEXT, { magic: SVE_MAGIC, size, vl: sve.vl, flags: 0 }, frame, at, 'thread_info.sve');
-    sve.regs.copy(frame, at + SVE_SIG_REGS_OFFSET);
-  }
   // rt_sigreturn reads the rt_sigframe at sp.
   return { frame, frameAddress, sp: frameAddress };
 }

@@ -29,7 +29,7 @@ const KEPT_FLAGS = SVE_PT_REGS_SVE | SVE_PT_VL_INHERIT;
 export const VQ_BYTES = 16;
 /** The architecture's longest vector: 2048 bits. */
 export const VQ_MAX = 16;
-const roundUp = (x: number, y: number) => Math.ceil(x / y) * y;
+export const roundUp = (x: number, y: number) => Math.ceil(x / y) * y;
 
 /** Bytes of Z0..Z31, P0..P15 and FFR at `vq` quadwords (SVE_SIG_REGS_SIZE). */
 export const sveRegsSize = (vq: number): number => 32 * vq * VQ_BYTES + 16 * vq * 2 + vq * 2;

@@ -1,11 +1,12 @@
 /* rt-aarch64-sve: a thread's SVE vector length and its Z, P and FFR registers come back exactly.
- * usage: rt-aarch64-sve OUTFILE DIR
- * Sets the vector length to 32 bytes (prctl PR_SVE_SET_VL; the kernel's default is longer), then one
+ * usage: rt-aarch64-sve OUTFILE DIR [VL]
+ * Sets the vector length to VL bytes, 32 unless given (prctl PR_SVE_SET_VL; the kernel's default is
+ * longer; 256 needs a signal frame with extra_context), then one
  * asm block loads z0..z31 (byte i of zN = N * 8 + i * 3 + 1), FFR (the first 5 byte elements,
  * through p0) and p0..p15 (byte i of pN = 0x11 * (N & 15) ^ i), spins without a syscall (a syscall
  * drops the SVE registers) until SIGTERM's handler sets a flag, and stores them all and the
  * vector length (rdvl) back. A handler's signal frame keeps SVE state, so the spin sees them intact.
- * READY vl=32 */
+ * READY vl=VL */
 #include "../rt.h"
 #include <stdint.h>
 #include <sys/auxv.h>
@@ -17,10 +18,11 @@
 #ifndef HWCAP_SVE
 #define HWCAP_SVE (1 << 22)
 #endif
-#define VL 32
+#define VL_MAX 256
 
-uint8_t rt_zin[32][VL], rt_zout[32][VL];
-uint8_t rt_pin[16][VL / 8], rt_pout[16][VL / 8], rt_ffr_out[VL / 8];
+/* Rows at the vector length's stride, as ldr/str [x, #n, MUL VL] address them. */
+uint8_t rt_zin[32 * VL_MAX], rt_zout[32 * VL_MAX];
+uint8_t rt_pin[16 * VL_MAX / 8], rt_pout[16 * VL_MAX / 8], rt_ffr_out[VL_MAX / 8];
 uint64_t rt_vl_out;
 volatile int rt_sve_term;
 
@@ -65,23 +67,25 @@ int main(int argc, char **argv) {
   struct sigaction sa = { .sa_handler = on_term };
   sigaction(SIGTERM, &sa, NULL);
   if (!(getauxval(AT_HWCAP) & HWCAP_SVE)) RT_FAIL("this CPU has no SVE");
+  int VL = argc > 3 ? atoi(argv[3]) : 32;
+  if (VL < 16 || VL > VL_MAX || VL % 16) RT_FAIL("vector length %d is not a multiple of 16 from 16 to %d", VL, VL_MAX);
   int got = prctl(PR_SVE_SET_VL, VL, 0, 0, 0);
   if (got < 0 || (got & 0xffff) != VL) RT_FAIL("prctl(PR_SVE_SET_VL, %d) = %#x", VL, got);
   for (int n = 0; n < 32; n++)
-    for (int i = 0; i < VL; i++) rt_zin[n][i] = (uint8_t)(n * 8 + i * 3 + 1);
+    for (int i = 0; i < VL; i++) rt_zin[n * VL + i] = (uint8_t)(n * 8 + i * 3 + 1);
   for (int n = 0; n < 16; n++)
-    for (int i = 0; i < VL / 8; i++) rt_pin[n][i] = (uint8_t)(0x11 * (n & 15) ^ i);
+    for (int i = 0; i < VL / 8; i++) rt_pin[n * VL / 8 + i] = (uint8_t)(0x11 * (n & 15) ^ i);
   rt_ready("vl=%d\n", VL);
   run_spin();
 
   RT_CHECK(rt_vl_out == VL, "vector length %llu, want %d", (unsigned long long)rt_vl_out, VL);
   for (int n = 0; n < 32; n++)
     for (int i = 0; i < VL; i++)
-      RT_CHECK(rt_zout[n][i] == rt_zin[n][i], "z%d byte %d = %#x, want %#x", n, i, rt_zout[n][i], rt_zin[n][i]);
+      RT_CHECK(rt_zout[n * VL + i] == rt_zin[n * VL + i], "z%d byte %d = %#x, want %#x", n, i, rt_zout[n * VL + i], rt_zin[n * VL + i]);
   for (int n = 0; n < 16; n++)
     for (int i = 0; i < VL / 8; i++)
-      RT_CHECK(rt_pout[n][i] == rt_pin[n][i], "p%d byte %d = %#x, want %#x", n, i, rt_pout[n][i], rt_pin[n][i]);
-  uint8_t ffr[VL / 8] = { 0x1f };
+      RT_CHECK(rt_pout[n * VL / 8 + i] == rt_pin[n * VL / 8 + i], "p%d byte %d = %#x, want %#x", n, i, rt_pout[n * VL / 8 + i], rt_pin[n * VL / 8 + i]);
+  uint8_t ffr[VL_MAX / 8] = { 0x1f };
   for (int i = 0; i < VL / 8; i++) RT_CHECK(rt_ffr_out[i] == ffr[i], "ffr byte %d = %#x, want %#x", i, rt_ffr_out[i], ffr[i]);
   rt_pass();
 }
