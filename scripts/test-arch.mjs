@@ -17,7 +17,10 @@
 //   --list     print the files each guest would run, and stop
 //   --cross A:B[,C] a restore across kernels (A, B: new, old or new64k): a boot of kernel A dumps (test/e2e/
 //              rt-vdso-cross, CRYO_CROSS=dump), the files it lists come back over the console as a
-//              tar, and a boot of kernel B (then C ...) gets them and restores (CRYO_CROSS=restore); one ARCH
+//              tar, and a boot of kernel B (then C ...) gets them and restores (CRYO_CROSS=restore); one ARCH.
+//              A kernel may be KERNEL+MACHINE, booted on another machine of the target (aarch64: new+lean,
+//              a CPU without MTE and PAC and with 128-bit SVE); A:B:FILE runs FILE instead of rt-vdso-cross
+//              (aarch64 --cross new:new+lean:rt-aarch64-cross)
 //
 // What a guest runs: when cryo has an Arch for the target (src/arch/index.ts ARCHES), every e2e and
 // unit test file that does not declare itself for other architectures (onlyOn in
@@ -55,7 +58,10 @@ const TARGETS = {
   aarch64: {
     deb: 'arm64', triplet: 'aarch64-linux-gnu', node: 'arm64', elf: 'AArch64',
     // pauth-impdef=on: pointer authentication with QEMU's cheap hash instead of QARMA5 (4x faster boot).
-    qemu: ['qemu-system-aarch64', '-M', 'virt', '-cpu', 'max,pauth-impdef=on'], console: 'ttyAMA0',
+    // mte=on: memory tagging (MTE) for rt-aarch64-mte (the machine gets tag storage).
+    qemu: ['qemu-system-aarch64', '-M', 'virt,mte=on', '-cpu', 'max,pauth-impdef=on'], console: 'ttyAMA0',
+    // KERNEL+lean in a cross run: a smaller CPU (no MTE, no PAC, 128-bit SVE) for rt-aarch64-cross's refusals.
+    machines: { lean: ['qemu-system-aarch64', '-M', 'virt', '-cpu', 'max,pauth=off,sve-max-vq=1'] },
     // V8's JIT crashes under qemu's arm64 TCG once several threads run (rt-threads); the interpreter runs.
     nodeOptions: '--jitless',
   },
@@ -85,15 +91,19 @@ function parseArgs(argv) {
   return o;
 }
 
-/** `A:B[,C...]` as { from: A, to: [B, C...] }, kernels of KERNELS. */
+/**
+ * `A:B[,C...][:FILE]` as { from: A, to: [B, C...], file }, kernels of KERNELS, each optionally
+ * KERNEL+MACHINE (a machine of the target's `machines`); FILE: the test file both boots run.
+ */
 function parseCross(s, where) {
-  const [from, to, extra] = s.split(':');
+  const [from, to, file, extra] = s.split(':');
   const tos = (to ?? '').split(',');
-  if (extra !== undefined || !(from in KERNELS) || !tos.every((k) => k in KERNELS)) {
-    die(`${where}: a cross-kernel run is A:B[,C...] with kernels ${Object.keys(KERNELS).join(', ')}, not ${s}`);
+  if (extra !== undefined || ![from, ...tos].every((k) => (k ?? '').split('+')[0] in KERNELS)) {
+    die(`${where}: a cross-kernel run is A:B[,C...][:FILE] with kernels ${Object.keys(KERNELS).join(', ')} (or KERNEL+MACHINE), not ${s}`);
   }
-  return { from, to: tos };
+  return { from, to: tos, file: file || CROSS_FILE };
 }
+const kernelOf = (spec) => spec.split('+')[0];
 
 /** FILE's lines `ARCH name name ...` (names as for --only, or cross:A:B) as { ARCH: { names, crosses } }. */
 function readTestList(file) {
@@ -255,7 +265,7 @@ function imagePart(...args) {
 }
 
 /** Boots one guest of kernel `kernel` (work files in build/guest/<name>-<label>); resolves with its counts and timings. */
-function boot(name, t, kernel, label, kdir, userland, payloadCpios) {
+function boot(name, t, kernel, label, kdir, userland, payloadCpios, qemu = t.qemu) {
   const W = path.join(work, `${name}-${label}`);
   mkdirSync(W, { recursive: true });
   const initrd = path.join(W, 'initrd.cpio');
@@ -263,7 +273,7 @@ function boot(name, t, kernel, label, kdir, userland, payloadCpios) {
   const parts = [path.join(userland, 'userland.cpio'), path.join(kdir, 'modules.cpio'), ...payloadCpios];
   writeFileSync(initrd, Buffer.concat(parts.map((p) => readFileSync(p))));
   const timeout = Number(process.env.CRYO_GUEST_TIMEOUT ?? 2400);
-  const args = [...t.qemu.slice(1), '-m', process.env.CRYO_GUEST_MEM ?? '2G', '-smp', process.env.CRYO_GUEST_SMP ?? '2',
+  const args = [...qemu.slice(1), '-m', process.env.CRYO_GUEST_MEM ?? '2G', '-smp', process.env.CRYO_GUEST_SMP ?? '2',
     '-nographic', '-vga', 'none', '-nic', 'none', '-no-reboot', '-kernel', path.join(kdir, 'kernel'), '-initrd', initrd,
     '-append', `console=${t.console} panic=-1 quiet`];
   const consoleLog = path.join(W, 'console.log');
@@ -271,7 +281,7 @@ function boot(name, t, kernel, label, kdir, userland, payloadCpios) {
   const tag = `${name}/${label}`;
   const t0 = Date.now();
   return new Promise((resolve) => {
-    const q = spawn(t.qemu[0], args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const q = spawn(qemu[0], args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const timer = setTimeout(() => { log(`${tag}: no end after ${timeout} s, stopping the guest`); q.kill('SIGKILL'); }, timeout * 1000);
     const r = { carry: undefined, tag, pass: 0, fail: 0, skip: 0, rc: undefined, bootMs: undefined, testS: undefined, notOk: [], kernelRelease: '', cpuS: 0 };
     let pattern;
@@ -359,7 +369,7 @@ async function main() {
     log(`${p.name}: ${p.hasArch ? 'has an Arch: round trips through the cryo CLI' : 'no Arch yet: the sys layer only'}; ${p.files.length} test files${p.crosses.length ? `; cross-kernel ${p.crosses.map((c) => `${c.from}:${c.to.join(',')}`).join(' ')}` : ''}`);
     if (o.list) {
       for (const f of p.files) console.log(`${p.name} ${f.file}${f.pattern ? ` (tests matching ${f.pattern})` : ''}`);
-      for (const c of p.crosses) console.log(`${p.name} ${CROSS_FILE}: dumped on ${c.from}, restored on ${c.to.join(' and ')}`);
+      for (const c of p.crosses) console.log(`${p.name} ${c.file}: dumped on ${c.from}, restored on ${c.to.join(' and ')}`);
     }
   }
   if (o.list) return;
@@ -369,7 +379,7 @@ async function main() {
   const bases = {};
   for (const p of plans) {
     const tb = Date.now();
-    const kernels = new Set([...(p.files.length ? o.kernels : []), ...p.crosses.flatMap((c) => [c.from, ...c.to])]);
+    const kernels = new Set([...(p.files.length ? o.kernels : []), ...p.crosses.flatMap((c) => [c.from, ...c.to].map(kernelOf))]);
     bases[p.name] = { userland: imagePart('userland', p.t.deb), kernels: Object.fromEntries([...kernels].map((k) => [k, imagePart('kernel', p.t.deb, k)])) };
     log(`${p.name}: guest base ready in ${((Date.now() - tb) / 1000).toFixed(1)} s`);
   }
@@ -390,11 +400,13 @@ async function main() {
       if (carry) writeFileSync(path.join(J, 'cryo', 'carry.tgz'), carry);
       const jobCpio = path.join(work, p.name, `job-${label}.cpio`);
       cpioOf(J, jobCpio);
-      return boot(p.name, p.t, kernel, label, base.kernels[kernel], base.userland, [payloadCpio, jobCpio]);
+      const [k, machine] = kernel.split('+');
+      if (machine !== undefined && !p.t.machines?.[machine]) die(`${p.name} has no machine ${machine} (${Object.keys(p.t.machines ?? {}).join(', ') || 'none'})`);
+      return boot(p.name, p.t, k, label, base.kernels[k], base.userland, [payloadCpio, jobCpio], machine === undefined ? p.t.qemu : p.t.machines[machine]);
     };
     if (p.files.length) for (const k of o.kernels) jobs.push(() => bootWith(k, k, p.files, undefined));
-    const crossFiles = p.crosses.length ? testFiles(p.t, p.hasArch, [CROSS_FILE]) : [];
     for (const c of p.crosses) {
+      const crossFiles = testFiles(p.t, p.hasArch, [c.file]);
       const id = `${c.from}-to-${c.to.join('-')}`;
       crossJobs.push(async () => {
         const first = await bootWith(c.from, `cross-${id}-dump`, crossFiles, 'dump');
