@@ -1,6 +1,6 @@
 /**
  * cryo-core-TID.img: a thread's CPU state that CRIU's core messages have no field for (aarch64's
- * SVE registers and vector length, its tagged-address control). Dump writes the thread_info keys this schema knows here and
+ * SVE registers and vector length, its tagged-address control, TPIDR2_EL0). Dump writes the thread_info keys this schema knows here and
  * the rest in core-TID.img; restore merges them back, so every reader sees one thread_info.
  * Framing as cryo-files.img (src/images/cryo-framing.ts); one entry.
  *
@@ -12,6 +12,7 @@
  *   message cryo_ti_aarch64 {
  *     optional cryo_aarch64_sve sve = 1;
  *     optional uint64 tagged_addr_ctrl = 2;  // NT_ARM_TAGGED_ADDR_CTRL: prctl(PR_SET_TAGGED_ADDR_CTRL)'s value
+ *     optional uint64 tpidr2 = 3;            // TPIDR2_EL0 (SME), NT_ARM_TLS's second word, when not 0
  *   }
  *   message cryo_core_entry { optional cryo_ti_aarch64 ti_aarch64 = 1; }  // named as core_entry's field
  */
@@ -25,7 +26,7 @@ export const CRYO_CORE_MAGIC = 0x54595243;
 export const cryoCoreImage = (tid: number): string => `cryo-core-${tid}.img`;
 
 const cryo_aarch64_sve = message('cryo_aarch64_sve', [req(1, 'vl', 'uint32'), req(2, 'flags', 'uint32'), opt(3, 'regs', 'bytes')]);
-const cryo_ti_aarch64 = message('cryo_ti_aarch64', [opt(1, 'sve', () => cryo_aarch64_sve), opt(2, 'tagged_addr_ctrl', 'uint64')]);
+const cryo_ti_aarch64 = message('cryo_ti_aarch64', [opt(1, 'sve', () => cryo_aarch64_sve), opt(2, 'tagged_addr_ctrl', 'uint64'), opt(3, 'tpidr2', 'uint64')]);
 export const cryo_core_entry = message('cryo_core_entry', [opt(1, 'ti_aarch64', () => cryo_ti_aarch64)]);
 
 /** The message cryo's image holds for core_entry's field `field`, if any. */

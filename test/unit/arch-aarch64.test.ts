@@ -254,7 +254,7 @@ test('kernel ABI: aarch64 moves O_DIRECT and O_DIRECTORY; no red zone; 16-byte f
   assert.equal(arch.threadInfoField, 'ti_aarch64');
 });
 
-test('SME: a dump refuses streaming mode, ZA in use and TPIDR2_EL0, naming each; idle SME state passes', () => {
+test('SME: a dump refuses streaming mode and ZA in use, naming each; idle SME state and TPIDR2_EL0 pass', () => {
   const header = (size: number, flags: number) => {
     const b = Buffer.alloc(16);
     b.writeUInt32LE(size, 0);
@@ -274,8 +274,14 @@ test('SME: a dump refuses streaming mode, ZA in use and TPIDR2_EL0, naming each;
   assert.deepEqual(m, [
     'the task runs in SME streaming SVE mode (NT_ARM_SSVE), which cryo cannot save yet: it cannot be dumped while it does',
     'the task has SME\'s ZA storage in use (NT_ARM_ZA), which cryo cannot save yet: it cannot be dumped while it does',
-    'the task has SME\'s TPIDR2_EL0 set, which cryo cannot save yet: it cannot be dumped while it does',
   ]);
+  // TPIDR2_EL0 is saved (cryo-core) when not 0, given back in NT_ARM_TLS's second word, and needs SME.
+  const ti = arch.threadInfoFromRegsets(r);
+  assert.equal(ti.tpidr2, 1n);
+  const tls = arch.regsetsFromThreadInfo(ti).get(NT_ARM_TLS)!;
+  assert.ok(tls.equals(r.get(NT_ARM_TLS)!), 'both words back');
+  assert.equal(arch.threadInfoFromRegsets(regsets()).tpidr2, undefined, 'an 8-byte NT_ARM_TLS: none');
+  assert.match(arch.missingCpuFeatures(ti).map((x) => x.message).join('\n'), /the task's TPIDR2_EL0 need SME \(HWCAP2_SME\), which this CPU lacks/);
   assert.ok(arch.regsets.some((s) => s.nt === NT_ARM_ZA && s.maxSize === 16 && !s.required), 'only ZA\'s header is read');
 });
 

@@ -91,6 +91,7 @@ export function missingFeatures(ti: ThreadInfo, cryoCpu: ImageRecord | undefined
   need(ti.fpsimd, 'HWCAP_ASIMD', 'FP/SIMD registers');
   need(ti.pac_keys, 'HWCAP_PACA', 'pointer-authentication keys');
   need(ti.sve, 'HWCAP_SVE', 'SVE vector length and registers');
+  need(ti.tpidr2, 'HWCAP2_SME', 'TPIDR2_EL0');
   need((big(ti.tagged_addr_ctrl) & PR_MTE_TCF_MASK) !== 0n ? true : undefined, 'HWCAP2_MTE', 'MTE tag checks (PR_SET_TAGGED_ADDR_CTRL)');
   const vl = Number((ti.sve as ImageRecord | undefined)?.vl ?? 0);
   const got = vl > 0 && has(bitNamed('HWCAP_SVE')) ? probe?.sveVectorLength?.(vl) : undefined;

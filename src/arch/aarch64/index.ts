@@ -3,7 +3,7 @@
 import type { Arch, ArchFactory, CpuProbe, Regsets, RegsetSpec, ThreadExtras, ThreadInfo } from '../types.js';
 import type { ImageRecord } from '../regtable.js';
 import { BYTE_ORDER, decodeTable, encodeTable } from './byte-order.js';
-import { NT_PRFPREG, NT_PRSTATUS, REGSET_TABLES } from './regs.js';
+import { NT_ARM_TLS, NT_PRFPREG, NT_PRSTATUS, REGSET_TABLES, TLS_MAX_SIZE, TLS_REGS, TPIDR2_REGS } from './regs.js';
 import { buildSigframe, NOT_RESTORED_BY_SIGRETURN } from './sigframe.js';
 import { decodeSve, encodeSve, NT_ARM_SVE, SVE_MAX_SIZE } from './sve.js';
 import { SME_HEADERS, unsavableSme } from './sme.js';
@@ -69,6 +69,11 @@ export function createAarch64(probe?: CpuProbe): Arch {
       }
       const sve = regsets.get(NT_ARM_SVE);
       if (sve !== undefined) ti.sve = decodeSve(sve);
+      const tls = regsets.get(NT_ARM_TLS);
+      if (tls !== undefined && tls.length >= TLS_MAX_SIZE) {
+        const { tpidr2 } = decodeTable(TPIDR2_REGS, tls);
+        if (big(tpidr2) !== 0n) ti.tpidr2 = tpidr2;
+      }
       return ti;
     },
 
@@ -83,6 +88,12 @@ export function createAarch64(probe?: CpuProbe): Arch {
         const buf = Buffer.alloc(r.size);
         encodeTable(r.table, rec, buf, 0, where);
         out.set(r.nt, buf);
+      }
+      if (ti.tpidr2 !== undefined) {
+        const tls = Buffer.alloc(TLS_MAX_SIZE);
+        encodeTable(TLS_REGS, ti, tls, 0, 'thread_info');
+        encodeTable(TPIDR2_REGS, ti, tls, 0, 'thread_info');
+        out.set(NT_ARM_TLS, tls);
       }
       if (ti.sve !== undefined) out.set(NT_ARM_SVE, encodeSve(ti.sve as ImageRecord, ti.fpsimd as ImageRecord, 'thread_info.sve'));
       return out;

@@ -35,10 +35,12 @@ export const FP_REGS: readonly RegField[] = [
 export const FP_REGS_SIZE = 528;
 
 /**
- * NT_ARM_TLS: tpidr_el0 = thread_info.tls. tpidr2_el0 (SME's, 8 more bytes) has no CRIU field;
- * cryo reads only the first word and restores it alone (the kernel then keeps tpidr2_el0).
+ * NT_ARM_TLS: tpidr_el0 = thread_info.tls. tpidr2_el0 (SME's, 8 more bytes on kernels with SME)
+ * has no CRIU field: thread_info.tpidr2 in cryo-core-TID.img, kept only when not 0 (a kernel
+ * without SME has no second word, and takes a 16-byte write as its first 8).
  */
 export const TLS_REGS: readonly RegField[] = [{ name: 'tls', offset: 0, image: 'u64' }];
+export const TPIDR2_REGS: readonly RegField[] = [{ name: 'tpidr2', offset: 8, image: 'u64' }];
 export const TLS_SIZE = 8;
 export const TLS_MAX_SIZE = 16;
 

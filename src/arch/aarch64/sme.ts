@@ -1,12 +1,11 @@
 // SME state cryo does not save yet: streaming SVE mode (NT_ARM_SSVE's header says its registers are
-// the live ones), ZA storage in use (NT_ARM_ZA holds more than its header) and TPIDR2_EL0 (NT_ARM_TLS's
-// second word). A dump refuses a thread with any of them instead of losing it. Only the 16-byte
-// headers are read (a short PTRACE_GETREGSET buffer gets the start of the regset).
+// the live ones) and ZA storage in use (NT_ARM_ZA holds more than its header). A dump refuses a
+// thread with either instead of losing it (TPIDR2_EL0 is saved: regs.ts). Only the 16-byte headers
+// are read (a short PTRACE_GETREGSET buffer gets the start of the regset).
 
 import type { MissingFeature, Regsets, RegsetSpec } from '../types.js';
 import { decodeTable } from './byte-order.js';
 import { SVE_HEADER, SVE_HEADER_SIZE, SVE_PT_REGS_SVE } from './sve.js';
-import { NT_ARM_TLS } from './regs.js';
 
 export const NT_ARM_SSVE = 0x40b;
 export const NT_ARM_ZA = 0x40c;
@@ -31,10 +30,6 @@ export function unsavableSme(regsets: Regsets): MissingFeature[] {
   const za = regsets.get(NT_ARM_ZA);
   if (za !== undefined && za.length >= SVE_HEADER_SIZE && Number(decodeTable(SVE_HEADER, za).size) > SVE_HEADER_SIZE) {
     out.push(refuse('SME ZA', 'has SME\'s ZA storage in use (NT_ARM_ZA)'));
-  }
-  const tls = regsets.get(NT_ARM_TLS);
-  if (tls !== undefined && tls.length >= 16 && decodeTable([{ name: 'tpidr2', offset: 8, image: 'u64' }], tls).tpidr2 !== 0n) {
-    out.push(refuse('TPIDR2_EL0', 'has SME\'s TPIDR2_EL0 set'));
   }
   return out;
 }
