@@ -60,3 +60,10 @@ test('parses indexes, sizes, SQPOLL, registered files and buffers, personalities
 test('a text without the ring lines is refused', () => {
   assert.throws(() => parseIoUringFdinfo('pos:\t0\nflags:\t02\n'), /no SqMask/);
 });
+
+test('an empty registered file slot as older kernels show it (<none>) is no file', () => {
+  const old = text.replace('    2: pipe:[1598602]', '    1: <none>\n    2: pipe:[1598602]');
+  const f = parseIoUringFdinfo(old);
+  assert.equal(f.userFiles, 3);
+  assert.deepEqual([...f.files.keys()], [0, 2]);
+});
