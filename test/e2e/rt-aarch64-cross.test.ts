@@ -61,11 +61,11 @@ test('aarch64 features across machines: each refused on the smaller CPU, naming 
   const dumps = JSON.parse(readFileSync(path.join(CROSS_DIR, 'dumps.json'), 'utf8')) as Dump[];
   assert.equal(dumps.length, CASES.length, 'every dump came over');
   becomeSubreaper();
-  // The dumped PIDs stay free, so "nothing left behind" speaks of them alone.
-  writeFileSync('/proc/sys/kernel/ns_last_pid', String(Math.max(...dumps.map((d) => d.pid)) + 100));
   for (const [i, c] of CASES.entries()) {
     const d = dumps[i]!;
-    assert.ok(!existsSync(`/proc/${d.pid}`), `PID ${d.pid} is free`);
+    // This boot's own processes may hold the dumped PID: then it must be the same process after each refusal.
+    const holder = (): string | undefined => (existsSync(`/proc/${d.pid}/stat`) ? readFileSync(`/proc/${d.pid}/stat`, 'utf8').split(' ').slice(21, 22)[0] : undefined);
+    const before = holder();
     const stateOnly = `${d.images}-state`;
     rmSync(stateOnly, { recursive: true, force: true });
     cpSync(d.images, stateOnly, { recursive: true });
@@ -77,7 +77,8 @@ test('aarch64 features across machines: each refused on the smaller CPU, naming 
         console.log(`${c.name}${dir === stateOnly ? ' (no cryo-cpu.img)' : ''}: refused: ${e.message}`);
         return true;
       });
-      assert.equal(nothingLeftBehind(d.pid), undefined);
+      if (before === undefined) assert.equal(nothingLeftBehind(d.pid), undefined);
+      else assert.equal(holder(), before, `PID ${d.pid} is still the process that held it before`);
     }
   }
 });
