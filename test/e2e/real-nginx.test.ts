@@ -12,8 +12,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { kill } from '../../src/sys/index.js';
 import { dumpReal, findProgram, freePort, restoreReal, startReal, tcpConnectionsHeld, tcpExchange, waitUntil, waitVanished, type RealProgram } from '../helpers/real-program.js';
+import { toolSkip } from '../helpers/required-tool.js';
 
 const NGINX = findProgram('/usr/sbin/nginx');
+const skip = toolSkip('nginx', NGINX !== undefined, 'Debian package nginx');
 
 /** GET `file` over HTTP/1.0 (the server closes): status code and body. */
 async function get(port: number, file: string): Promise<{ status: number; body: string }> {
@@ -39,7 +41,7 @@ after(() => {
   if (conf) rmSync(conf, { recursive: true, force: true });
 });
 
-test('nginx, a master and two workers: serves a file before and after restore, reloads on SIGHUP', { timeout: 90_000, skip: NGINX ? false : 'skip: nginx is not installed (Debian package nginx)' }, async () => {
+test('nginx, a master and two workers: serves a file before and after restore, reloads on SIGHUP', { timeout: 90_000, skip }, async () => {
   const port = await freePort();
   // The workers run as nobody: their files must be readable by everyone.
   conf = mkdtempSync(path.join(tmpdir(), 'cryo-real-nginx-conf-'));
