@@ -8,11 +8,9 @@ import { readU32, readU64 } from '../sys/index.js';
 import type { PosixTimer } from '../proc/index.js';
 import type { MessageValue } from '../images/index.js';
 import { readI32 } from '../sys/native-endian.js';
+import { SIGKILL, SIGMAX, SIGSTOP } from '../sys/signals.js';
 import type { Arch } from '../arch/types.js';
 
-const SIGMAX = 64;
-const SIGKILL = 9;
-const SIGSTOP = 19;
 /** A slot per signal, big enough for any ABI's struct sigaction. */
 const SIGACTION_SLOT = 32;
 const PR = { GET_PDEATHSIG: 2, GET_DUMPABLE: 3, GET_SECUREBITS: 27, GET_CHILD_SUBREAPER: 37, GET_TID_ADDRESS: 40, GET_THP_DISABLE: 42 };

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { MessageValue } from '../images/value.js';
 import { imageFileName } from '../images/names.js';
 import { RestoreError } from '../shared/restore-error.js';
-import { O_DIRECTORY } from '../shared/constants.js';
+import { O_CLOEXEC, O_DIRECTORY } from '../shared/constants.js';
 import type { RestoreImages } from '../shared/restore-images.js';
 import { rawSyscall } from '../sys/index.js';
 import { mkdirAt, openNoSymlinks, unlinkIfSame } from '../sys/safe-path.js';
@@ -18,7 +18,6 @@ import { checkCleanPath, checkFreePath, S_IFMT, S_IFREG, S_ISXID } from '../shar
 const S_IFDIR = 0o040000;
 const RESOLVE_BENEATH = 0x08;
 
-const O_CLOEXEC = 0o2000000;
 const S_ISUID = 0o4000;
 const S_ISGID = 0o2000;
 

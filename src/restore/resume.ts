@@ -9,14 +9,13 @@
 import type { MessageValue } from '../images/value.js';
 import { readMaps } from '../proc/index.js';
 import { kill, ptrace, processVmWritev, waitForStop, stopSig } from '../sys/index.js';
+import { SIGSTOP, SIGTRAP } from '../sys/signals.js';
 import { RestoreError } from '../shared/restore-error.js';
 import { getAbiRegs, setAbiRegs, setSideRegsets } from '../inject/index.js';
 import { unmapScratch } from './memory.js';
 import { threadInfoOf } from './preflight.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 
-const SIGTRAP = 5;
-const SIGSTOP = 19;
 const TASK_STOPPED = 3;
 
 const big = (v: unknown): bigint => BigInt((v ?? 0) as bigint | number);

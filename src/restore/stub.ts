@@ -12,9 +12,8 @@ import {
   ptrace, spawn, waitForStop, waitpid, kill, SysError, stopSig, PTRACE_O_EXITKILL, PTRACE_O_TRACESYSGOOD, PTRACE_O_SUSPEND_SECCOMP, __WALL, stopped,
 } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
+import { SIGKILL, SIGTRAP } from '../sys/signals.js';
 
-const SIGKILL = 9;
-const SIGTRAP = 5;
 
 /** build/cryo-stub of this package (built by scripts/build-native.mjs). */
 export function stubPath(): string {

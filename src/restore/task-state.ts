@@ -11,10 +11,8 @@ import { RestoreError } from '../shared/restore-error.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 import { restoreOverrun } from './timer-overrun.js';
 import { readU64, readI32, writeU32, writeI32, writeU16 } from '../sys/native-endian.js';
+import { SIGKILL, SIGMAX, SIGSTOP } from '../sys/signals.js';
 
-const SIGKILL = 9;
-const SIGSTOP = 19;
-const SIGMAX = 64;
 const PR_SET_NAME = 15;
 const PR_SET_DUMPABLE = 4;
 const PR_SET_CHILD_SUBREAPER = 36;

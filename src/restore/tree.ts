@@ -20,9 +20,9 @@ import type { RestoreTree, TreeEntry } from '../shared/restore-images.js';
 import { checkPidFree } from './preflight.js';
 import { tracedProcess, type Stub } from './stub.js';
 import { writeI32 } from '../sys/native-endian.js';
+import { SIGCHLD } from '../sys/signals.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 
-const SIGCHLD = 17;
 const CLONE_FILES = 0x400n;
 const PR_SET_DUMPABLE = 4;
 const PR_SET_NAME = 15;

@@ -13,7 +13,7 @@ export const O_TRUNC = 0o1000;
 export const O_NONBLOCK = 0o4000;
 export const O_DIRECT = hostKernelAbi().openFlags.O_DIRECT;
 export const O_DIRECTORY = hostKernelAbi().openFlags.O_DIRECTORY;
-export const O_CLOEXEC = 0o2000000;
+export { O_CLOEXEC, O_PATH } from '../sys/open-flags.js';
 /** Open flags the kernel drops after open; passing them again would create or truncate. */
 export const O_OPEN_ONLY = O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC;
 export const F_SETFD = 2;
@@ -23,7 +23,6 @@ export const FD_CLOEXEC = 1;
 export const SEEK_SET = 0;
 export const F_GETPIPE_SZ = 1032;
 export const F_SETPIPE_SZ = 1031;
-export const O_PATH = 0o10000000;
 export const SPLICE_F_NONBLOCK = 2;
 
 export const num = (v: unknown): number => Number((v as bigint | number | undefined) ?? 0);

@@ -6,14 +6,13 @@ import { closeSync, fstatSync, lstatSync, readlinkSync, type BigIntStats, type S
 import path from 'node:path';
 import { SysError } from './errno.js';
 import { writeU64 } from './native-endian.js';
+import { O_CLOEXEC, O_PATH } from './open-flags.js';
 import { rawSyscall } from './raw.js';
 
 export const AT_FDCWD_NUM = -100;
 export const RESOLVE_NO_SYMLINKS = 0x04;
 /** Every path component stays under the starting directory (no "..", no absolute link). */
 export const RESOLVE_BENEATH = 0x08;
-const O_PATH = 0o10000000;
-const O_CLOEXEC = 0o2000000;
 const AT_REMOVEDIR = 0x200;
 
 /** struct open_how { u64 flags; u64 mode; u64 resolve; } */
