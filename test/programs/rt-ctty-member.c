@@ -56,10 +56,8 @@ static void member(int s, int c, int r) {
 
 int main(int argc, char **argv) {
   rt_start(argc, argv);
-  int m = posix_openpt(O_RDWR | O_NOCTTY);
-  if (m < 0 || grantpt(m) || unlockpt(m)) RT_FAIL("posix_openpt: %s", strerror(errno));
   char name[64];
-  if (ptsname_r(m, name, sizeof name)) RT_FAIL("ptsname: %s", strerror(errno));
+  int m = rt_open_pty(name, sizeof name);
   int c[2], r[2], ok[2];
   if (pipe(c) || pipe(r) || pipe(ok)) RT_FAIL("pipe");
   kid = fork();
@@ -67,9 +65,8 @@ int main(int argc, char **argv) {
   if (kid == 0) {
     close(m); close(r[0]); close(ok[0]); close(c[1]);
     signal(SIGTERM, SIG_IGN);
-    if (setsid() < 0) _exit(1);
-    int s = open(name, O_RDWR);
-    if (s < 0 || ioctl(s, TIOCSCTTY, 0)) _exit(1);
+    int s = rt_take_ctty(name);
+    if (s < 0) _exit(1);
     pid_t mem = fork();
     if (mem < 0) _exit(1);
     if (mem == 0) {
@@ -104,14 +101,8 @@ int main(int argc, char **argv) {
   if (sscanf(rep, "open=0 sid=%*d/%*d tcsetpgrp=0 fg=%d/%d", &pg, &pg2) != 2 || pg != pg2) RT_FAIL("the member says '%s'", rep);
   snprintf(want, sizeof want, "open=0 sid=%d/%d tcsetpgrp=0 fg=%d/%d tty_nr=same wrote=7", ks, ks, pg, pg);
   if (strcmp(rep, want)) RT_FAIL("the member says '%s', want '%s'", rep, want);
-  char out[64] = { 0 };
-  size_t got = 0;
-  fcntl(m, F_SETFL, O_NONBLOCK);
-  for (int i = 0; i < 400 && got < 8; i++) {
-    ssize_t k = read(m, out + got, sizeof out - 1 - got);
-    if (k > 0) got += k;
-    else { struct timespec ts = { 0, 5 * 1000 * 1000 }; nanosleep(&ts, NULL); }
-  }
+  char out[64];
+  rt_read_master(m, out, sizeof out, 8);
   if (strcmp(out, "member\r\n")) RT_FAIL("the master read '%s'", out);
   rt_pass();
 }

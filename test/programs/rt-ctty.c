@@ -40,10 +40,8 @@ static void child(int t, int t2, int c, int r) {
 
 int main(int argc, char **argv) {
   rt_start(argc, argv);
-  int m = posix_openpt(O_RDWR | O_NOCTTY);
-  if (m < 0 || grantpt(m) || unlockpt(m)) RT_FAIL("posix_openpt: %s", strerror(errno));
   char name[64];
-  if (ptsname_r(m, name, sizeof name)) RT_FAIL("ptsname: %s", strerror(errno));
+  int m = rt_open_pty(name, sizeof name);
   int c[2], r[2], ok[2];
   if (pipe(c) || pipe(r) || pipe(ok)) RT_FAIL("pipe");
   kid = fork();
@@ -51,9 +49,8 @@ int main(int argc, char **argv) {
   if (kid == 0) {
     close(m); close(c[1]); close(r[0]); close(ok[0]);
     signal(SIGTERM, SIG_IGN);
-    if (setsid() < 0) _exit(1);
-    int s = open(name, O_RDWR);
-    if (s < 0 || ioctl(s, TIOCSCTTY, 0)) _exit(1);
+    int s = rt_take_ctty(name);
+    if (s < 0) _exit(1);
     int t = open("/dev/tty", O_RDWR);
     int t2 = open("/dev/tty", O_RDWR | O_NONBLOCK);
     if (t < 0 || t2 < 0) _exit(1);
@@ -83,16 +80,10 @@ int main(int argc, char **argv) {
   if (strcmp(rep, want)) RT_FAIL("the child says '%s', want '%s'", rep, want);
   /* The terminal echoes what was typed and shows what the child wrote through /dev/tty; the echo
    * comes from the line discipline's own work, so either may come first. */
-  char out[256] = { 0 };
-  size_t got = 0;
+  char out[256];
   const char *expect = "typed on the master\r\nvia /dev/tty\r\n";
   const char *other = "via /dev/tty\r\ntyped on the master\r\n";
-  fcntl(m, F_SETFL, O_NONBLOCK);
-  for (int i = 0; i < 400 && got < strlen(expect); i++) {
-    ssize_t k = read(m, out + got, sizeof out - 1 - got);
-    if (k > 0) got += k;
-    else { struct timespec ts = { 0, 5 * 1000 * 1000 }; nanosleep(&ts, NULL); }
-  }
+  rt_read_master(m, out, sizeof out, strlen(expect));
   if (strcmp(out, expect) && strcmp(out, other)) RT_FAIL("the master read '%s'", out);
   rt_pass();
 }

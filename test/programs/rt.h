@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,5 +71,34 @@ __attribute__((unused)) static void rt_pass(void) {
 
 #define RT_FAIL(...) do { rt_say("FAIL: " __VA_ARGS__); rt_say("\n"); _exit(1); } while (0)
 #define RT_CHECK(c, ...) do { if (!(c)) RT_FAIL(__VA_ARGS__); } while (0)
+
+/* A pty pair for the terminal tests: the master (not our controlling terminal) and the slave's name. */
+__attribute__((unused)) static int rt_open_pty(char *name, size_t len) {
+  int m = posix_openpt(O_RDWR | O_NOCTTY);
+  if (m < 0 || grantpt(m) || unlockpt(m)) RT_FAIL("posix_openpt: %s", strerror(errno));
+  if (ptsname_r(m, name, len)) RT_FAIL("ptsname: %s", strerror(errno));
+  return m;
+}
+
+/* In a child: a new session whose controlling terminal is the slave `name`; its fd, or -1. */
+__attribute__((unused)) static int rt_take_ctty(const char *name) {
+  if (setsid() < 0) return -1;
+  int s = open(name, O_RDWR);
+  if (s < 0 || ioctl(s, TIOCSCTTY, 0)) return -1;
+  return s;
+}
+
+/* Reads the master (made non-blocking) into out until `want` bytes came or about 2 s passed. */
+__attribute__((unused)) static size_t rt_read_master(int m, char *out, size_t size, size_t want) {
+  size_t got = 0;
+  fcntl(m, F_SETFL, O_NONBLOCK);
+  for (int i = 0; i < 400 && got < want; i++) {
+    ssize_t k = read(m, out + got, size - 1 - got);
+    if (k > 0) got += k;
+    else { struct timespec ts = { 0, 5 * 1000 * 1000 }; nanosleep(&ts, NULL); }
+  }
+  out[got] = 0;
+  return got;
+}
 
 #endif
