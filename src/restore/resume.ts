@@ -12,7 +12,7 @@ import { kill, ptrace, processVmWritev, waitForStop, stopSig } from '../sys/inde
 import { SIGSTOP, SIGTRAP } from '../sys/signals.js';
 import { RestoreError } from '../shared/restore-error.js';
 import { getAbiRegs, setAbiRegs, setSideRegsets } from '../inject/index.js';
-import { unmapScratch } from './memory.js';
+import { unmapScratch } from './scratch.js';
 import { threadInfoOf } from './preflight.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 
