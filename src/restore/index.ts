@@ -11,6 +11,7 @@ import { waitpid, WNOHANG, exited, exitCode, signaled, termSig } from '../sys/in
 import { RestoreError, oneLine } from '../shared/restore-error.js';
 import type { RestoreEvent, RestorePhase } from '../shared/restore-events.js';
 import { loadTree } from '../shared/restore-images.js';
+import { checkImageOwnership } from './image-trust.js';
 import { rebuildMemory } from './memory.js';
 import { handOverLazy } from './lazy.js';
 import { preflight, threadInfoOf } from './preflight.js';
@@ -157,6 +158,7 @@ async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> {
   const checkAbort = () => {
     if (opts.signal?.aborted) throw new RestoreError('ABORTED', 'the restore was aborted');
   };
+  checkImageOwnership(opts.dir);
   const tree = loadTree(opts.dir);
   const fdOptions = {
     tcpEstablished: opts.tcpEstablished ?? false, shellJob: opts.shellJob ?? false, inheritFds: inheritedFds(opts.inheritFd ?? []),

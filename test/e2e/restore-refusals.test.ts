@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { restore, RestoreError, loadImages, preflight } from '../../src/restore/index.js';
 import { createX86_64 } from '../../src/arch/x86_64/index.js';
@@ -85,6 +85,25 @@ test('a corrupt core image: the file and the byte offset', { skip }, withCopy(as
 test('a missing image file', { skip }, withCopy(async (dir) => {
   rmSync(path.join(dir, `mm-${PID}.img`));
   await refused(dir, 'IMAGE_MISSING', /mm-18187\.img is missing/);
+}));
+
+test('an image directory others can write: refused before any image is read, naming it', { skip }, withCopy(async (dir) => {
+  // core is corrupt too: the ownership check must come first, so the refusal is UNSAFE, not IMAGE_CORRUPT.
+  const core = path.join(dir, `core-${PID}.img`);
+  writeFileSync(core, readFileSync(core).fill(0xff, 12, 40));
+  chmodSync(dir, 0o770);
+  await refused(dir, 'UNSAFE', new RegExp(`the image directory ${dir} is writable by its group .*chmod go-w`));
+  chmodSync(dir, 0o700);
+  await refused(dir, 'IMAGE_CORRUPT', /at byte/);
+}));
+
+test('an image every user can write, or one another non-root user owns: refused, naming it', { skip }, withCopy(async (dir) => {
+  const mm = path.join(dir, `mm-${PID}.img`);
+  chmodSync(mm, 0o666);
+  await refused(dir, 'UNSAFE', new RegExp(`the image ${mm} is writable by every user \\(mode 0666\\)`));
+  chmodSync(mm, 0o600);
+  chownSync(mm, 65534, 65534);
+  await refused(dir, 'UNSAFE', new RegExp(`the image ${mm} is owned by uid 65534, not by root or you`));
 }));
 
 test('a pages file shorter than its pagemap says', { skip: singleSkip }, withCopy(async (dir) => {

@@ -1,0 +1,39 @@
+// A root restore runs code and sets state that the images describe, so it only reads images that
+// no other user could have written: the image directory and every entry in it must be owned by root
+// or by the user restoring, and writable by nobody else (issue 15).
+import { readdirSync, statSync, type Stats } from 'node:fs';
+import path from 'node:path';
+import { RestoreError } from '../shared/restore-error.js';
+
+const GROUP_OR_OTHER_WRITE = 0o022;
+
+function check(p: string, st: Stats, what: string, me: number): void {
+  if (st.uid !== 0 && st.uid !== me) {
+    throw new RestoreError('UNSAFE', `${what} ${p} is owned by uid ${st.uid}, not by root or you (uid ${me}): refusing to restore from images another user controls; copy them into a directory of your own`);
+  }
+  if (st.mode & GROUP_OR_OTHER_WRITE) {
+    throw new RestoreError('UNSAFE', `${what} ${p} is writable by ${st.mode & 0o002 ? 'every user' : 'its group'} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}): refusing to restore from images others could change; chmod go-w it`);
+  }
+}
+
+/** Refuses, before any image is read, an image directory or image another user owns or could write. */
+export function checkImageOwnership(dir: string, me = process.geteuid?.() ?? 0): void {
+  let st: Stats;
+  try {
+    st = statSync(dir);
+  } catch (e) {
+    throw new RestoreError('IMAGE_MISSING', `cannot read the image directory ${dir}: ${(e as Error).message}`);
+  }
+  if (!st.isDirectory()) throw new RestoreError('IMAGE_MISSING', `${dir} is not a directory: give -D the directory a dump wrote`);
+  check(dir, st, 'the image directory', me);
+  for (const name of readdirSync(dir)) {
+    const p = path.join(dir, name);
+    let s: Stats;
+    try {
+      s = statSync(p);
+    } catch {
+      continue; // a dangling link is no image; a missing image is named when it is needed
+    }
+    check(p, s, s.isDirectory() ? 'the directory' : 'the image', me);
+  }
+}
