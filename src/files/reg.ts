@@ -5,19 +5,32 @@ import { RestoreError } from '../shared/restore-error.js';
 import { openImagePath } from '../shared/image-paths.js';
 import { major } from '../shared/file-table.js';
 import type { FdKind } from './kind.js';
-import { O_OPEN_ONLY, SEEK_SET, big, num } from '../shared/constants.js';
+import { O_NOCTTY, O_OPEN_ONLY, SEEK_SET, big, num } from '../shared/constants.js';
 
 /** tty majors (TTY_MAJOR, TTYAUX_MAJOR, UNIX98_PTY_SLAVE_MAJOR..): CRIU's own TTY type, not done here. */
 const TTY_MAJORS = new Set([4, 5, 136, 137, 138, 139, 140, 141, 142, 143]);
+const TTY_MAJOR = 4n;
+const CONSOLE = (5n << 8n) | 1n;
+
+/**
+ * Terminals whose state is the machine's, not the task's: virtual consoles and serial lines
+ * (TTY_MAJOR) and the console (5:1). Opened again by path they are the same device; ptys and
+ * /dev/tty (the session's terminal) are tty.ts's.
+ */
+function machineTerminal(rdev: bigint): boolean {
+  return major(rdev) === Number(TTY_MAJOR) || rdev === CONSOLE;
+}
 
 export const regKind: FdKind = {
   type: 'REG', field: 'reg', name: 'a regular file, directory or device',
   matches: (c) => c.target.kind === 'path' && (c.st.isFile() || c.st.isDirectory() || c.st.isBlockDevice()
-    || (c.st.isCharacterDevice() && !TTY_MAJORS.has(major(BigInt(c.st.rdev))))),
+    || (c.st.isCharacterDevice() && (!TTY_MAJORS.has(major(BigInt(c.st.rdev))) || machineTerminal(BigInt(c.st.rdev))))),
   dump: (c) => c.table.regEntry(c.id, c.procFd, (c.target as { path: string }).path, c.flags, c.info.pos, c.fown, c.stolen),
   neededFiles: (reg) => [num(reg.id)],
   restore({ ctx, entry: reg, why }) {
-    const fd = openImagePath(ctx, String(reg.name), num(reg.flags) & ~O_OPEN_ONLY, why);
+    // O_NOCTTY: a terminal opened again must not become a session leader's controlling terminal
+    // (the kernel keeps no trace of it in the file's flags).
+    const fd = openImagePath(ctx, String(reg.name), (num(reg.flags) & ~O_OPEN_ONLY) | O_NOCTTY, why);
     const pos = big(reg.pos);
     if (pos !== 0n) {
       const r = ctx.raw('lseek', fd, pos, SEEK_SET);

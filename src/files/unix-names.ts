@@ -2,12 +2,14 @@
 // before bind: the path is a clean absolute one (a relative name under its recorded directory),
 // nothing on the way is a symbolic link, and restore removes only what the dump left or restore
 // made itself: an old socket file at the name that nobody listens on any more (the dumped task's,
-// left when it died), and for a name deleted while bound, the directories it had to make.
+// left when it died), and for a name deleted while bound, the directories it had to make. A socket
+// file at a name deleted while bound (another socket bound there since) is parked under a temporary
+// name in its directory for the bind and put back right after, as CRIU does.
 
 import { closeSync, fstatSync } from 'node:fs';
 import path from 'node:path';
 import { rawSyscall, SysError, writeU16 } from '../sys/index.js';
-import { lookupNoSymlinks, mkdirAt, notCleanAbsolute, openNoSymlinks, RESOLVE_BENEATH, statAt, unlinkIfSame, walkLinks } from '../sys/safe-path.js';
+import { lookupNoSymlinks, mkdirAt, notCleanAbsolute, openNoSymlinks, renameNoReplace, RESOLVE_BENEATH, statAt, unlinkIfSame, walkLinks } from '../sys/safe-path.js';
 import { RestoreError } from '../shared/restore-error.js';
 import { checkCleanPath, checkImagePath, S_IFDIR } from '../shared/image-paths.js';
 
@@ -36,6 +38,8 @@ export interface BindPlan {
   stale?: { dev: number; ino: number };
   /** Directories to make first (outermost first): a deleted name whose directory is gone too. */
   mkdirs: string[];
+  /** The file now at a deleted name (dev and ino): moved aside for the bind, then back. */
+  park?: { dev: number; ino: number };
 }
 
 const dirOf = (p: string) => p.slice(0, p.lastIndexOf('/')) || '/';
@@ -94,8 +98,8 @@ function boundNow(dirfd: number, real: string): boolean {
 /**
  * Checks where `n` will be bound (preflight, and again just before bind): refuses a symbolic link
  * on the way, another kind of file at the name, a socket someone listens on, a socket file of
- * another owner, anything at a name that was deleted at dump time, and a missing directory (made
- * only for a deleted name).
+ * another owner, anything but a socket file at a name that was deleted at dump time (a socket file there is parked), and a
+ * missing directory (made only for a deleted name).
  */
 export function planBind(n: SocketName, why: string): BindPlan {
   const p = socketPath(n, why);
@@ -118,6 +122,8 @@ export function planBind(n: SocketName, why: string): BindPlan {
   const at = lookupNoSymlinks(real);
   if (at.kind === 'missing') return { path: p, real, mkdirs };
   if (n.deleted) {
+    // Another socket bound at the name since (the only thing a crafted image could aim it at otherwise is someone's file).
+    if (at.kind === 'found' && at.st.isSocket()) return { path: p, real, mkdirs, park: { dev: at.st.dev, ino: at.st.ino } };
     throw new RestoreError('FILE_CHANGED', `${me}, a name deleted at dump time, and something is there again now: move it away (restore binds the name and deletes it again)`);
   }
   if (at.kind === 'symlink') throw new RestoreError('UNSAFE', `${me}, and ${p} is a symbolic link now: move it away`);
@@ -140,6 +146,8 @@ export class BindSite {
   /** Descriptors (O_PATH, reached without a symbolic link) of the directories down to the name's. */
   private readonly fds: number[] = [];
   readonly base: string;
+  /** The temporary name of a parked file, while it is parked. */
+  private parked: string | undefined;
 
   /** Makes the plan's directories and removes its stale socket file. */
   constructor(readonly plan: BindPlan, why: string) {
@@ -156,6 +164,13 @@ export class BindSite {
       }
       if (plan.stale && !unlinkIfSame(this.dirfd, this.base, plan.stale)) {
         throw new RestoreError('FAILED', `${why}: the old socket file ${p} changed while restore ran: it was left alone`);
+      }
+      if (plan.park) {
+        const st = statAt(this.dirfd, this.base);
+        if (!st || st.dev !== plan.park.dev || st.ino !== plan.park.ino) throw new RestoreError('FAILED', `${why}: the file at ${p} changed while restore ran: it was left alone`);
+        const tmp = `.cryo-parked-${process.pid}-${this.base}`.slice(0, 255);
+        renameNoReplace(this.dirfd, this.base, tmp);
+        this.parked = tmp;
       }
     } catch (e) {
       this.undo();
@@ -178,6 +193,15 @@ export class BindSite {
   undo(file?: { dev: number; ino: number }): void {
     try {
       if (file) unlinkIfSame(this.dirfd, this.base, file);
+      if (this.parked !== undefined) {
+        const tmp = this.parked;
+        this.parked = undefined;
+        try {
+          renameNoReplace(this.dirfd, tmp, this.base);
+        } catch (e) {
+          throw new RestoreError('FAILED', `the file at ${this.plan.path} was moved aside to ${tmp} for a bind and cannot go back (${e instanceof SysError ? e.code : String(e)}): move it back by hand`);
+        }
+      }
       for (const m of this.madeDirs.splice(0).reverse()) unlinkIfSame(m.dirfd, m.base, m, true);
     } finally {
       for (const fd of this.fds.splice(0)) closeSync(fd);

@@ -1,10 +1,10 @@
 // Files the task held open after they were unlinked ("ghost files", remap-fpath.img +
-// ghost-file-N.img), and removed directories it held open or worked in. Restore puts each one
+// ghost-file-N.img): regular files, device nodes, and removed directories it held open or worked in. Restore puts each one
 // back at its old path for as long as the task needs to open (or map) it, then unlinks it
 // again: the task ends up with the same name "(deleted)" and the same content, and nothing
 // stays in the file system.
 
-import { closeSync, fchmodSync, fchownSync, fstatSync, futimesSync, ftruncateSync, writeSync, constants as fsc } from 'node:fs';
+import { chmodSync, chownSync, closeSync, fchmodSync, fchownSync, fstatSync, futimesSync, ftruncateSync, utimesSync, writeSync, constants as fsc } from 'node:fs';
 import path from 'node:path';
 import type { MessageValue } from '../images/value.js';
 import { imageFileName } from '../images/names.js';
@@ -13,9 +13,16 @@ import { O_CLOEXEC, O_DIRECTORY } from '../shared/constants.js';
 import type { RestoreImages } from '../shared/restore-images.js';
 import { rawSyscall } from '../sys/index.js';
 import { mkdirAt, openNoSymlinks, unlinkIfSame } from '../sys/safe-path.js';
-import { checkCleanPath, checkFreePath, S_IFMT, S_IFREG, S_ISXID } from '../shared/image-paths.js';
+import { checkCleanPath, checkFreePath, S_IFMT, S_IFREG, S_ISXID, typeName } from '../shared/image-paths.js';
 
 const S_IFDIR = 0o040000;
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+const O_PATH = 0o10000000;
+/** The kinds of deleted file restore makes again. */
+const GHOST_KINDS = new Set([S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK]);
+const isDevice = (mode: number) => (mode & S_IFMT) === S_IFCHR || (mode & S_IFMT) === S_IFBLK;
+const NOT_GHOST_KIND = 'cryo recreates deleted regular files, directories and device nodes only';
 const RESOLVE_BENEATH = 0x08;
 
 const S_ISUID = 0o4000;
@@ -55,8 +62,11 @@ export function checkGhost(img: RestoreImages, g: Ghost, name: string, why: stri
   if (!img.all.has(g.image)) throw new RestoreError('IMAGE_MISSING', `${path.join(img.dir, g.image)} is missing: ${img.dir} is not a complete dump`);
   const mode = num(img.all.get(g.image)!.entries[0]?.value.mode);
   const kind = mode & S_IFMT;
-  if ((kind !== S_IFREG && kind !== S_IFDIR) || (type !== undefined && type !== kind)) {
-    throw new RestoreError('UNSUPPORTED', `the deleted file ${name} (${why}) is not a regular file or a directory (mode 0${mode.toString(8)}); cryo recreates deleted regular files and directories only`);
+  if (!GHOST_KINDS.has(kind) || (type !== undefined && type !== kind)) {
+    throw new RestoreError('UNSUPPORTED', `the deleted file ${name} (${why}) is ${typeName(mode)} (mode 0${mode.toString(8)}); ${NOT_GHOST_KIND}`);
+  }
+  if (isDevice(mode) && img.all.get(g.image)!.entries[0]!.value.rdev === undefined) {
+    throw new RestoreError('IMAGE_INCONSISTENT', `${g.image}: the deleted device node ${name} (${why}) has no device number (rdev)`);
   }
   checkFreePath(name, why, 'was deleted at dump time and exists again now');
   const setid = mode & S_ISXID;
@@ -72,8 +82,8 @@ export function checkGhost(img: RestoreImages, g: Ghost, name: string, why: stri
   }
 }
 
-/** A file (or directory) restore made, to be unlinked again only if it is still that file. */
-interface Made { dirfd: number; base: string; dev: number; ino: number; dir: boolean }
+/** A file (or directory) restore made, to be unlinked again only if it is still that file; `after` runs once it is unlinked. */
+interface Made { dirfd: number; base: string; dev: number; ino: number; dir: boolean; after?: () => void }
 
 /** The ghosts, created at their old paths (call `remove` once the task has them open). */
 export class GhostFiles {
@@ -99,8 +109,12 @@ export class GhostFiles {
     const head = entries[0]!.value;
     const mode = num(head.mode);
     const isDir = (mode & S_IFMT) === S_IFDIR;
-    if ((mode & S_IFMT) !== S_IFREG && !isDir) {
-      throw new RestoreError('UNSUPPORTED', `the deleted file ${name} is not a regular file or a directory (mode 0${mode.toString(8)}); cryo recreates deleted regular files and directories only`);
+    if (!GHOST_KINDS.has(mode & S_IFMT)) {
+      throw new RestoreError('UNSUPPORTED', `the deleted file ${name} is ${typeName(mode)} (mode 0${mode.toString(8)}); ${NOT_GHOST_KIND}`);
+    }
+    if (isDevice(mode)) {
+      this.createDevice(name, head, mode);
+      return;
     }
     checkCleanPath(name, 'a deleted file');
     // In its directory, reached without a symbolic link; O_EXCL never follows one at the end.
@@ -141,6 +155,40 @@ export class GhostFiles {
     }
   }
 
+  /**
+   * A device node, made root's and 0600 for as long as it has a name (a node of someone's disk must
+   * not be open to all meanwhile); its owner, mode and times go on once it is unlinked again.
+   */
+  private createDevice(name: string, head: MessageValue, mode: number): void {
+    checkCleanPath(name, 'a deleted device node');
+    const dir = name.slice(0, name.lastIndexOf('/')) || '/';
+    const base = name.slice(name.lastIndexOf('/') + 1);
+    const dirfd = openNoSymlinks(dir);
+    let node: number;
+    try {
+      if (!fstatSync(dirfd).isDirectory()) throw new RestoreError('FAILED', `${dir}, the directory of the deleted device node ${name}, is no longer a directory`);
+      rawSyscall('mknodat', dirfd, Buffer.from(`${base}\0`), (mode & S_IFMT) | 0o600, num(head.rdev));
+      node = openNoSymlinks(base, O_PATH | O_CLOEXEC, dirfd, RESOLVE_BENEATH);
+    } catch (e) {
+      closeSync(dirfd);
+      throw e;
+    }
+    const st = fstatSync(node);
+    const t = (v: unknown) => { const tv = v as MessageValue | undefined; return num(tv?.tv_sec) + num(tv?.tv_usec) / 1e6; };
+    // Through the O_PATH descriptor's /proc link: the node itself, with no name left.
+    const self = `/proc/self/fd/${node}`;
+    const after = () => {
+      try {
+        chownSync(self, num(head.uid), num(head.gid));
+        chmodSync(self, mode & 0o7777 & ~S_ISXID);
+        utimesSync(self, t(head.atim), t(head.mtim));
+      } finally {
+        closeSync(node);
+      }
+    };
+    this.made.push({ dirfd, base, dev: st.dev, ino: st.ino, dir: false, after });
+  }
+
   /** Unlinks every recreated file that is still the one restore made (idempotent; used on success and failure). */
   remove(): void {
     // Last made first: a removed directory inside another goes before it.
@@ -149,6 +197,7 @@ export class GhostFiles {
         unlinkIfSame(m.dirfd, m.base, m, m.dir);
       } finally {
         closeSync(m.dirfd);
+        m.after?.();
       }
     }
   }

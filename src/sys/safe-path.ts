@@ -121,6 +121,12 @@ export function unlinkAt(dirfd: number, name: string, dir = false): void {
   rawSyscall('unlinkat', dirfd, cString(name), dir ? AT_REMOVEDIR : 0);
 }
 
+/** renameat2(dirfd, from, dirfd, to, RENAME_NOREPLACE): never over an existing file. Throws SysError. */
+export function renameNoReplace(dirfd: number, from: string, to: string): void {
+  const RENAME_NOREPLACE = 1;
+  rawSyscall('renameat2', dirfd, cString(from), dirfd, cString(to), RENAME_NOREPLACE);
+}
+
 /** fstat of `name` in `dirfd` (never through a link), or undefined when it is not there. */
 export function statAt(dirfd: number, name: string): Stats | undefined {
   let fd: number;

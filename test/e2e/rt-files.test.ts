@@ -6,7 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeImageFile, encodeImage } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, openSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { editImage } from '../helpers/restore-env.js';
 import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
@@ -63,13 +63,29 @@ test('files unlinked while open: content, still unlinked, name, offset, mode', a
   assert.match(edited, /^FAIL: fd 4 content differs: 'The content/);
 });
 
-test('character devices: /dev/null, /dev/zero, /dev/urandom with their flags', async () => {
+test('character devices: /dev/null, /dev/zero, /dev/urandom with their flags, and a deleted device node', async () => {
   const d = await dumped('rt-files-dev');
   assert.equal(await restoreAndFinish(d), 'PASS');
   const other = await restoreAndFinish(d, (dir) => editImage(dir, 'files.img', (e) => {
     regNamed(e, '/dev/zero').name = '/dev/full';
   }));
   assert.match(other, /^FAIL: fd 5 is device 1:7, want 1:5/);
+  // The deleted node comes back from its ghost image: its device number and owner are the image's.
+  const ghost = (dir: string) => readdirSync(dir).find((n) => /^ghost-file-\d+\.img$/.test(n))!;
+  assert.equal(Number(decodeImageFile(path.join(d.images, ghost(d.images))).entries[0]!.value.mode), 0o20640);
+  const rdev = await restoreAndFinish(d, (dir) => editImage(dir, ghost(dir), ([g]) => { g!.rdev = (1 << 8) | 5; }));
+  assert.match(rdev, /^FAIL: fd 7 \(the deleted node\) is device 1:5/);
+  const owner = await restoreAndFinish(d, (dir) => editImage(dir, ghost(dir), ([g]) => { g!.uid = 1234; }));
+  assert.match(owner, /^FAIL: fd 7 \(the deleted node\) has mode 0640 owner 1234:8765/);
+});
+
+test('a console node (5:1): the same device after restore', { skip: consoleOpens() ? false : 'this machine has no console to open' }, async () => {
+  const d = await dumped('rt-files-dev', ['console']);
+  assert.equal(await restoreAndFinish(d), 'PASS');
+  const other = await restoreAndFinish(d, (dir) => editImage(dir, 'files.img', (e) => {
+    (e.find((f) => String((f.reg as MessageValue | undefined)?.name ?? '').endsWith('/console.node'))!.reg as MessageValue).name = '/dev/null';
+  }));
+  assert.match(other, /^FAIL: fd 8 is device 1:3, want 5:1/);
 });
 
 test('a pipe and a FIFO with data in their buffers, both ends held, a pipe end opened again with its own flags', async () => {
@@ -106,3 +122,13 @@ test('working directory, root (chroot) and umask', async () => {
   const umask = await restoreAndFinish(d, (dir) => editImage(dir, `fs-${d.pid}.img`, ([fs]) => { fs!.umask = 0o22; }));
   assert.match(umask, /^FAIL: umask 022, want 027/);
 });
+
+/** Whether the console (5:1) can be opened here (a machine with no console device registered gives ENODEV). */
+function consoleOpens(): boolean {
+  try {
+    closeSync(openSync('/dev/console', fsConstants.O_RDONLY | fsConstants.O_NOCTTY));
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -64,6 +64,8 @@ test('unix sockets: dumped as CRIU 4.2 writes them, restored connected with thei
   assert.equal(Buffer.from(rel.name as Uint8Array).toString(), 'rel.sock\0');
   assert.equal(rel.name_dir, d.target.dir, 'a relative name is kept with its directory');
   assert.equal(uskOf(d.images, r.g!).deleted, true, 'a name unlinked while bound');
+  assert.equal(uskOf(d.images, r.o!).deleted, true, 'a name whose file another socket holds now');
+  assert.notEqual(uskOf(d.images, r.h!).deleted, true);
   assert.equal(Number((l.file_perms as MessageValue).mode) & 0o7777, 0o711);
   const queues = entries(d.images, 'sk-queues.img');
   const at = (id: unknown) => queues.filter((q) => q.value.id_for === id).map((q) => (q.extra as Buffer).toString());
@@ -91,6 +93,9 @@ test('edited images: a changed queued byte, a lost datagram, file mode and delet
     fn(files.find((f) => f.id === uskOf(d.images, fd).id)!.usk as MessageValue);
   });
   assert.match(await restoreAndFinish(d, edit(r.l!, (u) => { (u.file_perms as MessageValue).mode = 0o140755; })), /^FAIL: listen.sock mode 755, want 711/);
+  // Both sockets at shared.sock taken for deleted: nobody binds the name, the old file left there by the dump stays dead.
+  assert.match(await restoreAndFinish(d, edit(r.h!, (u) => { u.deleted = true; })), /^FAIL: sendto \S+shared.sock: Connection refused/);
+  // Last: a name bound again stays behind in the directory.
   assert.match(await restoreAndFinish(d, edit(r.g!, (u) => { delete u.deleted; })), /^FAIL: the deleted name \S+gone.sock exists again/);
 });
 

@@ -13,6 +13,9 @@
  *   e      DGRAM bound to the abstract name @cryo-rt-unix-e-PID; queued: "u-to-e-1", "u-to-e-2" (from u)
  *   r      DGRAM bound to the relative name rel.sock (in DIR, the working directory)
  *   g      DGRAM bound to DIR/gone.sock, which was then unlinked (bound to a deleted name)
+ *   h,o    DGRAM sockets both bound to DIR/shared.sock: h's file was renamed away while o bound the
+ *          name, then renamed back, so the file there is h's and o's name counts as deleted (restore
+ *          must bind o with h's file in the way); after restore the file is there and reaches h
  *   DIR/listen.sock has mode 0711
  *   outside-stream: x is a STREAM socketpair end whose peer a process outside the dump holds
  *   outside-dgram:  x is a DGRAM socket connected to DIR/ext.sock, bound by a process outside the
@@ -128,11 +131,13 @@ static pid_t outside(int keep) {
 int main(int argc, char **argv) {
   rt_start(argc, argv);
   if (chdir(argv[2])) RT_FAIL("chdir");
-  char listen_path[600], dgram_path[600], ext_path[600], gone_path[600], abs_a[64], abs_e[64], abs_b[64];
+  char listen_path[600], dgram_path[600], ext_path[600], gone_path[600], shared_path[600], aside_path[600], abs_a[64], abs_e[64], abs_b[64];
   snprintf(listen_path, sizeof listen_path, "%s/listen.sock", argv[2]);
   snprintf(dgram_path, sizeof dgram_path, "%s/dgram.sock", argv[2]);
   snprintf(ext_path, sizeof ext_path, "%s/ext.sock", argv[2]);
   snprintf(gone_path, sizeof gone_path, "%s/gone.sock", argv[2]);
+  snprintf(shared_path, sizeof shared_path, "%s/shared.sock", argv[2]);
+  snprintf(aside_path, sizeof aside_path, "%s/shared.aside", argv[2]);
   snprintf(abs_a, sizeof abs_a, "cryo-rt-unix-%d", getpid());
   snprintf(abs_e, sizeof abs_e, "cryo-rt-unix-e-%d", getpid());
   snprintf(abs_b, sizeof abs_b, "cryo-rt-unix-b-%d", getpid());
@@ -182,6 +187,10 @@ int main(int argc, char **argv) {
   int r = sock_at(SOCK_DGRAM, "rel.sock", 0, 0);
   int g = sock_at(SOCK_DGRAM, gone_path, 0, 0);
   unlink(gone_path);
+  int h = sock_at(SOCK_DGRAM, shared_path, 0, 0);
+  if (rename(shared_path, aside_path)) RT_FAIL("rename shared.sock: %s", strerror(errno));
+  int o = sock_at(SOCK_DGRAM, shared_path, 0, 0);
+  if (rename(aside_path, shared_path)) RT_FAIL("rename shared.aside: %s", strerror(errno));
   if (chmod(listen_path, 0711)) RT_FAIL("chmod");
   put_to(u, "u-to-e-1", abs_e, 1);
   put_to(u, "u-to-e-2", abs_e, 1);
@@ -200,8 +209,8 @@ int main(int argc, char **argv) {
     close(h);
   }
 
-  rt_ready("sa=%d sb=%d da=%d db=%d qa=%d qb=%d l=%d c=%d s=%d p=%d a=%d d=%d k=%d u=%d e=%d r=%d g=%d x=%d helper=%d\n",
-           sa, sb, da, db, qa, qb, l, c, s, p, a, d, k, u, e, r, g, x, (int)helper);
+  rt_ready("sa=%d sb=%d da=%d db=%d qa=%d qb=%d l=%d c=%d s=%d p=%d a=%d d=%d k=%d u=%d e=%d r=%d g=%d h=%d o=%d x=%d helper=%d\n",
+           sa, sb, da, db, qa, qb, l, c, s, p, a, d, k, u, e, r, g, h, o, x, (int)helper);
   rt_wait_term();
 
   get(sb, "stream at b", "stream-a-to-b-1stream-a-to-b-2");
@@ -259,6 +268,14 @@ int main(int argc, char **argv) {
 
   named(g, "deleted name", gone_path, 0);
   if (access(gone_path, F_OK) == 0) RT_FAIL("the deleted name %s exists again", gone_path);
+  named(h, "socket with the file", shared_path, 0);
+  named(o, "socket whose file was replaced", shared_path, 0);
+  struct stat hs;
+  if (stat(shared_path, &hs) || !S_ISSOCK(hs.st_mode)) RT_FAIL("%s is gone after restore", shared_path);
+  if (access(aside_path, F_OK) == 0) RT_FAIL("%s is there after restore", aside_path);
+  put_to(u, "to-shared", shared_path, 0);
+  get(h, "socket with the file", "to-shared");
+  empty(o, "socket whose file was replaced");
   struct stat ls;
   if (stat(listen_path, &ls) || (ls.st_mode & 07777) != 0711) RT_FAIL("listen.sock mode %o, want 711", ls.st_mode & 07777);
 
