@@ -10,9 +10,12 @@ export const AF_INET = 2;
 export const AF_INET6 = 10;
 export const SOCK_STREAM = 1;
 export const SOCK_DGRAM = 2;
+export const SOCK_RAW = 3;
 export const SOCK_CLOEXEC = 0o2000000;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
+/** A raw socket whose packets carry their own IP header. */
+export const IPPROTO_RAW = 255;
 
 export const SOL_SOCKET = ABI.solSocket;
 export const SO_REUSEADDR = SO.REUSEADDR;
@@ -81,8 +84,14 @@ export const TCPOPT_TIMESTAMP = 8;
 
 /** TCP states (include/net/tcp_states.h). */
 export const TCP_ESTABLISHED = 1;
+export const TCP_SYN_SENT = 2;
+export const TCP_FIN_WAIT1 = 4;
+export const TCP_FIN_WAIT2 = 5;
 export const TCP_CLOSE = 7;
+export const TCP_CLOSE_WAIT = 8;
+export const TCP_LAST_ACK = 9;
 export const TCP_LISTEN = 10;
+export const TCP_CLOSING = 11;
 /** Bound, neither listening nor connected (sock_diag reports it since Linux 6.7); CRIU writes TCP_CLOSE. */
 export const TCP_BOUND_INACTIVE = 12;
 export const TCP_STATE_NAMES = ['', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT', 'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'CLOSING', 'BOUND_INACTIVE'];

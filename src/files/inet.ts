@@ -1,6 +1,7 @@
 // TCP and UDP sockets, IPv4 and IPv6 (INETSK, file_entry.isk = inet_sk_entry), as CRIU 4.2 writes
 // them: unbound, bound, listening (with its backlog), connected UDP, and, with --tcp-established,
-// established TCP connections through TCP repair (tcp-repair.ts, tcp-stream-INODE.img).
+// established and half-closed TCP connections through TCP repair (tcp-repair.ts, tcp-fin.ts,
+// tcp-stream-INODE.img).
 // State comes from sock_diag (state, backlog, pending connections, shutdown) and from getsockname,
 // getpeername and getsockopt on cryo's copy of the socket. UDP datagrams waiting to be read are
 // not kept (as CRIU: a datagram may be lost anyway).
@@ -26,12 +27,25 @@ import {
 } from './inet-opts.js';
 import { enterRepair, holdUntilDumpEnds, leaveRepair, readTcpStream, restoreTcpStream, type TcpStream } from './tcp-repair.js';
 import { setFileFlags, taskCall } from './anon.js';
+import { finsOf, replayFins } from './tcp-fin.js';
 import { num } from '../shared/constants.js';
 import { writeU32, writeI32 } from '../sys/native-endian.js';
 
 const SHUTDOWN_NAMES = ['NONE', 'READ', 'WRITE', 'BOTH'];
 /** sk_shutdown image value -> shutdown(2)'s how (SHUT_RD 0, SHUT_WR 1, SHUT_RDWR 2). */
 const SHUT_HOW: Record<string, number> = { READ: 0, WRITE: 1, BOTH: 2 };
+
+/**
+ * What of sk_shutdown restore applies with shutdown(2): a connection's FINs are replayed instead
+ * (our FIN is the send side's shutdown, the peer's FIN the receive side's).
+ */
+function shutdownLeft(e: MessageValue, conn: boolean): string {
+  const how = String(e.shutdown ?? 'NONE');
+  if (!conn) return how;
+  const fins = finsOf(num(e.state))!;
+  const rd = (how === 'READ' || how === 'BOTH') && !fins.received;
+  return rd ? 'READ' : 'NONE';
+}
 
 const familyName = (f: number) => (f === K.AF_INET6 ? 'IPv6' : 'IPv4');
 const protoName = (p: number) => (p === K.IPPROTO_TCP ? 'TCP' : 'UDP');
@@ -93,20 +107,27 @@ function dumpInet(c: DumpFd): MessageValue {
     }
     backlog = diag!.wqueue;
   }
+  if (tcp && !dst && diag && diag.dstPort !== 0 && state !== K.TCP_LISTEN && state !== K.TCP_CLOSE) {
+    // getpeername says ENOTCONN while a connect() is under way (SYN_SENT, SYN_RECV).
+    throw new DumpError('UNSUPPORTED', `${what} is connecting (state ${K.TCP_STATE_NAMES[state] ?? state}): cryo cannot dump a connection before it is established; dump once connect() has returned`);
+  }
   const connection = tcp && dst !== undefined;
   let stream: TcpStream | undefined;
   if (connection) {
     const name = `the TCP connection ${addrText(family, src!)} -> ${addrText(family, dst)} (${me})`;
-    if (state !== K.TCP_ESTABLISHED) {
-      throw new DumpError('UNSUPPORTED', `${name} is in state ${K.TCP_STATE_NAMES[state] ?? state}: cryo dumps established connections only`);
+    if (!finsOf(state)) {
+      throw new DumpError('UNSUPPORTED', `${name} is in state ${K.TCP_STATE_NAMES[state] ?? state}: cryo dumps established and half-closed connections only`);
     }
     if (!c.table.options.tcpEstablished) {
-      throw new DumpError('UNSUPPORTED', `${name} is established: pass --tcp-established (tcpEstablished) to dump it with TCP repair`);
+      throw new DumpError('UNSUPPORTED', `${name} is ${state === K.TCP_ESTABLISHED ? 'established' : `half-closed (${K.TCP_STATE_NAMES[state]})`}: pass --tcp-established (tcpEstablished) to dump it with TCP repair`);
     }
     enterRepair(c.stolen, name);
     // Held (and frozen) from now on, whatever happens next: the dump's end decides (see holdUntilDumpEnds).
     c.table.finishers.push(holdUntilDumpEnds(c.stolen));
-    stream = readTcpStream(c.stolen, name);
+    const read = readTcpStream(c.stolen, name);
+    stream = read;
+    // The state in repair mode, where it no longer moves (sock_diag's may be older).
+    state = read.state;
     c.table.images.push({ key: 'tcpStream', id: inode, magic: 'TCP_STREAM', entries: [{ value: stream.entry, extra: { inq: stream.inq, outq: stream.outq } }] });
   }
   const ie: MessageValue = {
@@ -203,7 +224,7 @@ export const inetKind: FdKind = {
       if (f === K.AF_INET ? n < words : n !== words) throw new RestoreError('IMAGE_INCONSISTENT', `files.img: ${why} has ${n} words in ${a}, ${words} expected for ${familyName(f)}`);
     }
     if (isConnection(e)) {
-      if (num(e.state) !== K.TCP_ESTABLISHED) throw new RestoreError('UNSUPPORTED', `${why} is a TCP connection (${describe(e)}) in state ${K.TCP_STATE_NAMES[num(e.state)] ?? num(e.state)}: cryo restores established connections only`);
+      if (!finsOf(num(e.state))) throw new RestoreError('UNSUPPORTED', `${why} is a TCP connection (${describe(e)}) in state ${K.TCP_STATE_NAMES[num(e.state)] ?? num(e.state)}: cryo restores established and half-closed connections only`);
       if (!img.fdOptions?.tcpEstablished) {
         throw new RestoreError('UNSUPPORTED', `${why} is an established TCP connection (${describe(e)}): restore it with --tcp-established (tcpEstablished)`);
       }
@@ -230,7 +251,7 @@ export const inetKind: FdKind = {
     if (bindsFree(e)) setOpt(ctx, fd, K.SOL_IP, K.IP_FREEBIND, 1, 'IP_FREEBIND', what);
     const conn = isConnection(e);
     if (conn) {
-      restoreTcpStream(ctx, fd, f, addrOf(e, 'src'), addrOf(e, 'dst'), streamOf(ctx.img, e).stream!, what);
+      restoreTcpStream(ctx, fd, f, addrOf(e, 'src'), addrOf(e, 'dst'), streamOf(ctx.img, e).stream!, num(e.state), what);
     } else {
       if (num(e.src_port) !== 0) {
         const sa = sockaddr(f, addrOf(e, 'src'));
@@ -247,20 +268,26 @@ export const inetKind: FdKind = {
     restoreIpOpts(ctx, fd, f, e.ip_opts as MessageValue | undefined, what);
     restoreSkOpts(ctx, fd, (e.opts as MessageValue | undefined) ?? {}, what);
     if (num(e.proto) === K.IPPROTO_TCP) restoreTcpOpts(ctx, fd, e.tcp_opts as MessageValue | undefined, what);
-    const shut = SHUT_HOW[String(e.shutdown ?? 'NONE')];
+    const shut = SHUT_HOW[shutdownLeft(e, conn)];
     if (shut !== undefined) {
       const r = ctx.raw('shutdown', fd, shut);
       if (r < 0n && num(e.state) !== K.TCP_CLOSE && r !== -BigInt(K.ENOTCONN)) throw new RestoreError('FAILED', `errno ${-r} from shutdown() restoring ${what}`);
     }
-    // Once every socket of the task is bound: the real SO_REUSEADDR/SO_REUSEPORT, connections go live.
+    // Once every socket of the task is bound: the real SO_REUSEADDR/SO_REUSEPORT.
     // The descriptor has moved to its number (`target`) by then.
     session.later(() => {
-      const at = target;
-      if (conn) leaveRepair(ctx, at, what);
       const o = (e.opts as MessageValue | undefined) ?? {};
-      setOpt(ctx, at, K.SOL_SOCKET, K.SO_REUSEADDR, o.reuseaddr === true ? 1 : 0, 'SO_REUSEADDR', what);
-      setOpt(ctx, at, K.SOL_SOCKET, K.SO_REUSEPORT, o.so_reuseport === true ? 1 : 0, 'SO_REUSEPORT', what);
+      setOpt(ctx, target, K.SOL_SOCKET, K.SO_REUSEADDR, o.reuseaddr === true ? 1 : 0, 'SO_REUSEADDR', what);
+      setOpt(ctx, target, K.SOL_SOCKET, K.SO_REUSEPORT, o.so_reuseport === true ? 1 : 0, 'SO_REUSEPORT', what);
     });
+    // Once every socket of the tree exists (a replayed FIN is answered to the peer, which may be
+    // one of them): the connection's FINs, then it goes live.
+    if (conn) {
+      ctx.tree.later(() => {
+        replayFins(ctx, target, f, addrOf(e, 'src'), addrOf(e, 'dst'), streamOf(ctx.img, e).stream!.entry, num(e.state), what);
+        leaveRepair(ctx, target, what);
+      });
+    }
     return fd;
   },
 };

@@ -24,6 +24,7 @@ import * as K from './inet-consts.js';
 import { getInt, getOpt, setOpt } from './inet-opts.js';
 import { sockaddr, type InetAddr } from './inet-addr.js';
 import { F_SETFL, O_NONBLOCK, num } from '../shared/constants.js';
+import { beforeFins, finsOf, withoutOurFin } from './tcp-fin.js';
 
 export interface TcpStream {
   entry: MessageValue;
@@ -73,13 +74,13 @@ function peekQueue(fd: number, queue: number, len: number, what: string): { seq:
 }
 
 /** The connection's state from cryo's descriptor `fd`, already in repair mode (see the module comment). */
-export function readTcpStream(fd: number, what: string): TcpStream {
+export function readTcpStream(fd: number, what: string): TcpStream & { state: number } {
   const info = getOpt(fd, K.SOL_TCP, K.TCP_INFO, 8);
   const state = info[0]!;
-  if (state !== K.TCP_ESTABLISHED) throw new DumpError('UNSUPPORTED', `${what} is in TCP state ${K.TCP_STATE_NAMES[state] ?? state}: cryo restores established connections only`);
+  if (!finsOf(state)) throw new DumpError('UNSUPPORTED', `${what} is in TCP state ${K.TCP_STATE_NAMES[state] ?? state}: cryo restores established and half-closed connections only`);
   const optMask = info[5]!;
-  const outqLen = ioctlInt(fd, K.SIOCOUTQ);
-  const unsqLen = ioctlInt(fd, K.SIOCOUTQNSD);
+  const { outqLen, unsqLen } = withoutOurFin(state, ioctlInt(fd, K.SIOCOUTQ), ioctlInt(fd, K.SIOCOUTQNSD));
+  // Without the peer's FIN, which the kernel leaves out of SIOCINQ.
   const inqLen = ioctlInt(fd, K.SIOCINQ);
   const e: MessageValue = { inq_len: inqLen, inq_seq: 0, outq_len: outqLen, outq_seq: 0, opt_mask: optMask, snd_wscale: 0, mss_clamp: getInt(fd, K.SOL_TCP, K.TCP_MAXSEG) >>> 0 };
   if (optMask & K.TCPI_OPT_WSCALE) {
@@ -96,7 +97,7 @@ export function readTcpStream(fd: number, what: string): TcpStream {
   setInt(fd, K.SOL_TCP, K.TCP_REPAIR_QUEUE, K.TCP_NO_QUEUE);
   e.inq_seq = inq.seq;
   e.outq_seq = outq.seq;
-  return { entry: e, inq: inq.data, outq: outq.data };
+  return { entry: e, inq: inq.data, outq: outq.data, state };
 }
 
 /**
@@ -137,9 +138,13 @@ function sendAll(ctx: TaskCtx, fd: number, data: Buffer, why: string, queue: str
   }
 }
 
-/** Rebuilds the connection on the task's fresh socket `fd` (see the module comment); it stays in repair mode. */
-export function restoreTcpStream(ctx: TaskCtx, fd: number, family: number, src: InetAddr, dst: InetAddr, s: TcpStream, why: string): void {
+/**
+ * Rebuilds the connection on the task's fresh socket `fd` (see the module comment) as ESTABLISHED,
+ * without the FINs of a half-closed `state` (replayFins adds them); it stays in repair mode.
+ */
+export function restoreTcpStream(ctx: TaskCtx, fd: number, family: number, src: InetAddr, dst: InetAddr, s: TcpStream, state: number, why: string): void {
   const e = s.entry;
+  const { inqSeq, outqSeq } = beforeFins(state, num(e.inq_seq), num(e.outq_seq));
   const tcp = (name: number, v: number | Buffer, what: string) => setOpt(ctx, fd, K.SOL_TCP, name, v, what, why);
   tcp(K.TCP_REPAIR, 1, 'TCP_REPAIR');
   // Room for the queues whatever the old sizes were (the real sizes come back with the socket options).
@@ -157,9 +162,9 @@ export function restoreTcpStream(ctx: TaskCtx, fd: number, family: number, src: 
   };
   // TCP_QUEUE_SEQ is the sequence number of a queue's first byte; writing the bytes advances it.
   tcp(K.TCP_REPAIR_QUEUE, K.TCP_RECV_QUEUE, 'TCP_REPAIR_QUEUE');
-  tcp(K.TCP_QUEUE_SEQ, seq(num(e.inq_seq) - inqLen), 'TCP_QUEUE_SEQ');
+  tcp(K.TCP_QUEUE_SEQ, seq(inqSeq - inqLen), 'TCP_QUEUE_SEQ');
   tcp(K.TCP_REPAIR_QUEUE, K.TCP_SEND_QUEUE, 'TCP_REPAIR_QUEUE');
-  tcp(K.TCP_QUEUE_SEQ, seq(num(e.outq_seq) - outqLen), 'TCP_QUEUE_SEQ');
+  tcp(K.TCP_QUEUE_SEQ, seq(outqSeq - outqLen), 'TCP_QUEUE_SEQ');
   const da = sockaddr(family, dst);
   call(ctx, why, 'connect() in repair mode', 'connect', fd, ctx.put(da, 512), da.length);
 
@@ -192,7 +197,15 @@ export function restoreTcpStream(ctx: TaskCtx, fd: number, family: number, src: 
   }
   if (e.snd_wnd !== undefined) {
     const w = Buffer.alloc(20);
-    ['snd_wl1', 'snd_wnd', 'max_window', 'rcv_wnd', 'rcv_wup'].forEach((f, i) => writeU32(w, num(e[f]) >>> 0, i * 4));
+    const win: Record<string, number> = {};
+    for (const f of ['snd_wl1', 'snd_wnd', 'max_window', 'rcv_wnd', 'rcv_wup']) win[f] = num(e[f]) >>> 0;
+    // The kernel refuses a window update point beyond what was received: without the peer's FIN, it
+    // moves back one (and the window grows by one: its right edge stays).
+    if (((win.rcv_wup! - inqSeq) | 0) > 0) {
+      win.rcv_wnd! += (win.rcv_wup! - inqSeq) >>> 0;
+      win.rcv_wup = inqSeq;
+    }
+    ['snd_wl1', 'snd_wnd', 'max_window', 'rcv_wnd', 'rcv_wup'].forEach((f, i) => writeU32(w, win[f]! >>> 0, i * 4));
     tcp(K.TCP_REPAIR_WINDOW, w, 'TCP_REPAIR_WINDOW');
   }
 }

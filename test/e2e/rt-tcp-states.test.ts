@@ -10,8 +10,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { decodeImageFile } from '../../src/images/index.js';
+import { decodeImageFile, encodeImage } from '../../src/images/index.js';
+import { imageFileName } from '../../src/images/names.js';
 import type { MessageValue } from '../../src/images/value.js';
 import { dump } from '../../src/dump/index.js';
 import { editImage } from '../helpers/restore-env.js';
@@ -24,6 +26,11 @@ after(() => cleanupDumped(d));
 const entries = (dir: string, file: string) => decodeImageFile(path.join(dir, file)).entries.map((e) => e.value);
 const TCP_LISTEN = 10;
 const TCP_CLOSE = 7;
+const TCP_FIN_WAIT1 = 4;
+const TCP_FIN_WAIT2 = 5;
+const TCP_CLOSE_WAIT = 8;
+const TCP_LAST_ACK = 9;
+const TCP_CLOSING = 11;
 
 /** A TCP port nothing holds right now. */
 function freePort(): Promise<number> {
@@ -82,13 +89,57 @@ test('a listener with a connection not yet accepted: the dump is refused naming 
   }
 });
 
-test('a half-closed connection (FIN_WAIT2 / CLOSE_WAIT): the dump is refused naming it and its state, the task runs on unharmed', async () => {
+let h: Dumped | undefined;
+after(() => cleanupDumped(h));
+
+const streamFile = (dir: string, isk: MessageValue) => path.join(dir, imageFileName('tcpStream', Number(isk.ino)));
+const stream = (dir: string, isk: MessageValue) => decodeImageFile(streamFile(dir, isk)).entries[0]!;
+function editConnection(dir: string, port: number, edit: (isk: MessageValue, dir: string) => void): void {
+  editSockets(dir, (s) => edit(s.find((x) => Number(x.src_port) === port)!, dir));
+}
+
+test('half-closed connections (FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK, CLOSING) come back: the bytes left, then the end of stream; writes after shutdown fail; the FINs are acknowledged', async () => {
+  h = await startAndDump('rt-tcp-states', ['halfclosed'], { tcpEstablished: true });
+  const r = h.target.ready;
+  const isk = entries(h.images, 'files.img').filter((f) => f.type === 'INETSK').map((f) => f.isk as MessageValue);
+  const stateOf = (port: number) => Number(isk.find((s) => Number(s.src_port) === port)!.state);
+  assert.deepEqual([r.aport, r.pport, r.eport, r.dport, r.kport, r.mport].map((p) => stateOf(Number(p))),
+    [TCP_FIN_WAIT2, TCP_CLOSE_WAIT, TCP_FIN_WAIT1, TCP_LAST_ACK, TCP_CLOSING, TCP_FIN_WAIT1]);
+  // CLOSE_WAIT: the 10 unread bytes, without the FIN; FIN_WAIT1: the bytes queued, without the FIN.
+  const p = isk.find((s) => Number(s.src_port) === Number(r.pport))!;
+  assert.equal(Number(stream(h.images, p).value.inq_len), 10);
+  const e = isk.find((s) => Number(s.src_port) === Number(r.eport))!;
+  assert.ok(Number(stream(h.images, e).value.outq_len) > 0 && Number(stream(h.images, e).value.outq_len) <= Number(r.en));
+  assert.equal(await restoreAndFinish(h, undefined, { restore: { tcpEstablished: true } }), 'PASS');
+});
+
+/** Edits the tcp-stream image of the connection whose image entry is `isk` (its value and its queues). */
+function editStream(dir: string, isk: MessageValue, edit: (v: MessageValue, q: { inq: Buffer; outq: Buffer }) => void): void {
+  const file = streamFile(dir, isk);
+  const img = decodeImageFile(file);
+  edit(img.entries[0]!.value, img.entries[0]!.extra as { inq: Buffer; outq: Buffer });
+  writeFileSync(file, encodeImage(img));
+}
+
+test('edited half-closed images fail: another state, other unread bytes, a FIN one sequence number off', async () => {
+  const pport = Number(h!.target.ready.pport);
+  const opts = { restore: { tcpEstablished: true } };
+  // CLOSE_WAIT made ESTABLISHED: no FIN is replayed.
+  assert.match(await restoreAndFinish(h!, (dir) => editConnection(dir, pport, (s) => { s.state = 1; }), opts), /^FAIL: states now a 5 p 1 e 4 d 9 c 5 k 11 m 4 /);
+  assert.match(await restoreAndFinish(h!, (dir) => editConnection(dir, pport, (s, d) => editStream(d, s, (_v, q) => { q.inq.write('B', 0); })), opts),
+    /^FAIL: p read 'Before-fin'/);
+  // p's receive side one ahead: what p sends acknowledges a byte a never sent, and a drops it.
+  assert.match(await restoreAndFinish(h!, (dir) => editConnection(dir, pport, (s, d) => editStream(d, s, (v) => { v.inq_seq = (Number(v.inq_seq) + 1) >>> 0; })), opts),
+    /^FAIL: a read ''/);
+});
+
+test('a listener with a half-closed connection: without --tcp-established the dump is refused naming it, the task runs on unharmed', async () => {
   const t = startTarget('rt-tcp-states', ['halfclosed']);
   try {
-    const { aport, pport } = t.ready;
-    await assert.rejects(dump({ pid: t.pid, dir: path.join(t.dir, 'images'), tcpEstablished: true }),
+    const { aport } = t.ready;
+    await assert.rejects(dump({ pid: t.pid, dir: path.join(t.dir, 'images') }),
       (e: Error) => {
-        assert.match(e.message, new RegExp(`^the TCP connection 127\\.0\\.0\\.1:(${aport} -> 127\\.0\\.0\\.1:${pport} \\(fd \\d+ of task ${t.pid}\\) is in state FIN_WAIT2|${pport} -> 127\\.0\\.0\\.1:${aport} \\(fd \\d+ of task ${t.pid}\\) is in state CLOSE_WAIT)`));
+        assert.match(e.message, new RegExp(`^the TCP connection 127\\.0\\.0\\.1:${aport} -> 127\\.0\\.0\\.1:\\d+ \\(fd \\d+ of task ${t.pid}\\) is half-closed \\(FIN_WAIT2\\): pass --tcp-established`));
         assert.doesNotMatch(e.message, /\n/);
         return true;
       });
@@ -98,13 +149,13 @@ test('a half-closed connection (FIN_WAIT2 / CLOSE_WAIT): the dump is refused nam
   }
 });
 
-test('an image whose connection is half-closed is refused at restore, naming it and its state', async () => {
-  // The group dump has no connection: one of its listeners is made a connection in FIN_WAIT2.
-  const TCP_FIN_WAIT2 = 5;
+test('an image whose connection is in a state cryo cannot rebuild (SYN_RECV) is refused at restore, naming it and its state', async () => {
+  // The group dump has no connection: one of its listeners is made a connection in SYN_RECV.
+  const TCP_SYN_RECV = 3;
   await assert.rejects(restoreAndFinish(d!, (dir) => editSockets(dir, (s) => {
     const g = s.find((x) => Number(x.state) === TCP_LISTEN)!;
-    g.state = TCP_FIN_WAIT2;
+    g.state = TCP_SYN_RECV;
     g.dst_port = 1;
     g.dst_addr = g.src_addr;
-  }), { restore: { tcpEstablished: true } }), /is a TCP connection \(TCP 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:1\) in state FIN_WAIT2: cryo restores established connections only/);
+  }), { restore: { tcpEstablished: true } }), /is a TCP connection \(TCP 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:1\) in state SYN_RECV: cryo restores established and half-closed connections only/);
 });

@@ -8,13 +8,18 @@
  *              fails with EADDRINUSE), then listens on it and accepts a connection.
  *   inflight   l: a listener with one connection queued, not yet accepted (cfd: its client)
  *              On SIGTERM: l accepts it and bytes written by the client arrive.
- *   halfclosed a, p: a connection; a shut down its sending side (FIN_WAIT2), p read the end of
- *              stream (CLOSE_WAIT). On SIGTERM: p can still write to a, and a reads it.
- * READY says the ports (gport, bport, lport, aport, pport). */
+ *   halfclosed three half-closed connections (see halfclosed()): FIN_WAIT2 / CLOSE_WAIT with
+ *              unread bytes both ways, FIN_WAIT1 and LAST_ACK with their FIN queued behind bytes a
+ *              full window holds back. On SIGTERM: each end reads the bytes left, then the end of
+ *              stream; writes after shutdown fail with EPIPE; the other side can still write,
+ *              close, and the FINs are acknowledged.
+ * READY says the ports (gport, bport, lport, aport, pport, eport, dport) and byte counts (en, dn). */
 #include "rt.h"
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <fcntl.h>
+#include <linux/filter.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -120,25 +125,137 @@ static void inflight(void) {
   rt_pass();
 }
 
-static void halfclosed(void) {
+/* A connected pair (c: the connecting end, s: the accepted one); rcvbuf > 0 makes c's receive buffer small. */
+static void pair(int *c, int *s, int rcvbuf) {
   int l = tcp();
   bind_to(l, 0, 0);
   if (listen(l, 4)) RT_FAIL("listen: %s", strerror(errno));
-  int a = connect_to(port_of(l));
-  int p = accept(l, NULL, NULL);
-  if (p < 0) RT_FAIL("accept: %s", strerror(errno));
+  int x = tcp();
+  if (rcvbuf && setsockopt(x, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf)) RT_FAIL("SO_RCVBUF: %s", strerror(errno));
+  struct sockaddr_in a = lo(port_of(l));
+  if (connect(x, (struct sockaddr *)&a, sizeof a)) RT_FAIL("connect: %s", strerror(errno));
+  *c = x;
+  *s = accept(l, NULL, NULL);
+  if (*s < 0) RT_FAIL("accept: %s", strerror(errno));
   close(l);
+}
+static void settle(int fd, int want) {
+  for (int i = 0; i < 400 && state(fd) != want; i++) readable(fd, 5);
+}
+/* Writes the pattern from `from` on (non-blocking) until the peer's window and fd's buffer are full. */
+static long fill(int fd, long from) {
+  int sb = 8192;
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sb, sizeof sb);
+  int fl = fcntl(fd, F_GETFL);
+  fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+  char b[1024];
+  long n = from;
+  for (int idle = 0; idle < 20;) {
+    for (int i = 0; i < (int)sizeof b; i++) b[i] = (char)((n + i) % 251);
+    ssize_t w = write(fd, b, sizeof b);
+    if (w > 0) { n += w; idle = 0; continue; }
+    if (errno != EAGAIN) RT_FAIL("fill: %s", strerror(errno));
+    idle++;
+    readable(fd, 5);
+  }
+  fcntl(fd, F_SETFL, fl);
+  return n - from;
+}
+/* Reads n bytes of the pattern, then the end of stream. */
+static void drain(int fd, long n, const char *who) {
+  char b[4096];
+  long got = 0;
+  while (got < n) {
+    if (!readable(fd, 2000)) RT_FAIL("%s: %ld of %ld bytes, then nothing", who, got, n);
+    ssize_t r = read(fd, b, sizeof b);
+    if (r <= 0) RT_FAIL("%s: read %zd (%s) after %ld of %ld bytes", who, r, r ? strerror(errno) : "end of stream", got, n);
+    for (ssize_t i = 0; i < r; i++)
+      if (b[i] != (char)((got + i) % 251)) RT_FAIL("%s: byte %ld is %d, %d expected", who, got + i, b[i], (int)((got + i) % 251));
+    got += r;
+  }
+  if (!readable(fd, 2000) || read(fd, b, sizeof b) != 0) RT_FAIL("%s: no end of stream after %ld bytes", who, n);
+}
+static void write_fails(int fd, const char *who) {
+  if (send(fd, "x", 1, MSG_NOSIGNAL) != -1 || errno != EPIPE) RT_FAIL("%s: a write after shutdown did not fail with EPIPE (%s)", who, strerror(errno));
+}
+
+static void drop_all(int fd, int on) {
+  struct sock_filter drop = BPF_STMT(BPF_RET | BPF_K, 0);
+  struct sock_fprog prog = { .len = 1, .filter = &drop };
+  if (on ? setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) : setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &on, sizeof on))
+    RT_FAIL("socket filter: %s", strerror(errno));
+}
+
+/* a (FIN_WAIT2) / p (CLOSE_WAIT) with unread bytes both ways; e (FIN_WAIT1: its FIN waits behind
+ * bytes g's full window holds back) / g; c (FIN_WAIT2) / d (LAST_ACK: its FIN waits likewise);
+ * k (CLOSING) / m (FIN_WAIT1): both sent their FIN, m drops every segment (a socket filter), so
+ * k got m's FIN but m has neither k's FIN nor k's ACK of its own. */
+static void halfclosed(void) {
+  int a, p, e, g, c, d, k, m;
+  char b[32];
+  pair(&a, &p, 0);
+  if (write(p, "to-a", 4) != 4 || write(a, "before-fin", 10) != 10) RT_FAIL("write: %s", strerror(errno));
   if (shutdown(a, SHUT_WR)) RT_FAIL("shutdown: %s", strerror(errno));
-  char b[16];
-  if (!readable(p, 2000) || read(p, b, sizeof b) != 0) RT_FAIL("no end of stream on p");
-  for (int i = 0; i < 200 && state(a) != TCP_FIN_WAIT2; i++) readable(a, 10);
-  if (state(a) != TCP_FIN_WAIT2 || state(p) != TCP_CLOSE_WAIT) RT_FAIL("states %d %d", state(a), state(p));
-  rt_ready("aport=%d pport=%d\n", port_of(a), port_of(p));
+  settle(a, TCP_FIN_WAIT2);
+  settle(p, TCP_CLOSE_WAIT);
+
+  pair(&g, &e, 4096);
+  long en = fill(e, 0);
+  if (shutdown(e, SHUT_WR)) RT_FAIL("shutdown: %s", strerror(errno));
+
+  pair(&c, &d, 4096);
+  if (shutdown(c, SHUT_WR)) RT_FAIL("shutdown: %s", strerror(errno));
+  settle(d, TCP_CLOSE_WAIT);
+  if (!readable(d, 2000) || read(d, b, sizeof b) != 0) RT_FAIL("d: no end of stream");
+  long dn = fill(d, 0);
+  if (shutdown(d, SHUT_WR)) RT_FAIL("shutdown: %s", strerror(errno));
+  settle(c, TCP_FIN_WAIT2);
+
+  pair(&k, &m, 0);
+  drop_all(m, 1);
+  if (shutdown(k, SHUT_WR) || shutdown(m, SHUT_WR)) RT_FAIL("shutdown: %s", strerror(errno));
+  settle(k, TCP_CLOSING);
+  if (state(a) != TCP_FIN_WAIT2 || state(p) != TCP_CLOSE_WAIT || state(e) != TCP_FIN_WAIT1 || state(d) != TCP_LAST_ACK || state(c) != TCP_FIN_WAIT2 ||
+      state(k) != TCP_CLOSING || state(m) != TCP_FIN_WAIT1)
+    RT_FAIL("states a %d p %d e %d d %d c %d k %d m %d", state(a), state(p), state(e), state(d), state(c), state(k), state(m));
+  rt_ready("aport=%d pport=%d eport=%d dport=%d kport=%d mport=%d en=%ld dn=%ld\n", port_of(a), port_of(p), port_of(e), port_of(d), port_of(k), port_of(m), en, dn);
   rt_wait_term();
-  if (state(a) != TCP_FIN_WAIT2 || state(p) != TCP_CLOSE_WAIT) RT_FAIL("states now %d %d", state(a), state(p));
+
+  if (state(a) != TCP_FIN_WAIT2 || state(p) != TCP_CLOSE_WAIT || state(e) != TCP_FIN_WAIT1 || state(d) != TCP_LAST_ACK || state(c) != TCP_FIN_WAIT2 ||
+      state(k) != TCP_CLOSING || state(m) != TCP_FIN_WAIT1)
+    RT_FAIL("states now a %d p %d e %d d %d c %d k %d m %d", state(a), state(p), state(e), state(d), state(c), state(k), state(m));
+  /* k has m's FIN already; m gets k's FIN once it lets segments in (k sends it again), and both end. */
+  if (!readable(k, 0) || read(k, b, sizeof b) != 0) RT_FAIL("k: no end of stream");
+  drop_all(m, 0);
+  if (!readable(m, 10000) || read(m, b, sizeof b) != 0) RT_FAIL("m: no end of stream once its filter is gone");
+  settle(k, TCP_CLOSE);
+  if (state(k) != TCP_CLOSE) RT_FAIL("k in state %d once m got its FIN", state(k));
+  write_fails(k, "k");
+  write_fails(m, "m");
+  /* p: the bytes a wrote before its FIN, then the end of stream; p can still write to a. */
+  memset(b, 0, sizeof b);
+  if (!readable(p, 2000) || read(p, b, sizeof b - 1) != 10 || strcmp(b, "before-fin")) RT_FAIL("p read '%s'", b);
+  if (!readable(p, 2000) || read(p, b, sizeof b) != 0) RT_FAIL("p: no end of stream after the bytes");
+  memset(b, 0, sizeof b);
+  if (!readable(a, 2000) || read(a, b, 4) != 4 || strcmp(b, "to-a")) RT_FAIL("a read '%s' (unread before the dump)", b);
+  write_fails(a, "a");
   if (write(p, "late", 4) != 4) RT_FAIL("write on the half-closed connection: %s", strerror(errno));
   memset(b, 0, sizeof b);
   if (!readable(a, 2000) || read(a, b, sizeof b - 1) != 4 || strcmp(b, "late")) RT_FAIL("a read '%s'", b);
+  /* p closes: its FIN reaches a, whose sequence numbers must match. */
+  close(p);
+  if (!readable(a, 2000) || read(a, b, sizeof b) != 0) RT_FAIL("a: no end of stream after p closed");
+
+  /* g: everything e wrote, then e's FIN; e's FIN is acknowledged (FIN_WAIT2). */
+  drain(g, en, "g");
+  settle(e, TCP_FIN_WAIT2);
+  if (state(e) != TCP_FIN_WAIT2) RT_FAIL("e in state %d once g read all", state(e));
+  write_fails(e, "e");
+  /* c: everything d wrote, then d's FIN; d's connection ends. */
+  drain(c, dn, "c");
+  settle(d, TCP_CLOSE);
+  if (state(d) != TCP_CLOSE) RT_FAIL("d in state %d once c read all", state(d));
+  write_fails(d, "d");
   rt_pass();
 }
 
