@@ -3,13 +3,14 @@
 // semaphores was last operated on by the tree; a queue the tree last sent to or received from.
 // Objects of the namespace that the tree never touched are other programs' and stay out.
 
-import { getpid, processVmReadv, SysError } from '../sys/index.js';
+import { readdirSync } from 'node:fs';
+import { KCMP_SYSVSEM, __WALL, getpid, kcmp, kill, processVmReadv, spawn, SysError, waitpid } from '../sys/index.js';
 import { rawSyscall } from '../sys/raw.js';
 import { DumpError } from '../shared/dump-error.js';
 import type { MessageValue } from '../images/value.js';
 import type { ImageSet } from './image-set.js';
 import {
-  GETALL, GETPID, IPC_NOWAIT, KIND_WORDS, MSG_COPY, SHM_DEST, SHM_RDONLY, type IpcObject, keyText, listIpc, msgQbytes, shmRmidForced,
+  GETALL, GETPID, IPC_NOWAIT, KIND_WORDS, MSG_COPY, SHM_RDONLY, type IpcObject, keyText, listIpc, msgQbytes, shmRmidForced,
 } from '../shared/sysv-ipc.js';
 import { readU16, readU64 } from '../sys/native-endian.js';
 import { VMA } from '../shared/vma-kinds.js';
@@ -39,9 +40,6 @@ function shmEntries(pids: ReadonlySet<number>, attaches: readonly Attach[], page
   for (const o of listIpc('shm')) {
     if (!attached.has(o.id) && !pids.has(o.row.cpid!) && !pids.has(o.row.lpid!)) continue;
     const size = o.row.size!;
-    if (o.mode & SHM_DEST) {
-      throw new DumpError('UNSUPPORTED', `System V shared memory segment ${o.id} (key ${keyText(o.key)}) is marked for removal (IPC_RMID while attached): cryo cannot restore such a segment yet`);
-    }
     const whole = BigInt(Math.ceil(size / pageSize) * pageSize);
     for (const a of attaches.filter((x) => x.shmid === o.id)) {
       if (a.pgoff !== 0n || a.end - a.start !== whole) {
@@ -121,8 +119,32 @@ function msgEntries(pids: ReadonlySet<number>): { value: MessageValue; extra: (M
   return out;
 }
 
+/**
+ * A process that called semop with SEM_UNDO has an undo list (the adjustments the kernel applies
+ * when it exits). Nothing shows its values (not /proc, not semctl), and CRIU drops them: cryo
+ * refuses. kcmp(KCMP_SYSVSEM) against a process without one (a helper just forked: a fork starts
+ * without) tells whether it has a list, but making a thread gives a process an empty one too: only
+ * single-threaded processes are checked.
+ */
+function refuseSemUndo(pids: ReadonlySet<number>): void {
+  const single = [...pids].filter((pid) => readdirSync(`/proc/${pid}/task`).length === 1);
+  if (single.length === 0) return;
+  const none = spawn({ path: '/bin/true', stopBeforeExec: true, keepFds: [] });
+  try {
+    for (const pid of single) {
+      if (kcmp(none, pid, KCMP_SYSVSEM) !== 0) {
+        throw new DumpError('UNSUPPORTED', `process ${pid} has a System V semaphore undo list (semop with SEM_UNDO): cryo cannot dump its adjustments, which nothing in /proc shows (CRIU drops them)`);
+      }
+    }
+  } finally {
+    kill(none, 9);
+    waitpid(none, __WALL);
+  }
+}
+
 /** Writes ipcns-shm/sem/msg-NSID.img for the objects the tree uses; returns how many of each. */
 export function dumpSysvIpc(images: ImageSet, nsId: number, pids: ReadonlySet<number>, attaches: readonly Attach[], pageSize: number): Record<string, number> {
+  refuseSemUndo(pids);
   const shm = shmEntries(pids, attaches, pageSize);
   const sem = semEntries(pids);
   const msg = msgEntries(pids);

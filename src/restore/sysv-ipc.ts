@@ -10,7 +10,7 @@ import { rawSyscall } from '../sys/raw.js';
 import { writeU64, writeU16 } from '../sys/native-endian.js';
 import { RestoreError } from '../shared/restore-error.js';
 import {
-  IPC_CREAT, IPC_EXCL, IPC_NOWAIT, IPCRM_OPTION, KIND_WORDS, SETALL, type IpcKind, ipcRemove, ipcSetOwner, keyText, listIpc, msgQbytes, msgmnb, setNextId,
+  IPC_CREAT, IPC_EXCL, IPC_NOWAIT, IPCRM_OPTION, KIND_WORDS, SETALL, SHM_DEST, type IpcKind, ipcRemove, ipcSetOwner, keyText, listIpc, msgQbytes, msgmnb, setNextId,
 } from '../shared/sysv-ipc.js';
 
 interface Planned {
@@ -75,7 +75,7 @@ export class SysvIpc {
 
   /** Removes the objects this restore made (a failed restore). */
   removeAll(): void {
-    this.detach();
+    this.detach(false);
     for (const m of this.made.splice(0)) {
       try { ipcRemove(m.kind, m.id); } catch { /* gone already */ }
     }
@@ -114,9 +114,14 @@ export class SysvIpc {
 
   /**
    * Lets go of cryo's attachments. Under kernel.shm_rmid_forced the last detach removes a segment:
-   * cryo detaches only once the restored processes attached theirs.
+   * cryo detaches only once the restored processes attached theirs. A segment that was marked for
+   * removal (IPC_RMID while attached: SHM_DEST in its mode) is marked again first: it goes when
+   * the last restored process detaches it.
    */
-  detach(): void {
+  detach(markRemoved = true): void {
+    if (markRemoved && this.attached.length > 0) {
+      for (const p of this.planned) if (p.kind === 'shm' && num(p.desc.mode) & SHM_DEST) ipcRemove('shm', num(p.desc.id));
+    }
     for (const addr of this.attached.splice(0)) {
       try { rawSyscall('shmdt', addr); } catch { /* not attached */ }
     }

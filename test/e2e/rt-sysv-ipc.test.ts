@@ -4,7 +4,9 @@
 // task (segments too where kernel.shm_rmid_forced is 0), so a restore first refuses (their ids and keys are taken) and leaves nothing behind; once
 // they are removed, restore makes them again with the same ids and attaches the segment where it
 // was, and the program finds each object as it was. Edited images (a segment byte, a semaphore
-// value, a message's text, a mode) fail the program's checks.
+// value, a message's text, a mode) fail the program's checks. A segment marked for removal while
+// attached comes back marked (and goes at its last detach); a process with a semaphore undo list
+// (SEM_UNDO) is refused at dump.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,8 +15,9 @@ import path from 'node:path';
 import { decodeImageFile, encodeImage } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
 import { rawSyscall } from '../../src/sys/index.js';
-import { ipcRemove, listIpc, type IpcKind } from '../../src/shared/sysv-ipc.js';
-import { restoreTask } from '../helpers/cryo-ops.js';
+import { SHM_DEST, ipcRemove, listIpc, type IpcKind } from '../../src/shared/sysv-ipc.js';
+import { dumpTask, restoreTask } from '../helpers/cryo-ops.js';
+import { startTarget } from '../helpers/dump-target.js';
 import { imagesCopy, cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
 import { nothingLeftBehind } from '../helpers/restore-env.js';
 
@@ -26,7 +29,7 @@ after(() => {
 });
 
 let d: Dumped;
-const ids = (x: Dumped): [IpcKind, number][] => [['shm', Number(x.target.ready.shm)], ['shm', Number(x.target.ready.priv)], ['sem', Number(x.target.ready.sem)], ['msg', Number(x.target.ready.msg)]];
+const ids = (x: Dumped): [IpcKind, number][] => [['shm', Number(x.target.ready.shm)], ['shm', Number(x.target.ready.priv)], ['shm', Number(x.target.ready.gone)], ['sem', Number(x.target.ready.sem)], ['msg', Number(x.target.ready.msg)]];
 function removeObjects(x: Dumped): void {
   for (const [k, id] of ids(x)) try { ipcRemove(k, id); } catch { /* gone */ }
 }
@@ -49,7 +52,12 @@ test('System V objects the task uses are dumped with ids, keys, modes and conten
   all.push(d);
   const entries = (kind: string) => decodeImageFile(path.join(d.images, nsImage(d.images, kind))).entries;
   const shm = entries('shm');
-  assert.deepEqual(shm.map((e) => Number((e.value.desc as MessageValue).id)).sort(), [Number(d.target.ready.shm), Number(d.target.ready.priv)].sort());
+  assert.deepEqual(shm.map((e) => Number((e.value.desc as MessageValue).id)).sort(), [Number(d.target.ready.shm), Number(d.target.ready.priv), Number(d.target.ready.gone)].sort());
+  // Marked for removal: SHM_DEST in its mode, its key IPC_PRIVATE; it went with the killed task's detach.
+  const gone = shm.find((e) => Number((e.value.desc as MessageValue).id) === Number(d.target.ready.gone))!;
+  assert.equal(Number((gone.value.desc as MessageValue).mode) & SHM_DEST, SHM_DEST);
+  assert.equal((gone.extra as Buffer).subarray(0, 7).toString(), 'removed');
+  assert.ok(!listIpc('shm').some((o) => o.id === Number(d.target.ready.gone)), 'the removed segment went with the killed task');
   const big = shm.find((e) => Number((e.value.desc as MessageValue).id) === Number(d.target.ready.shm))!;
   assert.equal(Number((big.value.desc as MessageValue).mode) & 0o777, 0o640);
   assert.equal((big.extra as Buffer)[9], (9 * 7 + 3) & 0xff);
@@ -60,7 +68,7 @@ test('System V objects the task uses are dumped with ids, keys, modes and conten
   const mm = decodeImageFile(path.join(d.images, `mm-${d.pid}.img`)).entries[0]!.value;
   const att = (mm.vmas as MessageValue[]).filter((v) => Number(v.status) & (1 << 10));
   assert.deepEqual(att.map((v) => [Number(v.shmid), `0x${BigInt(v.start as bigint).toString(16)}`]).sort(),
-    [[Number(d.target.ready.shm), d.target.ready.p], [Number(d.target.ready.priv), d.target.ready.q]].sort());
+    [[Number(d.target.ready.shm), d.target.ready.p], [Number(d.target.ready.priv), d.target.ready.q], [Number(d.target.ready.gone), d.target.ready.g]].sort());
 });
 
 test('restore refuses while the ids and keys are taken (the objects outlived the task), leaving nothing behind', async () => {
@@ -101,6 +109,27 @@ test('edited image: a semaphore value fails the check', async () => {
 
 test('edited image: a message\'s text fails the check', async () => {
   assert.match(await failing((dir) => editExtras(dir, nsImage(dir, 'msg'), (es) => { ((es[0]!.extra as unknown[])[1] as Buffer).write('F'); })), /^FAIL: first message: 5 bytes, type 5, 'First'/);
+});
+
+test('edited image: the removed segment without SHM_DEST fails the check (it would outlive the program)', async () => {
+  assert.match(await failing((dir) => editExtras(dir, nsImage(dir, 'shm'), (es) => {
+    const e = es.find((x) => Number((x.value.desc as MessageValue).id) === Number(d.target.ready.gone))!;
+    (e.value.desc as MessageValue).mode = 0o600;
+  })), /^FAIL: the removed segment is not marked for removal \(mode 0600\)/);
+});
+
+test('a process with a semaphore undo list (SEM_UNDO): the dump is refused in one line, the task runs on unharmed', async () => {
+  const t = startTarget('rt-sysv-ipc', ['undo']);
+  try {
+    await assert.rejects(dumpTask({ pid: t.pid, dir: path.join(t.dir, 'images') }), (e: Error) => {
+      assert.match(e.message, new RegExp(`^process ${t.pid} has a System V semaphore undo list \\(semop with SEM_UNDO\\): cryo cannot dump its adjustments`));
+      assert.doesNotMatch(e.message, /\n/);
+      return true;
+    });
+    assert.equal(t.finish(), 'PASS');
+  } finally {
+    t.cleanup();
+  }
 });
 
 test('edited image: the segment\'s mode fails the check', async () => {

@@ -5,9 +5,13 @@
  *   shm  IPC_PRIVATE, mode 0600, 5000 bytes, attached at q: "private" at 0 and at 4096
  *   sem  key K+2, mode 0660, 3 semaphores: 3, 0, 7 (set by semop, so the task last used them)
  *   msg  key K+3, mode 0620, msg_qbytes 4000: type 5 "first", then type 2 "second message"
+ *   shm  IPC_PRIVATE, mode 0600, 3000 bytes, attached at g holding "removed", then marked for
+ *        removal (IPC_RMID while attached: it lives on until its last detach)
  * On SIGTERM: each id still names its object with that key and mode, p is still the segment
  * (a write through p is seen through a new attachment), the contents, values and messages are
- * those, and each object works on (semop, msgsnd). Then it removes them all. */
+ * those, and each object works on (semop, msgsnd); the removed segment is still marked for removal
+ * and goes at its last detach. Then it removes them all.
+ * usage: rt-sysv-ipc OUTFILE DIR undo: a set whose semaphore the task raised with SEM_UNDO. */
 #include "rt.h"
 #include <sys/ipc.h>
 #include <sys/msg.h>
@@ -25,8 +29,20 @@ static void check_perm(const struct ipc_perm *p, key_t key, int mode, const char
   RT_CHECK(p->uid == getuid(), "%s is owned by uid %d", what, p->uid);
 }
 
+static void undo(void) {
+  int sem = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+  struct sembuf up = { 0, 1, SEM_UNDO };
+  if (sem < 0 || semop(sem, &up, 1)) RT_FAIL("semop SEM_UNDO: %s", strerror(errno));
+  rt_ready("sem=%d\n", sem);
+  rt_wait_term();
+  RT_CHECK(semctl(sem, 0, GETVAL) == 1, "the semaphore is %d, want 1", semctl(sem, 0, GETVAL));
+  semctl(sem, 0, IPC_RMID);
+  rt_pass();
+}
+
 int main(int argc, char **argv) {
   rt_start(argc, argv);
+  if (!strcmp(rt_mode, "undo")) undo();
   key_t k = 0x5e000000 | ((getpid() & 0xffff) << 4);
   int shm = shmget(k + 1, SZ, IPC_CREAT | IPC_EXCL | 0640);
   int priv = shmget(IPC_PRIVATE, PSZ, IPC_CREAT | 0600);
@@ -47,7 +63,12 @@ int main(int argc, char **argv) {
   if (msgctl(msg, IPC_SET, &mq)) RT_FAIL("msgctl IPC_SET: %s", strerror(errno));
   struct m a = { 5, "first" }, b = { 2, "second message" };
   if (msgsnd(msg, &a, 5, 0) || msgsnd(msg, &b, 14, 0)) RT_FAIL("msgsnd: %s", strerror(errno));
-  rt_ready("shm=%d priv=%d sem=%d msg=%d p=%p q=%p\n", shm, priv, sem, msg, (void *)p, (void *)q);
+  int gone = shmget(IPC_PRIVATE, 3000, IPC_CREAT | 0600);
+  char *g = gone < 0 ? (void *)-1 : shmat(gone, NULL, 0);
+  if (g == (void *)-1) RT_FAIL("shmat: %s", strerror(errno));
+  strcpy(g, "removed");
+  if (shmctl(gone, IPC_RMID, NULL)) RT_FAIL("IPC_RMID: %s", strerror(errno));
+  rt_ready("shm=%d priv=%d sem=%d msg=%d gone=%d p=%p q=%p g=%p\n", shm, priv, sem, msg, gone, (void *)p, (void *)q, (void *)g);
   rt_wait_term();
 
   struct shmid_ds sd;
@@ -88,6 +109,13 @@ int main(int argc, char **argv) {
   n = msgrcv(msg, &r, sizeof r.text, 0, IPC_NOWAIT);
   RT_CHECK(n == 14 && r.type == 2 && !memcmp(r.text, "second message", 14), "second message: %zd bytes, type %ld, '%.*s'", n, r.type, (int)(n > 0 ? n : 0), r.text);
   RT_CHECK(msgsnd(msg, &a, 5, IPC_NOWAIT) == 0, "msgsnd after restore: %s", strerror(errno));
+
+  RT_CHECK(shmctl(gone, IPC_STAT, &sd) == 0, "the removed segment %d is gone: %s", gone, strerror(errno));
+  RT_CHECK(sd.shm_perm.mode & SHM_DEST, "the removed segment is not marked for removal (mode 0%o)", sd.shm_perm.mode);
+  RT_CHECK(sd.shm_perm.__key == IPC_PRIVATE && sd.shm_nattch == 1, "the removed segment has key 0x%x, %lu attachments", sd.shm_perm.__key, (unsigned long)sd.shm_nattch);
+  RT_CHECK(!strcmp(g, "removed"), "the removed segment holds '%.16s'", g);
+  shmdt(g);
+  RT_CHECK(shmctl(gone, IPC_STAT, &sd) == -1, "the removed segment outlived its last detach");
 
   shmdt(p);
   shmdt(q);
