@@ -121,15 +121,26 @@ function editStream(dir: string, isk: MessageValue, edit: (v: MessageValue, q: {
   writeFileSync(file, encodeImage(img));
 }
 
+/** Restores a fresh dump of the half-closed connections with `edit` applied. Each edit gets its own dump (its own
+ *  ports): a connection an earlier restore rebuilt lingers in TIME_WAIT, and the kernel lets a repair-mode connect()
+ *  reuse those four addresses only when the TIME_WAIT carries TCP timestamps. */
+async function restoreEditedHalfClosed(edit: (dir: string, pport: number) => void): Promise<string> {
+  const x = await startAndDump('rt-tcp-states', ['halfclosed'], { tcpEstablished: true });
+  try {
+    const pport = Number(x.target.ready.pport);
+    return await restoreAndFinish(x, (dir) => edit(dir, pport), { restore: { tcpEstablished: true } });
+  } finally {
+    cleanupDumped(x);
+  }
+}
+
 test('edited half-closed images fail: another state, other unread bytes, a FIN one sequence number off', async () => {
-  const pport = Number(h!.target.ready.pport);
-  const opts = { restore: { tcpEstablished: true } };
   // CLOSE_WAIT made ESTABLISHED: no FIN is replayed.
-  assert.match(await restoreAndFinish(h!, (dir) => editConnection(dir, pport, (s) => { s.state = 1; }), opts), /^FAIL: states now a 5 p 1 e 4 d 9 c 5 k 11 m 4 /);
-  assert.match(await restoreAndFinish(h!, (dir) => editConnection(dir, pport, (s, d) => editStream(d, s, (_v, q) => { q.inq.write('B', 0); })), opts),
+  assert.match(await restoreEditedHalfClosed((dir, pport) => editConnection(dir, pport, (s) => { s.state = 1; })), /^FAIL: states now a 5 p 1 e 4 d 9 c 5 k 11 m 4 /);
+  assert.match(await restoreEditedHalfClosed((dir, pport) => editConnection(dir, pport, (s, d) => editStream(d, s, (_v, q) => { q.inq.write('B', 0); }))),
     /^FAIL: p read 'Before-fin'/);
   // p's receive side one ahead: what p sends acknowledges a byte a never sent, and a drops it.
-  assert.match(await restoreAndFinish(h!, (dir) => editConnection(dir, pport, (s, d) => editStream(d, s, (v) => { v.inq_seq = (Number(v.inq_seq) + 1) >>> 0; })), opts),
+  assert.match(await restoreEditedHalfClosed((dir, pport) => editConnection(dir, pport, (s, d) => editStream(d, s, (v) => { v.inq_seq = (Number(v.inq_seq) + 1) >>> 0; }))),
     /^FAIL: a read ''/);
 });
 
