@@ -30,6 +30,7 @@ import { setFileFlags, taskCall } from './anon.js';
 import { finsOf, replayFins } from './tcp-fin.js';
 import { num } from '../shared/constants.js';
 import { writeU32, writeI32 } from '../sys/native-endian.js';
+import { sleepSync } from '../sys/wait.js';
 
 const SHUTDOWN_NAMES = ['NONE', 'READ', 'WRITE', 'BOTH'];
 /** sk_shutdown image value -> shutdown(2)'s how (SHUT_RD 0, SHUT_WR 1, SHUT_RDWR 2). */
@@ -194,7 +195,17 @@ function checkBindable(e: MessageValue, why: string): void {
     if (f === K.AF_INET6 && e.v6only === true) rawSyscall('setsockopt', fd, K.SOL_IPV6, K.IPV6_V6ONLY, one, 4);
     if (bindsFree(e)) rawSyscall('setsockopt', fd, K.SOL_IP, K.IP_FREEBIND, one, 4);
     const sa = sockaddr(f, addrOf(e, 'src'));
-    rawSyscall('bind', fd, sa, sa.length);
+    // A task killed just after its dump may hold its sockets a moment longer: io_uring releases
+    // registered files (a listener in a ring's table) from a workqueue after the process is gone.
+    for (const deadline = Date.now() + 3000; ;) {
+      try {
+        rawSyscall('bind', fd, sa, sa.length);
+        break;
+      } catch (err) {
+        if (!(err instanceof SysError && err.code === 'EADDRINUSE') || Date.now() > deadline) throw err;
+        sleepSync(20);
+      }
+    }
   } catch (err) {
     if (err instanceof SysError && (err.code === 'EADDRINUSE' || err.code === 'EADDRNOTAVAIL')) {
       throw new RestoreError('FAILED', `${why} (${describe(e)}): ${err.code}: ${addrText(f, addrOf(e, 'src'))} is ${err.code === 'EADDRINUSE' ? 'taken by another socket on this machine' : 'not an address of this machine'}`);
