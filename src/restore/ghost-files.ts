@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { MessageValue } from '../images/value.js';
 import { imageFileName } from '../images/names.js';
 import { RestoreError } from '../shared/restore-error.js';
-import { O_CLOEXEC, O_DIRECTORY } from '../shared/constants.js';
+import { O_CLOEXEC, O_DIRECTORY, O_PATH } from '../shared/constants.js';
 import type { RestoreImages } from '../shared/restore-images.js';
 import { rawSyscall } from '../sys/index.js';
 import { mkdirAt, openNoSymlinks, unlinkIfSame } from '../sys/safe-path.js';
@@ -18,7 +18,6 @@ import { checkCleanPath, checkFreePath, S_IFMT, S_IFREG, S_ISXID, typeName } fro
 const S_IFDIR = 0o040000;
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
-const O_PATH = 0o10000000;
 /** The kinds of deleted file restore makes again. */
 const GHOST_KINDS = new Set([S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK]);
 const isDevice = (mode: number) => (mode & S_IFMT) === S_IFCHR || (mode & S_IFMT) === S_IFBLK;
@@ -85,6 +84,20 @@ export function checkGhost(img: RestoreImages, g: Ghost, name: string, why: stri
 /** A file (or directory) restore made, to be unlinked again only if it is still that file; `after` runs once it is unlinked. */
 interface Made { dirfd: number; base: string; dev: number; ino: number; dir: boolean; after?: () => void }
 
+/** Seconds of an image timeval (atim, mtim). */
+const seconds = (v: unknown) => { const tv = v as MessageValue | undefined; return num(tv?.tv_sec) + num(tv?.tv_usec) / 1e6; };
+
+/** The directory `name` goes in, opened without a symbolic link on the way, and its last component. */
+function openParent(name: string, what: string): { dirfd: number; base: string } {
+  const dir = name.slice(0, name.lastIndexOf('/')) || '/';
+  const dirfd = openNoSymlinks(dir);
+  if (!fstatSync(dirfd).isDirectory()) {
+    closeSync(dirfd);
+    throw new RestoreError('FAILED', `${dir}, the directory of the ${what} ${name}, is no longer a directory`);
+  }
+  return { dirfd, base: name.slice(name.lastIndexOf('/') + 1) };
+}
+
 /** The ghosts, created at their old paths (call `remove` once the task has them open). */
 export class GhostFiles {
   private readonly made: Made[] = [];
@@ -118,12 +131,9 @@ export class GhostFiles {
     }
     checkCleanPath(name, 'a deleted file');
     // In its directory, reached without a symbolic link; O_EXCL never follows one at the end.
-    const dir = name.slice(0, name.lastIndexOf('/')) || '/';
-    const base = name.slice(name.lastIndexOf('/') + 1);
-    const dirfd = openNoSymlinks(dir);
+    const { dirfd, base } = openParent(name, 'deleted file');
     let fd: number;
     try {
-      if (!fstatSync(dirfd).isDirectory()) throw new RestoreError('FAILED', `${dir}, the directory of the deleted file ${name}, is no longer a directory`);
       if (isDir) {
         mkdirAt(dirfd, base, 0o700);
         fd = openNoSymlinks(base, O_DIRECTORY | O_CLOEXEC, dirfd, RESOLVE_BENEATH);
@@ -146,8 +156,7 @@ export class GhostFiles {
         writeAll(fd, (entries[0]!.extra as Buffer | undefined) ?? Buffer.alloc(0), 0);
       }
       fchownSync(fd, num(head.uid), num(head.gid));
-      const t = (v: unknown) => { const tv = v as MessageValue | undefined; return num(tv?.tv_sec) + num(tv?.tv_usec) / 1e6; };
-      futimesSync(fd, t(head.atim), t(head.mtim));
+      futimesSync(fd, seconds(head.atim), seconds(head.mtim));
       // Made 0600 (nobody else reads it half written), and fchown drops set-id bits: the mode goes on last.
       fchmodSync(fd, mode & (this.allowSetid ? 0o7777 : 0o7777 & ~S_ISXID));
     } finally {
@@ -161,12 +170,9 @@ export class GhostFiles {
    */
   private createDevice(name: string, head: MessageValue, mode: number): void {
     checkCleanPath(name, 'a deleted device node');
-    const dir = name.slice(0, name.lastIndexOf('/')) || '/';
-    const base = name.slice(name.lastIndexOf('/') + 1);
-    const dirfd = openNoSymlinks(dir);
+    const { dirfd, base } = openParent(name, 'deleted device node');
     let node: number;
     try {
-      if (!fstatSync(dirfd).isDirectory()) throw new RestoreError('FAILED', `${dir}, the directory of the deleted device node ${name}, is no longer a directory`);
       rawSyscall('mknodat', dirfd, Buffer.from(`${base}\0`), (mode & S_IFMT) | 0o600, num(head.rdev));
       node = openNoSymlinks(base, O_PATH | O_CLOEXEC, dirfd, RESOLVE_BENEATH);
     } catch (e) {
@@ -174,14 +180,13 @@ export class GhostFiles {
       throw e;
     }
     const st = fstatSync(node);
-    const t = (v: unknown) => { const tv = v as MessageValue | undefined; return num(tv?.tv_sec) + num(tv?.tv_usec) / 1e6; };
     // Through the O_PATH descriptor's /proc link: the node itself, with no name left.
     const self = `/proc/self/fd/${node}`;
     const after = () => {
       try {
         chownSync(self, num(head.uid), num(head.gid));
         chmodSync(self, mode & 0o7777 & ~S_ISXID);
-        utimesSync(self, t(head.atim), t(head.mtim));
+        utimesSync(self, seconds(head.atim), seconds(head.mtim));
       } finally {
         closeSync(node);
       }
