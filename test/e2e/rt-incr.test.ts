@@ -7,14 +7,15 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, truncateSync, writeSync, closeSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import { decodeImageFile, PageChain, PE_PARENT } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
 import { __WALL, WNOHANG, PAGE_IS_PRESENT, PAGE_IS_WRITTEN, kill, pagemapScan, sleepSync, waitpid } from '../../src/sys/index.js';
-import { dumpTask, restoreTask } from '../helpers/cryo-ops.js';
+import { dumpTask } from '../helpers/cryo-ops.js';
+import { restoreChainAndFinish } from '../helpers/round-trip.js';
 import { startTarget, type Target } from '../helpers/dump-target.js';
-import { becomeSubreaper, nothingLeftBehind, waitGone } from '../helpers/restore-env.js';
+import { becomeSubreaper, waitGone } from '../helpers/restore-env.js';
 
 let target: Target | undefined;
 after(() => {
@@ -80,17 +81,7 @@ test('pre-dump, pre-dump, dump: each writes only what was written since; the cha
     const root = mkdtempSync(path.join(t.dir, 'restore-'));
     cpSync(chain, root, { recursive: true, verbatimSymlinks: true });
     edit?.(root);
-    truncateSync(t.outFile, Buffer.byteLength(readyLine) + 1);
-    try {
-      const r = await restoreTask({ dir: path.join(root, 'final') });
-      assert.equal(r.pid, pid);
-      return t.finish();
-    } finally {
-      try { kill(pid, 9); waitpid(pid, __WALL); } catch { /* gone */ }
-      const left = nothingLeftBehind(pid);
-      rmSync(root, { recursive: true, force: true });
-      if (left) throw new Error(`after the restore: ${left}`);
-    }
+    return restoreChainAndFinish(t, pid, readyLine, root);
   };
   assert.equal(await restoreChain(), 'PASS');
 

@@ -10,14 +10,15 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, truncateSync, writeSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { decodeImageFile, PageChain, PE_PARENT } from '../../src/images/index.js';
 import { __WALL, WNOHANG, kill, waitpid } from '../../src/sys/index.js';
-import { dumpTask, restoreTask } from '../helpers/cryo-ops.js';
+import { dumpTask } from '../helpers/cryo-ops.js';
+import { restoreChainAndFinish } from '../helpers/round-trip.js';
 import { startTarget, type Target } from '../helpers/dump-target.js';
-import { becomeSubreaper, nothingLeftBehind, waitGone } from '../helpers/restore-env.js';
+import { becomeSubreaper, waitGone } from '../helpers/restore-env.js';
 import { startPageServer } from '../helpers/page-server.js';
 
 const targets: Target[] = [];
@@ -88,17 +89,7 @@ async function chainThroughServer(address: string, netns?: string): Promise<void
       cpSync(path.join(local('final'), n), path.join(root, 'final', n));
     }
     edit?.(root);
-    truncateSync(t.outFile, Buffer.byteLength(readyLine) + 1);
-    try {
-      const r = await restoreTask({ dir: path.join(root, 'final') });
-      assert.equal(r.pid, pid);
-      return t.finish();
-    } finally {
-      try { kill(pid, 9); waitpid(pid, __WALL); } catch { /* gone */ }
-      const left = nothingLeftBehind(pid);
-      rmSync(root, { recursive: true, force: true });
-      if (left) throw new Error(`after the restore: ${left}`);
-    }
+    return restoreChainAndFinish(t, pid, readyLine, root);
   };
   assert.equal(await restoreFrom(), 'PASS');
   // A page the server received for the final dump, altered there: the program finds it.

@@ -84,6 +84,24 @@ export async function restoreAndFinish(
   }
 }
 
+/**
+ * Restores a chain of dumps copied into `root` (its newest in root/final), sends SIGTERM and returns
+ * what the program said after READY; then kills what is left, removes `root` and checks nothing stays.
+ */
+export async function restoreChainAndFinish(t: Target, pid: number, readyLine: string, root: string): Promise<string> {
+  truncateSync(t.outFile, Buffer.byteLength(readyLine) + 1);
+  try {
+    const r = await restoreTask({ dir: path.join(root, 'final') });
+    if (r.pid !== pid) throw new Error(`restored as PID ${r.pid}, dumped as ${pid}`);
+    return t.finish();
+  } finally {
+    try { kill(pid, 9); waitpid(pid, __WALL); } catch { /* gone */ }
+    const left = nothingLeftBehind(pid);
+    rmSync(root, { recursive: true, force: true });
+    if (left) throw new Error(`after the restore: ${left}`);
+  }
+}
+
 /** The processes an image directory describes (pstree.img), each with its name (its core's comm). */
 function dumpedTree(dir: string): { pid: number; comm: string }[] {
   return decodeImageFile(path.join(dir, 'pstree.img')).entries.map(({ value }) => {
