@@ -1,7 +1,7 @@
 /* rt-aarch64-pac: a process's own pointer-authentication keys come back: pointers it signed
  * before the dump still authenticate after restore, and signing again gives the same codes.
  * usage: rt-aarch64-pac OUTFILE DIR
- * Signs a pointer with each of the IA, IB, DA and DB keys (pacia/pacib/pacda/pacdb, modifier 42)
+ * Signs a pointer with each of the IA, IB, DA and DB keys (pacia/pacib/pacda/pacdb, modifiers 0..31)
  * and with the generic key (pacga), waits for SIGTERM, then signs the same pointer again and
  * compares, and authenticates the old signed values (autia..autdb: a wrong key leaves an invalid
  * pointer, or faults on CPUs with FEAT_FPAC).
@@ -20,15 +20,21 @@
 #define SIGN(insn, p, m) ({ uint64_t _v = (p); __asm__ volatile(".arch armv8.3-a\n\t" insn " %0, %1" : "+r"(_v) : "r"((uint64_t)(m))); _v; })
 #define AUTH(insn, p, m) SIGN(insn, p, m)
 
-static uint64_t sign_all(uint64_t p, uint64_t out[5]) {
-  out[0] = SIGN("pacia", p, 42);
-  out[1] = SIGN("pacib", p, 42);
-  out[2] = SIGN("pacda", p, 42);
-  out[3] = SIGN("pacdb", p, 42);
-  uint64_t g;
-  __asm__ volatile(".arch armv8.3-a\n\t pacga %0, %1, %2" : "=r"(g) : "r"(p), "r"((uint64_t)42));
-  out[4] = g;
-  return out[0];
+/* A code has only 7 to 15 bits here (the rest of the pointer is address and tag), so a changed key can
+ * sign one pointer the same by chance; over NMOD modifiers it cannot. */
+#define NMOD 32
+#define NKEY 5
+
+static void sign_all(uint64_t p, uint64_t out[NMOD][NKEY]) {
+  for (uint64_t m = 0; m < NMOD; m++) {
+    out[m][0] = SIGN("pacia", p, m);
+    out[m][1] = SIGN("pacib", p, m);
+    out[m][2] = SIGN("pacda", p, m);
+    out[m][3] = SIGN("pacdb", p, m);
+    uint64_t g;
+    __asm__ volatile(".arch armv8.3-a\n\t pacga %0, %1, %2" : "=r"(g) : "r"(p), "r"(m));
+    out[m][4] = g;
+  }
 }
 
 static int target_value;
@@ -38,20 +44,23 @@ int main(int argc, char **argv) {
   unsigned long hw = getauxval(AT_HWCAP);
   if (!(hw & HWCAP_PACA) || !(hw & HWCAP_PACG)) RT_FAIL("this CPU has no pointer authentication (AT_HWCAP %#lx)", hw);
   uint64_t p = (uint64_t)&target_value;
-  uint64_t before[5], after[5];
+  static uint64_t before[NMOD][NKEY], after[NMOD][NKEY];
   sign_all(p, before);
-  RT_CHECK(before[0] != p, "pacia left the pointer unsigned");
-  rt_ready("signed=%#llx\n", (unsigned long long)before[0]);
+  RT_CHECK(before[0][0] != p, "pacia left the pointer unsigned");
+  rt_ready("signed=%#llx\n", (unsigned long long)before[0][0]);
   rt_wait_term();
 
   sign_all(p, after);
-  static const char *names[5] = { "IA", "IB", "DA", "DB", "GA" };
-  for (int k = 0; k < 5; k++)
-    RT_CHECK(after[k] == before[k], "the %s key signs %#llx as %#llx, before the dump %#llx", names[k], (unsigned long long)p,
-             (unsigned long long)after[k], (unsigned long long)before[k]);
-  RT_CHECK(AUTH("autia", before[0], 42) == p, "autia of the pointer signed before the dump fails");
-  RT_CHECK(AUTH("autib", before[1], 42) == p, "autib of the pointer signed before the dump fails");
-  RT_CHECK(AUTH("autda", before[2], 42) == p, "autda of the pointer signed before the dump fails");
-  RT_CHECK(AUTH("autdb", before[3], 42) == p, "autdb of the pointer signed before the dump fails");
+  static const char *names[NKEY] = { "IA", "IB", "DA", "DB", "GA" };
+  for (int k = 0; k < NKEY; k++)
+    for (int m = 0; m < NMOD; m++)
+      RT_CHECK(after[m][k] == before[m][k], "the %s key signs %#llx as %#llx, before the dump %#llx (modifier %d)", names[k],
+               (unsigned long long)p, (unsigned long long)after[m][k], (unsigned long long)before[m][k], m);
+  for (uint64_t m = 0; m < NMOD; m++) {
+    RT_CHECK(AUTH("autia", before[m][0], m) == p, "autia of the pointer signed before the dump fails (modifier %d)", (int)m);
+    RT_CHECK(AUTH("autib", before[m][1], m) == p, "autib of the pointer signed before the dump fails (modifier %d)", (int)m);
+    RT_CHECK(AUTH("autda", before[m][2], m) == p, "autda of the pointer signed before the dump fails (modifier %d)", (int)m);
+    RT_CHECK(AUTH("autdb", before[m][3], m) == p, "autdb of the pointer signed before the dump fails (modifier %d)", (int)m);
+  }
   rt_pass();
 }
