@@ -48,8 +48,11 @@ test('tmux with a shell in a pane: the screen is still there after restore, and 
   waitpid(client, __WALL);
   server = Number(tmux('display', '-p', '#{pid}').trim());
   shell = Number(tmux('display', '-p', '#{pane_pid}').trim());
+  // Keys go in once the shell shows its prompt ('#' for root: capture-pane drops the space), not
+  // while a loaded machine is still starting it (CI once saw no answer in 20 s).
+  await waitUntil('the shell\'s first prompt', 30_000, () => (/^[#$] ?$/m.test(tmux('capture-pane', '-p')) ? true : undefined));
   tmux('send-keys', 'echo before-$((6*7))', 'Enter');
-  const screen = await waitUntil('the shell to answer', 20_000, () => {
+  const screen = await waitUntil('the shell to answer', 30_000, () => {
     const s = tmux('capture-pane', '-p');
     return /^before-42$/m.test(s) ? s : undefined;
   });
@@ -68,7 +71,7 @@ test('tmux with a shell in a pane: the screen is still there after restore, and 
   // New keys: the shell runs them on its terminal, with job control.
   tmux('send-keys', 'echo after-$((7*6)); tty; true | cat', 'Enter');
   // Waits for tty's answer, whatever it is: the shell echoes after-42 before tty has run.
-  const now = await waitUntil('the restored shell to answer', 20_000, () => {
+  const now = await waitUntil('the restored shell to answer', 30_000, () => {
     const s = tmux('capture-pane', '-p');
     return /^after-42\n(\/dev\/pts\/\d+|not a tty)$/m.test(s) ? s : undefined;
   });
