@@ -1,17 +1,20 @@
 /**
- * `cryo lazy-pages -D DIR`: listens on DIR/cryo-lazy.sock for `cryo restore --lazy-pages`, takes
- * each restored task's userfaultfd from it (pidfd_getfd) and fills the task's lazy pages from the
- * images: a faulting page at once (UFFDIO_COPY, or UFFDIO_ZEROPAGE for a page the dump did not
- * have), the others in the background, in address order. It ends when every task has all its pages
- * (its copy of the userfaultfd closes and the kernel unregisters the memory) or is gone.
+ * `cryo lazy-pages -D DIR [--page-server --address A --port N]`: listens on DIR/cryo-lazy.sock for
+ * `cryo restore --lazy-pages`, takes each restored task's userfaultfd from it (pidfd_getfd) and
+ * fills the task's lazy pages, from the images in DIR or, with a page server, from the server
+ * (PS_IOV_GET; the images here are then only read for where the lazy pages are): a faulting page at
+ * once (UFFDIO_COPY, or UFFDIO_ZEROPAGE for a page the dump did not have), the others in the
+ * background, in address order. It ends when every task has all its pages (its copy of the
+ * userfaultfd closes and the kernel unregisters the memory) or is gone.
  */
 import net from 'node:net';
 import { closeSync, openSync, readSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { PE_LAZY } from '../images/flags.js';
+import { PE_LAZY, PE_PRESENT } from '../images/flags.js';
 import { PageReader } from '../images/pages.js';
 import { SysError, UFFD_EVENT_PAGEFAULT, UFFD_MSG_SIZE, pidfdGetfd, pidfdOpen, readU64, uffdCopy, uffdZeropage } from '../sys/index.js';
 import { LAZY_SOCKET } from '../restore/lazy.js';
+import { RemotePages } from '../page-server/lazy-client.js';
 
 export interface LazyStats { pid: number; faults: number; pages: number; ms: number }
 
@@ -20,7 +23,7 @@ interface Run { vaddr: bigint; nrPages: number; offset: number }
 /** One restored task: its userfaultfd, its lazy runs, how far the background copy got. */
 class LazyTask {
   private readonly runs: Run[] = [];
-  private readonly pagesFd: number;
+  private readonly pagesFd: number | undefined;
   private next = 0; // index of the run the background copy is in
   private nextPage = 0; // page within it
   private readonly buf: Buffer;
@@ -28,11 +31,18 @@ class LazyTask {
   done = false;
   private readonly t0 = performance.now();
 
-  constructor(readonly pid: number, private readonly uffd: number, dir: string, private readonly pageSize: number) {
+  constructor(readonly pid: number, private readonly uffd: number, dir: string, private readonly pageSize: number, private readonly remote: RemotePages | undefined) {
     const reader = new PageReader(path.join(dir, `pagemap-${pid}.img`), undefined, pageSize);
     try {
-      for (const r of reader) if ((r.flags & PE_LAZY) !== 0 && r.offset >= 0) this.runs.push({ vaddr: r.vaddr, nrPages: r.nrPages, offset: r.offset });
-      this.pagesFd = openSync(reader.pagesPath, 'r');
+      // Runs marked lazy and not present (CRIU's `dump --lazy-pages`) have their bytes on a page server only.
+      for (const r of reader) {
+        if ((r.flags & PE_LAZY) === 0 || (r.offset < 0 && (r.flags & PE_PRESENT) !== 0)) continue;
+        if (r.offset < 0 && remote === undefined) {
+          throw new Error(`the lazy pages of task ${pid} at 0x${r.vaddr.toString(16)} are not in ${dir}: serve them from a page server (--page-server --address A --port N)`);
+        }
+        this.runs.push({ vaddr: r.vaddr, nrPages: r.nrPages, offset: r.offset });
+      }
+      this.pagesFd = remote === undefined ? openSync(reader.pagesPath, 'r') : undefined;
     } finally {
       reader.close();
     }
@@ -41,7 +51,7 @@ class LazyTask {
   }
 
   /** Serves every fault waiting; false when the task is gone. */
-  serveFaults(): boolean {
+  async serveFaults(): Promise<boolean> {
     const msg = Buffer.allocUnsafe(UFFD_MSG_SIZE * 16);
     for (;;) {
       let n: number;
@@ -56,30 +66,36 @@ class LazyTask {
         if (msg[at] !== UFFD_EVENT_PAGEFAULT) continue;
         const addr = readU64(msg, at + 16) & ~BigInt(this.pageSize - 1);
         this.stats.faults++;
-        this.fill(addr, 1);
+        await this.fill(addr, 1);
       }
     }
   }
 
-  /** Copies `pages` pages at addr (where the dump has them; else zero pages). */
-  private fill(addr: bigint, pages: number): void {
+  /** Copies up to `pages` pages at addr (where the dump has them; else zero pages); returns how many it copied. */
+  private async fill(addr: bigint, pages: number): Promise<number> {
     const page = BigInt(this.pageSize);
     const r = this.runAt(addr);
     if (r === undefined) {
       uffdZeropage(this.uffd, addr, pages * this.pageSize);
-      return;
+      return pages;
     }
     const idx = Number((addr - r.vaddr) / page);
     const n = Math.min(pages, r.nrPages - idx, this.buf.length / this.pageSize);
-    const data = this.buf.subarray(0, n * this.pageSize);
-    const got = readSync(this.pagesFd, data, 0, data.length, r.offset + idx * this.pageSize);
-    if (got !== data.length) throw new Error(`the pages image of task ${this.pid} ends early at byte ${r.offset + idx * this.pageSize}`);
+    let data: Buffer;
+    if (this.remote !== undefined) {
+      data = await this.remote.get(this.pid, addr, n);
+    } else {
+      data = this.buf.subarray(0, n * this.pageSize);
+      const got = readSync(this.pagesFd!, data, 0, data.length, r.offset + idx * this.pageSize);
+      if (got !== data.length) throw new Error(`the pages image of task ${this.pid} ends early at byte ${r.offset + idx * this.pageSize}`);
+    }
     for (let done = 0; done < data.length;) {
       const c = uffdCopy(this.uffd, addr + BigInt(done), data.subarray(done));
       if (c < 0) { done += this.pageSize; continue; } // already there (a fault served it)
       done += c;
       this.stats.pages += c / this.pageSize;
     }
+    return data.length / this.pageSize;
   }
 
   private runAt(addr: bigint): Run | undefined {
@@ -97,15 +113,14 @@ class LazyTask {
   }
 
   /** Copies the next chunk in the background; sets done after the last. */
-  background(): void {
+  async background(): Promise<void> {
     const r = this.runs[this.next];
     if (r === undefined) {
       this.finish();
       return;
     }
     const n = Math.min(64, r.nrPages - this.nextPage);
-    this.fill(r.vaddr + BigInt(this.nextPage * this.pageSize), n);
-    this.nextPage += n;
+    this.nextPage += await this.fill(r.vaddr + BigInt(this.nextPage * this.pageSize), n);
     if (this.nextPage >= r.nrPages) { this.next++; this.nextPage = 0; }
   }
 
@@ -114,12 +129,23 @@ class LazyTask {
     this.done = true;
     this.stats.ms = Math.round(performance.now() - this.t0);
     closeSync(this.uffd);
-    closeSync(this.pagesFd);
+    if (this.pagesFd !== undefined) closeSync(this.pagesFd);
   }
 }
 
 /** Serves until the restore has handed over its tasks and every one has all its pages. */
-export async function serveLazyPages(dir: string, pageSize: number, onListening: () => void, log: (s: string) => void): Promise<LazyStats[]> {
+export async function serveLazyPages(dir: string, pageSize: number, onListening: () => void, log: (s: string) => void, pageServer?: { address: string; port: number }): Promise<LazyStats[]> {
+  // Connected first: an unreachable server fails before the restore starts.
+  const remote = pageServer === undefined ? undefined : await RemotePages.connect(pageServer.address, pageServer.port, pageSize);
+  try {
+    return await serveTasks(dir, pageSize, onListening, log, remote);
+  } catch (e) {
+    remote?.abort();
+    throw e;
+  }
+}
+
+async function serveTasks(dir: string, pageSize: number, onListening: () => void, log: (s: string) => void, remote: RemotePages | undefined): Promise<LazyStats[]> {
   const sockPath = path.join(dir, LAZY_SOCKET);
   rmSync(sockPath, { force: true });
   const tasks: LazyTask[] = [];
@@ -137,7 +163,7 @@ export async function serveLazyPages(dir: string, pageSize: number, onListening:
           const pidfd = pidfdOpen(holder);
           let uffd: number;
           try { uffd = pidfdGetfd(pidfd, fd); } finally { closeSync(pidfd); }
-          tasks.push(new LazyTask(pid, uffd, dir, pageSize));
+          try { tasks.push(new LazyTask(pid, uffd, dir, pageSize, remote)); } catch (e) { closeSync(uffd); throw e; }
           sock.write('ok\n');
         } catch (e) {
           sock.write(`cannot take the memory of a restored task: ${(e as Error).message}\n`);
@@ -152,30 +178,30 @@ export async function serveLazyPages(dir: string, pageSize: number, onListening:
     server.listen(sockPath, () => { onListening(); resolve(); });
   });
   // Faults first, then a chunk of background copy per task, then let the event loop run.
-  await new Promise<void>((resolve) => {
-    const tick = () => {
-      try {
-        for (const t of tasks) {
-          if (t.done) continue;
-          try {
-            if (!t.serveFaults()) { t.finish(); continue; }
-            for (let i = 0; i < 16 && !t.done; i++) { t.background(); if (!t.done && !t.serveFaults()) t.finish(); }
-          } catch (e) {
-            if (e instanceof SysError && e.code === 'ESRCH') { log(`task ${t.pid} is gone`); t.finish(); continue; }
-            throw e;
+  try {
+    for (;;) {
+      for (const t of tasks) {
+        if (t.done) continue;
+        try {
+          if (!(await t.serveFaults())) { t.finish(); continue; }
+          for (let i = 0; i < 16 && !t.done; i++) {
+            await t.background();
+            if (!t.done && !(await t.serveFaults())) t.finish();
           }
+        } catch (e) {
+          if (e instanceof SysError && e.code === 'ESRCH') { log(`task ${t.pid} is gone`); t.finish(); continue; }
+          throw e;
         }
-      } catch (e) {
-        failure = e as Error;
-        for (const t of tasks) t.finish();
-        resolve();
-        return;
       }
-      if (restoreDone && tasks.every((t) => t.done)) { resolve(); return; }
-      setTimeout(tick, tasks.some((t) => !t.done) ? 0 : 5);
-    };
-    tick();
-  });
+      if (restoreDone && tasks.every((t) => t.done)) break;
+      await new Promise((r) => setTimeout(r, tasks.some((t) => !t.done) ? 0 : 5));
+    }
+    await remote?.close();
+  } catch (e) {
+    failure = e as Error;
+    for (const t of tasks) t.finish();
+    server.close();
+  }
   rmSync(sockPath, { force: true });
   if (failure) throw failure;
   return tasks.map((t) => t.stats);

@@ -18,6 +18,7 @@ import {
   decodePsi, imageOfDstId, psCmd, psFlags, type Psi,
 } from './protocol.js';
 import { SocketIo } from './socket-io.js';
+import { serveLazySession } from './lazy-server.js';
 
 export interface PageServerOptions {
   dir: string;
@@ -26,6 +27,8 @@ export interface PageServerOptions {
   /** The previous dump of the chain, relative to dir (CRIU's --prev-images-dir): made the dir's `parent` link. */
   prevImagesDir?: string;
   pageSize: number;
+  /** Serve the pages of the dump in dir to a lazy restore (PS_IOV_GET) instead of receiving a dump. */
+  lazyPages?: boolean;
   /** Called once the server listens (with the port, useful with port 0). */
   onListening?: (port: number) => void;
 }
@@ -38,6 +41,7 @@ const imageName = (img: { type: 'pid' | 'shmem'; id: number }) => (img.type === 
 
 /** Listens, serves one dump's session, and resolves when it was closed cleanly (PS_IOV_CLOSE). */
 export async function runPageServer(opts: PageServerOptions): Promise<SessionStats> {
+  if (opts.lazyPages && !existsSync(opts.dir)) throw new PageServerError(`${opts.dir}: no such directory (--lazy-pages serves the dump there)`);
   mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
   if (opts.prevImagesDir !== undefined) {
     const target = path.resolve(opts.dir, opts.prevImagesDir);
@@ -54,6 +58,10 @@ export async function runPageServer(opts: PageServerOptions): Promise<SessionSta
   server.close();
   sock.setNoDelay(true);
   try {
+    if (opts.lazyPages) {
+      const s = await serveLazySession(new SocketIo(sock), opts.dir, opts.pageSize).catch((e: Error) => { throw new PageServerError(e.message); });
+      return { images: 0, pages: s.pages, bytes: s.pages * opts.pageSize };
+    }
     return await new Session(opts.dir, opts.pageSize, new SocketIo(sock)).serve();
   } finally {
     sock.destroy();
@@ -98,7 +106,7 @@ class Session {
           if (!(await this.io.atEnd())) throw new PageServerError('the dump sent data after PS_IOV_CLOSE');
           return this.stats;
         } else if (cmd === PS_IOV_GET) {
-          throw new PageServerError('PS_IOV_GET: this page server receives a dump; it does not serve lazy pages');
+          throw new PageServerError('PS_IOV_GET: this page server receives a dump; start one with --lazy-pages to serve lazy pages');
         } else {
           throw new PageServerError(`unknown page-server command ${pi.cmd} (is the peer a CRIU page-server client?)`);
         }

@@ -9,7 +9,7 @@
 import net from 'node:net';
 import { closeSync, existsSync } from 'node:fs';
 import path from 'node:path';
-import { PE_LAZY } from '../images/flags.js';
+import { PE_LAZY, PE_PARENT, PE_PRESENT } from '../images/flags.js';
 import { PageReader } from '../images/pages.js';
 import type { MessageValue } from '../images/value.js';
 import { pidfdGetfd, pidfdOpen, uffdApi, uffdRegisterMissing } from '../sys/index.js';
@@ -23,14 +23,29 @@ import { vmaKind } from '../shared/vma-kinds.js';
 /** Where `cryo lazy-pages -D DIR` listens. */
 export const LAZY_SOCKET = 'cryo-lazy.sock';
 
-/** The lazy runs of a dump's newest pagemap (they have bytes in its own pages file), merged, in address order. */
+/**
+ * The lazy runs of a dump's newest pagemap, merged, in address order: those with bytes in its own
+ * pages file and those marked lazy only (CRIU's `dump --lazy-pages`: the bytes are on a page server).
+ */
 export function lazyRanges(img: Pick<RestoreImages, 'pagemapFile'>, pageSize: number): Range[] {
+  return lazyRuns(img, pageSize, false);
+}
+
+/** The runs whose bytes only a page server has (lazy, not present): an eager restore cannot fill them. */
+export function remoteOnlyRanges(img: Pick<RestoreImages, 'pagemapFile'>, pageSize: number): Range[] {
+  return lazyRuns(img, pageSize, true);
+}
+
+function lazyRuns(img: Pick<RestoreImages, 'pagemapFile'>, pageSize: number, remoteOnly: boolean): Range[] {
   if (!existsSync(img.pagemapFile)) return [];
   const reader = new PageReader(img.pagemapFile, undefined, pageSize);
   const out: Range[] = [];
   try {
     for (const r of reader) {
-      if ((r.flags & PE_LAZY) === 0 || r.offset < 0) continue;
+      if ((r.flags & PE_LAZY) === 0) continue;
+      // Lazy only: neither in this dump's pages (PE_PRESENT) nor in its parent's.
+      const onServer = (r.flags & (PE_PRESENT | PE_PARENT)) === 0;
+      if (remoteOnly ? !onServer : r.offset < 0 && !onServer) continue;
       const start = r.vaddr;
       const end = r.vaddr + BigInt(r.nrPages * pageSize);
       const last = out[out.length - 1];

@@ -16,7 +16,7 @@ import { vmaKind } from '../shared/vma-kinds.js';
 import { mapShmemVma } from '../shared/shmem.js';
 import { SHM_EXEC, SHM_RDONLY, SHM_REMAP } from '../shared/sysv-ipc.js';
 import { FillableRanges, outsideFillable } from './fillable.js';
-import { lazyRanges, registerLazy } from './lazy.js';
+import { lazyRanges, registerLazy, remoteOnlyRanges } from './lazy.js';
 import { withoutRanges, type Range } from '../shared/ranges.js';
 import { dumpPageSize } from './page-size.js';
 import { restoreAioRings } from './aio.js';
@@ -219,6 +219,10 @@ export function rebuildMemory(ctx: TaskCtx): void {
   replaceStubMappings(ctx);
   const fixup = mapVmas(ctx);
   const lazy = ctx.lazyPages ? lazyRanges(ctx.img, dumpPageSize(ctx.img, ctx.arch.pageSize)) : [];
+  if (!ctx.lazyPages) {
+    const remote = remoteOnlyRanges(ctx.img, dumpPageSize(ctx.img, ctx.arch.pageSize));
+    if (remote.length > 0) throw new RestoreError('FAILED', `the dump in ${ctx.img.dir} holds task ${ctx.pid}'s pages at 0x${remote[0]!.start.toString(16)} only on a page server (a lazy dump): restore with --lazy-pages and \`cryo lazy-pages --page-server\``);
+  }
   fillPages(ctx, lazy);
   restoreAioRings(ctx);
   if (lazy.length > 0) ctx.lazyFd = registerLazy(ctx, lazy);

@@ -7,8 +7,9 @@ export interface RunningLazyPages {
   kill(): void;
 }
 
-export async function startLazyPages(dir: string): Promise<RunningLazyPages> {
-  const child = spawn(process.execPath, [cryoCli, 'lazy-pages', '-D', dir]);
+/** `args`: more options (--page-server --address A --port N). */
+export async function startLazyPages(dir: string, args: string[] = []): Promise<RunningLazyPages> {
+  const child = spawn(process.execPath, [cryoCli, 'lazy-pages', '-D', dir, ...args]);
   let stdout = '';
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });

@@ -6,7 +6,7 @@ import { cryoCli } from './cryo-cli.js';
 export interface RunningPageServer {
   port: number;
   /** Resolves to its exit status and stderr once it ends. */
-  done: Promise<{ status: number | null; stderr: string }>;
+  done: Promise<{ status: number | null; stdout: string; stderr: string }>;
   kill(): void;
 }
 
@@ -14,10 +14,10 @@ export async function startPageServer(args: string[], netns?: string): Promise<R
   const cmd = [process.execPath, cryoCli, 'page-server', '--port', '0', ...args];
   const child: ChildProcess = netns ? spawn('ip', ['netns', 'exec', netns, ...cmd]) : spawn(cmd[0]!, cmd.slice(1));
   let stderr = '';
+  let out = '';
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const done = new Promise<{ status: number | null; stderr: string }>((resolve) => child.on('close', (status) => resolve({ status, stderr })));
+  const done = new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (status) => resolve({ status, stdout: out, stderr })));
   const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /listening on port (\d+)/.exec(out);

@@ -21,7 +21,7 @@ export const specs = {
   dump: spec('dump', 'checkpoint a running process into CRIU images', '-t PID -D DIR [--leave-running] [--shell-job] [--tcp-established] [--ext-unix-sk] [--external pipe:[INODE]...] [--prev-images-dir PARENT [--track-mem]] [--page-server --address A --port N] [-v...] [-o LOG]'),
   preDump: spec('pre-dump', 'write a running process\'s memory and track what it writes, for a smaller dump later (--prev-images-dir)', '-t PID -D DIR [--prev-images-dir PARENT] [--track-mem] [--page-server --address A --port N] [-v...] [-o LOG]'),
   restore: spec('restore', 'restore a process from a dump directory (CRIU image format)', '-D DIR [-d|--restore-detached] [--shell-job] [--tcp-established] [--inherit-fd fd[N]:pipe:[INODE]...] [--allow-setid-files] [--pidfile FILE] [--lazy-pages]'),
-  pageServer: spec('page-server', 'receive the pages of a dump sent with --page-server (CRIU\'s page-server protocol) into DIR', '-D DIR --port N [--address A] [--prev-images-dir PARENT]'),
-  lazyPages: spec('lazy-pages', 'serve the lazy pages of a dump to `restore --lazy-pages` (start it first)', '-D DIR'),
+  pageServer: spec('page-server', 'receive the pages of a dump sent with --page-server (CRIU\'s page-server protocol) into DIR; with --lazy-pages, serve DIR\'s pages to `lazy-pages --page-server`', '-D DIR --port N [--address A] [--prev-images-dir PARENT | --lazy-pages]'),
+  lazyPages: spec('lazy-pages', 'serve the lazy pages of a dump to `restore --lazy-pages` (start it first), from DIR or from a page server', '-D DIR [--page-server --address A --port N]'),
   demo: spec('demo', 'checkpoint and restore a small example program, step by step', '[--keep]'),
 } as const satisfies Record<string, CommandSpec>;
