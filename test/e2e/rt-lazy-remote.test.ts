@@ -103,6 +103,7 @@ test('dump of a 64 MiB task; B has its images without the lazy pages and cannot 
   cleanups.push(lp.kill);
   await assert.rejects(restoreTask({ dir: b, lazyPages: true }), /lazy-pages: .*not in .*serve them from a page server/);
   lp.kill();
+  await lp.done; // collected: no zombie of ours left
   try { kill(t.pid, 9); waitpid(t.pid, __WALL); } catch { /* gone */ }
   assert.equal(nothingLeftBehind(t.pid), undefined);
   rmSync(b, { recursive: true, force: true });
