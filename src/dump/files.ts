@@ -10,6 +10,7 @@ import { KCMP_FILE, kcmp, pidfdGetfd, rawSyscall } from '../sys/index.js';
 import type { MessageValue } from '../images/index.js';
 import { FD_KINDS } from '../files/registry.js';
 import type { DumpFd } from '../files/kind.js';
+import type { Injector } from '../inject/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import { FileTable, ZERO_FOWN } from '../shared/file-table.js';
 import { O_CLOEXEC } from '../shared/constants.js';
@@ -42,7 +43,8 @@ function describe(t: FdTarget): string {
 }
 
 /** Every descriptor of the task into `table` (ids shared by descriptors of one open file, in this or an earlier process). */
-export function dumpFds(table: FileTable, pid: number, pidfd: number, status: ProcStatus): void {
+export function dumpFds(table: FileTable, pid: number, pidfd: number, status: ProcStatus, threads: ReadonlyMap<number, Injector>): void {
+  const inEachThread = (name: string, ...args: (bigint | number)[]): [number, bigint][] => [...threads].map(([tid, inj]) => [tid, inj.raw(name, ...args)]);
   const seen: { fd: number; stolen: number; dev: number; ino: number; id: number }[] = [];
   // Open files already given an id, in this or an earlier process of the tree.
   const known = table.opened;
@@ -66,7 +68,7 @@ export function dumpFds(table: FileTable, pid: number, pidfd: number, status: Pr
       known.push({ pid, fd, dev: st.dev, ino: st.ino, id });
       const c: DumpFd = {
         table, pid, fd, id, info, target, st, stolen, fown: fownOf(stolen, status), flags: info.flags & ~O_CLOEXEC,
-        procFd: procPath(pid, `fd/${fd}`), inFlight: (fds, why) => inFlight(table, fds, why),
+        procFd: procPath(pid, `fd/${fd}`), inFlight: (fds, why) => inFlight(table, fds, why), inEachThread,
       };
       const kind = FD_KINDS.find((k) => k.matches(c));
       if (!kind) throw new DumpError('UNSUPPORTED', `fd ${fd} of task ${pid} is ${describe(target)}: cryo cannot dump it yet`);
@@ -104,6 +106,8 @@ export function inFlight(table: FileTable, fds: number[], why: string): number[]
       const c: DumpFd = {
         table, pid: me, fd, id, info, target, st, stolen: fd, fown: fownOf(fd, readStatus(me)), flags: info.flags & ~O_CLOEXEC,
         procFd: procPath(me, `fd/${fd}`), inFlight: (more, w) => inFlight(table, more, w),
+        // cryo's own copy, in no task: no thread of its own to ask.
+        inEachThread: () => [],
       };
       const kind = FD_KINDS.find((k) => k.matches(c));
       if (!kind || kind.type === 'UNIXSK') {

@@ -128,7 +128,7 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   if (c.filesId === undefined) {
     const pidfd = pidfdOpen(pid);
     try {
-      dumpFds(files, pid, pidfd, status);
+      dumpFds(files, pid, pidfd, status, new Map([[pid, inj], ...others]));
     } finally {
       closeSync(pidfd);
     }

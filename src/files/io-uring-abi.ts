@@ -21,6 +21,7 @@ export const REGISTER_FILES = 2;
 export const REGISTER_EVENTFD = 4;
 export const UNREGISTER_EVENTFD = 5;
 export const REGISTER_PROBE = 8;
+export const REGISTER_ENABLE_RINGS = 12;
 export const REGISTER_SEND_MSG_RING = 31;
 export const OP_NOP = 0;
 export const OP_MSG_RING = 40;

@@ -15,7 +15,7 @@ import { readU32, writeU32, writeU64, writeI32 } from '../sys/native-endian.js';
 import { taskCall } from './anon.js';
 import {
   CQE_SIZE, ENTER_GETEVENTS, ENTER_SQ_WAKEUP, FEAT_SINGLE_MMAP, OFF_CQ_RING, OFF_SQES, OFF_SQ_RING, OP_MSG_RING, OP_NOP,
-  PARAMS, PARAMS_SIZE, REGISTER_BUFFERS, REGISTER_FILES, REGISTER_SEND_MSG_RING, SETUP, SQE_CQE_SKIP_SUCCESS, SQE_SIZE, ringOffsets, type RingOffsets,
+  PARAMS, PARAMS_SIZE, REGISTER_BUFFERS, REGISTER_ENABLE_RINGS, REGISTER_FILES, REGISTER_SEND_MSG_RING, SETUP, SQE_CQE_SKIP_SUCCESS, SQE_SIZE, ringOffsets, type RingOffsets,
 } from './io-uring-abi.js';
 
 /** Where in cryo's scratch area the ring's call arguments go. */
@@ -127,14 +127,35 @@ function tempMap(ctx: TaskCtx, fd: number, size: number, off: bigint): bigint {
   return BigInt.asUintN(64, injectMmap(ctx.inj, 0n, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, off));
 }
 
-/** A new ring in the task like the dumped one, at the dumped addresses with the dumped contents; returns its descriptor. */
+/**
+ * A new ring in the task like the dumped one, at the dumped addresses with the dumped contents;
+ * returns its descriptor. A ring only one thread may use (SINGLE_ISSUER) belongs to the task that
+ * sets it up: one of a thread other than the main one is set up disabled (IORING_SETUP_R_DISABLED:
+ * no task owns it yet) and enabled by its thread once the threads exist, which owns it from then on.
+ */
 export function restoreRing(ctx: TaskCtx, ring: IoUringImage, vmas: MessageValue[], why: string): number {
+  const owner = ring.submitterTid !== undefined && ring.submitterTid !== ctx.pid ? ring.submitterTid : undefined;
   const p = Buffer.alloc(PARAMS_SIZE);
   writeU32(p, ring.cqEntries, PARAMS.cqEntries);
-  writeU32(p, ring.flags, PARAMS.flags);
+  writeU32(p, ring.flags | (owner !== undefined ? SETUP.R_DISABLED : 0), PARAMS.flags);
   writeU32(p, ring.sqThreadCpu ?? 0, PARAMS.sqThreadCpu);
   const fd = Number(taskCall(ctx, why, 'io_uring_setup', ring.sqEntries, ctx.put(p, SCRATCH_AT)));
   const off = ringOffsets(ctx.get(SCRATCH_AT, PARAMS_SIZE));
+  if (owner === undefined) {
+    fillRing(ctx, fd, ring, vmas, off, why);
+    return fd;
+  }
+  ctx.withThreads((threads) => {
+    const t = threads.find((x) => x.tid === owner);
+    if (!t) throw new RestoreError('IMAGE_INCONSISTENT', `${why}: its ring belongs to thread ${owner}, which the images do not make`);
+    taskCall(t, `${why} (enabled by its thread ${owner})`, 'io_uring_register', fd, REGISTER_ENABLE_RINGS, 0, 0);
+    fillRing(t, fd, ring, vmas, off, why);
+  });
+  return fd;
+}
+
+/** The new ring's indexes brought to the dumped ones, its areas mapped where they were, its buffers registered: in the thread `ctx` (its submitter). */
+function fillRing(ctx: TaskCtx, fd: number, ring: IoUringImage, vmas: MessageValue[], off: RingOffsets, why: string): void {
   const sqSize = off.sq.array + ring.sqEntries * 4;
   const cqSize = off.cq.cqes + ring.cqEntries * CQE_SIZE;
   const single = (off.features & FEAT_SINGLE_MMAP) !== 0;
@@ -153,7 +174,6 @@ export function restoreRing(ctx: TaskCtx, ring: IoUringImage, vmas: MessageValue
   }
   for (const v of vmas) mapDumped(ctx, fd, ring, v, off, why);
   registerBuffers(ctx, fd, ring, why);
-  return fd;
 }
 
 /**

@@ -4,12 +4,12 @@
 // task, brings the kernel's indexes to the dumped ones with no-op requests, maps the rings where
 // they were and puts their contents back (src/files/io-uring-ring.ts).
 import { closeSync, existsSync, readFileSync } from 'node:fs';
-import type { FdKind } from './kind.js';
+import type { DumpFd, FdKind } from './kind.js';
 import type { FileTable } from '../shared/file-table.js';
 import type { MessageValue } from '../images/value.js';
 import type { Vma } from '../proc/index.js';
 import { listFds, readComm, readFdLink, readIoUringFdinfo, readTaskIds, type IoUringFdinfo } from '../proc/index.js';
-import { KCMP_FILE, kcmp, processVmReadv, rawSyscall, SysError } from '../sys/index.js';
+import { KCMP_FILE, errnoName, kcmp, processVmReadv, rawSyscall, SysError } from '../sys/index.js';
 import { readCryoIoUring, type IoUringImage } from '../images/cryo-io-uring.js';
 import { DumpError } from '../shared/dump-error.js';
 import { RestoreError } from '../shared/restore-error.js';
@@ -99,6 +99,16 @@ function probeFlags(stolen: number, why: string): number {
   return flags;
 }
 
+/**
+ * The thread a SINGLE_ISSUER ring belongs to: io_uring_register answers every other task EEXIST
+ * before it looks at its arguments (a probe without a buffer does nothing else).
+ */
+function submitterOf(c: DumpFd, why: string): number {
+  const own = c.inEachThread('io_uring_register', c.fd, REGISTER_PROBE, 0, 0).filter(([, r]) => r >= 0n || errnoName(Number(-r)) !== 'EEXIST');
+  if (own.length !== 1) throw new DumpError('UNSUPPORTED', `${why} was set up with IORING_SETUP_SINGLE_ISSUER and belongs to no thread of the task (to another process, or a thread that exited): cryo cannot restore a ring only that task may use`);
+  return own[0]![0];
+}
+
 /** The CPU an SQPOLL thread is bound to (IORING_SETUP_SQ_AFF), or undefined. */
 function sqThreadCpu(pid: number, tid: number): number | undefined {
   try {
@@ -146,6 +156,7 @@ export const ioUringKind: FdKind = {
     const bufs = [...info.bufs].filter(([, b]) => b.len > 0).map(([index, b]) => ({ index, addr: b.addr, len: b.len }));
     if (bufs.length !== info.userBufs) throw new DumpError('UNSUPPORTED', `${why} has a sparse registered buffer table (${bufs.length} of ${info.userBufs} slots set): cryo cannot dump that yet`);
     let flags = probeFlags(c.stolen, why);
+    const submitterTid = flags & SETUP.SINGLE_ISSUER ? submitterOf(c, why) : undefined;
     let cpu: number | undefined;
     if (sqpoll) {
       flags |= SETUP.SQPOLL;
@@ -170,6 +181,7 @@ export const ioUringKind: FdKind = {
       ...(cpu !== undefined ? { sqThreadCpu: cpu } : {}),
       sqHead: info.sqHead, sqTail: info.sqTail, cqHead: info.cqHead, cqTail: info.cqTail,
       maps: maps.map((m) => ({ start: m.start, data: m.data })), nrBufs: info.userBufs, bufs, nrFiles: info.userFiles, files,
+      ...(submitterTid !== undefined ? { submitterTid } : {}),
     };
     c.table.ioUrings.push(ring);
     return { id: c.id, fown: c.fown };
@@ -183,6 +195,9 @@ export const ioUringKind: FdKind = {
     const held = new Set(img.fdinfo.map((f) => Number(f.fd)));
     const lost = ring.files.find((f) => !held.has(f.fd) || f.index >= ring.nrFiles);
     if (lost) throw new RestoreError('IMAGE_INCONSISTENT', `${why}: its registered file slot ${lost.index} names fd ${lost.fd}, which the task's fdinfo image does not hold (or a slot beyond its table of ${ring.nrFiles}): cryo cannot restore it`);
+    if (ring.submitterTid !== undefined && !img.threads.some((t) => t.tid === ring.submitterTid)) {
+      throw new RestoreError('IMAGE_INCONSISTENT', `${why}: its ring belongs to thread ${ring.submitterTid} (IORING_SETUP_SINGLE_ISSUER), which is no thread of the task in the images: cryo cannot restore it`);
+    }
     const vmas = ringVmasOf(img.mm.vmas as MessageValue[] | undefined, ring.id);
     for (const m of ring.maps) {
       const v = vmas.find((x) => BigInt(x.start as bigint) === m.start);

@@ -20,6 +20,7 @@
  *     optional uint32 nr_files = 13;       // registered file table size
  *     repeated cryo_io_uring_file files = 14;  // { uint32 index = 1; uint32 fd = 2; string path = 3; }: a set
  *                                          // slot, the task's descriptor of the same open file, fdinfo's name
+ *     optional uint32 submitter_tid = 15;  // IORING_SETUP_SINGLE_ISSUER: the thread that alone may use it
  *   }
  */
 import path from 'node:path';
@@ -49,6 +50,7 @@ export const cryo_io_uring_entry = message('cryo_io_uring_entry', [
   rep(12, 'bufs', () => cryo_io_uring_buf),
   opt(13, 'nr_files', 'uint32'),
   rep(14, 'files', () => cryo_io_uring_file),
+  opt(15, 'submitter_tid', 'uint32'),
 ]);
 
 export interface IoUringImage {
@@ -67,6 +69,8 @@ export interface IoUringImage {
   nrFiles: number;
   /** Registered files: slot, the task's descriptor of that open file, and the name fdinfo shows. */
   files: { index: number; fd: number; path: string }[];
+  /** IORING_SETUP_SINGLE_ISSUER: the thread (TID) that alone may submit and register. */
+  submitterTid?: number;
 }
 
 function toMessage(r: IoUringImage): MessageValue {
@@ -80,6 +84,7 @@ function toMessage(r: IoUringImage): MessageValue {
   if (r.nrFiles > 0) m.nr_files = r.nrFiles;
   if (r.sqThreadCpu !== undefined) m.sq_thread_cpu = r.sqThreadCpu;
   if (r.nrBufs > 0) m.nr_bufs = r.nrBufs;
+  if (r.submitterTid !== undefined) m.submitter_tid = r.submitterTid;
   return m;
 }
 
@@ -94,6 +99,7 @@ function fromMessage(v: MessageValue): IoUringImage {
     bufs: ((v.bufs as MessageValue[] | undefined) ?? []).map((b) => ({ index: n(b.index), addr: BigInt(b.addr as bigint), len: n(b.len) })),
     nrFiles: n(v.nr_files),
     files: ((v.files as MessageValue[] | undefined) ?? []).map((f) => ({ index: n(f.index), fd: n(f.fd), path: String(f.path) })),
+    ...(v.submitter_tid !== undefined ? { submitterTid: n(v.submitter_tid) } : {}),
   };
 }
 

@@ -254,6 +254,8 @@ async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> {
       // Threads are made while the task still has cryo's privileges (clone3 with set_tid needs them).
       const threads = createThreads(ctx, stubs.of(ctx.pid));
       for (const t of threads) restoreThreadState(t);
+      // What only one thread may do (an io_uring ring only its submitter thread may use).
+      ctx.runWithThreads(threads);
       threadsOf.set(ctx, threads);
     }
     // Pidfds of threads: their threads exist now.

@@ -48,6 +48,9 @@ export class TaskCtx {
   /** Shared with the other processes of the tree. */
   tree = new TreeShare();
 
+  /** Work that needs the process's other threads, which are made after its files: run with their contexts. */
+  private readonly threadWork: ((threads: readonly TaskCtx[]) => void)[] = [];
+
   /** restore --lazy-pages: the dump's lazy runs are left to `cryo lazy-pages`; cryo's copy of the task's userfaultfd. */
   lazyPages = false;
   lazyFd: number | undefined;
@@ -71,6 +74,16 @@ export class TaskCtx {
     t.inj.argArea = this.inj.argArea;
     t.tree = this.tree;
     return t;
+  }
+
+  /** Queues `fn` until the process's other threads exist (see runWithThreads). */
+  withThreads(fn: (threads: readonly TaskCtx[]) => void): void {
+    this.threadWork.push(fn);
+  }
+
+  /** Runs the work queued by withThreads, given the contexts of the other threads. */
+  runWithThreads(threads: readonly TaskCtx[]): void {
+    while (this.threadWork.length > 0) this.threadWork.shift()!(threads);
   }
 
   /** Whether this is the process's main thread (process-wide state is restored there). */
