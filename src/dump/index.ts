@@ -47,6 +47,8 @@ export interface DumpOptions {
   shellJob?: boolean;
   /** Dump established TCP connections through TCP repair (`--tcp-established`); else they are refused. */
   tcpEstablished?: boolean;
+  /** Dump TCP connections without TCP repair, to be restored closed (`--tcp-close`, as CRIU's). */
+  tcpClose?: boolean;
   /** Resources partly outside the tree that may be dumped anyway, as CRIU's --external names them: 'pipe:[INODE]'. */
   external?: readonly string[];
   /** Unix sockets whose peer is outside the dump are dumped (datagram sockets to a named peer, reconnected at restore), as CRIU's --ext-unix-sk. */
@@ -162,7 +164,7 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
   let members: TreeMember[] = [];
   let pagesWritten = 0;
   // Descriptors' state; kinds may hold some until the dump ends (files.finish).
-  const files = new FileTable(pid, { tcpEstablished: opts.tcpEstablished ?? false, extUnixSk: opts.extUnixSk ?? false, shellJob: opts.shellJob ?? false });
+  const files = new FileTable(pid, { tcpEstablished: opts.tcpEstablished ?? false, tcpClose: opts.tcpClose ?? false, extUnixSk: opts.extUnixSk ?? false, shellJob: opts.shellJob ?? false });
   try {
     await step('seize');
     members = freezeTree(pid, seized, stopped);

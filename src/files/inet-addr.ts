@@ -2,7 +2,7 @@
 // src_addr/dst_addr (the in_addr/in6_addr bytes as host-order u32 words, as CRIU memcpy's them),
 // and text for messages ('127.0.0.1:5000', '[::1]:5000').
 import { SysError, rawSyscall, readU32, writeU16, writeU32 } from '../sys/index.js';
-import { AF_INET, ENOTCONN } from './inet-consts.js';
+import { AF_INET, ENOTCONN, SOL_SOCKET, SO_PEERNAME } from './inet-consts.js';
 
 export interface InetAddr {
   port: number;
@@ -34,6 +34,25 @@ export function sockName(fd: number, family: number, peer: boolean): InetAddr | 
     throw e;
   }
   return { port: b.readUInt16BE(2), addr: Buffer.from(b.subarray(family === AF_INET ? 4 : 8, (family === AF_INET ? 4 : 8) + addrLen(family))) };
+}
+
+/**
+ * The peer of a TCP socket in CLOSE whose connection ended: getpeername says ENOTCONN then, but
+ * SO_PEERNAME still gives the address (undefined when it never had a peer).
+ */
+export function endedPeer(fd: number, family: number): InetAddr | undefined {
+  // The exact sockaddr size: SO_PEERNAME refuses a longer buffer (EINVAL).
+  const b = Buffer.alloc(family === AF_INET ? 16 : 28);
+  const len = Buffer.alloc(4);
+  writeU32(len, b.length, 0);
+  try {
+    rawSyscall('getsockopt', fd, SOL_SOCKET, SO_PEERNAME, b, len);
+  } catch (e) {
+    if (e instanceof SysError && e.errno === ENOTCONN) return undefined;
+    throw e;
+  }
+  const port = b.readUInt16BE(2);
+  return port === 0 ? undefined : { port, addr: Buffer.from(b.subarray(family === AF_INET ? 4 : 8, (family === AF_INET ? 4 : 8) + addrLen(family))) };
 }
 
 /** The address as inet_sk_entry stores it: 1 word for IPv4, 4 for IPv6. */

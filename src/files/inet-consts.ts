@@ -47,6 +47,10 @@ export const IP_TOS = 1;
 export const IP_TTL = 2;
 export const IP_PKTINFO = 8;
 export const IP_FREEBIND = 15;
+/** bind() takes the address only; connect() picks the port (as for a socket never bound). */
+export const IP_BIND_ADDRESS_NO_PORT = 24;
+/** The ports connect() may pick for this socket: low | high << 16 (Linux 6.3). */
+export const IP_LOCAL_PORT_RANGE = 51;
 export const SOL_IPV6 = 41;
 export const IPV6_V6ONLY = 26;
 export const IPV6_RECVPKTINFO = 49;
@@ -102,3 +106,6 @@ export const SIOCINQ = ABI.ioctls.FIONREAD;
 export const SIOCOUTQ = ABI.ioctls.TIOCOUTQ;
 export const SIOCOUTQNSD = 0x894b;
 export const ENOTCONN = 107;
+/** Both ends of a socket whose connection ended (getpeername says ENOTCONN then). */
+export const SO_PEERNAME = 28;
+export const SO_ERROR = 4;

@@ -1,7 +1,8 @@
 // TCP and UDP sockets, IPv4 and IPv6 (INETSK, file_entry.isk = inet_sk_entry), as CRIU 4.2 writes
 // them: unbound, bound, listening (with its backlog), connected UDP, and, with --tcp-established,
-// established and half-closed TCP connections through TCP repair (tcp-repair.ts, tcp-fin.ts,
-// tcp-stream-INODE.img).
+// established, half-closed and ended (CLOSE) TCP connections through TCP repair (tcp-repair.ts,
+// tcp-fin.ts, tcp-ended.ts, tcp-stream-INODE.img). With --tcp-close (as CRIU's), connections are
+// dumped without repair and restored closed and unbound.
 // State comes from sock_diag (state, backlog, pending connections, shutdown) and from getsockname,
 // getpeername and getsockopt on cryo's copy of the socket. UDP datagrams waiting to be read are
 // not kept (as CRIU: a datagram may be lost anyway).
@@ -21,7 +22,9 @@ import { SysError, rawSyscall } from '../sys/index.js';
 import { inetDiag, type InetDiagSocket } from '../sys/netlink.js';
 import type { DumpFd, FdKind } from './kind.js';
 import * as K from './inet-consts.js';
-import { addrBytes, addrText, addrWords, sockName, sockaddr, type InetAddr } from './inet-addr.js';
+import { addrBytes, addrText, addrWords, endedPeer, sockName, sockaddr, type InetAddr } from './inet-addr.js';
+import { restoreEnded } from './tcp-ended.js';
+import { readCryoFileStats } from '../images/cryo-image.js';
 import {
   dumpIpOpts, dumpSkOpts, dumpTcpOpts, getInt, restoreIpOpts, restoreSkOpts, restoreTcpOpts, setOpt, socketFilter, socketFilterLength, MAX_FILTER_INSNS,
 } from './inet-opts.js';
@@ -92,15 +95,17 @@ function dumpInet(c: DumpFd): MessageValue {
   }
   const inode = Number((c.target as { inode: bigint }).inode);
   const src = sockName(c.stolen, family, false);
-  const dst = sockName(c.stolen, family, true);
-  const what = `${me} (${protoName(proto)} ${src ? addrText(family, src) : 'unbound'}${dst ? ` -> ${addrText(family, dst)}` : ''})`;
-  if (family === K.AF_INET6 && src && (src.addr.readUInt16BE(0) & 0xffc0) === 0xfe80) {
-    throw new DumpError('UNSUPPORTED', `${what} is bound to a link-local IPv6 address: cryo cannot dump that yet`);
-  }
+  let dst = sockName(c.stolen, family, true);
   const diag = diagOf(c.table, family, proto, inode);
   let state = diag?.state ?? K.TCP_CLOSE;
   if (state === K.TCP_BOUND_INACTIVE) state = K.TCP_CLOSE;
   if (!diag && tcp) state = getOpt1(c.stolen);
+  // A connection that ended leaves its socket in CLOSE, still knowing its peer.
+  const ended = tcp && !dst && state === K.TCP_CLOSE && (dst = endedPeer(c.stolen, family)) !== undefined;
+  const what = `${me} (${protoName(proto)} ${src ? addrText(family, src) : 'unbound'}${dst ? ` -> ${addrText(family, dst)}` : ''})`;
+  if (family === K.AF_INET6 && src && (src.addr.readUInt16BE(0) & 0xffc0) === 0xfe80) {
+    throw new DumpError('UNSUPPORTED', `${what} is bound to a link-local IPv6 address: cryo cannot dump that yet`);
+  }
   let backlog = 0;
   if (tcp && state === K.TCP_LISTEN) {
     if (diag!.rqueue > 0) {
@@ -115,12 +120,18 @@ function dumpInet(c: DumpFd): MessageValue {
   const connection = tcp && dst !== undefined;
   let stream: TcpStream | undefined;
   if (connection) {
-    const name = `the TCP connection ${addrText(family, src!)} -> ${addrText(family, dst)} (${me})`;
-    if (!finsOf(state)) {
-      throw new DumpError('UNSUPPORTED', `${name} is in state ${K.TCP_STATE_NAMES[state] ?? state}: cryo dumps established and half-closed connections only`);
+    const name = `the TCP connection ${addrText(family, src!)} -> ${addrText(family, dst!)} (${me})`;
+    if (!finsOf(state) && !ended) {
+      throw new DumpError('UNSUPPORTED', `${name} is in state ${K.TCP_STATE_NAMES[state] ?? state}: cryo dumps established, half-closed and ended connections only`);
     }
+    // sock_diag lists a closed socket only while it holds its port (BOUND_INACTIVE).
+    if (ended && !diag) c.table.stats.push({ id: c.id, mtimeSec: 0n, mtimeNsec: 0, size: 0n, tcpPortReleased: true });
+  }
+  if (connection && !c.table.options.tcpClose) {
+    const name = `the TCP connection ${addrText(family, src!)} -> ${addrText(family, dst!)} (${me})`;
     if (!c.table.options.tcpEstablished) {
-      throw new DumpError('UNSUPPORTED', `${name} is ${state === K.TCP_ESTABLISHED ? 'established' : `half-closed (${K.TCP_STATE_NAMES[state]})`}: pass --tcp-established (tcpEstablished) to dump it with TCP repair`);
+      const how = state === K.TCP_ESTABLISHED ? 'established' : ended ? 'closed (its connection ended)' : `half-closed (${K.TCP_STATE_NAMES[state]})`;
+      throw new DumpError('UNSUPPORTED', `${name} is ${how}: pass --tcp-established (tcpEstablished) to dump it with TCP repair, or --tcp-close to restore it closed`);
     }
     enterRepair(c.stolen, name);
     // Held (and frozen) from now on, whatever happens next: the dump's end decides (see holdUntilDumpEnds).
@@ -155,8 +166,10 @@ function getOpt1(fd: number): number {
   return b[0]!;
 }
 
-/** Whether the image entry is a TCP connection (restored through repair). */
+/** Whether the image entry is a TCP connection (restored through repair, or closed with --tcp-close). */
 const isConnection = (e: MessageValue) => num(e.proto) === K.IPPROTO_TCP && num(e.dst_port) !== 0;
+/** A connection that had ended (its socket in CLOSE, still knowing its peer). */
+const isEnded = (e: MessageValue) => isConnection(e) && num(e.state) === K.TCP_CLOSE;
 const addrOf = (e: MessageValue, which: 'src' | 'dst'): InetAddr => ({ port: num(e[`${which}_port`]), addr: addrBytes(num(e.family), e[`${which}_addr`]) });
 
 function describe(e: MessageValue): string {
@@ -234,13 +247,14 @@ export const inetKind: FdKind = {
       const n = ((e[a] as unknown[] | undefined) ?? []).length;
       if (f === K.AF_INET ? n < words : n !== words) throw new RestoreError('IMAGE_INCONSISTENT', `files.img: ${why} has ${n} words in ${a}, ${words} expected for ${familyName(f)}`);
     }
-    if (isConnection(e)) {
-      if (!finsOf(num(e.state))) throw new RestoreError('UNSUPPORTED', `${why} is a TCP connection (${describe(e)}) in state ${K.TCP_STATE_NAMES[num(e.state)] ?? num(e.state)}: cryo restores established and half-closed connections only`);
+    const closing = isConnection(e) && img.fdOptions?.tcpClose === true;
+    if (isConnection(e) && !closing) {
+      if (!finsOf(num(e.state)) && !isEnded(e)) throw new RestoreError('UNSUPPORTED', `${why} is a TCP connection (${describe(e)}) in state ${K.TCP_STATE_NAMES[num(e.state)] ?? num(e.state)}: cryo restores established, half-closed and ended connections only`);
       if (!img.fdOptions?.tcpEstablished) {
-        throw new RestoreError('UNSUPPORTED', `${why} is an established TCP connection (${describe(e)}): restore it with --tcp-established (tcpEstablished)`);
+        throw new RestoreError('UNSUPPORTED', `${why} is ${isEnded(e) ? 'a closed' : 'an established'} TCP connection (${describe(e)}): restore it with --tcp-established (tcpEstablished), or --tcp-close to restore it closed`);
       }
       const { file, stream } = streamOf(img, e);
-      if (!stream) throw new RestoreError('IMAGE_MISSING', `${path.join(img.dir, file)} is missing: ${why} (${describe(e)}) has no TCP queues and sequence numbers`);
+      if (!stream) throw new RestoreError('IMAGE_MISSING', `${path.join(img.dir, file)} is missing: ${why} (${describe(e)}) has no TCP queues and sequence numbers (dumped with --tcp-close? restore it with --tcp-close)`);
       if (stream.entry.unsq_len === undefined) throw new RestoreError('IMAGE_INCONSISTENT', `${file}: no unsq_len (written by a CRIU older than 3.x?)`);
       if (stream.inq.length < num(stream.entry.inq_len) || stream.outq.length < num(stream.entry.outq_len)) {
         throw new RestoreError('IMAGE_CORRUPT', `${file}: the queues are shorter than inq_len/outq_len say`);
@@ -248,20 +262,35 @@ export const inetKind: FdKind = {
     }
     // A listener or bound socket whose port another socket took since could not bind: say so now.
     // (Connections share their port with the listener they came from: the restore's own sockets do not collide.)
-    if (num(e.src_port) !== 0) checkBindable(e, why);
+    // A connection restored closed binds nothing; an ended one binds in repair mode (which may share
+    // its port with the TIME_WAIT the connection left): the connect's four addresses decide.
+    if (num(e.src_port) !== 0 && !closing && !isEnded(e)) checkBindable(e, why);
   },
   restore({ ctx, session, entry: e, target, why }) {
     const f = num(e.family);
-    const fd = Number(taskCall(ctx, why, 'socket', f, num(e.type), num(e.proto)));
     const what = `${why} (${describe(e)})`;
-    if (e.v6only === true) setOpt(ctx, fd, K.SOL_IPV6, K.IPV6_V6ONLY, 1, 'IPV6_V6ONLY', what);
-    setOpt(ctx, fd, K.SOL_SOCKET, K.SO_REUSEADDR, 1, 'SO_REUSEADDR', what);
-    setOpt(ctx, fd, K.SOL_SOCKET, K.SO_REUSEPORT, 1, 'SO_REUSEPORT', what);
-    // Before bind: an address that is not (yet) this machine's binds only with it; an IPv6 one
-    // may still be tentative, so IPv6 sockets bind with it always and drop it after unless they had it.
-    if (bindsFree(e)) setOpt(ctx, fd, K.SOL_IP, K.IP_FREEBIND, 1, 'IP_FREEBIND', what);
-    const conn = isConnection(e);
-    if (conn) {
+    const make = () => {
+      const s = Number(taskCall(ctx, why, 'socket', f, num(e.type), num(e.proto)));
+      if (e.v6only === true) setOpt(ctx, s, K.SOL_IPV6, K.IPV6_V6ONLY, 1, 'IPV6_V6ONLY', what);
+      setOpt(ctx, s, K.SOL_SOCKET, K.SO_REUSEADDR, 1, 'SO_REUSEADDR', what);
+      setOpt(ctx, s, K.SOL_SOCKET, K.SO_REUSEPORT, 1, 'SO_REUSEPORT', what);
+      // Before bind: an address that is not (yet) this machine's binds only with it; an IPv6 one
+      // may still be tentative, so IPv6 sockets bind with it always and drop it after unless they had it.
+      if (bindsFree(e)) setOpt(ctx, s, K.SOL_IP, K.IP_FREEBIND, 1, 'IP_FREEBIND', what);
+      return s;
+    };
+    let fd = make();
+    // closing: --tcp-close, as CRIU: a fresh socket shut down both ways, unbound.
+    const closing = isConnection(e) && ctx.img.fdOptions?.tcpClose === true;
+    const ended = isEnded(e) && !closing;
+    const conn = isConnection(e) && !closing && !ended;
+    if (closing) {
+      const r = ctx.raw('shutdown', fd, 2 /* SHUT_RDWR */);
+      if (r < 0n && r !== -BigInt(K.ENOTCONN)) throw new RestoreError('FAILED', `errno ${-r} from shutdown() restoring ${what} closed`);
+    } else if (ended) {
+      const released = session.state('cryo-files', () => readCryoFileStats(ctx.img.dir)).get(num(e.id))?.tcpPortReleased === true;
+      fd = restoreEnded(ctx, fd, make, f, addrOf(e, 'src'), addrOf(e, 'dst'), streamOf(ctx.img, e).stream!, released, what);
+    } else if (conn) {
       restoreTcpStream(ctx, fd, f, addrOf(e, 'src'), addrOf(e, 'dst'), streamOf(ctx.img, e).stream!, num(e.state), what);
     } else {
       if (num(e.src_port) !== 0) {
@@ -279,7 +308,8 @@ export const inetKind: FdKind = {
     restoreIpOpts(ctx, fd, f, e.ip_opts as MessageValue | undefined, what);
     restoreSkOpts(ctx, fd, (e.opts as MessageValue | undefined) ?? {}, what);
     if (num(e.proto) === K.IPPROTO_TCP) restoreTcpOpts(ctx, fd, e.tcp_opts as MessageValue | undefined, what);
-    const shut = SHUT_HOW[shutdownLeft(e, conn)];
+    // Closed ones are shut down both ways already.
+    const shut = closing || ended ? undefined : SHUT_HOW[shutdownLeft(e, conn)];
     if (shut !== undefined) {
       const r = ctx.raw('shutdown', fd, shut);
       if (r < 0n && num(e.state) !== K.TCP_CLOSE && r !== -BigInt(K.ENOTCONN)) throw new RestoreError('FAILED', `errno ${-r} from shutdown() restoring ${what}`);

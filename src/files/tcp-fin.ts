@@ -72,7 +72,7 @@ const tcpStateAt = (ctx: TaskCtx, fd: number): number => {
 };
 
 /** Waits until the kernel has handled a forged segment (loopback delivers it at once, mostly). */
-function waitState(ctx: TaskCtx, fd: number, want: number[], step: string, why: string): void {
+export function waitState(ctx: TaskCtx, fd: number, want: number[], step: string, why: string): void {
   let now = tcpStateAt(ctx, fd);
   for (let i = 0; !want.includes(now) && i < 200; i++) {
     sleepSync(5);
@@ -88,7 +88,7 @@ function waitState(ctx: TaskCtx, fd: number, want: number[], step: string, why: 
 const v4mapped = (a: Buffer) => a.length === 16 && a.subarray(0, 10).every((b) => b === 0) && a[10] === 0xff && a[11] === 0xff;
 
 /** Sends one segment from the peer (`from`) to the rebuilt socket (`to`) through a raw socket of cryo's. */
-function forge(family: number, from: InetAddr, to: InetAddr, seq: number, ack: number, flags: number, window: number, why: string): void {
+export function forge(family: number, from: InetAddr, to: InetAddr, seq: number, ack: number, flags: number, window: number, why: string): void {
   let fam = family;
   let src = from.addr;
   let dst = to.addr;

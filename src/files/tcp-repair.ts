@@ -77,9 +77,11 @@ function peekQueue(fd: number, queue: number, len: number, what: string): { seq:
 export function readTcpStream(fd: number, what: string): TcpStream & { state: number } {
   const info = getOpt(fd, K.SOL_TCP, K.TCP_INFO, 8);
   const state = info[0]!;
-  if (!finsOf(state)) throw new DumpError('UNSUPPORTED', `${what} is in TCP state ${K.TCP_STATE_NAMES[state] ?? state}: cryo restores established and half-closed connections only`);
+  const ended = state === K.TCP_CLOSE;
+  if (!finsOf(state) && !ended) throw new DumpError('UNSUPPORTED', `${what} is in TCP state ${K.TCP_STATE_NAMES[state] ?? state}: cryo restores established, half-closed and ended connections only`);
   const optMask = info[5]!;
-  const { outqLen, unsqLen } = withoutOurFin(state, ioctlInt(fd, K.SIOCOUTQ), ioctlInt(fd, K.SIOCOUTQNSD));
+  // An ended connection sends nothing more: what a reset left in its send queue is no one's to read (as soccr).
+  const { outqLen, unsqLen } = ended ? { outqLen: 0, unsqLen: 0 } : withoutOurFin(state, ioctlInt(fd, K.SIOCOUTQ), ioctlInt(fd, K.SIOCOUTQNSD));
   // Without the peer's FIN, which the kernel leaves out of SIOCINQ.
   const inqLen = ioctlInt(fd, K.SIOCINQ);
   const e: MessageValue = { inq_len: inqLen, inq_seq: 0, outq_len: outqLen, outq_seq: 0, opt_mask: optMask, snd_wscale: 0, mss_clamp: getInt(fd, K.SOL_TCP, K.TCP_MAXSEG) >>> 0 };
@@ -129,7 +131,7 @@ function call(ctx: TaskCtx, why: string, what: string, name: string, ...args: (n
 }
 
 /** Writes `data` into the socket (whichever queue TCP_REPAIR_QUEUE selected), a chunk at a time. */
-function sendAll(ctx: TaskCtx, fd: number, data: Buffer, why: string, queue: string): void {
+export function sendAll(ctx: TaskCtx, fd: number, data: Buffer, why: string, queue: string): void {
   for (let off = 0; off < data.length;) {
     const chunk = data.subarray(off, off + CHUNK);
     const n = Number(call(ctx, why, `send() of the ${queue} queue`, 'sendto', fd, ctx.put(chunk, CHUNK_AT), chunk.length, 0, 0, 0));

@@ -5,6 +5,7 @@
  */
 
 export const TH_FIN = 0x01;
+export const TH_RST = 0x04;
 export const TH_ACK = 0x10;
 
 export interface SegmentSpec {

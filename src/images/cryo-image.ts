@@ -13,6 +13,7 @@
  *     optional uint64 ino = 6;
  *     optional bool eventfd_semaphore = 7;  // an eventfd made with EFD_SEMAPHORE (not in f_flags)
  *     repeated uint32 epoll_targets = 8;    // an epoll's watched files: file ids, in tfd order
+ *     optional bool tcp_port_released = 9;  // a TCP socket whose connection ended gave its port back (connect had picked it)
  *   }
  */
 import path from 'node:path';
@@ -33,6 +34,7 @@ export const cryo_file_stat_entry = message('cryo_file_stat_entry', [
   opt(6, 'ino', 'uint64'),
   opt(7, 'eventfd_semaphore', 'bool'),
   rep(8, 'epoll_targets', 'uint32'),
+  opt(9, 'tcp_port_released', 'bool'),
 ]);
 
 export interface CryoFileStat {
@@ -45,6 +47,8 @@ export interface CryoFileStat {
   eventfdSemaphore?: boolean;
   /** An epoll's watched files (file ids, one per tfd entry, in order): the target may be any process's. */
   epollTargets?: number[];
+  /** A TCP socket whose connection ended no longer holds its port (connect() had picked it; bind() keeps it). */
+  tcpPortReleased?: boolean;
 }
 
 export function writeCryoFileStats(file: string, stats: readonly CryoFileStat[]): void {
@@ -54,6 +58,7 @@ export function writeCryoFileStats(file: string, stats: readonly CryoFileStat[])
     if (s.ino !== undefined) v.ino = s.ino;
     if (s.eventfdSemaphore !== undefined) v.eventfd_semaphore = s.eventfdSemaphore;
     if (s.epollTargets !== undefined) v.epoll_targets = s.epollTargets;
+    if (s.tcpPortReleased !== undefined) v.tcp_port_released = s.tcpPortReleased;
     return v;
   }));
 }
@@ -66,6 +71,7 @@ export function readCryoFileStats(dir: string): Map<number, CryoFileStat> {
     if (v.dev !== undefined) s.dev = v.dev as bigint;
     if (v.ino !== undefined) s.ino = v.ino as bigint;
     if (v.eventfd_semaphore !== undefined) s.eventfdSemaphore = v.eventfd_semaphore as boolean;
+    if (v.tcp_port_released !== undefined) s.tcpPortReleased = v.tcp_port_released as boolean;
     if (Array.isArray(v.epoll_targets) && v.epoll_targets.length > 0) s.epollTargets = (v.epoll_targets as number[]).map(Number);
     out.set(s.id, s);
   }

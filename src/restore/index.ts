@@ -49,6 +49,8 @@ export interface RestoreOptions {
   shellJob?: boolean;
   /** Restore established TCP connections through TCP repair (`--tcp-established`); else they are refused. */
   tcpEstablished?: boolean;
+  /** Restore TCP connections closed and unbound, as CRIU's --tcp-close (the peer is gone, say). */
+  tcpClose?: boolean;
   /**
    * Files the caller hands over instead of letting restore make them, as CRIU's --inherit-fd
    * fd[N]:KEY: every descriptor of the dumped file named KEY ('pipe:[INODE]', the name dump's
@@ -161,7 +163,7 @@ async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> {
   checkImageOwnership(opts.dir);
   const tree = loadTree(opts.dir);
   const fdOptions = {
-    tcpEstablished: opts.tcpEstablished ?? false, shellJob: opts.shellJob ?? false, inheritFds: inheritedFds(opts.inheritFd ?? []),
+    tcpEstablished: opts.tcpEstablished ?? false, tcpClose: opts.tcpClose ?? false, shellJob: opts.shellJob ?? false, inheritFds: inheritedFds(opts.inheritFd ?? []),
     allowSetidFiles: opts.allowSetidFiles ?? false,
   };
   const procs = tree.entries.filter((e) => !e.zombie).map((e) => ({ ...e.img!, fdOptions }));

@@ -4,6 +4,8 @@
 export interface FdOptions {
   /** Established TCP connections are dumped and restored through TCP repair (`--tcp-established`). */
   readonly tcpEstablished?: boolean;
+  /** TCP connections are dumped without their queues and restored closed (`--tcp-close`, as CRIU's). */
+  readonly tcpClose?: boolean;
   /** A unix socket whose peer is outside the dump is dumped, and reconnected by name at restore (`--ext-unix-sk`). */
   readonly extUnixSk?: boolean;
   /**

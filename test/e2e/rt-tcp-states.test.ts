@@ -168,5 +168,5 @@ test('an image whose connection is in a state cryo cannot rebuild (SYN_RECV) is 
     g.state = TCP_SYN_RECV;
     g.dst_port = 1;
     g.dst_addr = g.src_addr;
-  }), { restore: { tcpEstablished: true } }), /is a TCP connection \(TCP 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:1\) in state SYN_RECV: cryo restores established and half-closed connections only/);
+  }), { restore: { tcpEstablished: true } }), /is a TCP connection \(TCP 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:1\) in state SYN_RECV: cryo restores established, half-closed and ended connections only/);
 });

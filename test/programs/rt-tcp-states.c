@@ -8,6 +8,7 @@
  *              fails with EADDRINUSE), then listens on it and accepts a connection.
  *   inflight   l: a listener with one connection queued, not yet accepted (cfd: its client)
  *              On SIGTERM: l accepts it and bytes written by the client arrive.
+ *   ended      two connections that ended both ways, all four sockets still held (TCP_CLOSE): see ended()
  *   halfclosed three half-closed connections (see halfclosed()): FIN_WAIT2 / CLOSE_WAIT with
  *              unread bytes both ways, FIN_WAIT1 and LAST_ACK with their FIN queued behind bytes a
  *              full window holds back. On SIGTERM: each end reads the bytes left, then the end of
@@ -259,10 +260,96 @@ static void halfclosed(void) {
   rt_pass();
 }
 
+static int same_name(int fd, int peer, const struct sockaddr_in *want) {
+  struct sockaddr_in a;
+  socklen_t l = sizeof a;
+  if (peer ? getsockopt(fd, SOL_SOCKET, SO_PEERNAME, &a, &l) : getsockname(fd, (struct sockaddr *)&a, &l)) return 0;
+  return a.sin_port == want->sin_port && a.sin_addr.s_addr == want->sin_addr.s_addr;
+}
+static int tcp_opt(int fd, int name) {
+  int v = 0;
+  socklen_t l = sizeof v;
+  getsockopt(fd, IPPROTO_TCP, name, &v, &l);
+  return v;
+}
+
+/* c1 -> s1: c1's port picked by connect(); s1 (accepted) writes "unread" and shuts down first; c1
+ * shuts down without reading (LAST_ACK, then CLOSE: the kernel gives c1's port back). c1 has
+ * TCP_NODELAY and SO_KEEPALIVE. c2 -> s2: c2 bound a port of its own first (it keeps it); s2 shuts
+ * down first too. The listener is closed before the dump.
+ * On SIGTERM: all four are CLOSE with both ends as before (getsockname, SO_PEERNAME); c1 reads
+ * "unread", then each reads the end of stream and a write fails with EPIPE; c1's options are on;
+ * c1's port is free (a fresh socket binds it), c2's is not (EADDRINUSE). */
+static void ended(void) {
+  int l = tcp();
+  bind_to(l, 0, 0);
+  if (listen(l, 8)) RT_FAIL("listen: %s", strerror(errno));
+  int lport = port_of(l), one = 1;
+  int c1 = connect_to(lport), s1 = accept(l, NULL, NULL);
+  /* A port of its own: bind() with a port number (a bind to port 0 gives the port back like connect()). */
+  int t = tcp();
+  bind_to(t, 0, 0);
+  int c2port = port_of(t);
+  close(t);
+  int c2 = tcp();
+  bind_to(c2, c2port, 0);
+  struct sockaddr_in la = lo(lport);
+  if (connect(c2, (struct sockaddr *)&la, sizeof la)) RT_FAIL("connect c2: %s", strerror(errno));
+  int s2 = accept(l, NULL, NULL);
+  if (s1 < 0 || s2 < 0) RT_FAIL("accept: %s", strerror(errno));
+  close(l);
+  setsockopt(c1, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(c1, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  if (write(s1, "unread", 6) != 6) RT_FAIL("write s1: %s", strerror(errno));
+  int fds[4] = { c1, s1, c2, s2 };
+  const char *names[4] = { "c1", "s1", "c2", "s2" };
+  shutdown(s1, SHUT_WR);
+  shutdown(s2, SHUT_WR);
+  settle(c1, TCP_CLOSE_WAIT);
+  settle(c2, TCP_CLOSE_WAIT);
+  shutdown(c1, SHUT_WR);
+  shutdown(c2, SHUT_WR);
+  struct sockaddr_in me[4], peer[4];
+  for (int i = 0; i < 4; i++) {
+    settle(fds[i], TCP_CLOSE);
+    if (state(fds[i]) != TCP_CLOSE) RT_FAIL("%s in state %d before the dump", names[i], state(fds[i]));
+    socklen_t len = sizeof me[i];
+    getsockname(fds[i], (struct sockaddr *)&me[i], &len);
+    len = sizeof peer[i];
+    if (getsockopt(fds[i], SOL_SOCKET, SO_PEERNAME, &peer[i], &len)) RT_FAIL("SO_PEERNAME %s: %s", names[i], strerror(errno));
+  }
+  rt_ready("c1port=%d c2port=%d lport=%d\n", ntohs(me[0].sin_port), ntohs(me[2].sin_port), lport);
+  rt_wait_term();
+
+  for (int i = 0; i < 4; i++) {
+    if (state(fds[i]) != TCP_CLOSE) RT_FAIL("%s in state %d", names[i], state(fds[i]));
+    if (!same_name(fds[i], 0, &me[i])) RT_FAIL("%s: getsockname differs", names[i]);
+    if (!same_name(fds[i], 1, &peer[i])) RT_FAIL("%s: SO_PEERNAME differs", names[i]);
+  }
+  char b[16] = "";
+  if (read(c1, b, sizeof b - 1) != 6 || strcmp(b, "unread")) RT_FAIL("c1 read '%s' (%s)", b, strerror(errno));
+  for (int i = 0; i < 4; i++) {
+    ssize_t r = read(fds[i], b, sizeof b);
+    if (r != 0) RT_FAIL("%s: read %zd (%s), end of stream expected", names[i], r, r < 0 ? strerror(errno) : "bytes");
+    write_fails(fds[i], names[i]);
+  }
+  if (!tcp_opt(c1, TCP_NODELAY) || !opt(c1, SO_KEEPALIVE)) RT_FAIL("c1 lost TCP_NODELAY or SO_KEEPALIVE");
+  int x = tcp();
+  struct sockaddr_in a = lo(ntohs(me[0].sin_port));
+  if (bind(x, (struct sockaddr *)&a, sizeof a)) RT_FAIL("c1's port %d is held: %s", ntohs(me[0].sin_port), strerror(errno));
+  close(x);
+  x = tcp();
+  a = lo(ntohs(me[2].sin_port));
+  if (bind(x, (struct sockaddr *)&a, sizeof a) == 0 || errno != EADDRINUSE) RT_FAIL("c2's port %d is not held", ntohs(me[2].sin_port));
+  close(x);
+  rt_pass();
+}
+
 int main(int argc, char **argv) {
   rt_start(argc, argv);
   if (!strcmp(rt_mode, "inflight")) inflight();
   else if (!strcmp(rt_mode, "halfclosed")) halfclosed();
+  else if (!strcmp(rt_mode, "ended")) ended();
   else group_and_bound();
   return 0;
 }

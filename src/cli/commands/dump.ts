@@ -1,4 +1,4 @@
-// cryo dump|pre-dump -t PID -D DIR [--prev-images-dir PARENT] [--track-mem] [--page-server --address A --port N] [--leave-running] [--shell-job] [--tcp-established] [--ext-unix-sk] [--external pipe:[INODE]...] [-v...] [-o LOG]: a thin layer over dump().
+// cryo dump|pre-dump -t PID -D DIR [--prev-images-dir PARENT] [--track-mem] [--page-server --address A --port N] [--leave-running] [--shell-job] [--tcp-established] [--tcp-close] [--ext-unix-sk] [--external pipe:[INODE]...] [-v...] [-o LOG]: a thin layer over dump().
 // Every terminating signal cryo can catch (SIGINT, SIGTERM, SIGHUP, SIGQUIT, ...: ../signals.ts) aborts
 // the dump: the task is put back as it was and cryo exits 1 with one line.
 
@@ -26,6 +26,7 @@ async function runDump(args: string[], preDump: boolean): Promise<number> {
           'leave-running': { type: 'boolean', short: 'R' },
           'shell-job': { type: 'boolean', short: 'j' },
           'tcp-established': { type: 'boolean' },
+          'tcp-close': { type: 'boolean' },
           'ext-unix-sk': { type: 'boolean', short: 'x' },
           external: { type: 'string', multiple: true },
           verbose: { type: 'boolean', short: 'v', multiple: true },
@@ -69,7 +70,7 @@ async function runDump(args: string[], preDump: boolean): Promise<number> {
     try {
       await dump({
         pid: Number(values.tree), dir: values['images-dir'], leaveRunning: values['leave-running'] ?? false,
-        shellJob: values['shell-job'] ?? false, tcpEstablished: values['tcp-established'] ?? false, extUnixSk: values['ext-unix-sk'] ?? false,
+        shellJob: values['shell-job'] ?? false, tcpEstablished: values['tcp-established'] ?? false, tcpClose: values['tcp-close'] ?? false, extUnixSk: values['ext-unix-sk'] ?? false,
         external: values.external ?? [], signal: ac.signal, onEvent,
         preDump, prevImagesDir: values['prev-images-dir'], trackMem: values['track-mem'] ?? false,
         pageServer,

@@ -1,4 +1,4 @@
-// cryo restore -D DIR [-d|--restore-detached] [--shell-job] [--tcp-established] [--inherit-fd fd[N]:pipe:[INODE]...] [--allow-setid-files] [--pidfile FILE] [--lazy-pages]
+// cryo restore -D DIR [-d|--restore-detached] [--shell-job] [--tcp-established] [--tcp-close] [--inherit-fd fd[N]:pipe:[INODE]...] [--allow-setid-files] [--pidfile FILE] [--lazy-pages]
 // A thin layer over restore(): without -d it waits for the restored task and
 // exits with its status (128+signal when it was killed), as a shell would. Until the task runs,
 // every terminating signal cryo can catch (../signals.ts) aborts the restore: nothing is left behind.
@@ -23,6 +23,7 @@ export const restoreCommand: Command = {
           'restore-detached': { type: 'boolean', short: 'd' },
           'shell-job': { type: 'boolean' },
           'tcp-established': { type: 'boolean' },
+          'tcp-close': { type: 'boolean' },
           'inherit-fd': { type: 'string', multiple: true },
           'allow-setid-files': { type: 'boolean' },
           pidfile: { type: 'string' },
@@ -51,6 +52,7 @@ export const restoreCommand: Command = {
         detach: values['restore-detached'] ?? false,
         shellJob: values['shell-job'] ?? false,
         tcpEstablished: values['tcp-established'] ?? false,
+        tcpClose: values['tcp-close'] ?? false,
         inheritFd,
         allowSetidFiles: values['allow-setid-files'] ?? false,
         pidfile: values.pidfile,
