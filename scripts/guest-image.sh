@@ -7,7 +7,8 @@
 #
 #   scripts/guest-image.sh userland DEBARCH        -> prints DIR holding userland.cpio (node, busybox, libc, /init)
 #   scripts/guest-image.sh kernel   DEBARCH KERNEL -> prints DIR holding kernel, modules.cpio, release
-# DEBARCH: ppc64el | s390x | arm64.  KERNEL: new (trixie's 6.12) | old (bookworm's 6.1) | new64k (ppc64el: trixie's 6.12 -64k).
+# DEBARCH: ppc64el | s390x | arm64.  KERNEL: new (trixie's 6.12) | old (bookworm's 6.1) | new64k (ppc64el: trixie's 6.12 -64k)
+# | bpo (trixie-backports' 6.18: arm64's SME, which 6.1 and 6.12 build without since SME was marked BROKEN in 2024).
 #
 # Each part is cached under $CRYO_GUEST_CACHE (default /var/cache/cryo-guest, /tmp/cryo-guest when that
 # cannot be written), in a directory named after a hash of this script and the package list: a second
@@ -52,16 +53,17 @@ karch() {  # Debian's kernel flavour
 }
 
 # A private apt for one foreign architecture and suite. The security suite is listed too: a point
-# release's Packages may name versions whose files only the security archive still holds.
+# release's Packages may name versions whose files only the security archive still holds (a backports
+# suite has neither an -updates nor a -security suite).
 apt_setup() {
-  local a=$1 s=$2 d=$CACHE/apt/$1-$2
+  local a=$1 s=$2 d=$CACHE/apt/$1-$2 key=/usr/share/keyrings/debian-archive-keyring.gpg
   mkdir -p "$d/lists/partial" "$d/cache/archives/partial" "$d/parts"
   : > "$d/status"
-  cat > "$d/sources.list" <<EOF
-deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR $s main
-deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR $s-updates main
-deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $SECURITY $s-security main
-EOF
+  echo "deb [signed-by=$key] $MIRROR $s main" > "$d/sources.list"
+  case $s in
+    *-backports) ;;
+    *) printf 'deb [signed-by=%s] %s %s main\n' "$key" "$MIRROR" "$s-updates" "$key" "$SECURITY" "$s-security" >> "$d/sources.list" ;;
+  esac
   cat > "$d/apt.conf" <<EOF
 APT::Architecture "$a";
 APT::Architectures { "$a"; };
@@ -152,13 +154,15 @@ cmd_userland() {
 }
 
 # new: trixie's 6.12; old: bookworm's 6.1 (bookworm also lists 6.12 builds: the name pattern picks 6.1);
-# new64k: trixie's 6.12 in its -64k flavour (ppc64el: 64 KiB pages, as bookworm's 6.1 has by default).
-kernel_suite() { case $1 in new|new64k) echo trixie ;; old) echo bookworm ;; *) die "unknown kernel $1 (new, old, new64k)" ;; esac; }
+# new64k: trixie's 6.12 in its -64k flavour (ppc64el: 64 KiB pages, as bookworm's 6.1 has by default);
+# bpo: trixie-backports' 6.18 (the host's series; the newer series there package the image apart).
+kernel_suite() { case $1 in new|new64k) echo trixie ;; old) echo bookworm ;; bpo) echo trixie-backports ;; *) die "unknown kernel $1 (new, old, new64k, bpo)" ;; esac; }
 kernel_pattern() {
   case $1 in
     new) echo "^linux-image-6\\.12\\.[0-9]+\\+deb13-$2\$" ;;
     new64k) echo "^linux-image-6\\.12\\.[0-9]+\\+deb13-$2-64k\$" ;;
     old) echo "^linux-image-6\\.1\\.0-[0-9]+-$2\$" ;;
+    bpo) echo "^linux-image-6\\.18\\.[0-9]+\\+deb13-$2\$" ;;
   esac
 }
 

@@ -7,13 +7,15 @@
 //
 //   ARCH       ppc64le | s390x | aarch64, several at once, or --supported (every one with an Arch)
 //   --kernel K new (trixie's 6.12, default) | old (bookworm's 6.1) | both | new64k (trixie's 6.12 in
-//              Debian's -64k flavour: ppc64le with 64 KiB pages like 6.1's, for --cross)
+//              Debian's -64k flavour: ppc64le with 64 KiB pages like 6.1's, for --cross) | bpo (trixie-backports'
+//              6.18: the Debian arm64 kernel with SME, which 6.1 and 6.12 build without)
 //   --only F,F test files to run (names as in test/e2e and test/unit, without .test.ts); F:PATTERN runs
 //              only the tests of F whose names match the regular expression PATTERN (node --test-name-pattern;
 //              no spaces or quotes in it; a pattern that matches no test counts as a failure)
 //   --tests FILE  the files per architecture from FILE (CI's .ci/guest-tests): lines `ARCH name name ...`
 //              (`#` starts a comment), each name as for --only, or cross:A:B[,C] for a --cross run beside
-//              the guest's own; with --supported, an architecture without a line is left out
+//              the guest's own; a line with kernel:K runs its files in a boot of kernel K of their own
+//              (aarch64 kernel:bpo for SME); with --supported, an architecture without a line is left out
 //   --list     print the files each guest would run, and stop
 //   --cross A:B[,C] a restore across kernels (A, B: new, old or new64k): a boot of kernel A dumps (test/e2e/
 //              rt-vdso-cross, CRYO_CROSS=dump), the files it lists come back over the console as a
@@ -66,7 +68,7 @@ const TARGETS = {
     nodeOptions: '--jitless',
   },
 };
-const KERNELS = { new: 'trixie 6.12', old: 'bookworm 6.1', new64k: 'trixie 6.12 -64k (ppc64le)' };
+const KERNELS = { new: 'trixie 6.12', old: 'bookworm 6.1', new64k: 'trixie 6.12 -64k (ppc64le)', bpo: 'trixie-backports 6.18 (aarch64 SME)' };
 
 const log = (msg) => console.error(`[test-arch ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 function die(msg) { console.error(`test-arch: ${msg}`); process.exit(2); }
@@ -79,7 +81,7 @@ function parseArgs(argv) {
       const k = argv[++i];
       if (k === 'both') o.kernels = ['new', 'old'];
       else if (k in KERNELS) o.kernels = [k];
-      else die(`--kernel takes new, old, both or new64k, not ${k}`);
+      else die(`--kernel takes new, old, both, new64k or bpo, not ${k}`);
     } else if (a === '--cross') o.cross = parseCross(argv[++i] ?? '', '--cross');
     else if (a === '--only') o.only = (argv[++i] ?? '').split(',').filter(Boolean);
     else if (a === '--tests') o.tests = readTestList(argv[++i]);
@@ -105,7 +107,7 @@ function parseCross(s, where) {
 }
 const kernelOf = (spec) => spec.split('+')[0];
 
-/** FILE's lines `ARCH name name ...` (names as for --only, or cross:A:B) as { ARCH: { names, crosses } }. */
+/** FILE's lines `ARCH name name ...` (names as for --only, cross:A:B, kernel:K) as { ARCH: { names, crosses, boots } }. */
 function readTestList(file) {
   if (!file || !existsSync(file)) die(`--tests: no file ${file ?? '(none given)'}`);
   const out = {};
@@ -113,10 +115,13 @@ function readTestList(file) {
     const [arch, ...names] = raw.replace(/#.*/, '').trim().split(/\s+/).filter(Boolean);
     if (!arch) continue;
     if (!(arch in TARGETS)) die(`${file}:${i + 1}: ${arch} is not an architecture the runner knows (${Object.keys(TARGETS).join(', ')})`);
-    const e = (out[arch] ??= { names: [], crosses: [] });
+    const e = (out[arch] ??= { names: [], crosses: [], boots: [] });
+    const k = names.find((n) => n.startsWith('kernel:'))?.slice('kernel:'.length);
+    if (k !== undefined && !(k in KERNELS)) die(`${file}:${i + 1}: kernel:${k} is not a kernel the runner knows (${Object.keys(KERNELS).join(', ')})`);
+    const own = k === undefined ? e.names : (e.boots[e.boots.push({ kernel: k, names: [] }) - 1]).names;
     for (const n of names) {
       if (n.startsWith('cross:')) e.crosses.push(parseCross(n.slice('cross:'.length), `${file}:${i + 1}`));
-      else e.names.push(n);
+      else if (!n.startsWith('kernel:')) own.push(n);
     }
   }
   return out;
@@ -362,13 +367,15 @@ async function main() {
     if (crosses.length && !hasArch) die(`${name}: a cross-kernel run needs an Arch`);
     // --cross alone runs only the cross-kernel boots; a --tests line runs its files and its crosses.
     const files = o.cross ? [] : testFiles(t, hasArch, line ? line.names : o.only);
-    return { name, t, hasArch, files, crosses };
+    const boots = o.cross ? [] : (line?.boots ?? []).map((b) => ({ kernel: b.kernel, files: testFiles(t, hasArch, b.names) }));
+    return { name, t, hasArch, files, crosses, boots };
   });
   if (o.cross && plans.length !== 1) die('--cross takes one architecture');
   for (const p of plans) {
-    log(`${p.name}: ${p.hasArch ? 'has an Arch: round trips through the cryo CLI' : 'no Arch yet: the sys layer only'}; ${p.files.length} test files${p.crosses.length ? `; cross-kernel ${p.crosses.map((c) => `${c.from}:${c.to.join(',')}`).join(' ')}` : ''}`);
+    log(`${p.name}: ${p.hasArch ? 'has an Arch: round trips through the cryo CLI' : 'no Arch yet: the sys layer only'}; ${p.files.length} test files${p.boots.map((b) => ` + ${b.files.length} on kernel ${b.kernel}`).join('')}${p.crosses.length ? `; cross-kernel ${p.crosses.map((c) => `${c.from}:${c.to.join(',')}`).join(' ')}` : ''}`);
     if (o.list) {
       for (const f of p.files) console.log(`${p.name} ${f.file}${f.pattern ? ` (tests matching ${f.pattern})` : ''}`);
+      for (const b of p.boots) for (const f of b.files) console.log(`${p.name} ${f.file} on kernel ${b.kernel}${f.pattern ? ` (tests matching ${f.pattern})` : ''}`);
       for (const c of p.crosses) console.log(`${p.name} ${c.file}: dumped on ${c.from}, restored on ${c.to.join(' and ')}`);
     }
   }
@@ -379,7 +386,7 @@ async function main() {
   const bases = {};
   for (const p of plans) {
     const tb = Date.now();
-    const kernels = new Set([...(p.files.length ? o.kernels : []), ...p.crosses.flatMap((c) => [c.from, ...c.to].map(kernelOf))]);
+    const kernels = new Set([...(p.files.length ? o.kernels : []), ...p.boots.map((b) => b.kernel), ...p.crosses.flatMap((c) => [c.from, ...c.to].map(kernelOf))]);
     bases[p.name] = { userland: imagePart('userland', p.t.deb), kernels: Object.fromEntries([...kernels].map((k) => [k, imagePart('kernel', p.t.deb, k)])) };
     log(`${p.name}: guest base ready in ${((Date.now() - tb) / 1000).toFixed(1)} s`);
   }
@@ -405,6 +412,7 @@ async function main() {
       return boot(p.name, p.t, k, label, base.kernels[k], base.userland, [payloadCpio, jobCpio], machine === undefined ? p.t.qemu : p.t.machines[machine]);
     };
     if (p.files.length) for (const k of o.kernels) jobs.push(() => bootWith(k, k, p.files, undefined));
+    for (const b of p.boots) jobs.push(() => bootWith(b.kernel, `own-${b.kernel}`, b.files, undefined));
     for (const c of p.crosses) {
       const crossFiles = testFiles(p.t, p.hasArch, [c.file]);
       const id = `${c.from}-to-${c.to.join('-')}`;
