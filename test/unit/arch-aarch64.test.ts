@@ -8,10 +8,10 @@ import { createAarch64 } from '../../src/arch/aarch64/index.js';
 import {
   FP_REGS_SIZE, GP_REGS_SIZE, NT_ARM_PAC_ENABLED_KEYS, NT_ARM_PACA_KEYS, NT_ARM_PACG_KEYS, NT_ARM_TLS, NT_PRFPREG, NT_PRSTATUS,
 } from '../../src/arch/aarch64/regs.js';
-import { EXTRA_MAGIC, FPSIMD_MAGIC, FRAME_SIZE, RT_SIGFRAME_SIZE, SVE_MAGIC } from '../../src/arch/aarch64/sigframe.js';
+import { EXTRA_MAGIC, FPSIMD_MAGIC, FRAME_SIZE, RT_SIGFRAME_SIZE, SVE_MAGIC, SVE_SIG_FLAG_SM } from '../../src/arch/aarch64/sigframe.js';
 import { NT_ARM_SVE } from '../../src/arch/aarch64/sve.js';
 import { NT_ARM_TAGGED_ADDR_CTRL } from '../../src/arch/aarch64/mte.js';
-import { NT_ARM_SSVE, NT_ARM_ZA } from '../../src/arch/aarch64/sme.js';
+import { NT_ARM_SSVE, NT_ARM_ZA, NT_ARM_ZT, ZA_MAGIC, ZT_MAGIC } from '../../src/arch/aarch64/sme.js';
 import type { Regsets } from '../../src/arch/types.js';
 import type { ImageRecord } from '../../src/arch/regtable.js';
 
@@ -113,7 +113,7 @@ test('signal frame: siginfo, ucontext (mask, altstack), sigcontext registers, fp
   assert.equal(b.readBigUInt64LE(RT_SIGFRAME_SIZE + 8), x[30]);
   assert.throws(() => arch.buildSigframe(ti, { sigmask: 0n, addressOfFrame: at + 8n }), /16-byte aligned/);
   assert.deepEqual(arch.notRestoredBySigreturn, ['tls', 'pac_keys']);
-  assert.deepEqual(arch.regsetsBeforeSigreturn, [NT_ARM_SVE, NT_ARM_TLS, NT_ARM_PACA_KEYS, NT_ARM_PAC_ENABLED_KEYS, NT_ARM_PACG_KEYS, NT_ARM_TAGGED_ADDR_CTRL]);
+  assert.deepEqual(arch.regsetsBeforeSigreturn, [NT_ARM_SVE, NT_ARM_ZA, NT_ARM_TLS, NT_ARM_PACA_KEYS, NT_ARM_PAC_ENABLED_KEYS, NT_ARM_PACG_KEYS, NT_ARM_TAGGED_ADDR_CTRL]);
 });
 
 /** NT_ARM_SVE as the kernel gives it at vector length `vl`: live SVE registers, or the FP/SIMD form. */
@@ -254,35 +254,91 @@ test('kernel ABI: aarch64 moves O_DIRECT and O_DIRECTORY; no red zone; 16-byte f
   assert.equal(arch.threadInfoField, 'ti_aarch64');
 });
 
-test('SME: a dump refuses streaming mode and ZA in use, naming each; idle SME state and TPIDR2_EL0 pass', () => {
+test('SME: NT_ARM_SSVE, NT_ARM_ZA and NT_ARM_ZT to thread_info.sme; the streaming vector length back by NT_ARM_ZA; the rest into the frame', () => {
+  const VL = 32;
   const header = (size: number, flags: number) => {
     const b = Buffer.alloc(16);
     b.writeUInt32LE(size, 0);
-    b.writeUInt16LE(32, 8);
+    b.writeUInt16LE(VL, 8);
     b.writeUInt16LE(flags, 12);
     return b;
   };
-  const r = regsets();
-  r.set(NT_ARM_SSVE, header(16 + 528, 0));
-  r.set(NT_ARM_ZA, header(16, 0));
-  r.set(NT_ARM_TLS, Buffer.concat([randomBytes(8), Buffer.alloc(8)]));
-  assert.deepEqual(arch.unsavableState(r), []);
-  r.set(NT_ARM_SSVE, header(16 + 546 * 2, 1));
-  r.set(NT_ARM_ZA, header(16 + 32 * 32, 0));
-  r.set(NT_ARM_TLS, Buffer.concat([randomBytes(8), Buffer.from('0100000000000000', 'hex')]));
-  const m = arch.unsavableState(r).map((x) => x.message);
-  assert.deepEqual(m, [
-    'the task runs in SME streaming SVE mode (NT_ARM_SSVE), which cryo cannot save yet: it cannot be dumped while it does',
-    'the task has SME\'s ZA storage in use (NT_ARM_ZA), which cryo cannot save yet: it cannot be dumped while it does',
+  const nRegs = 32 * VL + 17 * (VL / 8);
+  const ssveRegs = randomBytes(nRegs), za = randomBytes(VL * VL), zt0 = randomBytes(64);
+  // Idle SME: the vector length (and VL_INHERIT) only; streaming registers, ZA and ZT0 are not live.
+  const idle = regsets();
+  idle.set(NT_ARM_SSVE, header(16 + 528, 0));
+  idle.set(NT_ARM_ZA, header(16, 2 | 4));
+  idle.set(NT_ARM_ZT, Buffer.alloc(64));
+  const ti0 = arch.threadInfoFromRegsets(idle);
+  assert.deepEqual(ti0.sme, { vl: VL, flags: 2 }, 'VL_ONEXEC is a pending exec\'s, not the task\'s');
+  assert.deepEqual(arch.unsavableState(idle), []);
+  assert.ok(arch.regsetsFromThreadInfo(ti0).get(NT_ARM_ZA)!.equals(header(16, 2)), 'NT_ARM_ZA: the header alone');
+  assert.ok(!arch.regsetsFromThreadInfo(ti0).has(NT_ARM_SSVE), 'streaming mode comes by the frame, not by ptrace');
+  assert.deepEqual(arch.regsetsBeforeSigreturn!.slice(0, 2), [NT_ARM_SVE, NT_ARM_ZA], 'vector lengths before the frame is read');
+  const f0 = arch.buildSigframe(ti0, { sigmask: 0n, addressOfFrame: 0x10000n }).frame;
+  const at = 128 + 176 + 288 + 528;
+  assert.equal(f0.readUInt32LE(at), ZA_MAGIC, 'a header-only za_context: ZA off after rt_sigreturn');
+  assert.equal(f0.readUInt32LE(at + 4), 16);
+  assert.equal(f0.readUInt16LE(at + 8), VL);
+  assert.equal(f0.readBigUInt64LE(at + 16), 0n, 'terminator');
+
+  // Streaming mode with ZA and ZT0 live.
+  const live = regsets();
+  live.set(NT_ARM_SSVE, Buffer.concat([header(16 + nRegs, 1), ssveRegs, Buffer.alloc(32)]));
+  live.set(NT_ARM_ZA, Buffer.concat([header(16 + VL * VL, 0), za]));
+  live.set(NT_ARM_ZT, zt0);
+  const ti = arch.threadInfoFromRegsets(live);
+  const sme = ti.sme as ImageRecord;
+  assert.equal(sme.vl, VL);
+  assert.ok(Buffer.from(sme.ssve as Uint8Array).equals(ssveRegs), 'streaming Z, P, FFR');
+  assert.ok(Buffer.from(sme.za as Uint8Array).equals(za), 'ZA');
+  assert.ok(Buffer.from(sme.zt0 as Uint8Array).equals(zt0), 'ZT0');
+  const f = arch.buildSigframe(ti, { sigmask: 0n, addressOfFrame: 0x10000n }).frame;
+  const sveSize = Math.ceil((16 + nRegs) / 16) * 16;
+  assert.equal(f.readUInt32LE(at), SVE_MAGIC);
+  assert.equal(f.readUInt32LE(at + 4), sveSize);
+  assert.equal(f.readUInt16LE(at + 8), VL);
+  assert.equal(f.readUInt16LE(at + 10), SVE_SIG_FLAG_SM, 'streaming mode');
+  assert.ok(f.subarray(at + 16, at + 16 + nRegs).equals(ssveRegs));
+  const zaAt = at + sveSize;
+  assert.equal(f.readUInt32LE(zaAt), ZA_MAGIC);
+  assert.equal(f.readUInt32LE(zaAt + 4), 16 + VL * VL);
+  assert.ok(f.subarray(zaAt + 16, zaAt + 16 + VL * VL).equals(za));
+  const ztAt = zaAt + 16 + VL * VL;
+  assert.equal(f.readUInt32LE(ztAt), ZT_MAGIC);
+  assert.equal(f.readUInt32LE(ztAt + 4), 80);
+  assert.equal(f.readUInt16LE(ztAt + 8), 1, 'nregs');
+  assert.ok(f.subarray(ztAt + 16, ztAt + 80).equals(zt0));
+  assert.equal(f.readBigUInt64LE(ztAt + 80), 0n, 'terminator');
+  assert.equal(f.length, FRAME_SIZE, 'all in __reserved at vector length 32');
+  // At 64 bytes ZA alone is 4096: everything after fpsimd_context goes through extra_context.
+  const big = { ...ti, sme: { vl: 64, flags: 0, za: randomBytes(64 * 64) } };
+  const fb = arch.buildSigframe(big, { sigmask: 0n, addressOfFrame: 0x10000n }).frame;
+  assert.equal(fb.readUInt32LE(at), EXTRA_MAGIC);
+  assert.equal(fb.readUInt32LE(at + 16), 16 + 64 * 64 + 16, 'size: the za_context and its terminator');
+  assert.equal(fb.readUInt32LE(at + 48), ZA_MAGIC);
+
+  // Damaged images are named; SME state needs SME, ZT0 needs SME2.
+  assert.throws(() => arch.buildSigframe({ ...ti, sme: { ...sme, za: Buffer.alloc(10) } }, { sigmask: 0n, addressOfFrame: 0x10000n }),
+    /thread_info\.sme\.za has 10 bytes, not the 1024 of streaming vector length 32: the image is damaged/);
+  assert.throws(() => arch.buildSigframe({ ...ti, sme: { vl: VL, flags: 0, zt0 } }, { sigmask: 0n, addressOfFrame: 0x10000n }), /ZT0 without ZA/);
+  const msgs = (hwcap2: bigint) => createAarch64({ hwcap: HWCAP_FP_ASIMD_PACA, hwcap2 }).missingCpuFeatures(ti).map((x) => x.message);
+  assert.deepEqual(msgs(0n), [
+    'the task\'s SME state (streaming vector length, streaming mode, ZA) need SME (HWCAP2_SME), which this CPU lacks: restore it on a CPU that has it',
+    'the task\'s SME2 ZT0 register need SME2 (HWCAP2_SME2), which this CPU lacks: restore it on a CPU that has it',
   ]);
+  assert.deepEqual(msgs(1n << 23n).length, 1, 'SME without SME2: ZT0 refused');
+  assert.deepEqual(msgs((1n << 23n) | (1n << 37n)), []);
+
   // TPIDR2_EL0 is saved (cryo-core) when not 0, given back in NT_ARM_TLS's second word, and needs SME.
-  const ti = arch.threadInfoFromRegsets(r);
-  assert.equal(ti.tpidr2, 1n);
-  const tls = arch.regsetsFromThreadInfo(ti).get(NT_ARM_TLS)!;
-  assert.ok(tls.equals(r.get(NT_ARM_TLS)!), 'both words back');
+  const r = regsets();
+  r.set(NT_ARM_TLS, Buffer.concat([randomBytes(8), Buffer.from('0100000000000000', 'hex')]));
+  const tt = arch.threadInfoFromRegsets(r);
+  assert.equal(tt.tpidr2, 1n);
+  assert.ok(arch.regsetsFromThreadInfo(tt).get(NT_ARM_TLS)!.equals(r.get(NT_ARM_TLS)!), 'both words back');
   assert.equal(arch.threadInfoFromRegsets(regsets()).tpidr2, undefined, 'an 8-byte NT_ARM_TLS: none');
-  assert.match(arch.missingCpuFeatures(ti).map((x) => x.message).join('\n'), /the task's TPIDR2_EL0 need SME \(HWCAP2_SME\), which this CPU lacks/);
-  assert.ok(arch.regsets.some((s) => s.nt === NT_ARM_ZA && s.maxSize === 16 && !s.required), 'only ZA\'s header is read');
+  assert.match(arch.missingCpuFeatures(tt).map((x) => x.message).join('\n'), /the task's TPIDR2_EL0 need SME \(HWCAP2_SME\), which this CPU lacks/);
 });
 
 test('MTE: NT_ARM_TAGGED_ADDR_CTRL to thread_info.tagged_addr_ctrl and back; tag checks need HWCAP2_MTE', () => {

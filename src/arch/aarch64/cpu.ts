@@ -92,6 +92,9 @@ export function missingFeatures(ti: ThreadInfo, cryoCpu: ImageRecord | undefined
   need(ti.pac_keys, 'HWCAP_PACA', 'pointer-authentication keys');
   need(ti.sve, 'HWCAP_SVE', 'SVE vector length and registers');
   need(ti.tpidr2, 'HWCAP2_SME', 'TPIDR2_EL0');
+  const sme = ti.sme as ImageRecord | undefined;
+  need(sme, 'HWCAP2_SME', 'SME state (streaming vector length, streaming mode, ZA)');
+  need(sme?.zt0, 'HWCAP2_SME2', 'SME2 ZT0 register');
   need((big(ti.tagged_addr_ctrl) & PR_MTE_TCF_MASK) !== 0n ? true : undefined, 'HWCAP2_MTE', 'MTE tag checks (PR_SET_TAGGED_ADDR_CTRL)');
   const vl = Number((ti.sve as ImageRecord | undefined)?.vl ?? 0);
   const got = vl > 0 && has(bitNamed('HWCAP_SVE')) ? probe?.sveVectorLength?.(vl) : undefined;

@@ -6,7 +6,7 @@ import { BYTE_ORDER, decodeTable, encodeTable } from './byte-order.js';
 import { NT_ARM_TLS, NT_PRFPREG, NT_PRSTATUS, REGSET_TABLES, TLS_MAX_SIZE, TLS_REGS, TPIDR2_REGS } from './regs.js';
 import { buildSigframe, NOT_RESTORED_BY_SIGRETURN } from './sigframe.js';
 import { decodeSve, encodeSve, NT_ARM_SVE, SVE_MAX_SIZE } from './sve.js';
-import { SME_HEADERS, unsavableSme } from './sme.js';
+import { decodeSme, encodeZaHeader, NT_ARM_ZA, SME_REGSETS } from './sme.js';
 import { syscallAbi } from './syscall-abi.js';
 import { fixSyscallRestart } from './restart.js';
 import { cpuReport, cryoCpuEntry, HWCAP_BITS, missingFeatures } from './cpu.js';
@@ -21,7 +21,8 @@ export const REGSETS: readonly RegsetSpec[] = [
   ...REGSET_TABLES.map((r) => ({ nt: r.nt, name: r.name, maxSize: r.maxSize, required: r.required })),
   // Its size follows the vector length: src/arch/aarch64/sve.ts reads and writes it.
   { nt: NT_ARM_SVE, name: 'NT_ARM_SVE', maxSize: SVE_MAX_SIZE, required: false },
-  ...SME_HEADERS,
+  // Their sizes follow the streaming vector length: src/arch/aarch64/sme.ts reads and writes them.
+  ...SME_REGSETS,
 ];
 
 /** The record at `path` in thread_info (made on the way when `make`). */
@@ -69,6 +70,8 @@ export function createAarch64(probe?: CpuProbe): Arch {
       }
       const sve = regsets.get(NT_ARM_SVE);
       if (sve !== undefined) ti.sve = decodeSve(sve);
+      const sme = decodeSme(regsets);
+      if (sme !== undefined) ti.sme = sme;
       const tls = regsets.get(NT_ARM_TLS);
       if (tls !== undefined && tls.length >= TLS_MAX_SIZE) {
         const { tpidr2 } = decodeTable(TPIDR2_REGS, tls);
@@ -96,21 +99,23 @@ export function createAarch64(probe?: CpuProbe): Arch {
         out.set(NT_ARM_TLS, tls);
       }
       if (ti.sve !== undefined) out.set(NT_ARM_SVE, encodeSve(ti.sve as ImageRecord, ti.fpsimd as ImageRecord, 'thread_info.sve'));
+      // The streaming vector length only (ZA off): the signal frame brings streaming mode, ZA and ZT0.
+      if (ti.sme !== undefined) out.set(NT_ARM_ZA, encodeZaHeader(ti.sme as ImageRecord, 'thread_info.sme'));
       return out;
     },
 
     unrestorableMode: () => undefined,
     buildSigframe: (ti, opts) => buildSigframe(ti, opts),
     notRestoredBySigreturn: NOT_RESTORED_BY_SIGRETURN,
-    // NT_ARM_SVE first: it sets the vector length the frame's sve_context must match.
-    regsetsBeforeSigreturn: [NT_ARM_SVE, ...REGSET_TABLES.filter((r) => r.nt !== NT_PRSTATUS && r.nt !== NT_PRFPREG).map((r) => r.nt)],
+    // NT_ARM_SVE and NT_ARM_ZA first: they set the vector lengths the frame's sve_context and za_context must match.
+    regsetsBeforeSigreturn: [NT_ARM_SVE, NT_ARM_ZA, ...REGSET_TABLES.filter((r) => r.nt !== NT_PRSTATUS && r.nt !== NT_PRFPREG).map((r) => r.nt)],
     calibrate: () => undefined,
 
     ...singleAbi(() => arch, syscallAbi, fixSyscallRestart),
 
     missingCpuFeatures: (ti, _cpuinfo, cryoCpu) => missingFeatures(ti, cryoCpu, host, probe),
     cryoCpu: () => cryoCpuEntry(host),
-    unsavableState: unsavableSme,
+    unsavableState: () => [],
 
     threadPointers(ti: ThreadInfo) {
       const gp = ti.gpregs as ImageRecord;

@@ -9,6 +9,7 @@ import type { ImageRecord, RegField } from '../regtable.js';
 import { encodeTable } from './byte-order.js';
 import { FP_REGS, GP_REGS } from './regs.js';
 import { roundUp, sveRegs, sveRegsSize } from './sve.js';
+import { smeRecords, smeState } from './sme.js';
 
 export const SIGINFO_SIZE = 128;
 
@@ -57,6 +58,32 @@ export const EXTRA_CONTEXT: readonly RegField[] = [
 export const EXTRA_CONTEXT_SIZE = 32;
 /** The sve_context record with registers at vector length `vl`, rounded to the records' 16 bytes. */
 export const sveContextSize = (vl: number): number => roundUp(SVE_SIG_REGS_OFFSET + sveRegsSize(vl / 16), 16);
+/** sve_context.flags: the registers are streaming SVE ones (SME streaming mode on). */
+export const SVE_SIG_FLAG_SM = 1;
+
+/** The sve_context record of live registers `regs` at vector length `vl`. */
+function sveRecord(vl: number, flags: number, regs: Buffer, where: string): Buffer {
+  const rec = Buffer.alloc(sveContextSize(vl));
+  encodeTable(SVE_CONTEXT, { magic: SVE_MAGIC, size: rec.length, vl, flags }, rec, 0, where);
+  regs.copy(rec, SVE_SIG_REGS_OFFSET);
+  return rec;
+}
+
+/**
+ * The records after fpsimd_context: the live SVE registers (streaming ones, flagged, when the thread
+ * was in SME streaming mode: then the task's SVE registers are those), then SME's ZA and ZT0.
+ */
+function extraRecords(ti: ThreadInfo): Buffer[] {
+  const sme = ti.sme === undefined ? undefined : smeState(ti.sme as ImageRecord, 'thread_info.sme');
+  const out: Buffer[] = [];
+  if (sme?.ssve !== undefined) out.push(sveRecord(sme.vl, SVE_SIG_FLAG_SM, sme.ssve, 'thread_info.sme'));
+  else {
+    const sve = ti.sve === undefined ? undefined : sveRegs(ti.sve as ImageRecord, 'thread_info.sve');
+    if (sve !== undefined) out.push(sveRecord(sve.vl, 0, sve.regs, 'thread_info.sve'));
+  }
+  if (ti.sme !== undefined) out.push(...smeRecords(ti.sme as ImageRecord, 'thread_info.sme'));
+  return out;
+}
 
 const UC = SIGINFO_SIZE;
 const MC = UC + UCONTEXT.uc_mcontext;
@@ -100,26 +127,26 @@ export function buildSigframe(ti: ThreadInfo, opts: SigframeOptions): Sigframe {
   if (gp === undefined) throw new Error('thread_info has no gpregs: the image is damaged');
   if (fp === undefined) throw new Error('thread_info has no fpsimd: the image is damaged (rt_sigreturn needs the FP/SIMD record)');
   const alt: AltStack = opts.altstack ?? { sp: 0n, flags: SS_DISABLE, size: 0n };
-  // Live SVE registers follow as an sve_context (the task's vector length is set by ptrace first);
-  // the zeroed bytes after the last record are the { 0, 0 } terminator. Above vector length 96 the
-  // record does not fit __reserved: an extra_context there points at it, right after its own
-  // terminator (the kernel requires that address), and the records go on past __reserved's end.
-  const sve = ti.sve === undefined ? undefined : sveRegs(ti.sve as ImageRecord, 'thread_info.sve');
+  // SVE and SME records follow fpsimd_context (the task's vector lengths are set by ptrace first);
+  // the zeroed bytes after the last record are the { 0, 0 } terminator. When they do not fit
+  // __reserved (SVE above vector length 96, ZA above 32), an extra_context there points at them,
+  // right after its own terminator (the kernel requires that address), past __reserved's end.
+  const records = extraRecords(ti);
+  const size = records.reduce((n, r) => n + r.length, 0);
   let frame = Buffer.alloc(FRAME_SIZE);
   let recordAt = RT_SIGFRAME_SIZE;
-  if (sve !== undefined) {
-    const size = sveContextSize(sve.vl);
-    let at = RESERVED + FPSIMD_CONTEXT_SIZE;
-    if (FPSIMD_CONTEXT_SIZE + size + TERMINATOR_SIZE > SIGCONTEXT.reservedSize) {
-      const data = at + EXTRA_CONTEXT_SIZE + TERMINATOR_SIZE;
-      const extraSize = size + TERMINATOR_SIZE;
-      recordAt = data + extraSize;
-      frame = Buffer.alloc(recordAt + FRAME_RECORD_SIZE);
-      encodeTable(EXTRA_CONTEXT, { magic: EXTRA_MAGIC, size: EXTRA_CONTEXT_SIZE, datap: frameAddress + BigInt(data), data_size: extraSize }, frame, at, 'extra_context');
-      at = data;
-    }
-    encodeTable(SVE_CONTEXT, { magic: SVE_MAGIC, size, vl: sve.vl, flags: 0 }, frame, at, 'thread_info.sve');
-    sve.regs.copy(frame, at + SVE_SIG_REGS_OFFSET);
+  let at = RESERVED + FPSIMD_CONTEXT_SIZE;
+  if (FPSIMD_CONTEXT_SIZE + size + TERMINATOR_SIZE > SIGCONTEXT.reservedSize) {
+    const data = at + EXTRA_CONTEXT_SIZE + TERMINATOR_SIZE;
+    const extraSize = size + TERMINATOR_SIZE;
+    recordAt = data + extraSize;
+    frame = Buffer.alloc(recordAt + FRAME_RECORD_SIZE);
+    encodeTable(EXTRA_CONTEXT, { magic: EXTRA_MAGIC, size: EXTRA_CONTEXT_SIZE, datap: frameAddress + BigInt(data), data_size: extraSize }, frame, at, 'extra_context');
+    at = data;
+  }
+  for (const r of records) {
+    r.copy(frame, at);
+    at += r.length;
   }
   const x = gp.regs as unknown[];
   encodeTable(UC_FIELDS, {
