@@ -3,8 +3,9 @@
 // nothing on the way is a symbolic link, and restore removes only what the dump left or restore
 // made itself: an old socket file at the name that nobody listens on any more (the dumped task's,
 // left when it died), and for a name deleted while bound, the directories it had to make. A socket
-// file at a name deleted while bound (another socket bound there since) is parked under a temporary
-// name in its directory for the bind and put back right after, as CRIU does.
+// file or FIFO at a name deleted while bound (made there since) is parked under a temporary name in
+// its directory for the bind and put back right after, as CRIU does; the socket file of a deleted
+// name that others connect to waits under a temporary name of its own until they have.
 
 import { closeSync, fstatSync } from 'node:fs';
 import path from 'node:path';
@@ -98,7 +99,7 @@ function boundNow(dirfd: number, real: string): boolean {
 /**
  * Checks where `n` will be bound (preflight, and again just before bind): refuses a symbolic link
  * on the way, another kind of file at the name, a socket someone listens on, a socket file of
- * another owner, anything but a socket file at a name that was deleted at dump time (a socket file there is parked), and a
+ * another owner, anything but a socket file or a FIFO at a name that was deleted at dump time (one there is parked), and a
  * missing directory (made only for a deleted name).
  */
 export function planBind(n: SocketName, why: string): BindPlan {
@@ -122,8 +123,9 @@ export function planBind(n: SocketName, why: string): BindPlan {
   const at = lookupNoSymlinks(real);
   if (at.kind === 'missing') return { path: p, real, mkdirs };
   if (n.deleted) {
-    // Another socket bound at the name since (the only thing a crafted image could aim it at otherwise is someone's file).
-    if (at.kind === 'found' && at.st.isSocket()) return { path: p, real, mkdirs, park: { dev: at.st.dev, ino: at.st.ino } };
+    // Another socket bound at the name since, or a FIFO made there: moved aside for a moment. Never a
+    // regular file or a directory (a crafted image could aim the name at someone's data).
+    if (at.kind === 'found' && (at.st.isSocket() || at.st.isFIFO())) return { path: p, real, mkdirs, park: { dev: at.st.dev, ino: at.st.ino } };
     throw new RestoreError('FILE_CHANGED', `${me}, a name deleted at dump time, and something is there again now: move it away (restore binds the name and deletes it again)`);
   }
   if (at.kind === 'symlink') throw new RestoreError('UNSAFE', `${me}, and ${p} is a symbolic link now: move it away`);
@@ -187,6 +189,20 @@ export class BindSite {
   boundFile(): { dev: number; ino: number } | undefined {
     const st = statAt(this.dirfd, this.base);
     return st?.isSocket() ? { dev: st.dev, ino: st.ino } : undefined;
+  }
+
+  /**
+   * Renames the bound socket file (still `file`) to a temporary name in its directory, for peers that
+   * connect to a deleted name later (a socket is found by its inode, and keeps the name it was bound
+   * with): the path of that name, or undefined if the file is gone.
+   */
+  moveAside(file: { dev: number; ino: number }): string | undefined {
+    const st = statAt(this.dirfd, this.base);
+    if (!st || st.dev !== file.dev || st.ino !== file.ino) return undefined;
+    // Into the directory that was there before restore (the ones it made go again at undo).
+    const tmp = `.cryo-bound-${process.pid}-${file.ino}`;
+    renameNoReplace(this.dirfd, this.base, tmp, this.fds[0]!);
+    return path.posix.join(this.plan.mkdirs.length > 0 ? dirOf(this.plan.mkdirs[0]!) : dirOf(this.plan.real), tmp);
   }
 
   /** Unlinks the bound file if it is still `file`, then the directories restore made (if empty), and closes. */

@@ -8,7 +8,7 @@ import type { TaskCtx } from '../shared/task-ctx.js';
 import { taskCall } from './anon.js';
 import { O_CLOEXEC, O_PATH, num } from '../shared/constants.js';
 import { BindSite, planBind } from './unix-names.js';
-import { openNoSymlinks, RESOLVE_BENEATH } from '../sys/safe-path.js';
+import { openNoSymlinks, RESOLVE_BENEATH, unlinkIfSame } from '../sys/safe-path.js';
 import { openImagePath, S_IFDIR } from '../shared/image-paths.js';
 import { AF_UNIX, SOCKADDR_AT, bytes, fsPath, isPathName, showName, socketName } from './unix-sk-entry.js';
 
@@ -19,22 +19,27 @@ function sockaddr(ctx: TaskCtx, name: Buffer): [bigint, number] {
   return [ctx.put(b, SOCKADDR_AT), b.length];
 }
 
+/** A deleted name's socket file, kept under a temporary name until its peers connected. */
+export interface AsideName { path: string; dev: number; ino: number }
+
 /**
  * Binds the task's socket to its name, where planBind says it may: an old socket file nobody
- * uses goes first (as CRIU), a deleted name is unlinked again (with the directories made for it).
+ * uses goes first (as CRIU), a deleted name is unlinked again (with the directories made for it),
+ * or with `connectors`, moved aside for them (returned; unlinkAside removes it).
  * Owner and mode go on through the bound file itself, never by a path that could lead elsewhere.
  */
-export function bindName(ctx: TaskCtx, fd: number, e: MessageValue, why: string): void {
+export function bindName(ctx: TaskCtx, fd: number, e: MessageValue, why: string, connectors = false): AsideName | undefined {
   const name = bytes(e.name);
   if (!isPathName(name)) {
     const [at, len] = sockaddr(ctx, name);
     taskCall(ctx, why, 'bind', fd, at, len);
-    return;
+    return undefined;
   }
   const n = socketName(ctx.img, e);
   const site = new BindSite(planBind(n, why), why);
   const p = site.plan.path;
   let bound: { dev: number; ino: number } | undefined;
+  let aside: AsideName | undefined;
   try {
     // A relative name stays relative (getsockname tells it): bound from its directory, as CRIU.
     // The task's working directory is set after the descriptors.
@@ -60,14 +65,30 @@ export function bindName(ctx: TaskCtx, fd: number, e: MessageValue, why: string)
         closeSync(f);
       }
     }
+    if (e.deleted === true && connectors) {
+      const at = site.moveAside(bound);
+      if (at !== undefined) aside = { path: at, ...bound };
+    }
   } finally {
-    site.undo(e.deleted === true ? bound : undefined);
+    site.undo(e.deleted === true && aside === undefined ? bound : undefined);
+  }
+  return aside;
+}
+
+/** Unlinks a name moved aside by bindName, if it is still that socket file. */
+export function unlinkAside(a: AsideName): void {
+  const dirfd = openNoSymlinks(a.path.slice(0, a.path.lastIndexOf('/')) || '/');
+  try {
+    unlinkIfSame(dirfd, a.path.slice(a.path.lastIndexOf('/') + 1), a);
+  } finally {
+    closeSync(dirfd);
   }
 }
 
-export function connectTo(ctx: TaskCtx, fd: number, peer: MessageValue, why: string): void {
+/** Connects the task's socket to `peer` by its name, or by the name it was moved aside to. */
+export function connectTo(ctx: TaskCtx, fd: number, peer: MessageValue, why: string, aside?: AsideName): void {
   const name = bytes(peer.name);
-  const addr = isPathName(name) ? Buffer.from(fsPath(ctx.img, peer, why)) : name;
+  const addr = aside ? Buffer.from(aside.path) : isPathName(name) ? Buffer.from(fsPath(ctx.img, peer, why)) : name;
   const [at, len] = sockaddr(ctx, addr);
   const r = ctx.raw('connect', fd, at, len);
   if (r < 0n) throw new RestoreError('FAILED', `errno ${-r} from connect(${showName(addr)}) restoring ${why}`);

@@ -11,7 +11,7 @@ import { TCP_LISTEN } from './unix-diag.js';
 import { packetsFor, sendPackets } from './unix-queue.js';
 import { restoreSocketOpts, setSocketBufs } from './socket-opts.js';
 import { AF_UNIX, SHUT_HOW, SOCKADDR_AT, SOCK_DGRAM, bindsName, isExtern, pairedWith, shutdownOf, socketsByIno } from './unix-sk-entry.js';
-import { bindName, connectTo } from './unix-sk-bind.js';
+import { bindName, connectTo, unlinkAside, type AsideName } from './unix-sk-bind.js';
 
 /** A descriptor in one process of the restored tree. */
 interface InTask { ctx: TaskCtx; fd: number }
@@ -24,6 +24,8 @@ interface RestoreState {
   /** Helper peers that send a queue nobody in the dump sends (CRIU's fake queuer), by the owner's inode. */
   fakes: Map<number, InTask>;
   placed: Placed[];
+  /** Sockets bound to a name deleted at dump time that others connect to: where the name waits, by inode. */
+  aside: Map<number, AsideName>;
 }
 
 function park(ctx: TaskCtx, s: FdRestoreSession, fd: number): number {
@@ -43,9 +45,11 @@ function socketpair(ctx: TaskCtx, s: FdRestoreSession, type: number, why: string
 export function restoreUnix(c: RestoreFd): number {
   const { ctx, session, entry: e, why } = c;
   const st = ctx.tree.state<RestoreState>('unix', () => {
-    const s: RestoreState = { byIno: socketsByIno(ctx.img.files.values()), parked: new Map(), fakes: new Map(), placed: [] };
+    const s: RestoreState = { byIno: socketsByIno(ctx.img.files.values()), parked: new Map(), fakes: new Map(), placed: [], aside: new Map() };
     // Once every process of the tree has its descriptors: peers may be in other processes.
     ctx.tree.later(() => finish(s));
+    // Names moved aside go when restore ends, also when it failed.
+    ctx.tree.atEnd(() => { for (const a of s.aside.values()) unlinkAside(a); s.aside.clear(); });
     return s;
   });
   const ino = num(e.ino);
@@ -86,7 +90,10 @@ export function restoreUnix(c: RestoreFd): number {
   } else {
     fd = Number(taskCall(ctx, why, 'socket', AF_UNIX, type | O_CLOEXEC, 0));
   }
-  if (bindsName(e)) bindName(ctx, fd, e, why);
+  if (bindsName(e)) {
+    const aside = bindName(ctx, fd, e, why, sender);
+    if (aside) st.aside.set(ino, aside);
+  }
   if (num(e.state) === TCP_LISTEN) taskCall(ctx, why, 'listen', fd, num(e.backlog));
   return fd;
 }
@@ -102,8 +109,10 @@ function finish(st: RestoreState): void {
   };
   for (const p of st.placed) {
     if (num(p.e.peer) === 0 || pairedWith(p.e, st.byIno)) continue;
-    connectTo(p.ctx, p.target, st.byIno.get(num(p.e.peer))!, p.why);
+    connectTo(p.ctx, p.target, st.byIno.get(num(p.e.peer))!, p.why, st.aside.get(num(p.e.peer)));
   }
+  for (const a of st.aside.values()) unlinkAside(a);
+  st.aside.clear();
   for (const p of st.placed) {
     const packets = packetsFor(p.ctx, num(p.e.id));
     if (packets.length === 0) continue;

@@ -1,5 +1,5 @@
 // Files the task held open after they were unlinked ("ghost files", remap-fpath.img +
-// ghost-file-N.img): regular files, device nodes, and removed directories it held open or worked in. Restore puts each one
+// ghost-file-N.img): regular files, device nodes, FIFOs, and removed directories it held open or worked in. Restore puts each one
 // back at its old path for as long as the task needs to open (or map) it, then unlinks it
 // again: the task ends up with the same name "(deleted)" and the same content, and nothing
 // stays in the file system.
@@ -18,10 +18,11 @@ import { checkCleanPath, checkFreePath, S_IFMT, S_IFREG, S_ISXID, typeName } fro
 const S_IFDIR = 0o040000;
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
+const S_IFIFO = 0o010000;
 /** The kinds of deleted file restore makes again. */
-const GHOST_KINDS = new Set([S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK]);
+const GHOST_KINDS = new Set([S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK, S_IFIFO]);
 const isDevice = (mode: number) => (mode & S_IFMT) === S_IFCHR || (mode & S_IFMT) === S_IFBLK;
-const NOT_GHOST_KIND = 'cryo recreates deleted regular files, directories and device nodes only';
+const NOT_GHOST_KIND = 'cryo recreates deleted regular files, directories, device nodes and FIFOs only';
 const RESOLVE_BENEATH = 0x08;
 
 const S_ISUID = 0o4000;
@@ -125,8 +126,8 @@ export class GhostFiles {
     if (!GHOST_KINDS.has(mode & S_IFMT)) {
       throw new RestoreError('UNSUPPORTED', `the deleted file ${name} is ${typeName(mode)} (mode 0${mode.toString(8)}); ${NOT_GHOST_KIND}`);
     }
-    if (isDevice(mode)) {
-      this.createDevice(name, head, mode);
+    if (isDevice(mode) || (mode & S_IFMT) === S_IFIFO) {
+      this.createNode(name, head, mode);
       return;
     }
     checkCleanPath(name, 'a deleted file');
@@ -165,15 +166,15 @@ export class GhostFiles {
   }
 
   /**
-   * A device node, made root's and 0600 for as long as it has a name (a node of someone's disk must
-   * not be open to all meanwhile); its owner, mode and times go on once it is unlinked again.
+   * A device node or FIFO, made root's and 0600 for as long as it has a name (a node of someone's
+   * disk must not be open to all meanwhile); its owner, mode and times go on once it is unlinked again.
    */
-  private createDevice(name: string, head: MessageValue, mode: number): void {
-    checkCleanPath(name, 'a deleted device node');
-    const { dirfd, base } = openParent(name, 'deleted device node');
+  private createNode(name: string, head: MessageValue, mode: number): void {
+    checkCleanPath(name, 'a deleted device node or FIFO');
+    const { dirfd, base } = openParent(name, 'deleted node');
     let node: number;
     try {
-      rawSyscall('mknodat', dirfd, Buffer.from(`${base}\0`), (mode & S_IFMT) | 0o600, num(head.rdev));
+      rawSyscall('mknodat', dirfd, Buffer.from(`${base}\0`), (mode & S_IFMT) | 0o600, isDevice(mode) ? num(head.rdev) : 0);
       node = openNoSymlinks(base, O_PATH | O_CLOEXEC, dirfd, RESOLVE_BENEATH);
     } catch (e) {
       closeSync(dirfd);

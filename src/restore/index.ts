@@ -206,13 +206,13 @@ async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> {
   }
   const ghosts = new GhostFiles(img, opts.allowSetidFiles ?? false);
   const what = tree.entries.length > 1 ? `tree of process ${pid}` : `process ${pid}`;
+  const share = new TreeShare();
   try {
     await faultStep('stub', (message) => emit({ type: 'warning', message }), () => opts.signal?.aborted ?? false);
     checkAbort();
     // Session leaders take their terminals before their members are made (they inherit them).
     const terminals = new EarlyTerminals(img.all);
     buildTree(tree, stubs, helpers, arch, (e, sys) => terminals.take(e, sys));
-    const share = new TreeShare();
     terminals.share(share);
     const ctxs = procs.map((p) => {
       // Each process with the Arch of the ABI it was dumped in (x86_64 runs ia32 processes too).
@@ -245,6 +245,7 @@ async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> {
     }
     for (const ctx of ctxs) finishShmem(ctx);
     share.runLater();
+    share.runAtEnd();
     ghosts.remove();
     // File locks last among the files: their owners hold every descriptor now.
     for (const ctx of ctxs) restoreLocks(ctx, locks, (fd) => fileName(ctx, fd));
@@ -274,6 +275,7 @@ async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> {
     stubs.kill();
     endReaper();
     ghosts.remove();
+    try { share.runAtEnd(); } catch { /* the restore's own error says more */ }
     ipc.removeAll();
     if (e instanceof RestoreError && e.code !== 'PID_TAKEN') {
       throw new RestoreError(e.code === 'ABORTED' ? 'ABORTED' : 'FAILED', `${e.message} (the half-restored ${what} was killed)`, { cause: e });

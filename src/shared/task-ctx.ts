@@ -29,6 +29,22 @@ export class SharedState {
   runLater(): void {
     while (this.queued.length > 0) this.queued.shift()!();
   }
+
+  private readonly ends: (() => void)[] = [];
+
+  /** Cleanup for when restore ends, whether it succeeded or failed (temporary names in the file system). */
+  atEnd(fn: () => void): void {
+    this.ends.push(fn);
+  }
+
+  /** Runs every cleanup once; the first error is thrown after all ran. */
+  runAtEnd(): void {
+    let first: unknown;
+    for (const fn of this.ends.splice(0)) {
+      try { fn(); } catch (e) { first ??= e; }
+    }
+    if (first !== undefined) throw first;
+  }
 }
 
 /**

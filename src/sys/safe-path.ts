@@ -121,10 +121,10 @@ export function unlinkAt(dirfd: number, name: string, dir = false): void {
   rawSyscall('unlinkat', dirfd, cString(name), dir ? AT_REMOVEDIR : 0);
 }
 
-/** renameat2(dirfd, from, dirfd, to, RENAME_NOREPLACE): never over an existing file. Throws SysError. */
-export function renameNoReplace(dirfd: number, from: string, to: string): void {
+/** renameat2(dirfd, from, toDirfd, to, RENAME_NOREPLACE): never over an existing file. Throws SysError. */
+export function renameNoReplace(dirfd: number, from: string, to: string, toDirfd = dirfd): void {
   const RENAME_NOREPLACE = 1;
-  rawSyscall('renameat2', dirfd, cString(from), dirfd, cString(to), RENAME_NOREPLACE);
+  rawSyscall('renameat2', dirfd, cString(from), toDirfd, cString(to), RENAME_NOREPLACE);
 }
 
 /** fstat of `name` in `dirfd` (never through a link), or undefined when it is not there. */

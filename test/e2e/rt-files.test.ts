@@ -9,7 +9,7 @@ import type { MessageValue } from '../../src/images/value.js';
 import { closeSync, constants as fsConstants, openSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { editImage } from '../helpers/restore-env.js';
-import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
+import { cleanupDumped, restoreAndFinish, restoreRefused, startAndDump, type Dumped } from '../helpers/round-trip.js';
 
 const all: Dumped[] = [];
 after(() => all.forEach(cleanupDumped));
@@ -105,6 +105,36 @@ test('a pipe and a FIFO with data in their buffers, both ends held, a pipe end o
   // The empty pipe's own buffer size is in pipes-data.img (no bytes), as CRIU writes it.
   const size = await restoreAndFinish(d, (dir) => editImage(dir, 'pipes-data.img', (es) => { es.find((e) => Number(e.bytes) === 0)!.size = 131072; }));
   assert.match(size, /^FAIL: empty pipe buffer 131072 bytes, want 262144/);
+});
+
+/** The files.img entry of the task's descriptor `fd` (its id from fdinfo-N.img). */
+function fileOf(entries: MessageValue[], dir: string, fd: number): MessageValue {
+  const id = decodeImageFile(path.join(dir, fdinfoOf(dir))).entries.find((e) => Number(e.value.fd) === fd)!.value.id;
+  return entries.find((f) => f.id === id)!;
+}
+
+test('deleted FIFOs: one with bytes in it, one made where a socket name was deleted; deleted socket names with peers', async () => {
+  const d = await dumped('rt-files-fifo-ghost');
+  assert.equal(await restoreAndFinish(d), 'PASS');
+  // The deleted FIFO comes back from its ghost image (mode and owner), its bytes from fifo-data.img.
+  const ghost = (dir: string) => readdirSync(dir).find((n) => /^ghost-file-\d+\.img$/.test(n))!;
+  assert.equal(Number(decodeImageFile(path.join(d.images, ghost(d.images))).entries[0]!.value.mode), 0o10640);
+  const mode = await restoreAndFinish(d, (dir) => editImage(dir, ghost(dir), ([g]) => { g!.mode = 0o10600; }));
+  assert.match(mode, /^FAIL: fd 4 mode 0600, want 0640/);
+  const bytes = await restoreAndFinish(d, (dir) => editExtra(path.join(dir, 'fifo-data.img'), (b) => Buffer.from(b.toString().toUpperCase())));
+  assert.match(bytes, /^FAIL: the deleted fifo holds 'BYTES QUEUED/);
+  // fd 7 connects to fd 6's deleted name (a FIFO there now), fd 10 to fd 9's (nothing there).
+  const unconnected = await restoreAndFinish(d, (dir) => editImage(dir, 'files.img', (e) => { (fileOf(e, dir, 7).usk as MessageValue).peer = 0; }));
+  assert.match(unconnected, /^FAIL: send on fd 7: Transport endpoint is not connected/);
+  // A restore failing after fd 6 and fd 9 were bound (fd 9 made to connect to fd 6: fd 10 may not
+  // connect to a socket connected elsewhere) takes the names it moved aside too.
+  const err = await restoreRefused(d, (dir) => editImage(dir, 'files.img', (e) => {
+    (fileOf(e, dir, 9).usk as MessageValue).peer = (fileOf(e, dir, 6).usk as MessageValue).ino;
+  }));
+  assert.match(err, /errno 1 from connect\(\S+\) restoring fd 10/);
+  assert.deepEqual(readdirSync(path.join(d.target.dir, 'd')), ['sock']);
+  const kept = await restoreAndFinish(d, (dir) => editImage(dir, 'files.img', (e) => { delete (fileOf(e, dir, 9).usk as MessageValue).deleted; }));
+  assert.match(kept, /^FAIL: \S+\/d\/gone\.sock exists: left behind/);
 });
 
 test('a removed working directory, also held open: recreated for the restore, removed again', async () => {
