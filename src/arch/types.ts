@@ -238,6 +238,7 @@ export type SocketOptionName =
 export interface OpenFlags {
   readonly O_DIRECT: number;
   readonly O_DIRECTORY: number;
+  readonly O_NOFOLLOW: number;
 }
 
 /** mmap(2)/mprotect(2) numbers (include/uapi/asm-generic/mman*.h; ppc64 moves MAP_LOCKED and MAP_NORESERVE). */

@@ -13,7 +13,7 @@ import type { DumpFd } from '../files/kind.js';
 import type { Injector } from '../inject/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import { FileTable, ZERO_FOWN } from '../shared/file-table.js';
-import { O_CLOEXEC } from '../shared/constants.js';
+import { O_CLOEXEC, O_PATH } from '../shared/constants.js';
 import { readI32 } from '../sys/native-endian.js';
 
 export { FileTable, elfBuildId, kernelDev, type GhostFile, type MemfdInode } from '../shared/file-table.js';
@@ -21,8 +21,9 @@ export { FileTable, elfBuildId, kernelDev, type GhostFile, type MemfdInode } fro
 const F_GETSIG = 11;
 const F_GETOWN_EX = 16;
 
-/** Owner of a descriptor for SIGIO (fcntl F_GETOWN_EX / F_GETSIG on cryo's copy). */
-function fownOf(stolen: number, status: ProcStatus): MessageValue {
+/** Owner of a descriptor for SIGIO (fcntl F_GETOWN_EX / F_GETSIG on cryo's copy); none for O_PATH (fcntl refuses it: EBADF). */
+function fownOf(stolen: number, status: ProcStatus, flags: number): MessageValue {
+  if (flags & O_PATH) return ZERO_FOWN;
   const ex = Buffer.alloc(8);
   rawSyscall('fcntl', stolen, F_GETOWN_EX, ex);
   const pid = readI32(ex, 4);
@@ -67,7 +68,7 @@ export function dumpFds(table: FileTable, pid: number, pidfd: number, status: Pr
       seen.push({ fd, stolen, dev: st.dev, ino: st.ino, id });
       known.push({ pid, fd, dev: st.dev, ino: st.ino, id });
       const c: DumpFd = {
-        table, pid, fd, id, info, target, st, stolen, fown: fownOf(stolen, status), flags: info.flags & ~O_CLOEXEC,
+        table, pid, fd, id, info, target, st, stolen, fown: fownOf(stolen, status, info.flags), flags: info.flags & ~O_CLOEXEC,
         procFd: procPath(pid, `fd/${fd}`), inFlight: (fds, why) => inFlight(table, fds, why), inEachThread,
       };
       const kind = FD_KINDS.find((k) => k.matches(c));
@@ -104,7 +105,7 @@ export function inFlight(table: FileTable, fds: number[], why: string): number[]
       const info = readFdinfo(me, fd);
       const target = readFdTarget(me, fd);
       const c: DumpFd = {
-        table, pid: me, fd, id, info, target, st, stolen: fd, fown: fownOf(fd, readStatus(me)), flags: info.flags & ~O_CLOEXEC,
+        table, pid: me, fd, id, info, target, st, stolen: fd, fown: fownOf(fd, readStatus(me), info.flags), flags: info.flags & ~O_CLOEXEC,
         procFd: procPath(me, `fd/${fd}`), inFlight: (more, w) => inFlight(table, more, w),
         // cryo's own copy, in no task: no thread of its own to ask.
         inEachThread: () => [],

@@ -5,7 +5,7 @@ import { RestoreError } from '../shared/restore-error.js';
 import { openImagePath } from '../shared/image-paths.js';
 import { major } from '../shared/file-table.js';
 import type { FdKind } from './kind.js';
-import { O_NOCTTY, O_OPEN_ONLY, SEEK_SET, big, num } from '../shared/constants.js';
+import { O_DIRECTORY, O_NOCTTY, O_NOFOLLOW, O_OPEN_ONLY, O_PATH, SEEK_SET, big, num } from '../shared/constants.js';
 
 /** tty majors (TTY_MAJOR, TTYAUX_MAJOR, UNIX98_PTY_SLAVE_MAJOR..): CRIU's own TTY type, not done here. */
 const TTY_MAJORS = new Set([4, 5, 136, 137, 138, 139, 140, 141, 142, 143]);
@@ -21,16 +21,21 @@ function machineTerminal(rdev: bigint): boolean {
   return major(rdev) === Number(TTY_MAJOR) || rdev === CONSOLE;
 }
 
+/** open(2) flags an O_PATH open takes; the kernel ignores others there, openat2 refuses them. */
+const O_PATH_FLAGS = O_PATH | O_DIRECTORY | O_NOFOLLOW;
+
 export const regKind: FdKind = {
   type: 'REG', field: 'reg', name: 'a regular file, directory or device',
   matches: (c) => c.target.kind === 'path' && (c.st.isFile() || c.st.isDirectory() || c.st.isBlockDevice()
+    || (c.st.isSymbolicLink() && (c.flags & O_PATH) !== 0)
     || (c.st.isCharacterDevice() && (!TTY_MAJORS.has(major(BigInt(c.st.rdev))) || machineTerminal(BigInt(c.st.rdev))))),
   dump: (c) => c.table.regEntry(c.id, c.procFd, (c.target as { path: string }).path, c.flags, c.info.pos, c.fown, c.stolen),
   neededFiles: (reg) => [num(reg.id)],
   restore({ ctx, entry: reg, why }) {
     // O_NOCTTY: a terminal opened again must not become a session leader's controlling terminal
     // (the kernel keeps no trace of it in the file's flags).
-    const fd = openImagePath(ctx, String(reg.name), (num(reg.flags) & ~O_OPEN_ONLY) | O_NOCTTY, why);
+    const flags = num(reg.flags);
+    const fd = openImagePath(ctx, String(reg.name), flags & O_PATH ? flags & O_PATH_FLAGS : (flags & ~O_OPEN_ONLY) | O_NOCTTY, why);
     const pos = big(reg.pos);
     if (pos !== 0n) {
       const r = ctx.raw('lseek', fd, pos, SEEK_SET);

@@ -9,20 +9,20 @@ import path from 'node:path';
 import type { MessageValue } from '../images/value.js';
 import { imageFileName } from '../images/names.js';
 import { RestoreError } from '../shared/restore-error.js';
-import { O_CLOEXEC, O_DIRECTORY, O_PATH } from '../shared/constants.js';
+import { O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_PATH } from '../shared/constants.js';
 import type { RestoreImages } from '../shared/restore-images.js';
 import { rawSyscall } from '../sys/index.js';
 import { mkdirAt, openNoSymlinks, unlinkIfSame } from '../sys/safe-path.js';
-import { checkCleanPath, checkFreePath, S_IFMT, S_IFREG, S_ISXID, typeName } from '../shared/image-paths.js';
+import { checkCleanPath, checkFreePath, S_IFLNK, S_IFMT, S_IFREG, S_ISXID, typeName } from '../shared/image-paths.js';
 
 const S_IFDIR = 0o040000;
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 const S_IFIFO = 0o010000;
 /** The kinds of deleted file restore makes again. */
-const GHOST_KINDS = new Set([S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK, S_IFIFO]);
+const GHOST_KINDS = new Set([S_IFREG, S_IFDIR, S_IFCHR, S_IFBLK, S_IFIFO, S_IFLNK]);
 const isDevice = (mode: number) => (mode & S_IFMT) === S_IFCHR || (mode & S_IFMT) === S_IFBLK;
-const NOT_GHOST_KIND = 'cryo recreates deleted regular files, directories, device nodes and FIFOs only';
+const NOT_GHOST_KIND = 'cryo recreates deleted regular files, directories, device nodes, FIFOs and symbolic links only';
 const RESOLVE_BENEATH = 0x08;
 
 const S_ISUID = 0o4000;
@@ -68,6 +68,10 @@ export function checkGhost(img: RestoreImages, g: Ghost, name: string, why: stri
   if (isDevice(mode) && img.all.get(g.image)!.entries[0]!.value.rdev === undefined) {
     throw new RestoreError('IMAGE_INCONSISTENT', `${g.image}: the deleted device node ${name} (${why}) has no device number (rdev)`);
   }
+  const target = img.all.get(g.image)!.entries[0]!.value.symlnk_target;
+  if (kind === S_IFLNK && (typeof target !== 'string' || target === '' || target.includes('\0'))) {
+    throw new RestoreError('IMAGE_INCONSISTENT', `${g.image}: the deleted symbolic link ${name} (${why}) has no target (symlnk_target)`);
+  }
   checkFreePath(name, why, 'was deleted at dump time and exists again now');
   const setid = mode & S_ISXID;
   if (setid !== 0) {
@@ -83,7 +87,7 @@ export function checkGhost(img: RestoreImages, g: Ghost, name: string, why: stri
 }
 
 /** A file (or directory) restore made, to be unlinked again only if it is still that file; `after` runs once it is unlinked. */
-interface Made { dirfd: number; base: string; dev: number; ino: number; dir: boolean; after?: () => void }
+interface Made { dirfd: number; base: string; dev: number; ino: number; dir: boolean; after?: () => void; link?: boolean }
 
 /** Seconds of an image timeval (atim, mtim). */
 const seconds = (v: unknown) => { const tv = v as MessageValue | undefined; return num(tv?.tv_sec) + num(tv?.tv_usec) / 1e6; };
@@ -126,7 +130,7 @@ export class GhostFiles {
     if (!GHOST_KINDS.has(mode & S_IFMT)) {
       throw new RestoreError('UNSUPPORTED', `the deleted file ${name} is ${typeName(mode)} (mode 0${mode.toString(8)}); ${NOT_GHOST_KIND}`);
     }
-    if (isDevice(mode) || (mode & S_IFMT) === S_IFIFO) {
+    if (isDevice(mode) || (mode & S_IFMT) === S_IFIFO || (mode & S_IFMT) === S_IFLNK) {
       this.createNode(name, head, mode);
       return;
     }
@@ -166,16 +170,20 @@ export class GhostFiles {
   }
 
   /**
-   * A device node or FIFO, made root's and 0600 for as long as it has a name (a node of someone's
-   * disk must not be open to all meanwhile); its owner, mode and times go on once it is unlinked again.
+   * A device node, FIFO or symbolic link, made root's (and 0600) for as long as it has a name (a node
+   * of someone's disk must not be open to all meanwhile); its owner, mode and times go on once it is
+   * unlinked again.
    */
   private createNode(name: string, head: MessageValue, mode: number): void {
-    checkCleanPath(name, 'a deleted device node or FIFO');
+    checkCleanPath(name, 'a deleted device node, FIFO or symbolic link');
+    const link = (mode & S_IFMT) === S_IFLNK;
     const { dirfd, base } = openParent(name, 'deleted node');
     let node: number;
     try {
-      rawSyscall('mknodat', dirfd, Buffer.from(`${base}\0`), (mode & S_IFMT) | 0o600, isDevice(mode) ? num(head.rdev) : 0);
-      node = openNoSymlinks(base, O_PATH | O_CLOEXEC, dirfd, RESOLVE_BENEATH);
+      if (link) rawSyscall('symlinkat', Buffer.from(`${String(head.symlnk_target)}\0`), dirfd, Buffer.from(`${base}\0`));
+      else rawSyscall('mknodat', dirfd, Buffer.from(`${base}\0`), (mode & S_IFMT) | 0o600, isDevice(mode) ? num(head.rdev) : 0);
+      // O_PATH | O_NOFOLLOW: the link itself (opened without following it).
+      node = openNoSymlinks(base, O_PATH | O_CLOEXEC | (link ? O_NOFOLLOW : 0), dirfd, RESOLVE_BENEATH);
     } catch (e) {
       closeSync(dirfd);
       throw e;
@@ -185,14 +193,15 @@ export class GhostFiles {
     const self = `/proc/self/fd/${node}`;
     const after = () => {
       try {
+        // The /proc link leads to a symbolic link itself, not where it points; a link has no mode of its own.
         chownSync(self, num(head.uid), num(head.gid));
-        chmodSync(self, mode & 0o7777 & ~S_ISXID);
+        if (!link) chmodSync(self, mode & 0o7777 & ~S_ISXID);
         utimesSync(self, seconds(head.atim), seconds(head.mtim));
       } finally {
         closeSync(node);
       }
     };
-    this.made.push({ dirfd, base, dev: st.dev, ino: st.ino, dir: false, after });
+    this.made.push({ dirfd, base, dev: st.dev, ino: st.ino, dir: false, after, link });
   }
 
   /** Unlinks every recreated file that is still the one restore made (idempotent; used on success and failure). */
@@ -200,7 +209,7 @@ export class GhostFiles {
     // Last made first: a removed directory inside another goes before it.
     for (const m of this.made.splice(0).reverse()) {
       try {
-        unlinkIfSame(m.dirfd, m.base, m, m.dir);
+        unlinkIfSame(m.dirfd, m.base, m, m.dir, m.link ? O_PATH | O_NOFOLLOW : O_PATH);
       } finally {
         closeSync(m.dirfd);
         m.after?.();

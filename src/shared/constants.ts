@@ -1,5 +1,5 @@
 // open(2)/fcntl(2) numbers the descriptor kinds share: the same on every architecture cryo targets,
-// except O_DIRECT (aarch64 and ppc64 move it), which is the arch's (KernelAbi.openFlags).
+// except O_DIRECT, O_DIRECTORY and O_NOFOLLOW (aarch64 and ppc64 move them), which are the arch's (KernelAbi.openFlags).
 import { hostKernelAbi } from '../arch/host-abi.js';
 
 export const O_ACCMODE = 0o3;
@@ -13,6 +13,7 @@ export const O_TRUNC = 0o1000;
 export const O_NONBLOCK = 0o4000;
 export const O_DIRECT = hostKernelAbi().openFlags.O_DIRECT;
 export const O_DIRECTORY = hostKernelAbi().openFlags.O_DIRECTORY;
+export const O_NOFOLLOW = hostKernelAbi().openFlags.O_NOFOLLOW;
 export { O_CLOEXEC, O_PATH } from '../sys/open-flags.js';
 /** Open flags the kernel drops after open; passing them again would create or truncate. */
 export const O_OPEN_ONLY = O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC;

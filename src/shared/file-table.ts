@@ -12,7 +12,7 @@ import type { IoUringImage } from '../images/cryo-io-uring.js';
 import type { ExtraValue, ImageFileKey } from '../images/index.js';
 import type { FdOptions } from './fd-options.js';
 import { LockTable } from './lock-table.js';
-import { F_GETPIPE_SZ, F_SETPIPE_SZ, O_ACCMODE, O_CLOEXEC, O_NONBLOCK, O_WRONLY, SPLICE_F_NONBLOCK } from './constants.js';
+import { F_GETPIPE_SZ, F_SETPIPE_SZ, O_ACCMODE, O_CLOEXEC, O_NONBLOCK, O_PATH, O_WRONLY, SPLICE_F_NONBLOCK } from './constants.js';
 import { HOST_LITTLE_ENDIAN, readU16, readU32, readU64 } from '../sys/native-endian.js';
 
 const O_APPEND = 0o2000;
@@ -20,6 +20,13 @@ const ELFCLASS64 = 2;
 /** EI_DATA of the host's own binaries: ELFDATA2LSB 1, ELFDATA2MSB 2. */
 const ELFDATA_HOST = HOST_LITTLE_ENDIAN ? 1 : 2;
 const F_GET_SEALS = 1034;
+/** readlinkat(fd, ""): the target of the symbolic link an O_PATH descriptor holds (named or not). */
+function linkTarget(fd: number): string {
+  const buf = Buffer.alloc(4096);
+  const n = Number(rawSyscall('readlinkat', fd, Buffer.from('\0'), buf, buf.length));
+  return buf.toString('utf8', 0, n);
+}
+
 /** CRIU writes ghost files of this size or more as chunks (holes left out). */
 const GHOST_CHUNKS_THRESH = 12288n;
 
@@ -181,7 +188,7 @@ export class FileTable {
     reg.mode = Number(st.mode);
     if (st.isFile() && !((flags & O_ACCMODE) === O_WRONLY && (flags & O_APPEND))) {
       reg.size = st.size;
-      const own = readFd === undefined || (flags & O_ACCMODE) === O_WRONLY;
+      const own = readFd === undefined || (flags & O_ACCMODE) === O_WRONLY || (flags & O_PATH) !== 0;
       const fd = own ? openSync(openPath, 'r') : readFd;
       try {
         const bid = elfBuildId(fd);
@@ -191,7 +198,7 @@ export class FileTable {
       }
     }
     if (st.nlink === 0n) {
-      this.addGhost(id, openPath, st);
+      this.addGhost(id, openPath, st, readFd);
       this.ghostNames.set(`${kernelDev(st.dev)}:${st.ino}`, name);
     }
     else this.stats.push({ id, mtimeSec: st.mtimeNs / 1_000_000_000n, mtimeNsec: Number(st.mtimeNs % 1_000_000_000n), size: st.size, dev: st.dev, ino: st.ino });
@@ -209,7 +216,7 @@ export class FileTable {
     return id;
   }
 
-  private addGhost(origId: number, openPath: string, st: BigIntStats): void {
+  private addGhost(origId: number, openPath: string, st: BigIntStats, readFd?: number): void {
     const key = `${st.dev}:${st.ino}`;
     let gid = this.ghostByInode.get(key);
     if (gid === undefined) {
@@ -221,6 +228,8 @@ export class FileTable {
         mtim: { tv_sec: st.mtimeNs / 1_000_000_000n, tv_usec: (st.mtimeNs % 1_000_000_000n) / 1000n },
       };
       if (st.isCharacterDevice() || st.isBlockDevice()) head.rdev = Number(st.rdev);
+      // A symbolic link held by an O_PATH descriptor: its target, read through that descriptor.
+      if (st.isSymbolicLink() && readFd !== undefined) head.symlnk_target = linkTarget(readFd);
       const g: GhostFile = { id: gid, head };
       if (st.isFile()) {
         const fd = openSync(openPath, 'r');

@@ -8,12 +8,14 @@ import { errnoName } from '../sys/index.js';
 import { lookupNoSymlinks, notCleanAbsolute, openHow, RESOLVE_NO_SYMLINKS } from '../sys/safe-path.js';
 import { RestoreError } from './restore-error.js';
 import type { TaskCtx } from './task-ctx.js';
+import { O_NOFOLLOW, O_PATH } from './constants.js';
 
 export const S_IFMT = 0o170000;
 export const S_IFREG = 0o100000;
 export const S_IFDIR = 0o040000;
 export const S_IFIFO = 0o010000;
 export const S_IFSOCK = 0o140000;
+export const S_IFLNK = 0o120000;
 /** The set-user-ID and set-group-ID bits. */
 export const S_ISXID = 0o6000;
 
@@ -45,7 +47,8 @@ const symlinkRefusal = (name: string, why: string, link: string) => new RestoreE
  */
 export function checkImagePath(name: string, why: string, type?: number): { st: Stats; big: BigIntStats } {
   checkCleanPath(name, why);
-  const got = lookupNoSymlinks(name);
+  // A symbolic link the task held itself (O_PATH | O_NOFOLLOW): that link, none on the way.
+  const got = lookupNoSymlinks(name, type === S_IFLNK ? O_PATH | O_NOFOLLOW : O_PATH);
   if (got.kind === 'symlink') throw symlinkRefusal(name, why, got.link);
   if (got.kind === 'missing') {
     throw new RestoreError('FILE_MISSING', `${name} (${why}) cannot be found (${got.code}): restore needs it where it was at dump time`);

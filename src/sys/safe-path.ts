@@ -95,10 +95,10 @@ export type Lookup =
   | { kind: 'symlink'; link: string };
 
 /** lstat without following any link on the way (a link at the end is reported as one too). */
-export function lookupNoSymlinks(file: string): Lookup {
+export function lookupNoSymlinks(file: string, flags = O_PATH): Lookup {
   let fd: number;
   try {
-    fd = openNoSymlinks(file);
+    fd = openNoSymlinks(file, flags);
   } catch (e) {
     if (!(e instanceof SysError)) throw e;
     if (e.code === 'ELOOP') return { kind: 'symlink', link: firstSymlink(file) ?? file };
@@ -127,11 +127,11 @@ export function renameNoReplace(dirfd: number, from: string, to: string, toDirfd
   rawSyscall('renameat2', dirfd, cString(from), toDirfd, cString(to), RENAME_NOREPLACE);
 }
 
-/** fstat of `name` in `dirfd` (never through a link), or undefined when it is not there. */
-export function statAt(dirfd: number, name: string): Stats | undefined {
+/** fstat of `name` in `dirfd` (never through a link; with O_NOFOLLOW in `flags`, a link itself), or undefined when it is not there. */
+export function statAt(dirfd: number, name: string, flags = O_PATH): Stats | undefined {
   let fd: number;
   try {
-    fd = openNoSymlinks(name, O_PATH, dirfd, RESOLVE_BENEATH);
+    fd = openNoSymlinks(name, flags, dirfd, RESOLVE_BENEATH);
   } catch (e) {
     if (e instanceof SysError && (e.code === 'ENOENT' || e.code === 'ELOOP')) return undefined;
     throw e;
@@ -147,8 +147,8 @@ export function statAt(dirfd: number, name: string): Stats | undefined {
  * Unlinks `name` in `dirfd` only if it is still the inode `expect` (dev and ino; the file cryo
  * made): someone else's file that took its place is left alone. Returns whether it unlinked.
  */
-export function unlinkIfSame(dirfd: number, name: string, expect: { dev: number; ino: number }, dir = false): boolean {
-  const st = statAt(dirfd, name);
+export function unlinkIfSame(dirfd: number, name: string, expect: { dev: number; ino: number }, dir = false, flags = O_PATH): boolean {
+  const st = statAt(dirfd, name, flags);
   if (!st || st.dev !== expect.dev || st.ino !== expect.ino) return false;
   try {
     unlinkAt(dirfd, name, dir);

@@ -137,6 +137,29 @@ test('deleted FIFOs: one with bytes in it, one made where a socket name was dele
   assert.match(kept, /^FAIL: \S+\/d\/gone\.sock exists: left behind/);
 });
 
+test('O_PATH descriptors: a file, a directory, a symbolic link itself and an unlinked one', async () => {
+  const d = await dumped('rt-files-opath');
+  assert.equal(await restoreAndFinish(d), 'PASS');
+  const flags = await restoreAndFinish(d, (dir) => editImage(dir, 'files.img', (e) => {
+    const reg = fileOf(e, dir, 4).reg as MessageValue;
+    reg.flags = Number(reg.flags) & ~0o10000000;
+  }));
+  assert.match(flags, /^FAIL: fd 4 flags 0\d+, want O_PATH/);
+  // The unlinked link comes back from its ghost image: target and owner.
+  const ghost = (dir: string) => readdirSync(dir).find((n) => /^ghost-file-\d+\.img$/.test(n))!;
+  assert.equal(decodeImageFile(path.join(d.images, ghost(d.images))).entries[0]!.value.symlnk_target, 'some/target');
+  const target = await restoreAndFinish(d, (dir) => editImage(dir, ghost(dir), ([g]) => { g!.symlnk_target = 'other/target'; }));
+  assert.match(target, /^FAIL: fd 6 points to 'other\/target', want some\/target/);
+  const owner = await restoreAndFinish(d, (dir) => editImage(dir, ghost(dir), ([g]) => { g!.uid = 0; }));
+  assert.match(owner, /^FAIL: fd 6 owner 0:4321, want 1234:4321/);
+  // A link the dump saw is opened as a link only: a regular file at its name now is refused.
+  const err = await restoreRefused(d, (dir) => editImage(dir, 'files.img', (e) => {
+    const reg = fileOf(e, dir, 5).reg as MessageValue;
+    reg.name = String(reg.name).replace(/\/link$/, '/file');
+  }));
+  assert.match(err, /\/d\/file \(fd 5\) is now a regular file, it was a symbolic link at dump time/);
+});
+
 test('a removed working directory, also held open: recreated for the restore, removed again', async () => {
   const d = await dumped('rt-cwd-gone');
   const ghosts = readdirSync(d.images).filter((n) => /^ghost-file-\d+\.img$/.test(n));

@@ -6,7 +6,7 @@ import { ASM_GENERIC } from '../asm-generic.js';
 
 export const KERNEL_ABI: KernelAbi = {
   ...ASM_GENERIC,
-  openFlags: { O_DIRECT: 0o200000, O_DIRECTORY: 0o40000 },
+  openFlags: { O_DIRECT: 0o200000, O_DIRECTORY: 0o40000, O_NOFOLLOW: 0o100000 },
 };
 
 /** AAPCS64 has no red zone: nothing below sp is live. */

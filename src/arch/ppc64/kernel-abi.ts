@@ -41,7 +41,7 @@ export const KERNEL_ABI: KernelAbi = {
     ...ASM_GENERIC.socketOptions,
     RCVLOWAT: 16, RCVTIMEO: 18, SNDTIMEO: 19, PASSCRED: 20,
   },
-  openFlags: { O_DIRECT: 0o400000, O_DIRECTORY: 0o40000 },
+  openFlags: { O_DIRECT: 0o400000, O_DIRECTORY: 0o40000, O_NOFOLLOW: 0o100000 },
   // asm/mman.h numbers MAP_NORESERVE and MAP_LOCKED its own way.
   mman: { ...ASM_GENERIC.mman, MAP_NORESERVE: 0x40, MAP_LOCKED: 0x80 },
 };
