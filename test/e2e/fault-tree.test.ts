@@ -2,10 +2,12 @@
 // socketpair and 64 MiB of memory (test/programs/fault-tree.c): a dump made to fail at point N,
 // interrupted by SIGTERM, SIGINT or SIGHUP at a step, or out of disk space, leaves every task
 // running as before (the tree's own check prints PASS at the end) and no image set restore takes.
+// A restore of the tree made to fail at point N, or whose cryo is killed by SIGKILL at a step,
+// leaves no process or thread of the tree, no child, no file, and the images as they were.
 // CI samples points over the whole range (seeded: CRYO_FAULT_SEED, default 15; the seed is in each
-// failure message); scripts/fault-sweep.mjs walks every point.
+// failure message); scripts/fault-sweep.mjs and scripts/restore-fault-sweep.mjs walk every point.
 
-import { test } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeSync } from 'node:fs';
@@ -14,9 +16,13 @@ import path from 'node:path';
 import { dump } from '../../src/dump/index.js';
 import { restore, RestoreError } from '../../src/restore/index.js';
 import { faultCount } from '../../src/fault.js';
-import { kill } from '../../src/sys/index.js';
+import { decodeImageFile } from '../../src/images/index.js';
+import { kill, waitpid, WNOHANG, __WALL } from '../../src/sys/index.js';
 import { startTarget, type Target } from '../helpers/dump-target.js';
 import { cryoCli } from '../helpers/cryo-cli.js';
+import { childStates } from '../helpers/restore-env.js';
+import { cleanupDumped, imagesCopy, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
+import { createHash } from 'node:crypto';
 
 const SEED = Number(process.env.CRYO_FAULT_SEED ?? 15);
 const SAMPLES = 12;
@@ -157,5 +163,112 @@ test('a dump of the tree into a full file system (ENOSPC) leaves every task as i
     execFileSync('umount', [mnt]);
     rmSync(mnt, { recursive: true, force: true });
     assert.equal(verdict, 'PASS');
+  }
+});
+
+// Restore. One dump of the tree (the tree is gone after it) is restored from copies.
+let dumped: Dumped | undefined;
+before(async () => { dumped = await startAndDump('fault-tree'); });
+after(() => cleanupDumped(dumped));
+
+/** Every process and thread the dump names. */
+const dumpedTids = (d: Dumped) => decodeImageFile(path.join(d.images, 'pstree.img')).entries
+  .flatMap(({ value }) => [Number(value.pid), ...((value.threads ?? []) as unknown[]).map(Number)]);
+
+/** Every file under `dir` with its mode and a hash of its bytes (restore copies left out). */
+function filesUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const f of readdirSync(dir, { recursive: true }).map(String).sort()) {
+    if (f.startsWith('restore-')) continue;
+    const p = path.join(dir, f);
+    try {
+      out.push(`${f} ${createHash('sha256').update(readFileSync(p)).digest('hex')}`);
+    } catch {
+      out.push(f); // a directory or a socket
+    }
+  }
+  return out;
+}
+
+/** What a restore left of the tree: a process or thread, a child of ours in any state. Reaps what died. */
+function leftOfTree(tids: number[], ms = 20_000): string | undefined {
+  const end = Date.now() + ms;
+  for (;;) {
+    // Processes that came to us (the subreaper) when cryo died: collect the dead ones.
+    for (const child of childStates().keys()) { try { waitpid(child, WNOHANG | __WALL); } catch { /* not ours */ } }
+    const alive = tids.filter((t) => existsSync(`/proc/${t}`));
+    if (alive.length === 0) break;
+    if (Date.now() > end) return `process or thread ${alive.join(', ')} of the tree is still there`;
+  }
+  const children = [...childStates()].map(([p, st]) => `${p} (${st})`);
+  return children.length > 0 ? `child ${children.join(', ')} is left` : undefined;
+}
+
+async function withFault<T>(spec: string, fn: () => Promise<T>): Promise<T> {
+  process.env.CRYO_FAULT = spec;
+  try {
+    return await fn();
+  } finally {
+    delete process.env.CRYO_FAULT;
+  }
+}
+
+test('the check for leftovers finds a restored tree (it can fail)', async () => {
+  assert.ok(dumped);
+  const tids = dumpedTids(dumped);
+  await restore({ dir: imagesCopy(dumped), detach: true });
+  assert.match(String(leftOfTree(tids, 300)), /of the tree is still there/);
+  for (const p of [dumped.pid, Number(dumped.target.ready.c1), Number(dumped.target.ready.c2)]) { try { kill(p, 9); } catch { /* gone */ } }
+  assert.equal(leftOfTree(tids), undefined);
+});
+
+test(`a restore of the tree failed at points spread over all of them (seed ${SEED}) leaves nothing behind, in one line`, async () => {
+  assert.ok(dumped);
+  const tids = dumpedTids(dumped);
+  assert.equal(await restoreAndFinish(dumped), 'PASS', 'the tree restored without a fault checks itself');
+  const count = faultCount('restore')!;
+  assert.ok(count > 100, `only ${count} points counted in a restore of the tree`);
+  const around = filesUnder(dumped.target.dir);
+  for (const n of spread(count, SAMPLES, SEED)) {
+    const what = `point ${n} of ${count} (seed ${SEED})`;
+    const dir = imagesCopy(dumped);
+    const images = filesUnder(dir);
+    await assert.rejects(withFault(`restore:${n}`, () => restore({ dir, detach: true })), (e: unknown) => {
+      assert.ok(e instanceof RestoreError, `${what}: ${String(e)}`);
+      assert.doesNotMatch(e.message, /\n/, `${what}: one line`);
+      assert.match(e.message, new RegExp(`fault injected at restore point \\d+ \\(.*\\(CRYO_FAULT=restore:${n}\\)`), what);
+      return true;
+    });
+    assert.equal(leftOfTree(tids), undefined, what);
+    assert.deepEqual(filesUnder(dir), images, `${what}: the images are as they were`);
+    rmSync(dir, { recursive: true, force: true });
+    assert.deepEqual(filesUnder(dumped.target.dir), around, `${what}: no file left around the program`);
+  }
+  assert.equal(await restoreAndFinish(dumped), 'PASS', 'the images still restore after the failed restores');
+});
+
+// SIGKILL cannot be caught: a restore's processes are tied to cryo's life (PTRACE_O_EXITKILL) until they run.
+test('SIGKILL of cryo restore paused at each step leaves no process of the tree', async () => {
+  assert.ok(dumped);
+  const tids = dumpedTids(dumped);
+  for (const step of ['preflight', 'stub', 'memory', 'files', 'task-state', 'resume']) {
+    const dir = imagesCopy(dumped);
+    const child = spawn(process.execPath, [cryoCli, 'restore', '-D', dir], {
+      env: { ...process.env, CRYO_FAULT: `restore:${step}:pause` }, stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let err = '';
+    const exit = new Promise<string | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (err.includes(`paused at restore step '${step}'`)) resolve();
+      });
+      void exit.then(() => reject(new Error(`cryo restore ended before pausing at ${step}: ${err}`)));
+    });
+    if (step !== 'preflight') assert.ok(existsSync(`/proc/${dumped.pid}`), `${step}: the half-restored root exists`);
+    child.kill('SIGKILL');
+    assert.equal(await exit, 'SIGKILL');
+    assert.equal(leftOfTree(tids), undefined, `SIGKILL at ${step}`);
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+// SIGKILL of cryo dump cannot be caught (issue 15): this measures how often it harms the task.
+// `cryo dump -v --leave-running` of a test program's tree is killed KILLS times, each at a moment
+// drawn (seeded) from the span between its first stage line and the end of an uninterrupted dump.
+// After each kill every process must be there, running (not stopped), untraced, with the same
+// mappings, descriptors and blocked signals; a tree found harmed is ended (its own check's verdict
+// noted) and a fresh one started. At the end the last tree's own check must print PASS, or the
+// harm it found went unnoticed. Prints one line per harmed kill and the counts.
+// usage (after npm run build and node scripts/build-test-programs.mjs):
+//   node scripts/dump-sigkill.mjs [KILLS] [PROGRAM] [SEED]      (300, fault-tree, 15)
+import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.join(here, '..', 'dist');
+const { startTarget } = await import(path.join(root, 'test/helpers/dump-target.js'));
+const cli = path.join(root, 'src/cli/main.js');
+
+const [kills = '300', program = 'fault-tree', seedArg = '15'] = process.argv.slice(2);
+
+function rng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const random = rng(Number(seedArg));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function treeOf(pid) {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    for (const tid of readdirSync(`/proc/${out[i]}/task`)) {
+      out.push(...readFileSync(`/proc/${out[i]}/task/${tid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+    }
+  }
+  return out;
+}
+
+/** What a dump must not change in a process. */
+function state(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (k) => new RegExp(`^${k}:\\s+(.*)$`, 'm').exec(status)?.[1];
+  const fds = readdirSync(`/proc/${pid}/fd`).map((fd) => `${fd} ${readlinkSync(`/proc/${pid}/fd/${fd}`)}`).sort();
+  const threads = readdirSync(`/proc/${pid}/task`).map((t) => {
+    const s = readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8');
+    return `${t} ${/^State:\s+[Tt]/m.test(s) ? 'stopped' : 'runs'} tracer ${/^TracerPid:\s+(\d+)/m.exec(s)[1]} blocked ${/^SigBlk:\s+(\S+)/m.exec(s)[1]}`;
+  }).sort();
+  return { maps: readFileSync(`/proc/${pid}/maps`, 'utf8'), fds: fds.join(', '), threads: threads.join('; '), sigq: field('SigPnd') + '/' + field('ShdPnd') };
+}
+
+function harm(pids, before) {
+  for (let i = 0; i < pids.length; i++) {
+    let now;
+    try { now = state(pids[i]); } catch { return `process ${pids[i]} is gone`; }
+    for (const k of Object.keys(now)) {
+      if (now[k] !== before[i][k]) return `process ${pids[i]}: ${k} changed (${k === 'maps' ? 'an area of cryo\'s left' : `${before[i][k]} -> ${now[k]}`})`;
+    }
+  }
+  return undefined;
+}
+
+/** Runs cryo dump on the tree; kills it `at` ms after its first stage line (never, when undefined). */
+function runDump(pid, dir, at) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cli, 'dump', '-v', '-t', String(pid), '-D', dir, '--leave-running'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    let started;
+    child.stderr.on('data', (d) => {
+      err += d;
+      if (started === undefined && /cryo: /.test(err)) {
+        started = Date.now();
+        if (at !== undefined) setTimeout(() => child.kill('SIGKILL'), at);
+      }
+    });
+    child.on('exit', (code, signal) => resolve({ code, signal, ms: started === undefined ? 0 : Date.now() - started, err }));
+  });
+}
+
+function startTree() {
+  const t = startTarget(program);
+  const pids = treeOf(t.pid);
+  return { t, pids, before: pids.map(state) };
+}
+
+function endTree(tree) {
+  let verdict;
+  try { verdict = tree.t.finish(); } catch (e) { verdict = `no verdict: ${e.message}`; }
+  for (const p of tree.pids.slice(1)) { try { process.kill(p, 'SIGKILL'); } catch { /* ended */ } }
+  tree.t.cleanup();
+  return verdict;
+}
+
+let tree = startTree();
+const harmed = [];
+let finished = 0;
+let unnoticed = 0;
+try {
+  // The span of an uninterrupted dump, from its first stage line (the mean of three).
+  let span = 0;
+  for (let i = 0; i < 3; i++) {
+    const r = await runDump(tree.t.pid, path.join(tree.t.dir, `calib-${i}`), undefined);
+    rmSync(path.join(tree.t.dir, `calib-${i}`), { recursive: true, force: true });
+    if (r.code !== 0) throw new Error(`an uninterrupted dump failed: ${r.err}`);
+    span += r.ms / 3;
+  }
+  const why0 = harm(tree.pids, tree.before);
+  if (why0) throw new Error(`an uninterrupted dump harmed the tree: ${why0}`);
+  console.error(`a dump takes ${Math.round(span)} ms from its first stage line`);
+  for (let i = 1; i <= Number(kills); i++) {
+    const at = Math.floor(random() * span);
+    const dir = path.join(tree.t.dir, `img-${i}`);
+    const r = await runDump(tree.t.pid, dir, at);
+    rmSync(dir, { recursive: true, force: true });
+    if (r.signal !== 'SIGKILL') { finished++; continue; }
+    // The kernel detaches the tracees of a dead tracer; give it a moment.
+    await sleep(100);
+    const why = harm(tree.pids, tree.before);
+    if (why) {
+      const verdict = endTree(tree);
+      harmed.push(i);
+      console.log(`kill ${i} at ${at} ms: ${why}; the tree's own check: ${verdict}`);
+      tree = startTree();
+    }
+    if (i % 50 === 0) console.error(`... ${i} kills, ${harmed.length} harmed`);
+  }
+} finally {
+  const verdict = endTree(tree);
+  if (verdict !== 'PASS') unnoticed++;
+  const n = Number(kills) - finished;
+  console.log(`SIGKILL of cryo dump (${program}): ${n - harmed.length} of ${n} kills left the task unharmed; ${finished} dumps ended before their kill; the last tree's own check: ${verdict}`);
+  if (unnoticed) process.exitCode = 1;
+}

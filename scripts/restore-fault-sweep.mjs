@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+// Walks every fault point of a restore of a test program's tree (issue 15): the tree is dumped once;
+// then for N = 1..count a copy of its images is restored with CRYO_FAULT=restore:N. Each must fail
+// with cryo's own one-line error naming point N, and leave nothing: no process or thread of the
+// tree, no child of the sweep in any state, no file (ghost file, socket name) in the program's
+// directory that was not there, and the image directory byte for byte as it was. Before and after
+// the sweep a restore without a fault must bring the tree back, and its own check print PASS.
+// Prints "restore: S of N points survived" and one line per point that was not.
+// usage (after npm run build and node scripts/build-test-programs.mjs):
+//   node scripts/restore-fault-sweep.mjs [PROGRAM] [FIRST] [LAST]      (PROGRAM defaults to fault-tree)
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist');
+const { restore, RestoreError } = await import(path.join(root, 'src/restore/index.js'));
+const { faultCount } = await import(path.join(root, 'src/fault.js'));
+const { startAndDump, imagesCopy, restoreAndFinish, cleanupDumped } = await import(path.join(root, 'test/helpers/round-trip.js'));
+const { childStates, waitGone } = await import(path.join(root, 'test/helpers/restore-env.js'));
+
+const { decodeImageFile } = await import(path.join(root, 'src/images/index.js'));
+
+const [program = 'fault-tree', firstArg, lastArg] = process.argv.slice(2);
+
+/** Every file of a directory tree with its mode and a hash of its bytes (names only for others). */
+function dirState(dir, skip = () => false) {
+  const out = [];
+  const walk = (d) => {
+    for (const f of readdirSync(d).sort()) {
+      const p = path.join(d, f);
+      if (skip(p)) continue;
+      const st = statSync(p, { throwIfNoEntry: false });
+      if (!st) continue;
+      if (st.isDirectory()) { out.push(`${p}/`); walk(p); continue; }
+      out.push(st.isFile() ? `${p} ${st.mode.toString(8)} ${createHash('sha256').update(readFileSync(p)).digest('hex')}` : `${p} ${st.mode.toString(8)}`);
+    }
+  };
+  walk(dir);
+  return out.join('\n');
+}
+
+/** Every process and thread pstree.img names. */
+function treeTids(dir) {
+  return decodeImageFile(path.join(dir, 'pstree.img')).entries.flatMap(({ value }) => [Number(value.pid), ...(value.threads ?? []).map(Number)]);
+}
+
+const d = await startAndDump(program);
+const tids = [...new Set(treeTids(d.images))];
+const bad = [];
+let count = 0;
+let first = 0;
+let last = 0;
+try {
+  const verdict0 = await restoreAndFinish(d);
+  count = faultCount('restore');
+  if (verdict0 !== 'PASS') throw new Error(`a restore without a fault did not pass: ${verdict0}`);
+  first = Number(firstArg ?? 1);
+  last = Math.min(Number(lastArg ?? count), count);
+  // Everything in the program's directory but the restore copies: ghost files and socket names land here.
+  const notCopy = (p) => path.dirname(p) === d.target.dir && path.basename(p).startsWith('restore-');
+  const around = () => dirState(d.target.dir, notCopy);
+  const t0 = Date.now();
+  for (let n = first; n <= last; n++) {
+    const dir = imagesCopy(d);
+    const imagesBefore = dirState(dir);
+    const filesBefore = around();
+    let why;
+    process.env.CRYO_FAULT = `restore:${n}`;
+    try {
+      await restore({ dir, detach: true });
+      why = 'the restore succeeded';
+    } catch (e) {
+      if (!(e instanceof RestoreError)) why = `not cryo's error: ${e?.stack ?? e}`;
+      else if (e.message.includes('\n')) why = `more than one line: ${JSON.stringify(e.message)}`;
+      else if (!new RegExp(`fault injected at restore point \\d+ \\(.*\\(CRYO_FAULT=restore:${n}\\)`).test(e.message)) why = `failed otherwise: ${e.message}`;
+    } finally {
+      delete process.env.CRYO_FAULT;
+    }
+    for (const t of tids) if (!waitGone(t, 5000)) why ??= `process or thread ${t} of the tree is still there`;
+    for (const [child, state] of childStates()) why ??= `child ${child} of the sweep is left, in state ${state}`;
+    if (dirState(dir) !== imagesBefore) why ??= 'the image directory changed';
+    const filesAfter = around();
+    if (filesAfter !== filesBefore) why ??= `files changed around the program: ${filesAfter.split('\n').filter((l) => !filesBefore.split('\n').includes(l)).join(', ')}`;
+    rmSync(dir, { recursive: true, force: true });
+    if (why) {
+      bad.push(n);
+      console.log(`point ${n}: ${why}`);
+      for (const t of tids) { try { process.kill(t, 'SIGKILL'); } catch { /* gone */ } }
+    }
+    if ((n - first) % 50 === 49) console.error(`... ${n} of ${last} (${Math.round((Date.now() - t0) / 1000)} s)`);
+  }
+  console.log(`restore of ${program} (${tids.length} processes and threads): ${last - first + 1 - bad.length} of ${last - first + 1} points survived (points ${first}..${last} of ${count})`);
+  const verdict = await restoreAndFinish(d);
+  console.log(`${program}'s own check after a restore that follows the sweep: ${verdict}`);
+  if (verdict !== 'PASS' || bad.length > 0) process.exitCode = 1;
+} finally {
+  delete process.env.CRYO_FAULT;
+  cleanupDumped(d);
+  if (existsSync(d.target.dir)) rmSync(d.target.dir, { recursive: true, force: true });
+}
