@@ -45,7 +45,8 @@ function describe(t: FdTarget): string {
 
 /** Every descriptor of the task into `table` (ids shared by descriptors of one open file, in this or an earlier process). */
 export function dumpFds(table: FileTable, pid: number, pidfd: number, status: ProcStatus, threads: ReadonlyMap<number, Injector>): void {
-  const inEachThread = (name: string, ...args: (bigint | number)[]): [number, bigint][] => [...threads].map(([tid, inj]) => [tid, inj.raw(name, ...args)]);
+  const tids = [...threads.keys()];
+  const inThread = (tid: number, name: string, ...args: (bigint | number)[]): bigint => threads.get(tid)!.raw(name, ...args);
   const seen: { fd: number; stolen: number; dev: number; ino: number; id: number }[] = [];
   // Open files already given an id, in this or an earlier process of the tree.
   const known = table.opened;
@@ -69,7 +70,7 @@ export function dumpFds(table: FileTable, pid: number, pidfd: number, status: Pr
       known.push({ pid, fd, dev: st.dev, ino: st.ino, id });
       const c: DumpFd = {
         table, pid, fd, id, info, target, st, stolen, fown: fownOf(stolen, status, info.flags), flags: info.flags & ~O_CLOEXEC,
-        procFd: procPath(pid, `fd/${fd}`), inFlight: (fds, why) => inFlight(table, fds, why), inEachThread,
+        procFd: procPath(pid, `fd/${fd}`), inFlight: (fds, why) => inFlight(table, fds, why), threads: tids, inThread,
       };
       const kind = FD_KINDS.find((k) => k.matches(c));
       if (!kind) throw new DumpError('UNSUPPORTED', `fd ${fd} of task ${pid} is ${describe(target)}: cryo cannot dump it yet`);
@@ -108,7 +109,7 @@ export function inFlight(table: FileTable, fds: number[], why: string): number[]
         table, pid: me, fd, id, info, target, st, stolen: fd, fown: fownOf(fd, readStatus(me), info.flags), flags: info.flags & ~O_CLOEXEC,
         procFd: procPath(me, `fd/${fd}`), inFlight: (more, w) => inFlight(table, more, w),
         // cryo's own copy, in no task: no thread of its own to ask.
-        inEachThread: () => [],
+        threads: [], inThread: () => { throw new Error('internal: no thread'); },
       };
       const kind = FD_KINDS.find((k) => k.matches(c));
       if (!kind || kind.type === 'UNIXSK') {

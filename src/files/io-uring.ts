@@ -15,7 +15,10 @@ import { DumpError } from '../shared/dump-error.js';
 import { RestoreError } from '../shared/restore-error.js';
 import { VMA } from '../shared/vma-kinds.js';
 import { isAnon } from './anon.js';
-import { ENTER_GETEVENTS, REGISTER_EVENTFD, REGISTER_PROBE, SETUP, UNREGISTER_EVENTFD } from './io-uring-abi.js';
+import {
+  ENTER_GETEVENTS, REGISTER_BUFFERS, REGISTER_ENABLE_RINGS, REGISTER_EVENTFD, REGISTER_FILES, REGISTER_PERSONALITY, REGISTER_PROBE,
+  REGISTER_RESTRICTIONS, SETUP, UNREGISTER_BUFFERS, UNREGISTER_EVENTFD, UNREGISTER_FILES, UNREGISTER_IOWQ_AFF, UNREGISTER_PERSONALITY,
+} from './io-uring-abi.js';
 import { O_CLOEXEC } from '../shared/constants.js';
 import { writeI32 } from '../sys/native-endian.js';
 import { registerFiles, restoreRing } from './io-uring-ring.js';
@@ -62,39 +65,102 @@ function inFlight(info: IoUringFdinfo, sqpoll: boolean): string | undefined {
   return undefined;
 }
 
-/** Setup flags the kernel reveals only through behaviour: probes on cryo's own copy of the descriptor (no effect on the ring). */
-function probeFlags(stolen: number, why: string): number {
-  let flags = 0;
+/** A raw call on the ring (io_uring_register or io_uring_enter, the ring's descriptor first): its result, or -errno. */
+type RingCall = (name: string, ...args: (bigint | number | Buffer)[]) => bigint;
+
+const failedWith = (r: bigint, name: string) => r < 0n && errnoName(Number(-r)) === name;
+
+/** Calls from cryo on its own copy of the descriptor. */
+function cryoCall(stolen: number): RingCall {
+  return (name, ...args) => {
+    try {
+      return BigInt(rawSyscall(name, stolen, ...args));
+    } catch (e) {
+      if (e instanceof SysError) return BigInt(-e.errno);
+      throw e;
+    }
+  };
+}
+
+/**
+ * Register opcodes with arguments each rejects before doing anything (EINVAL or EFAULT). A
+ * restricted ring (IORING_REGISTER_RESTRICTIONS) answers EACCES instead for each opcode it does not allow.
+ */
+const REJECTED_REGISTERS: [op: number, arg: number, nr: number][] = [
+  [REGISTER_BUFFERS, 0, 0], [UNREGISTER_BUFFERS, 1, 0], [REGISTER_FILES, 0, 0], [UNREGISTER_FILES, 1, 0],
+  [REGISTER_EVENTFD, 0, 0], [UNREGISTER_EVENTFD, 1, 0], [REGISTER_PROBE, 0, 0], [REGISTER_PERSONALITY, 1, 0],
+  [UNREGISTER_PERSONALITY, 1, 0], [REGISTER_ENABLE_RINGS, 1, 0], [UNREGISTER_IOWQ_AFF, 1, 0],
+];
+
+/** Refuses a restricted ring: what it allows (SQE opcodes and flags) shows nowhere, so it cannot be made again. */
+function refuseRestricted(call: RingCall, why: string): void {
+  const denied = REJECTED_REGISTERS.filter(([op, arg, nr]) => failedWith(call('io_uring_register', op, arg, nr), 'EACCES')).map(([op]) => op);
+  if (denied.length > 0) throw new DumpError('UNSUPPORTED', `${why} has restrictions registered (IORING_REGISTER_RESTRICTIONS: register opcodes ${denied.join(', ')} refused with EACCES); what they allow shows nowhere, so cryo cannot restore them`);
+}
+
+const PERSONALITY_IDS = 0xffff;
+
+/**
+ * The personality ids registered on the ring (6.18's fdinfo lists none). The kernel hands ids out
+ * cyclically, the first one after the last it gave: cryo registers one of its own and takes it back
+ * at once; 1 means no personality was ever registered. Otherwise cryo takes every free id (the
+ * kernel gives them in order until none is left) and gives them all back: the ids it never got are
+ * the ring's. The next id the program gets is the one it would have got (but for a ring that never
+ * had one: its first id is then 2, not 1).
+ */
+function personalityIds(call: RingCall, injected: boolean, why: string): number[] {
+  const register = () => {
+    const r = call('io_uring_register', REGISTER_PERSONALITY, 0, 0);
+    if (r < 0n && !failedWith(r, 'EBUSY')) throw new DumpError('FAILED', `${why}: ${errnoName(Number(-r))} from IORING_REGISTER_PERSONALITY while cryo looked for its personalities`);
+    return r;
+  };
+  const first = register();
+  if (first > 0n) call('io_uring_register', UNREGISTER_PERSONALITY, 0, Number(first));
+  if (first === 1n) return [];
+  // Taking all 65535 ids by calls injected one by one into the ring's own thread takes minutes.
+  if (injected) throw new DumpError('UNSUPPORTED', `${why} has or had registered personalities (IORING_REGISTER_PERSONALITY: the next id would be ${first}), whose credentials show nowhere, and it is its thread's alone (SINGLE_ISSUER), so cryo cannot look for them in time: cryo cannot dump it (an earlier dump of this ring that failed or left it running, which took id 1 and gave it back, has the same effect)`);
+  const ours = new Set<number>();
   try {
-    rawSyscall('io_uring_register', stolen, REGISTER_PROBE, 0, 0);
-  } catch (e) {
-    if (!(e instanceof SysError)) throw e;
-    if (e.code === 'EACCES') throw new DumpError('UNSUPPORTED', `${why} has restrictions registered (IORING_REGISTER_RESTRICTIONS): cryo cannot dump them yet`);
-    if (e.code === 'EEXIST') flags |= SETUP.SINGLE_ISSUER; // only its submitter task may register
+    for (let r = register(); r > 0n && ours.size <= PERSONALITY_IDS; r = register()) ours.add(Number(r));
+    // The kernel's cursor back where it was: the last id cryo takes is the free one just before the
+    // first it got, so the next search passes the ring's own ids and finds that first one.
+    let last = 0;
+    let highest = 0;
+    for (const id of ours) {
+      if (id < Number(first) && id > last) last = id;
+      if (id > highest) highest = id;
+    }
+    if (last === 0) last = highest;
+    if (ours.size > 0) {
+      call('io_uring_register', UNREGISTER_PERSONALITY, 0, last);
+      if (register() !== BigInt(last)) throw new DumpError('FAILED', `${why}: the kernel did not give personality id ${last} back to cryo`);
+    }
+  } finally {
+    for (const id of ours) call('io_uring_register', UNREGISTER_PERSONALITY, 0, id);
   }
-  if (!(flags & SETUP.SINGLE_ISSUER)) {
+  const ids: number[] = [];
+  for (let id = 1; id <= PERSONALITY_IDS; id++) if (!ours.has(id)) ids.push(id);
+  return ids;
+}
+
+/** Setup flags the kernel reveals only through behaviour: probes on cryo's own copy of the descriptor (no effect on the ring). */
+function probeFlags(own: RingCall, stolen: number, singleIssuer: boolean, why: string): number {
+  let flags = 0;
+  if (!singleIssuer) {
     // A registered eventfd shows nowhere but here: registering one of cryo's own fails with EBUSY
     // while the ring has one (and is undone at once otherwise).
     const efd = Number(rawSyscall('eventfd2', 0, O_CLOEXEC));
     try {
       const arg = Buffer.alloc(4);
       writeI32(arg, efd, 0);
-      rawSyscall('io_uring_register', stolen, REGISTER_EVENTFD, arg, 1);
-      rawSyscall('io_uring_register', stolen, UNREGISTER_EVENTFD, 0, 0);
-    } catch (e) {
-      if (!(e instanceof SysError)) throw e;
-      if (e.code === 'EBUSY') throw new DumpError('UNSUPPORTED', `${why} has an eventfd registered (IORING_REGISTER_EVENTFD): cryo cannot dump that yet`);
+      const r = own('io_uring_register', REGISTER_EVENTFD, arg, 1);
+      if (r >= 0n) own('io_uring_register', UNREGISTER_EVENTFD, 0, 0);
+      else if (failedWith(r, 'EBUSY')) throw new DumpError('UNSUPPORTED', `${why} has an eventfd registered (IORING_REGISTER_EVENTFD): cryo cannot dump that yet`);
     } finally {
       closeSync(efd);
     }
-  }
-  if (flags & SETUP.SINGLE_ISSUER) {
-    try {
-      rawSyscall('io_uring_enter', stolen, 0, 0, ENTER_GETEVENTS, 0, 0);
-    } catch (e) {
-      if (!(e instanceof SysError)) throw e;
-      if (e.code === 'EEXIST') flags |= SETUP.DEFER_TASKRUN; // only its submitter task may wait
-    }
+  } else if (failedWith(own('io_uring_enter', 0, 0, ENTER_GETEVENTS, 0, 0), 'EEXIST')) {
+    flags |= SETUP.DEFER_TASKRUN; // only its submitter task may wait
   }
   return flags;
 }
@@ -104,9 +170,9 @@ function probeFlags(stolen: number, why: string): number {
  * before it looks at its arguments (a probe without a buffer does nothing else).
  */
 function submitterOf(c: DumpFd, why: string): number {
-  const own = c.inEachThread('io_uring_register', c.fd, REGISTER_PROBE, 0, 0).filter(([, r]) => r >= 0n || errnoName(Number(-r)) !== 'EEXIST');
+  const own = c.threads.filter((tid) => !failedWith(c.inThread(tid, 'io_uring_register', c.fd, REGISTER_PROBE, 0, 0), 'EEXIST'));
   if (own.length !== 1) throw new DumpError('UNSUPPORTED', `${why} was set up with IORING_SETUP_SINGLE_ISSUER and belongs to no thread of the task (to another process, or a thread that exited): cryo cannot restore a ring only that task may use`);
-  return own[0]![0];
+  return own[0]!;
 }
 
 /** The CPU an SQPOLL thread is bound to (IORING_SETUP_SQ_AFF), or undefined. */
@@ -152,11 +218,20 @@ export const ioUringKind: FdKind = {
     const busy = inFlight(info, sqpoll);
     if (busy) throw new DumpError('BUSY', `${why} has ${busy}: cryo dumps io_uring only with no request in flight; dump again once the program has reaped its completions`);
     const files = registeredFiles(c.pid, c.fd, info, why);
-    if (info.personalities.length > 0) throw new DumpError('UNSUPPORTED', `${why} has registered personalities: cryo cannot dump them yet`);
     const bufs = [...info.bufs].filter(([, b]) => b.len > 0).map(([index, b]) => ({ index, addr: b.addr, len: b.len }));
     if (bufs.length !== info.userBufs) throw new DumpError('UNSUPPORTED', `${why} has a sparse registered buffer table (${bufs.length} of ${info.userBufs} slots set): cryo cannot dump that yet`);
-    let flags = probeFlags(c.stolen, why);
-    const submitterTid = flags & SETUP.SINGLE_ISSUER ? submitterOf(c, why) : undefined;
+    const own = cryoCall(c.stolen);
+    // A ring set up disabled and not enabled yet takes no request: its flags show nowhere.
+    if (failedWith(own('io_uring_enter', 0, 0, 0, 0, 0), 'EBADFD')) {
+      const restricted = failedWith(own('io_uring_register', REGISTER_RESTRICTIONS, 0, 0), 'EBUSY');
+      throw new DumpError('UNSUPPORTED', `${why} is disabled (IORING_SETUP_R_DISABLED, not enabled yet${restricted ? ', restrictions registered' : ''}): cryo cannot see the setup it will run with; dump again once the program has enabled it`);
+    }
+    // Only a SINGLE_ISSUER ring's own thread may register on it: every other task gets EEXIST.
+    const singleIssuer = failedWith(own('io_uring_register', REGISTER_PROBE, 0, 0), 'EEXIST');
+    const submitterTid = singleIssuer ? submitterOf(c, why) : undefined;
+    const call: RingCall = submitterTid !== undefined ? (name, ...args) => c.inThread(submitterTid, name, c.fd, ...(args as (bigint | number)[])) : own;
+    refuseRestricted(call, why);
+    let flags = (singleIssuer ? SETUP.SINGLE_ISSUER : 0) | probeFlags(own, c.stolen, singleIssuer, why);
     let cpu: number | undefined;
     if (sqpoll) {
       flags |= SETUP.SQPOLL;
@@ -176,6 +251,9 @@ export const ioUringKind: FdKind = {
     // The copies must match the kernel's indexes: the ring must not have moved while they were made.
     const again = readIoUringFdinfo(c.pid, c.fd);
     if (!sameIndexes(info, again)) throw new DumpError('BUSY', `${why} changed while it was dumped (requests in flight): dump again once the program has reaped its completions`);
+    // Last, since looking moves the kernel's cursor of personality ids (see personalityIds).
+    const pers = info.personalities.length > 0 ? info.personalities : personalityIds(call, submitterTid !== undefined, why);
+    if (pers.length > 0) throw new DumpError('UNSUPPORTED', `${why} has registered personalities (IORING_REGISTER_PERSONALITY, ids ${pers.slice(0, 8).join(', ')}${pers.length > 8 ? ', ...' : ''}): the credentials they stand for show nowhere, so cryo cannot restore them`);
     const ring: IoUringImage = {
       id: c.id, sqEntries: info.sqEntries, cqEntries: info.cqEntries, flags,
       ...(cpu !== undefined ? { sqThreadCpu: cpu } : {}),

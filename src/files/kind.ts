@@ -64,8 +64,9 @@ export interface DumpFd {
    * tree is (or found among its files); returns the list their file ids will fill.
    */
   inFlight(fds: number[], why: string): number[];
-  /** Runs a raw syscall in each thread of the (frozen) task: [TID, result or -errno] each, the main thread first. */
-  inEachThread(name: string, ...args: (bigint | number)[]): [number, bigint][];
+  /** The task's threads (TIDs, the main thread first), and a raw syscall run in one of them (its result or -errno). */
+  readonly threads: readonly number[];
+  inThread(tid: number, name: string, ...args: (bigint | number)[]): bigint;
 }
 
 /** Shared by all descriptors of one restore. */

@@ -117,3 +117,31 @@ test('a registered eventfd, or a registered file no descriptor holds, is refused
     }
   }
 });
+
+test('personalities (6.18 fdinfo lists none) are found and refused naming their ids; the ring keeps them and its next id', async () => {
+  const t = startTarget('rt-iouring', ['personality']);
+  try {
+    await assert.rejects(dump({ pid: t.pid, dir: `${t.dir}/images` }), (e: unknown) => e instanceof DumpError && e.code === 'UNSUPPORTED'
+      && e.message === `the io_uring instance at fd ${t.ready.ringfd} of task ${t.pid} has registered personalities (IORING_REGISTER_PERSONALITY, ids 2): the credentials they stand for show nowhere, so cryo cannot restore them`);
+    // The program checks personality 2 still works, 1 does not, and its next id is 3.
+    assert.equal(t.finish(), 'PASS');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('restrictions (on an enabled ring, or a ring still disabled) are refused with one line; the ring works on', async () => {
+  for (const [mode, why] of [
+    ['restrict', /has restrictions registered \(IORING_REGISTER_RESTRICTIONS: register opcodes 0, 1, 2, 3, 4, 5, 9, 10, 12, 18 refused with EACCES\)/],
+    ['disabled', /is disabled \(IORING_SETUP_R_DISABLED, not enabled yet, restrictions registered\)/],
+  ] as const) {
+    const t = startTarget('rt-iouring', [mode]);
+    try {
+      await assert.rejects(dump({ pid: t.pid, dir: `${t.dir}/images` }), (e: unknown) => e instanceof DumpError && e.code === 'UNSUPPORTED'
+        && e.message.startsWith(`the io_uring instance at fd ${t.ready.ringfd} of task ${t.pid} `) && why.test(e.message) && !e.message.includes('\n'));
+      assert.equal(t.finish(), 'PASS');
+    } finally {
+      t.cleanup();
+    }
+  }
+});

@@ -1,5 +1,5 @@
 /* rt-iouring: an io_uring instance (liburing) that comes back through dump and restore.
- * usage: rt-iouring OUTFILE DIR [basic|bufs|files|sqpoll|inflight|eventfd|fileonly]
+ * usage: rt-iouring OUTFILE DIR [basic|bufs|files|sqpoll|inflight|eventfd|fileonly|personality|restrict|disabled]
  * basic: 8 SQ entries; thousands of file writes and reads, timeouts, an accept and NOPs before
  *   the dump; one completion left unreaped in the CQ ring and one SQE queued but not submitted.
  *   After SIGTERM: the leftover completion is there, the queued SQE completes, the ring's indexes
@@ -11,6 +11,12 @@
  *   with IOSQE_FIXED_FILE only.
  * eventfd, fileonly: a registered eventfd, or a registered file no descriptor of the task holds,
  *   which cryo refuses: the ring works on after.
+ * personality: personalities 1 and 2 registered, 1 unregistered again; cryo refuses (naming id 2)
+ *   and must leave them as they were: after SIGTERM a request with personality 2 runs, one with 1
+ *   fails, and the next registration gets id 3, as it would have without cryo.
+ * restrict: a ring set up disabled, restricted (register opcodes: PROBE only; the SQE opcodes work
+ *   uses) and enabled; disabled: the same never enabled. cryo refuses both; the ring works on after
+ *   (disabled: once the program enables it), and an opcode it does not allow fails with EACCES.
  * inflight: a read on an empty pipe is in flight: cryo refuses the dump; the program goes on and,
  *   after SIGTERM, writes the pipe and gets that read's completion with the data. */
 #include "rt.h"
@@ -138,9 +144,53 @@ int main(int argc, char **argv) {
   port = ntohs(a.sin_port);
 
   struct io_uring_params p = { 0 };
+  int restrict_ = !strcmp(rt_mode, "restrict"), disabled = !strcmp(rt_mode, "disabled");
   if (!strcmp(rt_mode, "sqpoll")) { p.flags = IORING_SETUP_SQPOLL; p.sq_thread_idle = 50; }
+  if (restrict_ || disabled) p.flags = IORING_SETUP_R_DISABLED;
   int e = io_uring_queue_init_params(8, &ring, &p);
   if (e) RT_FAIL("queue_init: %s", strerror(-e));
+  if (restrict_ || disabled) {
+    static const int ops[] = { IORING_OP_NOP, IORING_OP_READ, IORING_OP_WRITE, IORING_OP_TIMEOUT, IORING_OP_ACCEPT };
+    struct io_uring_restriction res[6] = { 0 };
+    for (int i = 0; i < 5; i++) { res[i].opcode = IORING_RESTRICTION_SQE_OP; res[i].sqe_op = ops[i]; }
+    res[5].opcode = IORING_RESTRICTION_REGISTER_OP;
+    res[5].register_op = IORING_REGISTER_PROBE;
+    if (syscall(__NR_io_uring_register, ring.ring_fd, IORING_REGISTER_RESTRICTIONS, res, 6)) RT_FAIL("register restrictions: %s", strerror(errno));
+    if (restrict_ && syscall(__NR_io_uring_register, ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0)) RT_FAIL("enable: %s", strerror(errno));
+    rt_ready("ringfd=%d\n", ring.ring_fd);
+    rt_wait_term();
+    if (disabled && syscall(__NR_io_uring_register, ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0)) RT_FAIL("enable: %s", strerror(errno));
+    work(10);
+    struct io_uring_sqe *s = io_uring_get_sqe(&ring);
+    io_uring_prep_fsync(s, file, 0);
+    s->user_data = 9;
+    submit();
+    struct io_uring_cqe *c = wait1(9);
+    if (c->res != -EACCES) RT_FAIL("fsync on the restricted ring: %d, not -EACCES", c->res);
+    rt_pass();
+  }
+
+  if (!strcmp(rt_mode, "personality")) {
+    int p1 = io_uring_register_personality(&ring), p2 = io_uring_register_personality(&ring);
+    if (p1 != 1 || p2 != 2) RT_FAIL("personalities %d and %d, not 1 and 2", p1, p2);
+    if (io_uring_unregister_personality(&ring, 1)) RT_FAIL("unregister personality 1");
+    rt_ready("ringfd=%d\n", ring.ring_fd);
+    rt_wait_term();
+    for (int id = 1; id <= 2; id++) {
+      struct io_uring_sqe *s = io_uring_get_sqe(&ring);
+      io_uring_prep_nop(s);
+      s->personality = id;
+      s->user_data = 10 + id;
+      submit();
+      struct io_uring_cqe *c = wait1(10 + id);
+      if (c->res != (id == 2 ? 0 : -EINVAL)) RT_FAIL("a request with personality %d: %d", id, c->res);
+      io_uring_cqe_seen(&ring, c);
+    }
+    int p3 = io_uring_register_personality(&ring);
+    if (p3 != 3) RT_FAIL("the next personality is %d, not 3", p3);
+    work(10);
+    rt_pass();
+  }
   if (!strcmp(rt_mode, "bufs")) {
     for (int i = 0; i < 2; i++) {
       bufs[i].iov_base = aligned_alloc(4096, 8192);
