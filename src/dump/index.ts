@@ -7,6 +7,8 @@
  * Whatever fails (the event callback included), and on abort (opts.signal), the task is left
  * exactly as it was and detached. CRYO_FAULT (src/fault.ts) injects failures for the tests of that.
  */
+import { semUndoHolders } from './sem-undo.js';
+import { CRYO_SEM_UNDO_IMAGE, writeSemUndo } from '../images/cryo-sem-undo.js';
 import { existsSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -182,11 +184,12 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
     let memWriteTime = 0;
     const pageStats = { scanned: 0, written: 0, skippedParent: 0 };
     const coreIds = new Map(live.map((m, i) => [m.pid, i + 2]));
+    const undoHolders = semUndoHolders(live.map((m) => m.pid));
     for (const [i, m] of live.entries()) {
       // A process sharing its parent's descriptor table (CLONE_FILES) names that table's id and has no fdinfo of its own.
       const owner = filesOwner.get(m.pid);
       const filesId = owner === undefined ? undefined : coreIds.get(owner)!;
-      const p = await collectProcess(m, { arch, images, undo, files, emit, step, checkpoint, pagesId: i + 1, coreId: i + 2, filesId, tracking, parentDir, continueTracking });
+      const p = await collectProcess(m, { arch, images, undo, files, emit, step, checkpoint, pagesId: i + 1, coreId: i + 2, filesId, tracking, parentDir, continueTracking, semUndo: undoHolders.has(m.pid) });
       procs.push(p);
       memTime += p.memTime;
       memWriteTime += p.memWriteTime;
@@ -208,8 +211,13 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
       images.write('core', m.pid, 'CORE', [{ mtype: arch.criuMarch, tc: { task_state: TASK_DEAD, exit_code: m.exitCode, personality: 0, flags: 0, blk_sigset: 0n, comm: readComm(m.pid) } }]);
     }
     writeFileImages(images, files, procs, arch, live.length + 1);
+    const semUndo = procs.flatMap((p) => p.semUndo);
     dumpSysvIpc(images, Number(procs[0]!.rootIds.ipc_ns_id), new Set(live.map((m) => m.pid)),
-      procs.flatMap((p) => attachesOf(p.pid, p.mm.vmas as MessageValue[])), arch.pageSize);
+      procs.flatMap((p) => attachesOf(p.pid, p.mm.vmas as MessageValue[])), arch.pageSize, new Set(semUndo.map((u) => u.semid)));
+    if (semUndo.length > 0) {
+      writeSemUndo(images.dir, semUndo);
+      images.record(path.join(images.dir, CRYO_SEM_UNDO_IMAGE));
+    }
     images.write('pstree', undefined, 'PSTREE', members.map((m) => ({ pid: m.pid, ppid: m.ppid, pgid: m.pgid, sid: m.sid, threads: m.tids })));
     images.write('seccomp', undefined, 'SECCOMP', [seccompFilters.length === 0 ? {} : { seccomp_filters: seccompFilters }]);
     // The CPU's features and byte order, where the architecture records them (CRIU's cpuinfo image).

@@ -1,5 +1,7 @@
 // One frozen process of a dump: everything read of it (from outside, by injection, its pages and
 // descriptors) and its core, mm, fs and ids images.
+import { readSemUndo } from './sem-undo.js';
+import type { SemUndo } from '../images/cryo-sem-undo.js';
 import { closeSync, openSync, statSync } from 'node:fs';
 import type { Arch } from '../arch/types.js';
 import { Injector, mapScratch, type UndoList } from '../inject/index.js';
@@ -49,6 +51,8 @@ export interface CollectCtx {
   parentDir?: string;
   /** Track writes from now on (pre-dump, or --track-mem with --leave-running). */
   continueTracking?: boolean;
+  /** The process has a System V semaphore undo list to read (sem-undo.ts). */
+  semUndo?: boolean;
 }
 
 /** What one live process of the tree contributes to the images. */
@@ -64,6 +68,8 @@ export interface DumpedProcess {
   pages: { scanned: number; written: number; skippedParent: number };
   memTime: number;
   memWriteTime: number;
+  /** Its semaphore undo values (SEM_UNDO). */
+  semUndo: SemUndo[];
 }
 
 /** Reads everything of one frozen process (memory pages go to their images right away). */
@@ -93,6 +99,7 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   await step('scratch');
   await checkpoint();
   const injected = readInjectedState(inj, scratch, timers, arch);
+  const semUndo = c.semUndo === true ? readSemUndo(pid, inj, scratch) : [];
   await checkpoint();
   // Each thread's own state, the per-thread injected calls run in that thread.
   const others = threadInjectors(tids.filter((t) => t !== pid), arch, undo, maps);
@@ -159,6 +166,7 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
     pages: { scanned: pages.scanned, written: pages.written, skippedParent: pages.skippedParent },
     memTime: t2 - t1,
     memWriteTime: pages.writeMs,
+    semUndo,
   };
 }
 

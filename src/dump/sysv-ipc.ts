@@ -3,8 +3,7 @@
 // semaphores was last operated on by the tree; a queue the tree last sent to or received from.
 // Objects of the namespace that the tree never touched are other programs' and stay out.
 
-import { readdirSync } from 'node:fs';
-import { KCMP_SYSVSEM, __WALL, getpid, kcmp, kill, processVmReadv, spawn, SysError, waitpid } from '../sys/index.js';
+import { getpid, processVmReadv, SysError } from '../sys/index.js';
 import { rawSyscall } from '../sys/raw.js';
 import { DumpError } from '../shared/dump-error.js';
 import type { MessageValue } from '../images/value.js';
@@ -75,11 +74,12 @@ function shmContents(id: number, size: number): Buffer {
  */
 const removedMeanwhile = (e: unknown) => e instanceof SysError && (e.code === 'EINVAL' || e.code === 'EIDRM');
 
-function semEntries(pids: ReadonlySet<number>): { value: MessageValue; extra: number[] }[] {
+/** Sets one of whose semaphores the tree operated on last, or in which it holds undo values (`undoSets`). */
+function semEntries(pids: ReadonlySet<number>, undoSets: ReadonlySet<number>): { value: MessageValue; extra: number[] }[] {
   const out: { value: MessageValue; extra: number[] }[] = [];
   for (const o of listIpc('sem')) {
     const nsems = o.row.nsems!;
-    let used = false;
+    let used = undoSets.has(o.id);
     try {
       for (let i = 0; i < nsems && !used; i++) used = pids.has(Number(rawSyscall('semctl', o.id, i, GETPID, 0)));
     } catch (e) {
@@ -119,34 +119,10 @@ function msgEntries(pids: ReadonlySet<number>): { value: MessageValue; extra: (M
   return out;
 }
 
-/**
- * A process that called semop with SEM_UNDO has an undo list (the adjustments the kernel applies
- * when it exits). Nothing shows its values (not /proc, not semctl), and CRIU drops them: cryo
- * refuses. kcmp(KCMP_SYSVSEM) against a process without one (a helper just forked: a fork starts
- * without) tells whether it has a list, but making a thread gives a process an empty one too: only
- * single-threaded processes are checked.
- */
-function refuseSemUndo(pids: ReadonlySet<number>): void {
-  const single = [...pids].filter((pid) => readdirSync(`/proc/${pid}/task`).length === 1);
-  if (single.length === 0) return;
-  const none = spawn({ path: '/bin/true', stopBeforeExec: true, keepFds: [] });
-  try {
-    for (const pid of single) {
-      if (kcmp(none, pid, KCMP_SYSVSEM) !== 0) {
-        throw new DumpError('UNSUPPORTED', `process ${pid} has a System V semaphore undo list (semop with SEM_UNDO): cryo cannot dump its adjustments, which nothing in /proc shows (CRIU drops them)`);
-      }
-    }
-  } finally {
-    kill(none, 9);
-    waitpid(none, __WALL);
-  }
-}
-
 /** Writes ipcns-shm/sem/msg-NSID.img for the objects the tree uses; returns how many of each. */
-export function dumpSysvIpc(images: ImageSet, nsId: number, pids: ReadonlySet<number>, attaches: readonly Attach[], pageSize: number): Record<string, number> {
-  refuseSemUndo(pids);
+export function dumpSysvIpc(images: ImageSet, nsId: number, pids: ReadonlySet<number>, attaches: readonly Attach[], pageSize: number, undoSets: ReadonlySet<number> = new Set()): Record<string, number> {
   const shm = shmEntries(pids, attaches, pageSize);
-  const sem = semEntries(pids);
+  const sem = semEntries(pids, undoSets);
   const msg = msgEntries(pids);
   if (shm.length > 0) images.write('ipcShm', nsId, 'IPCNS_SHM', shm);
   if (sem.length > 0) images.write('ipcSem', nsId, 'IPCNS_SEM', sem);

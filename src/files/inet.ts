@@ -327,6 +327,8 @@ export const inetKind: FdKind = {
       ctx.tree.later(() => {
         replayFins(ctx, target, f, addrOf(e, 'src'), addrOf(e, 'dst'), streamOf(ctx.img, e).stream!.entry, num(e.state), what);
         leaveRepair(ctx, target, what);
+        // Leaving repair mode resets SO_REUSEADDR (sk_reuse) in the kernel: the dumped value again.
+        if ((e.opts as MessageValue | undefined)?.reuseaddr === true) setOpt(ctx, target, K.SOL_SOCKET, K.SO_REUSEADDR, 1, 'SO_REUSEADDR', what);
       });
     }
     return fd;

@@ -4,6 +4,8 @@
  * After the stub exists, any failure kills and reaps it and every process made from it: nothing is
  * left behind. CRYO_FAULT (src/fault.ts) injects failures for the tests of that.
  */
+import { restoreSemUndo } from './sem-undo.js';
+import { readSemUndo } from '../images/cryo-sem-undo.js';
 import { fstatSync, writeFileSync } from 'node:fs';
 import { hostArch } from '../arch/index.js';
 import type { Arch } from '../arch/types.js';
@@ -249,6 +251,9 @@ async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> {
     ghosts.remove();
     // File locks last among the files: their owners hold every descriptor now.
     for (const ctx of ctxs) restoreLocks(ctx, locks, (fd) => fileName(ctx, fd));
+    // Semaphore undo values: the sets exist, and no process runs yet.
+    const semUndo = readSemUndo(opts.dir);
+    for (const ctx of ctxs) restoreSemUndo(ctx, semUndo);
     await phase('task-state');
     const threadsOf = new Map<TaskCtx, TaskCtx[]>();
     for (const ctx of ctxs) {

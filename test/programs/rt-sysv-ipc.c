@@ -11,12 +11,13 @@
  * (a write through p is seen through a new attachment), the contents, values and messages are
  * those, and each object works on (semop, msgsnd); the removed segment is still marked for removal
  * and goes at its last detach. Then it removes them all.
- * usage: rt-sysv-ipc OUTFILE DIR undo: a set whose semaphore the task raised with SEM_UNDO. */
+ * usage: rt-sysv-ipc OUTFILE DIR undo: a child's semaphore undo values (see undo()). */
 #include "rt.h"
 #include <sys/ipc.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
+#include <sys/wait.h>
 
 #define SZ 10000
 #define PSZ 5000
@@ -29,14 +30,35 @@ static void check_perm(const struct ipc_perm *p, key_t key, int mode, const char
   RT_CHECK(p->uid == getuid(), "%s is owned by uid %d", what, p->uid);
 }
 
+static int semval(int sem, int n) { return semctl(sem, n, GETVAL); }
+
+/* undo: a child u raises semaphore 0 by 1 and lowers semaphore 1 (set to 5) by 2, both with
+ * SEM_UNDO, then waits on a pipe: its undo values are -1 and +2. On SIGTERM the values are 1 and 3;
+ * once u exits (told through the pipe) the kernel has applied its undo values: 0 and 5. */
 static void undo(void) {
-  int sem = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
-  struct sembuf up = { 0, 1, SEM_UNDO };
-  if (sem < 0 || semop(sem, &up, 1)) RT_FAIL("semop SEM_UNDO: %s", strerror(errno));
-  rt_ready("sem=%d\n", sem);
+  int sem = semget(IPC_PRIVATE, 2, IPC_CREAT | 0600);
+  if (sem < 0 || semctl(sem, 1, SETVAL, 5)) RT_FAIL("semget: %s", strerror(errno));
+  int up[2], down[2];
+  if (pipe(up) || pipe(down)) RT_FAIL("pipe: %s", strerror(errno));
+  pid_t u = fork();
+  if (u < 0) RT_FAIL("fork: %s", strerror(errno));
+  if (u == 0) {
+    struct sembuf ops[2] = { { 0, 1, SEM_UNDO }, { 1, -2, SEM_UNDO } };
+    char c = semop(sem, ops, 2) ? 'x' : 'k';
+    if (write(up[1], &c, 1) != 1) _exit(2);
+    while (read(down[0], &c, 1) < 0 && errno == EINTR) {}
+    _exit(0);
+  }
+  char c = 0;
+  if (read(up[0], &c, 1) != 1 || c != 'k') RT_FAIL("semop SEM_UNDO in the child failed");
+  rt_ready("sem=%d u=%d\n", sem, (int)u);
   rt_wait_term();
-  RT_CHECK(semctl(sem, 0, GETVAL) == 1, "the semaphore is %d, want 1", semctl(sem, 0, GETVAL));
+  int v0 = semval(sem, 0), v1 = semval(sem, 1);
+  if (v0 != 1 || v1 != 3) { semctl(sem, 0, IPC_RMID); RT_FAIL("before u exits the values are %d %d, want 1 3", v0, v1); }
+  if (write(down[1], "x", 1) != 1 || waitpid(u, NULL, 0) != u) { semctl(sem, 0, IPC_RMID); RT_FAIL("u did not exit: %s", strerror(errno)); }
+  v0 = semval(sem, 0), v1 = semval(sem, 1);
   semctl(sem, 0, IPC_RMID);
+  RT_CHECK(v0 == 0 && v1 == 5, "after u exits the values are %d %d, want 0 5 (its undo values applied)", v0, v1);
   rt_pass();
 }
 

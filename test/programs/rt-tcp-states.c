@@ -195,6 +195,8 @@ static void halfclosed(void) {
   int a, p, e, g, c, d, k, m;
   char b[32];
   pair(&a, &p, 0);
+  int one = 1;
+  setsockopt(p, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (write(p, "to-a", 4) != 4 || write(a, "before-fin", 10) != 10) RT_FAIL("write: %s", strerror(errno));
   if (shutdown(a, SHUT_WR)) RT_FAIL("shutdown: %s", strerror(errno));
   settle(a, TCP_FIN_WAIT2);
@@ -225,6 +227,8 @@ static void halfclosed(void) {
   if (state(a) != TCP_FIN_WAIT2 || state(p) != TCP_CLOSE_WAIT || state(e) != TCP_FIN_WAIT1 || state(d) != TCP_LAST_ACK || state(c) != TCP_FIN_WAIT2 ||
       state(k) != TCP_CLOSING || state(m) != TCP_FIN_WAIT1)
     RT_FAIL("states now a %d p %d e %d d %d c %d k %d m %d", state(a), state(p), state(e), state(d), state(c), state(k), state(m));
+  /* Leaving repair mode clears it in the kernel: restore sets it again. */
+  if (!opt(p, SO_REUSEADDR)) RT_FAIL("p lost SO_REUSEADDR");
   /* k has m's FIN already; m gets k's FIN once it lets segments in (k sends it again), and both end. */
   if (!readable(k, 0) || read(k, b, sizeof b) != 0) RT_FAIL("k: no end of stream");
   drop_all(m, 0);

@@ -1,0 +1,75 @@
+// A process's System V semaphore undo values (what semop with SEM_UNDO will undo when it exits).
+// Nothing shows them (not /proc, not semctl; CRIU drops them), so the dump makes the frozen process
+// apply them: unshare(CLONE_SYSVSEM) detaches its undo list as exit would, and the semaphores' values
+// before and after tell each adjustment. The process then takes the same undo values back at once
+// (sem-undo-ops.ts): its semaphores and its undo list are as they were, whatever the dump does next.
+// Only single-threaded processes are looked at: making a thread gives a process an empty undo list
+// (shared with the thread), which kcmp cannot tell from a list with values.
+import { readdirSync } from 'node:fs';
+import { KCMP_SYSVSEM, __WALL, errnoName, kcmp, kill, processVmWritev, spawn, waitpid } from '../sys/index.js';
+import { rawSyscall } from '../sys/raw.js';
+import { readU16 } from '../sys/native-endian.js';
+import { DumpError } from '../shared/dump-error.js';
+import { GETALL, listIpc } from '../shared/sysv-ipc.js';
+import { SEMBUF_SIZE, undoOps } from '../shared/sem-undo-ops.js';
+import type { SemUndo } from '../images/cryo-sem-undo.js';
+import type { Injector, Scratch } from '../inject/index.js';
+
+const CLONE_SYSVSEM = 0x40000;
+
+/** The single-threaded processes among `pids` that have an undo list (kcmp against a fresh process, which has none). */
+export function semUndoHolders(pids: readonly number[]): Set<number> {
+  const single = pids.filter((pid) => readdirSync(`/proc/${pid}/task`).length === 1);
+  const out = new Set<number>();
+  if (single.length === 0) return out;
+  const none = spawn({ path: '/bin/true', stopBeforeExec: true, keepFds: [] });
+  try {
+    for (const pid of single) if (kcmp(none, pid, KCMP_SYSVSEM) !== 0) out.add(pid);
+  } finally {
+    kill(none, 9);
+    waitpid(none, __WALL);
+  }
+  return out;
+}
+
+function values(id: number, nsems: number): number[] | undefined {
+  const b = Buffer.alloc(2 * nsems);
+  try {
+    rawSyscall('semctl', id, 0, GETALL, b);
+  } catch {
+    return undefined; // removed meanwhile
+  }
+  return Array.from({ length: nsems }, (_, i) => readU16(b, 2 * i));
+}
+
+/** Gives the frozen process its undo values `list` (through `inj`, the sembufs in its scratch area). */
+function takeBack(pid: number, inj: Injector, scratch: Scratch, list: readonly SemUndo[]): void {
+  for (const u of list) {
+    // The exit unshare() stood for is undone: the semaphores go back as they were.
+    const ops = undoOps(u.semadj, false);
+    if (ops.length > scratch.size) throw new DumpError('FAILED', `process ${pid}: ${ops.length / SEMBUF_SIZE} semaphore operations do not fit cryo's scratch area`);
+    processVmWritev(pid, scratch.addr, ops);
+    const r = inj.raw('semtimedop', u.semid, scratch.addr, ops.length / SEMBUF_SIZE, 0);
+    if (r < 0n) {
+      throw new DumpError('FAILED', `${errnoName(Number(-r))} from semop giving process ${pid} back its undo values for semaphore set ${u.semid} (${u.semadj.join(' ')}): they are lost; its semaphores are as on exit`);
+    }
+  }
+}
+
+/** The undo values of frozen, single-threaded process `pid` (see the module comment). */
+export function readSemUndo(pid: number, inj: Injector, scratch: Scratch): SemUndo[] {
+  const sets = listIpc('sem').map((o) => ({ id: o.id, nsems: o.row.nsems! }));
+  const before = sets.map((s) => values(s.id, s.nsems));
+  const r = inj.raw('unshare', CLONE_SYSVSEM);
+  if (r < 0n) throw new DumpError('FAILED', `${errnoName(Number(-r))} from unshare(CLONE_SYSVSEM) reading the semaphore undo values of process ${pid}`);
+  const out: SemUndo[] = [];
+  sets.forEach((s, i) => {
+    const a = before[i];
+    const b = values(s.id, s.nsems);
+    if (!a || !b) return;
+    const semadj = b.map((v, j) => v - a[j]!);
+    if (semadj.some((v) => v !== 0)) out.push({ pid, semid: s.id, semadj });
+  });
+  takeBack(pid, inj, scratch, out);
+  return out;
+}
