@@ -10,7 +10,7 @@ import { KCMP_SYSVSEM, __WALL, errnoName, kcmp, kill, processVmWritev, spawn, wa
 import { rawSyscall } from '../sys/raw.js';
 import { readU16 } from '../sys/native-endian.js';
 import { DumpError } from '../shared/dump-error.js';
-import { GETALL, listIpc } from '../shared/sysv-ipc.js';
+import { GETALL, GETNCNT, GETZCNT, listIpc } from '../shared/sysv-ipc.js';
 import { SEMBUF_SIZE, undoOps } from '../shared/sem-undo-ops.js';
 import type { SemUndo } from '../images/cryo-sem-undo.js';
 import type { Injector, Scratch } from '../inject/index.js';
@@ -56,9 +56,29 @@ function takeBack(pid: number, inj: Injector, scratch: Scratch, list: readonly S
   }
 }
 
+/** The first semaphore someone waits on (semop blocked for it to rise or reach zero), if any. */
+function waitedOn(sets: readonly { id: number; nsems: number }[]): { id: number; num: number } | undefined {
+  for (const s of sets) {
+    for (let num = 0; num < s.nsems; num++) {
+      try {
+        if (rawSyscall('semctl', s.id, num, GETNCNT) > 0n || rawSyscall('semctl', s.id, num, GETZCNT) > 0n) return { id: s.id, num };
+      } catch {
+        break; // removed meanwhile
+      }
+    }
+  }
+  return undefined;
+}
+
 /** The undo values of frozen, single-threaded process `pid` (see the module comment). */
 export function readSemUndo(pid: number, inj: Injector, scratch: Scratch): SemUndo[] {
   const sets = listIpc('sem').map((o) => ({ id: o.id, nsems: o.row.nsems! }));
+  // Applying the undo values could wake a waiter, who would take what the process holds before
+  // cryo gives it back: refused instead, while nothing has changed.
+  const waited = waitedOn(sets);
+  if (waited) {
+    throw new DumpError('BUSY', `process ${pid} has semaphore undo values (SEM_UNDO) and a process waits on semaphore ${waited.num} of set ${waited.id}: cryo reads undo values only while no one waits; dump again when the set is idle`);
+  }
   const before = sets.map((s) => values(s.id, s.nsems));
   const r = inj.raw('unshare', CLONE_SYSVSEM);
   if (r < 0n) throw new DumpError('FAILED', `${errnoName(Number(-r))} from unshare(CLONE_SYSVSEM) reading the semaphore undo values of process ${pid}`);
@@ -71,5 +91,13 @@ export function readSemUndo(pid: number, inj: Injector, scratch: Scratch): SemUn
     if (semadj.some((v) => v !== 0)) out.push({ pid, semid: s.id, semadj });
   });
   takeBack(pid, inj, scratch, out);
+  // Another process's semop in between would make the differences wrong: seen, not guessed.
+  sets.forEach((s, i) => {
+    const a = before[i];
+    const c = values(s.id, s.nsems);
+    if (a && c && c.some((v, j) => v !== a[j])) {
+      throw new DumpError('BUSY', `semaphore set ${s.id} changed while cryo read the undo values of process ${pid} (another process used it): dump again when the set is idle`);
+    }
+  });
   return out;
 }

@@ -3,11 +3,12 @@
 // them by unshare(CLONE_SYSVSEM), then takes them back), writes cryo-sem-undo.img, and the restored
 // u takes them again: the values are the same before u exits, and u's exit applies its undo values
 // (the program checks both). A task dumped with --leave-running keeps its undo values; edited
-// images (another value, no undo image) fail.
+// images (another value, no undo image) fail. While another process waits on the set, the dump is
+// refused (applying the values could wake it) and the task runs on unharmed.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { CRYO_SEM_UNDO_IMAGE, readSemUndo, writeSemUndo } from '../../src/images/cryo-sem-undo.js';
 import { ipcRemove } from '../../src/shared/sysv-ipc.js';
@@ -47,6 +48,22 @@ test('dumped with --leave-running, the task keeps its undo values and its semaph
     assert.deepEqual(readSemUndo(path.join(t.dir, 'images')).map((x) => x.semadj), [[-1, 2]]);
     assert.equal(t.finish(), 'PASS');
   } finally {
+    t.cleanup();
+  }
+});
+
+test('another process waiting on the set: the dump is refused naming the semaphore, the task runs on unharmed', async () => {
+  const t = startTarget('rt-sysv-ipc', ['undo']);
+  const w = startTarget('rt-sysv-ipc', ['semwait', t.ready.sem!]);
+  try {
+    // Asleep in semop once its READY line is out (state S in /proc/PID/stat).
+    for (let i = 0; i < 500 && !/^\d+ \(.*\) S /.test(readFileSync(`/proc/${w.pid}/stat`, 'utf8')); i++) await new Promise((r) => setTimeout(r, 10));
+    await assert.rejects(dumpTask({ pid: t.pid, dir: path.join(t.dir, 'images') }),
+      (e: Error) => new RegExp(`waits on semaphore 1 of set ${t.ready.sem}`).test(e.message));
+    w.cleanup();
+    assert.equal(t.finish(), 'PASS');
+  } finally {
+    w.cleanup();
     t.cleanup();
   }
 });

@@ -11,7 +11,9 @@
  * (a write through p is seen through a new attachment), the contents, values and messages are
  * those, and each object works on (semop, msgsnd); the removed segment is still marked for removal
  * and goes at its last detach. Then it removes them all.
- * usage: rt-sysv-ipc OUTFILE DIR undo: a child's semaphore undo values (see undo()). */
+ * usage: rt-sysv-ipc OUTFILE DIR undo: a child's semaphore undo values (see undo()).
+ * usage: rt-sysv-ipc OUTFILE DIR semwait SEMID: waits to take 4 from semaphore 1 of set SEMID
+ * (undo's set holds 3 there), until killed. */
 #include "rt.h"
 #include <sys/ipc.h>
 #include <sys/msg.h>
@@ -65,6 +67,11 @@ static void undo(void) {
 int main(int argc, char **argv) {
   rt_start(argc, argv);
   if (!strcmp(rt_mode, "undo")) undo();
+  if (!strcmp(rt_mode, "semwait") && argc > 4) {
+    struct sembuf take = { 1, -4, 0 };
+    rt_ready("waiting=1\n");
+    for (;;) semop(atoi(argv[4]), &take, 1);
+  }
   key_t k = 0x5e000000 | ((getpid() & 0xffff) << 4);
   int shm = shmget(k + 1, SZ, IPC_CREAT | IPC_EXCL | 0640);
   int priv = shmget(IPC_PRIVATE, PSZ, IPC_CREAT | 0600);
