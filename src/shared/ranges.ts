@@ -5,17 +5,18 @@ export interface Range { start: bigint; end: bigint }
 
 /** [start, end) less each of `holes`, as the ranges left in address order. */
 export function withoutRanges(start: bigint, end: bigint, holes: readonly Range[]): Range[] {
-  let parts: Range[] = [{ start, end }];
-  for (const h of holes) {
-    parts = parts.flatMap((p) => {
-      if (h.end <= p.start || h.start >= p.end) return [p];
-      const out: Range[] = [];
-      if (h.start > p.start) out.push({ start: p.start, end: h.start });
-      if (h.end < p.end) out.push({ start: h.end, end: p.end });
-      return out;
-    });
+  // One sweep over the holes in address order (a task's written pages are thousands of holes).
+  const sorted = [...holes].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  const out: Range[] = [];
+  let at = start;
+  for (const h of sorted) {
+    if (h.start >= end) break;
+    if (h.end <= at) continue;
+    if (h.start > at) out.push({ start: at, end: h.start });
+    at = h.end;
   }
-  return parts;
+  if (at < end) out.push({ start: at, end });
+  return out;
 }
 
 /** The intersection of two sorted lists of disjoint ranges. */
