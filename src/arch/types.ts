@@ -106,8 +106,9 @@ export interface SyscallAbi {
   result(regs: Buffer): bigint;
   /**
    * A single step over the syscall instruction does not stop right after it (ppc64: the trace
-   * interrupt is not taken for `sc`): injected calls run from their syscall-entry stop to their
-   * syscall-exit stop (PTRACE_SYSCALL) instead.
+   * interrupt is not taken for `sc`), or is not to be trusted (s390x under QEMU 10: a PER single
+   * step over a preadv that faults in fresh pages ends in SIGSEGV): injected calls run from their
+   * syscall-entry stop to their syscall-exit stop (PTRACE_SYSCALL) instead.
    */
   readonly stepBySyscallStops?: boolean;
   /** The IP after the syscall instruction ran once from `ip`. */

@@ -11,7 +11,7 @@ import { constants } from 'node:os';
 import type { Arch, SyscallAbi } from '../arch/types.js';
 import {
   errnoName, syscallNumber, ptrace, sleepSync, waitpid, rawSyscall, describeStatus, ptraceEvent, stopSig, stopped, exited, signaled, WaitError,
-  WNOHANG, __WALL, type WaitResult,
+  WNOHANG, __WALL, getSiginfo, type WaitResult,
 } from '../sys/index.js';
 import { readMaps, type Vma } from '../proc/index.js';
 import { InjectError } from './errors.js';
@@ -41,6 +41,7 @@ function numberIn(abi: SyscallAbi, name: string): number {
   return nr;
 }
 const SIGTRAP = constants.signals.SIGTRAP;
+const FAULT_SIGNALS = new Set([constants.signals.SIGSEGV, constants.signals.SIGBUS, constants.signals.SIGILL, constants.signals.SIGFPE]);
 /** Every signal blocked (the kernel ignores the bits of SIGKILL and SIGSTOP). */
 const ALL_SIGNALS = (1n << 64n) - 1n;
 /** Polls for the end of an injected call before falling back to sleeping (see waitStep). */
@@ -181,10 +182,23 @@ export class Injector {
           step(this.pid);
           continue;
         }
-        throw new InjectError('UNEXPECTED_STOP', `task ${this.pid} ${describeStatus(st)} instead of finishing the injected ${name}()`);
+        throw new InjectError('UNEXPECTED_STOP', `task ${this.pid} ${describeStatus(st)}${this.faultWhere(st, abi)} instead of finishing the injected ${name}()`);
       }
     }
     return abi.result(after ?? getAbiRegs(this.pid, this.arch, abi));
+  }
+
+  /** Where a fault stop happened (" at pc X, address Y"), for the error that reports it; empty if unknown. */
+  private faultWhere(status: number, abi: SyscallAbi): string {
+    if (!stopped(status) || !FAULT_SIGNALS.has(stopSig(status))) return '';
+    try {
+      const info = getSiginfo(this.pid);
+      // siginfo_t: si_signo, si_errno, si_code (ints), then on 64-bit targets the fault address at byte 16.
+      const addr = this.arch.byteOrder === 'LE' ? info.readBigUInt64LE(16) : info.readBigUInt64BE(16);
+      return ` at pc 0x${abi.ip(getAbiRegs(this.pid, this.arch, abi)).toString(16)}, address 0x${addr.toString(16)}`;
+    } catch {
+      return '';
+    }
   }
 
   /**

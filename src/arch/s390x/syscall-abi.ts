@@ -38,6 +38,7 @@ export const syscallAbi: SyscallAbi = {
   // before its first svc 0), and running it there is a specification exception (SIGILL).
   instructionAlign: 2,
   regsNt: NT_PRSTATUS,
+  stepBySyscallStops: true,
   rtSigreturnNr: NR_RT_SIGRETURN,
   prepare(regs, ip, nr, args, sp) {
     if (regs.length < PRSTATUS_SIZE) throw new Error(`s390x registers are ${PRSTATUS_SIZE} bytes, got ${regs.length}`);
