@@ -6,8 +6,12 @@ export const SETUP = {
   IOPOLL: 1 << 0, SQPOLL: 1 << 1, SQ_AFF: 1 << 2, CQSIZE: 1 << 3, CLAMP: 1 << 4, ATTACH_WQ: 1 << 5,
   R_DISABLED: 1 << 6, SUBMIT_ALL: 1 << 7, COOP_TASKRUN: 1 << 8, TASKRUN_FLAG: 1 << 9, SQE128: 1 << 10,
   CQE32: 1 << 11, SINGLE_ISSUER: 1 << 12, DEFER_TASKRUN: 1 << 13, NO_MMAP: 1 << 14, REGISTERED_FD_ONLY: 1 << 15,
-  NO_SQARRAY: 1 << 16,
+  NO_SQARRAY: 1 << 16, HYBRID_IOPOLL: 1 << 17, CQE_MIXED: 1 << 18,
 } as const;
+
+/** The SQ ring's flags word (sq_flags) as the kernel sets it. */
+export const SQ_NEED_WAKEUP = 1;
+export const SQ_TASKRUN = 1 << 2;
 
 /** mmap offsets of the three areas of a ring. */
 export const OFF_SQ_RING = 0n;
@@ -16,6 +20,9 @@ export const OFF_SQES = 0x10000000n;
 
 export const ENTER_GETEVENTS = 1;
 export const ENTER_SQ_WAKEUP = 2;
+export const ENTER_EXT_ARG = 8;
+/** struct io_uring_getevents_arg: sigmask (u64), sigmask_sz, min_wait_usec (u32 each), ts (u64). */
+export const GETEVENTS_ARG_SIZE = 24;
 export const REGISTER_BUFFERS = 0;
 export const REGISTER_FILES = 2;
 export const REGISTER_EVENTFD = 4;
@@ -35,6 +42,9 @@ export const SQE_CQE_SKIP_SUCCESS = 1 << 6;
 export const FEAT_SINGLE_MMAP = 1;
 export const SQE_SIZE = 64;
 export const CQE_SIZE = 16;
+/** The size of one SQE and one CQE of a ring set up with `flags`. */
+export const sqeSize = (flags: number): number => (flags & SETUP.SQE128 ? 2 * SQE_SIZE : SQE_SIZE);
+export const cqeSize = (flags: number): number => (flags & SETUP.CQE32 ? 2 * CQE_SIZE : CQE_SIZE);
 
 /** struct io_uring_params: 120 bytes; sq_off at 40, cq_off at 80 (u32 fields, then a u64). */
 export const PARAMS_SIZE = 120;

@@ -14,7 +14,7 @@ import { MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_NORESERVE, MAP_PRIVA
 import { readU32, writeU32, writeU64, writeI32 } from '../sys/native-endian.js';
 import { taskCall } from './anon.js';
 import {
-  CQE_SIZE, ENTER_GETEVENTS, ENTER_SQ_WAKEUP, FEAT_SINGLE_MMAP, OFF_CQ_RING, OFF_SQES, OFF_SQ_RING, OP_MSG_RING, OP_NOP,
+  cqeSize, sqeSize, ENTER_GETEVENTS, ENTER_SQ_WAKEUP, FEAT_SINGLE_MMAP, OFF_CQ_RING, OFF_SQES, OFF_SQ_RING, OP_MSG_RING, OP_NOP,
   PARAMS, PARAMS_SIZE, REGISTER_BUFFERS, REGISTER_ENABLE_RINGS, REGISTER_FILES, REGISTER_SEND_MSG_RING, SETUP, SQE_CQE_SKIP_SUCCESS, SQE_SIZE, ringOffsets, type RingOffsets,
 } from './io-uring-abi.js';
 
@@ -40,17 +40,19 @@ function write32(w: Work, at: bigint, v: number): void {
   if (processVmWritev(w.ctx.pid, at, b) !== 4) throw new RestoreError('FAILED', `cannot write the new ring of ${w.why}`);
 }
 
-/** Every SQE a NOP with `flags`, the SQ array the identity. */
+/** Every SQE a NOP with `flags`, the SQ array (where the ring has one) the identity. */
 function fillNops(w: Work, flags: number): void {
   const n = w.ring.sqEntries;
-  const sqes = Buffer.alloc(n * SQE_SIZE);
+  const size = sqeSize(w.ring.flags);
+  const sqes = Buffer.alloc(n * size);
   const arr = Buffer.alloc(n * 4);
   for (let i = 0; i < n; i++) {
-    sqes[i * SQE_SIZE] = OP_NOP;
-    sqes[i * SQE_SIZE + 1] = flags;
+    sqes[i * size] = OP_NOP;
+    sqes[i * size + 1] = flags;
     writeU32(arr, i, i * 4);
   }
-  if (processVmWritev(w.ctx.pid, w.sqes, sqes) !== sqes.length || processVmWritev(w.ctx.pid, w.sq + BigInt(w.off.sq.array), arr) !== arr.length) {
+  const noArray = (w.ring.flags & SETUP.NO_SQARRAY) !== 0;
+  if (processVmWritev(w.ctx.pid, w.sqes, sqes) !== sqes.length || (!noArray && processVmWritev(w.ctx.pid, w.sq + BigInt(w.off.sq.array), arr) !== arr.length)) {
     throw new RestoreError('FAILED', `cannot write the new ring of ${w.why}`);
   }
 }
@@ -156,8 +158,8 @@ export function restoreRing(ctx: TaskCtx, ring: IoUringImage, vmas: MessageValue
 
 /** The new ring's indexes brought to the dumped ones, its areas mapped where they were, its buffers registered: in the thread `ctx` (its submitter). */
 function fillRing(ctx: TaskCtx, fd: number, ring: IoUringImage, vmas: MessageValue[], off: RingOffsets, why: string): void {
-  const sqSize = off.sq.array + ring.sqEntries * 4;
-  const cqSize = off.cq.cqes + ring.cqEntries * CQE_SIZE;
+  const sqSize = ring.flags & SETUP.NO_SQARRAY ? off.sq.flags + 4 : off.sq.array + ring.sqEntries * 4;
+  const cqSize = off.cq.cqes + ring.cqEntries * cqeSize(ring.flags);
   const single = (off.features & FEAT_SINGLE_MMAP) !== 0;
   const temp: [bigint, number][] = [];
   const map = (size: number, o: bigint) => {
@@ -167,7 +169,7 @@ function fillRing(ctx: TaskCtx, fd: number, ring: IoUringImage, vmas: MessageVal
   };
   try {
     const sq = map(single ? Math.max(sqSize, cqSize) : sqSize, OFF_SQ_RING);
-    const w: Work = { ctx, fd, ring, off, sq, cq: single ? sq : map(cqSize, OFF_CQ_RING), sqes: map(ring.sqEntries * SQE_SIZE, OFF_SQES), why };
+    const w: Work = { ctx, fd, ring, off, sq, cq: single ? sq : map(cqSize, OFF_CQ_RING), sqes: map(ring.sqEntries * sqeSize(ring.flags), OFF_SQES), why };
     advance(w);
   } finally {
     for (const [a, size] of temp) ctx.call('munmap', a, size);
@@ -212,7 +214,7 @@ function mapAt(ctx: TaskCtx, fd: number, start: bigint, len: bigint, pgoff: bigi
     try {
       got = BigInt.asUintN(64, injectMmap(ctx.inj, 0n, len, PROT_READ | PROT_WRITE, flags, fd, pgoff));
     } catch (e) {
-      throw new RestoreError('FAILED', `${why}: cannot map the new ring (${(e as Error).message}); was it set up with SQE128, CQE32 or NO_SQARRAY, which cryo cannot see?`);
+      throw new RestoreError('FAILED', `${why}: cannot map the new ring (${(e as Error).message})`);
     }
   } finally {
     for (const [x, n] of fills) ctx.call('munmap', x, n);

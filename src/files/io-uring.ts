@@ -9,19 +9,20 @@ import type { FileTable } from '../shared/file-table.js';
 import type { MessageValue } from '../images/value.js';
 import type { Vma } from '../proc/index.js';
 import { listFds, readComm, readFdLink, readIoUringFdinfo, readTaskIds, type IoUringFdinfo } from '../proc/index.js';
-import { KCMP_FILE, errnoName, kcmp, processVmReadv, rawSyscall, SysError } from '../sys/index.js';
+import { KCMP_FILE, addressOf, errnoName, kcmp, processVmReadv, rawSyscall, SysError } from '../sys/index.js';
 import { readCryoIoUring, type IoUringImage } from '../images/cryo-io-uring.js';
 import { DumpError } from '../shared/dump-error.js';
 import { RestoreError } from '../shared/restore-error.js';
 import { VMA } from '../shared/vma-kinds.js';
 import { isAnon } from './anon.js';
 import {
-  ENTER_GETEVENTS, REGISTER_BUFFERS, REGISTER_ENABLE_RINGS, REGISTER_EVENTFD, REGISTER_FILES, REGISTER_PERSONALITY, REGISTER_PROBE,
+  ENTER_EXT_ARG, ENTER_GETEVENTS, GETEVENTS_ARG_SIZE, REGISTER_BUFFERS, REGISTER_ENABLE_RINGS, REGISTER_EVENTFD, REGISTER_FILES, REGISTER_PERSONALITY, REGISTER_PROBE,
   REGISTER_RESTRICTIONS, SETUP, UNREGISTER_BUFFERS, UNREGISTER_EVENTFD, UNREGISTER_FILES, UNREGISTER_IOWQ_AFF, UNREGISTER_PERSONALITY,
 } from './io-uring-abi.js';
 import { O_CLOEXEC } from '../shared/constants.js';
-import { writeI32 } from '../sys/native-endian.js';
+import { writeI32, writeU64 } from '../sys/native-endian.js';
 import { registerFiles, restoreRing } from './io-uring-ring.js';
+import { layoutFlags } from './io-uring-layout.js';
 
 export const IO_URING_DISABLED_SYSCTL = '/proc/sys/kernel/io_uring_disabled';
 
@@ -166,6 +167,25 @@ function probeFlags(own: RingCall, stolen: number, singleIssuer: boolean, why: s
 }
 
 /**
+ * IORING_SETUP_IOPOLL (for a ring without SQPOLL, whose submitter polls): with its CQ ring made to
+ * look empty (see layoutFlags), io_uring_enter asked for a completion with a timeout of zero
+ * returns 0 at once on a polled ring with nothing on its poll list, and times out (ETIME) on any
+ * other. Neither takes or posts anything.
+ */
+function polled(own: RingCall, why: string): boolean {
+  const ts = Buffer.alloc(16);
+  const arg = Buffer.alloc(GETEVENTS_ARG_SIZE);
+  writeU64(arg, addressOf(ts), 16);
+  for (let i = 0; i < 3; i++) {
+    const r = own('io_uring_enter', 0, 1, ENTER_GETEVENTS | ENTER_EXT_ARG, addressOf(arg), GETEVENTS_ARG_SIZE);
+    if (r >= 0n) return true;
+    if (failedWith(r, 'ETIME')) return false;
+    if (!failedWith(r, 'EINTR')) throw new DumpError('FAILED', `${why}: ${errnoName(Number(-r))} from io_uring_enter while cryo looked whether it polls (IORING_SETUP_IOPOLL)`);
+  }
+  throw new DumpError('FAILED', `${why}: io_uring_enter interrupted three times while cryo looked whether it polls (IORING_SETUP_IOPOLL)`);
+}
+
+/**
  * The thread a SINGLE_ISSUER ring belongs to: io_uring_register answers every other task EEXIST
  * before it looks at its arguments (a probe without a buffer does nothing else).
  */
@@ -239,6 +259,17 @@ export const ioUringKind: FdKind = {
       if (cpu !== undefined) flags |= SETUP.SQ_AFF;
     }
     if (info.cqEntries !== 2 * info.sqEntries) flags |= SETUP.CQSIZE;
+    // What changes the ring's memory layout, and the SQ flags word's TASKRUN bit.
+    const probePoll = !sqpoll && !(flags & SETUP.DEFER_TASKRUN);
+    flags |= layoutFlags({ pid: c.pid, fd: c.fd, stolen: c.stolen, info, sqpoll, why, ...(probePoll ? { polled: () => polled(own, why) } : {}) });
+    if (flags & SETUP.DEFER_TASKRUN) {
+      // Invisible on such a ring, and harmless when added: TASKRUN_FLAG only sets a hint bit the
+      // program may read (it must enter the kernel for its completions anyway), and COOP_TASKRUN
+      // changes nothing where all task work is the ring's own.
+      flags |= SETUP.TASKRUN_FLAG | SETUP.COOP_TASKRUN;
+    } else if (flags & SETUP.TASKRUN_FLAG) {
+      flags |= SETUP.COOP_TASKRUN; // the kernel takes TASKRUN_FLAG only with one of the two
+    }
     const ino = BigInt(c.st.ino);
     const maps = c.table.ringVmas.filter((v) => v.pid === c.pid && v.ino === ino);
     if (maps.length === 0) throw new DumpError('UNSUPPORTED', `${why} has no ring mapped in the task (IORING_SETUP_NO_MMAP, or unmapped): cryo cannot dump it`);

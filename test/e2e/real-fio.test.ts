@@ -79,6 +79,8 @@ test('fio with its io_uring engine (a SINGLE_ISSUER ring of its job thread, regi
   const ring = rings[0]!;
   assert.ok(ring.sqHead >= 40 && ring.sqHead < BLOCKS, `dumped mid-run: ${ring.sqHead} of ${BLOCKS} writes done`);
   assert.ok(ring.flags & SETUP_CQSIZE, `fio's CQSIZE found (${ring.sqEntries} SQ, ${ring.cqEntries} CQ entries)`);
+  // SINGLE_ISSUER | DEFER_TASKRUN | COOP_TASKRUN as fio set it up (COOP_TASKRUN, invisible, comes with DEFER_TASKRUN).
+  assert.equal(ring.flags & 0x3100, 0x3100, `fio's setup flags 0x${ring.flags.toString(16)}`);
   assert.deepEqual(ring.files.map((f) => [f.index, path.basename(f.path)]), [[0, 'data.bin']], 'the data file registered in slot 0');
   assert.equal(ring.bufs.length, 1, 'one registered buffer');
   // fio's ring is its job thread's alone (SINGLE_ISSUER): the restored one must be that thread's again.
