@@ -21,6 +21,9 @@ export const OFF_SQES = 0x10000000n;
 export const ENTER_GETEVENTS = 1;
 export const ENTER_SQ_WAKEUP = 2;
 export const ENTER_EXT_ARG = 8;
+export const ENTER_REGISTERED_RING = 16;
+/** How many rings a thread may register (IORING_REGISTER_RING_FDS). */
+export const RINGFD_REG_MAX = 16;
 /** struct io_uring_getevents_arg: sigmask (u64), sigmask_sz, min_wait_usec (u32 each), ts (u64). */
 export const GETEVENTS_ARG_SIZE = 24;
 export const REGISTER_BUFFERS = 0;
@@ -66,3 +69,17 @@ export function ringOffsets(p: Buffer): RingOffsets {
     cq: { head: cq(0), tail: cq(1), mask: cq(2), entries: cq(3), overflow: cq(4), cqes: cq(5), flags: cq(6) },
   };
 }
+
+/** Request opcodes by number (enum io_uring_op, up to 6.18's PIPE), for messages. */
+const OPCODE_NAMES = [
+  'NOP', 'READV', 'WRITEV', 'FSYNC', 'READ_FIXED', 'WRITE_FIXED', 'POLL_ADD', 'POLL_REMOVE', 'SYNC_FILE_RANGE', 'SENDMSG',
+  'RECVMSG', 'TIMEOUT', 'TIMEOUT_REMOVE', 'ACCEPT', 'ASYNC_CANCEL', 'LINK_TIMEOUT', 'CONNECT', 'FALLOCATE', 'OPENAT', 'CLOSE',
+  'FILES_UPDATE', 'STATX', 'READ', 'WRITE', 'FADVISE', 'MADVISE', 'SEND', 'RECV', 'OPENAT2', 'EPOLL_CTL',
+  'SPLICE', 'PROVIDE_BUFFERS', 'REMOVE_BUFFERS', 'TEE', 'SHUTDOWN', 'RENAMEAT', 'UNLINKAT', 'MKDIRAT', 'SYMLINKAT', 'LINKAT',
+  'MSG_RING', 'FSETXATTR', 'SETXATTR', 'FGETXATTR', 'GETXATTR', 'SOCKET', 'URING_CMD', 'SEND_ZC', 'SENDMSG_ZC', 'READ_MULTISHOT',
+  'WAITID', 'FUTEX_WAIT', 'FUTEX_WAKE', 'FUTEX_WAITV', 'FIXED_FD_INSTALL', 'FTRUNCATE', 'BIND', 'LISTEN', 'RECV_ZC', 'EPOLL_WAIT',
+  'READV_FIXED', 'WRITEV_FIXED', 'PIPE',
+] as const;
+
+/** IORING_OP_READ and the like; an opcode this table does not know by its number. */
+export const opcodeName = (op: number): string => (OPCODE_NAMES[op] !== undefined ? `IORING_OP_${OPCODE_NAMES[op]}` : `opcode ${op}`);

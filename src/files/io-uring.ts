@@ -16,8 +16,8 @@ import { RestoreError } from '../shared/restore-error.js';
 import { VMA } from '../shared/vma-kinds.js';
 import { isAnon } from './anon.js';
 import {
-  ENTER_EXT_ARG, ENTER_GETEVENTS, GETEVENTS_ARG_SIZE, REGISTER_BUFFERS, REGISTER_ENABLE_RINGS, REGISTER_EVENTFD, REGISTER_FILES, REGISTER_PERSONALITY, REGISTER_PROBE,
-  REGISTER_RESTRICTIONS, SETUP, UNREGISTER_BUFFERS, UNREGISTER_EVENTFD, UNREGISTER_FILES, UNREGISTER_IOWQ_AFF, UNREGISTER_PERSONALITY,
+  ENTER_EXT_ARG, ENTER_GETEVENTS, ENTER_REGISTERED_RING, RINGFD_REG_MAX, GETEVENTS_ARG_SIZE, REGISTER_BUFFERS, REGISTER_ENABLE_RINGS, REGISTER_EVENTFD, REGISTER_FILES, REGISTER_PERSONALITY, REGISTER_PROBE,
+  REGISTER_RESTRICTIONS, SETUP, opcodeName, UNREGISTER_BUFFERS, UNREGISTER_EVENTFD, UNREGISTER_FILES, UNREGISTER_IOWQ_AFF, UNREGISTER_PERSONALITY,
 } from './io-uring-abi.js';
 import { O_CLOEXEC } from '../shared/constants.js';
 import { writeI32, writeU64 } from '../sys/native-endian.js';
@@ -56,14 +56,47 @@ function readSettled(pid: number, fd: number): IoUringFdinfo {
 
 /** What in the ring the kernel holds besides its memory, refused with the reason (undefined: nothing). */
 function inFlight(info: IoUringFdinfo, sqpoll: boolean): string | undefined {
-  if (info.pollList.length > 0) return `${info.pollList.length} request(s) waiting on a poll (opcodes ${info.pollList.join(', ')})`;
+  const polls = () => {
+    const n = new Map<string, number>();
+    for (const op of info.pollList) n.set(opcodeName(op), (n.get(opcodeName(op)) ?? 0) + 1);
+    return [...n].map(([name, k]) => (k > 1 ? `${k} x ${name}` : name)).join(', ');
+  };
+  const pending = (info.sqHead - info.cqTail) | 0;
+  if (info.pollList.length > 0) {
+    const others = pending - info.pollList.length;
+    return `${pending > info.pollList.length ? pending : info.pollList.length} request(s) in flight: ${info.pollList.length} waiting on a poll (${polls()})${others > 0 ? `, ${others} other(s)` : ''}`;
+  }
   if (info.overflow > 0) return `${info.overflow} completion(s) overflowed the CQ ring`;
   if (info.cachedCqTail !== info.cqTail) return `completions not yet published (CqTail ${info.cqTail}, cached ${info.cachedCqTail})`;
   if (info.cachedSqHead !== info.sqHead) return `submissions under way (SqHead ${info.sqHead}, cached ${info.cachedSqHead})`;
-  const pending = (info.sqHead - info.cqTail) | 0;
-  if (pending > 0) return `${pending} request(s) submitted and not completed (SqHead ${info.sqHead}, CqTail ${info.cqTail})`;
+  if (pending > 0) return `${pending} request(s) in flight (submitted, not completed: SqHead ${info.sqHead}, CqTail ${info.cqTail}; fdinfo names the opcodes of polled ones only)`;
   if (sqpoll && info.sqTail !== info.sqHead) return `${(info.sqTail - info.sqHead) >>> 0} queued SQE(s) its SQPOLL thread is about to submit`;
   return undefined;
+}
+
+/** How long the dump waits for a ring's requests in flight to complete. */
+export const IO_URING_WAIT_MS = 1000;
+const BUSY_ADVICE = 'cryo dumps io_uring only with no request in flight; dump again once the program has reaped its completions, or have it cancel those requests first (IORING_OP_ASYNC_CANCEL)';
+
+/**
+ * The ring's fdinfo once no request is in flight: requests an io_uring worker thread (iou-wrk)
+ * runs complete while the task is frozen, and cryo waits for them up to IO_URING_WAIT_MS. Refused
+ * at once: requests waiting on a poll (their completion runs in the frozen task), and anything
+ * still in flight at the end of the wait, naming the ring and what is in flight.
+ */
+function settledIdle(pid: number, fd: number, own: RingCall, why: string): IoUringFdinfo {
+  const end = Date.now() + IO_URING_WAIT_MS;
+  // DEFER_TASKRUN (only its thread may wait: EEXIST to any other): every completion runs in the task.
+  const inTask = failedWith(own('io_uring_enter', 0, 0, ENTER_GETEVENTS, 0, 0), 'EEXIST');
+  const sqpoll = () => readTaskIds(pid).some((t) => { try { return readComm(pid, t).startsWith('iou-sqp'); } catch { return false; } });
+  for (;;) {
+    const info = readSettled(pid, fd);
+    const busy = inFlight(info, info.sqThread !== -1 || (info.sqTail !== info.sqHead && sqpoll()));
+    if (!busy) return info;
+    if (info.pollList.length > 0 || inTask) throw new DumpError('BUSY', `${why} has ${busy}, which complete${inTask ? ' (IORING_SETUP_DEFER_TASKRUN)' : ''} only when the task runs: ${BUSY_ADVICE}`);
+    if (Date.now() > end) throw new DumpError('BUSY', `${why} still has ${busy} after cryo waited ${IO_URING_WAIT_MS / 1000} s for them: ${BUSY_ADVICE}`);
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+  }
 }
 
 /** A raw call on the ring (io_uring_register or io_uring_enter, the ring's descriptor first): its result, or -errno. */
@@ -195,6 +228,29 @@ function submitterOf(c: DumpFd, why: string): number {
   return own[0]!;
 }
 
+const ringFdsLooked = new WeakMap<FileTable, Set<number>>();
+
+/**
+ * Rings a thread registered (IORING_REGISTER_RING_FDS, for io_uring_enter with
+ * IORING_ENTER_REGISTERED_RING; a REGISTERED_FD_ONLY ring has nothing else): no file shows them.
+ * io_uring_enter on each index with nothing to submit or wait for answers EINVAL (no io_uring
+ * task context) or EBADF (an empty slot), anything else for a registered ring. Refused, naming it.
+ */
+function refuseRegisteredRings(c: DumpFd): void {
+  const looked = ringFdsLooked.get(c.table) ?? new Set<number>();
+  ringFdsLooked.set(c.table, looked);
+  if (looked.has(c.pid)) return;
+  looked.add(c.pid);
+  for (const tid of c.threads) {
+    for (let i = 0; i < RINGFD_REG_MAX; i++) {
+      const r = c.inThread(tid, 'io_uring_enter', i, 0, 0, ENTER_REGISTERED_RING, 0, 0);
+      if (r >= 0n || !(failedWith(r, 'EINVAL') || failedWith(r, 'EBADF'))) {
+        throw new DumpError('UNSUPPORTED', `thread ${tid} of task ${c.pid} has an io_uring ring registered at index ${i} (IORING_REGISTER_RING_FDS, for IORING_ENTER_REGISTERED_RING): cryo cannot restore that registration yet; have the program unregister it (io_uring_unregister_ring_fd) before the dump`);
+      }
+    }
+  }
+}
+
 /** The CPU an SQPOLL thread is bound to (IORING_SETUP_SQ_AFF), or undefined. */
 function sqThreadCpu(pid: number, tid: number): number | undefined {
   try {
@@ -233,14 +289,13 @@ export const ioUringKind: FdKind = {
   matches: (c) => isAnon(c, 'io_uring'),
   dump(c) {
     const why = `the io_uring instance at fd ${c.fd} of task ${c.pid}`;
-    const info = readSettled(c.pid, c.fd);
+    refuseRegisteredRings(c);
+    const own = cryoCall(c.stolen);
+    const info = settledIdle(c.pid, c.fd, own, why);
     const sqpoll = info.sqThread !== -1;
-    const busy = inFlight(info, sqpoll);
-    if (busy) throw new DumpError('BUSY', `${why} has ${busy}: cryo dumps io_uring only with no request in flight; dump again once the program has reaped its completions`);
     const files = registeredFiles(c.pid, c.fd, info, why);
     const bufs = [...info.bufs].filter(([, b]) => b.len > 0).map(([index, b]) => ({ index, addr: b.addr, len: b.len }));
     if (bufs.length !== info.userBufs) throw new DumpError('UNSUPPORTED', `${why} has a sparse registered buffer table (${bufs.length} of ${info.userBufs} slots set): cryo cannot dump that yet`);
-    const own = cryoCall(c.stolen);
     // A ring set up disabled and not enabled yet takes no request: its flags show nowhere.
     if (failedWith(own('io_uring_enter', 0, 0, 0, 0, 0), 'EBADFD')) {
       const restricted = failedWith(own('io_uring_register', REGISTER_RESTRICTIONS, 0, 0), 'EBUSY');

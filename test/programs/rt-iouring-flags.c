@@ -11,6 +11,11 @@
  * taskrun: SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG: a read on an empty pipe completes when the
  *   pipe is written, and the kernel must set IORING_SQ_TASKRUN until the program asks for it.
  * iopoll: IOPOLL: a read of a regular (not O_DIRECT) file must fail with EOPNOTSUPP.
+ * wait: a SPLICE from an empty pipe (an io_uring worker thread blocks in it) is in flight at READY;
+ *   whoever writes the pipe (the test, through /proc/PID/fd/WRITEFD, while cryo waits; or the program
+ *   after SIGTERM) completes it, and the program checks the completion and the data spliced.
+ * ringfd: the ring registered at index 3 (IORING_REGISTER_RING_FDS): cryo refuses it (it cannot
+ *   restore the registration) and the program works on through the registered index.
  * Each runs 300 requests through the ring (8 entries unless said) before READY, leaves one completion
  * unreaped, and after SIGTERM reaps it and runs 300 more. */
 #include "rt.h"
@@ -23,6 +28,8 @@
 #endif
 
 static int ring, file, sqe_shift, cqe_shift, no_array;
+/* What io_uring_enter is given: the ring's descriptor, or its registered index with IORING_ENTER_REGISTERED_RING. */
+static int enter_fd, enter_flags;
 static unsigned *sq_head, *sq_tail, *sq_mask, *sq_flags, *sq_array, *cq_head, *cq_tail, *cq_mask;
 static unsigned char *sqes, *cqes;
 
@@ -52,7 +59,7 @@ static int reap(uint64_t data) {
 
 static int run1(const struct io_uring_sqe *tmpl, uint64_t data) {
   push(tmpl, data);
-  long n = syscall(__NR_io_uring_enter, ring, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0);
+  long n = syscall(__NR_io_uring_enter, enter_fd, 1, 1, IORING_ENTER_GETEVENTS | enter_flags, NULL, 0);
   if (n != 1) RT_FAIL("io_uring_enter: %ld (%s)", n, strerror(errno));
   return reap(data);
 }
@@ -98,7 +105,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(rt_mode, "nosqarray") || !strcmp(rt_mode, "nosqarray8")) p.flags = IORING_SETUP_NO_SQARRAY;
   else if (!strcmp(rt_mode, "taskrun")) p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
   else if (!strcmp(rt_mode, "iopoll")) p.flags = IORING_SETUP_IOPOLL;
-  else RT_FAIL("mode %s?", rt_mode);
+  else if (strcmp(rt_mode, "wait") && strcmp(rt_mode, "ringfd")) RT_FAIL("mode %s?", rt_mode);
   sqe_shift = !!(p.flags & IORING_SETUP_SQE128);
   cqe_shift = !!(p.flags & IORING_SETUP_CQE32);
   no_array = !!(p.flags & IORING_SETUP_NO_SQARRAY);
@@ -119,13 +126,39 @@ int main(int argc, char **argv) {
   cq_head = (unsigned *)(r + p.cq_off.head); cq_tail = (unsigned *)(r + p.cq_off.tail); cq_mask = (unsigned *)(r + p.cq_off.ring_mask);
   cqes = r + p.cq_off.cqes;
 
+  enter_fd = ring;
+  if (!strcmp(rt_mode, "ringfd")) {
+    struct io_uring_rsrc_update u = { .offset = 3, .data = ring };
+    if (syscall(__NR_io_uring_register, ring, IORING_REGISTER_RING_FDS, &u, 1) != 1) RT_FAIL("register ring fd: %s", strerror(errno));
+    enter_fd = 3;
+    enter_flags = IORING_ENTER_REGISTERED_RING;
+  }
   work(300, 1000);
   effect();
   /* One completion left unreaped: the CQ ring is not empty at the dump. */
   struct io_uring_sqe nop = { .opcode = IORING_OP_NOP };
   push(&nop, 0xc0ffee);
-  if (syscall(__NR_io_uring_enter, ring, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0) != 1) RT_FAIL("leftover nop: %s", strerror(errno));
+  if (syscall(__NR_io_uring_enter, enter_fd, 1, 1, IORING_ENTER_GETEVENTS | enter_flags, NULL, 0) != 1) RT_FAIL("leftover nop: %s", strerror(errno));
   unsigned sqhead = *sq_head, cqtail = *cq_tail;
+  if (!strcmp(rt_mode, "wait")) {
+    int a[2], b[2];
+    static char got[8];
+    if (pipe2(a, O_CLOEXEC) || pipe2(b, O_CLOEXEC)) RT_FAIL("pipe");
+    struct io_uring_sqe s = { .opcode = IORING_OP_SPLICE, .fd = b[1], .len = 4, .splice_fd_in = a[0], .off = -1ULL, .splice_off_in = -1ULL };
+    push(&s, 77);
+    if (syscall(__NR_io_uring_enter, ring, 1, 0, 0, NULL, 0) != 1) RT_FAIL("submit splice: %s", strerror(errno));
+    rt_ready("ringfd=%d writefd=%d sqhead=%u cqtail=%u\n", ring, a[1], sqhead + 1, cqtail);
+    rt_wait_term();
+    if (*cq_tail == cqtail + 1) rt_say("(completed while dumped) ");
+    else if (write(a[1], "late", 4) != 4) RT_FAIL("write pipe");
+    /* Two completions: the one left unreaped, then the splice's. */
+    if (syscall(__NR_io_uring_enter, ring, 0, 2, IORING_ENTER_GETEVENTS, NULL, 0) < 0) RT_FAIL("getevents: %s", strerror(errno));
+    if (reap(0xc0ffee) != 0) RT_FAIL("the unreaped completion");
+    int r = reap(77);
+    if (r != 4 || read(b[0], got, sizeof got) != 4 || memcmp(got, "late", 4)) RT_FAIL("the splice in flight: %d, '%.4s'", r, got);
+    work(300, 5000);
+    rt_pass();
+  }
   rt_ready("ringfd=%d sqhead=%u cqtail=%u\n", ring, sqhead, cqtail);
   rt_wait_term();
   if (*sq_head != sqhead || *cq_tail != cqtail) RT_FAIL("ring indexes SQ head %u, CQ tail %u, want %u and %u", *sq_head, *cq_tail, sqhead, cqtail);
