@@ -6,6 +6,7 @@ import { chmodSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ImageWriter, imageFileName, writeImageFile, type ImageFileKey, type MessageValue } from '../images/index.js';
 import type { ExtraValue } from '../images/index.js';
+import { CRYO_MANIFEST_IMAGE, writeManifest } from '../images/cryo-manifest.js';
 import type { DumpEvent } from './events.js';
 
 export type Entry = MessageValue | { value: MessageValue; extra?: ExtraValue };
@@ -19,6 +20,7 @@ export class ImageSet {
     // A dump into a directory replaces its images: the old inventory goes first, so a dump that
     // fails midway never leaves old and new images that restore would take for one set.
     rmSync(this.path('inventory'), { force: true });
+    rmSync(path.join(dir, CRYO_MANIFEST_IMAGE), { force: true });
   }
 
   /** The path of image `key` (imageFileName's CRIU name with `id` in it). */
@@ -39,12 +41,17 @@ export class ImageSet {
     this.record(file);
   }
 
-  /** Writes the image that completes the set under a temporary name and renames it into place. */
+  /**
+   * Writes the image that completes the set under a temporary name, then the manifest of every
+   * image (it among them), then renames it into place: a set with it has its manifest too.
+   */
   writeLast(key: ImageFileKey, id: number | bigint | undefined, magic: string, entries: Iterable<Entry>): void {
     const file = this.path(key, id);
     const tmp = `${file}.part`;
     try {
       writeImageFile(tmp, magic, entries);
+      writeManifest(this.dir, { pending: new Map([[path.basename(file), path.basename(tmp)]]) });
+      this.record(path.join(this.dir, CRYO_MANIFEST_IMAGE));
       renameSync(tmp, file);
     } catch (e) {
       rmSync(tmp, { force: true });
@@ -56,6 +63,7 @@ export class ImageSet {
   /** A dump that failed: the set loses its inventory, so restore never takes it. */
   retract(): void {
     rmSync(this.path('inventory'), { force: true });
+    rmSync(path.join(this.dir, CRYO_MANIFEST_IMAGE), { force: true });
   }
 
   writer(file: string, magic: string): ImageWriter {

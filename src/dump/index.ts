@@ -18,7 +18,7 @@ import { UndoList, InjectError } from '../inject/index.js';
 import { ProcReadError, readStatus, readComm, readLocks } from '../proc/index.js';
 import { SysError, WaitError, __WALL, kill, ptrace, waitpid } from '../sys/index.js';
 import { type MessageValue, PARENT_LINK, recordParentHashes } from '../images/index.js';
-import { Tracking, takeTracking } from './mem-track.js';
+import { TRACK_FILE, Tracking, takeTracking } from './mem-track.js';
 import { DumpError } from '../shared/dump-error.js';
 import type { DumpEvent, DumpResult } from './events.js';
 import { ImageSet } from './image-set.js';
@@ -165,6 +165,7 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
   const stopped = new Map<number, number>();
   let members: TreeMember[] = [];
   let pagesWritten = 0;
+  let inventory: MessageValue | undefined;
   // Descriptors' state; kinds may hold some until the dump ends (files.finish).
   const files = new FileTable(pid, { tcpEstablished: opts.tcpEstablished ?? false, tcpClose: opts.tcpClose ?? false, extUnixSk: opts.extUnixSk ?? false, shellJob: opts.shellJob ?? false });
   try {
@@ -239,11 +240,10 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
       },
     }]);
     await checkpoint();
-    // Last, and whole or not at all: a set without it is no dump restore takes (a failure before leaves none).
-    images.writeLast('inventory', undefined, 'INVENTORY', [{
+    inventory = {
       img_version: 2, fdinfo_per_id: true, root_ids: procs[0]!.rootIds, ns_per_id: true, root_cg_set: 1, lsmtype: hostLsmType(),
       network_lock_method: 0, plugins_entry: {}, dump_criu_run_id: randomUUID(),
-    }]);
+    };
   } catch (e) {
     const err = asDumpError(e, pid);
     tracking?.end();
@@ -286,13 +286,37 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
     detachAll(seized, stopped);
     throw late;
   }
+  // Last, and whole or not at all: the manifest of every image, then the inventory, without which
+  // restore takes no set. Hashing the images is done once the task is no longer frozen.
+  const finishImages = (): void => {
+    try {
+      images.writeLast('inventory', undefined, 'INVENTORY', [inventory!]);
+    } catch (e) {
+      images.retract();
+      throw new DumpError('FAILED', `dump of task ${pid} failed: writing its manifest and inventory: ${(e as Error).message}`, { cause: e });
+    }
+  };
   if (leaveRunning) {
     emit({ type: 'stage', stage: 'detach' });
     const left = files.finish(true);
     detachAll(seized, stopped);
+    try {
+      finishImages();
+    } catch (e) {
+      // No dump: the chain's tracking ends with it (its holder ends when its state file goes).
+      rmSync(path.join(opts.dir, TRACK_FILE), { force: true });
+      throw e;
+    }
     if (trackError !== undefined) throw new DumpError('FAILED', `images of task ${pid} are written, but tracking its memory for the next dump failed (${(trackError as Error).message}); it runs on untracked`);
     if (left.length > 0) throw new DumpError('FAILED', `images of task ${pid} are written, but giving its descriptors back failed: ${left.join('; ')}`);
   } else {
+    try {
+      finishImages();
+    } catch (e) {
+      files.finish(true);
+      detachAll(seized, stopped);
+      throw e;
+    }
     emit({ type: 'stage', stage: 'kill' });
     killTree(members, seized);
     // Sockets held in TCP repair close silently now that the tasks are gone (as CRIU leaves them).

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { PARENT_HASHES } from '../images/index.js';
 import { PageServerClient, SENT_PREFIX, dropSentImages } from '../page-server/client.js';
 import { DumpError } from '../shared/dump-error.js';
+import { writeManifest } from '../images/cryo-manifest.js';
 import type { DumpResult } from './events.js';
 
 export interface PageServerTarget { address: string; port: number }
@@ -46,6 +47,13 @@ export async function dumpToPageServer<O extends { pid: number; dir: string; pre
   dropSentImages(opts.dir, pagemaps, pages);
   // The parent's pages are on the server, which records their hashes itself.
   rmSync(path.join(opts.dir, PARENT_HASHES), { force: true });
+  // The manifest again, without what left: the pages (and the parent's hashes) are the server's, not checked here.
+  const elsewhere = [...pagemaps, ...pages, ...pagemaps.map((n) => SENT_PREFIX + n), ...(opts.prevImagesDir !== undefined ? [PARENT_HASHES] : [])];
+  try {
+    writeManifest(opts.dir, { elsewhere });
+  } catch (e) {
+    throw new DumpError('FAILED', `the pages of task ${opts.pid} are on the page server, but writing ${opts.dir}'s manifest again failed: ${(e as Error).message}`, { cause: e });
+  }
   const images = res.images.filter((n) => !pages.includes(n) && n !== PARENT_HASHES).map((n) => (pagemaps.includes(n) ? SENT_PREFIX + n : n));
   return { ...res, images, pagesSent: sent };
 }

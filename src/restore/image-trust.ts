@@ -4,6 +4,8 @@
 import { readdirSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { RestoreError } from '../shared/restore-error.js';
+import { CRYO_MANIFEST_IMAGE, ManifestError, checkManifest } from '../images/cryo-manifest.js';
+import { parentDir } from '../images/page-chain.js';
 
 const GROUP_OR_OTHER_WRITE = 0o022;
 
@@ -35,5 +37,41 @@ export function checkImageOwnership(dir: string, me = process.geteuid?.() ?? 0):
       continue; // a dangling link is no image; a missing image is named when it is needed
     }
     check(p, s, s.isDirectory() ? 'the directory' : 'the image', me);
+  }
+}
+
+/**
+ * Refuses a dump whose images differ from its manifest (cryo-manifest.img), and a chain whose
+ * parent dumps do: one line naming the first image and byte range that differ. A directory without
+ * a manifest (a dump by CRIU or an older cryo) is not checked: `warn` says so.
+ */
+export function checkImageHashes(dir: string, warn: (message: string) => void): void {
+  const seen = new Set<string>();
+  for (let d: string | undefined = dir; d !== undefined && !seen.has(d); d = parentOf(d)) {
+    seen.add(d);
+    let problems: string[] | undefined;
+    try {
+      problems = checkManifest(d);
+    } catch (e) {
+      if (e instanceof ManifestError) throw new RestoreError('IMAGE_CORRUPT', e.message);
+      throw new RestoreError('IMAGE_CORRUPT', `cannot check the images of ${d} against ${CRYO_MANIFEST_IMAGE}: ${(e as Error).message}`);
+    }
+    if (problems === undefined) {
+      if (d === dir) warn(`${dir} has no ${CRYO_MANIFEST_IMAGE} (a dump by CRIU or an older cryo): its images are not checked against hashes`);
+      continue;
+    }
+    if (problems.length > 0) {
+      const more = problems.length > 1 ? ` (and ${problems.length - 1} more: cryo check-images ${d})` : '';
+      const what = d === dir ? 'image altered since the dump' : `parent dump ${d} altered since the dump`;
+      throw new RestoreError('IMAGE_CORRUPT', `${what}: ${problems[0]}${more}; restore from an intact copy of the images, or dump again`);
+    }
+  }
+}
+
+function parentOf(d: string): string | undefined {
+  try {
+    return parentDir(d);
+  } catch {
+    return undefined; // a broken parent link is named by the chain's own check
   }
 }

@@ -13,7 +13,7 @@ import { waitpid, WNOHANG, exited, exitCode, signaled, termSig } from '../sys/in
 import { RestoreError, oneLine } from '../shared/restore-error.js';
 import type { RestoreEvent, RestorePhase } from '../shared/restore-events.js';
 import { loadTree } from '../shared/restore-images.js';
-import { checkImageOwnership } from './image-trust.js';
+import { checkImageHashes, checkImageOwnership } from './image-trust.js';
 import { rebuildMemory } from './memory.js';
 import { handOverLazy } from './lazy.js';
 import { preflight, threadInfoOf } from './preflight.js';
@@ -163,6 +163,8 @@ async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> {
     if (opts.signal?.aborted) throw new RestoreError('ABORTED', 'the restore was aborted');
   };
   checkImageOwnership(opts.dir);
+  // Before any image is decoded: an altered image is named as such, not by what it breaks.
+  checkImageHashes(opts.dir, (message) => emit({ type: 'warning', message }));
   const tree = loadTree(opts.dir);
   const fdOptions = {
     tcpEstablished: opts.tcpEstablished ?? false, tcpClose: opts.tcpClose ?? false, shellJob: opts.shellJob ?? false, inheritFds: inheritedFds(opts.inheritFd ?? []),

@@ -16,7 +16,7 @@ import { PE_LAZY, PE_PRESENT, PageReader, PageWriter } from '../../src/images/in
 import { __WALL, kill, waitpid } from '../../src/sys/index.js';
 import { dumpTask, restoreTask } from '../helpers/cryo-ops.js';
 import { startTarget, type Target } from '../helpers/dump-target.js';
-import { becomeSubreaper, nothingLeftBehind, waitGone } from '../helpers/restore-env.js';
+import { becomeSubreaper, nothingLeftBehind, resealImages, waitGone } from '../helpers/restore-env.js';
 import { startLazyPages } from '../helpers/lazy-pages.js';
 import { startPageServer } from '../helpers/page-server.js';
 
@@ -55,6 +55,7 @@ function withoutLazyBytes(from: string, pid: number): string {
     reader.close();
   }
   assert.ok(lazy >= 16384, `B lacks the area's pages (${lazy} lazy pages)`);
+  resealImages(to); // B's images are made so, as CRIU's dump --lazy-pages makes them
   return to;
 }
 

@@ -12,7 +12,7 @@ import type { RestoreOptions } from '../../src/restore/index.js';
 import { dumpTask, restoreTask } from './cryo-ops.js';
 import { __WALL, kill, sleepSync, waitpid } from '../../src/sys/index.js';
 import { killTree, startTarget, type Target } from './dump-target.js';
-import { becomeSubreaper, nothingLeftBehind, waitGone } from './restore-env.js';
+import { becomeSubreaper, nothingLeftBehind, resealImages, waitGone } from './restore-env.js';
 import { waitInSyscall } from './dump-in-syscall.js';
 
 export interface Dumped {
@@ -42,7 +42,10 @@ export async function startAndDump(name: string, args: string[] = [], opts: Part
 export function imagesCopy(d: Dumped, edit?: (dir: string) => void): string {
   const dir = mkdtempSync(path.join(d.target.dir, 'restore-'));
   cpSync(d.images, dir, { recursive: true });
-  edit?.(dir);
+  if (edit) {
+    edit(dir);
+    resealImages(dir);
+  }
   return dir;
 }
 

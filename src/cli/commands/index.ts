@@ -16,6 +16,7 @@ export const commands: readonly Command[] = [
   lazy(specs.info, async () => (await import('./images.js')).infoCommand),
   lazy(specs.explore, async () => (await import('./explore.js')).exploreCommand),
   lazy(specs.check, async () => (await import('./check.js')).checkCommand),
+  lazy(specs.checkImages, async () => (await import('./check-images.js')).checkImagesCommand),
   lazy(specs.dump, async () => (await import('./dump.js')).dumpCommand),
   lazy(specs.preDump, async () => (await import('./dump.js')).preDumpCommand),
   lazy(specs.restore, async () => (await import('./restore.js')).restoreCommand),

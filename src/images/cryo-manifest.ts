@@ -1,0 +1,299 @@
+/**
+ * cryo-manifest.img: the SHA-256 of every image of a dump, written after every other image, so a
+ * restore (and `cryo check-images`) can tell an image altered or damaged since the dump, and say
+ * where. Each image is hashed in pieces, so a difference is named by its byte range: 4 KiB pieces
+ * for most images, and for pages images their page runs (cut at 256 KiB), with each run's address,
+ * so a reader that takes one run alone (lazy pages) can check just that run. It guards against
+ * damage and edits, not against someone who rewrites the manifest too (it is no signature).
+ * Same framing as cryo's other images: u32 magic, then u32 size + protobuf message per entry.
+ *
+ *   message cryo_manifest_entry {
+ *     required string name = 1;                 // the image's file name in the dump directory
+ *     required uint64 size = 2;                 // its length in bytes
+ *     repeated uint32 lengths = 3 [packed];     // its bytes in consecutive pieces: each one's length
+ *     optional bytes sha256 = 4;                // the pieces' SHA-256 digests, 32 bytes each, in order
+ *     repeated uint64 vaddrs = 5 [packed];      // pages images: the address of each piece's first page
+ *     optional bool elsewhere = 6;              // sent to a page server: not in this directory, not checked here
+ *   }
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, lstatSync, openSync, readdirSync, readSync, renameSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { message, opt, rep, req } from './schema.js';
+import { readCryoImage, writeCryoImage } from './cryo-framing.js';
+import type { MessageValue } from './value.js';
+import { PageReader } from './pages.js';
+
+export const CRYO_MANIFEST_IMAGE = 'cryo-manifest.img';
+/** 'CRYM' read as a little-endian u32. */
+export const CRYO_MANIFEST_MAGIC = 0x4d595243;
+
+export const cryo_manifest_entry = message('cryo_manifest_entry', [
+  req(1, 'name', 'string'),
+  req(2, 'size', 'uint64'),
+  rep(3, 'lengths', 'uint32', { packed: true }),
+  opt(4, 'sha256', 'bytes'),
+  rep(5, 'vaddrs', 'uint64', { packed: true }),
+  opt(6, 'elsewhere', 'bool'),
+]);
+
+/** Piece size of images other than pages: small enough to name where an edit is. */
+export const BLOCK = 4096;
+/** Page runs longer than this are hashed in pieces this long (a lazy reader checks one piece alone). */
+export const RUN_PIECE = 256 * 1024;
+const DIGEST = 32;
+
+/** A stretch of an image hashed alone; vaddr where it holds pages. */
+export interface Piece { offset: number; length: number; vaddr?: bigint }
+
+export interface ManifestEntry {
+  name: string;
+  size: number;
+  pieces: Piece[];
+  /** The digests of `pieces`, in order. */
+  digests: Buffer[];
+  elsewhere?: boolean;
+}
+
+/** Files of a dump directory that restore or crit read as images: they must all be in the manifest. */
+export function isImageName(name: string): boolean {
+  return name !== CRYO_MANIFEST_IMAGE && (name.endsWith('.img') || name === 'cryo-parent.json');
+}
+
+/** Consecutive pieces of `size` bytes, `block` long (the last one shorter). */
+export function blockPieces(size: number, block = BLOCK): Piece[] {
+  const out: Piece[] = [];
+  for (let off = 0; off < size; off += block) out.push({ offset: off, length: Math.min(block, size - off) });
+  return out;
+}
+
+/**
+ * The pieces of a pages image of `size` bytes from its runs (offset, bytes, vaddr), each cut at
+ * RUN_PIECE; undefined when the runs do not tile the file exactly (then it is hashed in blocks).
+ */
+export function runPieces(runs: readonly { offset: number; length: number; vaddr: bigint }[], size: number, cut = RUN_PIECE): Piece[] | undefined {
+  const sorted = [...runs].sort((a, b) => a.offset - b.offset);
+  const out: Piece[] = [];
+  let at = 0;
+  for (const r of sorted) {
+    if (r.offset !== at) return undefined;
+    for (let d = 0; d < r.length; d += cut) out.push({ offset: r.offset + d, length: Math.min(cut, r.length - d), vaddr: r.vaddr + BigInt(d) });
+    at = r.offset + r.length;
+  }
+  return at === size ? out : undefined;
+}
+
+/** Reads `file` piece by piece (in order, consecutive) and calls `each` with every piece's digest; stops when it returns false. */
+function hashPieces(file: string, pieces: readonly Piece[], each: (i: number, digest: Buffer) => boolean): void {
+  const fd = openSync(file, 'r');
+  try {
+    const max = pieces.reduce((m, p) => Math.max(m, p.length), 0);
+    // Read ahead in big reads; hash each piece from the buffer.
+    const buf = Buffer.allocUnsafe(Math.max(max, 4 << 20));
+    let bufStart = 0;
+    let bufLen = 0;
+    for (let i = 0; i < pieces.length; i++) {
+      const p = pieces[i]!;
+      if (p.offset < bufStart || p.offset + p.length > bufStart + bufLen) {
+        bufStart = p.offset;
+        bufLen = 0;
+        while (bufLen < buf.length) {
+          const n = readSync(fd, buf, bufLen, buf.length - bufLen, bufStart + bufLen);
+          if (n === 0) break;
+          bufLen += n;
+        }
+      }
+      const from = p.offset - bufStart;
+      const data = buf.subarray(from, Math.min(from + p.length, bufLen));
+      const digest = data.length === p.length ? createHash('sha256').update(data).digest() : Buffer.alloc(0);
+      if (!each(i, digest)) return;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The pieces each pages image of `dir` is hashed in: its page runs, from the pagemaps that name it.
+ * The page size is what the file's size gives for the pages the pagemaps put in it.
+ */
+function pagesPieces(dir: string, names: readonly string[], sizeOf: (n: string) => number): Map<string, Piece[]> {
+  // Offsets and lengths in pages (the reader counts in units of its page size: 1).
+  const runs = new Map<string, { offset: number; length: number; vaddr: bigint }[]>();
+  for (const n of names.filter((x) => /^pagemap-(shmem-)?\d+\.img$/.test(x))) {
+    let reader: PageReader;
+    try {
+      reader = new PageReader(path.join(dir, n), undefined, 1);
+    } catch {
+      continue; // not a pagemap cryo can read: its pages file is hashed in blocks
+    }
+    try {
+      const pages = path.basename(reader.pagesPath);
+      const list = runs.get(pages) ?? [];
+      for (const r of reader) if (r.offset >= 0) list.push({ offset: r.offset, length: r.nrPages, vaddr: r.vaddr });
+      runs.set(pages, list);
+    } catch {
+      continue;
+    } finally {
+      reader.close();
+    }
+  }
+  const out = new Map<string, Piece[]>();
+  for (const [name, list] of runs) {
+    if (!names.includes(name)) continue;
+    const total = list.reduce((a, r) => a + r.length, 0);
+    const size = sizeOf(name);
+    const page = total > 0 ? size / total : 0;
+    if (!Number.isInteger(page) || page < 1 || (page & (page - 1)) !== 0) continue;
+    const pieces = runPieces(list.map((r) => ({ offset: r.offset * page, length: r.length * page, vaddr: r.vaddr })), size);
+    if (pieces) out.set(name, pieces);
+  }
+  return out;
+}
+
+/** What a manifest covers besides the images in place: images sent away, and images written under a temporary name. */
+export interface ManifestExtras {
+  /** Images sent to a page server (listed, not checked here). */
+  elsewhere?: readonly string[];
+  /** Image name -> the temporary file that becomes it once the manifest is in place. */
+  pending?: ReadonlyMap<string, string>;
+}
+
+/** The manifest entries of every image in `dir` (its pages images by page run). */
+export function computeManifest(dir: string, extras: ManifestExtras = {}): ManifestEntry[] {
+  const sizes = new Map<string, number>();
+  const pending = extras.pending ?? new Map<string, string>();
+  const fileOf = (n: string) => path.join(dir, pending.get(n) ?? n);
+  for (const n of [...new Set([...readdirSync(dir), ...pending.keys()])].sort()) {
+    if (!isImageName(n) || extras.elsewhere?.includes(n)) continue;
+    const st = lstatSync(fileOf(n));
+    if (st.isFile()) sizes.set(n, st.size);
+  }
+  const names = [...sizes.keys()];
+  const byRun = pagesPieces(dir, names, (n) => sizes.get(n)!);
+  const out: ManifestEntry[] = [];
+  for (const name of names) {
+    const size = sizes.get(name)!;
+    const pieces = byRun.get(name) ?? blockPieces(size);
+    const digests: Buffer[] = [];
+    hashPieces(fileOf(name), pieces, (_, d) => (digests.push(d), true));
+    out.push({ name, size, pieces, digests });
+  }
+  for (const name of extras.elsewhere ?? []) if (!sizes.has(name)) out.push({ name, size: 0, pieces: [], digests: [], elsewhere: true });
+  return out;
+}
+
+function toMessage(e: ManifestEntry): MessageValue {
+  const v: MessageValue = { name: e.name, size: BigInt(e.size) };
+  if (e.elsewhere) {
+    v.elsewhere = true;
+    return v;
+  }
+  v.lengths = e.pieces.map((p) => p.length);
+  v.sha256 = Buffer.concat(e.digests);
+  if (e.pieces.some((p) => p.vaddr !== undefined)) v.vaddrs = e.pieces.map((p) => p.vaddr ?? 0n);
+  return v;
+}
+
+/**
+ * Hashes every image of `dir` and writes its manifest (0600) under a temporary name, renamed into
+ * place: a manifest is whole or absent.
+ */
+export function writeManifest(dir: string, extras: ManifestExtras = {}): void {
+  const file = path.join(dir, CRYO_MANIFEST_IMAGE);
+  const tmp = `${file}.part`;
+  try {
+    writeCryoImage(tmp, CRYO_MANIFEST_MAGIC, cryo_manifest_entry, computeManifest(dir, extras).map(toMessage));
+    renameSync(tmp, file);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+export class ManifestError extends Error {}
+
+/** The manifest of `dir`; undefined when it has none (a dump by CRIU or by an older cryo). Throws ManifestError when it is damaged. */
+export function readManifest(dir: string): ManifestEntry[] | undefined {
+  const file = path.join(dir, CRYO_MANIFEST_IMAGE);
+  let raw: MessageValue[] | undefined;
+  try {
+    raw = readCryoImage(file, CRYO_MANIFEST_MAGIC, cryo_manifest_entry, 'cryo-manifest');
+  } catch (e) {
+    throw new ManifestError(`${file} is damaged (${(e as Error).message}): the images cannot be checked; dump again`);
+  }
+  if (raw === undefined) return undefined;
+  return raw.map((v) => {
+    const name = String(v.name);
+    const size = Number(v.size);
+    if (v.elsewhere === true) return { name, size, pieces: [], digests: [], elsewhere: true };
+    const lengths = ((v.lengths as number[] | undefined) ?? []).map(Number);
+    const vaddrs = (v.vaddrs as bigint[] | undefined) ?? [];
+    const sha = (v.sha256 as Buffer | undefined) ?? Buffer.alloc(0);
+    const bad = (why: string) => new ManifestError(`${file} is damaged (${name}: ${why}): the images cannot be checked; dump again`);
+    if (name.includes('/') || name === '' || name === '.' || name === '..') throw bad('not a file name');
+    if (sha.length !== lengths.length * DIGEST) throw bad(`${lengths.length} pieces but ${sha.length} bytes of digests`);
+    if (vaddrs.length !== 0 && vaddrs.length !== lengths.length) throw bad(`${lengths.length} pieces but ${vaddrs.length} addresses`);
+    const pieces: Piece[] = [];
+    let off = 0;
+    for (const [i, length] of lengths.entries()) {
+      pieces.push(vaddrs.length > 0 ? { offset: off, length, vaddr: BigInt(vaddrs[i]!) } : { offset: off, length });
+      off += length;
+    }
+    if (off !== size) throw bad(`pieces of ${off} bytes for ${size}`);
+    return { name, size, pieces, digests: lengths.map((_, i) => sha.subarray(i * DIGEST, (i + 1) * DIGEST)) };
+  });
+}
+
+/** Where a piece is, for messages: its byte range, and the address of its pages. */
+export function describePiece(p: Piece): string {
+  const at = `bytes ${p.offset}-${p.offset + p.length - 1}`;
+  return p.vaddr === undefined ? at : `${at} (the page run at 0x${p.vaddr.toString(16)})`;
+}
+
+/** The first piece of `file` whose bytes differ from the manifest's, or undefined. */
+function firstDifference(file: string, e: ManifestEntry): Piece | undefined {
+  let bad: Piece | undefined;
+  hashPieces(file, e.pieces, (i, d) => {
+    if (d.equals(e.digests[i]!)) return true;
+    bad = e.pieces[i];
+    return false;
+  });
+  return bad;
+}
+
+/**
+ * Checks `dir` against its manifest: one line per problem (an image altered, cut, missing, or not
+ * in the manifest); [] when every image is as dumped. undefined when `dir` has no manifest.
+ */
+export function checkManifest(dir: string): string[] | undefined {
+  const entries = readManifest(dir);
+  if (entries === undefined) return undefined;
+  const problems: string[] = [];
+  const listed = new Set(entries.map((e) => e.name));
+  for (const e of entries) {
+    if (e.elsewhere) continue;
+    const file = path.join(dir, e.name);
+    let size: number;
+    try {
+      const st = lstatSync(file);
+      if (!st.isFile()) {
+        problems.push(`${file} is not a regular file (the dump wrote one)`);
+        continue;
+      }
+      size = st.size;
+    } catch {
+      problems.push(`${file} is missing (the dump wrote it: ${e.size} bytes)`);
+      continue;
+    }
+    // A piece that differs is named first: an image cut short or grown names where its bytes stop matching.
+    const common = e.pieces.filter((p) => p.offset + p.length <= size);
+    const bad = firstDifference(file, { ...e, pieces: common });
+    if (bad !== undefined) problems.push(`${file}: ${describePiece(bad)} differ from what the dump wrote (SHA-256)`);
+    else if (size !== e.size) problems.push(`${file} has ${size} bytes, the dump wrote ${e.size}: it was ${size < e.size ? 'cut short' : 'added to'} at byte ${Math.min(size, e.size)}`);
+  }
+  for (const n of readdirSync(dir).sort()) {
+    if (isImageName(n) && !listed.has(n) && existsSync(path.join(dir, n))) problems.push(`${path.join(dir, n)} is not in ${CRYO_MANIFEST_IMAGE}: the dump did not write it`);
+  }
+  return problems;
+}

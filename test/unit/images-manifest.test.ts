@@ -1,0 +1,108 @@
+// cryo-manifest.img's pure parts: how images are cut into pieces, and a manifest computed and
+// checked over a directory of made-up images (a pagemap with runs, its pages, other images).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync, truncateSync, renameSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { CRYO_MANIFEST_IMAGE, RUN_PIECE, blockPieces, checkManifest, computeManifest, readManifest, runPieces, writeManifest } from '../../src/images/cryo-manifest.js';
+import { writeImageFile } from '../../src/images/index.js';
+import { PE_PRESENT, PE_PARENT } from '../../src/images/flags.js';
+
+test('blockPieces: consecutive 4 KiB pieces, the last one shorter; none for an empty file', () => {
+  assert.deepEqual(blockPieces(0), []);
+  assert.deepEqual(blockPieces(10000), [{ offset: 0, length: 4096 }, { offset: 4096, length: 4096 }, { offset: 8192, length: 1808 }]);
+  assert.deepEqual(blockPieces(8192, 4096).length, 2);
+});
+
+test('runPieces: runs that tile the file, each cut at RUN_PIECE with its address; a gap or a short tiling gives none', () => {
+  const runs = [{ offset: 4096, length: RUN_PIECE + 8192, vaddr: 0x20000n }, { offset: 0, length: 4096, vaddr: 0x1000n }];
+  assert.deepEqual(runPieces(runs, RUN_PIECE + 12288), [
+    { offset: 0, length: 4096, vaddr: 0x1000n },
+    { offset: 4096, length: RUN_PIECE, vaddr: 0x20000n },
+    { offset: 4096 + RUN_PIECE, length: 8192, vaddr: 0x20000n + BigInt(RUN_PIECE) },
+  ]);
+  assert.equal(runPieces(runs, RUN_PIECE + 16384), undefined, 'bytes after the last run');
+  assert.equal(runPieces([{ offset: 4096, length: 4096, vaddr: 0n }], 8192), undefined, 'bytes before the first run');
+  assert.deepEqual(runPieces([], 0), []);
+});
+
+/** A made-up dump: pagemap-7 (three runs, one in the parent), its pages-1 (4 KiB pages), a core and a JSON record. */
+function fakeDump(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cryo-manifest-'));
+  writeImageFile(path.join(dir, 'pagemap-7.img'), 'PAGEMAP', [
+    { pages_id: 1 },
+    { vaddr: 0x10000n, compat_nr_pages: 2, flags: PE_PRESENT, nr_pages: 2n },
+    { vaddr: 0x20000n, compat_nr_pages: 4, flags: PE_PARENT, nr_pages: 4n },
+    { vaddr: 0x400000n, compat_nr_pages: 100, flags: PE_PRESENT, nr_pages: 100n },
+  ]);
+  writeFileSync(path.join(dir, 'pages-1.img'), randomBytes(102 * 4096));
+  writeFileSync(path.join(dir, 'core-7.img'), randomBytes(9000));
+  writeFileSync(path.join(dir, 'cryo-parent.json'), '{}\n');
+  writeFileSync(path.join(dir, 'cryo-track.json'), '{}\n'); // not an image: not listed, not refused
+  return dir;
+}
+
+function flip(file: string, offset: number): void {
+  const fd = openSync(file, 'r+');
+  writeSync(fd, Buffer.from([readFileSync(file)[offset]! ^ 1]), 0, 1, offset);
+  closeSync(fd);
+}
+
+test('computeManifest: every image, pages by page run (the page size from the file), others in blocks', () => {
+  const dir = fakeDump();
+  try {
+    const m = computeManifest(dir);
+    assert.deepEqual(m.map((e) => e.name), ['core-7.img', 'cryo-parent.json', 'pagemap-7.img', 'pages-1.img']);
+    const pages = m.find((e) => e.name === 'pages-1.img')!;
+    assert.deepEqual(pages.pieces.map((p) => [p.offset, p.length, p.vaddr]), [
+      [0, 8192, 0x10000n], [8192, RUN_PIECE, 0x400000n], [8192 + RUN_PIECE, 100 * 4096 - RUN_PIECE, 0x400000n + BigInt(RUN_PIECE)],
+    ]);
+    assert.equal(m.find((e) => e.name === 'core-7.img')!.pieces.length, 3);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
+test('checkManifest: [] as written; each change named by image and bytes; undefined without a manifest', () => {
+  const dir = fakeDump();
+  try {
+    assert.equal(checkManifest(dir), undefined);
+    writeManifest(dir);
+    assert.deepEqual(readManifest(dir)!.map((e) => e.name).includes(CRYO_MANIFEST_IMAGE), false);
+    assert.deepEqual(checkManifest(dir), []);
+    flip(path.join(dir, 'core-7.img'), 8999);
+    flip(path.join(dir, 'pages-1.img'), 8192 + RUN_PIECE + 5);
+    assert.deepEqual(checkManifest(dir), [
+      `${dir}/core-7.img: bytes 8192-8999 differ from what the dump wrote (SHA-256)`,
+      `${dir}/pages-1.img: bytes ${8192 + RUN_PIECE}-${102 * 4096 - 1} (the page run at 0x${(0x400000 + RUN_PIECE).toString(16)}) differ from what the dump wrote (SHA-256)`,
+    ]);
+    flip(path.join(dir, 'core-7.img'), 8999);
+    flip(path.join(dir, 'pages-1.img'), 8192 + RUN_PIECE + 5);
+    truncateSync(path.join(dir, 'core-7.img'), 5000);
+    renameSync(path.join(dir, 'cryo-parent.json'), path.join(dir, 'fs-7.img'));
+    assert.deepEqual(checkManifest(dir), [
+      `${dir}/core-7.img has 5000 bytes, the dump wrote 9000: it was cut short at byte 5000`,
+      `${dir}/cryo-parent.json is missing (the dump wrote it: 3 bytes)`,
+      `${dir}/fs-7.img is not in cryo-manifest.img: the dump did not write it`,
+    ]);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
+test('a manifest whose digests do not fit its pieces, or that is cut, is damaged; images sent elsewhere are listed, not checked', () => {
+  const dir = fakeDump();
+  try {
+    writeManifest(dir, { elsewhere: ['pages-1.img'] });
+    rmSync(path.join(dir, 'pages-1.img'));
+    assert.deepEqual(checkManifest(dir), []);
+    assert.equal(readManifest(dir)!.find((e) => e.name === 'pages-1.img')!.elsewhere, true);
+    const file = path.join(dir, CRYO_MANIFEST_IMAGE);
+    truncateSync(file, readFileSync(file).length - 1);
+    assert.throws(() => readManifest(dir), /cryo-manifest\.img is damaged \(.*\): the images cannot be checked; dump again/);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
