@@ -17,6 +17,7 @@
  *   }
  */
 import { createHash } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
 import { closeSync, existsSync, lstatSync, openSync, readdirSync, readSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { message, opt, rep, req } from './schema.js';
@@ -55,9 +56,9 @@ export interface ManifestEntry {
   elsewhere?: boolean;
 }
 
-/** Files of a dump directory that restore or crit read as images: they must all be in the manifest. */
+/** Files of a dump directory that restore or crit read as images (CRIU names a few without .img): they must all be in the manifest. */
 export function isImageName(name: string): boolean {
-  return name !== CRYO_MANIFEST_IMAGE && (name.endsWith('.img') || name === 'cryo-parent.json');
+  return name !== CRYO_MANIFEST_IMAGE && (name.endsWith('.img') || ['cryo-parent.json', 'stats-dump', 'stats-restore', 'irmap-cache'].includes(name));
 }
 
 /** Consecutive pieces of `size` bytes, `block` long (the last one shorter). */
@@ -262,11 +263,15 @@ function firstDifference(file: string, e: ManifestEntry): Piece | undefined {
   return bad;
 }
 
+/** An image whose bytes are left to be hashed later (verifyInWorker), its size and presence checked. */
+export interface DeferredImage { file: string; entry: ManifestEntry }
+
 /**
  * Checks `dir` against its manifest: one line per problem (an image altered, cut, missing, or not
- * in the manifest); [] when every image is as dumped. undefined when `dir` has no manifest.
+ * in the manifest); [] when every image is as dumped. undefined when `dir` has no manifest. The
+ * bytes of images `defer` picks are not read: they are pushed to `deferred` (with `defer` unset, none).
  */
-export function checkManifest(dir: string): string[] | undefined {
+export function checkManifest(dir: string, defer?: (e: ManifestEntry) => boolean, deferred: DeferredImage[] = []): string[] | undefined {
   const entries = readManifest(dir);
   if (entries === undefined) return undefined;
   const problems: string[] = [];
@@ -286,14 +291,74 @@ export function checkManifest(dir: string): string[] | undefined {
       problems.push(`${file} is missing (the dump wrote it: ${e.size} bytes)`);
       continue;
     }
+    if (size === e.size && defer?.(e)) {
+      deferred.push({ file, entry: e });
+      continue;
+    }
     // A piece that differs is named first: an image cut short or grown names where its bytes stop matching.
     const common = e.pieces.filter((p) => p.offset + p.length <= size);
     const bad = firstDifference(file, { ...e, pieces: common });
-    if (bad !== undefined) problems.push(`${file}: ${describePiece(bad)} differ from what the dump wrote (SHA-256)`);
+    if (bad !== undefined) problems.push(differs(file, bad));
     else if (size !== e.size) problems.push(`${file} has ${size} bytes, the dump wrote ${e.size}: it was ${size < e.size ? 'cut short' : 'added to'} at byte ${Math.min(size, e.size)}`);
   }
   for (const n of readdirSync(dir).sort()) {
     if (isImageName(n) && !listed.has(n) && existsSync(path.join(dir, n))) problems.push(`${path.join(dir, n)} is not in ${CRYO_MANIFEST_IMAGE}: the dump did not write it`);
   }
   return problems;
+}
+
+function differs(file: string, p: Piece): string {
+  return `${file}: ${describePiece(p)} differ from what the dump wrote (SHA-256)`;
+}
+
+// The worker is a script of node's own modules only, so it runs the same from dist/ and from the bundle.
+const WORKER = `
+const { workerData, parentPort } = require('node:worker_threads');
+const { openSync, readSync, closeSync } = require('node:fs');
+const { createHash } = require('node:crypto');
+const bad = [];
+for (const [j, job] of workerData.entries()) {
+  const fd = openSync(job.file, 'r');
+  const buf = Buffer.allocUnsafe(job.lengths.reduce((m, n) => Math.max(m, n), 1));
+  try {
+    for (let i = 0, off = 0; i < job.lengths.length; off += job.lengths[i], i++) {
+      const n = readSync(fd, buf, 0, job.lengths[i], off);
+      const want = Buffer.from(job.digests.buffer, job.digests.byteOffset + i * 32, 32);
+      if (n !== job.lengths[i] || !createHash('sha256').update(buf.subarray(0, n)).digest().equals(want)) { bad.push([j, i]); break; }
+    }
+  } catch (e) {
+    bad.push([j, -1, String(e && e.message)]);
+  } finally {
+    closeSync(fd);
+  }
+}
+parentPort.postMessage(bad);
+`;
+
+/** Hashes deferred images on a thread of their own (the caller goes on); its result: one line per image that differs. */
+export class ImagesInWorker {
+  private readonly worker: Worker | undefined;
+  readonly result: Promise<string[]>;
+  constructor(images: readonly DeferredImage[]) {
+    if (images.length === 0) {
+      this.result = Promise.resolve([]);
+      return;
+    }
+    const data = images.map(({ file, entry }) => ({ file, lengths: entry.pieces.map((p) => p.length), digests: Buffer.concat(entry.digests) }));
+    const worker = new Worker(WORKER, { eval: true, workerData: data });
+    this.worker = worker;
+    this.result = new Promise<string[]>((resolve) => {
+      worker.once('message', (bad: [number, number, string?][]) => resolve(bad.map(([j, i, err]) => {
+        const { file, entry } = images[j]!;
+        return i < 0 ? `${file} cannot be read: ${err}` : differs(file, entry.pieces[i]!);
+      })));
+      worker.once('error', (e) => resolve([`the images could not be checked: ${e.message}`]));
+      worker.once('exit', (code) => resolve([`the images could not be checked: the checking thread ended (${code})`]));
+    });
+  }
+
+  /** Ends the thread (a restore that failed first no longer waits for it). */
+  stop(): void {
+    void this.worker?.terminate();
+  }
 }

@@ -15,15 +15,68 @@ import { PageReader } from '../images/pages.js';
 import { SysError, UFFD_EVENT_PAGEFAULT, UFFD_MSG_SIZE, pidfdGetfd, pidfdOpen, readU64, uffdCopy, uffdZeropage } from '../sys/index.js';
 import { LAZY_SOCKET } from '../restore/lazy.js';
 import { RemotePages } from '../page-server/lazy-client.js';
+import { createHash } from 'node:crypto';
+import { constants } from 'node:os';
+import { kill } from '../sys/index.js';
+import { CRYO_MANIFEST_IMAGE, describePiece, readManifest, type ManifestEntry } from '../images/cryo-manifest.js';
+
+const SIGKILL = constants.signals.SIGKILL;
 
 export interface LazyStats { pid: number; faults: number; pages: number; ms: number }
 
 interface Run { vaddr: bigint; nrPages: number; offset: number }
 
+/** A page the dump's manifest says was written otherwise: the task that would read it is killed. */
+export class AlteredPages extends Error {}
+
+/**
+ * The pages image's bytes, read a manifest piece at a time (a page run, or part of one) and each
+ * piece checked against its SHA-256 before any of it is handed out (without a manifest, unchecked).
+ */
+class CheckedPages {
+  private readonly entry: ManifestEntry | undefined;
+  private readonly buf: Buffer;
+  private held = -1; // the piece in buf
+  constructor(private readonly fd: number, private readonly file: string, dir: string) {
+    this.entry = readManifest(dir)?.find((e) => e.name === path.basename(file) && !e.elsewhere);
+    this.buf = Buffer.allocUnsafe(this.entry ? this.entry.pieces.reduce((m, p) => Math.max(m, p.length), 0) : 0);
+  }
+
+  /** Up to `length` bytes at `offset` (fewer where a piece ends), copied into `into` unless checked. */
+  read(offset: number, length: number, into: Buffer): Buffer {
+    if (this.entry === undefined) {
+      const data = into.subarray(0, length);
+      const got = readSync(this.fd, data, 0, length, offset);
+      if (got !== length) throw new Error(`${this.file} ends early at byte ${offset + got}`);
+      return data;
+    }
+    const pieces = this.entry.pieces;
+    let lo = 0;
+    let hi = pieces.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (pieces[mid]!.offset <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    const p = pieces[lo];
+    if (p === undefined || offset < p.offset || offset >= p.offset + p.length) throw new AlteredPages(`${this.file}: byte ${offset} is in no piece of ${CRYO_MANIFEST_IMAGE}`);
+    if (this.held !== lo) {
+      this.held = -1;
+      const got = readSync(this.fd, this.buf, 0, p.length, p.offset);
+      if (got !== p.length || !createHash('sha256').update(this.buf.subarray(0, p.length)).digest().equals(this.entry.digests[lo]!)) {
+        throw new AlteredPages(`${this.file}: ${describePiece(p)} differ from what the dump wrote (SHA-256)`);
+      }
+      this.held = lo;
+    }
+    return this.buf.subarray(offset - p.offset, Math.min(p.length, offset - p.offset + length));
+  }
+}
+
 /** One restored task: its userfaultfd, its lazy runs, how far the background copy got. */
 class LazyTask {
   private readonly runs: Run[] = [];
   private readonly pagesFd: number | undefined;
+  private readonly pages: CheckedPages | undefined;
   private next = 0; // index of the run the background copy is in
   private nextPage = 0; // page within it
   private readonly buf: Buffer;
@@ -43,6 +96,7 @@ class LazyTask {
         this.runs.push({ vaddr: r.vaddr, nrPages: r.nrPages, offset: r.offset });
       }
       this.pagesFd = remote === undefined ? openSync(reader.pagesPath, 'r') : undefined;
+      this.pages = this.pagesFd === undefined ? undefined : new CheckedPages(this.pagesFd, reader.pagesPath, dir);
     } finally {
       reader.close();
     }
@@ -85,9 +139,7 @@ class LazyTask {
     if (this.remote !== undefined) {
       data = await this.remote.get(this.pid, addr, n);
     } else {
-      data = this.buf.subarray(0, n * this.pageSize);
-      const got = readSync(this.pagesFd!, data, 0, data.length, r.offset + idx * this.pageSize);
-      if (got !== data.length) throw new Error(`the pages image of task ${this.pid} ends early at byte ${r.offset + idx * this.pageSize}`);
+      data = this.pages!.read(r.offset + idx * this.pageSize, n * this.pageSize, this.buf);
     }
     for (let done = 0; done < data.length;) {
       const c = uffdCopy(this.uffd, addr + BigInt(done), data.subarray(done));
@@ -190,6 +242,11 @@ async function serveTasks(dir: string, pageSize: number, onListening: () => void
           }
         } catch (e) {
           if (e instanceof SysError && e.code === 'ESRCH') { log(`task ${t.pid} is gone`); t.finish(); continue; }
+          if (e instanceof AlteredPages) {
+            // The task runs already: with pages it must not have, it is killed rather than left to read zeros.
+            try { kill(t.pid, SIGKILL); } catch { /* gone */ }
+            throw new Error(`task ${t.pid} was killed: its lazy pages were altered since the dump: ${e.message}`);
+          }
           throw e;
         }
       }

@@ -13,7 +13,7 @@ import { waitpid, WNOHANG, exited, exitCode, signaled, termSig } from '../sys/in
 import { RestoreError, oneLine } from '../shared/restore-error.js';
 import type { RestoreEvent, RestorePhase } from '../shared/restore-events.js';
 import { loadTree } from '../shared/restore-images.js';
-import { checkImageHashes, checkImageOwnership } from './image-trust.js';
+import { checkImageHashes, checkImageOwnership, type PendingHashes } from './image-trust.js';
 import { rebuildMemory } from './memory.js';
 import { handOverLazy } from './lazy.js';
 import { preflight, threadInfoOf } from './preflight.js';
@@ -159,12 +159,20 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
 
 async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> {
   const emit = opts.onEvent ?? (() => {});
+  checkImageOwnership(opts.dir);
+  // Before any image is decoded: an altered image is named as such, not by what it breaks.
+  const hashes = checkImageHashes(opts.dir, (message) => emit({ type: 'warning', message }));
+  try {
+    return await restoreChecked(opts, emit, hashes);
+  } finally {
+    hashes.stop();
+  }
+}
+
+async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => void, hashes: PendingHashes): Promise<RestoreResult> {
   const checkAbort = () => {
     if (opts.signal?.aborted) throw new RestoreError('ABORTED', 'the restore was aborted');
   };
-  checkImageOwnership(opts.dir);
-  // Before any image is decoded: an altered image is named as such, not by what it breaks.
-  checkImageHashes(opts.dir, (message) => emit({ type: 'warning', message }));
   const tree = loadTree(opts.dir);
   const fdOptions = {
     tcpEstablished: opts.tcpEstablished ?? false, tcpClose: opts.tcpClose ?? false, shellJob: opts.shellJob ?? false, inheritFds: inheritedFds(opts.inheritFd ?? []),
@@ -275,6 +283,8 @@ async function restoreTree(opts: RestoreOptions): Promise<RestoreResult> {
     for (const t of all) queueSignals(t);
     for (const t of all) installSeccomp(t);
     for (const t of all) restoreCreds(t);
+    // The pages' hashes, computed meanwhile on another thread: nothing dumped runs before they match.
+    await hashes.verified();
     await phase('resume');
     // Children first: the root runs on last, when its whole tree is back.
     for (const ctx of [...ctxs].reverse()) resumeTask(ctx, threadsOf.get(ctx)!);

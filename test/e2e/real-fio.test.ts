@@ -17,7 +17,7 @@ import { CRYO_IO_URING_IMAGE, readCryoIoUring, writeCryoIoUring } from '../../sr
 import { readIoUringFdinfo } from '../../src/proc/index.js';
 import { WNOHANG, __WALL, kill, waitpid } from '../../src/sys/index.js';
 import { dumpReal, findProgram, startReal, waitUntil, type RealProgram } from '../helpers/real-program.js';
-import { nothingLeftBehind } from '../helpers/restore-env.js';
+import { nothingLeftBehind, resealImages } from '../helpers/restore-env.js';
 import { toolSkip } from '../helpers/required-tool.js';
 
 const FIO = findProgram('/usr/bin/fio', '/usr/local/bin/fio');
@@ -102,6 +102,7 @@ test('fio with its io_uring engine (a SINGLE_ISSUER ring of its job thread, regi
     copyAsIs(path.join(saved, 'data.bin'), path.join(p.dir, 'data.bin'));
     copyAsIs(path.join(saved, 'log.txt'), path.join(p.dir, 'log.txt'));
     edit(dir);
+    resealImages(dir);
     try {
       const r = await restore({ dir, detach: true });
       assert.equal(r.pid, p.pid);

@@ -7,7 +7,7 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import { decodeImageFile, PageChain, PE_PARENT } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
@@ -95,7 +95,14 @@ test('pre-dump, pre-dump, dump: each writes only what was written since; the cha
   };
   const area = BigInt(`0x${/area=([0-9a-f]+)/.exec(readyLine)![1]!}`);
   const pageIn = (v: bigint) => v >= area && v < area + 1024n * 4096n;
-  await assert.rejects(restoreChain(alter), /parent dump .*\/pre[12] altered since the dump: .*\/pages-\d+\.img: bytes \d+-\d+ \(the page run at 0x[0-9a-f]+\) differ from what the dump wrote/);
+  await assert.rejects(restoreChain(alter), /pages-\d+\.img was altered after .* was dumped against it|parent dump .*\/pre[12] altered since the dump: .*\/pages-\d+\.img: bytes \d+-\d+ \(the page run at 0x[0-9a-f]+\) differ from what the dump wrote/);
+  // Another image of a parent altered: its manifest names it.
+  await assert.rejects(restoreChain((root) => {
+    const f = path.join(root, 'pre1', `core-${pid}.img`);
+    const b = readFileSync(f);
+    b[30]! ^= 1;
+    writeFileSync(f, b);
+  }), new RegExp(`parent dump .*/pre1 altered since the dump: .*/pre1/core-${pid}\\.img: bytes 0-\\d+ differ from what the dump wrote \\(SHA-256\\)`));
   // Without cryo's records of the hashes (a chain as CRIU writes it) the program itself notices.
   const unrecorded = await restoreChain((root) => {
     for (const n of ['pre2', 'final']) rmSync(path.join(root, n, 'cryo-parent.json'));

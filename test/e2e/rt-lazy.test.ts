@@ -1,7 +1,8 @@
 // `cryo restore --lazy-pages` with `cryo lazy-pages` (test/programs/rt-lazy.c, 64 MiB of anonymous
 // memory): the restore leaves the dump's lazy pages out, the task runs with its memory registered
 // with a userfaultfd that cryo lazy-pages holds, and reads all of it after the restore, page by page
-// and byte by byte; a byte altered in the pages image is what the program finds. Times measured: the
+// and byte by byte; a byte altered in the pages image (and the manifest written again) is what the
+// program finds; altered after restore checked the images, lazy-pages refuses it. Times measured: the
 // restore (until the task runs) and lazy-pages (until all its memory has arrived), beside an eager restore.
 
 import { test, after } from 'node:test';
@@ -9,7 +10,8 @@ import assert from 'node:assert/strict';
 import { closeSync, cpSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { PE_LAZY, PageReader } from '../../src/images/index.js';
-import { __WALL, kill, waitpid } from '../../src/sys/index.js';
+import { __WALL, WNOHANG, kill, signaled, sleepSync, termSig, waitpid } from '../../src/sys/index.js';
+import { restore } from '../../src/restore/index.js';
 import { dumpTask, restoreTask } from '../helpers/cryo-ops.js';
 import { startTarget, type Target } from '../helpers/dump-target.js';
 import { becomeSubreaper, nothingLeftBehind, resealImages, waitGone } from '../helpers/restore-env.js';
@@ -82,4 +84,35 @@ test('a lazy restore: the task runs first, its memory arrives as it reads it, ev
     closeSync(fd);
   });
   assert.match(altered.out, /^FAIL: page 5000 byte 200 is 0x11/);
+
+  // The same byte altered after restore checked the images (as it leaves preflight): lazy-pages checks
+  // each page run it reads against the manifest, kills the task, and names the bytes and the run.
+  const dir = mkdtempSync(path.join(t.dir, 'r-'));
+  cpSync(dumpDir, dir, { recursive: true });
+  truncateSync(t.outFile, Buffer.byteLength(readyLine) + 1);
+  const server = await startLazyPages(dir);
+  try {
+    const r = runs.find((x) => (x.flags & PE_LAZY) !== 0 && x.vaddr <= area + 4096n * 5000n && x.vaddr + BigInt(x.nrPages) * 4096n > area + 4096n * 5000n)!;
+    const flip = () => {
+      const fd = openSync(path.join(dir, 'pages-1.img'), 'r+');
+      writeSync(fd, Buffer.from([0x11]), 0, 1, r.offset + Number(area + 4096n * 5000n - r.vaddr) + 200);
+      closeSync(fd);
+    };
+    await restore({ dir, lazyPages: true, detach: true, onEvent: (e) => { if (e.type === 'phase' && e.phase === 'stub') flip(); } });
+    const s = await server.done;
+    assert.equal(s.status, 1, s.stderr);
+    assert.match(s.stderr, new RegExp(`task ${pid} was killed: its lazy pages were altered since the dump: .*/pages-1\\.img: bytes \\d+-\\d+ \\(the page run at 0x[0-9a-f]+\\) differ from what the dump wrote`));
+    let status: number | undefined;
+    for (const end = Date.now() + 20_000; status === undefined && Date.now() < end; sleepSync(20)) {
+      const w = waitpid(pid, WNOHANG | __WALL);
+      if (w.pid === pid) status = w.status;
+    }
+    assert.ok(status !== undefined && signaled(status) && termSig(status) === 9, 'the task was killed');
+  } finally {
+    server.kill();
+    try { kill(pid, 9); waitpid(pid, __WALL); } catch { /* gone */ }
+    const left = nothingLeftBehind(pid);
+    rmSync(dir, { recursive: true, force: true });
+    if (left) throw new Error(`after the restore: ${left}`);
+  }
 });

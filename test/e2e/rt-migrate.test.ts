@@ -18,7 +18,7 @@ import path from 'node:path';
 import { decodeImageFile, encodeImage } from '../../src/images/index.js';
 import { __WALL, kill, waitpid } from '../../src/sys/index.js';
 import { startTarget, type Target } from '../helpers/dump-target.js';
-import { becomeSubreaper, waitGone } from '../helpers/restore-env.js';
+import { becomeSubreaper, resealImages, waitGone } from '../helpers/restore-env.js';
 import { cryoCli } from '../helpers/cryo-cli.js';
 
 const targets: Target[] = [];
@@ -181,6 +181,7 @@ test('an edited sequence number in the dump: the client sees the connection brea
     const v = img.entries[0]!.value as Record<string, unknown>;
     v.outq_seq = ((v.outq_seq as number) + 1000) >>> 0;
     writeFileSync(path.join(dir, f), encodeImage(img));
+    resealImages(dir);
   });
   await client.until(client.n + 200, 30_000);
   assert.notEqual(client.problem, undefined, 'the client noticed');
