@@ -34,6 +34,7 @@ static int run_a(void *x) {
   (void)x;
   pid_t g = clone(run_g, stack_g + sizeof stack_g, CLONE_FILES | SIGCHLD, NULL);
   if (g < 0) _exit(5);
+  shm[5] = 1; /* g exists: the root may say READY */
   look(1);
   if (close(91) == 0) shm[4] = 1;
   int st;
@@ -63,6 +64,11 @@ int main(int argc, char **argv) {
   b = clone(run_b, stack_b + sizeof stack_b, (unshared ? CLONE_FILES : 0) | SIGCHLD, NULL);
   if (b < 0) RT_FAIL("clone b: %s", strerror(errno));
   if (unshared && unshare(CLONE_FILES) != 0) RT_FAIL("unshare: %s", strerror(errno));
+  /* Not READY before the grandchild exists: a dump under load could find a without g. */
+  while (!shm[5]) {
+    struct timespec ts = { 0, 1000 * 1000 };
+    nanosleep(&ts, NULL);
+  }
   rt_ready("a=%d b=%d\n", (int)a, (int)b);
   rt_wait_term();
 
