@@ -50,10 +50,20 @@ export interface LayoutInput {
   pid: number; fd: number; stolen: number; info: IoUringFdinfo; sqpoll: boolean; why: string;
   /** Runs while the CQ ring looks empty (its head at its tail): true adds IORING_SETUP_IOPOLL. */
   polled?: () => boolean;
+  /** Wakes the ring's SQPOLL thread (io_uring_enter with IORING_ENTER_SQ_WAKEUP). */
+  wake?: () => void;
 }
 
-/** SQE128, CQE32, NO_SQARRAY and TASKRUN_FLAG as the ring has them (flags to add to the dumped ones). */
-export function layoutFlags(x: LayoutInput): number {
+/** How long cryo times an SQPOLL thread's idle spin before it gives up (the ring gets the kernel's 1 s). */
+const IDLE_MEASURE_MS = 3000;
+
+export interface Layout { flags: number; sqThreadIdle?: number }
+
+/**
+ * SQE128, CQE32, NO_SQARRAY and TASKRUN_FLAG as the ring has them (flags to add to the dumped
+ * ones), IOPOLL through x.polled, and an SQPOLL thread's idle time through x.wake.
+ */
+export function ringLayout(x: LayoutInput): Layout {
   const { info, why } = x;
   const plain = offsetsFor(info.sqEntries, info.cqEntries, 0, why);
   const big = offsetsFor(info.sqEntries, info.cqEntries, SETUP.CQE32, why);
@@ -116,10 +126,21 @@ export function layoutFlags(x: LayoutInput): number {
       flags |= SETUP.NO_SQARRAY;
       if (sqe128ByArea(x.stolen, info.sqEntries, why)) flags |= SETUP.SQE128;
     }
+    if (x.sqpoll && x.wake) {
+      // sq_thread_idle: woken with nothing to do, the thread spins that long, then sets
+      // NEED_WAKEUP and sleeps again. Timed from the moment it clears the flag.
+      const awake = () => ((read(plain.sq.flags) ?? 0) & SQ_NEED_WAKEUP) === 0;
+      const end = Date.now() + IDLE_MEASURE_MS;
+      x.wake();
+      while (!awake() && Date.now() < end) sleepMs(0.2);
+      const t0 = process.hrtime.bigint();
+      while (awake() && Date.now() < end) sleepMs(1);
+      if (!awake()) return { flags, sqThreadIdle: Math.max(1, Math.round(Number(process.hrtime.bigint() - t0) / 1e6)) };
+    }
   } finally {
     rawSyscall('munmap', base, len);
   }
-  return flags;
+  return { flags };
 }
 
 /** Whether the SQE area holds 128-byte SQEs, from how many bytes of it the kernel maps. */

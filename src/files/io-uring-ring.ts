@@ -141,6 +141,7 @@ export function restoreRing(ctx: TaskCtx, ring: IoUringImage, vmas: MessageValue
   writeU32(p, ring.cqEntries, PARAMS.cqEntries);
   writeU32(p, ring.flags | (owner !== undefined ? SETUP.R_DISABLED : 0), PARAMS.flags);
   writeU32(p, ring.sqThreadCpu ?? 0, PARAMS.sqThreadCpu);
+  writeU32(p, ring.sqThreadIdle ?? 0, PARAMS.sqThreadIdle);
   const fd = Number(taskCall(ctx, why, 'io_uring_setup', ring.sqEntries, ctx.put(p, SCRATCH_AT)));
   const off = ringOffsets(ctx.get(SCRATCH_AT, PARAMS_SIZE));
   if (owner === undefined) {

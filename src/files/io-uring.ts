@@ -16,13 +16,13 @@ import { RestoreError } from '../shared/restore-error.js';
 import { VMA } from '../shared/vma-kinds.js';
 import { isAnon } from './anon.js';
 import {
-  ENTER_EXT_ARG, ENTER_GETEVENTS, ENTER_REGISTERED_RING, RINGFD_REG_MAX, GETEVENTS_ARG_SIZE, REGISTER_BUFFERS, REGISTER_ENABLE_RINGS, REGISTER_EVENTFD, REGISTER_FILES, REGISTER_PERSONALITY, REGISTER_PROBE,
+  ENTER_EXT_ARG, ENTER_GETEVENTS, ENTER_SQ_WAKEUP, ENTER_REGISTERED_RING, RINGFD_REG_MAX, GETEVENTS_ARG_SIZE, REGISTER_BUFFERS, REGISTER_ENABLE_RINGS, REGISTER_EVENTFD, REGISTER_FILES, REGISTER_PERSONALITY, REGISTER_PROBE,
   REGISTER_RESTRICTIONS, SETUP, opcodeName, UNREGISTER_BUFFERS, UNREGISTER_EVENTFD, UNREGISTER_FILES, UNREGISTER_IOWQ_AFF, UNREGISTER_PERSONALITY,
 } from './io-uring-abi.js';
 import { O_CLOEXEC } from '../shared/constants.js';
 import { writeI32, writeU64 } from '../sys/native-endian.js';
 import { registerFiles, restoreRing } from './io-uring-ring.js';
-import { layoutFlags } from './io-uring-layout.js';
+import { ringLayout } from './io-uring-layout.js';
 
 export const IO_URING_DISABLED_SYSCTL = '/proc/sys/kernel/io_uring_disabled';
 
@@ -316,7 +316,12 @@ export const ioUringKind: FdKind = {
     if (info.cqEntries !== 2 * info.sqEntries) flags |= SETUP.CQSIZE;
     // What changes the ring's memory layout, and the SQ flags word's TASKRUN bit.
     const probePoll = !sqpoll && !(flags & SETUP.DEFER_TASKRUN);
-    flags |= layoutFlags({ pid: c.pid, fd: c.fd, stolen: c.stolen, info, sqpoll, why, ...(probePoll ? { polled: () => polled(own, why) } : {}) });
+    const layout = ringLayout({
+      pid: c.pid, fd: c.fd, stolen: c.stolen, info, sqpoll, why,
+      ...(probePoll ? { polled: () => polled(own, why) } : {}),
+      ...(sqpoll ? { wake: () => { own('io_uring_enter', 0, 0, ENTER_SQ_WAKEUP, 0, 0); } } : {}),
+    });
+    flags |= layout.flags;
     if (flags & SETUP.DEFER_TASKRUN) {
       // Invisible on such a ring, and harmless when added: TASKRUN_FLAG only sets a hint bit the
       // program may read (it must enter the kernel for its completions anyway), and COOP_TASKRUN
@@ -346,6 +351,7 @@ export const ioUringKind: FdKind = {
       sqHead: info.sqHead, sqTail: info.sqTail, cqHead: info.cqHead, cqTail: info.cqTail,
       maps: maps.map((m) => ({ start: m.start, data: m.data })), nrBufs: info.userBufs, bufs, nrFiles: info.userFiles, files,
       ...(submitterTid !== undefined ? { submitterTid } : {}),
+      ...(layout.sqThreadIdle !== undefined ? { sqThreadIdle: layout.sqThreadIdle } : {}),
     };
     c.table.ioUrings.push(ring);
     return { id: c.id, fown: c.fown };

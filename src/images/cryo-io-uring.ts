@@ -21,6 +21,7 @@
  *     repeated cryo_io_uring_file files = 14;  // { uint32 index = 1; uint32 fd = 2; string path = 3; }: a set
  *                                          // slot, the task's descriptor of the same open file, fdinfo's name
  *     optional uint32 submitter_tid = 15;  // IORING_SETUP_SINGLE_ISSUER: the thread that alone may use it
+ *     optional uint32 sq_thread_idle = 16; // IORING_SETUP_SQPOLL: ms its thread spins before it sleeps (as measured)
  *   }
  */
 import path from 'node:path';
@@ -51,6 +52,7 @@ export const cryo_io_uring_entry = message('cryo_io_uring_entry', [
   opt(13, 'nr_files', 'uint32'),
   rep(14, 'files', () => cryo_io_uring_file),
   opt(15, 'submitter_tid', 'uint32'),
+  opt(16, 'sq_thread_idle', 'uint32'),
 ]);
 
 export interface IoUringImage {
@@ -71,6 +73,8 @@ export interface IoUringImage {
   files: { index: number; fd: number; path: string }[];
   /** IORING_SETUP_SINGLE_ISSUER: the thread (TID) that alone may submit and register. */
   submitterTid?: number;
+  /** IORING_SETUP_SQPOLL: how long (ms) its thread spins idle before it sleeps, as cryo measured it. */
+  sqThreadIdle?: number;
 }
 
 function toMessage(r: IoUringImage): MessageValue {
@@ -85,6 +89,7 @@ function toMessage(r: IoUringImage): MessageValue {
   if (r.sqThreadCpu !== undefined) m.sq_thread_cpu = r.sqThreadCpu;
   if (r.nrBufs > 0) m.nr_bufs = r.nrBufs;
   if (r.submitterTid !== undefined) m.submitter_tid = r.submitterTid;
+  if (r.sqThreadIdle !== undefined) m.sq_thread_idle = r.sqThreadIdle;
   return m;
 }
 
@@ -100,6 +105,7 @@ function fromMessage(v: MessageValue): IoUringImage {
     nrFiles: n(v.nr_files),
     files: ((v.files as MessageValue[] | undefined) ?? []).map((f) => ({ index: n(f.index), fd: n(f.fd), path: String(f.path) })),
     ...(v.submitter_tid !== undefined ? { submitterTid: n(v.submitter_tid) } : {}),
+    ...(v.sq_thread_idle !== undefined ? { sqThreadIdle: n(v.sq_thread_idle) } : {}),
   };
 }
 

@@ -92,6 +92,9 @@ test('an SQPOLL ring comes back with a kernel SQPOLL thread of its own (never du
   assert.equal(cores.length, 1, 'the SQPOLL thread is not dumped as a thread of the task');
   // Without SQPOLL the program's submissions (it only wakes the thread) are never seen.
   assert.match(await restoreAndFinish(d, (dir) => editRing(dir, (r) => { r.flags &= ~2; })), /^FAIL: /);
+  // sq_thread_idle, measured (50 ms in the program): without it the thread spins the kernel's 1 s.
+  assert.ok(ring.sqThreadIdle !== undefined && ring.sqThreadIdle >= 30 && ring.sqThreadIdle <= 200, `sq_thread_idle measured: ${ring.sqThreadIdle} ms`);
+  assert.match(await restoreAndFinish(d, (dir) => editRing(dir, (r) => { delete r.sqThreadIdle; })), /^FAIL: the SQPOLL thread slept only \d+ ms after the last request/);
 });
 
 test('a request in flight (a read on an empty pipe) is refused, naming the ring; the task runs on and gets its completion', async () => {

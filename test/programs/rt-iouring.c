@@ -5,7 +5,8 @@
  *   After SIGTERM: the leftover completion is there, the queued SQE completes, the ring's indexes
  *   (as the program sees them) went on from where they were, and the same I/O works again.
  * bufs: the same with two registered buffers (READ_FIXED/WRITE_FIXED).
- * sqpoll: the same on an SQPOLL ring.
+ * sqpoll: the same on an SQPOLL ring (sq_thread_idle 50 ms: after restore its thread must sleep
+ *   within 400 ms of the last request).
  * files: the same with a registered file table of three slots, sparse in the middle: the data file
  *   (slot 0, for the reads and writes) and the listening socket (slot 2, for the accepts), used
  *   with IOSQE_FIXED_FILE only.
@@ -269,5 +270,18 @@ int main(int argc, char **argv) {
   if (file < 0) RT_FAIL("open: %s", strerror(errno));
   if (fixed_files && (e = io_uring_register_files_update(&ring, 0, &file, 1)) != 1) RT_FAIL("files_update: %d", e);
   work(600);
+  if (!strcmp(rt_mode, "sqpoll")) {
+    /* sq_thread_idle 50 ms: its thread sleeps soon after the last request, not after the kernel's 1 s. */
+    sq_settled();
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    long ms = 0;
+    while (!(io_uring_smp_load_acquire(ring.sq.kflags) & IORING_SQ_NEED_WAKEUP) && ms < 2000) {
+      usleep(1000);
+      clock_gettime(CLOCK_MONOTONIC, &b);
+      ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+    }
+    if (ms > 400) RT_FAIL("the SQPOLL thread slept only %ld ms after the last request (its sq_thread_idle is 50 ms)", ms);
+  }
   rt_pass();
 }
