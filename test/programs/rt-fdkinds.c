@@ -153,7 +153,8 @@ int main(int argc, char **argv) {
   int64_t t0 = now_ns(CLOCK_MONOTONIC);
   RT_CHECK(read(tone, &v, 8) == 8 && v == 1, "one-shot timerfd ticks %llu", (unsigned long long)v);
   int64_t late = now_ns(CLOCK_MONOTONIC) - t0 - left;
-  RT_CHECK(late > -5000000 && late < 100000000, "one-shot timerfd fired %lld us off the time it said", (long long)(late / 1000));
+  /* 1 s: a loaded 2-core machine has woken the reader 150 ms late; an edited time is off by far more. */
+  RT_CHECK(late > -5000000 && late < 1000000000, "one-shot timerfd fired %lld us off the time it said", (long long)(late / 1000));
   }
 
   inotify_saw(ifd, -1, ""); /* drop whatever else came (other files in DIR) */
