@@ -9,28 +9,19 @@
 // right. An edited sequence number in the dump's tcp-stream image breaks the connection: the client
 // sees it.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { decodeImageFile, encodeImage } from '../../src/images/index.js';
 import { __WALL, kill, waitpid } from '../../src/sys/index.js';
 import { startTarget, type Target } from '../helpers/dump-target.js';
-import { becomeSubreaper, resealImages, waitGone } from '../helpers/restore-env.js';
+import { becomeSubreaper, cleanedUpAfterFile, resealImages } from '../helpers/restore-env.js';
 import { cryoCli } from '../helpers/cryo-cli.js';
 
-const targets: Target[] = [];
-const cleanups: (() => void)[] = [];
-after(() => {
-  for (const c of cleanups.reverse()) { try { c(); } catch { /* best effort */ } }
-  for (const t of targets) {
-    try { kill(t.pid, 9); } catch { /* gone */ }
-    waitGone(t.pid);
-    rmSync(t.dir, { recursive: true, force: true });
-  }
-});
+const { targets, cleanups } = cleanedUpAfterFile();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ip = (...a: string[]) => execFileSync('ip', a, { stdio: 'pipe' });

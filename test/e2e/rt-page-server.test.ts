@@ -7,30 +7,21 @@
 // found by the program; an unreachable server or one without the chain's parent fails the dump
 // before the task is touched.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { decodeImageFile, PageChain, PE_PARENT } from '../../src/images/index.js';
-import { __WALL, WNOHANG, kill, waitpid } from '../../src/sys/index.js';
+import { __WALL, WNOHANG, waitpid } from '../../src/sys/index.js';
 import { dumpTask } from '../helpers/cryo-ops.js';
 import { restoreChainAndFinish } from '../helpers/round-trip.js';
-import { startTarget, type Target } from '../helpers/dump-target.js';
-import { becomeSubreaper, waitGone } from '../helpers/restore-env.js';
+import { startTarget } from '../helpers/dump-target.js';
+import { becomeSubreaper, cleanedUpAfterFile, waitGone } from '../helpers/restore-env.js';
 import { startPageServer } from '../helpers/page-server.js';
 
-const targets: Target[] = [];
-const cleanups: (() => void)[] = [];
-after(() => {
-  for (const c of cleanups.reverse()) { try { c(); } catch { /* best effort */ } }
-  for (const t of targets) {
-    try { kill(t.pid, 9); } catch { /* gone */ }
-    waitGone(t.pid);
-    rmSync(t.dir, { recursive: true, force: true });
-  }
-});
+const { targets, cleanups } = cleanedUpAfterFile();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Waits until a tracking holder is gone, collecting it if it became our child (a subreaper's, through the CLI). */

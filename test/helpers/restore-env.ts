@@ -8,7 +8,9 @@ import path from 'node:path';
 import { decodeImageFile, encodeImage } from '../../src/images/index.js';
 import { writeFileSync } from 'node:fs';
 import type { MessageValue } from '../../src/images/value.js';
-import { prctl, sleepSync } from '../../src/sys/index.js';
+import { after } from 'node:test';
+import { kill, prctl, sleepSync } from '../../src/sys/index.js';
+import type { Target } from './dump-target.js';
 import { fixturesDir } from './paths.js';
 
 export const FIXTURE_DIR = '/tmp/cryo-fixtures';
@@ -78,6 +80,24 @@ export function waitGone(pid: number, ms = 20_000): boolean {
     sleepSync(20);
   }
   return true;
+}
+
+/**
+ * The targets and cleanups a test file collects, undone after its tests: the cleanups last first,
+ * then each target killed, gone and its directory removed.
+ */
+export function cleanedUpAfterFile(): { targets: Target[]; cleanups: (() => void)[] } {
+  const targets: Target[] = [];
+  const cleanups: (() => void)[] = [];
+  after(() => {
+    for (const c of cleanups.reverse()) { try { c(); } catch { /* best effort */ } }
+    for (const t of targets) {
+      try { kill(t.pid, 9); } catch { /* gone */ }
+      waitGone(t.pid);
+      rmSync(t.dir, { recursive: true, force: true });
+    }
+  });
+  return { targets, cleanups };
 }
 
 /** The proof that a failed restore left nothing: PID gone, no stopped or zombie child of ours. */
