@@ -8,9 +8,8 @@
 import { readdirSync } from 'node:fs';
 import { KCMP_SYSVSEM, __WALL, errnoName, kcmp, kill, processVmWritev, spawn, waitpid } from '../sys/index.js';
 import { rawSyscall } from '../sys/raw.js';
-import { readU16 } from '../sys/native-endian.js';
 import { DumpError } from '../shared/dump-error.js';
-import { GETALL, GETNCNT, GETZCNT, listIpc } from '../shared/sysv-ipc.js';
+import { GETNCNT, GETZCNT, listIpc, semValues } from '../shared/sysv-ipc.js';
 import { SEMBUF_SIZE, undoOps } from '../shared/sem-undo-ops.js';
 import type { SemUndo } from '../images/cryo-sem-undo.js';
 import type { Injector, Scratch } from '../inject/index.js';
@@ -33,13 +32,11 @@ export function semUndoHolders(pids: readonly number[]): Set<number> {
 }
 
 function values(id: number, nsems: number): number[] | undefined {
-  const b = Buffer.alloc(2 * nsems);
   try {
-    rawSyscall('semctl', id, 0, GETALL, b);
+    return semValues(id, nsems);
   } catch {
     return undefined; // removed meanwhile
   }
-  return Array.from({ length: nsems }, (_, i) => readU16(b, 2 * i));
 }
 
 /** Gives the frozen process its undo values `list` (through `inj`, the sembufs in its scratch area). */

@@ -9,9 +9,9 @@ import { DumpError } from '../shared/dump-error.js';
 import type { MessageValue } from '../images/value.js';
 import type { ImageSet } from './image-set.js';
 import {
-  GETALL, GETPID, IPC_NOWAIT, KIND_WORDS, MSG_COPY, SHM_RDONLY, type IpcObject, keyText, listIpc, msgQbytes, shmRmidForced,
+  GETPID, IPC_NOWAIT, KIND_WORDS, MSG_COPY, SHM_RDONLY, type IpcObject, keyText, listIpc, msgQbytes, shmRmidForced, semValues,
 } from '../shared/sysv-ipc.js';
-import { readU16, readU64 } from '../sys/native-endian.js';
+import { readU64 } from '../sys/native-endian.js';
 import { VMA } from '../shared/vma-kinds.js';
 
 /** A System V segment attached by a process of the tree (a VMA_AREA_SYSVIPC mapping). */
@@ -87,11 +87,7 @@ function semEntries(pids: ReadonlySet<number>, undoSets: ReadonlySet<number>): {
       throw e;
     }
     if (!used) continue;
-    const vals = Buffer.alloc(2 * nsems);
-    rawSyscall('semctl', o.id, 0, GETALL, vals);
-    const values: number[] = [];
-    for (let i = 0; i < nsems; i++) values.push(readU16(vals, 2 * i));
-    out.push({ value: { desc: desc(o), nsems }, extra: values });
+    out.push({ value: { desc: desc(o), nsems }, extra: semValues(o.id, nsems) });
   }
   return out;
 }

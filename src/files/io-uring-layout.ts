@@ -5,7 +5,7 @@
 // entry look pending for the time of one fdinfo read, in its own mapping of the ring (the task
 // is frozen), and puts the indexes back.
 import { readProcText, procPath } from '../proc/read.js';
-import { addressOf, processVmReadv, processVmWritev, rawSyscall } from '../sys/index.js';
+import { addressOf, processVmReadv, processVmWritev, rawSyscall, sleepSync } from '../sys/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import { MAP_SHARED, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 import { readU32, writeU32 } from '../sys/native-endian.js';
@@ -14,7 +14,6 @@ import type { IoUringFdinfo } from '../proc/io-uring-fdinfo.js';
 
 /** How long cryo waits for an SQPOLL thread to go to sleep before it looks at the SQ. */
 const SQPOLL_SLEEP_WAIT_MS = 3000;
-const sleepMs = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 const self = process.pid;
 
 /** The offsets the kernel gives a ring of these sizes (a ring of cryo's own, closed at once). */
@@ -103,7 +102,7 @@ export function ringLayout(x: LayoutInput): Layout {
       const end = Date.now() + SQPOLL_SLEEP_WAIT_MS;
       while (((read(plain.sq.flags) ?? 0) & SQ_NEED_WAKEUP) === 0) {
         if (Date.now() > end) throw new DumpError('BUSY', `${why} has an SQPOLL thread that did not go to sleep within ${SQPOLL_SLEEP_WAIT_MS / 1000} s (sq_thread_idle longer, or requests keep coming): cryo cannot look at its SQE layout; dump again when the ring is idle`);
-        sleepMs(5);
+        sleepSync(5);
       }
     }
     const arrayOff = ((flags & SETUP.CQE32) ? big : plain).sq.array + 4 * ((info.sqHead & (info.sqEntries - 1)) >>> 0);
@@ -132,9 +131,9 @@ export function ringLayout(x: LayoutInput): Layout {
       const awake = () => ((read(plain.sq.flags) ?? 0) & SQ_NEED_WAKEUP) === 0;
       const end = Date.now() + IDLE_MEASURE_MS;
       x.wake();
-      while (!awake() && Date.now() < end) sleepMs(0.2);
+      while (!awake() && Date.now() < end) sleepSync(0.2);
       const t0 = process.hrtime.bigint();
-      while (awake() && Date.now() < end) sleepMs(1);
+      while (awake() && Date.now() < end) sleepSync(1);
       if (!awake()) return { flags, sqThreadIdle: Math.max(1, Math.round(Number(process.hrtime.bigint() - t0) / 1e6)) };
     }
   } finally {

@@ -7,7 +7,7 @@ import type { IoUringImage } from '../images/cryo-io-uring.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 import { readFileSync } from 'node:fs';
 import { readIoUringFdinfo, readMaps } from '../proc/index.js';
-import { processVmReadv, processVmWritev } from '../sys/index.js';
+import { processVmReadv, processVmWritev, sleepSync } from '../sys/index.js';
 import { injectMmap } from '../inject/index.js';
 import { RestoreError } from '../shared/restore-error.js';
 import { MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_NORESERVE, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE } from '../arch/mman.js';
@@ -24,7 +24,6 @@ const SCRATCH_AT = 1024;
 const SQPOLL_WAIT_MS = 10_000;
 const MAP_POPULATE = 0x8000;
 
-const sleepMs = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 /** The ring's three areas, mapped by cryo for the no-ops (anywhere in the task; unmapped after). */
 interface Work { ctx: TaskCtx; fd: number; ring: IoUringImage; off: RingOffsets; sq: bigint; cq: bigint; sqes: bigint; why: string }
@@ -61,7 +60,7 @@ function waitFor(w: Work, at: bigint, want: number, what: string): void {
   const end = Date.now() + SQPOLL_WAIT_MS;
   while (read32(w, at) !== want) {
     if (Date.now() > end) throw new RestoreError('FAILED', `the new ring of ${w.why} did not reach ${what} ${want} (it shows ${read32(w, at)})`);
-    sleepMs(1);
+    sleepSync(1);
   }
 }
 

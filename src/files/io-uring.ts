@@ -9,7 +9,7 @@ import type { FileTable } from '../shared/file-table.js';
 import type { MessageValue } from '../images/value.js';
 import type { Vma } from '../proc/index.js';
 import { listFds, readComm, readFdLink, readIoUringFdinfo, readTaskIds, type IoUringFdinfo } from '../proc/index.js';
-import { KCMP_FILE, addressOf, errnoName, kcmp, processVmReadv, rawSyscall, SysError } from '../sys/index.js';
+import { KCMP_FILE, addressOf, errnoName, kcmp, processVmReadv, rawSyscall, sleepSync, SysError } from '../sys/index.js';
 import { readCryoIoUring, type IoUringImage } from '../images/cryo-io-uring.js';
 import { DumpError } from '../shared/dump-error.js';
 import { RestoreError } from '../shared/restore-error.js';
@@ -43,12 +43,16 @@ export function noteRingVma(table: FileTable, pid: number, v: Vma, entry: Messag
 const sameIndexes = (a: IoUringFdinfo, b: IoUringFdinfo) => a.sqHead === b.sqHead && a.sqTail === b.sqTail
   && a.cqHead === b.cqHead && a.cqTail === b.cqTail && a.cachedSqHead === b.cachedSqHead && a.cachedCqTail === b.cachedCqTail;
 
+/** Whether the process has an io_uring SQPOLL thread (iou-sqp-N). */
+function hasSqpollThread(pid: number): boolean {
+  return readTaskIds(pid).some((t) => { try { return readComm(pid, t).startsWith('iou-sqp'); } catch { return false; } });
+}
+
 /** SQPOLL's fdinfo line is -1 when the kernel could not take the ring's lock: read again while the process has an SQPOLL thread. */
 function readSettled(pid: number, fd: number): IoUringFdinfo {
   let info = readIoUringFdinfo(pid, fd);
-  const sqpoll = () => readTaskIds(pid).some((t) => { try { return readComm(pid, t).startsWith('iou-sqp'); } catch { return false; } });
-  for (let i = 0; i < 50 && info.sqThread === -1 && sqpoll(); i++) {
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2);
+  for (let i = 0; i < 50 && info.sqThread === -1 && hasSqpollThread(pid); i++) {
+    sleepSync(2);
     info = readIoUringFdinfo(pid, fd);
   }
   return info;
@@ -88,14 +92,13 @@ function settledIdle(pid: number, fd: number, own: RingCall, why: string): IoUri
   const end = Date.now() + IO_URING_WAIT_MS;
   // DEFER_TASKRUN (only its thread may wait: EEXIST to any other): every completion runs in the task.
   const inTask = failedWith(own('io_uring_enter', 0, 0, ENTER_GETEVENTS, 0, 0), 'EEXIST');
-  const sqpoll = () => readTaskIds(pid).some((t) => { try { return readComm(pid, t).startsWith('iou-sqp'); } catch { return false; } });
   for (;;) {
     const info = readSettled(pid, fd);
-    const busy = inFlight(info, info.sqThread !== -1 || (info.sqTail !== info.sqHead && sqpoll()));
+    const busy = inFlight(info, info.sqThread !== -1 || (info.sqTail !== info.sqHead && hasSqpollThread(pid)));
     if (!busy) return info;
     if (info.pollList.length > 0 || inTask) throw new DumpError('BUSY', `${why} has ${busy}, which complete${inTask ? ' (IORING_SETUP_DEFER_TASKRUN)' : ''} only when the task runs: ${BUSY_ADVICE}`);
     if (Date.now() > end) throw new DumpError('BUSY', `${why} still has ${busy} after cryo waited ${IO_URING_WAIT_MS / 1000} s for them: ${BUSY_ADVICE}`);
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    sleepSync(10);
   }
 }
 

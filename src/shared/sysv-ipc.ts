@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { rawSyscall } from '../sys/raw.js';
-import { readU64, writeU32, writeU64 } from '../sys/native-endian.js';
+import { readU16, readU64, writeU32, writeU64 } from '../sys/native-endian.js';
 
 export type IpcKind = 'shm' | 'sem' | 'msg';
 
@@ -18,6 +18,13 @@ export const IPC_STAT = 2;
 export const GETPID = 11;
 export const GETNCNT = 14;
 export const GETZCNT = 15;
+
+/** The values of semaphore set `id`'s `nsems` semaphores (semctl GETALL: unsigned shorts). */
+export function semValues(id: number, nsems: number): number[] {
+  const b = Buffer.alloc(2 * nsems);
+  rawSyscall('semctl', id, 0, GETALL, b);
+  return Array.from({ length: nsems }, (_, i) => readU16(b, 2 * i));
+}
 export const GETALL = 13;
 export const SETALL = 17;
 export const MSG_COPY = 0o40000;
