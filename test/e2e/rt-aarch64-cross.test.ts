@@ -15,6 +15,7 @@ import { becomeSubreaper, nothingLeftBehind, waitGone } from '../helpers/restore
 import { dumpTask, restoreTask } from '../helpers/cryo-ops.js';
 import { sleepSync } from '../../src/sys/index.js';
 import { CRYO_CPU_IMAGE } from '../../src/images/cryo-cpu.js';
+import { CRYO_MANIFEST_IMAGE } from '../../src/images/cryo-manifest.js';
 
 const CROSS_DIR = '/tmp/cryo-cross';
 const mode = process.env.CRYO_CROSS;
@@ -69,7 +70,9 @@ test('aarch64 features across machines: each refused on the smaller CPU, naming 
     const stateOnly = `${d.images}-state`;
     rmSync(stateOnly, { recursive: true, force: true });
     cpSync(d.images, stateOnly, { recursive: true });
+    // As from CRIU: no cryo-cpu.img, and no manifest (which would name the missing image first).
     rmSync(path.join(stateOnly, CRYO_CPU_IMAGE));
+    rmSync(path.join(stateOnly, CRYO_MANIFEST_IMAGE));
     for (const [dir, want] of [[d.images, c.words], [stateOnly, c.state]] as const) {
       await assert.rejects(restoreTask({ dir }), (e: Error) => {
         assert.match(e.message, want);

@@ -17,7 +17,9 @@ const cliBundle = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..
 /** Runs `cryo ARGS`; throws its error line (what the library call would have thrown) when it fails. */
 function cryoCli(args: string[]): void {
   const r = spawnSync(process.execPath, [cliBundle, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  if (r.status !== 0) throw new Error(`cryo ${args[0]}: ${(withoutNodeNoise(r.stderr) || r.stdout || `exit ${r.status ?? r.signal}`).trim()}`);
+  // Warnings (a dump without a manifest, say) are lines of their own, not part of the error.
+  const error = withoutNodeNoise(r.stderr).replace(/^cryo: warning: .*\n/gm, '');
+  if (r.status !== 0) throw new Error(`cryo ${args[0]}: ${(error || r.stdout || `exit ${r.status ?? r.signal}`).trim()}`);
 }
 
 /** Dumps as dump() does; through the CLI the dumped child is reaped here (dump() reaps it itself). */

@@ -1,11 +1,13 @@
 // The vDSO trampoline's pure parts: the plan from two vDSO images (every entry point of the old
 // one jumps to the same name in the new one; a name the new one lacks is refused, naming it) and
-// the patch bytes of each architecture, decoded back (x86_64 movabs/jmp, ppc64's two steps).
+// the patch bytes of each architecture, decoded back (x86_64 movabs/jmp, ppc64's two steps, aarch64's
+// literal load and branch).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { VDSO_TRAMPOLINE } from '../../src/arch/x86_64/vdso-trampoline.js';
 import { vdsoTrampoline } from '../../src/arch/ppc64/vdso-trampoline.js';
+import { vdsoTrampoline as a64Trampoline } from '../../src/arch/aarch64/vdso-trampoline.js';
 import { elfFunctions } from '../../src/restore/vdso-symbols.js';
 import { patchOverwriting, patchedVdso, planVdsoTrampoline } from '../../src/restore/vdso-trampoline.js';
 import { renameSymbol, shiftedVdso } from '../helpers/vdso-image.js';
@@ -81,4 +83,20 @@ test('ppc64: mflr r0; bl shared; .quad target at each entry, and the shared code
     assert.deepEqual([0, 4, 8, 12, 16].map((o) => u32(s, o)), [0x7d8802a6, 0x7c0803a6, 0xe98c0000, 0x7d8903a6, 0x4e800420],
       'mflr r12; mtlr r0; ld r12,0(r12); mtctr r12; bctr');
   }
+});
+
+test('aarch64: bti c; ldr x16, literal; br x16 at each entry, the literal 8-aligned', () => {
+  const tr = a64Trampoline('LE');
+  // Encodings as aarch64-linux-gnu-as gives them (bti c, ldr x16 .+12 / .+8, br x16, nop).
+  const at8 = tr.entry(0x1000n, 0x7fff_1234_5678n, 0n);
+  assert.deepEqual([0, 4, 8, 12].map((o) => at8.readUInt32LE(o)), [0xd503245f, 0x58000070, 0xd61f0200, 0xd503201f]);
+  assert.equal(at8.readBigUInt64LE(16), 0x7fff_1234_5678n, 'literal at +16 (8-aligned)');
+  const at4 = tr.entry(0x1004n, 0x7fff_1234_5678n, 0n);
+  assert.deepEqual([0, 4, 8, 20].map((o) => at4.readUInt32LE(o)), [0xd503245f, 0x58000050, 0xd61f0200, 0xd503201f]);
+  assert.equal(at4.readBigUInt64LE(12), 0x7fff_1234_5678n, 'literal at +12 (8-aligned)');
+  assert.equal(at8.length, tr.entrySize);
+  assert.deepEqual(tr.kernelOnly, ['__kernel_rt_sigreturn']);
+  const be = a64Trampoline('BE').entry(0x1000n, 0x1122_3344_5566_7788n, 0n);
+  assert.equal(be.readUInt32BE(0), 0xd503245f);
+  assert.equal(be.readBigUInt64BE(16), 0x1122_3344_5566_7788n);
 });

@@ -11,6 +11,7 @@ import { syscallAbi } from './syscall-abi.js';
 import { fixSyscallRestart } from './restart.js';
 import { cpuReport, cryoCpuEntry, HWCAP_BITS, missingFeatures } from './cpu.js';
 import { mteSpec } from './mte.js';
+import { vdsoTrampoline } from './vdso-trampoline.js';
 import { singleAbi } from '../single-abi.js';
 import { KERNEL_ABI, MMAP_TOP, RED_ZONE, SIGFRAME_ALIGN } from './kernel-abi.js';
 
@@ -123,7 +124,7 @@ export function createAarch64(probe?: CpuProbe): Arch {
     },
 
     memoryTags: mteSpec((host[1]! & HWCAP_BITS.find((b) => b.name === 'HWCAP2_MTE')!.bit) !== 0n),
-    vdso: { areas: ['[vdso]', '[vvar]', '[vvar_vclock]'], vdso: '[vdso]' },
+    vdso: { areas: ['[vdso]', '[vvar]', '[vvar_vclock]'], vdso: '[vdso]', trampoline: vdsoTrampoline(BYTE_ORDER) },
     cpuReport: () => cpuReport(probe),
   };
   return arch;
