@@ -36,13 +36,19 @@ export interface NativeAddon {
   addressOf(buf: ArrayBufferView | ArrayBuffer): bigint;
   /** clone3 (+ set_tid) then execve in the child; returns the child PID. */
   spawn(opts: NativeSpawnOptions): number;
+  /**
+   * The SHA-256 of consecutive pieces of file `fd` from byte `offset` (32 bytes each into `out`):
+   * how many the file held, or -1 where the process has no OpenSSL SHA256() to call.
+   */
+  sha256Pieces(fd: number, offset: number, lengths: Uint32Array, out: Buffer): number;
   /** x86 only: [eax, ebx, ecx, edx] of cpuid(leaf, subleaf). */
   cpuid?: (leaf: number, subleaf: number) => [number, number, number, number];
   /** x86 only: xgetbv(index) as a bigint (XCR0 for index 0). */
   xgetbv?: (index: number) => bigint;
 }
 
-function findAddon(): string {
+/** Where the addon is (a worker thread loads it by this name). */
+export function findAddon(): string {
   const override = process.env.CRYO_NATIVE_ADDON;
   if (override) return override;
   // Walk up from this file (src/sys or dist*/src/sys) to the directory holding package.json.

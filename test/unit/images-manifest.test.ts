@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync, truncateSync, renameSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { native } from '../../src/sys/native.js';
 import { CRYO_MANIFEST_IMAGE, RUN_PIECE, blockPieces, checkManifest, computeManifest, readManifest, runPieces, writeManifest } from '../../src/images/cryo-manifest.js';
 import { writeImageFile } from '../../src/images/index.js';
 import { PE_PRESENT, PE_PARENT } from '../../src/images/flags.js';
@@ -104,5 +105,38 @@ test('a manifest whose digests do not fit its pieces, or that is cut, is damaged
     assert.throws(() => readManifest(dir), /cryo-manifest\.img is damaged \(.*\): the images cannot be checked; dump again/);
   } finally {
     rmSync(dir, { recursive: true });
+  }
+});
+
+test('the addon hashes consecutive pieces as createHash does, and says how many the file held', (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cryo-sha-'));
+  try {
+    const file = path.join(dir, 'f');
+    const bytes = randomBytes(5 << 20);
+    writeFileSync(file, bytes);
+    // One byte, a page, pieces across the addon's 4 MiB reads, one longer than a read, one past the end.
+    const lengths = Uint32Array.from([1, 4096, 300_000, 4 << 20, 200_000, 600_000]);
+    const from = 7;
+    const out = Buffer.alloc(lengths.length * 32);
+    const fd = openSync(file, 'r');
+    let got: number;
+    try {
+      got = native().sha256Pieces(fd, from, lengths, out);
+    } finally {
+      closeSync(fd);
+    }
+    if (got === -1) {
+      t.skip("this node has no OpenSSL SHA256() for the addon to call (cryo hashes by createHash there)");
+      return;
+    }
+    assert.equal(got, 5, 'the last piece is past the end of the file');
+    let at = from;
+    for (let i = 0; i < got; i++) {
+      const want = createHash('sha256').update(bytes.subarray(at, at + lengths[i]!)).digest();
+      assert.deepEqual(out.subarray(i * 32, (i + 1) * 32), want, `piece ${i}`);
+      at += lengths[i]!;
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
