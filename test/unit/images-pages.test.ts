@@ -127,3 +127,19 @@ test('PagemapImageWriter writes the bytes ImageWriter writes; PageReader reads t
   writeFileSync(path.join(dir, 'pagemap-4.img'), readFileSync(generic).subarray(0, -3));
   assert.throws(() => [...new PageReader(path.join(dir, 'pagemap-4.img'))], /pagemap-4\.img/);
 });
+
+test('PageReader reads a pagemap rewritten since it last read it anew (the same length, other runs)', () => {
+  const dir = path.join(tmp, 'again');
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'pagemap-1.img');
+  const write = (vaddr: bigint) => {
+    const w = new PagemapImageWriter(file, 1);
+    w.add(vaddr, 2, PE_PRESENT);
+    w.close();
+  };
+  write(0x1000n);
+  assert.deepEqual([...new PageReader(file)].map((r) => r.vaddr), [0x1000n]);
+  assert.deepEqual([...new PageReader(file)].map((r) => r.vaddr), [0x1000n], 'read twice');
+  write(0x3000n);
+  assert.deepEqual([...new PageReader(file)].map((r) => r.vaddr), [0x3000n]);
+});
