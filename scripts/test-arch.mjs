@@ -208,7 +208,7 @@ async function crossBuild(name, t) {
   cpSync(path.join(root, 'package.json'), path.join(C, 'package.json'));
   cpSync(path.join(stage, 'build'), path.join(C, 'build'), { recursive: true });
   // Compiled JS only (no maps, no typings): src, test, bench helpers and the CLI bundle.
-  cpSync(dist, path.join(C, 'dist'), { recursive: true, filter: (s) => statSync(s).isDirectory() || /\.(m?js|json)$/.test(s) });
+  cpSync(dist, path.join(C, 'dist'), { recursive: true, filter: (s) => statSync(s).isDirectory() || /\.([mc]?js|json)$/.test(s) });
   // src/ exists so that test/helpers/paths.ts finds the repository root.
   mkdirSync(path.join(C, 'src'), { recursive: true });
 

@@ -1,6 +1,8 @@
-#!/usr/bin/env node
-// The `cryo` executable.
+// The `cryo` executable (the modules' form; the package's bin is the bundle, scripts/bundle.mjs).
 
 import { main } from './cli.js';
 
-process.exitCode = await main(process.argv.slice(2));
+// No top-level await: the bundle is a CommonJS script.
+void main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});
