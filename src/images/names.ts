@@ -93,3 +93,11 @@ export function imageFileName(key: ImageFileKey, id?: number | bigint): string {
 export function imageFileMagic(key: ImageFileKey): string {
   return imageFiles[key][1];
 }
+
+const namePatterns = Object.values(imageFiles).map(([fmt, magic]) =>
+  [new RegExp(`^${fmt.replace(/[.]/g, '\\.').replace(/%(u|lu|d|ld)/, '\\d+').replace('%x', '[0-9a-f]+')}$`), magic] as const);
+
+/** The magic name an image file of this name must hold, or undefined for a name no kind has. */
+export function magicForFileName(name: string): string | undefined {
+  return namePatterns.find(([re]) => re.test(name))?.[1];
+}

@@ -46,7 +46,7 @@ export class FillableRanges {
   /** Whether [start, end) lies inside one range. */
   covers(start: bigint, end: bigint): boolean {
     const r = this.ranges;
-    if (!(this.at < r.length && start >= r[this.at]![0] && start < r[this.at]![1])) this.at = this.indexOf(start);
+    if (!(this.at >= 0 && this.at < r.length && start >= r[this.at]![0] && start < r[this.at]![1])) this.at = this.indexOf(start);
     if (this.at >= 0 && end <= r[this.at]![1]) return true;
     // A damaged mm image may have overlapping ranges: the full search only where the quick one fails.
     return r.some(([s, e]) => start >= s && end <= e);

@@ -338,9 +338,26 @@ export function checkAddressSpace(img: RestoreImages, arch: Arch): void {
   throw new RestoreError('UNSUPPORTED', `process ${img.pid} has memory up to ${hex(top)}, beyond this kernel's user address space (it ends at ${hex(arch.userTop)} with ${arch.pageSize}-byte pages): restore it on a kernel whose address space reaches that far`);
 }
 
+/** The mappings are whole pages, not empty, in address order and apart, as /proc/PID/maps gives them to every dump. */
+export function checkVmaLayout(img: RestoreImages, pageSize: number): void {
+  const page = BigInt(pageSize);
+  let prevEnd = 0n;
+  for (const v of (img.mm.vmas as MessageValue[] | undefined) ?? []) {
+    const start = BigInt(v.start as bigint), end = BigInt(v.end as bigint);
+    const why = start % page !== 0n || end % page !== 0n ? `is not made of whole ${pageSize}-byte pages`
+      : end <= start ? 'is empty or ends before it starts'
+        : start < prevEnd ? 'overlaps the mapping before it or comes before it' : undefined;
+    if (why !== undefined) {
+      throw new RestoreError('IMAGE_INCONSISTENT', `mm-${img.pid}.img: the mapping 0x${start.toString(16)}-0x${end.toString(16)} ${why}: the images are damaged; restore from an intact copy`);
+    }
+    prevEnd = end;
+  }
+}
+
 export function preflight(img: RestoreImages, arch: Arch, opts: PreflightOptions = {}): void {
   checkArch(img, arch);
   checkSupported(img);
+  checkVmaLayout(img, dumpPageSize(img, arch.pageSize));
   checkCpu(img, arch);
   checkPrivateFileMappings(img);
   checkPages(img, dumpPageSize(img, arch.pageSize));

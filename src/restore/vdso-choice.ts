@@ -25,6 +25,8 @@ export type VdsoChoice =
   | { kind: 'same' }
   | { kind: 'patched'; plan: VdsoPlan; dumped: Buffer; start: bigint; prot: number };
 
+/** Far more than any kernel's vDSO (a few pages): a larger one is a damaged image, not memory to allocate. */
+const MAX_VDSO = 16n << 20n;
 const big = (v: unknown): bigint => BigInt(v as bigint | number);
 const hex = (v: bigint) => `0x${v.toString(16)}`;
 
@@ -54,6 +56,9 @@ export function chooseVdso(img: RestoreImages, arch: Arch, own: OwnVdso): VdsoCh
   const vvar = vmas.find((v) => Number(v.status) & VMA.VVAR);
   if (vdso === undefined) return { kind: 'same' }; // restore says that it needs one
   const start = big(vdso.start), end = big(vdso.end);
+  if (end - start > MAX_VDSO) {
+    throw new RestoreError('IMAGE_INCONSISTENT', `mm-${img.pid}.img: the vDSO mapping at ${hex(start)} is ${end - start} bytes, and no vDSO is larger than ${MAX_VDSO}: the images are damaged; restore from an intact copy`);
+  }
   const dumped = dumpedBytes(img, start, end, dumpPageSize(img, arch.pageSize));
   // No contents in the image (CRIU may leave them out): only the sizes can be compared, as restore does.
   if (dumped === undefined) return { kind: 'same' };

@@ -16,10 +16,15 @@ export type RestoreErrorCode =
   | 'ABORTED' // the caller's AbortSignal fired
   | 'FAILED'; // a step after the point of no return failed (the task was killed)
 
+/** Control characters (a newline in a file name the images give) as escapes: a refusal is one line. */
+function escapeControls(s: string): string {
+  return s.replace(/[\x00-\x1f\x7f]/g, (c) => (c === '\n' ? '\\n' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}
+
 export class RestoreError extends Error {
   override name = 'RestoreError';
   constructor(readonly code: RestoreErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super(escapeControls(message), options);
   }
 }
 

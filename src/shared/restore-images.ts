@@ -6,7 +6,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { decodeImageFile, type Image } from '../images/image.js';
 import { ImageError } from '../images/errors.js';
-import { imageFileName } from '../images/names.js';
+import { imageFileName, magicForFileName } from '../images/names.js';
 import type { MessageValue } from '../images/value.js';
 import { RestoreError } from './restore-error.js';
 import type { FdOptions } from './fd-options.js';
@@ -52,8 +52,14 @@ function decodeAll(dir: string): Map<string, Image> {
     if (!name.endsWith('.img') || /^pages-\d+\.img$/.test(name) || name.startsWith('cryo-')) continue;
     const file = path.join(dir, name);
     try {
-      all.set(name, decodeImageFile(file));
+      const img = decodeImageFile(file);
+      const want = magicForFileName(name);
+      if (want !== undefined && want !== img.magic) {
+        throw new RestoreError('IMAGE_CORRUPT', `corrupt image: ${file} holds a ${img.magic} image, not the ${want} image its name says: restore from an intact copy of the images`);
+      }
+      all.set(name, img);
     } catch (e) {
+      if (e instanceof RestoreError) throw e;
       if (e instanceof ImageError) throw new RestoreError('IMAGE_CORRUPT', `corrupt image: ${e.message}`, { cause: e });
       throw new RestoreError('IMAGE_CORRUPT', `corrupt image ${file}: ${(e as Error).message}`, { cause: e });
     }

@@ -7,7 +7,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { decodeImageFile } from '../../src/images/index.js';
@@ -46,7 +46,8 @@ async function refused(d: Dumped, edit: (dir: string) => void, code: string, mes
       assert.ok(!e.message.includes('\n'), 'one line');
       return true;
     });
-    assert.deepEqual(phases, ['preflight'], 'refused in preflight, before anything starts');
+    // Refused in preflight, or while the images were read before it: before anything starts.
+    assert.ok(phases.every((p) => p === 'preflight'), `refused before anything starts, not in ${phases.join(', ')}`);
   } finally {
     try { kill(d.pid, 9); waitpid(d.pid, __WALL); } catch { /* not running: refused */ }
     assert.equal(nothingLeftBehind(d.pid), undefined);
@@ -239,4 +240,30 @@ test('a working directory that is a symbolic link now, a root that is a regular 
     const fs = entries(dir, `fs-${d.pid}.img`)[0]!;
     (files.find((f) => f.id === fs.root_id)!.reg as MessageValue).name = file;
   }), 'FILE_CHANGED', /not-a-dir \(the root directory\) is now a regular file, it was a directory at dump time/);
+});
+
+// ---------------------------------------------------------------- found by the fuzzer (test/fuzz)
+
+test('overlapping or unaligned mappings: refused before anything starts, naming the mapping', async () => {
+  const d = await dumped('rt-files-ghost');
+  const mm = `mm-${d.pid}.img`;
+  const vmas = (dir: string, fn: (v: MessageValue[]) => void) => editImage(dir, mm, ([m]) => fn(m!.vmas as MessageValue[]));
+  // The fuzzer's case: a mapping starting where an earlier one starts (preflight's page check threw a TypeError).
+  await refused(d, (dir) => vmas(dir, (v) => { v[5]!.start = v[1]!.start; }), 'IMAGE_INCONSISTENT', /mm-\d+\.img: the mapping 0x[0-9a-f]+-0x[0-9a-f]+ overlaps the mapping before it/);
+  await refused(d, (dir) => vmas(dir, (v) => { v[2]!.end = BigInt(v[2]!.end as bigint) - 1n; }), 'IMAGE_INCONSISTENT', /is not made of whole 4096-byte pages/);
+  await refused(d, (dir) => vmas(dir, (v) => { v[3]!.end = v[3]!.start; }), 'IMAGE_INCONSISTENT', /is empty or ends before it starts/);
+});
+
+test('an image file holding another kind of image: refused naming both kinds', async () => {
+  const d = await dumped('rt-files-ghost');
+  // The fuzzer's case: ids-PID.img replaced by a pagemap (loading the tree threw a plain Error).
+  await refused(d, (dir) => copyFileSync(path.join(dir, `pagemap-${d.pid}.img`), path.join(dir, `ids-${d.pid}.img`)), 'IMAGE_CORRUPT',
+    /ids-\d+\.img holds a PAGEMAP image, not the IDS image its name says/);
+});
+
+test('a file name with a newline: the refusal stays one line, the newline escaped', async () => {
+  const d = await dumped('rt-files-ghost');
+  // The fuzzer's case: "NAME\nsecond line (fd 3) cannot be found" printed on two lines.
+  await refused(d, editReg('/rt-files-ghost', (r) => { r.name = `${String(r.name)}\nsecond line`; }), 'FILE_MISSING',
+    /rt-files-ghost\\nsecond line \(the executable\) cannot be found/);
 });
