@@ -24,6 +24,16 @@ function machineTerminal(rdev: bigint): boolean {
 /** open(2) flags an O_PATH open takes; the kernel ignores others there, openat2 refuses them. */
 const O_PATH_FLAGS = O_PATH | O_DIRECTORY | O_NOFOLLOW;
 
+/** __O_TMPFILE (the same on every architecture cryo targets): kept in the flags of a file made unnamed by O_TMPFILE. */
+const O_TMPFILE_BIT = 0o20000000;
+
+/** The flags to open a dumped file again: O_TMPFILE's (which include O_DIRECTORY) made it, they cannot open it. */
+function reopenFlags(flags: number): number {
+  if (flags & O_PATH) return flags & O_PATH_FLAGS;
+  const made = flags & O_TMPFILE_BIT ? O_TMPFILE_BIT | O_DIRECTORY : 0;
+  return (flags & ~O_OPEN_ONLY & ~made) | O_NOCTTY;
+}
+
 export const regKind: FdKind = {
   type: 'REG', field: 'reg', name: 'a regular file, directory or device',
   matches: (c) => c.target.kind === 'path' && (c.st.isFile() || c.st.isDirectory() || c.st.isBlockDevice()
@@ -35,7 +45,7 @@ export const regKind: FdKind = {
     // O_NOCTTY: a terminal opened again must not become a session leader's controlling terminal
     // (the kernel keeps no trace of it in the file's flags).
     const flags = num(reg.flags);
-    const fd = openImagePath(ctx, String(reg.name), flags & O_PATH ? flags & O_PATH_FLAGS : (flags & ~O_OPEN_ONLY) | O_NOCTTY, why);
+    const fd = openImagePath(ctx, String(reg.name), reopenFlags(flags), why);
     const pos = big(reg.pos);
     if (pos !== 0n) {
       const r = ctx.raw('lseek', fd, pos, SEEK_SET);

@@ -12,7 +12,7 @@ import { RestoreError } from '../shared/restore-error.js';
 import { O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_PATH } from '../shared/constants.js';
 import type { RestoreImages } from '../shared/restore-images.js';
 import { rawSyscall } from '../sys/index.js';
-import { mkdirAt, openNoSymlinks, unlinkIfSame } from '../sys/safe-path.js';
+import { lookupNoSymlinks, mkdirAt, openNoSymlinks, unlinkIfSame } from '../sys/safe-path.js';
 import { checkCleanPath, checkFreePath, S_IFLNK, S_IFMT, S_IFREG, S_ISXID, typeName } from '../shared/image-paths.js';
 
 const S_IFDIR = 0o040000;
@@ -57,6 +57,18 @@ export function ghostFiles(img: RestoreImages): { ghosts: Map<number, Ghost>; un
   return { ghosts, unsupported };
 }
 
+/** What restore adds to the name of a deleted file whose old path another file holds now. */
+const BESIDE = '.cryo-deleted';
+
+/**
+ * Where restore makes a deleted file again: at its old path, or beside it when another file is
+ * there now (the task had that one open too, say). The task opens it there, so its descriptor
+ * then names that path "(deleted)", as with CRIU, which adds ".cr_link".
+ */
+function ghostPath(name: string): string {
+  return lookupNoSymlinks(name).kind === 'found' ? `${name}${BESIDE}` : name;
+}
+
 /** Preflight: the ghost's image is there, it is a regular file, its old path is free in a real directory, and no set-id bits unless allowed. */
 export function checkGhost(img: RestoreImages, g: Ghost, name: string, why: string, type: number | undefined, allowSetid = false): void {
   if (!img.all.has(g.image)) throw new RestoreError('IMAGE_MISSING', `${path.join(img.dir, g.image)} is missing: ${img.dir} is not a complete dump`);
@@ -72,7 +84,8 @@ export function checkGhost(img: RestoreImages, g: Ghost, name: string, why: stri
   if (kind === S_IFLNK && (typeof target !== 'string' || target === '' || target.includes('\0'))) {
     throw new RestoreError('IMAGE_INCONSISTENT', `${g.image}: the deleted symbolic link ${name} (${why}) has no target (symlnk_target)`);
   }
-  checkFreePath(name, why, 'was deleted at dump time and exists again now');
+  // A removed directory goes back at its own path only; another file may go beside a file now there.
+  checkFreePath(kind === S_IFDIR ? name : ghostPath(name), why, kind === S_IFDIR || ghostPath(name) === name ? 'was deleted at dump time and exists again now' : `is in the way of the deleted file ${name}, whose own path is taken too`);
   const setid = mode & S_ISXID;
   if (setid !== 0) {
     const reg = img.files.get(g.origId)?.reg as MessageValue | undefined;
@@ -110,19 +123,48 @@ export class GhostFiles {
   /** `allowSetid`: keep the set-id bits the dump recorded (preflight refused them otherwise). */
   constructor(private readonly img: RestoreImages, private readonly allowSetid = false) {}
 
+  /**
+   * Makes every ghost once, and gives it each other name the task opened it by (one inode held
+   * through two links, both removed: the same file again). A file whose path is taken now goes
+   * beside it, and the task's file entry is pointed there (in memory only).
+   */
   createAll(): void {
     const { ghosts } = ghostFiles(this.img);
-    const done = new Set<number>();
+    const made = new Map<number, Made>();
+    const placed = new Map<string, string>();
     for (const g of ghosts.values()) {
-      if (done.has(g.ghostId)) continue;
-      done.add(g.ghostId);
       const reg = this.img.files.get(g.origId)?.reg as MessageValue | undefined;
       if (!reg) throw new RestoreError('IMAGE_INCONSISTENT', `remap-fpath.img names file id ${g.origId}, which files.img does not have`);
-      this.create(String(reg.name), g);
+      const name = String(reg.name);
+      const key = `${g.ghostId}\0${name}`;
+      const known = placed.get(key);
+      if (known !== undefined) {
+        reg.name = known;
+        continue;
+      }
+      const first = made.get(g.ghostId);
+      const at = first?.dir ? name : ghostPath(name);
+      if (first === undefined) made.set(g.ghostId, this.create(at, g));
+      else if (!first.dir) this.link(first, at);
+      placed.set(key, at);
+      reg.name = at;
     }
   }
 
-  private create(name: string, g: Ghost): void {
+  /** Another name for a file restore made (a hard link), removed with it. */
+  private link(file: Made, name: string): void {
+    checkCleanPath(name, 'a deleted file');
+    const { dirfd, base } = openParent(name, 'deleted file');
+    try {
+      rawSyscall('linkat', file.dirfd, Buffer.from(`${file.base}\0`), dirfd, Buffer.from(`${base}\0`), 0);
+    } catch (e) {
+      closeSync(dirfd);
+      throw e;
+    }
+    this.made.push({ dirfd, base, dev: file.dev, ino: file.ino, dir: false, link: file.link });
+  }
+
+  private create(name: string, g: Ghost): Made {
     const entries = this.img.all.get(g.image)!.entries;
     const head = entries[0]!.value;
     const mode = num(head.mode);
@@ -130,10 +172,7 @@ export class GhostFiles {
     if (!GHOST_KINDS.has(mode & S_IFMT)) {
       throw new RestoreError('UNSUPPORTED', `the deleted file ${name} is ${typeName(mode)} (mode 0${mode.toString(8)}); ${NOT_GHOST_KIND}`);
     }
-    if (isDevice(mode) || (mode & S_IFMT) === S_IFIFO || (mode & S_IFMT) === S_IFLNK) {
-      this.createNode(name, head, mode);
-      return;
-    }
+    if (isDevice(mode) || (mode & S_IFMT) === S_IFIFO || (mode & S_IFMT) === S_IFLNK) return this.createNode(name, head, mode);
     checkCleanPath(name, 'a deleted file');
     // In its directory, reached without a symbolic link; O_EXCL never follows one at the end.
     const { dirfd, base } = openParent(name, 'deleted file');
@@ -150,7 +189,8 @@ export class GhostFiles {
       throw e;
     }
     const st = fstatSync(fd);
-    this.made.push({ dirfd, base, dev: st.dev, ino: st.ino, dir: isDir });
+    const m: Made = { dirfd, base, dev: st.dev, ino: st.ino, dir: isDir };
+    this.made.push(m);
     try {
       if (isDir) {
         // nothing to write: a removed directory is empty
@@ -167,6 +207,7 @@ export class GhostFiles {
     } finally {
       closeSync(fd);
     }
+    return m;
   }
 
   /**
@@ -174,7 +215,7 @@ export class GhostFiles {
    * of someone's disk must not be open to all meanwhile); its owner, mode and times go on once it is
    * unlinked again.
    */
-  private createNode(name: string, head: MessageValue, mode: number): void {
+  private createNode(name: string, head: MessageValue, mode: number): Made {
     checkCleanPath(name, 'a deleted device node, FIFO or symbolic link');
     const link = (mode & S_IFMT) === S_IFLNK;
     const { dirfd, base } = openParent(name, 'deleted node');
@@ -201,7 +242,9 @@ export class GhostFiles {
         closeSync(node);
       }
     };
-    this.made.push({ dirfd, base, dev: st.dev, ino: st.ino, dir: false, after, link });
+    const m: Made = { dirfd, base, dev: st.dev, ino: st.ino, dir: false, after, link };
+    this.made.push(m);
+    return m;
   }
 
   /** Unlinks every recreated file that is still the one restore made (idempotent; used on success and failure). */

@@ -55,13 +55,16 @@ test('a file touched after the dump (same size): names the file and both mtimes 
   }
 });
 
-test('the old path of a deleted file is taken again', async () => {
+test('the old path of a deleted file is taken again, and the path beside it too', async () => {
+  // Its old path alone taken, it comes back beside it (rt-files 'deleted files').
   const small = path.join(ghost.target.dir, 'small-ghost');
   writeFileSync(small, 'someone else');
+  writeFileSync(`${small}.cryo-deleted`, 'someone else too');
   try {
-    await refused(ghost, imagesCopy(ghost), 'FILE_CHANGED', new RegExp(`small-ghost \\(fd 4\\) was deleted at dump time and exists again now`));
+    await refused(ghost, imagesCopy(ghost), 'FILE_CHANGED', /small-ghost\.cryo-deleted \(fd 4\) is in the way of the deleted file \S+small-ghost, whose own path is taken too/);
   } finally {
     renameSync(small, `${small}.moved`);
+    renameSync(`${small}.cryo-deleted`, `${small}.moved2`);
   }
 });
 

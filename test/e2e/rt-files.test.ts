@@ -6,7 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeImageFile, encodeImage } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
-import { closeSync, constants as fsConstants, openSync, readdirSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, copyFileSync, openSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { editImage } from '../helpers/restore-env.js';
 import { cleanupDumped, restoreAndFinish, restoreRefused, startAndDump, type Dumped } from '../helpers/round-trip.js';
@@ -135,6 +135,32 @@ test('deleted FIFOs: one with bytes in it, one made where a socket name was dele
   assert.deepEqual(readdirSync(path.join(d.target.dir, 'd')), ['sock']);
   const kept = await restoreAndFinish(d, (dir) => editImage(dir, 'files.img', (e) => { delete (fileOf(e, dir, 9).usk as MessageValue).deleted; }));
   assert.match(kept, /^FAIL: \S+\/d\/gone\.sock exists: left behind/);
+});
+
+/** The ghost-file-N.img of the deleted file the task's descriptor `fd` holds. */
+function ghostOf(dir: string, fd: number): string {
+  const id = fileOf(decodeImageFile(path.join(dir, 'files.img')).entries.map((e) => e.value), dir, fd).id;
+  const remap = decodeImageFile(path.join(dir, 'remap-fpath.img')).entries.find((e) => e.value.orig_id === id)!.value;
+  return `ghost-file-${Number(remap.remap_id).toString(16)}.img`; // ids in hex, as CRIU names them
+}
+
+test('deleted files: one held through two links, one whose name a new file took, an unnamed one (O_TMPFILE)', async () => {
+  const d = await dumped('rt-files-ghost-names');
+  assert.equal(await restoreAndFinish(d), 'PASS');
+  // fd 5's link given a ghost of its own (a copy of the one fd 4 names): two files come back.
+  const split = await restoreAndFinish(d, (dir) => {
+    copyFileSync(path.join(dir, ghostOf(dir, 4)), path.join(dir, 'ghost-file-99.img'));
+    const id = fileOf(decodeImageFile(path.join(dir, 'files.img')).entries.map((e) => e.value), dir, 5).id;
+    editImage(dir, 'remap-fpath.img', (e) => { e.find((r) => r.orig_id === id)!.remap_id = 0x99; });
+  });
+  assert.match(split, /^FAIL: fd 4 and fd 5 are different files/);
+  const gone = await restoreAndFinish(d, (dir) => editExtra(path.join(dir, ghostOf(dir, 6)), (b) => Buffer.from(b.toString().toUpperCase())));
+  assert.match(gone, /^FAIL: fd 6 holds 'THE DELETED FILE/);
+  const flags = await restoreAndFinish(d, (dir) => editImage(dir, 'files.img', (e) => {
+    const reg = fileOf(e, dir, 8).reg as MessageValue;
+    reg.flags = Number(reg.flags) & ~fsConstants.O_RDWR;
+  }));
+  assert.match(flags, /^FAIL: fd 8 flags 0\d+, want O_RDWR/);
 });
 
 test('O_PATH descriptors: a file, a directory, a symbolic link itself and an unlinked one', async () => {
