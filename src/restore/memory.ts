@@ -233,5 +233,18 @@ export function rebuildMemory(ctx: TaskCtx): void {
   restoreMemoryTags(ctx);
   applyMadvise(ctx);
   if (ctx.img.mm.thp_disabled === true) ctx.call('prctl', PR_SET_THP_DISABLE, 1, 0, 0, 0);
+  registerMembarriers(ctx);
   setMmMap(ctx);
+}
+
+/**
+ * membarrier registrations belong to the memory: the dump's mask (MEMBARRIER_CMD_GET_REGISTRATIONS)
+ * holds the REGISTER command of each, given again here. Without them the task's expedited
+ * barriers fail with EPERM.
+ */
+function registerMembarriers(ctx: TaskCtx): void {
+  const mask = Number((ctx.img.core.tc as MessageValue | undefined)?.membarrier_registration_mask ?? 0);
+  for (let bit = 0; bit < 32; bit++) {
+    if ((mask >>> bit) & 1) ctx.call('membarrier', 2 ** bit, 0, 0);
+  }
 }

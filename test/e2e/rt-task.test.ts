@@ -5,6 +5,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { decodeImageFile } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
 import { editImage } from '../helpers/restore-env.js';
 import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
@@ -55,11 +57,17 @@ test('interval timers and POSIX timers: remaining time, interval, signal, value,
   assert.match(overrun, /^FAIL: timer D overrun 9, want 7/);
 });
 
-test('personality, thread name, no_new_privs, dumpable 0, the same PID', async () => {
+test('personality, thread name, no_new_privs, dumpable 0, the same PID, a membarrier registration', async () => {
   const d = await dumped('rt-task-prctl');
   assert.equal(await restoreAndFinish(d), 'PASS');
   const out = await restoreAndFinish(d, editCore(d, (tc, th) => { tc.comm = 'renamed'; th.comm = 'renamed'; }));
   assert.match(out, /^FAIL: thread name 'renamed', want 'rt-prctl-name'/);
+  // A kernel before 6.3 cannot tell a registration (MEMBARRIER_CMD_GET_REGISTRATIONS): none dumped, none checked.
+  const core = decodeImageFile(path.join(d.images, `core-${d.pid}.img`)).entries[0]!.value.tc as MessageValue;
+  if (core.membarrier_registration_mask !== undefined) {
+    const barriers = await restoreAndFinish(d, editCore(d, (tc) => { delete tc.membarrier_registration_mask; }));
+    assert.match(barriers, /^FAIL: membarrier\(PRIVATE_EXPEDITED\): Operation not permitted, want it registered/);
+  }
 });
 
 for (const policy of ['batch', 'idle']) {

@@ -1,4 +1,5 @@
-/* rt-task-prctl: personality, thread name, no_new_privs, dumpable 0, and the same PID.
+/* rt-task-prctl: personality, thread name, no_new_privs, dumpable 0, the same PID, and a
+ * membarrier registration (PRIVATE_EXPEDITED, where the kernel can tell it: 6.3's GET_REGISTRATIONS).
  * Usage: rt-task-prctl OUTFILE DIR. On SIGTERM: all of them as they were set. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,6 +19,9 @@
 #include <sys/prctl.h>
 
 #define PERS (ADDR_NO_RANDOMIZE | UNAME26)
+#define MEMBARRIER_CMD_PRIVATE_EXPEDITED (1 << 3)
+#define MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED (1 << 4)
+#define MEMBARRIER_CMD_GET_REGISTRATIONS (1 << 9)
 int main(int argc, char **argv) {
   start(argc, argv);
   pid_t pid = getpid();
@@ -25,6 +29,8 @@ int main(int argc, char **argv) {
   if (prctl(PR_SET_NAME, "rt-prctl-name", 0, 0, 0)) DIE("PR_SET_NAME");
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) DIE("PR_SET_NO_NEW_PRIVS");
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)) DIE("PR_SET_DUMPABLE");
+  if (syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0)) DIE("membarrier register");
+  int registrations = syscall(SYS_membarrier, MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0) >= 0;
   ready_and_wait();
   char name[32] = { 0 };
   prctl(PR_GET_NAME, name, 0, 0, 0);
@@ -34,6 +40,7 @@ int main(int argc, char **argv) {
   else if (strcmp(name, "rt-prctl-name")) say("FAIL: thread name '%s', want 'rt-prctl-name'\n", name);
   else if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1) say("FAIL: no_new_privs %d, want 1\n", prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
   else if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0) say("FAIL: dumpable %d, want 0\n", prctl(PR_GET_DUMPABLE, 0, 0, 0, 0));
+  else if (registrations && syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0)) say("FAIL: membarrier(PRIVATE_EXPEDITED): %s, want it registered\n", strerror(errno));
   else say("PASS\n");
   return 0;
 }
