@@ -13,7 +13,7 @@ import { openImagePath, S_IFDIR } from '../shared/image-paths.js';
 import { regFile } from '../shared/file-entries.js';
 import { finishShmem, shmemFds } from '../shared/shmem.js';
 import { SharedState, type TaskCtx } from '../shared/task-ctx.js';
-import { FD_CLOEXEC, F_DUPFD_CLOEXEC, F_SETFD, O_CLOEXEC, O_PATH } from '../shared/constants.js';
+import { FD_CLOEXEC, F_DUPFD_CLOEXEC, F_GETFL, F_SETFD, F_SETFL, O_ASYNC, O_CLOEXEC, O_PATH } from '../shared/constants.js';
 import { writeI32 } from '../sys/native-endian.js';
 
 const F_SETOWN_EX = 15;
@@ -65,6 +65,15 @@ function setOwner(ctx: TaskCtx, fd: number, fown: MessageValue | undefined): voi
   if (fown && num(fown.signum) !== 0) ctx.call('fcntl', fd, F_SETSIG, num(fown.signum));
 }
 
+/**
+ * O_ASYNC (SIGIO to the owner when the file is ready): open() and pipe2() keep the bit without
+ * arming it, only F_SETFL does. After the owner, so the first signal goes to the right process.
+ */
+function setAsync(ctx: TaskCtx, fd: number, entry: MessageValue): void {
+  if ((num(entry.flags) & O_ASYNC) === 0) return;
+  ctx.call('fcntl', fd, F_SETFL, Number(ctx.call('fcntl', fd, F_GETFL)) | O_ASYNC);
+}
+
 /** cwd, root and umask (fs-PID.img). */
 function restoreFs(ctx: TaskCtx): void {
   const fs = ctx.img.fs;
@@ -112,6 +121,7 @@ export function descriptorOf(ctx: TaskCtx, id: number, why: string): number {
     const fd = kind.restore({ ctx, session, file, entry, fdi: {}, target: -1, why: `${why}, file ${id} in flight` });
     session.runLater();
     setOwner(ctx, fd, entry.fown as MessageValue | undefined);
+    setAsync(ctx, fd, entry);
     held = { ctx, fd };
     inTree.set(id, held);
     ctx.tree.later(() => ctx.call('close', fd));
@@ -161,6 +171,7 @@ export function restoreFiles(ctx: TaskCtx, opts: { deferShmem?: boolean; tableOf
     const fd = kind.restore({ ctx, session, file, entry, fdi, target, why: `fd ${target}` });
     place(ctx, fd, target, cloexec);
     setOwner(ctx, target, entry.fown as MessageValue | undefined);
+    setAsync(ctx, target, entry);
     opened.set(num(fdi.id), target);
     inTree.set(num(fdi.id), { ctx, fd: target });
   }

@@ -11,6 +11,8 @@ export const O_EXCL = 0o200;
 export const O_NOCTTY = 0o400;
 export const O_TRUNC = 0o1000;
 export const O_NONBLOCK = 0o4000;
+/** FASYNC. */
+export const O_ASYNC = 0o20000;
 export const O_DIRECT = hostKernelAbi().openFlags.O_DIRECT;
 export const O_DIRECTORY = hostKernelAbi().openFlags.O_DIRECTORY;
 export const O_NOFOLLOW = hostKernelAbi().openFlags.O_NOFOLLOW;
@@ -18,6 +20,7 @@ export { O_CLOEXEC, O_PATH } from '../sys/open-flags.js';
 /** Open flags the kernel drops after open; passing them again would create or truncate. */
 export const O_OPEN_ONLY = O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC;
 export const F_SETFD = 2;
+export const F_GETFL = 3;
 export const F_SETFL = 4;
 export const F_DUPFD_CLOEXEC = 1030;
 export const FD_CLOEXEC = 1;

@@ -137,6 +137,17 @@ test('deleted FIFOs: one with bytes in it, one made where a socket name was dele
   assert.match(kept, /^FAIL: \S+\/d\/gone\.sock exists: left behind/);
 });
 
+test('a pipe end that signals its owner: O_ASYNC, F_SETOWN, F_SETSIG', async () => {
+  const d = await dumped('rt-files-async');
+  assert.equal(await restoreAndFinish(d), 'PASS');
+  const O_ASYNC = 0o20000;
+  const unarmed = await restoreAndFinish(d, (dir) => editImage(dir, 'files.img', (e) => {
+    const pipe = fileOf(e, dir, 4).pipe as MessageValue;
+    pipe.flags = Number(pipe.flags) & ~O_ASYNC;
+  }));
+  assert.match(unarmed, /^FAIL: 0 SIGUSR1 after a write to fd 4's pipe, want 1/);
+});
+
 /** The ghost-file-N.img of the deleted file the task's descriptor `fd` holds. */
 function ghostOf(dir: string, fd: number): string {
   const id = fileOf(decodeImageFile(path.join(dir, 'files.img')).entries.map((e) => e.value), dir, fd).id;
