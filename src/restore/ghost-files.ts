@@ -14,6 +14,7 @@ import type { RestoreImages } from '../shared/restore-images.js';
 import { rawSyscall } from '../sys/index.js';
 import { lookupNoSymlinks, mkdirAt, openNoSymlinks, unlinkIfSame } from '../sys/safe-path.js';
 import { checkCleanPath, checkFreePath, S_IFLNK, S_IFMT, S_IFREG, S_ISXID, typeName } from '../shared/image-paths.js';
+import { kernelDev } from '../shared/file-table.js';
 
 const S_IFDIR = 0o040000;
 const S_IFCHR = 0o020000;
@@ -65,8 +66,11 @@ const BESIDE = '.cryo-deleted';
  * there now (the task had that one open too, say). The task opens it there, so its descriptor
  * then names that path "(deleted)", as with CRIU, which adds ".cr_link".
  */
-function ghostPath(name: string): string {
-  return lookupNoSymlinks(name).kind === 'found' ? `${name}${BESIDE}` : name;
+function ghostPath(name: string, ghost: MessageValue): string {
+  if (lookupNoSymlinks(name).kind !== 'found') return name;
+  // Only on the file system it was deleted from: shared memory named /dev/zero was never in /dev.
+  const dir = lookupNoSymlinks(name.slice(0, name.lastIndexOf('/')) || '/');
+  return dir.kind === 'found' && ghost.dev !== undefined && kernelDev(BigInt(dir.st.dev)) === num(ghost.dev) ? `${name}${BESIDE}` : name;
 }
 
 /** Preflight: the ghost's image is there, it is a regular file, its old path is free in a real directory, and no set-id bits unless allowed. */
@@ -85,7 +89,8 @@ export function checkGhost(img: RestoreImages, g: Ghost, name: string, why: stri
     throw new RestoreError('IMAGE_INCONSISTENT', `${g.image}: the deleted symbolic link ${name} (${why}) has no target (symlnk_target)`);
   }
   // A removed directory goes back at its own path only; another file may go beside a file now there.
-  checkFreePath(kind === S_IFDIR ? name : ghostPath(name), why, kind === S_IFDIR || ghostPath(name) === name ? 'was deleted at dump time and exists again now' : `is in the way of the deleted file ${name}, whose own path is taken too`);
+  const at = kind === S_IFDIR ? name : ghostPath(name, img.all.get(g.image)!.entries[0]!.value);
+  checkFreePath(at, why, at === name ? 'was deleted at dump time and exists again now' : `is in the way of the deleted file ${name}, whose own path is taken too`);
   const setid = mode & S_ISXID;
   if (setid !== 0) {
     const reg = img.files.get(g.origId)?.reg as MessageValue | undefined;
@@ -143,7 +148,7 @@ export class GhostFiles {
         continue;
       }
       const first = made.get(g.ghostId);
-      const at = first?.dir ? name : ghostPath(name);
+      const at = first?.dir ? name : ghostPath(name, this.img.all.get(g.image)!.entries[0]!.value);
       if (first === undefined) made.set(g.ghostId, this.create(at, g));
       else if (!first.dir) this.link(first, at);
       placed.set(key, at);
