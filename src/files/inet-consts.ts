@@ -14,6 +14,7 @@ export const SOCK_RAW = 3;
 export const SOCK_CLOEXEC = 0o2000000;
 export const IPPROTO_TCP = 6;
 export const IPPROTO_UDP = 17;
+export const IPPROTO_UDPLITE = 136;
 /** A raw socket whose packets carry their own IP header. */
 export const IPPROTO_RAW = 255;
 

@@ -52,7 +52,9 @@ function shutdownLeft(e: MessageValue, conn: boolean): string {
 }
 
 const familyName = (f: number) => (f === K.AF_INET6 ? 'IPv6' : 'IPv4');
-const protoName = (p: number) => (p === K.IPPROTO_TCP ? 'TCP' : 'UDP');
+const protoName = (p: number) => (p === K.IPPROTO_TCP ? 'TCP' : p === K.IPPROTO_UDPLITE ? 'UDP-Lite' : 'UDP');
+/** UDP and UDP-Lite: datagram sockets the kernel runs alike (UDP-Lite only adds checksum coverage options). */
+const isUdp = (type: number, proto: number) => type === K.SOCK_DGRAM && (proto === K.IPPROTO_UDP || proto === K.IPPROTO_UDPLITE);
 
 /** sock_diag's sockets of one family and protocol, asked once per dump. */
 const diagCache = new WeakMap<FileTable, Map<string, InetDiagSocket[]>>();
@@ -83,7 +85,7 @@ function dumpInet(c: DumpFd): MessageValue {
   const proto = getInt(c.stolen, K.SOL_SOCKET, K.SO_PROTOCOL);
   const me = `fd ${c.fd} of task ${c.pid}`;
   const tcp = type === K.SOCK_STREAM && proto === K.IPPROTO_TCP;
-  const udp = type === K.SOCK_DGRAM && proto === K.IPPROTO_UDP;
+  const udp = isUdp(type, proto);
   if (!tcp && !udp) {
     throw new DumpError('UNSUPPORTED', `${me} is an ${familyName(family)} socket of type ${type}, protocol ${proto}: cryo dumps TCP and UDP sockets only`);
   }
@@ -240,7 +242,7 @@ export const inetKind: FdKind = {
     const f = num(e.family);
     if (f !== K.AF_INET && f !== K.AF_INET6) throw new RestoreError('UNSUPPORTED', `${why} is an inet socket of family ${f}: cryo restores IPv4 and IPv6 only`);
     const tcp = num(e.type) === K.SOCK_STREAM && num(e.proto) === K.IPPROTO_TCP;
-    const udp = num(e.type) === K.SOCK_DGRAM && num(e.proto) === K.IPPROTO_UDP;
+    const udp = isUdp(num(e.type), num(e.proto));
     if (!tcp && !udp) throw new RestoreError('UNSUPPORTED', `${why} is an inet socket of type ${num(e.type)}, protocol ${num(e.proto)}: cryo restores TCP and UDP sockets only`);
     const words = f === K.AF_INET ? 1 : 4;
     for (const a of ['src_addr', 'dst_addr']) {

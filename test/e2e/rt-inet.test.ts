@@ -109,3 +109,16 @@ test('edited images: another port, another queued byte: the task notices', async
     writeFileSync(file, encodeImage(img));
   }, { restore: { tcpEstablished: true } }), /^FAIL: server end: old byte 17 is 0x[0-9a-f]{2}, want 0x[0-9a-f]{2}/);
 });
+
+test('UDP-Lite sockets: bound, one connected to the other', async () => {
+  const u = await startAndDump('rt-udplite');
+  all.push(u);
+  const sk = fileOf(u.images, 5).isk as MessageValue;
+  assert.deepEqual([Number(sk.type), Number(sk.proto)], [2, 136]);
+  assert.equal(await restoreAndFinish(u), 'PASS');
+  const udp = await restoreAndFinish(u, (dir) => editSocket(dir, 5, (m) => { m.proto = 17; }));
+  assert.match(udp, /^FAIL: fd 5 protocol 17, want 136 \(UDP-Lite\)/);
+  const port = await freePort();
+  const moved = await restoreAndFinish(u, (dir) => editSocket(dir, 5, (m) => { m.src_port = port; }));
+  assert.match(moved, new RegExp(`^FAIL: ports \\d+, ${port} -> `));
+});
