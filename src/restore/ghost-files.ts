@@ -88,6 +88,7 @@ export function checkGhost(img: RestoreImages, g: Ghost, name: string, why: stri
   if (kind === S_IFLNK && (typeof target !== 'string' || target === '' || target.includes('\0'))) {
     throw new RestoreError('IMAGE_INCONSISTENT', `${g.image}: the deleted symbolic link ${name} (${why}) has no target (symlnk_target)`);
   }
+  if (kind === S_IFREG) checkGhostSize(img.all.get(g.image)!.entries, g.image, name, why);
   // A removed directory goes back at its own path only; another file may go beside a file now there.
   const at = kind === S_IFDIR ? name : ghostPath(name, img.all.get(g.image)!.entries[0]!.value);
   checkFreePath(at, why, at === name ? 'was deleted at dump time and exists again now' : `is in the way of the deleted file ${name}, whose own path is taken too`);
@@ -101,6 +102,17 @@ export function checkGhost(img: RestoreImages, g: Ghost, name: string, why: stri
     if ((num(reg?.mode) & S_ISXID) !== setid) {
       throw new RestoreError('UNSAFE', `${g.image} gives the deleted file ${name} (${why}) mode 0${(mode & 0o7777).toString(8)}, but files.img, the file the task had open, mode 0${(num(reg?.mode) & 0o7777).toString(8)}: refusing the ${bits} bits (a damaged or crafted image)`);
     }
+  }
+}
+
+/** A deleted file's size and chunk offsets must be ones a file can have (ftruncate and pwrite take them). */
+function checkGhostSize(entries: { value: MessageValue; extra?: unknown }[], image: string, name: string, why: string): void {
+  const max = BigInt(Number.MAX_SAFE_INTEGER);
+  const bad = (v: unknown) => v !== undefined && (BigInt(v as bigint | number) < 0n || BigInt(v as bigint | number) > max);
+  const head = entries[0]!.value;
+  const off = entries.slice(1).find((c) => bad(c.value.off));
+  if (bad(head.size) || off !== undefined) {
+    throw new RestoreError('IMAGE_INCONSISTENT', `${image}: the deleted file ${name} (${why}) has ${off === undefined ? `size ${head.size}` : `a chunk at offset ${off.value.off}`}, which no file can have (a damaged or crafted image)`);
   }
 }
 

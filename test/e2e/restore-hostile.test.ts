@@ -267,3 +267,14 @@ test('a file name with a newline: the refusal stays one line, the newline escape
   await refused(d, editReg('/rt-files-ghost', (r) => { r.name = `${String(r.name)}\nsecond line`; }), 'FILE_MISSING',
     /rt-files-ghost\\nsecond line \(the executable\) cannot be found/);
 });
+
+test('a deleted file of a size no file can have: refused before anything starts', async () => {
+  const d = await dumped('rt-files-ghost');
+  // The fuzzer's case (seed 15, cases 7702 and 9827): a chunked ghost's size 2^64-1 threw a RangeError from ftruncate.
+  const chunked = (dir: string) => readdirSync(dir).filter((n) => n.startsWith('ghost-file-'))
+    .find((n) => decodeImageFile(path.join(dir, n)).entries[0]!.value.chunks === true)!;
+  for (const size of [0xffff_ffff_ffff_ffffn, 0x8000_0000_0000_0000n]) {
+    await refused(d, (dir) => editImage(dir, chunked(dir), ([g]) => { g!.size = size; }), 'IMAGE_INCONSISTENT',
+      new RegExp(`ghost-file-\\d+\\.img: the deleted file \\S+ \\(fd \\d+\\) has size ${size}, which no file can have`));
+  }
+});
