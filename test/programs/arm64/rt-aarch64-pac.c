@@ -46,7 +46,10 @@ int main(int argc, char **argv) {
   uint64_t p = (uint64_t)&target_value;
   static uint64_t before[NMOD][NKEY], after[NMOD][NKEY];
   sign_all(p, before);
-  RT_CHECK(before[0][0] != p, "pacia left the pointer unsigned");
+  /* One code can equal the pointer's own top bits by chance (1 in 2^7 with 7 bits): not all NMOD of them. */
+  int signed_ = 0;
+  for (int m = 0; m < NMOD; m++) signed_ += before[m][0] != p;
+  RT_CHECK(signed_ > 0, "pacia left the pointer unsigned under all %d modifiers", NMOD);
   rt_ready("signed=%#llx\n", (unsigned long long)before[0][0]);
   rt_wait_term();
 
