@@ -16,20 +16,11 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(here, '..', 'dist');
 const { startTarget } = await import(path.join(root, 'test/helpers/dump-target.js'));
+const { rng } = await import(path.join(root, 'test/helpers/rng.js'));
 const cli = path.join(root, 'src/cli/main.js');
 
 const [kills = '300', program = 'fault-tree', seedArg = '15'] = process.argv.slice(2);
 
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const random = rng(Number(seedArg));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

@@ -22,22 +22,11 @@ import { startTarget, type Target } from '../helpers/dump-target.js';
 import { cryoCli } from '../helpers/cryo-cli.js';
 import { childStates } from '../helpers/restore-env.js';
 import { cleanupDumped, imagesCopy, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
+import { rng } from '../helpers/rng.js';
 import { createHash } from 'node:crypto';
 
 const SEED = Number(process.env.CRYO_FAULT_SEED ?? 15);
 const SAMPLES = 12;
-
-/** A small seeded generator (mulberry32): the same seed picks the same points. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One point from each of `n` equal stretches of 1..count, the last point included. */
 function spread(count: number, n: number, seed: number): number[] {

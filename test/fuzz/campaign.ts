@@ -14,7 +14,8 @@ import { restore, RestoreError } from '../../src/restore/index.js';
 import { __WALL, kill, waitpid } from '../../src/sys/index.js';
 import { startAndDump, type Dumped } from '../helpers/round-trip.js';
 import { childStates } from '../helpers/restore-env.js';
-import { Dice, mutateDir, rng, type Hostile } from './mutate.js';
+import { Dice, mutateDir, type Hostile } from './mutate.js';
+import { rng } from '../helpers/rng.js';
 
 export const DEFAULT_PROGRAMS = ['rt-files-reg', 'rt-unix', 'rt-files-ghost', 'rt-tree', 'rt-threads', 'rt-fdkinds'];
 

@@ -10,18 +10,6 @@ import type { Image } from '../../src/images/image.js';
 import type { FieldDef, MessageDef } from '../../src/images/schema.js';
 import type { FieldValue, MessageValue } from '../../src/images/value.js';
 
-/** A seeded generator of numbers in [0, 1) (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export class Dice {
   constructor(readonly next: () => number) {}
   int(n: number): number { return Math.floor(this.next() * n); }
