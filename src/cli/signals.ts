@@ -11,8 +11,13 @@ const TERMINATING = [
   'SIGTRAP', 'SIGABRT', 'SIGSYS', 'SIGPOLL', 'SIGPWR', 'SIGSTKFLT',
 ] as const;
 
+/** V8's sampling profiler (node --cpu-prof or --prof) ticks with SIGPROF: then it is not ours to catch. */
+const profiled = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].some((a) => a.startsWith('--cpu-prof') || a === '--prof');
+
 /** The terminating signals this platform has, by name. */
-export const terminatingSignals: readonly NodeJS.Signals[] = TERMINATING.filter((s) => s in constants.signals);
+export const terminatingSignals: readonly NodeJS.Signals[] = TERMINATING
+  .filter((s) => s in constants.signals)
+  .filter((s) => !(profiled && s === 'SIGPROF'));
 
 /** Calls `onSignal` for each terminating signal until the returned function is called. */
 export function catchTerminatingSignals(onSignal: (signal: NodeJS.Signals) => void): () => void {
