@@ -9,7 +9,7 @@ import { decodeImageFile, encodeImage } from '../../src/images/index.js';
 import { writeFileSync } from 'node:fs';
 import type { MessageValue } from '../../src/images/value.js';
 import { after } from 'node:test';
-import { kill, prctl, sleepSync } from '../../src/sys/index.js';
+import { __WALL, WNOHANG, kill, prctl, sleepSync, waitpid } from '../../src/sys/index.js';
 import type { Target } from './dump-target.js';
 import { fixturesDir } from './paths.js';
 
@@ -72,10 +72,16 @@ export function childStates(): Map<number, string> {
   return out;
 }
 
-/** Waits (up to 20 s: PID 1 here reaps orphans once a second, slower under load) for PID to vanish; returns whether it did. */
+/**
+ * Waits (up to 20 s: PID 1 here reaps orphans once a second, slower under load) for PID to vanish,
+ * reaping it if it became our zombie (a subreaper inherits the orphans of a tree the dump killed);
+ * returns whether it did.
+ */
 export function waitGone(pid: number, ms = 20_000): boolean {
   const end = Date.now() + ms;
   while (existsSync(`/proc/${pid}`)) {
+    try { waitpid(pid, WNOHANG | __WALL); } catch { /* not our child */ }
+    if (!existsSync(`/proc/${pid}`)) break;
     if (Date.now() > end) return false;
     sleepSync(20);
   }

@@ -23,14 +23,17 @@ export interface Dumped {
   readyLine: string;
 }
 
-/** Starts test/programs/bin/NAME and dumps it (with `opts`); resolves once its PID is gone. */
+/** Starts test/programs/bin/NAME and dumps it (with `opts`); resolves once every dumped PID is gone. */
 export async function startAndDump(name: string, args: string[] = [], opts: Partial<DumpOptions> = {}): Promise<Dumped> {
   becomeSubreaper();
   const target = startTarget(name, args);
   const images = path.join(target.dir, 'images');
   try {
     await dumpTask({ ...opts, pid: target.pid, dir: images });
-    if (!waitGone(target.pid)) throw new Error(`dumped task ${target.pid} is still there`);
+    // The whole tree: a child the dump killed may outlive the root for a moment (and a restore finds its PID taken).
+    for (const { pid } of dumpedTree(images)) {
+      if (!waitGone(pid)) throw new Error(`dumped task ${pid} is still there`);
+    }
   } catch (e) {
     target.cleanup();
     throw e;
