@@ -3,7 +3,7 @@
  * signal actions, alternate stack, itimers, POSIX timer values, clear_child_tid, pdeath signal,
  * dumpable, THP, securebits, child subreaper, membarrier registrations and the current brk.
  */
-import type { Injector, Scratch } from '../inject/index.js';
+import { SyscallBatch, type BatchPlace, type Injector, type Scratch } from '../inject/index.js';
 import { readU32, readU64 } from '../sys/index.js';
 import type { PosixTimer } from '../proc/index.js';
 import type { MessageValue } from '../images/index.js';
@@ -75,11 +75,17 @@ export function readRobustListInside(inj: Injector, scratch: Scratch, arch: Arch
   return { head: wordAt(b, 0, w), len: Number(wordAt(b, 8, w)) };
 }
 
-export function readInjectedState(inj: Injector, scratch: Scratch, timers: readonly PosixTimer[], arch: Arch): InjectedState {
+/**
+ * `batch`: where a batch runner is mapped in the task (the signal actions are then read in one
+ * stop instead of one stop each), when the task's ABI is the machine's.
+ */
+export function readInjectedState(inj: Injector, scratch: Scratch, timers: readonly PosixTimer[], arch: Arch, batch?: BatchPlace): InjectedState {
   const at = (off: number) => scratch.addr + BigInt(off);
   // Signal actions, through the task's own ABI (its struct sigaction): one slot each, read back in one go.
   const L = arch.sigaction;
-  SIGACTION_SIGNALS.forEach((sig, i) => inj.callTask('rt_sigaction', sig, 0, at(i * SIGACTION_SLOT), 8));
+  const reads = SIGACTION_SIGNALS.map((sig, i) => ({ name: 'rt_sigaction', args: [sig, 0, at(i * SIGACTION_SLOT), 8] }));
+  if (batch !== undefined && arch.taskSyscall === arch.syscall) new SyscallBatch(() => inj, batch).runAll(reads);
+  else for (const r of reads) inj.callTask(r.name, ...r.args);
   const acts = scratch.read(0, SIGACTION_SIGNALS.length * SIGACTION_SLOT);
   const sigactions = SIGACTION_SIGNALS.map((_, i) => {
     const o = i * SIGACTION_SLOT;

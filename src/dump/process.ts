@@ -4,7 +4,7 @@ import { readSemUndo } from './sem-undo.js';
 import type { SemUndo } from '../images/cryo-sem-undo.js';
 import { closeSync, openSync, statSync } from 'node:fs';
 import type { Arch } from '../arch/types.js';
-import { Injector, mapScratch, type UndoList } from '../inject/index.js';
+import { Injector, mapBatchArea, mapScratch, type UndoList } from '../inject/index.js';
 import {
   readCwd, readExe, readLoginuid, readMaps, readOomScoreAdj, readPersonality, readRoot, readSmaps,
   readStat, readStatus, readTimers, procPath, readComm,
@@ -98,7 +98,10 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   const scratch = mapScratch(inj, undo, maps, arch.pageSize);
   await step('scratch');
   await checkpoint();
-  const injected = readInjectedState(inj, scratch, timers, arch);
+  // A batch runner for the signal actions (62 calls in one stop), in a hole beside the scratch page.
+  const area = arch.taskSyscall === arch.syscall ? mapBatchArea(inj, undo, [...maps, { ...maps[0]!, start: scratch.addr, end: scratch.addr + BigInt(scratch.size) }], 1, 0) : undefined;
+  const injected = readInjectedState(inj, scratch, timers, arch, area?.place);
+  area?.unmap(); // after a failure, the undo list unmaps it
   const semUndo = c.semUndo === true ? readSemUndo(pid, inj, scratch) : [];
   await checkpoint();
   // Each thread's own state, the per-thread injected calls run in that thread.

@@ -82,41 +82,68 @@ export function waitInterruptStop(tid: number): number {
   }
 }
 
-/**
- * Seizes and interrupts every thread of `pid` (the main thread first). `seized` learns each
- * thread the moment it is seized, so a failure later detaches it. A thread that ends before it
- * is seized is simply not part of the dump. A process found in a group stop lands in `stopped`
- * with its stop signal (it must be stopped again when let go). Returns the TIDs, main thread first.
- */
-export function seizeAllThreads(pid: number, seized: Set<number>, stopped: Map<number, number>): number[] {
-  const order: number[] = [];
-  const ioThreads = new Set<number>();
-  for (let round = 0; ; round++) {
-    if (round >= MAX_SEIZE_ROUNDS) throw new DumpError('UNSUPPORTED', `process ${pid} keeps creating threads: cryo could not stop them all`);
-    const listed = seized.size === 0 ? [pid, ...readTaskIds(pid).filter((t) => t !== pid)] : readTaskIds(pid);
-    const fresh = listed.filter((t) => !seized.has(t) && !ioThreads.has(t));
-    if (fresh.length === 0 && round > 0) break;
-    for (const tid of fresh) {
-      if (tid !== pid && isIoThread(pid, tid)) {
-        ioThreads.add(tid);
-        continue;
-      }
-      try {
-        ptrace.seize(tid, 0);
-      } catch (e) {
-        if (tid !== pid && e instanceof SysError && e.code === 'ESRCH') continue; // it ended meanwhile
-        throw e;
-      }
-      seized.add(tid);
-      ptrace.interrupt(tid);
-      const stop = waitInterruptStop(tid);
-      if (stop !== 0) stopped.set(pid, stop);
-      order.push(tid);
+/** A process being seized: its threads interrupted but not yet waited for (see startSeize). */
+export interface Seizing {
+  pid: number;
+  /** Stopped, in the order seized (the main thread first). */
+  order: number[];
+  /** Seized and interrupted, their stops not yet waited for. */
+  pending: number[];
+  ioThreads: Set<number>;
+}
+
+/** Seizes and interrupts each of `tids` (io_uring threads are left alone). */
+function seizeListed(s: Seizing, tids: readonly number[], seized: Set<number>): void {
+  for (const tid of tids) {
+    if (tid !== s.pid && isIoThread(s.pid, tid)) {
+      s.ioThreads.add(tid);
+      continue;
     }
+    try {
+      ptrace.seize(tid, 0);
+    } catch (e) {
+      if (tid !== s.pid && e instanceof SysError && e.code === 'ESRCH') continue; // it ended meanwhile
+      throw e;
+    }
+    seized.add(tid);
+    ptrace.interrupt(tid);
+    s.pending.push(tid);
+  }
+}
+
+/**
+ * Seizes and interrupts every thread of `pid` listed now (the main thread first) without waiting
+ * for their stops: the threads, and the processes of a tree, stop at the same time instead of one
+ * after another. `seized` learns each thread the moment it is seized, so a failure later detaches
+ * it. finishSeize waits.
+ */
+export function startSeize(pid: number, seized: Set<number>): Seizing {
+  const s: Seizing = { pid, order: [], pending: [], ioThreads: new Set() };
+  seizeListed(s, [pid, ...readTaskIds(pid).filter((t) => t !== pid)], seized);
+  return s;
+}
+
+/**
+ * Waits for the stops startSeize asked for, then seizes the threads made meanwhile (listing
+ * /proc/PID/task again until the set is stable, as CRIU does). A thread that ends before it is
+ * seized is simply not part of the dump. A process found in a group stop lands in `stopped` with
+ * its stop signal (it must be stopped again when let go). Returns the TIDs, main thread first.
+ */
+export function finishSeize(s: Seizing, seized: Set<number>, stopped: Map<number, number>): number[] {
+  for (let round = 1; ; round++) {
+    for (const tid of s.pending.splice(0)) {
+      const stop = waitInterruptStop(tid);
+      if (stop !== 0) stopped.set(s.pid, stop);
+      s.order.push(tid);
+    }
+    const fresh = readTaskIds(s.pid).filter((t) => !seized.has(t) && !s.ioThreads.has(t));
+    if (fresh.length === 0) break;
+    if (round >= MAX_SEIZE_ROUNDS) throw new DumpError('UNSUPPORTED', `process ${s.pid} keeps creating threads: cryo could not stop them all`);
+    seizeListed(s, fresh, seized);
   }
   // Threads that ended after they were seized are gone from the list (and cannot be dumped).
-  const alive = new Set(readTaskIds(pid));
-  return order.filter((t) => alive.has(t));
+  const alive = new Set(readTaskIds(s.pid));
+  return s.order.filter((t) => alive.has(t));
 }
 
 /** What one thread's core-TID.img needs. */

@@ -11,7 +11,7 @@ import { listFds, procGone, ProcReadError, readChildren, readFdTarget, readStat,
 import { KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, kcmp } from '../sys/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import { checkDumpable } from './task-state.js';
-import { seizeAllThreads } from './threads.js';
+import { finishSeize, startSeize } from './threads.js';
 
 export interface TreeMember {
   pid: number;
@@ -38,35 +38,48 @@ const MAX_ROUNDS = 100;
  */
 export function freezeTree(root: number, seized: Set<number>, stopped: Map<number, number>): TreeMember[] {
   const members = new Map<number, TreeMember>();
-  const add = (pid: number, ppid: number): void => {
+  // Each process is seized and interrupted first, and waited for with the others of its pass.
+  const start = (pid: number, ppid: number) => {
     const st = readStat(pid);
     const zombie = st.state === 'Z' || st.state === 'X';
     if (!zombie) checkDumpable(pid, readStatus(pid));
-    const tids = zombie ? [pid] : seizeAllThreads(pid, seized, stopped);
+    return { pid, ppid, st, zombie, seizing: zombie ? undefined : startSeize(pid, seized) };
+  };
+  const finish = ({ pid, ppid, st, zombie, seizing }: ReturnType<typeof start>): void => {
+    const tids = seizing === undefined ? [pid] : finishSeize(seizing, seized, stopped);
     // Read again after the stop: a process may have changed its group until it was stopped.
     const now = zombie ? st : readStat(pid);
     members.set(pid, { pid, ppid, pgid: now.pgrp, sid: now.session, zombie, exitCode: zombie ? Number(now.exitCode) : 0, tids, stopSignal: stopped.get(pid) ?? 0 });
   };
-  add(root, 0);
+  finish(start(root, 0));
   for (let round = 0; ; round++) {
     if (round >= MAX_ROUNDS) throw new DumpError('UNSUPPORTED', `the process tree of ${root} keeps changing: cryo could not stop it`);
-    let fresh = 0;
-    for (const m of [...members.values()]) {
+    const started: ReturnType<typeof start>[] = [];
+    const seen = new Set<number>();
+    for (const m of members.values()) {
       if (m.zombie) continue;
       for (const tid of m.tids) {
         for (const child of readChildren(m.pid, tid)) {
-          if (members.has(child)) continue;
+          if (members.has(child) || seen.has(child)) continue;
+          seen.add(child);
           try {
-            add(child, m.pid);
+            started.push(start(child, m.pid));
           } catch (e) {
             if (e instanceof ProcReadError && e.gone) continue; // reaped meanwhile
             throw e;
           }
-          fresh++;
         }
       }
     }
-    if (fresh === 0) break;
+    for (const p of started) {
+      try {
+        finish(p);
+      } catch (e) {
+        if (e instanceof ProcReadError && e.gone) continue;
+        throw e;
+      }
+    }
+    if (started.length === 0) break;
   }
   return order(root, [...members.values()]);
 }
