@@ -66,6 +66,11 @@ export interface DumpOptions {
   trackMem?: boolean;
   /** Send the pages to a page server (`cryo page-server`, or CRIU's) instead of keeping them in `dir`. */
   pageServer?: PageServerTarget;
+  /**
+   * Called with the complete images before the task is ended (with leaveRunning: once it runs on
+   * again), e.g. to send them down a stream; when it throws, the dump fails and the task runs on.
+   */
+  deliver?: (dir: string) => Promise<void>;
   /** Aborts the dump: the task is restored as it was and detached, dump() throws DumpError ABORTED. */
   signal?: AbortSignal;
   onEvent?: (e: DumpEvent) => void;
@@ -302,6 +307,7 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
     detachAll(seized, stopped);
     try {
       finishImages();
+      await deliverImages(opts, pid);
     } catch (e) {
       // No dump: the chain's tracking ends with it (its holder ends when its state file goes).
       rmSync(path.join(opts.dir, TRACK_FILE), { force: true });
@@ -312,6 +318,7 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
   } else {
     try {
       finishImages();
+      await deliverImages(opts, pid);
     } catch (e) {
       files.finish(true);
       detachAll(seized, stopped);
@@ -323,6 +330,15 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
     files.finish(false);
   }
   return { pid, dir: opts.dir, images: [...images.written], pagesWritten, leftRunning: leaveRunning };
+}
+
+/** opts.deliver, its failure as the dump's. */
+async function deliverImages(opts: DumpOptions, pid: number): Promise<void> {
+  try {
+    await opts.deliver?.(opts.dir);
+  } catch (e) {
+    throw new DumpError('FAILED', `dump of task ${pid} failed: ${(e as Error)?.message ?? String(e)}; the task runs on`, { cause: e });
+  }
 }
 
 /** CRIU's `parent` link (to the path as given, relative to the images directory) and the parent's image hashes. */

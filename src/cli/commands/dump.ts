@@ -1,14 +1,15 @@
-// cryo dump|pre-dump -t PID -D DIR [--prev-images-dir PARENT] [--track-mem] [--page-server --address A --port N] [--leave-running] [--shell-job] [--tcp-established] [--tcp-close] [--ext-unix-sk] [--external pipe:[INODE]...] [-v...] [-o LOG]: a thin layer over dump().
+// cryo dump|pre-dump -t PID -D DIR|--stream [--prev-images-dir PARENT] [--track-mem] [--page-server --address A --port N] [--leave-running] [--shell-job] [--tcp-established] [--tcp-close] [--ext-unix-sk] [--external pipe:[INODE]...] [-v...] [-o LOG]: a thin layer over dump().
 // Every terminating signal cryo can catch (SIGINT, SIGTERM, SIGHUP, SIGQUIT, ...: ../signals.ts) aborts
 // the dump: the task is put back as it was and cryo exits 1 with one line.
 
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type Command, UsageError } from '../command.js';
 import { specs } from './specs.js';
 import { dump, DumpError, type DumpEvent } from '../../dump/index.js';
 import { showProgress } from '../progress.js';
 import { catchTerminatingSignals } from '../signals.js';
+import { checkStreamOptions, sendStream, spoolDir } from './stream-io.js';
 
 export const dumpCommand: Command = { ...specs.dump, run: (args) => runDump(args, false) };
 /** pre-dump: the same options; the task runs on and its writes are tracked for the next dump of the chain. */
@@ -36,6 +37,7 @@ async function runDump(args: string[], preDump: boolean): Promise<number> {
           'page-server': { type: 'boolean' },
           address: { type: 'string' },
           port: { type: 'string' },
+          stream: { type: 'boolean' },
         },
         strict: true,
       }).values;
@@ -43,7 +45,9 @@ async function runDump(args: string[], preDump: boolean): Promise<number> {
       throw new UsageError((e as Error).message.split('\n')[0]!);
     }
     if (values.tree === undefined || !/^\d+$/.test(values.tree)) throw new UsageError('-t PID is required');
-    if (values['images-dir'] === undefined) throw new UsageError('-D DIR is required');
+    const stream = values.stream ?? false;
+    if (stream) checkStreamOptions(values, preDump);
+    else if (values['images-dir'] === undefined) throw new UsageError('-D DIR is required (or --stream, to write the images to standard output)');
     for (const x of values.external ?? []) {
       if (!/^pipe:\[\d+\]$/.test(x)) throw new UsageError(`--external ${x}: cryo knows external pipes only (pipe:[INODE])`);
     }
@@ -64,16 +68,18 @@ async function runDump(args: string[], preDump: boolean): Promise<number> {
       else if (e.type === 'stage' && verbosity >= 1) log(`cryo: ${e.stage}`);
       else if (e.type === 'image' && verbosity >= 2) log(`cryo: wrote ${e.file}`);
     };
+    const dir = stream ? spoolDir() : values['images-dir']!;
     const ac = new AbortController();
     const endSignals = catchTerminatingSignals(() => ac.abort());
     const endProgress = values.log ? () => {} : showProgress();
     try {
       await dump({
-        pid: Number(values.tree), dir: values['images-dir'], leaveRunning: values['leave-running'] ?? false,
+        pid: Number(values.tree), dir, leaveRunning: values['leave-running'] ?? false,
         shellJob: values['shell-job'] ?? false, tcpEstablished: values['tcp-established'] ?? false, tcpClose: values['tcp-close'] ?? false, extUnixSk: values['ext-unix-sk'] ?? false,
         external: values.external ?? [], signal: ac.signal, onEvent,
         preDump, prevImagesDir: values['prev-images-dir'], trackMem: values['track-mem'] ?? false,
         pageServer,
+        deliver: stream ? (d) => sendStream(d) : undefined,
       });
     } catch (e) {
       if (e instanceof DumpError) {
@@ -84,6 +90,7 @@ async function runDump(args: string[], preDump: boolean): Promise<number> {
     } finally {
       endProgress();
       endSignals();
+      if (stream) rmSync(dir, { recursive: true, force: true });
     }
     return 0;
   }

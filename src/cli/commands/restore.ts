@@ -1,14 +1,17 @@
-// cryo restore -D DIR [-d|--restore-detached] [--shell-job] [--tcp-established] [--tcp-close] [--inherit-fd fd[N]:pipe:[INODE]...] [--allow-setid-files] [--pidfile FILE] [--lazy-pages]
+// cryo restore -D DIR|--stream [-d|--restore-detached] [--shell-job] [--tcp-established] [--tcp-close] [--inherit-fd fd[N]:pipe:[INODE]...] [--allow-setid-files] [--pidfile FILE] [--lazy-pages]
 // A thin layer over restore(): without -d it waits for the restored task and
 // exits with its status (128+signal when it was killed), as a shell would. Until the task runs,
 // every terminating signal cryo can catch (../signals.ts) aborts the restore: nothing is left behind.
 
+import { rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type Command, UsageError } from '../command.js';
 import { specs } from './specs.js';
 import { restore, RestoreError } from '../../restore/index.js';
 import { showProgress } from '../progress.js';
 import { catchTerminatingSignals } from '../signals.js';
+import { receiveStream } from './stream-io.js';
+import { ImageStreamError } from '../../images/image-stream.js';
 
 export const restoreCommand: Command = {
   ...specs.restore,
@@ -29,26 +32,41 @@ export const restoreCommand: Command = {
           pidfile: { type: 'string' },
           'lazy-pages': { type: 'boolean' },
           verbose: { type: 'boolean', short: 'v' },
+          stream: { type: 'boolean' },
         },
       }));
     } catch (e) {
       throw new UsageError((e as Error).message.split('\n')[0]);
     }
-    const dir = values['images-dir'];
-    if (!dir) throw new UsageError('-D DIR is required');
+    const stream = values.stream ?? false;
+    if (stream && values['images-dir'] !== undefined) throw new UsageError('--stream reads the whole dump from standard input: leave out -D');
+    if (stream && values['lazy-pages']) throw new UsageError('--lazy-pages needs the dump in -D DIR, where lazy-pages reads it: it cannot come from --stream');
+    if (!stream && !values['images-dir']) throw new UsageError('-D DIR is required (or --stream, to read the images from standard input)');
     // fd[N]:KEY, as CRIU spells it: the caller's descriptor N stands for the dumped file KEY.
     const inheritFd = (values['inherit-fd'] ?? []).map((a) => {
       const m = /^fd\[(\d+)\]:(.+)$/.exec(a);
       if (!m) throw new UsageError(`--inherit-fd ${a}: expected fd[N]:pipe:[INODE]`);
       return { fd: Number(m[1]), key: m[2]! };
     });
+    let dir = values['images-dir'];
+    if (stream) {
+      try {
+        dir = await receiveStream();
+      } catch (e) {
+        if (!(e instanceof ImageStreamError)) throw e;
+        process.stderr.write(`cryo: restore: ${e.message}\n`);
+        return 1;
+      }
+    }
     const endProgress = showProgress();
     const ac = new AbortController();
     const endSignals = catchTerminatingSignals(() => ac.abort());
+    // The stream's spool goes once the task runs (or the restore failed): it needs it no longer.
+    const endSpool = () => { if (stream) rmSync(dir!, { recursive: true, force: true }); };
     try {
       const r = await restore({
         signal: ac.signal,
-        dir,
+        dir: dir!,
         detach: values['restore-detached'] ?? false,
         shellJob: values['shell-job'] ?? false,
         tcpEstablished: values['tcp-established'] ?? false,
@@ -64,15 +82,18 @@ export const restoreCommand: Command = {
       });
       endProgress();
       endSignals();
+      endSpool();
       if (!r.wait) return 0;
       const st = await r.wait();
       return st.code ?? 128 + (st.signal ?? 0);
     } catch (e) {
       endProgress();
       endSignals();
+      endSpool();
       if (!(e instanceof RestoreError)) throw e;
       if (process.env.CRYO_DEBUG === '1') console.error(e);
-      process.stderr.write(`cryo: restore: ${e.message}\n`);
+      // The spool is gone: name the stream's images alone.
+      process.stderr.write(`cryo: restore: ${stream ? e.message.replaceAll(`${dir}/`, '') : e.message}\n`);
       return 1;
     }
   },

@@ -1,0 +1,114 @@
+// Dump to and restore from a stream (README "Streams"): test/programs/rt-mem.c is dumped with
+// `cryo dump --stream` into a real pipe that `cryo restore --stream` reads, and checks its memory
+// after. A stream cut short or with a byte altered is refused before anything starts, with nothing
+// left behind; the same stream intact restores (so the refusals are the edits'). A dump whose stream
+// reader goes away fails and leaves the task running unharmed. Each side spools in $TMPDIR, here a
+// directory of the test's, which must be empty after.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { __WALL, WNOHANG, waitpid } from '../../src/sys/index.js';
+import { startTarget, type Target } from '../helpers/dump-target.js';
+import { becomeSubreaper, cleanedUpAfterFile, nothingLeftBehind } from '../helpers/restore-env.js';
+import { cryoCli } from '../helpers/cryo-cli.js';
+import { withoutNodeNoise } from '../helpers/node-noise.js';
+
+const { targets } = cleanedUpAfterFile();
+
+/** `cryo` in a bash pipeline (pipefail: any side failing fails it), not blocking this process. */
+function pipeline(script: string, spool: string): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve) => {
+    const c = spawn('bash', ['-o', 'pipefail', '-c', script], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, TMPDIR: spool, CRYO: `${process.execPath} ${cryoCli}` },
+    });
+    let stderr = '';
+    c.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    c.on('close', (code) => resolve({ code: code ?? -1, stderr: withoutNodeNoise(stderr).trim() }));
+  });
+}
+
+/**
+ * Reaps the dumped target as soon as the dump ends it (a zombie would hold its PID against the
+ * restore at the other end of the pipe); stops after that, leaving the restored task to finish().
+ */
+function reapOnce(pid: number): () => void {
+  const timer = setInterval(() => {
+    try {
+      if (waitpid(pid, WNOHANG | __WALL).pid === pid) clearInterval(timer);
+    } catch { clearInterval(timer); }
+  }, 1);
+  return () => clearInterval(timer);
+}
+
+function start(): { t: Target; spool: string } {
+  becomeSubreaper();
+  const t = startTarget('rt-mem');
+  targets.push(t);
+  const spool = path.join(t.dir, 'spool');
+  mkdirSync(spool, { mode: 0o700 });
+  return { t, spool };
+}
+
+test('a dump streamed through a pipe into a restore: the program finds its memory as it was', async () => {
+  const { t, spool } = start();
+  const stop = reapOnce(t.pid);
+  const r = await pipeline(`$CRYO dump -t ${t.pid} --stream | $CRYO restore --stream -d`, spool);
+  stop();
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(readdirSync(spool), [], 'both sides removed their spool');
+  assert.equal(t.finish(), 'PASS');
+});
+
+test('a stream cut short or altered is refused before anything starts; intact, it restores', async () => {
+  const { t, spool } = start();
+  const file = path.join(t.dir, 'stream');
+  const stop = reapOnce(t.pid);
+  const d = await pipeline(`$CRYO dump -t ${t.pid} --stream > ${file}`, spool);
+  stop();
+  assert.equal(d.code, 0, d.stderr);
+  const bytes = readFileSync(file);
+  // The record of pages-1.img: its name's length (u32, big-endian), the name, its size (u64), its bytes.
+  const pagesAt = bytes.indexOf(Buffer.from('\0\0\0\x0bpages-1.img', 'latin1')) + 4;
+  assert.ok(pagesAt > 4, 'the stream carries pages-1.img');
+
+  const refused = async (script: string): Promise<string> => {
+    const r = await pipeline(script, spool);
+    assert.equal(r.code, 1, `refused: ${r.stderr}`);
+    assert.equal(r.stderr.split('\n').length, 1, `one line: ${r.stderr}`);
+    assert.equal(nothingLeftBehind(t.pid), undefined);
+    assert.deepEqual(readdirSync(spool), [], 'the spool is removed');
+    return r.stderr;
+  };
+  // Cut inside the pages: the end record never comes.
+  const cut = await refused(`head -c ${pagesAt + 5000} ${file} | $CRYO restore --stream -d`);
+  assert.match(cut, /^cryo: restore: the image stream ends after \d+ bytes, inside pages-1\.img .*cut short/);
+  // Cut after the last image, before the end record.
+  assert.match(await refused(`head -c ${bytes.length - 12} ${file} | $CRYO restore --stream -d`), /inside its end record|before its end record/);
+  // One byte of a page flipped: the manifest's hash of that page differs.
+  const altered = Buffer.from(bytes);
+  altered[pagesAt + 11 + 8 + 4096 + 7]! ^= 0x40;
+  writeFileSync(path.join(t.dir, 'altered'), altered);
+  assert.match(await refused(`cat ${path.join(t.dir, 'altered')} | $CRYO restore --stream -d`), /^cryo: restore: image altered since the dump: pages-1\.img: bytes \d+-\d+ .*differ/);
+  // Something after the end record.
+  writeFileSync(path.join(t.dir, 'longer'), Buffer.concat([bytes, Buffer.from('x')]));
+  assert.match(await refused(`cat ${path.join(t.dir, 'longer')} | $CRYO restore --stream -d`), /goes on after its end record/);
+
+  const r = await pipeline(`cat ${file} | $CRYO restore --stream -d`, spool);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(t.finish(), 'PASS');
+});
+
+test('a dump whose stream reader goes away fails in one line; the task runs on unharmed', async () => {
+  const { t, spool } = start();
+  const r = await pipeline(`$CRYO dump -t ${t.pid} --stream | head -c 100 > /dev/null`, spool);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /^cryo: dump of task \d+ failed: the reader of the image stream \(standard output\) went away before the dump was sent; the task runs on$/);
+  assert.deepEqual(readdirSync(spool), [], 'the spool is removed');
+  const state = /^State:\s+(\S)/m.exec(readFileSync(`/proc/${t.pid}/status`, 'utf8'))?.[1];
+  assert.ok(state === 'S' || state === 'R', `the task runs on (state ${state})`);
+  assert.equal(t.finish(), 'PASS');
+});
