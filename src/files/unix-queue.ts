@@ -53,8 +53,9 @@ export function peekQueue(fd: number, id: number, why: string, inFlight?: (fds: 
       try {
         n = Number(rawSyscall('recvmsg', fd, msg, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC));
       } catch (e) {
-        // EINVAL: a stream socket neither connected nor listening, which cannot hold a queue.
-        if (e instanceof SysError && (e.code === 'EAGAIN' || e.code === 'EINVAL')) break;
+        // EINVAL (stream) and ENOTCONN (seqpacket): a socket neither connected nor listening,
+        // which cannot hold a queue.
+        if (e instanceof SysError && (e.code === 'EAGAIN' || e.code === 'EINVAL' || e.code === 'ENOTCONN')) break;
         throw e;
       }
       const controllen = Number(readU64(msg, MSGHDR.controllen));

@@ -1,6 +1,6 @@
 // Unix sockets come back: test/programs/rt-unix.c (stream, datagram and seqpacket socketpairs with
 // data queued both ways, a path listener with an accepted and a pending connection, an abstract
-// listener, bound datagram sockets (path, abstract, relative and deleted names) with datagrams from a
+// listener, unconnected seqpacket sockets (one bound), bound datagram sockets (path, abstract, relative and deleted names) with datagrams from a
 // connected and an unconnected sender) is
 // dumped, restored and checks itself on SIGTERM. An edited queue byte fails its check; a socket
 // whose peer is held outside the dump is refused naming that process, and --ext-unix-sk
@@ -66,6 +66,7 @@ test('unix sockets: dumped as CRIU 4.2 writes them, restored connected with thei
   assert.equal(uskOf(d.images, r.g!).deleted, true, 'a name unlinked while bound');
   assert.equal(uskOf(d.images, r.o!).deleted, true, 'a name whose file another socket holds now');
   assert.notEqual(uskOf(d.images, r.h!).deleted, true);
+  for (const fd of [r.m!, r.w!]) assert.deepEqual([Number(uskOf(d.images, fd).type), Number(uskOf(d.images, fd).state)], [5, 7], 'an unconnected seqpacket socket (zdtm sk-unix-unconn-seqpacket)');
   assert.equal(Number((l.file_perms as MessageValue).mode) & 0o7777, 0o711);
   const queues = entries(d.images, 'sk-queues.img');
   const at = (id: unknown) => queues.filter((q) => q.value.id_for === id).map((q) => (q.extra as Buffer).toString());
@@ -76,7 +77,7 @@ test('unix sockets: dumped as CRIU 4.2 writes them, restored connected with thei
   assert.equal(await restoreAndFinish(d), 'PASS');
 });
 
-test('edited images: a changed queued byte, a lost datagram, file mode and deleted name', async () => {
+test('edited images: a changed queued byte, a lost datagram, file mode, socket type and deleted name', async () => {
   const r = fds(d);
   const sb = uskOf(d.images, r.sb!);
   assert.match(await restoreAndFinish(d, (dir) => editQueues(dir, (list) => {
@@ -93,6 +94,7 @@ test('edited images: a changed queued byte, a lost datagram, file mode and delet
     fn(files.find((f) => f.id === uskOf(d.images, fd).id)!.usk as MessageValue);
   });
   assert.match(await restoreAndFinish(d, edit(r.l!, (u) => { (u.file_perms as MessageValue).mode = 0o140755; })), /^FAIL: listen.sock mode 755, want 711/);
+  assert.match(await restoreAndFinish(d, edit(r.m!, (u) => { u.type = 1; })), /^FAIL: bound seqpacket: type 1, want 5/);
   // Both sockets at shared.sock taken for deleted: nobody binds the name, the old file left there by the dump stays dead.
   assert.match(await restoreAndFinish(d, edit(r.h!, (u) => { u.deleted = true; })), /^FAIL: sendto \S+shared.sock: Connection refused/);
   // Last: a name bound again stays behind in the directory.

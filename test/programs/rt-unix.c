@@ -8,6 +8,8 @@
  *   a      STREAM listener on the abstract name @cryo-rt-unix-PID
  *   b      STREAM socket bound to @cryo-rt-unix-b-PID, neither listening nor connected (it
  *          listens after restore and takes a connection)
+ *   m      SEQPACKET socket bound to @cryo-rt-unix-m-PID, neither listening nor connected, and w an
+ *          unbound unconnected SEQPACKET socket: after restore m listens and w connects to it
  *   d      DGRAM bound to DIR/dgram.sock; k a DGRAM client connected to it; u an unbound DGRAM
  *          socket; queued at d: "u-to-d-1" (from u), "k-to-d" (from k)
  *   e      DGRAM bound to the abstract name @cryo-rt-unix-e-PID; queued: "u-to-e-1", "u-to-e-2" (from u)
@@ -131,7 +133,7 @@ static pid_t outside(int keep) {
 int main(int argc, char **argv) {
   rt_start(argc, argv);
   if (chdir(argv[2])) RT_FAIL("chdir");
-  char listen_path[600], dgram_path[600], ext_path[600], gone_path[600], shared_path[600], aside_path[600], abs_a[64], abs_e[64], abs_b[64];
+  char listen_path[600], dgram_path[600], ext_path[600], gone_path[600], shared_path[600], aside_path[600], abs_a[64], abs_e[64], abs_b[64], abs_m[64];
   snprintf(listen_path, sizeof listen_path, "%s/listen.sock", argv[2]);
   snprintf(dgram_path, sizeof dgram_path, "%s/dgram.sock", argv[2]);
   snprintf(ext_path, sizeof ext_path, "%s/ext.sock", argv[2]);
@@ -141,6 +143,7 @@ int main(int argc, char **argv) {
   snprintf(abs_a, sizeof abs_a, "cryo-rt-unix-%d", getpid());
   snprintf(abs_e, sizeof abs_e, "cryo-rt-unix-e-%d", getpid());
   snprintf(abs_b, sizeof abs_b, "cryo-rt-unix-b-%d", getpid());
+  snprintf(abs_m, sizeof abs_m, "cryo-rt-unix-m-%d", getpid());
 
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) RT_FAIL("socketpair stream");
@@ -177,6 +180,8 @@ int main(int argc, char **argv) {
 
   int a = sock_at(SOCK_STREAM, abs_a, 1, 1);
   int b = sock_at(SOCK_STREAM, abs_b, 1, 0);
+  int m = sock_at(SOCK_SEQPACKET, abs_m, 1, 0);
+  int w = socket(AF_UNIX, SOCK_SEQPACKET, 0);
 
   int d = sock_at(SOCK_DGRAM, dgram_path, 0, 0);
   int k = connect_to(SOCK_DGRAM, dgram_path, 0);
@@ -209,8 +214,8 @@ int main(int argc, char **argv) {
     close(h);
   }
 
-  rt_ready("sa=%d sb=%d da=%d db=%d qa=%d qb=%d l=%d c=%d s=%d p=%d a=%d d=%d k=%d u=%d e=%d r=%d g=%d h=%d o=%d x=%d helper=%d\n",
-           sa, sb, da, db, qa, qb, l, c, s, p, a, d, k, u, e, r, g, h, o, x, (int)helper);
+  rt_ready("sa=%d sb=%d da=%d db=%d qa=%d qb=%d l=%d c=%d s=%d p=%d a=%d d=%d k=%d u=%d e=%d r=%d g=%d h=%d o=%d m=%d w=%d x=%d helper=%d\n",
+           sa, sb, da, db, qa, qb, l, c, s, p, a, d, k, u, e, r, g, h, o, m, w, x, (int)helper);
   rt_wait_term();
 
   get(sb, "stream at b", "stream-a-to-b-1stream-a-to-b-2");
@@ -286,6 +291,19 @@ int main(int argc, char **argv) {
   if (bs < 0) RT_FAIL("accept on the bound stream socket: %s", strerror(errno));
   put(bc, "to-b");
   get(bs, "bound stream", "to-b");
+
+  named(m, "bound seqpacket", abs_m, 1);
+  int mt = 0;
+  sl = sizeof mt;
+  if (getsockopt(m, SOL_SOCKET, SO_TYPE, &mt, &sl) || mt != SOCK_SEQPACKET) RT_FAIL("bound seqpacket: type %d, want %d", mt, SOCK_SEQPACKET);
+  if (listen(m, 1)) RT_FAIL("listen on the bound seqpacket socket: %s", strerror(errno));
+  struct sockaddr_un ma;
+  socklen_t man = un_addr(&ma, abs_m, 1);
+  if (connect(w, (struct sockaddr *)&ma, man)) RT_FAIL("connect the unconnected seqpacket socket: %s", strerror(errno));
+  int ms = accept(m, NULL, NULL);
+  if (ms < 0) RT_FAIL("accept on the bound seqpacket socket: %s", strerror(errno));
+  put(w, "to-m");
+  get(ms, "bound seqpacket", "to-m");
 
   if (x >= 0 && !strcmp(rt_mode, "outside-dgram")) put(x, "after-restore");
   rt_pass();
