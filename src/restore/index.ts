@@ -25,7 +25,7 @@ import { finishShmem } from '../shared/shmem.js';
 import { restoreFiles } from './files.js';
 import { GhostFiles } from './ghost-files.js';
 import { SysvIpc } from './sysv-ipc.js';
-import { checkCreds, installSeccomp, queueSignals, restoreCreds, restoreTaskState, restoreThreadState } from './task-state.js';
+import { checkCreds, installSeccomp, queueSignals, restoreCreds, restorePosixTimers, restoreTaskState, restoreThreadState } from './task-state.js';
 import { checkThreads, createThreads } from './threads.js';
 import { checkProcAttrs, restoreProcAttrs } from './proc-attrs.js';
 import { checkLocks, lockEntries, restoreLocks } from '../files/locks.js';
@@ -272,6 +272,7 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
       // Threads are made while the task still has cryo's privileges (clone3 with set_tid needs them).
       const threads = createThreads(ctx, stubs.of(ctx.pid));
       for (const t of threads) restoreThreadState(t);
+      restorePosixTimers(ctx);
       // What only one thread may do (an io_uring ring only its submitter thread may use).
       ctx.runWithThreads(threads);
       threadsOf.set(ctx, threads);

@@ -132,9 +132,11 @@ const EINVAL = 22n;
  * POSIX timers with their ids, clock, notification, signal, value, interval and remaining time.
  * PR_TIMER_CREATE_RESTORE_IDS (Linux 6.16+) lets timer_create take the id; older kernels hand out
  * ids 0, 1, 2... in order, so timers are created until the wanted id comes and the others deleted.
- * The overrun count last: timer-overrun.ts replays it.
+ * The overrun count last: timer-overrun.ts replays it. Called once the task's threads exist: a
+ * timer may signal one of them (SIGEV_THREAD_ID; glibc's SIGEV_THREAD timers do), and
+ * timer_create refuses a thread id outside the caller's thread group (EINVAL).
  */
-function restorePosixTimers(ctx: TaskCtx): void {
+export function restorePosixTimers(ctx: TaskCtx): void {
   const posix = [...(((tc(ctx).timers as MessageValue | undefined)?.posix as MessageValue[] | undefined) ?? [])]
     .sort((a, b) => num(a.it_id) - num(b.it_id));
   if (posix.length === 0) return;
@@ -351,6 +353,5 @@ export function restoreTaskState(ctx: TaskCtx, opts: { shellJob: boolean; sessio
   restoreSched(ctx);
   restoreSigactions(ctx);
   restoreItimers(ctx);
-  restorePosixTimers(ctx);
   restoreThreadBits(ctx);
 }

@@ -57,6 +57,17 @@ test('interval timers and POSIX timers: remaining time, interval, signal, value,
   assert.match(overrun, /^FAIL: timer D overrun 9, want 7/);
 });
 
+test('POSIX timers that signal one thread (SIGEV_THREAD_ID, glibc SIGEV_THREAD): made once the threads exist', async () => {
+  const d = await dumped('rt-task-timer-thread');
+  assert.equal(await restoreAndFinish(d), 'PASS');
+  const out = await restoreAndFinish(d, editCore(d, (tc) => {
+    const posix = (tc.timers as MessageValue).posix as MessageValue[];
+    const e = posix.find((t) => Number(t.notify_thread_id) !== 0 && Number(t.si_signo) !== 32)!;
+    e.notify_thread_id = d.pid; // the main thread, which never takes the signal
+  }));
+  assert.match(out, /^FAIL: thread T took no signal of timer E after restore/);
+});
+
 test('personality, thread name, no_new_privs, dumpable 0, the same PID, a membarrier registration', async () => {
   const d = await dumped('rt-task-prctl');
   assert.equal(await restoreAndFinish(d), 'PASS');
