@@ -19,6 +19,7 @@ export const O_NOFOLLOW = hostKernelAbi().openFlags.O_NOFOLLOW;
 export { O_CLOEXEC, O_PATH } from '../sys/open-flags.js';
 /** Open flags the kernel drops after open; passing them again would create or truncate. */
 export const O_OPEN_ONLY = O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC;
+export const F_DUPFD = 0;
 export const F_SETFD = 2;
 export const F_GETFL = 3;
 export const F_SETFL = 4;

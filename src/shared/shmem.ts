@@ -20,7 +20,7 @@ import { RestoreError } from './restore-error.js';
 import type { RestoreImages } from './restore-images.js';
 import type { TaskCtx } from './task-ctx.js';
 import { VMA } from './vma-kinds.js';
-import { F_DUPFD_CLOEXEC, O_ACCMODE, O_CLOEXEC, O_CREAT, O_EXCL, O_NOCTTY, O_RDONLY, O_RDWR, O_TRUNC, SEEK_SET } from './constants.js';
+import { F_DUPFD, F_DUPFD_CLOEXEC, F_GETFL, O_ACCMODE, O_CLOEXEC, O_CREAT, O_EXCL, O_NOCTTY, O_RDONLY, O_RDWR, O_TRUNC, SEEK_SET } from './constants.js';
 import { MAP_ANONYMOUS, MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 
 const MFD_CLOEXEC = 0x1;
@@ -45,13 +45,16 @@ interface InodeSpec {
   entry?: MessageValue;
 }
 
-/** The inodes made in a task so far: key -> parked descriptor, plus the seals still to add. */
-interface TaskShmem { fds: Map<string, number>; seals: Map<number, number> }
+/**
+ * The inodes made in a task so far: key -> parked descriptor, plus the seals still to add, and the
+ * memfds whose parked descriptor is still memfd_create's own open file description.
+ */
+interface TaskShmem { fds: Map<string, number>; seals: Map<number, number>; created: Set<string> }
 const made = new WeakMap<TaskCtx, TaskShmem>();
 
 function stateOf(ctx: TaskCtx): TaskShmem {
   let s = made.get(ctx);
-  if (!s) made.set(ctx, s = { fds: new Map(), seals: new Map() });
+  if (!s) made.set(ctx, s = { fds: new Map(), seals: new Map(), created: new Set() });
   return s;
 }
 
@@ -224,6 +227,7 @@ function inodeFd(ctx: TaskCtx, s: InodeSpec): number {
     const r = ctx.raw('fchown', fd, num(e.uid), num(e.gid));
     if (r < 0n) ctx.warn(`memfd:${s.memfdName} could not be given to uid ${e.uid} gid ${e.gid} (errno ${-r}); root owns it`);
     if (s.seals !== F_SEAL_SEAL && s.seals !== 0) st.seals.set(fd, s.seals);
+    st.created.add(s.key);
   }
   const parked = Number(ctx.call('fcntl', fd, F_DUPFD_CLOEXEC, parkAt(ctx)));
   ctx.call('close', fd);
@@ -270,9 +274,16 @@ export function mapShmemVma(ctx: TaskCtx, v: MessageValue): boolean {
 
 /** A MEMFD descriptor: a new open file description of its inode, at its offset, with its flags; returns the task's fd. */
 export function openMemfd(ctx: TaskCtx, memfd: MessageValue, why: string): number {
-  const parked = inodeFd(ctx, memfdOfFile(ctx.img, num(memfd.id), why));
+  const spec = memfdOfFile(ctx.img, num(memfd.id), why);
+  const parked = inodeFd(ctx, spec);
   const flags = num(memfd.flags) & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC);
-  const fd = reopen(ctx, parked, flags);
+  // memfd_create's description is no writer of the inode, a reopen for writing is one, and
+  // exec of a file with writers fails (ETXTBSY): the first descriptor whose flags are the
+  // created one's takes that description.
+  const st = stateOf(ctx);
+  const take = st.created.has(spec.key) && Number(ctx.call('fcntl', parked, F_GETFL)) === flags;
+  if (take) st.created.delete(spec.key);
+  const fd = take ? Number(ctx.call('fcntl', parked, F_DUPFD, 0)) : reopen(ctx, parked, flags);
   const pos = big(memfd.pos);
   if (pos !== 0n) ctx.call('lseek', fd, pos, SEEK_SET);
   return fd;

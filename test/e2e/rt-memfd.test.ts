@@ -1,6 +1,7 @@
 // memfds come back: test/programs/rt-memfd.c (a sealed memfd with holes, an offset, a dup, a
-// shared and a private mapping; an unsealable memfd with a mode; a memfd only mapped) is
-// dumped, restored and checks itself on SIGTERM. Edited images prove the checks notice.
+// shared and a private mapping; an unsealable memfd with a mode; a memfd only mapped) and
+// rt-memfd-exec.c (a memfd executed through its descriptor) are dumped, restored and check
+// themselves on SIGTERM. Edited images prove the checks notice.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -57,3 +58,15 @@ test('memfd: contents with holes, seals, offsets, shared descriptors, mappings o
   assert.match(await restoreAndFinish(d, (dir) => flipShmemByte(dir, shmid, 6n * PAGE + 20n)), /^FAIL: memfd byte 20 of page 6 /);
 });
 
+test('a memfd executed through its descriptor (execveat) before the dump runs again after restore: no reopen makes it written to (ETXTBSY)', async () => {
+  const d = await startAndDump('rt-memfd-exec');
+  all.push(d);
+  assert.equal(await restoreAndFinish(d), 'PASS');
+  // With O_APPEND the descriptor is no longer memfd_create's own: restore reopens it for writing.
+  const O_APPEND = 0o2000;
+  const reopened = await restoreAndFinish(d, (dir) => editImage(dir, 'files.img', (files) => {
+    const m = files.find((f) => f.type === 'MEMFD' && (Number((f.memfd as MessageValue).flags) & 3) === 2)!;
+    (m.memfd as MessageValue).flags = Number((m.memfd as MessageValue).flags) | O_APPEND;
+  }));
+  assert.match(reopened, /^FAIL: exec of the memfd after restore: Text file busy/);
+});
