@@ -13,6 +13,8 @@ export type Entry = MessageValue | { value: MessageValue; extra?: ExtraValue };
 
 export class ImageSet {
   readonly written: string[] = [];
+  /** What a retract undoes besides the set (files the dump made elsewhere). */
+  private readonly undo: (() => void)[] = [];
   constructor(readonly dir: string, private readonly emit: (e: DumpEvent) => void) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     // An existing directory is tightened too: the images hold the task's memory.
@@ -64,6 +66,12 @@ export class ImageSet {
   retract(): void {
     rmSync(this.path('inventory'), { force: true });
     rmSync(path.join(this.dir, CRYO_MANIFEST_IMAGE), { force: true });
+    for (const fn of this.undo.splice(0)) fn();
+  }
+
+  /** `fn` runs if the set is retracted. */
+  onRetract(fn: () => void): void {
+    this.undo.push(fn);
   }
 
   writer(file: string, magic: string): ImageWriter {

@@ -26,6 +26,7 @@ import { dumpToPageServer, type PageServerTarget } from './to-page-server.js';
 import { checkDumpable } from './task-state.js';
 import { seccompTable } from './threads.js';
 import { FileTable } from './files.js';
+import { removeLinkRemaps } from '../shared/link-remap.js';
 import { checkOutsidePipes, checkTree, freezeTree, type TreeMember } from './tree.js';
 import { collectProcess, writeProcess, type DumpedProcess } from './process.js';
 import { shpages, writeFileImages } from './file-images.js';
@@ -173,6 +174,7 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
   let inventory: MessageValue | undefined;
   // Descriptors' state; kinds may hold some until the dump ends (files.finish).
   const files = new FileTable(pid, { tcpEstablished: opts.tcpEstablished ?? false, tcpClose: opts.tcpClose ?? false, extUnixSk: opts.extUnixSk ?? false, shellJob: opts.shellJob ?? false });
+  images.onRetract(() => removeLinkRemaps(files.linkRemaps));
   try {
     await step('seize');
     members = freezeTree(pid, seized, stopped);

@@ -12,7 +12,7 @@ import { RestoreError } from '../shared/restore-error.js';
 import { O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_PATH } from '../shared/constants.js';
 import type { RestoreImages } from '../shared/restore-images.js';
 import { rawSyscall } from '../sys/index.js';
-import { lookupNoSymlinks, mkdirAt, openNoSymlinks, unlinkIfSame } from '../sys/safe-path.js';
+import { lookupNoSymlinks, mkdirAt, openNoSymlinks, statAt, unlinkIfSame } from '../sys/safe-path.js';
 import { checkCleanPath, checkFreePath, S_IFLNK, S_IFMT, S_IFREG, S_ISXID, typeName } from '../shared/image-paths.js';
 import { kernelDev } from '../shared/file-table.js';
 
@@ -40,22 +40,42 @@ export interface Ghost {
   image: string;
 }
 
-/** The remap-fpath.img entries, each either a ghost or a kind cryo cannot restore (as a message). */
-export function ghostFiles(img: RestoreImages): { ghosts: Map<number, Ghost>; unsupported: string | undefined } {
+/**
+ * The remap-fpath.img entries: ghosts, linked remaps (orig_id -> the file id of its link_remap
+ * name), or a kind cryo cannot restore (as a message).
+ */
+export function ghostFiles(img: RestoreImages): { ghosts: Map<number, Ghost>; linked: Map<number, number>; unsupported: string | undefined } {
   const ghosts = new Map<number, Ghost>();
+  const linked = new Map<number, number>();
   let unsupported: string | undefined;
   for (const { value: e } of img.all.get('remap-fpath.img')?.entries ?? []) {
     const type = e.remap_type;
     const id = num(e.remap_id);
     const ghost = type === 'GHOST' || type === 1 || (type === undefined && (id & REMAP_GHOST_BIT) !== 0);
+    if (type === 'LINKED' || type === 0 || (type === undefined && !ghost)) {
+      linked.set(num(e.orig_id), id);
+      continue;
+    }
     if (!ghost) {
-      unsupported ??= `file id ${e.orig_id} is a ${type === undefined ? 'LINKED' : String(type)} remap`;
+      unsupported ??= `file id ${e.orig_id} is a ${String(type)} remap`;
       continue;
     }
     const ghostId = id & ~REMAP_GHOST_BIT;
     ghosts.set(num(e.orig_id), { origId: num(e.orig_id), ghostId, image: imageFileName('ghostFile', ghostId) });
   }
-  return { ghosts, unsupported };
+  return { ghosts, linked, unsupported };
+}
+
+const LINK_REMAP = /^link_remap\.\d+(\.\d+)?$/;
+
+/** The name of the link_remap file behind a linked remap, from its files.img entry. */
+export function linkRemapName(img: RestoreImages, origId: number, remapId: number): string {
+  const reg = img.files.get(remapId)?.reg as MessageValue | undefined;
+  if (reg?.name === undefined) throw new RestoreError('IMAGE_INCONSISTENT', `remap-fpath.img links file id ${origId} to file id ${remapId}, which is no regular file of files.img`);
+  // Restore removes it afterwards: only a name a dump makes (a damaged or crafted image names another file).
+  const name = String(reg.name);
+  if (!LINK_REMAP.test(path.basename(name))) throw new RestoreError('IMAGE_INCONSISTENT', `remap-fpath.img links file id ${origId} to ${name}, which is no link_remap.N name a dump makes (a damaged or crafted image)`);
+  return name;
 }
 
 /** What restore adds to the name of a deleted file whose old path another file holds now. */
@@ -136,6 +156,8 @@ function openParent(name: string, what: string): { dirfd: number; base: string }
 /** The ghosts, created at their old paths (call `remove` once the task has them open). */
 export class GhostFiles {
   private readonly made: Made[] = [];
+  /** The link_remap files of linked remaps, by file id: removed once the restore succeeded. */
+  private readonly remapFiles = new Map<number, Made>();
 
   /** `allowSetid`: keep the set-id bits the dump recorded (preflight refused them otherwise). */
   constructor(private readonly img: RestoreImages, private readonly allowSetid = false) {}
@@ -166,6 +188,60 @@ export class GhostFiles {
       placed.set(key, at);
       reg.name = at;
     }
+    this.linkBack(placed);
+  }
+
+  /**
+   * Linked remaps: the file gets its old name again (a link to its link_remap file, removed with
+   * the ghosts) where that name is free in a directory that still exists; else the task opens it
+   * by its link_remap name.
+   */
+  private linkBack(placed: Map<string, string>): void {
+    for (const [origId, remapId] of ghostFiles(this.img).linked) {
+      const reg = this.img.files.get(origId)?.reg as MessageValue | undefined;
+      if (!reg) throw new RestoreError('IMAGE_INCONSISTENT', `remap-fpath.img names file id ${origId}, which files.img does not have`);
+      const name = String(reg.name);
+      const key = `linked:${remapId}\0${name}`;
+      let at = placed.get(key);
+      if (at === undefined) {
+        const remapName = linkRemapName(this.img, origId, remapId);
+        const remap = this.remapFile(remapId, remapName);
+        try {
+          this.link(remap, name);
+          at = name;
+        } catch {
+          at = remapName;
+        }
+        placed.set(key, at);
+      }
+      reg.name = at;
+    }
+  }
+
+  private remapFile(remapId: number, name: string): Made {
+    const known = this.remapFiles.get(remapId);
+    if (known) return known;
+    const { dirfd, base } = openParent(name, 'link_remap file');
+    const st = statAt(dirfd, base);
+    if (st === undefined || !st.isFile()) {
+      closeSync(dirfd);
+      throw new RestoreError('FILE_MISSING', `${name}, the link the dump made to a file whose path had gone, is no longer there: restore needs it`);
+    }
+    const m: Made = { dirfd, base, dev: st.dev, ino: st.ino, dir: false };
+    this.remapFiles.set(remapId, m);
+    return m;
+  }
+
+  /** The link_remap files: unlinked once the task has its files (`restored`), else kept for another try. */
+  finishLinkRemaps(restored: boolean): void {
+    for (const m of this.remapFiles.values()) {
+      try {
+        if (restored) unlinkIfSame(m.dirfd, m.base, m);
+      } finally {
+        closeSync(m.dirfd);
+      }
+    }
+    this.remapFiles.clear();
   }
 
   /** Another name for a file restore made (a hard link), removed with it. */

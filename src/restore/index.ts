@@ -293,6 +293,7 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
     stubs.kill();
     endReaper();
     ghosts.remove();
+    ghosts.finishLinkRemaps(false);
     try { share.runAtEnd(); } catch { /* the restore's own error says more */ }
     ipc.removeAll();
     if (e instanceof RestoreError && e.code !== 'PID_TAKEN') {
@@ -302,6 +303,7 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
     throw new RestoreError('FAILED', `restoring ${what} failed: ${oneLine(e)} (the half-restored ${what === 'process ' + pid ? 'process' : what} was killed)`, { cause: e });
   }
   endReaper();
+  ghosts.finishLinkRemaps(true);
   emit({ type: 'phase', phase: 'running', pid });
   if (opts.pidfile) writeFileSync(opts.pidfile, `${pid}\n`);
   return opts.detach ? { pid } : { pid, wait: () => waitFor(pid) };

@@ -19,7 +19,7 @@ import { chooseVdso } from './vdso-choice.js';
 import { dumpPageSize } from './page-size.js';
 import { readMaps } from '../proc/index.js';
 import { processVmReadv } from '../sys/index.js';
-import { checkGhost, ghostFiles } from './ghost-files.js';
+import { checkGhost, ghostFiles, linkRemapName } from './ghost-files.js';
 import { checkShmem } from '../shared/shmem.js';
 import { regFile } from '../shared/file-entries.js';
 import { fdKindNames, fdKindOfType } from '../files/registry.js';
@@ -120,7 +120,7 @@ export function checkSupported(img: RestoreImages): void {
     }
     const remaps = name === 'remap-fpath.img' ? ghostFiles(img).unsupported : undefined;
     if (remaps !== undefined) {
-      throw new RestoreError('UNSUPPORTED', `the dump has linked-remapped files (remap-fpath.img: ${remaps}); cryo restores deleted files (ghosts) only`);
+      throw new RestoreError('UNSUPPORTED', `the dump has remapped files of a kind cryo cannot restore (remap-fpath.img: ${remaps}); cryo restores deleted files (ghosts) and linked remaps only`);
     }
   }
 }
@@ -178,7 +178,7 @@ function treeIds(img: RestoreImages): Set<number> {
 }
 
 export function checkFiles(img: RestoreImages, facts: ReadonlyMap<number, FileFacts> = new Map()): void {
-  const { ghosts } = ghostFiles(img);
+  const { ghosts, linked } = ghostFiles(img);
   const tree = treeIds(img);
   for (const { id, why, type } of neededFiles(img)) {
     const reg = regFile(img, id, why);
@@ -193,6 +193,12 @@ export function checkFiles(img: RestoreImages, facts: ReadonlyMap<number, FileFa
     const ghost = ghosts.get(id);
     if (ghost) {
       checkGhost(img, ghost, name, why, type, img.fdOptions?.allowSetidFiles ?? false);
+      continue;
+    }
+    const remap = linked.get(id);
+    if (remap !== undefined) {
+      // Another name of the file, made by the dump because its own path led elsewhere.
+      checkImagePath(linkRemapName(img, id, remap), `${why}: ${name} linked there at dump time`, S_IFREG);
       continue;
     }
     // The use's own kind where it has one (a FIFO's mode may be 0 in the image), else the image's.

@@ -12,6 +12,7 @@ import type { IoUringImage } from '../images/cryo-io-uring.js';
 import type { ExtraValue, ImageFileKey } from '../images/index.js';
 import type { FdOptions } from './fd-options.js';
 import { LockTable } from './lock-table.js';
+import { linkedElsewhere, makeLinkRemap } from './link-remap.js';
 import { F_GETPIPE_SZ, F_SETPIPE_SZ, O_ACCMODE, O_CLOEXEC, O_NONBLOCK, O_PATH, O_WRONLY, SPLICE_F_NONBLOCK } from './constants.js';
 import { HOST_LITTLE_ENDIAN, readU16, readU32, readU64 } from '../sys/native-endian.js';
 
@@ -103,6 +104,10 @@ export class FileTable {
   readonly pipesData: { value: MessageValue; extra: Buffer }[] = [];
   readonly fifoData: { value: MessageValue; extra: Buffer }[] = [];
   readonly remaps: MessageValue[] = [];
+  /** The link_remap names this dump made (removed again if it fails). */
+  readonly linkRemaps: string[] = [];
+  /** The file id of each link_remap made, by 'DEV:INO'. */
+  private readonly linkRemapByInode = new Map<string, number>();
   readonly ghosts: GhostFile[] = [];
   readonly memfds: MemfdInode[] = [];
   readonly stats: CryoFileStat[] = [];
@@ -201,6 +206,7 @@ export class FileTable {
       this.addGhost(id, openPath, st, readFd);
       this.ghostNames.set(`${kernelDev(st.dev)}:${st.ino}`, name);
     }
+    else if (linkedElsewhere(openPath, name, st) && this.addLinkRemap(id, openPath, name, st)) return reg;
     else this.stats.push({ id, mtimeSec: st.mtimeNs / 1_000_000_000n, mtimeNsec: Number(st.mtimeNs % 1_000_000_000n), size: st.size, dev: st.dev, ino: st.ino });
     return reg;
   }
@@ -248,6 +254,26 @@ export class FileTable {
       this.ghosts.push(g);
     }
     this.remaps.push({ orig_id: origId, remap_id: gid, remap_type: 'GHOST' });
+  }
+
+  /**
+   * A file whose old path leads elsewhere now but which another link keeps: a link_remap name is
+   * made for it (once per inode) and remap-fpath.img points the task's file there. False when no
+   * directory took the link: the file stays a plain one, as before.
+   */
+  private addLinkRemap(origId: number, openPath: string, name: string, st: BigIntStats): boolean {
+    const key = `${st.dev}:${st.ino}`;
+    let rid = this.linkRemapByInode.get(key);
+    if (rid === undefined) {
+      const id = this.newId();
+      const at = makeLinkRemap(openPath, name, id, st.dev);
+      if (at === undefined) return false;
+      this.linkRemaps.push(at);
+      this.files.push({ type: 'REG', id, reg: { id, flags: 0, pos: 0n, fown: ZERO_FOWN, name: at, mode: Number(st.mode), size: st.size } });
+      this.linkRemapByInode.set(key, rid = id);
+    }
+    this.remaps.push({ orig_id: origId, remap_id: rid, remap_type: 'LINKED' });
+    return true;
   }
 
   /** Pipe buffer bytes, once per pipe (inode), into pipes-data or fifo-data. */

@@ -6,7 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeImageFile, encodeImage } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
-import { closeSync, constants as fsConstants, copyFileSync, openSync, readdirSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as fsConstants, copyFileSync, existsSync, openSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { editImage } from '../helpers/restore-env.js';
 import { cleanupDumped, restoreAndFinish, restoreRefused, startAndDump, type Dumped } from '../helpers/round-trip.js';
@@ -172,6 +172,30 @@ test('deleted files: one held through two links, one whose name a new file took,
     reg.flags = Number(reg.flags) & ~fsConstants.O_RDWR;
   }));
   assert.match(flags, /^FAIL: fd 8 flags 0\d+, want O_RDWR/);
+});
+
+test('files whose path leads elsewhere now while another link keeps them: linked as link_remap.N at dump, the same inodes after restore, the names removed', async () => {
+  const d = await dumped('rt-files-link-remap');
+  const files = decodeImageFile(path.join(d.images, 'files.img')).entries.map((e) => e.value);
+  const remaps = decodeImageFile(path.join(d.images, 'remap-fpath.img')).entries.map((e) => e.value);
+  assert.deepEqual(remaps.map((r) => r.remap_type), ['LINKED', 'LINKED', 'LINKED']);
+  const made = remaps.map((r) => String((files.find((f) => f.id === r.remap_id)!.reg as MessageValue).name));
+  for (const name of made) {
+    assert.match(name, /\/d\/link_remap\.\d+$/, 'in the nearest directory that exists (d/sub is gone)');
+    assert.ok(existsSync(name));
+  }
+  assert.equal(await restoreAndFinish(d), 'PASS');
+  for (const name of made) assert.ok(!existsSync(name), `${name} removed after restore`);
+  // Another dump, its link for fd 4 pointed elsewhere: a file restore would remove is refused
+  // unless it has a link_remap name, and the decoy named so comes back instead.
+  const e = await dumped('rt-files-link-remap');
+  const pointAt = (name: string) => (dir: string) => {
+    const id = fileOf(decodeImageFile(path.join(dir, 'files.img')).entries.map((x) => x.value), dir, 4).id;
+    const remapId = decodeImageFile(path.join(dir, 'remap-fpath.img')).entries.find((r) => r.value.orig_id === id)!.value.remap_id;
+    editImage(dir, 'files.img', (f) => { (f.find((x) => x.id === remapId)!.reg as MessageValue).name = path.join(e.target.dir, 'd', name); });
+  };
+  assert.match(await restoreRefused(e, pointAt('keep')), /\/d\/keep, which is no link_remap\.N name a dump makes/);
+  assert.match(await restoreAndFinish(e, pointAt('link_remap.999')), /^FAIL: fd 4 is another file than \S+\/d\/keep/);
 });
 
 test('O_PATH descriptors: a file, a directory, a symbolic link itself and an unlinked one', async () => {
