@@ -111,7 +111,7 @@ export function checkGhost(img: RestoreImages, g: Ghost, name: string, why: stri
   if (kind === S_IFREG) checkGhostSize(img.all.get(g.image)!.entries, g.image, name, why);
   // A removed directory goes back at its own path only; another file may go beside a file now there.
   const at = kind === S_IFDIR ? name : ghostPath(name, img.all.get(g.image)!.entries[0]!.value);
-  checkFreePath(at, why, at === name ? 'was deleted at dump time and exists again now' : `is in the way of the deleted file ${name}, whose own path is taken too`);
+  checkFreePath(at, why, at === name ? 'was deleted at dump time and exists again now' : `is in the way of the deleted file ${name}, whose own path is taken too`, true);
   const setid = mode & S_ISXID;
   if (setid !== 0) {
     const reg = img.files.get(g.origId)?.reg as MessageValue | undefined;
@@ -244,10 +244,31 @@ export class GhostFiles {
     this.remapFiles.clear();
   }
 
+  /**
+   * The directory `name` goes in, opened, and its last component; directories removed on the way
+   * are made first (0700, removed again after the file, in reverse order), as CRIU does.
+   */
+  private parentOf(name: string, what: string): { dirfd: number; base: string } {
+    const missing: string[] = [];
+    for (let dir = path.dirname(name); dir !== '/' && lookupNoSymlinks(dir).kind === 'missing'; dir = path.dirname(dir)) missing.unshift(dir);
+    for (const dir of missing) {
+      const { dirfd, base } = openParent(dir, `removed directory above the ${what}`);
+      try {
+        mkdirAt(dirfd, base, 0o700);
+        const st = statAt(dirfd, base)!;
+        this.made.push({ dirfd, base, dev: st.dev, ino: st.ino, dir: true });
+      } catch (e) {
+        closeSync(dirfd);
+        throw e;
+      }
+    }
+    return openParent(name, what);
+  }
+
   /** Another name for a file restore made (a hard link), removed with it. */
   private link(file: Made, name: string): void {
     checkCleanPath(name, 'a deleted file');
-    const { dirfd, base } = openParent(name, 'deleted file');
+    const { dirfd, base } = this.parentOf(name, 'deleted file');
     try {
       rawSyscall('linkat', file.dirfd, Buffer.from(`${file.base}\0`), dirfd, Buffer.from(`${base}\0`), 0);
     } catch (e) {
@@ -268,7 +289,7 @@ export class GhostFiles {
     if (isDevice(mode) || (mode & S_IFMT) === S_IFIFO || (mode & S_IFMT) === S_IFLNK) return this.createNode(name, head, mode);
     checkCleanPath(name, 'a deleted file');
     // In its directory, reached without a symbolic link; O_EXCL never follows one at the end.
-    const { dirfd, base } = openParent(name, 'deleted file');
+    const { dirfd, base } = this.parentOf(name, 'deleted file');
     let fd: number;
     try {
       if (isDir) {
@@ -311,7 +332,7 @@ export class GhostFiles {
   private createNode(name: string, head: MessageValue, mode: number): Made {
     checkCleanPath(name, 'a deleted device node, FIFO or symbolic link');
     const link = (mode & S_IFMT) === S_IFLNK;
-    const { dirfd, base } = openParent(name, 'deleted node');
+    const { dirfd, base } = this.parentOf(name, 'deleted node');
     let node: number;
     try {
       if (link) rawSyscall('symlinkat', Buffer.from(`${String(head.symlnk_target)}\0`), dirfd, Buffer.from(`${base}\0`));

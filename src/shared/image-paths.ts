@@ -62,11 +62,17 @@ export function checkImagePath(name: string, why: string, type?: number): { st: 
 /**
  * Preflight for a file restore creates (a deleted file, a socket's name): the path is clean, its
  * directory is a directory reached without a symbolic link, and nothing is at the path itself.
+ * With `makeDirs`, directories missing on the way (removed too) are fine: restore makes them
+ * for as long as it needs the file, below the nearest one that exists.
  */
-export function checkFreePath(name: string, why: string, taken: string): void {
+export function checkFreePath(name: string, why: string, taken: string, makeDirs = false): void {
   checkCleanPath(name, why);
-  const dir = name.slice(0, name.lastIndexOf('/')) || '/';
-  const d = lookupNoSymlinks(dir);
+  let dir = name.slice(0, name.lastIndexOf('/')) || '/';
+  let d = lookupNoSymlinks(dir);
+  while (makeDirs && d.kind === 'missing' && d.code === 'ENOENT' && dir !== '/') {
+    dir = dir.slice(0, dir.lastIndexOf('/')) || '/';
+    d = lookupNoSymlinks(dir);
+  }
   if (d.kind === 'symlink') throw symlinkRefusal(name, why, d.link);
   if (d.kind === 'missing') {
     throw new RestoreError('FILE_MISSING', `${dir}, the directory of ${name} (${why}), cannot be found (${d.code}): restore needs it to recreate the file`);

@@ -221,13 +221,20 @@ test('O_PATH descriptors: a file, a directory, a symbolic link itself and an unl
   assert.match(err, /\/d\/file \(fd 5\) is now a regular file, it was a symbolic link at dump time/);
 });
 
-test('a removed working directory, also held open: recreated for the restore, removed again', async () => {
+test('removed directories: a working directory also held open, one held open whose parent is gone too; recreated for the restore, removed again', async () => {
   const d = await dumped('rt-cwd-gone');
   const ghosts = readdirSync(d.images).filter((n) => /^ghost-file-\d+\.img$/.test(n));
-  assert.equal(ghosts.length, 1, 'one ghost: the directory (cwd and fd share it)');
+  assert.equal(ghosts.length, 2, 'two ghosts: the working directory (cwd and fd share it) and top/inner');
   assert.equal(await restoreAndFinish(d), 'PASS');
-  const mode = await restoreAndFinish(d, (dir) => editImage(dir, ghosts[0]!, ([g]) => { g!.mode = 0o40700; }));
+  const gone = ghosts.find((g) => Number(decodeImageFile(path.join(d.images, g)).entries[0]!.value.mode) === 0o40751)!;
+  const mode = await restoreAndFinish(d, (dir) => editImage(dir, gone, ([g]) => { g!.mode = 0o40700; }));
   assert.match(mode, /^FAIL: cwd mode 0700, want 0751/);
+  // zdtm rmdir_open: the parent made for the restore, under the name the image gives.
+  const renamed = await restoreAndFinish(d, (dir) => editImage(dir, 'files.img', (e) => {
+    const reg = fileOf(e, dir, Number(d.target.ready.i)).reg as MessageValue;
+    reg.name = String(reg.name).replace('/top/inner', '/top2/inner');
+  }));
+  assert.match(renamed, /^FAIL: fd \d+ is '\S+\/top2\/inner \(deleted\)', want '\S+\/top\/inner \(deleted\)'/);
 });
 
 test('working directory, root (chroot) and umask', async () => {
