@@ -2,6 +2,7 @@
 
 import { formatRatio, formatSummary, MiB, renderTable } from './format.js';
 import { ratio, summarize, type Summary } from './stats.js';
+import type { MigrationResult } from './migrate.js';
 
 export type ToolName = 'floor' | 'cryo' | 'gcore' | 'criu';
 
@@ -65,6 +66,8 @@ export interface BenchReport {
   startup: { nodeMs: Summary | null; cryoCliMs: Summary | null };
   workloads: WorkloadResult[];
   targets: Target[];
+  /** The migration freeze runs (bench/migrate.ts), when any ran. */
+  migrations?: MigrationResult[];
 }
 
 const pick = (xs: readonly Sample[], k: keyof Sample): number[] =>

@@ -1,4 +1,5 @@
 // npm run bench [-- --runs N] [--quick] [--only NAME[,NAME]] [--json FILE]
+// (NAME: a workload, or a migration: migrate-256m, migrate-1g, migrate-4g; see migrate.ts)
 //
 // For each workload and tool, interleaved run by run: start the task, precondition, dump (the
 // task left running, so it can tell how long it was frozen), stop it, precondition, restore,
@@ -16,6 +17,7 @@ import { summarize } from './stats.js';
 import { Task, killPid, stopRestored } from './task.js';
 import { coreImages, cryo, detectCriu, detectGcore, floor, imageBytes, type Tool } from './tools.js';
 import { WORKLOADS, type Workload } from './workloads.js';
+import { MIGRATIONS, renderMigrations, runMigration, type MigrationResult } from './migrate.js';
 
 /** Room for the tool itself on top of twice the task's bytes when preconditioning. */
 const PRECONDITION_EXTRA = 64 * 1024 * 1024;
@@ -101,15 +103,17 @@ async function main(): Promise<void> {
     strict: true,
   });
   if (values.help) {
-    process.stdout.write(`usage: npm run bench -- [--runs N] [--quick] [--only NAME[,NAME...]] [--json FILE]\nworkloads: ${WORKLOADS.map((w) => w.name).join(', ')}\n`);
+    process.stdout.write(`usage: npm run bench -- [--runs N] [--quick] [--only NAME[,NAME...]] [--json FILE]\nworkloads: ${[...WORKLOADS, ...MIGRATIONS].map((w) => w.name).join(', ')}\n`);
     return;
   }
   const runs = values.runs !== undefined ? Number(values.runs) : values.quick ? 1 : 3;
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs wants a positive integer, not ${values.runs}`);
   const only = (values.only ?? []).flatMap((o) => o.split(',')).filter((o) => o);
-  const unknown = only.filter((o) => !WORKLOADS.some((w) => w.name === o));
-  if (unknown.length > 0) throw new Error(`no workload ${unknown.join(', ')}: choose from ${WORKLOADS.map((w) => w.name).join(', ')}`);
+  const names = [...WORKLOADS, ...MIGRATIONS].map((w) => w.name);
+  const unknown = only.filter((o) => !names.includes(o));
+  if (unknown.length > 0) throw new Error(`no workload ${unknown.join(', ')}: choose from ${names.join(', ')}`);
   const selected = WORKLOADS.filter((w) => (only.length > 0 ? only.includes(w.name) : !values.quick || w.quick));
+  const migrations = MIGRATIONS.filter((m) => (only.length > 0 ? only.includes(m.name) : !values.quick && m.byDefault));
 
   buildPrograms();
   mkdirSync(workDir, { recursive: true });
@@ -146,6 +150,9 @@ async function main(): Promise<void> {
     workloads.push({ name: wl.name, description: wl.description, taskBytes, results });
   }
 
+  const migrated: MigrationResult[] = [];
+  for (const m of migrations) migrated.push(await runMigration(m, runs, 7390));
+
   const rep: BenchReport = {
     schema: 'cryo-bench/1',
     date: new Date().toISOString(),
@@ -162,10 +169,11 @@ async function main(): Promise<void> {
     startup: { nodeMs: summarize(nodeMs), cryoCliMs: summarize(cliMs) },
     workloads,
     targets: judgeTargets(workloads),
+    migrations: migrated,
   };
   const jsonFile = values.json ?? path.join(benchBuildDir, 'latest.json');
   writeFileSync(jsonFile, JSON.stringify(rep, null, 2) + '\n');
-  process.stdout.write(renderReport(rep) + `\n\nJSON: ${path.relative(process.cwd(), jsonFile)}\n`);
+  process.stdout.write(renderReport(rep) + (migrated.length > 0 ? `\n${renderMigrations(migrated)}` : '') + `\n\nJSON: ${path.relative(process.cwd(), jsonFile)}\n`);
 }
 
 main().catch((e) => {

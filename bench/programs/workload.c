@@ -5,7 +5,8 @@
  *
  * KIND: small (a counter), anon BYTES (touched anonymous memory), sparse BYTES PERMILLE (a
  * MAP_NORESERVE mapping with PERMILLE/1000 of its pages touched), vmas N (N separate VMAs),
- * threads N (N-1 extra threads), tree N (a tree of N processes).
+ * threads N (N-1 extra threads), tree N (a tree of N processes), dirty BYTES PERCENT (anon BYTES
+ * of which it writes PERCENT% a second, page after page, as the migration bench wants).
  *
  * Once set up it writes "ready rss_anon=BYTES" to REPORT and runs a clock loop: every ~100 us it
  * reads CLOCK_MONOTONIC and keeps the largest gap between two readings, which is how long it was
@@ -35,6 +36,10 @@ static const char *report_path;
 static char *region;
 static size_t region_pages, stride = 1;
 static uint64_t counter;
+/* dirty: pages written so far per second of the loop, each page's write count (offset 8 holds it too). */
+static double dirty_per_sec;
+static uint32_t *versions;
+static size_t dirty_next;
 
 static void on_term(int s) { (void)s; stop_requested = 1; }
 static void on_usr1(int s) { (void)s; reset_requested = 1; }
@@ -70,9 +75,20 @@ static void touch(void) {
 }
 
 static int check(void) {
-  for (size_t i = 0; i < region_pages; i += stride)
+  for (size_t i = 0; i < region_pages; i += stride) {
     if (*(uint64_t *)(region + i * PAGE) != (i ^ MAGIC)) return 0;
+    if (versions && *(uint32_t *)(region + i * PAGE + 8) != versions[i]) return 0;
+  }
   return 1;
+}
+
+/* dirty: writes the pages due by now (at dirty_per_sec since `start`), each with its next version. */
+static void dirty_until(uint64_t start, uint64_t t) {
+  size_t due = (size_t)((double)(t - start) / 1e9 * dirty_per_sec);
+  for (; dirty_next < due; dirty_next++) {
+    size_t i = dirty_next % region_pages;
+    *(uint32_t *)(region + i * PAGE + 8) = ++versions[i];
+  }
 }
 
 static void *idle_thread(void *a) {
@@ -98,6 +114,11 @@ int main(int argc, char **argv) {
   } else if (strcmp(kind, "anon") == 0) {
     region_pages = arg / PAGE;
     region = map(arg, 0);
+  } else if (strcmp(kind, "dirty") == 0) {
+    region_pages = arg / PAGE;
+    region = map(arg, 0);
+    versions = calloc(region_pages, sizeof *versions);
+    dirty_per_sec = (double)region_pages * (argc > 4 ? strtod(argv[4], NULL) : 5) / 100;
   } else if (strcmp(kind, "sparse") == 0) {
     unsigned long permille = argc > 4 ? strtoul(argv[4], NULL, 0) : 50;
     region_pages = arg / PAGE;
@@ -139,15 +160,17 @@ int main(int argc, char **argv) {
   snprintf(line, sizeof line, "ready rss_anon=%ld\n", rss_anon());
   report(line);
 
-  uint64_t prev = now_ns(), maxgap = 0;
+  uint64_t prev = now_ns(), maxgap = 0, start = prev;
   const struct timespec tick = {0, 100000};
   while (!stop_requested) {
     nanosleep(&tick, NULL);
     uint64_t t = now_ns();
     if (reset_requested) { reset_requested = 0; maxgap = 0; }
     else if (t - prev > maxgap) maxgap = t - prev;
+    if (t - prev > 5000000) start += t - prev; /* dirty: no catching up after a freeze (a gap of its own) */
     prev = t;
     counter++;
+    if (versions) dirty_until(start, t);
   }
   int ok = region ? check() : counter > 0;
   snprintf(line, sizeof line, "done maxgap_ns=%llu ok=%d\n", (unsigned long long)maxgap, ok);

@@ -17,9 +17,10 @@ import net from 'node:net';
 import path from 'node:path';
 import { decodeImageFile, encodeImage } from '../../src/images/index.js';
 import { __WALL, kill, waitpid } from '../../src/sys/index.js';
-import { startTarget, type Target } from '../helpers/dump-target.js';
+import { reapWhenEnded, startTarget, type Target } from '../helpers/dump-target.js';
 import { becomeSubreaper, cleanedUpAfterFile, resealImages } from '../helpers/restore-env.js';
 import { cryoCli } from '../helpers/cryo-cli.js';
+import { withoutNodeNoise } from '../helpers/node-noise.js';
 
 const { targets, cleanups } = cleanedUpAfterFile();
 
@@ -87,8 +88,8 @@ class Client {
 }
 
 let seq = 0;
-/** One migration from A to B; `edit` changes the final dump first. Returns the client and the restored target. */
-async function migrate(edit?: (dir: string) => void): Promise<{ client: Client; t: Target; times: string }> {
+/** Namespaces A (the server's, joined to this one by a veth pair) and B, a server started in A, its client here talking. */
+async function hosts(): Promise<{ client: Client; t: Target; nsA: string; nsB: string; veth: string; net3: number; addr: string }> {
   becomeSubreaper();
   const tag = `${process.pid % 10000}${seq++}`;
   const [nsA, nsB, veth] = [`cryo-mA${tag}`, `cryo-mB${tag}`, `cmg${tag}`];
@@ -111,7 +112,12 @@ async function migrate(edit?: (dir: string) => void): Promise<{ client: Client; 
   cleanups.push(() => void client.close());
   await client.until(100, 20_000);
   assert.equal(client.problem, undefined);
+  return { client, t, nsA, nsB, veth, net3, addr };
+}
 
+/** One migration from A to B, step by step; `edit` changes the final dump first. Returns the client and the restored target. */
+async function migrate(edit?: (dir: string) => void): Promise<{ client: Client; t: Target; times: string }> {
+  const { client, t, nsA, nsB, veth, net3 } = await hosts();
   const pre = path.join(t.dir, 'pre');
   const fin = path.join(t.dir, 'final');
   const p = await cryoIn(nsA, ['pre-dump', '-t', String(t.pid), '-D', pre, '--tcp-established']);
@@ -179,4 +185,68 @@ test('an edited sequence number in the dump: the client sees the connection brea
   console.log(`edited outq_seq: ${client.problem}`);
   await client.close();
   try { kill(t.pid, 9); } catch { /* gone */ }
+});
+
+/**
+ * The same migration by `cryo migrate`: A and B also joined by a second veth pair, over which the
+ * pre-dumps and the dump go to page servers in B; the lock, the move of the server's link and the
+ * unlock are its action script's (CRIU's network-lock, post-dump, network-unlock).
+ */
+async function migrateCommand(opts: { pageServerAddress?: string } = {}): Promise<{ client: Client; t: Target; code: number; out: string; err: string }> {
+  const { client, t, nsA, nsB, veth, net3 } = await hosts();
+  ip('-n', nsA, 'link', 'add', `${veth}m`, 'type', 'veth', 'peer', 'name', `${veth}n`, 'netns', nsB);
+  ip('-n', nsA, 'addr', 'add', `10.214.${net3}.1/30`, 'dev', `${veth}m`);
+  ip('-n', nsA, 'link', 'set', `${veth}m`, 'up');
+  ip('-n', nsB, 'addr', 'add', `10.214.${net3}.2/30`, 'dev', `${veth}n`);
+  ip('-n', nsB, 'link', 'set', `${veth}n`, 'up');
+  const script = path.join(t.dir, 'action.sh');
+  writeFileSync(script, [
+    '#!/bin/sh -e',
+    'case "$CRTOOLS_SCRIPT_ACTION" in',
+    `network-lock) ip link set ${veth}a down ;;`,
+    `post-dump) ip -n ${nsA} link set ${veth}b netns ${nsB}; ip -n ${nsB} addr add 10.213.${net3}.2/30 dev ${veth}b; ip -n ${nsB} link set lo up; ip -n ${nsB} link set ${veth}b up ;;`,
+    `network-unlock) ip link set ${veth}a up ;;`,
+    'esac',
+  ].join('\n') + '\n', { mode: 0o700 });
+  const args = ['migrate', '-t', String(t.pid), '-D', path.join(t.dir, 'src'), '--dest-dir', path.join(t.dir, 'dst'),
+    '--src-netns', `/var/run/netns/${nsA}`, '--dest-netns', `/var/run/netns/${nsB}`,
+    '--address', opts.pageServerAddress ?? `10.214.${net3}.2`, '--port', String(7100 + seq), '--tcp-established', '--action-script', script];
+  const stop = reapWhenEnded(t.pid);
+  const r = await new Promise<{ code: number; out: string; err: string }>((resolve) => {
+    const c = spawn(process.execPath, [cryoCli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    c.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    c.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    c.on('close', (code) => resolve({ code: code ?? -1, out, err: withoutNodeNoise(err).trim() }));
+  });
+  stop();
+  return { client, t, ...r };
+}
+
+test('cryo migrate: pre-dumps until they stop shrinking, the dump, the restore in B; the client talks on', async (tc) => {
+  if (!netnsWorks()) { tc.skip('ip netns does not work here'); return; }
+  const { client, t, code, out, err } = await migrateCommand();
+  assert.equal(code, 0, err);
+  console.log(out.trim());
+  assert.match(out, /^cryo migrate: pre-dump 1: \d+ pages in \d+ ms\n/);
+  assert.match(out, /\ncryo migrate: dump: \d+ pages in \d+ ms; task \d+ ended at the source\n/);
+  assert.match(out, new RegExp(`\ncryo migrate: restored as PID ${t.pid} at the destination; frozen \\d+ ms`));
+  const before = client.n;
+  await client.until(before + 200, 60_000);
+  assert.equal(client.problem, undefined, 'the client saw no problem');
+  await client.close();
+  assert.equal(t.finish(), `served=${client.n}\nPASS`);
+});
+
+test('cryo migrate to a page server that cannot listen fails in one line; the server runs on in A', async (tc) => {
+  if (!netnsWorks()) { tc.skip('ip netns does not work here'); return; }
+  const { client, t, code, err } = await migrateCommand({ pageServerAddress: '10.214.250.9' });
+  assert.equal(code, 1);
+  assert.match(err, /^cryo migrate: .*listen.*; task \d+ runs on at the source$/);
+  const before = client.n;
+  await client.until(before + 50, 20_000);
+  assert.equal(client.problem, undefined, 'the client saw no problem');
+  await client.close();
+  assert.equal(t.finish(), `served=${client.n}\nPASS`);
 });

@@ -10,8 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { __WALL, WNOHANG, waitpid } from '../../src/sys/index.js';
-import { startTarget, type Target } from '../helpers/dump-target.js';
+import { reapWhenEnded, startTarget, type Target } from '../helpers/dump-target.js';
 import { becomeSubreaper, cleanedUpAfterFile, nothingLeftBehind } from '../helpers/restore-env.js';
 import { cryoCli } from '../helpers/cryo-cli.js';
 import { withoutNodeNoise } from '../helpers/node-noise.js';
@@ -31,19 +30,6 @@ function pipeline(script: string, spool: string): Promise<{ code: number; stderr
   });
 }
 
-/**
- * Reaps the dumped target as soon as the dump ends it (a zombie would hold its PID against the
- * restore at the other end of the pipe); stops after that, leaving the restored task to finish().
- */
-function reapOnce(pid: number): () => void {
-  const timer = setInterval(() => {
-    try {
-      if (waitpid(pid, WNOHANG | __WALL).pid === pid) clearInterval(timer);
-    } catch { clearInterval(timer); }
-  }, 1);
-  return () => clearInterval(timer);
-}
-
 function start(): { t: Target; spool: string } {
   becomeSubreaper();
   const t = startTarget('rt-mem');
@@ -55,7 +41,7 @@ function start(): { t: Target; spool: string } {
 
 test('a dump streamed through a pipe into a restore: the program finds its memory as it was', async () => {
   const { t, spool } = start();
-  const stop = reapOnce(t.pid);
+  const stop = reapWhenEnded(t.pid);
   const r = await pipeline(`$CRYO dump -t ${t.pid} --stream | $CRYO restore --stream -d`, spool);
   stop();
   assert.equal(r.code, 0, r.stderr);
@@ -66,7 +52,7 @@ test('a dump streamed through a pipe into a restore: the program finds its memor
 test('a stream cut short or altered is refused before anything starts; intact, it restores', async () => {
   const { t, spool } = start();
   const file = path.join(t.dir, 'stream');
-  const stop = reapOnce(t.pid);
+  const stop = reapWhenEnded(t.pid);
   const d = await pipeline(`$CRYO dump -t ${t.pid} --stream > ${file}`, spool);
   stop();
   assert.equal(d.code, 0, d.stderr);

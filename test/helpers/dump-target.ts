@@ -116,3 +116,17 @@ export function startTarget(name: string, args: string[] = [], opts: { dirArg?: 
   };
 }
 
+
+/**
+ * Reaps `pid` (a child of this process) as soon as it ends, polling from the event loop while a
+ * cryo child process dumps it: its zombie would hold the PID against a restore that follows at
+ * once. Stops after that one reap (the restored task is left to finish()); the returned function stops it too.
+ */
+export function reapWhenEnded(pid: number): () => void {
+  const timer = setInterval(() => {
+    try {
+      if (waitpid(pid, WNOHANG | __WALL).pid === pid) clearInterval(timer);
+    } catch { clearInterval(timer); }
+  }, 1);
+  return () => clearInterval(timer);
+}

@@ -24,5 +24,6 @@ export const specs = {
   restore: spec('restore', 'restore a process from a dump directory (CRIU image format)', '-D DIR|--stream [-d|--restore-detached] [--shell-job] [--tcp-established] [--tcp-close] [--inherit-fd fd[N]:pipe:[INODE]...] [--allow-setid-files] [--pidfile FILE] [--lazy-pages]'),
   pageServer: spec('page-server', 'receive the pages of a dump sent with --page-server (CRIU\'s page-server protocol) into DIR; with --lazy-pages, serve DIR\'s pages to `lazy-pages --page-server`', '-D DIR --port N [--address A] [--prev-images-dir PARENT | --lazy-pages]'),
   lazyPages: spec('lazy-pages', 'serve the lazy pages of a dump to `restore --lazy-pages` (start it first), from DIR or from a page server', '-D DIR [--page-server --address A --port N]'),
+  migrate: spec('migrate', 'move a running process to another network namespace of this machine: pre-dumps to a page server there until they stop shrinking, the final dump, the restore there', '-t PID -D DIR --dest-dir DIR2 --address A --port N [--src-netns FILE] [--dest-netns FILE] [--max-pre-dumps K] [--tcp-established] [--lazy-pages] [--action-script SCRIPT]'),
   demo: spec('demo', 'checkpoint and restore a small example program, step by step', '[--keep]'),
 } as const satisfies Record<string, CommandSpec>;
