@@ -1,8 +1,11 @@
 /* The kernel's aarch64 signal frame for test/cross/aarch64-sigframe.test.ts, filled the way
  * arch/arm64/kernel/signal.c setup_sigframe does from a thread's regsets, using the uapi/glibc
  * struct definitions (the layout is theirs, not cryo's). stdin: frame address, sigmask,
- * ss_sp, ss_flags, ss_size (u64 each), struct user_pt_regs, struct user_fpsimd_state, tpidr
- * (unused by the frame). stdout: the rt_sigframe followed by its frame record { x29, x30 }. */
+ * ss_sp, ss_flags, ss_size (u64 each), struct user_pt_regs, struct user_fpsimd_state, then SME:
+ * present, streaming vector length, ZA on, ZT0 there (u64 each), ZA's bytes and ZT0's if so.
+ * The za_context and zt_context records are filled as preserve_za_context and preserve_zt_context
+ * do; they need uapi headers of 6.3 or later (zt_context), else an SME input exits 3.
+ * stdout: the rt_sigframe followed by its frame record { x29, x30 }. */
 #include <asm/ptrace.h>
 #include <asm/sigcontext.h>
 #include <signal.h>
@@ -38,6 +41,8 @@ int main(void) {
   readn(head, sizeof head);
   readn(&gp, sizeof gp);
   readn(&fp, sizeof fp);
+  uint64_t sme[4];
+  readn(sme, sizeof sme);
   static struct layout l;
   memset(&l, 0, sizeof l);
   ucontext_t *uc = &l.f.uc;
@@ -56,7 +61,29 @@ int main(void) {
   fc->fpsr = fp.fpsr;
   fc->fpcr = fp.fpcr;
   memcpy(fc->vregs, fp.vregs, sizeof fc->vregs);
-  struct _aarch64_ctx *end = (struct _aarch64_ctx *)(fc + 1);
+  char *next = (char *)(fc + 1);
+  if (sme[0]) {
+#ifdef ZT_MAGIC
+    unsigned vq = sve_vq_from_vl(sme[1]);
+    struct za_context *za = (struct za_context *)next;
+    za->head.magic = ZA_MAGIC;
+    za->head.size = ZA_SIG_CONTEXT_SIZE(sme[2] ? vq : 0);
+    za->vl = sme[1];
+    if (sme[2]) readn(next + ZA_SIG_REGS_OFFSET, ZA_SIG_REGS_SIZE(vq));
+    next += za->head.size;
+    if (sme[3]) {
+      struct zt_context *zt = (struct zt_context *)next;
+      zt->head.magic = ZT_MAGIC;
+      zt->head.size = ZT_SIG_CONTEXT_SIZE(1);
+      zt->nregs = 1;
+      readn(next + ZT_SIG_REGS_OFFSET, ZT_SIG_REGS_SIZE(1));
+      next += zt->head.size;
+    }
+#else
+    _exit(3);
+#endif
+  }
+  struct _aarch64_ctx *end = (struct _aarch64_ctx *)next;
   end->magic = 0;
   end->size = 0;
   l.rec.fp = gp.regs[29];
