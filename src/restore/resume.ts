@@ -7,8 +7,7 @@
 // together at the end.
 
 import type { MessageValue } from '../images/value.js';
-import { readMaps } from '../proc/index.js';
-import { kill, ptrace, processVmWritev, waitForStop, stopSig } from '../sys/index.js';
+import { SysError, kill, ptrace, processVmWritev, waitForStop, stopSig } from '../sys/index.js';
 import { SIGSTOP, SIGTRAP } from '../sys/signals.js';
 import { RestoreError } from '../shared/restore-error.js';
 import { getAbiRegs, setAbiRegs, setSideRegsets } from '../inject/index.js';
@@ -61,12 +60,15 @@ function writeFrame(ctx: TaskCtx): bigint {
   const align = BigInt(arch.sigframeAlign);
   const addr = (sp - BigInt(arch.redZone) - size - align) & ~(align - 1n);
   const frame = arch.buildSigframe(ti, { sigmask, altstack, addressOfFrame: addr });
-  const stack = readMaps(pid).find((m) => m.start <= addr && frame.frameAddress + BigInt(frame.frame.length) <= m.end);
-  if (!stack?.write) {
-    throw new RestoreError('FAILED', `no writable memory below the saved stack pointer ${hex(sp)} for the signal frame`);
+  // process_vm_writev honours the protections: a frame it cannot write whole has no writable stack under it.
+  let written = 0;
+  try {
+    written = processVmWritev(pid, frame.frameAddress, frame.frame);
+  } catch (e) {
+    if (!(e instanceof SysError && e.code === 'EFAULT')) throw e;
   }
-  if (processVmWritev(pid, frame.frameAddress, frame.frame) !== frame.frame.length) {
-    throw new RestoreError('FAILED', `cannot write the signal frame at ${hex(frame.frameAddress)}`);
+  if (written !== frame.frame.length) {
+    throw new RestoreError('FAILED', `no writable memory below the saved stack pointer ${hex(sp)} for the signal frame at ${hex(frame.frameAddress)}`);
   }
   return frame.sp;
 }
