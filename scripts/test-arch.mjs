@@ -15,7 +15,8 @@
 //   --tests FILE  the files per architecture from FILE (CI's .ci/guest-tests): lines `ARCH name name ...`
 //              (`#` starts a comment), each name as for --only, or cross:A:B[,C] for a --cross run beside
 //              the guest's own; a line with kernel:K runs its files in a boot of kernel K of their own
-//              (aarch64 kernel:bpo for SME); with --supported, an architecture without a line is left out
+//              (aarch64 kernel:bpo for SME); a line with via:library runs its round trips through the
+//              library instead of the CLI (see below); with --supported, an architecture without a line is left out
 //   --list     print the files each guest would run, and stop
 //   --cross A:B[,C] a restore across kernels (A, B: new, old or new64k): a boot of kernel A dumps (test/e2e/
 //              rt-vdso-cross, CRYO_CROSS=dump), the files it lists come back over the console as a
@@ -27,7 +28,9 @@
 // What a guest runs: when cryo has an Arch for the target (src/arch/index.ts ARCHES), every e2e and
 // unit test file that does not declare itself for other architectures (onlyOn in
 // test/helpers/arch-only.ts), with the round trips going through the real `cryo dump` and
-// `cryo restore` (CRYO_TEST_CLI=1); without an Arch only the sys layer's (test/e2e/sys-*, unit/sys-*).
+// `cryo restore` (CRYO_TEST_CLI=1), or through the library that the CLI calls for the files of a
+// via:library line (as x86_64's npm test does: each CLI start costs seconds of TCG, 40% of a guest's
+// time); without an Arch only the sys layer's (test/e2e/sys-*, unit/sys-*).
 // The tests see CRYO_GUEST=1 (what may change the whole machine, a sysctl, runs only there).
 // Env: CRYO_GUEST_JOBS guests at once (default 2), CRYO_GUEST_TIMEOUT seconds per guest (default 2400),
 // CRYO_GUEST_TEST_TIMEOUT seconds per test (default 600),
@@ -107,7 +110,10 @@ function parseCross(s, where) {
 }
 const kernelOf = (spec) => spec.split('+')[0];
 
-/** FILE's lines `ARCH name name ...` (names as for --only, cross:A:B, kernel:K) as { ARCH: { names, crosses, boots } }. */
+/**
+ * FILE's lines `ARCH name name ...` (names as for --only, cross:A:B, kernel:K, via:library) as
+ * { ARCH: { names, crosses, boots, library } }, `library` the file names run through the library.
+ */
 function readTestList(file) {
   if (!file || !existsSync(file)) die(`--tests: no file ${file ?? '(none given)'}`);
   const out = {};
@@ -115,13 +121,18 @@ function readTestList(file) {
     const [arch, ...names] = raw.replace(/#.*/, '').trim().split(/\s+/).filter(Boolean);
     if (!arch) continue;
     if (!(arch in TARGETS)) die(`${file}:${i + 1}: ${arch} is not an architecture the runner knows (${Object.keys(TARGETS).join(', ')})`);
-    const e = (out[arch] ??= { names: [], crosses: [], boots: [] });
+    const e = (out[arch] ??= { names: [], crosses: [], boots: [], library: new Set() });
+    const viaLibrary = names.includes('via:library');
     const k = names.find((n) => n.startsWith('kernel:'))?.slice('kernel:'.length);
     if (k !== undefined && !(k in KERNELS)) die(`${file}:${i + 1}: kernel:${k} is not a kernel the runner knows (${Object.keys(KERNELS).join(', ')})`);
     const own = k === undefined ? e.names : (e.boots[e.boots.push({ kernel: k, names: [] }) - 1]).names;
     for (const n of names) {
       if (n.startsWith('cross:')) e.crosses.push(parseCross(n.slice('cross:'.length), `${file}:${i + 1}`));
-      else if (!n.startsWith('kernel:')) own.push(n);
+      else if (n.startsWith('via:')) { if (n !== 'via:library') die(`${file}:${i + 1}: ${n}: the only via: is via:library`); }
+      else if (!n.startsWith('kernel:')) {
+        own.push(n);
+        if (viaLibrary) e.library.add(n.split(':')[0]);
+      }
     }
   }
   return out;
@@ -140,8 +151,11 @@ export function declaredArches(jsText) {
   return [...m[1].matchAll(/['"]([^'"]+)['"]/g)].map((x) => x[1]);
 }
 
-/** The compiled test files a guest of `t` runs, relative to dist/, each with its name pattern if `only` gave one. */
-function testFiles(t, hasArch, only) {
+/**
+ * The compiled test files a guest of `t` runs, relative to dist/, each with its name pattern if `only`
+ * gave one and whether its round trips go through the CLI (with an Arch, unless named in `library`).
+ */
+function testFiles(t, hasArch, only, library = new Set()) {
   // `name` or `name:PATTERN` (node --test-name-pattern for that file alone).
   const wanted = only && new Map(only.map((x) => { const i = x.indexOf(':'); return i < 0 ? [x, undefined] : [x.slice(0, i), x.slice(i + 1)]; }));
   for (const [n, pattern] of wanted ?? []) {
@@ -157,7 +171,7 @@ function testFiles(t, hasArch, only) {
       if (!hasArch && !name.startsWith('sys-')) continue;
       const arches = declaredArches(readFileSync(path.join(dist, 'test', dir, f), 'utf8'));
       if (arches && !arches.includes(t.node)) continue;
-      files.push({ file: path.join('test', dir, f), pattern: wanted?.get(name) });
+      files.push({ file: path.join('test', dir, f), pattern: wanted?.get(name), cli: hasArch && !library.has(name) });
     }
   }
   for (const n of wanted?.keys() ?? []) if (!files.some((f) => path.basename(f.file) === `${n}.test.js`)) die(`${n}: no such test file for the ${t.node} guest (see --list)`);
@@ -236,13 +250,16 @@ async function crossBuild(name, t) {
 const CROSS_FILE = 'rt-vdso-cross';
 const CARRY = ['@@CRYO-CARRY-BEGIN@@', '@@CRYO-CARRY-END@@'];
 
-/** One node --test run for the files without a name pattern, one per file with one. */
+/** One node --test run for the files without a name pattern (one for the CLI's, one for the library's), one per file with one. */
 function runs(files) {
-  const plain = files.filter((f) => !f.pattern).map((f) => f.file);
-  return [...(plain.length ? [{ list: plain }] : []), ...files.filter((f) => f.pattern).map((f) => ({ pattern: f.pattern, list: [f.file] }))];
+  const plain = (cli) => files.filter((f) => !f.pattern && f.cli === cli).map((f) => f.file);
+  return [
+    ...[true, false].filter((cli) => plain(cli).length).map((cli) => ({ cli, list: plain(cli) })),
+    ...files.filter((f) => f.pattern).map((f) => ({ cli: f.cli, pattern: f.pattern, list: [f.file] })),
+  ];
 }
 
-function guestScript(t, files, cli, cross) {
+function guestScript(t, files, cross) {
   // One test that hangs must not take the whole guest's time with it.
   const testTimeoutMs = Number(process.env.CRYO_GUEST_TEST_TIMEOUT ?? 600) * 1000;
   return `#!/bin/sh
@@ -252,7 +269,7 @@ ${t.nodeOptions ? `export NODE_OPTIONS='${t.nodeOptions}'\n` : ''}echo "@@CRYO u
 [ "$s" = 70 ] || { echo "@@CRYO restore stub exited $s, not 70@@"; exit 1; }
 ${cross === 'restore' ? 'tar xzf /cryo/carry.tgz -C / || echo "@@CRYO no files carried over@@"\n' : ''}t0=$(cut -d' ' -f1 /proc/uptime)
 r=0
-${runs(files).map(({ pattern, list }) => `echo "@@CRYO-RUN pattern=${pattern ?? ''}@@"
+${runs(files).map(({ cli, pattern, list }) => `echo "@@CRYO-RUN pattern=${pattern ?? ''}@@"
 ${cross ? `CRYO_CROSS=${cross} ` : ''}CRYO_GUEST=1 CRYO_TEST_CLI=${cli ? 1 : 0} node --test --test-concurrency=1 --test-timeout=${testTimeoutMs} --test-reporter=tap ${pattern ? `--test-name-pattern='${pattern}' ` : ''}${list.map((f) => `dist/${f}`).join(' ')} || r=1
 `).join('')}echo "@@CRYO node-test rc=$r seconds=$(awk -v t0=$t0 '{print $1 - t0}' /proc/uptime)@@"
 ${cross === 'dump' ? `[ -f /tmp/cryo-cross/carry ] && { echo "${CARRY[0]}"; tar czf - $(cat /tmp/cryo-cross/carry) 2>/dev/null | base64; echo "${CARRY[1]}"; }\n` : ''}exit $r
@@ -366,16 +383,18 @@ async function main() {
     const crosses = o.cross ? [o.cross] : line?.crosses ?? [];
     if (crosses.length && !hasArch) die(`${name}: a cross-kernel run needs an Arch`);
     // --cross alone runs only the cross-kernel boots; a --tests line runs its files and its crosses.
-    const files = o.cross ? [] : testFiles(t, hasArch, line ? line.names : o.only);
-    const boots = o.cross ? [] : (line?.boots ?? []).map((b) => ({ kernel: b.kernel, files: testFiles(t, hasArch, b.names) }));
+    const files = o.cross ? [] : testFiles(t, hasArch, line ? line.names : o.only, line?.library);
+    const boots = o.cross ? [] : (line?.boots ?? []).map((b) => ({ kernel: b.kernel, files: testFiles(t, hasArch, b.names, line.library) }));
     return { name, t, hasArch, files, crosses, boots };
   });
   if (o.cross && plans.length !== 1) die('--cross takes one architecture');
   for (const p of plans) {
-    log(`${p.name}: ${p.hasArch ? 'has an Arch: round trips through the cryo CLI' : 'no Arch yet: the sys layer only'}; ${p.files.length} test files${p.boots.map((b) => ` + ${b.files.length} on kernel ${b.kernel}`).join('')}${p.crosses.length ? `; cross-kernel ${p.crosses.map((c) => `${c.from}:${c.to.join(',')}`).join(' ')}` : ''}`);
+    const viaCli = [...p.files, ...p.boots.flatMap((b) => b.files)].filter((f) => f.cli).length;
+    log(`${p.name}: ${p.hasArch ? `has an Arch: round trips of ${viaCli} files through the cryo CLI, the others' through the library` : 'no Arch yet: the sys layer only'}; ${p.files.length} test files${p.boots.map((b) => ` + ${b.files.length} on kernel ${b.kernel}`).join('')}${p.crosses.length ? `; cross-kernel ${p.crosses.map((c) => `${c.from}:${c.to.join(',')}`).join(' ')}` : ''}`);
     if (o.list) {
-      for (const f of p.files) console.log(`${p.name} ${f.file}${f.pattern ? ` (tests matching ${f.pattern})` : ''}`);
-      for (const b of p.boots) for (const f of b.files) console.log(`${p.name} ${f.file} on kernel ${b.kernel}${f.pattern ? ` (tests matching ${f.pattern})` : ''}`);
+      const how = (f) => `${f.pattern ? ` (tests matching ${f.pattern})` : ''}${p.hasArch && !f.cli ? ' through the library' : ''}`;
+      for (const f of p.files) console.log(`${p.name} ${f.file}${how(f)}`);
+      for (const b of p.boots) for (const f of b.files) console.log(`${p.name} ${f.file} on kernel ${b.kernel}${how(f)}`);
       for (const c of p.crosses) console.log(`${p.name} ${c.file}: dumped on ${c.from}, restored on ${c.to.join(' and ')}`);
     }
   }
@@ -403,7 +422,7 @@ async function main() {
     const bootWith = (kernel, label, files, cross, carry) => {
       const J = path.join(work, p.name, `job-${label}`);
       mkdirSync(path.join(J, 'cryo'), { recursive: true });
-      writeFileSync(path.join(J, 'cryo', 'guest-run.sh'), guestScript(p.t, files, p.hasArch, cross), { mode: 0o755 });
+      writeFileSync(path.join(J, 'cryo', 'guest-run.sh'), guestScript(p.t, files, cross), { mode: 0o755 });
       if (carry) writeFileSync(path.join(J, 'cryo', 'carry.tgz'), carry);
       const jobCpio = path.join(work, p.name, `job-${label}.cpio`);
       cpioOf(J, jobCpio);
