@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The restore fuzzer's long run (issue 15): COUNT hostile images mutated from dumps of a few test
-// programs through restore (test/fuzz/). Prints each finding, the counts every 500 cases and at
-// the end; exit 1 on a finding.
+// programs through restore (test/fuzz/). Prints each finding, each failure after the point of no
+// return (what preflight could still learn to refuse), the counts every 500 cases and at the end;
+// exit 1 on a finding.
 // usage (after npm run build and node scripts/build-test-programs.mjs):
 //   node scripts/fuzz-restore.mjs [COUNT] [SEED] [PROGRAM,...]      (10000, 15, the default six)
 import path from 'node:path';
@@ -21,6 +22,7 @@ const s = await runFuzz({
     seen.cases++;
     seen[r.outcome]++;
     if (r.outcome === 'finding') console.log(`FINDING case ${r.i} (${r.program}: ${r.mutations.join('; ')}): ${r.line}`);
+    if (r.outcome === 'failed-after-start') console.log(`AFTER-START case ${r.i} (${r.program}: ${r.mutations.join('; ')}): ${r.line}`);
     if (seen.cases % 500 === 0) console.error(counts());
   },
 });

@@ -26,6 +26,7 @@ import { fdKindNames, fdKindOfType } from '../files/registry.js';
 import { checkImagePath, S_IFDIR, S_IFMT, S_IFREG, typeName } from '../shared/image-paths.js';
 import { checkPrivateFileMappings, FillableRanges, outsideFillable } from './fillable.js';
 import { aioRings } from './aio.js';
+import { sigactionCalls } from './task-state.js';
 
 export { regFile } from '../shared/file-entries.js';
 
@@ -360,11 +361,40 @@ export function checkVmaLayout(img: RestoreImages, pageSize: number): void {
   }
 }
 
+/** RLIM_NLIMITS: the same on every Linux architecture. */
+const RLIM_NLIMITS = 16;
+
+/**
+ * What restore would find wrong only after the point of no return: each thread's registers (the
+ * regsets and the signal frame built from its core, dry), the signal actions and the resource limits.
+ */
+export function checkTaskState(img: RestoreImages, arch: Arch): void {
+  const task = arch.forThreadInfo(threadInfoOf(img, arch));
+  for (const { tid, core } of img.threads) {
+    const ti = core[task.threadInfoField] as ThreadInfo | undefined;
+    if (ti === undefined) throw new RestoreError('IMAGE_INCONSISTENT', `core-${tid}.img has no ${task.threadInfoField}`);
+    try {
+      task.regsetsFromThreadInfo(ti);
+      task.buildSigframe(ti, { sigmask: 0n, addressOfFrame: 0n });
+    } catch (e) {
+      throw new RestoreError('IMAGE_INCONSISTENT', `core-${tid}.img: ${(e as Error).message}`);
+    }
+  }
+  sigactionCalls(img.core, task, img.pid);
+  const limits = (((img.core.tc as MessageValue | undefined)?.rlimits as MessageValue | undefined)?.rlimits as MessageValue[] | undefined) ?? [];
+  if (limits.length > RLIM_NLIMITS) throw new RestoreError('IMAGE_INCONSISTENT', `core-${img.pid}.img has ${limits.length} resource limits; Linux has ${RLIM_NLIMITS}`);
+  limits.forEach((l, res) => {
+    const cur = BigInt((l.cur ?? 0) as bigint | number), max = BigInt((l.max ?? 0) as bigint | number);
+    if (cur > max) throw new RestoreError('IMAGE_INCONSISTENT', `core-${img.pid}.img: resource limit ${res} has soft limit ${cur} above its hard limit ${max}`);
+  });
+}
+
 export function preflight(img: RestoreImages, arch: Arch, opts: PreflightOptions = {}): void {
   checkArch(img, arch);
   checkSupported(img);
   checkVmaLayout(img, dumpPageSize(img, arch.pageSize));
   checkCpu(img, arch);
+  checkTaskState(img, arch);
   checkPrivateFileMappings(img);
   checkPages(img, dumpPageSize(img, arch.pageSize));
   checkAddressSpace(img, arch);

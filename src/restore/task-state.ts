@@ -9,6 +9,7 @@ import type { MessageValue } from '../images/value.js';
 import { rawSyscall, SysError, writeU64 } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
+import type { Arch } from '../arch/types.js';
 import { restoreOverrun } from './timer-overrun.js';
 import { readU64, readI32, writeU32, writeI32, writeU16 } from '../sys/native-endian.js';
 import { SIGKILL, SIGMAX, SIGSTOP } from '../sys/signals.js';
@@ -81,33 +82,44 @@ function restoreSched(ctx: TaskCtx): void {
   if (nice !== 0) rawSyscall('setpriority', PRIO_PROCESS, ctx.tid, nice);
 }
 
-function restoreSigactions(ctx: TaskCtx): void {
-  const acts = (tc(ctx).sigactions as MessageValue[] | undefined) ?? [];
-  if (acts.length === 0) return;
-  if (acts.length !== SIGMAX - 2) throw new RestoreError('IMAGE_INCONSISTENT', `core-${ctx.pid}.img has ${acts.length} signal actions, want ${SIGMAX - 2}`);
-  // Through the task's own ABI: the kernel marks a handler for the frames of the ABI that set it.
-  const L = ctx.arch.sigaction;
+/**
+ * The rt_sigaction calls that give a task its signal actions (core's tc.sigactions), each struct
+ * sigaction laid out for the task's own ABI (the kernel marks a handler for the frames of the ABI
+ * that set it); SIG_DFL ones are left out (already so). Throws, naming the image, on actions no
+ * task of that ABI can have: preflight calls it before anything starts.
+ */
+export function sigactionCalls(core: MessageValue, task: Arch, pid: number): { sig: number; act: Buffer }[] {
+  const acts = (((core.tc as MessageValue | undefined) ?? {}).sigactions as MessageValue[] | undefined) ?? [];
+  if (acts.length === 0) return [];
+  if (acts.length !== SIGMAX - 2) throw new RestoreError('IMAGE_INCONSISTENT', `core-${pid}.img has ${acts.length} signal actions, want ${SIGMAX - 2}`);
+  const L = task.sigaction;
   const compat = L.word === 4;
   const put = (b: Buffer, off: number, v: bigint, what: string) => {
     if (L.word === 8) writeU64(b, v, off);
-    else if (v >> 32n !== 0n) throw new RestoreError('IMAGE_INCONSISTENT', `core-${ctx.pid}.img: the ${what} 0x${v.toString(16)} of a 32-bit handler does not fit 32 bits`);
+    else if (v >> 32n !== 0n) throw new RestoreError('IMAGE_INCONSISTENT', `core-${pid}.img: the ${what} 0x${v.toString(16)} of a 32-bit handler does not fit 32 bits`);
     else writeU32(b, Number(v), off);
   };
+  const out: { sig: number; act: Buffer }[] = [];
   let i = 0;
   for (let sig = 1; sig <= SIGMAX; sig++) {
     if (sig === SIGKILL || sig === SIGSTOP) continue;
     const a = acts[i++]!;
     if ((a.compat_sigaction === true) !== compat) {
-      throw new RestoreError('IMAGE_INCONSISTENT', `core-${ctx.pid}.img: signal ${sig} has a ${a.compat_sigaction === true ? '32-bit' : '64-bit'} handler in a ${ctx.arch.abi} process`);
+      throw new RestoreError('IMAGE_INCONSISTENT', `core-${pid}.img: signal ${sig} has a ${a.compat_sigaction === true ? '32-bit' : '64-bit'} handler in a ${task.abi} process`);
     }
-    if (big(a.sigaction) === 0n && big(a.flags) === 0n && big(a.mask) === 0n) continue; // SIG_DFL: already so
-    const b = Buffer.alloc(L.size);
-    put(b, L.handler, big(a.sigaction), 'handler');
-    put(b, L.flags, big(a.flags), 'flags');
-    put(b, L.restorer, big(a.restorer), 'restorer');
-    writeU64(b, big(a.mask), L.mask);
-    ctx.inj.callTask('rt_sigaction', sig, ctx.put(b, 256), 0, 8);
+    if (big(a.sigaction) === 0n && big(a.flags) === 0n && big(a.mask) === 0n) continue;
+    const act = Buffer.alloc(L.size);
+    put(act, L.handler, big(a.sigaction), 'handler');
+    put(act, L.flags, big(a.flags), 'flags');
+    put(act, L.restorer, big(a.restorer), 'restorer');
+    writeU64(act, big(a.mask), L.mask);
+    out.push({ sig, act });
   }
+  return out;
+}
+
+function restoreSigactions(ctx: TaskCtx): void {
+  for (const { sig, act } of sigactionCalls(ctx.img.core, ctx.arch, ctx.pid)) ctx.inj.callTask('rt_sigaction', sig, ctx.put(act, 256), 0, 8);
 }
 
 function restoreItimers(ctx: TaskCtx): void {

@@ -278,3 +278,24 @@ test('a deleted file of a size no file can have: refused before anything starts'
       new RegExp(`ghost-file-\\d+\\.img: the deleted file \\S+ \\(fd \\d+\\) has size ${size}, which no file can have`));
   }
 });
+
+test('a thread\'s damaged registers, signal actions no task can have, a soft limit above its hard one: refused before anything starts', async () => {
+  const d = await dumped('rt-threads');
+  const other = (dir: string) => readdirSync(dir).find((n) => /^core-\d+\.img$/.test(n) && n !== `core-${d.pid}.img`)!;
+  const tiOf = (core: MessageValue) => core[Object.keys(core).find((k) => k === 'thread_info' || k.startsWith('ti_'))!] as MessageValue;
+  // The fuzzer's cases (seed 15) that failed after the point of no return: a thread's registers
+  // were only decoded when its frame was built, the actions and limits only when they were set.
+  // The first register array of the thread's registers (x86_64's st_space, aarch64's regs, ...) emptied.
+  const emptyFirstArray = (m: MessageValue): boolean => Object.values(m).some((v) => v !== null && typeof v === 'object' && !(v instanceof Uint8Array)
+    && (Array.isArray(v) ? v.length > 0 && typeof v[0] !== 'object' && (v.length = 0, true) : emptyFirstArray(v as MessageValue)));
+  await refused(d, (dir) => editImage(dir, other(dir), ([c]) => { assert.ok(emptyFirstArray(tiOf(c!))); }), 'IMAGE_INCONSISTENT', /^core-\d+\.img: \S/);
+  const tcOf = (dir: string, fn: (tc: MessageValue) => void) => editImage(dir, `core-${d.pid}.img`, ([c]) => fn(c!.tc as MessageValue));
+  await refused(d, (dir) => tcOf(dir, (tc) => { (tc.sigactions as MessageValue[]).push({ sigaction: 0n, flags: 0n, restorer: 0n, mask: 0n }); }), 'IMAGE_INCONSISTENT',
+    /^core-\d+\.img has 63 signal actions, want 62$/);
+  await refused(d, (dir) => tcOf(dir, (tc) => { (tc.sigactions as MessageValue[])[9]!.compat_sigaction = true; }), 'IMAGE_INCONSISTENT',
+    /^core-\d+\.img: signal 11 has a 32-bit handler in a \S+ process$/);
+  await refused(d, (dir) => tcOf(dir, (tc) => {
+    const nofile = ((tc.rlimits as MessageValue).rlimits as MessageValue[])[7]!;
+    nofile.cur = BigInt(nofile.max as bigint) + 1n;
+  }), 'IMAGE_INCONSISTENT', /^core-\d+\.img: resource limit 7 has soft limit \d+ above its hard limit \d+$/);
+});
