@@ -17,10 +17,18 @@ import { withoutNodeNoise } from '../helpers/node-noise.js';
 
 const { targets } = cleanedUpAfterFile();
 
-/** `cryo` in a bash pipeline (pipefail: any side failing fails it), not blocking this process. */
+/**
+ * `cryo` in a shell pipeline `A | B` (or a single command), not blocking this process, failing as
+ * bash's pipefail would: with the status of the last side that failed. Written for any sh (Debian's
+ * dash and the guests' busybox have no pipefail, the guests no bash).
+ */
 function pipeline(script: string, spool: string): Promise<{ code: number; stderr: string }> {
+  const sides = script.split(' | ');
+  const rc = path.join(path.dirname(spool), 'first-side-status');
+  const sh = sides.length === 1 ? script
+    : `{ ${sides[0]}; echo $? > ${rc}; } | ${sides[1]}; b=$?; a=$(cat ${rc}); rm -f ${rc}; [ "$b" != 0 ] && exit "$b"; exit "$a"`;
   return new Promise((resolve) => {
-    const c = spawn('bash', ['-o', 'pipefail', '-c', script], {
+    const c = spawn('sh', ['-c', sh], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, TMPDIR: spool, CRYO: `${process.execPath} ${cryoCli}` },
     });
