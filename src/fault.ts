@@ -12,7 +12,11 @@
  *     WHERE   a step name (dump: seize, task, inject, scratch, memory, files, write;
  *             restore: preflight, stub, memory, files, task-state, resume) or a number N (the Nth point)
  *     ACTION  fail (default), or pause (steps only: wait there, up to 60 s, until the operation is
- *             aborted; the operation says so in a warning event first)
+ *             aborted; the operation says so in a warning event first), or kill (cryo SIGKILLs
+ *             itself there: the death nothing can catch, at a chosen instant), or kill-in-call (points
+ *             only: SIGKILL while the first system call injected from point N on holds cryo's
+ *             registers in the task, the instant a dump cannot make safe; tests show their check of
+ *             the task notices that)
  *   CRYO_FAULT_TRACE=FILE       appends one line per point, `OP N WHAT` (the sweeps read it)
  *
  * The module keeps the plan of the operation that runs now (one at a time per process).
@@ -20,7 +24,8 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 
 export type FaultOp = 'dump' | 'restore';
-type Action = 'fail' | 'pause';
+type Action = 'fail' | 'pause' | 'kill' | 'kill-in-call';
+const ACTIONS: readonly Action[] = ['fail', 'pause', 'kill', 'kill-in-call'];
 
 interface Plan {
   op: FaultOp;
@@ -45,14 +50,15 @@ export function parseFaults(text: string | undefined): Plan[] {
   if (!text) return [];
   return text.split(',').map((spec) => {
     const [op, where, action = 'fail', ...rest] = spec.trim().split(':');
-    const bad = (why: string) => new Error(`CRYO_FAULT=${text}: ${why} (expected dump|restore:STEP|N[:fail|pause])`);
+    const bad = (why: string) => new Error(`CRYO_FAULT=${text}: ${why} (expected dump|restore:STEP|N[:fail|pause|kill|kill-in-call])`);
     if (!OPS.includes(op as FaultOp)) throw bad(`'${op}' is no operation`);
     if (!where || rest.length > 0) throw bad(`'${spec}' is no OP:WHERE[:ACTION]`);
-    if (action !== 'fail' && action !== 'pause') throw bad(`'${action}' is no action`);
+    if (!ACTIONS.includes(action as Action)) throw bad(`'${action}' is no action`);
     const nth = /^\d+$/.test(where) ? Number(where) : undefined;
     if (nth === 0) throw bad('points count from 1');
     if (nth !== undefined && action === 'pause') throw bad('only a named step can pause');
-    return nth === undefined ? { op: op as FaultOp, step: where, action, spec } : { op: op as FaultOp, nth, action, spec };
+    if (nth === undefined && action === 'kill-in-call') throw bad('kill-in-call takes a point number');
+    return nth === undefined ? { op: op as FaultOp, step: where, action: action as Action, spec } : { op: op as FaultOp, nth, action: action as Action, spec };
   });
 }
 
@@ -115,7 +121,15 @@ export function faultPoint(what: string): void {
   const n = ++active.count;
   if (active.trace !== undefined) writeSync(active.trace, `${active.op} ${n} ${what}\n`);
   const hit = active.plans.find((p) => p.nth !== undefined && n >= p.nth);
-  if (hit) throw new FaultInjected(active.op, `point ${n} (${what})`, hit.spec);
+  if (hit?.action === 'kill') process.kill(process.pid, 'SIGKILL');
+  if (hit && hit.action !== 'kill-in-call') throw new FaultInjected(active.op, `point ${n} (${what})`, hit.spec);
+}
+
+/** Where an injected call holds cryo's registers in the task: CRYO_FAULT's kill-in-call acts here. */
+export function faultInCall(): void {
+  if (!active?.on) return;
+  const n = active.count;
+  if (active.plans.some((p) => p.action === 'kill-in-call' && n >= p.nth!)) process.kill(process.pid, 'SIGKILL');
 }
 
 /**
@@ -126,6 +140,7 @@ export async function faultStep(step: string, announce: (message: string) => voi
   faultPoint(`step ${step}`);
   const hit = active?.on ? active.plans.find((p) => p.step === step) : undefined;
   if (!hit) return;
+  if (hit.action === 'kill') process.kill(process.pid, 'SIGKILL');
   if (hit.action === 'fail') throw new FaultInjected(hit.op, `step '${step}'`, hit.spec);
   announce(`paused at ${hit.op} step '${step}' (CRYO_FAULT=${hit.spec}) until interrupted`);
   for (let i = 0; i < 6000 && !aborted(); i++) await new Promise((r) => setTimeout(r, 10));

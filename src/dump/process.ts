@@ -94,7 +94,7 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
 
   // What only the task can tell.
   await step('inject');
-  const inj = Injector.attach(pid, arch, undo, { maps });
+  const inj = Injector.attach(pid, arch, undo, { maps, survivable: true });
   const scratch = mapScratch(inj, undo, maps, arch.pageSize);
   await step('scratch');
   await checkpoint();

@@ -10,7 +10,7 @@ import { constants } from 'node:os';
 import type { Arch, Regsets, ThreadInfo } from '../arch/types.js';
 import { Injector, type Scratch, type UndoList } from '../inject/index.js';
 import { procGone, readComm, readStat, readStatus, readTaskIds, type ProcStatus, type Vma } from '../proc/index.js';
-import { ptrace, ptraceEvent, stopSig, SysError, waitForStop } from '../sys/index.js';
+import { ptrace, ptraceEvent, stopSig, SysError, waitForStop, PTRACE_O_TRACESYSGOOD } from '../sys/index.js';
 import type { MessageValue } from '../images/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import { readRobustListInside, readThreadInjected, type ThreadInjectedState } from './injected-state.js';
@@ -100,7 +100,8 @@ function seizeListed(s: Seizing, tids: readonly number[], seized: Set<number>): 
       continue;
     }
     try {
-      ptrace.seize(tid, 0);
+      // Syscall stops marked so: a stop cryo dies at sends the task no SIGTRAP (Injector.survivable).
+      ptrace.seize(tid, PTRACE_O_TRACESYSGOOD);
     } catch (e) {
       if (tid !== s.pid && e instanceof SysError && e.code === 'ESRCH') continue; // it ended meanwhile
       throw e;
@@ -215,7 +216,7 @@ export function readThread(o: ThreadOutside, arch: Arch, inj: Injector, scratch:
 
 /** Attaches an injector to each thread but the first (the main thread has its own). */
 export function threadInjectors(tids: readonly number[], arch: Arch, undo: UndoList, maps: readonly Vma[]): Map<number, Injector> {
-  return new Map(tids.map((tid) => [tid, Injector.attach(tid, arch, undo, { maps })]));
+  return new Map(tids.map((tid) => [tid, Injector.attach(tid, arch, undo, { maps, survivable: true })]));
 }
 
 /**

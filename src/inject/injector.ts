@@ -17,7 +17,7 @@ import { readMaps, type Vma } from '../proc/index.js';
 import { InjectError } from './errors.js';
 import { findSyscallSite } from './syscall-site.js';
 import type { UndoList } from './undo.js';
-import { faultPoint } from '../fault.js';
+import { faultInCall, faultPoint } from '../fault.js';
 
 const { getRegset, getSigmask, setRegset, setSigmask, singleStep, syscallStep, cont } = ptrace;
 
@@ -52,6 +52,11 @@ export interface InjectorOptions {
   maps?: readonly Vma[];
   /** How long one injected syscall may take before cryo gives up (ms). */
   timeoutMs?: number;
+  /**
+   * The task must survive cryo's death at any moment (a dump; the task must be seized with
+   * PTRACE_O_TRACESYSGOOD): see `survivable` below.
+   */
+  survivable?: boolean;
 }
 
 export class Injector {
@@ -73,6 +78,16 @@ export class Injector {
   private masked = false;
   private regsDirty = false;
   private readonly timeoutMs: number;
+  /**
+   * When cryo dies (SIGKILL) the kernel lets the task run on from its stop with whatever it has:
+   * cryo's registers, a mask blocking every signal, a single-step flag (not cleared by a tracer's
+   * death), a stop's SIGTRAP (delivered then). So in a dump every call runs from its syscall-entry
+   * stop to its exit stop, and the task's own registers and mask are put back at once: between
+   * calls it waits at an interrupt or syscall-exit stop holding its own state, from which it runs
+   * on unharmed (the kernel's syscall restart applies to those registers). Only the instants of a
+   * call itself, and of a batch, are left.
+   */
+  private readonly survivable: boolean;
 
   private constructor(readonly pid: number, readonly arch: Arch, opts: InjectorOptions) {
     const abi = arch.syscall;
@@ -81,6 +96,7 @@ export class Injector {
     this.savedSigmask = getSigmask(pid);
     this.site = findSyscallSite(pid, abi.instruction, arch.vdso.vdso, opts.maps ?? readMaps(pid), abi.instructionAlign);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.survivable = opts.survivable ?? false;
   }
 
   /**
@@ -144,6 +160,19 @@ export class Injector {
 
   private rawVia(abi: SyscallAbi, site: bigint, name: string, args: readonly (bigint | number)[]): bigint {
     faultPoint(`${name}() injected into task ${this.pid}`);
+    const r = this.runCall(abi, site, name, args);
+    this.putBack();
+    return r;
+  }
+
+  /** In a survivable injector: the task's own registers and mask again (see `survivable`). */
+  private putBack(): void {
+    if (!this.survivable) return;
+    this.restoreRegs();
+    this.restoreSigmask();
+  }
+
+  private runCall(abi: SyscallAbi, site: bigint, name: string, args: readonly (bigint | number)[]): bigint {
     if (!this.masked) {
       // No signal may be delivered between our register change and the trap: it would run a
       // handler on our registers. Blocked ones stay queued and are delivered after the dump.
@@ -156,12 +185,14 @@ export class Injector {
     setAbiRegs(this.pid, abi, regs);
     setSideRegsets(this.pid, this.arch);
     this.regsDirty = true;
+    faultInCall();
     // Where a single step does not stop right after the syscall instruction (ppc64: no trace
     // interrupt for `sc`), the call runs from its entry stop to its exit stop instead.
-    const step = abi.stepBySyscallStops ? syscallStep : singleStep;
+    const bySyscallStops = abi.stepBySyscallStops === true || this.survivable;
+    const step = bySyscallStops ? syscallStep : singleStep;
     let early = 0;
     let after: Buffer | undefined;
-    for (let stops = abi.stepBySyscallStops ? 2 : 1; stops > 0; stops--) {
+    for (let stops = bySyscallStops ? 2 : 1; stops > 0; stops--) {
       step(this.pid);
       for (;;) {
         const st = this.waitStep().status;
@@ -218,6 +249,7 @@ export class Injector {
     setAbiRegs(this.pid, abi, regs);
     setSideRegsets(this.pid, this.arch);
     this.regsDirty = true;
+    faultInCall();
     cont(this.pid);
     for (;;) {
       const st = this.waitStep().status;
@@ -229,7 +261,14 @@ export class Injector {
       }
       throw new InjectError('UNEXPECTED_STOP', `task ${this.pid} ${describeStatus(st)} instead of finishing cryo's batch of system calls`);
     }
-    return getAbiRegs(this.pid, this.arch, abi);
+    const out = getAbiRegs(this.pid, this.arch, abi);
+    if (this.survivable) {
+      // The breakpoint's SIGTRAP stop would deliver SIGTRAP if cryo died now: leave it through a
+      // harmless call (resumed without the signal), which ends at a syscall-exit stop.
+      this.runCall(abi, this.site, 'getpid', []);
+      this.putBack();
+    }
+    return out;
   }
 
   /** Like raw, but a -errno result throws InjectError `EFAULT from name(...) injected into task PID`. */

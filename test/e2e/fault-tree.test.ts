@@ -4,12 +4,14 @@
 // running as before (the tree's own check prints PASS at the end) and no image set restore takes.
 // A restore of the tree made to fail at point N, or whose cryo is killed by SIGKILL at a step,
 // leaves no process or thread of the tree, no child, no file, and the images as they were.
+// SIGKILL of cryo dump at point N leaves every task running on its own registers and signal mask,
+// untraced, and the tree's own check passing.
 // CI samples points over the whole range (seeded: CRYO_FAULT_SEED, default 15; the seed is in each
 // failure message); scripts/fault-sweep.mjs and scripts/restore-fault-sweep.mjs walk every point.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,7 +19,7 @@ import { dump } from '../../src/dump/index.js';
 import { restore, RestoreError } from '../../src/restore/index.js';
 import { faultCount } from '../../src/fault.js';
 import { decodeImageFile } from '../../src/images/index.js';
-import { kill, waitpid, WNOHANG, __WALL } from '../../src/sys/index.js';
+import { kill, sleepSync, waitpid, WNOHANG, __WALL } from '../../src/sys/index.js';
 import { startTarget, type Target } from '../helpers/dump-target.js';
 import { cryoCli } from '../helpers/cryo-cli.js';
 import { childStates } from '../helpers/restore-env.js';
@@ -106,6 +108,77 @@ test(`a dump of the tree failed at points spread over all of them (seed ${SEED})
     }
   } finally {
     assert.equal(endTree(tree), 'PASS', 'every process checks its memory, thread, pipe, socket and parent');
+  }
+});
+
+/** Each thread's run state (stopped or not), tracer, blocked and pending signals, and the process's shared queue. */
+function threadStates(pid: number): string[] {
+  const field = (text: string, k: string) => new RegExp(`^${k}:\\s+(\\S+)`, 'm').exec(text)?.[1];
+  return readdirSync(`/proc/${pid}/task`).sort().map((tid) => {
+    const s = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+    return `thread ${tid}: ${/^State:\s+[tT]/m.test(s) ? 'stopped' : 'runs'}, tracer ${field(s, 'TracerPid')}, blocked ${field(s, 'SigBlk')}, pending ${field(s, 'SigPnd')}/${field(s, 'ShdPnd')}`;
+  });
+}
+
+/**
+ * What a dead cryo may not leave changed: every thread runs (the kernel wakes a dead tracer's
+ * tasks; a moment for that), untraced, with its own signal mask and queue. Returns what differs.
+ */
+function harmAfterKill(tree: Tree, states: string[][]): string | undefined {
+  for (let tries = 0; ; tries++) {
+    let why: string | undefined;
+    for (const [i, p] of tree.pids.entries()) {
+      if (!existsSync(`/proc/${p}/task`)) { why = `process ${p} is gone`; break; }
+      const now = threadStates(p);
+      const diff = now.find((line, k) => line !== states[i]![k]) ?? (now.length !== states[i]!.length ? 'a thread is gone' : undefined);
+      if (diff) { why = `process ${p}: ${diff} (was ${states[i]!.join('; ')})`; break; }
+    }
+    if (why === undefined || tries >= 100) return why;
+    sleepSync(20);
+  }
+}
+
+/** Runs `cryo dump` of the tree with CRYO_FAULT=`fault`; returns the signal that ended it. */
+function cliDump(tree: Tree, dir: string, env: NodeJS.ProcessEnv): string | null {
+  const r = spawnSync(process.execPath, [cryoCli, 'dump', '-t', String(tree.t.pid), '-D', dir, '--leave-running'], { env: { ...process.env, ...env } });
+  rmSync(dir, { recursive: true, force: true });
+  return r.signal;
+}
+
+/** The points of a `cryo dump` of the tree, as CRYO_FAULT_TRACE lists them. */
+function dumpPoints(tree: Tree): string[] {
+  const trace = path.join(tree.t.dir, 'points');
+  assert.equal(cliDump(tree, path.join(tree.t.dir, 'count'), { CRYO_FAULT_TRACE: trace }), null);
+  return readFileSync(trace, 'utf8').trim().split('\n');
+}
+
+test('killed inside an injected call, cryo dump harms the task, and the check after a SIGKILL sees it (it can fail)', () => {
+  const tree = startTree();
+  try {
+    const states = tree.pids.map(threadStates);
+    const inCall = dumpPoints(tree).findIndex((l) => / injected into task /.test(l)) + 1;
+    assert.equal(cliDump(tree, path.join(tree.t.dir, 'in-call'), { CRYO_FAULT: `dump:${inCall}:kill-in-call` }), 'SIGKILL');
+    assert.ok(harmAfterKill(tree, states), `killed inside the injected call at point ${inCall}, the task holds cryo's registers and mask`);
+  } finally {
+    endTree(tree);
+  }
+});
+
+test(`SIGKILL of cryo dump at points spread over all of them (seed ${SEED}) leaves every task running on its own state`, () => {
+  const tree = startTree();
+  let failed = true;
+  try {
+    const count = dumpPoints(tree).length;
+    const states = tree.pids.map(threadStates);
+    for (const n of spread(count, SAMPLES, SEED)) {
+      const what = `SIGKILL at point ${n} of ${count} (seed ${SEED})`;
+      assert.equal(cliDump(tree, path.join(tree.t.dir, `img-${n}`), { CRYO_FAULT: `dump:${n}:kill` }), 'SIGKILL', what);
+      assert.equal(harmAfterKill(tree, states), undefined, what);
+    }
+    failed = false;
+  } finally {
+    const verdict = endTree(tree);
+    if (!failed) assert.equal(verdict, 'PASS', 'every process checks its memory, thread, pipe, socket and parent');
   }
 });
 
