@@ -30,5 +30,20 @@ export function capabilityLines(eff: bigint, bnd: bigint): CheckResult[] {
 
 export function capabilityProbe(): CheckResult[] {
   const st = readStatus('self');
-  return capabilityLines(st.capEff, st.capBnd);
+  const rootless = process.geteuid?.() === 0 ? [] : [rootlessLine(process.geteuid?.() ?? -1, st.capEff, process.execPath)];
+  return [...capabilityLines(st.capEff, st.capBnd), ...rootless];
+}
+
+/**
+ * What a user other than root can do with cryo (shown only then): dump that user's own processes
+ * always, except mappings only /proc/PID/map_files reaches; restore only with
+ * CAP_CHECKPOINT_RESTORE, which a file capability on the node binary gives.
+ */
+export function rootlessLine(uid: number, eff: bigint, node: string): CheckResult {
+  const name = 'rootless';
+  const without = 'processes of other users, other ids, groups or capabilities than cryo\'s own, seccomp filters, TCP repair';
+  if ((eff >> 40n) & 1n) {
+    return ok(name, false, `uid ${uid} with CAP_CHECKPOINT_RESTORE: dump and restore of this user's own processes, not ${without}`);
+  }
+  return missing(name, false, `uid ${uid} without CAP_CHECKPOINT_RESTORE: dump of this user's own processes works (not of mappings of deleted files or shared memory, which only /proc/PID/map_files reaches), restore does not (it cannot give PIDs back); grant it with \`setcap cap_checkpoint_restore+ep ${node}\` (as root, on a node binary only cryo's users run) or run cryo as root`);
 }

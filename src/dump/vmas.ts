@@ -1,6 +1,7 @@
 // The VMAs of a dump as CRIU records them in mm-PID.img: status bits, mmap flags and madvise bits
 // from smaps, the file or shmem each maps; which of them hold private pages to save, which may be lazy.
-import { lstatSync, statSync } from 'node:fs';
+import { lstatSync, statSync, type Stats } from 'node:fs';
+import { kernelDev } from '../shared/file-table.js';
 import { readMapFilesLink, mapFilesName, procPath, type Vma } from '../proc/index.js';
 import { type MessageValue } from '../images/index.js';
 import { DumpError } from '../shared/dump-error.js';
@@ -29,12 +30,41 @@ export interface DumpVma {
   flags: number;
 }
 
-function mapFileFlags(pid: number, v: Vma): number {
+function mapFileFlags(pid: number, v: Vma, viaMapFiles: boolean): number {
+  // Without map_files: the least the mapping needs (a shared writable one, read-write).
+  if (!viaMapFiles) return v.shared && v.write ? 2 : 0;
   // The map_files link's mode says how the mapped file was opened (CRIU: vma_get_mapfile_flags).
   const m = lstatSync(procPath(pid, `map_files/${mapFilesName(v.start, v.end)}`)).mode;
   const r = (m & 0o400) !== 0;
   const w = (m & 0o200) !== 0;
   return r && w ? 2 : w ? 1 : 0;
+}
+
+/** What reading /proc/PID/map_files takes, for the refusals that need it. */
+export const MAP_FILES_ADVICE = 'reading /proc/PID/map_files takes CAP_CHECKPOINT_RESTORE (or root): run cryo as root, or give the node binary that runs it the capability (setcap cap_checkpoint_restore+ep NODE; see cryo check)';
+
+const permissionDenied = (e: unknown) => ['EPERM', 'EACCES'].includes((e as NodeJS.ErrnoException)?.code ?? '');
+
+/**
+ * The file a VMA maps, as cryo opens and names it: its /proc/PID/map_files link (the file even
+ * when deleted); where cryo may not read map_files (no CAP_CHECKPOINT_RESTORE), the path maps
+ * names, if the file there is still the mapped one (same device and inode).
+ */
+function mappedFileOf(pid: number, v: Vma, what: string): { openPath: string; name: string; st: Stats; viaMapFiles: boolean } {
+  const mapFile = procPath(pid, `map_files/${mapFilesName(v.start, v.end)}`);
+  try {
+    return { openPath: mapFile, st: statSync(mapFile), name: readMapFilesLink(pid, v.start, v.end).path, viaMapFiles: true };
+  } catch (e) {
+    if (!permissionDenied(e)) throw e;
+  }
+  let st: Stats | undefined;
+  try {
+    st = v.deleted || v.kind !== 'file' ? undefined : statSync(v.name);
+  } catch { /* gone or unreadable: refused below */ }
+  if (st === undefined || BigInt(st.ino) !== v.inode || kernelDev(BigInt(st.dev)) !== ((v.devMajor << 20) | v.devMinor) >>> 0) {
+    throw new DumpError('PERMISSION', `task ${pid} maps ${what} at 0x${v.start.toString(16)}, which cryo reaches only through /proc/${pid}/map_files: ${MAP_FILES_ADVICE}`);
+  }
+  return { openPath: v.name, name: v.name, st, viaMapFiles: false };
 }
 
 /** VMAs as CRIU records them (vvar areas merged into one, cryo's scratch page left out). */
@@ -68,13 +98,13 @@ export function collectVmas(pid: number, smaps: readonly Vma[], files: FileTable
       // As CRIU 4.2 does (it can open map_files): a MEMFD mapping of a memfd file entry, whose
       // inode (memfd.img, pages in pagemap-shmem-INODE.img) holds the content. Shared anonymous
       // memory is one too, named /dev/zero; two VMAs of one segment share the entry.
-      const mapFile = procPath(pid, `map_files/${mapFilesName(v.start, v.end)}`);
-      if (!statSync(mapFile).isFile()) throw new DumpError('UNSUPPORTED', `task ${pid} maps ${v.name} at 0x${v.start.toString(16)}, which is not a shmem file: cryo cannot dump it`);
-      const link = readMapFilesLink(pid, v.start, v.end).path;
-      shmid = BigInt(files.mappedMemfd(mapFile, link.startsWith('/memfd:') ? link.slice('/memfd:'.length) : link));
+      const f = mappedFileOf(pid, v, `shared memory (${v.name})`);
+      if (!f.st.isFile()) throw new DumpError('UNSUPPORTED', `task ${pid} maps ${v.name} at 0x${v.start.toString(16)}, which is not a shmem file: cryo cannot dump it`);
+      const link = f.name;
+      shmid = BigInt(files.mappedMemfd(f.openPath, link.startsWith('/memfd:') ? link.slice('/memfd:'.length) : link));
       status |= S.MEMFD | (v.shared ? S.FILE_SHARED : S.FILE_PRIVATE);
       pgoff = v.offset;
-      fdflags = mapFileFlags(pid, v);
+      fdflags = mapFileFlags(pid, v, f.viaMapFiles);
     } else if (v.kind === 'sysv-shm') {
       // A System V segment: its inode number is the segment's id (dump/sysv-ipc.ts keeps its contents).
       status |= S.SYSVIPC;
@@ -88,19 +118,16 @@ export function collectVmas(pid: number, smaps: readonly Vma[], files: FileTable
       checkAioRing(pid, v);
       status = VMA.AIORING; // CRIU marks a libaio ring with this bit alone; its pages are all dumped
     } else if (v.kind === 'file') {
-      {
-        const st = statSync(procPath(pid, `map_files/${mapFilesName(v.start, v.end)}`));
-        if (!st.isFile()) {
-          if (!(st.isCharacterDevice() && st.rdev === 0x105)) {
-            throw new DumpError('UNSUPPORTED', `task ${pid} maps ${v.name} at 0x${v.start.toString(16)}, which is not a regular file: cryo cannot dump device mappings`);
-          }
+      const f = mappedFileOf(pid, v, v.deleted ? `the deleted file ${v.name}` : v.name);
+      if (!f.st.isFile()) {
+        if (!(f.st.isCharacterDevice() && f.st.rdev === 0x105)) {
+          throw new DumpError('UNSUPPORTED', `task ${pid} maps ${v.name} at 0x${v.start.toString(16)}, which is not a regular file: cryo cannot dump device mappings`);
         }
-        const link = readMapFilesLink(pid, v.start, v.end);
-        shmid = BigInt(files.mappedFile(procPath(pid, `map_files/${mapFilesName(v.start, v.end)}`), link.path, st));
       }
+      shmid = BigInt(files.mappedFile(f.openPath, f.name, f.st));
       status |= v.shared ? S.FILE_SHARED : S.FILE_PRIVATE;
       pgoff = v.offset;
-      fdflags = mapFileFlags(pid, v);
+      fdflags = mapFileFlags(pid, v, f.viaMapFiles);
       if (v.shared && fdflags !== 0) {
         // The task writes this file through the mapping (dirty pages reach it even after the dump):
         // its mtime proves nothing, so restore must not insist on it.

@@ -25,7 +25,7 @@ import { finishShmem } from '../shared/shmem.js';
 import { restoreFiles } from './files.js';
 import { GhostFiles } from './ghost-files.js';
 import { SysvIpc } from './sysv-ipc.js';
-import { checkCreds, installSeccomp, queueSignals, restoreCreds, restorePosixTimers, restoreTaskState, restoreThreadState } from './task-state.js';
+import { checkCreds, checkPidRight, installSeccomp, queueSignals, restoreCreds, restorePosixTimers, restoreTaskState, restoreThreadState } from './task-state.js';
 import { checkThreads, createThreads } from './threads.js';
 import { checkProcAttrs, restoreProcAttrs } from './proc-attrs.js';
 import { checkLocks, lockEntries, restoreLocks } from '../files/locks.js';
@@ -191,6 +191,7 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
   };
   await phase('preflight');
   const arch = opts.arch ?? await hostArch();
+  checkPidRight(pid);
   for (const p of procs) {
     preflight(p, arch);
     checkThreads(p, arch);

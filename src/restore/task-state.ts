@@ -226,6 +226,21 @@ const capWord = (v: unknown): bigint => {
 
 const CAP_SETGID = 6n;
 const CAP_SETUID = 7n;
+const CAP_SYS_ADMIN = 21n;
+const CAP_CHECKPOINT_RESTORE = 40n;
+
+/** What giving processes their PIDs back takes, for the refusal and for `cryo check`. */
+export const PID_RIGHT_ADVICE = 'run cryo restore as root, or give the node binary that runs it CAP_CHECKPOINT_RESTORE (setcap cap_checkpoint_restore+ep NODE; see cryo check)';
+
+/**
+ * The dumped PIDs come back by clone3 with set_tid, which takes CAP_CHECKPOINT_RESTORE (or
+ * CAP_SYS_ADMIN): refused before anything starts when cryo has neither.
+ */
+export function checkPidRight(pid: number): void {
+  const eff = ownCaps().CapEff!;
+  if (((eff >> CAP_CHECKPOINT_RESTORE) & 1n) || ((eff >> CAP_SYS_ADMIN) & 1n)) return;
+  throw new RestoreError('UNSUPPORTED', `giving process ${pid} its PID back (clone3 with set_tid) takes CAP_CHECKPOINT_RESTORE, which cryo lacks: ${PID_RIGHT_ADVICE}`);
+}
 
 /**
  * Credentials: the stub runs with cryo's; restoreCreds makes them the task's. That needs
@@ -266,19 +281,25 @@ export function restoreCreds(ctx: TaskCtx): void {
   const creds = thread(ctx).creds as MessageValue | undefined;
   if (creds) {
     const groups = (creds.groups as number[] | undefined) ?? [];
-    const g = Buffer.alloc(Math.max(4, groups.length * 4));
-    groups.forEach((x, i) => writeU32(g, x, i * 4));
-    ctx.call('setgroups', groups.length, ctx.put(g, 256));
+    // The stub has cryo's groups: setting the same ones again would still need CAP_SETGID.
+    // (Groups: of /proc/self/status, not process.getgroups(), which adds the effective gid.)
+    const mine = (/^Groups:(.*)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '').trim().split(/\s+/).filter(Boolean).map(Number).sort((a, b) => a - b);
+    if (groups.length !== mine.length || [...groups].sort((a, b) => a - b).some((x, i) => x !== mine[i])) {
+      const g = Buffer.alloc(Math.max(4, groups.length * 4));
+      groups.forEach((x, i) => writeU32(g, x, i * 4));
+      ctx.call('setgroups', groups.length, ctx.put(g, 256));
+    }
     const ids = ['uid', 'euid', 'suid', 'fsuid', 'gid', 'egid', 'sgid', 'fsgid'].map((k) => num(creds[k]));
     const own = [process.getuid!(), process.geteuid!(), process.geteuid!(), process.geteuid!(), process.getgid!(), process.getegid!(), process.getegid!(), process.getegid!()];
-    if (ids.some((id, i) => id !== own[i])) {
+    const idsChange = ids.some((id, i) => id !== own[i]);
+    if (idsChange) {
       ctx.call('prctl', PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP, 0, 0, 0);
       ctx.call('setresgid', ids[4]!, ids[5]!, ids[6]!);
       ctx.call('setfsgid', ids[7]!);
       ctx.call('setresuid', ids[0]!, ids[1]!, ids[2]!);
       ctx.call('setfsuid', ids[3]!);
     }
-    restoreCaps(ctx, creds);
+    restoreCaps(ctx, creds, idsChange);
     const amb = capWord(creds.cap_amb);
     for (let cap = 0n; (amb >> cap) !== 0n; cap++) if ((amb >> cap) & 1n) ctx.call('prctl', PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
     if (num(creds.no_new_privs) !== 0) ctx.call('prctl', PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
@@ -287,7 +308,7 @@ export function restoreCreds(ctx: TaskCtx): void {
   if (dumpable !== undefined && num(dumpable) !== 1) ctx.call('prctl', PR_SET_DUMPABLE, num(dumpable), 0, 0, 0);
 }
 
-function restoreCaps(ctx: TaskCtx, creds: MessageValue): void {
+function restoreCaps(ctx: TaskCtx, creds: MessageValue, idsChanged: boolean): void {
   const own = ownCaps();
   const prm = capWord(creds.cap_prm), eff = capWord(creds.cap_eff), inh = capWord(creds.cap_inh);
   const bnd = creds.cap_bnd === undefined ? own.CapBnd! : capWord(creds.cap_bnd);
@@ -295,8 +316,10 @@ function restoreCaps(ctx: TaskCtx, creds: MessageValue): void {
   for (let cap = 0n; (own.CapBnd! >> cap) !== 0n; cap++) {
     if (((own.CapBnd! >> cap) & 1n) && !((bnd >> cap) & 1n)) ctx.call('prctl', PR_CAPBSET_DROP, cap, 0, 0, 0);
   }
-  // Securebits need CAP_SETPCAP: set them while the stub still has it.
-  ctx.call('prctl', PR_SET_SECUREBITS, num(creds.secbits), 0, 0, 0);
+  // Securebits need CAP_SETPCAP, even unchanged ones: set them while the stub still has it (the
+  // stub has cryo's own unless the ids changed above).
+  const PR_GET_SECUREBITS = 27;
+  if (idsChanged || num(creds.secbits) !== Number(rawSyscall('prctl', PR_GET_SECUREBITS, 0, 0, 0, 0))) ctx.call('prctl', PR_SET_SECUREBITS, num(creds.secbits), 0, 0, 0);
   if (prm === own.CapPrm && eff === own.CapEff && inh === own.CapInh) return;
   // struct __user_cap_header_struct { u32 version (3), int pid } + 2 x { effective, permitted, inheritable }
   const b = Buffer.alloc(8 + 24);

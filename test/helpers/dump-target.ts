@@ -1,7 +1,7 @@
 // Starting a test program that writes "READY k=v ..." to an output file, and ending it again.
 // The target is started with src/sys spawn (not child_process), so Node's own SIGCHLD handling
 // never reaps it or swallows the ptrace stops of a test that traces it.
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { constants } from 'node:os';
@@ -21,6 +21,14 @@ export interface Target {
   finish(timeoutMs?: number, signal?: number): string;
   /** Kills and reaps it (idempotent); removes the directory. */
   cleanup(): void;
+}
+
+/** util-linux's setpriv, which runs a program as another user (tests of rootless use). */
+export const SETPRIV = '/usr/bin/setpriv';
+
+/** setpriv's arguments for uid and gid `uid` with no supplementary groups. */
+export function asUserArgs(uid: number): string[] {
+  return [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups'];
 }
 
 function waitFor(what: string, timeoutMs: number, test: () => boolean): void {
@@ -52,12 +60,19 @@ export function killTree(pid: number): void {
   }
 }
 
-/** `opts.dirArg`: the directory as the program is told it (a symbolic link to it, say). */
-export function startTarget(name: string, args: string[] = [], opts: { dirArg?: (dir: string) => string } = {}): Target {
+/**
+ * `opts.dirArg`: the directory as the program is told it (a symbolic link to it, say). `opts.asUser`:
+ * a uid (and gid) to run it as, with no supplementary groups (through setpriv; the directory is theirs).
+ */
+export function startTarget(name: string, args: string[] = [], opts: { dirArg?: (dir: string) => string; asUser?: number } = {}): Target {
   const dir = mkdtempSync(path.join(tmpdir(), `cryo-${name}-`));
   const outFile = path.join(dir, 'out.txt');
   const prog = path.join(programsBinDir, name);
-  const pid = spawn({ path: prog, argv: [name, outFile, opts.dirArg?.(dir) ?? dir, ...args], keepFds: [0, 1, 2] });
+  const argv = [name, outFile, opts.dirArg?.(dir) ?? dir, ...args];
+  if (opts.asUser !== undefined) chownSync(dir, opts.asUser, opts.asUser);
+  const pid = opts.asUser === undefined
+    ? spawn({ path: prog, argv, keepFds: [0, 1, 2] })
+    : spawn({ path: SETPRIV, argv: ['setpriv', ...asUserArgs(opts.asUser), prog, ...argv.slice(1)], keepFds: [0, 1, 2] });
   let reaped = false;
   const output = () => {
     try {

@@ -1,7 +1,7 @@
 // cryo check's formatting and its pure decisions (exit status, capability and xsave lines).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { capabilityLines } from '../../src/check/caps.js';
+import { capabilityLines, rootlessLine } from '../../src/check/caps.js';
 import { xsaveLines, xcr0Names } from '../../src/arch/x86_64/cpu-report.js';
 import { exitStatus, formatReport, formatResult, summaryLine } from '../../src/check/format.js';
 import type { CheckResult } from '../../src/check/types.js';
@@ -75,4 +75,14 @@ test('xsave lines name the features XCR0 enables, from the architecture table', 
   const amx = xsaveLines(0x602e7n).find((l) => l.name === 'AMX');
   assert.ok(amx?.present);
   assert.match(amx.detail ?? '', /cannot be dumped/);
+});
+
+test('rootless: with CAP_CHECKPOINT_RESTORE dump and restore, without it dump only and how to grant it', () => {
+  const withCap = rootlessLine(1000, 1n << 40n, '/usr/local/lib/cryo/node');
+  assert.equal(withCap.ok, true);
+  assert.match(formatResult(withCap), /^rootless: ok \(uid 1000 with CAP_CHECKPOINT_RESTORE: dump and restore of this user's own processes, not processes of other users/);
+  const without = rootlessLine(1000, 0n, '/usr/local/lib/cryo/node');
+  assert.equal(without.ok, false);
+  assert.equal(without.required, false);
+  assert.match(formatResult(without), /uid 1000 without CAP_CHECKPOINT_RESTORE: dump of this user's own processes works .* restore does not .* `setcap cap_checkpoint_restore\+ep \/usr\/local\/lib\/cryo\/node`/);
 });
