@@ -11,6 +11,7 @@ import { RestoreError } from '../shared/restore-error.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 import type { Arch } from '../arch/types.js';
 import { restoreOverrun } from './timer-overrun.js';
+import { readStatus } from '../proc/index.js';
 import { readU64, readI32, writeU32, writeI32, writeU16 } from '../sys/native-endian.js';
 import { SIGKILL, SIGMAX, SIGSTOP } from '../sys/signals.js';
 
@@ -264,6 +265,7 @@ export function checkCreds(core: MessageValue): void {
   }
 }
 
+const PR_GET_SECUREBITS = 27;
 const PR_SET_SECUREBITS = 28;
 const PR_SET_NO_NEW_PRIVS = 38;
 const PR_CAP_AMBIENT = 47;
@@ -283,7 +285,7 @@ export function restoreCreds(ctx: TaskCtx): void {
     const groups = (creds.groups as number[] | undefined) ?? [];
     // The stub has cryo's groups: setting the same ones again would still need CAP_SETGID.
     // (Groups: of /proc/self/status, not process.getgroups(), which adds the effective gid.)
-    const mine = (/^Groups:(.*)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '').trim().split(/\s+/).filter(Boolean).map(Number).sort((a, b) => a - b);
+    const mine = [...readStatus('self').groups].sort((a, b) => a - b);
     if (groups.length !== mine.length || [...groups].sort((a, b) => a - b).some((x, i) => x !== mine[i])) {
       const g = Buffer.alloc(Math.max(4, groups.length * 4));
       groups.forEach((x, i) => writeU32(g, x, i * 4));
@@ -318,7 +320,6 @@ function restoreCaps(ctx: TaskCtx, creds: MessageValue, idsChanged: boolean): vo
   }
   // Securebits need CAP_SETPCAP, even unchanged ones: set them while the stub still has it (the
   // stub has cryo's own unless the ids changed above).
-  const PR_GET_SECUREBITS = 27;
   if (idsChanged || num(creds.secbits) !== Number(rawSyscall('prctl', PR_GET_SECUREBITS, 0, 0, 0, 0))) ctx.call('prctl', PR_SET_SECUREBITS, num(creds.secbits), 0, 0, 0);
   if (prm === own.CapPrm && eff === own.CapEff && inh === own.CapInh) return;
   // struct __user_cap_header_struct { u32 version (3), int pid } + 2 x { effective, permitted, inheritable }
