@@ -7,10 +7,9 @@ import type { TaskCtx } from '../shared/task-ctx.js';
 import { O_ACCMODE, O_CLOEXEC, O_DIRECT, O_NONBLOCK, F_DUPFD_CLOEXEC, F_SETFL, num } from '../shared/constants.js';
 import { fillPipe, park, pipeData } from './pipe-data.js';
 import { RestoreError } from '../shared/restore-error.js';
-import { errnoName } from '../sys/index.js';
+import { errnoName, AT_FDCWD } from '../sys/index.js';
 import { readI32 } from '../sys/native-endian.js';
 
-const AT_FDCWD = -100;
 
 /** A pipe made in one process of the tree (`ctx`), its ends parked there until every process has its descriptors. */
 interface TaskPipe { ctx: TaskCtx; r: number; w: number; taken: Set<number> }

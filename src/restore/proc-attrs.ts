@@ -5,10 +5,9 @@ import { readFileSync } from 'node:fs';
 import type { MessageValue } from '../images/value.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
-import { errnoName } from '../sys/index.js';
+import { errnoName, AT_FDCWD } from '../sys/index.js';
 import { O_CLOEXEC, O_WRONLY } from '../shared/constants.js';
 
-const AT_FDCWD = -100;
 
 const CAP_SYS_RESOURCE = 24n;
 const CAP_AUDIT_CONTROL = 30n;

@@ -4,7 +4,7 @@
 // kernel's d_path), so a symbolic link on the way is never the dump's: it is refused.
 
 import { statSync, type BigIntStats, type Stats } from 'node:fs';
-import { errnoName } from '../sys/index.js';
+import { errnoName, AT_FDCWD } from '../sys/index.js';
 import { lookupNoSymlinks, notCleanAbsolute, openHow, RESOLVE_NO_SYMLINKS } from '../sys/safe-path.js';
 import { RestoreError } from './restore-error.js';
 import type { TaskCtx } from './task-ctx.js';
@@ -27,7 +27,6 @@ export const typeName = (mode: number) => FILE_TYPES[mode & S_IFMT] ?? `mode 0${
 
 /** Where openImagePath puts struct open_how in the scratch area (after a path of up to PATH_MAX). */
 const HOW_AT = 4096;
-const AT_FDCWD = -100;
 
 /** A path an image names: absolute and normalized, or a one-line refusal. */
 export function checkCleanPath(name: string, why: string): void {

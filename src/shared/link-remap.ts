@@ -7,9 +7,8 @@
  */
 import { lstatSync, rmSync, statSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
-import { rawSyscall, SysError, AT_SYMLINK_FOLLOW } from '../sys/index.js';
+import { rawSyscall, SysError, AT_SYMLINK_FOLLOW, AT_FDCWD } from '../sys/index.js';
 
-const AT_FDCWD = -100;
 const cstr = (s: string) => Buffer.from(`${s}\0`);
 
 /** The task behind a /proc path has cryo's root: its names are paths here (a chrooted task's are not). */

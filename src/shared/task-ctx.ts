@@ -6,7 +6,7 @@
 import type { Arch } from '../arch/types.js';
 import { Injector, UndoList } from '../inject/index.js';
 import { readMaps } from '../proc/index.js';
-import { processVmReadv, processVmWritev } from '../sys/index.js';
+import { processVmReadv, processVmWritev, AT_FDCWD } from '../sys/index.js';
 import type { RestoreImages } from './restore-images.js';
 import type { RestoreEvent } from './restore-events.js';
 import { RestoreError } from './restore-error.js';
@@ -155,7 +155,6 @@ export class TaskCtx {
   }
 }
 
-const AT_FDCWD = -100;
 
 /** Opens a file inside the task; returns the task's fd. */
 export function openInTask(ctx: TaskCtx, file: string, flags: number, why: string): number {
