@@ -192,7 +192,7 @@ test('an edited sequence number in the dump: the client sees the connection brea
  * pre-dumps and the dump go to page servers in B; the lock, the move of the server's link and the
  * unlock are its action script's (CRIU's network-lock, post-dump, network-unlock).
  */
-async function migrateCommand(opts: { pageServerAddress?: string } = {}): Promise<{ client: Client; t: Target; code: number; out: string; err: string }> {
+async function migrateCommand(opts: { pageServerAddress?: string; failFinalDump?: boolean } = {}): Promise<{ client: Client; t: Target; code: number; out: string; err: string }> {
   const { client, t, nsA, nsB, veth, net3 } = await hosts();
   ip('-n', nsA, 'link', 'add', `${veth}m`, 'type', 'veth', 'peer', 'name', `${veth}n`, 'netns', nsB);
   ip('-n', nsA, 'addr', 'add', `10.214.${net3}.1/30`, 'dev', `${veth}m`);
@@ -203,7 +203,8 @@ async function migrateCommand(opts: { pageServerAddress?: string } = {}): Promis
   writeFileSync(script, [
     '#!/bin/sh -e',
     'case "$CRTOOLS_SCRIPT_ACTION" in',
-    `network-lock) ip link set ${veth}a down ;;`,
+    // failFinalDump: a file where the final dump's directory goes, so that it fails with the task untouched.
+    `network-lock) ip link set ${veth}a down${opts.failFinalDump ? ` && : > ${path.join(t.dir, 'src', 'final')}` : ''} ;;`,
     `post-dump) ip -n ${nsA} link set ${veth}b netns ${nsB}; ip -n ${nsB} addr add 10.213.${net3}.2/30 dev ${veth}b; ip -n ${nsB} link set lo up; ip -n ${nsB} link set ${veth}b up ;;`,
     `network-unlock) ip link set ${veth}a up ;;`,
     'esac',
@@ -246,6 +247,19 @@ test('cryo migrate to a page server that cannot listen fails in one line; the se
   assert.match(err, /^cryo migrate: .*listen.*; task \d+ runs on at the source$/);
   const before = client.n;
   await client.until(before + 50, 20_000);
+  assert.equal(client.problem, undefined, 'the client saw no problem');
+  await client.close();
+  assert.equal(t.finish(), `served=${client.n}\nPASS`);
+});
+
+test('cryo migrate whose final dump fails runs the network-unlock action: the server runs on in A and its client reaches it again', async (tc) => {
+  if (!netnsWorks()) { tc.skip('ip netns does not work here'); return; }
+  const { client, t, code, err } = await migrateCommand({ failFinalDump: true });
+  assert.equal(code, 1);
+  assert.match(err, /^cryo migrate: dump final: .*; task \d+ runs on at the source$/);
+  const before = client.n;
+  await client.until(before + 50, 20_000);
+  assert.ok(client.n >= before + 50, `the client got ${client.n - before} more lines back, not 50`);
   assert.equal(client.problem, undefined, 'the client saw no problem');
   await client.close();
   assert.equal(t.finish(), `served=${client.n}\nPASS`);

@@ -101,7 +101,13 @@ async function migrate(p: Plan, sourceGone: () => void): Promise<void> {
   await actionScript(p.script, 'network-lock');
   let frozenAt = 0;
   const t0 = performance.now();
-  await dumpStep(p, 'dump', 'final', parent, (l, at) => { if (l === 'cryo: seize') frozenAt = at; });
+  try {
+    await dumpStep(p, 'dump', 'final', parent, (l, at) => { if (l === 'cryo: seize') frozenAt = at; });
+  } catch (e) {
+    // The task runs on at the source: let its network go again (as CRIU does when a dump fails).
+    await actionScript(p.script, 'network-unlock').catch(() => {});
+    throw e;
+  }
   sourceGone();
   const finalDir = path.join(p.dest, 'final');
   completeServerDir(path.join(p.src, 'final'), finalDir);
