@@ -25,4 +25,4 @@ export {
 } from './image.js';
 export { PageReader, PageWriter, DEFAULT_PAGE_SIZE, type PageRun, type PageWriterOptions } from './pages.js';
 export { imageFileName, imageFileMagic, imageFiles, type ImageFileKey } from './names.js';
-export { PageChain, ChainError, checkChain, parentDir, recordParentHashes, PARENT_LINK, PARENT_HASHES, type PageSegment } from './page-chain.js';
+export { PageChain, ChainError, checkChain, hashMemoryImages, parentDir, recordParentHashes, PARENT_LINK, PARENT_HASHES, type PageSegment } from './page-chain.js';

@@ -43,7 +43,22 @@ export function memoryImages(dir: string): string[] {
   return readdirSync(dir).filter((n) => /^(pagemap-\d+|pages-\d+)\.img$/.test(n)).sort();
 }
 
+/**
+ * Hashes this process computed, by file identity: a file whose inode, size, mtime and ctime are
+ * unchanged since is not read again (any write moves ctime). `cryo migrate` hashes each pre-dump
+ * while the task still runs, so that the restore's chain check in the freeze costs no reading.
+ */
+const known = new Map<string, { id: string; hash: string }>();
+
+function identity(file: string): string {
+  const s = statSync(file, { bigint: true });
+  return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+}
+
 function sha256(file: string): string {
+  const id = identity(file);
+  const k = known.get(file);
+  if (k?.id === id) return k.hash;
   const h = createHash('sha256');
   const fd = openSync(file, 'r');
   try {
@@ -52,7 +67,15 @@ function sha256(file: string): string {
   } finally {
     closeSync(fd);
   }
-  return h.digest('hex');
+  const hash = h.digest('hex');
+  // Kept only if the file did not change while it was read.
+  if (identity(file) === id) known.set(file, { id, hash });
+  return hash;
+}
+
+/** Hashes the memory images of `dir` now, so that a later checkChain of a child dump finds them known. */
+export function hashMemoryImages(dir: string): void {
+  for (const n of memoryImages(dir)) sha256(path.join(dir, n));
 }
 
 /** Writes DIR/cryo-parent.json: the hash of each of the parent's memory images. */

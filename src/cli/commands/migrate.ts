@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { type Command, UsageError } from '../command.js';
 import { specs } from './specs.js';
 import { restore, RestoreError } from '../../restore/index.js';
+import { hashMemoryImages } from '../../images/index.js';
 import { MigrateError, actionScript, completeServerDir, cryoStep, enterNetns, listening, pageServer, pagesWritten, pidGone } from './migrate-steps.js';
 
 interface Plan {
@@ -92,6 +93,8 @@ async function migrate(p: Plan, sourceGone: () => void): Promise<void> {
     const name = `pre${i}`;
     const t0 = performance.now();
     await dumpStep(p, 'pre-dump', name, parent);
+    // Hashed now, while the task runs: the restore checks the chain against these in the freeze.
+    hashMemoryImages(path.join(p.dest, name));
     parent = name;
     const pages = pagesWritten(path.join(p.src, name));
     say(`pre-dump ${i}: ${pages} pages in ${(performance.now() - t0).toFixed(0)} ms`);
