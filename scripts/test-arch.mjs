@@ -18,12 +18,12 @@
 //              (aarch64 kernel:bpo for SME); a line with via:library runs its round trips through the
 //              library instead of the CLI (see below); with --supported, an architecture without a line is left out
 //   --list     print the files each guest would run, and stop
-//   --cross A:B[,C] a restore across kernels (A, B: new, old or new64k): a boot of kernel A dumps (test/e2e/
+//   --cross A:B[,C] a restore across kernels (A, B: new, old, new64k or bpo): a boot of kernel A dumps (test/e2e/
 //              rt-vdso-cross, CRYO_CROSS=dump), the files it lists come back over the console as a
 //              tar, and a boot of kernel B (then C ...) gets them and restores (CRYO_CROSS=restore); one ARCH.
 //              A kernel may be KERNEL+MACHINE, booted on another machine of the target (aarch64: new+lean,
 //              a CPU without MTE and PAC and with 128-bit SVE); A:B:FILE runs FILE instead of rt-vdso-cross
-//              (aarch64 --cross new:new+lean:rt-aarch64-cross)
+//              (aarch64 --cross new:new+lean:rt-aarch64-cross; bpo:bpo+nosme:rt-aarch64-cross-sme; new:new+nobti:rt-aarch64-cross-bti)
 //
 // What a guest runs: when cryo has an Arch for the target (src/arch/index.ts ARCHES), every e2e and
 // unit test file that does not declare itself for other architectures (onlyOn in
@@ -66,7 +66,13 @@ const TARGETS = {
     // mte=on: memory tagging (MTE) for rt-aarch64-mte (the machine gets tag storage).
     qemu: ['qemu-system-aarch64', '-M', 'virt,mte=on', '-cpu', 'max,pauth-impdef=on'], console: 'ttyAMA0',
     // KERNEL+lean in a cross run: a smaller CPU (no MTE, no PAC, 128-bit SVE) for rt-aarch64-cross's refusals.
-    machines: { lean: ['qemu-system-aarch64', '-M', 'virt', '-cpu', 'max,pauth=off,sve-max-vq=1'] },
+    // KERNEL+nosme: the full machine without SME, for rt-aarch64-cross-sme's refusals (on kernel bpo).
+    // KERNEL+nobti: an Armv8.2 CPU (no BTI, and no SVE, PAC or MTE either: QEMU cannot turn BTI off alone).
+    machines: {
+      lean: ['qemu-system-aarch64', '-M', 'virt', '-cpu', 'max,pauth=off,sve-max-vq=1'],
+      nosme: ['qemu-system-aarch64', '-M', 'virt,mte=on', '-cpu', 'max,pauth-impdef=on,sme=off'],
+      nobti: ['qemu-system-aarch64', '-M', 'virt', '-cpu', 'neoverse-n1'],
+    },
     // V8's JIT crashes under qemu's arm64 TCG once several threads run (rt-threads); the interpreter runs.
     nodeOptions: '--jitless',
   },

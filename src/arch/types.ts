@@ -186,6 +186,8 @@ export interface MissingFeature {
   readonly name: string;
   readonly bits: readonly number[];
   readonly message: string;
+  /** Set when only the dumping CPU's feature words name it: 'SME (HWCAP2_SME)', listed with the others in one clause. */
+  readonly dumpingCpu?: string;
 }
 
 /** One CPU fact for `cryo check` (never required: the architecture itself is the required line). */
@@ -429,6 +431,8 @@ export interface Arch {
 
   /** Allocation tags of memory (aarch64 MTE), where the architecture has them: dump saves, restore puts back. */
   readonly memoryTags?: MemoryTagSpec;
+  /** Protection bits /proc shows only as smaps VmFlags (aarch64 BTI): dump keeps them in a VMA's prot. */
+  readonly protVmFlags?: readonly ProtVmFlag[];
 
   readonly vdso: VdsoNames;
 
@@ -443,6 +447,23 @@ export interface ArchFactory {
   readonly kernelAbi: KernelAbi;
   /** Binds the architecture to this CPU; without a probe it uses the architecture's documented defaults. */
   create(probe?: CpuProbe): Arch;
+}
+
+/**
+ * An mmap/mprotect protection bit that /proc/PID/maps does not show and smaps shows as a VmFlag (aarch64
+ * PROT_BTI, "bt"): dump adds it to the VMA's prot, so restore maps with it; preflight refuses it on a
+ * CPU without the feature (mmap would fail there with EINVAL).
+ */
+export interface ProtVmFlag {
+  readonly vmFlag: string;
+  readonly protBit: number;
+  /** What such pages are, for refusals ('BTI-guarded pages'). */
+  readonly pages: string;
+  /** The feature and its name, for refusals ('branch target identification (BTI)', 'HWCAP2_BTI'). */
+  readonly feature: string;
+  readonly featureName: string;
+  /** Whether this CPU and kernel have it. */
+  readonly present: boolean;
 }
 
 /**

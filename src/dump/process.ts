@@ -116,7 +116,7 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   // Memory.
   await step('memory');
   const smaps = readSmaps(pid, { sizes: [] }); // only VmFlags are used
-  const vmas = collectVmas(pid, smaps, files, { start: scratch.addr, end: scratch.addr + BigInt(scratch.size) });
+  const vmas = collectVmas(pid, smaps, files, { start: scratch.addr, end: scratch.addr + BigInt(scratch.size) }, arch.protVmFlags);
   const exeLink = readExe(pid);
   const exeId = files.mappedFile(procPath(pid, 'exe'), exeLink.path, statOf(procPath(pid, 'exe')));
   const ti = main.threadInfo;

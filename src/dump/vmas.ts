@@ -10,6 +10,7 @@ import { isRingVma, noteRingVma } from '../files/io-uring.js';
 import { processVmReadv } from '../sys/index.js';
 import { AIO_HEADER_BYTES, aioHeaderProblem, readAioHeader } from '../shared/aio-ring.js';
 import type { FileTable } from './files.js';
+import type { ProtVmFlag } from '../arch/types.js';
 import { MAP_ANONYMOUS, MAP_DROPPABLE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_LOCKED, MAP_NORESERVE, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 
 export const S = {
@@ -68,7 +69,7 @@ function mappedFileOf(pid: number, v: Vma, what: string): { openPath: string; na
 }
 
 /** VMAs as CRIU records them (vvar areas merged into one, cryo's scratch page left out). */
-export function collectVmas(pid: number, smaps: readonly Vma[], files: FileTable, skip: { start: bigint; end: bigint } | undefined): DumpVma[] {
+export function collectVmas(pid: number, smaps: readonly Vma[], files: FileTable, skip: { start: bigint; end: bigint } | undefined, protVmFlags: readonly ProtVmFlag[] = []): DumpVma[] {
   const out: DumpVma[] = [];
   for (const v of smaps) {
     if (skip && v.start === skip.start && v.end === skip.end) continue;
@@ -80,7 +81,8 @@ export function collectVmas(pid: number, smaps: readonly Vma[], files: FileTable
       if (VMFLAG_MADV[f] !== undefined) madv |= 1n << BigInt(VMFLAG_MADV[f]!);
     }
     if (flags & MAP_DROPPABLE) flags &= ~MAP_PRIVATE; // MAP_DROPPABLE replaces MAP_PRIVATE
-    const prot = (v.read ? PROT_READ : 0) | (v.write ? PROT_WRITE : 0) | (v.exec ? PROT_EXEC : 0);
+    let prot = (v.read ? PROT_READ : 0) | (v.write ? PROT_WRITE : 0) | (v.exec ? PROT_EXEC : 0);
+    for (const p of protVmFlags) if (vmFlags.includes(p.vmFlag)) prot |= p.protBit;
     let status = 0;
     let shmid = 0n;
     let pgoff = 0n;

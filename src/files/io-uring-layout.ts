@@ -55,6 +55,44 @@ export interface LayoutInput {
 
 /** How long cryo times an SQPOLL thread's idle spin before it gives up (the ring gets the kernel's 1 s). */
 const IDLE_MEASURE_MS = 3000;
+/** Tries at timing the idle spin: a try cryo was descheduled in gives only loose bounds. */
+const IDLE_TRIES = 5;
+/** How long a try waits to see the woken thread awake. */
+const WAKE_SEEN_MS = 300;
+
+/**
+ * sq_thread_idle: woken with nothing to do, the SQPOLL thread spins that long, then sets NEED_WAKEUP and
+ * sleeps again. The flag cleared somewhere between the wake call and the first poll that saw it clear, and
+ * set between the last poll that saw it clear and the first that saw it set: each try bounds the spin by
+ * those polls, and the tightest try counts (a busy machine stretches the gaps between polls). A thread
+ * never seen awake spins for less than a poll: 1 ms.
+ */
+function measureIdle(awake: () => boolean, wake: () => void): number | undefined {
+  let best: { lo: number; hi: number } | undefined;
+  const now = () => Number(process.hrtime.bigint()) / 1e6;
+  for (let i = 0; i < IDLE_TRIES; i++) {
+    const woken = now();
+    const end = woken + IDLE_MEASURE_MS;
+    wake();
+    let seenAwake: number | undefined;
+    while (now() < woken + WAKE_SEEN_MS) { if (awake()) { seenAwake = now(); break; } sleepSync(0.2); }
+    if (seenAwake === undefined) continue;
+    let lastAwake = seenAwake;
+    let seenAsleep: number | undefined;
+    for (;;) {
+      const t = now();
+      if (!awake()) { seenAsleep = t; break; }
+      lastAwake = t;
+      if (t > end) break;
+      sleepSync(1);
+    }
+    if (seenAsleep === undefined) return undefined;
+    const b = { lo: lastAwake - seenAwake, hi: seenAsleep - woken };
+    if (best === undefined || b.hi - b.lo < best.hi - best.lo) best = b;
+    if (best.hi - best.lo <= Math.max(3, best.hi / 10)) break;
+  }
+  return best === undefined ? 1 : Math.max(1, Math.round((best.lo + best.hi) / 2));
+}
 
 export interface Layout { flags: number; sqThreadIdle?: number }
 
@@ -126,15 +164,8 @@ export function ringLayout(x: LayoutInput): Layout {
       if (sqe128ByArea(x.stolen, info.sqEntries, why)) flags |= SETUP.SQE128;
     }
     if (x.sqpoll && x.wake) {
-      // sq_thread_idle: woken with nothing to do, the thread spins that long, then sets
-      // NEED_WAKEUP and sleeps again. Timed from the moment it clears the flag.
-      const awake = () => ((read(plain.sq.flags) ?? 0) & SQ_NEED_WAKEUP) === 0;
-      const end = Date.now() + IDLE_MEASURE_MS;
-      x.wake();
-      while (!awake() && Date.now() < end) sleepSync(0.2);
-      const t0 = process.hrtime.bigint();
-      while (awake() && Date.now() < end) sleepSync(1);
-      if (!awake()) return { flags, sqThreadIdle: Math.max(1, Math.round(Number(process.hrtime.bigint() - t0) / 1e6)) };
+      const idle = measureIdle(() => ((read(plain.sq.flags) ?? 0) & SQ_NEED_WAKEUP) === 0, x.wake);
+      if (idle !== undefined) return { flags, sqThreadIdle: idle };
     }
   } finally {
     rawSyscall('munmap', base, len);

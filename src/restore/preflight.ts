@@ -4,7 +4,7 @@
 import { checkMemoryTags } from './mem-tags.js';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { Arch, ThreadInfo } from '../arch/types.js';
+import type { Arch, MissingFeature, ThreadInfo } from '../arch/types.js';
 import type { ImageRecord } from '../arch/regtable.js';
 import { PageReader } from '../images/pages.js';
 import { ChainError, PageChain, checkChain, parentDir } from '../images/page-chain.js';
@@ -82,9 +82,30 @@ export function checkCpu(img: RestoreImages, arch: Arch): void {
   } catch (e) {
     throw new RestoreError('IMAGE_CORRUPT', `corrupt image: ${(e as Error).message}`);
   }
-  const missing = arch.missingCpuFeatures(threadInfoOf(img, arch), cpuinfo, cryoCpu);
-  if (missing.length > 0) throw new RestoreError('CPU_FEATURE', missing.map((m) => m.message).join('; '));
+  // Every thread's own state (one thread may be in SME streaming mode, another use none of it), once each.
+  const byMessage = new Map<string, MissingFeature>();
+  for (const { tid, core } of img.threads) {
+    const ti = tid === img.pid ? threadInfoOf(img, arch) : core[arch.threadInfoField] as ThreadInfo | undefined;
+    for (const m of ti === undefined ? [] : arch.missingCpuFeatures(ti, cpuinfo, cryoCpu)) if (!byMessage.has(m.message)) byMessage.set(m.message, m);
+  }
+  const missing = [...byMessage.values()];
+  for (const p of arch.protVmFlags ?? []) {
+    const v = ((img.mm.vmas as MessageValue[] | undefined) ?? []).find((x) => (Number(x.prot) & p.protBit) !== 0);
+    if (p.present || v === undefined || missing.some((m) => m.name === p.feature)) continue;
+    missing.push({ name: p.feature, bits: [], message: `the task's ${p.pages} (at 0x${BigInt(v.start as bigint).toString(16)}) need ${p.feature} (${p.featureName}), which this CPU lacks: restore it on a CPU that has it` });
+  }
+  if (missing.length > 0) throw new RestoreError('CPU_FEATURE', missingLine(missing));
   checkMemoryTags(img.dir, img.pid, arch);
+}
+
+/** One line for what this CPU lacks: the dumping CPU's features in one clause, then each of the task's needs. */
+export function missingLine(missing: readonly MissingFeature[]): string {
+  const ran = missing.filter((m) => m.dumpingCpu !== undefined);
+  const rest = missing.filter((m) => m.dumpingCpu === undefined).map((m) => m.message);
+  if (ran.length <= 1) return [...ran.map((m) => m.message), ...rest].join('; ');
+  const names = ran.map((m) => m.dumpingCpu!);
+  const clause = `the task ran on a CPU with ${names.slice(0, -1).join(', ')} and ${names.at(-1)!}, which this CPU lacks: restore it on a CPU that has them`;
+  return [clause, ...rest].join('; ');
 }
 
 /** State the images hold that this version of cryo cannot restore: refuse instead of restoring it wrong. */

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, chmodSync, chownSync, copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, copyFileSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { restore, RestoreError, loadImages, preflight } from '../../src/restore/index.js';
 import { createX86_64 } from '../../src/arch/x86_64/index.js';
@@ -130,6 +130,28 @@ test('saved CPU state this CPU cannot hold (AVX-512 on a CPU with only AVX)', { 
   });
   assert.equal(nothingLeftBehind(PID), undefined);
 }));
+
+test('saved CPU state this CPU cannot hold in a thread other than the first: refused too', { skip }, async () => {
+  const dir = copyImages('threads');
+  try {
+    // The fixture's threads all used AVX-512 (xstate_bv 0xa2): only the last one keeps it here.
+    const cores = readdirSync(dir).filter((f) => /^core-\d+\.img$/.test(f)).sort();
+    assert.equal(cores.length, 3);
+    cores.forEach((f, i) => editImage(dir, f, ([core]) => {
+      ((((core!.thread_info as MessageValue).fpregs as MessageValue).xsave as MessageValue).xstate_bv) = i === 2 ? 0xe7n : 0x7n;
+    }));
+    const c = hostCpuid()!;
+    const lesser = createX86_64({ cpuid: (l, s) => c.cpuid(l, s), xgetbv: () => 0x7n });
+    assert.throws(() => preflight(loadImages(dir), lesser), (e: unknown) => {
+      assert.ok(e instanceof RestoreError);
+      assert.equal(e.code, 'CPU_FEATURE', e.message);
+      assert.match(e.message, /AVX-512.*this CPU does not offer it/);
+      return true;
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 for (const phase of ['stub', 'memory', 'files', 'task-state', 'resume']) {
   test(`a failure after the point of no return (${phase}) kills and reaps the half-restored task`, { skip: singleSkip }, withCopy(async (dir) => {

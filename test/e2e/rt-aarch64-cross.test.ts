@@ -1,28 +1,10 @@
-// aarch64 CPU-feature refusals on a real smaller CPU: the guest runner's cross boots
-// (scripts/test-arch.mjs aarch64 --cross new:new+lean --only rt-aarch64-cross) run this file twice.
-// The first boot (CRYO_CROSS=dump, qemu -M virt,mte=on -cpu max) dumps a task with SVE registers at
-// vector length 32, one with PAC keys of its own and one with MTE tags and tag checks on; the second
-// (CRYO_CROSS=restore, -M virt -cpu max,pauth=off,sve-max-vq=1: no MTE, no PAC, 16-byte vectors)
-// must refuse each in one line naming what it lacks, and leave nothing behind: once by the dumping
-// CPU's feature words (cryo-cpu.img), once by the task's own state alone (a copy without cryo-cpu.img,
-// as from CRIU). Skipped anywhere else.
-import { test } from 'node:test';
-import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
-import { startTarget } from '../helpers/dump-target.js';
-import { becomeSubreaper, nothingLeftBehind, waitGone } from '../helpers/restore-env.js';
-import { dumpTask, restoreTask } from '../helpers/cryo-ops.js';
-import { sleepSync } from '../../src/sys/index.js';
-import { CRYO_CPU_IMAGE } from '../../src/images/cryo-cpu.js';
-import { CRYO_MANIFEST_IMAGE } from '../../src/images/cryo-manifest.js';
+// aarch64 CPU-feature refusals on a real smaller CPU (scripts/test-arch.mjs aarch64 --cross
+// new:new+lean:rt-aarch64-cross): dumped on -M virt,mte=on -cpu max, a task with SVE registers at vector
+// length 32, one with PAC keys of its own and one with MTE tags and tag checks on; refused on
+// -M virt -cpu max,pauth=off,sve-max-vq=1 (no MTE, no PAC, 16-byte vectors). See test/helpers/cpu-cross.ts.
+import { cpuCrossTests } from '../helpers/cpu-cross.js';
 
-const CROSS_DIR = '/tmp/cryo-cross';
-const mode = process.env.CRYO_CROSS;
-interface Dump { name: string; pid: number; images: string }
-
-/** Each dump, and what the smaller CPU must say: by the feature words, and by the task's state alone. */
-const CASES: { name: string; args: string[]; words: RegExp; state: RegExp }[] = [
+cpuCrossTests('aarch64 features', [
   {
     name: 'rt-aarch64-sve', args: ['32'],
     words: /the task uses an SVE vector length of 32 bytes, which this CPU lacks \(it offers 16 below that\)/,
@@ -30,58 +12,12 @@ const CASES: { name: string; args: string[]; words: RegExp; state: RegExp }[] = 
   },
   {
     name: 'rt-aarch64-pac', args: [],
-    words: /the task ran on a CPU with address authentication \(PAC\) \(HWCAP_PACA\), which this CPU lacks/,
+    words: /the task ran on a CPU with [^;]*address authentication \(PAC\) \(HWCAP_PACA\)[^;]*, which this CPU lacks: restore it on a CPU that has them/,
     state: /the task's pointer-authentication keys need address authentication \(PAC\) \(HWCAP_PACA\), which this CPU lacks/,
   },
   {
     name: 'rt-aarch64-mte', args: [],
-    words: /the task ran on a CPU with memory tagging \(MTE\) \(HWCAP2_MTE\), which this CPU lacks/,
+    words: /the task ran on a CPU with [^;]*memory tagging \(MTE\) \(HWCAP2_MTE\)[^;]*, which this CPU lacks: restore it on a CPU that has them/,
     state: /the task's MTE tag checks \(PR_SET_TAGGED_ADDR_CTRL\) need memory tagging \(MTE\) \(HWCAP2_MTE\), which this CPU lacks/,
   },
-];
-
-test('aarch64 features across machines: the dumps on the full CPU', { skip: mode !== 'dump' && 'only in the guest runner\'s cross boots' }, async () => {
-  becomeSubreaper();
-  const dumps: Dump[] = [];
-  const carry = [CROSS_DIR];
-  for (const c of CASES) {
-    const t = startTarget(c.name, c.args);
-    sleepSync(1000); // rt-aarch64-sve loads its registers right after READY
-    const images = path.join(t.dir, 'images');
-    await dumpTask({ pid: t.pid, dir: images });
-    assert.ok(waitGone(t.pid), `dumped task ${t.pid} is gone`);
-    dumps.push({ name: c.name, pid: t.pid, images });
-    carry.push(t.dir);
-  }
-  mkdirSync(CROSS_DIR, { recursive: true });
-  writeFileSync(path.join(CROSS_DIR, 'dumps.json'), JSON.stringify(dumps));
-  writeFileSync(path.join(CROSS_DIR, 'carry'), `${carry.join('\n')}\n`);
-});
-
-test('aarch64 features across machines: each refused on the smaller CPU, naming the feature', { skip: mode !== 'restore' && 'only in the guest runner\'s cross boots' }, async () => {
-  const dumps = JSON.parse(readFileSync(path.join(CROSS_DIR, 'dumps.json'), 'utf8')) as Dump[];
-  assert.equal(dumps.length, CASES.length, 'every dump came over');
-  becomeSubreaper();
-  for (const [i, c] of CASES.entries()) {
-    const d = dumps[i]!;
-    // This boot's own processes may hold the dumped PID: then it must be the same process after each refusal.
-    const holder = (): string | undefined => (existsSync(`/proc/${d.pid}/stat`) ? readFileSync(`/proc/${d.pid}/stat`, 'utf8').split(' ').slice(21, 22)[0] : undefined);
-    const before = holder();
-    const stateOnly = `${d.images}-state`;
-    rmSync(stateOnly, { recursive: true, force: true });
-    cpSync(d.images, stateOnly, { recursive: true });
-    // As from CRIU: no cryo-cpu.img, and no manifest (which would name the missing image first).
-    rmSync(path.join(stateOnly, CRYO_CPU_IMAGE));
-    rmSync(path.join(stateOnly, CRYO_MANIFEST_IMAGE));
-    for (const [dir, want] of [[d.images, c.words], [stateOnly, c.state]] as const) {
-      await assert.rejects(restoreTask({ dir }), (e: Error) => {
-        assert.match(e.message, want);
-        assert.equal(e.message.trim().split('\n').length, 1, `one line: ${e.message}`);
-        console.log(`${c.name}${dir === stateOnly ? ' (no cryo-cpu.img)' : ''}: refused: ${e.message}`);
-        return true;
-      });
-      if (before === undefined) assert.equal(nothingLeftBehind(d.pid), undefined);
-      else assert.equal(holder(), before, `PID ${d.pid} is still the process that held it before`);
-    }
-  }
-});
+]);

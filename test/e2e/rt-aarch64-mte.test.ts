@@ -1,6 +1,7 @@
 // aarch64 memory tagging (runs in the arm64 guest booted with MTE, npm run test:arch -- aarch64):
-// test/programs/arm64/rt-aarch64-mte.c turns on synchronous tag checks, tags three of four pages
-// 3, 7 and 11 and writes data through the tagged pointers; restored, a load through a wrong tag still
+// test/programs/arm64/rt-aarch64-mte.c turns on synchronous tag checks, tags two of four pages 3
+// and 7 and every granule of a third with a tag of its own (1 to 15 in turn), and writes data through
+// the tagged pointers; restored, a load through a wrong tag still
 // faults with SEGV_MTESERR, every granule has its tag and its data, and the control word is back.
 // The tags are in cryo-mtags-PID.img, the control word in cryo-core-PID.img (CRIU has fields for
 // neither); edited copies prove each part is what the program checks.
@@ -38,8 +39,8 @@ test('MTE: allocation tags of PROT_MTE memory and the synchronous tag-check mode
   assert.deepEqual(tags.areas, [{ start: mem, end: mem + 4n * 4096n }], 'the four PROT_MTE pages are one tagged area');
   assert.equal(tags.runs.length, 1, 'the three tagged pages are one run, the untagged page none');
   assert.equal(tags.runs[0]!.addr, mem);
-  assert.deepEqual([...new Set(tags.runs[0]!.tags)], [3, 7, 11], 'one tag byte per granule');
-  assert.equal(tags.runs[0]!.tags.length, 3 * 256);
+  const perGranule = Array.from({ length: 256 }, (_, g) => 1 + (g % 15));
+  assert.deepEqual([...tags.runs[0]!.tags], [...Array(256).fill(3), ...Array(256).fill(7), ...perGranule], 'one tag byte per granule');
   assert.equal(await restoreAndFinish(d), 'PASS');
 
   assert.match(await restoreAndFinish(d, (dir) => {
@@ -47,6 +48,12 @@ test('MTE: allocation tags of PROT_MTE memory and the synchronous tag-check mode
     t.runs[0]!.tags.fill(9, 256, 512);
     writeCryoMtags(dir, pid, t);
   }), /^FAIL: page 1 granule 0 tag = 9, want 7/);
+  // One granule inside a page of many tags.
+  assert.match(await restoreAndFinish(d, (dir) => {
+    const t = readCryoMtags(dir, pid)!;
+    t.runs[0]!.tags[512 + 40] = 2;
+    writeCryoMtags(dir, pid, t);
+  }), /^FAIL: page 2 granule 40 tag = 2, want 11/);
   // Without the tagged area the pages come back untagged: nothing is checked.
   assert.match(await restoreAndFinish(d, (dir) => rmSync(path.join(dir, cryoMtagsImage(pid)))), /^FAIL: a load through a wrong tag did not fault/);
   // Tag checks off (PR_MTE_TCF_NONE): the same.

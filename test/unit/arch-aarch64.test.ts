@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createAarch64 } from '../../src/arch/aarch64/index.js';
+import { missingLine } from '../../src/restore/preflight.js';
 import {
   FP_REGS_SIZE, GP_REGS_SIZE, NT_ARM_PAC_ENABLED_KEYS, NT_ARM_PACA_KEYS, NT_ARM_PACG_KEYS, NT_ARM_TLS, NT_PRFPREG, NT_PRSTATUS,
 } from '../../src/arch/aarch64/regs.js';
@@ -241,6 +242,10 @@ test('CPU features: the dump records AT_HWCAP/AT_HWCAP2; every feature bit of th
   assert.deepEqual(m.map((x) => x.name), ['the LSE atomics', 'branch target identification (BTI)', 'AT_HWCAP2 bit 63']);
   assert.match(m[0]!.message, /^the task ran on a CPU with the LSE atomics \(HWCAP_ATOMICS\), which this CPU lacks: restore it on a CPU that has it$/);
   assert.match(m[2]!.message, /^the task ran on a CPU with AT_HWCAP2 bit 63, which this CPU lacks/);
+  // The error line names the dumping CPU's features in one clause, and the task's own needs after it.
+  assert.equal(missingLine(m), 'the task ran on a CPU with the LSE atomics (HWCAP_ATOMICS), branch target identification (BTI) (HWCAP2_BTI) and AT_HWCAP2 bit 63, which this CPU lacks: restore it on a CPU that has them');
+  const need = { name: 'SVE', bits: [], message: 'the task\'s SVE vector length and registers need SVE (HWCAP_SVE)' };
+  assert.equal(missingLine([m[0]!, need]), `${m[0]!.message}; ${need.message}`);
   // A bit named only by the kernel's header goes by that name.
   assert.match(arch.missingCpuFeatures(ti, undefined, { hwcap: [0n, 1n << 43n] })[0]!.message, /with mops \(HWCAP2_MOPS\), which/);
 });

@@ -58,6 +58,8 @@ const word = (words: readonly bigint[], w: number): bigint => words[w - 1] ?? 0n
 function missing(b: HwcapBit, why: string): MissingFeature {
   return { name: b.feature, bits: [Number(b.bit)], message: `${why} ${b.feature} (${b.name}), which this CPU lacks: restore it on a CPU that has it` };
 }
+const ranWith = (name: string, bits: number[], what: string): MissingFeature =>
+  ({ name, bits, message: `the task ran on a CPU with ${what}, which this CPU lacks: restore it on a CPU that has it`, dumpingCpu: what });
 
 /** cryo-cpu.img's entry for this CPU: [AT_HWCAP, AT_HWCAP2]. */
 export function cryoCpuEntry(host: readonly bigint[]): ImageRecord {
@@ -78,8 +80,8 @@ export function missingFeatures(ti: ThreadInfo, cryoCpu: ImageRecord | undefined
       for (let i = 0n; i < 64n; i++) {
         if ((lacking & (1n << i)) === 0n) continue;
         const b = HWCAP_BITS.find((x) => x.word === w && x.bit === 1n << i);
-        out.push(b !== undefined ? missing(b, 'the task ran on a CPU with')
-          : { name: `AT_HWCAP${w === 1 ? '' : w} bit ${i}`, bits: [Number(i)], message: `the task ran on a CPU with AT_HWCAP${w === 1 ? '' : w} bit ${i}, which this CPU lacks: restore it on a CPU that has it` });
+        const bit = `AT_HWCAP${w === 1 ? '' : w} bit ${i}`;
+        out.push(b !== undefined ? ranWith(b.feature, [Number(b.bit)], `${b.feature} (${b.name})`) : ranWith(bit, [Number(i)], bit));
       }
     }
   }

@@ -11,6 +11,7 @@ import { syscallAbi } from './syscall-abi.js';
 import { fixSyscallRestart } from './restart.js';
 import { cpuReport, cryoCpuEntry, HWCAP_BITS, missingFeatures } from './cpu.js';
 import { mteSpec } from './mte.js';
+import { btiSpec } from './bti.js';
 import { vdsoTrampoline } from './vdso-trampoline.js';
 import { singleAbi } from '../single-abi.js';
 import { KERNEL_ABI, MMAP_TOP, RED_ZONE, SIGFRAME_ALIGN } from './kernel-abi.js';
@@ -43,6 +44,7 @@ const big = (v: unknown): bigint => BigInt(v as bigint | number);
 
 export function createAarch64(probe?: CpuProbe): Arch {
   const host = [probe?.hwcap ?? 0n, probe?.hwcap2 ?? 0n];
+  const hostHas = (name: string) => { const b = HWCAP_BITS.find((x) => x.name === name)!; return (host[b.word - 1]! & b.bit) !== 0n; };
   const arch: Arch = {
     name: 'aarch64',
     abi: 'aarch64',
@@ -123,7 +125,8 @@ export function createAarch64(probe?: CpuProbe): Arch {
       return { ip: big(gp.pc), sp: big(gp.sp) };
     },
 
-    memoryTags: mteSpec((host[1]! & HWCAP_BITS.find((b) => b.name === 'HWCAP2_MTE')!.bit) !== 0n),
+    memoryTags: mteSpec(hostHas('HWCAP2_MTE')),
+    protVmFlags: [btiSpec(hostHas('HWCAP2_BTI'))],
     vdso: { areas: ['[vdso]', '[vvar]', '[vvar_vclock]'], vdso: '[vdso]', trampoline: vdsoTrampoline(BYTE_ORDER) },
     cpuReport: () => cpuReport(probe),
   };

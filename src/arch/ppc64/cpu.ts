@@ -64,6 +64,7 @@ const word = (words: readonly bigint[], w: 1 | 2): bigint => words[w - 1] ?? 0n;
 function missing(b: HwcapBit, why: string): MissingFeature {
   return { name: b.feature, bits: [b.bit], message: `${why} ${b.feature} (${b.name}), which this CPU lacks: restore it on a CPU that has it` };
 }
+const ranWith = (b: HwcapBit): MissingFeature => ({ ...missing(b, 'the task ran on a CPU with'), dumpingCpu: `${b.feature} (${b.name})` });
 
 /**
  * What the image needs that a CPU with `host` = [AT_HWCAP, AT_HWCAP2] lacks: every checked bit of the
@@ -77,7 +78,7 @@ export function missingFeatures(ti: ThreadInfo, cpuinfo: ImageRecord | undefined
   if (hw !== undefined) {
     const img = hw.map((v) => BigInt(v));
     for (const b of HWCAP_BITS) {
-      if ((word(img, b.word) & BigInt(b.bit)) !== 0n && !has(b)) out.push(missing(b, 'the task ran on a CPU with'));
+      if ((word(img, b.word) & BigInt(b.bit)) !== 0n && !has(b)) out.push(ranWith(b));
     }
   }
   const need = (present: unknown, name: string, what: string) => {

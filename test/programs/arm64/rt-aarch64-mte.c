@@ -1,9 +1,8 @@
 /* rt-aarch64-mte: memory tags (MTE) and the tag-check mode come back.
  * usage: rt-aarch64-mte OUTFILE DIR
  * Turns on synchronous tag checks (PR_SET_TAGGED_ADDR_CTRL), maps four PROT_MTE pages, gives every
- * 16-byte granule of page k < 3 the tag 4k + 3 (stg) and writes known data through the tagged
- * pointers; page 3 keeps tag 0. (One tag per page: QEMU 7.2's TCG keeps a single tag byte per page,
- * so granules of one page with different tags overwrite each other there.) After SIGTERM: a load
+ * 16-byte granule of page k < 2 the tag 4k + 3 and granule g of page 2 the tag 1 + g % 15 (stg), and
+ * writes known data through the tagged pointers; page 3 keeps tag 0. After SIGTERM: a load
  * through a wrong tag must fault (SIGSEGV, SEGV_MTESERR), every granule must have its tag (ldg) and
  * its data (loaded through the right tag, which must not fault), and the control word must be as set.
  * READY ctrl=0x... */
@@ -44,7 +43,10 @@ static inline unsigned get_tag(uint64_t p) {
   __asm__ volatile(".arch armv8.5-a+memtag\n\tldg %0, [%1]" : "+r"(v) : "r"(p) : "memory");
   return (v >> 56) & 0xf;
 }
-static inline unsigned want_tag(int i) { int page = i / (PAGE / 16); return page < 3 ? (unsigned)(4 * page + 3) : 0; }
+static inline unsigned want_tag(int i) {
+  int page = i / (PAGE / 16), g = i % (PAGE / 16);
+  return page < 2 ? (unsigned)(4 * page + 3) : page == 2 ? (unsigned)(1 + g % 15) : 0;
+}
 static inline uint64_t want_data(int i) { return 0x4d54450000000000ULL | (uint64_t)i; }
 
 static sigjmp_buf jump;
