@@ -11,7 +11,7 @@ import { imageFileName } from '../images/names.js';
 import { RestoreError } from '../shared/restore-error.js';
 import { O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_PATH } from '../shared/constants.js';
 import type { RestoreImages } from '../shared/restore-images.js';
-import { rawSyscall } from '../sys/index.js';
+import { cstr, rawSyscall } from '../sys/index.js';
 import { lookupNoSymlinks, mkdirAt, openNoSymlinks, statAt, unlinkIfSame } from '../sys/safe-path.js';
 import { checkCleanPath, checkFreePath, S_IFLNK, S_IFMT, S_IFREG, S_ISXID, typeName } from '../shared/image-paths.js';
 import { kernelDev } from '../shared/file-table.js';
@@ -270,7 +270,7 @@ export class GhostFiles {
     checkCleanPath(name, 'a deleted file');
     const { dirfd, base } = this.parentOf(name, 'deleted file');
     try {
-      rawSyscall('linkat', file.dirfd, Buffer.from(`${file.base}\0`), dirfd, Buffer.from(`${base}\0`), 0);
+      rawSyscall('linkat', file.dirfd, cstr(file.base), dirfd, cstr(base), 0);
     } catch (e) {
       closeSync(dirfd);
       throw e;
@@ -296,7 +296,7 @@ export class GhostFiles {
         mkdirAt(dirfd, base, 0o700);
         fd = openNoSymlinks(base, O_DIRECTORY | O_CLOEXEC, dirfd, RESOLVE_BENEATH);
       } else {
-        fd = Number(rawSyscall('openat', dirfd, Buffer.from(`${base}\0`), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | O_CLOEXEC, 0o600));
+        fd = Number(rawSyscall('openat', dirfd, cstr(base), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | O_CLOEXEC, 0o600));
       }
     } catch (e) {
       closeSync(dirfd);
@@ -335,8 +335,8 @@ export class GhostFiles {
     const { dirfd, base } = this.parentOf(name, 'deleted node');
     let node: number;
     try {
-      if (link) rawSyscall('symlinkat', Buffer.from(`${String(head.symlnk_target)}\0`), dirfd, Buffer.from(`${base}\0`));
-      else rawSyscall('mknodat', dirfd, Buffer.from(`${base}\0`), (mode & S_IFMT) | 0o600, isDevice(mode) ? num(head.rdev) : 0);
+      if (link) rawSyscall('symlinkat', cstr(String(head.symlnk_target)), dirfd, cstr(base));
+      else rawSyscall('mknodat', dirfd, cstr(base), (mode & S_IFMT) | 0o600, isDevice(mode) ? num(head.rdev) : 0);
       // O_PATH | O_NOFOLLOW: the link itself (opened without following it).
       node = openNoSymlinks(base, O_PATH | O_CLOEXEC | (link ? O_NOFOLLOW : 0), dirfd, RESOLVE_BENEATH);
     } catch (e) {

@@ -4,7 +4,6 @@
 // come last (see queueSignals / installSeccomp) so nothing injected after
 // them can be disturbed.
 
-import { readFileSync } from 'node:fs';
 import type { MessageValue } from '../images/value.js';
 import { rawSyscall, SysError, writeU64 } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
@@ -210,14 +209,10 @@ function restoreThreadBits(ctx: TaskCtx): void {
 }
 
 /** capability words of this (cryo's) process, from /proc/self/status. */
-function ownCaps(): Record<string, bigint> {
-  const text = readFileSync('/proc/self/status', 'utf8');
-  const out: Record<string, bigint> = {};
-  for (const k of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb']) {
-    const m = new RegExp(`^${k}:\\s*([0-9a-f]+)`, 'm').exec(text);
-    out[k] = m ? BigInt(`0x${m[1]}`) : 0n;
-  }
-  return out;
+/** cryo's own capability sets, by /proc/self/status's names. */
+function ownCaps(): Record<'CapInh' | 'CapPrm' | 'CapEff' | 'CapBnd', bigint> {
+  const st = readStatus('self');
+  return { CapInh: st.capInh, CapPrm: st.capPrm, CapEff: st.capEff, CapBnd: st.capBnd };
 }
 
 const capWord = (v: unknown): bigint => {
@@ -238,7 +233,7 @@ export const PID_RIGHT_ADVICE = 'run cryo restore as root, or give the node bina
  * CAP_SYS_ADMIN): refused before anything starts when cryo has neither.
  */
 export function checkPidRight(pid: number): void {
-  const eff = ownCaps().CapEff!;
+  const eff = ownCaps().CapEff;
   if (((eff >> CAP_CHECKPOINT_RESTORE) & 1n) || ((eff >> CAP_SYS_ADMIN) & 1n)) return;
   throw new RestoreError('UNSUPPORTED', `giving process ${pid} its PID back (clone3 with set_tid) takes CAP_CHECKPOINT_RESTORE, which cryo lacks: ${PID_RIGHT_ADVICE}`);
 }
@@ -254,13 +249,14 @@ export function checkCreds(core: MessageValue): void {
   const ids = ['uid', 'gid', 'euid', 'egid', 'suid', 'sgid', 'fsuid', 'fsgid'].map((k) => num(creds[k]));
   const mine = [process.geteuid!(), process.getegid!()];
   const own = ownCaps();
-  if (ids.some((id, i) => id !== mine[i % 2]) && (!((own.CapEff! >> CAP_SETUID) & 1n) || !((own.CapEff! >> CAP_SETGID) & 1n))) {
+  if (ids.some((id, i) => id !== mine[i % 2]) && (!((own.CapEff >> CAP_SETUID) & 1n) || !((own.CapEff >> CAP_SETGID) & 1n))) {
     throw new RestoreError('UNSUPPORTED', `the process ran as uid/gid ${ids.slice(0, 2).join('/')}; restoring another user's process needs CAP_SETUID and CAP_SETGID (run cryo as root)`);
   }
   const wants = { CapPrm: capWord(creds.cap_prm), CapEff: capWord(creds.cap_eff), CapInh: capWord(creds.cap_inh) };
-  for (const [k, v] of Object.entries(wants)) {
-    if ((v & ~own[k === 'CapInh' ? 'CapPrm' : k]!) !== 0n) {
-      throw new RestoreError('UNSUPPORTED', `the process had capabilities (${k} 0x${v.toString(16)}) that cryo itself lacks (0x${own[k]!.toString(16)})`);
+  for (const [k, v] of Object.entries(wants) as [keyof typeof wants, bigint][]) {
+    const have = own[k === 'CapInh' ? 'CapPrm' : k]; // an inheritable capability must be permitted
+    if ((v & ~have) !== 0n) {
+      throw new RestoreError('UNSUPPORTED', `the process had capabilities (${k} 0x${v.toString(16)}) that cryo itself lacks (0x${have.toString(16)})`);
     }
   }
 }
@@ -313,10 +309,10 @@ export function restoreCreds(ctx: TaskCtx): void {
 function restoreCaps(ctx: TaskCtx, creds: MessageValue, idsChanged: boolean): void {
   const own = ownCaps();
   const prm = capWord(creds.cap_prm), eff = capWord(creds.cap_eff), inh = capWord(creds.cap_inh);
-  const bnd = creds.cap_bnd === undefined ? own.CapBnd! : capWord(creds.cap_bnd);
+  const bnd = creds.cap_bnd === undefined ? own.CapBnd : capWord(creds.cap_bnd);
   const PR_CAPBSET_DROP = 24;
-  for (let cap = 0n; (own.CapBnd! >> cap) !== 0n; cap++) {
-    if (((own.CapBnd! >> cap) & 1n) && !((bnd >> cap) & 1n)) ctx.call('prctl', PR_CAPBSET_DROP, cap, 0, 0, 0);
+  for (let cap = 0n; (own.CapBnd >> cap) !== 0n; cap++) {
+    if (((own.CapBnd >> cap) & 1n) && !((bnd >> cap) & 1n)) ctx.call('prctl', PR_CAPBSET_DROP, cap, 0, 0, 0);
   }
   // Securebits need CAP_SETPCAP, even unchanged ones: set them while the stub still has it (the
   // stub has cryo's own unless the ids changed above).

@@ -7,9 +7,7 @@
  */
 import { lstatSync, rmSync, statSync, type BigIntStats } from 'node:fs';
 import path from 'node:path';
-import { rawSyscall, SysError, AT_SYMLINK_FOLLOW, AT_FDCWD } from '../sys/index.js';
-
-const cstr = (s: string) => Buffer.from(`${s}\0`);
+import { rawSyscall, SysError, AT_SYMLINK_FOLLOW, AT_FDCWD, cstr } from '../sys/index.js';
 
 /** The task behind a /proc path has cryo's root: its names are paths here (a chrooted task's are not). */
 function rootIsOurs(openPath: string): boolean {

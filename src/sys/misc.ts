@@ -2,7 +2,8 @@
 import { readI32, writeU32 } from './native-endian.js';
 import { rawSyscall, syscallAs, type SysArg } from './raw.js';
 
-const cstr = (s: string) => Buffer.from(`${s}\0`);
+/** A NUL-terminated copy of `s`, for syscalls that take a path. */
+export const cstr = (s: string) => Buffer.from(`${s}\0`);
 
 export function getpid(): number {
   return Number(rawSyscall('getpid'));

@@ -8,6 +8,7 @@ import { SysError } from './errno.js';
 import { writeU64 } from './native-endian.js';
 import { O_CLOEXEC, O_PATH } from './open-flags.js';
 import { rawSyscall } from './raw.js';
+import { cstr } from './misc.js';
 
 export const AT_FDCWD_NUM = -100;
 export const RESOLVE_NO_SYMLINKS = 0x04;
@@ -24,7 +25,6 @@ export function openHow(flags: number, mode: number, resolve: number): Buffer {
   return b;
 }
 
-const cString = (s: string) => Buffer.from(`${s}\0`);
 
 /** Why `p` is not an absolute, normalized path ("/a/b", no "." or ".." parts, no doubled or trailing "/"), or undefined. */
 export function notCleanAbsolute(p: string): string | undefined {
@@ -40,7 +40,7 @@ export function notCleanAbsolute(p: string): string | undefined {
  * Throws SysError. O_PATH by default: nothing is opened for real (a FIFO does not block).
  */
 export function openNoSymlinks(file: string, flags = O_PATH, dirfd = AT_FDCWD_NUM, resolve = 0, mode = 0): number {
-  return Number(rawSyscall('openat2', dirfd, cString(file), openHow(flags | O_CLOEXEC, mode, RESOLVE_NO_SYMLINKS | resolve), 24));
+  return Number(rawSyscall('openat2', dirfd, cstr(file), openHow(flags | O_CLOEXEC, mode, RESOLVE_NO_SYMLINKS | resolve), 24));
 }
 
 /** The first component of `file` (absolute) that is a symbolic link now, for messages. */
@@ -113,18 +113,18 @@ export function lookupNoSymlinks(file: string, flags = O_PATH): Lookup {
 
 /** mkdirat(dirfd, name, mode). Throws SysError. */
 export function mkdirAt(dirfd: number, name: string, mode: number): void {
-  rawSyscall('mkdirat', dirfd, cString(name), mode);
+  rawSyscall('mkdirat', dirfd, cstr(name), mode);
 }
 
 /** unlinkat(dirfd, name, dir ? AT_REMOVEDIR : 0). Throws SysError. */
 export function unlinkAt(dirfd: number, name: string, dir = false): void {
-  rawSyscall('unlinkat', dirfd, cString(name), dir ? AT_REMOVEDIR : 0);
+  rawSyscall('unlinkat', dirfd, cstr(name), dir ? AT_REMOVEDIR : 0);
 }
 
 /** renameat2(dirfd, from, toDirfd, to, RENAME_NOREPLACE): never over an existing file. Throws SysError. */
 export function renameNoReplace(dirfd: number, from: string, to: string, toDirfd = dirfd): void {
   const RENAME_NOREPLACE = 1;
-  rawSyscall('renameat2', dirfd, cString(from), toDirfd, cString(to), RENAME_NOREPLACE);
+  rawSyscall('renameat2', dirfd, cstr(from), toDirfd, cstr(to), RENAME_NOREPLACE);
 }
 
 /** fstat of `name` in `dirfd` (never through a link; with O_NOFOLLOW in `flags`, a link itself), or undefined when it is not there. */
