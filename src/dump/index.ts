@@ -311,6 +311,7 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
       finishImages();
       await deliverImages(opts, pid);
     } catch (e) {
+      images.retract(); // link_remap names it made, too
       // No dump: the chain's tracking ends with it (its holder ends when its state file goes).
       rmSync(path.join(opts.dir, TRACK_FILE), { force: true });
       throw e;
@@ -322,6 +323,7 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
       finishImages();
       await deliverImages(opts, pid);
     } catch (e) {
+      images.retract(); // link_remap names it made, too
       files.finish(true);
       detachAll(seized, stopped);
       throw e;

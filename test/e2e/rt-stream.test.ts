@@ -106,3 +106,16 @@ test('a dump whose stream reader goes away fails in one line; the task runs on u
   assert.ok(state === 'S' || state === 'R', `the task runs on (state ${state})`);
   assert.equal(t.finish(), 'PASS');
 });
+
+test('a streamed dump that fails at delivery removes the link_remap names it made', async () => {
+  becomeSubreaper();
+  const t = startTarget('rt-files-link-remap');
+  targets.push(t);
+  const spool = path.join(t.dir, 'spool');
+  mkdirSync(spool, { mode: 0o700 });
+  const before = readdirSync(path.join(t.dir, 'd'));
+  const r = await pipeline(`$CRYO dump -t ${t.pid} --stream | head -c 100 > /dev/null`, spool);
+  assert.equal(r.code, 1, r.stderr);
+  assert.deepEqual(readdirSync(path.join(t.dir, 'd')), before, 'no link_remap.N left in the task\'s directory');
+  assert.equal(t.finish(), 'PASS');
+});
