@@ -16,7 +16,7 @@ export type VmaNameKind =
   | 'anon-named' // [anon:NAME] from PR_SET_VMA_ANON_NAME
   | 'anon-shmem-named' // [anon_shmem:NAME]
   | 'special' // any other [name] (e.g. [vectors] on arm)
-  | 'dev-zero' // /dev/zero (deleted): anonymous shared memory
+  | 'dev-zero' // /dev/zero (deleted): shared anonymous memory
   | 'sysv-shm' // /SYSV%08x (deleted)
   | 'memfd' // /memfd:NAME (deleted)
   | 'aio' // /[aio] (deleted)
@@ -102,7 +102,8 @@ export function parseVmaLine(line: string): Vma {
   if (kind === 'file' && name.endsWith(DELETED)) {
     deleted = true;
     name = name.slice(0, -DELETED.length);
-    if (name === '/dev/zero' && m[6] === 's' && parseInt(m[8]!, 16) === 0) kind = 'dev-zero'; // shmem inode, not the device
+    // A shmem inode (shared or, through a descriptor of it, privately mapped), not the device.
+    if (name === '/dev/zero' && parseInt(m[8]!, 16) === 0) kind = 'dev-zero';
     else if (/^\/SYSV[0-9a-f]{8}$/.test(name)) {
       kind = 'sysv-shm';
       label = name.slice(5);

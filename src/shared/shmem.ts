@@ -6,8 +6,8 @@
 //
 // CRIU 4.2 dumps both kinds as VMA_AREA_MEMFD mappings of MEMFD file entries (memfd.img), and
 // shared anonymous memory as a memfd named "/dev/zero"; older dumps (and unprivileged ones) have
-// VMA_ANON_SHARED mappings whose shmid is the segment's inode. cryo restores "/dev/zero" inodes
-// no descriptor refers to as shared anonymous memory again, the rest as memfds.
+// VMA_ANON_SHARED mappings whose shmid is the segment's inode. cryo restores unsealable "/dev/zero"
+// inodes as shared anonymous memory again, the rest as memfds.
 
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -68,22 +68,14 @@ function memfdInodes(img: RestoreImages): Map<number, MessageValue> {
   return new Map((img.all.get('memfd.img')?.entries ?? []).map((e) => [num(e.value.inode_id), e.value]));
 }
 
-/** inode_ids some descriptor of the task refers to. */
-function inodesWithFds(img: RestoreImages): Set<number> {
-  const out = new Set<number>();
-  for (const fd of img.fdinfo) {
-    const f = img.files.get(num(fd.id));
-    if (f?.type === 'MEMFD') out.add(num((f.memfd as MessageValue).inode_id));
-  }
-  return out;
-}
-
 function memfdSpec(img: RestoreImages, inodeId: number, why: string): InodeSpec {
   const e = memfdInodes(img).get(inodeId);
   if (e === undefined) throw new RestoreError('IMAGE_INCONSISTENT', `${why} refers to memfd inode ${inodeId}, which memfd.img does not have`);
   if (e.hugetlb_flag !== undefined) throw new RestoreError('UNSUPPORTED', `${why} is a hugetlb memfd; cryo cannot restore those yet`);
   const seals = num(e.seals);
-  const anon = String(e.name) === DEV_ZERO && seals === F_SEAL_SEAL && !inodesWithFds(img).has(inodeId);
+  // Shared anonymous memory comes back as such (its descriptors and maps show /dev/zero again, as
+  // before); a memfd the task named /dev/zero without sealing reads the same and comes back so too.
+  const anon = String(e.name) === DEV_ZERO && seals === F_SEAL_SEAL;
   return { key: `memfd:${inodeId}`, memfdName: anon ? undefined : String(e.name), size: big(e.size), shmid: big(e.shmid), seals, entry: e };
 }
 
@@ -200,16 +192,18 @@ function inodeFd(ctx: TaskCtx, s: InodeSpec): number {
     return parked;
   }
   if (s.memfdName === undefined) {
-    // Shared anonymous memory again (maps shows /dev/zero); map_files gives a descriptor of it.
-    if (len === 0n) throw new RestoreError('IMAGE_INCONSISTENT', `shared memory object ${s.shmid} has size 0`);
-    const addr = BigInt.asUintN(64, injectMmap(ctx.inj, 0, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+    // Shared anonymous memory again (maps shows /dev/zero); map_files gives a descriptor of it,
+    // which sets the exact size (a descriptor may have truncated or extended it).
+    const mapLen = len === 0n ? page : len;
+    const addr = BigInt.asUintN(64, injectMmap(ctx.inj, 0, mapLen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
     try {
       fillInode(ctx, s, addr);
-      const at = ctx.putString(`/proc/self/map_files/${addr.toString(16)}-${(addr + len).toString(16)}`);
+      const at = ctx.putString(`/proc/self/map_files/${addr.toString(16)}-${(addr + mapLen).toString(16)}`);
       fd = Number(ctx.call('openat', -100, at, O_RDWR | O_CLOEXEC, 0));
     } finally {
-      ctx.call('munmap', addr, len);
+      ctx.call('munmap', addr, mapLen);
     }
+    if (s.size !== mapLen) ctx.call('ftruncate', fd, s.size);
   } else {
     const name = ctx.putString(s.memfdName);
     fd = Number(ctx.call('memfd_create', name, MFD_CLOEXEC | (s.seals === F_SEAL_SEAL ? 0 : MFD_ALLOW_SEALING)));

@@ -1,4 +1,5 @@
 /** Small typed wrappers over rawSyscall that other parts of cryo need. */
+import { closeSync, fstatSync } from 'node:fs';
 import { readI32, writeU32 } from './native-endian.js';
 import { rawSyscall, syscallAs, type SysArg } from './raw.js';
 
@@ -35,6 +36,23 @@ export const MFD_EXEC = 0x10;
 /** An anonymous memory file (memfd_create); returns its descriptor. */
 export function memfdCreate(name: string, flags = MFD_CLOEXEC): number {
   return Number(syscallAs(`memfd_create(${name})`, 'memfd_create', cstr(name), flags));
+}
+
+let shmemDevice: bigint | undefined;
+/**
+ * The device of the kernel's internal shmem mount: memfds, shared anonymous memory and System V
+ * segments all live there (a descriptor of one shows a path such as /dev/zero, not /memfd:).
+ */
+export function shmemDev(): bigint {
+  if (shmemDevice === undefined) {
+    const fd = memfdCreate('cryo-shmem-probe');
+    try {
+      shmemDevice = fstatSync(fd, { bigint: true }).dev;
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return shmemDevice;
 }
 
 /** ioctl(fd, request, arg): a Buffer arg passes its address. */

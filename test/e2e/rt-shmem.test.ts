@@ -11,10 +11,11 @@ import type { MessageValue } from '../../src/images/value.js';
 import { editImage } from '../helpers/restore-env.js';
 import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
 import { flipShmemByte, shmemPageOffset } from '../helpers/shmem-pages.js';
-import { PAGE_SIZE } from '../helpers/dumped-memory.js';
+import { flipDumpedByte, PAGE_SIZE } from '../helpers/dumped-memory.js';
 
 const PAGE = BigInt(PAGE_SIZE);
 const VMA_AREA_REGULAR = 1;
+const VMA_FILE_PRIVATE = 1 << 6;
 const VMA_FILE_SHARED = 1 << 7;
 const VMA_ANON_SHARED = 1 << 8;
 const VMA_AREA_MEMFD = 1 << 14;
@@ -69,4 +70,37 @@ test('shared anonymous memory: one segment in three VMAs and a second view, /dev
   assert.equal(asAnon, 'PASS');
   // A changed byte in the segment's pages is found.
   assert.match(await restoreAndFinish(d, (dir) => flipShmemByte(dir, ino, 3n * PAGE + 10n)), /^FAIL: shm byte 10 of page 3 /);
+});
+
+// test/programs/rt-shmem-fd.c: descriptors of shared anonymous memory (one of a mapped segment,
+// one of a segment left unmapped and truncated) and a private mapping through the first.
+test('shared anonymous memory through descriptors and a private mapping of it', async () => {
+  const d = await startAndDump('rt-shmem-fd');
+  all.push(d);
+  const r = d.target.ready;
+  const ino = BigInt(r.ino!);
+  const ino2 = BigInt(r.ino2!);
+  // As CRIU 4.2 writes them: MEMFD descriptors of memfd inodes named /dev/zero.
+  const inodes = entries(d.images, 'memfd.img');
+  const inodeOf = (shmid: bigint) => inodes.find((m) => BigInt(m.shmid as number) === shmid)!;
+  assert.equal(inodeOf(ino).name, '/dev/zero');
+  assert.equal(BigInt(inodeOf(ino2).size as bigint), 12n);
+  const fds = entries(d.images, 'files.img').filter((f) => f.type === 'MEMFD' && BigInt((f.memfd as MessageValue).pos as bigint) === 3n);
+  assert.equal(fds.length, 1);
+  const priv = (entries(d.images, `mm-${d.pid}.img`)[0]!.vmas as MessageValue[]).find((v) => BigInt(v.start as bigint) === BigInt(r.priv!))!;
+  assert.equal(Number(priv.status), VMA_AREA_REGULAR | VMA_FILE_PRIVATE | VMA_AREA_MEMFD);
+  assert.equal(BigInt(priv.pgoff as bigint), PAGE);
+
+  assert.equal(await restoreAndFinish(d), 'PASS');
+  const editInode = (dir: string, shmid: bigint, edit: (m: MessageValue) => void) =>
+    editImage(dir, 'memfd.img', (e) => edit(e.find((m) => BigInt(m.shmid as number) === shmid)!));
+  // Each check notices: the segment's pages, the private copy, the size, the position, the kind.
+  assert.match(await restoreAndFinish(d, (dir) => flipShmemByte(dir, ino, 10n)), /^FAIL: segment byte 10 /);
+  assert.match(await restoreAndFinish(d, (dir) => flipDumpedByte(dir, d.pid, BigInt(r.priv!) + PAGE + 7n)), /^FAIL: private page byte 7 /);
+  assert.match(await restoreAndFinish(d, (dir) => editInode(dir, ino2, (m) => { m.size = 11n; })), /^FAIL: fd2 size 11, want 12 /);
+  assert.match(await restoreAndFinish(d, (dir) => editImage(dir, 'files.img', (e) => {
+    const f = e.find((x) => x.type === 'MEMFD' && BigInt((x.memfd as MessageValue).pos as bigint) === 3n)!;
+    (f.memfd as MessageValue).pos = 4n;
+  })), /^FAIL: fd2 position 4, want 3 /);
+  assert.match(await restoreAndFinish(d, (dir) => editInode(dir, ino2, (m) => { m.name = 'shm'; })), /^FAIL: fd \d+ is \/memfd:shm \(deleted\), not shared anonymous memory /);
 });

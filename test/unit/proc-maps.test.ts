@@ -47,6 +47,8 @@ test('maps: escaped newline, names with spaces and brackets, SYSV shm, uprobes, 
   assert.deepEqual([live.name, live.deleted, live.offset], ['/tmp/dir with  two spaces/f', false, 0x1000n]);
   const shm = parseVmaLine('7f0000000000-7f0000001000 rw-s 00000000 00:01 32770  /SYSV0000abcd (deleted)');
   assert.deepEqual([shm.kind, shm.label], ['sysv-shm', '0000abcd']);
+  // Shared anonymous memory mapped privately through a descriptor of it is still its shmem inode.
+  assert.equal(parseVmaLine('7f0000000000-7f0000001000 rw-p 00001000 00:01 7  /dev/zero (deleted)').kind, 'dev-zero');
   assert.equal(parseVmaLine('7fffff000000-7fffff001000 r-xp 00000000 00:00 0  [uprobes]').kind, 'uprobes');
   const named = parseVmaLine('7f0000000000-7f0000001000 rw-p 00000000 00:00 0  [anon:my heap]');
   assert.deepEqual([named.kind, named.label], ['anon-named', 'my heap']);
