@@ -50,6 +50,8 @@ const SPIN_POLLS = 200;
 export interface InjectorOptions {
   /** /proc/PID/maps as read before, to find the syscall instruction without re-reading. */
   maps?: readonly Vma[];
+  /** The syscall instruction to run calls on, when the caller knows one (else one is searched for). */
+  site?: bigint;
   /** How long one injected syscall may take before cryo gives up (ms). */
   timeoutMs?: number;
   /**
@@ -94,7 +96,7 @@ export class Injector {
     this.savedRegs = getAbiRegs(pid, arch);
     this.savedSide = (abi.sideRegsets ?? []).map((r) => ({ nt: r.nt, bytes: getRegset(pid, r.nt, r.whileInjecting.length) }));
     this.savedSigmask = getSigmask(pid);
-    this.site = findSyscallSite(pid, abi.instruction, arch.vdso.vdso, opts.maps ?? readMaps(pid), abi.instructionAlign);
+    this.site = opts.site ?? findSyscallSite(pid, abi.instruction, arch.vdso.vdso, opts.maps ?? readMaps(pid), abi.instructionAlign);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.survivable = opts.survivable ?? false;
   }

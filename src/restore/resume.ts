@@ -12,6 +12,7 @@ import { SIGSTOP, SIGTRAP } from '../sys/signals.js';
 import { RestoreError } from '../shared/restore-error.js';
 import { getAbiRegs, setAbiRegs, setSideRegsets } from '../inject/index.js';
 import { unmapScratch } from './scratch.js';
+import { dropSyscallPage } from './stub-vdso.js';
 import { threadInfoOf } from './preflight.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 
@@ -36,6 +37,7 @@ export function resumeTask(ctx: TaskCtx, threads: readonly TaskCtx[] = []): void
   const frames = all.map(writeFrame);
   unmapScratch(ctx);
   all.forEach((t, i) => sigreturn(t, frames[i]!));
+  dropSyscallPage(ctx);
   // A stopped job: its stop signal waits for it, so it stops again before running a single
   // instruction (and its parent hears of the stop, as CRIU restores it).
   const tc = ctx.img.core.tc as MessageValue | undefined;

@@ -2,7 +2,7 @@
 // runs on the syscall instruction in the vDSO), or kept aside while the task's old vDSO comes back
 // patched when the two differ (vdso-choice.ts), or replaced by the vDSO of the task's own ABI (an ia32
 // task under a 64-bit stub). The rest of the stub's mappings go.
-import { findHole, injectMmap } from '../inject/index.js';
+import { findHole, injectMmap, Injector, UndoList } from '../inject/index.js';
 import type { MessageValue } from '../images/value.js';
 import { readMaps, type Vma } from '../proc/index.js';
 import { processVmReadv, processVmWritev } from '../sys/index.js';
@@ -50,9 +50,22 @@ function mremap(ctx: TaskCtx, from: bigint, size: bigint, to: bigint): void {
   ctx.call('mremap', from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
 }
 
+/** The stub's mappings but its vdso areas (and [vsyscall], which cannot go) and cryo's own areas go. */
+function unmapStubRest(ctx: TaskCtx, maps: Vma[], cryos: Range[]): void {
+  for (const m of maps) {
+    if (ctx.arch.vdso.areas.includes(m.name) || m.kind === 'vsyscall') continue;
+    if (cryos.some((r) => r.start <= m.start && m.end <= r.end)) continue;
+    ctx.call('munmap', m.start, m.end - m.start);
+  }
+}
+
 /** Clears the stub's address space down to its vdso areas and moves those into place. */
 export function replaceStubMappings(ctx: TaskCtx): void {
   const maps = readMaps(ctx.pid);
+  if (!dumpedVmas(ctx).some((v) => Number(v.status) & VMA.VDSO) && !ctx.arch.vdso.map) {
+    dropStubVdso(ctx, maps);
+    return;
+  }
   if (ctx.arch.vdso.map) {
     mapTaskVdso(ctx, maps, ctx.arch.vdso.map);
     return;
@@ -64,11 +77,7 @@ export function replaceStubMappings(ctx: TaskCtx): void {
   }
   const moves = vdsoMoves(ctx, maps);
   const own = ownAreas(ctx);
-  for (const m of maps) {
-    if (ctx.arch.vdso.areas.includes(m.name) || m.kind === 'vsyscall') continue;
-    if (own.some((r) => r.start <= m.start && m.end <= r.end)) continue;
-    ctx.call('munmap', m.start, m.end - m.start);
-  }
+  unmapStubRest(ctx, maps, own);
   if (moves.every((m) => m.from === m.to)) return;
   // Park everything first in a hole free of both layouts, so no move lands on an area not moved yet.
   const total = moves.reduce((s, m) => s + m.size, 0n);
@@ -116,11 +125,7 @@ function keepStubVdso(ctx: TaskCtx, maps: Vma[], choice: Extract<VdsoChoice, { k
   const names = ctx.arch.vdso.areas;
   const own = maps.filter((m) => names.includes(m.name));
   const cryos = ownAreas(ctx);
-  for (const m of maps) {
-    if (names.includes(m.name) || m.kind === 'vsyscall') continue;
-    if (cryos.some((r) => r.start <= m.start && m.end <= r.end)) continue;
-    ctx.call('munmap', m.start, m.end - m.start);
-  }
+  unmapStubRest(ctx, maps, cryos);
   const lo = own.reduce((a, m) => (m.start < a ? m.start : a), own[0]!.start);
   const hi = own.reduce((a, m) => (m.end > a ? m.end : a), own[0]!.end);
   const dumped: Range[] = dumpedVmas(ctx).map((v) => ({ start: big(v.start), end: big(v.end) }));
@@ -158,34 +163,16 @@ export function writeOldVdso(ctx: TaskCtx): void {
  * syscall instruction in a page of cryo's, removed again once the new vDSO offers one.
  */
 function mapTaskVdso(ctx: TaskCtx, maps: Vma[], call: VdsoMapCall): void {
-  const names = ctx.arch.vdso.areas;
   const vmas = dumpedVmas(ctx);
   const areas = vmas.filter((v) => Number(v.status) & (VMA.VDSO | VMA.VVAR));
   const vdso = vmas.find((v) => Number(v.status) & VMA.VDSO);
   if (vdso === undefined) throw new RestoreError('UNSUPPORTED', 'the dumped process has no vdso; cryo cannot restore a process without one yet');
   const start = areas.reduce((m, v) => (big(v.start) < m ? big(v.start) : m), big(vdso.start));
   const cryos = ownAreas(ctx);
-  for (const m of maps) {
-    if (names.includes(m.name) || m.kind === 'vsyscall') continue;
-    if (cryos.some((r) => r.start <= m.start && m.end <= r.end)) continue;
-    ctx.call('munmap', m.start, m.end - m.start);
-  }
+  unmapStubRest(ctx, maps, cryos);
   const page = BigInt(ctx.arch.pageSize);
-  const occupied: Range[] = [
-    ...maps.filter((m) => names.includes(m.name)).map((m) => ({ start: m.start, end: m.end })),
-    ...vmas.map((v) => ({ start: big(v.start), end: big(v.end) })),
-    ...cryos,
-  ].filter((r) => r.end <= ctx.arch.mmapTop);
-  const want = findHole(asVmas(occupied), page, page, ctx.arch.mmapTop);
-  const site = BigInt.asUintN(64, injectMmap(ctx.inj, want, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
-  if (processVmWritev(ctx.pid, site, ctx.arch.syscall.instruction) !== ctx.arch.syscall.instruction.length) {
-    throw new RestoreError('FAILED', `cannot write cryo's syscall page at ${hex(site)}`);
-  }
-  ctx.call('mprotect', site, page, PROT_READ | PROT_EXEC);
-  // The vDSO the calls ran on goes last; its munmap traps right after the syscall, before returning there.
-  const own = maps.filter((m) => names.includes(m.name)).sort((a, b) => Number(a.name === ctx.arch.vdso.vdso) - Number(b.name === ctx.arch.vdso.vdso));
-  for (const m of own) ctx.call('munmap', m.start, m.end - m.start);
-  ctx.reattach();
+  const site = mapSyscallPage(ctx, maps, cryos);
+  unmapStubVdso(ctx, maps);
   ctx.call(call.name, ...call.args(start));
   ctx.reattach();
   ctx.call('munmap', site, page);
@@ -194,4 +181,61 @@ function mapTaskVdso(ctx: TaskCtx, maps: Vma[], call: VdsoMapCall): void {
   if (now === undefined || now.start !== big(vdso.start) || size(now) !== size(vdso)) {
     throw new RestoreError('UNSUPPORTED', `this kernel's ${ctx.arch.abi} vdso came at ${now ? `${hex(now.start)} (${size(now)} bytes)` : 'no address'}, the dumped one was at ${hex(big(vdso.start))} (${size(vdso)} bytes): cryo cannot restore across different vdsos yet`);
   }
+}
+
+/**
+ * A page of cryo's holding the syscall instruction, in a hole of both layouts, mapped read+exec;
+ * returns its address.
+ */
+function mapSyscallPage(ctx: TaskCtx, maps: Vma[], cryos: Range[]): bigint {
+  const page = BigInt(ctx.arch.pageSize);
+  const occupied: Range[] = [
+    ...maps.filter((m) => ctx.arch.vdso.areas.includes(m.name)).map((m) => ({ start: m.start, end: m.end })),
+    ...dumpedVmas(ctx).map((v) => ({ start: big(v.start), end: big(v.end) })),
+    ...cryos,
+  ].filter((r) => r.end <= ctx.arch.mmapTop);
+  const want = findHole(asVmas(occupied), page, page, ctx.arch.mmapTop);
+  const site = BigInt.asUintN(64, injectMmap(ctx.inj, want, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
+  if (processVmWritev(ctx.pid, site, ctx.arch.syscall.instruction) !== ctx.arch.syscall.instruction.length) {
+    throw new RestoreError('FAILED', `cannot write cryo's syscall page at ${hex(site)}`);
+  }
+  ctx.call('mprotect', site, page, PROT_READ | PROT_EXEC);
+  return site;
+}
+
+/** The stub's vDSO areas go, the vDSO the calls ran on last (its munmap traps right after the syscall, before returning there). */
+function unmapStubVdso(ctx: TaskCtx, maps: Vma[]): void {
+  const names = ctx.arch.vdso.areas;
+  const own = maps.filter((m) => names.includes(m.name)).sort((a, b) => Number(a.name === ctx.arch.vdso.vdso) - Number(b.name === ctx.arch.vdso.vdso));
+  for (const m of own) ctx.call('munmap', m.start, m.end - m.start);
+  ctx.reattach();
+}
+
+/**
+ * A task dumped without a vDSO (it unmapped its own) gets none: the stub's goes, and the calls run
+ * on a syscall page of cryo's, kept until the task has returned into its own registers
+ * (dropSyscallPage).
+ */
+function dropStubVdso(ctx: TaskCtx, maps: Vma[]): void {
+  const cryos = ownAreas(ctx);
+  unmapStubRest(ctx, maps, cryos);
+  ctx.syscallPage = mapSyscallPage(ctx, maps, cryos);
+  unmapStubVdso(ctx, maps);
+}
+
+/**
+ * After the task's rt_sigreturn (resume.ts): its syscall page goes, by a call run on that page in
+ * the main thread, whose registers and signal mask are put back after.
+ */
+export function dropSyscallPage(ctx: TaskCtx): void {
+  const page = ctx.syscallPage;
+  if (page === undefined) return;
+  const inj = Injector.attach(ctx.pid, ctx.arch, new UndoList(), { site: page });
+  try {
+    inj.call('munmap', page, ctx.arch.pageSize);
+  } finally {
+    inj.restoreRegs();
+    inj.restoreSigmask();
+  }
+  ctx.syscallPage = undefined;
 }

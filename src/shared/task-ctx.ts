@@ -71,21 +71,28 @@ export class TaskCtx {
   lazyPages = false;
   lazyFd: number | undefined;
 
-  constructor(readonly pid: number, readonly arch: Arch, readonly img: RestoreImages, readonly emit: (e: RestoreEvent) => void, tid = pid) {
+  /**
+   * A page of cryo's holding the syscall instruction, for a task dumped without a vDSO: every
+   * injected call runs there, up to the rt_sigreturn that ends the restore (restore/stub-vdso.ts).
+   */
+  syscallPage: bigint | undefined;
+
+  constructor(readonly pid: number, readonly arch: Arch, readonly img: RestoreImages, readonly emit: (e: RestoreEvent) => void, tid = pid, syscallPage?: bigint) {
     this.tid = tid;
-    this.inj = Injector.attach(tid, arch, new UndoList(), { maps: readMaps(pid) });
+    this.syscallPage = syscallPage;
+    this.inj = Injector.attach(tid, arch, new UndoList(), { maps: readMaps(pid), site: syscallPage });
   }
 
   /** Finds the syscall instruction again (after the vdso moved). */
   reattach(): void {
     const argArea = this.inj.argArea;
-    this.inj = Injector.attach(this.tid, this.arch, new UndoList(), { maps: readMaps(this.pid) });
+    this.inj = Injector.attach(this.tid, this.arch, new UndoList(), { maps: readMaps(this.pid), site: this.syscallPage });
     this.inj.argArea = argArea;
   }
 
   /** The context of another (stopped, traced) thread of the task, with its core image `core`; the scratch memory is shared. */
   forThread(tid: number, core: RestoreImages['core']): TaskCtx {
-    const t = new TaskCtx(this.pid, this.arch, { ...this.img, core }, this.emit, tid);
+    const t = new TaskCtx(this.pid, this.arch, { ...this.img, core }, this.emit, tid, this.syscallPage);
     t.scratch = this.scratch;
     t.inj.argArea = this.inj.argArea;
     t.tree = this.tree;

@@ -76,3 +76,34 @@ function readMm(dir: string, pid: number): bigint {
   });
   return start;
 }
+
+// test/programs/rt-novdso.c: a child that unmapped its vDSO and data areas (zdtm's vdso02) comes
+// back without them, and without the syscall page restore ran its calls on.
+test('no vDSO: a process that unmapped its own comes back without one', async () => {
+  const arch = await hostArch();
+  const page = BigInt(arch.pageSize);
+  const nd = await startAndDump('rt-novdso');
+  try {
+    const child = Number(nd.target.ready.child);
+    const vmas = (e: MessageValue[]) => e[0]!.vmas as MessageValue[];
+    let childVmas: MessageValue[] = [];
+    editImage(nd.images, `mm-${child}.img`, (e) => { childVmas = vmas(e); });
+    assert.equal(childVmas.filter((v) => Number(v.status) & ((1 << 3) | (1 << 12))).length, 0, 'no vDSO or vvar area in the dump');
+    assert.equal(await restoreAndFinish(nd), 'PASS');
+
+    // The checks notice: a mapping more than the dump had; the counting page made the child's own.
+    assert.match(await restoreAndFinish(nd, (dir) => editImage(dir, `mm-${child}.img`, (e) => {
+      const v = vmas(e);
+      const i = v.findIndex((x, k) => k > 0 && BigInt(x.start as bigint) - BigInt(v[k - 1]!.end as bigint) >= 3n * page);
+      const at = BigInt(v[i - 1]!.end as bigint) + page;
+      v.splice(i, 0, { start: at, end: at + page, pgoff: 0n, shmid: 0n, prot: 1, flags: 0x22, status: 1 | (1 << 9), fd: -1n });
+    })), /^FAIL: the child's mappings differ from line /);
+    assert.match(await restoreAndFinish(nd, (dir) => editImage(dir, `mm-${child}.img`, (e) => {
+      const shared = vmas(e).find((x) => Number(x.status) & (1 << 14))!;
+      shared.flags = 0x2;
+      shared.status = 1 | (1 << 6) | (1 << 14);
+    })), /^FAIL: the child does not count after restore /);
+  } finally {
+    cleanupDumped(nd);
+  }
+});
