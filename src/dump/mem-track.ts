@@ -26,7 +26,7 @@ import { DumpError } from '../shared/dump-error.js';
 import { O_CLOEXEC, O_NONBLOCK } from '../shared/constants.js';
 import { PageReader } from '../images/pages.js';
 import { PE_PARENT } from '../images/flags.js';
-import { isPrivate, S, type DumpVma } from './vmas.js';
+import { savesPages, S, type DumpVma } from './vmas.js';
 import { intersect, withoutRanges, type Range } from '../shared/ranges.js';
 
 export const TRACK_FILE = 'cryo-track.json';
@@ -216,7 +216,7 @@ export class Tracking {
 
 /** Private mappings whose pages a dump writes (the vDSO and friends are the kernel's). */
 function isTrackable(d: DumpVma): boolean {
-  return isPrivate(d) && (d.status & (S.VDSO | S.VVAR | S.VSYSCALL)) === 0;
+  return savesPages(d) && (d.status & (S.VDSO | S.VVAR | S.VSYSCALL)) === 0;
 }
 
 /**

@@ -12,7 +12,7 @@ import { PE_LAZY, PE_PARENT, PE_PRESENT, createImageFile } from '../images/index
 import { PagemapRecorder } from '../images/pages.js';
 import { reportProgress } from '../progress.js';
 import { DumpError } from '../shared/dump-error.js';
-import { S, canBeLazy, isAioRing, isPrivate, type DumpVma } from './vmas.js';
+import { S, canBeLazy, isAioRing, savesPages, type DumpVma } from './vmas.js';
 import { PageScanner, type Run } from './page-scanner.js';
 import { scanGroups } from './page-runs.js';
 import type { Range } from '../shared/ranges.js';
@@ -95,7 +95,7 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
     const pagemapParent: Run[] = [];
     // Find every run first (cheap with PAGEMAP_SCAN): the total is what progress counts against.
     const todo: { d: DumpVma; runs: Run[] }[] = [];
-    for (const { d, runs: all } of scanGroups(scanner, vmas.filter((d) => isPrivate(d) || isAioRing(d)), page)) {
+    for (const { d, runs: all } of scanGroups(scanner, vmas.filter((d) => savesPages(d) || isAioRing(d)), page)) {
       const filePrivate = (d.status & S.FILE_PRIVATE) !== 0;
       const pages = Number((d.vma.end - d.vma.start) / page);
       res.scanned += pages;

@@ -172,8 +172,13 @@ function checkAioRing(pid: number, v: Vma): void {
   if (why !== undefined) throw new DumpError('UNSUPPORTED', `task ${pid} maps an AIO ring at 0x${v.start.toString(16)}, but ${why}: cryo cannot dump it`);
 }
 
-export function isPrivate(d: DumpVma): boolean {
-  return (d.status & S.REGULAR) !== 0 && (d.status & (S.ANON_PRIVATE | S.FILE_PRIVATE)) !== 0 && (d.status & S.VVAR) === 0;
+/**
+ * A private mapping whose pages the dump saves. Not a MAP_DROPPABLE one: the kernel may drop its
+ * pages at any time (they read back as zero), so it comes back empty, as CRIU 4.2 restores it.
+ */
+export function savesPages(d: DumpVma): boolean {
+  return (d.status & S.REGULAR) !== 0 && (d.status & (S.ANON_PRIVATE | S.FILE_PRIVATE)) !== 0 && (d.status & S.VVAR) === 0
+    && (d.flags & MAP_DROPPABLE) === 0;
 }
 
 export function canBeLazy(d: DumpVma): boolean {

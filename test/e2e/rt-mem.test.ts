@@ -61,3 +61,28 @@ test('memory: heap, brk, stack, anonymous/file mappings, protections, THP, auxv,
   }));
   assert.match(auxv, /^FAIL: \/proc\/self\/auxv differs/);
 });
+
+// test/programs/rt-droppable.c (zdtm's maps11): MAP_DROPPABLE memory, whose pages the kernel may
+// drop at any time, is dumped without them (it comes back empty, as CRIU 4.2 restores it), and
+// keeps being droppable; MADV_WIPEONFORK memory keeps its pages and its mark.
+test('memory: MAP_DROPPABLE without its pages, MADV_WIPEONFORK with its mark', async () => {
+  const d = await startAndDump('rt-droppable');
+  all.push(d);
+  const r = d.target.ready;
+  assert.equal(pageOffset(d.images, d.pid, BigInt(r.drop!)), undefined, 'the droppable page is not saved');
+  assert.ok(pageOffset(d.images, d.pid, BigInt(r.wipe!)), 'the wipe-on-fork page is');
+  assert.equal(await restoreAndFinish(d), 'PASS');
+
+  const vma = (e: MessageValue[], at: string) => (e[0]!.vmas as MessageValue[]).find((v) => BigInt(v.start as bigint) === BigInt(at))!;
+  const MAP_DROPPABLE = 0x08;
+  const MADV_WIPEONFORK = 18n;
+  assert.match(await restoreAndFinish(d, (dir) => flipByte(dir, d.pid, BigInt(r.wipe!) + 3n)), /^FAIL: the wipe-on-fork region holds /);
+  assert.match(await restoreAndFinish(d, (dir) => editImage(dir, `mm-${d.pid}.img`, (e) => {
+    const v = vma(e, r.drop!);
+    v.flags = (Number(v.flags) & ~MAP_DROPPABLE) | 0x2;
+  })), /^FAIL: the droppable region is not droppable:/);
+  assert.match(await restoreAndFinish(d, (dir) => editImage(dir, `mm-${d.pid}.img`, (e) => {
+    const v = vma(e, r.wipe!);
+    v.madv = BigInt(v.madv as bigint) & ~(1n << MADV_WIPEONFORK);
+  })), /^FAIL: the wipe-on-fork region is not wipe-on-fork:/);
+});
