@@ -42,15 +42,21 @@ export interface Ghost {
 
 /**
  * The remap-fpath.img entries: ghosts, linked remaps (orig_id -> the file id of its link_remap
- * name), or a kind cryo cannot restore (as a message).
+ * name), PIDs of dead processes whose /proc files the tree holds (PROCFS: restore/dead-pids.ts),
+ * or a kind cryo cannot restore (as a message).
  */
-export function ghostFiles(img: RestoreImages): { ghosts: Map<number, Ghost>; linked: Map<number, number>; unsupported: string | undefined } {
+export function ghostFiles(img: RestoreImages): { ghosts: Map<number, Ghost>; linked: Map<number, number>; deadPids: Set<number>; unsupported: string | undefined } {
   const ghosts = new Map<number, Ghost>();
   const linked = new Map<number, number>();
+  const deadPids = new Set<number>();
   let unsupported: string | undefined;
   for (const { value: e } of img.all.get('remap-fpath.img')?.entries ?? []) {
     const type = e.remap_type;
     const id = num(e.remap_id);
+    if (type === 'PROCFS' || type === 2) {
+      deadPids.add(id);
+      continue;
+    }
     const ghost = type === 'GHOST' || type === 1 || (type === undefined && (id & REMAP_GHOST_BIT) !== 0);
     if (type === 'LINKED' || type === 0 || (type === undefined && !ghost)) {
       linked.set(num(e.orig_id), id);
@@ -63,7 +69,7 @@ export function ghostFiles(img: RestoreImages): { ghosts: Map<number, Ghost>; li
     const ghostId = id & ~REMAP_GHOST_BIT;
     ghosts.set(num(e.orig_id), { origId: num(e.orig_id), ghostId, image: imageFileName('ghostFile', ghostId) });
   }
-  return { ghosts, linked, unsupported };
+  return { ghosts, linked, deadPids, unsupported };
 }
 
 const LINK_REMAP = /^link_remap\.\d+(\.\d+)?$/;

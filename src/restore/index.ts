@@ -23,7 +23,8 @@ import { TaskCtx, TreeShare } from '../shared/task-ctx.js';
 import { buildTree, planTree, TreeStubs } from './tree.js';
 import { finishShmem } from '../shared/shmem.js';
 import { restoreFiles } from './files.js';
-import { GhostFiles } from './ghost-files.js';
+import { GhostFiles, ghostFiles } from './ghost-files.js';
+import { standInForDead } from './dead-pids.js';
 import { SysvIpc } from './sysv-ipc.js';
 import { checkCreds, checkPidRight, installSeccomp, queueSignals, restoreCreds, restorePosixTimers, restoreTaskState, restoreThreadState } from './task-state.js';
 import { checkThreads, createThreads } from './threads.js';
@@ -218,6 +219,7 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
     throw e;
   }
   const ghosts = new GhostFiles(img, opts.allowSetidFiles ?? false);
+  let endStandIns = () => {};
   const what = tree.entries.length > 1 ? `tree of process ${pid}` : `process ${pid}`;
   const share = new TreeShare();
   try {
@@ -246,6 +248,7 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
     const lazy = ctxs.filter((c) => c.lazyFd !== undefined).map((c) => ({ pid: c.pid, fd: c.lazyFd! }));
     if (lazy.length > 0) await handOverLazy(opts.dir, lazy);
     await phase('files');
+    endStandIns = standInForDead(ghostFiles(img).deadPids);
     // Shared memory objects and pipe ends stay parked until every process took its copy.
     // Processes sharing a descriptor table (CLONE_FILES, made so by buildTree): the first places the descriptors.
     const tableOwner = new Map<number, TaskCtx>();
@@ -260,6 +263,7 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
     share.runLater();
     share.runAtEnd();
     ghosts.remove();
+    endStandIns();
     // File locks last among the files: their owners hold every descriptor now.
     for (const ctx of ctxs) restoreLocks(ctx, locks, (fd) => fileName(ctx, fd));
     // Semaphore undo values: the sets exist, and no process runs yet.
@@ -292,6 +296,7 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
     for (const ctx of [...ctxs].reverse()) resumeTask(ctx, threadsOf.get(ctx)!);
   } catch (e) {
     stubs.kill();
+    endStandIns();
     endReaper();
     ghosts.remove();
     ghosts.finishLinkRemaps(false);

@@ -142,7 +142,7 @@ export function checkSupported(img: RestoreImages): void {
     }
     const remaps = name === 'remap-fpath.img' ? ghostFiles(img).unsupported : undefined;
     if (remaps !== undefined) {
-      throw new RestoreError('UNSUPPORTED', `the dump has remapped files of a kind cryo cannot restore (remap-fpath.img: ${remaps}); cryo restores deleted files (ghosts) and linked remaps only`);
+      throw new RestoreError('UNSUPPORTED', `the dump has remapped files of a kind cryo cannot restore (remap-fpath.img: ${remaps}); cryo restores deleted files (ghosts), linked remaps and /proc files of dead processes only`);
     }
   }
 }
@@ -200,14 +200,16 @@ function treeIds(img: RestoreImages): Set<number> {
 }
 
 export function checkFiles(img: RestoreImages, facts: ReadonlyMap<number, FileFacts> = new Map()): void {
-  const { ghosts, linked } = ghostFiles(img);
+  const { ghosts, linked, deadPids } = ghostFiles(img);
   const tree = treeIds(img);
+  for (const pid of deadPids) checkDeadPidFree(pid);
   for (const { id, why, type } of neededFiles(img)) {
     const reg = regFile(img, id, why);
     const name = String(reg.name);
-    // A /proc file of a process of the tree exists once restore has made that process again.
+    // A /proc file of a process of the tree exists once restore has made that process again, one
+    // of a dead process while restore makes a stand-in for it (dead-pids.ts).
     const procPid = /^\/proc\/(\d+)(\/|$)/.exec(name);
-    if (procPid && tree.has(Number(procPid[1]))) continue;
+    if (procPid && (tree.has(Number(procPid[1])) || deadPids.has(Number(procPid[1])))) continue;
     const mode = num(reg.mode);
     if (type !== undefined && mode !== 0 && (mode & S_IFMT) !== type) {
       throw new RestoreError('IMAGE_INCONSISTENT', `files.img: file id ${id} (${name}, ${why}) is ${typeName(mode)}, which ${why} cannot be`);
@@ -318,6 +320,16 @@ export function checkPidFree(pid: number): void {
   let max = 4194304;
   try { max = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8')); } catch { /* keep the default */ }
   if (pid >= max) throw new RestoreError('PID_TAKEN', `PID ${pid} is above this system's pid_max (${max}): raise /proc/sys/kernel/pid_max`);
+}
+
+/** A dead process's PID must be free: restore gives it to a stand-in while the task opens its /proc files. */
+function checkDeadPidFree(pid: number): void {
+  if (!Number.isInteger(pid) || pid <= 0) throw new RestoreError('IMAGE_INCONSISTENT', `remap-fpath.img: a /proc remap names PID ${pid}, which no process can have`);
+  try {
+    checkPidFree(pid);
+  } catch (e) {
+    throw new RestoreError('PID_TAKEN', `the dump holds /proc files of process ${pid}, which had died: ${(e as Error).message}`);
+  }
 }
 
 export interface PreflightOptions {

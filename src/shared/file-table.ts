@@ -4,7 +4,7 @@
  * remap-fpath.img, memfd inodes with their pages, and cryo-files.img facts (mtimes).
  * Descriptor kinds (src/files/) add to it; src/dump/index.ts writes it out.
  */
-import { closeSync, openSync, readSync, statSync, constants as fsc, type BigIntStats } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync, statfsSync, constants as fsc, type BigIntStats } from 'node:fs';
 import { rawSyscall, SysError, SEEK_DATA, SEEK_HOLE, lseek } from '../sys/index.js';
 import type { MessageValue } from '../images/index.js';
 import type { CryoFileStat } from '../images/cryo-image.js';
@@ -21,6 +21,8 @@ const ELFCLASS64 = 2;
 /** EI_DATA of the host's own binaries: ELFDATA2LSB 1, ELFDATA2MSB 2. */
 const ELFDATA_HOST = HOST_LITTLE_ENDIAN ? 1 : 2;
 const F_GET_SEALS = 1034;
+/** statfs f_type of procfs. */
+const PROC_SUPER_MAGIC = 0x9fa0;
 /** readlinkat(fd, ""): the target of the symbolic link an O_PATH descriptor holds (named or not). */
 function linkTarget(fd: number): string {
   const buf = Buffer.alloc(4096);
@@ -104,6 +106,8 @@ export class FileTable {
   readonly pipesData: { value: MessageValue; extra: Buffer }[] = [];
   readonly fifoData: { value: MessageValue; extra: Buffer }[] = [];
   readonly remaps: MessageValue[] = [];
+  /** PIDs of dead processes whose /proc files the tree holds (one PROCFS remap each). */
+  private readonly deadPids = new Set<number>();
   /** The link_remap names this dump made (removed again if it fails). */
   readonly linkRemaps: string[] = [];
   /** The file id of each link_remap made, by 'DEV:INO'. */
@@ -202,6 +206,7 @@ export class FileTable {
         if (own) closeSync(fd);
       }
     }
+    if (this.addDeadProc(id, openPath, name)) return reg;
     if (st.nlink === 0n) {
       this.addGhost(id, openPath, st, readFd);
       this.ghostNames.set(`${kernelDev(st.dev)}:${st.ino}`, name);
@@ -254,6 +259,22 @@ export class FileTable {
       this.ghosts.push(g);
     }
     this.remaps.push({ orig_id: origId, remap_id: gid, remap_type: 'GHOST' });
+  }
+
+  /**
+   * A /proc/PID file (or the directory) of a process that has died: restore makes a short-lived
+   * process with that PID while the task opens it. remap-fpath.img has one PROCFS entry per PID,
+   * as CRIU writes it. No size or mtime is kept: the new process's files have their own.
+   */
+  private addDeadProc(origId: number, openPath: string, name: string): boolean {
+    const m = /^\/proc\/(\d+)(\/|$)/.exec(name);
+    if (!m || statfsSync(openPath).type !== PROC_SUPER_MAGIC || existsSync(`/proc/${m[1]}`)) return false;
+    const pid = Number(m[1]);
+    if (!this.deadPids.has(pid)) {
+      this.deadPids.add(pid);
+      this.remaps.push({ orig_id: origId, remap_id: pid, remap_type: 'PROCFS' });
+    }
+    return true;
   }
 
   /**
