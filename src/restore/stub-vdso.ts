@@ -1,7 +1,8 @@
 // The stub's vDSO and vvar become the task's: moved to where the task had them (every injected call
 // runs on the syscall instruction in the vDSO), or kept aside while the task's old vDSO comes back
 // patched when the two differ (vdso-choice.ts), or replaced by the vDSO of the task's own ABI (an ia32
-// task under a 64-bit stub). The rest of the stub's mappings go.
+// task under a 64-bit stub), or dropped for a task that had unmapped its own (the calls run on a page
+// of cryo's then). The rest of the stub's mappings go.
 import { findHole, injectMmap, Injector, UndoList } from '../inject/index.js';
 import type { MessageValue } from '../images/value.js';
 import { readMaps, type Vma } from '../proc/index.js';
