@@ -1,6 +1,6 @@
 // The migration freeze (issue 14): a task writing 5% of its memory a second is moved by `cryo
-// migrate` (pre-dumps to a page server on loopback until they stop shrinking, the final dump, the
-// restore), and the task itself says how long its last freeze was: the largest gap in its
+// migrate --lazy-pages` (pre-dumps to a page server on loopback until they stop shrinking, the final
+// dump, the restore; the pages, the pre-dumps' too, then come from cryo lazy-pages while it runs), and the task itself says how long its last freeze was: the largest gap in its
 // CLOCK_MONOTONIC loop since migrate's network-lock action (just before the final dump; the action
 // script resets the task's gap with SIGUSR1), from its last instruction at the source to its first
 // at the destination.
@@ -61,7 +61,7 @@ export async function runMigration(m: { name: string; bytes: number }, runs: num
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       const script = path.join(dir, 'reset-gap.sh');
       writeFileSync(script, `#!/bin/sh\n[ "$CRTOOLS_SCRIPT_ACTION" = network-lock ] && kill -USR1 ${task.pid}\nexit 0\n`, { mode: 0o700 });
-      const r = await cryoMigrate(['-t', String(task.pid), '-D', path.join(dir, 'src'), '--dest-dir', path.join(dir, 'dst'), '--address', '127.0.0.1', '--port', String(port), '--action-script', script]);
+      const r = await cryoMigrate(['-t', String(task.pid), '-D', path.join(dir, 'src'), '--dest-dir', path.join(dir, 'dst'), '--address', '127.0.0.1', '--port', String(port), '--action-script', script, '--lazy-pages']);
       if (r.code !== 0) {
         notes.push(`run ${i + 1}: ${r.err.trim().split('\n').pop()}`);
         await killPid(task.pid);
@@ -86,7 +86,7 @@ export async function runMigration(m: { name: string; bytes: number }, runs: num
 const ms = (s: Summary | null) => (s === null ? '-' : s.n > 1 ? `${s.median.toFixed(0)} (${s.min.toFixed(0)}-${s.max.toFixed(0)})` : s.median.toFixed(0));
 
 export function renderMigrations(rs: readonly MigrationResult[]): string {
-  const lines = ['', `Migration freeze (cryo migrate over loopback, the task writing 5% of its memory a second; target ≤ ${FREEZE_TARGET_MS} ms):`];
+  const lines = ['', `Migration freeze (cryo migrate --lazy-pages over loopback, the task writing 5% of its memory a second; target ≤ ${FREEZE_TARGET_MS} ms):`];
   for (const r of rs) {
     const met = r.freezeMs === null ? 'not measured' : r.freezeMs.median <= FREEZE_TARGET_MS ? 'met' : 'not met';
     lines.push(`  ${r.name}: freeze ${ms(r.freezeMs)} ms (task's clock; cryo's own ${ms(r.cryoFrozenMs)} ms), whole migrate ${ms(r.totalMs)} ms: ${met}`);

@@ -92,7 +92,8 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
     batchBytes = 0;
   };
   try {
-    const pagemapParent: Run[] = [];
+    // Pages left to the parent, with whether their mapping may be filled lazily at restore.
+    const pagemapParent: { run: Run; lazy: boolean }[] = [];
     // Find every run first (cheap with PAGEMAP_SCAN): the total is what progress counts against.
     const todo: { d: DumpVma; runs: Run[] }[] = [];
     for (const { d, runs: all } of scanGroups(scanner, vmas.filter((d) => savesPages(d) || isAioRing(d)), page)) {
@@ -112,7 +113,7 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
       for (const r of kept) {
         for (const piece of splitByRanges(r, inParent, page)) {
           if (piece.inParent) {
-            pagemapParent.push(piece.run);
+            pagemapParent.push({ run: piece.run, lazy: canBeLazy(d) });
             res.skippedParent += piece.run.pages;
           } else {
             runs.push(piece.run);
@@ -125,11 +126,24 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
     // A few pages are read quicker than a pipe is set up in the task (pipe2, pidfd_getfd, close).
     if (injection && totalBytes >= vmspliceMinBytes() && process.env.CRYO_NO_VMSPLICE !== '1') pipe = new SpliceMover(injection, outFd, pageSize);
     reportProgress('dump', 0, totalBytes);
+    // The page under the stack pointer is never lazy (CRIU: is_stack), the rest of a lazy VMA is.
+    const addRun = (run: Run, where: number, lazy: boolean) => {
+      const runEnd = run.start + BigInt(run.pages) * page;
+      const flags = lazy ? where | PE_LAZY : where;
+      if (lazy && spPage >= run.start && spPage < runEnd) {
+        const before = Number((spPage - run.start) / page);
+        if (before > 0) pagemap.add(run.start, before, flags);
+        pagemap.add(spPage, 1, where);
+        if (before + 1 < run.pages) pagemap.add(spPage + page, run.pages - before - 1, flags);
+      } else {
+        pagemap.add(run.start, run.pages, flags);
+      }
+    };
     let nextParent = 0;
     const parentRunsBefore = (addr: bigint) => {
-      for (; nextParent < pagemapParent.length && pagemapParent[nextParent]!.start < addr; nextParent++) {
-        const r = pagemapParent[nextParent]!;
-        pagemap.add(r.start, r.pages, PE_PARENT);
+      for (; nextParent < pagemapParent.length && pagemapParent[nextParent]!.run.start < addr; nextParent++) {
+        const p = pagemapParent[nextParent]!;
+        addRun(p.run, PE_PARENT, p.lazy);
       }
     };
     for (const { d, runs } of todo) {
@@ -137,17 +151,7 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
       const spliced = pipe !== undefined && d.vma.read;
       for (const run of runs) {
         parentRunsBefore(run.start);
-        // The page under the stack pointer is never lazy (CRIU: is_stack), the rest of a lazy VMA is.
-        const runEnd = run.start + BigInt(run.pages) * page;
-        const flags = lazy ? PE_PRESENT | PE_LAZY : PE_PRESENT;
-        if (lazy && spPage >= run.start && spPage < runEnd) {
-          const before = Number((spPage - run.start) / page);
-          if (before > 0) pagemap.add(run.start, before, flags);
-          pagemap.add(spPage, 1, PE_PRESENT);
-          if (before + 1 < run.pages) pagemap.add(spPage + page, run.pages - before - 1, flags);
-        } else {
-          pagemap.add(run.start, run.pages, flags);
-        }
+        addRun(run, PE_PRESENT, lazy);
         if (spliced) {
           // Runs go to the pipe in pieces of at most its capacity, IOV_MAX pieces per call.
           for (let i = 0; i < run.pages;) {

@@ -153,6 +153,11 @@ export class PageChain {
     for (const run of this.levels[0]!.runs) yield* this.resolve(0, run);
   }
 
+  /** Where the bytes of one run of the newest pagemap are. */
+  segmentsOf(run: PageRun): Generator<PageSegment> {
+    return this.resolve(0, run);
+  }
+
   private *resolve(i: number, run: PageRun): Generator<PageSegment> {
     const level = this.levels[i]!;
     if (run.offset >= 0) {

@@ -1,7 +1,7 @@
 /**
  * `cryo lazy-pages -D DIR [--page-server --address A --port N]`: listens on DIR/cryo-lazy.sock for
  * `cryo restore --lazy-pages`, takes each restored task's userfaultfd from it (pidfd_getfd) and
- * fills the task's lazy pages, from the images in DIR or, with a page server, from the server
+ * fills the task's lazy pages, from the images in DIR (and its chain of parent dumps) or, with a page server, from the server
  * (PS_IOV_GET; the images here are then only read for where the lazy pages are): a faulting page at
  * once (UFFDIO_COPY, or UFFDIO_ZEROPAGE for a page the dump did not have), the others in the
  * background, in address order. It ends when every task has all its pages (its copy of the
@@ -10,7 +10,8 @@
 import net from 'node:net';
 import { closeSync, openSync, readSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { PE_LAZY, PE_PRESENT } from '../images/flags.js';
+import { PE_LAZY, PE_PARENT } from '../images/flags.js';
+import { ChainError, PageChain } from '../images/page-chain.js';
 import { PageReader } from '../images/pages.js';
 import { SysError, UFFD_EVENT_PAGEFAULT, UFFD_MSG_SIZE, pidfdGetfd, pidfdOpen, readU64, uffdCopy, uffdZeropage } from '../sys/index.js';
 import { LAZY_SOCKET } from '../restore/lazy.js';
@@ -24,7 +25,8 @@ const SIGKILL = constants.signals.SIGKILL;
 
 export interface LazyStats { pid: number; faults: number; pages: number; ms: number }
 
-interface Run { vaddr: bigint; nrPages: number; offset: number }
+/** Lazy pages at vaddr: at `offset` of `file` (a pages image of the dump or of a parent dump), or on the page server (no file). */
+interface Run { vaddr: bigint; nrPages: number; offset: number; file?: string }
 
 /** A page the dump's manifest says was written otherwise: the task that would read it is killed. */
 export class AlteredPages extends Error {}
@@ -75,8 +77,8 @@ class CheckedPages {
 /** One restored task: its userfaultfd, its lazy runs, how far the background copy got. */
 class LazyTask {
   private readonly runs: Run[] = [];
-  private readonly pagesFd: number | undefined;
-  private readonly pages: CheckedPages | undefined;
+  /** Each pages image the runs read, open, its bytes checked against its dump's manifest. */
+  private readonly files = new Map<string, { fd: number; pages: CheckedPages }>();
   private next = 0; // index of the run the background copy is in
   private nextPage = 0; // page within it
   private readonly buf: Buffer;
@@ -85,23 +87,49 @@ class LazyTask {
   private readonly t0 = performance.now();
 
   constructor(readonly pid: number, private readonly uffd: number, dir: string, private readonly pageSize: number, private readonly remote: RemotePages | undefined) {
-    const reader = new PageReader(path.join(dir, `pagemap-${pid}.img`), undefined, pageSize);
+    const name = `pagemap-${pid}.img`;
+    const reader = new PageReader(path.join(dir, name), undefined, pageSize);
+    let chain: PageChain | undefined;
     try {
-      // Runs marked lazy and not present (CRIU's `dump --lazy-pages`) have their bytes on a page server only.
       for (const r of reader) {
-        if ((r.flags & PE_LAZY) === 0 || (r.offset < 0 && (r.flags & PE_PRESENT) !== 0)) continue;
+        if ((r.flags & PE_LAZY) === 0) continue;
+        if ((r.flags & PE_PARENT) !== 0) {
+          // Pages left to a parent dump of the chain (a pre-dump): read from where the chain has them.
+          chain ??= new PageChain(dir, name, pageSize);
+          for (const seg of chain.segmentsOf(r)) this.runs.push({ vaddr: seg.vaddr, nrPages: seg.len / pageSize, offset: seg.offset, file: seg.file });
+          continue;
+        }
+        // Runs marked lazy and not present (CRIU's `dump --lazy-pages`) have their bytes on a page server only.
         if (r.offset < 0 && remote === undefined) {
           throw new Error(`the lazy pages of task ${pid} at 0x${r.vaddr.toString(16)} are not in ${dir}: serve them from a page server (--page-server --address A --port N)`);
         }
-        this.runs.push({ vaddr: r.vaddr, nrPages: r.nrPages, offset: r.offset });
+        this.runs.push({ vaddr: r.vaddr, nrPages: r.nrPages, offset: r.offset, file: remote === undefined ? reader.pagesPath : undefined });
       }
-      this.pagesFd = remote === undefined ? openSync(reader.pagesPath, 'r') : undefined;
-      this.pages = this.pagesFd === undefined ? undefined : new CheckedPages(this.pagesFd, reader.pagesPath, dir);
+      // Opened now: a missing image fails the handover, before the task runs.
+      for (const r of this.runs) if (r.file !== undefined) this.pagesOf(r.file);
+    } catch (e) {
+      this.closeFiles();
+      throw e instanceof ChainError ? new Error(`the lazy pages of task ${pid} in the parent dumps: ${e.message}`) : e;
     } finally {
       reader.close();
     }
     this.buf = Buffer.allocUnsafe(64 * pageSize);
     this.stats = { pid, faults: 0, pages: 0, ms: 0 };
+  }
+
+  private pagesOf(file: string): CheckedPages {
+    let f = this.files.get(file);
+    if (f === undefined) {
+      const fd = openSync(file, 'r');
+      f = { fd, pages: new CheckedPages(fd, file, path.dirname(file)) };
+      this.files.set(file, f);
+    }
+    return f.pages;
+  }
+
+  private closeFiles(): void {
+    for (const f of this.files.values()) closeSync(f.fd);
+    this.files.clear();
   }
 
   /** Serves every fault waiting; false when the task is gone. */
@@ -135,12 +163,9 @@ class LazyTask {
     }
     const idx = Number((addr - r.vaddr) / page);
     const n = Math.min(pages, r.nrPages - idx, this.buf.length / this.pageSize);
-    let data: Buffer;
-    if (this.remote !== undefined) {
-      data = await this.remote.get(this.pid, addr, n);
-    } else {
-      data = this.pages!.read(r.offset + idx * this.pageSize, n * this.pageSize, this.buf);
-    }
+    const data = r.file === undefined
+      ? await this.remote!.get(this.pid, addr, n)
+      : this.pagesOf(r.file).read(r.offset + idx * this.pageSize, n * this.pageSize, this.buf);
     for (let done = 0; done < data.length;) {
       const c = uffdCopy(this.uffd, addr + BigInt(done), data.subarray(done));
       if (c < 0) { done += this.pageSize; continue; } // already there (a fault served it)
@@ -181,7 +206,7 @@ class LazyTask {
     this.done = true;
     this.stats.ms = Math.round(performance.now() - this.t0);
     closeSync(this.uffd);
-    if (this.pagesFd !== undefined) closeSync(this.pagesFd);
+    this.closeFiles();
   }
 }
 

@@ -25,7 +25,8 @@ export const LAZY_SOCKET = 'cryo-lazy.sock';
 
 /**
  * The lazy runs of a dump's newest pagemap, merged, in address order: those with bytes in its own
- * pages file and those marked lazy only (CRIU's `dump --lazy-pages`: the bytes are on a page server).
+ * pages file or in a parent dump of its chain, and those marked lazy only (CRIU's `dump
+ * --lazy-pages`: the bytes are on a page server).
  */
 export function lazyRanges(img: Pick<RestoreImages, 'pagemapFile'>, pageSize: number): Range[] {
   return lazyRuns(img, pageSize, false);
@@ -45,7 +46,7 @@ function lazyRuns(img: Pick<RestoreImages, 'pagemapFile'>, pageSize: number, rem
       if ((r.flags & PE_LAZY) === 0) continue;
       // Lazy only: neither in this dump's pages (PE_PRESENT) nor in its parent's.
       const onServer = (r.flags & (PE_PRESENT | PE_PARENT)) === 0;
-      if (remoteOnly ? !onServer : r.offset < 0 && !onServer) continue;
+      if (remoteOnly && !onServer) continue;
       const start = r.vaddr;
       const end = r.vaddr + BigInt(r.nrPages * pageSize);
       const last = out[out.length - 1];

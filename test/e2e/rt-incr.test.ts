@@ -9,13 +9,13 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdtempSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import path from 'node:path';
-import { decodeImageFile, PageChain, PE_PARENT } from '../../src/images/index.js';
+import { decodeImageFile, encodeImage, PageChain, PE_LAZY, PE_PARENT, PE_PRESENT } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
 import { __WALL, WNOHANG, PAGE_IS_PRESENT, PAGE_IS_WRITTEN, kill, pagemapScan, sleepSync, waitpid } from '../../src/sys/index.js';
 import { dumpTask } from '../helpers/cryo-ops.js';
 import { restoreChainAndFinish } from '../helpers/round-trip.js';
 import { startTarget, type Target } from '../helpers/dump-target.js';
-import { becomeSubreaper, waitGone } from '../helpers/restore-env.js';
+import { becomeSubreaper, resealImages, waitGone } from '../helpers/restore-env.js';
 
 let target: Target | undefined;
 after(() => {
@@ -76,14 +76,22 @@ test('pre-dump, pre-dump, dump: each writes only what was written since; the cha
   assert.equal(readlinkSync(path.join(dir('pre2'), 'parent')), '../pre1');
   assert.ok(pagemapOf(dir('final'), pid).some((e) => e.flags === PE_PARENT), 'the pagemap has in_parent entries, as CRIU writes them');
 
+  const area = BigInt(`0x${/area=([0-9a-f]+)/.exec(readyLine)![1]!}`);
+  const pageIn = (v: bigint) => v >= area && v < area + 1024n * 4096n;
   // A copy of the chain (links kept as written) for each restore; the output file cut back to READY.
-  const restoreChain = async (edit?: (root: string) => void): Promise<string> => {
+  const restoreChain = async (edit?: (root: string) => void, lazy = false): Promise<string> => {
     const root = mkdtempSync(path.join(t.dir, 'restore-'));
     cpSync(chain, root, { recursive: true, verbatimSymlinks: true });
     edit?.(root);
-    return restoreChainAndFinish(t, pid, readyLine, root);
+    return restoreChainAndFinish(t, pid, readyLine, root, lazy);
   };
   assert.equal(await restoreChain(), 'PASS');
+  // Lazily: the pages left to the parents are lazy too, served by cryo lazy-pages from the chain once the task runs.
+  assert.ok(pagemapOf(dir('final'), pid).some((e) => e.flags === (PE_PARENT | PE_LAZY)), 'pages left to a parent in anonymous memory are lazy');
+  assert.equal(await restoreChain(undefined, true), 'PASS');
+  // A page written between the last pre-dump and the dump, lost (the dump's pagemap leaves it to the
+  // parent, which has an older version): the program notices, restored eagerly and lazily.
+  for (const lazy of [false, true]) assert.match(await restoreChain((root) => loseWrittenRun(path.join(root, 'final'), pid, pageIn), lazy), /^FAIL: page \d+ holds page \d+ version \d+, its version is \d+/);
 
   // A page the final dump left to an ancestor, altered there.
   const alter = (root: string) => {
@@ -93,8 +101,6 @@ test('pre-dump, pre-dump, dump: each writes only what was written since; the cha
     writeSync(fd, Buffer.from([0x5a]), 0, 1, seg.offset + 100);
     closeSync(fd);
   };
-  const area = BigInt(`0x${/area=([0-9a-f]+)/.exec(readyLine)![1]!}`);
-  const pageIn = (v: bigint) => v >= area && v < area + 1024n * 4096n;
   await assert.rejects(restoreChain(alter), /pages-\d+\.img was altered after .* was dumped against it|parent dump .*\/pre[12] altered since the dump: .*\/pages-\d+\.img: bytes \d+-\d+ \(the page run at 0x[0-9a-f]+\) differ from what the dump wrote/);
   // Another image of a parent altered: its manifest names it.
   await assert.rejects(restoreChain((root) => {
@@ -113,6 +119,28 @@ test('pre-dump, pre-dump, dump: each writes only what was written since; the cha
   // A missing parent is refused, naming the link.
   await assert.rejects(restoreChain((root) => rmSync(path.join(root, 'pre1'), { recursive: true })), /final\/\.\.\/pre2|pre2\/parent -> \.\.\/pre1: the parent dump is missing/);
 });
+
+/** The first run of the area the dump in `dir` wrote itself, turned into pages left to its parent (its bytes cut out, the manifest made again). */
+function loseWrittenRun(dir: string, pid: number, inArea: (v: bigint) => boolean): void {
+  const file = path.join(dir, `pagemap-${pid}.img`);
+  const img = decodeImageFile(file);
+  const pagesFile = path.join(dir, `pages-${Number(img.entries[0]!.value.pages_id)}.img`);
+  let offset = 0;
+  for (const { value: e } of img.entries.slice(1)) {
+    const len = Number(e.nr_pages) * 4096;
+    if ((Number(e.flags) & PE_PRESENT) === 0) continue;
+    if (inArea(BigInt(e.vaddr as bigint))) {
+      e.flags = PE_PARENT | (Number(e.flags) & PE_LAZY);
+      const b = readFileSync(pagesFile);
+      writeFileSync(pagesFile, Buffer.concat([b.subarray(0, offset), b.subarray(offset + len)]));
+      writeFileSync(file, encodeImage(img));
+      resealImages(dir);
+      return;
+    }
+    offset += len;
+  }
+  throw new Error(`${file} has no run of the area with its own bytes`);
+}
 
 const fdsOf = (pid: number) => readdirSync(`/proc/${pid}/fd`).map((fd) => `${fd} ${readlinkSync(`/proc/${pid}/fd/${fd}`)}`).sort().join('\n');
 const mapsOf = (pid: number) => readFileSync(`/proc/${pid}/maps`, 'utf8');

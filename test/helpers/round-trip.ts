@@ -14,6 +14,7 @@ import { __WALL, kill, sleepSync, waitpid } from '../../src/sys/index.js';
 import { killTree, startTarget, type Target } from './dump-target.js';
 import { becomeSubreaper, nothingLeftBehind, resealImages, waitGone } from './restore-env.js';
 import { waitInSyscall } from './dump-in-syscall.js';
+import { startLazyPages } from './lazy-pages.js';
 
 export interface Dumped {
   target: Target;
@@ -94,13 +95,19 @@ export async function restoreAndFinish(
  * Restores a chain of dumps copied into `root` (its newest in root/final), sends SIGTERM and returns
  * what the program said after READY; then kills what is left, removes `root` and checks nothing stays.
  */
-export async function restoreChainAndFinish(t: Target, pid: number, readyLine: string, root: string): Promise<string> {
+export async function restoreChainAndFinish(t: Target, pid: number, readyLine: string, root: string, lazy = false): Promise<string> {
   truncateSync(t.outFile, Buffer.byteLength(readyLine) + 1);
+  const dir = path.join(root, 'final');
+  // lazy: `restore --lazy-pages`, the lazy pages (the chain's too) from `cryo lazy-pages` once the task runs.
+  const server = lazy ? await startLazyPages(dir) : undefined;
   try {
-    const r = await restoreTask({ dir: path.join(root, 'final') });
+    const r = await restoreTask({ dir, lazyPages: lazy });
     if (r.pid !== pid) throw new Error(`restored as PID ${r.pid}, dumped as ${pid}`);
+    const s = await server?.done;
+    if (s && s.status !== 0) throw new Error(`cryo lazy-pages: ${s.stderr.trim()}`);
     return t.finish();
   } finally {
+    server?.kill();
     try { kill(pid, 9); waitpid(pid, __WALL); } catch { /* gone */ }
     const left = nothingLeftBehind(pid);
     rmSync(root, { recursive: true, force: true });

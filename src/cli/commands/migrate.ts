@@ -14,7 +14,7 @@ import { type Command, UsageError } from '../command.js';
 import { specs } from './specs.js';
 import { restore, RestoreError } from '../../restore/index.js';
 import { hashMemoryImages } from '../../images/index.js';
-import { MigrateError, actionScript, completeServerDir, cryoStep, enterNetns, listening, pageServer, pagesWritten, pidGone } from './migrate-steps.js';
+import { MigrateError, type Step, actionScript, completeServerDir, cryoStep, enterNetns, listening, pageServer, pagesWritten, pidGone } from './migrate-steps.js';
 
 interface Plan {
   pid: number; src: string; dest: string; address: string; port: number;
@@ -101,37 +101,47 @@ async function migrate(p: Plan, sourceGone: () => void): Promise<void> {
     if (pages >= last) break;
     last = pages;
   }
-  await actionScript(p.script, 'network-lock');
-  let frozenAt = 0;
-  const t0 = performance.now();
-  try {
-    await dumpStep(p, 'dump', 'final', parent, (l, at) => { if (l === 'cryo: seize') frozenAt = at; });
-  } catch (e) {
-    // The task runs on at the source: let its network go again (as CRIU does when a dump fails).
-    await actionScript(p.script, 'network-unlock').catch(() => {});
-    throw e;
-  }
-  sourceGone();
   const finalDir = path.join(p.dest, 'final');
-  completeServerDir(path.join(p.src, 'final'), finalDir);
-  say(`dump: ${pagesWritten(finalDir)} pages in ${(performance.now() - t0).toFixed(0)} ms; task ${p.pid} ended at the source`);
-  await actionScript(p.script, 'post-dump');
-  const dumpedAt = performance.now();
-  if (!(await pidGone(p.pid, 20_000))) throw new MigrateError(`PID ${p.pid} is still held at the source (a zombie its parent has not reaped), so the destination cannot take it`);
-  const lazy = p.lazy ? await listening(['lazy-pages', '-D', finalDir], undefined) : undefined;
-  const back = p.destNetns === undefined ? () => {} : enterNetns(p.destNetns);
+  // lazy-pages starts before the freeze (a Node start takes 100s of ms): it reads the images only
+  // when the restore hands it the task.
+  let lazy: Step | undefined;
+  if (p.lazy) {
+    mkdirSync(finalDir, { recursive: true, mode: 0o700 });
+    lazy = await listening(['lazy-pages', '-D', finalDir], undefined);
+  }
+  let frozenAt = 0;
+  let dumpedAt = 0;
+  let restoreAt = 0;
   let runningAt = 0;
-  const restoreAt = performance.now();
   try {
-    await restore({
-      dir: finalDir, detach: true, tcpEstablished: p.tcp.length > 0, lazyPages: p.lazy,
-      onEvent: (e) => { if (e.type === 'phase' && e.phase === 'running') runningAt = performance.now(); },
-    });
+    await actionScript(p.script, 'network-lock');
+    const t0 = performance.now();
+    try {
+      await dumpStep(p, 'dump', 'final', parent, (l, at) => { if (l === 'cryo: seize') frozenAt = at; });
+    } catch (e) {
+      // The task runs on at the source: let its network go again (as CRIU does when a dump fails).
+      await actionScript(p.script, 'network-unlock').catch(() => {});
+      throw e;
+    }
+    sourceGone();
+    completeServerDir(path.join(p.src, 'final'), finalDir);
+    say(`dump: ${pagesWritten(finalDir)} pages in ${(performance.now() - t0).toFixed(0)} ms; task ${p.pid} ended at the source`);
+    await actionScript(p.script, 'post-dump');
+    dumpedAt = performance.now();
+    if (!(await pidGone(p.pid, 20_000))) throw new MigrateError(`PID ${p.pid} is still held at the source (a zombie its parent has not reaped), so the destination cannot take it`);
+    const back = p.destNetns === undefined ? () => {} : enterNetns(p.destNetns);
+    restoreAt = performance.now();
+    try {
+      await restore({
+        dir: finalDir, detach: true, tcpEstablished: p.tcp.length > 0, lazyPages: p.lazy,
+        onEvent: (e) => { if (e.type === 'phase' && e.phase === 'running') runningAt = performance.now(); },
+      });
+    } finally {
+      back();
+    }
   } catch (e) {
     lazy?.kill();
     throw e;
-  } finally {
-    back();
   }
   await actionScript(p.script, 'network-unlock');
   const f = (a: number, b: number) => (b - a).toFixed(0);
