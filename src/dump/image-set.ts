@@ -8,6 +8,7 @@ import { ImageWriter, imageFileName, writeImageFile, type ImageFileKey, type Mes
 import type { ExtraValue } from '../images/index.js';
 import { CRYO_MANIFEST_IMAGE, writeManifest } from '../images/cryo-manifest.js';
 import type { DumpEvent } from './events.js';
+import { DumpError } from '../shared/dump-error.js';
 
 export type Entry = MessageValue | { value: MessageValue; extra?: ExtraValue };
 
@@ -16,7 +17,13 @@ export class ImageSet {
   /** What a retract undoes besides the set (files the dump made elsewhere). */
   private readonly undo: (() => void)[] = [];
   constructor(readonly dir: string, private readonly emit: (e: DumpEvent) => void) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EEXIST' && code !== 'ENOTDIR') throw e;
+      throw new DumpError('FAILED', `the images directory ${dir} cannot be made: ${code === 'EEXIST' ? 'a file that is not a directory is there' : 'a part of its path is a file, not a directory'}; give -D a directory`);
+    }
     // An existing directory is tightened too: the images hold the task's memory.
     if ((statSync(dir).mode & 0o077) !== 0) chmodSync(dir, 0o700);
     // A dump into a directory replaces its images: the old inventory goes first, so a dump that

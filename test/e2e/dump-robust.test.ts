@@ -2,7 +2,7 @@
 // the task exactly as it was (no scratch page, registers and signal state intact, not traced).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { repoRoot } from '../helpers/paths.js';
@@ -59,6 +59,23 @@ test('dump of a PID that does not exist is one clear line', () => {
   const r = spawnSync(process.execPath, [cli, 'dump', '-t', '4000000', '-D', '/tmp/cryo-never'], { encoding: 'utf8' });
   assert.equal(r.status, 1);
   assert.equal(withoutNodeNoise(r.stderr), 'cryo: no process 4000000\n');
+});
+
+test('a dump into a path that is a file, or under one, is one line saying so; the task runs on', (ctx) => {
+  const t = startTarget('dump-state');
+  try {
+    const file = path.join(t.dir, 'a-file');
+    writeFileSync(file, 'not a directory');
+    for (const [dir, why] of [[file, 'a file that is not a directory is there'], [path.join(file, 'img'), 'a part of its path is a file, not a directory']] as const) {
+      const r = spawnSync(process.execPath, [cli, 'dump', '-t', String(t.pid), '-D', dir], { encoding: 'utf8' });
+      assert.equal(r.status, 1);
+      assert.equal(withoutNodeNoise(r.stderr), `cryo: the images directory ${dir} cannot be made: ${why}; give -D a directory\n`);
+    }
+    assert.equal(tracer(t.pid), 0);
+    assert.equal(finishChecked(t, ctx), 'PASS');
+  } finally {
+    t.cleanup();
+  }
 });
 
 test('a dump that fails after injecting leaves the task as it was', (ctx) => {
