@@ -211,8 +211,9 @@ function checkBindable(e: MessageValue, why: string): void {
     if (bindsFree(e)) rawSyscall('setsockopt', fd, K.SOL_IP, K.IP_FREEBIND, one, 4);
     const sa = sockaddr(f, addrOf(e, 'src'));
     // A task killed just after its dump may hold its sockets a moment longer: io_uring releases
-    // registered files (a listener in a ring's table) from a workqueue after the process is gone.
-    for (const deadline = Date.now() + 3000; ;) {
+    // registered files (a listener in a ring's table) from a workqueue after the process is gone, and a
+    // loaded machine may take seconds to tear down a killed tree's sockets (CI saw 3 s pass at load 5).
+    for (const deadline = Date.now() + 10_000; ;) {
       try {
         rawSyscall('bind', fd, sa, sa.length);
         break;

@@ -3,7 +3,7 @@
 // enters streaming mode with ZA on, loads the streaming Z and P registers, every row of ZA (and SME2's
 // ZT0 where the CPU has it) and spins; restored, it checks SVCR, the streaming vector length and them
 // all on SIGTERM. The dump keeps them in cryo-core-PID.img (CRIU has no field); edited copies of it
-// prove each check notices a difference.
+// prove each check notices a difference. A dump that leaves it running gives streaming mode back.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -71,4 +71,16 @@ test('SME: streaming mode, its registers, ZA (and ZT0) of a spinning thread', { 
   // Without the streaming registers the thread comes back out of streaming mode; without ZA, with ZA off.
   assert.match(await restoreAndFinish(d, (dir) => editSme(dir, pid, (s) => { delete s.ssve; })), /^FAIL: SVCR = 0x2, want SM and ZA on/);
   assert.match(await restoreAndFinish(d, (dir) => editSme(dir, pid, (s) => { delete s.za; delete s.zt0; })), /^FAIL: SVCR = 0x1, want SM and ZA on/);
+});
+
+test('SME: a thread left running after its dump is still in streaming mode with its registers and ZA', { skip }, async () => {
+  becomeSubreaper();
+  const target = startTarget('rt-aarch64-sme', [String(VL)]);
+  try {
+    sleepSync(1000); // READY is written just before the asm block enters streaming mode
+    await dumpTask({ pid: target.pid, dir: path.join(target.dir, 'images'), leaveRunning: true });
+    assert.equal(target.finish(), 'PASS');
+  } finally {
+    target.cleanup();
+  }
 });
