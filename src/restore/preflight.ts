@@ -89,13 +89,18 @@ export function checkCpu(img: RestoreImages, arch: Arch): void {
     for (const m of ti === undefined ? [] : arch.missingCpuFeatures(ti, cpuinfo, cryoCpu)) if (!byMessage.has(m.message)) byMessage.set(m.message, m);
   }
   const missing = [...byMessage.values()];
-  for (const p of arch.protVmFlags ?? []) {
-    const v = ((img.mm.vmas as MessageValue[] | undefined) ?? []).find((x) => (Number(x.prot) & p.protBit) !== 0);
-    if (p.present || v === undefined || missing.some((m) => m.name === p.feature)) continue;
-    missing.push({ name: p.feature, bits: [], message: `the task's ${p.pages} (at 0x${BigInt(v.start as bigint).toString(16)}) need ${p.feature} (${p.featureName}), which this CPU lacks: restore it on a CPU that has it` });
-  }
+  missing.push(...missingProtBits(img, arch, missing));
   if (missing.length > 0) throw new RestoreError('CPU_FEATURE', missingLine(missing));
   checkMemoryTags(img.dir, img.pid, arch);
+}
+
+/** Memory mapped with a protection bit of a feature this CPU lacks (aarch64 PROT_BTI), unless `named` has the feature. */
+export function missingProtBits(img: RestoreImages, arch: Arch, named: readonly MissingFeature[]): MissingFeature[] {
+  return (arch.protVmFlags ?? []).flatMap((p) => {
+    const v = ((img.mm.vmas as MessageValue[] | undefined) ?? []).find((x) => (Number(x.prot) & p.protBit) !== 0);
+    if (p.present || v === undefined || named.some((m) => m.name === p.feature)) return [];
+    return [{ name: p.feature, bits: [], message: `the task's ${p.pages} (at 0x${BigInt(v.start as bigint).toString(16)}) need ${p.feature} (${p.featureName}), which this CPU lacks: restore it on a CPU that has it` }];
+  });
 }
 
 /** One line for what this CPU lacks: the dumping CPU's features in one clause, then each of the task's needs. */

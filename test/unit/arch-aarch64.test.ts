@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createAarch64 } from '../../src/arch/aarch64/index.js';
-import { missingLine } from '../../src/restore/preflight.js';
+import { missingLine, missingProtBits } from '../../src/restore/preflight.js';
+import type { RestoreImages } from '../../src/shared/restore-images.js';
 import {
   FP_REGS_SIZE, GP_REGS_SIZE, NT_ARM_PAC_ENABLED_KEYS, NT_ARM_PACA_KEYS, NT_ARM_PACG_KEYS, NT_ARM_TLS, NT_PRFPREG, NT_PRSTATUS,
 } from '../../src/arch/aarch64/regs.js';
@@ -365,4 +366,17 @@ test('MTE: NT_ARM_TAGGED_ADDR_CTRL to thread_info.tagged_addr_ctrl and back; tag
   assert.deepEqual(noMte.missingCpuFeatures(ti).map((m) => m.name), ['memory tagging (MTE)']);
   // Tagged addresses alone (no tag-check mode) need no MTE.
   assert.deepEqual(noMte.missingCpuFeatures({ ...ti, tagged_addr_ctrl: 1n }), []);
+});
+
+test('BTI-guarded pages (PROT_BTI in a VMA\'s prot) are refused on a CPU without BTI, once', () => {
+  const img = { mm: { vmas: [{ start: 0x1000n, end: 0x2000n, prot: 0x5 }, { start: 0x7000n, end: 0x8000n, prot: 0x15 }] } } as unknown as RestoreImages;
+  const HWCAP2_BTI = 1n << 17n;
+  assert.deepEqual(missingProtBits(img, createAarch64({ hwcap: 3n, hwcap2: HWCAP2_BTI }), []), [], 'this CPU has BTI');
+  const noBti = createAarch64({ hwcap: 3n, hwcap2: 0n });
+  const m = missingProtBits(img, noBti, []);
+  assert.equal(m.length, 1);
+  assert.equal(m[0]!.message, 'the task\'s BTI-guarded pages (at 0x7000) need branch target identification (BTI) (HWCAP2_BTI), which this CPU lacks: restore it on a CPU that has it');
+  assert.deepEqual(missingProtBits(img, noBti, m), [], 'not twice when a line names BTI already');
+  const plain = { mm: { vmas: [{ start: 0x1000n, end: 0x2000n, prot: 0x5 }] } } as unknown as RestoreImages;
+  assert.deepEqual(missingProtBits(plain, noBti, []), [], 'no guarded pages, nothing to refuse');
 });
