@@ -135,6 +135,13 @@ export interface SyscallAbi {
    * registers.
    */
   readonly sideRegsets?: readonly { readonly nt: number; readonly whileInjecting: Buffer }[];
+  /**
+   * Optional: regsets an injected syscall changes and the registers do not bring back (aarch64: a
+   * syscall leaves SME streaming mode and drops the streaming registers). The injector saves each at
+   * attach (left out where this CPU or kernel has none) and writes it back with the registers when
+   * `live` says the saved one holds state.
+   */
+  readonly keptRegsets?: readonly { readonly nt: number; readonly maxSize: number; live(saved: Buffer): boolean }[];
 }
 
 /** struct sigaction as rt_sigaction takes it in one ABI: byte offsets and the width of each word. */

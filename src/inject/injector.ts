@@ -66,6 +66,8 @@ export class Injector {
   readonly savedRegs: Buffer;
   /** SyscallAbi.sideRegsets as they were when the injector attached. */
   private readonly savedSide: readonly { nt: number; bytes: Buffer }[];
+  /** Regsets the arch keeps across injected calls (keptRegsets), as they were at attach. */
+  private readonly savedKept: readonly { nt: number; bytes: Buffer }[];
   /** The task's blocked-signal mask as it was. */
   readonly savedSigmask: bigint;
   /** Address of the syscall instruction injected calls run on. */
@@ -95,6 +97,11 @@ export class Injector {
     const abi = arch.syscall;
     this.savedRegs = getAbiRegs(pid, arch);
     this.savedSide = (abi.sideRegsets ?? []).map((r) => ({ nt: r.nt, bytes: getRegset(pid, r.nt, r.whileInjecting.length) }));
+    this.savedKept = (abi.keptRegsets ?? []).flatMap((r) => {
+      let bytes: Buffer;
+      try { bytes = getRegset(pid, r.nt, r.maxSize); } catch { return []; } // none on this CPU or kernel
+      return r.live(bytes) ? [{ nt: r.nt, bytes }] : [];
+    });
     this.savedSigmask = getSigmask(pid);
     this.site = opts.site ?? findSyscallSite(pid, abi.instruction, arch.vdso.vdso, opts.maps ?? readMaps(pid), abi.instructionAlign);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
@@ -117,6 +124,7 @@ export class Injector {
     if (!this.regsDirty) return;
     setAbiRegs(this.pid, this.arch.syscall, this.savedRegs);
     for (const r of this.savedSide) setRegset(this.pid, r.nt, r.bytes);
+    for (const r of this.savedKept) setRegset(this.pid, r.nt, r.bytes);
     this.regsDirty = false;
   }
 

@@ -78,6 +78,7 @@ test('SME: a thread left running after its dump is still in streaming mode with 
   const target = startTarget('rt-aarch64-sme', [String(VL)]);
   try {
     sleepSync(1000); // READY is written just before the asm block enters streaming mode
+    // Every injected syscall leaves streaming mode: the injector writes NT_ARM_SSVE back (keptRegsets).
     await dumpTask({ pid: target.pid, dir: path.join(target.dir, 'images'), leaveRunning: true });
     assert.equal(target.finish(), 'PASS');
   } finally {

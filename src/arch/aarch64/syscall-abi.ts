@@ -3,8 +3,10 @@
 
 import type { SyscallAbi } from '../types.js';
 import type { RegField } from '../regtable.js';
-import { readField, writeField } from './byte-order.js';
+import { decodeTable, readField, writeField } from './byte-order.js';
 import { GP_REGS, GP_REGS_SIZE, NT_PRSTATUS } from './regs.js';
+import { NT_ARM_SSVE } from './sme.js';
+import { SVE_HEADER, SVE_HEADER_SIZE, SVE_MAX_SIZE, SVE_PT_REGS_SVE } from './sve.js';
 
 const row = (name: string): RegField => {
   const r = GP_REGS.find((g) => g.name === name);
@@ -43,4 +45,10 @@ export const syscallAbi: SyscallAbi = {
   ip: (regs) => readField(regs, row('pc')) as bigint,
   result: (regs) => BigInt.asIntN(64, readField(regs, xreg(SYSCALL_RESULT_REG)) as bigint),
   ipAfter: (ip) => ip + BigInt(SVC_INSN.length),
+  // A syscall leaves streaming mode (Documentation/arch/arm64/sme.rst; ZA stays): a thread the dump
+  // stopped in streaming mode gets it back, with its streaming registers, from NT_ARM_SSVE.
+  keptRegsets: [{
+    nt: NT_ARM_SSVE, maxSize: SVE_MAX_SIZE,
+    live: (saved) => saved.length > SVE_HEADER_SIZE && (Number(decodeTable(SVE_HEADER, saved).flags) & SVE_PT_REGS_SVE) !== 0,
+  }],
 };
