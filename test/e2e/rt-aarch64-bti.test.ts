@@ -7,23 +7,16 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MessageValue } from '../../src/images/value.js';
-import { AT, auxvValue, readAuxv } from '../../src/proc/auxv.js';
 import { decodeImageFile } from '../../src/images/index.js';
 import { editImage } from '../helpers/restore-env.js';
 import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
 import { onlyOn } from '../helpers/arch-only.js';
+import { hwcapSkip } from '../helpers/cpu.js';
 import path from 'node:path';
 
 const HWCAP2_BTI = 1n << 17n;
 const PROT_BTI = 0x10;
-const hasBti = (): boolean => {
-  try {
-    return ((auxvValue(readAuxv('self'), AT.AT_HWCAP2!) ?? 0n) & HWCAP2_BTI) !== 0n;
-  } catch {
-    return false;
-  }
-};
-const skip = onlyOn(['arm64'], 'aarch64 BTI') || (!hasBti() && 'this CPU has no BTI (AT_HWCAP2)');
+const skip = onlyOn(['arm64'], 'aarch64 BTI') || hwcapSkip(2, HWCAP2_BTI, 'this CPU has no BTI (AT_HWCAP2)');
 let d: Dumped | undefined;
 after(() => cleanupDumped(d));
 

@@ -12,19 +12,12 @@ import path from 'node:path';
 import type { MessageValue } from '../../src/images/value.js';
 import { readCryoCore, writeCryoCore } from '../../src/images/cryo-core.js';
 import { cryoMtagsImage, readCryoMtags, writeCryoMtags } from '../../src/images/cryo-mtags.js';
-import { AT, auxvValue, readAuxv } from '../../src/proc/auxv.js';
 import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
 import { onlyOn } from '../helpers/arch-only.js';
+import { hwcapSkip } from '../helpers/cpu.js';
 
 const HWCAP2_MTE = 1n << 18n;
-const hasMte = (): boolean => {
-  try {
-    return ((auxvValue(readAuxv('self'), AT.AT_HWCAP2!) ?? 0n) & HWCAP2_MTE) !== 0n;
-  } catch {
-    return false;
-  }
-};
-const skip = onlyOn(['arm64'], 'aarch64 MTE') || (!hasMte() && 'this CPU has no MTE (AT_HWCAP2)');
+const skip = onlyOn(['arm64'], 'aarch64 MTE') || hwcapSkip(2, HWCAP2_MTE, 'this CPU has no MTE (AT_HWCAP2)');
 let d: Dumped | undefined;
 after(() => cleanupDumped(d));
 

@@ -5,20 +5,13 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MessageValue } from '../../src/images/value.js';
-import { AT, auxvValue, readAuxv } from '../../src/proc/auxv.js';
 import { editImage } from '../helpers/restore-env.js';
 import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
 import { onlyOn } from '../helpers/arch-only.js';
+import { hwcapSkip } from '../helpers/cpu.js';
 
 const HWCAP_PAC = (1n << 30n) | (1n << 31n);
-const hasPac = (): boolean => {
-  try {
-    return ((auxvValue(readAuxv('self'), AT.AT_HWCAP!) ?? 0n) & HWCAP_PAC) === HWCAP_PAC;
-  } catch {
-    return false;
-  }
-};
-const skip = onlyOn(['arm64'], 'aarch64 pointer authentication') || (!hasPac() && 'this CPU has no pointer authentication (AT_HWCAP)');
+const skip = onlyOn(['arm64'], 'aarch64 pointer authentication') || hwcapSkip(1, HWCAP_PAC, 'this CPU has no pointer authentication (AT_HWCAP)');
 let d: Dumped | undefined;
 after(() => cleanupDumped(d));
 

@@ -10,23 +10,16 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { MessageValue } from '../../src/images/value.js';
 import { readCryoCore, writeCryoCore } from '../../src/images/cryo-core.js';
-import { AT, auxvValue, readAuxv } from '../../src/proc/auxv.js';
 import { sleepSync } from '../../src/sys/index.js';
 import { becomeSubreaper, waitGone } from '../helpers/restore-env.js';
 import { startTarget } from '../helpers/dump-target.js';
 import { dumpTask } from '../helpers/cryo-ops.js';
 import { cleanupDumped, restoreAndFinish, type Dumped } from '../helpers/round-trip.js';
 import { onlyOn } from '../helpers/arch-only.js';
+import { hwcapSkip } from '../helpers/cpu.js';
 
 const HWCAP2_SME = 1n << 23n;
-const hasSme = (): boolean => {
-  try {
-    return ((auxvValue(readAuxv('self'), AT.AT_HWCAP2!) ?? 0n) & HWCAP2_SME) !== 0n;
-  } catch {
-    return false;
-  }
-};
-const skip = onlyOn(['arm64'], 'aarch64 SME') || (!hasSme() && 'this CPU or kernel has no SME (AT_HWCAP2; Debian builds 6.1 and 6.12 without it)');
+const skip = onlyOn(['arm64'], 'aarch64 SME') || hwcapSkip(2, HWCAP2_SME, 'this CPU or kernel has no SME (AT_HWCAP2; Debian builds 6.1 and 6.12 without it)');
 let d: Dumped | undefined;
 after(() => cleanupDumped(d));
 

@@ -9,23 +9,16 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { MessageValue } from '../../src/images/value.js';
 import { readCryoCore, writeCryoCore } from '../../src/images/cryo-core.js';
-import { AT, auxvValue, readAuxv } from '../../src/proc/auxv.js';
 import { sleepSync } from '../../src/sys/index.js';
 import { becomeSubreaper, waitGone } from '../helpers/restore-env.js';
 import { startTarget } from '../helpers/dump-target.js';
 import { dumpTask } from '../helpers/cryo-ops.js';
 import { cleanupDumped, restoreAndFinish, type Dumped } from '../helpers/round-trip.js';
 import { onlyOn } from '../helpers/arch-only.js';
+import { hwcapSkip } from '../helpers/cpu.js';
 
 const HWCAP_SVE = 1n << 22n;
-const hasSve = (): boolean => {
-  try {
-    return ((auxvValue(readAuxv('self'), AT.AT_HWCAP!) ?? 0n) & HWCAP_SVE) !== 0n;
-  } catch {
-    return false;
-  }
-};
-const skip = onlyOn(['arm64'], 'aarch64 SVE') || (!hasSve() && 'this CPU has no SVE (AT_HWCAP)');
+const skip = onlyOn(['arm64'], 'aarch64 SVE') || hwcapSkip(1, HWCAP_SVE, 'this CPU has no SVE (AT_HWCAP)');
 let d: Dumped | undefined;
 after(() => cleanupDumped(d));
 

@@ -6,19 +6,12 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MessageValue } from '../../src/images/value.js';
 import { readCryoCore, writeCryoCore } from '../../src/images/cryo-core.js';
-import { AT, auxvValue, readAuxv } from '../../src/proc/auxv.js';
 import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
 import { onlyOn } from '../helpers/arch-only.js';
+import { hwcapSkip } from '../helpers/cpu.js';
 
 const HWCAP2_SME = 1n << 23n;
-const hasSme = (): boolean => {
-  try {
-    return ((auxvValue(readAuxv('self'), AT.AT_HWCAP2!) ?? 0n) & HWCAP2_SME) !== 0n;
-  } catch {
-    return false;
-  }
-};
-const skip = onlyOn(['arm64'], 'aarch64 SME') || (!hasSme() && 'this CPU has no SME (AT_HWCAP2)');
+const skip = onlyOn(['arm64'], 'aarch64 SME') || hwcapSkip(2, HWCAP2_SME, 'this CPU has no SME (AT_HWCAP2)');
 let d: Dumped | undefined;
 after(() => cleanupDumped(d));
 

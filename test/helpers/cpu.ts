@@ -5,6 +5,7 @@ import path from 'node:path';
 import { decodeImageFile } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
 import { hostCpuid } from '../../src/sys/index.js';
+import { AT, auxvValue, readAuxv } from '../../src/proc/auxv.js';
 import { fixturesDir } from './paths.js';
 
 function cpuFlags(): Set<string> {
@@ -37,4 +38,14 @@ export function fixtureCpuSkip(name: string): string | false {
   }
   const missing = need & ~xcr0 & 0x2ffn;
   return missing === 0n ? false : `the CRIU fixture ${name} was dumped on a CPU with xsave features 0x${missing.toString(16)} (AVX-512: 0xe0) that this CPU lacks; restore refuses it before starting anything`;
+}
+
+/** False when this CPU's AT_HWCAP (`word` 1) or AT_HWCAP2 (2) has every bit of `bits`, else `why`. */
+export function hwcapSkip(word: 1 | 2, bits: bigint, why: string): string | false {
+  try {
+    const v = auxvValue(readAuxv('self'), (word === 1 ? AT.AT_HWCAP : AT.AT_HWCAP2)!) ?? 0n;
+    return (v & bits) === bits ? false : why;
+  } catch {
+    return why;
+  }
 }
