@@ -4,10 +4,10 @@
 // CLOCK_MONOTONIC loop since migrate's network-lock action (just before the final dump; the action
 // script resets the task's gap with SIGUSR1), from its last instruction at the source to its first
 // at the destination.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { benchBuildDir, cryoCli, workDir } from './paths.js';
+import { benchBuildDir, bin, cryoCli, workDir } from './paths.js';
 import { summarize, type Summary } from './stats.js';
 import { Task, killPid, stopRestored } from './task.js';
 
@@ -29,6 +29,10 @@ export interface MigrationResult {
   cryoFrozenMs: Summary | null;
   /** The whole `cryo migrate`, ms. */
   totalMs: Summary | null;
+  /** The first pre-dump (every page of the task), MiB/s: pages over its whole step (Node starts, page server, send). */
+  preDumpMiBs: Summary | null;
+  /** The machine's floor in the same run (floor-write: the task's bytes into a new file from a warm buffer), MiB/s. */
+  floorMiBs: Summary | null;
   /** The last run's lines from cryo migrate (pre-dump pages, dump, restore). */
   steps: string[];
   notes: string[];
@@ -46,10 +50,24 @@ function cryoMigrate(args: string[]): Promise<{ code: number; out: string; err: 
   });
 }
 
+const PAGE_SIZE = Number(spawnSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }).stdout.trim()) || 4096;
+
+/** floor-write of `bytes` into a new file, MiB/s (undefined when it failed). */
+function floorWriteMiBs(bytes: number): number | undefined {
+  const file = path.join(workDir, 'migrate-floor.img');
+  rmSync(file, { force: true });
+  const r = spawnSync(bin('floor-write'), [file, String(bytes)], { encoding: 'utf8' });
+  rmSync(file, { force: true });
+  if (r.status !== 0) return undefined;
+  return bytes / MiB / (Number(r.stdout.trim()) / 1e9);
+}
+
 export async function runMigration(m: { name: string; bytes: number }, runs: number, port: number): Promise<MigrationResult> {
   const freeze: number[] = [];
   const cryoFrozen: number[] = [];
   const total: number[] = [];
+  const preDump: number[] = [];
+  const floorRate: number[] = [];
   const notes: string[] = [];
   let steps: string[] = [];
   const report = path.join(benchBuildDir, 'task-report.txt');
@@ -68,6 +86,8 @@ export async function runMigration(m: { name: string; bytes: number }, runs: num
         continue;
       }
       steps = r.out.trim().split('\n');
+      const first = /pre-dump 1: (\d+) pages in (\d+) ms/.exec(r.out);
+      if (first) preDump.push((Number(first[1]) * PAGE_SIZE) / MiB / (Number(first[2]) / 1000));
       const done = await stopRestored(task.pid, report);
       if (!done.ok) { notes.push(`run ${i + 1}: the migrated task found its memory changed`); continue; }
       freeze.push(done.maxGapMs);
@@ -79,8 +99,13 @@ export async function runMigration(m: { name: string; bytes: number }, runs: num
       await task.kill();
       rmSync(dir, { recursive: true, force: true });
     }
+    const fl = floorWriteMiBs(m.bytes);
+    if (fl !== undefined) floorRate.push(fl);
   }
-  return { name: m.name, bytes: m.bytes, freezeMs: summarize(freeze), cryoFrozenMs: summarize(cryoFrozen), totalMs: summarize(total), steps, notes };
+  return {
+    name: m.name, bytes: m.bytes, freezeMs: summarize(freeze), cryoFrozenMs: summarize(cryoFrozen), totalMs: summarize(total),
+    preDumpMiBs: summarize(preDump), floorMiBs: summarize(floorRate), steps, notes,
+  };
 }
 
 const ms = (s: Summary | null) => (s === null ? '-' : s.n > 1 ? `${s.median.toFixed(0)} (${s.min.toFixed(0)}-${s.max.toFixed(0)})` : s.median.toFixed(0));
@@ -90,6 +115,8 @@ export function renderMigrations(rs: readonly MigrationResult[]): string {
   for (const r of rs) {
     const met = r.freezeMs === null ? 'not measured' : r.freezeMs.median <= FREEZE_TARGET_MS ? 'met' : 'not met';
     lines.push(`  ${r.name}: freeze ${ms(r.freezeMs)} ms (task's clock; cryo's own ${ms(r.cryoFrozenMs)} ms), whole migrate ${ms(r.totalMs)} ms: ${met}`);
+    const ratio = r.preDumpMiBs && r.floorMiBs ? ` = ${(r.preDumpMiBs.median / r.floorMiBs.median).toFixed(2)}x the floor` : '';
+    lines.push(`    first pre-dump ${ms(r.preDumpMiBs)} MiB/s, floor (floor-write, same run) ${ms(r.floorMiBs)} MiB/s${ratio}`);
     for (const s of r.steps) lines.push(`    ${s}`);
     for (const n of r.notes) lines.push(`    ${n}`);
   }

@@ -23,6 +23,7 @@ import { DumpError } from '../shared/dump-error.js';
 import type { DumpEvent, DumpResult } from './events.js';
 import { ImageSet } from './image-set.js';
 import { dumpToPageServer, type PageServerTarget } from './to-page-server.js';
+import type { PageServerClient } from '../page-server/client.js';
 import { checkDumpable } from './task-state.js';
 import { seccompTable } from './threads.js';
 import { FileTable } from './files.js';
@@ -71,7 +72,7 @@ export interface DumpOptions {
    * Called with the complete images before the task is ended (with leaveRunning: once it runs on
    * again), e.g. to send them down a stream; when it throws, the dump fails and the task runs on.
    */
-  deliver?: (dir: string) => Promise<void>;
+  deliver?: (dir: string, images: readonly string[]) => Promise<void>;
   /** Aborts the dump: the task is restored as it was and detached, dump() throws DumpError ABORTED. */
   signal?: AbortSignal;
   onEvent?: (e: DumpEvent) => void;
@@ -132,7 +133,8 @@ export async function dump(opts: DumpOptions): Promise<DumpResult> {
   }
 }
 
-async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
+/** `pageServer`: the task's pages stream there while it is frozen (dump --page-server). */
+async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promise<DumpResult> {
   const { pid } = opts;
   const events = new Events(opts.onEvent);
   const emit = events.emit;
@@ -197,7 +199,7 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
       // A process sharing its parent's descriptor table (CLONE_FILES) names that table's id and has no fdinfo of its own.
       const owner = filesOwner.get(m.pid);
       const filesId = owner === undefined ? undefined : coreIds.get(owner)!;
-      const p = await collectProcess(m, { arch, images, undo, files, emit, step, checkpoint, pagesId: i + 1, coreId: i + 2, filesId, tracking, parentDir, continueTracking, semUndo: undoHolders.has(m.pid) });
+      const p = await collectProcess(m, { arch, images, undo, files, emit, step, checkpoint, pagesId: i + 1, coreId: i + 2, filesId, tracking, parentDir, continueTracking, semUndo: undoHolders.has(m.pid), pageServer });
       procs.push(p);
       memTime += p.memTime;
       memWriteTime += p.memWriteTime;
@@ -309,7 +311,7 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
     detachAll(seized, stopped);
     try {
       finishImages();
-      await deliverImages(opts, pid);
+      await deliverImages(opts, pid, images.written);
     } catch (e) {
       images.retract(); // link_remap names it made, too
       // No dump: the chain's tracking ends with it (its holder ends when its state file goes).
@@ -321,7 +323,7 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
   } else {
     try {
       finishImages();
-      await deliverImages(opts, pid);
+      await deliverImages(opts, pid, images.written);
     } catch (e) {
       images.retract(); // link_remap names it made, too
       files.finish(true);
@@ -337,9 +339,9 @@ async function dumpTree(opts: DumpOptions): Promise<DumpResult> {
 }
 
 /** opts.deliver, its failure as the dump's. */
-async function deliverImages(opts: DumpOptions, pid: number): Promise<void> {
+async function deliverImages(opts: DumpOptions, pid: number, images: readonly string[]): Promise<void> {
   try {
-    await opts.deliver?.(opts.dir);
+    await opts.deliver?.(opts.dir, images);
   } catch (e) {
     throw new DumpError('FAILED', `dump of task ${pid} failed: ${(e as Error)?.message ?? String(e)}; the task runs on`, { cause: e });
   }

@@ -1,15 +1,14 @@
 /**
  * The private pages of the address space (pagemap-PID.img + pages-N.img; the VMAs are
  * src/dump/vmas.ts, mm-PID.img src/dump/mm-image.ts). Present pages are found with PAGEMAP_SCAN and moved
- * by injected vmsplices into pipes spliced into the pages file (one copy; many per stop with the
- * arch's batch runner); without injection, or
+ * by injected vmsplices into pipes spliced into the pages file or a page server's socket (one copy;
+ * many per stop with the arch's batch runner); without injection, or
  * where that cannot read (PROT_NONE), with process_vm_readv or /proc/PID/mem.
  */
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { procPath } from '../proc/index.js';
 import { processVmReadv } from '../sys/index.js';
-import { PE_LAZY, PE_PARENT, PE_PRESENT, createImageFile } from '../images/index.js';
-import { PagemapRecorder } from '../images/pages.js';
+import { PE_LAZY, PE_PARENT, PE_PRESENT } from '../images/index.js';
 import { reportProgress } from '../progress.js';
 import { DumpError } from '../shared/dump-error.js';
 import { S, canBeLazy, isAioRing, savesPages, type DumpVma } from './vmas.js';
@@ -17,6 +16,7 @@ import { PageScanner, type Run } from './page-scanner.js';
 import { scanGroups } from './page-runs.js';
 import type { Range } from '../shared/ranges.js';
 import { SpliceMover, vmspliceMinBytes, type PageInjection } from './splice-mover.js';
+import type { PageSink } from './page-sink.js';
 
 
 /** Reads `len` bytes of the task at addr: process_vm_readv, then /proc/PID/mem for what it could not read. */
@@ -60,13 +60,11 @@ export interface PagesResult {
 }
 
 /**
- * Writes pagemap-PID.img and pages-ID.img: the present (or swapped) pages of private VMAs. With
- * `injection`, readable pages move by injected vmsplice (see SpliceMover); others (and all without
- * it) by process_vm_readv or /proc/PID/mem into a buffer written to the file.
+ * Puts the present (or swapped) pages of private VMAs into `sink` (pagemap-PID.img and pages-N.img,
+ * or a page server), and closes it. With `injection`, readable pages move by injected vmsplice
+ * (see SpliceMover); others (and all without it) by process_vm_readv or /proc/PID/mem into a buffer.
  */
-export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: number, pagemapFile: string, pagesFile: string, pagesId: number, sp: bigint, injection?: PageInjection, inParent: readonly Range[] = []): PagesResult {
-  const pagemap = new PagemapRecorder(pagemapFile, pagesId, pageSize);
-  const outFd = createImageFile(pagesFile);
+export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: number, sink: PageSink, sp: bigint, injection?: PageInjection, inParent: readonly Range[] = []): PagesResult {
   const scanner = new PageScanner(pid, pageSize);
   const page = BigInt(pageSize);
   let memfd = -1;
@@ -124,7 +122,7 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
       todo.push({ d, runs });
     }
     // A few pages are read quicker than a pipe is set up in the task (pipe2, pidfd_getfd, close).
-    if (injection && totalBytes >= vmspliceMinBytes() && process.env.CRYO_NO_VMSPLICE !== '1') pipe = new SpliceMover(injection, outFd, pageSize);
+    if (injection && totalBytes >= vmspliceMinBytes() && process.env.CRYO_NO_VMSPLICE !== '1') pipe = new SpliceMover(injection, (rfd, bytes) => sink.splice(rfd, bytes), pageSize);
     reportProgress('dump', 0, totalBytes);
     // The page under the stack pointer is never lazy (CRIU: is_stack), the rest of a lazy VMA is.
     const addRun = (run: Run, where: number, lazy: boolean) => {
@@ -132,11 +130,11 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
       const flags = lazy ? where | PE_LAZY : where;
       if (lazy && spPage >= run.start && spPage < runEnd) {
         const before = Number((spPage - run.start) / page);
-        if (before > 0) pagemap.add(run.start, before, flags);
-        pagemap.add(spPage, 1, where);
-        if (before + 1 < run.pages) pagemap.add(spPage + page, run.pages - before - 1, flags);
+        if (before > 0) sink.entry(run.start, before, flags);
+        sink.entry(spPage, 1, where);
+        if (before + 1 < run.pages) sink.entry(spPage + page, run.pages - before - 1, flags);
       } else {
-        pagemap.add(run.start, run.pages, flags);
+        sink.entry(run.start, run.pages, flags);
       }
     };
     let nextParent = 0;
@@ -171,9 +169,7 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
           const n = Math.min(chunkPages, run.pages - i);
           const view = buf.subarray(0, n * pageSize);
           readMemory(pid, memFd, run.start + BigInt(i) * page, view);
-          const t0 = performance.now();
-          for (let off = 0; off < view.length;) off += writeSync(outFd, view, off, view.length - off);
-          res.writeMs += performance.now() - t0;
+          sink.write(view);
           movedBytes += view.length;
           reportProgress('dump', movedBytes, totalBytes);
         }
@@ -182,13 +178,14 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
     }
     parentRunsBefore(1n << 64n);
     flushBatch();
-    res.writeMs += pipe?.writeMs ?? 0;
+    sink.finish();
+    res.writeMs = sink.writeMs;
     // The pipes and the batch area leave the task (after a failure, the dump's undo takes them away).
     pipe?.close();
     done = true;
   } finally {
     // Each closes whatever the others throw (a full disk fails the pagemap's last flush).
-    closeAll([() => pipe?.release(), () => scanner.close(), () => pagemap.close(), () => closeSync(outFd), () => { if (memfd >= 0) closeSync(memfd); }], !done);
+    closeAll([() => pipe?.release(), () => scanner.close(), () => sink.close(), () => { if (memfd >= 0) closeSync(memfd); }], !done);
   }
   return res;
 }

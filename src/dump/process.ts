@@ -20,6 +20,8 @@ import { collectVmas, type DumpVma } from './vmas.js';
 import { parentPageRanges, unchangedRanges, type Tracking } from './mem-track.js';
 import type { Range } from '../shared/ranges.js';
 import { dumpPages } from './memory.js';
+import { PagesFile, ToPageServer } from './page-sink.js';
+import type { PageServerClient } from '../page-server/client.js';
 import { dumpMemoryTags } from './mem-tags.js';
 import { mmEntry } from './mm-image.js';
 import { dumpFds, type FileTable } from './files.js';
@@ -53,6 +55,8 @@ export interface CollectCtx {
   continueTracking?: boolean;
   /** The process has a System V semaphore undo list to read (sem-undo.ts). */
   semUndo?: boolean;
+  /** Stream the pages to this page server while the task is frozen (dump --page-server). */
+  pageServer?: PageServerClient;
 }
 
 /** What one live process of the tree contributes to the images. */
@@ -123,9 +127,11 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   const { sp } = arch.threadPointers(ti);
   const t1 = performance.now();
   const inParent = trackWrites(pid, inj, vmas, arch.pageSize, c);
-  const pages = dumpPages(pid, vmas, arch.pageSize, images.path('pagemap', pid), images.path('pages', c.pagesId), c.pagesId, sp, { inj, scratch, undo, maps: smaps }, inParent);
-  images.record(images.path('pagemap', pid));
-  images.record(images.path('pages', c.pagesId));
+  const pagemapFile = images.path('pagemap', pid);
+  const sink = c.pageServer ? new ToPageServer(c.pageServer, pagemapFile, c.pagesId, arch.pageSize) : new PagesFile(pagemapFile, images.path('pages', c.pagesId), c.pagesId, arch.pageSize);
+  const pages = dumpPages(pid, vmas, arch.pageSize, sink, sp, { inj, scratch, undo, maps: smaps }, inParent);
+  images.record(pagemapFile);
+  if (!c.pageServer) images.record(images.path('pages', c.pagesId));
   if (arch.memoryTags !== undefined) {
     const tags = dumpMemoryTags(pid, vmas, arch.memoryTags, arch.pageSize, images.dir);
     if (tags !== undefined) images.record(tags);

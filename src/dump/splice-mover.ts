@@ -1,5 +1,5 @@
-// Pages moved from the task into the pages file with no copy in cryo: injected vmsplice into pipes
-// the task owns, spliced from cryo's copies of their read ends.
+// Pages moved from the task with no copy in cryo: injected vmsplice into pipes the task owns,
+// spliced from cryo's copies of their read ends into the pages file or a page server's socket.
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { type Vma } from '../proc/index.js';
 import { IOV_MAX, iovecBytes, pidfdGetfd, pidfdOpen, processVmWritev, rawSyscall } from '../sys/index.js';
@@ -41,9 +41,9 @@ const pipeBytes = () => Number(process.env.CRYO_VMSPLICE_PIPE_BYTES ?? 0) || pip
 interface TaskPipe { tfds: [number, number]; rfd: number; capacity: number }
 
 /**
- * Moves pages from the task into the pages file through pipes the task owns: an injected vmsplice
- * puts references to up to a pipe's worth of page runs into each (no copy), cryo splices them from
- * its copies of the read ends (pidfd_getfd) into the file (the one copy, as write() makes). Where
+ * Moves pages from the task through pipes the task owns: an injected vmsplice puts references to
+ * up to a pipe's worth of page runs into each (no copy), cryo splices them from its copies of the
+ * read ends (pidfd_getfd) on (`drainTo`: into the file or socket, the one copy). Where
  * the arch has a batch runner, one stop of the task fills every pipe (see mapBatchArea); else one
  * pipe per stop, its iovecs in the scratch page.
  */
@@ -56,10 +56,9 @@ export class SpliceMover {
   private readonly iovAt: bigint;
   private readonly iovPerPipe: number;
   private nullFd = -1;
-  /** Milliseconds spent splicing pages into the image. */
-  writeMs = 0;
 
-  constructor(private readonly pi: PageInjection, private readonly outFd: number, pageSize: number) {
+  /** `drainTo(rfd, bytes)` takes the next `bytes` of pages out of the pipe read end rfd. */
+  constructor(private readonly pi: PageInjection, private readonly drainTo: (rfd: number, bytes: number) => void, pageSize: number) {
     const { inj, scratch, undo, maps } = pi;
     const want = inj.arch.syscall.batchCode && process.env.CRYO_NO_BATCH !== '1' ? splicePipes() : 1;
     this.dropUndo = undo.push(`close cryo's pipes in task ${inj.pid}`, () => this.closeInTask());
@@ -148,7 +147,7 @@ export class SpliceMover {
     return this.pipes.length * this.iovPerPipe;
   }
 
-  /** Writes the ranges (page-aligned, at most maxIov, at most `capacity` bytes) to the file, in order. */
+  /** Moves the ranges (page-aligned, at most maxIov, at most `capacity` bytes) to drainTo, in order. */
   move(ranges: { addr: bigint; len: number }[]): void {
     const { inj } = this.pi;
     let first = 0;
@@ -187,10 +186,10 @@ export class SpliceMover {
       let short = false;
       for (let i = 0; i < got.length; i++) {
         if (short) {
-          this.drain(this.pipes[i]!.rfd, got[i]!, this.devNull());
+          this.drop(this.pipes[i]!.rfd, got[i]!);
           continue;
         }
-        this.drain(this.pipes[i]!.rfd, got[i]!, this.outFd);
+        this.drainTo(this.pipes[i]!.rfd, got[i]!);
         let left = got[i]!;
         while (left > 0 && first < ranges.length) {
           const rest = ranges[first]!.len - skip;
@@ -206,14 +205,13 @@ export class SpliceMover {
     return this.nullFd;
   }
 
-  private drain(rfd: number, bytes: number, to: number): void {
-    const t0 = performance.now();
+  /** Empties `bytes` of the pipe into /dev/null. */
+  private drop(rfd: number, bytes: number): void {
     for (let left = bytes; left > 0;) {
-      const n = Number(rawSyscall('splice', rfd, null, to, null, left, SPLICE_F_MOVE));
-      if (n <= 0) throw new DumpError('FAILED', `splice into the pages image moved ${n} bytes`);
+      const n = Number(rawSyscall('splice', rfd, null, this.devNull(), null, left, SPLICE_F_MOVE));
+      if (n <= 0) throw new DumpError('FAILED', `splice of dropped pages into /dev/null moved ${n} bytes`);
       left -= n;
     }
-    if (to === this.outFd) this.writeMs += performance.now() - t0;
   }
 
   /**

@@ -73,15 +73,45 @@ function sha256(file: string): string {
   return hash;
 }
 
-/** Hashes the memory images of `dir` now, so that a later checkChain of a child dump finds them known. */
+/**
+ * DIR/cryo-hashes.json: the hashes hashMemoryImages computed, by file identity. A child dump's
+ * record of its parent (recordParentHashes, e.g. by the next page server) takes them from there
+ * instead of reading the parent again; the restore's chain check never does (it hashes what it
+ * reads, so damage that leaves the identity as it was is still found).
+ */
+const HASH_RECORD = 'cryo-hashes.json';
+
+/** Hashes the memory images of `dir` now (a later checkChain of a child dump in this process finds them known) and records them in DIR/cryo-hashes.json. */
 export function hashMemoryImages(dir: string): void {
-  for (const n of memoryImages(dir)) sha256(path.join(dir, n));
+  const rec: Record<string, { id: string; hash: string }> = {};
+  for (const n of memoryImages(dir)) {
+    const f = path.join(dir, n);
+    const hash = sha256(f);
+    const k = known.get(f);
+    if (k?.hash === hash) rec[n] = k;
+  }
+  writeFileSync(path.join(dir, HASH_RECORD), JSON.stringify(rec) + '\n', { mode: 0o600 });
+}
+
+/** The hash of `file` from its directory's cryo-hashes.json when its identity is unchanged since; else computed. */
+function recordedSha256(file: string, rec: Record<string, { id: string; hash: string }>): string {
+  const r = rec[path.basename(file)];
+  return r !== undefined && r.id === identity(file) ? r.hash : sha256(file);
+}
+
+function readHashRecord(dir: string): Record<string, { id: string; hash: string }> {
+  try {
+    return JSON.parse(readFileSync(path.join(dir, HASH_RECORD), 'utf8')) as Record<string, { id: string; hash: string }>;
+  } catch {
+    return {};
+  }
 }
 
 /** Writes DIR/cryo-parent.json: the hash of each of the parent's memory images. */
 export function recordParentHashes(dir: string, parent: string, link: string): void {
   const images: Record<string, string> = {};
-  for (const n of memoryImages(parent)) images[n] = sha256(path.join(parent, n));
+  const rec = readHashRecord(parent);
+  for (const n of memoryImages(parent)) images[n] = recordedSha256(path.join(parent, n), rec);
   writeFileSync(path.join(dir, PARENT_HASHES), JSON.stringify({ parent: link, images }, null, 1) + '\n', { mode: 0o600 });
 }
 

@@ -6,7 +6,7 @@
  * sends PE_PARENT entries, and records the parent's image hashes (cryo-parent.json) as a local dump does.
  */
 import net from 'node:net';
-import { closeSync, existsSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { createImageFile } from '../images/index.js';
 import { PE_PARENT, PE_PRESENT } from '../images/flags.js';
@@ -17,7 +17,7 @@ import {
   PSI_SIZE, PS_IOV_ADD, PS_IOV_ADD_F, PS_IOV_CLOSE, PS_IOV_FORCE_CLOSE, PS_IOV_GET, PS_IOV_HOLE, PS_IOV_OPEN, PS_IOV_OPEN2, PS_IOV_PARENT,
   decodePsi, imageOfDstId, psCmd, psFlags, type Psi,
 } from './protocol.js';
-import { SocketIo } from './socket-io.js';
+import { BlockingSocket, SocketIo } from './socket-io.js';
 import { serveLazySession } from './lazy-server.js';
 
 export interface PageServerOptions {
@@ -48,8 +48,11 @@ export async function runPageServer(opts: PageServerOptions): Promise<SessionSta
     if (!existsSync(target)) throw new PageServerError(`--prev-images-dir ${opts.prevImagesDir}: ${target} does not exist (the path is relative to the images directory)`);
     rmSync(path.join(opts.dir, PARENT_LINK), { force: true });
     symlinkSync(opts.prevImagesDir, path.join(opts.dir, PARENT_LINK));
+    // Before it listens: the parent is hashed while the task runs, not while the dump waits frozen.
+    if (!opts.lazyPages) recordParentHashes(opts.dir, target, opts.prevImagesDir);
   }
-  const server = net.createServer({ pauseOnConnect: false });
+  // Paused: a receiving session takes the descriptor over before Node reads from it.
+  const server = net.createServer({ pauseOnConnect: true });
   const sock = await new Promise<net.Socket>((resolve, reject) => {
     server.once('error', (e) => reject(new PageServerError(`cannot listen on ${opts.address ?? '0.0.0.0'}:${opts.port}: ${(e as NodeJS.ErrnoException).code ?? e.message}`)));
     server.once('connection', resolve);
@@ -62,7 +65,12 @@ export async function runPageServer(opts: PageServerOptions): Promise<SessionSta
       const s = await serveLazySession(new SocketIo(sock), opts.dir, opts.pageSize).catch((e: Error) => { throw new PageServerError(e.message); });
       return { images: 0, pages: s.pages, bytes: s.pages * opts.pageSize };
     }
-    return await new Session(opts.dir, opts.pageSize, new SocketIo(sock)).serve();
+    const blocking = BlockingSocket.from(sock);
+    try {
+      return new Session(opts.dir, opts.pageSize, blocking).serve();
+    } finally {
+      blocking.close();
+    }
   } finally {
     sock.destroy();
   }
@@ -76,34 +84,34 @@ class Session {
   private nextPagesId: number;
   private readonly stats: SessionStats = { images: 0, pages: 0, bytes: 0 };
 
-  constructor(private readonly dir: string, private readonly pageSize: number, private readonly io: SocketIo) {
+  constructor(private readonly dir: string, private readonly pageSize: number, private readonly io: BlockingSocket) {
     // pages-N.img names already in the directory are not reused.
     const ids = readdirSync(dir).map((n) => /^pages-(\d+)\.img$/.exec(n)).filter((m) => m !== null).map((m) => Number(m![1]));
     this.nextPagesId = Math.max(0, ...ids) + 1;
   }
 
-  async serve(): Promise<SessionStats> {
+  serve(): SessionStats {
     try {
       for (;;) {
-        const b = await this.io.readExact(PSI_SIZE, 'a command');
+        const b = this.io.readExact(PSI_SIZE, 'a command');
         if (b === undefined) throw new PageServerError('the dump closed the connection before it sent all its pages (no PS_IOV_CLOSE): the images in this directory are incomplete');
         const pi = decodePsi(b);
         const cmd = psCmd(pi.cmd);
         if (cmd === PS_IOV_OPEN || cmd === PS_IOV_OPEN2) {
           this.open(pi);
-          if (cmd === PS_IOV_OPEN2) await this.io.write(Buffer.from([this.hasParent(pi) ? 1 : 0]));
+          if (cmd === PS_IOV_OPEN2) this.io.write(Buffer.from([this.hasParent(pi) ? 1 : 0]));
         } else if (cmd === PS_IOV_PARENT) {
           const r = Buffer.alloc(4);
           writeI32(r, this.hasParent(pi) ? 1 : 0, 0);
-          await this.io.write(r);
+          this.io.write(r);
         } else if (cmd === PS_IOV_ADD_F || cmd === PS_IOV_ADD || cmd === PS_IOV_HOLE) {
           const flags = cmd === PS_IOV_ADD_F ? psFlags(pi.cmd) : cmd === PS_IOV_ADD ? PE_PRESENT : PE_PARENT;
-          await this.add(pi, flags);
+          this.add(pi, flags);
         } else if (cmd === PS_IOV_CLOSE || cmd === PS_IOV_FORCE_CLOSE) {
           this.closeCurrent();
-          await this.io.write(Buffer.alloc(4)); // status 0: all received
+          this.io.write(Buffer.alloc(4)); // status 0: all received
           // The dump closes first (no TIME_WAIT here), as CRIU's page server waits for it.
-          if (!(await this.io.atEnd())) throw new PageServerError('the dump sent data after PS_IOV_CLOSE');
+          if (!this.io.atEnd()) throw new PageServerError('the dump sent data after PS_IOV_CLOSE');
           return this.stats;
         } else if (cmd === PS_IOV_GET) {
           throw new PageServerError('PS_IOV_GET: this page server receives a dump; start one with --lazy-pages to serve lazy pages');
@@ -134,27 +142,18 @@ class Session {
     const pagemap = new PagemapImageWriter(path.join(this.dir, imageName(img)), id);
     this.cur = { dstId: pi.dstId, pagemap, pagesFd: createImageFile(path.join(this.dir, `pages-${id}.img`)) };
     this.stats.images++;
-    const p = parentDir(this.dir);
-    if (p !== undefined && this.stats.images === 1) {
-      recordParentHashes(this.dir, p, readlinkSync(path.join(this.dir, PARENT_LINK)));
-    }
   }
 
-  private async add(pi: Psi, flags: number): Promise<void> {
+  private add(pi: Psi, flags: number): void {
     // CRIU: an ADD without OPEN for that image opens it ("deprecated IO w/o open").
     if (this.cur?.dstId !== pi.dstId) this.open(pi);
     const cur = this.cur!;
     const nr = Number(pi.nrPages);
     cur.pagemap.add(pi.vaddr, nr, flags);
     if ((flags & PE_PRESENT) === 0) return;
-    let left = nr * this.pageSize;
-    while (left > 0) {
-      const b = await this.io.readSome(Math.min(left, 1 << 20));
-      if (b === undefined) throw new PageServerError(`the connection closed in the middle of the pages at 0x${pi.vaddr.toString(16)}`);
-      for (let off = 0; off < b.length;) off += writeSync(cur.pagesFd, b, off, b.length - off);
-      left -= b.length;
-      this.stats.bytes += b.length;
-    }
+    const bytes = nr * this.pageSize;
+    if (!this.io.spliceOut(cur.pagesFd, bytes)) throw new PageServerError(`the connection closed in the middle of the pages at 0x${pi.vaddr.toString(16)}`);
+    this.stats.bytes += bytes;
     this.stats.pages += nr;
   }
 
