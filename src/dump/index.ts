@@ -175,7 +175,7 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
   let pagesWritten = 0;
   let inventory: MessageValue | undefined;
   // Descriptors' state; kinds may hold some until the dump ends (files.finish).
-  const files = new FileTable(pid, { tcpEstablished: opts.tcpEstablished ?? false, tcpClose: opts.tcpClose ?? false, extUnixSk: opts.extUnixSk ?? false, shellJob: opts.shellJob ?? false });
+  const files = new FileTable(pid, { tcpEstablished: opts.tcpEstablished ?? false, tcpClose: opts.tcpClose ?? false, extUnixSk: opts.extUnixSk ?? false, shellJob: opts.shellJob ?? false, leaveRunning });
   images.onRetract(() => removeLinkRemaps(files.linkRemaps));
   try {
     await step('seize');

@@ -40,6 +40,11 @@ export const UNREGISTER_IOWQ_AFF = 18;
 export const REGISTER_ENABLE_RINGS = 12;
 export const REGISTER_SEND_MSG_RING = 31;
 export const OP_NOP = 0;
+/** IORING_REGISTER_EVENTFD_ASYNC: the eventfd is signalled only for completions io_uring's worker threads post. */
+export const REGISTER_EVENTFD_ASYNC = 7;
+/** The CQ ring's flags word: the program asked for no eventfd signal (IORING_CQ_EVENTFD_DISABLED). */
+export const CQ_EVENTFD_DISABLED = 1;
+export const SQE_ASYNC = 1 << 4;
 export const OP_MSG_RING = 40;
 export const SQE_CQE_SKIP_SUCCESS = 1 << 6;
 export const FEAT_SINGLE_MMAP = 1;

@@ -17,7 +17,7 @@ const SQPOLL_SLEEP_WAIT_MS = 3000;
 const self = process.pid;
 
 /** The offsets the kernel gives a ring of these sizes (a ring of cryo's own, closed at once). */
-function offsetsFor(sqEntries: number, cqEntries: number, flags: number, why: string): RingOffsets {
+export function offsetsFor(sqEntries: number, cqEntries: number, flags: number, why: string): RingOffsets {
   const p = Buffer.alloc(PARAMS_SIZE);
   writeU32(p, flags | SETUP.CQSIZE, PARAMS.flags);
   writeU32(p, cqEntries, PARAMS.cqEntries);
@@ -32,7 +32,7 @@ function offsetsFor(sqEntries: number, cqEntries: number, flags: number, why: st
 }
 
 /** cryo's own shared mapping of an area of the ring (the kernel gives as many pages as the area has). */
-function mapOwn(stolen: number, len: number, off: bigint): bigint {
+export function mapOwn(stolen: number, len: number, off: bigint): bigint {
   return rawSyscall('mmap', 0, len, PROT_READ | PROT_WRITE, MAP_SHARED, stolen, off);
 }
 

@@ -3,7 +3,7 @@
 // it refuses a ring with requests in flight (the task runs on). Restore sets up a new ring in the
 // task, brings the kernel's indexes to the dumped ones with no-op requests, maps the rings where
 // they were and puts their contents back (src/files/io-uring-ring.ts).
-import { closeSync, existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { DumpFd, FdKind } from './kind.js';
 import type { FileTable } from '../shared/file-table.js';
 import type { MessageValue } from '../images/value.js';
@@ -19,9 +19,9 @@ import {
   ENTER_EXT_ARG, ENTER_GETEVENTS, ENTER_SQ_WAKEUP, ENTER_REGISTERED_RING, RINGFD_REG_MAX, GETEVENTS_ARG_SIZE, REGISTER_BUFFERS, REGISTER_ENABLE_RINGS, REGISTER_EVENTFD, REGISTER_FILES, REGISTER_PERSONALITY, REGISTER_PROBE,
   REGISTER_RESTRICTIONS, SETUP, opcodeName, UNREGISTER_BUFFERS, UNREGISTER_EVENTFD, UNREGISTER_FILES, UNREGISTER_IOWQ_AFF, UNREGISTER_PERSONALITY,
 } from './io-uring-abi.js';
-import { O_CLOEXEC } from '../shared/constants.js';
-import { writeI32, writeU64 } from '../sys/native-endian.js';
+import { writeU64 } from '../sys/native-endian.js';
 import { registerFiles, restoreRing } from './io-uring-ring.js';
+import { findRegisteredEventfd, hasEventfd, registerEventfd } from './io-uring-eventfd.js';
 import { ringLayout } from './io-uring-layout.js';
 
 export const IO_URING_DISABLED_SYSCTL = '/proc/sys/kernel/io_uring_disabled';
@@ -180,27 +180,8 @@ function personalityIds(call: RingCall, injected: boolean, why: string): number[
   return ids;
 }
 
-/** Setup flags the kernel reveals only through behaviour: probes on cryo's own copy of the descriptor (no effect on the ring). */
-function probeFlags(own: RingCall, stolen: number, singleIssuer: boolean, why: string): number {
-  let flags = 0;
-  if (!singleIssuer) {
-    // A registered eventfd shows nowhere but here: registering one of cryo's own fails with EBUSY
-    // while the ring has one (and is undone at once otherwise).
-    const efd = Number(rawSyscall('eventfd2', 0, O_CLOEXEC));
-    try {
-      const arg = Buffer.alloc(4);
-      writeI32(arg, efd, 0);
-      const r = own('io_uring_register', REGISTER_EVENTFD, arg, 1);
-      if (r >= 0n) own('io_uring_register', UNREGISTER_EVENTFD, 0, 0);
-      else if (failedWith(r, 'EBUSY')) throw new DumpError('UNSUPPORTED', `${why} has an eventfd registered (IORING_REGISTER_EVENTFD): cryo cannot dump that yet`);
-    } finally {
-      closeSync(efd);
-    }
-  } else if (failedWith(own('io_uring_enter', 0, 0, ENTER_GETEVENTS, 0, 0), 'EEXIST')) {
-    flags |= SETUP.DEFER_TASKRUN; // only its submitter task may wait
-  }
-  return flags;
-}
+/** DEFER_TASKRUN (a SINGLE_ISSUER ring's): only its submitter task may wait, any other gets EEXIST (no effect on the ring). */
+const defersTaskrun = (own: RingCall): boolean => failedWith(own('io_uring_enter', 0, 0, ENTER_GETEVENTS, 0, 0), 'EEXIST');
 
 /**
  * IORING_SETUP_IOPOLL (for a ring without SQPOLL, whose submitter polls): with its CQ ring made to
@@ -309,7 +290,8 @@ export const ioUringKind: FdKind = {
     const submitterTid = singleIssuer ? submitterOf(c, why) : undefined;
     const call: RingCall = submitterTid !== undefined ? (name, ...args) => c.inThread(submitterTid, name, c.fd, ...(args as (bigint | number)[])) : own;
     refuseRestricted(call, why);
-    let flags = (singleIssuer ? SETUP.SINGLE_ISSUER : 0) | probeFlags(own, c.stolen, singleIssuer, why);
+    let flags = singleIssuer ? SETUP.SINGLE_ISSUER | (defersTaskrun(own) ? SETUP.DEFER_TASKRUN : 0) : 0;
+    const withEventfd = hasEventfd(call('io_uring_register', REGISTER_EVENTFD, 0, 1), why);
     let cpu: number | undefined;
     if (sqpoll) {
       flags |= SETUP.SQPOLL;
@@ -348,6 +330,8 @@ export const ioUringKind: FdKind = {
     // Last, since looking moves the kernel's cursor of personality ids (see personalityIds).
     const pers = info.personalities.length > 0 ? info.personalities : personalityIds(call, submitterTid !== undefined, why);
     if (pers.length > 0) throw new DumpError('UNSUPPORTED', `${why} has registered personalities (IORING_REGISTER_PERSONALITY, ids ${pers.slice(0, 8).join(', ')}${pers.length > 8 ? ', ...' : ''}): the credentials they stand for show nowhere, so cryo cannot restore them`);
+    // After the copies, which it must not be in: it posts a completion (and takes it back).
+    const eventfd = withEventfd ? findRegisteredEventfd(c, info, (flags & SETUP.DEFER_TASKRUN) !== 0, why) : undefined;
     const ring: IoUringImage = {
       id: c.id, sqEntries: info.sqEntries, cqEntries: info.cqEntries, flags,
       ...(cpu !== undefined ? { sqThreadCpu: cpu } : {}),
@@ -355,6 +339,7 @@ export const ioUringKind: FdKind = {
       maps: maps.map((m) => ({ start: m.start, data: m.data })), nrBufs: info.userBufs, bufs, nrFiles: info.userFiles, files,
       ...(submitterTid !== undefined ? { submitterTid } : {}),
       ...(layout.sqThreadIdle !== undefined ? { sqThreadIdle: layout.sqThreadIdle } : {}),
+      ...(eventfd !== undefined ? { eventfd } : {}),
     };
     c.table.ioUrings.push(ring);
     return { id: c.id, fown: c.fown };
@@ -366,6 +351,9 @@ export const ioUringKind: FdKind = {
     const ring = ringsOf(img.dir).get(Number(entry.id));
     if (!ring) throw new RestoreError('IMAGE_INCONSISTENT', `${why}: files.img names an external file (EXT ${String(entry.id)}) that cryo-io-uring.img does not hold: cryo cannot restore it`);
     const held = new Set(img.fdinfo.map((f) => Number(f.fd)));
+    if (ring.eventfd !== undefined && img.fdinfo.find((f) => Number(f.fd) === ring.eventfd)?.type !== 'EVENTFD') {
+      throw new RestoreError('IMAGE_INCONSISTENT', `${why}: its registered eventfd is fd ${ring.eventfd}, which is no eventfd of the task in the fdinfo image: cryo cannot restore it`);
+    }
     const lost = ring.files.find((f) => !held.has(f.fd) || f.index >= ring.nrFiles);
     if (lost) throw new RestoreError('IMAGE_INCONSISTENT', `${why}: its registered file slot ${lost.index} names fd ${lost.fd}, which the task's fdinfo image does not hold (or a slot beyond its table of ${ring.nrFiles}): cryo cannot restore it`);
     if (ring.submitterTid !== undefined && !img.threads.some((t) => t.tid === ring.submitterTid)) {
@@ -382,6 +370,8 @@ export const ioUringKind: FdKind = {
     const fd = restoreRing(c.ctx, ring, ringVmasOf(c.ctx.img.mm.vmas as MessageValue[] | undefined, ring.id), c.why);
     // The registered files are the task's descriptors: registered once every one is in place.
     if (ring.nrFiles > 0) c.session.later(() => registerFiles(c.ctx, c.target, ring, c.why));
+    // The eventfd too, once it is in place; after the no-ops, which it must not count.
+    if (ring.eventfd !== undefined) c.session.later(() => registerEventfd(c.ctx, c.target, ring, c.why));
     return fd;
   },
 };

@@ -22,6 +22,7 @@
  *                                          // slot, the task's descriptor of the same open file, fdinfo's name
  *     optional uint32 submitter_tid = 15;  // IORING_SETUP_SINGLE_ISSUER: the thread that alone may use it
  *     optional uint32 sq_thread_idle = 16; // IORING_SETUP_SQPOLL: ms its thread spins before it sleeps (as measured)
+ *     optional uint32 eventfd = 17;        // the task's descriptor of the eventfd registered on it (IORING_REGISTER_EVENTFD)
  *   }
  */
 import path from 'node:path';
@@ -53,6 +54,7 @@ export const cryo_io_uring_entry = message('cryo_io_uring_entry', [
   rep(14, 'files', () => cryo_io_uring_file),
   opt(15, 'submitter_tid', 'uint32'),
   opt(16, 'sq_thread_idle', 'uint32'),
+  opt(17, 'eventfd', 'uint32'),
 ]);
 
 export interface IoUringImage {
@@ -75,6 +77,8 @@ export interface IoUringImage {
   submitterTid?: number;
   /** IORING_SETUP_SQPOLL: how long (ms) its thread spins idle before it sleeps, as cryo measured it. */
   sqThreadIdle?: number;
+  /** The task's descriptor of the eventfd registered on the ring (IORING_REGISTER_EVENTFD). */
+  eventfd?: number;
 }
 
 function toMessage(r: IoUringImage): MessageValue {
@@ -90,6 +94,7 @@ function toMessage(r: IoUringImage): MessageValue {
   if (r.nrBufs > 0) m.nr_bufs = r.nrBufs;
   if (r.submitterTid !== undefined) m.submitter_tid = r.submitterTid;
   if (r.sqThreadIdle !== undefined) m.sq_thread_idle = r.sqThreadIdle;
+  if (r.eventfd !== undefined) m.eventfd = r.eventfd;
   return m;
 }
 
@@ -106,6 +111,7 @@ function fromMessage(v: MessageValue): IoUringImage {
     files: ((v.files as MessageValue[] | undefined) ?? []).map((f) => ({ index: n(f.index), fd: n(f.fd), path: String(f.path) })),
     ...(v.submitter_tid !== undefined ? { submitterTid: n(v.submitter_tid) } : {}),
     ...(v.sq_thread_idle !== undefined ? { sqThreadIdle: n(v.sq_thread_idle) } : {}),
+    ...(v.eventfd !== undefined ? { eventfd: n(v.eventfd) } : {}),
   };
 }
 

@@ -17,4 +17,6 @@ export interface FdOptions {
   readonly shellJob?: boolean;
   /** Restore: a deleted file the task had open is recreated with the set-id bits the dump recorded (`--allow-setid-files`). */
   readonly allowSetidFiles?: boolean;
+  /** Dump: the task runs on after the dump (`--leave-running`, pre-dumps): nothing may be changed that it could see. */
+  readonly leaveRunning?: boolean;
 }

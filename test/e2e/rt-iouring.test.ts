@@ -108,13 +108,36 @@ test('a request in flight (a read on an empty pipe) is refused, naming the ring;
   }
 });
 
-test('a registered eventfd, or a registered file no descriptor holds, is refused with one line; the ring works on', async () => {
-  for (const [mode, why] of [['eventfd', /has an eventfd registered/], ['fileonly', /has registered file slot 0 \(\/.*\/iouring-data-only\) whose file no descriptor of the task holds/]] as const) {
+test('a registered eventfd comes back registered (SINGLE_ISSUER ring too): it keeps its count and counts new completions', async () => {
+  for (const mode of ['eventfd', 'eventfd-si']) {
+    const d = await startAndDump('rt-iouring', [mode]);
+    all.push(d);
+    const ring = [...readCryoIoUring(d.images).values()][0]!;
+    assert.equal(ring.eventfd, Number(d.target.ready.efd), `${mode}: the image names the task's eventfd`);
+    if (mode === 'eventfd') {
+      // Without it the ring signals nothing; naming a descriptor that is no eventfd is refused.
+      assert.match(await restoreAndFinish(d, (dir) => editRing(dir, (r) => { delete r.eventfd; })), /^FAIL: no eventfd signal after a completion/);
+      assert.match(await restoreRefused(d, (dir) => editRing(dir, (r) => { r.eventfd = Number(d.target.ready.ringfd); })), /its registered eventfd is fd \d+, which is no eventfd of the task in the fdinfo image/);
+    }
+    // Last: the program writes its data file after the checks, and restore needs it as dumped.
+    assert.equal(await restoreAndFinish(d), 'PASS', mode);
+  }
+});
+
+test('an eventfd cryo cannot find or take its completion back from is refused with one line; count and registration stay', async () => {
+  for (const [mode, why, opts] of [
+    ['eventfd-async', /that counted no completion on any descriptor of the task: registered with IORING_REGISTER_EVENTFD_ASYNC/, {}],
+    ['eventfd-only', /and holds no eventfd descriptor: cryo cannot dump an eventfd only the ring holds/, {}],
+    ['eventfd-unreaped', /and 1 completion\(s\) not reaped: .* dump again once the program has reaped its completions/, {}],
+    ['eventfd-defer', /on a DEFER_TASKRUN ring/, {}],
+    ['eventfd', /and the task is to run on: .* dump it without --leave-running/, { leaveRunning: true }],
+    ['fileonly', /has registered file slot 0 \(\/.*\/iouring-data-only\) whose file no descriptor of the task holds/, {}],
+  ] as const) {
     const t = startTarget('rt-iouring', [mode]);
     try {
-      await assert.rejects(dump({ pid: t.pid, dir: `${t.dir}/images` }), (e: unknown) => e instanceof DumpError && e.code === 'UNSUPPORTED'
+      await assert.rejects(dump({ pid: t.pid, dir: `${t.dir}/images`, ...opts }), (e: unknown) => e instanceof DumpError && e.code === 'UNSUPPORTED'
         && e.message.startsWith(`the io_uring instance at fd ${t.ready.ringfd} of task ${t.pid} `) && why.test(e.message) && !e.message.includes('\n'));
-      assert.equal(t.finish(), 'PASS');
+      assert.equal(t.finish(), 'PASS', mode);
     } finally {
       t.cleanup();
     }

@@ -1,5 +1,5 @@
 /* rt-iouring: an io_uring instance (liburing) that comes back through dump and restore.
- * usage: rt-iouring OUTFILE DIR [basic|bufs|files|sqpoll|inflight|eventfd|fileonly|personality|restrict|disabled]
+ * usage: rt-iouring OUTFILE DIR [basic|bufs|files|sqpoll|inflight|eventfd[-si|-async|-only|-unreaped|-defer]|fileonly|personality|restrict|disabled]
  * basic: 8 SQ entries; thousands of file writes and reads, timeouts, an accept and NOPs before
  *   the dump; one completion left unreaped in the CQ ring and one SQE queued but not submitted.
  *   After SIGTERM: the leftover completion is there, the queued SQE completes, the ring's indexes
@@ -10,8 +10,13 @@
  * files: the same with a registered file table of three slots, sparse in the middle: the data file
  *   (slot 0, for the reads and writes) and the listening socket (slot 2, for the accepts), used
  *   with IOSQE_FIXED_FILE only.
- * eventfd, fileonly: a registered eventfd, or a registered file no descriptor of the task holds,
- *   which cryo refuses: the ring works on after.
+ * eventfd, eventfd-si: an eventfd registered on the ring (a SINGLE_ISSUER ring in eventfd-si),
+ *   counting 3 reaped completions at the dump. After SIGTERM: the eventfd still counts 3, and a
+ *   new completion signals it again (the registration came back).
+ * eventfd-async, eventfd-only, eventfd-unreaped, eventfd-defer: an eventfd registered async, or
+ *   closed after it was registered, or with a completion left unreaped, or on a DEFER_TASKRUN
+ *   ring: cryo refuses, and the eventfd's count and registration are as before after SIGTERM.
+ * fileonly: a registered file no descriptor of the task holds, which cryo refuses: the ring works on after.
  * personality: personalities 1 and 2 registered, 1 unregistered again; cryo refuses (naming id 2)
  *   and must leave them as they were: after SIGTERM a request with personality 2 runs, one with 1
  *   fails, and the next registration gets id 3, as it would have without cryo.
@@ -25,6 +30,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/eventfd.h>
+#include <poll.h>
 #include <sys/stat.h>
 
 static struct io_uring ring;
@@ -133,6 +139,47 @@ static void work(int rounds) {
   }
 }
 
+/* The eventfd's count now (0 when it reads nothing). */
+static unsigned long long efd_count(int efd) {
+  unsigned long long v = 0;
+  if (read(efd, &v, 8) != 8 && errno != EAGAIN) RT_FAIL("read eventfd: %s", strerror(errno));
+  return v;
+}
+
+/* An eventfd registered on the ring: see the top of this file. */
+static void eventfd_mode(void) {
+  int async = !strcmp(rt_mode, "eventfd-async"), only = !strcmp(rt_mode, "eventfd-only"), unreaped = !strcmp(rt_mode, "eventfd-unreaped");
+  int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  int e = async ? io_uring_register_eventfd_async(&ring, efd) : io_uring_register_eventfd(&ring, efd);
+  if (e) RT_FAIL("register eventfd: %s", strerror(-e));
+  work(10);
+  if (only) { close(efd); efd = -1; }
+  else efd_count(efd);
+  for (int i = 0; i < 3; i++) { nop(5, 1); io_uring_cqe_seen(&ring, wait1(5)); }
+  if (unreaped) { nop(6, 1); struct io_uring_cqe *c; if (io_uring_wait_cqe(&ring, &c)) RT_FAIL("the unreaped completion"); }
+  unsigned long long want = async ? 0 : unreaped ? 4 : 3;
+  rt_ready("ringfd=%d efd=%d\n", ring.ring_fd, efd);
+  rt_wait_term();
+  if (efd >= 0) {
+    unsigned long long v = efd_count(efd);
+    /* 6.18 signals a DEFER_TASKRUN ring's eventfd once when its thread stops for a tracer (a dump
+     * that fails right after seizing the task does it too): one more is the kernel's. */
+    int defer = !strcmp(rt_mode, "eventfd-defer");
+    if (v != want && !(defer && v == want + 1)) RT_FAIL("eventfd count %llu, want %llu", v, want);
+  }
+  if (unreaped) io_uring_cqe_seen(&ring, wait1(6));
+  nop(7, 1);
+  io_uring_cqe_seen(&ring, wait1(7));
+  if (efd >= 0 && !async) {
+    struct pollfd pf = { .fd = efd, .events = POLLIN };
+    if (poll(&pf, 1, 2000) != 1) RT_FAIL("no eventfd signal after a completion (the eventfd is not registered)");
+    unsigned long long v = efd_count(efd);
+    if (v != 1) RT_FAIL("eventfd count %llu after one completion, want 1", v);
+  }
+  work(10);
+  rt_pass();
+}
+
 int main(int argc, char **argv) {
   rt_start(argc, argv);
   snprintf(path, sizeof path, "%s/iouring-data", argv[2]);
@@ -147,6 +194,8 @@ int main(int argc, char **argv) {
   struct io_uring_params p = { 0 };
   int restrict_ = !strcmp(rt_mode, "restrict"), disabled = !strcmp(rt_mode, "disabled");
   if (!strcmp(rt_mode, "sqpoll")) { p.flags = IORING_SETUP_SQPOLL; p.sq_thread_idle = 50; }
+  if (!strcmp(rt_mode, "eventfd-si")) p.flags = IORING_SETUP_SINGLE_ISSUER;
+  if (!strcmp(rt_mode, "eventfd-defer")) p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
   if (restrict_ || disabled) p.flags = IORING_SETUP_R_DISABLED;
   int e = io_uring_queue_init_params(8, &ring, &p);
   if (e) RT_FAIL("queue_init: %s", strerror(-e));
@@ -209,17 +258,15 @@ int main(int argc, char **argv) {
     fixed_files = 1;
   }
 
-  if (!strcmp(rt_mode, "eventfd") || !strcmp(rt_mode, "fileonly")) {
+  if (!strncmp(rt_mode, "eventfd", 7)) eventfd_mode();
+
+  if (!strcmp(rt_mode, "fileonly")) {
     /* What cryo refuses: the dump fails and the ring works on. */
-    int efd = eventfd(0, EFD_CLOEXEC);
-    if (!strcmp(rt_mode, "eventfd")) e = io_uring_register_eventfd(&ring, efd);
-    else {
-      char only[4200];
-      snprintf(only, sizeof only, "%s-only", path);
-      int f = open(only, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-      e = io_uring_register_files(&ring, &f, 1);
-      close(f); /* the ring alone holds it */
-    }
+    char only[4200];
+    snprintf(only, sizeof only, "%s-only", path);
+    int f = open(only, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    e = io_uring_register_files(&ring, &f, 1);
+    close(f); /* the ring alone holds it */
     if (e) RT_FAIL("register: %s", strerror(-e));
     rt_ready("ringfd=%d\n", ring.ring_fd);
     rt_wait_term();
