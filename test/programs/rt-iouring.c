@@ -162,8 +162,8 @@ static void eventfd_mode(void) {
   rt_wait_term();
   if (efd >= 0) {
     unsigned long long v = efd_count(efd);
-    /* 6.18 signals a DEFER_TASKRUN ring's eventfd once when its thread stops for a tracer (a dump
-     * that fails right after seizing the task does it too): one more is the kernel's. */
+    /* 6.18 signals a DEFER_TASKRUN ring's eventfd once whenever its thread stops (SIGSTOP does it
+     * as well as a tracer's stop): one more is the kernel's. */
     int defer = !strcmp(rt_mode, "eventfd-defer");
     if (v != want && !(defer && v == want + 1)) RT_FAIL("eventfd count %llu, want %llu", v, want);
   }
