@@ -339,7 +339,7 @@ export const ioUringKind: FdKind = {
       maps: maps.map((m) => ({ start: m.start, data: m.data })), nrBufs: info.userBufs, bufs, nrFiles: info.userFiles, files,
       ...(submitterTid !== undefined ? { submitterTid } : {}),
       ...(layout.sqThreadIdle !== undefined ? { sqThreadIdle: layout.sqThreadIdle } : {}),
-      ...(eventfd !== undefined ? { eventfd } : {}),
+      ...(eventfd !== undefined ? { eventfd: eventfd.fd, ...(eventfd.async ? { eventfdAsync: true } : {}) } : {}),
     };
     c.table.ioUrings.push(ring);
     return { id: c.id, fown: c.fown };

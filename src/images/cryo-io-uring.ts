@@ -23,6 +23,7 @@
  *     optional uint32 submitter_tid = 15;  // IORING_SETUP_SINGLE_ISSUER: the thread that alone may use it
  *     optional uint32 sq_thread_idle = 16; // IORING_SETUP_SQPOLL: ms its thread spins before it sleeps (as measured)
  *     optional uint32 eventfd = 17;        // the task's descriptor of the eventfd registered on it (IORING_REGISTER_EVENTFD)
+ *     optional bool eventfd_async = 18;    // registered with IORING_REGISTER_EVENTFD_ASYNC
  *   }
  */
 import path from 'node:path';
@@ -55,6 +56,7 @@ export const cryo_io_uring_entry = message('cryo_io_uring_entry', [
   opt(15, 'submitter_tid', 'uint32'),
   opt(16, 'sq_thread_idle', 'uint32'),
   opt(17, 'eventfd', 'uint32'),
+  opt(18, 'eventfd_async', 'bool'),
 ]);
 
 export interface IoUringImage {
@@ -79,6 +81,8 @@ export interface IoUringImage {
   sqThreadIdle?: number;
   /** The task's descriptor of the eventfd registered on the ring (IORING_REGISTER_EVENTFD). */
   eventfd?: number;
+  /** Registered with IORING_REGISTER_EVENTFD_ASYNC: signalled only for completions io_uring's worker threads post. */
+  eventfdAsync?: boolean;
 }
 
 function toMessage(r: IoUringImage): MessageValue {
@@ -95,6 +99,7 @@ function toMessage(r: IoUringImage): MessageValue {
   if (r.submitterTid !== undefined) m.submitter_tid = r.submitterTid;
   if (r.sqThreadIdle !== undefined) m.sq_thread_idle = r.sqThreadIdle;
   if (r.eventfd !== undefined) m.eventfd = r.eventfd;
+  if (r.eventfdAsync) m.eventfd_async = true;
   return m;
 }
 
@@ -112,6 +117,7 @@ function fromMessage(v: MessageValue): IoUringImage {
     ...(v.submitter_tid !== undefined ? { submitterTid: n(v.submitter_tid) } : {}),
     ...(v.sq_thread_idle !== undefined ? { sqThreadIdle: n(v.sq_thread_idle) } : {}),
     ...(v.eventfd !== undefined ? { eventfd: n(v.eventfd) } : {}),
+    ...(v.eventfd_async === true ? { eventfdAsync: true } : {}),
   };
 }
 

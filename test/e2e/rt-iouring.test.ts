@@ -108,12 +108,15 @@ test('a request in flight (a read on an empty pipe) is refused, naming the ring;
   }
 });
 
-test('a registered eventfd comes back registered (SINGLE_ISSUER ring too): it keeps its count and counts new completions', async () => {
-  for (const mode of ['eventfd', 'eventfd-si']) {
+test('a registered eventfd comes back registered (SINGLE_ISSUER ring, async too): it keeps its count and counts new completions', async () => {
+  for (const mode of ['eventfd', 'eventfd-si', 'eventfd-async']) {
     const d = await startAndDump('rt-iouring', [mode]);
     all.push(d);
     const ring = [...readCryoIoUring(d.images).values()][0]!;
     assert.equal(ring.eventfd, Number(d.target.ready.efd), `${mode}: the image names the task's eventfd`);
+    assert.equal(ring.eventfdAsync === true, mode === 'eventfd-async', `${mode}: registered async or not`);
+    // Registered not async, it counts the inline completion the program makes first.
+    if (mode === 'eventfd-async') assert.match(await restoreAndFinish(d, (dir) => editRing(dir, (r) => { delete r.eventfdAsync; })), /^FAIL: an inline completion signalled the eventfd registered async/);
     if (mode === 'eventfd') {
       // Without it the ring signals nothing; naming a descriptor that is no eventfd is refused.
       assert.match(await restoreAndFinish(d, (dir) => editRing(dir, (r) => { delete r.eventfd; })), /^FAIL: no eventfd signal after a completion/);
@@ -126,7 +129,6 @@ test('a registered eventfd comes back registered (SINGLE_ISSUER ring too): it ke
 
 test('an eventfd cryo cannot find or take its completion back from is refused with one line; count and registration stay', async () => {
   for (const [mode, why, opts] of [
-    ['eventfd-async', /that counted no completion on any descriptor of the task: registered with IORING_REGISTER_EVENTFD_ASYNC/, {}],
     ['eventfd-only', /and holds no eventfd descriptor: cryo cannot dump an eventfd only the ring holds/, {}],
     ['eventfd-unreaped', /and 1 completion\(s\) not reaped: .* dump again once the program has reaped its completions/, {}],
     ['eventfd-defer', /on a DEFER_TASKRUN ring/, {}],

@@ -10,12 +10,13 @@
  * files: the same with a registered file table of three slots, sparse in the middle: the data file
  *   (slot 0, for the reads and writes) and the listening socket (slot 2, for the accepts), used
  *   with IOSQE_FIXED_FILE only.
- * eventfd, eventfd-si: an eventfd registered on the ring (a SINGLE_ISSUER ring in eventfd-si),
- *   counting 3 reaped completions at the dump. After SIGTERM: the eventfd still counts 3, and a
- *   new completion signals it again (the registration came back).
- * eventfd-async, eventfd-only, eventfd-unreaped, eventfd-defer: an eventfd registered async, or
- *   closed after it was registered, or with a completion left unreaped, or on a DEFER_TASKRUN
- *   ring: cryo refuses, and the eventfd's count and registration are as before after SIGTERM.
+ * eventfd, eventfd-si, eventfd-async: an eventfd registered on the ring (a SINGLE_ISSUER ring in
+ *   eventfd-si; registered async in eventfd-async), counting 3 reaped completions at the dump (0 when
+ *   async: the NOPs complete inline). After SIGTERM: the eventfd's count is as it was, and a new
+ *   completion signals it again (async: an inline one does not, one from a worker thread does).
+ * eventfd-only, eventfd-unreaped, eventfd-defer: an eventfd closed after it was registered, or with
+ *   a completion left unreaped, or on a DEFER_TASKRUN ring: cryo refuses, and the eventfd's count
+ *   and registration are as before after SIGTERM.
  * fileonly: a registered file no descriptor of the task holds, which cryo refuses: the ring works on after.
  * personality: personalities 1 and 2 registered, 1 unregistered again; cryo refuses (naming id 2)
  *   and must leave them as they were: after SIGTERM a request with personality 2 runs, one with 1
@@ -170,7 +171,16 @@ static void eventfd_mode(void) {
   if (unreaped) io_uring_cqe_seen(&ring, wait1(6));
   nop(7, 1);
   io_uring_cqe_seen(&ring, wait1(7));
-  if (efd >= 0 && !async) {
+  if (efd >= 0 && async) {
+    if (efd_count(efd) != 0) RT_FAIL("an inline completion signalled the eventfd registered async");
+    struct io_uring_sqe *s = io_uring_get_sqe(&ring);
+    io_uring_prep_nop(s);
+    s->flags |= IOSQE_ASYNC; /* run by a worker thread, which posts its completion */
+    s->user_data = 8;
+    submit();
+    io_uring_cqe_seen(&ring, wait1(8));
+  }
+  if (efd >= 0) {
     struct pollfd pf = { .fd = efd, .events = POLLIN };
     if (poll(&pf, 1, 2000) != 1) RT_FAIL("no eventfd signal after a completion (the eventfd is not registered)");
     unsigned long long v = efd_count(efd);
