@@ -245,15 +245,22 @@ function mapDumped(ctx: TaskCtx, fd: number, ring: IoUringImage, v: MessageValue
   if (prot !== (PROT_READ | PROT_WRITE)) ctx.call('mprotect', start, len, prot);
 }
 
-/** The registered buffers again, from the task's restored memory. */
+/** The registered buffers again, from the task's restored memory (empty slots of a sparse table: a null iovec), checked in the new ring's fdinfo. */
 function registerBuffers(ctx: TaskCtx, fd: number, ring: IoUringImage, why: string): void {
-  if (ring.bufs.length === 0) return;
-  const iov = Buffer.alloc(ring.bufs.length * 16);
-  ring.bufs.forEach((b, i) => {
-    writeU64(iov, b.addr, i * 16);
-    writeU64(iov, BigInt(b.len), i * 16 + 8);
-  });
-  taskCall(ctx, `${why} (its registered buffers)`, 'io_uring_register', fd, REGISTER_BUFFERS, ctx.put(iov, SCRATCH_AT), ring.bufs.length);
+  if (ring.nrBufs === 0) return;
+  const iov = Buffer.alloc(ring.nrBufs * 16);
+  for (const b of ring.bufs) {
+    if (b.index >= ring.nrBufs) throw new RestoreError('IMAGE_INCONSISTENT', `${why}: registered buffer slot ${b.index} is beyond its table of ${ring.nrBufs}`);
+    writeU64(iov, b.addr, b.index * 16);
+    writeU64(iov, BigInt(b.len), b.index * 16 + 8);
+  }
+  taskCall(ctx, `${why} (its registered buffers)`, 'io_uring_register', fd, REGISTER_BUFFERS, ctx.put(iov, SCRATCH_AT), ring.nrBufs);
+  const k = readIoUringFdinfo(ctx.pid, fd);
+  const wrong = ring.bufs.find((b) => k.bufs.get(b.index)?.addr !== b.addr || k.bufs.get(b.index)?.len !== b.len);
+  const set = [...k.bufs.values()].filter((b) => b.len > 0).length;
+  if (k.userBufs !== ring.nrBufs || set !== ring.bufs.length || wrong) {
+    throw new RestoreError('FAILED', `the new ring of ${why} shows ${k.userBufs} registered buffer slot(s), ${set} set, not the dumped ${ring.nrBufs} with ${ring.bufs.length} set${wrong ? ` (slot ${wrong.index})` : ''}`);
+  }
 }
 
 /**

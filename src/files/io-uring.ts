@@ -279,7 +279,6 @@ export const ioUringKind: FdKind = {
     const sqpoll = info.sqThread !== -1;
     const files = registeredFiles(c.pid, c.fd, info, why);
     const bufs = [...info.bufs].filter(([, b]) => b.len > 0).map(([index, b]) => ({ index, addr: b.addr, len: b.len }));
-    if (bufs.length !== info.userBufs) throw new DumpError('UNSUPPORTED', `${why} has a sparse registered buffer table (${bufs.length} of ${info.userBufs} slots set): cryo cannot dump that yet`);
     // A ring set up disabled and not enabled yet takes no request: its flags show nowhere.
     if (failedWith(own('io_uring_enter', 0, 0, 0, 0, 0), 'EBADFD')) {
       const restricted = failedWith(own('io_uring_register', REGISTER_RESTRICTIONS, 0, 0), 'EBUSY');

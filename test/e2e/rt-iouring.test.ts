@@ -70,6 +70,15 @@ test('registered buffers come back: READ_FIXED and WRITE_FIXED work on them afte
   assert.match(await restoreAndFinish(d, (dir) => editRing(dir, (r) => { r.bufs = []; r.nrBufs = 0; })), /^FAIL: write round 0: -14|^FAIL: write round 0: -22/);
 });
 
+test('a sparse registered buffer table comes back sparse: the buffer in slot 2 works, slot 1 stays empty', async () => {
+  const d = await roundTrip('bufs-sparse');
+  const ring = [...readCryoIoUring(d.images).values()][0]!;
+  assert.equal(ring.nrBufs, 3);
+  assert.deepEqual(ring.bufs.map((b) => b.index), [0, 2]);
+  // Packed into slots 0 and 1 the program's reads from slot 2 fail.
+  assert.match(await restoreAndFinish(d, (dir) => editRing(dir, (r) => { r.bufs[1]!.index = 1; r.nrBufs = 2; })), /^FAIL: read round 0: -14|^FAIL: read round 0: -22/);
+});
+
 test('registered files (a sparse table) come back: reads, writes and accepts on fixed files work after restore', async () => {
   const d = await roundTrip('files');
   const ring = [...readCryoIoUring(d.images).values()][0]!;

@@ -4,7 +4,8 @@
  *   the dump; one completion left unreaped in the CQ ring and one SQE queued but not submitted.
  *   After SIGTERM: the leftover completion is there, the queued SQE completes, the ring's indexes
  *   (as the program sees them) went on from where they were, and the same I/O works again.
- * bufs: the same with two registered buffers (READ_FIXED/WRITE_FIXED).
+ * bufs: the same with two registered buffers (READ_FIXED/WRITE_FIXED); bufs-sparse: in slots 0
+ *   and 2 of a table of three.
  * sqpoll: the same on an SQPOLL ring (sq_thread_idle 50 ms: after restore its thread must sleep
  *   within 400 ms of the last request).
  * files: the same with a registered file table of three slots, sparse in the middle: the data file
@@ -38,7 +39,7 @@ static struct io_uring ring;
 static char path[4096];
 static int file, lsk, port;
 static struct iovec bufs[2];
-static int fixed, fixed_files;
+static int fixed, fixed_files, read_slot = 1;
 
 /* The file (or its registered slot) for a request. */
 static int fd_of(struct io_uring_sqe *s, int fd, int slot) {
@@ -78,7 +79,7 @@ static void rw_round(int i) {
   io_uring_cqe_seen(&ring, c);
   memset(rp, 0, 512);
   s = io_uring_get_sqe(&ring);
-  if (fixed) io_uring_prep_read_fixed(s, file, rp, 512, (i % 64) * 512, 1);
+  if (fixed) io_uring_prep_read_fixed(s, file, rp, 512, (i % 64) * 512, read_slot);
   else io_uring_prep_read(s, file, rp, 512, (i % 64) * 512);
   s->fd = fd_of(s, file, 0);
   s->user_data = 2;
@@ -251,12 +252,15 @@ int main(int argc, char **argv) {
     work(10);
     rt_pass();
   }
-  if (!strcmp(rt_mode, "bufs")) {
+  if (!strcmp(rt_mode, "bufs") || !strcmp(rt_mode, "bufs-sparse")) {
     for (int i = 0; i < 2; i++) {
       bufs[i].iov_base = aligned_alloc(4096, 8192);
       bufs[i].iov_len = 8192;
     }
-    e = io_uring_register_buffers(&ring, bufs, 2);
+    /* bufs-sparse: the read buffer in slot 2, slot 1 empty. */
+    struct iovec table[3] = { bufs[0], { 0 }, bufs[1] };
+    if (!strcmp(rt_mode, "bufs-sparse")) { e = io_uring_register_buffers(&ring, table, 3); read_slot = 2; }
+    else e = io_uring_register_buffers(&ring, bufs, 2);
     if (e) RT_FAIL("register_buffers: %s", strerror(-e));
     fixed = 1;
   }
