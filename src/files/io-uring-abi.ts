@@ -39,6 +39,7 @@ export const REGISTER_RESTRICTIONS = 11;
 export const UNREGISTER_IOWQ_AFF = 18;
 export const REGISTER_ENABLE_RINGS = 12;
 export const REGISTER_SEND_MSG_RING = 31;
+export const REGISTER_PBUF_STATUS = 26;
 export const OP_NOP = 0;
 /** IORING_REGISTER_EVENTFD_ASYNC: the eventfd is signalled only for completions io_uring's worker threads post. */
 export const REGISTER_EVENTFD_ASYNC = 7;

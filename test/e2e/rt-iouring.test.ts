@@ -136,12 +136,14 @@ test('a registered eventfd comes back registered (SINGLE_ISSUER ring, async too)
   }
 });
 
-test('an eventfd cryo cannot find or take its completion back from is refused with one line; count and registration stay', async () => {
+test('what cryo cannot find or make again is refused with one line and stays: an eventfd it cannot take its completion back from, provided buffers, a file only the ring holds', async () => {
   for (const [mode, why, opts] of [
     ['eventfd-only', /and holds no eventfd descriptor: cryo cannot dump an eventfd only the ring holds/, {}],
     ['eventfd-unreaped', /and 1 completion\(s\) not reaped: .* dump again once the program has reaped its completions/, {}],
     ['eventfd-defer', /on a DEFER_TASKRUN ring/, {}],
     ['eventfd', /and the task is to run on: .* dump it without --leave-running/, { leaveRunning: true }],
+    ['pbuf', /has buffer rings \(IORING_REGISTER_PBUF_RING, groups 5\): where they are shows nowhere/, {}],
+    ['pbuf-legacy', /has provided buffers \(IORING_OP_PROVIDE_BUFFERS, groups 7\)/, {}],
     ['fileonly', /has registered file slot 0 \(\/.*\/iouring-data-only\) whose file no descriptor of the task holds/, {}],
   ] as const) {
     const t = startTarget('rt-iouring', [mode]);

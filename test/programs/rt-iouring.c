@@ -18,6 +18,8 @@
  * eventfd-only, eventfd-unreaped, eventfd-defer: an eventfd closed after it was registered, or with
  *   a completion left unreaped, or on a DEFER_TASKRUN ring: cryo refuses, and the eventfd's count
  *   and registration are as before after SIGTERM.
+ * pbuf, pbuf-legacy: a buffer ring (group 5) or provided buffers (group 7), which cryo refuses: after
+ *   SIGTERM a read with IOSQE_BUFFER_SELECT still gets one of them.
  * fileonly: a registered file no descriptor of the task holds, which cryo refuses: the ring works on after.
  * personality: personalities 1 and 2 registered, 1 unregistered again; cryo refuses (naming id 2)
  *   and must leave them as they were: after SIGTERM a request with personality 2 runs, one with 1
@@ -34,6 +36,7 @@
 #include <sys/eventfd.h>
 #include <poll.h>
 #include <sys/stat.h>
+#include <sys/mman.h>
 
 static struct io_uring ring;
 static char path[4096];
@@ -191,6 +194,44 @@ static void eventfd_mode(void) {
   rt_pass();
 }
 
+/* Provided buffers: see the top of this file. */
+static void pbuf_mode(void) {
+  static char pool[4][64];
+  int ringed = !strcmp(rt_mode, "pbuf"), group = ringed ? 5 : 7;
+  if (ringed) {
+    struct io_uring_buf_ring *br = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (br == MAP_FAILED) RT_FAIL("mmap");
+    struct io_uring_buf_reg reg = { .ring_addr = (unsigned long)br, .ring_entries = 4, .bgid = group };
+    int e = io_uring_register_buf_ring(&ring, &reg, 0);
+    if (e) RT_FAIL("register_buf_ring: %s", strerror(-e));
+    io_uring_buf_ring_init(br);
+    for (int i = 0; i < 4; i++) io_uring_buf_ring_add(br, pool[i], 64, i, io_uring_buf_ring_mask(4), i);
+    io_uring_buf_ring_advance(br, 4);
+  } else {
+    struct io_uring_sqe *s = io_uring_get_sqe(&ring);
+    io_uring_prep_provide_buffers(s, pool, 64, 4, group, 0);
+    s->user_data = 3;
+    submit();
+    struct io_uring_cqe *c = wait1(3);
+    if (c->res < 0) RT_FAIL("provide_buffers: %d", c->res);
+    io_uring_cqe_seen(&ring, c);
+  }
+  rt_ready("ringfd=%d\n", ring.ring_fd);
+  rt_wait_term();
+  if (pwrite(file, "provided", 8, 0) != 8) RT_FAIL("pwrite");
+  struct io_uring_sqe *s = io_uring_get_sqe(&ring);
+  io_uring_prep_read(s, file, NULL, 64, 0);
+  s->flags |= IOSQE_BUFFER_SELECT;
+  s->buf_group = group;
+  s->user_data = 4;
+  submit();
+  struct io_uring_cqe *c = wait1(4);
+  if (c->res != 8 || !(c->flags & IORING_CQE_F_BUFFER)) RT_FAIL("a read into a provided buffer: %d (flags 0x%x)", c->res, c->flags);
+  int bid = c->flags >> IORING_CQE_BUFFER_SHIFT;
+  if (bid > 3 || memcmp(pool[bid], "provided", 8)) RT_FAIL("buffer %d does not hold what was read", bid);
+  rt_pass();
+}
+
 int main(int argc, char **argv) {
   rt_start(argc, argv);
   snprintf(path, sizeof path, "%s/iouring-data", argv[2]);
@@ -273,6 +314,8 @@ int main(int argc, char **argv) {
   }
 
   if (!strncmp(rt_mode, "eventfd", 7)) eventfd_mode();
+
+  if (!strncmp(rt_mode, "pbuf", 4)) pbuf_mode();
 
   if (!strcmp(rt_mode, "fileonly")) {
     /* What cryo refuses: the dump fails and the ring works on. */
