@@ -64,7 +64,7 @@ export interface PagesResult {
  * or a page server), and closes it. With `injection`, readable pages move by injected vmsplice
  * (see SpliceMover); others (and all without it) by process_vm_readv or /proc/PID/mem into a buffer.
  */
-export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: number, sink: PageSink, sp: bigint, injection?: PageInjection, inParent: readonly Range[] = []): PagesResult {
+export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: number, sink: PageSink, sp: bigint, injection?: PageInjection, inParent: readonly Range[] = [], guards: readonly Range[] = []): PagesResult {
   const scanner = new PageScanner(pid, pageSize);
   const page = BigInt(pageSize);
   let memfd = -1;
@@ -104,13 +104,15 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
         totalBytes += pages * pageSize;
         continue;
       }
-      // File pages of a private file mapping are not copied-on-write: the file has them.
-      const kept = filePrivate ? all.filter((r) => !r.file) : all;
+      // File pages of a private file mapping are not copied-on-write: the file has them. Guard
+      // regions look swapped out but have no page (reading them fails with EIO): mm.img has them.
+      const kept = (filePrivate ? all.filter((r) => !r.file) : all)
+        .flatMap((r) => splitByRanges(r, guards, page).filter((p) => !p.inside).map((p) => p.run));
       // Pages unchanged since the parent dump are recorded as its (PE_PARENT), without bytes.
       const runs: Run[] = [];
       for (const r of kept) {
         for (const piece of splitByRanges(r, inParent, page)) {
-          if (piece.inParent) {
+          if (piece.inside) {
             pagemapParent.push({ run: piece.run, lazy: canBeLazy(d) });
             res.skippedParent += piece.run.pages;
           } else {
@@ -191,11 +193,11 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
 }
 
 /** `run` cut into pieces inside and outside `ranges` (sorted, not overlapping). */
-export function splitByRanges(run: Run, ranges: readonly Range[], page: bigint): { run: Run; inParent: boolean }[] {
-  const out: { run: Run; inParent: boolean }[] = [];
+export function splitByRanges(run: Run, ranges: readonly Range[], page: bigint): { run: Run; inside: boolean }[] {
+  const out: { run: Run; inside: boolean }[] = [];
   const end = run.start + BigInt(run.pages) * page;
-  const piece = (s: bigint, e: bigint, inParent: boolean) => {
-    if (e > s) out.push({ run: { start: s, pages: Number((e - s) / page), file: run.file }, inParent });
+  const piece = (s: bigint, e: bigint, inside: boolean) => {
+    if (e > s) out.push({ run: { start: s, pages: Number((e - s) / page), file: run.file }, inside });
   };
   // First range ending after the run's start.
   let lo = 0;

@@ -24,6 +24,7 @@ import { PagesFile, ToPageServer } from './page-sink.js';
 import type { PageServerClient } from '../page-server/client.js';
 import { dumpMemoryTags } from './mem-tags.js';
 import { mmEntry } from './mm-image.js';
+import { guardRanges } from './guards.js';
 import { dumpFds, type FileTable } from './files.js';
 import { namespaceIds } from '../shared/namespaces.js';
 import type { TreeMember } from './tree.js';
@@ -129,7 +130,8 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   const inParent = trackWrites(pid, inj, vmas, arch.pageSize, c);
   const pagemapFile = images.path('pagemap', pid);
   const sink = c.pageServer ? new ToPageServer(c.pageServer, pagemapFile, c.pagesId, arch.pageSize) : new PagesFile(pagemapFile, images.path('pages', c.pagesId), c.pagesId, arch.pageSize);
-  const pages = dumpPages(pid, vmas, arch.pageSize, sink, sp, { inj, scratch, undo, maps: smaps }, inParent);
+  const guards = guardRanges(pid, vmas);
+  const pages = dumpPages(pid, vmas, arch.pageSize, sink, sp, { inj, scratch, undo, maps: smaps }, inParent, guards);
   images.record(pagemapFile);
   if (!c.pageServer) images.record(images.path('pages', c.pagesId));
   if (arch.memoryTags !== undefined) {
@@ -170,7 +172,7 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   if (m.stopSignal !== 0) tc.stop_signo = m.stopSignal;
   return {
     pid, threads, tc, ids: taskIds, rootIds, fdinfos,
-    mm: mmEntry(pid, stat, injected.brk, exeId, vmas, injected.dumpable, injected.thpDisabled, arch.wordSize),
+    mm: mmEntry(pid, stat, injected.brk, exeId, vmas, guards, injected.dumpable, injected.thpDisabled, arch.wordSize),
     fs: { cwd_id: cwdId, root_id: rootId, umask: status.umask ?? 0o22 },
     pages: { scanned: pages.scanned, written: pages.written, skippedParent: pages.skippedParent },
     memTime: t2 - t1,

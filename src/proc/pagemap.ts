@@ -81,7 +81,8 @@ export function pagemapRuns(buf: Buffer, start: bigint, pageSize: number, runs: 
   let lastEnd = last ? last.start + BigInt(last.pages) * page : -1n;
   for (let i = 0; i < n; i++) {
     const hi = littleEndian ? buf.readUInt32LE(i * 8 + hiOff) : buf.readUInt32BE(i * 8 + hiOff);
-    if ((hi & (HI.present | HI.swapped)) === 0) continue;
+    // A guard region's marker reads as swapped, but it has no page.
+    if ((hi & (HI.present | HI.swapped)) === 0 || (hi & HI.guard) !== 0) continue;
     const flags = (hi & FLAG_MASK_HI) >>> 0;
     const addr = start + BigInt(i) * page;
     if (last && flags === lastFlags && addr === lastEnd) {

@@ -20,6 +20,7 @@ import { lazyRanges, registerLazy, remoteOnlyRanges } from './lazy.js';
 import { withoutRanges, type Range } from '../shared/ranges.js';
 import { dumpPageSize } from './page-size.js';
 import { restoreAioRings } from './aio.js';
+import { installGuards } from './guards.js';
 import { restoreMemoryTags } from './mem-tags.js';
 import { big, dumpedVmas, hex } from './dumped-layout.js';
 import { batchFor, mapScratch } from './scratch.js';
@@ -224,6 +225,7 @@ export function rebuildMemory(ctx: TaskCtx): void {
     if (remote.length > 0) throw new RestoreError('FAILED', `the dump in ${ctx.img.dir} holds task ${ctx.pid}'s pages at 0x${remote[0]!.start.toString(16)} only on a page server (a lazy dump): restore with --lazy-pages and \`cryo lazy-pages --page-server\``);
   }
   fillPages(ctx, lazy);
+  installGuards(ctx);
   restoreAioRings(ctx);
   if (lazy.length > 0) ctx.lazyFd = registerLazy(ctx, lazy);
   writeOldVdso(ctx);

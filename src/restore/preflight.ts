@@ -27,6 +27,7 @@ import { checkImagePath, S_IFDIR, S_IFMT, S_IFREG, typeName } from '../shared/im
 import { checkPrivateFileMappings, FillableRanges, outsideFillable } from './fillable.js';
 import { aioRings } from './aio.js';
 import { sigactionCalls } from './task-state.js';
+import { checkGuards } from './guards.js';
 
 export { regFile } from '../shared/file-entries.js';
 
@@ -431,6 +432,7 @@ export function preflight(img: RestoreImages, arch: Arch, opts: PreflightOptions
   checkArch(img, arch);
   checkSupported(img);
   checkVmaLayout(img, dumpPageSize(img, arch.pageSize));
+  checkGuards(img, dumpPageSize(img, arch.pageSize));
   checkCpu(img, arch);
   checkTaskState(img, arch);
   checkPrivateFileMappings(img);

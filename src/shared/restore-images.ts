@@ -11,6 +11,8 @@ import type { MessageValue } from '../images/value.js';
 import { RestoreError } from './restore-error.js';
 import type { FdOptions } from './fd-options.js';
 import { withCryoCore } from '../images/cryo-core.js';
+import { VMA } from './vma-kinds.js';
+import type { Range } from './ranges.js';
 
 /** One dumped process, as restore needs it. */
 export interface RestoreImages {
@@ -25,7 +27,10 @@ export interface RestoreImages {
   /** Every thread, the main thread first, with its core-TID.img. */
   readonly threads: readonly { tid: number; core: MessageValue }[];
   readonly ids: MessageValue;
+  /** mm.img's entry, its VMAs without the guard regions (those are in `guards`). */
   readonly mm: MessageValue;
+  /** The guard regions (MADV_GUARD_INSTALL) mm.img lists among the VMAs, as CRIU 4.2 records them. */
+  readonly guards: readonly Range[];
   readonly pagemapFile: string;
   /** file_entry by id (files.img). */
   readonly files: ReadonlyMap<number, MessageValue>;
@@ -164,7 +169,7 @@ function loadProcess(
   const threads = [{ tid: pid, core }, ...tids.filter((t) => t !== pid).map((tid) => ({ tid, core: coreOf(tid, one(imageFileName('core', tid))) }))];
   const ids = (all.has(imageFileName('ids', pid)) ? one(imageFileName('ids', pid)) : core.ids) as MessageValue | undefined;
   if (ids === undefined) throw new RestoreError('IMAGE_MISSING', `${path.join(dir, imageFileName('ids', pid))} is missing`);
-  const mm = one(imageFileName('mm', pid));
+  const { mm, guards } = withoutGuards(one(imageFileName('mm', pid)));
   const pagemapFile = path.join(dir, imageFileName('pagemap', pid));
   need(imageFileName('pagemap', pid));
 
@@ -183,10 +188,19 @@ function loadProcess(
   }
   const fsName = imageFileName('fs', pid);
   return {
-    dir, all, inventory, pid, pstree, core, threads, ids, mm, pagemapFile, files, fdinfo,
+    dir, all, inventory, pid, pstree, core, threads, ids, mm, guards, pagemapFile, files, fdinfo,
     fs: all.has(fsName) ? one(fsName) : undefined,
     seccomp: all.has('seccomp.img') ? one('seccomp.img') : undefined,
   };
+}
+
+/** mm.img's entry with its guard-region entries (status VMA_AREA_GUARD: no mapping) taken out of the VMAs. */
+function withoutGuards(mm: MessageValue): { mm: MessageValue; guards: Range[] } {
+  const all = (mm.vmas as MessageValue[] | undefined) ?? [];
+  const isGuard = (v: MessageValue) => (num(v.status) & VMA.GUARD) !== 0;
+  if (!all.some(isGuard)) return { mm, guards: [] };
+  const guards = all.filter(isGuard).map((v) => ({ start: BigInt(v.start as bigint), end: BigInt(v.end as bigint) }));
+  return { mm: { ...mm, vmas: all.filter((v) => !isGuard(v)) }, guards };
 }
 
 /** The pages file a pagemap names exists (its size is checked against the pagemap by the PageReader). */

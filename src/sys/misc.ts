@@ -108,3 +108,14 @@ export function openByHandleAt(mountFd: number, handle: Pick<FileHandle, 'type' 
   handle.bytes.copy(fh, 8);
   return Number(syscallAs(`open_by_handle_at(${mountFd})`, 'open_by_handle_at', mountFd, fh, flags));
 }
+
+/** Whether this kernel knows madvise advice `advice` (an empty range: EINVAL only for unknown advice). */
+export function madviseKnows(advice: number): boolean {
+  try {
+    rawSyscall('madvise', 0, 0, advice);
+    return true;
+  } catch (e) {
+    if ((e as { code?: string }).code === 'EINVAL') return false;
+    throw e;
+  }
+}

@@ -7,8 +7,8 @@ import { intersect } from '../../src/shared/ranges.js';
 
 const P = 4096n;
 const r = (a: number, b: number) => ({ start: BigInt(a) * P, end: BigInt(b) * P });
-const show = (xs: { run: { start: bigint; pages: number }; inParent: boolean }[]) =>
-  xs.map((x) => `${x.inParent ? 'P' : 'W'}${x.run.start / P}+${x.run.pages}`).join(' ');
+const show = (xs: { run: { start: bigint; pages: number }; inside: boolean }[]) =>
+  xs.map((x) => `${x.inside ? 'P' : 'W'}${x.run.start / P}+${x.run.pages}`).join(' ');
 
 test('a run is cut at the edges of the ranges left to the parent', () => {
   const run = { start: 10n * P, pages: 10, file: false };

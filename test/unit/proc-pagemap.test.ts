@@ -55,3 +55,9 @@ test('pagemap: equal flags with a hole between them are two runs', () => {
   const runs = pagemapRuns(entries([P, 0n, P]), 0n, 4096);
   assert.deepEqual(runs.map((r) => [r.start, r.pages]), [[0n, 1], [0x2000n, 1]]);
 });
+
+test('pagemap: a guard region (swapped with the guard bit) is no page', () => {
+  const P = 1n << 63n, S = 1n << 62n, G = 1n << 58n;
+  const runs = pagemapRuns(entries([P, S | G, S | G, S | (7n << 5n)]), 0n, 4096);
+  assert.deepEqual(runs.map((r) => [r.start, r.pages, r.swapped]), [[0n, 1, false], [0x3000n, 1, true]]);
+});
