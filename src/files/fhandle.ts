@@ -10,6 +10,9 @@ import type { MessageValue } from '../images/value.js';
 import type { FileHandle } from '../proc/index.js';
 import { O_PATH, big, num } from '../shared/constants.js';
 import { readU64, writeU64, writeU32, writeI32 } from '../sys/native-endian.js';
+import { lookupNoSymlinks, notCleanAbsolute } from '../sys/safe-path.js';
+import type { RestoreImages } from '../shared/restore-images.js';
+import type { DumpFd } from './kind.js';
 
 const O_RDONLY_DIR = hostKernelAbi().openFlags.O_DIRECTORY; // O_RDONLY (0) | O_DIRECTORY
 /** CRIU writes at least 16 u64 words of handle (FH_ENTRY_SIZES__min_entries). */
@@ -62,4 +65,30 @@ export function pathOfHandle(fh: MessageValue, sdev: number, ino: bigint): strin
     }
   }
   return undefined;
+}
+
+/**
+ * The image's handle of a watched inode (inotify watch, fanotify mark), with the path it opens to
+ * as a hint (as CRIU 4.2 writes it); for a file deleted since, the ghost file of the tree that is
+ * it, once every descriptor is dumped.
+ */
+export function watchedHandle(c: DumpFd, h: FileHandle, sdev: number, ino: bigint): MessageValue {
+  const fh = fhEntry(h);
+  const p = pathOfHandle(fh, sdev, ino);
+  if (p !== undefined) fh.path = p;
+  else c.table.whenTreeDumped(() => { const g = c.table.ghostName(sdev, ino); if (g !== undefined) fh.path = g; });
+  return fh;
+}
+
+/** Where a watch is to be put again: its path hint if it is there (no link on the way), else what its handle opens. */
+export function watchedPath(fh: MessageValue | undefined, sdev: number, ino: bigint): string | undefined {
+  const hint = fh?.path === undefined ? undefined : String(fh.path);
+  // Only a hint the dump could have written: a clean absolute path reached without a symbolic link.
+  if (hint !== undefined && notCleanAbsolute(hint) === undefined && lookupNoSymlinks(hint).kind === 'found') return hint;
+  return fh ? pathOfHandle(fh, sdev, ino) : undefined;
+}
+
+/** The names of the dump's ghost files: they exist again only from the files step on, so count as found. */
+export function ghostNames(img: RestoreImages): Set<string> {
+  return new Set((img.all.get('remap-fpath.img')?.entries ?? []).map((e) => String((img.files.get(num(e.value.orig_id))?.reg as MessageValue | undefined)?.name)));
 }

@@ -6,14 +6,13 @@
 // by restore as a ghost file for as long as descriptors are opened: its old name is the hint.
 // Each watch gets its old number (INOTIFY_IOC_SETNEXTWD). Events queued
 // at dump time are not kept (CRIU drops them too).
-import { lookupNoSymlinks, notCleanAbsolute } from '../sys/safe-path.js';
 import type { MessageValue } from '../images/value.js';
 import { DumpError } from '../shared/dump-error.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { FdKind } from './kind.js';
 import { isAnon, setFileFlags, taskCall } from './anon.js';
 import { O_CLOEXEC, big, num } from '../shared/constants.js';
-import { fhEntry, pathOfHandle } from './fhandle.js';
+import { ghostNames, watchedHandle, watchedPath } from './fhandle.js';
 import { hostKernelAbi } from '../arch/host-abi.js';
 
 /** IN_ALL_EVENTS plus the watch options that survive in the mark (IN_EXCL_UNLINK, IN_ONESHOT). */
@@ -23,16 +22,9 @@ const INOTIFY_IOC_SETNEXTWD = hostKernelAbi().ioctls.INOTIFY_IOC_SETNEXTWD;
 /** A link at the end is watched itself, not followed (preflight found none there). */
 const IN_DONT_FOLLOW = 0x02000000;
 
-const showDev = (sdev: number) => `${sdev >>> 20}:${sdev & 0xfffff}`;
+export const showDev = (sdev: number) => `${sdev >>> 20}:${sdev & 0xfffff}`;
 
-/** Where a watch is to be put again: its path hint if it is there (no link on the way), else what its handle opens. */
-function watchPath(w: MessageValue): string | undefined {
-  const fh = w.f_handle as MessageValue | undefined;
-  const hint = fh?.path === undefined ? undefined : String(fh.path);
-  // Only a hint the dump could have written: a clean absolute path reached without a symbolic link.
-  if (hint !== undefined && notCleanAbsolute(hint) === undefined && lookupNoSymlinks(hint).kind === 'found') return hint;
-  return fh ? pathOfHandle(fh, num(w.s_dev), big(w.i_ino)) : undefined;
-}
+const watchPath = (w: MessageValue) => watchedPath(w.f_handle as MessageValue | undefined, num(w.s_dev), big(w.i_ino));
 
 const watches = (entry: MessageValue) => ((entry.wd as MessageValue[] | undefined) ?? []).slice().sort((a, b) => num(a.wd) - num(b.wd));
 
@@ -42,18 +34,13 @@ export const inotifyKind: FdKind = {
   dump(c) {
     const wd = (c.info.inotify ?? []).map((w) => {
       if (!w.fhandle) throw new DumpError('UNSUPPORTED', `fd ${c.fd} of task ${c.pid}: inotify watch ${w.wd} has no file handle in fdinfo (a kernel without CONFIG_FHANDLE): cryo cannot dump it`);
-      const fh = fhEntry(w.fhandle);
-      const p = pathOfHandle(fh, w.sdev, w.inode);
-      if (p !== undefined) fh.path = p;
-      // Deleted: a ghost file of the tree (found once every descriptor is dumped) may be it.
-      else c.table.whenTreeDumped(() => { const g = c.table.ghostName(w.sdev, w.inode); if (g !== undefined) fh.path = g; });
+      const fh = watchedHandle(c, w.fhandle, w.sdev, w.inode);
       return { id: 0, i_ino: w.inode, mask: w.mask, ignored_mask: w.ignoredMask, s_dev: w.sdev, wd: w.wd, f_handle: fh };
     });
     return { id: c.id, flags: c.flags, fown: c.fown, wd: wd as never };
   },
   check(img, entry, why) {
-    // Ghost files exist again only from the files step on: their names count as found.
-    const ghosts = new Set((img.all.get('remap-fpath.img')?.entries ?? []).map((e) => String((img.files.get(num(e.value.orig_id))?.reg as MessageValue | undefined)?.name)));
+    const ghosts = ghostNames(img);
     for (const w of watches(entry)) {
       const hint = (w.f_handle as MessageValue | undefined)?.path;
       if (watchPath(w) !== undefined || (hint !== undefined && ghosts.has(String(hint)))) continue;

@@ -9,6 +9,7 @@ import { eventpollKind } from './eventpoll.js';
 import { signalfdKind } from './signalfd.js';
 import { timerfdKind } from './timerfd.js';
 import { inotifyKind } from './inotify.js';
+import { fanotifyKind } from './fanotify.js';
 import { pidfdKind } from './pidfd.js';
 import { unixSocketKind } from './unix-socket.js';
 import { inetKind } from './inet.js';
@@ -18,7 +19,7 @@ import { ioUringKind } from './io-uring.js';
 /** Tried in this order at dump time: the first kind whose `matches` is true dumps the descriptor. */
 export const FD_KINDS: readonly FdKind[] = [
   memfdKind, pipeKind, fifoKind, regKind,
-  eventfdKind, eventpollKind, signalfdKind, timerfdKind, inotifyKind, pidfdKind, unixSocketKind,
+  eventfdKind, eventpollKind, signalfdKind, timerfdKind, inotifyKind, fanotifyKind, pidfdKind, unixSocketKind,
   inetKind, ttyKind, ioUringKind,
 ];
 

@@ -128,3 +128,50 @@ test('inotify watching a file deleted since but held open: the watch comes back 
     (w.f_handle as MessageValue).path = path.join(g.target.dir, 'other');
   })), /^FAIL: a write to fd \d+: watch 2 reported 0x0, want IN_MODIFY/);
 });
+
+// test/programs/rt-fanotify.c (zdtm's fanotify00): a fanotify group with an inode mark and a mount
+// mark whose ignore mask survives modify, in CRIU 4.2's fanotify_file_entry; each mark, its ignore
+// mask and flags, and the group's flags proven by an edited image; marks that cannot be found are
+// refused before anything starts, a mark on a whole file system at dump time.
+test('fanotify: the group\'s flags, an inode mark and a mount mark with its ignore mask', async () => {
+  const f = await startAndDump('rt-fanotify');
+  all.push(f);
+  const fd = Number(f.target.ready.fd);
+  const ffy = fileOf(f.images, fd).ffy as MessageValue;
+  const FAN_NONBLOCK = 0x2, FAN_UNLIMITED_QUEUE = 0x10, FAN_MARK_IGNORED_SURV_MODIFY = 0x40;
+  assert.equal(Number(ffy.faflags), FAN_NONBLOCK | FAN_UNLIMITED_QUEUE);
+  const marks = ffy.mark as MessageValue[];
+  assert.deepEqual(marks.map((m) => m.type).sort(), ['INODE', 'MOUNT']);
+  const inode = marks.find((m) => m.type === 'INODE')!;
+  assert.equal(((inode.ie as MessageValue).f_handle as MessageValue).path, path.join(f.target.dir, 'a'), 'the marked file\'s path is the hint');
+  const mount = marks.find((m) => m.type === 'MOUNT')!;
+  assert.ok(f.target.dir.startsWith(String((mount.me as MessageValue).path)), 'the mount mark names the mount point of the directory');
+  assert.equal(Number(mount.mflags), FAN_MARK_IGNORED_SURV_MODIFY);
+  assert.equal(await restoreAndFinish(f), 'PASS');
+
+  const mark = (type: string, edit: (m: MessageValue, ffy: MessageValue) => void) => (dir: string) =>
+    editFd(dir, fd, 'ffy', (m) => edit((m.mark as MessageValue[]).find((x) => x.type === type)!, m));
+  const drop = (type: string) => mark(type, (_, m) => { m.mark = (m.mark as MessageValue[]).filter((x) => x.type !== type); });
+  assert.match(await restoreAndFinish(f, drop('MOUNT')), /^FAIL: no FAN_OPEN event for b \(the mount mark\)/);
+  assert.match(await restoreAndFinish(f, drop('INODE')), /^FAIL: no FAN_CLOSE_WRITE event for a \(the inode mark\)/);
+  assert.match(await restoreAndFinish(f, mark('MOUNT', (m) => { m.mflags = 0; })), /^FAIL: a FAN_MODIFY event for a came through the mount's ignore mask/);
+  assert.match(await restoreAndFinish(f, mark('MOUNT', (m) => { m.ignored_mask = 0; })), /^FAIL: a FAN_MODIFY event for a came through the mount's ignore mask/);
+  assert.match(await restoreAndFinish(f, (dir) => editFd(dir, fd, 'ffy', (m) => { m.faflags = FAN_NONBLOCK; })), /^FAIL: the group's fdinfo was/);
+
+  await assert.rejects(restoreAndFinish(f, mark('MOUNT', (m) => { (m.me as MessageValue).path = '/nonexistent/cryo-mount'; })),
+    /fd \d+ \(fanotify\): the mark on the mount of \/nonexistent\/cryo-mount \(device \d+:\d+\) cannot be found on this machine/);
+  await assert.rejects(restoreAndFinish(f, mark('INODE', (m) => {
+    const fh = (m.ie as MessageValue).f_handle as MessageValue;
+    fh.path = '/nonexistent/cryo-mark';
+    fh.handle = (fh.handle as bigint[]).map(() => 0xdeadn);
+  })), /fd \d+ \(fanotify\): the mark on inode \d+ of device \d+:\d+ \(\/nonexistent\/cryo-mark\) cannot be found on this machine/);
+
+  const t = startTarget('rt-fanotify', ['sb']);
+  try {
+    await assert.rejects(dump({ pid: t.pid, dir: path.join(t.dir, 'images') }),
+      new RegExp(`fd ${t.ready.fd} of task ${t.pid}: a fanotify mark on the whole file system of device \\d+:\\d+ \\(FAN_MARK_FILESYSTEM\\): cryo cannot dump it`));
+    assert.equal(t.finish(), 'PASS', 'the refused dump left the task as it was');
+  } finally {
+    t.cleanup();
+  }
+});
