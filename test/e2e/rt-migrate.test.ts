@@ -19,8 +19,7 @@ import { decodeImageFile, encodeImage } from '../../src/images/index.js';
 import { __WALL, kill, waitpid } from '../../src/sys/index.js';
 import { reapWhenEnded, startTarget, type Target } from '../helpers/dump-target.js';
 import { becomeSubreaper, cleanedUpAfterFile, resealImages } from '../helpers/restore-env.js';
-import { cryoCli } from '../helpers/cryo-cli.js';
-import { withoutNodeNoise } from '../helpers/node-noise.js';
+import { cryoAsync, cryoCli } from '../helpers/cryo-cli.js';
 
 const { targets, cleanups } = cleanedUpAfterFile();
 
@@ -213,14 +212,7 @@ async function migrateCommand(opts: { pageServerAddress?: string; failFinalDump?
     '--src-netns', `/var/run/netns/${nsA}`, '--dest-netns', `/var/run/netns/${nsB}`,
     '--address', opts.pageServerAddress ?? `10.214.${net3}.2`, '--port', String(7100 + seq), '--tcp-established', '--action-script', script];
   const stop = reapWhenEnded(t.pid);
-  const r = await new Promise<{ code: number; out: string; err: string }>((resolve) => {
-    const c = spawn(process.execPath, [cryoCli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    c.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    c.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    c.on('close', (code) => resolve({ code: code ?? -1, out, err: withoutNodeNoise(err).trim() }));
-  });
+  const r = await cryoAsync(args);
   stop();
   return { client, t, ...r };
 }
