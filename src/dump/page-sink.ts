@@ -8,7 +8,7 @@ import { closeSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { PE_PARENT, PE_PRESENT, createImageFile } from '../images/index.js';
 import { PagemapRecorder } from '../images/pages.js';
-import { rawSyscall } from '../sys/index.js';
+import { spliceAll } from '../sys/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import { noParent, type PageServerClient } from '../page-server/client.js';
 
@@ -25,8 +25,6 @@ export interface PageSink {
   /** Closes its files, whatever happened. */
   close(): void;
 }
-
-const SPLICE_F_MOVE = 1;
 
 export class PagesFile implements PageSink {
   writeMs = 0;
@@ -49,11 +47,7 @@ export class PagesFile implements PageSink {
 
   splice(rfd: number, bytes: number): void {
     const t0 = performance.now();
-    for (let left = bytes; left > 0;) {
-      const n = Number(rawSyscall('splice', rfd, null, this.fd, null, left, SPLICE_F_MOVE));
-      if (n <= 0) throw new DumpError('FAILED', `splice into the pages image moved ${n} bytes`);
-      left -= n;
-    }
+    spliceAll(rfd, this.fd, bytes, 'into the pages image');
     this.writeMs += performance.now() - t0;
   }
 

@@ -2,7 +2,7 @@
 // spliced from cryo's copies of their read ends into the pages file or a page server's socket.
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { type Vma } from '../proc/index.js';
-import { IOV_MAX, iovecBytes, pidfdGetfd, pidfdOpen, processVmWritev, rawSyscall } from '../sys/index.js';
+import { IOV_MAX, iovecBytes, pidfdGetfd, pidfdOpen, processVmWritev, rawSyscall, spliceAll } from '../sys/index.js';
 import { InjectError, SyscallBatch, mapBatchArea, type BatchArea, type Injector, type Scratch, type UndoList } from '../inject/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import { F_GETPIPE_SZ, F_SETPIPE_SZ, O_CLOEXEC, O_NONBLOCK, SPLICE_F_NONBLOCK } from '../shared/constants.js';
@@ -17,7 +17,6 @@ export interface PageInjection {
   maps: readonly Vma[];
 }
 
-const SPLICE_F_MOVE = 1;
 /** Below this many bytes of pages, process_vm_readv + write beats setting up the pipe (CRYO_VMSPLICE_MIN_BYTES overrides). */
 export const vmspliceMinBytes = () => Number(process.env.CRYO_VMSPLICE_MIN_BYTES ?? 4 << 20);
 /** Pipes filled per stop of the task where the arch has a batch runner (CRYO_VMSPLICE_PIPES overrides). */
@@ -207,11 +206,7 @@ export class SpliceMover {
 
   /** Empties `bytes` of the pipe into /dev/null. */
   private drop(rfd: number, bytes: number): void {
-    for (let left = bytes; left > 0;) {
-      const n = Number(rawSyscall('splice', rfd, null, this.devNull(), null, left, SPLICE_F_MOVE));
-      if (n <= 0) throw new DumpError('FAILED', `splice of dropped pages into /dev/null moved ${n} bytes`);
-      left -= n;
-    }
+    spliceAll(rfd, this.devNull(), bytes, 'of dropped pages into /dev/null');
   }
 
   /**

@@ -6,7 +6,7 @@
  * sends PE_PARENT entries, and records the parent's image hashes (cryo-parent.json) as a local dump does.
  */
 import net from 'node:net';
-import { closeSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { createImageFile } from '../images/index.js';
 import { PE_PARENT, PE_PRESENT } from '../images/flags.js';
@@ -48,8 +48,6 @@ export async function runPageServer(opts: PageServerOptions): Promise<SessionSta
     if (!existsSync(target)) throw new PageServerError(`--prev-images-dir ${opts.prevImagesDir}: ${target} does not exist (the path is relative to the images directory)`);
     rmSync(path.join(opts.dir, PARENT_LINK), { force: true });
     symlinkSync(opts.prevImagesDir, path.join(opts.dir, PARENT_LINK));
-    // Before it listens: the parent is hashed while the task runs, not while the dump waits frozen.
-    if (!opts.lazyPages) recordParentHashes(opts.dir, target, opts.prevImagesDir);
   }
   // Paused: a receiving session takes the descriptor over before Node reads from it.
   const server = net.createServer({ pauseOnConnect: true });
@@ -92,9 +90,12 @@ class Session {
 
   serve(): SessionStats {
     try {
-      for (;;) {
+      for (let first = true; ; first = false) {
         const b = this.io.readExact(PSI_SIZE, 'a command');
         if (b === undefined) throw new PageServerError('the dump closed the connection before it sent all its pages (no PS_IOV_CLOSE): the images in this directory are incomplete');
+        // At the first command: a dump of a chain asks for the parent before it freezes the task
+        // (cryo migrate hashes the parent while this server starts, into its cryo-hashes.json).
+        if (first) this.recordParent();
         const pi = decodePsi(b);
         const cmd = psCmd(pi.cmd);
         if (cmd === PS_IOV_OPEN || cmd === PS_IOV_OPEN2) {
@@ -122,6 +123,11 @@ class Session {
     } finally {
       this.closeCurrent();
     }
+  }
+
+  private recordParent(): void {
+    const p = parentDir(this.dir);
+    if (p !== undefined) recordParentHashes(this.dir, p, readlinkSync(path.join(this.dir, PARENT_LINK)));
   }
 
   private imageOf(pi: Psi) {

@@ -1,7 +1,7 @@
 /** Exact reads and writes on a TCP socket: the page-server protocol is a strict exchange. */
 import net from 'node:net';
 import { closeSync, readSync } from 'node:fs';
-import { rawSyscall } from '../sys/index.js';
+import { rawSyscall, spliceAll } from '../sys/index.js';
 import { F_DUPFD_CLOEXEC, F_GETFL, F_SETFL, F_SETPIPE_SZ, O_CLOEXEC, O_NONBLOCK } from '../shared/constants.js';
 
 export class SocketIo {
@@ -94,8 +94,6 @@ export function connectTo(address: string, port: number): Promise<net.Socket> {
   });
 }
 
-const SPLICE_F_MOVE = 1;
-
 /**
  * A connected TCP socket cryo drives with blocking system calls, taken over from Node once
  * connected: pages move by splice(2) without passing through JavaScript, and the dump can stream
@@ -158,7 +156,7 @@ export class BlockingSocket {
     }
     const [r, w] = this.pipe;
     for (let left = bytes; left > 0;) {
-      const n = Number(rawSyscall('splice', this.fd, null, w, null, left, SPLICE_F_MOVE));
+      const n = Number(rawSyscall('splice', this.fd, null, w, null, left, 0));
       if (n === 0) return false;
       spliceAll(r, fd, n, 'into the pages image');
       left -= n;
@@ -170,13 +168,5 @@ export class BlockingSocket {
     for (const fd of [this.fd, ...(this.pipe ?? [])]) if (fd >= 0) closeSync(fd);
     this.fd = -1;
     this.pipe = undefined;
-  }
-}
-
-function spliceAll(from: number, to: number, bytes: number, where: string): void {
-  for (let left = bytes; left > 0;) {
-    const n = Number(rawSyscall('splice', from, null, to, null, left, SPLICE_F_MOVE));
-    if (n <= 0) throw new Error(`splice ${where} moved ${n} bytes`);
-    left -= n;
   }
 }

@@ -119,3 +119,14 @@ export function madviseKnows(advice: number): boolean {
     throw e;
   }
 }
+
+const SPLICE_F_MOVE = 1;
+
+/** Moves exactly `bytes` from `from` to `to` with splice(2) (one of them a pipe); `what` names the move in the error when it stops short. */
+export function spliceAll(from: number, to: number, bytes: number, what: string): void {
+  for (let left = bytes; left > 0;) {
+    const n = Number(rawSyscall('splice', from, null, to, null, left, SPLICE_F_MOVE));
+    if (n <= 0) throw new Error(`splice ${what} moved ${n} bytes`);
+    left -= n;
+  }
+}

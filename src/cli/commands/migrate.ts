@@ -13,12 +13,14 @@ import { parseArgs } from 'node:util';
 import { type Command, UsageError } from '../command.js';
 import { specs } from './specs.js';
 import { restore, RestoreError } from '../../restore/index.js';
+import { dump, DumpError } from '../../dump/index.js';
 import { hashMemoryImages } from '../../images/index.js';
-import { MigrateError, type Step, actionScript, completeServerDir, cryoStep, enterNetns, listening, pageServer, pagesWritten, pidGone } from './migrate-steps.js';
+import { catchTerminatingSignals } from '../signals.js';
+import { MigrateError, type Step, actionScript, completeServerDir, enterNetns, listening, pageServer, pagesWritten, pidGone } from './migrate-steps.js';
 
 interface Plan {
   pid: number; src: string; dest: string; address: string; port: number;
-  srcNetns?: string; destNetns?: string; maxPreDumps: number; tcp: string[]; lazy: boolean; script?: string;
+  srcNetns?: string; destNetns?: string; maxPreDumps: number; tcp: boolean; lazy: boolean; script?: string;
 }
 
 const say = (line: string) => process.stdout.write(`cryo migrate: ${line}\n`);
@@ -66,88 +68,125 @@ function parse(args: string[]): Plan {
   return {
     pid: Number(v.tree), src: path.resolve(v['images-dir']), dest: path.resolve(v['dest-dir']), address: v.address, port: Number(v.port),
     srcNetns: v['src-netns'], destNetns: v['dest-netns'], maxPreDumps: Number(max),
-    tcp: v['tcp-established'] ? ['--tcp-established'] : [], lazy: v['lazy-pages'] ?? false, script: v['action-script'],
+    tcp: v['tcp-established'] ?? false, lazy: v['lazy-pages'] ?? false, script: v['action-script'],
   };
 }
 
-/** One dump of the chain (pre-dump or final), its pages sent to a page server at the destination. */
-async function dumpStep(p: Plan, kind: 'pre-dump' | 'dump', name: string, parent: string | undefined, onLine?: (l: string, at: number) => void): Promise<void> {
-  const prev = parent === undefined ? [] : ['--prev-images-dir', `../${parent}`];
-  const server = await pageServer(path.join(p.dest, name), p.address, p.port, parent && `../${parent}`, p.destNetns);
-  const d = cryoStep([kind, '-t', String(p.pid), '-D', path.join(p.src, name), ...prev, '--page-server', '--address', p.address, '--port', String(p.port), ...p.tcp, '-v'], p.srcNetns, onLine);
+/**
+ * One dump of the chain (pre-dump or final), run in this process (no Node start between two dumps)
+ * in the source's network namespace, its pages streamed to `server` (listening for it). Returns
+ * once the server confirmed every page (PS_IOV_CLOSE); the server's end, with any error, is
+ * `ending`'s, looked at once the task runs at the destination.
+ */
+async function dumpStep(p: Plan, kind: 'pre-dump' | 'dump', name: string, parent: string | undefined, server: Step, ending: Promise<Error | undefined>[], onSeize?: () => void): Promise<void> {
+  // A signal ends the dump as an error would: the task is left as it was (as the dump command does).
+  const ac = new AbortController();
+  const endSignals = catchTerminatingSignals(() => ac.abort());
+  const back = p.srcNetns === undefined ? () => {} : enterNetns(p.srcNetns);
   try {
-    await d.done;
+    await dump({
+      pid: p.pid, dir: path.join(p.src, name), preDump: kind === 'pre-dump', prevImagesDir: parent && `../${parent}`,
+      pageServer: { address: p.address, port: p.port }, tcpEstablished: p.tcp, signal: ac.signal,
+      onEvent: (e) => {
+        if (e.type === 'stage' && e.stage === 'seize') onSeize?.();
+        else if (e.type === 'warning') process.stderr.write(`cryo migrate: warning: ${e.message}\n`);
+      },
+    });
   } catch (e) {
     server.kill();
-    throw new MigrateError(`${kind} ${name}: ${(e as Error).message}`);
+    if (e instanceof DumpError) throw new MigrateError(`${kind} ${name}: ${e.message}`);
+    throw e;
+  } finally {
+    back();
+    endSignals();
   }
-  await server.done.catch((e: Error) => { throw new MigrateError(`page server for ${name}: ${e.message}`); });
+  ending.push(server.done.then(() => undefined, (e: Error) => new MigrateError(`page server for ${name}: ${e.message}`)));
 }
 
 async function migrate(p: Plan, sourceGone: () => void): Promise<void> {
   for (const d of [p.src, p.dest]) mkdirSync(d, { recursive: true, mode: 0o700 });
-  // Pre-copy: each pre-dump writes what the task wrote since the last; stop when that stops shrinking.
-  let parent: string | undefined;
-  let last = Infinity;
-  for (let i = 1; i <= p.maxPreDumps; i++) {
-    const name = `pre${i}`;
-    const t0 = performance.now();
-    await dumpStep(p, 'pre-dump', name, parent);
-    // Hashed now, while the task runs: the restore checks the chain against these in the freeze.
-    hashMemoryImages(path.join(p.dest, name));
-    parent = name;
-    const pages = pagesWritten(path.join(p.src, name));
-    say(`pre-dump ${i}: ${pages} pages in ${(performance.now() - t0).toFixed(0)} ms`);
-    if (pages >= last) break;
-    last = pages;
-  }
   const finalDir = path.join(p.dest, 'final');
-  // lazy-pages starts before the freeze (a Node start takes 100s of ms): it reads the images only
-  // when the restore hands it the task.
+  const server = (name: string, parent: string | undefined) => pageServer(path.join(p.dest, name), p.address, p.port, parent && `../${parent}`, p.destNetns);
+  // lazy-pages starts first (a Node start takes 100s of ms): it reads the images only when the
+  // restore hands it the task.
   let lazy: Step | undefined;
-  if (p.lazy) {
-    mkdirSync(finalDir, { recursive: true, mode: 0o700 });
-    lazy = await listening(['lazy-pages', '-D', finalDir], undefined);
-  }
-  let frozenAt = 0;
-  let dumpedAt = 0;
-  let restoreAt = 0;
-  let runningAt = 0;
+  let next: Step | undefined;
+  const ending: Promise<Error | undefined>[] = [];
   try {
-    await actionScript(p.script, 'network-lock');
-    const t0 = performance.now();
-    try {
-      await dumpStep(p, 'dump', 'final', parent, (l, at) => { if (l === 'cryo: seize') frozenAt = at; });
-    } catch (e) {
-      // The task runs on at the source: let its network go again (as CRIU does when a dump fails).
-      await actionScript(p.script, 'network-unlock').catch(() => {});
-      throw e;
+    if (p.lazy) {
+      mkdirSync(finalDir, { recursive: true, mode: 0o700 });
+      lazy = await listening(['lazy-pages', '-D', finalDir], undefined);
     }
-    sourceGone();
-    completeServerDir(path.join(p.src, 'final'), finalDir);
-    say(`dump: ${pagesWritten(finalDir)} pages in ${(performance.now() - t0).toFixed(0)} ms; task ${p.pid} ended at the source`);
-    await actionScript(p.script, 'post-dump');
-    dumpedAt = performance.now();
-    if (!(await pidGone(p.pid, 20_000))) throw new MigrateError(`PID ${p.pid} is still held at the source (a zombie its parent has not reaped), so the destination cannot take it`);
-    const back = p.destNetns === undefined ? () => {} : enterNetns(p.destNetns);
-    restoreAt = performance.now();
-    try {
-      await restore({
-        dir: finalDir, detach: true, tcpEstablished: p.tcp.length > 0, lazyPages: p.lazy,
-        onEvent: (e) => { if (e.type === 'phase' && e.phase === 'running') runningAt = performance.now(); },
-      });
-    } finally {
-      back();
+    // Pre-copy: each pre-dump writes what the task wrote since the last; stop when that stops shrinking.
+    let parent: string | undefined;
+    let last = Infinity;
+    next = await server('pre1', undefined);
+    for (let i = 1; ; i++) {
+      const name = `pre${i}`;
+      const t0 = performance.now();
+      await dumpStep(p, 'pre-dump', name, parent, next, ending);
+      const pages = pagesWritten(path.join(p.src, name));
+      const done = pages >= last || i === p.maxPreDumps;
+      // The next page server starts while this pre-dump is hashed (the restore checks the chain
+      // against these in the freeze; the page server takes them from its cryo-hashes.json when the
+      // dump connects).
+      const starting = server(done ? 'final' : `pre${i + 1}`, name);
+      try {
+        hashMemoryImages(path.join(p.dest, name));
+      } finally {
+        next = await starting;
+      }
+      say(`pre-dump ${i}: ${pages} pages in ${(performance.now() - t0).toFixed(0)} ms`);
+      parent = name;
+      if (done) break;
+      last = pages;
     }
+    await finish(p, parent, next, ending, lazy, sourceGone);
   } catch (e) {
+    next?.kill();
     lazy?.kill();
     throw e;
   }
-  await actionScript(p.script, 'network-unlock');
-  const f = (a: number, b: number) => (b - a).toFixed(0);
-  say(`restored as PID ${p.pid} at the destination; frozen ${f(frozenAt, runningAt)} ms (from its stop at the source to running at the destination: dump, copy and post-dump ${f(frozenAt, dumpedAt)} ms, waiting for the PID ${f(dumpedAt, restoreAt)} ms, restore ${f(restoreAt, runningAt)} ms)`);
+  for (const e of await Promise.all(ending)) if (e) throw e;
   if (lazy) {
     await lazy.done.catch((e: Error) => { throw new MigrateError(`lazy-pages: ${e.message}`); });
     say('lazy-pages: every page arrived');
   }
+}
+
+/** The freeze: the final dump to `server`, the restore at the destination, the action script's hooks around them. */
+async function finish(p: Plan, parent: string, server: Step, ending: Promise<Error | undefined>[], lazy: Step | undefined, sourceGone: () => void): Promise<void> {
+  const finalDir = path.join(p.dest, 'final');
+  let frozenAt = 0;
+  let dumpedAt = 0;
+  let restoreAt = 0;
+  let runningAt = 0;
+  await actionScript(p.script, 'network-lock');
+  const t0 = performance.now();
+  try {
+    await dumpStep(p, 'dump', 'final', parent, server, ending, () => { frozenAt = performance.now(); });
+  } catch (e) {
+    // The task runs on at the source: let its network go again (as CRIU does when a dump fails).
+    await actionScript(p.script, 'network-unlock').catch(() => {});
+    throw e;
+  }
+  sourceGone();
+  completeServerDir(path.join(p.src, 'final'), finalDir);
+  say(`dump: ${pagesWritten(finalDir)} pages in ${(performance.now() - t0).toFixed(0)} ms; task ${p.pid} ended at the source`);
+  await actionScript(p.script, 'post-dump');
+  dumpedAt = performance.now();
+  if (!(await pidGone(p.pid, 20_000))) throw new MigrateError(`PID ${p.pid} is still held at the source (a zombie its parent has not reaped), so the destination cannot take it`);
+  const back = p.destNetns === undefined ? () => {} : enterNetns(p.destNetns);
+  restoreAt = performance.now();
+  try {
+    await restore({
+      dir: finalDir, detach: true, tcpEstablished: p.tcp, lazyPages: lazy !== undefined,
+      onEvent: (e) => { if (e.type === 'phase' && e.phase === 'running') runningAt = performance.now(); },
+    });
+  } finally {
+    back();
+  }
+  await actionScript(p.script, 'network-unlock');
+  const f = (a: number, b: number) => (b - a).toFixed(0);
+  say(`restored as PID ${p.pid} at the destination; frozen ${f(frozenAt, runningAt)} ms (from its stop at the source to running at the destination: dump, copy and post-dump ${f(frozenAt, dumpedAt)} ms, waiting for the PID ${f(dumpedAt, restoreAt)} ms, restore ${f(restoreAt, runningAt)} ms)`);
 }
