@@ -36,6 +36,7 @@ import { finishTtys } from '../files/tty-dump.js';
 import { hostLsmType } from './lsm.js';
 import { beginFaults, faultStep, faultsOff, FaultInjected } from '../fault.js';
 import { writeCryoCpu } from '../images/cryo-cpu.js';
+import { collectCgroups } from './cgroups.js';
 
 export { DumpError, type DumpErrorCode } from '../shared/dump-error.js';
 export type { DumpEvent, DumpResult } from './events.js';
@@ -215,6 +216,10 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
 
     // Write the images.
     await step('write');
+    // Which cgroups each process is in: its threads' cores name its set (as CRIU's do).
+    const cgroups = collectCgroups(live.map((m) => m.pid));
+    for (const p of procs) for (const t of p.threads) t.threadCore.cg_set = cgroups.ofPid.get(p.pid)!;
+    if (cgroups.entry) images.write('cgroup', undefined, 'CGROUP', [cgroups.entry]);
     const seccompFilters = seccompTable(procs.flatMap((p) => p.threads));
     for (const p of procs) writeProcess(p, images, arch);
     for (const m of members.filter((x) => x.zombie)) {
@@ -250,7 +255,7 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
     }]);
     await checkpoint();
     inventory = {
-      img_version: 2, fdinfo_per_id: true, root_ids: procs[0]!.rootIds, ns_per_id: true, root_cg_set: 1, lsmtype: hostLsmType(),
+      img_version: 2, fdinfo_per_id: true, root_ids: procs[0]!.rootIds, ns_per_id: true, root_cg_set: cgroups.ofPid.get(procs[0]!.pid)!, lsmtype: hostLsmType(),
       network_lock_method: 0, plugins_entry: {}, dump_criu_run_id: randomUUID(),
     };
   } catch (e) {

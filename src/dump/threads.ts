@@ -210,7 +210,6 @@ export function readThread(o: ThreadOutside, arch: Arch, inj: Injector, scratch:
   if (status.seccomp !== 0) tc.seccomp_mode = status.seccomp === 1 ? 'strict' : 'filter';
   tc.comm = o.comm;
   if (rseq) tc.rseq_entry = rseq;
-  tc.cg_set = 1;
   return { tid, threadInfo, threadCore: tc, sigmask, status, filters };
 }
 

@@ -5,6 +5,7 @@
  * left behind. CRYO_FAULT (src/fault.ts) injects failures for the tests of that.
  */
 import { restoreSemUndo } from './sem-undo.js';
+import { CgroupPlacement, type CgroupMode } from './cgroups.js';
 import { readSemUndo } from '../images/cryo-sem-undo.js';
 import { fstatSync, writeFileSync } from 'node:fs';
 import { hostArch } from '../arch/index.js';
@@ -66,6 +67,8 @@ export interface RestoreOptions {
    * exist, set-id, while restore runs.
    */
   allowSetidFiles?: boolean;
+  /** Put the processes back into their cgroups ('soft', the default, as CRIU's) or leave them in cryo's ('ignore'). */
+  manageCgroups?: CgroupMode;
   /** Write the restored PID here once it runs. */
   pidfile?: string;
   /** Aborts the restore between steps (a restore that has started kills the half-restored task). */
@@ -207,7 +210,12 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
   const ipc = new SysvIpc(img.all);
   ipc.check();
   const helpers = planTree(tree, opts.shellJob ?? false);
+  const cgroups = new CgroupPlacement(opts.dir, opts.manageCgroups ?? 'soft');
+  // The main thread's core names the set (older CRIU images: the task core).
+  const setOf = (p: { core: MessageValue }) => Number((p.core.thread_core as MessageValue | undefined)?.cg_set ?? (p.core.tc as MessageValue | undefined)?.cg_set ?? 0);
   checkAbort();
+  // Each hierarchy the processes go back into is reachable (a temporary mount for one not mounted here).
+  cgroups.check(procs.map((p) => ({ pid: p.pid, set: setOf(p) })));
 
   emit({ type: 'phase', phase: 'stub', pid });
   const endReaper = becomeReaper();
@@ -216,6 +224,7 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
     stubs = new TreeStubs(startStub(pid));
   } catch (e) {
     endReaper();
+    cgroups.end(true);
     throw e;
   }
   const ghosts = new GhostFiles(img, opts.allowSetidFiles ?? false);
@@ -282,6 +291,8 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
       ctx.runWithThreads(threads);
       threadsOf.set(ctx, threads);
     }
+    // Back into their cgroups, threads and all, before any of it runs.
+    for (const ctx of ctxs) cgroups.place(ctx.pid, setOf(ctx.img));
     // Pidfds of threads: their threads exist now.
     finishThreadPidfds(ctxs);
     // Signals, seccomp filters and credentials are each thread's own.
@@ -296,6 +307,7 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
     for (const ctx of [...ctxs].reverse()) resumeTask(ctx, threadsOf.get(ctx)!);
   } catch (e) {
     stubs.kill();
+    cgroups.end(true);
     endStandIns();
     endReaper();
     ghosts.remove();
@@ -309,6 +321,7 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
     throw new RestoreError('FAILED', `restoring ${what} failed: ${oneLine(e)} (the half-restored ${what === 'process ' + pid ? 'process' : what} was killed)`, { cause: e });
   }
   endReaper();
+  cgroups.end(false);
   ghosts.finishLinkRemaps(true);
   emit({ type: 'phase', phase: 'running', pid });
   if (opts.pidfile) writeFileSync(opts.pidfile, `${pid}\n`);

@@ -47,6 +47,7 @@ export async function restoreTask(opts: Omit<RestoreOptions, 'detach' | 'onEvent
   if (opts.tcpEstablished) args.push('--tcp-established');
   for (const f of opts.inheritFd ?? []) args.push('--inherit-fd', `fd[${f.fd}]:${f.key}`);
   if (opts.lazyPages) args.push('--lazy-pages');
+  if (opts.manageCgroups) args.push('--manage-cgroups', opts.manageCgroups);
   cryoCli(args);
   return { pid: Number(readFileSync(pidfile, 'utf8').trim()) };
 }

@@ -1,4 +1,4 @@
-// cryo restore -D DIR|--stream [-d|--restore-detached] [--shell-job] [--tcp-established] [--tcp-close] [--inherit-fd fd[N]:pipe:[INODE]...] [--allow-setid-files] [--pidfile FILE] [--lazy-pages]
+// cryo restore -D DIR|--stream [-d|--restore-detached] [--shell-job] [--tcp-established] [--tcp-close] [--inherit-fd fd[N]:pipe:[INODE]...] [--allow-setid-files] [--manage-cgroups soft|ignore] [--pidfile FILE] [--lazy-pages]
 // A thin layer over restore(): without -d it waits for the restored task and
 // exits with its status (128+signal when it was killed), as a shell would. Until the task runs,
 // every terminating signal cryo can catch (../signals.ts) aborts the restore: nothing is left behind.
@@ -29,6 +29,7 @@ export const restoreCommand: Command = {
           'tcp-close': { type: 'boolean' },
           'inherit-fd': { type: 'string', multiple: true },
           'allow-setid-files': { type: 'boolean' },
+          'manage-cgroups': { type: 'string' },
           pidfile: { type: 'string' },
           'lazy-pages': { type: 'boolean' },
           verbose: { type: 'boolean', short: 'v' },
@@ -48,6 +49,8 @@ export const restoreCommand: Command = {
       if (!m) throw new UsageError(`--inherit-fd ${a}: expected fd[N]:pipe:[INODE]`);
       return { fd: Number(m[1]), key: m[2]! };
     });
+    const manageCgroups = values['manage-cgroups'] ?? 'soft';
+    if (manageCgroups !== 'soft' && manageCgroups !== 'ignore') throw new UsageError(`--manage-cgroups ${manageCgroups}: expected soft (put each process back into its cgroups, the default) or ignore (leave them in cryo's)`);
     let dir = values['images-dir'];
     if (stream) {
       try {
@@ -73,6 +76,7 @@ export const restoreCommand: Command = {
         tcpClose: values['tcp-close'] ?? false,
         inheritFd,
         allowSetidFiles: values['allow-setid-files'] ?? false,
+        manageCgroups,
         pidfile: values.pidfile,
         lazyPages: values['lazy-pages'] ?? false,
         onEvent: (e) => {

@@ -1,0 +1,74 @@
+// Cgroups come back: test/programs/rt-cgroup.c puts itself and its child into cgroups of a named
+// v1 hierarchy of its own. After the dump the hierarchy is unmounted and both cgroups removed:
+// restore makes them again (mounting the hierarchy for the time of the restore) and puts each
+// process back. An edited path and `--manage-cgroups ignore` make the program fail; a hierarchy
+// this machine cannot mount is refused before anything starts.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { decodeImageFile, writeImageFile } from '../../src/images/image.js';
+import type { MessageValue } from '../../src/images/value.js';
+import { sleepSync } from '../../src/sys/index.js';
+import { cleanupDumped, restoreAndFinish, restoreRefused, startAndDump, type Dumped } from '../helpers/round-trip.js';
+
+const all: Dumped[] = [];
+after(() => all.forEach(cleanupDumped));
+
+/** Mounts the hierarchy on a directory of its own for `fn`. */
+function withHierarchy(h: string, fn: (dir: string) => void): void {
+  const dir = mkdtempSync(path.join(tmpdir(), 'rt-cgroup-'));
+  try {
+    execFileSync('mount', ['-t', 'cgroup', '-o', `none,${h}`, 'cgroup', dir]);
+    try { fn(dir); } finally { execFileSync('umount', [dir]); }
+  } finally {
+    rmdirSync(dir);
+  }
+}
+/** Removes the program's cgroups once its processes are gone (EBUSY until they are reaped). */
+const removeCgroups = (h: string) => withHierarchy(h, (dir) => {
+  for (const c of ['p/kid', 'p', 'q']) {
+    for (let i = 0; i < 100 && existsSync(path.join(dir, c)); i++) {
+      try { rmdirSync(path.join(dir, c)); } catch { sleepSync(20); }
+    }
+  }
+});
+
+/** Edits cgroup.img's one entry. */
+function editCgroups(dir: string, edit: (sets: MessageValue[]) => void): void {
+  const file = path.join(dir, 'cgroup.img');
+  const entry = decodeImageFile(file).entries[0]!.value;
+  edit(entry.sets as MessageValue[]);
+  writeImageFile(file, 'CGROUP', [entry]);
+}
+
+test('a process and its child come back into their cgroups, made again in a hierarchy mounted nowhere', async (t) => {
+  let d: Dumped;
+  try {
+    d = await startAndDump('rt-cgroup');
+  } catch (e) {
+    if (/mount none,name=cryo-rt-\d+: /.test((e as Error).message)) return t.skip(`named cgroup v1 hierarchies cannot be mounted here: ${(e as Error).message}`);
+    throw e;
+  }
+  all.push(d);
+  const h = `name=${String(d.target.ready.hier)}`;
+  execFileSync('umount', [path.join(d.target.dir, 'h')]);
+  removeCgroups(h);
+  const sets = decodeImageFile(path.join(d.images, 'cgroup.img')).entries[0]!.value.sets as MessageValue[];
+  const pathIn = (s: MessageValue) => ((s.ctls as MessageValue[]).find((c) => c.name === h)?.path);
+  const cores = readdirSync(d.images).filter((n) => /^core-\d+\.img$/.test(n)).map((n) => decodeImageFile(path.join(d.images, n)).entries[0]!.value);
+  const setPaths = cores.map((c) => pathIn(sets.find((s) => s.id === (c.thread_core as MessageValue).cg_set)!)).sort();
+  assert.deepEqual(setPaths, ['/p', '/p/kid'], 'each process names its own set');
+  try {
+    assert.match(await restoreAndFinish(d, (dir) => editCgroups(dir, (ss) => { for (const s of ss) for (const c of s.ctls as MessageValue[]) if (c.path === '/p') c.path = '/q'; })), new RegExp(`^FAIL: in cgroup /q of ${h}, not /p`));
+    removeCgroups(h);
+    assert.match(await restoreAndFinish(d, undefined, { restore: { manageCgroups: 'ignore' } }), /^FAIL: in cgroup (\/|\(none\)) of name=cryo-rt-\d+, not \/p/);
+    const err = await restoreRefused(d, (dir) => editCgroups(dir, (ss) => { for (const s of ss) for (const c of s.ctls as MessageValue[]) if (c.name === h) c.name = `${h},nosuchcontroller`; }));
+    assert.match(err, new RegExp(`process ${d.pid} was in cgroup /p of the ${h},nosuchcontroller hierarchy, which this machine cannot mount \\(EINVAL from mount -t cgroup -o none,${h},nosuchcontroller\\): restore with --manage-cgroups ignore to leave it in cryo's cgroups$`));
+    assert.equal(await restoreAndFinish(d), 'PASS');
+  } finally {
+    removeCgroups(h);
+  }
+});
