@@ -47,7 +47,8 @@ export class CgroupPlacement {
     if (this.sets.size === 0 || id === 0) return [];
     const set = this.sets.get(id);
     if (set === undefined) throw new RestoreError('IMAGE_INCONSISTENT', `${why} is in cgroup set ${id}, which cgroup.img does not hold: cryo cannot restore it`);
-    return set.filter((m) => this.own.get(m.name) !== m.path);
+    // The root of a hierarchy this machine does not have (another machine's v1 controllers, say) asks for nothing.
+    return set.filter((m) => this.own.get(m.name) !== m.path && !(m.path === '/' && !this.own.has(m.name)));
   }
 
   /** Preflight: every hierarchy a process must move in is reachable (mounted, or mounted now for the restore). */

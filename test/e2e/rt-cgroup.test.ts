@@ -68,6 +68,8 @@ test('a process and its child come back into their cgroups, made again in a hier
     const err = await restoreRefused(d, (dir) => editCgroups(dir, (ss) => { for (const s of ss) for (const c of s.ctls as MessageValue[]) if (c.name === h) c.name = `${h},nosuchcontroller`; }));
     assert.match(err, new RegExp(`process ${d.pid} was in cgroup /p of the ${h},nosuchcontroller hierarchy, which this machine cannot mount \\(EINVAL from mount -t cgroup -o none,${h},nosuchcontroller\\): restore with --manage-cgroups ignore to leave it in cryo's cgroups$`));
     assert.equal(await restoreAndFinish(d), 'PASS');
+    // The root cgroup of a hierarchy this machine lacks (another machine's controller) asks for nothing.
+    assert.equal(await restoreAndFinish(d, (dir) => editCgroups(dir, (ss) => { for (const s of ss) (s.ctls as MessageValue[]).push({ name: 'nosuchcontroller', path: '/' }); })), 'PASS');
   } finally {
     removeCgroups(h);
   }
