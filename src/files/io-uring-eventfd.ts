@@ -78,7 +78,7 @@ function msgRingSqe(target: number, flags = 0): Buffer {
 
 /** Posts the ring a completion from cryo, not from a worker thread (IORING_REGISTER_SEND_MSG_RING, Linux 6.13). */
 function postFromCryo(target: number): void {
-  rawSyscall('io_uring_register', -1, REGISTER_SEND_MSG_RING, addressOf(msgRingSqe(target)), 1);
+  rawSyscall('io_uring_register', -1, REGISTER_SEND_MSG_RING, msgRingSqe(target), 1);
 }
 
 /** Posts the ring a completion from an io_uring worker thread: a ring of cryo's own runs a MSG_RING to it with IOSQE_ASYNC. */
@@ -124,8 +124,9 @@ export function findRegisteredEventfd(c: DumpFd, info: IoUringFdinfo, deferTaskr
   if (c.table.options.leaveRunning) throw refuse('and the task is to run on: cryo finds which eventfd by posting the ring a completion, which a task that runs on could see; dump it without --leave-running');
   if (deferTaskrun) throw refuse('on a DEFER_TASKRUN ring: cryo finds which eventfd by posting the ring a completion, which only the ring\'s own thread posts there, and it is frozen; cryo cannot dump it');
   if (info.cqHead !== info.cqTail) throw refuse(`and ${(info.cqTail - info.cqHead) >>> 0} completion(s) not reaped: cryo finds which eventfd by posting the ring a completion, which it can take back unseen only from an empty CQ ring; dump again once the program has reaped its completions`);
-  const counts = eventfdCounts(c.pid);
-  if (counts.size === 0) throw refuse('and holds no eventfd descriptor: cryo cannot dump an eventfd only the ring holds');
+  // The counts each probe compares with: every probe gives back what it added.
+  const before = eventfdCounts(c.pid);
+  if (before.size === 0) throw refuse('and holds no eventfd descriptor: cryo cannot dump an eventfd only the ring holds');
   const off = offsetsFor(info.sqEntries, info.cqEntries, 0, why);
   const len = off.cq.cqes;
   const base = mapOwn(c.stolen, len, OFF_SQ_RING);
@@ -133,7 +134,6 @@ export function findRegisteredEventfd(c: DumpFd, info: IoUringFdinfo, deferTaskr
   let tail = info.cqTail;
   /** Posts one completion, sees which eventfds counted it, and takes both back. */
   const probe = (post: () => void, how: string): number[] => {
-    const before = eventfdCounts(c.pid);
     try {
       post();
     } catch (e) {

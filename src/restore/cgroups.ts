@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { MessageValue } from '../images/value.js';
 import { decodeImageFile } from '../images/index.js';
 import { parseCgroup, readMountinfo, readProcText, procPath } from '../proc/index.js';
-import { addressOf, cstr, errnoName, rawSyscall, sleepSync, SysError } from '../sys/index.js';
+import { cstr, errnoName, rawSyscall, sleepSync, SysError } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
 
 export type CgroupMode = 'soft' | 'ignore';
@@ -73,9 +73,8 @@ export class CgroupPlacement {
       if (m.name === '') throw refuse('is mounted nowhere on this machine');
       const dir = mkdtempSync(path.join(tmpdir(), 'cryo-cgroup-'));
       const opts = m.name.startsWith('name=') ? `none,${m.name}` : m.name;
-      const [fs, at, data] = [cstr('cgroup'), cstr(dir), cstr(opts)];
       try {
-        rawSyscall('mount', addressOf(fs), addressOf(at), addressOf(fs), 0, addressOf(data));
+        rawSyscall('mount', cstr('cgroup'), cstr(dir), cstr('cgroup'), 0, cstr(opts));
       } catch (e) {
         rmdirSync(dir);
         if (e instanceof SysError) throw refuse(`this machine cannot mount (${errnoName(e.errno)} from mount -t cgroup -o ${opts})`);
@@ -117,8 +116,7 @@ export class CgroupPlacement {
       }
     }
     for (const d of this.mounted.splice(0)) {
-      const at = cstr(d);
-      try { rawSyscall('umount2', addressOf(at), MNT_DETACH); rmdirSync(d); } catch { /* left for the machine's owner */ }
+      try { rawSyscall('umount2', cstr(d), MNT_DETACH); rmdirSync(d); } catch { /* left for the machine's owner */ }
     }
   }
 }
