@@ -2,15 +2,23 @@
 // /proc/PID/cgroup, members sorted by hierarchy name as CRIU sorts them ("" is cgroup v2), and
 // each thread's core naming its process's set (cg_set); no image when all are in cryo's own cgroups,
 // as CRIU does. Restore puts the processes back in them.
+// Per hierarchy, the tree's own cgroup (the root process's, or --cgroup-root's) is kept as a dir
+// with its subtree, empty cgroups included, and their modes and owners, as CRIU keeps them (so that
+// restore's --cgroup-root can move them); the root cgroup's subtree is the machine's, kept only
+// when --cgroup-root names it.
 import type { MessageValue } from '../images/value.js';
-import { existsSync } from 'node:fs';
-import { procPath, readCgroup } from '../proc/index.js';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { procPath, readCgroup, readMountinfo } from '../proc/index.js';
+import { cgroupDir, cgroupMountFor, cgroupRootFor, type CgroupRoots } from '../shared/cgroup-root.js';
 
 export interface CgroupSets {
   /** The set id of each process. */
   ofPid: Map<number, number>;
   /** cgroup.img's one entry; none when every process is in cryo's own cgroups (as CRIU leaves it out then). */
   entry?: MessageValue;
+  /** The set cryo itself is in (inventory's root_cg_set: CRIU's restore moves no process of that set). */
+  ownSet: number;
 }
 
 /** A process's memberships as cg_member_entry values, in CRIU's order. */
@@ -21,13 +29,28 @@ function members(pid: number): { name: string; path: string }[] {
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-export function collectCgroups(pids: readonly number[]): CgroupSets {
+/** cgroup_dir_entry of directory `dir` named `name`, with its subdirectories (each a cgroup). */
+function dirEntry(dir: string, name: string, withChildren = true): MessageValue {
+  const st = statSync(dir);
+  const children = withChildren ? readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => dirEntry(path.join(dir, d.name), d.name)) : [];
+  return { dir_name: name, children, dir_perms: { mode: st.mode, uid: st.uid, gid: st.gid } };
+}
+
+/** The dirs of hierarchy `name` to keep: its cgroup `root` and what is under it (alone where this mount namespace cannot see it). */
+function dirsOf(name: string, root: string, explicit: boolean): MessageValue[] {
+  const mount = cgroupMountFor(readMountinfo('self'), name, root);
+  const dir = mount && cgroupDir(mount, root);
+  if (!dir || !existsSync(dir)) return [{ dir_name: root.slice(1), children: [] }];
+  // The root cgroup's subtree is the machine's: its mode alone, unless --cgroup-root named it.
+  return [dirEntry(dir, root.slice(1), root !== '/' || explicit)];
+}
+
+export function collectCgroups(pids: readonly number[], roots?: CgroupRoots): CgroupSets {
   const ids = new Map<string, number>();
   const sets: MessageValue[] = [];
   const ofPid = new Map<number, number>();
   const hierarchies = new Set<string>();
-  for (const pid of pids) {
-    const ctls = members(pid);
+  const setOf = (ctls: { name: string; path: string }[]) => {
     const key = JSON.stringify(ctls);
     let id = ids.get(key);
     if (id === undefined) {
@@ -36,12 +59,20 @@ export function collectCgroups(pids: readonly number[]): CgroupSets {
       sets.push({ id, ctls });
       for (const c of ctls) hierarchies.add(c.name);
     }
-    ofPid.set(pid, id);
-  }
+    return id;
+  };
+  for (const pid of pids) ofPid.set(pid, setOf(members(pid)));
+  const own = members(process.pid);
   // All in cryo's own cgroups: nothing to put back.
-  if (sets.length === 1 && JSON.stringify(members(process.pid)) === [...ids.keys()][0]) return { ofPid };
+  if (!roots && sets.length === 1 && JSON.stringify(own) === [...ids.keys()][0]) return { ofPid, ownSet: 1 };
+  const ownSet = setOf(own);
   // Every hierarchy of the sets by its names (cgroup v2: one empty name), where CRIU's restore looks
-  // each member up. No dirs: cryo makes a missing cgroup from the member's path.
-  const controllers = [...hierarchies].map((h) => ({ cnames: h === '' ? [''] : h.split(',') }));
-  return { ofPid, entry: { sets, controllers } };
+  // each member up, with the tree's own cgroup (the first process's, pids[0] being the root).
+  const rootSet = (sets[0]?.ctls ?? []) as { name: string; path: string }[];
+  const controllers = [...hierarchies].map((h) => {
+    const cnames = h === '' ? [''] : h.split(',');
+    const given = cgroupRootFor(roots, cnames);
+    return { cnames, dirs: dirsOf(h, given ?? rootSet.find((c) => c.name === h)?.path ?? '/', given !== undefined) };
+  });
+  return { ofPid, ownSet, entry: { sets, controllers } };
 }

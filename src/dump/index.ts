@@ -37,6 +37,7 @@ import { hostLsmType } from './lsm.js';
 import { beginFaults, faultStep, faultsOff, FaultInjected } from '../fault.js';
 import { writeCryoCpu } from '../images/cryo-cpu.js';
 import { collectCgroups } from './cgroups.js';
+import type { CgroupRoots } from '../shared/cgroup-root.js';
 
 export { DumpError, type DumpErrorCode } from '../shared/dump-error.js';
 export type { DumpEvent, DumpResult } from './events.js';
@@ -58,6 +59,8 @@ export interface DumpOptions {
   external?: readonly string[];
   /** Unix sockets whose peer is outside the dump are dumped (datagram sockets to a named peer, reconnected at restore), as CRIU's --ext-unix-sk. */
   extUnixSk?: boolean;
+  /** The tree's own cgroup per hierarchy (CRIU's --cgroup-root at dump): kept with its subtree. */
+  cgroupRoots?: CgroupRoots;
   /**
    * A pre-dump: the task's state is written and it runs on (leaveRunning), and from now on cryo
    * tracks the pages it writes, so that a later dump with prevImagesDir writes only those.
@@ -217,7 +220,7 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
     // Write the images.
     await step('write');
     // Which cgroups each process is in: its threads' cores name its set (as CRIU's do).
-    const cgroups = collectCgroups(live.map((m) => m.pid));
+    const cgroups = collectCgroups(live.map((m) => m.pid), opts.cgroupRoots);
     for (const p of procs) for (const t of p.threads) t.threadCore.cg_set = cgroups.ofPid.get(p.pid)!;
     if (cgroups.entry) images.write('cgroup', undefined, 'CGROUP', [cgroups.entry]);
     const seccompFilters = seccompTable(procs.flatMap((p) => p.threads));
@@ -255,7 +258,7 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
     }]);
     await checkpoint();
     inventory = {
-      img_version: 2, fdinfo_per_id: true, root_ids: procs[0]!.rootIds, ns_per_id: true, root_cg_set: cgroups.ofPid.get(procs[0]!.pid)!, lsmtype: hostLsmType(),
+      img_version: 2, fdinfo_per_id: true, root_ids: procs[0]!.rootIds, ns_per_id: true, root_cg_set: cgroups.ownSet, lsmtype: hostLsmType(),
       network_lock_method: 0, plugins_entry: {}, dump_criu_run_id: randomUUID(),
     };
   } catch (e) {

@@ -5,7 +5,10 @@
 // no mount here (a named v1 hierarchy such as name=systemd, or a v1 controller) is mounted on a
 // temporary directory for the restore. Refused before anything starts when a hierarchy cannot be
 // reached; `--manage-cgroups ignore` leaves every process in cryo's cgroups instead.
-import { existsSync, mkdirSync, mkdtempSync, rmdirSync, writeFileSync } from 'node:fs';
+// The tree's own cgroups (controllers' dirs: the dumped root cgroup and its subtree, empty ones
+// included) are made where missing, with their dumped modes and owners; --cgroup-root moves that
+// subtree, members and all, to another place in the hierarchy (CRIU's rewrite of cgroup roots).
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { MessageValue } from '../images/value.js';
@@ -13,15 +16,35 @@ import { decodeImageFile } from '../images/index.js';
 import { parseCgroup, readMountinfo, readProcText, procPath } from '../proc/index.js';
 import { cstr, errnoName, rawSyscall, sleepSync, SysError } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
+import { cgroupMountFor, cgroupRootFor, isCgroupPath, moveCgroupPath, type CgroupRoots } from '../shared/cgroup-root.js';
 
 export type CgroupMode = 'soft' | 'ignore';
 
 const MNT_DETACH = 2;
 
 interface Member { name: string; path: string }
+/** A cgroup of the tree's own subtree, to be made if missing. */
+interface Dir extends Member { perms?: { mode: number; uid: number; gid: number } }
 
 /** How a hierarchy is named in /proc/PID/cgroup and cgroup.img ("" is cgroup v2). */
 const hierarchyLabel = (name: string) => (name === '' ? 'the cgroup v2 hierarchy' : `the ${name} hierarchy`);
+
+/** `p` from cgroup.img, checked: a path that climbs out of its hierarchy is refused. */
+function cgroupPathOf(p: string): string {
+  if (!isCgroupPath(p)) throw new RestoreError('IMAGE_INCONSISTENT', `cgroup.img names cgroup ${JSON.stringify(p)}, which is not a cgroup path: cryo cannot restore it`);
+  return p;
+}
+
+/**
+ * A v1 cpuset cgroup starts with no CPUs and no memory nodes, and no process can join it (ENOSPC):
+ * it gets its parent's, as cgroup.clone_children would give it.
+ */
+function inheritCpuset(dir: string): void {
+  for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+    const from = path.join(path.dirname(dir), f);
+    if (existsSync(from)) writeFileSync(path.join(dir, f), readFileSync(from));
+  }
+}
 
 export class CgroupPlacement {
   private readonly sets = new Map<number, Member[]>();
@@ -31,14 +54,43 @@ export class CgroupPlacement {
   private readonly made: string[] = [];
   private readonly own: Map<string, string>;
 
-  constructor(dir: string, mode: CgroupMode) {
+  private readonly dirs: Dir[] = [];
+
+  constructor(dir: string, mode: CgroupMode, roots?: CgroupRoots) {
     const file = path.join(dir, 'cgroup.img');
     const own = procPath('self', 'cgroup');
     this.own = new Map(existsSync(own) ? parseCgroup(readProcText(own)).map((c) => [c.controllers.join(','), c.path]) : []);
     if (mode === 'ignore' || !existsSync(file)) return;
     const entry = decodeImageFile(file).entries[0]?.value;
+    // Per hierarchy, where its dumped root cgroup goes (itself, or --cgroup-root's).
+    const moved = new Map<string, { from: string; to: string }>();
+    for (const c of (entry?.controllers as MessageValue[] | undefined) ?? []) {
+      const cnames = ((c.cnames as unknown[] | undefined) ?? []).map(String);
+      const name = cnames.join(',');
+      const top = (c.dirs as MessageValue[] | undefined)?.[0];
+      if (top === undefined) continue;
+      const from = cgroupPathOf('/' + String(top.dir_name));
+      const to = cgroupRootFor(roots, cnames) ?? from;
+      moved.set(name, { from, to });
+      this.collectDirs(name, top, to);
+    }
+    const place = (m: Member): Member => {
+      const r = moved.get(m.name);
+      return { name: m.name, path: (r && moveCgroupPath(m.path, r.from, r.to)) ?? m.path };
+    };
     for (const s of (entry?.sets as MessageValue[] | undefined) ?? []) {
-      this.sets.set(Number(s.id), ((s.ctls as MessageValue[] | undefined) ?? []).map((c) => ({ name: String(c.name), path: String(c.path) })));
+      this.sets.set(Number(s.id), ((s.ctls as MessageValue[] | undefined) ?? []).map((c) => place({ name: String(c.name), path: cgroupPathOf(String(c.path)) })));
+    }
+  }
+
+  /** Dir entry `d` (at `at` in hierarchy `name`) and its children. */
+  private collectDirs(name: string, d: MessageValue, at: string): void {
+    const p = d.dir_perms as MessageValue | undefined;
+    this.dirs.push({ name, path: at, perms: p && { mode: Number(p.mode), uid: Number(p.uid), gid: Number(p.gid) } });
+    for (const c of (d.children as MessageValue[] | undefined) ?? []) {
+      const child = String(c.dir_name);
+      if (child === '' || child.includes('/') || child === '.' || child === '..') throw new RestoreError('IMAGE_INCONSISTENT', `cgroup.img names a cgroup ${JSON.stringify(child)} under ${at}: cryo cannot restore it`);
+      this.collectDirs(name, c, path.posix.join(at, child));
     }
   }
 
@@ -48,7 +100,7 @@ export class CgroupPlacement {
     const set = this.sets.get(id);
     if (set === undefined) throw new RestoreError('IMAGE_INCONSISTENT', `${why} is in cgroup set ${id}, which cgroup.img does not hold: cryo cannot restore it`);
     // The root of a hierarchy this machine does not have (another machine's v1 controllers, say) asks for nothing.
-    return set.filter((m) => this.own.get(m.name) !== m.path && !(m.path === '/' && !this.own.has(m.name)));
+    return set.filter((m) => !this.isOwn(m));
   }
 
   /** Preflight: every hierarchy a process must move in is reachable (mounted, or mounted now for the restore). */
@@ -56,15 +108,22 @@ export class CgroupPlacement {
     for (const p of placements) {
       for (const m of this.moves(p.set, `process ${p.pid}`)) this.rootOf(m, p.pid);
     }
+    // The tree's own cgroups are made in the hierarchies this machine has or the processes go into.
+    const used = new Set(placements.flatMap((p) => this.moves(p.set, `process ${p.pid}`).map((m) => m.name)));
+    const made = this.dirs.splice(0).filter((d) => !this.isOwn(d) && (this.own.has(d.name) || used.has(d.name)));
+    this.dirs.push(...made);
+    for (const d of made) this.rootOf(d, placements[0]?.pid ?? 0);
+  }
+
+  /** The cgroup cryo itself is in, or the root of a hierarchy this machine does not have. */
+  private isOwn(m: Member): boolean {
+    return this.own.get(m.name) === m.path || (m.path === '/' && !this.own.has(m.name));
   }
 
   private rootOf(m: Member, pid: number): { dir: string; root: string } {
     const known = this.roots.get(m.name);
     if (known) return known;
-    const wanted = m.name.split(',');
-    const mount = readMountinfo('self').find((x) => (m.name === ''
-      ? x.fsType === 'cgroup2'
-      : x.fsType === 'cgroup' && wanted.every((c) => x.superOptions.split(',').includes(c))) && (m.path + '/').startsWith(x.root === '/' ? '/' : x.root + '/'));
+    const mount = cgroupMountFor(readMountinfo('self'), m.name, m.path);
     let found: { dir: string; root: string };
     if (mount) {
       found = { dir: mount.mountPoint, root: mount.root };
@@ -87,17 +146,41 @@ export class CgroupPlacement {
     return found;
   }
 
+  /** Makes cgroup `m` and its missing ancestors; returns its directory. */
+  private make(m: Member, pid: number, perms?: Dir['perms']): string {
+    const { dir, root } = this.rootOf(m, pid);
+    const target = path.join(dir, root === '/' ? m.path : m.path.slice(root.length));
+    const missing: string[] = [];
+    for (let d = target; !existsSync(d) && d.startsWith(dir + '/'); d = path.dirname(d)) missing.unshift(d);
+    for (const d of missing) {
+      mkdirSync(d);
+      this.made.push(d);
+      if (m.name.split(',').includes('cpuset')) inheritCpuset(d);
+    }
+    // A cgroup made now gets its dumped mode and owner (one that was there keeps its own).
+    if (perms && missing.includes(target)) {
+      chownSync(target, perms.uid, perms.gid);
+      chmodSync(target, perms.mode & 0o7777);
+    }
+    return target;
+  }
+
+  /** Makes the tree's own cgroups that are missing, empty ones included (before any process is placed). */
+  makeDirs(pid: number): void {
+    for (const d of this.dirs) {
+      try {
+        this.make(d, pid, d.perms);
+      } catch (e) {
+        if (e instanceof RestoreError) throw e;
+        throw new RestoreError('FAILED', `cgroup ${d.path} of ${hierarchyLabel(d.name)} cannot be made: ${(e as Error).message}`);
+      }
+    }
+  }
+
   /** Moves process `pid` (all its threads) into the cgroups of set `id`, making the ones missing. */
   place(pid: number, id: number): void {
     for (const m of this.moves(id, `process ${pid}`)) {
-      const { dir, root } = this.rootOf(m, pid);
-      const target = path.join(dir, root === '/' ? m.path : m.path.slice(root.length));
-      const missing: string[] = [];
-      for (let d = target; !existsSync(d) && d.startsWith(dir + '/'); d = path.dirname(d)) missing.unshift(d);
-      for (const d of missing) {
-        mkdirSync(d);
-        this.made.push(d);
-      }
+      const target = this.make(m, pid);
       try {
         writeFileSync(path.join(target, 'cgroup.procs'), `${pid}\n`);
       } catch (e) {

@@ -6,6 +6,7 @@
  */
 import { restoreSemUndo } from './sem-undo.js';
 import { CgroupPlacement, type CgroupMode } from './cgroups.js';
+import type { CgroupRoots } from '../shared/cgroup-root.js';
 import { readSemUndo } from '../images/cryo-sem-undo.js';
 import { fstatSync, writeFileSync } from 'node:fs';
 import { hostArch } from '../arch/index.js';
@@ -69,6 +70,8 @@ export interface RestoreOptions {
   allowSetidFiles?: boolean;
   /** Put the processes back into their cgroups ('soft', the default, as CRIU's) or leave them in cryo's ('ignore'). */
   manageCgroups?: CgroupMode;
+  /** Where the tree's dumped cgroups go per hierarchy (CRIU's --cgroup-root at restore). */
+  cgroupRoots?: CgroupRoots;
   /** Write the restored PID here once it runs. */
   pidfile?: string;
   /** Aborts the restore between steps (a restore that has started kills the half-restored task). */
@@ -196,26 +199,37 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
   await phase('preflight');
   const arch = opts.arch ?? await hostArch();
   checkPidRight(pid);
-  for (const p of procs) {
-    preflight(p, arch);
-    checkThreads(p, arch);
-    for (const t of p.threads) checkCreds(t.core);
-    checkProcAttrs(p.core.tc as MessageValue | undefined, p.pid);
-  }
-  const locks = lockEntries(img.all);
-  checkLocks(locks, (p) => {
-    const proc = procs.find((x) => x.pid === p);
-    return proc && new Set(proc.fdinfo.map((f) => Number(f.fd)));
-  });
-  const ipc = new SysvIpc(img.all);
-  ipc.check();
-  const helpers = planTree(tree, opts.shellJob ?? false);
-  const cgroups = new CgroupPlacement(opts.dir, opts.manageCgroups ?? 'soft');
+  const cgroups = new CgroupPlacement(opts.dir, opts.manageCgroups ?? 'soft', opts.cgroupRoots);
   // The main thread's core names the set (older CRIU images: the task core).
   const setOf = (p: { core: MessageValue }) => Number((p.core.thread_core as MessageValue | undefined)?.cg_set ?? (p.core.tc as MessageValue | undefined)?.cg_set ?? 0);
-  checkAbort();
-  // Each hierarchy the processes go back into is reachable (a temporary mount for one not mounted here).
-  cgroups.check(procs.map((p) => ({ pid: p.pid, set: setOf(p) })));
+  // Each hierarchy the processes go back into is reachable (a temporary mount for one not mounted
+  // here). The tree's own cgroups are made now, before its files are looked for (a descriptor may
+  // be one of them), and removed again if the restore fails.
+  const { locks, ipc, helpers } = (() => {
+    try {
+      cgroups.check(procs.map((p) => ({ pid: p.pid, set: setOf(p) })));
+      cgroups.makeDirs(pid);
+      for (const p of procs) {
+        preflight(p, arch);
+        checkThreads(p, arch);
+        for (const t of p.threads) checkCreds(t.core);
+        checkProcAttrs(p.core.tc as MessageValue | undefined, p.pid);
+      }
+      const locks = lockEntries(img.all);
+      checkLocks(locks, (p) => {
+        const proc = procs.find((x) => x.pid === p);
+        return proc && new Set(proc.fdinfo.map((f) => Number(f.fd)));
+      });
+      const ipc = new SysvIpc(img.all);
+      ipc.check();
+      const helpers = planTree(tree, opts.shellJob ?? false);
+      checkAbort();
+      return { locks, ipc, helpers };
+    } catch (e) {
+      cgroups.end(true);
+      throw e;
+    }
+  })();
 
   emit({ type: 'phase', phase: 'stub', pid });
   const endReaper = becomeReaper();

@@ -1,17 +1,19 @@
 // Cgroups come back: test/programs/rt-cgroup.c puts itself and its child into cgroups of a named
-// v1 hierarchy of its own. After the dump the hierarchy is unmounted and both cgroups removed:
-// restore makes them again (mounting the hierarchy for the time of the restore) and puts each
-// process back. An edited path and `--manage-cgroups ignore` make the program fail; a hierarchy
-// this machine cannot mount is refused before anything starts.
+// v1 hierarchy of its own, beside an empty cgroup of mode 0750. After the dump the hierarchy is
+// unmounted and the cgroups removed: restore makes them again (mounting the hierarchy for the time
+// of the restore), the empty one with its mode, and puts each process back; --cgroup-root puts the
+// whole subtree elsewhere. An edited path or mode, a dropped empty cgroup and `--manage-cgroups
+// ignore` make the program fail; a hierarchy this machine cannot mount is refused before anything starts.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { decodeImageFile, writeImageFile } from '../../src/images/image.js';
 import type { MessageValue } from '../../src/images/value.js';
 import { sleepSync } from '../../src/sys/index.js';
+import { parseCgroupRoots } from '../../src/shared/cgroup-root.js';
 import { cleanupDumped, restoreAndFinish, restoreRefused, startAndDump, type Dumped } from '../helpers/round-trip.js';
 
 const all: Dumped[] = [];
@@ -29,20 +31,23 @@ function withHierarchy(h: string, fn: (dir: string) => void): void {
 }
 /** Removes the program's cgroups once its processes are gone (EBUSY until they are reaped). */
 const removeCgroups = (h: string) => withHierarchy(h, (dir) => {
-  for (const c of ['p/kid', 'p', 'q']) {
+  for (const c of ['p/kid', 'p/spare', 'p', 'q', 'moved/kid', 'moved/spare', 'moved']) {
     for (let i = 0; i < 100 && existsSync(path.join(dir, c)); i++) {
       try { rmdirSync(path.join(dir, c)); } catch { sleepSync(20); }
     }
   }
 });
 
-/** Edits cgroup.img's one entry. */
-function editCgroups(dir: string, edit: (sets: MessageValue[]) => void): void {
+/** Edits cgroup.img's one entry (its sets, and the dirs of hierarchy `h`). */
+function editCgroups(dir: string, edit: (sets: MessageValue[], dirs: MessageValue[]) => void, h = ''): void {
   const file = path.join(dir, 'cgroup.img');
   const entry = decodeImageFile(file).entries[0]!.value;
-  edit(entry.sets as MessageValue[]);
+  const ctl = (entry.controllers as MessageValue[]).find((c) => (c.cnames as string[]).join(',') === h);
+  edit(entry.sets as MessageValue[], (ctl?.dirs as MessageValue[] | undefined) ?? []);
   writeImageFile(file, 'CGROUP', [entry]);
 }
+/** The child dir entry `name` of `d`. */
+const childDir = (d: MessageValue, name: string) => (d.children as MessageValue[]).find((c) => c.dir_name === name)!;
 
 test('a process and its child come back into their cgroups, made again in a hierarchy mounted nowhere', async (t) => {
   let d: Dumped;
@@ -68,6 +73,19 @@ test('a process and its child come back into their cgroups, made again in a hier
     const err = await restoreRefused(d, (dir) => editCgroups(dir, (ss) => { for (const s of ss) for (const c of s.ctls as MessageValue[]) if (c.name === h) c.name = `${h},nosuchcontroller`; }));
     assert.match(err, new RegExp(`process ${d.pid} was in cgroup /p of the ${h},nosuchcontroller hierarchy, which this machine cannot mount \\(EINVAL from mount -t cgroup -o none,${h},nosuchcontroller\\): restore with --manage-cgroups ignore to leave it in cryo's cgroups$`));
     assert.equal(await restoreAndFinish(d), 'PASS');
+    // The empty cgroup: kept with its mode (the program's own check fails without either).
+    const top = (dirs: MessageValue[]) => { assert.equal(dirs[0]?.dir_name, 'p', 'the tree\'s own cgroup is kept as a dir'); return dirs[0]!; };
+    removeCgroups(h);
+    assert.match(await restoreAndFinish(d, (dir) => editCgroups(dir, (_, dirs) => { const p = top(dirs); p.children = (p.children as MessageValue[]).filter((c) => c.dir_name !== 'spare'); }, h)), /^FAIL: no cgroup \/p\/spare: /);
+    removeCgroups(h);
+    assert.match(await restoreAndFinish(d, (dir) => editCgroups(dir, (_, dirs) => { (childDir(top(dirs), 'spare').dir_perms as MessageValue).mode = 0o40700; }, h)), /^FAIL: cgroup \/p\/spare has mode 700, not 750/);
+    // --cgroup-root moves the subtree, members and the empty cgroup with it.
+    removeCgroups(h);
+    writeFileSync(path.join(d.target.dir, 'root'), '/moved\n');
+    assert.match(await restoreAndFinish(d), new RegExp(`^FAIL: in cgroup /p of ${h}, not /moved`));
+    removeCgroups(h);
+    assert.equal(await restoreAndFinish(d, undefined, { restore: { cgroupRoots: parseCgroupRoots([`${h}:/moved`]) } }), 'PASS');
+    rmSync(path.join(d.target.dir, 'root'));
     // The root cgroup of a hierarchy this machine lacks (another machine's controller) asks for nothing.
     assert.equal(await restoreAndFinish(d, (dir) => editCgroups(dir, (ss) => { for (const s of ss) (s.ctls as MessageValue[]).push({ name: 'nosuchcontroller', path: '/' }); })), 'PASS');
   } finally {

@@ -9,6 +9,7 @@ import { dump, type DumpOptions } from '../../src/dump/index.js';
 import { restore, type RestoreOptions } from '../../src/restore/index.js';
 import { __WALL, waitpid } from '../../src/sys/index.js';
 import { withoutNodeNoise } from './node-noise.js';
+import type { CgroupRoots } from '../../src/shared/cgroup-root.js';
 
 export const viaCli = process.env.CRYO_TEST_CLI === '1';
 /** dist/cryo.mjs, from dist/test/helpers. */
@@ -22,6 +23,12 @@ function cryoCli(args: string[]): void {
   if (r.status !== 0) throw new Error(`cryo ${args[0]}: ${(error || r.stdout || `exit ${r.status ?? r.signal}`).trim()}`);
 }
 
+/** --cgroup-root options as the command line spells `roots`. */
+const cgroupRootArgs = (roots: CgroupRoots | undefined): string[] => [
+  ...[...roots?.byController ?? []].flatMap(([c, r]) => ['--cgroup-root', `${c}:${r}`]),
+  ...(roots?.all === undefined ? [] : ['--cgroup-root', roots.all]),
+];
+
 /** Dumps as dump() does; through the CLI the dumped child is reaped here (dump() reaps it itself). */
 export async function dumpTask(opts: Omit<DumpOptions, 'onEvent' | 'signal'>): Promise<void> {
   if (!viaCli) { await dump(opts); return; }
@@ -34,6 +41,7 @@ export async function dumpTask(opts: Omit<DumpOptions, 'onEvent' | 'signal'>): P
   if (opts.extUnixSk) args.push('--ext-unix-sk');
   for (const e of opts.external ?? []) args.push('--external', e);
   if (opts.pageServer) args.push('--page-server', '--address', opts.pageServer.address, '--port', String(opts.pageServer.port));
+  args.push(...cgroupRootArgs(opts.cgroupRoots));
   cryoCli(args);
   if (!opts.leaveRunning && !opts.preDump) try { waitpid(opts.pid, __WALL); } catch { /* not our child */ }
 }
@@ -48,6 +56,7 @@ export async function restoreTask(opts: Omit<RestoreOptions, 'detach' | 'onEvent
   for (const f of opts.inheritFd ?? []) args.push('--inherit-fd', `fd[${f.fd}]:${f.key}`);
   if (opts.lazyPages) args.push('--lazy-pages');
   if (opts.manageCgroups) args.push('--manage-cgroups', opts.manageCgroups);
+  args.push(...cgroupRootArgs(opts.cgroupRoots));
   cryoCli(args);
   return { pid: Number(readFileSync(pidfile, 'utf8').trim()) };
 }

@@ -1,4 +1,4 @@
-// cryo dump|pre-dump -t PID -D DIR|--stream [--prev-images-dir PARENT] [--track-mem] [--page-server --address A --port N] [--leave-running] [--shell-job] [--tcp-established] [--tcp-close] [--ext-unix-sk] [--external pipe:[INODE]...] [-v...] [-o LOG]: a thin layer over dump().
+// cryo dump|pre-dump -t PID -D DIR|--stream [--prev-images-dir PARENT] [--track-mem] [--page-server --address A --port N] [--leave-running] [--shell-job] [--tcp-established] [--tcp-close] [--ext-unix-sk] [--external pipe:[INODE]...] [--cgroup-root [CTRL:]/PATH...] [-v...] [-o LOG]: a thin layer over dump().
 // Every terminating signal cryo can catch (SIGINT, SIGTERM, SIGHUP, SIGQUIT, ...: ../signals.ts) aborts
 // the dump: the task is put back as it was and cryo exits 1 with one line.
 
@@ -6,6 +6,7 @@ import { appendFileSync, rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type Command, UsageError } from '../command.js';
 import { specs } from './specs.js';
+import { cgroupOptionSpecs, cgroupRootsOf, manageCgroupsOf, withManageCgroupsDefault } from './cgroup-options.js';
 import { dump, DumpError, type DumpEvent } from '../../dump/index.js';
 import { showProgress } from '../progress.js';
 import { catchTerminatingSignals } from '../signals.js';
@@ -20,7 +21,7 @@ async function runDump(args: string[], preDump: boolean): Promise<number> {
     let values;
     try {
       values = parseArgs({
-        args,
+        args: withManageCgroupsDefault(args),
         options: {
           tree: { type: 'string', short: 't' },
           'images-dir': { type: 'string', short: 'D' },
@@ -38,6 +39,7 @@ async function runDump(args: string[], preDump: boolean): Promise<number> {
           address: { type: 'string' },
           port: { type: 'string' },
           stream: { type: 'boolean' },
+          ...cgroupOptionSpecs,
         },
         strict: true,
       }).values;
@@ -58,6 +60,8 @@ async function runDump(args: string[], preDump: boolean): Promise<number> {
     } else if (values.address !== undefined || values.port !== undefined) {
       throw new UsageError('--address and --port are for --page-server');
     }
+    // Dump records the cgroups whatever the mode (as CRIU's): the mode is restore's choice.
+    manageCgroupsOf(values['manage-cgroups']);
     const verbosity = values.verbose?.length ?? 0;
     const log = (line: string) => {
       if (values.log) appendFileSync(values.log, line + '\n', { mode: 0o600 });
@@ -76,7 +80,7 @@ async function runDump(args: string[], preDump: boolean): Promise<number> {
       await dump({
         pid: Number(values.tree), dir, leaveRunning: values['leave-running'] ?? false,
         shellJob: values['shell-job'] ?? false, tcpEstablished: values['tcp-established'] ?? false, tcpClose: values['tcp-close'] ?? false, extUnixSk: values['ext-unix-sk'] ?? false,
-        external: values.external ?? [], signal: ac.signal, onEvent,
+        external: values.external ?? [], cgroupRoots: cgroupRootsOf(values['cgroup-root']), signal: ac.signal, onEvent,
         preDump, prevImagesDir: values['prev-images-dir'], trackMem: values['track-mem'] ?? false,
         pageServer,
         deliver: stream ? (d) => sendStream(d) : undefined,

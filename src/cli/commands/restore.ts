@@ -1,4 +1,4 @@
-// cryo restore -D DIR|--stream [-d|--restore-detached] [--shell-job] [--tcp-established] [--tcp-close] [--inherit-fd fd[N]:pipe:[INODE]...] [--allow-setid-files] [--manage-cgroups soft|ignore] [--pidfile FILE] [--lazy-pages]
+// cryo restore -D DIR|--stream [-d|--restore-detached] [--shell-job] [--tcp-established] [--tcp-close] [--inherit-fd fd[N]:pipe:[INODE]...] [--allow-setid-files] [--manage-cgroups[=soft|ignore]] [--cgroup-root [CTRL:]/PATH...] [--pidfile FILE] [--lazy-pages]
 // A thin layer over restore(): without -d it waits for the restored task and
 // exits with its status (128+signal when it was killed), as a shell would. Until the task runs,
 // every terminating signal cryo can catch (../signals.ts) aborts the restore: nothing is left behind.
@@ -7,6 +7,7 @@ import { rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type Command, UsageError } from '../command.js';
 import { specs } from './specs.js';
+import { cgroupOptionSpecs, cgroupRootsOf, manageCgroupsOf, withManageCgroupsDefault } from './cgroup-options.js';
 import { restore, RestoreError } from '../../restore/index.js';
 import { showProgress } from '../progress.js';
 import { catchTerminatingSignals } from '../signals.js';
@@ -19,7 +20,7 @@ export const restoreCommand: Command = {
     let values;
     try {
       ({ values } = parseArgs({
-        args,
+        args: withManageCgroupsDefault(args),
         strict: true,
         options: {
           'images-dir': { type: 'string', short: 'D' },
@@ -29,7 +30,7 @@ export const restoreCommand: Command = {
           'tcp-close': { type: 'boolean' },
           'inherit-fd': { type: 'string', multiple: true },
           'allow-setid-files': { type: 'boolean' },
-          'manage-cgroups': { type: 'string' },
+          ...cgroupOptionSpecs,
           pidfile: { type: 'string' },
           'lazy-pages': { type: 'boolean' },
           verbose: { type: 'boolean', short: 'v' },
@@ -49,8 +50,8 @@ export const restoreCommand: Command = {
       if (!m) throw new UsageError(`--inherit-fd ${a}: expected fd[N]:pipe:[INODE]`);
       return { fd: Number(m[1]), key: m[2]! };
     });
-    const manageCgroups = values['manage-cgroups'] ?? 'soft';
-    if (manageCgroups !== 'soft' && manageCgroups !== 'ignore') throw new UsageError(`--manage-cgroups ${manageCgroups}: expected soft (put each process back into its cgroups, the default) or ignore (leave them in cryo's)`);
+    const manageCgroups = manageCgroupsOf(values['manage-cgroups']);
+    const cgroupRoots = cgroupRootsOf(values['cgroup-root']);
     let dir = values['images-dir'];
     if (stream) {
       try {
@@ -77,6 +78,7 @@ export const restoreCommand: Command = {
         inheritFd,
         allowSetidFiles: values['allow-setid-files'] ?? false,
         manageCgroups,
+        cgroupRoots,
         pidfile: values.pidfile,
         lazyPages: values['lazy-pages'] ?? false,
         onEvent: (e) => {
