@@ -38,6 +38,8 @@ function cryoIn(ns: string, args: string[]): Promise<{ ms: number }> {
   });
 }
 
+const ECHO_BOUND_MS = 90_000;
+
 /** The client: sends "N\n", waits for it back, sends N+1 every 5 ms; remembers the first problem. */
 class Client {
   n = 0;
@@ -60,9 +62,11 @@ class Client {
     while (!this.stop && this.problem === undefined) {
       const line = `${this.n + 1}\n`;
       this.sock.write(line);
-      const deadline = Date.now() + 20_000;
+      // A line sent while the link is down waits out the whole migration and TCP's retransmission
+      // backoff (its retries double up to seconds apart): this bound finds a dead connection only.
+      const deadline = Date.now() + ECHO_BOUND_MS;
       while (!this.got.includes('\n') && this.problem === undefined) {
-        if (Date.now() > deadline) { this.problem = `no echo of line ${this.n + 1} in 20 s`; return; }
+        if (Date.now() > deadline) { this.problem = `no echo of line ${this.n + 1} in ${ECHO_BOUND_MS / 1000} s`; return; }
         await new Promise<void>((r) => { this.waiting = r; setTimeout(r, 100); });
       }
       if (this.problem !== undefined) return;
@@ -238,7 +242,7 @@ test('cryo migrate to a page server that cannot listen fails in one line; the se
   assert.equal(code, 1);
   assert.match(err, /^cryo migrate: .*listen.*; task \d+ runs on at the source$/);
   const before = client.n;
-  await client.until(before + 50, 20_000);
+  await client.until(before + 50, 60_000);
   assert.equal(client.problem, undefined, 'the client saw no problem');
   await client.close();
   assert.equal(t.finish(), `served=${client.n}\nPASS`);
@@ -250,7 +254,7 @@ test('cryo migrate whose final dump fails runs the network-unlock action: the se
   assert.equal(code, 1);
   assert.match(err, /^cryo migrate: dump final: .*; task \d+ runs on at the source$/);
   const before = client.n;
-  await client.until(before + 50, 20_000);
+  await client.until(before + 50, 60_000);
   assert.ok(client.n >= before + 50, `the client got ${client.n - before} more lines back, not 50`);
   assert.equal(client.problem, undefined, 'the client saw no problem');
   await client.close();
