@@ -38,12 +38,16 @@ function cryoIn(ns: string, args: string[]): Promise<{ ms: number }> {
   });
 }
 
-const ECHO_BOUND_MS = 90_000;
-
 /** The client: sends "N\n", waits for it back, sends N+1 every 5 ms; remembers the first problem. */
 class Client {
   n = 0;
   problem: string | undefined;
+  /**
+   * How long a line may wait for its echo. A line sent while the link is down waits out the whole
+   * migration and TCP's retransmission backoff (retries double up to seconds apart): by default
+   * this finds a dead connection only.
+   */
+  boundMs = 90_000;
   private stop = false;
   private readonly sock: net.Socket;
   private got = '';
@@ -62,11 +66,9 @@ class Client {
     while (!this.stop && this.problem === undefined) {
       const line = `${this.n + 1}\n`;
       this.sock.write(line);
-      // A line sent while the link is down waits out the whole migration and TCP's retransmission
-      // backoff (its retries double up to seconds apart): this bound finds a dead connection only.
-      const deadline = Date.now() + ECHO_BOUND_MS;
+      const sentAt = Date.now();
       while (!this.got.includes('\n') && this.problem === undefined) {
-        if (Date.now() > deadline) { this.problem = `no echo of line ${this.n + 1} in ${ECHO_BOUND_MS / 1000} s`; return; }
+        if (Date.now() - sentAt > this.boundMs) { this.problem = `no echo of line ${this.n + 1} in ${this.boundMs / 1000} s`; return; }
         await new Promise<void>((r) => { this.waiting = r; setTimeout(r, 100); });
       }
       if (this.problem !== undefined) return;
@@ -183,6 +185,8 @@ test('an edited sequence number in the dump: the client sees the connection brea
     writeFileSync(path.join(dir, f), encodeImage(img));
     resealImages(dir);
   });
+  // The link is up again: a line still without its echo 15 s after it was sent is lost.
+  client.boundMs = 15_000;
   await client.until(client.n + 200, 30_000);
   assert.notEqual(client.problem, undefined, 'the client noticed');
   console.log(`edited outq_seq: ${client.problem}`);
@@ -195,7 +199,7 @@ test('an edited sequence number in the dump: the client sees the connection brea
  * pre-dumps and the dump go to page servers in B; the lock, the move of the server's link and the
  * unlock are its action script's (CRIU's network-lock, post-dump, network-unlock).
  */
-async function migrateCommand(opts: { pageServerAddress?: string; failFinalDump?: boolean } = {}): Promise<{ client: Client; t: Target; code: number; out: string; err: string }> {
+async function migrateCommand(opts: { pageServerAddress?: string; failFinalDump?: boolean; failUnlock?: boolean } = {}): Promise<{ client: Client; t: Target; code: number; out: string; err: string }> {
   const { client, t, nsA, nsB, veth, net3 } = await hosts();
   ip('-n', nsA, 'link', 'add', `${veth}m`, 'type', 'veth', 'peer', 'name', `${veth}n`, 'netns', nsB);
   ip('-n', nsA, 'addr', 'add', `10.214.${net3}.1/30`, 'dev', `${veth}m`);
@@ -209,7 +213,7 @@ async function migrateCommand(opts: { pageServerAddress?: string; failFinalDump?
     // failFinalDump: a file where the final dump's directory goes, so that it fails with the task untouched.
     `network-lock) ip link set ${veth}a down${opts.failFinalDump ? ` && : > ${path.join(t.dir, 'src', 'final')}` : ''} ;;`,
     `post-dump) ip -n ${nsA} link set ${veth}b netns ${nsB}; ip -n ${nsB} addr add 10.213.${net3}.2/30 dev ${veth}b; ip -n ${nsB} link set lo up; ip -n ${nsB} link set ${veth}b up ;;`,
-    `network-unlock) ip link set ${veth}a up ;;`,
+    `network-unlock) ip link set ${veth}a up${opts.failUnlock ? '; exit 3' : ''} ;;`,
     'esac',
   ].join('\n') + '\n', { mode: 0o700 });
   const args = ['migrate', '-t', String(t.pid), '-D', path.join(t.dir, 'src'), '--dest-dir', path.join(t.dir, 'dst'),
@@ -241,6 +245,18 @@ test('cryo migrate to a page server that cannot listen fails in one line; the se
   const { client, t, code, err } = await migrateCommand({ pageServerAddress: '10.214.250.9' });
   assert.equal(code, 1);
   assert.match(err, /^cryo migrate: .*listen.*; task \d+ runs on at the source$/);
+  const before = client.n;
+  await client.until(before + 50, 60_000);
+  assert.equal(client.problem, undefined, 'the client saw no problem');
+  await client.close();
+  assert.equal(t.finish(), `served=${client.n}\nPASS`);
+});
+
+test('cryo migrate whose network-unlock action fails after the restore says the task runs at the destination', async (tc) => {
+  if (!netnsWorks()) { tc.skip('ip netns does not work here'); return; }
+  const { client, t, code, err } = await migrateCommand({ failUnlock: true });
+  assert.equal(code, 1);
+  assert.match(err, new RegExp(`^cryo migrate: action script .* failed at network-unlock \\(exit 3\\); task ${t.pid} runs at the destination$`));
   const before = client.n;
   await client.until(before + 50, 60_000);
   assert.equal(client.problem, undefined, 'the client saw no problem');

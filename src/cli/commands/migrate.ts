@@ -23,21 +23,26 @@ interface Plan {
   srcNetns?: string; destNetns?: string; maxPreDumps: number; tcp: boolean; lazy: boolean; script?: string;
 }
 
+/** Where the task is, for the one line a failure ends with. */
+interface TaskPlace { at: 'source' | 'gone' | 'destination' }
+
 const say = (line: string) => process.stdout.write(`cryo migrate: ${line}\n`);
 
 export const migrateCommand: Command = {
   ...specs.migrate,
   async run(args) {
     const plan = parse(args);
-    let srcGone = false;
+    const task: TaskPlace = { at: 'source' };
     try {
-      await migrate(plan, () => { srcGone = true; });
+      await migrate(plan, task);
       return 0;
     } catch (e) {
       if (!(e instanceof MigrateError || e instanceof RestoreError)) throw e;
-      const where = srcGone
-        ? `task ${plan.pid} is gone from the source; its images are in ${path.join(plan.dest, 'final')}: restore them there with cryo restore -D`
-        : `task ${plan.pid} runs on at the source`;
+      const where = {
+        source: `task ${plan.pid} runs on at the source`,
+        gone: `task ${plan.pid} is gone from the source; its images are in ${path.join(plan.dest, 'final')}: restore them there with cryo restore -D`,
+        destination: `task ${plan.pid} runs at the destination`,
+      }[task.at];
       process.stderr.write(`cryo migrate: ${e.message}; ${where}\n`);
       return 1;
     }
@@ -103,7 +108,7 @@ async function dumpStep(p: Plan, kind: 'pre-dump' | 'dump', name: string, parent
   ending.push(server.done.then(() => undefined, (e: Error) => new MigrateError(`page server for ${name}: ${e.message}`)));
 }
 
-async function migrate(p: Plan, sourceGone: () => void): Promise<void> {
+async function migrate(p: Plan, task: TaskPlace): Promise<void> {
   for (const d of [p.src, p.dest]) mkdirSync(d, { recursive: true, mode: 0o700 });
   const finalDir = path.join(p.dest, 'final');
   const server = (name: string, parent: string | undefined) => pageServer(path.join(p.dest, name), p.address, p.port, parent && `../${parent}`, p.destNetns);
@@ -141,7 +146,7 @@ async function migrate(p: Plan, sourceGone: () => void): Promise<void> {
       if (done) break;
       last = pages;
     }
-    await finish(p, parent, next, ending, lazy, sourceGone);
+    await finish(p, parent, next, ending, lazy, task);
   } catch (e) {
     next?.kill();
     lazy?.kill();
@@ -155,7 +160,7 @@ async function migrate(p: Plan, sourceGone: () => void): Promise<void> {
 }
 
 /** The freeze: the final dump to `server`, the restore at the destination, the action script's hooks around them. */
-async function finish(p: Plan, parent: string, server: Step, ending: Promise<Error | undefined>[], lazy: Step | undefined, sourceGone: () => void): Promise<void> {
+async function finish(p: Plan, parent: string, server: Step, ending: Promise<Error | undefined>[], lazy: Step | undefined, task: TaskPlace): Promise<void> {
   const finalDir = path.join(p.dest, 'final');
   let frozenAt = 0;
   let dumpedAt = 0;
@@ -170,7 +175,7 @@ async function finish(p: Plan, parent: string, server: Step, ending: Promise<Err
     await actionScript(p.script, 'network-unlock').catch(() => {});
     throw e;
   }
-  sourceGone();
+  task.at = 'gone';
   completeServerDir(path.join(p.src, 'final'), finalDir);
   say(`dump: ${pagesWritten(finalDir)} pages in ${(performance.now() - t0).toFixed(0)} ms; task ${p.pid} ended at the source`);
   await actionScript(p.script, 'post-dump');
@@ -186,6 +191,7 @@ async function finish(p: Plan, parent: string, server: Step, ending: Promise<Err
   } finally {
     back();
   }
+  task.at = 'destination';
   await actionScript(p.script, 'network-unlock');
   const f = (a: number, b: number) => (b - a).toFixed(0);
   say(`restored as PID ${p.pid} at the destination; frozen ${f(frozenAt, runningAt)} ms (from its stop at the source to running at the destination: dump, copy and post-dump ${f(frozenAt, dumpedAt)} ms, waiting for the PID ${f(dumpedAt, restoreAt)} ms, restore ${f(restoreAt, runningAt)} ms)`);
