@@ -14,7 +14,9 @@ import { decodeImageFile, writeImageFile } from '../../src/images/image.js';
 import type { MessageValue } from '../../src/images/value.js';
 import { sleepSync } from '../../src/sys/index.js';
 import { parseCgroupRoots } from '../../src/shared/cgroup-root.js';
-import { cleanupDumped, restoreAndFinish, restoreRefused, startAndDump, type Dumped } from '../helpers/round-trip.js';
+import { cleanupDumped, imagesCopy, restoreAndFinish, restoreRefused, startAndDump, type Dumped } from '../helpers/round-trip.js';
+import { dumpTask, restoreTask } from '../helpers/cryo-ops.js';
+import { waitGone } from '../helpers/restore-env.js';
 
 const all: Dumped[] = [];
 after(() => all.forEach(cleanupDumped));
@@ -31,7 +33,7 @@ function withHierarchy(h: string, fn: (dir: string) => void): void {
 }
 /** Removes the program's cgroups once its processes are gone (EBUSY until they are reaped). */
 const removeCgroups = (h: string) => withHierarchy(h, (dir) => {
-  for (const c of ['p/kid', 'p/spare', 'p', 'q', 'moved/kid', 'moved/spare', 'moved']) {
+  for (const c of ['p/kid', 'p/spare', 'p', 'q', 'moved/kid', 'moved/spare', 'moved/p/kid', 'moved/p/spare', 'moved/p', 'moved']) {
     for (let i = 0; i < 100 && existsSync(path.join(dir, c)); i++) {
       try { rmdirSync(path.join(dir, c)); } catch { sleepSync(20); }
     }
@@ -85,6 +87,23 @@ test('a process and its child come back into their cgroups, made again in a hier
     assert.match(await restoreAndFinish(d), new RegExp(`^FAIL: in cgroup /p of ${h}, not /moved`));
     removeCgroups(h);
     assert.equal(await restoreAndFinish(d, undefined, { restore: { cgroupRoots: parseCgroupRoots([`${h}:/moved`]) } }), 'PASS');
+    // dump --cgroup-root names the tree's own cgroup: the hierarchy's root, whose subtree then
+    // goes under /moved whole (the processes to /moved/p, not /moved).
+    removeCgroups(h);
+    const again = await restoreTask({ dir: imagesCopy(d) });
+    const second = { ...d, images: path.join(d.target.dir, 'images-root') };
+    const mnt = mkdtempSync(path.join(tmpdir(), 'rt-cgroup-'));
+    execFileSync('mount', ['-t', 'cgroup', '-o', `none,${h}`, 'cgroup', mnt]);
+    try {
+      await dumpTask({ pid: again.pid, dir: second.images, cgroupRoots: parseCgroupRoots([`${h}:/`]) });
+    } finally {
+      execFileSync('umount', [mnt]);
+      rmdirSync(mnt);
+    }
+    for (const pid of [d.pid, Number(d.target.ready.kid)]) assert.ok(waitGone(pid), `dumped process ${pid} is gone`);
+    removeCgroups(h);
+    writeFileSync(path.join(d.target.dir, 'root'), '/moved/p\n');
+    assert.equal(await restoreAndFinish(second, undefined, { restore: { cgroupRoots: parseCgroupRoots([`${h}:/moved`]) } }), 'PASS');
     rmSync(path.join(d.target.dir, 'root'));
     // The root cgroup of a hierarchy this machine lacks (another machine's controller) asks for nothing.
     assert.equal(await restoreAndFinish(d, (dir) => editCgroups(dir, (ss) => { for (const s of ss) (s.ctls as MessageValue[]).push({ name: 'nosuchcontroller', path: '/' }); })), 'PASS');
