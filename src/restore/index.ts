@@ -14,9 +14,11 @@ import type { Arch } from '../arch/types.js';
 import { waitpid, WNOHANG, exited, exitCode, signaled, termSig } from '../sys/index.js';
 import { RestoreError, oneLine } from '../shared/restore-error.js';
 import type { RestoreEvent, RestorePhase } from '../shared/restore-events.js';
-import { loadTree } from '../shared/restore-images.js';
+import { loadTree, type RestoreImages, type TreeEntry } from '../shared/restore-images.js';
 import { checkImageHashes, checkImageOwnership, type PendingHashes } from './image-trust.js';
 import { rebuildMemory } from './memory.js';
+import { keepInherited } from './inherited.js';
+import { dumpPageSize } from './page-size.js';
 import { handOverLazy } from './lazy.js';
 import { preflight, threadInfoOf } from './preflight.js';
 import { resumeTask } from './resume.js';
@@ -143,6 +145,9 @@ function inheritedFds(list: readonly { fd: number; key: string }[]): Map<string,
   return out;
 }
 
+/** The dump's pages are this machine's (pages shared with a parent are compared and dropped by the page). */
+const samePageSize = (ctx: TaskCtx) => dumpPageSize(ctx.img, ctx.arch.pageSize) === ctx.arch.pageSize;
+
 /** What a descriptor of a process is, for messages: its path, or its kind. */
 function fileName(ctx: TaskCtx, fd: number): string {
   const fdi = ctx.img.fdinfo.find((f) => Number(f.fd) === fd);
@@ -248,25 +253,39 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
   try {
     await faultStep('stub', (message) => emit({ type: 'warning', message }), () => opts.signal?.aborted ?? false);
     checkAbort();
-    // Session leaders take their terminals before their members are made (they inherit them).
-    const terminals = new EarlyTerminals(img.all);
-    buildTree(tree, stubs, helpers, arch, (e, sys) => terminals.take(e, sys));
-    terminals.share(share);
-    const ctxs = procs.map((p) => {
-      // Each process with the Arch of the ABI it was dumped in (x86_64 runs ia32 processes too).
-      const ctx = new TaskCtx(p.pid, arch.forThreadInfo(threadInfoOf(p, arch)), p, emit);
-      ctx.tree = share;
-      ctx.lazyPages = opts.lazyPages ?? false;
-      return ctx;
-    });
-    // Kinds reach other processes of the tree (a session leader takes its controlling terminal).
-    share.state('ctxByPid', () => new Map(ctxs.map((c) => [c.pid, c])));
     // Deleted files the task had open or mapped exist again only while the task opens them.
     ghosts.createAll();
     // System V objects first: the processes attach their segments with their memory.
     ipc.createAll();
     await phase('memory');
-    for (const ctx of ctxs) rebuildMemory(ctx);
+    // Session leaders take their terminals before their members are made (they inherit them).
+    const terminals = new EarlyTerminals(img.all);
+    const ctxByPid = new Map<number, TaskCtx>();
+    const byPid = new Map(procs.map((p) => [p.pid, p]));
+    const archOf = (p: RestoreImages) => arch.forThreadInfo(threadInfoOf(p, arch));
+    // Each process gets its memory back before the children that inherit it are made (inherited.ts):
+    // those of its own ABI (another's would start with the wrong vDSO).
+    const inherits = (child: TreeEntry, parent: TreeEntry) => child.zombie || parent.zombie || archOf(byPid.get(child.pid)!) === archOf(byPid.get(parent.pid)!);
+    buildTree(tree, stubs, helpers, arch, { inherits, settle: (e) => {
+      const p = byPid.get(e.pid)!;
+      // Made from its restored parent, or (another ABI) before the parent's memory came back.
+      const parent = ctxByPid.get(e.ppid);
+      // Each process with the Arch of the ABI it was dumped in (x86_64 runs ia32 processes too).
+      const ctx = new TaskCtx(p.pid, archOf(p), p, emit, p.pid, parent?.syscallPage);
+      ctx.tree = share;
+      ctx.lazyPages = opts.lazyPages ?? false;
+      if (parent) {
+        ctx.inj.argArea = parent.inj.argArea; // its stack is gone: argument blocks go to its copy of the parent's scratch
+        if (!ctx.lazyPages && samePageSize(ctx) && samePageSize(parent)) keepInherited(ctx, parent.img);
+      }
+      ctxByPid.set(p.pid, ctx);
+      rebuildMemory(ctx, parent?.img);
+      return { inj: ctx.inj, scratch: ctx.scratch!.addr };
+    } }, (e, sys) => terminals.take(e, sys));
+    terminals.share(share);
+    const ctxs = procs.map((p) => ctxByPid.get(p.pid)!);
+    // Kinds reach other processes of the tree (a session leader takes its controlling terminal).
+    share.state('ctxByPid', () => new Map(ctxs.map((c) => [c.pid, c])));
     ipc.detach();
     const lazy = ctxs.filter((c) => c.lazyFd !== undefined).map((c) => ({ pid: c.pid, fd: c.lazyFd! }));
     if (lazy.length > 0) await handOverLazy(opts.dir, lazy);

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { injectMmap } from '../inject/index.js';
 import { PageChain } from '../images/page-chain.js';
 import type { MessageValue } from '../images/value.js';
+import type { RestoreImages } from '../shared/restore-images.js';
 import { IOV_MAX, iovecBytes, writeU32, writeU64 } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
 import { reportProgress } from '../progress.js';
@@ -17,8 +18,10 @@ import { mapShmemVma } from '../shared/shmem.js';
 import { SHM_EXEC, SHM_RDONLY, SHM_REMAP } from '../shared/sysv-ipc.js';
 import { FillableRanges, outsideFillable } from './fillable.js';
 import { lazyRanges, registerLazy, remoteOnlyRanges } from './lazy.js';
-import { withoutRanges, type Range } from '../shared/ranges.js';
+import { intersect, withoutRanges, type Range } from '../shared/ranges.js';
 import { dumpPageSize } from './page-size.js';
+import { inheritedRanges, inheritedVmas, parentProt } from './inherited.js';
+import { fillInherited, type InheritedRun } from './fill-inherited.js';
 import { restoreAioRings } from './aio.js';
 import { installGuards } from './guards.js';
 import { restoreMemoryTags } from './mem-tags.js';
@@ -48,12 +51,20 @@ function attachSysvShm(ctx: TaskCtx, v: MessageValue): boolean {
 function mapVmas(ctx: TaskCtx): MessageValue[] {
   const fixup: MessageValue[] = [];
   const batch = batchFor(ctx);
+  const inherited = new Set(inheritedVmas(ctx));
   for (const v of dumpedVmas(ctx)) {
     const kind = vmaKind(Number(v.status));
     if (kind === 'skip' || kind === 'vdso' || kind === 'io-uring') continue;
     const start = big(v.start);
     const len = big(v.end) - start;
     const prot = Number(v.prot);
+    if (inherited.has(v)) {
+      // The parent's mapping stays (its pages shared); writable while the differing pages are written.
+      const rw = prot | PROT_READ | PROT_WRITE;
+      if (parentProt(ctx, v) !== rw) batch.add('mprotect', start, len, rw);
+      if (prot !== rw) fixup.push(v);
+      continue;
+    }
     const flags = (Number(v.flags) | MAP_FIXED) >>> 0;
     const where = `the mapping at ${hex(start)}`;
     if (kind === 'aio') {
@@ -104,9 +115,12 @@ function fillPages(ctx: TaskCtx, lazy: readonly Range[]): void {
   const scratch = ctx.scratch;
   if (!scratch) throw new Error('internal: no scratch memory in the task yet');
   const page = dumpPageSize(ctx.img, ctx.arch.pageSize);
+  const inherited = inheritedRanges(ctx);
   const skip = dumpedVmas(ctx).filter((v) => vmaKind(Number(v.status)) === 'vdso' || vmaKind(Number(v.status)) === 'skip')
     .map((v) => ({ start: big(v.start), end: big(v.end) }))
-    .concat(lazy).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+    .concat(lazy, inherited).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  // Pages of mappings kept from the parent: compared with the parent's, written where they differ.
+  const inheritedPages: InheritedRun[] = [];
   // The pages of this dump and, for in_parent runs, of the dumps of its chain (preflight checked them).
   const chain = new PageChain(ctx.img.dir, path.basename(ctx.img.pagemapFile), page);
   const fillable = new FillableRanges(ctx.img);
@@ -138,6 +152,10 @@ function fillPages(ctx: TaskCtx, lazy: readonly Range[]): void {
   try {
     for (const seg of segments) {
       const segFile = path.resolve(seg.file);
+      for (const part of intersect([{ start: seg.vaddr, end: seg.vaddr + BigInt(seg.len) }], inherited)) {
+        if (!fillable.covers(part.start, part.end)) throw outsideFillable(ctx.img, part.start);
+        inheritedPages.push({ ...part, file: segFile, offset: seg.offset + Number(part.start - seg.vaddr) });
+      }
       // The kernel's own vdso pages are not written; a run may go on past them into the next
       // mapping (arm64 puts ld.so's data right above the vdso), and those pages are.
       for (const part of withoutRanges(seg.vaddr, seg.vaddr + BigInt(seg.len), skip)) {
@@ -162,6 +180,7 @@ function fillPages(ctx: TaskCtx, lazy: readonly Range[]): void {
   } finally {
     for (const fd of fds.values()) ctx.call('close', fd);
   }
+  fillInherited(ctx, inherited, inheritedPages, page);
 }
 
 function applyMadvise(ctx: TaskCtx): void {
@@ -189,20 +208,35 @@ function mmMapStruct(mm: MessageValue, auxvAddr: bigint, auxvSize: number, exeFd
   return b;
 }
 
-function setMmMap(ctx: TaskCtx): void {
+/** prctl_mm_map.exe_fd that leaves the executable as it is. */
+const NO_EXE = 0xffffffff;
+
+/** `parent` (restored, then forked into the task) had the task's executable. */
+function sameExe(ctx: TaskCtx, parent: RestoreImages | undefined): boolean {
+  const name = (img: RestoreImages) => String(regFile(img, Number(img.mm.exe_file_id), 'the executable').name);
+  return parent !== undefined && name(parent) === name(ctx.img);
+}
+
+function setMmMap(ctx: TaskCtx, parent: RestoreImages | undefined): void {
   const mm = ctx.img.mm;
   const auxv = ((mm.mm_saved_auxv as (bigint | number)[] | undefined) ?? []).map(big);
   const auxvBuf = Buffer.alloc(auxv.length * 8);
   auxv.forEach((v, i) => writeU64(auxvBuf, v, i * 8));
   const auxvAddr = ctx.put(auxvBuf, 1024);
+  const at = ctx.put(mmMapStruct(mm, auxvAddr, auxvBuf.length, NO_EXE), 512);
+  // A child forked from its restored parent has that executable already (the kernel would refuse it again while mapped: EBUSY).
+  if (sameExe(ctx, parent)) {
+    ctx.call('prctl', PR_SET_MM, PR_SET_MM_MAP, at, 104, 0);
+    return;
+  }
   const exe = regFile(ctx.img, Number(mm.exe_file_id), 'the executable');
   const exeFd = openImagePath(ctx, String(exe.name), O_CLOEXEC, 'the executable', S_IFREG);
   try {
-    const at = ctx.put(mmMapStruct(mm, auxvAddr, auxvBuf.length, exeFd), 512);
+    ctx.put(mmMapStruct(mm, auxvAddr, auxvBuf.length, exeFd), 512);
     const r = ctx.raw('prctl', PR_SET_MM, PR_SET_MM_MAP, at, 104, 0);
     if (r === -1n) {
       // EPERM: setting exe_file needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE; the rest does not.
-      ctx.put(mmMapStruct(mm, auxvAddr, auxvBuf.length, 0xffffffff), 512);
+      ctx.put(mmMapStruct(mm, auxvAddr, auxvBuf.length, NO_EXE), 512);
       ctx.call('prctl', PR_SET_MM, PR_SET_MM_MAP, at, 104, 0);
       ctx.warn(`/proc/${ctx.pid}/exe could not be set to ${String(exe.name)} (EPERM: no CAP_CHECKPOINT_RESTORE); it names cryo's stub`);
     } else if (r < 0n) {
@@ -213,7 +247,8 @@ function setMmMap(ctx: TaskCtx): void {
   }
 }
 
-export function rebuildMemory(ctx: TaskCtx): void {
+/** `parent`: the images of the restored process `ctx` was forked from (it starts with that one's memory). */
+export function rebuildMemory(ctx: TaskCtx, parent?: RestoreImages): void {
   // cryo's own areas first, while the stub's memory still holds the stack (s390x passes mmap's
   // arguments in memory: after the cleanup below they go in the scratch area).
   mapScratch(ctx);
@@ -234,9 +269,11 @@ export function rebuildMemory(ctx: TaskCtx): void {
   batch.flush();
   restoreMemoryTags(ctx);
   applyMadvise(ctx);
-  if (ctx.img.mm.thp_disabled === true) ctx.call('prctl', PR_SET_THP_DISABLE, 1, 0, 0, 0);
+  // A child inherits the flag from its parent: cleared again where it did not have it.
+  const thpOff = ctx.img.mm.thp_disabled === true;
+  if (thpOff || parent?.mm.thp_disabled === true) ctx.call('prctl', PR_SET_THP_DISABLE, thpOff ? 1 : 0, 0, 0, 0);
   registerMembarriers(ctx);
-  setMmMap(ctx);
+  setMmMap(ctx, parent);
 }
 
 /**

@@ -10,13 +10,14 @@ import { processVmReadv, processVmWritev } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 import { VMA } from '../shared/vma-kinds.js';
-import type { Range } from '../shared/ranges.js';
 import type { VdsoMapCall } from '../arch/types.js';
 import { MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 import { chooseVdso, type VdsoChoice } from './vdso-choice.js';
 import { patchedVdso } from './vdso-trampoline.js';
 import { asVmas, big, dumpedVmas, hex } from './dumped-layout.js';
 import { ownAreas } from './scratch.js';
+import { inheritedRanges } from './inherited.js';
+import { withoutRanges, type Range } from '../shared/ranges.js';
 
 const MREMAP_MAYMOVE = 1;
 const MREMAP_FIXED = 2;
@@ -51,12 +52,16 @@ function mremap(ctx: TaskCtx, from: bigint, size: bigint, to: bigint): void {
   ctx.call('mremap', from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
 }
 
-/** The stub's mappings but its vdso areas (and [vsyscall], which cannot go) and cryo's own areas go. */
+/**
+ * The stub's mappings go but its vdso areas (and [vsyscall], which cannot go), cryo's own areas and
+ * the mappings a forked child keeps from its parent (inherited.ts; the kernel may have merged one
+ * with a neighbour: only what lies outside them goes).
+ */
 function unmapStubRest(ctx: TaskCtx, maps: Vma[], cryos: Range[]): void {
+  const keep = [...cryos, ...inheritedRanges(ctx)];
   for (const m of maps) {
     if (ctx.arch.vdso.areas.includes(m.name) || m.kind === 'vsyscall') continue;
-    if (cryos.some((r) => r.start <= m.start && m.end <= r.end)) continue;
-    ctx.call('munmap', m.start, m.end - m.start);
+    for (const part of withoutRanges(m.start, m.end, keep)) ctx.call('munmap', part.start, part.end - part.start);
   }
 }
 
@@ -218,10 +223,14 @@ function unmapStubVdso(ctx: TaskCtx, maps: Vma[]): void {
  * (dropSyscallPage).
  */
 function dropStubVdso(ctx: TaskCtx, maps: Vma[]): void {
-  const cryos = ownAreas(ctx);
+  // A child forked from a restored parent without a vDSO runs on its copy of the parent's page until it has its own.
+  const copy = ctx.syscallPage;
+  const page = BigInt(ctx.arch.pageSize);
+  const cryos = [...ownAreas(ctx), ...(copy === undefined ? [] : [{ start: copy, end: copy + page }])];
   unmapStubRest(ctx, maps, cryos);
   ctx.syscallPage = mapSyscallPage(ctx, maps, cryos);
   unmapStubVdso(ctx, maps);
+  if (copy !== undefined) ctx.call('munmap', copy, page);
 }
 
 /**

@@ -1,11 +1,12 @@
-// The process tree of a restore: every process comes into being as a copy of the stub, made by
-// an injected clone3(set_tid = its dumped PID) inside its parent, so parentage is what it was.
+// The process tree of a restore: every process comes into being as a copy of its parent (the root
+// as the stub), made by an injected clone3(set_tid = its dumped PID) inside it, so parentage is what it was.
 // A session leader calls setsid before it makes its own children (they inherit the session);
 // process groups are joined once every process exists, leaders first. A group whose leader is
 // not in the tree gets a helper process with the leader's PID that makes the group and exits
 // (its parent collects it), as CRIU does. Zombies are made to exit with their saved status and
-// are left for their parent to wait for. Each process then restores its own state like a single
-// process. Every process made is traced by cryo (PTRACE_O_TRACEFORK), so a failure kills them all.
+// are left for their parent to wait for. Each process's memory comes back before the children
+// that inherit it are made (restore/inherited.ts); each then restores the rest of its state like a
+// single process. Every process made is traced by cryo (PTRACE_O_TRACEFORK), so a failure kills them all.
 
 import { readFileSync } from 'node:fs';
 import type { Arch } from '../arch/types.js';
@@ -148,7 +149,10 @@ function reapOrphans(pids: readonly number[]): void {
   }
 }
 
-/** A process during the build: its injector and a page of scratch memory of its own. */
+/**
+ * A process during the build: its injector and a page of scratch memory of its own, or, once its
+ * memory is back, those of its TaskCtx.
+ */
 interface Building {
   pid: number;
   inj: Injector;
@@ -164,9 +168,12 @@ function options(pid: number): void {
   }
 }
 
-function building(pid: number, arch: Arch): Building {
+/** Attaches to a new process; a child runs its calls where its parent did (a restored parent's vDSO or syscall page). */
+function building(pid: number, arch: Arch, parent?: Injector): Building {
   options(pid);
-  const inj = Injector.attach(pid, arch, new UndoList(), { maps: readMaps(pid) });
+  const inj = parent ? Injector.attach(pid, parent.arch, new UndoList(), { site: parent.site }) : Injector.attach(pid, arch, new UndoList(), { maps: readMaps(pid) });
+  // Argument blocks (s390x's mmap) go where the parent's went: its stack may be gone.
+  inj.argArea = parent?.argArea;
   const page = BigInt.asUintN(64, injectMmap(inj, 0, arch.pageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   return { pid, inj, page };
 }
@@ -198,8 +205,9 @@ function forkWithPid(parent: Building, pid: number, stubs: TreeStubs, arch: Arch
   stubs.add(Number(got));
   if (Number(got) !== pid) throw new RestoreError('FAILED', `clone3(set_tid=[${pid}]) made process ${got} instead of ${pid}`);
   waitForStop(pid, { timeoutMs: 10_000 });
-  const b = building(pid, arch);
-  // The child has a copy of its parent's page too: its own comes from the mmap above.
+  const b = building(pid, arch, parent.inj);
+  // The child has a copy of its parent's page too (its own comes from the mmap above); a copy of
+  // a restored parent's scratch memory goes with the rest of the parent's mappings it does not keep.
   b.inj.call('munmap', parent.page, arch.pageSize);
   return b;
 }
@@ -255,13 +263,23 @@ export interface BuildCalls {
   read(at: bigint, len: number): Buffer;
 }
 
+/** How the processes of a tree get their memory while the tree is built. */
+export interface TreeMemory {
+  /** Rebuilds a live process's memory (made and led); returns the injector and scratch memory its calls use after. */
+  settle(e: TreeEntry): { inj: Injector; scratch: bigint };
+  /** `child` can start from `parent`'s restored memory (else it is made before that, from the blank parent). */
+  inherits(child: TreeEntry, parent: TreeEntry): boolean;
+}
+
 /**
  * Makes every process of `tree` from the root stub: PIDs, parents, sessions, groups (with
- * `helpers`), zombies. Returns with every live process stopped under cryo and blank (the stub's
- * address space); `stubs` holds every process made, for a kill on failure. `onLead` runs in each
- * session leader after its setsid, before any of its children is made.
+ * `helpers`), zombies. Each live process's memory comes back (`memory.settle`) before the
+ * children that can inherit it are made (they start with it: pages it shares copy-on-write with
+ * them stay shared). Returns with every live process stopped under cryo; `stubs` holds every
+ * process made, for a kill on failure. `onLead` runs in each session leader after its setsid,
+ * before any of its children is made.
  */
-export function buildTree(tree: RestoreTree, stubs: TreeStubs, helpers: readonly GroupHelper[], arch: Arch, onLead?: (e: TreeEntry, sys: BuildCalls) => void): void {
+export function buildTree(tree: RestoreTree, stubs: TreeStubs, helpers: readonly GroupHelper[], arch: Arch, memory: TreeMemory, onLead?: (e: TreeEntry, sys: BuildCalls) => void): void {
   const made = new Map<number, Building>();
   const rootEntry = tree.entries[0]!;
   const root = building(rootEntry.pid, arch);
@@ -271,14 +289,29 @@ export function buildTree(tree: RestoreTree, stubs: TreeStubs, helpers: readonly
     b.inj.call('setsid');
     onLead?.(e, { raw: (name, ...args) => b.inj.raw(name, ...args), put: (data, offset) => put(b, data, offset), read: (at, len) => processVmReadv(b.pid, at, len) });
   };
-  lead(rootEntry, root);
   const byPid = new Map(tree.entries.map((e) => [e.pid, e]));
-  for (const e of tree.entries.slice(1)) {
+  const children = new Map<number, TreeEntry[]>();
+  for (const e of tree.entries.slice(1)) children.set(e.ppid, [...(children.get(e.ppid) ?? []), e]);
+  // Children that cannot inherit first, then the memory, then the others; each child the same way.
+  const withChildren = (e: TreeEntry) => {
+    const kids = children.get(e.pid) ?? [];
+    for (const k of kids) if (!memory.inherits(k, e)) makeChild(k);
+    if (!e.zombie) {
+      const { inj, scratch } = memory.settle(e);
+      // The build's own page went with the stub's mappings: from now on its calls use these.
+      made.set(e.pid, { pid: e.pid, inj, page: scratch });
+    }
+    for (const k of kids) if (memory.inherits(k, e)) makeChild(k);
+  };
+  const makeChild = (e: TreeEntry) => {
     const flags = sharesParentFiles(e, byPid.get(e.ppid)!) ? CLONE_FILES : 0n;
     const b = forkWithPid(made.get(e.ppid)!, e.pid, stubs, arch, flags);
     made.set(e.pid, b);
     lead(e, b);
-  }
+    withChildren(e);
+  };
+  lead(rootEntry, root);
+  withChildren(rootEntry);
   // Groups: their leaders first (a helper stands in for one that is not in the tree), then members.
   const ended = new Set<number>();
   for (const e of tree.entries) if (e.pgid === e.pid && e.sid !== e.pid) made.get(e.pid)!.inj.call('setpgid', 0, 0);
@@ -309,5 +342,4 @@ export function buildTree(tree: RestoreTree, stubs: TreeStubs, helpers: readonly
     ended.add(e.ppid);
   }
   for (const pid of ended) drainSigchld(made.get(pid)!);
-  for (const b of made.values()) b.inj.call('munmap', b.page, arch.pageSize);
 }

@@ -1,0 +1,70 @@
+// The pages of the mappings a forked child keeps from its restored parent (inherited.ts): each page
+// of the child's image is compared with what the mapping holds (the parent's page) and written
+// only where they differ, so equal pages stay shared copy-on-write; pages the child's image does
+// not have are dropped (MADV_DONTNEED: zero again, or the file's for a private file mapping).
+
+import { closeSync, openSync, readSync } from 'node:fs';
+import { processVmWritev } from '../sys/index.js';
+import { RestoreError } from '../shared/restore-error.js';
+import type { TaskCtx } from '../shared/task-ctx.js';
+import { withoutRanges, type Range } from '../shared/ranges.js';
+import { hex } from './dumped-layout.js';
+
+const MADV_DONTNEED = 4;
+/** Bytes compared at a time. */
+const CHUNK = 4 << 20;
+
+/** Pages of the child's image inside an inherited mapping: [start, end) from `file` at `offset`. */
+export interface InheritedRun extends Range {
+  file: string;
+  offset: number;
+}
+
+export function fillInherited(ctx: TaskCtx, inherited: readonly Range[], runs: readonly InheritedRun[], pageSize: number): void {
+  if (inherited.length === 0) return;
+  const fds = new Map<string, number>();
+  // Not process_vm_readv: it pins the pages, and pinning a shared anonymous page unshares it (a copy).
+  const mem = openSync(`/proc/${ctx.pid}/mem`, 'r');
+  try {
+    for (const run of runs) {
+      let fd = fds.get(run.file);
+      if (fd === undefined) fds.set(run.file, (fd = openSync(run.file, 'r')));
+      for (let at = run.start; at < run.end;) {
+        const len = Number(run.end - at < BigInt(CHUNK) ? run.end - at : BigInt(CHUNK));
+        const want = Buffer.alloc(len);
+        if (readSync(fd, want, 0, len, run.offset + Number(at - run.start)) !== len) {
+          throw new RestoreError('FAILED', `${run.file} ends early: cannot read the pages of ${hex(at)}`);
+        }
+        const have = Buffer.alloc(len);
+        if (readSync(mem, have, 0, len, at) !== len) throw new RestoreError('FAILED', `cannot read the memory of task ${ctx.pid} at ${hex(at)}`);
+        writeDiffering(ctx, at, want, have, pageSize);
+        at += BigInt(len);
+      }
+    }
+  } finally {
+    for (const fd of fds.values()) closeSync(fd);
+    closeSync(mem);
+  }
+  for (const r of inherited) {
+    for (const hole of withoutRanges(r.start, r.end, runs)) {
+      const got = ctx.raw('madvise', hole.start, hole.end - hole.start, MADV_DONTNEED);
+      if (got < 0n) throw new RestoreError('FAILED', `errno ${-got} from madvise(MADV_DONTNEED) of ${hex(hole.start)}-${hex(hole.end)} in task ${ctx.pid}: cannot drop the parent's pages the child did not have`);
+    }
+  }
+}
+
+/** Writes the pages of `want` that differ from `have` (the task's memory at `at`), run by run. */
+function writeDiffering(ctx: TaskCtx, at: bigint, want: Buffer, have: Buffer, pageSize: number): void {
+  let from = -1;
+  const write = (end: number) => {
+    const part = want.subarray(from, end);
+    if (processVmWritev(ctx.pid, at + BigInt(from), part) !== part.length) throw new RestoreError('FAILED', `cannot write the memory of task ${ctx.pid} at ${hex(at + BigInt(from))}`);
+    from = -1;
+  };
+  for (let off = 0; off < want.length; off += pageSize) {
+    const differs = want.compare(have, off, off + pageSize, off, off + pageSize) !== 0;
+    if (differs && from < 0) from = off;
+    if (!differs && from >= 0) write(off);
+  }
+  if (from >= 0) write(want.length);
+}
