@@ -115,7 +115,12 @@ test(`a dump of the tree failed at points spread over all of them (seed ${SEED})
 function threadStates(pid: number): string[] {
   const field = (text: string, k: string) => new RegExp(`^${k}:\\s+(\\S+)`, 'm').exec(text)?.[1];
   return readdirSync(`/proc/${pid}/task`).sort().map((tid) => {
-    const s = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+    let s: string;
+    try {
+      s = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+    } catch {
+      return `thread ${tid}: gone`; // exited between the listing and the read (a harmed task may be dying)
+    }
     return `thread ${tid}: ${/^State:\s+[tT]/m.test(s) ? 'stopped' : 'runs'}, tracer ${field(s, 'TracerPid')}, blocked ${field(s, 'SigBlk')}, pending ${field(s, 'SigPnd')}/${field(s, 'ShdPnd')}`;
   });
 }
