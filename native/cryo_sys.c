@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -297,7 +298,7 @@ static void close_all_but(const int *keep, uint32_t n) {
 
 /* The child, between clone3 and execve: raw syscalls and async-signal-safe libc calls only. */
 static void child_exec(const char *path, char **argv, char **envp, int trace_me, int stop, const int *keep, uint32_t nkeep,
-                       const char *cwd, int err_fd) {
+                       const char *cwd, int err_fd, int die_with_parent, long parent) {
   int err;
   const char *what;
   /* Node installs handlers and ignores SIGPIPE; a new program starts with defaults and no mask. */
@@ -318,6 +319,10 @@ static void child_exec(const char *path, char **argv, char **envp, int trace_me,
     if (keep[i] != err_fd) fcntl(keep[i], F_SETFD, 0);
   }
   if (trace_me && syscall(__NR_ptrace, 0 /* PTRACE_TRACEME */, 0, 0, 0) != 0) { err = errno; what = "ptrace"; goto fail; }
+  if (die_with_parent) {
+    syscall(__NR_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (syscall(__NR_getppid) != parent) syscall(__NR_exit_group, 127);
+  }
   if (stop) syscall(__NR_kill, syscall(__NR_getpid), SIGSTOP);
   syscall(__NR_execve, path, argv, envp);
   err = errno;
@@ -347,8 +352,9 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   int set_tid[32];
   uint32_t nset = 0, nkeep = 0;
   int keep[1024 + 1];
-  bool trace_me = false, stop = false;
+  bool trace_me = false, stop = false, die = false;
   napi_get_value_bool(env, get_prop(env, opts, "traceMe"), &trace_me);
+  napi_get_value_bool(env, get_prop(env, opts, "dieWithParent"), &die);
   napi_get_value_bool(env, get_prop(env, opts, "stopBeforeExec"), &stop);
   int ok = path && argv && envp && get_int_array(env, get_prop(env, opts, "setTid"), set_tid, 32, &nset) &&
            get_int_array(env, get_prop(env, opts, "keepFds"), keep, 1024, &nkeep);
@@ -381,8 +387,9 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
+  long parent = syscall(__NR_getpid);
   long pid = syscall(__NR_clone3, &ca, sizeof ca);
-  if (pid == 0) child_exec(path, argv, envp, trace_me, stop, keep, nkeep, cwd, pipefd[1]);
+  if (pid == 0) child_exec(path, argv, envp, trace_me, stop, keep, nkeep, cwd, pipefd[1], die, parent);
   int clone_err = errno;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
 

@@ -79,6 +79,26 @@ function nodeIncludeDir() {
 }
 // ---- end of restore stub
 
+// ---- leftovers guard (owned by src/sys/guardian.ts): native/guard.c -> build/cryo-guard.
+{
+  const guardSrc = path.join(root, 'native', 'guard.c');
+  const guardOut = path.join(outDir, 'cryo-guard');
+  if (!existsSync(guardOut) || statSync(guardOut).mtimeMs <= statSync(guardSrc).mtimeMs || process.argv.includes('--force')) {
+    mkdirSync(outDir, { recursive: true });
+    const guardTmp = `${guardOut}.tmp-${process.pid}`;
+    const guardArgs = ['-O2', '-Wall', '-o', guardTmp, guardSrc];
+    try {
+      execFileSync(process.env.CC || 'cc', guardArgs, { stdio: 'inherit' });
+    } catch {
+      console.error(`cryo: building the leftovers guard failed: ${process.env.CC || 'cc'} ${guardArgs.join(' ')}`);
+      process.exit(1);
+    }
+    renameSync(guardTmp, guardOut);
+    console.log(`cryo: built ${path.relative(root, guardOut)}`);
+  }
+}
+// ---- end of leftovers guard
+
 if (existsSync(out) && statSync(out).mtimeMs > statSync(src).mtimeMs && !process.argv.includes('--force')) {
   process.exit(0); // up to date
 }

@@ -5,7 +5,8 @@
  * named step, each system call or batch injected into a task, each /proc read, each image file
  * written or read. From point N on, every point fails (a caller that shrugs off one failure, such as
  * a /proc file of a thread that may have ended, meets the next), as a disk that filled up or a task
- * that went away would. A dump stops counting when its undo starts: cryo's own cleanup is no point.
+ * that went away would. A dump stops counting when its undo starts: cryo's own cleanup is no point
+ * (its manifest and inventory, written after, count again).
  *
  *   CRYO_FAULT=SPEC[,SPEC...]   SPEC = OP:WHERE[:ACTION]
  *     OP      dump | restore
@@ -92,6 +93,11 @@ export function beginFaults(op: FaultOp, env: NodeJS.ProcessEnv = process.env): 
 /** No more points from here on in this operation (a dump's undo). */
 export function faultsOff(): void {
   if (active) active.on = false;
+}
+
+/** Points again (a dump's manifest and inventory, written after its undo: no cleanup of cryo's). */
+export function faultsOn(): void {
+  if (active) active.on = true;
 }
 
 /**

@@ -9,6 +9,7 @@ import type { ExtraValue } from '../images/index.js';
 import { CRYO_MANIFEST_IMAGE, writeManifest } from '../images/cryo-manifest.js';
 import type { DumpEvent } from './events.js';
 import { DumpError } from '../shared/dump-error.js';
+import { guardFile } from '../sys/guardian.js';
 
 export type Entry = MessageValue | { value: MessageValue; extra?: ExtraValue };
 
@@ -57,12 +58,16 @@ export class ImageSet {
   writeLast(key: ImageFileKey, id: number | bigint | undefined, magic: string, entries: Iterable<Entry>): void {
     const file = this.path(key, id);
     const tmp = `${file}.part`;
+    let taken = () => {};
     try {
       writeImageFile(tmp, magic, entries);
+      taken = guardFile(tmp);
       writeManifest(this.dir, { pending: new Map([[path.basename(file), path.basename(tmp)]]) });
       this.record(path.join(this.dir, CRYO_MANIFEST_IMAGE));
       renameSync(tmp, file);
+      taken();
     } catch (e) {
+      taken();
       rmSync(tmp, { force: true });
       throw e;
     }

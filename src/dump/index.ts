@@ -34,7 +34,8 @@ import { shpages, writeFileImages } from './file-images.js';
 import { attachesOf, dumpSysvIpc } from './sysv-ipc.js';
 import { finishTtys } from '../files/tty-dump.js';
 import { hostLsmType } from './lsm.js';
-import { beginFaults, faultStep, faultsOff, FaultInjected } from '../fault.js';
+import { beginFaults, faultStep, faultsOff, faultsOn, FaultInjected } from '../fault.js';
+import { beginGuard } from '../sys/guardian.js';
 import { writeCryoCpu } from '../images/cryo-cpu.js';
 import { collectCgroups } from './cgroups.js';
 import type { CgroupRoots } from '../shared/cgroup-root.js';
@@ -129,10 +130,12 @@ class Events {
 
 export async function dump(opts: DumpOptions): Promise<DumpResult> {
   const endFaults = beginFaults('dump');
+  const endGuard = beginGuard(false);
   try {
     if (opts.pageServer === undefined) return await dumpTree(opts);
     return await dumpToPageServer(opts, opts.pageServer, (await hostArch()).pageSize, dumpTree);
   } finally {
+    endGuard();
     endFaults();
   }
 }
@@ -306,11 +309,14 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
   // Last, and whole or not at all: the manifest of every image, then the inventory, without which
   // restore takes no set. Hashing the images is done once the task is no longer frozen.
   const finishImages = (): void => {
+    faultsOn();
     try {
       images.writeLast('inventory', undefined, 'INVENTORY', [inventory!]);
     } catch (e) {
       images.retract();
       throw new DumpError('FAILED', `dump of task ${pid} failed: writing its manifest and inventory: ${(e as Error).message}`, { cause: e });
+    } finally {
+      faultsOff();
     }
   };
   if (leaveRunning) {

@@ -25,6 +25,7 @@ import { readCryoImage, writeCryoImage } from './cryo-framing.js';
 import type { MessageValue } from './value.js';
 import { PageReader } from './pages.js';
 import { findAddon, native, type NativeAddon } from '../sys/native.js';
+import { guardFile } from '../sys/guardian.js';
 
 export const CRYO_MANIFEST_IMAGE = 'cryo-manifest.img';
 /** 'CRYM' read as a little-endian u32. */
@@ -239,12 +240,14 @@ function toMessage(e: ManifestEntry): MessageValue {
 export function writeManifest(dir: string, extras: ManifestExtras = {}): void {
   const file = path.join(dir, CRYO_MANIFEST_IMAGE);
   const tmp = `${file}.part`;
+  let taken = () => {};
   try {
     writeCryoImage(tmp, CRYO_MANIFEST_MAGIC, cryo_manifest_entry, computeManifest(dir, extras).map(toMessage));
+    taken = guardFile(tmp);
     renameSync(tmp, file);
-  } catch (e) {
+  } finally {
+    taken();
     rmSync(tmp, { force: true });
-    throw e;
   }
 }
 

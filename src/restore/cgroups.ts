@@ -16,6 +16,7 @@ import { decodeImageFile } from '../images/index.js';
 import { parseCgroup, readMountinfo, readProcText, procPath } from '../proc/index.js';
 import { cstr, errnoName, rawSyscall, sleepSync, SysError } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
+import { guardDir, guardMount, type Taken } from '../sys/guardian.js';
 import { cgroupMountFor, cgroupRootFor, isCgroupPath, moveCgroupPath, type CgroupRoots } from '../shared/cgroup-root.js';
 
 export type CgroupMode = 'soft' | 'ignore';
@@ -50,8 +51,8 @@ export class CgroupPlacement {
   private readonly sets = new Map<number, Member[]>();
   /** Where each hierarchy's root is reachable, by name. */
   private readonly roots = new Map<string, { dir: string; root: string }>();
-  private readonly mounted: string[] = [];
-  private readonly made: string[] = [];
+  private readonly mounted: { dir: string; taken: Taken }[] = [];
+  private readonly made: { dir: string; taken: Taken }[] = [];
   private readonly own: Map<string, string>;
 
   private readonly dirs: Dir[] = [];
@@ -139,7 +140,7 @@ export class CgroupPlacement {
         if (e instanceof SysError) throw refuse(`this machine cannot mount (${errnoName(e.errno)} from mount -t cgroup -o ${opts})`);
         throw e;
       }
-      this.mounted.push(dir);
+      this.mounted.push({ dir, taken: guardMount(dir) });
       found = { dir, root: '/' };
     }
     this.roots.set(m.name, found);
@@ -154,7 +155,7 @@ export class CgroupPlacement {
     for (let d = target; !existsSync(d) && d.startsWith(dir + '/'); d = path.dirname(d)) missing.unshift(d);
     for (const d of missing) {
       mkdirSync(d);
-      this.made.push(d);
+      this.made.push({ dir: d, taken: guardDir(d) });
       if (m.name.split(',').includes('cpuset')) inheritCpuset(d);
     }
     // A cgroup made now gets its dumped mode and owner (one that was there keeps its own).
@@ -191,15 +192,15 @@ export class CgroupPlacement {
 
   /** Unmounts what the restore mounted; a failed restore also removes the cgroups it made (once their processes are gone). */
   end(failed: boolean): void {
-    if (failed) {
-      for (const d of this.made.splice(0).reverse()) {
-        for (let i = 0; i < 50; i++) {
-          try { rmdirSync(d); break; } catch { sleepSync(20); }
-        }
+    for (const { dir, taken } of this.made.splice(0).reverse()) {
+      taken();
+      for (let i = 0; failed && i < 50; i++) {
+        try { rmdirSync(dir); break; } catch { sleepSync(20); }
       }
     }
-    for (const d of this.mounted.splice(0)) {
-      try { rawSyscall('umount2', cstr(d), MNT_DETACH); rmdirSync(d); } catch { /* left for the machine's owner */ }
+    for (const { dir, taken } of this.mounted.splice(0)) {
+      taken();
+      try { rawSyscall('umount2', cstr(dir), MNT_DETACH); rmdirSync(dir); } catch { /* left for the machine's owner */ }
     }
   }
 }

@@ -13,6 +13,7 @@ import { O_CLOEXEC, O_DIRECTORY, O_NOFOLLOW, O_PATH } from '../shared/constants.
 import type { RestoreImages } from '../shared/restore-images.js';
 import { cstr, rawSyscall } from '../sys/index.js';
 import { lookupNoSymlinks, mkdirAt, openNoSymlinks, statAt, unlinkIfSame } from '../sys/safe-path.js';
+import { guardFileAt, type Taken } from '../sys/guardian.js';
 import { checkCleanPath, checkFreePath, S_IFLNK, S_IFMT, S_IFREG, S_ISXID, typeName } from '../shared/image-paths.js';
 import { kernelDev } from '../shared/file-table.js';
 
@@ -143,7 +144,7 @@ function checkGhostSize(entries: { value: MessageValue; extra?: unknown }[], ima
 }
 
 /** A file (or directory) restore made, to be unlinked again only if it is still that file; `after` runs once it is unlinked. */
-interface Made { dirfd: number; base: string; dev: number; ino: number; dir: boolean; after?: () => void; link?: boolean }
+interface Made { dirfd: number; base: string; dev: number; ino: number; dir: boolean; after?: () => void; link?: boolean; taken?: Taken }
 
 /** Seconds of an image timeval (atim, mtim). */
 const seconds = (v: unknown) => { const tv = v as MessageValue | undefined; return num(tv?.tv_sec) + num(tv?.tv_usec) / 1e6; };
@@ -262,7 +263,7 @@ export class GhostFiles {
       try {
         mkdirAt(dirfd, base, 0o700);
         const st = statAt(dirfd, base)!;
-        this.made.push({ dirfd, base, dev: st.dev, ino: st.ino, dir: true });
+        this.keep({ dirfd, base, dev: st.dev, ino: st.ino, dir: true });
       } catch (e) {
         closeSync(dirfd);
         throw e;
@@ -281,7 +282,7 @@ export class GhostFiles {
       closeSync(dirfd);
       throw e;
     }
-    this.made.push({ dirfd, base, dev: file.dev, ino: file.ino, dir: false, link: file.link });
+    this.keep({ dirfd, base, dev: file.dev, ino: file.ino, dir: false, link: file.link });
   }
 
   private create(name: string, g: Ghost): Made {
@@ -310,7 +311,7 @@ export class GhostFiles {
     }
     const st = fstatSync(fd);
     const m: Made = { dirfd, base, dev: st.dev, ino: st.ino, dir: isDir };
-    this.made.push(m);
+    this.keep(m);
     try {
       if (isDir) {
         // nothing to write: a removed directory is empty
@@ -363,14 +364,21 @@ export class GhostFiles {
       }
     };
     const m: Made = { dirfd, base, dev: st.dev, ino: st.ino, dir: false, after, link };
-    this.made.push(m);
+    this.keep(m);
     return m;
+  }
+
+  /** A file made: removed by `remove`, or by the guard if cryo dies first. */
+  private keep(m: Made): void {
+    m.taken = guardFileAt(m.dirfd, m.base, m, m.dir);
+    this.made.push(m);
   }
 
   /** Unlinks every recreated file that is still the one restore made (idempotent; used on success and failure). */
   remove(): void {
     // Last made first: a removed directory inside another goes before it.
     for (const m of this.made.splice(0).reverse()) {
+      m.taken?.();
       try {
         unlinkIfSame(m.dirfd, m.base, m, m.dir, m.link ? O_PATH | O_NOFOLLOW : O_PATH);
       } finally {

@@ -37,6 +37,7 @@ import { checkLocks, lockEntries, restoreLocks } from '../files/locks.js';
 import { finishThreadPidfds } from '../files/pidfd.js';
 import type { MessageValue } from '../images/value.js';
 import { beginFaults, faultStep, FaultInjected } from '../fault.js';
+import { beginGuard, guardProcess } from '../sys/guardian.js';
 import { prctl, readU32 } from '../sys/index.js';
 import { EarlyTerminals } from '../files/tty-early.js';
 
@@ -158,6 +159,8 @@ function fileName(ctx: TaskCtx, fd: number): string {
 
 export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
   const endFaults = beginFaults('restore');
+  // Started first: a guard started later could take a PID the tree needs.
+  const endGuard = beginGuard(true);
   try {
     return await restoreTree(opts);
   } catch (e) {
@@ -165,6 +168,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
     if (e instanceof FaultInjected) throw new RestoreError('FAILED', e.message, { cause: e });
     throw e;
   } finally {
+    endGuard();
     endFaults();
   }
 }
@@ -282,6 +286,8 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
       rebuildMemory(ctx, parent?.img);
       return { inj: ctx.inj, scratch: ctx.scratch!.addr };
     } }, (e, sys) => terminals.take(e, sys));
+    // Traced, they die with cryo (PTRACE_O_EXITKILL); from their resume on, the guard kills them.
+    for (const p of procs) guardProcess(p.pid);
     terminals.share(share);
     const ctxs = procs.map((p) => ctxByPid.get(p.pid)!);
     // Kinds reach other processes of the tree (a session leader takes its controlling terminal).

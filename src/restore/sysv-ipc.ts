@@ -9,6 +9,7 @@ import { getpid, processVmWritev } from '../sys/index.js';
 import { rawSyscall } from '../sys/raw.js';
 import { writeU64, writeU16 } from '../sys/native-endian.js';
 import { RestoreError } from '../shared/restore-error.js';
+import { guardIpc, type Taken } from '../sys/guardian.js';
 import {
   IPC_CREAT, IPC_EXCL, IPC_NOWAIT, IPCRM_OPTION, KIND_WORDS, SETALL, SHM_DEST, type IpcKind, ipcRemove, ipcSetOwner, keyText, listIpc, msgQbytes, msgmnb, setNextId,
 } from '../shared/sysv-ipc.js';
@@ -30,7 +31,7 @@ const CHUNK = 4096;
 
 export class SysvIpc {
   private readonly planned: Planned[] = [];
-  private readonly made: { kind: IpcKind; id: number }[] = [];
+  private readonly made: { kind: IpcKind; id: number; taken: Taken }[] = [];
   private readonly attached: bigint[] = [];
 
   constructor(all: ReadonlyMap<string, Image>) {
@@ -77,6 +78,7 @@ export class SysvIpc {
   removeAll(): void {
     this.detach(false);
     for (const m of this.made.splice(0)) {
+      m.taken();
       try { ipcRemove(m.kind, m.id); } catch { /* gone already */ }
     }
   }
@@ -94,7 +96,7 @@ export class SysvIpc {
     } catch (e) {
       throw new RestoreError('FAILED', `making ${what(p)} again: ${(e as Error).message}`);
     }
-    this.made.push({ kind: p.kind, id: got });
+    this.made.push({ kind: p.kind, id: got, taken: guardIpc(p.kind, got) });
     if (got !== id) throw new RestoreError('FAILED', `${what(p)} came back as id ${got} (another program took the id meanwhile?)`);
     if (p.kind === 'shm') this.fillShm(id, p.extra as Buffer);
     else if (p.kind === 'sem') this.fillSem(id, p.extra as number[]);

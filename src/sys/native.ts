@@ -18,6 +18,7 @@ export interface NativeSpawnOptions {
   setTid: number[];
   traceMe: boolean;
   stopBeforeExec: boolean;
+  dieWithParent: boolean;
   keepFds: number[];
   cwd: string | null;
 }

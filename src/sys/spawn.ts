@@ -19,7 +19,11 @@ export interface SpawnOptions {
   setTid?: number[];
   /** The child calls PTRACE_TRACEME before execve (it stops with SIGTRAP after the exec). */
   traceMe?: boolean;
-  /** The child stops itself with SIGSTOP before execve (waitpid sees the stop). */
+  /**
+   * The child stops itself with SIGSTOP before execve (waitpid sees the stop). Such a helper (a
+   * stand-in holding a PID, a probe) gets SIGKILL when cryo dies (PR_SET_PDEATHSIG): nothing else
+   * would end it. CRYO_GUARD=off leaves that out (tests show with it what it prevents).
+   */
   stopBeforeExec?: boolean;
   /** Descriptors the child keeps; all others are closed before execve. Default [0, 1, 2]. */
   keepFds?: number[];
@@ -46,6 +50,7 @@ export function spawn(opts: SpawnOptions): number {
       setTid,
       traceMe: opts.traceMe ?? false,
       stopBeforeExec: opts.stopBeforeExec ?? false,
+      dieWithParent: (opts.stopBeforeExec ?? false) && process.env.CRYO_GUARD !== 'off',
       keepFds: opts.keepFds ?? [0, 1, 2],
       cwd: opts.cwd ?? null,
     });
