@@ -7,38 +7,19 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { decodeImageFile, writeImageFile } from '../../src/images/image.js';
 import type { MessageValue } from '../../src/images/value.js';
-import { sleepSync } from '../../src/sys/index.js';
 import { parseCgroupRoots } from '../../src/shared/cgroup-root.js';
 import { cleanupDumped, imagesCopy, restoreAndFinish, restoreRefused, startAndDump, type Dumped } from '../helpers/round-trip.js';
 import { dumpTask, restoreTask } from '../helpers/cryo-ops.js';
 import { waitGone } from '../helpers/restore-env.js';
+import { removeCgroups } from '../helpers/cgroup-hierarchy.js';
 
 const all: Dumped[] = [];
 after(() => all.forEach(cleanupDumped));
-
-/** Mounts the hierarchy on a directory of its own for `fn`. */
-function withHierarchy(h: string, fn: (dir: string) => void): void {
-  const dir = mkdtempSync(path.join(tmpdir(), 'rt-cgroup-'));
-  try {
-    execFileSync('mount', ['-t', 'cgroup', '-o', `none,${h}`, 'cgroup', dir]);
-    try { fn(dir); } finally { execFileSync('umount', [dir]); }
-  } finally {
-    rmdirSync(dir);
-  }
-}
-/** Removes the program's cgroups once its processes are gone (EBUSY until they are reaped). */
-const removeCgroups = (h: string) => withHierarchy(h, (dir) => {
-  for (const c of ['p/kid', 'p/spare', 'p', 'q', 'moved/kid', 'moved/spare', 'moved/p/kid', 'moved/p/spare', 'moved/p', 'moved']) {
-    for (let i = 0; i < 100 && existsSync(path.join(dir, c)); i++) {
-      try { rmdirSync(path.join(dir, c)); } catch { sleepSync(20); }
-    }
-  }
-});
 
 /** Edits cgroup.img's one entry (its sets, and the dirs of hierarchy `h`). */
 function editCgroups(dir: string, edit: (sets: MessageValue[], dirs: MessageValue[]) => void, h = ''): void {

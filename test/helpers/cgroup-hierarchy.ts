@@ -20,7 +20,7 @@ export function withHierarchy<T>(h: string, fn: (dir: string) => T): T {
 
 /** Removes rt-cgroup's cgroups once its processes are gone (EBUSY until they are reaped). */
 export const removeCgroups = (h: string): void => withHierarchy(h, (dir) => {
-  for (const c of ['p/kid', 'p/spare', 'p', 'q', 'moved/kid', 'moved/spare', 'moved']) {
+  for (const c of ['p/kid', 'p/spare', 'p', 'q', 'moved/kid', 'moved/spare', 'moved/p/kid', 'moved/p/spare', 'moved/p', 'moved']) {
     for (let i = 0; i < 100 && existsSync(path.join(dir, c)); i++) {
       try { rmdirSync(path.join(dir, c)); } catch { sleepSync(20); }
     }
