@@ -60,6 +60,8 @@ export interface DumpOptions {
   external?: readonly string[];
   /** Unix sockets whose peer is outside the dump are dumped (datagram sockets to a named peer, reconnected at restore), as CRIU's --ext-unix-sk. */
   extUnixSk?: boolean;
+  /** The most data of a deleted file the dump copies (CRIU's --ghost-limit, bytes; default 1 MiB). */
+  ghostLimit?: bigint;
   /** The tree's own cgroup per hierarchy (CRIU's --cgroup-root at dump): kept with its subtree. */
   cgroupRoots?: CgroupRoots;
   /**
@@ -182,7 +184,7 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
   let pagesWritten = 0;
   let inventory: MessageValue | undefined;
   // Descriptors' state; kinds may hold some until the dump ends (files.finish).
-  const files = new FileTable(pid, { tcpEstablished: opts.tcpEstablished ?? false, tcpClose: opts.tcpClose ?? false, extUnixSk: opts.extUnixSk ?? false, shellJob: opts.shellJob ?? false, leaveRunning });
+  const files = new FileTable(pid, { tcpEstablished: opts.tcpEstablished ?? false, tcpClose: opts.tcpClose ?? false, extUnixSk: opts.extUnixSk ?? false, shellJob: opts.shellJob ?? false, leaveRunning, ghostLimit: opts.ghostLimit });
   images.onRetract(() => removeLinkRemaps(files.linkRemaps));
   try {
     await step('seize');

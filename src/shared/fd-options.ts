@@ -17,6 +17,11 @@ export interface FdOptions {
   readonly shellJob?: boolean;
   /** Restore: a deleted file the task had open is recreated with the set-id bits the dump recorded (`--allow-setid-files`). */
   readonly allowSetidFiles?: boolean;
+  /**
+   * Dump: the most bytes of data (blocks the file has, holes not counted) a deleted file may bring
+   * into the images (`--ghost-limit`, CRIU's option and default: 1 MiB); a bigger one is refused.
+   */
+  readonly ghostLimit?: bigint;
   /** Dump: the task runs on after the dump (`--leave-running`, pre-dumps): nothing may be changed that it could see. */
   readonly leaveRunning?: boolean;
 }

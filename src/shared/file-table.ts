@@ -14,6 +14,8 @@ import type { FdOptions } from './fd-options.js';
 import { LockTable } from './lock-table.js';
 import { linkedElsewhere, makeLinkRemap } from './link-remap.js';
 import { F_GETPIPE_SZ, F_SETPIPE_SZ, O_ACCMODE, O_CLOEXEC, O_NONBLOCK, O_PATH, O_WRONLY, SPLICE_F_NONBLOCK } from './constants.js';
+import { DumpError } from './dump-error.js';
+import { showSize, sizeAtLeast } from './size.js';
 import { HOST_LITTLE_ENDIAN, readU16, readU32, readU64 } from '../sys/native-endian.js';
 
 const O_APPEND = 0o2000;
@@ -29,6 +31,9 @@ function linkTarget(fd: number): string {
   const n = Number(rawSyscall('readlinkat', fd, Buffer.from('\0'), buf, buf.length));
   return buf.toString('utf8', 0, n);
 }
+
+/** CRIU's --ghost-limit by default: 1 MiB of a deleted file's data (its blocks). */
+export const DEFAULT_GHOST_LIMIT = 1n << 20n;
 
 /** CRIU writes ghost files of this size or more as chunks (holes left out). */
 const GHOST_CHUNKS_THRESH = 12288n;
@@ -208,6 +213,7 @@ export class FileTable {
     }
     if (this.addDeadProc(id, openPath, name)) return reg;
     if (st.nlink === 0n) {
+      this.checkGhostLimit(name, st);
       this.addGhost(id, openPath, st, readFd);
       this.ghostNames.set(`${kernelDev(st.dev)}:${st.ino}`, name);
     }
@@ -225,6 +231,14 @@ export class FileTable {
     this.special.set(key, id);
     this.addReg(id, openPath, name, 0, 0n);
     return id;
+  }
+
+  /** A deleted file's data goes into the images: no more than --ghost-limit of it (its blocks, as CRIU counts). */
+  private checkGhostLimit(name: string, st: BigIntStats): void {
+    const data = st.blocks * 512n;
+    const limit = this.options.ghostLimit ?? DEFAULT_GHOST_LIMIT;
+    if (data <= limit) return;
+    throw new DumpError('UNSUPPORTED', `the deleted file ${name} holds ${showSize(data)} of data (size ${st.size}), more than the ghost limit of ${showSize(limit)} that a dump copies: dump with --ghost-limit ${sizeAtLeast(data)} to copy it`);
   }
 
   private addGhost(origId: number, openPath: string, st: BigIntStats, readFd?: number): void {

@@ -40,6 +40,7 @@ export async function dumpTask(opts: Omit<DumpOptions, 'onEvent' | 'signal'>): P
   if (opts.tcpEstablished) args.push('--tcp-established');
   if (opts.extUnixSk) args.push('--ext-unix-sk');
   for (const e of opts.external ?? []) args.push('--external', e);
+  if (opts.ghostLimit !== undefined) args.push('--ghost-limit', String(opts.ghostLimit));
   if (opts.pageServer) args.push('--page-server', '--address', opts.pageServer.address, '--port', String(opts.pageServer.port));
   args.push(...cgroupRootArgs(opts.cgroupRoots));
   cryoCli(args);

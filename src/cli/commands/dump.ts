@@ -1,4 +1,4 @@
-// cryo dump|pre-dump -t PID -D DIR|--stream [--prev-images-dir PARENT] [--track-mem] [--page-server --address A --port N] [--leave-running] [--shell-job] [--tcp-established] [--tcp-close] [--ext-unix-sk] [--external pipe:[INODE]...] [--cgroup-root [CTRL:]/PATH...] [-v...] [-o LOG]: a thin layer over dump().
+// cryo dump|pre-dump -t PID -D DIR|--stream [--prev-images-dir PARENT] [--track-mem] [--page-server --address A --port N] [--leave-running] [--shell-job] [--tcp-established] [--tcp-close] [--ext-unix-sk] [--external pipe:[INODE]...] [--ghost-limit SIZE] [--cgroup-root [CTRL:]/PATH...] [-v...] [-o LOG]: a thin layer over dump().
 // Every terminating signal cryo can catch (SIGINT, SIGTERM, SIGHUP, SIGQUIT, ...: ../signals.ts) aborts
 // the dump: the task is put back as it was and cryo exits 1 with one line.
 
@@ -8,6 +8,7 @@ import { type Command, UsageError } from '../command.js';
 import { specs } from './specs.js';
 import { cgroupOptionSpecs, cgroupRootsOf, manageCgroupsOf, withManageCgroupsDefault } from './cgroup-options.js';
 import { dump, DumpError, type DumpEvent } from '../../dump/index.js';
+import { parseSize } from '../../shared/size.js';
 import { showProgress } from '../progress.js';
 import { catchTerminatingSignals } from '../signals.js';
 import { checkStreamOptions, sendStream, spoolDir } from './stream-io.js';
@@ -31,6 +32,7 @@ async function runDump(args: string[], preDump: boolean): Promise<number> {
           'tcp-close': { type: 'boolean' },
           'ext-unix-sk': { type: 'boolean', short: 'x' },
           external: { type: 'string', multiple: true },
+          'ghost-limit': { type: 'string' },
           verbose: { type: 'boolean', short: 'v', multiple: true },
           log: { type: 'string', short: 'o' },
           'prev-images-dir': { type: 'string' },
@@ -52,6 +54,10 @@ async function runDump(args: string[], preDump: boolean): Promise<number> {
     else if (values['images-dir'] === undefined) throw new UsageError('-D DIR is required (or --stream, to write the images to standard output)');
     for (const x of values.external ?? []) {
       if (!/^pipe:\[\d+\]$/.test(x)) throw new UsageError(`--external ${x}: cryo knows external pipes only (pipe:[INODE])`);
+    }
+    const ghostLimit = values['ghost-limit'] === undefined ? undefined : parseSize(values['ghost-limit']);
+    if (values['ghost-limit'] !== undefined && ghostLimit === undefined) {
+      throw new UsageError(`--ghost-limit ${values['ghost-limit']}: give a size in bytes, or with K, M or G (e.g. 4M)`);
     }
     let pageServer: { address: string; port: number } | undefined;
     if (values['page-server']) {
@@ -80,7 +86,7 @@ async function runDump(args: string[], preDump: boolean): Promise<number> {
       await dump({
         pid: Number(values.tree), dir, leaveRunning: values['leave-running'] ?? false,
         shellJob: values['shell-job'] ?? false, tcpEstablished: values['tcp-established'] ?? false, tcpClose: values['tcp-close'] ?? false, extUnixSk: values['ext-unix-sk'] ?? false,
-        external: values.external ?? [], cgroupRoots: cgroupRootsOf(values['cgroup-root']), signal: ac.signal, onEvent,
+        external: values.external ?? [], ghostLimit, cgroupRoots: cgroupRootsOf(values['cgroup-root']), signal: ac.signal, onEvent,
         preDump, prevImagesDir: values['prev-images-dir'], trackMem: values['track-mem'] ?? false,
         pageServer,
         deliver: stream ? (d) => sendStream(d) : undefined,
