@@ -82,10 +82,10 @@ export function parseCgroup(text: string): CgroupEntry[] {
 export const readCgroup = (pid: Pid): CgroupEntry[] => parseCgroup(readProcText(procPath(pid, 'cgroup')));
 
 /** Namespace inode numbers by name (mnt, net, pid, pid_for_children, user, ...). */
-export function readNamespaces(pid: Pid): Record<string, bigint> {
+export function readNamespaces(pid: Pid, tid?: number): Record<string, bigint> {
   const out: Record<string, bigint> = {};
-  for (const name of readProcDir(procPath(pid, 'ns'))) {
-    const m = /:\[(\d+)\]$/.exec(readProcLink(procPath(pid, `ns/${name}`)));
+  for (const name of readProcDir(procPath(pid, 'ns', tid))) {
+    const m = /:\[(\d+)\]$/.exec(readProcLink(procPath(pid, `ns/${name}`, tid)));
     if (m) out[name] = BigInt(m[1]!);
   }
   return out;

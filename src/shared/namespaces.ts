@@ -29,3 +29,16 @@ export function namespaceIds(pid: number): [MessageValue, MessageValue] {
   }
   return [root, task];
 }
+
+/**
+ * A thread that made a time namespace for its children (unshare(CLONE_NEWTIME)) none of them has
+ * entered yet: a restored task would fork its children into its own one. Refused, as CRIU does.
+ */
+export function checkTimeForChildren(pid: number, tids: readonly number[]): void {
+  for (const tid of tids) {
+    const ns = readNamespaces(pid, tid);
+    if (ns.time_for_children === undefined || ns.time_for_children === ns.time) continue;
+    const who = tid === pid ? `task ${pid}` : `thread ${tid} of task ${pid}`;
+    throw new DumpError('UNSUPPORTED', `${who} made a time namespace for its children (unshare CLONE_NEWTIME: its ns/time_for_children is not its ns/time) that none has entered yet: cryo cannot restore that (neither can CRIU); dump it before that unshare`);
+  }
+}
