@@ -9,7 +9,7 @@
 import type { MessageValue } from '../images/value.js';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { procPath, readCgroup, readMountinfo } from '../proc/index.js';
+import { procPath, readCgroup, readMountinfo, type MountInfo } from '../proc/index.js';
 import { cgroupDir, cgroupMountFor, cgroupRootFor, type CgroupRoots } from '../shared/cgroup-root.js';
 
 export interface CgroupSets {
@@ -37,8 +37,8 @@ function dirEntry(dir: string, name: string, withChildren = true): MessageValue 
 }
 
 /** The dirs of hierarchy `name` to keep: its cgroup `root` and what is under it (alone where this mount namespace cannot see it). */
-function dirsOf(name: string, root: string, explicit: boolean): MessageValue[] {
-  const mount = cgroupMountFor(readMountinfo('self'), name, root);
+function dirsOf(mounts: readonly MountInfo[], name: string, root: string, explicit: boolean): MessageValue[] {
+  const mount = cgroupMountFor(mounts, name, root);
   const dir = mount && cgroupDir(mount, root);
   if (!dir || !existsSync(dir)) return [{ dir_name: root.slice(1), children: [] }];
   // The root cgroup's subtree is the machine's: its mode alone, unless --cgroup-root named it.
@@ -69,10 +69,11 @@ export function collectCgroups(pids: readonly number[], roots?: CgroupRoots): Cg
   // Every hierarchy of the sets by its names (cgroup v2: one empty name), where CRIU's restore looks
   // each member up, with the tree's own cgroup (the first process's, pids[0] being the root).
   const rootSet = (sets[0]?.ctls ?? []) as { name: string; path: string }[];
+  const mounts = readMountinfo('self');
   const controllers = [...hierarchies].map((h) => {
     const cnames = h === '' ? [''] : h.split(',');
     const given = cgroupRootFor(roots, cnames);
-    return { cnames, dirs: dirsOf(h, given ?? rootSet.find((c) => c.name === h)?.path ?? '/', given !== undefined) };
+    return { cnames, dirs: dirsOf(mounts, h, given ?? rootSet.find((c) => c.name === h)?.path ?? '/', given !== undefined) };
   });
   return { ofPid, ownSet, entry: { sets, controllers } };
 }

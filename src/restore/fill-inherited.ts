@@ -4,7 +4,7 @@
 // not have are dropped (MADV_DONTNEED: zero again, or the file's for a private file mapping).
 
 import { closeSync, openSync, readSync } from 'node:fs';
-import { processVmWritev } from '../sys/index.js';
+import { errnoName, processVmWritev } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 import { withoutRanges, type Range } from '../shared/ranges.js';
@@ -25,17 +25,19 @@ export function fillInherited(ctx: TaskCtx, inherited: readonly Range[], runs: r
   const fds = new Map<string, number>();
   // Not process_vm_readv: it pins the pages, and pinning a shared anonymous page unshares it (a copy).
   const mem = openSync(`/proc/${ctx.pid}/mem`, 'r');
+  const wantBuf = Buffer.allocUnsafe(CHUNK);
+  const haveBuf = Buffer.allocUnsafe(CHUNK);
   try {
     for (const run of runs) {
       let fd = fds.get(run.file);
       if (fd === undefined) fds.set(run.file, (fd = openSync(run.file, 'r')));
       for (let at = run.start; at < run.end;) {
         const len = Number(run.end - at < BigInt(CHUNK) ? run.end - at : BigInt(CHUNK));
-        const want = Buffer.alloc(len);
+        const want = wantBuf.subarray(0, len);
         if (readSync(fd, want, 0, len, run.offset + Number(at - run.start)) !== len) {
           throw new RestoreError('FAILED', `${run.file} ends early: cannot read the pages of ${hex(at)}`);
         }
-        const have = Buffer.alloc(len);
+        const have = haveBuf.subarray(0, len);
         if (readSync(mem, have, 0, len, at) !== len) throw new RestoreError('FAILED', `cannot read the memory of task ${ctx.pid} at ${hex(at)}`);
         writeDiffering(ctx, at, want, have, pageSize);
         at += BigInt(len);
@@ -48,7 +50,7 @@ export function fillInherited(ctx: TaskCtx, inherited: readonly Range[], runs: r
   for (const r of inherited) {
     for (const hole of withoutRanges(r.start, r.end, runs)) {
       const got = ctx.raw('madvise', hole.start, hole.end - hole.start, MADV_DONTNEED);
-      if (got < 0n) throw new RestoreError('FAILED', `errno ${-got} from madvise(MADV_DONTNEED) of ${hex(hole.start)}-${hex(hole.end)} in task ${ctx.pid}: cannot drop the parent's pages the child did not have`);
+      if (got < 0n) throw new RestoreError('FAILED', `${errnoName(Number(-got))} from madvise(MADV_DONTNEED) of ${hex(hole.start)}-${hex(hole.end)} in task ${ctx.pid}: cannot drop the parent's pages the child did not have`);
     }
   }
 }

@@ -11,7 +11,7 @@
  */
 import { closeSync, existsSync, lstatSync, readlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { buildDir } from './native.js';
 import { rawSyscall } from './raw.js';
 import { spawn } from './spawn.js';
 import { waitpid, __WALL } from './wait.js';
@@ -34,16 +34,8 @@ interface Active {
 
 let active: Active | undefined;
 
-/** build/cryo-guard of this package (built by scripts/build-native.mjs). */
-function guardPath(): string {
-  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
-    if (existsSync(path.join(dir, 'package.json'))) return path.join(dir, 'build', 'cryo-guard');
-    if (path.dirname(dir) === dir) return path.resolve('build', 'cryo-guard');
-  }
-}
-
 function startGuard(): Guard | undefined {
-  const file = guardPath();
+  const file = path.join(buildDir(), 'cryo-guard');
   if (!existsSync(file)) return undefined;
   const fds = new Int32Array(2);
   rawSyscall('pipe2', fds, O_CLOEXEC);

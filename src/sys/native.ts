@@ -48,15 +48,18 @@ export interface NativeAddon {
   xgetbv?: (index: number) => bigint;
 }
 
+/** The package's build/ directory, where scripts/build-native.mjs puts what it compiles. */
+export function buildDir(): string {
+  // Walk up from this file (src/sys, dist*/src/sys or the bundle) to the directory holding package.json.
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'package.json'))) return path.join(dir, 'build');
+    if (path.dirname(dir) === dir) return path.resolve('build');
+  }
+}
+
 /** Where the addon is (a worker thread loads it by this name). */
 export function findAddon(): string {
-  const override = process.env.CRYO_NATIVE_ADDON;
-  if (override) return override;
-  // Walk up from this file (src/sys or dist*/src/sys) to the directory holding package.json.
-  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
-    if (existsSync(path.join(dir, 'package.json'))) return path.join(dir, 'build', 'cryo_sys.node');
-    if (path.dirname(dir) === dir) return path.resolve('build', 'cryo_sys.node');
-  }
+  return process.env.CRYO_NATIVE_ADDON || path.join(buildDir(), 'cryo_sys.node');
 }
 
 let addon: NativeAddon | undefined;
