@@ -3,13 +3,14 @@
 // each thread's core naming its process's set (cg_set); no image when all are in cryo's own cgroups,
 // as CRIU does. Restore puts the processes back in them.
 // Per hierarchy, the tree's own cgroup (the root process's, or --cgroup-root's) is kept as a dir
-// with its subtree, empty cgroups included, and their modes and owners, as CRIU keeps them (so that
-// restore's --cgroup-root can move them); the root cgroup's subtree is the machine's, kept only
-// when --cgroup-root names it.
+// with its subtree, empty cgroups included, their modes and owners and their files (limits and
+// such, shared/cgroup-props.ts), as CRIU keeps them (so that restore's --cgroup-root can move
+// them); the root cgroup's subtree is the machine's, kept only when --cgroup-root names it.
 import type { MessageValue } from '../images/value.js';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { procPath, readCgroup, readMountinfo, type MountInfo } from '../proc/index.js';
+import { cgroupPropNames, cgroupPropValue, isMemberFile } from '../shared/cgroup-props.js';
 import { cgroupDir, cgroupMountFor, cgroupRootFor, type CgroupRoots } from '../shared/cgroup-root.js';
 
 export interface CgroupSets {
@@ -29,11 +30,30 @@ function members(pid: number): { name: string; path: string }[] {
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-/** cgroup_dir_entry of directory `dir` named `name`, with its subdirectories (each a cgroup). */
-function dirEntry(dir: string, name: string, withChildren = true): MessageValue {
+/** The cgroup files of `dir` kept for hierarchy `hier`, with their modes and owners (those missing on this kernel left out). */
+function propsOf(dir: string, hier: string): MessageValue[] {
+  const props: MessageValue[] = [];
+  for (const name of cgroupPropNames(hier)) {
+    const file = path.join(dir, name);
+    let st, text;
+    try {
+      st = statSync(file);
+      text = isMemberFile(name) ? '' : readFileSync(file, 'utf8');
+    } catch {
+      continue; // not on this kernel, or not readable: restore leaves the kernel's default
+    }
+    props.push({ name, value: cgroupPropValue(name, text), perms: { mode: st.mode, uid: st.uid, gid: st.gid } });
+  }
+  return props;
+}
+
+/** cgroup_dir_entry of directory `dir` named `name` in hierarchy `hier`, with its files and its subdirectories (each a cgroup). */
+function dirEntry(hier: string, dir: string, name: string, withChildren = true): MessageValue {
   const st = statSync(dir);
-  const children = withChildren ? readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => dirEntry(path.join(dir, d.name), d.name)) : [];
-  return { dir_name: name, children, dir_perms: { mode: st.mode, uid: st.uid, gid: st.gid } };
+  const children = withChildren ? readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => dirEntry(hier, path.join(dir, d.name), d.name)) : [];
+  // The root cgroup's files are the machine's: not kept.
+  const properties = name === '' ? [] : propsOf(dir, hier);
+  return { dir_name: name, children, properties, dir_perms: { mode: st.mode, uid: st.uid, gid: st.gid } };
 }
 
 /** The dirs of hierarchy `name` to keep: its cgroup `root` and what is under it (alone where this mount namespace cannot see it). */
@@ -42,7 +62,7 @@ function dirsOf(mounts: readonly MountInfo[], name: string, root: string, explic
   const dir = mount && cgroupDir(mount, root);
   if (!dir || !existsSync(dir)) return [{ dir_name: root.slice(1), children: [] }];
   // The root cgroup's subtree is the machine's: its mode alone, unless --cgroup-root named it.
-  return [dirEntry(dir, root.slice(1), root !== '/' || explicit)];
+  return [dirEntry(name, dir, root.slice(1), root !== '/' || explicit)];
 }
 
 export function collectCgroups(pids: readonly number[], roots?: CgroupRoots): CgroupSets {

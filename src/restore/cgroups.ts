@@ -1,14 +1,15 @@
 // The restored processes go back into the cgroups they were in (cgroup.img's sets, as CRIU's
-// --manage-cgroups=soft): cryo's stubs start in cryo's own cgroups, and each process is moved by
+// --manage-cgroups): cryo's stubs start in cryo's own cgroups, and each process is moved by
 // writing its PID to cgroup.procs of its cgroup in every hierarchy where that differs (a cgroup
-// missing on this machine is made; its properties are the kernel's defaults). A hierarchy with
+// missing on this machine is made, with its dumped files: limits; MODES says what each mode
+// makes and writes). A hierarchy with
 // no mount here (a named v1 hierarchy such as name=systemd, or a v1 controller) is mounted on a
 // temporary directory for the restore. Refused before anything starts when a hierarchy cannot be
 // reached; `--manage-cgroups ignore` leaves every process in cryo's cgroups instead.
 // The tree's own cgroups (controllers' dirs: the dumped root cgroup and its subtree, empty ones
 // included) are made where missing, with their dumped modes and owners; --cgroup-root moves that
 // subtree, members and all, to another place in the hierarchy (CRIU's rewrite of cgroup roots).
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { MessageValue } from '../images/value.js';
@@ -17,15 +18,32 @@ import { parseCgroup, readMountinfo, readProcText, procPath } from '../proc/inde
 import { cstr, errnoName, rawSyscall, sleepSync, SysError } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
 import { guardDir, guardMount, type Taken } from '../sys/guardian.js';
+import { isCgroupPropName } from '../shared/cgroup-props.js';
+import { propDiffers, setPerms, writeProp, type Perms, type Prop } from './cgroup-props.js';
 import { cgroupMountFor, cgroupRootFor, isCgroupPath, moveCgroupPath, type CgroupRoots } from '../shared/cgroup-root.js';
 
-export type CgroupMode = 'soft' | 'ignore';
+export type CgroupMode = 'none' | 'props' | 'soft' | 'full' | 'strict' | 'ignore';
+export const CGROUP_MODES: readonly CgroupMode[] = ['none', 'props', 'soft', 'full', 'strict', 'ignore'];
 
 const MNT_DETACH = 2;
 
 interface Member { name: string; path: string }
 /** A cgroup of the tree's own subtree, to be made if missing. */
-interface Dir extends Member { perms?: { mode: number; uid: number; gid: number } }
+interface Dir extends Member { perms?: Perms; props: Prop[] }
+
+/**
+ * CRIU's --manage-cgroups modes: whether missing cgroups are made (otherwise refused), and whose
+ * files are written (`strict` refuses a cgroup that was there with other values).
+ */
+const MODES: Readonly<Record<Exclude<CgroupMode, 'ignore'>, { make: boolean; props: 'none' | 'made' | 'all'; strict?: true }>> = {
+  none: { make: false, props: 'none' },
+  props: { make: false, props: 'all' },
+  soft: { make: true, props: 'made' },
+  full: { make: true, props: 'all' },
+  strict: { make: true, props: 'made', strict: true },
+};
+
+const permsOf = (p: MessageValue | undefined): Perms | undefined => p && { mode: Number(p.mode), uid: Number(p.uid), gid: Number(p.gid) };
 
 /** How a hierarchy is named in /proc/PID/cgroup and cgroup.img ("" is cgroup v2). */
 const hierarchyLabel = (name: string) => (name === '' ? 'the cgroup v2 hierarchy' : `the ${name} hierarchy`);
@@ -57,7 +75,10 @@ export class CgroupPlacement {
 
   private readonly dirs: Dir[] = [];
 
-  constructor(dir: string, mode: CgroupMode, roots?: CgroupRoots) {
+  private readonly policy: (typeof MODES)[keyof typeof MODES];
+
+  constructor(dir: string, private readonly mode: CgroupMode, roots?: CgroupRoots) {
+    this.policy = MODES[mode === 'ignore' ? 'none' : mode];
     const file = path.join(dir, 'cgroup.img');
     const own = procPath('self', 'cgroup');
     this.own = new Map(existsSync(own) ? parseCgroup(readProcText(own)).map((c) => [c.controllers.join(','), c.path]) : []);
@@ -86,8 +107,12 @@ export class CgroupPlacement {
 
   /** Dir entry `d` (at `at` in hierarchy `name`) and its children. */
   private collectDirs(name: string, d: MessageValue, at: string): void {
-    const p = d.dir_perms as MessageValue | undefined;
-    this.dirs.push({ name, path: at, perms: p && { mode: Number(p.mode), uid: Number(p.uid), gid: Number(p.gid) } });
+    const props = ((d.properties as MessageValue[] | undefined) ?? []).map((p) => {
+      const prop = String(p.name);
+      if (!isCgroupPropName(prop)) throw new RestoreError('IMAGE_INCONSISTENT', `cgroup.img names a file ${JSON.stringify(prop)} of cgroup ${at}, which is not a cgroup file: cryo cannot restore it`);
+      return { name: prop, value: String(p.value ?? ''), perms: permsOf(p.perms as MessageValue | undefined) };
+    });
+    this.dirs.push({ name, path: at, perms: permsOf(d.dir_perms as MessageValue | undefined), props });
     for (const c of (d.children as MessageValue[] | undefined) ?? []) {
       const child = String(c.dir_name);
       if (child === '' || child.includes('/') || child === '.' || child === '..') throw new RestoreError('IMAGE_INCONSISTENT', `cgroup.img names a cgroup ${JSON.stringify(child)} under ${at}: cryo cannot restore it`);
@@ -114,6 +139,8 @@ export class CgroupPlacement {
     const made = this.dirs.splice(0).filter((d) => !this.isOwn(d) && (this.own.has(d.name) || used.has(d.name)));
     this.dirs.push(...made);
     for (const d of made) this.rootOf(d, placements[0]?.pid ?? 0);
+    // A mode that makes no cgroup: every one the processes go into must be there already.
+    if (!this.policy.make) for (const p of placements) for (const m of this.moves(p.set, `process ${p.pid}`)) this.make(m, p.pid);
   }
 
   /** The cgroup cryo itself is in, or the root of a hierarchy this machine does not have. */
@@ -147,30 +174,46 @@ export class CgroupPlacement {
     return found;
   }
 
-  /** Makes cgroup `m` and its missing ancestors; returns its directory. */
-  private make(m: Member, pid: number, perms?: Dir['perms']): string {
+  /** Makes cgroup `m` and its missing ancestors; returns its directory, and whether it was made now. */
+  private make(m: Member, pid: number, perms?: Perms): { target: string; made: boolean } {
     const { dir, root } = this.rootOf(m, pid);
     const target = path.join(dir, root === '/' ? m.path : m.path.slice(root.length));
     const missing: string[] = [];
     for (let d = target; !existsSync(d) && d.startsWith(dir + '/'); d = path.dirname(d)) missing.unshift(d);
+    if (missing.length > 0 && !this.policy.make) {
+      throw new RestoreError('UNSUPPORTED', `cgroup ${m.path} of ${hierarchyLabel(m.name)} is not on this machine, and --manage-cgroups ${this.mode} makes none: make it, or restore with --manage-cgroups soft`);
+    }
     for (const d of missing) {
       mkdirSync(d);
       this.made.push({ dir: d, taken: guardDir(d) });
       if (m.name.split(',').includes('cpuset')) inheritCpuset(d);
     }
     // A cgroup made now gets its dumped mode and owner (one that was there keeps its own).
-    if (perms && missing.includes(target)) {
-      chownSync(target, perms.uid, perms.gid);
-      chmodSync(target, perms.mode & 0o7777);
-    }
-    return target;
+    const made = missing.includes(target);
+    if (perms && made) setPerms(target, perms);
+    return { target, made };
   }
 
-  /** Makes the tree's own cgroups that are missing, empty ones included (before any process is placed). */
+  /**
+   * Makes the tree's own cgroups that are missing, empty ones included, before any process is
+   * placed, parents first; each made one gets its files (limits) before its children are made.
+   * Whose files are written depends on the mode (MODES); the machine's root cgroup's never are.
+   */
   makeDirs(pid: number): void {
     for (const d of this.dirs) {
       try {
-        this.make(d, pid, d.perms);
+        const { target, made } = this.make(d, pid, d.perms);
+        if (d.path === '/') continue;
+        const where = `cgroup ${d.path} of ${hierarchyLabel(d.name)}`;
+        for (const p of this.policy.strict && !made ? d.props : []) {
+          const now = propDiffers(target, p);
+          if (now !== undefined) throw new RestoreError('UNSUPPORTED', `${where} has ${p.name} = ${JSON.stringify(now)}, not the dumped ${JSON.stringify(p.value)} (--manage-cgroups strict): restore with --manage-cgroups full to write it`);
+        }
+        if (this.policy.props === 'none' || (this.policy.props === 'made' && !made)) continue;
+        for (const p of d.props) {
+          const failed = writeProp(target, p);
+          if (failed !== undefined) throw new RestoreError('FAILED', `${where}: this machine refuses ${p.name} = ${JSON.stringify(p.value)} (${failed}): restore with --manage-cgroups ignore to leave the processes in cryo's cgroups`);
+        }
       } catch (e) {
         if (e instanceof RestoreError) throw e;
         throw new RestoreError('FAILED', `cgroup ${d.path} of ${hierarchyLabel(d.name)} cannot be made: ${(e as Error).message}`);
@@ -181,7 +224,7 @@ export class CgroupPlacement {
   /** Moves process `pid` (all its threads) into the cgroups of set `id`, making the ones missing. */
   place(pid: number, id: number): void {
     for (const m of this.moves(id, `process ${pid}`)) {
-      const target = this.make(m, pid);
+      const { target } = this.make(m, pid);
       try {
         writeFileSync(path.join(target, 'cgroup.procs'), `${pid}\n`);
       } catch (e) {

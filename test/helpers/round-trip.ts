@@ -53,10 +53,10 @@ export function imagesCopy(d: Dumped, edit?: (dir: string) => void): string {
   return dir;
 }
 
-/** Restores a copy edited by `edit`, which must be refused leaving nothing behind; returns the error line. */
-export async function restoreRefused(d: Dumped, edit: (dir: string) => void): Promise<string> {
+/** Restores a copy edited by `edit` (with `opts`), which must be refused leaving nothing behind; returns the error line. */
+export async function restoreRefused(d: Dumped, edit: (dir: string) => void, opts: Partial<RestoreOptions> = {}): Promise<string> {
   const dir = imagesCopy(d, edit);
-  const err = await restoreTask({ dir }).then(() => undefined, (e: Error) => e.message);
+  const err = await restoreTask({ ...opts, dir }).then(() => undefined, (e: Error) => e.message);
   const left = nothingLeftBehind(d.pid);
   if (left !== undefined) throw new Error(`a refused restore left something behind: ${left}`);
   if (err === undefined) throw new Error('the edited dump was restored');

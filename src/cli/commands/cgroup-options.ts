@@ -2,7 +2,7 @@
 // value may be left out) and --cgroup-root [CONTROLLER:]/PATH, repeatable.
 import { UsageError } from '../command.js';
 import { parseCgroupRoots, type CgroupRoots } from '../../shared/cgroup-root.js';
-import type { CgroupMode } from '../../restore/cgroups.js';
+import { CGROUP_MODES, type CgroupMode } from '../../restore/cgroups.js';
 
 export const cgroupOptionSpecs = {
   'manage-cgroups': { type: 'string' },
@@ -15,8 +15,10 @@ export const withManageCgroupsDefault = (args: readonly string[]): string[] =>
 
 export function manageCgroupsOf(value: string | undefined): CgroupMode {
   const mode = value ?? 'soft';
-  if (mode !== 'soft' && mode !== 'ignore') throw new UsageError(`--manage-cgroups ${mode}: expected soft (put each process back into its cgroups, the default) or ignore (leave them in cryo's)`);
-  return mode;
+  if (!(CGROUP_MODES as readonly string[]).includes(mode)) {
+    throw new UsageError(`--manage-cgroups ${mode}: expected one of CRIU's modes: soft (the default: put each process back, make missing cgroups with their limits), full (also write the limits of cgroups that are there), strict (refuse a cgroup that is there with other limits), props or none (make no cgroup: write the limits, or not), ignore (leave the processes in cryo's cgroups)`);
+  }
+  return mode as CgroupMode;
 }
 
 export function cgroupRootsOf(values: readonly string[] | undefined): CgroupRoots | undefined {
