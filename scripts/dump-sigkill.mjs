@@ -62,7 +62,9 @@ function harm(pids, before, keys = undefined) {
 /** Runs cryo dump on the tree; kills it `at` ms after its first stage line (never, when undefined). */
 function runDump(pid, dir, at) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cli, 'dump', '-v', '-t', String(pid), '-D', dir, '--leave-running'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [cli, 'dump', '-v', '-t', String(pid), '-D', dir, '--leave-running'], {
+      stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, CRYO_FAULT_TRACE: `${dir}.points` },
+    });
     let err = '';
     let started;
     child.stderr.on('data', (d) => {
@@ -90,6 +92,16 @@ function endTree(tree) {
   return verdict;
 }
 
+/** The last line of a CRYO_FAULT_TRACE file, without its operation and number. */
+function lastPoint(file) {
+  let text = '';
+  try { text = readFileSync(file, 'utf8'); } catch { return '(none)'; }
+  const lines = text.trim().split('\n');
+  return lines[lines.length - 1].split(' ').slice(2).join(' ') || '(none)';
+}
+
+/** Harmed kills by the kind of the last point cryo reached. */
+const byPoint = new Map();
 let tree = startTree();
 const harmed = [];
 let leftoversOnly = 0;
@@ -111,7 +123,10 @@ try {
     const at = Math.floor(random() * span);
     const dir = path.join(tree.t.dir, `img-${i}`);
     const r = await runDump(tree.t.pid, dir, at);
+    // What cryo was doing when it died: the last point it reached (an injected call, a read, a write).
+    const last = lastPoint(`${dir}.points`);
     rmSync(dir, { recursive: true, force: true });
+    rmSync(`${dir}.points`, { force: true });
     if (r.signal !== 'SIGKILL') { finished++; continue; }
     // The kernel detaches the tracees of a dead tracer; give it a moment.
     await sleep(100);
@@ -121,7 +136,9 @@ try {
       const verdict = endTree(tree);
       harmed.push(i);
       if (beyond === undefined && verdict === 'PASS') leftoversOnly++;
-      console.log(`kill ${i} at ${at} ms: ${why}; the tree's own check: ${verdict}`);
+      const kind = last.replace(/ into task \d+$| task \d+$|\/\S*|\d+/g, '').trim();
+      byPoint.set(kind, (byPoint.get(kind) ?? 0) + 1);
+      console.log(`kill ${i} at ${at} ms, after point '${last}': ${why}; the tree's own check: ${verdict}`);
       tree = startTree();
     }
     if (i % 50 === 0) console.error(`... ${i} kills, ${harmed.length} harmed`);
@@ -131,5 +148,6 @@ try {
   if (verdict !== 'PASS') unnoticed++;
   const n = Number(kills) - finished;
   console.log(`SIGKILL of cryo dump (${program}): ${n - harmed.length} of ${n} kills left the task unharmed, ${leftoversOnly} more left only cryo's areas or pipes in it (its own check passed), ${harmed.length - leftoversOnly} harmed it otherwise; ${finished} dumps ended before their kill; the last tree's own check: ${verdict}`);
+  console.log(`harmed kills by the last point cryo reached: ${[...byPoint].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${n} ${k}`).join(', ')}`);
   if (unnoticed) process.exitCode = 1;
 }
