@@ -100,8 +100,8 @@ function lastPoint(file) {
   return lines[lines.length - 1].split(' ').slice(2).join(' ') || '(none)';
 }
 
-/** Harmed kills by the kind of the last point cryo reached. */
-const byPoint = new Map();
+/** Harmed kills by the kind of the last point cryo reached: those that left only cryo's leftovers, and the others. */
+const byPoint = { leftovers: new Map(), harm: new Map() };
 let tree = startTree();
 const harmed = [];
 let leftoversOnly = 0;
@@ -135,9 +135,11 @@ try {
       const beyond = harm(tree.pids, tree.before, ['threads', 'sigq']);
       const verdict = endTree(tree);
       harmed.push(i);
-      if (beyond === undefined && verdict === 'PASS') leftoversOnly++;
+      const only = beyond === undefined && verdict === 'PASS';
+      if (only) leftoversOnly++;
       const kind = last.replace(/ into task \d+$| task \d+$|\/\S*|\d+/g, '').trim();
-      byPoint.set(kind, (byPoint.get(kind) ?? 0) + 1);
+      const counts = only ? byPoint.leftovers : byPoint.harm;
+      counts.set(kind, (counts.get(kind) ?? 0) + 1);
       console.log(`kill ${i} at ${at} ms, after point '${last}': ${why}; the tree's own check: ${verdict}`);
       tree = startTree();
     }
@@ -148,6 +150,8 @@ try {
   if (verdict !== 'PASS') unnoticed++;
   const n = Number(kills) - finished;
   console.log(`SIGKILL of cryo dump (${program}): ${n - harmed.length} of ${n} kills left the task unharmed, ${leftoversOnly} more left only cryo's areas or pipes in it (its own check passed), ${harmed.length - leftoversOnly} harmed it otherwise; ${finished} dumps ended before their kill; the last tree's own check: ${verdict}`);
-  console.log(`harmed kills by the last point cryo reached: ${[...byPoint].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${n} ${k}`).join(', ')}`);
+  const list = (m) => [...m].sort((a, b) => b[1] - a[1]).map(([k, c]) => `${c} ${k}`).join(', ') || 'none';
+  console.log(`harmed otherwise, by the last point cryo reached: ${list(byPoint.harm)}`);
+  console.log(`only cryo's leftovers, by the last point cryo reached: ${list(byPoint.leftovers)}`);
   if (unnoticed) process.exitCode = 1;
 }
