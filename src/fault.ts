@@ -16,8 +16,8 @@
  *             aborted; the operation says so in a warning event first), or kill (cryo SIGKILLs
  *             itself there: the death nothing can catch, at a chosen instant), or kill-in-call (points
  *             only: SIGKILL while the first system call injected from point N on holds cryo's
- *             registers in the task, the instant a dump cannot make safe; tests show their check of
- *             the task notices that)
+ *             registers in the task: the task runs on through the call's rt_sigreturn ending
+ *             (inject/call-ending.ts), or without it, harmed, which tests show their check sees)
  *   CRYO_FAULT_TRACE=FILE       appends one line per point, `OP N WHAT` (the sweeps read it)
  *
  * The module keeps the plan of the operation that runs now (one at a time per process).

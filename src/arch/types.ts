@@ -383,6 +383,15 @@ export interface Arch {
    * runtime instrumentation). Absent: only syscall.regsNt is written.
    */
   readonly regsetsBeforeSigreturn?: readonly number[];
+  /**
+   * Optional (dump): code that runs one system call and then rt_sigreturn (x86_64: `syscall`,
+   * `mov $15,%eax`, `syscall`), for a thread whose own state a signal frame from buildSigframe gives
+   * back; undefined for one it cannot (x86_64: a thread with a shadow stack, whose rt_sigreturn
+   * wants a restore token). A dump runs its injected calls on it with SP on such a frame, so that a
+   * task whose cryo dies inside one runs on with its own state (inject/call-ending.ts). Absent: that
+   * task runs on with cryo's registers and every signal blocked.
+   */
+  callThenSigreturn?(ti: ThreadInfo): Buffer | undefined;
 
   /**
    * Learns CPU-defined layouts (x86 xsave offsets) from a regset read on this machine, for when the

@@ -4,7 +4,7 @@ import { readSemUndo } from './sem-undo.js';
 import type { SemUndo } from '../images/cryo-sem-undo.js';
 import { closeSync, openSync, statSync } from 'node:fs';
 import type { Arch } from '../arch/types.js';
-import { Injector, mapBatchArea, mapScratch, type UndoList } from '../inject/index.js';
+import { Injector, mapBatchArea, mapCallEnding, mapScratch, type UndoList } from '../inject/index.js';
 import {
   readCwd, readExe, readLoginuid, readMaps, readOomScoreAdj, readPersonality, readRoot, readSmaps,
   readStat, readStatus, readTimers, procPath, readComm,
@@ -101,17 +101,24 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   // What only the task can tell.
   await step('inject');
   const inj = Injector.attach(pid, arch, undo, { maps, survivable: true });
-  const scratch = mapScratch(inj, undo, maps, arch.pageSize);
+  // First, so that every later call (cryo's other areas too) ends in the thread's own state if cryo dies in it.
+  const ending = mapCallEnding(inj, undo, maps, outside.map((o) => ({
+    ti: arch.fixSyscallRestart(arch.threadInfoFromRegsets(o.regsets)).threadInfo, sigmask: o.sigmask,
+  })));
+  const own = ending ? [{ start: ending.start, end: ending.end }] : [];
+  const scratch = mapScratch(inj, undo, [...maps, ...own], arch.pageSize);
+  own.push({ start: scratch.addr, end: scratch.addr + BigInt(scratch.size) });
   await step('scratch');
   await checkpoint();
   // A batch runner for the signal actions (62 calls in one stop), in a hole beside the scratch page.
-  const area = arch.taskSyscall === arch.syscall ? mapBatchArea(inj, undo, [...maps, { ...maps[0]!, start: scratch.addr, end: scratch.addr + BigInt(scratch.size) }], 1, 0) : undefined;
+  const area = arch.taskSyscall === arch.syscall ? mapBatchArea(inj, undo, [...maps, ...own], 1, 0) : undefined;
   const injected = readInjectedState(inj, scratch, timers, arch, area?.place);
   area?.unmap(); // after a failure, the undo list unmaps it
   const semUndo = c.semUndo === true ? readSemUndo(pid, inj, scratch) : [];
   await checkpoint();
   // Each thread's own state, the per-thread injected calls run in that thread.
   const others = threadInjectors(tids.filter((t) => t !== pid), arch, undo, maps);
+  outside.forEach((o, i) => { if (i > 0) ending?.use(others.get(o.tid)!, i); });
   const threads: ThreadState[] = [readThread(outside[0]!, arch, inj, scratch, injected)];
   for (const o of outside.slice(1)) {
     threads.push(readThread(o, arch, others.get(o.tid)!, scratch));
@@ -122,7 +129,7 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   // Memory.
   await step('memory');
   const smaps = readSmaps(pid, { sizes: [] }); // only VmFlags are used
-  const vmas = collectVmas(pid, smaps, files, { start: scratch.addr, end: scratch.addr + BigInt(scratch.size) }, arch.protVmFlags);
+  const vmas = collectVmas(pid, smaps, files, own, arch.protVmFlags);
   const exeLink = readExe(pid);
   const exeId = files.mappedFile(procPath(pid, 'exe'), exeLink.path, statOf(procPath(pid, 'exe')));
   const ti = main.threadInfo;

@@ -68,11 +68,11 @@ function mappedFileOf(pid: number, v: Vma, what: string): { openPath: string; na
   return { openPath: v.name, name: v.name, st, viaMapFiles: false };
 }
 
-/** VMAs as CRIU records them (vvar areas merged into one, cryo's scratch page left out). */
-export function collectVmas(pid: number, smaps: readonly Vma[], files: FileTable, skip: { start: bigint; end: bigint } | undefined, protVmFlags: readonly ProtVmFlag[] = []): DumpVma[] {
+/** VMAs as CRIU records them (vvar areas merged into one, cryo's own areas `skip` left out). */
+export function collectVmas(pid: number, smaps: readonly Vma[], files: FileTable, skip: readonly { start: bigint; end: bigint }[], protVmFlags: readonly ProtVmFlag[] = []): DumpVma[] {
   const out: DumpVma[] = [];
   for (const v of smaps) {
-    if (skip && v.start === skip.start && v.end === skip.end) continue;
+    if (skip.some((s) => v.start >= s.start && v.end <= s.end)) continue;
     const vmFlags = v.smaps?.vmFlags ?? [];
     let flags = v.shared ? MAP_SHARED : MAP_PRIVATE;
     let madv = 0n;

@@ -6,12 +6,11 @@
  * a dump (failure, abort, success) removes it.
  */
 import { processVmWritev } from '../sys/index.js';
-import type { Vma } from '../proc/index.js';
 import type { BatchPlace } from './batch.js';
 import { InjectError } from './errors.js';
 import type { Injector } from './injector.js';
 import { injectMmap } from './mmap.js';
-import { findHole } from './scratch.js';
+import { findHole, type Area } from './scratch.js';
 import type { UndoList } from './undo.js';
 import { MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 
@@ -30,7 +29,7 @@ export interface BatchArea {
  * returns undefined where the arch has no batch runner (or CRYO_NO_BATCH=1). `occupied` is the
  * task's address space as read after cryo's own areas were mapped.
  */
-export function mapBatchArea(inj: Injector, undo: UndoList, occupied: readonly Vma[], tablePages: number, extraBytes: number): BatchArea | undefined {
+export function mapBatchArea(inj: Injector, undo: UndoList, occupied: readonly Area[], tablePages: number, extraBytes: number): BatchArea | undefined {
   const code = inj.arch.syscall.batchCode;
   if (!code || process.env.CRYO_NO_BATCH === '1') return undefined;
   const page = inj.arch.pageSize;

@@ -10,3 +10,4 @@ export { SyscallBatch, type BatchPlace } from './batch.js';
 export { mapBatchArea, type BatchArea } from './batch-area.js';
 export { mapScratch, findHole, type Scratch } from './scratch.js';
 export { injectMmap, type MmapArgs } from './mmap.js';
+export { mapCallEnding, type CallEnding, type EndingThread } from './call-ending.js';

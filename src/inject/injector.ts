@@ -88,10 +88,13 @@ export class Injector {
    * death), a stop's SIGTRAP (delivered then). So in a dump every call runs from its syscall-entry
    * stop to its exit stop, and the task's own registers and mask are put back at once: between
    * calls it waits at an interrupt or syscall-exit stop holding its own state, from which it runs
-   * on unharmed (the kernel's syscall restart applies to those registers). Only the instants of a
-   * call itself, and of a batch, are left.
+   * on unharmed (the kernel's syscall restart applies to those registers). A call itself ends in
+   * an rt_sigreturn into the thread's own state where the arch has one (endCallsAt); a batch, and
+   * a call without that ending, are what is left.
    */
   private readonly survivable: boolean;
+  /** Where calls of arch.syscall run while cryo's call-then-sigreturn code is in use (call-ending.ts). */
+  private ending: { site: bigint; sp: bigint } | undefined;
 
   private constructor(readonly pid: number, readonly arch: Arch, opts: InjectorOptions) {
     const abi = arch.syscall;
@@ -117,6 +120,14 @@ export class Injector {
     undo.push(`restore the registers of task ${pid}`, () => inj.restoreRegs());
     undo.push(`restore the signal mask of task ${pid}`, () => inj.restoreSigmask());
     return inj;
+  }
+
+  /**
+   * From now on, calls of arch.syscall run at `site` (Arch.callThenSigreturn's code in the task)
+   * with SP at `sp`, a signal frame of this thread's own state; undefined: at `this.site` again.
+   */
+  endCallsAt(ending: { site: bigint; sp: bigint } | undefined): void {
+    this.ending = ending;
   }
 
   /** Puts the saved registers back (idempotent). */
@@ -191,7 +202,9 @@ export class Injector {
     }
     // All six argument registers are set: unused ones are 0, not whatever the task had there.
     const full = [...args.map((a) => BigInt(a)), 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6);
-    const regs = abi.prepare(this.savedRegs, site, numberIn(abi, name), full);
+    const ending = abi === this.arch.syscall ? this.ending : undefined;
+    if (ending) site = ending.site;
+    const regs = abi.prepare(this.savedRegs, site, numberIn(abi, name), full, ending?.sp);
     setAbiRegs(this.pid, abi, regs);
     setSideRegsets(this.pid, this.arch);
     this.regsDirty = true;

@@ -5,12 +5,14 @@
  * exactly; unmapped again through the undo list.
  */
 import { processVmReadv } from '../sys/index.js';
-import type { Vma } from '../proc/index.js';
 import { InjectError } from './errors.js';
 import type { Injector } from './injector.js';
 import type { UndoList } from './undo.js';
 import { injectMmap } from './mmap.js';
 import { MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../arch/mman.js';
+
+/** A range of the address space (a VMA or one of cryo's areas). */
+export interface Area { readonly start: bigint; readonly end: bigint }
 
 
 export interface Scratch {
@@ -21,7 +23,7 @@ export interface Scratch {
 }
 
 /** Highest address of a hole of `size` bytes with a free page before and after, between `floor` and `ceiling` (the arch's mmapTop). */
-export function findHole(maps: readonly Vma[], size: bigint, page: bigint, ceiling: bigint, floor = 0x10000n): bigint {
+export function findHole(maps: readonly Area[], size: bigint, page: bigint, ceiling: bigint, floor = 0x10000n): bigint {
   const sorted = [...maps].filter((v) => v.end <= ceiling).sort((a, b) => (a.start < b.start ? -1 : 1));
   // Search top-down from below the highest mapping under the ceiling, like the kernel's mmap.
   for (let i = sorted.length - 1; i >= 0; i--) {
@@ -32,7 +34,7 @@ export function findHole(maps: readonly Vma[], size: bigint, page: bigint, ceili
   throw new InjectError('NO_SCRATCH', `no free hole of ${size} bytes in the address space for cryo's scratch page`);
 }
 
-export function mapScratch(inj: Injector, undo: UndoList, maps: readonly Vma[], pageSize: number, pages = 1): Scratch {
+export function mapScratch(inj: Injector, undo: UndoList, maps: readonly Area[], pageSize: number, pages = 1): Scratch {
   const size = pageSize * pages;
   const want = findHole(maps, BigInt(size), BigInt(pageSize), inj.arch.mmapTop);
   const addr = BigInt.asUintN(64, injectMmap(inj, want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));

@@ -4,8 +4,8 @@
 // running as before (the tree's own check prints PASS at the end) and no image set restore takes.
 // A restore of the tree made to fail at point N, or whose cryo is killed by SIGKILL at a step,
 // leaves no process or thread of the tree, no child, no file, and the images as they were.
-// SIGKILL of cryo dump at point N leaves every task running on its own registers and signal mask,
-// untraced, and the tree's own check passing.
+// SIGKILL of cryo dump at point N, or inside a call it injected (the rt_sigreturn ending), leaves
+// every task running on its own registers and signal mask, untraced, and the tree's own check passing.
 // CI samples points over the whole range (seeded: CRYO_FAULT_SEED, default 15; the seed is in each
 // failure message); scripts/fault-sweep.mjs and scripts/restore-fault-sweep.mjs walk every point.
 
@@ -150,19 +150,58 @@ function cliDump(tree: Tree, dir: string, env: NodeJS.ProcessEnv): string | null
   return r.signal;
 }
 
-/** The points of a `cryo dump` of the tree, as CRYO_FAULT_TRACE lists them. */
-function dumpPoints(tree: Tree): string[] {
+/** The points of a `cryo dump` of the tree (with `env`), as CRYO_FAULT_TRACE lists them. */
+function dumpPoints(tree: Tree, env: NodeJS.ProcessEnv = {}): string[] {
   const trace = path.join(tree.t.dir, 'points');
-  assert.equal(cliDump(tree, path.join(tree.t.dir, 'count'), { CRYO_FAULT_TRACE: trace }), null);
+  rmSync(trace, { force: true });
+  assert.equal(cliDump(tree, path.join(tree.t.dir, 'count'), { ...env, CRYO_FAULT_TRACE: trace }), null);
   return readFileSync(trace, 'utf8').trim().split('\n');
 }
 
-test('killed inside an injected call, cryo dump harms the task, and the check after a SIGKILL sees it (it can fail)', () => {
+/**
+ * The points (from 1) of calls injected into a task after its call-ending area is in place: each
+ * task's first call maps that area (inject/call-ending.ts) and runs without it.
+ */
+function endedCallPoints(points: readonly string[]): number[] {
+  const seen = new Map<string, number>();
+  return points.flatMap((l, i) => {
+    const task = / injected into task (\d+)$/.exec(l)?.[1];
+    if (task === undefined) return [];
+    const k = (seen.get(task) ?? 0) + 1;
+    seen.set(task, k);
+    return k > 1 ? [i + 1] : [];
+  });
+}
+
+test(`killed inside injected calls spread over the dump (seed ${SEED}), cryo leaves each task to rt_sigreturn into its own state and the tree runs on`, () => {
+  const tree = startTree();
+  let failed = true;
+  try {
+    const states = tree.pids.map(threadStates);
+    const count = endedCallPoints(dumpPoints(tree)).length;
+    assert.ok(count > 20, `the dump injects calls after the ending is in place (${count})`);
+    for (const k of spread(count, 8, SEED)) {
+      // Counted again each time: the areas a killed dump left are more VMAs to read, more points.
+      const calls = endedCallPoints(dumpPoints(tree));
+      const n = calls[Math.min(k, calls.length) - 1]!;
+      const what = `SIGKILL inside the injected call at point ${n} (seed ${SEED})`;
+      assert.equal(cliDump(tree, path.join(tree.t.dir, `in-call-${n}`), { CRYO_FAULT: `dump:${n}:kill-in-call` }), 'SIGKILL', what);
+      assert.equal(harmAfterKill(tree, states), undefined, what);
+    }
+    failed = false;
+  } finally {
+    const verdict = endTree(tree);
+    if (!failed) assert.equal(verdict, 'PASS', 'every process checks its memory, thread, pipe, socket and parent');
+  }
+});
+
+test('killed inside an injected call without the rt_sigreturn ending (CRYO_CALL_ENDING=off), cryo dump harms the task, and the check after a SIGKILL sees it (it can fail)', () => {
   const tree = startTree();
   try {
     const states = tree.pids.map(threadStates);
-    const inCall = dumpPoints(tree).findIndex((l) => / injected into task /.test(l)) + 1;
-    assert.equal(cliDump(tree, path.join(tree.t.dir, 'in-call'), { CRYO_FAULT: `dump:${inCall}:kill-in-call` }), 'SIGKILL');
+    const off = { CRYO_CALL_ENDING: 'off' };
+    const inCall = dumpPoints(tree, off).findIndex((l) => / injected into task /.test(l)) + 1;
+    assert.equal(cliDump(tree, path.join(tree.t.dir, 'in-call'), { ...off, CRYO_FAULT: `dump:${inCall}:kill-in-call` }), 'SIGKILL');
     assert.ok(harmAfterKill(tree, states), `killed inside the injected call at point ${inCall}, the task holds cryo's registers and mask`);
   } finally {
     endTree(tree);

@@ -2,15 +2,21 @@
 // general registers, x87/SSE/AVX(-512) state, MXCSR, FS (TLS) and GS bases while it sits in
 // pause(); it is dumped there, restored, and checks every register on SIGTERM (and that pause()
 // was restarted transparently). Edited core images prove each check notices a difference.
+// A dump SIGKILLed inside a call it injected leaves the task to rt_sigreturn into the same state.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MessageValue } from '../../src/images/value.js';
 import { editImage } from '../helpers/restore-env.js';
-import { dumpInSyscall } from '../helpers/dump-in-syscall.js';
+import { dumpInSyscall, waitInSyscall } from '../helpers/dump-in-syscall.js';
 import { cleanupDumped, restoreAndFinish, type Dumped } from '../helpers/round-trip.js';
 import { onlyOn } from '../helpers/arch-only.js';
 import { avx512Skip } from '../helpers/cpu.js';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { startTarget, type Target } from '../helpers/dump-target.js';
+import { cryoCli } from '../helpers/cryo-cli.js';
 
 const skip = onlyOn(['x64'], 'x86_64 registers');
 
@@ -67,4 +73,43 @@ test('registers: AVX-512 (zmm16-31, k0-7) come back, and a changed one is notice
   })), /^FAIL: vector register 20 word 2 = 0x777, want 0xa5140002/);
   assert.match(await roundTrip((dir) => editThreadInfo(dir, pid, (ti) => { (xsave(ti).opmask_reg as bigint[])[6] = 5n; })),
     /^FAIL: k6 = 0x5, want 0x707070707070707/);
+});
+
+/**
+ * `cryo dump --leave-running` of rt-regs (in pause()) SIGKILLed inside its second injected call
+ * (`env` added), the first after its call-ending area is in place; returns the signal that ended cryo.
+ */
+function dumpKilledInCall(t: Target, env: NodeJS.ProcessEnv): string | null {
+  const run = (name: string, extra: NodeJS.ProcessEnv) => {
+    waitInSyscall(t.pid, NR_PAUSE, 'rt-regs');
+    const dir = path.join(t.dir, name);
+    const r = spawnSync(process.execPath, [cryoCli, 'dump', '-t', String(t.pid), '-D', dir, '--leave-running'], { env: { ...process.env, ...env, ...extra } });
+    rmSync(dir, { recursive: true, force: true });
+    return r.signal;
+  };
+  const trace = path.join(t.dir, 'points');
+  assert.equal(run('count', { CRYO_FAULT_TRACE: trace }), null);
+  const calls = readFileSync(trace, 'utf8').trim().split('\n').flatMap((l, i) => (/ injected into task /.test(l) ? [i + 1] : []));
+  return run('killed', { CRYO_FAULT: `dump:${calls[1]}:kill-in-call` });
+}
+
+test('SIGKILL of cryo dump inside an injected call: the task rt_sigreturns into its own registers, vector state and mask, and pause() goes on', { skip }, () => {
+  const t = startTarget('rt-regs');
+  try {
+    assert.equal(dumpKilledInCall(t, {}), 'SIGKILL');
+    waitInSyscall(t.pid, NR_PAUSE, 'rt-regs after the killed dump');
+    assert.equal(t.finish(), 'PASS');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('without the rt_sigreturn ending (CRYO_CALL_ENDING=off) the same kill harms the task, and its check says so', { skip }, () => {
+  const t = startTarget('rt-regs');
+  try {
+    assert.equal(dumpKilledInCall(t, { CRYO_CALL_ENDING: 'off' }), 'SIGKILL');
+    assert.notEqual(t.finish(), 'PASS');
+  } finally {
+    t.cleanup();
+  }
 });

@@ -286,3 +286,13 @@ test('an ia32 thread gets the ia32 Arch: its rt_sigframe holds every register wh
   assert.deepEqual(frame.subarray(fpstate + 28, fpstate + 38), fx.subarray(32, 42), 'st0 as 10 bytes');
   assert.deepEqual(frame.subarray(fpstate + 112, fpstate + 112 + 416), fx.subarray(0, 416), 'the fxsave area');
 });
+
+test('a dump\'s call ending is syscall, mov $15 (rt_sigreturn) to eax, syscall; none for an ia32 or a shadow-stack thread', () => {
+  const arch = createX86_64();
+  const ti = arch.threadInfoFromRegsets(new Map([[NT_PRSTATUS, randomBytes(216)]]));
+  assert.equal(arch.callThenSigreturn?.(ti)?.toString('hex'), '0f05b80f0000000f05');
+  const ia32 = arch.forThreadInfo(arch.threadInfoFromRegsets(new Map([[NT_PRSTATUS, randomBytes(68)]])));
+  assert.equal(ia32.callThenSigreturn, undefined);
+  const shstk: ThreadInfo = { ...ti, fpregs: { xsave: { cet: { cet: 1n, ssp: 0x7000n } } } };
+  assert.equal(arch.callThenSigreturn?.(shstk), undefined);
+});

@@ -136,6 +136,8 @@ export function ia32Arch(native: Arch, xsaveLayout: () => XsaveLayout | undefine
       return buildIa32Sigframe(ti, opts, fp?.xsave !== undefined ? layout : undefined);
     },
     notRestoredBySigreturn: NOT_RESTORED_BY_IA32_SIGRETURN,
+    // Not yet: cryo's calls run in 64-bit mode, whose rt_sigreturn takes a 64-bit frame, not this ABI's.
+    callThenSigreturn: undefined,
     vdso: { areas: native.vdso.areas, vdso: native.vdso.vdso, map: { name: 'arch_prctl', args: (addr) => [ARCH_MAP_VDSO_32, addr] } },
   };
   return arch;

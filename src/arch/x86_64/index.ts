@@ -13,7 +13,7 @@ import {
   swXfeatures, type XsaveLayout,
 } from './xsave.js';
 import { buildSigframe, FPSTATE_ALIGN, NOT_RESTORED_BY_SIGRETURN } from './sigframe.js';
-import { syscallAbi } from './syscall-abi.js';
+import { CALL_THEN_SIGRETURN, syscallAbi } from './syscall-abi.js';
 import { fixSyscallRestart, RESTART_RULES } from './restart.js';
 import { cpuReport } from './cpu-report.js';
 import { KERNEL_ABI, MMAP_TOP, RED_ZONE } from './kernel-abi.js';
@@ -159,6 +159,12 @@ export function createX86_64(probe?: CpuProbe): X86_64Arch {
       return buildSigframe(ti, opts, fp?.xsave !== undefined ? requireLayout() : layout);
     },
     notRestoredBySigreturn: NOT_RESTORED_BY_SIGRETURN,
+    callThenSigreturn(ti) {
+      // A shadow stack's rt_sigreturn pops a restore token the thread's shadow stack does not hold.
+      const cet = ((ti.fpregs as ImageRecord | undefined)?.xsave as ImageRecord | undefined)?.cet as ImageRecord | undefined;
+      if (cet !== undefined && ((BigInt(cet.cet as bigint) & ARCH_SHSTK_SHSTK) !== 0n || BigInt(cet.ssp as bigint) !== 0n)) return undefined;
+      return CALL_THEN_SIGRETURN;
+    },
 
     calibrate(regsets: Regsets) {
       const xstate = regsets.get(NT_X86_XSTATE);

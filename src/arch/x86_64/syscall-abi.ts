@@ -20,6 +20,9 @@ export const SYSCALL_RESULT_REG = 'ax';
 export const NR_RT_SIGRETURN = 15;
 export const NR_RESTART_SYSCALL = 219;
 
+/** `syscall; mov $15,%eax; syscall`: one call, then rt_sigreturn (Arch.callThenSigreturn). */
+export const CALL_THEN_SIGRETURN = Buffer.concat([SYSCALL_INSN, Buffer.from([0xb8, NR_RT_SIGRETURN, 0, 0, 0]), SYSCALL_INSN]);
+
 /**
  * The syscall batch runner (see SyscallAbi.batchCode), assembled from:
  *   mov r12, rdi; mov r13, rsi

@@ -1,0 +1,107 @@
+/**
+ * The rt_sigreturn ending of a dump's injected calls (issue 15). SIGKILL of cryo lets a task that
+ * is inside an injected call run on from there with cryo's registers and every signal blocked. Where
+ * the arch has code that runs one call and then rt_sigreturn (Arch.callThenSigreturn), a dump puts
+ * it in an area of its own in the task, beside a signal frame of each thread's own state (its
+ * registers as a restore of this dump would start it, FP/vector state, signal mask), and runs that
+ * thread's calls on the code with SP on its frame. A live cryo stops the task at the call's exit
+ * and puts its registers back, as without it; after cryo's death the task runs into rt_sigreturn
+ * and on with its own state. Only this area's mmap and its munmap at the end run without it (on the
+ * plain syscall site): it is mapped read+exec, first, and filled through /proc/PID/mem (which, as
+ * for a debugger's breakpoints, writes where the task may not), so no mprotect call is needed.
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+import type { AltStack, Arch, ThreadInfo } from '../arch/types.js';
+import type { Injector } from './injector.js';
+import { injectMmap } from './mmap.js';
+import { findHole, type Area } from './scratch.js';
+import type { UndoList } from './undo.js';
+import { MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_EXEC, PROT_READ } from '../arch/mman.js';
+
+/**
+ * Flags sigaltstack refuses (SS_ONSTACK | SS_DISABLE): rt_sigreturn ignores that error, so the
+ * thread's own alternate stack stays as it is (cryo reads it only later, by an injected call).
+ */
+const KEEP_ALTSTACK: AltStack = { sp: 0n, flags: 3, size: 0n };
+
+/** A thread of the process: its state from before anything was injected. */
+export interface EndingThread {
+  /** Its registers with the syscall restart applied as for the image (Arch.fixSyscallRestart). */
+  ti: ThreadInfo;
+  sigmask: bigint;
+}
+
+export interface CallEnding {
+  /** The area in the task (to leave out of the dumped memory). */
+  readonly start: bigint;
+  readonly end: bigint;
+  /** Makes the injector of thread `i` (as passed to mapCallEnding) run its calls on the ending. */
+  use(inj: Injector, i: number): void;
+}
+
+/**
+ * Maps the ending into the process of `inj` (its main thread's injector) for `threads` (main
+ * first) and makes `inj` use it; undefined where the arch has none for one of them, where
+ * /proc/PID/mem may not write it (proc_mem.force_override=never), or with CRYO_CALL_ENDING=off (the
+ * tests' way to show what it prevents).
+ */
+export function mapCallEnding(inj: Injector, undo: UndoList, maps: readonly Area[], threads: readonly EndingThread[]): CallEnding | undefined {
+  const arch: Arch = inj.arch;
+  if (process.env.CRYO_CALL_ENDING === 'off' || threads.length === 0) return undefined;
+  const codes = threads.map((t) => arch.callThenSigreturn?.(t.ti));
+  const code = codes[0];
+  if (code === undefined || codes.some((c) => c === undefined)) return undefined;
+  const page = arch.pageSize;
+  const round = (n: number) => Math.ceil(n / page) * page;
+  const frameOf = (t: EndingThread, at: bigint) => arch.buildSigframe(t.ti, { sigmask: t.sigmask, altstack: KEEP_ALTSTACK, addressOfFrame: at });
+  const codeSize = round(code.length);
+  const slot = Math.max(...threads.map((t) => round(frameOf(t, 0n).frame.length)));
+  const size = codeSize + slot * threads.length;
+  const want = findHole(maps, BigInt(size), BigInt(page), arch.mmapTop);
+  const start = BigInt.asUintN(64, injectMmap(inj, want, size, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
+  const users: Injector[] = [];
+  const unmap = () => {
+    for (const u of users) u.endCallsAt(undefined);
+    inj.call('munmap', start, size);
+  };
+  const drop = undo.push(`unmap cryo's call-ending area at 0x${start.toString(16)} in task ${inj.pid}`, unmap);
+  const bytes = Buffer.alloc(size);
+  code.copy(bytes, 0);
+  const frames = threads.map((t, i) => {
+    const f = frameOf(t, start + BigInt(codeSize + i * slot));
+    f.frame.copy(bytes, codeSize + i * slot);
+    return f;
+  });
+  if (!writeForced(inj.pid, start, bytes)) {
+    drop();
+    unmap();
+    return undefined;
+  }
+  const ending: CallEnding = {
+    start,
+    end: start + BigInt(size),
+    use(u, i) {
+      users.push(u);
+      u.endCallsAt({ site: start, sp: frames[i]!.sp });
+    },
+  };
+  ending.use(inj, 0);
+  return ending;
+}
+
+/** Writes `bytes` at `addr` of task `pid` through /proc/PID/mem; false where the kernel refuses. */
+function writeForced(pid: number, addr: bigint, bytes: Buffer): boolean {
+  let fd: number;
+  try {
+    fd = openSync(`/proc/${pid}/mem`, 'r+');
+  } catch {
+    return false;
+  }
+  try {
+    return writeSync(fd, bytes, 0, bytes.length, Number(addr)) === bytes.length;
+  } catch {
+    return false;
+  } finally {
+    closeSync(fd);
+  }
+}
