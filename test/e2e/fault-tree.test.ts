@@ -296,18 +296,21 @@ function filesUnder(dir: string): string[] {
   return out;
 }
 
-/** What a restore left of the tree: a process or thread, a child of ours in any state. Reaps what died. */
+/**
+ * What a restore left of the tree: a process or thread, a child of ours in any state (cryo's guard,
+ * which comes to us when cryo dies, is given the same time to finish its cleanup). Reaps what died.
+ */
 function leftOfTree(tids: number[], ms = 20_000): string | undefined {
   const end = Date.now() + ms;
   for (;;) {
     // Processes that came to us (the subreaper) when cryo died: collect the dead ones.
     for (const child of childStates().keys()) { try { waitpid(child, WNOHANG | __WALL); } catch { /* not ours */ } }
     const alive = tids.filter((t) => existsSync(`/proc/${t}`));
-    if (alive.length === 0) break;
-    if (Date.now() > end) return `process or thread ${alive.join(', ')} of the tree is still there`;
+    const children = [...childStates()].map(([p, st]) => `${p} (${st})`);
+    if (alive.length === 0 && children.length === 0) return undefined;
+    if (Date.now() > end) return alive.length > 0 ? `process or thread ${alive.join(', ')} of the tree is still there` : `child ${children.join(', ')} is left`;
+    sleepSync(5);
   }
-  const children = [...childStates()].map(([p, st]) => `${p} (${st})`);
-  return children.length > 0 ? `child ${children.join(', ')} is left` : undefined;
 }
 
 async function withFault<T>(spec: string, fn: () => Promise<T>): Promise<T> {
