@@ -4,7 +4,7 @@
 // again: the task ends up with the same name "(deleted)" and the same content, and nothing
 // stays in the file system.
 
-import { chmodSync, chownSync, closeSync, fchmodSync, fchownSync, fstatSync, futimesSync, ftruncateSync, utimesSync, writeSync, constants as fsc } from 'node:fs';
+import { chmodSync, chownSync, closeSync, fchmodSync, fchownSync, fstatSync, futimesSync, ftruncateSync, openSync, utimesSync, writeSync, constants as fsc } from 'node:fs';
 import path from 'node:path';
 import type { MessageValue } from '../images/value.js';
 import { imageFileName } from '../images/names.js';
@@ -100,8 +100,8 @@ function ghostPath(name: string, ghost: MessageValue): string {
   return dir.kind === 'found' && ghost.dev !== undefined && kernelDev(BigInt(dir.st.dev)) === num(ghost.dev) ? `${name}${BESIDE}` : name;
 }
 
-/** Preflight: the ghost's image is there, it is a regular file, its old path is free in a real directory, and no set-id bits unless allowed. */
-export function checkGhost(img: RestoreImages, g: Ghost, name: string, why: string, type: number | undefined, allowSetid = false): void {
+/** Preflight: the ghost's image is there, of a kind restore makes, its old path is free in a real directory, and set-id bits only where files.img has them too. */
+export function checkGhost(img: RestoreImages, g: Ghost, name: string, why: string, type: number | undefined): void {
   if (!img.all.has(g.image)) throw new RestoreError('IMAGE_MISSING', `${path.join(img.dir, g.image)} is missing: ${img.dir} is not a complete dump`);
   const mode = num(img.all.get(g.image)!.entries[0]?.value.mode);
   const kind = mode & S_IFMT;
@@ -120,15 +120,10 @@ export function checkGhost(img: RestoreImages, g: Ghost, name: string, why: stri
   const at = kind === S_IFDIR ? name : ghostPath(name, img.all.get(g.image)!.entries[0]!.value);
   checkFreePath(at, why, at === name ? 'was deleted at dump time and exists again now' : `is in the way of the deleted file ${name}, whose own path is taken too`, true);
   const setid = mode & S_ISXID;
-  if (setid !== 0) {
-    const reg = img.files.get(g.origId)?.reg as MessageValue | undefined;
+  const reg = img.files.get(g.origId)?.reg as MessageValue | undefined;
+  if (setid !== 0 && (num(reg?.mode) & S_ISXID) !== setid) {
     const bits = `${mode & S_ISUID ? 'set-user-ID' : ''}${mode & S_ISUID && mode & S_ISGID ? ' and ' : ''}${mode & S_ISGID ? 'set-group-ID' : ''}`;
-    if (!allowSetid) {
-      throw new RestoreError('UNSAFE', `the deleted file ${name} (${why}) would be recreated ${bits} (mode 0${(mode & 0o7777).toString(8)}, owner ${num(img.all.get(g.image)!.entries[0]!.value.uid)}) while restore runs: restore with --allow-setid-files if you trust this dump`);
-    }
-    if ((num(reg?.mode) & S_ISXID) !== setid) {
-      throw new RestoreError('UNSAFE', `${g.image} gives the deleted file ${name} (${why}) mode 0${(mode & 0o7777).toString(8)}, but files.img, the file the task had open, mode 0${(num(reg?.mode) & 0o7777).toString(8)}: refusing the ${bits} bits (a damaged or crafted image)`);
-    }
+    throw new RestoreError('UNSAFE', `${g.image} gives the deleted file ${name} (${why}) mode 0${(mode & 0o7777).toString(8)}, but files.img, the file the task had open, mode 0${(num(reg?.mode) & 0o7777).toString(8)}: refusing the ${bits} bits (a damaged or crafted image)`);
   }
 }
 
@@ -166,8 +161,7 @@ export class GhostFiles {
   /** The link_remap files of linked remaps, by file id: removed once the restore succeeded. */
   private readonly remapFiles = new Map<number, Made>();
 
-  /** `allowSetid`: keep the set-id bits the dump recorded (preflight refused them otherwise). */
-  constructor(private readonly img: RestoreImages, private readonly allowSetid = false) {}
+  constructor(private readonly img: RestoreImages) {}
 
   /**
    * Makes every ghost once, and gives it each other name the task opened it by (one inode held
@@ -312,6 +306,7 @@ export class GhostFiles {
     const st = fstatSync(fd);
     const m: Made = { dirfd, base, dev: st.dev, ino: st.ino, dir: isDir };
     this.keep(m);
+    let keepDir = false;
     try {
       if (isDir) {
         // nothing to write: a removed directory is empty
@@ -323,10 +318,19 @@ export class GhostFiles {
       }
       fchownSync(fd, num(head.uid), num(head.gid));
       futimesSync(fd, seconds(head.atim), seconds(head.mtim));
-      // Made 0600 (nobody else reads it half written), and fchown drops set-id bits: the mode goes on last.
-      fchmodSync(fd, mode & (this.allowSetid ? 0o7777 : 0o7777 & ~S_ISXID));
+      // Made 0600 (nobody else reads it half written), and fchown drops set-id bits: the mode goes on
+      // last, without them while the file has a name; they go on through this descriptor once it has none.
+      fchmodSync(fd, mode & 0o7777 & ~S_ISXID);
+      if (mode & S_ISXID) {
+        // Read-only: a descriptor open for writing would keep the task from taking the file as its exe (ETXTBSY).
+        const held = isDir ? fd : openSync(`/proc/self/fd/${fd}`, fsc.O_RDONLY | O_CLOEXEC);
+        keepDir = isDir;
+        m.after = () => {
+          try { fchmodSync(held, namelessMode(held, mode)); } finally { closeSync(held); }
+        };
+      }
     } finally {
-      closeSync(fd);
+      if (!keepDir) closeSync(fd);
     }
     return m;
   }
@@ -357,7 +361,7 @@ export class GhostFiles {
       try {
         // The /proc link leads to a symbolic link itself, not where it points; a link has no mode of its own.
         chownSync(self, num(head.uid), num(head.gid));
-        if (!link) chmodSync(self, mode & 0o7777 & ~S_ISXID);
+        if (!link) chmodSync(self, namelessMode(node, mode));
         utimesSync(self, seconds(head.atim), seconds(head.mtim));
       } finally {
         closeSync(node);
@@ -387,6 +391,11 @@ export class GhostFiles {
       }
     }
   }
+}
+
+/** The mode the dump recorded, its set-id bits only for a file with no name left (no path shows a set-id file). */
+function namelessMode(fd: number, mode: number): number {
+  return fstatSync(fd).nlink === 0 ? mode & 0o7777 : mode & 0o7777 & ~S_ISXID;
 }
 
 function writeAll(fd: number, data: Buffer, at: number): void {

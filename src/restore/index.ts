@@ -65,12 +65,6 @@ export interface RestoreOptions {
    * --external took) is the caller's descriptor `fd` (of this process), opened again in the task.
    */
   inheritFd?: readonly { fd: number; key: string }[];
-  /**
-   * Recreate a deleted file the task had open with the set-user-ID/set-group-ID bits the dump
-   * recorded for it (`--allow-setid-files`); without it such a dump is refused: the file would
-   * exist, set-id, while restore runs.
-   */
-  allowSetidFiles?: boolean;
   /** Put the processes back into their cgroups ('soft', the default, as CRIU's) or leave them in cryo's ('ignore'). */
   manageCgroups?: CgroupMode;
   /** Where the tree's dumped cgroups go per hierarchy (CRIU's --cgroup-root at restore). */
@@ -192,7 +186,6 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
   const tree = loadTree(opts.dir);
   const fdOptions = {
     tcpEstablished: opts.tcpEstablished ?? false, tcpClose: opts.tcpClose ?? false, shellJob: opts.shellJob ?? false, inheritFds: inheritedFds(opts.inheritFd ?? []),
-    allowSetidFiles: opts.allowSetidFiles ?? false,
   };
   const procs = tree.entries.filter((e) => !e.zombie).map((e) => ({ ...e.img!, fdOptions }));
   const img = procs[0]!;
@@ -250,7 +243,7 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
     cgroups.end(true);
     throw e;
   }
-  const ghosts = new GhostFiles(img, opts.allowSetidFiles ?? false);
+  const ghosts = new GhostFiles(img);
   let endStandIns = () => {};
   const what = tree.entries.length > 1 ? `tree of process ${pid}` : `process ${pid}`;
   const share = new TreeShare();

@@ -222,7 +222,7 @@ export function checkFiles(img: RestoreImages, facts: ReadonlyMap<number, FileFa
     }
     const ghost = ghosts.get(id);
     if (ghost) {
-      checkGhost(img, ghost, name, why, type, img.fdOptions?.allowSetidFiles ?? false);
+      checkGhost(img, ghost, name, why, type);
       continue;
     }
     const remap = linked.get(id);

@@ -7,7 +7,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sleepSync, waitpid, WNOHANG, __WALL } from '../../src/sys/index.js';
@@ -148,6 +148,23 @@ test('SIGKILL of cryo restore between memory and files leaves no recreated delet
   const extra = readdirSync(d.target.dir).filter((n) => !before.includes(n));
   assert.equal(extra.length, ghosts, `without the guard the recreated files stay: ${extra.join(', ')}`);
   for (const n of extra) rmSync(path.join(d.target.dir, n));
+  assert.equal(await restoreAndFinish(d), 'PASS');
+});
+
+test('a deleted set-id file is made again without its set-id bits while restore runs (killed there, the guard off, it stays: mode 0604)', async () => {
+  const d = await startAndDump('rt-files-setid');
+  all.push(d);
+  const file = path.join(d.target.dir, 'setid');
+  try {
+    const r = cliRestore(d, { CRYO_FAULT: 'restore:memory:kill', CRYO_GUARD: 'off' });
+    assert.equal(r.signal, 'SIGKILL', r.err);
+    assert.equal(settled(treePids(d)), undefined);
+    const st = statSync(file);
+    assert.equal(`0${(st.mode & 0o7777).toString(8)} ${st.uid}`, '0604 0', 'no set-id bits at the path');
+  } finally {
+    rmSync(file, { force: true });
+  }
+  // Restored in full, the task has them (its check wants 06604).
   assert.equal(await restoreAndFinish(d), 'PASS');
 });
 
