@@ -100,7 +100,7 @@ function ghostPath(name: string, ghost: MessageValue): string {
   return dir.kind === 'found' && ghost.dev !== undefined && kernelDev(BigInt(dir.st.dev)) === num(ghost.dev) ? `${name}${BESIDE}` : name;
 }
 
-/** Preflight: the ghost's image is there, of a kind restore makes, its old path is free in a real directory, and set-id bits only where files.img has them too. */
+/** Preflight: the ghost's image is there, of a kind restore makes, its old path is free in a real directory, and set-id bits only where files.img has them too and (unless --allow-setid-files) no holder could gain by them. */
 export function checkGhost(img: RestoreImages, g: Ghost, name: string, why: string, type: number | undefined): void {
   if (!img.all.has(g.image)) throw new RestoreError('IMAGE_MISSING', `${path.join(img.dir, g.image)} is missing: ${img.dir} is not a complete dump`);
   const mode = num(img.all.get(g.image)!.entries[0]?.value.mode);
@@ -120,11 +120,35 @@ export function checkGhost(img: RestoreImages, g: Ghost, name: string, why: stri
   const at = kind === S_IFDIR ? name : ghostPath(name, img.all.get(g.image)!.entries[0]!.value);
   checkFreePath(at, why, at === name ? 'was deleted at dump time and exists again now' : `is in the way of the deleted file ${name}, whose own path is taken too`, true);
   const setid = mode & S_ISXID;
+  if (setid === 0) return;
   const reg = img.files.get(g.origId)?.reg as MessageValue | undefined;
-  if (setid !== 0 && (num(reg?.mode) & S_ISXID) !== setid) {
-    const bits = `${mode & S_ISUID ? 'set-user-ID' : ''}${mode & S_ISUID && mode & S_ISGID ? ' and ' : ''}${mode & S_ISGID ? 'set-group-ID' : ''}`;
+  const bits = `${mode & S_ISUID ? 'set-user-ID' : ''}${mode & S_ISUID && mode & S_ISGID ? ' and ' : ''}${mode & S_ISGID ? 'set-group-ID' : ''}`;
+  if ((num(reg?.mode) & S_ISXID) !== setid) {
     throw new RestoreError('UNSAFE', `${g.image} gives the deleted file ${name} (${why}) mode 0${(mode & 0o7777).toString(8)}, but files.img, the file the task had open, mode 0${(num(reg?.mode) & 0o7777).toString(8)}: refusing the ${bits} bits (a damaged or crafted image)`);
   }
+  const head = img.all.get(g.image)!.entries[0]!.value;
+  const who = gainer(img, mode, num(head.uid), num(head.gid));
+  if (who !== undefined && !img.fdOptions?.allowSetidFiles) {
+    throw new RestoreError('UNSAFE', `the deleted file ${name} (${why}) is ${bits} (mode 0${(mode & 0o7777).toString(8)}, owner ${num(head.uid)}:${num(head.gid)}) and process ${img.pid}, which holds it, ${who}: it could run it with those ids; restore with --allow-setid-files if you trust this dump`);
+  }
+}
+
+/**
+ * How a thread of the holder `img` could gain by a set-id file of owner `uid`:`gid` (it runs as
+ * someone else, and not as root); undefined when none could. Another process reaches the file only
+ * through the holder's /proc/PID/fd, which takes the holder's ids or root.
+ */
+function gainer(img: RestoreImages, mode: number, uid: number, gid: number): string | undefined {
+  for (const { core } of img.threads) {
+    const creds = (core.thread_core as MessageValue | undefined)?.creds as MessageValue | undefined;
+    if (!creds) return 'has no credentials in its images';
+    const ids = (keys: string[]) => keys.map((k) => num(creds[k]));
+    const uids = ids(['uid', 'euid', 'suid', 'fsuid']);
+    if (uids.every((u) => u === 0)) continue;
+    if (mode & S_ISUID && uids.some((u) => u !== uid)) return `runs as uid ${uids.join('/')}`;
+    if (mode & S_ISGID && ids(['gid', 'egid', 'sgid', 'fsgid']).some((x) => x !== gid)) return `runs as gid ${ids(['gid', 'egid', 'sgid', 'fsgid']).join('/')}`;
+  }
+  return undefined;
 }
 
 /** A deleted file's size and chunk offsets must be ones a file can have (ftruncate and pwrite take them). */

@@ -65,6 +65,12 @@ export interface RestoreOptions {
    * --external took) is the caller's descriptor `fd` (of this process), opened again in the task.
    */
   inheritFd?: readonly { fd: number; key: string }[];
+  /**
+   * Recreate a deleted set-id file the task had open with its set-user-ID/set-group-ID bits even
+   * when a process holding it could gain by them (it runs as another user than the file's owner,
+   * and not as root): `--allow-setid-files`. Without it such a dump is refused.
+   */
+  allowSetidFiles?: boolean;
   /** Put the processes back into their cgroups ('soft', the default, as CRIU's) or leave them in cryo's ('ignore'). */
   manageCgroups?: CgroupMode;
   /** Where the tree's dumped cgroups go per hierarchy (CRIU's --cgroup-root at restore). */
@@ -186,6 +192,7 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
   const tree = loadTree(opts.dir);
   const fdOptions = {
     tcpEstablished: opts.tcpEstablished ?? false, tcpClose: opts.tcpClose ?? false, shellJob: opts.shellJob ?? false, inheritFds: inheritedFds(opts.inheritFd ?? []),
+    allowSetidFiles: opts.allowSetidFiles ?? false,
   };
   const procs = tree.entries.filter((e) => !e.zombie).map((e) => ({ ...e.img!, fdOptions }));
   const img = procs[0]!;

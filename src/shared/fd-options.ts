@@ -15,6 +15,8 @@ export interface FdOptions {
   readonly inheritFds?: ReadonlyMap<string, number>;
   /** The job's terminal may be outside the dump; restore gives it cryo's own (`--shell-job`). */
   readonly shellJob?: boolean;
+  /** Restore: a deleted set-id file comes back set-id even where a process holding it could gain by it (`--allow-setid-files`). */
+  readonly allowSetidFiles?: boolean;
   /**
    * Dump: the most bytes of data (blocks the file has, holes not counted) a deleted file may bring
    * into the images (`--ghost-limit`, CRIU's option and default: 1 MiB); a bigger one is refused.

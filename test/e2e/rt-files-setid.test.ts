@@ -41,4 +41,23 @@ test('a deleted set-id file comes back set-id without --allow-setid-files; lost 
     rmSync(crafted, { recursive: true, force: true });
   }
   assert.equal(nothingLeftBehind(d.pid), undefined);
+
+  // Held by a process running as another user (uid 1000), which could run it as root: refused
+  // unless --allow-setid-files; a set-id file of its own user is not refused.
+  const asUser = (uid: number, fileUid = 0) => (dir: string) => {
+    editImage(dir, `core-${d!.pid}.img`, ([c]) => { Object.assign((c!.thread_core as MessageValue).creds as MessageValue, { uid, euid: uid, suid: uid, fsuid: uid }); });
+    editImage(dir, ghostImage(dir), ([g]) => { g!.uid = fileUid; g!.gid = 0; });
+  };
+  const other = imagesCopy(d, asUser(1000));
+  try {
+    await assert.rejects(restore({ dir: other }), (e: unknown) => e instanceof RestoreError && e.code === 'UNSAFE'
+      && /the deleted file \S+\/setid \(fd 4\) is set-user-ID and set-group-ID \(mode 06604, owner 0:0\) and process \d+, which holds it, runs as uid 1000\/1000\/1000\/1000: it could run it with those ids; restore with --allow-setid-files if you trust this dump$/.test(e.message));
+  } finally {
+    rmSync(other, { recursive: true, force: true });
+  }
+  assert.equal(nothingLeftBehind(d.pid), undefined);
+  // Past that check (the restore as uid 1000 may end in PASS, FAIL or another refusal).
+  const past = (edit: (dir: string) => void, allowSetidFiles: boolean) => restoreAndFinish(d!, edit, { restore: { allowSetidFiles } }).catch((e: Error) => e.message);
+  assert.doesNotMatch(await past(asUser(1000), true), /allow-setid-files/);
+  assert.doesNotMatch(await past(asUser(1000, 1000), false), /allow-setid-files/);
 });

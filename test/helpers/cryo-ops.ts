@@ -53,6 +53,7 @@ export async function restoreTask(opts: Omit<RestoreOptions, 'detach' | 'onEvent
   const pidfile = `${opts.dir}.pid`;
   const args = ['restore', '-D', opts.dir, '-d', '--pidfile', pidfile];
   if (opts.shellJob) args.push('--shell-job');
+  if (opts.allowSetidFiles) args.push('--allow-setid-files');
   if (opts.tcpEstablished) args.push('--tcp-established');
   for (const f of opts.inheritFd ?? []) args.push('--inherit-fd', `fd[${f.fd}]:${f.key}`);
   if (opts.lazyPages) args.push('--lazy-pages');

@@ -1,4 +1,4 @@
-// cryo restore -D DIR|--stream [-d|--restore-detached] [--shell-job] [--tcp-established] [--tcp-close] [--inherit-fd fd[N]:pipe:[INODE]...] [--manage-cgroups[=soft|ignore]] [--cgroup-root [CTRL:]/PATH...] [--pidfile FILE] [--lazy-pages]
+// cryo restore -D DIR|--stream [-d|--restore-detached] [--shell-job] [--tcp-established] [--tcp-close] [--inherit-fd fd[N]:pipe:[INODE]...] [--allow-setid-files] [--manage-cgroups[=MODE]] [--cgroup-root [CTRL:]/PATH...] [--pidfile FILE] [--lazy-pages]
 // A thin layer over restore(): without -d it waits for the restored task and
 // exits with its status (128+signal when it was killed), as a shell would. Until the task runs,
 // every terminating signal cryo can catch (../signals.ts) aborts the restore: nothing is left behind.
@@ -29,7 +29,6 @@ export const restoreCommand: Command = {
           'tcp-established': { type: 'boolean' },
           'tcp-close': { type: 'boolean' },
           'inherit-fd': { type: 'string', multiple: true },
-          // Accepted (not in the synopsis): no longer needed, set-id bits go on a deleted file only once it has no name again.
           'allow-setid-files': { type: 'boolean' },
           ...cgroupOptionSpecs,
           pidfile: { type: 'string' },
@@ -74,6 +73,7 @@ export const restoreCommand: Command = {
         dir: dir!,
         detach: values['restore-detached'] ?? false,
         shellJob: values['shell-job'] ?? false,
+        allowSetidFiles: values['allow-setid-files'] ?? false,
         tcpEstablished: values['tcp-established'] ?? false,
         tcpClose: values['tcp-close'] ?? false,
         inheritFd,
