@@ -95,6 +95,8 @@ export class Injector {
   private readonly survivable: boolean;
   /** Where calls of arch.syscall run while cryo's call-then-sigreturn code is in use (call-ending.ts). */
   private ending: { site: bigint; sp: bigint } | undefined;
+  /** The last call ran on the ending (the thread waits at its exit, before the rt_sigreturn). */
+  private onEnding = false;
 
   private constructor(readonly pid: number, readonly arch: Arch, opts: InjectorOptions) {
     const abi = arch.syscall;
@@ -186,9 +188,14 @@ export class Injector {
     return r;
   }
 
-  /** In a survivable injector: the task's own registers and mask again (see `survivable`). */
+  /**
+   * In a survivable injector: the task's own registers and mask again (see `survivable`). After a
+   * call on the ending the thread stays at its exit instead, mask and all: killed there it runs
+   * into the rt_sigreturn, which gives both back at once (no instant of its own registers with
+   * every signal blocked; the undo list puts them back at the end).
+   */
   private putBack(): void {
-    if (!this.survivable) return;
+    if (!this.survivable || this.onEnding) return;
     this.restoreRegs();
     this.restoreSigmask();
   }
@@ -204,6 +211,7 @@ export class Injector {
     const full = [...args.map((a) => BigInt(a)), 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6);
     const ending = abi === this.arch.syscall ? this.ending : undefined;
     if (ending) site = ending.site;
+    this.onEnding = ending !== undefined;
     const regs = abi.prepare(this.savedRegs, site, numberIn(abi, name), full, ending?.sp);
     setAbiRegs(this.pid, abi, regs);
     setSideRegsets(this.pid, this.arch);
