@@ -142,11 +142,11 @@ function gainer(img: RestoreImages, mode: number, uid: number, gid: number): str
   for (const { core } of img.threads) {
     const creds = (core.thread_core as MessageValue | undefined)?.creds as MessageValue | undefined;
     if (!creds) return 'has no credentials in its images';
-    const ids = (keys: string[]) => keys.map((k) => num(creds[k]));
-    const uids = ids(['uid', 'euid', 'suid', 'fsuid']);
+    const uids = ['uid', 'euid', 'suid', 'fsuid'].map((k) => num(creds[k]));
+    const gids = ['gid', 'egid', 'sgid', 'fsgid'].map((k) => num(creds[k]));
     if (uids.every((u) => u === 0)) continue;
     if (mode & S_ISUID && uids.some((u) => u !== uid)) return `runs as uid ${uids.join('/')}`;
-    if (mode & S_ISGID && ids(['gid', 'egid', 'sgid', 'fsgid']).some((x) => x !== gid)) return `runs as gid ${ids(['gid', 'egid', 'sgid', 'fsgid']).join('/')}`;
+    if (mode & S_ISGID && gids.some((g) => g !== gid)) return `runs as gid ${gids.join('/')}`;
   }
   return undefined;
 }
