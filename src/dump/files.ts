@@ -16,7 +16,9 @@ import { FileTable, ZERO_FOWN } from '../shared/file-table.js';
 import { O_CLOEXEC, O_PATH } from '../shared/constants.js';
 import { readI32 } from '../sys/native-endian.js';
 
-export { FileTable, elfBuildId, kernelDev, type GhostFile, type MemfdInode } from '../shared/file-table.js';
+export { FileTable, type GhostFile, type MemfdInode } from '../shared/file-table.js';
+export { elfBuildId } from '../shared/elf-build-id.js';
+export { kernelDev } from '../shared/dev-numbers.js';
 
 const F_GETSIG = 11;
 const F_GETOWN_EX = 16;

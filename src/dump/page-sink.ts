@@ -7,7 +7,7 @@
 import { closeSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { PE_PARENT, PE_PRESENT, createImageFile } from '../images/index.js';
-import { PagemapRecorder } from '../images/pages.js';
+import { PagemapRecorder } from '../images/page-writer.js';
 import { spliceAll } from '../sys/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import { noParent, type PageServerClient } from '../page-server/client.js';

@@ -1,7 +1,7 @@
 // The VMAs of a dump as CRIU records them in mm-PID.img: status bits, mmap flags and madvise bits
 // from smaps, the file or shmem each maps; which of them hold private pages to save, which may be lazy.
 import { lstatSync, statSync, type Stats } from 'node:fs';
-import { kernelDev } from '../shared/file-table.js';
+import { kernelDev } from '../shared/dev-numbers.js';
 import { readMapFilesLink, mapFilesName, procPath, type Vma } from '../proc/index.js';
 import { type MessageValue } from '../images/index.js';
 import { DumpError } from '../shared/dump-error.js';

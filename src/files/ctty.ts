@@ -10,7 +10,7 @@ import { DumpError } from '../shared/dump-error.js';
 import { RestoreError } from '../shared/restore-error.js';
 import { openInTask, type TaskCtx } from '../shared/task-ctx.js';
 import { FD_CLOEXEC, O_CLOEXEC, O_NOCTTY, O_OPEN_ONLY, num } from '../shared/constants.js';
-import { major, minor } from '../shared/file-table.js';
+import { major, minor } from '../shared/dev-numbers.js';
 import type { DumpFd, RestoreFd } from './kind.js';
 
 const TTYAUX_MAJOR = 5;

@@ -1,7 +1,7 @@
 // FIFOs (FIFO + a REG entry for its path): opened by path. A reader+writer end held by cryo
 // (parked high) comes first: with it, opening either end does not block, and the FIFO's buffer
 // (fifo-data.img) is kept while the ends are placed.
-import { withReader } from '../shared/file-table.js';
+import { withReader } from '../shared/file-data.js';
 import { openImagePath, S_IFIFO } from '../shared/image-paths.js';
 import { regFile } from '../shared/file-entries.js';
 import type { FdKind } from './kind.js';

@@ -1,7 +1,7 @@
 // Pipes (PIPE): one pipe per pipe_id made in the task, its ends parked high until every
 // descriptor is placed; each file id (an open end) is a dup of its end. Dump peeks the queued
 // bytes with tee() into pipes-data.img, once per pipe.
-import { withReader } from '../shared/file-table.js';
+import { withReader } from '../shared/file-data.js';
 import type { FdKind } from './kind.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 import { O_ACCMODE, O_CLOEXEC, O_DIRECT, O_NONBLOCK, F_DUPFD_CLOEXEC, F_SETFL, num } from '../shared/constants.js';

@@ -3,7 +3,7 @@
 // path for as long as the task opens it (src/restore/ghost-files.ts).
 import { RestoreError } from '../shared/restore-error.js';
 import { openImagePath } from '../shared/image-paths.js';
-import { major } from '../shared/file-table.js';
+import { major } from '../shared/dev-numbers.js';
 import type { FdKind } from './kind.js';
 import { O_DIRECTORY, O_NOCTTY, O_NOFOLLOW, O_OPEN_ONLY, O_PATH, SEEK_SET, big, num } from '../shared/constants.js';
 

@@ -1,5 +1,5 @@
 // Unix98 pty device numbers, and where tty structs and queued bytes are staged in a task.
-import { major, minor } from '../shared/file-table.js';
+import { major, minor } from '../shared/dev-numbers.js';
 
 const TTYAUX_MAJOR = 5;
 const PTMX_MINOR = 2;

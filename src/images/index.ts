@@ -23,6 +23,7 @@ export {
   imageToCrit,
   writeImageFile,
 } from './image.js';
-export { PageReader, PageWriter, DEFAULT_PAGE_SIZE, type PageRun, type PageWriterOptions } from './pages.js';
+export { PageReader, DEFAULT_PAGE_SIZE, type PageRun } from './pages.js';
+export { PageWriter, type PageWriterOptions } from './page-writer.js';
 export { imageFileName, imageFileMagic, imageFiles, type ImageFileKey } from './names.js';
 export { PageChain, ChainError, checkChain, hashMemoryImages, parentDir, recordParentHashes, PARENT_LINK, PARENT_HASHES, type PageSegment } from './page-chain.js';

@@ -4,13 +4,13 @@
 // by the largest run a caller hands over, never by the pages file. A reader
 // holds the pagemap's runs (20 bytes each) while it iterates them.
 
-import { closeSync, fstatSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { ImageError } from './errors.js';
 import { PE_PRESENT } from './flags.js';
-import { ImageReader, createImageFile } from './image.js';
+import { ImageReader } from './image.js';
 import { headMagicFor, magicValue } from './magics.js';
 import type { MessageValue } from './value.js';
-import { readU32, readI32, writeU32 } from '../sys/native-endian.js';
+import { readU32, readI32 } from '../sys/native-endian.js';
 import { faultPoint } from '../fault.js';
 
 /** x86_64/aarch64(4K)/s390x page size; callers pass their architecture's. */
@@ -25,183 +25,8 @@ export interface PageRun {
   readonly offset: number;
 }
 
-export interface PageWriterOptions {
-  /** pagemap-PID.img (or pagemap-shmem-ID.img). */
-  pagemapFile: string;
-  /** pages-ID.img. */
-  pagesFile: string;
-  /** The ID in the pages file name, recorded in pagemap_head. */
-  pagesId: number;
-  pageSize?: number;
-}
-
-function writeAll(fd: number, b: Uint8Array): void {
-  for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
-}
-
-const PAGEMAP_HEAD_MAGIC = headMagicFor('PAGEMAP')!;
-const PAGEMAP_MAGIC = magicValue('PAGEMAP')!;
-
-/**
- * Writes pagemap-*.img entry by entry: the bytes ImageWriter writes for a pagemap_head and
- * pagemap_entry messages, without a message object and the generic encoder per entry (a sparse
- * task has 100k runs). Entries fill both nr_pages (field 5, what CRIU >= 3.x reads) and
- * compat_nr_pages (field 2, what crit 3.17 and older readers read; 0 when it does not fit).
- */
-export class PagemapImageWriter {
-  private readonly fd: number;
-  private readonly buf = Buffer.allocUnsafe(1 << 16);
-  private len = 0;
-
-  constructor(file: string, pagesId: number) {
-    this.fd = createImageFile(file);
-    writeU32(this.buf, PAGEMAP_HEAD_MAGIC, 0);
-    writeU32(this.buf, PAGEMAP_MAGIC, 4);
-    this.len = 12;
-    this.buf[this.len++] = 0x08;
-    this.varint(BigInt(pagesId));
-    writeU32(this.buf, this.len - 12, 8);
-  }
-
-  add(vaddr: bigint, nrPages: number, flags: number): void {
-    if (this.len + 48 > this.buf.length) this.flush();
-    const start = this.len;
-    this.len += 4;
-    this.buf[this.len++] = 0x08;
-    this.varint(vaddr);
-    this.buf[this.len++] = 0x10;
-    this.varint(BigInt(nrPages > 0xffffffff ? 0 : nrPages));
-    this.buf[this.len++] = 0x20;
-    this.varint(BigInt(flags));
-    this.buf[this.len++] = 0x28;
-    this.varint(BigInt(nrPages));
-    writeU32(this.buf, this.len - start - 4, start);
-  }
-
-  private varint(v: bigint): void {
-    let n = BigInt.asUintN(64, v);
-    if (n < 0x80n) {
-      this.buf[this.len++] = Number(n);
-      return;
-    }
-    // Below 2^53 without BigInt steps per byte.
-    if (n < 0x20000000000000n) {
-      let x = Number(n);
-      while (x >= 0x80) {
-        this.buf[this.len++] = (x % 0x80) | 0x80;
-        x = Math.floor(x / 0x80);
-      }
-      this.buf[this.len++] = x;
-      return;
-    }
-    while (n >= 0x80n) {
-      this.buf[this.len++] = Number(n & 0x7fn) | 0x80;
-      n >>= 7n;
-    }
-    this.buf[this.len++] = Number(n);
-  }
-
-  private flush(): void {
-    writeAll(this.fd, this.buf.subarray(0, this.len));
-    this.len = 0;
-  }
-
-  close(): void {
-    try {
-      this.flush();
-    } finally {
-      closeSync(this.fd);
-    }
-  }
-}
-
-/** pagemap-PID.img written entry by entry: a run that continues the previous one with the same flags extends its entry. */
-export class PagemapRecorder {
-  private readonly img: PagemapImageWriter;
-  private pending: { vaddr: bigint; nrPages: number; flags: number } | undefined;
-  constructor(file: string, pagesId: number, private readonly pageSize: number) {
-    this.img = new PagemapImageWriter(file, pagesId);
-  }
-
-  add(vaddr: bigint, nrPages: number, flags: number): void {
-    const p = this.pending;
-    if (p && p.flags === flags && p.vaddr + BigInt(p.nrPages * this.pageSize) === vaddr) {
-      p.nrPages += nrPages;
-      return;
-    }
-    this.flush();
-    this.pending = { vaddr, nrPages, flags };
-  }
-
-  private flush(): void {
-    const p = this.pending;
-    if (!p) return;
-    this.img.add(p.vaddr, p.nrPages, p.flags);
-    this.pending = undefined;
-  }
-
-  close(): void {
-    try {
-      this.flush();
-    } finally {
-      this.img.close();
-    }
-  }
-}
-
-/**
- * Appends runs of pages to a pages file and records each in the pagemap.
- * Entries fill both nr_pages (field 5, what CRIU >= 3.x reads) and
- * compat_nr_pages (field 2, what crit 3.17 and older readers read).
- */
-export class PageWriter {
-  private readonly pagemap: PagemapRecorder;
-  private readonly pagesFd: number;
-  readonly pageSize: number;
-  private offset = 0;
-
-  constructor(opts: PageWriterOptions) {
-    this.pageSize = opts.pageSize ?? DEFAULT_PAGE_SIZE;
-    this.pagemap = new PagemapRecorder(opts.pagemapFile, opts.pagesId, this.pageSize);
-    this.pagesFd = createImageFile(opts.pagesFile);
-  }
-
-  /**
-   * Add pages at vaddr with their contents (a multiple of the page size).
-   * A run that continues the previous one with the same flags extends its
-   * pagemap entry, so callers may hand over a big region in pieces.
-   */
-  addPages(vaddr: bigint, data: Uint8Array, flags = PE_PRESENT): void {
-    if (data.length % this.pageSize !== 0) throw new RangeError(`page data of ${data.length} bytes is not a multiple of ${this.pageSize}`);
-    if ((flags & PE_PRESENT) === 0) throw new RangeError('pages with contents need PE_PRESENT');
-    this.record(vaddr, data.length / this.pageSize, flags);
-    writeAll(this.pagesFd, data);
-    this.offset += data.length;
-  }
-
-  /** Add a run without contents in this pages file (e.g. PE_PARENT: in the parent snapshot). */
-  addRun(vaddr: bigint, nrPages: number, flags: number): void {
-    if (flags & PE_PRESENT) throw new RangeError('a run without contents cannot be PE_PRESENT');
-    this.record(vaddr, nrPages, flags);
-  }
-
-  /** Bytes written to the pages file so far. */
-  get pagesBytes(): number {
-    return this.offset;
-  }
-
-  private record(vaddr: bigint, nrPages: number, flags: number): void {
-    this.pagemap.add(vaddr, nrPages, flags);
-  }
-
-  close(): void {
-    try {
-      this.pagemap.close();
-    } finally {
-      closeSync(this.pagesFd);
-    }
-  }
-}
+export const PAGEMAP_HEAD_MAGIC = headMagicFor('PAGEMAP')!;
+export const PAGEMAP_MAGIC = magicValue('PAGEMAP')!;
 
 function runOf(v: MessageValue): Omit<PageRun, 'offset'> {
   // Old images have only compat_nr_pages and in_parent; read them as CRIU does.

@@ -10,7 +10,7 @@ import { closeSync, existsSync, mkdirSync, readdirSync, readlinkSync, rmSync, sy
 import path from 'node:path';
 import { createImageFile } from '../images/index.js';
 import { PE_PARENT, PE_PRESENT } from '../images/flags.js';
-import { PagemapImageWriter } from '../images/pages.js';
+import { PagemapImageWriter } from '../images/page-writer.js';
 import { PARENT_LINK, parentDir, recordParentHashes } from '../images/page-chain.js';
 import { writeI32 } from '../sys/native-endian.js';
 import {

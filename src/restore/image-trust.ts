@@ -4,7 +4,8 @@
 import { readdirSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { RestoreError } from '../shared/restore-error.js';
-import { CRYO_MANIFEST_IMAGE, ImagesInWorker, ManifestError, checkManifest, type DeferredImage } from '../images/cryo-manifest.js';
+import { CRYO_MANIFEST_IMAGE, ManifestError, checkManifest, type DeferredImage } from '../images/cryo-manifest.js';
+import { ImagesInWorker } from '../images/manifest-worker.js';
 import { parentDir } from '../images/page-chain.js';
 
 const GROUP_OR_OTHER_WRITE = 0o022;

@@ -13,7 +13,7 @@ import { RestoreError } from '../shared/restore-error.js';
 import { getAbiRegs, setAbiRegs, setSideRegsets } from '../inject/index.js';
 import { unmapScratch } from './scratch.js';
 import { dropSyscallPage } from './stub-vdso.js';
-import { threadInfoOf } from './preflight.js';
+import { threadInfoOf } from './preflight-arch.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 
 const TASK_STOPPED = 3;

@@ -13,7 +13,8 @@ import {
 } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { RestoreImages } from '../shared/restore-images.js';
-import { checkArch, checkCpu, checkPidFree } from './preflight.js';
+import { checkPidFree } from './preflight.js';
+import { checkArch, checkCpu } from './preflight-arch.js';
 import type { Stub } from './stub.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 import { writeI32 } from '../sys/native-endian.js';

@@ -4,8 +4,8 @@
  * remap-fpath.img, memfd inodes with their pages, and cryo-files.img facts (mtimes).
  * Descriptor kinds (src/files/) add to it; src/dump/index.ts writes it out.
  */
-import { closeSync, existsSync, openSync, readSync, statSync, statfsSync, constants as fsc, type BigIntStats } from 'node:fs';
-import { rawSyscall, SysError, SEEK_DATA, SEEK_HOLE, lseek } from '../sys/index.js';
+import { closeSync, existsSync, openSync, statSync, statfsSync, type BigIntStats } from 'node:fs';
+import { rawSyscall } from '../sys/index.js';
 import type { MessageValue } from '../images/index.js';
 import type { CryoFileStat } from '../images/cryo-image.js';
 import type { IoUringImage } from '../images/cryo-io-uring.js';
@@ -13,15 +13,14 @@ import type { ExtraValue, ImageFileKey } from '../images/index.js';
 import type { FdOptions } from './fd-options.js';
 import { LockTable } from './lock-table.js';
 import { linkedElsewhere, makeLinkRemap } from './link-remap.js';
-import { F_GETPIPE_SZ, F_SETPIPE_SZ, O_ACCMODE, O_CLOEXEC, O_NONBLOCK, O_PATH, O_WRONLY, SPLICE_F_NONBLOCK } from './constants.js';
+import { O_ACCMODE, O_PATH, O_WRONLY } from './constants.js';
 import { DumpError } from './dump-error.js';
 import { showSize, sizeAtLeast } from './size.js';
-import { HOST_LITTLE_ENDIAN, readU16, readU32, readU64 } from '../sys/native-endian.js';
+import { kernelDev } from './dev-numbers.js';
+import { elfBuildId } from './elf-build-id.js';
+import { dataRuns, peekPipe, readAt } from './file-data.js';
 
 const O_APPEND = 0o2000;
-const ELFCLASS64 = 2;
-/** EI_DATA of the host's own binaries: ELFDATA2LSB 1, ELFDATA2MSB 2. */
-const ELFDATA_HOST = HOST_LITTLE_ENDIAN ? 1 : 2;
 const F_GET_SEALS = 1034;
 /** statfs f_type of procfs. */
 const PROC_SUPER_MAGIC = 0x9fa0;
@@ -55,49 +54,7 @@ export interface MemfdInode {
   runs: { off: bigint; data: Buffer }[];
 }
 
-export const major = (dev: bigint) => Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn));
-export const minor = (dev: bigint) => Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn));
 
-/**
- * A device number as the kernel keeps it inside (major << 20 | minor), the form CRIU writes in
- * ghost_file_entry.dev (and crit shows as "major:minor"); st_dev from stat() is glibc's encoding.
- */
-export function kernelDev(dev: bigint): number {
-  return ((major(dev) << 20) | minor(dev)) >>> 0;
-}
-
-/** The GNU build id of a native ELF file (the host's class and byte order) as CRIU stores it (u32 words in host order), or undefined. */
-export function elfBuildId(fd: number): number[] | undefined {
-  const h = Buffer.alloc(64);
-  if (readSync(fd, h, 0, 64, 0) < 64 || h.readUInt32BE(0) !== 0x7f454c46 || h[4] !== ELFCLASS64 || h[5] !== ELFDATA_HOST) return undefined;
-  const phoff = Number(readU64(h, 32));
-  const phentsize = readU16(h, 54);
-  const phnum = readU16(h, 56);
-  const ph = Buffer.alloc(phentsize * phnum);
-  readSync(fd, ph, 0, ph.length, phoff);
-  for (let i = 0; i < phnum; i++) {
-    const p = i * phentsize;
-    if (readU32(ph, p) !== 4) continue; // PT_NOTE
-    const off = Number(readU64(ph, p + 8));
-    const size = Math.min(Number(readU64(ph, p + 32)), 1 << 16);
-    const notes = Buffer.alloc(size);
-    readSync(fd, notes, 0, size, off);
-    for (let n = 0; n + 12 <= size;) {
-      const namesz = readU32(notes, n);
-      const descsz = readU32(notes, n + 4);
-      const type = readU32(notes, n + 8);
-      const name = notes.toString('latin1', n + 12, n + 12 + namesz);
-      const desc = n + 12 + ((namesz + 3) & ~3);
-      if (type === 3 && name === 'GNU\0') {
-        const id = Buffer.alloc((descsz + 3) & ~3);
-        notes.copy(id, 0, desc, desc + descsz);
-        return Array.from({ length: id.length / 4 }, (_, k) => readU32(id, k * 4));
-      }
-      n = desc + ((descsz + 3) & ~3);
-    }
-  }
-  return undefined;
-}
 
 /** An open file of the dumped tree: one descriptor of it (pid, fd), its inode and its file id. */
 export interface OpenedFile { pid: number; fd: number; dev: number; ino: number; id: number }
@@ -368,74 +325,3 @@ export class FileTable {
   }
 }
 
-function readAt(fd: number, off: bigint, len: number): Buffer {
-  const b = Buffer.alloc(len);
-  for (let got = 0; got < len;) {
-    const n = readSync(fd, b, got, len - got, off + BigInt(got));
-    if (n === 0) break;
-    got += n;
-  }
-  return b;
-}
-
-/** The data regions of a file (SEEK_DATA/SEEK_HOLE on cryo's own descriptor), aligned to `align`. */
-function dataRuns(fd: number, size: bigint, align: bigint): { off: bigint; data: Buffer }[] {
-  const out: { off: bigint; data: Buffer }[] = [];
-  let pos = 0n;
-  while (pos < size) {
-    let start: bigint;
-    try {
-      start = lseek(fd, pos, SEEK_DATA);
-    } catch (e) {
-      if (e instanceof SysError && e.code === 'ENXIO') break;
-      throw e;
-    }
-    let end = lseek(fd, start, SEEK_HOLE);
-    start -= start % align;
-    end = end > size ? size : end;
-    const alignedEnd = ((end + align - 1n) / align) * align;
-    out.push({ off: start, data: readAt(fd, start, Number(alignedEnd - start)) });
-    pos = alignedEnd;
-  }
-  return out;
-}
-
-/** The bytes in a pipe's buffer, duplicated with tee() into a pipe of cryo's own: the task keeps them. */
-function peekPipe(readFd: number): { data: Buffer; size: number; defaultSize: number } {
-  const size = Number(rawSyscall('fcntl', readFd, F_GETPIPE_SZ, 0));
-  const fds = new Int32Array(2);
-  rawSyscall('pipe2', fds, O_NONBLOCK | O_CLOEXEC);
-  try {
-    const defaultSize = Number(rawSyscall('fcntl', fds[1]!, F_GETPIPE_SZ, 0));
-    rawSyscall('fcntl', fds[1]!, F_SETPIPE_SZ, size);
-    let n = 0;
-    try {
-      n = Number(rawSyscall('tee', readFd, fds[1]!, size, SPLICE_F_NONBLOCK));
-    } catch (e) {
-      if (!(e instanceof SysError && e.code === 'EAGAIN')) throw e; // empty pipe
-    }
-    const data = Buffer.alloc(n);
-    for (let got = 0; got < n;) got += readSync(fds[0]!, data, got, n - got, null);
-    return { data, size, defaultSize };
-  } finally {
-    closeSync(fds[0]!);
-    closeSync(fds[1]!);
-  }
-}
-
-/**
- * A read end of the pipe or FIFO behind a task's descriptor, for peeking: cryo's copy when it can
- * read, else a fresh reader opened through /proc.
- */
-export function withReader(stolen: number, flags: number, procFd: string, fn: (fd: number) => void): void {
-  if ((flags & O_ACCMODE) !== O_WRONLY) {
-    fn(stolen);
-    return;
-  }
-  const rd = openSync(procFd, fsc.O_RDONLY | fsc.O_NONBLOCK);
-  try {
-    fn(rd);
-  } finally {
-    closeSync(rd);
-  }
-}

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { fixtureImages } from '../helpers/fixture-images.js';
 import { runCryo } from '../helpers/cryo-cli.js';
-import { PageWriter } from '../../src/images/pages.js';
+import { PageWriter } from '../../src/images/page-writer.js';
 import { PE_PRESENT } from '../../src/images/flags.js';
 import { onlyOn } from '../helpers/arch-only.js';
 import { toolSkip } from '../helpers/required-tool.js';

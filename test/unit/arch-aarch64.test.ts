@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createAarch64 } from '../../src/arch/aarch64/index.js';
-import { missingLine, missingProtBits } from '../../src/restore/preflight.js';
+import { missingLine, missingProtBits } from '../../src/restore/preflight-arch.js';
 import type { RestoreImages } from '../../src/shared/restore-images.js';
 import {
   FP_REGS_SIZE, GP_REGS_SIZE, NT_ARM_PAC_ENABLED_KEYS, NT_ARM_PACA_KEYS, NT_ARM_PACG_KEYS, NT_ARM_TLS, NT_PRFPREG, NT_PRSTATUS,

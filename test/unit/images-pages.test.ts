@@ -8,7 +8,8 @@ import path from 'node:path';
 import { after, test } from 'node:test';
 import { PE_LAZY, PE_PARENT, PE_PRESENT } from '../../src/images/flags.js';
 import { ImageWriter, decodeImageFile } from '../../src/images/image.js';
-import { PageReader, PageWriter, PagemapImageWriter } from '../../src/images/pages.js';
+import { PageReader } from '../../src/images/pages.js';
+import { PageWriter, PagemapImageWriter } from '../../src/images/page-writer.js';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'cryo-pages-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
