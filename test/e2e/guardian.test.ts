@@ -241,7 +241,9 @@ test('SIGKILL of cryo restore while stand-ins hold dead processes\' PIDs leaves 
 test('SIGKILL of cryo restore after it made the System V objects leaves none of them; without the guard they stay', async () => {
   const d = await startAndDump('rt-sysv-ipc');
   all.push(d);
-  const ids: [IpcKind, number][] = [['shm', Number(d.target.ready.shm)], ['shm', Number(d.target.ready.priv)], ['sem', Number(d.target.ready.sem)], ['msg', Number(d.target.ready.msg)]];
+  // 'gone' is the segment marked for removal while attached: restore makes it again too.
+  const ids: [IpcKind, number][] = [['shm', Number(d.target.ready.shm)], ['shm', Number(d.target.ready.priv)], ['shm', Number(d.target.ready.gone)],
+    ['sem', Number(d.target.ready.sem)], ['msg', Number(d.target.ready.msg)]];
   const remove = () => { for (const [k, id] of ids) try { ipcRemove(k, id); } catch { /* gone */ } };
   const present = () => ids.filter(([k, id]) => listIpc(k).some((o) => o.id === id)).map(([k, id]) => `${k} ${id}`);
   try {
