@@ -12,11 +12,15 @@
  *   d PATH              a directory to remove (retried: a cgroup empties as its killed processes go)
  *   f PATH DEV INO DIR  a file (or directory when DIR is 1) to remove while it is still that inode
  *   i KIND ID           a System V object (shm, sem or msg) to remove
+ *   s PATH DEV INO      a spool directory of cryo's own image files: its files and then it removed,
+ *                       while it is still that inode (nothing below it is followed)
  *   r N                 the Nth record (from 1) was undone by cryo itself
  *   .                   the operation is over: nothing to undo
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +55,7 @@ static int fields_of(char kind) {
   switch (kind) {
   case 'k': case 'u': case 'd': case 'r': return 1;
   case 'i': return 2;
+  case 's': return 3;
   case 'f': return 4;
   default: return -1;
   }
@@ -72,6 +77,23 @@ static void undo(struct action *a) {
     if (!strcmp(a->f[0], "shm")) shmctl(id, IPC_RMID, NULL);
     else if (!strcmp(a->f[0], "sem")) semctl(id, 0, IPC_RMID);
     else if (!strcmp(a->f[0], "msg")) msgctl(id, IPC_RMID, NULL);
+  } else if (a->kind == 's') {
+    int dfd = open(a->f[0], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (dfd < 0) return;
+    if (fstat(dfd, &st) != 0 || st.st_dev != strtoull(a->f[1], NULL, 10) || st.st_ino != strtoull(a->f[2], NULL, 10)) {
+      close(dfd);
+      return;
+    }
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+      close(dfd);
+      return;
+    }
+    /* Files only: unlinkat refuses a directory (. and .. too). */
+    for (struct dirent *e; (e = readdir(d)) != NULL;) unlinkat(dfd, e->d_name, 0);
+    closedir(d);
+    rmdir(a->f[0]);
   } else if (a->kind == 'f') {
     struct stat st;
     if (lstat(a->f[0], &st) != 0) return;

@@ -127,6 +127,12 @@ export function guardFileAt(dirfd: number, name: string, st: { dev: number | big
   return record('f', full, st.dev, st.ino, dir ? 1 : 0);
 }
 
+/** A directory of cryo's own image files (a stream's spool): its files and it removed while it is still that inode. */
+export function guardSpool(dir: string): Taken {
+  const st = lstatSync(dir, { throwIfNoEntry: false });
+  return st ? record('s', path.resolve(dir), st.dev, st.ino) : () => {};
+}
+
 /** A file cryo wrote at `file` (a temporary name): removed while it is still that inode. */
 export function guardFile(file: string): Taken {
   const st = lstatSync(file, { throwIfNoEntry: false });

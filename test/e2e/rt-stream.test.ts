@@ -4,16 +4,18 @@
 // left behind; the same stream intact restores (so the refusals are the edits'). A dump whose stream
 // reader goes away fails and leaves the task running unharmed. Each side spools in $TMPDIR, here a
 // directory of the test's, which must be empty after.
+// Killed by SIGKILL, each side leaves its spool to cryo's guard, which removes it with its images.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { reapWhenEnded, startTarget, type Target } from '../helpers/dump-target.js';
-import { becomeSubreaper, cleanedUpAfterFile, nothingLeftBehind } from '../helpers/restore-env.js';
+import { becomeSubreaper, childStates, cleanedUpAfterFile, nothingLeftBehind, waitGone } from '../helpers/restore-env.js';
 import { cryoCli } from '../helpers/cryo-cli.js';
 import { withoutNodeNoise } from '../helpers/node-noise.js';
+import { sleepSync } from '../../src/sys/index.js';
 
 const { targets } = cleanedUpAfterFile();
 
@@ -117,5 +119,54 @@ test('a streamed dump that fails at delivery removes the link_remap names it mad
   const r = await pipeline(`$CRYO dump -t ${t.pid} --stream | head -c 100 > /dev/null`, spool);
   assert.equal(r.code, 1, r.stderr);
   assert.deepEqual(readdirSync(path.join(t.dir, 'd')), before, 'no link_remap.N left in the task\'s directory');
+  assert.equal(t.finish(), 'PASS');
+});
+
+/**
+ * Waits until the orphans a killed cryo left to this subreaper (its guard, which works once cryo is
+ * dead, after the pipeline ended) are gone, then says what is in `spool`.
+ */
+function spoolAfterGuard(spool: string, keep: number): string[] {
+  for (let i = 0; i < 500; i++) {
+    const others = [...childStates()].filter(([p]) => p !== keep);
+    if (others.length === 0) break;
+    for (const [p, state] of others) if (state === 'Z') waitGone(p);
+    sleepSync(20);
+  }
+  return readdirSync(spool);
+}
+
+/** A `cryo` killed by CRYO_FAULT in `script`: its spool removed by the guard; without it, the spool stays (holding `image`, if named). */
+async function spoolGoesWithGuard(script: string, spool: string, keep: number, image?: string): Promise<void> {
+  const r = await pipeline(script, spool);
+  assert.equal(r.code, 137, `killed: ${r.stderr}`);
+  assert.deepEqual(spoolAfterGuard(spool, keep), [], 'the spool is removed');
+  const off = await pipeline(`CRYO_GUARD=off ${script}`, spool);
+  assert.equal(off.code, 137, off.stderr);
+  const names = spoolAfterGuard(spool, keep);
+  assert.equal(names.length, 1, `without the guard the spool stays: ${names.join(', ')}`);
+  assert.match(names[0]!, /^cryo-stream-/);
+  if (image) assert.ok(readdirSync(path.join(spool, names[0]!)).includes(image), `${image} in the spool left`);
+  rmSync(path.join(spool, names[0]!), { recursive: true });
+}
+
+test('SIGKILL of cryo dump --stream: the guard removes its spool; without the guard it stays', async () => {
+  const { t, spool } = start();
+  // (The task runs on with cryo's areas mapped, README "SIGKILL of cryo dump": its map check would see them.)
+  await spoolGoesWithGuard(`CRYO_FAULT=dump:write:kill $CRYO dump -t ${t.pid} --leave-running --stream > /dev/null`, spool, t.pid);
+  assert.match(readFileSync(`/proc/${t.pid}/status`, 'utf8'), /^State:\s+[SR]/m, 'the task runs on');
+});
+
+test('SIGKILL of cryo restore --stream: the guard removes its spool and the images in it; without the guard it stays', async () => {
+  const { t, spool } = start();
+  const file = path.join(t.dir, 'stream');
+  const stop = reapWhenEnded(t.pid);
+  const d = await pipeline(`$CRYO dump -t ${t.pid} --stream > ${file}`, spool);
+  stop();
+  assert.equal(d.code, 0, d.stderr);
+  await spoolGoesWithGuard(`CRYO_FAULT=restore:preflight:kill $CRYO restore --stream -d < ${file}`, spool, t.pid, 'inventory.img');
+  assert.equal(nothingLeftBehind(t.pid), undefined);
+  const r = await pipeline(`$CRYO restore --stream -d < ${file}`, spool);
+  assert.equal(r.code, 0, r.stderr);
   assert.equal(t.finish(), 'PASS');
 });

@@ -2,7 +2,7 @@
 // Every terminating signal cryo can catch (SIGINT, SIGTERM, SIGHUP, SIGQUIT, ...: ../signals.ts) aborts
 // the dump: the task is put back as it was and cryo exits 1 with one line.
 
-import { appendFileSync, rmSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type Command, UsageError } from '../command.js';
 import { specs } from './specs.js';
@@ -11,7 +11,7 @@ import { dump, DumpError, type DumpEvent } from '../../dump/index.js';
 import { parseSize } from '../../shared/size.js';
 import { showProgress } from '../progress.js';
 import { catchTerminatingSignals } from '../signals.js';
-import { checkStreamOptions, sendStream, spoolDir } from './stream-io.js';
+import { checkStreamOptions, openSpool, sendStream } from './stream-io.js';
 
 export const dumpCommand: Command = { ...specs.dump, run: (args) => runDump(args, false) };
 /** pre-dump: the same options; the task runs on and its writes are tracked for the next dump of the chain. */
@@ -78,7 +78,8 @@ async function runDump(args: string[], preDump: boolean): Promise<number> {
       else if (e.type === 'stage' && verbosity >= 1) log(`cryo: ${e.stage}`);
       else if (e.type === 'image' && verbosity >= 2) log(`cryo: wrote ${e.file}`);
     };
-    const dir = stream ? spoolDir() : values['images-dir']!;
+    const spool = stream ? openSpool() : undefined;
+    const dir = spool?.dir ?? values['images-dir']!;
     const ac = new AbortController();
     const endSignals = catchTerminatingSignals(() => ac.abort());
     const endProgress = values.log ? () => {} : showProgress();
@@ -100,7 +101,7 @@ async function runDump(args: string[], preDump: boolean): Promise<number> {
     } finally {
       endProgress();
       endSignals();
-      if (stream) rmSync(dir, { recursive: true, force: true });
+      spool?.remove();
     }
     return 0;
   }

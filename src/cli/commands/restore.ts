@@ -3,7 +3,6 @@
 // exits with its status (128+signal when it was killed), as a shell would. Until the task runs,
 // every terminating signal cryo can catch (../signals.ts) aborts the restore: nothing is left behind.
 
-import { rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type Command, UsageError } from '../command.js';
 import { specs } from './specs.js';
@@ -11,7 +10,7 @@ import { cgroupOptionSpecs, cgroupRootsOf, manageCgroupsOf, withManageCgroupsDef
 import { restore, RestoreError } from '../../restore/index.js';
 import { showProgress } from '../progress.js';
 import { catchTerminatingSignals } from '../signals.js';
-import { receiveStream } from './stream-io.js';
+import { receiveStream, type Spool } from './stream-io.js';
 import { ImageStreamError } from '../../images/image-stream.js';
 
 export const restoreCommand: Command = {
@@ -53,9 +52,11 @@ export const restoreCommand: Command = {
     const manageCgroups = manageCgroupsOf(values['manage-cgroups']);
     const cgroupRoots = cgroupRootsOf(values['cgroup-root']);
     let dir = values['images-dir'];
+    let spool: Spool | undefined;
     if (stream) {
       try {
-        dir = await receiveStream();
+        spool = await receiveStream();
+        dir = spool.dir;
       } catch (e) {
         if (!(e instanceof ImageStreamError)) throw e;
         process.stderr.write(`cryo: restore: ${e.message}\n`);
@@ -66,7 +67,7 @@ export const restoreCommand: Command = {
     const ac = new AbortController();
     const endSignals = catchTerminatingSignals(() => ac.abort());
     // The stream's spool goes once the task runs (or the restore failed): it needs it no longer.
-    const endSpool = () => { if (stream) rmSync(dir!, { recursive: true, force: true }); };
+    const endSpool = () => spool?.remove();
     try {
       const r = await restore({
         signal: ac.signal,
