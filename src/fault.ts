@@ -14,9 +14,9 @@
  *             restore: preflight, stub, memory, files, task-state, resume) or a number N (the Nth point)
  *     ACTION  fail (default), or pause (steps only: wait there, up to 60 s, until the operation is
  *             aborted; the operation says so in a warning event first), or kill (cryo SIGKILLs
- *             itself there: the death nothing can catch, at a chosen instant), or kill-in-call (points
- *             only: SIGKILL while the first system call injected from point N on holds cryo's
- *             registers in the task: the task runs on through the call's rt_sigreturn ending
+ *             itself there: the death nothing can catch, at a chosen instant), or kill-in-call
+ *             (SIGKILL while the first system call injected from point N, or from the step, on holds
+ *             cryo's registers in the task: the task runs on through the call's rt_sigreturn ending
  *             (inject/call-ending.ts), or without it, harmed, which tests show their check sees)
  *   CRYO_FAULT_TRACE=FILE       appends one line per point, `OP N WHAT` (the sweeps read it)
  *
@@ -58,7 +58,6 @@ export function parseFaults(text: string | undefined): Plan[] {
     const nth = /^\d+$/.test(where) ? Number(where) : undefined;
     if (nth === 0) throw bad('points count from 1');
     if (nth !== undefined && action === 'pause') throw bad('only a named step can pause');
-    if (nth === undefined && action === 'kill-in-call') throw bad('kill-in-call takes a point number');
     return nth === undefined ? { op: op as FaultOp, step: where, action: action as Action, spec } : { op: op as FaultOp, nth, action: action as Action, spec };
   });
 }
@@ -135,7 +134,7 @@ export function faultPoint(what: string): void {
 export function faultInCall(): void {
   if (!active?.on) return;
   const n = active.count;
-  if (active.plans.some((p) => p.action === 'kill-in-call' && n >= p.nth!)) process.kill(process.pid, 'SIGKILL');
+  if (active.plans.some((p) => p.action === 'kill-in-call' && p.nth !== undefined && n >= p.nth)) process.kill(process.pid, 'SIGKILL');
 }
 
 /**
@@ -147,6 +146,8 @@ export async function faultStep(step: string, announce: (message: string) => voi
   const hit = active?.on ? active.plans.find((p) => p.step === step) : undefined;
   if (!hit) return;
   if (hit.action === 'kill') process.kill(process.pid, 'SIGKILL');
+  // From this step's point on, as for a number (the first time the step is reached).
+  if (hit.action === 'kill-in-call') { hit.nth ??= active!.count; return; }
   if (hit.action === 'fail') throw new FaultInjected(hit.op, `step '${step}'`, hit.spec);
   announce(`paused at ${hit.op} step '${step}' (CRYO_FAULT=${hit.spec}) until interrupted`);
   for (let i = 0; i < 6000 && !aborted(); i++) await new Promise((r) => setTimeout(r, 10));

@@ -380,3 +380,7 @@ test('BTI-guarded pages (PROT_BTI in a VMA\'s prot) are refused on a CPU without
   const plain = { mm: { vmas: [{ start: 0x1000n, end: 0x2000n, prot: 0x5 }] } } as unknown as RestoreImages;
   assert.deepEqual(missingProtBits(plain, noBti, []), [], 'no guarded pages, nothing to refuse');
 });
+
+test("a dump's call ending is svc #0, mov x8, #139 (rt_sigreturn), svc #0, little-endian as every A64 instruction", () => {
+  assert.equal(arch.callThenSigreturn?.({})?.toString('hex'), '010000d4' + '681180d2' + '010000d4');
+});

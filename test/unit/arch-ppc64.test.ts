@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createPpc64 } from '../../src/arch/ppc64/index.js';
+import { readU32 } from '../../src/sys/native-endian.js';
 import {
   GP_REGS, GP_REGS_SIZE, MSR, NT_PPC_TM_CFPR, NT_PPC_TM_CGPR, NT_PPC_TM_CVMX, NT_PPC_TM_CVSX, NT_PPC_TM_SPR, NT_PPC_VMX,
   NT_PPC_VSX, NT_PRFPREG, NT_PRSTATUS, STATE_REGSETS, TM_SPR_SIZE,
@@ -263,4 +264,11 @@ test('address space: 128 TiB for mmap and 4 PiB in all with 64 KiB pages, 64 TiB
   assert.doesNotThrow(() => checkAddressSpace(img, arch));
   assert.throws(() => checkAddressSpace(img, small),
     /^RestoreError: process 143 has memory up to 0x7fffe1200000, beyond this kernel's user address space \(it ends at 0x400000000000 with 4096-byte pages\): restore it on a kernel whose address space reaches that far$/);
+});
+
+test("a dump's call ending is sc, li r0,172 (rt_sigreturn), sc, in the machine's byte order; none for a thread in a transaction", () => {
+  const code = arch.callThenSigreturn?.({ gpregs: {} });
+  assert.ok(code);
+  assert.deepEqual([0, 4, 8].map((o) => readU32(code, o)), [0x44000002, 0x380000ac, 0x44000002]);
+  assert.equal(arch.callThenSigreturn?.({ gpregs: {}, tmstate: { gpregs: {} } }), undefined);
 });

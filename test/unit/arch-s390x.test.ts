@@ -201,3 +201,7 @@ test('cpuinfo.img: AT_HWCAP and AT_HWCAP2 of the dumping machine, every bit, as 
   assert.equal(a.imageByteOrder!(a.cpuinfo!()), 'BE');
   assert.equal(a.imageByteOrder!({ x86_entry: [{}] }), undefined);
 });
+
+test("a dump's call ending is svc 0 (the number in r1), then svc 173 (rt_sigreturn by the immediate)", () => {
+  assert.equal(arch.callThenSigreturn?.({})?.toString('hex'), '0a00' + '0aad');
+});

@@ -7,7 +7,7 @@ import { NT_ARM_TLS, NT_PRFPREG, NT_PRSTATUS, REGSET_TABLES, TLS_MAX_SIZE, TLS_R
 import { buildSigframe, NOT_RESTORED_BY_SIGRETURN } from './sigframe.js';
 import { decodeSve, encodeSve, NT_ARM_SVE, SVE_MAX_SIZE } from './sve.js';
 import { decodeSme, encodeZaHeader, NT_ARM_ZA, SME_REGSETS } from './sme.js';
-import { syscallAbi } from './syscall-abi.js';
+import { CALL_THEN_SIGRETURN, syscallAbi } from './syscall-abi.js';
 import { fixSyscallRestart } from './restart.js';
 import { cpuReport, cryoCpuEntry, HWCAP_BITS, missingFeatures } from './cpu.js';
 import { mteSpec } from './mte.js';
@@ -110,6 +110,7 @@ export function createAarch64(probe?: CpuProbe): Arch {
     unrestorableMode: () => undefined,
     buildSigframe: (ti, opts) => buildSigframe(ti, opts),
     notRestoredBySigreturn: NOT_RESTORED_BY_SIGRETURN,
+    callThenSigreturn: () => CALL_THEN_SIGRETURN,
     // NT_ARM_SVE and NT_ARM_ZA first: they set the vector lengths the frame's sve_context and za_context must match.
     regsetsBeforeSigreturn: [NT_ARM_SVE, NT_ARM_ZA, ...REGSET_TABLES.filter((r) => r.nt !== NT_PRSTATUS && r.nt !== NT_PRFPREG).map((r) => r.nt)],
     calibrate: () => undefined,

@@ -16,12 +16,19 @@ const row = (name: string): RegField => {
 /** x[n] as a scalar row of its own. */
 export const xreg = (n: number): RegField => ({ name: `regs[${n}]`, offset: n * 8, image: 'u64' });
 
-/** `svc #0` (0xd4000001); A64 instructions are little-endian whatever the data byte order. */
-export const SVC_INSN = ((): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(0xd4000001, 0); return b; })();
 export const NR_RT_SIGRETURN = 139;
 export const NR_RESTART_SYSCALL = 128;
 export const SYSCALL_NR_REG = 8;
 export const SYSCALL_RESULT_REG = 0;
+
+/** An A64 instruction word as bytes (always little-endian). */
+const a64 = (word: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(word >>> 0, 0); return b; };
+/** `svc #0` (0xd4000001). */
+export const SVC_INSN = a64(0xd4000001);
+/** `movz x<rd>, #imm16`. */
+const movz = (rd: number, imm16: number): Buffer => a64(0xd2800000 | (imm16 << 5) | rd);
+/** `svc #0; mov x8, #139; svc #0`: one call, then rt_sigreturn, which reads its frame at sp (Arch.callThenSigreturn). */
+export const CALL_THEN_SIGRETURN = Buffer.concat([SVC_INSN, movz(SYSCALL_NR_REG, NR_RT_SIGRETURN), SVC_INSN]);
 
 export const syscallAbi: SyscallAbi = {
   instruction: SVC_INSN,

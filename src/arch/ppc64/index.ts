@@ -8,7 +8,7 @@ import {
   GP_REGS_SIZE, MSR, msrTmActive, NT_PPC_TM_CGPR, NT_PPC_TM_SPR, NT_PRSTATUS, STATE_REGSETS, TM_SPR_REGS, TM_SPR_SIZE,
 } from './regs.js';
 import { buildSigframe, NOT_RESTORED_BY_SIGRETURN } from './sigframe.js';
-import { syscallAbi } from './syscall-abi.js';
+import { CALL_THEN_SIGRETURN, syscallAbi } from './syscall-abi.js';
 import { vdsoTrampoline } from './vdso-trampoline.js';
 import { fixSyscallRestart } from './restart.js';
 import { cpuinfoEntry, cpuReport, imageByteOrder, missingFeatures, type ByteOrder } from './cpu.js';
@@ -131,6 +131,9 @@ export function createPpc64(probe?: CpuProbe): Arch {
     unrestorableMode: () => undefined,
     buildSigframe: (ti, opts) => buildSigframe(ti, opts),
     notRestoredBySigreturn: NOT_RESTORED_BY_SIGRETURN,
+    // Not for a thread in a transaction: its frame would have rt_sigreturn recheckpoint state read
+    // while the kernel held it reclaimed, which no guest here can run (TCG has no TM) to prove.
+    callThenSigreturn: (ti) => (ti.tmstate === undefined ? CALL_THEN_SIGRETURN : undefined),
     calibrate: () => undefined,
 
     ...singleAbi(() => arch, syscallAbi, fixSyscallRestart),

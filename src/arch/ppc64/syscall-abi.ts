@@ -16,14 +16,21 @@ const row = (name: string): RegField => {
 /** gpr[n] as a scalar row of its own. */
 export const gpr = (n: number): RegField => ({ name: `gpr[${n}]`, offset: n * 8, image: 'u64' });
 
-/** `sc` (0x44000002), in the task's byte order. */
-export const SC_INSN = ((): Buffer => { const b = Buffer.alloc(4); writeU32(b, 0x44000002, 0); return b; })();
+/** An instruction word in the task's byte order. */
+const insn = (word: number): Buffer => { const b = Buffer.alloc(4); writeU32(b, word >>> 0, 0); return b; };
+/** `sc` (0x44000002). */
+export const SC_INSN = insn(0x44000002);
 export const NR_RT_SIGRETURN = 172;
 export const NR_RESTART_SYSCALL = 0;
 export const SYSCALL_NR_GPR = 0;
 export const SYSCALL_ARG_GPRS = [3, 4, 5, 6, 7, 8] as const;
 export const SYSCALL_RESULT_GPR = 3;
 export const SP_GPR = 1;
+
+/** `li r<rt>, imm` (addi rt, 0, imm). */
+const li = (rt: number, imm: number): Buffer => insn((14 << 26) | (rt << 21) | (imm & 0xffff));
+/** `sc; li r0, 172; sc`: one call, then rt_sigreturn, which reads its ucontext at r1 (Arch.callThenSigreturn). */
+export const CALL_THEN_SIGRETURN = Buffer.concat([SC_INSN, li(SYSCALL_NR_GPR, NR_RT_SIGRETURN), SC_INSN]);
 
 export const syscallAbi: SyscallAbi = {
   instruction: SC_INSN,

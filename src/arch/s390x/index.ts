@@ -7,7 +7,7 @@ import {
   BYTE_ORDER, NT_PRSTATUS, PRSTATUS_SIZE, PSW_MASK_EA, PSW_MASK_RI, REGS_CODEC, REGSETS, type S390Regset,
 } from './regs.js';
 import { buildSigframe, framePswMask } from './sigframe.js';
-import { SP_GPR, syscallAbi } from './syscall-abi.js';
+import { CALL_THEN_SIGRETURN, SP_GPR, syscallAbi } from './syscall-abi.js';
 import { fixSyscallRestart } from './restart.js';
 import { cpuReport, missingFacilities } from './cpu.js';
 import { KERNEL_ABI, MMAP_TOP, RED_ZONE, SIGFRAME_ALIGN } from './kernel-abi.js';
@@ -90,6 +90,7 @@ export function createS390x(probe?: CpuProbe): Arch {
     // ptrace (REGSETS' byPtrace: guarded storage, runtime instrumentation) before it runs.
     notRestoredBySigreturn: ['orig_gpr2', 'system_call', ...BY_PTRACE.map((r) => r.field)],
     regsetsBeforeSigreturn: BY_PTRACE.map((r) => r.nt),
+    callThenSigreturn: () => CALL_THEN_SIGRETURN,
     calibrate() { /* nothing CPU-defined in s390x's layouts */ },
 
     ...singleAbi(() => arch, syscallAbi, fixSyscallRestart),

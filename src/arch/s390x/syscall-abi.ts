@@ -21,6 +21,12 @@ export const gpr = (n: number) => ({ name: `gprs[${n}]`, offset: GPRS.offset + 8
 export const SVC_INSN = Buffer.from([0x0a, 0x00]);
 export const NR_RT_SIGRETURN = syscalls.rt_sigreturn!;
 export const NR_RESTART_SYSCALL = syscalls.restart_syscall!;
+/**
+ * `svc 0; svc 173`: one call (number in r1), then rt_sigreturn, which reads its frame at r15
+ * (Arch.callThenSigreturn). A nonzero svc immediate is the number itself (numbers below 256).
+ */
+export const CALL_THEN_SIGRETURN = Buffer.from([...SVC_INSN, SVC_INSN[0]!, NR_RT_SIGRETURN]);
+if (NR_RT_SIGRETURN > 0xff) throw new Error(`s390x rt_sigreturn is ${NR_RT_SIGRETURN}: it does not fit an svc immediate`);
 /** r2..r7: the six argument registers; r2 also carries the result. */
 export const ARG_GPRS = [2, 3, 4, 5, 6, 7] as const;
 export const SP_GPR = 15;
