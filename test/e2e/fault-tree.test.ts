@@ -9,7 +9,7 @@
 // CI samples points over the whole range (seeded: CRYO_FAULT_SEED, default 15; the seed is in each
 // failure message); scripts/fault-sweep.mjs and scripts/restore-fault-sweep.mjs walk every point.
 
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeSync } from 'node:fs';
@@ -289,9 +289,10 @@ test('a dump of the tree into a full file system (ENOSPC) leaves every task as i
 });
 
 // Restore. One dump of the tree (the tree is gone after it) is restored from copies.
-let dumped: Dumped | undefined;
-before(async () => { dumped = await startAndDump('fault-tree'); });
-after(() => cleanupDumped(dumped));
+let dumping: Promise<Dumped> | undefined;
+/** The tree dumped once for the restore tests (not at all when a name pattern runs none of them: the guests). */
+const dumpedTree = () => (dumping ??= startAndDump('fault-tree'));
+after(async () => cleanupDumped(await dumping));
 
 /** Every process and thread the dump names. */
 const dumpedTids = (d: Dumped) => decodeImageFile(path.join(d.images, 'pstree.img')).entries
@@ -339,7 +340,7 @@ async function withFault<T>(spec: string, fn: () => Promise<T>): Promise<T> {
 }
 
 test('the check for leftovers finds a restored tree (it can fail)', async () => {
-  assert.ok(dumped);
+  const dumped = await dumpedTree();
   const tids = dumpedTids(dumped);
   await restore({ dir: imagesCopy(dumped), detach: true });
   assert.match(String(leftOfTree(tids, 300)), /of the tree is still there/);
@@ -348,7 +349,7 @@ test('the check for leftovers finds a restored tree (it can fail)', async () => 
 });
 
 test(`a restore of the tree failed at points spread over all of them (seed ${SEED}) leaves nothing behind, in one line`, async () => {
-  assert.ok(dumped);
+  const dumped = await dumpedTree();
   const tids = dumpedTids(dumped);
   assert.equal(await restoreAndFinish(dumped), 'PASS', 'the tree restored without a fault checks itself');
   const count = faultCount('restore')!;
@@ -374,7 +375,7 @@ test(`a restore of the tree failed at points spread over all of them (seed ${SEE
 
 // SIGKILL cannot be caught: a restore's processes are tied to cryo's life (PTRACE_O_EXITKILL) until they run.
 test('SIGKILL of cryo restore paused at each step leaves no process of the tree', async () => {
-  assert.ok(dumped);
+  const dumped = await dumpedTree();
   const tids = dumpedTids(dumped);
   for (const step of ['preflight', 'stub', 'memory', 'files', 'task-state', 'resume']) {
     const dir = imagesCopy(dumped);
