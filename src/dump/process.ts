@@ -26,7 +26,7 @@ import { dumpMemoryTags } from './mem-tags.js';
 import { mmEntry } from './mm-image.js';
 import { guardRanges } from './guards.js';
 import { dumpFds, type FileTable } from './files.js';
-import { checkTimeForChildren, namespaceIds } from '../shared/namespaces.js';
+import { checkForChildren, namespaceIds } from '../shared/namespaces.js';
 import type { TreeMember } from './tree.js';
 import { cryoCoreOf, writeCryoCore } from '../images/cryo-core.js';
 
@@ -93,7 +93,7 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   const rlimits = readRlimits(pid);
   const timers = readTimers(pid);
   const [rootIds, taskIds0] = namespaceIds(pid);
-  checkTimeForChildren(pid, tids);
+  checkForChildren(pid, tids);
   const taskIds: MessageValue = { ...taskIds0, vm_id: c.coreId, files_id: c.filesId ?? c.coreId, fs_id: c.coreId, sighand_id: c.coreId };
   const maps = readMaps(pid);
   await checkpoint();

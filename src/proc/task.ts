@@ -1,6 +1,6 @@
 // Small per-process /proc entries: links, names, argument vectors, numbers, tasks, namespaces, cgroups, limits.
 import { splitDeleted } from './maps.js';
-import { procPath, readProcDir, readProcLink, readProcText, type Pid } from './read.js';
+import { ProcReadError, procPath, readProcDir, readProcLink, readProcText, type Pid } from './read.js';
 
 export interface LinkTarget {
   path: string;
@@ -81,13 +81,31 @@ export function parseCgroup(text: string): CgroupEntry[] {
 }
 export const readCgroup = (pid: Pid): CgroupEntry[] => parseCgroup(readProcText(procPath(pid, 'cgroup')));
 
-/** Namespace inode numbers by name (mnt, net, pid, pid_for_children, user, ...). */
+/** No inode: what a namespace the kernel has made no process in yet reads as. */
+const NOT_MADE_YET = 0n;
+
+/**
+ * Namespace inode numbers by name (mnt, net, pid, pid_for_children, user, ...). NOT_MADE_YET for a
+ * namespace the kernel has no process in yet: pid_for_children after unshare(CLONE_NEWPID), before
+ * the first child (its link gives ENOENT while the task lives).
+ */
 export function readNamespaces(pid: Pid, tid?: number): Record<string, bigint> {
   const out: Record<string, bigint> = {};
+  let unborn = false;
   for (const name of readProcDir(procPath(pid, 'ns', tid))) {
-    const m = /:\[(\d+)\]$/.exec(readProcLink(procPath(pid, `ns/${name}`, tid)));
+    let link: string;
+    try {
+      link = readProcLink(procPath(pid, `ns/${name}`, tid));
+    } catch (e) {
+      if (!(e instanceof ProcReadError && e.code === 'ENOENT')) throw e;
+      out[name] = NOT_MADE_YET;
+      unborn = true;
+      continue;
+    }
+    const m = /:\[(\d+)\]$/.exec(link);
     if (m) out[name] = BigInt(m[1]!);
   }
+  if (unborn) readProcLink(procPath(pid, 'ns/pid', tid)); // ENOENT there too: the task is gone
   return out;
 }
 

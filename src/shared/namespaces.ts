@@ -30,15 +30,26 @@ export function namespaceIds(pid: number): [MessageValue, MessageValue] {
   return [root, task];
 }
 
+/** Namespaces a thread makes for its children to enter (unshare): what each one is, and what CRIU does with it. */
+const FOR_CHILDREN: readonly { ns: string; what: string; flag: string; criu: string; entered: string }[] = [
+  { ns: 'time', what: 'a time namespace', flag: 'CLONE_NEWTIME', criu: 'neither can CRIU', entered: ' that none has entered yet' },
+  { ns: 'pid', what: 'a PID namespace', flag: 'CLONE_NEWPID', criu: 'CRIU dumps it and loses it', entered: '' },
+];
+
 /**
- * A thread that made a time namespace for its children (unshare(CLONE_NEWTIME)) none of them has
- * entered yet: a restored task would fork its children into its own one. Refused, as CRIU does.
+ * A thread that made a time or PID namespace for its children (unshare) that none of them is in
+ * now: a restored task would fork its children into its own one. Refused (CRIU refuses the time
+ * one, and dumps the PID one without it). A PID namespace one child entered, alive, is refused
+ * here as well (that child is in another PID namespace).
  */
-export function checkTimeForChildren(pid: number, tids: readonly number[]): void {
+export function checkForChildren(pid: number, tids: readonly number[]): void {
   for (const tid of tids) {
     const ns = readNamespaces(pid, tid);
-    if (ns.time_for_children === undefined || ns.time_for_children === ns.time) continue;
-    const who = tid === pid ? `task ${pid}` : `thread ${tid} of task ${pid}`;
-    throw new DumpError('UNSUPPORTED', `${who} made a time namespace for its children (unshare CLONE_NEWTIME: its ns/time_for_children is not its ns/time) that none has entered yet: cryo cannot restore that (neither can CRIU); dump it before that unshare`);
+    for (const k of FOR_CHILDREN) {
+      const kids = ns[`${k.ns}_for_children`];
+      if (kids === undefined || kids === ns[k.ns]) continue;
+      const who = tid === pid ? `task ${pid}` : `thread ${tid} of task ${pid}`;
+      throw new DumpError('UNSUPPORTED', `${who} made ${k.what} for its children (unshare ${k.flag}: its ns/${k.ns}_for_children is not its ns/${k.ns})${k.entered}: cryo cannot restore that (${k.criu}); dump it before that unshare`);
+    }
   }
 }
