@@ -10,7 +10,7 @@ import { constants } from 'node:os';
 import type { Arch, Regsets, ThreadInfo } from '../arch/types.js';
 import { Injector, type Scratch, type UndoList } from '../inject/index.js';
 import { procGone, readComm, readStat, readStatus, readTaskIds, type ProcStatus, type Vma } from '../proc/index.js';
-import { ptrace, ptraceEvent, stopSig, SysError, waitForStop, PTRACE_O_TRACESYSGOOD } from '../sys/index.js';
+import { ptrace, ptraceEvent, stopSig, SysError, waitForStop, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACESYSGOOD } from '../sys/index.js';
 import type { MessageValue } from '../images/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import { readRobustListInside, readThreadInjected, type ThreadInjectedState } from './injected-state.js';
@@ -92,6 +92,25 @@ export interface Seizing {
   ioThreads: Set<number>;
 }
 
+/**
+ * Seizes a thread so that cryo's injected calls are exempt from its seccomp filters or strict mode
+ * (PTRACE_O_SUSPEND_SECCOMP, which needs CAP_SYS_ADMIN). Without that capability a thread under
+ * seccomp is refused: its filters could fail cryo's calls, strict mode would kill it. Syscall stops
+ * are marked (TRACESYSGOOD): a stop cryo dies at sends the task no SIGTRAP (Injector.survivable).
+ */
+function seizeExempt(pid: number, tid: number): void {
+  try {
+    ptrace.seize(tid, PTRACE_O_TRACESYSGOOD | PTRACE_O_SUSPEND_SECCOMP);
+    return;
+  } catch (e) {
+    if (!(e instanceof SysError && (e.code === 'EPERM' || e.code === 'EINVAL'))) throw e;
+  }
+  const mode = readStatus(pid, tid).seccomp;
+  if (mode === 0) return ptrace.seize(tid, PTRACE_O_TRACESYSGOOD);
+  const who = tid === pid ? `task ${pid}` : `thread ${tid} of task ${pid}`;
+  throw new DumpError('UNSUPPORTED', `${who} runs under seccomp (${mode === 1 ? 'strict mode' : 'filters'}): cryo's calls in it need CAP_SYS_ADMIN (PTRACE_O_SUSPEND_SECCOMP), which it lacks: dump it as root`);
+}
+
 /** Seizes and interrupts each of `tids` (io_uring threads are left alone). */
 function seizeListed(s: Seizing, tids: readonly number[], seized: Set<number>): void {
   for (const tid of tids) {
@@ -100,8 +119,7 @@ function seizeListed(s: Seizing, tids: readonly number[], seized: Set<number>): 
       continue;
     }
     try {
-      // Syscall stops marked so: a stop cryo dies at sends the task no SIGTRAP (Injector.survivable).
-      ptrace.seize(tid, PTRACE_O_TRACESYSGOOD);
+      seizeExempt(s.pid, tid);
     } catch (e) {
       if (tid !== s.pid && e instanceof SysError && e.code === 'ESRCH') continue; // it ended meanwhile
       throw e;

@@ -339,7 +339,7 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
     // Signals, seccomp filters and credentials are each thread's own.
     const all = ctxs.flatMap((ctx) => [ctx, ...threadsOf.get(ctx)!]);
     for (const t of all) queueSignals(t);
-    for (const t of all) installSeccomp(t);
+    for (const ctx of ctxs) installSeccomp([ctx, ...threadsOf.get(ctx)!]);
     for (const t of all) restoreCreds(t);
     // The pages' hashes, computed meanwhile on another thread: nothing dumped runs before they match.
     await hashes.verified();

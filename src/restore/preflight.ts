@@ -55,7 +55,7 @@ export function checkSupported(img: RestoreImages): void {
   const th = img.core.thread_core as MessageValue | undefined;
   if (th?.seccomp_mode !== undefined && th.seccomp_mode !== 'disabled') {
     const filters = (img.seccomp?.seccomp_filters as unknown[] | undefined) ?? [];
-    if (th.seccomp_mode === 'strict' || filters.length === 0) {
+    if (th.seccomp_mode !== 'strict' && filters.length === 0) {
       throw new RestoreError('UNSUPPORTED', `process ${img.pid} runs under seccomp mode ${String(th.seccomp_mode)}; cryo cannot restore it yet`);
     }
   }

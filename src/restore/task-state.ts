@@ -20,7 +20,9 @@ const PR_SET_CHILD_SUBREAPER = 36;
 const PR_SET_PDEATHSIG = 1;
 const PRIO_PROCESS = 0;
 const ITIMERS = ['real', 'virt', 'prof'] as const;
+const SECCOMP_SET_MODE_STRICT = 0;
 const SECCOMP_SET_MODE_FILTER = 1;
+const SECCOMP_FILTER_FLAG_TSYNC = 1;
 
 const big = (v: unknown): bigint => BigInt((v ?? 0) as bigint | number);
 const num = (v: unknown): number => Number(v ?? 0);
@@ -347,29 +349,51 @@ export function queueSignals(ctx: TaskCtx): void {
   }
 }
 
-/** seccomp filters, oldest first (each entry's `prev` is the one installed before it). */
-export function installSeccomp(ctx: TaskCtx): void {
+/** One thread's seccomp filter chain, oldest first (each entry's `prev` is the one installed before it), by index in seccomp.img. */
+function filterChain(ctx: TaskCtx): { idx: number; f: MessageValue }[] {
   const th = thread(ctx);
-  if (th.seccomp_mode === undefined || th.seccomp_mode === 'disabled') return;
+  if (th.seccomp_mode !== 'filter') return [];
   const filters = (ctx.img.seccomp?.seccomp_filters as MessageValue[] | undefined) ?? [];
-  // The thread's filter is the newest; `prev` indexes the one installed before it.
-  const chain: MessageValue[] = [];
+  const chain: { idx: number; f: MessageValue }[] = [];
   for (let idx: number | undefined = num(th.seccomp_filter); idx !== undefined; ) {
     const f: MessageValue | undefined = filters[idx];
     if (!f || chain.length > filters.length) throw new RestoreError('IMAGE_INCONSISTENT', `seccomp.img has no filter ${idx} (or its chain loops)`);
-    chain.unshift(f);
+    chain.unshift({ idx, f });
     idx = f.prev === undefined ? undefined : num(f.prev);
   }
+  return chain;
+}
+
+/**
+ * The seccomp filters of a process's threads (main thread first). Filters all of them have (the
+ * start of every chain, as a filter installed before the threads or with SECCOMP_FILTER_FLAG_TSYNC
+ * leaves them) are installed once, by the main thread with TSYNC, so the threads share them again:
+ * a later TSYNC of the task's own needs that. The rest each thread installs for itself.
+ */
+export function installSeccomp(threads: readonly TaskCtx[]): void {
+  const chains = threads.map(filterChain);
+  const [first, ...others] = chains;
+  let shared = 0;
+  if (others.length > 0 && threads.every((t) => thread(t).seccomp_mode === 'filter')) {
+    while (shared < first!.length && others.every((c) => c[shared]?.idx === first![shared]!.idx)) shared++;
+  }
+  first!.slice(0, shared).forEach(({ f }) => installFilter(threads[0]!, f, SECCOMP_FILTER_FLAG_TSYNC));
+  threads.forEach((t, i) => chains[i]!.slice(shared).forEach(({ f }) => installFilter(t, f, 0)));
+  // Strict mode (read, write, exit and rt_sigreturn only) last: cryo's calls are exempt from it.
+  for (const t of threads) if (thread(t).seccomp_mode === 'strict') t.call('seccomp', SECCOMP_SET_MODE_STRICT, 0, 0);
+}
+
+function installFilter(ctx: TaskCtx, f: MessageValue, flags: number): void {
   // Installing a filter needs no_new_privs or CAP_SYS_ADMIN: cryo runs as root, so the task's
   // no_new_privs stays as it was (CRIU's images do not record it).
-  for (const f of chain) {
-    const prog = f.filter as Buffer;
-    const progAt = ctx.put(prog, 1024);
-    const fprog = Buffer.alloc(16); // struct sock_fprog { u16 len; (pad) ; sock_filter *filter; }
-    writeU16(fprog, prog.length / 8, 0);
-    writeU64(fprog, progAt, 8);
-    ctx.call('seccomp', SECCOMP_SET_MODE_FILTER, num(f.flags), ctx.put(fprog, 512));
-  }
+  const prog = f.filter as Buffer;
+  const progAt = ctx.put(prog, 1024);
+  const fprog = Buffer.alloc(16); // struct sock_fprog { u16 len; (pad) ; sock_filter *filter; }
+  writeU16(fprog, prog.length / 8, 0);
+  writeU64(fprog, progAt, 8);
+  const other = ctx.call('seccomp', SECCOMP_SET_MODE_FILTER, num(f.flags) | flags, ctx.put(fprog, 512));
+  // TSYNC names a thread it could not give the filter to (none can have another yet).
+  if (other !== 0n) throw new RestoreError('IMAGE_INCONSISTENT', `thread ${other} of process ${ctx.pid} did not take the seccomp filters its threads share`);
 }
 
 /** What each further thread has for itself: scheduling, name, robust list, clear_child_tid, rseq, pdeath signal. */

@@ -64,3 +64,16 @@ test('a user other than root dumps its own process, and restores it with CAP_CHE
     t.cleanup();
   }
 });
+
+test('without CAP_SYS_ADMIN a process under seccomp is refused at dump in one line, and runs on unharmed', { skip }, () => {
+  // Its strict-mode child would be killed by cryo's first call in it; filters could fail them.
+  const t = startTarget('rt-seccomp-threads', ['strict'], { asUser: NOBODY });
+  try {
+    const d = cryoAsNobody(['dump', '-t', String(t.pid), '-D', path.join(t.dir, 'img')]);
+    assert.equal(d.status, 1);
+    assert.equal(d.stderr, `cryo: task ${t.ready.child} runs under seccomp (strict mode): cryo's calls in it need CAP_SYS_ADMIN (PTRACE_O_SUSPEND_SECCOMP), which it lacks: dump it as root\n`);
+    assert.equal(t.finish(), 'PASS');
+  } finally {
+    t.cleanup();
+  }
+});
