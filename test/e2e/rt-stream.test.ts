@@ -49,6 +49,16 @@ function start(): { t: Target; spool: string } {
   return { t, spool };
 }
 
+/** `cryo dump --stream` of the target (which the dump ends) into a file of its directory; returns the file. */
+async function dumpToFile(t: Target, spool: string): Promise<string> {
+  const file = path.join(t.dir, 'stream');
+  const stop = reapWhenEnded(t.pid);
+  const d = await pipeline(`$CRYO dump -t ${t.pid} --stream > ${file}`, spool);
+  stop();
+  assert.equal(d.code, 0, d.stderr);
+  return file;
+}
+
 test('a dump streamed through a pipe into a restore: the program finds its memory as it was', async () => {
   const { t, spool } = start();
   const stop = reapWhenEnded(t.pid);
@@ -61,11 +71,7 @@ test('a dump streamed through a pipe into a restore: the program finds its memor
 
 test('a stream cut short or altered is refused before anything starts; intact, it restores', async () => {
   const { t, spool } = start();
-  const file = path.join(t.dir, 'stream');
-  const stop = reapWhenEnded(t.pid);
-  const d = await pipeline(`$CRYO dump -t ${t.pid} --stream > ${file}`, spool);
-  stop();
-  assert.equal(d.code, 0, d.stderr);
+  const file = await dumpToFile(t, spool);
   const bytes = readFileSync(file);
   // The record of pages-1.img: its name's length (u32, big-endian), the name, its size (u64), its bytes.
   const pagesAt = bytes.indexOf(Buffer.from('\0\0\0\x0bpages-1.img', 'latin1')) + 4;
@@ -159,11 +165,7 @@ test('SIGKILL of cryo dump --stream: the guard removes its spool; without the gu
 
 test('SIGKILL of cryo restore --stream: the guard removes its spool and the images in it; without the guard it stays', async () => {
   const { t, spool } = start();
-  const file = path.join(t.dir, 'stream');
-  const stop = reapWhenEnded(t.pid);
-  const d = await pipeline(`$CRYO dump -t ${t.pid} --stream > ${file}`, spool);
-  stop();
-  assert.equal(d.code, 0, d.stderr);
+  const file = await dumpToFile(t, spool);
   await spoolGoesWithGuard(`CRYO_FAULT=restore:preflight:kill $CRYO restore --stream -d < ${file}`, spool, t.pid, 'inventory.img');
   assert.equal(nothingLeftBehind(t.pid), undefined);
   const r = await pipeline(`$CRYO restore --stream -d < ${file}`, spool);
