@@ -1,5 +1,5 @@
-// TCP and UDP sockets, IPv4 and IPv6 (INETSK, file_entry.isk = inet_sk_entry), as CRIU 4.2 writes
-// them: unbound, bound, listening (with its backlog), connected UDP, and, with --tcp-established,
+// TCP, UDP, ping and raw sockets, IPv4 and IPv6 (INETSK, file_entry.isk = inet_sk_entry), as CRIU
+// 4.2 writes them (ping and raw sockets' own parts: inet-raw.ts): unbound, bound, listening (with its backlog), connected UDP, and, with --tcp-established,
 // established, half-closed and ended (CLOSE) TCP connections through TCP repair (tcp-repair.ts,
 // tcp-fin.ts, tcp-ended.ts, tcp-stream-INODE.img). With --tcp-close (as CRIU's), connections are
 // dumped without repair and restored closed and unbound.
@@ -34,6 +34,7 @@ import { finsOf, replayFins } from './tcp-fin.js';
 import { num } from '../shared/constants.js';
 import { writeU32, writeI32 } from '../sys/native-endian.js';
 import { sleepSync } from '../sys/wait.js';
+import { dumpRawOpts, isPing, isRawOrPing, pollShutdown, rawPingState, restoreRawOpts } from './inet-raw.js';
 
 const SHUTDOWN_NAMES = ['NONE', 'READ', 'WRITE', 'BOTH'];
 /** sk_shutdown image value -> shutdown(2)'s how (SHUT_RD 0, SHUT_WR 1, SHUT_RDWR 2). */
@@ -52,7 +53,8 @@ function shutdownLeft(e: MessageValue, conn: boolean): string {
 }
 
 const familyName = (f: number) => (f === K.AF_INET6 ? 'IPv6' : 'IPv4');
-const protoName = (p: number) => (p === K.IPPROTO_TCP ? 'TCP' : p === K.IPPROTO_UDPLITE ? 'UDP-Lite' : 'UDP');
+const protoName = (p: number, type = K.SOCK_STREAM) => (type === K.SOCK_RAW ? `raw (protocol ${p})` : isPing(type, p) ? 'ping'
+  : p === K.IPPROTO_TCP ? 'TCP' : p === K.IPPROTO_UDPLITE ? 'UDP-Lite' : 'UDP');
 /** UDP and UDP-Lite: datagram sockets the kernel runs alike (UDP-Lite only adds checksum coverage options). */
 const isUdp = (type: number, proto: number) => type === K.SOCK_DGRAM && (proto === K.IPPROTO_UDP || proto === K.IPPROTO_UDPLITE);
 
@@ -86,8 +88,9 @@ function dumpInet(c: DumpFd): MessageValue {
   const me = `fd ${c.fd} of task ${c.pid}`;
   const tcp = type === K.SOCK_STREAM && proto === K.IPPROTO_TCP;
   const udp = isUdp(type, proto);
-  if (!tcp && !udp) {
-    throw new DumpError('UNSUPPORTED', `${me} is an ${familyName(family)} socket of type ${type}, protocol ${proto}: cryo dumps TCP and UDP sockets only`);
+  const rawPing = isRawOrPing(type, proto);
+  if (!tcp && !udp && !rawPing) {
+    throw new DumpError('UNSUPPORTED', `${me} is an ${familyName(family)} socket of type ${type}, protocol ${proto}: cryo dumps TCP, UDP, ping and raw sockets only`);
   }
   if (udp && getInt(c.stolen, K.SOL_UDP, K.UDP_CORK) !== 0) {
     throw new DumpError('UNSUPPORTED', `${me} is a corked UDP socket (UDP_CORK): cryo cannot dump it (neither can CRIU)`);
@@ -98,13 +101,14 @@ function dumpInet(c: DumpFd): MessageValue {
   const inode = Number((c.target as { inode: bigint }).inode);
   const src = sockName(c.stolen, family, false);
   let dst = sockName(c.stolen, family, true);
-  const diag = diagOf(c.table, family, proto, inode);
+  const diag = rawPing ? undefined : diagOf(c.table, family, proto, inode);
   let state = diag?.state ?? K.TCP_CLOSE;
+  if (rawPing) ({ state, dst } = rawPingState(c.table, c.pid, family, type, inode));
   if (state === K.TCP_BOUND_INACTIVE) state = K.TCP_CLOSE;
   if (!diag && tcp) state = getOpt1(c.stolen);
   // A connection that ended leaves its socket in CLOSE, still knowing its peer.
   const ended = tcp && !dst && state === K.TCP_CLOSE && (dst = endedPeer(c.stolen, family)) !== undefined;
-  const what = `${me} (${protoName(proto)} ${src ? addrText(family, src) : 'unbound'}${dst ? ` -> ${addrText(family, dst)}` : ''})`;
+  const what = `${me} (${protoName(proto, type)} ${src ? addrText(family, src) : 'unbound'}${dst ? ` -> ${addrText(family, dst)}` : ''})`;
   if (family === K.AF_INET6 && src && (src.addr.readUInt16BE(0) & 0xffc0) === 0xfe80) {
     throw new DumpError('UNSUPPORTED', `${what} is bound to a link-local IPv6 address: cryo cannot dump that yet`);
   }
@@ -153,7 +157,8 @@ function dumpInet(c: DumpFd): MessageValue {
   };
   if (family === K.AF_INET6) ie.v6only = getInt(c.stolen, K.SOL_IPV6, K.IPV6_V6ONLY) !== 0;
   ie.ip_opts = dumpIpOpts(c.stolen, family);
-  const shut = diag?.shutdown ?? 0;
+  if (type === K.SOCK_RAW) (ie.ip_opts as MessageValue).raw = dumpRawOpts(c.stolen, family, proto, what);
+  const shut = diag?.shutdown ?? (rawPing ? pollShutdown(c.stolen) : 0);
   if (shut !== 0) ie.shutdown = SHUTDOWN_NAMES[shut & 3]!;
   ie.tcp_opts = tcp ? dumpTcpOpts(c.stolen) : {};
   return ie;
@@ -169,7 +174,9 @@ function getOpt1(fd: number): number {
 }
 
 /** Whether the image entry is a TCP connection (restored through repair, or closed with --tcp-close). */
-const isConnection = (e: MessageValue) => num(e.proto) === K.IPPROTO_TCP && num(e.dst_port) !== 0;
+const isConnection = (e: MessageValue) => num(e.type) === K.SOCK_STREAM && num(e.proto) === K.IPPROTO_TCP && num(e.dst_port) !== 0;
+/** A datagram or raw socket connected to its peer (a raw or ping socket's peer port may be 0). */
+const connectsTo = (e: MessageValue) => num(e.dst_port) !== 0 || (isRawOrPing(num(e.type), num(e.proto)) && num(e.state) === K.TCP_ESTABLISHED);
 /** A connection that had ended (its socket in CLOSE, still knowing its peer). */
 const isEnded = (e: MessageValue) => isConnection(e) && num(e.state) === K.TCP_CLOSE;
 const addrOf = (e: MessageValue, which: 'src' | 'dst'): InetAddr => ({ port: num(e[`${which}_port`]), addr: addrBytes(num(e.family), e[`${which}_addr`]) });
@@ -177,7 +184,7 @@ const addrOf = (e: MessageValue, which: 'src' | 'dst'): InetAddr => ({ port: num
 function describe(e: MessageValue): string {
   const f = num(e.family);
   const dst = num(e.dst_port) !== 0 ? ` -> ${addrText(f, addrOf(e, 'dst'))}` : '';
-  return `${protoName(num(e.proto))} ${num(e.src_port) !== 0 ? addrText(f, addrOf(e, 'src')) : 'unbound'}${dst}`;
+  return `${protoName(num(e.proto), num(e.type))} ${num(e.src_port) !== 0 ? addrText(f, addrOf(e, 'src')) : 'unbound'}${dst}`;
 }
 
 function streamOf(img: RestoreImages, e: MessageValue): { file: string; stream?: TcpStream } {
@@ -195,6 +202,9 @@ const withFilter = (o: MessageValue, filter: bigint[]): MessageValue => (filter.
 const freebind = (e: MessageValue) => (e.ip_opts as MessageValue | undefined)?.freebind === true;
 /** Bound with IP_FREEBIND (one flag for both families): as it had it, and every IPv6 socket (as CRIU does). */
 const bindsFree = (e: MessageValue) => freebind(e) || num(e.family) === K.AF_INET6;
+/** IP_FREEBIND; a raw IPv6 socket takes SOL_IP options no more (ENOPROTOOPT): IPV6_FREEBIND, the same flag. */
+const freebindOpt = (e: MessageValue): [number, number, string] => (num(e.family) === K.AF_INET6 && num(e.type) === K.SOCK_RAW
+  ? [K.SOL_IPV6, K.IPV6_FREEBIND, 'IPV6_FREEBIND'] : [K.SOL_IP, K.IP_FREEBIND, 'IP_FREEBIND']);
 
 /** The address is still free on this machine: a probe socket of cryo's binds it (SO_REUSEADDR and SO_REUSEPORT, as the restore). */
 function checkBindable(e: MessageValue, why: string): void {
@@ -233,7 +243,7 @@ function checkBindable(e: MessageValue, why: string): void {
 }
 
 export const inetKind: FdKind = {
-  type: 'INETSK', field: 'isk', name: 'TCP and UDP sockets',
+  type: 'INETSK', field: 'isk', name: 'TCP, UDP, ping and raw sockets',
   matches: (c) => {
     const d = socketDomain(c);
     return d === K.AF_INET || d === K.AF_INET6;
@@ -244,7 +254,8 @@ export const inetKind: FdKind = {
     if (f !== K.AF_INET && f !== K.AF_INET6) throw new RestoreError('UNSUPPORTED', `${why} is an inet socket of family ${f}: cryo restores IPv4 and IPv6 only`);
     const tcp = num(e.type) === K.SOCK_STREAM && num(e.proto) === K.IPPROTO_TCP;
     const udp = isUdp(num(e.type), num(e.proto));
-    if (!tcp && !udp) throw new RestoreError('UNSUPPORTED', `${why} is an inet socket of type ${num(e.type)}, protocol ${num(e.proto)}: cryo restores TCP and UDP sockets only`);
+    const rawPing = isRawOrPing(num(e.type), num(e.proto));
+    if (!tcp && !udp && !rawPing) throw new RestoreError('UNSUPPORTED', `${why} is an inet socket of type ${num(e.type)}, protocol ${num(e.proto)}: cryo restores TCP, UDP, ping and raw sockets only`);
     const words = f === K.AF_INET ? 1 : 4;
     for (const a of ['src_addr', 'dst_addr']) {
       const n = ((e[a] as unknown[] | undefined) ?? []).length;
@@ -267,19 +278,21 @@ export const inetKind: FdKind = {
     // (Connections share their port with the listener they came from: the restore's own sockets do not collide.)
     // A connection restored closed binds nothing; an ended one binds in repair mode (which may share
     // its port with the TIME_WAIT the connection left): the connect's four addresses decide.
-    if (num(e.src_port) !== 0 && !closing && !isEnded(e)) checkBindable(e, why);
+    // Raw sockets have no ports to collide; ping sockets are made by the task's group only (ping_group_range), not cryo's.
+    if (num(e.src_port) !== 0 && !closing && !isEnded(e) && !rawPing) checkBindable(e, why);
   },
   restore({ ctx, session, entry: e, target, why }) {
     const f = num(e.family);
     const what = `${why} (${describe(e)})`;
     const make = () => {
       const s = Number(taskCall(ctx, why, 'socket', f, num(e.type), num(e.proto)));
-      if (e.v6only === true) setOpt(ctx, s, K.SOL_IPV6, K.IPV6_V6ONLY, 1, 'IPV6_V6ONLY', what);
+      // A raw socket's is fixed when it is made (net.ipv6.bindv6only): it is bound to its protocol from the start.
+      if (e.v6only === true && num(e.type) !== K.SOCK_RAW) setOpt(ctx, s, K.SOL_IPV6, K.IPV6_V6ONLY, 1, 'IPV6_V6ONLY', what);
       setOpt(ctx, s, K.SOL_SOCKET, K.SO_REUSEADDR, 1, 'SO_REUSEADDR', what);
       setOpt(ctx, s, K.SOL_SOCKET, K.SO_REUSEPORT, 1, 'SO_REUSEPORT', what);
       // Before bind: an address that is not (yet) this machine's binds only with it; an IPv6 one
       // may still be tentative, so IPv6 sockets bind with it always and drop it after unless they had it.
-      if (bindsFree(e)) setOpt(ctx, s, K.SOL_IP, K.IP_FREEBIND, 1, 'IP_FREEBIND', what);
+      if (bindsFree(e)) setOpt(ctx, s, freebindOpt(e)[0], freebindOpt(e)[1], 1, freebindOpt(e)[2], what);
       return s;
     };
     let fd = make();
@@ -301,16 +314,17 @@ export const inetKind: FdKind = {
         taskCall(ctx, what, 'bind', fd, ctx.put(sa, 512), sa.length);
       }
       if (num(e.state) === K.TCP_LISTEN) taskCall(ctx, what, 'listen', fd, num(e.backlog));
-      if (num(e.dst_port) !== 0) {
+      if (connectsTo(e)) {
         const da = sockaddr(f, addrOf(e, 'dst'));
         taskCall(ctx, what, 'connect', fd, ctx.put(da, 512), da.length);
       }
     }
-    if (bindsFree(e) && !freebind(e)) setOpt(ctx, fd, K.SOL_IP, K.IP_FREEBIND, 0, 'IP_FREEBIND', what);
+    if (bindsFree(e) && !freebind(e)) setOpt(ctx, fd, freebindOpt(e)[0], freebindOpt(e)[1], 0, freebindOpt(e)[2], what);
     setFileFlags(ctx, fd, num(e.flags));
     restoreIpOpts(ctx, fd, f, e.ip_opts as MessageValue | undefined, what);
+    if (num(e.type) === K.SOCK_RAW) restoreRawOpts(ctx, fd, f, num(e.proto), (e.ip_opts as MessageValue | undefined)?.raw as MessageValue | undefined, what);
     restoreSkOpts(ctx, fd, (e.opts as MessageValue | undefined) ?? {}, what);
-    if (num(e.proto) === K.IPPROTO_TCP) restoreTcpOpts(ctx, fd, e.tcp_opts as MessageValue | undefined, what);
+    if (num(e.type) === K.SOCK_STREAM && num(e.proto) === K.IPPROTO_TCP) restoreTcpOpts(ctx, fd, e.tcp_opts as MessageValue | undefined, what);
     // Closed ones are shut down both ways already.
     const shut = closing || ended ? undefined : SHUT_HOW[shutdownLeft(e, conn)];
     if (shut !== undefined) {
