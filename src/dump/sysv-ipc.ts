@@ -3,15 +3,14 @@
 // semaphores was last operated on by the tree; a queue the tree last sent to or received from.
 // Objects of the namespace that the tree never touched are other programs' and stay out.
 
-import { getpid, processVmReadv, SysError } from '../sys/index.js';
+import { SysError } from '../sys/index.js';
 import { rawSyscall } from '../sys/raw.js';
 import { DumpError } from '../shared/dump-error.js';
 import type { MessageValue } from '../images/value.js';
 import type { ImageSet } from './image-set.js';
 import {
-  GETPID, IPC_NOWAIT, KIND_WORDS, MSG_COPY, SHM_RDONLY, type IpcObject, keyText, listIpc, msgQbytes, shmRmidForced, semValues,
+  GETPID, KIND_WORDS, type IpcObject, keyText, listIpc, msgQbytes, queuedMessages, shmContents, shmRmidForced, semValues,
 } from '../shared/sysv-ipc.js';
-import { readU64 } from '../sys/native-endian.js';
 import { VMA } from '../shared/vma-kinds.js';
 
 /** A System V segment attached by a process of the tree (a VMA_AREA_SYSVIPC mapping). */
@@ -58,16 +57,6 @@ function shmEntries(pids: ReadonlySet<number>, attaches: readonly Attach[], page
   return out;
 }
 
-/** The segment's bytes, read through a read-only attachment of cryo's own. */
-function shmContents(id: number, size: number): Buffer {
-  const addr = rawSyscall('shmat', id, 0, SHM_RDONLY);
-  try {
-    return size === 0 ? Buffer.alloc(0) : processVmReadv(getpid(), addr, size);
-  } finally {
-    rawSyscall('shmdt', addr);
-  }
-}
-
 /**
  * The object was removed between the listing and this call (EINVAL, EIDRM): another process's,
  * since the tree is frozen, so not the tree's to dump.
@@ -98,17 +87,11 @@ function msgEntries(pids: ReadonlySet<number>): { value: MessageValue; extra: (M
     if (!pids.has(o.row.lspid!) && !pids.has(o.row.lrpid!)) continue;
     const qnum = o.row.qnum!;
     const qbytes = msgQbytes(o.id);
-    // One message is at most the whole queue; the buffer starts with its type (a long).
-    const buf = Buffer.alloc(8 + Math.max(o.row.cbytes!, 1));
-    const msgs: (MessageValue | Buffer)[] = [];
-    for (let i = 0; i < qnum; i++) {
-      let n: bigint;
-      try {
-        n = rawSyscall('msgrcv', o.id, buf, buf.length - 8, i, IPC_NOWAIT | MSG_COPY);
-      } catch (e) {
-        throw new DumpError('FAILED', `copying message ${i} of ${qnum} of System V message queue ${o.id} (key ${keyText(o.key)}): ${(e as Error).message}`);
-      }
-      msgs.push({ mtype: readU64(buf, 0), msize: Number(n) }, Buffer.from(buf.subarray(8, 8 + Number(n))));
+    let msgs: (MessageValue | Buffer)[];
+    try {
+      msgs = queuedMessages(o.id, qnum, o.row.cbytes!).flat();
+    } catch (e) {
+      throw new DumpError('FAILED', `copying the ${qnum} messages of System V message queue ${o.id} (key ${keyText(o.key)}): ${(e as Error).message}`);
     }
     out.push({ value: { desc: desc(o), qbytes: Number(qbytes), qnum }, extra: msgs });
   }

@@ -1,7 +1,10 @@
 // System V IPC objects from ipcns-shm/sem/msg images, made again with their dumped ids
 // (kernel.KIND_next_id picks the id of the next object made), keys, owners, modes and contents
 // before the processes are built, so that their segments can be attached where they were.
-// Preflight refuses when an id or key is taken on this machine; a failed restore removes them.
+// Preflight refuses when an id or key is taken on this machine, except by an object identical to
+// the dumped one (key, id, mode, owner, size, contents): the dumped tree's own, left behind when it
+// was killed after the dump, which the restored tree uses as it is. A failed restore removes the
+// objects it made, never those it found.
 
 import type { Image } from '../images/image.js';
 import type { MessageValue } from '../images/value.js';
@@ -11,7 +14,8 @@ import { writeU64, writeU16 } from '../sys/native-endian.js';
 import { RestoreError } from '../shared/restore-error.js';
 import { guardIpc, type Taken } from '../sys/guardian.js';
 import {
-  IPC_CREAT, IPC_EXCL, IPC_NOWAIT, IPCRM_OPTION, KIND_WORDS, SETALL, SHM_DEST, type IpcKind, ipcRemove, ipcSetOwner, keyText, listIpc, msgQbytes, msgmnb, setNextId,
+  IPC_CREAT, IPC_EXCL, IPC_NOWAIT, IPCRM_OPTION, KIND_WORDS, SETALL, SHM_DEST, type IpcKind, type IpcObject, ipcRemove, ipcSetOwner, keyText, listIpc, msgQbytes, msgmnb,
+  queuedMessages, semValues, setNextId, shmContents, shmRmidForced,
 } from '../shared/sysv-ipc.js';
 
 interface Planned {
@@ -20,6 +24,8 @@ interface Planned {
   desc: MessageValue;
   entry: MessageValue;
   extra: unknown;
+  /** Found on this machine as dumped: used as it is, neither made nor removed. */
+  found?: boolean;
 }
 
 const num = (v: unknown) => Number(v ?? 0);
@@ -50,10 +56,6 @@ export class SysvIpc {
     for (const p of this.planned) {
       const id = num(p.desc.id);
       const key = keyOf(p.desc);
-      const taken = live[p.kind].find((o) => o.id === id || (key !== 0 && o.key === key));
-      if (taken) {
-        throw new RestoreError('IPC_TAKEN', `${what(p)} cannot be made again: this machine has ${KIND_WORDS[p.kind]} ${taken.id} with key ${keyText(taken.key)} (owner uid ${taken.uid}); if it is the dumped tree's own, left behind, remove it (ipcrm ${IPCRM_OPTION[p.kind]} ${taken.id}), else restore where it is free`);
-      }
       if (p.kind === 'shm') {
         if (p.entry.in_pagemaps === true) throw new RestoreError('UNSUPPORTED', `${p.file}: ${what(p)} keeps its contents in pagemap-shmem images (CRIU 4.x); cryo restores contents kept in the entry only`);
         if (!Buffer.isBuffer(p.extra) || p.extra.length !== num(p.entry.size)) throw new RestoreError('IMAGE_INCONSISTENT', `${p.file}: ${what(p)} has ${Buffer.isBuffer(p.extra) ? p.extra.length : 0} bytes of contents for size ${num(p.entry.size)}`);
@@ -62,16 +64,24 @@ export class SysvIpc {
       } else {
         const list = Array.isArray(p.extra) ? p.extra : [];
         if (list.length !== 2 * num(p.entry.qnum)) throw new RestoreError('IMAGE_INCONSISTENT', `${p.file}: ${what(p)} holds ${list.length / 2} messages, its entry says ${num(p.entry.qnum)}`);
-        if (num(p.entry.qbytes) > limit) {
-          throw new RestoreError('UNSUPPORTED', `${what(p)} may hold ${num(p.entry.qbytes)} bytes, above kernel.msgmnb (${limit}) here: raising a queue's limit needs CAP_SYS_RESOURCE, which cryo lacks; raise kernel.msgmnb to ${num(p.entry.qbytes)}`);
-        }
+      }
+      const taken = live[p.kind].find((o) => o.id === id || (key !== 0 && o.key === key));
+      if (taken && sameObject(p, taken)) {
+        p.found = true;
+        continue;
+      }
+      if (taken) {
+        throw new RestoreError('IPC_TAKEN', `${what(p)} cannot be made again: this machine has ${KIND_WORDS[p.kind]} ${taken.id} with key ${keyText(taken.key)} (owner uid ${taken.uid}), not the same as the dumped one; if it is the dumped tree's own, changed since, remove it (ipcrm ${IPCRM_OPTION[p.kind]} ${taken.id}), else restore where it is free`);
+      }
+      if (p.kind === 'msg' && num(p.entry.qbytes) > limit) {
+        throw new RestoreError('UNSUPPORTED', `${what(p)} may hold ${num(p.entry.qbytes)} bytes, above kernel.msgmnb (${limit}) here: raising a queue's limit needs CAP_SYS_RESOURCE, which cryo lacks; raise kernel.msgmnb to ${num(p.entry.qbytes)}`);
       }
     }
   }
 
   /** Makes every object, each with its dumped id; throws (and removes nothing: see removeAll) on failure. */
   createAll(): void {
-    for (const p of this.planned) this.create(p);
+    for (const p of this.planned) if (!p.found) this.create(p);
   }
 
   /** Removes the objects this restore made (a failed restore). */
@@ -122,7 +132,7 @@ export class SysvIpc {
    */
   detach(markRemoved = true): void {
     if (markRemoved && this.attached.length > 0) {
-      for (const p of this.planned) if (p.kind === 'shm' && num(p.desc.mode) & SHM_DEST) ipcRemove('shm', num(p.desc.id));
+      for (const p of this.planned) if (p.kind === 'shm' && !p.found && num(p.desc.mode) & SHM_DEST) ipcRemove('shm', num(p.desc.id));
     }
     for (const addr of this.attached.splice(0)) {
       try { rawSyscall('shmdt', addr); } catch { /* not attached */ }
@@ -151,5 +161,30 @@ export class SysvIpc {
         throw new RestoreError('FAILED', `queueing message ${i / 2} (${data.length} bytes) on ${what(p)} again: ${(e as Error).message}`);
       }
     }
+  }
+}
+
+const sameWords = (a: readonly unknown[], b: readonly unknown[]) => a.length === b.length && a.every((x, i) => Number(x) === Number(b[i]));
+
+/**
+ * The live object `o` is the dumped one as it was: same id, key, mode, owners, size and contents.
+ * A segment nobody attaches under kernel.shm_rmid_forced is not read (cryo's own detach would remove it).
+ */
+function sameObject(p: Planned, o: IpcObject): boolean {
+  const d = p.desc;
+  if (o.id !== num(d.id) || o.key !== keyOf(d) || o.mode !== num(d.mode)) return false;
+  if (o.uid !== num(d.uid) || o.gid !== num(d.gid) || o.cuid !== num(d.cuid) || o.cgid !== num(d.cgid)) return false;
+  try {
+    if (p.kind === 'shm') {
+      if (o.row.size !== num(p.entry.size) || (o.row.nattch === 0 && shmRmidForced())) return false;
+      return shmContents(o.id, o.row.size!).equals(p.extra as Buffer);
+    }
+    if (p.kind === 'sem') return o.row.nsems === num(p.entry.nsems) && sameWords(semValues(o.id, o.row.nsems!), p.extra as number[]);
+    if (o.row.qnum !== num(p.entry.qnum) || msgQbytes(o.id) !== BigInt(num(p.entry.qbytes))) return false;
+    const list = p.extra as (MessageValue | Buffer)[];
+    return queuedMessages(o.id, o.row.qnum!, o.row.cbytes!).every(([m, data], i) =>
+      BigInt((list[2 * i] as MessageValue).mtype as bigint) === m.mtype && data.equals(list[2 * i + 1] as Buffer));
+  } catch {
+    return false; // removed meanwhile, or not readable by cryo: not known to be the same
   }
 }

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { rawSyscall } from '../sys/raw.js';
 import { readU16, readU64, writeU32, writeU64 } from '../sys/native-endian.js';
+import { getpid, processVmReadv } from '../sys/index.js';
 
 export type IpcKind = 'shm' | 'sem' | 'msg';
 
@@ -136,4 +137,29 @@ export function msgQbytes(id: number): bigint {
   const ds = Buffer.alloc(DS_BYTES);
   ipcCtl('msg', id, IPC_STAT, ds);
   return readU64(ds, MSQ_QBYTES);
+}
+
+/** Segment `id`'s bytes, read through a read-only attachment of cryo's own (which it ends). */
+export function shmContents(id: number, size: number): Buffer {
+  const addr = rawSyscall('shmat', id, 0, SHM_RDONLY);
+  try {
+    return size === 0 ? Buffer.alloc(0) : processVmReadv(getpid(), addr, size);
+  } finally {
+    rawSyscall('shmdt', addr);
+  }
+}
+
+/** One queued message as CRIU's image keeps it: ipc_msg {mtype, msize}, then its bytes. */
+export type QueuedMessage = [{ mtype: bigint; msize: number }, Buffer];
+
+/** Copies of the `qnum` messages of queue `id` (`cbytes` in all), left queued (MSG_COPY). */
+export function queuedMessages(id: number, qnum: number, cbytes: number): QueuedMessage[] {
+  // One message is at most the whole queue; the buffer starts with its type (a long).
+  const buf = Buffer.alloc(8 + Math.max(cbytes, 1));
+  const out: QueuedMessage[] = [];
+  for (let i = 0; i < qnum; i++) {
+    const n = Number(rawSyscall('msgrcv', id, buf, buf.length - 8, i, IPC_NOWAIT | MSG_COPY));
+    out.push([{ mtype: readU64(buf, 0), msize: n }, Buffer.from(buf.subarray(8, 8 + n))]);
+  }
+  return out;
 }

@@ -1,8 +1,9 @@
 // System V IPC: test/programs/rt-sysv-ipc.c makes a segment and a private one, both attached, a
 // semaphore set and a message queue. The dump writes the ones the task uses (not a
 // segment of another program) with ids, keys, modes and contents; the objects outlive the killed
-// task (segments too where kernel.shm_rmid_forced is 0), so a restore first refuses (their ids and keys are taken) and leaves nothing behind; once
-// they are removed, restore makes them again with the same ids and attaches the segment where it
+// task (segments too where kernel.shm_rmid_forced is 0): a restore uses them as they are while
+// they are identical to the dumped ones, and refuses (leaving nothing behind, and the object it
+// found alone) once one changed; once they are removed, restore makes them again with the same ids and attaches the segment where it
 // was, and the program finds each object as it was. Edited images (a segment byte, a semaphore
 // value, a message's text, a mode) fail the program's checks. A segment marked for removal while
 // attached comes back marked (and goes at its last detach). Semaphore undo values: rt-sem-undo.
@@ -14,7 +15,9 @@ import path from 'node:path';
 import { decodeImageFile, encodeImage } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
 import { rawSyscall } from '../../src/sys/index.js';
-import { SHM_DEST, ipcRemove, listIpc, type IpcKind } from '../../src/shared/sysv-ipc.js';
+import { SHM_DEST, ipcRemove, listIpc, semValues, type IpcKind } from '../../src/shared/sysv-ipc.js';
+
+const SETVAL = 16;
 import { restoreTask } from '../helpers/cryo-ops.js';
 import { imagesCopy, cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
 import { nothingLeftBehind } from '../helpers/restore-env.js';
@@ -69,14 +72,28 @@ test('System V objects the task uses are dumped with ids, keys, modes and conten
     [[Number(d.target.ready.shm), d.target.ready.p], [Number(d.target.ready.priv), d.target.ready.q], [Number(d.target.ready.gone), d.target.ready.g]].sort());
 });
 
-test('restore refuses while the ids and keys are taken (the objects outlived the task), leaving nothing behind', async () => {
-  assert.ok(listIpc('sem').some((o) => o.id === Number(d.target.ready.sem)), 'the semaphore set outlived the killed task');
-  const dir = imagesCopy(d);
-  await assert.rejects(restoreTask({ dir }), (e: Error) => {
-    assert.match(e.message, /System V .* cannot be made again: this machine has .*ipcrm -[msq] \d+/);
-    return true;
-  });
-  assert.equal(nothingLeftBehind(d.pid), undefined);
+test('a leftover object with the dumped id that changed since (a semaphore value) is refused, leaving nothing behind and the object as it was', async () => {
+  const sem = Number(d.target.ready.sem);
+  assert.ok(listIpc('sem').some((o) => o.id === sem), 'the semaphore set outlived the killed task');
+  rawSyscall('semctl', sem, 2, SETVAL, 9);
+  try {
+    const dir = imagesCopy(d);
+    await assert.rejects(restoreTask({ dir }), (e: Error) => {
+      assert.match(e.message, new RegExp(`System V semaphore set ${sem} .* cannot be made again: this machine has semaphore set ${sem} .*, not the same as the dumped one; .*ipcrm -s ${sem}`));
+      return true;
+    });
+    assert.equal(nothingLeftBehind(d.pid), undefined);
+    assert.deepEqual(semValues(sem, 3), [3, 0, 9], 'the failed restore left the object it found alone');
+  } finally {
+    rawSyscall('semctl', sem, 2, SETVAL, 7);
+  }
+});
+
+test('leftover objects identical to the dumped ones (the killed task\'s own) are used as they are: the program finds every object as it was', async () => {
+  const before = listIpc('msg').filter((o) => o.id === Number(d.target.ready.msg));
+  assert.equal(before.length, 1, 'the queue outlived the killed task');
+  assert.equal(await restoreAndFinish(d), 'PASS');
+  assert.ok(!listIpc('msg').some((o) => o.id === Number(d.target.ready.msg)), 'the program removed its objects at the end');
 });
 
 test('restored with the same ids, the segment attached where it was: the program finds every object as it was', async () => {
