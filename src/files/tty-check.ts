@@ -7,6 +7,7 @@ import { RestoreError } from '../shared/restore-error.js';
 import type { RestoreImages } from '../shared/restore-images.js';
 import { num } from '../shared/constants.js';
 import { TIOCGSID } from './tty-ioctl.js';
+import { isHungSlave } from './tty-hung.js';
 
 export function ttyInfo(img: RestoreImages, id: number, why: string): MessageValue {
   const info = img.all.get('tty-info.img')?.entries.find((e) => num(e.value.id) === id)?.value;
@@ -18,7 +19,7 @@ export const infoOf = (img: RestoreImages, id: number) => img.all.get('tty-info.
 
 /** A slave whose master is not in the dump (the terminal the job ran on). */
 export function isOutsideSlave(img: RestoreImages, id: number): boolean {
-  return (id & 1) === 0 && infoOf(img, id + 1) === undefined;
+  return (id & 1) === 0 && infoOf(img, id + 1) === undefined && !isHungSlave(img, id);
 }
 
 /** --shell-job needs cryo's stdin to be its controlling terminal: that is what the job gets. */

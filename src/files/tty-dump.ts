@@ -66,8 +66,26 @@ function controls(c: DumpFd, master: boolean): { sid: number; pgrp: number } {
   return { sid: st.session, pgrp: Math.max(0, st.tpgid) };
 }
 
+/** The end was hung up (its master closed, or vhangup): every ioctl answers EIO. */
+function hungUp(fd: number): boolean {
+  try {
+    ioctlBuf(fd, TCGETS, TERMIOS_SIZE);
+    return false;
+  } catch (e) {
+    if (e instanceof SysError && e.code === 'EIO') return true;
+    throw e;
+  }
+}
+
 function infoEntry(c: DumpFd, id: number, index: number, master: boolean): MessageValue {
   const { sid, pgrp } = controls(c, master);
+  if (hungUp(c.stolen)) {
+    // Only what is known, without termios (as CRIU): restore makes a slave hung up the same way.
+    return {
+      id, type: 'PTY', locked: false, exclusive: false, packet_mode: false, sid, pgrp, rdev: Number(BigInt(c.st.rdev) & 0xffffffffn),
+      pty: { index }, dev: Number(BigInt(c.st.dev) & 0xffffffffn), uid: Number(c.st.uid), gid: Number(c.st.gid),
+    };
+  }
   const info: MessageValue = {
     id, type: 'PTY',
     locked: master && ioctlInt(c.stolen, TIOCGPTLCK, 0) !== 0,
@@ -75,14 +93,9 @@ function infoEntry(c: DumpFd, id: number, index: number, master: boolean): Messa
     packet_mode: master && ioctlInt(c.stolen, TIOCGPKT, 0) !== 0,
     sid, pgrp, rdev: Number(BigInt(c.st.rdev) & 0xffffffffn),
   };
-  try {
-    info.termios = termiosEntry(ioctlBuf(c.stolen, TCGETS, TERMIOS_SIZE));
-    info.termios_locked = termiosEntry(ioctlBuf(c.stolen, TIOCGLCKTRMIOS, TERMIOS_SIZE));
-    info.winsize = winsizeEntry(ioctlBuf(c.stolen, TIOCGWINSZ, WINSIZE_SIZE));
-  } catch (e) {
-    // A hung-up terminal answers EIO: only what is known is written (as CRIU).
-    if (!(e instanceof SysError && e.code === 'EIO')) throw e;
-  }
+  info.termios = termiosEntry(ioctlBuf(c.stolen, TCGETS, TERMIOS_SIZE));
+  info.termios_locked = termiosEntry(ioctlBuf(c.stolen, TIOCGLCKTRMIOS, TERMIOS_SIZE));
+  info.winsize = winsizeEntry(ioctlBuf(c.stolen, TIOCGWINSZ, WINSIZE_SIZE));
   info.pty = { index };
   info.dev = Number(BigInt(c.st.dev) & 0xffffffffn);
   info.uid = Number(c.st.uid);
@@ -129,7 +142,9 @@ export function dumpTty(c: DumpFd): MessageValue {
   const infoId = index * 2 + (master ? 1 : 0);
   // CRIU also names the device node the end was opened from (a REG entry, regf_id).
   const regfId = c.table.newId();
-  c.table.addReg(regfId, c.procFd, (c.target as { path: string }).path, c.flags, 0n, c.fown);
+  // A hung-up slave's node is gone (the kernel removes it with the master): named, not copied as a deleted file.
+  if (!master && hungUp(c.stolen)) c.table.files.push({ type: 'REG', id: regfId, reg: { id: regfId, flags: c.flags, pos: 0n, fown: c.fown, name: `/dev/pts/${index}`, mode: Number(c.st.mode) } });
+  else c.table.addReg(regfId, c.procFd, (c.target as { path: string }).path, c.flags, 0n, c.fown);
   if (!s.infos.some((i) => i.id === infoId)) s.infos.push(infoEntry(c, infoId, index, master));
   const pair = s.ends.get(index) ?? {};
   s.ends.set(index, pair);
@@ -153,7 +168,13 @@ export function finishTtys(table: FileTable, pids: ReadonlySet<number>, shellJob
   const s = dumps.get(table);
   if (!s) return;
   let outside = 0;
+  const hung = (end: End) => s.infos.find((i) => i.id === end.infoId)?.termios === undefined;
   for (const [index, pair] of s.ends) {
+    if (pair.slave && hung(pair.slave)) {
+      // Its master was closed: nothing outside holds it. A slave hung up under a live master (vhangup) is another matter.
+      if (pair.master) throw new DumpError('UNSUPPORTED', `fd ${pair.slave.tfd} of process ${pair.slave.pid} is /dev/pts/${index}, hung up while its master (fd ${pair.master.tfd} of process ${pair.master.pid}) is open: cryo cannot dump that yet`);
+      continue;
+    }
     if (pair.slave && !pair.master) {
       if (!shellJob) {
         throw new DumpError('UNSUPPORTED', `fd ${pair.slave.tfd} of process ${pair.slave.pid} is /dev/pts/${index}, a terminal whose master is outside the dump (the shell's terminal): pass --shell-job (shellJob) to dump it; restore then gives the job cryo's terminal`);

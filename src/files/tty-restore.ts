@@ -15,6 +15,7 @@ import { AT_DATA, AT_STRUCT, DATA_CHUNK, SIGTTOU } from './tty-pty.js';
 import { restoreCtty } from './ctty.js';
 import { infoOf, isOutsideSlave, ttyInfo } from './tty-check.js';
 import type { EarlyPair } from './tty-early.js';
+import { isHungSlave, restoreHungSlave } from './tty-hung.js';
 
 /** A pair made in one process of the tree: its ends parked there until every descriptor is placed. */
 interface Pair { ctx: TaskCtx; master: number; slave: number; index: number }
@@ -159,6 +160,7 @@ export function restoreTty(c: RestoreFd): number {
   const id = num(entry.tty_info_id);
   const info = ttyInfo(ctx.img, id, why);
   if (info.type === 'CTTY') return restoreCtty(c);
+  if (isHungSlave(ctx.img, id)) return restoreHungSlave(c, info);
   if (isOutsideSlave(ctx.img, id)) return inheritTerminal(ctx, info, why);
   const oldIndex = num((info.pty as MessageValue).index);
   const pairs = ctx.tree.state('ptys', () => new Map<number, Pair>());
