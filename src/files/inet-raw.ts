@@ -10,7 +10,8 @@ import type { MessageValue } from '../images/value.js';
 import type { FileTable } from '../shared/file-table.js';
 import { DumpError } from '../shared/dump-error.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
-import { rawSyscall, readU16, readU32, writeI32, writeU16, writeU32 } from '../sys/index.js';
+import { readU32, writeU32 } from '../sys/index.js';
+import { POLLHUP, POLLRDHUP, pollNow } from './socket-opts.js';
 import { num } from '../shared/constants.js';
 import * as K from './inet-consts.js';
 import { getInt, getOpt, setOpt } from './inet-opts.js';
@@ -28,9 +29,6 @@ const IPV6_CHECKSUM = 7;
 const IPV6_HDRINCL = 36;
 /** Where a new raw IPv6 socket's kernel checksum goes, by protocol (ICMPv6, Mobility Header); -1: none. */
 const CHECKSUM_AT: Record<number, number> = { [IPPROTO_ICMPV6]: 2, 135: 4 };
-/** ppoll's events for a shut-down socket (the same on every architecture cryo targets). */
-const POLLHUP = 0x10;
-const POLLRDHUP = 0x2000;
 
 /** A ping socket: ICMP echo requests without CAP_NET_RAW (net.ipv4.ping_group_range). */
 export const isPing = (type: number, proto: number): boolean => type === K.SOCK_DGRAM && (proto === IPPROTO_ICMP || proto === IPPROTO_ICMPV6);
@@ -78,11 +76,7 @@ export function rawPingState(table: FileTable, pid: number, family: number, type
  * HUP both. A send side shut alone shows nowhere: it is not kept.
  */
 export function pollShutdown(fd: number): number {
-  const p = Buffer.alloc(8);
-  writeI32(p, fd, 0);
-  writeU16(p, POLLRDHUP | POLLHUP, 4);
-  rawSyscall('ppoll', p, 1, Buffer.alloc(16), 0, 0);
-  const revents = readU16(p, 6);
+  const revents = pollNow(fd, POLLRDHUP | POLLHUP);
   return revents & POLLHUP ? 3 : revents & POLLRDHUP ? 1 : 0;
 }
 

@@ -16,12 +16,13 @@ import { inetKind } from './inet.js';
 import { ttyKind } from './tty.js';
 import { ioUringKind } from './io-uring.js';
 import { nsFileKind } from './nsfile.js';
+import { netlinkKind } from './netlink-sk.js';
 
 /** Tried in this order at dump time: the first kind whose `matches` is true dumps the descriptor. */
 export const FD_KINDS: readonly FdKind[] = [
   memfdKind, pipeKind, fifoKind, regKind,
   eventfdKind, eventpollKind, signalfdKind, timerfdKind, inotifyKind, fanotifyKind, pidfdKind, unixSocketKind,
-  inetKind, ttyKind, ioUringKind, nsFileKind,
+  inetKind, netlinkKind, ttyKind, ioUringKind, nsFileKind,
 ];
 
 /** The kind restoring file_entry.type `type`, or undefined when cryo has none. */

@@ -14,6 +14,8 @@
  *     optional bool eventfd_semaphore = 7;  // an eventfd made with EFD_SEMAPHORE (not in f_flags)
  *     repeated uint32 epoll_targets = 8;    // an epoll's watched files: file ids, in tfd order
  *     optional bool tcp_port_released = 9;  // a TCP socket whose connection ended gave its port back (connect had picked it)
+ *     optional uint32 netlink_opts = 10;    // a netlink socket's flag options (netlink-sk.ts: one bit per option)
+ *     optional uint32 socket_type = 11;     // a netlink socket's type (SOCK_RAW or SOCK_DGRAM)
  *   }
  */
 import path from 'node:path';
@@ -35,6 +37,8 @@ export const cryo_file_stat_entry = message('cryo_file_stat_entry', [
   opt(7, 'eventfd_semaphore', 'bool'),
   rep(8, 'epoll_targets', 'uint32'),
   opt(9, 'tcp_port_released', 'bool'),
+  opt(10, 'netlink_opts', 'uint32'),
+  opt(11, 'socket_type', 'uint32'),
 ]);
 
 export interface CryoFileStat {
@@ -49,6 +53,9 @@ export interface CryoFileStat {
   epollTargets?: number[];
   /** A TCP socket whose connection ended no longer holds its port (connect() had picked it; bind() keeps it). */
   tcpPortReleased?: boolean;
+  /** A netlink socket's flag options (bits of netlink-sk.ts) and its type: CRIU's entry has no field for them. */
+  netlinkOpts?: number;
+  socketType?: number;
 }
 
 export function writeCryoFileStats(file: string, stats: readonly CryoFileStat[]): void {
@@ -59,6 +66,8 @@ export function writeCryoFileStats(file: string, stats: readonly CryoFileStat[])
     if (s.eventfdSemaphore !== undefined) v.eventfd_semaphore = s.eventfdSemaphore;
     if (s.epollTargets !== undefined) v.epoll_targets = s.epollTargets;
     if (s.tcpPortReleased !== undefined) v.tcp_port_released = s.tcpPortReleased;
+    if (s.netlinkOpts !== undefined) v.netlink_opts = s.netlinkOpts;
+    if (s.socketType !== undefined) v.socket_type = s.socketType;
     return v;
   }));
 }
@@ -72,6 +81,8 @@ export function readCryoFileStats(dir: string): Map<number, CryoFileStat> {
     if (v.ino !== undefined) s.ino = v.ino as bigint;
     if (v.eventfd_semaphore !== undefined) s.eventfdSemaphore = v.eventfd_semaphore as boolean;
     if (v.tcp_port_released !== undefined) s.tcpPortReleased = v.tcp_port_released as boolean;
+    if (v.netlink_opts !== undefined) s.netlinkOpts = Number(v.netlink_opts);
+    if (v.socket_type !== undefined) s.socketType = Number(v.socket_type);
     if (Array.isArray(v.epoll_targets) && v.epoll_targets.length > 0) s.epollTargets = (v.epoll_targets as number[]).map(Number);
     out.set(s.id, s);
   }
