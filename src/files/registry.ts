@@ -17,12 +17,13 @@ import { ttyKind } from './tty.js';
 import { ioUringKind } from './io-uring.js';
 import { nsFileKind } from './nsfile.js';
 import { netlinkKind } from './netlink-sk.js';
+import { packetKind } from './packet-sk.js';
 
 /** Tried in this order at dump time: the first kind whose `matches` is true dumps the descriptor. */
 export const FD_KINDS: readonly FdKind[] = [
   memfdKind, pipeKind, fifoKind, regKind,
   eventfdKind, eventpollKind, signalfdKind, timerfdKind, inotifyKind, fanotifyKind, pidfdKind, unixSocketKind,
-  inetKind, netlinkKind, ttyKind, ioUringKind, nsFileKind,
+  inetKind, netlinkKind, packetKind, ttyKind, ioUringKind, nsFileKind,
 ];
 
 /** The kind restoring file_entry.type `type`, or undefined when cryo has none. */
