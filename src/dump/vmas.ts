@@ -7,6 +7,7 @@ import { type MessageValue } from '../images/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import { VMA } from '../shared/vma-kinds.js';
 import { isRingVma, noteRingVma } from '../files/io-uring.js';
+import { notePacketRing } from '../files/packet-ring.js';
 import { processVmReadv } from '../sys/index.js';
 import { AIO_HEADER_BYTES, aioHeaderProblem, readAioHeader } from '../shared/aio-ring.js';
 import type { FileTable } from './files.js';
@@ -88,6 +89,7 @@ export function collectVmas(pid: number, smaps: readonly Vma[], files: FileTable
     let pgoff = 0n;
     let fdflags: number | undefined;
     let ring = false;
+    let packetRing = false;
     switch (v.kind) {
       case 'vsyscall': status = S.VSYSCALL; break;
       case 'vdso': status = S.REGULAR | (v.read && v.exec ? S.VDSO : 0); break;
@@ -119,6 +121,11 @@ export function collectVmas(pid: number, smaps: readonly Vma[], files: FileTable
     } else if (v.kind === 'aio') {
       checkAioRing(pid, v);
       status = VMA.AIORING; // CRIU marks a libaio ring with this bit alone; its pages are all dumped
+    } else if (v.kind === 'file' && /^socket:\[\d+\]$/.test(v.name)) {
+      // A packet socket's ring: no pages of its own to save (as CRIU); shmid is the socket's file id, set when it is dumped.
+      status = S.REGULAR | VMA.SOCKET;
+      pgoff = v.offset;
+      packetRing = true;
     } else if (v.kind === 'file') {
       const f = mappedFileOf(pid, v, v.deleted ? `the deleted file ${v.name}` : v.name);
       if (!f.st.isFile()) {
@@ -155,6 +162,7 @@ export function collectVmas(pid: number, smaps: readonly Vma[], files: FileTable
     if (madv !== 0n) entry.madv = madv;
     if (fdflags !== undefined) entry.fdflags = fdflags;
     if (ring) noteRingVma(files, pid, v, entry);
+    if (packetRing) notePacketRing(files, pid, v, entry);
     out.push({ vma: v, entry, status, flags });
   }
   return out;

@@ -5,7 +5,7 @@
 // many times as it was added), the RX/TX ring layout and the fanout group. All of it from
 // sock_diag (PACKET_DIAG), the socket options from getsockopt.
 //
-// Refused: a ring the task has mapped (cryo cannot map it again yet), a fanout group steered by a
+// The rings' mappings come back where they were (packet-ring.ts). Refused: a fanout group steered by a
 // BPF program, and options CRIU's entry has no field for (PACKET_QDISC_BYPASS, PACKET_TX_HAS_OFF,
 // PACKET_IGNORE_OUTGOING). Frames waiting in a ring or the queue are not kept (as CRIU).
 import { closeSync } from 'node:fs';
@@ -20,6 +20,7 @@ import { SOCK_DIAG_BY_FAMILY, NLM_F_DUMP, parseAttrs, readStruct, withSockDiag, 
 import type { FdKind } from './kind.js';
 import { setFileFlags, taskCall } from './anon.js';
 import { dumpSocketOpts, restoreSocketOpts, socketFamily } from './socket-opts.js';
+import { claimPacketRings, mapPacketRings, packetRingsOf } from './packet-ring.js';
 
 const AF_PACKET = 17;
 const SOCK_PACKET = 10;
@@ -145,9 +146,11 @@ export const packetKind: FdKind = {
       // A group id the kernel picked (PACKET_FANOUT_FLAG_UNIQUEID) is asked for by number again.
       e.fanout = (f & ~FANOUT_UNIQUEID) >>> 0;
     }
+    if (claimPacketRings(c.table, c.pid, BigInt(inode), c.id) > 0 && !rx && !tx) throw new DumpError('FAILED', `${me} is mapped but has no ring`);
     return e;
   },
-  check(_img, e, why) {
+  check(img, e, why) {
+    if (packetRingsOf(img, num(e.id)).length > 0 && !e.rx_ring && !e.tx_ring) throw new RestoreError('IMAGE_INCONSISTENT', `${why} is a packet socket mapped in the task, without a ring to map`);
     if (num(e.type) === SOCK_PACKET && num(e.ifindex) > 0) ifName(num(e.ifindex), why);
     for (const m of (e.mclist as MessageValue[] | undefined) ?? []) {
       if (Buffer.isBuffer(m.addr) && m.addr.length > 32) throw new RestoreError('IMAGE_CORRUPT', `files.img: ${why} has a membership address of ${m.addr.length} bytes (32 at most)`);
@@ -196,6 +199,7 @@ export const packetKind: FdKind = {
         setPkt(ctx, fd, name, req, label, what);
       }
       if (e.fanout !== undefined && num(e.fanout) !== 0xffffffff) setPkt(ctx, fd, O.FANOUT, num(e.fanout), 'PACKET_FANOUT', what);
+      mapPacketRings(ctx, fd, num(e.id), what);
     }
     setFileFlags(ctx, fd, num(e.flags));
     restoreSocketOpts(ctx, fd, (e.opts as MessageValue | undefined) ?? {}, what);

@@ -54,7 +54,7 @@ function mapVmas(ctx: TaskCtx): MessageValue[] {
   const inherited = new Set(inheritedVmas(ctx));
   for (const v of dumpedVmas(ctx)) {
     const kind = vmaKind(Number(v.status));
-    if (kind === 'skip' || kind === 'vdso' || kind === 'io-uring') continue;
+    if (kind === 'skip' || kind === 'vdso' || kind === 'io-uring' || kind === 'packet-ring') continue;
     const start = big(v.start);
     const len = big(v.end) - start;
     const prot = Number(v.prot);
@@ -186,7 +186,7 @@ function fillPages(ctx: TaskCtx, lazy: readonly Range[]): void {
 function applyMadvise(ctx: TaskCtx): void {
   for (const v of dumpedVmas(ctx)) {
     const k = vmaKind(Number(v.status));
-    if (k === 'vdso' || k === 'skip' || k === 'io-uring' || k === 'aio' || v.madv === undefined) continue;
+    if (k === 'vdso' || k === 'skip' || k === 'io-uring' || k === 'packet-ring' || k === 'aio' || v.madv === undefined) continue;
     const madv = big(v.madv);
     for (let bit = 0n; madv >> bit !== 0n; bit++) {
       if (!((madv >> bit) & 1n)) continue;

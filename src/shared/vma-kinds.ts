@@ -34,12 +34,12 @@ export type VmaKind =
   | 'shmem' // a memfd or shared anonymous memory (VMA_AREA_MEMFD, VMA_ANON_SHARED): shared/shmem.ts
   | 'sysv-shm' // a System V segment, attached by shmat (restore/sysv-ipc.ts made it)
   | 'io-uring' // mapped with its ring when the descriptor is restored (src/files/io-uring.ts)
+  | 'packet-ring' // a packet socket's RX/TX ring, mapped when the socket is restored (src/files/packet-ring.ts)
   | 'aio' // a libaio ring: its bytes as private memory first, then a new ring moved there (restore/aio.ts)
   | { unsupported: string };
 
 /** Status bits cryo cannot restore yet, with the words for the error. */
 const UNSUPPORTED: readonly [number, string][] = [
-  [VMA.SOCKET, 'a packet socket ring'],
   [VMA.SHSTK, 'a shadow stack'],
   [VMA.UPROBES, 'the uprobes area'],
   [VMA.UNSUPP, 'a mapping CRIU marked unsupported'],
@@ -52,6 +52,7 @@ export function vmaKind(status: number): VmaKind {
   if (status & VMA.AIORING) return 'aio';
   if (status & VMA.SYSVIPC) return 'sysv-shm';
   if (status & VMA.IO_URING) return 'io-uring';
+  if (status & VMA.SOCKET) return 'packet-ring';
   if (status & (VMA.MEMFD | VMA.ANON_SHARED)) return 'shmem';
   if (status & VMA.FILE_PRIVATE) return 'file-private';
   if (status & VMA.FILE_SHARED) return 'file-shared';

@@ -1,8 +1,9 @@
 // Packet sockets (zdtm's packet_sock, packet_sock_spkt): test/programs/rt-packet.c holds SOCK_RAW
-// and SOCK_DGRAM packet sockets with a TPACKET version, flags, rings, memberships (one added
+// and SOCK_DGRAM packet sockets with a TPACKET version, flags, rings (one mapped: packet_sock_mmap), memberships (one added
 // twice) and a fanout group, and SOCK_PACKET ones bound and unbound; after a round trip it checks
 // them and receives through one. Edited images (version, a membership, the fanout group, a ring)
-// make its checks fail. An option CRIU's entry has no field for is refused at dump; the task runs on.
+// make its checks fail. An option CRIU's entry has no field for, and a ring mapped after its socket
+// was closed, are refused at dump; the task runs on.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -41,6 +42,10 @@ test('packet sockets: dumped as CRIU 4.2 writes them, restored, the task receive
   assert.equal(Number(p2.protocol), Buffer.from([8, 0]).readUInt16LE(0) === 8 ? 8 : 0x800);
   assert.deepEqual([Number(p2.reserve), p2.orig_dev, Number(p2.fanout) & 0xffff], [8, true, fd('fg')]);
   assert.equal(Number(psk(d.images, fd('p3')).type), 10);
+  // The ring's mapping: VMA_AREA_SOCKET | VMA_AREA_REGULAR, shmid the socket's file id (as CRIU).
+  const mm = entries(d.images, `mm-${d.pid}.img`)[0]!;
+  const ring = (mm.vmas as MessageValue[]).find((v) => BigInt(v.start as bigint) === BigInt(d!.target.ready.ring!))!;
+  assert.deepEqual([Number(ring.status), Number(ring.shmid)], [(1 << 11) | 1, Number(p1.id)]);
   assert.equal(await restoreAndFinish(d), 'PASS');
 });
 
@@ -48,7 +53,12 @@ test('edited images: version, a membership, the fanout group, a ring: the task n
   assert.match(await restoreAndFinish(d!, (dir) => editSocket(dir, fd('p1'), (m) => { m.version = 0; })), /^FAIL: p1 version 0, want 1/);
   assert.match(await restoreAndFinish(d!, (dir) => editSocket(dir, fd('p1'), (m) => { (m.mclist as MessageValue[]).pop(); })), /^FAIL: promisc membership gone after one drop/);
   assert.match(await restoreAndFinish(d!, (dir) => editSocket(dir, fd('p2'), (m) => { m.fanout = Number(m.fanout) ^ 1; })), /^FAIL: fanout 0x/);
-  assert.match(await restoreAndFinish(d!, (dir) => editSocket(dir, fd('p1'), (m) => { delete m.rx_ring; })), /^FAIL: p1 has no RX ring to map/);
+  assert.match(await restoreAndFinish(d!, (dir) => editSocket(dir, fd('p2'), (m) => { delete m.tx_ring; })), /^FAIL: p2 has no TX ring to map/);
+  // The mapping made from p2 (whose TX ring is as large) instead of p1.
+  assert.match(await restoreAndFinish(d!, (dir) => editImage(dir, `mm-${d!.pid}.img`, (es) => {
+    const v = (es[0]!.vmas as MessageValue[]).find((x) => BigInt(x.start as bigint) === BigInt(d!.target.ready.ring!))!;
+    v.shmid = Number(idOf(dir, fd('p2')));
+  })), /^FAIL: p1's ring is not mapped at 0x[0-9a-f]+ any more/);
 });
 
 test('PACKET_QDISC_BYPASS (no field in CRIU\'s entry) is refused at dump in one line; the task runs on unharmed', async () => {
@@ -56,6 +66,17 @@ test('PACKET_QDISC_BYPASS (no field in CRIU\'s entry) is refused at dump in one 
   try {
     await assert.rejects(dumpTask({ pid: t.pid, dir: path.join(t.dir, 'images') }),
       new RegExp(`fd ${t.ready.p1} of task ${t.pid} \\(packet socket:\\[\\d+\\]\\) has PACKET_QDISC_BYPASS set: cryo cannot dump that yet`));
+    assert.equal(t.finish(), 'PASS');
+  } finally {
+    t.cleanup();
+  }
+});
+
+test('a ring still mapped after its socket was closed is refused at dump in one line; the task runs on unharmed', async () => {
+  const t = startTarget('rt-packet', ['closed']);
+  try {
+    await assert.rejects(dumpTask({ pid: t.pid, dir: path.join(t.dir, 'images') }),
+      new RegExp(`task ${t.pid} maps socket:\\[\\d+\\] at 0x[0-9a-f]+ without a packet socket descriptor of it \\(closed, another process's, or another kind of socket\\): cryo cannot dump that`));
     assert.equal(t.finish(), 'PASS');
   } finally {
     t.cleanup();

@@ -1,15 +1,17 @@
 /* rt-packet: packet sockets, checked after a round trip (root; the loopback device).
  * usage: rt-packet OUTFILE DIR [bypass]
- *   p1  SOCK_RAW, protocol 0 (unbound), TPACKET_V2, PACKET_AUXDATA, an RX ring (4 frames of 1024),
- *       promiscuous on lo added twice
+ *   p1  SOCK_RAW, protocol 0 (unbound), TPACKET_V2, PACKET_AUXDATA, an RX ring (4 frames of 1024)
+ *       mapped at `ring`, promiscuous on lo added twice
  *   p2  SOCK_DGRAM, ETH_P_IP, bound to lo, PACKET_RESERVE 8, PACKET_ORIGDEV, fanout group FG (hash),
  *       a unicast address membership on lo, a TX ring, O_NONBLOCK
  *   p3  SOCK_PACKET, ETH_P_ALL, bound to "lo";  p4: SOCK_PACKET unbound
- * On SIGTERM: bindings and options are as they were, the rings are there (mmap works), the
+ * On SIGTERM: bindings and options are as they were, p1's ring is still mapped at `ring`, the
+ * rings are there (mmap works), the
  * promiscuous membership keeps lo promiscuous after one drop (once the unicast one, which does too,
  * is dropped); p2 receives an IP
  * packet sent over lo.
- * MODE bypass: p1 also has PACKET_QDISC_BYPASS (which the dump refuses). */
+ * MODE bypass: p1 also has PACKET_QDISC_BYPASS (which the dump refuses).
+ * MODE closed: also the ring of a socket closed since, still mapped (which the dump refuses). */
 #include "rt.h"
 #include <arpa/inet.h>
 #include <linux/if_packet.h>
@@ -19,6 +21,7 @@
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 static int opt(int fd, int name) {
   int v = 0;
@@ -42,6 +45,21 @@ static int promisc(void) {
   fclose(f);
   return (flags & 0x100) != 0;
 }
+/* /proc/self/maps has a mapping of socket fd's inode starting at `at`. */
+static int mapped_from(void *at, int fd) {
+  struct stat st;
+  char line[512];
+  int ok = 0;
+  fstat(fd, &st);
+  FILE *f = fopen("/proc/self/maps", "r");
+  while (f && fgets(line, sizeof line, f)) {
+    unsigned long start;
+    unsigned long long ino;
+    if (sscanf(line, "%lx-%*x %*s %*s %*s %llu", &start, &ino) == 2 && start == (unsigned long)at && ino == st.st_ino) ok = 1;
+  }
+  if (f) fclose(f);
+  return ok;
+}
 static struct sockaddr_ll name_ll(int fd) {
   struct sockaddr_ll a = {0};
   socklen_t l = sizeof a;
@@ -61,6 +79,15 @@ int main(int argc, char **argv) {
   set(p1, PACKET_RX_RING, &r, sizeof r);
   if (member(p1, PACKET_ADD_MEMBERSHIP, lo, PACKET_MR_PROMISC, 0) || member(p1, PACKET_ADD_MEMBERSHIP, lo, PACKET_MR_PROMISC, 0)) RT_FAIL("promisc: %s", strerror(errno));
   if (!strcmp(rt_mode, "bypass")) seti(p1, PACKET_QDISC_BYPASS, 1);
+  if (!strcmp(rt_mode, "closed")) {
+    /* A ring still mapped after its socket was closed (which the dump refuses). */
+    int p5 = socket(AF_PACKET, SOCK_RAW, 0);
+    set(p5, PACKET_RX_RING, &r, sizeof r);
+    if (mmap(NULL, 4096, PROT_READ, MAP_SHARED, p5, 0) == MAP_FAILED) RT_FAIL("mmap p5: %s", strerror(errno));
+    close(p5);
+  }
+  void *ring = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, p1, 0);
+  if (ring == MAP_FAILED) RT_FAIL("mmap p1's ring: %s", strerror(errno));
 
   int p2 = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK, htons(ETH_P_IP));
   struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_ifindex = lo };
@@ -78,7 +105,7 @@ int main(int argc, char **argv) {
   int p4 = socket(AF_PACKET, SOCK_PACKET, htons(ETH_P_ALL));
   if (p4 < 0) RT_FAIL("p4: %s", strerror(errno));
 
-  rt_ready("p1=%d p2=%d p3=%d p4=%d fg=%d\n", p1, p2, p3, p4, fg);
+  rt_ready("p1=%d p2=%d p3=%d p4=%d fg=%d ring=%p\n", p1, p2, p3, p4, fg, ring);
   rt_wait_term();
 
   struct sockaddr_ll a = name_ll(p1);
@@ -90,6 +117,7 @@ int main(int argc, char **argv) {
   if (opt(p2, PACKET_RESERVE) != 8 || opt(p2, PACKET_ORIGDEV) != 1) RT_FAIL("p2 reserve %d origdev %d, want 8 1", opt(p2, PACKET_RESERVE), opt(p2, PACKET_ORIGDEV));
   if (opt(p2, PACKET_FANOUT) != (fg | PACKET_FANOUT_HASH << 16) || opt(p1, PACKET_FANOUT) != 0) RT_FAIL("fanout 0x%x/0x%x, want 0x%x/0", opt(p2, PACKET_FANOUT), opt(p1, PACKET_FANOUT), fg | PACKET_FANOUT_HASH << 16);
   if (!(fcntl(p2, F_GETFL) & O_NONBLOCK)) RT_FAIL("p2 lost O_NONBLOCK");
+  if (!mapped_from(ring, p1)) RT_FAIL("p1's ring is not mapped at %p any more", ring);
   if (mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, p1, 0) == MAP_FAILED) RT_FAIL("p1 has no RX ring to map: %s", strerror(errno));
   if (mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, p2, 0) == MAP_FAILED) RT_FAIL("p2 has no TX ring to map: %s", strerror(errno));
   /* A unicast address on lo (which filters none) makes it promiscuous too: that one goes first. */
