@@ -195,7 +195,7 @@ export function readThreadOutside(pid: number, tid: number, arch: Arch): ThreadO
   const status = readStatus(pid, tid);
   const regsets = readRegsets(tid, arch);
   const unsavable = arch.unsavableState(regsets);
-  if (unsavable.length > 0) throw new DumpError('UNSUPPORTED', unsavable[0]!.message);
+  if (unsavable.length > 0) throw new DumpError('UNSUPPORTED', `thread ${tid} of task ${pid}: ${unsavable[0]!.message}`);
   return {
     tid, status, regsets,
     sigmask: ptrace.getSigmask(tid),

@@ -14,6 +14,7 @@ import { EXTRA_MAGIC, FPSIMD_MAGIC, FRAME_SIZE, RT_SIGFRAME_SIZE, SVE_MAGIC, SVE
 import { NT_ARM_SVE } from '../../src/arch/aarch64/sve.js';
 import { NT_ARM_TAGGED_ADDR_CTRL } from '../../src/arch/aarch64/mte.js';
 import { NT_ARM_SSVE, NT_ARM_ZA, NT_ARM_ZT, ZA_MAGIC, ZT_MAGIC } from '../../src/arch/aarch64/sme.js';
+import { NT_ARM_FPMR, NT_ARM_GCS } from '../../src/arch/aarch64/unsavable.js';
 import type { Regsets } from '../../src/arch/types.js';
 import type { ImageRecord } from '../../src/arch/regtable.js';
 
@@ -383,4 +384,32 @@ test('BTI-guarded pages (PROT_BTI in a VMA\'s prot) are refused on a CPU without
 
 test("a dump's call ending is svc #0, mov x8, #139 (rt_sigreturn), svc #0, little-endian as every A64 instruction", () => {
   assert.equal(arch.callThenSigreturn?.({})?.toString('hex'), '010000d4' + '681180d2' + '010000d4');
+});
+
+test('a thread with GCS enabled or a non-zero FPMR is refused at dump, one line each; the regsets are read', () => {
+  const nts = arch.regsets.map((r) => r.nt);
+  assert.ok(nts.includes(NT_ARM_GCS) && nts.includes(NT_ARM_FPMR), 'dump reads both regsets');
+  const gcs = (enabled: bigint) => {
+    const b = Buffer.alloc(24);
+    b.writeBigUInt64LE(enabled, 0);
+    b.writeBigUInt64LE(0xfffff7ff0ff8n, 16);
+    return b;
+  };
+  const r = regsets();
+  assert.deepEqual(arch.unsavableState(r), [], 'a kernel without GCS or FPMR: nothing to refuse');
+  r.set(NT_ARM_GCS, gcs(0n));
+  r.set(NT_ARM_FPMR, Buffer.alloc(8));
+  assert.deepEqual(arch.unsavableState(r), [], 'GCS off and FPMR 0: the thread dumps');
+  r.set(NT_ARM_GCS, gcs(2n)); // PR_SHADOW_STACK_WRITE alone does not enable the stack
+  assert.deepEqual(arch.unsavableState(r), []);
+  r.set(NT_ARM_GCS, gcs(1n));
+  const [one, ...none] = arch.unsavableState(r);
+  assert.deepEqual(none, []);
+  assert.match(one!.message, /^the thread has a Guarded Control Stack enabled \(GCSPR_EL0 0xfffff7ff0ff8\): cryo cannot save/);
+  assert.ok(!one!.message.includes('\n'));
+  r.set(NT_ARM_GCS, gcs(0n));
+  r.set(NT_ARM_FPMR, Buffer.from('0100000000000000', 'hex'));
+  assert.match(arch.unsavableState(r)[0]!.message, /^the thread's FPMR is 0x1: cryo cannot save the FP8 mode register/);
+  // Neither reaches the image: threadInfoFromRegsets ignores them.
+  assert.equal(JSON.stringify(Object.keys(arch.threadInfoFromRegsets(r))), JSON.stringify(Object.keys(arch.threadInfoFromRegsets(regsets()))));
 });

@@ -13,6 +13,7 @@ import { cpuReport, cryoCpuEntry, HWCAP_BITS, missingFeatures } from './cpu.js';
 import { mteSpec } from './mte.js';
 import { btiSpec } from './bti.js';
 import { vdsoTrampoline } from './vdso-trampoline.js';
+import { UNSAVABLE, unsavableState } from './unsavable.js';
 import { singleAbi } from '../single-abi.js';
 import { KERNEL_ABI, MMAP_TOP, RED_ZONE, SIGFRAME_ALIGN } from './kernel-abi.js';
 
@@ -25,6 +26,8 @@ export const REGSETS: readonly RegsetSpec[] = [
   { nt: NT_ARM_SVE, name: 'NT_ARM_SVE', maxSize: SVE_MAX_SIZE, required: false },
   // Their sizes follow the streaming vector length: src/arch/aarch64/sme.ts reads and writes them.
   ...SME_REGSETS,
+  // Read only to refuse a thread that uses them (unsavable.ts).
+  ...UNSAVABLE.map((row) => row.spec),
 ];
 
 /** The record at `path` in thread_info (made on the way when `make`). */
@@ -119,7 +122,7 @@ export function createAarch64(probe?: CpuProbe): Arch {
 
     missingCpuFeatures: (ti, _cpuinfo, cryoCpu) => missingFeatures(ti, cryoCpu, host, probe),
     cryoCpu: () => cryoCpuEntry(host),
-    unsavableState: () => [],
+    unsavableState,
 
     threadPointers(ti: ThreadInfo) {
       const gp = ti.gpregs as ImageRecord;
