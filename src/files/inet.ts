@@ -28,7 +28,7 @@ import { readCryoFileStats } from '../images/cryo-image.js';
 import {
   dumpIpOpts, dumpSkOpts, dumpTcpOpts, getInt, restoreIpOpts, restoreSkOpts, restoreTcpOpts, setOpt, socketFilter, socketFilterLength, MAX_FILTER_INSNS,
 } from './inet-opts.js';
-import { enterRepair, holdUntilDumpEnds, leaveRepair, readTcpStream, restoreTcpStream, type TcpStream } from './tcp-repair.js';
+import { enterRepair, holdUntilDumpEnds, leaveRepair, readTcpStream, restoreTcpStream, sendUnsent, type TcpStream } from './tcp-repair.js';
 import { setFileFlags, taskCall } from './anon.js';
 import { finsOf, replayFins } from './tcp-fin.js';
 import { num } from '../shared/constants.js';
@@ -342,6 +342,9 @@ export const inetKind: FdKind = {
     // one of them): the connection's FINs, then it goes live.
     if (conn) {
       ctx.tree.later(() => {
+        const o = (e.opts as MessageValue | undefined) ?? {};
+        const bufs = { sndbuf: Math.floor(num(o.so_sndbuf) / 2), rcvbuf: Math.floor(num(o.so_rcvbuf) / 2) };
+        sendUnsent(ctx, target, streamOf(ctx.img, e).stream!, bufs, what);
         replayFins(ctx, target, f, addrOf(e, 'src'), addrOf(e, 'dst'), streamOf(ctx.img, e).stream!.entry, num(e.state), what);
         leaveRepair(ctx, target, what);
         // Leaving repair mode resets SO_REUSEADDR (sk_reuse) in the kernel: the dumped value again.

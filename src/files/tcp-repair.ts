@@ -11,8 +11,8 @@
  * bind, TCP_QUEUE_SEQ of both queues (the first byte of each), connect (in repair mode the kernel
  * sends no SYN: the socket is ESTABLISHED at once), TCP_REPAIR_OPTIONS (sack, window scales,
  * timestamps, mss), TCP_TIMESTAMP, the receive queue and the sent part of the send queue written
- * in repair mode, the unsent part written normally, TCP_REPAIR_WINDOW. Repair mode is left once
- * every descriptor of the task exists (`leaveRepair`).
+ * in repair mode, TCP_REPAIR_WINDOW. Once every socket of the tree exists: the unsent part written
+ * normally (`sendUnsent`), the FINs replayed, and repair mode left (`leaveRepair`).
  */
 import { closeSync } from 'node:fs';
 import type { MessageValue } from '../images/value.js';
@@ -25,6 +25,7 @@ import { getInt, getOpt, setOpt } from './inet-opts.js';
 import { sockaddr, type InetAddr } from './inet-addr.js';
 import { F_SETFL, O_NONBLOCK, num } from '../shared/constants.js';
 import { beforeFins, finsOf, withoutOurFin } from './tcp-fin.js';
+import { setSocketBufs } from './socket-opts.js';
 
 export interface TcpStream {
   entry: MessageValue;
@@ -191,12 +192,6 @@ export function restoreTcpStream(ctx: TaskCtx, fd: number, family: number, src: 
     tcp(K.TCP_REPAIR_QUEUE, K.TCP_SEND_QUEUE, 'TCP_REPAIR_QUEUE');
     sendAll(ctx, fd, s.outq.subarray(0, sent), why, 'send');
   }
-  if (unsent > 0) {
-    // Never sent: written the ordinary way, the kernel sends it when it may.
-    tcp(K.TCP_REPAIR, 0, 'TCP_REPAIR');
-    sendAll(ctx, fd, s.outq.subarray(sent, outqLen), why, 'unsent');
-    tcp(K.TCP_REPAIR, 1, 'TCP_REPAIR');
-  }
   if (e.snd_wnd !== undefined) {
     const w = Buffer.alloc(20);
     const win: Record<string, number> = {};
@@ -210,6 +205,23 @@ export function restoreTcpStream(ctx: TaskCtx, fd: number, family: number, src: 
     ['snd_wl1', 'snd_wnd', 'max_window', 'rcv_wnd', 'rcv_wup'].forEach((f, i) => writeU32(w, win[f]! >>> 0, i * 4));
     tcp(K.TCP_REPAIR_WINDOW, w, 'TCP_REPAIR_WINDOW');
   }
+}
+
+/**
+ * The part of the send queue never sent, written the ordinary way (the kernel sends it when it may)
+ * once every socket of the tree exists: sent earlier, it would reach no socket and come back as a
+ * reset. Before the FINs are replayed (ours follows these bytes); the send buffer is made large for
+ * it and then set to the dumped `sndbuf` and `rcvbuf` again (the socket options are restored by then).
+ */
+export function sendUnsent(ctx: TaskCtx, fd: number, s: TcpStream, bufs: { sndbuf: number; rcvbuf: number }, why: string): void {
+  const unsent = num(s.entry.unsq_len);
+  if (unsent === 0) return;
+  const outqLen = num(s.entry.outq_len);
+  setSocketBufs(ctx, fd, INT_MAX >> 1, bufs.rcvbuf, why);
+  setOpt(ctx, fd, K.SOL_TCP, K.TCP_REPAIR, 0, 'TCP_REPAIR', why);
+  sendAll(ctx, fd, s.outq.subarray(outqLen - unsent, outqLen), why, 'unsent');
+  setOpt(ctx, fd, K.SOL_TCP, K.TCP_REPAIR, 1, 'TCP_REPAIR', why);
+  setSocketBufs(ctx, fd, bufs.sndbuf, bufs.rcvbuf, why);
 }
 
 /** Leaves repair mode in the task: the connection is live again. */

@@ -144,6 +144,33 @@ test('edited half-closed images fail: another state, other unread bytes, a FIN o
     /^FAIL: a read ''/);
 });
 
+test('both ends of a connection in one process with bytes never sent (full windows both ways) come back, every byte in order', async () => {
+  const x = await startAndDump('rt-tcp-states', ['full'], { tcpEstablished: true });
+  try {
+    const r = x.target.ready;
+    const isk = entries(x.images, 'files.img').filter((f) => f.type === 'INETSK').map((f) => f.isk as MessageValue);
+    // Each end's send queue has a part never sent: what restore must write once its peer exists.
+    for (const port of [r.cport, r.sport]) {
+      const v = stream(x.images, isk.find((s) => Number(s.src_port) === Number(port))!).value;
+      assert.ok(Number(v.unsq_len) > 0, `port ${port}: unsent bytes in the image`);
+    }
+    assert.equal(await restoreAndFinish(x, undefined, { restore: { tcpEstablished: true } }), 'PASS');
+  } finally {
+    cleanupDumped(x);
+  }
+  // An unsent byte of c's queue edited: s reads it.
+  const y = await startAndDump('rt-tcp-states', ['full'], { tcpEstablished: true });
+  try {
+    const cport = Number(y.target.ready.cport);
+    assert.match(await restoreAndFinish(y, (dir) => editConnection(dir, cport, (s, d) => editStream(d, s, (v, q) => {
+      const last = Number(v.outq_len) - 1;
+      q.outq[last] = q.outq[last]! ^ 0xff;
+    })), { restore: { tcpEstablished: true } }), /^FAIL: s: byte \d+ is /);
+  } finally {
+    cleanupDumped(y);
+  }
+});
+
 test('a listener with a half-closed connection: without --tcp-established the dump is refused naming it, the task runs on unharmed', async () => {
   const t = startTarget('rt-tcp-states', ['halfclosed']);
   try {

@@ -14,6 +14,9 @@
  *              full window holds back. On SIGTERM: each end reads the bytes left, then the end of
  *              stream; writes after shutdown fail with EPIPE; the other side can still write,
  *              close, and the FINs are acknowledged.
+ *   full       one established connection whose ends (c, then s) have each filled the other's window
+ *              and their own send buffer: part of each send queue was never sent. On SIGTERM: each
+ *              end reads every byte the other wrote, in order.
  * READY says the ports (gport, bport, lport, aport, pport, eport, dport) and byte counts (en, dn). */
 #include "rt.h"
 #include <arpa/inet.h>
@@ -162,8 +165,8 @@ static long fill(int fd, long from) {
   fcntl(fd, F_SETFL, fl);
   return n - from;
 }
-/* Reads n bytes of the pattern, then the end of stream. */
-static void drain(int fd, long n, const char *who) {
+/* Reads n bytes of the pattern. */
+static void drain_bytes(int fd, long n, const char *who) {
   char b[4096];
   long got = 0;
   while (got < n) {
@@ -174,6 +177,11 @@ static void drain(int fd, long n, const char *who) {
       if (b[i] != (char)((got + i) % 251)) RT_FAIL("%s: byte %ld is %d, %d expected", who, got + i, b[i], (int)((got + i) % 251));
     got += r;
   }
+}
+/* Reads n bytes of the pattern, then the end of stream. */
+static void drain(int fd, long n, const char *who) {
+  char b[16];
+  drain_bytes(fd, n, who);
   if (!readable(fd, 2000) || read(fd, b, sizeof b) != 0) RT_FAIL("%s: no end of stream after %ld bytes", who, n);
 }
 static void write_fails(int fd, const char *who) {
@@ -261,6 +269,20 @@ static void halfclosed(void) {
   settle(d, TCP_CLOSE);
   if (state(d) != TCP_CLOSE) RT_FAIL("d in state %d once c read all", state(d));
   write_fails(d, "d");
+  rt_pass();
+}
+
+/* c (restored first: the lower descriptor) and s each hold bytes they have not sent yet. */
+static void full(void) {
+  int c, s;
+  pair(&c, &s, 4096);
+  int small = 4096;
+  setsockopt(s, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  long cn = fill(c, 0), sn = fill(s, 0);
+  rt_ready("cport=%d sport=%d cn=%ld sn=%ld\n", port_of(c), port_of(s), cn, sn);
+  rt_wait_term();
+  drain_bytes(s, cn, "s");
+  drain_bytes(c, sn, "c");
   rt_pass();
 }
 
@@ -354,6 +376,7 @@ int main(int argc, char **argv) {
   if (!strcmp(rt_mode, "inflight")) inflight();
   else if (!strcmp(rt_mode, "halfclosed")) halfclosed();
   else if (!strcmp(rt_mode, "ended")) ended();
+  else if (!strcmp(rt_mode, "full")) full();
   else group_and_bound();
   return 0;
 }
