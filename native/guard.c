@@ -14,6 +14,9 @@
  *   i KIND ID           a System V object (shm, sem or msg) to remove
  *   s PATH DEV INO      a spool directory of cryo's own image files: its files and then it removed,
  *                       while it is still that inode (nothing below it is followed)
+ *   n TOOL CHAIN FROM FROMPORT TO TOPORT
+ *                       a TCP connection's network lock: TOOL (iptables or ip6tables, a full path)
+ *                       deletes its rule in CHAIN that drops FROM:FROMPORT -> TO:TOPORT
  *   r N                 the Nth record (from 1) was undone by cryo itself
  *   .                   the operation is over: nothing to undo
  */
@@ -31,6 +34,7 @@
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,7 +49,7 @@ struct action {
   char kind;
   int done;
   int pidfd;
-  char *f[4];
+  char *f[6];
 };
 
 static struct action *acts;
@@ -57,6 +61,7 @@ static int fields_of(char kind) {
   case 'i': return 2;
   case 's': return 3;
   case 'f': return 4;
+  case 'n': return 6;
   default: return -1;
   }
 }
@@ -66,8 +71,24 @@ static void nap_ms(long ms) {
   nanosleep(&ts, NULL);
 }
 
+/* Runs TOOL -w -D CHAIN -p tcp -s FROM --sport FROMPORT -d TO --dport TOPORT -j DROP and waits for it. */
+static void unlock_net(char **f) {
+  char *argv[] = {f[0], "-w", "-D", f[1], "-p", "tcp", "-s", f[2], "--sport", f[3], "-d", f[4], "--dport", f[5], "-j", "DROP", NULL};
+  char *envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+  pid_t pid = fork();
+  if (pid == 0) {
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) { dup2(null, 1); dup2(null, 2); }
+    execve(f[0], argv, envp);
+    _exit(127);
+  }
+  if (pid > 0) while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+}
+
 static void undo(struct action *a) {
-  if (a->kind == 'u') {
+  if (a->kind == 'n') {
+    unlock_net(a->f);
+  } else if (a->kind == 'u') {
     umount2(a->f[0], MNT_DETACH);
     rmdir(a->f[0]);
   } else if (a->kind == 'd') {
@@ -112,7 +133,7 @@ static size_t take(char *buf, size_t len, int *disarmed) {
     int n = fields_of(kind);
     if (n < 0) exit(2); /* not cryo's protocol: undo nothing rather than something wrong */
     size_t at = used + 1;
-    char *f[4];
+    char *f[6];
     for (int i = 0; i < n; i++) {
       char *end = memchr(buf + at, 0, len - at);
       if (!end) return used;

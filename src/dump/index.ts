@@ -39,6 +39,8 @@ import { beginGuard } from '../sys/guardian.js';
 import { writeCryoCpu } from '../images/cryo-cpu.js';
 import { collectCgroups } from './cgroups.js';
 import type { CgroupRoots } from '../shared/cgroup-root.js';
+import type { NetworkLock } from '../shared/fd-options.js';
+import { chooseNetworkLock } from '../files/tcp-lock.js';
 
 export { DumpError, type DumpErrorCode } from '../shared/dump-error.js';
 export type { DumpEvent, DumpResult } from './events.js';
@@ -56,6 +58,8 @@ export interface DumpOptions {
   tcpEstablished?: boolean;
   /** Dump TCP connections without TCP repair, to be restored closed (`--tcp-close`, as CRIU's). */
   tcpClose?: boolean;
+  /** What keeps a repaired connection's peer from resetting it until restore (CRIU's --network-lock): iptables where the machine has it. */
+  networkLock?: NetworkLock;
   /** Resources partly outside the tree that may be dumped anyway, as CRIU's --external names them: 'pipe:[INODE]'. */
   external?: readonly string[];
   /** Unix sockets whose peer is outside the dump are dumped (datagram sockets to a named peer, reconnected at restore), as CRIU's --ext-unix-sk. */
@@ -184,7 +188,7 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
   let pagesWritten = 0;
   let inventory: MessageValue | undefined;
   // Descriptors' state; kinds may hold some until the dump ends (files.finish).
-  const files = new FileTable(pid, { tcpEstablished: opts.tcpEstablished ?? false, tcpClose: opts.tcpClose ?? false, extUnixSk: opts.extUnixSk ?? false, shellJob: opts.shellJob ?? false, leaveRunning, ghostLimit: opts.ghostLimit });
+  const files = new FileTable(pid, { tcpEstablished: opts.tcpEstablished ?? false, tcpClose: opts.tcpClose ?? false, extUnixSk: opts.extUnixSk ?? false, shellJob: opts.shellJob ?? false, leaveRunning, ghostLimit: opts.ghostLimit, networkLock: opts.tcpEstablished ? chooseNetworkLock(opts.networkLock) : 'skip' });
   images.onRetract(() => removeLinkRemaps(files.linkRemaps));
   try {
     await step('seize');

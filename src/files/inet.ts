@@ -31,6 +31,7 @@ import {
 import { enterRepair, holdUntilDumpEnds, leaveRepair, readTcpStream, restoreTcpStream, sendUnsent, type TcpStream } from './tcp-repair.js';
 import { setFileFlags, taskCall } from './anon.js';
 import { finsOf, replayFins } from './tcp-fin.js';
+import { connectionEnds, connectionKey, lockConnection, peerKey, unlockConnection } from './tcp-lock.js';
 import { num } from '../shared/constants.js';
 import { writeU32, writeI32 } from '../sys/native-endian.js';
 import { sleepSync } from '../sys/wait.js';
@@ -138,6 +139,14 @@ function dumpInet(c: DumpFd): MessageValue {
     if (!c.table.options.tcpEstablished) {
       const how = state === K.TCP_ESTABLISHED ? 'established' : ended ? 'closed (its connection ended)' : `half-closed (${K.TCP_STATE_NAMES[state]})`;
       throw new DumpError('UNSUPPORTED', `${name} is ${how}: pass --tcp-established (tcpEstablished) to dump it with TCP repair, or --tcp-close to restore it closed`);
+    }
+    if (c.table.options.networkLock === 'iptables') {
+      // Before repair mode, and undone first if the task runs on (then leaving repair mode sends its
+      // window), or when the tree holds the peer too.
+      const unlock = lockConnection(family, src!, dst!, name);
+      const dumped = connectionEnds(c.table);
+      dumped.add(connectionKey(family, src!, dst!));
+      c.table.finishers.push((taskRunsOn) => { if (taskRunsOn || dumped.has(peerKey(family, src!, dst!))) unlock(); });
     }
     enterRepair(c.stolen, name);
     // Held (and frozen) from now on, whatever happens next: the dump's end decides (see holdUntilDumpEnds).
@@ -340,8 +349,15 @@ export const inetKind: FdKind = {
     });
     // Once every socket of the tree exists (a replayed FIN is answered to the peer, which may be
     // one of them): the connection's FINs, then it goes live.
-    if (conn) {
+    const locked = isConnection(e) && ctx.img.fdOptions?.networkLock === 'iptables';
+    const restored = connectionEnds(ctx.tree);
+    if (locked) restored.add(connectionKey(f, addrOf(e, 'src'), addrOf(e, 'dst')));
+    if (conn || locked) {
       ctx.tree.later(() => {
+        // The dump's network lock goes once the connection's socket exists to take its segments
+        // (a dump of both ends left none).
+        if (locked && !restored.has(peerKey(f, addrOf(e, 'src'), addrOf(e, 'dst')))) unlockConnection(f, addrOf(e, 'src'), addrOf(e, 'dst'));
+        if (!conn) return;
         const o = (e.opts as MessageValue | undefined) ?? {};
         const bufs = { sndbuf: Math.floor(num(o.so_sndbuf) / 2), rcvbuf: Math.floor(num(o.so_rcvbuf) / 2) };
         sendUnsent(ctx, target, streamOf(ctx.img, e).stream!, bufs, what);

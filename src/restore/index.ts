@@ -42,6 +42,8 @@ import { beginFaults, faultStep, FaultInjected } from '../fault.js';
 import { beginGuard, guardProcess } from '../sys/guardian.js';
 import { prctl, readU32 } from '../sys/index.js';
 import { EarlyTerminals } from '../files/tty-early.js';
+import type { NetworkLock } from '../shared/fd-options.js';
+import { chooseNetworkLock } from '../files/tcp-lock.js';
 
 export { RestoreError, type RestoreErrorCode } from '../shared/restore-error.js';
 export type { RestoreEvent, RestorePhase } from '../shared/restore-events.js';
@@ -61,6 +63,8 @@ export interface RestoreOptions {
   tcpEstablished?: boolean;
   /** Restore TCP connections closed and unbound, as CRIU's --tcp-close (the peer is gone, say). */
   tcpClose?: boolean;
+  /** The dump's network lock to remove once the connections exist (CRIU's --network-lock): iptables where the machine has it. */
+  networkLock?: NetworkLock;
   /**
    * Files the caller hands over instead of letting restore make them, as CRIU's --inherit-fd
    * fd[N]:KEY: every descriptor of the dumped file named KEY ('pipe:[INODE]', the name dump's
@@ -194,6 +198,7 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
   const tree = loadTree(opts.dir);
   const fdOptions = {
     tcpEstablished: opts.tcpEstablished ?? false, tcpClose: opts.tcpClose ?? false, shellJob: opts.shellJob ?? false, inheritFds: inheritedFds(opts.inheritFd ?? []),
+    networkLock: chooseNetworkLock(opts.networkLock),
     allowSetidFiles: opts.allowSetidFiles ?? false,
   };
   const procs = tree.entries.filter((e) => !e.zombie).map((e) => ({ ...e.img!, fdOptions }));

@@ -1,11 +1,16 @@
 // What the user chose for descriptors: read by dump's file table, restore's images and the kinds.
 
+/** CRIU's --network-lock words cryo has: iptables rules drop a repaired connection's segments between dump and restore, or nothing does. */
+export type NetworkLock = 'iptables' | 'skip';
+
 /** The user's choices that change how descriptors are dumped and restored (`cryo dump`/`restore` flags). */
 export interface FdOptions {
   /** Established TCP connections are dumped and restored through TCP repair (`--tcp-established`). */
   readonly tcpEstablished?: boolean;
   /** TCP connections are dumped without their queues and restored closed (`--tcp-close`, as CRIU's). */
   readonly tcpClose?: boolean;
+  /** How a connection dumped through TCP repair is kept from its peer until restore (`--network-lock`, files/tcp-lock.ts). */
+  readonly networkLock?: NetworkLock;
   /** A unix socket whose peer is outside the dump is dumped, and reconnected by name at restore (`--ext-unix-sk`). */
   readonly extUnixSk?: boolean;
   /**

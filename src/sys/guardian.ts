@@ -113,6 +113,15 @@ export const guardMount = (dir: string): Taken => record('u', dir);
 /** A directory made for the operation: removed (retried while it is busy). */
 export const guardDir = (dir: string): Taken => record('d', dir);
 
+/**
+ * A TCP connection's network lock (an iptables rule `tool -I chain spec`, spec being
+ * `-p tcp -s FROM --sport P -d TO --dport Q -j DROP`): deleted.
+ */
+export function guardNetLock(tool: string, chain: string, spec: readonly string[]): Taken {
+  const at = (flag: string) => spec[spec.indexOf(flag) + 1]!;
+  return record('n', tool, chain, at('-s'), at('--sport'), at('-d'), at('--dport'));
+}
+
 /** A System V object made for the operation: removed. */
 export const guardIpc = (kind: 'shm' | 'sem' | 'msg', id: number): Taken => record('i', kind, id);
 

@@ -17,6 +17,10 @@
  *   full       one established connection whose ends (c, then s) have each filled the other's window
  *              and their own send buffer: part of each send queue was never sent. On SIGTERM: each
  *              end reads every byte the other wrote, in order.
+ *   external PORT N  one connection accepted on PORT from a peer outside the dumped tree (the test),
+ *              which writes N bytes of the pattern without reading; this end fills the peer's window
+ *              too (cn bytes). Both windows are full: the peer probes them while the task is away.
+ *              On SIGTERM: reads the N bytes in order (the peer reads the cn bytes).
  * READY says the ports (gport, bport, lport, aport, pport, eport, dport) and byte counts (en, dn). */
 #include "rt.h"
 #include <arpa/inet.h>
@@ -26,6 +30,7 @@
 #include <linux/filter.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/ioctl.h>
 
 static struct sockaddr_in lo(int port) {
   struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
@@ -286,6 +291,27 @@ static void full(void) {
   rt_pass();
 }
 
+static void external(int argc, char **argv) {
+  if (argc < 6) RT_FAIL("usage: external PORT N");
+  int port = atoi(argv[4]);
+  long n = atol(argv[5]);
+  int l = tcp(), one = 1;
+  setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  bind_to(l, port, 0);
+  if (listen(l, 1)) RT_FAIL("listen: %s", strerror(errno));
+  int s = accept(l, NULL, NULL);
+  if (s < 0) RT_FAIL("accept: %s", strerror(errno));
+  close(l);
+  /* The peer's bytes fill this end's receive buffer: wait until they stop coming. */
+  int q = -1, was = -2;
+  for (int i = 0; i < 200 && q != was; i++) { was = q; readable(s, 20); ioctl(s, FIONREAD, &q); }
+  long cn = fill(s, 0);
+  rt_ready("sport=%d cn=%ld inq=%d\n", port_of(s), cn, q);
+  rt_wait_term();
+  drain_bytes(s, n, "s");
+  rt_pass();
+}
+
 static int same_name(int fd, int peer, const struct sockaddr_in *want) {
   struct sockaddr_in a;
   socklen_t l = sizeof a;
@@ -377,6 +403,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(rt_mode, "halfclosed")) halfclosed();
   else if (!strcmp(rt_mode, "ended")) ended();
   else if (!strcmp(rt_mode, "full")) full();
+  else if (!strcmp(rt_mode, "external")) external(argc, argv);
   else group_and_bound();
   return 0;
 }

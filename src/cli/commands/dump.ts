@@ -1,4 +1,4 @@
-// cryo dump|pre-dump -t PID -D DIR|--stream [--prev-images-dir PARENT] [--track-mem] [--page-server --address A --port N] [--leave-running] [--shell-job] [--tcp-established] [--tcp-close] [--ext-unix-sk] [--external pipe:[INODE]...] [--ghost-limit SIZE] [--cgroup-root [CTRL:]/PATH...] [-v...] [-o LOG]: a thin layer over dump().
+// cryo dump|pre-dump -t PID -D DIR|--stream [--prev-images-dir PARENT] [--track-mem] [--page-server --address A --port N] [--leave-running] [--shell-job] [--tcp-established] [--tcp-close] [--network-lock iptables|skip] [--ext-unix-sk] [--external pipe:[INODE]...] [--ghost-limit SIZE] [--cgroup-root [CTRL:]/PATH...] [-v...] [-o LOG]: a thin layer over dump().
 // Every terminating signal cryo can catch (SIGINT, SIGTERM, SIGHUP, SIGQUIT, ...: ../signals.ts) aborts
 // the dump: the task is put back as it was and cryo exits 1 with one line.
 
@@ -6,6 +6,7 @@ import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type Command, UsageError } from '../command.js';
 import { specs } from './specs.js';
+import { networkLockOf } from './network-lock-option.js';
 import { cgroupOptionSpecs, cgroupRootsOf, manageCgroupsOf, withManageCgroupsDefault } from './cgroup-options.js';
 import { dump, DumpError, type DumpEvent } from '../../dump/index.js';
 import { parseSize } from '../../shared/size.js';
@@ -30,6 +31,7 @@ async function runDump(args: string[], preDump: boolean): Promise<number> {
           'shell-job': { type: 'boolean', short: 'j' },
           'tcp-established': { type: 'boolean' },
           'tcp-close': { type: 'boolean' },
+          'network-lock': { type: 'string' },
           'ext-unix-sk': { type: 'boolean', short: 'x' },
           external: { type: 'string', multiple: true },
           'ghost-limit': { type: 'string' },
@@ -86,7 +88,7 @@ async function runDump(args: string[], preDump: boolean): Promise<number> {
     try {
       await dump({
         pid: Number(values.tree), dir, leaveRunning: values['leave-running'] ?? false,
-        shellJob: values['shell-job'] ?? false, tcpEstablished: values['tcp-established'] ?? false, tcpClose: values['tcp-close'] ?? false, extUnixSk: values['ext-unix-sk'] ?? false,
+        shellJob: values['shell-job'] ?? false, tcpEstablished: values['tcp-established'] ?? false, tcpClose: values['tcp-close'] ?? false, networkLock: networkLockOf(values['network-lock']), extUnixSk: values['ext-unix-sk'] ?? false,
         external: values.external ?? [], ghostLimit, cgroupRoots: cgroupRootsOf(values['cgroup-root']), signal: ac.signal, onEvent,
         preDump, prevImagesDir: values['prev-images-dir'], trackMem: values['track-mem'] ?? false,
         pageServer,

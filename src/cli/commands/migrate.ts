@@ -91,7 +91,8 @@ async function dumpStep(p: Plan, kind: 'pre-dump' | 'dump', name: string, parent
   try {
     await dump({
       pid: p.pid, dir: path.join(p.src, name), preDump: kind === 'pre-dump', prevImagesDir: parent && `../${parent}`,
-      pageServer: { address: p.address, port: p.port }, tcpEstablished: p.tcp, signal: ac.signal,
+      // The network is the action script's to lock (network-lock, network-unlock), as with CRIU's --network-lock skip.
+      pageServer: { address: p.address, port: p.port }, tcpEstablished: p.tcp, networkLock: 'skip', signal: ac.signal,
       onEvent: (e) => {
         if (e.type === 'stage' && e.stage === 'seize') onSeize?.();
         else if (e.type === 'warning') process.stderr.write(`cryo migrate: warning: ${e.message}\n`);
@@ -185,7 +186,7 @@ async function finish(p: Plan, parent: string, server: Step, ending: Promise<Err
   restoreAt = performance.now();
   try {
     await restore({
-      dir: finalDir, detach: true, tcpEstablished: p.tcp, lazyPages: lazy !== undefined,
+      dir: finalDir, detach: true, tcpEstablished: p.tcp, networkLock: 'skip', lazyPages: lazy !== undefined,
       onEvent: (e) => { if (e.type === 'phase' && e.phase === 'running') runningAt = performance.now(); },
     });
   } finally {

@@ -1,4 +1,4 @@
-// cryo restore -D DIR|--stream [-d|--restore-detached] [--shell-job] [--tcp-established] [--tcp-close] [--inherit-fd fd[N]:pipe:[INODE]...] [--allow-setid-files] [--manage-cgroups[=MODE]] [--cgroup-root [CTRL:]/PATH...] [--pidfile FILE] [--lazy-pages]
+// cryo restore -D DIR|--stream [-d|--restore-detached] [--shell-job] [--tcp-established] [--tcp-close] [--network-lock iptables|skip] [--inherit-fd fd[N]:pipe:[INODE]...] [--allow-setid-files] [--manage-cgroups[=MODE]] [--cgroup-root [CTRL:]/PATH...] [--pidfile FILE] [--lazy-pages]
 // A thin layer over restore(): without -d it waits for the restored task and
 // exits with its status (128+signal when it was killed), as a shell would. Until the task runs,
 // every terminating signal cryo can catch (../signals.ts) aborts the restore: nothing is left behind.
@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { type Command, UsageError } from '../command.js';
 import { specs } from './specs.js';
+import { networkLockOf } from './network-lock-option.js';
 import { cgroupOptionSpecs, cgroupRootsOf, manageCgroupsOf, withManageCgroupsDefault } from './cgroup-options.js';
 import { restore, RestoreError } from '../../restore/index.js';
 import { showProgress } from '../progress.js';
@@ -27,6 +28,7 @@ export const restoreCommand: Command = {
           'shell-job': { type: 'boolean' },
           'tcp-established': { type: 'boolean' },
           'tcp-close': { type: 'boolean' },
+          'network-lock': { type: 'string' },
           'inherit-fd': { type: 'string', multiple: true },
           'allow-setid-files': { type: 'boolean' },
           ...cgroupOptionSpecs,
@@ -77,6 +79,7 @@ export const restoreCommand: Command = {
         allowSetidFiles: values['allow-setid-files'] ?? false,
         tcpEstablished: values['tcp-established'] ?? false,
         tcpClose: values['tcp-close'] ?? false,
+        networkLock: networkLockOf(values['network-lock']),
         inheritFd,
         manageCgroups,
         cgroupRoots,

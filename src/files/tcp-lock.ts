@@ -1,0 +1,113 @@
+/**
+ * The network lock of a TCP connection dumped through repair mode (CRIU's --network-lock
+ * iptables): from just before its socket is frozen until the restored one exists, every segment
+ * of the connection is dropped by two iptables rules (INPUT from the peer, OUTPUT to it). Without
+ * them a peer outside the dump that keeps sending (a full window's probes, retransmits) gets a
+ * reset once the dumped task is gone, and the connection is lost before restore can take it over.
+ *
+ * Dump: `lockConnection` before repair mode; a dump that fails or leaves the task running removes
+ * the rules again (and the guard does, should cryo be killed before the dump ends), and so does a
+ * dump whose tree holds both ends (no peer is left to send); a dump that kills the task leaves the
+ * rest for the restore. Restore: `unlockConnection` once every socket of the tree exists, for each
+ * connection whose peer it did not restore (a rule already gone, or never made, is no error: a
+ * restore on another machine).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { DumpError } from '../shared/dump-error.js';
+import type { NetworkLock } from '../shared/fd-options.js';
+import { guardNetLock } from '../sys/guardian.js';
+import { AF_INET } from './inet-consts.js';
+import type { InetAddr } from './inet-addr.js';
+
+const SBIN = ['/usr/sbin', '/sbin', '/usr/bin', '/bin'];
+const toolPath = (name: string): string | undefined => SBIN.map((d) => `${d}/${name}`).find((p) => existsSync(p));
+
+/** An IPv4-mapped IPv6 address (::ffff:a.b.c.d) travels as IPv4: iptables, not ip6tables, sees it. */
+function mapped(addr: Buffer): boolean {
+  return addr.length === 16 && addr.subarray(0, 10).every((b) => b === 0) && addr.readUInt16BE(10) === 0xffff;
+}
+
+function addrArg(family: number, addr: Buffer): { v6: boolean; text: string } {
+  if (family === AF_INET || mapped(addr)) return { v6: false, text: [...addr.subarray(addr.length - 4)].join('.') };
+  return { v6: true, text: Array.from({ length: 8 }, (_, i) => addr.readUInt16BE(i * 2).toString(16)).join(':') };
+}
+
+/** One end of a connection as "local > peer" (an IPv4-mapped address as IPv4, so that the two ends of one connection match). */
+export function connectionKey(family: number, src: InetAddr, dst: InetAddr): string {
+  return `${addrArg(family, src.addr).text}:${src.port}>${addrArg(family, dst.addr).text}:${dst.port}`;
+}
+/** The reverse: the key of the connection's other end. */
+export const peerKey = (family: number, src: InetAddr, dst: InetAddr): string => connectionKey(family, dst, src);
+
+const ends = new WeakMap<object, Set<string>>();
+/** The connection ends one dump (its file table) or one restore (its tree) has met so far, by connectionKey. */
+export function connectionEnds(owner: object): Set<string> {
+  let set = ends.get(owner);
+  if (!set) ends.set(owner, (set = new Set()));
+  return set;
+}
+
+/** The two rules of a connection (local end `src`, peer `dst`) as iptables arguments after -I/-D CHAIN. */
+function rules(family: number, src: InetAddr, dst: InetAddr): { tool: string; specs: [string, string[]][] } {
+  const me = addrArg(family, src.addr);
+  const peer = addrArg(family, dst.addr);
+  const spec = (from: string, fromPort: number, to: string, toPort: number) =>
+    ['-p', 'tcp', '-s', from, '--sport', String(fromPort), '-d', to, '--dport', String(toPort), '-j', 'DROP'];
+  return {
+    tool: me.v6 ? 'ip6tables' : 'iptables',
+    specs: [
+      ['INPUT', spec(peer.text, dst.port, me.text, src.port)],
+      ['OUTPUT', spec(me.text, src.port, peer.text, dst.port)],
+    ],
+  };
+}
+
+function run(tool: string, args: string[]): string | undefined {
+  const r = spawnSync(tool, ['-w', ...args], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.error) return r.error.message;
+  return r.status === 0 ? undefined : (r.stderr.trim().split('\n')[0] ?? `exit status ${r.status}`);
+}
+
+/** Which lock a dump or restore uses: the one asked for, else iptables where this machine has it. */
+export function chooseNetworkLock(asked: NetworkLock | undefined): NetworkLock {
+  if (asked !== undefined) return asked;
+  return toolPath('iptables') !== undefined ? 'iptables' : 'skip';
+}
+
+/**
+ * Drops the connection's segments both ways until `unlock` (which a dump that lets the task run
+ * on calls). `what` names the connection for the error.
+ */
+export function lockConnection(family: number, src: InetAddr, dst: InetAddr, what: string): () => void {
+  const { tool, specs } = rules(family, src, dst);
+  const bin = toolPath(tool);
+  if (bin === undefined) {
+    throw new DumpError('UNSUPPORTED', `${what} needs a network lock and this machine has no ${tool}: install it (Debian: apt-get install iptables), or dump with --network-lock skip`);
+  }
+  const made: [string, string[]][] = [];
+  const taken: (() => void)[] = [];
+  const unlock = () => {
+    for (const t of taken.splice(0)) t();
+    for (const [chain, spec] of made.splice(0).reverse()) run(bin, ['-D', chain, ...spec]);
+  };
+  for (const [chain, spec] of specs) {
+    taken.push(guardNetLock(bin, chain, spec));
+    const err = run(bin, ['-I', chain, ...spec]);
+    if (err !== undefined) {
+      unlock();
+      throw new DumpError('FAILED', `${what}: ${tool} could not add its network lock (${err}): dump with --network-lock skip to go without one`);
+    }
+    made.push([chain, spec]);
+  }
+  return unlock;
+}
+
+/** Removes a dump's lock of the connection, where this machine has it. */
+export function unlockConnection(family: number, src: InetAddr, dst: InetAddr): void {
+  const { tool, specs } = rules(family, src, dst);
+  const bin = toolPath(tool);
+  if (bin === undefined) return;
+  // iptables -D removes one copy: a rule added twice (a dump done twice) goes as often as it is there.
+  for (const [chain, spec] of specs) for (let i = 0; i < 16 && run(bin, ['-D', chain, ...spec]) === undefined; i++);
+}

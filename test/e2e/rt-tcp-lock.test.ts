@@ -1,0 +1,119 @@
+// The network lock (--network-lock iptables, the default where iptables is installed): a TCP
+// connection whose peer is outside the dumped tree (a node process of the test) and keeps probing
+// a full window while the task is away survives dump and restore, because iptables rules drop its
+// segments from just before the dump freezes it until the restored socket exists. Without the lock
+// (--network-lock skip) the peer's probes find no socket, are answered with a reset, and the
+// connection is lost. The rules are gone after the restore, and after a dump that leaves the task
+// running; the peer reads every byte the task had queued for it.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { dump } from '../../src/dump/index.js';
+import { sleepSync } from '../../src/sys/index.js';
+import { startTarget } from '../helpers/dump-target.js';
+import { toolSkip } from '../helpers/required-tool.js';
+import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
+
+const IPTABLES = '/usr/sbin/iptables';
+const skip = toolSkip('iptables', existsSync(IPTABLES), 'Debian package iptables');
+const N = 4 << 20;
+
+const all: Dumped[] = [];
+const peers: ChildProcess[] = [];
+after(() => { all.forEach(cleanupDumped); peers.forEach((p) => p.kill('SIGKILL')); });
+
+/** The peer: connects (retrying until the task listens), writes N bytes of the pattern without reading;
+ *  on a line of stdin reads everything to the end and says how many bytes came and the first wrong one. */
+const PEER = `
+const net = require('net');
+const [port, n] = process.argv.slice(1).map(Number);
+let connected = false;
+function go() {
+  const s = net.connect(port, '127.0.0.1');
+  s.on('error', (e) => { if (!connected) return setTimeout(go, 20); console.log('ERROR ' + e.code); process.exit(0); });
+  s.on('connect', () => {
+    connected = true;
+    s.pause();
+    const b = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) b[i] = i % 251;
+    s.write(b);
+  });
+  process.stdin.once('data', () => {
+    let got = 0, bad = -1;
+    s.on('data', (d) => { for (const x of d) { if (x !== got % 251 && bad < 0) bad = got; got++; } });
+    s.on('end', () => { console.log('READ ' + got + ' ' + bad); process.exit(0); });
+    s.resume();
+  });
+}
+go();
+`;
+
+function startPeer(port: number): { proc: ChildProcess; result: () => Promise<string> } {
+  const proc = spawn(process.execPath, ['-e', PEER, String(port), String(N)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  peers.push(proc);
+  let out = '';
+  proc.stdout!.on('data', (d) => { out += String(d); });
+  const done = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
+  return {
+    proc,
+    result: async () => {
+      proc.stdin!.write('read\n');
+      await Promise.race([done, new Promise((r) => setTimeout(r, 20_000))]);
+      return out.trim();
+    },
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+/** The iptables rules that name `port`. */
+const rulesOf = (port: number) => spawnSync(IPTABLES, ['-w', '-S'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes(` ${port} `) || l.endsWith(` ${port}`));
+
+test('a connection to a peer outside the dump that keeps probing survives: locked from the dump to the restore, every byte both ways', { skip }, async () => {
+  const port = await freePort();
+  const peer = startPeer(port);
+  const d = await startAndDump('rt-tcp-states', ['external', String(port), String(N)], { tcpEstablished: true });
+  all.push(d);
+  assert.equal(rulesOf(port).length, 2, `an INPUT and an OUTPUT rule after the dump: ${rulesOf(port).join('; ')}`);
+  sleepSync(1500); // the peer's window probes go out meanwhile
+  assert.equal(await restoreAndFinish(d, undefined, { restore: { tcpEstablished: true } }), 'PASS');
+  assert.deepEqual(rulesOf(port), [], 'the restore removed the lock');
+  assert.equal(await peer.result(), `READ ${d.target.ready.cn} -1`);
+});
+
+test('without the lock (--network-lock skip) the peer\'s probes reset the connection while the task is away', { skip }, async () => {
+  const port = await freePort();
+  const peer = startPeer(port);
+  const d = await startAndDump('rt-tcp-states', ['external', String(port), String(N)], { tcpEstablished: true, networkLock: 'skip' });
+  all.push(d);
+  assert.deepEqual(rulesOf(port), []);
+  sleepSync(1500);
+  const out = await restoreAndFinish(d, undefined, { restore: { tcpEstablished: true } }).catch((e: Error) => e.message);
+  assert.match(out, /ECONNRESET|^FAIL/);
+  assert.match(await peer.result(), /^ERROR ECONNRESET|^READ \d+ /);
+});
+
+test('a dump that leaves the task running removes its lock: the connection runs on', { skip }, async () => {
+  const port = await freePort();
+  const peer = startPeer(port);
+  const t = startTarget('rt-tcp-states', ['external', String(port), String(N)]);
+  try {
+    await dump({ pid: t.pid, dir: path.join(t.dir, 'images'), tcpEstablished: true, leaveRunning: true });
+    assert.deepEqual(rulesOf(port), []);
+    assert.equal(t.finish(), 'PASS');
+    assert.equal(await peer.result(), `READ ${t.ready.cn} -1`);
+  } finally {
+    t.cleanup();
+  }
+});
