@@ -14,6 +14,8 @@
  *   i KIND ID           a System V object (shm, sem or msg) to remove
  *   s PATH DEV INO      a spool directory of cryo's own image files: its files and then it removed,
  *                       while it is still that inode (nothing below it is followed)
+ *   p PID FD            a TCP socket of a dumped task (its descriptor FD) in repair mode: taken out
+ *                       of it (through a pidfd taken while cryo lived), so that the task runs on
  *   n TOOL CHAIN FROM FROMPORT TO TOPORT
  *                       a TCP connection's network lock: TOOL (iptables or ip6tables, a full path)
  *                       deletes its rule in CHAIN that drops FROM:FROMPORT -> TO:TOPORT
@@ -32,6 +34,7 @@
 #include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -43,6 +46,9 @@
 #endif
 #ifndef __NR_pidfd_send_signal
 #define __NR_pidfd_send_signal 424
+#endif
+#ifndef __NR_pidfd_getfd
+#define __NR_pidfd_getfd 438
 #endif
 
 struct action {
@@ -58,7 +64,7 @@ static size_t nacts, capacts;
 static int fields_of(char kind) {
   switch (kind) {
   case 'k': case 'u': case 'd': case 'r': return 1;
-  case 'i': return 2;
+  case 'i': case 'p': return 2;
   case 's': return 3;
   case 'f': return 4;
   case 'n': return 6;
@@ -86,7 +92,14 @@ static void unlock_net(char **f) {
 }
 
 static void undo(struct action *a) {
-  if (a->kind == 'n') {
+  if (a->kind == 'p') {
+    int fd = a->pidfd < 0 ? -1 : (int)syscall(__NR_pidfd_getfd, a->pidfd, atoi(a->f[1]), 0);
+    int off = 0;
+    if (fd >= 0) {
+      setsockopt(fd, 6 /* IPPROTO_TCP */, 19 /* TCP_REPAIR */, &off, sizeof off);
+      close(fd);
+    }
+  } else if (a->kind == 'n') {
     unlock_net(a->f);
   } else if (a->kind == 'u') {
     umount2(a->f[0], MNT_DETACH);
@@ -159,7 +172,7 @@ static size_t take(char *buf, size_t len, int *disarmed) {
       a->pidfd = -1;
       for (int i = 0; i < n; i++) a->f[i] = strdup(f[i]);
       /* While cryo lives the process is its own (or its tree's): its PID is still that process. */
-      if (kind == 'k') a->pidfd = (int)syscall(__NR_pidfd_open, atoi(f[0]), 0);
+      if (kind == 'k' || kind == 'p') a->pidfd = (int)syscall(__NR_pidfd_open, atoi(f[0]), 0);
     }
     used = at;
   }
@@ -195,7 +208,7 @@ int main(int argc, char **argv) {
     len -= used;
   }
   for (size_t i = 0; i < nacts; i++) {
-    if (!acts[i].done && acts[i].pidfd >= 0) syscall(__NR_pidfd_send_signal, acts[i].pidfd, SIGKILL, NULL, 0);
+    if (!acts[i].done && acts[i].kind == 'k' && acts[i].pidfd >= 0) syscall(__NR_pidfd_send_signal, acts[i].pidfd, SIGKILL, NULL, 0);
   }
   for (size_t i = nacts; i-- > 0;) {
     if (!acts[i].done && acts[i].kind != 'k') undo(&acts[i]);

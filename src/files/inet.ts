@@ -36,6 +36,7 @@ import { num } from '../shared/constants.js';
 import { writeU32, writeI32 } from '../sys/native-endian.js';
 import { sleepSync } from '../sys/wait.js';
 import { dumpRawOpts, isPing, isRawOrPing, pollShutdown, rawPingState, restoreRawOpts } from './inet-raw.js';
+import { guardTcpRepair } from '../sys/guardian.js';
 
 const SHUTDOWN_NAMES = ['NONE', 'READ', 'WRITE', 'BOTH'];
 /** sk_shutdown image value -> shutdown(2)'s how (SHUT_RD 0, SHUT_WR 1, SHUT_RDWR 2). */
@@ -140,6 +141,8 @@ function dumpInet(c: DumpFd): MessageValue {
       const how = state === K.TCP_ESTABLISHED ? 'established' : ended ? 'closed (its connection ended)' : `half-closed (${K.TCP_STATE_NAMES[state]})`;
       throw new DumpError('UNSUPPORTED', `${name} is ${how}: pass --tcp-established (tcpEstablished) to dump it with TCP repair, or --tcp-close to restore it closed`);
     }
+    // Should cryo die before the dump ends, the guard takes the socket out of repair mode (after the lock, made later, is gone).
+    const guarded = guardTcpRepair(c.pid, c.fd);
     if (c.table.options.networkLock === 'iptables') {
       // Before repair mode, and undone first if the task runs on (then leaving repair mode sends its
       // window), or when the tree holds the peer too.
@@ -150,7 +153,7 @@ function dumpInet(c: DumpFd): MessageValue {
     }
     enterRepair(c.stolen, name);
     // Held (and frozen) from now on, whatever happens next: the dump's end decides (see holdUntilDumpEnds).
-    c.table.finishers.push(holdUntilDumpEnds(c.stolen));
+    c.table.finishers.push(holdUntilDumpEnds(c.stolen, guarded));
     const read = readTcpStream(c.stolen, name);
     stream = read;
     // The state in repair mode, where it no longer moves (sock_diag's may be older).

@@ -15,6 +15,7 @@
  * normally (`sendUnsent`), the FINs replayed, and repair mode left (`leaveRepair`).
  */
 import { closeSync } from 'node:fs';
+import type { Taken } from '../sys/guardian.js';
 import type { MessageValue } from '../images/value.js';
 import { DumpError } from '../shared/dump-error.js';
 import { RestoreError } from '../shared/restore-error.js';
@@ -106,13 +107,15 @@ export function readTcpStream(fd: number, what: string): TcpStream & { state: nu
 /**
  * Keeps a connection's socket frozen in repair mode until the dump ends (as CRIU): a task that runs
  * on gets it back out of repair mode; a killed task's socket closes silently (no FIN, no RST), so
- * the restored one can take the connection over.
+ * the restored one can take the connection over. `guarded` takes back the guard's record that
+ * leaves repair mode should cryo die first (guardTcpRepair).
  */
-export function holdUntilDumpEnds(fd: number): (taskRunsOn: boolean) => void {
+export function holdUntilDumpEnds(fd: number, guarded: Taken): (taskRunsOn: boolean) => void {
   const held = Number(rawSyscall('fcntl', fd, 1030 /* F_DUPFD_CLOEXEC */, 0));
   return (taskRunsOn) => {
     try {
       if (taskRunsOn) leaveRepairHere(held);
+      guarded();
     } finally {
       closeSync(held);
     }

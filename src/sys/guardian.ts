@@ -113,6 +113,9 @@ export const guardMount = (dir: string): Taken => record('u', dir);
 /** A directory made for the operation: removed (retried while it is busy). */
 export const guardDir = (dir: string): Taken => record('d', dir);
 
+/** A TCP socket of a dumped task (descriptor `fd` of `pid`) in repair mode: taken out of it. */
+export const guardTcpRepair = (pid: number, fd: number): Taken => record('p', pid, fd);
+
 /**
  * A TCP connection's network lock (an iptables rule `tool -I chain spec`, spec being
  * `-p tcp -s FROM --sport P -d TO --dport Q -j DROP`): deleted.

@@ -4,7 +4,8 @@
 // segments from just before the dump freezes it until the restored socket exists. Without the lock
 // (--network-lock skip) the peer's probes find no socket, are answered with a reset, and the
 // connection is lost. The rules are gone after the restore, and after a dump that leaves the task
-// running; the peer reads every byte the task had queued for it.
+// running, and after a cryo killed in the middle of its dump (the guard removes them); the peer
+// reads every byte the task had queued for it.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +18,7 @@ import { sleepSync } from '../../src/sys/index.js';
 import { startTarget } from '../helpers/dump-target.js';
 import { toolSkip } from '../helpers/required-tool.js';
 import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
+import { cryoCli } from '../helpers/cryo-cli.js';
 
 const IPTABLES = '/usr/sbin/iptables';
 const skip = toolSkip('iptables', existsSync(IPTABLES), 'Debian package iptables');
@@ -116,4 +118,35 @@ test('a dump that leaves the task running removes its lock: the connection runs 
   } finally {
     t.cleanup();
   }
+});
+
+/** `cryo dump` SIGKILLed while it writes the images (the lock made, the socket in repair mode); `env` for cryo. */
+async function killedDump(env: NodeJS.ProcessEnv): Promise<{ rulesLeft: number; verdict: string; peer: string; cn: string }> {
+  const port = await freePort();
+  const peer = startPeer(port);
+  const t = startTarget('rt-tcp-states', ['external', String(port), String(N)]);
+  try {
+    const r = spawnSync(process.execPath, [cryoCli, 'dump', '-t', String(t.pid), '-D', path.join(t.dir, 'images'), '--tcp-established'],
+      { env: { ...process.env, CRYO_FAULT: 'dump:write:kill', ...env } });
+    assert.equal(r.signal, 'SIGKILL');
+    // The guard undoes what the dead cryo left as soon as it sees the pipe end.
+    for (let i = 0; i < 200 && rulesOf(port).length > 0; i++) sleepSync(10);
+    const left = rulesOf(port);
+    for (const rule of left) spawnSync(IPTABLES, ['-w', ...rule.replace(/^-A /, '-D ').split(' ')]);
+    const verdict = t.finish();
+    return { rulesLeft: left.length, verdict, peer: verdict === 'PASS' ? await peer.result() : '', cn: t.ready.cn! };
+  } finally {
+    t.cleanup();
+  }
+}
+
+test('cryo killed in the middle of the dump (after the lock, while writing images): the guard removes the lock and takes the socket out of repair mode, the connection runs on', { skip }, async () => {
+  const k = await killedDump({});
+  assert.equal(k.rulesLeft, 0);
+  assert.equal(k.verdict, 'PASS');
+  assert.equal(k.peer, `READ ${k.cn} -1`);
+  // Without the guard the rules stay (removed by the test) and the socket stays in repair mode: reads fail.
+  const off = await killedDump({ CRYO_GUARD: 'off' });
+  assert.equal(off.rulesLeft, 2);
+  assert.match(off.verdict, /^FAIL: s: read -1 \(Operation not permitted\)/);
 });
