@@ -1,4 +1,4 @@
-// cryo restore -D DIR|--stream [-d|--restore-detached] [--shell-job] [--tcp-established] [--tcp-close] [--network-lock iptables|skip] [--inherit-fd fd[N]:pipe:[INODE]...] [--allow-setid-files] [--manage-cgroups[=MODE]] [--cgroup-root [CTRL:]/PATH...] [--pidfile FILE] [--lazy-pages]
+// cryo restore -D DIR|--stream [-d|--restore-detached] [--shell-job] [--tcp-established] [--tcp-close] [--network-lock iptables|skip] [--ext-unix-sk] [--inherit-fd fd[N]:pipe:[INODE]...] [--allow-setid-files] [--manage-cgroups[=MODE]] [--cgroup-root [CTRL:]/PATH...] [--pidfile FILE] [--lazy-pages]
 // A thin layer over restore(): without -d it waits for the restored task and
 // exits with its status (128+signal when it was killed), as a shell would. Until the task runs,
 // every terminating signal cryo can catch (../signals.ts) aborts the restore: nothing is left behind.
@@ -29,6 +29,8 @@ export const restoreCommand: Command = {
           'tcp-established': { type: 'boolean' },
           'tcp-close': { type: 'boolean' },
           'network-lock': { type: 'string' },
+          // Accepted as CRIU accepts it at restore: the dump's choice decided, restore reconnects such a socket by name.
+          'ext-unix-sk': { type: 'boolean', short: 'x' },
           'inherit-fd': { type: 'string', multiple: true },
           'allow-setid-files': { type: 'boolean' },
           ...cgroupOptionSpecs,
