@@ -12,7 +12,7 @@ import type { IoUringImage } from '../images/cryo-io-uring.js';
 import type { ExtraValue, ImageFileKey } from '../images/index.js';
 import type { FdOptions } from './fd-options.js';
 import { LockTable } from './lock-table.js';
-import { linkedElsewhere, makeLinkRemap } from './link-remap.js';
+import { leadsElsewhere, linkedElsewhere, makeLinkRemap } from './link-remap.js';
 import { O_ACCMODE, O_PATH, O_WRONLY } from './constants.js';
 import { DumpError } from './dump-error.js';
 import { showSize, sizeAtLeast } from './size.js';
@@ -175,6 +175,11 @@ export class FileTable {
       this.ghostNames.set(`${kernelDev(st.dev)}:${st.ino}`, name);
     }
     else if (linkedElsewhere(openPath, name, st) && this.addLinkRemap(id, openPath, name, st)) return reg;
+    else if ((st.isFIFO() || st.isCharacterDevice() || st.isBlockDevice()) && leadsElsewhere(openPath, name, st)) {
+      // Opened by its path at restore: another file there now (an overmount, a rename) would be the wrong one.
+      const what = st.isFIFO() ? 'FIFO' : 'device node';
+      throw new DumpError('UNSUPPORTED', `the ${what} ${name} is no longer reachable by its path (a file system is mounted over it, or another file took the name): cryo cannot restore it; dump once it is reachable there`);
+    }
     else this.stats.push({ id, mtimeSec: st.mtimeNs / 1_000_000_000n, mtimeNsec: Number(st.mtimeNs % 1_000_000_000n), size: st.size, dev: st.dev, ino: st.ino });
     return reg;
   }

@@ -27,7 +27,15 @@ function rootIsOurs(openPath: string): boolean {
  * though it still has links.
  */
 export function linkedElsewhere(openPath: string, name: string, st: BigIntStats): boolean {
-  if (!st.isFile() || st.nlink === 0n || !name.startsWith('/') || !rootIsOurs(openPath)) return false;
+  return st.isFile() && leadsElsewhere(openPath, name, st);
+}
+
+/**
+ * True when `name` no longer leads to the file `st` (opened at `openPath`, a /proc magic link)
+ * though it still has links: another file took the name, or a file system is mounted over it.
+ */
+export function leadsElsewhere(openPath: string, name: string, st: BigIntStats): boolean {
+  if (st.nlink === 0n || !name.startsWith('/') || !rootIsOurs(openPath)) return false;
   const now = lstatSync(name, { bigint: true, throwIfNoEntry: false });
   return now === undefined || now.dev !== st.dev || now.ino !== st.ino;
 }
