@@ -40,7 +40,6 @@ import { writeCryoCpu } from '../images/cryo-cpu.js';
 import { collectCgroups } from './cgroups.js';
 import type { CgroupRoots } from '../shared/cgroup-root.js';
 import type { NetworkLock } from '../shared/fd-options.js';
-import { chooseNetworkLock } from '../files/tcp-lock.js';
 
 export { DumpError, type DumpErrorCode } from '../shared/dump-error.js';
 export type { DumpEvent, DumpResult } from './events.js';
@@ -188,7 +187,7 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
   let pagesWritten = 0;
   let inventory: MessageValue | undefined;
   // Descriptors' state; kinds may hold some until the dump ends (files.finish).
-  const files = new FileTable(pid, { tcpEstablished: opts.tcpEstablished ?? false, tcpClose: opts.tcpClose ?? false, extUnixSk: opts.extUnixSk ?? false, shellJob: opts.shellJob ?? false, leaveRunning, ghostLimit: opts.ghostLimit, networkLock: opts.tcpEstablished ? chooseNetworkLock(opts.networkLock) : 'skip' });
+  const files = new FileTable(pid, { tcpEstablished: opts.tcpEstablished ?? false, tcpClose: opts.tcpClose ?? false, extUnixSk: opts.extUnixSk ?? false, shellJob: opts.shellJob ?? false, leaveRunning, ghostLimit: opts.ghostLimit, networkLock: opts.networkLock });
   images.onRetract(() => removeLinkRemaps(files.linkRemaps));
   try {
     await step('seize');

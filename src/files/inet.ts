@@ -31,7 +31,7 @@ import {
 import { enterRepair, holdUntilDumpEnds, leaveRepair, readTcpStream, restoreTcpStream, sendUnsent, type TcpStream } from './tcp-repair.js';
 import { setFileFlags, taskCall } from './anon.js';
 import { finsOf, replayFins } from './tcp-fin.js';
-import { connectionEnds, connectionKey, lockConnection, peerKey, unlockConnection } from './tcp-lock.js';
+import { connectionEnds, connectionKey, lockConnection, networkLockFor, peerKey, unlockConnection } from './tcp-lock.js';
 import { num } from '../shared/constants.js';
 import { writeU32, writeI32 } from '../sys/native-endian.js';
 import { sleepSync } from '../sys/wait.js';
@@ -143,7 +143,7 @@ function dumpInet(c: DumpFd): MessageValue {
     }
     // Should cryo die before the dump ends, the guard takes the socket out of repair mode (after the lock, made later, is gone).
     const guarded = guardTcpRepair(c.pid, c.fd);
-    if (c.table.options.networkLock === 'iptables') {
+    if (networkLockFor(c.table, c.table.options.networkLock) === 'iptables') {
       // Before repair mode, and undone first if the task runs on (then leaving repair mode sends its
       // window), or when the tree holds the peer too.
       const unlock = lockConnection(family, src!, dst!, name);
@@ -352,7 +352,7 @@ export const inetKind: FdKind = {
     });
     // Once every socket of the tree exists (a replayed FIN is answered to the peer, which may be
     // one of them): the connection's FINs, then it goes live.
-    const locked = isConnection(e) && ctx.img.fdOptions?.networkLock === 'iptables';
+    const locked = isConnection(e) && networkLockFor(ctx.tree, ctx.img.fdOptions?.networkLock) === 'iptables';
     const restored = connectionEnds(ctx.tree);
     if (locked) restored.add(connectionKey(f, addrOf(e, 'src'), addrOf(e, 'dst')));
     if (conn || locked) {

@@ -69,10 +69,21 @@ function run(tool: string, args: string[]): string | undefined {
   return r.status === 0 ? undefined : (r.stderr.trim().split('\n')[0] ?? `exit status ${r.status}`);
 }
 
-/** Which lock a dump or restore uses: the one asked for, else iptables where this machine has it. */
-export function chooseNetworkLock(asked: NetworkLock | undefined): NetworkLock {
+const chosen = new WeakMap<object, NetworkLock>();
+/**
+ * Which lock one dump (its file table) or restore (its tree) uses: the one asked for, else iptables
+ * where this machine has it and it works here. Asked once, at the first connection that needs it.
+ */
+export function networkLockFor(owner: object, asked: NetworkLock | undefined): NetworkLock {
   if (asked !== undefined) return asked;
-  return toolPath('iptables') !== undefined ? 'iptables' : 'skip';
+  let lock = chosen.get(owner);
+  if (lock === undefined) {
+    const bin = toolPath('iptables');
+    // Installed is not enough: a kernel without netfilter, or a namespace without the right, refuses it.
+    lock = bin !== undefined && run(bin, ['-S', 'INPUT']) === undefined ? 'iptables' : 'skip';
+    chosen.set(owner, lock);
+  }
+  return lock;
 }
 
 /**

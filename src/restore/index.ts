@@ -43,7 +43,6 @@ import { beginGuard, guardProcess } from '../sys/guardian.js';
 import { prctl, readU32 } from '../sys/index.js';
 import { EarlyTerminals } from '../files/tty-early.js';
 import type { NetworkLock } from '../shared/fd-options.js';
-import { chooseNetworkLock } from '../files/tcp-lock.js';
 
 export { RestoreError, type RestoreErrorCode } from '../shared/restore-error.js';
 export type { RestoreEvent, RestorePhase } from '../shared/restore-events.js';
@@ -198,7 +197,7 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
   const tree = loadTree(opts.dir);
   const fdOptions = {
     tcpEstablished: opts.tcpEstablished ?? false, tcpClose: opts.tcpClose ?? false, shellJob: opts.shellJob ?? false, inheritFds: inheritedFds(opts.inheritFd ?? []),
-    networkLock: chooseNetworkLock(opts.networkLock),
+    networkLock: opts.networkLock,
     allowSetidFiles: opts.allowSetidFiles ?? false,
   };
   const procs = tree.entries.filter((e) => !e.zombie).map((e) => ({ ...e.img!, fdOptions }));

@@ -9,7 +9,7 @@ export interface FdOptions {
   readonly tcpEstablished?: boolean;
   /** TCP connections are dumped without their queues and restored closed (`--tcp-close`, as CRIU's). */
   readonly tcpClose?: boolean;
-  /** How a connection dumped through TCP repair is kept from its peer until restore (`--network-lock`, files/tcp-lock.ts). */
+  /** How a connection dumped through TCP repair is kept from its peer until restore (`--network-lock`); absent: iptables where it works (files/tcp-lock.ts). */
   readonly networkLock?: NetworkLock;
   /** A unix socket whose peer is outside the dump is dumped, and reconnected by name at restore (`--ext-unix-sk`). */
   readonly extUnixSk?: boolean;
