@@ -1,3 +1,5 @@
+import { DumpError } from '../shared/dump-error.js';
+
 /** Progress of a dump, as typed events (the CLI prints them with -v). */
 export type DumpEvent =
   | { type: 'stage'; stage: 'seize' | 'task' | 'memory' | 'files' | 'inject' | 'write' | 'undo' | 'kill' | 'detach' }
@@ -14,4 +16,32 @@ export interface DumpResult {
   leftRunning: boolean;
   /** With a page server: the pages sent to it. */
   pagesSent?: number;
+}
+
+/**
+ * The caller's event callback, made harmless: the first time it throws, the dump fails with that
+ * (the undo still runs); during the undo and after, its errors are kept, never thrown.
+ */
+export class Events {
+  failure: unknown;
+  private quiet = false;
+  constructor(private readonly cb: ((e: DumpEvent) => void) | undefined) {}
+  readonly emit = (e: DumpEvent): void => {
+    if (!this.cb || this.failure !== undefined) return;
+    try {
+      this.cb(e);
+    } catch (err) {
+      this.failure = err;
+      if (!this.quiet) throw new DumpError('FAILED', `the dump's event callback failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    }
+  };
+  /** From here on callback errors are only kept. */
+  silence(): void {
+    this.quiet = true;
+  }
+  /** The callback's failure as the dump's error, if it failed. */
+  error(pid: number, what: string): DumpError | undefined {
+    const f = this.failure;
+    return f === undefined ? undefined : new DumpError('FAILED', `${what} of task ${pid}: the event callback failed: ${(f as Error)?.message ?? String(f)}`, { cause: f });
+  }
 }

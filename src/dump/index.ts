@@ -15,12 +15,12 @@ import { randomUUID } from 'node:crypto';
 import { constants } from 'node:os';
 import { hostArch } from '../arch/index.js';
 import { UndoList, InjectError } from '../inject/index.js';
-import { ProcReadError, readStatus, readComm, readLocks } from '../proc/index.js';
+import { ProcReadError, readStatus, readComm, readLocksLater } from '../proc/index.js';
 import { SysError, WaitError, __WALL, kill, ptrace, waitpid } from '../sys/index.js';
 import { type MessageValue, PARENT_LINK, recordParentHashes } from '../images/index.js';
 import { TRACK_FILE, Tracking, takeTracking } from './mem-track.js';
 import { DumpError } from '../shared/dump-error.js';
-import type { DumpEvent, DumpResult } from './events.js';
+import { Events, type DumpEvent, type DumpResult } from './events.js';
 import { ImageSet } from './image-set.js';
 import { dumpToPageServer, type PageServerTarget } from './to-page-server.js';
 import type { PageServerClient } from '../page-server/client.js';
@@ -105,34 +105,6 @@ function asDumpError(e: unknown, pid: number): DumpError {
   return new DumpError('FAILED', `dump of task ${pid} failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
 }
 
-/**
- * The caller's event callback, made harmless: the first time it throws, the dump fails with that
- * (the undo still runs); during the undo and after, its errors are kept, never thrown.
- */
-class Events {
-  failure: unknown;
-  private quiet = false;
-  constructor(private readonly cb: ((e: DumpEvent) => void) | undefined) {}
-  readonly emit = (e: DumpEvent): void => {
-    if (!this.cb || this.failure !== undefined) return;
-    try {
-      this.cb(e);
-    } catch (err) {
-      this.failure = err;
-      if (!this.quiet) throw new DumpError('FAILED', `the dump's event callback failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
-    }
-  };
-  /** From here on callback errors are only kept. */
-  silence(): void {
-    this.quiet = true;
-  }
-  /** The callback's failure as the dump's error, if it failed. */
-  error(pid: number, what: string): DumpError | undefined {
-    const f = this.failure;
-    return f === undefined ? undefined : new DumpError('FAILED', `${what} of task ${pid}: the event callback failed: ${(f as Error)?.message ?? String(f)}`, { cause: f });
-  }
-}
-
 export async function dump(opts: DumpOptions): Promise<DumpResult> {
   const endFaults = beginFaults('dump');
   const endGuard = beginGuard(false);
@@ -195,6 +167,8 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
     tracking?.adopt();
     files.treeTids = new Set(members.flatMap((m) => m.tids));
     const frozenAt = performance.now();
+    const locks = readLocksLater(); // while frozen (the tree's locks hold still); awaited below
+    locks.catch(() => { /* or the dump failed first */ });
     const filesOwner = checkTree(members, opts.shellJob ?? false);
     checkOutsidePipes(members, opts.external ?? []);
     await checkpoint();
@@ -223,7 +197,7 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
     files.treeDumped();
     finishTtys(files, new Set(live.map((m) => m.pid)), opts.shellJob ?? false);
     // A POSIX lock of the tree that no descriptor showed would be lost: refuse instead.
-    files.locks.checkComplete(readLocks(), new Set(live.map((m) => m.pid)));
+    files.locks.checkComplete(await locks, new Set(live.map((m) => m.pid)));
 
     // Write the images.
     await step('write');

@@ -1,5 +1,5 @@
 // File lock lines, as in /proc/locks and the "lock:" lines of fdinfo (fs/locks.c, lock_get_status).
-import { readProcText } from './read.js';
+import { readProcText, readProcTextLater } from './read.js';
 
 export interface FileLock {
   id: number;
@@ -51,4 +51,12 @@ export function parseLocks(text: string): FileLock[] {
 
 export function readLocks(): FileLock[] {
   return parseLocks(readProcText('/proc/locks'));
+}
+
+/**
+ * readLocks without blocking: reading /proc/locks waits for an RCU grace period (10-25 ms here,
+ * fs/locks.c takes file_rwsem for write), which the caller spends on other work meanwhile.
+ */
+export function readLocksLater(): Promise<FileLock[]> {
+  return readProcTextLater('/proc/locks').then(parseLocks);
 }

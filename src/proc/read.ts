@@ -1,5 +1,5 @@
 // Opening /proc/PID/* files: one place that turns fs errors into one clear line.
-import { closeSync, openSync, readFileSync, readdirSync, readlinkSync, readSync } from 'node:fs';
+import { closeSync, openSync, readFile, readFileSync, readdirSync, readlinkSync, readSync } from 'node:fs';
 import { faultPoint } from '../fault.js';
 
 /** A process id, or 'self' for the calling process. */
@@ -52,6 +52,15 @@ function wrap<T>(path: string, fn: () => T): T {
 
 export function readProcText(path: string): string {
   return wrap(path, () => readFileSync(path, 'utf8'));
+}
+
+/** readProcText on libuv's thread pool, for files whose read sleeps in the kernel (/proc/locks). */
+export function readProcTextLater(path: string): Promise<string> {
+  faultPoint(`read ${path}`);
+  return new Promise((resolve, reject) => readFile(path, 'utf8', (err, text) => {
+    if (err === null) resolve(text);
+    else reject(typeof err.code === 'string' ? new ProcReadError(path, err.code, err) : err);
+  }));
 }
 
 export function readProcBytes(path: string): Buffer {
