@@ -7,9 +7,9 @@
  *   addressOf(buffer)    the address of a Buffer's / TypedArray's / ArrayBuffer's data
  *   spawn(opts)          clone3 (optionally with set_tid) + execve; the child of a multi-threaded
  *                        process may only do async-signal-safe work, hence C
- *   sha256Pieces(fd, offset, lengths, out)
+ *   sha256Pieces, sha256PiecesAsync (cryo_sha.c)
  *                        SHA-256 of consecutive pieces of a file (cryo-manifest.img), by Node's
- *                        own OpenSSL found at run time: no JavaScript per piece
+ *                        own OpenSSL found at run time; the second on libuv's thread pool
  *   cpuid, xgetbv        x86 only (absent elsewhere)
  *
  * Builds with any C compiler against Node's headers on x86_64, aarch64, ppc64le and s390x.
@@ -156,76 +156,7 @@ static napi_value js_address_of(napi_env env, napi_callback_info info) {
   return res;
 }
 
-/* ---- sha256Pieces ---------------------------------------------------------------------------- */
-
-/* OpenSSL's one-shot SHA256(), as the node binary (or the libcrypto it links) exports it. */
-typedef unsigned char *(*sha256_fn)(const unsigned char *data, size_t len, unsigned char *md);
-
-/* Bytes read from the file at a time (a piece longer than this gets a buffer of its own size). */
-#define SHA_READ_BYTES (4u << 20)
-
-/*
- * sha256Pieces(fd, offset, lengths: Uint32Array, out: Buffer of 32 * lengths.length bytes): the
- * pieces lie back to back from byte `offset`; their digests go to `out` in order. Returns how many
- * pieces were hashed (fewer when the file ends first), or -1 when the process has no SHA256().
- */
-static napi_value js_sha256_pieces(napi_env env, napi_callback_info info) {
-  static sha256_fn sha256;
-  static int looked;
-  size_t argc = 4;
-  napi_value argv[4], res;
-  int32_t fd;
-  int64_t offset;
-  napi_typedarray_type type;
-  size_t n, outLen;
-  void *lens, *out;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 4 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int64(env, argv[1], &offset) != napi_ok ||
-      napi_get_typedarray_info(env, argv[2], &type, &n, &lens, NULL, NULL) != napi_ok || type != napi_uint32_array ||
-      napi_get_buffer_info(env, argv[3], &out, &outLen) != napi_ok || outLen < n * 32) {
-    napi_throw_type_error(env, NULL, "sha256Pieces needs (fd, offset, Uint32Array of lengths, Buffer of 32 bytes per length)");
-    return NULL;
-  }
-  if (!looked) {
-    sha256 = (sha256_fn)dlsym(RTLD_DEFAULT, "SHA256");
-    looked = 1;
-  }
-  if (!sha256) {
-    CHECK(napi_create_int32(env, -1, &res));
-    return res;
-  }
-  const uint32_t *len = lens;
-  size_t size = SHA_READ_BYTES;
-  for (size_t i = 0; i < n; i++) if (len[i] > size) size = len[i];
-  unsigned char *buf = malloc(size);
-  if (!buf) return throw_errno(env, ENOMEM, "malloc");
-  size_t done = 0;
-  off_t at = offset;
-  while (done < n) {
-    /* As many whole pieces as the buffer holds (at least one). */
-    size_t want = 0, end = done;
-    while (end < n && want + len[end] <= size) want += len[end++];
-    size_t got = 0;
-    while (got < want) {
-      ssize_t r = pread(fd, buf + got, want - got, at + (off_t)got);
-      if (r < 0 && errno == EINTR) continue;
-      if (r < 0) {
-        int err = errno;
-        free(buf);
-        return throw_errno(env, err, "pread");
-      }
-      if (r == 0) break;
-      got += (size_t)r;
-    }
-    size_t used = 0;
-    for (; done < end && used + len[done] <= got; used += len[done], done++) sha256(buf + used, len[done], (unsigned char *)out + done * 32);
-    if (got < want) break;
-    at += (off_t)want;
-  }
-  free(buf);
-  CHECK(napi_create_int64(env, (int64_t)done, &res));
-  return res;
-}
+#include "cryo_sha.c" /* sha256Pieces, sha256PiecesAsync: part of this translation unit */
 
 /* ---- spawn ---------------------------------------------------------------------------------- */
 
@@ -457,6 +388,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     {"addressOf", NULL, js_address_of, NULL, NULL, NULL, napi_enumerable, NULL},
     {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},
     {"sha256Pieces", NULL, js_sha256_pieces, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"sha256PiecesAsync", NULL, js_sha256_pieces_async, NULL, NULL, NULL, napi_enumerable, NULL},
 #if defined(__x86_64__)
     {"cpuid", NULL, js_cpuid, NULL, NULL, NULL, napi_enumerable, NULL},
     {"xgetbv", NULL, js_xgetbv, NULL, NULL, NULL, napi_enumerable, NULL},

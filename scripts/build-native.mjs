@@ -99,7 +99,9 @@ function nodeIncludeDir() {
 }
 // ---- end of leftovers guard
 
-if (existsSync(out) && statSync(out).mtimeMs > statSync(src).mtimeMs && !process.argv.includes('--force')) {
+// cryo_sys.c includes cryo_sha.c: either changed means a rebuild.
+const newestSrc = Math.max(statSync(src).mtimeMs, statSync(path.join(root, 'native', 'cryo_sha.c')).mtimeMs);
+if (existsSync(out) && statSync(out).mtimeMs > newestSrc && !process.argv.includes('--force')) {
   process.exit(0); // up to date
 }
 

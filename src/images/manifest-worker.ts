@@ -1,8 +1,14 @@
-// Checking deferred images of a dump against cryo-manifest.img on a thread of their own, so a
-// restore goes on meanwhile (see ./cryo-manifest.ts).
-import { Worker } from 'node:worker_threads';
-import { findAddon } from '../sys/native.js';
+// Checking deferred images of a dump against cryo-manifest.img on another thread, so a restore
+// goes on meanwhile (see ./cryo-manifest.ts): the addon's SHA256 on libuv's thread pool, or, in a
+// Node without SHA256 for the addon, a worker thread (which costs ~30 ms of CPU to start).
+import { closeSync, openSync } from 'node:fs';
+import type { Worker } from 'node:worker_threads';
+import { findAddon, native, type NativeAddon } from '../sys/native.js';
+import { errnoName } from '../sys/errno.js';
 import { differs, type DeferredImage } from './cryo-manifest.js';
+
+/** Digests hashed per call (the thread-pool job a stop() waits for at most). */
+const CHUNK_BYTES = 64 << 20;
 
 // The worker is a script of node's own modules (and the addon, by its file name), so it runs the same from dist/ and from the bundle.
 const WORKER = `
@@ -51,19 +57,69 @@ for (const [j, job] of workerData.images.entries()) {
 parentPort.postMessage(bad);
 `;
 
-/** Hashes deferred images on a thread of their own (the caller goes on); its result: one line per image that differs. */
+type AsyncSha = NonNullable<NativeAddon['sha256PiecesAsync']>;
+
+/** The index of image's first piece that differs, -1 when none does, or why it could not be read; undefined: no SHA256. */
+async function firstBad(sha: AsyncSha, file: string, lengths: readonly number[], digests: Buffer, stopped: () => boolean): Promise<number | string | undefined> {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (e) {
+    return (e as Error).message;
+  }
+  try {
+    for (let i = 0, off = 0; i < lengths.length;) {
+      if (stopped()) return 'the check was stopped';
+      let j = i + 1;
+      for (let bytes = lengths[i]!; j < lengths.length && bytes + lengths[j]! <= CHUNK_BYTES; j++) bytes += lengths[j]!;
+      const out = Buffer.allocUnsafe((j - i) * 32);
+      const [err, got] = await new Promise<[number, number]>((resolve) => {
+        if (sha(fd, off, Uint32Array.from(lengths.slice(i, j)), out, (e, n) => resolve([e, n])) < 0) resolve([-1, 0]);
+      });
+      if (err < 0) return undefined;
+      if (err > 0) return `pread failed: ${errnoName(err)}`;
+      for (let k = 0; k < j - i; k++) {
+        if (k >= got || !out.subarray(k * 32, k * 32 + 32).equals(digests.subarray((i + k) * 32, (i + k + 1) * 32))) return i + k;
+      }
+      for (; i < j; i++) off += lengths[i]!;
+    }
+    return -1;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Every image on the thread pool, one after another: one line per image that differs; undefined where there is no SHA256. */
+async function checkOnThreadPool(sha: AsyncSha, images: readonly DeferredImage[], stopped: () => boolean): Promise<string[] | undefined> {
+  const bad: string[] = [];
+  for (const { file, entry } of images) {
+    const first = await firstBad(sha, file, entry.pieces.map((p) => p.length), Buffer.concat(entry.digests), stopped);
+    if (first === undefined) return undefined;
+    if (typeof first === 'string') bad.push(`${file} cannot be read: ${first}`);
+    else if (first >= 0) bad.push(differs(file, entry.pieces[first]!));
+  }
+  return bad;
+}
+
+/** Hashes deferred images on another thread (the caller goes on); its result: one line per image that differs. */
 export class ImagesInWorker {
-  private readonly worker: Worker | undefined;
+  private worker: Worker | undefined;
+  private stopped = false;
   readonly result: Promise<string[]>;
   constructor(images: readonly DeferredImage[]) {
-    if (images.length === 0) {
-      this.result = Promise.resolve([]);
-      return;
-    }
+    const sha = images.length === 0 ? undefined : native().sha256PiecesAsync;
+    this.result = images.length === 0 ? Promise.resolve([])
+      : sha === undefined ? this.inWorker(images)
+      : checkOnThreadPool(sha, images, () => this.stopped).then((bad) => bad ?? this.inWorker(images));
+  }
+
+  private async inWorker(images: readonly DeferredImage[]): Promise<string[]> {
+    if (this.stopped) return [];
+    const { Worker } = await import('node:worker_threads');
     const data = images.map(({ file, entry }) => ({ file, lengths: entry.pieces.map((p) => p.length), digests: Buffer.concat(entry.digests) }));
     const worker = new Worker(WORKER, { eval: true, workerData: { images: data, addon: findAddon() } });
     this.worker = worker;
-    this.result = new Promise<string[]>((resolve) => {
+    return new Promise<string[]>((resolve) => {
       worker.once('message', (bad: [number, number, string?][]) => resolve(bad.map(([j, i, err]) => {
         const { file, entry } = images[j]!;
         return i < 0 ? `${file} cannot be read: ${err}` : differs(file, entry.pieces[i]!);
@@ -73,8 +129,9 @@ export class ImagesInWorker {
     });
   }
 
-  /** Ends the thread (a restore that failed first no longer waits for it). */
+  /** Stops hashing (a restore that failed first no longer waits for it). */
   stop(): void {
+    this.stopped = true;
     void this.worker?.terminate();
   }
 }

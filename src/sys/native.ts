@@ -42,6 +42,12 @@ export interface NativeAddon {
    * how many the file held, or -1 where the process has no OpenSSL SHA256() to call.
    */
   sha256Pieces(fd: number, offset: number, lengths: Uint32Array, out: Buffer): number;
+  /**
+   * sha256Pieces on libuv's thread pool: calls back with (errno or 0, pieces hashed); -1 (and no
+   * call back) where there is no SHA256(). `out` and `fd` are in use until the call back.
+   * Absent from an addon built before it.
+   */
+  sha256PiecesAsync?: (fd: number, offset: number, lengths: Uint32Array, out: Buffer, done: (errno: number, hashed: number) => void) => number;
   /** x86 only: [eax, ebx, ecx, edx] of cpuid(leaf, subleaf). */
   cpuid?: (leaf: number, subleaf: number) => [number, number, number, number];
   /** x86 only: xgetbv(index) as a bigint (XCR0 for index 0). */

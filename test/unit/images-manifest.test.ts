@@ -140,3 +140,40 @@ test('the addon hashes consecutive pieces as createHash does, and says how many 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the addon\'s thread-pool form gives the same digests and count, and an errno for an unreadable descriptor', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cryo-sha-'));
+  try {
+    const file = path.join(dir, 'f');
+    const bytes = randomBytes(5 << 20);
+    writeFileSync(file, bytes);
+    const lengths = Uint32Array.from([1, 4096, 300_000, 4 << 20, 200_000, 600_000]);
+    const sync = Buffer.alloc(lengths.length * 32);
+    const async = Buffer.alloc(lengths.length * 32);
+    const fd = openSync(file, 'r');
+    const hash = (f: number, out: Buffer) => new Promise<[number, number]>((resolve) => {
+      if (native().sha256PiecesAsync!(f, 7, lengths, out, (e, n) => resolve([e, n])) < 0) resolve([-1, -1]);
+    });
+    try {
+      const [err, got] = await hash(fd, async);
+      if (err === -1) {
+        t.skip("this node has no OpenSSL SHA256() for the addon to call (cryo hashes by createHash there)");
+        return;
+      }
+      assert.deepEqual([err, got], [0, native().sha256Pieces(fd, 7, lengths, sync)]);
+      assert.equal(got, 5, 'the last piece is past the end of the file');
+      assert.deepEqual(async.subarray(0, got * 32), sync.subarray(0, got * 32));
+      assert.notDeepEqual(async.subarray(0, 32), Buffer.alloc(32), 'digests were written');
+    } finally {
+      closeSync(fd);
+    }
+    const wfd = openSync(path.join(dir, 'w'), 'w');
+    try {
+      assert.deepEqual(await hash(wfd, async), [9, 0], 'EBADF: a descriptor opened for writing only');
+    } finally {
+      closeSync(wfd);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
