@@ -4,7 +4,6 @@
 // protections, madvise and PR_SET_MM_MAP.
 
 import path from 'node:path';
-import { injectMmap } from '../inject/index.js';
 import { PageChain } from '../images/page-chain.js';
 import type { MessageValue } from '../images/value.js';
 import type { RestoreImages } from '../shared/restore-images.js';
@@ -52,6 +51,27 @@ function mapVmas(ctx: TaskCtx): MessageValue[] {
   const fixup: MessageValue[] = [];
   const batch = batchFor(ctx);
   const inherited = new Set(inheritedVmas(ctx));
+  // Descriptors opened once per file and access mode for all its mappings (a library has four or
+  // five), so the mmaps go into the batch: three injected calls per mapping were most of a small
+  // restore's stops. Two per file, alternating: mappings that touch never share one open file, or
+  // the kernel would merge them into one VMA where the task had two.
+  const fds = new Map<string, number>();
+  try {
+    mapEach(ctx, batch, inherited, fixup, fds);
+    for (const fd of fds.values()) batch.add('close', fd);
+    fds.clear();
+    batch.flush();
+  } finally {
+    for (const fd of fds.values()) ctx.raw('close', fd); // after a failure: best effort
+  }
+  return fixup;
+}
+
+const MAX_MAPPED_FDS = 256;
+
+function mapEach(ctx: TaskCtx, batch: ReturnType<typeof batchFor>, inherited: ReadonlySet<MessageValue>, fixup: MessageValue[], fds: Map<string, number>): void {
+  /** Where the last mapping through each descriptor ended. */
+  const ends = new Map<string, bigint>();
   for (const v of dumpedVmas(ctx)) {
     const kind = vmaKind(Number(v.status));
     if (kind === 'skip' || kind === 'vdso' || kind === 'io-uring' || kind === 'packet-ring') continue;
@@ -78,29 +98,30 @@ function mapVmas(ctx: TaskCtx): MessageValue[] {
       if (prot !== (prot | PROT_READ | PROT_WRITE)) fixup.push(v);
       continue;
     }
-    batch.flush(); // the calls below use the scratch area and must find the mappings before them in place
-    if (kind === 'shmem') {
-      if (mapShmemVma(ctx, v)) fixup.push(v);
-      continue;
-    }
-    if (kind === 'sysv-shm') {
-      if (attachSysvShm(ctx, v)) fixup.push(v);
+    if (kind === 'shmem' || kind === 'sysv-shm') {
+      batch.flush(); // these calls use the scratch area and must find the mappings before them in place
+      if (kind === 'shmem' ? mapShmemVma(ctx, v) : attachSysvShm(ctx, v)) fixup.push(v);
       continue;
     }
     const reg = regFile(ctx.img, Number(v.shmid), where);
     const openFlags = kind === 'file-shared' ? (Number(v.fdflags ?? 0) & O_ACCMODE) : 0;
-    const fd = openImagePath(ctx, String(reg.name), openFlags | O_CLOEXEC, where);
-    try {
-      // Private mappings get their dirty pages written later, so they start writable; shared ones keep the file's access.
-      const mprot = kind === 'file-private' ? prot | PROT_READ | PROT_WRITE : prot;
-      injectMmap(ctx.inj, start, len, mprot, flags, fd, big(v.pgoff));
-      if (mprot !== prot) fixup.push(v);
-    } finally {
-      ctx.call('close', fd);
+    const file = `${Number(v.shmid)}/${openFlags}`;
+    const key = ends.get(`${file}/0`) === start ? `${file}/1` : `${file}/0`;
+    ends.set(key, big(v.end));
+    let fd = fds.get(key);
+    if (fd === undefined) {
+      if (fds.size >= MAX_MAPPED_FDS) { // far below any RLIMIT_NOFILE
+        for (const f of fds.values()) batch.add('close', f);
+        fds.clear();
+      }
+      fd = openImagePath(ctx, String(reg.name), openFlags | O_CLOEXEC, where);
+      fds.set(key, fd);
     }
+    // Private mappings get their dirty pages written later, so they start writable; shared ones keep the file's access.
+    const mprot = kind === 'file-private' ? prot | PROT_READ | PROT_WRITE : prot;
+    batch.addMmap(start, len, mprot, flags, fd, big(v.pgoff));
+    if (mprot !== prot) fixup.push(v);
   }
-  batch.flush();
-  return fixup;
 }
 
 /** Bytes one injected preadv asks for at most (under the kernel's MAX_RW_COUNT; small enough for progress). */
