@@ -45,18 +45,32 @@ export interface ThreadInjectedState {
   secbits: number;
 }
 
+type Call = { name: string; args: (bigint | number)[] };
+/** Where each small result goes in the scratch page's tail (every call its own place, so one batch can run them all). */
+const AT = { sas: 0, tidAddr: 32, pdeath: 40, subreaper: 48, itimers: 64, end: 160 };
+
+/** The calls of readThreadInjected; their results are read by threadInjectedOf. */
+function threadCalls(scratch: Scratch): Call[] {
+  const at = (off: number) => scratch.addr + BigInt(TAIL + off);
+  return [
+    { name: 'sigaltstack', args: [0, at(AT.sas)] },
+    { name: 'prctl', args: [PR.GET_TID_ADDRESS, at(AT.tidAddr)] },
+    { name: 'prctl', args: [PR.GET_PDEATHSIG, at(AT.pdeath)] },
+    { name: 'prctl', args: [PR.GET_SECUREBITS] },
+  ];
+}
+
+/** `tail`: the scratch page from TAIL on; `secbits`: the result of the last of threadCalls. */
+function threadInjectedOf(tail: Buffer, secbits: bigint): ThreadInjectedState {
+  const ss = tail.subarray(AT.sas); // stack_t {sp, int flags, size}
+  const sas = { ss_sp: readU64(ss, 0), ss_size: readU64(ss, 16), ss_flags: readI32(ss, 8) };
+  return { sas, clearTidAddr: readU64(tail, AT.tidAddr), pdeathSig: readI32(tail, AT.pdeath), secbits: Number(secbits) };
+}
+
 /** What each thread keeps for itself: alternate stack, clear_child_tid, pdeath signal, securebits. */
 export function readThreadInjected(inj: Injector, scratch: Scratch): ThreadInjectedState {
-  const at = scratch.addr + BigInt(TAIL);
-  inj.call('sigaltstack', 0, at);
-  const ss = scratch.read(TAIL, 24); // stack_t {sp, int flags, size}
-  const sas = { ss_sp: readU64(ss, 0), ss_size: readU64(ss, 16), ss_flags: readI32(ss, 8) };
-  inj.call('prctl', PR.GET_TID_ADDRESS, at);
-  const clearTidAddr = readU64(scratch.read(TAIL, 8), 0);
-  inj.call('prctl', PR.GET_PDEATHSIG, at);
-  const pdeathSig = readI32(scratch.read(TAIL, 4), 0);
-  const secbits = Number(inj.call('prctl', PR.GET_SECUREBITS));
-  return { sas, clearTidAddr, pdeathSig, secbits };
+  const results = threadCalls(scratch).map((c) => inj.call(c.name, ...c.args));
+  return threadInjectedOf(scratch.read(TAIL, AT.end), results[results.length - 1]!);
 }
 
 /** One field of a struct read back from the task, `word` bytes wide (host byte order). */
@@ -81,11 +95,27 @@ export function readRobustListInside(inj: Injector, scratch: Scratch, arch: Arch
  */
 export function readInjectedState(inj: Injector, scratch: Scratch, timers: readonly PosixTimer[], arch: Arch, batch?: BatchPlace): InjectedState {
   const at = (off: number) => scratch.addr + BigInt(off);
+  const tail = TAIL;
   // Signal actions, through the task's own ABI (its struct sigaction): one slot each, read back in one go.
   const L = arch.sigaction;
-  const reads = SIGACTION_SIGNALS.map((sig, i) => ({ name: 'rt_sigaction', args: [sig, 0, at(i * SIGACTION_SLOT), 8] }));
-  if (batch !== undefined && arch.taskSyscall === arch.syscall) new SyscallBatch(() => inj, batch).runAll(reads);
-  else for (const r of reads) inj.callTask(r.name, ...r.args);
+  const reads: Call[] = SIGACTION_SIGNALS.map((sig, i) => ({ name: 'rt_sigaction', args: [sig, 0, at(i * SIGACTION_SLOT), 8] }));
+  // Then the process's and this thread's own (itimerval {interval{sec,usec}, value{sec,usec}} each).
+  const calls: Call[] = [
+    ...threadCalls(scratch),
+    ...[0, 1, 2].map((which) => ({ name: 'getitimer', args: [which, at(tail + AT.itimers + which * 32)] })),
+    { name: 'prctl', args: [PR.GET_CHILD_SUBREAPER, at(tail + AT.subreaper)] },
+    { name: 'prctl', args: [PR.GET_DUMPABLE] },
+    { name: 'prctl', args: [PR.GET_THP_DISABLE] },
+    { name: 'brk', args: [0] },
+  ];
+  let results: bigint[];
+  if (batch !== undefined && arch.taskSyscall === arch.syscall) {
+    // All in one stop instead of two stops each.
+    results = new SyscallBatch(() => inj, batch).runAll([...reads, ...calls]).slice(reads.length);
+  } else {
+    for (const r of reads) inj.callTask(r.name, ...r.args);
+    results = calls.map((c) => inj.call(c.name, ...c.args));
+  }
   const acts = scratch.read(0, SIGACTION_SIGNALS.length * SIGACTION_SLOT);
   const sigactions = SIGACTION_SIGNALS.map((_, i) => {
     const o = i * SIGACTION_SLOT;
@@ -94,37 +124,32 @@ export function readInjectedState(inj: Injector, scratch: Scratch, timers: reado
       restorer: wordAt(acts, o + L.restorer, L.word), mask: readU64(acts, o + L.mask), compat_sigaction: L.word === 4,
     };
   });
-  const tail = TAIL;
-  const { sas, clearTidAddr, pdeathSig, secbits } = readThreadInjected(inj, scratch);
-
+  const t = scratch.read(tail, AT.end);
+  const { sas, clearTidAddr, pdeathSig, secbits } = threadInjectedOf(t, results[3]!);
   const itimer = (which: number): MessageValue => {
-    inj.call('getitimer', which, at(tail));
-    const b = scratch.read(tail, 32); // itimerval {interval{sec,usec}, value{sec,usec}}
-    return { isec: readU64(b, 0), iusec: readU64(b, 8), vsec: readU64(b, 16), vusec: readU64(b, 24) };
+    const o = AT.itimers + which * 32;
+    return { isec: readU64(t, o), iusec: readU64(t, o + 8), vsec: readU64(t, o + 16), vusec: readU64(t, o + 24) };
   };
   const itimers = { real: itimer(0), virt: itimer(1), prof: itimer(2) };
+  const childSubreaper = readI32(t, AT.subreaper) !== 0;
+  const [dumpable, thp, brk] = results.slice(8).map((r) => BigInt.asUintN(64, r)) as [bigint, bigint, bigint];
 
-  const posixTimers = timers.map((t) => {
-    inj.call('timer_gettime', t.id, at(tail));
+  const posixTimers = timers.map((pt) => {
+    inj.call('timer_gettime', pt.id, at(tail));
     const b = scratch.read(tail, 32); // itimerspec {interval{sec,nsec}, value{sec,nsec}}
-    const overrun = Number(inj.call('timer_getoverrun', t.id));
-    const notify = (t.threadId ? SIGEV.threadId : 0) | SIGEV[t.notify];
+    const overrun = Number(inj.call('timer_getoverrun', pt.id));
+    const notify = (pt.threadId ? SIGEV.threadId : 0) | SIGEV[pt.notify];
     const e: MessageValue = {
-      it_id: t.id, clock_id: t.clockId, si_signo: t.signal, it_sigev_notify: notify, sival_ptr: t.sigval, overrun,
+      it_id: pt.id, clock_id: pt.clockId, si_signo: pt.signal, it_sigev_notify: notify, sival_ptr: pt.sigval, overrun,
       isec: readU64(b, 0), insec: readU64(b, 8), vsec: readU64(b, 16), vnsec: readU64(b, 24),
     };
-    if (t.threadId) e.notify_thread_id = t.target;
+    if (pt.threadId) e.notify_thread_id = pt.target;
     return e;
   });
-
-  inj.call('prctl', PR.GET_CHILD_SUBREAPER, at(tail));
-  const childSubreaper = readI32(scratch.read(tail, 4), 0) !== 0;
-  const dumpable = Number(inj.call('prctl', PR.GET_DUMPABLE));
-  const thpDisabled = inj.call('prctl', PR.GET_THP_DISABLE) !== 0n;
+  // Not in the batch: an older kernel fails it (EINVAL), which would end the batch.
   const mb = inj.raw('membarrier', MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0);
-  const brk = BigInt.asUintN(64, inj.call('brk', 0));
   return {
-    sigactions, sas, itimers, posixTimers, clearTidAddr, pdeathSig, dumpable, thpDisabled, secbits,
+    sigactions, sas, itimers, posixTimers, clearTidAddr, pdeathSig, dumpable: Number(dumpable), thpDisabled: thp !== 0n, secbits,
     childSubreaper, membarrierMask: mb > 0n ? Number(mb) : 0, brk,
   };
 }
