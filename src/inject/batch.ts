@@ -32,6 +32,11 @@ export class SyscallBatch {
     if (place.code !== undefined && this.max < 1) throw new InjectError('NO_SCRATCH', 'no room for a batch of system calls');
   }
 
+  /** Whether calls wait for flush (a batch runner), or run as they are added. */
+  get batched(): boolean {
+    return this.place.code !== undefined;
+  }
+
   /** Queues `name(args)`; runs the queue when it is full. A failure throws (from here or `flush`). */
   add(name: string, ...args: (bigint | number)[]): void {
     if (this.place.code === undefined) {

@@ -15,7 +15,7 @@ import { MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_EXEC, PROT_READ, 
 import { chooseVdso, type VdsoChoice } from './vdso-choice.js';
 import { patchedVdso } from './vdso-trampoline.js';
 import { asVmas, big, dumpedVmas, hex } from './dumped-layout.js';
-import { ownAreas } from './scratch.js';
+import { batchFor, ownAreas } from './scratch.js';
 import { inheritedRanges } from './inherited.js';
 import { withoutRanges, type Range } from '../shared/ranges.js';
 
@@ -59,10 +59,12 @@ function mremap(ctx: TaskCtx, from: bigint, size: bigint, to: bigint): void {
  */
 function unmapStubRest(ctx: TaskCtx, maps: Vma[], cryos: Range[]): void {
   const keep = [...cryos, ...inheritedRanges(ctx)];
+  const batch = batchFor(ctx); // one stop for all (the batch runner uses no stack)
   for (const m of maps) {
     if (ctx.arch.vdso.areas.includes(m.name) || m.kind === 'vsyscall') continue;
-    for (const part of withoutRanges(m.start, m.end, keep)) ctx.call('munmap', part.start, part.end - part.start);
+    for (const part of withoutRanges(m.start, m.end, keep)) batch.add('munmap', part.start, part.end - part.start);
   }
+  batch.flush();
 }
 
 /** Clears the stub's address space down to its vdso areas and moves those into place. */
@@ -93,18 +95,25 @@ export function replaceStubMappings(ctx: TaskCtx): void {
     ...own,
   ].filter((r) => r.end <= ctx.arch.mmapTop);
   const park = findHole(asVmas(occupied), total, BigInt(ctx.arch.pageSize), ctx.arch.mmapTop);
+  // All moves in one batch (the runner is in cryo's area, not in the vDSO); one by one, the
+  // calls run on the vDSO's syscall instruction, found again each time it moved.
+  const batch = batchFor(ctx);
+  const move = (from: bigint, size: bigint, to: bigint, name: string) => {
+    batch.add('mremap', from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+    if (!batch.batched && name === ctx.arch.vdso.vdso) ctx.reattach();
+  };
   let off = 0n;
   for (const m of moves) {
-    mremap(ctx, m.from, m.size, park + off);
+    move(m.from, m.size, park + off, m.name);
     off += m.size;
-    if (m.name === ctx.arch.vdso.vdso) ctx.reattach();
   }
   off = 0n;
   for (const m of moves) {
-    mremap(ctx, park + off, m.size, m.to);
+    move(park + off, m.size, m.to, m.name);
     off += m.size;
-    if (m.name === ctx.arch.vdso.vdso) ctx.reattach();
   }
+  batch.flush();
+  if (batch.batched) ctx.reattach();
 }
 
 /** What the task gets: this kernel's vDSO where it had its own, or its old one patched (vdso-choice.ts). */
