@@ -67,9 +67,13 @@ function threadInjectedOf(tail: Buffer, secbits: bigint): ThreadInjectedState {
   return { sas, clearTidAddr: readU64(tail, AT.tidAddr), pdeathSig: readI32(tail, AT.pdeath), secbits: Number(secbits) };
 }
 
-/** What each thread keeps for itself: alternate stack, clear_child_tid, pdeath signal, securebits. */
-export function readThreadInjected(inj: Injector, scratch: Scratch): ThreadInjectedState {
-  const results = threadCalls(scratch).map((c) => inj.call(c.name, ...c.args));
+/**
+ * What each thread keeps for itself: alternate stack, clear_child_tid, pdeath signal, securebits.
+ * `batch`: the process's batch runner (one stop and a call instead of eight stops).
+ */
+export function readThreadInjected(inj: Injector, scratch: Scratch, batch?: BatchPlace): ThreadInjectedState {
+  const calls = threadCalls(scratch);
+  const results = batch !== undefined ? new SyscallBatch(() => inj, batch).runAll(calls) : calls.map((c) => inj.call(c.name, ...c.args));
   return threadInjectedOf(scratch.read(TAIL, AT.end), results[results.length - 1]!);
 }
 

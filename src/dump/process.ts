@@ -111,9 +111,9 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   await step('scratch');
   await checkpoint();
   // A batch runner for the signal actions (62 calls in one stop), in a hole beside the scratch page.
-  const area = arch.taskSyscall === arch.syscall ? mapBatchArea(inj, undo, [...maps, ...own], 1, 0) : undefined;
+  // Two pages of table: the 73 calls of readInjectedState in one run. Kept for the threads' calls.
+  const area = arch.taskSyscall === arch.syscall ? mapBatchArea(inj, undo, [...maps, ...own], 2, 0) : undefined;
   const injected = readInjectedState(inj, scratch, timers, arch, area?.place);
-  area?.unmap(); // after a failure, the undo list unmaps it
   const semUndo = c.semUndo === true ? readSemUndo(pid, inj, scratch) : [];
   await checkpoint();
   // Each thread's own state, the per-thread injected calls run in that thread.
@@ -121,9 +121,10 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   outside.forEach((o, i) => { if (i > 0) ending?.use(others.get(o.tid)!, i); });
   const threads: ThreadState[] = [readThread(outside[0]!, arch, inj, scratch, injected)];
   for (const o of outside.slice(1)) {
-    threads.push(readThread(o, arch, others.get(o.tid)!, scratch));
+    threads.push(readThread(o, arch, others.get(o.tid)!, scratch, undefined, area?.place));
     await checkpoint();
   }
+  area?.unmap(); // after a failure, the undo list unmaps it
   const main = threads[0]!;
 
   // Memory.

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Arch, Regsets, ThreadInfo } from '../arch/types.js';
-import { Injector, type Scratch, type UndoList } from '../inject/index.js';
+import { Injector, type BatchPlace, type Scratch, type UndoList } from '../inject/index.js';
 import { procGone, readComm, readStat, readStatus, readTaskIds, type ProcStatus, type Vma } from '../proc/index.js';
 import { ptrace, ptraceEvent, stopSig, SysError, waitForStop, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACESYSGOOD } from '../sys/index.js';
 import type { MessageValue } from '../images/index.js';
@@ -212,9 +212,9 @@ export function readThreadOutside(pid: number, tid: number, arch: Arch): ThreadO
  * Completes thread `o.tid`'s state by injection in it (`inj`; `scratch` is the process's scratch
  * page; `injected0`: what was already read that way).
  */
-export function readThread(o: ThreadOutside, arch: Arch, inj: Injector, scratch: Scratch, injected0?: ThreadInjectedState): ThreadState {
+export function readThread(o: ThreadOutside, arch: Arch, inj: Injector, scratch: Scratch, injected0?: ThreadInjectedState, batch?: BatchPlace): ThreadState {
   const { tid, status, regsets, sigmask, signalsP, rseq, filters, sched } = o;
-  const injected = injected0 ?? readThreadInjected(inj, scratch);
+  const injected = injected0 ?? readThreadInjected(inj, scratch, batch);
   const robust = arch.robustList === 'task' ? readRobustListInside(inj, scratch, arch) : o.robust;
   const ti0 = arch.threadInfoFromRegsets(regsets, { ...arch.readThreadExtras(tid), clearTidAddr: injected.clearTidAddr });
   const threadInfo = arch.fixSyscallRestart(ti0).threadInfo;
