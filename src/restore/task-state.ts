@@ -10,6 +10,7 @@ import { RestoreError } from '../shared/restore-error.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 import type { Arch } from '../arch/types.js';
 import { restoreOverrun } from './timer-overrun.js';
+import { batchFor } from './scratch.js';
 import { readStatus } from '../proc/index.js';
 import { readU64, readI32, writeU32, writeI32, writeU16 } from '../sys/native-endian.js';
 import { SIGKILL, SIGMAX, SIGSTOP } from '../sys/signals.js';
@@ -121,7 +122,12 @@ export function sigactionCalls(core: MessageValue, task: Arch, pid: number): { s
 }
 
 function restoreSigactions(ctx: TaskCtx): void {
-  for (const { sig, act } of sigactionCalls(ctx.img.core, ctx.arch, ctx.pid)) ctx.inj.callTask('rt_sigaction', sig, ctx.put(act, 256), 0, 8);
+  const calls = sigactionCalls(ctx.img.core, ctx.arch, ctx.pid);
+  if (ctx.arch.taskSyscall !== ctx.arch.syscall) return calls.forEach(({ sig, act }) => ctx.inj.callTask('rt_sigaction', sig, ctx.put(act, 256), 0, 8));
+  // One stop for all, each action in a slot of its own past the scratch's first half (other calls' place).
+  const batch = batchFor(ctx);
+  calls.forEach(({ sig, act }, i) => batch.add('rt_sigaction', sig, ctx.put(act, 8192 + i * act.length), 0, 8));
+  batch.flush();
 }
 
 function restoreItimers(ctx: TaskCtx): void {
