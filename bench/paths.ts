@@ -11,9 +11,9 @@ export const benchBuildDir = path.join(repoRoot, 'build', 'bench');
 export const binDir = path.join(benchBuildDir, 'bin');
 export const workDir = path.join(benchBuildDir, 'work');
 /**
- * cryo's CLI from the same build as this bench: its one-file bundle (node scripts/bundle.mjs
- * writes dist/cryo.mjs) when there is one, else the modules; CRYO_BENCH_CLI names another.
+ * cryo's CLI from the same build as this bench: the package's bin (node scripts/bundle.mjs
+ * writes dist/cryo-cli.cjs) when there is one, else the modules; CRYO_BENCH_CLI names another.
  */
 export const cryoCli = process.env.CRYO_BENCH_CLI
-  || (existsSync(path.resolve(here, '../cryo.mjs')) ? path.resolve(here, '../cryo.mjs') : path.resolve(here, '../src/cli/main.js'));
+  || (existsSync(path.resolve(here, '../cryo-cli.cjs')) ? path.resolve(here, '../cryo-cli.cjs') : path.resolve(here, '../src/cli/main.js'));
 export const bin = (name: string) => path.join(binDir, name);

@@ -1,5 +1,5 @@
 // The one-file CLI (node scripts/bundle.mjs -> dist/cryo.cjs, built by esbuild from the sources, run
-// by dist/cryo.mjs with a V8 code cache): it answers like the modules do, a whole checkpoint and
+// by dist/cryo-cli.cjs, the package's bin, with a V8 code cache; dist/cryo.mjs imports that): it answers like the modules do, a whole checkpoint and
 // restore (cryo demo) runs through it, started from another directory (the native addon is found
 // from the bundle's place, not the cwd), and a missing, stale or corrupt cache changes nothing.
 import assert from 'node:assert/strict';
@@ -16,7 +16,8 @@ const skip = onlyOn(['x64'], 'fixtures dumped on x86_64');
 
 const distRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bundler = path.join(distRoot, '..', 'scripts', 'bundle.mjs');
-const bundle = path.join(distRoot, 'cryo.mjs');
+const bundle = path.join(distRoot, 'cryo-cli.cjs');
+const esmEntry = path.join(distRoot, 'cryo.mjs');
 const script = path.join(distRoot, 'cryo.cjs');
 const modules = path.join(distRoot, 'src/cli/main.js');
 
@@ -27,16 +28,17 @@ const run = (cli: string, args: string[], env: NodeJS.ProcessEnv = process.env) 
 before(() => {
   const r = spawnSync(process.execPath, [bundler], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
-  assert.ok(existsSync(bundle));
-  assert.match(readFileSync(bundle, 'utf8'), /^#!\/usr\/bin\/env node\n/);
+  for (const bin of [bundle, esmEntry]) assert.match(readFileSync(bin, 'utf8'), /^#!\/usr\/bin\/env node\n/);
   assert.ok(existsSync(cache), 'the build makes the code cache');
 });
 
 test('the bundle answers as the modules do (help, an image command, a usage error)', { skip }, () => {
   for (const args of [['--help'], ['info', path.join(fixturesDir, 'single', 'inventory.img')], ['dump', '-t', 'x'], ['nosuch']]) {
-    const a = run(bundle, args);
     const b = run(modules, args);
-    assert.deepEqual([a.status, a.stdout, a.stderr], [b.status, b.stdout, b.stderr], `cryo ${args.join(' ')}`);
+    for (const cli of [bundle, esmEntry]) {
+      const a = run(cli, args);
+      assert.deepEqual([a.status, a.stdout, a.stderr], [b.status, b.stdout, b.stderr], `${path.basename(cli)} ${args.join(' ')}`);
+    }
   }
 });
 

@@ -1,5 +1,5 @@
 // The dump and the restore of the round-trip tests: the library calls, or with CRYO_TEST_CLI=1 (the
-// guest runner sets it) the real command line, the bundle dist/cryo.mjs that the package's bin names,
+// guest runner sets it) the real command line, dist/cryo-cli.cjs, the package's bin (it runs the bundle),
 // so that the same tests prove `cryo dump` and `cryo restore` themselves.
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -12,8 +12,8 @@ import { withoutNodeNoise } from './node-noise.js';
 import type { CgroupRoots } from '../../src/shared/cgroup-root.js';
 
 export const viaCli = process.env.CRYO_TEST_CLI === '1';
-/** dist/cryo.mjs, from dist/test/helpers. */
-const cliBundle = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'cryo.mjs');
+/** dist/cryo-cli.cjs, from dist/test/helpers. */
+const cliBundle = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'cryo-cli.cjs');
 
 /** Runs `cryo ARGS`; throws its error line (what the library call would have thrown) when it fails. */
 function cryoCli(args: string[]): void {
