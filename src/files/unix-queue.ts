@@ -28,6 +28,35 @@ const MIN_PEEK = 256 * 1024;
 export interface QueuedPacket { value: MessageValue; extra: Buffer }
 
 /**
+ * Has the kernel run its unix garbage collector, which frees the sockets that only in-flight
+ * SCM_RIGHTS messages keep (a killed task's loop of sockets sent in each other's queues, which
+ * keep their names bound): one end of a fresh pair sent over the other, then both closed, as
+ * any program passing descriptors would.
+ */
+export function collectUnixGarbage(): void {
+  const pair = new Int32Array(2);
+  rawSyscall('socketpair', 1 /* AF_UNIX */, 2 /* SOCK_DGRAM */ | 0o2000000 /* SOCK_CLOEXEC */, 0, pair);
+  try {
+    const control = Buffer.alloc(CMSGHDR.size + 8);
+    writeU64(control, BigInt(CMSGHDR.size + 4), CMSGHDR.len);
+    writeI32(control, 1, CMSGHDR.level); // SOL_SOCKET
+    writeI32(control, SCM_RIGHTS, CMSGHDR.type);
+    writeI32(control, pair[1]!, CMSGHDR.size);
+    const byte = Buffer.alloc(1);
+    const iov = iovecBytes(addressOf(byte), 1);
+    const msg = Buffer.alloc(MSGHDR.size);
+    writeU64(msg, addressOf(iov), MSGHDR.iov);
+    writeU64(msg, 1n, MSGHDR.iovlen);
+    writeU64(msg, addressOf(control), MSGHDR.control);
+    writeU64(msg, BigInt(control.length), MSGHDR.controllen);
+    rawSyscall('sendmsg', pair[0]!, msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+  } finally {
+    closeSync(pair[0]!);
+    closeSync(pair[1]!);
+  }
+}
+
+/**
  * Every packet queued to be read on the socket `fd` (cryo's copy of the task's), as sk-queues.img
  * entries for file id `id`. The task's view is unchanged: peeking leaves the queue, and the peek
  * offset is put back as it was. Descriptors in flight (SCM_RIGHTS) arrive as cryo's own copies:

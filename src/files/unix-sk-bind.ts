@@ -1,11 +1,12 @@
 // The host side of a restored unix socket's name: binding it where planBind allows (old socket
 // files, made directories, owner and mode through the bound file), and connecting to a peer's name.
 import { closeSync, fstatSync, chmodSync, chownSync } from 'node:fs';
-import { writeU16 } from '../sys/index.js';
+import { sleepSync, writeU16 } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { MessageValue } from '../images/value.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 import { taskCall } from './anon.js';
+import { collectUnixGarbage } from './unix-queue.js';
 import { O_CLOEXEC, O_PATH, num } from '../shared/constants.js';
 import { BindSite, planBind } from './unix-names.js';
 import { openNoSymlinks, RESOLVE_BENEATH, unlinkIfSame } from '../sys/safe-path.js';
@@ -22,6 +23,29 @@ function sockaddr(ctx: TaskCtx, name: Buffer): [bigint, number] {
 /** A deleted name's socket file, kept under a temporary name until its peers connected. */
 export interface AsideName { path: string; dev: number; ino: number }
 
+const EADDRINUSE = 98n;
+
+/**
+ * An abstract name (or an autobind): the dumped tree's own sockets that only in-flight SCM_RIGHTS
+ * messages keep (a loop of sockets sent in each other's queues) hold their names until the kernel's
+ * unix garbage collector frees them, which it does only when descriptors are passed again: on a
+ * taken name cryo has it run, then asks again for up to a second before the name counts as another
+ * socket's.
+ */
+function bindAbstract(ctx: TaskCtx, fd: number, name: Buffer, why: string): void {
+  const [at, len] = sockaddr(ctx, name);
+  for (let i = 0; ; i++) {
+    const r = ctx.raw('bind', fd, at, len);
+    if (r >= 0n) return;
+    if (i === 0 && r === -EADDRINUSE) collectUnixGarbage();
+    if (r !== -EADDRINUSE || i === 50) {
+      const taken = r === -EADDRINUSE ? `: the name ${showName(name)} is taken by another socket on this machine` : '';
+      throw new RestoreError('FAILED', `errno ${-r} from bind() restoring ${why}${taken}`);
+    }
+    sleepSync(20);
+  }
+}
+
 /**
  * Binds the task's socket to its name, where planBind says it may: an old socket file nobody
  * uses goes first (as CRIU), a deleted name is unlinked again (with the directories made for it),
@@ -31,8 +55,7 @@ export interface AsideName { path: string; dev: number; ino: number }
 export function bindName(ctx: TaskCtx, fd: number, e: MessageValue, why: string, connectors = false): AsideName | undefined {
   const name = bytes(e.name);
   if (!isPathName(name)) {
-    const [at, len] = sockaddr(ctx, name);
-    taskCall(ctx, why, 'bind', fd, at, len);
+    bindAbstract(ctx, fd, name, why);
     return undefined;
   }
   const n = socketName(ctx.img, e);

@@ -6,7 +6,7 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { decodeImageFile } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
@@ -38,4 +38,20 @@ test('edited image: the file in flight at another offset fails the check', async
     const reg = es.find((f) => f.type === 'REG' && String((f.reg as MessageValue).name).endsWith('/f'))!.reg as MessageValue;
     reg.pos = 5n;
   })), /^FAIL: the file in flight is at offset 5, want 3/);
+});
+
+test('a loop of sockets sent in each other\'s queues, bound to abstract names: the killed task\'s still hold the names; restore has them freed and binds them', async () => {
+  const l = await startAndDump('rt-scm', ['loop']);
+  all.push(l);
+  const names = [0, 1].map((i) => `@rt-scm-loop-${l.pid}-${i}`);
+  const held = () => readFileSync('/proc/net/unix', 'utf8').split('\n').filter((line) => names.some((n) => line.endsWith(` ${n}`)));
+  assert.equal(held().length, 2, 'the dead loop keeps both names until the kernel collects it');
+  assert.equal(await restoreAndFinish(l), 'PASS');
+  // The names are the check's: another name in the image fails it.
+  const m = await startAndDump('rt-scm', ['loop']);
+  all.push(m);
+  assert.match(await restoreAndFinish(m, (dir) => editImage(dir, 'files.img', (es) => {
+    const sk = es.find((f) => f.type === 'UNIXSK' && Buffer.from(((f.usk as MessageValue).name as Buffer) ?? []).toString('latin1').endsWith('-0'))!.usk as MessageValue;
+    sk.name = Buffer.from(`\0rt-scm-loop-${m.pid}-9`, 'latin1');
+  })), /^FAIL: l1's queue holds a socket named 'rt-scm-loop-\d+-9', want 'rt-scm-loop-\d+-0'/);
 });

@@ -5,10 +5,16 @@
  *   "file"    + DIR/f opened O_RDWR at offset 3 (closed here: only in flight)
  *   "held"    + the write end of pipe p, which the task still holds as fd w
  * Stream pair s0 -> s1, queued at s1: "two" + the read end of pipe q and an eventfd (count 7), both
- * only in flight. On SIGTERM each message comes with its descriptors, which are those files. */
+ * only in flight. On SIGTERM each message comes with its descriptors, which are those files.
+ * usage: rt-scm OUTFILE DIR loop
+ * A datagram pair l0, l1 bound to abstract names (@rt-scm-loop-PID-0 and -1), each sent in the
+ * other's queue (a loop: once the task dies, only the kernel's garbage collector frees them, and
+ * until then their names stay bound). On SIGTERM each queue gives the other socket, by its name. */
 #include "rt.h"
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <stddef.h>
 #include <sys/stat.h>
 
 static void send_fds(int via, const char *msg, int n, const int *fds) {
@@ -38,8 +44,36 @@ static int recv_fds(int via, const char *want, int *fds) {
   return k;
 }
 
+static void loop(void) {
+  int l[2];
+  if (socketpair(AF_UNIX, SOCK_DGRAM, 0, l)) RT_FAIL("socketpair: %s", strerror(errno));
+  struct sockaddr_un a[2];
+  socklen_t len[2];
+  for (int i = 0; i < 2; i++) {
+    memset(&a[i], 0, sizeof a[i]);
+    a[i].sun_family = AF_UNIX;
+    int n = snprintf(a[i].sun_path + 1, sizeof a[i].sun_path - 1, "rt-scm-loop-%d-%d", getpid(), i);
+    len[i] = offsetof(struct sockaddr_un, sun_path) + 1 + n;
+    if (bind(l[i], (struct sockaddr *)&a[i], len[i])) RT_FAIL("bind: %s", strerror(errno));
+  }
+  send_fds(l[0], "to-l1", 1, &l[0]);
+  send_fds(l[1], "to-l0", 1, &l[1]);
+  rt_ready("l0=%d l1=%d\n", l[0], l[1]);
+  rt_wait_term();
+  for (int i = 0; i < 2; i++) {
+    int fds[4];
+    if (recv_fds(l[i], i ? "to-l1" : "to-l0", fds) != 1) RT_FAIL("l%d: not one descriptor", i);
+    struct sockaddr_un got;
+    socklen_t gl = sizeof got;
+    if (getsockname(fds[0], (struct sockaddr *)&got, &gl) || gl != len[1 - i] || memcmp(&got, &a[1 - i], gl))
+      RT_FAIL("l%d's queue holds a socket named '%s', want '%s'", i, got.sun_path + 1, a[1 - i].sun_path + 1);
+  }
+  rt_pass();
+}
+
 int main(int argc, char **argv) {
   rt_start(argc, argv);
+  if (!strcmp(rt_mode, "loop")) loop();
   int d[2], s[2], p[2], q[2];
   if (socketpair(AF_UNIX, SOCK_DGRAM, 0, d) || socketpair(AF_UNIX, SOCK_STREAM, 0, s) || pipe(p) || pipe(q)) RT_FAIL("setup");
   char path[512];
