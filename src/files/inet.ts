@@ -354,20 +354,21 @@ export const inetKind: FdKind = {
     // one of them): the connection's FINs, then it goes live.
     const locked = isConnection(e) && networkLockFor(ctx.tree, ctx.img.fdOptions?.networkLock) === 'iptables';
     const restored = connectionEnds(ctx.tree);
-    if (locked) restored.add(connectionKey(f, addrOf(e, 'src'), addrOf(e, 'dst')));
+    const [src, dst] = [addrOf(e, 'src'), addrOf(e, 'dst')];
+    if (locked) restored.add(connectionKey(f, src, dst));
     if (conn || locked) {
       ctx.tree.later(() => {
         // The dump's network lock goes once the connection's socket exists to take its segments
         // (a dump of both ends left none).
-        if (locked && !restored.has(peerKey(f, addrOf(e, 'src'), addrOf(e, 'dst')))) unlockConnection(f, addrOf(e, 'src'), addrOf(e, 'dst'));
+        if (locked && !restored.has(peerKey(f, src, dst))) unlockConnection(f, src, dst);
         if (!conn) return;
         const o = (e.opts as MessageValue | undefined) ?? {};
-        const bufs = { sndbuf: Math.floor(num(o.so_sndbuf) / 2), rcvbuf: Math.floor(num(o.so_rcvbuf) / 2) };
-        sendUnsent(ctx, target, streamOf(ctx.img, e).stream!, bufs, what);
-        replayFins(ctx, target, f, addrOf(e, 'src'), addrOf(e, 'dst'), streamOf(ctx.img, e).stream!.entry, num(e.state), what);
+        const stream = streamOf(ctx.img, e).stream!;
+        sendUnsent(ctx, target, stream, { sndbuf: Math.floor(num(o.so_sndbuf) / 2), rcvbuf: Math.floor(num(o.so_rcvbuf) / 2) }, what);
+        replayFins(ctx, target, f, src, dst, stream.entry, num(e.state), what);
         leaveRepair(ctx, target, what);
         // Leaving repair mode resets SO_REUSEADDR (sk_reuse) in the kernel: the dumped value again.
-        if ((e.opts as MessageValue | undefined)?.reuseaddr === true) setOpt(ctx, target, K.SOL_SOCKET, K.SO_REUSEADDR, 1, 'SO_REUSEADDR', what);
+        if (o.reuseaddr === true) setOpt(ctx, target, K.SOL_SOCKET, K.SO_REUSEADDR, 1, 'SO_REUSEADDR', what);
       });
     }
     return fd;

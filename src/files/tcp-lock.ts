@@ -119,6 +119,5 @@ export function unlockConnection(family: number, src: InetAddr, dst: InetAddr): 
   const { tool, specs } = rules(family, src, dst);
   const bin = toolPath(tool);
   if (bin === undefined) return;
-  // iptables -D removes one copy: a rule added twice (a dump done twice) goes as often as it is there.
-  for (const [chain, spec] of specs) for (let i = 0; i < 16 && run(bin, ['-D', chain, ...spec]) === undefined; i++);
+  for (const [chain, spec] of specs) run(bin, ['-D', chain, ...spec]);
 }

@@ -27,6 +27,27 @@ const MIN_PEEK = 256 * 1024;
 
 export interface QueuedPacket { value: MessageValue; extra: Buffer }
 
+/** A struct msghdr of one iovec at `iov` and `controlLen` bytes of control messages at `control` (addresses where it is used). */
+function msghdr(iov: bigint, control: bigint, controlLen: number): Buffer {
+  const msg = Buffer.alloc(MSGHDR.size);
+  writeU64(msg, iov, MSGHDR.iov);
+  writeU64(msg, 1n, MSGHDR.iovlen);
+  writeU64(msg, control, MSGHDR.control);
+  writeU64(msg, BigInt(controlLen), MSGHDR.controllen);
+  return msg;
+}
+
+/** One SCM_RIGHTS control message carrying `fds`, padded to 8 bytes. */
+function rightsControl(fds: readonly number[]): Buffer {
+  const clen = CMSGHDR.size + 4 * fds.length;
+  const control = Buffer.alloc((clen + 7) & ~7);
+  writeU64(control, BigInt(clen), CMSGHDR.len);
+  writeI32(control, 1, CMSGHDR.level); // SOL_SOCKET
+  writeI32(control, SCM_RIGHTS, CMSGHDR.type);
+  fds.forEach((fd, i) => writeI32(control, fd, CMSGHDR.size + 4 * i));
+  return control;
+}
+
 /**
  * Has the kernel run its unix garbage collector, which frees the sockets that only in-flight
  * SCM_RIGHTS messages keep (a killed task's loop of sockets sent in each other's queues, which
@@ -37,18 +58,10 @@ export function collectUnixGarbage(): void {
   const pair = new Int32Array(2);
   rawSyscall('socketpair', 1 /* AF_UNIX */, 2 /* SOCK_DGRAM */ | 0o2000000 /* SOCK_CLOEXEC */, 0, pair);
   try {
-    const control = Buffer.alloc(CMSGHDR.size + 8);
-    writeU64(control, BigInt(CMSGHDR.size + 4), CMSGHDR.len);
-    writeI32(control, 1, CMSGHDR.level); // SOL_SOCKET
-    writeI32(control, SCM_RIGHTS, CMSGHDR.type);
-    writeI32(control, pair[1]!, CMSGHDR.size);
+    const control = rightsControl([pair[1]!]);
     const byte = Buffer.alloc(1);
     const iov = iovecBytes(addressOf(byte), 1);
-    const msg = Buffer.alloc(MSGHDR.size);
-    writeU64(msg, addressOf(iov), MSGHDR.iov);
-    writeU64(msg, 1n, MSGHDR.iovlen);
-    writeU64(msg, addressOf(control), MSGHDR.control);
-    writeU64(msg, BigInt(control.length), MSGHDR.controllen);
+    const msg = msghdr(addressOf(iov), addressOf(control), control.length);
     rawSyscall('sendmsg', pair[0]!, msg, MSG_DONTWAIT | MSG_NOSIGNAL);
   } finally {
     closeSync(pair[0]!);
@@ -67,17 +80,13 @@ export function peekQueue(fd: number, id: number, why: string, inFlight?: (fds: 
   const data = Buffer.alloc(size);
   const control = Buffer.alloc(CONTROL_BYTES);
   const iov = iovecBytes(addressOf(data), size);
-  const msg = Buffer.alloc(MSGHDR.size);
   const out: QueuedPacket[] = [];
   const orig = getIntOpt(fd, SO.PEEK_OFF);
   setIntOpt(fd, SO.PEEK_OFF, 0);
   try {
     for (;;) {
-      msg.fill(0);
-      writeU64(msg, addressOf(iov), MSGHDR.iov);
-      writeU64(msg, 1n, MSGHDR.iovlen);
-      writeU64(msg, addressOf(control), MSGHDR.control);
-      writeU64(msg, BigInt(CONTROL_BYTES), MSGHDR.controllen);
+      // Afresh each time: recvmsg writes the lengths it used back.
+      const msg = msghdr(addressOf(iov), addressOf(control), CONTROL_BYTES);
       let n: number;
       try {
         n = Number(rawSyscall('recvmsg', fd, msg, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC));
@@ -197,18 +206,8 @@ export function sendPackets(ctx: TaskCtx, from: number, packets: Packet[], why: 
 
 /** A msghdr in the task's scratch memory: `len` bytes at `at` and an SCM_RIGHTS message with `fds`. */
 function rightsMessage(ctx: TaskCtx, at: bigint, len: number, fds: number[]): bigint {
-  const clen = CMSGHDR.size + 4 * fds.length;
-  const control = Buffer.alloc((clen + 7) & ~7);
-  writeU64(control, BigInt(clen), CMSGHDR.len);
-  writeI32(control, 1, CMSGHDR.level); // SOL_SOCKET
-  writeI32(control, SCM_RIGHTS, CMSGHDR.type);
-  fds.forEach((fd, i) => writeI32(control, fd, CMSGHDR.size + 4 * i));
+  const control = rightsControl(fds);
   const controlAt = ctx.put(control, CONTROL_AT);
   const iov = ctx.put(iovecBytes(at, len), IOV_AT);
-  const msg = Buffer.alloc(MSGHDR.size);
-  writeU64(msg, iov, MSGHDR.iov);
-  writeU64(msg, 1n, MSGHDR.iovlen);
-  writeU64(msg, controlAt, MSGHDR.control);
-  writeU64(msg, BigInt(control.length), MSGHDR.controllen);
-  return ctx.put(msg, MSG_AT);
+  return ctx.put(msghdr(iov, controlAt, control.length), MSG_AT);
 }
