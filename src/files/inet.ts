@@ -218,8 +218,14 @@ const bindsFree = (e: MessageValue) => freebind(e) || num(e.family) === K.AF_INE
 const freebindOpt = (e: MessageValue): [number, number, string] => (num(e.family) === K.AF_INET6 && num(e.type) === K.SOCK_RAW
   ? [K.SOL_IPV6, K.IPV6_FREEBIND, 'IPV6_FREEBIND'] : [K.SOL_IP, K.IP_FREEBIND, 'IP_FREEBIND']);
 
-/** The address is still free on this machine: a probe socket of cryo's binds it (SO_REUSEADDR and SO_REUSEPORT, as the restore). */
-function checkBindable(e: MessageValue, why: string): void {
+/**
+ * The address is still free on this machine: a probe socket of cryo's binds it (SO_REUSEADDR and
+ * SO_REUSEPORT, as the restore). A connection (`conn`) is restored in TCP repair mode, whose bind
+ * shares any port (a listener outside the dump keeps the one its connections came from, as sshd's
+ * master for a dumped session): its probe binds in repair mode too and connects (in repair mode
+ * nothing is sent), so only its four addresses must be free.
+ */
+function checkBindable(e: MessageValue, why: string, conn: boolean): void {
   const f = num(e.family);
   const fd = Number(rawSyscall('socket', f, num(e.type) | K.SOCK_CLOEXEC, num(e.proto)));
   try {
@@ -231,26 +237,46 @@ function checkBindable(e: MessageValue, why: string): void {
     rawSyscall('setsockopt', fd, K.SOL_SOCKET, K.SO_REUSEPORT, one, 4);
     if (f === K.AF_INET6 && e.v6only === true) rawSyscall('setsockopt', fd, K.SOL_IPV6, K.IPV6_V6ONLY, one, 4);
     if (bindsFree(e)) rawSyscall('setsockopt', fd, K.SOL_IP, K.IP_FREEBIND, one, 4);
+    // Without CAP_NET_ADMIN no repair (the restore then says so): the plain probe.
+    const repair = conn && tryRepair(fd, one);
     const sa = sockaddr(f, addrOf(e, 'src'));
+    const da = sockaddr(f, addrOf(e, 'dst'));
     // A task killed just after its dump may hold its sockets a moment longer: io_uring releases
     // registered files (a listener in a ring's table) from a workqueue after the process is gone, and a
     // loaded machine may take seconds to tear down a killed tree's sockets (CI saw 3 s pass at load 5).
+    let bound = false;
     for (const deadline = Date.now() + 10_000; ;) {
       try {
-        rawSyscall('bind', fd, sa, sa.length);
+        if (!bound) rawSyscall('bind', fd, sa, sa.length);
+        bound = true;
+        if (repair) rawSyscall('connect', fd, da, da.length);
         break;
       } catch (err) {
-        if (!(err instanceof SysError && err.code === 'EADDRINUSE') || Date.now() > deadline) throw err;
+        if (!(err instanceof SysError && (err.code === 'EADDRINUSE' || (bound && err.code === 'EADDRNOTAVAIL'))) || Date.now() > deadline) throw err;
         sleepSync(20);
       }
     }
   } catch (err) {
     if (err instanceof SysError && (err.code === 'EADDRINUSE' || err.code === 'EADDRNOTAVAIL')) {
-      throw new RestoreError('FAILED', `${why} (${describe(e)}): ${err.code}: ${addrText(f, addrOf(e, 'src'))} is ${err.code === 'EADDRINUSE' ? 'taken by another socket on this machine' : 'not an address of this machine'}`);
+      const src = addrText(f, addrOf(e, 'src'));
+      const cause = err.call.startsWith('connect') ? 'another connection on this machine has the same addresses'
+        : err.code === 'EADDRINUSE' ? `${src} is taken by another socket on this machine` : `${src} is not an address of this machine`;
+      throw new RestoreError('FAILED', `${why} (${describe(e)}): ${err.code}: ${cause}`);
     }
     throw err;
   } finally {
     closeSync(fd);
+  }
+}
+
+/** TCP_REPAIR on `fd` (closed in repair mode, it leaves without a FIN or reset); false without CAP_NET_ADMIN. */
+function tryRepair(fd: number, one: Buffer): boolean {
+  try {
+    rawSyscall('setsockopt', fd, K.SOL_TCP, K.TCP_REPAIR, one, 4);
+    return true;
+  } catch (err) {
+    if (err instanceof SysError && err.code === 'EPERM') return false;
+    throw err;
   }
 }
 
@@ -286,12 +312,11 @@ export const inetKind: FdKind = {
         throw new RestoreError('IMAGE_CORRUPT', `${file}: the queues are shorter than inq_len/outq_len say`);
       }
     }
-    // A listener or bound socket whose port another socket took since could not bind: say so now.
-    // (Connections share their port with the listener they came from: the restore's own sockets do not collide.)
-    // A connection restored closed binds nothing; an ended one binds in repair mode (which may share
+    // A listener or bound socket whose port another socket took since could not bind, nor a
+    // connection whose four addresses another one has: say so now. A connection restored closed binds nothing; an ended one binds in repair mode (which may share
     // its port with the TIME_WAIT the connection left): the connect's four addresses decide.
     // Raw sockets have no ports to collide; ping sockets are made by the task's group only (ping_group_range), not cryo's.
-    if (num(e.src_port) !== 0 && !closing && !isEnded(e) && !rawPing) checkBindable(e, why);
+    if (num(e.src_port) !== 0 && !closing && !isEnded(e) && !rawPing) checkBindable(e, why, isConnection(e));
   },
   restore({ ctx, session, entry: e, target, why }) {
     const f = num(e.family);

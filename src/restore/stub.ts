@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import {
   ptrace, spawn, waitForStop, waitpid, kill, SysError, stopSig, PTRACE_O_EXITKILL, PTRACE_O_TRACESYSGOOD, PTRACE_O_SUSPEND_SECCOMP, __WALL, stopped,
 } from '../sys/index.js';
+import { pidTakenError } from './preflight.js';
 import { RestoreError } from '../shared/restore-error.js';
 import { SIGKILL, SIGTRAP } from '../sys/signals.js';
 
@@ -78,7 +79,7 @@ export function startStub(pid: number): Stub {
     got = spawn({ path: file, argv: ['cryo-stub'], env: [], setTid: [pid], traceMe: true, keepFds: [], cwd: '/' });
   } catch (e) {
     if (e instanceof SysError && e.code === 'EEXIST') {
-      throw new RestoreError('PID_TAKEN', `PID ${pid} was taken while cryo prepared the restore: try again`);
+      throw pidTakenError(pid, 'prepared the restore');
     }
     throw new RestoreError('FAILED', `cannot start the restore stub as PID ${pid}: ${(e as Error).message}`, { cause: e });
   }

@@ -18,7 +18,7 @@ import {
 } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { RestoreTree, TreeEntry } from '../shared/restore-images.js';
-import { checkPidFree } from './preflight.js';
+import { checkPidFree, pidTakenError } from './preflight.js';
 import { tracedProcess, type Stub } from './stub.js';
 import { writeI32 } from '../sys/native-endian.js';
 import { SIGCHLD } from '../sys/signals.js';
@@ -199,7 +199,7 @@ function forkWithPid(parent: Building, pid: number, stubs: TreeStubs, arch: Arch
   const got = parent.inj.raw('clone3', put(parent, args, 0), CLONE_ARGS.size);
   if (got < 0n) {
     const e = errnoName(Number(-got));
-    if (e === 'EEXIST') throw new RestoreError('PID_TAKEN', `PID ${pid} was taken while cryo restored the tree: try again`);
+    if (e === 'EEXIST') throw pidTakenError(pid, 'restored the tree');
     throw new RestoreError('FAILED', `${e} from clone3(set_tid=[${pid}]) injected into process ${parent.pid}: cannot recreate its child ${pid}`);
   }
   stubs.add(Number(got));

@@ -5,7 +5,9 @@
 // the socket and its state, the task running on unharmed: a listener with a connection queued and
 // not yet accepted, and a half-closed connection (FIN_WAIT2 on the end that shut down its sending
 // side, CLOSE_WAIT on the other); and at restore, an image that says so. Edited images (the bound
-// port, SO_REUSEPORT off on one listener of the group) fail.
+// port, SO_REUSEPORT off on one listener of the group) fail. A connection whose listener stays
+// outside the dump, on the same port (a server's per-connection process, as sshd's sessions), comes
+// back; one whose four addresses another live connection has is refused before anything starts.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,9 +18,10 @@ import { decodeImageFile, encodeImage } from '../../src/images/index.js';
 import { imageFileName } from '../../src/images/names.js';
 import type { MessageValue } from '../../src/images/value.js';
 import { dump } from '../../src/dump/index.js';
+import { __WALL, kill, waitpid } from '../../src/sys/index.js';
 import { editImage } from '../helpers/restore-env.js';
 import { startTarget } from '../helpers/dump-target.js';
-import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
+import { cleanupDumped, restoreAndFinish, restoreRefused, startAndDump, type Dumped } from '../helpers/round-trip.js';
 
 let d: Dumped | undefined;
 after(() => cleanupDumped(d));
@@ -196,4 +199,45 @@ test('an image whose connection is in a state cryo cannot rebuild (SYN_RECV) is 
     g.dst_port = 1;
     g.dst_addr = g.src_addr;
   }), { restore: { tcpEstablished: true } }), /is a TCP connection \(TCP 127\.0\.0\.1:\d+ -> 127\.0\.0\.1:1\) in state SYN_RECV: cryo restores established, half-closed and ended connections only/);
+});
+
+/** Kills the listener's process of mode behind, which the test (a child subreaper) inherited, and reaps it. */
+function endHolder(pid: number): void {
+  try {
+    kill(pid, 9);
+    waitpid(pid, __WALL);
+  } catch { /* ended already */ }
+}
+
+test('a connection accepted by a listener that stays outside the dump, on its port, comes back; one with the addresses of another live connection is refused before anything starts', async () => {
+  const b = await startAndDump('rt-tcp-states', ['behind'], { tcpEstablished: true });
+  const holder = Number(b.target.ready.holder);
+  try {
+    const lport = Number(b.target.ready.lport);
+    // The connection's ends swapped: the addresses of the holder's client end, which lives on.
+    const err = await restoreRefused(b, (dir) => editSockets(dir, (s) => {
+      const c = s.find((x) => Number(x.src_port) === lport)!;
+      [c.src_port, c.dst_port] = [c.dst_port, c.src_port];
+    }), { tcpEstablished: true });
+    assert.match(err, new RegExp(`\\(TCP 127\\.0\\.0\\.1:\\d+ -> 127\\.0\\.0\\.1:${lport}\\): EADDRNOTAVAIL: another connection on this machine has the same addresses$`));
+    assert.equal(await restoreAndFinish(b, undefined, { restore: { tcpEstablished: true } }), 'PASS');
+  } finally {
+    endHolder(holder);
+    cleanupDumped(b);
+  }
+});
+
+test('a process outside the dump still in the process group and session the dumped process led keeps its PID in use: refused before anything starts, naming it', async () => {
+  const b = await startAndDump('rt-tcp-states', ['behind', 'group'], { tcpEstablished: true });
+  const holder = Number(b.target.ready.holder);
+  try {
+    const err = await restoreRefused(b, () => {}, { tcpEstablished: true });
+    assert.equal(err, `PID ${b.pid} is still in use by 'rt-tcp-states' (pid ${holder}), in the process group of that ID, which the dumped process led: end it, or have it leave (setsid), to free the PID`);
+    endHolder(holder);
+    // Restored once it is gone (its end of the connection with it: the task's ping finds no peer).
+    assert.match(await restoreAndFinish(b, undefined, { restore: { tcpEstablished: true } }), /^FAIL: (write|read) /);
+  } finally {
+    endHolder(holder);
+    cleanupDumped(b);
+  }
 });

@@ -21,6 +21,13 @@
  *              which writes N bytes of the pattern without reading; this end fills the peer's window
  *              too (cn bytes). Both windows are full: the peer probes them while the task is away.
  *              On SIGTERM: reads the N bytes in order (the peer reads the cn bytes).
+ *   behind     one connection accepted from a listener that stays outside the dumped tree, on its
+ *              port (a server's per-connection process, as sshd's sessions): a daemonized process
+ *              (holder=PID) listens, connects to itself and hands this task the accepted end
+ *              (SCM_RIGHTS), then keeps the listener and the client end. On SIGTERM: the listener
+ *              still holds the port; "ping" written here is answered "pong" by the client end.
+ *              The holder leaves this task's session (setsid), as a daemon does, unless argv[4]
+ *              is "group": then it keeps this task's PID in use as its group and session ID.
  * READY says the ports (gport, bport, lport, aport, pport, eport, dport) and byte counts (en, dn). */
 #include "rt.h"
 #include <arpa/inet.h>
@@ -31,6 +38,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 
 static struct sockaddr_in lo(int port) {
   struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
@@ -312,6 +320,77 @@ static void external(int argc, char **argv) {
   rt_pass();
 }
 
+static void send_fd(int via, int fd) {
+  char c = 0, ctl[CMSG_SPACE(sizeof(int))] = { 0 };
+  struct iovec iov = { &c, 1 };
+  struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl };
+  struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+  h->cmsg_level = SOL_SOCKET;
+  h->cmsg_type = SCM_RIGHTS;
+  h->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(h), &fd, sizeof fd);
+  if (sendmsg(via, &m, 0) != 1) _exit(4);
+}
+static int recv_fd(int via) {
+  char c, ctl[CMSG_SPACE(sizeof(int))];
+  struct iovec iov = { &c, 1 };
+  struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof ctl };
+  if (recvmsg(via, &m, 0) != 1 || !CMSG_FIRSTHDR(&m)) RT_FAIL("no descriptor from the listener's process: %s", strerror(errno));
+  int fd;
+  memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof fd);
+  return fd;
+}
+
+/* The listener's process, reparented away from the task: hands over the accepted end, answers one
+ * "ping" on its client end with "pong", and waits to be killed (60 s at most). */
+static void holder(int via, int own_session) {
+  if (own_session && setsid() < 0) _exit(4);
+  int l = tcp();
+  bind_to(l, 0, 0);
+  if (listen(l, 1)) _exit(4);
+  int c = connect_to(port_of(l)), a = accept(l, NULL, NULL);
+  if (a < 0) _exit(4);
+  int pid = getpid();
+  if (write(via, &pid, sizeof pid) != sizeof pid) _exit(4);
+  send_fd(via, a);
+  close(a);
+  close(via);
+  char b[4];
+  if (!readable(c, 60000) || read(c, b, 4) != 4 || memcmp(b, "ping", 4)) _exit(5);
+  if (write(c, "pong", 4) != 4) _exit(5);
+  sleep(60);
+  _exit(0);
+}
+
+static void behind(int argc, char **argv) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) RT_FAIL("socketpair: %s", strerror(errno));
+  pid_t p = fork();
+  if (p == 0) {
+    close(sv[0]);
+    close(rt_out);
+    if (fork() == 0) holder(sv[1], !(argc > 4 && !strcmp(argv[4], "group")));
+    _exit(0);
+  }
+  if (p < 0 || waitpid(p, NULL, 0) != p) RT_FAIL("fork: %s", strerror(errno));
+  close(sv[1]);
+  int pid = 0;
+  if (read(sv[0], &pid, sizeof pid) != sizeof pid) RT_FAIL("the listener's process said nothing");
+  int s = recv_fd(sv[0]);
+  close(sv[0]);
+  int lport = port_of(s);
+  rt_ready("holder=%d lport=%d\n", pid, lport);
+  rt_wait_term();
+  int x = tcp();
+  struct sockaddr_in a = lo(lport);
+  if (bind(x, (struct sockaddr *)&a, sizeof a) == 0 || errno != EADDRINUSE) RT_FAIL("port %d is not held by the listener any more", lport);
+  close(x);
+  if (write(s, "ping", 4) != 4) RT_FAIL("write: %s", strerror(errno));
+  char b[5] = "";
+  if (!readable(s, 10000) || read(s, b, 4) != 4 || strcmp(b, "pong")) RT_FAIL("read '%s' (%s), pong expected", b, strerror(errno));
+  rt_pass();
+}
+
 static int same_name(int fd, int peer, const struct sockaddr_in *want) {
   struct sockaddr_in a;
   socklen_t l = sizeof a;
@@ -404,6 +483,7 @@ int main(int argc, char **argv) {
   else if (!strcmp(rt_mode, "ended")) ended();
   else if (!strcmp(rt_mode, "full")) full();
   else if (!strcmp(rt_mode, "external")) external(argc, argv);
+  else if (!strcmp(rt_mode, "behind")) behind(argc, argv);
   else group_and_bound();
   return 0;
 }
