@@ -88,10 +88,16 @@ export function regtableFor(order: ByteOrder) {
   function readField(buf: Buffer, f: RegField, base = 0): ImageFieldValue {
     const raw = fieldRaw(f);
     const step = rawBytes[raw];
-    if (f.count === undefined) return toImage(readRaw(buf, base + f.offset, raw, le), f.image);
-    const out: ImageScalar[] = [];
-    for (let i = 0; i < f.count; i++) out.push(toImage(readRaw(buf, base + f.offset + i * step, raw, le), f.image));
+    if (f.count === undefined) return readOne(buf, base + f.offset, raw, f.image);
+    const out: ImageScalar[] = new Array(f.count);
+    for (let i = 0; i < f.count; i++) out[i] = readOne(buf, base + f.offset + i * step, raw, f.image);
     return out;
+  }
+
+  /** One element; numbers that fit one are read without a BigInt (xsave areas hold thousands). */
+  function readOne(buf: Buffer, off: number, raw: RawWord, image: ImageWord): ImageScalar {
+    if (image === 'u32' && raw === 'u32') return le ? buf.readUInt32LE(off) : buf.readUInt32BE(off);
+    return toImage(readRaw(buf, off, raw, le), image);
   }
 
   /** Writes one image value into `buf` (at `base`). `what` names the field in errors. */
@@ -106,7 +112,18 @@ export function regtableFor(order: ByteOrder) {
       const got = Array.isArray(value) ? `${value.length} elements` : String(value);
       throw new Error(`image field ${what} holds ${got}, expected ${f.count} elements: the image is damaged`);
     }
-    value.forEach((v, i) => writeRaw(buf, base + f.offset + i * step, raw, fromImage(v, f, `${what}[${i}]`), le));
+    for (let i = 0; i < f.count; i++) {
+      const v: unknown = value[i];
+      const off = base + f.offset + i * step;
+      // The common cases without a BigInt or a name made per element (xsave areas hold thousands).
+      if (raw === 'u32' && typeof v === 'number' && v >= 0 && v <= 0xffffffff && Number.isInteger(v)) {
+        if (le) buf.writeUInt32LE(v, off); else buf.writeUInt32BE(v, off);
+      } else if (raw === 'u64' && typeof v === 'bigint' && v >= 0n && v <= rawMax.u64) {
+        if (le) buf.writeBigUInt64LE(v, off); else buf.writeBigUInt64BE(v, off);
+      } else {
+        writeRaw(buf, off, raw, fromImage(v, f, `${what}[${i}]`), le);
+      }
+    }
   }
 
   /** Buffer -> image record, every field of the table. */

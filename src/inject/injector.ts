@@ -10,8 +10,7 @@
 import { constants } from 'node:os';
 import type { Arch, SyscallAbi } from '../arch/types.js';
 import {
-  errnoName, syscallNumber, ptrace, sleepSync, waitpid, rawSyscall, describeStatus, ptraceEvent, stopSig, stopped, exited, signaled, WaitError,
-  WNOHANG, __WALL, getSiginfo, type WaitResult,
+  errnoName, syscallNumber, ptrace, waitForStop, describeStatus, ptraceEvent, stopSig, stopped, getSiginfo, type WaitResult,
 } from '../sys/index.js';
 import { readMaps, type Vma } from '../proc/index.js';
 import { InjectError } from './errors.js';
@@ -44,8 +43,6 @@ const SIGTRAP = constants.signals.SIGTRAP;
 const FAULT_SIGNALS = new Set([constants.signals.SIGSEGV, constants.signals.SIGBUS, constants.signals.SIGILL, constants.signals.SIGFPE]);
 /** Every signal blocked (the kernel ignores the bits of SIGKILL and SIGSTOP). */
 const ALL_SIGNALS = (1n << 64n) - 1n;
-/** Polls for the end of an injected call before falling back to sleeping (see waitStep). */
-const SPIN_POLLS = 200;
 
 export interface InjectorOptions {
   /** /proc/PID/maps as read before, to find the syscall instruction without re-reading. */
@@ -311,30 +308,11 @@ export class Injector {
 
   /**
    * Waits for the stop after a step. Most injected calls take microseconds: polling with
-   * sched_yield (which also lets the task run on a busy CPU) answers in about that time; longer
-   * ones (batches, big reads) are polled with sleeps of at most 1 ms (waitForStop's grow to 10 ms).
+   * sched_yield answers in about that time; longer ones (batches, big reads) are polled with sleeps
+   * of at most 1 ms, since oversleeping is pure loss there.
    */
   private waitStep(): WaitResult {
-    const deadline = performance.now() + this.timeoutMs;
-    let pause = 0.02;
-    for (let i = 0; ; i++) {
-      const r = waitpid(this.pid, WNOHANG | __WALL);
-      if (r.pid !== 0) {
-        if (stopped(r.status)) return r;
-        if (!exited(r.status) && !signaled(r.status)) continue; // continued: keep waiting
-        throw new WaitError(`task ${this.pid} ${describeStatus(r.status)} while cryo waited for it to stop`, this.pid, r.status);
-      }
-      if (i < SPIN_POLLS) {
-        rawSyscall('sched_yield');
-        continue;
-      }
-      if (performance.now() >= deadline) {
-        throw new WaitError(`task ${this.pid} did not stop within ${this.timeoutMs} ms (is it traced by cryo, or in uninterruptible sleep?)`, this.pid);
-      }
-      // Short sleeps: a batch or a big preadv ends within milliseconds, and oversleeping is pure loss.
-      sleepSync(pause);
-      pause = Math.min(pause * 2, 1);
-    }
+    return waitForStop(this.pid, { timeoutMs: this.timeoutMs, maxPauseMs: 1 });
   }
 
   /** Resumes the task from a signal-delivery stop with `sig` (used by callers that need it). */

@@ -27,6 +27,11 @@ export function checkArch(img: RestoreImages, arch: Arch): void {
         + `${ORDER[arch.byteOrder]}: restore it on a ${ORDER[im.byteOrder]} machine`);
     }
   }
+  checkThreadArch(img, arch);
+}
+
+/** The main thread's core of `img` (another thread's, in a copy of img with its core) is of a kind this machine runs. */
+export function checkThreadArch(img: RestoreImages, arch: Arch): void {
   const mtype = String(img.core.mtype);
   if (mtype !== arch.criuMarch) {
     throw new RestoreError('ARCH_MISMATCH', `the dump is of a ${mtype} process and this machine is ${arch.criuMarch}: restore it on a ${mtype} machine`);

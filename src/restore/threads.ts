@@ -14,7 +14,7 @@ import {
 import { RestoreError } from '../shared/restore-error.js';
 import type { RestoreImages } from '../shared/restore-images.js';
 import { checkPidFree } from './preflight.js';
-import { checkArch, checkCpu } from './preflight-arch.js';
+import { checkThreadArch } from './preflight-arch.js';
 import type { Stub } from './stub.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 import { writeI32 } from '../sys/native-endian.js';
@@ -33,12 +33,13 @@ const CLONE_ARGS = { size: 88, flags: 0, setTid: 64, setTidSize: 72 } as const;
 const SCRATCH_CLONE_ARGS = 8192;
 const SCRATCH_SET_TID = SCRATCH_CLONE_ARGS + 128;
 
-/** Before the point of no return: every thread's core fits this machine, and every TID is free. */
+/**
+ * Before the point of no return: every thread's core is of a kind this machine runs, and every TID
+ * is free (the images' byte order, and every thread's CPU features, are checkArch's and checkCpu's).
+ */
 export function checkThreads(img: RestoreImages, arch: Arch): void {
   for (const t of img.threads.slice(1)) {
-    const timg = { ...img, core: t.core, pid: t.tid };
-    checkArch(timg, arch);
-    checkCpu(timg, arch);
+    checkThreadArch({ ...img, core: t.core, pid: t.tid }, arch);
     checkPidFree(t.tid);
   }
 }
@@ -62,8 +63,7 @@ export function createThreads(main: TaskCtx, stub: Stub): TaskCtx[] {
   const others = main.img.threads.slice(1);
   if (others.length === 0) return [];
   traceClones(main.pid);
-  const out: TaskCtx[] = [];
-  for (const { tid, core } of others) {
+  for (const { tid } of others) {
     const setTid = Buffer.alloc(8);
     writeI32(setTid, tid, 0);
     const args = Buffer.alloc(CLONE_ARGS.size);
@@ -81,9 +81,11 @@ export function createThreads(main: TaskCtx, stub: Stub): TaskCtx[] {
       throw new RestoreError('FAILED', `clone3(set_tid=[${tid}]) made thread ${got} instead of ${tid}`);
     }
     stub.adopt(tid);
-    // Auto-attached: it stops (SIGSTOP, or an event stop when seized) before its first instruction.
-    waitForStop(tid, { timeoutMs: 10_000 });
-    out.push(main.forThread(tid, core as MessageValue));
   }
-  return out;
+  // Auto-attached: each stops (SIGSTOP, or an event stop when seized) before its first
+  // instruction, on its way while the next clone3 runs: one wait each once all are made.
+  return others.map(({ tid, core }) => {
+    waitForStop(tid, { timeoutMs: 10_000 });
+    return main.forThread(tid, core as MessageValue);
+  });
 }

@@ -5,7 +5,6 @@
 
 import type { Arch } from '../arch/types.js';
 import { Injector, UndoList } from '../inject/index.js';
-import { readMaps } from '../proc/index.js';
 import { processVmReadv, processVmWritev, AT_FDCWD } from '../sys/index.js';
 import type { RestoreImages } from './restore-images.js';
 import type { RestoreEvent } from './restore-events.js';
@@ -80,19 +79,21 @@ export class TaskCtx {
   constructor(readonly pid: number, readonly arch: Arch, readonly img: RestoreImages, readonly emit: (e: RestoreEvent) => void, tid = pid, syscallPage?: bigint) {
     this.tid = tid;
     this.syscallPage = syscallPage;
-    this.inj = Injector.attach(tid, arch, new UndoList(), { maps: readMaps(pid), site: syscallPage });
+    // /proc/PID/maps only where the syscall instruction must be searched for.
+    this.inj = Injector.attach(tid, arch, new UndoList(), { site: syscallPage });
   }
 
   /** Finds the syscall instruction again (after the vdso moved). */
   reattach(): void {
     const argArea = this.inj.argArea;
-    this.inj = Injector.attach(this.tid, this.arch, new UndoList(), { maps: readMaps(this.pid), site: this.syscallPage });
+    this.inj = Injector.attach(this.tid, this.arch, new UndoList(), { site: this.syscallPage });
     this.inj.argArea = argArea;
   }
 
   /** The context of another (stopped, traced) thread of the task, with its core image `core`; the scratch memory is shared. */
   forThread(tid: number, core: RestoreImages['core']): TaskCtx {
-    const t = new TaskCtx(this.pid, this.arch, { ...this.img, core }, this.emit, tid, this.syscallPage);
+    // The address space is shared: the main thread's syscall instruction serves (no search in maps).
+    const t = new TaskCtx(this.pid, this.arch, { ...this.img, core }, this.emit, tid, this.syscallPage ?? this.inj.site);
     t.scratch = this.scratch;
     t.inj.argArea = this.inj.argArea;
     t.tree = this.tree;

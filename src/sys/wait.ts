@@ -4,7 +4,7 @@
  * error after a timeout instead of hanging cryo.
  */
 import { readI32 } from './native-endian.js';
-import { syscallAs } from './raw.js';
+import { rawSyscall, syscallAs } from './raw.js';
 import { describeStatus, exited, signaled, stopped } from './wait-status.js';
 
 export * from './wait-status.js';
@@ -71,16 +71,21 @@ export class WaitError extends Error {
   }
 }
 
+/** Polls for a stop with sched_yield before sleeping: most stops come within microseconds, and the yield lets the task run on a busy CPU. */
+const SPIN_POLLS = 200;
+
 /**
- * Waits until traced task `pid` reports a stop and returns its status (WNOHANG polling with short,
- * growing sleeps; __WALL so threads work). Throws WaitError when it exits or is killed instead, or
- * when nothing happens within `timeoutMs` (default 10 s).
+ * Waits until traced task `pid` reports a stop and returns its status (WNOHANG polling, first with
+ * sched_yield, then with short sleeps growing to `maxPauseMs`, default 10; __WALL so threads
+ * work). Throws WaitError when it exits or is killed instead, or when nothing happens within
+ * `timeoutMs` (default 10 s).
  */
-export function waitForStop(pid: number, opts: { timeoutMs?: number } = {}): WaitResult {
+export function waitForStop(pid: number, opts: { timeoutMs?: number; maxPauseMs?: number } = {}): WaitResult {
   const timeoutMs = opts.timeoutMs ?? 10_000;
+  const maxPause = opts.maxPauseMs ?? 10;
   const deadline = performance.now() + timeoutMs;
-  let pause = 0.05;
-  for (;;) {
+  let pause = 0.02;
+  for (let i = 0; ; i++) {
     const r = waitpid(pid, WNOHANG | __WALL);
     if (r.pid !== 0) {
       if (stopped(r.status)) return r;
@@ -89,11 +94,15 @@ export function waitForStop(pid: number, opts: { timeoutMs?: number } = {}): Wai
       }
       continue; // continued etc.: keep waiting
     }
+    if (i < SPIN_POLLS) {
+      rawSyscall('sched_yield');
+      continue;
+    }
     if (performance.now() >= deadline) {
       throw new WaitError(`task ${pid} did not stop within ${timeoutMs} ms (is it traced by cryo, or in uninterruptible sleep?)`, pid);
     }
     sleepSync(pause);
-    pause = Math.min(pause * 2, 10);
+    pause = Math.min(pause * 2, maxPause);
   }
 }
 
