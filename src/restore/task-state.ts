@@ -11,6 +11,7 @@ import type { TaskCtx } from '../shared/task-ctx.js';
 import type { Arch } from '../arch/types.js';
 import { restoreOverrun } from './timer-overrun.js';
 import { batchFor } from './scratch.js';
+import type { SyscallBatch } from '../inject/index.js';
 import { readStatus } from '../proc/index.js';
 import { readU64, readI32, writeU32, writeI32, writeU16 } from '../sys/native-endian.js';
 import { SIGKILL, SIGMAX, SIGSTOP } from '../sys/signals.js';
@@ -121,16 +122,16 @@ export function sigactionCalls(core: MessageValue, task: Arch, pid: number): { s
   return out;
 }
 
-function restoreSigactions(ctx: TaskCtx): void {
+/** The signal actions, queued in `batch` (one at a time through an ABI other than cryo's own). */
+function restoreSigactions(ctx: TaskCtx, batch: SyscallBatch): void {
   const calls = sigactionCalls(ctx.img.core, ctx.arch, ctx.pid);
   if (ctx.arch.taskSyscall !== ctx.arch.syscall) return calls.forEach(({ sig, act }) => ctx.inj.callTask('rt_sigaction', sig, ctx.put(act, 256), 0, 8));
-  // One stop for all, each action in a slot of its own past the scratch's first half (other calls' place).
-  const batch = batchFor(ctx);
+  // Each action in a slot of its own past the scratch's first half (other calls' place).
   calls.forEach(({ sig, act }, i) => batch.add('rt_sigaction', sig, ctx.put(act, 8192 + i * act.length), 0, 8));
-  batch.flush();
 }
 
-function restoreItimers(ctx: TaskCtx): void {
+/** The interval timers, queued in `batch` (each itimerval in a slot of its own). */
+function restoreItimers(ctx: TaskCtx, batch: SyscallBatch): void {
   const timers = tc(ctx).timers as MessageValue | undefined;
   if (!timers) return;
   ITIMERS.forEach((name, which) => {
@@ -141,9 +142,12 @@ function restoreItimers(ctx: TaskCtx): void {
     // A periodic timer read just as it expired says 0 left: 0 would disarm it, 1 us fires it now as it was about to.
     const value = (big(t.vsec) | big(t.vusec)) === 0n ? [0n, 1n] : [t.vsec, t.vusec];
     [t.isec, t.iusec, ...value].forEach((v, k) => writeU64(b, big(v), k * 8));
-    ctx.call('setitimer', which, ctx.put(b, 256), 0);
+    batch.add('setitimer', which, ctx.put(b, ITIMER_SLOTS + which * 32), 0);
   });
 }
+
+/** Scratch offsets of the queued calls' arguments: the name at 256, the itimervals here. */
+const ITIMER_SLOTS = 512;
 
 const PR_TIMER_CREATE_RESTORE_IDS = 77;
 const EINVAL = 22n;
@@ -197,23 +201,28 @@ export function restorePosixTimers(ctx: TaskCtx): void {
   if (withIds) ctx.call('prctl', PR_TIMER_CREATE_RESTORE_IDS, 0, 0, 0, 0);
 }
 
-function restoreThreadBits(ctx: TaskCtx): void {
+/** The thread's name, robust list, pdeath signal, clear_child_tid and rseq (the process's personality and subreaper bit), queued in `batch`. */
+function restoreThreadBits(ctx: TaskCtx, batch: SyscallBatch): void {
   const th = thread(ctx);
   const comm = String(th.comm ?? tc(ctx).comm ?? '');
-  if (comm) ctx.call('prctl', PR_SET_NAME, ctx.put(Buffer.from(`${comm.slice(0, 15)}\0`), 256), 0, 0, 0);
+  if (comm) batch.add('prctl', PR_SET_NAME, ctx.put(Buffer.from(`${comm.slice(0, 15)}\0`), 256), 0, 0, 0);
   const personality = num(tc(ctx).personality);
-  if (ctx.isMain && personality !== 0) ctx.call('personality', personality);
-  // Through the task's own ABI: an ia32 thread's list is the compat one.
-  if (big(th.futex_rla) !== 0n) ctx.inj.callTask('set_robust_list', big(th.futex_rla), num(th.futex_rla_len));
-  if (th.pdeath_sig !== undefined && num(th.pdeath_sig) !== 0) ctx.call('prctl', PR_SET_PDEATHSIG, num(th.pdeath_sig), 0, 0, 0);
-  if (ctx.isMain && tc(ctx).child_subreaper === true) ctx.call('prctl', PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  if (ctx.isMain && personality !== 0) batch.add('personality', personality);
+  if (big(th.futex_rla) !== 0n) {
+    // Through the task's own ABI: an ia32 thread's list is the compat one.
+    if (ctx.arch.taskSyscall === ctx.arch.syscall) batch.add('set_robust_list', big(th.futex_rla), num(th.futex_rla_len));
+    else {
+      batch.flush();
+      ctx.inj.callTask('set_robust_list', big(th.futex_rla), num(th.futex_rla_len));
+    }
+  }
+  if (th.pdeath_sig !== undefined && num(th.pdeath_sig) !== 0) batch.add('prctl', PR_SET_PDEATHSIG, num(th.pdeath_sig), 0, 0, 0);
+  if (ctx.isMain && tc(ctx).child_subreaper === true) batch.add('prctl', PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   const ti = ctx.img.core[ctx.arch.threadInfoField] as MessageValue;
   const ctid = big(ti.clear_tid_addr);
-  if (ctid !== 0n) ctx.call('set_tid_address', ctid);
+  if (ctid !== 0n) batch.add('set_tid_address', ctid);
   const rseq = th.rseq_entry as MessageValue | undefined;
-  if (rseq && big(rseq.rseq_abi_pointer) !== 0n) {
-    ctx.call('rseq', big(rseq.rseq_abi_pointer), num(rseq.rseq_abi_size), 0, num(rseq.signature));
-  }
+  if (rseq && big(rseq.rseq_abi_pointer) !== 0n) batch.add('rseq', big(rseq.rseq_abi_pointer), num(rseq.rseq_abi_size), 0, num(rseq.signature));
 }
 
 /** capability words of this (cryo's) process, from /proc/self/status. */
@@ -405,7 +414,9 @@ function installFilter(ctx: TaskCtx, f: MessageValue, flags: number): void {
 /** What each further thread has for itself: scheduling, name, robust list, clear_child_tid, rseq, pdeath signal. */
 export function restoreThreadState(ctx: TaskCtx): void {
   restoreSched(ctx);
-  restoreThreadBits(ctx);
+  const batch = batchFor(ctx);
+  restoreThreadBits(ctx, batch);
+  batch.flush();
 }
 
 /** `opts.sessionDone`: the tree build made the session and group already (src/restore/tree.ts). */
@@ -413,7 +424,10 @@ export function restoreTaskState(ctx: TaskCtx, opts: { shellJob: boolean; sessio
   if (!opts.sessionDone) restoreSession(ctx, opts.shellJob);
   restoreRlimits(ctx);
   restoreSched(ctx);
-  restoreSigactions(ctx);
-  restoreItimers(ctx);
-  restoreThreadBits(ctx);
+  // One stop for the rest (calls run one by one where the arch has no batch runner).
+  const batch = batchFor(ctx);
+  restoreSigactions(ctx, batch);
+  restoreItimers(ctx, batch);
+  restoreThreadBits(ctx, batch);
+  batch.flush();
 }

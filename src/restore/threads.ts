@@ -15,6 +15,7 @@ import { RestoreError } from '../shared/restore-error.js';
 import type { RestoreImages } from '../shared/restore-images.js';
 import { checkPidFree } from './preflight.js';
 import { checkThreadArch } from './preflight-arch.js';
+import { shareBatchArea } from './scratch.js';
 import type { Stub } from './stub.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 import { writeI32 } from '../sys/native-endian.js';
@@ -86,6 +87,8 @@ export function createThreads(main: TaskCtx, stub: Stub): TaskCtx[] {
   // instruction, on its way while the next clone3 runs: one wait each once all are made.
   return others.map(({ tid, core }) => {
     waitForStop(tid, { timeoutMs: 10_000 });
-    return main.forThread(tid, core as MessageValue);
+    const t = main.forThread(tid, core as MessageValue);
+    shareBatchArea(main, t);
+    return t;
   });
 }
