@@ -1,7 +1,7 @@
 // Everything restore checks before the point of no return. Nothing here starts
 // a process or changes the system; each failure is one RestoreError line.
 
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import type { Arch, ThreadInfo } from '../arch/types.js';
 import { PageReader } from '../images/pages.js';
@@ -15,7 +15,8 @@ import { vmaKind } from '../shared/vma-kinds.js';
 import { chooseVdso } from './vdso-choice.js';
 import { dumpPageSize } from './page-size.js';
 import { readMaps } from '../proc/index.js';
-import { processVmReadv, rawSyscall, SysError } from '../sys/index.js';
+import { processVmReadv } from '../sys/index.js';
+import { checkPidFree } from './pid-free.js';
 import { checkGhost, ghostFiles, linkRemapName } from './ghost-images.js';
 import { checkShmem } from '../shared/shmem.js';
 import { regFile } from '../shared/file-entries.js';
@@ -219,65 +220,6 @@ function checkPageChain(img: RestoreImages, pageSize: number): void {
     if (e instanceof ChainError) throw new RestoreError('IMAGE_INCONSISTENT', e.message);
     throw e;
   }
-}
-
-/** Who holds a PID, as a message. */
-export function pidHolder(pid: number): string | undefined {
-  let status: string;
-  try {
-    status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const field = (k: string) => new RegExp(`^${k}:\\s*(.*)$`, 'm').exec(status)?.[1]?.trim();
-  const comm = field('Name') ?? '?';
-  const tgid = Number(field('Tgid') ?? pid);
-  return tgid === pid ? `'${comm}' (pid ${pid})` : `a thread of '${comm}' (pid ${tgid})`;
-}
-
-/**
- * A process outside the dump still in the process group or session `pid` led (a daemon the dumped
- * process forked keeps its group and session unless it made its own): the kernel keeps that PID in
- * use, so no process can be given it. Named as a message; undefined when no group `pid` exists
- * (a session without a group of that ID is looked for only `always`: after clone3 said EEXIST).
- */
-export function groupHolder(pid: number, always = false): string | undefined {
-  try {
-    rawSyscall('kill', -pid, 0);
-  } catch (e) {
-    if (e instanceof SysError && e.code === 'ESRCH' && !always) return undefined;
-  }
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    let stat: string;
-    try { stat = readFileSync(`/proc/${d}/stat`, 'utf8'); } catch { continue; }
-    // pid (comm) state ppid pgrp session ...: comm may hold spaces and parentheses.
-    const close = stat.lastIndexOf(')');
-    const [, , pgrp, session] = stat.slice(close + 2).split(' ').map(Number);
-    if (pgrp === pid || session === pid) return `'${stat.slice(stat.indexOf('(') + 1, close)}' (pid ${d}), in the ${pgrp === pid ? 'process group' : 'session'} of that ID`;
-  }
-  return always ? undefined : `a process in the process group of that ID`;
-}
-
-/** The refusal for PID `pid` taken after the preflight (clone3's EEXIST) at `when`. */
-export function pidTakenError(pid: number, when: string): RestoreError {
-  const member = groupHolder(pid, true);
-  return member === undefined ? new RestoreError('PID_TAKEN', `PID ${pid} was taken while cryo ${when}: try again`) : inUseError(pid, member);
-}
-
-const inUseError = (pid: number, member: string) =>
-  new RestoreError('PID_TAKEN', `PID ${pid} is still in use by ${member}, which the dumped process led: end it, or have it leave (setsid), to free the PID`);
-
-export function checkPidFree(pid: number): void {
-  const holder = pidHolder(pid);
-  if (holder !== undefined) {
-    throw new RestoreError('PID_TAKEN', `PID ${pid} is taken by ${holder}: stop it, or restore where PID ${pid} is free`);
-  }
-  const member = groupHolder(pid);
-  if (member !== undefined) throw inUseError(pid, member);
-  let max = 4194304;
-  try { max = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8')); } catch { /* keep the default */ }
-  if (pid >= max) throw new RestoreError('PID_TAKEN', `PID ${pid} is above this system's pid_max (${max}): raise /proc/sys/kernel/pid_max`);
 }
 
 /** A dead process's PID must be free: restore gives it to a stand-in while the task opens its /proc files. */

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import {
   ptrace, spawn, waitForStop, waitpid, kill, SysError, stopSig, PTRACE_O_EXITKILL, PTRACE_O_TRACESYSGOOD, PTRACE_O_SUSPEND_SECCOMP, __WALL, stopped,
 } from '../sys/index.js';
-import { pidTakenError } from './preflight.js';
+import { pidTakenError } from './pid-free.js';
 import { RestoreError } from '../shared/restore-error.js';
 import { SIGKILL, SIGTRAP } from '../sys/signals.js';
 

@@ -13,7 +13,7 @@ import {
 } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { RestoreImages } from '../shared/restore-images.js';
-import { checkPidFree } from './preflight.js';
+import { checkPidFree } from './pid-free.js';
 import { checkThreadArch } from './preflight-arch.js';
 import { shareBatchArea } from './scratch.js';
 import type { Stub } from './stub.js';

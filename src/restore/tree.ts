@@ -18,7 +18,7 @@ import {
 } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { RestoreTree, TreeEntry } from '../shared/restore-images.js';
-import { checkPidFree, pidTakenError } from './preflight.js';
+import { checkPidFree, pidTakenError } from './pid-free.js';
 import { tracedProcess, type Stub } from './stub.js';
 import { writeI32 } from '../sys/native-endian.js';
 import { SIGCHLD } from '../sys/signals.js';

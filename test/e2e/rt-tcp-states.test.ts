@@ -21,7 +21,8 @@ import { dump } from '../../src/dump/index.js';
 import { __WALL, kill, waitpid } from '../../src/sys/index.js';
 import { editImage } from '../helpers/restore-env.js';
 import { startTarget } from '../helpers/dump-target.js';
-import { cleanupDumped, restoreAndFinish, restoreRefused, startAndDump, type Dumped } from '../helpers/round-trip.js';
+import { cleanupDumped, imagesCopy, restoreAndFinish, restoreRefused, startAndDump, type Dumped } from '../helpers/round-trip.js';
+import { restoreTask } from '../helpers/cryo-ops.js';
 
 let d: Dumped | undefined;
 after(() => cleanupDumped(d));
@@ -227,12 +228,16 @@ test('a connection accepted by a listener that stays outside the dump, on its po
   }
 });
 
-test('a process outside the dump still in the process group and session the dumped process led keeps its PID in use: refused before anything starts, naming it', async () => {
+test('a process outside the dump still in the process group and session the dumped process led keeps its PID in use: refused before anything starts, naming it (a zombie after 3 s)', async () => {
   const b = await startAndDump('rt-tcp-states', ['behind', 'group'], { tcpEstablished: true });
   const holder = Number(b.target.ready.holder);
   try {
     const err = await restoreRefused(b, () => {}, { tcpEstablished: true });
     assert.equal(err, `PID ${b.pid} is still in use by 'rt-tcp-states' (pid ${holder}), in the process group of that ID, which the dumped process led: end it, or have it leave (setsid), to free the PID`);
+    // Killed, it stays a zombie until the test (its reaper) reaps it: waited for 3 s, then named.
+    kill(holder, 9);
+    const zombie = await restoreTask({ dir: imagesCopy(b), tcpEstablished: true }).then(() => 'restored', (e: Error) => e.message);
+    assert.equal(zombie, `PID ${b.pid} is still in use by 'rt-tcp-states' (pid ${holder}), in the process group of that ID, a zombie nobody reaped within 3 s: have its parent reap it, or try again`);
     endHolder(holder);
     // Restored once it is gone (its end of the connection with it: the task's ping finds no peer).
     assert.match(await restoreAndFinish(b, undefined, { restore: { tcpEstablished: true } }), /^FAIL: (write|read) /);
