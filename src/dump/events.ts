@@ -14,6 +14,8 @@ export interface DumpResult {
   pagesWritten: number;
   /** True when the task was left running (leaveRunning), false when it was killed. */
   leftRunning: boolean;
+  /** With keepMemory: frees the ended task's memory (kept until then). */
+  releaseMemory?: () => void;
   /** With a page server: the pages sent to it. */
   pagesSent?: number;
 }

@@ -19,6 +19,7 @@ import { ProcReadError, readStatus, readComm, readLocksLater } from '../proc/ind
 import { SysError, WaitError, __WALL, kill, ptrace, waitpid } from '../sys/index.js';
 import { type MessageValue, PARENT_LINK, recordParentHashes } from '../images/index.js';
 import { TRACK_FILE, Tracking, takeTracking } from './mem-track.js';
+import { keepMemory, keepablePids } from './mm-keeper.js';
 import { DumpError } from '../shared/dump-error.js';
 import { Events, type DumpEvent, type DumpResult } from './events.js';
 import { ImageSet } from './image-set.js';
@@ -83,6 +84,11 @@ export interface DumpOptions {
    * again), e.g. to send them down a stream; when it throws, the dump fails and the task runs on.
    */
   deliver?: (dir: string, images: readonly string[]) => Promise<void>;
+  /**
+   * When the dump ends the task: its memory outlives it until result.releaseMemory() (src/dump/mm-keeper.ts),
+   * so that its PID is free without waiting for the kernel to free the memory (cryo migrate).
+   */
+  keepMemory?: boolean;
   /** Aborts the dump: the task is restored as it was and detached, dump() throws DumpError ABORTED. */
   signal?: AbortSignal;
   onEvent?: (e: DumpEvent) => void;
@@ -158,6 +164,7 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
   let members: TreeMember[] = [];
   let pagesWritten = 0;
   let inventory: MessageValue | undefined;
+  let keepable: number[] = [];
   // Descriptors' state; kinds may hold some until the dump ends (files.finish).
   const files = new FileTable(pid, { tcpEstablished: opts.tcpEstablished ?? false, tcpClose: opts.tcpClose ?? false, extUnixSk: opts.extUnixSk ?? false, shellJob: opts.shellJob ?? false, leaveRunning, ghostLimit: opts.ghostLimit, networkLock: opts.networkLock });
   images.onRetract(() => removeLinkRemaps(files.linkRemaps));
@@ -194,6 +201,7 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
       pageStats.skippedParent += p.pages.skippedParent;
     }
     pagesWritten = pageStats.written;
+    if (opts.keepMemory) keepable = keepablePids(procs);
     files.treeDumped();
     finishTtys(files, new Set(live.map((m) => m.pid)), opts.shellJob ?? false);
     // A POSIX lock of the tree that no descriptor showed would be lost: refuse instead.
@@ -265,15 +273,19 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
   const failures = undo.run();
   // The chain goes on (a new holder keeps the tracking) or ends here (the kernel removes it).
   let trackError: unknown;
+  // Ending the tracking clears its mark on every page of a live task (~18 ms per GiB): with
+  // keepMemory it ends once the task is gone (its memory released, or it runs on after a failure).
+  const lateTrackingEnd = opts.keepMemory === true && !continueTracking ? () => tracking?.end() : noLateEnd;
   try {
     if (tracking && continueTracking && failures.length === 0) tracking.handOver(opts.dir, members.filter((m) => !m.zombie).map((m) => m.pid));
-    else tracking?.end();
+    else if (lateTrackingEnd === noLateEnd) tracking?.end();
   } catch (e) {
     tracking?.end();
     trackError = e;
   }
   if (failures.length > 0) {
     detachAll(seized, stopped);
+    lateTrackingEnd();
     images.retract();
     throw new DumpError('FAILED', `undoing cryo's changes in task ${pid} failed (the images are removed): ${failures.join('; ')}`);
   }
@@ -283,6 +295,7 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
     images.retract();
     files.finish(true);
     detachAll(seized, stopped);
+    lateTrackingEnd();
     throw late;
   }
   // Last, and whole or not at all: the manifest of every image, then the inventory, without which
@@ -321,12 +334,18 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
       images.retract(); // link_remap names it made, too
       files.finish(true);
       detachAll(seized, stopped);
+      lateTrackingEnd();
       throw e;
     }
     emit({ type: 'stage', stage: 'kill' });
+    const keepers = keepMemory(keepable, arch);
     killTree(members, seized);
     // Sockets held in TCP repair close silently now that the tasks are gone (as CRIU leaves them).
     files.finish(false);
+    if (opts.keepMemory) {
+      const releaseMemory = () => { keepers.release(); lateTrackingEnd(); };
+      return { pid, dir: opts.dir, images: [...images.written], pagesWritten, leftRunning: false, releaseMemory };
+    }
   }
   return { pid, dir: opts.dir, images: [...images.written], pagesWritten, leftRunning: leaveRunning };
 }
@@ -365,6 +384,7 @@ function killTree(members: readonly TreeMember[], seized: ReadonlySet<number>): 
 }
 
 const TASK_DEAD = 2;
+const noLateEnd = (): void => {};
 
 /** Lets every thread go; a process that was stopped gets its stop signal first, so it stops again. */
 function detachAll(tids: Iterable<number>, stopped: ReadonlyMap<number, number>): void {

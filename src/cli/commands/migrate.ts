@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { type Command, UsageError } from '../command.js';
 import { specs } from './specs.js';
 import { restore, RestoreError } from '../../restore/index.js';
-import { dump, DumpError } from '../../dump/index.js';
+import { dump, DumpError, type DumpResult } from '../../dump/index.js';
 import { hashMemoryImages } from '../../images/index.js';
 import { catchTerminatingSignals } from '../signals.js';
 import { MigrateError, type Step, actionScript, completeServerDir, enterNetns, listening, pageServer, pagesWritten, pidGone } from './migrate-steps.js';
@@ -83,14 +83,17 @@ function parse(args: string[]): Plan {
  * once the server confirmed every page (PS_IOV_CLOSE); the server's end, with any error, is
  * `ending`'s, looked at once the task runs at the destination.
  */
-async function dumpStep(p: Plan, kind: 'pre-dump' | 'dump', name: string, parent: string | undefined, server: Step, ending: Promise<Error | undefined>[], onSeize?: () => void): Promise<void> {
+async function dumpStep(p: Plan, kind: 'pre-dump' | 'dump', name: string, parent: string | undefined, server: Step, ending: Promise<Error | undefined>[], onSeize?: () => void): Promise<DumpResult> {
   // A signal ends the dump as an error would: the task is left as it was (as the dump command does).
   const ac = new AbortController();
   const endSignals = catchTerminatingSignals(() => ac.abort());
   const back = p.srcNetns === undefined ? () => {} : enterNetns(p.srcNetns);
+  let res: DumpResult;
   try {
-    await dump({
+    res = await dump({
       pid: p.pid, dir: path.join(p.src, name), preDump: kind === 'pre-dump', prevImagesDir: parent && `../${parent}`,
+      // The final dump frees the task's PID without waiting for the kernel to free its memory.
+      keepMemory: kind === 'dump',
       // The network is the action script's to lock (network-lock, network-unlock), as with CRIU's --network-lock skip.
       pageServer: { address: p.address, port: p.port }, tcpEstablished: p.tcp, networkLock: 'skip', signal: ac.signal,
       onEvent: (e) => {
@@ -107,6 +110,7 @@ async function dumpStep(p: Plan, kind: 'pre-dump' | 'dump', name: string, parent
     endSignals();
   }
   ending.push(server.done.then(() => undefined, (e: Error) => new MigrateError(`page server for ${name}: ${e.message}`)));
+  return res;
 }
 
 async function migrate(p: Plan, task: TaskPlace): Promise<void> {
@@ -169,28 +173,34 @@ async function finish(p: Plan, parent: string, server: Step, ending: Promise<Err
   let runningAt = 0;
   await actionScript(p.script, 'network-lock');
   const t0 = performance.now();
+  let dumped: DumpResult;
   try {
-    await dumpStep(p, 'dump', 'final', parent, server, ending, () => { frozenAt = performance.now(); });
+    dumped = await dumpStep(p, 'dump', 'final', parent, server, ending, () => { frozenAt = performance.now(); });
   } catch (e) {
     // The task runs on at the source: let its network go again (as CRIU does when a dump fails).
     await actionScript(p.script, 'network-unlock').catch(() => {});
     throw e;
   }
   task.at = 'gone';
-  completeServerDir(path.join(p.src, 'final'), finalDir);
-  say(`dump: ${pagesWritten(finalDir)} pages in ${(performance.now() - t0).toFixed(0)} ms; task ${p.pid} ended at the source`);
-  await actionScript(p.script, 'post-dump');
-  dumpedAt = performance.now();
-  if (!(await pidGone(p.pid, 20_000))) throw new MigrateError(`PID ${p.pid} is still held at the source (a zombie its parent has not reaped), so the destination cannot take it`);
-  const back = p.destNetns === undefined ? () => {} : enterNetns(p.destNetns);
-  restoreAt = performance.now();
+  // The task's memory at the source is freed once it runs at the destination (or its restore failed).
   try {
-    await restore({
-      dir: finalDir, detach: true, tcpEstablished: p.tcp, networkLock: 'skip', lazyPages: lazy !== undefined,
-      onEvent: (e) => { if (e.type === 'phase' && e.phase === 'running') runningAt = performance.now(); },
-    });
+    completeServerDir(path.join(p.src, 'final'), finalDir);
+    say(`dump: ${pagesWritten(finalDir)} pages in ${(performance.now() - t0).toFixed(0)} ms; task ${p.pid} ended at the source`);
+    await actionScript(p.script, 'post-dump');
+    dumpedAt = performance.now();
+    if (!(await pidGone(p.pid, 20_000))) throw new MigrateError(`PID ${p.pid} is still held at the source (a zombie its parent has not reaped), so the destination cannot take it`);
+    const back = p.destNetns === undefined ? () => {} : enterNetns(p.destNetns);
+    restoreAt = performance.now();
+    try {
+      await restore({
+        dir: finalDir, detach: true, tcpEstablished: p.tcp, networkLock: 'skip', lazyPages: lazy !== undefined,
+        onEvent: (e) => { if (e.type === 'phase' && e.phase === 'running') runningAt = performance.now(); },
+      });
+    } finally {
+      back();
+    }
   } finally {
-    back();
+    dumped.releaseMemory?.();
   }
   task.at = 'destination';
   await actionScript(p.script, 'network-unlock');
