@@ -1,5 +1,5 @@
 // Page runs cut to the VMAs they fall in, scanning each stretch of adjacent VMAs once.
-import { type DumpVma } from './vmas.js';
+import { S, type DumpVma } from './vmas.js';
 import { PageScanner, type Run } from './page-scanner.js';
 
 /**
@@ -10,7 +10,9 @@ export function* scanGroups(scanner: PageScanner, vmas: readonly DumpVma[], page
   for (let i = 0; i < vmas.length;) {
     let j = i + 1;
     while (j < vmas.length && vmas[j]!.vma.start === vmas[j - 1]!.vma.end) j++;
-    const runs = scanner.runs(vmas[i]!.vma.start, vmas[j - 1]!.vma.end);
+    // Only a private file mapping's runs need to tell file pages (not copied on write) from the task's.
+    const fileToo = vmas.slice(i, j).some((d) => (d.status & S.FILE_PRIVATE) !== 0);
+    const runs = scanner.runs(vmas[i]!.vma.start, vmas[j - 1]!.vma.end, fileToo);
     let k = 0;
     for (const d of vmas.slice(i, j)) {
       const mine: Run[] = [];
