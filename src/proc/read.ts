@@ -1,5 +1,5 @@
 // Opening /proc/PID/* files: one place that turns fs errors into one clear line.
-import { closeSync, openSync, readFile, readFileSync, readdirSync, readlinkSync, readSync } from 'node:fs';
+import { closeSync, openSync, read, readFileSync, readdirSync, readlinkSync, readSync } from 'node:fs';
 import { faultPoint } from '../fault.js';
 
 /** A process id, or 'self' for the calling process. */
@@ -54,13 +54,36 @@ export function readProcText(path: string): string {
   return wrap(path, () => readFileSync(path, 'utf8'));
 }
 
-/** readProcText on libuv's thread pool, for files whose read sleeps in the kernel (/proc/locks). */
+/**
+ * readProcText on libuv's thread pool, for files whose read sleeps in the kernel (/proc/locks).
+ * Opened here and read by one request per 64 KiB: readFile's open, stat, read and close would each
+ * wait for a turn of the event loop, which a busy caller gives rarely.
+ */
 export function readProcTextLater(path: string): Promise<string> {
   faultPoint(`read ${path}`);
-  return new Promise((resolve, reject) => readFile(path, 'utf8', (err, text) => {
-    if (err === null) resolve(text);
-    else reject(typeof err.code === 'string' ? new ProcReadError(path, err.code, err) : err);
-  }));
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return Promise.reject(typeof code === 'string' ? new ProcReadError(path, code, err) : err);
+  }
+  const parts: Buffer[] = [];
+  return new Promise<string>((resolve, reject) => {
+    const next = () => read(fd, Buffer.allocUnsafe(64 << 10), 0, 64 << 10, null, (err, n, buf) => {
+      if (err !== null) {
+        closeSync(fd);
+        reject(typeof err.code === 'string' ? new ProcReadError(path, err.code, err) : err);
+      } else {
+        parts.push(buf.subarray(0, n));
+        // A short read is the end: /proc's seq_files fill whatever they are asked for.
+        if (n === buf.length) { next(); return; }
+        closeSync(fd);
+        resolve(Buffer.concat(parts).toString('utf8'));
+      }
+    });
+    next();
+  });
 }
 
 export function readProcBytes(path: string): Buffer {
