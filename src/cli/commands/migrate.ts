@@ -7,7 +7,7 @@
 // hooks frame the freeze: network-lock before the final dump, post-dump after it, network-unlock
 // once the task runs again. Prints one line per step and the freeze; exits 0 when the task runs at
 // the destination, 1 with one line otherwise (saying where the task is).
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { type Command, UsageError } from '../command.js';
@@ -134,13 +134,22 @@ async function migrate(p: Plan, task: TaskPlace): Promise<void> {
     for (let i = 1; ; i++) {
       const name = `pre${i}`;
       const t0 = performance.now();
-      await dumpStep(p, 'pre-dump', name, parent, next, ending);
+      // The next page server (a Node start, 100s of ms) starts as soon as this dump holds its
+      // connection (the server listens no more): named for the step that most likely follows.
+      const guess = i === p.maxPreDumps ? 'final' : `pre${i + 1}`;
+      let early: Promise<Step> | undefined;
+      try {
+        await dumpStep(p, 'pre-dump', name, parent, next, ending, () => { early = server(guess, name); early.catch(() => {}); });
+      } catch (e) {
+        early?.then((s) => s.kill(), () => {});
+        throw e;
+      }
       const pages = pagesWritten(path.join(p.src, name));
       const done = pages >= last || i === p.maxPreDumps;
-      // The next page server starts while this pre-dump is hashed (the restore checks the chain
-      // against these in the freeze; the page server takes them from its cryo-hashes.json when the
-      // dump connects).
-      const starting = server(done ? 'final' : `pre${i + 1}`, name);
+      const want = done ? 'final' : `pre${i + 1}`;
+      // The restore checks the chain against this pre-dump's hashes in the freeze; the next page
+      // server takes them from its cryo-hashes.json when the dump connects.
+      const starting = nextServer(early, guess, want, () => server(want, name), path.join(p.dest, guess));
       try {
         hashMemoryImages(path.join(p.dest, name));
       } finally {
@@ -162,6 +171,22 @@ async function migrate(p: Plan, task: TaskPlace): Promise<void> {
     await lazy.done.catch((e: Error) => { throw new MigrateError(`lazy-pages: ${e.message}`); });
     say('lazy-pages: every page arrived');
   }
+}
+
+/**
+ * The next step's page server: the one started early when it was named right (else started again
+ * now, e.g. when it could not listen yet), otherwise that one ended and its directory removed first.
+ */
+async function nextServer(early: Promise<Step> | undefined, guess: string, want: string, start: () => Promise<Step>, guessDir: string): Promise<Step> {
+  if (early === undefined) return start();
+  if (guess === want) return early.catch(() => start());
+  const wrong = await early.catch(() => undefined);
+  if (wrong) {
+    wrong.kill();
+    await wrong.done.catch(() => {});
+  }
+  rmSync(guessDir, { recursive: true, force: true });
+  return start();
 }
 
 /** The freeze: the final dump to `server`, the restore at the destination, the action script's hooks around them. */
