@@ -74,6 +74,9 @@ class CheckedPages {
   }
 }
 
+/** Pages filled from a faulting page on (within its run and its checked piece). */
+const FAULT_AHEAD = 16;
+
 /** One restored task: its userfaultfd, its lazy runs, how far the background copy got. */
 class LazyTask {
   private readonly runs: Run[] = [];
@@ -148,18 +151,21 @@ class LazyTask {
         if (msg[at] !== UFFD_EVENT_PAGEFAULT) continue;
         const addr = readU64(msg, at + 16) & ~BigInt(this.pageSize - 1);
         this.stats.faults++;
-        await this.fill(addr, 1);
+        // The pages after it too: a task that runs on writing its memory in order (as one catching
+        // up after its freeze does) would stop at every page.
+        await this.fill(addr, FAULT_AHEAD);
       }
     }
   }
 
-  /** Copies up to `pages` pages at addr (where the dump has them; else zero pages); returns how many it copied. */
+  /** Copies up to `pages` pages at addr where the dump has them (within the run), else the one zero page; returns how many it copied. */
   private async fill(addr: bigint, pages: number): Promise<number> {
     const page = BigInt(this.pageSize);
     const r = this.runAt(addr);
     if (r === undefined) {
-      uffdZeropage(this.uffd, addr, pages * this.pageSize);
-      return pages;
+      // Only the page asked for: the next ones may be a run's.
+      uffdZeropage(this.uffd, addr, this.pageSize);
+      return 1;
     }
     const idx = Number((addr - r.vaddr) / page);
     const n = Math.min(pages, r.nrPages - idx, this.buf.length / this.pageSize);
