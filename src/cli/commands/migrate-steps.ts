@@ -2,7 +2,7 @@
 // command line as a child process (inside a network namespace through nsenter when one is named),
 // and CRIU's action-script hooks around the freeze.
 import { spawn } from 'node:child_process';
-import { closeSync, cpSync, openSync, readdirSync } from 'node:fs';
+import { closeSync, copyFileSync, openSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { decodeImageFile } from '../../images/index.js';
 import { rawSyscall } from '../../sys/index.js';
@@ -65,7 +65,7 @@ export function pagesWritten(dir: string): number {
 export function completeServerDir(local: string, server: string): void {
   for (const n of readdirSync(local)) {
     if (n === 'parent' || n.startsWith('cryo-sent-') || n === 'cryo-track.json') continue;
-    cpSync(path.join(local, n), path.join(server, n));
+    copyFileSync(path.join(local, n), path.join(server, n));
   }
 }
 
