@@ -94,6 +94,9 @@ export async function runMigration(m: { name: string; bytes: number }, runs: num
       const f = /frozen (\d+) ms/.exec(r.out);
       if (f) cryoFrozen.push(Number(f[1]));
       total.push(r.ms);
+      // Each run's parts of the freeze (the steps shown are the last run's): an outlier says where it went.
+      const parts = /frozen \d+ ms \((.*)\)$/m.exec(r.out)?.[1];
+      if (parts) notes.push(`run ${i + 1}: freeze ${done.maxGapMs.toFixed(0)} ms; cryo's ${parts}`);
       process.stderr.write(`bench: ${m.name} run ${i + 1}/${runs}: freeze ${done.maxGapMs.toFixed(1)} ms (cryo: ${f?.[1] ?? '-'} ms), migrate ${r.ms.toFixed(0)} ms\n`);
     } finally {
       await task.kill();
