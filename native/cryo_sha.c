@@ -20,6 +20,19 @@ static sha256_fn find_sha256(void) {
   return sha256;
 }
 
+/* Reads up to `want` bytes at `at` (fewer only where the file ends); *got: how many. 0 or an errno. */
+static int read_all(int fd, unsigned char *buf, size_t want, off_t at, size_t *got) {
+  *got = 0;
+  while (*got < want) {
+    ssize_t r = pread(fd, buf + *got, want - *got, at + (off_t)*got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return errno;
+    if (r == 0) break;
+    *got += (size_t)r;
+  }
+  return 0;
+}
+
 /* Hashes n pieces lying back to back from `at`; *done: how many (fewer when the file ends first). 0 or an errno. */
 static int hash_pieces(sha256_fn sha256, int fd, off_t at, const uint32_t *len, size_t n, unsigned char *out, size_t *done_out) {
   size_t size = SHA_READ_BYTES;
@@ -33,17 +46,7 @@ static int hash_pieces(sha256_fn sha256, int fd, off_t at, const uint32_t *len, 
     size_t want = 0, end = done;
     while (end < n && want + len[end] <= size) want += len[end++];
     size_t got = 0;
-    while (got < want) {
-      ssize_t r = pread(fd, buf + got, want - got, at + (off_t)got);
-      if (r < 0 && errno == EINTR) continue;
-      if (r < 0) {
-        err = errno;
-        break;
-      }
-      if (r == 0) break;
-      got += (size_t)r;
-    }
-    if (err) break;
+    if ((err = read_all(fd, buf, want, at, &got))) break;
     size_t used = 0;
     for (; done < end && used + len[done] <= got; used += len[done], done++) sha256(buf + used, len[done], out + done * 32);
     if (got < want) break;
@@ -172,3 +175,10 @@ static napi_value js_sha256_pieces_async(napi_env env, napi_callback_info info) 
   return res;
 }
 
+
+#include "cryo_hasher.c" /* hasherStart and the rest: a hashing thread beside the main one */
+
+#define CRYO_SHA_PROPS \
+  {"sha256Pieces", NULL, js_sha256_pieces, NULL, NULL, NULL, napi_enumerable, NULL}, \
+  {"sha256PiecesAsync", NULL, js_sha256_pieces_async, NULL, NULL, NULL, napi_enumerable, NULL}, \
+  CRYO_HASHER_PROPS

@@ -156,7 +156,7 @@ static napi_value js_address_of(napi_env env, napi_callback_info info) {
   return res;
 }
 
-#include "cryo_sha.c" /* sha256Pieces, sha256PiecesAsync: part of this translation unit */
+#include "cryo_sha.c" /* sha256Pieces, sha256PiecesAsync, the hasher: part of this translation unit */
 
 /* ---- spawn ---------------------------------------------------------------------------------- */
 
@@ -387,8 +387,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     {"syscall", NULL, js_syscall, NULL, NULL, NULL, napi_enumerable, NULL},
     {"addressOf", NULL, js_address_of, NULL, NULL, NULL, napi_enumerable, NULL},
     {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},
-    {"sha256Pieces", NULL, js_sha256_pieces, NULL, NULL, NULL, napi_enumerable, NULL},
-    {"sha256PiecesAsync", NULL, js_sha256_pieces_async, NULL, NULL, NULL, napi_enumerable, NULL},
+    CRYO_SHA_PROPS /* sha256Pieces, sha256PiecesAsync, hasherStart, ... (cryo_sha.c) */
 #if defined(__x86_64__)
     {"cpuid", NULL, js_cpuid, NULL, NULL, NULL, napi_enumerable, NULL},
     {"xgetbv", NULL, js_xgetbv, NULL, NULL, NULL, napi_enumerable, NULL},

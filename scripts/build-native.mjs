@@ -99,8 +99,8 @@ function nodeIncludeDir() {
 }
 // ---- end of leftovers guard
 
-// cryo_sys.c includes cryo_sha.c: either changed means a rebuild.
-const newestSrc = Math.max(statSync(src).mtimeMs, statSync(path.join(root, 'native', 'cryo_sha.c')).mtimeMs);
+// cryo_sys.c includes cryo_sha.c, which includes cryo_hasher.c: any changed means a rebuild.
+const newestSrc = Math.max(...['cryo_sys.c', 'cryo_sha.c', 'cryo_hasher.c'].map((f) => statSync(path.join(root, 'native', f)).mtimeMs));
 if (existsSync(out) && statSync(out).mtimeMs > newestSrc && !process.argv.includes('--force')) {
   process.exit(0); // up to date
 }

@@ -6,7 +6,7 @@ import { chmodSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ImageWriter, imageFileName, writeImageFile, type ImageFileKey, type MessageValue } from '../images/index.js';
 import type { ExtraValue } from '../images/index.js';
-import { CRYO_MANIFEST_IMAGE, writeManifest } from '../images/cryo-manifest.js';
+import { CRYO_MANIFEST_IMAGE, writeManifest, type HashedAhead } from '../images/cryo-manifest.js';
 import type { DumpEvent } from './events.js';
 import { DumpError } from '../shared/dump-error.js';
 import { guardFile } from '../sys/guardian.js';
@@ -17,6 +17,8 @@ export class ImageSet {
   readonly written: string[] = [];
   /** What a retract undoes besides the set (files the dump made elsewhere). */
   private readonly undo: (() => void)[] = [];
+  /** Pages images (by name) hashed while written: the manifest takes their digests. */
+  private readonly ahead = new Map<string, HashedAhead & { stop(): void }>();
   constructor(readonly dir: string, private readonly emit: (e: DumpEvent) => void) {
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -36,6 +38,18 @@ export class ImageSet {
   /** The path of image `key` (imageFileName's CRIU name with `id` in it). */
   path(key: ImageFileKey, id?: number | bigint): string {
     return path.join(this.dir, imageFileName(key, id));
+  }
+
+  /** Records a pages image whose manifest digests were hashed while it was written (see pages-hash.ts). */
+  hashedAhead(file: string, h: HashedAhead & { stop(): void }): void {
+    this.ahead.set(path.basename(file), h);
+    this.record(file);
+  }
+
+  /** Ends the hashing threads (their digests are taken or no longer wanted). */
+  private stopHashing(): void {
+    for (const h of this.ahead.values()) h.stop();
+    this.ahead.clear();
   }
 
   /** Records a file written by someone else (pages, stats). */
@@ -62,7 +76,11 @@ export class ImageSet {
     try {
       writeImageFile(tmp, magic, entries);
       taken = guardFile(tmp);
-      writeManifest(this.dir, { pending: new Map([[path.basename(file), path.basename(tmp)]]) });
+      try {
+        writeManifest(this.dir, { pending: new Map([[path.basename(file), path.basename(tmp)]]), ahead: this.ahead });
+      } finally {
+        this.stopHashing();
+      }
       this.record(path.join(this.dir, CRYO_MANIFEST_IMAGE));
       renameSync(tmp, file);
       taken();
@@ -76,6 +94,7 @@ export class ImageSet {
 
   /** A dump that failed: the set loses its inventory, so restore never takes it. */
   retract(): void {
+    this.stopHashing();
     rmSync(this.path('inventory'), { force: true });
     rmSync(path.join(this.dir, CRYO_MANIFEST_IMAGE), { force: true });
     for (const fn of this.undo.splice(0)) fn();

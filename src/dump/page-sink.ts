@@ -11,6 +11,7 @@ import { PagemapRecorder } from '../images/page-writer.js';
 import { spliceAll } from '../sys/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import { noParent, type PageServerClient } from '../page-server/client.js';
+import { PagesHashing } from './pages-hash.js';
 
 export interface PageSink {
   entry(vaddr: bigint, nrPages: number, flags: number): void;
@@ -30,8 +31,11 @@ export class PagesFile implements PageSink {
   writeMs = 0;
   private readonly pagemap: PagemapRecorder;
   private readonly fd: number;
+  /** The manifest's digests of the pages image, hashed as its bytes land (see pages-hash.ts). */
+  readonly hashing: PagesHashing;
 
   constructor(pagemapFile: string, pagesFile: string, pagesId: number, pageSize: number) {
+    this.hashing = new PagesHashing(pagesFile, pageSize);
     this.pagemap = new PagemapRecorder(pagemapFile, pagesId, pageSize);
     try {
       this.fd = createImageFile(pagesFile);
@@ -43,21 +47,26 @@ export class PagesFile implements PageSink {
 
   entry(vaddr: bigint, nrPages: number, flags: number): void {
     this.pagemap.add(vaddr, nrPages, flags);
+    this.hashing.entry(vaddr, nrPages, flags);
   }
 
   splice(rfd: number, bytes: number): void {
     const t0 = performance.now();
     spliceAll(rfd, this.fd, bytes, 'into the pages image');
     this.writeMs += performance.now() - t0;
+    this.hashing.landed(bytes);
   }
 
   write(b: Buffer): void {
     const t0 = performance.now();
     for (let off = 0; off < b.length;) off += writeSync(this.fd, b, off, b.length - off);
     this.writeMs += performance.now() - t0;
+    this.hashing.landed(b.length);
   }
 
-  finish(): void {}
+  finish(): void {
+    this.hashing.finish();
+  }
 
   close(): void {
     try {

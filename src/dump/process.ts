@@ -140,9 +140,15 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   const pagemapFile = images.path('pagemap', pid);
   const sink = c.pageServer ? new ToPageServer(c.pageServer, pagemapFile, c.pagesId, arch.pageSize) : new PagesFile(pagemapFile, images.path('pages', c.pagesId), c.pagesId, arch.pageSize);
   const guards = guardRanges(pid, vmas);
-  const pages = dumpPages(pid, vmas, arch.pageSize, sink, sp, { inj, scratch, undo, maps: smaps }, inParent, guards);
+  let pages: ReturnType<typeof dumpPages>;
+  try {
+    pages = dumpPages(pid, vmas, arch.pageSize, sink, sp, { inj, scratch, undo, maps: smaps }, inParent, guards);
+  } catch (e) {
+    if (sink instanceof PagesFile) sink.hashing.stop();
+    throw e;
+  }
   images.record(pagemapFile);
-  if (!c.pageServer) images.record(images.path('pages', c.pagesId));
+  if (sink instanceof PagesFile) images.hashedAhead(images.path('pages', c.pagesId), sink.hashing);
   if (arch.memoryTags !== undefined) {
     const tags = dumpMemoryTags(pid, vmas, arch.memoryTags, arch.pageSize, images.dir);
     if (tags !== undefined) images.record(tags);

@@ -188,12 +188,35 @@ function pagesPieces(dir: string, names: readonly string[], sizeOf: (n: string) 
   return out;
 }
 
+/** Digests of a pages image computed while it was written (src/dump/pages-hash.ts). */
+export interface HashedAhead {
+  /** The pieces' lengths, back to back from byte 0. */
+  readonly lengths: Uint32Array;
+  /** 32 bytes per piece; undefined when they could not be computed. */
+  digests(): Buffer | undefined;
+}
+
 /** What a manifest covers besides the images in place: images sent away, and images written under a temporary name. */
 export interface ManifestExtras {
   /** Images sent to a page server (listed, not checked here). */
   elsewhere?: readonly string[];
   /** Image name -> the temporary file that becomes it once the manifest is in place. */
   pending?: ReadonlyMap<string, string>;
+  /** Image name -> its digests, hashed while it was written: taken where its pieces are the manifest's. */
+  ahead?: ReadonlyMap<string, HashedAhead>;
+}
+
+/** The digests `ahead` has for exactly `pieces`, or undefined. */
+function digestsAhead(ahead: HashedAhead | undefined, pieces: readonly Piece[]): Buffer[] | undefined {
+  if (!ahead || ahead.lengths.length !== pieces.length) return undefined;
+  let off = 0;
+  for (const [i, p] of pieces.entries()) {
+    if (p.offset !== off || p.length !== ahead.lengths[i]) return undefined;
+    off += p.length;
+  }
+  const all = ahead.digests();
+  if (!all || all.length !== pieces.length * DIGEST) return undefined;
+  return pieces.map((_, i) => all.subarray(i * DIGEST, (i + 1) * DIGEST));
 }
 
 /** The manifest entries of every image in `dir` (its pages images by page run). */
@@ -211,9 +234,10 @@ export function computeManifest(dir: string, extras: ManifestExtras = {}): Manif
   const out: ManifestEntry[] = [];
   for (const name of names) {
     const size = sizes.get(name)!;
-    const pieces = byRun.get(name) ?? blockPieces(size);
-    const digests: Buffer[] = [];
-    hashPieces(fileOf(name), pieces, (_, d) => (digests.push(d), true));
+    const run = byRun.get(name);
+    const pieces = run ?? blockPieces(size);
+    const digests: Buffer[] = (run && digestsAhead(extras.ahead?.get(name), run)) || [];
+    if (digests.length === 0) hashPieces(fileOf(name), pieces, (_, d) => (digests.push(d), true));
     out.push({ name, size, pieces, digests });
   }
   for (const name of extras.elsewhere ?? []) if (!sizes.has(name)) out.push({ name, size: 0, pieces: [], digests: [], elsewhere: true });

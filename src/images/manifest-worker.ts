@@ -6,6 +6,7 @@ import type { Worker } from 'node:worker_threads';
 import { findAddon, native, type NativeAddon } from '../sys/native.js';
 import { errnoName } from '../sys/errno.js';
 import { differs, type DeferredImage } from './cryo-manifest.js';
+import { HASH_AHEAD_MAX_PIECE, HashAhead } from './hash-ahead.js';
 
 /** Digests hashed per call (the thread-pool job a stop() waits for at most). */
 const CHUNK_BYTES = 64 << 20;
@@ -101,16 +102,63 @@ async function checkOnThreadPool(sha: AsyncSha, images: readonly DeferredImage[]
   return bad;
 }
 
+/**
+ * Every image given to the addon's hasher thread at once (it hashes while restore builds the
+ * task; the wait hashes the rest on the waiting thread too): one line per image that differs, in
+ * the images' order; undefined where there is no hasher or it refuses the pieces.
+ */
+function onHasher(images: readonly DeferredImage[]): { check: () => string[]; stop: () => void } | undefined {
+  const ahead = HashAhead.start();
+  if (!ahead) return undefined;
+  try {
+    for (const { file, entry } of images) {
+      const lengths = Uint32Array.from(entry.pieces, (p) => p.length);
+      if (lengths.some((n) => n === 0 || n > HASH_AHEAD_MAX_PIECE)) throw new Error('a piece the hasher does not take');
+      if (lengths.length > 0) ahead.add(ahead.file(file), 0, lengths);
+    }
+  } catch {
+    ahead.stop();
+    return undefined; // an unreadable image is named by the thread pool's check
+  }
+  const check = () => {
+    try {
+      const all = ahead.digests();
+      const bad: string[] = [];
+      let k = 0;
+      for (const { file, entry } of images) {
+        const first = entry.pieces.findIndex((_, i) => !all.subarray((k + i) * 32, (k + i + 1) * 32).equals(entry.digests[i]!));
+        if (first >= 0) bad.push(differs(file, entry.pieces[first]!));
+        k += entry.pieces.length;
+      }
+      return bad;
+    } catch (e) {
+      return [`the images could not be checked: ${(e as Error).message}`];
+    } finally {
+      ahead.stop();
+    }
+  };
+  return { check, stop: () => ahead.stop() };
+}
+
 /** Hashes deferred images on another thread (the caller goes on); its result: one line per image that differs. */
 export class ImagesInWorker {
   private worker: Worker | undefined;
   private stopped = false;
-  readonly result: Promise<string[]>;
+  private readonly hasher: { check: () => string[]; stop: () => void } | undefined;
+  private pending: Promise<string[]> | undefined;
   constructor(images: readonly DeferredImage[]) {
+    this.hasher = images.length === 0 ? undefined : onHasher(images);
+    if (this.hasher) return;
     const sha = images.length === 0 ? undefined : native().sha256PiecesAsync;
-    this.result = images.length === 0 ? Promise.resolve([])
+    this.pending = images.length === 0 ? Promise.resolve([])
       : sha === undefined ? this.inWorker(images)
       : checkOnThreadPool(sha, images, () => this.stopped).then((bad) => bad ?? this.inWorker(images));
+  }
+
+  /** One line per image that differs (on the hasher: waiting hashes the rest on this thread too). */
+  get result(): Promise<string[]> {
+    this.pending ??= Promise.resolve(this.stopped ? [] : this.hasher!.check());
+    return this.pending;
   }
 
   private async inWorker(images: readonly DeferredImage[]): Promise<string[]> {
@@ -132,6 +180,7 @@ export class ImagesInWorker {
   /** Stops hashing (a restore that failed first no longer waits for it). */
   stop(): void {
     this.stopped = true;
+    this.hasher?.stop();
     void this.worker?.terminate();
   }
 }

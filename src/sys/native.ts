@@ -29,6 +29,9 @@ export interface NativeError extends Error {
   syscall: string;
 }
 
+/** A hasher of native/cryo_hasher.c (an opaque handle). */
+export type NativeHasher = { readonly __nativeHasher: unique symbol };
+
 /** The C side, exactly as native/cryo_sys.c exports it. */
 export interface NativeAddon {
   /** syscall(nr, a0..a5): the result as a signed 64-bit bigint; throws a NativeError on -1/errno. */
@@ -48,6 +51,20 @@ export interface NativeAddon {
    * Absent from an addon built before it.
    */
   sha256PiecesAsync?: (fd: number, offset: number, lengths: Uint32Array, out: Buffer, done: (errno: number, hashed: number) => void) => number;
+  /**
+   * A thread of its own hashing pieces of files as they are added (native/cryo_hasher.c), with
+   * `idle` SCHED_IDLE until hasherFinish: undefined where there is no SHA256(). Absent from an
+   * addon built before it.
+   */
+  hasherStart?: (idle: boolean) => NativeHasher | undefined;
+  /** The hasher's own copy of `fd` (open for reading), to name in hasherAdd. */
+  hasherFile?: (h: NativeHasher, fd: number) => number;
+  /** Pieces (at most 4 MiB each) lying back to back from `offset` in hasherFile's `file`. */
+  hasherAdd?: (h: NativeHasher, file: number, offset: number, lengths: Uint32Array) => void;
+  /** Every piece's digest (32 bytes each, in the order added), hashing the rest on this thread too; throws a read error. */
+  hasherFinish?: (h: NativeHasher) => Buffer;
+  /** Ends the hasher's thread and closes its files. */
+  hasherStop?: (h: NativeHasher) => void;
   /** x86 only: [eax, ebx, ecx, edx] of cpuid(leaf, subleaf). */
   cpuid?: (leaf: number, subleaf: number) => [number, number, number, number];
   /** x86 only: xgetbv(index) as a bigint (XCR0 for index 0). */
