@@ -275,10 +275,11 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
   let trackError: unknown;
   // Ending the tracking clears its mark on every page of a live task (~18 ms per GiB): with
   // keepMemory it ends once the task is gone (its memory released, or it runs on after a failure).
-  const lateTrackingEnd = opts.keepMemory === true && !continueTracking ? () => tracking?.end() : noLateEnd;
+  const endLate = opts.keepMemory === true && !continueTracking;
+  const lateTrackingEnd = (): void => { if (endLate) tracking?.end(); };
   try {
     if (tracking && continueTracking && failures.length === 0) tracking.handOver(opts.dir, members.filter((m) => !m.zombie).map((m) => m.pid));
-    else if (lateTrackingEnd === noLateEnd) tracking?.end();
+    else if (!endLate) tracking?.end();
   } catch (e) {
     tracking?.end();
     trackError = e;
@@ -384,7 +385,6 @@ function killTree(members: readonly TreeMember[], seized: ReadonlySet<number>): 
 }
 
 const TASK_DEAD = 2;
-const noLateEnd = (): void => {};
 
 /** Lets every thread go; a process that was stopped gets its stop signal first, so it stops again. */
 function detachAll(tids: Iterable<number>, stopped: ReadonlyMap<number, number>): void {
