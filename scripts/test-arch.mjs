@@ -324,6 +324,7 @@ function boot(name, t, kernel, label, kdir, userland, payloadCpios, qemu = t.qem
     const cpuTimer = setInterval(sampleCpu, 1000);
     let buf = '';
     let depth0 = [];
+    let why; // the diagnostic lines of the last `not ok`, while they come
     const onLine = (raw) => {
       const line = raw.replace(/\r$/, '');
       if (line === CARRY[0]) { r.carry = []; return; }
@@ -344,6 +345,11 @@ function boot(name, t, kernel, label, kdir, userland, payloadCpios, qemu = t.qem
       else if ((m = /^(not ok|ok) \d+ - (.*)$/.exec(line))) {
         log(`${tag}: ${m[1]} ${m[2]}`);
         if (m[1] === 'not ok') r.notOk.push(m[2]);
+        why = m[1] === 'not ok' ? [] : undefined;
+      } else if (why) {
+        // The failure's YAML block (error, expected, actual) goes into the summary: CI shows no console log.
+        if (/^\s+(\.\.\.|stack:)/.test(line) || why.length >= 12) { if (why.length) r.notOk.push(`${r.notOk.pop()}\n${why.map((w) => `      ${w}`).join('\n')}`); why = undefined; }
+        else if (line.trim() && !/^\s+(---|duration_ms|location|type|failureType)/.test(line)) why.push(line.trim());
       }
       depth0 = depth0.slice(-200);
       depth0.push(line);

@@ -2,6 +2,8 @@
 // src_addr/dst_addr (the in_addr/in6_addr bytes as host-order u32 words, as CRIU memcpy's them),
 // and text for messages ('127.0.0.1:5000', '[::1]:5000').
 import { SysError, rawSyscall, readU32, writeU16, writeU32 } from '../sys/index.js';
+import type { MessageValue } from '../images/value.js';
+import { num } from '../shared/constants.js';
 import { AF_INET, ENOTCONN, SOL_SOCKET, SO_PEERNAME } from './inet-consts.js';
 
 export interface InetAddr {
@@ -85,3 +87,6 @@ export function addrText(family: number, a: InetAddr): string {
   const text = best[0]! < 0 ? groups.join(':') : `${groups.slice(0, best[0]).join(':')}::${groups.slice(best[0]! + best[1]!).join(':')}`;
   return `[${text}]:${a.port}`;
 }
+
+/** The `src` or `dst` address of an inet socket's image entry. */
+export const addrOf = (e: MessageValue, which: 'src' | 'dst'): InetAddr => ({ port: num(e[`${which}_port`]), addr: addrBytes(num(e.family), e[`${which}_addr`]) });

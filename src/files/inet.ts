@@ -10,7 +10,6 @@
 // Restore makes the socket in the task with SO_REUSEADDR and SO_REUSEPORT on (as CRIU), so that a
 // listener and the connections it accepted can each bind their shared port, in any order; once
 // every descriptor exists the dumped values come back and connections leave repair mode.
-import { closeSync } from 'node:fs';
 import path from 'node:path';
 import { DumpError } from '../shared/dump-error.js';
 import type { FileTable } from '../shared/file-table.js';
@@ -18,11 +17,12 @@ import { imageFileName } from '../images/names.js';
 import type { MessageValue } from '../images/value.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { RestoreImages } from '../shared/restore-images.js';
-import { SysError, rawSyscall } from '../sys/index.js';
+import { rawSyscall } from '../sys/index.js';
 import { inetDiag, type InetDiagSocket } from '../sys/netlink.js';
 import type { DumpFd, FdKind } from './kind.js';
 import * as K from './inet-consts.js';
-import { addrBytes, addrText, addrWords, endedPeer, sockName, sockaddr, type InetAddr } from './inet-addr.js';
+import { addrOf, addrText, addrWords, endedPeer, sockName, sockaddr } from './inet-addr.js';
+import { bindsFree, checkBindable, freebind, freebindOpt } from './inet-bind.js';
 import { restoreEnded } from './tcp-ended.js';
 import { readCryoFileStats } from '../images/cryo-image.js';
 import {
@@ -33,8 +33,7 @@ import { setFileFlags, taskCall } from './anon.js';
 import { finsOf, replayFins } from './tcp-fin.js';
 import { connectionEnds, connectionKey, lockConnection, networkLockFor, peerKey, unlockConnection } from './tcp-lock.js';
 import { num } from '../shared/constants.js';
-import { writeU32, writeI32 } from '../sys/native-endian.js';
-import { sleepSync } from '../sys/wait.js';
+import { writeU32 } from '../sys/native-endian.js';
 import { dumpRawOpts, isPing, isRawOrPing, pollShutdown, rawPingState, restoreRawOpts } from './inet-raw.js';
 import { guardTcpRepair } from '../sys/guardian.js';
 
@@ -191,7 +190,6 @@ const isConnection = (e: MessageValue) => num(e.type) === K.SOCK_STREAM && num(e
 const connectsTo = (e: MessageValue) => num(e.dst_port) !== 0 || (isRawOrPing(num(e.type), num(e.proto)) && num(e.state) === K.TCP_ESTABLISHED);
 /** A connection that had ended (its socket in CLOSE, still knowing its peer). */
 const isEnded = (e: MessageValue) => isConnection(e) && num(e.state) === K.TCP_CLOSE;
-const addrOf = (e: MessageValue, which: 'src' | 'dst'): InetAddr => ({ port: num(e[`${which}_port`]), addr: addrBytes(num(e.family), e[`${which}_addr`]) });
 
 function describe(e: MessageValue): string {
   const f = num(e.family);
@@ -209,76 +207,6 @@ function streamOf(img: RestoreImages, e: MessageValue): { file: string; stream?:
 
 /** sk_opts with the socket's filter, where it has one (CRIU writes none otherwise). */
 const withFilter = (o: MessageValue, filter: bigint[]): MessageValue => (filter.length > 0 ? { ...o, so_filter: filter } : o);
-
-/** The socket had IP_FREEBIND / IPV6_FREEBIND: it may bind an address the machine does not have. */
-const freebind = (e: MessageValue) => (e.ip_opts as MessageValue | undefined)?.freebind === true;
-/** Bound with IP_FREEBIND (one flag for both families): as it had it, and every IPv6 socket (as CRIU does). */
-const bindsFree = (e: MessageValue) => freebind(e) || num(e.family) === K.AF_INET6;
-/** IP_FREEBIND; a raw IPv6 socket takes SOL_IP options no more (ENOPROTOOPT): IPV6_FREEBIND, the same flag. */
-const freebindOpt = (e: MessageValue): [number, number, string] => (num(e.family) === K.AF_INET6 && num(e.type) === K.SOCK_RAW
-  ? [K.SOL_IPV6, K.IPV6_FREEBIND, 'IPV6_FREEBIND'] : [K.SOL_IP, K.IP_FREEBIND, 'IP_FREEBIND']);
-
-/**
- * The address is still free on this machine: a probe socket of cryo's binds it (SO_REUSEADDR and
- * SO_REUSEPORT, as the restore). A connection (`conn`) is restored in TCP repair mode, whose bind
- * shares any port (a listener outside the dump keeps the one its connections came from, as sshd's
- * master for a dumped session): its probe binds in repair mode too and connects (in repair mode
- * nothing is sent), so only its four addresses must be free.
- */
-function checkBindable(e: MessageValue, why: string, conn: boolean): void {
-  const f = num(e.family);
-  const fd = Number(rawSyscall('socket', f, num(e.type) | K.SOCK_CLOEXEC, num(e.proto)));
-  try {
-    const one = Buffer.alloc(4);
-    writeI32(one, 1, 0);
-    rawSyscall('setsockopt', fd, K.SOL_SOCKET, K.SO_REUSEADDR, one, 4);
-    // Connections a listener of a REUSEPORT group accepted and closed wait in TIME_WAIT on its port
-    // with REUSEPORT but not REUSEADDR: only REUSEPORT binds past them, as the restore's own socket does.
-    rawSyscall('setsockopt', fd, K.SOL_SOCKET, K.SO_REUSEPORT, one, 4);
-    if (f === K.AF_INET6 && e.v6only === true) rawSyscall('setsockopt', fd, K.SOL_IPV6, K.IPV6_V6ONLY, one, 4);
-    if (bindsFree(e)) rawSyscall('setsockopt', fd, K.SOL_IP, K.IP_FREEBIND, one, 4);
-    // Without CAP_NET_ADMIN no repair (the restore then says so): the plain probe.
-    const repair = conn && tryRepair(fd, one);
-    const sa = sockaddr(f, addrOf(e, 'src'));
-    const da = sockaddr(f, addrOf(e, 'dst'));
-    // A task killed just after its dump may hold its sockets a moment longer: io_uring releases
-    // registered files (a listener in a ring's table) from a workqueue after the process is gone, and a
-    // loaded machine may take seconds to tear down a killed tree's sockets (CI saw 3 s pass at load 5).
-    let bound = false;
-    for (const deadline = Date.now() + 10_000; ;) {
-      try {
-        if (!bound) rawSyscall('bind', fd, sa, sa.length);
-        bound = true;
-        if (repair) rawSyscall('connect', fd, da, da.length);
-        break;
-      } catch (err) {
-        if (!(err instanceof SysError && (err.code === 'EADDRINUSE' || (bound && err.code === 'EADDRNOTAVAIL'))) || Date.now() > deadline) throw err;
-        sleepSync(20);
-      }
-    }
-  } catch (err) {
-    if (err instanceof SysError && (err.code === 'EADDRINUSE' || err.code === 'EADDRNOTAVAIL')) {
-      const src = addrText(f, addrOf(e, 'src'));
-      const cause = err.call.startsWith('connect') ? 'another connection on this machine has the same addresses'
-        : err.code === 'EADDRINUSE' ? `${src} is taken by another socket on this machine` : `${src} is not an address of this machine`;
-      throw new RestoreError('FAILED', `${why} (${describe(e)}): ${err.code}: ${cause}`);
-    }
-    throw err;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** TCP_REPAIR on `fd` (closed in repair mode, it leaves without a FIN or reset); false without CAP_NET_ADMIN. */
-function tryRepair(fd: number, one: Buffer): boolean {
-  try {
-    rawSyscall('setsockopt', fd, K.SOL_TCP, K.TCP_REPAIR, one, 4);
-    return true;
-  } catch (err) {
-    if (err instanceof SysError && err.code === 'EPERM') return false;
-    throw err;
-  }
-}
 
 export const inetKind: FdKind = {
   type: 'INETSK', field: 'isk', name: 'TCP, UDP, ping and raw sockets',
@@ -316,7 +244,7 @@ export const inetKind: FdKind = {
     // connection whose four addresses another one has: say so now. A connection restored closed binds nothing; an ended one binds in repair mode (which may share
     // its port with the TIME_WAIT the connection left): the connect's four addresses decide.
     // Raw sockets have no ports to collide; ping sockets are made by the task's group only (ping_group_range), not cryo's.
-    if (num(e.src_port) !== 0 && !closing && !isEnded(e) && !rawPing) checkBindable(e, why, isConnection(e));
+    if (num(e.src_port) !== 0 && !closing && !isEnded(e) && !rawPing) checkBindable(e, `${why} (${describe(e)})`, isConnection(e));
   },
   restore({ ctx, session, entry: e, target, why }) {
     const f = num(e.family);
