@@ -3,7 +3,9 @@
 // dumped VMA is mapped at its address, pages are read into place by injected preadv, then
 // protections, madvise and PR_SET_MM_MAP.
 
+import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { PageReader } from '../images/pages.js';
 import { PageChain } from '../images/page-chain.js';
 import type { MessageValue } from '../images/value.js';
 import type { RestoreImages } from '../shared/restore-images.js';
@@ -69,9 +71,36 @@ function mapVmas(ctx: TaskCtx): MessageValue[] {
 
 const MAX_MAPPED_FDS = 256;
 
+/** The address ranges the dump has pages for (its own, its chain's, lazy ones), asked in address order. */
+class PagedRanges {
+  private readonly runs: Range[] = [];
+  private at = 0;
+
+  constructor(ctx: TaskCtx) {
+    if (!existsSync(ctx.img.pagemapFile)) return;
+    const page = dumpPageSize(ctx.img, ctx.arch.pageSize);
+    const reader = new PageReader(ctx.img.pagemapFile, undefined, page);
+    try {
+      for (const r of reader) this.runs.push({ start: r.vaddr, end: r.vaddr + BigInt(r.nrPages * page) });
+    } finally {
+      reader.close();
+    }
+    this.runs.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  }
+
+  /** Whether a page lies in [start, end); calls come with `start` rising (dumped VMAs in order). */
+  any(start: bigint, end: bigint): boolean {
+    if (this.at > 0 && this.runs[this.at - 1]!.end > start) this.at = 0; // out of order: search again
+    while (this.at < this.runs.length && this.runs[this.at]!.end <= start) this.at++;
+    const r = this.runs[this.at];
+    return r !== undefined && r.start < end;
+  }
+}
+
 function mapEach(ctx: TaskCtx, batch: ReturnType<typeof batchFor>, inherited: ReadonlySet<MessageValue>, fixup: MessageValue[], fds: Map<string, number>): void {
   /** Where the last mapping through each descriptor ended. */
   const ends = new Map<string, bigint>();
+  const paged = new PagedRanges(ctx);
   for (const v of dumpedVmas(ctx)) {
     const kind = vmaKind(Number(v.status));
     if (kind === 'skip' || kind === 'vdso' || kind === 'io-uring' || kind === 'packet-ring') continue;
@@ -93,9 +122,14 @@ function mapEach(ctx: TaskCtx, batch: ReturnType<typeof batchFor>, inherited: Re
       if (prot !== (PROT_READ | PROT_WRITE)) fixup.push(v);
       continue;
     }
+    // A private mapping starts writable for its pages; one with none gets its own protection at once:
+    // a reservation (terabytes of PROT_NONE, as MariaDB's) mapped writable would be charged to
+    // the commit limit and refused (ENOMEM), where the task's never was.
+    const unpaged = (kind === 'anon-private' || kind === 'file-private') && !paged.any(start, big(v.end));
     if (kind === 'anon-private') {
-      batch.addMmap(start, len, prot | PROT_READ | PROT_WRITE, flags | MAP_ANONYMOUS, -1, 0);
-      if (prot !== (prot | PROT_READ | PROT_WRITE)) fixup.push(v);
+      const mprot = unpaged ? prot : prot | PROT_READ | PROT_WRITE;
+      batch.addMmap(start, len, mprot, flags | MAP_ANONYMOUS, -1, 0);
+      if (prot !== mprot) fixup.push(v);
       continue;
     }
     if (kind === 'shmem' || kind === 'sysv-shm') {
@@ -118,7 +152,7 @@ function mapEach(ctx: TaskCtx, batch: ReturnType<typeof batchFor>, inherited: Re
       fds.set(key, fd);
     }
     // Private mappings get their dirty pages written later, so they start writable; shared ones keep the file's access.
-    const mprot = kind === 'file-private' ? prot | PROT_READ | PROT_WRITE : prot;
+    const mprot = kind === 'file-private' && !unpaged ? prot | PROT_READ | PROT_WRITE : prot;
     batch.addMmap(start, len, mprot, flags, fd, big(v.pgoff));
     if (mprot !== prot) fixup.push(v);
   }

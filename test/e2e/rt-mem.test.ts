@@ -1,9 +1,10 @@
 // Memory comes back exactly as it was: test/programs/rt-mem.c (heap, brk, stack, anonymous and
-// file mappings, mixed protections with PROT_NONE, THP, auxv/exe/cmdline/environ, the vDSO) is
+// file mappings, mixed protections with PROT_NONE, THP, a 1 TiB PROT_NONE reservation, auxv/exe/cmdline/environ, the vDSO) is
 // dumped, restored and checks itself on SIGTERM. Edited images prove the checks notice.
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { PageReader } from '../../src/images/index.js';
 import { editImage } from '../helpers/restore-env.js';
@@ -18,7 +19,7 @@ after(() => all.forEach(cleanupDumped));
 const pageOffset = dumpedByteAt;
 const flipByte = (dir: string, pid: number, vaddr: bigint) => flipDumpedByte(dir, pid, vaddr);
 
-test('memory: heap, brk, stack, anonymous/file mappings, protections, THP, auxv, exe, vDSO', async () => {
+test('memory: heap, brk, stack, anonymous/file mappings, protections, THP, a 1 TiB reservation, auxv, exe, vDSO', async () => {
   const d = await startAndDump('rt-mem');
   all.push(d);
   const r = d.target.ready;
@@ -54,6 +55,14 @@ test('memory: heap, brk, stack, anonymous/file mappings, protections, THP, auxv,
     (e[0]!.vmas as MessageValue[]).find((x) => x.start === none)!.prot = 3n;
   }));
   assert.match(prot, new RegExp(`^FAIL: maps differ: ${none.toString(16)}-[0-9a-f]+ ---p .* \\| now ${none.toString(16)}-[0-9a-f]+ rw-p`));
+  // The reservation has no page: restore maps it PROT_NONE at once. Made writable in the image, it
+  // is mapped writable and charged to the commit limit, which refuses 1 TiB (heuristic overcommit).
+  if (readFileSync('/proc/sys/vm/overcommit_memory', 'utf8').trim() === '0') {
+    const resv = BigInt(r.resv!);
+    await assert.rejects(restoreAndFinish(d, (dir) => editImage(dir, mm, (e) => {
+      (e[0]!.vmas as MessageValue[]).find((x) => x.start === resv)!.prot = 3n;
+    })), new RegExp(`ENOMEM from mmap\\(0x${resv.toString(16)}, `));
+  }
   const auxv = await restoreAndFinish(d, (dir) => editImage(dir, mm, (e) => {
     const a = e[0]!.mm_saved_auxv as bigint[];
     const i = a.findIndex((x, k) => k % 2 === 0 && x === 6n); // AT_PAGESZ

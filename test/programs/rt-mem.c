@@ -2,10 +2,10 @@
  * usage: rt-mem OUTFILE DIR
  * Sets up heap (malloc + sbrk), a deep stack buffer, an anonymous mmap with one page never
  * touched, mixed protections (RW, R, RX, PROT_NONE with data under it), a private file mapping
- * with a dirty page, a shared file mapping, a MADV_HUGEPAGE area, a written (file) page right above the
- * vdso; records /proc/self/maps,
+ * with a dirty page, a shared file mapping, a MADV_HUGEPAGE area, a 1 TiB PROT_NONE reservation with
+ * a written part, a written (file) page right above the vdso; records /proc/self/maps,
  * auxv, exe, cmdline, environ, the mm fields of /proc/self/stat and the vdso areas.
- * READY anon= untouched= stackbuf= heap= none= (addresses); on SIGTERM compares all of it. */
+ * READY anon= untouched= stackbuf= heap= none= resv= (addresses); on SIGTERM compares all of it. */
 #include "rt.h"
 #include <stdint.h>
 #include <sys/auxv.h>
@@ -16,6 +16,7 @@ static int PG; /* this kernel's page size (ppc64el's 6.1 kernel: 64 KiB) */
 #define ANON_PAGES 64
 #define UNTOUCHED 17 /* page of the anonymous mmap never written nor read */
 #define THP (4 << 20)
+#define RESERVED (1UL << 40) /* far beyond any test machine's memory and swap */
 
 static unsigned char pat(uintptr_t where, unsigned salt) { return (unsigned char)((where * 131 + salt) >> 3); }
 
@@ -164,6 +165,12 @@ int main(int argc, char **argv) {
   madvise(thp, THP, MADV_HUGEPAGE);
   for (int i = 0; i < THP; i += 512) thp[i] = pat((uintptr_t)i, 9);
 
+  /* A reservation as MariaDB makes one: 1 TiB of PROT_NONE (private, no MAP_NORESERVE: never charged
+   * to the commit limit while nothing may write it), its first pages made writable and written. */
+  unsigned char *resv = mmap(NULL, RESERVED, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (resv == MAP_FAILED || mprotect(resv, 4 * PG, PROT_READ | PROT_WRITE)) { rt_say("FAIL: the 1 TiB reservation\n"); return 1; }
+  for (int i = 0; i < 4 * PG; i++) resv[i] = pat((uintptr_t)i, 10);
+
   /* The page right above the vdso gets a written byte (where that is free, a private page of a
    * file of its own: file-backed like ld.so's, since anonymous pages would form a run of their own,
    * marked lazy; else ld.so's ELF header, copied on write: x86_64 has it there); every vdso page is
@@ -200,7 +207,7 @@ int main(int argc, char **argv) {
   struct timespec t0;
   clock_gettime(CLOCK_MONOTONIC, &t0);
 
-  rt_ready("anon=%p untouched=%p stackbuf=%p heap=%p none=%p abovevdso=%p\n", (void *)anon, (void *)(anon + UNTOUCHED * PG), (void *)stackbuf, (void *)heap, (void *)(prot + 3 * PG), above == MAP_FAILED ? NULL : (void *)above);
+  rt_ready("anon=%p untouched=%p stackbuf=%p heap=%p none=%p abovevdso=%p resv=%p\n", (void *)anon, (void *)(anon + UNTOUCHED * PG), (void *)stackbuf, (void *)heap, (void *)(prot + 3 * PG), above == MAP_FAILED ? NULL : (void *)above, (void *)(resv + 4 * PG));
   rt_wait_term();
 
   char maps1[65536], buf[65536];
@@ -236,6 +243,9 @@ int main(int argc, char **argv) {
   if (above != MAP_FAILED)
     RT_CHECK(above[12] == 0xa5, "byte 12 of the page above the vdso is 0x%02x, not 0xa5", above[12]);
   for (int i = 0; i < THP; i += 512) RT_CHECK(thp[i] == pat((uintptr_t)i, 9), "huge page area byte %d", i);
+  for (int i = 0; i < 4 * PG; i++) RT_CHECK(resv[i] == pat((uintptr_t)i, 10), "byte %d of the reservation's written part", i);
+  RT_CHECK(mprotect(resv + 4 * PG, PG, PROT_READ | PROT_WRITE) == 0, "more of the reservation made writable: %s", strerror(errno));
+  resv[4 * PG] = 1;
   char want[64];
   snprintf(want, sizeof want, "%lx-", (unsigned long)thp);
   slurp("/proc/self/smaps", buf, sizeof buf);
