@@ -183,10 +183,14 @@ export async function dumpReal(p: RealProgram, opts: Partial<DumpOptions> = {}):
   return images;
 }
 
-/** Restores the dump detached; the restored program must have its PID and as many threads as before. */
-export async function restoreReal(p: RealProgram, images: string, threadsBefore?: number, opts: Partial<RestoreOptions> = {}): Promise<void> {
+/**
+ * Restores the dump detached; the restored program must have its PID and as many threads as before
+ * ('any': a server that starts threads as it runs, which it may do at once).
+ */
+export async function restoreReal(p: RealProgram, images: string, threadsBefore?: number | 'any', opts: Partial<RestoreOptions> = {}): Promise<void> {
   const r = await restore({ ...opts, dir: images, detach: true });
   if (r.pid !== p.pid) throw new Error(`restored as PID ${r.pid}, dumped as ${p.pid}`);
+  if (threadsBefore === 'any') return;
   // By default the threads the dump saw (a core image each): runtimes start threads of their own as they need them.
   const want = threadsBefore ?? readdirSync(images).filter((f) => /^core-\d+\.img$/.test(f)).length;
   const now = p.threads().length;
