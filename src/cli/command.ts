@@ -18,6 +18,13 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/** The process `-t` names: a positive number. */
+export function treePid(value: string | undefined): number {
+  if (value === undefined) throw new UsageError('-t PID is required');
+  if (!/^\d+$/.test(value) || Number(value) <= 0) throw new UsageError(`-t ${value} is not a process ID: give the PID, a positive number`);
+  return Number(value);
+}
+
 /** The whole input: a file, or stdin when none is named (like crit). */
 export function readInput(file: string | undefined): { data: Buffer; name: string } {
   if (file === undefined || file === '-') return { data: readFileSync(0), name: '<stdin>' };

@@ -2,7 +2,7 @@
  * Where a dump's images go: file names as CRIU's, each image written once, created 0600 in a 0700
  * directory (they hold process memory), with an event for every file.
  */
-import { chmodSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ImageWriter, imageFileName, writeImageFile, type ImageFileKey, type MessageValue } from '../images/index.js';
 import type { ExtraValue } from '../images/index.js';
@@ -19,9 +19,11 @@ export class ImageSet {
   private readonly undo: (() => void)[] = [];
   /** Pages images (by name) hashed while written: the manifest takes their digests. */
   private readonly ahead = new Map<string, HashedAhead & { stop(): void }>();
+  /** The first directory of `dir`'s path this dump made, if it made one: a failed dump with nothing in it removes it. */
+  private readonly made: string | undefined;
   constructor(readonly dir: string, private readonly emit: (e: DumpEvent) => void) {
     try {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      this.made = mkdirSync(dir, { recursive: true, mode: 0o700 });
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== 'EEXIST' && code !== 'ENOTDIR') throw e;
@@ -98,6 +100,12 @@ export class ImageSet {
     rmSync(this.path('inventory'), { force: true });
     rmSync(path.join(this.dir, CRYO_MANIFEST_IMAGE), { force: true });
     for (const fn of this.undo.splice(0)) fn();
+    if (this.made === undefined || this.written.length > 0) return;
+    // Up to the first directory it made, each only while empty (rmdir): another's files stay.
+    for (let d = this.dir; ; d = path.dirname(d)) {
+      try { rmdirSync(d); } catch { return; }
+      if (d === this.made || d === path.dirname(d)) return;
+    }
   }
 
   /** `fn` runs if the set is retracted. */

@@ -25,7 +25,7 @@ import { Events, type DumpEvent, type DumpResult } from './events.js';
 import { ImageSet } from './image-set.js';
 import { dumpToPageServer, type PageServerTarget } from './to-page-server.js';
 import type { PageServerClient } from '../page-server/client.js';
-import { checkDumpable } from './task-state.js';
+import { checkDumpable, checkNotCryosLine } from './task-state.js';
 import { seccompTable } from './threads.js';
 import { FileTable } from './files.js';
 import { removeLinkRemaps } from '../shared/link-remap.js';
@@ -142,6 +142,7 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
 
   try {
     checkDumpable(pid, readStatus(pid));
+    checkNotCryosLine(pid);
   } catch (e) {
     throw asDumpError(e, pid);
   }

@@ -4,7 +4,7 @@
  * (scheduler, rlimits, robust futex list). Nothing here changes the task.
  */
 import { rawSyscall, ptrace, SysError, readU64, readI32 } from '../sys/index.js';
-import { readLimits, type ProcStatus } from '../proc/index.js';
+import { readLimits, readStatus, type ProcStatus } from '../proc/index.js';
 import type { Arch, Regsets } from '../arch/types.js';
 import type { MessageValue } from '../images/index.js';
 import { DumpError } from '../shared/dump-error.js';
@@ -133,5 +133,20 @@ export function rseqEntry(pid: number): MessageValue | undefined {
 /** A task cryo cannot dump as it is: one clear line saying why. */
 export function checkDumpable(pid: number, st: ProcStatus): void {
   if (st.state === 'Z' || st.state === 'X') throw new DumpError('NO_PROCESS', `task ${pid} is a zombie: nothing left to dump`);
+  // Kthread: since Linux 6.0; before, a kernel thread is the live task without a VmSize line.
+  if (st.raw.Kthread === '1' || (st.raw.Kthread === undefined && st.raw.VmSize === undefined)) {
+    throw new DumpError('UNSUPPORTED', `task ${pid} (${st.name}) is a kernel thread: only user processes can be dumped`);
+  }
   if (st.tracerPid !== 0) throw new DumpError('BUSY', `task ${pid} is traced by process ${st.tracerPid}: detach that tracer first`);
+}
+
+/** A tree with cryo in it (the process itself or an ancestor of cryo's) cannot be frozen by cryo. */
+export function checkNotCryosLine(pid: number): void {
+  for (let at = process.pid, depth = 0; at > 1 && depth < 4096; depth++) {
+    if (at === pid) {
+      const what = pid === process.pid ? 'is cryo itself' : `is an ancestor of cryo (pid ${process.pid})`;
+      throw new DumpError('UNSUPPORTED', `process ${pid} ${what}: cryo cannot freeze a tree it runs in; dump a process outside its line (start it with setsid, or from another shell)`);
+    }
+    at = readStatus(at).ppid;
+  }
 }

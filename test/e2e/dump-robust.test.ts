@@ -61,6 +61,34 @@ test('dump of a PID that does not exist is one clear line', () => {
   assert.equal(withoutNodeNoise(r.stderr), 'cryo: no process 4000000\n');
 });
 
+test('a kernel thread, cryo\'s own ancestor, a -t that is no PID: one line each; a failed dump removes the directory it made', () => {
+  const run = (...args: string[]) => spawnSync(process.execPath, [cli, 'dump', ...args], { encoding: 'utf8' });
+  const kthread = readdirSync('/proc').find((d) => /^\d+$/.test(d) && /^Kthread:\s+1$/m.test((() => { try { return readFileSync(`/proc/${d}/status`, 'utf8'); } catch { return ''; } })()));
+  const dir = `/tmp/cryo-never-${process.pid}`;
+  if (kthread !== undefined) {
+    assert.match(withoutNodeNoise(run('-t', kthread, '-D', dir).stderr), new RegExp(`^cryo: task ${kthread} \\(.*\\) is a kernel thread: only user processes can be dumped\n$`));
+  }
+  // This test's process is the CLI's parent.
+  assert.equal(withoutNodeNoise(run('-t', String(process.pid), '-D', dir).stderr).replace(/pid \d+/, 'pid N'),
+    `cryo: process ${process.pid} is an ancestor of cryo (pid N): cryo cannot freeze a tree it runs in; dump a process outside its line (start it with setsid, or from another shell)\n`);
+  assert.match(withoutNodeNoise(run('-t', '12ab', '-D', dir).stderr), /^cryo: dump: -t 12ab is not a process ID: give the PID, a positive number \(usage: /);
+  // Refused once frozen (its session's leader, this test's, is not dumped): the directory made for it goes.
+  const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+  try {
+    const made = path.join(dir, 'a', 'b');
+    const r = run('-t', String(sleeper.pid), '-D', made);
+    assert.match(withoutNodeNoise(r.stderr), /^cryo: task \d+ is in session \d+ led by a process cryo does not dump/);
+    assert.throws(() => statSync(dir), /ENOENT/);
+    // One that was there before the dump stays.
+    spawnSync('mkdir', ['-p', made]);
+    run('-t', String(sleeper.pid), '-D', made);
+    assert.ok(statSync(made).isDirectory());
+  } finally {
+    sleeper.kill('SIGKILL');
+    spawnSync('rm', ['-rf', dir]);
+  }
+});
+
 test('a dump into a path that is a file, or under one, is one line saying so; the task runs on', (ctx) => {
   const t = startTarget('dump-state');
   try {

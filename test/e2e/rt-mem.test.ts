@@ -61,7 +61,7 @@ test('memory: heap, brk, stack, anonymous/file mappings, protections, THP, a 1 T
     const resv = BigInt(r.resv!);
     await assert.rejects(restoreAndFinish(d, (dir) => editImage(dir, mm, (e) => {
       (e[0]!.vmas as MessageValue[]).find((x) => x.start === resv)!.prot = 3n;
-    })), new RegExp(`ENOMEM from mmap\\(0x${resv.toString(16)}, `));
+    })), /ENOMEM from mmap\(/); // s390x's mmap takes its arguments in memory: only its address shows
   }
   const auxv = await restoreAndFinish(d, (dir) => editImage(dir, mm, (e) => {
     const a = e[0]!.mm_saved_auxv as bigint[];

@@ -4,7 +4,7 @@
 
 import { appendFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { type Command, UsageError } from '../command.js';
+import { type Command, treePid, UsageError } from '../command.js';
 import { specs } from './specs.js';
 import { networkLockOf } from './network-lock-option.js';
 import { cgroupOptionSpecs, cgroupRootsOf, manageCgroupsOf, withManageCgroupsDefault } from './cgroup-options.js';
@@ -50,7 +50,7 @@ async function runDump(args: string[], preDump: boolean): Promise<number> {
     } catch (e) {
       throw new UsageError((e as Error).message.split('\n')[0]!);
     }
-    if (values.tree === undefined || !/^\d+$/.test(values.tree)) throw new UsageError('-t PID is required');
+    treePid(values.tree);
     const stream = values.stream ?? false;
     if (stream) checkStreamOptions(values, preDump);
     else if (values['images-dir'] === undefined) throw new UsageError('-D DIR is required (or --stream, to write the images to standard output)');

@@ -10,7 +10,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { type Command, UsageError } from '../command.js';
+import { type Command, treePid, UsageError } from '../command.js';
 import { specs } from './specs.js';
 import { restore, RestoreError } from '../../restore/index.js';
 import { dump, DumpError, type DumpResult } from '../../dump/index.js';
@@ -63,7 +63,7 @@ function parse(args: string[]): Plan {
   } catch (e) {
     throw new UsageError((e as Error).message.split('\n')[0]!);
   }
-  if (v.tree === undefined || !/^\d+$/.test(v.tree)) throw new UsageError('-t PID is required');
+  treePid(v.tree);
   if (v['images-dir'] === undefined || v['dest-dir'] === undefined) throw new UsageError('-D DIR (the source\'s images) and --dest-dir DIR (the destination\'s) are required');
   if (v.address === undefined || v.port === undefined || !/^\d+$/.test(v.port) || Number(v.port) < 1 || Number(v.port) > 65535) {
     throw new UsageError('--address A --port N (1-65535) are required: where the destination\'s page server listens, as the source reaches it');
