@@ -6,7 +6,7 @@
  */
 import { closeSync, fstatSync } from 'node:fs';
 import { listFds, readFdinfo, readFdTarget, readStatus, procPath, type FdTarget, type ProcStatus } from '../proc/index.js';
-import { KCMP_FILE, kcmp, pidfdGetfd, rawSyscall } from '../sys/index.js';
+import { pidfdGetfd, rawSyscall } from '../sys/index.js';
 import type { MessageValue } from '../images/index.js';
 import { FD_KINDS } from '../files/registry.js';
 import type { DumpFd } from '../files/kind.js';
@@ -58,7 +58,7 @@ export function dumpFds(table: FileTable, pid: number, pidfd: number, status: Pr
       const target = readFdTarget(pid, fd);
       const stolen = pidfdGetfd(pidfd, fd);
       const st = fstatSync(stolen);
-      const same = known.find((s) => s.dev === st.dev && s.ino === st.ino && kcmp(s.pid, pid, KCMP_FILE, s.fd, fd) === 0);
+      const same = known.find(pid, fd, st.dev, st.ino);
       const fdflags = (info.flags & O_CLOEXEC) ? 1 : 0;
       if (same) {
         closeSync(stolen);
@@ -69,7 +69,7 @@ export function dumpFds(table: FileTable, pid: number, pidfd: number, status: Pr
       const id = table.newId();
       table.locks.note(pid, fd, id, info.locks);
       seen.push({ fd, stolen, dev: st.dev, ino: st.ino, id });
-      known.push({ pid, fd, dev: st.dev, ino: st.ino, id });
+      known.add({ pid, fd, dev: st.dev, ino: st.ino, id });
       const c: DumpFd = {
         table, pid, fd, id, info, target, st, stolen, fown: fownOf(stolen, status, info.flags), flags: info.flags & ~O_CLOEXEC,
         procFd: procPath(pid, `fd/${fd}`), inFlight: (fds, why) => inFlight(table, fds, why), threads: tids, inThread,
@@ -98,13 +98,13 @@ export function inFlight(table: FileTable, fds: number[], why: string): number[]
     const me = process.pid;
     for (const fd of fds) {
       const st = fstatSync(fd);
-      const same = table.opened.find((s) => s.dev === st.dev && s.ino === st.ino && kcmp(s.pid, me, KCMP_FILE, s.fd, fd) === 0);
+      const same = table.opened.find(me, fd, st.dev, st.ino);
       if (same) {
         ids.push(same.id);
         continue;
       }
       const id = table.newId();
-      table.opened.push({ pid: me, fd, dev: st.dev, ino: st.ino, id });
+      table.opened.add({ pid: me, fd, dev: st.dev, ino: st.ino, id });
       const info = readFdinfo(me, fd);
       const target = readFdTarget(me, fd);
       const c: DumpFd = {

@@ -111,9 +111,9 @@ export const eventpollKind: FdKind = {
           // This process's own descriptors first (the usual case: the file is still under that number).
           const sameInode = (o: OpenedFile) => t.inode === null || BigInt(o.ino) === t.inode;
           const candidates = [
-            ...table.opened.filter((o) => o.pid === pid && o.fd === t.tfd),
-            ...table.opened.filter((o) => o.pid === pid && o.fd !== t.tfd && sameInode(o)),
-            ...table.opened.filter((o) => o.pid !== pid && sameInode(o)),
+            ...table.opened.list.filter((o) => o.pid === pid && o.fd === t.tfd),
+            ...table.opened.list.filter((o) => o.pid === pid && o.fd !== t.tfd && sameInode(o)),
+            ...table.opened.list.filter((o) => o.pid !== pid && sameInode(o)),
           ];
           const found = candidates.find((o) => isWatched(o, pid, fd, t.tfd, toff[i]!));
           if (!found) {

@@ -2,27 +2,56 @@
 import { listFds, passBy, procGone, procPath, readFdLink, readProcText, scanProcessFds } from '../proc/index.js';
 import type { FileTable } from '../shared/file-table.js';
 
-/** Who holds a socket: processes with a descriptor of socket:[ino] (cryo itself left out), the dumped task `first`. */
-export function holdersOf(ino: number, first?: number): { pid: number; fd: number }[] {
-  const link = `socket:[${ino}]`;
-  if (first !== undefined) {
-    try {
-      for (const fd of listFds(first)) {
-        try {
-          if (readFdLink(first, fd) === link) return [{ pid: first, fd }];
-        } catch (e) {
-          if (!procGone(e)) throw e; // closed meanwhile
-        }
+interface Holder { pid: number; fd: number }
+
+/**
+ * Per dump: each dumped process's socket descriptors by inode, and one scan of every process's,
+ * each made when first needed (a process with thousands of socketpairs asks once per socket).
+ */
+const indexes = new WeakMap<FileTable, { own: Map<number, Map<number, number>>; all?: Map<number, Holder[]> }>();
+
+function indexFor(table: FileTable) {
+  let x = indexes.get(table);
+  if (!x) indexes.set(table, (x = { own: new Map() }));
+  return x;
+}
+
+/** Process `pid`'s socket inodes, each with its lowest descriptor. */
+function socketFds(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  try {
+    for (const fd of listFds(pid)) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readFdLink(pid, fd));
+        if (m && !out.has(Number(m[1]))) out.set(Number(m[1]), fd);
+      } catch (e) {
+        if (!procGone(e)) throw e; // closed meanwhile
       }
-    } catch (e) {
-      if (!procGone(e)) throw e;
     }
+  } catch (e) {
+    if (!procGone(e)) throw e;
   }
-  const out: { pid: number; fd: number }[] = [];
-  scanProcessFds(`scan of the processes for the holder of socket:[${ino}]`, (pid) => pid === process.pid, (pid, fd, t) => {
-    if (t.kind === 'socket' && t.inode === BigInt(ino)) out.push({ pid, fd });
-  });
   return out;
+}
+
+/** Who holds a socket: processes with a descriptor of socket:[ino] (cryo itself left out), the dumped task `first`. */
+export function holdersOf(table: FileTable, ino: number, first?: number): Holder[] {
+  const index = indexFor(table);
+  if (first !== undefined) {
+    let own = index.own.get(first);
+    if (!own) index.own.set(first, (own = socketFds(first)));
+    const fd = own.get(ino);
+    if (fd !== undefined) return [{ pid: first, fd }];
+  }
+  if (!index.all) {
+    const all = (index.all = new Map<number, Holder[]>());
+    scanProcessFds('scan of the processes for the holders of unix sockets', (pid) => pid === process.pid, (pid, fd, t) => {
+      if (t.kind !== 'socket') return;
+      const list = all.get(Number(t.inode));
+      if (list) list.push({ pid, fd }); else all.set(Number(t.inode), [{ pid, fd }]);
+    });
+  }
+  return index.all.get(ino) ?? [];
 }
 
 /** Whether `pid` is part of this dump: the dumped task, or a process cryo holds frozen (a tree's member). */

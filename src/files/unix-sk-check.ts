@@ -9,12 +9,18 @@ import { planBind, realPath } from './unix-names.js';
 import { lookupNoSymlinks } from '../sys/safe-path.js';
 import { SUN_PATH_MAX, TYPE_NAMES, bindsName, bytes, isExtern, isPathName, pairedWith, showName, socketName, socketsByIno } from './unix-sk-entry.js';
 
-/** Whether any process of the dump (any fdinfo-N.img) has a descriptor of file id `id`. */
-function inSomeProcess(img: RestoreImages, id: number): boolean {
-  for (const [name, image] of img.all) {
-    if (/^fdinfo-\d+\.img$/.test(name) && image.entries.some((x) => num(x.value.id) === id)) return true;
+/** Per restore: the unix sockets by inode, and the file ids some process of the dump (an fdinfo-N.img) has a descriptor of. */
+const indexes = new WeakMap<RestoreImages, { byIno: Map<number, MessageValue>; held: Set<number> }>();
+
+function indexFor(img: RestoreImages) {
+  let x = indexes.get(img);
+  if (!x) {
+    const held = new Set<number>();
+    for (const [name, image] of img.all) if (/^fdinfo-\d+\.img$/.test(name)) for (const f of image.entries) held.add(num(f.value.id));
+    for (const f of img.fdinfo) held.add(num(f.id));
+    indexes.set(img, (x = { byIno: socketsByIno(img.files.values()), held }));
   }
-  return img.fdinfo.some((f) => num(f.id) === id);
+  return x;
 }
 
 export function checkUnix(img: RestoreImages, e: MessageValue, why: string): void {
@@ -22,7 +28,7 @@ export function checkUnix(img: RestoreImages, e: MessageValue, why: string): voi
   if (![TCP_ESTABLISHED, TCP_CLOSE, TCP_LISTEN].includes(num(e.state))) throw new RestoreError('UNSUPPORTED', `${why} is a unix socket in state ${num(e.state)}: cryo cannot restore it`);
   const name = bytes(e.name);
   if (name.length > SUN_PATH_MAX) throw new RestoreError('IMAGE_CORRUPT', `${why}: unix socket name of ${name.length} bytes (at most ${SUN_PATH_MAX})`);
-  const byIno = socketsByIno(img.files.values());
+  const { byIno, held } = indexFor(img);
   if (num(e.peer) !== 0) {
     const peer = byIno.get(num(e.peer));
     if (!peer) throw new RestoreError('IMAGE_INCONSISTENT', `${why} is a unix socket connected to socket:[${num(e.peer)}], which files.img has no entry for`);
@@ -32,7 +38,7 @@ export function checkUnix(img: RestoreImages, e: MessageValue, why: string): voi
         throw new RestoreError('UNSUPPORTED', `${why} is a unix socket connected to ${showName(pname)} outside the dump (--ext-unix-sk), and no socket is bound there now: start its owner first`);
       }
     } else {
-      if (!inSomeProcess(img, num(peer.id))) throw new RestoreError('IMAGE_INCONSISTENT', `${why} is a unix socket connected to socket:[${num(e.peer)}], which no process of the dump has a descriptor of`);
+      if (!held.has(num(peer.id))) throw new RestoreError('IMAGE_INCONSISTENT', `${why} is a unix socket connected to socket:[${num(e.peer)}], which no process of the dump has a descriptor of`);
       if (!pairedWith(e, byIno) && bytes(peer.name).length === 0 && num(peer.ino) !== num(e.ino)) {
         throw new RestoreError('IMAGE_INCONSISTENT', `${why} is a unix socket connected to socket:[${num(e.peer)}], which has no name to connect to`);
       }

@@ -100,7 +100,7 @@ export function dumpUnix(c: DumpFd): MessageValue {
       if (peer.peer !== ino && peer.name.length === 0) {
         throw new DumpError('UNSUPPORTED', `${me}: unix socket:[${ino}] is connected to socket:[${peer.ino}], which has no name and another peer: it cannot be reached again`);
       }
-      const holders = holdersOf(peer.ino, c.pid);
+      const holders = holdersOf(c.table, peer.ino, c.pid);
       if (!holders.some((h) => inDump(c.table, h.pid))) outsidePeer(c, sk, peer, holders[0]);
     } else if (sk.state === TCP_ESTABLISHED && sk.type !== SOCK_DGRAM) {
       // No peer yet: a connection waiting in a listener's accept queue (or one whose peer is gone).
@@ -109,13 +109,13 @@ export function dumpUnix(c: DumpFd): MessageValue {
         if (sk.shutdown !== 3) throw new DumpError('UNSUPPORTED', `${me} is a connected unix socket (socket:[${ino}]) without a peer: cryo cannot dump it`);
       } else {
         if (sk.wqlen !== 0) throw new DumpError('UNSUPPORTED', `${me} is a unix connection not yet accepted by socket:[${listener.ino}] with data sent: cryo cannot dump that`);
-        const holders = holdersOf(listener.ino, c.pid);
+        const holders = holdersOf(c.table, listener.ino, c.pid);
         if (!holders.some((h) => inDump(c.table, h.pid))) outsidePeer(c, sk, listener, holders[0]);
         e.peer = listener.ino;
       }
     } else if (sk.state === TCP_LISTEN) {
       for (const icon of sk.icons) {
-        const holders = icon === 0 ? [] : holdersOf(icon, c.pid);
+        const holders = icon === 0 ? [] : holdersOf(c.table, icon, c.pid);
         if (!holders.some((h) => inDump(c.table, h.pid))) {
           throw new DumpError('UNSUPPORTED', `${me} is a unix socket listening on ${showName(sk.name)} with a connection not yet accepted from socket:[${icon}], ${describeHolder(holders[0])}, which is outside the dump: accept it first, or dump that process too`);
         }

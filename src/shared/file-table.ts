@@ -4,6 +4,7 @@
  * remap-fpath.img, memfd inodes with their pages, and cryo-files.img facts (mtimes).
  * Descriptor kinds (src/files/) add to it; src/dump/index.ts writes it out.
  */
+import { OpenedFiles } from './opened-files.js';
 import { closeSync, existsSync, openSync, statSync, statfsSync, type BigIntStats } from 'node:fs';
 import { rawSyscall } from '../sys/index.js';
 import type { MessageValue } from '../images/index.js';
@@ -57,7 +58,7 @@ export interface MemfdInode {
 
 
 /** An open file of the dumped tree: one descriptor of it (pid, fd), its inode and its file id. */
-export interface OpenedFile { pid: number; fd: number; dev: number; ino: number; id: number }
+export type { OpenedFile } from './opened-files.js';
 
 export class FileTable {
   private nextId = 1;
@@ -97,7 +98,7 @@ export class FileTable {
   /** Images of one file each (tcp-stream-INODE.img), written as they are. */
   readonly images: { key: ImageFileKey; id: number | bigint; magic: string; entries: { value: MessageValue; extra?: ExtraValue }[] }[] = [];
   /** Every open file given an id, by the first descriptor found (kcmp finds a file's other descriptors and holders). */
-  readonly opened: OpenedFile[] = [];
+  readonly opened = new OpenedFiles();
   /** Work that needs every process's descriptors dumped first (an epoll's targets held by another process). */
   private readonly afterTree: (() => void)[] = [];
   /** What kinds left to do when the dump ends (a TCP connection held in repair mode): see `finish`. */
