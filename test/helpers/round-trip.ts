@@ -116,7 +116,7 @@ export async function restoreChainAndFinish(t: Target, pid: number, readyLine: s
 }
 
 /** The processes an image directory describes (pstree.img), each with its name (its core's comm). */
-function dumpedTree(dir: string): { pid: number; comm: string }[] {
+export function dumpedTree(dir: string): { pid: number; comm: string }[] {
   return decodeImageFile(path.join(dir, 'pstree.img')).entries.map(({ value }) => {
     const pid = Number(value.pid);
     const core = decodeImageFile(path.join(dir, `core-${pid}.img`)).entries[0]!.value;
