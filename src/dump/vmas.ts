@@ -82,6 +82,11 @@ export function collectVmas(pid: number, smaps: readonly Vma[], files: FileTable
       if (VMFLAG_MADV[f] !== undefined) madv |= 1n << BigInt(VMFLAG_MADV[f]!);
     }
     if (flags & MAP_DROPPABLE) flags &= ~MAP_PRIVATE; // MAP_DROPPABLE replaces MAP_PRIVATE
+    // Huge pages of hugetlbfs (MAP_HUGETLB, SHM_HUGETLB, a hugetlbfs file): maps names them like a
+    // deleted file (/anon_hugepage), which they are not; restore would need huge pages reserved.
+    if (flags & MAP_HUGETLB) {
+      throw new DumpError('UNSUPPORTED', `task ${pid} maps hugetlb memory (huge pages: MAP_HUGETLB, SHM_HUGETLB or a hugetlbfs file${v.name ? `, ${v.name}` : ''}) at 0x${v.start.toString(16)}: cryo cannot dump huge pages yet (transparent huge pages it can: use those)`);
+    }
     let prot = (v.read ? PROT_READ : 0) | (v.write ? PROT_WRITE : 0) | (v.exec ? PROT_EXEC : 0);
     for (const p of protVmFlags) if (vmFlags.includes(p.vmFlag)) prot |= p.protBit;
     let status = 0;

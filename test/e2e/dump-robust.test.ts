@@ -89,6 +89,38 @@ test('a kernel thread, cryo\'s own ancestor, a -t that is no PID: one line each;
   }
 });
 
+test('a hugetlb mapping is refused in one line, naming it; the task runs on', (ctx) => {
+  // Huge pages must be reserved for the program to map one: one is, for this test, where none are.
+  const nr = '/proc/sys/vm/nr_hugepages';
+  const before = readFileSync(nr, 'utf8').trim();
+  try {
+    if (before === '0') writeFileSync(nr, '1');
+  } catch {
+    ctx.skip('no huge pages here, and vm.nr_hugepages cannot be set');
+    return;
+  }
+  try {
+    let t: Target;
+    try {
+      t = startTarget('rt-hugetlb');
+    } catch (e) {
+      ctx.skip(`no huge page to map: ${(e as Error).message}`);
+      return;
+    }
+    try {
+      const r = spawnSync(process.execPath, [cli, 'dump', '-t', String(t.pid), '-D', path.join(t.dir, 'img')], { encoding: 'utf8' });
+      assert.equal(r.status, 1);
+      assert.equal(withoutNodeNoise(r.stderr), `cryo: task ${t.pid} maps hugetlb memory (huge pages: MAP_HUGETLB, SHM_HUGETLB or a hugetlbfs file, /anon_hugepage) at ${t.ready.at}: cryo cannot dump huge pages yet (transparent huge pages it can: use those)\n`);
+      assert.equal(tracer(t.pid), 0);
+      assert.equal(t.finish(), 'PASS');
+    } finally {
+      t.cleanup();
+    }
+  } finally {
+    if (before === '0') writeFileSync(nr, before);
+  }
+});
+
 test('a dump into a path that is a file, or under one, is one line saying so; the task runs on', (ctx) => {
   const t = startTarget('dump-state');
   try {
