@@ -31,7 +31,7 @@ import {
 import { enterRepair, holdUntilDumpEnds, leaveRepair, readTcpStream, restoreTcpStream, sendUnsent, type TcpStream } from './tcp-repair.js';
 import { setFileFlags, taskCall } from './anon.js';
 import { finsOf, replayFins } from './tcp-fin.js';
-import { connectionEnds, connectionKey, lockConnection, networkLockFor, peerKey, unlockConnection } from './tcp-lock.js';
+import { connectionEnds, connectionKey, lockConnection, networkLockFor, peerKey, queueUnlock, releaseLocks, unlockQueued } from './tcp-lock.js';
 import { num } from '../shared/constants.js';
 import { writeU32 } from '../sys/native-endian.js';
 import { dumpRawOpts, isPing, isRawOrPing, pollShutdown, rawPingState, restoreRawOpts } from './inet-raw.js';
@@ -145,10 +145,10 @@ function dumpInet(c: DumpFd): MessageValue {
     if (networkLockFor(c.table, c.table.options.networkLock) === 'iptables') {
       // Before repair mode, and undone first if the task runs on (then leaving repair mode sends its
       // window), or when the tree holds the peer too.
-      const unlock = lockConnection(family, src!, dst!, name);
+      lockConnection(c.table, family, src!, dst!, name);
       const dumped = connectionEnds(c.table);
       dumped.add(connectionKey(family, src!, dst!));
-      c.table.finishers.push((taskRunsOn) => { if (taskRunsOn || dumped.has(peerKey(family, src!, dst!))) unlock(); });
+      c.table.finishers.push((taskRunsOn) => releaseLocks(c.table, (l) => taskRunsOn || dumped.has(peerKey(l.family, l.src, l.dst))));
     }
     enterRepair(c.stolen, name);
     // Held (and frozen) from now on, whatever happens next: the dump's end decides (see holdUntilDumpEnds).
@@ -308,12 +308,15 @@ export const inetKind: FdKind = {
     const locked = isConnection(e) && networkLockFor(ctx.tree, ctx.img.fdOptions?.networkLock) === 'iptables';
     const restored = connectionEnds(ctx.tree);
     const [src, dst] = [addrOf(e, 'src'), addrOf(e, 'dst')];
-    if (locked) restored.add(connectionKey(f, src, dst));
+    if (locked) {
+      restored.add(connectionKey(f, src, dst));
+      queueUnlock(ctx.tree, f, src, dst);
+    }
     if (conn || locked) {
       ctx.tree.later(() => {
-        // The dump's network lock goes once the connection's socket exists to take its segments
-        // (a dump of both ends left none).
-        if (locked && !restored.has(peerKey(f, src, dst))) unlockConnection(f, src, dst);
+        // The dump's network locks go once the connections' sockets exist to take their segments:
+        // every one queued, at the first of them.
+        if (locked) unlockQueued(ctx.tree);
         if (!conn) return;
         const o = (e.opts as MessageValue | undefined) ?? {};
         const stream = streamOf(ctx.img, e).stream!;
