@@ -18,10 +18,11 @@ import type { MessageValue } from '../images/value.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { RestoreImages } from '../shared/restore-images.js';
 import { rawSyscall } from '../sys/index.js';
+import { listFds, readFdLink } from '../proc/index.js';
 import { inetDiag, type InetDiagSocket } from '../sys/netlink.js';
 import type { DumpFd, FdKind } from './kind.js';
 import * as K from './inet-consts.js';
-import { addrOf, addrText, addrWords, endedPeer, sockName, sockaddr } from './inet-addr.js';
+import { addrOf, addrText, addrWords, endedPeer, sockName, sockaddr, type InetAddr } from './inet-addr.js';
 import { bindsFree, checkBindable, freebind, freebindOpt } from './inet-bind.js';
 import { restoreEnded } from './tcp-ended.js';
 import { readCryoFileStats } from '../images/cryo-image.js';
@@ -31,7 +32,7 @@ import {
 import { enterRepair, holdUntilDumpEnds, leaveRepair, readTcpStream, restoreTcpStream, sendUnsent, type TcpStream } from './tcp-repair.js';
 import { setFileFlags, taskCall } from './anon.js';
 import { finsOf, replayFins } from './tcp-fin.js';
-import { connectionEnds, connectionKey, lockConnection, networkLockFor, peerKey, queueUnlock, releaseLocks, unlockQueued } from './tcp-lock.js';
+import { connectionEnds, connectionKey, lockAhead, lockConnection, networkLockFor, peerKey, queueUnlock, releaseLocks, unlockQueued } from './tcp-lock.js';
 import { num } from '../shared/constants.js';
 import { writeU32 } from '../sys/native-endian.js';
 import { dumpRawOpts, isPing, isRawOrPing, pollShutdown, rawPingState, restoreRawOpts } from './inet-raw.js';
@@ -60,17 +61,46 @@ const protoName = (p: number, type = K.SOCK_STREAM) => (type === K.SOCK_RAW ? `r
 const isUdp = (type: number, proto: number) => type === K.SOCK_DGRAM && (proto === K.IPPROTO_UDP || proto === K.IPPROTO_UDPLITE);
 
 /** sock_diag's sockets of one family and protocol, asked once per dump. */
-const diagCache = new WeakMap<FileTable, Map<string, InetDiagSocket[]>>();
+const diagCache = new WeakMap<FileTable, Map<string, Map<number, InetDiagSocket>>>();
 function diagOf(table: FileTable, family: number, proto: number, inode: number): InetDiagSocket | undefined {
   let m = diagCache.get(table);
   if (!m) diagCache.set(table, (m = new Map()));
   const key = `${family}/${proto}`;
-  let list = m.get(key);
-  if (!list) {
-    list = inetDiag(family, proto);
-    m.set(key, list);
+  let byInode = m.get(key);
+  if (!byInode) {
+    byInode = new Map(inetDiag(family, proto).map((s) => [s.inode, s]));
+    m.set(key, byInode);
   }
-  return list.find((s) => s.inode === inode);
+  return byInode.get(inode);
+}
+
+/**
+ * Locks the process's TCP connections that sock_diag knows (established or half-closed) together
+ * at its first (tcp-lock.ts lockAhead); the others, as ended ones, each at its own turn.
+ */
+const lockedAhead = new WeakMap<FileTable, Set<number>>();
+function lockProcessAhead(c: DumpFd): void {
+  let pids = lockedAhead.get(c.table);
+  if (!pids) lockedAhead.set(c.table, (pids = new Set()));
+  if (pids.has(c.pid)) return;
+  pids.add(c.pid);
+  const inodes = new Set<number>();
+  for (const fd of listFds(c.pid)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readFdLink(c.pid, fd));
+      if (m) inodes.add(Number(m[1]));
+    } catch { /* closed meanwhile: nothing to lock */ }
+  }
+  const conns: { family: number; src: InetAddr; dst: InetAddr }[] = [];
+  for (const family of [K.AF_INET, K.AF_INET6]) {
+    const len = family === K.AF_INET ? 4 : 16;
+    for (const inode of inodes) {
+      const d = diagOf(c.table, family, K.IPPROTO_TCP, inode);
+      if (!d || d.dstPort === 0 || !finsOf(d.state)) continue;
+      conns.push({ family, src: { port: d.srcPort, addr: d.src.subarray(0, len) }, dst: { port: d.dstPort, addr: d.dst.subarray(0, len) } });
+    }
+  }
+  lockAhead(c.table, conns);
 }
 
 function socketDomain(c: DumpFd): number | undefined {
@@ -145,6 +175,7 @@ function dumpInet(c: DumpFd): MessageValue {
     if (networkLockFor(c.table, c.table.options.networkLock) === 'iptables') {
       // Before repair mode, and undone first if the task runs on (then leaving repair mode sends its
       // window), or when the tree holds the peer too.
+      lockProcessAhead(c);
       lockConnection(c.table, family, src!, dst!, name);
       const dumped = connectionEnds(c.table);
       dumped.add(connectionKey(family, src!, dst!));
