@@ -5,6 +5,7 @@
 // entry look pending for the time of one fdinfo read, in its own mapping of the ring (the task
 // is frozen), and puts the indexes back.
 import { readProcText, procPath } from '../proc/read.js';
+import { AT, auxvValue, readAuxv } from '../proc/auxv.js';
 import { addressOf, processVmReadv, processVmWritev, rawSyscall, sleepSync } from '../sys/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import { MAP_SHARED, PROT_READ, PROT_WRITE } from '../arch/mman.js';
@@ -184,12 +185,9 @@ function sqe128ByArea(stolen: number, entries: number, why: string): boolean {
   } finally {
     rawSyscall('munmap', at, want);
   }
-  const one = mapOwn(stolen, 1, OFF_SQES);
-  try {
-    page = processVmReadv(self, one, 1 << 20).length;
-  } finally {
-    rawSyscall('munmap', one, 1);
-  }
+  // The kernel maps ring areas in its pages (a read past a one-byte mapping would run on into
+  // whatever cryo has mapped next to it).
+  page = Number(auxvValue(readAuxv('self'), AT.AT_PAGESZ!) ?? 4096n);
   const pages = (n: number) => Math.ceil(n / page) * page;
   if (pages(entries * SQE_SIZE) === pages(want)) {
     throw new DumpError('UNSUPPORTED', `${why} was set up with IORING_SETUP_NO_SQARRAY and its ${entries} SQEs fit one size of area whether they are 64 or 128 bytes (IORING_SETUP_SQE128): cryo cannot tell which, and a wrong guess would garble every request`);
