@@ -56,7 +56,7 @@ export function readProcText(path: string): string {
 
 /**
  * readProcText on libuv's thread pool, for files whose read sleeps in the kernel (/proc/locks).
- * Opened here and read by one request per 64 KiB: readFile's open, stat, read and close would each
+ * Opened here and read by requests of 64 KiB to its end: readFile's open, stat, read and close would each
  * wait for a turn of the event loop, which a busy caller gives rarely.
  */
 export function readProcTextLater(path: string): Promise<string> {
@@ -69,15 +69,16 @@ export function readProcTextLater(path: string): Promise<string> {
     return Promise.reject(typeof code === 'string' ? new ProcReadError(path, code, err) : err);
   }
   const parts: Buffer[] = [];
+  const chunk = Buffer.allocUnsafe(64 << 10);
   return new Promise<string>((resolve, reject) => {
-    const next = () => read(fd, Buffer.allocUnsafe(64 << 10), 0, 64 << 10, null, (err, n, buf) => {
+    const next = () => read(fd, chunk, 0, chunk.length, null, (err, n, buf) => {
       if (err !== null) {
         closeSync(fd);
         reject(typeof err.code === 'string' ? new ProcReadError(path, err.code, err) : err);
       } else {
-        parts.push(buf.subarray(0, n));
-        // A short read is the end: /proc's seq_files fill whatever they are asked for.
-        if (n === buf.length) { next(); return; }
+        // Only a read of nothing is the end: a seq_file answers a read with one page or one record
+        // at most (smaps: one mapping's block), however much was asked for.
+        if (n > 0) { parts.push(Buffer.from(buf.subarray(0, n))); next(); return; }
         closeSync(fd);
         resolve(Buffer.concat(parts).toString('utf8'));
       }

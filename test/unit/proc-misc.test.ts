@@ -4,7 +4,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import {
   mountsById, parseCgroup, parseChildren, parseComm, parseLimits, parseMountinfo, parseNulList, parsePersonality,
-  parseSched, parseTimers, ProcReadError, splitDeleted,
+  parseSched, parseTimers, ProcReadError, readProcTextLater, splitDeleted,
 } from '../../src/proc/index.js';
 import { repoRoot } from '../helpers/paths.js';
 
@@ -68,4 +68,11 @@ test('ProcReadError: one clear line naming the file and errno', () => {
   assert.equal(e.message, 'cannot read /proc/1234/maps: the process is gone (ENOENT)');
   assert.equal(e.gone, true);
   assert.equal(new ProcReadError('/proc/1/mem', 'EACCES').gone, false);
+});
+
+test('readProcTextLater: a seq_file to its end, though each read gives a page at most', async () => {
+  // /proc/kallsyms: megabytes of a seq_file that does not change between two reads.
+  const whole = readFileSync('/proc/kallsyms', 'utf8');
+  assert.ok(whole.length > 64 << 10, `/proc/kallsyms is ${whole.length} bytes`);
+  assert.equal((await readProcTextLater('/proc/kallsyms')).length, whole.length);
 });
