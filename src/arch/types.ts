@@ -86,6 +86,9 @@ export interface MmapCall {
   readonly argStruct?: Buffer;
 }
 
+/** One of clone(2)'s register arguments (see SyscallAbi.cloneArgOrder). */
+export type CloneArg = 'flags' | 'stack' | 'parentTid' | 'childTid' | 'tls';
+
 /** The syscall ABI, enough to make a stopped task run one system call. */
 export interface SyscallAbi {
   /** The syscall instruction's bytes; point the IP at a copy of these in the task. */
@@ -103,6 +106,12 @@ export interface SyscallAbi {
    * mmap takes a pointer to a block of the six (src/inject/mmap.ts places it in the task).
    */
   mmapCall(addr: bigint, len: bigint, prot: bigint, flags: bigint, fd: bigint, offset: bigint): MmapCall;
+  /**
+   * The order in which this ABI's clone takes its five register arguments (the kernel's
+   * CLONE_BACKWARDS variants): (flags, stack, parent_tid, child_tid, tls) on most; s390x swaps the
+   * first two, ppc64 and i386 the last two. src/inject/clone.ts builds the call from it.
+   */
+  readonly cloneArgOrder: readonly CloneArg[];
   /** The stack pointer in `regs` (the regset regsNt names). */
   sp(regs: Buffer): bigint;
   /** The instruction pointer in `regs`. */

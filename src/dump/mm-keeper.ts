@@ -13,7 +13,7 @@
  * anyway (its images are complete), and no keeper outlives cryo or runs the task's code.
  */
 import type { Arch } from '../arch/types.js';
-import { Injector, UndoList } from '../inject/index.js';
+import { Injector, UndoList, injectClone } from '../inject/index.js';
 import { PTRACE_O_EXITKILL, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACESYSGOOD, kill, ptrace, waitForStop } from '../sys/index.js';
 import { readStatus } from '../proc/index.js';
 import type { MessageValue } from '../images/index.js';
@@ -55,10 +55,8 @@ function keeperOf(pid: number, arch: Arch): number | undefined {
     const seccomp = readStatus(pid).seccomp !== 0 ? PTRACE_O_SUSPEND_SECCOMP : 0;
     ptrace.setOptions(pid, PTRACE_O_TRACESYSGOOD | seccomp | PTRACE_O_EXITKILL);
     const inj = Injector.attach(pid, arch.forTask(pid), undo, { survivable: true });
-    // The flags are passed as the new stack pointer too: s390x takes (stack, flags), the others
-    // (flags, stack). The keeper never runs; were it to, a stack in the first page would fault at once.
-    const flags = CLONE_VM | CLONE_PTRACE;
-    const r = inj.raw('clone', flags, flags, 0, 0, 0);
+    // No stack of its own: the keeper never runs. Exit signal 0: cryo, its tracer, collects it.
+    const r = injectClone(inj, { flags: CLONE_VM | CLONE_PTRACE });
     if (r <= 0n) return undefined;
     keeper = Number(r);
     waitForStop(keeper, { timeoutMs: 1000 });

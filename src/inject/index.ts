@@ -8,6 +8,7 @@ export { findSyscallSite } from './syscall-site.js';
 export { Injector, setSideRegsets, syscallFailed, getAbiRegs, setAbiRegs, type InjectorOptions } from './injector.js';
 export { SyscallBatch, type BatchPlace } from './batch.js';
 export { mapBatchArea, type BatchArea } from './batch-area.js';
-export { mapScratch, findHole, type Scratch } from './scratch.js';
+export { mapScratch, findHole, type Area, type Scratch } from './scratch.js';
 export { injectMmap, type MmapArgs } from './mmap.js';
+export { injectClone } from './clone.js';
 export { mapCallEnding, type CallEnding, type EndingThread } from './call-ending.js';

@@ -35,6 +35,7 @@ export const syscallAbi: SyscallAbi = {
   instructionAlign: 4,
   regsNt: NT_PRSTATUS,
   rtSigreturnNr: NR_RT_SIGRETURN,
+  cloneArgOrder: ['flags', 'stack', 'parentTid', 'childTid', 'tls'],
   prepare(regs, ip, nr, args, sp) {
     if (regs.length < GP_REGS_SIZE) throw new Error(`aarch64 registers are ${GP_REGS_SIZE} bytes, got ${regs.length}`);
     if (args.length > 6) throw new Error(`a syscall takes at most 6 arguments, got ${args.length}`);

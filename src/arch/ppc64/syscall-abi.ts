@@ -38,6 +38,7 @@ export const syscallAbi: SyscallAbi = {
   stepBySyscallStops: true,
   regsNt: NT_PRSTATUS,
   rtSigreturnNr: NR_RT_SIGRETURN,
+  cloneArgOrder: ['flags', 'stack', 'parentTid', 'tls', 'childTid'],
   prepare(regs, ip, nr, args, sp) {
     if (regs.length < GP_REGS_SIZE) throw new Error(`ppc64 registers are ${GP_REGS_SIZE} bytes, got ${regs.length}`);
     if (args.length > SYSCALL_ARG_GPRS.length) throw new Error(`a syscall takes at most 6 arguments, got ${args.length}`);

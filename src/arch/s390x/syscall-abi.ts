@@ -46,6 +46,7 @@ export const syscallAbi: SyscallAbi = {
   regsNt: NT_PRSTATUS,
   stepBySyscallStops: true,
   rtSigreturnNr: NR_RT_SIGRETURN,
+  cloneArgOrder: ['stack', 'flags', 'parentTid', 'childTid', 'tls'],
   prepare(regs, ip, nr, args, sp) {
     if (regs.length < PRSTATUS_SIZE) throw new Error(`s390x registers are ${PRSTATUS_SIZE} bytes, got ${regs.length}`);
     if (args.length > ARG_GPRS.length) throw new Error(`a syscall takes at most 6 arguments, got ${args.length}`);

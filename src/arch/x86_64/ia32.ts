@@ -64,6 +64,7 @@ export const IA32_ENTRY_ABI: SyscallAbi = {
   instruction: Buffer.from([0xcd, 0x80]),
   regsNt: NT_PRSTATUS,
   rtSigreturnNr: syscallsIa32.rt_sigreturn!,
+  cloneArgOrder: ['flags', 'stack', 'parentTid', 'tls', 'childTid'],
   numbers: syscallsIa32,
   getRegs,
   setRegs,

@@ -42,6 +42,7 @@ export const syscallAbi: SyscallAbi = {
   instruction: SYSCALL_INSN,
   regsNt: NT_PRSTATUS,
   rtSigreturnNr: NR_RT_SIGRETURN,
+  cloneArgOrder: ['flags', 'stack', 'parentTid', 'childTid', 'tls'],
   prepare(regs, ip, nr, args, sp) {
     if (regs.length < GP_REGS_SIZE) throw new Error(`x86_64 registers are ${GP_REGS_SIZE} bytes, got ${regs.length}`);
     if (args.length > SYSCALL_ARG_REGS.length) throw new Error(`a syscall takes at most 6 arguments, got ${args.length}`);
