@@ -20,6 +20,7 @@ import { SysError, WaitError, __WALL, kill, ptrace, waitpid } from '../sys/index
 import { type MessageValue, PARENT_LINK, recordParentHashes } from '../images/index.js';
 import { TRACK_FILE, Tracking, takeTracking } from './mem-track.js';
 import { keepMemory, keepablePids } from './mm-keeper.js';
+import type { SmapsAhead } from './smaps-ahead.js';
 import { DumpError } from '../shared/dump-error.js';
 import { Events, type DumpEvent, type DumpResult } from './events.js';
 import { ImageSet } from './image-set.js';
@@ -44,6 +45,7 @@ import type { NetworkLock } from '../shared/fd-options.js';
 
 export { DumpError, type DumpErrorCode } from '../shared/dump-error.js';
 export type { DumpEvent, DumpResult } from './events.js';
+export { SmapsAhead } from './smaps-ahead.js';
 export { readCryoFileStats, CRYO_FILES_IMAGE, CRYO_FILES_MAGIC, type CryoFileStat } from '../images/cryo-image.js';
 
 export interface DumpOptions {
@@ -89,6 +91,8 @@ export interface DumpOptions {
    * so that its PID is free without waiting for the kernel to free the memory (cryo migrate).
    */
   keepMemory?: boolean;
+  /** /proc/PID/smaps read before the freeze, taken where the mappings did not change since (smaps-ahead.ts). */
+  smapsAhead?: SmapsAhead;
   /** Aborts the dump: the task is restored as it was and detached, dump() throws DumpError ABORTED. */
   signal?: AbortSignal;
   onEvent?: (e: DumpEvent) => void;
@@ -193,7 +197,7 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
       // A process sharing its parent's descriptor table (CLONE_FILES) names that table's id and has no fdinfo of its own.
       const owner = filesOwner.get(m.pid);
       const filesId = owner === undefined ? undefined : coreIds.get(owner)!;
-      const p = await collectProcess(m, { arch, images, undo, files, emit, step, checkpoint, pagesId: i + 1, coreId: i + 2, filesId, tracking, parentDir, continueTracking, semUndo: undoHolders.has(m.pid), pageServer });
+      const p = await collectProcess(m, { arch, images, undo, files, emit, step, checkpoint, pagesId: i + 1, coreId: i + 2, filesId, tracking, parentDir, continueTracking, semUndo: undoHolders.has(m.pid), pageServer, smapsAhead: opts.smapsAhead });
       procs.push(p);
       memTime += p.memTime;
       memWriteTime += p.memWriteTime;

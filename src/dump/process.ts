@@ -23,6 +23,7 @@ import { dumpPages } from './memory.js';
 import { PagesFile, ToPageServer } from './page-sink.js';
 import type { PageServerClient } from '../page-server/client.js';
 import { dumpMemoryTags } from './mem-tags.js';
+import type { SmapsAhead } from './smaps-ahead.js';
 import { mmEntry } from './mm-image.js';
 import { guardRanges } from './guards.js';
 import { dumpFds, type FileTable } from './files.js';
@@ -58,6 +59,8 @@ export interface CollectCtx {
   semUndo?: boolean;
   /** Stream the pages to this page server while the task is frozen (dump --page-server). */
   pageServer?: PageServerClient;
+  /** smaps read before the freeze (DumpOptions.smapsAhead). */
+  smapsAhead?: SmapsAhead;
 }
 
 /** What one live process of the tree contributes to the images. */
@@ -129,7 +132,9 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
 
   // Memory.
   await step('memory');
-  const smaps = readSmaps(pid, { sizes: [] }); // only VmFlags are used
+  // Only VmFlags are used: read ahead of the freeze where they still hold (smaps-ahead.ts).
+  const ahead = await c.smapsAhead?.take(pid, maps, status.raw.VmLck);
+  const smaps = ahead ?? readSmaps(pid, { sizes: [] });
   const vmas = collectVmas(pid, smaps, files, own, arch.protVmFlags);
   const exeLink = readExe(pid);
   const exeId = files.mappedFile(procPath(pid, 'exe'), exeLink.path, statOf(procPath(pid, 'exe')));
@@ -142,7 +147,7 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   const guards = guardRanges(pid, vmas);
   let pages: ReturnType<typeof dumpPages>;
   try {
-    pages = dumpPages(pid, vmas, arch.pageSize, sink, sp, { inj, scratch, undo, maps: smaps }, inParent, guards);
+    pages = dumpPages(pid, vmas, arch.pageSize, sink, sp, { inj, scratch, undo, maps: ahead ? [...ahead, ...own] : smaps }, inParent, guards);
   } catch (e) {
     if (sink instanceof PagesFile) sink.hashing.stop();
     throw e;

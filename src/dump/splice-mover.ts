@@ -1,9 +1,8 @@
 // Pages moved from the task with no copy in cryo: injected vmsplice into pipes the task owns,
 // spliced from cryo's copies of their read ends into the pages file or a page server's socket.
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { type Vma } from '../proc/index.js';
 import { IOV_MAX, iovecBytes, pidfdGetfd, pidfdOpen, processVmWritev, rawSyscall, spliceAll } from '../sys/index.js';
-import { InjectError, SyscallBatch, mapBatchArea, type BatchArea, type Injector, type Scratch, type UndoList } from '../inject/index.js';
+import { InjectError, SyscallBatch, mapBatchArea, type Area, type BatchArea, type Injector, type Scratch, type UndoList } from '../inject/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import { F_GETPIPE_SZ, F_SETPIPE_SZ, O_CLOEXEC, O_NONBLOCK, SPLICE_F_NONBLOCK } from '../shared/constants.js';
 import { readI32 } from '../sys/native-endian.js';
@@ -13,8 +12,8 @@ export interface PageInjection {
   inj: Injector;
   scratch: Scratch;
   undo: UndoList;
-  /** The task's address space as read after the scratch page was mapped (where cryo's batch area may go). */
-  maps: readonly Vma[];
+  /** The task's address space with cryo's areas in it (where cryo's batch area may go). */
+  maps: readonly Area[];
 }
 
 /** Below this many bytes of pages, process_vm_readv + write beats setting up the pipe (CRYO_VMSPLICE_MIN_BYTES overrides). */
@@ -127,7 +126,7 @@ export class SpliceMover {
    * The batch runner's area, or undefined where the task refuses it (a seccomp filter against mmap
    * or mprotect, no hole): pages then move one pipe per stop. A half-made area stays in the undo list.
    */
-  private tryBatchArea(maps: readonly Vma[], slots: number): BatchArea | undefined {
+  private tryBatchArea(maps: readonly Area[], slots: number): BatchArea | undefined {
     try {
       return mapBatchArea(this.pi.inj, this.pi.undo, maps, BATCH_TABLE_PAGES, this.pipes.length * Math.min(IOV_MAX, slots) * 16);
     } catch (e) {

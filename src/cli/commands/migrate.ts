@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { type Command, treePid, UsageError } from '../command.js';
 import { specs } from './specs.js';
 import { restore, RestoreError } from '../../restore/index.js';
-import { dump, DumpError, type DumpResult } from '../../dump/index.js';
+import { dump, DumpError, SmapsAhead, type DumpResult } from '../../dump/index.js';
 import { hashMemoryImages } from '../../images/index.js';
 import { catchTerminatingSignals } from '../signals.js';
 import { MigrateError, type Step, actionScript, completeServerDir, enterNetns, listening, pageServer, pagesWritten, pidGone } from './migrate-steps.js';
@@ -83,7 +83,7 @@ function parse(args: string[]): Plan {
  * once the server confirmed every page (PS_IOV_CLOSE); the server's end, with any error, is
  * `ending`'s, looked at once the task runs at the destination.
  */
-async function dumpStep(p: Plan, kind: 'pre-dump' | 'dump', name: string, parent: string | undefined, server: Step, ending: Promise<Error | undefined>[], onSeize?: () => void): Promise<DumpResult> {
+async function dumpStep(p: Plan, kind: 'pre-dump' | 'dump', name: string, parent: string | undefined, server: Step, ending: Promise<Error | undefined>[], onSeize?: () => void, smapsAhead?: SmapsAhead): Promise<DumpResult> {
   // A signal ends the dump as an error would: the task is left as it was (as the dump command does).
   const ac = new AbortController();
   const endSignals = catchTerminatingSignals(() => ac.abort());
@@ -93,7 +93,7 @@ async function dumpStep(p: Plan, kind: 'pre-dump' | 'dump', name: string, parent
     res = await dump({
       pid: p.pid, dir: path.join(p.src, name), preDump: kind === 'pre-dump', prevImagesDir: parent && `../${parent}`,
       // The final dump frees the task's PID without waiting for the kernel to free its memory.
-      keepMemory: kind === 'dump',
+      keepMemory: kind === 'dump', smapsAhead,
       // The network is the action script's to lock (network-lock, network-unlock), as with CRIU's --network-lock skip.
       pageServer: { address: p.address, port: p.port }, tcpEstablished: p.tcp, networkLock: 'skip', signal: ac.signal,
       onEvent: (e) => {
@@ -130,6 +130,7 @@ async function migrate(p: Plan, task: TaskPlace): Promise<void> {
     // Pre-copy: each pre-dump writes what the task wrote since the last; stop when that stops shrinking.
     let parent: string | undefined;
     let last = Infinity;
+    let smaps: SmapsAhead | undefined;
     next = await server('pre1', undefined);
     for (let i = 1; ; i++) {
       const name = `pre${i}`;
@@ -146,6 +147,8 @@ async function migrate(p: Plan, task: TaskPlace): Promise<void> {
       }
       const pages = pagesWritten(path.join(p.src, name));
       const done = pages >= last || i === p.maxPreDumps;
+      // The final dump's VmFlags, read while this pre-dump is hashed (a walk of every page, out of the freeze).
+      if (done) smaps = SmapsAhead.start(p.pid);
       const want = done ? 'final' : `pre${i + 1}`;
       // The restore checks the chain against this pre-dump's hashes in the freeze; the next page
       // server takes them from its cryo-hashes.json when the dump connects.
@@ -160,7 +163,7 @@ async function migrate(p: Plan, task: TaskPlace): Promise<void> {
       if (done) break;
       last = pages;
     }
-    await finish(p, parent, next, ending, lazy, task);
+    await finish(p, parent, next, ending, lazy, task, smaps);
   } catch (e) {
     next?.kill();
     lazy?.kill();
@@ -190,17 +193,18 @@ async function nextServer(early: Promise<Step> | undefined, guess: string, want:
 }
 
 /** The freeze: the final dump to `server`, the restore at the destination, the action script's hooks around them. */
-async function finish(p: Plan, parent: string, server: Step, ending: Promise<Error | undefined>[], lazy: Step | undefined, task: TaskPlace): Promise<void> {
+async function finish(p: Plan, parent: string, server: Step, ending: Promise<Error | undefined>[], lazy: Step | undefined, task: TaskPlace, smaps: SmapsAhead | undefined): Promise<void> {
   const finalDir = path.join(p.dest, 'final');
   let frozenAt = 0;
   let dumpedAt = 0;
   let restoreAt = 0;
   let runningAt = 0;
+  await smaps?.settled();
   await actionScript(p.script, 'network-lock');
   const t0 = performance.now();
   let dumped: DumpResult;
   try {
-    dumped = await dumpStep(p, 'dump', 'final', parent, server, ending, () => { frozenAt = performance.now(); });
+    dumped = await dumpStep(p, 'dump', 'final', parent, server, ending, () => { frozenAt = performance.now(); }, smaps);
   } catch (e) {
     // The task runs on at the source: let its network go again (as CRIU does when a dump fails).
     await actionScript(p.script, 'network-unlock').catch(() => {});
