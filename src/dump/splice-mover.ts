@@ -54,6 +54,8 @@ export class SpliceMover {
   private readonly iovAt: bigint;
   private readonly iovPerPipe: number;
   private nullFd = -1;
+  /** A batch of closes failed part way: some of the task's ends may be closed already. */
+  private closedMaybe = false;
 
   /** `drainTo(rfd, bytes)` takes the next `bytes` of pages out of the pipe read end rfd. */
   constructor(private readonly pi: PageInjection, private readonly drainTo: (rfd: number, bytes: number) => void, pageSize: number) {
@@ -222,6 +224,7 @@ export class SpliceMover {
         this.pi.inj.call('close', p.tfds[k]);
         p.tfds[k] = -1;
       } catch (e) {
+        if (this.closedMaybe && e instanceof InjectError && e.errnoName === 'EBADF') { p.tfds[k] = -1; continue; }
         failed ??= e; // the other end all the same
       }
     }
@@ -243,6 +246,18 @@ export class SpliceMover {
 
   /** The pages are moved: the pipes and the batch area leave the task. On failure the undo list does it. */
   close(): void {
+    // In one stop of the task while the batch runner is there (two per pipe otherwise). A failure
+    // there fails the dump; the undo list closes what it left one by one, an EBADF then meaning closed.
+    const open = this.pipes.flatMap((p) => p.tfds.filter((fd) => fd >= 0));
+    if (this.area !== undefined && open.length > 1) {
+      try {
+        this.batch.runAll(open.map((fd) => ({ name: 'close', args: [fd] })));
+      } catch (e) {
+        this.closedMaybe = true;
+        throw e;
+      }
+      for (const p of this.pipes) p.tfds = [-1, -1];
+    }
     this.closeInTask();
     this.area?.unmap();
     this.dropUndo();
