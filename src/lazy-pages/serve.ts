@@ -12,7 +12,7 @@ import { closeSync, openSync, readSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { PE_LAZY, PE_PARENT } from '../images/flags.js';
 import { ChainError, PageChain } from '../images/page-chain.js';
-import { PageReader } from '../images/pages.js';
+import { PageReader, type PageRun } from '../images/pages.js';
 import { SysError, UFFD_EVENT_PAGEFAULT, UFFD_MSG_SIZE, pidfdGetfd, pidfdOpen, readU64, uffdCopy, uffdZeropage } from '../sys/index.js';
 import { LAZY_SOCKET } from '../restore/lazy.js';
 import { RemotePages } from '../page-server/lazy-client.js';
@@ -30,6 +30,9 @@ interface Run { vaddr: bigint; nrPages: number; offset: number; file?: string }
 
 /** A page the dump's manifest says was written otherwise: the task that would read it is killed. */
 export class AlteredPages extends Error {}
+
+/** Lazy pages that cannot be found (a parent dump's image missing or unreadable): the task is killed before it runs. */
+class UnservablePages extends Error {}
 
 /**
  * The pages image's bytes, read a manifest piece at a time (a page run, or part of one) and each
@@ -89,35 +92,51 @@ class LazyTask {
   done = false;
   private readonly t0 = performance.now();
 
-  constructor(readonly pid: number, private readonly uffd: number, dir: string, private readonly pageSize: number, private readonly remote: RemotePages | undefined) {
-    const name = `pagemap-${pid}.img`;
-    const reader = new PageReader(path.join(dir, name), undefined, pageSize);
-    let chain: PageChain | undefined;
+  /** This dump's lazy runs in address order, those left to a parent dump not yet looked up in the chain. */
+  private pending: (Run | PageRun)[] = [];
+
+  /**
+   * Reads this dump's pagemap only: what the restore must hear of before the task runs (runs whose
+   * bytes are nowhere here). The chain of parent dumps is looked up by resolve(), once the restore
+   * was told the memory is taken, while it finishes the task on the other core.
+   */
+  constructor(readonly pid: number, private readonly uffd: number, private readonly dir: string, private readonly pageSize: number, private readonly remote: RemotePages | undefined) {
+    const reader = new PageReader(path.join(dir, `pagemap-${pid}.img`), undefined, pageSize);
     try {
       for (const r of reader) {
         if ((r.flags & PE_LAZY) === 0) continue;
-        if ((r.flags & PE_PARENT) !== 0) {
-          // Pages left to a parent dump of the chain (a pre-dump): read from where the chain has them.
-          chain ??= new PageChain(dir, name, pageSize);
-          for (const seg of chain.segmentsOf(r)) this.runs.push({ vaddr: seg.vaddr, nrPages: seg.len / pageSize, offset: seg.offset, file: seg.file });
-          continue;
-        }
+        if ((r.flags & PE_PARENT) !== 0) { this.pending.push(r); continue; }
         // Runs marked lazy and not present (CRIU's `dump --lazy-pages`) have their bytes on a page server only.
         if (r.offset < 0 && remote === undefined) {
           throw new Error(`the lazy pages of task ${pid} at 0x${r.vaddr.toString(16)} are not in ${dir}: serve them from a page server (--page-server --address A --port N)`);
         }
-        this.runs.push({ vaddr: r.vaddr, nrPages: r.nrPages, offset: r.offset, file: remote === undefined ? reader.pagesPath : undefined });
+        this.pending.push({ vaddr: r.vaddr, nrPages: r.nrPages, offset: r.offset, file: remote === undefined ? reader.pagesPath : undefined });
       }
-      // Opened now: a missing image fails the handover, before the task runs.
-      for (const r of this.runs) if (r.file !== undefined) this.pagesOf(r.file);
-    } catch (e) {
-      this.closeFiles();
-      throw e instanceof ChainError ? new Error(`the lazy pages of task ${pid} in the parent dumps: ${e.message}`) : e;
     } finally {
       reader.close();
     }
     this.buf = Buffer.allocUnsafe(64 * pageSize);
     this.stats = { pid, faults: 0, pages: 0, ms: 0 };
+  }
+
+  /** The runs left to parent dumps, found in the chain, and every pages image opened; throws UnservablePages. */
+  resolve(): void {
+    const name = `pagemap-${this.pid}.img`;
+    let chain: PageChain | undefined;
+    try {
+      for (const r of this.pending) {
+        if (!('flags' in r)) { this.runs.push(r); continue; }
+        // Pages left to a parent dump of the chain (a pre-dump): read from where the chain has them.
+        chain ??= new PageChain(this.dir, name, this.pageSize);
+        for (const seg of chain.segmentsOf(r)) this.runs.push({ vaddr: seg.vaddr, nrPages: seg.len / this.pageSize, offset: seg.offset, file: seg.file });
+      }
+      for (const r of this.runs) if (r.file !== undefined) this.pagesOf(r.file);
+    } catch (e) {
+      this.closeFiles();
+      throw new UnservablePages(e instanceof ChainError ? `the lazy pages of task ${this.pid} in the parent dumps: ${e.message}` : (e as Error).message);
+    } finally {
+      this.pending = [];
+    }
   }
 
   private pagesOf(file: string): CheckedPages {
@@ -246,8 +265,18 @@ async function serveTasks(dir: string, pageSize: number, onListening: () => void
           const pidfd = pidfdOpen(holder);
           let uffd: number;
           try { uffd = pidfdGetfd(pidfd, fd); } finally { closeSync(pidfd); }
-          try { tasks.push(new LazyTask(pid, uffd, dir, pageSize, remote)); } catch (e) { closeSync(uffd); throw e; }
+          let t: LazyTask;
+          try { t = new LazyTask(pid, uffd, dir, pageSize, remote); } catch (e) { closeSync(uffd); throw e; }
+          tasks.push(t);
           sock.write('ok\n');
+          try {
+            t.resolve();
+          } catch (e) {
+            // The restore goes on meanwhile: its task is killed before it runs, and so fails.
+            try { kill(pid, SIGKILL); } catch { /* gone */ }
+            t.finish();
+            failure ??= new Error(`task ${pid} was killed before it ran: ${(e as Error).message}`);
+          }
         } catch (e) {
           sock.write(`cannot take the memory of a restored task: ${(e as Error).message}\n`);
         }
