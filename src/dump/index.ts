@@ -20,7 +20,6 @@ import { SysError, WaitError, __WALL, kill, ptrace, waitpid } from '../sys/index
 import { type MessageValue, PARENT_LINK, recordParentHashes } from '../images/index.js';
 import { TRACK_FILE, Tracking, takeTracking } from './mem-track.js';
 import { keepMemory, keepablePids } from './mm-keeper.js';
-import type { SmapsAhead } from './smaps-ahead.js';
 import { DumpError } from '../shared/dump-error.js';
 import { Events, type DumpEvent, type DumpResult } from './events.js';
 import { ImageSet } from './image-set.js';
@@ -45,7 +44,6 @@ import type { NetworkLock } from '../shared/fd-options.js';
 
 export { DumpError, type DumpErrorCode } from '../shared/dump-error.js';
 export type { DumpEvent, DumpResult } from './events.js';
-export { SmapsAhead } from './smaps-ahead.js';
 export { readCryoFileStats, CRYO_FILES_IMAGE, CRYO_FILES_MAGIC, type CryoFileStat } from '../images/cryo-image.js';
 
 export interface DumpOptions {
@@ -91,8 +89,7 @@ export interface DumpOptions {
    * so that its PID is free without waiting for the kernel to free the memory (cryo migrate).
    */
   keepMemory?: boolean;
-  /** /proc/PID/smaps read before the freeze, taken where the mappings did not change since (smaps-ahead.ts). */
-  smapsAhead?: SmapsAhead;
+  smapsAhead?: import('./smaps-ahead.js').SmapsAhead; // /proc/PID/smaps read before the freeze (cryo migrate)
   /** Aborts the dump: the task is restored as it was and detached, dump() throws DumpError ABORTED. */
   signal?: AbortSignal;
   onEvent?: (e: DumpEvent) => void;
