@@ -1,13 +1,14 @@
 /*
- * A hasher that runs beside cryo's main thread (included by cryo_sha.c, which supplies
- * find_sha256 and read_all): pieces of files are added as their bytes land (the dump adds each
+ * A hasher that runs beside cryo's main thread (included by cryo_digest.c, which supplies
+ * find_digest and read_all): pieces of files are added as their bytes land (the dump adds each
  * batch of pages once it is spliced into the pages image; restore adds every deferred pages
  * image at once), one thread of its own hashes them in order, and finish() hashes what is left
  * from the other end on the calling thread as well, so both cores hash once the caller has
  * nothing else to do. The digests come back in the order the pieces were added.
  *
- *   hasherStart(idle) -> handle, or undefined where the process has no SHA256(); idle: SCHED_IDLE until finish()
- *   hasherFile(h, fd) -> the hasher's own copy of fd (closed with the hasher)
+ *   hasherStart(idle) -> handle; idle: SCHED_IDLE until finish()
+ *   hasherFile(h, fd, algorithm) -> the hasher's own copy of fd (closed with the hasher), its pieces
+ *                   hashed by that algorithm; throws ENOSYS where the process cannot compute it
  *   hasherAdd(h, copy, offset, lengths: Uint32Array)   pieces back to back from offset in that file
  *   hasherFinish(h) -> Buffer of 32 bytes per piece; throws the first read error
  *   hasherStop(h)   ends the thread, keeps nothing (also done when the handle is collected)
@@ -18,15 +19,15 @@
 /* Bytes one claim covers at most (one pread per run of consecutive pieces in it). */
 #define HASHER_CLAIM (4u << 20)
 
-struct hasher_piece { uint64_t off; uint32_t len; int32_t fd; };
+struct hasher_piece { uint64_t off; uint32_t len; int32_t fd; digest_fn digest; };
 
 struct hasher {
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  sha256_fn sha256;
   pthread_t thread;
   int started, stopping, finishing, err, idle;
   int *fds;
+  digest_fn *digests; /* each file's algorithm */
   size_t nfds;
   struct hasher_piece *p;
   unsigned char *out;
@@ -53,9 +54,9 @@ static size_t claim_down(struct hasher *h, size_t to, size_t limit) {
 }
 
 /* Hashes pieces [s, e) (copied out under the lock) into `md`; 0 or an errno (EIO: the file ended early). */
-static int hash_claim(sha256_fn sha256, const struct hasher_piece *p, size_t count, unsigned char *buf, unsigned char *md) {
+static int hash_claim(const struct hasher_piece *p, size_t count, unsigned char *buf, unsigned char *md) {
   for (size_t i = 0; i < count;) {
-    /* A run of pieces back to back in one file: one read. */
+    /* A run of pieces back to back in one file: one read; each piece hashed whole (BLAKE3's SIMD takes many chunks at once). */
     size_t j = i + 1;
     uint64_t want = p[i].len;
     while (j < count && p[j].fd == p[i].fd && p[j].off == p[i].off + want && want + p[j].len <= HASHER_CLAIM) want += p[j++].len;
@@ -63,7 +64,7 @@ static int hash_claim(sha256_fn sha256, const struct hasher_piece *p, size_t cou
     int err = read_all(p[i].fd, buf, (size_t)want, (off_t)p[i].off, &got);
     if (err) return err;
     if (got < want) return EIO;
-    for (size_t used = 0; i < j; used += p[i].len, i++) sha256(buf + used, p[i].len, md + i * 32);
+    for (size_t used = 0; i < j; used += p[i].len, i++) p[i].digest(buf + used, p[i].len, md + i * 32);
   }
   return 0;
 }
@@ -77,7 +78,7 @@ static void run_claim(struct hasher *h, size_t s, size_t e, unsigned char *buf) 
   if (!err) memcpy(copy, h->p + s, count * sizeof *copy);
   h->busy++;
   pthread_mutex_unlock(&h->mu);
-  if (!err) err = hash_claim(h->sha256, copy, count, buf, md);
+  if (!err) err = hash_claim(copy, count, buf, md);
   pthread_mutex_lock(&h->mu);
   h->busy--;
   if (err && !h->err) h->err = err;
@@ -126,9 +127,11 @@ static void hasher_free(struct hasher *h) {
   }
   for (size_t i = 0; i < h->nfds; i++) close(h->fds[i]);
   free(h->fds);
+  free(h->digests);
   free(h->p);
   free(h->out);
   h->fds = NULL;
+  h->digests = NULL;
   h->p = NULL;
   h->out = NULL;
   h->nfds = h->n = h->cap = 0;
@@ -158,16 +161,10 @@ static napi_value js_hasher_start(napi_env env, napi_callback_info info) {
   bool idle = false;
   CHECK(napi_get_cb_info(env, info, &argc, &arg, NULL, NULL));
   if (argc > 0) napi_get_value_bool(env, arg, &idle);
-  sha256_fn sha256 = find_sha256();
-  if (!sha256) {
-    CHECK(napi_get_undefined(env, &res));
-    return res;
-  }
   struct hasher *h = calloc(1, sizeof *h);
   if (!h) return throw_errno(env, ENOMEM, "malloc");
   pthread_mutex_init(&h->mu, NULL);
   pthread_cond_init(&h->cv, NULL);
-  h->sha256 = sha256;
   h->idle = idle;
   int err = pthread_create(&h->thread, NULL, hasher_thread, h);
   if (err) {
@@ -180,26 +177,31 @@ static napi_value js_hasher_start(napi_env env, napi_callback_info info) {
 }
 
 static napi_value js_hasher_file(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], res;
-  int32_t fd;
+  size_t argc = 3;
+  napi_value argv[3], res;
+  int32_t fd, alg;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  struct hasher *h = argc < 2 ? NULL : hasher_of(env, argv[0]);
+  struct hasher *h = argc < 3 ? NULL : hasher_of(env, argv[0]);
   if (!h) return NULL;
-  if (napi_get_value_int32(env, argv[1], &fd) != napi_ok) {
-    napi_throw_type_error(env, NULL, "hasherFile needs (hasher, fd)");
+  if (napi_get_value_int32(env, argv[1], &fd) != napi_ok || napi_get_value_int32(env, argv[2], &alg) != napi_ok) {
+    napi_throw_type_error(env, NULL, "hasherFile needs (hasher, fd, algorithm)");
     return NULL;
   }
+  digest_fn digest = find_digest(alg);
+  if (!digest) return throw_errno(env, ENOSYS, "hasherFile (an algorithm this process cannot compute)");
   int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (copy < 0) return throw_errno(env, errno, "dup");
   pthread_mutex_lock(&h->mu);
   int *fds = realloc(h->fds, (h->nfds + 1) * sizeof *fds);
-  if (fds) {
-    h->fds = fds;
-    h->fds[h->nfds++] = copy;
+  if (fds) h->fds = fds;
+  digest_fn *digests = fds ? realloc(h->digests, (h->nfds + 1) * sizeof *digests) : NULL;
+  if (digests) {
+    h->digests = digests;
+    h->fds[h->nfds] = copy;
+    h->digests[h->nfds++] = digest;
   }
   pthread_mutex_unlock(&h->mu);
-  if (!fds) {
+  if (!digests) {
     close(copy);
     return throw_errno(env, ENOMEM, "realloc");
   }
@@ -223,7 +225,7 @@ static napi_value js_hasher_add(napi_env env, napi_callback_info info) {
     return NULL;
   }
   const uint32_t *len = lens;
-  int known = 0;
+  digest_fn digest = NULL;
   for (size_t i = 0; i < n; i++) {
     if (len[i] == 0 || len[i] > HASHER_CLAIM) {
       napi_throw_range_error(env, NULL, "hasherAdd: a piece is empty or longer than 4 MiB");
@@ -231,8 +233,8 @@ static napi_value js_hasher_add(napi_env env, napi_callback_info info) {
     }
   }
   pthread_mutex_lock(&h->mu);
-  for (size_t i = 0; i < h->nfds; i++) known |= h->fds[i] == fd;
-  int err = !known ? EBADF : h->finishing ? EINVAL : 0;
+  for (size_t i = 0; i < h->nfds; i++) if (h->fds[i] == fd) digest = h->digests[i];
+  int err = !digest ? EBADF : h->finishing ? EINVAL : 0;
   if (!err && h->n + n > h->cap) {
     size_t cap = h->cap ? h->cap : 1024;
     while (cap < h->n + n) cap *= 2;
@@ -245,7 +247,7 @@ static napi_value js_hasher_add(napi_env env, napi_callback_info info) {
   }
   if (!err) {
     for (size_t i = 0; i < n; i++) {
-      h->p[h->n + i] = (struct hasher_piece){ .off = (uint64_t)offset, .len = len[i], .fd = fd };
+      h->p[h->n + i] = (struct hasher_piece){ .off = (uint64_t)offset, .len = len[i], .fd = fd, .digest = digest };
       offset += len[i];
     }
     h->n += n;

@@ -7,9 +7,11 @@
  *   addressOf(buffer)    the address of a Buffer's / TypedArray's / ArrayBuffer's data
  *   spawn(opts)          clone3 (optionally with set_tid) + execve; the child of a multi-threaded
  *                        process may only do async-signal-safe work, hence C
- *   sha256Pieces, sha256PiecesAsync (cryo_sha.c)
- *                        SHA-256 of consecutive pieces of a file (cryo-manifest.img), by Node's
- *                        own OpenSSL found at run time; the second on libuv's thread pool
+ *   digest, digestPieces, digestPiecesAsync, hasher* (cryo_digest.c, cryo_hasher.c)
+ *                        BLAKE3-256 or SHA-256 of a buffer, or of consecutive pieces of a file
+ *                        (cryo-manifest.img): BLAKE3 by its official C code (built beside this
+ *                        file), SHA-256 by Node's own OpenSSL found at run time; on the calling
+ *                        thread, libuv's thread pool, or a hashing thread of the addon's own
  *   cpuid, xgetbv        x86 only (absent elsewhere)
  *
  * Builds with any C compiler against Node's headers on x86_64, aarch64, ppc64le and s390x.
@@ -156,7 +158,7 @@ static napi_value js_address_of(napi_env env, napi_callback_info info) {
   return res;
 }
 
-#include "cryo_sha.c" /* sha256Pieces, sha256PiecesAsync, the hasher: part of this translation unit */
+#include "cryo_digest.c" /* digest, digestPieces(Async), the hasher: part of this translation unit */
 
 /* ---- spawn ---------------------------------------------------------------------------------- */
 
@@ -387,7 +389,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     {"syscall", NULL, js_syscall, NULL, NULL, NULL, napi_enumerable, NULL},
     {"addressOf", NULL, js_address_of, NULL, NULL, NULL, napi_enumerable, NULL},
     {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},
-    CRYO_SHA_PROPS /* sha256Pieces, sha256PiecesAsync, hasherStart, ... (cryo_sha.c) */
+    CRYO_DIGEST_PROPS /* digest, digestPieces, digestPiecesAsync, hasherStart, ... (cryo_digest.c) */
 #if defined(__x86_64__)
     {"cpuid", NULL, js_cpuid, NULL, NULL, NULL, napi_enumerable, NULL},
     {"xgetbv", NULL, js_xgetbv, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -231,6 +231,8 @@ async function crossBuild(name, t) {
   cpSync(dist, path.join(C, 'dist'), { recursive: true, filter: (s) => statSync(s).isDirectory() || /\.([mc]?js|json)$/.test(s) });
   // src/ exists so that test/helpers/paths.ts finds the repository root.
   mkdirSync(path.join(C, 'src'), { recursive: true });
+  // The tests' own fixtures (small images; test/unit reads them from the repository root).
+  cpSync(path.join(root, 'test', 'fixtures'), path.join(C, 'test', 'fixtures'), { recursive: true });
 
   const progDir = path.join(root, 'test', 'programs');
   // Programs for this architecture only live in test/programs/<process.arch>/ (e.g. ppc64/), as for the host build.

@@ -9,8 +9,9 @@
  * these digests only where its own pieces are the same.
  */
 import { PE_PRESENT } from '../images/index.js';
-import { RUN_PIECE, type HashedAhead } from '../images/cryo-manifest.js';
+import { MANIFEST_HASH, RUN_PIECE, type HashedAhead } from '../images/cryo-manifest.js';
 import { HashAhead } from '../images/hash-ahead.js';
+import { HASH_NUMBER } from '../images/manifest-hash.js';
 
 /** Below this many bytes the thread is not started: the manifest hashes the image quicker itself. */
 const START_BYTES = 4 << 20;
@@ -18,6 +19,7 @@ const START_BYTES = 4 << 20;
 const ADD_BYTES = 1 << 20;
 
 export class PagesHashing implements HashedAhead {
+  readonly alg = MANIFEST_HASH;
   private ahead: HashAhead | undefined;
   private file = -1;
   private failed = false;
@@ -57,7 +59,7 @@ export class PagesHashing implements HashedAhead {
       if (process.env.CRYO_NO_HASH_AHEAD === '1') return this.fail(); // measuring without it
       try {
         this.ahead = HashAhead.start(true); // the task is frozen: it goes first
-        if (this.ahead) this.file = this.ahead.file(this.pagesFile);
+        if (this.ahead) this.file = this.ahead.file(this.pagesFile, HASH_NUMBER[this.alg]);
       } catch {
         this.fail();
       }

@@ -1,5 +1,5 @@
 /**
- * cryo-manifest.img: the SHA-256 of every image of a dump, written after every other image, so a
+ * cryo-manifest.img: a strong hash (BLAKE3-256; SHA-256 in manifests written before it) of every image of a dump, written after every other image, so a
  * restore (and `cryo check-images`) can tell an image altered or damaged since the dump, and say
  * where. Each image is hashed in pieces, so a difference is named by its byte range: 4 KiB pieces
  * for most images, and for pages images their page runs (cut at 256 KiB), with each run's address,
@@ -11,19 +11,21 @@
  *     required string name = 1;                 // the image's file name in the dump directory
  *     required uint64 size = 2;                 // its length in bytes
  *     repeated uint32 lengths = 3 [packed];     // its bytes in consecutive pieces: each one's length
- *     optional bytes sha256 = 4;                // the pieces' SHA-256 digests, 32 bytes each, in order
+ *     optional bytes sha256 = 4;                // the pieces' SHA-256 digests, 32 bytes each, in order (cryo before BLAKE3)
  *     repeated uint64 vaddrs = 5 [packed];      // pages images: the address of each piece's first page
  *     optional bool elsewhere = 6;              // sent to a page server: not in this directory, not checked here
+ *     optional bytes blake3 = 7;                // the pieces' BLAKE3-256 digests, 32 bytes each, in order
  *   }
+ * An entry's digests are in the field of its algorithm (one of sha256 and blake3): a reader that
+ * knows only SHA-256 finds no digests in a BLAKE3 entry and refuses it as damaged, never as altered.
  */
-import { createHash } from 'node:crypto';
-import { closeSync, existsSync, lstatSync, openSync, readdirSync, readSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { message, opt, rep, req } from './schema.js';
 import { readCryoImage, writeCryoImage } from './cryo-framing.js';
 import type { MessageValue } from './value.js';
 import { PageReader } from './pages.js';
-import { native, type NativeAddon } from '../sys/native.js';
+import { DIGEST, HASH_NAME, MANIFEST_HASH, digestOf, hashPieces, type HashAlg, type Piece } from './manifest-hash.js';
 import { guardFile } from '../sys/guardian.js';
 
 export const CRYO_MANIFEST_IMAGE = 'cryo-manifest.img';
@@ -37,21 +39,22 @@ export const cryo_manifest_entry = message('cryo_manifest_entry', [
   opt(4, 'sha256', 'bytes'),
   rep(5, 'vaddrs', 'uint64', { packed: true }),
   opt(6, 'elsewhere', 'bool'),
+  opt(7, 'blake3', 'bytes'),
 ]);
 
 /** Piece size of images other than pages: small enough to name where an edit is. */
 export const BLOCK = 4096;
 /** Page runs longer than this are hashed in pieces this long (a lazy reader checks one piece alone). */
 export const RUN_PIECE = 256 * 1024;
-const DIGEST = 32;
 
-/** A stretch of an image hashed alone; vaddr where it holds pages. */
-export interface Piece { offset: number; length: number; vaddr?: bigint }
+export { MANIFEST_HASH, type HashAlg, type Piece };
 
 export interface ManifestEntry {
   name: string;
   size: number;
   pieces: Piece[];
+  /** The algorithm of `digests`. */
+  alg: HashAlg;
   /** The digests of `pieces`, in order. */
   digests: Buffer[];
   elsewhere?: boolean;
@@ -83,71 +86,6 @@ export function runPieces(runs: readonly { offset: number; length: number; vaddr
     at = r.offset + r.length;
   }
   return at === size ? out : undefined;
-}
-
-/** Bytes hashed per call of the addon: a stop after a difference wastes at most this much. */
-const NATIVE_BATCH = 64 << 20;
-
-/** Whether `pieces` lie back to back (what the addon hashes). */
-const consecutive = (pieces: readonly Piece[]) => pieces.every((p, i) => i === 0 || p.offset === pieces[i - 1]!.offset + pieces[i - 1]!.length);
-
-/**
- * hashPieces by the native addon (OpenSSL's SHA256 with no JavaScript per piece: a sparse task's
- * 100,000 one-page runs cost 3x less); false, having hashed nothing, where it cannot.
- */
-function hashNatively(fd: number, pieces: readonly Piece[], each: (i: number, digest: Buffer) => boolean): boolean {
-  let sha: NativeAddon['sha256Pieces'];
-  try {
-    sha = native().sha256Pieces;
-  } catch {
-    return false;
-  }
-  if (typeof sha !== 'function' || !consecutive(pieces)) return false;
-  for (let i = 0; i < pieces.length;) {
-    let j = i + 1;
-    for (let bytes = pieces[i]!.length; j < pieces.length && bytes + pieces[j]!.length <= NATIVE_BATCH; j++) bytes += pieces[j]!.length;
-    const lengths = Uint32Array.from(pieces.slice(i, j), (p) => p.length);
-    const out = Buffer.allocUnsafe(lengths.length * DIGEST);
-    const got = sha(fd, pieces[i]!.offset, lengths, out);
-    if (got < 0) return false; // no SHA256() in this process: known at the first call, before any digest
-    for (let k = 0; k < lengths.length; k++) {
-      // A piece past the file's end gets no digest, as in hashPieces.
-      if (!each(i + k, k < got ? out.subarray(k * DIGEST, (k + 1) * DIGEST) : Buffer.alloc(0))) return true;
-    }
-    i = j;
-  }
-  return true;
-}
-
-/** Reads `file` piece by piece (in order, consecutive) and calls `each` with every piece's digest; stops when it returns false. */
-function hashPieces(file: string, pieces: readonly Piece[], each: (i: number, digest: Buffer) => boolean): void {
-  const fd = openSync(file, 'r');
-  try {
-    if (hashNatively(fd, pieces, each)) return;
-    const max = pieces.reduce((m, p) => Math.max(m, p.length), 0);
-    // Read ahead in big reads; hash each piece from the buffer.
-    const buf = Buffer.allocUnsafe(Math.max(max, 4 << 20));
-    let bufStart = 0;
-    let bufLen = 0;
-    for (let i = 0; i < pieces.length; i++) {
-      const p = pieces[i]!;
-      if (p.offset < bufStart || p.offset + p.length > bufStart + bufLen) {
-        bufStart = p.offset;
-        bufLen = 0;
-        while (bufLen < buf.length) {
-          const n = readSync(fd, buf, bufLen, buf.length - bufLen, bufStart + bufLen);
-          if (n === 0) break;
-          bufLen += n;
-        }
-      }
-      const from = p.offset - bufStart;
-      const data = buf.subarray(from, Math.min(from + p.length, bufLen));
-      const digest = data.length === p.length ? createHash('sha256').update(data).digest() : Buffer.alloc(0);
-      if (!each(i, digest)) return;
-    }
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /**
@@ -190,6 +128,8 @@ function pagesPieces(dir: string, names: readonly string[], sizeOf: (n: string) 
 
 /** Digests of a pages image computed while it was written (src/dump/pages-hash.ts). */
 export interface HashedAhead {
+  /** The algorithm of the digests. */
+  readonly alg: HashAlg;
   /** The pieces' lengths, back to back from byte 0. */
   readonly lengths: Uint32Array;
   /** 32 bytes per piece; undefined when they could not be computed. */
@@ -208,7 +148,7 @@ export interface ManifestExtras {
 
 /** The digests `ahead` has for exactly `pieces`, or undefined. */
 function digestsAhead(ahead: HashedAhead | undefined, pieces: readonly Piece[]): Buffer[] | undefined {
-  if (!ahead || ahead.lengths.length !== pieces.length) return undefined;
+  if (!ahead || ahead.alg !== MANIFEST_HASH || ahead.lengths.length !== pieces.length) return undefined;
   let off = 0;
   for (const [i, p] of pieces.entries()) {
     if (p.offset !== off || p.length !== ahead.lengths[i]) return undefined;
@@ -237,10 +177,10 @@ export function computeManifest(dir: string, extras: ManifestExtras = {}): Manif
     const run = byRun.get(name);
     const pieces = run ?? blockPieces(size);
     const digests: Buffer[] = (run && digestsAhead(extras.ahead?.get(name), run)) || [];
-    if (digests.length === 0) hashPieces(fileOf(name), pieces, (_, d) => (digests.push(d), true));
-    out.push({ name, size, pieces, digests });
+    if (digests.length === 0) hashPieces(fileOf(name), MANIFEST_HASH, pieces, (_, d) => (digests.push(d), true));
+    out.push({ name, size, pieces, alg: MANIFEST_HASH, digests });
   }
-  for (const name of extras.elsewhere ?? []) if (!sizes.has(name)) out.push({ name, size: 0, pieces: [], digests: [], elsewhere: true });
+  for (const name of extras.elsewhere ?? []) if (!sizes.has(name)) out.push({ name, size: 0, pieces: [], alg: MANIFEST_HASH, digests: [], elsewhere: true });
   return out;
 }
 
@@ -251,7 +191,7 @@ function toMessage(e: ManifestEntry): MessageValue {
     return v;
   }
   v.lengths = e.pieces.map((p) => p.length);
-  v.sha256 = Buffer.concat(e.digests);
+  v[e.alg] = Buffer.concat(e.digests);
   if (e.pieces.some((p) => p.vaddr !== undefined)) v.vaddrs = e.pieces.map((p) => p.vaddr ?? 0n);
   return v;
 }
@@ -289,11 +229,13 @@ export function readManifest(dir: string): ManifestEntry[] | undefined {
   return raw.map((v) => {
     const name = String(v.name);
     const size = Number(v.size);
-    if (v.elsewhere === true) return { name, size, pieces: [], digests: [], elsewhere: true };
+    if (v.elsewhere === true) return { name, size, pieces: [], alg: MANIFEST_HASH, digests: [], elsewhere: true };
     const lengths = ((v.lengths as number[] | undefined) ?? []).map(Number);
     const vaddrs = (v.vaddrs as bigint[] | undefined) ?? [];
-    const sha = (v.sha256 as Buffer | undefined) ?? Buffer.alloc(0);
     const bad = (why: string) => new ManifestError(`${file} is damaged (${name}: ${why}): the images cannot be checked; dump again`);
+    if (v.sha256 !== undefined && v.blake3 !== undefined) throw bad('digests of two algorithms');
+    const alg: HashAlg = v.sha256 !== undefined ? 'sha256' : 'blake3';
+    const sha = (v[alg] as Buffer | undefined) ?? Buffer.alloc(0);
     if (name.includes('/') || name === '' || name === '.' || name === '..') throw bad('not a file name');
     if (sha.length !== lengths.length * DIGEST) throw bad(`${lengths.length} pieces but ${sha.length} bytes of digests`);
     if (vaddrs.length !== 0 && vaddrs.length !== lengths.length) throw bad(`${lengths.length} pieces but ${vaddrs.length} addresses`);
@@ -304,7 +246,7 @@ export function readManifest(dir: string): ManifestEntry[] | undefined {
       off += length;
     }
     if (off !== size) throw bad(`pieces of ${off} bytes for ${size}`);
-    return { name, size, pieces, digests: lengths.map((_, i) => sha.subarray(i * DIGEST, (i + 1) * DIGEST)) };
+    return { name, size, pieces, alg, digests: lengths.map((_, i) => sha.subarray(i * DIGEST, (i + 1) * DIGEST)) };
   });
 }
 
@@ -317,7 +259,7 @@ export function describePiece(p: Piece): string {
 /** The first piece of `file` whose bytes differ from the manifest's, or undefined. */
 function firstDifference(file: string, e: ManifestEntry): Piece | undefined {
   let bad: Piece | undefined;
-  hashPieces(file, e.pieces, (i, d) => {
+  hashPieces(file, e.alg, e.pieces, (i, d) => {
     if (d.equals(e.digests[i]!)) return true;
     bad = e.pieces[i];
     return false;
@@ -360,7 +302,7 @@ export function checkManifest(dir: string, defer?: (e: ManifestEntry) => boolean
     // A piece that differs is named first: an image cut short or grown names where its bytes stop matching.
     const common = e.pieces.filter((p) => p.offset + p.length <= size);
     const bad = firstDifference(file, { ...e, pieces: common });
-    if (bad !== undefined) problems.push(differs(file, bad));
+    if (bad !== undefined) problems.push(differs(file, bad, e.alg));
     else if (size !== e.size) problems.push(`${file} has ${size} bytes, the dump wrote ${e.size}: it was ${size < e.size ? 'cut short' : 'added to'} at byte ${Math.min(size, e.size)}`);
   }
   for (const n of readdirSync(dir).sort()) {
@@ -369,6 +311,11 @@ export function checkManifest(dir: string, defer?: (e: ManifestEntry) => boolean
   return problems;
 }
 
-export function differs(file: string, p: Piece): string {
-  return `${file}: ${describePiece(p)} differ from what the dump wrote (SHA-256)`;
+export function differs(file: string, p: Piece, alg: HashAlg): string {
+  return `${file}: ${describePiece(p)} differ from what the dump wrote (${HASH_NAME[alg]})`;
+}
+
+/** Whether `bytes` are what `e` says piece `i` held (a reader checking one piece alone: lazy pages). */
+export function pieceMatches(e: ManifestEntry, i: number, bytes: Uint8Array): boolean {
+  return bytes.length === e.pieces[i]?.length && digestOf(e.alg, bytes).equals(e.digests[i]!);
 }

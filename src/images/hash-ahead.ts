@@ -2,18 +2,16 @@
 // thread of its own that takes pieces of files as they are added (a dump adds its pages as they
 // land in the pages image; restore adds every large pages image before it builds the task), and
 // digests() hashes what is left on the calling thread too, so both cores hash once the caller
-// waits. undefined where the addon has no hasher or the process no SHA256(): callers hash as before.
+// waits. undefined where the addon cannot be loaded: callers hash as before.
 import { closeSync, openSync } from 'node:fs';
 import { native, type NativeAddon, type NativeHasher } from '../sys/native.js';
 
 /** The longest piece the hasher takes (cryo_hasher.c's HASHER_CLAIM). */
 export const HASH_AHEAD_MAX_PIECE = 4 << 20;
 
-type HasherApi = Required<Pick<NativeAddon, 'hasherStart' | 'hasherFile' | 'hasherAdd' | 'hasherFinish' | 'hasherStop'>>;
-
 export class HashAhead {
   private stopped = false;
-  private constructor(private readonly api: HasherApi, private readonly h: NativeHasher) {}
+  private constructor(private readonly api: NativeAddon, private readonly h: NativeHasher) {}
 
   /**
    * A hasher with its thread running, or undefined where there is none. `idle`: the thread only
@@ -26,17 +24,17 @@ export class HashAhead {
     } catch {
       return undefined;
     }
-    const { hasherStart, hasherFile, hasherAdd, hasherFinish, hasherStop } = a;
-    if (!hasherStart || !hasherFile || !hasherAdd || !hasherFinish || !hasherStop) return undefined;
-    const h = hasherStart(idle);
-    return h === undefined ? undefined : new HashAhead({ hasherStart, hasherFile, hasherAdd, hasherFinish, hasherStop }, h);
+    return new HashAhead(a, a.hasherStart(idle));
   }
 
-  /** Opens `file` for the hasher (its own descriptor, closed with it): the `file` to name in add(). */
-  file(file: string): number {
+  /**
+   * Opens `file` for the hasher (its own descriptor, closed with it), its pieces hashed by `alg`
+   * (the addon's DIGEST_*): the `file` to name in add(). Throws where `alg` cannot be computed.
+   */
+  file(file: string, alg: number): number {
     const fd = openSync(file, 'r');
     try {
-      return this.api.hasherFile(this.h, fd);
+      return this.api.hasherFile(this.h, fd, alg);
     } finally {
       closeSync(fd);
     }

@@ -1,48 +1,29 @@
 // Checking deferred images of a dump against cryo-manifest.img on another thread, so a restore
-// goes on meanwhile (see ./cryo-manifest.ts): the addon's SHA256 on libuv's thread pool, or, in a
-// Node without SHA256 for the addon, a worker thread (which costs ~30 ms of CPU to start).
+// goes on meanwhile (see ./cryo-manifest.ts): the addon's hasher thread (and the waiting thread),
+// else the addon on libuv's thread pool, or, for SHA-256 in a Node without SHA256 for the addon,
+// a worker thread (which costs ~30 ms of CPU to start).
 import { closeSync, openSync } from 'node:fs';
 import type { Worker } from 'node:worker_threads';
-import { findAddon, native, type NativeAddon } from '../sys/native.js';
+import { native, type NativeAddon } from '../sys/native.js';
 import { errnoName } from '../sys/errno.js';
 import { differs, type DeferredImage } from './cryo-manifest.js';
 import { HASH_AHEAD_MAX_PIECE, HashAhead } from './hash-ahead.js';
+import { HASH_NUMBER, type HashAlg } from './manifest-hash.js';
 
 /** Digests hashed per call (the thread-pool job a stop() waits for at most). */
 const CHUNK_BYTES = 64 << 20;
 
-// The worker is a script of node's own modules (and the addon, by its file name), so it runs the same from dist/ and from the bundle.
+// The worker is a script of node's own modules, so it runs the same from dist/ and from the bundle.
+// It is for SHA-256 manifests in a Node whose OpenSSL the addon does not find: createHash per piece.
 const WORKER = `
 const { workerData, parentPort } = require('node:worker_threads');
 const { openSync, readSync, closeSync } = require('node:fs');
 const { createHash } = require('node:crypto');
-// The addon's OpenSSL SHA256 hashes many pieces per call (64 MiB, so terminate() is heard); else one createHash per piece.
-let sha;
-try { sha = require(workerData.addon).sha256Pieces; } catch { sha = undefined; }
-function firstBadNatively(fd, lengths, digests) {
-  for (let i = 0, off = 0; i < lengths.length;) {
-    let j = i + 1;
-    for (let bytes = lengths[i]; j < lengths.length && bytes + lengths[j] <= 64 << 20; j++) bytes += lengths[j];
-    const out = Buffer.allocUnsafe((j - i) * 32);
-    const got = sha(fd, off, Uint32Array.from(lengths.slice(i, j)), out);
-    if (got < 0) return undefined;
-    for (let k = 0; k < j - i; k++) {
-      if (k >= got || !out.subarray(k * 32, k * 32 + 32).equals(digests.subarray((i + k) * 32, (i + k + 1) * 32))) return i + k;
-    }
-    for (; i < j; i++) off += lengths[i];
-  }
-  return -1;
-}
 const bad = [];
 for (const [j, job] of workerData.images.entries()) {
   const fd = openSync(job.file, 'r');
   const digests = Buffer.from(job.digests.buffer, job.digests.byteOffset, job.digests.length);
   try {
-    const first = sha && firstBadNatively(fd, job.lengths, digests);
-    if (first !== undefined) {
-      if (first >= 0) bad.push([j, first]);
-      continue;
-    }
     const buf = Buffer.allocUnsafe(job.lengths.reduce((m, n) => Math.max(m, n), 1));
     for (let i = 0, off = 0; i < job.lengths.length; off += job.lengths[i], i++) {
       const n = readSync(fd, buf, 0, job.lengths[i], off);
@@ -58,10 +39,10 @@ for (const [j, job] of workerData.images.entries()) {
 parentPort.postMessage(bad);
 `;
 
-type AsyncSha = NonNullable<NativeAddon['sha256PiecesAsync']>;
+type AsyncDigest = NativeAddon['digestPiecesAsync'];
 
-/** The index of image's first piece that differs, -1 when none does, or why it could not be read; undefined: no SHA256. */
-async function firstBad(sha: AsyncSha, file: string, lengths: readonly number[], digests: Buffer, stopped: () => boolean): Promise<number | string | undefined> {
+/** The index of image's first piece that differs, -1 when none does, or why it could not be read; undefined: `alg` cannot be computed. */
+async function firstBad(sha: AsyncDigest, alg: HashAlg, file: string, lengths: readonly number[], digests: Buffer, stopped: () => boolean): Promise<number | string | undefined> {
   let fd: number;
   try {
     fd = openSync(file, 'r');
@@ -75,7 +56,7 @@ async function firstBad(sha: AsyncSha, file: string, lengths: readonly number[],
       for (let bytes = lengths[i]!; j < lengths.length && bytes + lengths[j]! <= CHUNK_BYTES; j++) bytes += lengths[j]!;
       const out = Buffer.allocUnsafe((j - i) * 32);
       const [err, got] = await new Promise<[number, number]>((resolve) => {
-        if (sha(fd, off, Uint32Array.from(lengths.slice(i, j)), out, (e, n) => resolve([e, n])) < 0) resolve([-1, 0]);
+        if (sha(HASH_NUMBER[alg], fd, off, Uint32Array.from(lengths.slice(i, j)), out, (e, n) => resolve([e, n])) < 0) resolve([-1, 0]);
       });
       if (err < 0) return undefined;
       if (err > 0) return `pread failed: ${errnoName(err)}`;
@@ -90,14 +71,14 @@ async function firstBad(sha: AsyncSha, file: string, lengths: readonly number[],
   }
 }
 
-/** Every image on the thread pool, one after another: one line per image that differs; undefined where there is no SHA256. */
-async function checkOnThreadPool(sha: AsyncSha, images: readonly DeferredImage[], stopped: () => boolean): Promise<string[] | undefined> {
+/** Every image on the thread pool, one after another: one line per image that differs; undefined where an algorithm cannot be computed. */
+async function checkOnThreadPool(sha: AsyncDigest, images: readonly DeferredImage[], stopped: () => boolean): Promise<string[] | undefined> {
   const bad: string[] = [];
   for (const { file, entry } of images) {
-    const first = await firstBad(sha, file, entry.pieces.map((p) => p.length), Buffer.concat(entry.digests), stopped);
+    const first = await firstBad(sha, entry.alg, file, entry.pieces.map((p) => p.length), Buffer.concat(entry.digests), stopped);
     if (first === undefined) return undefined;
     if (typeof first === 'string') bad.push(`${file} cannot be read: ${first}`);
-    else if (first >= 0) bad.push(differs(file, entry.pieces[first]!));
+    else if (first >= 0) bad.push(differs(file, entry.pieces[first]!, entry.alg));
   }
   return bad;
 }
@@ -114,11 +95,11 @@ function onHasher(images: readonly DeferredImage[]): { check: () => string[]; st
     for (const { file, entry } of images) {
       const lengths = Uint32Array.from(entry.pieces, (p) => p.length);
       if (lengths.some((n) => n === 0 || n > HASH_AHEAD_MAX_PIECE)) throw new Error('a piece the hasher does not take');
-      if (lengths.length > 0) ahead.add(ahead.file(file), 0, lengths);
+      if (lengths.length > 0) ahead.add(ahead.file(file, HASH_NUMBER[entry.alg]), 0, lengths);
     }
   } catch {
     ahead.stop();
-    return undefined; // an unreadable image is named by the thread pool's check
+    return undefined; // an unreadable image (or SHA-256 without SHA256()) goes to the thread pool's check
   }
   const check = () => {
     try {
@@ -127,7 +108,7 @@ function onHasher(images: readonly DeferredImage[]): { check: () => string[]; st
       let k = 0;
       for (const { file, entry } of images) {
         const first = entry.pieces.findIndex((_, i) => !all.subarray((k + i) * 32, (k + i + 1) * 32).equals(entry.digests[i]!));
-        if (first >= 0) bad.push(differs(file, entry.pieces[first]!));
+        if (first >= 0) bad.push(differs(file, entry.pieces[first]!, entry.alg));
         k += entry.pieces.length;
       }
       return bad;
@@ -149,10 +130,8 @@ export class ImagesInWorker {
   constructor(images: readonly DeferredImage[]) {
     this.hasher = images.length === 0 ? undefined : onHasher(images);
     if (this.hasher) return;
-    const sha = images.length === 0 ? undefined : native().sha256PiecesAsync;
     this.pending = images.length === 0 ? Promise.resolve([])
-      : sha === undefined ? this.inWorker(images)
-      : checkOnThreadPool(sha, images, () => this.stopped).then((bad) => bad ?? this.inWorker(images));
+      : checkOnThreadPool(native().digestPiecesAsync, images, () => this.stopped).then((bad) => bad ?? this.inWorker(images));
   }
 
   /** One line per image that differs (on the hasher: waiting hashes the rest on this thread too). */
@@ -165,12 +144,13 @@ export class ImagesInWorker {
     if (this.stopped) return [];
     const { Worker } = await import('node:worker_threads');
     const data = images.map(({ file, entry }) => ({ file, lengths: entry.pieces.map((p) => p.length), digests: Buffer.concat(entry.digests) }));
-    const worker = new Worker(WORKER, { eval: true, workerData: { images: data, addon: findAddon() } });
+    if (images.some((i) => i.entry.alg !== 'sha256')) return ['the images could not be checked: the native addon computes no BLAKE3; rebuild it (npm run build)'];
+    const worker = new Worker(WORKER, { eval: true, workerData: { images: data } });
     this.worker = worker;
     return new Promise<string[]>((resolve) => {
       worker.once('message', (bad: [number, number, string?][]) => resolve(bad.map(([j, i, err]) => {
         const { file, entry } = images[j]!;
-        return i < 0 ? `${file} cannot be read: ${err}` : differs(file, entry.pieces[i]!);
+        return i < 0 ? `${file} cannot be read: ${err}` : differs(file, entry.pieces[i]!, entry.alg);
       })));
       worker.once('error', (e) => resolve([`the images could not be checked: ${e.message}`]));
       worker.once('exit', (code) => resolve([`the images could not be checked: the checking thread ended (${code})`]));

@@ -16,10 +16,9 @@ import { PageReader, type PageRun } from '../images/pages.js';
 import { SysError, UFFD_EVENT_PAGEFAULT, UFFD_MSG_SIZE, pidfdGetfd, pidfdOpen, readU64, uffdCopy, uffdZeropage } from '../sys/index.js';
 import { LAZY_SOCKET } from '../restore/lazy.js';
 import { RemotePages } from '../page-server/lazy-client.js';
-import { createHash } from 'node:crypto';
 import { constants } from 'node:os';
 import { kill } from '../sys/index.js';
-import { CRYO_MANIFEST_IMAGE, describePiece, readManifest, type ManifestEntry } from '../images/cryo-manifest.js';
+import { CRYO_MANIFEST_IMAGE, differs, pieceMatches, readManifest, type ManifestEntry } from '../images/cryo-manifest.js';
 
 const SIGKILL = constants.signals.SIGKILL;
 
@@ -36,7 +35,7 @@ class UnservablePages extends Error {}
 
 /**
  * The pages image's bytes, read a manifest piece at a time (a page run, or part of one) and each
- * piece checked against its SHA-256 before any of it is handed out (without a manifest, unchecked).
+ * piece checked against its hash (BLAKE3, or SHA-256 in an older manifest) before any of it is handed out (without a manifest, unchecked).
  */
 class CheckedPages {
   private readonly entry: ManifestEntry | undefined;
@@ -68,9 +67,7 @@ class CheckedPages {
     if (this.held !== lo) {
       this.held = -1;
       const got = readSync(this.fd, this.buf, 0, p.length, p.offset);
-      if (got !== p.length || !createHash('sha256').update(this.buf.subarray(0, p.length)).digest().equals(this.entry.digests[lo]!)) {
-        throw new AlteredPages(`${this.file}: ${describePiece(p)} differ from what the dump wrote (SHA-256)`);
-      }
+      if (!pieceMatches(this.entry, lo, this.buf.subarray(0, got))) throw new AlteredPages(differs(this.file, p, this.entry.alg));
       this.held = lo;
     }
     return this.buf.subarray(offset - p.offset, Math.min(p.length, offset - p.offset + length));

@@ -29,6 +29,10 @@ export interface NativeError extends Error {
   syscall: string;
 }
 
+/** The addon's numbers of the hash algorithms (native/cryo_digest.c). */
+export const DIGEST_SHA256 = 0;
+export const DIGEST_BLAKE3 = 1;
+
 /** A hasher of native/cryo_hasher.c (an opaque handle). */
 export type NativeHasher = { readonly __nativeHasher: unique symbol };
 
@@ -41,30 +45,33 @@ export interface NativeAddon {
   /** clone3 (+ set_tid) then execve in the child; returns the child PID. */
   spawn(opts: NativeSpawnOptions): number;
   /**
-   * The SHA-256 of consecutive pieces of file `fd` from byte `offset` (32 bytes each into `out`):
-   * how many the file held, or -1 where the process has no OpenSSL SHA256() to call.
+   * The digest (32 bytes) of `bytes` by algorithm `alg` (DIGEST_SHA256 or DIGEST_BLAKE3);
+   * undefined where the process cannot compute it (SHA-256 without OpenSSL's SHA256()).
    */
-  sha256Pieces(fd: number, offset: number, lengths: Uint32Array, out: Buffer): number;
+  digest(alg: number, bytes: Uint8Array): Buffer | undefined;
   /**
-   * sha256Pieces on libuv's thread pool: calls back with (errno or 0, pieces hashed); -1 (and no
-   * call back) where there is no SHA256(). `out` and `fd` are in use until the call back.
-   * Absent from an addon built before it.
+   * The digests of consecutive pieces of file `fd` from byte `offset` (32 bytes each into `out`):
+   * how many the file held, or -1 where the process cannot compute `alg`.
    */
-  sha256PiecesAsync?: (fd: number, offset: number, lengths: Uint32Array, out: Buffer, done: (errno: number, hashed: number) => void) => number;
+  digestPieces(alg: number, fd: number, offset: number, lengths: Uint32Array, out: Buffer): number;
+  /**
+   * digestPieces on libuv's thread pool: calls back with (errno or 0, pieces hashed); -1 (and no
+   * call back) where the process cannot compute `alg`. `out` and `fd` are in use until the call back.
+   */
+  digestPiecesAsync(alg: number, fd: number, offset: number, lengths: Uint32Array, out: Buffer, done: (errno: number, hashed: number) => void): number;
   /**
    * A thread of its own hashing pieces of files as they are added (native/cryo_hasher.c), with
-   * `idle` SCHED_IDLE until hasherFinish: undefined where there is no SHA256(). Absent from an
-   * addon built before it.
+   * `idle` SCHED_IDLE until hasherFinish.
    */
-  hasherStart?: (idle: boolean) => NativeHasher | undefined;
-  /** The hasher's own copy of `fd` (open for reading), to name in hasherAdd. */
-  hasherFile?: (h: NativeHasher, fd: number) => number;
+  hasherStart(idle: boolean): NativeHasher;
+  /** The hasher's own copy of `fd` (open for reading), its pieces hashed by `alg`, to name in hasherAdd; throws ENOSYS where `alg` cannot be computed. */
+  hasherFile(h: NativeHasher, fd: number, alg: number): number;
   /** Pieces (at most 4 MiB each) lying back to back from `offset` in hasherFile's `file`. */
-  hasherAdd?: (h: NativeHasher, file: number, offset: number, lengths: Uint32Array) => void;
+  hasherAdd(h: NativeHasher, file: number, offset: number, lengths: Uint32Array): void;
   /** Every piece's digest (32 bytes each, in the order added), hashing the rest on this thread too; throws a read error. */
-  hasherFinish?: (h: NativeHasher) => Buffer;
+  hasherFinish(h: NativeHasher): Buffer;
   /** Ends the hasher's thread and closes its files. */
-  hasherStop?: (h: NativeHasher) => void;
+  hasherStop(h: NativeHasher): void;
   /** x86 only: [eax, ebx, ecx, edx] of cpuid(leaf, subleaf). */
   cpuid?: (leaf: number, subleaf: number) => [number, number, number, number];
   /** x86 only: xgetbv(index) as a bigint (XCR0 for index 0). */

@@ -1,4 +1,4 @@
-// Every dump writes cryo-manifest.img (the SHA-256 of every image, pages images by page run) last;
+// Every dump writes cryo-manifest.img (the BLAKE3 of every image, pages images by page run) last;
 // restore checks it before anything starts and refuses an altered, cut, missing or extra image in
 // one line naming the image and the bytes (and page run) that differ; `cryo check-images DIR` says
 // the same alone. test/programs/rt-mem.c is dumped once; each case edits its own copy.
@@ -8,7 +8,10 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { closeSync, copyFileSync, cpSync, existsSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { CRYO_MANIFEST_IMAGE, readManifest } from '../../src/images/cryo-manifest.js';
+import { createHash } from 'node:crypto';
+import { CRYO_MANIFEST_IMAGE, CRYO_MANIFEST_MAGIC, cryo_manifest_entry, readManifest } from '../../src/images/cryo-manifest.js';
+import { writeCryoImage } from '../../src/images/cryo-framing.js';
+import type { MessageValue } from '../../src/images/value.js';
 import { PageReader } from '../../src/images/index.js';
 import { dumpedByteAt, PAGE_SIZE } from '../helpers/dumped-memory.js';
 import { restoreTask } from '../helpers/cryo-ops.js';
@@ -93,10 +96,10 @@ test('a byte edited in a core image and in a page: restore refuses naming the im
   const coreDir = copyOf(dd, (dir) => flip(path.join(dir, core), 40));
   const at = 0;
   const coreErr = await refused(dd, coreDir);
-  assert.match(coreErr, new RegExp(`^image altered since the dump: .*/${core}: bytes ${at}-\\d+ differ from what the dump wrote \\(SHA-256\\); restore from an intact copy`));
+  assert.match(coreErr, new RegExp(`^image altered since the dump: .*/${core}: bytes ${at}-\\d+ differ from what the dump wrote \\(BLAKE3\\); restore from an intact copy`));
   const c = checkImages(coreDir);
   assert.equal(c.status, 1);
-  assert.match(c.out, new RegExp(`^.*/${core}: bytes ${at}-\\d+ differ from what the dump wrote \\(SHA-256\\)\\n$`));
+  assert.match(c.out, new RegExp(`^.*/${core}: bytes ${at}-\\d+ differ from what the dump wrote \\(BLAKE3\\)\\n$`));
 
   // Page 3 of the anonymous area, byte 10: the piece holding it is named, with its address.
   const anon = BigInt(dd.target.ready.anon!) + 3n * BigInt(PAGE_SIZE) + 10n;
@@ -119,6 +122,48 @@ test('a byte edited in a core image and in a page: restore refuses naming the im
   });
   assert.equal(checkImages(three).out.trim().split('\n').length, 3);
   assert.match(await refused(dd, three), new RegExp(`/${core}: bytes 0-\\d+ differ .*\\(and [12] more: cryo check-images `));
+});
+
+/**
+ * DIR's manifest as cryo wrote it before BLAKE3: the same pieces, their SHA-256 (by Node's
+ * crypto, not cryo's addon) in field 4, `sha256`.
+ */
+function asSha256Manifest(dir: string): void {
+  const entries = readManifest(dir)!.map((e): MessageValue => {
+    if (e.elsewhere) return { name: e.name, size: BigInt(e.size), elsewhere: true };
+    const fd = openSync(path.join(dir, e.name), 'r');
+    try {
+      const sha256 = Buffer.concat(e.pieces.map((p) => {
+        const b = Buffer.alloc(p.length);
+        readSync(fd, b, 0, p.length, p.offset);
+        return createHash('sha256').update(b).digest();
+      }));
+      const v: MessageValue = { name: e.name, size: BigInt(e.size), lengths: e.pieces.map((p) => p.length), sha256 };
+      if (e.pieces.some((p) => p.vaddr !== undefined)) v.vaddrs = e.pieces.map((p) => p.vaddr ?? 0n);
+      return v;
+    } finally {
+      closeSync(fd);
+    }
+  });
+  writeCryoImage(path.join(dir, CRYO_MANIFEST_IMAGE), CRYO_MANIFEST_MAGIC, cryo_manifest_entry, entries);
+}
+
+test('a dump whose manifest is SHA-256 (cryo before BLAKE3) is checked: check-images says OK, an edited page is refused naming it, the dump restores', async () => {
+  const dd = await dumped();
+  const old = copyOf(dd, asSha256Manifest);
+  assert.ok(readManifest(old)!.every((e) => e.elsewhere || e.alg === 'sha256'), 'every entry read as SHA-256');
+  const ok = checkImages(old);
+  assert.equal(ok.status, 0, ok.out);
+  const anon = BigInt(dd.target.ready.anon!) + 3n * BigInt(PAGE_SIZE) + 10n;
+  const where = dumpedByteAt(dd.images, dd.pid, anon)!;
+  const edited = copyOf(dd, (dir) => {
+    asSha256Manifest(dir);
+    flip(path.join(dir, path.basename(where.file)), where.offset);
+  });
+  const named = new RegExp(`${path.basename(where.file)}: bytes \\d+-\\d+ \\(the page run at 0x[0-9a-f]+\\) differ from what the dump wrote \\(SHA-256\\)`);
+  assert.match(await refused(dd, edited), named);
+  assert.match(checkImages(edited).out, named);
+  assert.equal(await restoreAndFinish(dd, asSha256Manifest), 'PASS');
 });
 
 test('an image deleted, cut short or added, and a damaged manifest, are refused; without a manifest the dump restores as CRIU\'s do', async () => {

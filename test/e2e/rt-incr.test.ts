@@ -108,7 +108,7 @@ test('pre-dump, pre-dump, dump: each writes only what was written since; the cha
     const b = readFileSync(f);
     b[30]! ^= 1;
     writeFileSync(f, b);
-  }), new RegExp(`parent dump .*/pre1 altered since the dump: .*/pre1/core-${pid}\\.img: bytes 0-\\d+ differ from what the dump wrote \\(SHA-256\\)`));
+  }), new RegExp(`parent dump .*/pre1 altered since the dump: .*/pre1/core-${pid}\\.img: bytes 0-\\d+ differ from what the dump wrote \\(BLAKE3\\)`));
   // Without cryo's records of the hashes (a chain as CRIU writes it) the program itself notices.
   const unrecorded = await restoreChain((root) => {
     for (const n of ['pre2', 'final']) rmSync(path.join(root, n, 'cryo-parent.json'));

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync, tru
 import os from 'node:os';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
-import { native } from '../../src/sys/native.js';
+import { DIGEST_BLAKE3, DIGEST_SHA256, native } from '../../src/sys/native.js';
 import { CRYO_MANIFEST_IMAGE, RUN_PIECE, blockPieces, checkManifest, computeManifest, readManifest, runPieces, writeManifest } from '../../src/images/cryo-manifest.js';
 import { writeImageFile } from '../../src/images/index.js';
 import { PE_PRESENT, PE_PARENT } from '../../src/images/flags.js';
@@ -76,8 +76,8 @@ test('checkManifest: [] as written; each change named by image and bytes; undefi
     flip(path.join(dir, 'core-7.img'), 8999);
     flip(path.join(dir, 'pages-1.img'), 8192 + RUN_PIECE + 5);
     assert.deepEqual(checkManifest(dir), [
-      `${dir}/core-7.img: bytes 8192-8999 differ from what the dump wrote (SHA-256)`,
-      `${dir}/pages-1.img: bytes ${8192 + RUN_PIECE}-${102 * 4096 - 1} (the page run at 0x${(0x400000 + RUN_PIECE).toString(16)}) differ from what the dump wrote (SHA-256)`,
+      `${dir}/core-7.img: bytes 8192-8999 differ from what the dump wrote (BLAKE3)`,
+      `${dir}/pages-1.img: bytes ${8192 + RUN_PIECE}-${102 * 4096 - 1} (the page run at 0x${(0x400000 + RUN_PIECE).toString(16)}) differ from what the dump wrote (BLAKE3)`,
     ]);
     flip(path.join(dir, 'core-7.img'), 8999);
     flip(path.join(dir, 'pages-1.img'), 8192 + RUN_PIECE + 5);
@@ -108,72 +108,79 @@ test('a manifest whose digests do not fit its pieces, or that is cut, is damaged
   }
 });
 
-test('the addon hashes consecutive pieces as createHash does, and says how many the file held', (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'cryo-sha-'));
-  try {
-    const file = path.join(dir, 'f');
-    const bytes = randomBytes(5 << 20);
-    writeFileSync(file, bytes);
-    // One byte, a page, pieces across the addon's 4 MiB reads, one longer than a read, one past the end.
-    const lengths = Uint32Array.from([1, 4096, 300_000, 4 << 20, 200_000, 600_000]);
-    const from = 7;
-    const out = Buffer.alloc(lengths.length * 32);
-    const fd = openSync(file, 'r');
-    let got: number;
-    try {
-      got = native().sha256Pieces(fd, from, lengths, out);
-    } finally {
-      closeSync(fd);
-    }
-    if (got === -1) {
-      t.skip("this node has no OpenSSL SHA256() for the addon to call (cryo hashes by createHash there)");
-      return;
-    }
-    assert.equal(got, 5, 'the last piece is past the end of the file');
-    let at = from;
-    for (let i = 0; i < got; i++) {
-      const want = createHash('sha256').update(bytes.subarray(at, at + lengths[i]!)).digest();
-      assert.deepEqual(out.subarray(i * 32, (i + 1) * 32), want, `piece ${i}`);
-      at += lengths[i]!;
-    }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+/** Each algorithm with what computes it apart from the addon's file reads. */
+const ALGS: [string, number, (b: Buffer) => Buffer][] = [
+  ['SHA-256', DIGEST_SHA256, (b) => createHash('sha256').update(b).digest()],
+  ['BLAKE3', DIGEST_BLAKE3, (b) => native().digest(DIGEST_BLAKE3, b)!],
+];
 
-test('the addon\'s thread-pool form gives the same digests and count, and an errno for an unreadable descriptor', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'cryo-sha-'));
-  try {
-    const file = path.join(dir, 'f');
-    const bytes = randomBytes(5 << 20);
-    writeFileSync(file, bytes);
-    const lengths = Uint32Array.from([1, 4096, 300_000, 4 << 20, 200_000, 600_000]);
-    const sync = Buffer.alloc(lengths.length * 32);
-    const async = Buffer.alloc(lengths.length * 32);
-    const fd = openSync(file, 'r');
-    const hash = (f: number, out: Buffer) => new Promise<[number, number]>((resolve) => {
-      if (native().sha256PiecesAsync!(f, 7, lengths, out, (e, n) => resolve([e, n])) < 0) resolve([-1, -1]);
-    });
+for (const [name, alg, one] of ALGS) {
+  test(`the addon hashes consecutive pieces (${name}) as one piece at a time does, and says how many the file held`, (t) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cryo-sha-'));
     try {
-      const [err, got] = await hash(fd, async);
-      if (err === -1) {
+      const file = path.join(dir, 'f');
+      const bytes = randomBytes(5 << 20);
+      writeFileSync(file, bytes);
+      // One byte, a page, pieces across the addon's 4 MiB reads, one longer than a read, one past the end.
+      const lengths = Uint32Array.from([1, 4096, 300_000, 4 << 20, 200_000, 600_000]);
+      const from = 7;
+      const out = Buffer.alloc(lengths.length * 32);
+      const fd = openSync(file, 'r');
+      let got: number;
+      try {
+        got = native().digestPieces(alg, fd, from, lengths, out);
+      } finally {
+        closeSync(fd);
+      }
+      if (got === -1 && alg === DIGEST_SHA256) {
         t.skip("this node has no OpenSSL SHA256() for the addon to call (cryo hashes by createHash there)");
         return;
       }
-      assert.deepEqual([err, got], [0, native().sha256Pieces(fd, 7, lengths, sync)]);
       assert.equal(got, 5, 'the last piece is past the end of the file');
-      assert.deepEqual(async.subarray(0, got * 32), sync.subarray(0, got * 32));
-      assert.notDeepEqual(async.subarray(0, 32), Buffer.alloc(32), 'digests were written');
+      let at = from;
+      for (let i = 0; i < got; i++) {
+        assert.deepEqual(out.subarray(i * 32, (i + 1) * 32), one(bytes.subarray(at, at + lengths[i]!)), `piece ${i}`);
+        at += lengths[i]!;
+      }
     } finally {
-      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
     }
-    const wfd = openSync(path.join(dir, 'w'), 'w');
+  });
+
+  test(`the addon's thread-pool form (${name}) gives the same digests and count, and an errno for an unreadable descriptor`, async (t) => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'cryo-sha-'));
     try {
-      assert.deepEqual(await hash(wfd, async), [9, 0], 'EBADF: a descriptor opened for writing only');
+      const file = path.join(dir, 'f');
+      const bytes = randomBytes(5 << 20);
+      writeFileSync(file, bytes);
+      const lengths = Uint32Array.from([1, 4096, 300_000, 4 << 20, 200_000, 600_000]);
+      const sync = Buffer.alloc(lengths.length * 32);
+      const async = Buffer.alloc(lengths.length * 32);
+      const fd = openSync(file, 'r');
+      const hash = (f: number, out: Buffer) => new Promise<[number, number]>((resolve) => {
+        if (native().digestPiecesAsync(alg, f, 7, lengths, out, (e, n) => resolve([e, n])) < 0) resolve([-1, -1]);
+      });
+      try {
+        const [err, got] = await hash(fd, async);
+        if (err === -1 && alg === DIGEST_SHA256) {
+          t.skip("this node has no OpenSSL SHA256() for the addon to call (cryo hashes by createHash there)");
+          return;
+        }
+        assert.deepEqual([err, got], [0, native().digestPieces(alg, fd, 7, lengths, sync)]);
+        assert.equal(got, 5, 'the last piece is past the end of the file');
+        assert.deepEqual(async.subarray(0, got * 32), sync.subarray(0, got * 32));
+        assert.notDeepEqual(async.subarray(0, 32), Buffer.alloc(32), 'digests were written');
+      } finally {
+        closeSync(fd);
+      }
+      const wfd = openSync(path.join(dir, 'w'), 'w');
+      try {
+        assert.deepEqual(await hash(wfd, async), [9, 0], 'EBADF: a descriptor opened for writing only');
+      } finally {
+        closeSync(wfd);
+      }
     } finally {
-      closeSync(wfd);
+      rmSync(dir, { recursive: true, force: true });
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+  });
+}

@@ -18,7 +18,7 @@ export const specs = {
   info: spec('info', 'show the magic and entry count of a CRIU image (crit info)', 'FILE'),
   explore: spec('x', 'explore an image directory: ps, fds, mems or rss (crit x)', 'DIR ps|fds|mems|rss'),
   check: spec('check', 'check that this kernel, CPU and user can dump and restore (like criu check)', ''),
-  checkImages: spec('check-images', 'check a dump directory (and the dumps it builds on) against its manifest of SHA-256 hashes; one line per altered, missing or extra image', 'DIR'),
+  checkImages: spec('check-images', 'check a dump directory (and the dumps it builds on) against its manifest of hashes (BLAKE3, or SHA-256 in an older manifest); one line per altered, missing or extra image', 'DIR'),
   dump: spec('dump', 'checkpoint a running process into CRIU images', '-t PID -D DIR|--stream [--leave-running] [--shell-job] [--tcp-established] [--tcp-close] [--network-lock iptables|skip] [--ext-unix-sk] [--external pipe:[INODE]...] [--ghost-limit SIZE] [--cgroup-root [CTRL:]/PATH...] [--prev-images-dir PARENT [--track-mem]] [--page-server --address A --port N] [-v...] [-o LOG]'),
   preDump: spec('pre-dump', 'write a running process\'s memory and track what it writes, for a smaller dump later (--prev-images-dir)', '-t PID -D DIR [--prev-images-dir PARENT] [--track-mem] [--page-server --address A --port N] [-v...] [-o LOG]'),
   restore: spec('restore', 'restore a process from a dump directory (CRIU image format)', '-D DIR|--stream [-d|--restore-detached] [--shell-job] [--tcp-established] [--tcp-close] [--network-lock iptables|skip] [--ext-unix-sk] [--inherit-fd fd[N]:pipe:[INODE]...] [--allow-setid-files] [--manage-cgroups[=MODE]] [--cgroup-root [CTRL:]/PATH...] [--pidfile FILE] [--lazy-pages]'),
