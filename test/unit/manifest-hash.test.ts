@@ -104,7 +104,11 @@ test('a dump\'s manifest is BLAKE3: each entry\'s digests in the blake3 field, e
   }
 });
 
-test('a manifest written before BLAKE3 (SHA-256, the fixture): read as SHA-256, checked, an edited page refused naming the bytes and the run', async () => {
+// cryo's images are in the byte order of the machine that wrote them (as CRIU's): the fixture is an
+// x86_64 dump. test/e2e/images-manifest.test.ts checks an old-format manifest on every architecture.
+const notLittleEndian = os.endianness() === 'LE' ? false : 'the fixture was written on a little-endian machine';
+
+test('a manifest written before BLAKE3 (SHA-256, the fixture): read as SHA-256, checked, an edited page refused naming the bytes and the run', { skip: notLittleEndian }, async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cryo-sha256-manifest-'));
   try {
     cpSync(fixture, dir, { recursive: true });
