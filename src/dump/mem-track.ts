@@ -215,8 +215,14 @@ export class Tracking {
 }
 
 /** Private mappings whose pages a dump writes (the vDSO and friends are the kernel's). */
+/**
+ * A private VMA whose writes tracking can follow. Not a PROT_NONE one (a library's gap with pages
+ * in it): arm64's 6.12 reads such pages through /proc/PID/mem no more once they are write-protected
+ * (EIO), and nothing writes them until it becomes readable, when it is registered; until then its
+ * pages are dumped whole each time.
+ */
 function isTrackable(d: DumpVma): boolean {
-  return savesPages(d) && (d.status & (S.VDSO | S.VVAR | S.VSYSCALL)) === 0;
+  return savesPages(d) && (d.status & (S.VDSO | S.VVAR | S.VSYSCALL)) === 0 && d.vma.read;
 }
 
 /**
