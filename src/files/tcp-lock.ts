@@ -86,14 +86,22 @@ export function networkLockFor(owner: object, asked: NetworkLock | undefined): N
   return lock;
 }
 
-/** Deletes iptables rules, in one iptables-restore (iptables -D reads the whole chain each time: 1000 rules took 22 s one by one); one by one where that fails (a rule gone already). */
+/**
+ * Inserts (-I) or deletes (-D) rules in one `TOOL-restore --noflush`: iptables reads the whole chain
+ * for each rule it is given (1000 deletions one by one took 22 s). False where that tool is missing
+ * or refused the batch (which it then applied not at all).
+ */
+function inOneGo(tool: string, op: '-I' | '-D', specs: readonly [string, string[]][]): boolean {
+  const batch = toolPath(`${tool}-restore`);
+  if (batch === undefined) return false;
+  const text = `*filter\n${specs.map(([chain, spec]) => `${op} ${chain} ${spec.join(' ')}\n`).join('')}COMMIT\n`;
+  return spawnSync(batch, ['-w', '--noflush'], { input: text, encoding: 'utf8', stdio: ['pipe', 'ignore', 'pipe'] }).status === 0;
+}
+
+/** Deletes rules all at once, or one by one where that fails (a rule gone already). */
 function removeRules(tool: string, specs: readonly [string, string[]][]): void {
   const bin = toolPath(tool);
-  if (bin === undefined || specs.length === 0) return;
-  const batch = toolPath(`${tool}-restore`);
-  const text = `*filter\n${specs.map(([chain, spec]) => `-D ${chain} ${spec.join(' ')}\n`).join('')}COMMIT\n`;
-  const r = batch === undefined ? undefined : spawnSync(batch, ['-w', '--noflush'], { input: text, encoding: 'utf8', stdio: ['pipe', 'ignore', 'pipe'] });
-  if (r?.status === 0) return;
+  if (bin === undefined || specs.length === 0 || inOneGo(tool, '-D', specs)) return;
   for (const [chain, spec] of specs) run(bin, ['-D', chain, ...spec]);
 }
 
@@ -122,9 +130,8 @@ function hold(owner: object, lock: Lock): void {
 }
 
 /**
- * Locks the connections `conns` (those of a process about to be dumped) in one iptables-restore per
- * tool, where the tools are there: iptables -I reads the whole chain each time, which in the freeze
- * took 4 s for 500 connections. What this does not lock, lockConnection does one by one.
+ * Locks the connections `conns` (those of a process about to be dumped) in one go per tool (one
+ * by one, 500 connections took 4 s of the freeze). What this does not lock, lockConnection does.
  */
 export function lockAhead(owner: object, conns: readonly { family: number; src: InetAddr; dst: InetAddr }[]): void {
   const keys = heldKeys.get(owner);
@@ -136,12 +143,9 @@ export function lockAhead(owner: object, conns: readonly { family: number; src: 
   }
   for (const [tool, list] of byTool) {
     const bin = toolPath(tool);
-    const batch = toolPath(`${tool}-restore`);
-    if (bin === undefined || batch === undefined || list.length < 2) continue;
+    if (bin === undefined || list.length < 2) continue;
     const taken = list.map((c) => c.specs.map(([chain, spec]) => guardNetLock(bin, chain, spec)));
-    const text = `*filter\n${list.flatMap((c) => c.specs.map(([chain, spec]) => `-I ${chain} ${spec.join(' ')}\n`)).join('')}COMMIT\n`;
-    const r = spawnSync(batch, ['-w', '--noflush'], { input: text, encoding: 'utf8', stdio: ['pipe', 'ignore', 'pipe'] });
-    if (r.status !== 0) {
+    if (!inOneGo(tool, '-I', list.flatMap((c) => c.specs))) {
       for (const t of taken.flat()) t();
       continue;
     }
