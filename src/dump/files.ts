@@ -58,18 +58,15 @@ export function dumpFds(table: FileTable, pid: number, pidfd: number, status: Pr
       const target = readFdTarget(pid, fd);
       const stolen = pidfdGetfd(pidfd, fd);
       const st = fstatSync(stolen);
-      const same = known.find(pid, fd, st.dev, st.ino);
+      const { file: { id }, known: same } = known.claim(pid, fd, st.dev, st.ino, () => table.newId());
       const fdflags = (info.flags & O_CLOEXEC) ? 1 : 0;
+      table.locks.note(pid, fd, id, info.locks);
       if (same) {
         closeSync(stolen);
-        table.locks.note(pid, fd, same.id, info.locks);
-        table.fdinfos.push({ id: same.id, flags: fdflags, type: (table.files.find((f) => f.id === same.id)?.type as string) ?? 'REG', fd });
+        table.fdinfos.push({ id, flags: fdflags, type: (table.files.find((f) => f.id === id)?.type as string) ?? 'REG', fd });
         continue;
       }
-      const id = table.newId();
-      table.locks.note(pid, fd, id, info.locks);
       seen.push({ fd, stolen, dev: st.dev, ino: st.ino, id });
-      known.add({ pid, fd, dev: st.dev, ino: st.ino, id });
       const c: DumpFd = {
         table, pid, fd, id, info, target, st, stolen, fown: fownOf(stolen, status, info.flags), flags: info.flags & ~O_CLOEXEC,
         procFd: procPath(pid, `fd/${fd}`), inFlight: (fds, why) => inFlight(table, fds, why), threads: tids, inThread,
@@ -98,13 +95,11 @@ export function inFlight(table: FileTable, fds: number[], why: string): number[]
     const me = process.pid;
     for (const fd of fds) {
       const st = fstatSync(fd);
-      const same = table.opened.find(me, fd, st.dev, st.ino);
-      if (same) {
-        ids.push(same.id);
+      const { file: { id }, known } = table.opened.claim(me, fd, st.dev, st.ino, () => table.newId());
+      if (known) {
+        ids.push(id);
         continue;
       }
-      const id = table.newId();
-      table.opened.add({ pid: me, fd, dev: st.dev, ino: st.ino, id });
       const info = readFdinfo(me, fd);
       const target = readFdTarget(me, fd);
       const c: DumpFd = {

@@ -18,7 +18,7 @@ import type { MessageValue } from '../images/value.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { RestoreImages } from '../shared/restore-images.js';
 import { rawSyscall } from '../sys/index.js';
-import { listFds, readFdLink } from '../proc/index.js';
+import { socketFds } from '../proc/index.js';
 import { inetDiag, type InetDiagSocket } from '../sys/netlink.js';
 import type { DumpFd, FdKind } from './kind.js';
 import * as K from './inet-consts.js';
@@ -84,13 +84,7 @@ function lockProcessAhead(c: DumpFd): void {
   if (!pids) lockedAhead.set(c.table, (pids = new Set()));
   if (pids.has(c.pid)) return;
   pids.add(c.pid);
-  const inodes = new Set<number>();
-  for (const fd of listFds(c.pid)) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readFdLink(c.pid, fd));
-      if (m) inodes.add(Number(m[1]));
-    } catch { /* closed meanwhile: nothing to lock */ }
-  }
+  const inodes = [...socketFds(c.pid).keys()];
   const conns: { family: number; src: InetAddr; dst: InetAddr }[] = [];
   for (const family of [K.AF_INET, K.AF_INET6]) {
     const len = family === K.AF_INET ? 4 : 16;

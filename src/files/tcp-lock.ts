@@ -110,7 +110,8 @@ function removeAll(list: readonly { family: number; src: InetAddr; dst: InetAddr
   const byTool = new Map<string, [string, string[]][]>();
   for (const { family, src, dst } of list) {
     const { tool, specs } = rules(family, src, dst);
-    byTool.set(tool, [...(byTool.get(tool) ?? []), ...specs]);
+    const list = byTool.get(tool);
+    if (list) list.push(...specs); else byTool.set(tool, [...specs]);
   }
   for (const [tool, specs] of byTool) removeRules(tool, specs);
 }
@@ -139,7 +140,8 @@ export function lockAhead(owner: object, conns: readonly { family: number; src: 
   for (const c of conns) {
     if (keys?.has(connectionKey(c.family, c.src, c.dst))) continue;
     const { tool, specs } = rules(c.family, c.src, c.dst);
-    byTool.set(tool, [...(byTool.get(tool) ?? []), { ...c, specs }]);
+    const list = byTool.get(tool);
+    if (list) list.push({ ...c, specs }); else byTool.set(tool, [{ ...c, specs }]);
   }
   for (const [tool, list] of byTool) {
     const bin = toolPath(tool);

@@ -1,5 +1,5 @@
 // Who holds a unix socket (a scan of /proc/*/fd), and whether that process is part of the dump.
-import { listFds, passBy, procGone, procPath, readFdLink, readProcText, scanProcessFds } from '../proc/index.js';
+import { passBy, procPath, readProcText, scanProcessFds, socketFds } from '../proc/index.js';
 import type { FileTable } from '../shared/file-table.js';
 
 interface Holder { pid: number; fd: number }
@@ -14,24 +14,6 @@ function indexFor(table: FileTable) {
   let x = indexes.get(table);
   if (!x) indexes.set(table, (x = { own: new Map() }));
   return x;
-}
-
-/** Process `pid`'s socket inodes, each with its lowest descriptor. */
-function socketFds(pid: number): Map<number, number> {
-  const out = new Map<number, number>();
-  try {
-    for (const fd of listFds(pid)) {
-      try {
-        const m = /^socket:\[(\d+)\]$/.exec(readFdLink(pid, fd));
-        if (m && !out.has(Number(m[1]))) out.set(Number(m[1]), fd);
-      } catch (e) {
-        if (!procGone(e)) throw e; // closed meanwhile
-      }
-    }
-  } catch (e) {
-    if (!procGone(e)) throw e;
-  }
-  return out;
 }
 
 /** Who holds a socket: processes with a descriptor of socket:[ino] (cryo itself left out), the dumped task `first`. */

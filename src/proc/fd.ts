@@ -1,5 +1,5 @@
 // /proc/PID/fd: which descriptors are open and what their links say they are.
-import { procPath, readProcDir, readProcLink, type Pid } from './read.js';
+import { procGone, procPath, readProcDir, readProcLink, type Pid } from './read.js';
 import { splitDeleted } from './maps.js';
 
 /** Descriptor numbers, ascending. */
@@ -40,4 +40,22 @@ export function classifyFdLink(target: string): FdTarget {
 
 export function readFdTarget(pid: Pid, fd: number): FdTarget {
   return classifyFdLink(readFdLink(pid, fd));
+}
+
+/** Process `pid`'s socket inodes, each with its lowest descriptor (empty once it is gone). */
+export function socketFds(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  try {
+    for (const fd of listFds(pid)) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readFdLink(pid, fd));
+        if (m && !out.has(Number(m[1]))) out.set(Number(m[1]), fd);
+      } catch (e) {
+        if (!procGone(e)) throw e; // closed meanwhile
+      }
+    }
+  } catch (e) {
+    if (!procGone(e)) throw e;
+  }
+  return out;
 }

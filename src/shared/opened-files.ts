@@ -17,26 +17,20 @@ export class OpenedFiles {
   /** Each inode's files in kcmp's order. */
   private readonly byInode = new Map<string, OpenedFile[]>();
 
-  /** The open file `fd` of process `pid` (of inode `dev`:`ino`) is, if it was added. */
-  find(pid: number, fd: number, dev: number, ino: number): OpenedFile | undefined {
-    const group = this.byInode.get(`${dev}:${ino}`) ?? [];
+  /**
+   * The open file `fd` of process `pid` (of inode `dev`:`ino`) is: one added before (`known`), else
+   * added now with the id `newId` gives.
+   */
+  claim(pid: number, fd: number, dev: number, ino: number, newId: () => number): { file: OpenedFile; known: boolean } {
+    const key = `${dev}:${ino}`;
+    let group = this.byInode.get(key);
+    if (!group) this.byInode.set(key, (group = []));
     const { at, same } = this.search(group, pid, fd);
-    this.lastMiss = same ? undefined : { group, pid, fd, at };
-    return same ? group[at] : undefined;
-  }
-
-  /** Where the last find that found nothing would put its file: add's place, without asking again. */
-  private lastMiss: { group: OpenedFile[]; pid: number; fd: number; at: number } | undefined;
-
-  add(f: OpenedFile): void {
-    this.list.push(f);
-    const key = `${f.dev}:${f.ino}`;
-    const group = this.byInode.get(key);
-    if (!group) { this.byInode.set(key, [f]); return; }
-    const miss = this.lastMiss;
-    const at = miss && miss.group === group && miss.pid === f.pid && miss.fd === f.fd ? miss.at : this.search(group, f.pid, f.fd).at;
-    this.lastMiss = undefined;
-    group.splice(at, 0, f);
+    if (same) return { file: group[at]!, known: true };
+    const file = { pid, fd, dev, ino, id: newId() };
+    group.splice(at, 0, file);
+    this.list.push(file);
+    return { file, known: false };
   }
 
   private search(group: OpenedFile[], pid: number, fd: number): { at: number; same: boolean } {
