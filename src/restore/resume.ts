@@ -1,18 +1,24 @@
 // The last step: the task's registers come back the way the kernel restores
 // them after a signal handler (DESIGN rule 3). An rt_sigframe built from the
-// core image is written below the saved stack pointer, rt_sigreturn is
-// injected with SP at it, and the registers after it are checked against
-// the image before the task is let go. Every thread does so with its own
-// frame (its own mask and alternate stack) on its own stack; all are let go
-// together at the end.
+// core image is written into an area of cryo's, rt_sigreturn is injected with
+// SP at it, and the registers after it are checked against the image before
+// the task is let go. Every thread does so with its own frame (its own mask
+// and alternate stack); all are let go together at the end. Not below the
+// thread's stack pointer: a runtime with small stacks side by side (Go's
+// goroutines) keeps another stack there, which a real signal never touches
+// (those run on the alternate stack).
 
 import type { MessageValue } from '../images/value.js';
-import { SysError, kill, ptrace, processVmWritev, waitForStop, stopSig } from '../sys/index.js';
+import { kill, ptrace, processVmWritev, waitForStop, stopSig } from '../sys/index.js';
 import { SIGSTOP, SIGTRAP } from '../sys/signals.js';
 import { RestoreError } from '../shared/restore-error.js';
-import { getAbiRegs, setAbiRegs, setSideRegsets } from '../inject/index.js';
-import { unmapScratch } from './scratch.js';
-import { dropSyscallPage } from './stub-vdso.js';
+import { findHole, getAbiRegs, injectMmap, setAbiRegs, setSideRegsets } from '../inject/index.js';
+import { ownAreas, unmapScratch } from './scratch.js';
+import { dropCryoPages, syscallPageOf } from './stub-vdso.js';
+import { asVmas, dumpedVmas } from './dumped-layout.js';
+import { MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../arch/mman.js';
+import type { AltStack, ThreadInfo } from '../arch/types.js';
+import type { Range } from '../shared/ranges.js';
 import { threadInfoOf } from './preflight-arch.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 
@@ -34,10 +40,10 @@ function syscallStop(pid: number, what: string): void {
  */
 export function resumeTask(ctx: TaskCtx, threads: readonly TaskCtx[] = []): void {
   const all = [ctx, ...threads];
-  const frames = all.map(writeFrame);
+  const frames = writeFrames(ctx, all);
   unmapScratch(ctx);
-  all.forEach((t, i) => sigreturn(t, frames[i]!));
-  dropSyscallPage(ctx);
+  all.forEach((t, i) => sigreturn(t, frames.sps[i]!));
+  dropCryoPages(ctx, frames.area);
   // A stopped job: its stop signal waits for it, so it stops again before running a single
   // instruction (and its parent hears of the stop, as CRIU restores it).
   const tc = ctx.img.core.tc as MessageValue | undefined;
@@ -45,35 +51,45 @@ export function resumeTask(ctx: TaskCtx, threads: readonly TaskCtx[] = []): void
   for (const t of [...threads, ctx]) ptrace.detach(t.tid, 0);
 }
 
-/** Builds the thread's signal frame and writes it below its saved stack pointer; returns the SP for rt_sigreturn. */
-function writeFrame(ctx: TaskCtx): bigint {
-  const { arch, pid, img } = ctx;
-  const ti = threadInfoOf(img, arch);
+/** Each thread's signal frame, built from its image, written into a new area of cryo's; the SPs for rt_sigreturn. */
+function writeFrames(ctx: TaskCtx, all: readonly TaskCtx[]): { area: Range; sps: bigint[] } {
+  const { arch, pid } = ctx;
+  const align = BigInt(arch.sigframeAlign);
+  const page = BigInt(arch.pageSize);
+  const states = all.map(frameState);
+  // Lengths do not depend on where a frame goes (each starts aligned); contents do.
+  const offsets: bigint[] = [];
+  let size = 0n;
+  for (const st of states) {
+    offsets.push(size);
+    size += alignUp(BigInt(arch.buildSigframe(st.ti, { ...st.opts, addressOfFrame: 0n }).frame.length), align);
+  }
+  size = alignUp(size, page);
+  const occupied = [...dumpedVmas(ctx).map((v) => ({ start: big(v.start), end: big(v.end) })), ...ownAreas(ctx), ...syscallPageOf(ctx)];
+  const want = findHole(asVmas(occupied.filter((r) => r.end <= arch.mmapTop)), size, page, arch.mmapTop);
+  const addr = BigInt.asUintN(64, injectMmap(ctx.inj, want, Number(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
+  const sps = states.map((st, i) => {
+    const frame = arch.buildSigframe(st.ti, { ...st.opts, addressOfFrame: addr + offsets[i]! });
+    if (processVmWritev(pid, frame.frameAddress, frame.frame) !== frame.frame.length) {
+      throw new RestoreError('FAILED', `cannot write the signal frame of thread ${all[i]!.tid} at ${hex(frame.frameAddress)}`);
+    }
+    return frame.sp;
+  });
+  return { area: { start: addr, end: addr + size }, sps };
+}
+
+/** A thread's registers, mask and alternate stack from its image. */
+function frameState(ctx: TaskCtx): { ti: ThreadInfo; opts: { sigmask: bigint; altstack: AltStack | undefined } } {
+  const { arch, img } = ctx;
   const th = (img.core.thread_core as MessageValue | undefined) ?? {};
   // CRIU keeps the main thread's mask in the task core, every other thread's in its thread core.
   const tc = (img.core.tc ?? img.threads[0]?.core.tc) as MessageValue | undefined;
-  const sigmask = big(th.blk_sigset ?? tc?.blk_sigset);
   const sas = th.sas as MessageValue | undefined;
   const altstack = sas ? { sp: big(sas.ss_sp), flags: Number(sas.ss_flags), size: big(sas.ss_size) } : undefined;
-
-  // The frame goes below the red zone, which the interrupted code may still be using.
-  const { sp } = arch.threadPointers(ti);
-  const size = BigInt(arch.buildSigframe(ti, { sigmask, altstack, addressOfFrame: 0n }).frame.length);
-  const align = BigInt(arch.sigframeAlign);
-  const addr = (sp - BigInt(arch.redZone) - size - align) & ~(align - 1n);
-  const frame = arch.buildSigframe(ti, { sigmask, altstack, addressOfFrame: addr });
-  // process_vm_writev honours the protections: a frame it cannot write whole has no writable stack under it.
-  let written = 0;
-  try {
-    written = processVmWritev(pid, frame.frameAddress, frame.frame);
-  } catch (e) {
-    if (!(e instanceof SysError && e.code === 'EFAULT')) throw e;
-  }
-  if (written !== frame.frame.length) {
-    throw new RestoreError('FAILED', `no writable memory below the saved stack pointer ${hex(sp)} for the signal frame at ${hex(frame.frameAddress)}`);
-  }
-  return frame.sp;
+  return { ti: threadInfoOf(img, arch), opts: { sigmask: big(th.blk_sigset ?? tc?.blk_sigset), altstack } };
 }
+
+const alignUp = (v: bigint, a: bigint): bigint => (v + a - 1n) & ~(a - 1n);
 
 /** Runs rt_sigreturn in the thread with SP at its frame and checks where it lands; it stays stopped. */
 function sigreturn(ctx: TaskCtx, frameSp: bigint): void {

@@ -229,7 +229,7 @@ function unmapStubVdso(ctx: TaskCtx, maps: Vma[]): void {
 /**
  * A task dumped without a vDSO (it unmapped its own) gets none: the stub's goes, and the calls run
  * on a syscall page of cryo's, kept until the task has returned into its own registers
- * (dropSyscallPage).
+ * (dropCryoPages).
  */
 function dropStubVdso(ctx: TaskCtx, maps: Vma[]): void {
   // A child forked from a restored parent without a vDSO runs on its copy of the parent's page until it has its own.
@@ -242,16 +242,22 @@ function dropStubVdso(ctx: TaskCtx, maps: Vma[]): void {
   if (copy !== undefined) ctx.call('munmap', copy, page);
 }
 
-/**
- * After the task's rt_sigreturn (resume.ts): its syscall page goes, by a call run on that page in
- * the main thread, whose registers and signal mask are put back after.
- */
-export function dropSyscallPage(ctx: TaskCtx): void {
+/** cryo's syscall page in the task, if it has one. */
+export function syscallPageOf(ctx: TaskCtx): Range[] {
   const page = ctx.syscallPage;
-  if (page === undefined) return;
-  const inj = Injector.attach(ctx.pid, ctx.arch, new UndoList(), { site: page });
+  return page === undefined ? [] : [{ start: page, end: page + BigInt(ctx.arch.pageSize) }];
+}
+
+/**
+ * After the task's rt_sigreturn (resume.ts): cryo's `areas` and its syscall page go, by calls run
+ * in the main thread (on that page, else on the task's own syscall instruction), whose registers
+ * and signal mask are put back after. The page goes last: its munmap stops at the syscall's exit.
+ */
+export function dropCryoPages(ctx: TaskCtx, ...areas: Range[]): void {
+  const page = ctx.syscallPage;
+  const inj = Injector.attach(ctx.pid, ctx.arch, new UndoList(), { site: page ?? ctx.inj.site });
   try {
-    inj.call('munmap', page, ctx.arch.pageSize);
+    for (const a of [...areas, ...syscallPageOf(ctx)]) inj.call('munmap', a.start, a.end - a.start);
   } finally {
     inj.restoreRegs();
     inj.restoreSigmask();

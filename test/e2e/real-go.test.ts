@@ -21,23 +21,20 @@ interface State { pid: number; produced: number; consumed: number; ticks: number
 
 let prog: RealProgram | undefined;
 
-/**
- * The server's /state. A reset connection was seen twice in full-suite runs (session 16, never
- * alone): it is retried once while the server lives, and noted; a server that died says so with
- * its log, which names the cause (a panic, a signal).
- */
-async function state(port: number, note: (s: string) => void = () => {}): Promise<State> {
+/** The server's /state; a failure says whether the server lives, and its log the cause (a panic, a fatal error, a signal). */
+async function state(port: number): Promise<State> {
   try {
     return await httpGetJson<State>(port, '/state');
   } catch (e) {
     const alive = prog !== undefined && existsSync(`/proc/${prog.pid}`);
-    if (!alive || (e as NodeJS.ErrnoException).code !== 'ECONNRESET') {
-      throw new Error(`GET /state: ${(e as Error).message}; the server is ${alive ? 'alive' : 'gone'}; its log: ${prog?.log().slice(-800) ?? ''}`);
-    }
-    note(`GET /state was reset while the server lives (${prog!.threads().length} threads); asked again`);
-    await new Promise((r) => setTimeout(r, 200));
-    return httpGetJson<State>(port, '/state');
+    throw new Error(`GET /state: ${(e as Error).message}; the server is ${alive ? `alive (${prog!.threads().length} threads)` : 'gone'}; its log: ${logCause(prog?.log() ?? '')}`);
   }
+}
+
+/** The Go runtime's own words on why it stopped (a panic or fatal error line and what follows), else the log's end. */
+function logCause(log: string): string {
+  const at = log.search(/^(panic|fatal error|runtime:|SIG[A-Z]+:)/m);
+  return at >= 0 ? log.slice(at, at + 1200) : log.slice(-800);
 }
 
 function checkState(s: State): void {
@@ -68,7 +65,7 @@ test('a Go HTTP server with busy goroutines answers and counts on after restore,
     await waitUntil('the server to close its client connections', 10_000, () => (tcpConnectionsHeld(p.pid).length === 0 ? true : undefined));
     const images = await dumpReal(p);
     await restoreReal(p, images);
-    const c = await state(port, (m) => t.diagnostic(m));
+    const c = await state(port);
     assert.equal(c.pid, p.pid);
     assert.ok(c.produced >= last.produced && c.consumed >= last.consumed && c.ticks >= last.ticks, `counters kept: ${JSON.stringify(c)} after restore ${round}, ${JSON.stringify(last)} before`);
     last = await waitUntil(`every goroutine to count on after restore ${round}`, 20_000, async () => {

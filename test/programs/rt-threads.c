@@ -2,18 +2,22 @@
  * signal, and threads blocked in a condition variable or a futex wait resume correctly.
  * Threads: "rt-cond" in pthread_cond_wait, "rt-futex" in FUTEX_WAIT, "rt-count" counting in TLS
  * (nanosleep), "rt-own" with its own mask (SIGUSR1|SIGUSR2 blocked), alternate stack and a
- * SIGUSR1 (value 4242) pending for it alone. The main thread waits for SIGTERM, then checks that
- * counting goes on, wakes the waiters and collects each thread's own verdict.
+ * SIGUSR1 (value 4242) pending for it alone, "rt-spin" spinning in its own code with every signal
+ * blocked and 16 KiB of a pattern under its stack pointer (where a runtime with small stacks side
+ * by side, Go's goroutines, keeps another stack: a restore must not write there). The main thread
+ * waits for SIGTERM, then checks that counting and spinning go on, wakes the waiters and collects
+ * each thread's own verdict.
  * usage: rt-threads OUTFILE DIR
- * READY main=TID cond=TID futex=TID count=TID own=TID tls=ADDR (rt-futex's TLS id) */
+ * READY main=TID cond=TID futex=TID count=TID own=TID spin=TID tls=ADDR (rt-futex's TLS id)
+ *       below=ADDR (the lowest byte of rt-spin's pattern) */
 #include "rt.h"
 #include <linux/futex.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/prctl.h>
 
-enum { COND = 1, FUTEX, COUNT, OWN, NT };
-static const char *names[NT] = { "rt-threads", "rt-cond", "rt-futex", "rt-count", "rt-own" };
+enum { COND = 1, FUTEX, COUNT, OWN, SPIN, NT };
+static const char *names[NT] = { "rt-threads", "rt-cond", "rt-futex", "rt-count", "rt-own", "rt-spin" };
 static __thread uint64_t tls_id, tls_count;
 static volatile uint64_t published;
 static volatile int stop, go, started;
@@ -25,6 +29,9 @@ static char err[NT][160];
 static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static char altstack[64 * 1024];
+enum { BELOW = 16 * 1024, BELOW_GAP = 1024 };
+static volatile uint64_t spins;
+static volatile uint8_t *below;
 
 static pid_t gettid_(void) { return (pid_t)syscall(SYS_gettid); }
 
@@ -134,6 +141,29 @@ static void *own_thread(void *a) {
   return finish(OWN);
 }
 
+static uint8_t pattern(size_t i) { return (uint8_t)(i * 7u + 1u); }
+
+static void *spin_thread(void *a) {
+  (void)a;
+  setup(SPIN);
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  /* Under this frame (and any call's), nothing of the thread's own writes while it spins. */
+  volatile uint8_t *b = (volatile uint8_t *)((uintptr_t)__builtin_frame_address(0) - BELOW_GAP - BELOW);
+  for (size_t i = 0; i < BELOW; i++) b[i] = pattern(i);
+  below = b;
+  __sync_fetch_and_add(&started, 1);
+  while (!stop) spins++;
+  size_t bad = BELOW;
+  for (size_t i = 0; i < BELOW && bad == BELOW; i++)
+    if (b[i] != pattern(i)) bad = i;
+  if (!common_checks(SPIN) && bad != BELOW)
+    snprintf(err[SPIN], sizeof err[SPIN], "rt-spin: byte %zu under its stack pointer is %#x, want %#x", BELOW + BELOW_GAP - bad,
+             b[bad], pattern(bad));
+  return finish(SPIN);
+}
+
 int main(int argc, char **argv) {
   rt_start(argc, argv);
   setup(0);
@@ -143,20 +173,21 @@ int main(int argc, char **argv) {
   sigaddset(&term, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &term, NULL);
   pthread_t t;
-  void *(*fns[NT])(void *) = { NULL, cond_thread, futex_thread, count_thread, own_thread };
+  void *(*fns[NT])(void *) = { NULL, cond_thread, futex_thread, count_thread, own_thread, spin_thread };
   for (int i = 1; i < NT; i++) pthread_create(&t, NULL, fns[i], NULL);
   pthread_sigmask(SIG_UNBLOCK, &term, NULL);
   while (started < NT - 1 || published < 10) sleep_ms(1);
   sleep_ms(20); /* the waiters are in their waits */
-  rt_ready("main=%d cond=%d futex=%d count=%d own=%d tls=%p\n", tid[0], tid[COND], tid[FUTEX], tid[COUNT], tid[OWN],
-           (void *)tls_addr[FUTEX]);
+  rt_ready("main=%d cond=%d futex=%d count=%d own=%d spin=%d tls=%p below=%p\n", tid[0], tid[COND], tid[FUTEX], tid[COUNT],
+           tid[OWN], tid[SPIN], (void *)tls_addr[FUTEX], (void *)below);
   rt_wait_term();
 
   RT_CHECK(tid[0] == gettid_() && tid[0] == getpid(), "main thread tid %d pid %d, want %d", gettid_(), getpid(), tid[0]);
   RT_CHECK(tls_id == 0xF0, "main thread tls_id %#llx, want 0xf0", (unsigned long long)tls_id);
-  uint64_t p0 = published;
+  uint64_t p0 = published, s0 = spins;
   sleep_ms(100);
   RT_CHECK(published > p0, "rt-count stopped counting (%llu)", (unsigned long long)p0);
+  RT_CHECK(spins > s0, "rt-spin stopped spinning (%llu)", (unsigned long long)s0);
   RT_CHECK(!done[COND] && !done[FUTEX], "a waiter woke before it was signalled (cond %d futex %d)", done[COND], done[FUTEX]);
   pthread_mutex_lock(&m);
   go = 1;
