@@ -6,7 +6,7 @@
 import { cpuLines, hostArchOrError } from './cpu.js';
 import { capabilityProbe } from './caps.js';
 import { kernelLine, prctlMmMapProbe, timensProbe, vdsoProbe } from './kernel.js';
-import { memfdProbe, pagemapProbe, pagemapScanProbe, softDirtyProbe, userfaultfdProbe } from './memory.js';
+import { memfdProbe, pagemapProbe, pagemapScanProbe, softDirtyProbe, userfaultfdProbe, writeTrackingProbe } from './memory.js';
 import { cloneSetTidProbe, taskProbes } from './tasks.js';
 import type { CheckResult } from './types.js';
 
@@ -28,6 +28,7 @@ export async function check(): Promise<CheckResult[]> {
     pagemapScanProbe(pageSize),
     softDirtyProbe(pageSize),
     userfaultfdProbe(),
+    writeTrackingProbe(pageSize),
     memfdProbe(),
     prctlMmMapProbe(),
     timensProbe(),

@@ -1,5 +1,6 @@
 // Probes on memory: /proc/PID/pagemap, PAGEMAP_SCAN, soft-dirty, userfaultfd, memfd_create.
-import { closeSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
+import { softDirtyWorks, trackMethod } from '../dump/track-method.js';
 import { readPagemapEntries } from '../proc/index.js';
 import { addressOf, ioctl, memfdCreate, rawSyscall, readU64, writeU64 } from '../sys/index.js';
 import { missing, ok, probe } from './result.js';
@@ -47,27 +48,25 @@ export function pagemapScanProbe(pageSize: number): CheckResult {
   });
 }
 
-/**
- * Soft-dirty as CRIU tests it: clear the bits of this process (clear_refs 4), write a page, and see
- * whether pagemap marks it (bit 55). Without CONFIG_MEM_SOFT_DIRTY the bit is never set.
- */
+/** Soft-dirty as CRIU tests it (clear_refs 4, a page written, pagemap bit 55). */
 export function softDirtyProbe(pageSize: number): CheckResult {
   const name = 'soft-dirty';
-  const meaning = 'CONFIG_MEM_SOFT_DIRTY is off: pre-dump chains track writes with a userfaultfd (UFFD_FEATURE_WP_ASYNC, Linux 6.7+) instead';
+  const meaning = 'CONFIG_MEM_SOFT_DIRTY is off: pre-dump chains track writes with a userfaultfd (UFFD_FEATURE_WP_ASYNC, Linux 6.7+) where the kernel has that';
   try {
-    const buf = Buffer.alloc(pageSize * 2);
-    writeFileSync('/proc/self/clear_refs', '4');
-    const page = BigInt(pageSize);
-    const start = ((addressOf(buf) + page - 1n) / page) * page;
-    buf.fill(0xa5);
-    const [entry] = readPagemapEntries('self', start, start + page, { pageSize });
-    buf.fill(0);
-    return entry?.softDirty ? ok(name, false) : missing(name, false, meaning);
+    return softDirtyWorks(pageSize) ? ok(name, false) : missing(name, false, meaning);
   } catch (e) {
     return missing(name, false, meaning, e);
   }
 }
 
+/** Which write tracking a pre-dump chain would use here (the one `cryo pre-dump` picks), or none. */
+export function writeTrackingProbe(pageSize: number): CheckResult {
+  const name = 'pre-dump write tracking';
+  const method = trackMethod(pageSize);
+  if (method === 'uffd-wp') return ok(name, false, 'userfaultfd UFFD_FEATURE_WP_ASYNC and PAGEMAP_SCAN');
+  if (method === 'soft-dirty') return ok(name, false, 'soft-dirty (clear_refs and pagemap)');
+  return missing(name, false, 'neither UFFD_FEATURE_WP_ASYNC nor soft-dirty: pre-dump and --track-mem are refused (a plain dump works)');
+}
 
 export function userfaultfdProbe(): CheckResult {
   return probe('userfaultfd', false, 'no lazy restore (pages fetched on first touch) or post-copy migration', () => {

@@ -18,7 +18,7 @@ import { UndoList, InjectError } from '../inject/index.js';
 import { ProcReadError, readStatus, readComm, readLocksLater } from '../proc/index.js';
 import { SysError, WaitError, __WALL, kill, ptrace, waitpid } from '../sys/index.js';
 import { type MessageValue, PARENT_LINK, recordParentHashes } from '../images/index.js';
-import { TRACK_FILE, Tracking, takeTracking } from './mem-track.js';
+import { TRACK_FILE, newTracking, takeTracking } from './mem-track.js';
 import { keepMemory, keepablePids } from './mm-keeper.js';
 import { DumpError } from '../shared/dump-error.js';
 import { Events, type DumpEvent, type DumpResult } from './events.js';
@@ -154,8 +154,8 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
     parentDir = path.resolve(opts.dir, opts.prevImagesDir);
     if (!existsSync(parentDir)) throw new DumpError('FAILED', `--prev-images-dir ${opts.prevImagesDir}: ${parentDir} does not exist (the path is relative to the images directory, as CRIU's)`);
   }
-  const tracking = parentDir !== undefined ? takeTracking(parentDir, pid) : continueTracking ? new Tracking(undefined, undefined) : undefined;
   const arch = await hostArch();
+  const tracking = parentDir !== undefined ? takeTracking(parentDir, pid, arch.pageSize) : continueTracking ? newTracking(arch.pageSize) : undefined;
   const images = new ImageSet(opts.dir, emit);
   const undo = new UndoList();
   const t0 = performance.now();

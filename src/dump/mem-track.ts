@@ -1,8 +1,9 @@
 /**
- * Tracking what a task writes between the dumps of a chain (pre-dump, pre-dump, dump), on kernels
- * without soft-dirty: a userfaultfd with UFFD_FEATURE_WP_ASYNC registered for write-protect on the
- * task's private mappings. A write to a protected page is resolved by the kernel itself (it only
- * clears the page's uffd-wp bit: the task sees no signal and no fault it could notice);
+ * Tracking what a task writes between the dumps of a chain (pre-dump, pre-dump, dump) where the
+ * kernel has async uffd-wp (track-method.ts chooses; soft-dirty.ts where it has not): a userfaultfd
+ * with UFFD_FEATURE_WP_ASYNC registered for write-protect on the task's private mappings. A write
+ * to a protected page is resolved by the kernel itself (it only clears the page's uffd-wp bit: the
+ * task sees no signal and no fault it could notice);
  * PAGEMAP_SCAN with PM_SCAN_WP_MATCHING reports the written pages and protects them again.
  *
  * The userfaultfd must be created in the task (it belongs to the mm of its creator): an injected
@@ -28,12 +29,14 @@ import { PageReader } from '../images/pages.js';
 import { PE_PARENT } from '../images/flags.js';
 import { savesPages, S, type DumpVma } from './vmas.js';
 import { intersect, withoutRanges, type Range } from '../shared/ranges.js';
+import { NO_TRACKING, trackMethod, type WriteTracking } from './track-method.js';
+import { SoftDirtyTracking, softDirtyFrom, type SoftDirtyState } from './soft-dirty.js';
 
 export const TRACK_FILE = 'cryo-track.json';
 
 /** A process as cryo identifies it across runs: its PID and its start time (clock ticks after boot). */
 interface ProcId { pid: number; start: string }
-interface TrackState { holder: ProcId; procs: (ProcId & { fd: number })[] }
+interface TrackState { method?: 'uffd-wp'; holder: ProcId; procs: (ProcId & { fd: number })[] }
 
 /** The start time of a live process (a zombie's descriptors are closed already: undefined). */
 function startOf(pid: number): string | undefined {
@@ -48,26 +51,38 @@ function startOf(pid: number): string | undefined {
 
 const alive = (p: ProcId) => startOf(p.pid) === p.start;
 
+/**
+ * The tracking for a new chain on this kernel (uffd-wp where it works, else soft-dirty), refused
+ * before the task is touched when it has neither.
+ */
+export function newTracking(pageSize: number): WriteTracking {
+  const method = trackMethod(pageSize);
+  if (method === undefined) throw new DumpError('UNSUPPORTED', NO_TRACKING);
+  return method === 'uffd-wp' ? new Tracking(undefined, undefined) : new SoftDirtyTracking(pageSize);
+}
+
 /** The tracking a pre-dump left in `dir`, checked to be alive; throws DumpError naming what is wrong. */
-export function takeTracking(parent: string, pid: number): Tracking {
+export function takeTracking(parent: string, pid: number, pageSize: number): WriteTracking {
   const file = path.join(parent, TRACK_FILE);
   if (!existsSync(file)) {
     throw new DumpError('FAILED', `${parent} has no memory tracking to continue (no ${TRACK_FILE}: it is not a pre-dump, its chain ended, or a later dump took it): pre-dump again`);
   }
-  let state: TrackState;
+  let state: TrackState | SoftDirtyState;
   try {
-    state = JSON.parse(readFileSync(file, 'utf8')) as TrackState;
+    state = JSON.parse(readFileSync(file, 'utf8')) as TrackState | SoftDirtyState;
   } catch (e) {
     throw new DumpError('FAILED', `${file} is damaged (${(e as Error).message}): pre-dump again`);
   }
+  if (state.method === 'soft-dirty') return softDirtyFrom(state, file, pid, pageSize);
   const root = state.procs?.[0];
   if (root === undefined || root.pid !== pid || !alive(root)) throw new DumpError('FAILED', `${parent} is a pre-dump of another process than ${pid}: give the pre-dump of this one`);
   if (!alive(state.holder)) throw new DumpError('FAILED', `the memory tracking of ${parent} ended (its holder, PID ${state.holder.pid}, is gone): pre-dump again`);
   return new Tracking(state, file);
 }
 
-/** The tracking of one dump of a chain: the previous holder's descriptors, and those made now. */
-export class Tracking {
+/** The uffd-wp tracking of one dump of a chain: the previous holder's descriptors, and those made now. */
+export class Tracking implements WriteTracking {
+  readonly method = 'uffd-wp';
   /** cryo's copies of each process's userfaultfd, by PID. */
   private readonly fds = new Map<number, number>();
   private holderFd = -1;
@@ -111,7 +126,7 @@ export class Tracking {
    * protected again by the same scan. Undefined for a VMA not tracked (new, moved, or registered
    * by the task's own userfaultfd): all its pages count as written.
    */
-  writtenSince(pagemapFd: number, vmas: readonly DumpVma[]): Map<DumpVma, Range[]> {
+  writtenSince(_pid: number, pagemapFd: number, vmas: readonly DumpVma[]): Map<DumpVma, Range[]> {
     const out = new Map<DumpVma, Range[]>();
     for (const d of vmas) {
       if (!isTrackable(d) || !(d.vma.smaps?.vmFlags ?? []).includes('uw')) continue;
@@ -151,7 +166,7 @@ export class Tracking {
       try {
         uffdApi(fd, UFFD_FEATURE_WP_ASYNC);
       } catch (e) {
-        if (e instanceof SysError && e.code === 'EINVAL') throw new DumpError('UNSUPPORTED', 'this kernel has no UFFD_FEATURE_WP_ASYNC (Linux 6.7+) and no soft-dirty: it cannot track the memory a task writes; dump without pre-dump');
+        if (e instanceof SysError && e.code === 'EINVAL') throw new DumpError('UNSUPPORTED', NO_TRACKING);
         throw e;
       }
     }
@@ -187,7 +202,7 @@ export class Tracking {
     });
     child.unref();
     const holder = { pid: child.pid!, start: startOf(child.pid!) ?? '' };
-    const state: TrackState = { holder, procs: kept.map((p, i) => ({ pid: p, start: startOf(p) ?? '', fd: 3 + i })) };
+    const state: TrackState = { method: 'uffd-wp', holder, procs: kept.map((p, i) => ({ pid: p, start: startOf(p) ?? '', fd: 3 + i })) };
     writeFileSync(stateFile, JSON.stringify(state, null, 1) + '\n', { mode: 0o600 });
     this.endPrevious();
     this.closeCopies();

@@ -17,7 +17,8 @@ import { readQueuedSignals, readRlimits } from './task-state.js';
 import { readThread, readThreadOutside, threadInjectors, type ThreadState } from './threads.js';
 import { readInjectedState } from './injected-state.js';
 import { collectVmas, type DumpVma } from './vmas.js';
-import { parentPageRanges, unchangedRanges, type Tracking } from './mem-track.js';
+import { parentPageRanges, unchangedRanges } from './mem-track.js';
+import type { WriteTracking } from './track-method.js';
 import type { Range } from '../shared/ranges.js';
 import { dumpPages } from './memory.js';
 import { PagesFile, ToPageServer } from './page-sink.js';
@@ -50,7 +51,7 @@ export interface CollectCtx {
   /** The files_id of the table it shares with its parent (CLONE_FILES); undefined: its own. */
   filesId?: number;
   /** Memory tracking of a chain of dumps (pre-dump, --prev-images-dir), if any. */
-  tracking?: Tracking;
+  tracking?: WriteTracking;
   /** The parent dump's directory (--prev-images-dir). */
   parentDir?: string;
   /** Track writes from now on (pre-dump, or --track-mem with --leave-running). */
@@ -229,7 +230,7 @@ function trackWrites(pid: number, inj: Injector, vmas: readonly DumpVma[], pageS
   if (!t) return [];
   const pagemapFd = openSync(procPath(pid, 'pagemap'), 'r');
   try {
-    const written = t.tracked(pid) ? t.writtenSince(pagemapFd, vmas) : new Map<DumpVma, Range[]>();
+    const written = t.tracked(pid) ? t.writtenSince(pid, pagemapFd, vmas) : new Map<DumpVma, Range[]>();
     const inParent = c.parentDir !== undefined && written.size > 0 ? unchangedRanges(written, parentPageRanges(c.parentDir, pid, pageSize)) : [];
     if (c.continueTracking) t.track(pid, inj, pagemapFd, vmas, written);
     return inParent;

@@ -77,5 +77,10 @@ test('check() gives the same verdicts as the command, and marks what is required
   assert.equal(byName.get('clone3 set_tid')?.ok, true);
   assert.equal(byName.get('soft-dirty')?.required, false);
   assert.equal(byName.get('soft-dirty')?.ok, await softDirtyHere());
+  // Soft-dirty where the kernel has it, else uffd-wp, else missing: never ok without one of them.
+  const tracking = byName.get('pre-dump write tracking');
+  assert.equal(tracking?.required, false);
+  if (tracking?.ok) assert.match(tracking.detail ?? '', (await softDirtyHere()) ? /UFFD_FEATURE_WP_ASYNC|soft-dirty/ : /UFFD_FEATURE_WP_ASYNC/);
+  else assert.equal(byName.get('soft-dirty')?.ok, false);
   for (const r of results.filter((x) => !x.ok)) assert.ok(r.meaning, `${r.name} says what its absence means`);
 });
