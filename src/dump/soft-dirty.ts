@@ -19,7 +19,7 @@ import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readPageRuns, procPath, readStat, type PageRun } from '../proc/index.js';
-import { PAGE_IS_SOFT_DIRTY, SysError, pagemapScan } from '../sys/index.js';
+import { PAGE_IS_PFNZERO, PAGE_IS_SOFT_DIRTY, SysError, pagemapScan } from '../sys/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import type { Range } from '../shared/ranges.js';
 import { S, savesPages, type DumpVma } from './vmas.js';
@@ -50,12 +50,18 @@ function readStamp(p: SoftDirtyProc): string | undefined {
   }
 }
 
-/** Soft-dirty pages as sorted, merged ranges, from pagemap runs (bit 55 of each entry). */
+/**
+ * The pages written since the bits were cleared, as sorted, merged ranges, from pagemap runs: those
+ * with bit 55 (soft-dirty), and present anonymous pages not mapped by this process alone, the zero
+ * page among them (a read after MADV_DONTNEED maps it without the bit, and the parent's bytes are
+ * no longer the task's; pagemap shows no PFN to tell it from a page shared with a fork child, which
+ * is dumped again too).
+ */
 export function softDirtyRanges(runs: readonly PageRun[], pageSize: number): Range[] {
   const out: Range[] = [];
   const page = BigInt(pageSize);
   for (const r of runs) {
-    if (!r.softDirty) continue;
+    if (!r.softDirty && !(r.present && !r.exclusive && !r.file)) continue;
     const end = r.start + BigInt(r.pages) * page;
     const last = out[out.length - 1];
     if (last && last.end === r.start) last.end = end;
@@ -104,7 +110,9 @@ export class SoftDirtyTracking implements WriteTracking {
       try {
         const out: Range[] = [];
         for (let at = start; at < end;) {
-          const r = pagemapScan(pagemapFd, { start: at, end, categoryMask: PAGE_IS_SOFT_DIRTY, returnMask: PAGE_IS_SOFT_DIRTY });
+          // The zero page too: mapped by a read after MADV_DONTNEED, it has no soft-dirty bit,
+          // and the parent's bytes are no longer the task's.
+          const r = pagemapScan(pagemapFd, { start: at, end, categoryAnyofMask: PAGE_IS_SOFT_DIRTY | PAGE_IS_PFNZERO, returnMask: PAGE_IS_SOFT_DIRTY | PAGE_IS_PFNZERO });
           for (const g of r.regions) out.push({ start: g.start, end: g.end });
           if (r.walkEnd <= at) break;
           at = r.walkEnd;
