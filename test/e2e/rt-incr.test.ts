@@ -9,6 +9,7 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { constants } from 'node:os';
 import { cpSync, existsSync, mkdtempSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import { decodeImageFile, encodeImage, PageChain, PE_LAZY, PE_PARENT, PE_PRESENT } from '../../src/images/index.js';
@@ -263,6 +264,39 @@ test('the tracking leaves the task as it was: its descriptors and mappings while
     // A second dump against the same parent is refused: pre2's tracking was used.
     await assert.rejects(dumpTask({ pid, dir: dir('again'), prevImagesDir: '../pre2', leaveRunning: true }), /has no memory tracking to continue/);
     assert.equal(t.finish(), 'PASS', 'the task ran on unharmed and its memory is its own');
+  } finally {
+    try { kill(t.pid, 9); } catch { /* gone */ }
+    waitGone(t.pid);
+    rmSync(t.dir, { recursive: true, force: true });
+  }
+});
+
+test('pages dropped (MADV_DONTNEED) and read back as the zero page after a pre-dump: the dump has them as zeros, not the parent\'s bytes', async () => {
+  becomeSubreaper();
+  const t = startTarget('rt-incr-zero');
+  try {
+    const pid = t.pid;
+    const readyLine = readFileSync(t.outFile, 'utf8').split('\n')[0]!;
+    const area = BigInt(`0x${/area=([0-9a-f]+)/.exec(readyLine)![1]!}`);
+    const inArea = (v: bigint) => v >= area && v < area + 16n * BigInt(pageSize);
+    const chain = path.join(t.dir, 'chain');
+    mkdirSync(chain, { mode: 0o700 });
+    if (trackMethod(pageSize) === undefined) return; // refused, as the first test shows
+    await dumpTask({ pid, dir: path.join(chain, 'pre1'), preDump: true });
+    kill(pid, constants.signals.SIGUSR1);
+    waitUntil('the program dropped its pages', () => readFileSync(t.outFile, 'utf8').includes('DROPPED'));
+    await dumpTask({ pid, dir: path.join(chain, 'final'), prevImagesDir: '../pre1' });
+    try { waitpid(pid, __WALL); } catch { /* reaped by dump() */ }
+    assert.ok(waitGone(pid));
+    const restoreChain = async (edit?: (root: string) => void): Promise<string> => {
+      const root = mkdtempSync(path.join(t.dir, 'restore-'));
+      cpSync(chain, root, { recursive: true, verbatimSymlinks: true });
+      edit?.(root);
+      return restoreChainAndFinish(t, pid, readyLine, root);
+    };
+    assert.equal(await restoreChain(), 'PASS');
+    // The zero pages left to the parent instead (as a tracking that missed them would): the program finds the old bytes.
+    assert.match(await restoreChain((root) => loseWrittenRun(path.join(root, 'final'), pid, inArea)), /^FAIL: page 0 byte 0 is 0x5a, want 0x00/);
   } finally {
     try { kill(t.pid, 9); } catch { /* gone */ }
     waitGone(t.pid);
