@@ -1,6 +1,6 @@
 // Probes on memory: /proc/PID/pagemap, PAGEMAP_SCAN, soft-dirty, userfaultfd, memfd_create.
 import { closeSync, openSync } from 'node:fs';
-import { softDirtyWorks, trackMethod } from '../dump/track-method.js';
+import { softDirtyWorks, trackMethod } from '../shared/track-probe.js';
 import { readPagemapEntries } from '../proc/index.js';
 import { addressOf, ioctl, memfdCreate, rawSyscall, readU64, writeU64 } from '../sys/index.js';
 import { missing, ok, probe } from './result.js';
