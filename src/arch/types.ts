@@ -134,6 +134,16 @@ export interface SyscallAbi {
    * a breakpoint trap. Absent: injected calls run one at a time.
    */
   readonly batchCode?: Buffer;
+  /**
+   * Optional (dump): batchCode's loop ending in the thread's own state instead of a breakpoint, for
+   * threads whose calls end so (Arch.callThenSigreturn; inject/batch-park.ts). Entered as batchCode
+   * with a third argument, the address of a struct pollfd whose fd is the task's end of a socket
+   * pair whose other end only cryo holds: after the table it sends cryo one byte on that socket
+   * (MSG_NOSIGNAL), waits in ppoll for that socket (cryo stops it there with PTRACE_INTERRUPT; once
+   * cryo is gone its end is closed and ppoll returns), closes the socket and runs rt_sigreturn with
+   * SP on a frame of the thread's own state, as Arch.callThenSigreturn's code does.
+   */
+  readonly batchThenSigreturn?: Buffer;
   /** Syscall numbers of this ABI by name; absent: the host's own table. */
   readonly numbers?: Readonly<Record<string, number>>;
   /**

@@ -10,10 +10,11 @@ import { processVmReadv, processVmWritev, syscallNumber, readU64, writeU64 } fro
 import { InjectError } from './errors.js';
 import { syscallFailed, type Injector } from './injector.js';
 import { injectMmap, mmapCallOf, type MmapArgs } from './mmap.js';
+import type { BatchPark } from './batch-park.js';
 
 /** Words per table entry: nr, 6 arguments, result. */
 const ENTRY_WORDS = 8;
-const ENTRY_BYTES = ENTRY_WORDS * 8;
+export const ENTRY_BYTES = ENTRY_WORDS * 8;
 
 export interface BatchPlace {
   /** Where the batch runner's code is (executable), or undefined to run calls one by one. */
@@ -21,6 +22,8 @@ export interface BatchPlace {
   /** A writable area for the table, and its size. */
   table: bigint;
   tableSize: number;
+  /** Where a batch can end in the thread's own state (batch-park.ts), for threads whose calls end so. */
+  park?: BatchPark;
 }
 
 export class SyscallBatch {
@@ -91,7 +94,7 @@ export class SyscallBatch {
     if (processVmWritev(inj.pid, this.place.table, table) !== table.length) {
       throw new InjectError('NO_SCRATCH', `cannot write cryo's table of system calls into task ${inj.pid}`);
     }
-    inj.runCode(this.place.code, this.place.table, n);
+    inj.runBatch(this.place, n);
     const back = processVmReadv(inj.pid, this.place.table, table.length);
     const calls = this.calls.splice(0);
     const results: bigint[] = [];

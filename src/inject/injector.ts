@@ -17,6 +17,8 @@ import { InjectError } from './errors.js';
 import { findSyscallSite } from './syscall-site.js';
 import type { UndoList } from './undo.js';
 import { faultInCall, faultPoint } from '../fault.js';
+import type { BatchPlace } from './batch.js';
+import { waitParked } from './batch-park.js';
 
 const { getRegset, getSigmask, setRegset, setSigmask, singleStep, syscallStep, cont } = ptrace;
 
@@ -86,8 +88,8 @@ export class Injector {
    * stop to its exit stop, and the task's own registers and mask are put back at once: between
    * calls it waits at an interrupt or syscall-exit stop holding its own state, from which it runs
    * on unharmed (the kernel's syscall restart applies to those registers). A call itself ends in
-   * an rt_sigreturn into the thread's own state where the arch has one (endCallsAt); a batch, and
-   * a call without that ending, are what is left.
+   * an rt_sigreturn into the thread's own state where the arch has one (endCallsAt), and so does
+   * a batch (runBatch, batch-park.ts); a call or batch without that ending is what is left.
    */
   private readonly survivable: boolean;
   /** Where calls of arch.syscall run while cryo's call-then-sigreturn code is in use (call-ending.ts). */
@@ -127,6 +129,11 @@ export class Injector {
    */
   endCallsAt(ending: { site: bigint; sp: bigint } | undefined): void {
     this.ending = ending;
+  }
+
+  /** Whether calls end in rt_sigreturn into the thread's own state (endCallsAt). */
+  get endsCalls(): boolean {
+    return this.ending !== undefined;
   }
 
   /** Puts the saved registers back (idempotent). */
@@ -258,6 +265,36 @@ export class Injector {
     } catch {
       return '';
     }
+  }
+
+  /**
+   * Runs the batch runner of `place` over its first `count` table entries: on the thread's own
+   * frame where the place has a park and this thread's calls end in rt_sigreturn (batch-park.ts),
+   * else through runCode.
+   */
+  runBatch(place: BatchPlace, count: number): void {
+    const ending = this.ending;
+    const park = ending !== undefined ? place.park : undefined;
+    if (ending === undefined || park === undefined) {
+      this.runCode(place.code!, place.table, count);
+      return;
+    }
+    faultPoint(`code run in task ${this.pid}`);
+    const abi = this.arch.syscall;
+    if (!this.masked) {
+      setSigmask(this.pid, ALL_SIGNALS);
+      this.masked = true;
+    }
+    const regs = abi.prepare(this.savedRegs, park.code, 0, [place.table, BigInt(count), park.pollfd, 0n, 0n, 0n], ending.sp);
+    setAbiRegs(this.pid, abi, regs);
+    setSideRegsets(this.pid, this.arch);
+    this.regsDirty = true;
+    faultInCall();
+    cont(this.pid);
+    waitParked(this.pid, park, this.timeoutMs);
+    // Off the runner's area at once (it may be unmapped before this thread's next call), onto the
+    // ending's, where cryo's death finds the thread at a call's exit.
+    this.runCall(abi, this.site, 'getpid', []);
   }
 
   /**

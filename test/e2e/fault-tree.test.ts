@@ -11,8 +11,8 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeSync } from 'node:fs';
+import { spawn, execFileSync } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { dump } from '../../src/dump/index.js';
@@ -20,11 +20,11 @@ import { restore, RestoreError } from '../../src/restore/index.js';
 import { faultCount } from '../../src/fault.js';
 import { decodeImageFile } from '../../src/images/index.js';
 import { kill, sleepSync, waitpid, WNOHANG, __WALL } from '../../src/sys/index.js';
-import { startTarget, type Target } from '../helpers/dump-target.js';
 import { cryoCli } from '../helpers/cryo-cli.js';
 import { childStates } from '../helpers/restore-env.js';
 import { cleanupDumped, imagesCopy, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
 import { rng } from '../helpers/rng.js';
+import { cliDump, dumpPoints, endTree, fds, harmAfterKill, startTree, threadStates, tracer, type Tree } from '../helpers/fault-tree.js';
 import { createHash } from 'node:crypto';
 
 const SEED = Number(process.env.CRYO_FAULT_SEED ?? 15);
@@ -36,19 +36,6 @@ function spread(count: number, n: number, seed: number): number[] {
   const out = new Set<number>([count]);
   for (let i = 0; i < n; i++) out.add(1 + Math.floor(((i + r()) * count) / n));
   return [...out].sort((a, b) => a - b);
-}
-
-const tracer = (pid: number) => Number(/TracerPid:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
-
-/** A process's descriptors and what each is. */
-const fds = (pid: number) => readdirSync(`/proc/${pid}/fd`).map((fd) => `${fd} ${readlinkSync(`/proc/${pid}/fd/${fd}`)}`).sort();
-
-interface Tree { t: Target; pids: number[]; maps: string[]; fds: string[][] }
-
-function startTree(): Tree {
-  const t = startTarget('fault-tree');
-  const pids = [t.pid, Number(t.ready.c1), Number(t.ready.c2)];
-  return { t, pids, maps: pids.map((p) => readFileSync(`/proc/${p}/maps`, 'utf8')), fds: pids.map(fds) };
 }
 
 /** Every task as it was: the same mappings (no area of cryo's left), the same descriptors, not traced. */
@@ -64,15 +51,6 @@ function unharmed(tree: Tree, what: string): void {
 async function noImageSet(dir: string, what: string): Promise<void> {
   assert.equal(existsSync(path.join(dir, 'inventory.img')), false, `${what}: no inventory.img`);
   if (existsSync(dir)) await assert.rejects(restore({ dir, detach: true }), RestoreError, `${what}: restore refuses it`);
-}
-
-function endTree(tree: Tree): string {
-  try {
-    return tree.t.finish();
-  } finally {
-    for (const p of tree.pids.slice(1)) { try { kill(p, 9); } catch { /* ended */ } }
-    tree.t.cleanup();
-  }
 }
 
 test("the tree's own check fails when a word of its memory changed (the PASS the other tests wait for can fail)", () => {
@@ -110,53 +88,6 @@ test(`a dump of the tree failed at points spread over all of them (seed ${SEED})
     assert.equal(endTree(tree), 'PASS', 'every process checks its memory, thread, pipe, socket and parent');
   }
 });
-
-/** Each thread's run state (stopped or not), tracer, blocked and pending signals, and the process's shared queue. */
-function threadStates(pid: number): string[] {
-  const field = (text: string, k: string) => new RegExp(`^${k}:\\s+(\\S+)`, 'm').exec(text)?.[1];
-  return readdirSync(`/proc/${pid}/task`).sort().map((tid) => {
-    let s: string;
-    try {
-      s = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
-    } catch {
-      return `thread ${tid}: gone`; // exited between the listing and the read (a harmed task may be dying)
-    }
-    return `thread ${tid}: ${/^State:\s+[tT]/m.test(s) ? 'stopped' : 'runs'}, tracer ${field(s, 'TracerPid')}, blocked ${field(s, 'SigBlk')}, pending ${field(s, 'SigPnd')}/${field(s, 'ShdPnd')}`;
-  });
-}
-
-/**
- * What a dead cryo may not leave changed: every thread runs (the kernel wakes a dead tracer's
- * tasks; a moment for that), untraced, with its own signal mask and queue. Returns what differs.
- */
-function harmAfterKill(tree: Tree, states: string[][]): string | undefined {
-  for (let tries = 0; ; tries++) {
-    let why: string | undefined;
-    for (const [i, p] of tree.pids.entries()) {
-      if (!existsSync(`/proc/${p}/task`)) { why = `process ${p} is gone`; break; }
-      const now = threadStates(p);
-      const diff = now.find((line, k) => line !== states[i]![k]) ?? (now.length !== states[i]!.length ? 'a thread is gone' : undefined);
-      if (diff) { why = `process ${p}: ${diff} (was ${states[i]!.join('; ')})`; break; }
-    }
-    if (why === undefined || tries >= 100) return why;
-    sleepSync(20);
-  }
-}
-
-/** Runs `cryo dump` of the tree with CRYO_FAULT=`fault`; returns the signal that ended it. */
-function cliDump(tree: Tree, dir: string, env: NodeJS.ProcessEnv): string | null {
-  const r = spawnSync(process.execPath, [cryoCli, 'dump', '-t', String(tree.t.pid), '-D', dir, '--leave-running'], { env: { ...process.env, ...env } });
-  rmSync(dir, { recursive: true, force: true });
-  return r.signal;
-}
-
-/** The points of a `cryo dump` of the tree, as CRYO_FAULT_TRACE lists them. */
-function dumpPoints(tree: Tree): string[] {
-  const trace = path.join(tree.t.dir, 'points');
-  rmSync(trace, { force: true });
-  assert.equal(cliDump(tree, path.join(tree.t.dir, 'count'), { CRYO_FAULT_TRACE: trace }), null);
-  return readFileSync(trace, 'utf8').trim().split('\n');
-}
 
 /**
  * The points (from 1) of calls injected into a task after its call-ending area is in place: each

@@ -38,6 +38,22 @@ export const SYSCALL_BATCH_CODE = Buffer.from(
   '4989fc4989f54d85ed743a498b0424498b7c2408498b742410498b5424184d8b5424204d8b4424284d8b4c24300f05'
   + '4989442438483d01f0ffff73094983c44049ffcdebc1cc', 'hex');
 
+/**
+ * SYSCALL_BATCH_CODE ending in rt_sigreturn (SyscallAbi.batchThenSigreturn): rdx holds the pollfd;
+ * the loop as above (r14 = rdx), then at done:
+ *   sendto([r14], r14, 1, MSG_NOSIGNAL | MSG_DONTWAIT, 0, 0)   eax 44
+ *   ppoll(r14, 1, 0, 0, 8)                                      eax 271
+ *   close([r14])                                                eax 3
+ *   rt_sigreturn                                                eax 15
+ */
+export const SYSCALL_BATCH_THEN_SIGRETURN = Buffer.from(
+  '4989fc4989f54989d64d85ed743a498b0424498b7c2408498b742410498b5424184d8b5424204d8b4424284d8b4c2430'
+  + '0f054989442438483d01f0ffff73094983c44049ffcdebc1'
+  + 'b82c00000049633e4c89f6ba0100000041ba404000004531c04531c90f05'
+  + 'b80f0100004c89f7be0100000031d24531d241b8080000000f05'
+  + 'b80300000049633e0f05'
+  + 'b80f0000000f05', 'hex');
+
 export const syscallAbi: SyscallAbi = {
   instruction: SYSCALL_INSN,
   regsNt: NT_PRSTATUS,
@@ -72,4 +88,5 @@ export const syscallAbi: SyscallAbi = {
     return ip + BigInt(SYSCALL_INSN.length);
   },
   batchCode: SYSCALL_BATCH_CODE,
+  batchThenSigreturn: SYSCALL_BATCH_THEN_SIGRETURN,
 };

@@ -1,0 +1,120 @@
+/**
+ * A dump's batches ending in the thread's own state (issue 15). A batch runner that ends in a
+ * breakpoint kills the task when cryo dies while it runs (the SIGTRAP then has no tracer). Where the
+ * arch has SyscallAbi.batchThenSigreturn and the thread's calls end in rt_sigreturn
+ * (call-ending.ts), the runner ends instead by telling cryo (one byte on a socket pair whose other
+ * end only cryo holds) and waiting in ppoll on that socket with SP on the thread's frame. A live
+ * cryo stops it there (PTRACE_INTERRUPT); a dead cryo's end is closed, so ppoll returns and the
+ * runner closes the socket and runs into rt_sigreturn, and on with the thread's own state.
+ */
+import { closeSync } from 'node:fs';
+import {
+  cont, describeStatus, interrupt, pidfdGetfd, pidfdOpen, processVmReadv, processVmWritev, ptraceEvent, rawSyscall,
+  stopped, SysError, waitForStop, waitpid, WNOHANG, __WALL,
+} from '../sys/index.js';
+import { readI32, writeI16, writeI32 } from '../sys/native-endian.js';
+import { PTRACE_EVENT_STOP } from '../sys/ptrace-constants.js';
+import { InjectError } from './errors.js';
+import type { Injector } from './injector.js';
+
+const AF_UNIX = 1;
+const SOCK_STREAM = 1;
+const SOCK_CLOEXEC = 0o2000000;
+const POLLIN = 1;
+const MSG_DONTWAIT = 0x40;
+/** Bytes of the struct pollfd in the task (int fd; short events, revents). */
+export const PARK_BYTES = 8;
+
+export interface BatchPark {
+  /** SyscallAbi.batchThenSigreturn in the task. */
+  readonly code: bigint;
+  /** The struct pollfd the runner sends from and waits on (fd: the task's end of the socket pair). */
+  readonly pollfd: bigint;
+  /** The task's end. */
+  readonly taskFd: number;
+  /** cryo's end (the only one: the task's copy is closed). */
+  readonly fd: number;
+}
+
+/**
+ * Makes the socket pair in the task (its fds first written at `pollfd`, then the pollfd there);
+ * undefined where the task refuses it (a seccomp filter, no free descriptor): that batch then ends
+ * in the breakpoint.
+ */
+export function openPark(inj: Injector, code: bigint, pollfd: bigint): BatchPark | undefined {
+  try {
+    inj.call('socketpair', AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pollfd);
+  } catch (e) {
+    if (e instanceof InjectError) return undefined;
+    throw e;
+  }
+  const b = processVmReadv(inj.pid, pollfd, 8);
+  const [taskFd, other] = [readI32(b, 0), readI32(b, 4)];
+  let fd = -1;
+  try {
+    const pidfd = pidfdOpen(inj.pid);
+    try { fd = pidfdGetfd(pidfd, other); } finally { closeSync(pidfd); }
+  } catch { /* no copy: no park */ }
+  inj.call('close', other);
+  const pfd = Buffer.alloc(PARK_BYTES);
+  writeI32(pfd, taskFd, 0);
+  writeI16(pfd, POLLIN, 4);
+  if (fd < 0 || processVmWritev(inj.pid, pollfd, pfd) !== PARK_BYTES) {
+    if (fd >= 0) closeSync(fd);
+    inj.call('close', taskFd);
+    return undefined;
+  }
+  return { code, pollfd, taskFd, fd };
+}
+
+/** Closes cryo's end and the task's (an injected close, through `inj`). */
+export function closePark(inj: Injector, park: BatchPark): void {
+  closeSync(park.fd);
+  inj.call('close', park.taskFd);
+}
+
+/** Whether the runner's byte came (read, so that the next batch waits for its own). */
+function byteCame(fd: number): boolean {
+  try {
+    const n = rawSyscall('recvfrom', fd, Buffer.alloc(64), 64, MSG_DONTWAIT, 0, 0);
+    if (n === 0n) throw new InjectError('UNEXPECTED_STOP', "the task's end of cryo's batch socket closed during a batch");
+    return true;
+  } catch (e) {
+    if (e instanceof SysError && e.code === 'EAGAIN') return false;
+    throw e;
+  }
+}
+
+/**
+ * Waits until the runner started in task `pid` (resumed with PTRACE_CONT) has sent its byte, then
+ * stops it with PTRACE_INTERRUPT where it waits. Event stops on the way (a SIGSTOP's group stop) are
+ * resumed, as for a breakpoint-ended batch; any other stop or the task's end is an error.
+ */
+export function waitParked(pid: number, park: BatchPark, timeoutMs: number): void {
+  const deadline = performance.now() + timeoutMs;
+  const pfd = Buffer.alloc(PARK_BYTES);
+  writeI32(pfd, park.fd, 0);
+  writeI16(pfd, POLLIN, 4);
+  const timeout = new BigInt64Array([0n, 1_000_000n]); // struct timespec: 1 ms
+  for (let i = 0; !byteCame(park.fd); i++) {
+    const r = waitpid(pid, WNOHANG | __WALL);
+    if (r.pid !== 0) {
+      if (stopped(r.status) && ptraceEvent(r.status) !== 0) {
+        cont(pid);
+        continue;
+      }
+      throw new InjectError('UNEXPECTED_STOP', `task ${pid} ${describeStatus(r.status)} instead of finishing cryo's batch of system calls`);
+    }
+    if (performance.now() >= deadline) {
+      throw new InjectError('UNEXPECTED_STOP', `task ${pid} did not finish cryo's batch of system calls within ${timeoutMs} ms`);
+    }
+    // The first polls only yield (most batches take microseconds), then wait up to 1 ms for the byte.
+    if (i < 200) rawSyscall('sched_yield');
+    else rawSyscall('ppoll', pfd, 1, timeout, 0, 0);
+  }
+  interrupt(pid);
+  const st = waitForStop(pid, { timeoutMs, maxPauseMs: 1 }).status;
+  if (ptraceEvent(st) !== PTRACE_EVENT_STOP) {
+    throw new InjectError('UNEXPECTED_STOP', `task ${pid} ${describeStatus(st)} instead of waiting at the end of cryo's batch of system calls`);
+  }
+}

@@ -1,0 +1,53 @@
+// Issue 15, SIGKILL of cryo dump inside a batch of injected calls (inject/batch-park.ts): the
+// batch runner ends in rt_sigreturn onto each thread's own frame, so a task whose cryo dies while
+// it runs a batch (the signal actions, a thread's state, vmsplice of its pages) runs on with its
+// own state and the tree's own check passes. Without that ending (CRYO_BATCH_ENDING=off) the
+// batch's breakpoint delivers SIGTRAP to a task that has no tracer any more, which kills it.
+// Only where the arch has a batch runner (x86_64); elsewhere every call runs on its own, ended.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { hostArch } from '../../src/arch/index.js';
+import { cliDump, dumpPoints, endTree, harmAfterKill, startTree, threadStates, type Tree } from '../helpers/fault-tree.js';
+
+const arch = await hostArch();
+const skip = arch.syscall.batchCode === undefined ? `${arch.name} has no batch runner: a dump's calls run one by one` : false;
+
+/** The points (from 1) where a `cryo dump` of the tree runs a batch in a task. */
+function batchPoints(tree: Tree): { n: number; what: string }[] {
+  return dumpPoints(tree).flatMap((what, i) => (/ code run in task \d+$/.test(what) ? [{ n: i + 1, what }] : []));
+}
+
+test("SIGKILL of cryo dump inside its first three batches (the root's signal actions, its thread's, its first pages): each task runs on with its own state and the tree's check passes", { skip }, () => {
+  const tree = startTree();
+  let failed = true;
+  try {
+    const states = tree.pids.map(threadStates);
+    assert.ok(batchPoints(tree).length >= 3, 'a dump of the tree runs batches');
+    for (const k of [0, 1, 2]) {
+      // Counted again each time: the areas a killed dump left are more VMAs to read, more points.
+      const { n, what } = batchPoints(tree)[k]!;
+      const kill = `SIGKILL inside batch ${k + 1} (point ${n}: ${what})`;
+      assert.equal(cliDump(tree, path.join(tree.t.dir, `in-batch-${n}`), { CRYO_FAULT: `dump:${n}:kill-in-call` }), 'SIGKILL', kill);
+      assert.equal(harmAfterKill(tree, states), undefined, kill);
+    }
+    failed = false;
+  } finally {
+    const verdict = endTree(tree);
+    if (!failed) assert.equal(verdict, 'PASS', 'every process checks its memory, thread, pipe, socket and parent');
+  }
+});
+
+test('the same kill inside the first batch without the batch ending (CRYO_BATCH_ENDING=off): the breakpoint kills the task with SIGTRAP, and the checks see it (they can fail)', { skip }, () => {
+  const tree = startTree();
+  let verdict = '';
+  try {
+    const states = tree.pids.map(threadStates);
+    const { n } = batchPoints(tree)[0]!;
+    assert.equal(cliDump(tree, path.join(tree.t.dir, 'in-batch'), { CRYO_FAULT: `dump:${n}:kill-in-call`, CRYO_BATCH_ENDING: 'off' }), 'SIGKILL');
+    assert.ok(harmAfterKill(tree, states), 'the check after a SIGKILL sees the harm');
+  } finally {
+    verdict = endTree(tree);
+  }
+  assert.match(verdict, /killed by signal 5\b/, "the root died by SIGTRAP, and its own check never printed PASS");
+});
