@@ -8,7 +8,7 @@
  */
 import { processVmWritev } from '../sys/index.js';
 import { ENTRY_BYTES, type BatchPlace } from './batch.js';
-import { closePark, openPark, type BatchPark } from './batch-park.js';
+import { closePark, openPark, type ParkFds } from './batch-park.js';
 import { InjectError } from './errors.js';
 import type { Injector } from './injector.js';
 import { injectMmap } from './mmap.js';
@@ -45,11 +45,10 @@ export function mapBatchArea(inj: Injector, undo: UndoList, occupied: readonly A
   const want = findHole(occupied, BigInt(size), BigInt(page), inj.arch.mmapTop);
   const addr = BigInt.asUintN(64, injectMmap(inj, want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
   let mapped = true;
-  let park: BatchPark | undefined;
+  const held: ParkFds = { task: [], own: -1 };
   const unmapNow = () => {
     if (!mapped) return;
-    if (park) closePark(inj, park);
-    park = undefined;
+    closePark(inj, held);
     inj.call('munmap', addr, size);
     mapped = false;
   };
@@ -58,7 +57,7 @@ export function mapBatchArea(inj: Injector, undo: UndoList, occupied: readonly A
   inj.call('mprotect', addr, codeSize, PROT_READ | PROT_EXEC);
   // The park's pollfd takes the table's last entry.
   const table = addr + BigInt(codeSize);
-  if (parked) park = openPark(inj, addr + BigInt(parkedAt), table + BigInt(tableSize - ENTRY_BYTES));
+  const park = parked ? openPark(inj, held, addr + BigInt(parkedAt), table + BigInt(tableSize - ENTRY_BYTES)) : undefined;
   return {
     place: { code: addr, table, tableSize: park ? tableSize - ENTRY_BYTES : tableSize, ...(park ? { park } : {}) },
     extra: addr + BigInt(codeSize + tableSize),

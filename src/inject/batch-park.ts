@@ -36,12 +36,18 @@ export interface BatchPark {
   readonly fd: number;
 }
 
+/** The descriptors a park holds so far: the task's (closed by injected calls) and cryo's end. */
+export interface ParkFds {
+  task: number[];
+  own: number;
+}
+
 /**
- * Makes the socket pair in the task (its fds first written at `pollfd`, then the pollfd there);
- * undefined where the task refuses it (a seccomp filter, no free descriptor): that batch then ends
- * in the breakpoint.
+ * Makes the socket pair in the task (its fds first written at `pollfd`, then the pollfd there),
+ * each descriptor noted in `held` as it exists, for closePark whatever happens; undefined where the
+ * task refuses it (a seccomp filter, no free descriptor): batches then end in the breakpoint.
  */
-export function openPark(inj: Injector, code: bigint, pollfd: bigint): BatchPark | undefined {
+export function openPark(inj: Injector, held: ParkFds, code: bigint, pollfd: bigint): BatchPark | undefined {
   try {
     inj.call('socketpair', AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pollfd);
   } catch (e) {
@@ -50,27 +56,31 @@ export function openPark(inj: Injector, code: bigint, pollfd: bigint): BatchPark
   }
   const b = processVmReadv(inj.pid, pollfd, 8);
   const [taskFd, other] = [readI32(b, 0), readI32(b, 4)];
-  let fd = -1;
+  held.task.push(taskFd, other);
   try {
     const pidfd = pidfdOpen(inj.pid);
-    try { fd = pidfdGetfd(pidfd, other); } finally { closeSync(pidfd); }
+    try { held.own = pidfdGetfd(pidfd, other); } finally { closeSync(pidfd); }
   } catch { /* no copy: no park */ }
   inj.call('close', other);
+  held.task.pop();
   const pfd = Buffer.alloc(PARK_BYTES);
   writeI32(pfd, taskFd, 0);
   writeI16(pfd, POLLIN, 4);
-  if (fd < 0 || processVmWritev(inj.pid, pollfd, pfd) !== PARK_BYTES) {
-    if (fd >= 0) closeSync(fd);
-    inj.call('close', taskFd);
+  if (held.own < 0 || processVmWritev(inj.pid, pollfd, pfd) !== PARK_BYTES) {
+    closePark(inj, held);
     return undefined;
   }
-  return { code, pollfd, taskFd, fd };
+  return { code, pollfd, taskFd, fd: held.own };
 }
 
-/** Closes cryo's end and the task's (an injected close, through `inj`). */
-export function closePark(inj: Injector, park: BatchPark): void {
-  closeSync(park.fd);
-  inj.call('close', park.taskFd);
+/** Closes cryo's end and the task's ones (injected closes, through `inj`); what is closed is forgotten. */
+export function closePark(inj: Injector, held: ParkFds): void {
+  if (held.own >= 0) closeSync(held.own);
+  held.own = -1;
+  while (held.task.length > 0) {
+    inj.call('close', held.task[held.task.length - 1]!);
+    held.task.pop();
+  }
 }
 
 /** Whether the runner's byte came (read, so that the next batch waits for its own). */
@@ -106,6 +116,9 @@ export function waitParked(pid: number, park: BatchPark, timeoutMs: number): voi
       throw new InjectError('UNEXPECTED_STOP', `task ${pid} ${describeStatus(r.status)} instead of finishing cryo's batch of system calls`);
     }
     if (performance.now() >= deadline) {
+      // Stopped where it is, so that the undo list can put its registers back.
+      interrupt(pid);
+      waitForStop(pid, { timeoutMs, maxPauseMs: 1 });
       throw new InjectError('UNEXPECTED_STOP', `task ${pid} did not finish cryo's batch of system calls within ${timeoutMs} ms`);
     }
     // The first polls only yield (most batches take microseconds), then wait up to 1 ms for the byte.
