@@ -10,7 +10,7 @@ import { processVmReadv, processVmWritev, syscallNumber, readU64, writeU64 } fro
 import { InjectError } from './errors.js';
 import { syscallFailed, type Injector } from './injector.js';
 import { injectMmap, mmapCallOf, type MmapArgs } from './mmap.js';
-import type { BatchPark } from './batch-park.js';
+import { waitParked, type BatchPark } from './batch-park.js';
 
 /** Words per table entry: nr, 6 arguments, result. */
 const ENTRY_WORDS = 8;
@@ -94,7 +94,10 @@ export class SyscallBatch {
     if (processVmWritev(inj.pid, this.place.table, table) !== table.length) {
       throw new InjectError('NO_SCRATCH', `cannot write cryo's table of system calls into task ${inj.pid}`);
     }
-    inj.runBatch(this.place, n);
+    // Ended in the thread's own state where the place has a park and the thread's calls end so.
+    const park = this.place.park;
+    const ended = park !== undefined && inj.runEnded(park.code, [this.place.table, BigInt(n), park.pollfd], (ms) => waitParked(inj.pid, park, ms));
+    if (!ended) inj.runCode(this.place.code, this.place.table, n);
     const back = processVmReadv(inj.pid, this.place.table, table.length);
     const calls = this.calls.splice(0);
     const results: bigint[] = [];

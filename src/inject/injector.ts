@@ -17,8 +17,6 @@ import { InjectError } from './errors.js';
 import { findSyscallSite } from './syscall-site.js';
 import type { UndoList } from './undo.js';
 import { faultInCall, faultPoint } from '../fault.js';
-import type { BatchPlace } from './batch.js';
-import { waitParked } from './batch-park.js';
 
 const { getRegset, getSigmask, setRegset, setSigmask, singleStep, syscallStep, cont } = ptrace;
 
@@ -89,7 +87,7 @@ export class Injector {
    * calls it waits at an interrupt or syscall-exit stop holding its own state, from which it runs
    * on unharmed (the kernel's syscall restart applies to those registers). A call itself ends in
    * an rt_sigreturn into the thread's own state where the arch has one (endCallsAt), and so does
-   * a batch (runBatch, batch-park.ts); a call or batch without that ending is what is left.
+   * a batch (runEnded, batch-park.ts); a call or batch without that ending is what is left.
    */
   private readonly survivable: boolean;
   /** Where calls of arch.syscall run while cryo's call-then-sigreturn code is in use (call-ending.ts). */
@@ -268,33 +266,31 @@ export class Injector {
   }
 
   /**
-   * Runs the batch runner of `place` over its first `count` table entries: on the thread's own
-   * frame where the place has a park and this thread's calls end in rt_sigreturn (batch-park.ts),
-   * else through runCode.
+   * Runs code already in the task at `entry` that ends in rt_sigreturn (SyscallAbi.batchThenSigreturn)
+   * with SP on this thread's frame; `wait(timeoutMs)` returns once the task, resumed, is stopped where
+   * the code waits for cryo (batch-park.ts). Then moves the thread onto the call ending (the code's
+   * area may be unmapped before its next call) and returns true; false, running nothing, where this
+   * thread's calls have no ending.
    */
-  runBatch(place: BatchPlace, count: number): void {
+  runEnded(entry: bigint, args: readonly bigint[], wait: (timeoutMs: number) => void): boolean {
     const ending = this.ending;
-    const park = ending !== undefined ? place.park : undefined;
-    if (ending === undefined || park === undefined) {
-      this.runCode(place.code!, place.table, count);
-      return;
-    }
+    if (ending === undefined) return false;
     faultPoint(`code run in task ${this.pid}`);
     const abi = this.arch.syscall;
     if (!this.masked) {
       setSigmask(this.pid, ALL_SIGNALS);
       this.masked = true;
     }
-    const regs = abi.prepare(this.savedRegs, park.code, 0, [place.table, BigInt(count), park.pollfd, 0n, 0n, 0n], ending.sp);
-    setAbiRegs(this.pid, abi, regs);
+    const full = [...args, 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6);
+    setAbiRegs(this.pid, abi, abi.prepare(this.savedRegs, entry, 0, full, ending.sp));
     setSideRegsets(this.pid, this.arch);
     this.regsDirty = true;
     faultInCall();
     cont(this.pid);
-    waitParked(this.pid, park, this.timeoutMs);
-    // Off the runner's area at once (it may be unmapped before this thread's next call), onto the
-    // ending's, where cryo's death finds the thread at a call's exit.
+    wait(this.timeoutMs);
+    // Killed from here on, the thread is at that call's exit, before the ending's rt_sigreturn.
     this.runCall(abi, this.site, 'getpid', []);
+    return true;
   }
 
   /**
