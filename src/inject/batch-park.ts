@@ -122,8 +122,12 @@ export function waitParked(pid: number, park: BatchPark, timeoutMs: number): voi
       throw new InjectError('UNEXPECTED_STOP', `task ${pid} did not finish cryo's batch of system calls within ${timeoutMs} ms`);
     }
     // The first polls only yield (most batches take microseconds), then wait up to 1 ms for the byte.
-    if (i < 200) rawSyscall('sched_yield');
-    else rawSyscall('ppoll', pfd, 1, timeout, 0, 0);
+    if (i < 200) {
+      rawSyscall('sched_yield');
+    } else {
+      timeout.set([0n, 1_000_000n]); // ppoll leaves the time not waited there
+      rawSyscall('ppoll', pfd, 1, timeout, 0, 0);
+    }
   }
   interrupt(pid);
   const st = waitForStop(pid, { timeoutMs, maxPauseMs: 1 }).status;
