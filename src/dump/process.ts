@@ -4,7 +4,7 @@ import { readSemUndo } from './sem-undo.js';
 import type { SemUndo } from '../images/cryo-sem-undo.js';
 import { closeSync, openSync, statSync } from 'node:fs';
 import type { Arch } from '../arch/types.js';
-import { Injector, mapBatchArea, mapCallEnding, mapScratch, type UndoList } from '../inject/index.js';
+import { Injector, ignoresSigtrap, mapBatchArea, mapCallEnding, mapScratch, type UndoList } from '../inject/index.js';
 import {
   readCwd, readExe, readLoginuid, readMaps, readOomScoreAdj, readPersonality, readRoot, readSmaps,
   readStat, readStatus, readTimers, procPath, readComm,
@@ -104,7 +104,8 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
 
   // What only the task can tell.
   await step('inject');
-  const inj = Injector.attach(pid, arch, undo, { maps, survivable: true });
+  const trapIgnored = ignoresSigtrap(status.sigIgn);
+  const inj = Injector.attach(pid, arch, undo, { maps, survivable: true, trapIgnored });
   // First, so that every later call (cryo's other areas too) ends in the thread's own state if cryo dies in it.
   const ending = mapCallEnding(inj, undo, maps, outside.map((o) => ({
     ti: arch.fixSyscallRestart(arch.threadInfoFromRegsets(o.regsets)).threadInfo, sigmask: o.sigmask,
@@ -121,7 +122,7 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   const semUndo = c.semUndo === true ? readSemUndo(pid, inj, scratch) : [];
   await checkpoint();
   // Each thread's own state, the per-thread injected calls run in that thread.
-  const others = threadInjectors(tids.filter((t) => t !== pid), arch, undo, maps);
+  const others = threadInjectors(tids.filter((t) => t !== pid), arch, undo, maps, trapIgnored);
   outside.forEach((o, i) => { if (i > 0) ending?.use(others.get(o.tid)!, i); });
   const threads: ThreadState[] = [readThread(outside[0]!, arch, inj, scratch, injected)];
   for (const o of outside.slice(1)) {

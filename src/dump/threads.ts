@@ -232,8 +232,8 @@ export function readThread(o: ThreadOutside, arch: Arch, inj: Injector, scratch:
 }
 
 /** Attaches an injector to each thread but the first (the main thread has its own). */
-export function threadInjectors(tids: readonly number[], arch: Arch, undo: UndoList, maps: readonly Vma[]): Map<number, Injector> {
-  return new Map(tids.map((tid) => [tid, Injector.attach(tid, arch, undo, { maps, survivable: true })]));
+export function threadInjectors(tids: readonly number[], arch: Arch, undo: UndoList, maps: readonly Vma[], trapIgnored: boolean): Map<number, Injector> {
+  return new Map(tids.map((tid) => [tid, Injector.attach(tid, arch, undo, { maps, survivable: true, trapIgnored })]));
 }
 
 /**

@@ -12,7 +12,7 @@ import type { Arch, SyscallAbi } from '../arch/types.js';
 import {
   errnoName, syscallNumber, ptrace, waitForStop, describeStatus, ptraceEvent, stopSig, stopped, getSiginfo, type WaitResult,
 } from '../sys/index.js';
-import { readMaps, type Vma } from '../proc/index.js';
+import { readMaps, readStatus, type Vma } from '../proc/index.js';
 import { InjectError } from './errors.js';
 import { findSyscallSite } from './syscall-site.js';
 import type { UndoList } from './undo.js';
@@ -41,8 +41,16 @@ function numberIn(abi: SyscallAbi, name: string): number {
 }
 const SIGTRAP = constants.signals.SIGTRAP;
 const FAULT_SIGNALS = new Set([constants.signals.SIGSEGV, constants.signals.SIGBUS, constants.signals.SIGILL, constants.signals.SIGFPE]);
-/** Every signal blocked (the kernel ignores the bits of SIGKILL and SIGSTOP). */
-const ALL_SIGNALS = (1n << 64n) - 1n;
+/**
+ * The mask while cryo's calls run: every signal but SIGTRAP (the kernel ignores the bits of
+ * SIGKILL and SIGSTOP). A single step's trap and a breakpoint raise SIGTRAP, and the kernel resets
+ * the action of a SIGTRAP the task blocks (or ignores) to SIG_DFL: a handler of the task's would
+ * be lost (zdtm sigtrap01).
+ */
+const CALL_MASK = ((1n << 64n) - 1n) & ~(1n << BigInt(SIGTRAP - 1));
+
+/** Whether a SigIgn mask (/proc/PID/status) has SIGTRAP: see Injector.trapIgnored. */
+export const ignoresSigtrap = (sigIgn: bigint): boolean => (sigIgn & (1n << BigInt(SIGTRAP - 1))) !== 0n;
 
 export interface InjectorOptions {
   /** /proc/PID/maps as read before, to find the syscall instruction without re-reading. */
@@ -56,6 +64,8 @@ export interface InjectorOptions {
    * PTRACE_O_TRACESYSGOOD): see `survivable` below.
    */
   survivable?: boolean;
+  /** Whether the task ignores SIGTRAP, when the caller knows (else read from /proc when first needed: trapIgnored). */
+  trapIgnored?: boolean;
 }
 
 export class Injector {
@@ -76,7 +86,9 @@ export class Injector {
    * old_mmap); unset, they go below the stack pointer, which must then be mapped.
    */
   argArea: bigint | undefined;
-  private masked = false;
+  /** The mask cryo has set in the task, undefined while the task's own is in place. */
+  private mask: bigint | undefined;
+  private trapIgnoredCache: boolean | undefined;
   private regsDirty = false;
   private readonly timeoutMs: number;
   /**
@@ -108,6 +120,7 @@ export class Injector {
     this.site = opts.site ?? findSyscallSite(pid, abi.instruction, arch.vdso.vdso, opts.maps ?? readMaps(pid), abi.instructionAlign);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.survivable = opts.survivable ?? false;
+    this.trapIgnoredCache = opts.trapIgnored;
   }
 
   /**
@@ -145,9 +158,30 @@ export class Injector {
 
   /** Puts the saved signal mask back (idempotent). */
   restoreSigmask(): void {
-    if (!this.masked) return;
+    if (this.mask === undefined) return;
     setSigmask(this.pid, this.savedSigmask);
-    this.masked = false;
+    this.mask = undefined;
+  }
+
+  private block(mask: bigint): void {
+    if (this.mask === mask) return;
+    setSigmask(this.pid, mask);
+    this.mask = mask;
+  }
+
+  /**
+   * Whether the task ignores SIGTRAP: a single step's trap or the breakpoint that ends cryo's code
+   * (runCode) would reset that to SIG_DFL, so its calls run one by one from syscall stop to syscall
+   * stop instead (cryo's own calls never change it: restore sets SIGTRAP's action last).
+   */
+  /** Before cryo sets the task's SIGTRAP action: from then on calls run as where it is ignored. */
+  trapActionChanging(): void {
+    this.trapIgnoredCache = true;
+  }
+
+  trapIgnored(): boolean {
+    this.trapIgnoredCache ??= ignoresSigtrap(readStatus(this.pid).sigIgn);
+    return this.trapIgnoredCache;
   }
 
   /**
@@ -203,12 +237,9 @@ export class Injector {
   }
 
   private runCall(abi: SyscallAbi, site: bigint, name: string, args: readonly (bigint | number)[]): bigint {
-    if (!this.masked) {
-      // No signal may be delivered between our register change and the trap: it would run a
-      // handler on our registers. Blocked ones stay queued and are delivered after the dump.
-      setSigmask(this.pid, ALL_SIGNALS);
-      this.masked = true;
-    }
+    // No signal may be delivered between our register change and the trap: it would run a
+    // handler on our registers. Blocked ones stay queued and are delivered after the dump.
+    this.block(CALL_MASK);
     // All six argument registers are set: unused ones are 0, not whatever the task had there.
     const full = [...args.map((a) => BigInt(a)), 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6);
     const ending = abi === this.arch.syscall ? this.ending : undefined;
@@ -221,7 +252,7 @@ export class Injector {
     faultInCall();
     // Where a single step does not stop right after the syscall instruction (ppc64: no trace
     // interrupt for `sc`), the call runs from its entry stop to its exit stop instead.
-    const bySyscallStops = abi.stepBySyscallStops === true || this.survivable;
+    const bySyscallStops = abi.stepBySyscallStops === true || this.survivable || this.trapIgnored();
     const step = bySyscallStops ? syscallStep : singleStep;
     let early = 0;
     let after: Buffer | undefined;
@@ -301,10 +332,7 @@ export class Injector {
   runCode(entry: bigint, ...args: (bigint | number)[]): Buffer {
     faultPoint(`code run in task ${this.pid}`);
     const abi = this.arch.syscall;
-    if (!this.masked) {
-      setSigmask(this.pid, ALL_SIGNALS);
-      this.masked = true;
-    }
+    this.block(CALL_MASK);
     const full = [...args.map((a) => BigInt(a)), 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6);
     const regs = abi.prepare(this.savedRegs, entry, 0, full);
     setAbiRegs(this.pid, abi, regs);

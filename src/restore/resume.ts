@@ -14,6 +14,7 @@ import { SIGSTOP, SIGTRAP } from '../sys/signals.js';
 import { RestoreError } from '../shared/restore-error.js';
 import { findHole, getAbiRegs, injectMmap, setAbiRegs, setSideRegsets } from '../inject/index.js';
 import { ownAreas, unmapScratch } from './scratch.js';
+import { restoreTrapAction } from './task-state.js';
 import { dropCryoPages, syscallPageOf } from './stub-vdso.js';
 import { asVmas, dumpedVmas } from './dumped-layout.js';
 import { MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../arch/mman.js';
@@ -40,6 +41,7 @@ function syscallStop(pid: number, what: string): void {
  */
 export function resumeTask(ctx: TaskCtx, threads: readonly TaskCtx[] = []): void {
   const all = [ctx, ...threads];
+  restoreTrapAction(ctx);
   const frames = writeFrames(ctx, all);
   unmapScratch(ctx);
   all.forEach((t, i) => sigreturn(t, frames.sps[i]!));

@@ -13,7 +13,7 @@ import { restoreOverrun } from './timer-overrun.js';
 import { batchFor } from './scratch.js';
 import type { SyscallBatch } from '../inject/index.js';
 import { readU64, readI32, writeU32, writeI32, writeU16 } from '../sys/native-endian.js';
-import { SIGKILL, SIGMAX, SIGSTOP } from '../sys/signals.js';
+import { SIGKILL, SIGMAX, SIGSTOP, SIGTRAP } from '../sys/signals.js';
 
 const PR_SET_NAME = 15;
 const PR_SET_CHILD_SUBREAPER = 36;
@@ -120,12 +120,24 @@ export function sigactionCalls(core: MessageValue, task: Arch, pid: number): { s
   return out;
 }
 
-/** The signal actions, queued in `batch` (one at a time through an ABI other than cryo's own). */
+/**
+ * The signal actions but SIGTRAP's, queued in `batch` (one at a time through an ABI other than
+ * cryo's own). SIGTRAP's comes last (restoreTrapAction): the breakpoint ending each later batch
+ * would reset it to SIG_DFL where it is SIG_IGN.
+ */
 function restoreSigactions(ctx: TaskCtx, batch: SyscallBatch): void {
-  const calls = sigactionCalls(ctx.img.core, ctx.arch, ctx.pid);
+  const calls = sigactionCalls(ctx.img.core, ctx.arch, ctx.pid).filter((c) => c.sig !== SIGTRAP);
   if (ctx.arch.taskSyscall !== ctx.arch.syscall) return calls.forEach(({ sig, act }) => ctx.inj.callTask('rt_sigaction', sig, ctx.put(act, 256), 0, 8));
   // Each action in a slot of its own past the scratch's first half (other calls' place).
   calls.forEach(({ sig, act }, i) => batch.add('rt_sigaction', sig, ctx.put(act, 8192 + i * act.length), 0, 8));
+}
+
+/** SIGTRAP's action, by a call of its own once no batch of cryo's runs in the task any more. */
+export function restoreTrapAction(ctx: TaskCtx): void {
+  for (const { sig, act } of sigactionCalls(ctx.img.core, ctx.arch, ctx.pid).filter((c) => c.sig === SIGTRAP)) {
+    ctx.inj.trapActionChanging();
+    ctx.inj.callTask('rt_sigaction', sig, ctx.put(act, 256), 0, 8);
+  }
 }
 
 /** The interval timers, queued in `batch` (each itimerval in a slot of its own). */

@@ -171,7 +171,7 @@ function options(pid: number): void {
 /** Attaches to a new process; a child runs its calls where its parent did (a restored parent's vDSO or syscall page). */
 function building(pid: number, arch: Arch, parent?: Injector): Building {
   options(pid);
-  const inj = parent ? Injector.attach(pid, parent.arch, new UndoList(), { site: parent.site }) : Injector.attach(pid, arch, new UndoList(), { maps: readMaps(pid) });
+  const inj = parent ? Injector.attach(pid, parent.arch, new UndoList(), { site: parent.site, trapIgnored: false }) : Injector.attach(pid, arch, new UndoList(), { maps: readMaps(pid), trapIgnored: false });
   // Argument blocks (s390x's mmap) go where the parent's went: its stack may be gone.
   inj.argArea = parent?.argArea;
   const page = BigInt.asUintN(64, injectMmap(inj, 0, arch.pageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));

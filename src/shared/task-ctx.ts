@@ -80,13 +80,13 @@ export class TaskCtx {
     this.tid = tid;
     this.syscallPage = syscallPage;
     // /proc/PID/maps only where the syscall instruction must be searched for.
-    this.inj = Injector.attach(tid, arch, new UndoList(), { site: syscallPage });
+    this.inj = Injector.attach(tid, arch, new UndoList(), { site: syscallPage, trapIgnored: false });
   }
 
   /** Finds the syscall instruction again (after the vdso moved). */
   reattach(): void {
     const argArea = this.inj.argArea;
-    this.inj = Injector.attach(this.tid, this.arch, new UndoList(), { site: this.syscallPage });
+    this.inj = Injector.attach(this.tid, this.arch, new UndoList(), { site: this.syscallPage, trapIgnored: this.inj.trapIgnored() });
     this.inj.argArea = argArea;
   }
 

@@ -1,7 +1,8 @@
 // Signal state comes back exactly as it was: test/programs/rt-sig.c (handlers with every flag,
 // mask and restorer, the blocked mask, pending process-wide and thread signals with their
 // values, the alternate stack) is dumped, restored and checks itself on SIGTERM. Edited core
-// images prove the checks notice a difference.
+// images prove the checks notice a difference. A SIGTRAP handler, or SIGTRAP ignored, survives a
+// dump that leaves the task running and a restore (cryo's code in the task ends in a breakpoint).
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +10,9 @@ import type { MessageValue } from '../../src/images/value.js';
 import { writeI32 } from '../../src/sys/native-endian.js';
 import { editImage } from '../helpers/restore-env.js';
 import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
+import { startTarget } from '../helpers/dump-target.js';
+import { dump } from '../../src/dump/index.js';
+import path from 'node:path';
 
 const SA_RESTART = 0x10000000n;
 let d: Dumped | undefined;
@@ -53,4 +57,30 @@ test('signals: actions (flags, mask, restorer), blocked mask, pending with value
   assert.match(await restoreAndFinish(d, (dir) => editImage(dir, core, (e) => {
     (th(e).sas as MessageValue).ss_size = 32768n;
   })), /^FAIL: altstack 0x[0-9a-f]+ size 32768 flags 0, want/);
+});
+
+test('SIGTRAP: its handler, or its SIG_IGN, survives a dump that leaves the task running, and a restore', async () => {
+  for (const args of [[], ['trap-ignored']]) {
+    const t = startTarget('rt-sig', args);
+    try {
+      await dump({ pid: t.pid, dir: path.join(t.dir, 'images'), leaveRunning: true });
+      assert.equal(t.finish(), 'PASS', `rt-sig ${args.join(' ')} left running`);
+    } finally {
+      t.cleanup();
+    }
+  }
+  const ign = await startAndDump('rt-sig', ['trap-ignored']);
+  try {
+    assert.equal(await restoreAndFinish(ign), 'PASS');
+    // Its negative: SIGTRAP's SIG_IGN dropped from the image.
+    assert.match(await restoreAndFinish(ign, (dir) => editImage(dir, `core-${ign.pid}.img`, (e) => {
+      ((e[0]!.tc as MessageValue).sigactions as MessageValue[])[actionIndex(5)]!.sigaction = 0n;
+    })), /^FAIL: signal 5 action differs: handler 0 /);
+  } finally {
+    cleanupDumped(ign);
+  }
+  // The handler's negative.
+  assert.match(await restoreAndFinish(d!, (dir) => editImage(dir, `core-${d!.pid}.img`, (e) => {
+    ((e[0]!.tc as MessageValue).sigactions as MessageValue[])[actionIndex(5)]!.sigaction = 0n;
+  })), /^FAIL: signal 5 action differs: handler 0 /);
 });

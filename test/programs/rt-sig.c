@@ -1,6 +1,8 @@
 /* rt-sig: signal state comes back exactly as it was.
- * usage: rt-sig OUTFILE DIR
- * Handlers with SA_SIGINFO|SA_RESTART (+mask), SA_ONSTACK|SA_NODEFER, SA_RESETHAND, SIG_IGN;
+ * usage: rt-sig OUTFILE DIR [trap-ignored]
+ * Handlers with SA_SIGINFO|SA_RESTART (+mask), SA_ONSTACK|SA_NODEFER, SA_RESETHAND, SIG_IGN; a
+ * SIGTRAP handler (SIG_IGN with trap-ignored), which the kernel resets when it raises a blocked or
+ * ignored SIGTRAP itself (as a breakpoint does);
  * blocked SIGUSR1, SIGQUIT, SIGRTMIN+3; pending: SIGUSR1 (process-wide, sigqueue value 1111),
  * SIGQUIT (process-wide, kill), SIGRTMIN+3 twice (thread, values 2222 and 3333); an alternate
  * signal stack. On SIGTERM: every kernel sigaction (handler, flags, restorer, mask) as at READY,
@@ -23,6 +25,8 @@ static void on_usr2(int s) {
   usr2_on_altstack = &here >= altstack && &here < altstack + sizeof altstack;
 }
 static void on_hup(int s) { (void)s; hup_count++; }
+static volatile int trap_count;
+static void on_trap(int s) { (void)s; trap_count++; }
 
 static void kget(int sig, struct ksigaction *k) { syscall(SYS_rt_sigaction, sig, NULL, k, 8); }
 
@@ -42,6 +46,8 @@ int main(int argc, char **argv) {
   set(SIGHUP, on_hup, SA_RESETHAND, 0);
   set(rt3, on_rt, SA_SIGINFO, SIGINT);
   signal(SIGWINCH, SIG_IGN);
+  int trap_ignored = argc > 3 && !strcmp(argv[3], "trap-ignored");
+  if (trap_ignored) signal(SIGTRAP, SIG_IGN); else set(SIGTRAP, on_trap, 0, 0);
   stack_t ss = { .ss_sp = altstack, .ss_size = sizeof altstack };
   sigaltstack(&ss, NULL);
   sigset_t block;
@@ -96,5 +102,7 @@ int main(int argc, char **argv) {
   struct ksigaction k;
   kget(SIGHUP, &k);
   RT_CHECK(hup_count == 1 && k.handler == 0, "SA_RESETHAND: the SIGHUP handler ran %d times and is %#llx after", hup_count, (unsigned long long)k.handler);
+  raise(SIGTRAP);
+  RT_CHECK(trap_count == !trap_ignored, "the SIGTRAP handler ran %d times", trap_count);
   rt_pass();
 }
