@@ -308,10 +308,7 @@ export class Injector {
     if (ending === undefined) return false;
     faultPoint(`code run in task ${this.pid}`);
     const abi = this.arch.syscall;
-    if (!this.masked) {
-      setSigmask(this.pid, ALL_SIGNALS);
-      this.masked = true;
-    }
+    this.block(CALL_MASK);
     const full = [...args, 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6);
     setAbiRegs(this.pid, abi, abi.prepare(this.savedRegs, entry, 0, full, ending.sp));
     setSideRegsets(this.pid, this.arch);
