@@ -3,7 +3,7 @@
 // each run of them as a VMA entry of status VMA_AREA_GUARD alone, after the real VMAs.
 import { closeSync, openSync } from 'node:fs';
 import { procPath } from '../proc/index.js';
-import { PAGE_IS_GUARD, SysError, pagemapScan } from '../sys/index.js';
+import { PAGE_IS_GUARD, pagemapScanAll } from '../sys/index.js';
 import { type MessageValue } from '../images/index.js';
 import { VMA } from '../shared/vma-kinds.js';
 import type { Range } from '../shared/ranges.js';
@@ -22,20 +22,12 @@ export function guardRanges(pid: number, vmas: readonly DumpVma[]): Range[] {
   const fd = openSync(procPath(pid, 'pagemap'), 'r');
   try {
     const out: Range[] = [];
-    for (let at = start; at < end;) {
-      const r = pagemapScan(fd, { start: at, end, categoryMask: PAGE_IS_GUARD, returnMask: PAGE_IS_GUARD });
-      for (const g of r.regions) {
-        const last = out[out.length - 1];
-        if (last && last.end === g.start) last.end = g.end;
-        else out.push({ start: g.start, end: g.end });
-      }
-      if (r.walkEnd <= at) break;
-      at = r.walkEnd;
+    for (const g of pagemapScanAll(fd, { start, end, categoryMask: PAGE_IS_GUARD, returnMask: PAGE_IS_GUARD }) ?? []) {
+      const last = out[out.length - 1];
+      if (last && last.end === g.start) last.end = g.end;
+      else out.push({ start: g.start, end: g.end });
     }
     return out;
-  } catch (e) {
-    if (e instanceof SysError && ['EINVAL', 'ENOTTY', 'EOPNOTSUPP'].includes(e.code)) return [];
-    throw e;
   } finally {
     closeSync(fd);
   }

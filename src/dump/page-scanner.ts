@@ -2,7 +2,7 @@
 // /proc/PID/pagemap.
 import { closeSync, openSync } from 'node:fs';
 import { readPageRuns, procPath } from '../proc/index.js';
-import { PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, SysError, pagemapScan } from '../sys/index.js';
+import { PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, pagemapScanAll } from '../sys/index.js';
 
 /** Runs of pages the task has (present or swapped), with whether each is a file's page (not copied on write). */
 export interface Run { start: bigint; pages: number; file: boolean }
@@ -24,23 +24,11 @@ export class PageScanner {
    */
   runs(start: bigint, end: bigint, fileToo = true): Run[] {
     if (this.scan) {
-      try {
-        if (this.fd < 0) this.fd = openSync(procPath(this.pid, 'pagemap'), 'r');
-        const out: Run[] = [];
-        const page = BigInt(this.pageSize);
-        for (let at = start; at < end;) {
-          // Room for as many regions as the range can hold, up to 1024 (most VMAs are small).
-          const maxRegions = Number((end - at) / page < 1024n ? (end - at) / page : 1024n);
-          const r = pagemapScan(this.fd, { start: at, end, maxRegions, categoryAnyofMask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED, returnMask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED | (fileToo ? PAGE_IS_FILE : 0) });
-          for (const g of r.regions) out.push({ start: g.start, pages: Number((g.end - g.start) / page), file: (g.categories & PAGE_IS_FILE) !== 0 });
-          if (r.walkEnd <= at) break;
-          at = r.walkEnd;
-        }
-        return out;
-      } catch (e) {
-        if (!(e instanceof SysError) || (e.code !== 'EINVAL' && e.code !== 'ENOTTY' && e.code !== 'EOPNOTSUPP')) throw e;
-        this.scan = false; // a kernel before 6.7
-      }
+      if (this.fd < 0) this.fd = openSync(procPath(this.pid, 'pagemap'), 'r');
+      const page = BigInt(this.pageSize);
+      const found = pagemapScanAll(this.fd, { start, end, categoryAnyofMask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED, returnMask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED | (fileToo ? PAGE_IS_FILE : 0) });
+      if (found) return found.map((g) => ({ start: g.start, pages: Number((g.end - g.start) / page), file: (g.categories & PAGE_IS_FILE) !== 0 }));
+      this.scan = false; // a kernel before 6.7
     }
     return readPageRuns(this.pid, start, end, { pageSize: this.pageSize }).map((r) => ({ start: r.start, pages: r.pages, file: r.file }));
   }

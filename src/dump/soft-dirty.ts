@@ -19,7 +19,7 @@ import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readPageRuns, procPath, readStat, type PageRun } from '../proc/index.js';
-import { PAGE_IS_PFNZERO, PAGE_IS_SOFT_DIRTY, SysError, pagemapScan } from '../sys/index.js';
+import { PAGE_IS_PFNZERO, PAGE_IS_SOFT_DIRTY, pagemapScanAll } from '../sys/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import type { Range } from '../shared/ranges.js';
 import { S, savesPages, type DumpVma } from './vmas.js';
@@ -107,21 +107,11 @@ export class SoftDirtyTracking implements WriteTracking {
   /** The soft-dirty pages of [start, end): PAGEMAP_SCAN where it knows PAGE_IS_SOFT_DIRTY, else pagemap. */
   private dirty(pid: number, pagemapFd: number, start: bigint, end: bigint): Range[] {
     if (this.scan) {
-      try {
-        const out: Range[] = [];
-        for (let at = start; at < end;) {
-          // The zero page too: mapped by a read after MADV_DONTNEED, it has no soft-dirty bit,
-          // and the parent's bytes are no longer the task's.
-          const r = pagemapScan(pagemapFd, { start: at, end, categoryAnyofMask: PAGE_IS_SOFT_DIRTY | PAGE_IS_PFNZERO, returnMask: PAGE_IS_SOFT_DIRTY | PAGE_IS_PFNZERO });
-          for (const g of r.regions) out.push({ start: g.start, end: g.end });
-          if (r.walkEnd <= at) break;
-          at = r.walkEnd;
-        }
-        return out;
-      } catch (e) {
-        if (!(e instanceof SysError) || (e.code !== 'EINVAL' && e.code !== 'ENOTTY' && e.code !== 'EOPNOTSUPP')) throw e;
-        this.scan = false; // a kernel before 6.7
-      }
+      // The zero page too: mapped by a read after MADV_DONTNEED, it has no soft-dirty bit, and the
+      // parent's bytes are no longer the task's.
+      const found = pagemapScanAll(pagemapFd, { start, end, categoryAnyofMask: PAGE_IS_SOFT_DIRTY | PAGE_IS_PFNZERO, returnMask: PAGE_IS_SOFT_DIRTY | PAGE_IS_PFNZERO });
+      if (found) return found.map((g) => ({ start: g.start, end: g.end }));
+      this.scan = false; // a kernel before 6.7
     }
     return softDirtyRanges(readPageRuns(pid, start, end, { pageSize: this.pageSize }), this.pageSize);
   }

@@ -5,6 +5,7 @@
 import { readU64, writeU64 } from './native-endian.js';
 import { ioctl } from './misc.js';
 import { addressOf } from './raw.js';
+import { SysError } from './errno.js';
 
 /** _IOWR('f', 16, struct pm_scan_arg); the same value on x86_64, aarch64, ppc64 and s390x. */
 export const PAGEMAP_SCAN = 0xc0606610;
@@ -71,4 +72,26 @@ export function pagemapScan(pagemapFd: number, o: PagemapScanOptions): PagemapSc
     categories: Number(readU64(vec, i * 24 + 16)),
   }));
   return { regions, walkEnd: readU64(arg, 4 * 8) };
+}
+
+/**
+ * Every matching region of [o.start, o.end), by as many PAGEMAP_SCAN calls as it takes (room for
+ * as many regions as the rest can hold, up to 1024); undefined on a kernel without PAGEMAP_SCAN
+ * (before 6.7), where the caller reads /proc/PID/pagemap instead.
+ */
+export function pagemapScanAll(pagemapFd: number, o: Omit<PagemapScanOptions, 'maxRegions'>): PageRegion[] | undefined {
+  const out: PageRegion[] = [];
+  try {
+    for (let at = o.start; at < o.end;) {
+      const left = (o.end - at) >> 12n; // regions are a page at least
+      const r = pagemapScan(pagemapFd, { ...o, start: at, maxRegions: Number(left < 1n ? 1n : left > 1024n ? 1024n : left) });
+      out.push(...r.regions);
+      if (r.walkEnd <= at) break;
+      at = r.walkEnd;
+    }
+  } catch (e) {
+    if (e instanceof SysError && (e.code === 'EINVAL' || e.code === 'ENOTTY' || e.code === 'EOPNOTSUPP')) return undefined;
+    throw e;
+  }
+  return out;
 }
