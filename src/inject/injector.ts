@@ -66,6 +66,12 @@ export interface InjectorOptions {
   survivable?: boolean;
   /** Whether the task ignores SIGTRAP, when the caller knows (else read from /proc when first needed: trapIgnored). */
   trapIgnored?: boolean;
+  /**
+   * The thread is at a syscall stop, where not all of its registers read as its own (arm64 shows x7
+   * as the stop's direction, and puts the real one back only as the thread leaves such a stop):
+   * calls run from syscall stop to syscall stop, so that the registers put back after are its own.
+   */
+  atSyscallStop?: boolean;
 }
 
 export class Injector {
@@ -89,6 +95,7 @@ export class Injector {
   /** The mask cryo has set in the task, undefined while the task's own is in place. */
   private mask: bigint | undefined;
   private trapIgnoredCache: boolean | undefined;
+  private readonly atSyscallStop: boolean;
   private regsDirty = false;
   private readonly timeoutMs: number;
   /**
@@ -121,6 +128,7 @@ export class Injector {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.survivable = opts.survivable ?? false;
     this.trapIgnoredCache = opts.trapIgnored;
+    this.atSyscallStop = opts.atSyscallStop ?? false;
   }
 
   /**
@@ -252,7 +260,7 @@ export class Injector {
     faultInCall();
     // Where a single step does not stop right after the syscall instruction (ppc64: no trace
     // interrupt for `sc`), the call runs from its entry stop to its exit stop instead.
-    const bySyscallStops = abi.stepBySyscallStops === true || this.survivable || this.trapIgnored();
+    const bySyscallStops = abi.stepBySyscallStops === true || this.survivable || this.atSyscallStop || this.trapIgnored();
     const step = bySyscallStops ? syscallStep : singleStep;
     let early = 0;
     let after: Buffer | undefined;

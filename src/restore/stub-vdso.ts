@@ -255,7 +255,8 @@ export function syscallPageOf(ctx: TaskCtx): Range[] {
  */
 export function dropCryoPages(ctx: TaskCtx, ...areas: Range[]): void {
   const page = ctx.syscallPage;
-  const inj = Injector.attach(ctx.pid, ctx.arch, new UndoList(), { site: page ?? ctx.inj.site, trapIgnored: ctx.inj.trapIgnored() });
+  // The main thread is at rt_sigreturn's syscall-exit stop.
+  const inj = Injector.attach(ctx.pid, ctx.arch, new UndoList(), { site: page ?? ctx.inj.site, trapIgnored: ctx.inj.trapIgnored(), atSyscallStop: true });
   try {
     for (const a of [...areas, ...syscallPageOf(ctx)]) inj.call('munmap', a.start, a.end - a.start);
   } finally {

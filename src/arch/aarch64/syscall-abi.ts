@@ -6,7 +6,10 @@ import type { RegField } from '../regtable.js';
 import { decodeTable, readField, writeField } from './byte-order.js';
 import { GP_REGS, GP_REGS_SIZE, NT_PRSTATUS } from './regs.js';
 import { NT_ARM_SSVE } from './sme.js';
-import { SVE_HEADER, SVE_HEADER_SIZE, SVE_MAX_SIZE, SVE_PT_REGS_SVE } from './sve.js';
+import { NT_ARM_SVE, SVE_HEADER, SVE_HEADER_SIZE, SVE_MAX_SIZE, SVE_PT_REGS_SVE } from './sve.js';
+
+/** Whether an NT_ARM_SVE or NT_ARM_SSVE regset holds live registers (not only the FPSIMD view). */
+const sveLive = (saved: Buffer): boolean => saved.length > SVE_HEADER_SIZE && (Number(decodeTable(SVE_HEADER, saved).flags) & SVE_PT_REGS_SVE) !== 0;
 
 const row = (name: string): RegField => {
   const r = GP_REGS.find((g) => g.name === name);
@@ -53,10 +56,8 @@ export const syscallAbi: SyscallAbi = {
   ip: (regs) => readField(regs, row('pc')) as bigint,
   result: (regs) => BigInt.asIntN(64, readField(regs, xreg(SYSCALL_RESULT_REG)) as bigint),
   ipAfter: (ip) => ip + BigInt(SVC_INSN.length),
-  // A syscall leaves streaming mode (Documentation/arch/arm64/sme.rst; ZA stays): a thread the dump
-  // stopped in streaming mode gets it back, with its streaming registers, from NT_ARM_SSVE.
-  keptRegsets: [{
-    nt: NT_ARM_SSVE, maxSize: SVE_MAX_SIZE,
-    live: (saved) => saved.length > SVE_HEADER_SIZE && (Number(decodeTable(SVE_HEADER, saved).flags) & SVE_PT_REGS_SVE) !== 0,
-  }],
+  // A syscall discards the SVE registers beyond V0-V31 (Documentation/arch/arm64/sve.rst) and leaves
+  // streaming mode (sme.rst; ZA stays): a thread whose SVE state is live gets it back from
+  // NT_ARM_SVE, one the dump stopped in streaming mode its streaming registers from NT_ARM_SSVE.
+  keptRegsets: [NT_ARM_SVE, NT_ARM_SSVE].map((nt) => ({ nt, maxSize: SVE_MAX_SIZE, live: sveLive })),
 };
