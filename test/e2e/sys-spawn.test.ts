@@ -10,13 +10,26 @@ import {
 const S = constants.signals;
 const TRUE = existsSync('/bin/true') ? '/bin/true' : '/usr/bin/true';
 
-/** A PID that is free now: some distance above the last one handed out, below pid_max. */
+/**
+ * A PID that is free now: some distance above the last one handed out, below pid_max, and neither a
+ * process's nor a process group's or session's (a group outlives its leader and keeps the number).
+ */
 function freePid(): number {
   const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
   const last = Number(readFileSync('/proc/sys/kernel/ns_last_pid', 'utf8'));
+  const held = new Set<number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      // stat: pid (comm) state ppid pgrp session ...
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      held.add(Number(f[2])).add(Number(f[3]));
+    } catch { /* gone */ }
+  }
   for (let p = last + 5000; ; p += 7) {
     if (p >= pidMax) p = 300 + (p % 1000);
-    if (!existsSync(`/proc/${p}`)) return p;
+    if (!existsSync(`/proc/${p}`) && !held.has(p)) return p;
   }
 }
 
