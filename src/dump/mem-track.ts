@@ -21,35 +21,18 @@ import {
   PAGE_IS_WRITTEN, PM_SCAN_CHECK_WPASYNC, PM_SCAN_WP_MATCHING, SysError, UFFD_FEATURE_WP_ASYNC, UFFD_USER_MODE_ONLY,
   pagemapScan, pidfdGetfd, pidfdOpen, pidfdSendSignal, uffdApi, uffdRegisterWp,
 } from '../sys/index.js';
-import { readStat } from '../proc/index.js';
 import type { Injector } from '../inject/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import { O_CLOEXEC, O_NONBLOCK } from '../shared/constants.js';
 import { PageReader } from '../images/pages.js';
 import { PE_PARENT } from '../images/flags.js';
-import { savesPages, S, type DumpVma } from './vmas.js';
+import type { DumpVma } from './vmas.js';
 import { intersect, withoutRanges, type Range } from '../shared/ranges.js';
-import { NO_TRACKING, trackMethod, type WriteTracking } from './track-method.js';
+import { NO_TRACKING, TRACK_FILE, alive, isTrackable as trackableVma, startOf, trackMethod, type ProcId, type WriteTracking } from './track-method.js';
 import { SoftDirtyTracking, softDirtyFrom, type SoftDirtyState } from './soft-dirty.js';
 
-export const TRACK_FILE = 'cryo-track.json';
 
-/** A process as cryo identifies it across runs: its PID and its start time (clock ticks after boot). */
-interface ProcId { pid: number; start: string }
 interface TrackState { method?: 'uffd-wp'; holder: ProcId; procs: (ProcId & { fd: number })[] }
-
-/** The start time of a live process (a zombie's descriptors are closed already: undefined). */
-function startOf(pid: number): string | undefined {
-  try {
-    const st = readStat(pid);
-    if (st.state === 'Z' || st.state === 'X') return undefined;
-    return String(st.starttime);
-  } catch {
-    return undefined;
-  }
-}
-
-const alive = (p: ProcId) => startOf(p.pid) === p.start;
 
 /**
  * The tracking for a new chain on this kernel (uffd-wp where it works, else soft-dirty), refused
@@ -73,9 +56,9 @@ export function takeTracking(parent: string, pid: number, pageSize: number): Wri
   } catch (e) {
     throw new DumpError('FAILED', `${file} is damaged (${(e as Error).message}): pre-dump again`);
   }
-  if (state.method === 'soft-dirty') return softDirtyFrom(state, file, pid, pageSize);
   const root = state.procs?.[0];
   if (root === undefined || root.pid !== pid || !alive(root)) throw new DumpError('FAILED', `${parent} is a pre-dump of another process than ${pid}: give the pre-dump of this one`);
+  if (state.method === 'soft-dirty') return softDirtyFrom(state, file, pid, pageSize);
   if (!alive(state.holder)) throw new DumpError('FAILED', `the memory tracking of ${parent} ended (its holder, PID ${state.holder.pid}, is gone): pre-dump again`);
   return new Tracking(state, file);
 }
@@ -237,7 +220,7 @@ export class Tracking implements WriteTracking {
  * pages are dumped whole each time.
  */
 function isTrackable(d: DumpVma): boolean {
-  return savesPages(d) && (d.status & (S.VDSO | S.VVAR | S.VSYSCALL)) === 0 && d.vma.read;
+  return trackableVma(d) && d.vma.read;
 }
 
 /**

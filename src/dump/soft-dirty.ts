@@ -18,31 +18,20 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, w
 import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { readPageRuns, procPath, readStat, type PageRun } from '../proc/index.js';
+import { readPageRuns, procPath, type PageRun } from '../proc/index.js';
 import { PAGE_IS_PFNZERO, PAGE_IS_SOFT_DIRTY, pagemapScanAll } from '../sys/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import type { Range } from '../shared/ranges.js';
-import { S, savesPages, type DumpVma } from './vmas.js';
-import type { WriteTracking } from './track-method.js';
+import type { DumpVma } from './vmas.js';
+import { TRACK_FILE, isTrackable, startOf, type ProcId, type WriteTracking } from './track-method.js';
 
-/** A process as cryo identifies it across runs: its PID and its start time. */
-export interface SoftDirtyProc { pid: number; start: string }
-export interface SoftDirtyState { method: 'soft-dirty'; token: string; procs: SoftDirtyProc[] }
+export interface SoftDirtyState { method: 'soft-dirty'; token: string; procs: ProcId[] }
 
 /** Where cryo stamps, per task, which dump cleared its soft-dirty bits last. */
 const STAMP_DIR = path.join(existsSync('/run') ? '/run' : tmpdir(), 'cryo-soft-dirty');
 
-function startOf(pid: number): string | undefined {
-  try {
-    const st = readStat(pid);
-    return st.state === 'Z' || st.state === 'X' ? undefined : String(st.starttime);
-  } catch {
-    return undefined;
-  }
-}
-
-const stampOf = (p: SoftDirtyProc) => path.join(STAMP_DIR, `${p.pid}-${p.start}`);
-function readStamp(p: SoftDirtyProc): string | undefined {
+const stampOf = (p: ProcId) => path.join(STAMP_DIR, `${p.pid}-${p.start}`);
+function readStamp(p: ProcId): string | undefined {
   try {
     return readFileSync(stampOf(p), 'utf8');
   } catch {
@@ -72,7 +61,7 @@ export function softDirtyRanges(runs: readonly PageRun[], pageSize: number): Ran
 
 export class SoftDirtyTracking implements WriteTracking {
   readonly method = 'soft-dirty';
-  private readonly procs: Map<number, SoftDirtyProc>;
+  private readonly procs: Map<number, ProcId>;
   private scan = process.env.CRYO_NO_PAGEMAP_SCAN !== '1';
 
   /** `prev`: the parent's state (checked by softDirtyFrom), or none for a chain's first dump. */
@@ -128,7 +117,7 @@ export class SoftDirtyTracking implements WriteTracking {
    */
   handOver(dir: string, procs: readonly number[]): void {
     const token = `${path.resolve(dir)} ${randomUUID()}`;
-    const kept = procs.map((pid) => this.procs.get(pid)).filter((p): p is SoftDirtyProc => p !== undefined && startOf(p.pid) === p.start);
+    const kept = procs.map((pid) => this.procs.get(pid)).filter((p): p is ProcId => p !== undefined && startOf(p.pid) === p.start);
     mkdirSync(STAMP_DIR, { recursive: true, mode: 0o700 });
     sweepStamps();
     for (const p of kept) {
@@ -136,7 +125,7 @@ export class SoftDirtyTracking implements WriteTracking {
       writeFileSync(stampOf(p), token, { mode: 0o600 });
     }
     const state: SoftDirtyState = { method: 'soft-dirty', token, procs: kept };
-    writeFileSync(path.join(dir, 'cryo-track.json'), JSON.stringify(state, null, 1) + '\n', { mode: 0o600 });
+    writeFileSync(path.join(dir, TRACK_FILE), JSON.stringify(state, null, 1) + '\n', { mode: 0o600 });
   }
 
   /** Soft-dirty bits need no removing: they only record writes, and the task never sees them. */
@@ -145,10 +134,8 @@ export class SoftDirtyTracking implements WriteTracking {
 
 /** The tracking a soft-dirty pre-dump left, checked to be alive and the last to clear the bits. */
 export function softDirtyFrom(state: SoftDirtyState, file: string, pid: number, pageSize: number): SoftDirtyTracking {
-  const parent = path.dirname(file);
-  const root = state.procs?.[0];
-  if (root === undefined || root.pid !== pid || startOf(pid) !== root.start) throw new DumpError('FAILED', `${parent} is a pre-dump of another process than ${pid}: give the pre-dump of this one`);
-  if (readStamp(root) !== state.token) throw clearedSince(parent, pid);
+  // takeTracking checked that its first process is `pid`, alive.
+  if (readStamp(state.procs[0]!) !== state.token) throw clearedSince(path.dirname(file), pid);
   return new SoftDirtyTracking(pageSize, state, file);
 }
 
@@ -162,9 +149,4 @@ function sweepStamps(): void {
     const m = /^(\d+)-(\d+)$/.exec(n);
     if (m && startOf(Number(m[1])) !== m[2]) rmSync(path.join(STAMP_DIR, n), { force: true });
   }
-}
-
-/** A private VMA with pages a dump writes (the vDSO and friends are the kernel's). */
-function isTrackable(d: DumpVma): boolean {
-  return savesPages(d) && (d.status & (S.VDSO | S.VVAR | S.VSYSCALL)) === 0;
 }

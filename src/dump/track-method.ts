@@ -11,8 +11,9 @@
  * soft-dirty); a chain keeps the method its first pre-dump chose (named in DIR/cryo-track.json).
  */
 import type { Injector } from '../inject/index.js';
+import { readStat } from '../proc/index.js';
 import type { Range } from '../shared/ranges.js';
-import type { DumpVma } from './vmas.js';
+import { S, savesPages, type DumpVma } from './vmas.js';
 import type { TrackMethod } from '../shared/track-probe.js';
 
 export { NO_TRACKING, trackMethod, type TrackMethod } from '../shared/track-probe.js';
@@ -35,4 +36,27 @@ export interface WriteTracking {
   handOver(dir: string, procs: readonly number[]): void;
   /** The chain ends, or this dump failed. */
   end(): void;
+}
+
+/** The state a dump that goes on tracking leaves in its directory for the next one. */
+export const TRACK_FILE = 'cryo-track.json';
+
+/** A process as cryo identifies it across runs: its PID and its start time (clock ticks after boot). */
+export interface ProcId { pid: number; start: string }
+
+/** The start time of a live process (a zombie's descriptors are closed already: undefined). */
+export function startOf(pid: number): string | undefined {
+  try {
+    const st = readStat(pid);
+    return st.state === 'Z' || st.state === 'X' ? undefined : String(st.starttime);
+  } catch {
+    return undefined;
+  }
+}
+
+export const alive = (p: ProcId): boolean => startOf(p.pid) === p.start;
+
+/** A private VMA with pages a dump writes (the vDSO and friends are the kernel's). */
+export function isTrackable(d: DumpVma): boolean {
+  return savesPages(d) && (d.status & (S.VDSO | S.VVAR | S.VSYSCALL)) === 0;
 }

@@ -85,7 +85,10 @@ export class SyscallBatch {
     const n = this.calls.length;
     if (n === 0 || this.place.code === undefined) return [];
     const inj = this.inj();
-    if (inj.trapIgnored()) return this.calls.splice(0).map((c) => inj.call(c.name, ...c.args));
+    // Ended in the thread's own state where the place has a park and the thread's calls end so;
+    // else in the breakpoint, which a task that ignores SIGTRAP must not meet (Injector.trapIgnored).
+    const park = inj.endsCalls ? this.place.park : undefined;
+    if (park === undefined && inj.trapIgnored()) return this.calls.splice(0).map((c) => inj.call(c.name, ...c.args));
     const table = Buffer.alloc(n * ENTRY_BYTES);
     this.calls.forEach((c, i) => {
       writeU64(table, BigInt(syscallNumber(c.name)), i * ENTRY_BYTES);
@@ -95,10 +98,8 @@ export class SyscallBatch {
     if (processVmWritev(inj.pid, this.place.table, table) !== table.length) {
       throw new InjectError('NO_SCRATCH', `cannot write cryo's table of system calls into task ${inj.pid}`);
     }
-    // Ended in the thread's own state where the place has a park and the thread's calls end so.
-    const park = this.place.park;
-    const ended = park !== undefined && inj.runEnded(park.code, [this.place.table, BigInt(n), park.pollfd], (ms) => waitParked(inj.pid, park, ms));
-    if (!ended) inj.runCode(this.place.code, this.place.table, n);
+    if (park) inj.runEnded(park.code, [this.place.table, BigInt(n), park.pollfd], (ms) => waitParked(inj.pid, park, ms));
+    else inj.runCode(this.place.code, this.place.table, n);
     const back = processVmReadv(inj.pid, this.place.table, table.length);
     const calls = this.calls.splice(0);
     const results: bigint[] = [];

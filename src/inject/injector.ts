@@ -47,10 +47,11 @@ const FAULT_SIGNALS = new Set([constants.signals.SIGSEGV, constants.signals.SIGB
  * the action of a SIGTRAP the task blocks (or ignores) to SIG_DFL: a handler of the task's would
  * be lost (zdtm sigtrap01).
  */
-const CALL_MASK = ((1n << 64n) - 1n) & ~(1n << BigInt(SIGTRAP - 1));
+const SIGTRAP_BIT = 1n << BigInt(SIGTRAP - 1);
+const CALL_MASK = ((1n << 64n) - 1n) & ~SIGTRAP_BIT;
 
 /** Whether a SigIgn mask (/proc/PID/status) has SIGTRAP: see Injector.trapIgnored. */
-export const ignoresSigtrap = (sigIgn: bigint): boolean => (sigIgn & (1n << BigInt(SIGTRAP - 1))) !== 0n;
+export const ignoresSigtrap = (sigIgn: bigint): boolean => (sigIgn & SIGTRAP_BIT) !== 0n;
 
 export interface InjectorOptions {
   /** /proc/PID/maps as read before, to find the syscall instruction without re-reading. */
@@ -92,8 +93,8 @@ export class Injector {
    * old_mmap); unset, they go below the stack pointer, which must then be mapped.
    */
   argArea: bigint | undefined;
-  /** The mask cryo has set in the task, undefined while the task's own is in place. */
-  private mask: bigint | undefined;
+  /** Whether CALL_MASK is in place of the task's own mask. */
+  private masked = false;
   private trapIgnoredCache: boolean | undefined;
   private readonly atSyscallStop: boolean;
   private regsDirty = false;
@@ -166,15 +167,21 @@ export class Injector {
 
   /** Puts the saved signal mask back (idempotent). */
   restoreSigmask(): void {
-    if (this.mask === undefined) return;
+    if (!this.masked) return;
     setSigmask(this.pid, this.savedSigmask);
-    this.mask = undefined;
+    this.masked = false;
   }
 
-  private block(mask: bigint): void {
-    if (this.mask === mask) return;
-    setSigmask(this.pid, mask);
-    this.mask = mask;
+  /** No signal but SIGTRAP may be delivered while cryo's code runs: a handler would run on cryo's registers. */
+  private maskCalls(): void {
+    if (this.masked) return;
+    setSigmask(this.pid, CALL_MASK);
+    this.masked = true;
+  }
+
+  /** Before cryo sets the task's SIGTRAP action: from then on calls run as where it is ignored. */
+  trapActionChanging(): void {
+    this.trapIgnoredCache = true;
   }
 
   /**
@@ -182,11 +189,6 @@ export class Injector {
    * (runCode) would reset that to SIG_DFL, so its calls run one by one from syscall stop to syscall
    * stop instead (cryo's own calls never change it: restore sets SIGTRAP's action last).
    */
-  /** Before cryo sets the task's SIGTRAP action: from then on calls run as where it is ignored. */
-  trapActionChanging(): void {
-    this.trapIgnoredCache = true;
-  }
-
   trapIgnored(): boolean {
     this.trapIgnoredCache ??= ignoresSigtrap(readStatus(this.pid).sigIgn);
     return this.trapIgnoredCache;
@@ -244,20 +246,26 @@ export class Injector {
     this.restoreSigmask();
   }
 
-  private runCall(abi: SyscallAbi, site: bigint, name: string, args: readonly (bigint | number)[]): bigint {
-    // No signal may be delivered between our register change and the trap: it would run a
-    // handler on our registers. Blocked ones stay queued and are delivered after the dump.
-    this.block(CALL_MASK);
+  /**
+   * Puts the thread at `ip` with syscall number `nr`, `args` and (optionally) `sp`, the rest of its
+   * registers as saved, and cryo's mask; the caller resumes it.
+   */
+  private enter(abi: SyscallAbi, ip: bigint, nr: number, args: readonly (bigint | number)[], sp?: bigint): void {
+    // Blocked signals stay queued and are delivered after the dump.
+    this.maskCalls();
     // All six argument registers are set: unused ones are 0, not whatever the task had there.
     const full = [...args.map((a) => BigInt(a)), 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6);
-    const ending = abi === this.arch.syscall ? this.ending : undefined;
-    if (ending) site = ending.site;
-    this.onEnding = ending !== undefined;
-    const regs = abi.prepare(this.savedRegs, site, numberIn(abi, name), full, ending?.sp);
-    setAbiRegs(this.pid, abi, regs);
+    setAbiRegs(this.pid, abi, abi.prepare(this.savedRegs, ip, nr, full, sp));
     setSideRegsets(this.pid, this.arch);
     this.regsDirty = true;
     faultInCall();
+  }
+
+  private runCall(abi: SyscallAbi, site: bigint, name: string, args: readonly (bigint | number)[]): bigint {
+    const ending = abi === this.arch.syscall ? this.ending : undefined;
+    if (ending) site = ending.site;
+    this.onEnding = ending !== undefined;
+    this.enter(abi, site, numberIn(abi, name), args, ending?.sp);
     // Where a single step does not stop right after the syscall instruction (ppc64: no trace
     // interrupt for `sc`), the call runs from its entry stop to its exit stop instead.
     const bySyscallStops = abi.stepBySyscallStops === true || this.survivable || this.atSyscallStop || this.trapIgnored();
@@ -308,25 +316,18 @@ export class Injector {
    * Runs code already in the task at `entry` that ends in rt_sigreturn (SyscallAbi.batchThenSigreturn)
    * with SP on this thread's frame; `wait(timeoutMs)` returns once the task, resumed, is stopped where
    * the code waits for cryo (batch-park.ts). Then moves the thread onto the call ending (the code's
-   * area may be unmapped before its next call) and returns true; false, running nothing, where this
-   * thread's calls have no ending.
+   * area may be unmapped before its next call). Only for a thread whose calls end so (endsCalls).
    */
-  runEnded(entry: bigint, args: readonly bigint[], wait: (timeoutMs: number) => void): boolean {
+  runEnded(entry: bigint, args: readonly bigint[], wait: (timeoutMs: number) => void): void {
     const ending = this.ending;
-    if (ending === undefined) return false;
+    if (ending === undefined) throw new Error(`internal: task ${this.pid}'s calls have no ending to run code ending so`);
     faultPoint(`code run in task ${this.pid}`);
     const abi = this.arch.syscall;
-    this.block(CALL_MASK);
-    const full = [...args, 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6);
-    setAbiRegs(this.pid, abi, abi.prepare(this.savedRegs, entry, 0, full, ending.sp));
-    setSideRegsets(this.pid, this.arch);
-    this.regsDirty = true;
-    faultInCall();
+    this.enter(abi, entry, 0, args, ending.sp);
     cont(this.pid);
     wait(this.timeoutMs);
     // Killed from here on, the thread is at that call's exit, before the ending's rt_sigreturn.
     this.runCall(abi, this.site, 'getpid', []);
-    return true;
   }
 
   /**
@@ -337,13 +338,7 @@ export class Injector {
   runCode(entry: bigint, ...args: (bigint | number)[]): Buffer {
     faultPoint(`code run in task ${this.pid}`);
     const abi = this.arch.syscall;
-    this.block(CALL_MASK);
-    const full = [...args.map((a) => BigInt(a)), 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6);
-    const regs = abi.prepare(this.savedRegs, entry, 0, full);
-    setAbiRegs(this.pid, abi, regs);
-    setSideRegsets(this.pid, this.arch);
-    this.regsDirty = true;
-    faultInCall();
+    this.enter(abi, entry, 0, args);
     cont(this.pid);
     for (;;) {
       const st = this.waitStep().status;

@@ -12,12 +12,11 @@ import type { MessageValue } from '../images/value.js';
 import { kill, ptrace, processVmWritev, waitForStop, stopSig } from '../sys/index.js';
 import { SIGSTOP, SIGTRAP } from '../sys/signals.js';
 import { RestoreError } from '../shared/restore-error.js';
-import { findHole, getAbiRegs, injectMmap, setAbiRegs, setSideRegsets } from '../inject/index.js';
+import { getAbiRegs, setAbiRegs, setSideRegsets } from '../inject/index.js';
 import { ownAreas, unmapScratch } from './scratch.js';
 import { restoreTrapAction } from './task-state.js';
 import { dropCryoPages, syscallPageOf } from './stub-vdso.js';
-import { asVmas, dumpedVmas } from './dumped-layout.js';
-import { MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../arch/mman.js';
+import { mapOwnArea } from './dumped-layout.js';
 import type { AltStack, ThreadInfo } from '../arch/types.js';
 import type { Range } from '../shared/ranges.js';
 import { threadInfoOf } from './preflight-arch.js';
@@ -67,9 +66,7 @@ function writeFrames(ctx: TaskCtx, all: readonly TaskCtx[]): { area: Range; sps:
     size += alignUp(BigInt(arch.buildSigframe(st.ti, { ...st.opts, addressOfFrame: 0n }).frame.length), align);
   }
   size = alignUp(size, page);
-  const occupied = [...dumpedVmas(ctx).map((v) => ({ start: big(v.start), end: big(v.end) })), ...ownAreas(ctx), ...syscallPageOf(ctx)];
-  const want = findHole(asVmas(occupied.filter((r) => r.end <= arch.mmapTop)), size, page, arch.mmapTop);
-  const addr = BigInt.asUintN(64, injectMmap(ctx.inj, want, Number(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
+  const addr = mapOwnArea(ctx, Number(size), [...ownAreas(ctx), ...syscallPageOf(ctx)]);
   const sps = states.map((st, i) => {
     const frame = arch.buildSigframe(st.ti, { ...st.opts, addressOfFrame: addr + offsets[i]! });
     if (processVmWritev(pid, frame.frameAddress, frame.frame) !== frame.frame.length) {

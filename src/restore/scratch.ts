@@ -1,14 +1,14 @@
 // cryo's own area in a task being restored: scratch pages (paths, structs, argument blocks) and the
 // arch's batch runner with its syscall table, mapped in a hole of both the stub's and the dumped
 // layout and removed again before the task resumes.
-import { findHole, injectMmap, SyscallBatch, type BatchPlace } from '../inject/index.js';
+import { SyscallBatch, type BatchPlace } from '../inject/index.js';
 import { readMaps } from '../proc/index.js';
 import { processVmWritev } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 import type { Range } from '../shared/ranges.js';
-import { MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
-import { asVmas, big, dumpedVmas } from './dumped-layout.js';
+import { PROT_EXEC, PROT_READ } from '../arch/mman.js';
+import { mapOwnArea } from './dumped-layout.js';
 
 /** Scratch pages: paths, structs (prctl_mm_map + auxv, sigactions, filters). */
 const SCRATCH_PAGES = 4;
@@ -25,10 +25,7 @@ export function mapScratch(ctx: TaskCtx): void {
   const tableSize = code ? BATCH_TABLE_PAGES * page : 0;
   const size = scratchSize + codeSize + tableSize;
   // A hole in both the dumped layout and the stub's, which is still there.
-  const occupied = [...dumpedVmas(ctx).map((v) => ({ start: big(v.start), end: big(v.end) })), ...readMaps(ctx.pid)]
-    .filter((r) => r.end <= ctx.arch.mmapTop);
-  const want = findHole(asVmas(occupied), BigInt(size), BigInt(page), ctx.arch.mmapTop);
-  const addr = BigInt.asUintN(64, injectMmap(ctx.inj, want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
+  const addr = mapOwnArea(ctx, size, readMaps(ctx.pid));
   ctx.scratch = { addr, size: scratchSize };
   ctx.inj.argArea = addr + BigInt(scratchSize - ARG_AREA);
   areas.set(ctx, { addr, size });

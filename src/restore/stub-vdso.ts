@@ -14,7 +14,7 @@ import type { VdsoMapCall } from '../arch/types.js';
 import { MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 import { chooseVdso, type VdsoChoice } from './vdso-choice.js';
 import { patchedVdso } from './vdso-trampoline.js';
-import { asVmas, big, dumpedVmas, hex } from './dumped-layout.js';
+import { asVmas, big, dumpedVmas, hex, mapOwnArea } from './dumped-layout.js';
 import { batchFor, ownAreas } from './scratch.js';
 import { inheritedRanges } from './inherited.js';
 import { withoutRanges, type Range } from '../shared/ranges.js';
@@ -204,13 +204,8 @@ function mapTaskVdso(ctx: TaskCtx, maps: Vma[], call: VdsoMapCall): void {
  */
 function mapSyscallPage(ctx: TaskCtx, maps: Vma[], cryos: Range[]): bigint {
   const page = BigInt(ctx.arch.pageSize);
-  const occupied: Range[] = [
-    ...maps.filter((m) => ctx.arch.vdso.areas.includes(m.name)).map((m) => ({ start: m.start, end: m.end })),
-    ...dumpedVmas(ctx).map((v) => ({ start: big(v.start), end: big(v.end) })),
-    ...cryos,
-  ].filter((r) => r.end <= ctx.arch.mmapTop);
-  const want = findHole(asVmas(occupied), page, page, ctx.arch.mmapTop);
-  const site = BigInt.asUintN(64, injectMmap(ctx.inj, want, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
+  const vdso = maps.filter((m) => ctx.arch.vdso.areas.includes(m.name)).map((m) => ({ start: m.start, end: m.end }));
+  const site = mapOwnArea(ctx, ctx.arch.pageSize, [...vdso, ...cryos]);
   if (processVmWritev(ctx.pid, site, ctx.arch.syscall.instruction) !== ctx.arch.syscall.instruction.length) {
     throw new RestoreError('FAILED', `cannot write cryo's syscall page at ${hex(site)}`);
   }
@@ -256,7 +251,7 @@ export function syscallPageOf(ctx: TaskCtx): Range[] {
 export function dropCryoPages(ctx: TaskCtx, ...areas: Range[]): void {
   const page = ctx.syscallPage;
   // The main thread is at rt_sigreturn's syscall-exit stop.
-  const inj = Injector.attach(ctx.pid, ctx.arch, new UndoList(), { site: page ?? ctx.inj.site, trapIgnored: ctx.inj.trapIgnored(), atSyscallStop: true });
+  const inj = Injector.attach(ctx.pid, ctx.arch, new UndoList(), { site: page ?? ctx.inj.site, atSyscallStop: true });
   try {
     for (const a of [...areas, ...syscallPageOf(ctx)]) inj.call('munmap', a.start, a.end - a.start);
   } finally {
