@@ -286,9 +286,12 @@ test('pages dropped (MADV_DONTNEED) and read back as the zero page after a pre-d
     await dumpTask({ pid, dir: path.join(chain, 'pre1'), preDump: true });
     kill(pid, constants.signals.SIGUSR1);
     waitUntil('the program dropped its pages', () => readFileSync(t.outFile, 'utf8').includes('DROPPED'));
+    const holder = holderOf(path.join(chain, 'pre1', 'cryo-track.json'));
     await dumpTask({ pid, dir: path.join(chain, 'final'), prevImagesDir: '../pre1' });
     try { waitpid(pid, __WALL); } catch { /* reaped by dump() */ }
     assert.ok(waitGone(pid));
+    // Through the CLI the chain's holder (uffd-wp) outlives cryo and ends as this subreaper's child.
+    assert.ok(holderGone(holder), 'the holder ends with the chain');
     const restoreChain = async (edit?: (root: string) => void): Promise<string> => {
       const root = mkdtempSync(path.join(t.dir, 'restore-'));
       cpSync(chain, root, { recursive: true, verbatimSymlinks: true });
