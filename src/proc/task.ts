@@ -87,12 +87,13 @@ const NOT_MADE_YET = 0n;
 /**
  * Namespace inode numbers by name (mnt, net, pid, pid_for_children, user, ...). NOT_MADE_YET for a
  * namespace the kernel has no process in yet: pid_for_children after unshare(CLONE_NEWPID), before
- * the first child (its link gives ENOENT while the task lives).
+ * the first child (its link gives ENOENT while the task lives). `only`: just these names (one the
+ * kernel lacks reads as NOT_MADE_YET too).
  */
-export function readNamespaces(pid: Pid, tid?: number): Record<string, bigint> {
+export function readNamespaces(pid: Pid, tid?: number, only?: readonly string[]): Record<string, bigint> {
   const out: Record<string, bigint> = {};
   let unborn = false;
-  for (const name of readProcDir(procPath(pid, 'ns', tid))) {
+  for (const name of only ?? readProcDir(procPath(pid, 'ns', tid))) {
     let link: string;
     try {
       link = readProcLink(procPath(pid, `ns/${name}`, tid));

@@ -12,9 +12,13 @@ const num = (v: unknown): number => Number(v ?? 0);
 /** The core's thread part (credentials are each thread's; restore sets the main thread's). */
 const thread = (ctx: TaskCtx): MessageValue => (ctx.img.core.thread_core as MessageValue | undefined) ?? {};
 
+/** cryo's own status: its credentials never change while it runs (read once, not once per restored thread). */
+let selfStatus: ReturnType<typeof readStatus> | undefined;
+const ownStatus = () => (selfStatus ??= readStatus('self'));
+
 /** cryo's own capability sets, by /proc/self/status's names. */
 function ownCaps(): Record<'CapInh' | 'CapPrm' | 'CapEff' | 'CapBnd', bigint> {
-  const st = readStatus('self');
+  const st = ownStatus();
   return { CapInh: st.capInh, CapPrm: st.capPrm, CapEff: st.capEff, CapBnd: st.capBnd };
 }
 
@@ -84,7 +88,7 @@ export function restoreCreds(ctx: TaskCtx): void {
     const groups = (creds.groups as number[] | undefined) ?? [];
     // The stub has cryo's groups: setting the same ones again would still need CAP_SETGID.
     // (Groups: of /proc/self/status, not process.getgroups(), which adds the effective gid.)
-    const mine = [...readStatus('self').groups].sort((a, b) => a - b);
+    const mine = [...ownStatus().groups].sort((a, b) => a - b);
     if (groups.length !== mine.length || [...groups].sort((a, b) => a - b).some((x, i) => x !== mine[i])) {
       const g = Buffer.alloc(Math.max(4, groups.length * 4));
       groups.forEach((x, i) => writeU32(g, x, i * 4));

