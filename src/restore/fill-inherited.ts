@@ -4,11 +4,12 @@
 // not have are dropped (MADV_DONTNEED: zero again, or the file's for a private file mapping).
 
 import { closeSync, openSync, readSync } from 'node:fs';
-import { errnoName, processVmWritev } from '../sys/index.js';
+import { processVmWritev } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 import { withoutRanges, type Range } from '../shared/ranges.js';
 import { hex } from './dumped-layout.js';
+import { batchFor } from './scratch.js';
 
 const MADV_DONTNEED = 4;
 /** Bytes compared at a time. */
@@ -47,11 +48,12 @@ export function fillInherited(ctx: TaskCtx, inherited: readonly Range[], runs: r
     for (const fd of fds.values()) closeSync(fd);
     closeSync(mem);
   }
-  for (const r of inherited) {
-    for (const hole of withoutRanges(r.start, r.end, runs)) {
-      const got = ctx.raw('madvise', hole.start, hole.end - hole.start, MADV_DONTNEED);
-      if (got < 0n) throw new RestoreError('FAILED', `${errnoName(Number(-got))} from madvise(MADV_DONTNEED) of ${hex(hole.start)}-${hex(hole.end)} in task ${ctx.pid}: cannot drop the parent's pages the child did not have`);
-    }
+  // In one batch: a forked child has a hole or more in every inherited mapping (a tree of 50, 60 ms one by one).
+  const holes = inherited.flatMap((r) => withoutRanges(r.start, r.end, runs));
+  try {
+    batchFor(ctx).runAll(holes.map((h) => ({ name: 'madvise', args: [h.start, h.end - h.start, MADV_DONTNEED] })));
+  } catch (e) {
+    throw new RestoreError('FAILED', `cannot drop the parent's pages the child did not have in task ${ctx.pid}: ${(e as Error).message}`, { cause: e });
   }
 }
 
