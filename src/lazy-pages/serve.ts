@@ -12,6 +12,7 @@ import { closeSync, openSync, readSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { PE_LAZY, PE_PARENT } from '../images/flags.js';
 import { ChainError, PageChain } from '../images/page-chain.js';
+import { readMaps } from '../proc/index.js';
 import { PageReader, type PageRun } from '../images/pages.js';
 import { SysError, UFFD_EVENT_PAGEFAULT, UFFD_MSG_SIZE, pidfdGetfd, pidfdOpen, readU64, uffdCopy, uffdZeropage } from '../sys/index.js';
 import { LAZY_SOCKET } from '../restore/lazy.js';
@@ -188,13 +189,34 @@ class LazyTask {
     const data = r.file === undefined
       ? await this.remote!.get(this.pid, addr, n)
       : this.pagesOf(r.file).read(r.offset + idx * this.pageSize, n * this.pageSize, this.buf);
+    // The kernel copies within one mapping (ENOENT otherwise): a run may go on into the next one
+    // (two mappings side by side that the kernel keeps apart), then the rest goes page by page.
+    let step = data.length;
     for (let done = 0; done < data.length;) {
-      const c = uffdCopy(this.uffd, addr + BigInt(done), data.subarray(done));
-      if (c < 0) { done += this.pageSize; continue; } // already there (a fault served it)
+      const at = addr + BigInt(done);
+      let c: number;
+      try {
+        c = uffdCopy(this.uffd, at, data.subarray(done, Math.min(data.length, done + step)));
+      } catch (e) {
+        if (!(e instanceof SysError && e.code === 'ENOENT')) throw e;
+        if (step > this.pageSize) { step = this.pageSize; continue; }
+        if (this.mapped(at)) throw new Error(`cannot fill task ${this.pid}'s page at 0x${at.toString(16)}: ENOENT from UFFDIO_COPY, though it is mapped (not registered for lazy pages)`, { cause: e });
+        c = -1; // unmapped by the task meanwhile: nothing to fill
+      }
+      if (c < 0) { done += this.pageSize; continue; } // already there (a fault served it), or gone
       done += c;
       this.stats.pages += c / this.pageSize;
     }
     return data.length / this.pageSize;
+  }
+
+  /** Whether the task maps `at` now. */
+  private mapped(at: bigint): boolean {
+    try {
+      return readMaps(this.pid).some((v) => v.start <= at && at < v.end);
+    } catch {
+      return false; // the task is gone
+    }
   }
 
   private runAt(addr: bigint): Run | undefined {

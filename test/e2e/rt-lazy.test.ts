@@ -16,6 +16,13 @@ import { dumpTask, restoreTask } from '../helpers/cryo-ops.js';
 import { startTarget, type Target } from '../helpers/dump-target.js';
 import { becomeSubreaper, nothingLeftBehind, resealImages, waitGone } from '../helpers/restore-env.js';
 import { startLazyPages } from '../helpers/lazy-pages.js';
+import { hostArch } from '../../src/arch/index.js';
+
+/** The system's page (64 KiB on ppc64le's -64k kernels); the program's "pages" are 4 KiB units. */
+const pageSize = BigInt((await hostArch()).pageSize);
+const AREA_PAGES = (64n << 20n) / pageSize;
+/** Where the program's 4 KiB unit 5000 is, and the run of the dump that holds it. */
+const unitAt = (area: bigint) => area + 4096n * 5000n;
 
 let target: Target | undefined;
 after(() => {
@@ -36,11 +43,11 @@ test('a lazy restore: the task runs first, its memory arrives as it reads it, ev
   await dumpTask({ pid, dir: dumpDir });
   try { waitpid(pid, __WALL); } catch { /* reaped */ }
   assert.ok(waitGone(pid));
-  const reader = new PageReader(path.join(dumpDir, `pagemap-${pid}.img`));
+  const reader = new PageReader(path.join(dumpDir, `pagemap-${pid}.img`), undefined, Number(pageSize));
   const runs = [...reader];
   reader.close();
   const lazyPages = runs.filter((r) => (r.flags & PE_LAZY) !== 0).reduce((n, r) => n + r.nrPages, 0);
-  assert.ok(lazyPages >= 16384, `the area's pages are lazy in the dump (${lazyPages})`);
+  assert.ok(lazyPages >= AREA_PAGES, `the area's pages are lazy in the dump (${lazyPages})`);
 
   const restoreOnce = async (lazy: boolean, edit?: (dir: string) => void): Promise<{ out: string; restoreMs: number; lazyLine: string }> => {
     const dir = mkdtempSync(path.join(t.dir, 'r-'));
@@ -74,13 +81,13 @@ test('a lazy restore: the task runs first, its memory arrives as it reads it, ev
   assert.equal(lazy.out, 'PASS');
   console.log(`64 MiB: eager restore ${eager.restoreMs.toFixed(0)} ms; lazy restore ${lazy.restoreMs.toFixed(0)} ms until the task runs; ${lazy.lazyLine}`);
   assert.match(lazy.lazyLine, /task \d+: (\d+) pages in \d+ ms/);
-  assert.ok(Number(/: (\d+) pages/.exec(lazy.lazyLine)![1]) >= 16384, 'lazy-pages copied the area');
+  assert.ok(Number(/: (\d+) pages/.exec(lazy.lazyLine)![1]) >= AREA_PAGES, 'lazy-pages copied the area');
 
   // A byte of a lazy page of the area altered in the image: the program reads it after the restore.
   const altered = await restoreOnce(true, (dir) => {
-    const r = runs.find((x) => (x.flags & PE_LAZY) !== 0 && x.vaddr <= area + 4096n * 5000n && x.vaddr + BigInt(x.nrPages) * 4096n > area + 4096n * 5000n)!;
+    const r = runs.find((x) => (x.flags & PE_LAZY) !== 0 && x.vaddr <= unitAt(area) && x.vaddr + BigInt(x.nrPages) * pageSize > unitAt(area))!;
     const fd = openSync(path.join(dir, `pages-1.img`), 'r+');
-    writeSync(fd, Buffer.from([0x11]), 0, 1, r.offset + Number(area + 4096n * 5000n - r.vaddr) + 200);
+    writeSync(fd, Buffer.from([0x11]), 0, 1, r.offset + Number(unitAt(area) - r.vaddr) + 200);
     closeSync(fd);
   });
   assert.match(altered.out, /^FAIL: page 5000 byte 200 is 0x11/);
@@ -92,9 +99,9 @@ test('a lazy restore: the task runs first, its memory arrives as it reads it, ev
   cpSync(dumpDir, dir, { recursive: true });
   const served = mkdtempSync(path.join(t.dir, 'served-'));
   cpSync(dumpDir, served, { recursive: true });
-  const r5000 = runs.find((x) => (x.flags & PE_LAZY) !== 0 && x.vaddr <= area + 4096n * 5000n && x.vaddr + BigInt(x.nrPages) * 4096n > area + 4096n * 5000n)!;
+  const r5000 = runs.find((x) => (x.flags & PE_LAZY) !== 0 && x.vaddr <= unitAt(area) && x.vaddr + BigInt(x.nrPages) * pageSize > unitAt(area))!;
   const fd = openSync(path.join(served, 'pages-1.img'), 'r+');
-  writeSync(fd, Buffer.from([0x11]), 0, 1, r5000.offset + Number(area + 4096n * 5000n - r5000.vaddr) + 200);
+  writeSync(fd, Buffer.from([0x11]), 0, 1, r5000.offset + Number(unitAt(area) - r5000.vaddr) + 200);
   closeSync(fd);
   truncateSync(t.outFile, Buffer.byteLength(readyLine) + 1);
   const server = await startLazyPages(served);
