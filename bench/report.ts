@@ -4,7 +4,7 @@ import { formatRatio, formatSummary, MiB, renderTable } from './format.js';
 import { ratio, summarize, type Summary } from './stats.js';
 import type { MigrationResult } from './migrate.js';
 
-export type ToolName = 'floor' | 'cryo' | 'gcore' | 'criu';
+export type ToolName = 'floor' | 'cryo' | 'cryo-svc' | 'gcore' | 'criu';
 
 /** One run of one tool on one workload. Times in ms, sizes in bytes. */
 export interface Sample {
@@ -63,7 +63,7 @@ export interface BenchReport {
   method: { preconditioning: string; frozen: string; peakMemory: string; cryo: string };
   tools: ToolInfo[];
   /** Node's start (bare `node -e 0`) and cryo's CLI start (`cryo --help`), ms. */
-  startup: { nodeMs: Summary | null; cryoCliMs: Summary | null };
+  startup: { nodeMs: Summary | null; cryoCliMs: Summary | null; serviceMs?: number; clientMs?: Summary | null };
   workloads: WorkloadResult[];
   targets: Target[];
   /** The migration freeze runs (bench/migrate.ts), when any ran. */
@@ -141,12 +141,16 @@ export function judgeTargets(workloads: readonly WorkloadResult[]): Target[] {
     detail: largest === null ? 'needs cryo and CRIU numbers' : `largest ${formatRatio(largest.r)} CRIU's (${largest.w})`,
   });
   const sum = (r: ToolResult | undefined) => (r?.dumpMs && r.restoreMs ? r.dumpMs.median + r.restoreMs.median : null);
-  const sc = sum(get(small, 'cryo'));
   const sr = sum(get(small, 'criu'));
-  out.push({
-    name: 'small: dump+restore <= CRIU', met: sc === null || sr === null ? null : sc <= sr,
-    detail: sc === null || sr === null ? 'needs cryo and CRIU numbers for small' : `cryo ${sc.toFixed(0)} ms, CRIU ${sr.toFixed(0)} ms: ${formatRatio(sc / sr)}`,
-  });
+  // The CLI as typed with no service, and through a running `cryo service` (when measured).
+  for (const [tool, label] of [['cryo', 'cryo'], ['cryo-svc', 'cryo through its service']] as const) {
+    const sc = sum(get(small, tool));
+    if (tool === 'cryo-svc' && sc === null) continue;
+    out.push({
+      name: `small: dump+restore <= CRIU${tool === 'cryo' ? '' : ' (cryo service)'}`, met: sc === null || sr === null ? null : sc <= sr,
+      detail: sc === null || sr === null ? `needs ${label} and CRIU numbers for small` : `${label} ${sc.toFixed(0)} ms, CRIU ${sr.toFixed(0)} ms: ${formatRatio(sc / sr)}`,
+    });
+  }
   return out;
 }
 
@@ -168,21 +172,23 @@ export function renderReport(rep: BenchReport): string {
     const c = get(w, 'cryo');
     const q = get(w, 'criu');
     const g = get(w, 'gcore');
+    const v = get(w, 'cryo-svc');
     return [
       w.name, formatRatio(ratio(c?.dumpMs, q?.dumpMs)), formatRatio(ratio(c?.restoreMs, q?.restoreMs)),
       formatRatio(ratio(c?.frozenMs, q?.frozenMs)), formatRatio(ratio(c?.imageBytes, q?.imageBytes)),
       formatRatio(ratio(c?.dumpMs, g?.dumpMs)), formatRatio(ratio(c?.frozenMs, g?.frozenMs)),
+      formatRatio(ratio(v?.dumpMs, q?.dumpMs)), formatRatio(ratio(v?.restoreMs, q?.restoreMs)),
     ];
   });
   const cmpTable = renderTable(
-    ['workload', 'dump cryo/criu', 'restore cryo/criu', 'frozen cryo/criu', 'image cryo/criu', 'dump cryo/gcore', 'frozen cryo/gcore'], cmp);
+    ['workload', 'dump cryo/criu', 'restore cryo/criu', 'frozen cryo/criu', 'image cryo/criu', 'dump cryo/gcore', 'frozen cryo/gcore', 'dump svc/criu', 'restore svc/criu'], cmp);
   const tools = rep.tools.map((t) => `  ${t.name}: ${t.available ? `yes${t.version ? ` (${t.version})` : ''}` : 'no'}${t.note ? ` - ${t.note}` : ''}`);
   const targets = rep.targets.map((t) => `  [${t.met === null ? ' ? ' : t.met ? 'met' : 'NOT'}] ${t.name}: ${t.detail}`);
   return [
     `cryo bench, ${rep.date}, ${rep.runs} run(s) each, median (min-max); kernel ${rep.machine.kernel}, ${rep.machine.cpus} CPUs, node ${rep.machine.node}`,
     `command: ${rep.command}`,
     'tools:', ...tools,
-    `startup: node ${formatSummary(rep.startup.nodeMs)} ms, cryo CLI (--help) ${formatSummary(rep.startup.cryoCliMs)} ms (counted in every cryo time)`,
+    `startup: node ${formatSummary(rep.startup.nodeMs)} ms, cryo CLI (--help) ${formatSummary(rep.startup.cryoCliMs)} ms (counted in every cryo time)${rep.startup.serviceMs ? `; cryo service to listening ${rep.startup.serviceMs.toFixed(0)} ms (once, before the runs; not in cryo-svc's times), the client's --help through it ${formatSummary(rep.startup.clientMs ?? null)} ms` : ''}`,
     '', main, '', 'cryo against the references (ratio of medians, < 1 is cryo faster/smaller):', cmpTable,
     '', 'targets:', ...targets,
     '', `frozen: ${rep.method.frozen}`, `preconditioning: ${rep.method.preconditioning}`, `peak memory: ${rep.method.peakMemory}`,

@@ -4,18 +4,18 @@
 // For each workload and tool, interleaved run by run: start the task, precondition, dump (the
 // task left running, so it can tell how long it was frozen), stop it, precondition, restore,
 // check the restored task's memory, clean up. Prints the table and writes the JSON.
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runStat } from './exec.js';
-import { benchBuildDir, bin, cryoCli, workDir } from './paths.js';
+import { benchBuildDir, bin, cryoCli, repoRoot, workDir } from './paths.js';
 import { buildPrograms } from './programs.js';
 import { judgeTargets, renderReport, toolResult, type BenchReport, type Sample, type ToolInfo, type WorkloadResult } from './report.js';
 import { summarize } from './stats.js';
 import { Task, killPid, stopRestored } from './task.js';
-import { coreImages, cryo, detectCriu, detectGcore, floor, imageBytes, type Tool } from './tools.js';
+import { coreImages, cryo, cryoService, detectCriu, detectGcore, floor, imageBytes, type Tool } from './tools.js';
 import { WORKLOADS, type Workload } from './workloads.js';
 import { MIGRATIONS, renderMigrations, runMigration, type MigrationResult } from './migrate.js';
 
@@ -32,13 +32,13 @@ function precondition(bytes: number): void {
 }
 
 function isUnsupported(tool: Tool, error: string): boolean {
-  return tool.name === 'cryo' && /cannot|not supported|unsupported|only|yet/i.test(error);
+  return (tool.name === 'cryo' || tool.name === 'cryo-svc') && /cannot|not supported|unsupported|only|yet/i.test(error);
 }
 
 async function runOnce(tool: Tool, wl: Workload, taskBytes: number): Promise<Sample & { unsupported?: boolean }> {
   const dir = path.join(workDir, tool.name);
   rmSync(dir, { recursive: true, force: true });
-  if (tool.name !== 'cryo') mkdirSync(dir, { recursive: true, mode: 0o700 }); // cryo makes its own (0700)
+  if (!tool.name.startsWith('cryo')) mkdirSync(dir, { recursive: true, mode: 0o700 }); // cryo makes its own (0700)
   const report = path.join(benchBuildDir, 'task-report.txt');
   const s: Sample & { unsupported?: boolean } = {};
   let task: Task | undefined;
@@ -54,8 +54,8 @@ async function runOnce(tool: Tool, wl: Workload, taskBytes: number): Promise<Sam
       return s;
     }
     // A tool that saved fewer processes than the tree has did not dump the task (threads have cores too: trees only).
-    if (wl.processes && (tool.name === 'cryo' || tool.name === 'criu') && coreImages(dir) < wl.processes) {
-      s.unsupported = tool.name === 'cryo';
+    if (wl.processes && (tool.name.startsWith('cryo') || tool.name === 'criu') && coreImages(dir) < wl.processes) {
+      s.unsupported = tool.name.startsWith('cryo');
       s.note = `dumped ${coreImages(dir)} of the tree's ${wl.processes} processes`;
       return s;
     }
@@ -98,12 +98,12 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       runs: { type: 'string' }, quick: { type: 'boolean' }, only: { type: 'string', multiple: true },
-      json: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      json: { type: 'string' }, help: { type: 'boolean', short: 'h' }, 'no-service': { type: 'boolean' },
     },
     strict: true,
   });
   if (values.help) {
-    process.stdout.write(`usage: npm run bench -- [--runs N] [--quick] [--only NAME[,NAME...]] [--json FILE]\nworkloads: ${[...WORKLOADS, ...MIGRATIONS].map((w) => w.name).join(', ')}\n`);
+    process.stdout.write(`usage: npm run bench -- [--runs N] [--quick] [--only NAME[,NAME...]] [--json FILE] [--no-service]\nworkloads: ${[...WORKLOADS, ...MIGRATIONS].map((w) => w.name).join(', ')}\n`);
     return;
   }
   const runs = values.runs !== undefined ? Number(values.runs) : values.quick ? 1 : 3;
@@ -124,11 +124,15 @@ async function main(): Promise<void> {
     { name: 'cryo', available: true, version: `CLI ${path.relative(process.cwd(), cryoCli)}` },
     gcore.info, criu.info,
   ];
-  const tools = [floor, cryo, gcore.tool, criu.tool].filter((t): t is Tool => t !== null);
+  // cryo through its service: started once here, before any timed run (its start is reported apart).
+  const svc = values['no-service'] ? undefined : await startService();
+  if (svc) infos.splice(2, 0, { name: 'cryo-svc', available: true, version: `client ${path.relative(process.cwd(), svc.client)} -> cryo service at ${path.relative(process.cwd(), svc.sock)}` });
+  const tools = [floor, cryo, svc?.tool ?? null, gcore.tool, criu.tool].filter((t): t is Tool => t !== null);
   for (const i of infos) if (!i.available) process.stderr.write(`bench: ${i.name} skipped: ${i.note}\n`);
 
   const nodeMs: number[] = [];
   const cliMs: number[] = [];
+  const clientMs: number[] = [];
   const workloads: WorkloadResult[] = [];
   for (const wl of selected) {
     const probe = await Task.start(path.join(benchBuildDir, 'task-report.txt'), wl.args);
@@ -138,6 +142,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < runs; i++) {
       nodeMs.push(runStat(process.execPath, ['-e', '0']).wallMs);
       cliMs.push(runStat(process.execPath, [cryoCli, '--help']).wallMs);
+      if (svc) clientMs.push(runStat(svc.client, ['--help'], { env: { CRYO_SERVICE: svc.sock } }).wallMs);
       const order = tools.map((_, k) => tools[(k + i) % tools.length]!); // interleaved, rotating
       for (const t of order) {
         const s = await runOnce(t, wl, taskBytes);
@@ -150,6 +155,7 @@ async function main(): Promise<void> {
     workloads.push({ name: wl.name, description: wl.description, taskBytes, results });
   }
 
+  svc?.stop();
   const migrated: MigrationResult[] = [];
   for (const m of migrations) migrated.push(await runMigration(m, runs, 7390));
 
@@ -163,10 +169,10 @@ async function main(): Promise<void> {
       preconditioning: `before every timed dump and restore, of every tool and reference: touch and free twice the task's anonymous bytes + ${PRECONDITION_EXTRA >> 20} MiB; tools interleaved, order rotating per run`,
       frozen: 'from the task: the largest gap in its own CLOCK_MONOTONIC loop (~100 us ticks) during a dump that leaves it running',
       peakMemory: "the tool process's ru_maxrss (wait4), larger of dump and restore",
-      cryo: 'the CLI (node dist/src/cli/main.js dump --leave-running / restore -d): Node\'s start is counted',
+      cryo: 'the CLI (node dist/cryo-cli.cjs dump --leave-running / restore -d): Node\'s start is counted; cryo-svc: the same command line through build/cryo and a cryo service started before the runs',
     },
     tools: infos,
-    startup: { nodeMs: summarize(nodeMs), cryoCliMs: summarize(cliMs) },
+    startup: { nodeMs: summarize(nodeMs), cryoCliMs: summarize(cliMs), ...(svc ? { serviceMs: svc.startMs, clientMs: summarize(clientMs) } : {}) },
     workloads,
     targets: judgeTargets(workloads),
     migrations: migrated,
@@ -174,6 +180,26 @@ async function main(): Promise<void> {
   const jsonFile = values.json ?? path.join(benchBuildDir, 'latest.json');
   writeFileSync(jsonFile, JSON.stringify(rep, null, 2) + '\n');
   process.stdout.write(renderReport(rep) + (migrated.length > 0 ? `\n${renderMigrations(migrated)}` : '') + `\n\nJSON: ${path.relative(process.cwd(), jsonFile)}\n`);
+}
+
+/** `cryo service` at build/bench/work/svc, up and listening; how long that took. */
+async function startService(): Promise<{ tool: Tool; client: string; sock: string; startMs: number; stop(): void } | undefined> {
+  const client = path.join(repoRoot, 'build', 'cryo');
+  if (!existsSync(client)) {
+    process.stderr.write(`bench: cryo-svc skipped: no ${client} (npm run build)\n`);
+    return undefined;
+  }
+  const sock = path.join(workDir, 'svc', 'service.sock');
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [cryoCli, 'service', '--address', sock], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (d: Buffer) => { log += d.toString(); if (/listening at/.test(log)) resolve(); });
+    child.once('exit', (code) => reject(new Error(`cryo service exited ${code}: ${log.trim()}`)));
+  });
+  const startMs = performance.now() - t0;
+  child.stderr!.resume();
+  return { tool: cryoService(client, sock), client, sock, startMs, stop: () => { child.kill('SIGTERM'); } };
 }
 
 main().catch((e) => {

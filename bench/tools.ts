@@ -54,6 +54,25 @@ export const cryo: Tool = {
   },
 };
 
+/**
+ * cryo through a running `cryo service` (started once by the bench, before the timed runs): the
+ * native client (build/cryo, the package's bin) sends it the same command line. Its peak memory is
+ * the client's: the service's own is not in the table.
+ */
+export function cryoService(client: string, sock: string): Tool {
+  const env = { CRYO_SERVICE: sock };
+  return {
+    name: 'cryo-svc',
+    needsTask: true,
+    dump(pid, dir) {
+      return outcome(runStat(client, ['dump', '-t', String(pid), '-D', dir, '--leave-running'], { timeoutS: TIMEOUT_S, env }), 'cryo-svc');
+    },
+    restore(dir) {
+      return outcome(runStat(client, ['restore', '-D', dir, '-d'], { timeoutS: TIMEOUT_S, env }), 'cryo-svc');
+    },
+  };
+}
+
 /** The floor: write the bytes from a warm buffer into a new file; map fresh memory and read them back. */
 export const floor: Tool = {
   name: 'floor',

@@ -101,6 +101,27 @@ function nodeIncludeDir() {
 }
 // ---- end of leftovers guard
 
+// ---- the service's client (owned by src/cli/service): native/cryo_client.c -> build/cryo, the package's bin.
+// It runs the Node that builds it (its path compiled in) when no service answers.
+{
+  const clientSrc = path.join(root, 'native', 'cryo_client.c');
+  const clientOut = path.join(outDir, 'cryo');
+  if (!existsSync(clientOut) || statSync(clientOut).mtimeMs <= statSync(clientSrc).mtimeMs || process.argv.includes('--force')) {
+    mkdirSync(outDir, { recursive: true });
+    const clientTmp = `${clientOut}.tmp-${process.pid}`;
+    const clientArgs = ['-O2', '-Wall', `-DCRYO_NODE=${JSON.stringify(process.execPath)}`, '-o', clientTmp, clientSrc];
+    try {
+      execFileSync(process.env.CC || 'cc', clientArgs, { stdio: 'inherit' });
+    } catch {
+      console.error(`cryo: building the service client failed: ${process.env.CC || 'cc'} ${clientArgs.join(' ')}`);
+      process.exit(1);
+    }
+    renameSync(clientTmp, clientOut);
+    console.log(`cryo: built ${path.relative(root, clientOut)}`);
+  }
+}
+// ---- end of the service's client
+
 // ---- BLAKE3 (the manifest's hash): the official C implementation, as Debian's librust-blake3-dev ships it.
 /**
  * The directory of BLAKE3's C sources: CRYO_BLAKE3_DIR, else the newest

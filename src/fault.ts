@@ -152,3 +152,9 @@ export async function faultStep(step: string, announce: (message: string) => voi
   announce(`paused at ${hit.op} step '${step}' (CRYO_FAULT=${hit.spec}) until interrupted`);
   for (let i = 0; i < 6000 && !aborted(); i++) await new Promise((r) => setTimeout(r, 10));
 }
+
+/** Forgets the running operation and the counts (a resident service between two commands). */
+export function resetFaults(): void {
+  active = undefined;
+  lastCounts.clear();
+}

@@ -44,7 +44,7 @@ export type IoctlName =
 /** SOL_SOCKET option names cryo reads or sets (the SO_ prefix left out); ppc64 numbers some differently. */
 export type SocketOptionName =
   | 'REUSEADDR' | 'TYPE' | 'DONTROUTE' | 'BROADCAST' | 'SNDBUF' | 'RCVBUF' | 'KEEPALIVE' | 'OOBINLINE' | 'NO_CHECK'
-  | 'PRIORITY' | 'LINGER' | 'REUSEPORT' | 'PASSCRED' | 'RCVLOWAT' | 'RCVTIMEO' | 'SNDTIMEO' | 'BINDTODEVICE'
+  | 'PRIORITY' | 'LINGER' | 'REUSEPORT' | 'PASSCRED' | 'PEERCRED' | 'RCVLOWAT' | 'RCVTIMEO' | 'SNDTIMEO' | 'BINDTODEVICE'
   | 'GET_FILTER' | 'SNDBUFFORCE' | 'RCVBUFFORCE' | 'PASSSEC' | 'MARK' | 'PROTOCOL' | 'DOMAIN' | 'PEEK_OFF'
   | 'BUF_LOCK';
 

@@ -3,7 +3,10 @@
 
 import { commands } from './commands/index.js';
 import { UsageError } from './command.js';
-import { ImageError, ImageJsonError } from '../images/errors.js';
+import { errorLine } from './error-line.js';
+import { setCliRunner } from './runner.js';
+
+export { errorLine };
 
 function help(): string {
   const w = Math.max(...commands.map((c) => c.name.length));
@@ -12,16 +15,6 @@ function help(): string {
     '',
     ...commands.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}\n  ${' '.repeat(w)}    cryo ${c.name} ${c.usage}`),
   ].join('\n') + '\n';
-}
-
-/** One line for any error; a stack only with CRYO_DEBUG=1. */
-export function errorLine(e: unknown): string {
-  if (e instanceof ImageError || e instanceof ImageJsonError || e instanceof UsageError) return e.message;
-  const err = e as NodeJS.ErrnoException;
-  if (err && typeof err.code === 'string' && err.syscall) {
-    return `${err.path ? `${err.path}: ` : ''}${err.code} from ${err.syscall}`;
-  }
-  return `internal error: ${err?.message ?? String(e)}`;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -49,3 +42,5 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// `cryo service` runs each client's command through this same function (it cannot import it: a cycle).
+setCliRunner(main);

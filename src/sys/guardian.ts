@@ -78,6 +78,18 @@ export function beginGuard(eager: boolean, env: NodeJS.ProcessEnv = process.env)
   };
 }
 
+/**
+ * Ends a guard an operation left running (a resident service between two commands) as cryo's exit
+ * would: its pipe closed without '.', so the guard undoes what it was told. Nothing when none runs.
+ */
+export function abandonGuard(): void {
+  const g = active?.guard;
+  active = undefined;
+  if (!g) return;
+  closeSync(g.fd);
+  try { waitpid(g.pid, __WALL); } catch { /* collected already */ }
+}
+
 function guardOf(a: Active): Guard | undefined {
   if (!a.guard && !a.failed) {
     try {

@@ -39,7 +39,7 @@ export const KERNEL_ABI: KernelAbi = {
   },
   socketOptions: {
     ...ASM_GENERIC.socketOptions,
-    RCVLOWAT: 16, RCVTIMEO: 18, SNDTIMEO: 19, PASSCRED: 20,
+    RCVLOWAT: 16, RCVTIMEO: 18, SNDTIMEO: 19, PASSCRED: 20, PEERCRED: 21,
   },
   openFlags: { O_DIRECT: 0o400000, O_DIRECTORY: 0o40000, O_NOFOLLOW: 0o100000 },
   // asm/mman.h numbers MAP_NORESERVE and MAP_LOCKED its own way.

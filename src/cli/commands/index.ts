@@ -23,5 +23,6 @@ export const commands: readonly Command[] = [
   lazy(specs.pageServer, async () => (await import('./page-server.js')).pageServerCommand),
   lazy(specs.lazyPages, async () => (await import('./lazy-pages.js')).lazyPagesCommand),
   lazy(specs.migrate, async () => (await import('./migrate.js')).migrateCommand),
+  lazy(specs.service, async () => (await import('../service/index.js')).serviceCommand),
   lazy(specs.demo, async () => (await import('./demo.js')).demoCommand),
 ];

@@ -25,5 +25,6 @@ export const specs = {
   pageServer: spec('page-server', 'receive the pages of a dump sent with --page-server (CRIU\'s page-server protocol) into DIR; with --lazy-pages, serve DIR\'s pages to `lazy-pages --page-server`', '-D DIR --port N [--address A] [--prev-images-dir PARENT | --lazy-pages]'),
   lazyPages: spec('lazy-pages', 'serve the lazy pages of a dump to `restore --lazy-pages` (start it first), from DIR or from a page server', '-D DIR [--page-server --address A --port N]'),
   migrate: spec('migrate', 'move a running process to another network namespace of this machine: pre-dumps to a page server there until they stop shrinking, the final dump, the restore there', '-t PID -D DIR --dest-dir DIR2 --address A --port N [--src-netns FILE] [--dest-netns FILE] [--max-pre-dumps K] [--tcp-established] [--lazy-pages] [--action-script SCRIPT]'),
+  service: spec('service', 'run a resident cryo that the `cryo` client sends its commands to, so that a command pays no Node start (as `criu service`)', '[--address SOCK]'),
   demo: spec('demo', 'checkpoint and restore a small example program, step by step', '[--keep]'),
 } as const satisfies Record<string, CommandSpec>;
