@@ -140,13 +140,21 @@ export function checkDumpable(pid: number, st: ProcStatus): void {
   if (st.tracerPid !== 0) throw new DumpError('BUSY', `task ${pid} is traced by process ${st.tracerPid}: detach that tracer first`);
 }
 
-/** A tree with cryo in it (the process itself or an ancestor of cryo's) cannot be frozen by cryo. */
+/** The process a resident service (cryo service) runs the command for: its line is protected as cryo's own. */
+let caller: number | undefined;
+export function setCommandCaller(pid: number | undefined): void {
+  caller = pid;
+}
+
+/** A tree with cryo in it (the process itself or an ancestor of cryo's, or of the service's caller) cannot be frozen by cryo. */
 export function checkNotCryosLine(pid: number): void {
-  for (let at = process.pid, depth = 0; at > 1 && depth < 4096; depth++) {
-    if (at === pid) {
-      const what = pid === process.pid ? 'is cryo itself' : `is an ancestor of cryo (pid ${process.pid})`;
-      throw new DumpError('UNSUPPORTED', `process ${pid} ${what}: cryo cannot freeze a tree it runs in; dump a process outside its line (start it with setsid, or from another shell)`);
+  for (const [from, who] of [[process.pid, 'cryo'], ...(caller === undefined ? [] : [[caller, 'the cryo command (the service\'s caller)']])] as [number, string][]) {
+    for (let at = from, depth = 0; at > 1 && depth < 4096; depth++) {
+      if (at === pid) {
+        const what = pid === from ? `is ${who} itself` : `is an ancestor of ${who} (pid ${from})`;
+        throw new DumpError('UNSUPPORTED', `process ${pid} ${what}: cryo cannot freeze a tree it runs in; dump a process outside its line (start it with setsid, or from another shell)`);
+      }
+      try { at = readStatus(at).ppid; } catch { break; } // the caller gone meanwhile
     }
-    at = readStatus(at).ppid;
   }
 }

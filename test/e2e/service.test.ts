@@ -2,8 +2,8 @@
 // program sent through the client, a failing command, signals and a client that goes away in the
 // middle of a dump, a caller of another uid, and the fallback to the Node CLI where no service answers.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -135,6 +135,16 @@ test('a failing command: one line, status 1, and the service serves the next com
   const ok = await run(['--help']);
   assert.equal(ok.code, 0);
   assert.match(ok.out, /^usage: cryo COMMAND/);
+});
+
+test('the caller\'s own line is never frozen: a dump of the client\'s parent shell is refused, as the CLI refuses its own', () => {
+  // The client's parent is a shell (not the service's ancestor, as this test process is), which asks to dump itself.
+  const r = spawnSync('sh', ['-c', `"${client}" dump -t $$ -D "${path.join(dir, 'mine')}" --leave-running --shell-job; exit $?`], {
+    env: { ...process.env, CRYO_SERVICE: sock }, encoding: 'utf8', timeout: 60_000,
+  });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^cryo: process \d+ is an ancestor of the cryo command \(the service's caller\) \(pid \d+\)[^\n]*\n$/);
+  assert.ok(!existsSync(path.join(dir, 'mine', 'inventory.img')));
 });
 
 test('the command\'s environment counts, not the service\'s: CRYO_FAULT of the caller makes its dump fail', async () => {

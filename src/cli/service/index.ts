@@ -17,9 +17,10 @@ import { defaultAddress } from './address.js';
 import { mustRunInCaller, type Outcome, Session } from './session.js';
 import { keepOwnStdio, dupHigh } from './stdio.js';
 import { peerCred, readRequest, type Request } from './wire.js';
+import { setCommandCaller } from '../../dump/task-state.js';
 import { Reaper } from './reaper.js';
 
-interface Client { conn: net.Socket; req: Request; session?: Session; gone: boolean }
+interface Client { conn: net.Socket; req: Request; session?: Session; gone: boolean; pid: number }
 
 export const serviceCommand: Command = {
   ...specs.service,
@@ -48,8 +49,9 @@ export const serviceCommand: Command = {
     function accept(conn: net.Socket): void {
       conn.on('error', () => {});
       let req: Request;
+      let cred: ReturnType<typeof peerCred>;
       try {
-        const cred = peerCred(fd(conn));
+        cred = peerCred(fd(conn));
         if (cred.uid !== 0 && cred.uid !== uid) {
           log(`refused uid ${cred.uid} (pid ${cred.pid})`);
           say(conn, `refused the cryo service at ${address} runs commands of root and uid ${uid} only, not of uid ${cred.uid}: start your own (cryo service --address PATH, with CRYO_SERVICE=PATH)\n`);
@@ -61,7 +63,7 @@ export const serviceCommand: Command = {
         conn.destroy();
         return;
       }
-      const client: Client = { conn, req, gone: false };
+      const client: Client = { conn, req, gone: false, pid: cred.pid };
       const why = mustRunInCaller(req.argv);
       if (why) {
         closeAll(req.stdio);
@@ -107,10 +109,13 @@ export const serviceCommand: Command = {
       running = client;
       const session = new Session(client.req, own, log);
       client.session = session;
+      // The caller's shell and its ancestors are as cryo's own: never frozen by its command.
+      setCommandCaller(client.pid);
       session.run().then((o) => reply(client, o), (e) => {
         log(`a command: ${errorLine(e)}`);
         reply(client, { exit: 1 });
       }).finally(() => {
+        setCommandCaller(undefined);
         running = undefined;
         reaper.adoptChildren();
         if (stopping) return stop();
