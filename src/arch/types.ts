@@ -275,6 +275,13 @@ export interface Arch {
    * task runs on with cryo's registers and every signal blocked.
    */
   callThenSigreturn?(ti: ThreadInfo): Buffer | undefined;
+  /**
+   * Optional (dump): code that runs one call, then puts back the thread's registers (`ti`, the
+   * syscall restart applied as for callThenSigreturn) and signal mask itself and jumps to its IP,
+   * using no stack and no frame: small enough for the vDSO's unused tail, it carries the calls that
+   * map and unmap cryo's call-ending area (inject/vdso-spare.ts). Absent: those run without it.
+   */
+  callThenRestore?(ti: ThreadInfo, sigmask: bigint): Buffer | undefined;
 
   /**
    * Learns CPU-defined layouts (x86 xsave offsets) from a regset read on this machine, for when the

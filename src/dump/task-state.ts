@@ -8,6 +8,7 @@ import { readLimits, readStatus, type ProcStatus } from '../proc/index.js';
 import type { Arch, Regsets } from '../arch/types.js';
 import type { MessageValue } from '../images/index.js';
 import { DumpError } from '../shared/dump-error.js';
+import { faultPoint, uncounted } from '../fault.js';
 
 const RLIM_NLIMITS = 16;
 const SCHED_RESET_ON_FORK = 0x40000000;
@@ -148,13 +149,17 @@ export function setCommandCaller(pid: number | undefined): void {
 
 /** A tree with cryo in it (the process itself or an ancestor of cryo's, or of the service's caller) cannot be frozen by cryo. */
 export function checkNotCryosLine(pid: number): void {
-  for (const [from, who] of [[process.pid, 'cryo'], ...(caller === undefined ? [] : [[caller, 'the cryo command (the service\'s caller)']])] as [number, string][]) {
-    for (let at = from, depth = 0; at > 1 && depth < 4096; depth++) {
-      if (at === pid) {
-        const what = pid === from ? `is ${who} itself` : `is an ancestor of ${who} (pid ${from})`;
-        throw new DumpError('UNSUPPORTED', `process ${pid} ${what}: cryo cannot freeze a tree it runs in; dump a process outside its line (start it with setsid, or from another shell)`);
+  // How many ancestors cryo (or its caller) has is not the task's state, and changes when one ends: one fault point.
+  faultPoint("read cryo's ancestors' status");
+  uncounted(() => {
+    for (const [from, who] of [[process.pid, 'cryo'], ...(caller === undefined ? [] : [[caller, 'the cryo command (the service\'s caller)']])] as [number, string][]) {
+      for (let at = from, depth = 0; at > 1 && depth < 4096; depth++) {
+        if (at === pid) {
+          const what = pid === from ? `is ${who} itself` : `is an ancestor of ${who} (pid ${from})`;
+          throw new DumpError('UNSUPPORTED', `process ${pid} ${what}: cryo cannot freeze a tree it runs in; dump a process outside its line (start it with setsid, or from another shell)`);
+        }
+        try { at = readStatus(at).ppid; } catch { break; } // the caller gone meanwhile
       }
-      try { at = readStatus(at).ppid; } catch { break; } // the caller gone meanwhile
     }
-  }
+  });
 }

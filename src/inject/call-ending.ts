@@ -6,15 +6,19 @@
  * registers as a restore of this dump would start it, FP/vector state, signal mask), and runs that
  * thread's calls on the code with SP on its frame. A live cryo stops the task at the call's exit
  * and puts its registers back, as without it; after cryo's death the task runs into rt_sigreturn
- * and on with its own state. Only this area's mmap and its munmap at the end run without it (on the
- * plain syscall site): it is mapped read+exec, first, and filled through /proc/PID/mem (which, as
- * for a debugger's breakpoints, writes where the task may not), so no mprotect call is needed.
+ * and on with its own state. This area's own mmap and its munmap at the end cannot run on it: they
+ * run on Arch.callThenRestore's code in the vDSO's unused tail (vdso-spare.ts; CRYO_VDSO_SPARE=off,
+ * or no room or no such code: on the plain syscall site, unprotected). The area is mapped read+exec,
+ * first, and filled through /proc/PID/mem (which, as for a debugger's breakpoints, writes where the
+ * task may not), so no mprotect call is needed.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
 import type { AltStack, Arch, ThreadInfo } from '../arch/types.js';
+import type { Vma } from '../proc/index.js';
 import type { Injector } from './injector.js';
 import { injectMmap } from './mmap.js';
-import { findHole, type Area } from './scratch.js';
+import { writeForced } from './proc-mem.js';
+import { findHole } from './scratch.js';
+import { writeInVdsoSpare } from './vdso-spare.js';
 import type { UndoList } from './undo.js';
 import { MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_EXEC, PROT_READ } from '../arch/mman.js';
 
@@ -45,7 +49,7 @@ export interface CallEnding {
  * /proc/PID/mem may not write it (proc_mem.force_override=never), or with CRYO_CALL_ENDING=off (the
  * tests' way to show what it prevents).
  */
-export function mapCallEnding(inj: Injector, undo: UndoList, maps: readonly Area[], threads: readonly EndingThread[]): CallEnding | undefined {
+export function mapCallEnding(inj: Injector, undo: UndoList, maps: readonly Vma[], threads: readonly EndingThread[]): CallEnding | undefined {
   const arch: Arch = inj.arch;
   if (process.env.CRYO_CALL_ENDING === 'off' || threads.length === 0) return undefined;
   const codes = threads.map((t) => arch.callThenSigreturn?.(t.ti));
@@ -58,10 +62,26 @@ export function mapCallEnding(inj: Injector, undo: UndoList, maps: readonly Area
   const slot = Math.max(...threads.map((t) => round(frameOf(t, 0n).frame.length)));
   const size = codeSize + slot * threads.length;
   const want = findHole(maps, BigInt(size), BigInt(page), arch.mmapTop);
+  // This area's own mmap and munmap run on code in the vDSO's unused tail that puts the main
+  // thread's registers and mask back itself (vdso-spare.ts), where the arch has it and there is room.
+  const main = threads[0]!;
+  const restoring = arch.callThenRestore?.(main.ti, main.sigmask);
+  const spare = restoring && process.env.CRYO_VDSO_SPARE !== 'off' ? writeInVdsoSpare(inj.pid, maps, arch.vdso.vdso, restoring) : undefined;
+  const onSpare = spare ? { site: spare.at, sp: arch.threadPointers(main.ti).sp } : undefined;
+  if (spare) {
+    // Erased once the thread holds its own state (mask first: until the registers, it would run the code).
+    undo.push(`erase cryo's code in the vDSO of task ${inj.pid}`, () => {
+      inj.restoreSigmask();
+      inj.restoreRegs();
+      spare.erase();
+    });
+    inj.endCallsAt(onSpare);
+  }
   const start = BigInt.asUintN(64, injectMmap(inj, want, size, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
   const users: Injector[] = [];
   const unmap = () => {
     for (const u of users) u.endCallsAt(undefined);
+    inj.endCallsAt(onSpare);
     inj.call('munmap', start, size);
   };
   const drop = undo.push(`unmap cryo's call-ending area at 0x${start.toString(16)} in task ${inj.pid}`, unmap);
@@ -75,6 +95,7 @@ export function mapCallEnding(inj: Injector, undo: UndoList, maps: readonly Area
   if (!writeForced(inj.pid, start, bytes)) {
     drop();
     unmap();
+    inj.endCallsAt(undefined);
     return undefined;
   }
   const ending: CallEnding = {
@@ -87,21 +108,4 @@ export function mapCallEnding(inj: Injector, undo: UndoList, maps: readonly Area
   };
   ending.use(inj, 0);
   return ending;
-}
-
-/** Writes `bytes` at `addr` of task `pid` through /proc/PID/mem; false where the kernel refuses. */
-function writeForced(pid: number, addr: bigint, bytes: Buffer): boolean {
-  let fd: number;
-  try {
-    fd = openSync(`/proc/${pid}/mem`, 'r+');
-  } catch {
-    return false;
-  }
-  try {
-    return writeSync(fd, bytes, 0, bytes.length, Number(addr)) === bytes.length;
-  } catch {
-    return false;
-  } finally {
-    closeSync(fd);
-  }
 }

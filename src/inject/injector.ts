@@ -250,14 +250,15 @@ export class Injector {
    * Puts the thread at `ip` with syscall number `nr`, `args` and (optionally) `sp`, the rest of its
    * registers as saved, and cryo's mask; the caller resumes it.
    */
-  private enter(abi: SyscallAbi, ip: bigint, nr: number, args: readonly (bigint | number)[], sp?: bigint): void {
-    // Blocked signals stay queued and are delivered after the dump.
-    this.maskCalls();
+  private enter(abi: SyscallAbi, ip: bigint, nr: number, args: readonly (bigint | number)[], sp?: bigint, ended = false): void {
+    // Ended code gets its registers first: killed before the mask, the thread ends in its own state.
+    if (!ended) this.maskCalls();
     // All six argument registers are set: unused ones are 0, not whatever the task had there.
     const full = [...args.map((a) => BigInt(a)), 0n, 0n, 0n, 0n, 0n, 0n].slice(0, 6);
     setAbiRegs(this.pid, abi, abi.prepare(this.savedRegs, ip, nr, full, sp));
     setSideRegsets(this.pid, this.arch);
     this.regsDirty = true;
+    if (ended) this.maskCalls(); // blocked signals stay queued and are delivered after the dump
     faultInCall();
   }
 
@@ -265,7 +266,7 @@ export class Injector {
     const ending = abi === this.arch.syscall ? this.ending : undefined;
     if (ending) site = ending.site;
     this.onEnding = ending !== undefined;
-    this.enter(abi, site, numberIn(abi, name), args, ending?.sp);
+    this.enter(abi, site, numberIn(abi, name), args, ending?.sp, ending !== undefined);
     // Where a single step does not stop right after the syscall instruction (ppc64: no trace
     // interrupt for `sc`), the call runs from its entry stop to its exit stop instead.
     const bySyscallStops = abi.stepBySyscallStops === true || this.survivable || this.atSyscallStop || this.trapIgnored();
@@ -323,7 +324,7 @@ export class Injector {
     if (ending === undefined) throw new Error(`internal: task ${this.pid}'s calls have no ending to run code ending so`);
     faultPoint(`code run in task ${this.pid}`);
     const abi = this.arch.syscall;
-    this.enter(abi, entry, 0, args, ending.sp);
+    this.enter(abi, entry, 0, args, ending.sp, true);
     cont(this.pid);
     wait(this.timeoutMs);
     // Killed from here on, the thread is at that call's exit, before the ending's rt_sigreturn.

@@ -4,6 +4,8 @@
 // own state and the tree's own check passes. Without that ending (CRYO_BATCH_ENDING=off) the
 // batch's breakpoint delivers SIGTRAP to a task that has no tracer any more, which kills it.
 // Only where the arch has a batch runner (x86_64); elsewhere every call runs on its own, ended.
+// The first and last call into each process (its call-ending area's mmap and munmap) run on code in
+// the vDSO's spare tail that puts the thread's state back itself: killed there, the tree runs on too.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -50,4 +52,40 @@ test('the same kill inside the first batch without the batch ending (CRYO_BATCH_
     verdict = endTree(tree);
   }
   assert.match(verdict, /killed by signal 5\b/, "the root died by SIGTRAP, and its own check never printed PASS");
+});
+
+const spareSkip = arch.callThenRestore === undefined ? `${arch.name} has no code that puts a thread's state back without a frame` : false;
+
+test("SIGKILL of cryo dump inside the first and the last call into each process (its call-ending area's mmap and munmap, on the vDSO's spare code): each task runs on with its own state and the tree's check passes", { skip: spareSkip }, () => {
+  const tree = startTree();
+  let failed = true;
+  try {
+    const states = tree.pids.map(threadStates);
+    const ends = (points: string[]) => {
+      const first = new Map<string, number>();
+      const last = new Map<string, number>();
+      points.forEach((l, i) => {
+        const task = / injected into task (\d+)$/.exec(l)?.[1];
+        if (task === undefined) return;
+        if (!first.has(task)) first.set(task, i + 1);
+        last.set(task, i + 1);
+      });
+      return [...first.values(), ...last.values()];
+    };
+    const count = ends(dumpPoints(tree)).length;
+    assert.equal(count, 6, 'a first and a last call into each of the three processes');
+    for (let k = 0; k < count; k++) {
+      // Counted again each time: the areas a killed dump left are more VMAs to read, more points.
+      const points = dumpPoints(tree);
+      const n = ends(points)[k]!;
+      const kill = `SIGKILL inside point ${n} (${points[n - 1]})`;
+      assert.match(points[n - 1]!, k < 3 ? /^dump \d+ mmap\(\)/ : /^dump \d+ munmap\(\)/, kill);
+      assert.equal(cliDump(tree, path.join(tree.t.dir, `in-call-${n}`), { CRYO_FAULT: `dump:${n}:kill-in-call` }), 'SIGKILL', kill);
+      assert.equal(harmAfterKill(tree, states), undefined, kill);
+    }
+    failed = false;
+  } finally {
+    const verdict = endTree(tree);
+    if (!failed) assert.equal(verdict, 'PASS', 'every process checks its memory, thread, pipe, socket and parent');
+  }
 });

@@ -11,7 +11,7 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -86,6 +86,55 @@ test(`a dump of the tree failed at points spread over all of them (seed ${SEED})
     }
   } finally {
     assert.equal(endTree(tree), 'PASS', 'every process checks its memory, thread, pipe, socket and parent');
+  }
+});
+
+test("the last points of a dump of the tree (its inventory, the pagemaps read for its manifest's page runs, the manifest) each fail there, and leave no image set", async () => {
+  const tree = startTree();
+  try {
+    const trace = path.join(tree.t.dir, 'points-lib');
+    process.env.CRYO_FAULT_TRACE = trace;
+    try {
+      await dump({ pid: tree.t.pid, dir: path.join(tree.t.dir, 'count'), leaveRunning: true });
+    } finally {
+      delete process.env.CRYO_FAULT_TRACE;
+    }
+    const points = readFileSync(trace, 'utf8').trim().split('\n');
+    const first = points.findIndex((l) => /inventory\.img\.part$/.test(l)) + 1;
+    assert.ok(first > 0 && points.slice(first).some((l) => / read \S+\/pagemap-\d+\.img$/.test(l)), 'the manifest reads the pagemaps after the inventory is written');
+    for (let n = first; n <= points.length; n++) {
+      const dir = path.join(tree.t.dir, `img-${n}`);
+      process.env.CRYO_FAULT = `dump:${n}`;
+      try {
+        // A fault in a pagemap's read was taken for a pagemap cryo cannot read: the dump went on.
+        await assert.rejects(dump({ pid: tree.t.pid, dir, leaveRunning: true }), new RegExp(`fault injected at dump point ${n} \\(`), `point ${n}: ${points[n - 1]}`);
+      } finally {
+        delete process.env.CRYO_FAULT;
+      }
+      unharmed(tree, `point ${n}`);
+      await noImageSet(dir, `point ${n}`);
+    }
+  } finally {
+    assert.equal(endTree(tree), 'PASS', 'every process checks its memory, thread, pipe, socket and parent');
+  }
+});
+
+test("a dump's points do not depend on cryo's own ancestors (a sweep's count holds when a shell above it ends)", () => {
+  const tree = startTree();
+  try {
+    const count = (shell: boolean) => {
+      const trace = path.join(tree.t.dir, `points-${shell}`);
+      const args = [cryoCli, 'dump', '-t', String(tree.t.pid), '-D', path.join(tree.t.dir, `d-${shell}`), '--leave-running'];
+      // Under `sh -c 'CMD; exit $?'` the shell stays cryo's parent: one ancestor more.
+      const r = shell
+        ? spawnSync('sh', ['-c', '"$@"; exit $?', 'sh', process.execPath, ...args], { env: { ...process.env, CRYO_FAULT_TRACE: trace } })
+        : spawnSync(process.execPath, args, { env: { ...process.env, CRYO_FAULT_TRACE: trace } });
+      assert.equal(r.status, 0, String(r.stderr));
+      return readFileSync(trace, 'utf8').trim().split('\n').length;
+    };
+    assert.equal(count(true), count(false));
+  } finally {
+    assert.equal(endTree(tree), 'PASS');
   }
 });
 

@@ -76,10 +76,11 @@ test('registers: AVX-512 (zmm16-31, k0-7) come back, and a changed one is notice
 });
 
 /**
- * `cryo dump --leave-running` of rt-regs (in pause()) SIGKILLed inside its second injected call
- * (`env` added), the first after its call-ending area is in place; returns the signal that ended cryo.
+ * `cryo dump --leave-running` of rt-regs (in pause()) SIGKILLed inside an injected call (`env`
+ * added): by default its second, the first after its call-ending area is in place; 'first' and
+ * 'last' are that area's own mmap and munmap (on the vDSO's spare code); returns cryo's end signal.
  */
-function dumpKilledInCall(t: Target, env: NodeJS.ProcessEnv): string | null {
+function dumpKilledInCall(t: Target, env: NodeJS.ProcessEnv, which: 'second' | 'first' | 'last' = 'second'): string | null {
   const run = (name: string, extra: NodeJS.ProcessEnv) => {
     waitInSyscall(t.pid, NR_PAUSE, 'rt-regs');
     const dir = path.join(t.dir, name);
@@ -90,7 +91,8 @@ function dumpKilledInCall(t: Target, env: NodeJS.ProcessEnv): string | null {
   const trace = path.join(t.dir, 'points');
   assert.equal(run('count', { CRYO_FAULT_TRACE: trace }), null);
   const calls = readFileSync(trace, 'utf8').trim().split('\n').flatMap((l, i) => (/ injected into task /.test(l) ? [i + 1] : []));
-  return run('killed', { CRYO_FAULT: `dump:${calls[1]}:kill-in-call` });
+  const n = which === 'first' ? calls[0] : which === 'last' ? calls[calls.length - 1] : calls[1];
+  return run('killed', { CRYO_FAULT: `dump:${n}:kill-in-call` });
 }
 
 test('SIGKILL of cryo dump inside an injected call: the task rt_sigreturns into its own registers, vector state and mask, and pause() goes on', { skip }, () => {
@@ -108,6 +110,29 @@ test('without the rt_sigreturn ending (CRYO_CALL_ENDING=off) the same kill harms
   const t = startTarget('rt-regs');
   try {
     assert.equal(dumpKilledInCall(t, { CRYO_CALL_ENDING: 'off' }), 'SIGKILL');
+    assert.notEqual(t.finish(), 'PASS');
+  } finally {
+    t.cleanup();
+  }
+});
+
+for (const which of ['first', 'last'] as const) {
+  test(`SIGKILL of cryo dump inside its ${which} call (the ${which === 'first' ? 'mmap' : 'munmap'} of its call-ending area, run on code in the vDSO's spare tail): the task gets its own registers and mask back, and pause() goes on`, { skip }, () => {
+    const t = startTarget('rt-regs');
+    try {
+      assert.equal(dumpKilledInCall(t, {}, which), 'SIGKILL');
+      waitInSyscall(t.pid, NR_PAUSE, 'rt-regs after the killed dump');
+      assert.equal(t.finish(), 'PASS');
+    } finally {
+      t.cleanup();
+    }
+  });
+}
+
+test("without the vDSO's spare code (CRYO_VDSO_SPARE=off) a kill inside the first call harms the task, and its check says so", { skip }, () => {
+  const t = startTarget('rt-regs');
+  try {
+    assert.equal(dumpKilledInCall(t, { CRYO_VDSO_SPARE: 'off' }, 'first'), 'SIGKILL');
     assert.notEqual(t.finish(), 'PASS');
   } finally {
     t.cleanup();

@@ -139,6 +139,7 @@ export function ia32Arch(native: Arch, xsaveLayout: () => XsaveLayout | undefine
     notRestoredBySigreturn: NOT_RESTORED_BY_IA32_SIGRETURN,
     // Not yet: cryo's calls run in 64-bit mode, whose rt_sigreturn takes a 64-bit frame, not this ABI's.
     callThenSigreturn: undefined,
+    callThenRestore: undefined,
     vdso: { areas: native.vdso.areas, vdso: native.vdso.vdso, map: { name: 'arch_prctl', args: (addr) => [ARCH_MAP_VDSO_32, addr] } },
   };
   return arch;

@@ -14,6 +14,7 @@ import {
 } from './xsave.js';
 import { buildSigframe, FPSTATE_ALIGN, NOT_RESTORED_BY_SIGRETURN } from './sigframe.js';
 import { CALL_THEN_SIGRETURN, syscallAbi } from './syscall-abi.js';
+import { callThenRestore } from './call-then-restore.js';
 import { fixSyscallRestart, RESTART_RULES } from './restart.js';
 import { cpuReport } from './cpu-report.js';
 import { KERNEL_ABI, MMAP_TOP, RED_ZONE } from './kernel-abi.js';
@@ -165,6 +166,7 @@ export function createX86_64(probe?: CpuProbe): X86_64Arch {
       if (cet !== undefined && ((BigInt(cet.cet as bigint) & ARCH_SHSTK_SHSTK) !== 0n || BigInt(cet.ssp as bigint) !== 0n)) return undefined;
       return CALL_THEN_SIGRETURN;
     },
+    callThenRestore,
 
     calibrate(regsets: Regsets) {
       const xstate = regsets.get(NT_X86_XSTATE);
