@@ -61,66 +61,31 @@ function nodeIncludeDir() {
 }
 // ---- end of example programs
 
-// ---- restore stub (owned by src/restore): native/stub.c -> build/cryo-stub, a static program without libc.
-{
-  const stubSrc = path.join(root, 'native', 'stub.c');
-  const stubOut = path.join(outDir, 'cryo-stub');
-  if (!existsSync(stubOut) || statSync(stubOut).mtimeMs <= statSync(stubSrc).mtimeMs || process.argv.includes('--force')) {
-    mkdirSync(outDir, { recursive: true });
-    const stubTmp = `${stubOut}.tmp-${process.pid}`;
-    const stubArgs = ['-static', '-nostdlib', '-nostartfiles', '-O2', '-Wl,--build-id=none', '-o', stubTmp, stubSrc];
-    try {
-      execFileSync(process.env.CC || 'cc', stubArgs, { stdio: 'inherit' });
-    } catch {
-      console.error(`cryo: building the restore stub failed: ${process.env.CC || 'cc'} ${stubArgs.join(' ')}`);
-      process.exit(1);
-    }
-    renameSync(stubTmp, stubOut);
-    console.log(`cryo: built ${path.relative(root, stubOut)}`);
+/** Builds native/NAME into build/OUT when it is missing or older than its source (or --force). */
+function buildProgram(name, out, flags, what) {
+  const src = path.join(root, 'native', name);
+  const dest = path.join(outDir, out);
+  if (existsSync(dest) && statSync(dest).mtimeMs > statSync(src).mtimeMs && !process.argv.includes('--force')) return;
+  mkdirSync(outDir, { recursive: true });
+  const tmp = `${dest}.tmp-${process.pid}`;
+  const args = [...flags, '-o', tmp, src];
+  try {
+    execFileSync(process.env.CC || 'cc', args, { stdio: 'inherit' });
+  } catch {
+    console.error(`cryo: building ${what} failed: ${process.env.CC || 'cc'} ${args.join(' ')}`);
+    process.exit(1);
   }
+  renameSync(tmp, dest);
+  console.log(`cryo: built ${path.relative(root, dest)}`);
 }
-// ---- end of restore stub
 
-// ---- leftovers guard (owned by src/sys/guardian.ts): native/guard.c -> build/cryo-guard.
-{
-  const guardSrc = path.join(root, 'native', 'guard.c');
-  const guardOut = path.join(outDir, 'cryo-guard');
-  if (!existsSync(guardOut) || statSync(guardOut).mtimeMs <= statSync(guardSrc).mtimeMs || process.argv.includes('--force')) {
-    mkdirSync(outDir, { recursive: true });
-    const guardTmp = `${guardOut}.tmp-${process.pid}`;
-    const guardArgs = ['-O2', '-Wall', '-o', guardTmp, guardSrc];
-    try {
-      execFileSync(process.env.CC || 'cc', guardArgs, { stdio: 'inherit' });
-    } catch {
-      console.error(`cryo: building the leftovers guard failed: ${process.env.CC || 'cc'} ${guardArgs.join(' ')}`);
-      process.exit(1);
-    }
-    renameSync(guardTmp, guardOut);
-    console.log(`cryo: built ${path.relative(root, guardOut)}`);
-  }
-}
-// ---- end of leftovers guard
-
-// ---- the service's client (owned by src/cli/service): native/cryo_client.c -> build/cryo, the package's bin.
-// It runs the Node that builds it (its path compiled in) when no service answers.
-{
-  const clientSrc = path.join(root, 'native', 'cryo_client.c');
-  const clientOut = path.join(outDir, 'cryo');
-  if (!existsSync(clientOut) || statSync(clientOut).mtimeMs <= statSync(clientSrc).mtimeMs || process.argv.includes('--force')) {
-    mkdirSync(outDir, { recursive: true });
-    const clientTmp = `${clientOut}.tmp-${process.pid}`;
-    const clientArgs = ['-O2', '-Wall', `-DCRYO_NODE=${JSON.stringify(process.execPath)}`, '-o', clientTmp, clientSrc];
-    try {
-      execFileSync(process.env.CC || 'cc', clientArgs, { stdio: 'inherit' });
-    } catch {
-      console.error(`cryo: building the service client failed: ${process.env.CC || 'cc'} ${clientArgs.join(' ')}`);
-      process.exit(1);
-    }
-    renameSync(clientTmp, clientOut);
-    console.log(`cryo: built ${path.relative(root, clientOut)}`);
-  }
-}
-// ---- end of the service's client
+// The restore stub (owned by src/restore): a static program without libc.
+buildProgram('stub.c', 'cryo-stub', ['-static', '-nostdlib', '-nostartfiles', '-O2', '-Wl,--build-id=none'], 'the restore stub');
+// The leftovers guard (owned by src/sys/guardian.ts).
+buildProgram('guard.c', 'cryo-guard', ['-O2', '-Wall'], 'the leftovers guard');
+// The service's client (owned by src/cli/service), the package's bin: it runs the Node that builds
+// it (its path compiled in) when no service answers.
+buildProgram('cryo_client.c', 'cryo', ['-O2', '-Wall', `-DCRYO_NODE=${JSON.stringify(process.execPath)}`], 'the service client');
 
 // ---- BLAKE3 (the manifest's hash): the official C implementation, as Debian's librust-blake3-dev ships it.
 /**
