@@ -16,7 +16,7 @@ import { constants } from 'node:os';
 import { hostArch } from '../arch/index.js';
 import { UndoList, InjectError } from '../inject/index.js';
 import { ProcReadError, readStatus, readComm, readLocksLater } from '../proc/index.js';
-import { SysError, WaitError, __WALL, kill, ptrace, waitpid } from '../sys/index.js';
+import { SysError, WaitError, __WALL, kill, waitpid } from '../sys/index.js';
 import { type MessageValue, PARENT_LINK, recordParentHashes } from '../images/index.js';
 import { newTracking, takeTracking } from './mem-track.js';
 import { TRACK_FILE } from './track-method.js';
@@ -27,7 +27,7 @@ import { ImageSet } from './image-set.js';
 import { dumpToPageServer, type PageServerTarget } from './to-page-server.js';
 import type { PageServerClient } from '../page-server/client.js';
 import { checkDumpable, checkNotCryosLine } from './task-state.js';
-import { seccompTable } from './threads.js';
+import { detachAll, seccompTable } from './threads.js';
 import { FileTable } from './files.js';
 import { removeLinkRemaps } from '../shared/link-remap.js';
 import { checkOutsidePipes, checkTree, freezeTree, type TreeMember } from './tree.js';
@@ -388,14 +388,3 @@ function killTree(members: readonly TreeMember[], seized: ReadonlySet<number>): 
 }
 
 const TASK_DEAD = 2;
-
-/** Lets every thread go; a process that was stopped gets its stop signal first, so it stops again. */
-function detachAll(tids: Iterable<number>, stopped: ReadonlyMap<number, number>): void {
-  for (const [pid, sig] of stopped) {
-    try { kill(pid, sig); } catch { /* gone */ }
-  }
-  for (const tid of tids) {
-    try { ptrace.detach(tid); } catch { /* gone */ }
-  }
-}
-

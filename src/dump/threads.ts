@@ -10,7 +10,7 @@ import { constants } from 'node:os';
 import type { Arch, Regsets, ThreadInfo } from '../arch/types.js';
 import { Injector, type BatchPlace, type Scratch, type UndoList } from '../inject/index.js';
 import { procGone, readComm, readStat, readStatus, readTaskIds, type ProcStatus, type Vma } from '../proc/index.js';
-import { ptrace, ptraceEvent, stopSig, SysError, waitForStop, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACESYSGOOD } from '../sys/index.js';
+import { kill, ptrace, ptraceEvent, stopSig, SysError, waitForStop, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACESYSGOOD } from '../sys/index.js';
 import type { MessageValue } from '../images/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import { readRobustListInside, readThreadInjected, type ThreadInjectedState } from './injected-state.js';
@@ -255,4 +255,28 @@ export function seccompTable(threads: readonly ThreadState[]): MessageValue[] {
     if (prev !== undefined) t.threadCore.seccomp_filter = prev;
   }
   return table.map((e): MessageValue => (e.prev === undefined ? { filter: e.filter, flags: 0 } : { filter: e.filter, prev: e.prev, flags: 0 }));
+}
+
+/**
+ * Lets every thread go; a process that was stopped gets its stop signal first, so it stops again.
+ * A thread seized and interrupted whose stop has not come yet (a dump that failed while seizing)
+ * cannot be detached (ESRCH): its stop is waited for first, or it would stop later, traced by a
+ * cryo that lives on (a library caller, the service).
+ */
+export function detachAll(tids: Iterable<number>, stopped: ReadonlyMap<number, number>): void {
+  for (const [pid, sig] of stopped) {
+    try { kill(pid, sig); } catch { /* gone */ }
+  }
+  for (const tid of tids) {
+    try {
+      ptrace.detach(tid);
+      continue;
+    } catch (e) {
+      if (!(e instanceof SysError && e.code === 'ESRCH')) continue;
+    }
+    try {
+      waitInterruptStop(tid);
+      ptrace.detach(tid);
+    } catch { /* gone */ }
+  }
 }
