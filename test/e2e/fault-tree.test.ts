@@ -23,20 +23,12 @@ import { kill, sleepSync, waitpid, WNOHANG, __WALL } from '../../src/sys/index.j
 import { cryoCli } from '../helpers/cryo-cli.js';
 import { childStates } from '../helpers/restore-env.js';
 import { cleanupDumped, imagesCopy, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
-import { rng } from '../helpers/rng.js';
-import { cliDump, dumpPoints, endTree, fds, harmAfterKill, startTree, threadStates, tracer, type Tree } from '../helpers/fault-tree.js';
+import { spread } from '../helpers/fault-sweep.js';
+import { cliDump, dumpPoints, endTree, fds, harmAfterKill, killInCallLeavesTree, startTree, threadStates, tracer, type Tree } from '../helpers/fault-tree.js';
 import { createHash } from 'node:crypto';
 
 const SEED = Number(process.env.CRYO_FAULT_SEED ?? 15);
 const SAMPLES = 12;
-
-/** One point from each of `n` equal stretches of 1..count, the last point included. */
-function spread(count: number, n: number, seed: number): number[] {
-  const r = rng(seed);
-  const out = new Set<number>([count]);
-  for (let i = 0; i < n; i++) out.add(1 + Math.floor(((i + r()) * count) / n));
-  return [...out].sort((a, b) => a - b);
-}
 
 /** Every task as it was: the same mappings (no area of cryo's left), the same descriptors, not traced. */
 function unharmed(tree: Tree, what: string): void {
@@ -164,9 +156,7 @@ test(`killed inside injected calls spread over the dump (seed ${SEED}), cryo lea
       // Counted again each time: the areas a killed dump left are more VMAs to read, more points.
       const calls = endedCallPoints(dumpPoints(tree));
       const n = calls[Math.min(k, calls.length) - 1]!;
-      const what = `SIGKILL inside the injected call at point ${n} (seed ${SEED})`;
-      assert.equal(cliDump(tree, path.join(tree.t.dir, `in-call-${n}`), { CRYO_FAULT: `dump:${n}:kill-in-call` }), 'SIGKILL', what);
-      assert.equal(harmAfterKill(tree, states), undefined, what);
+      killInCallLeavesTree(tree, n, states, `SIGKILL inside the injected call at point ${n} (seed ${SEED})`);
     }
     failed = false;
   } finally {

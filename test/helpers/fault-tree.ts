@@ -77,3 +77,12 @@ export function dumpPoints(tree: Tree): string[] {
   assert.equal(cliDump(tree, path.join(tree.t.dir, 'count'), { CRYO_FAULT_TRACE: trace }), null);
   return readFileSync(trace, 'utf8').trim().split('\n');
 }
+
+/**
+ * Kills `cryo dump` of the tree inside the call it injects at point `n` (CRYO_FAULT=dump:N:kill-in-call)
+ * and asserts that it died so and left every thread as `states` (threadStates before) says.
+ */
+export function killInCallLeavesTree(tree: Tree, n: number, states: string[][], what: string): void {
+  assert.equal(cliDump(tree, path.join(tree.t.dir, `in-call-${n}`), { CRYO_FAULT: `dump:${n}:kill-in-call` }), 'SIGKILL', what);
+  assert.equal(harmAfterKill(tree, states), undefined, what);
+}

@@ -1,0 +1,135 @@
+// One dump failed at a chosen point (CRYO_FAULT=dump:N) and what it changed in the dumped
+// processes: the step of the fault sweeps (scripts/fault-sweep.mjs) and of the tests that sample
+// their points. The subject is a test program's tree or a real program (real-targets.ts), which
+// must answer as it should after every point.
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { dump } from '../../src/dump/index.js';
+import { faultCount } from '../../src/fault.js';
+import type { RealTarget } from './real-targets.js';
+import { rng } from './rng.js';
+
+/**
+ * What a failed dump must not change in a process: its mappings, its descriptors, and each
+ * thread's run state (stopped or not) and tracer; without the lines `churn` matches (what the
+ * program changes on its own all the time, such as a file it opens and closes in a loop).
+ */
+export function processState(pid: number, churn?: RegExp): string {
+  const threads = readdirSync(`/proc/${pid}/task`).sort().map((tid) => {
+    try {
+      const s = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+      return `thread ${tid} ${/^State:\s+[tT]/m.test(s) ? 'stopped' : 'runs'} tracer ${/TracerPid:\s+(\d+)/.exec(s)![1]}`;
+    } catch {
+      return `thread ${tid} gone`;
+    }
+  });
+  const held = readdirSync(`/proc/${pid}/fd`).map((fd) => {
+    try { return `fd ${fd} ${readlinkSync(`/proc/${pid}/fd/${fd}`)}`; } catch { return `fd ${fd} closed`; }
+  }).sort();
+  const lines = [...readFileSync(`/proc/${pid}/maps`, 'utf8').trimEnd().split('\n'), ...held, ...threads];
+  return (churn ? lines.filter((l) => !churn.test(l)) : lines).join('\n');
+}
+
+/** The lines that differ between two processState readings (+ now, - before), a few, short; undefined when none. */
+export function stateDiff(before: string, now: string): string | undefined {
+  if (before === now) return undefined;
+  const x = before.split('\n');
+  const y = now.split('\n');
+  const lines = [...y.filter((l) => !x.includes(l)).map((l) => `+${l}`), ...x.filter((l) => !y.includes(l)).map((l) => `-${l}`)];
+  return lines.slice(0, 4).map((l) => (l.length > 160 ? `${l.slice(0, 160)}...` : l)).join(' | ') || 'the order of lines';
+}
+
+export interface SweepSubject {
+  /** The process `cryo dump -t` names. */
+  root: number;
+  /** A scratch directory for the images. */
+  dir: string;
+  /** Its processes when the sweep began, the root first. */
+  pids: readonly number[];
+  /** A real program: it runs on between points (see sweepPoint). */
+  real: boolean;
+  pidsNow(): number[];
+  /** Throws unless it answers as it should (a test program's tree checks itself at its end only). */
+  check(): Promise<void>;
+  /** Waits until it is at rest (no client connection of a check left). */
+  settle(): Promise<void>;
+  /** State lines the program changes on its own all the time (see processState). */
+  churn?: RegExp;
+}
+
+/** Points that were not failed where they were meant to be: the dump was refused first as busy, or had fewer points. */
+export interface Tally { busy: Set<number>; beyond: Set<number>; noisy: number[] }
+
+export const newTally = (): Tally => ({ busy: new Set(), beyond: new Set(), noisy: [] });
+
+export function realSubject(r: RealTarget): SweepSubject {
+  return { root: r.prog.pid, dir: r.prog.dir, pids: r.pids(), real: true, pidsNow: () => r.pids(), check: () => r.check(), settle: () => r.settle(), churn: r.churn };
+}
+
+/** A dump of `s` failed at point `n`: why it harmed `s` (or did not fail there), or undefined. */
+export async function faultedDump(s: SweepSubject, n: number, tally: Tally): Promise<string | undefined> {
+  await s.settle();
+  const before = s.pids.map((p) => processState(p, s.churn));
+  const dir = path.join(s.dir, `img-${n}`);
+  process.env.CRYO_FAULT = `dump:${n}`;
+  let why: string | undefined;
+  try {
+    await dump({ pid: s.root, dir, leaveRunning: true });
+    if (s.real && (faultCount('dump') ?? 0) < n) tally.beyond.add(n);
+    else why = 'the dump succeeded';
+  } catch (e) {
+    if ((e as { code?: string }).code === 'BUSY') tally.busy.add(n);
+    else if (!new RegExp(`fault injected at dump point ${n} \\(`).test((e as Error).message)) why = `failed otherwise: ${(e as Error).message}`;
+  } finally {
+    delete process.env.CRYO_FAULT;
+  }
+  s.pids.forEach((p, i) => {
+    const d = existsSync(`/proc/${p}`) ? stateDiff(before[i]!, processState(p, s.churn)) : 'it is gone';
+    if (d) why ??= `process ${p} changed: ${d}`;
+  });
+  if (s.real && String(s.pidsNow()) !== String(s.pids)) why ??= `its processes changed: ${s.pids.join(' ')} -> ${s.pidsNow().join(' ')}`;
+  if (existsSync(path.join(dir, 'inventory.img'))) why ??= 'inventory.img was left';
+  rmSync(dir, { recursive: true, force: true });
+  try {
+    await s.check();
+  } catch (e) {
+    why ??= `the program's check failed: ${(e as Error).message}`;
+  }
+  return why;
+}
+
+/**
+ * faultedDump, where a real program changes its own mappings and threads as it runs (malloc's
+ * arenas, a runtime's threads): a change that is not a stopped or traced thread counts as harm
+ * only if the same point changes the program again, twice more (else it is in `tally.noisy`).
+ */
+export async function sweepPoint(s: SweepSubject, n: number, tally: Tally): Promise<string | undefined> {
+  const why = await faultedDump(s, n, tally);
+  if (!s.real || !why || !/ changed: /.test(why) || / stopped | tracer [1-9]/.test(why)) return why;
+  const again = [await faultedDump(s, n, tally), await faultedDump(s, n, tally)];
+  if (!again.includes(undefined)) return why;
+  tally.noisy.push(n);
+  return undefined;
+}
+
+/** One point from each of `n` equal stretches of 1..count (seeded), the last point included, in order. */
+export function spread(count: number, n: number, seed: number): number[] {
+  const r = rng(seed);
+  const out = new Set<number>([count]);
+  for (let i = 0; i < n; i++) out.add(1 + Math.floor(((i + r()) * count) / n));
+  return [...out].sort((a, b) => a - b);
+}
+
+/** The points of a dump of `s` (that succeeds, leaving it running), as CRYO_FAULT_TRACE lists them. */
+export async function dumpPointsOf(s: SweepSubject): Promise<string[]> {
+  const trace = path.join(s.dir, 'points');
+  rmSync(trace, { force: true });
+  process.env.CRYO_FAULT_TRACE = trace;
+  try {
+    await dump({ pid: s.root, dir: path.join(s.dir, 'count'), leaveRunning: true });
+  } finally {
+    delete process.env.CRYO_FAULT_TRACE;
+    rmSync(path.join(s.dir, 'count'), { recursive: true, force: true });
+  }
+  return readFileSync(trace, 'utf8').trim().split('\n');
+}
