@@ -8,7 +8,8 @@ import type { DumpFd, FdKind } from './kind.js';
 import type { FileTable } from '../shared/file-table.js';
 import type { MessageValue } from '../images/value.js';
 import type { Vma } from '../proc/index.js';
-import { listFds, readComm, readFdLink, readIoUringFdinfo, readTaskIds, type IoUringFdinfo } from '../proc/index.js';
+import { listFds, procGone, readComm, readFdLink, readIoUringFdinfo, readTaskIds, type IoUringFdinfo } from '../proc/index.js';
+import { uncounted } from '../fault.js';
 import { KCMP_FILE, addressOf, errnoName, kcmp, processVmReadv, rawSyscall, sleepSync, SysError } from '../sys/index.js';
 import { readCryoIoUring, type IoUringImage } from '../images/cryo-io-uring.js';
 import { DumpError } from '../shared/dump-error.js';
@@ -46,7 +47,7 @@ const sameIndexes = (a: IoUringFdinfo, b: IoUringFdinfo) => a.sqHead === b.sqHea
 
 /** Whether the process has an io_uring SQPOLL thread (iou-sqp-N). */
 function hasSqpollThread(pid: number): boolean {
-  return readTaskIds(pid).some((t) => { try { return readComm(pid, t).startsWith('iou-sqp'); } catch { return false; } });
+  return readTaskIds(pid).some((t) => { try { return readComm(pid, t).startsWith('iou-sqp'); } catch (e) { if (procGone(e)) return false; throw e; } });
 }
 
 /** SQPOLL's fdinfo line is -1 when the kernel could not take the ring's lock: read again while the process has an SQPOLL thread. */
@@ -153,7 +154,8 @@ function personalityIds(call: RingCall, injected: boolean, why: string): number[
     return r;
   };
   const first = register();
-  if (first > 0n) call('io_uring_register', UNREGISTER_PERSONALITY, 0, Number(first));
+  // Given back whatever fails next (a fault at the next point included): one step with its register.
+  if (first > 0n) uncounted(() => call('io_uring_register', UNREGISTER_PERSONALITY, 0, Number(first)));
   if (first === 1n) return [];
   // Taking all 65535 ids by calls injected one by one into the ring's own thread takes minutes.
   if (injected) throw new DumpError('UNSUPPORTED', `${why} has or had registered personalities (IORING_REGISTER_PERSONALITY: the next id would be ${first}), whose credentials show nowhere, and it is its thread's alone (SINGLE_ISSUER), so cryo cannot look for them in time: cryo cannot dump it (an earlier dump of this ring that failed or left it running, which took id 1 and gave it back, has the same effect)`);
@@ -256,7 +258,7 @@ function registeredFiles(pid: number, ringFd: number, info: IoUringFdinfo, why: 
   if (info.userFiles === 0) return [];
   const links = new Map<number, string>();
   for (const fd of listFds(pid)) {
-    try { links.set(fd, readFdLink(pid, fd)); } catch { /* closed meanwhile: a frozen task closes nothing */ }
+    try { links.set(fd, readFdLink(pid, fd)); } catch (e) { if (!procGone(e)) throw e; /* closed meanwhile: a frozen task closes nothing */ }
   }
   const files: IoUringImage['files'] = [];
   for (const [index, name] of [...info.files].sort(([a], [b]) => a - b)) {
