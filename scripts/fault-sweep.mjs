@@ -87,11 +87,13 @@ try {
       console.log(`point ${n}: ${why}`);
       if (realName && bad.length >= 20) { console.log('20 points harmed: the sweep stops'); break; }
     }
+    while (tally.noise.length > 0) console.log(`${tally.noise.shift()} (not again on a retry: the program's own change)`);
     if (swept % 50 === 0) console.error(`... ${n} of ${last} (${Math.round((Date.now() - t0) / 1000)} s)`);
   }
   const apart = [
     tally.busy.size ? `${tally.busy.size} refused as busy before their point` : '',
     tally.beyond.size ? `${tally.beyond.size} past the end of that dump` : '',
+    ...[...tally.refused].map(([why, ns]) => `${ns.length} refused before their point (points ${ns[0]}..${ns.at(-1)}): ${why}`),
     tally.noisy.length ? `${tally.noisy.length} changed the program once but not on two retries (points ${tally.noisy.join(', ')})` : '',
   ].filter(Boolean).join(', ');
   console.log(`dump of ${program} (${subject.pids.length} processes): ${swept - bad.length} of ${swept} points survived (points ${first}..${last} of ${count}${stride > 1 ? `, every ${stride}th` : ''}${apart ? `; ${apart}` : ''}) in ${Math.round((Date.now() - t0) / 1000)} s`);

@@ -6,8 +6,10 @@
 // directory that was not there, and the image directory byte for byte as it was. Before and after
 // the sweep a restore without a fault must bring the tree back, and its own check print PASS.
 // Prints "restore: S of N points survived" and one line per point that was not.
+// With --real NAME, a real program of the test suite (test/helpers/real-targets.ts) instead: the
+// restore after the sweep must bring it back answering as it should.
 // usage (after npm run build and node scripts/build-test-programs.mjs):
-//   node scripts/restore-fault-sweep.mjs [PROGRAM] [FIRST] [LAST]      (PROGRAM defaults to fault-tree)
+//   node scripts/restore-fault-sweep.mjs [PROGRAM | --real NAME] [--stride K] [FIRST] [LAST]      (PROGRAM defaults to fault-tree)
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -20,8 +22,16 @@ const { startAndDump, imagesCopy, restoreAndFinish, cleanupDumped } = await impo
 const { childStates, waitGone } = await import(path.join(root, 'test/helpers/restore-env.js'));
 
 const { decodeImageFile } = await import(path.join(root, 'src/images/index.js'));
+const { dump } = await import(path.join(root, 'src/dump/index.js'));
+const { startRealTarget } = await import(path.join(root, 'test/helpers/real-targets.js'));
 
-const [program = 'fault-tree', firstArg, lastArg] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const realAt = args.indexOf('--real');
+const realName = realAt >= 0 ? args.splice(realAt, 2)[1] : undefined;
+const strideAt = args.indexOf('--stride');
+const stride = strideAt >= 0 ? Number(args.splice(strideAt, 2)[1]) : 1;
+if (!Number.isInteger(stride) || stride < 1) throw new Error(`--stride ${stride}: a whole number from 1`);
+const [program = realName ?? 'fault-tree', firstArg, lastArg] = realName ? [realName, ...args] : args;
 
 /** Every file of a directory tree with its mode and a hash of its bytes (names only for others). */
 function dirState(dir, skip = () => false) {
@@ -45,14 +55,54 @@ function treeTids(dir) {
   return decodeImageFile(path.join(dir, 'pstree.img')).entries.flatMap(({ value }) => [Number(value.pid), ...(value.threads ?? []).map(Number)]);
 }
 
-const d = await startAndDump(program);
+/**
+ * A real program of the test suite (test/helpers/real-targets.ts) dumped once, as startAndDump
+ * gives a test program: its restore must bring it back answering (checked once, at the end: a
+ * check moves its counters on from those the images hold).
+ */
+async function startAndDumpReal(name) {
+  const r = await startRealTarget(name);
+  const images = path.join(r.prog.dir, 'images');
+  try {
+    await r.settle();
+    await dump({ pid: r.prog.pid, dir: images });
+    for (const t of treeTids(images)) if (!waitGone(t, 10_000)) throw new Error(`dumped ${name} task ${t} is still there`);
+  } catch (e) {
+    r.cleanup();
+    throw e;
+  }
+  const tids = () => [...new Set(treeTids(images))];
+  const killAll = () => { for (const t of tids()) { try { process.kill(t, 'SIGKILL'); } catch { /* gone */ } } tids().forEach((t) => waitGone(t, 10_000)); };
+  return {
+    d: { images, pid: r.prog.pid, target: { dir: r.prog.dir } },
+    restoreAndFinish: async (check) => {
+      const dir = imagesCopy({ images, target: { dir: r.prog.dir } });
+      try {
+        const got = await restore({ dir, detach: true });
+        if (got.pid !== r.prog.pid) return `restored as ${got.pid}, dumped as ${r.prog.pid}`;
+        if (check) await r.check();
+        return 'PASS';
+      } catch (e) {
+        return `FAIL: ${e.message}`;
+      } finally {
+        killAll();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    cleanup: () => { killAll(); r.cleanup(); },
+  };
+}
+
+const real = realName ? await startAndDumpReal(realName) : undefined;
+const d = real ? real.d : await startAndDump(program);
+const finishRestore = (check) => (real ? real.restoreAndFinish(check) : restoreAndFinish(d));
 const tids = [...new Set(treeTids(d.images))];
 const bad = [];
 let count = 0;
 let first = 0;
 let last = 0;
 try {
-  const verdict0 = await restoreAndFinish(d);
+  const verdict0 = await finishRestore(false);
   count = faultCount('restore');
   if (verdict0 !== 'PASS') throw new Error(`a restore without a fault did not pass: ${verdict0}`);
   first = Number(firstArg ?? 1);
@@ -61,7 +111,9 @@ try {
   const notCopy = (p) => path.dirname(p) === d.target.dir && path.basename(p).startsWith('restore-');
   const around = () => dirState(d.target.dir, notCopy);
   const t0 = Date.now();
-  for (let n = first; n <= last; n++) {
+  let swept = 0;
+  for (let n = first; n <= last; n += stride) {
+    swept++;
     const dir = imagesCopy(d);
     const imagesBefore = dirState(dir);
     const filesBefore = around();
@@ -88,14 +140,15 @@ try {
       console.log(`point ${n}: ${why}`);
       for (const t of tids) { try { process.kill(t, 'SIGKILL'); } catch { /* gone */ } }
     }
-    if ((n - first) % 50 === 49) console.error(`... ${n} of ${last} (${Math.round((Date.now() - t0) / 1000)} s)`);
+    if (swept % 50 === 0) console.error(`... ${n} of ${last} (${Math.round((Date.now() - t0) / 1000)} s)`);
   }
-  console.log(`restore of ${program} (${tids.length} processes and threads): ${last - first + 1 - bad.length} of ${last - first + 1} points survived (points ${first}..${last} of ${count})`);
-  const verdict = await restoreAndFinish(d);
+  console.log(`restore of ${program} (${tids.length} processes and threads): ${swept - bad.length} of ${swept} points survived (points ${first}..${last} of ${count}${stride > 1 ? `, every ${stride}th` : ''}) in ${Math.round((Date.now() - t0) / 1000)} s`);
+  const verdict = await finishRestore(true);
   console.log(`${program}'s own check after a restore that follows the sweep: ${verdict}`);
   if (verdict !== 'PASS' || bad.length > 0) process.exitCode = 1;
 } finally {
   delete process.env.CRYO_FAULT;
-  cleanupDumped(d);
+  if (real) real.cleanup();
+  else cleanupDumped(d);
   if (existsSync(d.target.dir)) rmSync(d.target.dir, { recursive: true, force: true });
 }

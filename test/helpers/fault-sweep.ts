@@ -30,12 +30,18 @@ export function processState(pid: number, churn?: RegExp): string {
   return (churn ? lines.filter((l) => !churn.test(l)) : lines).join('\n');
 }
 
-/** The lines that differ between two processState readings (+ now, - before), a few, short; undefined when none. */
-export function stateDiff(before: string, now: string): string | undefined {
+/**
+ * The lines that differ between two processState readings (+ now, - before), a few, short; undefined
+ * when none (`newThreadsOwn`: a thread that started meanwhile is no difference).
+ */
+export function stateDiff(before: string, now: string, newThreadsOwn = false): string | undefined {
   if (before === now) return undefined;
   const x = before.split('\n');
   const y = now.split('\n');
-  const lines = [...y.filter((l) => !x.includes(l)).map((l) => `+${l}`), ...x.filter((l) => !y.includes(l)).map((l) => `-${l}`)];
+  const lines = [...y.filter((l) => !x.includes(l)).map((l) => `+${l}`), ...x.filter((l) => !y.includes(l)).map((l) => `-${l}`)]
+    // A dump starts no thread in the task: one that is new, runs and is not traced is the program's own.
+    .filter((l) => !(newThreadsOwn && /^\+thread \d+ runs tracer 0$/.test(l)));
+  if (lines.length === 0 && newThreadsOwn) return undefined;
   return lines.slice(0, 4).map((l) => (l.length > 160 ? `${l.slice(0, 160)}...` : l)).join(' | ') || 'the order of lines';
 }
 
@@ -58,9 +64,16 @@ export interface SweepSubject {
 }
 
 /** Points that were not failed where they were meant to be: the dump was refused first as busy, or had fewer points. */
-export interface Tally { busy: Set<number>; beyond: Set<number>; noisy: number[] }
+export interface Tally {
+  busy: Set<number>;
+  beyond: Set<number>;
+  /** Refused (UNSUPPORTED) before their point, by what an earlier dump of the sweep left (an io_uring's personality cursor): the points, by reason. */
+  refused: Map<string, number[]>;
+  noisy: number[];
+  noise: string[];
+}
 
-export const newTally = (): Tally => ({ busy: new Set(), beyond: new Set(), noisy: [] });
+export const newTally = (): Tally => ({ busy: new Set(), beyond: new Set(), refused: new Map(), noisy: [], noise: [] });
 
 export function realSubject(r: RealTarget): SweepSubject {
   return { root: r.prog.pid, dir: r.prog.dir, pids: r.pids(), real: true, pidsNow: () => r.pids(), check: () => r.check(), settle: () => r.settle(), churn: r.churn };
@@ -78,13 +91,17 @@ export async function faultedDump(s: SweepSubject, n: number, tally: Tally): Pro
     if (s.real && (faultCount('dump') ?? 0) < n) tally.beyond.add(n);
     else why = 'the dump succeeded';
   } catch (e) {
-    if ((e as { code?: string }).code === 'BUSY') tally.busy.add(n);
-    else if (!new RegExp(`fault injected at dump point ${n} \\(`).test((e as Error).message)) why = `failed otherwise: ${(e as Error).message}`;
+    const { code, message } = e as { code?: string; message: string };
+    if (code === 'BUSY') tally.busy.add(n);
+    else if (s.real && code === 'UNSUPPORTED' && /an earlier dump of this ring/.test(message)) {
+      const reason = message.replace(/\d+/g, 'N').slice(0, 200);
+      tally.refused.set(reason, [...(tally.refused.get(reason) ?? []), n]);
+    } else if (!new RegExp(`fault injected at dump point ${n} \\(`).test(message)) why = `failed otherwise: ${message}`;
   } finally {
     delete process.env.CRYO_FAULT;
   }
   s.pids.forEach((p, i) => {
-    const d = existsSync(`/proc/${p}`) ? stateDiff(before[i]!, processState(p, s.churn)) : 'it is gone';
+    const d = existsSync(`/proc/${p}`) ? stateDiff(before[i]!, processState(p, s.churn), s.real) : 'it is gone';
     if (d) why ??= `process ${p} changed: ${d}`;
   });
   if (s.real && String(s.pidsNow()) !== String(s.pids)) why ??= `its processes changed: ${s.pids.join(' ')} -> ${s.pidsNow().join(' ')}`;
@@ -101,7 +118,8 @@ export async function faultedDump(s: SweepSubject, n: number, tally: Tally): Pro
 /**
  * faultedDump, where a real program changes its own mappings and threads as it runs (malloc's
  * arenas, a runtime's threads): a change that is not a stopped or traced thread counts as harm
- * only if the same point changes the program again, twice more (else it is in `tally.noisy`).
+ * only if the same point changes the program again, twice more (else it is in `tally.noisy`, and
+ * what changed in `tally.noise`).
  */
 export async function sweepPoint(s: SweepSubject, n: number, tally: Tally): Promise<string | undefined> {
   const why = await faultedDump(s, n, tally);
@@ -109,6 +127,7 @@ export async function sweepPoint(s: SweepSubject, n: number, tally: Tally): Prom
   const again = [await faultedDump(s, n, tally), await faultedDump(s, n, tally)];
   if (!again.includes(undefined)) return why;
   tally.noisy.push(n);
+  tally.noise.push(`point ${n}: ${why}`);
   return undefined;
 }
 

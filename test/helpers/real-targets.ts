@@ -67,6 +67,22 @@ function growing(what: string): (now: number) => void {
   };
 }
 
+/**
+ * A settle for a server whose clients come over unix sockets: waits until it holds as many
+ * descriptors as now, half a second after its last client (it lets a client go once it has seen it end).
+ */
+function fdsAtRest(pid: number, what: string): () => Promise<void> {
+  const fds = () => readdirSync(`/proc/${pid}/fd`).length;
+  let atRest: number | undefined;
+  return async () => {
+    if (atRest === undefined) {
+      await new Promise((ok) => setTimeout(ok, 500));
+      atRest = fds();
+    }
+    await waitUntil(what, 10_000, () => (fds() === atRest ? true : undefined));
+  };
+}
+
 const real = (f: string) => path.join(repoRoot, 'test', 'programs', 'real', f);
 const missingUnless = (what: string, ok: boolean) => () => (ok ? undefined : `${what} is not installed`);
 
@@ -249,7 +265,7 @@ http { access_log off; ${temp} server { listen 127.0.0.1:${port}; root ${www}; }
       try {
         await waitUntil('MariaDB to answer', 60_000, () => { try { return sql('select 1') === '1' ? true : undefined; } catch { return undefined; } });
         sql('create database t; create table t.r (n int auto_increment primary key) engine=innodb');
-        t.settle = async () => {};
+        t.settle = fdsAtRest(p.pid, 'MariaDB to let its clients go');
         return t;
       } catch (e) {
         t.cleanup();
@@ -324,9 +340,10 @@ http { access_log off; ${temp} server { listen 127.0.0.1:${port}; root ${www}; }
         tmux('send-keys', `echo answer-${k}-$((6*7))`, 'Enter');
         await waitUntil(`the shell in tmux to answer (${k})`, 20_000, () => (new RegExp(`^answer-${k}-42$`, 'm').test(tmux('capture-pane', '-p')) ? true : undefined));
       }, { tree: true });
-      t.settle = async () => {};
       try {
         await waitUntil('the shell\'s first prompt', 30_000, () => (/^[#$] ?$/m.test(tmux('capture-pane', '-p')) ? true : undefined));
+        // Each tmux command is a client the server holds a socket for until it has seen it go.
+        t.settle = fdsAtRest(server, 'the tmux server to let its clients go');
         return t;
       } catch (e) {
         t.cleanup();
