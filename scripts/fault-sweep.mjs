@@ -69,6 +69,9 @@ if (realName) {
   };
 }
 
+// Interrupted (^C, timeout): the program ends with the sweep, whatever point it was at.
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { console.log(`${sig}: the sweep stops; ${program}: ${finish()}`); process.exit(1); });
+
 const bad = [];
 const tally = newTally();
 let swept = 0;

@@ -140,9 +140,15 @@ export const REAL_TARGETS: Readonly<Record<string, Starter>> = {
         if (!m) throw new Error(`redis answered INCR with ${JSON.stringify(r.slice(0, 80))}`);
         moves(Number(m[1]));
       };
-      await waitUntil('redis to answer', 10_000, async () => { await check(); return true; });
-      await redisCmd(port, 'SET', 'big', 'x'.repeat(300_000));
-      return target('redis', p, check);
+      const t = target('redis', p, check);
+      try {
+        await waitUntil('redis to answer', 10_000, async () => { await check(); return true; });
+        await redisCmd(port, 'SET', 'big', 'x'.repeat(300_000));
+        return t;
+      } catch (e) {
+        t.cleanup();
+        throw e;
+      }
     },
   },
   python: {
@@ -194,9 +200,15 @@ http { access_log off; ${temp} server { listen 127.0.0.1:${port}; root ${www}; }
         const text = await tcpExchange(port, 'GET /index.html HTTP/1.0\r\nHost: localhost\r\n\r\n');
         if (!text.startsWith('HTTP/1.1 200') || !text.endsWith(token)) throw new Error(`nginx answered ${JSON.stringify(text.slice(0, 80))}`);
       };
-      await waitUntil('nginx to serve index.html', 10_000, async () => { await check(); return true; });
-      await waitUntil('two workers', 10_000, () => (childrenOf(p.pid).length === 2 ? true : undefined));
-      return target('nginx', p, check, { tree: true, extra: [conf] });
+      const t = target('nginx', p, check, { tree: true, extra: [conf] });
+      try {
+        await waitUntil('nginx to serve index.html', 10_000, async () => { await check(); return true; });
+        await waitUntil('two workers', 10_000, () => (childrenOf(p.pid).length === 2 ? true : undefined));
+        return t;
+      } catch (e) {
+        t.cleanup();
+        throw e;
+      }
     },
   },
   postgres: {
@@ -307,7 +319,7 @@ http { access_log off; ${temp} server { listen 127.0.0.1:${port}; root ${www}; }
       try {
         await waitReady(p, 'node-uring', 20_000);
         t.settle = async () => {};
-        t.churn = /^fd \d+ \/.*\/data\.txt$/; // each round opens it, writes, closes, opens, reads, closes
+        t.churn = /^fd \d+ (\/.*\/data\.txt|closed)$/; // each round opens data.txt, writes, closes, opens, reads, closes
         return t;
       } catch (e) {
         t.cleanup();
