@@ -20,7 +20,7 @@ import { rebuildMemory } from './memory.js';
 import { keepInherited } from './inherited.js';
 import { dumpPageSize } from './page-size.js';
 import { handOverLazy } from './lazy.js';
-import { preflight } from './preflight.js';
+import { fileFactsOf, preflight } from './preflight.js';
 import { threadInfoOf } from './preflight-arch.js';
 import { resumeTask } from './resume.js';
 import { startStub } from './stub.js';
@@ -225,8 +225,10 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
     try {
       cgroups.check(procs.map((p) => ({ pid: p.pid, set: setOf(p) })));
       cgroups.makeDirs(pid);
+      // cryo-files.img is the tree's: read once.
+      const fileFacts = fileFactsOf(img.dir);
       for (const p of procs) {
-        preflight(p, arch);
+        preflight(p, arch, { fileFacts });
         checkThreads(p, arch);
         for (const t of p.threads) checkCreds(t.core);
         checkProcAttrs(p.core.tc as MessageValue | undefined, p.pid);

@@ -12,7 +12,7 @@ import type { MessageValue } from '../images/value.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { RestoreImages } from '../shared/restore-images.js';
 import { vmaKind } from '../shared/vma-kinds.js';
-import { chooseVdso } from './vdso-choice.js';
+import { chooseVdso, type OwnVdso } from './vdso-choice.js';
 import { dumpPageSize } from './page-size.js';
 import { readMaps } from '../proc/index.js';
 import { processVmReadv } from '../sys/index.js';
@@ -258,14 +258,26 @@ export function checkVdso(img: RestoreImages, arch: Arch): void {
   // not cryo's: restore checks its place and size once it is mapped.
   const task = arch.forThreadInfo(threadInfoOf(img, arch));
   if (task.vdso.map !== undefined) return;
+  const own = ownVdso(task);
+  if (own !== undefined) chooseVdso(img, task, own);
+}
+
+/** cryo's own vDSO, by the names of its areas: it never moves while cryo runs (one read for all the processes of a tree). */
+const ownVdsos = new Map<string, OwnVdso | undefined>();
+
+function ownVdso(task: Arch): OwnVdso | undefined {
+  const key = [task.vdso.vdso, ...task.vdso.areas].join(' ');
+  if (ownVdsos.has(key)) return ownVdsos.get(key);
   const maps = readMaps('self').filter((m) => task.vdso.areas.includes(m.name));
   const mine = maps.find((m) => m.name === task.vdso.vdso);
-  if (mine === undefined) return;
-  chooseVdso(img, task, {
+  let bytes: Buffer | undefined;
+  const own = mine && {
     size: mine.end - mine.start,
     dataSize: maps.filter((m) => m !== mine).reduce((s, m) => s + m.end - m.start, 0n),
-    bytes: () => processVmReadv(process.pid, mine.start, Number(mine.end - mine.start)),
-  });
+    bytes: () => (bytes ??= processVmReadv(process.pid, mine.start, Number(mine.end - mine.start))),
+  };
+  ownVdsos.set(key, own);
+  return own;
 }
 
 /** Every dumped mapping lies in this kernel's user address space (ppc64's shrinks with its pages). */

@@ -50,6 +50,22 @@ export function dumpedBytes(img: RestoreImages, start: bigint, end: bigint, page
   return have === out.length ? out : undefined;
 }
 
+/** The last comparison (a tree's processes were dumped with one vDSO, and restore asks once per process). */
+let lastCompared: { dumped: Buffer; mine: Buffer; diff: string | undefined } | undefined;
+
+/** How the dumped vDSO differs from this kernel's (undefined: not at all); the ELF parse is done once for the same bytes. */
+function differenceOf(dumped: Buffer, mine: Buffer): string | undefined {
+  if (lastCompared && lastCompared.dumped.equals(dumped) && lastCompared.mine.equals(mine)) return lastCompared.diff;
+  let diff: string | undefined;
+  try {
+    diff = vdsoDifference(dumped, mine);
+  } catch (e) {
+    diff = `the dumped one is not a readable ELF image: ${(e as Error).message}`;
+  }
+  lastCompared = { dumped, mine, diff };
+  return diff;
+}
+
 export function chooseVdso(img: RestoreImages, arch: Arch, own: OwnVdso): VdsoChoice {
   const vmas = (img.mm.vmas as MessageValue[] | undefined) ?? [];
   const vdso = vmas.find((v) => Number(v.status) & VMA.VDSO);
@@ -64,12 +80,7 @@ export function chooseVdso(img: RestoreImages, arch: Arch, own: OwnVdso): VdsoCh
   if (dumped === undefined) return { kind: 'same' };
   const mine = own.bytes();
   const dataSize = vvar === undefined ? 0n : big(vvar.end) - big(vvar.start);
-  let diff: string | undefined;
-  try {
-    diff = vdsoDifference(dumped, mine);
-  } catch (e) {
-    diff = `the dumped one is not a readable ELF image: ${(e as Error).message}`;
-  }
+  let diff = differenceOf(dumped, mine);
   if (diff === undefined && own.dataSize !== dataSize) diff = `its data pages are ${own.dataSize} bytes here, ${dataSize} in the dump`;
   if (diff === undefined) return { kind: 'same' };
   const what = `this kernel's vDSO is not the one process ${img.pid} was dumped with (${diff})`;
