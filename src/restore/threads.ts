@@ -9,13 +9,15 @@
 import type { Arch } from '../arch/types.js';
 import type { MessageValue } from '../images/value.js';
 import {
-  ptrace, waitForStop, writeU64, errnoName, PTRACE_O_EXITKILL, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACECLONE, PTRACE_O_TRACESYSGOOD,
+  ptrace, waitForStop, writeU64, PTRACE_O_EXITKILL, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACECLONE, PTRACE_O_TRACESYSGOOD,
 } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { RestoreImages } from '../shared/restore-images.js';
 import { checkPidFree } from './pid-free.js';
 import { checkThreadArch } from './preflight-arch.js';
-import { shareBatchArea } from './scratch.js';
+import { batchFor, shareBatchArea } from './scratch.js';
+import { InjectError } from '../inject/index.js';
+import { readdirSync } from 'node:fs';
 import type { Stub } from './stub.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 import { writeI32 } from '../sys/native-endian.js';
@@ -30,9 +32,26 @@ const CLONE_SYSVSEM = 0x40000n;
 const THREAD_FLAGS = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
 /** struct clone_args (CLONE_ARGS_SIZE_VER2): flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup. */
 const CLONE_ARGS = { size: 88, flags: 0, setTid: 64, setTidSize: 72 } as const;
-/** Where clone_args and the set_tid array go in the scratch area (clear of task-state's offsets). */
+/** Where the clone_args go in the scratch area (clear of task-state's offsets), each with its set_tid array after it. */
 const SCRATCH_CLONE_ARGS = 8192;
-const SCRATCH_SET_TID = SCRATCH_CLONE_ARGS + 128;
+const SLOT = CLONE_ARGS.size + 8;
+/** The end of the scratch area is the injector's (argument blocks). */
+const SCRATCH_RESERVED = 64;
+
+/** Every thread the process has but its main one: made by a batch that failed part way, cryo must reap them. */
+function adoptMade(pid: number, stub: Stub): void {
+  let tids: number[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`).map(Number).filter((t) => t !== pid);
+  } catch { /* gone */ }
+  for (const t of tids) stub.adopt(t);
+}
+
+/** The TID whose clone_args slot a failed clone3 named (its first argument, in the error's message). */
+function threadOf(message: string, chunk: readonly { tid: number }[], base: bigint): number | string {
+  const k = chunk.findIndex((_, i) => message.includes(`clone3(0x${(base + BigInt(i * SLOT)).toString(16)},`));
+  return k >= 0 ? chunk[k]!.tid : chunk.map((c) => c.tid).join(', ');
+}
 
 /**
  * Before the point of no return: every thread's core is of a kind this machine runs, and every TID
@@ -64,24 +83,38 @@ export function createThreads(main: TaskCtx, stub: Stub): TaskCtx[] {
   const others = main.img.threads.slice(1);
   if (others.length === 0) return [];
   traceClones(main.pid);
-  for (const { tid } of others) {
-    const setTid = Buffer.alloc(8);
-    writeI32(setTid, tid, 0);
-    const args = Buffer.alloc(CLONE_ARGS.size);
-    writeU64(args, THREAD_FLAGS, CLONE_ARGS.flags);
-    writeU64(args, main.put(setTid, SCRATCH_SET_TID), CLONE_ARGS.setTid);
-    writeU64(args, 1n, CLONE_ARGS.setTidSize);
-    const got = main.raw('clone3', main.put(args, SCRATCH_CLONE_ARGS), CLONE_ARGS.size);
-    if (got < 0n) {
-      const e = errnoName(Number(-got));
-      if (e === 'EEXIST') throw new RestoreError('PID_TAKEN', `TID ${tid} of process ${main.pid} was taken while cryo restored it: try again`);
-      throw new RestoreError('FAILED', `${e} from clone3(set_tid=[${tid}]) injected into task ${main.pid}: cannot recreate its thread ${tid}`);
+  // In batches: each clone_args and its set_tid array in a slot of their own.
+  const per = Math.max(1, Math.floor((main.scratch!.size - SCRATCH_CLONE_ARGS - SCRATCH_RESERVED) / SLOT));
+  const batch = batchFor(main);
+  for (let i = 0; i < others.length; i += per) {
+    const chunk = others.slice(i, i + per);
+    const slots = Buffer.alloc(chunk.length * SLOT);
+    const base = main.scratch!.addr + BigInt(SCRATCH_CLONE_ARGS);
+    chunk.forEach(({ tid }, k) => {
+      const at = k * SLOT;
+      writeU64(slots, THREAD_FLAGS, at + CLONE_ARGS.flags);
+      writeU64(slots, base + BigInt(at + CLONE_ARGS.size), at + CLONE_ARGS.setTid);
+      writeU64(slots, 1n, at + CLONE_ARGS.setTidSize);
+      writeI32(slots, tid, at + CLONE_ARGS.size);
+    });
+    main.put(slots, SCRATCH_CLONE_ARGS);
+    let got: bigint[];
+    try {
+      got = batch.runAll(chunk.map((_, k) => ({ name: 'clone3', args: [base + BigInt(k * SLOT), CLONE_ARGS.size] })));
+    } catch (e) {
+      // The threads made before the one that failed are cryo's to reap.
+      adoptMade(main.pid, stub);
+      if (e instanceof InjectError && e.errnoName !== undefined) {
+        const tid = threadOf(e.message, chunk, base);
+        if (e.errnoName === 'EEXIST') throw new RestoreError('PID_TAKEN', `TID ${tid} of process ${main.pid} was taken while cryo restored it: try again`);
+        throw new RestoreError('FAILED', `${e.errnoName} from clone3(set_tid=[${tid}]) injected into task ${main.pid}: cannot recreate its thread ${tid}`);
+      }
+      throw e;
     }
-    if (Number(got) !== tid) {
-      stub.adopt(Number(got));
-      throw new RestoreError('FAILED', `clone3(set_tid=[${tid}]) made thread ${got} instead of ${tid}`);
-    }
-    stub.adopt(tid);
+    chunk.forEach(({ tid }, k) => {
+      stub.adopt(Number(got[k]));
+      if (Number(got[k]) !== tid) throw new RestoreError('FAILED', `clone3(set_tid=[${tid}]) made thread ${got[k]} instead of ${tid}`);
+    });
   }
   // Auto-attached: each stops (SIGSTOP, or an event stop when seized) before its first
   // instruction, on its way while the next clone3 runs: one wait each once all are made.
