@@ -13,8 +13,10 @@ import { openImagePath, S_IFDIR } from '../shared/image-paths.js';
 import { regFile } from '../shared/file-entries.js';
 import { finishShmem, shmemFds } from '../shared/shmem.js';
 import { SharedState, type TaskCtx } from '../shared/task-ctx.js';
-import { FD_CLOEXEC, F_DUPFD_CLOEXEC, F_GETFL, F_SETFD, F_SETFL, O_ASYNC, O_CLOEXEC, O_PATH } from '../shared/constants.js';
+import { FD_CLOEXEC, F_DUPFD_CLOEXEC, F_GETFL, F_SETFL, O_ASYNC, O_CLOEXEC, O_PATH } from '../shared/constants.js';
 import { writeI32 } from '../sys/native-endian.js';
+import { FdPlan } from './fd-plan.js';
+import { batchFor } from './scratch.js';
 
 const F_SETOWN_EX = 15;
 const F_SETSIG = 10;
@@ -42,16 +44,8 @@ function closeStubFds(ctx: TaskCtx, tableMates: readonly TaskCtx[]): void {
   for (const fd of fds) if (!keep.has(fd)) ctx.call('close', fd);
 }
 
-/** Moves the task's `fd` to `target` with its close-on-exec flag. */
-function place(ctx: TaskCtx, fd: number, target: number, cloexec: boolean): void {
-  if (fd !== target) {
-    ctx.call('dup3', fd, target, cloexec ? O_CLOEXEC : 0);
-    ctx.call('close', fd);
-  } else {
-    // Kinds may hand over a close-on-exec descriptor (F_DUPFD_CLOEXEC): set the flag either way.
-    ctx.call('fcntl', target, F_SETFD, cloexec ? FD_CLOEXEC : 0);
-  }
-}
+/** Whether the dump recorded a SIGIO owner or signal for the open file. */
+const ownerSet = (fown: MessageValue | undefined): boolean => fown !== undefined && (num(fown.pid) !== 0 || num(fown.signum) !== 0);
 
 /** The SIGIO owner and signal of an open file (fown_entry), where one was set. */
 function setOwner(ctx: TaskCtx, fd: number, fown: MessageValue | undefined): void {
@@ -93,11 +87,19 @@ function restoreFs(ctx: TaskCtx): void {
       }
       ctx.call('chroot', ctx.putString('.'));
     }
-    ctx.call('fchdir', cwdFd);
-  } finally {
+  } catch (e) {
     ctx.call('close', cwdFd);
+    throw e;
   }
-  if (fs.umask !== undefined) ctx.call('umask', Number(fs.umask));
+  // The rest in one stop.
+  const batch = batchFor(ctx);
+  try {
+    batch.add('fchdir', cwdFd);
+  } finally {
+    batch.add('close', cwdFd);
+  }
+  if (fs.umask !== undefined) batch.add('umask', Number(fs.umask));
+  batch.flush();
 }
 
 /** Open files already made in a process of the tree, by file id: other processes get a copy (one open file description). */
@@ -150,17 +152,19 @@ export function restoreFiles(ctx: TaskCtx, opts: { deferShmem?: boolean; tableOf
   const inTree = ctx.tree.state('files', () => new Map<number, Opened>());
   // Kinds reach files in flight through it (src/files/unix-socket.ts), without importing this module.
   ctx.tree.state('descriptorOf', () => descriptorOf);
+  // Copies and moves wait for the next call whose result matters, and go in one batch with it.
+  const plan = new FdPlan(ctx);
   for (const fdi of fds) {
     const target = num(fdi.fd);
     const cloexec = (num(fdi.flags) & FD_CLOEXEC) !== 0;
     const twin = opened.get(num(fdi.id));
     if (twin !== undefined) {
-      ctx.call('dup3', twin, target, cloexec ? O_CLOEXEC : 0);
+      plan.dup(twin, target, cloexec);
       continue;
     }
     const other = inTree.get(num(fdi.id));
     if (other !== undefined) {
-      place(ctx, ctx.importFd(other.ctx, other.fd), target, cloexec);
+      plan.import(other.ctx, other.fd, target, cloexec);
       opened.set(num(fdi.id), target);
       continue;
     }
@@ -168,13 +172,19 @@ export function restoreFiles(ctx: TaskCtx, opts: { deferShmem?: boolean; tableOf
     const kind = fdKindOfType(file.type);
     const entry = kind && (file[kind.field] as MessageValue | undefined);
     if (!kind || !entry) throw new RestoreError('UNSUPPORTED', `fd ${target} is a ${String(file.type)} descriptor cryo cannot restore`);
+    plan.flush();
     const fd = kind.restore({ ctx, session, file, entry, fdi, target, why: `fd ${target}` });
-    place(ctx, fd, target, cloexec);
-    setOwner(ctx, target, entry.fown as MessageValue | undefined);
-    setAsync(ctx, target, entry);
+    plan.place(fd, target, cloexec);
+    const fown = entry.fown as MessageValue | undefined;
+    if (ownerSet(fown) || (num(entry.flags) & O_ASYNC) !== 0) {
+      plan.flush();
+      setOwner(ctx, target, fown);
+      setAsync(ctx, target, entry);
+    }
     opened.set(num(fdi.id), target);
     inTree.set(num(fdi.id), { ctx, fd: target });
   }
+  plan.flush();
   session.runLater();
   if (!opts.deferShmem) finishShmem(ctx);
   restoreFs(ctx);
