@@ -24,6 +24,7 @@ import { fileFactsOf, preflight } from './preflight.js';
 import { threadInfoOf } from './preflight-arch.js';
 import { resumeTask } from './resume.js';
 import { startStub } from './stub.js';
+import { inheritScratch } from './scratch.js';
 import { TaskCtx, TreeShare } from '../shared/task-ctx.js';
 import { buildTree, planTree, TreeStubs } from './tree.js';
 import { finishShmem } from '../shared/shmem.js';
@@ -290,6 +291,7 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
       if (parent) {
         ctx.inj.argArea = parent.inj.argArea; // its stack is gone: argument blocks go to its copy of the parent's scratch
         if (!ctx.lazyPages && samePageSize(ctx) && samePageSize(parent)) keepInherited(ctx, parent.img);
+        inheritScratch(ctx, parent);
       }
       ctxByPid.set(p.pid, ctx);
       rebuildMemory(ctx, parent?.img);

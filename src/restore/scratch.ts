@@ -8,7 +8,7 @@ import { RestoreError } from '../shared/restore-error.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 import type { Range } from '../shared/ranges.js';
 import { PROT_EXEC, PROT_READ } from '../arch/mman.js';
-import { mapOwnArea } from './dumped-layout.js';
+import { big, dumpedVmas, mapOwnArea } from './dumped-layout.js';
 
 /** Scratch pages: paths, structs (prctl_mm_map + auxv, sigactions, filters). */
 const SCRATCH_PAGES = 4;
@@ -18,6 +18,7 @@ const SCRATCH_PAGES = 4;
  * right after it (one mapping, one munmap at the end; removed again before the task resumes).
  */
 export function mapScratch(ctx: TaskCtx): void {
+  if (areas.has(ctx)) return; // its copy of its parent's (inheritScratch)
   const page = ctx.arch.pageSize;
   const scratchSize = SCRATCH_PAGES * page;
   const code = process.env.CRYO_NO_BATCH === '1' ? undefined : ctx.arch.syscall.batchCode;
@@ -34,6 +35,24 @@ export function mapScratch(ctx: TaskCtx): void {
   if (processVmWritev(ctx.pid, at, code) !== code.length) throw new RestoreError('FAILED', `cannot write cryo's batch runner into task ${ctx.pid}`);
   ctx.call('mprotect', at, codeSize, PROT_READ | PROT_EXEC);
   batchPlaces.set(ctx, { code: at, table: at + BigInt(codeSize), tableSize });
+}
+
+/**
+ * A child forked from its restored parent has a copy of the parent's area at the same address,
+ * batch runner and all: it keeps that one (no mapping, no writing) where its own dumped layout
+ * leaves the place free, and of the same ABI. Before mapScratch; returns whether it did.
+ */
+export function inheritScratch(child: TaskCtx, parent: TaskCtx): boolean {
+  const a = areas.get(parent);
+  if (a === undefined || parent.scratch === undefined || child.arch !== parent.arch || process.env.CRYO_NO_BATCH === '1') return false;
+  const end = a.addr + BigInt(a.size);
+  if (dumpedVmas(child).some((v) => big(v.start) < end && big(v.end) > a.addr)) return false;
+  areas.set(child, a);
+  const place = batchPlaces.get(parent);
+  if (place) batchPlaces.set(child, place);
+  child.scratch = { ...parent.scratch };
+  child.inj.argArea = parent.inj.argArea;
+  return true;
 }
 
 /** Bytes at the end of the scratch area kept for argument blocks (Injector.argArea). */

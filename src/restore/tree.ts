@@ -169,12 +169,12 @@ function options(pid: number): void {
 }
 
 /** Attaches to a new process; a child runs its calls where its parent did (a restored parent's vDSO or syscall page). */
-function building(pid: number, arch: Arch, parent?: Injector): Building {
+function building(pid: number, arch: Arch, parent?: Injector, page?: bigint): Building {
   options(pid);
   const inj = parent ? Injector.attach(pid, parent.arch, new UndoList(), { site: parent.site, trapIgnored: false }) : Injector.attach(pid, arch, new UndoList(), { maps: readMaps(pid), trapIgnored: false });
   // Argument blocks (s390x's mmap) go where the parent's went: its stack may be gone.
   inj.argArea = parent?.argArea;
-  const page = BigInt.asUintN(64, injectMmap(inj, 0, arch.pageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  page ??= BigInt.asUintN(64, injectMmap(inj, 0, arch.pageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
   return { pid, inj, page };
 }
 
@@ -205,11 +205,9 @@ function forkWithPid(parent: Building, pid: number, stubs: TreeStubs, arch: Arch
   stubs.add(Number(got));
   if (Number(got) !== pid) throw new RestoreError('FAILED', `clone3(set_tid=[${pid}]) made process ${got} instead of ${pid}`);
   waitForStop(pid, { timeoutMs: 10_000 });
-  const b = building(pid, arch, parent.inj);
-  // The child has a copy of its parent's page too (its own comes from the mmap above); a copy of
-  // a restored parent's scratch memory goes with the rest of the parent's mappings it does not keep.
-  b.inj.call('munmap', parent.page, arch.pageSize);
-  return b;
+  // The child's page is its copy of its parent's (a restored parent's scratch memory: the child
+  // keeps that area, restore/scratch.ts inheritScratch, or it goes with the stub's mappings).
+  return building(pid, arch, parent.inj, parent.page);
 }
 
 /** Ends a process made for the build with `status` (exit code << 8 | signal); cryo lets it go to its parent. */
