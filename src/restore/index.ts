@@ -280,12 +280,13 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
     // Each process gets its memory back before the children that inherit it are made (inherited.ts):
     // those of its own ABI (another's would start with the wrong vDSO).
     const inherits = (child: TreeEntry, parent: TreeEntry) => child.zombie || parent.zombie || archOf(byPid.get(child.pid)!) === archOf(byPid.get(parent.pid)!);
-    buildTree(tree, stubs, helpers, arch, { inherits, settle: (e) => {
+    buildTree(tree, stubs, helpers, arch, { inherits, settle: (e, building) => {
       const p = byPid.get(e.pid)!;
       // Made from its restored parent, or (another ABI) before the parent's memory came back.
       const parent = ctxByPid.get(e.ppid);
       // Each process with the Arch of the ABI it was dumped in (x86_64 runs ia32 processes too).
-      const ctx = new TaskCtx(p.pid, archOf(p), p, emit, p.pid, parent?.syscallPage);
+      // The build's injector serves on (its syscall instruction is the one the parent's calls ran on).
+      const ctx = new TaskCtx(p.pid, archOf(p), p, emit, p.pid, parent?.syscallPage, building);
       ctx.tree = share;
       ctx.lazyPages = opts.lazyPages ?? false;
       if (parent) {

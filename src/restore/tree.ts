@@ -263,8 +263,11 @@ export interface BuildCalls {
 
 /** How the processes of a tree get their memory while the tree is built. */
 export interface TreeMemory {
-  /** Rebuilds a live process's memory (made and led); returns the injector and scratch memory its calls use after. */
-  settle(e: TreeEntry): { inj: Injector; scratch: bigint };
+  /**
+   * Rebuilds a live process's memory (made and led; `building`: the injector its build used);
+   * returns the injector and scratch memory its calls use after.
+   */
+  settle(e: TreeEntry, building: Injector): { inj: Injector; scratch: bigint };
   /** `child` can start from `parent`'s restored memory (else it is made before that, from the blank parent). */
   inherits(child: TreeEntry, parent: TreeEntry): boolean;
 }
@@ -295,7 +298,7 @@ export function buildTree(tree: RestoreTree, stubs: TreeStubs, helpers: readonly
     const kids = children.get(e.pid) ?? [];
     for (const k of kids) if (!memory.inherits(k, e)) makeChild(k);
     if (!e.zombie) {
-      const { inj, scratch } = memory.settle(e);
+      const { inj, scratch } = memory.settle(e, made.get(e.pid)!.inj);
       // The build's own page went with the stub's mappings: from now on its calls use these.
       made.set(e.pid, { pid: e.pid, inj, page: scratch });
     }

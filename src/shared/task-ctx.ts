@@ -76,11 +76,12 @@ export class TaskCtx {
    */
   syscallPage: bigint | undefined;
 
-  constructor(readonly pid: number, readonly arch: Arch, readonly img: RestoreImages, readonly emit: (e: RestoreEvent) => void, tid = pid, syscallPage?: bigint) {
+  /** `inj`: an injector already attached to the thread (with `arch`), which the context takes over. */
+  constructor(readonly pid: number, readonly arch: Arch, readonly img: RestoreImages, readonly emit: (e: RestoreEvent) => void, tid = pid, syscallPage?: bigint, inj?: Injector) {
     this.tid = tid;
     this.syscallPage = syscallPage;
     // /proc/PID/maps only where the syscall instruction must be searched for.
-    this.inj = Injector.attach(tid, arch, new UndoList(), { site: syscallPage, trapIgnored: false });
+    this.inj = inj?.pid === tid && inj.arch === arch ? inj : Injector.attach(tid, arch, new UndoList(), { site: syscallPage, trapIgnored: false });
   }
 
   /** Finds the syscall instruction again (after the vdso moved). */
