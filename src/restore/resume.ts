@@ -27,9 +27,8 @@ const TASK_STOPPED = 3;
 const big = (v: unknown): bigint => BigInt((v ?? 0) as bigint | number);
 const hex = (v: bigint) => `0x${v.toString(16)}`;
 
-/** PTRACE_SYSCALL to the next syscall stop (entry or exit). */
-function syscallStop(pid: number, what: string): void {
-  ptrace.syscallStep(pid);
+/** Waits for the syscall stop (entry or exit) a PTRACE_SYSCALL resumed thread `pid` to. */
+function syscallStopped(pid: number, what: string): void {
   const st = waitForStop(pid, { timeoutMs: 10_000 }).status;
   if ((stopSig(st) & 0x7f) !== SIGTRAP) throw new RestoreError('FAILED', `task ${pid} stopped with signal ${stopSig(st)} at ${what} of rt_sigreturn`);
 }
@@ -43,7 +42,17 @@ export function resumeTask(ctx: TaskCtx, threads: readonly TaskCtx[] = []): void
   restoreTrapAction(ctx);
   const frames = writeFrames(ctx, all);
   unmapScratch(ctx);
-  all.forEach((t, i) => sigreturn(t, frames.sps[i]!));
+  // Every thread's rt_sigreturn at once (each on its own frame): one wait after another finds
+  // most already at their stop, instead of one round trip per thread and stop.
+  all.forEach((t, i) => enterSigreturn(t, frames.sps[i]!));
+  for (const t of all) {
+    syscallStopped(t.tid, 'the entry');
+    ptrace.syscallStep(t.tid);
+  }
+  for (const t of all) {
+    syscallStopped(t.tid, 'the exit');
+    checkLanded(t);
+  }
   dropCryoPages(ctx, frames.area);
   // A stopped job: its stop signal waits for it, so it stops again before running a single
   // instruction (and its parent hears of the stop, as CRIU restores it).
@@ -67,13 +76,20 @@ function writeFrames(ctx: TaskCtx, all: readonly TaskCtx[]): { area: Range; sps:
   }
   size = alignUp(size, page);
   const addr = mapOwnArea(ctx, Number(size), [...ownAreas(ctx), ...syscallPageOf(ctx)]);
+  // Every frame in its place in one buffer: one write for all the threads.
+  const area = Buffer.alloc(Number(size));
   const sps = states.map((st, i) => {
     const frame = arch.buildSigframe(st.ti, { ...st.opts, addressOfFrame: addr + offsets[i]! });
-    if (processVmWritev(pid, frame.frameAddress, frame.frame) !== frame.frame.length) {
-      throw new RestoreError('FAILED', `cannot write the signal frame of thread ${all[i]!.tid} at ${hex(frame.frameAddress)}`);
+    const at = frame.frameAddress - addr;
+    if (at < 0n || at + BigInt(frame.frame.length) > size) {
+      throw new RestoreError('FAILED', `internal: the signal frame of thread ${all[i]!.tid} at ${hex(frame.frameAddress)} is outside cryo's area at ${hex(addr)}`);
     }
+    frame.frame.copy(area, Number(at));
     return frame.sp;
   });
+  if (processVmWritev(pid, addr, area) !== area.length) {
+    throw new RestoreError('FAILED', `cannot write the signal frames of task ${pid} at ${hex(addr)}`);
+  }
   return { area: { start: addr, end: addr + size }, sps };
 }
 
@@ -90,8 +106,8 @@ function frameState(ctx: TaskCtx): { ti: ThreadInfo; opts: { sigmask: bigint; al
 
 const alignUp = (v: bigint, a: bigint): bigint => (v + a - 1n) & ~(a - 1n);
 
-/** Runs rt_sigreturn in the thread with SP at its frame and checks where it lands; it stays stopped. */
-function sigreturn(ctx: TaskCtx, frameSp: bigint): void {
+/** Starts rt_sigreturn in the thread with SP at its frame, to its syscall-entry stop (PTRACE_SYSCALL). */
+function enterSigreturn(ctx: TaskCtx, frameSp: bigint): void {
   const { arch, img } = ctx;
   const pid = ctx.tid;
   const ti = threadInfoOf(img, arch);
@@ -114,9 +130,15 @@ function sigreturn(ctx: TaskCtx, frameSp: bigint): void {
   const regs = abi.prepare(base, ctx.inj.taskSite(), abi.rtSigreturnNr, [], frameSp);
   setAbiRegs(pid, abi, regs);
   setSideRegsets(pid, arch);
-  syscallStop(pid, 'the entry');
-  syscallStop(pid, 'the exit');
+  ptrace.syscallStep(pid);
+}
 
+/** Checks where the thread landed after its rt_sigreturn (stopped at the exit): the image's IP and SP. */
+function checkLanded(ctx: TaskCtx): void {
+  const { arch, img } = ctx;
+  const pid = ctx.tid;
+  const ti = threadInfoOf(img, arch);
+  const abi = arch.taskSyscall;
   // Read as the task's ABI reads them (an ia32 task is back in 32-bit mode now).
   const after = getAbiRegs(pid, arch, abi);
   const got = { ip: abi.ip(after), sp: abi.sp(after) };
