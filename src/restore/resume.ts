@@ -13,7 +13,7 @@ import { kill, ptrace, processVmWritev, waitForStop, stopSig } from '../sys/inde
 import { SIGSTOP, SIGTRAP } from '../sys/signals.js';
 import { RestoreError } from '../shared/restore-error.js';
 import { getAbiRegs, setAbiRegs, setSideRegsets } from '../inject/index.js';
-import { ownAreas, unmapScratch } from './scratch.js';
+import { ownAreas, releaseScratch, tableRoom } from './scratch.js';
 import { restoreTrapAction } from './task-state.js';
 import { dropCryoPages, syscallPageOf } from './stub-vdso.js';
 import { mapOwnArea } from './dumped-layout.js';
@@ -41,7 +41,7 @@ export function resumeTask(ctx: TaskCtx, threads: readonly TaskCtx[] = []): void
   const all = [ctx, ...threads];
   restoreTrapAction(ctx);
   const frames = writeFrames(ctx, all);
-  unmapScratch(ctx);
+  const scratch = releaseScratch(ctx);
   // Every thread's rt_sigreturn at once (each on its own frame): one wait after another finds
   // most already at their stop, instead of one round trip per thread and stop.
   all.forEach((t, i) => enterSigreturn(t, frames.sps[i]!));
@@ -53,7 +53,7 @@ export function resumeTask(ctx: TaskCtx, threads: readonly TaskCtx[] = []): void
     syscallStopped(t.tid, 'the exit');
     checkLanded(t);
   }
-  dropCryoPages(ctx, frames.area);
+  dropCryoPages(ctx, ...frames.area, ...scratch);
   // A stopped job: its stop signal waits for it, so it stops again before running a single
   // instruction (and its parent hears of the stop, as CRIU restores it).
   const tc = ctx.img.core.tc as MessageValue | undefined;
@@ -61,8 +61,12 @@ export function resumeTask(ctx: TaskCtx, threads: readonly TaskCtx[] = []): void
   for (const t of [...threads, ctx]) ptrace.detach(t.tid, 0);
 }
 
-/** Each thread's signal frame, built from its image, written into a new area of cryo's; the SPs for rt_sigreturn. */
-function writeFrames(ctx: TaskCtx, all: readonly TaskCtx[]): { area: Range; sps: bigint[] } {
+/**
+ * Each thread's signal frame, built from its image, written into the batch runner's table where
+ * they fit (no batch runs any more), else into a new area of cryo's (returned, to unmap); the SPs
+ * for rt_sigreturn.
+ */
+function writeFrames(ctx: TaskCtx, all: readonly TaskCtx[]): { area: Range[]; sps: bigint[] } {
   const { arch, pid } = ctx;
   const align = BigInt(arch.sigframeAlign);
   const page = BigInt(arch.pageSize);
@@ -75,7 +79,9 @@ function writeFrames(ctx: TaskCtx, all: readonly TaskCtx[]): { area: Range; sps:
     size += alignUp(BigInt(arch.buildSigframe(st.ti, { ...st.opts, addressOfFrame: 0n }).frame.length), align);
   }
   size = alignUp(size, page);
-  const addr = mapOwnArea(ctx, Number(size), [...ownAreas(ctx), ...syscallPageOf(ctx)]);
+  const room = tableRoom(ctx);
+  const fits = room !== undefined && room.start % align === 0n && room.end - room.start >= size;
+  const addr = fits ? room.start : mapOwnArea(ctx, Number(size), [...ownAreas(ctx), ...syscallPageOf(ctx)]);
   // Every frame in its place in one buffer: one write for all the threads.
   const area = Buffer.alloc(Number(size));
   const sps = states.map((st, i) => {
@@ -90,7 +96,7 @@ function writeFrames(ctx: TaskCtx, all: readonly TaskCtx[]): { area: Range; sps:
   if (processVmWritev(pid, addr, area) !== area.length) {
     throw new RestoreError('FAILED', `cannot write the signal frames of task ${pid} at ${hex(addr)}`);
   }
-  return { area: { start: addr, end: addr + size }, sps };
+  return { area: fits ? [] : [{ start: addr, end: addr + size }], sps };
 }
 
 /** A thread's registers, mask and alternate stack from its image. */

@@ -81,12 +81,26 @@ export function batchFor(ctx: TaskCtx): SyscallBatch {
   return new SyscallBatch(() => ctx.inj, batchPlaces.get(ctx) ?? { code: undefined, table: 0n, tableSize: 0 });
 }
 
-export function unmapScratch(ctx: TaskCtx): void {
+/**
+ * The writable pages of the batch runner's table, free once no batch runs any more (the last
+ * step puts the threads' signal frames there); undefined without a runner.
+ */
+export function tableRoom(ctx: TaskCtx): Range | undefined {
+  const place = batchPlaces.get(ctx);
+  return place?.code === undefined ? undefined : { start: place.table, end: place.table + BigInt(place.tableSize) };
+}
+
+/**
+ * The end of cryo's scratch area as far as restore's calls go: no call uses it after this. Returns
+ * its range for the caller to unmap once the task's threads are past their rt_sigreturn (the
+ * frames may lie in it).
+ */
+export function releaseScratch(ctx: TaskCtx): Range[] {
   const a = areas.get(ctx);
-  if (!a) return;
-  ctx.call('munmap', a.addr, a.size);
+  if (!a) return [];
   areas.delete(ctx);
   batchPlaces.delete(ctx);
   ctx.scratch = undefined;
   ctx.inj.argArea = undefined;
+  return [{ start: a.addr, end: a.addr + BigInt(a.size) }];
 }
