@@ -77,14 +77,18 @@ export function blockPieces(size: number, block = BLOCK): Piece[] {
  * The pieces of a pages image of `size` bytes from its runs (offset, bytes, vaddr), each cut at
  * RUN_PIECE; undefined when the runs do not tile the file exactly (then it is hashed in blocks).
  */
-export function runPieces(runs: readonly { offset: number; length: number; vaddr: bigint }[], size: number, cut = RUN_PIECE): Piece[] | undefined {
+export function runPieces(runs: readonly { offset: number; length: number; vaddr: bigint }[], size: number, cut = RUN_PIECE, unit = 1): Piece[] | undefined {
   const sorted = [...runs].sort((a, b) => a.offset - b.offset);
   const out: Piece[] = [];
   let at = 0;
   for (const r of sorted) {
-    if (r.offset !== at) return undefined;
-    for (let d = 0; d < r.length; d += cut) out.push({ offset: r.offset + d, length: Math.min(cut, r.length - d), vaddr: r.vaddr + BigInt(d) });
-    at = r.offset + r.length;
+    // Offsets and lengths in `unit`s (a pagemap's pages) become bytes here, without a copy of
+    // each run first: a sparse task has a run per page, 100,000s of them.
+    const offset = r.offset * unit, length = r.length * unit;
+    if (offset !== at) return undefined;
+    if (length <= cut) out.push({ offset, length, vaddr: r.vaddr });
+    else for (let d = 0; d < length; d += cut) out.push({ offset: offset + d, length: Math.min(cut, length - d), vaddr: r.vaddr + BigInt(d) });
+    at = offset + length;
   }
   return at === size ? out : undefined;
 }
@@ -124,7 +128,7 @@ function pagesPieces(dir: string, names: readonly string[], sizeOf: (n: string) 
     const size = sizeOf(name);
     const page = total > 0 ? size / total : 0;
     if (!Number.isInteger(page) || page < 1 || (page & (page - 1)) !== 0) continue;
-    const pieces = runPieces(list.map((r) => ({ offset: r.offset * page, length: r.length * page, vaddr: r.vaddr })), size);
+    const pieces = runPieces(list, size, RUN_PIECE, page);
     if (pieces) out.set(name, pieces);
   }
   return out;
@@ -150,8 +154,8 @@ export interface ManifestExtras {
   ahead?: ReadonlyMap<string, HashedAhead>;
 }
 
-/** The digests `ahead` has for exactly `pieces`, or undefined. */
-function digestsAhead(ahead: HashedAhead | undefined, pieces: readonly Piece[]): Buffer[] | undefined {
+/** The digests `ahead` has for exactly `pieces`, back to back, or undefined. */
+function digestsAhead(ahead: HashedAhead | undefined, pieces: readonly Piece[]): Buffer | undefined {
   if (!ahead || ahead.alg !== MANIFEST_HASH || ahead.lengths.length !== pieces.length) return undefined;
   let off = 0;
   for (const [i, p] of pieces.entries()) {
@@ -160,8 +164,19 @@ function digestsAhead(ahead: HashedAhead | undefined, pieces: readonly Piece[]):
   }
   const all = ahead.digests();
   if (!all || all.length !== pieces.length * DIGEST) return undefined;
-  return pieces.map((_, i) => all.subarray(i * DIGEST, (i + 1) * DIGEST));
+  return all;
 }
+
+/** Digests back to back as a manifest entry's (one view each, made when first asked for). */
+function entryOf(name: string, size: number, pieces: Piece[], block: Buffer): ManifestEntry {
+  let views: Buffer[] | undefined;
+  const e = { name, size, pieces, alg: MANIFEST_HASH, get digests() { return (views ??= pieces.map((_, i) => block.subarray(i * DIGEST, (i + 1) * DIGEST))); } };
+  digestBlocks.set(e, block);
+  return e;
+}
+
+/** The digests of entries made by entryOf, back to back (what the manifest image holds). */
+const digestBlocks = new WeakMap<ManifestEntry, Buffer>();
 
 /** The manifest entries of every image in `dir` (its pages images by page run). */
 export function computeManifest(dir: string, extras: ManifestExtras = {}): ManifestEntry[] {
@@ -180,8 +195,13 @@ export function computeManifest(dir: string, extras: ManifestExtras = {}): Manif
     const size = sizes.get(name)!;
     const run = byRun.get(name);
     const pieces = run ?? blockPieces(size);
-    const digests: Buffer[] = (run && digestsAhead(extras.ahead?.get(name), run)) || [];
-    if (digests.length === 0) hashPieces(fileOf(name), MANIFEST_HASH, pieces, (_, d) => (digests.push(d), true));
+    const block = run && digestsAhead(extras.ahead?.get(name), run);
+    if (block) {
+      out.push(entryOf(name, size, pieces, block));
+      continue;
+    }
+    const digests: Buffer[] = [];
+    hashPieces(fileOf(name), MANIFEST_HASH, pieces, (_, d) => (digests.push(d), true));
     out.push({ name, size, pieces, alg: MANIFEST_HASH, digests });
   }
   for (const name of extras.elsewhere ?? []) if (!sizes.has(name)) out.push({ name, size: 0, pieces: [], alg: MANIFEST_HASH, digests: [], elsewhere: true });
@@ -195,7 +215,7 @@ function toMessage(e: ManifestEntry): MessageValue {
     return v;
   }
   v.lengths = e.pieces.map((p) => p.length);
-  v[e.alg] = Buffer.concat(e.digests);
+  v[e.alg] = digestBlocks.get(e) ?? Buffer.concat(e.digests);
   if (e.pieces.some((p) => p.vaddr !== undefined)) v.vaddrs = e.pieces.map((p) => p.vaddr ?? 0n);
   return v;
 }
