@@ -82,13 +82,25 @@ export class SyscallBatch {
    * into task PID` for the first that failed.
    */
   flush(): bigint[] {
+    return this.start()();
+  }
+
+  /**
+   * flush in two halves: the queued calls start running in the task, and other tasks' may run
+   * meanwhile (each with a table of its own); the function returned waits for them and gives their
+   * results, or throws as flush.
+   */
+  start(): () => bigint[] {
     const n = this.calls.length;
-    if (n === 0 || this.place.code === undefined) return [];
+    if (n === 0 || this.place.code === undefined) return () => [];
     const inj = this.inj();
     // Ended in the thread's own state where the place has a park and the thread's calls end so;
     // else in the breakpoint, which a task that ignores SIGTRAP must not meet (Injector.trapIgnored).
     const park = inj.endsCalls ? this.place.park : undefined;
-    if (park === undefined && inj.trapIgnored()) return this.calls.splice(0).map((c) => inj.call(c.name, ...c.args));
+    if (park === undefined && inj.trapIgnored()) {
+      const done = this.calls.splice(0).map((c) => inj.call(c.name, ...c.args));
+      return () => done;
+    }
     const table = Buffer.alloc(n * ENTRY_BYTES);
     this.calls.forEach((c, i) => {
       writeU64(table, BigInt(syscallNumber(c.name)), i * ENTRY_BYTES);
@@ -98,16 +110,26 @@ export class SyscallBatch {
     if (processVmWritev(inj.pid, this.place.table, table) !== table.length) {
       throw new InjectError('NO_SCRATCH', `cannot write cryo's table of system calls into task ${inj.pid}`);
     }
-    if (park) inj.runEnded(park.code, [this.place.table, BigInt(n), park.pollfd], (ms) => waitParked(inj.pid, park, ms));
-    else inj.runCode(this.place.code, this.place.table, n);
-    const back = processVmReadv(inj.pid, this.place.table, table.length);
     const calls = this.calls.splice(0);
-    const results: bigint[] = [];
-    for (let i = 0; i < n; i++) {
-      const r = BigInt.asIntN(64, readU64(back, i * ENTRY_BYTES + 56));
-      if (r < 0n && r >= -4095n) throw syscallFailed(inj.pid, calls[i]!.name, calls[i]!.args, r);
-      results.push(r);
+    const at = this.place.table;
+    const results = (): bigint[] => {
+      const back = processVmReadv(inj.pid, at, table.length);
+      const out: bigint[] = [];
+      for (let i = 0; i < n; i++) {
+        const r = BigInt.asIntN(64, readU64(back, i * ENTRY_BYTES + 56));
+        if (r < 0n && r >= -4095n) throw syscallFailed(inj.pid, calls[i]!.name, calls[i]!.args, r);
+        out.push(r);
+      }
+      return out;
+    };
+    if (park) {
+      inj.runEnded(park.code, [at, BigInt(n), park.pollfd], (ms) => waitParked(inj.pid, park, ms));
+      return results;
     }
-    return results;
+    inj.startCode(this.place.code, at, n);
+    return () => {
+      inj.finishCode();
+      return results();
+    };
   }
 }

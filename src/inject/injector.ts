@@ -186,7 +186,7 @@ export class Injector {
 
   /**
    * Whether the task ignores SIGTRAP: a single step's trap or the breakpoint that ends cryo's code
-   * (runCode) would reset that to SIG_DFL, so its calls run one by one from syscall stop to syscall
+   * (startCode) would reset that to SIG_DFL, so its calls run one by one from syscall stop to syscall
    * stop instead (cryo's own calls never change it: restore sets SIGTRAP's action last).
    */
   trapIgnored(): boolean {
@@ -332,15 +332,19 @@ export class Injector {
   }
 
   /**
-   * Runs code already in the task at `entry` (e.g. the arch's batch runner) with `args` in the
-   * syscall argument registers, until it traps (SIGTRAP from a breakpoint); returns the registers
-   * then. Signals stay blocked as for raw; the next call puts IP and registers back in place.
+   * Starts code already in the task at `entry` (the arch's batch runner) with `args` in the syscall
+   * argument registers; it runs until it traps (a breakpoint: finishCode). Signals stay blocked as
+   * for raw; the next call puts IP and registers back in place.
    */
-  runCode(entry: bigint, ...args: (bigint | number)[]): Buffer {
+  startCode(entry: bigint, ...args: (bigint | number)[]): void {
     faultPoint(`code run in task ${this.pid}`);
-    const abi = this.arch.syscall;
-    this.enter(abi, entry, 0, args);
+    this.enter(this.arch.syscall, entry, 0, args);
     cont(this.pid);
+  }
+
+  /** Waits for the code startCode started (other tasks' may run meanwhile); returns the registers at its breakpoint. */
+  finishCode(): Buffer {
+    const abi = this.arch.syscall;
     for (;;) {
       const st = this.waitStep().status;
       const sig = stopSig(st);

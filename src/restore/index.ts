@@ -33,7 +33,7 @@ import { GhostFiles } from './ghost-files.js';
 import { ghostFiles } from './ghost-images.js';
 import { standInForDead } from './dead-pids.js';
 import { SysvIpc } from './sysv-ipc.js';
-import { installSeccomp, queueSignals, restorePosixTimers, restoreTaskState, restoreThreadState } from './task-state.js';
+import { installSeccomp, queueSignals, restorePosixTimers, restoreTaskState, restoreThreadStates } from './task-state.js';
 import { checkCreds, checkPidRight, restoreCreds } from './task-creds.js';
 import { checkThreads, createThreads } from './threads.js';
 import { checkProcAttrs, restoreProcAttrs } from './proc-attrs.js';
@@ -336,7 +336,7 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
       restoreProcAttrs(ctx, ctx.img.core.tc as MessageValue | undefined);
       // Threads are made while the task still has cryo's privileges (clone3 with set_tid needs them).
       const threads = createThreads(ctx, stubs.of(ctx.pid));
-      for (const t of threads) restoreThreadState(t);
+      restoreThreadStates(threads);
       restorePosixTimers(ctx);
       // What only one thread may do (an io_uring ring only its submitter thread may use).
       ctx.runWithThreads(threads);

@@ -70,10 +70,24 @@ const batchPlaces = new WeakMap<TaskCtx, BatchPlace>();
 /** Pages of the syscall table: 64 entries of 64 bytes per 4 KiB page. */
 const BATCH_TABLE_PAGES = 16;
 
-/** A thread `thread` of main's process runs its batches on main's runner and table (one address space; main removes them). */
-export function shareBatchArea(main: TaskCtx, thread: TaskCtx): void {
+/** Threads whose batches may run side by side, each on a slice of main's table (8 calls of 64 bytes). */
+export const THREAD_WAVE = 128;
+const THREAD_TABLE = 8 * 64;
+
+/**
+ * The `index`th further thread of main's process runs its batches on main's runner (one address
+ * space; main removes it), with a slice of the table of its own: the threads of a wave
+ * (THREAD_WAVE in a row) run theirs at once.
+ */
+export function shareBatchArea(main: TaskCtx, thread: TaskCtx, index: number): void {
   const place = batchPlaces.get(main);
-  if (place) batchPlaces.set(thread, place);
+  if (!place || place.code === undefined) return;
+  const slices = Math.min(THREAD_WAVE, Math.floor(place.tableSize / THREAD_TABLE));
+  if (slices < THREAD_WAVE) {
+    batchPlaces.set(thread, place); // too small a table to share out: one batch at a time
+    return;
+  }
+  batchPlaces.set(thread, { code: place.code, table: place.table + BigInt((index % THREAD_WAVE) * THREAD_TABLE), tableSize: THREAD_TABLE });
 }
 
 /** A batch of injected calls for `ctx` (one call at a time where the arch has no batch runner). */

@@ -10,7 +10,7 @@ import { RestoreError } from '../shared/restore-error.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 import type { Arch } from '../arch/types.js';
 import { restoreOverrun } from './timer-overrun.js';
-import { batchFor } from './scratch.js';
+import { batchFor, THREAD_WAVE } from './scratch.js';
 import type { SyscallBatch } from '../inject/index.js';
 import { readU64, readI32, writeU32, writeI32, writeU16 } from '../sys/native-endian.js';
 import { SIGKILL, SIGMAX, SIGSTOP, SIGTRAP } from '../sys/signals.js';
@@ -211,11 +211,14 @@ export function restorePosixTimers(ctx: TaskCtx): void {
   if (withIds) ctx.call('prctl', PR_TIMER_CREATE_RESTORE_IDS, 0, 0, 0, 0);
 }
 
-/** The thread's name, robust list, pdeath signal, clear_child_tid and rseq (the process's personality and subreaper bit), queued in `batch`. */
-function restoreThreadBits(ctx: TaskCtx, batch: SyscallBatch): void {
+/**
+ * The thread's name, robust list, pdeath signal, clear_child_tid and rseq (the process's personality
+ * and subreaper bit), queued in `batch`; the name goes at scratch offset `nameAt`.
+ */
+function restoreThreadBits(ctx: TaskCtx, batch: SyscallBatch, nameAt = 256): void {
   const th = thread(ctx);
   const comm = String(th.comm ?? tc(ctx).comm ?? '');
-  if (comm) batch.add('prctl', PR_SET_NAME, ctx.put(Buffer.from(`${comm.slice(0, 15)}\0`), 256), 0, 0, 0);
+  if (comm) batch.add('prctl', PR_SET_NAME, ctx.put(Buffer.from(`${comm.slice(0, 15)}\0`), nameAt), 0, 0, 0);
   const personality = num(tc(ctx).personality);
   if (ctx.isMain && personality !== 0) batch.add('personality', personality);
   if (big(th.futex_rla) !== 0n) {
@@ -302,12 +305,24 @@ function installFilter(ctx: TaskCtx, f: MessageValue, flags: number): void {
   if (other !== 0n) throw new RestoreError('IMAGE_INCONSISTENT', `thread ${other} of process ${ctx.pid} did not take the seccomp filters its threads share`);
 }
 
-/** What each further thread has for itself: scheduling, name, robust list, clear_child_tid, rseq, pdeath signal. */
-export function restoreThreadState(ctx: TaskCtx): void {
-  restoreSched(ctx);
-  const batch = batchFor(ctx);
-  restoreThreadBits(ctx, batch);
-  batch.flush();
+/** Scratch offsets of the names of a wave of threads (16 bytes each), whose batches run side by side. */
+const THREAD_NAMES = 4096;
+
+/**
+ * What each further thread has for itself: scheduling, name, robust list, clear_child_tid, rseq,
+ * pdeath signal. The batches of a wave of threads (each on its slice of the table, shareBatchArea)
+ * all start, then each is waited for: not one round trip per thread.
+ */
+export function restoreThreadStates(threads: readonly TaskCtx[]): void {
+  for (let i = 0; i < threads.length; i += THREAD_WAVE) {
+    const finishes = threads.slice(i, i + THREAD_WAVE).map((t, k) => {
+      restoreSched(t);
+      const batch = batchFor(t);
+      restoreThreadBits(t, batch, THREAD_NAMES + k * 16);
+      return batch.start();
+    });
+    for (const finish of finishes) finish();
+  }
 }
 
 /** `opts.sessionDone`: the tree build made the session and group already (src/restore/tree.ts). */

@@ -118,10 +118,10 @@ export function createThreads(main: TaskCtx, stub: Stub): TaskCtx[] {
   }
   // Auto-attached: each stops (SIGSTOP, or an event stop when seized) before its first
   // instruction, on its way while the next clone3 runs: one wait each once all are made.
-  return others.map(({ tid, core }) => {
+  return others.map(({ tid, core }, i) => {
     waitForStop(tid, { timeoutMs: 10_000 });
     const t = main.forThread(tid, core as MessageValue);
-    shareBatchArea(main, t);
+    shareBatchArea(main, t, i);
     return t;
   });
 }
