@@ -22,7 +22,7 @@ import { dumpPageSize } from './page-size.js';
 import { handOverLazy } from './lazy.js';
 import { fileFactsOf, preflight } from './preflight.js';
 import { threadInfoOf } from './preflight-arch.js';
-import { resumeTask } from './resume.js';
+import { resumeTasks } from './resume.js';
 import { startStub } from './stub.js';
 import { inheritScratch } from './scratch.js';
 import { TaskCtx, TreeShare } from '../shared/task-ctx.js';
@@ -355,7 +355,7 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
     await hashes.verified();
     await phase('resume');
     // Children first: the root runs on last, when its whole tree is back.
-    for (const ctx of [...ctxs].reverse()) resumeTask(ctx, threadsOf.get(ctx)!);
+    resumeTasks([...ctxs].reverse().map((ctx) => ({ ctx, threads: threadsOf.get(ctx)! })));
   } catch (e) {
     stubs.kill();
     cgroups.end(true);

@@ -34,17 +34,21 @@ function syscallStopped(pid: number, what: string): void {
 }
 
 /**
- * Resumes the task: its main thread `ctx` and its other `threads` (each stopped, its state
- * restored) return through rt_sigreturn into their dumped registers, then all are detached.
+ * Resumes the tasks, in the order given (children first: the root runs on last, when its whole
+ * tree is back): each one's main thread `ctx` and its other `threads` (each stopped, its state
+ * restored) return through rt_sigreturn into their dumped registers, then each task is detached.
  */
-export function resumeTask(ctx: TaskCtx, threads: readonly TaskCtx[] = []): void {
-  const all = [ctx, ...threads];
-  restoreTrapAction(ctx);
-  const frames = writeFrames(ctx, all);
-  const scratch = releaseScratch(ctx);
-  // Every thread's rt_sigreturn at once (each on its own frame): one wait after another finds
-  // most already at their stop, instead of one round trip per thread and stop.
-  all.forEach((t, i) => enterSigreturn(t, frames.sps[i]!));
+export function resumeTasks(tasks: readonly { ctx: TaskCtx; threads: readonly TaskCtx[] }[]): void {
+  const ready = tasks.map(({ ctx, threads }) => {
+    restoreTrapAction(ctx);
+    const all = [ctx, ...threads];
+    const frames = writeFrames(ctx, all);
+    return { ctx, threads, all, frames, scratch: releaseScratch(ctx) };
+  });
+  // Every thread's rt_sigreturn at once (each on its own frame, in its own task): one wait after
+  // another finds most already at their stop, instead of one round trip per thread and stop.
+  const all = ready.flatMap((r) => r.all);
+  for (const r of ready) r.all.forEach((t, i) => enterSigreturn(t, r.frames.sps[i]!));
   for (const t of all) {
     syscallStopped(t.tid, 'the entry');
     ptrace.syscallStep(t.tid);
@@ -53,12 +57,14 @@ export function resumeTask(ctx: TaskCtx, threads: readonly TaskCtx[] = []): void
     syscallStopped(t.tid, 'the exit');
     checkLanded(t);
   }
-  dropCryoPages(ctx, ...frames.area, ...scratch);
-  // A stopped job: its stop signal waits for it, so it stops again before running a single
-  // instruction (and its parent hears of the stop, as CRIU restores it).
-  const tc = ctx.img.core.tc as MessageValue | undefined;
-  if (Number(tc?.task_state ?? 1) === TASK_STOPPED) kill(ctx.pid, Number(tc?.stop_signo ?? 0) || SIGSTOP);
-  for (const t of [...threads, ctx]) ptrace.detach(t.tid, 0);
+  for (const { ctx, threads, frames, scratch } of ready) {
+    dropCryoPages(ctx, ...frames.area, ...scratch);
+    // A stopped job: its stop signal waits for it, so it stops again before running a single
+    // instruction (and its parent hears of the stop, as CRIU restores it).
+    const tc = ctx.img.core.tc as MessageValue | undefined;
+    if (Number(tc?.task_state ?? 1) === TASK_STOPPED) kill(ctx.pid, Number(tc?.stop_signo ?? 0) || SIGSTOP);
+    for (const t of [...threads, ctx]) ptrace.detach(t.tid, 0);
+  }
 }
 
 /**
