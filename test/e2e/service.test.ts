@@ -3,11 +3,11 @@
 // middle of a dump, a caller of another uid, and the fallback to the Node CLI where no service answers.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { repoRoot } from '../helpers/paths.js';
+import { fixturesDir, repoRoot } from '../helpers/paths.js';
 import { SETPRIV, asUserArgs, startTarget } from '../helpers/dump-target.js';
 import { waitGone } from '../helpers/restore-env.js';
 import { __WALL, waitpid } from '../../src/sys/index.js';
@@ -24,11 +24,12 @@ let serviceLog = '';
 interface Run { code: number | null; signal: NodeJS.Signals | null; out: string; err: string }
 
 /** Starts the client with `args`; `until` resolves once its stderr matches. */
-function runClient(args: string[], opts: { env?: NodeJS.ProcessEnv; asUser?: number } = {}) {
+function runClient(args: string[], opts: { env?: NodeJS.ProcessEnv; asUser?: number; stdin?: 'pipe' } = {}) {
   const env = { ...process.env, CRYO_SERVICE: sock, ...opts.env };
+  const stdio = [opts.stdin ?? 'ignore', 'pipe', 'pipe'] as const;
   const c = opts.asUser === undefined
-    ? spawn(client, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(SETPRIV, [...asUserArgs(opts.asUser), client, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    ? spawn(client, args, { env, stdio: [...stdio] })
+    : spawn(SETPRIV, [...asUserArgs(opts.asUser), client, ...args], { env, stdio: [...stdio] });
   let out = '';
   let err = '';
   const waiters: { re: RegExp; resolve: () => void }[] = [];
@@ -194,6 +195,36 @@ for (const how of ['SIGINT to the client', 'SIGTERM to the client', 'the client 
     }
   });
 }
+
+test('a command that reads standard input (decode with no -i) runs in the caller: the service serves others while it waits', async () => {
+  const c = runClient(['decode'], { stdin: 'pipe' });
+  // Were the service reading the client's pipe, this would wait until the pipe ends.
+  const help = await Promise.race([run(['--help']), new Promise<undefined>((res) => setTimeout(res, 15_000))]);
+  assert.ok(help, 'another client served while decode waits for its input');
+  assert.equal(help.code, 0);
+  c.child.stdin!.end(readFileSync(path.join(fixturesDir, 'single', 'inventory.img')));
+  const end = await c.done;
+  assert.equal(end.err, '');
+  assert.equal(end.code, 0);
+  assert.match(end.out, /^\{"magic": "INVENTORY"/);
+});
+
+test('a signal the command does not catch (SIGHUP to a demo) ends the client at once; the next command waits for the demo\'s end, and the demo writes no more to the client', async () => {
+  const tmp = mkdtempSync(path.join(dir, 'demo-'));
+  const c = runClient(['demo'], { env: { TMPDIR: tmp } });
+  let out = '';
+  c.child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  const deadline = Date.now() + 20_000;
+  while (!/Starting the example/.test(out) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+  assert.match(out, /Starting the example/);
+  c.child.kill('SIGHUP');
+  const end = await c.done;
+  assert.equal(end.signal, 'SIGHUP');
+  // The demo's later steps (it runs on in the service) went nowhere, not to the client's output.
+  assert.doesNotMatch(end.out, /3\. Restoring/);
+  assert.equal((await run(['--help'])).code, 0);
+  assert.deepEqual(readdirSync(tmp), [], 'the demo had ended (its directory removed) before the next command ran');
+});
 
 test('a caller of another uid is refused (SO_PEERCRED); root is served', async () => {
   // Open the way to the socket for everyone: only the service's own check is left.

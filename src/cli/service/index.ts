@@ -20,7 +20,7 @@ import { peerCred, readRequest, type Request } from './wire.js';
 import { setCommandCaller } from '../../dump/task-state.js';
 import { Reaper } from './reaper.js';
 
-interface Client { conn: net.Socket; req: Request; session?: Session; gone: boolean; pid: number }
+interface Client { conn: net.Socket; req: Request; session?: Session; gone: boolean; answered?: boolean; pid: number }
 
 export const serviceCommand: Command = {
   ...specs.service,
@@ -98,7 +98,8 @@ export const serviceCommand: Command = {
     }
 
     function reply(client: Client, o: Outcome): void {
-      if (client.gone) return;
+      if (client.gone || client.answered) return;
+      client.answered = true;
       say(client.conn, 'exit' in o ? `exit ${o.exit}\n` : `signal ${o.signal}\n`);
     }
 
@@ -111,7 +112,7 @@ export const serviceCommand: Command = {
       client.session = session;
       // The caller's shell and its ancestors are as cryo's own: never frozen by its command.
       setCommandCaller(client.pid);
-      session.run().then((o) => reply(client, o), (e) => {
+      session.run((o) => reply(client, o)).catch((e) => {
         log(`a command: ${errorLine(e)}`);
         reply(client, { exit: 1 });
       }).finally(() => {

@@ -12,7 +12,7 @@ import { terminatingSignals } from '../signals.js';
 import { setProgressListener } from '../../progress.js';
 import { resetFaults } from '../../fault.js';
 import { abandonGuard } from '../../sys/guardian.js';
-import { useStdio } from './stdio.js';
+import { muteStdio, useStdio } from './stdio.js';
 import type { Request } from './wire.js';
 
 /** How a command ended for its client: its status, or the signal the CLI would have died of. */
@@ -26,7 +26,25 @@ export function mustRunInCaller(argv: readonly string[]): string | undefined {
   // The job joins the caller's session and terminal (only a process in that session can give them),
   // and --inherit-fd names the caller's own descriptors.
   if (name === 'restore' && args.some((a) => a === '--shell-job' || a === '--inherit-fd' || a.startsWith('--inherit-fd='))) return 'restore needs the caller\'s session or descriptors';
+  // crit's commands read a whole image from standard input when given none; a read that waits for
+  // the caller's terminal or pipe would stop the service, its other clients and their signals.
+  if (name !== undefined && name in IMAGE_INPUT && imageInput(IMAGE_INPUT[name]!, args) === '-') return `${name} reads standard input`;
   return undefined;
+}
+
+/** Where each image command takes its input: -i/--in, or its one positional argument. */
+const IMAGE_INPUT: Record<string, 'option' | 'positional'> = { decode: 'option', encode: 'option', show: 'positional', info: 'positional' };
+
+/** The input an image command names ('-' for standard input, also when it names none). */
+function imageInput(kind: 'option' | 'positional', args: readonly string[]): string {
+  let named: string | undefined;
+  args.forEach((a, i) => {
+    if (kind === 'positional') { if (!a.startsWith('-') || a === '-') named = a; return; }
+    if (a === '-i' || a === '--in') named = args[i + 1];
+    else if (a.startsWith('--in=')) named = a.slice(5);
+    else if (/^-i./.test(a)) named = a.slice(2);
+  });
+  return named ?? '-';
 }
 
 function swapEnv(env: Record<string, string>): () => void {
@@ -42,12 +60,16 @@ function swapEnv(env: Record<string, string>): () => void {
 export class Session {
   private readonly baseline = new Map<NodeJS.Signals, Function[]>();
   private finish?: (o: Outcome) => void;
+  private killedBy?: NodeJS.Signals;
   ended = false;
 
   constructor(readonly req: Request, private readonly own: [number, number, number], private readonly log: (line: string) => void) {}
 
-  /** Runs the command; resolves when the client may be told (its end, or a signal that ends it). */
-  async run(): Promise<Outcome> {
+  /**
+   * Runs the command, telling the client its outcome as soon as it is known (its end, or a signal
+   * that ends it); resolves once the command is over and every per-command global is back.
+   */
+  async run(tell: (o: Outcome) => void): Promise<void> {
     const { req } = this;
     const restoreEnv = swapEnv(req.env);
     const home = process.cwd();
@@ -60,23 +82,30 @@ export class Session {
       throw e;
     }
     for (const s of terminatingSignals) this.baseline.set(s, process.listeners(s));
-    const ended = new Promise<Outcome>((resolve) => { this.finish = resolve; });
-    let outcome: Outcome;
+    const ended = new Promise<{ early: Outcome }>((resolve) => { this.finish = (o) => resolve({ early: o }); });
     try {
       process.chdir(req.cwd);
       const command = cliRunner()(req.argv).then((exit) => ({ exit: typeof process.exitCode === 'number' && exit === 0 ? process.exitCode : exit }));
-      // A command the client no longer waits for (its signal ended it) runs on to its end unseen.
       command.catch(() => {});
-      outcome = await Promise.race([command, ended]);
+      const first = await Promise.race([command, ended]);
+      if (!('early' in first)) return tell(first);
+      tell(first.early);
+      this.ended = true;
+      // A signal nothing of the command catches ended it for the client, as it would have ended the
+      // CLI. The command runs on, unseen (its output to /dev/null), and the next waits for its end:
+      // one command at a time. An error nothing caught may have stopped it for good: no wait then.
+      if (this.killedBy !== undefined) {
+        muteStdio();
+        await command.catch(() => {});
+      }
     } catch (e) {
       // The working directory, or a command that threw past main's own catch.
       writeSync(2, `cryo: ${(e as NodeJS.ErrnoException).syscall === 'chdir' ? `cannot enter the working directory ${req.cwd}: ${(e as NodeJS.ErrnoException).code}: the service runs as uid ${process.getuid?.()}` : errorLine(e)}\n`);
-      outcome = { exit: 1 };
+      tell({ exit: 1 });
     } finally {
       this.ended = true;
       this.cleanUp(home, restoreEnv, undoStdio);
     }
-    return outcome;
   }
 
   /** The client got `signal` (or went away: SIGINT): to the command's handlers, as the CLI's process would. */
@@ -88,6 +117,7 @@ export class Session {
       return;
     }
     // Nothing of the command catches it: the CLI would have died of it, here and now.
+    this.killedBy = signal;
     this.finish?.({ signal: constants.signals[signal] });
   }
 

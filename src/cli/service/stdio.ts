@@ -90,6 +90,13 @@ export function useStdio(stdio: readonly [number, number, number], own: readonly
   };
 }
 
+/** The command's 0-2 on /dev/null: its client is gone, and nothing it writes may reach the caller. */
+export function muteStdio(): void {
+  const nul = openSync('/dev/null', 'r+');
+  for (let i = 0; i < 3; i++) rawSyscall('dup3', nul, i, 0);
+  closeSync(nul);
+}
+
 /** The service's own descriptors 0-2, kept above 10 while commands use 0-2. */
 export function keepOwnStdio(): [number, number, number] {
   return [0, 1, 2].map((fd) => {
