@@ -130,8 +130,9 @@ export interface SyscallAbi {
   /**
    * Optional: machine code that runs a table of syscalls in one stop (src/inject/batch.ts). Entered
    * with the table's address and entry count as the first two syscall arguments; each entry is 8
-   * words (nr, 6 arguments, result written back); it stops at the first -errno result and ends with
-   * a breakpoint trap. Absent: injected calls run one at a time.
+   * words (nr, 6 arguments, result written back); it stops at the first -errno result, unless bit 63
+   * of that entry's nr word is set (the bit is cleared for the call), and ends with a breakpoint
+   * trap. Absent: injected calls run one at a time.
    */
   readonly batchCode?: Buffer;
   /**

@@ -6,11 +6,11 @@
  */
 import { closeSync, fstatSync } from 'node:fs';
 import { listFds, readFdinfo, readFdTarget, readStatus, procPath, type FdTarget, type ProcStatus } from '../proc/index.js';
-import { pidfdGetfd, rawSyscall } from '../sys/index.js';
+import { pidfdGetfd, processVmWritev, rawSyscall } from '../sys/index.js';
 import type { MessageValue } from '../images/index.js';
 import { FD_KINDS } from '../files/registry.js';
 import type { DumpFd } from '../files/kind.js';
-import type { Injector } from '../inject/index.js';
+import { SyscallBatch, type BatchArea, type Injector } from '../inject/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import { FileTable, ZERO_FOWN } from '../shared/file-table.js';
 import { O_CLOEXEC, O_PATH } from '../shared/constants.js';
@@ -46,9 +46,15 @@ function describe(t: FdTarget): string {
 }
 
 /** Every descriptor of the task into `table` (ids shared by descriptors of one open file, in this or an earlier process). */
-export function dumpFds(table: FileTable, pid: number, pidfd: number, status: ProcStatus, threads: ReadonlyMap<number, Injector>): void {
+export function dumpFds(table: FileTable, pid: number, pidfd: number, status: ProcStatus, threads: ReadonlyMap<number, Injector>, areaFor: (roomBytes: number) => BatchArea | undefined = () => undefined): void {
   const tids = [...threads.keys()];
   const inThread = (tid: number, name: string, ...args: (bigint | number)[]): bigint => threads.get(tid)!.raw(name, ...args);
+  const eachInThread: DumpFd['eachInThread'] = (tid, room, calls) => {
+    const area = areaFor(room.length);
+    if (!area) return undefined;
+    if (processVmWritev(pid, area.extra, room) !== room.length) throw new DumpError('FAILED', `cannot write the arguments of cryo's calls into task ${pid}`);
+    return new SyscallBatch(() => threads.get(tid)!, area.place).runEach(calls(area.extra));
+  };
   const seen: { fd: number; stolen: number; dev: number; ino: number; id: number }[] = [];
   // Open files already given an id, in this or an earlier process of the tree.
   const known = table.opened;
@@ -69,7 +75,7 @@ export function dumpFds(table: FileTable, pid: number, pidfd: number, status: Pr
       seen.push({ fd, stolen, dev: st.dev, ino: st.ino, id });
       const c: DumpFd = {
         table, pid, fd, id, info, target, st, stolen, fown: fownOf(stolen, status, info.flags), flags: info.flags & ~O_CLOEXEC,
-        procFd: procPath(pid, `fd/${fd}`), inFlight: (fds, why) => inFlight(table, fds, why), threads: tids, inThread,
+        procFd: procPath(pid, `fd/${fd}`), inFlight: (fds, why) => inFlight(table, fds, why), threads: tids, inThread, eachInThread,
       };
       const kind = FD_KINDS.find((k) => k.matches(c));
       if (!kind) throw new DumpError('UNSUPPORTED', `fd ${fd} of task ${pid} is ${describe(target)}: cryo cannot dump it yet`);
@@ -106,7 +112,7 @@ export function inFlight(table: FileTable, fds: number[], why: string): number[]
         table, pid: me, fd, id, info, target, st, stolen: fd, fown: fownOf(fd, readStatus(me), info.flags), flags: info.flags & ~O_CLOEXEC,
         procFd: procPath(me, `fd/${fd}`), inFlight: (more, w) => inFlight(table, more, w),
         // cryo's own copy, in no task: no thread of its own to ask.
-        threads: [], inThread: () => { throw new Error('internal: no thread'); },
+        threads: [], inThread: () => { throw new Error('internal: no thread'); }, eachInThread: () => undefined,
       };
       const kind = FD_KINDS.find((k) => k.matches(c));
       if (!kind || kind.type === 'UNIXSK') {

@@ -4,7 +4,7 @@ import { readSemUndo } from './sem-undo.js';
 import type { SemUndo } from '../images/cryo-sem-undo.js';
 import { closeSync, openSync, statSync } from 'node:fs';
 import type { Arch } from '../arch/types.js';
-import { Injector, ignoresSigtrap, mapBatchArea, mapCallEnding, mapScratch, type UndoList } from '../inject/index.js';
+import { ENTRY_BYTES, Injector, ignoresSigtrap, mapBatchArea, mapCallEnding, mapScratch, type BatchArea, type UndoList } from '../inject/index.js';
 import {
   readCwd, readExe, readLoginuid, readMaps, readOomScoreAdj, readPersonality, readRoot, readSmaps,
   readStat, readStatus, readTimers, procPath, readComm,
@@ -32,6 +32,8 @@ import { checkForChildren, namespaceIds } from '../shared/namespaces.js';
 import type { TreeMember } from './tree.js';
 import { cryoCoreOf, writeCryoCore } from '../images/cryo-core.js';
 
+/** Calls per stop for a descriptor's probes (FdDump.eachInThread): an io_uring's 65536 buffer groups in 16. */
+const FD_BATCH_CALLS = 4096;
 const TASK_ALIVE = 1;
 const TASK_STOPPED = 3;
 
@@ -167,9 +169,18 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   await step('files');
   if (c.filesId === undefined) {
     const pidfd = pidfdOpen(pid);
+    let fdArea: { area: BatchArea; room: number } | undefined;
     try {
-      dumpFds(files, pid, pidfd, status, new Map([[pid, inj], ...others]));
+      dumpFds(files, pid, pidfd, status, new Map([[pid, inj], ...others]), (room) => {
+        // One area for the descriptors' many calls, mapped when first needed (FdDump.eachInThread).
+        if (fdArea && fdArea.room >= room) return fdArea.area;
+        fdArea?.area.unmap();
+        const area = arch.taskSyscall === arch.syscall ? mapBatchArea(inj, undo, [...maps, ...own], Math.ceil(FD_BATCH_CALLS * ENTRY_BYTES / arch.pageSize), room) : undefined;
+        fdArea = area ? { area, room } : undefined;
+        return area;
+      });
     } finally {
+      fdArea?.area.unmap();
       closeSync(pidfd);
     }
   }

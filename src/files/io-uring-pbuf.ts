@@ -8,13 +8,51 @@ import { addressOf, errnoName } from '../sys/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import { writeU32 } from '../sys/native-endian.js';
 import { REGISTER_PBUF_STATUS } from './io-uring-abi.js';
+import type { DumpFd } from './kind.js';
 
 /** Buffer group ids are 16 bits. */
 const GROUPS = 1 << 16;
 /** struct io_uring_buf_status: buf_group, head, resv[8] (u32 each). */
 const BUF_STATUS_SIZE = 40;
+/** Groups asked in one stop of a SINGLE_ISSUER ring's thread. */
+const GROUPS_PER_STOP = 4096;
 
-type Register = (op: number, arg: bigint | number, nr: number) => bigint;
+/** PBUF_STATUS's answer (0 or -errno) for each group of 0..65535, or undefined when it cannot be asked. */
+export type GroupStatus = () => bigint[] | undefined;
+
+/** Asked on cryo's own copy of the ring's descriptor: `register(op, arg, nr)`. */
+export function statusFromCryo(register: (op: number, arg: bigint, nr: number) => bigint): GroupStatus {
+  return () => {
+    const status = Buffer.alloc(BUF_STATUS_SIZE);
+    const at = addressOf(status);
+    const out: bigint[] = [];
+    for (let group = 0; group < GROUPS; group++) {
+      writeU32(status, group, 0);
+      out.push(register(REGISTER_PBUF_STATUS, at, 1));
+    }
+    return out;
+  };
+}
+
+/**
+ * Asked in the thread a SINGLE_ISSUER ring belongs to (every other task gets EEXIST): 4096 calls a
+ * stop, each with its own status in the task. Undefined where the task has no batch runner (65536
+ * calls one by one take about a minute).
+ */
+export function statusInThread(c: DumpFd, tid: number): GroupStatus {
+  return () => {
+    const out: bigint[] = [];
+    for (let first = 0; first < GROUPS; first += GROUPS_PER_STOP) {
+      const room = Buffer.alloc(GROUPS_PER_STOP * BUF_STATUS_SIZE);
+      for (let i = 0; i < GROUPS_PER_STOP; i++) writeU32(room, first + i, i * BUF_STATUS_SIZE);
+      const r = c.eachInThread(tid, room, (at) => Array.from({ length: GROUPS_PER_STOP }, (_, i) => (
+        { name: 'io_uring_register', args: [c.fd, REGISTER_PBUF_STATUS, at + BigInt(i * BUF_STATUS_SIZE), 1] })));
+      if (!r) return undefined;
+      out.push(...r);
+    }
+    return out;
+  };
+}
 
 const errno = (r: bigint): string | undefined => (r < 0n ? errnoName(Number(-r)) : undefined);
 
@@ -22,20 +60,18 @@ const errno = (r: bigint): string | undefined => (r < 0n ? errnoName(Number(-r))
  * Refuses the ring if it has provided buffers, naming the groups. A kernel without
  * IORING_REGISTER_PBUF_STATUS answers EINVAL for every group: it cannot be looked at.
  */
-export function refuseProvidedBuffers(register: Register, why: string): void {
-  const status = Buffer.alloc(BUF_STATUS_SIZE);
-  const at = addressOf(status);
+export function refuseProvidedBuffers(statusOf: GroupStatus, why: string): void {
+  const answers = statusOf();
+  if (!answers) return;
   const rings: number[] = [];
   const legacy: number[] = [];
-  for (let group = 0; group < GROUPS; group++) {
-    writeU32(status, group, 0);
-    const r = register(REGISTER_PBUF_STATUS, at, 1);
+  answers.forEach((r, group) => {
     const e = errno(r);
-    if (e === 'ENOENT') continue;
+    if (e === 'ENOENT') return;
     if (r === 0n) rings.push(group);
     else if (e === 'EINVAL') legacy.push(group);
     else throw new DumpError('FAILED', `${why}: ${e ?? r} from IORING_REGISTER_PBUF_STATUS for buffer group ${group}`);
-  }
+  });
   if (legacy.length === GROUPS) return;
   const list = (ids: number[]) => `${ids.slice(0, 8).join(', ')}${ids.length > 8 ? ', ...' : ''}`;
   const what = [

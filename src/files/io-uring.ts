@@ -23,7 +23,7 @@ import {
 import { writeU64 } from '../sys/native-endian.js';
 import { registerFiles, restoreRing } from './io-uring-ring.js';
 import { findRegisteredEventfd, hasEventfd, registerEventfd } from './io-uring-eventfd.js';
-import { refuseProvidedBuffers } from './io-uring-pbuf.js';
+import { refuseProvidedBuffers, statusFromCryo, statusInThread } from './io-uring-pbuf.js';
 import { ringLayout } from './io-uring-layout.js';
 
 export const IO_URING_DISABLED_SYSCTL = '/proc/sys/kernel/io_uring_disabled';
@@ -292,8 +292,8 @@ export const ioUringKind: FdKind = {
     const submitterTid = singleIssuer ? submitterOf(c, why) : undefined;
     const call: RingCall = submitterTid !== undefined ? (name, ...args) => c.inThread(submitterTid, name, c.fd, ...(args as (bigint | number)[])) : own;
     refuseRestricted(call, why);
-    // 65536 calls: from cryo only (injected one by one into a SINGLE_ISSUER ring's thread they take a minute).
-    if (submitterTid === undefined) refuseProvidedBuffers((op, arg, nr) => own('io_uring_register', op, arg, nr), why);
+    // 65536 calls: from cryo, or a SINGLE_ISSUER ring's thread in batches (one by one they take a minute: not looked for).
+    refuseProvidedBuffers(submitterTid === undefined ? statusFromCryo((op, arg, nr) => own('io_uring_register', op, arg, nr)) : statusInThread(c, submitterTid), why);
     let flags = singleIssuer ? SETUP.SINGLE_ISSUER | (defersTaskrun(own) ? SETUP.DEFER_TASKRUN : 0) : 0;
     const withEventfd = hasEventfd(call('io_uring_register', REGISTER_EVENTFD, 0, 1), why);
     let cpu: number | undefined;

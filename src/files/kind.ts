@@ -67,6 +67,12 @@ export interface DumpFd {
   /** The task's threads (TIDs, the main thread first), and a raw syscall run in one of them (its result or -errno). */
   readonly threads: readonly number[];
   inThread(tid: number, name: string, ...args: (bigint | number)[]): bigint;
+  /**
+   * Runs every one of `calls` in thread `tid`, failures too (-errno is their result), thousands in
+   * one stop: `room` is written into the task first, at the address `calls` is given. Undefined
+   * where the task has no batch runner (the arch, or an ia32 task): the calls would run one by one.
+   */
+  eachInThread(tid: number, room: Buffer, calls: (at: bigint) => readonly { name: string; args: (bigint | number)[] }[]): bigint[] | undefined;
 }
 
 /** Shared by all descriptors of one restore. */

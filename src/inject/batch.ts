@@ -15,6 +15,8 @@ import { waitParked, type BatchPark } from './batch-park.js';
 /** Words per table entry: nr, 6 arguments, result. */
 const ENTRY_WORDS = 8;
 export const ENTRY_BYTES = ENTRY_WORDS * 8;
+/** Bit 63 of an entry's nr word: the runner goes on after this call fails (SyscallAbi.batchCode). */
+const GO_ON_AFTER_FAILURE = 1n << 63n;
 
 export interface BatchPlace {
   /** Where the batch runner's code is (executable), or undefined to run calls one by one. */
@@ -27,7 +29,7 @@ export interface BatchPlace {
 }
 
 export class SyscallBatch {
-  private readonly calls: { name: string; args: (bigint | number)[] }[] = [];
+  private readonly calls: { name: string; args: (bigint | number)[]; mayFail?: true }[] = [];
   private readonly max: number;
 
   constructor(private readonly inj: () => Injector, private readonly place: BatchPlace) {
@@ -78,6 +80,21 @@ export class SyscallBatch {
   }
 
   /**
+   * Runs every one of `calls` (after any queued ones), a failure too: returns each one's result,
+   * -errno for a failure. For probes that mostly fail (one stop for thousands of them).
+   */
+  runEach(calls: readonly { name: string; args: (bigint | number)[] }[]): bigint[] {
+    this.flush();
+    if (this.place.code === undefined) return calls.map((c) => this.inj().raw(c.name, ...c.args));
+    const out: bigint[] = [];
+    for (let i = 0; i < calls.length; i += this.max) {
+      this.calls.push(...calls.slice(i, i + this.max).map((c) => ({ ...c, mayFail: true as const })));
+      out.push(...this.flush());
+    }
+    return out;
+  }
+
+  /**
    * Runs every queued call, in order; returns their results. Throws `ENAME from name(args) injected
    * into task PID` for the first that failed.
    */
@@ -98,12 +115,12 @@ export class SyscallBatch {
     // else in the breakpoint, which a task that ignores SIGTRAP must not meet (Injector.trapIgnored).
     const park = inj.endsCalls ? this.place.park : undefined;
     if (park === undefined && inj.trapIgnored()) {
-      const done = this.calls.splice(0).map((c) => inj.call(c.name, ...c.args));
+      const done = this.calls.splice(0).map((c) => (c.mayFail ? inj.raw : inj.call).call(inj, c.name, ...c.args));
       return () => done;
     }
     const table = Buffer.alloc(n * ENTRY_BYTES);
     this.calls.forEach((c, i) => {
-      writeU64(table, BigInt(syscallNumber(c.name)), i * ENTRY_BYTES);
+      writeU64(table, BigInt(syscallNumber(c.name)) | (c.mayFail ? GO_ON_AFTER_FAILURE : 0n), i * ENTRY_BYTES);
       c.args.forEach((a, k) => writeU64(table, BigInt.asUintN(64, BigInt(a)), i * ENTRY_BYTES + 8 + k * 8));
       writeU64(table, 1n, i * ENTRY_BYTES + 56); // not run yet (no syscall returns 1 here)
     });
@@ -117,7 +134,7 @@ export class SyscallBatch {
       const out: bigint[] = [];
       for (let i = 0; i < n; i++) {
         const r = BigInt.asIntN(64, readU64(back, i * ENTRY_BYTES + 56));
-        if (r < 0n && r >= -4095n) throw syscallFailed(inj.pid, calls[i]!.name, calls[i]!.args, r);
+        if (r < 0n && r >= -4095n && !calls[i]!.mayFail) throw syscallFailed(inj.pid, calls[i]!.name, calls[i]!.args, r);
         out.push(r);
       }
       return out;

@@ -1,6 +1,6 @@
 // src/inject/batch.ts against a real process: the arch's batch runner runs a table of syscalls in
 // one stop, their results are the task's own, the first failure stops the batch and is an error
-// naming the call, and the task runs on unharmed (registers, mask, maps) afterwards.
+// naming the call (runEach's calls run on after failures), and the task runs on unharmed (registers, mask, maps) afterwards.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
@@ -58,6 +58,15 @@ test('a batch of injected syscalls runs in one stop and stops at the first failu
     batch.add('mprotect', target, arch.pageSize, PROT_READ | PROT_WRITE);
     assert.throws(() => batch.flush(), /EBADF from close\(9999\) injected into task \d+/);
     assert.ok(!readMaps(pid).find((v) => v.start === target)!.write, 'the mprotect after the failure did not run');
+    // runEach: every call runs, the failing ones too, each with its own result.
+    const each = batch.runEach([
+      { name: 'close', args: [9999] },
+      { name: 'mprotect', args: [target, arch.pageSize, PROT_READ | PROT_WRITE] },
+      { name: 'close', args: [9998] },
+      { name: 'getpid', args: [] },
+    ]);
+    assert.deepEqual(each, [-9n, 0n, -9n, BigInt(pid)], 'EBADF, 0, EBADF, the pid');
+    assert.ok(readMaps(pid).find((v) => v.start <= target && target < v.end)!.write, 'the mprotect after a failure ran');
   } finally {
     assert.deepEqual(undo.run(), []);
   }

@@ -144,6 +144,9 @@ test('what cryo cannot find or make again is refused with one line and stays: an
     ['eventfd', /and the task is to run on: .* dump it without --leave-running/, { leaveRunning: true }],
     ['pbuf', /has buffer rings \(IORING_REGISTER_PBUF_RING, groups 5\): where they are shows nowhere/, {}],
     ['pbuf-legacy', /has provided buffers \(IORING_OP_PROVIDE_BUFFERS, groups 7\)/, {}],
+    // On a SINGLE_ISSUER ring the 65536 groups are asked in its own thread, in batches.
+    ['pbuf-si', /has buffer rings \(IORING_REGISTER_PBUF_RING, groups 40000\): where they are shows nowhere/, {}],
+    ['pbuf-legacy-si', /has provided buffers \(IORING_OP_PROVIDE_BUFFERS, groups 7\)/, {}],
     ['fileonly', /has registered file slot 0 \(\/.*\/iouring-data-only\) whose file no descriptor of the task holds/, {}],
   ] as const) {
     const t = startTarget('rt-iouring', [mode]);

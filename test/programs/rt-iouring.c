@@ -19,7 +19,8 @@
  *   a completion left unreaped, or on a DEFER_TASKRUN ring: cryo refuses, and the eventfd's count
  *   and registration are as before after SIGTERM.
  * pbuf, pbuf-legacy: a buffer ring (group 5) or provided buffers (group 7), which cryo refuses: after
- *   SIGTERM a read with IOSQE_BUFFER_SELECT still gets one of them.
+ *   SIGTERM a read with IOSQE_BUFFER_SELECT still gets one of them. pbuf-si, pbuf-legacy-si: the same
+ *   on a SINGLE_ISSUER ring (the buffer ring's group is 40000).
  * fileonly: a registered file no descriptor of the task holds, which cryo refuses: the ring works on after.
  * personality: personalities 1 and 2 registered, 1 unregistered again; cryo refuses (naming id 2)
  *   and must leave them as they were: after SIGTERM a request with personality 2 runs, one with 1
@@ -197,7 +198,8 @@ static void eventfd_mode(void) {
 /* Provided buffers: see the top of this file. */
 static void pbuf_mode(void) {
   static char pool[4][64];
-  int ringed = !strcmp(rt_mode, "pbuf"), group = ringed ? 5 : 7;
+  int ringed = !strcmp(rt_mode, "pbuf") || !strcmp(rt_mode, "pbuf-si");
+  int group = !strcmp(rt_mode, "pbuf-si") ? 40000 : ringed ? 5 : 7;
   if (ringed) {
     struct io_uring_buf_ring *br = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (br == MAP_FAILED) RT_FAIL("mmap");
@@ -246,7 +248,7 @@ int main(int argc, char **argv) {
   struct io_uring_params p = { 0 };
   int restrict_ = !strcmp(rt_mode, "restrict"), disabled = !strcmp(rt_mode, "disabled");
   if (!strcmp(rt_mode, "sqpoll")) { p.flags = IORING_SETUP_SQPOLL; p.sq_thread_idle = 50; }
-  if (!strcmp(rt_mode, "eventfd-si")) p.flags = IORING_SETUP_SINGLE_ISSUER;
+  if (!strcmp(rt_mode, "eventfd-si") || !strcmp(rt_mode, "pbuf-si") || !strcmp(rt_mode, "pbuf-legacy-si")) p.flags = IORING_SETUP_SINGLE_ISSUER;
   if (!strcmp(rt_mode, "eventfd-defer")) p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
   if (restrict_ || disabled) p.flags = IORING_SETUP_R_DISABLED;
   int e = io_uring_queue_init_params(8, &ring, &p);

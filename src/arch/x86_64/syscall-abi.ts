@@ -27,16 +27,18 @@ export const CALL_THEN_SIGRETURN = Buffer.concat([SYSCALL_INSN, Buffer.from([0xb
  * The syscall batch runner (see SyscallAbi.batchCode), assembled from:
  *   mov r12, rdi; mov r13, rsi
  *   loop: test r13, r13; jz done
- *         mov rax, [r12]; mov rdi, [r12+8]; mov rsi, [r12+16]; mov rdx, [r12+24]
+ *         mov rax, [r12]; btr rax, 63
+ *         mov rdi, [r12+8]; mov rsi, [r12+16]; mov rdx, [r12+24]
  *         mov r10, [r12+32]; mov r8, [r12+40]; mov r9, [r12+48]
  *         syscall; mov [r12+56], rax
- *         cmp rax, -4095; jae done
- *         add r12, 64; dec r13; jmp loop
+ *         cmp rax, -4095; jb next
+ *         bt qword [r12], 63; jnc done        (bit 63 of nr: go on after a failure)
+ *   next: add r12, 64; dec r13; jmp loop
  *   done: int3
  */
 export const SYSCALL_BATCH_CODE = Buffer.from(
-  '4989fc4989f54d85ed743a498b0424498b7c2408498b742410498b5424184d8b5424204d8b4424284d8b4c24300f05'
-  + '4989442438483d01f0ffff73094983c44049ffcdebc1cc', 'hex');
+  '4989fc4989f54d85ed7447498b0424480fbaf03f498b7c2408498b742410498b5424184d8b5424204d8b4424284d8b4c2430'
+  + '0f054989442438483d01f0ffff7208490fba24243f73094983c44049ffcdebb4cc', 'hex');
 
 /**
  * SYSCALL_BATCH_CODE ending in rt_sigreturn (SyscallAbi.batchThenSigreturn): rdx holds the pollfd;
@@ -47,8 +49,8 @@ export const SYSCALL_BATCH_CODE = Buffer.from(
  *   rt_sigreturn                                                eax 15
  */
 export const SYSCALL_BATCH_THEN_SIGRETURN = Buffer.from(
-  '4989fc4989f54989d64d85ed743a498b0424498b7c2408498b742410498b5424184d8b5424204d8b4424284d8b4c2430'
-  + '0f054989442438483d01f0ffff73094983c44049ffcdebc1'
+  '4989fc4989f54989d64d85ed7447498b0424480fbaf03f498b7c2408498b742410498b5424184d8b5424204d8b4424284d8b4c2430'
+  + '0f054989442438483d01f0ffff7208490fba24243f73094983c44049ffcdebb4'
   + 'b82c00000049633e4c89f6ba0100000041ba404000004531c04531c90f05'
   + 'b80f0100004c89f7be0100000031d24531d241b8080000000f05'
   + 'b80300000049633e0f05'

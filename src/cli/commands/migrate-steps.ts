@@ -6,6 +6,7 @@ import { closeSync, copyFileSync, openSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { decodeImageFile } from '../../images/index.js';
 import { rawSyscall } from '../../sys/index.js';
+import { TRACK_FILE } from '../../dump/track-method.js';
 
 export class MigrateError extends Error {}
 
@@ -64,7 +65,7 @@ export function pagesWritten(dir: string): number {
 /** The final dump's images but its pages (which went to the page server) into the server's directory. */
 export function completeServerDir(local: string, server: string): void {
   for (const n of readdirSync(local)) {
-    if (n === 'parent' || n.startsWith('cryo-sent-') || n === 'cryo-track.json') continue;
+    if (n === 'parent' || n.startsWith('cryo-sent-') || n === TRACK_FILE) continue;
     copyFileSync(path.join(local, n), path.join(server, n));
   }
 }
