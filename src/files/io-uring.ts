@@ -292,8 +292,10 @@ export const ioUringKind: FdKind = {
     const submitterTid = singleIssuer ? submitterOf(c, why) : undefined;
     const call: RingCall = submitterTid !== undefined ? (name, ...args) => c.inThread(submitterTid, name, c.fd, ...(args as (bigint | number)[])) : own;
     refuseRestricted(call, why);
-    // 65536 calls: from cryo, or a SINGLE_ISSUER ring's thread in batches (one by one they take a minute: not looked for).
-    refuseProvidedBuffers(submitterTid === undefined ? statusFromCryo((op, arg, nr) => own('io_uring_register', op, arg, nr)) : statusInThread(c, submitterTid), why);
+    // 65536 calls: in batches in the ring's thread (any thread but a SINGLE_ISSUER ring's own), else
+    // from cryo (a SINGLE_ISSUER ring's thread takes a minute one by one: not looked for then).
+    const inThread = statusInThread(c, submitterTid ?? c.threads[0]!);
+    refuseProvidedBuffers(submitterTid === undefined ? () => inThread() ?? statusFromCryo((op, arg, nr) => own('io_uring_register', op, arg, nr))() : inThread, why);
     let flags = singleIssuer ? SETUP.SINGLE_ISSUER | (defersTaskrun(own) ? SETUP.DEFER_TASKRUN : 0) : 0;
     const withEventfd = hasEventfd(call('io_uring_register', REGISTER_EVENTFD, 0, 1), why);
     let cpu: number | undefined;
