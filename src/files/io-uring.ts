@@ -9,7 +9,6 @@ import type { FileTable } from '../shared/file-table.js';
 import type { MessageValue } from '../images/value.js';
 import type { Vma } from '../proc/index.js';
 import { listFds, procGone, readComm, readFdLink, readIoUringFdinfo, readTaskIds, type IoUringFdinfo } from '../proc/index.js';
-import { uncounted } from '../fault.js';
 import { KCMP_FILE, addressOf, errnoName, kcmp, processVmReadv, rawSyscall, sleepSync, SysError } from '../sys/index.js';
 import { readCryoIoUring, type IoUringImage } from '../images/cryo-io-uring.js';
 import { DumpError } from '../shared/dump-error.js';
@@ -25,6 +24,7 @@ import { registerFiles, restoreRing } from './io-uring-ring.js';
 import { findRegisteredEventfd, hasEventfd, registerEventfd } from './io-uring-eventfd.js';
 import { refuseProvidedBuffers, statusFromCryo, statusInThread } from './io-uring-pbuf.js';
 import { ringLayout } from './io-uring-layout.js';
+import { failedWith, personalityIds, type RingCall, type RingCalls } from './io-uring-personality.js';
 
 export const IO_URING_DISABLED_SYSCTL = '/proc/sys/kernel/io_uring_disabled';
 
@@ -104,10 +104,6 @@ function settledIdle(pid: number, fd: number, own: RingCall, why: string): IoUri
   }
 }
 
-/** A raw call on the ring (io_uring_register or io_uring_enter, the ring's descriptor first): its result, or -errno. */
-type RingCall = (name: string, ...args: (bigint | number | Buffer)[]) => bigint;
-
-const failedWith = (r: bigint, name: string) => r < 0n && errnoName(Number(-r)) === name;
 
 /** Calls from cryo on its own copy of the descriptor. */
 function cryoCall(stolen: number): RingCall {
@@ -135,52 +131,6 @@ const REJECTED_REGISTERS: [op: number, arg: number, nr: number][] = [
 function refuseRestricted(call: RingCall, why: string): void {
   const denied = REJECTED_REGISTERS.filter(([op, arg, nr]) => failedWith(call('io_uring_register', op, arg, nr), 'EACCES')).map(([op]) => op);
   if (denied.length > 0) throw new DumpError('UNSUPPORTED', `${why} has restrictions registered (IORING_REGISTER_RESTRICTIONS: register opcodes ${denied.join(', ')} refused with EACCES); what they allow shows nowhere, so cryo cannot restore them`);
-}
-
-const PERSONALITY_IDS = 0xffff;
-
-/**
- * The personality ids registered on the ring (6.18's fdinfo lists none). The kernel hands ids out
- * cyclically, the first one after the last it gave: cryo registers one of its own and takes it back
- * at once; 1 means no personality was ever registered. Otherwise cryo takes every free id (the
- * kernel gives them in order until none is left) and gives them all back: the ids it never got are
- * the ring's. The next id the program gets is the one it would have got (but for a ring that never
- * had one: its first id is then 2, not 1).
- */
-function personalityIds(call: RingCall, injected: boolean, why: string): number[] {
-  const register = () => {
-    const r = call('io_uring_register', REGISTER_PERSONALITY, 0, 0);
-    if (r < 0n && !failedWith(r, 'EBUSY')) throw new DumpError('FAILED', `${why}: ${errnoName(Number(-r))} from IORING_REGISTER_PERSONALITY while cryo looked for its personalities`);
-    return r;
-  };
-  const first = register();
-  // Given back whatever fails next (a fault at the next point included): one step with its register.
-  if (first > 0n) uncounted(() => call('io_uring_register', UNREGISTER_PERSONALITY, 0, Number(first)));
-  if (first === 1n) return [];
-  // Taking all 65535 ids by calls injected one by one into the ring's own thread takes minutes.
-  if (injected) throw new DumpError('UNSUPPORTED', `${why} has or had registered personalities (IORING_REGISTER_PERSONALITY: the next id would be ${first}), whose credentials show nowhere, and it is its thread's alone (SINGLE_ISSUER), so cryo cannot look for them in time: cryo cannot dump it (an earlier dump of this ring that failed or left it running, which took id 1 and gave it back, has the same effect)`);
-  const ours = new Set<number>();
-  try {
-    for (let r = register(); r > 0n && ours.size <= PERSONALITY_IDS; r = register()) ours.add(Number(r));
-    // The kernel's cursor back where it was: the last id cryo takes is the free one just before the
-    // first it got, so the next search passes the ring's own ids and finds that first one.
-    let last = 0;
-    let highest = 0;
-    for (const id of ours) {
-      if (id < Number(first) && id > last) last = id;
-      if (id > highest) highest = id;
-    }
-    if (last === 0) last = highest;
-    if (ours.size > 0) {
-      call('io_uring_register', UNREGISTER_PERSONALITY, 0, last);
-      if (register() !== BigInt(last)) throw new DumpError('FAILED', `${why}: the kernel did not give personality id ${last} back to cryo`);
-    }
-  } finally {
-    for (const id of ours) call('io_uring_register', UNREGISTER_PERSONALITY, 0, id);
-  }
-  const ids: number[] = [];
-  for (let id = 1; id <= PERSONALITY_IDS; id++) if (!ours.has(id)) ids.push(id);
-  return ids;
 }
 
 /** DEFER_TASKRUN (a SINGLE_ISSUER ring's): only its submitter task may wait, any other gets EEXIST (no effect on the ring). */
@@ -294,7 +244,9 @@ export const ioUringKind: FdKind = {
     refuseRestricted(call, why);
     // 65536 calls: in batches in the ring's thread (any thread but a SINGLE_ISSUER ring's own), else
     // from cryo (a SINGLE_ISSUER ring's thread takes a minute one by one: not looked for then).
-    const inThread = statusInThread(c, submitterTid ?? c.threads[0]!);
+    const ringThread = submitterTid ?? c.threads[0]!;
+    const many: RingCalls = (args) => c.eachInThread(ringThread, Buffer.alloc(0), () => args.map((a) => ({ name: 'io_uring_register', args: [c.fd, ...a] })));
+    const inThread = statusInThread(c, ringThread);
     refuseProvidedBuffers(submitterTid === undefined ? () => inThread() ?? statusFromCryo((op, arg, nr) => own('io_uring_register', op, arg, nr))() : inThread, why);
     let flags = singleIssuer ? SETUP.SINGLE_ISSUER | (defersTaskrun(own) ? SETUP.DEFER_TASKRUN : 0) : 0;
     const withEventfd = hasEventfd(call('io_uring_register', REGISTER_EVENTFD, 0, 1), why);
@@ -334,7 +286,7 @@ export const ioUringKind: FdKind = {
     const again = readIoUringFdinfo(c.pid, c.fd);
     if (!sameIndexes(info, again)) throw new DumpError('BUSY', `${why} changed while it was dumped (requests in flight): dump again once the program has reaped its completions`);
     // Last, since looking moves the kernel's cursor of personality ids (see personalityIds).
-    const pers = info.personalities.length > 0 ? info.personalities : personalityIds(call, submitterTid !== undefined, why);
+    const pers = info.personalities.length > 0 ? info.personalities : personalityIds(call, many, submitterTid !== undefined, why);
     if (pers.length > 0) throw new DumpError('UNSUPPORTED', `${why} has registered personalities (IORING_REGISTER_PERSONALITY, ids ${pers.slice(0, 8).join(', ')}${pers.length > 8 ? ', ...' : ''}): the credentials they stand for show nowhere, so cryo cannot restore them`);
     // After the copies, which it must not be in: it posts a completion (and takes it back).
     const eventfd = withEventfd ? findRegisteredEventfd(c, info, (flags & SETUP.DEFER_TASKRUN) !== 0, why) : undefined;

@@ -1,5 +1,5 @@
 /* rt-iouring: an io_uring instance (liburing) that comes back through dump and restore.
- * usage: rt-iouring OUTFILE DIR [basic|bufs|files|sqpoll|inflight|eventfd[-si|-async|-only|-unreaped|-defer]|fileonly|personality|restrict|disabled]
+ * usage: rt-iouring OUTFILE DIR [basic|bufs|files|sqpoll|inflight|eventfd[-si|-async|-only|-unreaped|-defer]|pbuf[-legacy][-si]|fileonly|personality[-si]|restrict|disabled]
  * basic: 8 SQ entries; thousands of file writes and reads, timeouts, an accept and NOPs before
  *   the dump; one completion left unreaped in the CQ ring and one SQE queued but not submitted.
  *   After SIGTERM: the leftover completion is there, the queued SQE completes, the ring's indexes
@@ -24,7 +24,8 @@
  * fileonly: a registered file no descriptor of the task holds, which cryo refuses: the ring works on after.
  * personality: personalities 1 and 2 registered, 1 unregistered again; cryo refuses (naming id 2)
  *   and must leave them as they were: after SIGTERM a request with personality 2 runs, one with 1
- *   fails, and the next registration gets id 3, as it would have without cryo.
+ *   fails, and the next registration gets id 3, as it would have without cryo. personality-si: the
+ *   same on a SINGLE_ISSUER ring.
  * restrict: a ring set up disabled, restricted (register opcodes: PROBE only; the SQE opcodes work
  *   uses) and enabled; disabled: the same never enabled. cryo refuses both; the ring works on after
  *   (disabled: once the program enables it), and an opcode it does not allow fails with EACCES.
@@ -248,7 +249,8 @@ int main(int argc, char **argv) {
   struct io_uring_params p = { 0 };
   int restrict_ = !strcmp(rt_mode, "restrict"), disabled = !strcmp(rt_mode, "disabled");
   if (!strcmp(rt_mode, "sqpoll")) { p.flags = IORING_SETUP_SQPOLL; p.sq_thread_idle = 50; }
-  if (!strcmp(rt_mode, "eventfd-si") || !strcmp(rt_mode, "pbuf-si") || !strcmp(rt_mode, "pbuf-legacy-si")) p.flags = IORING_SETUP_SINGLE_ISSUER;
+  if (!strcmp(rt_mode, "eventfd-si") || !strcmp(rt_mode, "pbuf-si") || !strcmp(rt_mode, "pbuf-legacy-si")
+      || !strcmp(rt_mode, "personality-si")) p.flags = IORING_SETUP_SINGLE_ISSUER;
   if (!strcmp(rt_mode, "eventfd-defer")) p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
   if (restrict_ || disabled) p.flags = IORING_SETUP_R_DISABLED;
   int e = io_uring_queue_init_params(8, &ring, &p);
@@ -274,7 +276,7 @@ int main(int argc, char **argv) {
     rt_pass();
   }
 
-  if (!strcmp(rt_mode, "personality")) {
+  if (!strncmp(rt_mode, "personality", 11)) {
     int p1 = io_uring_register_personality(&ring), p2 = io_uring_register_personality(&ring);
     if (p1 != 1 || p2 != 2) RT_FAIL("personalities %d and %d, not 1 and 2", p1, p2);
     if (io_uring_unregister_personality(&ring, 1)) RT_FAIL("unregister personality 1");
