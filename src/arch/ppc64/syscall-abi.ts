@@ -32,6 +32,42 @@ const li = (rt: number, imm: number): Buffer => insn((14 << 26) | (rt << 21) | (
 /** `sc; li r0, 172; sc`: one call, then rt_sigreturn, which reads its ucontext at r1 (Arch.callThenSigreturn). */
 export const CALL_THEN_SIGRETURN = Buffer.concat([SC_INSN, li(SYSCALL_NR_GPR, NR_RT_SIGRETURN), SC_INSN]);
 
+/**
+ * The syscall batch runner (SyscallAbi.batchCode), as instruction words, assembled from:
+ *   mr r14, r3; mr r15, r4; mr r16, r5             (r5: the pollfd of the variant below)
+ *   loop: cmpdi r15, 0; beq done
+ *         ld r0, 0(r14); clrldi r0, r0, 1          (bit 63 of nr: go on after a failure)
+ *         ld r3..r8, 8..48(r14); sc
+ *         bns ok; neg r3, r3; std r3, 56(r14)      (CR0.SO: r3 is an errno, stored as -errno)
+ *         ld r9, 0(r14); cmpdi r9, 0; blt next; b done
+ *   ok:   std r3, 56(r14)
+ *   next: addi r14, r14, 64; addi r15, r15, -1; b loop
+ *   done: trap
+ */
+const BATCH_LOOP = [
+  0x7c6e1b78, 0x7c8f2378, 0x7cb02b78, 0x2c2f0000, 0x41820054, 0xe80e0000, 0x78000040, 0xe86e0008, 0xe88e0010,
+  0xe8ae0018, 0xe8ce0020, 0xe8ee0028, 0xe90e0030, 0x44000002, 0x4083001c, 0x7c6300d0, 0xf86e0038, 0xe92e0000,
+  0x2c290000, 0x4180000c, 0x48000014, 0xf86e0038, 0x39ce0040, 0x39efffff, 0x4bffffac,
+];
+const words = (w: readonly number[]): Buffer => Buffer.concat(w.map(insn));
+export const SYSCALL_BATCH_CODE = words([...BATCH_LOOP, 0x7fe00008]);
+
+/**
+ * SYSCALL_BATCH_CODE ending in rt_sigreturn (SyscallAbi.batchThenSigreturn): r5 holds the pollfd
+ * (kept in r16), the loop as above, then at done:
+ *   sendto(*(int *)r16, r16, 1, MSG_NOSIGNAL | MSG_DONTWAIT, 0, 0)   r0 335
+ *   ppoll(r16, 1, 0, 0, 8)                                            r0 281
+ *   close(*(int *)r16)                                                r0 6
+ *   rt_sigreturn                                                      r0 172
+ */
+export const SYSCALL_BATCH_THEN_SIGRETURN = words([
+  ...BATCH_LOOP,
+  0xe8700002, 0x7e048378, 0x38a00001, 0x38c04040, 0x38e00000, 0x39000000, 0x3800014f, 0x44000002,
+  0x7e038378, 0x38800001, 0x38a00000, 0x38c00000, 0x38e00008, 0x38000119, 0x44000002,
+  0xe8700002, 0x38000006, 0x44000002,
+  0x380000ac, 0x44000002,
+]);
+
 export const syscallAbi: SyscallAbi = {
   instruction: SC_INSN,
   instructionAlign: 4,
@@ -69,4 +105,6 @@ export const syscallAbi: SyscallAbi = {
   ipAfter(ip) {
     return ip + BigInt(SC_INSN.length);
   },
+  batchCode: SYSCALL_BATCH_CODE,
+  batchThenSigreturn: SYSCALL_BATCH_THEN_SIGRETURN,
 };
