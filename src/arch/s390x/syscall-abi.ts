@@ -38,6 +38,35 @@ function oldMmapBlock(args: readonly bigint[]): Buffer {
   return b;
 }
 
+/**
+ * The syscall batch runner (SyscallAbi.batchCode), assembled from:
+ *   lgr r8, r2; lgr r9, r3; lgr r10, r4              (r4: the pollfd of the variant below)
+ *   loop: ltgr r9, r9; jz done
+ *         lg r1, 0(r8); nihh r1, 0x7fff              (bit 63 of nr: go on after a failure)
+ *         lg r2..r7, 8..48(r8); svc 0; stg r2, 56(r8)
+ *         lghi r0, -4095; clgr r2, r0; jl next
+ *         lg r0, 0(r8); ltgr r0, r0; jnm done
+ *   next: la r8, 64(r8); aghi r9, -1; j loop
+ *   done: .short 0x0001                              (the breakpoint: SIGTRAP for a traced task)
+ */
+const BATCH_LOOP = 'b9040082b9040093b90400a4b9020099a7840030e31080000004a5147fffe32080080004e33080100004e34080180004e3508020'
+  + '0004e36080280004e370803000040a00e32080380024a709f001b9210020a7440009e30080000004b9020000a7b4000841808040a79bffffa7f4ffd0';
+export const SYSCALL_BATCH_CODE = Buffer.from(`${BATCH_LOOP}0001`, 'hex');
+
+/**
+ * SYSCALL_BATCH_CODE ending in rt_sigreturn (SyscallAbi.batchThenSigreturn): r4 holds the pollfd
+ * (kept in r10), the loop as above, then at done:
+ *   sendto(*(int *)r10, r10, 1, MSG_NOSIGNAL | MSG_DONTWAIT, 0, 0)   r1 369
+ *   ppoll(r10, 1, 0, 0, 8)                                            r1 302
+ *   close(*(int *)r10)                                                r1 6
+ *   rt_sigreturn                                                      r1 173
+ */
+export const SYSCALL_BATCH_THEN_SIGRETURN = Buffer.from(`${BATCH_LOOP}`
+  + 'e320a0000014b904003aa7490001a7594040a7690000a7790000a71901710a00'
+  + 'b904002aa7390001a7490000a7590000a7690008a719012e0a00'
+  + 'e320a0000014a71900060a00'
+  + 'a71900ad0a00', 'hex');
+
 export const syscallAbi: SyscallAbi = {
   instruction: SVC_INSN,
   // Instructions are halfword-aligned: 0a 00 at an odd address is data (6.12's vDSO has such a copy
@@ -73,6 +102,8 @@ export const syscallAbi: SyscallAbi = {
   ipAfter(ip) {
     return ip + BigInt(SVC_INSN.length);
   },
+  batchCode: SYSCALL_BATCH_CODE,
+  batchThenSigreturn: SYSCALL_BATCH_THEN_SIGRETURN,
   // While cryo runs calls the kernel must see no interrupted syscall: a nonzero system_call makes it
   // restart that call (with the injected registers) when the task leaves its ptrace stop.
   sideRegsets: [{ nt: NT_S390_SYSTEM_CALL, whileInjecting: Buffer.alloc(4) }],
