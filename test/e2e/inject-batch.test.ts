@@ -9,6 +9,7 @@ import { Injector, SyscallBatch, UndoList, mapScratch } from '../../src/inject/i
 import { readMaps } from '../../src/proc/index.js';
 import { ptrace, waitForStop, processVmWritev, processVmReadv } from '../../src/sys/index.js';
 import { startTarget, type Target } from '../helpers/dump-target.js';
+import { readI64, readU64, writeU64 } from '../../src/sys/native-endian.js';
 
 let t: Target;
 before(() => { t = startTarget('dump-state'); });
@@ -29,7 +30,7 @@ function settable(archName: string, regs: Buffer): Buffer {
   const out = Buffer.from(regs);
   for (const { word, mask } of UNSETTABLE[archName] ?? []) {
     const at = word * 8;
-    out.writeBigUInt64LE(out.readBigUInt64LE(at) & ~mask & ((1n << 64n) - 1n), at);
+    writeU64(out, readU64(out, at) & ~mask & ((1n << 64n) - 1n), at);
   }
   return out;
 }
@@ -71,7 +72,7 @@ test('a batch of injected syscalls runs in one stop and stops at the first failu
     const entry = readMaps(pid).find((v) => v.start === target)!;
     assert.ok(entry.read && !entry.write && !entry.exec, 'the last mprotect of the batch ran');
     const results = processVmReadv(pid, place.table, 3 * 64);
-    assert.equal(results.readBigInt64LE(56), BigInt(pid), 'getpid answered in the table');
+    assert.equal(readI64(results, 56), BigInt(pid), 'getpid answered in the table');
     // A failing call ends the batch: the error names it, the calls after it do not run.
     batch.add('getpid');
     batch.add('close', 9999);
