@@ -15,14 +15,15 @@ export const failedWith = (r: bigint, name: string) => r < 0n && errnoName(Numbe
 const PERSONALITY_IDS = 0xffff;
 
 /**
- * The personality ids registered on the ring (6.18's fdinfo lists none). The kernel hands ids out
+ * The personality ids registered on the ring (6.18's fdinfo lists none), by calls in the ring's
+ * thread: each id cryo takes holds that thread's credentials, never cryo's. The kernel hands ids out
  * cyclically, the first one after the last it gave: cryo registers one of its own and takes it back
  * at once; 1 means no personality was ever registered. Otherwise cryo takes every free id (the
  * kernel gives them in order until none is left) and gives them all back: the ids it never got are
  * the ring's. The next id the program gets is the one it would have got (but for a ring that never
  * had one: its first id is then 2, not 1).
  */
-export function personalityIds(call: RingCall, many: RingCalls, injected: boolean, why: string): number[] {
+export function personalityIds(call: RingCall, many: RingCalls, why: string): number[] {
   const check = (r: bigint) => {
     if (r < 0n && !failedWith(r, 'EBUSY')) throw new DumpError('FAILED', `${why}: ${errnoName(Number(-r))} from IORING_REGISTER_PERSONALITY while cryo looked for its personalities`);
     return r;
@@ -33,14 +34,13 @@ export function personalityIds(call: RingCall, many: RingCalls, injected: boolea
   if (first > 0n) uncounted(() => call('io_uring_register', UNREGISTER_PERSONALITY, 0, Number(first)));
   if (first === 1n) return [];
   const ours = new Set<number>();
-  // Every free id taken in batches in a thread of the task where it has a batch runner (until
-  // none is left the kernel gives them in order, then EBUSY), else by cryo one by one.
+  // Every free id taken in batches in the ring's thread (until none is left the kernel gives them
+  // in order, then EBUSY). Without a batch runner, 65535 calls injected one by one take minutes.
   const taken = many(Array.from({ length: PERSONALITY_IDS }, () => [REGISTER_PERSONALITY, 0, 0]));
-  // One by one in a SINGLE_ISSUER ring's own thread, 65535 injected calls take minutes.
-  if (!taken && injected) throw new DumpError('UNSUPPORTED', `${why} has or had registered personalities (IORING_REGISTER_PERSONALITY: the next id would be ${first}), whose credentials show nowhere, and it is its thread's alone (SINGLE_ISSUER), so cryo cannot look for them in time: cryo cannot dump it (an earlier dump of this ring that failed or left it running, which took id 1 and gave it back, has the same effect)`);
+  if (!taken) throw new DumpError('UNSUPPORTED', `${why} has or had registered personalities (IORING_REGISTER_PERSONALITY: the next id would be ${first}), whose credentials show nowhere, and the task has no batch runner (an ia32 task), so cryo cannot look for them in time: cryo cannot dump it (an earlier dump of this ring that failed or left it running, which took id 1 and gave it back, has the same effect)`);
+  for (const r of taken) if (r > 0n) ours.add(Number(r));
   try {
-    if (taken) for (const r of taken) { if (check(r) > 0n) ours.add(Number(r)); }
-    else for (let r = register(); r > 0n && ours.size <= PERSONALITY_IDS; r = register()) ours.add(Number(r));
+    taken.forEach(check);
     // The kernel's cursor back where it was: the last id cryo takes is the free one just before the
     // first it got, so the next search passes the ring's own ids and finds that first one.
     let last = 0;
@@ -55,8 +55,7 @@ export function personalityIds(call: RingCall, many: RingCalls, injected: boolea
       if (register() !== BigInt(last)) throw new DumpError('FAILED', `${why}: the kernel did not give personality id ${last} back to cryo`);
     }
   } finally {
-    const back = [...ours].map((id) => [UNREGISTER_PERSONALITY, 0, id]);
-    if (!taken || !many(back)) for (const [, , id] of back) call('io_uring_register', UNREGISTER_PERSONALITY, 0, id!);
+    many([...ours].map((id) => [UNREGISTER_PERSONALITY, 0, id]));
   }
   const ids: number[] = [];
   for (let id = 1; id <= PERSONALITY_IDS; id++) if (!ours.has(id)) ids.push(id);

@@ -286,7 +286,10 @@ export const ioUringKind: FdKind = {
     const again = readIoUringFdinfo(c.pid, c.fd);
     if (!sameIndexes(info, again)) throw new DumpError('BUSY', `${why} changed while it was dumped (requests in flight): dump again once the program has reaped its completions`);
     // Last, since looking moves the kernel's cursor of personality ids (see personalityIds).
-    const pers = info.personalities.length > 0 ? info.personalities : personalityIds(call, many, submitterTid !== undefined, why);
+    // In the ring's thread: a personality holds the credentials of the task that registers it, and
+    // one of cryo's (root's) left on the ring by a cryo killed meanwhile would let the task act as root.
+    const inRingThread: RingCall = (name, ...args) => c.inThread(ringThread, name, c.fd, ...(args as (bigint | number)[]));
+    const pers = info.personalities.length > 0 ? info.personalities : personalityIds(inRingThread, many, why);
     if (pers.length > 0) throw new DumpError('UNSUPPORTED', `${why} has registered personalities (IORING_REGISTER_PERSONALITY, ids ${pers.slice(0, 8).join(', ')}${pers.length > 8 ? ', ...' : ''}): the credentials they stand for show nowhere, so cryo cannot restore them`);
     // After the copies, which it must not be in: it posts a completion (and takes it back).
     const eventfd = withEventfd ? findRegisteredEventfd(c, info, (flags & SETUP.DEFER_TASKRUN) !== 0, why) : undefined;
