@@ -7,12 +7,12 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { kill } from '../../src/sys/index.js';
 import { dumpReal, findProgram, freePort, restoreReal, startReal, tcpConnectionsHeld, tcpExchange, waitUntil, waitVanished, type RealProgram } from '../helpers/real-program.js';
 import { toolSkip } from '../helpers/required-tool.js';
+import { nginxPrefix } from '../helpers/real-setups.js';
 
 const NGINX = findProgram('/usr/sbin/nginx');
 const skip = toolSkip('nginx', NGINX !== undefined, 'Debian package nginx');
@@ -43,20 +43,8 @@ after(() => {
 
 test('nginx, a master and two workers: serves a file before and after restore, reloads on SIGHUP', { timeout: 90_000, skip }, async () => {
   const port = await freePort();
-  // The workers run as nobody: their files must be readable by everyone.
-  conf = mkdtempSync(path.join(tmpdir(), 'cryo-real-nginx-conf-'));
-  chmodSync(conf, 0o755);
-  const www = path.join(conf, 'www');
-  mkdirSync(www, { mode: 0o755 });
-  mkdirSync(path.join(conf, 'tmp'), { mode: 0o755 });
-  const token = `served by nginx ${process.pid}-${Date.now()}\n`;
-  writeFileSync(path.join(www, 'index.html'), token, { mode: 0o644 });
-  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `${k}_temp_path ${conf}/tmp;`).join(' ');
-  writeFileSync(path.join(conf, 'nginx.conf'), `daemon off; master_process on; worker_processes 2;
-pid ${conf}/nginx.pid; error_log ${conf}/error.log info;
-events { worker_connections 64; }
-http { access_log off; ${temp} server { listen 127.0.0.1:${port}; root ${www}; } }
-`);
+  let token: string;
+  ({ conf, token } = nginxPrefix(port));
   const p = (prog = startReal('nginx', [NGINX!, '-c', path.join(conf, 'nginx.conf'), '-p', conf]));
   await waitUntil('nginx to serve index.html', 10_000, async () => ((await get(port, 'index.html')).status === 200 ? true : undefined));
   const before = await waitUntil('two workers', 10_000, () => (workers(p.pid).length === 2 ? workers(p.pid) : undefined));
@@ -71,7 +59,7 @@ http { access_log off; ${temp} server { listen 127.0.0.1:${port}; root ${www}; }
 
   // The file served before, and one written after the restore, by the restored workers.
   assert.deepEqual(await get(port, 'index.html'), { status: 200, body: token });
-  writeFileSync(path.join(www, 'after.html'), 'written after the restore\n', { mode: 0o644 });
+  writeFileSync(path.join(conf, 'www', 'after.html'), 'written after the restore\n', { mode: 0o644 });
   const many = await Promise.all(Array.from({ length: 6 }, () => get(port, 'after.html')));
   assert.ok(many.every((r) => r.status === 200 && r.body === 'written after the restore\n'), JSON.stringify(many));
   assert.equal((await get(port, 'missing.html')).status, 404);

@@ -7,14 +7,14 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { kill, spawn, waitpid, __WALL } from '../../src/sys/index.js';
+import { kill } from '../../src/sys/index.js';
 import { restore } from '../../src/restore/index.js';
 import { dump } from '../../src/dump/index.js';
 import { findProgram, waitUntil, waitVanished } from '../helpers/real-program.js';
+import { tmuxSession } from '../helpers/real-setups.js';
 import { becomeSubreaper } from '../helpers/restore-env.js';
 import { toolSkip } from '../helpers/required-tool.js';
 
@@ -33,20 +33,8 @@ after(() => {
 test('tmux with a shell in a pane: the screen is still there after restore, and new keys reach the shell', { timeout: 120_000, skip }, async () => {
   becomeSubreaper();
   dir = mkdtempSync(path.join(tmpdir(), 'cryo-real-tmux-'));
-  const sock = path.join(dir, 'sock');
-  const conf = path.join(dir, 'tmux.conf');
-  writeFileSync(conf, 'set -g default-shell /bin/sh\nset -g status off\n');
-  const env = { PATH: '/usr/bin:/bin', HOME: dir, TERM: 'xterm', LANG: 'C.UTF-8', SHELL: '/bin/sh' };
-  const tmux = (...args: string[]) => {
-    const r = spawnSync(TMUX!, ['-S', sock, ...args], { encoding: 'utf8', env, timeout: 20_000 });
-    if (r.status !== 0) throw new Error(`tmux ${args.join(' ')}: ${(r.stderr || `exit ${r.status}`).trim()}`);
-    return r.stdout;
-  };
-  // The client starts the server (a daemon: it comes to this process, a subreaper) and ends;
-  // started through cryo's spawn, it inherits no descriptor of the test runner.
-  const client = spawn({ path: TMUX!, argv: ['tmux', '-S', sock, '-f', conf, 'new-session', '-d', '-x', '80', '-y', '24'], env, keepFds: [], cwd: dir });
-  waitpid(client, __WALL);
-  server = Number(tmux('display', '-p', '#{pid}').trim());
+  let tmux: (...args: string[]) => string;
+  ({ tmux, server } = tmuxSession(TMUX!, dir));
   shell = Number(tmux('display', '-p', '#{pane_pid}').trim());
   // Keys go in once the shell shows its prompt ('#' for root: capture-pane drops the space), not
   // while a loaded machine is still starting it (CI once saw no answer in 20 s).

@@ -3,12 +3,13 @@
 // consistency checks report no error), for the fault sweeps (scripts/fault-sweep.mjs --real NAME)
 // and the tests that sample their points: a dump failed at a point must leave them unharmed.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readIoUringFdinfo } from '../../src/proc/index.js';
-import { __WALL, kill, spawn, waitpid } from '../../src/sys/index.js';
+import { kill } from '../../src/sys/index.js';
 import { repoRoot } from './paths.js';
+import { nginxPrefix, tmuxSession } from './real-setups.js';
 import { becomeSubreaper } from './restore-env.js';
 import { findProgram, freePort, httpGetJson, startReal, tcpConnectionsHeld, tcpExchange, waitReady, waitUntil, type RealProgram } from './real-program.js';
 
@@ -182,19 +183,7 @@ export const REAL_TARGETS: Readonly<Record<string, Starter>> = {
     missing: missingUnless('nginx', NGINX !== undefined),
     async start() {
       const port = await freePort();
-      const conf = mkdtempSync(path.join(tmpdir(), 'cryo-real-nginx-conf-'));
-      chmodSync(conf, 0o755);
-      const www = path.join(conf, 'www');
-      mkdirSync(www, { mode: 0o755 });
-      mkdirSync(path.join(conf, 'tmp'), { mode: 0o755 });
-      const token = `served by nginx ${process.pid}-${Date.now()}\n`;
-      writeFileSync(path.join(www, 'index.html'), token, { mode: 0o644 });
-      const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((k) => `${k}_temp_path ${conf}/tmp;`).join(' ');
-      writeFileSync(path.join(conf, 'nginx.conf'), `daemon off; master_process on; worker_processes 2;
-pid ${conf}/nginx.pid; error_log ${conf}/error.log info;
-events { worker_connections 64; }
-http { access_log off; ${temp} server { listen 127.0.0.1:${port}; root ${www}; } }
-`);
+      const { conf, token } = nginxPrefix(port);
       const p = startReal('nginx', [NGINX!, '-c', path.join(conf, 'nginx.conf'), '-p', conf]);
       const check = async () => {
         const text = await tcpExchange(port, 'GET /index.html HTTP/1.0\r\nHost: localhost\r\n\r\n');
@@ -332,18 +321,7 @@ http { access_log off; ${temp} server { listen 127.0.0.1:${port}; root ${www}; }
     async start() {
       becomeSubreaper();
       const dir = mkdtempSync(path.join(tmpdir(), 'cryo-real-tmux-'));
-      const sock = path.join(dir, 'sock');
-      const conf = path.join(dir, 'tmux.conf');
-      writeFileSync(conf, 'set -g default-shell /bin/sh\nset -g status off\n');
-      const env = { PATH: '/usr/bin:/bin', HOME: dir, TERM: 'xterm', LANG: 'C.UTF-8', SHELL: '/bin/sh' };
-      const tmux = (...args: string[]) => {
-        const r = spawnSync(TMUX!, ['-S', sock, ...args], { encoding: 'utf8', env, timeout: 20_000 });
-        if (r.status !== 0) throw new Error(`tmux ${args.join(' ')}: ${(r.stderr || `exit ${r.status}`).trim()}`);
-        return r.stdout;
-      };
-      // The client starts the server (a daemon: it comes to this process, a subreaper) and ends.
-      waitpid(spawn({ path: TMUX!, argv: ['tmux', '-S', sock, '-f', conf, 'new-session', '-d', '-x', '80', '-y', '24'], env, keepFds: [], cwd: dir }), __WALL);
-      const server = Number(tmux('display', '-p', '#{pid}').trim());
+      const { tmux, server } = tmuxSession(TMUX!, dir);
       const prog = { pid: server, dir, log: () => '', threads: () => readdirSync(`/proc/${server}/task`).map(Number),
         stop() { tmux('kill-server'); }, cleanup() { try { kill(server, 9); } catch { /* gone */ } rmSync(dir, { recursive: true, force: true }); } };
       let n = 0;
