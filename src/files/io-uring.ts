@@ -242,8 +242,8 @@ export const ioUringKind: FdKind = {
     const submitterTid = singleIssuer ? submitterOf(c, why) : undefined;
     const call: RingCall = submitterTid !== undefined ? (name, ...args) => c.inThread(submitterTid, name, c.fd, ...(args as (bigint | number)[])) : own;
     refuseRestricted(call, why);
-    // 65536 calls: in batches in the ring's thread (any thread but a SINGLE_ISSUER ring's own), else
-    // from cryo (a SINGLE_ISSUER ring's thread takes a minute one by one: not looked for then).
+    // 65536 calls in batches in a thread of the task (a SINGLE_ISSUER ring's own). Without a batch
+    // runner: from cryo, or, on a SINGLE_ISSUER ring (a minute one by one), not looked for.
     const ringThread = submitterTid ?? c.threads[0]!;
     const many: RingCalls = (args) => c.eachInThread(ringThread, Buffer.alloc(0), () => args.map((a) => ({ name: 'io_uring_register', args: [c.fd, ...a] })));
     const inThread = statusInThread(c, ringThread);
