@@ -7,8 +7,8 @@
  * Without batchCode every call runs on its own.
  */
 import { processVmReadv, processVmWritev, syscallNumber, readU64, writeU64 } from '../sys/index.js';
-import { InjectError } from './errors.js';
-import { syscallFailed, type Injector } from './injector.js';
+import { InjectError, syscallFailed } from './errors.js';
+import type { Injector } from './injector.js';
 import { injectMmap, mmapCallOf, type MmapArgs } from './mmap.js';
 import { waitParked, type BatchPark } from './batch-park.js';
 

@@ -2,10 +2,10 @@
  * src/inject: running system calls inside a stopped task, arch-neutral, without writing to its
  * memory (an existing syscall instruction is reused). Every change is recorded in an UndoList.
  */
-export { InjectError, type InjectErrorCode } from './errors.js';
+export { InjectError, syscallFailed, type InjectErrorCode } from './errors.js';
 export { UndoList, type UndoStep } from './undo.js';
 export { findSyscallSite } from './syscall-site.js';
-export { Injector, ignoresSigtrap, setSideRegsets, syscallFailed, getAbiRegs, setAbiRegs, type InjectorOptions } from './injector.js';
+export { Injector, ignoresSigtrap, setSideRegsets, getAbiRegs, setAbiRegs, type InjectorOptions } from './injector.js';
 export { ENTRY_BYTES, SyscallBatch, type BatchPlace } from './batch.js';
 export { mapBatchArea, type BatchArea } from './batch-area.js';
 export { mapScratch, findHole, type Area, type Scratch } from './scratch.js';

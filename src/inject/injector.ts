@@ -10,10 +10,10 @@
 import { constants } from 'node:os';
 import type { Arch, SyscallAbi } from '../arch/types.js';
 import {
-  errnoName, syscallNumber, ptrace, waitForStop, describeStatus, ptraceEvent, stopSig, stopped, getSiginfo, type WaitResult,
+  syscallNumber, ptrace, waitForStop, describeStatus, ptraceEvent, stopSig, stopped, getSiginfo, type WaitResult,
 } from '../sys/index.js';
 import { readMaps, readStatus, type Vma } from '../proc/index.js';
-import { InjectError } from './errors.js';
+import { InjectError, syscallFailed } from './errors.js';
 import { findSyscallSite } from './syscall-site.js';
 import type { UndoList } from './undo.js';
 import { faultInCall, faultPoint } from '../fault.js';
@@ -393,15 +393,4 @@ export class Injector {
  */
 export function setSideRegsets(pid: number, arch: Arch): void {
   for (const r of arch.syscall.sideRegsets ?? []) setRegset(pid, r.nt, r.whileInjecting);
-}
-
-/** The error of an injected call that returned -errno `r`: `EFAULT from name(args) injected into task PID`. */
-export function syscallFailed(pid: number, name: string, args: readonly (bigint | number)[], r: bigint): InjectError {
-  const e = errnoName(Number(-r));
-  return new InjectError('SYSCALL_FAILED', `${e} from ${name}(${args.map(fmt).join(', ')}) injected into task ${pid}`, e);
-}
-
-function fmt(a: bigint | number): string {
-  const v = BigInt(a);
-  return v > 65535n || v < -65535n ? `0x${BigInt.asUintN(64, v).toString(16)}` : String(v);
 }
