@@ -119,6 +119,11 @@ export interface SyscallAbi {
   /** The syscall's return value (signed; -4095..-1 are -errno). */
   result(regs: Buffer): bigint;
   /**
+   * Optional: bits of `regs` that injected calls may change and a tracer cannot put back (they do
+   * nothing the task sees); whoever compares a task's registers before and after masks them.
+   */
+  readonly untraceable?: readonly { offset: number; mask: bigint }[];
+  /**
    * A single step over the syscall instruction does not stop right after it (ppc64: the trace
    * interrupt is not taken for `sc`), or is not to be trusted (s390x under QEMU 10: a PER single
    * step over a preadv that faults in fresh pages ends in SIGSEGV): injected calls run from their

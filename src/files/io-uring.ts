@@ -240,11 +240,12 @@ export const ioUringKind: FdKind = {
     // Only a SINGLE_ISSUER ring's own thread may register on it: every other task gets EEXIST.
     const singleIssuer = failedWith(own('io_uring_register', REGISTER_PROBE, 0, 0), 'EEXIST');
     const submitterTid = singleIssuer ? submitterOf(c, why) : undefined;
-    const call: RingCall = submitterTid !== undefined ? (name, ...args) => c.inThread(submitterTid, name, c.fd, ...(args as (bigint | number)[])) : own;
+    const ringThread = submitterTid ?? c.threads[0]!;
+    const inRingThread: RingCall = (name, ...args) => c.inThread(ringThread, name, c.fd, ...(args as (bigint | number)[]));
+    const call = submitterTid !== undefined ? inRingThread : own;
     refuseRestricted(call, why);
     // 65536 calls in batches in a thread of the task (a SINGLE_ISSUER ring's own). Without a batch
     // runner: from cryo, or, on a SINGLE_ISSUER ring (a minute one by one), not looked for.
-    const ringThread = submitterTid ?? c.threads[0]!;
     const many: RingCalls = (args) => c.eachInThread(ringThread, Buffer.alloc(0), () => args.map((a) => ({ name: 'io_uring_register', args: [c.fd, ...a] })));
     const inThread = statusInThread(c, ringThread);
     refuseProvidedBuffers(submitterTid === undefined ? () => inThread() ?? statusFromCryo((op, arg, nr) => own('io_uring_register', op, arg, nr))() : inThread, why);
@@ -288,7 +289,6 @@ export const ioUringKind: FdKind = {
     // Last, since looking moves the kernel's cursor of personality ids (see personalityIds).
     // In the ring's thread: a personality holds the credentials of the task that registers it, and
     // one of cryo's (root's) left on the ring by a cryo killed meanwhile would let the task act as root.
-    const inRingThread: RingCall = (name, ...args) => c.inThread(ringThread, name, c.fd, ...(args as (bigint | number)[]));
     const pers = info.personalities.length > 0 ? info.personalities : personalityIds(inRingThread, many, why);
     if (pers.length > 0) throw new DumpError('UNSUPPORTED', `${why} has registered personalities (IORING_REGISTER_PERSONALITY, ids ${pers.slice(0, 8).join(', ')}${pers.length > 8 ? ', ...' : ''}): the credentials they stand for show nowhere, so cryo cannot restore them`);
     // After the copies, which it must not be in: it posts a completion (and takes it back).

@@ -25,6 +25,13 @@ function lowestFree(open: ReadonlySet<number>, lo = 0): number {
   return n;
 }
 
+/** The calls that leave `fd`'s open file at `target` alone, with its close-on-exec flag. */
+function moveCalls(fd: number, target: number, cloexec: boolean): { name: string; args: number[] }[] {
+  // Kinds may hand over a close-on-exec descriptor (F_DUPFD_CLOEXEC): set the flag either way.
+  if (fd === target) return [{ name: 'fcntl', args: [target, F_SETFD, cloexec ? FD_CLOEXEC : 0] }];
+  return [{ name: 'dup3', args: [fd, target, cloexec ? O_CLOEXEC : 0] }, { name: 'close', args: [fd] }];
+}
+
 export class FdPlan {
   private ops: Op[] = [];
 
@@ -60,14 +67,9 @@ export class FdPlan {
     const calls: { name: string; args: (bigint | number)[]; expect?: number }[] = [];
     const add = (name: string, args: (bigint | number)[], expect?: number) => calls.push({ name, args, expect });
     const moveTo = (fd: number, target: number, cloexec: boolean) => {
-      if (fd === target) {
-        // Kinds may hand over a close-on-exec descriptor (F_DUPFD_CLOEXEC): set the flag either way.
-        add('fcntl', [target, F_SETFD, cloexec ? FD_CLOEXEC : 0]);
-        return;
-      }
-      add('dup3', [fd, target, cloexec ? O_CLOEXEC : 0]);
+      for (const c of moveCalls(fd, target, cloexec)) add(c.name, c.args);
+      if (fd === target) return;
       open.add(target);
-      add('close', [fd]);
       open.delete(fd);
     };
     // One pidfd per process taken from, above every number placed here (none is overwritten).
@@ -109,17 +111,11 @@ export class FdPlan {
   /** The same, one call at a time, each result used as it comes. */
   private oneByOne(o: Op): void {
     const { ctx } = this;
-    const flags = o.cloexec ? O_CLOEXEC : 0;
     if (o.kind === 'dup') {
-      ctx.call('dup3', o.from, o.target, flags);
+      ctx.call('dup3', o.from, o.target, o.cloexec ? O_CLOEXEC : 0);
       return;
     }
     const fd = o.kind === 'place' ? o.fd : ctx.importFd(o.from, o.fd);
-    if (fd !== o.target) {
-      ctx.call('dup3', fd, o.target, flags);
-      ctx.call('close', fd);
-    } else {
-      ctx.call('fcntl', o.target, F_SETFD, o.cloexec ? FD_CLOEXEC : 0);
-    }
+    for (const c of moveCalls(fd, o.target, o.cloexec)) ctx.call(c.name, ...c.args);
   }
 }

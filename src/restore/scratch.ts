@@ -1,7 +1,7 @@
 // cryo's own area in a task being restored: scratch pages (paths, structs, argument blocks) and the
 // arch's batch runner with its syscall table, mapped in a hole of both the stub's and the dumped
 // layout and removed again before the task resumes.
-import { SyscallBatch, type BatchPlace } from '../inject/index.js';
+import { ENTRY_BYTES, SyscallBatch, type BatchPlace } from '../inject/index.js';
 import { readMaps } from '../proc/index.js';
 import { processVmWritev } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
@@ -67,12 +67,12 @@ export function ownAreas(ctx: TaskCtx): Range[] {
 /** The mapping of each task's scratch and batch runner, and where its runner and table are (see SyscallBatch). */
 const areas = new WeakMap<TaskCtx, { addr: bigint; size: number }>();
 const batchPlaces = new WeakMap<TaskCtx, BatchPlace>();
-/** Pages of the syscall table: 64 entries of 64 bytes per 4 KiB page. */
+/** Pages of the syscall table (each page holds page / ENTRY_BYTES calls). */
 const BATCH_TABLE_PAGES = 16;
 
-/** Threads whose batches may run side by side, each on a slice of main's table (8 calls of 64 bytes). */
+/** Threads whose batches may run side by side, each on a slice of main's table (8 calls). */
 export const THREAD_WAVE = 128;
-const THREAD_TABLE = 8 * 64;
+const THREAD_TABLE = 8 * ENTRY_BYTES;
 
 /**
  * The `index`th further thread of main's process runs its batches on main's runner (one address

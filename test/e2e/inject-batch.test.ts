@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { hostArch } from '../../src/arch/index.js';
+import type { SyscallAbi } from '../../src/arch/types.js';
 import { Injector, SyscallBatch, UndoList, mapScratch } from '../../src/inject/index.js';
 import { readMaps } from '../../src/proc/index.js';
 import { ptrace, waitForStop, processVmWritev, processVmReadv } from '../../src/sys/index.js';
@@ -15,23 +16,10 @@ let t: Target;
 before(() => { t = startTarget('dump-state'); });
 after(() => t?.cleanup());
 
-/**
- * Register bits a tracer cannot put back, which a batch's calls may change: arm64's PSTATE.SS (bit
- * 21 of pstate, user_pt_regs' last word: once ptrace has armed a single step the kernel sets it in
- * every register write, and a detach leaves it; it does nothing while the kernel's single step is
- * off); ppc64's dar, dsisr and result (pt_regs words 41-43: the last fault's and syscall's, which a
- * regset write leaves as they are).
- */
-const UNSETTABLE: Record<string, { word: number; mask: bigint }[]> = {
-  aarch64: [{ word: 33, mask: 1n << 21n }],
-  ppc64: [41, 42, 43].map((word) => ({ word, mask: ~0n })),
-};
-function settable(archName: string, regs: Buffer): Buffer {
+/** `regs` without the bits a tracer cannot put back (SyscallAbi.untraceable). */
+function settable(abi: SyscallAbi, regs: Buffer): Buffer {
   const out = Buffer.from(regs);
-  for (const { word, mask } of UNSETTABLE[archName] ?? []) {
-    const at = word * 8;
-    writeU64(out, readU64(out, at) & ~mask & ((1n << 64n) - 1n), at);
-  }
+  for (const { offset, mask } of abi.untraceable ?? []) writeU64(out, readU64(out, offset) & ~mask & ((1n << 64n) - 1n), offset);
   return out;
 }
 
@@ -91,7 +79,7 @@ test('a batch of injected syscalls runs in one stop and stops at the first failu
   } finally {
     assert.deepEqual(undo.run(), []);
   }
-  assert.deepEqual(settable(arch.name, ptrace.getRegset(pid, arch.syscall.regsNt, regsBefore!.length)), settable(arch.name, regsBefore!));
+  assert.deepEqual(settable(arch.syscall, ptrace.getRegset(pid, arch.syscall.regsNt, regsBefore!.length)), settable(arch.syscall, regsBefore!));
   assert.equal(ptrace.getSigmask(pid), maskBefore);
   ptrace.detach(pid);
   assert.equal(readFileSync(`/proc/${pid}/maps`, 'utf8'), mapsBefore, 'maps are as before');

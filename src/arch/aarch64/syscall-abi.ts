@@ -11,6 +11,7 @@ import { NT_ARM_SVE, SVE_HEADER, SVE_HEADER_SIZE, SVE_MAX_SIZE, SVE_PT_REGS_SVE 
 /** Whether an NT_ARM_SVE or NT_ARM_SSVE regset holds live registers (not only the FPSIMD view). */
 const sveLive = (saved: Buffer): boolean => saved.length > SVE_HEADER_SIZE && (Number(decodeTable(SVE_HEADER, saved).flags) & SVE_PT_REGS_SVE) !== 0;
 
+const PSTATE_SS = 1n << 21n;
 const row = (name: string): RegField => {
   const r = GP_REGS.find((g) => g.name === name);
   if (!r) throw new Error(`no register ${name} in GP_REGS`);
@@ -67,6 +68,9 @@ export const syscallAbi: SyscallAbi = {
   instruction: SVC_INSN,
   instructionAlign: 4,
   regsNt: NT_PRSTATUS,
+  // PSTATE.SS: once ptrace has armed a single step the kernel sets it in every register write, and a
+  // detach leaves it; it does nothing while the kernel's single step is off.
+  untraceable: [{ offset: row('pstate').offset, mask: PSTATE_SS }],
   rtSigreturnNr: NR_RT_SIGRETURN,
   cloneArgOrder: ['flags', 'stack', 'parentTid', 'childTid', 'tls'],
   prepare(regs, ip, nr, args, sp) {

@@ -51,6 +51,8 @@ export const GP_REGS: readonly GpReg[] = [
 ];
 export const GP_REGS_SIZE = 48 * 8;
 export const PT_SOFTE_OFFSET = 39 * 8;
+/** dar, dsisr and result: the last fault's and syscall's, which a regset write leaves as they are. */
+export const PT_KERNEL_KEPT_OFFSETS = [41, 42, 43].map((word) => word * 8);
 
 /** elf_fpregset_t (NT_PRFPREG, NT_PPC_TM_CFPR): fpr0..31 then fpscr = CRIU's fpregs[33]. */
 export const FP_REGS: readonly RegField[] = [{ name: 'fpregs', offset: 0, image: 'u64', count: 33 }];

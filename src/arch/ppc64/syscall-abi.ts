@@ -6,7 +6,7 @@ import type { SyscallAbi } from '../types.js';
 import type { RegField } from '../regtable.js';
 import { readField, writeField } from './byte-order.js';
 import { writeU32 } from '../../sys/native-endian.js';
-import { CR0_SO, GP_REGS, GP_REGS_SIZE, NT_PRSTATUS } from './regs.js';
+import { CR0_SO, GP_REGS, GP_REGS_SIZE, NT_PRSTATUS, PT_KERNEL_KEPT_OFFSETS } from './regs.js';
 
 const row = (name: string): RegField => {
   const r = GP_REGS.find((g) => g.name === name);
@@ -73,6 +73,7 @@ export const syscallAbi: SyscallAbi = {
   instructionAlign: 4,
   stepBySyscallStops: true,
   regsNt: NT_PRSTATUS,
+  untraceable: PT_KERNEL_KEPT_OFFSETS.map((offset) => ({ offset, mask: (1n << 64n) - 1n })),
   rtSigreturnNr: NR_RT_SIGRETURN,
   cloneArgOrder: ['flags', 'stack', 'parentTid', 'tls', 'childTid'],
   prepare(regs, ip, nr, args, sp) {
