@@ -28,6 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -270,6 +272,46 @@ fail:
   syscall(__NR_exit_group, 127);
 }
 
+#include "cryo_clone_vm.c"
+
+struct child_args {
+  const char *path, *cwd;
+  char **argv, **envp;
+  int trace_me, stop, err_fd, die_with_parent;
+  const int *keep;
+  uint32_t nkeep;
+  long parent;
+};
+
+static void child_main(void *p) {
+  const struct child_args *c = p;
+  child_exec(c->path, c->argv, c->envp, c->trace_me, c->stop, c->keep, c->nkeep, c->cwd, c->err_fd, c->die_with_parent, c->parent);
+}
+
+/*
+ * Starts the child: in cryo's address space while the caller sleeps (cryo_clone_vm.c), or a copy of
+ * it for a child that stops before its exec (the caller must not wait for that) or where the
+ * architecture has no trampoline. Returns its PID, or -errno.
+ */
+static long start_child(struct cryo_clone_args *ca, const struct child_args *c) {
+#if CLONE_VM_SPAWN
+  if (!c->stop) {
+    void *stack = mmap(NULL, CLONE_VM_SPAWN_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return -errno;
+    ca->flags |= CLONE_VM | CLONE_VFORK;
+    ca->stack = (uint64_t)(uintptr_t)stack;
+    ca->stack_size = CLONE_VM_SPAWN_STACK;
+    /* Back here once the child has exec'd or exited: its stack is no longer in use. */
+    long pid = clone3_vm(ca, sizeof *ca, child_main, (void *)c);
+    munmap(stack, CLONE_VM_SPAWN_STACK);
+    return pid;
+  }
+#endif
+  long pid = syscall(__NR_clone3, ca, sizeof *ca);
+  if (pid == 0) child_main((void *)c);
+  return pid < 0 ? -errno : pid;
+}
+
 static napi_value js_spawn(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value opts;
@@ -320,10 +362,12 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  long parent = syscall(__NR_getpid);
-  long pid = syscall(__NR_clone3, &ca, sizeof ca);
-  if (pid == 0) child_exec(path, argv, envp, trace_me, stop, keep, nkeep, cwd, pipefd[1], die, parent);
-  int clone_err = errno;
+  struct child_args child = {
+    .path = path, .cwd = cwd, .argv = argv, .envp = envp, .trace_me = trace_me, .stop = stop, .err_fd = pipefd[1],
+    .die_with_parent = die, .keep = keep, .nkeep = nkeep, .parent = syscall(__NR_getpid),
+  };
+  long pid = start_child(&ca, &child);
+  int clone_err = pid < 0 ? (int)-pid : 0;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
 
   free(path); free(cwd); free_string_array(argv); free_string_array(envp);

@@ -8,6 +8,7 @@
 import { readdirSync } from 'node:fs';
 import { KCMP_SYSVSEM, __WALL, errnoName, kcmp, kill, processVmWritev, spawn, waitpid } from '../sys/index.js';
 import { rawSyscall } from '../sys/raw.js';
+import { guardPid } from '../sys/guardian.js';
 import { DumpError } from '../shared/dump-error.js';
 import { GETNCNT, GETZCNT, listIpc, semValues } from '../shared/sysv-ipc.js';
 import { SEMBUF_SIZE, undoOps } from '../shared/sem-undo-ops.js';
@@ -16,17 +17,23 @@ import type { Injector, Scratch } from '../inject/index.js';
 
 const CLONE_SYSVSEM = 0x40000;
 
-/** The single-threaded processes among `pids` that have an undo list (kcmp against a fresh process, which has none). */
+/**
+ * The single-threaded processes among `pids` that have an undo list: kcmp against a process that
+ * has none (the dump's guard, or a fresh process made for it).
+ */
 export function semUndoHolders(pids: readonly number[]): Set<number> {
   const single = pids.filter((pid) => readdirSync(`/proc/${pid}/task`).length === 1);
   const out = new Set<number>();
   if (single.length === 0) return out;
-  const none = spawn({ path: '/bin/true', stopBeforeExec: true, keepFds: [] });
+  const guard = guardPid();
+  const none = guard ?? spawn({ path: '/bin/true', stopBeforeExec: true, keepFds: [] });
   try {
     for (const pid of single) if (kcmp(none, pid, KCMP_SYSVSEM) !== 0) out.add(pid);
   } finally {
-    kill(none, 9);
-    waitpid(none, __WALL);
+    if (guard === undefined) {
+      kill(none, 9);
+      waitpid(none, __WALL);
+    }
   }
   return out;
 }

@@ -100,6 +100,14 @@ function guardOf(a: Active): Guard | undefined {
   return a.guard;
 }
 
+/**
+ * The PID of the running operation's guard, started now if need be; undefined when unguarded. A
+ * fresh single-threaded program that never uses System V semaphores: it has no undo list.
+ */
+export function guardPid(): number | undefined {
+  return active && guardOf(active)?.pid;
+}
+
 /** Tells the guard of the running operation one record (letter and fields); returns its undo. */
 function record(kind: string, ...fields: (string | number | bigint)[]): Taken {
   const a = active;
