@@ -8,8 +8,7 @@
  * exactly as it was and detached. CRYO_FAULT (src/fault.ts) injects failures for the tests of that.
  */
 import { semUndoHolders } from './sem-undo.js';
-import { CRYO_SEM_UNDO_IMAGE, writeSemUndo } from '../images/cryo-sem-undo.js';
-import { existsSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:os';
@@ -17,7 +16,7 @@ import { hostArch } from '../arch/index.js';
 import { UndoList, InjectError } from '../inject/index.js';
 import { ProcReadError, readStatus, readComm, readLocksLater } from '../proc/index.js';
 import { SysError, WaitError, __WALL, kill, waitpid } from '../sys/index.js';
-import { type MessageValue, PARENT_LINK, recordParentHashes } from '../images/index.js';
+import type { MessageValue } from '../images/index.js';
 import { newTracking, takeTracking } from './mem-track.js';
 import { TRACK_FILE } from './track-method.js';
 import { keepMemory, keepablePids } from './mm-keeper.js';
@@ -27,18 +26,17 @@ import { ImageSet } from './image-set.js';
 import { dumpToPageServer, type PageServerTarget } from './to-page-server.js';
 import type { PageServerClient } from '../page-server/client.js';
 import { checkDumpable, checkNotCryosLine } from './task-state.js';
-import { detachAll, seccompTable } from './threads.js';
+import { detachAll } from './threads.js';
 import { FileTable } from './files.js';
 import { removeLinkRemaps } from '../shared/link-remap.js';
 import { checkOutsidePipes, checkTree, freezeTree, type TreeMember } from './tree.js';
-import { collectProcess, writeProcess, type DumpedProcess } from './process.js';
-import { shpages, writeFileImages } from './file-images.js';
+import { collectProcess, type DumpedProcess } from './process.js';
+import { writeTreeImages } from './tree-images.js';
 import { attachesOf, dumpSysvIpc } from './sysv-ipc.js';
 import { finishTtys } from '../files/tty-dump.js';
 import { hostLsmType } from './lsm.js';
 import { beginFaults, faultStep, faultsOff, faultsOn, FaultInjected } from '../fault.js';
 import { beginGuard } from '../sys/guardian.js';
-import { writeCryoCpu } from '../images/cryo-cpu.js';
 import { collectCgroups } from './cgroups.js';
 import type { CgroupRoots } from '../shared/cgroup-root.js';
 import type { NetworkLock } from '../shared/fd-options.js';
@@ -115,7 +113,8 @@ function asDumpError(e: unknown, pid: number): DumpError {
 
 export async function dump(opts: DumpOptions): Promise<DumpResult> {
   const endFaults = beginFaults('dump');
-  const endGuard = beginGuard(false);
+  // Started now, not first while the task is frozen (sem-undo.ts asks for it; writeLast needs it).
+  const endGuard = beginGuard(true);
   try {
     if (opts.pageServer === undefined) return await dumpTree(opts);
     return await dumpToPageServer(opts, opts.pageServer, (await hostArch()).pageSize, dumpTree);
@@ -168,6 +167,8 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
   let pagesWritten = 0;
   let inventory: MessageValue | undefined;
   let keepable: number[] = [];
+  // A task left running gets its images written once it runs again (see 'write').
+  let writeLater: (() => void) | undefined;
   // Descriptors' state; kinds may hold some until the dump ends (files.finish).
   const files = new FileTable(pid, { tcpEstablished: opts.tcpEstablished ?? false, tcpClose: opts.tcpClose ?? false, extUnixSk: opts.extUnixSk ?? false, shellJob: opts.shellJob ?? false, leaveRunning, ghostLimit: opts.ghostLimit, networkLock: opts.networkLock });
   images.onRetract(() => removeLinkRemaps(files.linkRemaps));
@@ -210,45 +211,27 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
     // A POSIX lock of the tree that no descriptor showed would be lost: refuse instead.
     files.locks.checkComplete(await locks, new Set(live.map((m) => m.pid)));
 
-    // Write the images.
+    // Write the images: what is read of the tree (its cgroups, System V objects, zombies' names)
+    // while it is frozen; the rest, known already, once it runs again when it is left running.
     await step('write');
     // Which cgroups each process is in: its threads' cores name its set (as CRIU's do).
     const cgroups = collectCgroups(live.map((m) => m.pid), opts.cgroupRoots);
     for (const p of procs) for (const t of p.threads) t.threadCore.cg_set = cgroups.ofPid.get(p.pid)!;
-    if (cgroups.entry) images.write('cgroup', undefined, 'CGROUP', [cgroups.entry]);
-    const seccompFilters = seccompTable(procs.flatMap((p) => p.threads));
-    for (const p of procs) writeProcess(p, images, arch);
-    for (const m of members.filter((x) => x.zombie)) {
-      images.write('core', m.pid, 'CORE', [{ mtype: arch.criuMarch, tc: { task_state: TASK_DEAD, exit_code: m.exitCode, personality: 0, flags: 0, blk_sigset: 0n, comm: readComm(m.pid) } }]);
-    }
-    writeFileImages(images, files, procs, arch, live.length + 1);
+    const zombies = members.filter((x) => x.zombie).map((m) => ({ m, comm: readComm(m.pid) }));
     const semUndo = procs.flatMap((p) => p.semUndo);
     dumpSysvIpc(images, Number(procs[0]!.rootIds.ipc_ns_id), new Set(live.map((m) => m.pid)),
       procs.flatMap((p) => attachesOf(p.pid, p.mm.vmas as MessageValue[])), arch.pageSize, new Set(semUndo.map((u) => u.semid)));
-    if (semUndo.length > 0) {
-      writeSemUndo(images.dir, semUndo);
-      images.record(path.join(images.dir, CRYO_SEM_UNDO_IMAGE));
-    }
-    images.write('pstree', undefined, 'PSTREE', members.map((m) => ({ pid: m.pid, ppid: m.ppid, pgid: m.pgid, sid: m.sid, threads: m.tids })));
-    images.write('seccomp', undefined, 'SECCOMP', [seccompFilters.length === 0 ? {} : { seccomp_filters: seccompFilters }]);
-    // The CPU's features and byte order, where the architecture records them (CRIU's cpuinfo image).
-    const cpuinfo = arch.cpuinfo?.();
-    if (cpuinfo !== undefined) images.write('cpuinfo', undefined, 'CPUINFO', [cpuinfo as MessageValue]);
-    const cryoCpu = arch.cryoCpu?.();
-    if (cryoCpu !== undefined) writeCryoCpu(images.dir, cryoCpu as MessageValue);
-    if (parentDir !== undefined) linkParent(opts.dir, parentDir, opts.prevImagesDir!);
     const t3 = performance.now();
     const us = (a: number, b: number) => Math.round((b - a) * 1000);
-    const sh = shpages(files, arch.pageSize);
-    images.write('statsDump', undefined, 'STATS', [{
-      dump: {
-        freezing_time: us(t0, frozenAt), frozen_time: us(frozenAt, t3),
-        // Pages move from the task and into the image in one pass: the time in writes is memwrite's, the rest memdump's.
-        memdump_time: Math.round((memTime - memWriteTime) * 1000), memwrite_time: Math.round(memWriteTime * 1000),
-        pages_scanned: BigInt(pageStats.scanned), pages_skipped_parent: BigInt(pageStats.skippedParent), pages_written: BigInt(pageStats.written), irmap_resolve: 0, pages_lazy: 0n,
-        shpages_scanned: sh.scanned, shpages_skipped_parent: BigInt(pageStats.skippedParent), shpages_written: sh.written,
+    const write = (): void => writeTreeImages({
+      images, arch, procs, members, zombies, files, semUndo, cgroupEntry: cgroups.entry,
+      ...(parentDir !== undefined ? { parent: { dir: parentDir, given: opts.prevImagesDir! } } : {}),
+      stats: {
+        freezingUs: us(t0, frozenAt), frozenUs: us(frozenAt, t3), memTime, memWriteTime, ...pageStats,
       },
-    }]);
+    });
+    if (leaveRunning) writeLater = write;
+    else write();
     await checkpoint();
     inventory = {
       img_version: 2, fdinfo_per_id: true, root_ids: procs[0]!.rootIds, ns_per_id: true, root_cg_set: cgroups.ownSet, lsmtype: hostLsmType(),
@@ -320,6 +303,16 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
     const left = files.finish(true);
     detachAll(seized, stopped);
     try {
+      faultsOn();
+      try {
+        writeLater?.();
+      } catch (e) {
+        throw asDumpError(e, pid);
+      } finally {
+        faultsOff();
+      }
+      const lateEvent = events.error(pid, 'dump');
+      if (lateEvent) throw lateEvent;
       finishImages();
       await deliverImages(opts, pid, images.written);
     } catch (e) {
@@ -363,13 +356,6 @@ async function deliverImages(opts: DumpOptions, pid: number, images: readonly st
   }
 }
 
-/** CRIU's `parent` link (to the path as given, relative to the images directory) and the parent's image hashes. */
-function linkParent(dir: string, parent: string, given: string): void {
-  const link = path.join(dir, PARENT_LINK);
-  rmSync(link, { force: true });
-  symlinkSync(given, link);
-  recordParentHashes(dir, parent, given);
-}
 
 /**
  * Kills every process of the tree. As their tracer cryo hears of each thread's death first:
@@ -387,4 +373,3 @@ function killTree(members: readonly TreeMember[], seized: ReadonlySet<number>): 
   }
 }
 
-const TASK_DEAD = 2;
