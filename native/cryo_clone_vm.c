@@ -2,13 +2,13 @@
  * clone3 with CLONE_VM | CLONE_VFORK: the child runs `fn(arg)` on a stack of its own in cryo's
  * address space, and the calling thread sleeps until it has exec'd or exited (as posix_spawn).
  * A plain fork of Node copies every page table of its heap (3 to 10 ms at 100-200 MiB) and then
- * faults the parent's pages back in copy-on-write; this costs a few microseconds.
+ * faults the parent's pages back in copy-on-write; this costs well under a millisecond.
  *
  * The child starts on the instruction after the syscall with SP at the new stack's top, so it
  * cannot return through a C function: each architecture's few instructions call `fn` from there.
  * `fn` never returns (it execs or exits). Included by cryo_sys.c; CLONE_VM_SPAWN says whether this
- * architecture has them (elsewhere spawn forks). ppc64le and s390x fork: trampolines of the same
- * shape passed spawn's tests in their guests but crashed or hung the guardian test (not found why).
+ * architecture has them (elsewhere spawn forks: ppc64le's, of the same shape, passed spawn's tests in
+ * its guest but crashed a longer test once, not found why).
  */
 
 #define CLONE_VM_SPAWN_STACK (128 * 1024)
