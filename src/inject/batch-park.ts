@@ -126,7 +126,12 @@ export function waitParked(pid: number, park: BatchPark, timeoutMs: number): voi
       rawSyscall('sched_yield');
     } else {
       timeout.set([0n, 1_000_000n]); // ppoll leaves the time not waited there
-      rawSyscall('ppoll', pfd, 1, timeout, 0, 0);
+      try {
+        rawSyscall('ppoll', pfd, 1, timeout, 0, 0);
+      } catch (e) {
+        // A signal to cryo (a profiler's SIGPROF, a SIGTERM it ends the dump on later): look again.
+        if (!(e instanceof SysError && e.code === 'EINTR')) throw e;
+      }
     }
   }
   interrupt(pid);

@@ -4,6 +4,7 @@
  * error after a timeout instead of hanging cryo.
  */
 import { readI32 } from './native-endian.js';
+import { SysError } from './errno.js';
 import { rawSyscall, syscallAs } from './raw.js';
 import { describeStatus, exited, signaled, stopped } from './wait-status.js';
 
@@ -35,7 +36,16 @@ export interface WaitResult {
 /** waitpid(pid, options) (wait4 without rusage). pid -1 = any child. */
 export function waitpid(pid: number, options = 0): WaitResult {
   const status = Buffer.alloc(4);
-  const got = Number(syscallAs(`waitpid(${pid})`, 'wait4', pid, status, options, 0));
+  let got: number;
+  for (;;) {
+    try {
+      got = Number(syscallAs(`waitpid(${pid})`, 'wait4', pid, status, options, 0));
+      break;
+    } catch (e) {
+      // A signal handled by cryo cut a blocking wait short: wait on.
+      if (!(e instanceof SysError && e.code === 'EINTR')) throw e;
+    }
+  }
   return { pid: got, status: got === 0 ? 0 : readI32(status, 0) };
 }
 

@@ -264,3 +264,18 @@ test('--leave-running dump of a large process (many batches of vmsplices): its m
     t.cleanup();
   }
 });
+
+test('a dump while cryo takes a signal every millisecond (SIGPROF of --cpu-prof) completes; its waits are not cut short', () => {
+  const t = startTarget('dump-large', ['96']);
+  try {
+    const maps = readFileSync(`/proc/${t.pid}/maps`, 'utf8');
+    const r = spawnSync(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${path.join(t.dir, 'prof')}`, cli, 'dump', '--leave-running', '-t', String(t.pid), '-D', path.join(t.dir, 'img')], { encoding: 'utf8' });
+    assert.equal(withoutNodeNoise(r.stderr), '');
+    assert.equal(r.status, 0);
+    assert.equal(readFileSync(`/proc/${t.pid}/maps`, 'utf8'), maps, 'no scratch page, batch runner or other area left');
+    assert.equal(tracer(t.pid), 0);
+    assert.equal(t.finish(), 'PASS');
+  } finally {
+    t.cleanup();
+  }
+});

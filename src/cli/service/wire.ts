@@ -52,7 +52,11 @@ function waitReadable(fd: number, deadline: number): void {
   const ts = Buffer.alloc(16);
   writeU64(ts, BigInt(Math.floor(left / 1000)), 0);
   writeU64(ts, BigInt((left % 1000) * 1e6), 8);
-  rawSyscall('ppoll', p, 1, ts, 0, 0);
+  try {
+    rawSyscall('ppoll', p, 1, ts, 0, 0);
+  } catch (e) {
+    if (!(e instanceof SysError && e.code === 'EINTR')) throw e; // a signal to the service: the caller looks again
+  }
 }
 
 /** recvmsg into `into` from `off`; descriptors passed with it are appended to `fds`. */
