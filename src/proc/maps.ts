@@ -262,14 +262,14 @@ function readLines(path: string, wanted: ((buf: Buffer, start: number, end: numb
         throw new ProcReadError(path, (err as NodeJS.ErrnoException).code ?? 'EIO', err);
       }
       const end = have + n;
+      const filled = buf.subarray(0, end); // what follows is an earlier read's
       // Only whole lines: a read may end inside one (the rest comes with the next read).
       let at = 0;
       for (;;) {
-        let nl = at;
-        while (nl < end && buf[nl] !== 0x0a) nl++;
-        if (nl === end) {
-          if (n !== 0 || at >= end) break;
-          nl = end; // the last line without a newline
+        let nl = filled.indexOf(0x0a, at);
+        if (nl === -1) {
+          nl = end;
+          if (n !== 0 || at >= end) break; // the last line without a newline goes on
         }
         if (nl > at && (!wanted || wanted(buf, at, nl))) each(buf.toString('utf8', at, nl));
         at = nl + 1;
