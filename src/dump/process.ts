@@ -179,8 +179,9 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
         fdArea = area ? { area, room } : undefined;
         return area;
       });
-    } finally {
+      // Not in the finally: after a failure the undo list unmaps it (its calls would hide the failure).
       fdArea?.area.unmap();
+    } finally {
       closeSync(pidfd);
     }
   }

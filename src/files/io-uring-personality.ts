@@ -13,6 +13,8 @@ export type RingCalls = (args: readonly (readonly number[])[]) => bigint[] | und
 export const failedWith = (r: bigint, name: string) => r < 0n && errnoName(Number(-r)) === name;
 
 const PERSONALITY_IDS = 0xffff;
+/** Ids taken per batch: one stop each (the descriptors' batch area holds 4096 calls, one entry of them the park's). */
+const IDS_PER_CHUNK = 4095;
 
 /**
  * The personality ids registered on the ring (6.18's fdinfo lists none), by calls in the ring's
@@ -36,13 +38,20 @@ export function personalityIds(call: RingCall, many: RingCalls, why: string): nu
   const ours = new Set<number>();
   // Every free id taken in batches in the ring's thread (until none is left the kernel gives them
   // in order, then EBUSY). Without a batch runner, 65535 calls injected one by one take minutes.
-  const taken = many(Array.from({ length: PERSONALITY_IDS }, () => [REGISTER_PERSONALITY, 0, 0]));
-  if (!taken) throw new DumpError('UNSUPPORTED', `${why} has or had registered personalities (IORING_REGISTER_PERSONALITY: the next id would be ${first}), whose credentials show nowhere, and the task has no batch runner (an ia32 task), so cryo cannot look for them in time: cryo cannot dump it (an earlier dump of this ring that failed or left it running, which took id 1 and gave it back, has the same effect)`);
-  for (const r of taken) if (r > 0n) ours.add(Number(r));
-  try {
-    taken.forEach(check);
-    // The kernel's cursor back where it was: the last id cryo takes is the free one just before the
-    // first it got, so the next search passes the ring's own ids and finds that first one.
+  // Noted chunk by chunk: a failure at a later one leaves no id cryo took on the ring.
+  const takeAll = (): bigint[] => {
+    const taken: bigint[] = [];
+    for (let i = 0; i < PERSONALITY_IDS; i += IDS_PER_CHUNK) {
+      const got = many(Array.from({ length: Math.min(IDS_PER_CHUNK, PERSONALITY_IDS - i) }, () => [REGISTER_PERSONALITY, 0, 0]));
+      if (!got) throw new DumpError('UNSUPPORTED', `${why} has or had registered personalities (IORING_REGISTER_PERSONALITY: the next id would be ${first}), whose credentials show nowhere, and the task has no batch runner (an ia32 task), so cryo cannot look for them in time: cryo cannot dump it (an earlier dump of this ring that failed or left it running, which took id 1 and gave it back, has the same effect)`);
+      for (const r of got) if (r > 0n) ours.add(Number(r));
+      taken.push(...got);
+    }
+    return taken;
+  };
+  // The kernel's cursor back where it was (every free id held): the last id cryo takes is the free
+  // one just before the first it got, so the next search passes the ring's own ids and finds that first one.
+  const cursorBack = () => {
     let last = 0;
     let highest = 0;
     for (const id of ours) {
@@ -54,8 +63,17 @@ export function personalityIds(call: RingCall, many: RingCalls, why: string): nu
       call('io_uring_register', UNREGISTER_PERSONALITY, 0, last);
       if (register() !== BigInt(last)) throw new DumpError('FAILED', `${why}: the kernel did not give personality id ${last} back to cryo`);
     }
+  };
+  try {
+    takeAll().forEach(check);
+    cursorBack();
+  } catch (e) {
+    // Failed half way (a fault injected at an earlier point fails every later one): the rest taken
+    // and the cursor put back all the same, as far as the task lets cryo; the first failure is the one told.
+    try { uncounted(() => { takeAll(); cursorBack(); }); } catch { /* the task's end, ... */ }
+    throw e;
   } finally {
-    many([...ours].map((id) => [UNREGISTER_PERSONALITY, 0, id]));
+    uncounted(() => many([...ours].map((id) => [UNREGISTER_PERSONALITY, 0, id])));
   }
   const ids: number[] = [];
   for (let id = 1; id <= PERSONALITY_IDS; id++) if (!ours.has(id)) ids.push(id);

@@ -5,7 +5,7 @@
 // prove the checks notice; a request in flight is refused and the program runs on.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { decodeImageFile } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
@@ -187,6 +187,48 @@ test('restrictions (on an enabled ring, or a ring still disabled) are refused wi
       assert.equal(t.finish(), 'PASS');
     } finally {
       t.cleanup();
+    }
+  }
+});
+
+test("a dump failed at each step of the personality look (ids taken in batches, the cursor put back) leaves the ring's personalities and its next id as they were", async () => {
+  // The look is a dump's last step (a register, 17 batches of ids, the cursor's unregister and
+  // register). Once, a fault there left cryo's ids on the ring
+  // (given back in batches that the fault failed too) or the cursor moved: the program's next id was not 3.
+  for (const mode of ['personality', 'personality-si']) {
+    const count = startTarget('rt-iouring', [mode]);
+    let points: string[];
+    try {
+      const trace = path.join(count.dir, 'points');
+      process.env.CRYO_FAULT_TRACE = trace;
+      try {
+        await assert.rejects(dump({ pid: count.pid, dir: `${count.dir}/images` }), /has registered personalities/);
+      } finally {
+        delete process.env.CRYO_FAULT_TRACE;
+      }
+      points = readFileSync(trace, 'utf8').trim().split('\n');
+      assert.equal(count.finish(), 'PASS', mode);
+    } finally {
+      count.cleanup();
+    }
+    // Its first point: the last register call that follows neither a register call nor a batch.
+    const register = (l: string | undefined) => /io_uring_register\(\) injected/.test(l ?? '');
+    const look = points.findLastIndex((l, i) => register(l) && !register(points[i - 1]) && !/ code run in task /.test(points[i - 1]!)) + 1;
+    assert.ok(look > 0 && / code run in task /.test(points[look]!), `${mode}: the look starts at point ${look} with a batch after it`);
+    for (const n of [look, look + 1, look + 9, look + 17, look + 18, look + 19]) {
+      const t = startTarget('rt-iouring', [mode]);
+      try {
+        process.env.CRYO_FAULT = `dump:${n}`;
+        try {
+          await assert.rejects(dump({ pid: t.pid, dir: `${t.dir}/images` }), new RegExp(`fault injected at dump point ${n} \\(`));
+        } finally {
+          delete process.env.CRYO_FAULT;
+        }
+        // The program checks personality 2 still works, 1 does not, and its next id is 3.
+        assert.equal(t.finish(), 'PASS', `${mode}, a fault at point ${n} (${points[n - 1]})`);
+      } finally {
+        t.cleanup();
+      }
     }
   }
 });
