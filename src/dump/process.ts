@@ -109,9 +109,10 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   const trapIgnored = ignoresSigtrap(status.sigIgn);
   const inj = Injector.attach(pid, arch, undo, { maps, survivable: true, trapIgnored });
   // First, so that every later call (cryo's other areas too) ends in the thread's own state if cryo dies in it.
-  const ending = mapCallEnding(inj, undo, maps, outside.map((o) => ({
-    ti: arch.fixSyscallRestart(arch.threadInfoFromRegsets(o.regsets)).threadInfo, sigmask: o.sigmask,
-  })));
+  const ending = mapCallEnding(inj, undo, maps, outside.map((o) => {
+    const fix = arch.fixSyscallRestart(arch.threadInfoFromRegsets(o.regsets));
+    return { ti: fix.threadInfo, sigmask: o.sigmask, eintr: fix.action === 'eintr' };
+  }));
   const own = ending ? [{ start: ending.start, end: ending.end }] : [];
   const scratch = mapScratch(inj, undo, [...maps, ...own], arch.pageSize);
   own.push({ start: scratch.addr, end: scratch.addr + BigInt(scratch.size) });

@@ -33,6 +33,21 @@ export interface EndingThread {
   /** Its registers with the syscall restart applied as for the image (Arch.fixSyscallRestart). */
   ti: ThreadInfo;
   sigmask: bigint;
+  /** That restart ends its call with EINTR (CallSite.ownBetweenCalls). */
+  eintr?: boolean;
+}
+
+/** Where a thread's calls run on the ending: the code, and SP on that thread's frame. */
+export interface CallSite {
+  site: bigint;
+  sp: bigint;
+  /**
+   * Between calls the thread holds its own registers and mask, not the ending's: its frame ends its
+   * interrupted call with EINTR, where its own registers restart the call from the kernel's
+   * restart block (ERESTART_RESTARTBLOCK: nanosleep, poll, a futex wait with a timeout), which
+   * rt_sigreturn drops. So only a kill inside a call or batch gives it the EINTR.
+   */
+  ownBetweenCalls?: boolean;
 }
 
 export interface CallEnding {
@@ -103,7 +118,7 @@ export function mapCallEnding(inj: Injector, undo: UndoList, maps: readonly Vma[
     end: start + BigInt(size),
     use(u, i) {
       users.push(u);
-      u.endCallsAt({ site: start, sp: frames[i]!.sp });
+      u.endCallsAt({ site: start, sp: frames[i]!.sp, ownBetweenCalls: threads[i]!.eintr === true });
     },
   };
   ending.use(inj, 0);

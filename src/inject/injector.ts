@@ -16,6 +16,7 @@ import { readMaps, readStatus, type Vma } from '../proc/index.js';
 import { InjectError, syscallFailed } from './errors.js';
 import { findSyscallSite } from './syscall-site.js';
 import type { UndoList } from './undo.js';
+import type { CallSite } from './call-ending.js';
 import { faultInCall, faultPoint } from '../fault.js';
 
 const { getRegset, getSigmask, setRegset, setSigmask, singleStep, syscallStep, cont } = ptrace;
@@ -111,7 +112,7 @@ export class Injector {
    */
   private readonly survivable: boolean;
   /** Where calls of arch.syscall run while cryo's call-then-sigreturn code is in use (call-ending.ts). */
-  private ending: { site: bigint; sp: bigint } | undefined;
+  private ending: CallSite | undefined;
   /** The last call ran on the ending (the thread waits at its exit, before the rt_sigreturn). */
   private onEnding = false;
 
@@ -147,7 +148,7 @@ export class Injector {
    * From now on, calls of arch.syscall run at `site` (Arch.callThenSigreturn's code in the task)
    * with SP at `sp`, a signal frame of this thread's own state; undefined: at `this.site` again.
    */
-  endCallsAt(ending: { site: bigint; sp: bigint } | undefined): void {
+  endCallsAt(ending: CallSite | undefined): void {
     this.ending = ending;
   }
 
@@ -236,14 +237,15 @@ export class Injector {
 
   /**
    * In a survivable injector: the task's own registers and mask again (see `survivable`). After a
-   * call on the ending the thread stays at its exit instead, mask and all: killed there it runs
-   * into the rt_sigreturn, which gives both back at once (no instant of its own registers with
-   * every signal blocked; the undo list puts them back at the end).
+   * call on the ending the thread stays at its exit instead (killed, it runs into the rt_sigreturn,
+   * which gives both back at once), unless CallSite.ownBetweenCalls: then mask first, registers next.
    */
   private putBack(): void {
-    if (!this.survivable || this.onEnding) return;
+    if (!this.survivable || (this.onEnding && !this.ending?.ownBetweenCalls)) return;
+    if (this.onEnding) this.restoreSigmask();
     this.restoreRegs();
     this.restoreSigmask();
+    this.onEnding = false;
   }
 
   /**
@@ -329,6 +331,7 @@ export class Injector {
     wait(this.timeoutMs);
     // Killed from here on, the thread is at that call's exit, before the ending's rt_sigreturn.
     this.runCall(abi, this.site, 'getpid', []);
+    this.putBack();
   }
 
   /**
