@@ -30,7 +30,7 @@ for (const src of sources) build('cc', src, path.join(binDir, path.basename(src)
 
 // 32-bit x86 builds (NAME.ia32, static: no 32-bit loader needed) of the programs the ia32 round
 // trips run, where the i686 cross compiler is installed (CI installs it on x86_64).
-const IA32 = ['rt-mem', 'rt-sig', 'rt-thread', 'rt-threads', 'rt-task-timers', 'rt-files-pipe', 'rt-files-reg', 'rt-restart', 'rt-tree', 'rt-mixed'];
+const IA32 = ['rt-mem', 'rt-sig', 'rt-thread', 'rt-threads', 'rt-task-timers', 'rt-files-pipe', 'rt-files-reg', 'rt-restart', 'rt-tree', 'rt-mixed', 'rt-iouring-raw'];
 const ia32cc = 'i686-linux-gnu-gcc';
 let haveIa32 = false;
 try {

@@ -141,6 +141,12 @@ export interface SyscallAbi {
    */
   readonly batchCode?: Buffer;
   /**
+   * batchCode also runs calls of the task's own ABI (Arch.taskSyscall, where it differs: an ia32
+   * task's int $0x80): an entry whose nr word has bit 62 set holds that ABI's number, its arguments
+   * taken as 32-bit words (the bit is cleared for the call).
+   */
+  readonly batchTaskCalls?: boolean;
+  /**
    * Optional (dump): batchCode's loop ending in the thread's own state instead of a breakpoint, for
    * threads whose calls end so (Arch.callThenSigreturn; inject/batch-park.ts). Entered as batchCode
    * with a third argument, the address of a struct pollfd whose fd is the task's end of a socket

@@ -3,7 +3,7 @@
  * signal actions, alternate stack, itimers, POSIX timer values, clear_child_tid, pdeath signal,
  * dumpable, THP, securebits, child subreaper, membarrier registrations and the current brk.
  */
-import { SyscallBatch, type BatchPlace, type Injector, type Scratch } from '../inject/index.js';
+import { SyscallBatch, batchesTaskCalls, type BatchCall, type BatchPlace, type Injector, type Scratch } from '../inject/index.js';
 import { readU32, readU64 } from '../sys/index.js';
 import type { PosixTimer } from '../proc/index.js';
 import type { MessageValue } from '../images/index.js';
@@ -45,7 +45,7 @@ export interface ThreadInjectedState {
   secbits: number;
 }
 
-type Call = { name: string; args: (bigint | number)[] };
+type Call = BatchCall;
 /** Where each small result goes in the scratch page's tail (every call its own place, so one batch can run them all). */
 const AT = { sas: 0, tidAddr: 32, pdeath: 40, subreaper: 48, itimers: 64, end: 160 };
 
@@ -102,7 +102,7 @@ export function readInjectedState(inj: Injector, scratch: Scratch, timers: reado
   const tail = TAIL;
   // Signal actions, through the task's own ABI (its struct sigaction): one slot each, read back in one go.
   const L = arch.sigaction;
-  const reads: Call[] = SIGACTION_SIGNALS.map((sig, i) => ({ name: 'rt_sigaction', args: [sig, 0, at(i * SIGACTION_SLOT), 8] }));
+  const reads: Call[] = SIGACTION_SIGNALS.map((sig, i) => ({ name: 'rt_sigaction', args: [sig, 0, at(i * SIGACTION_SLOT), 8], task: true }));
   // Then the process's and this thread's own (itimerval {interval{sec,usec}, value{sec,usec}} each).
   const calls: Call[] = [
     ...threadCalls(scratch),
@@ -113,7 +113,7 @@ export function readInjectedState(inj: Injector, scratch: Scratch, timers: reado
     { name: 'brk', args: [0] },
   ];
   let results: bigint[];
-  if (batch !== undefined && arch.taskSyscall === arch.syscall) {
+  if (batch !== undefined && batchesTaskCalls(arch)) {
     // All in one stop instead of two stops each.
     results = new SyscallBatch(() => inj, batch).runAll([...reads, ...calls]).slice(reads.length);
   } else {

@@ -4,7 +4,7 @@ import { readSemUndo } from './sem-undo.js';
 import type { SemUndo } from '../images/cryo-sem-undo.js';
 import { closeSync, openSync, statSync } from 'node:fs';
 import type { Arch } from '../arch/types.js';
-import { ENTRY_BYTES, Injector, ignoresSigtrap, mapBatchArea, mapCallEnding, mapScratch, type BatchArea, type UndoList } from '../inject/index.js';
+import { ENTRY_BYTES, Injector, batchesTaskCalls, ignoresSigtrap, mapBatchArea, mapCallEnding, mapScratch, type BatchArea, type UndoList } from '../inject/index.js';
 import {
   readCwd, readExe, readLoginuid, readMaps, readOomScoreAdj, readPersonality, readRoot, readSmaps,
   readStat, readStatus, readTimers, procPath, readComm,
@@ -120,7 +120,7 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   await checkpoint();
   // A batch runner for the signal actions (62 calls in one stop), in a hole beside the scratch page.
   // Two pages of table: the 73 calls of readInjectedState in one run. Kept for the threads' calls.
-  const area = arch.taskSyscall === arch.syscall ? mapBatchArea(inj, undo, [...maps, ...own], 2, 0) : undefined;
+  const area = batchesTaskCalls(arch) ? mapBatchArea(inj, undo, [...maps, ...own], 2, 0) : undefined;
   const injected = readInjectedState(inj, scratch, timers, arch, area?.place);
   const semUndo = c.semUndo === true ? readSemUndo(pid, inj, scratch) : [];
   await checkpoint();
@@ -176,7 +176,7 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
         // One area for the descriptors' many calls, mapped when first needed (FdDump.eachInThread).
         if (fdArea && fdArea.room >= room) return fdArea.area;
         fdArea?.area.unmap();
-        const area = arch.taskSyscall === arch.syscall ? mapBatchArea(inj, undo, [...maps, ...own], Math.ceil(FD_BATCH_CALLS * ENTRY_BYTES / arch.pageSize), room) : undefined;
+        const area = mapBatchArea(inj, undo, [...maps, ...own], Math.ceil(FD_BATCH_CALLS * ENTRY_BYTES / arch.pageSize), room);
         fdArea = area ? { area, room } : undefined;
         return area;
       });

@@ -43,7 +43,7 @@ export function personalityIds(call: RingCall, many: RingCalls, why: string): nu
     const taken: bigint[] = [];
     for (let i = 0; i < PERSONALITY_IDS; i += IDS_PER_CHUNK) {
       const got = many(Array.from({ length: Math.min(IDS_PER_CHUNK, PERSONALITY_IDS - i) }, () => [REGISTER_PERSONALITY, 0, 0]));
-      if (!got) throw new DumpError('UNSUPPORTED', `${why} has or had registered personalities (IORING_REGISTER_PERSONALITY: the next id would be ${first}), whose credentials show nowhere, and the task has no batch runner (an ia32 task), so cryo cannot look for them in time: cryo cannot dump it (an earlier dump of this ring that failed or left it running, which took id 1 and gave it back, has the same effect)`);
+      if (!got) throw new DumpError('UNSUPPORTED', `${why} has or had registered personalities (IORING_REGISTER_PERSONALITY: the next id would be ${first}), whose credentials show nowhere, and the task has no batch runner, so cryo cannot look for them in time: cryo cannot dump it (an earlier dump of this ring that failed or left it running, which took id 1 and gave it back, has the same effect)`);
       for (const r of got) if (r > 0n) ours.add(Number(r));
       taken.push(...got);
     }

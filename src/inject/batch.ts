@@ -6,9 +6,9 @@
  * restore stub's own pages, or in a dumped task an area cryo maps and unmaps again (batch-area.ts).
  * Without batchCode every call runs on its own.
  */
-import { processVmReadv, processVmWritev, syscallNumber, readU64, writeU64 } from '../sys/index.js';
+import { processVmReadv, processVmWritev, readU64, writeU64 } from '../sys/index.js';
 import { InjectError, syscallFailed } from './errors.js';
-import type { Injector } from './injector.js';
+import { numberIn, type Injector } from './injector.js';
 import { injectMmap, mmapCallOf, type MmapArgs } from './mmap.js';
 import { waitParked, type BatchPark } from './batch-park.js';
 
@@ -17,6 +17,14 @@ const ENTRY_WORDS = 8;
 export const ENTRY_BYTES = ENTRY_WORDS * 8;
 /** Bit 63 of an entry's nr word: the runner goes on after this call fails (SyscallAbi.batchCode). */
 const GO_ON_AFTER_FAILURE = 1n << 63n;
+/** Bit 62: a call of the task's own ABI (SyscallAbi.batchTaskCalls). */
+const TASK_ABI = 1n << 62n;
+
+/** One call of a batch; `task`: through the task's own ABI (Arch.taskSyscall: the calls whose effect depends on it). */
+export interface BatchCall { name: string; args: (bigint | number)[]; task?: boolean }
+
+/** Whether a batch in a task of `arch` can hold calls of the task's own ABI (`task`). */
+export const batchesTaskCalls = (arch: Injector['arch']): boolean => arch.taskSyscall === arch.syscall || arch.syscall.batchTaskCalls === true;
 
 export interface BatchPlace {
   /** Where the batch runner's code is (executable), or undefined to run calls one by one. */
@@ -29,7 +37,7 @@ export interface BatchPlace {
 }
 
 export class SyscallBatch {
-  private readonly calls: { name: string; args: (bigint | number)[]; mayFail?: true }[] = [];
+  private readonly calls: (BatchCall & { mayFail?: true })[] = [];
   private readonly max: number;
 
   constructor(private readonly inj: () => Injector, private readonly place: BatchPlace) {
@@ -68,9 +76,9 @@ export class SyscallBatch {
   }
 
   /** Runs `calls` in order (after any queued ones); returns each one's result. The first that fails throws, as flush. */
-  runAll(calls: readonly { name: string; args: (bigint | number)[] }[]): bigint[] {
+  runAll(calls: readonly BatchCall[]): bigint[] {
     this.flush();
-    if (this.place.code === undefined) return calls.map((c) => this.inj().call(c.name, ...c.args));
+    if (this.place.code === undefined) return calls.map((c) => (c.task ? this.inj().callTask(c.name, ...c.args) : this.inj().call(c.name, ...c.args)));
     const out: bigint[] = [];
     for (let i = 0; i < calls.length; i += this.max) {
       this.calls.push(...calls.slice(i, i + this.max));
@@ -83,9 +91,9 @@ export class SyscallBatch {
    * Runs every one of `calls` (after any queued ones), a failure too: returns each one's result,
    * -errno for a failure. For probes that mostly fail (one stop for thousands of them).
    */
-  runEach(calls: readonly { name: string; args: (bigint | number)[] }[]): bigint[] {
+  runEach(calls: readonly BatchCall[]): bigint[] {
     this.flush();
-    if (this.place.code === undefined) return calls.map((c) => this.inj().raw(c.name, ...c.args));
+    if (this.place.code === undefined) return calls.map((c) => (c.task ? this.inj().rawTask(c.name, ...c.args) : this.inj().raw(c.name, ...c.args)));
     const out: bigint[] = [];
     for (let i = 0; i < calls.length; i += this.max) {
       this.calls.push(...calls.slice(i, i + this.max).map((c) => ({ ...c, mayFail: true as const })));
@@ -115,12 +123,15 @@ export class SyscallBatch {
     // else in the breakpoint, which a task that ignores SIGTRAP must not meet (Injector.trapIgnored).
     const park = inj.endsCalls ? this.place.park : undefined;
     if (park === undefined && inj.trapIgnored()) {
-      const done = this.calls.splice(0).map((c) => (c.mayFail ? inj.raw : inj.call).call(inj, c.name, ...c.args));
+      const done = this.calls.splice(0).map((c) => (c.task ? (c.mayFail ? inj.rawTask : inj.callTask) : (c.mayFail ? inj.raw : inj.call)).call(inj, c.name, ...c.args));
       return () => done;
     }
     const table = Buffer.alloc(n * ENTRY_BYTES);
+    const ownAbi = inj.arch.taskSyscall === inj.arch.syscall;
     this.calls.forEach((c, i) => {
-      writeU64(table, BigInt(syscallNumber(c.name)) | (c.mayFail ? GO_ON_AFTER_FAILURE : 0n), i * ENTRY_BYTES);
+      if (c.task && !ownAbi && !inj.arch.syscall.batchTaskCalls) throw new Error(`internal: ${c.name}() of task ${inj.pid}'s own ABI in a batch whose runner has none`);
+      const nr = c.task && !ownAbi ? BigInt(numberIn(inj.arch.taskSyscall, c.name)) | TASK_ABI : BigInt(numberIn(inj.arch.syscall, c.name));
+      writeU64(table, nr | (c.mayFail ? GO_ON_AFTER_FAILURE : 0n), i * ENTRY_BYTES);
       c.args.forEach((a, k) => writeU64(table, BigInt.asUintN(64, BigInt(a)), i * ENTRY_BYTES + 8 + k * 8));
       writeU64(table, 1n, i * ENTRY_BYTES + 56); // not run yet (no syscall returns 1 here)
     });

@@ -34,7 +34,8 @@ export function setAbiRegs(pid: number, abi: SyscallAbi, regs: Buffer): void {
   else setRegset(pid, abi.regsNt, regs);
 }
 
-function numberIn(abi: SyscallAbi, name: string): number {
+/** The number of syscall `name` in `abi` (its own table, or the host's). */
+export function numberIn(abi: SyscallAbi, name: string): number {
   if (!abi.numbers) return syscallNumber(name);
   const nr = abi.numbers[name];
   if (nr === undefined) throw new Error(`no syscall named ${name} in this task's ABI`);

@@ -2,14 +2,16 @@
 // one stop, their results are the task's own, the first failure stops the batch and is an error
 // naming the call (runEach's calls run on after failures), and the task runs on unharmed (registers, mask, maps) afterwards.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { hostArch } from '../../src/arch/index.js';
 import type { SyscallAbi } from '../../src/arch/types.js';
-import { Injector, SyscallBatch, UndoList, mapScratch } from '../../src/inject/index.js';
+import { Injector, SyscallBatch, UndoList, getAbiRegs, mapScratch } from '../../src/inject/index.js';
 import { readMaps } from '../../src/proc/index.js';
 import { ptrace, waitForStop, processVmWritev, processVmReadv } from '../../src/sys/index.js';
 import { startTarget, type Target } from '../helpers/dump-target.js';
+import { programsBinDir } from '../helpers/paths.js';
 import { readI64, readU64, writeU64 } from '../../src/sys/native-endian.js';
 
 let t: Target;
@@ -84,4 +86,57 @@ test('a batch of injected syscalls runs in one stop and stops at the first failu
   ptrace.detach(pid);
   assert.equal(readFileSync(`/proc/${pid}/maps`, 'utf8'), mapsBefore, 'maps are as before');
   assert.equal(t.finish(), 'PASS');
+});
+
+test("an ia32 task's batch runner: calls of its own ABI (int $0x80, i386 numbers, 32-bit structs) and 64-bit ones in one table", async (ctx) => {
+  const host = await hostArch();
+  if (!existsSync(path.join(programsBinDir, 'rt-sig.ia32'))) {
+    ctx.skip(host.name === 'x86_64' ? 'no i686 cross compiler (gcc-i686-linux-gnu): ia32 test programs not built' : 'ia32 tasks exist on x86_64');
+    return;
+  }
+  const ia = startTarget('rt-sig.ia32');
+  try {
+    const pid = ia.pid;
+    ptrace.seize(pid);
+    ptrace.interrupt(pid);
+    waitForStop(pid);
+    const arch = host.forTask(pid); // read from its registers: stopped first
+    assert.ok(arch.taskSyscall !== arch.syscall && arch.syscall.batchCode !== undefined && arch.syscall.batchTaskCalls, 'an ia32 task: its own ABI, and a runner for both');
+    const undo = new UndoList();
+    const maskBefore = ptrace.getSigmask(pid);
+    let regsBefore: Buffer | undefined;
+    try {
+      const inj = Injector.attach(pid, arch, undo);
+      regsBefore = Buffer.from(inj.savedRegs);
+      const area = mapScratch(inj, undo, readMaps(pid), arch.pageSize, 3);
+      const code = arch.syscall.batchCode!;
+      assert.equal(processVmWritev(pid, area.addr, code), code.length);
+      inj.call('mprotect', area.addr, arch.pageSize, PROT_READ | PROT_EXEC);
+      const act = area.addr + 2n * BigInt(arch.pageSize);
+      assert.equal(processVmWritev(pid, act, Buffer.alloc(32, 0xaa)), 32);
+      const batch = new SyscallBatch(() => inj, { code: area.addr, table: area.addr + BigInt(arch.pageSize), tableSize: arch.pageSize });
+      // i386 getpid is 20 (x86_64's writev), x86_64's is 39 (i386's getpid too, by chance: so a
+      // call of the 64-bit ABI goes first); the compat rt_sigaction writes a 20-byte struct (64-bit: 32).
+      const results = batch.runEach([
+        { name: 'gettid', args: [] },
+        { name: 'getpid', args: [], task: true },
+        { name: 'close', args: [9999], task: true },
+        { name: 'rt_sigaction', args: [15, 0, act, 8], task: true },
+      ]);
+      assert.deepEqual(results, [BigInt(pid), BigInt(pid), -9n, 0n], '64-bit gettid, i386 getpid, i386 close(9999): EBADF, rt_sigaction');
+      const got = processVmReadv(pid, act, 32);
+      assert.notEqual(got.readUInt32LE(0), 0, "SIGTERM's handler, a 32-bit word");
+      assert.deepEqual(got.subarray(20), Buffer.alloc(12, 0xaa), 'only the compat struct (20 bytes) was written');
+      assert.throws(() => batch.runAll([{ name: 'getpid', args: [], task: true }, { name: 'close', args: [9999], task: true }, { name: 'getpid', args: [] }]),
+        /EBADF from close\(9999\) injected into task \d+/);
+    } finally {
+      assert.deepEqual(undo.run(), []);
+    }
+    assert.deepEqual(getAbiRegs(pid, arch), regsBefore, 'its registers (the 64-bit view) as they were');
+    assert.equal(ptrace.getSigmask(pid), maskBefore);
+    ptrace.detach(pid);
+    assert.equal(ia.finish(), 'PASS', 'its signal actions as they were');
+  } finally {
+    ia.cleanup();
+  }
 });

@@ -44,9 +44,38 @@ function setRegs(pid: number, regs: Buffer): void {
   ptrace.ptrace(PTRACE_SETREGS, pid, 0, regs, 'SETREGS');
 }
 
+/**
+ * The batch runner of an ia32 task (SyscallAbi.batchCode, batchTaskCalls), run in 64-bit mode as
+ * cryo's calls are: x86_64's (SYSCALL_BATCH_CODE), but an entry with bit 62 of its nr word runs
+ * through the task's own entry, int $0x80 with an i386 number (as compat: rt_sigaction, robust
+ * lists), its arguments in ebx, ecx, edx, esi, edi, ebp; assembled from:
+ *   mov r12, rdi; mov r13, rsi
+ *   loop: test r13, r13; jz done
+ *         mov rax, [r12]; btr rax, 63; btr rax, 62; jc compat
+ *         mov rdi, [r12+8]; mov rsi, [r12+16]; mov rdx, [r12+24]
+ *         mov r10, [r12+32]; mov r8, [r12+40]; mov r9, [r12+48]
+ *         syscall; jmp result
+ *   compat: mov ebx, [r12+8]; mov ecx, [r12+16]; mov edx, [r12+24]
+ *         mov esi, [r12+32]; mov edi, [r12+40]; mov ebp, [r12+48]
+ *         int 0x80                            (its result sign-extended into rax)
+ *   result: mov [r12+56], rax
+ *         cmp rax, -4095; jb next
+ *         bt qword [r12], 63; jnc done        (bit 63 of nr: go on after a failure)
+ *   next: add r12, 64; dec r13; jmp loop
+ *   done: int3
+ * No ending in rt_sigreturn (batchThenSigreturn): an ia32 task's calls have none (callThenSigreturn).
+ */
+export const IA32_BATCH_CODE = Buffer.from(
+  '4989fc4989f54d85ed7470498b0424480fbaf03f480fbaf03e7222498b7c2408498b742410498b5424184d8b5424204d8b4424284d8b4c24300f05eb20'
+  + '418b5c2408418b4c2410418b542418418b742420418b7c2428418b6c2430cd80'
+  + '4989442438483d01f0ffff7208490fba24243f73094983c44049ffcdeb8bcc', 'hex');
+
 /** cryo's calls in an ia32 task: the x86_64 ABI, with the task switched to 64-bit mode for each. */
 export const IA32_INJECT_ABI: SyscallAbi = {
   ...syscallAbi,
+  batchCode: IA32_BATCH_CODE,
+  batchTaskCalls: true,
+  batchThenSigreturn: undefined,
   getRegs,
   setRegs,
   prepare(regs, ip, nr, args, sp) {
