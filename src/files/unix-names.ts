@@ -151,7 +151,10 @@ export class BindSite {
   /** The temporary name of a parked file, while it is parked. */
   private parked: string | undefined;
 
-  /** Makes the plan's directories and removes its stale socket file. */
+  /**
+   * Makes the plan's directories and parks its stale socket file (moved aside, removed once the
+   * bind is done: a restore failed before that puts it back, so the name is left as it was).
+   */
   constructor(readonly plan: BindPlan, why: string) {
     const p = plan.real;
     this.base = baseOf(p);
@@ -164,12 +167,10 @@ export class BindSite {
         const st = fstatSync(this.dirfd);
         this.madeDirs.push({ dirfd: parent, base: baseOf(d), dev: st.dev, ino: st.ino });
       }
-      if (plan.stale && !unlinkIfSame(this.dirfd, this.base, plan.stale)) {
-        throw new RestoreError('FAILED', `${why}: the old socket file ${p} changed while restore ran: it was left alone`);
-      }
-      if (plan.park) {
+      const park = plan.park ?? plan.stale;
+      if (park) {
         const st = statAt(this.dirfd, this.base);
-        if (!st || st.dev !== plan.park.dev || st.ino !== plan.park.ino) throw new RestoreError('FAILED', `${why}: the file at ${p} changed while restore ran: it was left alone`);
+        if (!st || st.dev !== park.dev || st.ino !== park.ino) throw new RestoreError('FAILED', `${why}: the ${plan.stale ? 'old socket file' : 'file'} at ${p} changed while restore ran: it was left alone`);
         const tmp = `.cryo-parked-${process.pid}-${this.base}`.slice(0, 255);
         renameNoReplace(this.dirfd, this.base, tmp);
         this.parked = tmp;
@@ -205,10 +206,18 @@ export class BindSite {
     return path.posix.join(this.plan.mkdirs.length > 0 ? dirOf(this.plan.mkdirs[0]!) : dirOf(this.plan.real), tmp);
   }
 
-  /** Unlinks the bound file if it is still `file`, then the directories restore made (if empty), and closes. */
-  undo(file?: { dev: number; ino: number }): void {
+  /**
+   * Unlinks the bound file if it is still `file`, puts back a parked file (`bound`: the bind was
+   * done, so a stale socket file parked goes instead), then removes the directories restore made
+   * (if empty), and closes.
+   */
+  undo(file?: { dev: number; ino: number }, bound = false): void {
     try {
       if (file) unlinkIfSame(this.dirfd, this.base, file);
+      if (this.parked !== undefined && bound && this.plan.stale) {
+        unlinkIfSame(this.dirfd, this.parked, this.plan.stale);
+        this.parked = undefined;
+      }
       if (this.parked !== undefined) {
         const tmp = this.parked;
         this.parked = undefined;

@@ -48,7 +48,7 @@ function bindAbstract(ctx: TaskCtx, fd: number, name: Buffer, why: string): void
 
 /**
  * Binds the task's socket to its name, where planBind says it may: an old socket file nobody
- * uses goes first (as CRIU), a deleted name is unlinked again (with the directories made for it),
+ * uses goes first (as CRIU; parked until the bind is done), a deleted name is unlinked again (with the directories made for it),
  * or with `connectors`, moved aside for them (returned; unlinkAside removes it).
  * Owner and mode go on through the bound file itself, never by a path that could lead elsewhere.
  */
@@ -63,13 +63,17 @@ export function bindName(ctx: TaskCtx, fd: number, e: MessageValue, why: string,
   const p = site.plan.path;
   let bound: { dev: number; ino: number } | undefined;
   let aside: AsideName | undefined;
+  let done = false;
   try {
     // A relative name stays relative (getsockname tells it): bound from its directory, as CRIU.
     // The task's working directory is set after the descriptors.
     const rel = !n.name.startsWith('/');
     if (rel) {
       const dir = openImagePath(ctx, n.dir!, O_PATH | O_CLOEXEC, `the directory of ${why}'s socket name`, S_IFDIR);
-      try { taskCall(ctx, why, 'fchdir', dir); } finally { ctx.call('close', dir); }
+      // Closed after: a failure fails the restore, whose half-restored task goes with its descriptors
+      // (a close in a finally would be one more call, whose own failure hid the first).
+      taskCall(ctx, why, 'fchdir', dir);
+      ctx.call('close', dir);
     }
     const [at, len] = sockaddr(ctx, rel ? name : Buffer.from(p));
     const r = ctx.raw('bind', fd, at, len);
@@ -92,8 +96,11 @@ export function bindName(ctx: TaskCtx, fd: number, e: MessageValue, why: string,
       const at = site.moveAside(bound);
       if (at !== undefined) aside = { path: at, ...bound };
     }
+    done = true;
   } finally {
-    site.undo(e.deleted === true && aside === undefined ? bound : undefined);
+    // Failed: the bound file goes and the old one (parked) comes back; done: a deleted name's file
+    // goes (unless moved aside for its connectors), and the old one parked.
+    site.undo(!done || (e.deleted === true && aside === undefined) ? bound : undefined, done);
   }
   return aside;
 }

@@ -8,7 +8,7 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { decodeImageFile, encodeImage } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
@@ -16,7 +16,8 @@ import { dump } from '../../src/dump/index.js';
 import { __WALL, kill, waitpid } from '../../src/sys/index.js';
 import { becomeSubreaper, editImage, waitGone } from '../helpers/restore-env.js';
 import { startTarget } from '../helpers/dump-target.js';
-import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
+import { cleanupDumped, imagesCopy, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
+import { restore } from '../../src/restore/index.js';
 
 const all: Dumped[] = [];
 after(() => all.forEach(cleanupDumped));
@@ -74,6 +75,44 @@ test('unix sockets: dumped as CRIU 4.2 writes them, restored connected with thei
   assert.deepEqual(at(uskOf(d.images, r.db!).id), ['d1', 'dgram-two', 'third-datagram-3']);
   assert.deepEqual(at(uskOf(d.images, r.d!).id), ['u-to-d-1', 'k-to-d']);
 
+  assert.equal(await restoreAndFinish(d), 'PASS');
+});
+
+test("a restore failed at each point around its binds leaves a socket file of the same mode and owner at each name", async () => {
+  // The old socket file at a name is parked while the socket is bound there, and comes back if the
+  // bind fails: once it was unlinked first, so a failure at the bind left the name gone, and one
+  // just after it a new socket file still without the dumped mode. Past a name's bind, the new
+  // file (its socket gone with the failed restore) stands in for the old one: the same kind, mode
+  // and owner, another inode.
+  const sockets = () => readdirSync(d.target.dir).flatMap((f) => {
+    const st = statSync(path.join(d.target.dir, f));
+    return st.isSocket() ? [`${f} ${st.mode.toString(8)} ${st.uid}/${st.gid}`] : [];
+  }).sort().join(', ');
+  const trace = path.join(d.target.dir, 'restore-points');
+  process.env.CRYO_FAULT_TRACE = trace;
+  try {
+    assert.equal(await restoreAndFinish(d), 'PASS');
+  } finally {
+    delete process.env.CRYO_FAULT_TRACE;
+  }
+  const points = readFileSync(trace, 'utf8').trim().split('\n');
+  rmSync(trace);
+  const before = sockets(); // the restored ones' files, now stale (their sockets are gone with the task)
+  assert.match(before, /listen\.sock 140711 /, 'the listener left its socket file, mode 0711');
+  const binds = points.flatMap((l, i) => (/ bind\(\) injected/.test(l) ? [i + 1] : []));
+  assert.ok(binds.length >= 3, 'restore binds the names');
+  for (let n = binds[0]!; n <= binds.at(-1)! + 3; n++) {
+    const dir = imagesCopy(d);
+    process.env.CRYO_FAULT = `restore:${n}`;
+    try {
+      await assert.rejects(restore({ dir, detach: true }), new RegExp(`fault injected at restore point ${n} `));
+    } finally {
+      delete process.env.CRYO_FAULT;
+      rmSync(dir, { recursive: true, force: true });
+    }
+    assert.ok(waitGone(d.pid), `no process left after point ${n}`);
+    assert.equal(sockets(), before, `the socket files after a restore failed at point ${n} (${points[n - 1]})`);
+  }
   assert.equal(await restoreAndFinish(d), 'PASS');
 });
 
