@@ -11,7 +11,8 @@
 // usage (after npm run build and node scripts/build-test-programs.mjs):
 //   node scripts/restore-fault-sweep.mjs [PROGRAM | --real NAME] [--stride K] [FIRST] [LAST]      (PROGRAM defaults to fault-tree)
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -72,7 +73,20 @@ async function startAndDumpReal(name) {
     throw e;
   }
   const tids = () => [...new Set(treeTids(images))];
-  const killAll = () => { for (const t of tids()) { try { process.kill(t, 'SIGKILL'); } catch { /* gone */ } } tids().forEach((t) => waitGone(t, 10_000)); };
+  // The program's files as the dump left them (a database's logs): a restored program that ran
+  // writes them, and the next restore would be refused (a file modified after the dump). Put back
+  // after each restore that ran it, into the same files, with their times (cp -a).
+  const backup = `${r.prog.dir}.at-dump`;
+  const ownFiles = () => readdirSync(r.prog.dir).filter((f) => f !== 'images' && !f.startsWith('restore-')).map((f) => path.join(r.prog.dir, f));
+  const cp = (from, to) => { const c = spawnSync('cp', ['-a', ...from, to]); if (c.status !== 0) throw new Error(`cp -a: ${c.stderr}`); };
+  mkdirSync(backup);
+  cp(ownFiles(), backup);
+  const putBack = () => cp(readdirSync(backup).map((f) => path.join(backup, f)), r.prog.dir);
+  const killAll = () => {
+    for (const t of tids()) { try { process.kill(t, 'SIGKILL'); } catch { /* gone */ } }
+    tids().forEach((t) => waitGone(t, 10_000));
+    putBack();
+  };
   return {
     d: { images, pid: r.prog.pid, target: { dir: r.prog.dir } },
     restoreAndFinish: async (check) => {
@@ -89,7 +103,7 @@ async function startAndDumpReal(name) {
         rmSync(dir, { recursive: true, force: true });
       }
     },
-    cleanup: () => { killAll(); r.cleanup(); },
+    cleanup: () => { killAll(); r.cleanup(); rmSync(backup, { recursive: true, force: true }); },
   };
 }
 

@@ -106,9 +106,11 @@ export class TreeStubs {
    * Kills every process (children before their parents are collected) and returns once each is
    * gone: one whose parent died before collecting it comes to cryo (the restore's subreaper) and
    * is collected here, so no zombie of the tree is left for anyone to find. Never throws.
+   * Children first, as they were resumed: one already running must not see its parent die (a
+   * PostgreSQL backend then exits by itself and removes its shared memory in /dev/shm).
    */
   kill(): void {
-    for (const pid of this.procs.keys()) {
+    for (const pid of [...this.procs.keys()].reverse()) {
       try { kill(pid, 9); } catch { /* gone */ }
     }
     for (const s of [...this.procs.values()].reverse()) s.kill();

@@ -8,16 +8,16 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { existsSync, rmSync, truncateSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, truncateSync } from 'node:fs';
 import { decodeImageFile } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
 import { dump, DumpError } from '../../src/dump/index.js';
 import { WNOHANG, __WALL, sleepSync, waitpid } from '../../src/sys/index.js';
-import { becomeSubreaper, editImage } from '../helpers/restore-env.js';
+import { becomeSubreaper, editImage, waitGone } from '../helpers/restore-env.js';
 import { startTarget } from '../helpers/dump-target.js';
 import { restore } from '../../src/restore/index.js';
 import { kill } from '../../src/sys/index.js';
-import { cleanupDumped, imagesCopy, startAndDump, type Dumped } from '../helpers/round-trip.js';
+import { cleanupDumped, imagesCopy, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
 
 const all: Dumped[] = [];
 after(() => all.forEach(cleanupDumped));
@@ -145,5 +145,41 @@ test('a pipe whose other end a process outside the dumped tree holds is refused,
     assert.equal(t.finish(), 'PASS');
   } finally {
     t.cleanup();
+  }
+});
+
+test("a restore failed after a child runs again kills that child before its parent: it never sees its parent die (rt-parent-watch, as a PostgreSQL backend)", async () => {
+  // The child resumes first, the root last: a failure between them (the root's last call, the
+  // restore's last point) once killed the root first, and the running child saw its pipe's end
+  // close and acted (PostgreSQL's removed its shared memory: the next restore found it gone).
+  const d = await startAndDump('rt-parent-watch');
+  try {
+    const marker = path.join(d.target.dir, 'marker');
+    const trace = path.join(d.target.dir, 'points');
+    process.env.CRYO_FAULT_TRACE = trace;
+    let points: string[];
+    try {
+      assert.equal(await restoreAndFinish(d), 'PASS');
+    } finally {
+      delete process.env.CRYO_FAULT_TRACE;
+      points = readFileSync(trace, 'utf8').trim().split('\n');
+    }
+    const resumed = points.findIndex((l) => / step resume$/.test(l)) + 1;
+    assert.ok(resumed > 0 && resumed < points.length, 'calls into the processes after the step resume');
+    for (let n = resumed + 1; n <= points.length; n++) {
+      const dir = imagesCopy(d);
+      process.env.CRYO_FAULT = `restore:${n}`;
+      try {
+        await assert.rejects(restore({ dir, detach: true }), new RegExp(`fault injected at restore point ${n} `));
+      } finally {
+        delete process.env.CRYO_FAULT;
+        rmSync(dir, { recursive: true, force: true });
+      }
+      for (const pid of [d.pid, Number(d.target.ready.child)]) assert.ok(waitGone(pid), `process ${pid} is gone after point ${n}`);
+      assert.ok(existsSync(marker), `the child did not act after a restore failed at point ${n} (${points[n - 1]})`);
+    }
+    assert.equal(await restoreAndFinish(d), 'PASS');
+  } finally {
+    cleanupDumped(d);
   }
 });
