@@ -77,11 +77,15 @@ async function startAndDumpReal(name) {
   // writes them, and the next restore would be refused (a file modified after the dump). Put back
   // after each restore that ran it, into the same files, with their times (cp -a).
   const backup = `${r.prog.dir}.at-dump`;
-  const ownFiles = () => readdirSync(r.prog.dir).filter((f) => f !== 'images' && !f.startsWith('restore-')).map((f) => path.join(r.prog.dir, f));
-  const cp = (from, to) => { const c = spawnSync('cp', ['-a', ...from, to]); if (c.status !== 0) throw new Error(`cp -a: ${c.stderr}`); };
-  mkdirSync(backup);
-  cp(ownFiles(), backup);
-  const putBack = () => cp(readdirSync(backup).map((f) => path.join(backup, f)), r.prog.dir);
+  const dirs = [r.prog.dir, ...r.dataDirs];
+  const own = (d) => readdirSync(d).filter((f) => d !== r.prog.dir || (f !== 'images' && !f.startsWith('restore-'))).map((f) => path.join(d, f));
+  const cp = (from, to) => { if (from.length === 0) return; const c = spawnSync('cp', ['-a', ...from, to]); if (c.status !== 0) throw new Error(`cp -a: ${c.stderr}`); };
+  dirs.forEach((d, i) => { mkdirSync(path.join(backup, String(i)), { recursive: true }); cp(own(d), path.join(backup, String(i))); });
+  // After 2 s: a killed program's writes still in flight (MariaDB's through io_uring) land meanwhile.
+  const putBack = () => {
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);
+    dirs.forEach((d, i) => cp(own(path.join(backup, String(i))), d));
+  };
   const killAll = () => {
     for (const t of tids()) { try { process.kill(t, 'SIGKILL'); } catch { /* gone */ } }
     tids().forEach((t) => waitGone(t, 10_000));

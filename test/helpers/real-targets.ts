@@ -26,6 +26,8 @@ export interface RealTarget {
   churn?: RegExp;
   /** Kills it and everything it started; removes its directories. */
   cleanup(): void;
+  /** Directories of its own files beside prog.dir (a database's data). */
+  dataDirs: readonly string[];
 }
 
 interface Starter {
@@ -50,6 +52,7 @@ function target(name: string, prog: RealProgram, check: () => Promise<void>, opt
     prog,
     pids,
     check,
+    dataDirs: opts.extra ?? [],
     settle: async () => { await waitUntil(`${name} to close its client connections`, 10_000, () => (pids().every((p) => tcpConnectionsHeld(p).length === 0) ? true : undefined)); },
     cleanup() {
       for (const c of childrenOf(prog.pid)) { try { kill(c, 9); } catch { /* gone */ } }
