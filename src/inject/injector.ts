@@ -16,7 +16,7 @@ import { readMaps, readStatus, type Vma } from '../proc/index.js';
 import { InjectError, syscallFailed } from './errors.js';
 import { findSyscallSite } from './syscall-site.js';
 import type { UndoList } from './undo.js';
-import type { CallSite } from './call-ending.js';
+import type { CallSite } from './call-site.js';
 import { faultInCall, faultPoint } from '../fault.js';
 
 const { getRegset, getSigmask, setRegset, setSigmask, singleStep, syscallStep, cont } = ptrace;
