@@ -237,9 +237,8 @@ export class Injector {
   }
 
   /**
-   * In a survivable injector: the task's own registers and mask again (see `survivable`). After a
-   * call on the ending the thread stays at its exit instead (killed, it runs into the rt_sigreturn,
-   * which gives both back at once), unless CallSite.ownBetweenCalls: then mask first, registers next.
+   * The task's own registers and mask again (`survivable`); after a call on the ending the thread stays at its exit
+   * (killed, its rt_sigreturn gives both back), unless CallSite.ownBetweenCalls: then mask first, registers next.
    */
   private putBack(): void {
     if (!this.survivable || (this.onEnding && !this.ending?.ownBetweenCalls)) return;
