@@ -4,7 +4,7 @@
 // image encodes back to the same bytes.
 
 import { ImageError, ImageJsonError } from './errors.js';
-import { type FieldDef, type MessageDef, type ScalarType, isEnumType, isMessageType } from './schema.js';
+import { type EnumDef, type FieldDef, type MessageDef, type ScalarType, isEnumType, isMessageType } from './schema.js';
 import type { FieldValue, MessageValue } from './value.js';
 
 /** protobuf's own default recursion limit. */
@@ -49,14 +49,25 @@ class Reader {
     throw new ImageError(this.file, this.base + at, expected);
   }
 
-  /** A varint as two unsigned 32-bit halves. */
-  varint(): [number, number] {
+  /** The high half of the last varint read. */
+  hi = 0;
+
+  /** A varint as two unsigned 32-bit halves: the low one returned, the high one in `hi` (no array per call: images hold thousands). */
+  varint(): number {
     const start = this.pos;
+    if (start < this.end) {
+      const b = this.buf[start]!;
+      if (b < 0x80) {
+        this.pos = start + 1;
+        this.hi = 0;
+        return b;
+      }
+    }
     let lo = 0;
     let hi = 0;
     for (let i = 0; i < 10; i++) {
       if (this.pos >= this.end) this.fail('the rest of a varint (truncated)', start);
-      const b = this.buf[this.pos++];
+      const b = this.buf[this.pos++]!;
       if (i < 4) lo |= (b & 0x7f) << (7 * i);
       else if (i === 4) {
         lo |= (b & 0x0f) << 28;
@@ -64,7 +75,8 @@ class Reader {
       } else hi |= (b & 0x7f) << (7 * i - 32);
       if ((b & 0x80) === 0) {
         if (i === 9 && b > 1) this.fail('a varint of at most 64 bits', start);
-        return [lo >>> 0, hi >>> 0];
+        this.hi = hi >>> 0;
+        return lo >>> 0;
       }
     }
     return this.fail('a varint of at most 10 bytes', start);
@@ -72,7 +84,8 @@ class Reader {
 
   length(what: string): number {
     const at = this.pos;
-    const [lo, hi] = this.varint();
+    const lo = this.varint();
+    const hi = this.hi;
     if (hi !== 0 || lo > this.end - this.pos) {
       this.fail(`a length within the ${this.end - this.pos} remaining bytes for ${what}, not ${hi ? 'a 64-bit length' : lo}`, at);
     }
@@ -88,22 +101,34 @@ class Reader {
 }
 
 function u64(lo: number, hi: number): bigint {
-  return (BigInt(hi) << 32n) | BigInt(lo);
+  return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
+}
+
+const enumNameMaps = new WeakMap<EnumDef, Map<number, string>>();
+/** An enum's names by value (the first name of a value, as the schema lists them). */
+function enumNames(t: EnumDef): Map<number, string> {
+  let m = enumNameMaps.get(t);
+  if (!m) {
+    m = new Map();
+    for (const [name, v] of Object.entries(t.values)) if (!m.has(v)) m.set(v, name);
+    enumNameMaps.set(t, m);
+  }
+  return m;
 }
 
 function decodeScalar(r: Reader, type: ScalarType, wire: number, f: FieldDef): FieldValue {
   switch (type) {
-    case 'int32': { const [lo] = r.varint(); return lo | 0; }
-    case 'uint32': { const [lo] = r.varint(); return lo >>> 0; }
-    case 'sint32': { const [lo] = r.varint(); return (lo >>> 1) ^ -(lo & 1); }
-    case 'int64': { const [lo, hi] = r.varint(); return BigInt.asIntN(64, u64(lo, hi)); }
-    case 'uint64': { const [lo, hi] = r.varint(); return u64(lo, hi); }
+    case 'int32': return r.varint() | 0;
+    case 'uint32': return r.varint() >>> 0;
+    case 'sint32': { const lo = r.varint(); return (lo >>> 1) ^ -(lo & 1); }
+    case 'int64': { const lo = r.varint(); return BigInt.asIntN(64, u64(lo, r.hi)); }
+    case 'uint64': { const lo = r.varint(); return u64(lo, r.hi); }
     case 'sint64': {
-      const [lo, hi] = r.varint();
-      const v = u64(lo, hi);
+      const lo = r.varint();
+      const v = u64(lo, r.hi);
       return BigInt.asIntN(64, (v >> 1n) ^ -(v & 1n));
     }
-    case 'bool': { const [lo, hi] = r.varint(); return (lo | hi) !== 0; }
+    case 'bool': { const lo = r.varint(); return (lo | r.hi) !== 0; }
     case 'fixed32': return r.buf.readUInt32LE(r.fixed(4, f.name));
     case 'sfixed32': return r.buf.readInt32LE(r.fixed(4, f.name));
     case 'float': return r.buf.readFloatLE(r.fixed(4, f.name));
@@ -141,9 +166,9 @@ function decodeOne(r: Reader, f: FieldDef, wire: number, depth: number): FieldVa
   }
   if (isEnumType(t)) {
     const at = r.pos;
-    const [lo] = r.varint();
-    const num = lo | 0;
-    for (const [name, v] of Object.entries(t.values)) if (v === num) return name;
+    const num = r.varint() | 0;
+    const name = enumNames(t).get(num);
+    if (name !== undefined) return name;
     return r.fail(`a value of enum ${t.name} for ${f.name}, not ${num}`, at);
   }
   return decodeScalar(r, t, wire, f);
@@ -170,7 +195,8 @@ function decodeRange(outer: Reader, def: MessageDef, start: number, end: number,
   const found = new Map<number, FieldValue>();
   while (r.pos < r.end) {
     const tagAt = r.pos;
-    const [tag, tagHi] = r.varint();
+    const tag = r.varint();
+    const tagHi = r.hi;
     const no = tag >>> 3;
     const wire = tag & 7;
     if (tagHi !== 0 || no === 0) r.fail('a field tag with a field number from 1 to 2^29-1', tagAt);

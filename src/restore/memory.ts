@@ -238,17 +238,22 @@ function fillPages(ctx: TaskCtx, lazy: readonly Range[]): void {
   fillInherited(ctx, inherited, inheritedPages, page);
 }
 
+/** Every dumped madvise bit of every mapping, in one batch that goes on past a failure (a warning each). */
 function applyMadvise(ctx: TaskCtx): void {
+  const calls: { name: string; args: bigint[] }[] = [];
   for (const v of dumpedVmas(ctx)) {
     const k = vmaKind(Number(v.status));
     if (k === 'vdso' || k === 'skip' || k === 'io-uring' || k === 'packet-ring' || k === 'aio' || v.madv === undefined) continue;
     const madv = big(v.madv);
     for (let bit = 0n; madv >> bit !== 0n; bit++) {
-      if (!((madv >> bit) & 1n)) continue;
-      const r = ctx.raw('madvise', big(v.start), big(v.end) - big(v.start), bit);
-      if (r < 0n) ctx.warn(`madvise(${bit}) of the mapping at ${hex(big(v.start))} failed (errno ${-r}); continuing without it`);
+      if ((madv >> bit) & 1n) calls.push({ name: 'madvise', args: [big(v.start), big(v.end) - big(v.start), bit] });
     }
   }
+  if (calls.length === 0) return;
+  batchFor(ctx).runEach(calls).forEach((r, i) => {
+    const [start, , bit] = calls[i]!.args;
+    if (r < 0n) ctx.warn(`madvise(${bit}) of the mapping at ${hex(start!)} failed (errno ${-r}); continuing without it`);
+  });
 }
 
 /** struct prctl_mm_map (include/uapi/linux/prctl.h): 11 u64 fields, auxv pointer, auxv_size, exe_fd. */

@@ -1,7 +1,7 @@
 // Whether a dumped PID can be given back: no process or thread has it, and no live process keeps it
 // in use as its process group or session ID. Processes of the dumped tree that its dump killed may
 // still be zombies for a moment (their reaper, often init, takes its time): waited for.
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { RestoreError } from '../shared/restore-error.js';
 import { rawSyscall, sleepSync, SysError } from '../sys/index.js';
 
@@ -15,6 +15,8 @@ interface Holder {
 
 /** Who holds PID `pid` as its own PID or TID. */
 function pidHolder(pid: number): Holder | undefined {
+  // Most PIDs asked about are free: no exception for those (a thread's TID shows in /proc too).
+  if (!existsSync(`/proc/${pid}`)) return undefined;
   let status: string;
   try {
     status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -67,14 +69,21 @@ export function pidTakenError(pid: number, when: string): RestoreError {
 
 /** Refuses PID `pid` unless restore can give it back (zombies holding it are waited for a moment). */
 export function checkPidFree(pid: number): void {
-  for (const deadline = Date.now() + ZOMBIE_WAIT_MS; ;) {
-    const own = pidHolder(pid);
-    const h = own ?? groupHolder(pid);
-    if (h === undefined) break;
-    if (!h.zombie || Date.now() > deadline) throw inUseError(pid, h, own !== undefined);
-    sleepSync(20);
-  }
+  checkPidsFree([pid]);
+}
+
+/** checkPidFree for each of `pids` (a task's threads), pid_max read once. */
+export function checkPidsFree(pids: readonly number[]): void {
   let max = 4194304;
   try { max = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8')); } catch { /* keep the default */ }
-  if (pid >= max) throw new RestoreError('PID_TAKEN', `PID ${pid} is above this system's pid_max (${max}): raise /proc/sys/kernel/pid_max`);
+  for (const pid of pids) {
+    for (const deadline = Date.now() + ZOMBIE_WAIT_MS; ;) {
+      const own = pidHolder(pid);
+      const h = own ?? groupHolder(pid);
+      if (h === undefined) break;
+      if (!h.zombie || Date.now() > deadline) throw inUseError(pid, h, own !== undefined);
+      sleepSync(20);
+    }
+    if (pid >= max) throw new RestoreError('PID_TAKEN', `PID ${pid} is above this system's pid_max (${max}): raise /proc/sys/kernel/pid_max`);
+  }
 }

@@ -27,6 +27,7 @@ import { aioRings } from './aio.js';
 import { sigactionCalls } from './task-state.js';
 import { checkGuards } from './guards.js';
 import { checkArch, checkCpu, threadInfoOf } from './preflight-arch.js';
+import { frameLengthOf, regsetsOf } from './thread-frames.js';
 
 export { regFile } from '../shared/file-entries.js';
 
@@ -319,8 +320,8 @@ export function checkTaskState(img: RestoreImages, arch: Arch): void {
     const ti = core[task.threadInfoField] as ThreadInfo | undefined;
     if (ti === undefined) throw new RestoreError('IMAGE_INCONSISTENT', `core-${tid}.img has no ${task.threadInfoField}`);
     try {
-      task.regsetsFromThreadInfo(ti);
-      task.buildSigframe(ti, { sigmask: 0n, addressOfFrame: 0n });
+      regsetsOf(task, ti);
+      frameLengthOf(task, ti);
     } catch (e) {
       throw new RestoreError('IMAGE_INCONSISTENT', `core-${tid}.img: ${(e as Error).message}`);
     }

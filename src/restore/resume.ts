@@ -20,6 +20,7 @@ import { mapOwnArea } from './dumped-layout.js';
 import type { AltStack, ThreadInfo } from '../arch/types.js';
 import type { Range } from '../shared/ranges.js';
 import { threadInfoOf } from './preflight-arch.js';
+import { frameLengthOf, regsetsOf } from './thread-frames.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 
 const TASK_STOPPED = 3;
@@ -80,9 +81,10 @@ function writeFrames(ctx: TaskCtx, all: readonly TaskCtx[]): { area: Range[]; sp
   // Lengths do not depend on where a frame goes (each starts aligned); contents do.
   const offsets: bigint[] = [];
   let size = 0n;
-  for (const st of states) {
+  const lengths = states.map((st) => frameLengthOf(arch, st.ti));
+  for (const len of lengths) {
     offsets.push(size);
-    size += alignUp(BigInt(arch.buildSigframe(st.ti, { ...st.opts, addressOfFrame: 0n }).frame.length), align);
+    size += alignUp(BigInt(len), align);
   }
   size = alignUp(size, page);
   const room = tableRoom(ctx);
@@ -93,8 +95,8 @@ function writeFrames(ctx: TaskCtx, all: readonly TaskCtx[]): { area: Range[]; sp
   const sps = states.map((st, i) => {
     const frame = arch.buildSigframe(st.ti, { ...st.opts, addressOfFrame: addr + offsets[i]! });
     const at = frame.frameAddress - addr;
-    if (at < 0n || at + BigInt(frame.frame.length) > size) {
-      throw new RestoreError('FAILED', `internal: the signal frame of thread ${all[i]!.tid} at ${hex(frame.frameAddress)} is outside cryo's area at ${hex(addr)}`);
+    if (at < offsets[i]! || frame.frame.length !== lengths[i] || at + BigInt(frame.frame.length) > size) {
+      throw new RestoreError('FAILED', `internal: the signal frame of thread ${all[i]!.tid} at ${hex(frame.frameAddress)} (${frame.frame.length} bytes) does not fit its place in cryo's area at ${hex(addr)}`);
     }
     frame.frame.copy(area, Number(at));
     return frame.sp;
@@ -129,7 +131,7 @@ function enterSigreturn(ctx: TaskCtx, frameSp: bigint): void {
   // The task's own rt_sigreturn reads the frame (an ia32 one through int 0x80, which also puts the
   // task back in 32-bit mode); what the frame's selectors refer to (x86's GDT TLS slots) comes first.
   const abi = arch.taskSyscall;
-  const regsets = arch.regsetsFromThreadInfo(ti);
+  const regsets = regsetsOf(arch, ti);
   const base = regsets.get(abi.regsNt);
   if (!base) throw new RestoreError('IMAGE_INCONSISTENT', `core-${pid}.img gives no general registers`);
   arch.writeThreadExtras(pid, ti);

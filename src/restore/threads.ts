@@ -13,7 +13,7 @@ import {
 } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { RestoreImages } from '../shared/restore-images.js';
-import { checkPidFree } from './pid-free.js';
+import { checkPidsFree } from './pid-free.js';
 import { checkThreadArch } from './preflight-arch.js';
 import { batchFor, shareBatchArea } from './scratch.js';
 import { InjectError } from '../inject/index.js';
@@ -58,10 +58,9 @@ function threadOf(message: string, chunk: readonly { tid: number }[], base: bigi
  * is free (the images' byte order, and every thread's CPU features, are checkArch's and checkCpu's).
  */
 export function checkThreads(img: RestoreImages, arch: Arch): void {
-  for (const t of img.threads.slice(1)) {
-    checkThreadArch({ ...img, core: t.core, pid: t.tid }, arch);
-    checkPidFree(t.tid);
-  }
+  const others = img.threads.slice(1);
+  for (const t of others) checkThreadArch({ ...img, core: t.core, pid: t.tid }, arch);
+  checkPidsFree(others.map((t) => t.tid));
 }
 
 /** Main-thread options plus PTRACE_O_TRACECLONE, so each new thread is cryo's from its start. */

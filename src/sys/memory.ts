@@ -35,7 +35,8 @@ function transfer(dir: Direction, pid: number, ranges: RemoteRange[], local: Buf
   let ri = 0; // current range
   let rOff = 0; // bytes done within it
   const localIov = Buffer.alloc(16);
-  const remoteIov = Buffer.alloc(16 * IOV_MAX);
+  // One iovec per range at most in a call (most calls move one range: no 16 KiB table for those).
+  const remoteIov = Buffer.alloc(16 * Math.min(IOV_MAX, ranges.length));
   while (ri < ranges.length) {
     if (ranges[ri].length === rOff) { ri++; rOff = 0; continue; }
     // Fill one batch of remote iovecs from the current position.
