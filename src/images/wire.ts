@@ -188,11 +188,33 @@ function skipField(r: Reader, wire: number, tagAt: number): void {
   }
 }
 
+/** A field as decoding needs it, worked out once per message type. */
+interface FieldPlan {
+  f: FieldDef;
+  /** Its place in def.fields (values are kept in that order). */
+  index: number;
+  want: number;
+  repeated: boolean;
+  packable: boolean;
+}
+
+const plans = new WeakMap<MessageDef, Map<number, FieldPlan>>();
+function planOf(def: MessageDef): Map<number, FieldPlan> {
+  let m = plans.get(def);
+  if (!m) {
+    m = new Map([...fieldsByNumber(def).values()].map((f) => [f.no, {
+      f, index: def.fields.indexOf(f), want: wireTypeOf(f), repeated: f.label === 'repeated', packable: isPackable(f),
+    }]));
+    plans.set(def, m);
+  }
+  return m;
+}
+
 function decodeRange(outer: Reader, def: MessageDef, start: number, end: number, depth: number): MessageValue {
   if (depth > MAX_DEPTH) outer.fail(`message nesting of at most ${MAX_DEPTH} levels`, start);
   const r = new Reader(outer.buf, start, end, outer.file, outer.base);
-  const byNo = fieldsByNumber(def);
-  const found = new Map<number, FieldValue>();
+  const byNo = planOf(def);
+  const found: (FieldValue | undefined)[] = new Array(def.fields.length);
   while (r.pos < r.end) {
     const tagAt = r.pos;
     const tag = r.varint();
@@ -200,16 +222,16 @@ function decodeRange(outer: Reader, def: MessageDef, start: number, end: number,
     const no = tag >>> 3;
     const wire = tag & 7;
     if (tagHi !== 0 || no === 0) r.fail('a field tag with a field number from 1 to 2^29-1', tagAt);
-    const f = byNo.get(no);
-    if (!f) {
+    const p = byNo.get(no);
+    if (!p) {
       skipField(r, wire, tagAt);
       continue;
     }
-    const want = wireTypeOf(f);
-    if (f.label === 'repeated') {
-      let list = found.get(no) as FieldValue[] | undefined;
-      if (!list) found.set(no, (list = []));
-      if (wire === WIRE_LEN && isPackable(f)) {
+    const { f, want } = p;
+    if (p.repeated) {
+      let list = found[p.index] as FieldValue[] | undefined;
+      if (!list) found[p.index] = list = [];
+      if (wire === WIRE_LEN && p.packable) {
         const n = r.length(`packed field ${def.name}.${f.name}`);
         const sub = new Reader(r.buf, r.pos, r.pos + n, r.file, r.base);
         r.pos += n;
@@ -220,12 +242,14 @@ function decodeRange(outer: Reader, def: MessageDef, start: number, end: number,
       list.push(decodeOne(r, f, wire, depth));
     } else {
       if (wire !== want) r.fail(`wire type ${want} for ${def.name}.${f.name}, not ${wire}`, tagAt);
-      found.set(no, decodeOne(r, f, wire, depth));
+      found[p.index] = decodeOne(r, f, wire, depth);
     }
   }
   const out: MessageValue = {};
-  for (const f of def.fields) {
-    const v = found.get(f.no);
+  const fields = def.fields;
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i]!;
+    const v = found[i];
     if (v === undefined) {
       if (f.label === 'required') r.fail(`required field ${def.name}.${f.name} before the end of the message`, end);
       continue;

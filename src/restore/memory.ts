@@ -28,6 +28,7 @@ import { installGuards } from './guards.js';
 import { restoreMemoryTags } from './mem-tags.js';
 import { big, dumpedVmas, hex } from './dumped-layout.js';
 import { batchFor, mapScratch } from './scratch.js';
+import type { SyscallBatch } from '../inject/index.js';
 import { replaceStubMappings, writeOldVdso } from './stub-vdso.js';
 import { openImagePath, S_IFREG } from '../shared/image-paths.js';
 import { O_ACCMODE, O_CLOEXEC } from '../shared/constants.js';
@@ -49,9 +50,8 @@ function attachSysvShm(ctx: TaskCtx, v: MessageValue): boolean {
 }
 
 /** Maps every dumped VMA (writable while pages are filled), returning the ones whose protection must change after. */
-function mapVmas(ctx: TaskCtx): MessageValue[] {
+function mapVmas(ctx: TaskCtx, batch: SyscallBatch): MessageValue[] {
   const fixup: MessageValue[] = [];
-  const batch = batchFor(ctx);
   const inherited = new Set(inheritedVmas(ctx));
   // Descriptors opened once per file and access mode for all its mappings (a library has four or
   // five), so the mmaps go into the batch: three injected calls per mapping were most of a small
@@ -97,7 +97,7 @@ class PagedRanges {
   }
 }
 
-function mapEach(ctx: TaskCtx, batch: ReturnType<typeof batchFor>, inherited: ReadonlySet<MessageValue>, fixup: MessageValue[], fds: Map<string, number>): void {
+function mapEach(ctx: TaskCtx, batch: SyscallBatch, inherited: ReadonlySet<MessageValue>, fixup: MessageValue[], fds: Map<string, number>): void {
   /** Where the last mapping through each descriptor ended. */
   const ends = new Map<string, bigint>();
   const paged = new PagedRanges(ctx);
@@ -277,7 +277,8 @@ function sameExe(ctx: TaskCtx, parent: RestoreImages | undefined): boolean {
   return parent !== undefined && name(parent) === name(ctx.img);
 }
 
-function setMmMap(ctx: TaskCtx, parent: RestoreImages | undefined): void {
+/** PR_SET_MM_MAP: queued in `batch` where the executable stays (a forked child's), else run (after the batch). */
+function setMmMap(ctx: TaskCtx, parent: RestoreImages | undefined, batch: SyscallBatch): void {
   const mm = ctx.img.mm;
   const auxv = ((mm.mm_saved_auxv as (bigint | number)[] | undefined) ?? []).map(big);
   const auxvBuf = Buffer.alloc(auxv.length * 8);
@@ -286,9 +287,10 @@ function setMmMap(ctx: TaskCtx, parent: RestoreImages | undefined): void {
   const at = ctx.put(mmMapStruct(mm, auxvAddr, auxvBuf.length, NO_EXE), 512);
   // A child forked from its restored parent has that executable already (the kernel would refuse it again while mapped: EBUSY).
   if (sameExe(ctx, parent)) {
-    ctx.call('prctl', PR_SET_MM, PR_SET_MM_MAP, at, 104, 0);
+    batch.add('prctl', PR_SET_MM, PR_SET_MM_MAP, at, 104, 0);
     return;
   }
+  batch.flush();
   const exe = regFile(ctx.img, Number(mm.exe_file_id), 'the executable');
   const exeFd = openImagePath(ctx, String(exe.name), O_CLOEXEC, 'the executable', S_IFREG);
   try {
@@ -312,8 +314,10 @@ export function rebuildMemory(ctx: TaskCtx, parent?: RestoreImages): void {
   // cryo's own areas first, while the stub's memory still holds the stack (s390x passes mmap's
   // arguments in memory: after the cleanup below they go in the scratch area).
   mapScratch(ctx);
-  replaceStubMappings(ctx);
-  const fixup = mapVmas(ctx);
+  // The stub's munmaps and the dumped mappings in one stop, where the vDSO stays put.
+  const mapping = batchFor(ctx);
+  replaceStubMappings(ctx, mapping);
+  const fixup = mapVmas(ctx, mapping);
   const lazy = ctx.lazyPages ? lazyRanges(ctx.img, dumpPageSize(ctx.img, ctx.arch.pageSize)) : [];
   if (!ctx.lazyPages) {
     const remote = remoteOnlyRanges(ctx.img, dumpPageSize(ctx.img, ctx.arch.pageSize));
@@ -324,8 +328,10 @@ export function rebuildMemory(ctx: TaskCtx, parent?: RestoreImages): void {
   restoreAioRings(ctx);
   if (lazy.length > 0) ctx.lazyFd = registerLazy(ctx, lazy);
   writeOldVdso(ctx);
+  // The final protections and the mm's fields (which look at addresses, not protections): one stop.
   const batch = batchFor(ctx);
   for (const v of fixup) batch.add('mprotect', big(v.start), big(v.end) - big(v.start), Number(v.prot));
+  setMmMap(ctx, parent, batch);
   batch.flush();
   restoreMemoryTags(ctx);
   applyMadvise(ctx);
@@ -333,7 +339,6 @@ export function rebuildMemory(ctx: TaskCtx, parent?: RestoreImages): void {
   const thpOff = ctx.img.mm.thp_disabled === true;
   if (thpOff || parent?.mm.thp_disabled === true) ctx.call('prctl', PR_SET_THP_DISABLE, thpOff ? 1 : 0, 0, 0, 0);
   registerMembarriers(ctx);
-  setMmMap(ctx, parent);
 }
 
 /**

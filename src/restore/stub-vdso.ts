@@ -3,7 +3,7 @@
 // patched when the two differ (vdso-choice.ts), or replaced by the vDSO of the task's own ABI (an ia32
 // task under a 64-bit stub), or dropped for a task that had unmapped its own (the calls run on a page
 // of cryo's then). The rest of the stub's mappings go.
-import { findHole, injectMmap, Injector, UndoList } from '../inject/index.js';
+import { findHole, injectMmap, Injector, UndoList, type SyscallBatch } from '../inject/index.js';
 import type { MessageValue } from '../images/value.js';
 import { readMaps, type Vma } from '../proc/index.js';
 import { processVmReadv, processVmWritev } from '../sys/index.js';
@@ -58,17 +58,26 @@ function mremap(ctx: TaskCtx, from: bigint, size: bigint, to: bigint): void {
  * with a neighbour: only what lies outside them goes).
  */
 function unmapStubRest(ctx: TaskCtx, maps: Vma[], cryos: Range[]): void {
-  const keep = [...cryos, ...inheritedRanges(ctx)];
   const batch = batchFor(ctx); // one stop for all (the batch runner uses no stack)
+  queueStubUnmaps(ctx, maps, cryos, batch);
+  batch.flush();
+}
+
+/** unmapStubRest's munmaps, queued in `batch`. */
+function queueStubUnmaps(ctx: TaskCtx, maps: Vma[], cryos: Range[], batch: SyscallBatch): void {
+  const keep = [...cryos, ...inheritedRanges(ctx)];
   for (const m of maps) {
     if (ctx.arch.vdso.areas.includes(m.name) || m.kind === 'vsyscall') continue;
     for (const part of withoutRanges(m.start, m.end, keep)) batch.add('munmap', part.start, part.end - part.start);
   }
-  batch.flush();
 }
 
-/** Clears the stub's address space down to its vdso areas and moves those into place. */
-export function replaceStubMappings(ctx: TaskCtx): void {
+/**
+ * Clears the stub's address space down to its vdso areas and moves those into place. Its munmaps
+ * may stay queued in `batch`, for the caller to run with its own calls (before any call that needs
+ * the space free).
+ */
+export function replaceStubMappings(ctx: TaskCtx, batch = batchFor(ctx)): void {
   const maps = readMaps(ctx.pid);
   if (!dumpedVmas(ctx).some((v) => Number(v.status) & VMA.VDSO) && !ctx.arch.vdso.map) {
     dropStubVdso(ctx, maps);
@@ -85,7 +94,8 @@ export function replaceStubMappings(ctx: TaskCtx): void {
   }
   const moves = vdsoMoves(ctx, maps);
   const own = ownAreas(ctx);
-  unmapStubRest(ctx, maps, own);
+  // With the vDSO in place the munmaps stay queued: the dumped mappings join them in one stop.
+  queueStubUnmaps(ctx, maps, own, batch);
   if (moves.every((m) => m.from === m.to)) return;
   // Park everything first in a hole free of both layouts, so no move lands on an area not moved yet.
   const total = moves.reduce((s, m) => s + m.size, 0n);
@@ -97,7 +107,6 @@ export function replaceStubMappings(ctx: TaskCtx): void {
   const park = findHole(asVmas(occupied), total, BigInt(ctx.arch.pageSize), ctx.arch.mmapTop);
   // All moves in one batch (the runner is in cryo's area, not in the vDSO); one by one, the
   // calls run on the vDSO's syscall instruction, found again each time it moved.
-  const batch = batchFor(ctx);
   const move = (from: bigint, size: bigint, to: bigint, name: string) => {
     batch.add('mremap', from, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
     if (!batch.batched && name === ctx.arch.vdso.vdso) ctx.reattach();

@@ -13,7 +13,7 @@ import type { Arch } from '../arch/types.js';
 import { injectMmap, Injector, UndoList } from '../inject/index.js';
 import { readMaps } from '../proc/index.js';
 import {
-  ptrace, waitForStop, waitpid, writeU64, errnoName, processVmReadv, processVmWritev, kill, stopped, stopSig, exited, exitCode, signaled, termSig, __WALL, WNOHANG, sleepSync,
+  ptrace, rawSyscall, waitForStop, waitpid, writeU64, errnoName, processVmReadv, processVmWritev, kill, stopped, stopSig, exited, exitCode, signaled, termSig, __WALL, WNOHANG, sleepSync,
   PTRACE_O_EXITKILL, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACECLONE, PTRACE_O_TRACEFORK, PTRACE_O_TRACESYSGOOD,
 } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
@@ -247,6 +247,15 @@ function makeExit(b: Building, status: number): void {
   }
 }
 
+/**
+ * setpgid(0, pgid) in the process, unless it is in that group already (inherited at its fork: most
+ * of a tree is): asked of the kernel from cryo, which costs no stop of the process.
+ */
+function joinGroup(b: Building, pgid: number): void {
+  if (Number(rawSyscall('getpgid', b.pid)) === pgid) return;
+  b.inj.call('setpgid', 0, pgid);
+}
+
 /** Takes the SIGCHLDs of the processes that ended during the build (blocked and pending in `b`). */
 function drainSigchld(b: Building): void {
   const set = Buffer.alloc(8);
@@ -317,7 +326,7 @@ export function buildTree(tree: RestoreTree, stubs: TreeStubs, helpers: readonly
   withChildren(rootEntry);
   // Groups: their leaders first (a helper stands in for one that is not in the tree), then members.
   const ended = new Set<number>();
-  for (const e of tree.entries) if (e.pgid === e.pid && e.sid !== e.pid) made.get(e.pid)!.inj.call('setpgid', 0, 0);
+  for (const e of tree.entries) if (e.pgid === e.pid && e.sid !== e.pid) joinGroup(made.get(e.pid)!, e.pid);
   const helperProcs: Building[] = [];
   for (const h of helpers) {
     const b = forkWithPid(made.get(h.parent)!, h.pgid, stubs, arch);
@@ -327,7 +336,7 @@ export function buildTree(tree: RestoreTree, stubs: TreeStubs, helpers: readonly
   for (const e of tree.entries) {
     if (e.pgid === e.pid || e === rootEntry) continue;
     if (!made.has(e.pgid) && !helpers.some((h) => h.pgid === e.pgid)) continue; // shell job: the group it inherited
-    made.get(e.pid)!.inj.call('setpgid', 0, e.pgid);
+    joinGroup(made.get(e.pid)!, e.pgid);
   }
   for (const [i, h] of helpers.entries()) {
     makeExit(helperProcs[i]!, 0);
