@@ -32,7 +32,7 @@ import type { SyscallBatch } from '../inject/index.js';
 import { replaceStubMappings, writeOldVdso } from './stub-vdso.js';
 import { openImagePath, S_IFREG } from '../shared/image-paths.js';
 import { O_ACCMODE, O_CLOEXEC } from '../shared/constants.js';
-import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
+import { MAP_ANONYMOUS, MAP_FIXED, MAP_NORESERVE, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 
 const PR_SET_MM = 35;
 const PR_SET_MM_MAP = 14;
@@ -101,6 +101,7 @@ function mapEach(ctx: TaskCtx, batch: SyscallBatch, inherited: ReadonlySet<Messa
   /** Where the last mapping through each descriptor ended. */
   const ends = new Map<string, bigint>();
   const paged = new PagedRanges(ctx);
+  const anon = new AnonRuns(batch);
   for (const v of dumpedVmas(ctx)) {
     const kind = vmaKind(Number(v.status));
     if (kind === 'skip' || kind === 'vdso' || kind === 'io-uring' || kind === 'packet-ring') continue;
@@ -128,10 +129,11 @@ function mapEach(ctx: TaskCtx, batch: SyscallBatch, inherited: ReadonlySet<Messa
     const unpaged = (kind === 'anon-private' || kind === 'file-private') && !paged.any(start, big(v.end));
     if (kind === 'anon-private') {
       const mprot = unpaged ? prot : prot | PROT_READ | PROT_WRITE;
-      batch.addMmap(start, len, mprot, flags | MAP_ANONYMOUS, -1, 0);
+      anon.map(start, start + len, mprot, flags | MAP_ANONYMOUS);
       if (prot !== mprot) fixup.push(v);
       continue;
     }
+    anon.flush();
     if (kind === 'shmem' || kind === 'sysv-shm') {
       batch.flush(); // these calls use the scratch area and must find the mappings before them in place
       if (kind === 'shmem' ? mapShmemVma(ctx, v) : attachSysvShm(ctx, v)) fixup.push(v);
@@ -155,6 +157,39 @@ function mapEach(ctx: TaskCtx, batch: SyscallBatch, inherited: ReadonlySet<Messa
     const mprot = kind === 'file-private' && !unpaged ? prot | PROT_READ | PROT_WRITE : prot;
     batch.addMmap(start, len, mprot, flags, fd, big(v.pgoff));
     if (mprot !== prot) fixup.push(v);
+  }
+  anon.flush();
+}
+
+/** mmap flags under which adjacent fresh anonymous mappings are one VMA to the kernel (it merges them). */
+const MERGEABLE_FLAGS = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE;
+
+/**
+ * Private anonymous mappings queued as few mmaps as the kernel would leave VMAs: adjacent ones of
+ * the same protection and plain flags in one call (mapped one by one, the kernel merges them into
+ * one VMA anyway; the later mprotects and madvises split it where the task had it split). A task of
+ * 10,000 mappings that differ only after their pages are in needs one mmap, not 10,000.
+ */
+class AnonRuns {
+  private run: { start: bigint; end: bigint; prot: number; flags: number } | undefined;
+
+  constructor(private readonly batch: SyscallBatch) {}
+
+  map(start: bigint, end: bigint, prot: number, flags: number): void {
+    const r = this.run;
+    if (r !== undefined && r.end === start && r.prot === prot && r.flags === flags && (flags & ~MERGEABLE_FLAGS) === 0) {
+      r.end = end;
+      return;
+    }
+    this.flush();
+    this.run = { start, end, prot, flags };
+  }
+
+  flush(): void {
+    const r = this.run;
+    if (r === undefined) return;
+    this.run = undefined;
+    this.batch.addMmap(r.start, r.end - r.start, r.prot, r.flags, -1, 0);
   }
 }
 
