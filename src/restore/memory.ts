@@ -28,10 +28,11 @@ import { installGuards } from './guards.js';
 import { restoreMemoryTags } from './mem-tags.js';
 import { big, dumpedVmas, hex } from './dumped-layout.js';
 import { batchFor, mapScratch } from './scratch.js';
+import { MappedFiles } from './mapped-files.js';
 import type { SyscallBatch } from '../inject/index.js';
 import { replaceStubMappings, writeOldVdso } from './stub-vdso.js';
 import { openImagePath, S_IFREG } from '../shared/image-paths.js';
-import { O_ACCMODE, O_CLOEXEC } from '../shared/constants.js';
+import { O_CLOEXEC } from '../shared/constants.js';
 import { MAP_ANONYMOUS, MAP_FIXED, MAP_NORESERVE, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 
 const PR_SET_MM = 35;
@@ -53,23 +54,17 @@ function attachSysvShm(ctx: TaskCtx, v: MessageValue): boolean {
 function mapVmas(ctx: TaskCtx, batch: SyscallBatch): MessageValue[] {
   const fixup: MessageValue[] = [];
   const inherited = new Set(inheritedVmas(ctx));
-  // Descriptors opened once per file and access mode for all its mappings (a library has four or
-  // five), so the mmaps go into the batch: three injected calls per mapping were most of a small
-  // restore's stops. Two per file, alternating: mappings that touch never share one open file, or
-  // the kernel would merge them into one VMA where the task had two.
-  const fds = new Map<string, number>();
+  const files = new MappedFiles(ctx, inherited);
   try {
-    mapEach(ctx, batch, inherited, fixup, fds);
-    for (const fd of fds.values()) batch.add('close', fd);
-    fds.clear();
+    mapEach(ctx, batch, inherited, fixup, files);
+    files.closeAll(batch);
     batch.flush();
-  } finally {
-    for (const fd of fds.values()) ctx.raw('close', fd); // after a failure: best effort
+  } catch (e) {
+    files.closeNow();
+    throw e;
   }
   return fixup;
 }
-
-const MAX_MAPPED_FDS = 256;
 
 /** The address ranges the dump has pages for (its own, its chain's, lazy ones), asked in address order. */
 class PagedRanges {
@@ -97,9 +92,7 @@ class PagedRanges {
   }
 }
 
-function mapEach(ctx: TaskCtx, batch: SyscallBatch, inherited: ReadonlySet<MessageValue>, fixup: MessageValue[], fds: Map<string, number>): void {
-  /** Where the last mapping through each descriptor ended. */
-  const ends = new Map<string, bigint>();
+function mapEach(ctx: TaskCtx, batch: SyscallBatch, inherited: ReadonlySet<MessageValue>, fixup: MessageValue[], files: MappedFiles): void {
   const paged = new PagedRanges(ctx);
   const anon = new AnonRuns(batch);
   for (const v of dumpedVmas(ctx)) {
@@ -116,7 +109,6 @@ function mapEach(ctx: TaskCtx, batch: SyscallBatch, inherited: ReadonlySet<Messa
       continue;
     }
     const flags = (Number(v.flags) | MAP_FIXED) >>> 0;
-    const where = `the mapping at ${hex(start)}`;
     if (kind === 'aio') {
       // The dumped ring's bytes, read back by restoreAioRings once the pages are in.
       batch.addMmap(start, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
@@ -139,20 +131,7 @@ function mapEach(ctx: TaskCtx, batch: SyscallBatch, inherited: ReadonlySet<Messa
       if (kind === 'shmem' ? mapShmemVma(ctx, v) : attachSysvShm(ctx, v)) fixup.push(v);
       continue;
     }
-    const reg = regFile(ctx.img, Number(v.shmid), where);
-    const openFlags = kind === 'file-shared' ? (Number(v.fdflags ?? 0) & O_ACCMODE) : 0;
-    const file = `${Number(v.shmid)}/${openFlags}`;
-    const key = ends.get(`${file}/0`) === start ? `${file}/1` : `${file}/0`;
-    ends.set(key, big(v.end));
-    let fd = fds.get(key);
-    if (fd === undefined) {
-      if (fds.size >= MAX_MAPPED_FDS) { // far below any RLIMIT_NOFILE
-        for (const f of fds.values()) batch.add('close', f);
-        fds.clear();
-      }
-      fd = openImagePath(ctx, String(reg.name), openFlags | O_CLOEXEC, where);
-      fds.set(key, fd);
-    }
+    const fd = files.fdFor(v, batch);
     // Private mappings get their dirty pages written later, so they start writable; shared ones keep the file's access.
     const mprot = kind === 'file-private' && !unpaged ? prot | PROT_READ | PROT_WRITE : prot;
     batch.addMmap(start, len, mprot, flags, fd, big(v.pgoff));
