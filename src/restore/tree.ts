@@ -18,7 +18,7 @@ import {
 } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { RestoreTree, TreeEntry } from '../shared/restore-images.js';
-import { checkPidFree, pidTakenError } from './pid-free.js';
+import { checkPidsFree, pidTakenError } from './pid-free.js';
 import { tracedProcess, type Stub } from './stub.js';
 import { writeI32 } from '../sys/native-endian.js';
 import { SIGCHLD } from '../sys/signals.js';
@@ -73,8 +73,7 @@ export function planTree(tree: RestoreTree, shellJob: boolean): GroupHelper[] {
     }
     helpers.push({ pgid: e.pgid, parent: e.ppid });
   }
-  for (const e of tree.entries.slice(1)) checkPidFree(e.pid);
-  for (const h of helpers) checkPidFree(h.pgid);
+  checkPidsFree([...tree.entries.slice(1).map((e) => e.pid), ...helpers.map((h) => h.pgid)]);
   return helpers;
 }
 
