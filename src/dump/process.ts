@@ -101,7 +101,9 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   const [rootIds, taskIds0] = namespaceIds(pid);
   checkForChildren(pid, tids);
   const taskIds: MessageValue = { ...taskIds0, vm_id: c.coreId, files_id: c.filesId ?? c.coreId, fs_id: c.coreId, sighand_id: c.coreId };
-  const maps = readMaps(pid);
+  // Its mappings before cryo adds its own, with their VmFlags (smaps); only their lines (maps) where
+  // smaps read ahead of the freeze may stand for them (smaps-ahead.ts).
+  const maps = c.smapsAhead ? readMaps(pid) : readSmaps(pid, { sizes: [] });
   await checkpoint();
 
   // What only the task can tell.
@@ -138,8 +140,8 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   // Memory.
   await step('memory');
   // Only VmFlags are used: read ahead of the freeze where they still hold (smaps-ahead.ts).
-  const ahead = await c.smapsAhead?.take(pid, maps, status.raw.VmLck);
-  const smaps = ahead ?? readSmaps(pid, { sizes: [] });
+  const beforeCryo = c.smapsAhead ? await c.smapsAhead.take(pid, maps, status.raw.VmLck) : maps;
+  const smaps = beforeCryo ?? readSmaps(pid, { sizes: [] });
   const vmas = collectVmas(pid, smaps, files, own, arch.protVmFlags);
   const exeLink = readExe(pid);
   const exeId = files.mappedFile(procPath(pid, 'exe'), exeLink.path, statOf(procPath(pid, 'exe')));
@@ -152,7 +154,7 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   const guards = guardRanges(pid, vmas);
   let pages: ReturnType<typeof dumpPages>;
   try {
-    pages = dumpPages(pid, vmas, arch.pageSize, sink, sp, { inj, scratch, undo, maps: ahead ? [...ahead, ...own] : smaps }, inParent, guards);
+    pages = dumpPages(pid, vmas, arch.pageSize, sink, sp, { inj, scratch, undo, maps: beforeCryo ? [...beforeCryo, ...own] : smaps }, inParent, guards);
   } catch (e) {
     if (sink instanceof PagesFile) sink.hashing.stop();
     throw e;
