@@ -17,7 +17,7 @@ import { becomeSubreaper, editImage, waitGone } from '../helpers/restore-env.js'
 import { startTarget } from '../helpers/dump-target.js';
 import { restore } from '../../src/restore/index.js';
 import { kill } from '../../src/sys/index.js';
-import { cleanupDumped, imagesCopy, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
+import { cleanupDumped, imagesCopy, restoreAndFinish, restoreFailingAt, startAndDump, type Dumped } from '../helpers/round-trip.js';
 
 const all: Dumped[] = [];
 after(() => all.forEach(cleanupDumped));
@@ -167,14 +167,7 @@ test("a restore failed after a child runs again kills that child before its pare
     const resumed = points.findIndex((l) => / step resume$/.test(l)) + 1;
     assert.ok(resumed > 0 && resumed < points.length, 'calls into the processes after the step resume');
     for (let n = resumed + 1; n <= points.length; n++) {
-      const dir = imagesCopy(d);
-      process.env.CRYO_FAULT = `restore:${n}`;
-      try {
-        await assert.rejects(restore({ dir, detach: true }), new RegExp(`fault injected at restore point ${n} `));
-      } finally {
-        delete process.env.CRYO_FAULT;
-        rmSync(dir, { recursive: true, force: true });
-      }
+      await restoreFailingAt(d, n);
       for (const pid of [d.pid, Number(d.target.ready.child)]) assert.ok(waitGone(pid), `process ${pid} is gone after point ${n}`);
       assert.ok(existsSync(marker), `the child did not act after a restore failed at point ${n} (${points[n - 1]})`);
     }

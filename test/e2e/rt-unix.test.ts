@@ -16,8 +16,7 @@ import { dump } from '../../src/dump/index.js';
 import { __WALL, kill, waitpid } from '../../src/sys/index.js';
 import { becomeSubreaper, editImage, waitGone } from '../helpers/restore-env.js';
 import { startTarget } from '../helpers/dump-target.js';
-import { cleanupDumped, imagesCopy, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
-import { restore } from '../../src/restore/index.js';
+import { cleanupDumped, restoreAndFinish, restoreFailingAt, startAndDump, type Dumped } from '../helpers/round-trip.js';
 
 const all: Dumped[] = [];
 after(() => all.forEach(cleanupDumped));
@@ -102,14 +101,7 @@ test("a restore failed at each point around its binds leaves a socket file of th
   const binds = points.flatMap((l, i) => (/ bind\(\) injected/.test(l) ? [i + 1] : []));
   assert.ok(binds.length >= 3, 'restore binds the names');
   for (let n = binds[0]!; n <= binds.at(-1)! + 3; n++) {
-    const dir = imagesCopy(d);
-    process.env.CRYO_FAULT = `restore:${n}`;
-    try {
-      await assert.rejects(restore({ dir, detach: true }), new RegExp(`fault injected at restore point ${n} `));
-    } finally {
-      delete process.env.CRYO_FAULT;
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await restoreFailingAt(d, n);
     assert.ok(waitGone(d.pid), `no process left after point ${n}`);
     assert.equal(sockets(), before, `the socket files after a restore failed at point ${n} (${points[n - 1]})`);
   }

@@ -8,7 +8,8 @@ import path from 'node:path';
 import type { DumpOptions } from '../../src/dump/index.js';
 import { decodeImageFile } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
-import type { RestoreOptions } from '../../src/restore/index.js';
+import { restore, type RestoreOptions } from '../../src/restore/index.js';
+import assert from 'node:assert/strict';
 import { dumpTask, restoreTask } from './cryo-ops.js';
 import { __WALL, kill, sleepSync, waitpid } from '../../src/sys/index.js';
 import { killTree, startTarget, type Target } from './dump-target.js';
@@ -40,6 +41,18 @@ export async function startAndDump(name: string, args: string[] = [], opts: Part
     throw e;
   }
   return { target, pid: target.pid, images, readyLine: readFileSync(target.outFile, 'utf8').split('\n')[0]! };
+}
+
+/** A restore (in this process) of a copy of `d`'s images that fails at restore point `n` (CRYO_FAULT); the copy removed after. */
+export async function restoreFailingAt(d: Dumped, n: number): Promise<void> {
+  const dir = imagesCopy(d);
+  process.env.CRYO_FAULT = `restore:${n}`;
+  try {
+    await assert.rejects(restore({ dir, detach: true }), new RegExp(`fault injected at restore point ${n} `));
+  } finally {
+    delete process.env.CRYO_FAULT;
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** A scratch copy of the dump's images for one restore, edited by `edit` when given. */
