@@ -7,7 +7,7 @@
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { decodeImageFile } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
@@ -18,6 +18,10 @@ import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../h
 
 const all: Dumped[] = [];
 after(() => all.forEach(cleanupDumped));
+// rt-raw.c allows ping sockets to group 0 where the machine allows none (a machine-wide setting): put back.
+const PING_GROUPS = '/proc/sys/net/ipv4/ping_group_range';
+const pingGroups = readFileSync(PING_GROUPS, 'utf8');
+after(() => writeFileSync(PING_GROUPS, pingGroups));
 
 const entries = (dir: string, file: string) => decodeImageFile(path.join(dir, file)).entries.map((e) => e.value);
 const fdinfoName = (dir: string) => readdirSync(dir).find((n) => /^fdinfo-\d+\.img$/.test(n))!;
