@@ -10,8 +10,7 @@ import type { MessageValue } from '../images/value.js';
 import type { FileTable } from '../shared/file-table.js';
 import { DumpError } from '../shared/dump-error.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
-import { readU32, writeU32 } from '../sys/index.js';
-import { POLLHUP, POLLRDHUP, pollNow } from './socket-opts.js';
+import { POLLHUP, POLLRDHUP, pollFd, readU32, writeU32 } from '../sys/index.js';
 import { num } from '../shared/constants.js';
 import * as K from './inet-consts.js';
 import { getInt, getOpt, setOpt } from './inet-opts.js';
@@ -76,7 +75,7 @@ export function rawPingState(table: FileTable, pid: number, family: number, type
  * HUP both. A send side shut alone shows nowhere: it is not kept.
  */
 export function pollShutdown(fd: number): number {
-  const revents = pollNow(fd, POLLRDHUP | POLLHUP);
+  const revents = pollFd(fd, POLLRDHUP | POLLHUP, 0);
   return revents & POLLHUP ? 3 : revents & POLLRDHUP ? 1 : 0;
 }
 

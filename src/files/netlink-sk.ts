@@ -17,11 +17,11 @@ import type { FileTable } from '../shared/file-table.js';
 import { RestoreError } from '../shared/restore-error.js';
 import { num } from '../shared/constants.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
-import { SysError, rawSyscall, readU32, writeI32, writeU16, writeU32 } from '../sys/index.js';
+import { POLLIN, SysError, pollFd, rawSyscall, readU32, writeI32, writeU16, writeU32 } from '../sys/index.js';
 import { AF_NETLINK, SOCK_DIAG_BY_FAMILY, NLM_F_DUMP, parseAttrs, readStruct, withSockDiag, writeStruct, type StructLayout } from '../sys/netlink.js';
 import type { FdKind } from './kind.js';
 import { setFileFlags, taskCall } from './anon.js';
-import { POLLIN, SO, dumpSocketOpts, getIntOpt, pollNow, restoreSocketOpts, socketFamily } from './socket-opts.js';
+import { SO, dumpSocketOpts, getIntOpt, restoreSocketOpts, socketFamily } from './socket-opts.js';
 
 const SOL_NETLINK = 270;
 const NETLINK_ADD_MEMBERSHIP = 1;
@@ -128,7 +128,7 @@ export const netlinkKind: FdKind = {
     const protocol = getIntOpt(c.stolen, SO.PROTOCOL);
     const d = diagOf(c.table, inode);
     if (d?.dumping) throw new DumpError('UNSUPPORTED', `${me} is in the middle of a netlink dump the kernel is answering: cryo cannot dump that (neither can CRIU); dump once it is read out`);
-    if (pollNow(c.stolen, POLLIN) & POLLIN) {
+    if (pollFd(c.stolen, POLLIN, 0) & POLLIN) {
       throw new DumpError('UNSUPPORTED', `${me} has messages waiting to be read: cryo cannot dump those (neither can CRIU); dump once they are read`);
     }
     let opts = 0;

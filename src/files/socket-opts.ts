@@ -2,7 +2,7 @@
 // them and restore_socket_opts sets them). Option numbers are the architecture's
 // (KernelAbi.socketOptions in src/arch: asm-generic's on x86_64, aarch64 and s390x; ppc64 numbers
 // SO_RCVLOWAT..SO_PASSCRED differently).
-import { rawSyscall, SysError, readI32, writeI32, writeU32, readU32, readU64, writeU64, readU16, writeU16 } from '../sys/index.js';
+import { rawSyscall, SysError, readI32, writeI32, writeU32, readU32, readU64, writeU64 } from '../sys/index.js';
 import { hostKernelAbi } from '../arch/host-abi.js';
 import type { MessageValue } from '../images/value.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
@@ -10,20 +10,6 @@ import { RestoreError } from '../shared/restore-error.js';
 
 export const SOL_SOCKET = hostKernelAbi().solSocket;
 export const SO = hostKernelAbi().socketOptions;
-
-/** poll(2)'s event bits asked for by cryo (the same on every architecture cryo targets). */
-export const POLLIN = 0x1;
-export const POLLHUP = 0x10;
-export const POLLRDHUP = 0x2000;
-
-/** The events of `events` that cryo's descriptor `fd` has now (ppoll without waiting). */
-export function pollNow(fd: number, events: number): number {
-  const p = Buffer.alloc(8);
-  writeI32(p, fd, 0);
-  writeU16(p, events, 4);
-  rawSyscall('ppoll', p, 1, Buffer.alloc(16), 0, 0);
-  return readU16(p, 6);
-}
 
 /** getsockopt(SOL_SOCKET, name) of an int option on cryo's own descriptor. */
 export function getIntOpt(fd: number, name: number): number {

@@ -9,7 +9,7 @@
  */
 import { closeSync } from 'node:fs';
 import {
-  cont, describeStatus, interrupt, pidfdGetfd, pidfdOpen, processVmReadv, processVmWritev, ptraceEvent, rawSyscall,
+  POLLIN, cont, describeStatus, interrupt, pidfdGetfd, pidfdOpen, pollFd, processVmReadv, processVmWritev, ptraceEvent, rawSyscall,
   stopped, SysError, waitForStop, waitpid, WNOHANG, __WALL,
 } from '../sys/index.js';
 import { readI32, writeI16, writeI32 } from '../sys/native-endian.js';
@@ -20,7 +20,6 @@ import type { Injector } from './injector.js';
 const AF_UNIX = 1;
 const SOCK_STREAM = 1;
 const SOCK_CLOEXEC = 0o2000000;
-const POLLIN = 1;
 const MSG_DONTWAIT = 0x40;
 /** Bytes of the struct pollfd in the task (int fd; short events, revents). */
 export const PARK_BYTES = 8;
@@ -102,10 +101,6 @@ function byteCame(fd: number): boolean {
  */
 export function waitParked(pid: number, park: BatchPark, timeoutMs: number): void {
   const deadline = performance.now() + timeoutMs;
-  const pfd = Buffer.alloc(PARK_BYTES);
-  writeI32(pfd, park.fd, 0);
-  writeI16(pfd, POLLIN, 4);
-  const timeout = new BigInt64Array([0n, 1_000_000n]); // struct timespec: 1 ms
   for (let i = 0; !byteCame(park.fd); i++) {
     const r = waitpid(pid, WNOHANG | __WALL);
     if (r.pid !== 0) {
@@ -125,13 +120,7 @@ export function waitParked(pid: number, park: BatchPark, timeoutMs: number): voi
     if (i < 200) {
       rawSyscall('sched_yield');
     } else {
-      timeout.set([0n, 1_000_000n]); // ppoll leaves the time not waited there
-      try {
-        rawSyscall('ppoll', pfd, 1, timeout, 0, 0);
-      } catch (e) {
-        // A signal to cryo (a profiler's SIGPROF, a SIGTERM it ends the dump on later): look again.
-        if (!(e instanceof SysError && e.code === 'EINTR')) throw e;
-      }
+      pollFd(park.fd, POLLIN, 1);
     }
   }
   interrupt(pid);

@@ -20,6 +20,7 @@ export { SYSCALL_TABLES, syscallNumber, syscallTableFor, type SyscallTable } fro
 export * from './ptrace.js';
 export * as ptrace from './ptrace.js';
 export * from './wait.js';
+export * from './poll.js';
 export * from './memory.js';
 export * from './pidfd.js';
 export { spawn, type SpawnOptions } from './spawn.js';

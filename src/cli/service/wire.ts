@@ -4,13 +4,12 @@
 // connection's descriptor, before Node reads from it.
 
 import { closeSync } from 'node:fs';
-import { addressOf, iovecBytes, rawSyscall, readI32, readU32, readU64, SysError, writeI32, writeU16, writeU32, writeU64 } from '../../sys/index.js';
+import { POLLIN, addressOf, iovecBytes, pollFd, rawSyscall, readI32, readU32, readU64, SysError, writeU32, writeU64 } from '../../sys/index.js';
 import { SO, SOL_SOCKET } from '../../files/socket-opts.js';
 
 const MSG_DONTWAIT = 0x40;
 const MSG_CMSG_CLOEXEC = 0x40000000;
 const SCM_RIGHTS = 1;
-const POLLIN = 0x1;
 /** struct msghdr and struct cmsghdr of a 64-bit host (cryo's hosts are). */
 const MSGHDR = { size: 56, iov: 16, iovlen: 24, control: 32, controllen: 40 } as const;
 const CMSGHDR = { size: 16, len: 0, level: 8, type: 12 } as const;
@@ -46,17 +45,7 @@ export function peerCred(fd: number): PeerCred {
 function waitReadable(fd: number, deadline: number): void {
   const left = deadline - Date.now();
   if (left <= 0) throw new WireError(`the client sent no whole request within ${REQUEST_MS} ms`);
-  const p = Buffer.alloc(8);
-  writeI32(p, fd, 0);
-  writeU16(p, POLLIN, 4);
-  const ts = Buffer.alloc(16);
-  writeU64(ts, BigInt(Math.floor(left / 1000)), 0);
-  writeU64(ts, BigInt((left % 1000) * 1e6), 8);
-  try {
-    rawSyscall('ppoll', p, 1, ts, 0, 0);
-  } catch (e) {
-    if (!(e instanceof SysError && e.code === 'EINTR')) throw e; // a signal to the service: the caller looks again
-  }
+  pollFd(fd, POLLIN, left);
 }
 
 /** recvmsg into `into` from `off`; descriptors passed with it are appended to `fds`. */
