@@ -6,24 +6,18 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { hostArch } from '../../src/arch/index.js';
-import type { SyscallAbi } from '../../src/arch/types.js';
-import { Injector, SyscallBatch, UndoList, getAbiRegs, mapScratch } from '../../src/inject/index.js';
+import { ia32Unsupported } from '../../src/arch/x86_64/ia32-probe.js';
+import { SyscallBatch, mapScratch } from '../../src/inject/index.js';
 import { readMaps } from '../../src/proc/index.js';
-import { ptrace, waitForStop, processVmWritev, processVmReadv } from '../../src/sys/index.js';
+import { processVmWritev, processVmReadv } from '../../src/sys/index.js';
 import { startTarget, type Target } from '../helpers/dump-target.js';
+import { injectAndUndo, seizeStopped } from '../helpers/injected.js';
 import { programsBinDir } from '../helpers/paths.js';
-import { readI64, readU64, writeU64 } from '../../src/sys/native-endian.js';
+import { readI64 } from '../../src/sys/native-endian.js';
 
 let t: Target;
 before(() => { t = startTarget('dump-state'); });
 after(() => t?.cleanup());
-
-/** `regs` without the bits a tracer cannot put back (SyscallAbi.untraceable). */
-function settable(abi: SyscallAbi, regs: Buffer): Buffer {
-  const out = Buffer.from(regs);
-  for (const { offset, mask } of abi.untraceable ?? []) writeU64(out, readU64(out, offset) & ~mask & ((1n << 64n) - 1n), offset);
-  return out;
-}
 
 const PROT_READ = 1;
 const PROT_WRITE = 2;
@@ -38,15 +32,8 @@ test('a batch of injected syscalls runs in one stop and stops at the first failu
   }
   const pid = t.pid;
   const mapsBefore = readFileSync(`/proc/${pid}/maps`, 'utf8');
-  ptrace.seize(pid);
-  ptrace.interrupt(pid);
-  waitForStop(pid);
-  const undo = new UndoList();
-  const maskBefore = ptrace.getSigmask(pid);
-  let regsBefore: Buffer | undefined;
-  try {
-    const inj = Injector.attach(pid, arch, undo);
-    regsBefore = Buffer.from(inj.savedRegs);
+  seizeStopped(pid);
+  injectAndUndo(pid, arch, (inj, undo) => {
     // Three pages: the runner's code (made read+exec), the table, a page to change protections of.
     const area = mapScratch(inj, undo, readMaps(pid), arch.pageSize, 3);
     const target = area.addr + 2n * BigInt(arch.pageSize);
@@ -78,12 +65,7 @@ test('a batch of injected syscalls runs in one stop and stops at the first failu
     ]);
     assert.deepEqual(each, [-9n, 0n, -9n, BigInt(pid)], 'EBADF, 0, EBADF, the pid');
     assert.ok(readMaps(pid).find((v) => v.start <= target && target < v.end)!.write, 'the mprotect after a failure ran');
-  } finally {
-    assert.deepEqual(undo.run(), []);
-  }
-  assert.deepEqual(settable(arch.syscall, ptrace.getRegset(pid, arch.syscall.regsNt, regsBefore!.length)), settable(arch.syscall, regsBefore!));
-  assert.equal(ptrace.getSigmask(pid), maskBefore);
-  ptrace.detach(pid);
+  });
   assert.equal(readFileSync(`/proc/${pid}/maps`, 'utf8'), mapsBefore, 'maps are as before');
   assert.equal(t.finish(), 'PASS');
 });
@@ -94,20 +76,18 @@ test("an ia32 task's batch runner: calls of its own ABI (int $0x80, i386 numbers
     ctx.skip(host.name === 'x86_64' ? 'no i686 cross compiler (gcc-i686-linux-gnu): ia32 test programs not built' : 'ia32 tasks exist on x86_64');
     return;
   }
+  const cannot = ia32Unsupported();
+  if (cannot) {
+    ctx.skip(cannot);
+    return;
+  }
   const ia = startTarget('rt-sig.ia32');
   try {
     const pid = ia.pid;
-    ptrace.seize(pid);
-    ptrace.interrupt(pid);
-    waitForStop(pid);
+    seizeStopped(pid);
     const arch = host.forTask(pid); // read from its registers: stopped first
     assert.ok(arch.taskSyscall !== arch.syscall && arch.syscall.batchCode !== undefined && arch.syscall.batchTaskCalls, 'an ia32 task: its own ABI, and a runner for both');
-    const undo = new UndoList();
-    const maskBefore = ptrace.getSigmask(pid);
-    let regsBefore: Buffer | undefined;
-    try {
-      const inj = Injector.attach(pid, arch, undo);
-      regsBefore = Buffer.from(inj.savedRegs);
+    injectAndUndo(pid, arch, (inj, undo) => {
       const area = mapScratch(inj, undo, readMaps(pid), arch.pageSize, 3);
       const code = arch.syscall.batchCode!;
       assert.equal(processVmWritev(pid, area.addr, code), code.length);
@@ -129,12 +109,7 @@ test("an ia32 task's batch runner: calls of its own ABI (int $0x80, i386 numbers
       assert.deepEqual(got.subarray(20), Buffer.alloc(12, 0xaa), 'only the compat struct (20 bytes) was written');
       assert.throws(() => batch.runAll([{ name: 'getpid', args: [], task: true }, { name: 'close', args: [9999], task: true }, { name: 'getpid', args: [] }]),
         /EBADF from close\(9999\) injected into task \d+/);
-    } finally {
-      assert.deepEqual(undo.run(), []);
-    }
-    assert.deepEqual(getAbiRegs(pid, arch), regsBefore, 'its registers (the 64-bit view) as they were');
-    assert.equal(ptrace.getSigmask(pid), maskBefore);
-    ptrace.detach(pid);
+    });
     assert.equal(ia.finish(), 'PASS', 'its signal actions as they were');
   } finally {
     ia.cleanup();

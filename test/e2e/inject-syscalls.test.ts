@@ -4,10 +4,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { hostArch } from '../../src/arch/index.js';
-import { Injector, UndoList, mapScratch } from '../../src/inject/index.js';
+import { mapScratch } from '../../src/inject/index.js';
 import { readMaps } from '../../src/proc/index.js';
-import { ptrace, waitForStop, processVmReadv } from '../../src/sys/index.js';
+import { processVmReadv } from '../../src/sys/index.js';
 import { startTarget, type Target } from '../helpers/dump-target.js';
+import { injectAndUndo, seizeStopped } from '../helpers/injected.js';
 
 let t: Target;
 before(() => { t = startTarget('dump-state'); });
@@ -17,15 +18,8 @@ test('injected syscalls return the task\'s own answers and everything is undone'
   const arch = await hostArch();
   const pid = t.pid;
   const mapsBefore = readFileSync(`/proc/${pid}/maps`, 'utf8');
-  ptrace.seize(pid);
-  ptrace.interrupt(pid);
-  waitForStop(pid);
-  const undo = new UndoList();
-  const maskBefore = ptrace.getSigmask(pid);
-  let regsBefore: Buffer | undefined;
-  try {
-    const inj = Injector.attach(pid, arch, undo);
-    regsBefore = Buffer.from(inj.savedRegs);
+  seizeStopped(pid);
+  injectAndUndo(pid, arch, (inj, undo) => {
     const vdso = readMaps(pid).find((v) => v.name === '[vdso]')!;
     assert.ok(inj.site >= vdso.start && inj.site < vdso.end, 'the syscall instruction is in the vdso');
     assert.equal(inj.call('getpid'), BigInt(pid));
@@ -42,12 +36,7 @@ test('injected syscalls return the task\'s own answers and everything is undone'
     assert.throws(() => inj.call('close', 9999), /EBADF from close\(9999\) injected into task \d+/);
     // The task's memory can still be read (process_vm_readv) while it is stopped.
     assert.equal(processVmReadv(pid, BigInt(t.ready.region!), 1)[0], 1);
-  } finally {
-    assert.deepEqual(undo.run(), []);
-  }
-  assert.deepEqual(ptrace.getRegset(pid, arch.syscall.regsNt, regsBefore!.length), regsBefore);
-  assert.equal(ptrace.getSigmask(pid), maskBefore);
-  ptrace.detach(pid);
+  });
   assert.equal(readFileSync(`/proc/${pid}/maps`, 'utf8'), mapsBefore, 'maps are as before');
   assert.equal(t.finish(), 'PASS');
 });
