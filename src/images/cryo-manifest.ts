@@ -167,16 +167,30 @@ function digestsAhead(ahead: HashedAhead | undefined, pieces: readonly Piece[]):
   return all;
 }
 
-/** Digests back to back as a manifest entry's (one view each, made when first asked for). */
-function entryOf(name: string, size: number, pieces: Piece[], block: Buffer): ManifestEntry {
+/** Digests back to back as a manifest entry's (one view each, made when first asked for: a sparse task's pages image has 100,000s). */
+function entryOf(name: string, size: number, pieces: Piece[], block: Buffer, alg: HashAlg = MANIFEST_HASH): ManifestEntry {
   let views: Buffer[] | undefined;
-  const e = { name, size, pieces, alg: MANIFEST_HASH, get digests() { return (views ??= pieces.map((_, i) => block.subarray(i * DIGEST, (i + 1) * DIGEST))); } };
+  const e = { name, size, pieces, alg, get digests() { return (views ??= pieces.map((_, i) => block.subarray(i * DIGEST, (i + 1) * DIGEST))); } };
   digestBlocks.set(e, block);
   return e;
 }
 
 /** The digests of entries made by entryOf, back to back (what the manifest image holds). */
 const digestBlocks = new WeakMap<ManifestEntry, Buffer>();
+
+/** An entry's digests back to back, 32 bytes each in the order of its pieces. */
+export function digestBlock(e: ManifestEntry): Buffer {
+  return digestBlocks.get(e) ?? Buffer.concat(e.digests);
+}
+
+/** The index of the first 32-byte digest where `got` and `want` differ (compared whole first); -1 when none does. */
+export function firstDigestDifference(got: Buffer, want: Buffer): number {
+  if (got.equals(want)) return -1;
+  for (let i = 0; i * DIGEST < Math.max(got.length, want.length); i++) {
+    if (!got.subarray(i * DIGEST, (i + 1) * DIGEST).equals(want.subarray(i * DIGEST, (i + 1) * DIGEST))) return i;
+  }
+  return -1;
+}
 
 /** The manifest entries of every image in `dir` (its pages images by page run). */
 export function computeManifest(dir: string, extras: ManifestExtras = {}): ManifestEntry[] {
@@ -215,7 +229,7 @@ function toMessage(e: ManifestEntry): MessageValue {
     return v;
   }
   v.lengths = e.pieces.map((p) => p.length);
-  v[e.alg] = digestBlocks.get(e) ?? Buffer.concat(e.digests);
+  v[e.alg] = digestBlock(e);
   if (e.pieces.some((p) => p.vaddr !== undefined)) v.vaddrs = e.pieces.map((p) => p.vaddr ?? 0n);
   return v;
 }
@@ -254,7 +268,7 @@ export function readManifest(dir: string): ManifestEntry[] | undefined {
     const name = String(v.name);
     const size = Number(v.size);
     if (v.elsewhere === true) return { name, size, pieces: [], alg: MANIFEST_HASH, digests: [], elsewhere: true };
-    const lengths = ((v.lengths as number[] | undefined) ?? []).map(Number);
+    const lengths = (v.lengths as number[] | undefined) ?? [];
     const vaddrs = (v.vaddrs as bigint[] | undefined) ?? [];
     const bad = (why: string) => new ManifestError(`${file} is damaged (${name}: ${why}): the images cannot be checked; dump again`);
     if (v.sha256 !== undefined && v.blake3 !== undefined) throw bad('digests of two algorithms');
@@ -263,14 +277,15 @@ export function readManifest(dir: string): ManifestEntry[] | undefined {
     if (name.includes('/') || name === '' || name === '.' || name === '..') throw bad('not a file name');
     if (sha.length !== lengths.length * DIGEST) throw bad(`${lengths.length} pieces but ${sha.length} bytes of digests`);
     if (vaddrs.length !== 0 && vaddrs.length !== lengths.length) throw bad(`${lengths.length} pieces but ${vaddrs.length} addresses`);
-    const pieces: Piece[] = [];
+    const pieces: Piece[] = new Array(lengths.length);
     let off = 0;
-    for (const [i, length] of lengths.entries()) {
-      pieces.push(vaddrs.length > 0 ? { offset: off, length, vaddr: BigInt(vaddrs[i]!) } : { offset: off, length });
+    for (let i = 0; i < lengths.length; i++) {
+      const length = lengths[i]!;
+      pieces[i] = vaddrs.length > 0 ? { offset: off, length, vaddr: vaddrs[i]! } : { offset: off, length };
       off += length;
     }
     if (off !== size) throw bad(`pieces of ${off} bytes for ${size}`);
-    return { name, size, pieces, alg, digests: lengths.map((_, i) => sha.subarray(i * DIGEST, (i + 1) * DIGEST)) };
+    return entryOf(name, size, pieces, sha, alg);
   });
 }
 

@@ -6,7 +6,7 @@ import { closeSync, openSync } from 'node:fs';
 import type { Worker } from 'node:worker_threads';
 import { native, type NativeAddon } from '../sys/native.js';
 import { errnoName } from '../sys/errno.js';
-import { differs, type DeferredImage } from './cryo-manifest.js';
+import { differs, digestBlock, firstDigestDifference, type DeferredImage } from './cryo-manifest.js';
 import { HASH_AHEAD_MAX_PIECE, HashAhead } from './hash-ahead.js';
 import { HASH_NUMBER, type HashAlg } from './manifest-hash.js';
 
@@ -75,7 +75,7 @@ async function firstBad(sha: AsyncDigest, alg: HashAlg, file: string, lengths: r
 async function checkOnThreadPool(sha: AsyncDigest, images: readonly DeferredImage[], stopped: () => boolean): Promise<string[] | undefined> {
   const bad: string[] = [];
   for (const { file, entry } of images) {
-    const first = await firstBad(sha, entry.alg, file, entry.pieces.map((p) => p.length), Buffer.concat(entry.digests), stopped);
+    const first = await firstBad(sha, entry.alg, file, entry.pieces.map((p) => p.length), digestBlock(entry), stopped);
     if (first === undefined) return undefined;
     if (typeof first === 'string') bad.push(`${file} cannot be read: ${first}`);
     else if (first >= 0) bad.push(differs(file, entry.pieces[first]!, entry.alg));
@@ -107,7 +107,7 @@ function onHasher(images: readonly DeferredImage[]): { check: () => string[]; st
       const bad: string[] = [];
       let k = 0;
       for (const { file, entry } of images) {
-        const first = entry.pieces.findIndex((_, i) => !all.subarray((k + i) * 32, (k + i + 1) * 32).equals(entry.digests[i]!));
+        const first = firstDigestDifference(all.subarray(k * 32, (k + entry.pieces.length) * 32), digestBlock(entry));
         if (first >= 0) bad.push(differs(file, entry.pieces[first]!, entry.alg));
         k += entry.pieces.length;
       }
@@ -143,7 +143,7 @@ export class ImagesInWorker {
   private async inWorker(images: readonly DeferredImage[]): Promise<string[]> {
     if (this.stopped) return [];
     const { Worker } = await import('node:worker_threads');
-    const data = images.map(({ file, entry }) => ({ file, lengths: entry.pieces.map((p) => p.length), digests: Buffer.concat(entry.digests) }));
+    const data = images.map(({ file, entry }) => ({ file, lengths: entry.pieces.map((p) => p.length), digests: digestBlock(entry) }));
     if (images.some((i) => i.entry.alg !== 'sha256')) return ['the images could not be checked: the native addon computes no BLAKE3; rebuild it (npm run build)'];
     const worker = new Worker(WORKER, { eval: true, workerData: { images: data } });
     this.worker = worker;

@@ -7,7 +7,7 @@
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { ImageError } from './errors.js';
 import { PE_PRESENT } from './flags.js';
-import { ImageReader } from './image.js';
+import { ImageReader, type Image } from './image.js';
 import { headMagicFor, magicValue } from './magics.js';
 import type { MessageValue } from './value.js';
 import { readU32, readI32 } from '../sys/native-endian.js';
@@ -80,14 +80,24 @@ function decodePagemapBytes(b: Buffer, pagesId: number): PagemapColumns | undefi
   if (b.length < 12 || readU32(b, 0) !== PAGEMAP_HEAD_MAGIC || readU32(b, 4) !== PAGEMAP_MAGIC) return undefined;
   let at = 8;
   let bad = false; // a varint ran past its entry or was too long
-  // A varint at `at` (advances it).
+  // A varint at `at` (advances it): in a double up to 7 bytes (49 bits, every user-space address), then BigInt.
   const varint = (end: number): bigint => {
-    let v = 0n;
+    const start = at;
+    let v = 0;
+    let mul = 1;
+    for (let i = 0; i < 7 && at < end; i++) {
+      const c = b[at++]!;
+      v += (c & 0x7f) * mul;
+      if (c < 0x80) return BigInt(v);
+      mul *= 128;
+    }
+    at = start;
+    let w = 0n;
     for (let shift = 0n; shift < 70n; shift += 7n) {
       if (at >= end) break;
       const c = b[at++]!;
-      v |= BigInt(c & 0x7f) << shift;
-      if (c < 0x80) return BigInt.asUintN(64, v);
+      w |= BigInt(c & 0x7f) << shift;
+      if (c < 0x80) return BigInt.asUintN(64, w);
     }
     bad = true;
     return 0n;
@@ -143,6 +153,32 @@ function decodePagemapBytes(b: Buffer, pagesId: number): PagemapColumns | undefi
     cols.flags[i] = flags >= 0 ? flags : inParent ? 1 : PE_PRESENT;
   }
   return cols;
+}
+
+/**
+ * A pagemap image as decodeImageFile gives it, but for its runs: only the pagemap_head entry, the
+ * runs checked whole by the column decoder (and kept for the PageReader), where 100,000s of them
+ * would otherwise be decoded as messages that nobody reads. Undefined where the column decoder does
+ * not take the file (another layout, a damaged one): decodeImageFile then reads it and says what is wrong.
+ */
+export function pagemapHeadImage(file: string): Image | undefined {
+  let r: ImageReader;
+  try {
+    r = ImageReader.open(file);
+  } catch {
+    return undefined;
+  }
+  try {
+    if (r.magic !== 'PAGEMAP') return undefined;
+    const head = r[Symbol.iterator]().next();
+    if (head.done || typeof head.value.value.pages_id !== 'number') return undefined;
+    if (decodePagemapRuns(file, head.value.value.pages_id) === undefined) return undefined;
+    return { magic: r.magic, entries: [head.value], byteOrder: r.byteOrder };
+  } catch {
+    return undefined;
+  } finally {
+    r.close();
+  }
 }
 
 /** Reads a pagemap and, on demand, the contents of each run from its pages file. */

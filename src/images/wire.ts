@@ -40,8 +40,12 @@ function wireTypeOf(f: FieldDef): number {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** 2^32, and the high halves below which a u64 is exact as a double (under 2^53: every user-space address). */
+const TWO_32 = 4294967296;
+const EXACT_HI = 0x200000;
+
 function u64(lo: number, hi: number): bigint {
-  return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
+  return hi < EXACT_HI ? BigInt(hi * TWO_32 + lo) : (BigInt(hi) << 32n) | BigInt(lo);
 }
 
 const enumNameMaps = new WeakMap<EnumDef, Map<number, string>>();
@@ -89,7 +93,9 @@ function decodeScalar(r: Reader, type: ScalarType, wire: number, f: FieldDef): F
       const n = r.length(`bytes field ${f.name}`);
       const at = r.pos;
       r.pos += n;
-      return Buffer.from(r.buf.subarray(at, at + n));
+      const out = Buffer.allocUnsafe(n); // a copy: Buffer.from(a view) is 8 times slower
+      r.buf.copy(out, 0, at, at + n);
+      return out;
     }
   }
   void wire;
@@ -150,6 +156,15 @@ function planOf(def: MessageDef): Map<number, FieldPlan> {
   return m;
 }
 
+/** A packed field's values onto `list`: the common integer types in a loop of their own (a manifest packs 100,000s). */
+function decodePacked(r: Reader, p: FieldPlan, list: FieldValue[], depth: number): void {
+  switch (p.f.type) {
+    case 'uint32': while (r.pos < r.end) list.push(r.varint() >>> 0); return;
+    case 'uint64': while (r.pos < r.end) { const lo = r.varint(); list.push(u64(lo, r.hi)); } return;
+    default: while (r.pos < r.end) list.push(decodeOne(r, p.f, p.want, depth));
+  }
+}
+
 function decodeRange(outer: Reader, def: MessageDef, start: number, end: number, depth: number): MessageValue {
   if (depth > MAX_DEPTH) outer.fail(`message nesting of at most ${MAX_DEPTH} levels`, start);
   const r = new Reader(outer.buf, start, end, outer.file, outer.base);
@@ -175,7 +190,7 @@ function decodeRange(outer: Reader, def: MessageDef, start: number, end: number,
         const n = r.length(`packed field ${def.name}.${f.name}`);
         const sub = new Reader(r.buf, r.pos, r.pos + n, r.file, r.base);
         r.pos += n;
-        while (sub.pos < sub.end) list.push(decodeOne(sub, f, want, depth));
+        decodePacked(sub, p, list, depth);
         continue;
       }
       if (wire !== want) r.fail(`wire type ${want} for ${def.name}.${f.name}, not ${wire}`, tagAt);

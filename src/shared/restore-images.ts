@@ -5,6 +5,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { decodeImageFile, type Image } from '../images/image.js';
+import { pagemapHeadImage } from '../images/pages.js';
 import { ImageError } from '../images/errors.js';
 import { imageFileName, magicForFileName } from '../images/names.js';
 import type { MessageValue } from '../images/value.js';
@@ -44,6 +45,8 @@ export interface RestoreImages {
 
 const num = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : (v as number));
 
+const PAGEMAP_NAME = /^pagemap-(shmem-)?\d+\.img$/;
+
 function decodeAll(dir: string): Map<string, Image> {
   let names: string[];
   try {
@@ -57,7 +60,8 @@ function decodeAll(dir: string): Map<string, Image> {
     if (!name.endsWith('.img') || /^pages-\d+\.img$/.test(name) || name.startsWith('cryo-')) continue;
     const file = path.join(dir, name);
     try {
-      const img = decodeImageFile(file);
+      // A pagemap's runs are read by the PageReader: here only its head (the runs checked whole).
+      const img = (PAGEMAP_NAME.test(name) ? pagemapHeadImage(file) : undefined) ?? decodeImageFile(file);
       const want = magicForFileName(name);
       if (want !== undefined && want !== img.magic) {
         throw new RestoreError('IMAGE_CORRUPT', `corrupt image: ${file} holds a ${img.magic} image, not the ${want} image its name says: restore from an intact copy of the images`);
