@@ -37,7 +37,7 @@ function runOf(v: MessageValue): Omit<PageRun, 'offset'> {
 }
 
 /** The runs of a pagemap as columns. */
-interface PagemapColumns {
+export interface PagemapColumns {
   count: number;
   vaddr: BigUint64Array;
   nrPages: Float64Array;
@@ -181,6 +181,17 @@ export function pagemapHeadImage(file: string): Image | undefined {
   }
 }
 
+/** A pagemap's runs summed up (PageReader.facts). */
+export interface PagemapFacts {
+  runs: number;
+  /** Pages of PE_PRESENT runs: the pages file holds that many. */
+  presentPages: number;
+  /** Every run's PE_* bits ORed. */
+  flagsSeen: number;
+}
+
+const pagemapFacts = new WeakMap<PagemapColumns, PagemapFacts>();
+
 /** Reads a pagemap and, on demand, the contents of each run from its pages file. */
 export class PageReader implements Iterable<PageRun> {
   readonly pagesId: number;
@@ -234,6 +245,32 @@ export class PageReader implements Iterable<PageRun> {
         offset += run.nrPages * this.pageSize;
       } else yield { ...run, offset: -1 };
     }
+  }
+
+  /** The runs as columns, in the pagemap's order (undefined where the column decoder does not take it): read, never change. */
+  columns(): Readonly<PagemapColumns> | undefined {
+    return decodePagemapRuns(this.pagemapFile, this.pagesId);
+  }
+
+  /**
+   * What every run together says, in one pass the reader keeps (undefined where the column decoder
+   * does not take the pagemap: iterate then): a restore asks it from several places.
+   */
+  facts(): PagemapFacts | undefined {
+    const cols = decodePagemapRuns(this.pagemapFile, this.pagesId);
+    if (!cols) return undefined;
+    let had = pagemapFacts.get(cols);
+    if (!had) {
+      let presentPages = 0;
+      let flagsSeen = 0;
+      for (let i = 0; i < cols.count; i++) {
+        const f = cols.flags[i]!;
+        flagsSeen |= f;
+        if (f & PE_PRESENT) presentPages += cols.nrPages[i]!;
+      }
+      pagemapFacts.set(cols, (had = { runs: cols.count, presentPages, flagsSeen }));
+    }
+    return had;
   }
 
   private openPages(): void {

@@ -17,7 +17,9 @@ export function dumpPageSize(img: RestoreImages, hostPageSize: number): number {
   let file: string;
   const reader = new PageReader(img.pagemapFile, undefined, hostPageSize);
   try {
-    for (const run of reader) if (run.offset >= 0) pages += run.nrPages;
+    const facts = reader.facts();
+    if (facts) pages = facts.presentPages;
+    else for (const run of reader) if (run.offset >= 0) pages += run.nrPages;
     file = reader.pagesPath;
   } finally {
     reader.close();
