@@ -180,7 +180,12 @@ export class PageChain {
 
   /** Where the bytes of every page of the newest pagemap are (runs without bytes, e.g. lazy-only, are left out). */
   *segments(): Generator<PageSegment> {
-    for (const run of this.levels[0]!.runs) yield* this.resolve(0, run);
+    const level = this.levels[0]!;
+    for (const run of level.runs) {
+      // This dump's own pages (most runs) without a generator each.
+      if (run.offset >= 0) yield { vaddr: run.vaddr, len: run.nrPages * this.pageSize, file: level.pagesPath, offset: run.offset };
+      else yield* this.resolve(0, run);
+    }
   }
 
   /** Where the bytes of one run of the newest pagemap are. */

@@ -206,6 +206,8 @@ function fillPages(ctx: TaskCtx, lazy: readonly Range[]): void {
   let fileOff = 0;
   let moved = 0;
   const unskipped = outside(skip);
+  let lastSegFile = '';
+  let segFileAbs = '';
   const segments = [...chain.segments()];
   const totalBytes = segments.reduce((a, s) => a + s.len, 0);
   reportProgress('restore', 0, totalBytes);
@@ -225,7 +227,8 @@ function fillPages(ctx: TaskCtx, lazy: readonly Range[]): void {
   };
   try {
     for (const seg of segments) {
-      const segFile = path.resolve(seg.file);
+      if (seg.file !== lastSegFile) [lastSegFile, segFileAbs] = [seg.file, path.resolve(seg.file)];
+      const segFile = segFileAbs;
       for (const part of inherited.length === 0 ? [] : intersect([{ start: seg.vaddr, end: seg.vaddr + BigInt(seg.len) }], inherited)) {
         if (!fillable.covers(part.start, part.end)) throw outsideFillable(ctx.img, part.start);
         inheritedPages.push({ ...part, file: segFile, offset: seg.offset + Number(part.start - seg.vaddr) });

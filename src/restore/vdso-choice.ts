@@ -4,7 +4,8 @@
 // the stub's (the same kernel's); both refuse what cannot be patched, before anything starts.
 
 import type { Arch, ThreadInfo } from '../arch/types.js';
-import { PageReader } from '../images/pages.js';
+import { PageReader, type PageRun } from '../images/pages.js';
+import { PE_PRESENT } from '../images/flags.js';
 import type { MessageValue } from '../images/value.js';
 import type { RestoreImages } from '../shared/restore-images.js';
 import { RestoreError } from '../shared/restore-error.js';
@@ -30,13 +31,30 @@ const MAX_VDSO = 16n << 20n;
 const big = (v: unknown): bigint => BigInt(v as bigint | number);
 const hex = (v: bigint) => `0x${v.toString(16)}`;
 
+/** The runs of `reader` that may lie in [start, end): from its columns where it has them (a sparse task has 100,000 runs, the vDSO a few pages). */
+function* runsWithin(reader: PageReader, start: bigint, end: bigint, pageSize: number): Generator<PageRun> {
+  const cols = reader.columns();
+  if (!cols) {
+    yield* reader;
+    return;
+  }
+  const size = BigInt(pageSize);
+  let offset = 0;
+  for (let i = 0; i < cols.count; i++) {
+    const present = (cols.flags[i]! & PE_PRESENT) !== 0;
+    const vaddr = cols.vaddr[i]!;
+    if (vaddr < end && vaddr + BigInt(cols.nrPages[i]!) * size > start) yield { vaddr, nrPages: cols.nrPages[i]!, flags: cols.flags[i]!, offset: present ? offset : -1 };
+    if (present) offset += cols.nrPages[i]! * pageSize;
+  }
+}
+
 /** The bytes the pages image holds for [start, end), or undefined when it does not hold them all. */
 export function dumpedBytes(img: RestoreImages, start: bigint, end: bigint, pageSize: number): Buffer | undefined {
   const out = Buffer.alloc(Number(end - start));
   let have = 0;
   const reader = new PageReader(img.pagemapFile, undefined, pageSize);
   try {
-    for (const run of reader) {
+    for (const run of runsWithin(reader, start, end, pageSize)) {
       const runEnd = run.vaddr + BigInt(run.nrPages * pageSize);
       if (run.offset < 0 || runEnd <= start || run.vaddr >= end) continue;
       const from = run.vaddr > start ? run.vaddr : start;
