@@ -40,12 +40,8 @@ function wireTypeOf(f: FieldDef): number {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** 2^32, and the high halves below which a u64 is exact as a double (under 2^53: every user-space address). */
-const TWO_32 = 4294967296;
-const EXACT_HI = 0x200000;
-
 function u64(lo: number, hi: number): bigint {
-  return hi < EXACT_HI ? BigInt(hi * TWO_32 + lo) : (BigInt(hi) << 32n) | BigInt(lo);
+  return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
 }
 
 const enumNameMaps = new WeakMap<EnumDef, Map<number, string>>();
