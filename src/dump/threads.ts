@@ -10,7 +10,7 @@ import { constants } from 'node:os';
 import type { Arch, Regsets, ThreadInfo } from '../arch/types.js';
 import { Injector, type BatchPlace, type Scratch, type UndoList } from '../inject/index.js';
 import { procGone, readComm, readStat, readStatus, readTaskIds, type ProcStatus, type Vma } from '../proc/index.js';
-import { kill, ptrace, ptraceEvent, stopSig, SysError, waitForStop, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACESYSGOOD } from '../sys/index.js';
+import { exited, kill, ptrace, ptraceEvent, stopSig, SysError, WaitError, waitForStop, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACESYSGOOD } from '../sys/index.js';
 import type { MessageValue } from '../images/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import { readRobustListInside, readThreadInjected, type ThreadInjectedState } from './injected-state.js';
@@ -111,6 +111,22 @@ function seizeExempt(pid: number, tid: number): void {
   throw new DumpError('UNSUPPORTED', `${who} runs under seccomp (${mode === 1 ? 'strict mode' : 'filters'}): cryo's calls in it need CAP_SYS_ADMIN (PTRACE_O_SUSPEND_SECCOMP), which it lacks: dump it as root`);
 }
 
+/**
+ * Whether seizing thread `tid` failed because it ended since /proc/PID/task listed it: gone
+ * (ESRCH, or its /proc files are), or exiting (ptrace refuses a thread whose exit has begun with
+ * EPERM, and its /proc files stay until it is released: state Z or X).
+ */
+function endedMeanwhile(pid: number, tid: number, e: unknown): boolean {
+  if ((e instanceof SysError && e.code === 'ESRCH') || procGone(e)) return true;
+  if (!(e instanceof SysError && e.code === 'EPERM')) return false;
+  try {
+    return ['Z', 'X'].includes(readStat(pid, tid).state);
+  } catch (e2) {
+    if (procGone(e2)) return true;
+    throw e2;
+  }
+}
+
 /** Seizes and interrupts each of `tids` (io_uring threads are left alone). */
 function seizeListed(s: Seizing, tids: readonly number[], seized: Set<number>): void {
   for (const tid of tids) {
@@ -121,7 +137,7 @@ function seizeListed(s: Seizing, tids: readonly number[], seized: Set<number>): 
     try {
       seizeExempt(s.pid, tid);
     } catch (e) {
-      if (tid !== s.pid && e instanceof SysError && e.code === 'ESRCH') continue; // it ended meanwhile
+      if (tid !== s.pid && endedMeanwhile(s.pid, tid, e)) continue; // it ended meanwhile: not part of the dump
       throw e;
     }
     seized.add(tid);
@@ -151,7 +167,17 @@ export function startSeize(pid: number, seized: Set<number>): Seizing {
 export function finishSeize(s: Seizing, seized: Set<number>, stopped: Map<number, number>): number[] {
   for (let round = 1; ; round++) {
     for (const tid of s.pending.splice(0)) {
-      const stop = waitInterruptStop(tid);
+      let stop: number;
+      try {
+        stop = waitInterruptStop(tid);
+      } catch (e) {
+        // Seized as its exit began: it ends instead of stopping (the tracer reaps it), and is not part of the dump.
+        if (tid !== s.pid && e instanceof WaitError && e.status !== undefined && exited(e.status)) {
+          seized.delete(tid);
+          continue;
+        }
+        throw e;
+      }
       if (stop !== 0) stopped.set(s.pid, stop);
       s.order.push(tid);
     }
