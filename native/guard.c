@@ -11,6 +11,8 @@
  *   u PATH              a mount point to unmount (detached) and remove
  *   d PATH              a directory to remove (retried: a cgroup empties as its killed processes go)
  *   f PATH DEV INO DIR  a file (or directory when DIR is 1) to remove while it is still that inode
+ *   m PATH DEV INO TO   a file moved aside to PATH (a unix socket's name parked for a bind): moved
+ *                       back to TO while it is still that inode and nothing took TO meanwhile
  *   i KIND ID           a System V object (shm, sem or msg) to remove
  *   s PATH DEV INO      a spool directory of cryo's own image files: its files and then it removed,
  *                       while it is still that inode (nothing below it is followed)
@@ -50,6 +52,9 @@
 #ifndef __NR_pidfd_getfd
 #define __NR_pidfd_getfd 438
 #endif
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE 1
+#endif
 
 struct action {
   char kind;
@@ -66,7 +71,7 @@ static int fields_of(char kind) {
   case 'k': case 'u': case 'd': case 'r': return 1;
   case 'i': case 'p': return 2;
   case 's': return 3;
-  case 'f': return 4;
+  case 'f': case 'm': return 4;
   case 'n': return 6;
   default: return -1;
   }
@@ -128,6 +133,11 @@ static void undo(struct action *a) {
     for (struct dirent *e; (e = readdir(d)) != NULL;) unlinkat(dfd, e->d_name, 0);
     closedir(d);
     rmdir(a->f[0]);
+  } else if (a->kind == 'm') {
+    struct stat st;
+    if (lstat(a->f[0], &st) != 0) return;
+    if (st.st_dev != strtoull(a->f[1], NULL, 10) || st.st_ino != strtoull(a->f[2], NULL, 10)) return;
+    syscall(SYS_renameat2, AT_FDCWD, a->f[0], AT_FDCWD, a->f[3], RENAME_NOREPLACE);
   } else if (a->kind == 'f') {
     struct stat st;
     if (lstat(a->f[0], &st) != 0) return;

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { rawSyscall, SysError, writeU16 } from '../sys/index.js';
 import { lookupNoSymlinks, mkdirAt, notCleanAbsolute, openNoSymlinks, renameNoReplace, RESOLVE_BENEATH, statAt, unlinkIfSame, walkLinks } from '../sys/safe-path.js';
 import { RestoreError } from '../shared/restore-error.js';
+import { guardFileAt, guardMovedAt, type Taken } from '../sys/guardian.js';
 import { checkCleanPath, checkImagePath, S_IFDIR } from '../shared/image-paths.js';
 
 const AF_UNIX = 1;
@@ -144,12 +145,14 @@ export function planBind(n: SocketName, why: string): BindPlan {
 
 /** What restore made or removed for one bind, to undo (made directories) and to find the bound file again. */
 export class BindSite {
-  private readonly madeDirs: { dirfd: number; base: string; dev: number; ino: number }[] = [];
+  private readonly madeDirs: { dirfd: number; base: string; dev: number; ino: number; unguard: Taken }[] = [];
   /** Descriptors (O_PATH, reached without a symbolic link) of the directories down to the name's. */
   private readonly fds: number[] = [];
   readonly base: string;
   /** The temporary name of a parked file, while it is parked. */
   private parked: string | undefined;
+  /** Takes the parked file back from the guard (which moves it back if cryo is killed meanwhile). */
+  private unguardPark: Taken = () => {};
 
   /**
    * Makes the plan's directories and parks its stale socket file (moved aside, removed once the
@@ -165,15 +168,22 @@ export class BindSite {
         mkdirAt(parent, baseOf(d), 0o755);
         this.fds.push(openNoSymlinks(baseOf(d), undefined, parent, RESOLVE_BENEATH));
         const st = fstatSync(this.dirfd);
-        this.madeDirs.push({ dirfd: parent, base: baseOf(d), dev: st.dev, ino: st.ino });
+        this.madeDirs.push({ dirfd: parent, base: baseOf(d), dev: st.dev, ino: st.ino, unguard: guardFileAt(parent, baseOf(d), st, true) });
       }
       const park = plan.park ?? plan.stale;
       if (park) {
         const st = statAt(this.dirfd, this.base);
         if (!st || st.dev !== park.dev || st.ino !== park.ino) throw new RestoreError('FAILED', `${why}: the ${plan.stale ? 'old socket file' : 'file'} at ${p} changed while restore ran: it was left alone`);
         const tmp = `.cryo-parked-${process.pid}-${this.base}`.slice(0, 255);
-        renameNoReplace(this.dirfd, this.base, tmp);
+        const unguard = guardMovedAt(this.dirfd, tmp, this.base, park);
+        try {
+          renameNoReplace(this.dirfd, this.base, tmp);
+        } catch (e) {
+          unguard();
+          throw e;
+        }
         this.parked = tmp;
+        this.unguardPark = unguard;
       }
     } catch (e) {
       this.undo();
@@ -217,6 +227,7 @@ export class BindSite {
       if (this.parked !== undefined && bound && this.plan.stale) {
         unlinkIfSame(this.dirfd, this.parked, this.plan.stale);
         this.parked = undefined;
+        this.unguardPark();
       }
       if (this.parked !== undefined) {
         const tmp = this.parked;
@@ -225,9 +236,14 @@ export class BindSite {
           renameNoReplace(this.dirfd, tmp, this.base);
         } catch (e) {
           throw new RestoreError('FAILED', `the file at ${this.plan.path} was moved aside to ${tmp} for a bind and cannot go back (${e instanceof SysError ? e.code : String(e)}): move it back by hand`);
+        } finally {
+          this.unguardPark();
         }
       }
-      for (const m of this.madeDirs.splice(0).reverse()) unlinkIfSame(m.dirfd, m.base, m, true);
+      for (const m of this.madeDirs.splice(0).reverse()) {
+        unlinkIfSame(m.dirfd, m.base, m, true);
+        m.unguard();
+      }
     } finally {
       for (const fd of this.fds.splice(0)) closeSync(fd);
     }

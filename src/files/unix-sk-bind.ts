@@ -10,6 +10,7 @@ import { collectUnixGarbage } from './unix-queue.js';
 import { O_CLOEXEC, O_PATH, num } from '../shared/constants.js';
 import { BindSite, planBind } from './unix-names.js';
 import { openNoSymlinks, RESOLVE_BENEATH, unlinkIfSame } from '../sys/safe-path.js';
+import { guardFileAt, type Taken } from '../sys/guardian.js';
 import { openImagePath, S_IFDIR } from '../shared/image-paths.js';
 import { AF_UNIX, SOCKADDR_AT, bytes, fsPath, isPathName, showName, socketName } from './unix-sk-entry.js';
 
@@ -64,6 +65,7 @@ export function bindName(ctx: TaskCtx, fd: number, e: MessageValue, why: string,
   let bound: { dev: number; ino: number } | undefined;
   let aside: AsideName | undefined;
   let done = false;
+  let unguardBound: Taken = () => {};
   try {
     // A relative name stays relative (getsockname tells it): bound from its directory, as CRIU.
     // The task's working directory is set after the descriptors.
@@ -80,6 +82,8 @@ export function bindName(ctx: TaskCtx, fd: number, e: MessageValue, why: string,
     if (r < 0n) throw new RestoreError('FAILED', `errno ${-r} from bind(${p}) restoring ${why}`);
     bound = site.boundFile();
     if (!bound) throw new RestoreError('FAILED', `bind(${p}) restoring ${why} left no socket file there`);
+    // Until the name is settled: killed meanwhile, cryo's guard removes it and puts the parked file back.
+    unguardBound = guardFileAt(site.dirfd, site.base, bound, false);
     const perms = e.file_perms as MessageValue | undefined;
     if (perms) {
       const f = openNoSymlinks(site.base, O_PATH, site.dirfd, RESOLVE_BENEATH);
@@ -100,7 +104,11 @@ export function bindName(ctx: TaskCtx, fd: number, e: MessageValue, why: string,
   } finally {
     // Failed: the bound file goes and the old one (parked) comes back; done: a deleted name's file
     // goes (unless moved aside for its connectors), and the old one parked.
-    site.undo(!done || (e.deleted === true && aside === undefined) ? bound : undefined, done);
+    try {
+      site.undo(!done || (e.deleted === true && aside === undefined) ? bound : undefined, done);
+    } finally {
+      unguardBound();
+    }
   }
   return aside;
 }

@@ -159,6 +159,21 @@ export function guardFileAt(dirfd: number, name: string, st: { dev: number | big
   return record('f', full, st.dev, st.ino, dir ? 1 : 0);
 }
 
+/**
+ * A file moved aside from `name` to `tmp`, both in the directory open as `dirfd` (a unix socket's
+ * name parked for a bind): moved back while it is still that inode and the name is free again.
+ * Told before the move (a kill between the two leaves nothing at `tmp` for the guard to move).
+ */
+export function guardMovedAt(dirfd: number, tmp: string, name: string, st: { dev: number | bigint; ino: number | bigint }): Taken {
+  let dir: string;
+  try {
+    dir = readlinkSync(`/proc/self/fd/${dirfd}`);
+  } catch {
+    return () => {};
+  }
+  return record('m', path.join(dir, tmp), st.dev, st.ino, path.join(dir, name));
+}
+
 /** A directory of cryo's own image files (a stream's spool): its files and it removed while it is still that inode. */
 export function guardSpool(dir: string): Taken {
   const st = lstatSync(dir, { throwIfNoEntry: false });

@@ -7,7 +7,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sleepSync, waitpid, WNOHANG, __WALL } from '../../src/sys/index.js';
@@ -266,4 +266,50 @@ test('SIGKILL of cryo restore after it made the System V objects leaves none of 
   } finally {
     remove();
   }
+});
+
+test("SIGKILL of cryo restore while a unix socket's old file is parked for its bind puts it back; without the guard the name is lost", async () => {
+  // Restore moves an old socket file at a name aside (.cryo-parked-PID-NAME) while it binds there,
+  // and puts it back if the bind fails; killed meanwhile, its guard does: the bound file goes and
+  // the parked one comes back, the same inode. Past a name's bind the new file stands in for the
+  // old one (the same mode and owner), as after a restore that failed there (rt-unix.test.ts).
+  const d = await startAndDump('rt-unix');
+  all.push(d);
+  const pids = treePids(d);
+  const names = () => readdirSync(d.target.dir).flatMap((f) => {
+    const st = statSync(path.join(d.target.dir, f));
+    return st.isSocket() || f.startsWith('.cryo-') ? [`${f} ${st.mode.toString(8)} ${st.uid}/${st.gid}`] : [];
+  }).sort().join(', ');
+  const inodes = () => readdirSync(d.target.dir).filter((f) => f.endsWith('.sock')).map((f) => `${f} ${statSync(path.join(d.target.dir, f)).ino}`).sort().join(', ');
+  const trace = path.join(d.target.dir, 'restore-points');
+  // The points of a restore up to the step after the files (failed there).
+  const whole = cliRestore(d, { CRYO_FAULT_TRACE: trace, CRYO_FAULT: 'restore:task-state' });
+  assert.match(whole.err, /fault injected at restore step 'task-state'/);
+  assert.equal(settled(pids), undefined);
+  const points = readFileSync(trace, 'utf8').trim().split('\n');
+  rmSync(trace);
+  const before = names();
+  const ino = inodes();
+  assert.match(before, /listen\.sock 140711 /, 'the dumped listener left its socket file, mode 0711');
+  const binds = points.flatMap((l, i) => (/ bind\(\) injected/.test(l) ? [i + 1] : []));
+  assert.ok(binds.length >= 3, `restore binds the names: ${binds.join(', ')}`);
+  const first = binds[0]!;
+  for (const n of [...binds, first + 1, first + 2]) {
+    const r = cliRestore(d, { CRYO_FAULT: `restore:${n}:kill` });
+    assert.equal(r.signal, 'SIGKILL', `killed at point ${n} (${points[n - 1]}): ${r.err}`);
+    assert.equal(settled(pids), undefined, `killed at point ${n}`);
+    assert.equal(names(), before, `the socket files after a kill at point ${n} (${points[n - 1]})`);
+    // At the first bind no name was bound before: each old file came back as it was.
+    if (n === first) assert.equal(inodes(), ino, 'the parked files came back, the same inodes');
+  }
+  const off = cliRestore(d, { CRYO_FAULT: `restore:${first}:kill`, CRYO_GUARD: 'off' });
+  assert.equal(off.signal, 'SIGKILL', off.err);
+  assert.equal(settled(pids), undefined);
+  const lost = names();
+  assert.match(lost, /\.cryo-parked-\d+-/, `without the guard the old file stays parked: ${lost}`);
+  for (const f of readdirSync(d.target.dir).filter((x) => x.startsWith('.cryo-parked-'))) {
+    renameSync(path.join(d.target.dir, f), path.join(d.target.dir, f.replace(/^\.cryo-parked-\d+-/, '')));
+  }
+  assert.equal(names(), before);
+  assert.equal(await restoreAndFinish(d), 'PASS');
 });
