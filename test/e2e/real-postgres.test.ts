@@ -18,6 +18,7 @@ import { kill } from '../../src/sys/index.js';
 import { listIpc } from '../../src/shared/sysv-ipc.js';
 import { dumpReal, findProgram, freePort, restoreReal, startReal, waitUntil, type RealProgram } from '../helpers/real-program.js';
 import { toolSkip } from '../helpers/required-tool.js';
+import { postgresSegment, removePostgresSegment, startRealTarget } from '../helpers/real-targets.js';
 
 const BIN = '/usr/lib/postgresql/15/bin';
 const POSTGRES = findProgram(`${BIN}/postgres`);
@@ -54,8 +55,10 @@ function children(pid: number): { pid: number; title: string }[] {
 let prog: RealProgram | undefined;
 let base: string | undefined;
 after(() => {
+  const seg = base ? postgresSegment(path.join(base, 'data')) : undefined;
   if (prog) for (const c of children(prog.pid)) try { kill(c.pid, 9); } catch { /* gone */ }
   prog?.cleanup();
+  removePostgresSegment(seg); // a killed postmaster's segment would be in every later dump of a real PostgreSQL
   if (base) rmSync(base, { recursive: true, force: true });
 });
 
@@ -107,4 +110,23 @@ test('PostgreSQL 15: rows written before the dump are read after restore, and ne
   // A smart shutdown: the restored postmaster stops its processes, writes a checkpoint and ends.
   p.stop(60_000);
   assert.match(p.log(), /database system is shut down/);
+});
+
+test("a SIGKILLed PostgreSQL's System V segment outlives it (kernel.shm_rmid_forced 0); the real target's cleanup removes it", { timeout: 300_000, skip }, async () => {
+  const r = await startRealTarget('postgres');
+  let seg: ReturnType<typeof postgresSegment>;
+  try {
+    seg = postgresSegment(path.join(r.dataDirs[0]!, 'data'));
+    assert.ok(seg && listIpc('shm').some((o) => o.id === seg!.id && o.key === seg!.key), `postmaster.pid names its segment: ${JSON.stringify(seg)}`);
+    const pids = r.pids();
+    for (const p of pids) try { kill(p, 9); } catch { /* gone */ }
+    await waitUntil('the killed processes to detach', 10_000, () => (listIpc('shm').find((o) => o.id === seg!.id)?.row.nattch === 0 ? true : undefined));
+    if (readFileSync('/proc/sys/kernel/shm_rmid_forced', 'utf8').trim() === '0') {
+      assert.ok(listIpc('shm').some((o) => o.id === seg!.id && o.key === seg!.key), 'the segment outlives the killed postmaster');
+    }
+  } finally {
+    r.cleanup();
+  }
+  assert.ok(!listIpc('shm').some((o) => o.id === seg!.id), 'the cleanup removed the segment');
+  removePostgresSegment(seg); // a second time: nothing there, nothing done
 });

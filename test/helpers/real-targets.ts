@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readIoUringFdinfo } from '../../src/proc/index.js';
 import { kill } from '../../src/sys/index.js';
+import { ipcRemove, listIpc } from '../../src/shared/sysv-ipc.js';
 import { repoRoot } from './paths.js';
 import { nginxPrefix, tmuxSession } from './real-setups.js';
 import { becomeSubreaper } from './restore-env.js';
@@ -60,6 +61,33 @@ function target(name: string, prog: RealProgram, check: () => Promise<void>, opt
       for (const d of opts.extra ?? []) rmSync(d, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The System V shared memory segment of a PostgreSQL data directory, as its postmaster.pid's
+ * seventh line names it (key and id); undefined when there is none (not started, or shut down).
+ */
+export function postgresSegment(data: string): { key: number; id: number } | undefined {
+  let line: string | undefined;
+  try {
+    line = readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[6];
+  } catch {
+    return undefined;
+  }
+  const [key, id] = (line ?? '').trim().split(/\s+/).map(Number);
+  return Number.isInteger(key) && Number.isInteger(id) ? { key: key!, id: id! } : undefined;
+}
+
+/**
+ * Removes a killed PostgreSQL's segment (`postgresSegment`, read while it ran) if it is still there
+ * with its key: a SIGKILLed postmaster leaves it in the IPC namespace (where kernel.shm_rmid_forced
+ * is 0), where every later dump of a real PostgreSQL would find it. Its processes still detaching
+ * keep it until they have.
+ */
+export function removePostgresSegment(seg: { key: number; id: number } | undefined): void {
+  if (seg && listIpc('shm').some((o) => o.id === seg.id && o.key === seg.key)) {
+    try { ipcRemove('shm', seg.id); } catch { /* gone meanwhile */ }
+  }
 }
 
 /** A check of a counter the program serves: it must grow from one check to the next. */
@@ -232,6 +260,12 @@ export const REAL_TARGETS: Readonly<Record<string, Starter>> = {
       const t = target('postgres', p, async () => {
         moves(Number(psql('insert into t values (default); select count(*) from t').split('\n').at(-1)));
       }, { tree: true, extra: [base] });
+      const plain = t.cleanup;
+      t.cleanup = () => {
+        const seg = postgresSegment(data);
+        plain();
+        removePostgresSegment(seg);
+      };
       try {
         await waitUntil('postgres to answer', 60_000, () => (psql('select 1') === '1' ? true : undefined));
         psql('create table t (n serial primary key)');
