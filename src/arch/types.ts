@@ -284,7 +284,9 @@ export interface Arch {
    * back; undefined for one it cannot (x86_64: a thread with a shadow stack, whose rt_sigreturn
    * wants a restore token). A dump runs its injected calls on it with SP on such a frame, so that a
    * task whose cryo dies inside one runs on with its own state (inject/call-ending.ts). Absent: that
-   * task runs on with cryo's registers and every signal blocked.
+   * task runs on with cryo's registers and every signal blocked. The rt_sigreturn part starts right
+   * after the first syscall instruction (syscall.ipAfter of the code's start): a thread stopped
+   * elsewhere and put there runs straight into it (Injector.finishEnded).
    */
   callThenSigreturn?(ti: ThreadInfo): Buffer | undefined;
   /**

@@ -3,8 +3,9 @@
  * signal actions, alternate stack, itimers, POSIX timer values, clear_child_tid, pdeath signal,
  * dumpable, THP, securebits, child subreaper, membarrier registrations and the current brk.
  */
-import { SyscallBatch, batchesTaskCalls, type BatchCall, type BatchPlace, type Injector, type Scratch } from '../inject/index.js';
-import { readU32, readU64 } from '../sys/index.js';
+import { ENTRY_BYTES, SyscallBatch, batchesTaskCalls, runTogether, type BatchArea, type BatchCall, type BatchPlace, type Injector, type Scratch } from '../inject/index.js';
+import { PARK_BYTES } from '../inject/batch-park.js';
+import { processVmReadv, readU32, readU64 } from '../sys/index.js';
 import type { PosixTimer } from '../proc/index.js';
 import type { MessageValue } from '../images/index.js';
 import { readI32 } from '../sys/native-endian.js';
@@ -49,9 +50,9 @@ type Call = BatchCall;
 /** Where each small result goes in the scratch page's tail (every call its own place, so one batch can run them all). */
 const AT = { sas: 0, tidAddr: 32, pdeath: 40, subreaper: 48, itimers: 64, end: 160 };
 
-/** The calls of readThreadInjected; their results are read by threadInjectedOf. */
-function threadCalls(scratch: Scratch): Call[] {
-  const at = (off: number) => scratch.addr + BigInt(TAIL + off);
+/** The calls of readThreadInjected, their results from `base` on (AT); read by threadInjectedOf. */
+function threadCalls(base: bigint): Call[] {
+  const at = (off: number) => base + BigInt(off);
   return [
     { name: 'sigaltstack', args: [0, at(AT.sas)] },
     { name: 'prctl', args: [PR.GET_TID_ADDRESS, at(AT.tidAddr)] },
@@ -71,10 +72,49 @@ function threadInjectedOf(tail: Buffer, secbits: bigint): ThreadInjectedState {
  * What each thread keeps for itself: alternate stack, clear_child_tid, pdeath signal, securebits.
  * `batch`: the process's batch runner (one stop and a call instead of eight stops).
  */
-export function readThreadInjected(inj: Injector, scratch: Scratch, batch?: BatchPlace): ThreadInjectedState {
-  const calls = threadCalls(scratch);
+function readThreadInjected(inj: Injector, scratch: Scratch, batch?: BatchPlace): ThreadInjectedState {
+  const calls = threadCalls(scratch.addr + BigInt(TAIL));
   const results = batch !== undefined ? new SyscallBatch(() => inj, batch).runAll(calls) : calls.map((c) => inj.call(c.name, ...c.args));
   return threadInjectedOf(scratch.read(TAIL, AT.end), results[results.length - 1]!);
+}
+
+/** Threads whose calls run at the same time (readThreadsInjected), at most. */
+const THREADS_AT_ONCE = 128;
+/** Each one's room: its table (threadCalls) and then its results (AT, up to `subreaper`). */
+const THREAD_TABLE = 4 * ENTRY_BYTES;
+const THREAD_ROOM = THREAD_TABLE + AT.subreaper;
+/** The batch area's room (extraBytes) readThreadsInjected uses for `n` threads: rooms, then pollfds. */
+export const threadsRoom = (n: number): number => Math.min(n, THREADS_AT_ONCE) * (THREAD_ROOM + PARK_BYTES);
+
+/**
+ * readThreadInjected for many threads (`injs`) of one process, each thread's batch run at the same
+ * time as the others' (a thread's calls took a stop of their own, one after another: about 1 ms a
+ * thread, all of it while the process is frozen). `area` holds threadsRoom of room; without it, or
+ * without a runner, one after another as before.
+ */
+export function readThreadsInjected(injs: readonly Injector[], scratch: Scratch, area: BatchArea | undefined): ThreadInjectedState[] {
+  const place = area?.place;
+  if (area === undefined || place?.code === undefined || injs.length < 2 || area.extraBytes < threadsRoom(injs.length)) {
+    return injs.map((inj) => readThreadInjected(inj, scratch, place));
+  }
+  const out: ThreadInjectedState[] = [];
+  for (let i = 0; i < injs.length; i += THREADS_AT_ONCE) {
+    let group = injs.slice(i, i + THREADS_AT_ONCE);
+    // Parked, each thread waits on a descriptor of its own; a thread without one runs after the others.
+    const parks = area.moreParks(place.park ? group.length : 0, area.extra + BigInt(group.length * THREAD_ROOM));
+    const alone = place.park ? group.slice(parks.length) : [];
+    group = group.slice(0, group.length - alone.length);
+    const results = runTogether(group.map((inj, k) => {
+      const room = area.extra + BigInt(k * THREAD_ROOM);
+      const park = parks[k];
+      return { batch: new SyscallBatch(() => inj, { code: place.code, table: room, tableSize: THREAD_TABLE, ...(park ? { park } : {}) }), calls: threadCalls(room + BigInt(THREAD_TABLE)) };
+    }));
+    const back = processVmReadv(injs[0]!.pid, area.extra, group.length * THREAD_ROOM);
+    group.forEach((_, k) => out.push(threadInjectedOf(back.subarray(k * THREAD_ROOM + THREAD_TABLE), results[k]!.at(-1)!)));
+    area.closeParks(parks); // not after a failure: the undo list closes them (its calls would hide the failure)
+    for (const inj of alone) out.push(readThreadInjected(inj, scratch, place));
+  }
+  return out;
 }
 
 /** One field of a struct read back from the task, `word` bytes wide (host byte order). */
@@ -105,7 +145,7 @@ export function readInjectedState(inj: Injector, scratch: Scratch, timers: reado
   const reads: Call[] = SIGACTION_SIGNALS.map((sig, i) => ({ name: 'rt_sigaction', args: [sig, 0, at(i * SIGACTION_SLOT), 8], task: true }));
   // Then the process's and this thread's own (itimerval {interval{sec,usec}, value{sec,usec}} each).
   const calls: Call[] = [
-    ...threadCalls(scratch),
+    ...threadCalls(scratch.addr + BigInt(TAIL)),
     ...[0, 1, 2].map((which) => ({ name: 'getitimer', args: [which, at(tail + AT.itimers + which * 32)] })),
     { name: 'prctl', args: [PR.GET_CHILD_SUBREAPER, at(tail + AT.subreaper)] },
     { name: 'prctl', args: [PR.GET_DUMPABLE] },

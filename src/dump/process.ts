@@ -15,7 +15,7 @@ import type { DumpEvent } from './events.js';
 import type { ImageSet } from './image-set.js';
 import { readQueuedSignals, readRlimits } from './task-state.js';
 import { readThread, readThreadOutside, threadInjectors, type ThreadState } from './threads.js';
-import { readInjectedState } from './injected-state.js';
+import { readInjectedState, readThreadsInjected, threadsRoom } from './injected-state.js';
 import { collectVmas, type DumpVma } from './vmas.js';
 import { parentPageRanges, unchangedRanges } from './mem-track.js';
 import type { WriteTracking } from './track-method.js';
@@ -111,29 +111,27 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   const trapIgnored = ignoresSigtrap(status.sigIgn);
   const inj = Injector.attach(pid, arch, undo, { maps, survivable: true, trapIgnored });
   // First, so that every later call (cryo's other areas too) ends in the thread's own state if cryo dies in it.
-  const ending = mapCallEnding(inj, undo, maps, outside.map((o) => {
-    const fix = arch.fixSyscallRestart(arch.threadInfoFromRegsets(o.regsets));
-    return { ti: fix.threadInfo, sigmask: o.sigmask, eintr: fix.action === 'eintr' };
-  }));
+  const ending = mapCallEnding(inj, undo, maps, outside.map((o) => ({ ti: o.fixed.threadInfo, sigmask: o.sigmask, eintr: o.fixed.action === 'eintr' })));
   const own = ending ? [{ start: ending.start, end: ending.end }] : [];
   const scratch = mapScratch(inj, undo, [...maps, ...own], arch.pageSize);
   own.push({ start: scratch.addr, end: scratch.addr + BigInt(scratch.size) });
   await step('scratch');
   await checkpoint();
   // A batch runner for the signal actions (62 calls in one stop), in a hole beside the scratch page.
-  // Two pages of table: the 73 calls of readInjectedState in one run. Kept for the threads' calls.
-  const area = batchesTaskCalls(arch) ? mapBatchArea(inj, undo, [...maps, ...own], 2, 0) : undefined;
+  // Two pages of table: the 73 calls of readInjectedState in one run.
+  // Room for the other threads' calls, run at the same time (readThreadsInjected).
+  const area = batchesTaskCalls(arch) ? mapBatchArea(inj, undo, [...maps, ...own], 2, threadsRoom(tids.length - 1)) : undefined;
   const injected = readInjectedState(inj, scratch, timers, arch, area?.place);
   const semUndo = c.semUndo === true ? readSemUndo(pid, inj, scratch) : [];
   await checkpoint();
   // Each thread's own state, the per-thread injected calls run in that thread.
-  const others = threadInjectors(tids.filter((t) => t !== pid), arch, undo, maps, trapIgnored);
+  const others = threadInjectors(tids.filter((t) => t !== pid), arch, undo, inj.site, trapIgnored);
   outside.forEach((o, i) => { if (i > 0) ending?.use(others.get(o.tid)!, i); });
+  const rest = outside.slice(1);
+  const theirs = readThreadsInjected(rest.map((o) => others.get(o.tid)!), scratch, area);
+  await checkpoint();
   const threads: ThreadState[] = [readThread(outside[0]!, arch, inj, scratch, injected)];
-  for (const o of outside.slice(1)) {
-    threads.push(readThread(o, arch, others.get(o.tid)!, scratch, undefined, area?.place));
-    await checkpoint();
-  }
+  rest.forEach((o, i) => threads.push(readThread(o, arch, others.get(o.tid)!, scratch, theirs[i])));
   area?.unmap(); // after a failure, the undo list unmaps it
   const main = threads[0]!;
 

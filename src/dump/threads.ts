@@ -7,13 +7,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
-import type { Arch, Regsets, ThreadInfo } from '../arch/types.js';
-import { Injector, type BatchPlace, type Scratch, type UndoList } from '../inject/index.js';
-import { procGone, readComm, readStat, readStatus, readTaskIds, type ProcStatus, type Vma } from '../proc/index.js';
+import type { Arch, Regsets, RegsFix, ThreadInfo } from '../arch/types.js';
+import { Injector, type Scratch, type UndoList } from '../inject/index.js';
+import { procGone, readComm, readStat, readStatus, readTaskIds, type ProcStatus } from '../proc/index.js';
 import { exited, kill, ptrace, ptraceEvent, stopSig, SysError, WaitError, waitForStop, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACESYSGOOD } from '../sys/index.js';
 import type { MessageValue } from '../images/index.js';
 import { DumpError } from '../shared/dump-error.js';
-import { readRobustListInside, readThreadInjected, type ThreadInjectedState } from './injected-state.js';
+import { readRobustListInside, type ThreadInjectedState } from './injected-state.js';
 import { credsFromStatus, readQueuedSignals, readRegsets, readRobustList, readSched, readSeccompFilters, rseqEntry } from './task-state.js';
 
 const SIG = constants.signals;
@@ -215,6 +215,8 @@ export interface ThreadOutside {
   robust: { head: bigint; len: number };
   sched: ReturnType<typeof readSched>;
   comm: string;
+  /** Its registers as thread_info (clear_tid_addr 0 until injection reads it), with the syscall restart applied as for the image. */
+  fixed: RegsFix;
 }
 
 export function readThreadOutside(pid: number, tid: number, arch: Arch): ThreadOutside {
@@ -231,19 +233,19 @@ export function readThreadOutside(pid: number, tid: number, arch: Arch): ThreadO
     robust: readRobustList(tid),
     sched: readSched(tid),
     comm: readComm(pid, tid),
+    // Decoded once (an xsave area is thousands of words): for the call ending's frame and the image.
+    fixed: arch.fixSyscallRestart(arch.threadInfoFromRegsets(regsets, arch.readThreadExtras(tid))),
   };
 }
 
 /**
- * Completes thread `o.tid`'s state by injection in it (`inj`; `scratch` is the process's scratch
- * page; `injected0`: what was already read that way).
+ * Completes thread `o.tid`'s state with what injection in it (`inj`; `scratch` is the process's
+ * scratch page) read (`injected`).
  */
-export function readThread(o: ThreadOutside, arch: Arch, inj: Injector, scratch: Scratch, injected0?: ThreadInjectedState, batch?: BatchPlace): ThreadState {
-  const { tid, status, regsets, sigmask, signalsP, rseq, filters, sched } = o;
-  const injected = injected0 ?? readThreadInjected(inj, scratch, batch);
+export function readThread(o: ThreadOutside, arch: Arch, inj: Injector, scratch: Scratch, injected: ThreadInjectedState): ThreadState {
+  const { tid, status, sigmask, signalsP, rseq, filters, sched } = o;
   const robust = arch.robustList === 'task' ? readRobustListInside(inj, scratch, arch) : o.robust;
-  const ti0 = arch.threadInfoFromRegsets(regsets, { ...arch.readThreadExtras(tid), clearTidAddr: injected.clearTidAddr });
-  const threadInfo = arch.fixSyscallRestart(ti0).threadInfo;
+  const threadInfo = { ...o.fixed.threadInfo, clear_tid_addr: injected.clearTidAddr };
 
   const tc: MessageValue = { futex_rla: robust.head, futex_rla_len: robust.len, sched_nice: sched.nice, sched_policy: sched.policy };
   if (sched.prio !== undefined) tc.sched_prio = sched.prio;
@@ -257,9 +259,10 @@ export function readThread(o: ThreadOutside, arch: Arch, inj: Injector, scratch:
   return { tid, threadInfo, threadCore: tc, sigmask, status, filters };
 }
 
-/** Attaches an injector to each thread but the first (the main thread has its own). */
-export function threadInjectors(tids: readonly number[], arch: Arch, undo: UndoList, maps: readonly Vma[], trapIgnored: boolean): Map<number, Injector> {
-  return new Map(tids.map((tid) => [tid, Injector.attach(tid, arch, undo, { maps, survivable: true, trapIgnored })]));
+/** Attaches an injector to each thread but the first (the main thread has its own, at `site`). */
+export function threadInjectors(tids: readonly number[], arch: Arch, undo: UndoList, site: bigint, trapIgnored: boolean): Map<number, Injector> {
+  // The main thread's syscall instruction serves them all (one address space: no search of its code per thread).
+  return new Map(tids.map((tid) => [tid, Injector.attach(tid, arch, undo, { site, survivable: true, trapIgnored })]));
 }
 
 /**

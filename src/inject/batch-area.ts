@@ -7,8 +7,8 @@
  * also holds the runner that ends so, with its socket pair (batch-park.ts).
  */
 import { processVmWritev } from '../sys/index.js';
-import { ENTRY_BYTES, type BatchPlace } from './batch.js';
-import { closePark, openPark, type ParkFds } from './batch-park.js';
+import { ENTRY_BYTES, SyscallBatch, type BatchPlace } from './batch.js';
+import { closePark, openPark, PARK_BYTES, pollfdAt, type BatchPark, type ParkFds } from './batch-park.js';
 import { InjectError } from './errors.js';
 import type { Injector } from './injector.js';
 import { injectMmap } from './mmap.js';
@@ -17,11 +17,24 @@ import type { UndoList } from './undo.js';
 import { MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 
 
+/** fcntl(2)'s F_DUPFD_CLOEXEC (the same on every Linux ABI). */
+const F_DUPFD_CLOEXEC = 1030;
+
 export interface BatchArea {
   /** Where the SyscallBatch of this area runs (code undefined: the arch has no batch runner). */
   readonly place: BatchPlace;
   /** The caller's room: `extraBytes` writable bytes. */
   readonly extra: bigint;
+  readonly extraBytes: number;
+  /**
+   * `n` more ends of the park, for threads parked at the same time (runTogether): each a descriptor
+   * of its own of the task's end (a thread woken by cryo's death closes its own, never another's),
+   * their pollfds written from `at` on (PARK_BYTES each). Fewer where the task has no descriptor
+   * free; none without a park.
+   */
+  moreParks(n: number, at: bigint): BatchPark[];
+  /** Closes moreParks' descriptors (one batch). */
+  closeParks(parks: readonly BatchPark[]): void;
   /** Unmaps the area now (the undo step is dropped); idempotent. */
   unmap(): void;
 }
@@ -58,9 +71,27 @@ export function mapBatchArea(inj: Injector, undo: UndoList, occupied: readonly A
   // The park's pollfd takes the table's last entry.
   const table = addr + BigInt(codeSize);
   const park = parked ? openPark(inj, held, addr + BigInt(parkedAt), table + BigInt(tableSize - ENTRY_BYTES)) : undefined;
+  const place: BatchPlace = { code: addr, table, tableSize: park ? tableSize - ENTRY_BYTES : tableSize, ...(park ? { park } : {}) };
   return {
-    place: { code: addr, table, tableSize: park ? tableSize - ENTRY_BYTES : tableSize, ...(park ? { park } : {}) },
+    place,
     extra: addr + BigInt(codeSize + tableSize),
+    extraBytes,
+    moreParks(n, at) {
+      if (park === undefined || n === 0) return [];
+      const fds = new SyscallBatch(() => inj, place).runEach(Array.from({ length: n }, () => ({ name: 'fcntl', args: [park.taskFd, F_DUPFD_CLOEXEC, 0] })));
+      const got = fds.filter((r) => r >= 0n).map(Number);
+      held.task.push(...got);
+      const pfds = Buffer.alloc(got.length * PARK_BYTES);
+      got.forEach((fd, i) => pollfdAt(pfds, i * PARK_BYTES, fd));
+      if (processVmWritev(inj.pid, at, pfds) !== pfds.length) throw new InjectError('NO_SCRATCH', `cannot write cryo's pollfds into task ${inj.pid}`);
+      return got.map((fd, i) => ({ code: park.code, pollfd: at + BigInt(i * PARK_BYTES), taskFd: fd, fd: park.fd }));
+    },
+    closeParks(parks) {
+      if (parks.length === 0) return;
+      new SyscallBatch(() => inj, place).runAll(parks.map((p) => ({ name: 'close', args: [p.taskFd] })));
+      const closed = new Set(parks.map((p) => p.taskFd));
+      held.task = held.task.filter((fd) => !closed.has(fd));
+    },
     unmap() {
       unmapNow();
       drop();

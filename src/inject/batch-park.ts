@@ -63,13 +63,18 @@ export function openPark(inj: Injector, held: ParkFds, code: bigint, pollfd: big
   inj.call('close', other);
   held.task.pop();
   const pfd = Buffer.alloc(PARK_BYTES);
-  writeI32(pfd, taskFd, 0);
-  writeI16(pfd, POLLIN, 4);
+  pollfdAt(pfd, 0, taskFd);
   if (held.own < 0 || processVmWritev(inj.pid, pollfd, pfd) !== PARK_BYTES) {
     closePark(inj, held);
     return undefined;
   }
   return { code, pollfd, taskFd, fd: held.own };
+}
+
+/** A struct pollfd waiting for `fd` to be readable, at `off` of `b`. */
+export function pollfdAt(b: Buffer, off: number, fd: number): void {
+  writeI32(b, fd, off);
+  writeI16(b, POLLIN, off + 4);
 }
 
 /** Closes cryo's end and the task's ones (injected closes, through `inj`); what is closed is forgotten. */
@@ -83,16 +88,7 @@ export function closePark(inj: Injector, held: ParkFds): void {
 }
 
 /** Whether the runner's byte came (read, so that the next batch waits for its own). */
-function byteCame(fd: number): boolean {
-  try {
-    const n = rawSyscall('recvfrom', fd, Buffer.alloc(64), 64, MSG_DONTWAIT, 0, 0);
-    if (n === 0n) throw new InjectError('UNEXPECTED_STOP', "the task's end of cryo's batch socket closed during a batch");
-    return true;
-  } catch (e) {
-    if (e instanceof SysError && e.code === 'EAGAIN') return false;
-    throw e;
-  }
-}
+const byteCame = (fd: number): boolean => bytesCame(fd, Buffer.alloc(64)) > 0;
 
 /**
  * Waits until the runner started in task `pid` (resumed with PTRACE_CONT) has sent its byte, then
@@ -127,5 +123,71 @@ export function waitParked(pid: number, park: BatchPark, timeoutMs: number): voi
   const st = waitForStop(pid, { timeoutMs, maxPauseMs: 1 }).status;
   if (ptraceEvent(st) !== PTRACE_EVENT_STOP) {
     throw new InjectError('UNEXPECTED_STOP', `task ${pid} ${describeStatus(st)} instead of waiting at the end of cryo's batch of system calls`);
+  }
+}
+
+/** How many bytes wait on cryo's end `fd` (read, so that the next batches wait for their own); 0 for none. */
+function bytesCame(fd: number, buf: Buffer): number {
+  try {
+    const n = Number(rawSyscall('recvfrom', fd, buf, buf.length, MSG_DONTWAIT, 0, 0));
+    if (n === 0) throw new InjectError('UNEXPECTED_STOP', "the task's end of cryo's batch socket closed during a batch");
+    return n;
+  } catch (e) {
+    if (e instanceof SysError && e.code === 'EAGAIN') return 0;
+    throw e;
+  }
+}
+
+/**
+ * waitParked for threads `pids` whose runners share the socket of cryo's end `fd` (each parked on a
+ * descriptor of its own of the task's end): waits until each has sent its byte, blocked in ppoll
+ * (the threads run meanwhile, on every CPU), then stops each where it waits. A thread that stops
+ * otherwise, or a byte missing after `timeoutMs`, is an error once every thread is stopped.
+ */
+export function waitParkedAll(pids: readonly number[], fd: number, timeoutMs: number): void {
+  const deadline = performance.now() + timeoutMs;
+  const buf = Buffer.alloc(Math.max(64, pids.length));
+  let missing = pids.length;
+  while ((missing -= bytesCame(fd, buf)) > 0) {
+    if (performance.now() >= deadline) {
+      stopAll(pids);
+      throw new InjectError('UNEXPECTED_STOP', `${missing} of ${pids.length} threads of task ${pids[0]} did not finish cryo's batches of system calls within ${timeoutMs} ms`);
+    }
+    if (pollFd(fd, POLLIN, 1) !== 0) continue;
+    // 1 ms without a byte: a thread may have stopped on the way (a fault, a group stop).
+    for (const pid of pids) {
+      const w = waitpid(pid, WNOHANG | __WALL);
+      if (w.pid === 0) continue;
+      if (stopped(w.status) && ptraceEvent(w.status) !== 0) {
+        cont(pid);
+        continue;
+      }
+      stopAll(pids.filter((p) => p !== pid));
+      throw new InjectError('UNEXPECTED_STOP', `task ${pid} ${describeStatus(w.status)} instead of finishing cryo's batch of system calls`);
+    }
+  }
+  for (const pid of pids) interrupt(pid);
+  for (const pid of pids) {
+    const st = waitForStop(pid, { timeoutMs, maxPauseMs: 1 }).status;
+    if (ptraceEvent(st) !== PTRACE_EVENT_STOP) {
+      stopAll(pids.slice(pids.indexOf(pid) + 1), false);
+      throw new InjectError('UNEXPECTED_STOP', `task ${pid} ${describeStatus(st)} instead of waiting at the end of cryo's batch of system calls`);
+    }
+  }
+}
+
+/**
+ * Stops each of `pids` (running cryo's code: `interrupt`, or already asked to) where it is, for the
+ * undo list to put its registers back; one that ended or does not stop is left (the error already
+ * on its way says why).
+ */
+export function stopAll(pids: readonly number[], interruptFirst = true): void {
+  if (interruptFirst) {
+    for (const pid of pids) {
+      try { interrupt(pid); } catch { /* gone, or stopped already */ }
+    }
+  }
+  for (const pid of pids) {
+    try { waitForStop(pid, { timeoutMs: 1000, maxPauseMs: 1 }); } catch { /* see above */ }
   }
 }

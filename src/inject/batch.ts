@@ -10,7 +10,7 @@ import { processVmReadv, processVmWritev, readU64, writeU64 } from '../sys/index
 import { InjectError, syscallFailed } from './errors.js';
 import { numberIn, type Injector } from './injector.js';
 import { injectMmap, mmapCallOf, type MmapArgs } from './mmap.js';
-import { waitParked, type BatchPark } from './batch-park.js';
+import { stopAll, waitParked, waitParkedAll, type BatchPark } from './batch-park.js';
 
 /** Words per table entry: nr, 6 arguments, result. */
 const ENTRY_WORDS = 8;
@@ -45,6 +45,11 @@ export class SyscallBatch {
     if (place.code !== undefined && this.max < 1) throw new InjectError('NO_SCRATCH', 'no room for a batch of system calls');
   }
 
+  /** How many calls one table holds. */
+  get room(): number {
+    return this.max;
+  }
+
   /** Whether calls wait for flush (a batch runner), or run as they are added. */
   get batched(): boolean {
     return this.place.code !== undefined;
@@ -58,6 +63,12 @@ export class SyscallBatch {
     }
     this.calls.push({ name, args });
     if (this.calls.length === this.max) this.flush();
+  }
+
+  /** Queues `calls` without running any (at most `room` in all). */
+  queue(calls: readonly BatchCall[]): void {
+    if (this.calls.length + calls.length > this.max) throw new Error(`internal: ${this.calls.length + calls.length} calls queued in a table of ${this.max}`);
+    this.calls.push(...calls);
   }
 
   /** Queues mmap(args) as the arch's ABI calls it; one that reads its arguments from memory runs on its own, in order. */
@@ -116,15 +127,28 @@ export class SyscallBatch {
    * results, or throws as flush.
    */
   start(): () => bigint[] {
+    const l = this.launch();
+    if (Array.isArray(l)) return () => l;
+    return () => {
+      if (l.park) l.inj.finishEnded((ms) => waitParked(l.inj.pid, l.park!, ms));
+      else l.inj.finishCode();
+      return l.results();
+    };
+  }
+
+  /**
+   * Writes the queued calls' table into the task and starts the runner there; or runs them one by
+   * one and returns their results (no runner, or a task that must not meet its breakpoint).
+   */
+  launch(): Launched | bigint[] {
     const n = this.calls.length;
-    if (n === 0 || this.place.code === undefined) return () => [];
+    if (n === 0 || this.place.code === undefined) return [];
     const inj = this.inj();
     // Ended in the thread's own state where the place has a park and the thread's calls end so;
     // else in the breakpoint, which a task that ignores SIGTRAP must not meet (Injector.trapIgnored).
     const park = inj.endsCalls ? this.place.park : undefined;
     if (park === undefined && inj.trapIgnored()) {
-      const done = this.calls.splice(0).map((c) => (c.task ? (c.mayFail ? inj.rawTask : inj.callTask) : (c.mayFail ? inj.raw : inj.call)).call(inj, c.name, ...c.args));
-      return () => done;
+      return this.calls.splice(0).map((c) => (c.task ? (c.mayFail ? inj.rawTask : inj.callTask) : (c.mayFail ? inj.raw : inj.call)).call(inj, c.name, ...c.args));
     }
     const table = Buffer.alloc(n * ENTRY_BYTES);
     const ownAbi = inj.arch.taskSyscall === inj.arch.syscall;
@@ -150,14 +174,69 @@ export class SyscallBatch {
       }
       return out;
     };
-    if (park) {
-      inj.runEnded(park.code, [at, BigInt(n), park.pollfd], (ms) => waitParked(inj.pid, park, ms));
-      return results;
-    }
-    inj.startCode(this.place.code, at, n);
-    return () => {
-      inj.finishCode();
-      return results();
-    };
+    if (park) inj.startEnded(park.code, [at, BigInt(n), park.pollfd]);
+    else inj.startCode(this.place.code, at, n);
+    return { inj, park, results };
   }
+}
+
+/** A batch started in its task (SyscallBatch.launch). */
+export interface Launched {
+  inj: Injector;
+  /** Where it ends parked; undefined: at the breakpoint. */
+  park: BatchPark | undefined;
+  /** Its results once it is finished (throws as flush). */
+  results: () => bigint[];
+}
+
+/**
+ * Runs each job's calls (one table each, at most its place holds) in its own thread at the same
+ * time: all are started, then waited for, the parked ones by one wait for all (their parks are ends
+ * of one socket: waitParkedAll). Returns each job's results; a failure throws once every thread
+ * started is stopped again (the undo list then puts its registers back).
+ */
+export function runTogether(jobs: readonly { batch: SyscallBatch; calls: readonly BatchCall[] }[]): bigint[][] {
+  const started: Launched[] = [];
+  const done: (bigint[] | undefined)[] = [];
+  try {
+    for (const { batch, calls } of jobs) {
+      if (!batch.batched || calls.length > batch.room) {
+        done.push(batch.runAll(calls));
+        continue;
+      }
+      batch.queue(calls);
+      const l = batch.launch();
+      if (Array.isArray(l)) done.push(l);
+      else {
+        started.push(l);
+        done.push(undefined);
+      }
+    }
+    const fds = new Set(started.flatMap((l) => (l.park ? [l.park.fd] : [])));
+    if (fds.size > 1) throw new Error('internal: batches run together end on different sockets');
+  } catch (e) {
+    stopAll(started.map((l) => l.inj.pid));
+    throw e;
+  }
+  const parked = started.filter((l) => l.park !== undefined);
+  try {
+    // It stops them all itself when it fails.
+    if (parked.length > 0) waitParkedAll(parked.map((l) => l.inj.pid), parked[0]!.park!.fd, parked[0]!.inj.timeoutMs);
+  } catch (e) {
+    stopAll(started.filter((l) => !l.park).map((l) => l.inj.pid));
+    throw e;
+  }
+  // Parked threads are stopped from here on; finishCode waits for the others' breakpoints.
+  for (let i = 0; i < started.length; i++) {
+    const l = started[i]!;
+    try {
+      if (l.park) l.inj.finishEnded();
+      else l.inj.finishCode();
+    } catch (e) {
+      stopAll(started.slice(i + 1).filter((o) => !o.park).map((o) => o.inj.pid));
+      throw e;
+    }
+  }
+  let k = 0;
+  return done.map((d) => d ?? started[k++]!.results());
 }

@@ -6,7 +6,7 @@ export { InjectError, syscallFailed, type InjectErrorCode } from './errors.js';
 export { UndoList, type UndoStep } from './undo.js';
 export { findSyscallSite } from './syscall-site.js';
 export { Injector, ignoresSigtrap, setSideRegsets, getAbiRegs, setAbiRegs, type InjectorOptions } from './injector.js';
-export { ENTRY_BYTES, SyscallBatch, batchesTaskCalls, type BatchCall, type BatchPlace } from './batch.js';
+export { ENTRY_BYTES, SyscallBatch, batchesTaskCalls, runTogether, type BatchCall, type BatchPlace } from './batch.js';
 export { mapBatchArea, type BatchArea } from './batch-area.js';
 export { mapScratch, findHole, type Area, type Scratch } from './scratch.js';
 export { injectMmap, type MmapArgs } from './mmap.js';

@@ -100,7 +100,8 @@ export class Injector {
   private trapIgnoredCache: boolean | undefined;
   private readonly atSyscallStop: boolean;
   private regsDirty = false;
-  private readonly timeoutMs: number;
+  /** How long one injected call or batch may take (ms). */
+  readonly timeoutMs: number;
   /**
    * When cryo dies (SIGKILL) the kernel lets the task run on from its stop with whatever it has:
    * cryo's registers, a mask blocking every signal, a single-step flag (not cleared by a tracer's
@@ -316,21 +317,30 @@ export class Injector {
   }
 
   /**
-   * Runs code already in the task at `entry` that ends in rt_sigreturn (SyscallAbi.batchThenSigreturn)
-   * with SP on this thread's frame; `wait(timeoutMs)` returns once the task, resumed, is stopped where
-   * the code waits for cryo (batch-park.ts). Then moves the thread onto the call ending (the code's
-   * area may be unmapped before its next call). Only for a thread whose calls end so (endsCalls).
+   * Starts code already in the task at `entry` that ends in rt_sigreturn (SyscallAbi.batchThenSigreturn)
+   * with SP on this thread's frame (other threads' may run meanwhile): finishEnded once it waits for
+   * cryo (batch-park.ts). Only for a thread whose calls end so (endsCalls).
    */
-  runEnded(entry: bigint, args: readonly bigint[], wait: (timeoutMs: number) => void): void {
+  startEnded(entry: bigint, args: readonly bigint[]): void {
     const ending = this.ending;
     if (ending === undefined) throw new Error(`internal: task ${this.pid}'s calls have no ending to run code ending so`);
     faultPoint(`code run in task ${this.pid}`);
-    const abi = this.arch.syscall;
-    this.enter(abi, entry, 0, args, ending.sp, true);
+    this.enter(this.arch.syscall, entry, 0, args, ending.sp, true);
     cont(this.pid);
-    wait(this.timeoutMs);
-    // Killed from here on, the thread is at that call's exit, before the ending's rt_sigreturn.
-    this.runCall(abi, this.site, 'getpid', []);
+  }
+
+  /**
+   * After `wait(timeoutMs)` (if given) returned with the thread stopped where startEnded's code waits:
+   * onto the call ending (the code's area may go before its next call), not by a call there (two
+   * stops) but its registers set just past the ending's syscall instruction: let go, it runs into the
+   * rt_sigreturn as from that call's exit.
+   */
+  finishEnded(wait?: (timeoutMs: number) => void): void {
+    wait?.(this.timeoutMs);
+    const ending = this.ending!;
+    const abi = this.arch.syscall;
+    this.enter(abi, abi.ipAfter(ending.site), 0, [], ending.sp, true);
+    this.onEnding = true;
     this.putBack();
   }
 

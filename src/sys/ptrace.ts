@@ -52,11 +52,15 @@ export function setOptions(pid: number, options: number): void {
 
 /** Read a register set (NT_* id); the result is trimmed to the length the kernel filled in. */
 export function getRegset(pid: number, nt: number, maxBytes: number): Buffer {
-  const buf = Buffer.alloc(maxBytes);
+  // Read into one reused buffer and copied out at the size the kernel gave: not a zeroed maxBytes
+  // (16 KiB for x86's xstate) per call, which 100 threads' dump paid for in allocation and GC.
+  if (regsetBuf.length < maxBytes) regsetBuf = Buffer.alloc(maxBytes);
+  const buf = regsetBuf.subarray(0, maxBytes);
   const iov = iovec(buf);
   ptraceRequest(PTRACE.GETREGSET, pid, nt, iov, regsetName(nt));
-  return buf.subarray(0, Number(readU64(iov, 8)));
+  return Buffer.from(buf.subarray(0, Number(readU64(iov, 8))));
 }
+let regsetBuf = Buffer.alloc(0);
 
 /** Write a register set (NT_* id) from `buf` (the whole buffer is passed). */
 export function setRegset(pid: number, nt: number, buf: Buffer): void {

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { hostArch } from '../../src/arch/index.js';
 import { cliDump, dumpPoints, endTree, harmAfterKill, killInCallLeavesTree, startTree, threadStates, type Tree } from '../helpers/fault-tree.js';
+import { startTarget } from '../helpers/dump-target.js';
 
 const arch = await hostArch();
 const skip = arch.syscall.batchCode === undefined ? `${arch.name} has no batch runner: a dump's calls run one by one` : false;
@@ -84,5 +85,27 @@ test("SIGKILL of cryo dump inside the first and the last call into each process 
   } finally {
     const verdict = endTree(tree);
     if (!failed) assert.equal(verdict, 'PASS', 'every process checks its memory, thread, pipe, socket and parent');
+  }
+});
+
+test("SIGKILL of cryo dump while several threads' batches run at the same time (each parked on a descriptor of its own): every thread runs on with its own state and rt-threads' own check passes", { skip }, () => {
+  const t = startTarget('rt-threads');
+  const tree: Tree = { t, pids: [t.pid], maps: [], fds: [] };
+  let failed = true;
+  try {
+    const states = tree.pids.map(threadStates);
+    const threadBatches = () => batchPoints(tree).filter(({ what }) => !what.endsWith(` task ${t.pid}`));
+    const count = threadBatches().length;
+    assert.equal(count, 5, "a batch in each of rt-threads' five threads");
+    // Killed as the second thread starts (the first one's batch runs), as the last one starts, and just after (all parked).
+    for (const [k, shift] of [[1, 0], [count - 1, 0], [count - 1, 1]] as const) {
+      // Counted again each time: the areas a killed dump left are more VMAs to read, more points.
+      const { n, what } = threadBatches()[k]!;
+      killInCallLeavesTree(tree, n + shift, states, `SIGKILL inside point ${n + shift} (thread batch ${k + 1}: ${what})`);
+    }
+    failed = false;
+  } finally {
+    const verdict = endTree(tree);
+    if (!failed) assert.equal(verdict, 'PASS', 'rt-threads checks every thread');
   }
 });
