@@ -220,8 +220,15 @@ function writeAll(fd: number, b: Uint8Array): void {
 /** Open an image file for writing: 0600, its directory created 0700 when missing. */
 export function createImageFile(file: string): number {
   faultPoint(`write ${file}`);
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const fd = openSync(file, 'w', 0o600);
+  let fd: number;
+  try {
+    fd = openSync(file, 'w', 0o600);
+  } catch (e) {
+    // The directory made only when missing: not a mkdir -p for each of a dump's hundred files.
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    fd = openSync(file, 'w', 0o600);
+  }
   fchmodSync(fd, 0o600);
   return fd;
 }
