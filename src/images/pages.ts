@@ -183,7 +183,6 @@ export function pagemapHeadImage(file: string): Image | undefined {
 
 /** A pagemap's runs summed up (PageReader.facts). */
 export interface PagemapFacts {
-  runs: number;
   /** Pages of PE_PRESENT runs: the pages file holds that many. */
   presentPages: number;
   /** Every run's PE_* bits ORed. */
@@ -225,7 +224,7 @@ export class PageReader implements Iterable<PageRun> {
   readonly pagesPath: string;
 
   *[Symbol.iterator](): Iterator<PageRun> {
-    const fast = decodePagemapRuns(this.pagemapFile, this.pagesId);
+    const fast = this.columns();
     let offset = 0;
     if (fast) {
       for (let i = 0; i < fast.count; i++) {
@@ -249,15 +248,19 @@ export class PageReader implements Iterable<PageRun> {
 
   /** The runs as columns, in the pagemap's order (undefined where the column decoder does not take it): read, never change. */
   columns(): Readonly<PagemapColumns> | undefined {
-    return decodePagemapRuns(this.pagemapFile, this.pagesId);
+    // Decoded (or found unchanged) once per reader: its iteration, columns and facts read the file once.
+    if (this.cols === null) this.cols = decodePagemapRuns(this.pagemapFile, this.pagesId);
+    return this.cols;
   }
+
+  private cols: PagemapColumns | undefined | null = null;
 
   /**
    * What every run together says, in one pass the reader keeps (undefined where the column decoder
    * does not take the pagemap: iterate then): a restore asks it from several places.
    */
   facts(): PagemapFacts | undefined {
-    const cols = decodePagemapRuns(this.pagemapFile, this.pagesId);
+    const cols = this.columns();
     if (!cols) return undefined;
     let had = pagemapFacts.get(cols);
     if (!had) {
@@ -268,7 +271,7 @@ export class PageReader implements Iterable<PageRun> {
         flagsSeen |= f;
         if (f & PE_PRESENT) presentPages += cols.nrPages[i]!;
       }
-      pagemapFacts.set(cols, (had = { runs: cols.count, presentPages, flagsSeen }));
+      pagemapFacts.set(cols, (had = { presentPages, flagsSeen }));
     }
     return had;
   }
