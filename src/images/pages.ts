@@ -2,7 +2,7 @@
 // of pages) and the raw pages-*.img that holds the contents of every run
 // marked PE_PRESENT, back to back. Pages are streamed: memory use is bounded
 // by the largest run a caller hands over, never by the pages file. A reader
-// holds the pagemap's runs (20 bytes each) while it iterates them.
+// holds the pagemap's runs as columns (28 bytes each).
 
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { ImageError } from './errors.js';
@@ -42,6 +42,40 @@ export interface PagemapColumns {
   vaddr: BigUint64Array;
   nrPages: Float64Array;
   flags: Uint32Array;
+  /** Where the run's pages start in the pages file, counted in pages; -1 when it has none there (not PE_PRESENT). */
+  firstPage: Float64Array;
+}
+
+/** Columns filled a run at a time, in the pagemap's order. */
+class ColumnsBuilder {
+  private pages = 0;
+  readonly cols: PagemapColumns;
+  constructor(cap: number) {
+    this.cols = { count: 0, vaddr: new BigUint64Array(cap), nrPages: new Float64Array(cap), flags: new Uint32Array(cap), firstPage: new Float64Array(cap) };
+  }
+
+  push(vaddr: bigint, nrPages: number, flags: number): void {
+    const c = this.cols;
+    if (c.count === c.vaddr.length) this.grow();
+    const i = c.count++;
+    c.vaddr[i] = vaddr;
+    c.nrPages[i] = nrPages;
+    c.flags[i] = flags;
+    if (flags & PE_PRESENT) {
+      c.firstPage[i] = this.pages;
+      this.pages += nrPages;
+    } else c.firstPage[i] = -1;
+  }
+
+  private grow(): void {
+    const c = this.cols;
+    const n = c.vaddr.length * 2 + 16;
+    const more = <T extends BigUint64Array | Float64Array | Uint32Array>(a: T, b: T): T => (b.set(a as never), b);
+    c.vaddr = more(c.vaddr, new BigUint64Array(n));
+    c.nrPages = more(c.nrPages, new Float64Array(n));
+    c.flags = more(c.flags, new Uint32Array(n));
+    c.firstPage = more(c.firstPage, new Float64Array(n));
+  }
 }
 
 /**
@@ -121,8 +155,7 @@ function decodePagemapBytes(b: Buffer, pagesId: number): PagemapColumns | undefi
   at += 4;
   const headEnd = at + headLen;
   if (headLen < 0 || headEnd > b.length || b[at++] !== 0x08 || small(headEnd) !== pagesId || bad || at !== headEnd) return undefined;
-  const cap = Math.floor((b.length - at) / 8) + 1; // an entry is at least 8 bytes
-  const cols: PagemapColumns = { count: 0, vaddr: new BigUint64Array(cap), nrPages: new Float64Array(cap), flags: new Uint32Array(cap) };
+  const cols = new ColumnsBuilder(Math.floor((b.length - at) / 8) + 1); // an entry is at least 8 bytes
   while (at < b.length) {
     if (at + 4 > b.length) return undefined;
     const len = readI32(b, at);
@@ -146,13 +179,10 @@ function decodePagemapBytes(b: Buffer, pagesId: number): PagemapColumns | undefi
     }
     // Required fields missing, or values the generic decoder would refuse (uint32 over 2^32).
     if (vaddr < 0n || compat < 0 || compat > 0xffffffff || flags > 0xffffffff) return undefined;
-    const i = cols.count++;
-    cols.vaddr[i] = vaddr;
-    cols.nrPages[i] = nr >= 0 ? nr : compat;
     // As runOf: old images have only compat_nr_pages and in_parent.
-    cols.flags[i] = flags >= 0 ? flags : inParent ? 1 : PE_PRESENT;
+    cols.push(vaddr, nr >= 0 ? nr : compat, flags >= 0 ? flags : inParent ? 1 : PE_PRESENT);
   }
-  return cols;
+  return cols.cols;
 }
 
 /**
@@ -224,44 +254,41 @@ export class PageReader implements Iterable<PageRun> {
   readonly pagesPath: string;
 
   *[Symbol.iterator](): Iterator<PageRun> {
-    const fast = this.columns();
-    let offset = 0;
-    if (fast) {
-      for (let i = 0; i < fast.count; i++) {
-        const flags = fast.flags[i]!;
-        const nrPages = fast.nrPages[i]!;
-        if (flags & PE_PRESENT) {
-          yield { vaddr: fast.vaddr[i]!, nrPages, flags, offset };
-          offset += nrPages * this.pageSize;
-        } else yield { vaddr: fast.vaddr[i]!, nrPages, flags, offset: -1 };
-      }
-      return;
-    }
-    for (let n = this.iter.next(); !n.done; n = this.iter.next()) {
-      const run = runOf(n.value.value);
-      if (run.flags & PE_PRESENT) {
-        yield { ...run, offset };
-        offset += run.nrPages * this.pageSize;
-      } else yield { ...run, offset: -1 };
-    }
+    const c = this.columns();
+    for (let i = 0; i < c.count; i++) yield this.runAt(c, i);
   }
 
-  /** The runs as columns, in the pagemap's order (undefined where the column decoder does not take it): read, never change. */
-  columns(): Readonly<PagemapColumns> | undefined {
+  /** Run `i` of the columns `c` (this reader's). */
+  runAt(c: Readonly<PagemapColumns>, i: number): PageRun {
+    const first = c.firstPage[i]!;
+    return { vaddr: c.vaddr[i]!, nrPages: c.nrPages[i]!, flags: c.flags[i]!, offset: first < 0 ? -1 : first * this.pageSize };
+  }
+
+  /**
+   * The runs as columns, in the pagemap's order: read, never change. The column decoder takes
+   * the usual layout; anything else goes through the generic decoder, which says what is wrong
+   * with a damaged file (thrown here).
+   */
+  columns(): Readonly<PagemapColumns> {
     // Decoded (or found unchanged) once per reader: its iteration, columns and facts read the file once.
-    if (this.cols === null) this.cols = decodePagemapRuns(this.pagemapFile, this.pagesId);
+    this.cols ??= decodePagemapRuns(this.pagemapFile, this.pagesId) ?? this.decodeGenerically();
     return this.cols;
   }
 
-  private cols: PagemapColumns | undefined | null = null;
+  private cols: PagemapColumns | undefined;
 
-  /**
-   * What every run together says, in one pass the reader keeps (undefined where the column decoder
-   * does not take the pagemap: iterate then): a restore asks it from several places.
-   */
-  facts(): PagemapFacts | undefined {
+  private decodeGenerically(): PagemapColumns {
+    const b = new ColumnsBuilder(64);
+    for (let n = this.iter.next(); !n.done; n = this.iter.next()) {
+      const run = runOf(n.value.value);
+      b.push(run.vaddr, run.nrPages, run.flags);
+    }
+    return b.cols;
+  }
+
+  /** What every run together says, in one pass the reader keeps: a restore asks it from several places. */
+  facts(): PagemapFacts {
     const cols = this.columns();
-    if (!cols) return undefined;
     let had = pagemapFacts.get(cols);
     if (!had) {
       let presentPages = 0;

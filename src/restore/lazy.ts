@@ -43,7 +43,7 @@ function lazyRuns(img: Pick<RestoreImages, 'pagemapFile'>, pageSize: number, rem
   const out: Range[] = [];
   try {
     const facts = reader.facts();
-    if (facts && (facts.flagsSeen & PE_LAZY) === 0) return out;
+    if ((facts.flagsSeen & PE_LAZY) === 0) return out;
     for (const r of reader) {
       if ((r.flags & PE_LAZY) === 0) continue;
       // Lazy only: neither in this dump's pages (PE_PRESENT) nor in its parent's.

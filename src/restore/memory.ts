@@ -77,10 +77,8 @@ class PagedRanges {
     const reader = new PageReader(ctx.img.pagemapFile, undefined, page);
     try {
       const cols = reader.columns();
-      if (cols) {
-        const size = BigInt(page);
-        for (let i = 0; i < cols.count; i++) this.runs.push({ start: cols.vaddr[i]!, end: cols.vaddr[i]! + BigInt(cols.nrPages[i]!) * size });
-      } else for (const r of reader) this.runs.push({ start: r.vaddr, end: r.vaddr + BigInt(r.nrPages * page) });
+      const size = BigInt(page);
+      for (let i = 0; i < cols.count; i++) this.runs.push({ start: cols.vaddr[i]!, end: cols.vaddr[i]! + BigInt(cols.nrPages[i]!) * size });
     } finally {
       reader.close();
     }

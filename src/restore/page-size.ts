@@ -13,13 +13,11 @@ const known = new WeakMap<RestoreImages, number>();
 export function dumpPageSize(img: RestoreImages, hostPageSize: number): number {
   const had = known.get(img);
   if (had !== undefined) return had;
-  let pages = 0;
+  let pages: number;
   let file: string;
   const reader = new PageReader(img.pagemapFile, undefined, hostPageSize);
   try {
-    const facts = reader.facts();
-    if (facts) pages = facts.presentPages;
-    else for (const run of reader) if (run.offset >= 0) pages += run.nrPages;
+    pages = reader.facts().presentPages;
     file = reader.pagesPath;
   } finally {
     reader.close();

@@ -187,25 +187,15 @@ export function checkPages(img: RestoreImages, pageSize: number): void {
   }
   try {
     const fillable = new FillableRanges(img);
-    let bytes = 0;
     const page = BigInt(pageSize);
-    let inParent = false;
     const cols = reader.columns();
     const facts = reader.facts();
-    if (cols && facts) {
-      for (let i = 0; i < cols.count; i++) {
-        const at = cols.vaddr[i]!;
-        if (!fillable.covers(at, at + BigInt(cols.nrPages[i]!) * page)) throw outsideFillable(img, at);
-      }
-      bytes = facts.presentPages * pageSize;
-      inParent = (facts.flagsSeen & PE_PARENT) !== 0;
-    } else {
-      for (const run of reader) {
-        if (!fillable.covers(run.vaddr, run.vaddr + BigInt(run.nrPages) * page)) throw outsideFillable(img, run.vaddr);
-        if (run.offset >= 0) bytes = run.offset + run.nrPages * pageSize;
-        if (run.flags & PE_PARENT) inParent = true;
-      }
+    for (let i = 0; i < cols.count; i++) {
+      const at = cols.vaddr[i]!;
+      if (!fillable.covers(at, at + BigInt(cols.nrPages[i]!) * page)) throw outsideFillable(img, at);
     }
+    const bytes = facts.presentPages * pageSize;
+    const inParent = (facts.flagsSeen & PE_PARENT) !== 0;
     if (inParent || parentDir(img.dir) !== undefined) checkPageChain(img, pageSize);
     let size = 0;
     try {

@@ -5,7 +5,6 @@
 
 import type { Arch, ThreadInfo } from '../arch/types.js';
 import { PageReader, type PageRun } from '../images/pages.js';
-import { PE_PRESENT } from '../images/flags.js';
 import type { MessageValue } from '../images/value.js';
 import type { RestoreImages } from '../shared/restore-images.js';
 import { RestoreError } from '../shared/restore-error.js';
@@ -31,20 +30,13 @@ const MAX_VDSO = 16n << 20n;
 const big = (v: unknown): bigint => BigInt(v as bigint | number);
 const hex = (v: bigint) => `0x${v.toString(16)}`;
 
-/** The runs of `reader` that may lie in [start, end): from its columns where it has them (a sparse task has 100,000 runs, the vDSO a few pages). */
+/** The runs of `reader` that overlap [start, end) (a sparse task has 100,000 runs, the vDSO a few pages). */
 function* runsWithin(reader: PageReader, start: bigint, end: bigint, pageSize: number): Generator<PageRun> {
   const cols = reader.columns();
-  if (!cols) {
-    yield* reader;
-    return;
-  }
   const size = BigInt(pageSize);
-  let offset = 0;
   for (let i = 0; i < cols.count; i++) {
-    const present = (cols.flags[i]! & PE_PRESENT) !== 0;
     const vaddr = cols.vaddr[i]!;
-    if (vaddr < end && vaddr + BigInt(cols.nrPages[i]!) * size > start) yield { vaddr, nrPages: cols.nrPages[i]!, flags: cols.flags[i]!, offset: present ? offset : -1 };
-    if (present) offset += cols.nrPages[i]! * pageSize;
+    if (vaddr < end && vaddr + BigInt(cols.nrPages[i]!) * size > start) yield reader.runAt(cols, i);
   }
 }
 
