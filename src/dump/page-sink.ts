@@ -35,7 +35,7 @@ export class PagesFile implements PageSink {
   readonly hashing: PagesHashing;
 
   constructor(pagemapFile: string, pagesFile: string, pagesId: number, pageSize: number) {
-    this.hashing = new PagesHashing(pagesFile, pageSize);
+    this.hashing = new PagesHashing(pagesFile);
     this.pagemap = new PagemapRecorder(pagemapFile, pagesId, pageSize);
     try {
       this.fd = createImageFile(pagesFile);
@@ -47,7 +47,6 @@ export class PagesFile implements PageSink {
 
   entry(vaddr: bigint, nrPages: number, flags: number): void {
     this.pagemap.add(vaddr, nrPages, flags);
-    this.hashing.entry(vaddr, nrPages, flags);
   }
 
   splice(rfd: number, bytes: number): void {

@@ -2,8 +2,9 @@
  * cryo-manifest.img: a strong hash (BLAKE3-256; SHA-256 in manifests written before it) of every image of a dump, written after every other image, so a
  * restore (and `cryo check-images`) can tell an image altered or damaged since the dump, and say
  * where. Each image is hashed in pieces, so a difference is named by its byte range: 4 KiB pieces
- * for most images, and for pages images their page runs (cut at 256 KiB), with each run's address,
- * so a reader that takes one run alone (lazy pages) can check just that run. It guards against
+ * for most images, 256 KiB for pages images, each with the address of its first page, so a reader
+ * that takes a few pages alone (lazy pages) checks just the piece that holds them. (Pieces once
+ * followed page runs: a sparse task's 100,000 runs made the manifest 1% of its images.) It guards against
  * damage and edits, not against someone who rewrites the manifest too (it is no signature).
  * Same framing as cryo's other images: u32 magic, then u32 size + protobuf message per entry.
  *
@@ -24,7 +25,7 @@ import path from 'node:path';
 import { message, opt, rep, req } from './schema.js';
 import { readCryoImage, writeCryoImage } from './cryo-framing.js';
 import type { MessageValue } from './value.js';
-import { PageReader } from './pages.js';
+import { PageReader, type PagemapColumns } from './pages.js';
 import { DIGEST, HASH_NAME, MANIFEST_HASH, digestOf, hashPieces, type HashAlg, type Piece } from './manifest-hash.js';
 import { guardFile } from '../sys/guardian.js';
 import { FaultInjected } from '../fault.js';
@@ -45,8 +46,8 @@ export const cryo_manifest_entry = message('cryo_manifest_entry', [
 
 /** Piece size of images other than pages: small enough to name where an edit is. */
 export const BLOCK = 4096;
-/** Page runs longer than this are hashed in pieces this long (a lazy reader checks one piece alone). */
-export const RUN_PIECE = 256 * 1024;
+/** Pages images are hashed in pieces this long (a lazy reader reads and checks one piece for a fault). */
+export const PAGES_PIECE = 256 * 1024;
 
 export { MANIFEST_HASH, type HashAlg, type Piece };
 
@@ -66,6 +67,8 @@ export function isImageName(name: string): boolean {
   return name !== CRYO_MANIFEST_IMAGE && (name.endsWith('.img') || ['cryo-parent.json', 'stats-dump', 'stats-restore', 'irmap-cache'].includes(name));
 }
 
+const isPagesImage = (name: string) => /^pages-\d+\.img$/.test(name);
+
 /** Consecutive pieces of `size` bytes, `block` long (the last one shorter). */
 export function blockPieces(size: number, block = BLOCK): Piece[] {
   const out: Piece[] = [];
@@ -74,62 +77,45 @@ export function blockPieces(size: number, block = BLOCK): Piece[] {
 }
 
 /**
- * The pieces of a pages image of `size` bytes from its runs (offset, bytes, vaddr), each cut at
- * RUN_PIECE; undefined when the runs do not tile the file exactly (then it is hashed in blocks).
+ * A pages image's pieces (PAGES_PIECE long), each with the address of its first page, from the
+ * runs of the pagemap that fills it; without addresses where that pagemap does not tile the file.
  */
-export function runPieces(runs: readonly { offset: number; length: number; vaddr: bigint }[], size: number, cut = RUN_PIECE, unit = 1): Piece[] | undefined {
-  const sorted = [...runs].sort((a, b) => a.offset - b.offset);
-  const out: Piece[] = [];
-  let at = 0;
-  for (const r of sorted) {
-    // Offsets and lengths in `unit`s (a pagemap's pages) become bytes here, without a copy of
-    // each run first: a sparse task has a run per page, 100,000s of them.
-    const offset = r.offset * unit, length = r.length * unit;
-    if (offset !== at) return undefined;
-    if (length <= cut) out.push({ offset, length, vaddr: r.vaddr });
-    else for (let d = 0; d < length; d += cut) out.push({ offset: offset + d, length: Math.min(cut, length - d), vaddr: r.vaddr + BigInt(d) });
-    at = offset + length;
+export function pagesImagePieces(size: number, runs: Readonly<PagemapColumns> | undefined): Piece[] {
+  const pieces = blockPieces(size, PAGES_PIECE);
+  if (runs === undefined) return pieces;
+  let pages = 0;
+  for (let i = 0; i < runs.count; i++) if (runs.firstPage[i]! >= 0) pages += runs.nrPages[i]!;
+  const page = size / pages;
+  if (!Number.isInteger(page) || (page & (page - 1)) !== 0) return pieces;
+  let i = 0;
+  for (const p of pieces) {
+    // The present run that holds the piece's first byte (firstPage rises with the index).
+    while (runs.firstPage[i]! < 0 || (runs.firstPage[i]! + runs.nrPages[i]!) * page <= p.offset) i++;
+    p.vaddr = runs.vaddr[i]! + BigInt(p.offset - runs.firstPage[i]! * page);
   }
-  return at === size ? out : undefined;
+  return pieces;
 }
 
-/**
- * The pieces each pages image of `dir` is hashed in: its page runs, from the pagemaps that name it.
- * The page size is what the file's size gives for the pages the pagemaps put in it.
- */
-function pagesPieces(dir: string, names: readonly string[], sizeOf: (n: string) => number): Map<string, Piece[]> {
-  // Offsets and lengths in pages (the reader counts in units of its page size: 1).
-  const runs = new Map<string, { offset: number; length: number; vaddr: bigint }[]>();
+/** The runs of the pagemap that fills each pages image of `dir` (one pagemap per pages image). */
+function pagesRuns(dir: string, names: readonly string[]): Map<string, Readonly<PagemapColumns> | undefined> {
+  const out = new Map<string, Readonly<PagemapColumns> | undefined>();
   for (const n of names.filter((x) => /^pagemap-(shmem-)?\d+\.img$/.test(x))) {
     let reader: PageReader;
     try {
       reader = new PageReader(path.join(dir, n), undefined, 1);
     } catch (e) {
-      // An injected fault is the dump's failure, not a pagemap to hash in blocks (issue 15's sweep).
+      // An injected fault is the dump's failure, not a pagemap to leave out (issue 15's sweep).
       if (e instanceof FaultInjected) throw e;
-      continue; // not a pagemap cryo can read: its pages file is hashed in blocks
+      continue; // not a pagemap cryo can read: its pages image's pieces have no addresses
     }
     try {
       const pages = path.basename(reader.pagesPath);
-      const list = runs.get(pages) ?? [];
-      for (const r of reader) if (r.offset >= 0) list.push({ offset: r.offset, length: r.nrPages, vaddr: r.vaddr });
-      runs.set(pages, list);
+      out.set(pages, out.has(pages) ? undefined : reader.columns());
     } catch (e) {
       if (e instanceof FaultInjected) throw e;
-      continue;
     } finally {
       reader.close();
     }
-  }
-  const out = new Map<string, Piece[]>();
-  for (const [name, list] of runs) {
-    if (!names.includes(name)) continue;
-    const total = list.reduce((a, r) => a + r.length, 0);
-    const size = sizeOf(name);
-    const page = total > 0 ? size / total : 0;
-    if (!Number.isInteger(page) || page < 1 || (page & (page - 1)) !== 0) continue;
-    const pieces = runPieces(list, size, RUN_PIECE, page);
-    if (pieces) out.set(name, pieces);
   }
   return out;
 }
@@ -203,13 +189,12 @@ export function computeManifest(dir: string, extras: ManifestExtras = {}): Manif
     if (st.isFile()) sizes.set(n, st.size);
   }
   const names = [...sizes.keys()];
-  const byRun = pagesPieces(dir, names, (n) => sizes.get(n)!);
+  const runs = pagesRuns(dir, names);
   const out: ManifestEntry[] = [];
   for (const name of names) {
     const size = sizes.get(name)!;
-    const run = byRun.get(name);
-    const pieces = run ?? blockPieces(size);
-    const block = run && digestsAhead(extras.ahead?.get(name), run);
+    const pieces = isPagesImage(name) ? pagesImagePieces(size, runs.get(name)) : blockPieces(size);
+    const block = digestsAhead(extras.ahead?.get(name), pieces);
     if (block) {
       out.push(entryOf(name, size, pieces, block));
       continue;
@@ -292,7 +277,7 @@ export function readManifest(dir: string): ManifestEntry[] | undefined {
 /** Where a piece is, for messages: its byte range, and the address of its pages. */
 export function describePiece(p: Piece): string {
   const at = `bytes ${p.offset}-${p.offset + p.length - 1}`;
-  return p.vaddr === undefined ? at : `${at} (the page run at 0x${p.vaddr.toString(16)})`;
+  return p.vaddr === undefined ? at : `${at} (pages from 0x${p.vaddr.toString(16)})`;
 }
 
 /** The first piece of `file` whose bytes differ from the manifest's, or undefined. */

@@ -58,7 +58,7 @@ function flip(file: string, offset: number): void {
   }
 }
 
-test('a dump writes a manifest (0600) of every image, pages images by page run; check-images says OK; crit still reads the directory', async () => {
+test('a dump writes a manifest (0600) of every image, pages images in pieces with their addresses; check-images says OK; crit still reads the directory', async () => {
   const dd = await dumped();
   const file = path.join(dd.images, CRYO_MANIFEST_IMAGE);
   assert.equal(statSync(file).mode & 0o777, 0o600);
@@ -67,16 +67,16 @@ test('a dump writes a manifest (0600) of every image, pages images by page run; 
   assert.ok(images.includes('stats-dump') && images.includes(`core-${dd.pid}.img`));
   assert.deepEqual(m.map((e) => e.name).sort(), images, 'every image, and only images, listed');
   for (const e of m) assert.equal(e.size, statSync(path.join(dd.images, e.name)).size, `${e.name}: its size`);
-  // The pages image: one piece per page run (cut at 256 KiB), at the run's address.
+  // The pages image: 256 KiB pieces, each at the address of its first page (from the page runs).
   const reader = new PageReader(path.join(dd.images, `pagemap-${dd.pid}.img`), undefined, PAGE_SIZE);
   const runs = [...reader].filter((r) => r.offset >= 0);
   const pages = m.find((e) => e.name === path.basename(reader.pagesPath))!;
   reader.close();
-  for (const r of runs) {
-    const p = pages.pieces.find((x) => x.offset === r.offset);
-    assert.ok(p && p.vaddr === r.vaddr, `the run at 0x${r.vaddr.toString(16)} has its own piece`);
+  assert.ok(pages.pieces.length > 1 && pages.pieces.slice(0, -1).every((p) => p.length === 256 * 1024));
+  for (const p of pages.pieces) {
+    const r = runs.find((x) => x.offset <= p.offset && p.offset < x.offset + x.nrPages * PAGE_SIZE)!;
+    assert.equal(p.vaddr, r.vaddr + BigInt(p.offset - r.offset), `the piece at byte ${p.offset}: the address of its first page`);
   }
-  assert.ok(pages.pieces.every((p) => p.length <= 256 * 1024 && p.vaddr !== undefined));
   const ok = checkImages(dd.images);
   assert.equal(ok.status, 0, ok.out);
   assert.match(ok.out, /^OK: \d+ images \(\d+ bytes\) are as the dump wrote them\n$/);
@@ -108,7 +108,7 @@ test('a byte edited in a core image and in a page: restore refuses naming the im
     .find((p) => p.offset <= where.offset && where.offset < p.offset + p.length)!;
   const pageDir = copyOf(dd, (dir) => flip(path.join(dir, path.basename(where.file)), where.offset));
   const pageErr = await refused(dd, pageDir);
-  const named = `${path.basename(where.file)}: bytes ${piece.offset}-${piece.offset + piece.length - 1} \\(the page run at 0x${piece.vaddr!.toString(16)}\\) differ`;
+  const named = `${path.basename(where.file)}: bytes ${piece.offset}-${piece.offset + piece.length - 1} \\(pages from 0x${piece.vaddr!.toString(16)}\\) differ`;
   assert.match(pageErr, new RegExp(named));
   const p = checkImages(pageDir);
   assert.equal(p.status, 1);
@@ -160,7 +160,7 @@ test('a dump whose manifest is SHA-256 (cryo before BLAKE3) is checked: check-im
     asSha256Manifest(dir);
     flip(path.join(dir, path.basename(where.file)), where.offset);
   });
-  const named = new RegExp(`${path.basename(where.file)}: bytes \\d+-\\d+ \\(the page run at 0x[0-9a-f]+\\) differ from what the dump wrote \\(SHA-256\\)`);
+  const named = new RegExp(`${path.basename(where.file)}: bytes \\d+-\\d+ \\(pages from 0x[0-9a-f]+\\) differ from what the dump wrote \\(SHA-256\\)`);
   assert.match(await refused(dd, edited), named);
   assert.match(checkImages(edited).out, named);
   assert.equal(await restoreAndFinish(dd, asSha256Manifest), 'PASS');

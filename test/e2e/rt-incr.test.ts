@@ -132,7 +132,7 @@ test('pre-dump, pre-dump, dump: each writes only what was written since; the cha
     writeSync(fd, Buffer.from([0x5a]), 0, 1, seg.offset + 100);
     closeSync(fd);
   };
-  await assert.rejects(restoreChain(alter), /pages-\d+\.img was altered after .* was dumped against it|parent dump .*\/pre[12] altered since the dump: .*\/pages-\d+\.img: bytes \d+-\d+ \(the page run at 0x[0-9a-f]+\) differ from what the dump wrote/);
+  await assert.rejects(restoreChain(alter), /pages-\d+\.img was altered after .* was dumped against it|parent dump .*\/pre[12] altered since the dump: .*\/pages-\d+\.img: bytes \d+-\d+ \(pages from 0x[0-9a-f]+\) differ from what the dump wrote/);
   // Another image of a parent altered: its manifest names it.
   await assert.rejects(restoreChain((root) => {
     const f = path.join(root, 'pre1', `core-${pid}.img`);

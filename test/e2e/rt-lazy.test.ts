@@ -112,7 +112,7 @@ test('a lazy restore: the task runs first, its memory arrives as it reads it, ev
     const restored = await restore({ dir, lazyPages: true, detach: true }).then(() => undefined, (e: Error) => e.message);
     const s = await server.done;
     assert.equal(s.status, 1, s.stderr);
-    assert.match(s.stderr, new RegExp(`task ${pid} was killed: its lazy pages were altered since the dump: .*/pages-1\\.img: bytes \\d+-\\d+ \\(the page run at 0x[0-9a-f]+\\) differ from what the dump wrote`));
+    assert.match(s.stderr, new RegExp(`task ${pid} was killed: its lazy pages were altered since the dump: .*/pages-1\\.img: bytes \\d+-\\d+ \\(pages from 0x[0-9a-f]+\\) differ from what the dump wrote`));
     if (restored !== undefined) {
       assert.match(restored, /the half-restored process (\d+ )?was killed/);
     } else {

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { DIGEST_BLAKE3, DIGEST_SHA256, native } from '../../src/sys/native.js';
-import { CRYO_MANIFEST_IMAGE, RUN_PIECE, blockPieces, checkManifest, computeManifest, readManifest, runPieces, writeManifest } from '../../src/images/cryo-manifest.js';
+import { CRYO_MANIFEST_IMAGE, PAGES_PIECE, blockPieces, checkManifest, computeManifest, pagesImagePieces, readManifest, writeManifest } from '../../src/images/cryo-manifest.js';
 import { writeImageFile } from '../../src/images/index.js';
 import { PE_PRESENT, PE_PARENT } from '../../src/images/flags.js';
 
@@ -17,16 +17,24 @@ test('blockPieces: consecutive 4 KiB pieces, the last one shorter; none for an e
   assert.deepEqual(blockPieces(8192, 4096).length, 2);
 });
 
-test('runPieces: runs that tile the file, each cut at RUN_PIECE with its address; a gap or a short tiling gives none', () => {
-  const runs = [{ offset: 4096, length: RUN_PIECE + 8192, vaddr: 0x20000n }, { offset: 0, length: 4096, vaddr: 0x1000n }];
-  assert.deepEqual(runPieces(runs, RUN_PIECE + 12288), [
-    { offset: 0, length: 4096, vaddr: 0x1000n },
-    { offset: 4096, length: RUN_PIECE, vaddr: 0x20000n },
-    { offset: 4096 + RUN_PIECE, length: 8192, vaddr: 0x20000n + BigInt(RUN_PIECE) },
+test('pagesImagePieces: PAGES_PIECE long, each with the address of its first page; none where the runs do not tile the file', () => {
+  // Runs in pages of 4 KiB: 1 page at 0x1000, 2 not in the file, PAGES_PIECE/4096 + 2 at 0x20000.
+  const per = PAGES_PIECE / 4096;
+  const runs = {
+    count: 3,
+    vaddr: BigUint64Array.from([0x1000n, 0x8000n, 0x20000n]),
+    nrPages: Float64Array.from([1, 2, per + 2]),
+    flags: Uint32Array.from([PE_PRESENT, PE_PARENT, PE_PRESENT]),
+    firstPage: Float64Array.from([0, -1, 1]),
+  };
+  const size = (per + 3) * 4096;
+  assert.deepEqual(pagesImagePieces(size, runs), [
+    { offset: 0, length: PAGES_PIECE, vaddr: 0x1000n },
+    { offset: PAGES_PIECE, length: 12288, vaddr: 0x20000n + BigInt(PAGES_PIECE - 4096) },
   ]);
-  assert.equal(runPieces(runs, RUN_PIECE + 16384), undefined, 'bytes after the last run');
-  assert.equal(runPieces([{ offset: 4096, length: 4096, vaddr: 0n }], 8192), undefined, 'bytes before the first run');
-  assert.deepEqual(runPieces([], 0), []);
+  assert.deepEqual(pagesImagePieces(size + 1, runs), blockPieces(size + 1, PAGES_PIECE), 'bytes the runs do not account for: no addresses');
+  assert.deepEqual(pagesImagePieces(size, undefined), blockPieces(size, PAGES_PIECE));
+  assert.deepEqual(pagesImagePieces(0, { ...runs, count: 0 }), []);
 });
 
 /** A made-up dump: pagemap-7 (three runs, one in the parent), its pages-1 (4 KiB pages), a core and a JSON record. */
@@ -51,14 +59,14 @@ function flip(file: string, offset: number): void {
   closeSync(fd);
 }
 
-test('computeManifest: every image, pages by page run (the page size from the file), others in blocks', () => {
+test('computeManifest: every image, pages in 256 KiB pieces with their addresses (the page size from the file), others in 4 KiB blocks', () => {
   const dir = fakeDump();
   try {
     const m = computeManifest(dir);
     assert.deepEqual(m.map((e) => e.name), ['core-7.img', 'cryo-parent.json', 'pagemap-7.img', 'pages-1.img']);
     const pages = m.find((e) => e.name === 'pages-1.img')!;
     assert.deepEqual(pages.pieces.map((p) => [p.offset, p.length, p.vaddr]), [
-      [0, 8192, 0x10000n], [8192, RUN_PIECE, 0x400000n], [8192 + RUN_PIECE, 100 * 4096 - RUN_PIECE, 0x400000n + BigInt(RUN_PIECE)],
+      [0, PAGES_PIECE, 0x10000n], [PAGES_PIECE, 102 * 4096 - PAGES_PIECE, 0x400000n + BigInt(PAGES_PIECE - 8192)],
     ]);
     assert.equal(m.find((e) => e.name === 'core-7.img')!.pieces.length, 3);
   } finally {
@@ -74,13 +82,13 @@ test('checkManifest: [] as written; each change named by image and bytes; undefi
     assert.deepEqual(readManifest(dir)!.map((e) => e.name).includes(CRYO_MANIFEST_IMAGE), false);
     assert.deepEqual(checkManifest(dir), []);
     flip(path.join(dir, 'core-7.img'), 8999);
-    flip(path.join(dir, 'pages-1.img'), 8192 + RUN_PIECE + 5);
+    flip(path.join(dir, 'pages-1.img'), PAGES_PIECE + 5);
     assert.deepEqual(checkManifest(dir), [
       `${dir}/core-7.img: bytes 8192-8999 differ from what the dump wrote (BLAKE3)`,
-      `${dir}/pages-1.img: bytes ${8192 + RUN_PIECE}-${102 * 4096 - 1} (the page run at 0x${(0x400000 + RUN_PIECE).toString(16)}) differ from what the dump wrote (BLAKE3)`,
+      `${dir}/pages-1.img: bytes ${PAGES_PIECE}-${102 * 4096 - 1} (pages from 0x${(0x400000 + PAGES_PIECE - 8192).toString(16)}) differ from what the dump wrote (BLAKE3)`,
     ]);
     flip(path.join(dir, 'core-7.img'), 8999);
-    flip(path.join(dir, 'pages-1.img'), 8192 + RUN_PIECE + 5);
+    flip(path.join(dir, 'pages-1.img'), PAGES_PIECE + 5);
     truncateSync(path.join(dir, 'core-7.img'), 5000);
     renameSync(path.join(dir, 'cryo-parent.json'), path.join(dir, 'fs-7.img'));
     assert.deepEqual(checkManifest(dir), [

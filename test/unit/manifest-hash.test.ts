@@ -126,7 +126,7 @@ test('a manifest written before BLAKE3 (SHA-256, the fixture): read as SHA-256, 
     const fd = openSync(file, 'r+');
     writeSync(fd, Buffer.from([bytes[8197]! ^ 1]), 0, 1, 8197);
     closeSync(fd);
-    const named = `${file}: bytes 8192-20479 (the page run at 0x400000) differ from what the dump wrote (SHA-256)`;
+    const named = `${file}: bytes 8192-20479 (pages from 0x400000) differ from what the dump wrote (SHA-256)`;
     assert.deepEqual(checkManifest(dir), [named]);
     assert.deepEqual(await new ImagesInWorker([{ file, entry: pages }]).result, [named]);
     assert.equal(pieceMatches(pages, 1, readFileSync(file).subarray(8192)), false);

@@ -1,6 +1,6 @@
 // A pages image hashed while it is written (src/dump/pages-hash.ts, on the addon's hasher thread)
-// gives the manifest exactly the digests it would compute itself, for runs the pagemap merges, runs
-// with no bytes, lazy runs and runs longer than a piece; digests whose pieces are not the
+// gives the manifest exactly the digests it would compute itself (pieces across runs the pagemap
+// merges, runs with no bytes, lazy runs, runs longer than a piece); digests whose pieces are not the
 // manifest's are not taken. The restore side (manifest-worker.ts on the same hasher) names an
 // edited piece. Real files in a temporary directory; the hasher is the addon's own thread.
 import { test } from 'node:test';
@@ -60,7 +60,7 @@ test('a pages image hashed while written: the manifest takes its digests, the sa
     assert.ok(got[0] instanceof Buffer, 'and were there (the hasher ran)');
     const own = computeManifest(dir).find((e) => e.name === 'pages-1.img')!;
     assert.deepEqual(ahead.pieces, own.pieces);
-    assert.ok(own.pieces.length > 300 && own.pieces.some((p) => p.length === 256 * 1024));
+    assert.ok(own.pieces.length > 50 && own.pieces.slice(0, -1).every((p) => p.length === 256 * 1024 && p.vaddr !== undefined));
     assert.deepEqual(ahead.digests.map((d) => d.toString('hex')), own.digests.map((d) => d.toString('hex')));
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -103,7 +103,7 @@ test('restore\'s check on the hasher: an intact image passes, a byte edited in i
     closeSync(fd);
     const bad = await new ImagesInWorker([{ file, entry }]).result;
     const p = entry.pieces[5]!;
-    assert.deepEqual(bad, [`${file}: bytes ${p.offset}-${p.offset + p.length - 1} (the page run at 0x${p.vaddr!.toString(16)}) differ from what the dump wrote (BLAKE3)`]);
+    assert.deepEqual(bad, [`${file}: bytes ${p.offset}-${p.offset + p.length - 1} (pages from 0x${p.vaddr!.toString(16)}) differ from what the dump wrote (BLAKE3)`]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
