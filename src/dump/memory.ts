@@ -106,8 +106,14 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
       }
       // File pages of a private file mapping are not copied-on-write: the file has them. Guard
       // regions look swapped out but have no page (reading them fails with EIO): mm.img has them.
-      const kept = (filePrivate ? all.filter((r) => !r.file) : all)
-        .flatMap((r) => splitByRanges(r, guards, page).filter((p) => !p.inside).map((p) => p.run));
+      // (Without guards or a parent, as most dumps are, no run is split: a sparse task has 100,000.)
+      const own = filePrivate ? all.filter((r) => !r.file) : all;
+      const kept = guards.length === 0 ? own : own.flatMap((r) => splitByRanges(r, guards, page).filter((p) => !p.inside).map((p) => p.run));
+      if (inParent.length === 0) {
+        for (const r of kept) totalBytes += r.pages * pageSize;
+        todo.push({ d, runs: kept });
+        continue;
+      }
       // Pages unchanged since the parent dump are recorded as its (PE_PARENT), without bytes.
       const runs: Run[] = [];
       for (const r of kept) {

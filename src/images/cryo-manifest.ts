@@ -142,10 +142,12 @@ export interface ManifestExtras {
 
 /** The digests `ahead` has for exactly `pieces`, back to back, or undefined. */
 function digestsAhead(ahead: HashedAhead | undefined, pieces: readonly Piece[]): Buffer | undefined {
-  if (!ahead || ahead.alg !== MANIFEST_HASH || ahead.lengths.length !== pieces.length) return undefined;
+  if (!ahead || ahead.alg !== MANIFEST_HASH) return undefined;
+  const lengths = ahead.lengths;
+  if (lengths.length !== pieces.length) return undefined;
   let off = 0;
   for (const [i, p] of pieces.entries()) {
-    if (p.offset !== off || p.length !== ahead.lengths[i]) return undefined;
+    if (p.offset !== off || p.length !== lengths[i]) return undefined;
     off += p.length;
   }
   const all = ahead.digests();
