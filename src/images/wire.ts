@@ -248,8 +248,18 @@ class Writer {
     }
     this.buf[this.len++] = v;
   }
+  /** A non-negative integer up to 2^53 (most 64-bit values: addresses, sizes) without BigInt. */
+  varintSafe(v: number): void {
+    this.ensure(8);
+    while (v > 0x7f) {
+      this.buf[this.len++] = (v % 128) | 0x80;
+      v = Math.floor(v / 128);
+    }
+    this.buf[this.len++] = v;
+  }
   varint64(v: bigint): void {
     v = BigInt.asUintN(64, v);
+    if (v <= MAX_SAFE) return this.varintSafe(Number(v));
     this.ensure(10);
     while (v > 0x7fn) {
       this.buf[this.len++] = Number(v & 0x7fn) | 0x80;
@@ -262,62 +272,88 @@ class Writer {
     this.buf.set(b, this.len);
     this.len += b.length;
   }
-  result(): Buffer {
-    return Buffer.from(this.buf.subarray(0, this.len));
-  }
 }
 
-function bad(path: string, problem: string): never {
-  throw new ImageJsonError('<value>', path, problem);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * One writer per nesting depth, reused by every encode() (encoding is synchronous): a message's
+ * bytes go to its depth's writer and are copied into its parent's; only encode()'s result is new.
+ */
+const writers: Writer[] = [];
+function writerAt(depth: number): Writer {
+  const w = (writers[depth] ??= new Writer());
+  w.len = 0;
+  return w;
 }
 
-function asInt(v: FieldValue, path: string, bits: 32 | 64, signed: boolean): bigint {
-  void signed;
+/** Where a value is, for errors only (built when one is thrown): the message's path, its field, an index. */
+interface At { path: string; f: FieldDef; i: number }
+const pathOf = (at: At) => `${at.path}.${at.f.name}${at.i >= 0 ? `[${at.i}]` : ''}`;
+
+function bad(at: At | string, problem: string): never {
+  throw new ImageJsonError('<value>', typeof at === 'string' ? at : pathOf(at), problem);
+}
+
+const RANGE = {
+  32: [-(1n << 31n), (1n << 32n) - 1n],
+  64: [-(1n << 63n), (1n << 64n) - 1n],
+} as const;
+
+/** An integer value as a bigint, in the range of `bits` (either signedness, as protobuf's setters wrap). */
+function asInt(v: FieldValue, at: At, bits: 32 | 64, signed: boolean): bigint {
   let b: bigint;
   if (typeof v === 'bigint') b = v;
   else if (typeof v === 'number' && Number.isInteger(v)) b = BigInt(v);
   else if (typeof v === 'boolean') b = v ? 1n : 0n;
-  else return bad(path, `expected an integer, got ${typeof v}`);
-  // Accept the other signedness' range too, as protobuf's setters wrap; reject anything wider.
-  if (b < -(1n << BigInt(bits - 1)) || b > (1n << BigInt(bits)) - 1n) {
-    bad(path, `${b} does not fit in ${signed ? 'int' : 'uint'}${bits}`);
-  }
+  else return bad(at, `expected an integer, got ${typeof v}`);
+  if (b < RANGE[bits][0] || b > RANGE[bits][1]) bad(at, `${b} does not fit in ${signed ? 'int' : 'uint'}${bits}`);
   return b;
 }
 
-function encodeScalar(w: Writer, type: ScalarType, v: FieldValue, path: string): void {
+/** A 32-bit integer value wrapped to its unsigned bits (the common case, a number in range, without BigInt). */
+function asU32(v: FieldValue, at: At, signed: boolean): number {
+  if (typeof v === 'number' && Number.isInteger(v) && v >= -0x80000000 && v <= 0xffffffff) return v >>> 0;
+  return Number(BigInt.asUintN(32, asInt(v, at, 32, signed)));
+}
+
+function encodeScalar(w: Writer, type: ScalarType, v: FieldValue, at: At): void {
   switch (type) {
-    case 'int32': w.varint32(Number(BigInt.asIntN(32, asInt(v, path, 32, true)))); return;
-    case 'uint32': w.varint32(Number(BigInt.asUintN(32, asInt(v, path, 32, false)))); return;
+    case 'int32': w.varint32(asU32(v, at, true) | 0); return;
+    case 'uint32': w.varint32(asU32(v, at, false)); return;
     case 'sint32': {
-      const n = Number(BigInt.asIntN(32, asInt(v, path, 32, true)));
+      const n = asU32(v, at, true) | 0;
       w.varint32(((n << 1) ^ (n >> 31)) >>> 0);
       return;
     }
-    case 'int64': case 'uint64': w.varint64(asInt(v, path, 64, type === 'int64')); return;
+    case 'int64': case 'uint64':
+      if (typeof v === 'bigint' && v >= 0n && v <= MAX_SAFE) w.varintSafe(Number(v));
+      else if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) w.varintSafe(v);
+      else w.varint64(asInt(v, at, 64, type === 'int64'));
+      return;
     case 'sint64': {
-      const n = BigInt.asIntN(64, asInt(v, path, 64, true));
+      const n = BigInt.asIntN(64, asInt(v, at, 64, true));
       w.varint64((n << 1n) ^ (n >> 63n));
       return;
     }
     case 'bool':
-      if (typeof v !== 'boolean') bad(path, 'expected a boolean');
+      if (typeof v !== 'boolean') bad(at, 'expected a boolean');
       w.byte(v ? 1 : 0);
       return;
     case 'fixed32': case 'sfixed32': {
       w.ensure(4);
-      w.buf.writeUInt32LE(Number(BigInt.asUintN(32, asInt(v, path, 32, type === 'sfixed32'))), w.len);
+      w.buf.writeUInt32LE(asU32(v, at, type === 'sfixed32'), w.len);
       w.len += 4;
       return;
     }
     case 'fixed64': case 'sfixed64': {
       w.ensure(8);
-      w.buf.writeBigUInt64LE(BigInt.asUintN(64, asInt(v, path, 64, type === 'sfixed64')), w.len);
+      w.buf.writeBigUInt64LE(BigInt.asUintN(64, asInt(v, at, 64, type === 'sfixed64')), w.len);
       w.len += 8;
       return;
     }
     case 'float': case 'double': {
-      if (typeof v !== 'number') bad(path, 'expected a number');
+      if (typeof v !== 'number') bad(at, 'expected a number');
       const n = type === 'float' ? 4 : 8;
       w.ensure(n);
       if (n === 4) w.buf.writeFloatLE(v, w.len);
@@ -326,14 +362,15 @@ function encodeScalar(w: Writer, type: ScalarType, v: FieldValue, path: string):
       return;
     }
     case 'string': {
-      if (typeof v !== 'string') bad(path, 'expected a string');
-      const b = Buffer.from(v, 'utf8');
-      w.varint32(b.length);
-      w.bytes(b);
+      if (typeof v !== 'string') bad(at, 'expected a string');
+      const n = Buffer.byteLength(v, 'utf8');
+      w.varint32(n);
+      w.ensure(n);
+      w.len += w.buf.write(v, w.len, 'utf8');
       return;
     }
     case 'bytes': {
-      if (!(v instanceof Uint8Array)) bad(path, 'expected a Buffer');
+      if (!(v instanceof Uint8Array)) bad(at, 'expected a Buffer');
       w.varint32(v.length);
       w.bytes(v);
       return;
@@ -341,61 +378,81 @@ function encodeScalar(w: Writer, type: ScalarType, v: FieldValue, path: string):
   }
 }
 
-function encodeOne(w: Writer, f: FieldDef, v: FieldValue, path: string, depth: number): void {
+function encodeOne(w: Writer, f: FieldDef, v: FieldValue, at: At, depth: number): void {
   const t = f.type;
   if (isMessageType(t)) {
     if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) {
-      bad(path, 'expected an object');
+      bad(at, 'expected an object');
     }
-    const inner = encodeMessage(v as MessageValue, t(), path, depth + 1);
-    w.varint32(inner.length);
-    w.bytes(inner);
+    const inner = encodeMessage(v as MessageValue, t(), pathOf(at), depth + 1);
+    w.varint32(inner.len);
+    w.bytes(inner.buf.subarray(0, inner.len));
     return;
   }
   if (isEnumType(t)) {
     const num = typeof v === 'string' ? t.values[v] : undefined;
-    if (num === undefined) bad(path, `expected a name from enum ${t.name}, got ${String(v)}`);
+    if (num === undefined) bad(at, `expected a name from enum ${t.name}, got ${String(v)}`);
     w.varint32(num);
     return;
   }
-  encodeScalar(w, t, v, path);
+  encodeScalar(w, t, v, at);
 }
 
-function encodeMessage(value: MessageValue, def: MessageDef, path: string, depth: number): Buffer {
+/** A message's bytes, in the writer of its depth (valid until the next message of that depth). */
+function encodeMessage(value: MessageValue, def: MessageDef, path: string, depth: number): Writer {
   if (depth > MAX_DEPTH) bad(path, `nesting deeper than ${MAX_DEPTH} levels`);
-  const w = new Writer();
-  for (const f of def.fields) {
+  const w = writerAt(depth);
+  const plan = encodePlanOf(def);
+  for (let k = 0; k < plan.length; k++) {
+    const { f, tag, packed } = plan[k]!;
     const v = value[f.name];
-    const fpath = `${path}.${f.name}`;
     if (v === undefined) {
-      if (f.label === 'required') bad(fpath, `required field of ${def.name} is missing`);
+      if (f.label === 'required') bad(`${path}.${f.name}`, `required field of ${def.name} is missing`);
       continue;
     }
-    const wire = wireTypeOf(f);
     if (f.label === 'repeated') {
-      if (!Array.isArray(v)) bad(fpath, 'expected an array');
+      if (!Array.isArray(v)) bad(`${path}.${f.name}`, 'expected an array');
       if (v.length === 0) continue;
-      if (f.opts.packed && isPackable(f)) {
-        const inner = new Writer();
-        v.forEach((x, i) => encodeOne(inner, f, x, `${fpath}[${i}]`, depth));
-        w.varint32((f.no << 3) | WIRE_LEN);
+      if (packed) {
+        // The values go to the next depth's writer (free until a message of that depth), then here.
+        const inner = writerAt(depth + 1);
+        for (let i = 0; i < v.length; i++) encodeOne(inner, f, v[i]!, { path, f, i }, depth);
+        w.varint32(tag);
         w.varint32(inner.len);
         w.bytes(inner.buf.subarray(0, inner.len));
       } else {
-        v.forEach((x, i) => {
-          w.varint32(((f.no << 3) | wire) >>> 0);
-          encodeOne(w, f, x, `${fpath}[${i}]`, depth);
-        });
+        for (let i = 0; i < v.length; i++) {
+          w.varint32(tag);
+          encodeOne(w, f, v[i]!, { path, f, i }, depth);
+        }
       }
     } else {
-      w.varint32(((f.no << 3) | wire) >>> 0);
-      encodeOne(w, f, v, fpath, depth);
+      w.varint32(tag);
+      encodeOne(w, f, v, { path, f, i: -1 }, depth);
     }
   }
-  return w.result();
+  return w;
+}
+
+/** A field as encoding needs it, worked out once per message type. */
+interface EncodeField { f: FieldDef; tag: number; packed: boolean }
+const encodePlans = new WeakMap<MessageDef, EncodeField[]>();
+function encodePlanOf(def: MessageDef): EncodeField[] {
+  let p = encodePlans.get(def);
+  if (!p) {
+    p = def.fields.map((f) => {
+      const packed = f.label === 'repeated' && f.opts.packed === true && isPackable(f);
+      return { f, packed, tag: ((f.no << 3) | (packed ? WIRE_LEN : wireTypeOf(f))) >>> 0 };
+    });
+    encodePlans.set(def, p);
+  }
+  return p;
 }
 
 /** Encode one message the way protobuf-c does. Throws ImageJsonError on a value that does not fit the schema. */
 export function encode(value: MessageValue, def: MessageDef): Buffer {
-  return encodeMessage(value, def, def.name, 0);
+  const w = encodeMessage(value, def, def.name, 0);
+  const out = Buffer.allocUnsafe(w.len);
+  w.buf.copy(out, 0, 0, w.len);
+  return out;
 }
