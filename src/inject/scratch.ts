@@ -24,12 +24,16 @@ export interface Scratch {
 
 /** Highest address of a hole of `size` bytes with a free page before and after, between `floor` and `ceiling` (the arch's mmapTop). */
 export function findHole(maps: readonly Area[], size: bigint, page: bigint, ceiling: bigint, floor = 0x10000n): bigint {
-  const sorted = [...maps].filter((v) => v.end <= ceiling).sort((a, b) => (a.start < b.start ? -1 : 1));
-  // Search top-down from below the highest mapping under the ceiling, like the kernel's mmap.
+  const sorted = maps.filter((v) => v.end <= ceiling);
+  // /proc's lists come sorted: sorted again only when they are not.
+  if (sorted.some((v, i) => i > 0 && sorted[i - 1]!.start > v.start)) sorted.sort((a, b) => (a.start < b.start ? -1 : 1));
+  // Search top-down from below the highest mapping under the ceiling, like the kernel's mmap (a
+  // task with 10,000 mappings side by side: every gap looked at, so no BigInt made per gap).
+  const need = size + 2n * page;
   for (let i = sorted.length - 1; i >= 0; i--) {
     const lo = i > 0 ? sorted[i - 1]!.end : floor;
     const hi = sorted[i]!.start;
-    if (hi - lo >= size + 2n * page && hi - page - size >= floor) return hi - page - size;
+    if (hi >= lo + need && hi - page - size >= floor) return hi - page - size;
   }
   throw new InjectError('NO_SCRATCH', `no free hole of ${size} bytes in the address space for cryo's scratch page`);
 }

@@ -66,7 +66,7 @@ export interface SmapsInfo {
   thpEligible: boolean | null;
   protectionKey: number | null;
   /** Two-letter VmFlags mnemonics in kernel order (see VM_FLAG_NAMES). */
-  vmFlags: string[];
+  vmFlags: readonly string[];
 }
 
 const DELETED = ' (deleted)';
@@ -78,7 +78,7 @@ export function isVmaHeader(line: string): boolean {
 
 /** The kernel escapes only '\n' in maps names (as \012); backslashes are not escaped. */
 function unescapeMapsName(s: string): string {
-  return s.replace(/\\012/g, '\n');
+  return s.includes('\\') ? s.replace(/\\012/g, '\n') : s;
 }
 
 function classifyName(name: string): { kind: VmaNameKind; label?: string } {
@@ -128,12 +128,14 @@ function decimal(line: string, from: number, to: number): boolean {
  * Parses one maps header line: `start-end perms offset major:minor inode [name]` (by hand, not by
  * a regular expression: a task with 20,000 mappings has as many lines, read twice per dump).
  */
+const badMapsLine = (line: string) => new Error(`unexpected line in /proc/PID/maps: ${JSON.stringify(line)}`);
+
 export function parseVmaLine(line: string): Vma {
-  const bad = () => new Error(`unexpected line in /proc/PID/maps: ${JSON.stringify(line)}`);
+  const bad = () => badMapsLine(line);
   const dash = line.indexOf('-');
   const afterEnd = line.indexOf(' ', dash + 1);
   if (dash <= 0 || afterEnd < 0 || line.charCodeAt(afterEnd + 5) !== 0x20) throw bad();
-  const [r, w, x, s] = [line[afterEnd + 1], line[afterEnd + 2], line[afterEnd + 3], line[afterEnd + 4]];
+  const r = line[afterEnd + 1], w = line[afterEnd + 2], x = line[afterEnd + 3], s = line[afterEnd + 4];
   if ((r !== 'r' && r !== '-') || (w !== 'w' && w !== '-') || (x !== 'x' && x !== '-') || (s !== 's' && s !== 'p')) throw bad();
   const afterOffset = line.indexOf(' ', afterEnd + 6);
   const colon = line.indexOf(':', afterOffset + 1);
@@ -198,6 +200,21 @@ function emptySmaps(): SmapsInfo {
 }
 
 /**
+ * A VmFlags line's flags. The arrays are shared by the VMAs whose lines are the same (most are:
+ * 10,000 mappings have a handful of different lines): read, never change.
+ */
+function vmFlagsOf(text: string): readonly string[] {
+  let had = knownVmFlags.get(text);
+  if (had === undefined) {
+    had = text.split(' ').filter((f) => f !== '');
+    if (knownVmFlags.size >= 1024) knownVmFlags.clear();
+    knownVmFlags.set(text, had);
+  }
+  return had;
+}
+const knownVmFlags = new Map<string, readonly string[]>();
+
+/**
  * Builds Vmas from smaps lines fed one at a time, keeping per VMA only VmFlags, THPeligible,
  * ProtectionKey and the sizes asked for: a task with 20k VMAs has ~500k smaps lines, which as
  * strings and records cost more than the dump itself.
@@ -220,15 +237,16 @@ class SmapsParser {
     const cur = this.cur;
     if (!cur) throw new Error(`unexpected line before the first VMA in /proc/PID/smaps: ${JSON.stringify(line)}`);
     const colon = line.indexOf(':');
-    const key = line.slice(0, colon);
-    if (key === 'VmFlags') cur.vmFlags = line.slice(colon + 1).split(' ').filter((f) => f !== '');
-    else if (key === 'THPeligible') cur.thpEligible = line.slice(colon + 1).trim() === '1';
-    else if (key === 'ProtectionKey') cur.protectionKey = Number(line.slice(colon + 1).trim());
+    // The three keys read always, told apart without cutting the key out (a line per VMA each).
+    if (c === 0x56 && colon === 7 && line.startsWith('VmFlags')) cur.vmFlags = vmFlagsOf(line.slice(colon + 1));
+    else if (c === 0x54 && colon === 11 && line.startsWith('THPeligible')) cur.thpEligible = line.slice(colon + 1).trim() === '1';
+    else if (c === 0x50 && colon === 13 && line.startsWith('ProtectionKey')) cur.protectionKey = Number(line.slice(colon + 1).trim());
     else if (this.keep === 'all') {
       const size = SIZE_LINE.exec(line);
       if (size) cur.sizes[size[1]!] = Number(size[2]) * 1024;
-    } else if (this.keep.has(key) && line.endsWith(' kB')) {
-      cur.sizes[key] = Number(line.slice(colon + 1, -3)) * 1024;
+    } else if (this.keep.size > 0 && line.endsWith(' kB')) {
+      const key = line.slice(0, colon);
+      if (this.keep.has(key)) cur.sizes[key] = Number(line.slice(colon + 1, -3)) * 1024;
     }
   }
 
