@@ -12,9 +12,20 @@ export const big = (v: unknown): bigint => BigInt(v as bigint | number);
 export const asVmas = (r: Range[]): Vma[] => r as unknown as Vma[];
 
 /** mm.img's VMAs in address order. */
-export function dumpedVmas(ctx: TaskCtx): MessageValue[] {
-  return [...((ctx.img.mm.vmas as MessageValue[] | undefined) ?? [])].sort((a, b) => (big(a.start) < big(b.start) ? -1 : 1));
+export function dumpedVmas(ctx: TaskCtx): readonly MessageValue[] {
+  const vmas = (ctx.img.mm.vmas as MessageValue[] | undefined) ?? [];
+  let had = byAddress.get(vmas);
+  if (had === undefined) {
+    // Dumps list them in address order (/proc's): sorted only when they are not.
+    const sorted = vmas.every((v, i) => i === 0 || big(vmas[i - 1]!.start) <= big(v.start));
+    had = sorted ? vmas.slice() : [...vmas].sort((a, b) => (big(a.start) < big(b.start) ? -1 : 1));
+    byAddress.set(vmas, had);
+  }
+  return had;
 }
+
+/** The dumped VMAs in address order, by the mm image's list: a restore asks for them a dozen times (10,000 of them in a copy each). */
+const byAddress = new WeakMap<readonly MessageValue[], readonly MessageValue[]>();
 
 /**
  * Maps `size` bytes of cryo's own (read+write, anonymous) in a hole of both the dumped layout and

@@ -28,19 +28,28 @@ export function checkPrivateFileMappings(img: RestoreImages): void {
 }
 
 /** The merged address ranges page runs may fill, with a quick lookup for runs that come in address order. */
+/** The merged ranges by the mm image's list of VMAs: preflight and the fill each make a FillableRanges (10,000 VMAs sorted and merged each time). */
+const mergedRanges = new WeakMap<readonly MessageValue[], readonly (readonly [bigint, bigint])[]>();
+
 export class FillableRanges {
-  private readonly ranges: [bigint, bigint][] = [];
+  private readonly ranges: readonly (readonly [bigint, bigint])[];
   private at = 0;
 
   constructor(img: RestoreImages) {
-    const sorted = ((img.mm.vmas as MessageValue[] | undefined) ?? []).filter(fillable)
-      .map((v) => [BigInt(v.start as bigint), BigInt(v.end as bigint)] as [bigint, bigint])
-      .sort((a, b) => (a[0] < b[0] ? -1 : 1));
-    // Runs may span adjacent mappings: check against the merged, contiguous ranges.
-    for (const r of sorted) {
-      const last = this.ranges[this.ranges.length - 1];
-      if (last && last[1] === r[0]) last[1] = r[1]; else this.ranges.push([...r]);
+    const vmas = (img.mm.vmas as MessageValue[] | undefined) ?? [];
+    let ranges = mergedRanges.get(vmas);
+    if (ranges === undefined) {
+      const sorted = vmas.filter(fillable).map((v) => [BigInt(v.start as bigint), BigInt(v.end as bigint)] as [bigint, bigint]);
+      if (sorted.some((r, i) => i > 0 && sorted[i - 1]![0] > r[0])) sorted.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+      // Runs may span adjacent mappings: check against the merged, contiguous ranges.
+      const merged: [bigint, bigint][] = [];
+      for (const r of sorted) {
+        const last = merged[merged.length - 1];
+        if (last && last[1] === r[0]) last[1] = r[1]; else merged.push([...r]);
+      }
+      mergedRanges.set(vmas, (ranges = merged));
     }
+    this.ranges = ranges;
   }
 
   /** Whether [start, end) lies inside one range. */
