@@ -12,6 +12,7 @@
  *                        (cryo-manifest.img): BLAKE3 by its official C code (built beside this
  *                        file), SHA-256 by Node's own OpenSSL found at run time; on the calling
  *                        thread, libuv's thread pool, or a hashing thread of the addon's own
+ *   waitStop(pid, opts, ms) wait4 blocked until a traced task reports, bounded by a timer (cryo_wait.c)
  *   cpuid, xgetbv        x86 only (absent elsewhere)
  *
  * Builds with any C compiler against Node's headers on x86_64, aarch64, ppc64le and s390x.
@@ -392,6 +393,8 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   return res;
 }
 
+#include "cryo_wait.c" /* waitStop */
+
 /* ---- x86 only ------------------------------------------------------------------------------- */
 
 #if defined(__x86_64__)
@@ -433,6 +436,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     {"syscall", NULL, js_syscall, NULL, NULL, NULL, napi_enumerable, NULL},
     {"addressOf", NULL, js_address_of, NULL, NULL, NULL, napi_enumerable, NULL},
     {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"waitStop", NULL, js_wait_stop, NULL, NULL, NULL, napi_enumerable, NULL},
     CRYO_DIGEST_PROPS /* digest, digestPieces, digestPiecesAsync, hasherStart, ... (cryo_digest.c) */
 #if defined(__x86_64__)
     {"cpuid", NULL, js_cpuid, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -109,7 +109,7 @@ export function waitParked(pid: number, park: BatchPark, timeoutMs: number): voi
     if (performance.now() >= deadline) {
       // Stopped where it is, so that the undo list can put its registers back.
       interrupt(pid);
-      waitForStop(pid, { timeoutMs, maxPauseMs: 1 });
+      waitForStop(pid, { timeoutMs });
       throw new InjectError('UNEXPECTED_STOP', `task ${pid} did not finish cryo's batch of system calls within ${timeoutMs} ms`);
     }
     // The first polls only yield (most batches take microseconds), then wait up to 1 ms for the byte.
@@ -120,7 +120,7 @@ export function waitParked(pid: number, park: BatchPark, timeoutMs: number): voi
     }
   }
   interrupt(pid);
-  const st = waitForStop(pid, { timeoutMs, maxPauseMs: 1 }).status;
+  const st = waitForStop(pid, { timeoutMs }).status;
   if (ptraceEvent(st) !== PTRACE_EVENT_STOP) {
     throw new InjectError('UNEXPECTED_STOP', `task ${pid} ${describeStatus(st)} instead of waiting at the end of cryo's batch of system calls`);
   }
@@ -168,7 +168,7 @@ export function waitParkedAll(pids: readonly number[], fd: number, timeoutMs: nu
   }
   for (const pid of pids) interrupt(pid);
   for (const pid of pids) {
-    const st = waitForStop(pid, { timeoutMs, maxPauseMs: 1 }).status;
+    const st = waitForStop(pid, { timeoutMs }).status;
     if (ptraceEvent(st) !== PTRACE_EVENT_STOP) {
       stopAll(pids.slice(pids.indexOf(pid) + 1), false);
       throw new InjectError('UNEXPECTED_STOP', `task ${pid} ${describeStatus(st)} instead of waiting at the end of cryo's batch of system calls`);
@@ -188,6 +188,6 @@ export function stopAll(pids: readonly number[], interruptFirst = true): void {
     }
   }
   for (const pid of pids) {
-    try { waitForStop(pid, { timeoutMs: 1000, maxPauseMs: 1 }); } catch { /* see above */ }
+    try { waitForStop(pid, { timeoutMs: 1000 }); } catch { /* see above */ }
   }
 }

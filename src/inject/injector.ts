@@ -385,13 +385,9 @@ export class Injector {
     return r;
   }
 
-  /**
-   * Waits for the stop after a step. Most injected calls take microseconds: polling with
-   * sched_yield answers in about that time; longer ones (batches, big reads) are polled with sleeps
-   * of at most 1 ms, since oversleeping is pure loss there.
-   */
+  /** Waits for the stop after a step (blocked in wait4: woken by the stop, however long the call takes). */
   private waitStep(): WaitResult {
-    return waitForStop(this.pid, { timeoutMs: this.timeoutMs, maxPauseMs: 1 });
+    return waitForStop(this.pid, { timeoutMs: this.timeoutMs });
   }
 
   /** Resumes the task from a signal-delivery stop with `sig` (used by callers that need it). */

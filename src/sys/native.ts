@@ -72,6 +72,11 @@ export interface NativeAddon {
   hasherFinish(h: NativeHasher): Buffer;
   /** Ends the hasher's thread and closes its files. */
   hasherStop(h: NativeHasher): void;
+  /**
+   * [pid, status] of wait4(pid, options): a look first, then blocked in the kernel at most
+   * `timeoutMs` (a timer's signal cuts it short); [0, 0] when nothing came in time.
+   */
+  waitStop(pid: number, options: number, timeoutMs: number): [number, number];
   /** x86 only: [eax, ebx, ecx, edx] of cpuid(leaf, subleaf). */
   cpuid?: (leaf: number, subleaf: number) => [number, number, number, number];
   /** x86 only: xgetbv(index) as a bigint (XCR0 for index 0). */

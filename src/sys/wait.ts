@@ -1,11 +1,12 @@
 /**
  * waitpid/waitid and waitForStop. All synchronous: tracing stays on the main JS thread
- * (see ptrace.ts), and waitForStop polls with WNOHANG so a task that never stops becomes an
+ * (see ptrace.ts), and waitForStop blocks with a bound so a task that never stops becomes an
  * error after a timeout instead of hanging cryo.
  */
 import { readI32 } from './native-endian.js';
 import { SysError } from './errno.js';
-import { rawSyscall, syscallAs } from './raw.js';
+import { syscallAs } from './raw.js';
+import { native } from './native.js';
 import { describeStatus, exited, signaled, stopped } from './wait-status.js';
 
 export * from './wait-status.js';
@@ -81,38 +82,24 @@ export class WaitError extends Error {
   }
 }
 
-/** Polls for a stop with sched_yield before sleeping: most stops come within microseconds, and the yield lets the task run on a busy CPU. */
-const SPIN_POLLS = 200;
-
 /**
- * Waits until traced task `pid` reports a stop and returns its status (WNOHANG polling, first with
- * sched_yield, then with short sleeps growing to `maxPauseMs`, default 10; __WALL so threads
- * work). Throws WaitError when it exits or is killed instead, or when nothing happens within
- * `timeoutMs` (default 10 s).
+ * Waits until traced task `pid` reports a stop and returns its status (__WALL so threads work):
+ * wait4 blocked in the kernel (native waitStop), woken by the stop itself and cut short by a timer
+ * at the bound; polling oversleeps stops on a loaded machine and made a 300 ms bound fire after
+ * 0.5-1.1 s. Throws WaitError when the task exits or is killed instead, or when nothing happens
+ * within `timeoutMs` (default 10 s): a task that never stops is an error, not a hang.
  */
-export function waitForStop(pid: number, opts: { timeoutMs?: number; maxPauseMs?: number } = {}): WaitResult {
+export function waitForStop(pid: number, opts: { timeoutMs?: number } = {}): WaitResult {
   const timeoutMs = opts.timeoutMs ?? 10_000;
-  const maxPause = opts.maxPauseMs ?? 10;
   const deadline = performance.now() + timeoutMs;
-  let pause = 0.02;
-  for (let i = 0; ; i++) {
-    const r = waitpid(pid, WNOHANG | __WALL);
-    if (r.pid !== 0) {
-      if (stopped(r.status)) return r;
-      if (exited(r.status) || signaled(r.status)) {
-        throw new WaitError(`task ${pid} ${describeStatus(r.status)} while cryo waited for it to stop`, pid, r.status);
-      }
-      continue; // continued etc.: keep waiting
-    }
-    if (i < SPIN_POLLS) {
-      rawSyscall('sched_yield');
-      continue;
-    }
-    if (performance.now() >= deadline) {
+  for (;;) {
+    const [got, status] = native().waitStop(pid, __WALL, Math.max(deadline - performance.now(), 0));
+    if (got === 0) {
       throw new WaitError(`task ${pid} did not stop within ${timeoutMs} ms (is it traced by cryo, or in uninterruptible sleep?)`, pid);
     }
-    sleepSync(pause);
-    pause = Math.min(pause * 2, maxPause);
+    if (stopped(status)) return { pid: got, status };
+    if (exited(status) || signaled(status)) {
+      throw new WaitError(`task ${pid} ${describeStatus(status)} while cryo waited for it to stop`, pid, status);
+    }
   }
 }
-
