@@ -57,6 +57,25 @@ export const NOT_RESTORED_BY_SIGRETURN: readonly string[] = GP_REGS
 
 const alignUp = (v: bigint, a: bigint): bigint => (v + a - 1n) & ~(a - 1n);
 
+/**
+ * A thread's frame is built twice (for its length, then in its place: restore's preflight and
+ * resume, a dump's call ending), and its FP area, the same wherever the frame goes, is most of
+ * the work (a few KiB of xsave state per thread): encoded once per fpregs record (decoded image
+ * state, never changed after) and layout.
+ */
+const fpAreas = new WeakMap<ImageRecord, { layout: XsaveLayout | undefined; bytes: Buffer }>();
+
+/** The frame's FP area for `fp`: fxsave/xsave bytes, and the xsave layout's trailing magic. */
+function fpArea(fp: ImageRecord, layout: XsaveLayout | undefined): Buffer {
+  const hit = fpAreas.get(fp);
+  if (hit !== undefined && hit.layout === layout) return hit.bytes;
+  const bytes = Buffer.alloc(layout === undefined ? 512 : layout.size + 4);
+  fpregsToBuffer(fp, layout, bytes, 0, 'sigframe');
+  if (layout !== undefined) writeField(bytes, { name: 'magic2', offset: layout.size, image: 'u32' }, FP_XSTATE_MAGIC2);
+  fpAreas.set(fp, { layout, bytes });
+  return bytes;
+}
+
 export function buildSigframe(ti: ThreadInfo, opts: SigframeOptions, layout: XsaveLayout | undefined): Sigframe {
   const gp = ti.gpregs as ImageRecord | undefined;
   if (gp === undefined) throw new Error('thread_info has no gpregs: the image is damaged');
@@ -84,11 +103,7 @@ export function buildSigframe(ti: ThreadInfo, opts: SigframeOptions, layout: Xsa
     uc_sigmask: opts.sigmask,
   }, frame);
 
-  if (fp !== undefined) {
-    fpregsToBuffer(fp, layout, frame, fpOffset, 'sigframe');
-    if (layout !== undefined) writeField(frame, { name: 'magic2', offset: fpOffset + layout.size, image: 'u32' },
-      FP_XSTATE_MAGIC2);
-  }
+  if (fp !== undefined) fpArea(fp, layout).copy(frame, fpOffset);
   // The handler's `ret` popped pretcode: rt_sigreturn finds the frame at sp - 8.
   return { frame, frameAddress, sp: frameAddress + 8n };
 }
