@@ -207,13 +207,21 @@ export class BindSite {
    * connect to a deleted name later (a socket is found by its inode, and keeps the name it was bound
    * with): the path of that name, or undefined if the file is gone.
    */
-  moveAside(file: { dev: number; ino: number }): string | undefined {
+  moveAside(file: { dev: number; ino: number }): { path: string; unguard: Taken } | undefined {
     const st = statAt(this.dirfd, this.base);
     if (!st || st.dev !== file.dev || st.ino !== file.ino) return undefined;
     // Into the directory that was there before restore (the ones it made go again at undo).
     const tmp = `.cryo-bound-${process.pid}-${file.ino}`;
-    renameNoReplace(this.dirfd, this.base, tmp, this.fds[0]!);
-    return path.posix.join(this.plan.mkdirs.length > 0 ? dirOf(this.plan.mkdirs[0]!) : dirOf(this.plan.real), tmp);
+    // Told before the move: killed until the connectors are done with it, cryo's guard removes it
+    // (a kill before the move finds nothing there, and the bound name's own record removes that).
+    const unguard = guardFileAt(this.fds[0]!, tmp, file, false);
+    try {
+      renameNoReplace(this.dirfd, this.base, tmp, this.fds[0]!);
+    } catch (e) {
+      unguard();
+      throw e;
+    }
+    return { path: path.posix.join(this.plan.mkdirs.length > 0 ? dirOf(this.plan.mkdirs[0]!) : dirOf(this.plan.real), tmp), unguard };
   }
 
   /**

@@ -21,8 +21,8 @@ function sockaddr(ctx: TaskCtx, name: Buffer): [bigint, number] {
   return [ctx.put(b, SOCKADDR_AT), b.length];
 }
 
-/** A deleted name's socket file, kept under a temporary name until its peers connected. */
-export interface AsideName { path: string; dev: number; ino: number }
+/** A deleted name's socket file, kept under a temporary name until its peers connected (told to the guard: `unguard`). */
+export interface AsideName { path: string; dev: number; ino: number; unguard: Taken }
 
 const EADDRINUSE = 98n;
 
@@ -98,7 +98,7 @@ export function bindName(ctx: TaskCtx, fd: number, e: MessageValue, why: string,
     }
     if (e.deleted === true && connectors) {
       const at = site.moveAside(bound);
-      if (at !== undefined) aside = { path: at, ...bound };
+      if (at !== undefined) aside = { ...at, ...bound };
     }
     done = true;
   } finally {
@@ -115,11 +115,15 @@ export function bindName(ctx: TaskCtx, fd: number, e: MessageValue, why: string,
 
 /** Unlinks a name moved aside by bindName, if it is still that socket file. */
 export function unlinkAside(a: AsideName): void {
-  const dirfd = openNoSymlinks(a.path.slice(0, a.path.lastIndexOf('/')) || '/');
   try {
-    unlinkIfSame(dirfd, a.path.slice(a.path.lastIndexOf('/') + 1), a);
+    const dirfd = openNoSymlinks(a.path.slice(0, a.path.lastIndexOf('/')) || '/');
+    try {
+      unlinkIfSame(dirfd, a.path.slice(a.path.lastIndexOf('/') + 1), a);
+    } finally {
+      closeSync(dirfd);
+    }
   } finally {
-    closeSync(dirfd);
+    a.unguard();
   }
 }
 

@@ -313,3 +313,43 @@ test("SIGKILL of cryo restore while a unix socket's old file is parked for its b
   assert.equal(names(), before);
   assert.equal(await restoreAndFinish(d), 'PASS');
 });
+
+test("SIGKILL of cryo restore while a deleted name's bound socket file waits for its connectors removes it; without the guard it stays", async () => {
+  // rt-files-fifo-ghost's fd 9 was bound to d/gone.sock, the name deleted, and fd 10 connected to
+  // it: restore binds the name, moves the file aside (.cryo-bound-PID-INO) until fd 10 connected,
+  // then removes it. Killed in between, the guard removes it.
+  const d = await startAndDump('rt-files-fifo-ghost');
+  all.push(d);
+  const pids = treePids(d);
+  const dir = path.join(d.target.dir, 'd');
+  const trace = path.join(d.target.dir, 'restore-points');
+  const whole = cliRestore(d, { CRYO_FAULT_TRACE: trace, CRYO_FAULT: 'restore:task-state' });
+  assert.match(whole.err, /fault injected at restore step 'task-state'/);
+  assert.equal(settled(pids), undefined);
+  const points = readFileSync(trace, 'utf8').trim().split('\n');
+  rmSync(trace);
+  const before = readdirSync(dir).join(', ');
+  assert.equal(before, 'sock');
+  const top = readdirSync(d.target.dir);
+  const binds = points.flatMap((l, i) => (/ bind\(\) injected/.test(l) ? [i + 1] : []));
+  const connects = points.flatMap((l, i) => (/ connect\(\) injected/.test(l) ? [i + 1] : []));
+  assert.equal(binds.length, 2, `fd 6 and fd 9 bind their names: ${binds.join(', ')}`);
+  // From fd 9's bind to the last connect, every point (the name is moved aside right after the bind).
+  const window = Array.from({ length: connects.at(-1)! - binds[1]! }, (_, i) => binds[1]! + 1 + i);
+  assert.ok(window.length >= 2, `points between fd 9's bind and the connects: ${window.join(', ')}`);
+  for (const n of window) {
+    const r = cliRestore(d, { CRYO_FAULT: `restore:${n}:kill` });
+    assert.equal(r.signal, 'SIGKILL', `killed at point ${n} (${points[n - 1]}): ${r.err}`);
+    assert.equal(settled(pids), undefined, `killed at point ${n}`);
+    assert.equal(readdirSync(dir).join(', '), before, `d/ after a kill at point ${n} (${points[n - 1]})`);
+  }
+  const off = cliRestore(d, { CRYO_FAULT: `restore:${window[0]}:kill`, CRYO_GUARD: 'off' });
+  assert.equal(off.signal, 'SIGKILL', off.err);
+  assert.equal(settled(pids), undefined);
+  const lost = readdirSync(dir);
+  assert.match(lost.join(', '), /\.cryo-bound-\d+-\d+/, 'without the guard the bound file stays');
+  for (const f of lost.filter((x) => x.startsWith('.cryo-bound-'))) rmSync(path.join(dir, f));
+  // (And the deleted FIFO recreated for fd 4 and 5, left too.)
+  for (const f of readdirSync(d.target.dir).filter((x) => !top.includes(x))) rmSync(path.join(d.target.dir, f));
+  assert.equal(await restoreAndFinish(d), 'PASS');
+});
