@@ -108,4 +108,13 @@ export interface RestartRule {
   readonly handler: RestartAction;
   /** What the dumped registers become (what CRIU stores, so each restores the other's images). */
   readonly onDump: RestartAction;
+  /**
+   * What a task a dump leaves running gets back when cryo is killed inside one of its calls (the
+   * call ending's frame, inject/call-ending.ts): the interrupted call again from the start, with
+   * its own arguments. rt_sigreturn drops the restart block, so restart_syscall would end in EINTR.
+   */
+  readonly onRunOn: RestartAction;
 }
+
+/** Which of a rule's actions a register fix applies: the image's, or the call ending frame's. */
+export type RestartUse = 'onDump' | 'onRunOn';

@@ -2,7 +2,7 @@
 // s390x): every task and every image is the machine's own, so there is nothing to pick per task
 // and no thread state to write beyond the regsets. Spread into the Arch; `self` returns that Arch.
 
-import type { Arch, RegsFix, SyscallAbi, ThreadInfo } from './types.js';
+import type { Arch, RegsFix, RestartUse, SyscallAbi, ThreadInfo } from './types.js';
 import { SIGACTION_LP64 } from './asm-generic.js';
 import { RESTART_RULES } from './restart-rules.js';
 
@@ -10,7 +10,7 @@ export type SingleAbiPart = Pick<Arch,
   'syscall' | 'taskSyscall' | 'sigaction' | 'robustList' | 'forTask' | 'forThreadInfo' | 'cannotRun'
   | 'writeThreadExtras' | 'restartRules' | 'fixSyscallRestart'>;
 
-export function singleAbi(self: () => Arch, syscall: SyscallAbi, fixSyscallRestart: (ti: ThreadInfo) => RegsFix): SingleAbiPart {
+export function singleAbi(self: () => Arch, syscall: SyscallAbi, fixSyscallRestart: (ti: ThreadInfo, use?: RestartUse) => RegsFix): SingleAbiPart {
   return {
     syscall,
     taskSyscall: syscall,

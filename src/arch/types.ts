@@ -3,7 +3,7 @@
 // mostly data; generic code never asks which architecture it runs on.
 
 import type { ByteOrder, ImageRecord } from './regtable.js';
-import type { KernelAbi, RestartAction, RestartRule, SigactionLayout } from './kernel-abi-types.js';
+import type { KernelAbi, RestartAction, RestartRule, RestartUse, SigactionLayout } from './kernel-abi-types.js';
 import type { VdsoNames } from './vdso-types.js';
 
 export type * from './kernel-abi-types.js';
@@ -325,8 +325,11 @@ export interface Arch {
   /** Restore: thread state ptrace sets before rt_sigreturn (x86: the GDT TLS slots). */
   writeThreadExtras(tid: number, ti: ThreadInfo): void;
   readonly restartRules: readonly RestartRule[];
-  /** Applies the dump-time restart rule to a thread stopped in a syscall. */
-  fixSyscallRestart(ti: ThreadInfo): RegsFix;
+  /**
+   * Applies the dump-time restart rule to a thread stopped in a syscall: the image's action, or
+   * with 'onRunOn' the call ending frame's (RestartRule.onRunOn).
+   */
+  fixSyscallRestart(ti: ThreadInfo, use?: RestartUse): RegsFix;
 
   /**
    * CPU state in the image this CPU cannot hold, or features of the dump's CPU (its cpuinfo.img

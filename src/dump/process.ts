@@ -111,7 +111,7 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   const trapIgnored = ignoresSigtrap(status.sigIgn);
   const inj = Injector.attach(pid, arch, undo, { maps, survivable: true, trapIgnored });
   // First, so that every later call (cryo's other areas too) ends in the thread's own state if cryo dies in it.
-  const ending = mapCallEnding(inj, undo, maps, outside.map((o) => ({ ti: o.fixed.threadInfo, sigmask: o.sigmask, eintr: o.fixed.action === 'eintr' })));
+  const ending = mapCallEnding(inj, undo, maps, outside.map((o) => ({ ti: o.runOn, sigmask: o.sigmask, eintr: o.fixed.action === 'eintr' })));
   const own = ending ? [{ start: ending.start, end: ending.end }] : [];
   const scratch = mapScratch(inj, undo, [...maps, ...own], arch.pageSize);
   own.push({ start: scratch.addr, end: scratch.addr + BigInt(scratch.size) });

@@ -217,6 +217,11 @@ export interface ThreadOutside {
   comm: string;
   /** Its registers as thread_info (clear_tid_addr 0 until injection reads it), with the syscall restart applied as for the image. */
   fixed: RegsFix;
+  /**
+   * Its registers as the call ending's frame gives them back (a cryo killed inside a call in it):
+   * an interrupted call run again (RestartRule.onRunOn), where the image's end it with EINTR.
+   */
+  runOn: ThreadInfo;
 }
 
 export function readThreadOutside(pid: number, tid: number, arch: Arch): ThreadOutside {
@@ -224,6 +229,9 @@ export function readThreadOutside(pid: number, tid: number, arch: Arch): ThreadO
   const regsets = readRegsets(tid, arch);
   const unsavable = arch.unsavableState(regsets);
   if (unsavable.length > 0) throw new DumpError('UNSUPPORTED', `thread ${tid} of task ${pid}: ${unsavable[0]!.message}`);
+  // Decoded once (an xsave area is thousands of words): for the call ending's frame and the image.
+  const ti = arch.threadInfoFromRegsets(regsets, arch.readThreadExtras(tid));
+  const fixed = arch.fixSyscallRestart(ti);
   return {
     tid, status, regsets,
     sigmask: ptrace.getSigmask(tid),
@@ -233,8 +241,8 @@ export function readThreadOutside(pid: number, tid: number, arch: Arch): ThreadO
     robust: readRobustList(tid),
     sched: readSched(tid),
     comm: readComm(pid, tid),
-    // Decoded once (an xsave area is thousands of words): for the call ending's frame and the image.
-    fixed: arch.fixSyscallRestart(arch.threadInfoFromRegsets(regsets, arch.readThreadExtras(tid))),
+    fixed,
+    runOn: fixed.action === 'eintr' ? arch.fixSyscallRestart(ti, 'onRunOn').threadInfo : fixed.threadInfo,
   };
 }
 

@@ -30,10 +30,10 @@ const KEEP_ALTSTACK: AltStack = { sp: 0n, flags: 3, size: 0n };
 
 /** A thread of the process: its state from before anything was injected. */
 export interface EndingThread {
-  /** Its registers with the syscall restart applied as for the image (Arch.fixSyscallRestart). */
+  /** Its registers with the syscall restart applied as for a task that runs on (Arch.fixSyscallRestart's 'onRunOn'). */
   ti: ThreadInfo;
   sigmask: bigint;
-  /** That restart ends its call with EINTR (CallSite.ownBetweenCalls). */
+  /** The image's restart ends its call with EINTR: a restart block the frame loses (CallSite.ownBetweenCalls). */
   eintr?: boolean;
 }
 

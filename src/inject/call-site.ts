@@ -5,10 +5,10 @@ export interface CallSite {
   site: bigint;
   sp: bigint;
   /**
-   * Between calls the thread holds its own registers and mask, not the ending's: its frame ends its
-   * interrupted call with EINTR, where its own registers restart the call from the kernel's
-   * restart block (ERESTART_RESTARTBLOCK: nanosleep, poll, a futex wait with a timeout), which
-   * rt_sigreturn drops. So only a kill inside a call or batch gives it the EINTR.
+   * Between calls the thread holds its own registers and mask, not the ending's: its frame runs its
+   * interrupted call again from the start (a sleep longer than asked: RestartRule.onRunOn), where
+   * its own registers restart the call from the kernel's restart block with the time left
+   * (ERESTART_RESTARTBLOCK: nanosleep, poll, a futex wait with a timeout), which rt_sigreturn drops.
    */
   ownBetweenCalls?: boolean;
 }

@@ -200,6 +200,11 @@ test('restart rules: sc (positive errno with CR0.SO) and scv (negative errno), a
   assert.equal(scBlock.action, 'eintr');
   assert.equal(r3(scBlock.threadInfo), 4n);
   assert.notEqual((gp(scBlock.threadInfo).ccr as bigint) & 0x10000000n, 0n);
+  // The call ending's frame (a task left running): the call again, r3 its first argument.
+  const blocked = mk(0xc00n, BigInt(ERESTART_RESTARTBLOCK), true);
+  const runOn = arch.fixSyscallRestart(blocked, 'onRunOn');
+  assert.equal(runOn.action, 'restart');
+  assert.deepEqual([r3(runOn.threadInfo), gp(runOn.threadInfo).nip], [gp(blocked).orig_gpr3, (gp(blocked).nip as bigint) - 4n]);
 
   assert.equal(arch.fixSyscallRestart(mk(0xc00n, BigInt(ERESTARTSYS), false)).action, 'none', 'no SO: 512 is a result');
   assert.equal(arch.fixSyscallRestart(mk(0x900n, BigInt(ERESTARTSYS), true)).action, 'none', 'not a syscall trap');

@@ -165,6 +165,10 @@ test('restart: -ERESTART_RESTARTBLOCK becomes -EINTR; outside a syscall nothing 
   const fix = arch.fixSyscallRestart(inSyscall(ERESTART_RESTARTBLOCK));
   assert.equal(fix.action, 'eintr');
   assert.equal(((fix.threadInfo.gpregs as ImageRecord).gprs as bigint[])[2], BigInt.asUintN(64, -4n));
+  // The call ending's frame (a task left running): the call again, r2 its first argument.
+  const runOn = arch.fixSyscallRestart(inSyscall(ERESTART_RESTARTBLOCK), 'onRunOn');
+  assert.equal(runOn.action, 'restart');
+  assert.deepEqual([((runOn.threadInfo.gpregs as ImageRecord).gprs as bigint[])[2], (runOn.threadInfo.gpregs as ImageRecord).psw_addr], [7n, 0x1000n]);
   const out = inSyscall(ERESTARTSYS);
   (out.gpregs as ImageRecord).system_call = 0;
   const none = arch.fixSyscallRestart(out);

@@ -205,6 +205,10 @@ test('syscall restart: the dumped registers are what the kernel (and CRIU) would
   assert.equal(rb.action, 'eintr');
   assert.equal(gp(rb.threadInfo).ax, BigInt.asUintN(64, -4n));
   assert.equal(gp(rb.threadInfo).ip, 0x401000n);
+  // The call ending's frame (a task left running): the call again, with its own number.
+  const runOn = arch.fixSyscallRestart(tiIn(-BigInt(ERESTART_RESTARTBLOCK), 230n), 'onRunOn');
+  assert.equal(runOn.action, 'restart');
+  assert.deepEqual([gp(runOn.threadInfo).ax, gp(runOn.threadInfo).ip], [230n, 0x401000n - 2n]);
   // Not in a syscall (orig_ax = -1), or a final result: unchanged.
   assert.equal(arch.fixSyscallRestart(tiIn(-BigInt(ERESTARTSYS), -1n)).action, 'none');
   assert.equal(arch.fixSyscallRestart(tiIn(-4n, 7n)).action, 'none');

@@ -3,7 +3,8 @@
 // a system call already shows it rewound: pc at the `svc`, x0 back to orig_x0, the syscall
 // forgotten. The dump finds no -ERESTART* code to act on; the restored thread runs the call
 // again (for ERESTART_RESTARTBLOCK the original call with its original arguments, not
-// restart_syscall, whose kernel state does not survive a dump anyway).
+// restart_syscall, whose kernel state does not survive a dump anyway); the call ending's frame
+// (RestartRule.onRunOn) gets the same.
 
 import type { RegsFix, ThreadInfo } from '../types.js';
 

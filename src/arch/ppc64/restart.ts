@@ -4,7 +4,7 @@
 // applies the rule's onDump action (as CRIU does) and clears the trap: the restored thread
 // comes from user space.
 
-import type { RegsFix, RestartAction, RestartRule, ThreadInfo } from '../types.js';
+import type { RegsFix, RestartAction, RestartRule, RestartUse, ThreadInfo } from '../types.js';
 import type { ImageRecord } from '../regtable.js';
 import { EINTR, restartRuleForErrno } from '../restart-rules.js';
 import { CR0_SO } from './regs.js';
@@ -59,11 +59,11 @@ export function applyRestart(gp: ImageRecord, action: RestartAction): ImageRecor
   return out;
 }
 
-/** The dump-time rule, on the live registers (a suspended transaction's are in tmstate). */
-export function fixSyscallRestart(ti: ThreadInfo): RegsFix {
+/** The dump-time rule, on the live registers (a suspended transaction's are in tmstate); `use`: or the call ending frame's. */
+export function fixSyscallRestart(ti: ThreadInfo, use: RestartUse = 'onDump'): RegsFix {
   const tm = ti.tmstate as ImageRecord | undefined;
   const live = (tm?.gpregs ?? ti.gpregs) as ImageRecord;
-  const action = restartRuleFor(live)?.onDump ?? 'none';
+  const action = restartRuleFor(live)?.[use] ?? 'none';
   const fixed = applyRestart(live, action);
   if (tm) return { action, threadInfo: { ...ti, gpregs: { ...(ti.gpregs as ImageRecord), trap: 0n }, tmstate: { ...tm, gpregs: fixed } } };
   return { action, threadInfo: { ...ti, gpregs: fixed } };

@@ -3,7 +3,7 @@
 // outside a syscall) and a -ERESTART* code in r2. Restarting = r2 back to orig_gpr2 and the PSW
 // address back over the svc (the ilc says how long it was). What cryo stores is CRIU's choice too.
 
-import type { RegsFix, RestartAction, RestartRule, ThreadInfo } from '../types.js';
+import type { RegsFix, RestartAction, RestartRule, RestartUse, ThreadInfo } from '../types.js';
 import type { ImageRecord } from '../regtable.js';
 import { NR_RESTART_SYSCALL } from './syscall-abi.js';
 import { EINTR, restartRuleForErrno } from '../restart-rules.js';
@@ -42,9 +42,9 @@ export function applyRestart(gp: ImageRecord, action: RestartAction): ImageRecor
   return out;
 }
 
-/** The dump-time rule: the registers the restored thread must start with. */
-export function fixSyscallRestart(ti: ThreadInfo): RegsFix {
+/** The dump-time rule: the registers the restored thread must start with (`use`: or the call ending's frame). */
+export function fixSyscallRestart(ti: ThreadInfo, use: RestartUse = 'onDump'): RegsFix {
   const gp = ti.gpregs as ImageRecord;
-  const action = restartRuleFor(gp)?.onDump ?? 'none';
+  const action = restartRuleFor(gp)?.[use] ?? 'none';
   return { action, threadInfo: { ...ti, gpregs: applyRestart(gp, action) } };
 }

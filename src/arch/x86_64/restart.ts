@@ -3,7 +3,7 @@
 // code. The kernel's rules (arch/x86/kernel/signal.c) for the three ways a
 // thread leaves such a stop, and what cryo (like CRIU) stores in the image.
 
-import type { RegsFix, RestartAction, RestartRule, ThreadInfo } from '../types.js';
+import type { RegsFix, RestartAction, RestartRule, RestartUse, ThreadInfo } from '../types.js';
 import { EINTR, restartRuleForErrno } from '../restart-rules.js';
 import type { ImageRecord } from '../regtable.js';
 import { REGS_MODE } from './regs.js';
@@ -46,12 +46,12 @@ export function applyRestart(gp: ImageRecord, action: RestartAction, abi: Restar
   return out;
 }
 
-/** The dump-time rule: the registers the restored thread must start with. */
-export function fixSyscallRestart(ti: ThreadInfo): RegsFix {
+/** The dump-time rule: the registers the restored thread must start with (`use`: or the call ending's frame). */
+export function fixSyscallRestart(ti: ThreadInfo, use: RestartUse = 'onDump'): RegsFix {
   const gp = ti.gpregs as ImageRecord;
   // An ia32 thread's registers are 32 bits wide, zero-extended in the image; its numbers are i386's.
   const abi = gp.mode === REGS_MODE.COMPAT ? IA32 : NATIVE;
   const rule = restartRuleFor(BigInt(gp.ax as bigint), BigInt(gp.orig_ax as bigint), abi.bits);
-  const action = rule?.onDump ?? 'none';
+  const action = rule?.[use] ?? 'none';
   return { action, threadInfo: { ...ti, gpregs: applyRestart(gp, action, abi) } };
 }
