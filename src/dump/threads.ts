@@ -141,7 +141,18 @@ function seizeListed(s: Seizing, tids: readonly number[], seized: Set<number>): 
       throw e;
     }
     seized.add(tid);
-    ptrace.interrupt(tid);
+    try {
+      ptrace.interrupt(tid);
+    } catch (e) {
+      // Gone between the two: a thread that ends stays its tracer's zombie (the interrupt succeeds
+      // and the wait sees the exit), so only a thread the kernel released (another thread's
+      // execve) says ESRCH: no longer cryo's, and not part of the dump.
+      if (tid !== s.pid && e instanceof SysError && e.code === 'ESRCH') {
+        seized.delete(tid);
+        continue;
+      }
+      throw e;
+    }
     s.pending.push(tid);
   }
 }
