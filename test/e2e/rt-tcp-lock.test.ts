@@ -64,8 +64,13 @@ function startPeer(port: number): { proc: ChildProcess; result: () => Promise<st
     proc,
     result: async () => {
       proc.stdin!.write('read\n');
-      await Promise.race([done, new Promise((r) => setTimeout(r, 20_000))]);
-      return out.trim();
+      // The task's queued bytes wait for the peer's window, which was closed since the dump: under
+      // heavy load a zero-window probe's backoff (doubling up to 2 minutes) can hold them tens of
+      // seconds (20 s was once too short at load 12); a peer that never ends says so.
+      let timer: NodeJS.Timeout | undefined;
+      const late = await Promise.race([done.then(() => false), new Promise<boolean>((r) => { timer = setTimeout(() => r(true), 90_000); })]);
+      clearTimeout(timer);
+      return late ? `no end from the peer within 90 s (it printed '${out.trim()}')` : out.trim();
     },
   };
 }

@@ -36,12 +36,22 @@ int main(int argc, char **argv) {
   rt_ready("rseq=%p robust=%p ctid=%p\n", (void *)rs, (void *)head0, (void *)&ctid_word);
   rt_wait_term();
 
-  /* The kernel rewrites cpu_id after a signal delivery only while the area is registered. */
+  /* The kernel rewrites cpu_id after a signal delivery only while the area is registered. The
+   * thread may move to another CPU between its read and getcpu's (it did once, on aarch64): a few
+   * tries, each from -2 again (an area not registered keeps that every time). getcpu is the system
+   * call: glibc's sched_getcpu reads the rseq area itself. */
   signal(SIGUSR2, on_usr2);
-  rs->cpu_id = (uint32_t)-2;
-  raise(SIGUSR2);
-  RT_CHECK((int32_t)rs->cpu_id >= 0 && rs->cpu_id == (uint32_t)sched_getcpu(), "the rseq area's cpu_id is %d after restore: rseq is not registered there",
-           (int32_t)rs->cpu_id);
+  int32_t got = -2;
+  unsigned int now = 0;
+  for (int i = 0; i < 5; i++) {
+    rs->cpu_id = (uint32_t)-2;
+    raise(SIGUSR2);
+    got = (int32_t)rs->cpu_id;
+    if (syscall(SYS_getcpu, &now, NULL, NULL) != 0) RT_FAIL("getcpu: %s", strerror(errno));
+    if (got >= 0 && (unsigned int)got == now) break;
+  }
+  RT_CHECK(got >= 0 && (unsigned int)got == now, "the rseq area's cpu_id is %d after restore (the thread is on CPU %u): rseq is not registered there",
+           got, now);
   struct robust_list_head *head;
   size_t len;
   syscall(SYS_get_robust_list, 0, &head, &len);
