@@ -7,7 +7,8 @@
 // should after every point. A real program runs on between points: its state is read again before
 // each one; a dump refused because it was busy (an io_uring request in flight), or with fewer
 // points than N, is counted apart; a change that is not a stopped or traced thread is harm only if
-// the point makes it again on two retries (else it was the program's own, counted apart too).
+// the point makes it again on two retries and not only in mappings the program changes as often with
+// no dump (else it was the program's own, counted apart too).
 // Prints "dump: S of N points survived" and one line per point that was not.
 // usage (after npm run build and node scripts/build-test-programs.mjs):
 //   node scripts/fault-sweep.mjs [PROGRAM | --real NAME] [--stride K] [FIRST] [LAST]   (PROGRAM: fault-tree)
@@ -90,14 +91,14 @@ try {
       console.log(`point ${n}: ${why}`);
       if (realName && bad.length >= 20) { console.log('20 points harmed: the sweep stops'); break; }
     }
-    while (tally.noise.length > 0) console.log(`${tally.noise.shift()} (not again on a retry: the program's own change)`);
+    while (tally.noise.length > 0) console.log(tally.noise.shift());
     if (swept % 50 === 0) console.error(`... ${n} of ${last} (${Math.round((Date.now() - t0) / 1000)} s)`);
   }
   const apart = [
     tally.busy.size ? `${tally.busy.size} refused as busy before their point` : '',
     tally.beyond.size ? `${tally.beyond.size} past the end of that dump` : '',
     ...[...tally.refused].map(([why, ns]) => `${ns.length} refused before their point (points ${ns[0]}..${ns.at(-1)}): ${why}`),
-    tally.noisy.length ? `${tally.noisy.length} changed the program once but not on two retries (points ${tally.noisy.join(', ')})` : '',
+    tally.noisy.length ? `${tally.noisy.length} changed the program by its own changes (not on two retries, or only mappings it changes as often with no dump; points ${tally.noisy.join(', ')})` : '',
   ].filter(Boolean).join(', ');
   console.log(`dump of ${program} (${subject.pids.length} processes): ${swept - bad.length} of ${swept} points survived (points ${first}..${last} of ${count}${stride > 1 ? `, every ${stride}th` : ''}${apart ? `; ${apart}` : ''}) in ${Math.round((Date.now() - t0) / 1000)} s`);
 } finally {

@@ -92,7 +92,11 @@ test('SIGKILL of cryo dump inside a call or batch it runs in each sleeping threa
   assert.equal(verdict, 'PASS', 'each round slept its whole time and ended by its timeout');
 });
 
-test('the check can fail: restored from a dump, the threads in a restart-block call see EINTR (as under CRIU), and rt-sleep-kill says so', { skip, timeout: 60_000 }, async () => {
+// aarch64's kernel rewinds an interrupted call before the stop (arm64 do_signal): the image runs it
+// again, and a restore gives no EINTR there.
+const rewinds = arch.name === 'aarch64' ? 'aarch64 rewinds an interrupted call before the stop: a restore runs it again' : false;
+
+test('the check can fail: restored from a dump, the threads in a restart-block call see EINTR (as under CRIU), and rt-sleep-kill says so', { skip: skip || rewinds, timeout: 60_000 }, async () => {
   const d = await startAndDump('rt-sleep-kill');
   try {
     const verdict = await restoreAndFinish(d);
