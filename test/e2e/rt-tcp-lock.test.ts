@@ -102,7 +102,15 @@ test('a connection to a peer outside the dump that keeps probing survives: locke
 test('without the lock (--network-lock skip) the peer\'s probes reset the connection while the task is away', { skip }, async () => {
   const port = await freePort();
   const peer = startPeer(port);
-  const d = await startAndDump('rt-tcp-states', ['external', String(port), String(N)], { tcpEstablished: true, networkLock: 'skip' });
+  const got = await startAndDump('rt-tcp-states', ['external', String(port), String(N)], { tcpEstablished: true, networkLock: 'skip' }).catch((e: Error) => e);
+  if (got instanceof Error) {
+    // Unlocked, the peer's kernel may take in more of the task's bytes while the dump reads the
+    // queue (it did once under load, the peer's window not yet closed): the dump sees its queue
+    // move and refuses (the other harm of no lock).
+    assert.match(got.message, /the send queue holds \d+ bytes, \d+ expected/);
+    return;
+  }
+  const d = got;
   all.push(d);
   assert.deepEqual(rulesOf(port), []);
   sleepSync(1500);
