@@ -23,8 +23,10 @@ export function processState(pid: number, churn?: RegExp): string {
       return `thread ${tid} gone`;
     }
   });
-  const held = readdirSync(`/proc/${pid}/fd`).map((fd) => {
-    try { return `fd ${fd} ${readlinkSync(`/proc/${pid}/fd/${fd}`)}`; } catch { return `fd ${fd} closed`; }
+  // A descriptor closed between the listing and its readlink was open for an instant, the program's
+  // own (redis reads /proc/self/stat ten times a second): not state, left out.
+  const held = readdirSync(`/proc/${pid}/fd`).flatMap((fd) => {
+    try { return [`fd ${fd} ${readlinkSync(`/proc/${pid}/fd/${fd}`)}`]; } catch { return []; }
   }).sort();
   const lines = [...readFileSync(`/proc/${pid}/maps`, 'utf8').trimEnd().split('\n'), ...held, ...threads];
   return (churn ? lines.filter((l) => !churn.test(l)) : lines).join('\n');

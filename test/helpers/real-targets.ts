@@ -345,7 +345,7 @@ export const REAL_TARGETS: Readonly<Record<string, Starter>> = {
       try {
         await waitReady(p, 'node-uring', 20_000);
         t.settle = async () => {};
-        t.churn = /^fd \d+ (\/.*\/data\.txt|closed)$/; // each round opens data.txt, writes, closes, opens, reads, closes
+        t.churn = /^fd \d+ \/.*\/data\.txt$/; // each round opens data.txt, writes, closes, opens, reads, closes
         return t;
       } catch (e) {
         t.cleanup();
