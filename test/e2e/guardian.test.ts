@@ -43,6 +43,17 @@ function cliRestore(d: Dumped, env: NodeJS.ProcessEnv): { status: number | null;
  * Waits until every child of this process (a subreaper: the killed cryo's guard and orphans come
  * here) has ended, and collects them; then says what of the tree is left (`besides`: the test's own children).
  */
+/** The points of a restore of `d` up to the step after the files (made to fail there, leaving nothing). */
+function pointsUpToFiles(d: Dumped, pids: number[]): string[] {
+  const trace = path.join(d.target.dir, 'restore-points');
+  const whole = cliRestore(d, { CRYO_FAULT_TRACE: trace, CRYO_FAULT: 'restore:task-state' });
+  assert.match(whole.err, /fault injected at restore step 'task-state'/);
+  assert.equal(settled(pids), undefined);
+  const points = readFileSync(trace, 'utf8').trim().split('\n');
+  rmSync(trace);
+  return points;
+}
+
 function settled(pids: number[], besides: number[] = []): string | undefined {
   const children = () => [...childStates()].filter(([p]) => !besides.includes(p));
   for (let i = 0; i < 1000; i++) {
@@ -281,13 +292,7 @@ test("SIGKILL of cryo restore while a unix socket's old file is parked for its b
     return st.isSocket() || f.startsWith('.cryo-') ? [`${f} ${st.mode.toString(8)} ${st.uid}/${st.gid}`] : [];
   }).sort().join(', ');
   const inodes = () => readdirSync(d.target.dir).filter((f) => f.endsWith('.sock')).map((f) => `${f} ${statSync(path.join(d.target.dir, f)).ino}`).sort().join(', ');
-  const trace = path.join(d.target.dir, 'restore-points');
-  // The points of a restore up to the step after the files (failed there).
-  const whole = cliRestore(d, { CRYO_FAULT_TRACE: trace, CRYO_FAULT: 'restore:task-state' });
-  assert.match(whole.err, /fault injected at restore step 'task-state'/);
-  assert.equal(settled(pids), undefined);
-  const points = readFileSync(trace, 'utf8').trim().split('\n');
-  rmSync(trace);
+  const points = pointsUpToFiles(d, pids);
   const before = names();
   const ino = inodes();
   assert.match(before, /listen\.sock 140711 /, 'the dumped listener left its socket file, mode 0711');
@@ -322,12 +327,7 @@ test("SIGKILL of cryo restore while a deleted name's bound socket file waits for
   all.push(d);
   const pids = treePids(d);
   const dir = path.join(d.target.dir, 'd');
-  const trace = path.join(d.target.dir, 'restore-points');
-  const whole = cliRestore(d, { CRYO_FAULT_TRACE: trace, CRYO_FAULT: 'restore:task-state' });
-  assert.match(whole.err, /fault injected at restore step 'task-state'/);
-  assert.equal(settled(pids), undefined);
-  const points = readFileSync(trace, 'utf8').trim().split('\n');
-  rmSync(trace);
+  const points = pointsUpToFiles(d, pids);
   const before = readdirSync(dir).join(', ');
   assert.equal(before, 'sock');
   const top = readdirSync(d.target.dir);
