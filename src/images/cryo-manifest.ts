@@ -25,7 +25,7 @@ import path from 'node:path';
 import { message, opt, rep, req } from './schema.js';
 import { readCryoImage, writeCryoImage } from './cryo-framing.js';
 import type { MessageValue } from './value.js';
-import { PageReader, type PagemapColumns } from './pages.js';
+import { PageReader, pagemapFactsOf, type PagemapColumns } from './pages.js';
 import { DIGEST, HASH_NAME, MANIFEST_HASH, digestOf, hashPieces, type HashAlg, type Piece } from './manifest-hash.js';
 import { guardFile } from '../sys/guardian.js';
 import { FaultInjected } from '../fault.js';
@@ -83,9 +83,7 @@ export function blockPieces(size: number, block = BLOCK): Piece[] {
 export function pagesImagePieces(size: number, runs: Readonly<PagemapColumns> | undefined): Piece[] {
   const pieces = blockPieces(size, PAGES_PIECE);
   if (runs === undefined) return pieces;
-  let pages = 0;
-  for (let i = 0; i < runs.count; i++) if (runs.firstPage[i]! >= 0) pages += runs.nrPages[i]!;
-  const page = size / pages;
+  const page = size / pagemapFactsOf(runs).presentPages;
   if (!Number.isInteger(page) || (page & (page - 1)) !== 0) return pieces;
   let i = 0;
   for (const p of pieces) {

@@ -219,7 +219,23 @@ export interface PagemapFacts {
   flagsSeen: number;
 }
 
-const pagemapFacts = new WeakMap<PagemapColumns, PagemapFacts>();
+const pagemapFacts = new WeakMap<Readonly<PagemapColumns>, PagemapFacts>();
+
+/** What a pagemap's runs together say (computed once per columns). */
+export function pagemapFactsOf(cols: Readonly<PagemapColumns>): PagemapFacts {
+  let had = pagemapFacts.get(cols);
+  if (!had) {
+    let presentPages = 0;
+    let flagsSeen = 0;
+    for (let i = 0; i < cols.count; i++) {
+      const f = cols.flags[i]!;
+      flagsSeen |= f;
+      if (f & PE_PRESENT) presentPages += cols.nrPages[i]!;
+    }
+    pagemapFacts.set(cols, (had = { presentPages, flagsSeen }));
+  }
+  return had;
+}
 
 /** Reads a pagemap and, on demand, the contents of each run from its pages file. */
 export class PageReader implements Iterable<PageRun> {
@@ -288,19 +304,7 @@ export class PageReader implements Iterable<PageRun> {
 
   /** What every run together says, in one pass the reader keeps: a restore asks it from several places. */
   facts(): PagemapFacts {
-    const cols = this.columns();
-    let had = pagemapFacts.get(cols);
-    if (!had) {
-      let presentPages = 0;
-      let flagsSeen = 0;
-      for (let i = 0; i < cols.count; i++) {
-        const f = cols.flags[i]!;
-        flagsSeen |= f;
-        if (f & PE_PRESENT) presentPages += cols.nrPages[i]!;
-      }
-      pagemapFacts.set(cols, (had = { presentPages, flagsSeen }));
-    }
-    return had;
+    return pagemapFactsOf(this.columns());
   }
 
   private openPages(): void {
