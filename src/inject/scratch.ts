@@ -5,6 +5,7 @@
  * exactly; unmapped again through the undo list.
  */
 import { processVmReadv } from '../sys/index.js';
+import { inAddressOrder, rangeStart } from '../proc/index.js';
 import { InjectError } from './errors.js';
 import type { Injector } from './injector.js';
 import type { UndoList } from './undo.js';
@@ -24,9 +25,7 @@ export interface Scratch {
 
 /** Highest address of a hole of `size` bytes with a free page before and after, between `floor` and `ceiling` (the arch's mmapTop). */
 export function findHole(maps: readonly Area[], size: bigint, page: bigint, ceiling: bigint, floor = 0x10000n): bigint {
-  const sorted = maps.filter((v) => v.end <= ceiling);
-  // /proc's lists come sorted: sorted again only when they are not.
-  if (sorted.some((v, i) => i > 0 && sorted[i - 1]!.start > v.start)) sorted.sort((a, b) => (a.start < b.start ? -1 : 1));
+  const sorted = inAddressOrder(maps.filter((v) => v.end <= ceiling), rangeStart);
   // Search top-down from below the highest mapping under the ceiling, like the kernel's mmap (a
   // task with 10,000 mappings side by side: every gap looked at, so no BigInt made per gap).
   const need = size + 2n * page;

@@ -3,6 +3,7 @@
 export * from './read.js';
 export * from './vm-flags.js';
 export * from './maps.js';
+export * from './address-order.js';
 export * from './pagemap.js';
 export * from './status.js';
 export * from './stat.js';

@@ -1,6 +1,6 @@
 // The dumped address space as mm.img lists it, for the modules that rebuild it in the stub.
 import type { MessageValue } from '../images/value.js';
-import type { Vma } from '../proc/index.js';
+import { inAddressOrder, type Vma } from '../proc/index.js';
 import { findHole, injectMmap } from '../inject/index.js';
 import { MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 import type { Range } from '../shared/ranges.js';
@@ -16,9 +16,7 @@ export function dumpedVmas(ctx: TaskCtx): readonly MessageValue[] {
   const vmas = (ctx.img.mm.vmas as MessageValue[] | undefined) ?? [];
   let had = byAddress.get(vmas);
   if (had === undefined) {
-    // Dumps list them in address order (/proc's): sorted only when they are not.
-    const sorted = vmas.every((v, i) => i === 0 || big(vmas[i - 1]!.start) <= big(v.start));
-    had = sorted ? vmas.slice() : [...vmas].sort((a, b) => (big(a.start) < big(b.start) ? -1 : 1));
+    had = inAddressOrder(vmas.slice(), (v) => big(v.start));
     byAddress.set(vmas, had);
   }
   return had;

@@ -7,6 +7,7 @@ import { RestoreError } from '../shared/restore-error.js';
 import type { RestoreImages } from '../shared/restore-images.js';
 import { vmaKind } from '../shared/vma-kinds.js';
 import { MAP_PRIVATE, MAP_SHARED } from '../arch/mman.js';
+import { inAddressOrder } from '../proc/index.js';
 
 /** mmap's sharing type bits (MAP_SHARED_VALIDATE is both). */
 const MAP_TYPE = MAP_SHARED | MAP_PRIVATE;
@@ -39,8 +40,7 @@ export class FillableRanges {
     const vmas = (img.mm.vmas as MessageValue[] | undefined) ?? [];
     let ranges = mergedRanges.get(vmas);
     if (ranges === undefined) {
-      const sorted = vmas.filter(fillable).map((v) => [BigInt(v.start as bigint), BigInt(v.end as bigint)] as [bigint, bigint]);
-      if (sorted.some((r, i) => i > 0 && sorted[i - 1]![0] > r[0])) sorted.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+      const sorted = inAddressOrder(vmas.filter(fillable).map((v) => [BigInt(v.start as bigint), BigInt(v.end as bigint)] as [bigint, bigint]), (r) => r[0]);
       // Runs may span adjacent mappings: check against the merged, contiguous ranges.
       const merged: [bigint, bigint][] = [];
       for (const r of sorted) {

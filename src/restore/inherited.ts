@@ -10,6 +10,7 @@ import type { MessageValue } from '../images/value.js';
 import type { RestoreImages } from '../shared/restore-images.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 import { vmaKind } from '../shared/vma-kinds.js';
+import { inAddressOrder, rangeStart } from '../proc/index.js';
 import type { Range } from '../shared/ranges.js';
 import { big } from './dumped-layout.js';
 
@@ -50,7 +51,7 @@ export function inheritedVmas(ctx: TaskCtx): MessageValue[] {
 
 /** The inherited ranges, in address order. */
 export function inheritedRanges(ctx: TaskCtx): Range[] {
-  return inheritedVmas(ctx).map((v) => ({ start: big(v.start), end: big(v.end) })).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  return inAddressOrder(inheritedVmas(ctx).map((v) => ({ start: big(v.start), end: big(v.end) })), rangeStart);
 }
 
 /** The protection the parent left on an inherited VMA. */

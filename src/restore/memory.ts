@@ -15,6 +15,7 @@ import { reportProgress } from '../progress.js';
 import { regFile } from './preflight.js';
 import { openInTask, type TaskCtx } from '../shared/task-ctx.js';
 import { vmaKind } from '../shared/vma-kinds.js';
+import { inAddressOrder, rangeStart } from '../proc/index.js';
 import { mapShmemVma } from '../shared/shmem.js';
 import { SHM_EXEC, SHM_RDONLY, SHM_REMAP } from '../shared/sysv-ipc.js';
 import { FillableRanges, outsideFillable } from './fillable.js';
@@ -82,7 +83,7 @@ class PagedRanges {
     } finally {
       reader.close();
     }
-    this.runs.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+    inAddressOrder(this.runs, rangeStart);
   }
 
   /** Whether a page lies in [start, end); calls come with `start` rising (dumped VMAs in order). */
@@ -187,9 +188,9 @@ function fillPages(ctx: TaskCtx, lazy: readonly Range[]): void {
   if (!scratch) throw new Error('internal: no scratch memory in the task yet');
   const page = dumpPageSize(ctx.img, ctx.arch.pageSize);
   const inherited = inheritedRanges(ctx);
-  const skip = dumpedVmas(ctx).filter((v) => vmaKind(Number(v.status)) === 'vdso' || vmaKind(Number(v.status)) === 'skip')
+  const skip = inAddressOrder(dumpedVmas(ctx).filter((v) => vmaKind(Number(v.status)) === 'vdso' || vmaKind(Number(v.status)) === 'skip')
     .map((v) => ({ start: big(v.start), end: big(v.end) }))
-    .concat(lazy, inherited).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+    .concat(lazy, inherited), rangeStart);
   // Pages of mappings kept from the parent: compared with the parent's, written where they differ.
   const inheritedPages: InheritedRun[] = [];
   // The pages of this dump and, for in_parent runs, of the dumps of its chain (preflight checked them).

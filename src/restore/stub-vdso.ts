@@ -5,7 +5,7 @@
 // of cryo's then). The rest of the stub's mappings go.
 import { findHole, injectMmap, Injector, UndoList, type SyscallBatch } from '../inject/index.js';
 import type { MessageValue } from '../images/value.js';
-import { readMaps, type Vma } from '../proc/index.js';
+import { inAddressOrder, rangeStart, readMaps, type Vma } from '../proc/index.js';
 import { processVmReadv, processVmWritev } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
@@ -25,7 +25,7 @@ const MREMAP_FIXED = 2;
 /** The stub's vdso-like areas, in address order, and the dumped addresses they must move to. */
 function vdsoMoves(ctx: TaskCtx, maps: Vma[]): { from: bigint; size: bigint; to: bigint; name: string }[] {
   const names = ctx.arch.vdso.areas;
-  const mine = maps.filter((m) => names.includes(m.name)).sort((a, b) => (a.start < b.start ? -1 : 1));
+  const mine = inAddressOrder(maps.filter((m) => names.includes(m.name)), rangeStart);
   const vmas = dumpedVmas(ctx);
   const vdso = vmas.find((v) => Number(v.status) & VMA.VDSO);
   const vvar = vmas.find((v) => Number(v.status) & VMA.VVAR);

@@ -1,12 +1,14 @@
 // Address ranges [start, end) as dump and restore both cut them: pages left to a parent dump,
 // areas a restore must not map over.
 
+import { inAddressOrder, rangeStart } from '../proc/index.js';
+
 export interface Range { start: bigint; end: bigint }
 
 /** [start, end) less each of `holes`, as the ranges left in address order. */
 export function withoutRanges(start: bigint, end: bigint, holes: readonly Range[]): Range[] {
   // One sweep over the holes in address order (a task's written pages are thousands of holes).
-  const sorted = [...holes].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  const sorted = inAddressOrder([...holes], rangeStart);
   const out: Range[] = [];
   let at = start;
   for (const h of sorted) {

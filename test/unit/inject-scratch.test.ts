@@ -23,3 +23,10 @@ test('a hole too small for page + 2 guards is skipped', () => {
 test('no room at all is an error', () => {
   assert.throws(() => findHole([vma(0x10000, 0x7fffffff0000)], P, P, 0x7fffffff0000n, 0x10000n), /no free hole/);
 });
+
+test('maps out of order are put in order first (the same hole as in order)', () => {
+  const inOrder = [vma(0x10000, 0x20000), vma(0x23000, 0x30000), vma(0x40000, 0x50000)];
+  const shuffled = [inOrder[2]!, inOrder[0]!, inOrder[1]!];
+  assert.equal(findHole(shuffled, P, P, TOP), findHole(inOrder, P, P, TOP));
+  assert.deepEqual(shuffled.map((v) => v.start), [0x40000n, 0x10000n, 0x23000n], 'the caller\'s list is left as it was');
+});
