@@ -12,7 +12,7 @@ static const char *volatile wrong;
 static char why[256];
 
 /* The first result that disagrees with the kernel's system call, or NULL. */
-static const char *check(char *buf, size_t n) {
+static const char *compare(char *buf, size_t n) {
 #ifdef SYS_time
   long k = syscall(SYS_time, NULL);
 #else /* aarch64 and the other generic-table architectures have no time(2) */
@@ -45,6 +45,27 @@ static const char *check(char *buf, size_t n) {
   int cpu = sched_getcpu();
   if (cpu < 0 || cpu >= CPU_SETSIZE) { snprintf(buf, n, "sched_getcpu() says %d", cpu); return buf; }
   return NULL;
+}
+
+static long long kernel_ns(clockid_t c) {
+  struct timespec ts;
+  syscall(SYS_clock_gettime, c, &ts);
+  return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* compare(), again when the kernel's clocks jumped while it ran: a dump taken between the kernel's
+ * reading and the vDSO's and restored seconds later (or in another boot, whose monotonic clock
+ * starts anew) puts the two on either side of the jump. Only one dump falls in one check. */
+static const char *check(char *buf, size_t n) {
+  const char *w = NULL;
+  for (int i = 0; i < 3; i++) {
+    long long r0 = kernel_ns(CLOCK_REALTIME), m0 = kernel_ns(CLOCK_MONOTONIC);
+    w = compare(buf, n);
+    long long r1 = kernel_ns(CLOCK_REALTIME), m1 = kernel_ns(CLOCK_MONOTONIC);
+    int jumped = m1 < m0 || m1 - m0 > 1000000000LL || r1 < r0 || r1 - r0 > 1000000000LL;
+    if (w == NULL || !jumped) return w;
+  }
+  return w;
 }
 
 static void on_alarm(int s) {
