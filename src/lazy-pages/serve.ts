@@ -200,23 +200,34 @@ class LazyTask {
       } catch (e) {
         if (!(e instanceof SysError && e.code === 'ENOENT')) throw e;
         if (step > this.pageSize) { step = this.pageSize; continue; }
-        if (this.mapped(at)) throw new Error(`cannot fill task ${this.pid}'s page at 0x${at.toString(16)}: ENOENT from UFFDIO_COPY, though it is mapped (not registered for lazy pages)`, { cause: e });
-        c = -1; // unmapped by the task meanwhile: nothing to fill
+        const next = this.mappedFrom(at);
+        if (next === at) throw new Error(`cannot fill task ${this.pid}'s page at 0x${at.toString(16)}: ENOENT from UFFDIO_COPY, though it is mapped (not registered for lazy pages)`, { cause: e });
+        // Unmapped by the task meanwhile: nothing to fill up to its next mapping.
+        done = next === undefined ? data.length : Math.min(data.length, done + Number(next - at));
+        step = data.length;
+        continue;
       }
-      if (c < 0) { done += this.pageSize; continue; } // already there (a fault served it), or gone
+      if (c < 0) { done += this.pageSize; continue; } // already there (a fault served it)
       done += c;
       this.stats.pages += c / this.pageSize;
     }
     return data.length / this.pageSize;
   }
 
-  /** Whether the task maps `at` now. */
-  private mapped(at: bigint): boolean {
+  /** Where the task's memory is mapped from `at` on now: `at` if it is mapped, else the next mapping's start (undefined: none, or the task is gone). */
+  private mappedFrom(at: bigint): bigint | undefined {
+    let maps;
     try {
-      return readMaps(this.pid).some((v) => v.start <= at && at < v.end);
+      maps = readMaps(this.pid);
     } catch {
-      return false; // the task is gone
+      return undefined;
     }
+    let next: bigint | undefined;
+    for (const v of maps) {
+      if (v.start <= at && at < v.end) return at;
+      if (v.start > at && (next === undefined || v.start < next)) next = v.start;
+    }
+    return next;
   }
 
   private runAt(addr: bigint): Run | undefined {

@@ -4,6 +4,8 @@ import { cryoCli } from './cryo-cli.js';
 
 export interface RunningLazyPages {
   done: Promise<{ status: number | null; stdout: string; stderr: string }>;
+  /** Its process (SIGSTOP holds its copying back). */
+  pid: number;
   kill(): void;
 }
 
@@ -21,5 +23,5 @@ export async function startLazyPages(dir: string, args: string[] = []): Promise<
     });
     void done.then((r) => reject(new Error(`cryo lazy-pages ended before it listened: ${r.stderr.trim()}`)));
   });
-  return { done, kill: () => { try { child.kill('SIGKILL'); } catch { /* gone */ } } };
+  return { done, pid: child.pid!, kill: () => { try { child.kill('SIGKILL'); } catch { /* gone */ } } };
 }
