@@ -13,6 +13,8 @@
  *                        file), SHA-256 by Node's own OpenSSL found at run time; on the calling
  *                        thread, libuv's thread pool, or a hashing thread of the addon's own
  *   waitStop(pid, opts, ms) wait4 blocked until a traced task reports, bounded by a timer (cryo_wait.c)
+ *   smapsRead(path)      /proc/PID/smaps parsed into records (cryo_smaps.c): a dump reads it inside
+ *                        the freeze, and 10,000 mappings cost ~95 ms of JavaScript
  *   cpuid, xgetbv        x86 only (absent elsewhere)
  *
  * Builds with any C compiler against Node's headers on x86_64, aarch64, ppc64le and s390x.
@@ -394,6 +396,7 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
 }
 
 #include "cryo_wait.c" /* waitStop */
+#include "cryo_smaps.c" /* smapsRead */
 
 /* ---- x86 only ------------------------------------------------------------------------------- */
 
@@ -437,6 +440,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     {"addressOf", NULL, js_address_of, NULL, NULL, NULL, napi_enumerable, NULL},
     {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},
     {"waitStop", NULL, js_wait_stop, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"smapsRead", NULL, js_smaps_read, NULL, NULL, NULL, napi_enumerable, NULL},
     CRYO_DIGEST_PROPS /* digest, digestPieces, digestPiecesAsync, hasherStart, ... (cryo_digest.c) */
 #if defined(__x86_64__)
     {"cpuid", NULL, js_cpuid, NULL, NULL, NULL, napi_enumerable, NULL},

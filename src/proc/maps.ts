@@ -1,7 +1,8 @@
 // /proc/PID/maps and /proc/PID/smaps: one Vma per line (maps) or per block (smaps).
-import { closeSync, openSync, readSync } from 'node:fs';
 import { ProcReadError, procPath, readProcLink, readProcText, type Pid } from './read.js';
 import { faultPoint } from '../fault.js';
+import { native, type NativeError } from '../sys/native.js';
+import { errnoName } from '../sys/errno.js';
 
 /** What the name column of a VMA says it is. */
 export type VmaNameKind =
@@ -151,7 +152,13 @@ export function parseVmaLine(line: string): Vma {
   if (start === undefined || end === undefined || offset === undefined || devMajor < 0 || devMinor < 0 || !decimal(line, afterDev + 1, afterInode)) throw bad();
   let at = afterInode;
   while (line.charCodeAt(at) === 0x20) at++;
-  let name = unescapeMapsName(line.slice(at));
+  return vmaOf(start, end, r === 'r', w === 'w', x === 'x', s === 's', offset, devMajor, devMinor, BigInt(line.slice(afterDev + 1, afterInode)), line.slice(at));
+}
+
+/** A Vma of a maps line's fields, its name column as the kernel wrote it. */
+function vmaOf(start: bigint, end: bigint, read: boolean, write: boolean, exec: boolean, shared: boolean, offset: bigint,
+  devMajor: number, devMinor: number, inode: bigint, nameColumn: string): Vma {
+  let name = unescapeMapsName(nameColumn);
   let deleted = false;
   let { kind, label } = classifyName(name);
   if (kind === 'file' && name.endsWith(DELETED)) {
@@ -167,18 +174,7 @@ export function parseVmaLine(line: string): Vma {
       label = name.slice(7);
     } else if (name === '/[aio]') kind = 'aio';
   }
-  const vma: Vma = {
-    start, end,
-    read: r === 'r',
-    write: w === 'w',
-    exec: x === 'x',
-    shared: s === 's',
-    offset, devMajor, devMinor,
-    inode: BigInt(line.slice(afterDev + 1, afterInode)),
-    name,
-    deleted,
-    kind,
-  };
+  const vma: Vma = { start, end, read, write, exec, shared, offset, devMajor, devMinor, inode, name, deleted, kind };
   if (label !== undefined) vma.label = label;
   return vma;
 }
@@ -193,7 +189,7 @@ export function parseMaps(text: string): Vma[] {
 
 const SIZE_LINE = /^(\w+):\s+(\d+) kB$/;
 /** The sizes SmapsInfo names (rss, anonymous, anonHugePages, swap): what readSmaps keeps. */
-const NAMED_SIZES: readonly string[] = ['Rss', 'Anonymous', 'AnonHugePages', 'Swap'];
+const NAMED_SIZES: readonly SmapsSize[] = ['Rss', 'Anonymous', 'AnonHugePages', 'Swap'];
 
 function emptySmaps(): SmapsInfo {
   return { sizes: {}, rss: 0, anonymous: 0, anonHugePages: 0, swap: 0, thpEligible: null, protectionKey: null, vmFlags: [] };
@@ -214,59 +210,39 @@ function vmFlagsOf(text: string): readonly string[] {
 }
 const knownVmFlags = new Map<string, readonly string[]>();
 
-/**
- * Builds Vmas from smaps lines fed one at a time, keeping per VMA only VmFlags, THPeligible,
- * ProtectionKey and the sizes asked for: a task with 20k VMAs has ~500k smaps lines, which as
- * strings and records cost more than the dump itself.
- */
-class SmapsParser {
-  readonly out: Vma[] = [];
-  private cur: SmapsInfo | undefined;
-  constructor(private readonly keep: 'all' | ReadonlySet<string>) {}
-
-  line(line: string): void {
-    if (line === '') return;
+/** Parses /proc/PID/smaps text (read ahead of a dump, or a test's): each Vma with its smaps block, every size line kept. */
+export function parseSmaps(text: string): Vma[] {
+  const out: Vma[] = [];
+  let cur: SmapsInfo | undefined;
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
     const c = line.charCodeAt(0);
     // Header lines start with a lowercase hex address, field lines with a capitalised key.
     if ((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66)) {
       const vma = parseVmaLine(line);
-      this.cur = vma.smaps = emptySmaps();
-      this.out.push(vma);
-      return;
+      cur = vma.smaps = emptySmaps();
+      out.push(vma);
+      continue;
     }
-    const cur = this.cur;
     if (!cur) throw new Error(`unexpected line before the first VMA in /proc/PID/smaps: ${JSON.stringify(line)}`);
     const colon = line.indexOf(':');
-    // The three keys read always, told apart without cutting the key out (a line per VMA each).
-    if (c === 0x56 && colon === 7 && line.startsWith('VmFlags')) cur.vmFlags = vmFlagsOf(line.slice(colon + 1));
-    else if (c === 0x54 && colon === 11 && line.startsWith('THPeligible')) cur.thpEligible = line.slice(colon + 1).trim() === '1';
-    else if (c === 0x50 && colon === 13 && line.startsWith('ProtectionKey')) cur.protectionKey = Number(line.slice(colon + 1).trim());
-    else if (this.keep === 'all') {
+    const key = line.slice(0, colon);
+    if (key === 'VmFlags') cur.vmFlags = vmFlagsOf(line.slice(colon + 1));
+    else if (key === 'THPeligible') cur.thpEligible = line.slice(colon + 1).trim() === '1';
+    else if (key === 'ProtectionKey') cur.protectionKey = Number(line.slice(colon + 1).trim());
+    else {
       const size = SIZE_LINE.exec(line);
       if (size) cur.sizes[size[1]!] = Number(size[2]) * 1024;
-    } else if (this.keep.size > 0 && line.endsWith(' kB')) {
-      const key = line.slice(0, colon);
-      if (this.keep.has(key)) cur.sizes[key] = Number(line.slice(colon + 1, -3)) * 1024;
     }
   }
-
-  finish(): Vma[] {
-    for (const v of this.out) {
-      const s = v.smaps!;
-      s.rss = s.sizes.Rss ?? 0;
-      s.anonymous = s.sizes.Anonymous ?? 0;
-      s.anonHugePages = s.sizes.AnonHugePages ?? 0;
-      s.swap = s.sizes.Swap ?? 0;
-    }
-    return this.out;
+  for (const v of out) {
+    const s = v.smaps!;
+    s.rss = s.sizes.Rss ?? 0;
+    s.anonymous = s.sizes.Anonymous ?? 0;
+    s.anonHugePages = s.sizes.AnonHugePages ?? 0;
+    s.swap = s.sizes.Swap ?? 0;
   }
-}
-
-/** Parses /proc/PID/smaps text: each Vma carries its smaps block, with every size line. */
-export function parseSmaps(text: string): Vma[] {
-  const p = new SmapsParser('all');
-  for (const line of text.split('\n')) p.line(line);
-  return p.finish();
+  return out;
 }
 
 export function readMaps(pid: Pid): Vma[] {
@@ -274,81 +250,80 @@ export function readMaps(pid: Pid): Vma[] {
 }
 
 /**
- * Reads /proc/PID/smaps in chunks, never the whole text at once. `sizes` names the size lines kept
- * in SmapsInfo.sizes (default: those SmapsInfo names; 'all' keeps every one).
+ * Reads /proc/PID/smaps, parsed by the native addon (native/cryo_smaps.c): each Vma with its
+ * VmFlags, THPeligible, ProtectionKey and of the sizes only those `sizes` names (default: all that
+ * SmapsInfo names).
  */
-export function readSmaps(pid: Pid, opts: { sizes?: 'all' | readonly string[] } = {}): Vma[] {
-  const keep = opts.sizes === 'all' ? 'all' : new Set(opts.sizes ?? NAMED_SIZES);
-  const p = new SmapsParser(keep);
-  const wanted = keep === 'all' ? undefined : lineFilter(['VmFlags', 'THPeligible', 'ProtectionKey', ...keep]);
-  readLines(procPath(pid, 'smaps'), wanted, (line) => p.line(line));
-  return p.finish();
+export function readSmaps(pid: Pid, opts: { sizes?: readonly SmapsSize[] } = {}): Vma[] {
+  return readSmapsAt(procPath(pid, 'smaps'), opts.sizes ?? NAMED_SIZES);
 }
 
-/**
- * A test on a raw smaps line: VMA headers (a lowercase hex digit first) and lines whose key is one
- * of `keys`. The others are never decoded into strings.
- */
-function lineFilter(keys: readonly string[]): (buf: Buffer, start: number, end: number) => boolean {
-  const byFirst: (Buffer[] | undefined)[] = new Array(256);
-  for (const k of keys) {
-    const b = Buffer.from(k + ':', 'latin1');
-    (byFirst[b[0]!] ??= []).push(b);
-  }
-  return (buf, start, end) => {
-    const c = buf[start]!;
-    if ((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66)) return true;
-    const cands = byFirst[c];
-    if (!cands) return false;
-    next: for (const k of cands) {
-      if (end - start < k.length) continue;
-      for (let i = 1; i < k.length; i++) if (buf[start + i] !== k[i]) continue next;
-      return true;
-    }
-    return false;
-  };
-}
-
-/** Feeds each line of a /proc file that passes `wanted` to `each`, reading 256 KiB at a time. */
-function readLines(path: string, wanted: ((buf: Buffer, start: number, end: number) => boolean) | undefined, each: (line: string) => void): void {
-  let fd: number;
+/** readSmaps of the smaps text at `path`. */
+export function readSmapsAt(path: string, sizes: readonly SmapsSize[]): Vma[] {
   faultPoint(`read ${path}`);
+  let got: [Buffer, Buffer, number] | [undefined, string];
   try {
-    fd = openSync(path, 'r');
+    got = native().smapsRead(path);
   } catch (err) {
-    throw new ProcReadError(path, (err as NodeJS.ErrnoException).code ?? 'EIO', err);
+    const errno = (err as NativeError).errno;
+    if (errno === undefined) throw err;
+    throw new ProcReadError(path, errnoName(errno), err);
   }
-  try {
-    const buf = Buffer.allocUnsafe(256 << 10);
-    let have = 0; // bytes of an unfinished line kept at the start of buf
-    for (;;) {
-      if (have === buf.length) throw new Error(`a line of ${path} is longer than ${buf.length} bytes`);
-      let n: number;
-      try {
-        n = readSync(fd, buf, have, buf.length - have, null);
-      } catch (err) {
-        throw new ProcReadError(path, (err as NodeJS.ErrnoException).code ?? 'EIO', err);
-      }
-      const end = have + n;
-      const filled = buf.subarray(0, end); // what follows is an earlier read's
-      // Only whole lines: a read may end inside one (the rest comes with the next read).
-      let at = 0;
-      for (;;) {
-        let nl = filled.indexOf(0x0a, at);
-        if (nl === -1) {
-          nl = end;
-          if (n !== 0 || at >= end) break; // the last line without a newline goes on
-        }
-        if (nl > at && (!wanted || wanted(buf, at, nl))) each(buf.toString('utf8', at, nl));
-        at = nl + 1;
-      }
-      if (n === 0) return;
-      buf.copy(buf, 0, at, end);
-      have = end - at;
+  if (got[0] === undefined) {
+    const line = got[1];
+    const c = line.charCodeAt(0);
+    if ((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66)) throw badMapsLine(line);
+    throw new Error(`unexpected line before the first VMA in /proc/PID/smaps: ${JSON.stringify(line)}`);
+  }
+  return vmasOfRecords(got[0], got[1], got[2], sizes);
+}
+
+/** The sizes readSmaps can keep. */
+export type SmapsSize = 'Rss' | 'Anonymous' | 'AnonHugePages' | 'Swap';
+
+/** Where cryo_smaps.c puts each field in a record of SMAPS_RECORD bytes (this machine's byte order). */
+const RECORD = 128;
+const U64 = { start: 0, end: 1, offset: 2, inode: 3 } as const;
+const F64: Readonly<Record<SmapsSize, number>> = { Rss: 4, Anonymous: 5, AnonHugePages: 6, Swap: 7 };
+const U32 = { major: 16, minor: 17, perms: 18, nameOff: 19, nameLen: 20, flagsOff: 21, flagsLen: 22, thp: 23, pkey: 24 } as const;
+
+function vmasOfRecords(records: Buffer, strings: Buffer, count: number, sizes: readonly SmapsSize[]): Vma[] {
+  const ab = records.buffer;
+  const u64 = new BigUint64Array(ab, records.byteOffset, count * (RECORD / 8));
+  const f64 = new Float64Array(ab, records.byteOffset, count * (RECORD / 8));
+  const u32 = new Uint32Array(ab, records.byteOffset, count * (RECORD / 4));
+  const out: Vma[] = new Array(count);
+  // VMAs with the same VmFlags text name the same copy of it (cryo_smaps.c).
+  const flagsAt = new Map<number, readonly string[]>();
+  for (let i = 0; i < count; i++) {
+    const q = i * (RECORD / 8);
+    const w = i * (RECORD / 4);
+    const perms = u32[w + U32.perms]!;
+    const nameLen = u32[w + U32.nameLen]!;
+    const nameOff = u32[w + U32.nameOff]!;
+    const vma = vmaOf(u64[q + U64.start]!, u64[q + U64.end]!, (perms & 1) !== 0, (perms & 2) !== 0, (perms & 4) !== 0, (perms & 8) !== 0,
+      u64[q + U64.offset]!, u32[w + U32.major]!, u32[w + U32.minor]!, u64[q + U64.inode]!, nameLen === 0 ? '' : strings.toString('utf8', nameOff, nameOff + nameLen));
+    const info = emptySmaps();
+    const flagsOff = u32[w + U32.flagsOff]!;
+    let flags = flagsAt.get(flagsOff);
+    if (flags === undefined) flagsAt.set(flagsOff, (flags = vmFlagsOf(strings.toString('latin1', flagsOff, flagsOff + u32[w + U32.flagsLen]!))));
+    info.vmFlags = flags;
+    const thp = u32[w + U32.thp]!;
+    if (thp !== 2) info.thpEligible = thp === 1;
+    const pkey = u32[w + U32.pkey]!;
+    if (pkey !== 0xffffffff) info.protectionKey = pkey;
+    for (const k of sizes) {
+      const v = f64[q + F64[k]]!;
+      if (v >= 0) info.sizes[k] = v;
     }
-  } finally {
-    closeSync(fd);
+    info.rss = info.sizes.Rss ?? 0;
+    info.anonymous = info.sizes.Anonymous ?? 0;
+    info.anonHugePages = info.sizes.AnonHugePages ?? 0;
+    info.swap = info.sizes.Swap ?? 0;
+    vma.smaps = info;
+    out[i] = vma;
   }
+  return out;
 }
 
 /** The file name of a VMA's /proc/PID/map_files entry (lowercase hex, no padding). */

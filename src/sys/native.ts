@@ -77,6 +77,11 @@ export interface NativeAddon {
    * `timeoutMs` (a timer's signal cuts it short); [0, 0] when nothing came in time.
    */
   waitStop(pid: number, options: number, timeoutMs: number): [number, number];
+  /**
+   * /proc/PID/smaps at `path` parsed (native/cryo_smaps.c): [records, strings, count] (the record
+   * layout: src/proc/maps.ts), or [undefined, line] for a line it cannot take; throws a read error.
+   */
+  smapsRead(path: string): [Buffer, Buffer, number] | [undefined, string];
   /** x86 only: [eax, ebx, ecx, edx] of cpuid(leaf, subleaf). */
   cpuid?: (leaf: number, subleaf: number) => [number, number, number, number];
   /** x86 only: xgetbv(index) as a bigint (XCR0 for index 0). */
