@@ -69,26 +69,45 @@ function mappedFileOf(pid: number, v: Vma, what: string): { openPath: string; na
   return { openPath: v.name, name: v.name, st, viaMapFiles: false };
 }
 
+/** What a VmFlags line gives a VMA's entry: mmap flags, madvise bits, protection bits (pkeys). */
+interface VmFlagFacts { flags: number; madv: bigint; prot: number }
+
+const NO_VM_FLAGS: readonly string[] = [];
+
+/** By VmFlags array, which smaps shares between VMAs of the same line (10,000 VMAs, a handful of lines). */
+const factsByFlags = new WeakMap<readonly ProtVmFlag[], WeakMap<readonly string[], VmFlagFacts>>();
+
+function vmFlagFacts(vmFlags: readonly string[], protVmFlags: readonly ProtVmFlag[]): VmFlagFacts {
+  let known = factsByFlags.get(protVmFlags);
+  if (known === undefined) factsByFlags.set(protVmFlags, (known = new WeakMap()));
+  let facts = known.get(vmFlags);
+  if (facts === undefined) {
+    facts = { flags: 0, madv: 0n, prot: 0 };
+    for (const f of vmFlags) {
+      facts.flags |= VMFLAG_MAP[f] ?? 0;
+      if (VMFLAG_MADV[f] !== undefined) facts.madv |= 1n << BigInt(VMFLAG_MADV[f]!);
+    }
+    for (const p of protVmFlags) if (vmFlags.includes(p.vmFlag)) facts.prot |= p.protBit;
+    known.set(vmFlags, facts);
+  }
+  return facts;
+}
+
 /** VMAs as CRIU records them (vvar areas merged into one, cryo's own areas `skip` left out). */
 export function collectVmas(pid: number, smaps: readonly Vma[], files: FileTable, skip: readonly { start: bigint; end: bigint }[], protVmFlags: readonly ProtVmFlag[] = []): DumpVma[] {
   const out: DumpVma[] = [];
   for (const v of smaps) {
     if (skip.some((s) => v.start >= s.start && v.end <= s.end)) continue;
-    const vmFlags = v.smaps?.vmFlags ?? [];
-    let flags = v.shared ? MAP_SHARED : MAP_PRIVATE;
-    let madv = 0n;
-    for (const f of vmFlags) {
-      flags |= VMFLAG_MAP[f] ?? 0;
-      if (VMFLAG_MADV[f] !== undefined) madv |= 1n << BigInt(VMFLAG_MADV[f]!);
-    }
+    const facts = vmFlagFacts(v.smaps?.vmFlags ?? NO_VM_FLAGS, protVmFlags);
+    const madv = facts.madv;
+    let flags = (v.shared ? MAP_SHARED : MAP_PRIVATE) | facts.flags;
     if (flags & MAP_DROPPABLE) flags &= ~MAP_PRIVATE; // MAP_DROPPABLE replaces MAP_PRIVATE
     // Huge pages of hugetlbfs (MAP_HUGETLB, SHM_HUGETLB, a hugetlbfs file): maps names them like a
     // deleted file (/anon_hugepage), which they are not; restore would need huge pages reserved.
     if (flags & MAP_HUGETLB) {
       throw new DumpError('UNSUPPORTED', `task ${pid} maps hugetlb memory (huge pages: MAP_HUGETLB, SHM_HUGETLB or a hugetlbfs file${v.name ? `, ${v.name}` : ''}) at 0x${v.start.toString(16)}: cryo cannot dump huge pages yet (transparent huge pages it can: use those)`);
     }
-    let prot = (v.read ? PROT_READ : 0) | (v.write ? PROT_WRITE : 0) | (v.exec ? PROT_EXEC : 0);
-    for (const p of protVmFlags) if (vmFlags.includes(p.vmFlag)) prot |= p.protBit;
+    const prot = (v.read ? PROT_READ : 0) | (v.write ? PROT_WRITE : 0) | (v.exec ? PROT_EXEC : 0) | facts.prot;
     let status = 0;
     let shmid = 0n;
     let pgoff = 0n;
