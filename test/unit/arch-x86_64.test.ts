@@ -298,12 +298,18 @@ test('an ia32 thread gets the ia32 Arch: its rt_sigframe holds every register wh
   assert.deepEqual(frame.subarray(fpstate + 112, fpstate + 112 + 416), fx.subarray(0, 416), 'the fxsave area');
 });
 
-test('a dump\'s call ending is syscall, mov $15 (rt_sigreturn) to eax, syscall; none for an ia32 or a shadow-stack thread', () => {
+test('a dump\'s call ending is syscall, mov $15 (rt_sigreturn) to eax, syscall; an ia32 thread\'s the compat rt_sigreturn (mov $173, int $0x80); none for a shadow-stack thread', () => {
   const arch = createX86_64();
   const ti = arch.threadInfoFromRegsets(new Map([[NT_PRSTATUS, randomBytes(216)]]));
   assert.equal(arch.callThenSigreturn?.(ti)?.toString('hex'), '0f05b80f0000000f05');
   const ia32 = arch.forThreadInfo(arch.threadInfoFromRegsets(new Map([[NT_PRSTATUS, randomBytes(68)]])));
-  assert.equal(ia32.callThenSigreturn, undefined);
+  assert.equal(ia32.callThenSigreturn?.(ti)?.toString('hex'), '0f05b8ad000000cd80');
+  // Its parked batch ending: the same loop as its batch runner, then sendto, ppoll, close and that rt_sigreturn.
+  const parked = ia32.syscall.batchThenSigreturn!;
+  const loop = ia32.syscall.batchCode!;
+  assert.equal(parked.subarray(9, 9 + loop.length - 7).toString('hex'), loop.subarray(6, -1).toString('hex'));
+  assert.equal(parked.subarray(-7).toString('hex'), 'b8ad000000cd80');
+  assert.equal(parked.subarray(0, -7).toString('hex').slice(-20), arch.syscall.batchThenSigreturn!.subarray(0, -7).toString('hex').slice(-20));
   const shstk: ThreadInfo = { ...ti, fpregs: { xsave: { cet: { cet: 1n, ssp: 0x7000n } } } };
   assert.equal(arch.callThenSigreturn?.(shstk), undefined);
 });

@@ -13,7 +13,7 @@ import type { ImageRecord, RegField } from '../regtable.js';
 import { encodeTable, readField, writeField } from './byte-order.js';
 import { ptrace } from '../../sys/index.js';
 import { GP_REGS, GP_REGS_SIZE, NT_PRSTATUS, NT_X86_XSTATE } from './regs.js';
-import { syscallAbi } from './syscall-abi.js';
+import { SYSCALL_BATCH_CODE, SYSCALL_BATCH_THEN_SIGRETURN, SYSCALL_INSN, syscallAbi } from './syscall-abi.js';
 import { syscallsIa32 } from '../../sys/syscalls/ia32.js';
 import { buildIa32Sigframe, NOT_RESTORED_BY_IA32_SIGRETURN } from './ia32-sigframe.js';
 import { ia32Unsupported } from './ia32-probe.js';
@@ -63,19 +63,41 @@ function setRegs(pid: number, regs: Buffer): void {
  *         bt qword [r12], 63; jnc done        (bit 63 of nr: go on after a failure)
  *   next: add r12, 64; dec r13; jmp loop
  *   done: int3
- * No ending in rt_sigreturn (batchThenSigreturn): an ia32 task's calls have none (callThenSigreturn).
  */
 export const IA32_BATCH_CODE = Buffer.from(
   '4989fc4989f54d85ed7470498b0424480fbaf03f480fbaf03e7222498b7c2408498b742410498b5424184d8b5424204d8b4424284d8b4c24300f05eb20'
   + '418b5c2408418b4c2410418b542418418b742420418b7c2428418b6c2430cd80'
   + '4989442438483d01f0ffff7208490fba24243f73094983c44049ffcdeb8bcc', 'hex');
 
+/**
+ * The compat rt_sigreturn (i386 number 173 through int $0x80, which 64-bit code may use too): it
+ * takes the 32-bit frame at esp - 4 (buildIa32Sigframe) and puts the thread back in 32-bit mode
+ * (the frame's cs), so cryo's 64-bit code can end in the thread's own ia32 state.
+ */
+const IA32_SIGRETURN = Buffer.from([0xb8, syscallsIa32.rt_sigreturn!, 0, 0, 0, 0xcd, 0x80]);
+
+/** `syscall; mov $173,%eax; int $0x80`: one call in 64-bit mode, then the compat rt_sigreturn (Arch.callThenSigreturn). */
+export const IA32_CALL_THEN_SIGRETURN = Buffer.concat([SYSCALL_INSN, IA32_SIGRETURN]);
+
+/**
+ * IA32_BATCH_CODE ending in the compat rt_sigreturn (SyscallAbi.batchThenSigreturn): x86_64's
+ * parked ending (SYSCALL_BATCH_THEN_SIGRETURN: rdx holds the pollfd, kept in r14, which int $0x80
+ * leaves alone; sendto, ppoll, close in 64-bit mode) with IA32_SIGRETURN in place of its rt_sigreturn.
+ */
+export const IA32_BATCH_THEN_SIGRETURN = ((): Buffer => {
+  // x86_64's: its three movs (r12, r13, r14), its loop (SYSCALL_BATCH_CODE without those two movs and
+  // the int3), the park's calls, then its rt_sigreturn (mov $15,%eax; syscall: 7 bytes).
+  const x = SYSCALL_BATCH_THEN_SIGRETURN;
+  const loopEnd = 9 + SYSCALL_BATCH_CODE.length - 7;
+  return Buffer.concat([x.subarray(0, 9), IA32_BATCH_CODE.subarray(6, -1), x.subarray(loopEnd, -7), IA32_SIGRETURN]);
+})();
+
 /** cryo's calls in an ia32 task: the x86_64 ABI, with the task switched to 64-bit mode for each. */
 export const IA32_INJECT_ABI: SyscallAbi = {
   ...syscallAbi,
   batchCode: IA32_BATCH_CODE,
   batchTaskCalls: true,
-  batchThenSigreturn: undefined,
+  batchThenSigreturn: IA32_BATCH_THEN_SIGRETURN,
   getRegs,
   setRegs,
   prepare(regs, ip, nr, args, sp) {
@@ -166,8 +188,9 @@ export function ia32Arch(native: Arch, xsaveLayout: () => XsaveLayout | undefine
       return buildIa32Sigframe(ti, opts, fp?.xsave !== undefined ? layout : undefined);
     },
     notRestoredBySigreturn: NOT_RESTORED_BY_IA32_SIGRETURN,
-    // Not yet: cryo's calls run in 64-bit mode, whose rt_sigreturn takes a 64-bit frame, not this ABI's.
-    callThenSigreturn: undefined,
+    // Its calls run in 64-bit mode and end in the compat rt_sigreturn onto a 32-bit frame (ia32 has no shadow stack).
+    callThenSigreturn: () => IA32_CALL_THEN_SIGRETURN,
+    // Not yet: x86_64's puts back 64-bit registers and jumps in 64-bit mode (no far jump to 32-bit code).
     callThenRestore: undefined,
     vdso: { areas: native.vdso.areas, vdso: native.vdso.vdso, map: { name: 'arch_prctl', args: (addr) => [ARCH_MAP_VDSO_32, addr] } },
   };
