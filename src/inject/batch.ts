@@ -124,16 +124,17 @@ export class SyscallBatch {
   /**
    * flush in two halves: the queued calls start running in the task, and other tasks' may run
    * meanwhile (each with a table of its own); the function returned waits for them and gives their
-   * results, or throws as flush.
+   * results, or throws as flush (the next call into the task waits for them first if it comes first).
    */
   start(): () => bigint[] {
     const l = this.launch();
     if (Array.isArray(l)) return () => l;
-    return () => {
+    // Waited for before anything else is asked of the task, if that comes first (Injector.inFlight).
+    return l.inj.inFlight(() => {
       if (l.park) l.inj.finishEnded((ms) => waitParked(l.inj.pid, l.park!, ms));
       else l.inj.finishCode();
       return l.results();
-    };
+    });
   }
 
   /**
@@ -144,6 +145,7 @@ export class SyscallBatch {
     const n = this.calls.length;
     if (n === 0 || this.place.code === undefined) return [];
     const inj = this.inj();
+    inj.settleInFlight(); // a batch still running there reads the table this one is written to
     // Ended in the thread's own state where the place has a park and the thread's calls end so;
     // else in the breakpoint, which a task that ignores SIGTRAP must not meet (Injector.trapIgnored).
     const park = inj.endsCalls ? this.place.park : undefined;

@@ -77,6 +77,12 @@ export interface InjectorOptions {
   atSyscallStop?: boolean;
 }
 
+/** A call started in a task (Injector.beginCall): `advance` waits for its next stop, true once it is done. */
+interface CallInFlight {
+  advance(): boolean;
+  result(): bigint;
+}
+
 export class Injector {
   /** The task's registers as they were when the injector attached (NT per arch.syscall.regsNt). */
   readonly savedRegs: Buffer;
@@ -117,6 +123,8 @@ export class Injector {
   private ending: CallSite | undefined;
   /** The last call ran on the ending (the thread waits at its exit, before the rt_sigreturn). */
   private onEnding = false;
+  /** The wait for code started in the task and not yet waited for (inFlight): done before anything else runs there. */
+  private pending: (() => void) | undefined;
 
   private constructor(readonly pid: number, readonly arch: Arch, opts: InjectorOptions) {
     const abi = arch.syscall;
@@ -157,6 +165,35 @@ export class Injector {
   /** Whether calls end in rt_sigreturn into the thread's own state (endCallsAt). */
   get endsCalls(): boolean {
     return this.ending !== undefined;
+  }
+
+  /**
+   * Code started in the task (a batch) runs on while cryo works in other tasks: `wait` finishes it,
+   * and runs before the next call or code started here, whoever asks (a kind reaching into another
+   * process of the tree). Returns `wait` made to run once: a second call gives the first's result.
+   */
+  inFlight<T>(wait: () => T): () => T {
+    let state: { ok: true; v: T } | { ok: false; e: unknown } | undefined;
+    const once = (): T => {
+      if (state === undefined) {
+        if (this.pending === once) this.pending = undefined;
+        try {
+          state = { ok: true, v: wait() };
+        } catch (e) {
+          state = { ok: false, e };
+        }
+      }
+      if (!state.ok) throw state.e;
+      return state.v;
+    };
+    this.settleInFlight();
+    this.pending = once;
+    return once;
+  }
+
+  /** Waits for code still in flight in the task (inFlight). */
+  settleInFlight(): void {
+    this.pending?.();
   }
 
   /** Puts the saved registers back (idempotent). */
@@ -231,6 +268,7 @@ export class Injector {
   }
 
   private rawVia(abi: SyscallAbi, site: bigint, name: string, args: readonly (bigint | number)[]): bigint {
+    this.settleInFlight();
     faultPoint(`${name}() injected into task ${this.pid}`);
     const r = this.runCall(abi, site, name, args);
     this.putBack();
@@ -266,6 +304,16 @@ export class Injector {
   }
 
   private runCall(abi: SyscallAbi, site: bigint, name: string, args: readonly (bigint | number)[]): bigint {
+    const call = this.beginCall(abi, site, name, args);
+    while (!call.advance()) { /* the next stop */ }
+    return call.result();
+  }
+
+  /**
+   * Starts `name(args)` on `site` (the first step): `advance` waits for each of its stops in turn,
+   * so that calls in several tasks can run at once (runCallsTogether).
+   */
+  private beginCall(abi: SyscallAbi, site: bigint, name: string, args: readonly (bigint | number)[]): CallInFlight {
     const ending = abi === this.arch.syscall ? this.ending : undefined;
     if (ending) site = ending.site;
     this.onEnding = ending !== undefined;
@@ -274,33 +322,73 @@ export class Injector {
     // interrupt for `sc`), the call runs from its entry stop to its exit stop instead.
     const bySyscallStops = abi.stepBySyscallStops === true || this.survivable || this.atSyscallStop || this.trapIgnored();
     const step = bySyscallStops ? syscallStep : singleStep;
+    let stops = bySyscallStops ? 2 : 1;
     let early = 0;
     let after: Buffer | undefined;
-    for (let stops = bySyscallStops ? 2 : 1; stops > 0; stops--) {
-      step(this.pid);
-      for (;;) {
-        const st = this.waitStep().status;
-        const sig = stopSig(st) & 0x7f; // syscall stops are SIGTRAP | 0x80 with PTRACE_O_TRACESYSGOOD
-        if (sig === SIGTRAP && ptraceEvent(st) === 0) {
-          if (stops > 1) break;
-          after = getAbiRegs(this.pid, this.arch, abi);
-          if (stopSig(st) !== SIGTRAP || abi.ip(after) !== site) break;
-          // A trap left pending before the step (s390x: a fork child inherits its parent's PER
-          // single-step trap) stops the task before the instruction ran: its registers still hold
-          // the arguments, not a result. Discard it and step again.
-          if (++early > 3) throw new InjectError('UNEXPECTED_STOP', `task ${this.pid} keeps stopping with SIGTRAP before the injected ${name}() runs`);
+    step(this.pid);
+    const advance = (): boolean => {
+      const st = this.waitStep().status;
+      const sig = stopSig(st) & 0x7f; // syscall stops are SIGTRAP | 0x80 with PTRACE_O_TRACESYSGOOD
+      if (sig === SIGTRAP && ptraceEvent(st) === 0) {
+        if (stops > 1) {
+          stops--;
           step(this.pid);
-          continue;
+          return false;
         }
-        // A group-stop or event stop on the way (SIGSTOP sent meanwhile): step on, keep it for later.
-        if (ptraceEvent(st) !== 0) {
-          step(this.pid);
-          continue;
-        }
-        throw new InjectError('UNEXPECTED_STOP', `task ${this.pid} ${describeStatus(st)}${this.faultWhere(st, abi)} instead of finishing the injected ${name}()`);
+        after = getAbiRegs(this.pid, this.arch, abi);
+        if (stopSig(st) !== SIGTRAP || abi.ip(after) !== site) return true;
+        // A trap left pending before the step (s390x: a fork child inherits its parent's PER
+        // single-step trap) stops the task before the instruction ran: its registers still hold
+        // the arguments, not a result. Discard it and step again.
+        if (++early > 3) throw new InjectError('UNEXPECTED_STOP', `task ${this.pid} keeps stopping with SIGTRAP before the injected ${name}() runs`);
+        step(this.pid);
+        return false;
+      }
+      // A group-stop or event stop on the way (SIGSTOP sent meanwhile): step on, keep it for later.
+      if (ptraceEvent(st) !== 0) {
+        step(this.pid);
+        return false;
+      }
+      throw new InjectError('UNEXPECTED_STOP', `task ${this.pid} ${describeStatus(st)}${this.faultWhere(st, abi)} instead of finishing the injected ${name}()`);
+    };
+    return { advance, result: () => abi.result(after ?? getAbiRegs(this.pid, this.arch, abi)) };
+  }
+
+  /**
+   * raw(name, args) in several tasks at once (each an injector of its own): all started, then the
+   * stops of all waited for in turn; returns each result (-errno for a failure). A failure to
+   * finish one throws once every other call started is finished or failed too.
+   */
+  static rawTogether(calls: readonly { inj: Injector; name: string; args: readonly (bigint | number)[] }[]): bigint[] {
+    const running: (CallInFlight | undefined)[] = [];
+    let error: unknown;
+    for (const { inj, name, args } of calls) {
+      try {
+        inj.settleInFlight();
+        faultPoint(`${name}() injected into task ${inj.pid}`);
+        running.push(inj.beginCall(inj.arch.syscall, inj.site, name, args));
+      } catch (e) {
+        error ??= e;
+        running.push(undefined);
       }
     }
-    return abi.result(after ?? getAbiRegs(this.pid, this.arch, abi));
+    const out: bigint[] = calls.map(() => 0n);
+    const done = running.map((r) => r === undefined);
+    while (done.some((d) => !d)) {
+      running.forEach((r, i) => {
+        if (done[i]) return;
+        try {
+          if (!r!.advance()) return;
+          out[i] = r!.result();
+          calls[i]!.inj.putBack();
+        } catch (e) {
+          error ??= e;
+        }
+        done[i] = true;
+      });
+    }
+    if (error !== undefined) throw error;
+    return out;
   }
 
   /** Where a fault stop happened (" at pc X, address Y"), for the error that reports it; empty if unknown. */
@@ -322,6 +410,7 @@ export class Injector {
    * cryo (batch-park.ts). Only for a thread whose calls end so (endsCalls).
    */
   startEnded(entry: bigint, args: readonly bigint[]): void {
+    this.settleInFlight();
     const ending = this.ending;
     if (ending === undefined) throw new Error(`internal: task ${this.pid}'s calls have no ending to run code ending so`);
     faultPoint(`code run in task ${this.pid}`);
@@ -350,6 +439,7 @@ export class Injector {
    * for raw; the next call puts IP and registers back in place.
    */
   startCode(entry: bigint, ...args: (bigint | number)[]): void {
+    this.settleInFlight();
     faultPoint(`code run in task ${this.pid}`);
     this.enter(this.arch.syscall, entry, 0, args);
     cont(this.pid);

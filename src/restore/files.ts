@@ -9,7 +9,8 @@ import type { MessageValue } from '../images/value.js';
 import type { FdRestoreSession } from '../files/kind.js';
 import { fdKindOfType } from '../files/registry.js';
 import { RestoreError } from '../shared/restore-error.js';
-import { openImagePath, S_IFDIR } from '../shared/image-paths.js';
+import { imagePathCall, openedImagePath, openImagePath, S_IFDIR } from '../shared/image-paths.js';
+import { Injector, type SyscallBatch } from '../inject/index.js';
 import { regFile } from '../shared/file-entries.js';
 import { finishShmem, shmemFds } from '../shared/shmem.js';
 import { SharedState, type TaskCtx } from '../shared/task-ctx.js';
@@ -70,36 +71,57 @@ function setAsync(ctx: TaskCtx, fd: number, entry: MessageValue): void {
 
 /** cwd, root and umask (fs-PID.img). */
 function restoreFs(ctx: TaskCtx): void {
-  const fs = ctx.img.fs;
-  if (!fs) return;
-  // Both paths are as cryo sees them (from its root), opened without following a link: enter the
-  // root by its descriptor (chroot(".")), then the working directory by its own.
+  restoreFsAll([ctx]);
+}
+
+const rootOf = (ctx: TaskCtx) => String(regFile(ctx.img, Number(ctx.img.fs!.root_id), 'the root directory').name);
+
+/**
+ * restoreFs in every process of `ctxs`, the processes' calls side by side: each cwd opened in all
+ * at once, then each one's batch started, then each waited for. A process whose root moves
+ * (chroot) goes on its own first.
+ */
+export function restoreFsAll(ctxs: readonly TaskCtx[]): void {
+  const withFs = ctxs.filter((c) => c.img.fs);
+  const plain = withFs.filter((c) => rootOf(c) === '/');
+  for (const c of withFs) if (rootOf(c) !== '/') restoreFsChroot(c);
+  // Both paths are as cryo sees them (from its root), opened without following a link.
+  const cwds = plain.map((c) => String(regFile(c.img, Number(c.img.fs!.cwd_id), 'the working directory').name));
+  const calls = plain.map((c, i) => ({ inj: c.inj, ...imagePathCall(c, cwds[i]!, O_PATH | O_CLOEXEC) }));
+  const got = Injector.rawTogether(calls);
+  const fds = plain.map((c, i) => openedImagePath(c, got[i]!, cwds[i]!, 'the working directory', S_IFDIR));
+  const started = plain.map((c, i) => fsBatch(c, fds[i]!).start());
+  for (const finish of started) finish();
+}
+
+/** fchdir to the working directory's descriptor `cwdFd`, its close and the umask: one stop. */
+function fsBatch(ctx: TaskCtx, cwdFd: number): SyscallBatch {
+  const batch = batchFor(ctx);
+  batch.add('fchdir', cwdFd);
+  batch.add('close', cwdFd);
+  if (ctx.img.fs!.umask !== undefined) batch.add('umask', Number(ctx.img.fs!.umask));
+  return batch;
+}
+
+/** restoreFs where the root moves: enter the root by its descriptor (chroot(".")), then the working directory by its own. */
+function restoreFsChroot(ctx: TaskCtx): void {
+  const fs = ctx.img.fs!;
   const cwd = regFile(ctx.img, Number(fs.cwd_id), 'the working directory');
   const root = regFile(ctx.img, Number(fs.root_id), 'the root directory');
   const cwdFd = openImagePath(ctx, String(cwd.name), O_PATH | O_CLOEXEC, 'the working directory', S_IFDIR);
   try {
-    if (String(root.name) !== '/') {
-      const rootFd = openImagePath(ctx, String(root.name), O_PATH | O_CLOEXEC, 'the root directory', S_IFDIR);
-      try {
-        ctx.call('fchdir', rootFd);
-      } finally {
-        ctx.call('close', rootFd);
-      }
-      ctx.call('chroot', ctx.putString('.'));
+    const rootFd = openImagePath(ctx, String(root.name), O_PATH | O_CLOEXEC, 'the root directory', S_IFDIR);
+    try {
+      ctx.call('fchdir', rootFd);
+    } finally {
+      ctx.call('close', rootFd);
     }
+    ctx.call('chroot', ctx.putString('.'));
   } catch (e) {
     ctx.call('close', cwdFd);
     throw e;
   }
-  // The rest in one stop.
-  const batch = batchFor(ctx);
-  try {
-    batch.add('fchdir', cwdFd);
-  } finally {
-    batch.add('close', cwdFd);
-  }
-  if (fs.umask !== undefined) batch.add('umask', Number(fs.umask));
-  batch.flush();
+  fsBatch(ctx, cwdFd).flush();
 }
 
 /** Open files already made in a process of the tree, by file id: other processes get a copy (one open file description). */
@@ -132,15 +154,16 @@ export function descriptorOf(ctx: TaskCtx, id: number, why: string): number {
 }
 
 /**
- * Every descriptor of the task at its number, then cwd/root/umask. `opts.deferShmem`: the shared
+ * Every descriptor of the task at its number, then cwd/root/umask (`opts.deferFs`: the caller's
+ * restoreFsAll, with the other processes' of a tree). `opts.deferShmem`: the shared
  * memory objects stay parked (other processes of a tree still take them) until `finishShmem`.
  * `opts.tableOf`: the process whose descriptor table this one shares (CLONE_FILES), which places
  * the descriptors for both; `opts.tableMates`: the processes sharing this one's table.
  */
-export function restoreFiles(ctx: TaskCtx, opts: { deferShmem?: boolean; tableOf?: TaskCtx; tableMates?: readonly TaskCtx[] } = {}): void {
+export function restoreFiles(ctx: TaskCtx, opts: { deferShmem?: boolean; tableOf?: TaskCtx; tableMates?: readonly TaskCtx[]; deferFs?: boolean } = {}): void {
   if (opts.tableOf) {
     if (!opts.deferShmem) finishShmem(ctx);
-    restoreFs(ctx);
+    if (!opts.deferFs) restoreFs(ctx);
     return;
   }
   closeStubFds(ctx, opts.tableMates ?? []);
@@ -187,5 +210,5 @@ export function restoreFiles(ctx: TaskCtx, opts: { deferShmem?: boolean; tableOf
   plan.flush();
   session.runLater();
   if (!opts.deferShmem) finishShmem(ctx);
-  restoreFs(ctx);
+  if (!opts.deferFs) restoreFs(ctx);
 }

@@ -24,16 +24,16 @@ import { fileFactsOf, preflight } from './preflight.js';
 import { threadInfoOf } from './preflight-arch.js';
 import { resumeTasks } from './resume.js';
 import { startStub } from './stub.js';
-import { inheritScratch } from './scratch.js';
+import { batchFor, inheritScratch } from './scratch.js';
 import { TaskCtx, TreeShare } from '../shared/task-ctx.js';
 import { buildTree, planTree, TreeStubs } from './tree.js';
 import { finishShmem } from '../shared/shmem.js';
-import { restoreFiles } from './files.js';
+import { restoreFiles, restoreFsAll } from './files.js';
 import { GhostFiles } from './ghost-files.js';
 import { ghostFiles } from './ghost-images.js';
 import { standInForDead } from './dead-pids.js';
 import { SysvIpc } from './sysv-ipc.js';
-import { installSeccomp, queueSignals, restorePosixTimers, restoreTaskState, restoreThreadStates } from './task-state.js';
+import { installSeccomp, queueSignals, restorePosixTimers, restoreThreadStates, startTaskState } from './task-state.js';
 import { checkCreds, checkPidRight, restoreCreds } from './task-creds.js';
 import { checkThreads, createThreads } from './threads.js';
 import { checkProcAttrs, restoreProcAttrs } from './proc-attrs.js';
@@ -296,7 +296,7 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
       }
       ctxByPid.set(p.pid, ctx);
       rebuildMemory(ctx, parent?.img);
-      return { inj: ctx.inj, scratch: ctx.scratch!.addr };
+      return { inj: ctx.inj, scratch: ctx.scratch!.addr, batch: batchFor(ctx), scratchSize: ctx.scratch!.size };
     } }, (e, sys) => terminals.take(e, sys));
     // Traced, they die with cryo (PTRACE_O_EXITKILL); from their resume on, the guard kills them.
     for (const p of procs) guardProcess(p.pid);
@@ -317,8 +317,9 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
     for (const ctx of ctxs) {
       const owner = tableOwner.get(tableOf(ctx))!;
       const mates = ctxs.filter((c) => c !== ctx && tableOf(c) === tableOf(ctx));
-      restoreFiles(ctx, { deferShmem: true, tableOf: owner === ctx ? undefined : owner, tableMates: mates });
+      restoreFiles(ctx, { deferShmem: true, tableOf: owner === ctx ? undefined : owner, tableMates: mates, deferFs: true });
     }
+    restoreFsAll(ctxs);
     for (const ctx of ctxs) finishShmem(ctx);
     share.runLater();
     share.runAtEnd();
@@ -331,8 +332,10 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
     for (const ctx of ctxs) restoreSemUndo(ctx, semUndo);
     await phase('task-state');
     const threadsOf = new Map<TaskCtx, TaskCtx[]>();
+    // Each process's batch runs while the next one's is made: then one wait for each.
+    const started = ctxs.map((ctx) => startTaskState(ctx, { shellJob: opts.shellJob ?? false, sessionDone: true }));
+    for (const finish of started) finish();
     for (const ctx of ctxs) {
-      restoreTaskState(ctx, { shellJob: opts.shellJob ?? false, sessionDone: true });
       restoreProcAttrs(ctx, ctx.img.core.tc as MessageValue | undefined);
       // Threads are made while the task still has cryo's privileges (clone3 with set_tid needs them).
       const threads = createThreads(ctx, stubs.of(ctx.pid));

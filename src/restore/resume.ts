@@ -58,8 +58,8 @@ export function resumeTasks(tasks: readonly { ctx: TaskCtx; threads: readonly Ta
     syscallStopped(t.tid, 'the exit');
     checkLanded(t);
   }
-  for (const { ctx, threads, frames, scratch } of ready) {
-    dropCryoPages(ctx, ...frames.area, ...scratch);
+  dropCryoPages(ready.map(({ ctx, frames, scratch }) => ({ ctx, areas: [...frames.area, ...scratch] })));
+  for (const { ctx, threads } of ready) {
     // A stopped job: its stop signal waits for it, so it stops again before running a single
     // instruction (and its parent hears of the stop, as CRIU restores it).
     const tc = ctx.img.core.tc as MessageValue | undefined;

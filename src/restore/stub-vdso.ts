@@ -3,7 +3,7 @@
 // patched when the two differ (vdso-choice.ts), or replaced by the vDSO of the task's own ABI (an ia32
 // task under a 64-bit stub), or dropped for a task that had unmapped its own (the calls run on a page
 // of cryo's then). The rest of the stub's mappings go.
-import { findHole, injectMmap, Injector, UndoList, type SyscallBatch } from '../inject/index.js';
+import { findHole, injectMmap, Injector, syscallFailed, UndoList, type SyscallBatch } from '../inject/index.js';
 import type { MessageValue } from '../images/value.js';
 import { inAddressOrder, rangeStart, readMaps, type Vma } from '../proc/index.js';
 import { processVmReadv, processVmWritev } from '../sys/index.js';
@@ -253,19 +253,30 @@ export function syscallPageOf(ctx: TaskCtx): Range[] {
 }
 
 /**
- * After the task's rt_sigreturn (resume.ts): cryo's `areas` and its syscall page go, by calls run
- * in the main thread (on that page, else on the task's own syscall instruction), whose registers
- * and signal mask are put back after. The page goes last: its munmap stops at the syscall's exit.
+ * After the tasks' rt_sigreturn (resume.ts): each task's cryo `areas` and its syscall page go, by
+ * calls run in its main thread (on that page, else on the task's own syscall instruction), whose
+ * registers and signal mask are put back after. The page goes last: its munmap stops at the
+ * syscall's exit.
  */
-export function dropCryoPages(ctx: TaskCtx, ...areas: Range[]): void {
-  const page = ctx.syscallPage;
-  // The main thread is at rt_sigreturn's syscall-exit stop.
-  const inj = Injector.attach(ctx.pid, ctx.arch, new UndoList(), { site: page ?? ctx.inj.site, atSyscallStop: true });
+export function dropCryoPages(list: readonly { ctx: TaskCtx; areas: readonly Range[] }[]): void {
+  // Each main thread is at rt_sigreturn's syscall-exit stop.
+  const tasks = list.map(({ ctx, areas }) => ({
+    inj: Injector.attach(ctx.pid, ctx.arch, new UndoList(), { site: ctx.syscallPage ?? ctx.inj.site, atSyscallStop: true }),
+    areas: [...areas, ...syscallPageOf(ctx)],
+  }));
   try {
-    for (const a of [...areas, ...syscallPageOf(ctx)]) inj.call('munmap', a.start, a.end - a.start);
+    // The k-th munmap of every task at once (most have one): one wait after another finds most done.
+    for (let k = 0; tasks.some((t) => t.areas.length > k); k++) {
+      const round = tasks.filter((t) => t.areas.length > k);
+      const args = round.map((t) => [t.areas[k]!.start, t.areas[k]!.end - t.areas[k]!.start]);
+      const got = Injector.rawTogether(round.map((t, i) => ({ inj: t.inj, name: 'munmap', args: args[i]! })));
+      got.forEach((r, i) => { if (r < 0n && r >= -4095n) throw syscallFailed(round[i]!.inj.pid, 'munmap', args[i]!, r); });
+    }
   } finally {
-    inj.restoreRegs();
-    inj.restoreSigmask();
+    for (const { inj } of tasks) {
+      inj.restoreRegs();
+      inj.restoreSigmask();
+    }
   }
-  ctx.syscallPage = undefined;
+  for (const { ctx } of list) ctx.syscallPage = undefined;
 }

@@ -325,8 +325,12 @@ export function restoreThreadStates(threads: readonly TaskCtx[]): void {
   }
 }
 
-/** `opts.sessionDone`: the tree build made the session and group already (src/restore/tree.ts). */
-export function restoreTaskState(ctx: TaskCtx, opts: { shellJob: boolean; sessionDone?: boolean }): void {
+/**
+ * `opts.sessionDone`: the tree build made the session and group already (src/restore/tree.ts).
+ * Returns with the last batch running in the task (other processes' may start meanwhile): the
+ * function returned waits for it (so does the next call into the task).
+ */
+export function startTaskState(ctx: TaskCtx, opts: { shellJob: boolean; sessionDone?: boolean }): () => void {
   if (!opts.sessionDone) restoreSession(ctx, opts.shellJob);
   restoreRlimits(ctx);
   restoreSched(ctx);
@@ -335,5 +339,6 @@ export function restoreTaskState(ctx: TaskCtx, opts: { shellJob: boolean; sessio
   restoreSigactions(ctx, batch);
   restoreItimers(ctx, batch);
   restoreThreadBits(ctx, batch);
-  batch.flush();
+  const finish = batch.start();
+  return () => void finish();
 }

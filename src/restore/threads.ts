@@ -2,14 +2,14 @@
 // are rebuilt in the main thread, each further thread is created there by an
 // injected clone3 with set_tid = its dumped TID (a thread of the same process,
 // sharing memory, files, fs, signal handlers and SysV undo lists), comes up
-// traced (PTRACE_O_TRACECLONE) and stopped before it runs a single instruction,
+// traced (CLONE_PTRACE) and stopped before it runs a single instruction,
 // and gets its own state by injection in itself. Its registers, mask and
 // alternate stack come back at resume, through its own signal frame.
 
 import type { Arch } from '../arch/types.js';
 import type { MessageValue } from '../images/value.js';
 import {
-  ptrace, waitForStop, writeU64, PTRACE_O_EXITKILL, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACECLONE, PTRACE_O_TRACESYSGOOD,
+  waitForStop, writeU64,
 } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { RestoreImages } from '../shared/restore-images.js';
@@ -28,8 +28,13 @@ const CLONE_FILES = 0x400n;
 const CLONE_SIGHAND = 0x800n;
 const CLONE_THREAD = 0x10000n;
 const CLONE_SYSVSEM = 0x40000n;
-/** What pthread_create shares; TLS and the TID words come from the images instead. */
-const THREAD_FLAGS = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
+/**
+ * Traced by cryo (seized as the main thread is) from its start, with no clone event stop of the
+ * main thread's as PTRACE_O_TRACECLONE makes: one stop fewer per thread.
+ */
+const CLONE_PTRACE = 0x2000n;
+/** What pthread_create shares, and CLONE_PTRACE; TLS and the TID words come from the images instead. */
+const THREAD_FLAGS = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | CLONE_PTRACE;
 /** struct clone_args (CLONE_ARGS_SIZE_VER2): flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup. */
 const CLONE_ARGS = { size: 88, flags: 0, setTid: 64, setTidSize: 72 } as const;
 /** Where the clone_args go in the scratch area (clear of task-state's offsets), each with its set_tid array after it. */
@@ -63,16 +68,6 @@ export function checkThreads(img: RestoreImages, arch: Arch): void {
   checkPidsFree(others.map((t) => t.tid));
 }
 
-/** Main-thread options plus PTRACE_O_TRACECLONE, so each new thread is cryo's from its start. */
-function traceClones(pid: number): void {
-  const base = PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE;
-  try {
-    ptrace.setOptions(pid, base | PTRACE_O_SUSPEND_SECCOMP);
-  } catch {
-    ptrace.setOptions(pid, base);
-  }
-}
-
 /**
  * Creates every thread but the main one with its dumped TID; returns their contexts (each stopped
  * under ptrace, all signals blocked, as the main thread was at the clone). `stub` learns each
@@ -81,7 +76,6 @@ function traceClones(pid: number): void {
 export function createThreads(main: TaskCtx, stub: Stub): TaskCtx[] {
   const others = main.img.threads.slice(1);
   if (others.length === 0) return [];
-  traceClones(main.pid);
   // In batches: each clone_args and its set_tid array in a slot of their own.
   const per = Math.max(1, Math.floor((main.scratch!.size - SCRATCH_CLONE_ARGS - SCRATCH_RESERVED) / SLOT));
   const batch = batchFor(main);
@@ -115,8 +109,8 @@ export function createThreads(main: TaskCtx, stub: Stub): TaskCtx[] {
       if (Number(got[k]) !== tid) throw new RestoreError('FAILED', `clone3(set_tid=[${tid}]) made thread ${got[k]} instead of ${tid}`);
     });
   }
-  // Auto-attached: each stops (SIGSTOP, or an event stop when seized) before its first
-  // instruction, on its way while the next clone3 runs: one wait each once all are made.
+  // Traced from their start: each stops (an event stop, as seized) before its first instruction,
+  // on its way while the next clone3 runs: one wait each once all are made.
   return others.map(({ tid, core }, i) => {
     waitForStop(tid, { timeoutMs: 10_000 });
     const t = main.forThread(tid, core as MessageValue);

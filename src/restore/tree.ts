@@ -6,15 +6,15 @@
 // (its parent collects it), as CRIU does. Zombies are made to exit with their saved status and
 // are left for their parent to wait for. Each process's memory comes back before the children
 // that inherit it are made (restore/inherited.ts); each then restores the rest of its state like a
-// single process. Every process made is traced by cryo (PTRACE_O_TRACEFORK), so a failure kills them all.
+// single process. Every process made is traced by cryo (CLONE_PTRACE), so a failure kills them all.
 
 import { readFileSync } from 'node:fs';
 import type { Arch } from '../arch/types.js';
-import { injectMmap, Injector, UndoList } from '../inject/index.js';
+import { injectMmap, Injector, UndoList, type SyscallBatch } from '../inject/index.js';
 import { readMaps } from '../proc/index.js';
 import {
   ptrace, rawSyscall, waitForStop, waitpid, writeU64, errnoName, processVmReadv, processVmWritev, kill, stopped, stopSig, exited, exitCode, signaled, termSig, __WALL, WNOHANG, sleepSync,
-  PTRACE_O_EXITKILL, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACECLONE, PTRACE_O_TRACEFORK, PTRACE_O_TRACESYSGOOD,
+  PTRACE_O_EXITKILL, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACESYSGOOD,
 } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { RestoreTree, TreeEntry } from '../shared/restore-images.js';
@@ -25,6 +25,16 @@ import { SIGCHLD } from '../sys/signals.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 
 const CLONE_FILES = 0x400n;
+/**
+ * The child is traced by cryo from its start (seized, it stops before its first instruction), with
+ * no fork event stop of the parent's as PTRACE_O_TRACEFORK makes: one stop fewer per process.
+ */
+const CLONE_PTRACE = 0x2000n;
+/** Where a batch of forks puts its clone_args (each with its set_tid after it) in a restored parent's scratch area. */
+const FORK_ARGS_AT = 8192;
+const FORK_SLOT = 88 + 8;
+/** The end of the scratch area is the injector's (argument blocks). */
+const SCRATCH_RESERVED = 64;
 const PR_SET_DUMPABLE = 4;
 const PR_SET_NAME = 15;
 /** struct clone_args offsets (CLONE_ARGS_SIZE_VER2). */
@@ -158,10 +168,12 @@ interface Building {
   pid: number;
   inj: Injector;
   page: bigint;
+  /** A restored process's batch runner and the size of its scratch area at `page`: its children are forked in one stop. */
+  batch?: { batch: SyscallBatch; scratchSize: number };
 }
 
 function options(pid: number): void {
-  const base = PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEFORK | PTRACE_O_TRACECLONE;
+  const base = PTRACE_O_EXITKILL | PTRACE_O_TRACESYSGOOD;
   try {
     ptrace.setOptions(pid, base | PTRACE_O_SUSPEND_SECCOMP);
   } catch {
@@ -185,19 +197,17 @@ function put(b: Building, data: Buffer, off = 0): bigint {
   return at;
 }
 
-/**
- * clone3(set_tid = [pid]) in `parent`: a copy of it, traced by cryo and stopped; `flags` are
- * clone flags (CLONE_FILES: it shares the parent's descriptor table).
- */
-function forkWithPid(parent: Building, pid: number, stubs: TreeStubs, arch: Arch, flags = 0n): Building {
-  const setTid = Buffer.alloc(8);
-  writeI32(setTid, pid, 0);
-  const args = Buffer.alloc(CLONE_ARGS.size);
-  writeU64(args, flags, CLONE_ARGS.flags);
-  writeU64(args, BigInt(SIGCHLD), CLONE_ARGS.exitSignal);
-  writeU64(args, put(parent, setTid, 128), CLONE_ARGS.setTid);
-  writeU64(args, 1n, CLONE_ARGS.setTidSize);
-  const got = parent.inj.raw('clone3', put(parent, args, 0), CLONE_ARGS.size);
+/** struct clone_args for a child of PID `pid` (its set_tid array at `setTidAt`), then that array: FORK_SLOT bytes at `off` of `b`. */
+function cloneArgs(b: Buffer, off: number, pid: number, flags: bigint, setTidAt: bigint): void {
+  writeU64(b, flags | CLONE_PTRACE, off + CLONE_ARGS.flags);
+  writeU64(b, BigInt(SIGCHLD), off + CLONE_ARGS.exitSignal);
+  writeU64(b, setTidAt, off + CLONE_ARGS.setTid);
+  writeU64(b, 1n, off + CLONE_ARGS.setTidSize);
+  writeI32(b, pid, off + CLONE_ARGS.size);
+}
+
+/** The child clone3 made (its result `got`) is `pid`, known to `stubs` for a kill on failure; else throws naming both. */
+function checkForked(parent: Building, pid: number, got: bigint, stubs: TreeStubs): void {
   if (got < 0n) {
     const e = errnoName(Number(-got));
     if (e === 'EEXIST') throw pidTakenError(pid, 'restored the tree');
@@ -205,6 +215,41 @@ function forkWithPid(parent: Building, pid: number, stubs: TreeStubs, arch: Arch
   }
   stubs.add(Number(got));
   if (Number(got) !== pid) throw new RestoreError('FAILED', `clone3(set_tid=[${pid}]) made process ${got} instead of ${pid}`);
+}
+
+/**
+ * clone3(set_tid = [pid]) in `parent` for each of `kids` (with `flagsOf` it: CLONE_FILES shares the
+ * parent's descriptor table): copies of it, each traced by cryo and stopped. A restored parent
+ * makes them all in one batch (one stop), the children stopping meanwhile; one wait each after.
+ */
+function forkChildren(parent: Building, kids: readonly number[], flagsOf: (pid: number) => bigint, stubs: TreeStubs, arch: Arch): Building[] {
+  const b = parent.batch;
+  const per = b ? Math.min(b.batch.room, Math.floor((b.scratchSize - FORK_ARGS_AT - SCRATCH_RESERVED) / FORK_SLOT)) : 0;
+  if (!b || !b.batch.batched || kids.length < 2 || per < 2) {
+    return kids.map((pid) => {
+      const args = Buffer.alloc(FORK_SLOT);
+      cloneArgs(args, 0, pid, flagsOf(pid), parent.page + 128n);
+      put(parent, args.subarray(CLONE_ARGS.size), 128);
+      checkForked(parent, pid, parent.inj.raw('clone3', put(parent, args.subarray(0, CLONE_ARGS.size), 0), CLONE_ARGS.size), stubs);
+      return childOf(parent, pid, arch);
+    });
+  }
+  for (let i = 0; i < kids.length; i += per) {
+    const chunk = kids.slice(i, i + per);
+    const base = parent.page + BigInt(FORK_ARGS_AT);
+    const slots = Buffer.alloc(chunk.length * FORK_SLOT);
+    chunk.forEach((pid, k) => cloneArgs(slots, k * FORK_SLOT, pid, flagsOf(pid), base + BigInt(k * FORK_SLOT + CLONE_ARGS.size)));
+    put(parent, slots, FORK_ARGS_AT);
+    // Each runs however the one before it ended: every child made is cryo's to kill before any error.
+    const got = b.batch.runEach(chunk.map((_, k) => ({ name: 'clone3', args: [base + BigInt(k * FORK_SLOT), CLONE_ARGS.size] })));
+    for (const r of got) if (r > 0n) stubs.add(Number(r));
+    chunk.forEach((pid, k) => checkForked(parent, pid, got[k]!, stubs));
+  }
+  return kids.map((pid) => childOf(parent, pid, arch));
+}
+
+/** A child just forked from `parent`, once it stopped (before its first instruction). */
+function childOf(parent: Building, pid: number, arch: Arch): Building {
   waitForStop(pid, { timeoutMs: 10_000 });
   // The child's page is its copy of its parent's (a restored parent's scratch memory: the child
   // keeps that area, restore/scratch.ts inheritScratch, or it goes with the stub's mappings).
@@ -277,7 +322,7 @@ export interface TreeMemory {
    * Rebuilds a live process's memory (made and led; `building`: the injector its build used);
    * returns the injector and scratch memory its calls use after.
    */
-  settle(e: TreeEntry, building: Injector): { inj: Injector; scratch: bigint };
+  settle(e: TreeEntry, building: Injector): { inj: Injector; scratch: bigint; batch?: SyscallBatch; scratchSize?: number };
   /** `child` can start from `parent`'s restored memory (else it is made before that, from the blank parent). */
   inherits(child: TreeEntry, parent: TreeEntry): boolean;
 }
@@ -303,23 +348,26 @@ export function buildTree(tree: RestoreTree, stubs: TreeStubs, helpers: readonly
   const byPid = new Map(tree.entries.map((e) => [e.pid, e]));
   const children = new Map<number, TreeEntry[]>();
   for (const e of tree.entries.slice(1)) children.set(e.ppid, [...(children.get(e.ppid) ?? []), e]);
+  const flagsOf = (pid: number) => (sharesParentFiles(byPid.get(pid)!, byPid.get(byPid.get(pid)!.ppid)) ? CLONE_FILES : 0n);
   // Children that cannot inherit first, then the memory, then the others; each child the same way.
   const withChildren = (e: TreeEntry) => {
     const kids = children.get(e.pid) ?? [];
-    for (const k of kids) if (!memory.inherits(k, e)) makeChild(k);
+    makeChildren(e, kids.filter((k) => !memory.inherits(k, e)));
     if (!e.zombie) {
-      const { inj, scratch } = memory.settle(e, made.get(e.pid)!.inj);
+      const { inj, scratch, batch, scratchSize } = memory.settle(e, made.get(e.pid)!.inj);
       // The build's own page went with the stub's mappings: from now on its calls use these.
-      made.set(e.pid, { pid: e.pid, inj, page: scratch });
+      made.set(e.pid, { pid: e.pid, inj, page: scratch, batch: batch && scratchSize !== undefined ? { batch, scratchSize } : undefined });
     }
-    for (const k of kids) if (memory.inherits(k, e)) makeChild(k);
+    makeChildren(e, kids.filter((k) => memory.inherits(k, e)));
   };
-  const makeChild = (e: TreeEntry) => {
-    const flags = sharesParentFiles(e, byPid.get(e.ppid)!) ? CLONE_FILES : 0n;
-    const b = forkWithPid(made.get(e.ppid)!, e.pid, stubs, arch, flags);
-    made.set(e.pid, b);
-    lead(e, b);
-    withChildren(e);
+  // Forked all at once (the parent does not change in between), then each led and built in turn.
+  const makeChildren = (parent: TreeEntry, kids: readonly TreeEntry[]) => {
+    const bs = forkChildren(made.get(parent.pid)!, kids.map((k) => k.pid), flagsOf, stubs, arch);
+    bs.forEach((b) => made.set(b.pid, b));
+    kids.forEach((k, i) => {
+      lead(k, bs[i]!);
+      withChildren(k);
+    });
   };
   lead(rootEntry, root);
   withChildren(rootEntry);
@@ -328,9 +376,9 @@ export function buildTree(tree: RestoreTree, stubs: TreeStubs, helpers: readonly
   for (const e of tree.entries) if (e.pgid === e.pid && e.sid !== e.pid) joinGroup(made.get(e.pid)!, e.pid);
   const helperProcs: Building[] = [];
   for (const h of helpers) {
-    const b = forkWithPid(made.get(h.parent)!, h.pgid, stubs, arch);
-    b.inj.call('setpgid', 0, 0);
-    helperProcs.push(b);
+    const [b] = forkChildren(made.get(h.parent)!, [h.pgid], () => 0n, stubs, arch);
+    b!.inj.call('setpgid', 0, 0);
+    helperProcs.push(b!);
   }
   for (const e of tree.entries) {
     if (e.pgid === e.pid || e === rootEntry) continue;

@@ -130,9 +130,19 @@ export function openImagePaths(ctx: TaskCtx, paths: readonly PathToOpen[], room:
  * `type` (S_IFMT), another kind of file there is refused (and closed) before anything uses it.
  */
 export function openImagePath(ctx: TaskCtx, file: string, flags: number, why: string, type?: number): number {
+  const c = imagePathCall(ctx, file, flags);
+  return openedImagePath(ctx, ctx.raw(c.name, ...c.args), file, why, type);
+}
+
+/** openImagePath's call, its path and struct open_how written into the scratch area (for a caller that runs it with others'). */
+export function imagePathCall(ctx: TaskCtx, file: string, flags: number): { name: string; args: bigint[] } {
   const at = ctx.putString(file);
   const how = ctx.put(openHow(flags, 0, RESOLVE_NO_SYMLINKS), HOW_AT);
-  const r = ctx.raw('openat2', AT_FDCWD, at, how, 24);
+  return { name: 'openat2', args: [BigInt(AT_FDCWD), at, how, 24n] };
+}
+
+/** openImagePath's checks of its call's result `r`: the descriptor, or an error (the descriptor closed). */
+export function openedImagePath(ctx: TaskCtx, r: bigint, file: string, why: string, type?: number): number {
   if (r < 0n) {
     const err = errnoName(Number(-r));
     const hint = err === 'ELOOP' ? ': a symbolic link on the way, which the dump did not see' : '';
