@@ -87,8 +87,16 @@ export function closePark(inj: Injector, held: ParkFds): void {
   }
 }
 
+/** Where the runner's byte is read into (one buffer for every wait: cryo waits for one task at a time). */
+const byteBuf = Buffer.alloc(64);
 /** Whether the runner's byte came (read, so that the next batch waits for its own). */
-const byteCame = (fd: number): boolean => bytesCame(fd, Buffer.alloc(64)) > 0;
+const byteCame = (fd: number): boolean => bytesCame(fd, byteBuf) > 0;
+
+/**
+ * The longest cryo waits blocked in ppoll for a byte before it looks at the task again: the byte
+ * wakes it at once; a stop on the way instead (a fault, a group stop to resume) is seen this late.
+ */
+const LOOK_EVERY_MS = 5;
 
 /**
  * Waits until the runner started in task `pid` (resumed with PTRACE_CONT) has sent its byte, then
@@ -97,7 +105,7 @@ const byteCame = (fd: number): boolean => bytesCame(fd, Buffer.alloc(64)) > 0;
  */
 export function waitParked(pid: number, park: BatchPark, timeoutMs: number): void {
   const deadline = performance.now() + timeoutMs;
-  for (let i = 0; !byteCame(park.fd); i++) {
+  while (!byteCame(park.fd)) {
     const r = waitpid(pid, WNOHANG | __WALL);
     if (r.pid !== 0) {
       if (stopped(r.status) && ptraceEvent(r.status) !== 0) {
@@ -106,18 +114,15 @@ export function waitParked(pid: number, park: BatchPark, timeoutMs: number): voi
       }
       throw new InjectError('UNEXPECTED_STOP', `task ${pid} ${describeStatus(r.status)} instead of finishing cryo's batch of system calls`);
     }
-    if (performance.now() >= deadline) {
+    const left = deadline - performance.now();
+    if (left <= 0) {
       // Stopped where it is, so that the undo list can put its registers back.
       interrupt(pid);
       waitForStop(pid, { timeoutMs });
       throw new InjectError('UNEXPECTED_STOP', `task ${pid} did not finish cryo's batch of system calls within ${timeoutMs} ms`);
     }
-    // The first polls only yield (most batches take microseconds), then wait up to 1 ms for the byte.
-    if (i < 200) {
-      rawSyscall('sched_yield');
-    } else {
-      pollFd(park.fd, POLLIN, 1);
-    }
+    // Blocked until the byte comes, not polling: on a loaded host a poll's sleep outlasts the batch.
+    pollFd(park.fd, POLLIN, Math.min(LOOK_EVERY_MS, left));
   }
   interrupt(pid);
   const st = waitForStop(pid, { timeoutMs }).status;
@@ -153,8 +158,8 @@ export function waitParkedAll(pids: readonly number[], fd: number, timeoutMs: nu
       stopAll(pids);
       throw new InjectError('UNEXPECTED_STOP', `${missing} of ${pids.length} threads of task ${pids[0]} did not finish cryo's batches of system calls within ${timeoutMs} ms`);
     }
-    if (pollFd(fd, POLLIN, 1) !== 0) continue;
-    // 1 ms without a byte: a thread may have stopped on the way (a fault, a group stop).
+    if (pollFd(fd, POLLIN, Math.min(LOOK_EVERY_MS, Math.max(deadline - performance.now(), 0))) !== 0) continue;
+    // No byte for a while: a thread may have stopped on the way (a fault, a group stop).
     for (const pid of pids) {
       const w = waitpid(pid, WNOHANG | __WALL);
       if (w.pid === 0) continue;
