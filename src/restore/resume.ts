@@ -12,6 +12,7 @@ import type { MessageValue } from '../images/value.js';
 import { kill, ptrace, processVmWritev, waitForStop, stopSig } from '../sys/index.js';
 import { SIGSTOP, SIGTRAP } from '../sys/signals.js';
 import { RestoreError } from '../shared/restore-error.js';
+import { faultPoint } from '../fault.js';
 import { getAbiRegs, setAbiRegs, setSideRegsets } from '../inject/index.js';
 import { ownAreas, releaseScratch, tableRoom } from './scratch.js';
 import { restoreTrapAction } from './task-state.js';
@@ -64,6 +65,8 @@ export function resumeTasks(tasks: readonly { ctx: TaskCtx; threads: readonly Ta
     // instruction (and its parent hears of the stop, as CRIU restores it).
     const tc = ctx.img.core.tc as MessageValue | undefined;
     if (Number(tc?.task_state ?? 1) === TASK_STOPPED) kill(ctx.pid, Number(tc?.stop_signo ?? 0) || SIGSTOP);
+    // A point to fail or kill cryo at with some of the tree running already (the guard's to kill).
+    faultPoint(`let go of task ${ctx.pid}`);
     for (const t of [...threads, ctx]) ptrace.detach(t.tid, 0);
   }
 }

@@ -106,9 +106,11 @@ test('SIGKILL of cryo restore at each step, and between two processes\' resumes,
     removeCgroups(h);
     const lines = readFileSync(trace, 'utf8').trim().split('\n');
     const resumes = lines.slice(lines.findIndex((l) => / step resume$/.test(l)) + 1);
-    const task = (l: string) => / into task (\d+)/.exec(l)?.[1];
-    const between = resumes.find((l) => task(l) !== task(resumes[0]!));
-    assert.ok(between && task(resumes[0]!) !== String(d.pid), `the child resumes first, then the root: ${resumes.join('; ')}`);
+    // Each process is let go in turn, children first: killed at the root's point, the child runs already.
+    const task = (l: string) => / let go of task (\d+)$/.exec(l)?.[1];
+    const lets = resumes.filter((l) => task(l) !== undefined);
+    const between = lets[1];
+    assert.ok(between && task(lets[0]!) !== String(d.pid) && task(between) === String(d.pid), `the child is let go first, then the root: ${resumes.join('; ')}`);
     const mid = Number(between.split(' ')[1]);
     for (const where of [...STEPS, mid]) {
       const r = cliRestore(d, { CRYO_FAULT: `restore:${where}:kill`, TMPDIR: tmp });
