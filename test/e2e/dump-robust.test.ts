@@ -159,7 +159,8 @@ test('a dump that fails after injecting leaves the task as it was', (ctx) => {
 async function cryoDumpUntil(args: string[], fault: string, line: RegExp): Promise<{ child: ReturnType<typeof spawn>; err: () => string; exit: Promise<number | null> }> {
   const child = spawn(process.execPath, [cli, 'dump', ...args], { env: { ...process.env, CRYO_FAULT: fault }, stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // 'close', not 'exit': stderr's last line may still be in the pipe when cryo has exited.
+  const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {
     child.stderr!.on('data', (d: Buffer) => {
       err += d.toString();

@@ -107,7 +107,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2', 'SIGPWR'
       env: { ...process.env, CRYO_FAULT: 'restore:memory:pause' }, stdio: ['ignore', 'ignore', 'pipe'],
     });
     let err = '';
-    const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
     await new Promise<void>((resolve, reject) => {
       child.stderr.on('data', (d: Buffer) => {
         err += d.toString();

@@ -222,7 +222,7 @@ for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
           env: { ...process.env, CRYO_FAULT: `dump:${step}:pause` }, stdio: ['ignore', 'ignore', 'pipe'],
         });
         let err = '';
-        const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+        const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
         await new Promise<void>((resolve, reject) => {
           child.stderr.on('data', (d: Buffer) => {
             err += d.toString();

@@ -59,7 +59,8 @@ function startPeer(port: number): { proc: ChildProcess; result: () => Promise<st
   peers.push(proc);
   let out = '';
   proc.stdout!.on('data', (d) => { out += String(d); });
-  const done = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
+  // 'close', not 'exit': the peer's last line may still be in its stdout pipe when it has exited.
+  const done = new Promise<void>((resolve) => proc.on('close', () => resolve()));
   return {
     proc,
     result: async () => {
