@@ -7,7 +7,7 @@
 // The tracking is the one the kernel offers (src/dump/track-method.ts): a userfaultfd's async
 // write-protect where it has that (x86_64, arm64 6.12), else soft-dirty (ppc64le, s390x).
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { constants } from 'node:os';
 import { cpSync, existsSync, mkdtempSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync, writeSync, closeSync } from 'node:fs';
@@ -17,8 +17,8 @@ import type { MessageValue } from '../../src/images/value.js';
 import { __WALL, WNOHANG, PAGE_IS_PRESENT, PAGE_IS_WRITTEN, kill, pagemapScan, sleepSync, waitpid } from '../../src/sys/index.js';
 import { dumpTask } from '../helpers/cryo-ops.js';
 import { restoreChainAndFinish } from '../helpers/round-trip.js';
-import { startTarget, type Target } from '../helpers/dump-target.js';
-import { becomeSubreaper, resealImages, waitGone } from '../helpers/restore-env.js';
+import { startTarget } from '../helpers/dump-target.js';
+import { becomeSubreaper, cleanedUpAfterFile, resealImages, waitGone } from '../helpers/restore-env.js';
 import { hostArch } from '../../src/arch/index.js';
 import { readPageRuns } from '../../src/proc/index.js';
 import { writeTrackingProbe } from '../../src/check/memory.js';
@@ -28,13 +28,7 @@ const pageSize = (await hostArch()).pageSize;
 /** rt-incr.c's area: 1024 pages of 4 KiB, whatever the kernel's page size. */
 const AREA_BYTES = 1024n * 4096n;
 
-let target: Target | undefined;
-after(() => {
-  if (!target) return;
-  try { kill(target.pid, 9); } catch { /* gone */ }
-  waitGone(target.pid);
-  rmSync(target.dir, { recursive: true, force: true });
-});
+const { targets } = cleanedUpAfterFile();
 
 const stats = (dir: string) => decodeImageFile(path.join(dir, 'stats-dump')).entries[0]!.value.dump as MessageValue;
 const pagemapOf = (dir: string, pid: number) => decodeImageFile(path.join(dir, `pagemap-${pid}.img`)).entries.slice(1).map((e) => e.value);
@@ -54,8 +48,8 @@ const holderOf = (file: string) => stateOf(file).holder?.pid;
 
 test('pre-dump, pre-dump, dump: each writes only what was written since; the chain restores the last state', async () => {
   becomeSubreaper();
-  target = startTarget('rt-incr');
-  const t = target;
+  const t = startTarget('rt-incr');
+  targets.push(t);
   const pid = t.pid;
   const readyLine = readFileSync(t.outFile, 'utf8').split('\n')[0]!;
   const chain = path.join(t.dir, 'chain');

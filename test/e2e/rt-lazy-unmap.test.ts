@@ -3,34 +3,28 @@
 // SIGSTOP until the unmap is done, skips the pages it can no longer place and ends well; the task
 // finds the rest of its memory byte for byte.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { constants } from 'node:os';
 import { __WALL, kill, sleepSync, waitpid } from '../../src/sys/index.js';
 import { readMaps } from '../../src/proc/index.js';
 import { dumpTask, restoreTask } from '../helpers/cryo-ops.js';
-import { startTarget, type Target } from '../helpers/dump-target.js';
-import { becomeSubreaper, nothingLeftBehind, waitGone } from '../helpers/restore-env.js';
+import { startTarget } from '../helpers/dump-target.js';
+import { becomeSubreaper, cleanedUpAfterFile, nothingLeftBehind, waitGone } from '../helpers/restore-env.js';
 import { startLazyPages } from '../helpers/lazy-pages.js';
 import { hostArch } from '../../src/arch/index.js';
 
 const { SIGSTOP, SIGCONT, SIGUSR1 } = constants.signals;
 const pageSize = BigInt((await hostArch()).pageSize);
 
-let target: Target | undefined;
-after(() => {
-  if (!target) return;
-  try { kill(target.pid, 9); } catch { /* gone */ }
-  waitGone(target.pid);
-  rmSync(target.dir, { recursive: true, force: true });
-});
+const { targets } = cleanedUpAfterFile();
 
 test('lazy pages of memory the task unmapped before they came are skipped; the rest arrives byte for byte', async () => {
   becomeSubreaper();
-  target = startTarget('rt-lazy-unmap');
-  const t = target;
+  const t = startTarget('rt-lazy-unmap');
+  targets.push(t);
   const pid = t.pid;
   const ready = readFileSync(t.outFile, 'utf8').split('\n')[0]!;
   const m = /area=([0-9a-f]+) units=(\d+) kept=(\d+)/.exec(ready)!;

@@ -5,7 +5,7 @@
 // program finds; lazy-pages serving pages that differ from the manifest refuses them. Times measured: the
 // restore (until the task runs) and lazy-pages (until all its memory has arrived), beside an eager restore.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, cpSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, truncateSync, writeSync } from 'node:fs';
 import path from 'node:path';
@@ -13,8 +13,8 @@ import { PE_LAZY, PageReader } from '../../src/images/index.js';
 import { __WALL, WNOHANG, kill, signaled, sleepSync, termSig, waitpid } from '../../src/sys/index.js';
 import { restore } from '../../src/restore/index.js';
 import { dumpTask, restoreTask } from '../helpers/cryo-ops.js';
-import { startTarget, type Target } from '../helpers/dump-target.js';
-import { becomeSubreaper, nothingLeftBehind, resealImages, waitGone } from '../helpers/restore-env.js';
+import { startTarget } from '../helpers/dump-target.js';
+import { becomeSubreaper, cleanedUpAfterFile, nothingLeftBehind, resealImages, waitGone } from '../helpers/restore-env.js';
 import { startLazyPages } from '../helpers/lazy-pages.js';
 import { hostArch } from '../../src/arch/index.js';
 
@@ -24,18 +24,12 @@ const AREA_PAGES = (64n << 20n) / pageSize;
 /** Where the program's 4 KiB unit 5000 is, and the run of the dump that holds it. */
 const unitAt = (area: bigint) => area + 4096n * 5000n;
 
-let target: Target | undefined;
-after(() => {
-  if (!target) return;
-  try { kill(target.pid, 9); } catch { /* gone */ }
-  waitGone(target.pid);
-  rmSync(target.dir, { recursive: true, force: true });
-});
+const { targets } = cleanedUpAfterFile();
 
 test('a lazy restore: the task runs first, its memory arrives as it reads it, every byte right', async () => {
   becomeSubreaper();
-  target = startTarget('rt-lazy');
-  const t = target;
+  const t = startTarget('rt-lazy');
+  targets.push(t);
   const pid = t.pid;
   const readyLine = readFileSync(t.outFile, 'utf8').split('\n')[0]!;
   const area = BigInt(`0x${/area=([0-9a-f]+)/.exec(readyLine)![1]!}`);
