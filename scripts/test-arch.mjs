@@ -314,6 +314,15 @@ function runs(files) {
   ];
 }
 
+/**
+ * A serial console (x86_64's ttyS0) still holds output when the guest's init powers off: its last
+ * lines were lost once, the test summary and the init's @@GUEST-RC@@ with them. The script says the
+ * result itself and waits for the UART to drain (the init says it again).
+ */
+function serialDrain(t) {
+  return t.console.startsWith('ttyS') ? 'echo "@@GUEST-RC=$r@@"\nsleep 2\n' : '';
+}
+
 function guestScript(t, files, cross) {
   // One test that hangs must not take the whole guest's time with it.
   const testTimeoutMs = Number(process.env.CRYO_GUEST_TEST_TIMEOUT ?? 600) * 1000;
@@ -328,7 +337,7 @@ r=0
 ${runs(files).map(({ cli, pattern, list }) => `echo "@@CRYO-RUN pattern=${pattern ?? ''}@@"
 ${cross ? `CRYO_CROSS=${cross} ` : ''}CRYO_GUEST=1 CRYO_TEST_CLI=${cli ? 1 : 0} node --test --test-concurrency=1 --test-timeout=${testTimeoutMs} --test-reporter=tap ${pattern ? `--test-name-pattern='${pattern}' ` : ''}${list.map((f) => `dist/${f}`).join(' ')} || r=1
 `).join('')}echo "@@CRYO node-test rc=$r seconds=$(awk -v t0=$t0 '{print $1 - t0}' /proc/uptime)@@"
-${cross === 'dump' ? `[ -f /tmp/cryo-cross/carry ] && { echo "${CARRY[0]}"; tar czf - $(cat /tmp/cryo-cross/carry) 2>/dev/null | base64; echo "${CARRY[1]}"; }\n` : ''}exit $r
+${cross === 'dump' ? `[ -f /tmp/cryo-cross/carry ] && { echo "${CARRY[0]}"; tar czf - $(cat /tmp/cryo-cross/carry) 2>/dev/null | base64; echo "${CARRY[1]}"; }\n` : ''}${serialDrain(t)}exit $r
 `;
 }
 
