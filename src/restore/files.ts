@@ -82,9 +82,12 @@ const rootOf = (ctx: TaskCtx) => String(regFile(ctx.img, Number(ctx.img.fs!.root
  * (chroot) goes on its own first.
  */
 export function restoreFsAll(ctxs: readonly TaskCtx[]): void {
-  const withFs = ctxs.filter((c) => c.img.fs);
-  const plain = withFs.filter((c) => rootOf(c) === '/');
-  for (const c of withFs) if (rootOf(c) !== '/') restoreFsChroot(c);
+  const plain: TaskCtx[] = [];
+  for (const c of ctxs) {
+    if (!c.img.fs) continue;
+    if (rootOf(c) === '/') plain.push(c);
+    else restoreFsChroot(c);
+  }
   // Both paths are as cryo sees them (from its root), opened without following a link.
   const cwds = plain.map((c) => String(regFile(c.img, Number(c.img.fs!.cwd_id), 'the working directory').name));
   const calls = plain.map((c, i) => ({ inj: c.inj, ...imagePathCall(c, cwds[i]!, O_PATH | O_CLOEXEC) }));

@@ -8,9 +8,7 @@
 
 import type { Arch } from '../arch/types.js';
 import type { MessageValue } from '../images/value.js';
-import {
-  waitForStop, writeU64,
-} from '../sys/index.js';
+import { waitForStop } from '../sys/index.js';
 import { RestoreError } from '../shared/restore-error.js';
 import type { RestoreImages } from '../shared/restore-images.js';
 import { checkPidsFree } from './pid-free.js';
@@ -20,28 +18,15 @@ import { InjectError } from '../inject/index.js';
 import { readdirSync } from 'node:fs';
 import type { Stub } from './stub.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
-import { writeI32 } from '../sys/native-endian.js';
+import { CLONE_ARGS, CLONE_FILES, CLONE_SLOT, SCRATCH_CLONE_ARGS, SCRATCH_RESERVED, writeCloneSlot } from './clone-args.js';
 
 const CLONE_VM = 0x100n;
 const CLONE_FS = 0x200n;
-const CLONE_FILES = 0x400n;
 const CLONE_SIGHAND = 0x800n;
 const CLONE_THREAD = 0x10000n;
 const CLONE_SYSVSEM = 0x40000n;
-/**
- * Traced by cryo (seized as the main thread is) from its start, with no clone event stop of the
- * main thread's as PTRACE_O_TRACECLONE makes: one stop fewer per thread.
- */
-const CLONE_PTRACE = 0x2000n;
-/** What pthread_create shares, and CLONE_PTRACE; TLS and the TID words come from the images instead. */
-const THREAD_FLAGS = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | CLONE_PTRACE;
-/** struct clone_args (CLONE_ARGS_SIZE_VER2): flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup. */
-const CLONE_ARGS = { size: 88, flags: 0, setTid: 64, setTidSize: 72 } as const;
-/** Where the clone_args go in the scratch area (clear of task-state's offsets), each with its set_tid array after it. */
-const SCRATCH_CLONE_ARGS = 8192;
-const SLOT = CLONE_ARGS.size + 8;
-/** The end of the scratch area is the injector's (argument blocks). */
-const SCRATCH_RESERVED = 64;
+/** What pthread_create shares; TLS and the TID words come from the images instead. */
+const THREAD_FLAGS = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
 
 /** Every thread the process has but its main one: made by a batch that failed part way, cryo must reap them. */
 function adoptMade(pid: number, stub: Stub): void {
@@ -54,7 +39,7 @@ function adoptMade(pid: number, stub: Stub): void {
 
 /** The TID whose clone_args slot a failed clone3 named (its first argument, in the error's message). */
 function threadOf(message: string, chunk: readonly { tid: number }[], base: bigint): number | string {
-  const k = chunk.findIndex((_, i) => message.includes(`clone3(0x${(base + BigInt(i * SLOT)).toString(16)},`));
+  const k = chunk.findIndex((_, i) => message.includes(`clone3(0x${(base + BigInt(i * CLONE_SLOT)).toString(16)},`));
   return k >= 0 ? chunk[k]!.tid : chunk.map((c) => c.tid).join(', ');
 }
 
@@ -77,23 +62,20 @@ export function createThreads(main: TaskCtx, stub: Stub): TaskCtx[] {
   const others = main.img.threads.slice(1);
   if (others.length === 0) return [];
   // In batches: each clone_args and its set_tid array in a slot of their own.
-  const per = Math.max(1, Math.floor((main.scratch!.size - SCRATCH_CLONE_ARGS - SCRATCH_RESERVED) / SLOT));
+  const per = Math.max(1, Math.floor((main.scratch!.size - SCRATCH_CLONE_ARGS - SCRATCH_RESERVED) / CLONE_SLOT));
   const batch = batchFor(main);
   for (let i = 0; i < others.length; i += per) {
     const chunk = others.slice(i, i + per);
-    const slots = Buffer.alloc(chunk.length * SLOT);
+    const slots = Buffer.alloc(chunk.length * CLONE_SLOT);
     const base = main.scratch!.addr + BigInt(SCRATCH_CLONE_ARGS);
     chunk.forEach(({ tid }, k) => {
-      const at = k * SLOT;
-      writeU64(slots, THREAD_FLAGS, at + CLONE_ARGS.flags);
-      writeU64(slots, base + BigInt(at + CLONE_ARGS.size), at + CLONE_ARGS.setTid);
-      writeU64(slots, 1n, at + CLONE_ARGS.setTidSize);
-      writeI32(slots, tid, at + CLONE_ARGS.size);
+      const at = k * CLONE_SLOT;
+      writeCloneSlot(slots, at, tid, THREAD_FLAGS, 0, base + BigInt(at + CLONE_ARGS.size));
     });
     main.put(slots, SCRATCH_CLONE_ARGS);
     let got: bigint[];
     try {
-      got = batch.runAll(chunk.map((_, k) => ({ name: 'clone3', args: [base + BigInt(k * SLOT), CLONE_ARGS.size] })));
+      got = batch.runAll(chunk.map((_, k) => ({ name: 'clone3', args: [base + BigInt(k * CLONE_SLOT), CLONE_ARGS.size] })));
     } catch (e) {
       // The threads made before the one that failed are cryo's to reap.
       adoptMade(main.pid, stub);

@@ -20,25 +20,12 @@ import { RestoreError } from '../shared/restore-error.js';
 import type { RestoreTree, TreeEntry } from '../shared/restore-images.js';
 import { checkPidsFree, pidTakenError } from './pid-free.js';
 import { tracedProcess, type Stub } from './stub.js';
-import { writeI32 } from '../sys/native-endian.js';
 import { SIGCHLD } from '../sys/signals.js';
 import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../arch/mman.js';
+import { CLONE_ARGS, CLONE_FILES, CLONE_SLOT, SCRATCH_CLONE_ARGS, SCRATCH_RESERVED, writeCloneSlot } from './clone-args.js';
 
-const CLONE_FILES = 0x400n;
-/**
- * The child is traced by cryo from its start (seized, it stops before its first instruction), with
- * no fork event stop of the parent's as PTRACE_O_TRACEFORK makes: one stop fewer per process.
- */
-const CLONE_PTRACE = 0x2000n;
-/** Where a batch of forks puts its clone_args (each with its set_tid after it) in a restored parent's scratch area. */
-const FORK_ARGS_AT = 8192;
-const FORK_SLOT = 88 + 8;
-/** The end of the scratch area is the injector's (argument blocks). */
-const SCRATCH_RESERVED = 64;
 const PR_SET_DUMPABLE = 4;
 const PR_SET_NAME = 15;
-/** struct clone_args offsets (CLONE_ARGS_SIZE_VER2). */
-const CLONE_ARGS = { size: 88, flags: 0, exitSignal: 32, setTid: 64, setTidSize: 72 } as const;
 /** Signals a zombie may have died of (a non-fatal one is replaced by SIGABRT, as CRIU does). */
 const FATAL = new Set([1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 13, 14, 15, 10, 12, 24, 25, 26, 27, 29, 30, 31]);
 
@@ -197,15 +184,6 @@ function put(b: Building, data: Buffer, off = 0): bigint {
   return at;
 }
 
-/** struct clone_args for a child of PID `pid` (its set_tid array at `setTidAt`), then that array: FORK_SLOT bytes at `off` of `b`. */
-function cloneArgs(b: Buffer, off: number, pid: number, flags: bigint, setTidAt: bigint): void {
-  writeU64(b, flags | CLONE_PTRACE, off + CLONE_ARGS.flags);
-  writeU64(b, BigInt(SIGCHLD), off + CLONE_ARGS.exitSignal);
-  writeU64(b, setTidAt, off + CLONE_ARGS.setTid);
-  writeU64(b, 1n, off + CLONE_ARGS.setTidSize);
-  writeI32(b, pid, off + CLONE_ARGS.size);
-}
-
 /** The child clone3 made (its result `got`) is `pid`, known to `stubs` for a kill on failure; else throws naming both. */
 function checkForked(parent: Building, pid: number, got: bigint, stubs: TreeStubs): void {
   if (got < 0n) {
@@ -224,11 +202,11 @@ function checkForked(parent: Building, pid: number, got: bigint, stubs: TreeStub
  */
 function forkChildren(parent: Building, kids: readonly number[], flagsOf: (pid: number) => bigint, stubs: TreeStubs, arch: Arch): Building[] {
   const b = parent.batch;
-  const per = b ? Math.min(b.batch.room, Math.floor((b.scratchSize - FORK_ARGS_AT - SCRATCH_RESERVED) / FORK_SLOT)) : 0;
+  const per = b ? Math.min(b.batch.room, Math.floor((b.scratchSize - SCRATCH_CLONE_ARGS - SCRATCH_RESERVED) / CLONE_SLOT)) : 0;
   if (!b || !b.batch.batched || kids.length < 2 || per < 2) {
     return kids.map((pid) => {
-      const args = Buffer.alloc(FORK_SLOT);
-      cloneArgs(args, 0, pid, flagsOf(pid), parent.page + 128n);
+      const args = Buffer.alloc(CLONE_SLOT);
+      writeCloneSlot(args, 0, pid, flagsOf(pid), SIGCHLD, parent.page + 128n);
       put(parent, args.subarray(CLONE_ARGS.size), 128);
       checkForked(parent, pid, parent.inj.raw('clone3', put(parent, args.subarray(0, CLONE_ARGS.size), 0), CLONE_ARGS.size), stubs);
       return childOf(parent, pid, arch);
@@ -236,12 +214,12 @@ function forkChildren(parent: Building, kids: readonly number[], flagsOf: (pid: 
   }
   for (let i = 0; i < kids.length; i += per) {
     const chunk = kids.slice(i, i + per);
-    const base = parent.page + BigInt(FORK_ARGS_AT);
-    const slots = Buffer.alloc(chunk.length * FORK_SLOT);
-    chunk.forEach((pid, k) => cloneArgs(slots, k * FORK_SLOT, pid, flagsOf(pid), base + BigInt(k * FORK_SLOT + CLONE_ARGS.size)));
-    put(parent, slots, FORK_ARGS_AT);
+    const base = parent.page + BigInt(SCRATCH_CLONE_ARGS);
+    const slots = Buffer.alloc(chunk.length * CLONE_SLOT);
+    chunk.forEach((pid, k) => writeCloneSlot(slots, k * CLONE_SLOT, pid, flagsOf(pid), SIGCHLD, base + BigInt(k * CLONE_SLOT + CLONE_ARGS.size)));
+    put(parent, slots, SCRATCH_CLONE_ARGS);
     // Each runs however the one before it ended: every child made is cryo's to kill before any error.
-    const got = b.batch.runEach(chunk.map((_, k) => ({ name: 'clone3', args: [base + BigInt(k * FORK_SLOT), CLONE_ARGS.size] })));
+    const got = b.batch.runEach(chunk.map((_, k) => ({ name: 'clone3', args: [base + BigInt(k * CLONE_SLOT), CLONE_ARGS.size] })));
     for (const r of got) if (r > 0n) stubs.add(Number(r));
     chunk.forEach((pid, k) => checkForked(parent, pid, got[k]!, stubs));
   }
