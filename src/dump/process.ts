@@ -109,7 +109,7 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   // What only the task can tell.
   await step('inject');
   const trapIgnored = ignoresSigtrap(status.sigIgn);
-  const inj = Injector.attach(pid, arch, undo, { maps, survivable: true, trapIgnored });
+  const inj = Injector.attach(pid, arch, undo, { maps, survivable: true, trapIgnored, known: outside[0] });
   // First, so that every later call (cryo's other areas too) ends in the thread's own state if cryo dies in it.
   const ending = mapCallEnding(inj, undo, maps, outside.map((o) => ({ ti: o.runOn, sigmask: o.sigmask, eintr: o.fixed.action === 'eintr' })));
   const own = ending ? [{ start: ending.start, end: ending.end }] : [];
@@ -125,7 +125,7 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   const semUndo = c.semUndo === true ? readSemUndo(pid, inj, scratch) : [];
   await checkpoint();
   // Each thread's own state, the per-thread injected calls run in that thread.
-  const others = threadInjectors(tids.filter((t) => t !== pid), arch, undo, inj.site, trapIgnored);
+  const others = threadInjectors(outside.slice(1), arch, undo, inj.site, trapIgnored);
   outside.forEach((o, i) => { if (i > 0) ending?.use(others.get(o.tid)!, i); });
   const rest = outside.slice(1);
   const theirs = readThreadsInjected(rest.map((o) => others.get(o.tid)!), scratch, area);

@@ -279,9 +279,10 @@ export function readThread(o: ThreadOutside, arch: Arch, inj: Injector, scratch:
 }
 
 /** Attaches an injector to each thread but the first (the main thread has its own, at `site`). */
-export function threadInjectors(tids: readonly number[], arch: Arch, undo: UndoList, site: bigint, trapIgnored: boolean): Map<number, Injector> {
-  // The main thread's syscall instruction serves them all (one address space: no search of its code per thread).
-  return new Map(tids.map((tid) => [tid, Injector.attach(tid, arch, undo, { site, survivable: true, trapIgnored })]));
+export function threadInjectors(threads: readonly ThreadOutside[], arch: Arch, undo: UndoList, site: bigint, trapIgnored: boolean): Map<number, Injector> {
+  // The main thread's syscall instruction serves them all (one address space: no search of its code
+  // per thread); their registers and masks as read from outside (nothing ran in them since).
+  return new Map(threads.map((o) => [o.tid, Injector.attach(o.tid, arch, undo, { site, survivable: true, trapIgnored, known: o })]));
 }
 
 /**

@@ -61,9 +61,22 @@ export function mapCallEnding(inj: Injector, undo: UndoList, maps: readonly Vma[
   const round = (n: number) => Math.ceil(n / page) * page;
   const frameOf = (t: EndingThread, at: bigint) => arch.buildSigframe(t.ti, { sigmask: t.sigmask, altstack: KEEP_ALTSTACK, addressOfFrame: at });
   const codeSize = round(code.length);
-  const slot = Math.max(...threads.map((t) => round(frameOf(t, 0n).frame.length)));
-  const size = codeSize + slot * threads.length;
-  const want = findHole(maps, BigInt(size), BigInt(page), arch.mmapTop);
+  // Each frame is built once, in its place (the area lands at `want`: MAP_FIXED_NOREPLACE), in
+  // slots as long as the main thread's frame; a longer one (a thread with more vector state) makes
+  // them all longer, built again.
+  let slot = round(frameOf(threads[0]!, 0n).frame.length);
+  let size = 0;
+  let want = 0n;
+  let frames: ReturnType<typeof frameOf>[] = [];
+  for (;;) {
+    size = codeSize + slot * threads.length;
+    want = findHole(maps, BigInt(size), BigInt(page), arch.mmapTop);
+    const at = want;
+    frames = threads.map((t, i) => frameOf(t, at + BigInt(codeSize + i * slot)));
+    const longest = round(Math.max(...frames.map((f) => f.frame.length)));
+    if (longest <= slot) break;
+    slot = longest;
+  }
   // This area's own mmap and munmap run on code in the vDSO's unused tail that puts the main
   // thread's registers and mask back itself (vdso-spare.ts), where the arch has it and there is room.
   const main = threads[0]!;
@@ -87,13 +100,11 @@ export function mapCallEnding(inj: Injector, undo: UndoList, maps: readonly Vma[
     inj.call('munmap', start, size);
   };
   const drop = undo.push(`unmap cryo's call-ending area at 0x${start.toString(16)} in task ${inj.pid}`, unmap);
+  // Elsewhere only where the kernel knows no MAP_FIXED_NOREPLACE (before 4.17: a hint).
+  if (start !== want) frames = threads.map((t, i) => frameOf(t, start + BigInt(codeSize + i * slot)));
   const bytes = Buffer.alloc(size);
   code.copy(bytes, 0);
-  const frames = threads.map((t, i) => {
-    const f = frameOf(t, start + BigInt(codeSize + i * slot));
-    f.frame.copy(bytes, codeSize + i * slot);
-    return f;
-  });
+  frames.forEach((f, i) => f.frame.copy(bytes, codeSize + i * slot));
   if (!writeForced(inj.pid, start, bytes)) {
     drop();
     unmap();

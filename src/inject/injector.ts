@@ -75,6 +75,11 @@ export interface InjectorOptions {
    * calls run from syscall stop to syscall stop, so that the registers put back after are its own.
    */
   atSyscallStop?: boolean;
+  /**
+   * The thread's regsets and mask as read in this same stop, nothing run in it since (a dump's
+   * threads, read from outside first): not read again.
+   */
+  known?: { regsets: ReadonlyMap<number, Buffer>; sigmask: bigint };
 }
 
 /** A call started in a task (Injector.beginCall): `advance` waits for its next stop, true once it is done. */
@@ -128,14 +133,15 @@ export class Injector {
 
   private constructor(readonly pid: number, readonly arch: Arch, opts: InjectorOptions) {
     const abi = arch.syscall;
-    this.savedRegs = getAbiRegs(pid, arch);
+    const known = abi.getRegs ? undefined : opts.known?.regsets.get(abi.regsNt);
+    this.savedRegs = known ?? getAbiRegs(pid, arch);
     this.savedSide = (abi.sideRegsets ?? []).map((r) => ({ nt: r.nt, bytes: getRegset(pid, r.nt, r.whileInjecting.length) }));
     this.savedKept = (abi.keptRegsets ?? []).flatMap((r) => {
       let bytes: Buffer;
       try { bytes = getRegset(pid, r.nt, r.maxSize); } catch { return []; } // none on this CPU or kernel
       return r.live(bytes) ? [{ nt: r.nt, bytes }] : [];
     });
-    this.savedSigmask = getSigmask(pid);
+    this.savedSigmask = opts.known?.sigmask ?? getSigmask(pid);
     this.site = opts.site ?? findSyscallSite(pid, abi.instruction, arch.vdso.vdso, opts.maps ?? readMaps(pid), abi.instructionAlign);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.survivable = opts.survivable ?? false;
