@@ -33,6 +33,11 @@ export interface RegsetSpec {
   readonly maxSize: number;
   /** Dump fails without it; an optional regset is skipped when the kernel or CPU lacks it. */
   readonly required: boolean;
+  /**
+   * Optional: not asked for when this says so, given the regsets read before it in the table (one
+   * whose bytes another holds already, one the CPU lacks): a dump asks for every thread's.
+   */
+  readonly skip?: (read: ReadonlyMap<number, Buffer>) => boolean;
 }
 
 /** What CPUID/XGETBV-like probes the sys layer offers; every member is optional. */

@@ -19,6 +19,7 @@ const SCHED_RR = 2;
 export function readRegsets(pid: number, arch: Arch): Regsets {
   const out: Regsets = new Map();
   for (const spec of arch.regsets) {
+    if (spec.skip?.(out)) continue;
     try {
       out.set(spec.nt, ptrace.getRegset(pid, spec.nt, spec.maxSize));
     } catch (e) {

@@ -18,13 +18,16 @@ import { callThenRestore } from './call-then-restore.js';
 import { fixSyscallRestart, RESTART_RULES } from './restart.js';
 import { cpuReport } from './cpu-report.js';
 import { KERNEL_ABI, MMAP_TOP, RED_ZONE } from './kernel-abi.js';
-import { readThreadExtras, writeThreadExtras } from './thread-extras.js';
+import { cpuHasShadowStack, readThreadExtras, writeThreadExtras } from './thread-extras.js';
 import { ia32Arch } from './ia32.js';
-import { ptrace } from '../../sys/index.js';
+import { hostCpuid, ptrace } from '../../sys/index.js';
 import { SIGACTION_LP64 } from '../asm-generic.js';
 
 /** Biggest xsave area the SDM allows today (AMX tiles included) with room to spare. */
 const XSTATE_MAX = 16384;
+/** Whether this CPU has shadow stacks, asked once. */
+let shadowStack: boolean | undefined;
+const hasShadowStack = (): boolean => (shadowStack ??= cpuHasShadowStack(hostCpuid()));
 
 /** User-state components (XCR0 bits); supervisor components (XSS) never appear in a task's xstate_bv. */
 const USER_COMPONENTS = XSAVE_COMPONENTS.reduce((m, c) => (c.supervisor ? m : m | (1n << BigInt(c.bit))), 0n);
@@ -50,6 +53,18 @@ export interface X86_64Arch extends Arch {
 
 export function createX86_64(probe?: CpuProbe): X86_64Arch {
   let layout = probeLayout(probe);
+  /**
+   * The last FP area decoded, and its record: a process's threads often hold the same bytes, decoded
+   * once (and the frame's FP area built once from the record, sigframe.ts). Records are never
+   * changed after decoding (the shadow-stack part goes on a copy, below).
+   */
+  let lastFp: { bytes: Buffer; layout: XsaveLayout | undefined; rec: ImageRecord } | undefined;
+  const decodeFp = (bytes: Buffer, l: XsaveLayout | undefined): ImageRecord => {
+    if (lastFp !== undefined && lastFp.layout === l && lastFp.bytes.equals(bytes)) return lastFp.rec;
+    const rec = fpregsFromBuffer(bytes, l);
+    lastFp = { bytes, layout: l, rec };
+    return rec;
+  };
 
   function layoutForRegset(buf: Buffer): XsaveLayout {
     const xf = swXfeatures(buf);
@@ -80,8 +95,10 @@ export function createX86_64(probe?: CpuProbe): X86_64Arch {
     regsets: [
       { nt: NT_PRSTATUS, name: 'NT_PRSTATUS', maxSize: GP_REGS_SIZE, required: true },
       { nt: NT_X86_XSTATE, name: 'NT_X86_XSTATE', maxSize: XSTATE_MAX, required: false },
-      { nt: NT_PRFPREG, name: 'NT_PRFPREG', maxSize: FXSAVE_SIZE, required: false },
-      { nt: NT_X86_SHSTK, name: 'NT_X86_SHSTK', maxSize: SHSTK_REGSET_SIZE, required: false },
+      // The xsave area's legacy region holds the same bytes (threadInfoFromRegsets takes xstate first).
+      { nt: NT_PRFPREG, name: 'NT_PRFPREG', maxSize: FXSAVE_SIZE, required: false, skip: (read) => read.has(NT_X86_XSTATE) },
+      // A CPU without shadow stacks fails it for every thread (ENODEV).
+      { nt: NT_X86_SHSTK, name: 'NT_X86_SHSTK', maxSize: SHSTK_REGSET_SIZE, required: false, skip: () => !hasShadowStack() },
     ],
     redZone: RED_ZONE,
     sigframeAlign: FPSTATE_ALIGN,
@@ -106,12 +123,13 @@ export function createX86_64(probe?: CpuProbe): X86_64Arch {
       const ti: ThreadInfo = { clear_tid_addr: extras.clearTidAddr ?? 0n, gpregs };
       const xstate = regsets.get(NT_X86_XSTATE);
       const fx = regsets.get(NT_PRFPREG);
-      if (xstate !== undefined) ti.fpregs = fpregsFromBuffer(xstate, layoutForRegset(xstate));
-      else if (fx !== undefined) ti.fpregs = fpregsFromBuffer(fx, undefined);
+      if (xstate !== undefined) ti.fpregs = decodeFp(xstate, layoutForRegset(xstate));
+      else if (fx !== undefined) ti.fpregs = decodeFp(fx, undefined);
       const ssp = regsets.get(NT_X86_SHSTK);
       if (ti.fpregs && (ssp !== undefined || extras.shstkStatus !== undefined)) {
-        const xsave = (ti.fpregs as ImageRecord).xsave as ImageRecord | undefined;
-        if (xsave) xsave.cet = { cet: extras.shstkStatus ?? 0n, ssp: ssp ? readField(ssp, SHSTK_SSP) : 0n };
+        const fp = ti.fpregs as ImageRecord;
+        const xsave = fp.xsave as ImageRecord | undefined;
+        if (xsave) ti.fpregs = { ...fp, xsave: { ...xsave, cet: { cet: extras.shstkStatus ?? 0n, ssp: ssp ? readField(ssp, SHSTK_SSP) : 0n } } };
       }
       ti.tls = extras.tls ?? [];
       return ti;
