@@ -4,7 +4,7 @@
  */
 import { chmodSync, mkdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { ImageWriter, imageFileName, writeImageFile, type ImageFileKey, type MessageValue } from '../images/index.js';
+import { ImageWriter, imageFileName, precreateImageFiles, writeImageFile, type ImageFileKey, type MessageValue } from '../images/index.js';
 import type { ExtraValue } from '../images/index.js';
 import { CRYO_MANIFEST_IMAGE, writeManifest, type HashedAhead } from '../images/cryo-manifest.js';
 import type { DumpEvent } from './events.js';
@@ -19,6 +19,8 @@ export class ImageSet {
   private readonly undo: (() => void)[] = [];
   /** Pages images (by name) hashed while written: the manifest takes their digests. */
   private readonly ahead = new Map<string, HashedAhead & { stop(): void }>();
+  /** Image files being created ahead (precreate). */
+  private readonly early: ReturnType<typeof precreateImageFiles>[] = [];
   /** The first directory of `dir`'s path this dump made, if it made one: a failed dump with nothing in it removes it. */
   private readonly made: string | undefined;
   constructor(readonly dir: string, private readonly emit: (e: DumpEvent) => void) {
@@ -40,6 +42,21 @@ export class ImageSet {
   /** The path of image `key` (imageFileName's CRIU name with `id` in it). */
   path(key: ImageFileKey, id?: number | bigint): string {
     return path.join(this.dir, imageFileName(key, id));
+  }
+
+  /** Starts creating these images ahead (precreateImageFiles); settle() before writeLast or retract. */
+  precreate(keys: readonly [ImageFileKey, number | bigint | undefined][]): void {
+    this.early.push(precreateImageFiles(keys.map(([k, id]) => this.path(k, id))));
+  }
+
+  /** Every file started by precreate is made (or failed). */
+  async settle(): Promise<void> {
+    await Promise.all(this.early.map((a) => a.settled));
+  }
+
+  /** Files made ahead and not written are removed (the set has no empty images). */
+  private dropUnused(): void {
+    for (const a of this.early.splice(0)) a.dropUnused();
   }
 
   /** Records a pages image whose manifest digests were hashed while it was written (see pages-hash.ts). */
@@ -75,6 +92,7 @@ export class ImageSet {
     const file = this.path(key, id);
     const tmp = `${file}.part`;
     let taken = () => {};
+    this.dropUnused();
     try {
       writeImageFile(tmp, magic, entries);
       taken = guardFile(tmp);
@@ -97,6 +115,7 @@ export class ImageSet {
   /** A dump that failed: the set loses its inventory, so restore never takes it. */
   retract(): void {
     this.stopHashing();
+    this.dropUnused();
     rmSync(this.path('inventory'), { force: true });
     rmSync(path.join(this.dir, CRYO_MANIFEST_IMAGE), { force: true });
     for (const fn of this.undo.splice(0)) fn();

@@ -15,6 +15,7 @@ export {
   ImageReader,
   ImageWriter,
   createImageFile,
+  precreateImageFiles,
   critJsonText,
   decodeImage,
   decodeImageFile,
