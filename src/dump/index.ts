@@ -13,7 +13,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:os';
 import { hostArch } from '../arch/index.js';
-import { UndoList, InjectError } from '../inject/index.js';
+import { Injector, UndoList, InjectError } from '../inject/index.js';
 import { ProcReadError, readStatus, readComm, readLocksLater } from '../proc/index.js';
 import { SysError, WaitError, __WALL, kill, waitpid } from '../sys/index.js';
 import type { ImageFileKey, MessageValue } from '../images/index.js';
@@ -30,7 +30,7 @@ import { detachAll } from './threads.js';
 import { FileTable } from './files.js';
 import { removeLinkRemaps } from '../shared/link-remap.js';
 import { checkOutsidePipes, checkTree, freezeTree, type TreeMember } from './tree.js';
-import { collectProcess, type DumpedProcess } from './process.js';
+import { startProcess, type DumpedProcess, type StartedProcess } from './process.js';
 import { writeTreeImages } from './tree-images.js';
 import { attachesOf, dumpSysvIpc } from './sysv-ipc.js';
 import { finishTtys } from '../files/tty-dump.js';
@@ -207,11 +207,28 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
     const pageStats = { scanned: 0, written: 0, skippedParent: 0 };
     const coreIds = new Map(live.map((m, i) => [m.pid, i + 2]));
     const undoHolders = semUndoHolders(live.map((m) => m.pid));
+    const started: StartedProcess[] = [];
     for (const [i, m] of live.entries()) {
       // A process sharing its parent's descriptor table (CLONE_FILES) names that table's id and has no fdinfo of its own.
       const owner = filesOwner.get(m.pid);
       const filesId = owner === undefined ? undefined : coreIds.get(owner)!;
-      const p = await collectProcess(m, { arch, images, undo, files, emit, step, checkpoint, pagesId: i + 1, coreId: i + 2, filesId, tracking, parentDir, continueTracking, semUndo: undoHolders.has(m.pid), pageServer, smapsAhead: opts.smapsAhead });
+      started.push(await startProcess(m, { arch, images, undo, files, emit, step, checkpoint, pagesId: i + 1, coreId: i + 2, filesId, tracking, parentDir, continueTracking, semUndo: undoHolders.has(m.pid), pageServer, smapsAhead: opts.smapsAhead }));
+    }
+    // Every process's first call (its call-ending area's mmap) at once: each waits to be scheduled.
+    // Every area mapped is recorded before a failure is thrown.
+    const first = started.filter((s) => s.mmap !== undefined);
+    let failed: { e: unknown } | undefined;
+    Injector.rawEach(first.map((s) => s.mmap!)).forEach((g, k) => {
+      try {
+        if (!g.ok) throw g.e;
+        first[k]!.take(g.v);
+      } catch (e) {
+        failed ??= { e };
+      }
+    });
+    if (failed !== undefined) throw failed.e;
+    for (const s of started) {
+      const p = await s.finish();
       procs.push(p);
       memTime += p.memTime;
       memWriteTime += p.memWriteTime;

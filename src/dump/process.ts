@@ -4,7 +4,7 @@ import { readSemUndo } from './sem-undo.js';
 import type { SemUndo } from '../images/cryo-sem-undo.js';
 import { closeSync, openSync, statSync } from 'node:fs';
 import type { Arch } from '../arch/types.js';
-import { ENTRY_BYTES, Injector, batchesTaskCalls, ignoresSigtrap, mapBatchArea, mapCallEnding, mapScratch, type BatchArea, type UndoList } from '../inject/index.js';
+import { ENTRY_BYTES, Injector, batchesTaskCalls, ignoresSigtrap, mapBatchArea, mapScratch, startCallEnding, type BatchArea, type CallEnding, type EndingMmap, type UndoList } from '../inject/index.js';
 import {
   readCwd, readExe, readLoginuid, readMaps, readOomScoreAdj, readPersonality, readRoot, readSmaps,
   readStat, readStatus, readTimers, procPath, readComm,
@@ -83,10 +83,22 @@ export interface DumpedProcess {
   semUndo: SemUndo[];
 }
 
-/** Reads everything of one frozen process (memory pages go to their images right away). */
-export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<DumpedProcess> {
+/**
+ * Reading everything of one frozen process (memory pages go to their images right away), in two
+ * halves: startProcess up to its call-ending area's mmap, so that a tree's processes run that
+ * first call at the same time (each waits to be scheduled), then `take` its result in each, then
+ * `finish` each in turn. `mmap` is undefined where the call already ran (or there is no area).
+ */
+export interface StartedProcess {
+  mmap?: EndingMmap;
+  /** The mmap's raw result (rawEach): its area recorded in the undo list, or the failure thrown. */
+  take(raw: bigint): void;
+  finish(): Promise<DumpedProcess>;
+}
+
+export async function startProcess(m: TreeMember, c: CollectCtx): Promise<StartedProcess> {
   const { pid } = m;
-  const { undo, files, step, checkpoint, images } = c;
+  const { undo, step, checkpoint } = c;
   // The ABI this process runs in (an ia32 process on x86_64 has its own), asked before anything changes it.
   const arch = c.arch.forTask(pid);
   const tids = m.tids;
@@ -111,7 +123,25 @@ export async function collectProcess(m: TreeMember, c: CollectCtx): Promise<Dump
   const trapIgnored = ignoresSigtrap(status.sigIgn);
   const inj = Injector.attach(pid, arch, undo, { maps, survivable: true, trapIgnored, known: outside[0] });
   // First, so that every later call (cryo's other areas too) ends in the thread's own state if cryo dies in it.
-  const ending = mapCallEnding(inj, undo, maps, outside.map((o) => ({ ti: o.runOn, sigmask: o.sigmask, eintr: o.fixed.action === 'eintr' })));
+  const starting = startCallEnding(inj, undo, maps, outside.map((o) => ({ ti: o.runOn, sigmask: o.sigmask, eintr: o.fixed.action === 'eintr' })));
+  let ending = starting !== undefined && starting.mmap === undefined ? starting.finish() : undefined;
+  return {
+    ...(starting?.mmap ? { mmap: starting.mmap } : {}),
+    take(raw) { ending = starting!.finish(raw); },
+    finish: () => finishProcess(m, c, { arch, status, stat, signalsS, outside, rlimits, timers, rootIds, taskIds, maps, trapIgnored, inj, ending }),
+  };
+}
+
+interface Started {
+  arch: Arch; status: ReturnType<typeof readStatus>; stat: ReturnType<typeof readStat>; signalsS: MessageValue; outside: ReturnType<typeof readThreadOutside>[];
+  rlimits: ReturnType<typeof readRlimits>; timers: ReturnType<typeof readTimers>; rootIds: MessageValue; taskIds: MessageValue; maps: ReturnType<typeof readMaps>;
+  trapIgnored: boolean; inj: Injector; ending: CallEnding | undefined;
+}
+
+async function finishProcess(m: TreeMember, c: CollectCtx, st: Started): Promise<DumpedProcess> {
+  const { pid, tids } = m;
+  const { undo, files, step, checkpoint, images } = c;
+  const { arch, status, stat, signalsS, outside, rlimits, timers, rootIds, taskIds, maps, trapIgnored, inj, ending } = st;
   const own = ending ? [{ start: ending.start, end: ending.end }] : [];
   const scratch = mapScratch(inj, undo, [...maps, ...own], arch.pageSize);
   own.push({ start: scratch.addr, end: scratch.addr + BigInt(scratch.size) });

@@ -15,7 +15,8 @@
 import type { AltStack, Arch, ThreadInfo } from '../arch/types.js';
 import type { Vma } from '../proc/index.js';
 import type { Injector } from './injector.js';
-import { injectMmap } from './mmap.js';
+import { injectMmap, mmapCallOf, type MmapArgs } from './mmap.js';
+import { syscallFailed } from './errors.js';
 import { writeForced } from './proc-mem.js';
 import { findHole } from './scratch.js';
 import { writeInVdsoSpare } from './vdso-spare.js';
@@ -52,11 +53,25 @@ export interface CallEnding {
  * tests' way to show what it prevents).
  */
 export function mapCallEnding(inj: Injector, undo: UndoList, maps: readonly Vma[], threads: readonly EndingThread[]): CallEnding | undefined {
+  return startCallEnding(inj, undo, maps, threads)?.finish();
+}
+
+/** mapCallEnding's area's mmap, where it may run beside other tasks' calls (startCallEnding). */
+export interface EndingMmap { inj: Injector; name: string; args: readonly bigint[] }
+
+/**
+ * mapCallEnding in two halves, so that a tree's processes run their area's mmap at the same time
+ * (Injector.rawEach): `mmap` is that call where it runs on the vDSO's spare code (a SIGKILL of cryo
+ * inside it leaves the thread in its own state) and takes its arguments in registers; `finish`
+ * takes its raw result, or runs it itself when given none.
+ */
+export function startCallEnding(inj: Injector, undo: UndoList, maps: readonly Vma[], threads: readonly EndingThread[]): { mmap?: EndingMmap; finish(raw?: bigint): CallEnding | undefined } | undefined {
   const arch: Arch = inj.arch;
   if (process.env.CRYO_CALL_ENDING === 'off' || threads.length === 0) return undefined;
   const codes = threads.map((t) => arch.callThenSigreturn?.(t.ti));
-  const code = codes[0];
-  if (code === undefined || codes.some((c) => c === undefined)) return undefined;
+  const first = codes[0];
+  if (first === undefined || codes.some((c) => c === undefined)) return undefined;
+  const code: Buffer = first;
   const page = arch.pageSize;
   const round = (n: number) => Math.ceil(n / page) * page;
   const frameOf = (t: EndingThread, at: bigint) => arch.buildSigframe(t.ti, { sigmask: t.sigmask, altstack: KEEP_ALTSTACK, addressOfFrame: at });
@@ -92,33 +107,43 @@ export function mapCallEnding(inj: Injector, undo: UndoList, maps: readonly Vma[
     });
     inj.endCallsAt(onSpare);
   }
-  const start = BigInt.asUintN(64, injectMmap(inj, want, size, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
-  const users: Injector[] = [];
-  const unmap = () => {
-    for (const u of users) u.endCallsAt(undefined);
-    inj.endCallsAt(onSpare);
-    inj.call('munmap', start, size);
+  const mmapArgs: MmapArgs = [want, size, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0];
+  const c = mmapCallOf(inj, mmapArgs);
+  const mmap = spare && c.argStruct === undefined ? { inj, name: c.name, args: c.args } : undefined;
+  const finish = (raw?: bigint): CallEnding | undefined => {
+    if (raw !== undefined && raw < 0n && raw >= -4095n) throw syscallFailed(inj.pid, c.name, c.args, raw);
+    return mapped(BigInt.asUintN(64, raw ?? injectMmap(inj, ...mmapArgs)));
   };
-  const drop = undo.push(`unmap cryo's call-ending area at 0x${start.toString(16)} in task ${inj.pid}`, unmap);
-  // Elsewhere only where the kernel knows no MAP_FIXED_NOREPLACE (before 4.17: a hint).
-  if (start !== want) frames = threads.map((t, i) => frameOf(t, start + BigInt(codeSize + i * slot)));
-  const bytes = Buffer.alloc(size);
-  code.copy(bytes, 0);
-  frames.forEach((f, i) => f.frame.copy(bytes, codeSize + i * slot));
-  if (!writeForced(inj.pid, start, bytes)) {
-    drop();
-    unmap();
-    inj.endCallsAt(undefined);
-    return undefined;
+  return mmap ? { mmap, finish } : { finish };
+
+  function mapped(start: bigint): CallEnding | undefined {
+    const users: Injector[] = [];
+    const unmap = () => {
+      for (const u of users) u.endCallsAt(undefined);
+      inj.endCallsAt(onSpare);
+      inj.call('munmap', start, size);
+    };
+    const drop = undo.push(`unmap cryo's call-ending area at 0x${start.toString(16)} in task ${inj.pid}`, unmap);
+    // Elsewhere only where the kernel knows no MAP_FIXED_NOREPLACE (before 4.17: a hint).
+    if (start !== want) frames = threads.map((t, i) => frameOf(t, start + BigInt(codeSize + i * slot)));
+    const bytes = Buffer.alloc(size);
+    code.copy(bytes, 0);
+    frames.forEach((f, i) => f.frame.copy(bytes, codeSize + i * slot));
+    if (!writeForced(inj.pid, start, bytes)) {
+      drop();
+      unmap();
+      inj.endCallsAt(undefined);
+      return undefined;
+    }
+    const ending: CallEnding = {
+      start,
+      end: start + BigInt(size),
+      use(u, i) {
+        users.push(u);
+        u.endCallsAt({ site: start, sp: frames[i]!.sp, ownBetweenCalls: threads[i]!.eintr === true });
+      },
+    };
+    ending.use(inj, 0);
+    return ending;
   }
-  const ending: CallEnding = {
-    start,
-    end: start + BigInt(size),
-    use(u, i) {
-      users.push(u);
-      u.endCallsAt({ site: start, sp: frames[i]!.sp, ownBetweenCalls: threads[i]!.eintr === true });
-    },
-  };
-  ending.use(inj, 0);
-  return ending;
 }

@@ -11,4 +11,4 @@ export { mapBatchArea, type BatchArea } from './batch-area.js';
 export { mapScratch, findHole, type Area, type Scratch } from './scratch.js';
 export { injectMmap, type MmapArgs } from './mmap.js';
 export { injectClone } from './clone.js';
-export { mapCallEnding, type CallEnding, type EndingThread } from './call-ending.js';
+export { mapCallEnding, startCallEnding, type CallEnding, type EndingMmap, type EndingThread } from './call-ending.js';

@@ -366,15 +366,23 @@ export class Injector {
    * finish one throws once every other call started is finished or failed too.
    */
   static rawTogether(calls: readonly { inj: Injector; name: string; args: readonly (bigint | number)[] }[]): bigint[] {
+    const got = Injector.rawEach(calls);
+    const failed = got.find((g) => !g.ok);
+    if (failed !== undefined) throw failed.e;
+    return got.map((g) => (g as { v: bigint }).v);
+  }
+
+  /** rawTogether, with each call's own outcome (the first failure not thrown: a caller records what the others did). */
+  static rawEach(calls: readonly { inj: Injector; name: string; args: readonly (bigint | number)[] }[]): ({ ok: true; v: bigint } | { ok: false; e: unknown })[] {
     const running: (CallInFlight | undefined)[] = [];
-    let error: unknown;
+    const errors: unknown[] = calls.map(() => undefined);
     for (const { inj, name, args } of calls) {
       try {
         inj.settleInFlight();
         faultPoint(`${name}() injected into task ${inj.pid}`);
         running.push(inj.beginCall(inj.arch.syscall, inj.site, name, args));
       } catch (e) {
-        error ??= e;
+        errors[running.length] = e ?? new Error('undefined thrown');
         running.push(undefined);
       }
     }
@@ -388,13 +396,12 @@ export class Injector {
           out[i] = r!.result();
           calls[i]!.inj.putBack();
         } catch (e) {
-          error ??= e;
+          errors[i] = e ?? new Error('undefined thrown');
         }
         done[i] = true;
       });
     }
-    if (error !== undefined) throw error;
-    return out;
+    return out.map((v, i) => (errors[i] === undefined ? { ok: true, v } : { ok: false, e: errors[i] }));
   }
 
   /** Where a fault stop happened (" at pc X, address Y"), for the error that reports it; empty if unknown. */
