@@ -230,28 +230,26 @@ function writeAll(fd: number, b: Uint8Array): void {
 
 /**
  * Image files created ahead on libuv's threads (precreateImageFiles): creating a file costs this
- * host's ext4 0.3-0.8 ms of kernel time, ~7 per process of a tree, so a dump creates them while it
- * waits for its frozen tasks. Opened without O_TRUNC: one createImageFile takes before its open
- * ended is opened again there (the late open then truncates nothing and is closed).
+ * host's ext4 0.3-0.8 ms of kernel time, ~7 per process of a tree, opening one that exists ~0.05
+ * ms; so a dump creates them (empty, closed again: no descriptor held) while it waits for its
+ * frozen tasks, and createImageFile opens them. O_EXCL: only files this dump made are its own; one
+ * createImageFile makes first is simply not made ahead.
  */
-interface Ahead { fd?: number; taken: boolean; done: Promise<void> }
+interface Ahead { made: boolean; taken: boolean; done: Promise<void> }
 const ahead = new Map<string, Ahead>();
 
-/** Starts creating `files` (0600) ahead; settle the returned handle before the files' directory goes. */
+/** Starts creating `files` (0600) ahead; settle the returned handle before dropUnused or the files' directory goes. */
 export function precreateImageFiles(files: readonly string[]): { settled: Promise<void>; dropUnused(): void } {
   const mine: [string, Ahead][] = [];
   for (const file of files) {
     if (ahead.has(file)) continue;
-    const a: Ahead = { taken: false, done: Promise.resolve() };
+    const a: Ahead = { made: false, taken: false, done: Promise.resolve() };
     a.done = new Promise<void>((resolve) => {
-      // O_EXCL: only files this dump makes (an old image in the way is left to createImageFile).
       open(file, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600, (err, fd) => {
         if (err) return resolve(); // createImageFile opens it itself and says why it fails
+        a.made = true;
         // The umask may have taken bits: 0600 as createImageFile makes it.
-        fchmod(fd, 0o600, (e2) => {
-          if (e2 || a.taken) close(fd, () => resolve());
-          else { a.fd = fd; resolve(); }
-        });
+        fchmod(fd, 0o600, () => close(fd, () => resolve()));
       });
     });
     ahead.set(file, a);
@@ -259,14 +257,12 @@ export function precreateImageFiles(files: readonly string[]): { settled: Promis
   }
   return {
     settled: Promise.all(mine.map(([, a]) => a.done)).then(() => undefined),
-    // Once settled: the files nobody wrote are closed and removed.
+    // Once settled: the files made ahead and never opened by createImageFile are removed.
     dropUnused() {
       for (const [file, a] of mine) {
         if (ahead.get(file) === a) ahead.delete(file);
-        if (a.taken) continue;
+        if (a.taken || !a.made) continue;
         a.taken = true;
-        if (a.fd === undefined) continue;
-        closeSync(a.fd);
         try { unlinkSync(file); } catch { /* gone already */ }
       }
     },
@@ -280,7 +276,12 @@ export function createImageFile(file: string): number {
   if (a !== undefined) {
     ahead.delete(file);
     a.taken = true;
-    if (a.fd !== undefined) return a.fd; // made empty by this dump
+    // Made empty by this dump: no truncation to do.
+    if (a.made) {
+      const fd = openSync(file, fsc.O_WRONLY);
+      fchmodSync(fd, 0o600);
+      return fd;
+    }
   }
   let fd: number;
   try {
