@@ -141,8 +141,8 @@ function blake3Build(cc, dir) {
 }
 // ---- end of BLAKE3
 
-// cryo_sys.c includes cryo_clone_vm.c, cryo_wait.c, cryo_smaps.c and cryo_digest.c, which includes cryo_blake3.c and cryo_hasher.c: any changed means a rebuild.
-const newestSrc = Math.max(...['cryo_sys.c', 'cryo_clone_vm.c', 'cryo_wait.c', 'cryo_smaps.c', 'cryo_digest.c', 'cryo_blake3.c', 'cryo_hasher.c'].map((f) => statSync(path.join(root, 'native', f)).mtimeMs));
+// cryo_sys.c includes cryo_clone_vm.c, cryo_wait.c, cryo_smaps.c, cryo_fill.c and cryo_digest.c, which includes cryo_blake3.c and cryo_hasher.c: any changed means a rebuild.
+const newestSrc = Math.max(...['cryo_sys.c', 'cryo_clone_vm.c', 'cryo_wait.c', 'cryo_smaps.c', 'cryo_fill.c', 'cryo_digest.c', 'cryo_blake3.c', 'cryo_hasher.c'].map((f) => statSync(path.join(root, 'native', f)).mtimeMs));
 if (existsSync(out) && statSync(out).mtimeMs > newestSrc && !process.argv.includes('--force')) {
   process.exit(0); // up to date
 }

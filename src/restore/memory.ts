@@ -1,7 +1,7 @@
 // Rebuilds the task's address space inside the stub, by injected syscalls: the stub's vDSO
 // becomes the task's (stub-vdso.ts), cryo's scratch areas go in a hole (scratch.ts), every
-// dumped VMA is mapped at its address, pages are read into place by injected preadv, then
-// protections, madvise and PR_SET_MM_MAP.
+// dumped VMA is mapped at its address, pages are written into place (by cryo's threads or the
+// task's injected preadv), then protections, madvise and PR_SET_MM_MAP.
 
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -24,6 +24,7 @@ import { intersect, withoutRanges, type Range } from '../shared/ranges.js';
 import { dumpPageSize } from './page-size.js';
 import { inheritedRanges, inheritedVmas, parentProt } from './inherited.js';
 import { fillInherited, type InheritedRun } from './fill-inherited.js';
+import { fillParallel, fillThreads, type PageRun } from './fill-parallel.js';
 import { restoreAioRings } from './aio.js';
 import { installGuards } from './guards.js';
 import { restoreMemoryTags } from './mem-tags.js';
@@ -175,17 +176,12 @@ class AnonRuns {
   }
 }
 
-/** Bytes one injected preadv asks for at most (under the kernel's MAX_RW_COUNT; small enough for progress). */
-const PREADV_MAX_BYTES = 64 << 20;
-
 /**
- * Fills the pages by injected preadv from the pages image straight into the task's memory: one
- * copy, as a plain read() into fresh memory, and up to IOV_MAX runs per call (the image holds the
- * runs back to back, so consecutive runs are one file range). The iovecs go to the scratch area.
+ * Fills the pages: the runs this dump and its chain hold, without the vDSO's, lazy and inherited
+ * ranges, go in by several threads of cryo (fill-parallel.ts) when large, else by the task's own
+ * injected preadv. Inherited ranges are compared with the parent's pages (fill-inherited.ts).
  */
 function fillPages(ctx: TaskCtx, lazy: readonly Range[]): void {
-  const scratch = ctx.scratch;
-  if (!scratch) throw new Error('internal: no scratch memory in the task yet');
   const page = dumpPageSize(ctx.img, ctx.arch.pageSize);
   const inherited = inheritedRanges(ctx);
   const skip = inAddressOrder(dumpedVmas(ctx).filter((v) => vmaKind(Number(v.status)) === 'vdso' || vmaKind(Number(v.status)) === 'skip')
@@ -196,6 +192,47 @@ function fillPages(ctx: TaskCtx, lazy: readonly Range[]): void {
   // The pages of this dump and, for in_parent runs, of the dumps of its chain (preflight checked them).
   const chain = new PageChain(ctx.img.dir, path.basename(ctx.img.pagemapFile), page);
   const fillable = new FillableRanges(ctx.img);
+  const unskipped = outside(skip);
+  let lastSegFile = '';
+  let segFileAbs = '';
+  const segments = [...chain.segments()];
+  const totalBytes = segments.reduce((a, s) => a + s.len, 0);
+  const runs: PageRun[] = [];
+  let runBytes = 0;
+  for (const seg of segments) {
+    if (seg.file !== lastSegFile) [lastSegFile, segFileAbs] = [seg.file, path.resolve(seg.file)];
+    const segFile = segFileAbs;
+    for (const part of inherited.length === 0 ? [] : intersect([{ start: seg.vaddr, end: seg.vaddr + BigInt(seg.len) }], inherited)) {
+      if (!fillable.covers(part.start, part.end)) throw outsideFillable(ctx.img, part.start);
+      inheritedPages.push({ ...part, file: segFile, offset: seg.offset + Number(part.start - seg.vaddr) });
+    }
+    // The kernel's own vdso pages are not written; a run may go on past them into the next
+    // mapping (arm64 puts ld.so's data right above the vdso), and those pages are.
+    for (const part of unskipped(seg.vaddr, seg.vaddr + BigInt(seg.len))) {
+      if (!fillable.covers(part.start, part.end)) throw outsideFillable(ctx.img, part.start);
+      const len = Number(part.end - part.start);
+      runs.push({ file: segFile, off: seg.offset + Number(part.start - seg.vaddr), addr: part.start, len });
+      runBytes += len;
+    }
+  }
+  reportProgress('restore', 0, totalBytes);
+  const threads = fillThreads(runBytes);
+  if (threads > 1) fillParallel(ctx, runs, threads, totalBytes);
+  else fillByPreadv(ctx, runs, totalBytes);
+  fillInherited(ctx, inherited, inheritedPages, page);
+}
+
+/** Bytes one injected preadv asks for at most (under the kernel's MAX_RW_COUNT; small enough for progress). */
+const PREADV_MAX_BYTES = 64 << 20;
+
+/**
+ * The runs by injected preadv from the pages image straight into the task's memory: one copy, as
+ * a plain read() into fresh memory, and up to IOV_MAX runs per call (the image holds the runs
+ * back to back, so consecutive runs are one file range). The iovecs go to the scratch area.
+ */
+function fillByPreadv(ctx: TaskCtx, runs: readonly PageRun[], totalBytes: number): void {
+  const scratch = ctx.scratch;
+  if (!scratch) throw new Error('internal: no scratch memory in the task yet');
   const maxIov = Math.min(IOV_MAX, Math.floor(scratch.size / 16));
   const iov = Buffer.alloc(maxIov * 16);
   const fds = new Map<string, number>();
@@ -204,12 +241,6 @@ function fillPages(ctx: TaskCtx, lazy: readonly Range[]): void {
   let bytes = 0;
   let fileOff = 0;
   let moved = 0;
-  const unskipped = outside(skip);
-  let lastSegFile = '';
-  let segFileAbs = '';
-  const segments = [...chain.segments()];
-  const totalBytes = segments.reduce((a, s) => a + s.len, 0);
-  reportProgress('restore', 0, totalBytes);
   const flush = () => {
     if (n === 0) return;
     let fd = fds.get(file);
@@ -225,38 +256,25 @@ function fillPages(ctx: TaskCtx, lazy: readonly Range[]): void {
     bytes = 0;
   };
   try {
-    for (const seg of segments) {
-      if (seg.file !== lastSegFile) [lastSegFile, segFileAbs] = [seg.file, path.resolve(seg.file)];
-      const segFile = segFileAbs;
-      for (const part of inherited.length === 0 ? [] : intersect([{ start: seg.vaddr, end: seg.vaddr + BigInt(seg.len) }], inherited)) {
-        if (!fillable.covers(part.start, part.end)) throw outsideFillable(ctx.img, part.start);
-        inheritedPages.push({ ...part, file: segFile, offset: seg.offset + Number(part.start - seg.vaddr) });
-      }
-      // The kernel's own vdso pages are not written; a run may go on past them into the next
-      // mapping (arm64 puts ld.so's data right above the vdso), and those pages are.
-      for (const part of unskipped(seg.vaddr, seg.vaddr + BigInt(seg.len))) {
-        const total = Number(part.end - part.start);
-        if (!fillable.covers(part.start, part.end)) throw outsideFillable(ctx.img, part.start);
-        for (let done = 0; done < total;) {
-          const len = Math.min(total - done, PREADV_MAX_BYTES);
-          const off = seg.offset + Number(part.start - seg.vaddr) + done;
-          if (n > 0 && (segFile !== file || fileOff + bytes !== off || n === maxIov || bytes + len > PREADV_MAX_BYTES)) flush();
-          if (n === 0) {
-            fileOff = off;
-            file = segFile;
-          }
-          iovecBytes(part.start + BigInt(done), len, iov, n * 16);
-          n++;
-          bytes += len;
-          done += len;
+    for (const run of runs) {
+      for (let done = 0; done < run.len;) {
+        const len = Math.min(run.len - done, PREADV_MAX_BYTES);
+        const off = run.off + done;
+        if (n > 0 && (run.file !== file || fileOff + bytes !== off || n === maxIov || bytes + len > PREADV_MAX_BYTES)) flush();
+        if (n === 0) {
+          fileOff = off;
+          file = run.file;
         }
+        iovecBytes(run.addr + BigInt(done), len, iov, n * 16);
+        n++;
+        bytes += len;
+        done += len;
       }
     }
     flush();
   } finally {
     for (const fd of fds.values()) ctx.call('close', fd);
   }
-  fillInherited(ctx, inherited, inheritedPages, page);
 }
 
 /**

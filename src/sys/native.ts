@@ -82,6 +82,13 @@ export interface NativeAddon {
    * layout: src/proc/maps.ts), or [undefined, line] for a line it cannot take; throws a read error.
    */
   smapsRead(path: string): [Buffer, Buffer, number] | [undefined, string];
+  /**
+   * Pages copied from files into task `pid` by `threads` threads (native/cryo_fill.c): `count`
+   * records of 32 bytes in `runs` (address, file offset, length as uint64, index into `fds` as
+   * uint32). undefined when all are in place, else [what (1 the file ended, 2 a read error, 3 a
+   * write into the task failed), run, bytes into it, errno, bytes done of that piece].
+   */
+  fillPages(pid: number, fds: Int32Array, runs: Buffer, count: number, threads: number): [number, number, number, number, number] | undefined;
   /** x86 only: [eax, ebx, ecx, edx] of cpuid(leaf, subleaf). */
   cpuid?: (leaf: number, subleaf: number) => [number, number, number, number];
   /** x86 only: xgetbv(index) as a bigint (XCR0 for index 0). */
