@@ -30,14 +30,16 @@ const SLICE_BYTES = 256 << 20;
 const RECORD = 32;
 
 /**
- * How many threads fill `total` bytes: CRYO_FILL_THREADS when set (1: the task's own preadv; any
- * size), else the online CPUs (at most MAX_THREADS) for PARALLEL_MIN_BYTES or more, else 1.
+ * How many of cryo's threads fill `total` bytes, 0 for the task's own injected preadv:
+ * CRYO_FILL_THREADS when set (any size), else the online CPUs (at most MAX_THREADS) for
+ * PARALLEL_MIN_BYTES or more, else 0. One thread of cryo beats the preadv too: its faults come
+ * through process_vm_writev, not traps in the task.
  */
 export function fillThreads(total: number, env: NodeJS.ProcessEnv = process.env): number {
   const set = env.CRYO_FILL_THREADS;
   const n = Number(set);
-  if (set !== undefined && set !== '' && Number.isInteger(n) && n >= 1) return Math.min(n, 64); // anything else: the default
-  return total >= PARALLEL_MIN_BYTES ? Math.min(availableParallelism(), MAX_THREADS) : 1;
+  if (set !== undefined && set !== '' && Number.isInteger(n) && n >= 0) return Math.min(n, 64); // anything else: the default
+  return total >= PARALLEL_MIN_BYTES ? Math.min(availableParallelism(), MAX_THREADS) : 0;
 }
 
 /** Writes `runs` (in file order as far as they come so) into the task by `threads` threads; reports progress after `doneBefore` bytes of `total`. */

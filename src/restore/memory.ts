@@ -217,7 +217,7 @@ function fillPages(ctx: TaskCtx, lazy: readonly Range[]): void {
   }
   reportProgress('restore', 0, totalBytes);
   const threads = fillThreads(runBytes);
-  if (threads > 1) fillParallel(ctx, runs, threads, totalBytes);
+  if (threads > 0) fillParallel(ctx, runs, threads, totalBytes);
   else fillByPreadv(ctx, runs, totalBytes);
   fillInherited(ctx, inherited, inheritedPages, page);
 }

@@ -2,7 +2,7 @@
 // test/programs/rt-fill.c holds up to 192 MiB of distinct words in private mappings (one made
 // read-only, one with untouched pages and a read-only half) and a MAP_SHARED anonymous one (its
 // last quarter read-only), and checks every word and protection on SIGTERM. Restored with
-// CRYO_FILL_THREADS=2 and 3 (the threads' path at any size) and 1 (the task's own preadv);
+// CRYO_FILL_THREADS=2, 3 and 1 (cryo's threads at any size) and 0 (the task's own preadv);
 // edited pages images show the check notices a wrong word in either path.
 
 import { test, after } from 'node:test';
@@ -30,15 +30,15 @@ async function withThreads<T>(n: string, f: () => Promise<T>): Promise<T> {
   }
 }
 
-test('fillThreads: CRYO_FILL_THREADS, else the CPUs for large restores and 1 for small ones', () => {
+test('fillThreads: CRYO_FILL_THREADS, else the CPUs for large restores and the preadv (0) for small ones', () => {
   assert.equal(fillThreads(4096, { CRYO_FILL_THREADS: '2' }), 2);
-  assert.equal(fillThreads(1 << 30, { CRYO_FILL_THREADS: '1' }), 1);
-  assert.equal(fillThreads(4096, {}), 1);
+  assert.equal(fillThreads(1 << 30, { CRYO_FILL_THREADS: '0' }), 0);
+  assert.equal(fillThreads(4096, {}), 0);
   assert.ok(fillThreads(1 << 30, {}) >= 1);
   assert.equal(fillThreads(1 << 30, { CRYO_FILL_THREADS: 'x' }), fillThreads(1 << 30, {}));
 });
 
-test(`a ${MIB} MiB memory of distinct words, read-only and shared parts, filled by 2, 3 and 1 threads`, async () => {
+test(`a ${MIB} MiB memory of distinct words, read-only and shared parts, filled by 2, 3 and 1 threads and by the task's preadv`, async () => {
   const d = await startAndDump('rt-fill', ['-', String(MIB)]);
   all.push(d);
   const r = d.target.ready;
@@ -49,13 +49,14 @@ test(`a ${MIB} MiB memory of distinct words, read-only and shared parts, filled 
   assert.equal(await withThreads('2', () => restoreAndFinish(d)), 'PASS');
   assert.equal(await withThreads('3', () => restoreAndFinish(d)), 'PASS');
   assert.equal(await withThreads('1', () => restoreAndFinish(d)), 'PASS');
+  assert.equal(await withThreads('0', () => restoreAndFinish(d)), 'PASS');
   // A changed word is found, by either path: in the read-only mapping, in the read-only half past the holes.
   assert.match(await withThreads('2', () => restoreAndFinish(d, (dir) => flipDumpedByte(dir, d.pid, ro + 3n * page + 17n))),
     /^FAIL: ro word 2 of page 3 /);
   const lastPage = (unit * 2n) / page - 1n; // page 3k+2: written
   assert.match(await withThreads('2', () => restoreAndFinish(d, (dir) => flipDumpedByte(dir, d.pid, holey + lastPage * page + 8n))),
     new RegExp(`^FAIL: holey word 1 of page ${lastPage} `));
-  assert.match(await withThreads('1', () => restoreAndFinish(d, (dir) => flipDumpedByte(dir, d.pid, ro + 8n))), /^FAIL: ro word 1 of page 0 /);
+  assert.match(await withThreads('0', () => restoreAndFinish(d, (dir) => flipDumpedByte(dir, d.pid, ro + 8n))), /^FAIL: ro word 1 of page 0 /);
   // A pages image cut short: refused (before anything is irreversible) or failed, nothing left behind either way.
   const cut = (dir: string) => {
     const pages = readdirSync(dir).filter((f) => /^pages-\d+\.img$/.test(f)).map((f) => path.join(dir, f))
