@@ -105,7 +105,7 @@ export function parseStatus(text: string): ProcStatus {
 
 /** status escapes the task name with '\\' for backslash and '\n' for newline (string_escape_mem ESCAPE_SPACE|ESCAPE_SPECIAL). */
 function unescapeName(s: string): string {
-  return s.replace(/\\(.)/g, (_, c: string) => ({ n: '\n', t: '\t', '\\': '\\', r: '\r', f: '\f', v: '\v', e: '\x1b' })[c] ?? c);
+  return s.replace(/\\(.)/g, (_, c: string) => ({ n: '\n', t: '\t', '\\': '\\', r: '\r', f: '\f', v: '\v', e: '\x1b', a: '\x07' })[c] ?? c);
 }
 
 export function readStatus(pid: Pid, tid?: number): ProcStatus {

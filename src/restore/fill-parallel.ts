@@ -31,14 +31,17 @@ const RECORD = 32;
 
 /**
  * How many of cryo's threads fill `total` bytes, 0 for the task's own injected preadv:
- * CRYO_FILL_THREADS when set (any size), else the online CPUs (at most MAX_THREADS) for
+ * CRYO_FILL_THREADS when set (any size; not a whole number: an error), else the online CPUs (at most MAX_THREADS) for
  * PARALLEL_MIN_BYTES or more, else 0. One thread of cryo beats the preadv too: its faults come
  * through process_vm_writev, not traps in the task.
  */
 export function fillThreads(total: number, env: NodeJS.ProcessEnv = process.env): number {
   const set = env.CRYO_FILL_THREADS;
-  const n = Number(set);
-  if (set !== undefined && set !== '' && Number.isInteger(n) && n >= 0) return Math.min(n, 64); // anything else: the default
+  if (set !== undefined && set !== '') {
+    const n = Number(set);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`CRYO_FILL_THREADS=${set} is not a number of threads: set a whole number (0 fills by the task's own preadv) or unset it`);
+    return Math.min(n, 64);
+  }
   return total >= PARALLEL_MIN_BYTES ? Math.min(availableParallelism(), MAX_THREADS) : 0;
 }
 

@@ -84,10 +84,16 @@ export function pagemapScanAll(pagemapFd: number, o: Omit<PagemapScanOptions, 'm
   try {
     for (let at = o.start; at < o.end;) {
       const left = (o.end - at) >> 12n; // regions are a page at least
-      const r = pagemapScan(pagemapFd, { ...o, start: at, maxRegions: Number(left < 1n ? 1n : left > 1024n ? 1024n : left) });
+      const room = Number(left < 1n ? 1n : left > 1024n ? 1024n : left);
+      const r = pagemapScan(pagemapFd, { ...o, start: at, maxRegions: room });
       out.push(...r.regions);
-      if (r.walkEnd <= at) break;
-      at = r.walkEnd;
+      if (r.regions.length < room && !o.maxPages) break; // room to spare: the walk reached o.end
+      // Kernels up to at least 6.18 leave walk_end where an earlier internal pass of the same call
+      // stopped, before regions the call went on to return: resuming there would return them twice.
+      const last = out.at(-1)?.end ?? at;
+      const next = r.walkEnd > last ? r.walkEnd : last;
+      if (next <= at) break;
+      at = next;
     }
   } catch (e) {
     if (e instanceof SysError && (e.code === 'EINVAL' || e.code === 'ENOTTY' || e.code === 'EOPNOTSUPP')) return undefined;

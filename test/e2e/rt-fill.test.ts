@@ -11,7 +11,7 @@ import { totalmem } from 'node:os';
 import { statSync, truncateSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { cleanupDumped, restoreAndFinish, restoreRefused, startAndDump, type Dumped } from '../helpers/round-trip.js';
-import { flipDumpedByte, PAGE_SIZE } from '../helpers/dumped-memory.js';
+import { dumpedRuns, flipDumpedByte, PAGE_SIZE } from '../helpers/dumped-memory.js';
 import { fillThreads } from '../../src/restore/fill-parallel.js';
 
 const all: Dumped[] = [];
@@ -30,12 +30,13 @@ async function withThreads<T>(n: string, f: () => Promise<T>): Promise<T> {
   }
 }
 
-test('fillThreads: CRYO_FILL_THREADS, else the CPUs for large restores and the preadv (0) for small ones', () => {
+test('fillThreads: CRYO_FILL_THREADS (else an error), else the CPUs for large restores and the preadv (0) for small ones', () => {
   assert.equal(fillThreads(4096, { CRYO_FILL_THREADS: '2' }), 2);
   assert.equal(fillThreads(1 << 30, { CRYO_FILL_THREADS: '0' }), 0);
   assert.equal(fillThreads(4096, {}), 0);
   assert.ok(fillThreads(1 << 30, {}) >= 1);
-  assert.equal(fillThreads(1 << 30, { CRYO_FILL_THREADS: 'x' }), fillThreads(1 << 30, {}));
+  assert.throws(() => fillThreads(1 << 30, { CRYO_FILL_THREADS: 'x' }), /CRYO_FILL_THREADS=x is not a number of threads/);
+  assert.throws(() => fillThreads(4096, { CRYO_FILL_THREADS: '-1' }), /not a number of threads/);
 });
 
 test(`a ${MIB} MiB memory of distinct words, read-only and shared parts, filled by 2, 3 and 1 threads and by the task's preadv`, async () => {
@@ -46,6 +47,10 @@ test(`a ${MIB} MiB memory of distinct words, read-only and shared parts, filled 
   const holey = BigInt(r.holey!);
   const unit = BigInt(r.bytes!) / 8n;
   const page = BigInt(PAGE_SIZE);
+  // Each page once: the holey mapping's thousands of runs take several PAGEMAP_SCAN calls.
+  const runs = dumpedRuns(d.images, d.pid);
+  runs.forEach((x, i) => i && assert.ok(x.vaddr >= runs[i - 1]!.vaddr + BigInt(runs[i - 1]!.pages) * page,
+    `page run 0x${x.vaddr.toString(16)} overlaps the one before it`));
   assert.equal(await withThreads('2', () => restoreAndFinish(d)), 'PASS');
   assert.equal(await withThreads('3', () => restoreAndFinish(d)), 'PASS');
   assert.equal(await withThreads('1', () => restoreAndFinish(d)), 'PASS');

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { hostAbi } from '../helpers/arch-abi.js';
 import {
   AT_FDCWD, SEEK_END, SEEK_SET, SysError, addressOf, getpid, gettid, hostCpuid, ioctl, lseek, memfdCreate,
-  PAGE_IS_PRESENT, nameToHandleAt, openByHandleAt, pagemapScan, personality, prctl, rawSyscall,
+  PAGE_IS_PRESENT, nameToHandleAt, openByHandleAt, pagemapScan, pagemapScanAll, personality, prctl, rawSyscall,
 } from '../../src/sys/index.js';
 
 test('getpid and gettid of the main JS thread are the process PID', () => {
@@ -104,6 +104,26 @@ test('PAGEMAP_SCAN reports a touched page as present', (t) => {
     assert.equal(r.regions[0].end, start + 0x1000n);
     assert.equal(r.regions[0].categories, PAGE_IS_PRESENT);
     assert.equal(r.walkEnd, start + 0x1000n);
+  } finally {
+    closeSync(fd);
+  }
+});
+
+test('PAGEMAP_SCAN through several calls returns each of 2000 one-page runs once', (t) => {
+  const n = 2000; // two calls of 1024 regions: the second ends its walk after an inner pass filled up
+  const page = BigInt(readFileSync('/proc/self/smaps', 'utf8').match(/KernelPageSize:\s+(\d+) kB/)![1]!) * 1024n;
+  const span = BigInt(2 * n) * page;
+  const raw = Buffer.allocUnsafeSlow(Number(span + page)); // malloc's own mmap: untouched pages are not present
+  const start = (addressOf(raw) + page - 1n) & ~(page - 1n);
+  rawSyscall('madvise', start, span, 15 /* MADV_NOHUGEPAGE: one page touched is one page present */);
+  for (let i = 0; i < n; i++) raw[Number(start - addressOf(raw) + BigInt(2 * i) * page)] = 1;
+  const fd = openSync('/proc/self/pagemap', 'r');
+  try {
+    const runs = pagemapScanAll(fd, { start, end: start + span, categoryMask: PAGE_IS_PRESENT, returnMask: PAGE_IS_PRESENT });
+    if (!runs) { t.skip('kernel < 6.7'); return; }
+    // The kernel's walk_end after such a call is where the inner pass stopped, before runs it returned.
+    assert.equal(runs.length, n);
+    runs.forEach((r, i) => assert.equal(r.start, start + BigInt(2 * i) * page, `run ${i}`));
   } finally {
     closeSync(fd);
   }

@@ -25,6 +25,16 @@ export function dumpedByteAt(dir: string, pid: number, vaddr: bigint): { file: s
   return undefined;
 }
 
+/** The page runs of task `pid` in the dump in `dir`, in image order. */
+export function dumpedRuns(dir: string, pid: number): { vaddr: bigint; pages: number }[] {
+  const reader = new PageReader(path.join(dir, `pagemap-${pid}.img`), undefined, PAGE_SIZE);
+  try {
+    return [...reader].map((r) => ({ vaddr: r.vaddr, pages: r.nrPages }));
+  } finally {
+    reader.close();
+  }
+}
+
 /**
  * `n` bytes of task `pid`'s memory at `vaddr` (within one page run or mapping) as the dump in `dir`
  * holds them: from its pages, or for a file mapping the dump has no page of (code, as a rule), from
