@@ -1,7 +1,8 @@
 // The pages of the mappings a forked child keeps from its restored parent (inherited.ts): each page
 // of the child's image is compared with what the mapping holds (the parent's page) and written
 // only where they differ, so equal pages stay shared copy-on-write; pages the child's image does
-// not have are dropped (MADV_DONTNEED: zero again, or the file's for a private file mapping).
+// not have are left for the caller to drop (MADV_DONTNEED: zero again, or the file's for a private
+// file mapping) in its next batch.
 
 import { closeSync, openSync, readSync } from 'node:fs';
 import { processVmWritev } from '../sys/index.js';
@@ -9,9 +10,7 @@ import { RestoreError } from '../shared/restore-error.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 import { withoutRanges, type Range } from '../shared/ranges.js';
 import { hex } from './dumped-layout.js';
-import { batchFor } from './scratch.js';
 
-const MADV_DONTNEED = 4;
 /** Bytes compared at a time. */
 const CHUNK = 4 << 20;
 
@@ -21,13 +20,17 @@ export interface InheritedRun extends Range {
   offset: number;
 }
 
-export function fillInherited(ctx: TaskCtx, inherited: readonly Range[], runs: readonly InheritedRun[], pageSize: number): void {
-  if (inherited.length === 0) return;
+/** Writes the child's differing pages; returns the ranges of `inherited` its image has no page of. */
+export function fillInherited(ctx: TaskCtx, inherited: readonly Range[], runs: readonly InheritedRun[], pageSize: number): Range[] {
+  if (inherited.length === 0) return [];
   const fds = new Map<string, number>();
   // Not process_vm_readv: it pins the pages, and pinning a shared anonymous page unshares it (a copy).
   const mem = openSync(`/proc/${ctx.pid}/mem`, 'r');
-  const wantBuf = Buffer.allocUnsafe(CHUNK);
-  const haveBuf = Buffer.allocUnsafe(CHUNK);
+  // As large as the largest run needs: a tree's children hold a few pages each, and 8 MiB of fresh
+  // buffers per child is most of a tree restore's garbage.
+  const size = Math.min(CHUNK, runs.reduce((m, r) => Math.max(m, Number(r.end - r.start)), 0));
+  const wantBuf = Buffer.allocUnsafe(size);
+  const haveBuf = Buffer.allocUnsafe(size);
   try {
     for (const run of runs) {
       let fd = fds.get(run.file);
@@ -48,13 +51,7 @@ export function fillInherited(ctx: TaskCtx, inherited: readonly Range[], runs: r
     for (const fd of fds.values()) closeSync(fd);
     closeSync(mem);
   }
-  // In one batch: a forked child has a hole or more in every inherited mapping (a tree of 50, 60 ms one by one).
-  const holes = inherited.flatMap((r) => withoutRanges(r.start, r.end, runs));
-  try {
-    batchFor(ctx).runAll(holes.map((h) => ({ name: 'madvise', args: [h.start, h.end - h.start, MADV_DONTNEED] })));
-  } catch (e) {
-    throw new RestoreError('FAILED', `cannot drop the parent's pages the child did not have in task ${ctx.pid}: ${(e as Error).message}`, { cause: e });
-  }
+  return inherited.flatMap((r) => withoutRanges(r.start, r.end, runs));
 }
 
 /** Writes the pages of `want` that differ from `have` (the task's memory at `at`), run by run. */

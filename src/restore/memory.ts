@@ -37,6 +37,8 @@ import { openImagePath, S_IFREG } from '../shared/image-paths.js';
 import { O_CLOEXEC } from '../shared/constants.js';
 import { MAP_ANONYMOUS, MAP_FIXED, MAP_NORESERVE, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 
+const MADV_DONTNEED = 4;
+
 const PR_SET_MM = 35;
 const PR_SET_MM_MAP = 14;
 const PR_SET_THP_DISABLE = 41;
@@ -179,9 +181,10 @@ class AnonRuns {
 /**
  * Fills the pages: the runs this dump and its chain hold, without the vDSO's, lazy and inherited
  * ranges, go in by several threads of cryo (fill-parallel.ts) when large, else by the task's own
- * injected preadv. Inherited ranges are compared with the parent's pages (fill-inherited.ts).
+ * injected preadv. Inherited ranges are compared with the parent's pages (fill-inherited.ts);
+ * returns the parent's pages the child has none of, to drop.
  */
-function fillPages(ctx: TaskCtx, lazy: readonly Range[]): void {
+function fillPages(ctx: TaskCtx, lazy: readonly Range[]): Range[] {
   const page = dumpPageSize(ctx.img, ctx.arch.pageSize);
   const inherited = inheritedRanges(ctx);
   const skip = inAddressOrder(dumpedVmas(ctx).filter((v) => vmaKind(Number(v.status)) === 'vdso' || vmaKind(Number(v.status)) === 'skip')
@@ -219,7 +222,7 @@ function fillPages(ctx: TaskCtx, lazy: readonly Range[]): void {
   const threads = fillThreads(runBytes);
   if (threads > 0) fillParallel(ctx, runs, threads, totalBytes);
   else fillByPreadv(ctx, runs, totalBytes);
-  fillInherited(ctx, inherited, inheritedPages, page);
+  return fillInherited(ctx, inherited, inheritedPages, page);
 }
 
 /** Bytes one injected preadv asks for at most (under the kernel's MAX_RW_COUNT; small enough for progress). */
@@ -380,13 +383,15 @@ export function rebuildMemory(ctx: TaskCtx, parent?: RestoreImages): void {
     const remote = remoteOnlyRanges(ctx.img, dumpPageSize(ctx.img, ctx.arch.pageSize));
     if (remote.length > 0) throw new RestoreError('FAILED', `the dump in ${ctx.img.dir} holds task ${ctx.pid}'s pages at 0x${remote[0]!.start.toString(16)} only on a page server (a lazy dump): restore with --lazy-pages and \`cryo lazy-pages --page-server\``);
   }
-  fillPages(ctx, lazy);
+  const notInherited = fillPages(ctx, lazy);
   installGuards(ctx);
   restoreAioRings(ctx);
   if (lazy.length > 0) ctx.lazyFd = registerLazy(ctx, lazy);
   writeOldVdso(ctx);
-  // The final protections and the mm's fields (which look at addresses, not protections): one stop.
+  // The parent's pages a forked child did not have (MADV_DONTNEED keeps guard markers), the final
+  // protections and the mm's fields (which look at addresses, not protections): one stop.
   const batch = batchFor(ctx);
+  for (const h of notInherited) batch.add('madvise', h.start, h.end - h.start, MADV_DONTNEED);
   for (const v of fixup) batch.add('mprotect', big(v.start), big(v.end) - big(v.start), Number(v.prot));
   setMmMap(ctx, parent, batch);
   batch.flush();
