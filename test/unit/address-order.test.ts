@@ -22,3 +22,13 @@ test('any key: pairs by their first element, starts above 2^63', () => {
   const pairs: [bigint, bigint][] = [[top, top + 0x1000n], [0x400000n, 0x401000n]];
   assert.deepEqual(inAddressOrder(pairs, (p) => p[0]).map((p) => p[0]), [0x400000n, top]);
 });
+
+test('a long list in order with a few out of order after it: merged as a full sort would', () => {
+  // 200 ranges in order, then 5 (cryo's own areas) anywhere, one of them equal to a listed start.
+  const list = Array.from({ length: 200 }, (_, i) => ({ ...r(0x10000 + i * 0x2000), tag: `a${i}` }));
+  const extra = [0xfff0000, 0x5000, 0x10000 + 7 * 0x2000, 0x10000 + 199 * 0x2000 + 0x1000, 0x11000].map((s, i) => ({ ...r(s), tag: `x${i}` }));
+  const all = [...list, ...extra];
+  const want = all.slice().sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0)).map((x) => x.tag);
+  assert.deepEqual(inAddressOrder(all, rangeStart).map((x) => x.tag), want);
+  assert.equal(want.indexOf('a7') + 1, want.indexOf('x2')); // the equal start after the listed one
+});
