@@ -277,22 +277,42 @@ class Writer {
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /**
- * One writer per nesting depth, reused by every encode() (encoding is synchronous): a message's
- * bytes go to its depth's writer and are copied into its parent's; only encode()'s result is new.
+ * One writer, reused by every encode() (encoding is synchronous): a nested message or packed field
+ * is written in place after a one-byte length, moved up only when it turns out 128 bytes or longer
+ * (mm.img's 10,000 VMAs are each a short message: no copy of each, no buffer made for each).
  */
-const writers: Writer[] = [];
-function writerAt(depth: number): Writer {
-  const w = (writers[depth] ??= new Writer());
-  w.len = 0;
-  return w;
+const writer = new Writer();
+
+/** Bytes of `n` as a varint (n < 2^32). */
+const varintSize = (n: number): number => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5);
+
+/** Makes room at `at` for the length of what follows it in `w` (one byte was left there) and writes it. */
+function putLength(w: Writer, at: number): void {
+  const n = w.len - at - 1;
+  if (n < 0x80) {
+    w.buf[at] = n;
+    return;
+  }
+  const extra = varintSize(n) - 1;
+  w.ensure(extra);
+  w.buf.copyWithin(at + 1 + extra, at + 1, w.len);
+  const end = w.len + extra;
+  w.len = at;
+  w.varint32(n);
+  w.len = end;
 }
 
-/** Where a value is, for errors only (built when one is thrown): the message's path, its field, an index. */
-interface At { path: string; f: FieldDef; i: number }
-const pathOf = (at: At) => `${at.path}.${at.f.name}${at.i >= 0 ? `[${at.i}]` : ''}`;
+/**
+ * Where a value is, for errors only: the message's path (a parent field's place, made into a
+ * string only when an error is thrown), its field, an index (-1: not repeated).
+ */
+interface At { path: Path; f: FieldDef; i: number }
+type Path = string | At;
+const pathOf = (at: At): string => `${typeof at.path === 'string' ? at.path : pathOf(at.path)}.${at.f.name}${at.i >= 0 ? `[${at.i}]` : ''}`;
+const pathText = (p: Path): string => (typeof p === 'string' ? p : pathOf(p));
 
-function bad(at: At | string, problem: string): never {
-  throw new ImageJsonError('<value>', typeof at === 'string' ? at : pathOf(at), problem);
+function bad(at: Path, problem: string): never {
+  throw new ImageJsonError('<value>', pathText(at), problem);
 }
 
 const RANGE = {
@@ -301,59 +321,66 @@ const RANGE = {
 } as const;
 
 /** An integer value as a bigint, in the range of `bits` (either signedness, as protobuf's setters wrap). */
-function asInt(v: FieldValue, at: At, bits: 32 | 64, signed: boolean): bigint {
+function asInt(v: FieldValue, path: Path, f: FieldDef, i: number, bits: 32 | 64, signed: boolean): bigint {
   let b: bigint;
   if (typeof v === 'bigint') b = v;
   else if (typeof v === 'number' && Number.isInteger(v)) b = BigInt(v);
   else if (typeof v === 'boolean') b = v ? 1n : 0n;
-  else return bad(at, `expected an integer, got ${typeof v}`);
-  if (b < RANGE[bits][0] || b > RANGE[bits][1]) bad(at, `${b} does not fit in ${signed ? 'int' : 'uint'}${bits}`);
+  else return bad({ path, f, i }, `expected an integer, got ${typeof v}`);
+  if (b < RANGE[bits][0] || b > RANGE[bits][1]) bad({ path, f, i }, `${b} does not fit in ${signed ? 'int' : 'uint'}${bits}`);
   return b;
 }
 
 /** A 32-bit integer value wrapped to its unsigned bits (the common case, a number in range, without BigInt). */
-function asU32(v: FieldValue, at: At, signed: boolean): number {
+function asU32(v: FieldValue, path: Path, f: FieldDef, i: number, signed: boolean): number {
   if (typeof v === 'number' && Number.isInteger(v) && v >= -0x80000000 && v <= 0xffffffff) return v >>> 0;
-  return Number(BigInt.asUintN(32, asInt(v, at, 32, signed)));
+  return Number(BigInt.asUintN(32, asInt(v, path, f, i, 32, signed)));
 }
 
-function encodeScalar(w: Writer, type: ScalarType, v: FieldValue, at: At): void {
+/** `path`, `f` and `i` name the value only for an error (no object made per value). */
+function encodeScalar(w: Writer, type: ScalarType, v: FieldValue, path: Path, f: FieldDef, i: number): void {
   switch (type) {
-    case 'int32': w.varint32(asU32(v, at, true) | 0); return;
-    case 'uint32': w.varint32(asU32(v, at, false)); return;
+    case 'int32': w.varint32(asU32(v, path, f, i, true) | 0); return;
+    case 'uint32': w.varint32(asU32(v, path, f, i, false)); return;
     case 'sint32': {
-      const n = asU32(v, at, true) | 0;
+      const n = asU32(v, path, f, i, true) | 0;
       w.varint32(((n << 1) ^ (n >> 31)) >>> 0);
       return;
     }
     case 'int64': case 'uint64':
       if (typeof v === 'bigint' && v >= 0n && v <= MAX_SAFE) w.varintSafe(Number(v));
       else if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) w.varintSafe(v);
-      else w.varint64(asInt(v, at, 64, type === 'int64'));
+      else w.varint64(asInt(v, path, f, i, 64, type === 'int64'));
       return;
     case 'sint64': {
-      const n = BigInt.asIntN(64, asInt(v, at, 64, true));
+      // A small value (VMAs' fd -1, offsets) zigzagged without BigInt arithmetic.
+      if (typeof v === 'bigint' && v >= -0x10000000000000n && v < 0x10000000000000n) {
+        const n = Number(v);
+        w.varintSafe(n >= 0 ? 2 * n : -2 * n - 1);
+        return;
+      }
+      const n = BigInt.asIntN(64, asInt(v, path, f, i, 64, true));
       w.varint64((n << 1n) ^ (n >> 63n));
       return;
     }
     case 'bool':
-      if (typeof v !== 'boolean') bad(at, 'expected a boolean');
+      if (typeof v !== 'boolean') bad({ path, f, i }, 'expected a boolean');
       w.byte(v ? 1 : 0);
       return;
     case 'fixed32': case 'sfixed32': {
       w.ensure(4);
-      w.buf.writeUInt32LE(asU32(v, at, type === 'sfixed32'), w.len);
+      w.buf.writeUInt32LE(asU32(v, path, f, i, type === 'sfixed32'), w.len);
       w.len += 4;
       return;
     }
     case 'fixed64': case 'sfixed64': {
       w.ensure(8);
-      w.buf.writeBigUInt64LE(BigInt.asUintN(64, asInt(v, at, 64, type === 'sfixed64')), w.len);
+      w.buf.writeBigUInt64LE(BigInt.asUintN(64, asInt(v, path, f, i, 64, type === 'sfixed64')), w.len);
       w.len += 8;
       return;
     }
     case 'float': case 'double': {
-      if (typeof v !== 'number') bad(at, 'expected a number');
+      if (typeof v !== 'number') bad({ path, f, i }, 'expected a number');
       const n = type === 'float' ? 4 : 8;
       w.ensure(n);
       if (n === 4) w.buf.writeFloatLE(v, w.len);
@@ -362,7 +389,7 @@ function encodeScalar(w: Writer, type: ScalarType, v: FieldValue, at: At): void 
       return;
     }
     case 'string': {
-      if (typeof v !== 'string') bad(at, 'expected a string');
+      if (typeof v !== 'string') bad({ path, f, i }, 'expected a string');
       const n = Buffer.byteLength(v, 'utf8');
       w.varint32(n);
       w.ensure(n);
@@ -370,7 +397,7 @@ function encodeScalar(w: Writer, type: ScalarType, v: FieldValue, at: At): void 
       return;
     }
     case 'bytes': {
-      if (!(v instanceof Uint8Array)) bad(at, 'expected a Buffer');
+      if (!(v instanceof Uint8Array)) bad({ path, f, i }, 'expected a Buffer');
       w.varint32(v.length);
       w.bytes(v);
       return;
@@ -378,60 +405,58 @@ function encodeScalar(w: Writer, type: ScalarType, v: FieldValue, at: At): void 
   }
 }
 
-function encodeOne(w: Writer, f: FieldDef, v: FieldValue, at: At, depth: number): void {
+function encodeOne(w: Writer, f: FieldDef, v: FieldValue, path: Path, i: number, depth: number): void {
   const t = f.type;
   if (isMessageType(t)) {
     if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) {
-      bad(at, 'expected an object');
+      bad({ path, f, i }, 'expected an object');
     }
-    const inner = encodeMessage(v as MessageValue, t(), pathOf(at), depth + 1);
-    w.varint32(inner.len);
-    w.bytes(inner.buf.subarray(0, inner.len));
+    const at = w.len;
+    w.byte(0); // the length's first byte (putLength)
+    encodeFields(w, v as MessageValue, t(), { path, f, i }, depth + 1);
+    putLength(w, at);
     return;
   }
   if (isEnumType(t)) {
     const num = typeof v === 'string' ? t.values[v] : undefined;
-    if (num === undefined) bad(at, `expected a name from enum ${t.name}, got ${String(v)}`);
+    if (num === undefined) bad({ path, f, i }, `expected a name from enum ${t.name}, got ${String(v)}`);
     w.varint32(num);
     return;
   }
-  encodeScalar(w, t, v, at);
+  encodeScalar(w, t, v, path, f, i);
 }
 
-/** A message's bytes, in the writer of its depth (valid until the next message of that depth). */
-function encodeMessage(value: MessageValue, def: MessageDef, path: string, depth: number): Writer {
+/** A message's fields, appended to `w`. */
+function encodeFields(w: Writer, value: MessageValue, def: MessageDef, path: Path, depth: number): void {
   if (depth > MAX_DEPTH) bad(path, `nesting deeper than ${MAX_DEPTH} levels`);
-  const w = writerAt(depth);
   const plan = encodePlanOf(def);
   for (let k = 0; k < plan.length; k++) {
     const { f, tag, packed } = plan[k]!;
     const v = value[f.name];
     if (v === undefined) {
-      if (f.label === 'required') bad(`${path}.${f.name}`, `required field of ${def.name} is missing`);
+      if (f.label === 'required') bad(`${pathText(path)}.${f.name}`, `required field of ${def.name} is missing`);
       continue;
     }
     if (f.label === 'repeated') {
-      if (!Array.isArray(v)) bad(`${path}.${f.name}`, 'expected an array');
+      if (!Array.isArray(v)) bad(`${pathText(path)}.${f.name}`, 'expected an array');
       if (v.length === 0) continue;
       if (packed) {
-        // The values go to the next depth's writer (free until a message of that depth), then here.
-        const inner = writerAt(depth + 1);
-        for (let i = 0; i < v.length; i++) encodeOne(inner, f, v[i]!, { path, f, i }, depth);
         w.varint32(tag);
-        w.varint32(inner.len);
-        w.bytes(inner.buf.subarray(0, inner.len));
+        const at = w.len;
+        w.byte(0); // the length's first byte (putLength)
+        for (let i = 0; i < v.length; i++) encodeOne(w, f, v[i]!, path, i, depth);
+        putLength(w, at);
       } else {
         for (let i = 0; i < v.length; i++) {
           w.varint32(tag);
-          encodeOne(w, f, v[i]!, { path, f, i }, depth);
+          encodeOne(w, f, v[i]!, path, i, depth);
         }
       }
     } else {
       w.varint32(tag);
-      encodeOne(w, f, v, { path, f, i: -1 }, depth);
+      encodeOne(w, f, v, path, -1, depth);
     }
   }
-  return w;
 }
 
 /** A field as encoding needs it, worked out once per message type. */
@@ -451,7 +476,9 @@ function encodePlanOf(def: MessageDef): EncodeField[] {
 
 /** Encode one message the way protobuf-c does. Throws ImageJsonError on a value that does not fit the schema. */
 export function encode(value: MessageValue, def: MessageDef): Buffer {
-  const w = encodeMessage(value, def, def.name, 0);
+  const w = writer;
+  w.len = 0;
+  encodeFields(w, value, def, def.name, 0);
   const out = Buffer.allocUnsafe(w.len);
   w.buf.copy(out, 0, 0, w.len);
   return out;

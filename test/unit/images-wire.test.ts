@@ -138,3 +138,36 @@ test('encode refuses values that do not fit the schema', () => {
   assert.throws(() => encode({ a: 1, s: 5 } as never, inner), /string/);
   assert.throws(() => encode({ e: 'BLUE' }, all), /enum color/);
 });
+
+test('nested messages and packed fields of any length: the length a varint of as many bytes as it needs', () => {
+  // inner.s of n bytes makes an inner message of n + 2 + varint(n) bytes: lengths around each varint size.
+  for (const n of [0, 123, 124, 125, 126, 16377, 16378, 16379, 16380, 2097146, 2097147, 2097148]) {
+    const s = 'x'.repeat(n);
+    const innerBytes = Buffer.from([0x08, 0x07, 0x12, ...varint(n), ...Buffer.from(s)]);
+    const outerWant = Buffer.concat([Buffer.from([0x7a, ...varint(innerBytes.length)]), innerBytes]);
+    assert.equal(encode({ m: { a: 7, s } }, all).toString('hex'), outerWant.toString('hex'), `inner of ${innerBytes.length} bytes`);
+    // Twice nested, with a message before and after it: each length moved into place.
+    const twice = encode({ msgs: [{ a: 1 }, { a: 7, s }, { a: 2 }] }, all);
+    assert.deepEqual(decode(twice, all), { msgs: [{ a: 1 }, { a: 7, s }, { a: 2 }] });
+  }
+  for (const count of [63, 64, 8191, 8192]) {
+    // 128 and up: two bytes each.
+    const packed = Array.from({ length: count }, () => 128);
+    const want = Buffer.from([0x82, 0x01, ...varint(2 * count), ...packed.flatMap(() => [0x80, 0x01]), 0x88, 0x01, 0x05]);
+    assert.equal(encode({ packed, unpacked: [5n] }, all).toString('hex'), want.toString('hex'), `${count} packed values`);
+  }
+});
+
+test('sint64: small values zigzagged as the 64-bit rule does', () => {
+  for (const v of [0n, -1n, 1n, -2n, 63n, -64n, -(2n ** 52n), 2n ** 52n - 1n, 2n ** 52n, -(2n ** 52n) - 1n, 2n ** 63n - 1n]) {
+    const z = BigInt.asUintN(64, (v << 1n) ^ (v >> 63n));
+    const bytes: number[] = [];
+    for (let x = z; ; x >>= 7n) { if (x < 0x80n) { bytes.push(Number(x)); break; } bytes.push(Number(x & 0x7fn) | 0x80); }
+    assert.equal(encode({ s64: v }, all).toString('hex'), Buffer.from([0x40, ...bytes]).toString('hex'), String(v));
+  }
+});
+
+test('an error deep inside names the path to the value', () => {
+  assert.throws(() => encode({ msgs: [{ a: 1 }, { a: 1, s: 5 } as never] }, all), /all\.msgs\[1\]\.s/);
+  assert.throws(() => encode({ msgs: [{ a: 1 }, { s: 'x' }] }, all), /all\.msgs\[1\]\.a/);
+});
