@@ -59,6 +59,27 @@ test('a text longer than the 256 KiB the parser reads at a time: lines cut betwe
   assert.deepEqual(got, byJs(text));
 });
 
+test('numbers on both sides of 2^32 and 2^53; VMAs alike share their smaps part, VMAs that differ do not', () => {
+  const line = (start: bigint, offset: bigint, inode: bigint, thp: string, pkey: string, flags: string) =>
+    `${start.toString(16)}-${(start + 0x1000n).toString(16)} r--p ${offset.toString(16).padStart(8, '0')} fd:01 ${inode} ${inode === 0n ? '' : '/lib/x.so'}\nSize:                  4 kB\n${thp}${pkey}VmFlags: ${flags} \n`;
+  const T = 'THPeligible:    1\n', F = 'THPeligible:    0\n', K = (k: number) => `ProtectionKey:         ${k}\n`;
+  const text = [
+    line(0x10000n, 0n, 0n, T, K(0), 'rd mr'),
+    line(0xffffe000n, 0xfffff000n, 0xffffffffn, T, K(0), 'rd mr'),
+    line(0x100000000n, 0x100000000n, 0x100000000n, F, K(0), 'rd mr'),
+    line(0x1ffffffffff000n, 0x1ffffffffff000n, 0x1fffffffffffffn, T, K(1), 'rd mr'),
+    line(0x20000000000000n, 0x20000000001000n, 0x20000000000001n, T, '', 'rd mr'),
+    line(0xffffffffff600000n, 0xfffffffffffff000n, 0xffffffffffffffffn, '', K(0), 'rd ex'),
+    line(0x7f0000000000n, 0n, 0n, T, K(0), 'rd mr'),
+  ].join('');
+  const got = native(text, []);
+  assert.deepEqual(got, byJs(text, []));
+  assert.deepEqual(got.map((v) => v.start), [0x10000n, 0xffffe000n, 0x100000000n, 0x1ffffffffff000n, 0x20000000000000n, 0xffffffffff600000n, 0x7f0000000000n]);
+  assert.equal(got[0]!.smaps, got[6]!.smaps, 'the same flags, THPeligible and key: one object');
+  assert.equal(new Set(got.map((v) => v.smaps)).size, 5);
+  assert.ok(Object.isFrozen(got[0]!.smaps) && Object.isFrozen(got[0]!.smaps!.sizes), 'shared, so never changed');
+});
+
 test('what it refuses: a bad header line, a field line first, a missing file', () => {
   assert.throws(() => native(block(0x10000, '').replace(' rw-p ', ' rwzp ')), /unexpected line in \/proc\/PID\/maps: "10000-11000 rwzp/);
   assert.throws(() => native(`Rss: 4 kB\n${block(0x10000, '')}`), /unexpected line before the first VMA in \/proc\/PID\/smaps: "Rss: 4 kB"/);
