@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import type { Arch, Regsets, RegsFix, ThreadInfo } from '../arch/types.js';
 import { Injector, type Scratch, type UndoList } from '../inject/index.js';
-import { procGone, readComm, readStat, readStatus, readTaskIds, type ProcStatus } from '../proc/index.js';
+import { procGone, readStat, readStatus, readTaskIds, type ProcStatus } from '../proc/index.js';
 import { exited, kill, ptrace, ptraceEvent, stopSig, SysError, WaitError, waitForStop, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACESYSGOOD } from '../sys/index.js';
 import type { MessageValue } from '../images/index.js';
 import { DumpError } from '../shared/dump-error.js';
@@ -251,7 +251,8 @@ export function readThreadOutside(pid: number, tid: number, arch: Arch): ThreadO
     filters: status.seccomp === 2 ? readSeccompFilters(tid, Math.max(status.seccompFilters, 1) + 64) : [],
     robust: readRobustList(tid),
     sched: readSched(tid),
-    comm: readComm(pid, tid),
+    // status's Name is comm with only '\n' and '\\' escaped (proc_task_name), which parseStatus undoes: one read less a thread.
+    comm: status.name,
     fixed,
     runOn: fixed.action === 'eintr' ? arch.fixSyscallRestart(ti, 'onRunOn').threadInfo : fixed.threadInfo,
   };

@@ -1,6 +1,7 @@
 /* rt-threads: every thread comes back with its TID, name, TLS, mask, alternate stack and pending
  * signal, and threads blocked in a condition variable or a futex wait resume correctly.
- * Threads: "rt-cond" in pthread_cond_wait, "rt-futex" in FUTEX_WAIT, "rt-count" counting in TLS
+ * Threads: "rt-cond" in pthread_cond_wait, "rt-futex" in FUTEX_WAIT, "rt-count" (named
+ * "rt-\\cou\nnt": /proc/TID/status escapes its backslash and newline, comm does not) counting in TLS
  * (nanosleep), "rt-own" with its own mask (SIGUSR1|SIGUSR2 blocked), alternate stack and a
  * SIGUSR1 (value 4242) pending for it alone, "rt-spin" spinning in its own code with every signal
  * blocked and 16 KiB of a pattern under its stack pointer (where a runtime with small stacks side
@@ -17,7 +18,7 @@
 #include <sys/prctl.h>
 
 enum { COND = 1, FUTEX, COUNT, OWN, SPIN, NT };
-static const char *names[NT] = { "rt-threads", "rt-cond", "rt-futex", "rt-count", "rt-own", "rt-spin" };
+static const char *names[NT] = { "rt-threads", "rt-cond", "rt-futex", "rt-\\cou\nnt", "rt-own", "rt-spin" };
 static __thread uint64_t tls_id, tls_count;
 static volatile uint64_t published;
 static volatile int stop, go, started;
