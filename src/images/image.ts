@@ -235,7 +235,7 @@ function writeAll(fd: number, b: Uint8Array): void {
  * frozen tasks, and createImageFile opens them. O_EXCL: only files this dump made are its own; one
  * createImageFile makes first is simply not made ahead.
  */
-interface Ahead { made: boolean; taken: boolean; done: Promise<void> }
+interface Ahead { made: boolean; ready: boolean; taken: boolean; done: Promise<void> }
 const ahead = new Map<string, Ahead>();
 
 /** Starts creating `files` (0600) ahead; settle the returned handle before dropUnused or the files' directory goes. */
@@ -243,13 +243,17 @@ export function precreateImageFiles(files: readonly string[]): { settled: Promis
   const mine: [string, Ahead][] = [];
   for (const file of files) {
     if (ahead.has(file)) continue;
-    const a: Ahead = { made: false, taken: false, done: Promise.resolve() };
+    const a: Ahead = { made: false, ready: false, taken: false, done: Promise.resolve() };
     a.done = new Promise<void>((resolve) => {
       open(file, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL, 0o600, (err, fd) => {
         if (err) return resolve(); // createImageFile opens it itself and says why it fails
         a.made = true;
-        // The umask may have taken bits: 0600 as createImageFile makes it.
-        fchmod(fd, 0o600, () => close(fd, () => resolve()));
+        // The umask may have taken bits: 0600 as createImageFile makes it. Until then (or if that
+        // fails) createImageFile treats the file as not made ahead.
+        fchmod(fd, 0o600, (e) => {
+          a.ready = !e;
+          close(fd, () => resolve());
+        });
       });
     });
     ahead.set(file, a);
@@ -276,12 +280,8 @@ export function createImageFile(file: string): number {
   if (a !== undefined) {
     ahead.delete(file);
     a.taken = true;
-    // Made empty by this dump: no truncation to do.
-    if (a.made) {
-      const fd = openSync(file, fsc.O_WRONLY);
-      fchmodSync(fd, 0o600);
-      return fd;
-    }
+    // Made empty and 0600 by this dump: no truncation or chmod to do.
+    if (a.ready) return openSync(file, fsc.O_WRONLY);
   }
   let fd: number;
   try {
