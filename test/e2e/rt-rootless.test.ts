@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync, truncateSync } from 'node:fs';
 import path from 'node:path';
-import { SETPRIV, asUserArgs, startTarget } from '../helpers/dump-target.js';
+import { SETPRIV, asUserArgs, startTarget, waitAsleep } from '../helpers/dump-target.js';
 import { cryoCli } from '../helpers/cryo-cli.js';
 import { toolSkip } from '../helpers/required-tool.js';
 import { __WALL, kill, sleepSync, waitpid } from '../../src/sys/index.js';
@@ -57,6 +57,7 @@ test('a user other than root dumps its own process, and restores it with CAP_CHE
     const status = spawnSync('cat', [`/proc/${t.pid}/status`], { encoding: 'utf8' }).stdout;
     assert.match(status, new RegExp(`^Uid:\\s+${NOBODY}\\s+${NOBODY}\\s+${NOBODY}\\s+${NOBODY}$`, 'm'), 'it runs as nobody');
     assert.match(status, /^CapEff:\s+0+$/m, 'without the capability cryo had');
+    waitAsleep(t.pid);
     kill(t.pid, 15);
     assert.equal(verdict(t.outFile, t.output), 'PASS', 'its address space, mappings and files are back');
   } finally {

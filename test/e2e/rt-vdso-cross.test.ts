@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync, utimesSync, writeFileSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { constants } from 'node:os';
-import { startTarget } from '../helpers/dump-target.js';
+import { startTarget, waitAsleep } from '../helpers/dump-target.js';
 import { becomeSubreaper, nothingLeftBehind, waitGone } from '../helpers/restore-env.js';
 import { hostArch } from '../../src/arch/index.js';
 import { decodeImageFile } from '../../src/images/index.js';
@@ -79,6 +79,7 @@ test('vDSO across kernels: the restore in the second boot', { skip: mode !== 're
   }
   const r = await restoreTask({ dir: meta.images });
   assert.equal(r.pid, meta.pid);
+  waitAsleep(meta.pid);
   kill(meta.pid, constants.signals.SIGTERM);
   const deadline = Date.now() + 120_000;
   while (waitpid(meta.pid, WNOHANG | __WALL).pid !== meta.pid) {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { fixturesDir, repoRoot } from '../helpers/paths.js';
-import { SETPRIV, asUserArgs, startTarget } from '../helpers/dump-target.js';
+import { SETPRIV, asUserArgs, startTarget, waitAsleep } from '../helpers/dump-target.js';
 import { waitGone } from '../helpers/restore-env.js';
 import { __WALL, waitpid } from '../../src/sys/index.js';
 
@@ -92,6 +92,7 @@ test('dump and restore through the service: the program finds its state (PASS), 
     };
     const deadline = Date.now() + 20_000;
     while (!running() && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+    waitAsleep(t.pid);
     process.kill(t.pid, 'SIGTERM');
     const end = await r.done;
     assert.equal(end.err, '');
@@ -113,6 +114,7 @@ test('a detached restore through the service: the task runs, and is no zombie of
     assert.equal(r.err, '');
     assert.equal(r.code, 0);
     assert.equal(Number(readFileSync(`/proc/${t.pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]), service.pid, 'the service is its parent');
+    waitAsleep(t.pid);
     process.kill(t.pid, 'SIGTERM');
     const deadline = Date.now() + 10_000;
     while (!/PASS|FAIL/.test(t.output()) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));

@@ -39,6 +39,28 @@ function waitFor(what: string, timeoutMs: number, test: () => boolean): void {
   }
 }
 
+/**
+ * Waits (up to `ms`) until `pid` sleeps in a system call, where a signal interrupts the call. A task
+ * just restored may resume at the start of a call it was dumped in (pause, say: the call is
+ * restarted, as CRIU restores it too); a signal handled before the task got there would set the
+ * program's flag, and the restarted pause would then wait for another signal forever.
+ */
+export function waitAsleep(pid: number, ms = 2000): void {
+  const asleep = () => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const state = stat[stat.lastIndexOf(')') + 2];
+      // Running, or asleep outside a call (a fault): not there yet. Stopped or ended: nothing to wait for.
+      if (state === 'R' || state === 'D') return false;
+      return state !== 'S' || /^\d+ /.test(readFileSync(`/proc/${pid}/syscall`, 'utf8'));
+    } catch {
+      return true; // gone: the caller finds out
+    }
+  };
+  const deadline = Date.now() + ms;
+  while (!asleep() && Date.now() < deadline) sleepSync(2);
+}
+
 /** `pid` and every process below it, parents first (read before any is killed: an orphan leaves the tree). */
 function treeOf(pid: number): number[] {
   let children: number[] = [];
@@ -114,6 +136,7 @@ export function startTarget(name: string, args: string[] = [], opts: { dirArg?: 
     ready,
     output,
     finish(timeoutMs = 60_000, signal = constants.signals.SIGTERM) {
+      waitAsleep(pid);
       kill(pid, signal);
       const st = reap(timeoutMs);
       const text = output().split('\n').slice(1).join('\n').trim();
