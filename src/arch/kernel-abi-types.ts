@@ -55,7 +55,10 @@ export interface OpenFlags {
   readonly O_NOFOLLOW: number;
 }
 
-/** mmap(2)/mprotect(2) numbers (include/uapi/asm-generic/mman*.h; ppc64 moves MAP_LOCKED and MAP_NORESERVE). */
+/**
+ * mmap(2)/mprotect(2)/madvise(2) numbers (include/uapi/asm-generic/mman*.h; ppc64 moves MAP_LOCKED
+ * and MAP_NORESERVE; the MADV_* differ only on alpha, mips and parisc, none of them cryo's).
+ */
 export interface MmanFlags {
   readonly PROT_READ: number;
   readonly PROT_WRITE: number;
@@ -71,6 +74,10 @@ export interface MmanFlags {
   readonly MAP_NORESERVE: number;
   readonly MAP_HUGETLB: number;
   readonly MAP_FIXED_NOREPLACE: number;
+  readonly MAP_POPULATE: number;
+  readonly MADV_DONTNEED: number;
+  /** Linux 6.13's guard regions. */
+  readonly MADV_GUARD_INSTALL: number;
 }
 
 /**

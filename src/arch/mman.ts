@@ -1,4 +1,4 @@
-// mmap(2)/mprotect(2) numbers of this machine's architecture (KernelAbi.mman): their one home.
+// mmap(2)/mprotect(2)/madvise(2)/mremap(2) numbers of this machine's architecture (KernelAbi.mman): their one home.
 import { hostKernelAbi } from './host-abi.js';
 
 const M = hostKernelAbi().mman;
@@ -15,3 +15,9 @@ export const MAP_LOCKED = M.MAP_LOCKED;
 export const MAP_NORESERVE = M.MAP_NORESERVE;
 export const MAP_HUGETLB = M.MAP_HUGETLB;
 export const MAP_FIXED_NOREPLACE = M.MAP_FIXED_NOREPLACE;
+export const MAP_POPULATE = M.MAP_POPULATE;
+export const MADV_DONTNEED = M.MADV_DONTNEED;
+export const MADV_GUARD_INSTALL = M.MADV_GUARD_INSTALL;
+// mremap(2)'s flags come from include/uapi/linux/mman.h, one header for every architecture.
+export const MREMAP_MAYMOVE = 1;
+export const MREMAP_FIXED = 2;

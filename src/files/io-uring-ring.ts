@@ -10,7 +10,7 @@ import { readIoUringFdinfo, readMaps } from '../proc/index.js';
 import { processVmReadv, processVmWritev, sleepSync } from '../sys/index.js';
 import { injectMmap } from '../inject/index.js';
 import { RestoreError } from '../shared/restore-error.js';
-import { MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_NORESERVE, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE } from '../arch/mman.js';
+import { MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 import { readU32, writeU32, writeU64, writeI32 } from '../sys/native-endian.js';
 import { taskCall } from './anon.js';
 import {
@@ -22,7 +22,6 @@ import {
 const SCRATCH_AT = 1024;
 /** How long an SQPOLL thread may take to pick up one batch of no-ops. */
 const SQPOLL_WAIT_MS = 10_000;
-const MAP_POPULATE = 0x8000;
 
 
 /** The ring's three areas, mapped by cryo for the no-ops (anywhere in the task; unmapped after). */

@@ -10,9 +10,8 @@ import { RestoreError } from '../shared/restore-error.js';
 import { openInTask, type TaskCtx } from '../shared/task-ctx.js';
 import { O_CLOEXEC, O_WRONLY } from '../shared/constants.js';
 import { AIO_HEAD, AIO_HEADER_BYTES, aioHeaderProblem, aioSlots, readAioHeader } from '../shared/aio-ring.js';
+import { MREMAP_FIXED, MREMAP_MAYMOVE } from '../arch/mman.js';
 
-const MREMAP_MAYMOVE = 1;
-const MREMAP_FIXED = 2;
 const IOCB_CMD_PWRITE = 1;
 const IOCB_BYTES = 64;
 /** iocb pointers handed to one io_submit (all the same no-op write). */

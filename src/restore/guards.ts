@@ -5,10 +5,8 @@ import type { RestoreImages } from '../shared/restore-images.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 import { withoutRanges } from '../shared/ranges.js';
 import { madviseKnows } from '../sys/index.js';
+import { MADV_GUARD_INSTALL } from '../arch/mman.js';
 import { big, hex } from './dumped-layout.js';
-
-/** The same number on every architecture cryo runs on (asm-generic/mman-common.h). */
-export const MADV_GUARD_INSTALL = 102;
 
 /** Each guard region is whole pages inside the dumped mappings, and this kernel can install it. */
 export function checkGuards(img: RestoreImages, pageSize: number): void {

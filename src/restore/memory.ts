@@ -35,9 +35,7 @@ import type { SyscallBatch } from '../inject/index.js';
 import { replaceStubMappings, writeOldVdso } from './stub-vdso.js';
 import { openImagePath, S_IFREG } from '../shared/image-paths.js';
 import { O_CLOEXEC } from '../shared/constants.js';
-import { MAP_ANONYMOUS, MAP_FIXED, MAP_NORESERVE, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
-
-const MADV_DONTNEED = 4;
+import { MADV_DONTNEED, MAP_ANONYMOUS, MAP_FIXED, MAP_NORESERVE, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 
 const PR_SET_MM = 35;
 const PR_SET_MM_MAP = 14;

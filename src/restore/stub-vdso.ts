@@ -11,7 +11,7 @@ import { RestoreError } from '../shared/restore-error.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 import { VMA } from '../shared/vma-kinds.js';
 import type { VdsoMapCall } from '../arch/types.js';
-import { MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
+import { MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, MREMAP_FIXED, MREMAP_MAYMOVE, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 import { chooseVdso, type VdsoChoice } from './vdso-choice.js';
 import { patchedVdso } from './vdso-trampoline.js';
 import { asVmas, big, dumpedVmas, hex, mapOwnArea } from './dumped-layout.js';
@@ -19,8 +19,6 @@ import { batchFor, ownAreas } from './scratch.js';
 import { inheritedRanges } from './inherited.js';
 import { withoutRanges, type Range } from '../shared/ranges.js';
 
-const MREMAP_MAYMOVE = 1;
-const MREMAP_FIXED = 2;
 
 /** The stub's vdso-like areas, in address order, and the dumped addresses they must move to. */
 function vdsoMoves(ctx: TaskCtx, maps: Vma[]): { from: bigint; size: bigint; to: bigint; name: string }[] {

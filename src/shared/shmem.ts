@@ -14,7 +14,7 @@ import path from 'node:path';
 import { PageReader } from '../images/pages.js';
 import { imageFileName } from '../images/names.js';
 import type { MessageValue } from '../images/value.js';
-import { processVmWritev } from '../sys/index.js';
+import { MFD_ALLOW_SEALING, MFD_CLOEXEC, processVmWritev } from '../sys/index.js';
 import { injectMmap } from '../inject/index.js';
 import { RestoreError } from './restore-error.js';
 import type { RestoreImages } from './restore-images.js';
@@ -23,8 +23,6 @@ import { VMA } from './vma-kinds.js';
 import { F_DUPFD, F_DUPFD_CLOEXEC, F_GETFL, O_ACCMODE, O_CLOEXEC, O_CREAT, O_EXCL, O_NOCTTY, O_RDONLY, O_RDWR, O_TRUNC, SEEK_SET } from './constants.js';
 import { MAP_ANONYMOUS, MAP_FIXED, MAP_SHARED, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 
-const MFD_CLOEXEC = 0x1;
-const MFD_ALLOW_SEALING = 0x2;
 const F_ADD_SEALS = 1033;
 const F_SEAL_SEAL = 1;
 /** What an anonymous shmem segment is named in memfd.img (CRIU 4.2 writes the mapping's path). */

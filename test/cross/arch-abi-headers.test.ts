@@ -73,14 +73,15 @@ for (const [nodeArch, abi] of Object.entries(ARCH_ABI)) {
   });
 
   const kernelAbi = KERNEL_ABIS[nodeArch];
-  test(`${nodeArch}: the mmap/mprotect numbers of its KernelAbi match ${abi.triplet}'s headers`, { skip: kernelAbi ? skip : 'no KernelAbi row in src/arch/host-abi.ts yet' }, () => {
-    const mman = Object.entries(kernelAbi!.mman);
-    // Names newer than the installed headers (MAP_DROPPABLE: Linux 6.11) are checked where defined;
-    // all but one must be.
-    const src = ['#include <sys/mman.h>', '#include <linux/mman.h>', 'enum { DEFINED = 0'];
-    for (const [name] of mman) src.push(`#ifdef ${name}`, '+ 1', '#endif');
-    src.push('};', `_Static_assert(DEFINED >= ${mman.length - 1}, "names missing from the headers");`);
-    for (const [name, v] of mman) src.push(`#ifdef ${name}`, `_Static_assert(${name} == ${v}, "${name}");`, '#endif');
+  test(`${nodeArch}: the mmap/mprotect/madvise numbers of its KernelAbi match ${abi.triplet}'s headers`, { skip: kernelAbi ? skip : 'no KernelAbi row in src/arch/host-abi.ts yet' }, () => {
+    // Names newer than the installed headers (MAP_DROPPABLE: Linux 6.11, MADV_GUARD_INSTALL: 6.13)
+    // are checked where defined; every other name must be.
+    const newer = new Set(['MAP_DROPPABLE', 'MADV_GUARD_INSTALL']);
+    const src = ['#include <sys/mman.h>', '#include <linux/mman.h>'];
+    for (const [name, v] of Object.entries(kernelAbi!.mman)) {
+      const check = `_Static_assert(${name} == ${v}, "${name}");`;
+      src.push(...(newer.has(name) ? [`#ifdef ${name}`, check, '#endif'] : [check]));
+    }
     execFileSync(cc!, ['-fsyntax-only', '-x', 'c', '-'], { input: src.join('\n'), stdio: ['pipe', 'inherit', 'inherit'] });
   });
 

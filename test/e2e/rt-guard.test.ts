@@ -8,7 +8,7 @@ import path from 'node:path';
 import { decodeImageFile } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
 import { VMA } from '../../src/shared/vma-kinds.js';
-import { MADV_GUARD_INSTALL } from '../../src/restore/guards.js';
+import { MADV_GUARD_INSTALL } from '../../src/arch/mman.js';
 import { madviseKnows } from '../../src/sys/index.js';
 import { editImage } from '../helpers/restore-env.js';
 import { dumpedByteAt, flipDumpedByte, PAGE_SIZE } from '../helpers/dumped-memory.js';
