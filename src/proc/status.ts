@@ -103,9 +103,12 @@ export function parseStatus(text: string): ProcStatus {
   };
 }
 
-/** status escapes the task name with '\\' for backslash and '\n' for newline (string_escape_mem ESCAPE_SPACE|ESCAPE_SPECIAL). */
+/**
+ * status escapes only two characters of the task name: a newline as '\n' and a backslash as '\\'
+ * (proc_task_name limits its escape to those); a tab, BEL or ESC is there as itself.
+ */
 function unescapeName(s: string): string {
-  return s.replace(/\\(.)/g, (_, c: string) => ({ n: '\n', t: '\t', '\\': '\\', r: '\r', f: '\f', v: '\v', e: '\x1b', a: '\x07' })[c] ?? c);
+  return s.includes('\\') ? s.replace(/\\([n\\])/g, (_, c: string) => (c === 'n' ? '\n' : '\\')) : s;
 }
 
 export function readStatus(pid: Pid, tid?: number): ProcStatus {

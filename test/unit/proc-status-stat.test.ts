@@ -28,10 +28,12 @@ test('status: captured sample with a ") (" task name, masks and capabilities', (
 });
 
 test('status: escaped names, groups, nested pid namespaces, missing lines', () => {
-  const text = 'Name:\ta\\nb\\\\c\\a\\e \nUmask:\t0077\nState:\tt (tracing stop)\nTgid:\t5\nPid:\t6\nPPid:\t1\nTracerPid:\t9\n' +
+  // The name a<newline>b\n<BEL><tab>\a<ESC><space> as the kernel writes it (seen by writing it to
+  // /proc/PID/comm): only the newline and the backslashes escaped.
+  const text = 'Name:\ta\\nb\\\\n\x07\t\\\\a\x1b \nUmask:\t0077\nState:\tt (tracing stop)\nTgid:\t5\nPid:\t6\nPPid:\t1\nTracerPid:\t9\n' +
     'Uid:\t1\t2\t3\t4\nGid:\t5\t6\t7\t8\nGroups:\t10 20 \nNStgid:\t5\t1\nNSpid:\t6\t2\nNoNewPrivs:\t1\nSeccomp:\t2\nSeccomp_filters:\t3\n';
   const s = parseStatus(text);
-  assert.equal(s.name, 'a\nb\\c\x07\x1b ');
+  assert.equal(s.name, 'a\nb\\n\x07\t\\a\x1b ');
   assert.deepEqual([s.state, s.uid, s.gid, s.groups, s.nsPid], ['t', [1, 2, 3, 4], [5, 6, 7, 8], [10, 20], [6, 2]]);
   assert.deepEqual([s.noNewPrivs, s.seccomp, s.seccompFilters, s.tracerPid], [true, 2, 3, 9]);
   assert.throws(() => parseStatus('Name:\tx\n'), /no State line/);
