@@ -79,7 +79,7 @@ export function pagemapScan(pagemapFd: number, o: PagemapScanOptions): PagemapSc
  * as many regions as the rest can hold, up to 1024); undefined on a kernel without PAGEMAP_SCAN
  * (before 6.7), where the caller reads /proc/PID/pagemap instead.
  */
-export function pagemapScanAll(pagemapFd: number, o: Omit<PagemapScanOptions, 'maxRegions'>): PageRegion[] | undefined {
+export function pagemapScanAll(pagemapFd: number, o: Omit<PagemapScanOptions, 'maxRegions' | 'maxPages'>): PageRegion[] | undefined {
   const out: PageRegion[] = [];
   try {
     for (let at = o.start; at < o.end;) {
@@ -87,7 +87,7 @@ export function pagemapScanAll(pagemapFd: number, o: Omit<PagemapScanOptions, 'm
       const room = Number(left < 1n ? 1n : left > 1024n ? 1024n : left);
       const r = pagemapScan(pagemapFd, { ...o, start: at, maxRegions: room });
       out.push(...r.regions);
-      if (r.regions.length < room && !o.maxPages) break; // room to spare: the walk reached o.end
+      if (r.regions.length < room) break; // room to spare: the walk reached o.end
       // Kernels up to at least 6.18 leave walk_end where an earlier internal pass of the same call
       // stopped, before regions the call went on to return: resuming there would return them twice.
       const last = out.at(-1)?.end ?? at;
