@@ -310,7 +310,8 @@ function vmasOfRecords(records: Buffer, strings: Buffer, count: number, sizes: r
     const thp = u32[w + U32.thp]!;
     const pkey = u32[w + U32.pkey]!;
     let info: SmapsInfo | undefined;
-    // Keyed by flags text, THPeligible (0-2) and key (0xffffffff: none; a CPU has at most 16).
+    // Keyed by flags text, THPeligible (0-2) and key (0xffffffff: none; a CPU has at most 16), packed
+    // in one number: a string key doubled this loop's time (20,000 VMAs: 11-15 -> 27-32 ms CPU).
     const key = shared !== undefined && (pkey < 0x10000 || pkey === 0xffffffff) ? (flagsOff * 3 + thp) * 0x20000 + (pkey === 0xffffffff ? 0x10000 : pkey) : -1;
     if (key >= 0) info = shared!.get(key);
     if (info === undefined) {
