@@ -7,6 +7,11 @@
  * task's own injected preadv) faults it on one core. process_vm_writev faults the task's pages in
  * the task's mm from whichever thread calls it, so N threads fault on N cores.
  *
+ * Why two copies (page cache -> buffer -> task) and not one from the image file mapped in cryo:
+ * the buffer stays in the CPU's cache, while a mapped file costs cryo a fault and a page-table
+ * entry per page (and the unmapping): 256 MiB by 2 threads took 125-198 ms CPU through a buffer,
+ * 161-302 ms from a mapping (dropped after each piece; 167-249 with MADV_POPULATE_READ first).
+ *
  * fillPages(pid, fds, runs, count, threads): `runs` holds `count` records of FILL_RECORD bytes in
  * this machine's byte order: the task's address, the byte in the file, the length (uint64 each),
  * the index of the file in `fds` (uint32). Runs that lie back to back in one file go out in one

@@ -3,6 +3,9 @@
 // the time, and the task's own injected preadv does it on one core; process_vm_writev faults the
 // task's pages from the calling thread, so N threads use N cores. Every mapping that gets pages is
 // writable while they are filled (memory.ts maps it so), as the injected preadv needs too.
+// The fill blocks Node's main thread, on purpose: that thread is one of the workers, the restore
+// around it is synchronous (ptrace requests come from this one thread) and can do nothing else
+// until the pages are in, and the service runs one command at a time anyway.
 
 import { closeSync, openSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
