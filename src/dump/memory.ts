@@ -7,7 +7,7 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { procPath } from '../proc/index.js';
-import { processVmReadv } from '../sys/index.js';
+import { IOV_MAX, processVmReadv, readMany, type RemoteRange } from '../sys/index.js';
 import { PE_LAZY, PE_PARENT, PE_PRESENT } from '../images/index.js';
 import { reportProgress } from '../progress.js';
 import { DumpError } from '../shared/dump-error.js';
@@ -31,6 +31,28 @@ function readMemory(pid: number, memFd: () => number, addr: bigint, into: Buffer
     const n = readSync(memFd(), into, got, into.length - got, addr + BigInt(got));
     if (n <= 0) throw new DumpError('FAILED', `cannot read the memory of task ${pid} at 0x${(addr + BigInt(got)).toString(16)}`);
     got += n;
+  }
+}
+
+/**
+ * Reads `ranges` packed into `into` (as long as their total): one process_vm_readv for all of them,
+ * then range by range (readMemory) from where it stopped (an unreadable page, PROT_NONE).
+ */
+function readRanges(pid: number, memFd: () => number, ranges: readonly RemoteRange[], into: Buffer): void {
+  let got = 0;
+  try {
+    got = readMany(pid, ranges as RemoteRange[], into);
+  } catch {
+    got = 0;
+  }
+  let at = 0;
+  for (const r of ranges) {
+    const end = at + r.length;
+    if (end > got) {
+      const from = Math.max(at, got);
+      readMemory(pid, memFd, r.addr + BigInt(from - at), into.subarray(from, end));
+    }
+    at = end;
   }
 }
 
@@ -74,6 +96,20 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
   let buf: Buffer | undefined;
   let pipe: SpliceMover | undefined;
   const spPage = sp & ~(page - 1n);
+  // Pieces of runs waiting to be read together into `buf` (the other path): one process_vm_readv
+  // and one write for many runs (a small process has dozens of runs of a few pages).
+  let gather: RemoteRange[] = [];
+  let gatherBytes = 0;
+  const flushGather = () => {
+    if (gather.length === 0) return;
+    const view = buf!.subarray(0, gatherBytes);
+    readRanges(pid, memFd, gather, view);
+    sink.write(view);
+    movedBytes += view.length;
+    reportProgress('dump', movedBytes, totalBytes);
+    gather = [];
+    gatherBytes = 0;
+  };
   // Ranges waiting for the pipe (vmsplice path).
   let batch: { addr: bigint; len: number }[] = [];
   let batchBytes = 0;
@@ -81,6 +117,7 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
   let movedBytes = 0;
   let totalBytes = 0;
   const flushBatch = () => {
+    flushGather(); // bytes go in address order: what was gathered before these runs first
     if (batch.length > 0) {
       pipe!.move(batch);
       movedBytes += batchBytes;
@@ -159,6 +196,7 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
         parentRunsBefore(run.start);
         addRun(run, PE_PRESENT, lazy);
         if (spliced) {
+          flushGather();
           // Runs go to the pipe in pieces of at most its capacity, IOV_MAX pieces per call.
           for (let i = 0; i < run.pages;) {
             const room = Math.floor((pipe!.capacity - batchBytes) / pageSize);
@@ -171,21 +209,20 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
           res.written += run.pages;
           continue;
         }
-        flushBatch();
+        if (batch.length > 0) flushBatch();
         buf ??= Buffer.allocUnsafe(chunkPages * pageSize);
-        for (let i = 0; i < run.pages; i += chunkPages) {
-          const n = Math.min(chunkPages, run.pages - i);
-          const view = buf.subarray(0, n * pageSize);
-          readMemory(pid, memFd, run.start + BigInt(i) * page, view);
-          sink.write(view);
-          movedBytes += view.length;
-          reportProgress('dump', movedBytes, totalBytes);
+        for (let i = 0; i < run.pages;) {
+          if (gatherBytes === buf.length || gather.length === IOV_MAX) flushGather();
+          const n = Math.min((buf.length - gatherBytes) / pageSize, run.pages - i);
+          gather.push({ addr: run.start + BigInt(i) * page, length: n * pageSize });
+          gatherBytes += n * pageSize;
+          i += n;
         }
         res.written += run.pages;
       }
     }
     parentRunsBefore(1n << 64n);
-    flushBatch();
+    flushBatch(); // and what is gathered
     sink.finish();
     res.writeMs = sink.writeMs;
     // The pipes and the batch area leave the task (after a failure, the dump's undo takes them away).
