@@ -176,6 +176,7 @@ export function startSeize(pid: number, seized: Set<number>): Seizing {
  * its stop signal (it must be stopped again when let go). Returns the TIDs, main thread first.
  */
 export function finishSeize(s: Seizing, seized: Set<number>, stopped: Map<number, number>): number[] {
+  let listed: number[];
   for (let round = 1; ; round++) {
     for (const tid of s.pending.splice(0)) {
       let stop: number;
@@ -192,13 +193,16 @@ export function finishSeize(s: Seizing, seized: Set<number>, stopped: Map<number
       if (stop !== 0) stopped.set(s.pid, stop);
       s.order.push(tid);
     }
-    const fresh = readTaskIds(s.pid).filter((t) => !seized.has(t) && !s.ioThreads.has(t));
+    listed = readTaskIds(s.pid);
+    const fresh = listed.filter((t) => !seized.has(t) && !s.ioThreads.has(t));
     if (fresh.length === 0) break;
     if (round >= MAX_SEIZE_ROUNDS) throw new DumpError('UNSUPPORTED', `process ${s.pid} keeps creating threads: cryo could not stop them all`);
     seizeListed(s, fresh, seized);
   }
-  // Threads that ended after they were seized are gone from the list (and cannot be dumped).
-  const alive = new Set(readTaskIds(s.pid));
+  // Threads that ended after they were seized are gone from the list (and cannot be dumped): the
+  // last listing, made once every thread had stopped (a stopped thread ends only by SIGKILL, which
+  // no second listing would catch either).
+  const alive = new Set(listed);
   return s.order.filter((t) => alive.has(t));
 }
 

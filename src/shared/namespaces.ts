@@ -12,15 +12,19 @@ const ORDER: readonly [string, string][] = [
   ['time', 'time_ns_id'], ['mnt', 'mnt_ns_id'], ['user', 'user_ns_id'], ['cgroup', 'cgroup_ns_id'],
 ];
 
+/** The namespace kinds namespaceIds reads (the ns directory holds more: no listing of it, inside the freeze). */
+const ORDER_NAMES = ORDER.map(([ns]) => ns);
+
 /** [root ids (cryo's own, for the inventory), the task's ids] with vm/files/fs/sighand ids 1 and 2 as CRIU gives them. */
 export function namespaceIds(pid: number): [MessageValue, MessageValue] {
-  const mine = readNamespaces('self');
-  const theirs = readNamespaces(pid);
+  // A kind this kernel lacks reads as 0 (no link): left out, as when the directory did not list it.
+  const mine = readNamespaces('self', undefined, ORDER_NAMES);
+  const theirs = readNamespaces(pid, undefined, ORDER_NAMES);
   const root: MessageValue = { vm_id: 1, files_id: 1, fs_id: 1, sighand_id: 1 };
   const task: MessageValue = { vm_id: 2, files_id: 2, fs_id: 2, sighand_id: 2 };
   let next = 1;
   for (const [ns, field] of ORDER) {
-    if (mine[ns] === undefined) continue; // kernel without this namespace kind
+    if (mine[ns] === undefined || mine[ns] === 0n) continue; // kernel without this namespace kind
     root[field] = next;
     if (theirs[ns] !== mine[ns]) {
       throw new DumpError('UNSUPPORTED', `task ${pid} is in another ${ns} namespace than cryo: cryo cannot dump namespaces yet (run cryo inside the task's namespaces)`);

@@ -35,6 +35,9 @@ export function cpuHasShadowStack(cpu: Pick<HostCpuid, 'cpuid'> | undefined): bo
   return (cpu.cpuid(7, 0).ecx & CPUID7_ECX_CET_SS) !== 0;
 }
 
+/** cpuHasShadowStack of this CPU, asked once: cpuid traps to the hypervisor in a VM (~13 us, twice a thread). */
+let cpuShadowStack: boolean | undefined;
+
 /**
  * arch_prctl(ARCH_SHSTK_STATUS) of the thread, or undefined on a CPU without shadow stacks: CRIU
  * writes xsave.cet only where the CPU has them (and its restore warns about a "shadow stack on a
@@ -42,7 +45,7 @@ export function cpuHasShadowStack(cpu: Pick<HostCpuid, 'cpuid'> | undefined): bo
  * EINVAL: no features enabled.
  */
 function x86ShstkStatus(pid: number): bigint | undefined {
-  if (!cpuHasShadowStack(hostCpuid())) return undefined;
+  if (!(cpuShadowStack ??= cpuHasShadowStack(hostCpuid()))) return undefined;
   const features = Buffer.alloc(8);
   try {
     ptrace.ptrace(PTRACE_ARCH_PRCTL, pid, features, ARCH_SHSTK_STATUS, 'ARCH_SHSTK_STATUS');
