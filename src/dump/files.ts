@@ -45,8 +45,11 @@ function describe(t: FdTarget): string {
   }
 }
 
-/** Every descriptor of the task into `table` (ids shared by descriptors of one open file, in this or an earlier process). */
-export function dumpFds(table: FileTable, pid: number, pidfd: number, status: ProcStatus, threads: ReadonlyMap<number, Injector>, areaFor: (roomBytes: number) => BatchArea | undefined = () => undefined): void {
+/**
+ * Every descriptor of the task into `table` (ids shared by descriptors of one open file, in this or
+ * an earlier process), but cryo's own (`cryoFds`: other processes' parks in a shared table).
+ */
+export function dumpFds(table: FileTable, pid: number, pidfd: number, status: ProcStatus, threads: ReadonlyMap<number, Injector>, cryoFds: ReadonlySet<number> = new Set(), areaFor: (roomBytes: number) => BatchArea | undefined = () => undefined): void {
   const tids = [...threads.keys()];
   const inThread = (tid: number, name: string, ...args: (bigint | number)[]): bigint => threads.get(tid)!.raw(name, ...args);
   const eachInThread: DumpFd['eachInThread'] = (tid, room, calls) => {
@@ -60,6 +63,7 @@ export function dumpFds(table: FileTable, pid: number, pidfd: number, status: Pr
   const known = table.opened;
   try {
     for (const fd of listFds(pid)) {
+      if (cryoFds.has(fd)) continue;
       const info = readFdinfo(pid, fd);
       const target = readFdTarget(pid, fd);
       const stolen = pidfdGetfd(pidfd, fd);

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:os';
 import { hostArch } from '../arch/index.js';
-import { Injector, UndoList, InjectError } from '../inject/index.js';
+import { Injector, UndoList, InjectError, runStepsTogether, type InjectedCall } from '../inject/index.js';
 import { ProcReadError, readStatus, readComm, readLocksLater } from '../proc/index.js';
 import { SysError, WaitError, __WALL, kill, waitpid } from '../sys/index.js';
 import type { ImageFileKey, MessageValue } from '../images/index.js';
@@ -30,7 +30,7 @@ import { detachAll } from './threads.js';
 import { FileTable } from './files.js';
 import { removeLinkRemaps } from '../shared/link-remap.js';
 import { checkOutsidePipes, checkTree, freezeTree, type TreeMember } from './tree.js';
-import { startProcess, type DumpedProcess, type StartedProcess } from './process.js';
+import { processIds, processImages, startProcess, type DumpedProcess, type StartedProcess } from './process.js';
 import { writeTreeImages } from './tree-images.js';
 import { attachesOf, dumpSysvIpc } from './sysv-ipc.js';
 import { finishTtys } from '../files/tty-dump.js';
@@ -183,49 +183,44 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
     const filesOwner = checkTree(members, opts.shellJob ?? false);
     checkOutsidePipes(members, opts.external ?? []);
     // Each process's images are created on libuv's threads while cryo works on the frozen tree
-    // (ext4 here: 0.3-0.8 ms of kernel time per file, 7 files per process); ids as below.
-    const liveIndex = new Map(members.filter((m) => !m.zombie).map((m, i) => [m.pid, i]));
+    // (ext4 here: 0.3-0.8 ms of kernel time per file, 7 files per process).
+    const live = members.filter((m) => !m.zombie);
+    const ids = live.map((_, i) => processIds(i));
     images.precreate([
-      ...members.flatMap((m): [ImageFileKey, number][] => {
-        const i = liveIndex.get(m.pid);
-        if (i === undefined) return [['core', m.pid]];
-        return [
-          ...m.tids.map((t): [ImageFileKey, number] => ['core', t]), ['mm', m.pid], ['fs', m.pid], ['ids', m.pid],
-          ...(filesOwner.has(m.pid) ? [] : [['fdinfo', i + 2] as [ImageFileKey, number]]),
-          ...(pageServer ? [] : [['pagemap', m.pid], ['pages', i + 1]] as [ImageFileKey, number][]),
-        ];
-      }),
+      ...members.filter((m) => m.zombie).map((m): [ImageFileKey, number] => ['core', m.pid]),
+      ...live.flatMap((m, i) => processImages(m, ids[i]!, { ownFiles: !filesOwner.has(m.pid), pages: pageServer === undefined })),
       ['pstree', undefined], ['seccomp', undefined], ['statsDump', undefined],
     ]);
     await checkpoint();
 
     // One file table for the whole tree: an open file shared by processes gets one id.
-    const live = members.filter((m) => !m.zombie);
     const procs: DumpedProcess[] = [];
     let memTime = 0;
     let memWriteTime = 0;
     const pageStats = { scanned: 0, written: 0, skippedParent: 0 };
-    const coreIds = new Map(live.map((m, i) => [m.pid, i + 2]));
+    const coreIds = new Map(live.map((m, i) => [m.pid, ids[i]!.coreId]));
     const undoHolders = semUndoHolders(live.map((m) => m.pid));
     const started: StartedProcess[] = [];
     for (const [i, m] of live.entries()) {
       // A process sharing its parent's descriptor table (CLONE_FILES) names that table's id and has no fdinfo of its own.
       const owner = filesOwner.get(m.pid);
       const filesId = owner === undefined ? undefined : coreIds.get(owner)!;
-      started.push(await startProcess(m, { arch, images, undo, files, emit, step, checkpoint, pagesId: i + 1, coreId: i + 2, filesId, tracking, parentDir, continueTracking, semUndo: undoHolders.has(m.pid), pageServer, smapsAhead: opts.smapsAhead }));
+      // The parks of the processes sharing its table are open when it dumps its files (opened below for all at once).
+      const othersFds = () => live.flatMap((o, j) => (filesOwner.get(o.pid) === m.pid ? started[j]?.cryoFds() ?? [] : []));
+      started.push(await startProcess(m, { arch, images, undo, files, emit, step, checkpoint, ...ids[i]!, filesId, tracking, parentDir, continueTracking, semUndo: undoHolders.has(m.pid), pageServer, smapsAhead: opts.smapsAhead, othersFds }));
     }
-    // Every process's first call (its call-ending area's mmap) at once: each waits to be scheduled.
-    // Every area mapped is recorded before a failure is thrown.
-    const first = started.filter((s) => s.mmap !== undefined);
+    // Every process's first call (its call-ending area's mmap) at once, then every scratch page's:
+    // each waits to be scheduled, not one after another.
+    together(started);
+    together(started.map((s) => s.scratch()));
+    // Their batch areas in lockstep, then every batch started, then each waited for: each runs
+    // while cryo waits for another. Every batch is waited for before the first failure is thrown.
+    runStepsTogether(started.map((s) => s.area()));
+    for (const s of started) s.launch();
     let failed: { e: unknown } | undefined;
-    Injector.rawEach(first.map((s) => s.mmap!)).forEach((g, k) => {
-      try {
-        if (!g.ok) throw g.e;
-        first[k]!.take(g.v);
-      } catch (e) {
-        failed ??= { e };
-      }
-    });
+    for (const s of started) {
+      try { s.settle(); } catch (e) { failed ??= { e }; }
+    }
     if (failed !== undefined) throw failed.e;
     for (const s of started) {
       const p = await s.finish();
@@ -382,6 +377,24 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
     }
   }
   return { pid, dir: opts.dir, images: [...images.written], pagesWritten, leftRunning: leaveRunning };
+}
+
+/**
+ * Runs the calls of `halves` at once (Injector.rawEach) and gives each its result; every one that
+ * ran is taken (its area recorded in the undo list) before the first failure is thrown.
+ */
+function together(halves: readonly { mmap?: InjectedCall; take(raw: bigint): void }[]): void {
+  const first = halves.filter((h) => h.mmap !== undefined);
+  let failed: { e: unknown } | undefined;
+  Injector.rawEach(first.map((h) => h.mmap!)).forEach((g, k) => {
+    try {
+      if (!g.ok) throw g.e;
+      first[k]!.take(g.v);
+    } catch (e) {
+      failed ??= { e };
+    }
+  });
+  if (failed !== undefined) throw failed.e;
 }
 
 /** opts.deliver, its failure as the dump's. */

@@ -138,6 +138,14 @@ export function readRobustListInside(inj: Injector, scratch: Scratch, arch: Arch
  * stop instead of one stop each), when the task's ABI is the machine's.
  */
 export function readInjectedState(inj: Injector, scratch: Scratch, timers: readonly PosixTimer[], arch: Arch, batch?: BatchPlace): InjectedState {
+  return startInjectedState(inj, scratch, timers, arch, batch)();
+}
+
+/**
+ * readInjectedState in two halves: its batch starts in the task (a tree's processes run theirs at
+ * the same time), the function returned waits for it and reads the rest.
+ */
+export function startInjectedState(inj: Injector, scratch: Scratch, timers: readonly PosixTimer[], arch: Arch, batch?: BatchPlace): () => InjectedState {
   const at = (off: number) => scratch.addr + BigInt(off);
   const tail = TAIL;
   // Signal actions, through the task's own ABI (its struct sigaction): one slot each, read back in one go.
@@ -152,48 +160,64 @@ export function readInjectedState(inj: Injector, scratch: Scratch, timers: reado
     { name: 'prctl', args: [PR.GET_THP_DISABLE] },
     { name: 'brk', args: [0] },
   ];
-  let results: bigint[];
-  if (batch !== undefined && batchesTaskCalls(arch)) {
-    // All in one stop instead of two stops each.
-    results = new SyscallBatch(() => inj, batch).runAll([...reads, ...calls]).slice(reads.length);
+  // Last, as a call whose failure does not end a batch: an older kernel fails it (EINVAL).
+  const mbCall: Call = { name: 'membarrier', args: [MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0], mayFail: true };
+  let wait: () => bigint[];
+  const all = [...reads, ...calls, mbCall];
+  const b = batch !== undefined && batchesTaskCalls(arch) ? new SyscallBatch(() => inj, batch) : undefined;
+  if (b !== undefined && b.batched && all.length <= b.room && batch?.park !== undefined && inj.endsCalls) {
+    // All in one stop instead of two stops each, waited for below. Only a batch that ends in the
+    // thread's own state (parked) is left running: one ending in a breakpoint would kill the task
+    // if cryo died before it is waited for.
+    b.queue(all);
+    wait = b.start();
+  } else if (b !== undefined && b.batched) {
+    const got = b.runAll(all);
+    wait = () => got;
+  } else if (b !== undefined) {
+    const got = [...b.runAll([...reads, ...calls]), inj.raw(mbCall.name, ...mbCall.args)];
+    wait = () => got;
   } else {
     for (const r of reads) inj.callTask(r.name, ...r.args);
-    results = calls.map((c) => inj.call(c.name, ...c.args));
+    const got = [...calls.map((c) => inj.call(c.name, ...c.args)), inj.raw(mbCall.name, ...mbCall.args)];
+    wait = () => [...reads.map(() => 0n), ...got];
   }
-  const acts = scratch.read(0, SIGACTION_SIGNALS.length * SIGACTION_SLOT);
-  const sigactions = SIGACTION_SIGNALS.map((_, i) => {
-    const o = i * SIGACTION_SLOT;
-    return {
-      sigaction: wordAt(acts, o + L.handler, L.word), flags: wordAt(acts, o + L.flags, L.word),
-      restorer: wordAt(acts, o + L.restorer, L.word), mask: readU64(acts, o + L.mask), compat_sigaction: L.word === 4,
+  return () => readBack(wait().slice(reads.length));
+  function readBack(results: bigint[]): InjectedState {
+    const acts = scratch.read(0, SIGACTION_SIGNALS.length * SIGACTION_SLOT);
+    const sigactions = SIGACTION_SIGNALS.map((_, i) => {
+      const o = i * SIGACTION_SLOT;
+      return {
+        sigaction: wordAt(acts, o + L.handler, L.word), flags: wordAt(acts, o + L.flags, L.word),
+        restorer: wordAt(acts, o + L.restorer, L.word), mask: readU64(acts, o + L.mask), compat_sigaction: L.word === 4,
+      };
+    });
+    const t = scratch.read(tail, AT.end);
+    const { sas, clearTidAddr, pdeathSig, secbits } = threadInjectedOf(t, results[3]!);
+    const itimer = (which: number): MessageValue => {
+      const o = AT.itimers + which * 32;
+      return { isec: readU64(t, o), iusec: readU64(t, o + 8), vsec: readU64(t, o + 16), vusec: readU64(t, o + 24) };
     };
-  });
-  const t = scratch.read(tail, AT.end);
-  const { sas, clearTidAddr, pdeathSig, secbits } = threadInjectedOf(t, results[3]!);
-  const itimer = (which: number): MessageValue => {
-    const o = AT.itimers + which * 32;
-    return { isec: readU64(t, o), iusec: readU64(t, o + 8), vsec: readU64(t, o + 16), vusec: readU64(t, o + 24) };
-  };
-  const itimers = { real: itimer(0), virt: itimer(1), prof: itimer(2) };
-  const childSubreaper = readI32(t, AT.subreaper) !== 0;
-  const [dumpable, thp, brk] = results.slice(8).map((r) => BigInt.asUintN(64, r)) as [bigint, bigint, bigint];
+    const itimers = { real: itimer(0), virt: itimer(1), prof: itimer(2) };
+    const childSubreaper = readI32(t, AT.subreaper) !== 0;
+    const [dumpable, thp, brk] = results.slice(8).map((r) => BigInt.asUintN(64, r)) as [bigint, bigint, bigint];
 
-  const posixTimers = timers.map((pt) => {
-    inj.call('timer_gettime', pt.id, at(tail));
-    const b = scratch.read(tail, 32); // itimerspec {interval{sec,nsec}, value{sec,nsec}}
-    const overrun = Number(inj.call('timer_getoverrun', pt.id));
-    const notify = (pt.threadId ? SIGEV.threadId : 0) | SIGEV[pt.notify];
-    const e: MessageValue = {
-      it_id: pt.id, clock_id: pt.clockId, si_signo: pt.signal, it_sigev_notify: notify, sival_ptr: pt.sigval, overrun,
-      isec: readU64(b, 0), insec: readU64(b, 8), vsec: readU64(b, 16), vnsec: readU64(b, 24),
+    const posixTimers = timers.map((pt) => {
+      inj.call('timer_gettime', pt.id, at(tail));
+      const b = scratch.read(tail, 32); // itimerspec {interval{sec,nsec}, value{sec,nsec}}
+      const overrun = Number(inj.call('timer_getoverrun', pt.id));
+      const notify = (pt.threadId ? SIGEV.threadId : 0) | SIGEV[pt.notify];
+      const e: MessageValue = {
+        it_id: pt.id, clock_id: pt.clockId, si_signo: pt.signal, it_sigev_notify: notify, sival_ptr: pt.sigval, overrun,
+        isec: readU64(b, 0), insec: readU64(b, 8), vsec: readU64(b, 16), vnsec: readU64(b, 24),
+      };
+      if (pt.threadId) e.notify_thread_id = pt.target;
+      return e;
+    });
+    const mb = results.at(-1)!;
+    return {
+      sigactions, sas, itimers, posixTimers, clearTidAddr, pdeathSig, dumpable: Number(dumpable), thpDisabled: thp !== 0n, secbits,
+      childSubreaper, membarrierMask: mb > 0n ? Number(mb) : 0, brk,
     };
-    if (pt.threadId) e.notify_thread_id = pt.target;
-    return e;
-  });
-  // Not in the batch: an older kernel fails it (EINVAL), which would end the batch.
-  const mb = inj.raw('membarrier', MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0);
-  return {
-    sigactions, sas, itimers, posixTimers, clearTidAddr, pdeathSig, dumpable: Number(dumpable), thpDisabled: thp !== 0n, secbits,
-    childSubreaper, membarrierMask: mb > 0n ? Number(mb) : 0, brk,
-  };
+  }
 }

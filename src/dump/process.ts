@@ -4,18 +4,18 @@ import { readSemUndo } from './sem-undo.js';
 import type { SemUndo } from '../images/cryo-sem-undo.js';
 import { closeSync, openSync, statSync } from 'node:fs';
 import type { Arch } from '../arch/types.js';
-import { ENTRY_BYTES, Injector, batchesTaskCalls, ignoresSigtrap, mapBatchArea, mapScratch, startCallEnding, type BatchArea, type CallEnding, type EndingMmap, type UndoList } from '../inject/index.js';
+import { ENTRY_BYTES, Injector, batchAreaSteps, batchesTaskCalls, ignoresSigtrap, mapBatchArea, runSteps, startCallEnding, startScratch, type Area, type BatchArea, type CallEnding, type InjectedCall, type Scratch, type Steps, type UndoList } from '../inject/index.js';
 import {
   readCwd, readExe, readLoginuid, readMaps, readOomScoreAdj, readPersonality, readRoot, readSmaps,
   readStat, readStatus, readTimers, procPath, readComm,
 } from '../proc/index.js';
 import { pidfdOpen } from '../sys/index.js';
-import { type MessageValue } from '../images/index.js';
+import { type ImageFileKey, type MessageValue } from '../images/index.js';
 import type { DumpEvent } from './events.js';
 import type { ImageSet } from './image-set.js';
 import { readQueuedSignals, readRlimits } from './task-state.js';
 import { readThread, readThreadOutside, threadInjectors, type ThreadState } from './threads.js';
-import { readInjectedState, readThreadsInjected, threadsRoom } from './injected-state.js';
+import { readThreadsInjected, startInjectedState, threadsRoom, type InjectedState } from './injected-state.js';
 import { collectVmas, type DumpVma } from './vmas.js';
 import { parentPageRanges, unchangedRanges } from './mem-track.js';
 import type { WriteTracking } from './track-method.js';
@@ -64,6 +64,30 @@ export interface CollectCtx {
   pageServer?: PageServerClient;
   /** smaps read before the freeze (DumpOptions.smapsAhead). */
   smapsAhead?: SmapsAhead;
+  /**
+   * cryo's descriptors that other processes of the tree hold in this process's table (CLONE_FILES:
+   * their batch parks, opened for the whole tree before any file dump): not the task's, left out.
+   */
+  othersFds?: () => Iterable<number>;
+}
+
+/**
+ * The ids of the `i`-th live process of a tree (in tree order): its pages-N.img, and its
+ * vm/files/fs/sighand ids (CRIU numbers them per process, from 2; its fdinfo takes its files id).
+ */
+export const processIds = (i: number): { pagesId: number; coreId: number } => ({ pagesId: i + 1, coreId: i + 2 });
+
+/**
+ * The images a live process writes (writeProcess, its pages in finishProcess, its fdinfo in
+ * writeFileImages), for ImageSet.precreate: `ownFiles` unless it uses its parent's descriptor table,
+ * `pages` unless they go to a page server.
+ */
+export function processImages(m: TreeMember, ids: { pagesId: number; coreId: number }, o: { ownFiles: boolean; pages: boolean }): [ImageFileKey, number][] {
+  return [
+    ...m.tids.map((t): [ImageFileKey, number] => ['core', t]), ['mm', m.pid], ['fs', m.pid], ['ids', m.pid],
+    ...(o.ownFiles ? [['fdinfo', ids.coreId] as [ImageFileKey, number]] : []),
+    ...(o.pages ? [['pagemap', m.pid], ['pages', ids.pagesId]] as [ImageFileKey, number][] : []),
+  ];
 }
 
 /** What one live process of the tree contributes to the images. */
@@ -84,15 +108,27 @@ export interface DumpedProcess {
 }
 
 /**
- * Reading everything of one frozen process (memory pages go to their images right away), in two
+ * Reading everything of one frozen process (memory pages go to their images right away), in
  * halves: startProcess up to its call-ending area's mmap, so that a tree's processes run that
- * first call at the same time (each waits to be scheduled), then `take` its result in each, then
- * `finish` each in turn. `mmap` is undefined where the call already ran (or there is no area).
+ * first call at the same time (each waits to be scheduled), then `take` its result in each; the
+ * same for its scratch page's mmap (`scratch`); then `finish` each in turn. A `mmap` is undefined
+ * where the call already ran (or there is no area), or must run alone (finish runs it).
  */
 export interface StartedProcess {
-  mmap?: EndingMmap;
+  mmap?: InjectedCall;
   /** The mmap's raw result (rawEach): its area recorded in the undo list, or the failure thrown. */
   take(raw: bigint): void;
+  /** After take: the scratch page's mmap, its result to `take` as above. */
+  scratch(): { mmap?: InjectedCall; take(raw: bigint): void };
+  /**
+   * After scratch: its batch area mapped (runStepsTogether), then the batch of readInjectedState
+   * started (`launch`: a parked one runs on, waited for by `settle`; any other is waited for at once).
+   */
+  area(): Steps<void>;
+  launch(): void;
+  settle(): void;
+  /** cryo's descriptors in the process's table now (its batch park's; StartedProcess.area). */
+  cryoFds(): readonly number[];
   finish(): Promise<DumpedProcess>;
 }
 
@@ -125,33 +161,58 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
   // First, so that every later call (cryo's other areas too) ends in the thread's own state if cryo dies in it.
   const starting = startCallEnding(inj, undo, maps, outside.map((o) => ({ ti: o.runOn, sigmask: o.sigmask, eintr: o.fixed.action === 'eintr' })));
   let ending = starting !== undefined && starting.mmap === undefined ? starting.finish() : undefined;
+  let scratch: Scratch | undefined;
+  let area: BatchArea | undefined;
+  let areaMapped = false;
+  let injected: (() => InjectedState) | undefined;
+  const own = (): Area[] => [...(ending ? [{ start: ending.start, end: ending.end }] : []), ...(scratch ? [{ start: scratch.addr, end: scratch.addr + BigInt(scratch.size) }] : [])];
+  const mapScratch = (): Scratch => (scratch ??= startScratch(inj, undo, [...maps, ...own()], arch.pageSize).finish());
+  function* areaSteps(): Steps<void> {
+    if (areaMapped) return;
+    areaMapped = true;
+    mapScratch();
+    // A batch runner for the signal actions (62 calls in one stop), in a hole beside the scratch
+    // page. Two pages of table: readInjectedState's 74 calls in one run; room for the other
+    // threads' calls, run at the same time (readThreadsInjected).
+    if (batchesTaskCalls(arch)) area = yield* batchAreaSteps(inj, undo, [...maps, ...own()], 2, threadsRoom(tids.length - 1));
+  }
+  const launch = (): void => {
+    runSteps(areaSteps());
+    injected ??= startInjectedState(inj, mapScratch(), timers, arch, area?.place);
+  };
   return {
     ...(starting?.mmap ? { mmap: starting.mmap } : {}),
     take(raw) { ending = starting!.finish(raw); },
-    finish: () => finishProcess(m, c, { arch, status, stat, signalsS, outside, rlimits, timers, rootIds, taskIds, maps, trapIgnored, inj, ending }),
+    scratch() {
+      const half = startScratch(inj, undo, [...maps, ...own()], arch.pageSize);
+      return { ...(half.mmap ? { mmap: half.mmap } : {}), take(raw) { scratch = half.finish(raw); } };
+    },
+    area: areaSteps,
+    launch,
+    settle: () => inj.settleInFlight(),
+    cryoFds: () => area?.taskFds() ?? [],
+    finish: () => {
+      launch();
+      return finishProcess(m, c, { arch, status, stat, signalsS, outside, rlimits, timers, rootIds, taskIds, maps, trapIgnored, inj, ending, scratch: mapScratch(), area, injected: injected! });
+    },
   };
 }
 
 interface Started {
   arch: Arch; status: ReturnType<typeof readStatus>; stat: ReturnType<typeof readStat>; signalsS: MessageValue; outside: ReturnType<typeof readThreadOutside>[];
   rlimits: ReturnType<typeof readRlimits>; timers: ReturnType<typeof readTimers>; rootIds: MessageValue; taskIds: MessageValue; maps: ReturnType<typeof readMaps>;
-  trapIgnored: boolean; inj: Injector; ending: CallEnding | undefined;
+  trapIgnored: boolean; inj: Injector; ending: CallEnding | undefined; scratch: Scratch; area: BatchArea | undefined; injected: () => InjectedState;
 }
 
 async function finishProcess(m: TreeMember, c: CollectCtx, st: Started): Promise<DumpedProcess> {
-  const { pid, tids } = m;
+  const { pid } = m;
   const { undo, files, step, checkpoint, images } = c;
-  const { arch, status, stat, signalsS, outside, rlimits, timers, rootIds, taskIds, maps, trapIgnored, inj, ending } = st;
+  const { arch, status, stat, signalsS, outside, rlimits, rootIds, taskIds, maps, trapIgnored, inj, ending, scratch, area } = st;
   const own = ending ? [{ start: ending.start, end: ending.end }] : [];
-  const scratch = mapScratch(inj, undo, [...maps, ...own], arch.pageSize);
   own.push({ start: scratch.addr, end: scratch.addr + BigInt(scratch.size) });
   await step('scratch');
   await checkpoint();
-  // A batch runner for the signal actions (62 calls in one stop), in a hole beside the scratch page.
-  // Two pages of table: the 73 calls of readInjectedState in one run.
-  // Room for the other threads' calls, run at the same time (readThreadsInjected).
-  const area = batchesTaskCalls(arch) ? mapBatchArea(inj, undo, [...maps, ...own], 2, threadsRoom(tids.length - 1)) : undefined;
-  const injected = readInjectedState(inj, scratch, timers, arch, area?.place);
+  const injected = st.injected();
   const semUndo = c.semUndo === true ? readSemUndo(pid, inj, scratch) : [];
   await checkpoint();
   // Each thread's own state, the per-thread injected calls run in that thread.
@@ -202,7 +263,7 @@ async function finishProcess(m: TreeMember, c: CollectCtx, st: Started): Promise
     const pidfd = pidfdOpen(pid);
     let fdArea: { area: BatchArea; room: number } | undefined;
     try {
-      dumpFds(files, pid, pidfd, status, new Map([[pid, inj], ...others]), (room) => {
+      dumpFds(files, pid, pidfd, status, new Map([[pid, inj], ...others]), new Set(c.othersFds?.()), (room) => {
         // One area for the descriptors' many calls, mapped when first needed (FdDump.eachInThread).
         if (fdArea && fdArea.room >= room) return fdArea.area;
         fdArea?.area.unmap();

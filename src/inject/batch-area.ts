@@ -8,10 +8,11 @@
  */
 import { processVmWritev } from '../sys/index.js';
 import { ENTRY_BYTES, SyscallBatch, type BatchPlace } from './batch.js';
-import { closePark, openPark, PARK_BYTES, pollfdAt, type BatchPark, type ParkFds } from './batch-park.js';
+import { closePark, openParkSteps, PARK_BYTES, pollfdAt, type BatchPark, type ParkFds } from './batch-park.js';
 import { InjectError } from './errors.js';
 import type { Injector } from './injector.js';
-import { injectMmap } from './mmap.js';
+import { mmapStep } from './mmap.js';
+import { runSteps, type Steps } from './steps.js';
 import { findHole, type Area } from './scratch.js';
 import type { UndoList } from './undo.js';
 import { MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
@@ -21,6 +22,9 @@ import { MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_EXEC, PROT_READ, 
 const F_DUPFD_CLOEXEC = 1030;
 
 export interface BatchArea {
+  /** The area in the task (to leave out of the dumped memory). */
+  readonly start: bigint;
+  readonly end: bigint;
   /** Where the SyscallBatch of this area runs (code undefined: the arch has no batch runner). */
   readonly place: BatchPlace;
   /** The caller's room: `extraBytes` writable bytes. */
@@ -35,6 +39,11 @@ export interface BatchArea {
   moreParks(n: number, at: bigint): BatchPark[];
   /** Closes moreParks' descriptors (one batch). */
   closeParks(parks: readonly BatchPark[]): void;
+  /**
+   * cryo's descriptors in the task's table now (the park's ends): processes sharing the table
+   * (CLONE_FILES) see them, and a file dump of that table leaves them out.
+   */
+  taskFds(): readonly number[];
   /** Unmaps the area now (the undo step is dropped); idempotent. */
   unmap(): void;
 }
@@ -45,6 +54,11 @@ export interface BatchArea {
  * task's address space as read after cryo's own areas were mapped.
  */
 export function mapBatchArea(inj: Injector, undo: UndoList, occupied: readonly Area[], tablePages: number, extraBytes: number): BatchArea | undefined {
+  return runSteps(batchAreaSteps(inj, undo, occupied, tablePages, extraBytes));
+}
+
+/** mapBatchArea as steps (steps.ts): a tree's processes map theirs in lockstep. */
+export function* batchAreaSteps(inj: Injector, undo: UndoList, occupied: readonly Area[], tablePages: number, extraBytes: number): Steps<BatchArea | undefined> {
   const code = inj.arch.syscall.batchCode;
   if (!code || process.env.CRYO_NO_BATCH === '1') return undefined;
   // The runner that ends in the thread's own state, after the other (CRYO_BATCH_ENDING=off: the tests' way to show what it prevents).
@@ -56,23 +70,28 @@ export function mapBatchArea(inj: Injector, undo: UndoList, occupied: readonly A
   const tableSize = tablePages * page;
   const size = codeSize + tableSize + Math.ceil(extraBytes / page) * page;
   const want = findHole(occupied, BigInt(size), BigInt(page), inj.arch.mmapTop);
-  const addr = BigInt.asUintN(64, injectMmap(inj, want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
+  const addr = BigInt.asUintN(64, yield* mmapStep(inj, [want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0]));
   let mapped = true;
   const held: ParkFds = { task: [], own: -1 };
   const unmapNow = () => {
     if (!mapped) return;
+    // A batch still parked here waits for cryo's end: closed first, it would run off on its own.
+    // Its failure is moot here (the dump failed already; the task is stopped again either way).
+    try { inj.settleInFlight(); } catch { /* see above */ }
     closePark(inj, held);
     inj.call('munmap', addr, size);
     mapped = false;
   };
   const drop = undo.push(`unmap cryo's batch runner at 0x${addr.toString(16)} in task ${inj.pid}`, unmapNow);
   if (processVmWritev(inj.pid, addr, codes) !== codes.length) throw new InjectError('NO_SCRATCH', `cannot write cryo's batch runner into task ${inj.pid}`);
-  inj.call('mprotect', addr, codeSize, PROT_READ | PROT_EXEC);
+  yield { inj, name: 'mprotect', args: [addr, codeSize, PROT_READ | PROT_EXEC] };
   // The park's pollfd takes the table's last entry.
   const table = addr + BigInt(codeSize);
-  const park = parked ? openPark(inj, held, addr + BigInt(parkedAt), table + BigInt(tableSize - ENTRY_BYTES)) : undefined;
+  const park = parked ? yield* openParkSteps(inj, held, addr + BigInt(parkedAt), table + BigInt(tableSize - ENTRY_BYTES)) : undefined;
   const place: BatchPlace = { code: addr, table, tableSize: park ? tableSize - ENTRY_BYTES : tableSize, ...(park ? { park } : {}) };
   return {
+    start: addr,
+    end: addr + BigInt(size),
     place,
     extra: addr + BigInt(codeSize + tableSize),
     extraBytes,
@@ -92,6 +111,7 @@ export function mapBatchArea(inj: Injector, undo: UndoList, occupied: readonly A
       const closed = new Set(parks.map((p) => p.taskFd));
       held.task = held.task.filter((fd) => !closed.has(fd));
     },
+    taskFds: () => [...held.task],
     unmap() {
       unmapNow();
       drop();

@@ -16,6 +16,7 @@ import { readI32, writeI16, writeI32 } from '../sys/native-endian.js';
 import { PTRACE_EVENT_STOP } from '../sys/ptrace-constants.js';
 import { InjectError } from './errors.js';
 import type { Injector } from './injector.js';
+import type { Steps } from './steps.js';
 
 const AF_UNIX = 1;
 const SOCK_STREAM = 1;
@@ -46,9 +47,9 @@ export interface ParkFds {
  * each descriptor noted in `held` as it exists, for closePark whatever happens; undefined where the
  * task refuses it (a seccomp filter, no free descriptor): batches then end in the breakpoint.
  */
-export function openPark(inj: Injector, held: ParkFds, code: bigint, pollfd: bigint): BatchPark | undefined {
+export function* openParkSteps(inj: Injector, held: ParkFds, code: bigint, pollfd: bigint): Steps<BatchPark | undefined> {
   try {
-    inj.call('socketpair', AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pollfd);
+    yield { inj, name: 'socketpair', args: [AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pollfd] };
   } catch (e) {
     if (e instanceof InjectError) return undefined;
     throw e;
@@ -60,7 +61,7 @@ export function openPark(inj: Injector, held: ParkFds, code: bigint, pollfd: big
     const pidfd = pidfdOpen(inj.pid);
     try { held.own = pidfdGetfd(pidfd, other); } finally { closeSync(pidfd); }
   } catch { /* no copy: no park */ }
-  inj.call('close', other);
+  yield { inj, name: 'close', args: [other] };
   held.task.pop();
   const pfd = Buffer.alloc(PARK_BYTES);
   pollfdAt(pfd, 0, taskFd);

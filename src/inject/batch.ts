@@ -21,7 +21,7 @@ const GO_ON_AFTER_FAILURE = 1n << 63n;
 const TASK_ABI = 1n << 62n;
 
 /** One call of a batch; `task`: through the task's own ABI (Arch.taskSyscall: the calls whose effect depends on it). */
-export interface BatchCall { name: string; args: (bigint | number)[]; task?: boolean }
+export interface BatchCall { name: string; args: (bigint | number)[]; task?: boolean; /** Its failure is its result (-errno), and the runner goes on. */ mayFail?: true }
 
 /** Whether a batch in a task of `arch` can hold calls of the task's own ABI (`task`). */
 export const batchesTaskCalls = (arch: Injector['arch']): boolean => arch.taskSyscall === arch.syscall || arch.syscall.batchTaskCalls === true;
@@ -37,7 +37,7 @@ export interface BatchPlace {
 }
 
 export class SyscallBatch {
-  private readonly calls: (BatchCall & { mayFail?: true })[] = [];
+  private readonly calls: BatchCall[] = [];
   private readonly max: number;
 
   constructor(private readonly inj: () => Injector, private readonly place: BatchPlace) {

@@ -118,12 +118,16 @@ export function startCallEnding(inj: Injector, undo: UndoList, maps: readonly Vm
 
   function mapped(start: bigint): CallEnding | undefined {
     const users: Injector[] = [];
-    const unmap = () => {
+    // Back on the spare code first: the munmap cannot run on the area it removes.
+    const before = () => {
       for (const u of users) u.endCallsAt(undefined);
       inj.endCallsAt(onSpare);
+    };
+    const unmap = () => {
+      before();
       inj.call('munmap', start, size);
     };
-    const drop = undo.push(`unmap cryo's call-ending area at 0x${start.toString(16)} in task ${inj.pid}`, unmap);
+    const drop = undo.pushCall(`unmap cryo's call-ending area at 0x${start.toString(16)} in task ${inj.pid}`, { inj, name: 'munmap', args: [start, size], before });
     // Elsewhere only where the kernel knows no MAP_FIXED_NOREPLACE (before 4.17: a hint).
     if (start !== want) frames = threads.map((t, i) => frameOf(t, start + BigInt(codeSize + i * slot)));
     const bytes = Buffer.alloc(size);

@@ -15,9 +15,11 @@ import {
 import { readMaps, readStatus, type Vma } from '../proc/index.js';
 import { InjectError, syscallFailed } from './errors.js';
 import { findSyscallSite } from './syscall-site.js';
-import type { UndoList } from './undo.js';
 import type { CallSite } from './call-site.js';
 import { faultInCall, faultPoint } from '../fault.js';
+
+/** Where attach records its steps: an UndoList (not imported: undo.ts runs its calls through Injector). */
+interface UndoSteps { push(what: string, undo: () => void): unknown }
 
 const { getRegset, getSigmask, setRegset, setSigmask, singleStep, syscallStep, cont } = ptrace;
 
@@ -153,7 +155,7 @@ export class Injector {
    * Prepares injection into seized, stopped task `pid`. Records in `undo` how to put back the
    * registers and the signal mask; nothing is changed in the task yet.
    */
-  static attach(pid: number, arch: Arch, undo: UndoList, opts: InjectorOptions = {}): Injector {
+  static attach(pid: number, arch: Arch, undo: UndoSteps, opts: InjectorOptions = {}): Injector {
     const inj = new Injector(pid, arch, opts);
     undo.push(`restore the registers of task ${pid}`, () => inj.restoreRegs());
     undo.push(`restore the signal mask of task ${pid}`, () => inj.restoreSigmask());

@@ -6,6 +6,7 @@
 import { processVmReadv, processVmWritev } from '../sys/index.js';
 import { InjectError } from './errors.js';
 import type { Injector } from './injector.js';
+import type { Steps } from './steps.js';
 
 export type MmapArgs = [addr: bigint | number, len: bigint | number, prot: bigint | number, flags: bigint | number, fd: bigint | number, offset: bigint | number];
 
@@ -13,6 +14,13 @@ export type MmapArgs = [addr: bigint | number, len: bigint | number, prot: bigin
 export function mmapCallOf(inj: Injector, args: MmapArgs) {
   const [addr, len, prot, flags, fd, offset] = args.map((a) => BigInt(a)) as [bigint, bigint, bigint, bigint, bigint, bigint];
   return inj.arch.syscall.mmapCall(addr, len, prot, flags, fd, offset);
+}
+
+/** injectMmap as a step (steps.ts): beside other tasks' calls where its arguments go in registers. */
+export function* mmapStep(inj: Injector, args: MmapArgs): Steps<bigint> {
+  const c = mmapCallOf(inj, args);
+  if (c.argStruct === undefined) return yield { inj, name: c.name, args: c.args };
+  return yield { alone: () => injectMmap(inj, ...args) };
 }
 
 /** Runs mmap(args) in the task; returns the raw result as `Injector.call` does (a -errno result throws). */

@@ -6,10 +6,11 @@
  */
 import { processVmReadv } from '../sys/index.js';
 import { inAddressOrder, rangeStart } from '../proc/index.js';
-import { InjectError } from './errors.js';
+import { InjectError, syscallFailed } from './errors.js';
 import type { Injector } from './injector.js';
 import type { UndoList } from './undo.js';
-import { injectMmap } from './mmap.js';
+import { injectMmap, mmapCallOf, type MmapArgs } from './mmap.js';
+import type { InjectedCall } from './steps.js';
 import { MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 
 /** A range of the address space (a VMA or one of cryo's areas). */
@@ -38,19 +39,32 @@ export function findHole(maps: readonly Area[], size: bigint, page: bigint, ceil
 }
 
 export function mapScratch(inj: Injector, undo: UndoList, maps: readonly Area[], pageSize: number, pages = 1): Scratch {
+  return startScratch(inj, undo, maps, pageSize, pages).finish();
+}
+
+/**
+ * mapScratch in two halves, so that a tree's processes run the mmap at the same time
+ * (Injector.rawEach): `mmap` is that call where its arguments go in registers; `finish` takes its
+ * raw result, or runs it itself when given none.
+ */
+export function startScratch(inj: Injector, undo: UndoList, maps: readonly Area[], pageSize: number, pages = 1): { mmap?: InjectedCall; finish(raw?: bigint): Scratch } {
   const size = pageSize * pages;
   const want = findHole(maps, BigInt(size), BigInt(pageSize), inj.arch.mmapTop);
-  const addr = BigInt.asUintN(64, injectMmap(inj, want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
-  undo.push(`unmap cryo's scratch page at 0x${addr.toString(16)} in task ${inj.pid}`, () => {
-    inj.call('munmap', addr, size);
-  });
-  return {
-    addr,
-    size,
-    read(offset, len) {
-      const b = processVmReadv(inj.pid, addr + BigInt(offset), len);
-      if (b.length !== len) throw new InjectError('NO_SCRATCH', `cannot read cryo's scratch page in task ${inj.pid}`);
-      return b;
-    },
+  const args: MmapArgs = [want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0];
+  const c = mmapCallOf(inj, args);
+  const finish = (raw?: bigint): Scratch => {
+    if (raw !== undefined && raw < 0n && raw >= -4095n) throw syscallFailed(inj.pid, c.name, c.args, raw);
+    const addr = BigInt.asUintN(64, raw ?? injectMmap(inj, ...args));
+    undo.pushCall(`unmap cryo's scratch page at 0x${addr.toString(16)} in task ${inj.pid}`, { inj, name: 'munmap', args: [addr, size] });
+    return {
+      addr,
+      size,
+      read(offset, len) {
+        const b = processVmReadv(inj.pid, addr + BigInt(offset), len);
+        if (b.length !== len) throw new InjectError('NO_SCRATCH', `cannot read cryo's scratch page in task ${inj.pid}`);
+        return b;
+      },
+    };
   };
+  return c.argStruct === undefined ? { mmap: { inj, name: c.name, args: c.args }, finish } : { finish };
 }

@@ -15,6 +15,7 @@ import { decodeImageFile } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
 import { editImage } from '../helpers/restore-env.js';
 import { startTarget } from '../helpers/dump-target.js';
+import { fds } from '../helpers/fault-tree.js';
 import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
 
 const all: Dumped[] = [];
@@ -40,6 +41,21 @@ test('a shared descriptor table: one fdinfo, the same files_id, shared again aft
   const fdinfos = readdirSync(d.images).filter((n) => /^fdinfo-\d+\.img$/.test(n)).sort();
   assert.deepEqual(fdinfos, [`fdinfo-${fid(root)}.img`, `fdinfo-${fid(b)}.img`].sort());
   assert.equal(await restoreAndFinish(d), 'PASS');
+});
+
+test("a dump that leaves the tree running leaves no descriptor of cryo's in the shared table (each process's park is open while the root dumps it)", async () => {
+  const t = startTarget('rt-fdt-shared');
+  const dir = mkdtempSync(path.join(t.dir, 'images-'));
+  try {
+    const pids = [t.pid, Number(t.ready.a), Number(t.ready.b)];
+    const before = pids.map(fds);
+    await dump({ pid: t.pid, dir, leaveRunning: true });
+    assert.deepEqual(pids.map(fds), before);
+    assert.equal(t.finish(), 'PASS');
+  } finally {
+    t.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('edited image: the sharers given a table of their own fail the check', async () => {

@@ -71,10 +71,10 @@ export function cliDump(tree: Tree, dir: string, env: NodeJS.ProcessEnv): string
 }
 
 /** The points of a `cryo dump` of the tree, as CRYO_FAULT_TRACE lists them. */
-export function dumpPoints(tree: Tree): string[] {
+export function dumpPoints(tree: Tree, env: Record<string, string> = {}): string[] {
   const trace = path.join(tree.t.dir, 'points');
   rmSync(trace, { force: true });
-  assert.equal(cliDump(tree, path.join(tree.t.dir, 'count'), { CRYO_FAULT_TRACE: trace }), null);
+  assert.equal(cliDump(tree, path.join(tree.t.dir, 'count'), { ...env, CRYO_FAULT_TRACE: trace }), null);
   return readFileSync(trace, 'utf8').trim().split('\n');
 }
 
