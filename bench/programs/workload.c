@@ -140,11 +140,13 @@ int main(int argc, char **argv) {
       if (pthread_create(&t, &at, idle_thread, NULL) != 0) { perror("pthread_create"); return 2; }
     }
   } else if (strcmp(kind, "tree") == 0) {
+    pid_t root = getpid();
     for (unsigned long long i = 1; i < arg; i++) {
       pid_t c = fork();
       if (c < 0) { perror("fork"); return 2; }
       if (c == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL); /* the tree ends with its root */
+        if (getppid() != root) _exit(0);  /* ...also when the root ended before this line */
         for (;;) pause();
       }
     }
