@@ -1,10 +1,12 @@
 // A second real program on io_uring: Debian's fio with its io_uring engine (one ring per job, the
 // data file registered, its buffer registered: WRITE_FIXED/READ_FIXED on a fixed file) writes a
 // 2 MiB file in random 4 KiB blocks at 50 a second, each block carrying a crc32c header, then reads
-// every block back and verifies it. It is dumped in the middle of its writes, between two of them
-// (a dump refused for a write in flight has been seen to make fio end its writes early: session 28's
-// closing note), restored, and must finish with its verification passing and exit status 0. fio's ring is its job thread's alone (IORING_SETUP_SINGLE_ISSUER): restored
-// as the main thread's, every submission fails with EEXIST and fio spins. A block corrupted on
+// every block back and verifies it. It is dumped in the middle of its writes, between two of them:
+// a dump that stops its job thread waiting in io_uring_enter hands that call EINTR, which fio reads
+// through a stale errno and takes for the end of its writes (README, io_uring). Restored, it must
+// finish with its verification passing and exit status 0. fio's ring is its job thread's alone
+// (IORING_SETUP_SINGLE_ISSUER): restored as the main thread's, every submission fails with EEXIST
+// and fio spins. A block corrupted on
 // disk, or an image without the registered buffer, makes fio fail: the checks can fail.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
