@@ -6,8 +6,8 @@
 // through a stale errno and takes for the end of its writes (README, io_uring). Restored, it must
 // finish with its verification passing and exit status 0. fio's ring is its job thread's alone
 // (IORING_SETUP_SINGLE_ISSUER): restored as the main thread's, every submission fails with EEXIST
-// and fio spins. A block corrupted on
-// disk, or an image without the registered buffer, makes fio fail: the checks can fail.
+// and fio spins. A block corrupted on disk, or an image without the registered buffer, makes fio
+// fail: the checks can fail.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
