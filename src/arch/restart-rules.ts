@@ -30,3 +30,15 @@ export const RESTART_RULES: readonly RestartRule[] = [
 export function restartRuleForErrno(errno: bigint): RestartRule | undefined {
   return RESTART_RULES.find((r) => BigInt(r.errno) === errno);
 }
+
+/**
+ * Calls whose wait ends with EINTR when a ptrace interrupt (cryo's freeze) stops the thread in it
+ * (the wait returns -EINTR on any pending signal, not a restart code, so the kernel never runs it
+ * again), by name, with when it may run again unharmed.
+ */
+export const FREEZE_RESTARTABLE: Readonly<Record<string, (args: readonly bigint[]) => boolean>> = {
+  // io_uring_enter(fd, to_submit, min_complete, flags, ...) that submitted nothing: a wait for
+  // completions, which stay in the CQ ring until the program takes them, so waiting again loses
+  // none. A wait with a timeout (IORING_ENTER_EXT_ARG) starts its whole timeout again.
+  io_uring_enter: (args) => BigInt.asUintN(32, args[1]!) === 0n,
+};

@@ -191,6 +191,17 @@ export interface RegsFix {
   threadInfo: ThreadInfo;
 }
 
+/** A system call a thread is stopped at the return of. */
+export interface StoppedCall {
+  readonly nr: number;
+  /** Its result, signed. */
+  readonly result: bigint;
+  /** Its arguments as passed (the first from where the ABI keeps it when the result took its register). */
+  readonly args: readonly bigint[];
+  /** The thread's registers rewound to enter the call again with the same arguments (as for ERESTARTNOHAND). */
+  readonly again: ThreadInfo;
+}
+
 /** One missing CPU feature, ready for an error line. */
 export interface MissingFeature {
   readonly name: string;
@@ -335,6 +346,11 @@ export interface Arch {
    * with 'onRunOn' the call ending frame's (RestartRule.onRunOn).
    */
   fixSyscallRestart(ti: ThreadInfo, use?: RestartUse): RegsFix;
+  /**
+   * The system call a thread stopped at the return of, as its registers show it (undefined: none,
+   * or the registers do not tell), with the registers that run it again.
+   */
+  stoppedCall(ti: ThreadInfo): StoppedCall | undefined;
 
   /**
    * CPU state in the image this CPU cannot hold, or features of the dump's CPU (its cpuinfo.img

@@ -14,6 +14,7 @@ import { exited, kill, ptrace, ptraceEvent, stopSig, SysError, WaitError, waitFo
 import type { MessageValue } from '../images/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import { readRobustListInside, type ThreadInjectedState } from './injected-state.js';
+import { reenterFrozenWait } from './frozen-wait.js';
 import { credsFromStatus, readQueuedSignals, readRegsets, readRobustList, readSched, readSeccompFilters, rseqEntry } from './task-state.js';
 
 const SIG = constants.signals;
@@ -28,7 +29,7 @@ const PF_IO_WORKER = 0x10;
  * the kernel's, never stopping for ptrace, so cryo neither seizes nor dumps it, and the restored
  * ring's kernel makes its own (src/files/io-uring.ts).
  */
-function isIoThread(pid: number, tid: number): boolean {
+export function isIoThread(pid: number, tid: number): boolean {
   try {
     return (readStat(pid, tid).flags & PF_IO_WORKER) !== 0;
   } catch (e) {
@@ -241,11 +242,11 @@ export interface ThreadOutside {
 
 export function readThreadOutside(pid: number, tid: number, arch: Arch): ThreadOutside {
   const status = readStatus(pid, tid);
-  const regsets = readRegsets(tid, arch);
-  const unsavable = arch.unsavableState(regsets);
+  const read = readRegsets(tid, arch);
+  const unsavable = arch.unsavableState(read);
   if (unsavable.length > 0) throw new DumpError('UNSUPPORTED', `thread ${tid} of task ${pid}: ${unsavable[0]!.message}`);
   // Decoded once (an xsave area is thousands of words): for the call ending's frame and the image.
-  const ti = arch.threadInfoFromRegsets(regsets, arch.readThreadExtras(tid));
+  const { regsets, ti } = reenterFrozenWait(tid, arch, read, arch.threadInfoFromRegsets(read, arch.readThreadExtras(tid)));
   const fixed = arch.fixSyscallRestart(ti);
   return {
     tid, status, regsets,

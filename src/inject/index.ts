@@ -5,7 +5,7 @@
 export { InjectError, syscallFailed, type InjectErrorCode } from './errors.js';
 export { UndoList, type UndoStep } from './undo.js';
 export { findSyscallSite } from './syscall-site.js';
-export { Injector, ignoresSigtrap, setSideRegsets, getAbiRegs, setAbiRegs, type InjectorOptions } from './injector.js';
+export { Injector, ignoresSigtrap, setSideRegsets, getAbiRegs, setAbiRegs, numberIn, type InjectorOptions } from './injector.js';
 export { ENTRY_BYTES, SyscallBatch, batchesTaskCalls, runTogether, type BatchCall, type BatchPlace } from './batch.js';
 export { mapBatchArea, batchAreaSteps, type BatchArea } from './batch-area.js';
 export { runSteps, runStepsTogether, type InjectedCall, type Step, type Steps } from './steps.js';

@@ -8,7 +8,7 @@ import { buildSigframe, NOT_RESTORED_BY_SIGRETURN } from './sigframe.js';
 import { decodeSve, encodeSve, NT_ARM_SVE, SVE_MAX_SIZE } from './sve.js';
 import { decodeSme, encodeZaHeader, NT_ARM_ZA, SME_REGSETS } from './sme.js';
 import { CALL_THEN_SIGRETURN, syscallAbi } from './syscall-abi.js';
-import { fixSyscallRestart } from './restart.js';
+import { fixSyscallRestart, stoppedCall } from './restart.js';
 import { cpuReport, cryoCpuEntry, HWCAP_BITS, missingFeatures } from './cpu.js';
 import { mteSpec } from './mte.js';
 import { btiSpec } from './bti.js';
@@ -118,7 +118,7 @@ export function createAarch64(probe?: CpuProbe): Arch {
     regsetsBeforeSigreturn: [NT_ARM_SVE, NT_ARM_ZA, ...REGSET_TABLES.filter((r) => r.nt !== NT_PRSTATUS && r.nt !== NT_PRFPREG).map((r) => r.nt)],
     calibrate: () => undefined,
 
-    ...singleAbi(() => arch, syscallAbi, fixSyscallRestart),
+    ...singleAbi(() => arch, syscallAbi, fixSyscallRestart, stoppedCall),
 
     missingCpuFeatures: (ti, _cpuinfo, cryoCpu) => missingFeatures(ti, cryoCpu, host, probe),
     cryoCpu: () => cryoCpuEntry(host),

@@ -6,8 +6,17 @@
 // restart_syscall, whose kernel state does not survive a dump anyway); the call ending's frame
 // (RestartRule.onRunOn) gets the same.
 
-import type { RegsFix, ThreadInfo } from '../types.js';
+import type { RegsFix, StoppedCall, ThreadInfo } from '../types.js';
 
 export function fixSyscallRestart(ti: ThreadInfo): RegsFix {
   return { action: 'none', threadInfo: ti };
+}
+
+/**
+ * Not known: before a stop the kernel forgets which call the thread returns from (syscallno -1,
+ * do_signal's forget_syscall), and ptrace shows no orig_x0 (the first argument, whose register
+ * the result took).
+ */
+export function stoppedCall(_ti: ThreadInfo): StoppedCall | undefined {
+  return undefined;
 }

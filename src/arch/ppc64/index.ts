@@ -10,7 +10,7 @@ import {
 import { buildSigframe, NOT_RESTORED_BY_SIGRETURN } from './sigframe.js';
 import { CALL_THEN_SIGRETURN, syscallAbi } from './syscall-abi.js';
 import { vdsoTrampoline } from './vdso-trampoline.js';
-import { fixSyscallRestart } from './restart.js';
+import { fixSyscallRestart, stoppedCall } from './restart.js';
 import { cpuinfoEntry, cpuReport, imageByteOrder, missingFeatures, type ByteOrder } from './cpu.js';
 import { KERNEL_ABI, addressSpace, RED_ZONE, SIGFRAME_ALIGN } from './kernel-abi.js';
 import { singleAbi } from '../single-abi.js';
@@ -136,7 +136,7 @@ export function createPpc64(probe?: CpuProbe): Arch {
     callThenSigreturn: (ti) => (ti.tmstate === undefined ? CALL_THEN_SIGRETURN : undefined),
     calibrate: () => undefined,
 
-    ...singleAbi(() => arch, syscallAbi, fixSyscallRestart),
+    ...singleAbi(() => arch, syscallAbi, fixSyscallRestart, stoppedCall),
 
     missingCpuFeatures: (ti, cpuinfo) => missingFeatures(ti, cpuinfo, host),
     unsavableState: tmUnsavable,

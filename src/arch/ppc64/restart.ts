@@ -4,7 +4,7 @@
 // applies the rule's onDump action (as CRIU does) and clears the trap: the restored thread
 // comes from user space.
 
-import type { RegsFix, RestartAction, RestartRule, RestartUse, ThreadInfo } from '../types.js';
+import type { RegsFix, RestartAction, RestartRule, RestartUse, StoppedCall, ThreadInfo } from '../types.js';
 import type { ImageRecord } from '../regtable.js';
 import { EINTR, restartRuleForErrno } from '../restart-rules.js';
 import { CR0_SO } from './regs.js';
@@ -67,4 +67,20 @@ export function fixSyscallRestart(ti: ThreadInfo, use: RestartUse = 'onDump'): R
   const fixed = applyRestart(live, action);
   if (tm) return { action, threadInfo: { ...ti, gpregs: { ...(ti.gpregs as ImageRecord), trap: 0n }, tmstate: { ...tm, gpregs: fixed } } };
   return { action, threadInfo: { ...ti, gpregs: fixed } };
+}
+
+/**
+ * The call r0 names while the trap says "syscall" (a thread past a signal's delivery or an
+ * rt_sigreturn has the trap's no-restart flag, which syscallKind does not take for a syscall);
+ * r3 holds the result, orig_gpr3 the first argument. A suspended transaction's thread: undefined.
+ */
+export function stoppedCall(ti: ThreadInfo): StoppedCall | undefined {
+  if (ti.tmstate !== undefined) return undefined;
+  const gp = ti.gpregs as ImageRecord;
+  const kind = syscallKind(gp);
+  if (kind === undefined) return undefined;
+  const gpr = (gp.gpr as unknown[]).map(big);
+  const r3 = gpr[3]!;
+  const result = kind === 'scv' ? BigInt.asIntN(64, r3) : (big(gp.ccr) & CR0_SO) !== 0n ? -r3 : r3;
+  return { nr: Number(gpr[0]), result, args: [big(gp.orig_gpr3), ...gpr.slice(4, 9)], again: { ...ti, gpregs: applyRestart(gp, 'restart') } };
 }

@@ -8,7 +8,7 @@ import {
 } from './regs.js';
 import { buildSigframe, framePswMask } from './sigframe.js';
 import { CALL_THEN_SIGRETURN, SP_GPR, syscallAbi } from './syscall-abi.js';
-import { fixSyscallRestart } from './restart.js';
+import { fixSyscallRestart, stoppedCall } from './restart.js';
 import { cpuReport, missingFacilities } from './cpu.js';
 import { KERNEL_ABI, MMAP_TOP, RED_ZONE, SIGFRAME_ALIGN } from './kernel-abi.js';
 import { singleAbi } from '../single-abi.js';
@@ -93,7 +93,7 @@ export function createS390x(probe?: CpuProbe): Arch {
     callThenSigreturn: () => CALL_THEN_SIGRETURN,
     calibrate() { /* nothing CPU-defined in s390x's layouts */ },
 
-    ...singleAbi(() => arch, syscallAbi, fixSyscallRestart),
+    ...singleAbi(() => arch, syscallAbi, fixSyscallRestart, stoppedCall),
 
     missingCpuFeatures: (ti) => missingFacilities(ti, probe),
     // CRIU's s390 cpuinfo image: AT_HWCAP and AT_HWCAP2 of the dumping machine, all 64 bits each.

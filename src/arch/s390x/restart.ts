@@ -3,7 +3,7 @@
 // outside a syscall) and a -ERESTART* code in r2. Restarting = r2 back to orig_gpr2 and the PSW
 // address back over the svc (the ilc says how long it was). What cryo stores is CRIU's choice too.
 
-import type { RegsFix, RestartAction, RestartRule, RestartUse, ThreadInfo } from '../types.js';
+import type { RegsFix, RestartAction, RestartRule, RestartUse, StoppedCall, ThreadInfo } from '../types.js';
 import type { ImageRecord } from '../regtable.js';
 import { NR_RESTART_SYSCALL } from './syscall-abi.js';
 import { EINTR, restartRuleForErrno } from '../restart-rules.js';
@@ -47,4 +47,18 @@ export function fixSyscallRestart(ti: ThreadInfo, use: RestartUse = 'onDump'): R
   const gp = ti.gpregs as ImageRecord;
   const action = restartRuleFor(gp)?.[use] ?? 'none';
   return { action, threadInfo: { ...ti, gpregs: applyRestart(gp, action) } };
+}
+
+/** The call the int_code names (its low 16 bits; 0 outside a syscall); r2 holds the result, orig_gpr2 the first argument. */
+export function stoppedCall(ti: ThreadInfo): StoppedCall | undefined {
+  const gp = ti.gpregs as ImageRecord;
+  const code = Number(gp.system_call ?? 0);
+  if (code === 0) return undefined;
+  const gprs = gprsOf(gp);
+  return {
+    nr: code & 0xffff,
+    result: BigInt.asIntN(64, gprs[2]!),
+    args: [BigInt(gp.orig_gpr2 as bigint), ...gprs.slice(3, 8)],
+    again: { ...ti, gpregs: applyRestart(gp, 'restart') },
+  };
 }

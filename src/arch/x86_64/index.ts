@@ -15,7 +15,7 @@ import {
 import { buildSigframe, FPSTATE_ALIGN, NOT_RESTORED_BY_SIGRETURN } from './sigframe.js';
 import { CALL_THEN_SIGRETURN, syscallAbi } from './syscall-abi.js';
 import { callThenRestore } from './call-then-restore.js';
-import { fixSyscallRestart, RESTART_RULES } from './restart.js';
+import { fixSyscallRestart, RESTART_RULES, stoppedCall } from './restart.js';
 import { cpuReport } from './cpu-report.js';
 import { KERNEL_ABI, MMAP_TOP, RED_ZONE } from './kernel-abi.js';
 import { cpuHasShadowStack, readThreadExtras, writeThreadExtras } from './thread-extras.js';
@@ -206,6 +206,7 @@ export function createX86_64(probe?: CpuProbe): X86_64Arch {
     writeThreadExtras,
     restartRules: RESTART_RULES,
     fixSyscallRestart,
+    stoppedCall,
 
     missingCpuFeatures(ti: ThreadInfo): MissingFeature[] {
       const xsave = (ti.fpregs as ImageRecord | undefined)?.xsave as ImageRecord | undefined;

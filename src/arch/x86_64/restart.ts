@@ -3,7 +3,7 @@
 // code. The kernel's rules (arch/x86/kernel/signal.c) for the three ways a
 // thread leaves such a stop, and what cryo (like CRIU) stores in the image.
 
-import type { RegsFix, RestartAction, RestartRule, RestartUse, ThreadInfo } from '../types.js';
+import type { RegsFix, RestartAction, RestartRule, RestartUse, StoppedCall, ThreadInfo } from '../types.js';
 import { EINTR, restartRuleForErrno } from '../restart-rules.js';
 import type { ImageRecord } from '../regtable.js';
 import { REGS_MODE } from './regs.js';
@@ -54,4 +54,22 @@ export function fixSyscallRestart(ti: ThreadInfo, use: RestartUse = 'onDump'): R
   const rule = restartRuleFor(BigInt(gp.ax as bigint), BigInt(gp.orig_ax as bigint), abi.bits);
   const action = rule?.[use] ?? 'none';
   return { action, threadInfo: { ...ti, gpregs: applyRestart(gp, action, abi) } };
+}
+
+const ARG_REGS = ['di', 'si', 'dx', 'r10', 'r8', 'r9'];
+const ARG_REGS_IA32 = ['bx', 'cx', 'dx', 'si', 'di', 'bp'];
+
+/** The call orig_ax names (the kernel keeps it until the thread leaves the stop); its arguments are untouched. */
+export function stoppedCall(ti: ThreadInfo): StoppedCall | undefined {
+  const gp = ti.gpregs as ImageRecord;
+  const compat = gp.mode === REGS_MODE.COMPAT;
+  const abi = compat ? IA32 : NATIVE;
+  const nr = BigInt.asIntN(abi.bits, BigInt(gp.orig_ax as bigint));
+  if (nr < 0n) return undefined;
+  return {
+    nr: Number(nr),
+    result: BigInt.asIntN(abi.bits, BigInt(gp.ax as bigint)),
+    args: (compat ? ARG_REGS_IA32 : ARG_REGS).map((r) => BigInt(gp[r] as bigint)),
+    again: { ...ti, gpregs: applyRestart(gp, 'restart', abi) },
+  };
 }

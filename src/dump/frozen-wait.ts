@@ -1,0 +1,24 @@
+// A thread the freeze stopped inside a wait that the kernel then ended with EINTR (io_uring_enter)
+// is put back to enter that wait again, as the kernel does for ERESTARTNOHAND: "dumping never
+// harms the task" (a program that takes that EINTR for "no completion" ends its work early).
+// Done in the stop itself, so the task left running, a refused or failed dump, and the image all
+// get it.
+import { ptrace } from '../sys/index.js';
+import { numberIn } from '../inject/index.js';
+import type { Arch, Regsets, ThreadInfo } from '../arch/types.js';
+import { EINTR, FREEZE_RESTARTABLE } from '../arch/restart-rules.js';
+
+/** `ti` (read from `regsets` of stopped thread `tid`), or its registers rewound into the wait, written to the thread too. */
+export function reenterFrozenWait(tid: number, arch: Arch, regsets: Regsets, ti: ThreadInfo): { regsets: Regsets; ti: ThreadInfo } {
+  const call = arch.stoppedCall(ti);
+  if (call === undefined || call.result !== -BigInt(EINTR)) return { regsets, ti };
+  const restartable = Object.entries(FREEZE_RESTARTABLE).find(([name]) => numberIn(arch.taskSyscall, name) === call.nr)?.[1];
+  if (!restartable?.(call.args)) return { regsets, ti };
+  // Only where the registers encode back to what was read (ia32's do not: its view is rebuilt for restore).
+  const nt = arch.syscall.regsNt;
+  const read = regsets.get(nt);
+  const again = arch.regsetsFromThreadInfo(call.again).get(nt);
+  if (read === undefined || again === undefined || !arch.regsetsFromThreadInfo(ti).get(nt)?.equals(read)) return { regsets, ti };
+  ptrace.setRegset(tid, nt, again);
+  return { regsets: new Map(regsets).set(nt, again), ti: call.again };
+}
