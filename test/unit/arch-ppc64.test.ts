@@ -206,6 +206,13 @@ test('restart rules: sc (positive errno with CR0.SO) and scv (negative errno), a
   assert.equal(runOn.action, 'restart');
   assert.deepEqual([r3(runOn.threadInfo), gp(runOn.threadInfo).nip], [gp(blocked).orig_gpr3, (gp(blocked).nip as bigint) - 4n]);
 
+  // The call stopped at the return of: r0 its number, r3 its result (sc: positive with SO), orig_gpr3 its first argument.
+  const eintr = mk(0xc00n, 4n, true);
+  const call = arch.stoppedCall(eintr)!;
+  assert.deepEqual([call.nr, call.result, call.args[0]], [Number((gp(eintr).gpr as bigint[])[0]), -4n, gp(eintr).orig_gpr3]);
+  assert.deepEqual([r3(call.again), gp(call.again).nip, gp(call.again).trap], [gp(eintr).orig_gpr3, (gp(eintr).nip as bigint) - 4n, 0n]);
+  assert.equal(arch.stoppedCall(mk(0x3000n, -4n, false))!.result, -4n, 'scv: a negative errno');
+  assert.equal(arch.stoppedCall(mk(0xc10n, 4n, true)), undefined, 'past a delivery or rt_sigreturn (no-restart flag): no call');
   assert.equal(arch.fixSyscallRestart(mk(0xc00n, BigInt(ERESTARTSYS), false)).action, 'none', 'no SO: 512 is a result');
   assert.equal(arch.fixSyscallRestart(mk(0x900n, BigInt(ERESTARTSYS), true)).action, 'none', 'not a syscall trap');
 });

@@ -161,6 +161,14 @@ test('restart: -ERESTARTSYS/-ERESTARTNOHAND go back over the svc with r2 = orig_
   assert.equal((arch.fixSyscallRestart(inSyscall(ERESTARTSYS, 3, 4)).threadInfo.gpregs as ImageRecord).psw_addr, 0x0ffen);
 });
 
+test('the call stopped at the return of: the int_code\'s number, r2 its result, orig_gpr2 its first argument', () => {
+  const ti = inSyscall(4, 426);
+  const call = arch.stoppedCall(ti)!;
+  assert.deepEqual([call.nr, call.result, call.args[0]], [426, -4n, 7n]);
+  assert.deepEqual([((call.again.gpregs as ImageRecord).gprs as bigint[])[2], (call.again.gpregs as ImageRecord).psw_addr], [7n, 0x1000n]);
+  assert.equal(arch.stoppedCall({ ...ti, gpregs: { ...(ti.gpregs as ImageRecord), system_call: 0 } }), undefined);
+});
+
 test('restart: -ERESTART_RESTARTBLOCK becomes -EINTR; outside a syscall nothing changes', () => {
   const fix = arch.fixSyscallRestart(inSyscall(ERESTART_RESTARTBLOCK));
   assert.equal(fix.action, 'eintr');

@@ -9,6 +9,7 @@ import {
 } from '../../src/arch/x86_64/regs.js';
 import { defaultLayout, layoutFromCpuid, verifyTableAgainstCpuid, writeSwBytes, type XsaveLayout } from '../../src/arch/x86_64/xsave.js';
 import { ERESTART_RESTARTBLOCK, ERESTARTNOHAND, ERESTARTNOINTR, ERESTARTSYS } from '../../src/arch/x86_64/restart.js';
+import { FREEZE_RESTARTABLE } from '../../src/arch/restart-rules.js';
 import type { CpuProbe, ThreadInfo } from '../../src/arch/types.js';
 
 // CPUID leaf 0xD and XCR0 as this project's x86_64 machine reports them
@@ -218,6 +219,18 @@ test('syscall restart: the dumped registers are what the kernel (and CRIU) would
   assert.deepEqual([rule(ERESTARTNOHAND).handler, rule(ERESTARTNOHAND).handlerSaRestart], ['eintr', 'eintr']);
   assert.deepEqual([rule(ERESTARTNOINTR).handler, rule(ERESTARTNOINTR).noHandler], ['restart', 'restart']);
   assert.equal(rule(ERESTART_RESTARTBLOCK).noHandler, 'restart_syscall');
+});
+
+test('the call a thread is stopped at the return of: orig_ax, the result, the arguments, the registers that enter it again; a wait that submitted something is not run again', () => {
+  const arch = createX86_64();
+  const args = { di: 3n, si: 0n, dx: 1n, r10: 1n, r8: 0x7000n, r9: 8n };
+  const call = arch.stoppedCall({ gpregs: { ...tiIn(-4n, 426n).gpregs as object, ...args } })!;
+  assert.deepEqual([call.nr, call.result, call.args], [426, -4n, [3n, 0n, 1n, 1n, 0x7000n, 8n]]);
+  const again = call.again.gpregs as Record<string, bigint>;
+  assert.deepEqual([again.ax, again.ip, again.di], [426n, 0x401000n - 2n, 3n]);
+  assert.equal(arch.stoppedCall(tiIn(-4n, -1n)), undefined, 'not in a syscall');
+  assert.equal(FREEZE_RESTARTABLE.io_uring_enter!(call.args), true);
+  assert.equal(FREEZE_RESTARTABLE.io_uring_enter!([3n, 1n, 1n, 1n, 0n, 8n]), false, 'to_submit 1: the submission happened');
 });
 
 test('the syscall ABI sets number, arguments, IP and reads the result', () => {
