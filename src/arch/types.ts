@@ -199,7 +199,7 @@ export interface StoppedCall {
   /** Its arguments as passed (the first from where the ABI keeps it when the result took its register). */
   readonly args: readonly bigint[];
   /** The thread's registers rewound to enter the call again with the same arguments (as for ERESTARTNOHAND). */
-  readonly again: ThreadInfo;
+  again(): ThreadInfo;
 }
 
 /** One missing CPU feature, ready for an error line. */

@@ -17,8 +17,9 @@ export function reenterFrozenWait(tid: number, arch: Arch, regsets: Regsets, ti:
   // Only where the registers encode back to what was read (ia32's do not: its view is rebuilt for restore).
   const nt = arch.syscall.regsNt;
   const read = regsets.get(nt);
-  const again = arch.regsetsFromThreadInfo(call.again).get(nt);
+  const againTi = call.again();
+  const again = arch.regsetsFromThreadInfo(againTi).get(nt);
   if (read === undefined || again === undefined || !arch.regsetsFromThreadInfo(ti).get(nt)?.equals(read)) return { regsets, ti };
   ptrace.setRegset(tid, nt, again);
-  return { regsets: new Map(regsets).set(nt, again), ti: call.again };
+  return { regsets: new Map(regsets).set(nt, again), ti: againTi };
 }

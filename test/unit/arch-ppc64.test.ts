@@ -210,7 +210,7 @@ test('restart rules: sc (positive errno with CR0.SO) and scv (negative errno), a
   const eintr = mk(0xc00n, 4n, true);
   const call = arch.stoppedCall(eintr)!;
   assert.deepEqual([call.nr, call.result, call.args[0]], [Number((gp(eintr).gpr as bigint[])[0]), -4n, gp(eintr).orig_gpr3]);
-  assert.deepEqual([r3(call.again), gp(call.again).nip, gp(call.again).trap], [gp(eintr).orig_gpr3, (gp(eintr).nip as bigint) - 4n, 0n]);
+  assert.deepEqual([r3(call.again()), gp(call.again()).nip, gp(call.again()).trap], [gp(eintr).orig_gpr3, (gp(eintr).nip as bigint) - 4n, 0n]);
   assert.equal(arch.stoppedCall(mk(0x3000n, -4n, false))!.result, -4n, 'scv: a negative errno');
   assert.equal(arch.stoppedCall(mk(0xc10n, 4n, true)), undefined, 'past a delivery or rt_sigreturn (no-restart flag): no call');
   assert.equal(arch.fixSyscallRestart(mk(0xc00n, BigInt(ERESTARTSYS), false)).action, 'none', 'no SO: 512 is a result');

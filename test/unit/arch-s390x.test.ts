@@ -165,7 +165,7 @@ test('the call stopped at the return of: the int_code\'s number, r2 its result, 
   const ti = inSyscall(4, 426);
   const call = arch.stoppedCall(ti)!;
   assert.deepEqual([call.nr, call.result, call.args[0]], [426, -4n, 7n]);
-  assert.deepEqual([((call.again.gpregs as ImageRecord).gprs as bigint[])[2], (call.again.gpregs as ImageRecord).psw_addr], [7n, 0x1000n]);
+  assert.deepEqual([((call.again().gpregs as ImageRecord).gprs as bigint[])[2], (call.again().gpregs as ImageRecord).psw_addr], [7n, 0x1000n]);
   assert.equal(arch.stoppedCall({ ...ti, gpregs: { ...(ti.gpregs as ImageRecord), system_call: 0 } }), undefined);
 });
 

@@ -226,7 +226,7 @@ test('the call a thread is stopped at the return of: orig_ax, the result, the ar
   const args = { di: 3n, si: 0n, dx: 1n, r10: 1n, r8: 0x7000n, r9: 8n };
   const call = arch.stoppedCall({ gpregs: { ...tiIn(-4n, 426n).gpregs as object, ...args } })!;
   assert.deepEqual([call.nr, call.result, call.args], [426, -4n, [3n, 0n, 1n, 1n, 0x7000n, 8n]]);
-  const again = call.again.gpregs as Record<string, bigint>;
+  const again = call.again().gpregs as Record<string, bigint>;
   assert.deepEqual([again.ax, again.ip, again.di], [426n, 0x401000n - 2n, 3n]);
   assert.equal(arch.stoppedCall(tiIn(-4n, -1n)), undefined, 'not in a syscall');
   assert.equal(FREEZE_RESTARTABLE.io_uring_enter!(call.args), true);

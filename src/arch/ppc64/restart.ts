@@ -82,5 +82,5 @@ export function stoppedCall(ti: ThreadInfo): StoppedCall | undefined {
   const gpr = (gp.gpr as unknown[]).map(big);
   const r3 = gpr[3]!;
   const result = kind === 'scv' ? BigInt.asIntN(64, r3) : (big(gp.ccr) & CR0_SO) !== 0n ? -r3 : r3;
-  return { nr: Number(gpr[0]), result, args: [big(gp.orig_gpr3), ...gpr.slice(4, 9)], again: { ...ti, gpregs: applyRestart(gp, 'restart') } };
+  return { nr: Number(gpr[0]), result, args: [big(gp.orig_gpr3), ...gpr.slice(4, 9)], again: () => ({ ...ti, gpregs: applyRestart(gp, 'restart') }) };
 }

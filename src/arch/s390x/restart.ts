@@ -59,6 +59,6 @@ export function stoppedCall(ti: ThreadInfo): StoppedCall | undefined {
     nr: code & 0xffff,
     result: BigInt.asIntN(64, gprs[2]!),
     args: [BigInt(gp.orig_gpr2 as bigint), ...gprs.slice(3, 8)],
-    again: { ...ti, gpregs: applyRestart(gp, 'restart') },
+    again: () => ({ ...ti, gpregs: applyRestart(gp, 'restart') }),
   };
 }

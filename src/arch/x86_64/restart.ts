@@ -70,6 +70,6 @@ export function stoppedCall(ti: ThreadInfo): StoppedCall | undefined {
     nr: Number(nr),
     result: BigInt.asIntN(abi.bits, BigInt(gp.ax as bigint)),
     args: (compat ? ARG_REGS_IA32 : ARG_REGS).map((r) => BigInt(gp[r] as bigint)),
-    again: { ...ti, gpregs: applyRestart(gp, 'restart', abi) },
+    again: () => ({ ...ti, gpregs: applyRestart(gp, 'restart', abi) }),
   };
 }
