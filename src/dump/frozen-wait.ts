@@ -14,12 +14,12 @@ export function reenterFrozenWait(tid: number, arch: Arch, regsets: Regsets, ti:
   if (call === undefined || call.result !== -BigInt(EINTR)) return { regsets, ti };
   const restartable = Object.entries(FREEZE_RESTARTABLE).find(([name]) => numberIn(arch.taskSyscall, name) === call.nr)?.[1];
   if (!restartable?.(call.args)) return { regsets, ti };
-  // Only where the registers encode back to what was read (ia32's do not: its view is rebuilt for restore).
+  // Only where the registers encode to the regset read (ia32's do not: restore rebuilds them in the
+  // 64-bit view). Words the image leaves out (ppc64's softe, dar, dsisr, result) the write ignores.
   const nt = arch.syscall.regsNt;
-  const read = regsets.get(nt);
   const againTi = call.again();
   const again = arch.regsetsFromThreadInfo(againTi).get(nt);
-  if (read === undefined || again === undefined || !arch.regsetsFromThreadInfo(ti).get(nt)?.equals(read)) return { regsets, ti };
+  if (again === undefined || again.length !== regsets.get(nt)?.length) return { regsets, ti };
   ptrace.setRegset(tid, nt, again);
   return { regsets: new Map(regsets).set(nt, again), ti: againTi };
 }
