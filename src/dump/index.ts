@@ -229,6 +229,9 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
       try { s.settle(); } catch (e) { failed ??= { e }; }
     }
     if (failed !== undefined) throw failed.e;
+    // Each one's threads read, then every batch area unmapped in lockstep (two calls each).
+    for (const s of started) await s.threads();
+    runStepsTogether(started.map((s) => s.unmapArea()));
     for (const s of started) {
       const p = await s.finish();
       procs.push(p);
