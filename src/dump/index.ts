@@ -38,6 +38,7 @@ import { hostLsmType } from './lsm.js';
 import { beginFaults, faultStep, faultsOff, faultsOn, FaultInjected } from '../fault.js';
 import { beginGuard } from '../sys/guardian.js';
 import { collectCgroups } from './cgroups.js';
+import { ownNamespaces } from '../shared/namespaces.js';
 import type { CgroupRoots } from '../shared/cgroup-root.js';
 import type { NetworkLock } from '../shared/fd-options.js';
 
@@ -208,13 +209,14 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
     const coreIds = new Map(live.map((m, i) => [m.pid, ids[i]!.coreId]));
     const undoHolders = semUndoHolders(live.map((m) => m.pid));
     const started: StartedProcess[] = [];
+    const ownNs = ownNamespaces();
     for (const [i, m] of live.entries()) {
       // A process sharing its parent's descriptor table (CLONE_FILES) names that table's id and has no fdinfo of its own.
       const owner = filesOwner.get(m.pid);
       const filesId = owner === undefined ? undefined : coreIds.get(owner)!;
       // The parks of the processes sharing its table are open when it dumps its files (opened below for all at once).
       const othersFds = () => live.flatMap((o, j) => (filesOwner.get(o.pid) === m.pid ? started[j]?.cryoFds() ?? [] : []));
-      started.push(await startProcess(m, { arch, images, undo, files, emit, step, checkpoint, ...ids[i]!, filesId, tracking, parentDir, continueTracking, semUndo: undoHolders.has(m.pid), pageServer, smapsAhead: opts.smapsAhead, othersFds }));
+      started.push(await startProcess(m, { arch, images, undo, files, emit, step, checkpoint, ...ids[i]!, filesId, tracking, parentDir, continueTracking, semUndo: undoHolders.has(m.pid), ownNamespaces: ownNs, pageServer, smapsAhead: opts.smapsAhead, othersFds }));
     }
     // Every process's first call (its call-ending area's mmap) at once, then every scratch page's:
     // each waits to be scheduled, not one after another.

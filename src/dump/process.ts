@@ -62,6 +62,8 @@ export interface CollectCtx {
   semUndo?: boolean;
   /** Stream the pages to this page server while the task is frozen (dump --page-server). */
   pageServer?: PageServerClient;
+  /** cryo's own namespaces (ownNamespaces), read once for the tree. */
+  ownNamespaces?: Record<string, bigint>;
   /** smaps read before the freeze (DumpOptions.smapsAhead). */
   smapsAhead?: SmapsAhead;
   /**
@@ -145,12 +147,12 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
   // Everything readable from outside, before anything is changed.
   await step('task');
   const status = readStatus(pid);
-  const stat = readStat(pid);
+  const stat = m.stat; // read once it was stopped (freezeTree)
   const signalsS = readQueuedSignals(pid, true);
   const outside = tids.map((tid) => readThreadOutside(pid, tid, arch));
   const rlimits = readRlimits(pid);
   const timers = readTimers(pid);
-  const [rootIds, taskIds0] = namespaceIds(pid);
+  const [rootIds, taskIds0] = namespaceIds(pid, c.ownNamespaces);
   checkForChildren(pid, tids);
   const taskIds: MessageValue = { ...taskIds0, vm_id: c.coreId, files_id: c.filesId ?? c.coreId, fs_id: c.coreId, sighand_id: c.coreId };
   // Its mappings before cryo adds its own, with their VmFlags (smaps); only their lines (maps) where
