@@ -26,7 +26,7 @@ export interface TreeMember {
   tids: number[];
   /** The signal that stopped it (a stopped job, state T), else 0. */
   stopSignal: number;
-  /** Its /proc/PID/stat, read once it was stopped (a zombie's: when found). */
+  /** Its /proc/PID/stat, read once it was stopped (a zombie: once its pass found it). */
   stat: ProcStat;
 }
 
