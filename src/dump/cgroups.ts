@@ -9,7 +9,7 @@
 import type { MessageValue } from '../images/value.js';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { procPath, readCgroup, readMountinfo, type MountInfo } from '../proc/index.js';
+import { ProcReadError, readCgroup, readMountinfo, type MountInfo } from '../proc/index.js';
 import { cgroupPropNames, cgroupPropValue, isMemberFile } from '../shared/cgroup-props.js';
 import { cgroupDir, cgroupMountFor, cgroupRootFor, type CgroupRoots } from '../shared/cgroup-root.js';
 
@@ -24,8 +24,14 @@ export interface CgroupSets {
 
 /** A process's memberships as cg_member_entry values, in CRIU's order. */
 function members(pid: number): { name: string; path: string }[] {
-  if (!existsSync(procPath(pid, 'cgroup'))) return []; // a kernel without cgroups
-  return readCgroup(pid)
+  let entries;
+  try {
+    entries = readCgroup(pid);
+  } catch (e) {
+    if (e instanceof ProcReadError && e.gone) return []; // a kernel without cgroups (no file)
+    throw e;
+  }
+  return entries
     .map((c) => ({ name: c.controllers.join(','), path: c.path }))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }

@@ -10,6 +10,7 @@ import { CRYO_MANIFEST_IMAGE, writeManifest, type HashedAhead } from '../images/
 import type { DumpEvent } from './events.js';
 import { DumpError } from '../shared/dump-error.js';
 import { guardFile } from '../sys/guardian.js';
+import { HashedAsWritten } from './written-hash.js';
 
 export type Entry = MessageValue | { value: MessageValue; extra?: ExtraValue };
 
@@ -17,7 +18,7 @@ export class ImageSet {
   readonly written: string[] = [];
   /** What a retract undoes besides the set (files the dump made elsewhere). */
   private readonly undo: (() => void)[] = [];
-  /** Pages images (by name) hashed while written: the manifest takes their digests. */
+  /** Images (by name) hashed while written: the manifest takes their digests. */
   private readonly ahead = new Map<string, HashedAhead & { stop(): void }>();
   /** Image files being created ahead (precreate). */
   private readonly early: ReturnType<typeof precreateImageFiles>[] = [];
@@ -80,7 +81,11 @@ export class ImageSet {
 
   write(key: ImageFileKey, id: number | bigint | undefined, magic: string, entries: Iterable<Entry>): void {
     const file = this.path(key, id);
-    writeImageFile(file, magic, entries);
+    // Hashed for the manifest on the way, not read back for it.
+    const hashed = new HashedAsWritten();
+    writeImageFile(file, magic, entries, hashed.add);
+    hashed.end();
+    this.ahead.set(path.relative(this.dir, file), hashed);
     this.record(file);
   }
 

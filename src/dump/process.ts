@@ -62,6 +62,8 @@ export interface CollectCtx {
   semUndo?: boolean;
   /** Stream the pages to this page server while the task is frozen (dump --page-server). */
   pageServer?: PageServerClient;
+  /** cryo's own namespaces (ownNamespaces), read once for the tree. */
+  ownNamespaces?: Record<string, bigint>;
   /** smaps read before the freeze (DumpOptions.smapsAhead). */
   smapsAhead?: SmapsAhead;
   /**
@@ -127,6 +129,10 @@ export interface StartedProcess {
   area(): Steps<void>;
   launch(): void;
   settle(): void;
+  /** After settle: every thread's state read (launch first where it was not). */
+  threads(): Promise<unknown>;
+  /** After threads: its batch area unmapped, as steps (runStepsTogether); nothing where it has none. */
+  unmapArea(): Steps<void>;
   /** cryo's descriptors in the process's table now (its batch park's; StartedProcess.area). */
   cryoFds(): readonly number[];
   finish(): Promise<DumpedProcess>;
@@ -141,12 +147,12 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
   // Everything readable from outside, before anything is changed.
   await step('task');
   const status = readStatus(pid);
-  const stat = readStat(pid);
+  const stat = m.stat; // read once it was stopped (freezeTree)
   const signalsS = readQueuedSignals(pid, true);
   const outside = tids.map((tid) => readThreadOutside(pid, tid, arch));
   const rlimits = readRlimits(pid);
   const timers = readTimers(pid);
-  const [rootIds, taskIds0] = namespaceIds(pid);
+  const [rootIds, taskIds0] = namespaceIds(pid, c.ownNamespaces);
   checkForChildren(pid, tids);
   const taskIds: MessageValue = { ...taskIds0, vm_id: c.coreId, files_id: c.filesId ?? c.coreId, fs_id: c.coreId, sighand_id: c.coreId };
   // Its mappings before cryo adds its own, with their VmFlags (smaps); only their lines (maps) where
@@ -165,6 +171,7 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
   let area: BatchArea | undefined;
   let areaMapped = false;
   let injected: (() => InjectedState) | undefined;
+  let read: Promise<ThreadsRead> | undefined;
   const own = (): Area[] => [...(ending ? [{ start: ending.start, end: ending.end }] : []), ...(scratch ? [{ start: scratch.addr, end: scratch.addr + BigInt(scratch.size) }] : [])];
   const mapScratch = (): Scratch => (scratch ??= startScratch(inj, undo, [...maps, ...own()], arch.pageSize).finish());
   function* areaSteps(): Steps<void> {
@@ -180,6 +187,10 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
     runSteps(areaSteps());
     injected ??= startInjectedState(inj, mapScratch(), timers, arch, area?.place);
   };
+  const threads = (): Promise<ThreadsRead> => {
+    launch();
+    return (read ??= readThreads(m, c, { arch, status, stat, signalsS, outside, rlimits, timers, rootIds, taskIds, maps, trapIgnored, inj, ending, scratch: mapScratch(), area, injected: injected! }));
+  };
   return {
     ...(starting?.mmap ? { mmap: starting.mmap } : {}),
     take(raw) { ending = starting!.finish(raw); },
@@ -191,9 +202,14 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
     launch,
     settle: () => inj.settleInFlight(),
     cryoFds: () => area?.taskFds() ?? [],
-    finish: () => {
-      launch();
-      return finishProcess(m, c, { arch, status, stat, signalsS, outside, rlimits, timers, rootIds, taskIds, maps, trapIgnored, inj, ending, scratch: mapScratch(), area, injected: injected! });
+    threads,
+    *unmapArea() {
+      if (area) yield* area.unmapSteps(); // after a failure, the undo list unmaps it
+    },
+    async finish() {
+      const st = await threads();
+      area?.unmap();
+      return finishProcess(m, c, st);
     },
   };
 }
@@ -204,12 +220,15 @@ interface Started {
   trapIgnored: boolean; inj: Injector; ending: CallEnding | undefined; scratch: Scratch; area: BatchArea | undefined; injected: () => InjectedState;
 }
 
-async function finishProcess(m: TreeMember, c: CollectCtx, st: Started): Promise<DumpedProcess> {
+/** What readThreads adds: every thread's state and what the injected calls told. */
+interface ThreadsRead extends Started {
+  threads: ThreadState[]; injectedState: InjectedState; semUndo: SemUndo[]; others: ReturnType<typeof threadInjectors>;
+}
+
+async function readThreads(m: TreeMember, c: CollectCtx, st: Started): Promise<ThreadsRead> {
   const { pid } = m;
-  const { undo, files, step, checkpoint, images } = c;
-  const { arch, status, stat, signalsS, outside, rlimits, rootIds, taskIds, maps, trapIgnored, inj, ending, scratch, area } = st;
-  const own = ending ? [{ start: ending.start, end: ending.end }] : [];
-  own.push({ start: scratch.addr, end: scratch.addr + BigInt(scratch.size) });
+  const { undo, step, checkpoint } = c;
+  const { arch, outside, trapIgnored, inj, ending, scratch, area } = st;
   await step('scratch');
   await checkpoint();
   const injected = st.injected();
@@ -223,7 +242,15 @@ async function finishProcess(m: TreeMember, c: CollectCtx, st: Started): Promise
   await checkpoint();
   const threads: ThreadState[] = [readThread(outside[0]!, arch, inj, scratch, injected)];
   rest.forEach((o, i) => threads.push(readThread(o, arch, others.get(o.tid)!, scratch, theirs[i])));
-  area?.unmap(); // after a failure, the undo list unmaps it
+  return { ...st, threads, injectedState: injected, semUndo, others };
+}
+
+async function finishProcess(m: TreeMember, c: CollectCtx, st: ThreadsRead): Promise<DumpedProcess> {
+  const { pid } = m;
+  const { undo, files, step, checkpoint, images } = c;
+  const { arch, status, stat, signalsS, rlimits, rootIds, taskIds, maps, inj, ending, scratch, threads, injectedState: injected, semUndo, others } = st;
+  const own = ending ? [{ start: ending.start, end: ending.end }] : [];
+  own.push({ start: scratch.addr, end: scratch.addr + BigInt(scratch.size) });
   const main = threads[0]!;
 
   // Memory.

@@ -7,7 +7,7 @@
  * other holder is a process outside the tree. (File locks are dumped with the descriptors:
  * src/files/locks.ts.)
  */
-import { listFds, procGone, ProcReadError, readChildren, readFdTarget, readStat, readStatus, scanProcessFds } from '../proc/index.js';
+import { listFds, procGone, ProcReadError, readChildren, readFdTarget, readStat, readStatus, scanProcessFds, type ProcStat } from '../proc/index.js';
 import { KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, kcmp } from '../sys/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import { checkDumpable } from './task-state.js';
@@ -26,6 +26,8 @@ export interface TreeMember {
   tids: number[];
   /** The signal that stopped it (a stopped job, state T), else 0. */
   stopSignal: number;
+  /** Its /proc/PID/stat, read once it was stopped (a zombie: once its pass found it). */
+  stat: ProcStat;
 }
 
 /** How often the children are listed again before cryo gives up on a tree that keeps forking. */
@@ -40,16 +42,16 @@ export function freezeTree(root: number, seized: Set<number>, stopped: Map<numbe
   const members = new Map<number, TreeMember>();
   // Each process is seized and interrupted first, and waited for with the others of its pass.
   const start = (pid: number, ppid: number) => {
-    const st = readStat(pid);
-    const zombie = st.state === 'Z' || st.state === 'X';
-    if (!zombie) checkDumpable(pid, readStatus(pid));
-    return { pid, ppid, st, zombie, seizing: zombie ? undefined : startSeize(pid, seized) };
+    const status = readStatus(pid);
+    const zombie = status.state === 'Z' || status.state === 'X';
+    if (!zombie) checkDumpable(pid, status);
+    return { pid, ppid, zombie, seizing: zombie ? undefined : startSeize(pid, seized) };
   };
-  const finish = ({ pid, ppid, st, zombie, seizing }: ReturnType<typeof start>): void => {
+  const finish = ({ pid, ppid, zombie, seizing }: ReturnType<typeof start>): void => {
     const tids = seizing === undefined ? [pid] : finishSeize(seizing, seized, stopped);
-    // Read again after the stop: a process may have changed its group until it was stopped.
-    const now = zombie ? st : readStat(pid);
-    members.set(pid, { pid, ppid, pgid: now.pgrp, sid: now.session, zombie, exitCode: zombie ? Number(now.exitCode) : 0, tids, stopSignal: stopped.get(pid) ?? 0 });
+    // Read after the stop: a process may have changed its group until it was stopped.
+    const stat = readStat(pid);
+    members.set(pid, { pid, ppid, pgid: stat.pgrp, sid: stat.session, zombie, exitCode: zombie ? Number(stat.exitCode) : 0, tids, stopSignal: stopped.get(pid) ?? 0, stat });
   };
   finish(start(root, 0));
   for (let round = 0; ; round++) {

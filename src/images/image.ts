@@ -203,7 +203,8 @@ const SINK_MAX = 1 << 20;
 export class FileSink implements ByteSink {
   private buf = Buffer.allocUnsafe(16 << 10);
   private len = 0;
-  constructor(private readonly fd: number) {}
+  /** `seen` gets every byte as it goes to the file, in file order (its buffer is reused after). */
+  constructor(private readonly fd: number, private readonly seen?: (bytes: Uint8Array) => void) {}
   write(b: Uint8Array): void {
     if (this.len + b.length > this.buf.length && this.buf.length < SINK_MAX) {
       const grown = Buffer.allocUnsafe(Math.min(SINK_MAX, Math.max(this.buf.length * 4, this.len + b.length)));
@@ -212,15 +213,19 @@ export class FileSink implements ByteSink {
     }
     if (this.len + b.length > this.buf.length) this.flush();
     if (b.length >= this.buf.length) {
-      writeAll(this.fd, b);
+      this.out(b);
       return;
     }
     this.buf.set(b, this.len);
     this.len += b.length;
   }
   flush(): void {
-    if (this.len) writeAll(this.fd, this.buf.subarray(0, this.len));
+    if (this.len) this.out(this.buf.subarray(0, this.len));
     this.len = 0;
+  }
+  private out(b: Uint8Array): void {
+    writeAll(this.fd, b);
+    this.seen?.(b);
   }
 }
 
@@ -300,14 +305,14 @@ export function createImageFile(file: string): number {
 export class ImageWriter {
   private readonly enc: EntryEncoder;
   private readonly sink: FileSink;
-  private constructor(private readonly fd: number, readonly file: string, kind: ImageKind) {
-    this.sink = new FileSink(fd);
+  private constructor(private readonly fd: number, readonly file: string, kind: ImageKind, seen?: (bytes: Uint8Array) => void) {
+    this.sink = new FileSink(fd, seen);
     this.enc = new EntryEncoder(this.sink, kind);
   }
-  /** `magic` is crit's name of the image kind ('CORE', 'PSTREE', 'PAGEMAP', ...). */
-  static create(file: string, magic: string): ImageWriter {
+  /** `magic` is crit's name of the image kind ('CORE', 'PSTREE', 'PAGEMAP', ...); `seen`: as FileSink's. */
+  static create(file: string, magic: string, seen?: (bytes: Uint8Array) => void): ImageWriter {
     const kind = kindOf(magic, file);
-    return new ImageWriter(createImageFile(file), file, kind);
+    return new ImageWriter(createImageFile(file), file, kind, seen);
   }
   write(value: MessageValue, extra?: ExtraValue): this {
     this.enc.write(value, extra);
@@ -322,9 +327,9 @@ export class ImageWriter {
   }
 }
 
-/** Write a whole image file (0600). */
-export function writeImageFile(file: string, magic: string, entries: Iterable<MessageValue | { value: MessageValue; extra?: ExtraValue }>): void {
-  const w = ImageWriter.create(file, magic);
+/** Write a whole image file (0600); `seen` gets its bytes as they are written (FileSink). */
+export function writeImageFile(file: string, magic: string, entries: Iterable<MessageValue | { value: MessageValue; extra?: ExtraValue }>, seen?: (bytes: Uint8Array) => void): void {
+  const w = ImageWriter.create(file, magic, seen);
   try {
     for (const e of entries) {
       if ('value' in e && typeof e.value === 'object' && !Buffer.isBuffer(e.value) && !Array.isArray(e.value) && Object.keys(e).every((k) => k === 'value' || k === 'extra')) {

@@ -8,7 +8,7 @@
  */
 import { processVmWritev } from '../sys/index.js';
 import { ENTRY_BYTES, SyscallBatch, type BatchPlace } from './batch.js';
-import { closePark, openParkSteps, PARK_BYTES, pollfdAt, type BatchPark, type ParkFds } from './batch-park.js';
+import { closeParkSteps, openParkSteps, PARK_BYTES, pollfdAt, type BatchPark, type ParkFds } from './batch-park.js';
 import { InjectError } from './errors.js';
 import type { Injector } from './injector.js';
 import { mmapStep } from './mmap.js';
@@ -46,6 +46,8 @@ export interface BatchArea {
   taskFds(): readonly number[];
   /** Unmaps the area now (the undo step is dropped); idempotent. */
   unmap(): void;
+  /** unmap as steps (steps.ts): a tree's processes unmap theirs in lockstep. */
+  unmapSteps(): Steps<void>;
 }
 
 /**
@@ -73,16 +75,16 @@ export function* batchAreaSteps(inj: Injector, undo: UndoList, occupied: readonl
   const addr = BigInt.asUintN(64, yield* mmapStep(inj, [want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0]));
   let mapped = true;
   const held: ParkFds = { task: [], own: -1 };
-  const unmapNow = () => {
+  function* unmapNow(): Steps<void> {
     if (!mapped) return;
     // A batch still parked here waits for cryo's end: closed first, it would run off on its own.
     // Its failure is moot here (the dump failed already; the task is stopped again either way).
     try { inj.settleInFlight(); } catch { /* see above */ }
-    closePark(inj, held);
-    inj.call('munmap', addr, size);
+    yield* closeParkSteps(inj, held);
+    yield { inj, name: 'munmap', args: [addr, size] };
     mapped = false;
-  };
-  const drop = undo.push(`unmap cryo's batch runner at 0x${addr.toString(16)} in task ${inj.pid}`, unmapNow);
+  }
+  const drop = undo.push(`unmap cryo's batch runner at 0x${addr.toString(16)} in task ${inj.pid}`, () => runSteps(unmapNow()));
   if (processVmWritev(inj.pid, addr, codes) !== codes.length) throw new InjectError('NO_SCRATCH', `cannot write cryo's batch runner into task ${inj.pid}`);
   yield { inj, name: 'mprotect', args: [addr, codeSize, PROT_READ | PROT_EXEC] };
   // The park's pollfd takes the table's last entry.
@@ -113,7 +115,10 @@ export function* batchAreaSteps(inj: Injector, undo: UndoList, occupied: readonl
     },
     taskFds: () => [...held.task],
     unmap() {
-      unmapNow();
+      runSteps(this.unmapSteps());
+    },
+    *unmapSteps() {
+      yield* unmapNow();
       drop();
     },
   };

@@ -66,7 +66,7 @@ export function* openParkSteps(inj: Injector, held: ParkFds, code: bigint, pollf
   const pfd = Buffer.alloc(PARK_BYTES);
   pollfdAt(pfd, 0, taskFd);
   if (held.own < 0 || processVmWritev(inj.pid, pollfd, pfd) !== PARK_BYTES) {
-    closePark(inj, held);
+    yield* closeParkSteps(inj, held);
     return undefined;
   }
   return { code, pollfd, taskFd, fd: held.own };
@@ -78,12 +78,12 @@ export function pollfdAt(b: Buffer, off: number, fd: number): void {
   writeI16(b, POLLIN, off + 4);
 }
 
-/** Closes cryo's end and the task's ones (injected closes, through `inj`); what is closed is forgotten. */
-export function closePark(inj: Injector, held: ParkFds): void {
+/** Closes cryo's end and the task's ones (injected closes, as steps); what is closed is forgotten. */
+export function* closeParkSteps(inj: Injector, held: ParkFds): Steps<void> {
   if (held.own >= 0) closeSync(held.own);
   held.own = -1;
   while (held.task.length > 0) {
-    inj.call('close', held.task[held.task.length - 1]!);
+    yield { inj, name: 'close', args: [held.task[held.task.length - 1]!] };
     held.task.pop();
   }
 }

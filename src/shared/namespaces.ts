@@ -15,10 +15,12 @@ const ORDER: readonly [string, string][] = [
 /** The namespace kinds namespaceIds reads (the ns directory holds more: no listing of it, inside the freeze). */
 const ORDER_NAMES = ORDER.map(([ns]) => ns);
 
+/** cryo's own namespaces, as namespaceIds compares them (a tree's dump reads them once). */
+export const ownNamespaces = (): Record<string, bigint> => readNamespaces('self', undefined, ORDER_NAMES);
+
 /** [root ids (cryo's own, for the inventory), the task's ids] with vm/files/fs/sighand ids 1 and 2 as CRIU gives them. */
-export function namespaceIds(pid: number): [MessageValue, MessageValue] {
+export function namespaceIds(pid: number, mine = ownNamespaces()): [MessageValue, MessageValue] {
   // A kind this kernel lacks reads as 0 (no link): left out, as when the directory did not list it.
-  const mine = readNamespaces('self', undefined, ORDER_NAMES);
   const theirs = readNamespaces(pid, undefined, ORDER_NAMES);
   const root: MessageValue = { vm_id: 1, files_id: 1, fs_id: 1, sighand_id: 1 };
   const task: MessageValue = { vm_id: 2, files_id: 2, fs_id: 2, sighand_id: 2 };
