@@ -143,7 +143,7 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
   const status = readStatus(pid);
   const stat = readStat(pid);
   const signalsS = readQueuedSignals(pid, true);
-  const outside = tids.map((tid) => readThreadOutside(pid, tid, arch));
+  const outside = tids.map((tid) => readThreadOutside(pid, tid, arch, tid === pid ? status : undefined));
   const rlimits = readRlimits(pid);
   const timers = readTimers(pid);
   const [rootIds, taskIds0] = namespaceIds(pid);

@@ -239,8 +239,8 @@ export interface ThreadOutside {
   runOn: ThreadInfo;
 }
 
-export function readThreadOutside(pid: number, tid: number, arch: Arch): ThreadOutside {
-  const status = readStatus(pid, tid);
+/** `status`: the thread's /proc status where the caller has it (the main thread's is the process's). */
+export function readThreadOutside(pid: number, tid: number, arch: Arch, status: ProcStatus = readStatus(pid, tid)): ThreadOutside {
   const regsets = readRegsets(tid, arch);
   const unsavable = arch.unsavableState(regsets);
   if (unsavable.length > 0) throw new DumpError('UNSUPPORTED', `thread ${tid} of task ${pid}: ${unsavable[0]!.message}`);

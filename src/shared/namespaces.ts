@@ -15,10 +15,13 @@ const ORDER: readonly [string, string][] = [
 /** The namespace kinds namespaceIds reads (the ns directory holds more: no listing of it, inside the freeze). */
 const ORDER_NAMES = ORDER.map(([ns]) => ns);
 
+/** cryo's own namespaces: read once (cryo never enters others), not in every freeze. */
+let own: Record<string, bigint> | undefined;
+
 /** [root ids (cryo's own, for the inventory), the task's ids] with vm/files/fs/sighand ids 1 and 2 as CRIU gives them. */
 export function namespaceIds(pid: number): [MessageValue, MessageValue] {
   // A kind this kernel lacks reads as 0 (no link): left out, as when the directory did not list it.
-  const mine = readNamespaces('self', undefined, ORDER_NAMES);
+  const mine = (own ??= readNamespaces('self', undefined, ORDER_NAMES));
   const theirs = readNamespaces(pid, undefined, ORDER_NAMES);
   const root: MessageValue = { vm_id: 1, files_id: 1, fs_id: 1, sighand_id: 1 };
   const task: MessageValue = { vm_id: 2, files_id: 2, fs_id: 2, sighand_id: 2 };
@@ -49,8 +52,12 @@ const FOR_CHILDREN: readonly { ns: string; what: string; flag: string; criu: str
 export function checkForChildren(pid: number, tids: readonly number[]): void {
   // Only these links, not the whole ns directory: a task of 100 threads took 20 ms more.
   const names = FOR_CHILDREN.flatMap((k) => [k.ns, `${k.ns}_for_children`]);
+  const main = readNamespaces(pid, pid, names);
+  // A thread's own pid and time namespaces are its process's (setns into a time namespace wants a
+  // single thread; clone keeps them): only its *_for_children links are its own.
+  const childNames = FOR_CHILDREN.map((k) => `${k.ns}_for_children`);
   for (const tid of tids) {
-    const ns = readNamespaces(pid, tid, names);
+    const ns = tid === pid ? main : { ...main, ...readNamespaces(pid, tid, childNames) };
     for (const k of FOR_CHILDREN) {
       const kids = ns[`${k.ns}_for_children`];
       if (kids === undefined || kids === ns[k.ns]) continue;
