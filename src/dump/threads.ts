@@ -129,11 +129,10 @@ function endedMeanwhile(pid: number, tid: number, e: unknown): boolean {
 
 /** Seizes and interrupts each of `tids` (io_uring threads are left alone). */
 function seizeListed(s: Seizing, tids: readonly number[], seized: Set<number>): void {
+  // Every thread's flags first: read between two seizes, they kept the seized threads frozen longer.
+  for (const tid of tids) if (tid !== s.pid && isIoThread(s.pid, tid)) s.ioThreads.add(tid);
   for (const tid of tids) {
-    if (tid !== s.pid && isIoThread(s.pid, tid)) {
-      s.ioThreads.add(tid);
-      continue;
-    }
+    if (s.ioThreads.has(tid)) continue;
     try {
       seizeExempt(s.pid, tid);
     } catch (e) {
