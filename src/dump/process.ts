@@ -167,7 +167,12 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
   let areaMapped = false;
   let injected: (() => InjectedState) | undefined;
   const own = (): Area[] => [...(ending ? [{ start: ending.start, end: ending.end }] : []), ...(scratch ? [{ start: scratch.addr, end: scratch.addr + BigInt(scratch.size) }] : [])];
-  const mapScratch = (): Scratch => (scratch ??= startScratch(inj, undo, [...maps, ...own()], arch.pageSize).finish());
+  // The scratch page lands below the call-ending area: the ending's munmap removes it too.
+  const mapped = (s: Scratch): Scratch => {
+    ending?.unmapsAlso({ start: s.addr, end: s.addr + BigInt(s.size) }, s.dropUnmap);
+    return s;
+  };
+  const mapScratch = (): Scratch => (scratch ??= mapped(startScratch(inj, undo, [...maps, ...own()], arch.pageSize).finish()));
   function* areaSteps(): Steps<void> {
     if (areaMapped) return;
     areaMapped = true;
@@ -186,7 +191,7 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
     take(raw) { ending = starting!.finish(raw); },
     scratch() {
       const half = startScratch(inj, undo, [...maps, ...own()], arch.pageSize);
-      return { ...(half.mmap ? { mmap: half.mmap } : {}), take(raw) { scratch = half.finish(raw); } };
+      return { ...(half.mmap ? { mmap: half.mmap } : {}), take(raw) { scratch = mapped(half.finish(raw)); } };
     },
     area: areaSteps,
     launch,

@@ -18,7 +18,7 @@ import type { Injector } from './injector.js';
 import { injectMmap, mmapCallOf, type MmapArgs } from './mmap.js';
 import { syscallFailed } from './errors.js';
 import { writeForced } from './proc-mem.js';
-import { findHole } from './scratch.js';
+import { findHole, type Area } from './scratch.js';
 import { writeInVdsoSpare } from './vdso-spare.js';
 import type { UndoList } from './undo.js';
 import { MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_EXEC, PROT_READ } from '../arch/mman.js';
@@ -46,6 +46,12 @@ export interface CallEnding {
   readonly runnersAt?: bigint;
   /** Makes the injector of thread `i` (as passed to mapCallEnding) run its calls on the ending. */
   use(inj: Injector, i: number): void;
+  /**
+   * Where `area` (cryo's, mapped after the ending) lies just below it, one free page between (as
+   * findHole places it): the ending's munmap removes it too, and `dropItsUnmap` is called (one call
+   * less at the end of a dump). Returns whether it does.
+   */
+  unmapsAlso(area: Area, dropItsUnmap: () => void): boolean;
 }
 
 /**
@@ -131,7 +137,9 @@ export function startCallEnding(inj: Injector, undo: UndoList, maps: readonly Vm
       before();
       inj.call('munmap', start, size);
     };
-    const drop = undo.pushCall(`unmap cryo's call-ending area at 0x${start.toString(16)} in task ${inj.pid}`, { inj, name: 'munmap', args: [start, size], before });
+    // Widened by unmapsAlso (the undo step keeps its place: last, after every area run on the ending).
+    const unmapArgs: bigint[] = [start, BigInt(size)];
+    const drop = undo.pushCall(`unmap cryo's call-ending area at 0x${start.toString(16)} in task ${inj.pid}`, { inj, name: 'munmap', args: unmapArgs, before });
     // Elsewhere only where the kernel knows no MAP_FIXED_NOREPLACE (before 4.17: a hint).
     if (start !== want) frames = threads.map((t, i) => frameOf(t, start + BigInt(codeSize + i * slot)));
     const bytes = Buffer.alloc(size);
@@ -151,6 +159,13 @@ export function startCallEnding(inj: Injector, undo: UndoList, maps: readonly Vm
       use(u, i) {
         users.push(u);
         u.endCallsAt({ site: start, sp: frames[i]!.sp, ownBetweenCalls: threads[i]!.eintr === true });
+      },
+      unmapsAlso(area, dropItsUnmap) {
+        if (area.end + BigInt(page) !== unmapArgs[0]) return false;
+        unmapArgs[1] += unmapArgs[0]! - area.start;
+        unmapArgs[0] = area.start;
+        dropItsUnmap();
+        return true;
       },
     };
     ending.use(inj, 0);
