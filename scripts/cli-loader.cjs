@@ -30,7 +30,8 @@ closeSync(fd);
 const header = `cryo code cache of ${st.size} bytes changed at ${st.ctimeNs} ns\n`;
 // Strict, as the ES modules it was built from.
 const wrapped = `(function (exports, require, module, __filename, __dirname) {"use strict";${source}\n})`;
-setFlagsFromString('--verify-snapshot-checksum');
+// --expose-gc: contexts made from now on have gc() (src/shared/scavenge.ts); the main one has none.
+setFlagsFromString('--verify-snapshot-checksum --expose-gc');
 
 /** The cache's V8 data when it was made from this bundle file; else why not. */
 function readCache() {

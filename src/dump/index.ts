@@ -41,6 +41,7 @@ import { collectCgroups } from './cgroups.js';
 import { ownNamespaces } from '../shared/namespaces.js';
 import type { CgroupRoots } from '../shared/cgroup-root.js';
 import type { NetworkLock } from '../shared/fd-options.js';
+import { scavengeNow } from '../shared/scavenge.js';
 
 export { DumpError, type DumpErrorCode } from '../shared/dump-error.js';
 export type { DumpEvent, DumpResult } from './events.js';
@@ -185,6 +186,7 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
   images.onRetract(() => removeLinkRemaps(files.linkRemaps));
   try {
     await step('seize');
+    scavengeNow();
     members = freezeTree(pid, seized, stopped);
     tracking?.adopt();
     files.treeTids = new Set(members.flatMap((m) => m.tids));

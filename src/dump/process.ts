@@ -4,7 +4,7 @@ import { readSemUndo } from './sem-undo.js';
 import type { SemUndo } from '../images/cryo-sem-undo.js';
 import { closeSync, openSync, statSync } from 'node:fs';
 import type { Arch } from '../arch/types.js';
-import { ENTRY_BYTES, Injector, batchAreaSteps, batchesTaskCalls, ignoresSigtrap, mapBatchArea, runSteps, startCallEnding, startScratch, type Area, type BatchArea, type CallEnding, type InjectedCall, type Scratch, type Steps, type UndoList } from '../inject/index.js';
+import { ENTRY_BYTES, Injector, batchAreaSteps, batchRunners, batchesTaskCalls, ignoresSigtrap, mapBatchArea, runSteps, startCallEnding, startScratch, type Area, type BatchArea, type CallEnding, type InjectedCall, type Scratch, type Steps, type UndoList } from '../inject/index.js';
 import {
   readCwd, readExe, readLoginuid, readMaps, readOomScoreAdj, readPersonality, readRoot, readSmaps,
   readStat, readStatus, readTimers, procPath, readComm,
@@ -149,7 +149,7 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
   const status = readStatus(pid);
   const stat = m.stat; // read once it was stopped (freezeTree)
   const signalsS = readQueuedSignals(pid, true);
-  const outside = tids.map((tid) => readThreadOutside(pid, tid, arch));
+  const outside = tids.map((tid) => readThreadOutside(pid, tid, arch, tid === pid ? status : undefined));
   const rlimits = readRlimits(pid);
   const timers = readTimers(pid);
   const [rootIds, taskIds0] = namespaceIds(pid, c.ownNamespaces);
@@ -165,7 +165,8 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
   const trapIgnored = ignoresSigtrap(status.sigIgn);
   const inj = Injector.attach(pid, arch, undo, { maps, survivable: true, trapIgnored, known: outside[0] });
   // First, so that every later call (cryo's other areas too) ends in the thread's own state if cryo dies in it.
-  const starting = startCallEnding(inj, undo, maps, outside.map((o) => ({ ti: o.runOn, sigmask: o.sigmask, eintr: o.fixed.action === 'eintr' })));
+  // The batch runners go in its area too: batch areas then need no mprotect call.
+  const starting = startCallEnding(inj, undo, maps, outside.map((o) => ({ ti: o.runOn, sigmask: o.sigmask, eintr: o.fixed.action === 'eintr' })), batchRunners(inj)?.codes);
   let ending = starting !== undefined && starting.mmap === undefined ? starting.finish() : undefined;
   let scratch: Scratch | undefined;
   let area: BatchArea | undefined;
@@ -173,7 +174,12 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
   let injected: (() => InjectedState) | undefined;
   let read: Promise<ThreadsRead> | undefined;
   const own = (): Area[] => [...(ending ? [{ start: ending.start, end: ending.end }] : []), ...(scratch ? [{ start: scratch.addr, end: scratch.addr + BigInt(scratch.size) }] : [])];
-  const mapScratch = (): Scratch => (scratch ??= startScratch(inj, undo, [...maps, ...own()], arch.pageSize).finish());
+  // The scratch page lands below the call-ending area: the ending's munmap removes it too.
+  const mapped = (s: Scratch): Scratch => {
+    ending?.unmapsAlso({ start: s.addr, end: s.addr + BigInt(s.size) }, s.dropUnmap);
+    return s;
+  };
+  const mapScratch = (): Scratch => (scratch ??= mapped(startScratch(inj, undo, [...maps, ...own()], arch.pageSize).finish()));
   function* areaSteps(): Steps<void> {
     if (areaMapped) return;
     areaMapped = true;
@@ -181,7 +187,7 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
     // A batch runner for the signal actions (62 calls in one stop), in a hole beside the scratch
     // page. Two pages of table: readInjectedState's 74 calls in one run; room for the other
     // threads' calls, run at the same time (readThreadsInjected).
-    if (batchesTaskCalls(arch)) area = yield* batchAreaSteps(inj, undo, [...maps, ...own()], 2, threadsRoom(tids.length - 1));
+    if (batchesTaskCalls(arch)) area = yield* batchAreaSteps(inj, undo, [...maps, ...own()], 2, threadsRoom(tids.length - 1), ending?.runnersAt);
   }
   const launch = (): void => {
     runSteps(areaSteps());
@@ -196,7 +202,7 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
     take(raw) { ending = starting!.finish(raw); },
     scratch() {
       const half = startScratch(inj, undo, [...maps, ...own()], arch.pageSize);
-      return { ...(half.mmap ? { mmap: half.mmap } : {}), take(raw) { scratch = half.finish(raw); } };
+      return { ...(half.mmap ? { mmap: half.mmap } : {}), take(raw) { scratch = mapped(half.finish(raw)); } };
     },
     area: areaSteps,
     launch,
@@ -294,7 +300,7 @@ async function finishProcess(m: TreeMember, c: CollectCtx, st: ThreadsRead): Pro
         // One area for the descriptors' many calls, mapped when first needed (FdDump.eachInThread).
         if (fdArea && fdArea.room >= room) return fdArea.area;
         fdArea?.area.unmap();
-        const area = mapBatchArea(inj, undo, [...maps, ...own], Math.ceil(FD_BATCH_CALLS * ENTRY_BYTES / arch.pageSize), room);
+        const area = mapBatchArea(inj, undo, [...maps, ...own], Math.ceil(FD_BATCH_CALLS * ENTRY_BYTES / arch.pageSize), room, ending?.runnersAt);
         fdArea = area ? { area, room } : undefined;
         return area;
       });

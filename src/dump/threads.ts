@@ -130,11 +130,10 @@ function endedMeanwhile(pid: number, tid: number, e: unknown): boolean {
 
 /** Seizes and interrupts each of `tids` (io_uring threads are left alone). */
 function seizeListed(s: Seizing, tids: readonly number[], seized: Set<number>): void {
+  // Every thread's flags first: read between two seizes, they kept the seized threads frozen longer.
+  for (const tid of tids) if (tid !== s.pid && isIoThread(s.pid, tid)) s.ioThreads.add(tid);
   for (const tid of tids) {
-    if (tid !== s.pid && isIoThread(s.pid, tid)) {
-      s.ioThreads.add(tid);
-      continue;
-    }
+    if (s.ioThreads.has(tid)) continue;
     try {
       seizeExempt(s.pid, tid);
     } catch (e) {
@@ -240,8 +239,8 @@ export interface ThreadOutside {
   runOn: ThreadInfo;
 }
 
-export function readThreadOutside(pid: number, tid: number, arch: Arch): ThreadOutside {
-  const status = readStatus(pid, tid);
+/** `status`: the thread's /proc status where the caller has it (the main thread's is the process's). */
+export function readThreadOutside(pid: number, tid: number, arch: Arch, status: ProcStatus = readStatus(pid, tid)): ThreadOutside {
   const read = readRegsets(tid, arch);
   const unsavable = arch.unsavableState(read);
   if (unsavable.length > 0) throw new DumpError('UNSUPPORTED', `thread ${tid} of task ${pid}: ${unsavable[0]!.message}`);

@@ -51,28 +51,41 @@ export interface BatchArea {
 }
 
 /**
+ * The batch runners of `inj`'s arch (SyscallAbi.batchCode, then batchThenSigreturn at `parkedAt`),
+ * as mapBatchArea places them; undefined where there is none (or CRYO_NO_BATCH=1).
+ */
+export function batchRunners(inj: Injector): { codes: Buffer; parkedAt: number } | undefined {
+  const { batchCode: code, batchThenSigreturn: parked } = inj.arch.syscall;
+  if (!code || process.env.CRYO_NO_BATCH === '1') return undefined;
+  const parkedAt = Math.ceil(code.length / 16) * 16;
+  return { codes: parked ? Buffer.concat([code, Buffer.alloc(parkedAt - code.length), parked]) : code, parkedAt };
+}
+
+/**
  * Maps the batch runner, `tablePages` pages of table and `extraBytes` of room into the task, or
  * returns undefined where the arch has no batch runner (or CRYO_NO_BATCH=1). `occupied` is the
- * task's address space as read after cryo's own areas were mapped.
+ * task's address space as read after cryo's own areas were mapped. `runnersAt`: where batchRunners'
+ * code is in the task already (the call-ending area's): the area is then only table and room,
+ * with no mprotect call.
  */
-export function mapBatchArea(inj: Injector, undo: UndoList, occupied: readonly Area[], tablePages: number, extraBytes: number): BatchArea | undefined {
-  return runSteps(batchAreaSteps(inj, undo, occupied, tablePages, extraBytes));
+export function mapBatchArea(inj: Injector, undo: UndoList, occupied: readonly Area[], tablePages: number, extraBytes: number, runnersAt?: bigint): BatchArea | undefined {
+  return runSteps(batchAreaSteps(inj, undo, occupied, tablePages, extraBytes, runnersAt));
 }
 
 /** mapBatchArea as steps (steps.ts): a tree's processes map theirs in lockstep. */
-export function* batchAreaSteps(inj: Injector, undo: UndoList, occupied: readonly Area[], tablePages: number, extraBytes: number): Steps<BatchArea | undefined> {
-  const code = inj.arch.syscall.batchCode;
-  if (!code || process.env.CRYO_NO_BATCH === '1') return undefined;
-  // The runner that ends in the thread's own state, after the other (CRYO_BATCH_ENDING=off: the tests' way to show what it prevents).
-  const parked = inj.endsCalls && process.env.CRYO_BATCH_ENDING !== 'off' ? inj.arch.syscall.batchThenSigreturn : undefined;
-  const parkedAt = Math.ceil(code.length / 16) * 16;
-  const codes = parked ? Buffer.concat([code, Buffer.alloc(parkedAt - code.length), parked]) : code;
+export function* batchAreaSteps(inj: Injector, undo: UndoList, occupied: readonly Area[], tablePages: number, extraBytes: number, runnersAt?: bigint): Steps<BatchArea | undefined> {
+  const runners = batchRunners(inj);
+  if (!runners) return undefined;
+  const { codes, parkedAt } = runners;
+  // The runner that ends in the thread's own state (CRYO_BATCH_ENDING=off: the tests' way to show what it prevents).
+  const parked = inj.endsCalls && process.env.CRYO_BATCH_ENDING !== 'off' && inj.arch.syscall.batchThenSigreturn !== undefined;
   const page = inj.arch.pageSize;
-  const codeSize = Math.ceil(codes.length / page) * page;
+  const codeSize = runnersAt === undefined ? Math.ceil(codes.length / page) * page : 0;
   const tableSize = tablePages * page;
   const size = codeSize + tableSize + Math.ceil(extraBytes / page) * page;
   const want = findHole(occupied, BigInt(size), BigInt(page), inj.arch.mmapTop);
   const addr = BigInt.asUintN(64, yield* mmapStep(inj, [want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0]));
+  const codeAt = runnersAt ?? addr;
   let mapped = true;
   const held: ParkFds = { task: [], own: -1 };
   function* unmapNow(): Steps<void> {
@@ -85,12 +98,14 @@ export function* batchAreaSteps(inj: Injector, undo: UndoList, occupied: readonl
     mapped = false;
   }
   const drop = undo.push(`unmap cryo's batch runner at 0x${addr.toString(16)} in task ${inj.pid}`, () => runSteps(unmapNow()));
-  if (processVmWritev(inj.pid, addr, codes) !== codes.length) throw new InjectError('NO_SCRATCH', `cannot write cryo's batch runner into task ${inj.pid}`);
-  yield { inj, name: 'mprotect', args: [addr, codeSize, PROT_READ | PROT_EXEC] };
+  if (runnersAt === undefined) {
+    if (processVmWritev(inj.pid, addr, codes) !== codes.length) throw new InjectError('NO_SCRATCH', `cannot write cryo's batch runner into task ${inj.pid}`);
+    yield { inj, name: 'mprotect', args: [addr, codeSize, PROT_READ | PROT_EXEC] };
+  }
   // The park's pollfd takes the table's last entry.
   const table = addr + BigInt(codeSize);
-  const park = parked ? yield* openParkSteps(inj, held, addr + BigInt(parkedAt), table + BigInt(tableSize - ENTRY_BYTES)) : undefined;
-  const place: BatchPlace = { code: addr, table, tableSize: park ? tableSize - ENTRY_BYTES : tableSize, ...(park ? { park } : {}) };
+  const park = parked ? yield* openParkSteps(inj, held, codeAt + BigInt(parkedAt), table + BigInt(tableSize - ENTRY_BYTES)) : undefined;
+  const place: BatchPlace = { code: codeAt, table, tableSize: park ? tableSize - ENTRY_BYTES : tableSize, ...(park ? { park } : {}) };
   return {
     start: addr,
     end: addr + BigInt(size),

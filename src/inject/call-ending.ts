@@ -18,7 +18,7 @@ import type { Injector } from './injector.js';
 import { injectMmap, mmapCallOf, type MmapArgs } from './mmap.js';
 import { syscallFailed } from './errors.js';
 import { writeForced } from './proc-mem.js';
-import { findHole } from './scratch.js';
+import { findHole, type Area } from './scratch.js';
 import { writeInVdsoSpare } from './vdso-spare.js';
 import type { UndoList } from './undo.js';
 import { MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_PRIVATE, PROT_EXEC, PROT_READ } from '../arch/mman.js';
@@ -42,8 +42,16 @@ export interface CallEnding {
   /** The area in the task (to leave out of the dumped memory). */
   readonly start: bigint;
   readonly end: bigint;
+  /** Where the `runners` given to startCallEnding are (executable, as the ending's code). */
+  readonly runnersAt?: bigint;
   /** Makes the injector of thread `i` (as passed to mapCallEnding) run its calls on the ending. */
   use(inj: Injector, i: number): void;
+  /**
+   * Where `area` (cryo's, mapped after the ending) lies just below it, one free page between (as
+   * findHole places it): the ending's munmap removes it too, and `dropItsUnmap` is called (one call
+   * less at the end of a dump). Returns whether it does.
+   */
+  unmapsAlso(area: Area, dropItsUnmap: () => void): boolean;
 }
 
 /**
@@ -63,9 +71,10 @@ export interface EndingMmap { inj: Injector; name: string; args: readonly bigint
  * mapCallEnding in two halves, so that a tree's processes run their area's mmap at the same time
  * (Injector.rawEach): `mmap` is that call where it runs on the vDSO's spare code (a SIGKILL of cryo
  * inside it leaves the thread in its own state) and takes its arguments in registers; `finish`
- * takes its raw result, or runs it itself when given none.
+ * takes its raw result, or runs it itself when given none. `runners`: more code to place in the
+ * area (the batch runners: a batch area then needs no mprotect call of its own).
  */
-export function startCallEnding(inj: Injector, undo: UndoList, maps: readonly Vma[], threads: readonly EndingThread[]): { mmap?: EndingMmap; finish(raw?: bigint): CallEnding | undefined } | undefined {
+export function startCallEnding(inj: Injector, undo: UndoList, maps: readonly Vma[], threads: readonly EndingThread[], runners?: Buffer): { mmap?: EndingMmap; finish(raw?: bigint): CallEnding | undefined } | undefined {
   const arch: Arch = inj.arch;
   if (process.env.CRYO_CALL_ENDING === 'off' || threads.length === 0) return undefined;
   const codes = threads.map((t) => arch.callThenSigreturn?.(t.ti));
@@ -75,7 +84,8 @@ export function startCallEnding(inj: Injector, undo: UndoList, maps: readonly Vm
   const page = arch.pageSize;
   const round = (n: number) => Math.ceil(n / page) * page;
   const frameOf = (t: EndingThread, at: bigint) => arch.buildSigframe(t.ti, { sigmask: t.sigmask, altstack: KEEP_ALTSTACK, addressOfFrame: at });
-  const codeSize = round(code.length);
+  const runnersOffset = Math.ceil(code.length / 16) * 16;
+  const codeSize = round(runners ? runnersOffset + runners.length : code.length);
   // Each frame is built once, in its place (the area lands at `want`: MAP_FIXED_NOREPLACE), in
   // slots as long as the main thread's frame; a longer one (a thread with more vector state) makes
   // them all longer, built again.
@@ -127,11 +137,14 @@ export function startCallEnding(inj: Injector, undo: UndoList, maps: readonly Vm
       before();
       inj.call('munmap', start, size);
     };
-    const drop = undo.pushCall(`unmap cryo's call-ending area at 0x${start.toString(16)} in task ${inj.pid}`, { inj, name: 'munmap', args: [start, size], before });
+    // Widened by unmapsAlso (the undo step keeps its place: last, after every area run on the ending).
+    const unmapArgs: bigint[] = [start, BigInt(size)];
+    const drop = undo.pushCall(`unmap cryo's call-ending area at 0x${start.toString(16)} in task ${inj.pid}`, { inj, name: 'munmap', args: unmapArgs, before });
     // Elsewhere only where the kernel knows no MAP_FIXED_NOREPLACE (before 4.17: a hint).
     if (start !== want) frames = threads.map((t, i) => frameOf(t, start + BigInt(codeSize + i * slot)));
     const bytes = Buffer.alloc(size);
     code.copy(bytes, 0);
+    runners?.copy(bytes, runnersOffset);
     frames.forEach((f, i) => f.frame.copy(bytes, codeSize + i * slot));
     if (!writeForced(inj.pid, start, bytes)) {
       drop();
@@ -142,9 +155,17 @@ export function startCallEnding(inj: Injector, undo: UndoList, maps: readonly Vm
     const ending: CallEnding = {
       start,
       end: start + BigInt(size),
+      ...(runners ? { runnersAt: start + BigInt(runnersOffset) } : {}),
       use(u, i) {
         users.push(u);
         u.endCallsAt({ site: start, sp: frames[i]!.sp, ownBetweenCalls: threads[i]!.eintr === true });
+      },
+      unmapsAlso(area, dropItsUnmap) {
+        if (area.end + BigInt(page) !== unmapArgs[0]) return false;
+        unmapArgs[1] += unmapArgs[0]! - area.start;
+        unmapArgs[0] = area.start;
+        dropItsUnmap();
+        return true;
       },
     };
     ending.use(inj, 0);

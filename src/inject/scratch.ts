@@ -22,6 +22,8 @@ export interface Scratch {
   readonly size: number;
   /** Reads `len` bytes at `offset` of the scratch area. */
   read(offset: number, len: number): Buffer;
+  /** Drops its munmap from the undo list: another step unmaps it (CallEnding.unmapsAlso). */
+  dropUnmap(): void;
 }
 
 /** Highest address of a hole of `size` bytes with a free page before and after, between `floor` and `ceiling` (the arch's mmapTop). */
@@ -55,10 +57,11 @@ export function startScratch(inj: Injector, undo: UndoList, maps: readonly Area[
   const finish = (raw?: bigint): Scratch => {
     if (raw !== undefined && raw < 0n && raw >= -4095n) throw syscallFailed(inj.pid, c.name, c.args, raw);
     const addr = BigInt.asUintN(64, raw ?? injectMmap(inj, ...args));
-    undo.pushCall(`unmap cryo's scratch page at 0x${addr.toString(16)} in task ${inj.pid}`, { inj, name: 'munmap', args: [addr, size] });
+    const dropUnmap = undo.pushCall(`unmap cryo's scratch page at 0x${addr.toString(16)} in task ${inj.pid}`, { inj, name: 'munmap', args: [addr, size] });
     return {
       addr,
       size,
+      dropUnmap,
       read(offset, len) {
         const b = processVmReadv(inj.pid, addr + BigInt(offset), len);
         if (b.length !== len) throw new InjectError('NO_SCRATCH', `cannot read cryo's scratch page in task ${inj.pid}`);
