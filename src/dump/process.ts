@@ -264,7 +264,7 @@ async function finishProcess(m: TreeMember, c: CollectCtx, st: Started): Promise
   // A task left running gets its private pages written from a snapshot once it runs again (snapshot.ts).
   const snap = c.snapshots !== undefined && c.tracking === undefined && c.pageServer === undefined && guards.length === 0
     && whyNoSnapshot(pid, vmas, anonBytes(status.raw), injected.childSubreaper) === undefined
-    ? trySnapshot(inj, arch, status.seccomp !== 0, scratch.addr) : undefined;
+    ? trySnapshot(inj, arch, status.seccomp !== 0, scratch) : undefined;
   let pages: PagesResult = { scanned: 0, written: 0, skippedParent: 0, writeMs: 0 };
   let laterPages: (() => PagesResult) | undefined;
   if (snap) {

@@ -26,6 +26,8 @@ const CLONE_PTRACE = 0x2000;
 const SIGKILL = 9;
 /** Below this much private memory the snapshot's set-up (~1 ms) costs more than the copy it saves. */
 const MIN_BYTES = 16 << 20;
+/** The end of the scratch area the snapshot's argument blocks use (old_mmap's six words). */
+const ARG_AREA = 64;
 /**
  * VmFlags that rule a snapshot out: pages the fork leaves behind or wipes (MADV_DONTFORK,
  * MADV_WIPEONFORK), and userfaultfd registrations (a monitor with UFFD_FEATURE_EVENT_FORK would
@@ -82,17 +84,23 @@ function roomFor(pid: number): number {
 }
 
 /** takeSnapshot, or undefined where the kernel refuses one (a clone over the cgroup's pids.max, no memory): the pages are then written in the freeze. */
-export function trySnapshot(task: Injector, arch: Arch, seccomp: boolean, buf: bigint): Snapshot | undefined {
+export function trySnapshot(task: Injector, arch: Arch, seccomp: boolean, scratch: { addr: bigint; size: number }): Snapshot | undefined {
   try {
-    return takeSnapshot(task, arch, seccomp, buf);
+    return takeSnapshot(task, arch, seccomp, scratch);
   } catch {
     return undefined;
   }
 }
 
-/** The snapshot of the process `task` drives (all its threads stopped); `buf`: a scratch address in it for waitid's result. */
-export function takeSnapshot(task: Injector, arch: Arch, seccomp: boolean, buf: bigint): Snapshot {
+/**
+ * The snapshot of the process `task` drives (all its threads stopped). `scratch`: cryo's scratch
+ * area in it, for waitid's result, and in the snapshot's copy for argument blocks (s390x's
+ * old_mmap): its stack pointer is the one of the task's injected call, which may lie in cryo's
+ * read-only call-ending area.
+ */
+export function takeSnapshot(task: Injector, arch: Arch, seccomp: boolean, scratch: { addr: bigint; size: number }): Snapshot {
   const pid = task.pid;
+  const buf = scratch.addr;
   const options = PTRACE_O_TRACESYSGOOD | (seccomp ? PTRACE_O_SUSPEND_SECCOMP : 0);
   let c: number | undefined;
   let s: number | undefined;
@@ -113,7 +121,9 @@ export function takeSnapshot(task: Injector, arch: Arch, seccomp: boolean, buf: 
     waitForStop(s, { timeoutMs: 1000 });
     reapClone(task, c, buf);
     c = undefined;
-    return snapshotOf(pid, s, Injector.attach(s, arch, new UndoList(), { site: task.site, survivable: true }));
+    const sInj = Injector.attach(s, arch, new UndoList(), { site: task.site, survivable: true });
+    sInj.argArea = scratch.addr + BigInt(scratch.size - ARG_AREA);
+    return snapshotOf(pid, s, sInj);
   } catch (e) {
     if (s !== undefined) collect(s);
     if (c !== undefined) { try { reapClone(task, c, buf); } catch { /* the first failure is the one to tell */ } }
