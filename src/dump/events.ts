@@ -1,8 +1,11 @@
 import { DumpError } from '../shared/dump-error.js';
 
-/** Progress of a dump, as typed events (the CLI prints them with -v). */
+/**
+ * Progress of a dump, as typed events (the CLI prints them with -v). 'snapshot' comes after 'detach':
+ * the pages of the processes that got a snapshot (snapshot.ts) are written from it.
+ */
 export type DumpEvent =
-  | { type: 'stage'; stage: 'seize' | 'task' | 'memory' | 'files' | 'inject' | 'write' | 'undo' | 'kill' | 'detach' }
+  | { type: 'stage'; stage: 'seize' | 'task' | 'memory' | 'files' | 'inject' | 'write' | 'undo' | 'kill' | 'detach' | 'snapshot' }
   | { type: 'image'; file: string }
   | { type: 'warning'; message: string };
 

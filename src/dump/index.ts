@@ -19,6 +19,7 @@ import { SysError, WaitError, __WALL, kill, waitpid } from '../sys/index.js';
 import type { ImageFileKey, MessageValue } from '../images/index.js';
 import { newTracking, takeTracking } from './mem-track.js';
 import { TRACK_FILE } from './track-method.js';
+import type { Snapshot } from './snapshot.js';
 import { keepMemory, keepablePids } from './mm-keeper.js';
 import { DumpError } from '../shared/dump-error.js';
 import { Events, type DumpEvent, type DumpResult } from './events.js';
@@ -184,6 +185,13 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
   // Descriptors' state; kinds may hold some until the dump ends (files.finish).
   const files = new FileTable(pid, { tcpEstablished: opts.tcpEstablished ?? false, tcpClose: opts.tcpClose ?? false, extUnixSk: opts.extUnixSk ?? false, shellJob: opts.shellJob ?? false, leaveRunning, ghostLimit: opts.ghostLimit, networkLock: opts.networkLock });
   images.onRetract(() => removeLinkRemaps(files.linkRemaps));
+  // Snapshots of processes whose pages are written once they run again (snapshot.ts): only for a
+  // plain dump that leaves the task running (no chain of dumps, no page server).
+  const snapshots: Snapshot[] = [];
+  const takesSnapshots = leaveRunning && tracking === undefined && pageServer === undefined;
+  const endSnapshots = (): void => { for (const s of snapshots.splice(0)) s.end(); };
+  // Each one's pages, written after the task is let go.
+  const laterPages: (() => void)[] = [];
   try {
     await step('seize');
     scavengeNow();
@@ -226,7 +234,7 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
       const filesId = owner === undefined ? undefined : coreIds.get(owner)!;
       // The parks of the processes sharing its table are open when it dumps its files (opened below for all at once).
       const othersFds = () => live.flatMap((o, j) => (filesOwner.get(o.pid) === m.pid ? started[j]?.cryoFds() ?? [] : []));
-      started.push(await startProcess(m, { arch, images, undo, files, emit, step, checkpoint, ...ids[i]!, filesId, tracking, parentDir, continueTracking, semUndo: undoHolders.has(m.pid), ownNamespaces: ownNs, pageServer, smapsAhead: opts.smapsAhead, othersFds }));
+      started.push(await startProcess(m, { arch, images, undo, files, emit, step, checkpoint, ...ids[i]!, filesId, tracking, parentDir, continueTracking, semUndo: undoHolders.has(m.pid), ownNamespaces: ownNs, pageServer, smapsAhead: opts.smapsAhead, othersFds, ...(takesSnapshots ? { snapshots } : {}) }));
     }
     // Every process's first call (its call-ending area's mmap) at once, then every scratch page's:
     // each waits to be scheduled, not one after another.
@@ -252,6 +260,16 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
       pageStats.scanned += p.pages.scanned;
       pageStats.written += p.pages.written;
       pageStats.skippedParent += p.pages.skippedParent;
+      const later = p.laterPages;
+      if (later !== undefined) {
+        laterPages.push(() => {
+          const r = later();
+          pageStats.scanned += r.scanned;
+          pageStats.written += r.written;
+          memWriteTime += r.writeMs;
+          pagesWritten = pageStats.written;
+        });
+      }
     }
     pagesWritten = pageStats.written;
     if (opts.keepMemory) keepable = keepablePids(procs);
@@ -287,6 +305,7 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
       network_lock_method: 0, plugins_entry: {}, dump_criu_run_id: randomUUID(),
     };
   } catch (e) {
+    endSnapshots();
     const err = asDumpError(e, pid);
     tracking?.end();
     await images.settle();
@@ -321,6 +340,7 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
     trackError = e;
   }
   if (failures.length > 0) {
+    endSnapshots();
     detachAll(seized, stopped);
     lateTrackingEnd();
     await images.settle();
@@ -330,6 +350,7 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
   // A callback that failed while the undo began: the task runs on unharmed, the dump failed.
   const late = events.error(pid, 'dump');
   if (late) {
+    endSnapshots();
     await images.settle();
     images.retract();
     files.finish(true);
@@ -355,10 +376,13 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
     const left = files.finish(true);
     detachAll(seized, stopped);
     images.precreate(makeLater);
-    await images.settle();
     try {
       faultsOn();
       try {
+        if (laterPages.length > 0) emit({ type: 'stage', stage: 'snapshot' });
+        for (const write of laterPages) write();
+        endSnapshots();
+        await images.settle();
         writeLater?.();
       } catch (e) {
         throw asDumpError(e, pid);
@@ -370,6 +394,8 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
       finishImages();
       await deliverImages(opts, pid, images.written);
     } catch (e) {
+      endSnapshots();
+      await images.settle();
       images.retract(); // link_remap names it made, too
       // No dump: the chain's tracking ends with it (its holder ends when its state file goes).
       rmSync(path.join(opts.dir, TRACK_FILE), { force: true });

@@ -4,7 +4,7 @@ import { readSemUndo } from './sem-undo.js';
 import type { SemUndo } from '../images/cryo-sem-undo.js';
 import { closeSync, openSync, statSync } from 'node:fs';
 import type { Arch } from '../arch/types.js';
-import { ENTRY_BYTES, Injector, batchAreaSteps, batchRunners, batchesTaskCalls, ignoresSigtrap, mapBatchArea, runSteps, startCallEnding, startScratch, type Area, type BatchArea, type CallEnding, type InjectedCall, type Scratch, type Steps, type UndoList } from '../inject/index.js';
+import { ENTRY_BYTES, Injector, batchAreaSteps, batchRunners, batchesTaskCalls, ignoresSigtrap, mapBatchArea, runSteps, scratchAt, startCallEnding, startScratch, type Area, type BatchArea, type CallEnding, type InjectedCall, type Scratch, type Steps, UndoList } from '../inject/index.js';
 import {
   readCwd, readExe, readLoginuid, readMaps, readOomScoreAdj, readPersonality, readRoot, readSmaps,
   readStat, readStatus, readTimers, procPath, readComm,
@@ -20,7 +20,8 @@ import { collectVmas, type DumpVma } from './vmas.js';
 import { parentPageRanges, unchangedRanges } from './mem-track.js';
 import type { WriteTracking } from './track-method.js';
 import type { Range } from '../shared/ranges.js';
-import { dumpPages } from './memory.js';
+import { dumpPages, type PagesResult } from './memory.js';
+import { anonBytes, trySnapshot, whyNoSnapshot, type Snapshot } from './snapshot.js';
 import { PagesFile, ToPageServer } from './page-sink.js';
 import type { PageServerClient } from '../page-server/client.js';
 import { dumpMemoryTags } from './mem-tags.js';
@@ -64,6 +65,11 @@ export interface CollectCtx {
   pageServer?: PageServerClient;
   /** cryo's own namespaces (ownNamespaces), read once for the tree. */
   ownNamespaces?: Record<string, bigint>;
+  /**
+   * Where a process's snapshot goes when it gets one (a task left running: its pages are written
+   * from it after the freeze, DumpedProcess.laterPages); undefined: none is taken.
+   */
+  snapshots?: Snapshot[];
   /** smaps read before the freeze (DumpOptions.smapsAhead). */
   smapsAhead?: SmapsAhead;
   /**
@@ -107,6 +113,8 @@ export interface DumpedProcess {
   memWriteTime: number;
   /** Its semaphore undo values (SEM_UNDO). */
   semUndo: SemUndo[];
+  /** Writes its pages from its snapshot (CollectCtx.snapshots), once the task runs again; `pages` are then 0. */
+  laterPages?: () => PagesResult;
 }
 
 /**
@@ -274,15 +282,30 @@ async function finishProcess(m: TreeMember, c: CollectCtx, st: ThreadsRead): Pro
   const pagemapFile = images.path('pagemap', pid);
   const sink = c.pageServer ? new ToPageServer(c.pageServer, pagemapFile, c.pagesId, arch.pageSize) : new PagesFile(pagemapFile, images.path('pages', c.pagesId), c.pagesId, arch.pageSize);
   const guards = guardRanges(pid, vmas);
-  let pages: ReturnType<typeof dumpPages>;
-  try {
-    pages = dumpPages(pid, vmas, arch.pageSize, sink, sp, { inj, scratch, undo, maps: beforeCryo ? [...beforeCryo, ...own] : smaps }, inParent, guards);
-  } catch (e) {
-    if (sink instanceof PagesFile) sink.hashing.stop();
-    throw e;
+  const movePages = (via: Injector, viaUndo: UndoList): PagesResult => {
+    let r: PagesResult;
+    try {
+      r = dumpPages(via.pid, vmas, arch.pageSize, sink, sp, { inj: via, scratch: scratchAt(via.pid, scratch.addr, scratch.size), undo: viaUndo, maps: beforeCryo ? [...beforeCryo, ...own] : smaps }, inParent, guards);
+    } catch (e) {
+      if (sink instanceof PagesFile) sink.hashing.stop();
+      throw e;
+    }
+    images.record(pagemapFile);
+    if (sink instanceof PagesFile) images.hashedAhead(images.path('pages', c.pagesId), sink.hashing);
+    return r;
+  };
+  // A task left running gets its private pages written from a snapshot once it runs again (snapshot.ts).
+  const snap = c.snapshots !== undefined && c.tracking === undefined && c.pageServer === undefined && guards.length === 0
+    && whyNoSnapshot(pid, vmas, anonBytes(status.raw), injected.childSubreaper) === undefined
+    ? trySnapshot(inj, arch, status.seccomp !== 0, scratch) : undefined;
+  let pages: PagesResult = { scanned: 0, written: 0, skippedParent: 0, writeMs: 0 };
+  let laterPages: (() => PagesResult) | undefined;
+  if (snap) {
+    c.snapshots!.push(snap);
+    laterPages = () => { snap.letGo(); return movePages(snap.inj, new UndoList()); };
+  } else {
+    pages = movePages(inj, undo);
   }
-  images.record(pagemapFile);
-  if (sink instanceof PagesFile) images.hashedAhead(images.path('pages', c.pagesId), sink.hashing);
   if (arch.memoryTags !== undefined) {
     const tags = dumpMemoryTags(pid, vmas, arch.memoryTags, arch.pageSize, images.dir);
     if (tags !== undefined) images.record(tags);
@@ -337,6 +360,7 @@ async function finishProcess(m: TreeMember, c: CollectCtx, st: ThreadsRead): Pro
     memTime: t2 - t1,
     memWriteTime: pages.writeMs,
     semUndo,
+    ...(laterPages ? { laterPages } : {}),
   };
 }
 

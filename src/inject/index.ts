@@ -9,7 +9,7 @@ export { Injector, ignoresSigtrap, setSideRegsets, getAbiRegs, setAbiRegs, numbe
 export { ENTRY_BYTES, SyscallBatch, batchesTaskCalls, runTogether, type BatchCall, type BatchPlace } from './batch.js';
 export { mapBatchArea, batchAreaSteps, batchRunners, type BatchArea } from './batch-area.js';
 export { runSteps, runStepsTogether, type InjectedCall, type Step, type Steps } from './steps.js';
-export { mapScratch, startScratch, findHole, type Area, type Scratch } from './scratch.js';
+export { mapScratch, scratchAt, startScratch, findHole, type Area, type Scratch } from './scratch.js';
 export { injectMmap, type MmapArgs } from './mmap.js';
 export { injectClone } from './clone.js';
 export { mapCallEnding, startCallEnding, type CallEnding, type EndingMmap, type EndingThread } from './call-ending.js';

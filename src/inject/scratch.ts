@@ -40,6 +40,20 @@ export function findHole(maps: readonly Area[], size: bigint, page: bigint, ceil
   throw new InjectError('NO_SCRATCH', `no free hole of ${size} bytes in the address space for cryo's scratch page`);
 }
 
+/** The scratch area at `addr` of process `pid` (one mapped there, or its copy in a fork of that process, whose unmap nobody drops). */
+export function scratchAt(pid: number, addr: bigint, size: number, dropUnmap = (): void => {}): Scratch {
+  return {
+    addr,
+    size,
+    dropUnmap,
+    read(offset, len) {
+      const b = processVmReadv(pid, addr + BigInt(offset), len);
+      if (b.length !== len) throw new InjectError('NO_SCRATCH', `cannot read cryo's scratch page in task ${pid}`);
+      return b;
+    },
+  };
+}
+
 export function mapScratch(inj: Injector, undo: UndoList, maps: readonly Area[], pageSize: number, pages = 1): Scratch {
   return startScratch(inj, undo, maps, pageSize, pages).finish();
 }
@@ -58,16 +72,7 @@ export function startScratch(inj: Injector, undo: UndoList, maps: readonly Area[
     if (raw !== undefined && raw < 0n && raw >= -4095n) throw syscallFailed(inj.pid, c.name, c.args, raw);
     const addr = BigInt.asUintN(64, raw ?? injectMmap(inj, ...args));
     const dropUnmap = undo.pushCall(`unmap cryo's scratch page at 0x${addr.toString(16)} in task ${inj.pid}`, { inj, name: 'munmap', args: [addr, size] });
-    return {
-      addr,
-      size,
-      dropUnmap,
-      read(offset, len) {
-        const b = processVmReadv(inj.pid, addr + BigInt(offset), len);
-        if (b.length !== len) throw new InjectError('NO_SCRATCH', `cannot read cryo's scratch page in task ${inj.pid}`);
-        return b;
-      },
-    };
+    return scratchAt(inj.pid, addr, size, dropUnmap);
   };
   return c.argStruct === undefined ? { mmap: { inj, name: c.name, args: c.args }, finish } : { finish };
 }
