@@ -164,7 +164,7 @@ export class SpliceMover {
         let bytes = 0;
         while (r < ranges.length && room > 0 && n < this.iovPerPipe) {
           const len = Math.min(ranges[r]!.len - off, room);
-          iovecBytes(ranges[r]!.addr + BigInt(off), len, iov, (i * this.iovPerPipe + n) * 16);
+          iovecBytes(off === 0 ? ranges[r]!.addr : ranges[r]!.addr + BigInt(off), len, iov, (i * this.iovPerPipe + n) * 16);
           n++;
           bytes += len;
           room -= len;
