@@ -13,7 +13,7 @@ import { reportProgress } from '../progress.js';
 import { DumpError } from '../shared/dump-error.js';
 import { S, canBeLazy, isAioRing, savesPages, type DumpVma } from './vmas.js';
 import { PageScanner, type Run } from './page-scanner.js';
-import { scanGroups } from './page-runs.js';
+import { pageNumber, scanGroups } from './page-runs.js';
 import type { Range } from '../shared/ranges.js';
 import { SpliceMover, vmspliceMinBytes, type PageInjection } from './splice-mover.js';
 import type { PageSink } from './page-sink.js';
@@ -113,6 +113,9 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
   // Ranges waiting for the pipe (vmsplice path).
   let batch: { addr: bigint; len: number }[] = [];
   let batchBytes = 0;
+  /** The page number where the batch's last range ends. */
+  let batchEnd = -1;
+  const shift = BigInt(Math.log2(pageSize));
   let done = false;
   let movedBytes = 0;
   let totalBytes = 0;
@@ -168,6 +171,8 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
     }
     // A few pages are read quicker than a pipe is set up in the task (pipe2, pidfd_getfd, close).
     if (injection && totalBytes >= vmspliceMinBytes() && process.env.CRYO_NO_VMSPLICE !== '1') pipe = new SpliceMover(injection, (rfd, bytes) => sink.splice(rfd, bytes), pageSize);
+    const capacity = pipe?.capacity ?? 0;
+    const maxIov = pipe?.maxIov ?? 0;
     reportProgress('dump', 0, totalBytes);
     // The page under the stack pointer is never lazy (CRIU: is_stack), the rest of a lazy VMA is.
     const addRun = (run: Run, where: number, lazy: boolean) => {
@@ -197,12 +202,18 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
         addRun(run, PE_PRESENT, lazy);
         if (spliced) {
           flushGather();
-          // Runs go to the pipe in pieces of at most its capacity, IOV_MAX pieces per call.
+          // Runs go to the pipe in pieces of at most its capacity, IOV_MAX pieces per call; a
+          // piece that follows the last one on (the next VMA's) extends it: 20,000 one-page VMAs
+          // take a few iovecs, not 20,000.
+          const first = pageNumber(run.start, pageSize, shift);
           for (let i = 0; i < run.pages;) {
-            const room = Math.floor((pipe!.capacity - batchBytes) / pageSize);
-            if (room === 0 || batch.length === pipe!.maxIov) { flushBatch(); continue; }
+            const room = Math.floor((capacity - batchBytes) / pageSize);
+            if (room === 0 || batch.length === maxIov) { flushBatch(); continue; }
             const n = Math.min(room, run.pages - i);
-            batch.push({ addr: run.start + BigInt(i) * page, len: n * pageSize });
+            const last = batch[batch.length - 1];
+            if (last !== undefined && batchEnd === first + i) last.len += n * pageSize;
+            else batch.push({ addr: i === 0 ? run.start : run.start + BigInt(i) * page, len: n * pageSize });
+            batchEnd = first + i + n;
             batchBytes += n * pageSize;
             i += n;
           }

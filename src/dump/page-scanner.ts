@@ -2,7 +2,7 @@
 // /proc/PID/pagemap.
 import { closeSync, openSync } from 'node:fs';
 import { readPageRuns, procPath } from '../proc/index.js';
-import { PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, pagemapScanAll } from '../sys/index.js';
+import { PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, pagemapScanEach } from '../sys/index.js';
 
 /** Runs of pages the task has (present or swapped), with whether each is a file's page (not copied on write). */
 export interface Run { start: bigint; pages: number; file: boolean }
@@ -25,9 +25,10 @@ export class PageScanner {
   runs(start: bigint, end: bigint, fileToo = true): Run[] {
     if (this.scan) {
       if (this.fd < 0) this.fd = openSync(procPath(this.pid, 'pagemap'), 'r');
-      const page = BigInt(this.pageSize);
-      const found = pagemapScanAll(this.fd, { start, end, categoryAnyofMask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED, returnMask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED | (fileToo ? PAGE_IS_FILE : 0) });
-      if (found) return found.map((g) => ({ start: g.start, pages: Number((g.end - g.start) / page), file: (g.categories & PAGE_IS_FILE) !== 0 }));
+      const pageSize = this.pageSize;
+      const found = pagemapScanEach(this.fd, { start, end, categoryAnyofMask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED, returnMask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED | (fileToo ? PAGE_IS_FILE : 0) },
+        (s, bytes, categories): Run => ({ start: s, pages: bytes / pageSize, file: (categories & PAGE_IS_FILE) !== 0 }));
+      if (found) return found;
       this.scan = false; // a kernel before 6.7
     }
     return readPageRuns(this.pid, start, end, { pageSize: this.pageSize }).map((r) => ({ start: r.start, pages: r.pages, file: r.file }));

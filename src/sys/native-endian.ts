@@ -36,9 +36,23 @@ export function readI64(b: Buffer, off: number): bigint {
 export function writeI64(b: Buffer, v: bigint, off: number): void {
   if (HOST_LITTLE_ENDIAN) b.writeBigInt64LE(BigInt.asIntN(64, v), off); else b.writeBigInt64BE(BigInt.asIntN(64, v), off);
 }
-/** A struct iovec {void *base; size_t len} for a 64-bit host. */
+/** A u64 from a number (0 <= v <= 2^53 - 1), as two 32-bit halves: no bigint made. */
+function writeU64Number(b: Buffer, v: number, off: number): void {
+  const lo = v % 0x100000000;
+  const hi = (v - lo) / 0x100000000;
+  if (HOST_LITTLE_ENDIAN) {
+    b.writeUInt32LE(lo, off);
+    b.writeUInt32LE(hi, off + 4);
+  } else {
+    b.writeUInt32BE(hi, off);
+    b.writeUInt32BE(lo, off + 4);
+  }
+}
+/** A struct iovec {void *base; size_t len} for a 64-bit host (a dump of a sparse task writes 100,000). */
 export function iovecBytes(base: bigint, len: number, into: Buffer = Buffer.alloc(16), off = 0): Buffer {
-  writeU64(into, base, off);
-  writeU64(into, BigInt(len), off + 8);
+  const b = Number(base);
+  if (b >= 0 && b <= Number.MAX_SAFE_INTEGER) writeU64Number(into, b, off);
+  else writeU64(into, base, off);
+  writeU64Number(into, len, off + 8);
   return into;
 }

@@ -2,7 +2,7 @@
  * PAGEMAP_SCAN (Linux 6.7+): one ioctl on /proc/PID/pagemap returns the page ranges of a region
  * that match page categories (present, swapped, written, ...), instead of reading 8 bytes per page.
  */
-import { readU64, writeU64 } from './native-endian.js';
+import { HOST_LITTLE_ENDIAN, readU32, readU64, writeU64 } from './native-endian.js';
 import { ioctl } from './misc.js';
 import { addressOf } from './raw.js';
 import { SysError } from './errno.js';
@@ -56,22 +56,43 @@ export interface PagemapScanResult {
   walkEnd: bigint;
 }
 
-/** One PAGEMAP_SCAN call on an open /proc/PID/pagemap descriptor. */
-export function pagemapScan(pagemapFd: number, o: PagemapScanOptions): PagemapScanResult {
-  const maxRegions = o.maxRegions ?? 1024;
-  const vec = Buffer.alloc(24 * maxRegions); // struct page_region { u64 start, end, categories; }
+/** One PAGEMAP_SCAN call: the regions' count, found in `vec` (struct page_region each), and where the walk stopped. */
+function scanOnce(pagemapFd: number, o: PagemapScanOptions, vec: Buffer, maxRegions: number): { n: number; walkEnd: bigint } {
   const arg = Buffer.alloc(96); // struct pm_scan_arg
   const fields = [96n, BigInt(o.flags ?? 0), o.start, o.end, 0n, addressOf(vec), BigInt(maxRegions), BigInt(o.maxPages ?? 0),
     BigInt(o.categoryInverted ?? 0), BigInt(o.categoryMask ?? 0), BigInt(o.categoryAnyofMask ?? 0),
     BigInt(o.returnMask ?? 0x1ff)];
   fields.forEach((v, i) => writeU64(arg, v, i * 8));
   const n = Number(ioctl(pagemapFd, PAGEMAP_SCAN, arg));
-  const regions = Array.from({ length: n }, (_, i) => ({
-    start: readU64(vec, i * 24),
-    end: readU64(vec, i * 24 + 8),
-    categories: Number(readU64(vec, i * 24 + 16)),
-  }));
-  return { regions, walkEnd: readU64(arg, 4 * 8) };
+  return { n, walkEnd: readU64(arg, 4 * 8) };
+}
+
+/** The u64 at `off` as a number, or -1 above 2^53 - 1 (read without making a bigint). */
+function u64Number(b: Buffer, off: number): number {
+  const hi = readU32(b, off + (HOST_LITTLE_ENDIAN ? 4 : 0));
+  return hi < 0x200000 ? hi * 0x100000000 + readU32(b, off + (HOST_LITTLE_ENDIAN ? 0 : 4)) : -1;
+}
+
+/** Region i of `vec` made by `make` (categories: their low 32 bits hold them all). */
+function regionOf<T>(vec: Buffer, i: number, make: (start: bigint, bytes: number, categories: number) => T): T {
+  const at = i * 24;
+  const start = readU64(vec, at);
+  const s = u64Number(vec, at);
+  const e = u64Number(vec, at + 8);
+  const bytes = s >= 0 && e >= 0 ? e - s : Number(readU64(vec, at + 8) - start);
+  return make(start, bytes, readU32(vec, at + 16 + (HOST_LITTLE_ENDIAN ? 0 : 4)));
+}
+
+const asRegion = (start: bigint, bytes: number, categories: number): PageRegion => ({ start, end: start + BigInt(bytes), categories });
+
+/** One PAGEMAP_SCAN call on an open /proc/PID/pagemap descriptor. */
+export function pagemapScan(pagemapFd: number, o: PagemapScanOptions): PagemapScanResult {
+  const maxRegions = o.maxRegions ?? 1024;
+  const vec = Buffer.alloc(24 * maxRegions); // struct page_region { u64 start, end, categories; }
+  const { n, walkEnd } = scanOnce(pagemapFd, o, vec, maxRegions);
+  const regions: PageRegion[] = new Array(n);
+  for (let i = 0; i < n; i++) regions[i] = regionOf(vec, i, asRegion);
+  return { regions, walkEnd };
 }
 
 /**
@@ -80,18 +101,28 @@ export function pagemapScan(pagemapFd: number, o: PagemapScanOptions): PagemapSc
  * (before 6.7), where the caller reads /proc/PID/pagemap instead.
  */
 export function pagemapScanAll(pagemapFd: number, o: Omit<PagemapScanOptions, 'maxRegions' | 'maxPages'>): PageRegion[] | undefined {
-  const out: PageRegion[] = [];
+  return pagemapScanEach(pagemapFd, o, asRegion);
+}
+
+/**
+ * pagemapScanAll with each region made by `make` from its start, length in bytes and categories:
+ * the dump's page scan makes its runs so (a sparse task has 100,000: no second object, no bigint
+ * for each end).
+ */
+export function pagemapScanEach<T>(pagemapFd: number, o: Omit<PagemapScanOptions, 'maxRegions' | 'maxPages'>, make: (start: bigint, bytes: number, categories: number) => T): T[] | undefined {
+  const out: T[] = [];
+  const vec = Buffer.alloc(24 * 1024);
   try {
     for (let at = o.start; at < o.end;) {
       const left = (o.end - at) >> 12n; // regions are a page at least
       const room = Number(left < 1n ? 1n : left > 1024n ? 1024n : left);
-      const r = pagemapScan(pagemapFd, { ...o, start: at, maxRegions: room });
-      out.push(...r.regions);
-      if (r.regions.length < room) break; // room to spare: the walk reached o.end
+      const { n, walkEnd } = scanOnce(pagemapFd, { ...o, start: at }, vec, room);
+      for (let i = 0; i < n; i++) out.push(regionOf(vec, i, make));
+      if (n < room) break; // room to spare: the walk reached o.end
       // Kernels up to at least 6.18 leave walk_end where an earlier internal pass of the same call
       // stopped, before regions the call went on to return: resuming there would return them twice.
-      const last = out.at(-1)?.end ?? at;
-      const next = r.walkEnd > last ? r.walkEnd : last;
+      const last = n > 0 ? readU64(vec, (n - 1) * 24 + 8) : at;
+      const next = walkEnd > last ? walkEnd : last;
       if (next <= at) break;
       at = next;
     }
