@@ -8,8 +8,13 @@ import { numberIn } from '../inject/index.js';
 import type { Arch, Regsets, ThreadInfo } from '../arch/types.js';
 import { EINTR, FREEZE_RESTARTABLE } from '../arch/restart-rules.js';
 
-/** `ti` (read from `regsets` of stopped thread `tid`), or its registers rewound into the wait, written to the thread too. */
-export function reenterFrozenWait(tid: number, arch: Arch, regsets: Regsets, ti: ThreadInfo): { regsets: Regsets; ti: ThreadInfo } {
+/**
+ * `ti` (read from `regsets` of stopped thread `tid`), or its registers rewound into the wait, written
+ * to the thread too. Not where a signal is pending for the thread, unblocked (`signalPending`): that
+ * EINTR may be the signal's, which the program must see once its handler ran.
+ */
+export function reenterFrozenWait(tid: number, arch: Arch, regsets: Regsets, ti: ThreadInfo, signalPending: boolean): { regsets: Regsets; ti: ThreadInfo } {
+  if (signalPending) return { regsets, ti };
   const call = arch.stoppedCall(ti);
   if (call === undefined || call.result !== -BigInt(EINTR)) return { regsets, ti };
   const restartable = Object.entries(FREEZE_RESTARTABLE).find(([name]) => numberIn(arch.taskSyscall, name) === call.nr)?.[1];

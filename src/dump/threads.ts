@@ -245,7 +245,8 @@ export function readThreadOutside(pid: number, tid: number, arch: Arch, status: 
   const unsavable = arch.unsavableState(read);
   if (unsavable.length > 0) throw new DumpError('UNSUPPORTED', `thread ${tid} of task ${pid}: ${unsavable[0]!.message}`);
   // Decoded once (an xsave area is thousands of words): for the call ending's frame and the image.
-  const { regsets, ti } = reenterFrozenWait(tid, arch, read, arch.threadInfoFromRegsets(read, arch.readThreadExtras(tid)));
+  const pending = ((status.sigPnd | status.shdPnd) & ~status.sigBlk) !== 0n;
+  const { regsets, ti } = reenterFrozenWait(tid, arch, read, arch.threadInfoFromRegsets(read, arch.readThreadExtras(tid)), pending);
   const fixed = arch.fixSyscallRestart(ti);
   return {
     tid, status, regsets,
