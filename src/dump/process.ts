@@ -280,9 +280,10 @@ async function finishProcess(m: TreeMember, c: CollectCtx, st: ThreadsRead): Pro
   const t1 = performance.now();
   const inParent = trackWrites(pid, inj, vmas, arch.pageSize, c);
   const pagemapFile = images.path('pagemap', pid);
-  const sink = c.pageServer ? new ToPageServer(c.pageServer, pagemapFile, c.pagesId, arch.pageSize) : new PagesFile(pagemapFile, images.path('pages', c.pagesId), c.pagesId, arch.pageSize);
   const guards = guardRanges(pid, vmas);
+  // The sink is made when the pages move: a snapshot's pages may never (a dump that fails first).
   const movePages = (via: Injector, viaUndo: UndoList): PagesResult => {
+    const sink = c.pageServer ? new ToPageServer(c.pageServer, pagemapFile, c.pagesId, arch.pageSize) : new PagesFile(pagemapFile, images.path('pages', c.pagesId), c.pagesId, arch.pageSize);
     let r: PagesResult;
     try {
       r = dumpPages(via.pid, vmas, arch.pageSize, sink, sp, { inj: via, scratch: scratchAt(via.pid, scratch.addr, scratch.size), undo: viaUndo, maps: beforeCryo ? [...beforeCryo, ...own] : smaps }, inParent, guards);
