@@ -21,7 +21,7 @@ import { parentPageRanges, unchangedRanges } from './mem-track.js';
 import type { WriteTracking } from './track-method.js';
 import type { Range } from '../shared/ranges.js';
 import { dumpPages, type PagesResult } from './memory.js';
-import { anonBytes, trySnapshot, whyNoSnapshot, type Snapshot } from './snapshot.js';
+import { anonBytes, takeSnapshot, whyNoSnapshot, type Snapshot } from './snapshot.js';
 import { PagesFile, ToPageServer } from './page-sink.js';
 import type { PageServerClient } from '../page-server/client.js';
 import { dumpMemoryTags } from './mem-tags.js';
@@ -298,7 +298,7 @@ async function finishProcess(m: TreeMember, c: CollectCtx, st: ThreadsRead): Pro
   // A task left running gets its private pages written from a snapshot once it runs again (snapshot.ts).
   const snap = c.snapshots !== undefined && c.tracking === undefined && c.pageServer === undefined && guards.length === 0
     && whyNoSnapshot(pid, vmas, anonBytes(status.raw), injected.childSubreaper) === undefined
-    ? trySnapshot(inj, arch, status.seccomp !== 0, scratch) : undefined;
+    ? takeSnapshot(inj, arch, undo, status.seccomp !== 0, scratch) : undefined;
   let pages: PagesResult = { scanned: 0, written: 0, skippedParent: 0, writeMs: 0 };
   let laterPages: (() => PagesResult) | undefined;
   if (snap) {

@@ -83,50 +83,44 @@ function roomFor(pid: number): number {
   return room;
 }
 
-/** takeSnapshot, or undefined where the kernel refuses one (a clone over the cgroup's pids.max, no memory): the pages are then written in the freeze. */
-export function trySnapshot(task: Injector, arch: Arch, seccomp: boolean, scratch: { addr: bigint; size: number }): Snapshot | undefined {
-  try {
-    return takeSnapshot(task, arch, seccomp, scratch);
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The snapshot of the process `task` drives (all its threads stopped). `scratch`: cryo's scratch
  * area in it, for waitid's result, and in the snapshot's copy for argument blocks (s390x's
  * old_mmap): its stack pointer is the one of the task's injected call, which may lie in cryo's
- * read-only call-ending area.
+ * read-only call-ending area. Undefined where the kernel refuses a clone (the pages are then
+ * written in the freeze); any other failure is thrown (the dump fails, the task runs on).
  */
-export function takeSnapshot(task: Injector, arch: Arch, seccomp: boolean, scratch: { addr: bigint; size: number }): Snapshot {
+export function takeSnapshot(task: Injector, arch: Arch, undo: UndoList, seccomp: boolean, scratch: { addr: bigint; size: number }): Snapshot | undefined {
   const pid = task.pid;
-  const buf = scratch.addr;
   const options = PTRACE_O_TRACESYSGOOD | (seccomp ? PTRACE_O_SUSPEND_SECCOMP : 0);
-  let c: number | undefined;
+  ptrace.setOptions(pid, options | PTRACE_O_EXITKILL);
+  let r: bigint;
+  try {
+    r = injectClone(task, { flags: CLONE_VM | CLONE_PTRACE });
+  } finally {
+    ptrace.setOptions(pid, options);
+  }
+  // The kernel's refusal (a cgroup's pids.max, no memory): the pages are then written in the freeze.
+  if (r <= 0n) return undefined;
+  const c = Number(r);
+  // Reaped after a failure too, by the dump's undo (which runs with fault injection off).
+  const dropReap = undo.push(`reap cryo's clone ${c} in task ${pid}`, () => reapClone(task, c, scratch.addr));
   let s: number | undefined;
   try {
-    ptrace.setOptions(pid, options | PTRACE_O_EXITKILL);
-    let r: bigint;
-    try {
-      r = injectClone(task, { flags: CLONE_VM | CLONE_PTRACE });
-    } finally {
-      ptrace.setOptions(pid, options);
-    }
-    if (r <= 0n) throw new Error(`clone in task ${pid} failed (${-r})`);
-    c = Number(r);
     waitForStop(c, { timeoutMs: 1000 });
     const f = injectClone(Injector.attach(c, arch, new UndoList(), { site: task.site, survivable: true }), { flags: CLONE_PTRACE });
-    if (f <= 0n) throw new Error(`fork in task ${pid}'s clone failed (${-f})`);
-    s = Number(f);
-    waitForStop(s, { timeoutMs: 1000 });
-    reapClone(task, c, buf);
-    c = undefined;
+    if (f > 0n) {
+      s = Number(f);
+      waitForStop(s, { timeoutMs: 1000 });
+    }
+    reapClone(task, c, scratch.addr);
+    dropReap();
+    if (s === undefined) return undefined;
     const sInj = Injector.attach(s, arch, new UndoList(), { site: task.site, survivable: true });
     sInj.argArea = scratch.addr + BigInt(scratch.size - ARG_AREA);
     return snapshotOf(pid, s, sInj);
   } catch (e) {
     if (s !== undefined) collect(s);
-    if (c !== undefined) { try { reapClone(task, c, buf); } catch { /* the first failure is the one to tell */ } }
     throw e;
   }
 }
