@@ -151,6 +151,25 @@ static napi_value js_syscall(napi_env env, napi_callback_info info) {
   return res;
 }
 
+/* mmap in cryo itself through libc: s390x's mmap syscall takes a pointer to its six arguments. */
+static napi_value js_mmap(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  long a[6] = {0};
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  for (size_t i = 0; i < argc; i++) {
+    if (!to_word(env, argv[i], &a[i])) {
+      napi_throw_type_error(env, NULL, "mmap arguments must be numbers or bigints");
+      return NULL;
+    }
+  }
+  void *r = mmap((void *)a[0], (size_t)a[1], (int)a[2], (int)a[3], (int)a[4], (off_t)a[5]);
+  if (r == MAP_FAILED) return throw_errno(env, errno, "mmap");
+  napi_value res;
+  CHECK(napi_create_bigint_uint64(env, (uint64_t)(uintptr_t)r, &res));
+  return res;
+}
+
 static napi_value js_address_of(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value arg, res;
@@ -440,6 +459,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_property_descriptor props[] = {
     {"syscall", NULL, js_syscall, NULL, NULL, NULL, napi_enumerable, NULL},
     {"addressOf", NULL, js_address_of, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"mmap", NULL, js_mmap, NULL, NULL, NULL, napi_enumerable, NULL},
     {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},
     {"waitStop", NULL, js_wait_stop, NULL, NULL, NULL, napi_enumerable, NULL},
     {"smapsRead", NULL, js_smaps_read, NULL, NULL, NULL, napi_enumerable, NULL},

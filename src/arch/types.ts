@@ -260,6 +260,11 @@ export interface Arch {
    */
   readonly mmapTop: bigint;
   /**
+   * The alignment the kernel gives a shared mapping it places itself in an address-randomized task
+   * (s390x: 512 KiB, its MMAP_ALIGN_MASK; an io_uring ring, which cannot be placed by cryo). Absent: a page.
+   */
+  readonly sharedMmapAlign?: number;
+  /**
    * Where the user address space ends (the kernel's TASK_SIZE), when it can be smaller than the
    * dumping kernel's (ppc64: by page size): restore refuses a dump with memory above it. Absent: not checked.
    */

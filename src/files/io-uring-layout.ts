@@ -6,7 +6,7 @@
 // is frozen), and puts the indexes back.
 import { readProcText, procPath } from '../proc/read.js';
 import { AT, auxvValue, readAuxv } from '../proc/auxv.js';
-import { addressOf, processVmReadv, processVmWritev, rawSyscall, sleepSync } from '../sys/index.js';
+import { addressOf, mmapOwn, processVmReadv, processVmWritev, rawSyscall, sleepSync } from '../sys/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import { MAP_SHARED, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 import { readU32, writeU32 } from '../sys/native-endian.js';
@@ -34,7 +34,7 @@ export function offsetsFor(sqEntries: number, cqEntries: number, flags: number, 
 
 /** cryo's own shared mapping of an area of the ring (the kernel gives as many pages as the area has). */
 export function mapOwn(stolen: number, len: number, off: bigint): bigint {
-  return rawSyscall('mmap', 0, len, PROT_READ | PROT_WRITE, MAP_SHARED, stolen, off);
+  return mmapOwn(0, len, PROT_READ | PROT_WRITE, MAP_SHARED, stolen, off);
 }
 
 /** The lines fdinfo lists under a section ('SQEs' or 'CQEs'). */

@@ -6,7 +6,7 @@ import type { MessageValue } from '../images/value.js';
 import type { IoUringImage } from '../images/cryo-io-uring.js';
 import type { TaskCtx } from '../shared/task-ctx.js';
 import { readFileSync } from 'node:fs';
-import { readIoUringFdinfo, readMaps } from '../proc/index.js';
+import { readIoUringFdinfo, readMaps, readStat } from '../proc/index.js';
 import { processVmReadv, processVmWritev, sleepSync } from '../sys/index.js';
 import { injectMmap } from '../inject/index.js';
 import { RestoreError } from '../shared/restore-error.js';
@@ -189,9 +189,11 @@ function mapAt(ctx: TaskCtx, fd: number, start: bigint, len: bigint, pgoff: bigi
   try { low = BigInt(readFileSync('/proc/sys/vm/mmap_min_addr', 'utf8').trim()); } catch { /* the default */ }
   low = ((low + page - 1n) / page) * page || page;
   const top = ctx.arch.mmapTop - page;
+  const maps = readMaps(ctx.pid);
+  const [keepLo, keepHi] = roomFor(ctx, start, len, maps);
   const holes: [bigint, bigint][] = [];
   let at = low;
-  for (const m of readMaps(ctx.pid)) {
+  for (const m of maps) {
     if (m.start > at && at < top) holes.push([at, (m.start < top ? m.start : top)]);
     if (m.end > at) at = m.end;
   }
@@ -200,8 +202,8 @@ function mapAt(ctx: TaskCtx, fd: number, start: bigint, len: bigint, pgoff: bigi
   let got = -1n;
   try {
     for (const [a, b] of holes) {
-      // The hole the ring goes to keeps exactly the ring's room free.
-      const parts: [bigint, bigint][] = start >= a && start + len <= b ? [[a, start], [start + len, b]] : [[a, b]];
+      // The hole the ring goes to keeps only the ring's room free.
+      const parts: [bigint, bigint][] = keepLo >= a && keepHi <= b ? [[a, keepLo], [keepHi, b]] : [[a, b]];
       for (const [x, y] of parts) {
         if (y <= x) continue;
         let r = -1n;
@@ -222,6 +224,25 @@ function mapAt(ctx: TaskCtx, fd: number, start: bigint, len: bigint, pgoff: bigi
     ctx.call('munmap', got, len);
     throw new RestoreError('FAILED', `${why}: the kernel would map the new ring only at 0x${got.toString(16)}, not at ${where} where the program has it`);
   }
+}
+
+/** PF_RANDOMIZE in /proc/PID/stat's flags: the kernel aligns the task's shared mappings (sharedMmapAlign). */
+const PF_RANDOMIZE = 0x00400000;
+
+/**
+ * The room mapAt leaves free for a ring area at `start`: its length, and where the kernel aligns
+ * shared mappings of the task (s390x), the alignment's slack as well on a side the task leaves free
+ * (the kernel looks for a gap of length + slack; with it just below or just above, both its top-down
+ * and its bottom-up search land on `start`).
+ */
+function roomFor(ctx: TaskCtx, start: bigint, len: bigint, maps: readonly { start: bigint; end: bigint }[]): [bigint, bigint] {
+  const align = BigInt(ctx.arch.sharedMmapAlign ?? ctx.arch.pageSize);
+  const slack = align - BigInt(ctx.arch.pageSize);
+  if (slack <= 0n || start % align !== 0n || (readStat(ctx.pid).flags & PF_RANDOMIZE) === 0) return [start, start + len];
+  const free = (lo: bigint, hi: bigint) => maps.every((m) => m.end <= lo || m.start >= hi);
+  if (free(start - slack, start)) return [start - slack, start + len];
+  if (free(start + len, start + len + slack)) return [start, start + len + slack];
+  return [start, start + len];
 }
 
 /** Maps one dumped ring area at its address and puts its contents back (the kernel's sq_flags, NEED_WAKEUP and the like, stay). */

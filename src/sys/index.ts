@@ -14,7 +14,7 @@
  * only accepted from the thread that attached, so all tracing stays on that one thread.
  */
 export { ERRNO, SysError, errnoName } from './errno.js';
-export { rawSyscall, syscallAs, addressOf, type SysArg } from './raw.js';
+export { rawSyscall, syscallAs, addressOf, mmapOwn, type SysArg } from './raw.js';
 export { SYSCALL_TABLES, syscallNumber, syscallTableFor, type SyscallTable } from './syscall-table.js';
 // ptrace calls both flat (seize, getRegset, ...) and as a namespace (ptrace.seize, ...).
 export * from './ptrace.js';

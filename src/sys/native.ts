@@ -42,6 +42,8 @@ export interface NativeAddon {
   syscall(nr: number, ...args: SysArg[]): bigint;
   /** The address of a Buffer's / TypedArray's first byte. */
   addressOf(buf: ArrayBufferView | ArrayBuffer): bigint;
+  /** libc's mmap in this process (the address as an unsigned bigint); throws a NativeError on MAP_FAILED. */
+  mmap(addr: SysArg, len: SysArg, prot: SysArg, flags: SysArg, fd: SysArg, offset: SysArg): bigint;
   /** clone3 (+ set_tid) then execve in the child; returns the child PID. */
   spawn(opts: NativeSpawnOptions): number;
   /**

@@ -40,6 +40,18 @@ export function syscallAs(callText: string, name: string, ...args: SysArg[]): bi
   }
 }
 
+/**
+ * mmap in cryo's own process. Not rawSyscall('mmap'): that call's convention is the
+ * architecture's (s390x's takes a pointer to a block of its six arguments), libc's mmap knows it.
+ */
+export function mmapOwn(addr: SysArg, len: SysArg, prot: SysArg, flags: SysArg, fd: SysArg, offset: SysArg): bigint {
+  try {
+    return native().mmap(addr, len, prot, flags, fd, offset);
+  } catch (err) {
+    return toSysError(err, `mmap(${[addr, len, prot, flags, fd, offset].map(describeArg).join(', ')})`);
+  }
+}
+
 /** The address of a Buffer's data in this process, for building structs that point at buffers. */
 export function addressOf(buf: ArrayBufferView | ArrayBuffer): bigint {
   return native().addressOf(buf);

@@ -10,7 +10,7 @@ import { buildSigframe, framePswMask } from './sigframe.js';
 import { CALL_THEN_SIGRETURN, SP_GPR, syscallAbi } from './syscall-abi.js';
 import { fixSyscallRestart, stoppedCall } from './restart.js';
 import { cpuReport, missingFacilities } from './cpu.js';
-import { KERNEL_ABI, MMAP_TOP, RED_ZONE, SIGFRAME_ALIGN } from './kernel-abi.js';
+import { KERNEL_ABI, MMAP_TOP, RED_ZONE, SHARED_MMAP_ALIGN, SIGFRAME_ALIGN } from './kernel-abi.js';
 import { singleAbi } from '../single-abi.js';
 
 const { decodeTable, encodeTable } = REGS_CODEC;
@@ -72,6 +72,7 @@ export function createS390x(probe?: CpuProbe): Arch {
     redZone: RED_ZONE,
     sigframeAlign: SIGFRAME_ALIGN,
     mmapTop: MMAP_TOP,
+    sharedMmapAlign: SHARED_MMAP_ALIGN,
     kernelAbi: KERNEL_ABI,
 
     readThreadExtras: () => ({}),

@@ -17,3 +17,5 @@ export const SIGFRAME_ALIGN = 8;
  * for more (the kernel then adds a page-table level). Cryo's own areas go below it.
  */
 export const MMAP_TOP = 1n << 42n;
+/** MMAP_ALIGN_MASK (0x7f pages): shared mappings of a task with PF_RANDOMIZE start at 512 KiB boundaries. */
+export const SHARED_MMAP_ALIGN = 0x80000;
