@@ -13,7 +13,8 @@
  * uint32s: device major and minor, permission bits, the name's and the VmFlags text's offset and
  * length in `strings`, THPeligible (0, 1; 2: no such line), ProtectionKey (0xffffffff: none).
  * VMAs with the same VmFlags text name one copy of it (10,000 mappings have a handful of texts):
- * the reader makes each text's flags once, by its offset.
+ * the reader makes each text's flags once, by its offset. smapsReadAsync does the same on libuv's
+ * thread pool: a dump starts it as the task is frozen and works on meanwhile.
  */
 #define SMAPS_RECORD 128
 #define SMAPS_CHUNK (256 << 10)
@@ -192,25 +193,30 @@ static int smaps_field(const char *l, const char *end, unsigned char *rec, struc
   return 1;
 }
 
-static napi_value js_smaps_read(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value arg;
-  char path[256];
-  size_t path_len;
-  CHECK(napi_get_cb_info(env, info, &argc, &arg, NULL, NULL));
-  if (argc < 1 || napi_get_value_string_utf8(env, arg, path, sizeof path, &path_len) != napi_ok || path_len >= sizeof path - 1) {
-    napi_throw_type_error(env, NULL, "smapsRead(path): a path shorter than 255 bytes");
-    return NULL;
-  }
+/* One read of smaps: its records and strings, or the line it could not take, or an errno. */
+struct smaps_read {
+  struct grow recs, strings;
+  size_t count;
+  char *bad; /* the unexpected line (malloc'd), when there was one */
+  size_t bad_len;
+  int err;
+};
+
+static void smaps_read_free(struct smaps_read *r) {
+  free(r->recs.data);
+  free(r->strings.data);
+  free(r->bad);
+}
+
+/* Reads and parses the smaps (or maps) text at `path` into *r; touches no JavaScript (thread pool safe). */
+static void smaps_collect(const char *path, struct smaps_read *r) {
   int fd;
   do fd = open(path, O_RDONLY | O_CLOEXEC); while (fd < 0 && errno == EINTR);
-  if (fd < 0) return throw_errno(env, errno, "open");
-  struct grow recs = {0}, strings = {0};
+  if (fd < 0) { r->err = errno; return; }
   char *buf = malloc(SMAPS_CHUNK);
   struct flags_seen *seen = calloc(1, sizeof *seen);
-  size_t have = 0, count = 0;
+  size_t have = 0;
   int err = buf && seen ? 0 : ENOMEM, bad = 0;
-  const char *bad_at = NULL, *bad_end = NULL;
   while (!err && !bad) {
     if (have == SMAPS_CHUNK) { err = E2BIG; break; } /* a line longer than the chunk */
     ssize_t n;
@@ -223,18 +229,24 @@ static napi_value js_smaps_read(napi_env env, napi_callback_info info) {
       if (!nl && (n != 0 || at >= end)) break; /* the rest comes with the next read */
       const char *l = buf + at, *le = buf + stop;
       if (le > l) {
-        int r;
+        int res;
         if (hex_digit(*l) >= 0) {
           uint64_t rec[SMAPS_RECORD / 8]; /* aligned for its uint64 and float64 slots */
           memset(rec, 0, sizeof rec);
-          r = smaps_header(l, le, (unsigned char *)rec, &strings);
-          if (r > 0 && !grow_put(&recs, rec, sizeof rec)) r = -1;
-          if (r > 0) count++;
+          res = smaps_header(l, le, (unsigned char *)rec, &r->strings);
+          if (res > 0 && !grow_put(&r->recs, rec, sizeof rec)) res = -1;
+          if (res > 0) r->count++;
         } else {
-          r = smaps_field(l, le, count ? (unsigned char *)recs.data + (count - 1) * SMAPS_RECORD : NULL, &strings, seen);
+          res = smaps_field(l, le, r->count ? (unsigned char *)r->recs.data + (r->count - 1) * SMAPS_RECORD : NULL, &r->strings, seen);
         }
-        if (r < 0) { err = ENOMEM; break; }
-        if (r == 0) { bad = 1; bad_at = l; bad_end = le; break; }
+        if (res < 0) { err = ENOMEM; break; }
+        if (res == 0) {
+          bad = 1;
+          r->bad_len = (size_t)(le - l);
+          if (!(r->bad = malloc(r->bad_len + 1))) err = ENOMEM;
+          else memcpy(r->bad, l, r->bad_len);
+          break;
+        }
       }
       at = stop + 1;
     }
@@ -243,30 +255,109 @@ static napi_value js_smaps_read(napi_env env, napi_callback_info info) {
     have = end - at;
   }
   close(fd);
-  napi_value res, el;
-  if (!err) {
-    if (napi_create_array_with_length(env, 3, &res) != napi_ok) err = ENOMEM;
-  }
-  if (!err && bad) {
-    napi_get_undefined(env, &el);
-    napi_set_element(env, res, 0, el);
-    napi_create_string_utf8(env, bad_at, (size_t)(bad_end - bad_at), &el);
-    napi_set_element(env, res, 1, el);
-  } else if (!err) {
-    void *data;
-    if (napi_create_buffer_copy(env, recs.len, recs.len ? recs.data : "", &data, &el) != napi_ok) err = ENOMEM;
-    else napi_set_element(env, res, 0, el);
-    if (!err && napi_create_buffer_copy(env, strings.len, strings.len ? strings.data : "", &data, &el) != napi_ok) err = ENOMEM;
-    else if (!err) napi_set_element(env, res, 1, el);
-    if (!err) {
-      napi_create_uint32(env, (uint32_t)count, &el);
-      napi_set_element(env, res, 2, el);
-    }
-  }
   free(buf);
   free(seen);
-  free(recs.data);
-  free(strings.data);
+  r->err = err;
+}
+
+/* smapsRead's answer for *r: [records, strings, count] or [undefined, badLine]; NULL with *err set when it cannot be made. */
+static napi_value smaps_result(napi_env env, struct smaps_read *r, int *err) {
+  napi_value res, el;
+  void *data;
+  *err = r->err;
+  if (*err) return NULL;
+  if (napi_create_array_with_length(env, 3, &res) != napi_ok) { *err = ENOMEM; return NULL; }
+  if (r->bad) {
+    napi_get_undefined(env, &el);
+    napi_set_element(env, res, 0, el);
+    napi_create_string_utf8(env, r->bad, r->bad_len, &el);
+    napi_set_element(env, res, 1, el);
+    return res;
+  }
+  if (napi_create_buffer_copy(env, r->recs.len, r->recs.len ? r->recs.data : "", &data, &el) != napi_ok) { *err = ENOMEM; return NULL; }
+  napi_set_element(env, res, 0, el);
+  if (napi_create_buffer_copy(env, r->strings.len, r->strings.len ? r->strings.data : "", &data, &el) != napi_ok) { *err = ENOMEM; return NULL; }
+  napi_set_element(env, res, 1, el);
+  napi_create_uint32(env, (uint32_t)r->count, &el);
+  napi_set_element(env, res, 2, el);
+  return res;
+}
+
+/* The path argument of smapsRead(Async); 0 (a TypeError thrown) if it is not one. */
+static int smaps_path(napi_env env, napi_value arg, char *path, size_t size) {
+  size_t len;
+  if (napi_get_value_string_utf8(env, arg, path, size, &len) != napi_ok || len >= size - 1) {
+    napi_throw_type_error(env, NULL, "smapsRead(path): a path shorter than 255 bytes");
+    return 0;
+  }
+  return 1;
+}
+
+static napi_value js_smaps_read(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg;
+  char path[256];
+  CHECK(napi_get_cb_info(env, info, &argc, &arg, NULL, NULL));
+  if (argc < 1) napi_get_undefined(env, &arg);
+  if (!smaps_path(env, arg, path, sizeof path)) return NULL;
+  struct smaps_read r = {0};
+  smaps_collect(path, &r);
+  int err;
+  napi_value res = smaps_result(env, &r, &err);
+  smaps_read_free(&r);
   if (err) return throw_errno(env, err, err == E2BIG ? "smapsRead (a line too long)" : "read");
   return res;
+}
+
+/* One smapsReadAsync call: read and parsed on libuv's thread pool. */
+struct smaps_job {
+  napi_async_work work;
+  napi_ref cb_ref;
+  char path[256];
+  struct smaps_read r;
+};
+
+static void smaps_job_execute(napi_env env, void *data) {
+  (void)env;
+  struct smaps_job *job = data;
+  smaps_collect(job->path, &job->r);
+}
+
+static void smaps_job_complete(napi_env env, napi_status status, void *data) {
+  struct smaps_job *job = data;
+  napi_value cb, undef, args[2];
+  int err = ECANCELED;
+  napi_value res = status == napi_ok ? smaps_result(env, &job->r, &err) : NULL;
+  if (napi_get_reference_value(env, job->cb_ref, &cb) == napi_ok && napi_get_undefined(env, &undef) == napi_ok &&
+      napi_create_int32(env, res ? 0 : err ? err : ENOMEM, &args[0]) == napi_ok) {
+    args[1] = res ? res : undef;
+    napi_call_function(env, undef, cb, 2, args, NULL);
+  }
+  napi_delete_reference(env, job->cb_ref);
+  napi_delete_async_work(env, job->work);
+  smaps_read_free(&job->r);
+  free(job);
+}
+
+/* smapsReadAsync(path, callback(errno, result)): smapsRead on the thread pool; result as smapsRead's (errno 0). */
+static napi_value js_smaps_read_async(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], name;
+  napi_valuetype cbType;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || napi_typeof(env, argv[1], &cbType) != napi_ok || cbType != napi_function) {
+    napi_throw_type_error(env, NULL, "smapsReadAsync(path, callback)");
+    return NULL;
+  }
+  struct smaps_job *job = calloc(1, sizeof *job);
+  if (!job) return throw_errno(env, ENOMEM, "malloc");
+  if (!smaps_path(env, argv[0], job->path, sizeof job->path)) {
+    free(job);
+    return NULL;
+  }
+  CHECK(napi_create_reference(env, argv[1], 1, &job->cb_ref));
+  CHECK(napi_create_string_utf8(env, "cryo:smaps", NAPI_AUTO_LENGTH, &name));
+  CHECK(napi_create_async_work(env, NULL, name, smaps_job_execute, smaps_job_complete, job, &job->work));
+  CHECK(napi_queue_async_work(env, job->work));
+  return NULL;
 }

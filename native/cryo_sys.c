@@ -14,7 +14,8 @@
  *                        thread, libuv's thread pool, or a hashing thread of the addon's own
  *   waitStop(pid, opts, ms) wait4 blocked until a traced task reports, bounded by a timer (cryo_wait.c)
  *   smapsRead(path)      /proc/PID/smaps parsed into records (cryo_smaps.c): a dump reads it inside
- *                        the freeze, and 10,000 mappings cost ~95 ms of JavaScript
+ *                        the freeze, and 10,000 mappings cost ~95 ms of JavaScript; smapsReadAsync
+ *                        the same on libuv's thread pool
  *   fillPages(...)       a restore's pages written into the task by several threads (cryo_fill.c)
  *   cpuid, xgetbv        x86 only (absent elsewhere)
  *
@@ -416,7 +417,7 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
 }
 
 #include "cryo_wait.c" /* waitStop */
-#include "cryo_smaps.c" /* smapsRead */
+#include "cryo_smaps.c" /* smapsRead, smapsReadAsync */
 #include "cryo_fill.c" /* fillPages */
 
 /* ---- x86 only ------------------------------------------------------------------------------- */
@@ -463,6 +464,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},
     {"waitStop", NULL, js_wait_stop, NULL, NULL, NULL, napi_enumerable, NULL},
     {"smapsRead", NULL, js_smaps_read, NULL, NULL, NULL, napi_enumerable, NULL},
+    {"smapsReadAsync", NULL, js_smaps_read_async, NULL, NULL, NULL, napi_enumerable, NULL},
     {"fillPages", NULL, js_fill_pages, NULL, NULL, NULL, napi_enumerable, NULL},
     CRYO_DIGEST_PROPS /* digest, digestPieces, digestPiecesAsync, hasherStart, ... (cryo_digest.c) */
 #if defined(__x86_64__)

@@ -26,6 +26,7 @@ import { PagesFile, ToPageServer } from './page-sink.js';
 import type { PageServerClient } from '../page-server/client.js';
 import { dumpMemoryTags } from './mem-tags.js';
 import type { SmapsAhead } from './smaps-ahead.js';
+import { SmapsWhileFrozen } from './smaps-frozen.js';
 import { mmEntry } from './mm-image.js';
 import { guardRanges } from './guards.js';
 import { dumpFds, type FileTable } from './files.js';
@@ -163,9 +164,10 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
   const [rootIds, taskIds0] = namespaceIds(pid, c.ownNamespaces);
   checkForChildren(pid, tids);
   const taskIds: MessageValue = { ...taskIds0, vm_id: c.coreId, files_id: c.filesId ?? c.coreId, fs_id: c.coreId, sighand_id: c.coreId };
-  // Its mappings before cryo adds its own, with their VmFlags (smaps); only their lines (maps) where
-  // smaps read ahead of the freeze may stand for them (smaps-ahead.ts).
-  const maps = c.smapsAhead ? readMaps(pid) : readSmaps(pid, { sizes: [] });
+  // Its mappings before cryo adds its own (maps); their VmFlags from smaps read meanwhile on the
+  // thread pool (smaps-frozen.ts), or read ahead of the freeze (smaps-ahead.ts).
+  const flagsRead = c.smapsAhead ? undefined : SmapsWhileFrozen.start(pid);
+  const maps = readMaps(pid);
   await checkpoint();
 
   // What only the task can tell.
@@ -203,7 +205,7 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
   };
   const threads = (): Promise<ThreadsRead> => {
     launch();
-    return (read ??= readThreads(m, c, { arch, status, stat, signalsS, outside, rlimits, timers, rootIds, taskIds, maps, trapIgnored, inj, ending, scratch: mapScratch(), area, injected: injected! }));
+    return (read ??= readThreads(m, c, { arch, status, stat, signalsS, outside, rlimits, timers, rootIds, taskIds, maps, flagsRead, trapIgnored, inj, ending, scratch: mapScratch(), area, injected: injected! }));
   };
   return {
     ...(starting?.mmap ? { mmap: starting.mmap } : {}),
@@ -230,7 +232,7 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
 
 interface Started {
   arch: Arch; status: ReturnType<typeof readStatus>; stat: ReturnType<typeof readStat>; signalsS: MessageValue; outside: ReturnType<typeof readThreadOutside>[];
-  rlimits: ReturnType<typeof readRlimits>; timers: ReturnType<typeof readTimers>; rootIds: MessageValue; taskIds: MessageValue; maps: ReturnType<typeof readMaps>;
+  rlimits: ReturnType<typeof readRlimits>; timers: ReturnType<typeof readTimers>; rootIds: MessageValue; taskIds: MessageValue; maps: ReturnType<typeof readMaps>; flagsRead: SmapsWhileFrozen | undefined;
   trapIgnored: boolean; inj: Injector; ending: CallEnding | undefined; scratch: Scratch; area: BatchArea | undefined; injected: () => InjectedState;
 }
 
@@ -262,17 +264,18 @@ async function readThreads(m: TreeMember, c: CollectCtx, st: Started): Promise<T
 async function finishProcess(m: TreeMember, c: CollectCtx, st: ThreadsRead): Promise<DumpedProcess> {
   const { pid } = m;
   const { undo, files, step, checkpoint, images } = c;
-  const { arch, status, stat, signalsS, rlimits, rootIds, taskIds, maps, inj, ending, scratch, threads, injectedState: injected, semUndo, others } = st;
+  const { arch, status, stat, signalsS, rlimits, rootIds, taskIds, maps, flagsRead, inj, ending, scratch, threads, injectedState: injected, semUndo, others } = st;
   const own = ending ? [{ start: ending.start, end: ending.end }] : [];
   own.push({ start: scratch.addr, end: scratch.addr + BigInt(scratch.size) });
   const main = threads[0]!;
 
   // Memory.
   await step('memory');
-  // Only VmFlags are used: read ahead of the freeze where they still hold (smaps-ahead.ts).
-  const beforeCryo = c.smapsAhead ? await c.smapsAhead.take(pid, maps, status.raw.VmLck) : maps;
+  // Only VmFlags are used: read meanwhile or ahead of the freeze where they hold (smaps-frozen.ts, smaps-ahead.ts).
+  const beforeCryo = c.smapsAhead ? await c.smapsAhead.take(pid, maps, status.raw.VmLck) : await flagsRead!.take(maps);
   const smaps = beforeCryo ?? readSmaps(pid, { sizes: [] });
-  const vmas = collectVmas(pid, smaps, files, own, arch.protVmFlags);
+  // Those read before cryo mapped its areas need no look for them.
+  const vmas = collectVmas(pid, smaps, files, beforeCryo ? [] : own, arch.protVmFlags);
   const exeLink = readExe(pid);
   const exeId = files.mappedFile(procPath(pid, 'exe'), exeLink.path, statOf(procPath(pid, 'exe')));
   const ti = main.threadInfo;

@@ -1,5 +1,5 @@
 // /proc/PID/maps and /proc/PID/smaps: one Vma per line (maps) or per block (smaps).
-import { ProcReadError, procPath, readProcLink, readProcText, type Pid } from './read.js';
+import { ProcReadError, procPath, readProcLink, type Pid } from './read.js';
 import { faultPoint } from '../fault.js';
 import { native, type NativeError } from '../sys/native.js';
 import { errnoName } from '../sys/errno.js';
@@ -245,8 +245,9 @@ export function parseSmaps(text: string): Vma[] {
   return out;
 }
 
+/** Reads /proc/PID/maps, parsed by the native addon as smaps is (a task may have 20,000 mappings). */
 export function readMaps(pid: Pid): Vma[] {
-  return parseMaps(readProcText(procPath(pid, 'maps')));
+  return readVmasAt(procPath(pid, 'maps'), undefined);
 }
 
 /**
@@ -260,7 +261,13 @@ export function readSmaps(pid: Pid, opts: { sizes?: readonly SmapsSize[] } = {})
 
 /** readSmaps of the smaps text at `path`. */
 export function readSmapsAt(path: string, sizes: readonly SmapsSize[]): Vma[] {
-  faultPoint(`read ${path}`);
+  return readVmasAt(path, sizes);
+}
+
+/** The VMAs of maps or smaps text at `path`; `sizes` undefined: maps (no smaps part). */
+function readVmasAt(path: string, sizes: readonly SmapsSize[] | undefined): Vma[] {
+  // cryo's own maps are no step of an operation (read.ts).
+  if (!path.startsWith('/proc/self/')) faultPoint(`read ${path}`);
   let got: [Buffer, Buffer, number] | [undefined, string];
   try {
     got = native().smapsRead(path);
@@ -269,11 +276,15 @@ export function readSmapsAt(path: string, sizes: readonly SmapsSize[]): Vma[] {
     if (errno === undefined) throw err;
     throw new ProcReadError(path, errnoName(errno), err);
   }
+  return vmasOfRead(got, sizes);
+}
+
+function vmasOfRead(got: [Buffer, Buffer, number] | [undefined, string], sizes: readonly SmapsSize[] | undefined): Vma[] {
   if (got[0] === undefined) {
     const line = got[1];
     const c = line.charCodeAt(0);
     if ((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66)) throw badMapsLine(line);
-    throw new Error(`unexpected line before the first VMA in /proc/PID/smaps: ${JSON.stringify(line)}`);
+    throw new Error(`unexpected line ${sizes === undefined ? 'in /proc/PID/maps' : 'before the first VMA in /proc/PID/smaps'}: ${JSON.stringify(line)}`);
   }
   return vmasOfRecords(got[0], got[1], got[2], sizes);
 }
@@ -287,33 +298,35 @@ const U64 = { start: 0, end: 1, offset: 2, inode: 3 } as const;
 const F64: Readonly<Record<SmapsSize, number>> = { Rss: 4, Anonymous: 5, AnonHugePages: 6, Swap: 7 };
 const U32 = { major: 16, minor: 17, perms: 18, nameOff: 19, nameLen: 20, flagsOff: 21, flagsLen: 22, thp: 23, pkey: 24 } as const;
 
-function vmasOfRecords(records: Buffer, strings: Buffer, count: number, sizes: readonly SmapsSize[]): Vma[] {
+/** Typed views of cryo_smaps.c's records. */
+function views(records: Buffer, count: number): { u64: BigUint64Array; f64: Float64Array; u32: Uint32Array } {
   const ab = records.buffer;
-  const u64 = new BigUint64Array(ab, records.byteOffset, count * (RECORD / 8));
-  const f64 = new Float64Array(ab, records.byteOffset, count * (RECORD / 8));
-  const u32 = new Uint32Array(ab, records.byteOffset, count * (RECORD / 4));
-  const out: Vma[] = new Array(count);
+  return {
+    u64: new BigUint64Array(ab, records.byteOffset, count * (RECORD / 8)),
+    f64: new Float64Array(ab, records.byteOffset, count * (RECORD / 8)),
+    u32: new Uint32Array(ab, records.byteOffset, count * (RECORD / 4)),
+  };
+}
+
+/** The smaps part of record i, keeping `sizes`. */
+function smapsParts(u32: Uint32Array, f64: Float64Array, strings: Buffer, sizes: readonly SmapsSize[]): (i: number) => SmapsInfo {
   // VMAs with the same VmFlags text name the same copy of it (cryo_smaps.c).
   const flagsAt = new Map<number, readonly string[]>();
   // Without sizes, the smaps part of a VMA is its flags, THPeligible and protection key: VMAs alike
   // share one (frozen) object. 20,000 VMAs: two objects each fewer to make and collect.
   const shared = sizes.length === 0 ? new Map<number, SmapsInfo>() : undefined;
-  for (let i = 0; i < count; i++) {
+  return (i) => {
     const q = i * (RECORD / 8);
     const w = i * (RECORD / 4);
-    const perms = u32[w + U32.perms]!;
-    const nameLen = u32[w + U32.nameLen]!;
-    const nameOff = u32[w + U32.nameOff]!;
     const flagsOff = u32[w + U32.flagsOff]!;
     let flags = flagsAt.get(flagsOff);
     if (flags === undefined) flagsAt.set(flagsOff, (flags = vmFlagsOf(strings.toString('latin1', flagsOff, flagsOff + u32[w + U32.flagsLen]!))));
     const thp = u32[w + U32.thp]!;
     const pkey = u32[w + U32.pkey]!;
-    let info: SmapsInfo | undefined;
     // Keyed by flags text, THPeligible (0-2) and key (0xffffffff: none; a CPU has at most 16), packed
     // in one number: a string key doubled this loop's time (20,000 VMAs: 11-15 -> 27-32 ms CPU).
     const key = shared !== undefined && (pkey < 0x10000 || pkey === 0xffffffff) ? (flagsOff * 3 + thp) * 0x20000 + (pkey === 0xffffffff ? 0x10000 : pkey) : -1;
-    if (key >= 0) info = shared!.get(key);
+    let info = key >= 0 ? shared!.get(key) : undefined;
     if (info === undefined) {
       info = emptySmaps();
       info.vmFlags = flags;
@@ -332,11 +345,33 @@ function vmasOfRecords(records: Buffer, strings: Buffer, count: number, sizes: r
         shared!.set(key, Object.freeze(info));
       }
     }
+    return info;
+  };
+}
+
+/** The VMAs of cryo_smaps.c's records; `sizes` undefined: of maps, without their smaps part. */
+function vmasOfRecords(records: Buffer, strings: Buffer, count: number, sizes: readonly SmapsSize[] | undefined): Vma[] {
+  const { u64, f64, u32 } = views(records, count);
+  const out: Vma[] = new Array(count);
+  const partOf = sizes === undefined ? undefined : smapsParts(u32, f64, strings, sizes);
+  for (let i = 0; i < count; i++) {
+    const q = i * (RECORD / 8);
+    const w = i * (RECORD / 4);
+    const perms = u32[w + U32.perms]!;
+    const nameLen = u32[w + U32.nameLen]!;
+    const nameOff = u32[w + U32.nameOff]!;
     const start = u64At(u64, u32, q + U64.start);
     const end = u64At(u64, u32, q + U64.end);
     const offset = u64At(u64, u32, q + U64.offset);
     const inode = u64At(u64, u32, q + U64.inode);
     const read = (perms & 1) !== 0, write = (perms & 2) !== 0, exec = (perms & 4) !== 0, isShared = (perms & 8) !== 0;
+    if (partOf === undefined) {
+      out[i] = nameLen === 0
+        ? { start, end, read, write, exec, shared: isShared, offset, devMajor: u32[w + U32.major]!, devMinor: u32[w + U32.minor]!, inode, name: '', deleted: false, kind: 'anonymous' }
+        : vmaOf(start, end, read, write, exec, isShared, offset, u32[w + U32.major]!, u32[w + U32.minor]!, inode, strings.toString('utf8', nameOff, nameOff + nameLen));
+      continue;
+    }
+    const info = partOf(i);
     if (nameLen === 0) {
       // As vmaOf makes it, in one go (no property added later: one object shape for them all).
       out[i] = { start, end, read, write, exec, shared: isShared, offset, devMajor: u32[w + U32.major]!, devMinor: u32[w + U32.minor]!, inode, name: '', deleted: false, kind: 'anonymous', smaps: info };
@@ -347,6 +382,73 @@ function vmasOfRecords(records: Buffer, strings: Buffer, count: number, sizes: r
     out[i] = vma;
   }
   return out;
+}
+
+/**
+ * smaps (VmFlags, THPeligible and protection keys) read on libuv's thread pool, for VMAs read
+ * before (addSmapsOf): records, not Vmas (20,000 VMAs: ~12 ms of CPU and their garbage).
+ */
+export function readSmapsLater(pid: Pid): Promise<SmapsRead> {
+  const path = procPath(pid, 'smaps');
+  faultPoint(`read ${path}`);
+  return new Promise((resolve, reject) => native().smapsReadAsync(path, (errno, got) => {
+    if (errno !== 0 || got === undefined) reject(new ProcReadError(path, errnoName(errno)));
+    else if (got[0] === undefined) reject(new Error(`unexpected line in /proc/PID/smaps: ${JSON.stringify(got[1])}`));
+    else resolve({ records: got[0], strings: got[1], count: got[2] });
+  }));
+}
+
+/** What readSmapsLater read. */
+export interface SmapsRead { records: Buffer; strings: Buffer; count: number }
+
+/**
+ * Gives each of `maps` its smaps part from `read` if every one of them is in it, the same mapping
+ * (addresses, protection, offset, device, inode, name); read's VMAs between them are passed over.
+ * False (`maps` unchanged) when one is not.
+ */
+export function addSmapsOf(maps: readonly Vma[], read: SmapsRead): boolean {
+  const { u64, f64, u32 } = views(read.records, read.count);
+  const at = new Int32Array(maps.length);
+  let j = 0;
+  for (let i = 0; i < maps.length; i++) {
+    const start = Number(maps[i]!.start);
+    while (j < read.count && u64Number(u64, u32, j * (RECORD / 8) + U64.end) <= start) j++;
+    if (j === read.count || !sameRecord(maps[i]!, u64, u32, read.strings, j)) return false;
+    at[i] = j++;
+  }
+  const partOf = smapsParts(u32, f64, read.strings, []);
+  for (let i = 0; i < maps.length; i++) maps[i]!.smaps = partOf(at[i]!);
+  return true;
+}
+
+/** Whether record i is mapping `m`. */
+function sameRecord(m: Vma, u64: BigUint64Array, u32: Uint32Array, strings: Buffer, i: number): boolean {
+  const q = i * (RECORD / 8);
+  const w = i * (RECORD / 4);
+  const perms = (m.read ? 1 : 0) | (m.write ? 2 : 0) | (m.exec ? 4 : 0) | (m.shared ? 8 : 0);
+  if (!u64Is(u64, u32, q + U64.start, m.start) || !u64Is(u64, u32, q + U64.end, m.end) || !u64Is(u64, u32, q + U64.offset, m.offset)
+    || !u64Is(u64, u32, q + U64.inode, m.inode) || u32[w + U32.perms] !== perms || u32[w + U32.major] !== m.devMajor || u32[w + U32.minor] !== m.devMinor) return false;
+  const nameLen = u32[w + U32.nameLen]!;
+  if (nameLen === 0) return m.name === '' && !m.deleted;
+  const nameOff = u32[w + U32.nameOff]!;
+  return strings.toString('utf8', nameOff, nameOff + nameLen) === mapsNameColumn(m);
+}
+
+/** The name column maps printed for `m` (vmaOf's reverse). */
+function mapsNameColumn(m: Vma): string {
+  return (m.name.includes('\n') ? m.name.replace(/\n/g, '\\012') : m.name) + (m.deleted ? DELETED : '');
+}
+
+/** Whether u64[k] is `v`, without making a bigint below 2^53 (Number(v) equal to one below 2^53 is exact). */
+function u64Is(u64: BigUint64Array, u32: Uint32Array, k: number, v: bigint): boolean {
+  const n = u64Number(u64, u32, k);
+  return n < 0x20000000000000 ? n === Number(v) : u64[k] === v;
+}
+
+/** u64[k] as a number, exact below 2^53 (user addresses); rounded above, where a wrong turn only fails addSmapsOf's match. */
+function u64Number(u64: BigUint64Array, u32: Uint32Array, k: number): number {
+  const hi = u32[2 * k + (LITTLE ? 1 : 0)]!;
+  return hi < 0x200000 ? hi * 0x100000000 + u32[2 * k + (LITTLE ? 0 : 1)]! : Number(u64[k]!);
 }
 
 /**

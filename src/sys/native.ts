@@ -84,6 +84,8 @@ export interface NativeAddon {
    * layout: src/proc/maps.ts), or [undefined, line] for a line it cannot take; throws a read error.
    */
   smapsRead(path: string): [Buffer, Buffer, number] | [undefined, string];
+  /** smapsRead on libuv's thread pool: `done` gets errno 0 and its result, or the read's errno. */
+  smapsReadAsync(path: string, done: (errno: number, got: [Buffer, Buffer, number] | [undefined, string] | undefined) => void): void;
   /**
    * Pages copied from files into task `pid` by `threads` threads (native/cryo_fill.c): `count`
    * records of 32 bytes in `runs` (address, file offset, length as uint64, index into `fds` as
