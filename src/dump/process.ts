@@ -156,7 +156,7 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
   await step('task');
   const status = readStatus(pid);
   const stat = m.stat; // read once it was stopped (freezeTree)
-  const signalsS = readQueuedSignals(pid, true);
+  const signalsS = readQueuedSignals(pid, true, status.shdPnd);
   const outside = tids.map((tid) => readThreadOutside(pid, tid, arch, tid === pid ? status : undefined));
   const rlimits = readRlimits(pid);
   const timers = readTimers(pid);
