@@ -4,7 +4,7 @@ import { readSemUndo } from './sem-undo.js';
 import type { SemUndo } from '../images/cryo-sem-undo.js';
 import { closeSync, openSync, statSync } from 'node:fs';
 import type { Arch } from '../arch/types.js';
-import { ENTRY_BYTES, Injector, batchAreaSteps, batchRunners, batchesTaskCalls, ignoresSigtrap, mapBatchArea, runSteps, scratchAt, startCallEnding, startScratch, type Area, type BatchArea, type CallEnding, type InjectedCall, type Scratch, type Steps, UndoList } from '../inject/index.js';
+import { ENTRY_BYTES, Injector, batchAreaBytes, batchAreaSteps, batchRunners, batchesTaskCalls, ignoresSigtrap, mapBatchArea, runSteps, scratchAt, startCallEnding, startScratch, type Area, type BatchArea, type CallEnding, type InjectedCall, type Scratch, type Steps, UndoList } from '../inject/index.js';
 import {
   readCwd, readExe, readLoginuid, readMaps, readOomScoreAdj, readPersonality, readRoot, readSmaps,
   readStat, readStatus, readTimers, procPath, readComm,
@@ -157,7 +157,7 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
   await step('task');
   const status = readStatus(pid);
   const stat = m.stat; // read once it was stopped (freezeTree)
-  const signalsS = readQueuedSignals(pid, true);
+  const signalsS = readQueuedSignals(pid, true, status.shdPnd);
   const outside = tids.map((tid) => readThreadOutside(pid, tid, arch, tid === pid ? status : undefined));
   const rlimits = readRlimits(pid);
   const timers = readTimers(pid);
@@ -183,21 +183,25 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
   let areaMapped = false;
   let injected: (() => InjectedState) | undefined;
   let read: Promise<ThreadsRead> | undefined;
-  const own = (): Area[] => [...(ending ? [{ start: ending.start, end: ending.end }] : []), ...(scratch ? [{ start: scratch.addr, end: scratch.addr + BigInt(scratch.size) }] : [])];
+  const own = (): Area[] => [...(ending ? [{ start: ending.start, end: ending.end }] : []), ...(scratch ? [scratchArea(scratch)] : [])];
   // The scratch page lands below the call-ending area: the ending's munmap removes it too.
   const mapped = (s: Scratch): Scratch => {
-    ending?.unmapsAlso({ start: s.addr, end: s.addr + BigInt(s.size) }, s.dropUnmap);
+    ending?.unmapsAlso(scratchArea(s), s.dropUnmap);
     return s;
   };
-  const mapScratch = (): Scratch => (scratch ??= mapped(startScratch(inj, undo, [...maps, ...own()], arch.pageSize).finish()));
+  // The batch area's table and room (areaSteps) in the scratch page's mmap, where its runners are
+  // in the ending's area: one injected mmap and one munmap less.
+  const areaTablePages = 2;
+  const areaRoom = (): number => (batchesTaskCalls(arch) && ending?.runnersAt !== undefined ? batchAreaBytes(arch.pageSize, areaTablePages, threadsRoom(tids.length - 1)) : 0);
+  const mapScratch = (): Scratch => (scratch ??= mapped(startScratch(inj, undo, [...maps, ...own()], arch.pageSize, 1, areaRoom()).finish()));
   function* areaSteps(): Steps<void> {
     if (areaMapped) return;
     areaMapped = true;
     mapScratch();
-    // A batch runner for the signal actions (62 calls in one stop), in a hole beside the scratch
-    // page. Two pages of table: readInjectedState's 74 calls in one run; room for the other
-    // threads' calls, run at the same time (readThreadsInjected).
-    if (batchesTaskCalls(arch)) area = yield* batchAreaSteps(inj, undo, [...maps, ...own()], 2, threadsRoom(tids.length - 1), ending?.runnersAt);
+    // A batch runner for the signal actions (62 calls in one stop), in the scratch page's room
+    // (else a hole beside it). Two pages of table: readInjectedState's 74 calls in one run; room
+    // for the other threads' calls, run at the same time (readThreadsInjected).
+    if (batchesTaskCalls(arch)) area = yield* batchAreaSteps(inj, undo, [...maps, ...own()], areaTablePages, threadsRoom(tids.length - 1), ending?.runnersAt, scratch?.room);
   }
   const launch = (): void => {
     runSteps(areaSteps());
@@ -211,7 +215,7 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
     ...(starting?.mmap ? { mmap: starting.mmap } : {}),
     take(raw) { ending = starting!.finish(raw); },
     scratch() {
-      const half = startScratch(inj, undo, [...maps, ...own()], arch.pageSize);
+      const half = startScratch(inj, undo, [...maps, ...own()], arch.pageSize, 1, areaRoom());
       return { ...(half.mmap ? { mmap: half.mmap } : {}), take(raw) { scratch = mapped(half.finish(raw)); } };
     },
     area: areaSteps,
@@ -266,7 +270,7 @@ async function finishProcess(m: TreeMember, c: CollectCtx, st: ThreadsRead): Pro
   const { undo, files, step, checkpoint, images } = c;
   const { arch, status, stat, signalsS, rlimits, rootIds, taskIds, maps, flagsRead, inj, ending, scratch, threads, injectedState: injected, semUndo, others } = st;
   const own = ending ? [{ start: ending.start, end: ending.end }] : [];
-  own.push({ start: scratch.addr, end: scratch.addr + BigInt(scratch.size) });
+  own.push(scratchArea(scratch));
   const main = threads[0]!;
 
   // Memory.
@@ -367,6 +371,9 @@ async function finishProcess(m: TreeMember, c: CollectCtx, st: ThreadsRead): Pro
     ...(laterPages ? { laterPages } : {}),
   };
 }
+
+/** All of a scratch page's mapping (its room too). */
+const scratchArea = (s: Scratch): Area => ({ start: s.addr, end: s.room?.end ?? s.addr + BigInt(s.size) });
 
 /** core-TID.img of every thread, mm, fs and ids of one process. */
 export function writeProcess(p: DumpedProcess, images: ImageSet, arch: Arch): void {

@@ -81,8 +81,13 @@ export function readRobustList(pid: number): { head: bigint; len: number } {
   return { head: readU64(head, 0), len: Number(readU64(len, 0)) };
 }
 
-/** Queued signals (private to the thread, or shared by the process), as siginfo_entry values. */
-export function readQueuedSignals(pid: number, shared: boolean): MessageValue {
+/**
+ * Queued signals (private to the thread, or shared by the process), as siginfo_entry values.
+ * `pending`: that queue's set as status shows it (SigPnd, ShdPnd), read while frozen: a signal is
+ * queued only with its bit set, so an empty set needs no PTRACE_PEEKSIGINFO.
+ */
+export function readQueuedSignals(pid: number, shared: boolean, pending?: bigint): MessageValue {
+  if (pending === 0n) return {};
   const signals: MessageValue[] = [];
   for (;;) {
     const got = ptrace.peekSiginfo(pid, signals.length, 32, shared);

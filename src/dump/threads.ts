@@ -251,7 +251,7 @@ export function readThreadOutside(pid: number, tid: number, arch: Arch, status: 
   return {
     tid, status, regsets,
     sigmask: ptrace.getSigmask(tid),
-    signalsP: readQueuedSignals(tid, false),
+    signalsP: readQueuedSignals(tid, false, status.sigPnd),
     rseq: rseqEntry(tid),
     filters: status.seccomp === 2 ? readSeccompFilters(tid, Math.max(status.seccompFilters, 1) + 64) : [],
     robust: readRobustList(tid),

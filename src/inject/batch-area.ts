@@ -72,8 +72,15 @@ export function mapBatchArea(inj: Injector, undo: UndoList, occupied: readonly A
   return runSteps(batchAreaSteps(inj, undo, occupied, tablePages, extraBytes, runnersAt));
 }
 
-/** mapBatchArea as steps (steps.ts): a tree's processes map theirs in lockstep. */
-export function* batchAreaSteps(inj: Injector, undo: UndoList, occupied: readonly Area[], tablePages: number, extraBytes: number, runnersAt?: bigint): Steps<BatchArea | undefined> {
+/** The bytes of a batch area with `tablePages` of table and `extraBytes` of room, its runners elsewhere (batchAreaSteps' `within`). */
+export const batchAreaBytes = (pageSize: number, tablePages: number, extraBytes: number): number => (tablePages + Math.ceil(extraBytes / pageSize)) * pageSize;
+
+/**
+ * mapBatchArea as steps (steps.ts): a tree's processes map theirs in lockstep. `within`: room of
+ * cryo's mapped already (Scratch.room, batchAreaBytes long) for an area whose runners are at
+ * `runnersAt`: no mmap, and its unmap leaves the room to the mapping's own munmap.
+ */
+export function* batchAreaSteps(inj: Injector, undo: UndoList, occupied: readonly Area[], tablePages: number, extraBytes: number, runnersAt?: bigint, within?: Area): Steps<BatchArea | undefined> {
   const runners = batchRunners(inj);
   if (!runners) return undefined;
   const { codes, parkedAt } = runners;
@@ -83,8 +90,8 @@ export function* batchAreaSteps(inj: Injector, undo: UndoList, occupied: readonl
   const codeSize = runnersAt === undefined ? Math.ceil(codes.length / page) * page : 0;
   const tableSize = tablePages * page;
   const size = codeSize + tableSize + Math.ceil(extraBytes / page) * page;
-  const want = findHole(occupied, BigInt(size), BigInt(page), inj.arch.mmapTop);
-  const addr = BigInt.asUintN(64, yield* mmapStep(inj, [want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0]));
+  const inRoom = within !== undefined && codeSize === 0 && within.end - within.start >= BigInt(size);
+  const addr = inRoom ? within.start : BigInt.asUintN(64, yield* mmapStep(inj, [findHole(occupied, BigInt(size), BigInt(page), inj.arch.mmapTop), size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0]));
   const codeAt = runnersAt ?? addr;
   let mapped = true;
   const held: ParkFds = { task: [], own: -1 };
@@ -94,10 +101,10 @@ export function* batchAreaSteps(inj: Injector, undo: UndoList, occupied: readonl
     // Its failure is moot here (the dump failed already; the task is stopped again either way).
     try { inj.settleInFlight(); } catch { /* see above */ }
     yield* closeParkSteps(inj, held);
-    yield { inj, name: 'munmap', args: [addr, size] };
+    if (!inRoom) yield { inj, name: 'munmap', args: [addr, size] };
     mapped = false;
   }
-  const drop = undo.push(`unmap cryo's batch runner at 0x${addr.toString(16)} in task ${inj.pid}`, () => runSteps(unmapNow()));
+  const drop = undo.push(`${inRoom ? 'close the batch socket of' : 'unmap'} cryo's batch runner at 0x${addr.toString(16)} in task ${inj.pid}`, () => runSteps(unmapNow()));
   if (runnersAt === undefined) {
     if (processVmWritev(inj.pid, addr, codes) !== codes.length) throw new InjectError('NO_SCRATCH', `cannot write cryo's batch runner into task ${inj.pid}`);
     yield { inj, name: 'mprotect', args: [addr, codeSize, PROT_READ | PROT_EXEC] };

@@ -7,7 +7,7 @@ export { UndoList, type UndoStep } from './undo.js';
 export { findSyscallSite } from './syscall-site.js';
 export { Injector, ignoresSigtrap, setSideRegsets, getAbiRegs, setAbiRegs, numberIn, type InjectorOptions } from './injector.js';
 export { ENTRY_BYTES, SyscallBatch, batchesTaskCalls, runTogether, type BatchCall, type BatchPlace } from './batch.js';
-export { mapBatchArea, batchAreaSteps, batchRunners, type BatchArea } from './batch-area.js';
+export { mapBatchArea, batchAreaBytes, batchAreaSteps, batchRunners, type BatchArea } from './batch-area.js';
 export { runSteps, runStepsTogether, type InjectedCall, type Step, type Steps } from './steps.js';
 export { mapScratch, scratchAt, startScratch, findHole, type Area, type Scratch } from './scratch.js';
 export { injectMmap, type MmapArgs } from './mmap.js';

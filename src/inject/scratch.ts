@@ -20,6 +20,11 @@ export interface Area { readonly start: bigint; readonly end: bigint }
 export interface Scratch {
   readonly addr: bigint;
   readonly size: number;
+  /**
+   * Room mapped above the scratch area by its own mmap (startScratch's `roomBytes`: a batch area's
+   * table, one injected mmap less); undefined: none. Its mapping ends at `room.end`.
+   */
+  readonly room?: Area;
   /** Reads `len` bytes at `offset` of the scratch area. */
   read(offset: number, len: number): Buffer;
   /** Drops its munmap from the undo list: another step unmaps it (CallEnding.unmapsAlso). */
@@ -41,10 +46,11 @@ export function findHole(maps: readonly Area[], size: bigint, page: bigint, ceil
 }
 
 /** The scratch area at `addr` of process `pid` (one mapped there, or its copy in a fork of that process, whose unmap nobody drops). */
-export function scratchAt(pid: number, addr: bigint, size: number, dropUnmap = (): void => {}): Scratch {
+export function scratchAt(pid: number, addr: bigint, size: number, dropUnmap = (): void => {}, room?: Area): Scratch {
   return {
     addr,
     size,
+    ...(room ? { room } : {}),
     dropUnmap,
     read(offset, len) {
       const b = processVmReadv(pid, addr + BigInt(offset), len);
@@ -63,16 +69,17 @@ export function mapScratch(inj: Injector, undo: UndoList, maps: readonly Area[],
  * (Injector.rawEach): `mmap` is that call where its arguments go in registers; `finish` takes its
  * raw result, or runs it itself when given none.
  */
-export function startScratch(inj: Injector, undo: UndoList, maps: readonly Area[], pageSize: number, pages = 1): { mmap?: InjectedCall; finish(raw?: bigint): Scratch } {
+export function startScratch(inj: Injector, undo: UndoList, maps: readonly Area[], pageSize: number, pages = 1, roomBytes = 0): { mmap?: InjectedCall; finish(raw?: bigint): Scratch } {
   const size = pageSize * pages;
-  const want = findHole(maps, BigInt(size), BigInt(pageSize), inj.arch.mmapTop);
-  const args: MmapArgs = [want, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0];
+  const mapped = size + Math.ceil(roomBytes / pageSize) * pageSize;
+  const want = findHole(maps, BigInt(mapped), BigInt(pageSize), inj.arch.mmapTop);
+  const args: MmapArgs = [want, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0];
   const c = mmapCallOf(inj, args);
   const finish = (raw?: bigint): Scratch => {
     if (raw !== undefined && raw < 0n && raw >= -4095n) throw syscallFailed(inj.pid, c.name, c.args, raw);
     const addr = BigInt.asUintN(64, raw ?? injectMmap(inj, ...args));
-    const dropUnmap = undo.pushCall(`unmap cryo's scratch page at 0x${addr.toString(16)} in task ${inj.pid}`, { inj, name: 'munmap', args: [addr, size] });
-    return scratchAt(inj.pid, addr, size, dropUnmap);
+    const dropUnmap = undo.pushCall(`unmap cryo's scratch page at 0x${addr.toString(16)} in task ${inj.pid}`, { inj, name: 'munmap', args: [addr, mapped] });
+    return scratchAt(inj.pid, addr, size, dropUnmap, mapped > size ? { start: addr + BigInt(size), end: addr + BigInt(mapped) } : undefined);
   };
   return c.argStruct === undefined ? { mmap: { inj, name: c.name, args: c.args }, finish } : { finish };
 }
