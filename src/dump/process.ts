@@ -296,9 +296,9 @@ async function finishProcess(m: TreeMember, c: CollectCtx, st: ThreadsRead): Pro
     return r;
   };
   // A task left running gets its private pages written from a snapshot once it runs again (snapshot.ts).
-  const snap = c.snapshots !== undefined && c.tracking === undefined && c.pageServer === undefined && guards.length === 0
-    && whyNoSnapshot(pid, vmas, anonBytes(status.raw), injected.childSubreaper) === undefined
-    ? takeSnapshot(inj, arch, undo, status.seccomp !== 0, scratch) : undefined;
+  const noSnapshot = c.snapshots === undefined ? 'not asked' : whyNoSnapshot(pid, vmas, guards.length > 0, anonBytes(status.raw), injected.childSubreaper);
+  const snap = noSnapshot === undefined ? takeSnapshot(inj, undo, status.seccomp !== 0, scratch) : undefined;
+  if (c.snapshots !== undefined && snap === undefined) c.emit({ type: 'note', message: `pages of process ${pid} written while it is frozen: no snapshot (${noSnapshot ?? 'clone refused'})` });
   let pages: PagesResult = { scanned: 0, written: 0, skippedParent: 0, writeMs: 0 };
   let laterPages: (() => PagesResult) | undefined;
   if (snap) {
