@@ -282,8 +282,9 @@ async function finishProcess(m: TreeMember, c: CollectCtx, st: ThreadsRead): Pro
   const pagemapFile = images.path('pagemap', pid);
   const guards = guardRanges(pid, vmas);
   // The sink is made when the pages move: a snapshot's pages may never (a dump that fails first).
-  const movePages = (via: Injector, viaUndo: UndoList): PagesResult => {
-    const sink = c.pageServer ? new ToPageServer(c.pageServer, pagemapFile, c.pagesId, arch.pageSize) : new PagesFile(pagemapFile, images.path('pages', c.pagesId), c.pagesId, arch.pageSize);
+  // From a snapshot the task is not frozen: the pages' hashing need not wait for an idle core.
+  const movePages = (via: Injector, viaUndo: UndoList, frozen: boolean): PagesResult => {
+    const sink = c.pageServer ? new ToPageServer(c.pageServer, pagemapFile, c.pagesId, arch.pageSize) : new PagesFile(pagemapFile, images.path('pages', c.pagesId), c.pagesId, arch.pageSize, frozen);
     let r: PagesResult;
     try {
       r = dumpPages(via.pid, vmas, arch.pageSize, sink, sp, { inj: via, scratch: scratchAt(via.pid, scratch.addr, scratch.size), undo: viaUndo, maps: beforeCryo ? [...beforeCryo, ...own] : smaps }, inParent, guards);
@@ -303,9 +304,15 @@ async function finishProcess(m: TreeMember, c: CollectCtx, st: ThreadsRead): Pro
   let laterPages: (() => PagesResult) | undefined;
   if (snap) {
     c.snapshots!.push(snap);
-    laterPages = () => { snap.letGo(); return movePages(snap.inj, new UndoList()); };
+    laterPages = () => {
+      snap.letGo();
+      const r = movePages(snap.inj, new UndoList(), false);
+      // Its memory goes while the rest of the images are written; the dump's end collects it.
+      snap.kill();
+      return r;
+    };
   } else {
-    pages = movePages(inj, undo);
+    pages = movePages(inj, undo, true);
   }
   if (arch.memoryTags !== undefined) {
     const tags = dumpMemoryTags(pid, vmas, arch.memoryTags, arch.pageSize, images.dir);

@@ -14,7 +14,7 @@
  */
 import type { Injector, UndoList } from '../inject/index.js';
 import { P_PID, PTRACE_O_EXITKILL, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACESYSGOOD, WEXITED, __WALL, ptrace } from '../sys/index.js';
-import { CLONE_VM, collect, ptracedClone, separate, type PtracedClone } from './ptraced-clone.js';
+import { CLONE_VM, collect, killClone, ptracedClone, separate, type PtracedClone } from './ptraced-clone.js';
 import { readFileSync } from 'node:fs';
 import { MADV_DONTFORK, MADV_WIPEONFORK, type DumpVma } from './vmas.js';
 import { USERFAULTFD_VM_FLAGS } from '../proc/index.js';
@@ -33,6 +33,8 @@ export interface Snapshot {
   readonly inj: Injector;
   /** Once the task runs again, before its pages are read: closes the descriptors it copied and leaves the task's session. */
   letGo(): void;
+  /** Kills it without waiting: its memory goes while cryo writes the rest of the images. */
+  kill(): void;
   /** Kills and collects it (idempotent). */
   end(): void;
 }
@@ -128,6 +130,8 @@ function snapshotOf(pid: number, s: PtracedClone): Snapshot {
     inj: s.inj,
     // Until then it holds the task's open files and is in its process group.
     letGo: () => separate(s, pid),
+    // Once collected its PID may be another process's.
+    kill: () => { if (alive) killClone(s.pid); },
     end() {
       if (alive) collect(s.pid);
       alive = false;
