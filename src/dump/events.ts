@@ -7,7 +7,9 @@ import { DumpError } from '../shared/dump-error.js';
 export type DumpEvent =
   | { type: 'stage'; stage: 'seize' | 'task' | 'memory' | 'files' | 'inject' | 'write' | 'undo' | 'kill' | 'detach' | 'snapshot' }
   | { type: 'image'; file: string }
-  | { type: 'warning'; message: string };
+  | { type: 'warning'; message: string }
+  /** What a -v run shows about a choice the dump made (how a process's pages were written). */
+  | { type: 'note'; message: string };
 
 export interface DumpResult {
   pid: number;

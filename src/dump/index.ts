@@ -381,7 +381,6 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
       try {
         if (laterPages.length > 0) emit({ type: 'stage', stage: 'snapshot' });
         for (const write of laterPages) write();
-        endSnapshots();
         await images.settle();
         writeLater?.();
       } catch (e) {
@@ -393,6 +392,8 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
       if (lateEvent) throw lateEvent;
       finishImages();
       await deliverImages(opts, pid, images.written);
+      // Killed when their pages were written: collected last, their exits overlapping the images' end.
+      endSnapshots();
     } catch (e) {
       endSnapshots();
       await images.settle();

@@ -13,15 +13,12 @@
  * anyway (its images are complete), and no keeper outlives cryo or runs the task's code.
  */
 import type { Arch } from '../arch/types.js';
-import { Injector, UndoList, injectClone } from '../inject/index.js';
-import { PTRACE_O_EXITKILL, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACESYSGOOD, kill, ptrace, waitForStop } from '../sys/index.js';
+import { Injector, UndoList } from '../inject/index.js';
+import { PTRACE_O_EXITKILL, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACESYSGOOD, ptrace } from '../sys/index.js';
 import { readStatus } from '../proc/index.js';
 import type { MessageValue } from '../images/index.js';
 import { VMA } from '../shared/vma-kinds.js';
-
-const CLONE_VM = 0x100;
-const CLONE_PTRACE = 0x2000;
-const SIGKILL = 9;
+import { CLONE_VM, killClone, ptracedClone, separate } from './ptraced-clone.js';
 
 /**
  * The processes whose memory may outlive them in a keeper: not those whose mappings hold more than
@@ -45,7 +42,7 @@ export function keepMemory(pids: readonly number[], arch: Arch): Keepers {
     const k = keeperOf(pid, arch);
     if (k !== undefined) made.push(k);
   }
-  return { release: () => { for (const k of made.splice(0)) { try { kill(k, SIGKILL); } catch { /* gone */ } } } };
+  return { release: () => { for (const k of made.splice(0)) killClone(k); } };
 }
 
 function keeperOf(pid: number, arch: Arch): number | undefined {
@@ -54,20 +51,14 @@ function keeperOf(pid: number, arch: Arch): number | undefined {
   try {
     const seccomp = readStatus(pid).seccomp !== 0 ? PTRACE_O_SUSPEND_SECCOMP : 0;
     ptrace.setOptions(pid, PTRACE_O_TRACESYSGOOD | seccomp | PTRACE_O_EXITKILL);
-    const inj = Injector.attach(pid, arch.forTask(pid), undo, { survivable: true });
-    // No stack of its own: the keeper never runs. Exit signal 0: cryo, its tracer, collects it.
-    const r = injectClone(inj, { flags: CLONE_VM | CLONE_PTRACE });
-    if (r <= 0n) return undefined;
-    keeper = Number(r);
-    waitForStop(keeper, { timeoutMs: 1000 });
-    const kinj = Injector.attach(keeper, arch.forTask(pid), new UndoList(), { site: inj.site, survivable: true });
-    if (kinj.raw('close_range', 0, 0xffffffff, 0) !== 0n) throw new Error('close_range failed');
-    // Out of the task's process group and session: a PID in use as a group's or session's id cannot be taken again.
-    if (kinj.raw('setsid') < 0n) throw new Error('setsid failed');
+    const k = ptracedClone(Injector.attach(pid, arch.forTask(pid), undo, { survivable: true }), CLONE_VM);
+    if (k === undefined) return undefined;
+    keeper = k.pid;
+    separate(k, pid);
     return keeper;
   } catch {
     // Without a keeper the task is killed as usual (its memory freed before its PID goes).
-    if (keeper !== undefined) { try { kill(keeper, SIGKILL); } catch { /* gone */ } }
+    if (keeper !== undefined) killClone(keeper);
     return undefined;
   } finally {
     undo.run();

@@ -34,8 +34,9 @@ export class PagesFile implements PageSink {
   /** The manifest's digests of the pages image, hashed as its bytes land (see pages-hash.ts). */
   readonly hashing: PagesHashing;
 
-  constructor(pagemapFile: string, pagesFile: string, pagesId: number, pageSize: number) {
-    this.hashing = new PagesHashing(pagesFile);
+  /** `frozen`: see PagesHashing. */
+  constructor(pagemapFile: string, pagesFile: string, pagesId: number, pageSize: number, frozen = true) {
+    this.hashing = new PagesHashing(pagesFile, frozen);
     this.pagemap = new PagemapRecorder(pagemapFile, pagesId, pageSize);
     try {
       this.fd = createImageFile(pagesFile);

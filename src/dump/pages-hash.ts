@@ -30,7 +30,8 @@ export class PagesHashing implements HashedAhead {
   private sentBytes = 0;
   private written = 0;
 
-  constructor(private readonly pagesFile: string) {}
+  /** `frozen`: the pages come from the frozen task, which goes first (the hasher takes an idle core only). */
+  constructor(private readonly pagesFile: string, private readonly frozen = true) {}
 
   /** `bytes` more bytes are in the pages file. */
   landed(bytes: number): void {
@@ -39,7 +40,7 @@ export class PagesHashing implements HashedAhead {
     if (!this.ahead && this.written >= START_BYTES) {
       if (process.env.CRYO_NO_HASH_AHEAD === '1') return this.fail(); // measuring without it
       try {
-        this.ahead = HashAhead.start(true); // the task is frozen: it goes first
+        this.ahead = HashAhead.start(this.frozen);
         if (this.ahead) this.file = this.ahead.file(this.pagesFile, HASH_NUMBER[this.alg]);
       } catch {
         this.fail();

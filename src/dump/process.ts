@@ -289,8 +289,9 @@ async function finishProcess(m: TreeMember, c: CollectCtx, st: ThreadsRead): Pro
   const pagemapFile = images.path('pagemap', pid);
   const guards = guardRanges(pid, vmas);
   // The sink is made when the pages move: a snapshot's pages may never (a dump that fails first).
-  const movePages = (via: Injector, viaUndo: UndoList): PagesResult => {
-    const sink = c.pageServer ? new ToPageServer(c.pageServer, pagemapFile, c.pagesId, arch.pageSize) : new PagesFile(pagemapFile, images.path('pages', c.pagesId), c.pagesId, arch.pageSize);
+  // From a snapshot the task is not frozen: the pages' hashing need not wait for an idle core.
+  const movePages = (via: Injector, viaUndo: UndoList, frozen: boolean): PagesResult => {
+    const sink = c.pageServer ? new ToPageServer(c.pageServer, pagemapFile, c.pagesId, arch.pageSize) : new PagesFile(pagemapFile, images.path('pages', c.pagesId), c.pagesId, arch.pageSize, frozen);
     let r: PagesResult;
     try {
       r = dumpPages(via.pid, vmas, arch.pageSize, sink, sp, { inj: via, scratch: scratchAt(via.pid, scratch.addr, scratch.size), undo: viaUndo, maps: beforeCryo ? [...beforeCryo, ...own] : smaps }, inParent, guards);
@@ -303,16 +304,22 @@ async function finishProcess(m: TreeMember, c: CollectCtx, st: ThreadsRead): Pro
     return r;
   };
   // A task left running gets its private pages written from a snapshot once it runs again (snapshot.ts).
-  const snap = c.snapshots !== undefined && c.tracking === undefined && c.pageServer === undefined && guards.length === 0
-    && whyNoSnapshot(pid, vmas, anonBytes(status.raw), injected.childSubreaper) === undefined
-    ? takeSnapshot(inj, arch, undo, status.seccomp !== 0, scratch) : undefined;
+  const noSnapshot = c.snapshots === undefined ? 'not asked' : whyNoSnapshot(pid, vmas, guards.length > 0, anonBytes(status.raw), injected.childSubreaper);
+  const snap = noSnapshot === undefined ? takeSnapshot(inj, undo, status.seccomp !== 0, scratch) : undefined;
+  if (c.snapshots !== undefined && snap === undefined) c.emit({ type: 'note', message: `pages of process ${pid} written while it is frozen: no snapshot (${noSnapshot ?? 'clone refused'})` });
   let pages: PagesResult = { scanned: 0, written: 0, skippedParent: 0, writeMs: 0 };
   let laterPages: (() => PagesResult) | undefined;
   if (snap) {
     c.snapshots!.push(snap);
-    laterPages = () => { snap.letGo(); return movePages(snap.inj, new UndoList()); };
+    laterPages = () => {
+      snap.letGo();
+      const r = movePages(snap.inj, new UndoList(), false);
+      // Its memory goes while the rest of the images are written; the dump's end collects it.
+      snap.kill();
+      return r;
+    };
   } else {
-    pages = movePages(inj, undo);
+    pages = movePages(inj, undo, true);
   }
   if (arch.memoryTags !== undefined) {
     const tags = dumpMemoryTags(pid, vmas, arch.memoryTags, arch.pageSize, images.dir);

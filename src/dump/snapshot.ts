@@ -12,28 +12,20 @@
  * set on the task only around the first clone and inherited by C and S, takes them with a cryo that
  * dies: neither may ever run the task's code.
  */
-import type { Arch } from '../arch/types.js';
-import { Injector, UndoList, injectClone } from '../inject/index.js';
-import {
-  P_PID, PTRACE_O_EXITKILL, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACESYSGOOD, WEXITED, __WALL, kill, ptrace, waitForStop, waitpid,
-} from '../sys/index.js';
+import type { Injector, UndoList } from '../inject/index.js';
+import { P_PID, PTRACE_O_EXITKILL, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACESYSGOOD, WEXITED, __WALL, ptrace } from '../sys/index.js';
+import { CLONE_VM, collect, killClone, ptracedClone, separate, type PtracedClone } from './ptraced-clone.js';
 import { readFileSync } from 'node:fs';
-import type { DumpVma } from './vmas.js';
+import { MADV_DONTFORK, MADV_WIPEONFORK, type DumpVma } from './vmas.js';
+import { USERFAULTFD_VM_FLAGS } from '../proc/index.js';
 import { VMA } from '../shared/vma-kinds.js';
 
-const CLONE_VM = 0x100;
-const CLONE_PTRACE = 0x2000;
-const SIGKILL = 9;
 /** Below this much private memory the snapshot's set-up (~1 ms) costs more than the copy it saves. */
 const MIN_BYTES = 16 << 20;
 /** The end of the scratch area the snapshot's argument blocks use (old_mmap's six words). */
 const ARG_AREA = 64;
-/**
- * VmFlags that rule a snapshot out: pages the fork leaves behind or wipes (MADV_DONTFORK,
- * MADV_WIPEONFORK), and userfaultfd registrations (a monitor with UFFD_FEATURE_EVENT_FORK would
- * hear of the fork).
- */
-const NO_FORK_FLAGS = ['dc', 'wf', 'um', 'uw', 'ui'];
+/** Areas whose pages the fork leaves behind or wipes. */
+const NOT_FORKED = (1n << BigInt(MADV_DONTFORK)) | (1n << BigInt(MADV_WIPEONFORK));
 
 export interface Snapshot {
   /** The snapshot process: the task's private memory as it was at the freeze. */
@@ -41,6 +33,8 @@ export interface Snapshot {
   readonly inj: Injector;
   /** Once the task runs again, before its pages are read: closes the descriptors it copied and leaves the task's session. */
   letGo(): void;
+  /** Kills it without waiting: its memory goes while cryo writes the rest of the images. */
+  kill(): void;
   /** Kills and collects it (idempotent). */
   end(): void;
 }
@@ -51,18 +45,22 @@ export function anonBytes(status: Readonly<Record<string, string>>): number {
 }
 
 /**
- * Why this process's pages cannot come from a snapshot, or undefined when they can. `anonBytes`:
+ * Why this process's pages cannot come from a snapshot (shown at -v), or undefined when they can.
+ * `guards`: it has guard regions (guards.ts). `anonBytes`:
  * its RssAnon, the most a snapshot can come to cost (the task rewriting every page meanwhile):
  * it must fit into the machine's available memory and the task's memory cgroup twice over.
  */
-export function whyNoSnapshot(pid: number, vmas: readonly DumpVma[], anonBytes: number, childSubreaper: boolean): string | undefined {
+export function whyNoSnapshot(pid: number, vmas: readonly DumpVma[], guards: boolean, anonBytes: number, childSubreaper: boolean): string | undefined {
   if (anonBytes < MIN_BYTES) return 'small';
+  if (guards) return 'guard regions';
   // The snapshot would be orphaned to the task itself.
   if (childSubreaper) return 'child subreaper';
   for (const d of vmas) {
     if (d.vma.smaps === undefined) return 'no VmFlags';
     if ((d.status & (VMA.AIORING | VMA.IO_URING | VMA.SYSVIPC)) !== 0) return 'ring or System V mapping';
-    if (d.vma.smaps.vmFlags.some((f) => NO_FORK_FLAGS.includes(f))) return 'VMA the fork does not copy';
+    if (((d.entry.madv as bigint | undefined ?? 0n) & NOT_FORKED) !== 0n) return 'VMA the fork does not copy';
+    // A monitor with UFFD_FEATURE_EVENT_FORK would hear of the fork.
+    if (d.vma.smaps.vmFlags.some((f) => USERFAULTFD_VM_FLAGS.includes(f))) return 'VMA registered with a userfaultfd';
   }
   if (roomFor(pid) < 2 * anonBytes) return 'memory';
   return undefined;
@@ -90,44 +88,32 @@ function roomFor(pid: number): number {
  * read-only call-ending area. Undefined where the kernel refuses a clone (the pages are then
  * written in the freeze); any other failure is thrown (the dump fails, the task runs on).
  */
-export function takeSnapshot(task: Injector, arch: Arch, undo: UndoList, seccomp: boolean, scratch: { addr: bigint; size: number }): Snapshot | undefined {
+export function takeSnapshot(task: Injector, undo: UndoList, seccomp: boolean, scratch: { addr: bigint; size: number }): Snapshot | undefined {
   const pid = task.pid;
   const options = PTRACE_O_TRACESYSGOOD | (seccomp ? PTRACE_O_SUSPEND_SECCOMP : 0);
+  // Reaped after a failure too, by the dump's undo (which runs with fault injection off).
+  let dropReap = (): void => {};
   ptrace.setOptions(pid, options | PTRACE_O_EXITKILL);
-  let r: bigint;
+  let c: PtracedClone | undefined;
   try {
-    r = injectClone(task, { flags: CLONE_VM | CLONE_PTRACE });
+    c = ptracedClone(task, CLONE_VM, (cPid) => { dropReap = undo.push(`reap cryo's clone ${cPid} in task ${pid}`, () => reapClone(task, cPid, scratch.addr)); });
   } finally {
     ptrace.setOptions(pid, options);
   }
   // The kernel's refusal (a cgroup's pids.max, no memory): the pages are then written in the freeze.
-  if (r <= 0n) return undefined;
-  const c = Number(r);
-  // Reaped after a failure too, by the dump's undo (which runs with fault injection off).
-  const dropReap = undo.push(`reap cryo's clone ${c} in task ${pid}`, () => reapClone(task, c, scratch.addr));
-  let s: number | undefined;
+  if (c === undefined) return undefined;
+  let s: PtracedClone | undefined;
   try {
-    waitForStop(c, { timeoutMs: 1000 });
-    const f = injectClone(Injector.attach(c, arch, new UndoList(), { site: task.site, survivable: true }), { flags: CLONE_PTRACE });
-    if (f > 0n) {
-      s = Number(f);
-      waitForStop(s, { timeoutMs: 1000 });
-    }
-    reapClone(task, c, scratch.addr);
+    s = ptracedClone(c.inj, 0);
+    reapClone(task, c.pid, scratch.addr);
     dropReap();
     if (s === undefined) return undefined;
-    const sInj = Injector.attach(s, arch, new UndoList(), { site: task.site, survivable: true });
-    sInj.argArea = scratch.addr + BigInt(scratch.size - ARG_AREA);
-    return snapshotOf(pid, s, sInj);
+    s.inj.argArea = scratch.addr + BigInt(scratch.size - ARG_AREA);
+    return snapshotOf(pid, s);
   } catch (e) {
-    if (s !== undefined) collect(s);
+    if (s !== undefined) collect(s.pid);
     throw e;
   }
-}
-
-function collect(p: number): void {
-  try { kill(p, SIGKILL); } catch { /* gone */ }
-  try { waitpid(p, __WALL); } catch { /* collected */ }
 }
 
 /** Ends the task's clone C: collected by its tracer it is still the task's zombie (exit signal 0 reaps nothing by itself). */
@@ -137,17 +123,17 @@ function reapClone(task: Injector, c: number, buf: bigint): void {
   if (w !== 0n) throw new Error(`waitid in task ${task.pid} for its clone ${c} failed (${-w})`);
 }
 
-function snapshotOf(pid: number, s: number, inj: Injector): Snapshot {
+function snapshotOf(pid: number, s: PtracedClone): Snapshot {
   let alive = true;
   return {
-    pid: s,
-    inj,
-    letGo() {
-      // Until then it holds the task's open files (a pipe's reader would not see its end) and is in its process group.
-      if (inj.raw('close_range', 0, 0xffffffff, 0) !== 0n || inj.raw('setsid') < 0n) throw new Error(`cannot separate the snapshot ${s} of task ${pid} from it`);
-    },
+    pid: s.pid,
+    inj: s.inj,
+    // Until then it holds the task's open files and is in its process group.
+    letGo: () => separate(s, pid),
+    // Once collected its PID may be another process's.
+    kill: () => { if (alive) killClone(s.pid); },
     end() {
-      if (alive) collect(s);
+      if (alive) collect(s.pid);
       alive = false;
     },
   };

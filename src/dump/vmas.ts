@@ -22,8 +22,11 @@ export const S = {
 const SHMEM_KINDS = new Set(['memfd', 'dev-zero', 'anon-shmem-named']);
 /** smaps VmFlags -> mmap flags CRIU keeps. */
 const VMFLAG_MAP: Record<string, number> = { gd: MAP_GROWSDOWN, lo: MAP_LOCKED, nr: MAP_NORESERVE, ht: MAP_HUGETLB, dp: MAP_DROPPABLE };
+/** Areas a fork leaves out or wipes in the child: their bits in an entry's `madv`. */
+export const MADV_DONTFORK = 10;
+export const MADV_WIPEONFORK = 18;
 /** smaps VmFlags -> the MADV_* number whose bit CRIU sets in `madv`. */
-const VMFLAG_MADV: Record<string, number> = { sr: 2, rr: 1, dc: 10, dd: 16, mg: 12, hg: 14, nh: 15, wf: 18 };
+const VMFLAG_MADV: Record<string, number> = { sr: 2, rr: 1, dc: MADV_DONTFORK, dd: 16, mg: 12, hg: 14, nh: 15, wf: MADV_WIPEONFORK };
 
 export interface DumpVma {
   vma: Vma;

@@ -39,3 +39,6 @@ export const VM_FLAG_NAMES: Readonly<Record<string, string>> = {
   dp: 'always lazily freeable mapping',
   gu: 'maybe contains guard regions',
 };
+
+/** The VmFlags of an area registered with a userfaultfd (missing, write-protect, minor faults). */
+export const USERFAULTFD_VM_FLAGS: readonly string[] = ['um', 'uw', 'ui'];

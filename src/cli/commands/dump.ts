@@ -78,6 +78,7 @@ async function runDump(args: string[], preDump: boolean): Promise<number> {
     const onEvent = (e: DumpEvent) => {
       if (e.type === 'warning') log(`cryo: warning: ${e.message}`);
       else if (e.type === 'stage' && verbosity >= 1) log(`cryo: ${e.stage}`);
+      else if (e.type === 'note' && verbosity >= 1) log(`cryo: ${e.message}`);
       else if (e.type === 'image' && verbosity >= 2) log(`cryo: wrote ${e.file}`);
     };
     const spool = stream ? openSpool() : undefined;
