@@ -23,7 +23,7 @@ export class ImageSet {
   /** Image files being created ahead (precreate). */
   private readonly early: ReturnType<typeof precreateImageFiles>[] = [];
   /** Images whose bytes are on their way to the file (write), and the first failure of one. */
-  private pending: Promise<void>[] = [];
+  private readonly pending: Promise<void>[] = [];
   private writeFailed: { e: unknown } | undefined;
   /** The first directory of `dir`'s path this dump made, if it made one: a failed dump with nothing in it removes it. */
   private readonly made: string | undefined;
