@@ -4,7 +4,7 @@
  * src/files/registry.ts that matches it. The images themselves are collected by FileTable
  * (src/shared/file-table.ts).
  */
-import { closeSync, fstatSync, statSync } from 'node:fs';
+import { closeSync, fstatSync } from 'node:fs';
 import { listFds, readFdinfo, readFdTarget, readStatus, procPath, type FdTarget, type ProcStatus } from '../proc/index.js';
 import { pidfdGetfd, processVmWritev, rawSyscall } from '../sys/index.js';
 import type { MessageValue } from '../images/index.js';
@@ -65,19 +65,17 @@ export function dumpFds(table: FileTable, pid: number, pidfd: number, status: Pr
     for (const fd of listFds(pid)) {
       if (cryoFds.has(fd)) continue;
       const info = readFdinfo(pid, fd);
-      // The inode through the descriptor's link: an open file an earlier descriptor of the tree
-      // has (a forked tree's stdio, most of its descriptors) needs no copy, target or fstat of its own.
-      const inode = statSync(procPath(pid, `fd/${fd}`));
-      const { file: { id }, known: same } = known.claim(pid, fd, inode.dev, inode.ino, () => table.newId());
-      const fdflags = (info.flags & O_CLOEXEC) ? 1 : 0;
-      table.locks.note(pid, fd, id, info.locks);
-      if (same) {
-        table.fdinfos.push({ id, flags: fdflags, type: (table.files.find((f) => f.id === id)?.type as string) ?? 'REG', fd });
-        continue;
-      }
       const target = readFdTarget(pid, fd);
       const stolen = pidfdGetfd(pidfd, fd);
       const st = fstatSync(stolen);
+      const { file: { id }, known: same } = known.claim(pid, fd, st.dev, st.ino, () => table.newId());
+      const fdflags = (info.flags & O_CLOEXEC) ? 1 : 0;
+      table.locks.note(pid, fd, id, info.locks);
+      if (same) {
+        closeSync(stolen);
+        table.fdinfos.push({ id, flags: fdflags, type: (table.files.find((f) => f.id === id)?.type as string) ?? 'REG', fd });
+        continue;
+      }
       seen.push({ fd, stolen, dev: st.dev, ino: st.ino, id });
       const c: DumpFd = {
         table, pid, fd, id, info, target, st, stolen, fown: fownOf(stolen, status, info.flags), flags: info.flags & ~O_CLOEXEC,
