@@ -4,7 +4,7 @@
  */
 import { chmodSync, mkdirSync, renameSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { ImageWriter, imageFileName, precreateImageFiles, writeImageFile, type ImageFileKey, type MessageValue } from '../images/index.js';
+import { ImageWriter, imageFileName, precreateImageFiles, writeImageFile, writeImageFileSoon, type ImageFileKey, type MessageValue } from '../images/index.js';
 import type { ExtraValue } from '../images/index.js';
 import { CRYO_MANIFEST_IMAGE, writeManifest, type HashedAhead } from '../images/cryo-manifest.js';
 import type { DumpEvent } from './events.js';
@@ -22,6 +22,9 @@ export class ImageSet {
   private readonly ahead = new Map<string, HashedAhead & { stop(): void }>();
   /** Image files being created ahead (precreate). */
   private readonly early: ReturnType<typeof precreateImageFiles>[] = [];
+  /** Images whose bytes are on their way to the file (write), and the first failure of one. */
+  private readonly pending: Promise<void>[] = [];
+  private writeFailed: { e: unknown } | undefined;
   /** The first directory of `dir`'s path this dump made, if it made one: a failed dump with nothing in it removes it. */
   private readonly made: string | undefined;
   constructor(readonly dir: string, private readonly emit: (e: DumpEvent) => void) {
@@ -50,9 +53,15 @@ export class ImageSet {
     this.early.push(precreateImageFiles(keys.map(([k, id]) => this.path(k, id))));
   }
 
-  /** Every file started by precreate is made (or failed). */
+  /** Every file started by precreate is made (or failed), and every write ended (its failure kept for writesDone). */
   async settle(): Promise<void> {
-    await Promise.all(this.early.map((a) => a.settled));
+    await Promise.all([...this.early.map((a) => a.settled), ...this.pending]);
+  }
+
+  /** Every image of write() is complete in its file; throws the first write's failure. */
+  async writesDone(): Promise<void> {
+    await this.settle();
+    if (this.writeFailed !== undefined) throw this.writeFailed.e;
   }
 
   /** Files made ahead and not written are removed (the set has no empty images). */
@@ -79,11 +88,12 @@ export class ImageSet {
     this.emit({ type: 'image', file: rel });
   }
 
+  /** Writes an image: complete in its file once writesDone (or settle) has ended. */
   write(key: ImageFileKey, id: number | bigint | undefined, magic: string, entries: Iterable<Entry>): void {
     const file = this.path(key, id);
     // Hashed for the manifest on the way, not read back for it.
     const hashed = new HashedAsWritten();
-    writeImageFile(file, magic, entries, hashed.add);
+    this.pending.push(writeImageFileSoon(file, magic, entries, hashed.add).catch((e: unknown) => { this.writeFailed ??= { e }; }));
     hashed.end();
     this.ahead.set(path.relative(this.dir, file), hashed);
     this.record(file);
@@ -91,7 +101,7 @@ export class ImageSet {
 
   /**
    * Writes the image that completes the set under a temporary name, then the manifest of every
-   * image (it among them), then renames it into place: a set with it has its manifest too.
+   * image (it among them), then renames it into place: a set with it has its manifest too. After writesDone.
    */
   writeLast(key: ImageFileKey, id: number | bigint | undefined, magic: string, entries: Iterable<Entry>): void {
     const file = this.path(key, id);

@@ -383,6 +383,7 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
         for (const write of laterPages) write();
         await images.settle();
         writeLater?.();
+        await images.writesDone();
       } catch (e) {
         throw asDumpError(e, pid);
       } finally {
@@ -405,8 +406,8 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
     if (trackError !== undefined) throw new DumpError('FAILED', `images of task ${pid} are written, but tracking its memory for the next dump failed (${(trackError as Error).message}); it runs on untracked`);
     if (left.length > 0) throw new DumpError('FAILED', `images of task ${pid} are written, but giving its descriptors back failed: ${left.join('; ')}`);
   } else {
-    await images.settle();
     try {
+      await images.writesDone().catch((e: unknown) => { throw asDumpError(e, pid); });
       finishImages();
       await deliverImages(opts, pid, images.written);
     } catch (e) {

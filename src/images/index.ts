@@ -23,6 +23,7 @@ export {
   imageFromCrit,
   imageToCrit,
   writeImageFile,
+  writeImageFileSoon,
 } from './image.js';
 export { PageReader, DEFAULT_PAGE_SIZE, type PageRun } from './pages.js';
 export { PageWriter, type PageWriterOptions } from './page-writer.js';

@@ -228,8 +228,9 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
       cgroups.makeDirs(pid);
       // cryo-files.img is the tree's: read once.
       const fileFacts = fileFactsOf(img.dir);
+      const filesFound = new Set<string>();
       for (const p of procs) {
-        preflight(p, arch, { fileFacts });
+        preflight(p, arch, { fileFacts, filesFound });
         checkThreads(p, arch);
         for (const t of p.threads) checkCreds(t.core);
         checkProcAttrs(p.core.tc as MessageValue | undefined, p.pid);

@@ -124,7 +124,11 @@ function treeIds(img: RestoreImages): Set<number> {
   return out;
 }
 
-export function checkFiles(img: RestoreImages, facts: ReadonlyMap<number, FileFacts> = new Map()): void {
+/**
+ * `found`: the files (id and kind) an earlier process of the tree found as they were: files.img is
+ * the tree's, and a tree's processes use the same files (tree-50: 50 lookups of each library).
+ */
+export function checkFiles(img: RestoreImages, facts: ReadonlyMap<number, FileFacts> = new Map(), found = new Set<string>()): void {
   const { ghosts, linked, deadPids } = ghostFiles(img);
   const tree = treeIds(img);
   for (const pid of deadPids) checkDeadPidFree(pid);
@@ -151,7 +155,10 @@ export function checkFiles(img: RestoreImages, facts: ReadonlyMap<number, FileFa
       continue;
     }
     // The use's own kind where it has one (a FIFO's mode may be 0 in the image), else the image's.
-    const { st, big } = checkImagePath(name, why, type ?? (mode !== 0 ? mode & S_IFMT : undefined));
+    const kind = type ?? (mode !== 0 ? mode & S_IFMT : undefined);
+    const key = `${id}:${kind}`;
+    if (found.has(key)) continue;
+    const { st, big } = checkImagePath(name, why, kind);
     if (reg.size !== undefined && st.isFile() && BigInt(st.size) !== BigInt(reg.size as bigint)) {
       throw new RestoreError('FILE_CHANGED',
         `${name} (${why}) has ${st.size} bytes, it had ${reg.size} at dump time: restore needs the file as it was`);
@@ -162,6 +169,7 @@ export function checkFiles(img: RestoreImages, facts: ReadonlyMap<number, FileFa
       throw new RestoreError('FILE_CHANGED',
         `${name} (${why}) was modified after the dump (mtime ${showTime(big.mtimeNs)}, it was ${showTime(mtime)} at dump time): restore needs the file as it was`);
     }
+    found.add(key);
   }
 }
 
@@ -236,6 +244,8 @@ function checkDeadPidFree(pid: number): void {
 
 export interface PreflightOptions {
   fileFacts?: ReadonlyMap<number, FileFacts>;
+  /** The tree's files found as they were so far (checkFiles): one set for a restore's processes. */
+  filesFound?: Set<string>;
 }
 
 /** The facts a cryo dump recorded beside CRIU's images (cryo-files.img); empty for CRIU's dumps. */
@@ -348,7 +358,7 @@ export function preflight(img: RestoreImages, arch: Arch, opts: PreflightOptions
   checkAddressSpace(img, arch);
   checkVdso(img, arch);
   checkShmem(img, arch.pageSize);
-  checkFiles(img, opts.fileFacts ?? fileFactsOf(img.dir));
+  checkFiles(img, opts.fileFacts ?? fileFactsOf(img.dir), opts.filesFound);
   checkFds(img);
   checkPidFree(img.pid);
 }
