@@ -6,7 +6,14 @@
  * tracer, collects it.
  */
 import { Injector, UndoList, injectClone } from '../inject/index.js';
-import { __WALL, kill, waitForStop, waitpid } from '../sys/index.js';
+import { PTRACE_O_EXITKILL, __WALL, kill, ptrace, waitForStop, waitpid } from '../sys/index.js';
+
+/**
+ * A stack pointer in the never-mapped first page: a clone that ever runs (the task ran the clone
+ * itself, cryo killed before it) dies at its first instruction, the rt_sigreturn of cryo's call
+ * ending, whose frame it cannot read, instead of running the task's code on the task's stack.
+ */
+const NO_STACK = 0x100n;
 
 /** The clone shares the task's address space instead of copying it. */
 export const CLONE_VM = 0x100;
@@ -22,15 +29,18 @@ export interface PtracedClone {
 /**
  * A clone (`flags` and CLONE_PTRACE) of the stopped task `task` drives, stopped; undefined where
  * the kernel refuses it (a cgroup's pids.max, no memory). `made`: told its pid as soon as it
- * exists. Any other failure is thrown, the clone killed and collected.
+ * exists. `stackless`: the clone gets NO_STACK, and once stopped `options` with EXITKILL (a
+ * clone of its own inherits them), which the task never holds: a cryo killed then kills the task.
+ * Any other failure is thrown, the clone killed and collected.
  */
-export function ptracedClone(task: Injector, flags: number, made?: (pid: number) => void): PtracedClone | undefined {
-  const r = injectClone(task, { flags: flags | CLONE_PTRACE });
+export function ptracedClone(task: Injector, flags: number, made?: (pid: number) => void, stackless?: { options: number }): PtracedClone | undefined {
+  const r = injectClone(task, { flags: flags | CLONE_PTRACE, ...(stackless ? { stack: NO_STACK } : {}) });
   if (r <= 0n) return undefined;
   const pid = Number(r);
   try {
     made?.(pid);
     waitForStop(pid, { timeoutMs: 1000 });
+    if (stackless) ptrace.setOptions(pid, stackless.options | PTRACE_O_EXITKILL);
     return { pid, inj: Injector.attach(pid, task.arch, new UndoList(), { site: task.site, survivable: true }) };
   } catch (e) {
     collect(pid);

@@ -9,11 +9,12 @@
  * every private page shared copy-on-write), C is killed, and the task reaps C by an injected
  * waitid. S, orphaned, belongs to the nearest child subreaper or init (which reap it when cryo ends
  * it); it is born stopped under cryo's ptrace and never runs a user instruction. PTRACE_O_EXITKILL,
- * set on the task only around the first clone and inherited by C and S, takes them with a cryo that
- * dies: neither may ever run the task's code.
+ * set on C once it is stopped and inherited by S, takes them with a cryo that dies (never on the
+ * task: a cryo killed in the clone's call would take the task too); C has no stack
+ * (ptraced-clone.ts NO_STACK): neither may ever run the task's code.
  */
 import type { Injector, UndoList } from '../inject/index.js';
-import { P_PID, PTRACE_O_EXITKILL, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACESYSGOOD, WEXITED, __WALL, ptrace } from '../sys/index.js';
+import { P_PID, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACESYSGOOD, WEXITED, __WALL } from '../sys/index.js';
 import { CLONE_VM, collect, killClone, ptracedClone, separate, type PtracedClone } from './ptraced-clone.js';
 import { readFileSync } from 'node:fs';
 import { MADV_DONTFORK, MADV_WIPEONFORK, type DumpVma } from './vmas.js';
@@ -93,13 +94,7 @@ export function takeSnapshot(task: Injector, undo: UndoList, seccomp: boolean, s
   const options = PTRACE_O_TRACESYSGOOD | (seccomp ? PTRACE_O_SUSPEND_SECCOMP : 0);
   // Reaped after a failure too, by the dump's undo (which runs with fault injection off).
   let dropReap = (): void => {};
-  ptrace.setOptions(pid, options | PTRACE_O_EXITKILL);
-  let c: PtracedClone | undefined;
-  try {
-    c = ptracedClone(task, CLONE_VM, (cPid) => { dropReap = undo.push(`reap cryo's clone ${cPid} in task ${pid}`, () => reapClone(task, cPid, scratch.addr)); });
-  } finally {
-    ptrace.setOptions(pid, options);
-  }
+  const c = ptracedClone(task, CLONE_VM, (cPid) => { dropReap = undo.push(`reap cryo's clone ${cPid} in task ${pid}`, () => reapClone(task, cPid, scratch.addr)); }, { options });
   // The kernel's refusal (a cgroup's pids.max, no memory): the pages are then written in the freeze.
   if (c === undefined) return undefined;
   let s: PtracedClone | undefined;
