@@ -8,9 +8,10 @@
  * of the descriptor table is closed at once by an injected close_range, and setsid takes it out of
  * the task's process group and session, whose ids would hold the PID). The task then exits as a
  * small process would; the address space goes when the keeper is released (SIGKILLed), once the
- * task runs at the destination. PTRACE_O_EXITKILL, set on the task before the clone and inherited
- * by the keeper, means a cryo killed in between takes both with it: the task was being ended
- * anyway (its images are complete), and no keeper outlives cryo or runs the task's code.
+ * task runs at the destination. The keeper holds PTRACE_O_EXITKILL and has no stack
+ * (ptraced-clone.ts): no keeper outlives cryo or runs the task's code. Unlike a dump's task, this
+ * one holds EXITKILL too: its call-ending area is gone by now, so a cryo killed inside the clone's
+ * call would leave it running on cryo's registers; it was being ended anyway, its images complete.
  */
 import type { Arch } from '../arch/types.js';
 import { Injector, UndoList } from '../inject/index.js';
@@ -49,9 +50,9 @@ function keeperOf(pid: number, arch: Arch): number | undefined {
   const undo = new UndoList();
   let keeper: number | undefined;
   try {
-    const seccomp = readStatus(pid).seccomp !== 0 ? PTRACE_O_SUSPEND_SECCOMP : 0;
-    ptrace.setOptions(pid, PTRACE_O_TRACESYSGOOD | seccomp | PTRACE_O_EXITKILL);
-    const k = ptracedClone(Injector.attach(pid, arch.forTask(pid), undo, { survivable: true }), CLONE_VM);
+    const options = PTRACE_O_TRACESYSGOOD | (readStatus(pid).seccomp !== 0 ? PTRACE_O_SUSPEND_SECCOMP : 0);
+    ptrace.setOptions(pid, options | PTRACE_O_EXITKILL);
+    const k = ptracedClone(Injector.attach(pid, arch.forTask(pid), undo, { survivable: true }), CLONE_VM, options);
     if (k === undefined) return undefined;
     keeper = k.pid;
     separate(k, pid);

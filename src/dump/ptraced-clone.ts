@@ -2,8 +2,9 @@
  * A process made by an injected clone in a stopped task, for the memory keeper (mm-keeper.ts) and
  * the snapshot (snapshot.ts): CLONE_PTRACE makes it born stopped under cryo's ptrace, so it never
  * runs a user instruction; cryo drives it by injected calls at the task's syscall instruction
- * (the clone has the task's code). No stack of its own: it never runs. Exit signal 0: cryo, its
- * tracer, collects it.
+ * (the clone has the task's code). Its stack pointer is NO_STACK and it holds PTRACE_O_EXITKILL
+ * (a clone of its own inherits both), which the task never holds: a cryo killed in the clone's call
+ * would take the task with it. Exit signal 0: cryo, its tracer, collects it.
  */
 import { Injector, UndoList, injectClone } from '../inject/index.js';
 import { PTRACE_O_EXITKILL, __WALL, kill, ptrace, waitForStop, waitpid } from '../sys/index.js';
@@ -27,20 +28,19 @@ export interface PtracedClone {
 }
 
 /**
- * A clone (`flags` and CLONE_PTRACE) of the stopped task `task` drives, stopped; undefined where
- * the kernel refuses it (a cgroup's pids.max, no memory). `made`: told its pid as soon as it
- * exists. `stackless`: the clone gets NO_STACK, and once stopped `options` with EXITKILL (a
- * clone of its own inherits them), which the task never holds: a cryo killed then kills the task.
- * Any other failure is thrown, the clone killed and collected.
+ * A clone (`flags` and CLONE_PTRACE) of the stopped task `task` drives, stopped, with ptrace
+ * `options` and EXITKILL; undefined where the kernel refuses it (a cgroup's pids.max, no memory).
+ * `made`: told its pid as soon as it exists. Any other failure is thrown, the clone killed and
+ * collected.
  */
-export function ptracedClone(task: Injector, flags: number, made?: (pid: number) => void, stackless?: { options: number }): PtracedClone | undefined {
-  const r = injectClone(task, { flags: flags | CLONE_PTRACE, ...(stackless ? { stack: NO_STACK } : {}) });
+export function ptracedClone(task: Injector, flags: number, options: number, made?: (pid: number) => void): PtracedClone | undefined {
+  const r = injectClone(task, { flags: flags | CLONE_PTRACE, stack: NO_STACK });
   if (r <= 0n) return undefined;
   const pid = Number(r);
   try {
     made?.(pid);
     waitForStop(pid, { timeoutMs: 1000 });
-    if (stackless) ptrace.setOptions(pid, stackless.options | PTRACE_O_EXITKILL);
+    ptrace.setOptions(pid, options | PTRACE_O_EXITKILL);
     return { pid, inj: Injector.attach(pid, task.arch, new UndoList(), { site: task.site, survivable: true }) };
   } catch (e) {
     collect(pid);

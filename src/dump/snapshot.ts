@@ -94,12 +94,12 @@ export function takeSnapshot(task: Injector, undo: UndoList, seccomp: boolean, s
   const options = PTRACE_O_TRACESYSGOOD | (seccomp ? PTRACE_O_SUSPEND_SECCOMP : 0);
   // Reaped after a failure too, by the dump's undo (which runs with fault injection off).
   let dropReap = (): void => {};
-  const c = ptracedClone(task, CLONE_VM, (cPid) => { dropReap = undo.push(`reap cryo's clone ${cPid} in task ${pid}`, () => reapClone(task, cPid, scratch.addr)); }, { options });
+  const c = ptracedClone(task, CLONE_VM, options, (cPid) => { dropReap = undo.push(`reap cryo's clone ${cPid} in task ${pid}`, () => reapClone(task, cPid, scratch.addr)); });
   // The kernel's refusal (a cgroup's pids.max, no memory): the pages are then written in the freeze.
   if (c === undefined) return undefined;
   let s: PtracedClone | undefined;
   try {
-    s = ptracedClone(c.inj, 0);
+    s = ptracedClone(c.inj, 0, options);
     reapClone(task, c.pid, scratch.addr);
     dropReap();
     if (s === undefined) return undefined;

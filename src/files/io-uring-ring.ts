@@ -189,15 +189,14 @@ function mapAt(ctx: TaskCtx, fd: number, start: bigint, len: bigint, pgoff: bigi
   try { low = BigInt(readFileSync('/proc/sys/vm/mmap_min_addr', 'utf8').trim()); } catch { /* the default */ }
   low = ((low + page - 1n) / page) * page || page;
   const top = ctx.arch.mmapTop - page;
-  const maps = readMaps(ctx.pid);
-  const [keepLo, keepHi] = roomFor(ctx, start, len, maps);
   const holes: [bigint, bigint][] = [];
   let at = low;
-  for (const m of maps) {
+  for (const m of readMaps(ctx.pid)) {
     if (m.start > at && at < top) holes.push([at, (m.start < top ? m.start : top)]);
     if (m.end > at) at = m.end;
   }
   if (at < top) holes.push([at, top]);
+  const [keepLo, keepHi] = roomFor(ctx, start, len, holes);
   const fills: [bigint, bigint][] = [];
   let got = -1n;
   try {
@@ -235,13 +234,13 @@ const PF_RANDOMIZE = 0x00400000;
  * (the kernel looks for a gap of length + slack; with it just below or just above, both its top-down
  * and its bottom-up search land on `start`).
  */
-function roomFor(ctx: TaskCtx, start: bigint, len: bigint, maps: readonly { start: bigint; end: bigint }[]): [bigint, bigint] {
+function roomFor(ctx: TaskCtx, start: bigint, len: bigint, holes: readonly [bigint, bigint][]): [bigint, bigint] {
   const align = BigInt(ctx.arch.sharedMmapAlign ?? ctx.arch.pageSize);
   const slack = align - BigInt(ctx.arch.pageSize);
-  if (slack <= 0n || start % align !== 0n || (readStat(ctx.pid).flags & PF_RANDOMIZE) === 0) return [start, start + len];
-  const free = (lo: bigint, hi: bigint) => maps.every((m) => m.end <= lo || m.start >= hi);
-  if (free(start - slack, start)) return [start - slack, start + len];
-  if (free(start + len, start + len + slack)) return [start, start + len + slack];
+  const hole = holes.find(([a, b]) => a <= start && start + len <= b);
+  if (hole === undefined || slack <= 0n || start % align !== 0n || (readStat(ctx.pid).flags & PF_RANDOMIZE) === 0) return [start, start + len];
+  if (hole[0] <= start - slack) return [start - slack, start + len];
+  if (start + len + slack <= hole[1]) return [start, start + len + slack];
   return [start, start + len];
 }
 
