@@ -96,7 +96,6 @@ function decodePagemapRuns(file: string, pagesId: number): PagemapColumns | unde
   if (had && had.pagesId === pagesId && had.bytes.equals(b)) return had.cols;
   const cols = decodePagemapBytes(b, pagesId);
   if (cols) {
-    const had = recentPagemaps.get(file);
     if (had) recentRuns -= had.cols.count;
     recentPagemaps.delete(file);
     recentPagemaps.set(file, { bytes: b, pagesId, cols });

@@ -56,9 +56,9 @@ export interface PagemapScanResult {
   walkEnd: bigint;
 }
 
-/** One PAGEMAP_SCAN call: the regions' count, found in `vec` (struct page_region each), and where the walk stopped. */
 const arg = Buffer.alloc(96); // struct pm_scan_arg, every field written before each call
 
+/** One PAGEMAP_SCAN call: the regions' count, found in `vec` (struct page_region each), and where the walk stopped. */
 function scanOnce(pagemapFd: number, o: PagemapScanOptions, vec: Buffer, maxRegions: number): { n: number; walkEnd: bigint } {
   const fields = [96n, BigInt(o.flags ?? 0), o.start, o.end, 0n, addressOf(vec), BigInt(maxRegions), BigInt(o.maxPages ?? 0),
     BigInt(o.categoryInverted ?? 0), BigInt(o.categoryMask ?? 0), BigInt(o.categoryAnyofMask ?? 0),
