@@ -62,10 +62,12 @@ export function dumpFds(table: FileTable, pid: number, pidfd: number, status: Pr
   // Open files already given an id, in this or an earlier process of the tree.
   const known = table.opened;
   try {
-    for (const fd of listFds(pid)) {
+    // The tree is frozen since it was listed: only cryo's own descriptors came since (left out).
+    const listed = table.listedFds.get(pid);
+    for (const fd of listed?.keys() ?? listFds(pid)) {
       if (cryoFds.has(fd)) continue;
       const info = readFdinfo(pid, fd);
-      const target = readFdTarget(pid, fd);
+      const target = listed?.get(fd) ?? readFdTarget(pid, fd);
       const stolen = pidfdGetfd(pidfd, fd);
       const st = fstatSync(stolen);
       const { file: { id }, known: same } = known.claim(pid, fd, st.dev, st.ino, () => table.newId());

@@ -202,7 +202,7 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
     const locks = readLocksLater(); // while frozen (the tree's locks hold still); awaited below
     locks.catch(() => { /* or the dump failed first */ });
     const filesOwner = checkTree(members, opts.shellJob ?? false);
-    checkOutsidePipes(members, opts.external ?? []);
+    files.listedFds = checkOutsidePipes(members, opts.external ?? []);
     // Each process's images are created on libuv's threads while cryo works on the frozen tree
     // (ext4 here: 0.3-0.8 ms of kernel time per file, 7 files per process). A task left running
     // gets only its pages images while frozen: the rest are made once it runs again, not competing
@@ -225,7 +225,7 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
     let memWriteTime = 0;
     const pageStats = { scanned: 0, written: 0, skippedParent: 0 };
     const coreIds = new Map(live.map((m, i) => [m.pid, ids[i]!.coreId]));
-    const undoHolders = semUndoHolders(live.map((m) => m.pid));
+    const undoHolders = semUndoHolders(live);
     const started: StartedProcess[] = [];
     const ownNs = ownNamespaces();
     for (const [i, m] of live.entries()) {

@@ -5,7 +5,6 @@
 // (sem-undo-ops.ts): its semaphores and its undo list are as they were, whatever the dump does next.
 // Only single-threaded processes are looked at: making a thread gives a process an empty undo list
 // (shared with the thread), which kcmp cannot tell from a list with values.
-import { readdirSync } from 'node:fs';
 import { KCMP_SYSVSEM, __WALL, errnoName, kcmp, kill, processVmWritev, spawn, waitpid } from '../sys/index.js';
 import { rawSyscall } from '../sys/raw.js';
 import { guardPid } from '../sys/guardian.js';
@@ -18,11 +17,11 @@ import type { Injector, Scratch } from '../inject/index.js';
 const CLONE_SYSVSEM = 0x40000;
 
 /**
- * The single-threaded processes among `pids` that have an undo list: kcmp against a process that
- * has none (the dump's guard, or a fresh process made for it).
+ * The single-threaded processes among `procs` (frozen, with every thread: freezeTree) that have an
+ * undo list: kcmp against a process that has none (the dump's guard, or a fresh process made for it).
  */
-export function semUndoHolders(pids: readonly number[]): Set<number> {
-  const single = pids.filter((pid) => readdirSync(`/proc/${pid}/task`).length === 1);
+export function semUndoHolders(procs: readonly { pid: number; tids: readonly number[] }[]): Set<number> {
+  const single = procs.filter((p) => p.tids.length === 1).map((p) => p.pid);
   const out = new Set<number>();
   if (single.length === 0) return out;
   const guard = guardPid();

@@ -7,7 +7,7 @@
  * other holder is a process outside the tree. (File locks are dumped with the descriptors:
  * src/files/locks.ts.)
  */
-import { listFds, procGone, ProcReadError, readChildren, readFdTarget, readStat, readStatus, scanProcessFds, type ProcStat } from '../proc/index.js';
+import { listFds, procGone, ProcReadError, readChildren, readFdTarget, readStat, readStatus, scanProcessFds, type FdTarget, type ProcStat } from '../proc/index.js';
 import { KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, kcmp } from '../sys/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import { checkDumpable } from './task-state.js';
@@ -184,23 +184,30 @@ function sharing(pids: readonly number[], kind: number): Map<number, number> | u
 /**
  * Pipes of the tree one of whose ends a process outside the tree holds: refused (the outside
  * process would lose its end on restore) unless `external` lists it as `pipe:[INODE]`, CRIU's
- * name for it. Returns nothing; throws one line naming the pipe, the tree's descriptor and the holder.
+ * name for it. Throws one line naming the pipe, the tree's descriptor and the holder. Returns the
+ * descriptors it listed, in order, with their targets, by PID: the tree is frozen, the descriptor
+ * dump takes them (FileTable.listedFds) instead of listing them again.
  */
-export function checkOutsidePipes(members: readonly TreeMember[], external: readonly string[]): void {
+export function checkOutsidePipes(members: readonly TreeMember[], external: readonly string[]): Map<number, Map<number, FdTarget>> {
   const inTree = new Set(members.map((m) => m.pid));
   const pipes = new Map<bigint, { pid: number; fd: number }>();
+  const listed = new Map<number, Map<number, FdTarget>>();
   for (const m of members) {
     if (m.zombie) continue;
+    const fds = new Map<number, FdTarget>();
+    listed.set(m.pid, fds);
     for (const fd of listFds(m.pid)) {
       const t = readFdTarget(m.pid, fd);
+      fds.set(fd, t);
       if (t.kind === 'pipe' && !pipes.has(t.inode) && !external.includes(`pipe:[${t.inode}]`)) pipes.set(t.inode, { pid: m.pid, fd });
     }
   }
-  if (pipes.size === 0) return;
+  if (pipes.size === 0) return listed;
   scanProcessFds('scan of the processes outside the tree for its pipes', (pid) => inTree.has(pid), (pid, fd, t) => {
     const mine = t.kind === 'pipe' ? pipes.get(t.inode) : undefined;
     if (t.kind === 'pipe' && mine) {
       throw new DumpError('UNSUPPORTED', `pipe:[${t.inode}] (fd ${mine.fd} of process ${mine.pid}) is also held by process ${pid} (fd ${fd}) outside the dumped tree: dump a tree that holds every end, or pass --external pipe:[${t.inode}] (external) to dump it anyway (restore makes a new pipe)`);
     }
   });
+  return listed;
 }

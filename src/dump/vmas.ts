@@ -72,6 +72,25 @@ function mappedFileOf(pid: number, v: Vma, what: string): { openPath: string; na
   return { openPath: v.name, name: v.name, st, viaMapFiles: false };
 }
 
+type MappedFile = ReturnType<typeof mappedFileOf>;
+
+/**
+ * mappedFileOf's answers for the whole dump, by what maps says of the VMA (device, inode, name):
+ * a process maps each library in several VMAs and a forked tree maps the same ones in every
+ * process, and only the file's identity and first name are kept (FileTable.mappedFile, by device
+ * and inode). CRIU borrows the file of the VMA before when device and inode match.
+ */
+const mappedFiles = new WeakMap<FileTable, Map<string, MappedFile>>();
+
+function mappedFileOnce(files: FileTable, pid: number, v: Vma, what: string): MappedFile {
+  let known = mappedFiles.get(files);
+  if (known === undefined) mappedFiles.set(files, (known = new Map()));
+  const key = `${v.devMajor}:${v.devMinor}:${v.inode}:${v.deleted ? 'd' : ''}${v.name}`;
+  let f = known.get(key);
+  if (f === undefined) known.set(key, (f = mappedFileOf(pid, v, what)));
+  return f;
+}
+
 /** What a VmFlags line gives a VMA's entry: mmap flags, madvise bits, protection bits (pkeys). */
 interface VmFlagFacts { flags: number; madv: bigint; prot: number }
 
@@ -154,7 +173,7 @@ export function collectVmas(pid: number, smaps: readonly Vma[], files: FileTable
       pgoff = v.offset;
       packetRing = true;
     } else if (v.kind === 'file') {
-      const f = mappedFileOf(pid, v, v.deleted ? `the deleted file ${v.name}` : v.name);
+      const f = mappedFileOnce(files, pid, v, v.deleted ? `the deleted file ${v.name}` : v.name);
       if (!f.st.isFile()) {
         if (!(f.st.isCharacterDevice() && f.st.rdev === 0x105)) {
           throw new DumpError('UNSUPPORTED', `task ${pid} maps ${v.name} at 0x${v.start.toString(16)}, which is not a regular file: cryo cannot dump device mappings`);

@@ -96,9 +96,15 @@ function decodePagemapRuns(file: string, pagesId: number): PagemapColumns | unde
   if (had && had.pagesId === pagesId && had.bytes.equals(b)) return had.cols;
   const cols = decodePagemapBytes(b, pagesId);
   if (cols) {
+    if (had) recentRuns -= had.cols.count;
     recentPagemaps.delete(file);
     recentPagemaps.set(file, { bytes: b, pagesId, cols });
-    if (recentPagemaps.size > RECENT_PAGEMAPS) recentPagemaps.delete(recentPagemaps.keys().next().value!);
+    recentRuns += cols.count;
+    while (recentPagemaps.size > RECENT_PAGEMAPS && recentRuns > RECENT_RUNS) {
+      const [oldest, old] = recentPagemaps.entries().next().value!;
+      recentRuns -= old.cols.count;
+      recentPagemaps.delete(oldest);
+    }
   }
   return cols;
 }
@@ -106,9 +112,14 @@ function decodePagemapRuns(file: string, pagesId: number): PagemapColumns | unde
 /**
  * The last pagemaps decoded, by file name: a restore goes through each up to six times (page size,
  * vDSO choice, preflight, lazy runs, the fill), which for 100,000 runs cost a second under load.
+ * At least the last 8, more while they hold few runs together: a tree's preflight reads every
+ * process's pagemap before the fill reads them again (50 small processes: ~40 runs each).
  */
 const recentPagemaps = new Map<string, { bytes: Buffer; pagesId: number; cols: PagemapColumns }>();
 const RECENT_PAGEMAPS = 8;
+/** ~28 bytes a run in the columns: 200,000 runs are ~6 MB. */
+const RECENT_RUNS = 200_000;
+let recentRuns = 0;
 
 function decodePagemapBytes(b: Buffer, pagesId: number): PagemapColumns | undefined {
   if (b.length < 12 || readU32(b, 0) !== PAGEMAP_HEAD_MAGIC || readU32(b, 4) !== PAGEMAP_MAGIC) return undefined;

@@ -87,8 +87,20 @@ export function readProcTextLater(path: string): Promise<string> {
   });
 }
 
+/** Where readProcBytes reads: readFileSync makes two fresh 64 KiB buffers for a file of size 0 (all of /proc). */
+const procScratch = Buffer.allocUnsafeSlow(64 << 10);
+
 export function readProcBytes(path: string): Buffer {
-  return wrap(path, () => readFileSync(path));
+  return wrap(path, () => {
+    const fd = openSync(path, 'r');
+    try {
+      const parts: Buffer[] = [];
+      for (let n; (n = readSync(fd, procScratch, 0, procScratch.length, null)) > 0;) parts.push(Buffer.from(procScratch.subarray(0, n)));
+      return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    } finally {
+      closeSync(fd);
+    }
+  });
 }
 
 export function readProcLink(path: string): string {

@@ -10,6 +10,7 @@ import type { RestoreImages } from '../shared/restore-images.js';
 import { RestoreError } from '../shared/restore-error.js';
 import { VMA } from '../shared/vma-kinds.js';
 import { elfFunctions, vdsoDifference } from './vdso-symbols.js';
+import { elfExtent } from '../inject/vdso-spare.js';
 import { dumpPageSize } from './page-size.js';
 import { patchOverwriting, planVdsoTrampoline, type VdsoPlan } from './vdso-trampoline.js';
 
@@ -63,9 +64,16 @@ export function dumpedBytes(img: RestoreImages, start: bigint, end: bigint, page
 /** The last comparison (a tree's processes were dumped with one vDSO, and restore asks once per process). */
 let lastCompared: { dumped: Buffer; mine: Buffer; diff: string | undefined } | undefined;
 
-/** How the dumped vDSO differs from this kernel's (undefined: not at all); the ELF parse is done once for the same bytes. */
-function differenceOf(dumped: Buffer, mine: Buffer): string | undefined {
-  if (lastCompared && lastCompared.dumped.equals(dumped) && lastCompared.mine.equals(mine)) return lastCompared.diff;
+/**
+ * The part of a dumped vDSO vdsoDifference reads: its ELF image (headers and sections), not the
+ * spare bytes after it, where each process of a dump has its own (cryo's call-ending code:
+ * inject/vdso-spare.ts); the whole of it where that end cannot be told.
+ */
+const elfPart = (b: Buffer): Buffer => b.subarray(0, elfExtent(b) ?? b.length);
+
+/** How the dumped vDSO differs from this kernel's (undefined: not at all); the ELF parse is done once for the same ELF image. */
+export function differenceOf(dumped: Buffer, mine: Buffer): string | undefined {
+  if (lastCompared && lastCompared.dumped.length === dumped.length && elfPart(lastCompared.dumped).equals(elfPart(dumped)) && lastCompared.mine.equals(mine)) return lastCompared.diff;
   let diff: string | undefined;
   try {
     diff = vdsoDifference(dumped, mine);
