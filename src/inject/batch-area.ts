@@ -7,7 +7,7 @@
  * also holds the runner that ends so, with its socket pair (batch-park.ts).
  */
 import { processVmWritev } from '../sys/index.js';
-import { ENTRY_BYTES, SyscallBatch, type BatchPlace } from './batch.js';
+import { ENTRY_BYTES, SyscallBatch, entryRan, type BatchPlace } from './batch.js';
 import { closeParkSteps, openParkSteps, PARK_BYTES, pollfdAt, type BatchPark, type ParkFds } from './batch-park.js';
 import { InjectError } from './errors.js';
 import type { Injector } from './injector.js';
@@ -89,17 +89,26 @@ export function* batchAreaSteps(inj: Injector, undo: UndoList, occupied: readonl
   const page = inj.arch.pageSize;
   const codeSize = runnersAt === undefined ? Math.ceil(codes.length / page) * page : 0;
   const tableSize = tablePages * page;
-  const size = codeSize + tableSize + Math.ceil(extraBytes / page) * page;
-  const inRoom = within !== undefined && codeSize === 0 && within.end - within.start >= BigInt(size);
+  const size = codeSize + batchAreaBytes(page, tablePages, extraBytes);
+  // The caller mapped `within` batchAreaBytes long for these pages and bytes.
+  const inRoom = within !== undefined && codeSize === 0;
   const addr = inRoom ? within.start : BigInt.asUintN(64, yield* mmapStep(inj, [findHole(occupied, BigInt(size), BigInt(page), inj.arch.mmapTop), size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0]));
   const codeAt = runnersAt ?? addr;
   let mapped = true;
   const held: ParkFds = { task: [], own: -1 };
+  let park: BatchPark | undefined;
+  // The task's copy of cryo's end, once a batch closed it (BatchPark.closeFirst), is no longer held.
+  const heldTask = (): number[] => {
+    const first = park?.closeFirst;
+    if (first?.launched && held.task.includes(first.fd) && entryRan(inj.pid, first.at)) held.task = held.task.filter((fd) => fd !== first.fd);
+    return held.task;
+  };
   function* unmapNow(): Steps<void> {
     if (!mapped) return;
     // A batch still parked here waits for cryo's end: closed first, it would run off on its own.
     // Its failure is moot here (the dump failed already; the task is stopped again either way).
     try { inj.settleInFlight(); } catch { /* see above */ }
+    heldTask();
     yield* closeParkSteps(inj, held);
     if (!inRoom) yield { inj, name: 'munmap', args: [addr, size] };
     mapped = false;
@@ -109,10 +118,10 @@ export function* batchAreaSteps(inj: Injector, undo: UndoList, occupied: readonl
     if (processVmWritev(inj.pid, addr, codes) !== codes.length) throw new InjectError('NO_SCRATCH', `cannot write cryo's batch runner into task ${inj.pid}`);
     yield { inj, name: 'mprotect', args: [addr, codeSize, PROT_READ | PROT_EXEC] };
   }
-  // The park's pollfd takes the table's last entry.
+  // The park's pollfd takes the table's last entry, the first parked batch's close (BatchPark.closeFirst) its first.
   const table = addr + BigInt(codeSize);
-  const park = parked ? yield* openParkSteps(inj, held, codeAt + BigInt(parkedAt), table + BigInt(tableSize - ENTRY_BYTES)) : undefined;
-  const place: BatchPlace = { code: codeAt, table, tableSize: park ? tableSize - ENTRY_BYTES : tableSize, ...(park ? { park } : {}) };
+  park = parked ? yield* openParkSteps(inj, held, codeAt + BigInt(parkedAt), table + BigInt(tableSize - ENTRY_BYTES), table) : undefined;
+  const place: BatchPlace = park ? { code: codeAt, table: table + BigInt(ENTRY_BYTES), tableSize: tableSize - 2 * ENTRY_BYTES, park } : { code: codeAt, table, tableSize };
   return {
     start: addr,
     end: addr + BigInt(size),
@@ -135,7 +144,7 @@ export function* batchAreaSteps(inj: Injector, undo: UndoList, occupied: readonl
       const closed = new Set(parks.map((p) => p.taskFd));
       held.task = held.task.filter((fd) => !closed.has(fd));
     },
-    taskFds: () => [...held.task],
+    taskFds: () => [...heldTask()],
     unmap() {
       runSteps(this.unmapSteps());
     },

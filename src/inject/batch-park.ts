@@ -32,8 +32,22 @@ export interface BatchPark {
   readonly pollfd: bigint;
   /** The task's end. */
   readonly taskFd: number;
-  /** cryo's end (the only one: the task's copy is closed). */
+  /** cryo's end (the only one once the task's copy is closed). */
   readonly fd: number;
+  /** The task's copy of cryo's end, closed by the first batch that parks here (openParkSteps' `closeAt`). */
+  readonly closeFirst?: FirstClose;
+}
+
+/**
+ * A close of the task's copy of cryo's end that runs as the first call of the first batch that
+ * parks (SyscallBatch.launch writes it at `at`, the entry before the place's table): one injected
+ * call less. Until then that batch is the only one that may park (no other batch runs before it).
+ */
+export interface FirstClose {
+  readonly fd: number;
+  readonly at: bigint;
+  /** Its batch started (its entry written). */
+  launched: boolean;
 }
 
 /** The descriptors a park holds so far: the task's (closed by injected calls) and cryo's end. */
@@ -46,8 +60,10 @@ export interface ParkFds {
  * Makes the socket pair in the task (its fds first written at `pollfd`, then the pollfd there),
  * each descriptor noted in `held` as it exists, for closePark whatever happens; undefined where the
  * task refuses it (a seccomp filter, no free descriptor): batches then end in the breakpoint.
+ * `closeAt`: the task's copy of cryo's end is closed by the first parked batch (BatchPark.closeFirst)
+ * instead of a call of its own.
  */
-export function* openParkSteps(inj: Injector, held: ParkFds, code: bigint, pollfd: bigint): Steps<BatchPark | undefined> {
+export function* openParkSteps(inj: Injector, held: ParkFds, code: bigint, pollfd: bigint, closeAt?: bigint): Steps<BatchPark | undefined> {
   try {
     yield { inj, name: 'socketpair', args: [AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pollfd] };
   } catch (e) {
@@ -61,15 +77,17 @@ export function* openParkSteps(inj: Injector, held: ParkFds, code: bigint, pollf
     const pidfd = pidfdOpen(inj.pid);
     try { held.own = pidfdGetfd(pidfd, other); } finally { closeSync(pidfd); }
   } catch { /* no copy: no park */ }
-  yield { inj, name: 'close', args: [other] };
-  held.task.pop();
+  if (closeAt === undefined) {
+    yield { inj, name: 'close', args: [other] };
+    held.task.pop();
+  }
   const pfd = Buffer.alloc(PARK_BYTES);
   pollfdAt(pfd, 0, taskFd);
   if (held.own < 0 || processVmWritev(inj.pid, pollfd, pfd) !== PARK_BYTES) {
     yield* closeParkSteps(inj, held);
     return undefined;
   }
-  return { code, pollfd, taskFd, fd: held.own };
+  return { code, pollfd, taskFd, fd: held.own, ...(closeAt !== undefined ? { closeFirst: { fd: other, at: closeAt, launched: false } } : {}) };
 }
 
 /** A struct pollfd waiting for `fd` to be readable, at `off` of `b`. */

@@ -152,22 +152,27 @@ export class SyscallBatch {
     if (park === undefined && inj.trapIgnored()) {
       return this.calls.splice(0).map((c) => (c.task ? (c.mayFail ? inj.rawTask : inj.callTask) : (c.mayFail ? inj.raw : inj.call)).call(inj, c.name, ...c.args));
     }
-    const table = Buffer.alloc(n * ENTRY_BYTES);
+    // The first parked batch closes the task's copy of cryo's end first (BatchPark.closeFirst).
+    const first = park?.closeFirst?.launched === false ? park.closeFirst : undefined;
+    const lead = first ? [{ name: 'close', args: [first.fd], mayFail: true as const }] : [];
+    const table = Buffer.alloc((lead.length + n) * ENTRY_BYTES);
     const ownAbi = inj.arch.taskSyscall === inj.arch.syscall;
-    this.calls.forEach((c, i) => {
+    [...lead, ...this.calls].forEach((c: BatchCall, i) => {
       if (c.task && !ownAbi && !inj.arch.syscall.batchTaskCalls) throw new Error(`internal: ${c.name}() of task ${inj.pid}'s own ABI in a batch whose runner has none`);
       const nr = c.task && !ownAbi ? BigInt(numberIn(inj.arch.taskSyscall, c.name)) | TASK_ABI : BigInt(numberIn(inj.arch.syscall, c.name));
       writeU64(table, nr | (c.mayFail ? GO_ON_AFTER_FAILURE : 0n), i * ENTRY_BYTES);
       c.args.forEach((a, k) => writeU64(table, BigInt.asUintN(64, BigInt(a)), i * ENTRY_BYTES + 8 + k * 8));
       writeU64(table, 1n, i * ENTRY_BYTES + 56); // not run yet (no syscall returns 1 here)
     });
-    if (processVmWritev(inj.pid, this.place.table, table) !== table.length) {
+    const start = first?.at ?? this.place.table;
+    if (processVmWritev(inj.pid, start, table) !== table.length) {
       throw new InjectError('NO_SCRATCH', `cannot write cryo's table of system calls into task ${inj.pid}`);
     }
+    if (first) first.launched = true;
     const calls = this.calls.splice(0);
     const at = this.place.table;
     const results = (): bigint[] => {
-      const back = processVmReadv(inj.pid, at, table.length);
+      const back = processVmReadv(inj.pid, at, n * ENTRY_BYTES);
       const out: bigint[] = [];
       for (let i = 0; i < n; i++) {
         const r = BigInt.asIntN(64, readU64(back, i * ENTRY_BYTES + 56));
@@ -176,10 +181,16 @@ export class SyscallBatch {
       }
       return out;
     };
-    if (park) inj.startEnded(park.code, [at, BigInt(n), park.pollfd]);
+    if (park) inj.startEnded(park.code, [start, BigInt(lead.length + n), park.pollfd]);
     else inj.startCode(this.place.code, at, n);
     return { inj, park, results };
   }
+}
+
+/** Whether the table entry at `at` of task `pid` ran (its result is no longer launch's "not run yet"). */
+export function entryRan(pid: number, at: bigint): boolean {
+  const b = processVmReadv(pid, at + 56n, 8);
+  return b.length === 8 && readU64(b, 0) !== 1n;
 }
 
 /** A batch started in its task (SyscallBatch.launch). */
