@@ -152,12 +152,16 @@ export function parseVmaLine(line: string): Vma {
   if (start === undefined || end === undefined || offset === undefined || devMajor < 0 || devMinor < 0 || !decimal(line, afterDev + 1, afterInode)) throw bad();
   let at = afterInode;
   while (line.charCodeAt(at) === 0x20) at++;
-  return vmaOf(start, end, r === 'r', w === 'w', x === 'x', s === 's', offset, devMajor, devMinor, BigInt(line.slice(afterDev + 1, afterInode)), line.slice(at));
+  return vmaOf(start, end, r === 'r', w === 'w', x === 'x', s === 's', offset, devMajor, devMinor, BigInt(line.slice(afterDev + 1, afterInode)), line.slice(at), undefined);
 }
 
-/** A Vma of a maps line's fields, its name column as the kernel wrote it. */
+/**
+ * A Vma of a maps line's fields, its name column as the kernel wrote it, and its smaps part if
+ * any. Every Vma has every property (label and smaps undefined where there is none): one object
+ * shape for them all, also once addSmapsOf gives them their smaps part.
+ */
 function vmaOf(start: bigint, end: bigint, read: boolean, write: boolean, exec: boolean, shared: boolean, offset: bigint,
-  devMajor: number, devMinor: number, inode: bigint, nameColumn: string): Vma {
+  devMajor: number, devMinor: number, inode: bigint, nameColumn: string, smaps: SmapsInfo | undefined): Vma {
   let name = unescapeMapsName(nameColumn);
   let deleted = false;
   let { kind, label } = classifyName(name);
@@ -174,9 +178,7 @@ function vmaOf(start: bigint, end: bigint, read: boolean, write: boolean, exec: 
       label = name.slice(7);
     } else if (name === '/[aio]') kind = 'aio';
   }
-  const vma: Vma = { start, end, read, write, exec, shared, offset, devMajor, devMinor, inode, name, deleted, kind };
-  if (label !== undefined) vma.label = label;
-  return vma;
+  return { start, end, read, write, exec, shared, offset, devMajor, devMinor, inode, name, deleted, kind, label, smaps };
 }
 
 /** Parses /proc/PID/maps. */
@@ -365,21 +367,8 @@ function vmasOfRecords(records: Buffer, strings: Buffer, count: number, sizes: r
     const offset = u64At(u64, u32, q + U64.offset);
     const inode = u64At(u64, u32, q + U64.inode);
     const read = (perms & 1) !== 0, write = (perms & 2) !== 0, exec = (perms & 4) !== 0, isShared = (perms & 8) !== 0;
-    if (partOf === undefined) {
-      out[i] = nameLen === 0
-        ? { start, end, read, write, exec, shared: isShared, offset, devMajor: u32[w + U32.major]!, devMinor: u32[w + U32.minor]!, inode, name: '', deleted: false, kind: 'anonymous' }
-        : vmaOf(start, end, read, write, exec, isShared, offset, u32[w + U32.major]!, u32[w + U32.minor]!, inode, strings.toString('utf8', nameOff, nameOff + nameLen));
-      continue;
-    }
-    const info = partOf(i);
-    if (nameLen === 0) {
-      // As vmaOf makes it, in one go (no property added later: one object shape for them all).
-      out[i] = { start, end, read, write, exec, shared: isShared, offset, devMajor: u32[w + U32.major]!, devMinor: u32[w + U32.minor]!, inode, name: '', deleted: false, kind: 'anonymous', smaps: info };
-      continue;
-    }
-    const vma = vmaOf(start, end, read, write, exec, isShared, offset, u32[w + U32.major]!, u32[w + U32.minor]!, inode, strings.toString('utf8', nameOff, nameOff + nameLen));
-    vma.smaps = info;
-    out[i] = vma;
+    const name = nameLen === 0 ? '' : strings.toString('utf8', nameOff, nameOff + nameLen);
+    out[i] = vmaOf(start, end, read, write, exec, isShared, offset, u32[w + U32.major]!, u32[w + U32.minor]!, inode, name, partOf?.(i));
   }
   return out;
 }

@@ -74,12 +74,12 @@ function u64Number(b: Buffer, off: number): number {
   return hi < 0x200000 ? hi * 0x100000000 + readU32(b, off + (HOST_LITTLE_ENDIAN ? 0 : 4)) : -1;
 }
 
-/** Region i of `vec` made by `make` (categories: their low 32 bits hold them all). */
+/** Region i of `vec` made by `make` (categories: their low 32 bits hold them all; a start below 2^53 made a bigint from a number, faster than readU64). */
 function regionOf<T>(vec: Buffer, i: number, make: (start: bigint, bytes: number, categories: number) => T): T {
   const at = i * 24;
-  const start = readU64(vec, at);
   const s = u64Number(vec, at);
   const e = u64Number(vec, at + 8);
+  const start = s >= 0 ? BigInt(s) : readU64(vec, at);
   const bytes = s >= 0 && e >= 0 ? e - s : Number(readU64(vec, at + 8) - start);
   return make(start, bytes, readU32(vec, at + 16 + (HOST_LITTLE_ENDIAN ? 0 : 4)));
 }
