@@ -4,7 +4,7 @@
 // it by files_id); restore clones the children with CLONE_FILES, so a descriptor the root opens
 // after the restore is seen by the sharers and not by the copy, and one a sharer closes is gone
 // for the root. An edited image giving the sharers a table of their own fails the check; a table
-// shared by siblings but not by their parent is refused at dump.
+// shared by siblings but not by their parent is refused at dump, as is fs information shared (CLONE_FS).
 
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -83,4 +83,16 @@ test('edited image: a process sharing a table its parent does not is refused bef
   const a = Number(d.target.ready.a);
   await assert.rejects(restoreAndFinish(d, (dir) => editImage(dir, `ids-${a}.img`, ([e]) => { (e as MessageValue).files_id = 99; })),
     new RegExp(`process ${grandchild(d)} shares the descriptor table \\d+ of process ${d.pid} but not its parent's`));
+});
+
+test('a process sharing its fs information with the root (CLONE_FS) is refused at dump, and the tree runs on', async () => {
+  const t = startTarget('rt-fdt-shared', ['fs']);
+  const dir = mkdtempSync(path.join(t.dir, 'images-'));
+  try {
+    await assert.rejects(dump({ pid: t.pid, dir }), new RegExp(`processes ${t.pid} and ${Number(t.ready.b)} share their fs information \\(CLONE_FS\\)`));
+    assert.equal(t.finish(), 'PASS');
+  } finally {
+    t.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -1,5 +1,5 @@
 /* rt-fdt-shared: processes sharing one descriptor table (CLONE_FILES) still share it after restore.
- * usage: rt-fdt-shared OUTFILE DIR [unshared]
+ * usage: rt-fdt-shared OUTFILE DIR [unshared|fs]
  *   a  cloned with CLONE_FILES (shares the root's table)
  *   g  a's child, cloned with CLONE_FILES (the same table)
  *   b  a plain fork of the root (a copy of the table: later changes are not its own)
@@ -7,7 +7,8 @@
  * On SIGTERM the root opens /dev/null at fd 100 and tells the children to look: a and g must see
  * fd 100, b must not; all three must hold fd 90 at offset 2; a closes 91 and the root must find
  * it gone. Mode "unshared": b is cloned with CLONE_FILES too and the root leaves the table
- * (unshare): a and b share a table their parent does not, which cryo refuses to dump. */
+ * (unshare): a and b share a table their parent does not, which cryo refuses to dump. Mode "fs":
+ * b is cloned with CLONE_FS (the root's cwd and umask, a table of its own), which cryo refuses too. */
 #include "rt.h"
 #include <sched.h>
 #include <sys/mman.h>
@@ -61,7 +62,8 @@ int main(int argc, char **argv) {
   a = clone(run_a, stack_a + sizeof stack_a, CLONE_FILES | SIGCHLD, NULL);
   if (a < 0) RT_FAIL("clone: %s", strerror(errno));
   int unshared = !strcmp(rt_mode, "unshared");
-  b = clone(run_b, stack_b + sizeof stack_b, (unshared ? CLONE_FILES : 0) | SIGCHLD, NULL);
+  int fs = !strcmp(rt_mode, "fs");
+  b = clone(run_b, stack_b + sizeof stack_b, (unshared ? CLONE_FILES : fs ? CLONE_FS : 0) | SIGCHLD, NULL);
   if (b < 0) RT_FAIL("clone b: %s", strerror(errno));
   if (unshared && unshare(CLONE_FILES) != 0) RT_FAIL("unshare: %s", strerror(errno));
   /* Not READY before the grandchild exists: a dump under load could find a without g. */
