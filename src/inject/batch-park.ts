@@ -41,7 +41,7 @@ export interface BatchPark {
 /**
  * A close of the task's copy of cryo's end that runs as the first call of the first batch that
  * parks (SyscallBatch.launch writes it at `at`, the entry before the place's table): one injected
- * call less. Until then that batch is the only one that may park (no other batch runs before it).
+ * call less, and closed before that batch's runner waits on the socket (a dead cryo's end then reads as closed).
  */
 export interface FirstClose {
   readonly fd: number;
