@@ -2,8 +2,10 @@
  * floor-write FILE BYTES: the machine's floor for a dump. Times writing BYTES into the new file FILE
  * from a warm buffer (touched before the clock starts) of at most 64 MiB, written again and again:
  * like a dump, it needs fresh memory only for the file's page cache. Prints nanoseconds.
- * Each write() is 1 MiB: on this kernel (6.18, ext4) writes of 64 MiB took 2-3x as long for the
- * same bytes (measured 1 GiB: 0.9-1.3 s against 0.35-0.6 s), so the old floor was no floor.
+ * Each write() is 64 KiB: the kernel gives a write a page cache folio as large as its length
+ * allows, and here (6.18, ext4, a VM) large folios cost more: 1 GiB written took 1.5-2.3 s of system
+ * time in 1 MiB writes, 0.2-0.4 s in 64 KiB ones (64 MiB writes were slower still), so a floor
+ * of 1 MiB writes was no floor (CRIU, whose splices get smaller folios, beat it).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -33,7 +35,7 @@ int main(int argc, char **argv) {
   uint64_t t0 = now_ns();
   int fd = open(argv[1], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) { perror(argv[1]); return 1; }
-  const size_t piece = 1UL << 20;
+  const size_t piece = 64UL << 10;
   for (size_t off = 0; off < bytes;) {
     size_t at = off % chunk;
     size_t n = bytes - off > piece ? piece : bytes - off;
