@@ -75,7 +75,15 @@ export interface MmanFlags {
   readonly MAP_HUGETLB: number;
   readonly MAP_FIXED_NOREPLACE: number;
   readonly MAP_POPULATE: number;
+  readonly MADV_RANDOM: number;
+  readonly MADV_SEQUENTIAL: number;
   readonly MADV_DONTNEED: number;
+  readonly MADV_DONTFORK: number;
+  readonly MADV_MERGEABLE: number;
+  readonly MADV_HUGEPAGE: number;
+  readonly MADV_NOHUGEPAGE: number;
+  readonly MADV_DONTDUMP: number;
+  readonly MADV_WIPEONFORK: number;
   /** Linux 6.13's guard regions. */
   readonly MADV_GUARD_INSTALL: number;
 }

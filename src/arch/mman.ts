@@ -16,8 +16,18 @@ export const MAP_NORESERVE = M.MAP_NORESERVE;
 export const MAP_HUGETLB = M.MAP_HUGETLB;
 export const MAP_FIXED_NOREPLACE = M.MAP_FIXED_NOREPLACE;
 export const MAP_POPULATE = M.MAP_POPULATE;
+export const MADV_RANDOM = M.MADV_RANDOM;
+export const MADV_SEQUENTIAL = M.MADV_SEQUENTIAL;
 export const MADV_DONTNEED = M.MADV_DONTNEED;
+export const MADV_DONTFORK = M.MADV_DONTFORK;
+export const MADV_MERGEABLE = M.MADV_MERGEABLE;
+export const MADV_HUGEPAGE = M.MADV_HUGEPAGE;
+export const MADV_NOHUGEPAGE = M.MADV_NOHUGEPAGE;
+export const MADV_DONTDUMP = M.MADV_DONTDUMP;
+export const MADV_WIPEONFORK = M.MADV_WIPEONFORK;
 export const MADV_GUARD_INSTALL = M.MADV_GUARD_INSTALL;
+/** An image's `madv` bits (one per MADV_* number) after which a fork's child lacks the parent's pages. */
+export const MADV_NOT_FORKED_BITS = (1n << BigInt(MADV_DONTFORK)) | (1n << BigInt(MADV_WIPEONFORK));
 // mremap(2)'s flags come from include/uapi/linux/mman.h, one header for every architecture.
 export const MREMAP_MAYMOVE = 1;
 export const MREMAP_FIXED = 2;

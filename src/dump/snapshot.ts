@@ -17,7 +17,8 @@ import type { Injector, UndoList } from '../inject/index.js';
 import { P_PID, PTRACE_O_SUSPEND_SECCOMP, PTRACE_O_TRACESYSGOOD, WEXITED, __WALL } from '../sys/index.js';
 import { CLONE_VM, collect, killClone, ptracedClone, separate, type PtracedClone } from './ptraced-clone.js';
 import { readFileSync } from 'node:fs';
-import { MADV_DONTFORK, MADV_WIPEONFORK, type DumpVma } from './vmas.js';
+import type { DumpVma } from './vmas.js';
+import { MADV_NOT_FORKED_BITS } from '../arch/mman.js';
 import { USERFAULTFD_VM_FLAGS } from '../proc/index.js';
 import { VMA } from '../shared/vma-kinds.js';
 
@@ -25,8 +26,6 @@ import { VMA } from '../shared/vma-kinds.js';
 const MIN_BYTES = 16 << 20;
 /** The end of the scratch area the snapshot's argument blocks use (old_mmap's six words). */
 const ARG_AREA = 64;
-/** Areas whose pages the fork leaves behind or wipes. */
-const NOT_FORKED = (1n << BigInt(MADV_DONTFORK)) | (1n << BigInt(MADV_WIPEONFORK));
 
 export interface Snapshot {
   /** The snapshot process: the task's private memory as it was at the freeze. */
@@ -59,7 +58,7 @@ export function whyNoSnapshot(pid: number, vmas: readonly DumpVma[], guards: boo
   for (const d of vmas) {
     if (d.vma.smaps === undefined) return 'no VmFlags';
     if ((d.status & (VMA.AIORING | VMA.IO_URING | VMA.SYSVIPC)) !== 0) return 'ring or System V mapping';
-    if (((d.entry.madv as bigint | undefined ?? 0n) & NOT_FORKED) !== 0n) return 'VMA the fork does not copy';
+    if (((d.entry.madv as bigint | undefined ?? 0n) & MADV_NOT_FORKED_BITS) !== 0n) return 'VMA the fork does not copy';
     // A monitor with UFFD_FEATURE_EVENT_FORK would hear of the fork.
     if (d.vma.smaps.vmFlags.some((f) => USERFAULTFD_VM_FLAGS.includes(f))) return 'VMA registered with a userfaultfd';
   }

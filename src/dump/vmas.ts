@@ -12,7 +12,9 @@ import { processVmReadv } from '../sys/index.js';
 import { AIO_HEADER_BYTES, aioHeaderProblem, readAioHeader } from '../shared/aio-ring.js';
 import type { FileTable } from './files.js';
 import type { ProtVmFlag } from '../arch/types.js';
-import { MAP_ANONYMOUS, MAP_DROPPABLE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_LOCKED, MAP_NORESERVE, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
+import {
+  MADV_DONTDUMP, MADV_DONTFORK, MADV_HUGEPAGE, MADV_MERGEABLE, MADV_NOHUGEPAGE, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WIPEONFORK,
+  MAP_ANONYMOUS, MAP_DROPPABLE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_LOCKED, MAP_NORESERVE, MAP_PRIVATE, MAP_SHARED, PROT_EXEC, PROT_READ, PROT_WRITE } from '../arch/mman.js';
 
 export const S = {
   REGULAR: 1 << 0, VSYSCALL: 1 << 2, VDSO: 1 << 3, HEAP: 1 << 5, FILE_PRIVATE: 1 << 6, FILE_SHARED: 1 << 7,
@@ -22,11 +24,11 @@ export const S = {
 const SHMEM_KINDS = new Set(['memfd', 'dev-zero', 'anon-shmem-named']);
 /** smaps VmFlags -> mmap flags CRIU keeps. */
 const VMFLAG_MAP: Record<string, number> = { gd: MAP_GROWSDOWN, lo: MAP_LOCKED, nr: MAP_NORESERVE, ht: MAP_HUGETLB, dp: MAP_DROPPABLE };
-/** Areas a fork leaves out or wipes in the child: their bits in an entry's `madv`. */
-export const MADV_DONTFORK = 10;
-export const MADV_WIPEONFORK = 18;
 /** smaps VmFlags -> the MADV_* number whose bit CRIU sets in `madv`. */
-const VMFLAG_MADV: Record<string, number> = { sr: 2, rr: 1, dc: MADV_DONTFORK, dd: 16, mg: 12, hg: 14, nh: 15, wf: MADV_WIPEONFORK };
+const VMFLAG_MADV: Record<string, number> = {
+  sr: MADV_SEQUENTIAL, rr: MADV_RANDOM, dc: MADV_DONTFORK, dd: MADV_DONTDUMP, mg: MADV_MERGEABLE,
+  hg: MADV_HUGEPAGE, nh: MADV_NOHUGEPAGE, wf: MADV_WIPEONFORK,
+};
 
 export interface DumpVma {
   vma: Vma;

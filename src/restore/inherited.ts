@@ -13,9 +13,8 @@ import { vmaKind } from '../shared/vma-kinds.js';
 import { inAddressOrder, rangeStart } from '../proc/index.js';
 import type { Range } from '../shared/ranges.js';
 import { big } from './dumped-layout.js';
+import { MADV_NOT_FORKED_BITS } from '../arch/mman.js';
 
-/** madvise bits after which a child does not get the parent's pages (MADV_DONTFORK, MADV_WIPEONFORK). */
-const NOT_FORKED = (1n << 10n) | (1n << 18n);
 
 const overlaps = (guards: readonly Range[], v: MessageValue) => guards.some((g) => g.start < big(v.end) && g.end > big(v.start));
 
@@ -31,7 +30,7 @@ export function inheritableVmas(child: RestoreImages, parent: RestoreImages): Me
     if (!['status', 'flags', 'pgoff', 'madv'].every(same)) return false;
     if (kind === 'file-private' && !same('shmid')) return false;
     // Guard regions are kept across fork: one in either process would be the other's too.
-    return (big(p.madv ?? 0n) & NOT_FORKED) === 0n && !overlaps(child.guards, v) && !overlaps(parent.guards, v);
+    return (big(p.madv ?? 0n) & MADV_NOT_FORKED_BITS) === 0n && !overlaps(child.guards, v) && !overlaps(parent.guards, v);
   });
 }
 

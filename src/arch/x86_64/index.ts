@@ -18,16 +18,13 @@ import { callThenRestore } from './call-then-restore.js';
 import { fixSyscallRestart, RESTART_RULES, stoppedCall } from './restart.js';
 import { cpuReport } from './cpu-report.js';
 import { KERNEL_ABI, MMAP_TOP, RED_ZONE } from './kernel-abi.js';
-import { cpuHasShadowStack, readThreadExtras, writeThreadExtras } from './thread-extras.js';
+import { hostHasShadowStack, readThreadExtras, writeThreadExtras } from './thread-extras.js';
 import { ia32Arch } from './ia32.js';
-import { hostCpuid, ptrace } from '../../sys/index.js';
+import { ptrace } from '../../sys/index.js';
 import { SIGACTION_LP64 } from '../asm-generic.js';
 
 /** Biggest xsave area the SDM allows today (AMX tiles included) with room to spare. */
 const XSTATE_MAX = 16384;
-/** Whether this CPU has shadow stacks, asked once. */
-let shadowStack: boolean | undefined;
-const hasShadowStack = (): boolean => (shadowStack ??= cpuHasShadowStack(hostCpuid()));
 
 /** User-state components (XCR0 bits); supervisor components (XSS) never appear in a task's xstate_bv. */
 const USER_COMPONENTS = XSAVE_COMPONENTS.reduce((m, c) => (c.supervisor ? m : m | (1n << BigInt(c.bit))), 0n);
@@ -98,7 +95,7 @@ export function createX86_64(probe?: CpuProbe): X86_64Arch {
       // The xsave area's legacy region holds the same bytes (threadInfoFromRegsets takes xstate first).
       { nt: NT_PRFPREG, name: 'NT_PRFPREG', maxSize: FXSAVE_SIZE, required: false, skip: (read) => read.has(NT_X86_XSTATE) },
       // A CPU without shadow stacks fails it for every thread (ENODEV).
-      { nt: NT_X86_SHSTK, name: 'NT_X86_SHSTK', maxSize: SHSTK_REGSET_SIZE, required: false, skip: () => !hasShadowStack() },
+      { nt: NT_X86_SHSTK, name: 'NT_X86_SHSTK', maxSize: SHSTK_REGSET_SIZE, required: false, skip: () => !hostHasShadowStack() },
     ],
     redZone: RED_ZONE,
     sigframeAlign: FPSTATE_ALIGN,

@@ -37,6 +37,7 @@ export function cpuHasShadowStack(cpu: Pick<HostCpuid, 'cpuid'> | undefined): bo
 
 /** cpuHasShadowStack of this CPU, asked once: cpuid traps to the hypervisor in a VM (~13 us, twice a thread). */
 let cpuShadowStack: boolean | undefined;
+export const hostHasShadowStack = (): boolean => (cpuShadowStack ??= cpuHasShadowStack(hostCpuid()));
 
 /**
  * arch_prctl(ARCH_SHSTK_STATUS) of the thread, or undefined on a CPU without shadow stacks: CRIU
@@ -45,7 +46,7 @@ let cpuShadowStack: boolean | undefined;
  * EINVAL: no features enabled.
  */
 function x86ShstkStatus(pid: number): bigint | undefined {
-  if (!(cpuShadowStack ??= cpuHasShadowStack(hostCpuid()))) return undefined;
+  if (!hostHasShadowStack()) return undefined;
   const features = Buffer.alloc(8);
   try {
     ptrace.ptrace(PTRACE_ARCH_PRCTL, pid, features, ARCH_SHSTK_STATUS, 'ARCH_SHSTK_STATUS');
