@@ -48,7 +48,7 @@ export class PagemapImageWriter {
     this.len += 4;
     this.buf[this.len++] = 0x08;
     const a = Number(vaddr);
-    if (a <= Number.MAX_SAFE_INTEGER) this.varintNumber(a);
+    if (a >= 0 && a <= Number.MAX_SAFE_INTEGER) this.varintNumber(a);
     else this.varint(vaddr);
     this.buf[this.len++] = 0x10;
     this.varintNumber(nrPages > 0xffffffff ? 0 : nrPages);
