@@ -136,7 +136,7 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
     const todo: { d: DumpVma; runs: Run[] }[] = [];
     for (const { d, runs: all } of scanGroups(scanner, vmas.filter((d) => savesPages(d) || isAioRing(d)), page)) {
       const filePrivate = (d.status & S.FILE_PRIVATE) !== 0;
-      const pages = Number((d.vma.end - d.vma.start) / page);
+      const pages = pageNumber(d.vma.end, pageSize, shift) - pageNumber(d.vma.start, pageSize, shift);
       res.scanned += pages;
       if (isAioRing(d)) {
         // The kernel writes a ring's events behind the page tables' back: all of it, always (never the parent's).
@@ -175,11 +175,13 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
     const maxIov = pipe?.maxIov ?? 0;
     reportProgress('dump', 0, totalBytes);
     // The page under the stack pointer is never lazy (CRIU: is_stack), the rest of a lazy VMA is.
+    // Page numbers, not bigints: a sparse task has 100,000 runs.
+    const spNumber = pageNumber(spPage, pageSize, shift);
     const addRun = (run: Run, where: number, lazy: boolean) => {
-      const runEnd = run.start + BigInt(run.pages) * page;
       const flags = lazy ? where | PE_LAZY : where;
-      if (lazy && spPage >= run.start && spPage < runEnd) {
-        const before = Number((spPage - run.start) / page);
+      const first = lazy ? pageNumber(run.start, pageSize, shift) : 0;
+      if (lazy && spNumber >= first && spNumber < first + run.pages) {
+        const before = spNumber - first;
         if (before > 0) sink.entry(run.start, before, flags);
         sink.entry(spPage, 1, where);
         if (before + 1 < run.pages) sink.entry(spPage + page, run.pages - before - 1, flags);

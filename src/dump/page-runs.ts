@@ -27,6 +27,11 @@ export function* scanGroups(scanner: PageScanner, vmas: readonly DumpVma[], page
     let j = i + 1;
     while (j < vmas.length && vmas[j]!.vma.start === vmas[j - 1]!.vma.end && filePrivate(vmas[j]!) === fileToo) j++;
     const runs = scanner.runs(vmas[i]!.vma.start, vmas[j - 1]!.vma.end, fileToo);
+    // A VMA of its own (sparse-8g's 8 GiB: 100,000 runs) has every run whole.
+    if (j === i + 1) {
+      yield { d: vmas[i++]!, runs };
+      continue;
+    }
     const first = runs.map((r) => pageNumber(r.start, pageSize, shift));
     let k = 0;
     for (; i < j; i++) {

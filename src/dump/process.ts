@@ -166,7 +166,12 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
   const taskIds: MessageValue = { ...taskIds0, vm_id: c.coreId, files_id: c.filesId ?? c.coreId, fs_id: c.coreId, sighand_id: c.coreId };
   // Its mappings before cryo adds its own (maps); their VmFlags from smaps read meanwhile on the
   // thread pool (smaps-frozen.ts: from now, or once cryo's areas are mapped), or read ahead of the freeze (smaps-ahead.ts).
-  let flagsRead = c.smapsAhead || SmapsWhileFrozen.waitsForMmaps(status) ? undefined : SmapsWhileFrozen.start(pid);
+  let flagsRead: SmapsWhileFrozen | undefined;
+  const startSmapsRead = (when: 'now' | 'mapped'): void => {
+    if (c.smapsAhead || flagsRead || (when === 'now' && SmapsWhileFrozen.waitsForMmaps(status))) return;
+    flagsRead = SmapsWhileFrozen.start(pid);
+  };
+  startSmapsRead('now');
   const maps = readMaps(pid);
   await checkpoint();
 
@@ -205,7 +210,7 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
   }
   const launch = (): void => {
     runSteps(areaSteps());
-    if (!c.smapsAhead) flagsRead ??= SmapsWhileFrozen.start(pid);
+    startSmapsRead('mapped');
     injected ??= startInjectedState(inj, mapScratch(), timers, arch, area?.place);
   };
   const threads = (): Promise<ThreadsRead> => {

@@ -47,32 +47,30 @@ export class PagemapImageWriter {
     const start = this.len;
     this.len += 4;
     this.buf[this.len++] = 0x08;
-    this.varint(vaddr);
+    const a = Number(vaddr);
+    if (a >= 0 && a <= Number.MAX_SAFE_INTEGER) this.varintNumber(a);
+    else this.varint(vaddr);
     this.buf[this.len++] = 0x10;
-    this.varint(BigInt(nrPages > 0xffffffff ? 0 : nrPages));
+    this.varintNumber(nrPages > 0xffffffff ? 0 : nrPages);
     this.buf[this.len++] = 0x20;
-    this.varint(BigInt(flags));
+    this.varintNumber(flags);
     this.buf[this.len++] = 0x28;
-    this.varint(BigInt(nrPages));
+    this.varintNumber(nrPages);
     writeU32(this.buf, this.len - start - 4, start);
+  }
+
+  /** A non-negative integer below 2^53, without a bigint (100,000 entries: 300,000 bigints fewer). */
+  private varintNumber(x: number): void {
+    while (x >= 0x80) {
+      this.buf[this.len++] = (x % 0x80) | 0x80;
+      x = Math.floor(x / 0x80);
+    }
+    this.buf[this.len++] = x;
   }
 
   private varint(v: bigint): void {
     let n = BigInt.asUintN(64, v);
-    if (n < 0x80n) {
-      this.buf[this.len++] = Number(n);
-      return;
-    }
-    // Below 2^53 without BigInt steps per byte.
-    if (n < 0x20000000000000n) {
-      let x = Number(n);
-      while (x >= 0x80) {
-        this.buf[this.len++] = (x % 0x80) | 0x80;
-        x = Math.floor(x / 0x80);
-      }
-      this.buf[this.len++] = x;
-      return;
-    }
+    if (n < 0x20000000000000n) return this.varintNumber(Number(n));
     while (n >= 0x80n) {
       this.buf[this.len++] = Number(n & 0x7fn) | 0x80;
       n >>= 7n;
@@ -104,26 +102,31 @@ function follows(at: bigint, bytes: number, next: bigint): boolean {
 /** pagemap-PID.img written entry by entry: a run that continues the previous one with the same flags extends its entry. */
 export class PagemapRecorder {
   private readonly img: PagemapImageWriter;
-  private pending: { vaddr: bigint; nrPages: number; flags: number } | undefined;
+  /** The entry not yet written (if `has`), in fields rather than an object per entry. */
+  private has = false;
+  private vaddr = 0n;
+  private nrPages = 0;
+  private flags = 0;
   constructor(file: string, pagesId: number, private readonly pageSize: number) {
     this.img = new PagemapImageWriter(file, pagesId);
   }
 
   add(vaddr: bigint, nrPages: number, flags: number): void {
-    const p = this.pending;
-    if (p && p.flags === flags && follows(p.vaddr, p.nrPages * this.pageSize, vaddr)) {
-      p.nrPages += nrPages;
+    if (this.has && this.flags === flags && follows(this.vaddr, this.nrPages * this.pageSize, vaddr)) {
+      this.nrPages += nrPages;
       return;
     }
     this.flush();
-    this.pending = { vaddr, nrPages, flags };
+    this.has = true;
+    this.vaddr = vaddr;
+    this.nrPages = nrPages;
+    this.flags = flags;
   }
 
   private flush(): void {
-    const p = this.pending;
-    if (!p) return;
-    this.img.add(p.vaddr, p.nrPages, p.flags);
-    this.pending = undefined;
+    if (!this.has) return;
+    this.img.add(this.vaddr, this.nrPages, this.flags);
+    this.has = false;
   }
 
   close(): void {

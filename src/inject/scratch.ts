@@ -5,7 +5,6 @@
  * exactly; unmapped again through the undo list.
  */
 import { processVmReadv } from '../sys/index.js';
-import { inAddressOrder, rangeStart } from '../proc/index.js';
 import { InjectError, syscallFailed } from './errors.js';
 import type { Injector } from './injector.js';
 import type { UndoList } from './undo.js';
@@ -31,16 +30,34 @@ export interface Scratch {
   dropUnmap(): void;
 }
 
-/** Highest address of a hole of `size` bytes with a free page before and after, between `floor` and `ceiling` (the arch's mmapTop). */
+/**
+ * Highest address of a hole of `size` bytes with a free page before and after, between `floor` and
+ * `ceiling` (the arch's mmapTop), among `maps` in address order. They mostly are (the task's
+ * 20,000 VMAs, then cryo's few areas after them): the ordered head is walked down from its top in
+ * place, the few after it sorted apart and merged in on the way; no copy of the 20,000 (4-5 calls
+ * in a dump's freeze).
+ */
 export function findHole(maps: readonly Area[], size: bigint, page: bigint, ceiling: bigint, floor = 0x10000n): bigint {
-  const sorted = inAddressOrder(maps.filter((v) => v.end <= ceiling), rangeStart);
-  // Search top-down from below the highest mapping under the ceiling, like the kernel's mmap (a
-  // task with 10,000 mappings side by side: every gap looked at, so no BigInt made per gap).
+  let head = 1;
+  while (head < maps.length && maps[head - 1]!.start <= maps[head]!.start) head++;
+  const tail = maps.slice(head).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  let h = Math.min(head, maps.length) - 1;
+  let t = tail.length - 1;
+  // The next area down under the ceiling, as a stable sort orders them (of equal starts, the tail's first).
+  const lower = (): Area | undefined => {
+    for (;;) {
+      if (h < 0 && t < 0) return undefined;
+      const a = t >= 0 && (h < 0 || tail[t]!.start >= maps[h]!.start) ? tail[t--]! : maps[h--]!;
+      if (a.end <= ceiling) return a;
+    }
+  };
+  // Top-down from below the highest mapping under the ceiling, like the kernel's mmap.
   const need = size + 2n * page;
-  for (let i = sorted.length - 1; i >= 0; i--) {
-    const lo = i > 0 ? sorted[i - 1]!.end : floor;
-    const hi = sorted[i]!.start;
-    if (hi >= lo + need && hi - page - size >= floor) return hi - page - size;
+  for (let cur = lower(); cur !== undefined;) {
+    const below = lower();
+    const lo = below ? below.end : floor;
+    if (cur.start >= lo + need && cur.start - page - size >= floor) return cur.start - page - size;
+    cur = below;
   }
   throw new InjectError('NO_SCRATCH', `no free hole of ${size} bytes in the address space for cryo's scratch page`);
 }

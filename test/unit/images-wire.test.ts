@@ -171,3 +171,24 @@ test('an error deep inside names the path to the value', () => {
   assert.throws(() => encode({ msgs: [{ a: 1 }, { a: 1, s: 5 } as never] }, all), /all\.msgs\[1\]\.s/);
   assert.throws(() => encode({ msgs: [{ a: 1 }, { s: 'x' }] }, all), /all\.msgs\[1\]\.a/);
 });
+
+test('vma_entry: its own writer writes what the generic path writes, and leaves it what it does not take', async () => {
+  const { vma_entry } = await import('../../src/images/schemas/vma.js');
+  // The same fields in another MessageDef: encoded by the generic path.
+  const generic = { ...vma_entry, name: 'vma_entry_generic' };
+  const values: MessageValue[] = [
+    { start: 0x7f0000000000n, end: 0x7f0000001000n, pgoff: 0n, shmid: 0n, prot: 3, flags: 0x22, status: 0x201, fd: -1n },
+    { start: 0x400000n, end: 0x401000n, pgoff: 0x2000n, shmid: 5n, prot: 5, flags: 2, status: 0x41, fd: -1n, madv: 0x10004n, fdflags: 2 },
+    { start: 0x1000, end: 0x2000, pgoff: 0, shmid: 7, prot: -1, flags: 0xffffffff, status: 0, fd: 3n },
+    // Out of the writer's range: the generic path writes them.
+    { start: 0xffffffffff600000n, end: 0xffffffffff601000n, pgoff: 0n, shmid: 0n, prot: 4, flags: 0x22, status: 0x5, fd: -0x10000000000000n },
+    { start: 1n, end: 2n, pgoff: 0n, shmid: 0n, prot: 0, flags: 0, status: 0, fd: 0, madv: 1n << 60n },
+  ];
+  for (const v of values) {
+    assert.deepEqual(encode(v, vma_entry), encode(v, generic), JSON.stringify(v, (_, x) => (typeof x === 'bigint' ? `${x}n` : x)));
+    assert.deepEqual(decode(encode(v, vma_entry), vma_entry), decode(encode(v, generic), generic));
+  }
+  // Faults are the generic path's errors.
+  assert.throws(() => encode({ start: 1n, end: 2n, pgoff: 0n, shmid: 0n, prot: 0, flags: 0, status: 0 }, vma_entry), /required field of vma_entry is missing/);
+  assert.throws(() => encode({ start: 1n, end: 2n, pgoff: 0n, shmid: 0n, prot: 1.5, flags: 0, status: 0, fd: 0n }, vma_entry), /expected an integer/);
+});
