@@ -145,7 +145,8 @@ export function editDumpedVdso(dir: string, pid: number, page: number, edit?: (v
     const auxv = e[0]!.mm_saved_auxv as bigint[];
     for (let i = 0; i + 1 < auxv.length; i += 2) if (BigInt(auxv[i]!) === AT_SYSINFO_EHDR) auxv[i + 1] = start - P;
   });
-  const { fileOff, bytes: old } = dumpedVdso(dir, pid, page, start, end);
+  const { fileOff, bytes: old, ownRun } = dumpedVdso(dir, pid, page, start, end);
+  assert.ok(ownRun, 'the vDSO is one pagemap run of its own');
   const pagesFile = path.join(dir, 'pages-1.img');
   const pages = readFileSync(pagesFile);
   const v = shiftedVdso(old, page);
@@ -158,15 +159,20 @@ export function editDumpedVdso(dir: string, pid: number, page: number, edit?: (v
   });
 }
 
-/** The vDSO's bytes in the dump in `dir` (task `pid`, its area at start..end), and where they are in pages-1.img. */
-export function dumpedVdso(dir: string, pid: number, page: number, start: bigint, end: bigint): { fileOff: number; bytes: Buffer } {
+/**
+ * The vDSO's bytes in the dump in `dir` (task `pid`, its area at start..end), where they are in
+ * pages-1.img, and whether they are a pagemap run of their own (not merged with a neighbour's pages).
+ */
+export function dumpedVdso(dir: string, pid: number, page: number, start: bigint, end: bigint): { fileOff: number; bytes: Buffer; ownRun: boolean } {
   const reader = new PageReader(path.join(dir, `pagemap-${pid}.img`), undefined, page);
   let fileOff = -1;
+  let ownRun = false;
   try {
     for (const run of reader) {
-      if (run.vaddr !== start) continue;
-      assert.equal(BigInt(run.nrPages * page), end - start, 'the vDSO is one pagemap run of its own');
-      fileOff = run.offset;
+      const runEnd = run.vaddr + BigInt(run.nrPages * page);
+      if (run.vaddr > start || runEnd < end) continue;
+      fileOff = run.offset + Number(start - run.vaddr);
+      ownRun = run.vaddr === start && runEnd === end;
     }
   } finally {
     reader.close();
@@ -175,5 +181,5 @@ export function dumpedVdso(dir: string, pid: number, page: number, start: bigint
   const bytes = Buffer.alloc(Number(end - start));
   const fd = openSync(path.join(dir, 'pages-1.img'), 'r');
   try { readSync(fd, bytes, 0, bytes.length, fileOff); } finally { closeSync(fd); }
-  return { fileOff, bytes };
+  return { fileOff, bytes, ownRun };
 }
