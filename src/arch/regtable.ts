@@ -43,6 +43,11 @@ export function tableSize(table: readonly RegField[]): number {
   return Math.max(0, ...table.map((f) => f.offset + fieldSize(f)));
 }
 
+/** A DataView over `buf` (its bounds checked as Buffer's are: a RangeError past its end). */
+function viewOf(buf: Buffer): DataView {
+  return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+}
+
 /** The byte order of an architecture's kernel buffers (Arch.byteOrder). */
 export type ByteOrder = 'LE' | 'BE';
 
@@ -90,6 +95,14 @@ export function regtableFor(order: ByteOrder) {
     const step = rawBytes[raw];
     if (f.count === undefined) return readOne(buf, base + f.offset, raw, f.image);
     const out: ImageScalar[] = new Array(f.count);
+    // A DataView's own getters: faster than Buffer's (xsave areas hold hundreds of words).
+    if (raw === f.image) {
+      const dv = viewOf(buf);
+      const at = base + f.offset;
+      if (raw === 'u64') for (let i = 0; i < f.count; i++) out[i] = dv.getBigUint64(at + i * 8, le);
+      else for (let i = 0; i < f.count; i++) out[i] = dv.getUint32(at + i * 4, le);
+      return out;
+    }
     for (let i = 0; i < f.count; i++) out[i] = readOne(buf, base + f.offset + i * step, raw, f.image);
     return out;
   }
@@ -112,14 +125,15 @@ export function regtableFor(order: ByteOrder) {
       const got = Array.isArray(value) ? `${value.length} elements` : String(value);
       throw new Error(`image field ${what} holds ${got}, expected ${f.count} elements: the image is damaged`);
     }
+    const dv = viewOf(buf);
     for (let i = 0; i < f.count; i++) {
       const v: unknown = value[i];
       const off = base + f.offset + i * step;
       // The common cases without a BigInt or a name made per element (xsave areas hold thousands).
       if (raw === 'u32' && typeof v === 'number' && v >= 0 && v <= 0xffffffff && Number.isInteger(v)) {
-        if (le) buf.writeUInt32LE(v, off); else buf.writeUInt32BE(v, off);
+        dv.setUint32(off, v, le);
       } else if (raw === 'u64' && typeof v === 'bigint' && v >= 0n && v <= rawMax.u64) {
-        if (le) buf.writeBigUInt64LE(v, off); else buf.writeBigUInt64BE(v, off);
+        dv.setBigUint64(off, v, le);
       } else {
         writeRaw(buf, off, raw, fromImage(v, f, `${what}[${i}]`), le);
       }

@@ -131,7 +131,8 @@ export function startCallEnding(inj: Injector, undo: UndoList, maps: readonly Vm
     // Back on the spare code first: the munmap cannot run on the area it removes.
     const before = () => {
       for (const u of users) u.endCallsAt(undefined);
-      inj.endCallsAt(onSpare);
+      // Erased meanwhile (below); unprotected where it cannot be written again.
+      inj.endCallsAt(spare?.write() ? onSpare : undefined);
     };
     const unmap = () => {
       before();
@@ -169,6 +170,13 @@ export function startCallEnding(inj: Injector, undo: UndoList, maps: readonly Vm
       },
     };
     ending.use(inj, 0);
+    // Off the spare code (mask first, as in the undo step), which goes until the munmap: the
+    // pages a dump reads meanwhile hold the task's own vDSO.
+    if (spare) {
+      inj.restoreSigmask();
+      inj.restoreRegs();
+      spare.erase();
+    }
     return ending;
   }
 }

@@ -5,8 +5,9 @@
  * registers. The vDSO is an ELF image padded to whole pages; past its headers and sections the
  * bytes are zero and nothing reads or runs them. cryo writes Arch.callThenRestore's code there
  * (through /proc/PID/mem, which copies the page for this task alone, as a debugger's breakpoint
- * does) for those two calls, and writes the old bytes back once the thread holds its own registers
- * again. Killed in between, the task keeps a copy of its vDSO page with unused bytes changed.
+ * does) for each of those two calls, and writes the old bytes back once the thread holds its own
+ * registers again: the dumped pages, read in between, are the task's own. Killed while the code is
+ * there, the task keeps a copy of its vDSO page with unused bytes changed.
  */
 import { processVmReadv } from '../sys/index.js';
 import type { Vma } from '../proc/index.js';
@@ -17,6 +18,8 @@ export interface VdsoSpare {
   readonly at: bigint;
   /** Writes the zeros back; false where the kernel refused. */
   erase(): boolean;
+  /** Writes the code again (after erase); false where the kernel refused. */
+  write(): boolean;
 }
 
 /** The end of what the ELF image `b` uses (headers, segments, sections); undefined if it is no ELF image. */
@@ -66,5 +69,5 @@ export function writeInVdsoSpare(pid: number, maps: readonly Vma[], vdsoName: st
   // Put back as found: zeros, or what a cryo killed during an earlier dump left there.
   const was = Buffer.from(image.subarray(offset, offset + code.length));
   if (!writeForced(pid, at, code)) return undefined;
-  return { at, erase: () => writeForced(pid, at, was) };
+  return { at, erase: () => writeForced(pid, at, was), write: () => writeForced(pid, at, code) };
 }

@@ -11,22 +11,31 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { hostArch } from '../../src/arch/index.js';
 import type { MessageValue } from '../../src/images/value.js';
-import { editImage } from '../helpers/restore-env.js';
+import { becomeSubreaper, editImage } from '../helpers/restore-env.js';
 import { cleanupDumped, restoreAndFinish, startAndDump, type Dumped } from '../helpers/round-trip.js';
-import { editDumpedVdso, renameSymbol, swapSymbols } from '../helpers/vdso-image.js';
+import { dumpedVdso, editDumpedVdso, renameSymbol, swapSymbols } from '../helpers/vdso-image.js';
+import { startTarget } from '../helpers/dump-target.js';
+import { dump } from '../../src/dump/index.js';
+import path from 'node:path';
 import { elfFunctionSymbols } from '../../src/restore/vdso-symbols.js';
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 
 let d: Dumped | undefined;
 after(() => cleanupDumped(d));
 
-/** This machine's vDSO entry point named like `re` (x86_64: __vdso_time; ppc64: __kernel_time), and its offset. */
-function entryAt(re: RegExp): [string, number] {
-  const line = readFileSync('/proc/self/maps', 'utf8').split('\n').find((l) => l.endsWith('[vdso]'))!;
+/** The vDSO of process `pid` ('self': this one) as it is now. */
+function vdsoOf(pid: number | 'self'): Buffer {
+  const line = readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n').find((l) => l.endsWith('[vdso]'))!;
   const [a, b] = line.split(' ')[0]!.split('-').map((h) => BigInt(`0x${h}`));
   const buf = Buffer.alloc(Number(b! - a!));
-  const fd = openSync('/proc/self/mem', 'r');
+  const fd = openSync(`/proc/${pid}/mem`, 'r');
   try { readSync(fd, buf, 0, buf.length, Number(a)); } finally { closeSync(fd); }
+  return buf;
+}
+
+/** This machine's vDSO entry point named like `re` (x86_64: __vdso_time; ppc64: __kernel_time), and its offset. */
+function entryAt(re: RegExp): [string, number] {
+  const buf = vdsoOf('self');
   const found = [...elfFunctionSymbols(buf)].find(([n]) => re.test(n));
   assert.ok(found, `a vDSO entry like ${re}`);
   return found!;
@@ -70,6 +79,27 @@ test('vDSO: the same one comes back in place; another one is patched to jump int
       gp[field] = mm + BigInt(page + at) + 4n;
     });
   }), new RegExp(`thread \\d+ was dumped inside the old vDSO at \\S+\\+0x4, which the patch of \\S+ overwrites`));
+});
+
+// A dump runs its first and last calls on code it writes into the vDSO's spare tail
+// (inject/vdso-spare.ts); the image holds the task's own vDSO, not that code.
+test('vDSO: the dump holds the task\'s own bytes, not cryo\'s code in its spare tail', async () => {
+  const arch = await hostArch();
+  becomeSubreaper();
+  const t = startTarget('rt-vdso');
+  try {
+    const dir = path.join(t.dir, 'images');
+    await dump({ pid: t.pid, dir, leaveRunning: true });
+    const start = readMm(dir, t.pid);
+    const own = vdsoOf(t.pid);
+    const { bytes } = dumpedVdso(dir, t.pid, arch.pageSize, start, start + BigInt(own.length));
+    const differs = bytes.findIndex((b, i) => b !== own[i]);
+    assert.equal(differs, -1, `the dumped vDSO differs from the task's at offset ${differs}`);
+    assert.ok(own.equals(vdsoOf('self')), 'the task runs on with the vDSO of every process');
+    assert.equal(t.finish(), 'PASS');
+  } finally {
+    t.cleanup();
+  }
 });
 
 function readMm(dir: string, pid: number): bigint {

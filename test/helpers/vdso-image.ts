@@ -145,30 +145,41 @@ export function editDumpedVdso(dir: string, pid: number, page: number, edit?: (v
     const auxv = e[0]!.mm_saved_auxv as bigint[];
     for (let i = 0; i + 1 < auxv.length; i += 2) if (BigInt(auxv[i]!) === AT_SYSINFO_EHDR) auxv[i + 1] = start - P;
   });
-  const pagemap = `pagemap-${pid}.img`;
-  const reader = new PageReader(path.join(dir, pagemap), undefined, page);
+  const { fileOff, bytes: old, ownRun } = dumpedVdso(dir, pid, page, start, end);
+  assert.ok(ownRun, 'the vDSO is one pagemap run of its own');
+  const pagesFile = path.join(dir, 'pages-1.img');
+  const pages = readFileSync(pagesFile);
+  const v = shiftedVdso(old, page);
+  edit?.(v);
+  writeFileSync(pagesFile, Buffer.concat([pages.subarray(0, fileOff), v, pages.subarray(fileOff + old.length)]));
+  editImage(dir, `pagemap-${pid}.img`, (e) => {
+    const run = e.find((x) => x.vaddr !== undefined && BigInt(x.vaddr as bigint) === start)!;
+    run.vaddr = start - P;
+    run.nr_pages = Number(run.nr_pages) + 1;
+  });
+}
+
+/**
+ * The vDSO's bytes in the dump in `dir` (task `pid`, its area at start..end), where they are in
+ * pages-1.img, and whether they are a pagemap run of their own (not merged with a neighbour's pages).
+ */
+export function dumpedVdso(dir: string, pid: number, page: number, start: bigint, end: bigint): { fileOff: number; bytes: Buffer; ownRun: boolean } {
+  const reader = new PageReader(path.join(dir, `pagemap-${pid}.img`), undefined, page);
   let fileOff = -1;
+  let ownRun = false;
   try {
     for (const run of reader) {
-      if (run.vaddr !== start) continue;
-      assert.equal(BigInt(run.nrPages * page), end - start, 'the vDSO is one pagemap run of its own');
-      fileOff = run.offset;
+      const runEnd = run.vaddr + BigInt(run.nrPages * page);
+      if (run.vaddr > start || runEnd < end) continue;
+      fileOff = run.offset + Number(start - run.vaddr);
+      ownRun = run.vaddr === start && runEnd === end;
     }
   } finally {
     reader.close();
   }
   assert.ok(fileOff >= 0, 'the dump holds the vDSO\'s pages');
-  const pagesFile = path.join(dir, 'pages-1.img');
-  const pages = readFileSync(pagesFile);
-  const old = Buffer.alloc(Number(end - start));
-  const fd = openSync(pagesFile, 'r');
-  try { readSync(fd, old, 0, old.length, fileOff); } finally { closeSync(fd); }
-  const v = shiftedVdso(old, page);
-  edit?.(v);
-  writeFileSync(pagesFile, Buffer.concat([pages.subarray(0, fileOff), v, pages.subarray(fileOff + old.length)]));
-  editImage(dir, pagemap, (e) => {
-    const run = e.find((x) => x.vaddr !== undefined && BigInt(x.vaddr as bigint) === start)!;
-    run.vaddr = start - P;
-    run.nr_pages = Number(run.nr_pages) + 1;
-  });
+  const bytes = Buffer.alloc(Number(end - start));
+  const fd = openSync(path.join(dir, 'pages-1.img'), 'r');
+  try { readSync(fd, bytes, 0, bytes.length, fileOff); } finally { closeSync(fd); }
+  return { fileOff, bytes, ownRun };
 }
