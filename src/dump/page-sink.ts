@@ -63,7 +63,7 @@ export class PagesFile implements PageSink {
 
   splice(rfd: number, bytes: number): void {
     const t0 = performance.now();
-    for (let left = bytes; left > 0; left -= this.piece) spliceAll(rfd, this.fd, Math.min(this.piece, left), 'into the pages image');
+    spliceAll(rfd, this.fd, bytes, 'into the pages image', this.piece);
     this.writeMs += performance.now() - t0;
     this.hashing.landed(bytes);
   }
