@@ -42,6 +42,8 @@ export class PagesFile implements PageSink {
   private readonly fd: number;
   /** The manifest's digests of the pages image, hashed as its bytes land (see pages-hash.ts). */
   readonly hashing: PagesHashing;
+  /** writeBytes(), read once: the service gives each command its own environment. */
+  private readonly piece = writeBytes();
 
   /** `frozen`: see PagesHashing. */
   constructor(pagemapFile: string, pagesFile: string, pagesId: number, pageSize: number, frozen = true) {
@@ -61,16 +63,14 @@ export class PagesFile implements PageSink {
 
   splice(rfd: number, bytes: number): void {
     const t0 = performance.now();
-    const piece = writeBytes();
-    for (let left = bytes; left > 0; left -= piece) spliceAll(rfd, this.fd, Math.min(piece, left), 'into the pages image');
+    spliceAll(rfd, this.fd, bytes, 'into the pages image', this.piece);
     this.writeMs += performance.now() - t0;
     this.hashing.landed(bytes);
   }
 
   write(b: Buffer): void {
     const t0 = performance.now();
-    const piece = writeBytes();
-    for (let off = 0; off < b.length;) off += writeSync(this.fd, b, off, Math.min(piece, b.length - off));
+    for (let off = 0; off < b.length;) off += writeSync(this.fd, b, off, Math.min(this.piece, b.length - off));
     this.writeMs += performance.now() - t0;
     this.hashing.landed(b.length);
   }

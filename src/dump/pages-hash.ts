@@ -11,8 +11,8 @@ import { HASH_NUMBER } from '../images/manifest-hash.js';
 
 /** Below this many bytes the thread is not started: the manifest hashes the image quicker itself. */
 const START_BYTES = 4 << 20;
-/** Pieces go to the hasher this many bytes at a time (one call each). */
-const ADD_BYTES = 1 << 20;
+/** Pieces go to the hasher this many bytes at a time (one call each, which wakes its thread). */
+const ADD_BYTES = 4 << 20;
 
 /** The lengths of the pieces of `bytes` bytes: PAGES_PIECE each, the last one shorter. */
 function pieceLengths(bytes: number): Uint32Array {

@@ -56,6 +56,8 @@ export class SpliceMover {
   private nullFd = -1;
   /** A batch of closes failed part way: some of the task's ends may be closed already. */
   private closedMaybe = false;
+  /** The iovecs of one move(), made once. */
+  private iov: Buffer | undefined;
 
   /** `drainTo(rfd, bytes)` takes the next `bytes` of pages out of the pipe read end rfd. */
   constructor(private readonly pi: PageInjection, private readonly drainTo: (rfd: number, bytes: number) => void, pageSize: number) {
@@ -153,7 +155,8 @@ export class SpliceMover {
     let skip = 0; // bytes of ranges[first] already moved
     while (first < ranges.length) {
       // Fill the pipes in order: pipe i gets the next piece of the ranges up to its capacity.
-      const iov = Buffer.alloc(this.pipes.length * this.iovPerPipe * 16);
+      // Only the iovecs written below are sent: the buffer is reused unzeroed.
+      const iov = (this.iov ??= Buffer.allocUnsafe(this.pipes.length * this.iovPerPipe * 16));
       const calls: { name: string; args: (bigint | number)[] }[] = [];
       const asked: number[] = [];
       let r = first;

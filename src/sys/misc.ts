@@ -1,7 +1,8 @@
 /** Small typed wrappers over rawSyscall that other parts of cryo need. */
 import { closeSync, fstatSync } from 'node:fs';
 import { readI32, writeU32 } from './native-endian.js';
-import { rawSyscall, syscallAs, type SysArg } from './raw.js';
+import { native } from './native.js';
+import { rawSyscall, syscallAs, toSysError, type SysArg } from './raw.js';
 
 /** A NUL-terminated copy of `s`, for syscalls that take a path. */
 export const cstr = (s: string) => Buffer.from(`${s}\0`);
@@ -120,13 +121,16 @@ export function madviseKnows(advice: number): boolean {
   }
 }
 
-const SPLICE_F_MOVE = 1;
-
-/** Moves exactly `bytes` from `from` to `to` with splice(2) (one of them a pipe); `what` names the move in the error when it stops short. */
-export function spliceAll(from: number, to: number, bytes: number, what: string): void {
-  for (let left = bytes; left > 0;) {
-    const n = Number(rawSyscall('splice', from, null, to, null, left, SPLICE_F_MOVE));
-    if (n <= 0) throw new Error(`splice ${what} moved ${n} bytes`);
-    left -= n;
+/**
+ * Moves exactly `bytes` from `from` to `to` with splice(2) (one of them a pipe), at most `piece` per
+ * call (0: no limit), the loop in the addon; `what` names the move in the error when it stops short.
+ */
+export function spliceAll(from: number, to: number, bytes: number, what: string, piece = 0): void {
+  let n: number;
+  try {
+    n = native().spliceAll(from, to, bytes, piece);
+  } catch (e) {
+    return toSysError(e, `splice ${what}`);
   }
+  if (n < bytes) throw new Error(`splice ${what} moved ${n} of ${bytes} bytes`);
 }

@@ -40,6 +40,8 @@ export type NativeHasher = { readonly __nativeHasher: unique symbol };
 export interface NativeAddon {
   /** syscall(nr, a0..a5): the result as a signed 64-bit bigint; throws a NativeError on -1/errno. */
   syscall(nr: number, ...args: SysArg[]): bigint;
+  /** splice(2) of `bytes` from `from` to `to`, at most `piece` per call: the bytes moved (fewer where a splice moved none); throws a NativeError on failure. */
+  spliceAll(from: number, to: number, bytes: number, piece: number): number;
   /** The address of a Buffer's / TypedArray's first byte. */
   addressOf(buf: ArrayBufferView | ArrayBuffer): bigint;
   /** libc's mmap in this process (the address as an unsigned bigint); throws a NativeError on MAP_FAILED. */
