@@ -16,7 +16,7 @@ import { FileTable, ZERO_FOWN } from '../shared/file-table.js';
 import { O_CLOEXEC, O_PATH } from '../shared/constants.js';
 import { readI32 } from '../sys/native-endian.js';
 
-export { FileTable, type GhostFile, type MemfdInode } from '../shared/file-table.js';
+export { FileTable, type GhostFile, type MappedFileWay, type MemfdInode } from '../shared/file-table.js';
 export { elfBuildId } from '../shared/elf-build-id.js';
 export { kernelDev } from '../shared/dev-numbers.js';
 
