@@ -202,7 +202,7 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
     const locks = readLocksLater(); // while frozen (the tree's locks hold still); awaited below
     locks.catch(() => { /* or the dump failed first */ });
     const filesOwner = checkTree(members, opts.shellJob ?? false);
-    files.listedFds = checkOutsidePipes(members, opts.external ?? []);
+    const listedFds = checkOutsidePipes(members, opts.external ?? []);
     // Each process's images are created on libuv's threads while cryo works on the frozen tree
     // (ext4 here: 0.3-0.8 ms of kernel time per file, 7 files per process). A task left running
     // gets only its pages images while frozen: the rest are made once it runs again, not competing
@@ -234,7 +234,7 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
       const filesId = owner === undefined ? undefined : coreIds.get(owner)!;
       // The parks of the processes sharing its table are open when it dumps its files (opened below for all at once).
       const othersFds = () => live.flatMap((o, j) => (filesOwner.get(o.pid) === m.pid ? started[j]?.cryoFds() ?? [] : []));
-      started.push(await startProcess(m, { arch, images, undo, files, emit, step, checkpoint, ...ids[i]!, filesId, tracking, parentDir, continueTracking, semUndo: undoHolders.has(m.pid), ownNamespaces: ownNs, pageServer, smapsAhead: opts.smapsAhead, othersFds, ...(takesSnapshots ? { snapshots } : {}) }));
+      started.push(await startProcess(m, { arch, images, undo, files, emit, step, checkpoint, ...ids[i]!, filesId, tracking, parentDir, continueTracking, semUndo: undoHolders.has(m.pid), ownNamespaces: ownNs, pageServer, smapsAhead: opts.smapsAhead, othersFds, listedFds: listedFds.get(m.pid), ...(takesSnapshots ? { snapshots } : {}) }));
     }
     // Every process's first call (its call-ending area's mmap) at once, then every scratch page's:
     // each waits to be scheduled, not one after another.

@@ -194,7 +194,7 @@ function sharing(pids: readonly number[], kind: number): Map<number, number> | u
  * process would lose its end on restore) unless `external` lists it as `pipe:[INODE]`, CRIU's
  * name for it. Throws one line naming the pipe, the tree's descriptor and the holder. Returns the
  * descriptors it listed, in order, with their targets, by PID: the tree is frozen, the descriptor
- * dump takes them (FileTable.listedFds) instead of listing them again.
+ * dump takes them (dumpFds' `listed`) instead of listing them again.
  */
 export function checkOutsidePipes(members: readonly TreeMember[], external: readonly string[]): Map<number, Map<number, FdTarget>> {
   const inTree = new Set(members.map((m) => m.pid));

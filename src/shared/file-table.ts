@@ -12,7 +12,6 @@ import type { CryoFileStat } from '../images/cryo-image.js';
 import type { IoUringImage } from '../images/cryo-io-uring.js';
 import type { ExtraValue, ImageFileKey } from '../images/index.js';
 import type { FdOptions } from './fd-options.js';
-import type { FdTarget } from '../proc/index.js';
 import { LockTable } from './lock-table.js';
 import { leadsElsewhere, linkedElsewhere, makeLinkRemap } from './link-remap.js';
 import { O_ACCMODE, O_PATH, O_WRONLY } from './constants.js';
@@ -110,8 +109,6 @@ export class FileTable {
 
   /** Every PID and TID of the dumped tree (zombies too), set once the tree is frozen: a pidfd may name any. */
   treeTids: ReadonlySet<number> = new Set();
-  /** Each process's descriptors and their targets, listed once the tree was frozen (dump/tree.ts checkOutsidePipes). */
-  listedFds: ReadonlyMap<number, ReadonlyMap<number, FdTarget>> = new Map();
   /** How each mapped file is reached, by what maps says of its VMA (dump/vmas.ts): looked up once per dump. */
   readonly mappedFiles = new Map<string, MappedFileWay>();
 
