@@ -121,6 +121,22 @@ const RECENT_PAGEMAPS = 8;
 const RECENT_RUNS = 200_000;
 let recentRuns = 0;
 
+/**
+ * A pagemap image's pages id and runs from its bytes, in the layout decodePagemapRuns takes;
+ * undefined for anything else (the generic decoder reads that).
+ */
+export function pagemapRunsOfBytes(b: Buffer): { pagesId: number; cols: PagemapColumns } | undefined {
+  // The head's pages_id, a varint after its field key at byte 12: checked again by the decoder.
+  if (b.length < 14 || b[12] !== 0x08) return undefined;
+  let pagesId = 0;
+  for (let at = 13, mul = 1; at < Math.min(b.length, 18); at++, mul *= 128) {
+    pagesId += (b[at]! & 0x7f) * mul;
+    if (b[at]! < 0x80) break;
+  }
+  const cols = decodePagemapBytes(b, pagesId);
+  return cols && { pagesId, cols };
+}
+
 function decodePagemapBytes(b: Buffer, pagesId: number): PagemapColumns | undefined {
   if (b.length < 12 || readU32(b, 0) !== PAGEMAP_HEAD_MAGIC || readU32(b, 4) !== PAGEMAP_MAGIC) return undefined;
   let at = 8;
