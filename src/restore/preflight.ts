@@ -251,6 +251,8 @@ export interface PreflightOptions {
   fileFacts?: ReadonlyMap<number, FileFacts>;
   /** The tree's files found as they were so far (checkFiles): one set for a restore's processes. */
   filesFound?: Set<string>;
+  /** Its PID is checked with the tree's others at once (planTree): not here. */
+  pidCheckedWithTree?: boolean;
 }
 
 /** The facts a cryo dump recorded beside CRIU's images (cryo-files.img); empty for CRIU's dumps. */
@@ -365,7 +367,7 @@ export function preflight(img: RestoreImages, arch: Arch, opts: PreflightOptions
   checkShmem(img, arch.pageSize);
   checkFiles(img, opts.fileFacts ?? fileFactsOf(img.dir), opts.filesFound);
   checkFds(img);
-  checkPidFree(img.pid);
+  if (!opts.pidCheckedWithTree) checkPidFree(img.pid);
 }
 
 /** Each AIO ring of mm.aios is one AIO mapping of the same length, and each AIO mapping has its ring. */
