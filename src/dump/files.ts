@@ -16,7 +16,7 @@ import { FileTable, ZERO_FOWN } from '../shared/file-table.js';
 import { O_CLOEXEC, O_PATH } from '../shared/constants.js';
 import { readI32 } from '../sys/native-endian.js';
 
-export { FileTable, type GhostFile, type MemfdInode } from '../shared/file-table.js';
+export { FileTable, type GhostFile, type MappedFileWay, type MemfdInode } from '../shared/file-table.js';
 export { elfBuildId } from '../shared/elf-build-id.js';
 export { kernelDev } from '../shared/dev-numbers.js';
 
@@ -48,8 +48,9 @@ function describe(t: FdTarget): string {
 /**
  * Every descriptor of the task into `table` (ids shared by descriptors of one open file, in this or
  * an earlier process), but cryo's own (`cryoFds`: other processes' parks in a shared table).
+ * `listed`: its descriptors and targets as listed since the tree was frozen (else listed here).
  */
-export function dumpFds(table: FileTable, pid: number, pidfd: number, status: ProcStatus, threads: ReadonlyMap<number, Injector>, cryoFds: ReadonlySet<number> = new Set(), areaFor: (roomBytes: number) => BatchArea | undefined = () => undefined): void {
+export function dumpFds(table: FileTable, pid: number, pidfd: number, status: ProcStatus, threads: ReadonlyMap<number, Injector>, listed: ReadonlyMap<number, FdTarget> | undefined, cryoFds: ReadonlySet<number> = new Set(), areaFor: (roomBytes: number) => BatchArea | undefined = () => undefined): void {
   const tids = [...threads.keys()];
   const inThread = (tid: number, name: string, ...args: (bigint | number)[]): bigint => threads.get(tid)!.raw(name, ...args);
   const eachInThread: DumpFd['eachInThread'] = (tid, room, calls) => {
@@ -63,7 +64,6 @@ export function dumpFds(table: FileTable, pid: number, pidfd: number, status: Pr
   const known = table.opened;
   try {
     // The tree is frozen since it was listed: only cryo's own descriptors came since (left out).
-    const listed = table.listedFds.get(pid);
     for (const fd of listed?.keys() ?? listFds(pid)) {
       if (cryoFds.has(fd)) continue;
       const info = readFdinfo(pid, fd);

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:os';
 import { hostArch } from '../arch/index.js';
-import { Injector, UndoList, InjectError, runStepsTogether, type InjectedCall } from '../inject/index.js';
+import { UndoList, InjectError, runStepsTogether, type InjectedCall, type Steps } from '../inject/index.js';
 import { ProcReadError, readStatus, readComm, readLocksLater } from '../proc/index.js';
 import { SysError, WaitError, __WALL, kill, waitpid } from '../sys/index.js';
 import type { ImageFileKey, MessageValue } from '../images/index.js';
@@ -202,7 +202,7 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
     const locks = readLocksLater(); // while frozen (the tree's locks hold still); awaited below
     locks.catch(() => { /* or the dump failed first */ });
     const filesOwner = checkTree(members, opts.shellJob ?? false);
-    files.listedFds = checkOutsidePipes(members, opts.external ?? []);
+    const listedFds = checkOutsidePipes(members, opts.external ?? []);
     // Each process's images are created on libuv's threads while cryo works on the frozen tree
     // (ext4 here: 0.3-0.8 ms of kernel time per file, 7 files per process). A task left running
     // gets only its pages images while frozen: the rest are made once it runs again, not competing
@@ -234,12 +234,12 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
       const filesId = owner === undefined ? undefined : coreIds.get(owner)!;
       // The parks of the processes sharing its table are open when it dumps its files (opened below for all at once).
       const othersFds = () => live.flatMap((o, j) => (filesOwner.get(o.pid) === m.pid ? started[j]?.cryoFds() ?? [] : []));
-      started.push(await startProcess(m, { arch, images, undo, files, emit, step, checkpoint, ...ids[i]!, filesId, tracking, parentDir, continueTracking, semUndo: undoHolders.has(m.pid), ownNamespaces: ownNs, pageServer, smapsAhead: opts.smapsAhead, othersFds, ...(takesSnapshots ? { snapshots } : {}) }));
+      started.push(await startProcess(m, { arch, images, undo, files, emit, step, checkpoint, ...ids[i]!, filesId, tracking, parentDir, continueTracking, semUndo: undoHolders.has(m.pid), ownNamespaces: ownNs, pageServer, smapsAhead: opts.smapsAhead, othersFds, listedFds: listedFds.get(m.pid), ...(takesSnapshots ? { snapshots } : {}) }));
     }
     // Every process's first call (its call-ending area's mmap) at once, then every scratch page's:
     // each waits to be scheduled, not one after another.
-    together(started);
-    together(started.map((s) => s.scratch()));
+    runStepsTogether(started.map(mmapStep));
+    runStepsTogether(started.map((s) => mmapStep(s.scratch())));
     // Their batch areas in lockstep, then every batch started, then each waited for: each runs
     // while cryo waits for another. Every batch is waited for before the first failure is thrown.
     runStepsTogether(started.map((s) => s.area()));
@@ -430,22 +430,9 @@ async function dumpTree(opts: DumpOptions, pageServer?: PageServerClient): Promi
   return { pid, dir: opts.dir, images: [...images.written], pagesWritten, leftRunning: leaveRunning };
 }
 
-/**
- * Runs the calls of `halves` at once (Injector.rawEach) and gives each its result; every one that
- * ran is taken (its area recorded in the undo list) before the first failure is thrown.
- */
-function together(halves: readonly { mmap?: InjectedCall; take(raw: bigint): void }[]): void {
-  const first = halves.filter((h) => h.mmap !== undefined);
-  let failed: { e: unknown } | undefined;
-  Injector.rawEach(first.map((h) => h.mmap!)).forEach((g, k) => {
-    try {
-      if (!g.ok) throw g.e;
-      first[k]!.take(g.v);
-    } catch (e) {
-      failed ??= { e };
-    }
-  });
-  if (failed !== undefined) throw failed.e;
+/** A half's mmap as a step (runStepsTogether), its raw result to `take`; none where it has none. */
+function* mmapStep(half: { mmap?: InjectedCall; take(raw: bigint): void }): Steps<void> {
+  if (half.mmap !== undefined) half.take(yield half.mmap);
 }
 
 /** opts.deliver, its failure as the dump's. */

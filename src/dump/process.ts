@@ -7,7 +7,7 @@ import type { Arch } from '../arch/types.js';
 import { ENTRY_BYTES, Injector, batchAreaBytes, batchAreaSteps, batchRunners, batchesTaskCalls, ignoresSigtrap, mapBatchArea, runSteps, scratchAt, startCallEnding, startScratch, type Area, type BatchArea, type CallEnding, type InjectedCall, type Scratch, type Steps, UndoList } from '../inject/index.js';
 import {
   readCwd, readExe, readLoginuid, readMaps, readOomScoreAdj, readPersonality, readRoot, readSmaps,
-  readStat, readStatus, readTimers, procPath, readComm,
+  readStat, readStatus, readTimers, procPath, readComm, type FdTarget,
 } from '../proc/index.js';
 import { pidfdOpen } from '../sys/index.js';
 import { type ImageFileKey, type MessageValue } from '../images/index.js';
@@ -78,6 +78,8 @@ export interface CollectCtx {
    * their batch parks, opened for the whole tree before any file dump): not the task's, left out.
    */
   othersFds?: () => Iterable<number>;
+  /** Its descriptors and their targets, listed once the tree was frozen (checkOutsidePipes). */
+  listedFds?: ReadonlyMap<number, FdTarget>;
 }
 
 /**
@@ -340,7 +342,7 @@ async function finishProcess(m: TreeMember, c: CollectCtx, st: ThreadsRead): Pro
     const pidfd = pidfdOpen(pid);
     let fdArea: { area: BatchArea; room: number } | undefined;
     try {
-      dumpFds(files, pid, pidfd, status, new Map([[pid, inj], ...others]), new Set(c.othersFds?.()), (room) => {
+      dumpFds(files, pid, pidfd, status, new Map([[pid, inj], ...others]), c.listedFds, new Set(c.othersFds?.()), (room) => {
         // One area for the descriptors' many calls, mapped when first needed (FdDump.eachInThread).
         if (fdArea && fdArea.room >= room) return fdArea.area;
         fdArea?.area.unmap();

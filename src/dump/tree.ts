@@ -152,13 +152,6 @@ export function checkTree(members: readonly TreeMember[], shellJob: boolean): Ma
       throw new DumpError('UNSUPPORTED', `processes ${a} and ${b} share their ${what}: cryo cannot restore processes sharing that yet`);
     };
     const g = sharing(pidsLive, kind);
-    if (g === undefined) {
-      // kcmp gave no order: every pair.
-      for (let i = 0; i < pidsLive.length; i++) {
-        for (let j = i + 1; j < pidsLive.length; j++) if (kcmp(pidsLive[i]!, pidsLive[j]!, kind, 0, 0) === 0) shared(pidsLive[i]!, pidsLive[j]!);
-      }
-      continue;
-    }
     // One pass, not every pair (a tree of 500: 125,000 pairs a kind): each process against the
     // first before it holding the same object (all of those share one table owner, or it threw).
     const first = new Map<number, number>();
@@ -174,9 +167,10 @@ export function checkTree(members: readonly TreeMember[], shellJob: boolean): Ma
 /**
  * Which of `pids` hold the same kernel object `kind` (the same number: the same object), found by
  * sorting them in kcmp's order of the objects: n log n calls, not one per pair (tree-50: 4,900).
- * Undefined where kcmp gives no order (an error, or "unordered"): the caller compares pairs then.
+ * Where kcmp gives no order (an error, or "unordered"), each is compared with one holder of
+ * every object found before it.
  */
-function sharing(pids: readonly number[], kind: number): Map<number, number> | undefined {
+function sharing(pids: readonly number[], kind: number): Map<number, number> {
   let ordered = true;
   const order = (a: number, b: number): number => {
     const r = kcmp(a, b, kind, 0, 0);
@@ -185,8 +179,15 @@ function sharing(pids: readonly number[], kind: number): Map<number, number> | u
   };
   const sorted = [...pids].sort(order);
   const group = new Map<number, number>();
-  sorted.forEach((p, i) => group.set(p, i > 0 && order(sorted[i - 1]!, p) === 0 ? group.get(sorted[i - 1]!)! : i));
-  return ordered ? group : undefined;
+  sorted.forEach((p, i) => group.set(p, i > 0 && order(sorted[i - 1]!, p) === 0 ? group.get(sorted[i - 1]!)! : p));
+  if (ordered) return group;
+  const holders: number[] = [];
+  for (const p of pids) {
+    const same = holders.find((h) => kcmp(h, p, kind, 0, 0) === 0);
+    if (same === undefined) holders.push(p);
+    group.set(p, same ?? p);
+  }
+  return group;
 }
 
 /**
@@ -194,7 +195,7 @@ function sharing(pids: readonly number[], kind: number): Map<number, number> | u
  * process would lose its end on restore) unless `external` lists it as `pipe:[INODE]`, CRIU's
  * name for it. Throws one line naming the pipe, the tree's descriptor and the holder. Returns the
  * descriptors it listed, in order, with their targets, by PID: the tree is frozen, the descriptor
- * dump takes them (FileTable.listedFds) instead of listing them again.
+ * dump takes them (dumpFds' `listed`) instead of listing them again.
  */
 export function checkOutsidePipes(members: readonly TreeMember[], external: readonly string[]): Map<number, Map<number, FdTarget>> {
   const inTree = new Set(members.map((m) => m.pid));

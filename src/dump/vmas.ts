@@ -10,7 +10,7 @@ import { isRingVma, noteRingVma } from '../files/io-uring.js';
 import { notePacketRing } from '../files/packet-ring.js';
 import { processVmReadv } from '../sys/index.js';
 import { AIO_HEADER_BYTES, aioHeaderProblem, readAioHeader } from '../shared/aio-ring.js';
-import type { FileTable } from './files.js';
+import type { FileTable, MappedFileWay } from './files.js';
 import type { ProtVmFlag } from '../arch/types.js';
 import {
   MADV_DONTDUMP, MADV_DONTFORK, MADV_HUGEPAGE, MADV_MERGEABLE, MADV_NOHUGEPAGE, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WIPEONFORK,
@@ -57,7 +57,7 @@ const permissionDenied = (e: unknown) => ['EPERM', 'EACCES'].includes((e as Node
  * when deleted); where cryo may not read map_files (no CAP_CHECKPOINT_RESTORE), the path maps
  * names, if the file there is still the mapped one (same device and inode).
  */
-function mappedFileOf(pid: number, v: Vma, what: string): { openPath: string; name: string; st: Stats; viaMapFiles: boolean } {
+function mappedFileOf(pid: number, v: Vma, what: string): MappedFileWay {
   const mapFile = procPath(pid, `map_files/${mapFilesName(v.start, v.end)}`);
   try {
     return { openPath: mapFile, st: statSync(mapFile), name: readMapFilesLink(pid, v.start, v.end).path, viaMapFiles: true };
@@ -74,19 +74,15 @@ function mappedFileOf(pid: number, v: Vma, what: string): { openPath: string; na
   return { openPath: v.name, name: v.name, st, viaMapFiles: false };
 }
 
-type MappedFile = ReturnType<typeof mappedFileOf>;
-
 /**
- * mappedFileOf's answers for the whole dump, by what maps says of the VMA (device, inode, name):
- * a process maps each library in several VMAs and a forked tree maps the same ones in every
- * process, and only the file's identity and first name are kept (FileTable.mappedFile, by device
- * and inode). CRIU borrows the file of the VMA before when device and inode match.
+ * mappedFileOf's answers for the whole dump (FileTable.mappedFiles), by what maps says of the VMA
+ * (device, inode, name): a process maps each library in several VMAs and a forked tree maps the
+ * same ones in every process, and only the file's identity and first name are kept
+ * (FileTable.mappedFile, by device and inode). CRIU borrows the file of the VMA before when device
+ * and inode match.
  */
-const mappedFiles = new WeakMap<FileTable, Map<string, MappedFile>>();
-
-function mappedFileOnce(files: FileTable, pid: number, v: Vma, what: string): MappedFile {
-  let known = mappedFiles.get(files);
-  if (known === undefined) mappedFiles.set(files, (known = new Map()));
+function mappedFileOnce(files: FileTable, pid: number, v: Vma, what: string): MappedFileWay {
+  const known = files.mappedFiles;
   const key = `${v.devMajor}:${v.devMinor}:${v.inode}:${v.deleted ? 'd' : ''}${v.name}`;
   let f = known.get(key);
   if (f === undefined) known.set(key, (f = mappedFileOf(pid, v, what)));

@@ -20,15 +20,15 @@
  * An entry's digests are in the field of its algorithm (one of sha256 and blake3): a reader that
  * knows only SHA-256 finds no digests in a BLAKE3 entry and refuses it as damaged, never as altered.
  */
-import { existsSync, lstatSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { message, opt, rep, req } from './schema.js';
 import { readCryoImage, writeCryoImage } from './cryo-framing.js';
 import type { MessageValue } from './value.js';
-import { PageReader, pagemapFactsOf, type PagemapColumns } from './pages.js';
+import { PageReader, pagemapFactsOf, pagemapRunsOfBytes, type PagemapColumns } from './pages.js';
 import { DIGEST, HASH_NAME, MANIFEST_HASH, digestOf, hashPieces, type HashAlg, type Piece } from './manifest-hash.js';
 import { guardFile } from '../sys/guardian.js';
-import { FaultInjected } from '../fault.js';
+import { FaultInjected, faultPoint } from '../fault.js';
 
 export const CRYO_MANIFEST_IMAGE = 'cryo-manifest.img';
 /** 'CRYM' read as a little-endian u32. */
@@ -94,28 +94,53 @@ export function pagesImagePieces(size: number, runs: Readonly<PagemapColumns> | 
   return pieces;
 }
 
-/** The runs of the pagemap that fills each pages image of `dir` (one pagemap per pages image). */
-function pagesRuns(dir: string, names: readonly string[]): Map<string, Readonly<PagemapColumns> | undefined> {
-  const out = new Map<string, Readonly<PagemapColumns> | undefined>();
+/** Every pagemap among `names`, read once: its bytes (for its own digests) and its runs. */
+interface Pagemaps {
+  /** The runs of the pagemap that fills each pages image, by the pages image's name (undefined: more than one). */
+  runs: Map<string, Readonly<PagemapColumns> | undefined>;
+  /** Each pagemap's bytes, by its name. */
+  bytes: Map<string, Buffer>;
+}
+
+function readPagemaps(fileOf: (name: string) => string, names: readonly string[]): Pagemaps {
+  const out: Pagemaps = { runs: new Map(), bytes: new Map() };
   for (const n of names.filter((x) => /^pagemap-(shmem-)?\d+\.img$/.test(x))) {
-    let reader: PageReader;
+    const file = fileOf(n);
+    let b: Buffer;
     try {
-      reader = new PageReader(path.join(dir, n), undefined, 1);
+      faultPoint(`read ${file}`);
+      b = readFileSync(file);
     } catch (e) {
       // An injected fault is the dump's failure, not a pagemap to leave out (issue 15's sweep).
       if (e instanceof FaultInjected) throw e;
-      continue; // not a pagemap cryo can read: its pages image's pieces have no addresses
+      continue;
     }
-    try {
-      const pages = path.basename(reader.pagesPath);
-      out.set(pages, out.has(pages) ? undefined : reader.columns());
-    } catch (e) {
-      if (e instanceof FaultInjected) throw e;
-    } finally {
-      reader.close();
-    }
+    out.bytes.set(n, b);
+    const decoded = pagemapRunsOfBytes(b) ?? decodedGenerically(file);
+    if (decoded === undefined) continue; // not a pagemap cryo can read: its pages image's pieces have no addresses
+    const pages = `pages-${decoded.pagesId}.img`;
+    out.runs.set(pages, out.runs.has(pages) ? undefined : decoded.cols);
   }
   return out;
+}
+
+/** A pagemap in a layout pagemapRunsOfBytes does not take, through PageReader; undefined where that fails. */
+function decodedGenerically(file: string): { pagesId: number; cols: Readonly<PagemapColumns> } | undefined {
+  let reader: PageReader;
+  try {
+    reader = new PageReader(file, undefined, 1);
+  } catch (e) {
+    if (e instanceof FaultInjected) throw e;
+    return undefined;
+  }
+  try {
+    return { pagesId: reader.pagesId, cols: reader.columns() };
+  } catch (e) {
+    if (e instanceof FaultInjected) throw e;
+    return undefined;
+  } finally {
+    reader.close();
+  }
 }
 
 /** Digests of a pages image computed while it was written (src/dump/pages-hash.ts). */
@@ -189,14 +214,19 @@ export function computeManifest(dir: string, extras: ManifestExtras = {}): Manif
     if (st.isFile()) sizes.set(n, st.size);
   }
   const names = [...sizes.keys()];
-  const runs = pagesRuns(dir, names);
+  const pagemaps = readPagemaps(fileOf, names);
   const out: ManifestEntry[] = [];
   for (const name of names) {
     const size = sizes.get(name)!;
-    const pieces = isPagesImage(name) ? pagesImagePieces(size, runs.get(name)) : blockPieces(size);
+    const pieces = isPagesImage(name) ? pagesImagePieces(size, pagemaps.runs.get(name)) : blockPieces(size);
     const block = digestsAhead(extras.ahead?.get(name), pieces);
     if (block) {
       out.push(entryOf(name, size, pieces, block));
+      continue;
+    }
+    const read = pagemaps.bytes.get(name);
+    if (read?.length === size) {
+      out.push({ name, size, pieces, alg: MANIFEST_HASH, digests: pieces.map((p) => digestOf(MANIFEST_HASH, read.subarray(p.offset, p.offset + p.length))) });
       continue;
     }
     const digests: Buffer[] = [];

@@ -95,18 +95,22 @@ function decodePagemapRuns(file: string, pagesId: number): PagemapColumns | unde
   const had = recentPagemaps.get(file);
   if (had && had.pagesId === pagesId && had.bytes.equals(b)) return had.cols;
   const cols = decodePagemapBytes(b, pagesId);
-  if (cols) {
-    if (had) recentRuns -= had.cols.count;
-    recentPagemaps.delete(file);
-    recentPagemaps.set(file, { bytes: b, pagesId, cols });
-    recentRuns += cols.count;
-    while (recentPagemaps.size > RECENT_PAGEMAPS && recentRuns > RECENT_RUNS) {
-      const [oldest, old] = recentPagemaps.entries().next().value!;
-      recentRuns -= old.cols.count;
-      recentPagemaps.delete(oldest);
-    }
-  }
+  if (cols) remember(file, b, pagesId, cols);
   return cols;
+}
+
+/** Keeps a pagemap's decoded runs among the recent ones (the oldest go past the limits). */
+function remember(file: string, bytes: Buffer, pagesId: number, cols: PagemapColumns): void {
+  const had = recentPagemaps.get(file);
+  if (had) recentRuns -= had.cols.count;
+  recentPagemaps.delete(file);
+  recentPagemaps.set(file, { bytes, pagesId, cols });
+  recentRuns += cols.count;
+  while (recentPagemaps.size > RECENT_PAGEMAPS && recentRuns > RECENT_RUNS) {
+    const [oldest, old] = recentPagemaps.entries().next().value!;
+    recentRuns -= old.cols.count;
+    recentPagemaps.delete(oldest);
+  }
 }
 
 /**
@@ -120,6 +124,42 @@ const RECENT_PAGEMAPS = 8;
 /** ~28 bytes a run in the columns: 200,000 runs are ~6 MB. */
 const RECENT_RUNS = 200_000;
 let recentRuns = 0;
+
+/**
+ * A pagemap file's pages id and runs in the layout decodePagemapRuns takes, from one read of it
+ * (the recent pagemaps' runs again when its bytes are the same); undefined for anything else, or
+ * a file that cannot be read (the generic reader says why).
+ */
+function readPagemapRuns(file: string): { pagesId: number; cols: PagemapColumns } | undefined {
+  faultPoint(`read ${file}`);
+  let b: Buffer;
+  try {
+    b = readFileSync(file);
+  } catch {
+    return undefined;
+  }
+  const had = recentPagemaps.get(file);
+  if (had && had.bytes.equals(b)) return { pagesId: had.pagesId, cols: had.cols };
+  const r = pagemapRunsOfBytes(b);
+  if (r !== undefined) remember(file, b, r.pagesId, r.cols);
+  return r;
+}
+
+/**
+ * A pagemap image's pages id and runs from its bytes, in the layout decodePagemapRuns takes;
+ * undefined for anything else (the generic decoder reads that).
+ */
+export function pagemapRunsOfBytes(b: Buffer): { pagesId: number; cols: PagemapColumns } | undefined {
+  // The head's pages_id, a varint after its field key at byte 12: checked again by the decoder.
+  if (b.length < 14 || b[12] !== 0x08) return undefined;
+  let pagesId = 0;
+  for (let at = 13, mul = 1; at < Math.min(b.length, 18); at++, mul *= 128) {
+    pagesId += (b[at]! & 0x7f) * mul;
+    if (b[at]! < 0x80) break;
+  }
+  const cols = decodePagemapBytes(b, pagesId);
+  return cols && { pagesId, cols };
+}
 
 function decodePagemapBytes(b: Buffer, pagesId: number): PagemapColumns | undefined {
   if (b.length < 12 || readU32(b, 0) !== PAGEMAP_HEAD_MAGIC || readU32(b, 4) !== PAGEMAP_MAGIC) return undefined;
@@ -251,8 +291,9 @@ export function pagemapFactsOf(cols: Readonly<PagemapColumns>): PagemapFacts {
 /** Reads a pagemap and, on demand, the contents of each run from its pages file. */
 export class PageReader implements Iterable<PageRun> {
   readonly pagesId: number;
-  private readonly reader: ImageReader;
-  private readonly iter: Iterator<{ value: MessageValue }>;
+  /** The generic reader, past the head: only for a pagemap the column decoder does not take. */
+  private readonly reader: ImageReader | undefined;
+  private readonly iter: Iterator<{ value: MessageValue }> | undefined;
   private pagesFd = -1;
   private pagesSize = 0;
   readonly pageSize: number;
@@ -260,18 +301,28 @@ export class PageReader implements Iterable<PageRun> {
   /** Open pagemapFile; pagesFileFor(pagesId) names the pages file (default: pages-ID.img beside it). */
   constructor(readonly pagemapFile: string, pagesFile?: string | ((pagesId: number) => string), pageSize = DEFAULT_PAGE_SIZE) {
     this.pageSize = pageSize;
-    this.reader = ImageReader.open(pagemapFile);
-    if (this.reader.magic !== 'PAGEMAP') {
-      this.reader.close();
-      throw new ImageError(pagemapFile, 4, `a pagemap image, found ${this.reader.magic}`);
+    // The usual layout in one read of the file (a restore opens each pagemap several times: tree-50,
+    // 150 readers); anything else, or a file that cannot be read, through the generic reader.
+    const quick = readPagemapRuns(pagemapFile);
+    if (quick !== undefined) {
+      this.pagesId = quick.pagesId;
+      this.cols = quick.cols;
+    } else {
+      const reader = ImageReader.open(pagemapFile);
+      if (reader.magic !== 'PAGEMAP') {
+        reader.close();
+        throw new ImageError(pagemapFile, 4, `a pagemap image, found ${reader.magic}`);
+      }
+      const iter = reader[Symbol.iterator]();
+      const head = iter.next();
+      if (head.done) {
+        reader.close();
+        throw new ImageError(pagemapFile, 8, 'a pagemap_head entry');
+      }
+      this.pagesId = head.value.value.pages_id as number;
+      this.reader = reader;
+      this.iter = iter;
     }
-    this.iter = this.reader[Symbol.iterator]();
-    const head = this.iter.next();
-    if (head.done) {
-      this.reader.close();
-      throw new ImageError(pagemapFile, 8, 'a pagemap_head entry');
-    }
-    this.pagesId = head.value.value.pages_id as number;
     const name =
       typeof pagesFile === 'function'
         ? pagesFile(this.pagesId)
@@ -306,7 +357,7 @@ export class PageReader implements Iterable<PageRun> {
 
   private decodeGenerically(): PagemapColumns {
     const b = new ColumnsBuilder(64);
-    for (let n = this.iter.next(); !n.done; n = this.iter.next()) {
+    for (let n = this.iter!.next(); !n.done; n = this.iter!.next()) {
       const run = runOf(n.value.value);
       b.push(run.vaddr, run.nrPages, run.flags);
     }
@@ -355,7 +406,7 @@ export class PageReader implements Iterable<PageRun> {
   }
 
   close(): void {
-    this.reader.close();
+    this.reader?.close();
     if (this.pagesFd >= 0) closeSync(this.pagesFd);
     this.pagesFd = -1;
   }

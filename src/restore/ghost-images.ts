@@ -92,7 +92,25 @@ export function ghostPath(name: string, ghost: MessageValue): string {
 }
 
 /** Preflight: the ghost's image is there, of a kind restore makes, its old path is free in a real directory, and set-id bits only where files.img has them too and (unless --allow-setid-files) no holder could gain by them. */
-export function checkGhost(img: RestoreImages, g: Ghost, name: string, why: string, type: number | undefined): void {
+export function checkGhost(img: RestoreImages, g: Ghost, name: string, why: string, type: number | undefined, checkedBefore = false): void {
+  if (!checkedBefore) checkGhostImage(img, g, name, why, type);
+  const mode = num(img.all.get(g.image)!.entries[0]?.value.mode);
+  const setid = mode & S_ISXID;
+  if (setid === 0) return;
+  const reg = img.files.get(g.origId)?.reg as MessageValue | undefined;
+  const bits = `${mode & S_ISUID ? 'set-user-ID' : ''}${mode & S_ISUID && mode & S_ISGID ? ' and ' : ''}${mode & S_ISGID ? 'set-group-ID' : ''}`;
+  if ((num(reg?.mode) & S_ISXID) !== setid) {
+    throw new RestoreError('UNSAFE', `${g.image} gives the deleted file ${name} (${why}) mode 0${(mode & 0o7777).toString(8)}, but files.img, the file the task had open, mode 0${(num(reg?.mode) & 0o7777).toString(8)}: refusing the ${bits} bits (a damaged or crafted image)`);
+  }
+  const head = img.all.get(g.image)!.entries[0]!.value;
+  const who = gainer(img, mode, num(head.uid), num(head.gid));
+  if (who !== undefined && !img.fdOptions?.allowSetidFiles) {
+    throw new RestoreError('UNSAFE', `the deleted file ${name} (${why}) is ${bits} (mode 0${(mode & 0o7777).toString(8)}, owner ${num(head.uid)}:${num(head.gid)}) and process ${img.pid}, which holds it, ${who}: it could run it with those ids; restore with --allow-setid-files if you trust this dump`);
+  }
+}
+
+/** What checkGhost checks of the ghost image and its path: the same for every process of the tree. */
+function checkGhostImage(img: RestoreImages, g: Ghost, name: string, why: string, type: number | undefined): void {
   if (!img.all.has(g.image)) throw new RestoreError('IMAGE_MISSING', `${path.join(img.dir, g.image)} is missing: ${img.dir} is not a complete dump`);
   const mode = num(img.all.get(g.image)!.entries[0]?.value.mode);
   const kind = mode & S_IFMT;
@@ -110,18 +128,6 @@ export function checkGhost(img: RestoreImages, g: Ghost, name: string, why: stri
   // A removed directory goes back at its own path only; another file may go beside a file now there.
   const at = kind === S_IFDIR ? name : ghostPath(name, img.all.get(g.image)!.entries[0]!.value);
   checkFreePath(at, why, at === name ? 'was deleted at dump time and exists again now' : `is in the way of the deleted file ${name}, whose own path is taken too`, true);
-  const setid = mode & S_ISXID;
-  if (setid === 0) return;
-  const reg = img.files.get(g.origId)?.reg as MessageValue | undefined;
-  const bits = `${mode & S_ISUID ? 'set-user-ID' : ''}${mode & S_ISUID && mode & S_ISGID ? ' and ' : ''}${mode & S_ISGID ? 'set-group-ID' : ''}`;
-  if ((num(reg?.mode) & S_ISXID) !== setid) {
-    throw new RestoreError('UNSAFE', `${g.image} gives the deleted file ${name} (${why}) mode 0${(mode & 0o7777).toString(8)}, but files.img, the file the task had open, mode 0${(num(reg?.mode) & 0o7777).toString(8)}: refusing the ${bits} bits (a damaged or crafted image)`);
-  }
-  const head = img.all.get(g.image)!.entries[0]!.value;
-  const who = gainer(img, mode, num(head.uid), num(head.gid));
-  if (who !== undefined && !img.fdOptions?.allowSetidFiles) {
-    throw new RestoreError('UNSAFE', `the deleted file ${name} (${why}) is ${bits} (mode 0${(mode & 0o7777).toString(8)}, owner ${num(head.uid)}:${num(head.gid)}) and process ${img.pid}, which holds it, ${who}: it could run it with those ids; restore with --allow-setid-files if you trust this dump`);
-  }
 }
 
 /**

@@ -230,7 +230,8 @@ async function restoreChecked(opts: RestoreOptions, emit: (e: RestoreEvent) => v
       const fileFacts = fileFactsOf(img.dir);
       const filesFound = new Set<string>();
       for (const p of procs) {
-        preflight(p, arch, { fileFacts, filesFound });
+        // The root's PID first; the others' all at once in planTree.
+        preflight(p, arch, { fileFacts, filesFound, pidCheckedWithTree: p !== img });
         checkThreads(p, arch);
         for (const t of p.threads) checkCreds(t.core);
         checkProcAttrs(p.core.tc as MessageValue | undefined, p.pid);

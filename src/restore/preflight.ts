@@ -125,8 +125,9 @@ function treeIds(img: RestoreImages): Set<number> {
 }
 
 /**
- * `found`: the files (id and kind) an earlier process of the tree found as they were: files.img is
- * the tree's, and a tree's processes use the same files (tree-50: 50 lookups of each library).
+ * `found`: the files (id and kind; deleted and linked ones too) an earlier process of the tree found
+ * as they were: files.img is the tree's, and a tree's processes use the same files (tree-50: 50
+ * lookups of each library, and of the path of each deleted file).
  */
 export function checkFiles(img: RestoreImages, facts: ReadonlyMap<number, FileFacts> = new Map(), found = new Set<string>()): void {
   const { ghosts, linked, deadPids } = ghostFiles(img);
@@ -145,13 +146,17 @@ export function checkFiles(img: RestoreImages, facts: ReadonlyMap<number, FileFa
     }
     const ghost = ghosts.get(id);
     if (ghost) {
-      checkGhost(img, ghost, name, why, type);
+      const key = `${id}:ghost:${type}`;
+      checkGhost(img, ghost, name, why, type, found.has(key));
+      found.add(key);
       continue;
     }
     const remap = linked.get(id);
     if (remap !== undefined) {
       // Another name of the file, made by the dump because its own path led elsewhere.
-      checkImagePath(linkRemapName(img, id, remap), `${why}: ${name} linked there at dump time`, S_IFREG);
+      const key = `${id}:linked`;
+      if (!found.has(key)) checkImagePath(linkRemapName(img, id, remap), `${why}: ${name} linked there at dump time`, S_IFREG);
+      found.add(key);
       continue;
     }
     // The use's own kind where it has one (a FIFO's mode may be 0 in the image), else the image's.
@@ -246,6 +251,8 @@ export interface PreflightOptions {
   fileFacts?: ReadonlyMap<number, FileFacts>;
   /** The tree's files found as they were so far (checkFiles): one set for a restore's processes. */
   filesFound?: Set<string>;
+  /** Its PID is checked with the tree's others at once (planTree): not here. */
+  pidCheckedWithTree?: boolean;
 }
 
 /** The facts a cryo dump recorded beside CRIU's images (cryo-files.img); empty for CRIU's dumps. */
@@ -360,7 +367,7 @@ export function preflight(img: RestoreImages, arch: Arch, opts: PreflightOptions
   checkShmem(img, arch.pageSize);
   checkFiles(img, opts.fileFacts ?? fileFactsOf(img.dir), opts.filesFound);
   checkFds(img);
-  checkPidFree(img.pid);
+  if (!opts.pidCheckedWithTree) checkPidFree(img.pid);
 }
 
 /** Each AIO ring of mm.aios is one AIO mapping of the same length, and each AIO mapping has its ring. */

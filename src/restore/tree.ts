@@ -36,7 +36,7 @@ export interface GroupHelper {
   parent: number;
 }
 
-/** The helpers a tree needs (preflight: checks every session and group can be rebuilt). */
+/** The helpers a tree needs (preflight: checks every session and group can be rebuilt, and that every PID but the root's is free). */
 export function planTree(tree: RestoreTree, shellJob: boolean): GroupHelper[] {
   const byPid = new Map(tree.entries.map((e) => [e.pid, e]));
   const root = tree.entries[0]!;

@@ -5,14 +5,13 @@
  * Descriptor kinds (src/files/) add to it; src/dump/index.ts writes it out.
  */
 import { OpenedFiles } from './opened-files.js';
-import { closeSync, existsSync, openSync, statSync, statfsSync, type BigIntStats } from 'node:fs';
+import { closeSync, existsSync, openSync, statSync, statfsSync, type BigIntStats, type Stats } from 'node:fs';
 import { rawSyscall } from '../sys/index.js';
 import type { MessageValue } from '../images/index.js';
 import type { CryoFileStat } from '../images/cryo-image.js';
 import type { IoUringImage } from '../images/cryo-io-uring.js';
 import type { ExtraValue, ImageFileKey } from '../images/index.js';
 import type { FdOptions } from './fd-options.js';
-import type { FdTarget } from '../proc/index.js';
 import { LockTable } from './lock-table.js';
 import { leadsElsewhere, linkedElsewhere, makeLinkRemap } from './link-remap.js';
 import { O_ACCMODE, O_PATH, O_WRONLY } from './constants.js';
@@ -61,6 +60,9 @@ export interface MemfdInode {
 /** An open file of the dumped tree: one descriptor of it (pid, fd), its inode and its file id. */
 export type { OpenedFile } from './opened-files.js';
 
+/** A mapped file's way in (openPath), first name and identity, and whether it took map_files. */
+export interface MappedFileWay { openPath: string; name: string; st: Stats; viaMapFiles: boolean }
+
 export class FileTable {
   private nextId = 1;
   private nextGhostId = 1;
@@ -107,8 +109,8 @@ export class FileTable {
 
   /** Every PID and TID of the dumped tree (zombies too), set once the tree is frozen: a pidfd may name any. */
   treeTids: ReadonlySet<number> = new Set();
-  /** Each process's descriptors and their targets, listed once the tree was frozen (dump/tree.ts checkOutsidePipes). */
-  listedFds: ReadonlyMap<number, ReadonlyMap<number, FdTarget>> = new Map();
+  /** How each mapped file is reached, by what maps says of its VMA (dump/vmas.ts): looked up once per dump. */
+  readonly mappedFiles = new Map<string, MappedFileWay>();
 
   constructor(readonly pid: number, readonly options: FdOptions = {}) {}
 

@@ -12,10 +12,10 @@ import { existsSync, readFileSync, rmSync, truncateSync } from 'node:fs';
 import { decodeImageFile } from '../../src/images/index.js';
 import type { MessageValue } from '../../src/images/value.js';
 import { dump, DumpError } from '../../src/dump/index.js';
-import { WNOHANG, __WALL, sleepSync, waitpid } from '../../src/sys/index.js';
+import { WNOHANG, __WALL, sleepSync, spawn, waitpid } from '../../src/sys/index.js';
 import { becomeSubreaper, editImage, waitGone } from '../helpers/restore-env.js';
 import { startTarget } from '../helpers/dump-target.js';
-import { restore } from '../../src/restore/index.js';
+import { restore, RestoreError } from '../../src/restore/index.js';
 import { kill } from '../../src/sys/index.js';
 import { cleanupDumped, imagesCopy, restoreAndFinish, restoreFailingAt, startAndDump, type Dumped } from '../helpers/round-trip.js';
 
@@ -104,6 +104,26 @@ test('a changed process group in pstree.img makes the restored tree FAIL', async
     es.find((e) => Number(e.pid) === p.c3)!.pgid = p.c3!;
   }));
   assert.match(out, /^FAIL: process groups/);
+});
+
+test("a child's PID taken when the tree is restored is refused, naming the holder, and nothing of the tree is left", async () => {
+  const d = await tree();
+  const p = treePids(d);
+  const holder = spawn({ path: '/bin/sleep', argv: ['sleep', '30'], setTid: [p.c2!] });
+  const dir = imagesCopy(d);
+  try {
+    await assert.rejects(restore({ dir, detach: true }), (e: unknown) => {
+      assert.ok(e instanceof RestoreError && e.code === 'PID_TAKEN', String(e));
+      assert.match(e.message, new RegExp(`^PID ${p.c2} is taken by 'sleep' \\(pid ${p.c2}\\)`));
+      return true;
+    });
+    assert.equal(readFileSync(`/proc/${p.c2}/comm`, 'utf8').trim(), 'sleep', 'the holder runs on');
+    assert.deepEqual(allGone(Object.values(p).filter((x) => x !== p.c2), 0), [], 'no process of the tree was made');
+  } finally {
+    kill(holder, 9);
+    waitpid(holder);
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("a changed zombie exit status makes the restored tree FAIL", async () => {
