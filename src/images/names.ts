@@ -94,10 +94,14 @@ export function imageFileMagic(key: ImageFileKey): string {
   return imageFiles[key][1];
 }
 
-const namePatterns = Object.values(imageFiles).map(([fmt, magic]) =>
-  [new RegExp(`^${fmt.replace(/[.]/g, '\\.').replace(/%(u|lu|d|ld)/, '\\d+').replace('%x', '[0-9a-f]+')}$`), magic] as const);
+/** Each kind's name as a pattern, and the text before its number (a restore asks for 100s of names: the prefix is tested first). */
+const namePatterns = Object.values(imageFiles).map(([fmt, magic]) => ({
+  prefix: fmt.split('%')[0]!,
+  re: new RegExp(`^${fmt.replace(/[.]/g, '\\.').replace(/%(u|lu|d|ld)/, '\\d+').replace('%x', '[0-9a-f]+')}$`),
+  magic,
+}));
 
 /** The magic name an image file of this name must hold, or undefined for a name no kind has. */
 export function magicForFileName(name: string): string | undefined {
-  return namePatterns.find(([re]) => re.test(name))?.[1];
+  return namePatterns.find((p) => name.startsWith(p.prefix) && p.re.test(name))?.magic;
 }

@@ -139,6 +139,8 @@ interface FieldPlan {
   want: number;
   repeated: boolean;
   packable: boolean;
+  /** An unsigned integer type read by decodeVarintRun where unpacked. */
+  varintRun?: 'uint32' | 'uint64';
 }
 
 const plans = new WeakMap<MessageDef, Map<number, FieldPlan>>();
@@ -147,6 +149,7 @@ function planOf(def: MessageDef): Map<number, FieldPlan> {
   if (!m) {
     m = new Map([...fieldsByNumber(def).values()].map((f) => [f.no, {
       f, index: def.fields.indexOf(f), want: wireTypeOf(f), repeated: f.label === 'repeated', packable: isPackable(f),
+      varintRun: f.type === 'uint32' || f.type === 'uint64' ? f.type : undefined,
     }]));
     plans.set(def, m);
   }
@@ -159,6 +162,19 @@ function decodePacked(r: Reader, p: FieldPlan, list: FieldValue[], depth: number
     case 'uint32': while (r.pos < r.end) list.push(r.varint() >>> 0); return;
     case 'uint64': while (r.pos < r.end) { const lo = r.varint(); list.push(u64(lo, r.hi)); } return;
     default: while (r.pos < r.end) list.push(decodeOne(r, p.f, p.want, depth));
+  }
+}
+
+/**
+ * An unpacked repeated integer's elements, which protobuf-c writes one after another: read in one
+ * loop while the next byte is the same one-byte tag (a thread's core holds some 360 of them).
+ */
+function decodeVarintRun(r: Reader, tag: number, type: 'uint32' | 'uint64', list: FieldValue[]): void {
+  for (;;) {
+    const lo = r.varint();
+    list.push(type === 'uint32' ? lo >>> 0 : u64(lo, r.hi));
+    if (tag > 0x7f || r.pos >= r.end || r.buf[r.pos] !== tag) return;
+    r.pos++;
   }
 }
 
@@ -191,7 +207,8 @@ function decodeRange(outer: Reader, def: MessageDef, start: number, end: number,
         continue;
       }
       if (wire !== want) r.fail(`wire type ${want} for ${def.name}.${f.name}, not ${wire}`, tagAt);
-      list.push(decodeOne(r, f, wire, depth));
+      if (p.varintRun !== undefined) decodeVarintRun(r, tag, p.varintRun, list);
+      else list.push(decodeOne(r, f, wire, depth));
     } else {
       if (wire !== want) r.fail(`wire type ${want} for ${def.name}.${f.name}, not ${wire}`, tagAt);
       found[p.index] = decodeOne(r, f, wire, depth);
