@@ -114,13 +114,18 @@ export interface FileFacts {
 /** A nanosecond mtime as a UTC date and time with nanoseconds. */
 const showTime = (ns: bigint) => `${new Date(Number(ns / 1_000_000n)).toISOString().slice(0, 19)}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`;
 
-/** PIDs and TIDs of the dumped tree (pstree.img). */
+/** PIDs and TIDs of the dumped tree (pstree.img), made once for the tree's processes (they share img.all). */
+const treeIdSets = new WeakMap<RestoreImages['all'], Set<number>>();
+
 function treeIds(img: RestoreImages): Set<number> {
-  const out = new Set<number>();
+  let out = treeIdSets.get(img.all);
+  if (out !== undefined) return out;
+  out = new Set<number>();
   for (const { value: e } of img.all.get('pstree.img')?.entries ?? []) {
     out.add(num(e.pid));
     for (const t of (e.threads as (number | bigint)[] | undefined) ?? []) out.add(Number(t));
   }
+  treeIdSets.set(img.all, out);
   return out;
 }
 

@@ -84,7 +84,23 @@ export function differenceOf(dumped: Buffer, mine: Buffer): string | undefined {
   return diff;
 }
 
+/**
+ * Each process's last choice and the vDSO it was made with (`mine` undefined: a choice the own
+ * vDSO did not enter): preflight's, which the stub's (the same kernel's vDSO) finds again without
+ * reading the dumped one from the pages a second time.
+ */
+const chosen = new WeakMap<RestoreImages, { arch: Arch; mine: Buffer | undefined; dataSize: bigint; choice: VdsoChoice }>();
+
 export function chooseVdso(img: RestoreImages, arch: Arch, own: OwnVdso): VdsoChoice {
+  const had = chosen.get(img);
+  if (had !== undefined && had.arch === arch && (had.mine === undefined || (had.dataSize === own.dataSize && had.mine.equals(own.bytes())))) return had.choice;
+  let mine: Buffer | undefined;
+  const choice = chooseAgainst(img, arch, own, () => (mine ??= own.bytes()));
+  chosen.set(img, { arch, mine, dataSize: own.dataSize, choice });
+  return choice;
+}
+
+function chooseAgainst(img: RestoreImages, arch: Arch, own: OwnVdso, ownBytes: () => Buffer): VdsoChoice {
   const vmas = (img.mm.vmas as MessageValue[] | undefined) ?? [];
   const vdso = vmas.find((v) => Number(v.status) & VMA.VDSO);
   const vvar = vmas.find((v) => Number(v.status) & VMA.VVAR);
@@ -96,7 +112,7 @@ export function chooseVdso(img: RestoreImages, arch: Arch, own: OwnVdso): VdsoCh
   const dumped = dumpedBytes(img, start, end, dumpPageSize(img, arch.pageSize));
   // No contents in the image (CRIU may leave them out): only the sizes can be compared, as restore does.
   if (dumped === undefined) return { kind: 'same' };
-  const mine = own.bytes();
+  const mine = ownBytes();
   const dataSize = vvar === undefined ? 0n : big(vvar.end) - big(vvar.start);
   let diff = differenceOf(dumped, mine);
   if (diff === undefined && own.dataSize !== dataSize) diff = `its data pages are ${own.dataSize} bytes here, ${dataSize} in the dump`;

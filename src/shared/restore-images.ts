@@ -130,6 +130,7 @@ export function loadTree(dir: string): RestoreTree {
   if (tree.length === 0) throw new RestoreError('IMAGE_CORRUPT', `corrupt image: ${path.join(dir, 'pstree.img')} has no entries`);
   const seen = new Set<number>();
   const entries: TreeEntry[] = [];
+  const files = filesById(all);
   for (const [i, pstree] of tree.entries()) {
     const pid = num(pstree.pid);
     const ppid = num(pstree.ppid ?? 0);
@@ -146,13 +147,24 @@ export function loadTree(dir: string): RestoreTree {
       entries.push({ ...base, zombie: true });
       continue;
     }
-    entries.push({ ...base, zombie: false, img: loadProcess(dir, all, inventory, pstree, core, one, need) });
+    entries.push({ ...base, zombie: false, img: loadProcess(dir, all, files, inventory, pstree, core, one, need) });
   }
   return { dir, entries, root: entries[0]!.img! };
 }
 
+/** The tree's files by id (files.img is the tree's: one map for all its processes). */
+function filesById(all: Map<string, Image>): Map<number, MessageValue> {
+  const files = new Map<number, MessageValue>();
+  for (const e of all.get('files.img')?.entries ?? []) files.set(num(e.value.id), e.value);
+  // Dumps older than CRIU 3.x keep regular files in reg-files.img.
+  for (const e of all.get('reg-files.img')?.entries ?? []) {
+    if (!files.has(num(e.value.id))) files.set(num(e.value.id), { type: 'REG', id: e.value.id as number, reg: e.value });
+  }
+  return files;
+}
+
 function loadProcess(
-  dir: string, all: Map<string, Image>, inventory: MessageValue, pstree: MessageValue, core: MessageValue,
+  dir: string, all: Map<string, Image>, files: Map<number, MessageValue>, inventory: MessageValue, pstree: MessageValue, core: MessageValue,
   one: (name: string) => MessageValue, need: (name: string) => Image,
 ): RestoreImages {
   const pid = num(pstree.pid);
@@ -177,12 +189,6 @@ function loadProcess(
   const pagemapFile = path.join(dir, imageFileName('pagemap', pid));
   need(imageFileName('pagemap', pid));
 
-  const files = new Map<number, MessageValue>();
-  for (const e of all.get('files.img')?.entries ?? []) files.set(num(e.value.id), e.value);
-  // Dumps older than CRIU 3.x keep regular files in reg-files.img.
-  for (const e of all.get('reg-files.img')?.entries ?? []) {
-    if (!files.has(num(e.value.id))) files.set(num(e.value.id), { type: 'REG', id: e.value.id as number, reg: e.value });
-  }
   const fdinfoName = inventory.fdinfo_per_id === true ? imageFileName('fdinfo', num(ids.files_id)) : imageFileName('fdinfo', pid);
   const fdinfo = (all.get(fdinfoName)?.entries ?? []).map((e) => e.value);
   for (const fd of fdinfo) {
