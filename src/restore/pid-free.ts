@@ -3,7 +3,7 @@
 // still be zombies for a moment (their reaper, often init, takes its time): waited for.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { RestoreError } from '../shared/restore-error.js';
-import { rawSyscall, sleepSync, SysError } from '../sys/index.js';
+import { sleepSync } from '../sys/index.js';
 
 /** How long a zombie that holds a PID is waited for. */
 const ZOMBIE_WAIT_MS = 3000;
@@ -37,9 +37,10 @@ function pidHolder(pid: number): Holder | undefined {
  */
 function groupHolder(pid: number, always = false): Holder | undefined {
   try {
-    rawSyscall('kill', -pid, 0);
+    // Node's kill: a free ID's ESRCH costs a third of rawSyscall's (a 100-thread task asks 100 times).
+    process.kill(-pid, 0);
   } catch (e) {
-    if (e instanceof SysError && e.code === 'ESRCH' && !always) return undefined;
+    if ((e as NodeJS.ErrnoException).code === 'ESRCH' && !always) return undefined;
   }
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
