@@ -63,10 +63,16 @@ function unmapStubRest(ctx: TaskCtx, maps: Vma[], cryos: Range[]): void {
 
 /** unmapStubRest's munmaps, queued in `batch`. */
 function queueStubUnmaps(ctx: TaskCtx, maps: Vma[], cryos: Range[], batch: SyscallBatch): void {
-  const keep = [...cryos, ...inheritedRanges(ctx)];
+  // In address order once; the maps (in address order, apart) take the ranges from the first that
+  // ends past their start (a forked child's stub has its parent's maps: no sort per map).
+  const keep = inAddressOrder([...cryos, ...inheritedRanges(ctx)], rangeStart);
+  let from = 0;
   for (const m of maps) {
+    while (from < keep.length && keep[from]!.end <= m.start) from++;
     if (ctx.arch.vdso.areas.includes(m.name) || m.kind === 'vsyscall') continue;
-    for (const part of withoutRanges(m.start, m.end, keep)) batch.add('munmap', part.start, part.end - part.start);
+    let to = from;
+    while (to < keep.length && keep[to]!.start < m.end) to++;
+    for (const part of withoutRanges(m.start, m.end, keep.slice(from, to))) batch.add('munmap', part.start, part.end - part.start);
   }
 }
 
