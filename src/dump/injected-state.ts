@@ -104,13 +104,16 @@ export function readThreadsInjected(injs: readonly Injector[], scratch: Scratch,
     const parks = area.moreParks(place.park ? group.length : 0, area.extra + BigInt(group.length * THREAD_ROOM));
     const alone = place.park ? group.slice(parks.length) : [];
     group = group.slice(0, group.length - alone.length);
+    // Every room (table and results) in one read, for the tables' results too.
+    let back: Buffer | undefined;
+    const readRooms = (): Buffer => (back ??= processVmReadv(injs[0]!.pid, area.extra, group.length * THREAD_ROOM));
     const results = runTogether(group.map((inj, k) => {
       const room = area.extra + BigInt(k * THREAD_ROOM);
       const park = parks[k];
       return { batch: new SyscallBatch(() => inj, { code: place.code, table: room, tableSize: THREAD_TABLE, ...(park ? { park } : {}) }), calls: threadCalls(room + BigInt(THREAD_TABLE)) };
-    }));
-    const back = processVmReadv(injs[0]!.pid, area.extra, group.length * THREAD_ROOM);
-    group.forEach((_, k) => out.push(threadInjectedOf(back.subarray(k * THREAD_ROOM + THREAD_TABLE), results[k]!.at(-1)!)));
+    }), () => ({ at: area.extra, bytes: readRooms() }));
+    const rooms = readRooms();
+    group.forEach((_, k) => out.push(threadInjectedOf(rooms.subarray(k * THREAD_ROOM + THREAD_TABLE), results[k]!.at(-1)!)));
     area.closeParks(parks); // not after a failure: the undo list closes them (its calls would hide the failure)
     for (const inj of alone) out.push(readThreadInjected(inj, scratch, place));
   }

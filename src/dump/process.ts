@@ -14,7 +14,7 @@ import { type ImageFileKey, type MessageValue } from '../images/index.js';
 import type { DumpEvent } from './events.js';
 import type { ImageSet } from './image-set.js';
 import { readQueuedSignals, readRlimits } from './task-state.js';
-import { readThread, readThreadOutside, threadInjectors, type ThreadState } from './threads.js';
+import { readThread, readThreadsOutside, threadInjectors, type ThreadOutside, type ThreadState } from './threads.js';
 import { readThreadsInjected, startInjectedState, threadsRoom, type InjectedState } from './injected-state.js';
 import { collectVmas, type DumpVma } from './vmas.js';
 import { parentPageRanges, unchangedRanges } from './mem-track.js';
@@ -160,7 +160,7 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
   const status = readStatus(pid);
   const stat = m.stat; // read once it was stopped (freezeTree)
   const signalsS = readQueuedSignals(pid, true, status.shdPnd);
-  const outside = tids.map((tid) => readThreadOutside(pid, tid, arch, tid === pid ? status : undefined));
+  const outside = await readThreadsOutside(pid, tids, arch, status);
   const rlimits = readRlimits(pid);
   const timers = readTimers(pid);
   const [rootIds, taskIds0] = namespaceIds(pid, c.ownNamespaces);
@@ -243,7 +243,7 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
 }
 
 interface Started {
-  arch: Arch; status: ReturnType<typeof readStatus>; stat: ReturnType<typeof readStat>; signalsS: MessageValue; outside: ReturnType<typeof readThreadOutside>[];
+  arch: Arch; status: ReturnType<typeof readStatus>; stat: ReturnType<typeof readStat>; signalsS: MessageValue; outside: ThreadOutside[];
   rlimits: ReturnType<typeof readRlimits>; timers: ReturnType<typeof readTimers>; rootIds: MessageValue; taskIds: MessageValue; maps: ReturnType<typeof readMaps>; flagsRead: SmapsWhileFrozen | undefined;
   trapIgnored: boolean; inj: Injector; ending: CallEnding | undefined; scratch: Scratch; area: BatchArea | undefined; injected: () => InjectedState;
 }

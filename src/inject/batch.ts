@@ -171,8 +171,9 @@ export class SyscallBatch {
     if (first) first.launched = true;
     const calls = this.calls.splice(0);
     const at = this.place.table;
-    const results = (): bigint[] => {
-      const back = processVmReadv(inj.pid, at, n * ENTRY_BYTES);
+    const results = (copy?: TaskCopy): bigint[] => {
+      const off = copy === undefined ? -1 : Number(at - copy.at);
+      const back = copy !== undefined && off >= 0 && off + n * ENTRY_BYTES <= copy.bytes.length ? copy.bytes.subarray(off) : processVmReadv(inj.pid, at, n * ENTRY_BYTES);
       const out: bigint[] = [];
       for (let i = 0; i < n; i++) {
         const r = BigInt.asIntN(64, readU64(back, i * ENTRY_BYTES + 56));
@@ -193,22 +194,29 @@ export function entryRan(pid: number, at: bigint): boolean {
   return b.length === 8 && readU64(b, 0) !== 1n;
 }
 
+/** Bytes of a task's memory from `at` on, read once every batch finished. */
+export interface TaskCopy {
+  at: bigint;
+  bytes: Buffer;
+}
+
 /** A batch started in its task (SyscallBatch.launch). */
 export interface Launched {
   inj: Injector;
   /** Where it ends parked; undefined: at the breakpoint. */
   park: BatchPark | undefined;
-  /** Its results once it is finished (throws as flush). */
-  results: () => bigint[];
+  /** Its results once it is finished (throws as flush); from `copy` where that holds its table. */
+  results: (copy?: TaskCopy) => bigint[];
 }
 
 /**
  * Runs each job's calls (one table each, at most its place holds) in its own thread at the same
  * time: all are started, then waited for, the parked ones by one wait for all (their parks are ends
  * of one socket: waitParkedAll). Returns each job's results; a failure throws once every thread
- * started is stopped again (the undo list then puts its registers back).
+ * started is stopped again (the undo list then puts its registers back). `copy`: one read of the
+ * task's memory holding the tables, their results taken from it (not one read a thread).
  */
-export function runTogether(jobs: readonly { batch: SyscallBatch; calls: readonly BatchCall[] }[]): bigint[][] {
+export function runTogether(jobs: readonly { batch: SyscallBatch; calls: readonly BatchCall[] }[], copy?: () => TaskCopy): bigint[][] {
   const started: Launched[] = [];
   const done: (bigint[] | undefined)[] = [];
   try {
@@ -251,5 +259,6 @@ export function runTogether(jobs: readonly { batch: SyscallBatch; calls: readonl
     }
   }
   let k = 0;
-  return done.map((d) => d ?? started[k++]!.results());
+  const mem = started.length > 0 ? copy?.() : undefined;
+  return done.map((d) => d ?? started[k++]!.results(mem));
 }

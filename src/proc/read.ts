@@ -57,9 +57,10 @@ export function readProcText(path: string): string {
 /**
  * readProcText on libuv's thread pool, for files whose read sleeps in the kernel (/proc/locks).
  * Opened here and read by requests of 64 KiB to its end: readFile's open, stat, read and close would each
- * wait for a turn of the event loop, which a busy caller gives rarely.
+ * wait for a turn of the event loop, which a busy caller gives rarely. `chunk`: the size of each
+ * request (a file known to be small, such as a thread's status, needs no 64 KiB buffer).
  */
-export function readProcTextLater(path: string): Promise<string> {
+export function readProcTextLater(path: string, chunkBytes = 64 << 10): Promise<string> {
   faultPoint(`read ${path}`);
   let fd: number;
   try {
@@ -69,7 +70,7 @@ export function readProcTextLater(path: string): Promise<string> {
     return Promise.reject(typeof code === 'string' ? new ProcReadError(path, code, err) : err);
   }
   const parts: Buffer[] = [];
-  const chunk = Buffer.allocUnsafe(64 << 10);
+  const chunk = Buffer.allocUnsafe(chunkBytes);
   return new Promise<string>((resolve, reject) => {
     const next = () => read(fd, chunk, 0, chunk.length, null, (err, n, buf) => {
       if (err !== null) {
