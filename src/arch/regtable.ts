@@ -86,6 +86,11 @@ function fromImage(v: unknown, f: RegField, what: string): bigint {
   return u;
 }
 
+/** A field's name in errors (writeField). */
+function nameOf(f: RegField, what: string | undefined, prefix: string): string {
+  return what ?? (prefix ? `${prefix}.${f.name}` : f.name);
+}
+
 /** The table functions for one byte order; an architecture binds them to its own (Arch.byteOrder). */
 export function regtableFor(order: ByteOrder) {
   const le = order === 'LE';
@@ -113,17 +118,22 @@ export function regtableFor(order: ByteOrder) {
     return toImage(readRaw(buf, off, raw, le), image);
   }
 
-  /** Writes one image value into `buf` (at `base`). `what` names the field in errors. */
-  function writeField(buf: Buffer, f: RegField, value: unknown, base = 0, what = f.name): void {
+  /**
+   * Writes one image value into `buf` (at `base`). Errors name the field `what`, else
+   * `prefix.name`: made only for an error (a thread's xsave state is hundreds of fields).
+   */
+  function writeField(buf: Buffer, f: RegField, value: unknown, base = 0, what?: string, prefix = ''): void {
     const raw = fieldRaw(f);
-    const step = rawBytes[raw];
     if (f.count === undefined) {
-      writeRaw(buf, base + f.offset, raw, fromImage(value, f, what), le);
+      // The common case without a BigInt made from a BigInt.
+      const v = typeof value === 'bigint' && value >= 0n && value <= rawMax[raw] ? value : fromImage(value, f, nameOf(f, what, prefix));
+      writeRaw(buf, base + f.offset, raw, v, le);
       return;
     }
+    const step = rawBytes[raw];
     if (!Array.isArray(value) || value.length !== f.count) {
       const got = Array.isArray(value) ? `${value.length} elements` : String(value);
-      throw new Error(`image field ${what} holds ${got}, expected ${f.count} elements: the image is damaged`);
+      throw new Error(`image field ${nameOf(f, what, prefix)} holds ${got}, expected ${f.count} elements: the image is damaged`);
     }
     const dv = viewOf(buf);
     for (let i = 0; i < f.count; i++) {
@@ -135,7 +145,7 @@ export function regtableFor(order: ByteOrder) {
       } else if (raw === 'u64' && typeof v === 'bigint' && v >= 0n && v <= rawMax.u64) {
         dv.setBigUint64(off, v, le);
       } else {
-        writeRaw(buf, off, raw, fromImage(v, f, `${what}[${i}]`), le);
+        writeRaw(buf, off, raw, fromImage(v, f, `${nameOf(f, what, prefix)}[${i}]`), le);
       }
     }
   }
@@ -150,9 +160,9 @@ export function regtableFor(order: ByteOrder) {
   /** Image record -> buffer, every field of the table (missing fields are an error). */
   function encodeTable(table: readonly RegField[], rec: ImageRecord, buf: Buffer, base = 0, what = ''): void {
     for (const f of table) {
-      const name = what ? `${what}.${f.name}` : f.name;
-      if (rec[f.name] === undefined) throw new Error(`image field ${name} is missing: the image is damaged`);
-      writeField(buf, f, rec[f.name], base, name);
+      const v = rec[f.name];
+      if (v === undefined) throw new Error(`image field ${what ? `${what}.${f.name}` : f.name} is missing: the image is damaged`);
+      writeField(buf, f, v, base, undefined, what);
     }
   }
 

@@ -97,7 +97,10 @@ export function dumpPages(pid: number, vmas: readonly DumpVma[], pageSize: numbe
   let pipe: SpliceMover | undefined;
   const spPage = sp & ~(page - 1n);
   // Pieces of runs waiting to be read together into `buf` (the other path): one process_vm_readv
-  // and one write for many runs (a small process has dozens of runs of a few pages).
+  // and one write for many runs (a small process has dozens of runs of a few pages). This and the
+  // pipe's `batch` below are never both filled (each flushes the other first: the bytes go in
+  // address order); they stay two because their limits (buffer and IOV_MAX; pipe capacity and the
+  // task's iovec area) and their movers differ.
   let gather: RemoteRange[] = [];
   let gatherBytes = 0;
   const flushGather = () => {

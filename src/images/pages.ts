@@ -79,24 +79,12 @@ class ColumnsBuilder {
 }
 
 /**
- * The pagemap's runs, decoded without building a message per entry (a sparse task has 100k of
- * them): head magics, a pagemap_head with `pagesId`, then pagemap_entry messages whose fields are
- * varints 1-5. Undefined for anything else (other layouts, unknown fields, a damaged file): the
- * generic decoder reads those and says what is wrong.
+ * The pagemap's runs if its pagemap_head holds `pagesId` (see readPagemapRuns): a head with
+ * another id, like anything the column decoder does not take, is undefined.
  */
 function decodePagemapRuns(file: string, pagesId: number): PagemapColumns | undefined {
-  let b: Buffer;
-  try {
-    b = readFileSync(file);
-  } catch {
-    return undefined;
-  }
-  // The bytes are read each time and compared: an image changed since is decoded anew.
-  const had = recentPagemaps.get(file);
-  if (had && had.pagesId === pagesId && had.bytes.equals(b)) return had.cols;
-  const cols = decodePagemapBytes(b, pagesId);
-  if (cols) remember(file, b, pagesId, cols);
-  return cols;
+  const r = readPagemapRuns(file);
+  return r?.pagesId === pagesId ? r.cols : undefined;
 }
 
 /** Keeps a pagemap's decoded runs among the recent ones (the oldest go past the limits). */
@@ -126,12 +114,14 @@ const RECENT_RUNS = 200_000;
 let recentRuns = 0;
 
 /**
- * A pagemap file's pages id and runs in the layout decodePagemapRuns takes, from one read of it
- * (the recent pagemaps' runs again when its bytes are the same); undefined for anything else, or
- * a file that cannot be read (the generic reader says why).
+ * A pagemap file's pages id and runs, decoded without building a message per entry (a sparse task
+ * has 100k of them): head magics, a pagemap_head with only pages_id, then pagemap_entry messages
+ * whose fields are varints 1-5. The recent pagemaps' runs again when its bytes are the same (read
+ * each time and compared: an image changed since is decoded anew). Undefined for anything else
+ * (other layouts, unknown fields, a damaged file, one that cannot be read): the generic decoder
+ * reads those and says what is wrong.
  */
 function readPagemapRuns(file: string): { pagesId: number; cols: PagemapColumns } | undefined {
-  faultPoint(`read ${file}`);
   let b: Buffer;
   try {
     b = readFileSync(file);
@@ -139,14 +129,14 @@ function readPagemapRuns(file: string): { pagesId: number; cols: PagemapColumns 
     return undefined;
   }
   const had = recentPagemaps.get(file);
-  if (had && had.bytes.equals(b)) return { pagesId: had.pagesId, cols: had.cols };
+  if (had && had.bytes.equals(b)) return had;
   const r = pagemapRunsOfBytes(b);
   if (r !== undefined) remember(file, b, r.pagesId, r.cols);
   return r;
 }
 
 /**
- * A pagemap image's pages id and runs from its bytes, in the layout decodePagemapRuns takes;
+ * A pagemap image's pages id and runs from its bytes, as readPagemapRuns gives them;
  * undefined for anything else (the generic decoder reads that).
  */
 export function pagemapRunsOfBytes(b: Buffer): { pagesId: number; cols: PagemapColumns } | undefined {
@@ -303,6 +293,7 @@ export class PageReader implements Iterable<PageRun> {
     this.pageSize = pageSize;
     // The usual layout in one read of the file (a restore opens each pagemap several times: tree-50,
     // 150 readers); anything else, or a file that cannot be read, through the generic reader.
+    faultPoint(`read ${pagemapFile}`);
     const quick = readPagemapRuns(pagemapFile);
     if (quick !== undefined) {
       this.pagesId = quick.pagesId;

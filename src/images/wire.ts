@@ -7,7 +7,6 @@ import { ImageJsonError } from './errors.js';
 import { Reader } from './wire-reader.js';
 import { type EnumDef, type FieldDef, type MessageDef, type ScalarType, isEnumType, isMessageType } from './schema.js';
 import type { FieldValue, MessageValue } from './value.js';
-import { vma_entry } from './schemas/vma.js';
 
 /** protobuf's own default recursion limit. */
 const MAX_DEPTH = 100;
@@ -240,7 +239,8 @@ export function decode(buf: Buffer, def: MessageDef, file = '<buffer>', base = 0
 
 // ---------------------------------------------------------------- encoding
 
-class Writer {
+/** Appends protobuf wire bytes (a fast encoder writes through it: fastEncoder). */
+export class Writer {
   buf = Buffer.allocUnsafe(256);
   len = 0;
   ensure(n: number): void {
@@ -445,49 +445,34 @@ function encodeOne(w: Writer, f: FieldDef, v: FieldValue, path: Path, i: number,
 }
 
 /** A uint64 value as a number when it is one in [0, 2^53) (a bigint or a number); else -1: the generic path takes it. */
-function safeU64(v: FieldValue | undefined): number {
+export function safeU64(v: FieldValue | undefined): number {
   if (typeof v === 'bigint') return v >= 0n && v <= MAX_SAFE ? Number(v) : -1;
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : -1;
 }
 
 /** A uint32 value's bits as asU32 takes them from a number; -1 for anything else. */
-function safeU32(v: FieldValue | undefined): number {
+export function safeU32(v: FieldValue | undefined): number {
   return typeof v === 'number' && Number.isInteger(v) && v >= -0x80000000 && v <= 0xffffffff ? v >>> 0 : -1;
 }
 
 /** A sint64 value zigzagged, when it is a bigint or number in (-2^52, 2^52); else -1. */
-function safeZigzag(v: FieldValue | undefined): number {
+export function safeZigzag(v: FieldValue | undefined): number {
   const n = typeof v === 'bigint' ? (v > -0x10000000000000n && v < 0x10000000000000n ? Number(v) : NaN) : typeof v === 'number' && Number.isSafeInteger(v) ? v : NaN;
   return n >= 0 && n < 0x10000000000000 ? 2 * n : n < 0 && n > -0x10000000000000 ? -2 * n - 1 : -1;
 }
 
-/**
- * vma_entry written field by field with its properties read by name (mm.img of 20,000 VMAs: the
- * generic loop's keyed reads and type tests were ~25 ms of a dump), the bytes the generic path
- * writes. False, with nothing written, for a value it does not take (a missing field, a value out
- * of its range): the generic path then writes it or names the fault.
- */
-function encodeVmaEntry(w: Writer, v: MessageValue): boolean {
-  const start = safeU64(v.start), end = safeU64(v.end), pgoff = safeU64(v.pgoff), shmid = safeU64(v.shmid);
-  const prot = safeU32(v.prot), flags = safeU32(v.flags), status = safeU32(v.status), fd = safeZigzag(v.fd);
-  const madv = v.madv === undefined ? -2 : safeU64(v.madv);
-  const fdflags = v.fdflags === undefined ? -2 : safeU32(v.fdflags);
-  if (start < 0 || end < 0 || pgoff < 0 || shmid < 0 || prot < 0 || flags < 0 || status < 0 || fd < 0 || madv === -1 || fdflags === -1) return false;
-  w.byte(0x08); w.varintSafe(start);
-  w.byte(0x10); w.varintSafe(end);
-  w.byte(0x18); w.varintSafe(pgoff);
-  w.byte(0x20); w.varintSafe(shmid);
-  w.byte(0x28); w.varint32(prot);
-  w.byte(0x30); w.varint32(flags);
-  w.byte(0x38); w.varint32(status);
-  w.byte(0x40); w.varintSafe(fd);
-  if (madv >= 0) { w.byte(0x48); w.varintSafe(madv); }
-  if (fdflags >= 0) { w.byte(0x50); w.varint32(fdflags); }
-  return true;
-}
+/** Messages written by a function of their own where a value fits it (see fastEncoder). */
+const FAST_ENCODERS = new Map<MessageDef, (w: Writer, v: MessageValue) => boolean>();
 
-/** Messages written by a function of their own where a value fits it. */
-const FAST_ENCODERS = new Map<MessageDef, (w: Writer, v: MessageValue) => boolean>([[vma_entry, encodeVmaEntry]]);
+/**
+ * Has `def`'s messages written by `encode` where it takes the value (it returns false, with nothing
+ * written, for one it does not: the generic path then writes it or names the fault). It must write
+ * the generic path's bytes. The schema module that defines `def` registers it: `def` comes with it.
+ */
+export function fastEncoder(def: MessageDef, encode: (w: Writer, v: MessageValue) => boolean): MessageDef {
+  FAST_ENCODERS.set(def, encode);
+  return def;
+}
 
 /** A message's fields, appended to `w`. */
 function encodeFields(w: Writer, value: MessageValue, def: MessageDef, path: Path, depth: number): void {

@@ -114,21 +114,6 @@ export interface FileFacts {
 /** A nanosecond mtime as a UTC date and time with nanoseconds. */
 const showTime = (ns: bigint) => `${new Date(Number(ns / 1_000_000n)).toISOString().slice(0, 19)}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}Z`;
 
-/** PIDs and TIDs of the dumped tree (pstree.img), made once for the tree's processes (they share img.all). */
-const treeIdSets = new WeakMap<RestoreImages['all'], Set<number>>();
-
-function treeIds(img: RestoreImages): Set<number> {
-  let out = treeIdSets.get(img.all);
-  if (out !== undefined) return out;
-  out = new Set<number>();
-  for (const { value: e } of img.all.get('pstree.img')?.entries ?? []) {
-    out.add(num(e.pid));
-    for (const t of (e.threads as (number | bigint)[] | undefined) ?? []) out.add(Number(t));
-  }
-  treeIdSets.set(img.all, out);
-  return out;
-}
-
 /**
  * `found`: the files (id and kind; deleted and linked ones too) an earlier process of the tree found
  * as they were: files.img is the tree's, and a tree's processes use the same files (tree-50: 50
@@ -136,7 +121,7 @@ function treeIds(img: RestoreImages): Set<number> {
  */
 export function checkFiles(img: RestoreImages, facts: ReadonlyMap<number, FileFacts> = new Map(), found = new Set<string>()): void {
   const { ghosts, linked, deadPids } = ghostFiles(img);
-  const tree = treeIds(img);
+  const tree = img.treeIds;
   for (const pid of deadPids) checkDeadPidFree(pid);
   for (const { id, why, type } of neededFiles(img)) {
     const reg = regFile(img, id, why);

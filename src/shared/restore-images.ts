@@ -14,6 +14,7 @@ import type { FdOptions } from './fd-options.js';
 import { withCryoCore } from '../images/cryo-core.js';
 import { VMA } from './vma-kinds.js';
 import type { Range } from './ranges.js';
+import type { VdsoChosen } from '../restore/vdso-choice.js';
 
 /** One dumped process, as restore needs it. */
 export interface RestoreImages {
@@ -35,6 +36,10 @@ export interface RestoreImages {
   readonly pagemapFile: string;
   /** file_entry by id (files.img). */
   readonly files: ReadonlyMap<number, MessageValue>;
+  /** PIDs and TIDs of the whole dumped tree (pstree.img): one set for all its processes. */
+  readonly treeIds: ReadonlySet<number>;
+  /** The vDSO choice preflight made, which the stub's (the same kernel's vDSO) finds again. */
+  vdsoChosen?: VdsoChosen;
   /** fdinfo entries of the task. */
   readonly fdinfo: readonly MessageValue[];
   readonly fs: MessageValue | undefined;
@@ -131,6 +136,7 @@ export function loadTree(dir: string): RestoreTree {
   const seen = new Set<number>();
   const entries: TreeEntry[] = [];
   const files = filesById(all);
+  const treeIds = idsOf(tree);
   for (const [i, pstree] of tree.entries()) {
     const pid = num(pstree.pid);
     const ppid = num(pstree.ppid ?? 0);
@@ -147,7 +153,7 @@ export function loadTree(dir: string): RestoreTree {
       entries.push({ ...base, zombie: true });
       continue;
     }
-    entries.push({ ...base, zombie: false, img: loadProcess(dir, all, files, inventory, pstree, core, one, need) });
+    entries.push({ ...base, zombie: false, img: loadProcess(dir, all, files, treeIds, inventory, pstree, core, one, need) });
   }
   return { dir, entries, root: entries[0]!.img! };
 }
@@ -163,8 +169,18 @@ function filesById(all: Map<string, Image>): Map<number, MessageValue> {
   return files;
 }
 
+/** The PIDs and TIDs of pstree.img's processes. */
+function idsOf(tree: readonly MessageValue[]): Set<number> {
+  const ids = new Set<number>();
+  for (const e of tree) {
+    ids.add(num(e.pid));
+    for (const t of (e.threads as (number | bigint)[] | undefined) ?? []) ids.add(num(t));
+  }
+  return ids;
+}
+
 function loadProcess(
-  dir: string, all: Map<string, Image>, files: Map<number, MessageValue>, inventory: MessageValue, pstree: MessageValue, core: MessageValue,
+  dir: string, all: Map<string, Image>, files: Map<number, MessageValue>, treeIds: Set<number>, inventory: MessageValue, pstree: MessageValue, core: MessageValue,
   one: (name: string) => MessageValue, need: (name: string) => Image,
 ): RestoreImages {
   const pid = num(pstree.pid);
@@ -198,7 +214,7 @@ function loadProcess(
   }
   const fsName = imageFileName('fs', pid);
   return {
-    dir, all, inventory, pid, pstree, core, threads, ids, mm, guards, pagemapFile, files, fdinfo,
+    dir, all, inventory, pid, pstree, core, threads, ids, mm, guards, pagemapFile, files, treeIds, fdinfo,
     fs: all.has(fsName) ? one(fsName) : undefined,
     seccomp: all.has('seccomp.img') ? one('seccomp.img') : undefined,
   };
