@@ -113,11 +113,20 @@ function vmFlagFacts(vmFlags: readonly string[], protVmFlags: readonly ProtVmFla
   return facts;
 }
 
+/** vma_entry.fd: none. One bigint for every entry (`-1n` in place makes one per VMA). */
+const NO_FD = -1n;
+
+/** Whether `v` lies in one of cryo's own areas (a loop: a closure per VMA is 10,000 objects to collect). */
+function inSkipped(v: Vma, skip: readonly { start: bigint; end: bigint }[]): boolean {
+  for (const s of skip) if (v.start >= s.start && v.end <= s.end) return true;
+  return false;
+}
+
 /** VMAs as CRIU records them (vvar areas merged into one, cryo's own areas `skip` left out). */
 export function collectVmas(pid: number, smaps: readonly Vma[], files: FileTable, skip: readonly { start: bigint; end: bigint }[], protVmFlags: readonly ProtVmFlag[] = []): DumpVma[] {
   const out: DumpVma[] = [];
   for (const v of smaps) {
-    if (skip.some((s) => v.start >= s.start && v.end <= s.end)) continue;
+    if (inSkipped(v, skip)) continue;
     const facts = vmFlagFacts(v.smaps?.vmFlags ?? NO_VM_FLAGS, protVmFlags);
     const madv = facts.madv;
     let flags = (v.shared ? MAP_SHARED : MAP_PRIVATE) | facts.flags;
@@ -202,7 +211,7 @@ export function collectVmas(pid: number, smaps: readonly Vma[], files: FileTable
       prev.vma = { ...prev.vma, end: v.end };
       continue;
     }
-    const entry: MessageValue = { start: v.start, end: v.end, pgoff, shmid, prot, flags, status, fd: -1n };
+    const entry: MessageValue = { start: v.start, end: v.end, pgoff, shmid, prot, flags, status, fd: NO_FD };
     if (madv !== 0n) entry.madv = madv;
     if (fdflags !== undefined) entry.fdflags = fdflags;
     if (ring) noteRingVma(files, pid, v, entry);
