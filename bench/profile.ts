@@ -6,7 +6,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { selfTimes, type CpuProfile } from './cpu-profile.js';
 import { benchBuildDir, cryoCli, workDir } from './paths.js';
-import { buildPrograms } from './programs.js';
+import { buildPrograms, precondition } from './programs.js';
 import { Task, stopRestored } from './task.js';
 import { WORKLOADS } from './workloads.js';
 
@@ -58,8 +58,10 @@ async function main(): Promise<void> {
   const report = path.join(benchBuildDir, 'task-report.txt');
   const task = await Task.start(report, wl.args);
   try {
+    precondition(task.rssAnon); // as the bench: the page cache then takes recently freed memory, not the host's
     print(`cryo dump ${name}`, await stages(['dump', '-t', String(task.pid), '-D', dir, '--leave-running'], path.join(prof, 'dump')), path.join(prof, 'dump'));
     await task.stop();
+    precondition(task.rssAnon);
     print(`cryo restore ${name}`, await stages(['restore', '-D', dir, '-d'], path.join(prof, 'restore')), path.join(prof, 'restore'));
     const done = await stopRestored(task.pid, report);
     process.stdout.write(`\nrestored task's memory check: ${done.ok ? 'ok' : 'FAILED'}\n`);

@@ -4,32 +4,20 @@
 // For each workload and tool, interleaved run by run: start the task, precondition, dump (the
 // task left running, so it can tell how long it was frozen), stop it, precondition, restore,
 // check the restored task's memory, clean up. Prints the table and writes the JSON.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runStat } from './exec.js';
-import { benchBuildDir, bin, cryoCli, repoRoot, workDir } from './paths.js';
-import { buildPrograms } from './programs.js';
+import { benchBuildDir, cryoCli, repoRoot, workDir } from './paths.js';
+import { PRECONDITION_NOTE, buildPrograms, precondition } from './programs.js';
 import { judgeTargets, renderReport, toolResult, type BenchReport, type Sample, type ToolInfo, type WorkloadResult } from './report.js';
 import { summarize } from './stats.js';
 import { Task, killPid, stopRestored } from './task.js';
 import { coreImages, cryo, cryoService, detectCriu, detectGcore, floor, imageBytes, type Tool } from './tools.js';
 import { WORKLOADS, type Workload } from './workloads.js';
 import { MIGRATIONS, renderMigrations, runMigration, type MigrationResult } from './migrate.js';
-
-/** Room for the tool itself on top of twice the task's bytes when preconditioning. */
-const PRECONDITION_EXTRA = 64 * 1024 * 1024;
-
-/**
- * Touches and frees twice the task's bytes (+ room for the tool): a dump needs the task's bytes
- * again as page cache, and the floor also needs its warm buffer; a restore needs the task's memory.
- */
-function precondition(bytes: number): void {
-  const p = spawnSync(bin('precondition'), [String(2 * bytes + PRECONDITION_EXTRA)], { stdio: 'ignore' });
-  if (p.status !== 0) throw new Error(`precondition ${bytes} failed`);
-}
 
 function isUnsupported(tool: Tool, error: string): boolean {
   return (tool.name === 'cryo' || tool.name === 'cryo-svc') && /cannot|not supported|unsupported|only|yet/i.test(error);
@@ -98,12 +86,12 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       runs: { type: 'string' }, quick: { type: 'boolean' }, only: { type: 'string', multiple: true },
-      json: { type: 'string' }, help: { type: 'boolean', short: 'h' }, 'no-service': { type: 'boolean' },
+      json: { type: 'string' }, tools: { type: 'string' }, help: { type: 'boolean', short: 'h' }, 'no-service': { type: 'boolean' },
     },
     strict: true,
   });
   if (values.help) {
-    process.stdout.write(`usage: npm run bench -- [--runs N] [--quick] [--only NAME[,NAME...]] [--json FILE] [--no-service]\nworkloads: ${[...WORKLOADS, ...MIGRATIONS].map((w) => w.name).join(', ')}\n`);
+    process.stdout.write(`usage: npm run bench -- [--runs N] [--quick] [--only NAME[,NAME...]] [--json FILE] [--no-service] [--tools NAME[,NAME...]]\nworkloads: ${[...WORKLOADS, ...MIGRATIONS].map((w) => w.name).join(', ')}\n`);
     return;
   }
   const runs = values.runs !== undefined ? Number(values.runs) : values.quick ? 1 : 3;
@@ -112,6 +100,9 @@ async function main(): Promise<void> {
   const names = [...WORKLOADS, ...MIGRATIONS].map((w) => w.name);
   const unknown = only.filter((o) => !names.includes(o));
   if (unknown.length > 0) throw new Error(`no workload ${unknown.join(', ')}: choose from ${names.join(', ')}`);
+  const wanted = values.tools?.split(',').filter((t) => t); // fewer tools: a 4 GiB run with all of them takes ~7.5 min
+  const unknownTools = wanted?.filter((w) => !['floor', 'cryo', 'cryo-svc', 'gcore', 'criu'].includes(w)) ?? [];
+  if (unknownTools.length > 0) throw new Error(`no tool ${unknownTools.join(', ')}: choose from floor, cryo, cryo-svc, gcore, criu`);
   const selected = WORKLOADS.filter((w) => (only.length > 0 ? only.includes(w.name) : !values.quick || w.quick));
   const migrations = MIGRATIONS.filter((m) => (only.length > 0 ? only.includes(m.name) : !values.quick && m.byDefault));
 
@@ -127,7 +118,7 @@ async function main(): Promise<void> {
   // cryo through its service: started once here, before any timed run (its start is reported apart).
   const svc = values['no-service'] ? undefined : await startService();
   if (svc) infos.splice(2, 0, { name: 'cryo-svc', available: true, version: `client ${path.relative(process.cwd(), svc.client)} -> cryo service at ${path.relative(process.cwd(), svc.sock)}` });
-  const tools = [floor, cryo, svc?.tool ?? null, gcore.tool, criu.tool].filter((t): t is Tool => t !== null);
+  const tools = [floor, cryo, svc?.tool ?? null, gcore.tool, criu.tool].filter((t): t is Tool => t !== null && (!wanted || wanted.includes(t.name)));
   for (const i of infos) if (!i.available) process.stderr.write(`bench: ${i.name} skipped: ${i.note}\n`);
 
   const nodeMs: number[] = [];
@@ -166,7 +157,7 @@ async function main(): Promise<void> {
     machine: { kernel: release(), cpus: cpus().length, memBytes: totalmem(), node: process.version },
     runs,
     method: {
-      preconditioning: `before every timed dump and restore, of every tool and reference: touch and free twice the task's anonymous bytes + ${PRECONDITION_EXTRA >> 20} MiB; tools interleaved, order rotating per run`,
+      preconditioning: `before every timed dump and restore, of every tool and reference: ${PRECONDITION_NOTE}; tools interleaved, order rotating per run`,
       frozen: 'from the task: the largest gap in its own CLOCK_MONOTONIC loop (~100 us ticks) during a dump that leaves it running',
       peakMemory: "the tool process's ru_maxrss (wait4), larger of dump and restore",
       cryo: 'the CLI (node dist/cryo-cli.cjs dump --leave-running / restore -d): Node\'s start is counted; cryo-svc: the same command line through build/cryo and a cryo service started before the runs',
