@@ -7,7 +7,7 @@ import type { Arch } from '../arch/types.js';
 import { ENTRY_BYTES, Injector, batchAreaBytes, batchAreaSteps, batchRunners, batchesTaskCalls, ignoresSigtrap, mapBatchArea, runSteps, scratchAt, startCallEnding, startScratch, type Area, type BatchArea, type CallEnding, type InjectedCall, type Scratch, type Steps, UndoList } from '../inject/index.js';
 import {
   readCwd, readExe, readLoginuid, readMaps, readOomScoreAdj, readPersonality, readRoot, readSmaps,
-  readStat, readStatus, readTimers, procPath, readComm, type FdTarget,
+  readStat, readStatus, readTimers, procPath, type FdTarget,
 } from '../proc/index.js';
 import { pidfdOpen } from '../sys/index.js';
 import { type ImageFileKey, type MessageValue } from '../images/index.js';
@@ -157,8 +157,8 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
   const tids = m.tids;
   // Everything readable from outside, before anything is changed.
   await step('task');
-  const status = readStatus(pid);
-  const stat = m.stat; // read once it was stopped (freezeTree)
+  const status = m.status ?? readStatus(pid); // read once it was stopped (freezeTree)
+  const stat = m.stat;
   const signalsS = readQueuedSignals(pid, true, status.shdPnd);
   const outside = tids.map((tid) => readThreadOutside(pid, tid, arch, tid === pid ? status : undefined));
   const rlimits = readRlimits(pid);
@@ -364,7 +364,7 @@ async function finishProcess(m: TreeMember, c: CollectCtx, st: ThreadsRead): Pro
   await checkpoint();
 
   const tc: MessageValue = {
-    task_state: m.stopSignal !== 0 ? TASK_STOPPED : TASK_ALIVE, exit_code: 0, personality: readPersonality(pid), flags: stat.flags, blk_sigset: main.sigmask, comm: readComm(pid),
+    task_state: m.stopSignal !== 0 ? TASK_STOPPED : TASK_ALIVE, exit_code: 0, personality: readPersonality(pid), flags: stat.flags, blk_sigset: main.sigmask, comm: status.name,
     timers: { ...injected.itimers, posix: injected.posixTimers },
     rlimits: { rlimits },
     signals_s: signalsS,
