@@ -30,7 +30,7 @@ import { SmapsWhileFrozen } from './smaps-frozen.js';
 import { mmEntry } from './mm-image.js';
 import { guardRanges } from './guards.js';
 import { dumpFds, type FileTable } from './files.js';
-import { checkForChildren, namespaceIds } from '../shared/namespaces.js';
+import { checkForChildren, namespaceIds, taskNamespaces } from '../shared/namespaces.js';
 import type { TreeMember } from './tree.js';
 import { cryoCoreOf, writeCryoCore } from '../images/cryo-core.js';
 
@@ -163,8 +163,9 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
   const outside = tids.map((tid) => readThreadOutside(pid, tid, arch, tid === pid ? status : undefined));
   const rlimits = readRlimits(pid);
   const timers = readTimers(pid);
-  const [rootIds, taskIds0] = namespaceIds(pid, c.ownNamespaces);
-  checkForChildren(pid, tids);
+  const ns = taskNamespaces(pid);
+  const [rootIds, taskIds0] = namespaceIds(pid, c.ownNamespaces, ns);
+  checkForChildren(pid, tids, ns);
   const taskIds: MessageValue = { ...taskIds0, vm_id: c.coreId, files_id: c.filesId ?? c.coreId, fs_id: c.coreId, sighand_id: c.coreId };
   // Its mappings before cryo adds its own (maps); their VmFlags from smaps read meanwhile on the
   // thread pool (smaps-frozen.ts: from now, or once cryo's areas are mapped), or read ahead of the freeze (smaps-ahead.ts).
