@@ -308,7 +308,7 @@ async function finishProcess(m: TreeMember, c: CollectCtx, st: ThreadsRead): Pro
       if (sink instanceof PagesFile) sink.hashing.stop();
       throw e;
     }
-    images.record(pagemapFile);
+    images.record(pagemapFile, sink instanceof PagesFile ? sink.pagemapBytes : undefined);
     if (sink instanceof PagesFile) images.hashedAhead(images.path('pages', c.pagesId), sink.hashing);
     return r;
   };
