@@ -20,6 +20,8 @@ export class ImageSet {
   private readonly undo: (() => void)[] = [];
   /** Images (by name) hashed while written: the manifest takes their digests. */
   private readonly ahead = new Map<string, HashedAhead & { stop(): void }>();
+  /** Images whose whole bytes are known without reading them back (record). */
+  private readonly bytes = new Map<string, Buffer>();
   /** Image files being created ahead (precreate). */
   private readonly early: ReturnType<typeof precreateImageFiles>[] = [];
   /** Images whose bytes are on their way to the file (write), and the first failure of one. */
@@ -81,9 +83,10 @@ export class ImageSet {
     this.ahead.clear();
   }
 
-  /** Records a file written by someone else (pages, stats). */
-  record(file: string): void {
+  /** Records a file written by someone else (pages, stats); `bytes`: all it holds, for the manifest. */
+  record(file: string, bytes?: Buffer): void {
     const rel = path.relative(this.dir, file);
+    if (bytes !== undefined) this.bytes.set(rel, bytes);
     if (!this.written.includes(rel)) this.written.push(rel);
     this.emit({ type: 'image', file: rel });
   }
@@ -112,7 +115,7 @@ export class ImageSet {
       writeImageFile(tmp, magic, entries);
       taken = guardFile(tmp);
       try {
-        writeManifest(this.dir, { pending: new Map([[path.basename(file), path.basename(tmp)]]), ahead: this.ahead });
+        writeManifest(this.dir, { pending: new Map([[path.basename(file), path.basename(tmp)]]), ahead: this.ahead, bytes: this.bytes });
       } finally {
         this.stopHashing();
       }

@@ -86,6 +86,11 @@ export class PagesFile implements PageSink {
       closeSync(this.fd);
     }
   }
+
+  /** The pagemap image's bytes once closed (PagemapRecorder.whole). */
+  get pagemapBytes(): Buffer | undefined {
+    return this.pagemap.whole;
+  }
 }
 
 /**

@@ -7,7 +7,7 @@ import type { Arch } from '../arch/types.js';
 import { ENTRY_BYTES, Injector, batchAreaBytes, batchAreaSteps, batchRunners, batchesTaskCalls, ignoresSigtrap, mapBatchArea, runSteps, scratchAt, startCallEnding, startScratch, type Area, type BatchArea, type CallEnding, type InjectedCall, type Scratch, type Steps, UndoList } from '../inject/index.js';
 import {
   readCwd, readExe, readLoginuid, readMaps, readOomScoreAdj, readPersonality, readRoot, readSmaps,
-  readStat, readStatus, readTimers, procPath, readComm, type FdTarget,
+  readStat, readStatus, readTimers, procPath, type FdTarget,
 } from '../proc/index.js';
 import { pidfdOpen } from '../sys/index.js';
 import { type ImageFileKey, type MessageValue } from '../images/index.js';
@@ -30,7 +30,7 @@ import { SmapsWhileFrozen } from './smaps-frozen.js';
 import { mmEntry } from './mm-image.js';
 import { guardRanges } from './guards.js';
 import { dumpFds, type FileTable } from './files.js';
-import { checkForChildren, namespaceIds } from '../shared/namespaces.js';
+import { checkForChildren, namespaceIds, taskNamespaces } from '../shared/namespaces.js';
 import type { TreeMember } from './tree.js';
 import { cryoCoreOf, writeCryoCore } from '../images/cryo-core.js';
 
@@ -157,14 +157,15 @@ export async function startProcess(m: TreeMember, c: CollectCtx): Promise<Starte
   const tids = m.tids;
   // Everything readable from outside, before anything is changed.
   await step('task');
-  const status = readStatus(pid);
-  const stat = m.stat; // read once it was stopped (freezeTree)
+  const status = m.status ?? readStatus(pid); // read once it was stopped (freezeTree)
+  const stat = m.stat;
   const signalsS = readQueuedSignals(pid, true, status.shdPnd);
   const outside = await readThreadsOutside(pid, tids, arch, status);
   const rlimits = readRlimits(pid);
   const timers = readTimers(pid);
-  const [rootIds, taskIds0] = namespaceIds(pid, c.ownNamespaces);
-  checkForChildren(pid, tids);
+  const ns = taskNamespaces(pid);
+  const [rootIds, taskIds0] = namespaceIds(pid, c.ownNamespaces, ns);
+  checkForChildren(pid, tids, ns);
   const taskIds: MessageValue = { ...taskIds0, vm_id: c.coreId, files_id: c.filesId ?? c.coreId, fs_id: c.coreId, sighand_id: c.coreId };
   // Its mappings before cryo adds its own (maps); their VmFlags from smaps read meanwhile on the
   // thread pool (smaps-frozen.ts: from now, or once cryo's areas are mapped), or read ahead of the freeze (smaps-ahead.ts).
@@ -307,7 +308,7 @@ async function finishProcess(m: TreeMember, c: CollectCtx, st: ThreadsRead): Pro
       if (sink instanceof PagesFile) sink.hashing.stop();
       throw e;
     }
-    images.record(pagemapFile);
+    images.record(pagemapFile, sink instanceof PagesFile ? sink.pagemapBytes : undefined);
     if (sink instanceof PagesFile) images.hashedAhead(images.path('pages', c.pagesId), sink.hashing);
     return r;
   };
@@ -364,7 +365,7 @@ async function finishProcess(m: TreeMember, c: CollectCtx, st: ThreadsRead): Pro
   await checkpoint();
 
   const tc: MessageValue = {
-    task_state: m.stopSignal !== 0 ? TASK_STOPPED : TASK_ALIVE, exit_code: 0, personality: readPersonality(pid), flags: stat.flags, blk_sigset: main.sigmask, comm: readComm(pid),
+    task_state: m.stopSignal !== 0 ? TASK_STOPPED : TASK_ALIVE, exit_code: 0, personality: readPersonality(pid), flags: stat.flags, blk_sigset: main.sigmask, comm: status.name,
     timers: { ...injected.itimers, posix: injected.posixTimers },
     rlimits: { rlimits },
     signals_s: signalsS,

@@ -7,8 +7,8 @@
  * other holder is a process outside the tree. (File locks are dumped with the descriptors:
  * src/files/locks.ts.)
  */
-import { listFds, procGone, ProcReadError, readChildren, readFdTarget, readStat, readStatus, scanProcessFds, type FdTarget, type ProcStat } from '../proc/index.js';
-import { KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, kcmp } from '../sys/index.js';
+import { listFds, procGone, ProcReadError, readChildren, readFdTarget, readStat, readStatus, scanProcessFds, type FdTarget, type ProcStat, type ProcStatus } from '../proc/index.js';
+import { KCMP_FILES, KCMP_FS, KCMP_SIGHAND, KCMP_VM, SysError, kcmp } from '../sys/index.js';
 import { DumpError } from '../shared/dump-error.js';
 import { checkDumpable } from './task-state.js';
 import { finishSeize, startSeize } from './threads.js';
@@ -28,6 +28,8 @@ export interface TreeMember {
   stopSignal: number;
   /** Its /proc/PID/stat, read once it was stopped (a zombie: once its pass found it). */
   stat: ProcStat;
+  /** Its /proc/PID/status, read once it was stopped (a zombie: none). */
+  status?: ProcStatus;
 }
 
 /** How often the children are listed again before cryo gives up on a tree that keeps forking. */
@@ -41,17 +43,24 @@ const MAX_ROUNDS = 100;
 export function freezeTree(root: number, seized: Set<number>, stopped: Map<number, number>): TreeMember[] {
   const members = new Map<number, TreeMember>();
   // Each process is seized and interrupted first, and waited for with the others of its pass.
+  // Its status is read only where the seize is refused: a zombie, a task gone, or one checkDumpable names.
   const start = (pid: number, ppid: number) => {
-    const status = readStatus(pid);
-    const zombie = status.state === 'Z' || status.state === 'X';
-    if (!zombie) checkDumpable(pid, status);
-    return { pid, ppid, zombie, seizing: zombie ? undefined : startSeize(pid, seized) };
+    try {
+      return { pid, ppid, zombie: false, seizing: startSeize(pid, seized) };
+    } catch (e) {
+      if (!(e instanceof SysError && (e.code === 'EPERM' || e.code === 'ESRCH'))) throw e;
+      const status = readStatus(pid); // gone (reaped meanwhile): ProcReadError
+      if (status.state === 'Z' || status.state === 'X') return { pid, ppid, zombie: true, seizing: undefined };
+      checkDumpable(pid, status);
+      throw e;
+    }
   };
   const finish = ({ pid, ppid, zombie, seizing }: ReturnType<typeof start>): void => {
     const tids = seizing === undefined ? [pid] : finishSeize(seizing, seized, stopped);
-    // Read after the stop: a process may have changed its group until it was stopped.
+    // Read after the stop: a process may have changed its group (and its signals) until it was stopped.
     const stat = readStat(pid);
-    members.set(pid, { pid, ppid, pgid: stat.pgrp, sid: stat.session, zombie, exitCode: zombie ? Number(stat.exitCode) : 0, tids, stopSignal: stopped.get(pid) ?? 0, stat });
+    const status = zombie ? undefined : readStatus(pid);
+    members.set(pid, { pid, ppid, pgid: stat.pgrp, sid: stat.session, zombie, exitCode: zombie ? Number(stat.exitCode) : 0, tids, stopSignal: stopped.get(pid) ?? 0, stat, ...(status ? { status } : {}) });
   };
   finish(start(root, 0));
   for (let round = 0; ; round++) {

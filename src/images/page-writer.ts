@@ -31,6 +31,9 @@ export class PagemapImageWriter {
   private readonly fd: number;
   private readonly buf = Buffer.allocUnsafe(1 << 16);
   private len = 0;
+  private flushed = false;
+  /** The file's bytes once closed, where they fit one write (the manifest hashes them without a read). */
+  whole: Buffer | undefined;
 
   constructor(file: string, pagesId: number) {
     this.fd = createImageFile(file);
@@ -81,11 +84,15 @@ export class PagemapImageWriter {
   private flush(): void {
     writeAll(this.fd, this.buf.subarray(0, this.len));
     this.len = 0;
+    this.flushed = true;
   }
 
   close(): void {
     try {
+      const first = !this.flushed;
+      const len = this.len;
       this.flush();
+      if (first) this.whole = this.buf.subarray(0, len);
     } finally {
       closeSync(this.fd);
     }
@@ -135,6 +142,11 @@ export class PagemapRecorder {
     } finally {
       this.img.close();
     }
+  }
+
+  /** The image's bytes once closed, where it was written whole in one write. */
+  get whole(): Buffer | undefined {
+    return this.img.whole;
   }
 }
 
