@@ -85,23 +85,18 @@ export function differenceOf(dumped: Buffer, mine: Buffer): string | undefined {
 }
 
 /**
- * A process's last choice and the vDSO it was made with (`mine` undefined: a choice the own vDSO
- * did not enter): preflight's, which the stub's (the same kernel's vDSO) finds again without
+ * Each process's last choice and the vDSO it was made with (`mine` undefined: a choice the own
+ * vDSO did not enter): preflight's, which the stub's (the same kernel's vDSO) finds again without
  * reading the dumped one from the pages a second time.
  */
-export interface VdsoChosen {
-  arch: Arch;
-  mine: Buffer | undefined;
-  dataSize: bigint;
-  choice: VdsoChoice;
-}
+const chosen = new WeakMap<RestoreImages, { arch: Arch; mine: Buffer | undefined; dataSize: bigint; choice: VdsoChoice }>();
 
 export function chooseVdso(img: RestoreImages, arch: Arch, own: OwnVdso): VdsoChoice {
-  const had = img.vdsoChosen;
+  const had = chosen.get(img);
   if (had !== undefined && had.arch === arch && (had.mine === undefined || (had.dataSize === own.dataSize && had.mine.equals(own.bytes())))) return had.choice;
   let mine: Buffer | undefined;
   const choice = chooseAgainst(img, arch, own, () => (mine ??= own.bytes()));
-  img.vdsoChosen = { arch, mine, dataSize: own.dataSize, choice };
+  chosen.set(img, { arch, mine, dataSize: own.dataSize, choice });
   return choice;
 }
 

@@ -14,7 +14,6 @@ import type { FdOptions } from './fd-options.js';
 import { withCryoCore } from '../images/cryo-core.js';
 import { VMA } from './vma-kinds.js';
 import type { Range } from './ranges.js';
-import type { VdsoChosen } from '../restore/vdso-choice.js';
 
 /** One dumped process, as restore needs it. */
 export interface RestoreImages {
@@ -38,8 +37,6 @@ export interface RestoreImages {
   readonly files: ReadonlyMap<number, MessageValue>;
   /** PIDs and TIDs of the whole dumped tree (pstree.img): one set for all its processes. */
   readonly treeIds: ReadonlySet<number>;
-  /** The vDSO choice preflight made, which the stub's (the same kernel's vDSO) finds again. */
-  vdsoChosen?: VdsoChosen;
   /** fdinfo entries of the task. */
   readonly fdinfo: readonly MessageValue[];
   readonly fs: MessageValue | undefined;
